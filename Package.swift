@@ -1,0 +1,41 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "argus",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "argus-server", targets: ["ArgusServerMain"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Wire types, JSON, timestamps and the SSE codec: shared by server, client and TUI.
+        .target(name: "Shared"),
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        // Blocking libcurl HTTP + SSE client (simulator, tests, TUI).
+        .target(name: "ArgusClient", dependencies: ["Shared", "CCurl"]),
+        .target(
+            name: "ArgusServer",
+            dependencies: [
+                "Shared", "ArgusClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .executableTarget(name: "ArgusServerMain", dependencies: ["ArgusServer"], path: "Sources/ArgusServerMain"),
+        .testTarget(name: "SharedTests", dependencies: ["Shared"]),
+        .testTarget(name: "ArgusServerTests", dependencies: ["ArgusServer", "ArgusClient", "Shared"]),
+    ]
+)

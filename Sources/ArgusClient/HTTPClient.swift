@@ -1,0 +1,144 @@
+import CCurl
+import Foundation
+import Shared
+
+/// A failed exchange, phrased for a person at a prompt.
+public struct ClientError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case connection, http, decoding, aborted }
+    public var kind: Kind
+    public var status: Int
+    public var description: String
+
+    public init(_ kind: Kind, status: Int = 0, _ description: String) {
+        self.kind = kind
+        self.status = status
+        self.description = description
+    }
+}
+
+public struct HTTPResult: Sendable {
+    public var status: Int
+    public var body: [UInt8]
+    public var headers: [String: String]
+
+    public var text: String { String(decoding: body, as: UTF8.self) }
+    public var json: JSON? { try? JSON.parse(body) }
+    /// The server's `detail` sentence, or a generic one.
+    public var detail: String { json?["detail"]?.stringValue ?? "HTTP \(status)" }
+}
+
+enum CurlRuntime {
+    static let initialised: Bool = {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        return true
+    }()
+}
+
+/// A blocking HTTP/1.1 client over one libcurl easy handle (so connections are kept alive).
+/// Not thread-safe: use one per thread. `curl_easy_perform` blocks; never call it on the cooperative pool.
+public final class HTTPClient: @unchecked Sendable {
+    public let baseURL: String
+    public var token: String?
+    public var timeout: Double
+    private let handle: UnsafeMutableRawPointer
+
+    public init(baseURL: String, token: String?, timeout: Double = 10) {
+        _ = CurlRuntime.initialised
+        self.baseURL = String(baseURL.reversed().drop(while: { $0 == "/" }).reversed())
+        self.token = token
+        self.timeout = timeout
+        handle = curl_easy_init()
+    }
+
+    deinit { curl_easy_cleanup(handle) }
+
+    final class Sink {
+        var body: [UInt8] = []
+        var headers: [String: String] = [:]
+    }
+
+    public func request(_ method: String, _ path: String, body: [UInt8]? = nil, headers extra: [String: String] = [:]) throws(ClientError)
+        -> HTTPResult
+    {
+        let h = handle
+        curl_easy_reset(h)
+        let url = path.hasPrefix("http") ? path : baseURL + path
+        let sink = Sink()
+        var list: UnsafeMutablePointer<curl_slist>? = nil
+        var headerLines = extra.map { "\($0.key): \($0.value)" }
+        if let token { headerLines.append("Authorization: Bearer \(token)") }
+        if body != nil, extra["Content-Type"] == nil { headerLines.append("Content-Type: application/json") }
+        headerLines.append("Expect:")
+        for line in headerLines { list = curl_slist_append(list, line) }
+        defer { curl_slist_free_all(list) }
+        ccurl_setopt_str(h, CURLOPT_URL, url)
+        ccurl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
+        ccurl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, 5000)
+        ccurl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(timeout * 1000))
+        ccurl_setopt_slist(h, CURLOPT_HTTPHEADER, list)
+        ccurl_setopt_str(h, CURLOPT_CUSTOMREQUEST, method)
+        if method == "HEAD" { ccurl_setopt_long(h, CURLOPT_NOBODY, 1) }
+        let payload = body ?? []
+        if body != nil || method == "POST" || method == "PUT" {
+            ccurl_setopt_long(h, CURLOPT_POST, 1)
+            ccurl_setopt_postsize(h, payload.count)
+            if payload.isEmpty {
+                ccurl_setopt_str(h, CURLOPT_COPYPOSTFIELDS, "")
+            } else {
+                payload.withUnsafeBufferPointer { buf in
+                    _ = ccurl_setopt_ptr(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: buf.baseAddress!))
+                }
+            }
+        }
+        let ctx = Unmanaged.passUnretained(sink).toOpaque()
+        ccurl_setopt_ptr(h, CURLOPT_WRITEDATA, ctx)
+        ccurl_setopt_writefn(h) { ptr, size, n, ud in
+            let s = Unmanaged<Sink>.fromOpaque(ud!).takeUnretainedValue()
+            let count = size * n
+            if let ptr { ptr.withMemoryRebound(to: UInt8.self, capacity: count) { s.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: count)) } }
+            return count
+        }
+        ccurl_setopt_ptr(h, CURLOPT_HEADERDATA, ctx)
+        ccurl_setopt_headerfn(h) { ptr, size, n, ud in
+            let s = Unmanaged<Sink>.fromOpaque(ud!).takeUnretainedValue()
+            let count = size * n
+            if let ptr {
+                let line = ptr.withMemoryRebound(to: UInt8.self, capacity: count) { String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) }
+                if let colon = line.firstIndex(of: ":") {
+                    s.headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+            }
+            return count
+        }
+        let rc = withExtendedLifetime(sink) { curl_easy_perform(h) }
+        if rc != CURLE_OK {
+            throw ClientError(.connection, "Cannot reach \(baseURL) (\(String(cString: curl_easy_strerror(rc)))).")
+        }
+        var status = 0
+        ccurl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
+        return HTTPResult(status: status, body: sink.body, headers: sink.headers)
+    }
+
+    public func get(_ path: String) throws(ClientError) -> HTTPResult { try request("GET", path) }
+
+    public func post(_ path: String, json: JSON) throws(ClientError) -> HTTPResult {
+        var bytes: [UInt8] = []
+        json.write(into: &bytes)
+        return try request("POST", path, body: bytes)
+    }
+
+    /// GET a JSON document, turning a non-2xx answer into an error carrying the server's sentence.
+    public func getJSON(_ path: String) throws(ClientError) -> JSON {
+        let r = try get(path)
+        guard (200..<300).contains(r.status) else { throw ClientError(.http, status: r.status, r.detail) }
+        guard let j = r.json else { throw ClientError(.decoding, status: r.status, "The server sent a reply that is not JSON.") }
+        return j
+    }
+}
+
+/// Percent-encodes one path segment or query value.
+public func urlEncode(_ s: String) -> String {
+    var allowed = CharacterSet.alphanumerics
+    allowed.insert(charactersIn: "-._~")
+    return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+}

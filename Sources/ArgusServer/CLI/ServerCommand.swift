@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `argus-server`: the root command. Each subcommand lives in its own type.
+public struct ServerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "argus-server",
+        abstract: "Argus: ingest training events, store them in SQLite, stream them over SSE.",
+        discussion: """
+            Start a server with `argus-server serve`, mint a token with `argus-server token create --user NAME`,
+            then point a training script (the argus-reporter SDK) or `argus-server simulate` at it.
+            """,
+        subcommands: [ServeCommand.self, TokenCommand.self, SimulateCommand.self])
+
+    public init() {}
+}
+
+/// Prints one sentence to stderr and exits non-zero: how every command reports a failure.
+func fail(_ sentence: String, code: Int32 = 1) -> ExitCode {
+    FileHandle.standardError.write(Data("argus-server: \(sentence)\n".utf8))
+    return ExitCode(code)
+}
+
+/// Prints a line to stdout and flushes it at once (scripts wait for these lines).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+func dataDirDefault() -> String {
+    ProcessInfo.processInfo.environment["ARGUS_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "./argus-data"
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the server.",
+        discussion: "Environment (a value that does not parse is a startup error):\n"
+            + ServerConfig.variables.map { "  \($0.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \($0.meaning) (default \($0.defaultText))" }
+            .joined(separator: "\n"))
+
+    @Option(help: "Address to listen on (env ARGUS_HOST, default 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on; 0 picks a free one (env ARGUS_PORT, default 8000).") var port: Int?
+    @Option(name: .customLong("data-dir"), help: "Where the SQLite database lives (env ARGUS_DATA_DIR, default ./argus-data).")
+    var dataDir: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+
+    func run() async throws {
+        var config: ServerConfig
+        do { config = try ServerConfig.fromEnvironment() } catch { throw fail(error.description) }
+        if let host { config.host = host }
+        if let port {
+            guard (0...65535).contains(port) else { throw fail("--port must be from 0 to 65535, got \(port).") }
+            config.port = port
+        }
+        if let dataDir { config.dataDir = dataDir }
+        guard let level = Logger.Level(rawValue: logLevel) else { throw fail("--log-level '\(logLevel)' is not a log level.") }
+        var logger = Logger(label: "argus-server")
+        logger.logLevel = level
+        let store: ArgusStore
+        do { store = try ArgusStore(dataDir: config.dataDir) } catch { throw fail(error.description) }
+        let services = ArgusServices(config: config, store: store, logger: logger)
+        let host = config.host.contains(":") ? "[\(config.host)]" : config.host
+        let dir = config.dataDir
+        let app = buildApplication(services, logger: logger) { port in
+            say("argus-server listening on http://\(host):\(port) (data dir \(dir))")
+        }
+        do {
+            try await app.runService()
+        } catch {
+            throw fail("the server stopped: \(error)")
+        }
+    }
+}
+
+struct TokenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token", abstract: "Create, list and revoke API tokens.", subcommands: [Create.self, List.self, Revoke.self])
+
+    struct DataDir: ParsableArguments {
+        @Option(name: .customLong("data-dir"), help: "The server's data directory (env ARGUS_DATA_DIR, default ./argus-data).")
+        var dataDir: String = dataDirDefault()
+
+        func open() throws -> ArgusStore {
+            do { return try ArgusStore(dataDir: dataDir) } catch { throw fail(error.description) }
+        }
+    }
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create user NAME if missing and print a new token for it (only the token, on stdout).")
+        @OptionGroup var dir: DataDir
+        @Option(help: "The user the token acts as.") var user: String
+        @Option(help: "reporter (send events and read) or viewer (read only).") var scope: String = "reporter"
+        @Flag(help: "Make the user an admin (sees and acts on every batch).") var admin = false
+
+        func validate() throws {
+            guard TokenScope(rawValue: scope) != nil else { throw ValidationError("--scope must be reporter or viewer, got '\(scope)'.") }
+            guard !user.trimmingCharacters(in: .whitespaces).isEmpty, user.count <= 128 else {
+                throw ValidationError("--user must be a name of 1 to 128 characters.")
+            }
+        }
+
+        func run() throws {
+            let store = try dir.open()
+            do {
+                print(try store.createToken(user: user, scope: TokenScope(rawValue: scope)!, admin: admin))
+            } catch { throw fail("could not create the token: \(error)") }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens (no secrets).")
+        @OptionGroup var dir: DataDir
+
+        func run() throws {
+            let rows: [TokenInfo]
+            do { rows = try dir.open().listTokens() } catch let e as ExitCode { throw e } catch { throw fail("\(error)") }
+            print("ID    USER                 SCOPE     ADMIN  PREFIX        CREATED                STATE")
+            for t in rows {
+                let cols = [
+                    String(t.id).padding(toLength: 5, withPad: " ", startingAt: 0), t.user.padding(toLength: 20, withPad: " ", startingAt: 0),
+                    t.scope.padding(toLength: 9, withPad: " ", startingAt: 0), (t.isAdmin ? "yes" : "no").padding(toLength: 6, withPad: " ", startingAt: 0),
+                    (t.prefix + "…").padding(toLength: 13, withPad: " ", startingAt: 0), t.createdAt.padding(toLength: 22, withPad: " ", startingAt: 0),
+                    t.revoked ? "revoked" : "active",
+                ]
+                print(cols.joined(separator: " "))
+            }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token by its id (see `token list`).")
+        @OptionGroup var dir: DataDir
+        @Argument(help: "The token id.") var id: Int64
+
+        func run() throws {
+            let done: Bool
+            do { done = try dir.open().revokeToken(id: id) } catch let e as ExitCode { throw e } catch { throw fail("\(error)") }
+            guard done else { throw fail("there is no active token with id \(id).") }
+            print("revoked token \(id)")
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+/// Everything the server reads from `ARGUS_*` variables (SPEC §9), parsed strictly:
+/// a value that does not parse is an error naming the variable, never a silent default.
+public struct ServerConfig: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8000
+    public var dataDir = "./argus-data"
+    public var baseURL: String? = nil
+    public var idleJobThresholdMin = 10.0
+    public var stallTimeoutMin = 15.0
+    public var watchdogIntervalS = 60.0
+    public var agentOnlineS = 30.0
+    public var retentionLogLineDays = 14.0
+    public var retentionSnapshotDays = 7.0
+    public var retentionJobEpochDays = 30.0
+    public var retentionEventOtherDays = 90.0
+    public var retentionSweepMinutes = 60.0
+    /// Largest accepted request body; bigger bodies get 413.
+    public var maxBodyBytes = 16 * 1024 * 1024
+    /// Per-SSE-connection buffer, in published chunks; a subscriber further behind is disconnected.
+    public var sseBufferChunks = 256
+    public var sseKeepaliveS = 15.0
+
+    public init() {}
+
+    public struct Variable: Sendable {
+        public let name: String
+        public let defaultText: String
+        public let meaning: String
+    }
+
+    /// The documented variables, in the order `serve --help` lists them.
+    public static let variables: [Variable] = [
+        .init(name: "ARGUS_HOST", defaultText: "127.0.0.1", meaning: "address to listen on"),
+        .init(name: "ARGUS_PORT", defaultText: "8000", meaning: "port (0 picks a free one)"),
+        .init(name: "ARGUS_DATA_DIR", defaultText: "./argus-data", meaning: "where the SQLite database lives"),
+        .init(name: "ARGUS_BASE_URL", defaultText: "from the request", meaning: "used to build share URLs"),
+        .init(name: "ARGUS_IDLE_JOB_THRESHOLD_MIN", defaultText: "10", meaning: "idle flag after this many minutes of GPU util < 5%"),
+        .init(name: "ARGUS_STALL_TIMEOUT_MIN", defaultText: "15", meaning: "a running batch silent this long becomes stalled"),
+        .init(name: "ARGUS_WATCHDOG_INTERVAL_S", defaultText: "60", meaning: "how often the idle and stall detectors run"),
+        .init(name: "ARGUS_AGENT_ONLINE_S", defaultText: "30", meaning: "an agent seen within this many seconds is online"),
+        .init(name: "ARGUS_RETENTION_LOG_LINE_DAYS", defaultText: "14", meaning: "log_line events older than this are purged (0 = keep)"),
+        .init(name: "ARGUS_RETENTION_SNAPSHOT_DAYS", defaultText: "7", meaning: "resource snapshots (0 = keep)"),
+        .init(name: "ARGUS_RETENTION_JOB_EPOCH_DAYS", defaultText: "30", meaning: "job_epoch events (0 = keep)"),
+        .init(name: "ARGUS_RETENTION_EVENT_OTHER_DAYS", defaultText: "90", meaning: "all other raw events (0 = keep)"),
+        .init(name: "ARGUS_RETENTION_SWEEP_MINUTES", defaultText: "60", meaning: "sweep interval; 0 disables the in-process sweeper"),
+    ]
+
+    public struct ConfigError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Reads the environment. Flags given on the command line are applied afterwards by the caller.
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> ServerConfig {
+        var c = ServerConfig()
+        func text(_ name: String) -> String? {
+            guard let v = env[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
+            return v
+        }
+        func number(_ name: String, _ target: inout Double) throws(ConfigError) {
+            guard let v = text(name) else { return }
+            guard let d = Double(v), d.isFinite, d >= 0 else {
+                throw ConfigError(description: "\(name) must be a non-negative number, got '\(v)'.")
+            }
+            target = d
+        }
+        if let v = text("ARGUS_HOST") { c.host = v }
+        if let v = text("ARGUS_PORT") {
+            guard let p = Int(v), (0...65535).contains(p) else {
+                throw ConfigError(description: "ARGUS_PORT must be a port number from 0 to 65535, got '\(v)'.")
+            }
+            c.port = p
+        }
+        if let v = text("ARGUS_DATA_DIR") { c.dataDir = v }
+        if let v = text("ARGUS_BASE_URL") {
+            guard v.hasPrefix("http://") || v.hasPrefix("https://") else {
+                throw ConfigError(description: "ARGUS_BASE_URL must start with http:// or https://, got '\(v)'.")
+            }
+            c.baseURL = String(v.reversed().drop(while: { $0 == "/" }).reversed())
+        }
+        try number("ARGUS_IDLE_JOB_THRESHOLD_MIN", &c.idleJobThresholdMin)
+        try number("ARGUS_STALL_TIMEOUT_MIN", &c.stallTimeoutMin)
+        try number("ARGUS_WATCHDOG_INTERVAL_S", &c.watchdogIntervalS)
+        try number("ARGUS_AGENT_ONLINE_S", &c.agentOnlineS)
+        try number("ARGUS_RETENTION_LOG_LINE_DAYS", &c.retentionLogLineDays)
+        try number("ARGUS_RETENTION_SNAPSHOT_DAYS", &c.retentionSnapshotDays)
+        try number("ARGUS_RETENTION_JOB_EPOCH_DAYS", &c.retentionJobEpochDays)
+        try number("ARGUS_RETENTION_EVENT_OTHER_DAYS", &c.retentionEventOtherDays)
+        try number("ARGUS_RETENTION_SWEEP_MINUTES", &c.retentionSweepMinutes)
+        return c
+    }
+
+    public var databasePath: String { (dataDir as NSString).appendingPathComponent("argus.sqlite") }
+}

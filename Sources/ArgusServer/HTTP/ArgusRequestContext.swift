@@ -1,0 +1,156 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Shared
+import Synchronization
+
+/// Who is calling. Tokens of other kinds (share links, agents) join this enum as they arrive.
+enum Principal: Sendable {
+    case user(UserPrincipal)
+}
+
+/// The request context: Hummingbird's core storage plus the authenticated principal.
+struct ArgusRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    var principal: Principal?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    /// Bodies are collected explicitly with our own cap (see `APIError.tooLarge`).
+    var maxUploadSize: Int { 64 * 1024 * 1024 }
+
+    func requireUser() throws -> UserPrincipal {
+        guard case .user(let u)? = principal else { throw APIError.unauthorized }
+        return u
+    }
+
+    func readScope() throws -> ReadScope {
+        .user(try requireUser())
+    }
+}
+
+/// An error with an HTTP status and one readable sentence; rendered as `{"detail": ...}`.
+struct APIError: Error, Sendable {
+    var status: HTTPResponse.Status
+    var detail: String
+    var headers: HTTPFields = [:]
+    var extra: JSONObject = JSONObject()
+
+    static let unauthorized = APIError(
+        status: .unauthorized, detail: "Missing or unknown token: send Authorization: Bearer <token>.",
+        headers: [.wwwAuthenticate: "Bearer"])
+    static func notFound(_ what: String) -> APIError { APIError(status: .notFound, detail: "\(what) not found.") }
+    static func unprocessable(_ d: String) -> APIError { APIError(status: .unprocessableContent, detail: d) }
+    static func forbidden(_ d: String) -> APIError { APIError(status: .forbidden, detail: d) }
+}
+
+extension Response {
+    static func json(_ value: JSON, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        value.write(into: &bytes)
+        var h = headers
+        h[.contentType] = "application/json"
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+/// Turns every thrown error into a JSON `{"detail": ...}` response; nothing escapes as a bare 500.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = ArgusRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let e as APIError {
+            var body = e.extra
+            body["detail"] = .string(e.detail)
+            return .json(.object(body), status: e.status, headers: e.headers)
+        } catch is NIOTooManyBytesError {
+            return .json(["detail": "Request body too large."], status: .contentTooLarge)
+        } catch let e as HTTPError {
+            let detail: String
+            switch e.status {
+            case .notFound: detail = "No such route: \(request.method) \(request.uri.path)."
+            case .methodNotAllowed: detail = "Method \(request.method) is not allowed on \(request.uri.path)."
+            default: detail = e.body ?? e.status.reasonPhrase
+            }
+            return .json(["detail": .string(detail)], status: e.status, headers: e.headers)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            context.logger.error("internal error: \(error)")
+            return .json(["detail": "Internal server error."], status: .internalServerError)
+        }
+    }
+}
+
+/// Resolves `Authorization: Bearer <token>` (or `?token=` on the SSE route, for EventSource) into a principal.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = ArgusRequestContext
+    let auth: Authenticator
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var ctx = context
+        var token: String? = nil
+        if let h = request.headers[.authorization] {
+            let parts = h.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { token = parts[1].trimmingCharacters(in: .whitespaces) }
+        } else if request.uri.path == "/api/sse", let t = request.uri.queryParameters.get("token") {
+            token = t
+        }
+        if let token, !token.isEmpty {
+            guard let p = try await auth.principal(for: token) else { throw APIError.unauthorized }
+            ctx.principal = p
+        }
+        return try await next(request, ctx)
+    }
+}
+
+/// Token → principal, with a short cache so hot ingest paths skip the database.
+final class Authenticator: Sendable {
+    let store: ArgusStore
+    private let cache = Mutex<[String: (Principal, Date)]>([:])
+    private let ttl: TimeInterval = 2
+
+    init(store: ArgusStore) { self.store = store }
+
+    func principal(for token: String) async throws -> Principal? {
+        let now = Date()
+        if let hit = cache.withLock({ $0[token] }), hit.1 > now { return hit.0 }
+        guard token.count <= 512 else { return nil }
+        guard let user = try await store.principal(forToken: token) else {
+            _ = cache.withLock { $0.removeValue(forKey: token) }
+            return nil
+        }
+        let p = Principal.user(user)
+        cache.withLock { c in
+            if c.count > 10_000 { c.removeAll() }
+            c[token] = (p, now.addingTimeInterval(ttl))
+        }
+        return p
+    }
+
+    func forget(_ token: String) { _ = cache.withLock { $0.removeValue(forKey: token) } }
+}
+
+/// One info line per request, after it completes: method, path, status, duration.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = ArgusRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let ms = (ContinuousClock.now - start).milliseconds
+        context.logger.info("\(request.method) \(request.uri.path) \(response.status.code) \(String(format: "%.1f", ms))ms")
+        return response
+    }
+}
+
+extension Duration {
+    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
+}

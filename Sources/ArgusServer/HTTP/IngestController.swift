@@ -1,0 +1,94 @@
+import Hummingbird
+import NIOCore
+import Shared
+
+/// `POST /api/events` and `POST /api/events/batch` (SPEC §3), wire-compatible with argus-reporter 0.1.3.
+struct IngestController {
+    let pipeline: IngestPipeline
+    let maxBodyBytes: Int
+
+    func register(on router: Router<ArgusRequestContext>) {
+        router.post("/api/events") { req, ctx in try await single(req, ctx) }
+        router.post("/api/events/batch") { req, ctx in try await batch(req, ctx) }
+    }
+
+    func reporter(_ ctx: ArgusRequestContext) throws -> UserPrincipal {
+        let u = try ctx.requireUser()
+        guard u.scope == TokenScope.reporter.rawValue else {
+            throw APIError.forbidden("This token can only read (scope '\(u.scope)'); sending events needs a reporter token.")
+        }
+        return u
+    }
+
+    func body(_ req: Request) async throws -> JSON {
+        let buffer = try await req.body.collect(upTo: maxBodyBytes)
+        do {
+            return try buffer.withUnsafeReadableBytes { raw in
+                try JSON.parse(UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
+            }
+        } catch let e as JSONParseError {
+            throw APIError.unprocessable("The body is not valid JSON (\(e.message) at byte \(e.offset)).")
+        }
+    }
+
+    func single(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
+        let user = try reporter(ctx)
+        let event: IncomingEvent
+        switch EventValidator.validate(try await body(req)) {
+        case .success(let e): event = e
+        case .failure(let r): throw APIError(status: .init(code: r.status), detail: r.message)
+        }
+        let outcome = try await pipeline.submit([IngestItem(event: event, user: user)])[0]
+        switch outcome {
+        case .accepted(let id):
+            return .json(["accepted": true, "event_id": JSON(id), "deduplicated": false])
+        case .deduplicated(let id):
+            return .json(["accepted": true, "event_id": JSON(id), "deduplicated": true])
+        case .rejected(let r):
+            throw APIError(status: .init(code: r.status), detail: r.message)
+        }
+    }
+
+    func batch(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
+        let user = try reporter(ctx)
+        guard case .array(let items)? = try await body(req)["events"] else {
+            throw APIError.unprocessable("The body must be an object with an \"events\" array.")
+        }
+        guard (1...500).contains(items.count) else {
+            throw APIError.unprocessable("A batch holds 1 to 500 events; this one has \(items.count).")
+        }
+        var results = [JSON](repeating: .null, count: items.count)
+        var toStore: [IngestItem] = []
+        var positions: [Int] = []
+        for (k, raw) in items.enumerated() {
+            switch EventValidator.validate(raw) {
+            case .success(let e):
+                toStore.append(IngestItem(event: e, user: user))
+                positions.append(k)
+            case .failure(let r):
+                results[k] = ["event_id": raw["event_id"] ?? .null, "status": "rejected", "error": .string(r.message)]
+            }
+        }
+        let outcomes = toStore.isEmpty ? [] : try await pipeline.submit(toStore)
+        var accepted = 0
+        var deduplicated = 0
+        for (n, outcome) in outcomes.enumerated() {
+            let eventID = JSON.string(toStore[n].event.eventID)
+            switch outcome {
+            case .accepted(let id):
+                accepted += 1
+                results[positions[n]] = ["event_id": eventID, "status": "accepted", "db_id": JSON(id)]
+            case .deduplicated(let id):
+                deduplicated += 1
+                results[positions[n]] = ["event_id": eventID, "status": "deduplicated", "db_id": JSON(id)]
+            case .rejected(let r):
+                results[positions[n]] = ["event_id": eventID, "status": "rejected", "error": .string(r.message)]
+            }
+        }
+        let rejected = items.count - accepted - deduplicated
+        return .json([
+            "accepted": JSON(accepted + deduplicated), "rejected": JSON(rejected), "deduplicated": JSON(deduplicated),
+            "results": .array(results),
+        ])
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ServiceLifecycle
+import Shared
+
+/// `GET /api/sse` (SPEC §5): replay after `Last-Event-ID`, then live, with no gap and no duplicate.
+struct StreamController {
+    let store: ArgusStore
+    let hub: SSEHub
+
+    static let lastEventIDHeader = HTTPField.Name("Last-Event-ID")!
+    static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
+
+    func register(on router: Router<ArgusRequestContext>) {
+        router.get("/api/sse") { req, ctx in try await stream(req, ctx) }
+    }
+
+    func stream(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
+        let scope = try ctx.readScope()
+        let filter = try ChannelFilter.parse(req.uri.queryParameters.get("channels").map { String($0) } ?? "")
+        for b in filter.batchIDs.sorted() {
+            guard try await store.batch(b, scope: scope) != nil else { throw APIError.notFound("Batch '\(b)'") }
+        }
+        var lastID: Int64? = nil
+        if let text = req.headers[StreamController.lastEventIDHeader] ?? req.uri.queryParameters.get("last_event_id").map { String($0) },
+            !text.isEmpty
+        {
+            guard let v = Int64(text.trimmingCharacters(in: .whitespaces)), v >= 0 else {
+                throw APIError.unprocessable("Last-Event-ID must be a non-negative integer event id.")
+            }
+            lastID = v
+        }
+        let resumeFrom = lastID
+        // Subscribe before replaying, so an event committed during the replay is queued, not missed.
+        let (subID, live) = hub.subscribe(filter)
+        let store = self.store
+        let hub = self.hub
+        let hello: JSON = ["channels": .array(filter.names.map { .string($0) }), "last_event_id": JSON(resumeFrom)]
+        let headers: HTTPFields = [
+            .contentType: "text/event-stream", .cacheControl: "no-cache", StreamController.accelBuffering: "no",
+        ]
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                defer { hub.unsubscribe(subID) }
+                try await writer.write(ByteBuffer(string: "retry: 2000\n" + SSEEncoder.frame(id: nil, event: "hello", data: hello.serialized())))
+                var sent = resumeFrom ?? 0
+                if let resumeFrom {
+                    var cursor = resumeFrom
+                    while true {
+                        let (page, done) = try await store.replay(filter, after: cursor)
+                        if !page.isEmpty {
+                            var buf = ByteBuffer()
+                            for e in page { buf.writeString(e.sseFrame) }
+                            try await writer.write(buf)
+                            cursor = page.last!.id
+                            sent = cursor
+                        }
+                        if done { break }
+                    }
+                }
+                for await chunk in live.cancelOnGracefulShutdown() {
+                    switch chunk {
+                    case .keepalive:
+                        try await writer.write(ByteBuffer(string: SSEEncoder.comment("keepalive")))
+                    case .frames(let ids, let joined, let each):
+                        guard let maxID = ids.last, maxID > sent else { continue }
+                        if ids[0] > sent {
+                            try await writer.write(joined)
+                        } else {
+                            var buf = ByteBuffer()
+                            for (id, frame) in zip(ids, each) where id > sent { buf.writeImmutableBuffer(frame) }
+                            try await writer.write(buf)
+                        }
+                        sent = maxID
+                    }
+                }
+                try await writer.finish(nil)
+            })
+    }
+}

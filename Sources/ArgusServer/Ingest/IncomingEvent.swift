@@ -1,0 +1,139 @@
+import Foundation
+import Shared
+
+/// A validated event envelope, ready to store. `body` is the normalised envelope as stored and streamed.
+struct IncomingEvent: Sendable {
+    var eventID: String
+    var type: String
+    var ts: Timestamp
+    var batchID: String
+    var jobID: String?
+    var source: JSONObject
+    var data: JSONObject
+    var body: String
+
+    static let clientTypes: Set<String> = [
+        "batch_start", "batch_done", "batch_failed", "job_start", "job_epoch", "job_done", "job_failed",
+        "resource_snapshot", "log_line", "env_snapshot",
+    ]
+    static let jobScoped: Set<String> = ["job_start", "job_epoch", "job_done", "job_failed"]
+
+    /// The SDK's heartbeat: a debug log_line "heartbeat". Stored, but kept out of the visible log tail.
+    var isHeartbeat: Bool {
+        type == "log_line" && data["line"]?.stringValue == "heartbeat" && (data["level"]?.stringValue ?? "").lowercased() == "debug"
+    }
+
+    /// The job this event belongs to, if any. A log_line whose job_id is the batch id (the SDK does this
+    /// for heartbeats outside a job) is batch-level: it must not conjure a job named after the batch.
+    var effectiveJobID: String? {
+        guard let j = jobID, !(type == "log_line" && j == batchID) else { return nil }
+        return j
+    }
+
+    /// The channel named in the streamed frame: the job's channel for job events, else the batch's.
+    var channel: String { effectiveJobID.map { "job:\(batchID):\($0)" } ?? "batch:\(batchID)" }
+
+    /// Builds the stored envelope for a server-made event (stop_requested, batch_stalled, ...).
+    static func server(type: String, batchID: String, jobID: String? = nil, project: String?, data: JSONObject, at ts: Timestamp)
+        -> IncomingEvent
+    {
+        let source: JSONObject = JSONObject([("project", JSON(project ?? "argus")), ("host", "argus-server")])
+        var e = IncomingEvent(
+            eventID: UUID().uuidString.lowercased(), type: type, ts: ts, batchID: batchID, jobID: jobID, source: source, data: data,
+            body: "")
+        e.body = e.envelope.serialized()
+        return e
+    }
+
+    var envelope: JSON {
+        .object(
+            JSONObject([
+                ("event_id", .string(eventID)), ("schema_version", "1.1"), ("event_type", .string(type)),
+                ("timestamp", .string(ts.iso)), ("batch_id", .string(batchID)), ("job_id", JSON(jobID)),
+                ("source", .object(source)), ("data", .object(data)),
+            ]))
+    }
+}
+
+/// Why an event was refused: an HTTP status and one readable sentence.
+struct EventRejection: Error, Sendable {
+    var status: Int
+    var message: String
+}
+
+enum EventValidator {
+    static func validate(_ json: JSON) -> Result<IncomingEvent, EventRejection> {
+        func bad(_ m: String) -> Result<IncomingEvent, EventRejection> { .failure(EventRejection(status: 422, message: m)) }
+        guard case .object(let o) = json else { return bad("An event must be a JSON object.") }
+        guard let version = o["schema_version"] else { return bad("schema_version is required (expected \"1.1\").") }
+        guard version.stringValue == "1.1" else {
+            return .failure(
+                EventRejection(status: 415, message: "Unsupported schema_version \(version.serialized()); this server speaks \"1.1\"."))
+        }
+        guard let eventID = o["event_id"]?.stringValue else { return bad("event_id is required and must be a string.") }
+        guard (8...64).contains(eventID.count) else { return bad("event_id must be 8 to 64 characters long.") }
+        guard let type = o["event_type"]?.stringValue else { return bad("event_type is required and must be a string.") }
+        guard clientTypesContains(type) else { return bad("Unknown event_type '\(type.prefix(64))'.") }
+        guard let tsText = o["timestamp"]?.stringValue else { return bad("timestamp is required and must be an ISO-8601 string.") }
+        guard let ts = Timestamp(iso: tsText) else { return bad("timestamp '\(tsText.prefix(64))' is not a valid ISO-8601 date-time.") }
+        guard let batchID = o["batch_id"]?.stringValue, (1...128).contains(batchID.count) else {
+            return bad("batch_id is required and must be a string of 1 to 128 characters.")
+        }
+        var jobID: String? = nil
+        switch o["job_id"] {
+        case nil, .null?: break
+        case .string(let j)?:
+            guard j.count <= 256 else { return bad("job_id must be at most 256 characters.") }
+            jobID = j.isEmpty ? nil : j
+        default: return bad("job_id must be a string or null.")
+        }
+        if IncomingEvent.jobScoped.contains(type), jobID == nil { return bad("\(type) requires a job_id.") }
+        guard case .object(let source)? = o["source"] else { return bad("source is required and must be an object.") }
+        guard let project = source["project"]?.stringValue, !project.isEmpty else { return bad("source.project is required.") }
+        for key in ["host", "user", "commit", "command"] {
+            if let v = source[key], !v.isNull, v.stringValue == nil { return bad("source.\(key) must be a string.") }
+        }
+        var data: JSONObject
+        switch o["data"] {
+        case nil, .null?: data = JSONObject()
+        case .object(let d)?: data = d
+        default: return bad("data must be an object.")
+        }
+        if type == "job_epoch" {
+            guard let ep = data["epoch"] else { return bad("job_epoch requires data.epoch.") }
+            guard ep.intValue != nil else { return bad("data.epoch must be an integer.") }
+        }
+        if type == "log_line", let line = data["line"], line.stringValue == nil, !line.isNull {
+            data["line"] = .string(line.serialized())
+        }
+        // Non-finite numbers are stored as null and listed, so "the loss went NaN" is not lost.
+        let nonFinite = data.pairs.compactMap { p -> JSON? in
+            if case .number(let d) = p.value, !d.isFinite { return .string(p.key) }
+            return nil
+        }
+        if !nonFinite.isEmpty { data["_nonfinite"] = .array(nonFinite) }
+        var e = IncomingEvent(
+            eventID: eventID, type: type, ts: ts, batchID: batchID, jobID: jobID, source: source, data: data, body: "")
+        e.body = e.envelope.serialized()
+        return .success(e)
+    }
+
+    private static func clientTypesContains(_ t: String) -> Bool { IncomingEvent.clientTypes.contains(t) }
+}
+
+/// GPU figures of a resource snapshot: mean util and summed memory over a `gpus` list, else the flat keys.
+struct GPUFigures {
+    var util: Double?
+    var memMB: Double?
+
+    init(_ data: JSONObject) {
+        if let gpus = data["gpus"]?.arrayValue, !gpus.isEmpty {
+            let utils = gpus.compactMap { $0["util_pct"]?.doubleValue }
+            let mems = gpus.compactMap { $0["mem_mb"]?.doubleValue }
+            util = utils.isEmpty ? nil : utils.reduce(0, +) / Double(utils.count)
+            memMB = mems.isEmpty ? nil : mems.reduce(0, +)
+        }
+        if util == nil { util = data["gpu_util_pct"]?.doubleValue }
+        if memMB == nil { memMB = data["gpu_mem_mb"]?.doubleValue }
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+
+/// The single writer. Requests queue their items; whenever the writer is free it takes everything queued
+/// and commits it in one transaction (group commit), then streams the stored events in id order and
+/// answers each request. A 2xx therefore always follows the commit, and SSE ids are published in order.
+actor IngestPipeline {
+    private struct Pending {
+        var items: [IngestItem]
+        var continuation: CheckedContinuation<[IngestOutcome], any Error>
+    }
+
+    private let store: ArgusStore
+    private let hub: SSEHub
+    private var queue: [Pending] = []
+    private var writing = false
+    /// Cap on events per transaction so one commit never holds the write lock for long.
+    private let maxEventsPerCommit = 5000
+
+    init(store: ArgusStore, hub: SSEHub) {
+        self.store = store
+        self.hub = hub
+    }
+
+    func submit(_ items: [IngestItem]) async throws -> [IngestOutcome] {
+        try await withCheckedThrowingContinuation { c in
+            queue.append(Pending(items: items, continuation: c))
+            if !writing {
+                writing = true
+                Task { await self.drain() }
+            }
+        }
+    }
+
+    private func drain() async {
+        while !queue.isEmpty {
+            var group: [Pending] = []
+            var count = 0
+            while let first = queue.first, group.isEmpty || count + first.items.count <= maxEventsPerCommit {
+                group.append(queue.removeFirst())
+                count += first.items.count
+            }
+            do {
+                let (outcomes, stored) = try await store.ingest(group.flatMap(\.items))
+                hub.publish(stored)
+                var offset = 0
+                for p in group {
+                    p.continuation.resume(returning: Array(outcomes[offset..<offset + p.items.count]))
+                    offset += p.items.count
+                }
+            } catch {
+                for p in group { p.continuation.resume(throwing: error) }
+            }
+        }
+        writing = false
+    }
+
+    /// Stores server-made events (stop_requested, batch_stalled, ...) through the same ordered path.
+    func submitServerEvents(_ events: [IncomingEvent], as user: UserPrincipal) async throws {
+        _ = try await submit(events.map { IngestItem(event: $0, user: user) })
+    }
+}

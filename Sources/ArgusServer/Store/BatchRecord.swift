@@ -1,0 +1,168 @@
+import GRDB
+import Shared
+
+/// One row of `batches`: the batch's summary, kept current on ingest so it survives retention.
+struct BatchRecord: Sendable {
+    var id: String
+    var ownerID: Int64
+    var project: String?
+    var status: String
+    var experimentType: String?
+    var host: String?
+    var user: String?
+    var gitSHA: String?
+    var command: String?
+    var cwd: String?
+    var nTotal: Int?
+    var nDone = 0
+    var nFailed = 0
+    var startUs: Int64?
+    var endUs: Int64?
+    var lastActivityUs: Int64?
+    var lastReceivedUs: Int64
+    var failureReason: String?
+    var stopRequested = false
+    var stopRequestedUs: Int64?
+    var stopRequestedBy: String?
+    var sourceBatchID: String?
+    var createdUs: Int64
+
+    static let terminalStatuses: Set<String> = ["done", "failed", "stopped"]
+    var isFinished: Bool { BatchRecord.terminalStatuses.contains(status) }
+
+    init(id: String, ownerID: Int64, now: Int64) {
+        self.id = id
+        self.ownerID = ownerID
+        self.status = "running"
+        self.lastReceivedUs = now
+        self.createdUs = now
+    }
+
+    init(row: Row) {
+        id = row["id"]
+        ownerID = row["owner_id"]
+        project = row["project"]
+        status = row["status"]
+        experimentType = row["experiment_type"]
+        host = row["host"]
+        user = row["user"]
+        gitSHA = row["git_sha"]
+        command = row["command"]
+        cwd = row["cwd"]
+        nTotal = row["n_total"]
+        nDone = row["n_done"]
+        nFailed = row["n_failed"]
+        startUs = row["start_us"]
+        endUs = row["end_us"]
+        lastActivityUs = row["last_activity_us"]
+        lastReceivedUs = row["last_received_us"]
+        failureReason = row["failure_reason"]
+        stopRequested = row["stop_requested"]
+        stopRequestedUs = row["stop_requested_us"]
+        stopRequestedBy = row["stop_requested_by"]
+        sourceBatchID = row["source_batch_id"]
+        createdUs = row["created_us"]
+    }
+
+    static func fetch(_ db: Database, id: String) throws -> BatchRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM batches WHERE id = ?"), arguments: [id]).map(BatchRecord.init(row:))
+    }
+
+    func save(_ db: Database) throws {
+        let sql = """
+            INSERT INTO batches(id, owner_id, project, status, experiment_type, host, user, git_sha, command, cwd,
+              n_total, n_done, n_failed, start_us, end_us, last_activity_us, last_received_us, failure_reason,
+              stop_requested, stop_requested_us, stop_requested_by, source_batch_id, created_us)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            ON CONFLICT(id) DO UPDATE SET project=excluded.project, status=excluded.status,
+              experiment_type=excluded.experiment_type, host=excluded.host, user=excluded.user,
+              git_sha=excluded.git_sha, command=excluded.command, cwd=excluded.cwd, n_total=excluded.n_total,
+              n_done=excluded.n_done, n_failed=excluded.n_failed, start_us=excluded.start_us, end_us=excluded.end_us,
+              last_activity_us=excluded.last_activity_us, last_received_us=excluded.last_received_us,
+              failure_reason=excluded.failure_reason, stop_requested=excluded.stop_requested,
+              stop_requested_us=excluded.stop_requested_us, stop_requested_by=excluded.stop_requested_by,
+              source_batch_id=excluded.source_batch_id
+            """
+        let args: StatementArguments = [
+            id, ownerID, project, status, experimentType, host, user, gitSHA, command, cwd,
+            nTotal, nDone, nFailed, startUs, endUs, lastActivityUs, lastReceivedUs, failureReason,
+            stopRequested, stopRequestedUs, stopRequestedBy, sourceBatchID, createdUs,
+        ]
+        try db.cachedStatement(sql: sql).execute(arguments: args)
+    }
+
+    /// Applies one ingested event to the summary (SPEC §3 "Effects").
+    mutating func apply(_ e: IncomingEvent, receivedUs: Int64) {
+        let ts = e.ts.micros
+        lastActivityUs = max(lastActivityUs ?? ts, ts)
+        lastReceivedUs = max(lastReceivedUs, receivedUs)
+        if project == nil { project = e.source["project"]?.stringValue }
+        if status == "stalled" { status = stopRequested ? "stopping" : "running" }
+        switch e.type {
+        case "batch_start":
+            startUs = min(startUs ?? ts, ts)
+            project = e.source["project"]?.stringValue ?? project
+            experimentType = e.data["experiment_type"]?.stringValue ?? experimentType
+            nTotal = e.data["n_total_jobs"]?.intValue ?? nTotal
+            host = e.source["host"]?.stringValue ?? host
+            user = e.source["user"]?.stringValue ?? user
+            gitSHA = e.source["commit"]?.stringValue ?? gitSHA
+            command = e.data["command"]?.stringValue ?? e.source["command"]?.stringValue ?? command
+            cwd = e.data["cwd"]?.stringValue ?? cwd
+        case "env_snapshot":
+            // Fills what batch_start left out; never overwrites it.
+            host = host ?? e.data["hostname"]?.stringValue ?? e.source["host"]?.stringValue
+            user = user ?? e.data["user"]?.stringValue ?? e.source["user"]?.stringValue
+            gitSHA = gitSHA ?? e.data["git_sha"]?.stringValue ?? e.data["commit"]?.stringValue ?? e.source["commit"]?.stringValue
+            command = command ?? e.data["command"]?.stringValue ?? e.source["command"]?.stringValue
+            cwd = cwd ?? e.data["cwd"]?.stringValue
+        case "batch_done":
+            status = stopRequested ? "stopped" : "done"
+            endUs = ts
+        case "batch_failed":
+            status = stopRequested ? "stopped" : "failed"
+            endUs = ts
+            failureReason = e.data["reason"]?.stringValue ?? e.data["error"]?.stringValue ?? failureReason
+        default:
+            if startUs == nil { startUs = ts }
+            host = host ?? e.source["host"]?.stringValue
+            user = user ?? e.source["user"]?.stringValue
+            gitSHA = gitSHA ?? e.source["commit"]?.stringValue
+            command = command ?? e.source["command"]?.stringValue
+        }
+    }
+
+    // MARK: API shapes (SPEC §4)
+
+    var listJSON: JSON {
+        [
+            "id": .string(id), "project": JSON(project), "status": .string(status), "host": JSON(host),
+            "user": JSON(user), "command": JSON(command), "n_total": JSON(nTotal), "n_done": JSON(nDone),
+            "n_failed": JSON(nFailed), "start_time": isoJSON(startUs), "end_time": isoJSON(endUs),
+            "last_activity": isoJSON(lastActivityUs),
+        ]
+    }
+
+    var envSnapshotJSON: JSON {
+        [
+            "git_sha": JSON(gitSHA), "git_sha_short": JSON(gitSHA.map { String($0.prefix(7)) }),
+            "command": JSON(command), "cwd": JSON(cwd), "hostname": JSON(host), "user": JSON(user),
+        ]
+    }
+
+    func detailJSON(agentOnline: Bool) -> JSON {
+        guard case .object(var o) = listJSON else { return listJSON }
+        o["experiment_type"] = JSON(experimentType)
+        o["failure_reason"] = JSON(failureReason)
+        o["env_snapshot"] = envSnapshotJSON
+        o["stop_requested"] = .bool(stopRequested)
+        o["stop_requested_at"] = isoJSON(stopRequestedUs)
+        o["agent_online"] = .bool(agentOnline)
+        o["source_batch_id"] = JSON(sourceBatchID)
+        return .object(o)
+    }
+}
+
+func isoJSON(_ us: Int64?) -> JSON {
+    us.map { .string(Timestamp(micros: $0).iso) } ?? .null
+}

@@ -1,0 +1,159 @@
+import GRDB
+import Shared
+
+/// One row of `jobs`: what the telemetry strip shows, kept current on ingest (one indexed read).
+struct JobRecord: Sendable {
+    var batchID: String
+    var id: String
+    var model: String?
+    var dataset: String?
+    var status = "running"
+    var startUs: Int64?
+    var endUs: Int64?
+    var elapsedS: Double?
+    var metrics: String?
+    var failureReason: String?
+    var isIdleFlagged = false
+    var idleSinceUs: Int64?
+    var lastActivityUs: Int64?
+    var latestEpoch: Int?
+    var trainLoss: Double?
+    var valLoss: Double?
+    var gpuUtilPct: Double?
+    var gpuMemPeakMB: Double?
+    var createdUs: Int64
+
+    static let terminalStatuses: Set<String> = ["done", "failed", "stopped"]
+    var isFinished: Bool { JobRecord.terminalStatuses.contains(status) }
+
+    init(batchID: String, id: String, now: Int64) {
+        self.batchID = batchID
+        self.id = id
+        self.createdUs = now
+    }
+
+    init(row: Row) {
+        batchID = row["batch_id"]
+        id = row["id"]
+        model = row["model"]
+        dataset = row["dataset"]
+        status = row["status"]
+        startUs = row["start_us"]
+        endUs = row["end_us"]
+        elapsedS = row["elapsed_s"]
+        metrics = row["metrics"]
+        failureReason = row["failure_reason"]
+        isIdleFlagged = row["is_idle_flagged"]
+        idleSinceUs = row["idle_since_us"]
+        lastActivityUs = row["last_activity_us"]
+        latestEpoch = row["latest_epoch"]
+        trainLoss = row["train_loss"]
+        valLoss = row["val_loss"]
+        gpuUtilPct = row["gpu_util_pct"]
+        gpuMemPeakMB = row["gpu_mem_peak_mb"]
+        createdUs = row["created_us"]
+    }
+
+    static func fetch(_ db: Database, batchID: String, id: String) throws -> JobRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM jobs WHERE batch_id = ? AND id = ?"), arguments: [batchID, id])
+            .map(JobRecord.init(row:))
+    }
+
+    static func fetchAll(_ db: Database, batchID: String) throws -> [JobRecord] {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM jobs WHERE batch_id = ? ORDER BY created_us, id"), arguments: [batchID])
+            .map(JobRecord.init(row:))
+    }
+
+    func save(_ db: Database) throws {
+        let sql = """
+            INSERT INTO jobs(batch_id, id, model, dataset, status, start_us, end_us, elapsed_s, metrics, failure_reason,
+              is_idle_flagged, idle_since_us, last_activity_us, latest_epoch, train_loss, val_loss, gpu_util_pct,
+              gpu_mem_peak_mb, created_us)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            ON CONFLICT(batch_id, id) DO UPDATE SET model=excluded.model, dataset=excluded.dataset, status=excluded.status,
+              start_us=excluded.start_us, end_us=excluded.end_us, elapsed_s=excluded.elapsed_s, metrics=excluded.metrics,
+              failure_reason=excluded.failure_reason, is_idle_flagged=excluded.is_idle_flagged,
+              idle_since_us=excluded.idle_since_us, last_activity_us=excluded.last_activity_us,
+              latest_epoch=excluded.latest_epoch, train_loss=excluded.train_loss, val_loss=excluded.val_loss,
+              gpu_util_pct=excluded.gpu_util_pct, gpu_mem_peak_mb=excluded.gpu_mem_peak_mb
+            """
+        let args: StatementArguments = [
+            batchID, id, model, dataset, status, startUs, endUs, elapsedS, metrics, failureReason,
+            isIdleFlagged, idleSinceUs, lastActivityUs, latestEpoch, trainLoss, valLoss, gpuUtilPct,
+            gpuMemPeakMB, createdUs,
+        ]
+        try db.cachedStatement(sql: sql).execute(arguments: args)
+    }
+
+    /// Whether a batch-level snapshot taken at `ts` belongs to this job (taken while it ran).
+    func covers(_ ts: Int64) -> Bool {
+        guard let s = startUs, ts >= s else { return false }
+        if let e = endUs { return ts <= e }
+        return true
+    }
+
+    /// Applies one of this job's own events. Returns the status transition when it ended.
+    @discardableResult
+    mutating func apply(_ e: IncomingEvent) -> String? {
+        let ts = e.ts.micros
+        lastActivityUs = max(lastActivityUs ?? ts, ts)
+        if startUs == nil { startUs = ts }
+        switch e.type {
+        case "job_start":
+            startUs = min(startUs ?? ts, ts)
+            model = e.data["model"]?.stringValue ?? model
+            dataset = e.data["dataset"]?.stringValue ?? dataset
+        case "job_epoch":
+            // Highest epoch wins, so a replayed spill file cannot move "latest" backwards.
+            if let ep = e.data["epoch"]?.intValue, ep >= (latestEpoch ?? Int.min) {
+                latestEpoch = ep
+                if let v = e.data["train_loss"], !v.isNull || e.data["_nonfinite"] != nil { trainLoss = v.doubleValue }
+                if let v = e.data["val_loss"], !v.isNull || e.data["_nonfinite"] != nil { valLoss = v.doubleValue }
+            }
+        case "job_done", "job_failed":
+            let wasFinished = isFinished
+            status = e.type == "job_done" ? "done" : "failed"
+            endUs = ts
+            elapsedS = e.data["elapsed_s"]?.doubleValue ?? startUs.map { Double(ts - $0) / 1e6 }
+            if let m = e.data["metrics"], case .object = m { metrics = m.serialized() }
+            if e.type == "job_failed" {
+                failureReason = e.data["reason"]?.stringValue ?? e.data["error"]?.stringValue ?? failureReason
+            }
+            isIdleFlagged = false
+            return wasFinished ? nil : status
+        default: break
+        }
+        return nil
+    }
+
+    /// Folds one resource snapshot's GPU figures into the summary.
+    mutating func applySnapshot(util: Double?, memMB: Double?) {
+        if let util { gpuUtilPct = util }
+        if let memMB { gpuMemPeakMB = max(gpuMemPeakMB ?? memMB, memMB) }
+    }
+
+    // MARK: API shape (SPEC §4 JobOut)
+
+    var elapsedSeconds: Double? {
+        if let elapsedS, isFinished { return elapsedS }
+        guard let s = startUs, let a = lastActivityUs else { return nil }
+        return Double(a - s) / 1e6
+    }
+
+    func json(batchStatus: String) -> JSON {
+        var shownStatus = status
+        if !isFinished, ["stopping", "stalled"].contains(batchStatus) { shownStatus = batchStatus }
+        let metricsJSON: JSON = metrics.flatMap { try? JSON.parse($0) } ?? .null
+        let telemetry: JSON = [
+            "status": .string(shownStatus), "elapsed_s": JSON(elapsedSeconds), "gpu_util_pct": JSON(gpuUtilPct),
+            "gpu_mem_peak_mb": JSON(gpuMemPeakMB), "train_loss": JSON(trainLoss), "val_loss": JSON(valLoss),
+            "epoch": JSON(latestEpoch), "is_idle_flagged": .bool(isIdleFlagged), "idle_since": isoJSON(idleSinceUs),
+        ]
+        return [
+            "id": .string(id), "batch_id": .string(batchID), "model": JSON(model), "dataset": JSON(dataset),
+            "status": .string(status), "start_time": isoJSON(startUs), "end_time": isoJSON(endUs),
+            "elapsed_s": JSON(elapsedSeconds), "metrics": metricsJSON, "failure_reason": JSON(failureReason),
+            "is_idle_flagged": .bool(isIdleFlagged), "last_activity": isoJSON(lastActivityUs), "telemetry": telemetry,
+        ]
+    }
+}

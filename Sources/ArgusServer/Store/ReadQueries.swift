@@ -1,0 +1,206 @@
+import GRDB
+import Shared
+
+/// Which batches a request may read: a user's own (all for admins), or exactly one (a share link).
+enum ReadScope: Sendable {
+    case user(UserPrincipal)
+    case batch(String)
+
+    func allows(_ b: BatchRecord) -> Bool {
+        switch self {
+        case .user(let u): return u.canSee(b)
+        case .batch(let id): return b.id == id
+        }
+    }
+}
+
+extension ArgusStore {
+    func listBatches(scope: ReadScope, status: String?, limit: Int) async throws -> [BatchRecord] {
+        try await pool.read { db in
+            var sql = "SELECT * FROM batches WHERE 1=1"
+            var args: StatementArguments = []
+            switch scope {
+            case .user(let u) where !u.isAdmin:
+                sql += " AND owner_id = ?"
+                args += [u.id]
+            case .batch(let id):
+                sql += " AND id = ?"
+                args += [id]
+            default: break
+            }
+            if let status {
+                sql += " AND status = ?"
+                args += [status]
+            }
+            sql += " ORDER BY created_us DESC, id LIMIT ?"
+            args += [limit]
+            return try Row.fetchAll(db, sql: sql, arguments: args).map(BatchRecord.init(row:))
+        }
+    }
+
+    /// The batch, if it exists and the scope may read it (else nil: callers answer 404 either way).
+    static func visibleBatch(_ db: Database, _ id: String, scope: ReadScope) throws -> BatchRecord? {
+        guard let b = try BatchRecord.fetch(db, id: id), scope.allows(b) else { return nil }
+        return b
+    }
+
+    func batch(_ id: String, scope: ReadScope) async throws -> BatchRecord? {
+        try await pool.read { db in try ArgusStore.visibleBatch(db, id, scope: scope) }
+    }
+
+    func jobs(batchID: String, scope: ReadScope) async throws -> (BatchRecord, [JobRecord])? {
+        try await pool.read { db in
+            guard let b = try ArgusStore.visibleBatch(db, batchID, scope: scope) else { return nil }
+            return (b, try JobRecord.fetchAll(db, batchID: batchID))
+        }
+    }
+
+    func job(batchID: String, jobID: String, scope: ReadScope) async throws -> (BatchRecord, JobRecord)? {
+        try await pool.read { db in
+            guard let b = try ArgusStore.visibleBatch(db, batchID, scope: scope),
+                let j = try JobRecord.fetch(db, batchID: batchID, id: jobID)
+            else { return nil }
+            return (b, j)
+        }
+    }
+
+    // MARK: Raw event reads
+
+    static func epochs(_ db: Database, batchID: String, jobID: String) throws -> [JSON] {
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(
+                sql: "SELECT ts_us, body FROM events WHERE batch_id = ? AND job_id = ? AND event_type = 'job_epoch' ORDER BY id"),
+            arguments: [batchID, jobID])
+        var byEpoch: [Int: Int] = [:]
+        var out: [JSON] = []
+        while let r = try rows.next() {
+            guard let body = try? JSON.parse(r["body"] as String), let data = body["data"]?.objectValue,
+                let epoch = data["epoch"]?.intValue
+            else { continue }
+            var o = JSONObject([("epoch", JSON(epoch)), ("timestamp", .string(Timestamp(micros: r["ts_us"]).iso))])
+            o["train_loss"] = data["train_loss"] ?? .null
+            o["val_loss"] = data["val_loss"] ?? .null
+            o["lr"] = data["lr"] ?? .null
+            for p in data where p.key != "epoch" && o[p.key] == nil {
+                if case .number = p.value { o[p.key] = p.value }
+            }
+            if let nf = data["_nonfinite"] { o["nonfinite"] = nf }
+            // A re-sent epoch (a rerun of the same step) replaces the earlier one.
+            if let at = byEpoch[epoch] { out[at] = .object(o) } else {
+                byEpoch[epoch] = out.count
+                out.append(.object(o))
+            }
+        }
+        out.sort { ($0["epoch"]?.intValue ?? 0) < ($1["epoch"]?.intValue ?? 0) }
+        return out
+    }
+
+    static func logLines(_ db: Database, batchID: String, jobID: String?, limit: Int, beforeID: Int64?, includeHidden: Bool) throws
+        -> [JSON]
+    {
+        var sql = "SELECT id, ts_us, job_id, body FROM events WHERE batch_id = ? AND event_type = 'log_line'"
+        var args: StatementArguments = [batchID]
+        if let jobID {
+            sql += " AND job_id = ?"
+            args += [jobID]
+        }
+        if let beforeID {
+            sql += " AND id < ?"
+            args += [beforeID]
+        }
+        if !includeHidden { sql += " AND hidden = 0" }
+        sql += " ORDER BY id DESC LIMIT ?"
+        args += [limit]
+        return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: args).map { r in
+            let data = (try? JSON.parse(r["body"] as String))?["data"]
+            let level = (data?["level"]?.stringValue ?? "info").lowercased()
+            return [
+                "id": JSON(r["id"] as Int64), "ts": .string(Timestamp(micros: r["ts_us"]).iso), "job_id": JSON(r["job_id"] as String?),
+                "level": .string(level), "line": JSON(data?["line"]?.stringValue ?? ""),
+            ]
+        }
+    }
+
+    static func resources(_ db: Database, batchID: String, job: JobRecord?, limit: Int) throws -> [JSON] {
+        var sql = "SELECT id, ts_us, job_id, body FROM events WHERE batch_id = ? AND event_type = 'resource_snapshot'"
+        var args: StatementArguments = [batchID]
+        if let job {
+            // The job's own snapshots, plus batch-level ones taken while it ran.
+            sql += " AND (job_id = ? OR (job_id IS NULL AND ts_us >= ? AND ts_us <= ?))"
+            args += [job.id, job.startUs ?? Int64.max, job.endUs ?? Int64.max]
+        }
+        sql += " ORDER BY id DESC LIMIT ?"
+        args += [limit]
+        return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: args).map { r in
+            var o = JSONObject([("id", JSON(r["id"] as Int64)), ("ts", .string(Timestamp(micros: r["ts_us"]).iso))])
+            o["job_id"] = JSON(r["job_id"] as String?)
+            let data = (try? JSON.parse(r["body"] as String))?["data"]?.objectValue ?? JSONObject()
+            for p in data where o[p.key] == nil { o[p.key] = p.value }
+            if data["gpus"] != nil {
+                let g = GPUFigures(data)
+                o["gpu_util_pct"] = JSON(g.util)
+                o["gpu_mem_mb"] = JSON(g.memMB)
+            }
+            return .object(o)
+        }
+    }
+
+    static func maxEventID(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'events'") ?? 0
+    }
+
+    func epochs(batchID: String, jobID: String, scope: ReadScope) async throws -> [JSON]? {
+        try await pool.read { db in
+            guard try ArgusStore.visibleBatch(db, batchID, scope: scope) != nil,
+                try JobRecord.fetch(db, batchID: batchID, id: jobID) != nil
+            else { return nil }
+            return try ArgusStore.epochs(db, batchID: batchID, jobID: jobID)
+        }
+    }
+
+    func logLines(batchID: String, jobID: String?, requireJob: Bool, limit: Int, beforeID: Int64?, includeHidden: Bool, scope: ReadScope)
+        async throws -> [JSON]?
+    {
+        try await pool.read { db in
+            guard try ArgusStore.visibleBatch(db, batchID, scope: scope) != nil else { return nil }
+            if requireJob, let jobID, try JobRecord.fetch(db, batchID: batchID, id: jobID) == nil { return nil }
+            return try ArgusStore.logLines(
+                db, batchID: batchID, jobID: jobID, limit: limit, beforeID: beforeID, includeHidden: includeHidden)
+        }
+    }
+
+    func resources(batchID: String, jobID: String?, limit: Int, scope: ReadScope) async throws -> [JSON]? {
+        try await pool.read { db in
+            guard try ArgusStore.visibleBatch(db, batchID, scope: scope) != nil else { return nil }
+            var job: JobRecord? = nil
+            if let jobID {
+                guard let j = try JobRecord.fetch(db, batchID: batchID, id: jobID) else { return nil }
+                job = j
+            }
+            return try ArgusStore.resources(db, batchID: batchID, job: job, limit: limit)
+        }
+    }
+
+    /// Everything the job-detail screen needs, read in one snapshot so `last_event_id` matches the data.
+    func view(batchID: String, jobID: String, scope: ReadScope, actions: @Sendable (BatchRecord) -> JSON, agentOnline: @Sendable (BatchRecord) -> Bool)
+        async throws -> JSON?
+    {
+        try await pool.read { db in
+            guard let b = try ArgusStore.visibleBatch(db, batchID, scope: scope),
+                let j = try JobRecord.fetch(db, batchID: batchID, id: jobID)
+            else { return nil }
+            let lastID = try ArgusStore.maxEventID(db)
+            return [
+                "batch": b.detailJSON(agentOnline: agentOnline(b)),
+                "job": j.json(batchStatus: b.status),
+                "epochs": .array(try ArgusStore.epochs(db, batchID: batchID, jobID: jobID)),
+                "log_tail": .array(
+                    try ArgusStore.logLines(db, batchID: batchID, jobID: jobID, limit: 200, beforeID: nil, includeHidden: false)),
+                "resources_latest": try ArgusStore.resources(db, batchID: batchID, job: j, limit: 1).first ?? .null,
+                "env_snapshot": b.envSnapshotJSON,
+                "actions": actions(b),
+                "last_event_id": JSON(lastID),
+            ]
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import GRDB
+
+/// The schema's history, oldest first. Never edit a shipped migration; add a new one.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1 users, tokens, batches, jobs, events") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE users(
+                      id INTEGER PRIMARY KEY,
+                      name TEXT NOT NULL UNIQUE,
+                      is_admin INTEGER NOT NULL DEFAULT 0,
+                      created_us INTEGER NOT NULL);
+                    CREATE TABLE tokens(
+                      id INTEGER PRIMARY KEY,
+                      user_id INTEGER NOT NULL REFERENCES users(id),
+                      scope TEXT NOT NULL,
+                      token_hash TEXT NOT NULL UNIQUE,
+                      prefix TEXT NOT NULL,
+                      created_us INTEGER NOT NULL,
+                      revoked_us INTEGER);
+                    CREATE TABLE batches(
+                      id TEXT PRIMARY KEY,
+                      owner_id INTEGER NOT NULL REFERENCES users(id),
+                      project TEXT,
+                      status TEXT NOT NULL,
+                      experiment_type TEXT,
+                      host TEXT, user TEXT, git_sha TEXT, command TEXT, cwd TEXT,
+                      n_total INTEGER,
+                      n_done INTEGER NOT NULL DEFAULT 0,
+                      n_failed INTEGER NOT NULL DEFAULT 0,
+                      start_us INTEGER, end_us INTEGER,
+                      last_activity_us INTEGER,
+                      last_received_us INTEGER NOT NULL,
+                      failure_reason TEXT,
+                      stop_requested INTEGER NOT NULL DEFAULT 0,
+                      stop_requested_us INTEGER,
+                      stop_requested_by TEXT,
+                      source_batch_id TEXT,
+                      created_us INTEGER NOT NULL);
+                    CREATE INDEX batches_created ON batches(created_us);
+                    CREATE TABLE jobs(
+                      batch_id TEXT NOT NULL REFERENCES batches(id),
+                      id TEXT NOT NULL,
+                      model TEXT, dataset TEXT,
+                      status TEXT NOT NULL,
+                      start_us INTEGER, end_us INTEGER,
+                      elapsed_s REAL,
+                      metrics TEXT,
+                      failure_reason TEXT,
+                      is_idle_flagged INTEGER NOT NULL DEFAULT 0,
+                      idle_since_us INTEGER,
+                      last_activity_us INTEGER,
+                      latest_epoch INTEGER,
+                      train_loss REAL, val_loss REAL,
+                      gpu_util_pct REAL,
+                      gpu_mem_peak_mb REAL,
+                      created_us INTEGER NOT NULL,
+                      PRIMARY KEY(batch_id, id)) WITHOUT ROWID;
+                    -- AUTOINCREMENT: ids are SSE ids, so they must never be reused after deletes.
+                    CREATE TABLE events(
+                      id INTEGER PRIMARY KEY AUTOINCREMENT,
+                      event_id TEXT NOT NULL UNIQUE,
+                      batch_id TEXT NOT NULL,
+                      job_id TEXT,
+                      event_type TEXT NOT NULL,
+                      ts_us INTEGER NOT NULL,
+                      received_us INTEGER NOT NULL,
+                      hidden INTEGER NOT NULL DEFAULT 0,
+                      body TEXT NOT NULL);
+                    CREATE INDEX events_batch ON events(batch_id, id);
+                    CREATE INDEX events_batch_type ON events(batch_id, event_type, id);
+                    CREATE INDEX events_job ON events(batch_id, job_id, event_type, id);
+                    """)
+        }
+        return m
+    }
+}

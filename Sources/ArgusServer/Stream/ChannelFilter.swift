@@ -1,0 +1,90 @@
+import GRDB
+import Shared
+
+/// The channels of one SSE connection: `batch:<b>` and `job:<b>:<j>`, OR-ed together.
+struct ChannelFilter: Sendable {
+    var names: [String] = []
+    var wholeBatches: Set<String> = []
+    var jobs: [String: Set<String>] = [:]
+
+    var batchIDs: Set<String> { wholeBatches.union(jobs.keys) }
+
+    /// Parses `batch:b,job:b:j` (a job channel splits at its first ':' after the prefix).
+    static func parse(_ text: String) throws(APIError) -> ChannelFilter {
+        var f = ChannelFilter()
+        let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !parts.isEmpty else {
+            throw APIError.unprocessable("Name at least one channel: channels=batch:<batch_id> or job:<batch_id>:<job_id>.")
+        }
+        guard parts.count <= 64 else { throw APIError.unprocessable("At most 64 channels per connection.") }
+        for p in parts {
+            if p.hasPrefix("batch:"), p.count > 6 {
+                f.wholeBatches.insert(String(p.dropFirst(6)))
+            } else if p.hasPrefix("job:") {
+                let rest = p.dropFirst(4)
+                guard let colon = rest.firstIndex(of: ":"), colon != rest.startIndex, rest.index(after: colon) != rest.endIndex else {
+                    throw APIError.unprocessable("Channel '\(p)' is not of the form job:<batch_id>:<job_id>.")
+                }
+                f.jobs[String(rest[..<colon]), default: []].insert(String(rest[rest.index(after: colon)...]))
+            } else {
+                throw APIError.unprocessable("Channel '\(p)' is not of the form batch:<batch_id> or job:<batch_id>:<job_id>.")
+            }
+            f.names.append(p)
+        }
+        return f
+    }
+
+    func matches(_ e: StoredEvent) -> Bool {
+        if wholeBatches.contains(e.batchID) { return true }
+        guard let js = jobs[e.batchID] else { return false }
+        if let j = e.jobID { return js.contains(j) }
+        if e.type == "resource_snapshot" { return e.snapshotJobs.contains(where: js.contains) }
+        return false
+    }
+}
+
+extension StoredEvent {
+    init(row r: Row, snapshotJobs: [String] = []) {
+        let batchID: String = r["batch_id"]
+        let type: String = r["event_type"]
+        let rawJob: String? = r["job_id"]
+        let job = (type == "log_line" && rawJob == batchID) ? nil : rawJob
+        self.init(
+            id: r["id"], batchID: batchID, jobID: job, type: type, tsUs: r["ts_us"], body: r["body"],
+            channel: job.map { "job:\(batchID):\($0)" } ?? "batch:\(batchID)", snapshotJobs: snapshotJobs)
+    }
+}
+
+extension ArgusStore {
+    /// One page of stored events after `after` that match `filter`, in id order. `done` is false when more may follow.
+    func replay(_ filter: ChannelFilter, after: Int64, pageSize: Int = 1000) async throws -> (events: [StoredEvent], done: Bool) {
+        try await pool.read { db in
+            var all: [StoredEvent] = []
+            var horizon = Int64.max
+            for b in filter.batchIDs.sorted() {
+                var sql = "SELECT id, batch_id, job_id, event_type, ts_us, body FROM events WHERE batch_id = ? AND id > ?"
+                var args: StatementArguments = [b, after]
+                var windows: [JobRecord] = []
+                if !filter.wholeBatches.contains(b), let js = filter.jobs[b] {
+                    sql += " AND (job_id IN (\(js.map { _ in "?" }.joined(separator: ","))) OR (event_type = 'resource_snapshot' AND job_id IS NULL))"
+                    for j in js.sorted() { args += [j] }
+                    windows = try js.compactMap { try JobRecord.fetch(db, batchID: b, id: $0) }
+                }
+                sql += " ORDER BY id LIMIT ?"
+                args += [pageSize]
+                let rows = try Row.fetchAll(db, sql: sql, arguments: args)
+                for r in rows {
+                    var e = StoredEvent(row: r)
+                    if e.type == "resource_snapshot", e.jobID == nil, !windows.isEmpty {
+                        e.snapshotJobs = windows.filter { $0.covers(e.tsUs) }.map(\.id)
+                    }
+                    if filter.matches(e) { all.append(e) }
+                }
+                if rows.count == pageSize, let last = rows.last { horizon = min(horizon, last["id"] as Int64) }
+            }
+            all.sort { $0.id < $1.id }
+            if horizon != .max { all.removeAll { $0.id > horizon } }
+            return (all, horizon == .max)
+        }
+    }
+}

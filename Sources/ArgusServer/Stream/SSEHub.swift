@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Shared
+import Synchronization
+
+/// What one SSE connection receives from the hub.
+enum SSEChunk: Sendable {
+    /// Frames of one commit that match the connection, in id order, and the same frames joined.
+    case frames(ids: [Int64], joined: ByteBuffer, each: [ByteBuffer])
+    case keepalive
+}
+
+/// Fans committed events out to SSE connections. Each frame is encoded once per commit and shared;
+/// each connection has a bounded buffer, and one that falls behind is closed (it reconnects and
+/// replays by id) so a slow reader never slows ingest or other readers.
+final class SSEHub: Sendable {
+    struct Subscriber {
+        var filter: ChannelFilter
+        var continuation: AsyncStream<SSEChunk>.Continuation
+        var lastSendUs: Int64
+    }
+
+    private let state = Mutex<(next: Int, subs: [Int: Subscriber])>((0, [:]))
+    let bufferChunks: Int
+    let logger: Logger
+
+    init(bufferChunks: Int, logger: Logger) {
+        self.bufferChunks = bufferChunks
+        self.logger = logger
+    }
+
+    var subscriberCount: Int { state.withLock { $0.subs.count } }
+
+    func subscribe(_ filter: ChannelFilter) -> (id: Int, stream: AsyncStream<SSEChunk>) {
+        let (stream, cont) = AsyncStream<SSEChunk>.makeStream(bufferingPolicy: .bufferingOldest(bufferChunks))
+        let id = state.withLock { s in
+            s.next += 1
+            s.subs[s.next] = Subscriber(filter: filter, continuation: cont, lastSendUs: ArgusStore.nowUs())
+            return s.next
+        }
+        return (id, stream)
+    }
+
+    func unsubscribe(_ id: Int) {
+        let sub = state.withLock { $0.subs.removeValue(forKey: id) }
+        sub?.continuation.finish()
+    }
+
+    /// Called by the single ingest writer after each commit, in id order.
+    func publish(_ events: [StoredEvent]) {
+        guard !events.isEmpty else { return }
+        let frames = events.map { ByteBuffer(string: $0.sseFrame) }
+        let ids = events.map(\.id)
+        var all = ByteBuffer()
+        all.reserveCapacity(frames.reduce(0) { $0 + $1.readableBytes })
+        for f in frames { all.writeImmutableBuffer(f) }
+        let now = ArgusStore.nowUs()
+        let overflowed: [Int] = state.withLock { s in
+            var dropped: [Int] = []
+            for (id, sub) in s.subs {
+                var matched: [Int] = []
+                for (k, e) in events.enumerated() where sub.filter.matches(e) { matched.append(k) }
+                if matched.isEmpty { continue }
+                let chunk: SSEChunk
+                if matched.count == events.count {
+                    chunk = .frames(ids: ids, joined: all, each: frames)
+                } else {
+                    var joined = ByteBuffer()
+                    for k in matched { joined.writeImmutableBuffer(frames[k]) }
+                    chunk = .frames(ids: matched.map { ids[$0] }, joined: joined, each: matched.map { frames[$0] })
+                }
+                if case .dropped = sub.continuation.yield(chunk) { dropped.append(id) }
+                s.subs[id]?.lastSendUs = now
+            }
+            return dropped
+        }
+        for id in overflowed {
+            logger.warning("SSE subscriber fell behind; closing it so it reconnects and replays", metadata: ["subscriber": "\(id)"])
+            unsubscribe(id)
+        }
+    }
+
+    /// Sends a keepalive comment to every connection silent for `silenceS`; a dead peer's write fails and ends it.
+    func keepalive(silenceS: Double) {
+        let now = ArgusStore.nowUs()
+        let cutoff = now - Int64(silenceS * 1_000_000)
+        state.withLock { s in
+            for (id, sub) in s.subs where sub.lastSendUs <= cutoff {
+                sub.continuation.yield(.keepalive)
+                s.subs[id]?.lastSendUs = now
+            }
+        }
+    }
+
+    func finishAll() {
+        let subs = state.withLock { s in
+            let all = s.subs
+            s.subs = [:]
+            return all
+        }
+        for sub in subs.values { sub.continuation.finish() }
+    }
+}
+
+/// Runs the hub's keepalive clock for the life of the server.
+struct SSEKeepaliveService: Service {
+    let hub: SSEHub
+    let silenceS: Double
+
+    func run() async throws {
+        let tick = max(0.05, min(5, silenceS / 3))
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .seconds(tick))
+            hub.keepalive(silenceS: silenceS)
+        }
+        hub.finishAll()
+    }
+}

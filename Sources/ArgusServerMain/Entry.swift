@@ -1,0 +1,8 @@
+import ArgusServer
+
+@main
+struct Entry {
+    static func main() async {
+        await ServerCommand.main()
+    }
+}

@@ -1,0 +1,448 @@
+import Foundation
+
+/// A JSON value that keeps object key order, and accepts the bare `NaN`, `Infinity` and
+/// `-Infinity` that Python's `json.dumps` emits (they become `.number(.nan)` / `.number(±.infinity)`).
+public enum JSON: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSON])
+    case object(JSONObject)
+
+    public subscript(key: String) -> JSON? {
+        if case .object(let o) = self { return o[key] }
+        return nil
+    }
+
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    /// A finite number, or nil (NaN and infinities are treated as "no value").
+    public var doubleValue: Double? {
+        if case .number(let d) = self, d.isFinite { return d }
+        return nil
+    }
+
+    /// Any number including NaN/Inf, or nil for non-numbers.
+    public var rawNumber: Double? {
+        if case .number(let d) = self { return d }
+        return nil
+    }
+
+    public var intValue: Int? {
+        if case .number(let d) = self, d.isFinite, d == d.rounded(), abs(d) < 9e15 { return Int(d) }
+        return nil
+    }
+
+    public var boolValue: Bool? {
+        if case .bool(let b) = self { return b }
+        return nil
+    }
+
+    public var objectValue: JSONObject? {
+        if case .object(let o) = self { return o }
+        return nil
+    }
+
+    public var arrayValue: [JSON]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+
+    public var isNull: Bool {
+        if case .null = self { return true }
+        return false
+    }
+}
+
+/// An ordered JSON object. Lookups are linear, which beats hashing for the small objects we handle.
+public struct JSONObject: Sendable, Equatable, Sequence {
+    public var pairs: [(key: String, value: JSON)]
+
+    public init(_ pairs: [(key: String, value: JSON)] = []) { self.pairs = pairs }
+
+    public subscript(key: String) -> JSON? {
+        get {
+            for p in pairs where p.key == key { return p.value }
+            return nil
+        }
+        set {
+            if let i = pairs.firstIndex(where: { $0.key == key }) {
+                if let v = newValue { pairs[i].value = v } else { pairs.remove(at: i) }
+            } else if let v = newValue {
+                pairs.append((key, v))
+            }
+        }
+    }
+
+    public var keys: [String] { pairs.map(\.key) }
+    public var count: Int { pairs.count }
+    public func makeIterator() -> IndexingIterator<[(key: String, value: JSON)]> { pairs.makeIterator() }
+
+    public static func == (a: JSONObject, b: JSONObject) -> Bool {
+        a.pairs.count == b.pairs.count && zip(a.pairs, b.pairs).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+    }
+}
+
+extension JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,
+    ExpressibleByBooleanLiteral, ExpressibleByNilLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
+{
+    public init(stringLiteral v: String) { self = .string(v) }
+    public init(integerLiteral v: Int) { self = .number(Double(v)) }
+    public init(floatLiteral v: Double) { self = .number(v) }
+    public init(booleanLiteral v: Bool) { self = .bool(v) }
+    public init(nilLiteral: ()) { self = .null }
+    public init(arrayLiteral elements: JSON...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSON)...) {
+        self = .object(JSONObject(elements.map { (key: $0.0, value: $0.1) }))
+    }
+}
+
+extension JSON: ExpressibleByStringInterpolation {}
+
+extension JSON {
+    public init(_ s: String?) { self = s.map { .string($0) } ?? .null }
+    public init(_ d: Double?) { self = d.map { .number($0) } ?? .null }
+    public init(_ i: Int?) { self = i.map { .number(Double($0)) } ?? .null }
+    public init(_ i: Int64?) { self = i.map { .number(Double($0)) } ?? .null }
+    public init(_ b: Bool) { self = .bool(b) }
+}
+
+// MARK: - Parsing
+
+public struct JSONParseError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public let offset: Int
+    public var description: String { "\(message) at byte \(offset)" }
+}
+
+extension JSON {
+    public static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSON {
+        let result: Result<JSON, JSONParseError> =
+            bytes.withContiguousStorageIfAvailable { parse(buffer: $0) } ?? Array(bytes).withUnsafeBufferPointer { parse(buffer: $0) }
+        return try result.get()
+    }
+
+    public static func parse(_ string: String) throws(JSONParseError) -> JSON {
+        var s = string
+        return try s.withUTF8 { parse(buffer: $0) }.get()
+    }
+
+    static func parse(buffer: UnsafeBufferPointer<UInt8>) -> Result<JSON, JSONParseError> {
+        var p = JSONParser(buffer)
+        do { return .success(try p.parseDocument()) } catch { return .failure(error) }
+    }
+}
+
+struct JSONParser {
+    let b: UnsafeBufferPointer<UInt8>
+    var i = 0
+    var depth = 0
+
+    init(_ b: UnsafeBufferPointer<UInt8>) { self.b = b }
+
+    func fail(_ m: String) -> JSONParseError { JSONParseError(message: m, offset: i) }
+
+    mutating func skipWS() {
+        while i < b.count {
+            let c = b[i]
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i += 1 } else { break }
+        }
+    }
+
+    mutating func parseDocument() throws(JSONParseError) -> JSON {
+        if b.count >= 3, b[0] == 0xEF, b[1] == 0xBB, b[2] == 0xBF { i = 3 }
+        skipWS()
+        let v = try parseValue()
+        skipWS()
+        if i != b.count { throw fail("unexpected trailing characters") }
+        return v
+    }
+
+    mutating func parseValue() throws(JSONParseError) -> JSON {
+        guard i < b.count else { throw fail("unexpected end of input") }
+        switch b[i] {
+        case UInt8(ascii: "{"): return try parseObject()
+        case UInt8(ascii: "["): return try parseArray()
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "N"): try literal("NaN"); return .number(.nan)
+        case UInt8(ascii: "I"): try literal("Infinity"); return .number(.infinity)
+        default: return .number(try parseNumber())
+        }
+    }
+
+    mutating func literal(_ word: StaticString) throws(JSONParseError) {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= b.count else { throw fail("invalid literal") }
+        let w = word.utf8Start
+        for k in 0..<n where b[i + k] != w[k] { throw fail("invalid literal") }
+        i += n
+    }
+
+    mutating func parseObject() throws(JSONParseError) -> JSON {
+        depth += 1
+        if depth > 128 { throw fail("nesting too deep") }
+        defer { depth -= 1 }
+        i += 1
+        var pairs: [(key: String, value: JSON)] = []
+        skipWS()
+        if i < b.count, b[i] == UInt8(ascii: "}") {
+            i += 1
+            return .object(JSONObject(pairs))
+        }
+        while true {
+            skipWS()
+            guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let k = try parseString()
+            skipWS()
+            guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            i += 1
+            skipWS()
+            let v = try parseValue()
+            // Duplicate keys: the last one wins, as in Python's json module.
+            if let idx = pairs.firstIndex(where: { $0.key == k }) { pairs[idx].value = v } else { pairs.append((k, v)) }
+            skipWS()
+            guard i < b.count else { throw fail("unterminated object") }
+            if b[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            if b[i] == UInt8(ascii: "}") {
+                i += 1
+                return .object(JSONObject(pairs))
+            }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
+    mutating func parseArray() throws(JSONParseError) -> JSON {
+        depth += 1
+        if depth > 128 { throw fail("nesting too deep") }
+        defer { depth -= 1 }
+        i += 1
+        var items: [JSON] = []
+        skipWS()
+        if i < b.count, b[i] == UInt8(ascii: "]") {
+            i += 1
+            return .array(items)
+        }
+        while true {
+            skipWS()
+            items.append(try parseValue())
+            skipWS()
+            guard i < b.count else { throw fail("unterminated array") }
+            if b[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            if b[i] == UInt8(ascii: "]") {
+                i += 1
+                return .array(items)
+            }
+            throw fail("expected ',' or ']'")
+        }
+    }
+
+    mutating func parseNumber() throws(JSONParseError) -> Double {
+        let start = i
+        if b[i] == UInt8(ascii: "-") {
+            i += 1
+            if i < b.count, b[i] == UInt8(ascii: "I") {
+                try literal("Infinity")
+                return -.infinity
+            }
+        }
+        var digits = 0
+        var simple = true
+        var intPart: Int64 = 0
+        while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
+            if digits < 18 { intPart = intPart * 10 + Int64(b[i] - 0x30) } else { simple = false }
+            digits += 1
+            i += 1
+        }
+        if digits == 0 { throw fail("invalid value") }
+        if i < b.count, b[i] == UInt8(ascii: ".") {
+            simple = false
+            i += 1
+            var frac = 0
+            while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
+                i += 1
+                frac += 1
+            }
+            if frac == 0 { throw fail("invalid number") }
+        }
+        if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+            simple = false
+            i += 1
+            if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
+            var ex = 0
+            while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
+                i += 1
+                ex += 1
+            }
+            if ex == 0 { throw fail("invalid number") }
+        }
+        if simple { return b[start] == UInt8(ascii: "-") ? -Double(intPart) : Double(intPart) }
+        let s = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+        guard let d = Double(s) else { throw fail("invalid number") }
+        return d
+    }
+
+    mutating func parseString() throws(JSONParseError) -> String {
+        i += 1
+        let start = i
+        // Fast path: no escapes.
+        while i < b.count {
+            let c = b[i]
+            if c == UInt8(ascii: "\"") {
+                let s = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+                i += 1
+                return s
+            }
+            if c == UInt8(ascii: "\\") { break }
+            if c < 0x20 { throw fail("control character in string") }
+            i += 1
+        }
+        var out = Array(b[start..<i])
+        while i < b.count {
+            let c = b[i]
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                return String(decoding: out, as: UTF8.self)
+            }
+            if c < 0x20 { throw fail("control character in string") }
+            if c != UInt8(ascii: "\\") {
+                out.append(c)
+                i += 1
+                continue
+            }
+            i += 1
+            guard i < b.count else { break }
+            let e = b[i]
+            i += 1
+            switch e {
+            case UInt8(ascii: "\""): out.append(0x22)
+            case UInt8(ascii: "\\"): out.append(0x5C)
+            case UInt8(ascii: "/"): out.append(0x2F)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = try hex4()
+                if scalar >= 0xD800 && scalar < 0xDC00 {
+                    // A surrogate pair; a lone high surrogate becomes U+FFFD.
+                    if i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") {
+                        i += 2
+                        let lo = try hex4()
+                        if lo >= 0xDC00 && lo < 0xE000 {
+                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (lo - 0xDC00)
+                        } else {
+                            scalar = 0xFFFD
+                        }
+                    } else {
+                        scalar = 0xFFFD
+                    }
+                } else if scalar >= 0xDC00 && scalar < 0xE000 {
+                    scalar = 0xFFFD
+                }
+                let u = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+                out.append(contentsOf: Array(String(Character(u)).utf8))
+            default: throw fail("invalid escape")
+            }
+        }
+        throw fail("unterminated string")
+    }
+
+    mutating func hex4() throws(JSONParseError) -> UInt32 {
+        guard i + 4 <= b.count else { throw fail("invalid \\u escape") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = b[i]
+            let d: UInt32
+            switch c {
+            case 0x30...0x39: d = UInt32(c - 0x30)
+            case 0x41...0x46: d = UInt32(c - 0x41 + 10)
+            case 0x61...0x66: d = UInt32(c - 0x61 + 10)
+            default: throw fail("invalid \\u escape")
+            }
+            v = v << 4 | d
+            i += 1
+        }
+        return v
+    }
+}
+
+// MARK: - Serialising
+
+extension JSON {
+    /// Compact, one-line JSON. NaN and infinities become `null` so the output is strict JSON.
+    public func serialized() -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        write(into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public func write(into out: inout [UInt8]) {
+        switch self {
+        case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
+        case .bool(let v): out.append(contentsOf: Array((v ? "true" : "false").utf8))
+        case .number(let d): JSON.writeNumber(d, into: &out)
+        case .string(let s): JSON.writeString(s, into: &out)
+        case .array(let a):
+            out.append(UInt8(ascii: "["))
+            for (k, v) in a.enumerated() {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                v.write(into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let o):
+            out.append(UInt8(ascii: "{"))
+            for (k, p) in o.pairs.enumerated() {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                JSON.writeString(p.key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                p.value.write(into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    public static func writeNumber(_ d: Double, into out: inout [UInt8]) {
+        guard d.isFinite else {
+            out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
+            return
+        }
+        if d == d.rounded(), abs(d) < 1e15 {
+            out.append(contentsOf: Array(String(Int64(d)).utf8))
+        } else {
+            out.append(contentsOf: Array("\(d)".utf8))
+        }
+    }
+
+    public static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for c in s.utf8 {
+            switch c {
+            case 0x22: out.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: out.append(contentsOf: [0x5C, 0x6E])
+            case 0x0D: out.append(contentsOf: [0x5C, 0x72])
+            case 0x09: out.append(contentsOf: [0x5C, 0x74])
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 0xF)]])
+            default: out.append(c)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
