@@ -45,6 +45,9 @@ public struct ServerConfig: Sendable {
         .init(name: "ARGUS_RETENTION_JOB_EPOCH_DAYS", defaultText: "30", meaning: "job_epoch events (0 = keep)"),
         .init(name: "ARGUS_RETENTION_EVENT_OTHER_DAYS", defaultText: "90", meaning: "all other raw events (0 = keep)"),
         .init(name: "ARGUS_RETENTION_SWEEP_MINUTES", defaultText: "60", meaning: "sweep interval; 0 disables the in-process sweeper"),
+        .init(name: "ARGUS_SSE_KEEPALIVE_S", defaultText: "15", meaning: "SSE keepalive comment after this much silence"),
+        .init(name: "ARGUS_SSE_BUFFER_CHUNKS", defaultText: "256", meaning: "per-connection SSE buffer; a reader further behind is dropped"),
+        .init(name: "ARGUS_MAX_BODY_MB", defaultText: "16", meaning: "largest request body (bigger gets 413)"),
     ]
 
     public struct ConfigError: Error, CustomStringConvertible {
@@ -88,6 +91,20 @@ public struct ServerConfig: Sendable {
         try number("ARGUS_RETENTION_JOB_EPOCH_DAYS", &c.retentionJobEpochDays)
         try number("ARGUS_RETENTION_EVENT_OTHER_DAYS", &c.retentionEventOtherDays)
         try number("ARGUS_RETENTION_SWEEP_MINUTES", &c.retentionSweepMinutes)
+        try number("ARGUS_SSE_KEEPALIVE_S", &c.sseKeepaliveS)
+        if c.sseKeepaliveS == 0 { throw ConfigError(description: "ARGUS_SSE_KEEPALIVE_S must be greater than 0.") }
+        if let v = text("ARGUS_SSE_BUFFER_CHUNKS") {
+            guard let n = Int(v), n >= 1 else {
+                throw ConfigError(description: "ARGUS_SSE_BUFFER_CHUNKS must be a whole number of at least 1, got '\(v)'.")
+            }
+            c.sseBufferChunks = n
+        }
+        if let v = text("ARGUS_MAX_BODY_MB") {
+            guard let mb = Double(v), mb > 0, mb <= 1024 else {
+                throw ConfigError(description: "ARGUS_MAX_BODY_MB must be a number of megabytes from 0 to 1024, got '\(v)'.")
+            }
+            c.maxBodyBytes = Int(mb * 1024 * 1024)
+        }
         return c
     }
 

@@ -111,9 +111,12 @@ struct SSEKeepaliveService: Service {
 
     func run() async throws {
         let tick = max(0.05, min(5, silenceS / 3))
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: .seconds(tick))
-            hub.keepalive(silenceS: silenceS)
+        // Sleeping must end at once on SIGTERM, or shutdown waits out the tick.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(tick))
+                hub.keepalive(silenceS: silenceS)
+            }
         }
         hub.finishAll()
     }

@@ -1,0 +1,100 @@
+import ArgusClient
+import Foundation
+import Shared
+import Testing
+
+/// The published Python SDK, unchanged, against a live server.
+enum PythonSDK {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `ARGUS_SDK_PYTHON`, or `.build/sdk-venv/bin/python` (created with argus-reporter==0.1.3 from PyPI when missing).
+    static func python() throws -> String {
+        if let p = ProcessInfo.processInfo.environment["ARGUS_SDK_PYTHON"], !p.isEmpty { return p }
+        let venv = packageRoot.appendingPathComponent(".build/sdk-venv")
+        let py = venv.appendingPathComponent("bin/python").path
+        let check = try? runTool(py, ["-c", "import argus, sys; sys.exit(0 if argus.__version__ == '0.1.3' else 1)"])
+        if check?.0 == 0 { return py }
+        let (rc, _, err) = try runTool("/usr/bin/env", ["python3", "-m", "venv", venv.path])
+        guard rc == 0 else { throw TestFailure("python3 -m venv failed: \(err)") }
+        let (rc2, _, err2) = try runTool(py, ["-m", "pip", "install", "-q", "argus-reporter==0.1.3"])
+        guard rc2 == 0 else { throw TestFailure("pip install argus-reporter==0.1.3 failed: \(err2)") }
+        return py
+    }
+}
+
+@Suite("Real SDK: argus-reporter 0.1.3")
+struct SDKCompatTests {
+    static let script = """
+        import logging, sys
+        from argus import Reporter
+        logging.basicConfig(level=logging.WARNING)
+        with Reporter("sdk", experiment_type="test", source_project="sdk-proj", n_total=2,
+                      command="python train.py --lr 0.1", heartbeat=0.2, stop_polling=0.5,
+                      resource_snapshot=0.3) as r:
+            with r.job("j1", model="mlp", dataset="toy") as j:
+                for ep in range(6):
+                    j.epoch(ep, train_loss=1.0 / (ep + 1), val_loss=1.2 / (ep + 1), lr=0.1, acc=0.5 + ep * 0.05)
+                    if ep == 2:
+                        j.log("halfway there")
+                j.log("about to finish", level="WARNING")
+                j.metrics({"MSE": 0.25})
+            try:
+                with r.job("j2", model="mlp", dataset="toy") as j:
+                    for ep in range(3):
+                        # Not NaN: requests serialises with allow_nan=False, so SDK 0.1.3 cannot send one.
+                        j.epoch(ep, train_loss=0.5 + ep, grad_norm=2.0)
+                    raise ValueError("loss exploded at step 3")
+            except ValueError:
+                pass
+        print(r.batch_id)
+        """
+
+    @Test("a training loop using the SDK lands every epoch exactly once, with the right statuses and failure reason")
+    func trainingLoop() throws {
+        let python = try PythonSDK.python()
+        let s = try TestServer()
+        let token = try s.token(user: "sdk-user")
+        let (rc, out, err) = try runTool(
+            python, ["-c", Self.script], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token, "HOME": s.dataDir.path])
+        #expect(rc == 0, "python failed: \(err)")
+        let batchID = try #require(out.split(separator: "\n").last.map(String.init))
+        #expect(batchID.hasPrefix("sdk-"))
+        #expect(!err.contains("spilled"), "the SDK spilled events: \(err)")
+        #expect(!err.contains("schema mismatch"), "\(err)")
+        let c = s.client(token)
+        let batch = try c.mustGet("/api/batches/\(batchID)")
+        #expect(batch["status"] == "done")
+        #expect(batch["n_done"]?.intValue == 1)
+        #expect(batch["n_failed"]?.intValue == 1)
+        #expect(batch["project"] == "sdk-proj")
+        #expect(batch["env_snapshot"]?["command"] == "python train.py --lr 0.1")
+        let jobs = try #require(try c.mustGet("/api/batches/\(batchID)/jobs").arrayValue)
+        #expect(Set(jobs.compactMap { $0["id"]?.stringValue }) == ["j1", "j2"], "no phantom job from heartbeats")
+        let j1 = try c.mustGet("/api/jobs/\(batchID)/j1")
+        #expect(j1["status"] == "done")
+        #expect(j1["metrics"] == ["MSE": 0.25])
+        let j2 = try c.mustGet("/api/jobs/\(batchID)/j2")
+        #expect(j2["status"] == "failed")
+        #expect(j2["failure_reason"] == "ValueError: loss exploded at step 3")
+        let e1 = try #require(try c.mustGet("/api/jobs/\(batchID)/j1/epochs").arrayValue)
+        #expect(e1.compactMap { $0["epoch"]?.intValue } == [0, 1, 2, 3, 4, 5])
+        #expect(e1[5]["acc"]?.doubleValue == 0.75)
+        let e2 = try #require(try c.mustGet("/api/jobs/\(batchID)/j2/epochs").arrayValue)
+        #expect(e2.compactMap { $0["epoch"]?.intValue } == [0, 1, 2])
+        #expect(e2[1]["train_loss"]?.doubleValue == 1.5)
+        #expect(e2[1]["grad_norm"]?.doubleValue == 2.0)
+        #expect(try c.mustGet("/api/jobs/\(batchID)/j2")["telemetry"]?["train_loss"]?.doubleValue == 2.5)
+        // Every epoch event landed exactly once: the raw stream has 9 job_epoch frames.
+        let sub = SSECollector(url: "\(s.url)/api/sse?channels=batch:\(batchID)", token: token, lastEventID: "0")
+        defer { sub.stop() }
+        try sub.wait(until: { $0.contains { $0.type == "batch_done" } })
+        #expect(sub.dataEvents.filter { $0.type == "job_epoch" }.count == 9)
+        let logs = try #require(try c.mustGet("/api/jobs/\(batchID)/j1/log-lines").arrayValue)
+        #expect(logs.map { $0["line"] } == ["about to finish", "halfway there"])
+        #expect(logs.first?["level"] == "warning")
+        let visible = try c.mustGet("/api/batches/\(batchID)/log-lines?limit=2000").arrayValue ?? []
+        #expect(!visible.contains { $0["line"] == "heartbeat" })
+        let withHB = try c.mustGet("/api/batches/\(batchID)/log-lines?limit=2000&include_heartbeats=1").arrayValue ?? []
+        #expect(withHB.contains { $0["line"] == "heartbeat" })
+    }
+}

@@ -1,0 +1,233 @@
+import ArgusClient
+import Foundation
+import Shared
+import Testing
+
+@Suite("Server-Sent Events (SPEC §5)")
+struct SSETests {
+    func sseURL(_ s: TestServer, _ channels: String) -> String { "\(s.url)/api/sse?channels=\(channels)" }
+
+    @Test("frames carry id, event and the stored envelope plus id and channel; hello and retry come first")
+    func frameShape() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
+        let sub = SSECollector(url: sseURL(s, "batch:b"), token: token)
+        defer { sub.stop() }
+        try sub.wait(until: { $0.contains { $0.type == "hello" } })
+        let ev = Ev.epoch("b", "j", 0)
+        try c.mustPost(ev)
+        try sub.wait(until: { $0.contains { $0.type == "job_epoch" } })
+        let hello = try #require(sub.received.first)
+        #expect(hello.type == "hello")
+        #expect(try JSON.parse(hello.data)["channels"] == ["batch:b"])
+        #expect(sub.receivedRetries == [2000])
+        let frame = try #require(sub.dataEvents.first)
+        let data = try JSON.parse(frame.data)
+        #expect(frame.id == String(data["id"]!.intValue!))
+        #expect(data["channel"] == "job:b:j")
+        #expect(data["event_id"] == ev["event_id"])
+        #expect(data["data"]?["epoch"]?.intValue == 0)
+        #expect(data["timestamp"]?.stringValue?.hasSuffix("Z") == true)
+    }
+
+    @Test("headers say text/event-stream, no-cache, no proxy buffering")
+    func headers() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        try s.client(token).mustPost(Ev.make("batch_start", batch: "b"))
+        // curl's -m 1 ends the never-ending stream; the headers have arrived by then.
+        let raw = try runTool("/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/null", "-m", "1", "-H", "Authorization: Bearer \(token)", "\(s.url)/api/sse?channels=batch:b"])
+        let head = raw.1.lowercased()
+        #expect(head.contains("content-type: text/event-stream"))
+        #expect(head.contains("cache-control: no-cache"))
+        #expect(head.contains("x-accel-buffering: no"))
+    }
+
+    @Test("after a disconnect, Last-Event-ID replays exactly the missed events, once, in order, then continues live")
+    func reconnectReplay() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
+        let first = SSECollector(url: sseURL(s, "job:b:j"), token: token)
+        try first.wait(until: { $0.contains { $0.type == "hello" } })
+        for n in 0..<5 { try c.mustPost(Ev.epoch("b", "j", n)) }
+        try first.wait(until: { $0.filter { $0.type == "job_epoch" }.count == 5 })
+        first.stop()
+        let lastSeen = try #require(first.dataEvents.last?.id)
+        for n in 5..<12 { try c.mustPost(Ev.epoch("b", "j", n)) }
+        let second = SSECollector(url: sseURL(s, "job:b:j"), token: token, lastEventID: lastSeen)
+        defer { second.stop() }
+        try second.wait(until: { $0.filter { $0.type == "job_epoch" }.count >= 7 })
+        for n in 12..<15 { try c.mustPost(Ev.epoch("b", "j", n)) }
+        try second.wait(until: { $0.filter { $0.type == "job_epoch" }.count >= 10 })
+        Thread.sleep(forTimeInterval: 0.3)
+        let epochs = try second.dataEvents.map { try JSON.parse($0.data)["data"]!["epoch"]!.intValue! }
+        #expect(epochs == Array(5..<15))
+        let ids = second.dataEvents.map { Int($0.id)! }
+        #expect(ids == ids.sorted() && Set(ids).count == ids.count)
+        #expect(ids.first! > Int(lastSeen)!)
+    }
+
+    @Test("two overlapping channels deliver each event once")
+    func overlappingChannels() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "k"))
+        let sub = SSECollector(url: sseURL(s, "batch:b,job:b:j,job:b:k"), token: token, lastEventID: "0")
+        defer { sub.stop() }
+        for n in 0..<4 {
+            try c.mustPost(Ev.epoch("b", "j", n))
+            try c.mustPost(Ev.epoch("b", "k", n))
+        }
+        try c.mustPost(Ev.make("resource_snapshot", batch: "b", data: ["gpu_util_pct": 50]))
+        try sub.wait(until: { $0.filter { $0.type != "hello" }.count >= 11 })
+        Thread.sleep(forTimeInterval: 0.3)
+        let ids = sub.dataEvents.map(\.id)
+        #expect(ids.count == 11)
+        #expect(Set(ids).count == ids.count)
+    }
+
+    @Test("a job channel carries its own events and the batch's snapshots taken while it runs, not other jobs'")
+    func jobChannelScope() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
+        let live = SSECollector(url: sseURL(s, "job:b:j"), token: token)
+        defer { live.stop() }
+        try live.wait(until: { $0.contains { $0.type == "hello" } })
+        try c.mustPost(Ev.make("resource_snapshot", batch: "b", data: ["gpu_util_pct": 50]))
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "other"))
+        try c.mustPost(Ev.epoch("b", "other", 0))
+        try c.mustPost(Ev.make("job_done", batch: "b", job: "j", data: ["elapsed_s": 1]))
+        try c.mustPost(Ev.make("resource_snapshot", batch: "b", data: ["gpu_util_pct": 40], ts: Timestamp.now().adding(seconds: 60).iso))
+        try c.mustPost(Ev.epoch("b", "j", 99))
+        try live.wait(until: { $0.contains { $0.type == "job_epoch" } })
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(live.dataEvents.map(\.type) == ["resource_snapshot", "job_done", "job_epoch"])
+        // Replay applies the same rule.
+        let replay = SSECollector(url: sseURL(s, "job:b:j"), token: token, lastEventID: "0")
+        defer { replay.stop() }
+        try replay.wait(until: { $0.contains { $0.type == "job_epoch" } })
+        #expect(replay.dataEvents.map(\.type) == ["job_start", "resource_snapshot", "job_done", "job_epoch"])
+    }
+
+    @Test("loading the view and subscribing from its last_event_id sees every later event exactly once")
+    func viewThenSubscribe() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
+        for n in 0..<3 { try c.mustPost(Ev.epoch("b", "j", n)) }
+        let view = try c.mustGet("/api/jobs/b/j/view")
+        let last = try #require(view["last_event_id"]?.intValue)
+        #expect(view["epochs"]?.arrayValue?.count == 3)
+        for n in 3..<6 { try c.mustPost(Ev.epoch("b", "j", n)) }  // between the view and the subscription
+        let sub = SSECollector(url: sseURL(s, "batch:b,job:b:j"), token: token, lastEventID: String(last))
+        defer { sub.stop() }
+        try sub.wait(until: { $0.filter { $0.type == "job_epoch" }.count >= 3 })
+        for n in 6..<8 { try c.mustPost(Ev.epoch("b", "j", n)) }
+        try sub.wait(until: { $0.filter { $0.type == "job_epoch" }.count >= 5 })
+        Thread.sleep(forTimeInterval: 0.2)
+        let epochs = try sub.dataEvents.map { try JSON.parse($0.data)["data"]!["epoch"]!.intValue! }
+        #expect(epochs == [3, 4, 5, 6, 7])
+    }
+
+    @Test("keepalive comments arrive during silence")
+    func keepalive() throws {
+        let s = try TestServer(env: ["ARGUS_SSE_KEEPALIVE_S": "0.3"])
+        let token = try s.token()
+        try s.client(token).mustPost(Ev.make("batch_start", batch: "b"))
+        let sub = SSECollector(url: sseURL(s, "batch:b"), token: token)
+        defer { sub.stop() }
+        let deadline = Date().addingTimeInterval(5)
+        while sub.receivedComments.count < 2 && Date() < deadline { usleep(20_000) }
+        #expect(sub.receivedComments.filter { $0 == "keepalive" }.count >= 2)
+    }
+
+    @Test("bad channels and unknown batches are refused with a sentence")
+    func refusals() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        try s.client(token).mustPost(Ev.make("batch_start", batch: "b"))
+        let c = s.client(token)
+        #expect(try c.get("/api/sse").status == 422)
+        #expect(try c.get("/api/sse?channels=nonsense").status == 422)
+        #expect(try c.get("/api/sse?channels=job:b").status == 422)
+        #expect(try c.get("/api/sse?channels=batch:nope").status == 404)
+        #expect(try s.client(nil).get("/api/sse?channels=batch:b").status == 401)
+        let other = s.client(try s.token(user: "bob"))
+        #expect(try other.get("/api/sse?channels=batch:b").status == 404)
+        let sub = SSECollector(url: sseURL(s, "batch:b") + "&token=\(token)", token: nil, lastEventID: "0")
+        defer { sub.stop() }
+        try sub.wait(until: { $0.contains { $0.type == "batch_start" } })
+    }
+
+    @Test("a subscriber that never reads does not slow ingest or other subscribers, and is eventually dropped")
+    func stuckSubscriber() throws {
+        let s = try TestServer(env: ["ARGUS_SSE_BUFFER_CHUNKS": "16"])
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
+        // A raw socket that sends the request and then never reads a byte.
+        let stuck = try RawSocket(port: s.port)
+        try stuck.send("GET /api/sse?channels=batch:b HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n")
+        let healthy = SSECollector(url: sseURL(s, "batch:b"), token: token)
+        defer { healthy.stop() }
+        try healthy.wait(until: { $0.contains { $0.type == "hello" } })
+        let line = String(repeating: "x", count: 400)
+        let batches = 120
+        for k in 0..<batches {
+            let events = (0..<250).map { i in Ev.make("log_line", batch: "b", job: "j", data: ["line": .string("\(k)-\(i) \(line)"), "level": "info"]) }
+            let r = try c.postBatch(events)
+            #expect(r.status == 200)
+        }
+        try healthy.wait(timeout: 30, until: { $0.filter { $0.type == "log_line" }.count == batches * 250 })
+        #expect(s.log.contains("fell behind"))
+        stuck.close()
+    }
+
+    @Test("SIGTERM with open streams shuts the server down promptly")
+    func shutdownWithOpenStreams() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        try s.client(token).mustPost(Ev.make("batch_start", batch: "b"))
+        let subs = (0..<3).map { _ in SSECollector(url: sseURL(s, "batch:b"), token: token) }
+        for sub in subs { try sub.wait(until: { $0.contains { $0.type == "hello" } }) }
+        let took = s.stop()
+        #expect(took < 5)
+        #expect(!s.process.isRunning)
+        for sub in subs { sub.stop() }
+    }
+}
+
+/// A plain TCP client for tests that need to misbehave (never read).
+final class RawSocket {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var rcv: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw TestFailure("connect failed") }
+    }
+
+    func send(_ s: String) throws {
+        let bytes = Array(s.utf8)
+        guard Glibc.send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestFailure("send failed") }
+    }
+
+    func close() { Glibc.close(fd) }
+}

@@ -1,0 +1,65 @@
+import Shared
+import Testing
+
+@Suite("JSON")
+struct JSONTests {
+    @Test("parses Python's NaN and Infinity")
+    func pythonNumbers() throws {
+        let j = try JSON.parse("{\"a\": NaN, \"b\": Infinity, \"c\": -Infinity, \"d\": -1.5e3}")
+        #expect(j["a"]?.rawNumber?.isNaN == true)
+        #expect(j["b"]?.rawNumber == .infinity)
+        #expect(j["c"]?.rawNumber == -.infinity)
+        #expect(j["d"]?.doubleValue == -1500)
+        #expect(j.serialized() == "{\"a\":null,\"b\":null,\"c\":null,\"d\":-1500}")
+    }
+
+    @Test("strings: escapes, unicode, surrogate pairs; keys keep their order")
+    func strings() throws {
+        let j = try JSON.parse(#"{"z":"a\"b\\c\n\u00e9\ud83d\ude00","a":[true,false,null]}"#)
+        #expect(j["z"] == "a\"b\\c\né😀")
+        #expect(j.objectValue?.keys == ["z", "a"])
+        #expect(try JSON.parse(j.serialized()) == j)
+    }
+
+    @Test("rejects malformed input with a position")
+    func malformed() {
+        for bad in ["", "{", "{\"a\":}", "[1,]", "tru", "\"abc", "{\"a\":1}x", "01x", "nan"] {
+            #expect(throws: JSONParseError.self, "\(bad)") { try JSON.parse(bad) }
+        }
+    }
+
+    @Test("integers print without a fraction; large and fractional numbers round-trip")
+    func numbers() throws {
+        #expect(JSON.number(3).serialized() == "3")
+        #expect(try JSON.parse(JSON.number(0.1).serialized()).doubleValue == 0.1)
+        #expect(try JSON.parse(JSON.number(1e300).serialized()).doubleValue == 1e300)
+    }
+}
+
+@Suite("Timestamps")
+struct TimestampTests {
+    @Test("ISO-8601 variants normalise to UTC Z", arguments: [
+        ("2026-04-23T09:23:06Z", "2026-04-23T09:23:06Z"),
+        ("2026-04-23T11:23:06+02:00", "2026-04-23T09:23:06Z"),
+        ("2026-04-23T09:23:06.123456789-0130", "2026-04-23T10:53:06.123456Z"),
+        ("2026-04-23 09:23:06.5", "2026-04-23T09:23:06.500000Z"),
+        ("2024-02-29T00:00:00+00", "2024-02-29T00:00:00Z"),
+        ("2026-01-01T00:30:00+01:00", "2025-12-31T23:30:00Z"),
+    ])
+    func variants(input: String, expected: String) throws {
+        #expect(try #require(Timestamp(iso: input)).iso == expected)
+    }
+
+    @Test("nonsense is refused", arguments: ["", "yesterday", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-04-23", "2026-04-23T25:00:00Z", "2026-04-23T09:23:06Zjunk"])
+    func invalid(input: String) {
+        #expect(Timestamp(iso: input) == nil)
+    }
+
+    @Test("micros are ordered numerically")
+    func ordering() throws {
+        let a = try #require(Timestamp(iso: "2026-04-23T09:23:06Z"))
+        let b = try #require(Timestamp(iso: "2026-04-23T09:23:06.5Z"))
+        #expect(a < b)
+        #expect(b.micros - a.micros == 500_000)
+    }
+}
