@@ -5,7 +5,8 @@ let package = Package(
     name: "argus",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "argus-server", targets: ["ArgusServerMain"])
+        .executable(name: "argus-server", targets: ["ArgusServerMain"]),
+        .executable(name: "argus-bench", targets: ["ArgusBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -29,12 +30,15 @@ let package = Package(
                 "Shared", "ArgusClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .executableTarget(name: "ArgusServerMain", dependencies: ["ArgusServer"], path: "Sources/ArgusServerMain"),
+        // Benchmarks that need a real client (SSE fan-out latency); see bench/run.sh.
+        .executableTarget(name: "ArgusBench", dependencies: ["ArgusClient", "Shared"]),
         .testTarget(name: "SharedTests", dependencies: ["Shared"]),
         .testTarget(name: "ArgusServerTests", dependencies: ["ArgusServer", "ArgusClient", "Shared"]),
     ]

@@ -249,48 +249,73 @@ struct JSONParser {
         }
     }
 
+    static let powersOf10: [Double] = (0...22).map { pow(10, Double($0)) }
+
+    /// Numbers: exact integers, Clinger's fast path (a mantissa below 2^53 scaled by 10^±22 at most is
+    /// correctly rounded by one multiply or divide), else Swift's locale-independent Double(String).
     mutating func parseNumber() throws(JSONParseError) -> Double {
         let start = i
+        var negative = false
         if b[i] == UInt8(ascii: "-") {
+            negative = true
             i += 1
             if i < b.count, b[i] == UInt8(ascii: "I") {
                 try literal("Infinity")
                 return -.infinity
             }
         }
+        var mantissa: UInt64 = 0
         var digits = 0
-        var simple = true
-        var intPart: Int64 = 0
+        var exp10 = 0
+        var exact = true
+        var intDigits = 0
         while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
-            if digits < 18 { intPart = intPart * 10 + Int64(b[i] - 0x30) } else { simple = false }
-            digits += 1
+            if digits < 19 { mantissa = mantissa * 10 + UInt64(b[i] - 0x30) } else { exact = false }
+            if mantissa > 0 { digits += 1 }
+            intDigits += 1
             i += 1
         }
-        if digits == 0 { throw fail("invalid value") }
+        if intDigits == 0 { throw fail("invalid value") }
         if i < b.count, b[i] == UInt8(ascii: ".") {
-            simple = false
             i += 1
             var frac = 0
             while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
+                if digits < 19 {
+                    mantissa = mantissa * 10 + UInt64(b[i] - 0x30)
+                    exp10 -= 1
+                    if mantissa > 0 { digits += 1 }
+                } else if b[i] != 0x30 {
+                    exact = false
+                }
                 i += 1
                 frac += 1
             }
             if frac == 0 { throw fail("invalid number") }
         }
         if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
-            simple = false
             i += 1
-            if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
+            var expNeg = false
+            if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+                expNeg = b[i] == UInt8(ascii: "-")
+                i += 1
+            }
+            var e = 0
             var ex = 0
             while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
+                if e < 100_000 { e = e * 10 + Int(b[i] - 0x30) }
                 i += 1
                 ex += 1
             }
             if ex == 0 { throw fail("invalid number") }
+            exp10 += expNeg ? -e : e
         }
-        if simple { return b[start] == UInt8(ascii: "-") ? -Double(intPart) : Double(intPart) }
-        let s = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
-        guard let d = Double(s) else { throw fail("invalid number") }
+        if exact, mantissa <= (1 << 53), abs(exp10) <= 22 {
+            var d = Double(mantissa)
+            d = exp10 < 0 ? d / JSONParser.powersOf10[-exp10] : d * JSONParser.powersOf10[exp10]
+            return negative ? -d : d
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+        guard let d = Double(text) else { throw fail("invalid number") }
         return d
     }
 
@@ -394,7 +419,7 @@ extension JSON {
     public func write(into out: inout [UInt8]) {
         switch self {
         case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
-        case .bool(let v): out.append(contentsOf: Array((v ? "true" : "false").utf8))
+        case .bool(let v): out.append(contentsOf: (v ? "true" : "false").utf8)
         case .number(let d): JSON.writeNumber(d, into: &out)
         case .string(let s): JSON.writeString(s, into: &out)
         case .array(let a):
@@ -422,15 +447,26 @@ extension JSON {
             return
         }
         if d == d.rounded(), abs(d) < 1e15 {
-            out.append(contentsOf: Array(String(Int64(d)).utf8))
+            out.append(contentsOf: String(Int64(d)).utf8)
         } else {
-            out.append(contentsOf: Array("\(d)".utf8))
+            out.append(contentsOf: d.description.utf8)
         }
     }
 
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for c in s.utf8 {
+        var str = s
+        // Fast path: nothing to escape (the common case), copy the bytes in one go.
+        let clean = str.withUTF8 { buf -> Bool in
+            for c in buf where c < 0x20 || c == 0x22 || c == 0x5C { return false }
+            out.append(contentsOf: buf)
+            return true
+        }
+        if clean {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
+        for c in str.utf8 {
             switch c {
             case 0x22: out.append(contentsOf: [0x5C, 0x22])
             case 0x5C: out.append(contentsOf: [0x5C, 0x5C])

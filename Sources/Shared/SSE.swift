@@ -130,6 +130,7 @@ public enum SSEEncoder {
         var s = ""
         if let id { s += "id: \(id)\n" }
         if let event { s += "event: \(event)\n" }
+        if !data.utf8.contains(0x0A) { return s + "data: " + data + "\n\n" }
         for part in data.split(separator: "\n", omittingEmptySubsequences: false) { s += "data: \(part)\n" }
         return s + "\n"
     }

@@ -20,6 +20,14 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (the fraction only when non-zero).
     public var iso: String {
+        var out: [UInt8] = []
+        out.reserveCapacity(27)
+        writeISO(into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the ISO form to a byte buffer (hot path of ingest: no intermediate strings).
+    public func writeISO(into out: inout [UInt8]) {
         var secs = micros / 1_000_000
         var frac = micros % 1_000_000
         if frac < 0 {
@@ -33,10 +41,32 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             days -= 1
         }
         let (y, m, d) = Timestamp.civil(fromDays: days)
-        var s = pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2) + "T"
-        s += pad(rem / 3600, 2) + ":" + pad(rem % 3600 / 60, 2) + ":" + pad(rem % 60, 2)
-        if frac != 0 { s += "." + pad(frac, 6) }
-        return s + "Z"
+        @inline(__always) func digits(_ v: Int64, _ n: Int) {
+            var div: Int64 = 1
+            for _ in 1..<n { div *= 10 }
+            var x = v
+            for _ in 0..<n {
+                out.append(UInt8(truncatingIfNeeded: 0x30 + (x / div) % 10))
+                x %= div
+                div /= 10
+            }
+        }
+        digits(y, 4)
+        out.append(0x2D)
+        digits(m, 2)
+        out.append(0x2D)
+        digits(d, 2)
+        out.append(0x54)
+        digits(rem / 3600, 2)
+        out.append(0x3A)
+        digits(rem % 3600 / 60, 2)
+        out.append(0x3A)
+        digits(rem % 60, 2)
+        if frac != 0 {
+            out.append(0x2E)
+            digits(frac, 6)
+        }
+        out.append(0x5A)
     }
 
     public var description: String { iso }
@@ -44,7 +74,12 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Parses ISO-8601 / RFC 3339 date-times: `T` or space separator, optional fraction (any
     /// number of digits, kept to microseconds), `Z`, `±HH:MM`, `±HHMM`, `±HH` or no offset (taken as UTC).
     public init?(iso s: String) {
-        let u = Array(s.utf8)
+        var text = s
+        guard let v = text.withUTF8({ Timestamp.parse(UnsafeBufferPointer(rebasing: $0[...])) }) else { return nil }
+        micros = v
+    }
+
+    static func parse(_ u: UnsafeBufferPointer<UInt8>) -> Int64? {
         var i = 0
         func num(_ n: Int) -> Int64? {
             guard i + n <= u.count else { return nil }
@@ -110,7 +145,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         else { return nil }
         let days = Timestamp.days(fromCivil: y, mo, d)
         let total = days * 86400 + h * 3600 + mi * 60 + min(sec, 59) - offset
-        micros = total * 1_000_000 + frac
+        return total * 1_000_000 + frac
     }
 
     static func daysIn(month m: Int64, year y: Int64) -> Int64 {
@@ -143,9 +178,4 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let m = mp < 10 ? mp + 3 : mp - 9
         return (m <= 2 ? y + 1 : y, m, d)
     }
-}
-
-@inline(__always) private func pad(_ v: Int64, _ width: Int) -> String {
-    let s = String(v)
-    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
 }

@@ -63,3 +63,16 @@ struct TimestampTests {
         #expect(b.micros - a.micros == 500_000)
     }
 }
+
+@Suite("JSON numbers")
+struct JSONNumberTests {
+    @Test("parsed numbers equal Swift's own conversion, on the fast path and off it", arguments: [
+        "0", "-0", "1", "-17", "0.1", "0.6", "1e-4", "3.0e8", "0.0001", "123456789012345678", "1234567890123456789012",
+        "2.2250738585072014e-308", "1.7976931348623157e308", "9007199254740993", "0.30000000000000004", "1E22", "1e23",
+        "-2.5E-3", "0.1000000000000000000001", "5e-324",
+    ])
+    func matchesStdlib(text: String) throws {
+        let parsed = try JSON.parse(text).rawNumber
+        #expect(parsed == Double(text), "\(text)")
+    }
+}

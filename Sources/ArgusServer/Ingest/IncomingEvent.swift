@@ -41,17 +41,30 @@ struct IncomingEvent: Sendable {
         var e = IncomingEvent(
             eventID: UUID().uuidString.lowercased(), type: type, ts: ts, batchID: batchID, jobID: jobID, source: source, data: data,
             body: "")
-        e.body = e.envelope.serialized()
+        e.body = e.serializedEnvelope()
         return e
     }
 
-    var envelope: JSON {
-        .object(
-            JSONObject([
-                ("event_id", .string(eventID)), ("schema_version", "1.1"), ("event_type", .string(type)),
-                ("timestamp", .string(ts.iso)), ("batch_id", .string(batchID)), ("job_id", JSON(jobID)),
-                ("source", .object(source)), ("data", .object(data)),
-            ]))
+    /// The stored envelope as compact JSON, written straight to bytes (the ingest hot path).
+    func serializedEnvelope() -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        out.append(contentsOf: #"{"event_id":"#.utf8)
+        JSON.writeString(eventID, into: &out)
+        out.append(contentsOf: #","schema_version":"1.1","event_type":"#.utf8)
+        JSON.writeString(type, into: &out)
+        out.append(contentsOf: #","timestamp":""#.utf8)
+        ts.writeISO(into: &out)
+        out.append(contentsOf: #"","batch_id":"#.utf8)
+        JSON.writeString(batchID, into: &out)
+        out.append(contentsOf: #","job_id":"#.utf8)
+        if let jobID { JSON.writeString(jobID, into: &out) } else { out.append(contentsOf: "null".utf8) }
+        out.append(contentsOf: #","source":"#.utf8)
+        JSON.object(source).write(into: &out)
+        out.append(contentsOf: #","data":"#.utf8)
+        JSON.object(data).write(into: &out)
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
@@ -71,19 +84,19 @@ enum EventValidator {
                 EventRejection(status: 415, message: "Unsupported schema_version \(version.serialized()); this server speaks \"1.1\"."))
         }
         guard let eventID = o["event_id"]?.stringValue else { return bad("event_id is required and must be a string.") }
-        guard (8...64).contains(eventID.count) else { return bad("event_id must be 8 to 64 characters long.") }
+        guard (8...64).contains(eventID.unicodeScalars.count) else { return bad("event_id must be 8 to 64 characters long.") }
         guard let type = o["event_type"]?.stringValue else { return bad("event_type is required and must be a string.") }
         guard clientTypesContains(type) else { return bad("Unknown event_type '\(type.prefix(64))'.") }
         guard let tsText = o["timestamp"]?.stringValue else { return bad("timestamp is required and must be an ISO-8601 string.") }
         guard let ts = Timestamp(iso: tsText) else { return bad("timestamp '\(tsText.prefix(64))' is not a valid ISO-8601 date-time.") }
-        guard let batchID = o["batch_id"]?.stringValue, (1...128).contains(batchID.count) else {
+        guard let batchID = o["batch_id"]?.stringValue, (1...128).contains(batchID.unicodeScalars.count) else {
             return bad("batch_id is required and must be a string of 1 to 128 characters.")
         }
         var jobID: String? = nil
         switch o["job_id"] {
         case nil, .null?: break
         case .string(let j)?:
-            guard j.count <= 256 else { return bad("job_id must be at most 256 characters.") }
+            guard j.unicodeScalars.count <= 256 else { return bad("job_id must be at most 256 characters.") }
             jobID = j.isEmpty ? nil : j
         default: return bad("job_id must be a string or null.")
         }
@@ -114,26 +127,9 @@ enum EventValidator {
         if !nonFinite.isEmpty { data["_nonfinite"] = .array(nonFinite) }
         var e = IncomingEvent(
             eventID: eventID, type: type, ts: ts, batchID: batchID, jobID: jobID, source: source, data: data, body: "")
-        e.body = e.envelope.serialized()
+        e.body = e.serializedEnvelope()
         return .success(e)
     }
 
     private static func clientTypesContains(_ t: String) -> Bool { IncomingEvent.clientTypes.contains(t) }
-}
-
-/// GPU figures of a resource snapshot: mean util and summed memory over a `gpus` list, else the flat keys.
-struct GPUFigures {
-    var util: Double?
-    var memMB: Double?
-
-    init(_ data: JSONObject) {
-        if let gpus = data["gpus"]?.arrayValue, !gpus.isEmpty {
-            let utils = gpus.compactMap { $0["util_pct"]?.doubleValue }
-            let mems = gpus.compactMap { $0["mem_mb"]?.doubleValue }
-            util = utils.isEmpty ? nil : utils.reduce(0, +) / Double(utils.count)
-            memMB = mems.isEmpty ? nil : mems.reduce(0, +)
-        }
-        if util == nil { util = data["gpu_util_pct"]?.doubleValue }
-        if memMB == nil { memMB = data["gpu_mem_mb"]?.doubleValue }
-    }
 }

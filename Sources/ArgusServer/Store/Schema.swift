@@ -59,6 +59,7 @@ enum Schema {
                       created_us INTEGER NOT NULL,
                       PRIMARY KEY(batch_id, id)) WITHOUT ROWID;
                     -- AUTOINCREMENT: ids are SSE ids, so they must never be reused after deletes.
+                    -- Replay walks the rowid range after the client's id, so no (batch_id, id) index is kept.
                     CREATE TABLE events(
                       id INTEGER PRIMARY KEY AUTOINCREMENT,
                       event_id TEXT NOT NULL UNIQUE,
@@ -69,7 +70,6 @@ enum Schema {
                       received_us INTEGER NOT NULL,
                       hidden INTEGER NOT NULL DEFAULT 0,
                       body TEXT NOT NULL);
-                    CREATE INDEX events_batch ON events(batch_id, id);
                     CREATE INDEX events_batch_type ON events(batch_id, event_type, id);
                     CREATE INDEX events_job ON events(batch_id, job_id, event_type, id);
                     """)

@@ -62,8 +62,9 @@ extension ArgusStore {
             var all: [StoredEvent] = []
             var horizon = Int64.max
             for b in filter.batchIDs.sorted() {
-                var sql = "SELECT id, batch_id, job_id, event_type, ts_us, body FROM events WHERE batch_id = ? AND id > ?"
-                var args: StatementArguments = [b, after]
+                // `+batch_id` keeps SQLite on the rowid range after the cursor (short for a reconnect).
+                var sql = "SELECT id, batch_id, job_id, event_type, ts_us, body FROM events WHERE id > ? AND +batch_id = ?"
+                var args: StatementArguments = [after, b]
                 var windows: [JobRecord] = []
                 if !filter.wholeBatches.contains(b), let js = filter.jobs[b] {
                     sql += " AND (job_id IN (\(js.map { _ in "?" }.joined(separator: ","))) OR (event_type = 'resource_snapshot' AND job_id IS NULL))"

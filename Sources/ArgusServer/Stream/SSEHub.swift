@@ -48,29 +48,43 @@ final class SSEHub: Sendable {
         sub?.continuation.finish()
     }
 
-    /// Called by the single ingest writer after each commit, in id order.
+    /// Called by the single ingest writer after each commit, in id order. Frames are encoded once, and
+    /// only when some subscriber wants them.
     func publish(_ events: [StoredEvent]) {
         guard !events.isEmpty else { return }
-        let frames = events.map { ByteBuffer(string: $0.sseFrame) }
+        let interested: [(Int, [Int])] = state.withLock { s in
+            s.subs.compactMap { id, sub in
+                let matched = events.indices.filter { sub.filter.matches(events[$0]) }
+                return matched.isEmpty ? nil : (id, matched)
+            }
+        }
+        guard !interested.isEmpty else { return }
         let ids = events.map(\.id)
-        var all = ByteBuffer()
-        all.reserveCapacity(frames.reduce(0) { $0 + $1.readableBytes })
-        for f in frames { all.writeImmutableBuffer(f) }
+        var frames = [ByteBuffer?](repeating: nil, count: events.count)
+        for (_, matched) in interested {
+            for k in matched where frames[k] == nil { frames[k] = ByteBuffer(string: events[k].sseFrame) }
+        }
+        var all: ByteBuffer? = nil
         let now = ArgusStore.nowUs()
+        var chunks: [Int: SSEChunk] = [:]
+        for (id, matched) in interested {
+            if matched.count == events.count {
+                if all == nil {
+                    var b = ByteBuffer()
+                    for f in frames { b.writeImmutableBuffer(f!) }
+                    all = b
+                }
+                chunks[id] = .frames(ids: ids, joined: all!, each: frames.map { $0! })
+            } else {
+                var joined = ByteBuffer()
+                for k in matched { joined.writeImmutableBuffer(frames[k]!) }
+                chunks[id] = .frames(ids: matched.map { ids[$0] }, joined: joined, each: matched.map { frames[$0]! })
+            }
+        }
         let overflowed: [Int] = state.withLock { s in
             var dropped: [Int] = []
-            for (id, sub) in s.subs {
-                var matched: [Int] = []
-                for (k, e) in events.enumerated() where sub.filter.matches(e) { matched.append(k) }
-                if matched.isEmpty { continue }
-                let chunk: SSEChunk
-                if matched.count == events.count {
-                    chunk = .frames(ids: ids, joined: all, each: frames)
-                } else {
-                    var joined = ByteBuffer()
-                    for k in matched { joined.writeImmutableBuffer(frames[k]) }
-                    chunk = .frames(ids: matched.map { ids[$0] }, joined: joined, each: matched.map { frames[$0] })
-                }
+            for (id, chunk) in chunks {
+                guard let sub = s.subs[id] else { continue }
                 if case .dropped = sub.continuation.yield(chunk) { dropped.append(id) }
                 s.subs[id]?.lastSendUs = now
             }

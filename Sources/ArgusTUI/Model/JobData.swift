@@ -1,0 +1,256 @@
+import Foundation
+import Shared
+
+/// The epoch series of one job, column-oriented so the chart can scan 100k epochs without allocating.
+/// A missing value is NaN; a value the script reported as non-finite is +infinity (so it can be marked).
+public struct EpochSeries: Sendable, Equatable {
+    public private(set) var epochs: [Int] = []
+    public private(set) var values: [String: [Double]] = [:]
+    /// Metric names in first-seen order: train_loss and val_loss first.
+    public private(set) var names: [String] = ["train_loss", "val_loss"]
+    private var indexOfEpoch: [Int: Int] = [:]
+
+    public static let nonFinite = Double.infinity
+    static let skipped: Set<String> = ["epoch", "timestamp", "nonfinite", "_nonfinite"]
+
+    public init() {
+        values = ["train_loss": [], "val_loss": []]
+    }
+
+    public var count: Int { epochs.count }
+
+    /// Adds or replaces one epoch from a JSON object (`/epochs` rows and job_epoch `data` both work).
+    public mutating func upsert(_ o: JSONObject) {
+        guard let epoch = o["epoch"]?.intValue else { return }
+        let nonfinite = Set((o["nonfinite"] ?? o["_nonfinite"])?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let row: Int
+        if let existing = indexOfEpoch[epoch] {
+            row = existing
+            for k in values.keys { values[k]![row] = .nan }
+        } else if let last = epochs.last, epoch < last {
+            // Out of order (rare): insert in place and rebuild the index.
+            let at = epochs.firstIndex { $0 > epoch } ?? epochs.count
+            epochs.insert(epoch, at: at)
+            for k in values.keys { values[k]!.insert(.nan, at: at) }
+            indexOfEpoch = Dictionary(uniqueKeysWithValues: epochs.enumerated().map { ($1, $0) })
+            row = at
+        } else {
+            row = epochs.count
+            epochs.append(epoch)
+            indexOfEpoch[epoch] = row
+            for k in values.keys { values[k]!.append(.nan) }
+        }
+        for p in o where !EpochSeries.skipped.contains(p.key) {
+            let v: Double
+            if nonfinite.contains(p.key) {
+                v = EpochSeries.nonFinite
+            } else if case .number(let d) = p.value {
+                v = d.isFinite ? d : EpochSeries.nonFinite
+            } else {
+                continue
+            }
+            if values[p.key] == nil {
+                values[p.key] = Array(repeating: .nan, count: epochs.count)
+                names.append(p.key)
+            }
+            values[p.key]![row] = v
+        }
+    }
+
+    public func latest(_ name: String) -> Double? {
+        guard let col = values[name] else { return nil }
+        for v in col.reversed() where !v.isNaN { return v }
+        return nil
+    }
+}
+
+public struct LogLine: Sendable, Equatable {
+    public var id: Int64
+    public var ts: String
+    public var level: String
+    public var line: String
+    public var jobID: String?
+
+    public init(id: Int64, ts: String, level: String, line: String, jobID: String?) {
+        self.id = id
+        self.ts = ts
+        self.level = level
+        self.line = line
+        self.jobID = jobID
+    }
+
+    var isHeartbeat: Bool { line == "heartbeat" && level == "debug" }
+}
+
+/// Everything the job-detail screen shows, kept current from the `/view` load and the SSE stream.
+public struct JobData: Sendable, Equatable {
+    public var batchID: String
+    public var jobID: String
+    public var batchStatus = "running"
+    public var jobStatus = "running"
+    public var stopRequested = false
+    public var model: String?
+    public var dataset: String?
+    public var startUs: Int64?
+    public var lastActivityUs: Int64?
+    public var elapsedFinal: Double?
+    public var gpuUtil: Double?
+    public var gpuMemPeak: Double?
+    public var epoch: Int?
+    public var trainLoss: Double?
+    public var valLoss: Double?
+    public var failureReason: String?
+    public var idleFlagged = false
+    public var idleSinceUs: Int64?
+    public var gitSHA: String?
+    public var command: String?
+    public var cwd: String?
+    public var host: String?
+    public var user: String?
+    public var actions: [String: (enabled: Bool, reason: String?)] = [:]
+    public var series = EpochSeries()
+    public var logs: [LogLine] = []
+    public var lastEventID: Int64 = 0
+
+    public static let maxLogLines = 10_000
+
+    public init(batchID: String, jobID: String) {
+        self.batchID = batchID
+        self.jobID = jobID
+    }
+
+    public static func == (a: JobData, b: JobData) -> Bool {
+        a.lastEventID == b.lastEventID && a.batchID == b.batchID && a.jobID == b.jobID && a.jobStatus == b.jobStatus
+            && a.batchStatus == b.batchStatus && a.series == b.series && a.logs == b.logs
+    }
+
+    /// Builds the screen's data from `GET /api/jobs/{b}/{j}/view`.
+    public init(view v: JSON) {
+        let batch = v["batch"] ?? .null
+        let job = v["job"] ?? .null
+        self.init(batchID: batch["id"]?.stringValue ?? "", jobID: job["id"]?.stringValue ?? "")
+        batchStatus = batch["status"]?.stringValue ?? "running"
+        stopRequested = batch["stop_requested"]?.boolValue ?? false
+        jobStatus = job["status"]?.stringValue ?? "running"
+        model = job["model"]?.stringValue
+        dataset = job["dataset"]?.stringValue
+        startUs = job["start_time"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
+        lastActivityUs = job["last_activity"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
+        if JobData.finished.contains(jobStatus) { elapsedFinal = job["elapsed_s"]?.doubleValue }
+        let t = job["telemetry"] ?? .null
+        gpuUtil = t["gpu_util_pct"]?.doubleValue
+        gpuMemPeak = t["gpu_mem_peak_mb"]?.doubleValue
+        epoch = t["epoch"]?.intValue
+        trainLoss = t["train_loss"]?.doubleValue
+        valLoss = t["val_loss"]?.doubleValue
+        failureReason = job["failure_reason"]?.stringValue
+        idleFlagged = job["is_idle_flagged"]?.boolValue ?? false
+        idleSinceUs = t["idle_since"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
+        let env = v["env_snapshot"] ?? .null
+        gitSHA = env["git_sha_short"]?.stringValue ?? env["git_sha"]?.stringValue
+        command = env["command"]?.stringValue
+        cwd = env["cwd"]?.stringValue
+        host = env["hostname"]?.stringValue
+        user = env["user"]?.stringValue
+        if let a = v["actions"]?.objectValue {
+            for p in a { actions[p.key] = (p.value["enabled"]?.boolValue ?? false, p.value["reason"]?.stringValue) }
+        }
+        for e in v["epochs"]?.arrayValue ?? [] { if let o = e.objectValue { series.upsert(o) } }
+        let tail = (v["log_tail"]?.arrayValue ?? []).compactMap(JobData.logLine(row:)).filter { !$0.isHeartbeat }
+        logs = tail.sorted { $0.id < $1.id }
+        if let latest = v["resources_latest"], latest.objectValue != nil, gpuUtil == nil {
+            gpuUtil = GPUFigures(latest.objectValue!).util
+        }
+        lastEventID = v["last_event_id"]?.intValue.map(Int64.init) ?? 0
+    }
+
+    static let finished: Set<String> = ["done", "failed", "stopped"]
+
+    static func logLine(row: JSON) -> LogLine? {
+        guard let id = row["id"]?.intValue else { return nil }
+        return LogLine(
+            id: Int64(id), ts: row["ts"]?.stringValue ?? "", level: (row["level"]?.stringValue ?? "info").lowercased(),
+            line: row["line"]?.stringValue ?? "", jobID: row["job_id"]?.stringValue)
+    }
+
+    /// Elapsed: job_start to last activity (or the final figure once it ended).
+    public var elapsed: Double? {
+        if let elapsedFinal { return elapsedFinal }
+        guard let s = startUs, let a = lastActivityUs else { return nil }
+        return Double(a - s) / 1e6
+    }
+
+    /// The status the Status tile shows: the job's, or the batch's while the job still runs.
+    public var shownStatus: String {
+        if !JobData.finished.contains(jobStatus), ["stopping", "stalled"].contains(batchStatus) { return batchStatus }
+        if !JobData.finished.contains(jobStatus), stopRequested { return "stopping" }
+        return jobStatus
+    }
+
+    /// Folds one streamed event (the SSE `data` JSON) into the screen's data. Returns whether anything changed.
+    @discardableResult
+    public mutating func apply(event e: JSON) -> Bool {
+        guard let id = e["id"]?.intValue.map(Int64.init), id > lastEventID else { return false }
+        lastEventID = id
+        guard e["batch_id"]?.stringValue == batchID else { return true }
+        let type = e["event_type"]?.stringValue ?? ""
+        let data = e["data"]?.objectValue ?? JSONObject()
+        let ts = e["timestamp"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
+        let job = e["job_id"]?.stringValue
+        let mine = job == jobID
+        if mine, let ts { lastActivityUs = max(lastActivityUs ?? ts, ts) }
+        switch type {
+        case "job_start" where mine:
+            if let ts { startUs = min(startUs ?? ts, ts) }
+            model = data["model"]?.stringValue ?? model
+            dataset = data["dataset"]?.stringValue ?? dataset
+            if !JobData.finished.contains(jobStatus) { jobStatus = "running" }
+        case "job_epoch" where mine:
+            series.upsert(data)
+            if let ep = data["epoch"]?.intValue, ep >= (epoch ?? Int.min) {
+                epoch = ep
+                if data["train_loss"] != nil { trainLoss = data["train_loss"]?.doubleValue }
+                if data["val_loss"] != nil { valLoss = data["val_loss"]?.doubleValue }
+            }
+        case "job_done" where mine, "job_failed" where mine:
+            jobStatus = type == "job_done" ? "done" : "failed"
+            elapsedFinal = data["elapsed_s"]?.doubleValue ?? elapsed
+            if type == "job_failed" { failureReason = data["reason"]?.stringValue ?? data["error"]?.stringValue ?? failureReason }
+            idleFlagged = false
+        case "log_line":
+            guard mine else { break }
+            let line = LogLine(
+                id: id, ts: e["timestamp"]?.stringValue ?? "", level: (data["level"]?.stringValue ?? "info").lowercased(),
+                line: data["line"]?.stringValue ?? "", jobID: job)
+            if !line.isHeartbeat {
+                logs.append(line)
+                if logs.count > JobData.maxLogLines { logs.removeFirst(logs.count - JobData.maxLogLines) }
+            }
+        case "resource_snapshot":
+            if job == nil || mine {
+                let g = GPUFigures(data)
+                if let u = g.util { gpuUtil = u }
+                if let m = g.memMB { gpuMemPeak = max(gpuMemPeak ?? m, m) }
+            }
+        case "batch_start":
+            command = command ?? data["command"]?.stringValue
+            cwd = cwd ?? data["cwd"]?.stringValue
+        case "batch_done", "batch_failed":
+            batchStatus = stopRequested ? "stopped" : (type == "batch_done" ? "done" : "failed")
+            if stopRequested, !JobData.finished.contains(jobStatus) { jobStatus = "stopped" }
+        case "stop_requested":
+            stopRequested = true
+            if !JobData.finished.contains(batchStatus) { batchStatus = "stopping" }
+        case "batch_stalled": batchStatus = "stalled"
+        case "batch_resumed": batchStatus = stopRequested ? "stopping" : "running"
+        case "job_idle_flagged" where mine:
+            idleFlagged = true
+            idleSinceUs = data["since"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros } ?? ts
+        case "job_idle_recovered" where mine:
+            idleFlagged = false
+            idleSinceUs = nil
+        default: break
+        }
+        return true
+    }
+}

@@ -1,0 +1,223 @@
+import Foundation
+import Shared
+
+/// Everything that can happen to the app: key presses, network results, timers, resizes.
+public enum Action: Sendable {
+    case key(Key)
+    case resize(width: Int, height: Int)
+    case tick(now: Double)
+    case batchesLoaded([JSON])
+    case jobsLoaded(batchID: String, [JSON])
+    case viewLoaded(JSON)
+    case streamEvent(JSON)
+    case connection(ConnectionState)
+    case message(String, isError: Bool)
+}
+
+/// What `update` asks the outside world to do.
+public enum Effect: Equatable, Sendable {
+    case quit
+    case loadBatches
+    case loadJobs(String)
+    case openJob(batchID: String, jobID: String)
+    case closeJob
+    case runAction(Command)
+}
+
+/// The one place state changes (the Elm architecture): `update(&state, action) -> effects`.
+public enum Update {
+    static let statusSeconds = 6.0
+
+    public static func apply(_ s: inout AppState, _ action: Action) -> [Effect] {
+        switch action {
+        case .resize(let w, let h):
+            s.width = w
+            s.height = h
+            return []
+        case .tick(let now):
+            s.now = now
+            if s.status != nil, now >= s.statusUntil { s.status = nil }
+            return []
+        case .batchesLoaded(let rows):
+            s.batches = rows.map(BatchRow.init).sorted { a, b in
+                let ra = BatchRow.activeFirst[a.status] ?? 9
+                let rb = BatchRow.activeFirst[b.status] ?? 9
+                return ra != rb ? ra < rb : false
+            }
+            s.batchesLoaded = true
+            s.batchCursor = min(s.batchCursor, max(0, s.batches.count - 1))
+            return []
+        case .jobsLoaded(let batchID, let rows):
+            guard s.screen == .jobs(batchID) else { return [] }
+            s.jobs = rows.map(JobRow.init)
+            s.jobsLoaded = true
+            s.jobCursor = min(s.jobCursor, max(0, s.jobs.count - 1))
+            return []
+        case .viewLoaded(let v):
+            var data = JobData(view: v)
+            // A reload after a reconnect must not move the stream position backwards.
+            if let old = s.job, old.batchID == data.batchID, old.jobID == data.jobID, old.lastEventID > data.lastEventID {
+                data.lastEventID = old.lastEventID
+            }
+            s.job = data
+            s.lastEventAt = s.now
+            refreshBounds(&s)
+            return []
+        case .streamEvent(let e):
+            guard var data = s.job else { return [] }
+            let wasIdle = data.idleFlagged
+            let wasStatus = data.batchStatus
+            guard data.apply(event: e) else { return [] }
+            s.job = data
+            s.lastEventAt = s.now
+            if !wasIdle && data.idleFlagged { s.banner = "GPU idle: this job's GPU utilisation stayed under 5%" }
+            if wasIdle && !data.idleFlagged { s.banner = nil }
+            if wasStatus != "stalled" && data.batchStatus == "stalled" { s.banner = "Stalled: no event from this batch for a while" }
+            if wasStatus == "stalled" && data.batchStatus != "stalled" { s.banner = nil }
+            if e["event_type"]?.stringValue == "job_epoch" { refreshBounds(&s) }
+            return []
+        case .connection(let c):
+            s.connection = c
+            return []
+        case .message(let text, let isError):
+            say(&s, text, error: isError)
+            return []
+        case .key(let key):
+            return handleKey(&s, key)
+        }
+    }
+
+    static func say(_ s: inout AppState, _ text: String, error: Bool = false) {
+        s.status = text
+        s.statusIsError = error
+        s.statusUntil = s.now + statusSeconds
+    }
+
+    static func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
+        if s.filterEditing { return editFilter(&s, key) }
+        if s.showHelp {
+            s.showHelp = false
+            return key == .char("q") || key == .ctrlC ? [.quit] : []
+        }
+        guard let binding = KeyBindings.lookup(key, on: s.screen) else { return [] }
+        let page = max(1, s.height - 12)
+        switch binding.command {
+        case .quit: return [.quit]
+        case .help:
+            s.showHelp = true
+            return []
+        case .back:
+            if !s.filter.isEmpty && s.screen == .job {
+                s.filter = ""
+                return []
+            }
+            switch s.screen {
+            case .batches: return []
+            case .jobs:
+                s.screen = .batches
+                return [.loadBatches]
+            case .job:
+                guard let job = s.job else { return [] }
+                s.screen = .jobs(job.batchID)
+                s.job = nil
+                s.jobsLoaded = false
+                return [.closeJob, .loadJobs(job.batchID)]
+            }
+        case .open:
+            switch s.screen {
+            case .batches:
+                guard s.batches.indices.contains(s.batchCursor) else { return [] }
+                let id = s.batches[s.batchCursor].id
+                s.screen = .jobs(id)
+                s.jobs = []
+                s.jobsLoaded = false
+                s.jobCursor = 0
+                return [.loadJobs(id)]
+            case .jobs(let b):
+                guard s.jobs.indices.contains(s.jobCursor) else { return [] }
+                let j = s.jobs[s.jobCursor].id
+                s.screen = .job
+                s.job = JobData(batchID: b, jobID: j)
+                s.connection = .connecting
+                s.logScroll = 0
+                s.filter = ""
+                s.chartBounds = nil
+                return [.openJob(batchID: b, jobID: j)]
+            case .job: return []
+            }
+        case .up: move(&s, -1)
+        case .down: move(&s, 1)
+        case .pageUp: move(&s, -page)
+        case .pageDown: move(&s, page)
+        case .top: move(&s, Int.min / 2)
+        case .bottom: move(&s, Int.max / 2)
+        case .filter:
+            s.filterEditing = true
+        case .ema:
+            s.ema.toggle()
+            refreshBounds(&s)
+            say(&s, s.ema ? "EMA smoothing on" : "EMA smoothing off")
+        case .logScale:
+            s.logY.toggle()
+            refreshBounds(&s)
+            say(&s, s.logY ? "log-scale y" : "linear y")
+        case .toggleSeries:
+            guard case .char(let c) = key, let n = Int(String(c)), let names = s.job?.series.names, names.indices.contains(n - 1) else {
+                return []
+            }
+            let name = names[n - 1]
+            if name == "train_loss" || name == "val_loss" {
+                if s.hiddenSeries.contains(name) { s.hiddenSeries.remove(name) } else { s.hiddenSeries.insert(name) }
+            } else if s.shownExtras.contains(name) {
+                s.shownExtras.remove(name)
+            } else {
+                s.shownExtras.insert(name)
+            }
+            refreshBounds(&s)
+        case .stop, .rerun, .share, .copyCommand:
+            return [.runAction(binding.command)]
+        }
+        return []
+    }
+
+    static func move(_ s: inout AppState, _ delta: Int) {
+        switch s.screen {
+        case .batches: s.batchCursor = clamp(s.batchCursor + delta, 0, s.batches.count - 1)
+        case .jobs: s.jobCursor = clamp(s.jobCursor + delta, 0, s.jobs.count - 1)
+        case .job:
+            // Up scrolls back in time; 0 means following the tail.
+            s.logScroll = clamp(s.logScroll - delta, 0, max(0, s.filteredLogs.count - 1))
+        }
+    }
+
+    static func clamp(_ v: Int, _ lo: Int, _ hi: Int) -> Int { max(lo, min(max(lo, hi), v)) }
+
+    static func editFilter(_ s: inout AppState, _ key: Key) -> [Effect] {
+        switch key {
+        case .enter: s.filterEditing = false
+        case .escape:
+            s.filterEditing = false
+            s.filter = ""
+        case .backspace: if !s.filter.isEmpty { s.filter.removeLast() }
+        case .ctrlC: return [.quit]
+        case .char(let c): s.filter.append(c)
+        default: break
+        }
+        s.logScroll = 0
+        return []
+    }
+
+    /// Keeps the chart's y range stable: it grows when data leaves it and shrinks only when data
+    /// uses less than a third of it, so the axis does not jitter on every epoch.
+    static func refreshBounds(_ s: inout AppState) {
+        guard let job = s.job else {
+            s.chartBounds = nil
+            return
+        }
+        guard let r = LossChart.dataRange(job.series, series: s.visibleSeries, ema: s.ema, logY: s.logY) else {
+            s.chartBounds = nil
+            return
+        }
+        s.chartBounds = LossChart.stableBounds(previous: s.chartBounds, data: r)
+    }
+}

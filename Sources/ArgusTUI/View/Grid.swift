@@ -1,0 +1,183 @@
+/// The screen as plain data: every panel draws into a `Grid`, and the terminal backend only blits it.
+/// That makes every panel testable by rendering into a grid and comparing text.
+
+public enum Color: UInt8, Sendable, CaseIterable {
+    case none = 0, red, green, yellow, blue, magenta, cyan, white, black
+}
+
+public struct Style: Equatable, Sendable {
+    public var fg: Color = .none
+    public var bold = false
+    public var dim = false
+    public var reverse = false
+    public var underline = false
+
+    public init(fg: Color = .none, bold: Bool = false, dim: Bool = false, reverse: Bool = false, underline: Bool = false) {
+        self.fg = fg
+        self.bold = bold
+        self.dim = dim
+        self.reverse = reverse
+        self.underline = underline
+    }
+
+    public static let plain = Style()
+    public static let dimmed = Style(dim: true)
+    public static let bold = Style(bold: true)
+    public static func fg(_ c: Color, bold: Bool = false) -> Style { Style(fg: c, bold: bold) }
+}
+
+public struct Cell: Equatable, Sendable {
+    /// The scalar shown; `nil` marks the right half of a double-width character.
+    public var scalar: Unicode.Scalar?
+    public var style: Style
+
+    public static let blank = Cell(scalar: " ", style: .plain)
+}
+
+public struct Rect: Equatable, Sendable {
+    public var x: Int
+    public var y: Int
+    public var width: Int
+    public var height: Int
+
+    public init(x: Int, y: Int, width: Int, height: Int) {
+        self.x = x
+        self.y = y
+        self.width = max(0, width)
+        self.height = max(0, height)
+    }
+
+    public var maxX: Int { x + width }
+    public var maxY: Int { y + height }
+    public var isEmpty: Bool { width <= 0 || height <= 0 }
+
+    /// Splits off `rows` rows from the top; returns (top, rest).
+    public func takeTop(_ rows: Int) -> (Rect, Rect) {
+        let r = min(max(0, rows), height)
+        return (Rect(x: x, y: y, width: width, height: r), Rect(x: x, y: y + r, width: width, height: height - r))
+    }
+
+    public func takeBottom(_ rows: Int) -> (Rect, Rect) {
+        let r = min(max(0, rows), height)
+        return (Rect(x: x, y: y + height - r, width: width, height: r), Rect(x: x, y: y, width: width, height: height - r))
+    }
+
+    public func inset(dx: Int, dy: Int) -> Rect { Rect(x: x + dx, y: y + dy, width: width - 2 * dx, height: height - 2 * dy) }
+}
+
+public struct Grid: Equatable, Sendable {
+    public let width: Int
+    public let height: Int
+    public private(set) var cells: [Cell]
+
+    public init(width: Int, height: Int) {
+        self.width = max(0, width)
+        self.height = max(0, height)
+        cells = Array(repeating: .blank, count: self.width * self.height)
+    }
+
+    public var bounds: Rect { Rect(x: 0, y: 0, width: width, height: height) }
+
+    public subscript(x: Int, y: Int) -> Cell {
+        get { cells[y * width + x] }
+        set {
+            guard x >= 0, y >= 0, x < width, y < height else { return }
+            cells[y * width + x] = newValue
+        }
+    }
+
+    public mutating func set(_ x: Int, _ y: Int, _ scalar: Unicode.Scalar, _ style: Style) {
+        guard x >= 0, y >= 0, x < width, y < height else { return }
+        cells[y * width + x] = Cell(scalar: scalar, style: style)
+    }
+
+    public mutating func fill(_ r: Rect, _ scalar: Unicode.Scalar = " ", _ style: Style = .plain) {
+        for yy in max(0, r.y)..<min(height, r.maxY) {
+            for xx in max(0, r.x)..<min(width, r.maxX) { cells[yy * width + xx] = Cell(scalar: scalar, style: style) }
+        }
+    }
+
+    /// Writes `text` at (x, y), clipped to `maxWidth` columns (and the grid). Returns the columns used.
+    /// Control characters show as spaces; double-width characters take two columns.
+    @discardableResult
+    public mutating func put(_ x: Int, _ y: Int, _ text: String, _ style: Style = .plain, maxWidth: Int? = nil) -> Int {
+        guard y >= 0, y < height else { return 0 }
+        let limit = min(maxWidth ?? width, width - x)
+        var col = 0
+        for s in text.unicodeScalars {
+            let w = TextWidth.of(s)
+            if w == 0 { continue }
+            if col + w > limit { break }
+            let shown: Unicode.Scalar = s.value < 0x20 || (0x7F..<0xA0).contains(s.value) ? " " : s
+            if x + col >= 0 {
+                cells[y * width + x + col] = Cell(scalar: shown, style: style)
+                if w == 2, x + col + 1 < width { cells[y * width + x + col + 1] = Cell(scalar: nil, style: style) }
+            }
+            col += w
+        }
+        return col
+    }
+
+    /// The grid as text, one line per row, trailing spaces trimmed: what `--dump` prints and tests compare.
+    public var text: String {
+        var lines: [String] = []
+        lines.reserveCapacity(height)
+        for y in 0..<height {
+            var line = String.UnicodeScalarView()
+            for x in 0..<width { if let s = cells[y * width + x].scalar { line.append(s) } }
+            var str = String(line)
+            while str.last == " " { str.removeLast() }
+            lines.append(str)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    public func row(_ y: Int) -> String { text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)[y] }
+
+    /// Style of the first cell of the first occurrence of `needle`, for tests that check colours.
+    public func style(of needle: String) -> Style? {
+        let rows = text.split(separator: "\n", omittingEmptySubsequences: false)
+        for (y, r) in rows.enumerated() {
+            if let range = r.range(of: needle) {
+                let col = TextWidth.of(String(r[r.startIndex..<range.lowerBound]))
+                return self[col, y].style
+            }
+        }
+        return nil
+    }
+}
+
+/// Terminal column widths, without depending on the process locale.
+public enum TextWidth {
+    public static func of(_ s: Unicode.Scalar) -> Int {
+        let v = s.value
+        if v == 0 { return 0 }
+        if (0x0300...0x036F).contains(v) || (0x200B...0x200F).contains(v) || (0xFE00...0xFE0F).contains(v) { return 0 }
+        if (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xAC00...0xD7A3).contains(v)
+            || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v) || (0xFF00...0xFF60).contains(v)
+            || (0xFFE0...0xFFE6).contains(v) || (0x1F300...0x1F64F).contains(v) || (0x1F900...0x1FAFF).contains(v)
+            || (0x20000...0x3FFFD).contains(v)
+        {
+            return 2
+        }
+        return 1
+    }
+
+    public static func of(_ s: String) -> Int { s.unicodeScalars.reduce(0) { $0 + of($1) } }
+
+    /// Cuts `s` to `width` columns, ending with "…" when cut.
+    public static func truncate(_ s: String, _ width: Int, ellipsis: String = "…") -> String {
+        guard width > 0 else { return "" }
+        if of(s) <= width { return s }
+        var out = String.UnicodeScalarView()
+        var col = 0
+        let ew = of(ellipsis)
+        for c in s.unicodeScalars {
+            let w = of(c)
+            if col + w > width - ew { break }
+            out.append(c)
+            col += w
+        }
+        return String(out) + ellipsis
+    }
+}

@@ -1,0 +1,30 @@
+#ifndef ARGUS_CNCURSESW_SHIM_H
+#define ARGUS_CNCURSESW_SHIM_H
+/* The wide-character API needs these before curses.h; SwiftPM drops pkg-config's -D_XOPEN_SOURCE. */
+#define _XOPEN_SOURCE_EXTENDED 1
+#define NCURSES_WIDECHAR 1
+#include <locale.h>
+#include <langinfo.h>
+#include <wchar.h>
+#include <ncursesw/curses.h>
+
+/* Macros and globals Swift cannot see (or sees as unsafe shared state): tiny accessors. */
+static inline WINDOW *cn_stdscr(void) { return stdscr; }
+static inline int cn_lines(void) { return LINES; }
+static inline int cn_cols(void) { return COLS; }
+static inline int cn_colors(void) { return COLORS; }
+static inline attr_t cn_A_BOLD(void) { return A_BOLD; }
+static inline attr_t cn_A_DIM(void) { return A_DIM; }
+static inline attr_t cn_A_REVERSE(void) { return A_REVERSE; }
+static inline attr_t cn_A_UNDERLINE(void) { return A_UNDERLINE; }
+static inline attr_t cn_A_NORMAL(void) { return A_NORMAL; }
+static inline int cn_key_resize(void) { return KEY_RESIZE; }
+static inline const char *cn_codeset(void) { return nl_langinfo(CODESET); }
+/* One cell: a wide character with attributes and a colour pair. */
+static inline int cn_put_cell(int y, int x, wchar_t ch, attr_t attr, short pair) {
+    cchar_t c;
+    wchar_t s[2] = { ch, 0 };
+    setcchar(&c, s, attr, pair, NULL);
+    return mvadd_wch(y, x, &c);
+}
+#endif

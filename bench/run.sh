@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Server benchmarks (SPEC targets in issue 2). Builds release, runs the server on a temp dir, and prints a table.
+#   bench/run.sh [seconds-per-wrk-run]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
+swift build -c release --product argus-server >/dev/null
+swift build -c release --product argus-bench >/dev/null
+bin=.build/release/argus-server
+dir=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+$bin serve --port 0 --data-dir "$dir" >"$dir/out" 2>"$dir/log" &
+pid=$!
+for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.05; done
+url=$(grep -o 'http://[0-9.:]*' "$dir/out")
+export ARGUS_TOKEN=$($bin token create --data-dir "$dir" --user bench)
+events() { python3 -c "import sqlite3,sys; print(sqlite3.connect('file:$dir/argus.sqlite?mode=ro', uri=True).execute('select count(*) from events').fetchone()[0])"; }
+rss() { awk '/VmRSS/{print int($2/1024)}' /proc/$pid/status; }
+peak() { awk '/VmHWM/{print int($2/1024)}' /proc/$pid/status; }
+echo "server $url  pid $pid  idle RSS $(rss) MB"
+e0=$(events)
+b=$(wrk -t2 -c4 -d${secs}s -s bench/batch.lua "$url" | tee "$dir/wrk-batch")
+b_rps=$(awk '/Requests\/sec/{print $2}' <<<"$b"); b_lat=$(awk '/Latency/{print $2}' <<<"$b"); b_err=$(grep -c Non-2xx <<<"$b" || true)
+rss_after_batch=$(rss)
+e1=$(events)
+s=$(wrk -t2 -c32 -d${secs}s -s bench/single.lua "$url" | tee "$dir/wrk-single")
+s_rps=$(awk '/Requests\/sec/{print $2}' <<<"$s"); s_lat=$(awk '/Latency/{print $2}' <<<"$s"); s_err=$(grep -c Non-2xx <<<"$s" || true)
+rss_after_single=$(rss)
+e2=$(events)
+lat=$(.build/release/argus-bench sse-latency "$url" "$ARGUS_TOKEN" 100 300)
+printf '\n%-44s %14s %14s\n' "measure" "result" "target"
+printf '%-44s %14s %14s\n' "batch ingest events/s stored (500/req, 4 cl.)" "$(( (e1 - e0) / secs ))" ">= 100000"
+printf '%-44s %14s %14s\n' "  avg request latency / non-2xx responses" "$b_lat / $b_err" ""
+printf '%-44s %14s %14s\n' "single ingest events/s (32 clients)" "$(( (e2 - e1) / secs ))" ">= 5000"
+printf '%-44s %14s %14s\n' "  avg request latency / non-2xx responses" "$s_lat / $s_err" ""
+printf '%-44s %14s %14s\n' "SSE p99 latency, 100 subscribers (ms)" "$(sed 's/.*p99_ms=\([0-9.]*\).*/\1/' <<<"$lat")" "< 20"
+printf '%-44s %14s %14s\n' "  p50 / max / poster's POST p99 (ms)" "$(sed 's/.*p50_ms=\([0-9.]*\).*max_ms=\([0-9.]*\).*post_rtt_p99_ms=\([0-9.]*\).*/\1 \/ \2 \/ \3/' <<<"$lat")" ""
+printf '%-44s %14s %14s\n' "RSS after batch / single runs (MB)" "$rss_after_batch / $rss_after_single" "< 100"
+printf '%-44s %14s %14s\n' "peak RSS over the whole run (MB)" "$(peak)" "< 100"
+printf '%-44s %14s %14s\n' "events stored (batch run / single run)" "$((e1 - e0)) / $((e2 - e1))" ""
+printf '%-44s %14s %14s\n' "  wrk requests/s (batch / single)" "$b_rps / $s_rps" ""

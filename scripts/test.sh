@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: installs missing -dev packages, prepares the real Python SDK (argus-reporter 0.1.3)
+# in .build/sdk-venv, builds debug, and runs `swift test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+venv=.build/sdk-venv
+if ! "$venv/bin/python" -c "import argus, sys; sys.exit(0 if argus.__version__ == '0.1.3' else 1)" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q argus-reporter==0.1.3
+fi
+export ARGUS_SDK_PYTHON="$PWD/$venv/bin/python"
+swift build --build-tests
+swift test --skip-build "$@"
