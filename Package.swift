@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "argus-server", targets: ["ArgusServerMain"]),
+        .executable(name: "argus-tui", targets: ["ArgusTUIMain"]),
         .executable(name: "argus-bench", targets: ["ArgusBench"]),
     ],
     dependencies: [
@@ -22,6 +23,8 @@ let package = Package(
         .systemLibrary(
             name: "CCurl", pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]),
+        // ncursesw: wide-character curses; macros and globals wrapped in shim.h.
+        .systemLibrary(name: "CNcursesw", providers: [.apt(["libncursesw5-dev"])]),
         // Blocking libcurl HTTP + SSE client (simulator, tests, TUI).
         .target(name: "ArgusClient", dependencies: ["Shared", "CCurl"]),
         .target(
@@ -36,10 +39,19 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        .target(
+            name: "ArgusTUI",
+            dependencies: [
+                "Shared", "ArgusClient", "CNcursesw", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "ArgusTUIMain", dependencies: ["ArgusTUI"], path: "Sources/ArgusTUIMain"),
         .executableTarget(name: "ArgusServerMain", dependencies: ["ArgusServer"], path: "Sources/ArgusServerMain"),
         // Benchmarks that need a real client (SSE fan-out latency); see bench/run.sh.
         .executableTarget(name: "ArgusBench", dependencies: ["ArgusClient", "Shared"]),
+        // Test helpers: run the real argus-server on --port 0, build events, collect SSE.
+        .target(name: "TestSupport", dependencies: ["ArgusClient", "Shared"], path: "Tests/TestSupport"),
         .testTarget(name: "SharedTests", dependencies: ["Shared"]),
-        .testTarget(name: "ArgusServerTests", dependencies: ["ArgusServer", "ArgusClient", "Shared"]),
+        .testTarget(name: "ArgusServerTests", dependencies: ["ArgusServer", "ArgusClient", "Shared", "TestSupport"]),
+        .testTarget(name: "ArgusTUITests", dependencies: ["ArgusTUI", "ArgusClient", "Shared", "TestSupport"]),
     ]
 )

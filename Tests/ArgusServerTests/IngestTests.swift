@@ -2,6 +2,7 @@ import ArgusClient
 import Foundation
 import Shared
 import Testing
+import TestSupport
 
 @Suite("Ingest (SPEC §3)")
 struct IngestTests {

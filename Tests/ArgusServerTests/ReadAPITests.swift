@@ -2,6 +2,7 @@ import ArgusClient
 import Foundation
 import Shared
 import Testing
+import TestSupport
 
 @Suite("Read API and summaries (SPEC §4)")
 struct ReadAPITests {

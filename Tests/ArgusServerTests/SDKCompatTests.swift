@@ -2,6 +2,7 @@ import ArgusClient
 import Foundation
 import Shared
 import Testing
+import TestSupport
 
 /// The published Python SDK, unchanged, against a live server.
 enum PythonSDK {

@@ -2,6 +2,7 @@ import ArgusClient
 import Foundation
 import Shared
 import Testing
+import TestSupport
 
 @Suite("Server-Sent Events (SPEC §5)")
 struct SSETests {

@@ -184,7 +184,7 @@ struct Simulator {
                 try send("log_line", job: jobID, data: ["line": "stop requested from the dashboard; finishing after epoch \(epoch)", "level": "warning"])
                 break
             }
-            let idleNow = epoch >= idleFrom && epoch < idleTo
+            let idleNow = idleFrom >= 0 && epoch >= idleFrom && epoch < idleTo
             if idleNow, epoch == idleFrom {
                 try send("log_line", job: jobID, data: ["line": "dataloader worker 3 timed out; waiting for NFS", "level": "warning"])
             }

@@ -12,6 +12,8 @@ public enum Action: Sendable {
     case streamEvent(JSON)
     case connection(ConnectionState)
     case message(String, isError: Bool)
+    /// Something the UI cannot go on from (a rejected token): quit with this sentence.
+    case fatal(String)
 }
 
 /// What `update` asks the outside world to do.
@@ -22,6 +24,7 @@ public enum Effect: Equatable, Sendable {
     case openJob(batchID: String, jobID: String)
     case closeJob
     case runAction(Command)
+    case fail(String)
 }
 
 /// The one place state changes (the Elm architecture): `update(&state, action) -> effects`.
@@ -82,8 +85,21 @@ public enum Update {
         case .message(let text, let isError):
             say(&s, text, error: isError)
             return []
+        case .fatal(let text):
+            return [.fail(text)]
         case .key(let key):
             return handleKey(&s, key)
+        }
+    }
+
+    /// The `actions` key of the view for an action command.
+    public static func actionID(_ c: Command) -> String {
+        switch c {
+        case .stop: return "stop"
+        case .rerun: return "rerun"
+        case .share: return "share"
+        case .copyCommand: return "copy_command"
+        default: return ""
         }
     }
 
@@ -155,10 +171,12 @@ public enum Update {
             s.filterEditing = true
         case .ema:
             s.ema.toggle()
+            s.chartBounds = nil
             refreshBounds(&s)
             say(&s, s.ema ? "EMA smoothing on" : "EMA smoothing off")
         case .logScale:
             s.logY.toggle()
+            s.chartBounds = nil
             refreshBounds(&s)
             say(&s, s.logY ? "log-scale y" : "linear y")
         case .toggleSeries:
@@ -173,6 +191,7 @@ public enum Update {
             } else {
                 s.shownExtras.insert(name)
             }
+            s.chartBounds = nil
             refreshBounds(&s)
         case .stop, .rerun, .share, .copyCommand:
             return [.runAction(binding.command)]

@@ -118,6 +118,19 @@ public struct Grid: Equatable, Sendable {
         return col
     }
 
+    /// For terminals without UTF-8: every non-ASCII glyph becomes its ASCII stand-in (or '?').
+    public mutating func downgradeToASCII() {
+        let map: [UInt32: Unicode.Scalar] = [
+            0x2026: ".", 0x00B7: "|", 0x2502: "|", 0x2500: "-", 0x2501: "-", 0x250C: "+", 0x2510: "+", 0x2514: "+", 0x2518: "+",
+            0x2524: "+", 0x25CF: "*", 0x25CC: "~", 0x2715: "x", 0x2717: "x", 0x2713: "+", 0x25D0: "*", 0x25A0: "#", 0x00D7: "x",
+            0x2191: "^", 0x2193: "v", 0x258F: "_", 0x26A0: "!", 0x2014: "-", 0x2013: "-",
+        ]
+        for i in cells.indices {
+            guard let sc = cells[i].scalar, sc.value > 0x7E else { continue }
+            cells[i].scalar = map[sc.value] ?? "?"
+        }
+    }
+
     /// The grid as text, one line per row, trailing spaces trimmed: what `--dump` prints and tests compare.
     public var text: String {
         var lines: [String] = []

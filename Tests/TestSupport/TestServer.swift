@@ -2,14 +2,18 @@ import ArgusClient
 import Foundation
 import Shared
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
 }
 
 /// Where SwiftPM put the executables: next to the test bundle.
-enum Binaries {
-    static var directory: URL {
+public enum Binaries {
+    public static var directory: URL {
         if let d = ProcessInfo.processInfo.environment["ARGUS_BIN_DIR"] { return URL(fileURLWithPath: d) }
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         while url.path != "/" {
@@ -19,12 +23,12 @@ enum Binaries {
         return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug")
     }
 
-    static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+    public static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 }
 
 /// Runs a command to completion and returns (exit status, stdout, stderr).
 @discardableResult
-func runTool(_ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil) throws -> (Int32, String, String) {
+public func runTool(_ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil) throws -> (Int32, String, String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args
@@ -55,23 +59,23 @@ func runTool(_ path: String, _ args: [String], env: [String: String] = [:], stdi
     return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData.value, as: UTF8.self))
 }
 
-final class LockedData: @unchecked Sendable {
+public final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
     private var done = false
-    func set(_ d: Data) { lock.withLock { data = d; done = true } }
-    var isSet: Bool { lock.withLock { done } }
-    var value: Data { lock.withLock { data } }
+    public func set(_ d: Data) { lock.withLock { data = d; done = true } }
+    public var isSet: Bool { lock.withLock { done } }
+    public var value: Data { lock.withLock { data } }
 }
 
 /// A real `argus-server serve --port 0` on a temporary data dir; stopped (SIGTERM) by `stop()` or deinit.
-final class TestServer: @unchecked Sendable {
-    let dataDir: URL
-    let process = Process()
-    private(set) var url = ""
-    let logFile: URL
+public final class TestServer: @unchecked Sendable {
+    public let dataDir: URL
+    public let process = Process()
+    public private(set) var url = ""
+    public let logFile: URL
 
-    init(env: [String: String] = [:], dataDir existing: URL? = nil) throws {
+    public init(env: [String: String] = [:], dataDir existing: URL? = nil) throws {
         dataDir = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("argus-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
         logFile = dataDir.appendingPathComponent("server-\(UUID().uuidString.prefix(8)).log")
@@ -103,9 +107,9 @@ final class TestServer: @unchecked Sendable {
         throw TestFailure("argus-server did not print its URL within 30 s")
     }
 
-    var port: Int { Int(url.split(separator: ":").last!)! }
+    public var port: Int { Int(url.split(separator: ":").last!)! }
 
-    func token(user: String = "alice", scope: String = "reporter", admin: Bool = false) throws -> String {
+    public func token(user: String = "alice", scope: String = "reporter", admin: Bool = false) throws -> String {
         var args = ["token", "create", "--data-dir", dataDir.path, "--user", user, "--scope", scope]
         if admin { args.append("--admin") }
         let (rc, out, err) = try runTool(Binaries.path("argus-server"), args)
@@ -113,11 +117,11 @@ final class TestServer: @unchecked Sendable {
         return out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func client(_ token: String?) -> HTTPClient { HTTPClient(baseURL: url, token: token, timeout: 30) }
+    public func client(_ token: String?) -> HTTPClient { HTTPClient(baseURL: url, token: token, timeout: 30) }
 
     /// SIGTERM, then wait; returns how long the server took to exit.
     @discardableResult
-    func stop() -> TimeInterval {
+    public func stop() -> TimeInterval {
         let t0 = Date()
         if process.isRunning {
             process.terminate()
@@ -128,7 +132,7 @@ final class TestServer: @unchecked Sendable {
         return Date().timeIntervalSince(t0)
     }
 
-    var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+    public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     deinit {
         stop()
@@ -137,8 +141,8 @@ final class TestServer: @unchecked Sendable {
 }
 
 /// Builds SDK-shaped event envelopes.
-enum Ev {
-    static func make(
+public enum Ev {
+    public static func make(
         _ type: String, batch: String, job: String? = nil, data: JSON = [:], id: String = UUID().uuidString.lowercased(),
         ts: String = Timestamp.now().iso, source: JSON = ["project": "proj", "host": "gpu-box-1", "user": "alice"]
     ) -> JSON {
@@ -148,7 +152,7 @@ enum Ev {
         ]
     }
 
-    static func epoch(_ batch: String, _ job: String, _ n: Int, train: Double? = nil, val: Double? = nil, extra: [(String, JSON)] = []) -> JSON {
+    public static func epoch(_ batch: String, _ job: String, _ n: Int, train: Double? = nil, val: Double? = nil, extra: [(String, JSON)] = []) -> JSON {
         var d = JSONObject([("epoch", JSON(n))])
         d["train_loss"] = JSON(train ?? 1.0 / Double(n + 1))
         d["val_loss"] = JSON(val ?? 1.2 / Double(n + 1))
@@ -158,14 +162,14 @@ enum Ev {
 }
 
 extension HTTPClient {
-    func postBatch(_ events: [JSON]) throws -> HTTPResult { try post("/api/events/batch", json: ["events": .array(events)]) }
+    public func postBatch(_ events: [JSON]) throws -> HTTPResult { try post("/api/events/batch", json: ["events": .array(events)]) }
 
-    func mustPost(_ event: JSON) throws {
+    public func mustPost(_ event: JSON) throws {
         let r = try post("/api/events", json: event)
         guard r.status == 200 else { throw TestFailure("POST /api/events → \(r.status): \(r.text)") }
     }
 
-    func mustGet(_ path: String) throws -> JSON {
+    public func mustGet(_ path: String) throws -> JSON {
         let r = try get(path)
         guard r.status == 200, let j = r.json else { throw TestFailure("GET \(path) → \(r.status): \(r.text)") }
         return j
@@ -173,16 +177,16 @@ extension HTTPClient {
 }
 
 /// Collects SSE messages on a background thread.
-final class SSECollector: @unchecked Sendable {
+public final class SSECollector: @unchecked Sendable {
     private let lock = NSLock()
     private var events: [SSEEvent] = []
     private var comments: [String] = []
     private var retries: [Int] = []
-    private(set) var end: SSEConnection.End?
-    let connection: SSEConnection
+    public private(set) var end: SSEConnection.End?
+    public let connection: SSEConnection
     private let finished = DispatchSemaphore(value: 0)
 
-    init(url: String, token: String?, lastEventID: String? = nil, idleTimeout: Int = 45) {
+    public init(url: String, token: String?, lastEventID: String? = nil, idleTimeout: Int = 45) {
         connection = SSEConnection(url: url, token: token, idleTimeout: idleTimeout)
         let t = Thread { [self] in
             let e = connection.run(lastEventID: lastEventID) { m in
@@ -201,14 +205,14 @@ final class SSECollector: @unchecked Sendable {
         t.start()
     }
 
-    var received: [SSEEvent] { lock.withLock { events } }
-    var dataEvents: [SSEEvent] { received.filter { $0.type != "hello" } }
-    var receivedComments: [String] { lock.withLock { comments } }
-    var receivedRetries: [Int] { lock.withLock { retries } }
-    var ended: SSEConnection.End? { lock.withLock { end } }
+    public var received: [SSEEvent] { lock.withLock { events } }
+    public var dataEvents: [SSEEvent] { received.filter { $0.type != "hello" } }
+    public var receivedComments: [String] { lock.withLock { comments } }
+    public var receivedRetries: [Int] { lock.withLock { retries } }
+    public var ended: SSEConnection.End? { lock.withLock { end } }
 
     /// Waits until `predicate` holds over the received events, or throws after `timeout`.
-    func wait(timeout: TimeInterval = 10, _ what: String = "events", until predicate: ([SSEEvent]) -> Bool) throws {
+    public func wait(timeout: TimeInterval = 10, _ what: String = "events", until predicate: ([SSEEvent]) -> Bool) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if predicate(received) { return }
@@ -219,7 +223,7 @@ final class SSECollector: @unchecked Sendable {
         throw TestFailure("timed out waiting for \(what); got \(received.map { "\($0.type)#\($0.id)" }) end=\(String(describing: ended))")
     }
 
-    func stop() {
+    public func stop() {
         connection.cancel()
         _ = finished.wait(timeout: .now() + 5)
     }

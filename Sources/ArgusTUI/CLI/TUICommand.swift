@@ -1,0 +1,70 @@
+import ArgumentParser
+import ArgusClient
+import Foundation
+
+/// `argus-tui [--url U] [--token T] [TARGET]`, and `--dump` for one plain-text frame.
+public struct TUICommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "argus-tui",
+        abstract: "Watch a training job live in the terminal.",
+        discussion: """
+            TARGET is BATCH/JOB (the job's live screen), BATCH (pick one of its jobs), or nothing (recent batches,
+            running first). The URL and token default to ARGUS_URL and ARGUS_TOKEN, the variables the Python SDK uses.
+            Press ? inside for the keys. NO_COLOR turns colours off.
+            """)
+
+    @Option(help: "Server URL (env ARGUS_URL, default http://127.0.0.1:8000).") var url: String?
+    @Option(help: "API token (env ARGUS_TOKEN).") var token: String?
+    @Flag(help: "Print one frame of the screen as plain text and exit.") var dump = false
+    @Option(help: "Width of the --dump frame.") var width: Int = 120
+    @Option(help: "Height of the --dump frame.") var height: Int = 40
+    @Flag(help: "Draw with ASCII only (no braille), as on a non-UTF-8 terminal.") var ascii = false
+    @Flag(help: "Hide the actions that change a run.") var readonly = false
+    @Argument(help: "BATCH/JOB, BATCH, or nothing.") var target: String?
+
+    public init() {}
+
+    public func validate() throws {
+        guard (20...1000).contains(width), (5...500).contains(height) else {
+            throw ValidationError("--width must be 20 to 1000 and --height 5 to 500.")
+        }
+    }
+
+    func fail(_ sentence: String) -> ExitCode {
+        FileHandle.standardError.write(Data("argus-tui: \(sentence)\n".utf8))
+        return ExitCode(1)
+    }
+
+    public func run() throws {
+        let env = ProcessInfo.processInfo.environment
+        let base = url ?? env["ARGUS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8000"
+        guard base.hasPrefix("http://") || base.hasPrefix("https://") else { throw fail("the server URL must start with http:// or https://, got '\(base)'.") }
+        guard let token = token ?? env["ARGUS_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            throw fail("no token: set ARGUS_TOKEN or pass --token (mint one with `argus-server token create --user NAME`).")
+        }
+        if let t = target, t.hasPrefix("http://") || t.hasPrefix("https://") {
+            throw fail("share links are not supported by this build of argus-tui yet.")
+        }
+        var o = TUIOptions(url: base, token: token, target: Target.parse(target))
+        o.ascii = ascii
+        o.readOnly = readonly
+        o.color = env["NO_COLOR"].map { $0.isEmpty } ?? true
+        if dump {
+            do {
+                print(try TerminalApp.dump(o, width: width, height: height))
+            } catch {
+                throw fail(error.status == 401 ? "the server rejected the token: \(error.description)" : error.description)
+            }
+            return
+        }
+        // A bad token is one sentence before the screen opens; an unreachable server is shown on screen and retried.
+        do {
+            let r = try HTTPClient(baseURL: base, token: token, timeout: 5).get("/api/batches?limit=1")
+            if r.status == 401 { throw fail("the server rejected the token: \(r.detail)") }
+        } catch let e as ExitCode {
+            throw e
+        } catch {}
+        let status = TerminalApp.run(o)
+        if status != 0 { throw ExitCode(status) }
+    }
+}

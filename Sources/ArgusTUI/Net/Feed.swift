@@ -1,0 +1,207 @@
+import ArgusClient
+import Foundation
+import Shared
+import Synchronization
+
+/// Where network threads leave actions for the UI thread, plus a pipe that wakes its `poll()`.
+public final class ActionInbox: Sendable {
+    private let queue = Mutex<[Action]>([])
+    /// [read end, write end]
+    public let pipeFDs: (Int32, Int32)
+
+    public init() {
+        var fds: [Int32] = [0, 0]
+        _ = pipe(&fds)
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        pipeFDs = (fds[0], fds[1])
+    }
+
+    public func post(_ a: Action) {
+        queue.withLock { $0.append(a) }
+        var b: UInt8 = 1
+        _ = write(pipeFDs.1, &b, 1)
+    }
+
+    /// Takes everything queued and empties the wake pipe.
+    public func drain() -> [Action] {
+        var buf = [UInt8](repeating: 0, count: 256)
+        while read(pipeFDs.0, &buf, buf.count) > 0 {}
+        return queue.withLock { q in
+            let all = q
+            q.removeAll()
+            return all
+        }
+    }
+}
+
+/// Fetches and streams for the UI. Each job subscription runs on its own thread (libcurl blocks).
+public final class Feed: @unchecked Sendable {
+    public let baseURL: String
+    public let token: String
+    let inbox: ActionInbox
+    private let lock = NSLock()
+    private var stream: JobStream?
+
+    public init(baseURL: String, token: String, inbox: ActionInbox) {
+        self.baseURL = baseURL
+        self.token = token
+        self.inbox = inbox
+    }
+
+    public func loadBatches() {
+        let (url, token, inbox) = (baseURL, token, inbox)
+        Thread {
+            do {
+                let rows = try HTTPClient(baseURL: url, token: token).getJSON("/api/batches?limit=200")
+                inbox.post(.batchesLoaded(rows.arrayValue ?? []))
+                inbox.post(.connection(.live))
+            } catch {
+                Feed.report(error, to: inbox)
+            }
+        }.start()
+    }
+
+    public func loadJobs(_ batchID: String) {
+        let (url, token, inbox) = (baseURL, token, inbox)
+        Thread {
+            do {
+                let rows = try HTTPClient(baseURL: url, token: token).getJSON("/api/batches/\(urlEncode(batchID))/jobs")
+                inbox.post(.jobsLoaded(batchID: batchID, rows.arrayValue ?? []))
+                inbox.post(.connection(.live))
+            } catch {
+                Feed.report(error, to: inbox)
+            }
+        }.start()
+    }
+
+    static func report(_ error: Error, to inbox: ActionInbox) {
+        guard let e = error as? ClientError else {
+            inbox.post(.message("\(error)", isError: true))
+            return
+        }
+        if e.status == 401 {
+            inbox.post(.fatal("The server rejected the token: \(e.description)"))
+        } else if e.kind == .connection {
+            inbox.post(.connection(.offline(e.description)))
+        } else {
+            inbox.post(.message(e.description, isError: true))
+        }
+    }
+
+    public func openJob(batchID: String, jobID: String) {
+        let s = JobStream(baseURL: baseURL, token: token, batchID: batchID, jobID: jobID, inbox: inbox)
+        lock.withLock {
+            stream?.stop()
+            stream = s
+        }
+        s.start()
+    }
+
+    public func closeJob() {
+        lock.withLock {
+            stream?.stop()
+            stream = nil
+        }
+    }
+}
+
+/// One job's live feed: `/view` first, then SSE from its `last_event_id`; on any drop, reconnect with
+/// capped exponential backoff and `Last-Event-ID`, so no event is lost or doubled.
+final class JobStream: @unchecked Sendable {
+    let baseURL: String
+    let token: String
+    let batchID: String
+    let jobID: String
+    let inbox: ActionInbox
+    private let stopped = Atomic<Bool>(false)
+    private let current = Mutex<SSEConnection?>(nil)
+    static let maxBackoff = 10.0
+
+    init(baseURL: String, token: String, batchID: String, jobID: String, inbox: ActionInbox) {
+        self.baseURL = baseURL
+        self.token = token
+        self.batchID = batchID
+        self.jobID = jobID
+        self.inbox = inbox
+    }
+
+    func start() { Thread { self.run() }.start() }
+
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+        current.withLock { $0?.cancel() }
+    }
+
+    var isStopped: Bool { stopped.load(ordering: .relaxed) }
+
+    static func backoff(_ attempt: Int) -> Double { min(maxBackoff, 0.5 * pow(2, Double(max(0, attempt - 1)))) }
+
+    /// Sleeps in small steps so `stop()` takes effect promptly.
+    func pause(_ seconds: Double) {
+        let end = Date().addingTimeInterval(seconds)
+        while !isStopped && Date() < end { usleep(50_000) }
+    }
+
+    func run() {
+        let client = HTTPClient(baseURL: baseURL, token: token)
+        let viewPath = "/api/jobs/\(urlEncode(batchID))/\(urlEncode(jobID))/view"
+        let sseURL = "\(client.baseURL)/api/sse?channels=\(urlEncode("batch:\(batchID)"))"
+        var lastID: Int64? = nil
+        var attempt = 0
+        while !isStopped {
+            if lastID == nil {
+                do {
+                    let view = try client.getJSON(viewPath)
+                    guard !isStopped else { return }
+                    inbox.post(.viewLoaded(view))
+                    lastID = view["last_event_id"]?.intValue.map(Int64.init) ?? 0
+                } catch {
+                    if error.status == 401 {
+                        inbox.post(.fatal("The server rejected the token: \(error.description)"))
+                        return
+                    }
+                    attempt += 1
+                    let why = error.kind == .connection ? "server unreachable" : error.description
+                    inbox.post(.connection(attempt == 1 && error.kind != .connection ? .offline(why) : .reconnecting(attempt: attempt, reason: why)))
+                    pause(JobStream.backoff(attempt))
+                    continue
+                }
+            }
+            let conn = SSEConnection(url: sseURL, token: token)
+            current.withLock { $0 = conn }
+            if isStopped { return }
+            let inbox = self.inbox
+            var resumeFrom = lastID!
+            let end = conn.run(lastEventID: String(resumeFrom)) { m in
+                switch m {
+                case .event(let e):
+                    if e.type == "hello" {
+                        attempt = 0
+                        inbox.post(.connection(.live))
+                    } else if let json = try? JSON.parse(e.data), let id = Int64(e.id) {
+                        resumeFrom = max(resumeFrom, id)
+                        inbox.post(.streamEvent(json))
+                    }
+                case .comment, .retry: break
+                }
+                return true
+            }
+            lastID = resumeFrom
+            current.withLock { $0 = nil }
+            if isStopped { return }
+            switch end {
+            case .stopped: return
+            case .refused(401, let detail):
+                inbox.post(.fatal("The server rejected the token: \(detail)"))
+                return
+            case .refused(_, let detail):
+                attempt += 1
+                inbox.post(.connection(.reconnecting(attempt: attempt, reason: detail)))
+            case .dropped(let why):
+                attempt += 1
+                inbox.post(.connection(.reconnecting(attempt: attempt, reason: why)))
+            }
+            pause(JobStream.backoff(attempt))
+        }
+    }
+}

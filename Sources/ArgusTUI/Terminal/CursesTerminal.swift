@@ -1,0 +1,118 @@
+import CNcursesw
+import Foundation
+
+/// The ncursesw backend: blits a `Grid` (only the cells that changed) and decodes keys.
+/// Touched from the UI thread only.
+final class CursesTerminal {
+    private var previous: Grid?
+    let colors: Bool
+    private(set) var started = false
+
+    /// `colors` false honours NO_COLOR (attributes like bold and reverse still work).
+    init(colors wanted: Bool) {
+        _ = initscr()
+        started = true
+        cbreak()
+        noecho()
+        _ = nonl()
+        keypad(cn_stdscr(), true)
+        nodelay(cn_stdscr(), true)
+        set_escdelay(25)
+        _ = curs_set(0)  // ERR on some terminals; harmless
+        var useColors = false
+        if wanted, has_colors() {
+            start_color()
+            use_default_colors()
+            let map: [(Color, Int32)] = [
+                (.red, COLOR_RED), (.green, COLOR_GREEN), (.yellow, COLOR_YELLOW), (.blue, COLOR_BLUE),
+                (.magenta, COLOR_MAGENTA), (.cyan, COLOR_CYAN), (.white, COLOR_WHITE), (.black, COLOR_BLACK),
+            ]
+            for (c, curses) in map { init_pair(Int16(c.rawValue), Int16(curses), -1) }
+            useColors = true
+        }
+        colors = useColors
+    }
+
+    var size: (width: Int, height: Int) { (Int(cn_cols()), Int(cn_lines())) }
+
+    func restore() {
+        guard started else { return }
+        started = false
+        endwin()
+    }
+
+    /// Draws `grid`, writing only cells that differ from the last frame, then one `doupdate`.
+    func draw(_ grid: Grid) {
+        let full = previous == nil || previous!.width != grid.width || previous!.height != grid.height
+        if full { erase() }
+        for y in 0..<grid.height {
+            for x in 0..<grid.width {
+                let cell = grid[x, y]
+                if !full, previous![x, y] == cell { continue }
+                guard let scalar = cell.scalar else { continue }
+                var attr = cn_A_NORMAL()
+                if cell.style.bold { attr |= cn_A_BOLD() }
+                if cell.style.dim { attr |= cn_A_DIM() }
+                if cell.style.reverse { attr |= cn_A_REVERSE() }
+                if cell.style.underline { attr |= cn_A_UNDERLINE() }
+                let pair: Int16 = colors ? Int16(cell.style.fg.rawValue) : 0
+                _ = cn_put_cell(Int32(y), Int32(x), wchar_t(bitPattern: scalar.value), attr, pair)
+            }
+        }
+        previous = grid
+        wnoutrefresh(cn_stdscr())
+        doupdate()
+    }
+
+    /// Forces a full repaint on the next draw (after a resize).
+    func invalidate() { previous = nil }
+
+    enum Input {
+        case key(Key)
+        case resize
+    }
+
+    /// Reads every pending key (non-blocking).
+    func readInput() -> [Input] {
+        var out: [Input] = []
+        var ch: wint_t = 0
+        while true {
+            let rc = get_wch(&ch)
+            if rc == ERR { break }
+            if rc == KEY_CODE_YES {
+                switch Int32(ch) {
+                case cn_key_resize(): out.append(.resize)
+                case KEY_UP: out.append(.key(.up))
+                case KEY_DOWN: out.append(.key(.down))
+                case KEY_LEFT: out.append(.key(.left))
+                case KEY_RIGHT: out.append(.key(.right))
+                case KEY_PPAGE: out.append(.key(.pageUp))
+                case KEY_NPAGE: out.append(.key(.pageDown))
+                case KEY_HOME: out.append(.key(.home))
+                case KEY_END: out.append(.key(.end))
+                case KEY_ENTER: out.append(.key(.enter))
+                case KEY_BACKSPACE: out.append(.key(.backspace))
+                default: break
+                }
+                continue
+            }
+            switch ch {
+            case 27: out.append(.key(.escape))
+            case 13, 10: out.append(.key(.enter))
+            case 127, 8: out.append(.key(.backspace))
+            case 9: out.append(.key(.tab))
+            case 3: out.append(.key(.ctrlC))
+            default:
+                if let s = Unicode.Scalar(UInt32(ch)), ch >= 32 { out.append(.key(.char(Character(s)))) }
+            }
+        }
+        return out
+    }
+}
+
+/// Whether the terminal can show UTF-8 (braille) glyphs: the locale's codeset after `setlocale`.
+func terminalIsUTF8() -> Bool {
+    guard let cs = cn_codeset() else { return false }
+    let name = String(cString: cs).uppercased()
+    return name == "UTF-8" || name == "UTF8"
+}

@@ -1,0 +1,168 @@
+import ArgusClient
+import CNcursesw
+import Foundation
+import Shared
+
+/// What `argus-tui` was asked to show.
+public enum Target: Equatable, Sendable {
+    case picker
+    case batch(String)
+    case job(String, String)
+
+    /// `BATCH/JOB`, `BATCH`, or nothing.
+    public static func parse(_ text: String?) -> Target {
+        guard let t = text?.trimmingCharacters(in: .whitespaces), !t.isEmpty else { return .picker }
+        if let slash = t.firstIndex(of: "/"), slash != t.startIndex, t.index(after: slash) != t.endIndex {
+            return .job(String(t[..<slash]), String(t[t.index(after: slash)...]))
+        }
+        return .batch(t.hasSuffix("/") ? String(t.dropLast()) : t)
+    }
+
+    func initialState() -> (AppState, [Effect]) {
+        switch self {
+        case .picker: return (AppState(screen: .batches), [.loadBatches])
+        case .batch(let b): return (AppState(screen: .jobs(b)), [.loadJobs(b)])
+        case .job(let b, let j):
+            var s = AppState(screen: .job)
+            s.job = JobData(batchID: b, jobID: j)
+            return (s, [.openJob(batchID: b, jobID: j)])
+        }
+    }
+}
+
+public struct TUIOptions: Sendable {
+    public var url: String
+    public var token: String
+    public var target: Target
+    public var ascii = false
+    public var readOnly = false
+    public var color = true
+
+    public init(url: String, token: String, target: Target) {
+        self.url = url
+        self.token = token
+        self.target = target
+    }
+}
+
+// Signal handlers may only touch these.
+nonisolated(unsafe) private var signalWakeFD: Int32 = -1
+nonisolated(unsafe) private var signalReceived: Int32 = 0
+
+public enum TerminalApp {
+    /// Runs the interactive UI until quit. Returns the process exit status.
+    public static func run(_ o: TUIOptions) -> Int32 {
+        setlocale(LC_CTYPE, "")
+        let utf8 = terminalIsUTF8()
+        let inbox = ActionInbox()
+        let feed = Feed(baseURL: o.url, token: o.token, inbox: inbox)
+        var (state, effects) = o.target.initialState()
+        state.glyphs = o.ascii || !utf8 ? .ascii : .braille
+        state.readOnly = o.readOnly
+        state.serverLabel = o.url
+        signalWakeFD = inbox.pipeFDs.1
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            signal(sig) { _ in
+                signalReceived = 1
+                var b: UInt8 = 1
+                _ = write(signalWakeFD, &b, 1)
+            }
+        }
+        let term = CursesTerminal(colors: o.color)
+        defer { term.restore() }
+        state.color = term.colors
+        (state.width, state.height) = term.size
+        var quit = false
+        var fatal: String? = nil
+
+        func perform(_ list: [Effect]) {
+            for e in list {
+                switch e {
+                case .quit: quit = true
+                case .loadBatches: feed.loadBatches()
+                case .loadJobs(let b): feed.loadJobs(b)
+                case .openJob(let b, let j): feed.openJob(batchID: b, jobID: j)
+                case .closeJob: feed.closeJob()
+                case .fail(let message):
+                    fatal = message
+                    quit = true
+                case .runAction(let cmd):
+                    let name = JobPanels.actionOrder.first { $0.id == Update.actionID(cmd) }?.name ?? "This action"
+                    _ = Update.apply(&state, .message("\(name) is not wired up in this build yet.", isError: true))
+                }
+            }
+        }
+        perform(effects)
+        var lastTick = Date().timeIntervalSince1970
+        var lastListRefresh = lastTick
+        state.now = lastTick
+        term.draw(ScreenView.render(state))
+        while !quit && signalReceived == 0 {
+            let now = Date().timeIntervalSince1970
+            let wait = max(0, Int32(((lastTick + 1) - now) * 1000))
+            var fds = [pollfd(fd: 0, events: Int16(POLLIN), revents: 0), pollfd(fd: inbox.pipeFDs.0, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&fds, 2, wait)
+            if signalReceived != 0 { break }
+            var changed = false
+            for input in term.readInput() {
+                switch input {
+                case .resize:
+                    term.invalidate()
+                    (state.width, state.height) = term.size
+                    perform(Update.apply(&state, .resize(width: state.width, height: state.height)))
+                case .key(let k): perform(Update.apply(&state, .key(k)))
+                }
+                changed = true
+            }
+            for a in inbox.drain() {
+                perform(Update.apply(&state, a))
+                changed = true
+            }
+            let t = Date().timeIntervalSince1970
+            if t - lastTick >= 1 {
+                lastTick = t
+                perform(Update.apply(&state, .tick(now: t)))
+                changed = true
+                // Lists are cheap to refresh; the job screen is pushed over SSE instead.
+                if t - lastListRefresh >= 5 {
+                    lastListRefresh = t
+                    switch state.screen {
+                    case .batches: feed.loadBatches()
+                    case .jobs(let b): feed.loadJobs(b)
+                    case .job: break
+                    }
+                }
+            }
+            if changed && !quit { term.draw(ScreenView.render(state)) }
+        }
+        feed.closeJob()
+        term.restore()
+        if let fatal {
+            FileHandle.standardError.write(Data("argus-tui: \(fatal)\n".utf8))
+            return 1
+        }
+        return 0
+    }
+
+    /// `--dump`: one frame of the same screen as plain text, fetched synchronously.
+    public static func dump(_ o: TUIOptions, width: Int, height: Int) throws(ClientError) -> String {
+        let client = HTTPClient(baseURL: o.url, token: o.token)
+        var (state, _) = o.target.initialState()
+        state.width = width
+        state.height = height
+        state.glyphs = o.ascii ? .ascii : .braille
+        state.color = false
+        state.readOnly = o.readOnly
+        state.serverLabel = o.url
+        state.now = Date().timeIntervalSince1970
+        switch o.target {
+        case .picker: _ = Update.apply(&state, .batchesLoaded(try client.getJSON("/api/batches?limit=200").arrayValue ?? []))
+        case .batch(let b):
+            _ = Update.apply(&state, .jobsLoaded(batchID: b, try client.getJSON("/api/batches/\(urlEncode(b))/jobs").arrayValue ?? []))
+        case .job(let b, let j):
+            _ = Update.apply(&state, .viewLoaded(try client.getJSON("/api/jobs/\(urlEncode(b))/\(urlEncode(j))/view")))
+        }
+        _ = Update.apply(&state, .connection(.live))
+        return ScreenView.render(state).text
+    }
+}

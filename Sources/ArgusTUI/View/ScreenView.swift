@@ -1,0 +1,208 @@
+import Foundation
+import Shared
+
+/// `view(state) -> frame`: the whole screen as a pure function of `AppState`.
+public enum ScreenView {
+    public static let minWidth = 60
+    public static let minHeight = 20
+
+    public static func render(_ s: AppState) -> Grid {
+        var g = Grid(width: s.width, height: s.height)
+        guard s.width >= minWidth, s.height >= minHeight else {
+            tooSmall(s, into: &g)
+            return g
+        }
+        header(s, into: &g)
+        let body = Rect(x: 0, y: 1, width: s.width, height: s.height - 2)
+        switch s.screen {
+        case .batches: batchList(s, into: &g, rect: body)
+        case .jobs(let b): jobList(s, batchID: b, into: &g, rect: body)
+        case .job: job(s, into: &g, rect: body)
+        }
+        statusLine(s, into: &g, y: s.height - 1)
+        if s.showHelp { help(s, into: &g) }
+        if s.glyphs == .ascii { g.downgradeToASCII() }
+        return g
+    }
+
+    static func tooSmall(_ s: AppState, into g: inout Grid) {
+        let lines = ["terminal too small", "\(s.width)×\(s.height), need \(minWidth)×\(minHeight)", "q quits"]
+        for (i, l) in lines.enumerated() {
+            let y = max(0, s.height / 2 - 1) + i
+            g.put(max(0, (s.width - TextWidth.of(l)) / 2), y, l, i == 0 ? .bold : .dimmed)
+        }
+    }
+
+    static func header(_ s: AppState, into g: inout Grid) {
+        let ascii = s.glyphs == .ascii
+        var x = g.put(0, 0, " argus ", Style(fg: .cyan, bold: true, reverse: true))
+        let place: String
+        switch s.screen {
+        case .batches: place = "recent batches"
+        case .jobs(let b): place = b
+        case .job: place = s.job.map { "\($0.batchID) / \($0.jobID)" } ?? ""
+        }
+        x += g.put(x, 0, " " + place, .bold, maxWidth: s.width / 2)
+        if s.readOnly { x += g.put(x, 0, "  [read-only]", Style(fg: .yellow)) }
+        // Connection state and the age of the last event, right-aligned.
+        let (text, style): (String, Style) = {
+            let age = s.lastEventAt.map { " · last event " + Fmt.age(s.now - $0) } ?? ""
+            switch s.connection {
+            case .connecting: return ("\(ascii ? "~" : "◌") connecting…", Style(fg: .yellow))
+            case .live: return ("\(ascii ? "*" : "●") live" + age, Style(fg: .green))
+            case .reconnecting(let n, let why):
+                return ("\(ascii ? "~" : "◌") reconnecting (attempt \(n)): \(why)" + age, Style(fg: .yellow, bold: true))
+            case .offline(let why): return ("\(ascii ? "x" : "✕") offline: \(why)" + age, Style(fg: .red, bold: true))
+            }
+        }()
+        let room = s.width - x - 2
+        if room > 8 {
+            let t = TextWidth.truncate(text, room)
+            g.put(s.width - TextWidth.of(t) - 1, 0, t, style)
+        }
+    }
+
+    static func statusLine(_ s: AppState, into g: inout Grid, y: Int) {
+        if s.filterEditing {
+            let used = g.put(0, y, "/", Style(fg: .cyan, bold: true))
+            let t = g.put(used, y, s.filter, .bold)
+            g.put(used + t, y, "▏", .plain)
+            g.put(used + t + 2, y, "  Enter keeps · Esc clears", .dimmed)
+            return
+        }
+        if let status = s.status {
+            g.put(0, y, TextWidth.truncate(status, s.width), s.statusIsError ? Style(fg: .red, bold: true) : Style(fg: .cyan))
+            return
+        }
+        let hints: String
+        switch s.screen {
+        case .batches: hints = "↑↓ select · Enter open · ? help · q quit"
+        case .jobs: hints = "↑↓ select · Enter open · Esc back · ? help · q quit"
+        case .job: hints = "↑↓ PgUp/PgDn scroll log · / filter · e EMA · g log-y · 1-9 series · Esc back · ? help · q quit"
+        }
+        g.put(0, y, TextWidth.truncate(s.glyphs == .ascii ? hints.replacingOccurrences(of: "↑↓", with: "up/down").replacingOccurrences(of: "·", with: "|") : hints, s.width), .dimmed)
+    }
+
+    static func batchList(_ s: AppState, into g: inout Grid, rect: Rect) {
+        g.put(rect.x + 1, rect.y, "STATUS    BATCH                         PROJECT          HOST           JOBS        LAST ACTIVITY", .dimmed)
+        guard s.batchesLoaded else {
+            g.put(rect.x + 1, rect.y + 2, "loading…", .dimmed)
+            return
+        }
+        if s.batches.isEmpty {
+            g.put(rect.x + 1, rect.y + 2, "No batches yet. Point a training script (argus-reporter) or `argus-server simulate` at \(s.serverLabel).", .dimmed)
+            return
+        }
+        let rows = rect.height - 1
+        let top = max(0, min(s.batchCursor - rows / 2, s.batches.count - rows))
+        for (i, b) in s.batches.enumerated().dropFirst(top).prefix(rows) {
+            let y = rect.y + 1 + (i - top)
+            let selected = i == s.batchCursor
+            let base = selected ? Style(reverse: true) : .plain
+            if selected { g.fill(Rect(x: rect.x, y: y, width: rect.width, height: 1), " ", base) }
+            let ascii = s.glyphs == .ascii
+            var st = Style(fg: Fmt.statusColor(b.status), bold: true)
+            st.reverse = selected
+            g.put(rect.x + 1, y, "\(Fmt.statusGlyph(b.status, ascii: ascii)) \(b.status)", st, maxWidth: 9)
+            let jobs = "\(b.nDone)✓ \(b.nFailed)✗" + (b.nTotal.map { "/\($0)" } ?? "")
+            let age = Timestamp(iso: b.lastActivity).map { Fmt.age(s.now - $0.seconds) } ?? "–"
+            let cols: [(Int, Int, String)] = [
+                (11, 29, b.id), (41, 16, b.project), (58, 14, b.host), (73, 11, ascii ? jobs.replacingOccurrences(of: "✓", with: "ok").replacingOccurrences(of: "✗", with: "x") : jobs), (85, 14, age),
+            ]
+            for (cx, w, text) in cols where rect.x + cx < rect.maxX {
+                g.put(rect.x + cx, y, TextWidth.truncate(text, w), base, maxWidth: rect.maxX - rect.x - cx)
+            }
+        }
+    }
+
+    static func jobList(_ s: AppState, batchID: String, into g: inout Grid, rect: Rect) {
+        g.put(rect.x + 1, rect.y, "STATUS    JOB                              MODEL            EPOCH   TRAIN LOSS   VAL LOSS", .dimmed)
+        guard s.jobsLoaded else {
+            g.put(rect.x + 1, rect.y + 2, "loading…", .dimmed)
+            return
+        }
+        if s.jobs.isEmpty {
+            g.put(rect.x + 1, rect.y + 2, "This batch has no jobs yet.", .dimmed)
+            return
+        }
+        let rows = rect.height - 1
+        let top = max(0, min(s.jobCursor - rows / 2, s.jobs.count - rows))
+        for (i, j) in s.jobs.enumerated().dropFirst(top).prefix(rows) {
+            let y = rect.y + 1 + (i - top)
+            let selected = i == s.jobCursor
+            let base = selected ? Style(reverse: true) : .plain
+            if selected { g.fill(Rect(x: rect.x, y: y, width: rect.width, height: 1), " ", base) }
+            var st = Style(fg: Fmt.statusColor(j.status), bold: true)
+            st.reverse = selected
+            g.put(rect.x + 1, y, "\(Fmt.statusGlyph(j.status, ascii: s.glyphs == .ascii)) \(j.status)", st, maxWidth: 9)
+            let cols: [(Int, Int, String)] = [
+                (11, 32, j.id), (44, 16, j.model), (61, 7, j.epoch.map(String.init) ?? "–"),
+                (69, 12, j.trainLoss.map(LossChart.format) ?? "–"), (82, 12, j.valLoss.map(LossChart.format) ?? "–"),
+            ]
+            for (cx, w, text) in cols where rect.x + cx < rect.maxX {
+                g.put(rect.x + cx, y, TextWidth.truncate(text, w), base, maxWidth: rect.maxX - rect.x - cx)
+            }
+        }
+    }
+
+    /// The job-detail screen, top to bottom like the web page.
+    static func job(_ s: AppState, into g: inout Grid, rect: Rect) {
+        guard let job = s.job else { return }
+        var rest = rect
+        if let banner = s.banner {
+            let (top, r) = rest.takeTop(1)
+            g.fill(top, " ", Style(fg: .yellow, reverse: true))
+            g.put(top.x + 1, top.y, TextWidth.truncate("⚠ " + banner, top.width - 2), Style(fg: .yellow, bold: true, reverse: true))
+            rest = r
+        }
+        let (tele, r1) = rest.takeTop(3)
+        JobPanels.telemetry(s, job, into: &g, rect: tele)
+        let (env, r2) = r1.takeBottom(2)
+        JobPanels.environment(job, ascii: s.glyphs == .ascii, into: &g, rect: env)
+        let (bar, r3) = r2.takeBottom(1)
+        JobPanels.actionBar(s, job, into: &g, rect: bar)
+        let chartH = max(6, (r3.height * 55) / 100)
+        let (chart, below) = r3.takeTop(chartH)
+        LossChart.render(s, into: &g, rect: chart)
+        var logArea = below
+        if job.jobStatus == "failed", job.failureReason != nil {
+            // The failure reason sits above the log tail, as on the web page.
+            let (fail, r) = below.takeTop(1)
+            JobPanels.failure(job, into: &g, rect: fail)
+            logArea = r
+        }
+        JobPanels.logTail(s, into: &g, rect: logArea)
+    }
+
+    /// The `?` overlay, generated from the same table that dispatches keys.
+    static func help(_ s: AppState, into g: inout Grid) {
+        let rows = KeyBindings.all.map { b -> (String, String) in
+            let ctx = b.context == .job ? " (job screen)" : (b.context == .lists ? " (lists)" : "")
+            return (b.label, b.help + ctx)
+        }
+        let w = min(s.width - 4, 2 + 8 + (rows.map { TextWidth.of($0.1) }.max() ?? 20) + 2)
+        let h = min(s.height - 2, rows.count + 4)
+        let box = Rect(x: (s.width - w) / 2, y: max(1, (s.height - h) / 2), width: w, height: h)
+        g.fill(box, " ", .plain)
+        let ascii = s.glyphs == .ascii
+        let (hz, vt, tl, tr, bl, br) = ascii ? ("-", "|", "+", "+", "+", "+") : ("─", "│", "┌", "┐", "└", "┘")
+        for x in box.x..<box.maxX {
+            g.put(x, box.y, hz, .dimmed)
+            g.put(x, box.maxY - 1, hz, .dimmed)
+        }
+        for y in box.y..<box.maxY {
+            g.put(box.x, y, vt, .dimmed)
+            g.put(box.maxX - 1, y, vt, .dimmed)
+        }
+        g.put(box.x, box.y, tl, .dimmed)
+        g.put(box.maxX - 1, box.y, tr, .dimmed)
+        g.put(box.x, box.maxY - 1, bl, .dimmed)
+        g.put(box.maxX - 1, box.maxY - 1, br, .dimmed)
+        g.put(box.x + 2, box.y, " keys ", .bold)
+        for (i, row) in rows.prefix(h - 4).enumerated() {
+            g.put(box.x + 2, box.y + 2 + i, row.0, Style(fg: .cyan, bold: true), maxWidth: 7)
+            g.put(box.x + 10, box.y + 2 + i, row.1, .plain, maxWidth: w - 12)
+        }
+        g.put(box.x + 2, box.maxY - 1, " any key closes ", .dimmed)
+    }
+}

@@ -1,0 +1,3 @@
+import ArgusTUI
+
+TUICommand.main()

@@ -1,0 +1,235 @@
+import Foundation
+import Shared
+import Testing
+
+@testable import ArgusTUI
+
+/// Builds `/view` documents shaped like the server's.
+enum Fixture {
+    static func view(
+        status: String = "running", batchStatus: String = "running", epochs: Int = 30, failure: String? = nil, idle: Bool = false,
+        gpu: Bool = true, logs: [(String, String)] = [("info", "epoch 1 done"), ("warning", "lr warmup ends"), ("error", "NaN in grads")],
+        lastEventID: Int = 100, epochValues: ((Int) -> JSONObject)? = nil
+    ) -> JSON {
+        let epochRows: [JSON] = (0..<epochs).map { n in
+            if let f = epochValues { return .object(f(n)) }
+            return [
+                "epoch": JSON(n), "train_loss": JSON(2.0 * exp(-Double(n) / 10) + 0.1), "val_loss": JSON(2.2 * exp(-Double(n) / 10) + 0.15),
+                "lr": 0.001, "val_acc": JSON(0.5 + Double(n) / 100),
+            ]
+        }
+        let logRows: [JSON] = logs.enumerated().reversed().map { i, l in
+            ["id": JSON(i + 1), "ts": "2026-04-23T09:0\(i % 10):00Z", "job_id": "j1", "level": .string(l.0), "line": .string(l.1)]
+        }
+        let telemetry: JSON = [
+            "status": .string(status), "elapsed_s": 3723, "gpu_util_pct": gpu ? 87.5 : .null, "gpu_mem_peak_mb": gpu ? 40960 : .null,
+            "train_loss": epochs > 0 ? 0.2 : .null, "val_loss": epochs > 0 ? 0.25 : .null, "epoch": epochs > 0 ? JSON(epochs - 1) : .null,
+            "is_idle_flagged": .bool(idle), "idle_since": idle ? "2026-04-23T08:50:00Z" : .null,
+        ]
+        return [
+            "batch": [
+                "id": "b1", "status": .string(batchStatus), "stop_requested": false, "agent_online": false,
+                "env_snapshot": ["git_sha": "0123456789", "git_sha_short": "0123456", "command": "python train.py --lr 3e-4", "cwd": "/srv/exp", "hostname": "gpu-box-1", "user": "alice"],
+            ],
+            "job": [
+                "id": "j1", "batch_id": "b1", "model": "patchtst", "dataset": "etth1", "status": .string(status),
+                "start_time": "2026-04-23T08:00:00Z", "end_time": .null, "elapsed_s": 3723, "metrics": .null,
+                "failure_reason": failure.map { .string($0) } ?? .null, "is_idle_flagged": .bool(idle),
+                "last_activity": "2026-04-23T09:02:03Z", "telemetry": telemetry,
+            ],
+            "epochs": .array(epochRows),
+            "log_tail": .array(logRows),
+            "resources_latest": .null,
+            "env_snapshot": ["git_sha": "0123456789", "git_sha_short": "0123456", "command": "python train.py --lr 3e-4", "cwd": "/srv/exp", "hostname": "gpu-box-1", "user": "alice"],
+            "actions": [
+                "stop": ["enabled": true], "rerun": ["enabled": false, "reason": "batch is still running"], "share": ["enabled": true],
+                "copy_command": ["enabled": true],
+            ],
+            "last_event_id": JSON(lastEventID),
+        ]
+    }
+
+    static func state(_ view: JSON, width: Int = 120, height: Int = 40, ascii: Bool = false) -> AppState {
+        var s = AppState(screen: .job)
+        s.width = width
+        s.height = height
+        s.glyphs = ascii ? .ascii : .braille
+        s.now = Timestamp(iso: "2026-04-23T09:10:00Z")!.seconds
+        _ = Update.apply(&s, .viewLoaded(view))
+        _ = Update.apply(&s, .connection(.live))
+        return s
+    }
+
+    static func braille(_ text: String) -> Int { text.unicodeScalars.filter { (0x2801...0x28FF).contains($0.value) }.count }
+}
+
+@Suite("Job screen rendering")
+struct ViewTests {
+    @Test("a running job: telemetry strip, chart, log tail, action bar and environment, top to bottom")
+    func runningJob() {
+        let g = ScreenView.render(Fixture.state(Fixture.view()))
+        let text = g.text
+        let rows = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(rows[0].contains("b1 / j1"))
+        #expect(rows[0].contains("● live"))
+        #expect(rows[1].contains("STATUS") && rows[1].contains("ELAPSED") && rows[1].contains("GPU UTIL") && rows[1].contains("GPU MEM PEAK"))
+        #expect(rows[2].contains("● running"))
+        #expect(rows[2].contains("1h 02m"))  // 3723 s
+        #expect(rows[2].contains("87.5%"))
+        #expect(rows[2].contains("40.0 GiB"))
+        #expect(rows[2].contains("0.2 / 0.25 @29"))
+        #expect(text.contains("1━train_loss"))
+        #expect(text.contains("2━val_loss"))
+        #expect(text.contains("4━val_acc"))
+        #expect(Fixture.braille(text) > 50)
+        #expect(text.contains("LOG  (following)"))
+        #expect(text.contains("NaN in grads"))
+        #expect(g.style(of: "NaN in grads")?.fg == .red)
+        #expect(g.style(of: "lr warmup ends")?.fg == .yellow)
+        #expect(text.contains("[s] Stop"))
+        #expect(text.contains("[r] Rerun (batch is still running)"))
+        #expect(text.contains("commit 0123456"))
+        #expect(text.contains("host gpu-box-1"))
+        #expect(text.contains("command python train.py --lr 3e-4"))
+        // Order on screen: telemetry, chart, log, actions, environment.
+        let order = ["STATUS", "1━train_loss", "LOG", "[s] Stop", "commit"].map { key in rows.firstIndex { $0.contains(key) } ?? -1 }
+        #expect(order == order.sorted() && !order.contains(-1), "\(order)")
+        #expect(!text.contains("Failed:"))
+    }
+
+    @Test("a failed job shows its reason above the log tail")
+    func failedJob() {
+        let s = Fixture.state(Fixture.view(status: "failed", failure: "RuntimeError: CUDA out of memory"))
+        let rows = ScreenView.render(s).text.split(separator: "\n").map(String.init)
+        let fail = rows.firstIndex { $0.hasPrefix("Failed: RuntimeError: CUDA out of memory") }
+        let log = rows.firstIndex { $0.hasPrefix("LOG") }
+        #expect(fail != nil && log != nil && fail! + 1 == log!)
+        #expect(rows[2].contains("✗ failed"))
+    }
+
+    @Test("an idle-flagged job wears an IDLE badge with how long")
+    func idleJob() {
+        let g = ScreenView.render(Fixture.state(Fixture.view(idle: true)))
+        #expect(g.row(2).contains("IDLE 20m"))
+        #expect(g.style(of: "IDLE")?.reverse == true)
+    }
+
+    @Test("a job with no GPU data says so instead of showing zeros")
+    func noGPU() {
+        let g = ScreenView.render(Fixture.state(Fixture.view(gpu: false)))
+        #expect(g.row(2).contains("no data"))
+        #expect(!g.row(2).contains("0.0%"))
+    }
+
+    @Test("a job with no epochs yet waits for one")
+    func noEpochs() {
+        let g = ScreenView.render(Fixture.state(Fixture.view(epochs: 0)))
+        #expect(g.text.contains("waiting for the first epoch"))
+    }
+
+    @Test("100k epochs: every dot column keeps min and max, so a spike and a NaN stay visible")
+    func hundredThousandEpochs() throws {
+        let view = Fixture.view(epochs: 100_000) { n in
+            var o = JSONObject([("epoch", JSON(n)), ("train_loss", JSON(1.0 + 0.01 * sin(Double(n))))])
+            if n == 50_000 { o["train_loss"] = 9.0 }  // one spike
+            if n == 75_000 {
+                o["train_loss"] = .null
+                o["nonfinite"] = ["train_loss"]
+            }
+            o["val_loss"] = JSON(1.2)
+            return o
+        }
+        let s = Fixture.state(view, width: 200, height: 60)
+        let g = ScreenView.render(s)
+        let rows = g.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let plotTop = rows.firstIndex { $0.contains("1━train_loss") }! + 1
+        func braille(_ row: String) -> [Int] {
+            let u = Array(row.unicodeScalars)
+            return u.indices.filter { (0x2801...0x28FF).contains(u[$0].value) }
+        }
+        // The spike is the highest thing plotted, and sits near the middle of the epoch axis.
+        let spikeRow = try #require((plotTop..<rows.count).first { !braille(rows[$0]).isEmpty })
+        let mid = 9 + (200 - 9) / 2
+        #expect(braille(rows[spikeRow]).contains { abs($0 - mid) <= 3 }, "spike row \(spikeRow): \(braille(rows[spikeRow]))")
+        #expect(spikeRow < plotTop + 5)
+        // The ordinary curve (around 1.0) sits far below it.
+        let curveRows = (plotTop..<rows.count).filter { braille(rows[$0]).count > 100 }
+        #expect(!curveRows.isEmpty && curveRows.allSatisfy { $0 > spikeRow + 15 }, "\(curveRows) \(spikeRow)")
+        // The NaN is marked in the top row at three quarters of the axis.
+        let top = Array(rows[plotTop].unicodeScalars)
+        let marks = top.indices.filter { top[$0] == "✕" }
+        #expect(marks.contains { abs($0 - (9 + (200 - 9) * 3 / 4)) <= 3 }, "NaN marks \(marks)")
+        #expect(g.text.contains("99999"))
+    }
+
+    @Test("the y range does not jitter as epochs arrive")
+    func stableAxis() {
+        var s = Fixture.state(Fixture.view(epochs: 20))
+        let first = s.chartBounds
+        for n in 20..<40 {
+            let e: JSON = [
+                "id": JSON(1000 + n), "event_type": "job_epoch", "batch_id": "b1", "job_id": "j1", "timestamp": "2026-04-23T09:05:00Z",
+                "data": ["epoch": JSON(n), "train_loss": JSON(2.0 * exp(-Double(n) / 10) + 0.1), "val_loss": JSON(2.2 * exp(-Double(n) / 10) + 0.15)],
+            ]
+            _ = Update.apply(&s, .streamEvent(e))
+            #expect(s.chartBounds == first, "bounds moved at epoch \(n)")
+        }
+        #expect(s.job?.series.count == 40)
+    }
+
+    @Test("a tiny terminal gets a notice instead of a broken layout; 60×20 is still the full screen")
+    func tinyTerminal() {
+        let small = ScreenView.render(Fixture.state(Fixture.view(), width: 59, height: 20)).text
+        #expect(small.contains("terminal too small"))
+        #expect(small.contains("need 60×20"))
+        let ok = ScreenView.render(Fixture.state(Fixture.view(), width: 60, height: 20)).text
+        #expect(!ok.contains("too small"))
+        #expect(ok.contains("STATUS") && ok.contains("LOG") && ok.contains("[s] Stop") && ok.contains("commit"))
+        #expect(Fixture.braille(ok) > 10)
+    }
+
+    @Test("ASCII mode uses no character beyond 7-bit ASCII")
+    func asciiMode() {
+        var s = Fixture.state(Fixture.view(idle: true), ascii: true)
+        s.showHelp = false
+        let text = ScreenView.render(s).text
+        let wide = text.unicodeScalars.filter { $0.value > 0x7E }
+        #expect(wide.isEmpty, "non-ASCII: \(String(String.UnicodeScalarView(wide)).prefix(40))")
+        #expect(text.contains("*"))  // the plot
+        #expect(text.contains("> running"))
+    }
+
+    @Test("the help overlay lists every key binding from the dispatch table")
+    func helpOverlay() {
+        var s = Fixture.state(Fixture.view())
+        _ = Update.apply(&s, .key(.char("?")))
+        let text = ScreenView.render(s).text
+        for b in KeyBindings.all { #expect(text.contains(b.label), "missing \(b.label)") }
+        _ = Update.apply(&s, .key(.char("x")))
+        #expect(!ScreenView.render(s).text.contains("any key closes"))
+    }
+
+    @Test("the batch picker lists running batches first, coloured by status")
+    func picker() {
+        var s = AppState(screen: .batches)
+        s.width = 120
+        s.height = 30
+        s.now = Timestamp(iso: "2026-04-23T10:00:00Z")!.seconds
+        let rows: [JSON] = [
+            ["id": "old-done", "project": "p", "status": "done", "host": "h", "n_done": 3, "n_failed": 0, "n_total": 3, "last_activity": "2026-04-23T09:00:00Z"],
+            ["id": "now-running", "project": "p", "status": "running", "host": "h", "n_done": 1, "n_failed": 1, "n_total": 4, "last_activity": "2026-04-23T09:59:50Z"],
+            ["id": "broke", "project": "p", "status": "failed", "host": "h", "n_done": 0, "n_failed": 1, "last_activity": "2026-04-23T09:30:00Z"],
+        ]
+        _ = Update.apply(&s, .batchesLoaded(rows))
+        let g = ScreenView.render(s)
+        let lines = g.text.split(separator: "\n").map(String.init)
+        let running = lines.firstIndex { $0.contains("now-running") }!
+        let done = lines.firstIndex { $0.contains("old-done") }!
+        #expect(running < done)
+        #expect(lines[running].contains("10s ago"))
+        #expect(g.style(of: "✗ failed")?.fg == .red)
+        #expect(g[0, running].style.reverse)  // the cursor starts on the first (running) batch
+        #expect(Update.apply(&s, .key(.enter)) == [.loadJobs("now-running")])
+        #expect(s.screen == .jobs("now-running"))
+    }
+}
