@@ -26,37 +26,72 @@ public enum Binaries {
     public static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 }
 
-/// Runs a command to completion and returns (exit status, stdout, stderr).
+/// Runs a command to completion and returns (exit status, stdout, stderr). Uses posix_spawn and waitpid
+/// directly: Foundation's Process can miss the exit of a command that forks a daemon (tmux new-session).
 @discardableResult
 public func runTool(_ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil) throws -> (Int32, String, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
     var environment = ProcessInfo.processInfo.environment
     for (k, v) in env { environment[k] = v }
-    p.environment = environment
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    if let stdin {
-        let inp = Pipe()
-        p.standardInput = inp
-        try p.run()
-        inp.fileHandleForWriting.write(Data(stdin.utf8))
-        try inp.fileHandleForWriting.close()
-    } else {
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
+    var outPipe: [Int32] = [0, 0]
+    var errPipe: [Int32] = [0, 0]
+    var inPipe: [Int32] = [0, 0]
+    guard pipe(&outPipe) == 0, pipe(&errPipe) == 0, pipe(&inPipe) == 0 else { throw TestFailure("pipe failed") }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+    posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+    posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+    for fd in outPipe + errPipe + inPipe { posix_spawn_file_actions_addclose(&actions, fd) }
+    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+    let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
     }
-    // Read both pipes concurrently so neither can fill up and block the child.
-    let errData = LockedData()
-    let t = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-    t.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    while !errData.isSet { usleep(1000) }
-    return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData.value, as: UTF8.self))
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+    close(outPipe[1])
+    close(errPipe[1])
+    close(inPipe[0])
+    guard rc == 0 else {
+        close(outPipe[0])
+        close(errPipe[0])
+        close(inPipe[1])
+        throw TestFailure("cannot run \(path): \(String(cString: strerror(rc)))")
+    }
+    if let stdin { _ = Array(stdin.utf8).withUnsafeBytes { write(inPipe[1], $0.baseAddress, $0.count) } }
+    close(inPipe[1])
+    var out = Data()
+    var err = Data()
+    var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0), pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
+    var open = 2
+    var buf = [UInt8](repeating: 0, count: 65536)
+    // Read both pipes until they close; a daemon that keeps them open is cut off once the command exits.
+    var status: Int32 = 0
+    var exited = false
+    while open > 0 {
+        _ = poll(&fds, 2, 200)
+        for k in 0..<2 where fds[k].fd >= 0 && fds[k].revents != 0 {
+            let n = read(fds[k].fd, &buf, buf.count)
+            if n > 0 {
+                if k == 0 { out.append(contentsOf: buf[0..<n]) } else { err.append(contentsOf: buf[0..<n]) }
+            } else {
+                close(fds[k].fd)
+                fds[k].fd = -1
+                open -= 1
+            }
+        }
+        if !exited, waitpid(pid, &status, WNOHANG) == pid {
+            exited = true
+        } else if exited {
+            break
+        }
+    }
+    for k in 0..<2 where fds[k].fd >= 0 { close(fds[k].fd) }
+    if !exited { waitpid(pid, &status, 0) }
+    let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    return (code, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
 }
 
 public final class LockedData: @unchecked Sendable {
@@ -74,8 +109,11 @@ public final class TestServer: @unchecked Sendable {
     public let process = Process()
     public private(set) var url = ""
     public let logFile: URL
+    let ownsDataDir: Bool
 
-    public init(env: [String: String] = [:], dataDir existing: URL? = nil) throws {
+    /// `port` 0 picks a free one; pass the old port and data dir to restart "the same" server.
+    public init(env: [String: String] = [:], dataDir existing: URL? = nil, port: Int = 0) throws {
+        ownsDataDir = existing == nil
         dataDir = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("argus-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
         logFile = dataDir.appendingPathComponent("server-\(UUID().uuidString.prefix(8)).log")
@@ -83,7 +121,7 @@ public final class TestServer: @unchecked Sendable {
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
         FileManager.default.createFile(atPath: outFile.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: Binaries.path("argus-server"))
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir.path]
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path]
         var environment = ProcessInfo.processInfo.environment
         for (k, v) in env { environment[k] = v }
         process.environment = environment
@@ -136,7 +174,7 @@ public final class TestServer: @unchecked Sendable {
 
     deinit {
         stop()
-        try? FileManager.default.removeItem(at: dataDir)
+        if ownsDataDir { try? FileManager.default.removeItem(at: dataDir) }
     }
 }
 
@@ -227,4 +265,73 @@ public final class SSECollector: @unchecked Sendable {
         connection.cancel()
         _ = finished.wait(timeout: .now() + 5)
     }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+public func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    _ = withUnsafeMutablePointer(to: &addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// A detached tmux session on its own server socket, so parallel tests never share one.
+public final class Tmux: @unchecked Sendable {
+    public let socket = "argus-test-\(UUID().uuidString.prefix(8))"
+    public let session = "t"
+    public let exitFile: URL
+
+    /// Runs `command` (with `env`) in a WIDTH×HEIGHT window; its exit status lands in `exitFile`.
+    public init(_ command: [String], env: [String: String] = [:], width: Int = 120, height: Int = 40) throws {
+        exitFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(socket).rc")
+        let quoted = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let envs = env.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
+        // Hermetic: the test decides NO_COLOR, whatever the runner's environment says.
+        let shell = "env -u NO_COLOR \(envs) \(quoted); echo $? > '\(exitFile.path)'; sleep 30"
+        let (rc, _, err) = try runTool(
+            "/usr/bin/env", ["tmux", "-L", socket, "new-session", "-d", "-s", session, "-x", String(width), "-y", String(height), shell],
+            env: ["TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "NO_COLOR": ""])
+        guard rc == 0 else { throw TestFailure("tmux failed to start: \(err)") }
+    }
+
+    /// The visible pane; `escapes` keeps colour codes (capture-pane -e).
+    public func capture(escapes: Bool = false) -> String {
+        var args = ["tmux", "-L", socket, "capture-pane", "-p", "-t", session]
+        if escapes { args.append("-e") }
+        return (try? runTool("/usr/bin/env", args).1) ?? ""
+    }
+
+    public func send(_ keys: String...) {
+        _ = try? runTool("/usr/bin/env", ["tmux", "-L", socket, "send-keys", "-t", session] + keys)
+    }
+
+    /// Waits until the pane satisfies `predicate`, or throws with the last capture.
+    @discardableResult
+    public func wait(timeout: TimeInterval = 15, _ what: String, until predicate: (String) -> Bool) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = ""
+        while Date() < deadline {
+            last = capture()
+            if predicate(last) { return last }
+            usleep(100_000)
+        }
+        throw TestFailure("timed out waiting for \(what); the pane shows:\n\(last)")
+    }
+
+    public var exitStatus: Int32? {
+        (try? String(contentsOf: exitFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    public func kill() {
+        _ = try? runTool("/usr/bin/env", ["tmux", "-L", socket, "kill-server"])
+        try? FileManager.default.removeItem(at: exitFile)
+    }
+
+    deinit { kill() }
 }
