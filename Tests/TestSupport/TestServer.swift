@@ -293,7 +293,8 @@ public final class Tmux: @unchecked Sendable {
         let quoted = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         let envs = env.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
         // Hermetic: the test decides NO_COLOR, whatever the runner's environment says.
-        let shell = "env -u NO_COLOR \(envs) \(quoted); echo $? > '\(exitFile.path)'; sleep 30"
+        // `timeout` bounds the program, so a failed test cannot leave it running.
+        let shell = "env -u NO_COLOR \(envs) timeout 300 \(quoted); echo $? > '\(exitFile.path)'; sleep 30"
         let (rc, _, err) = try runTool(
             "/usr/bin/env", ["tmux", "-L", socket, "new-session", "-d", "-s", session, "-x", String(width), "-y", String(height), shell],
             env: ["TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "NO_COLOR": ""])
