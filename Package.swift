@@ -42,16 +42,23 @@ let package = Package(
         .target(
             name: "ArgusTUI",
             dependencies: [
-                "Shared", "ArgusClient", "CNcursesw", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Shared", "ArgusClient", "CNcursesw",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "ArgusTUIMain", dependencies: ["ArgusTUI"], path: "Sources/ArgusTUIMain"),
-        .executableTarget(name: "ArgusServerMain", dependencies: ["ArgusServer"], path: "Sources/ArgusServerMain"),
+        .executableTarget(
+            name: "ArgusTUIMain", dependencies: ["ArgusTUI"], path: "Sources/ArgusTUIMain"),
+        .executableTarget(
+            name: "ArgusServerMain", dependencies: ["ArgusServer"], path: "Sources/ArgusServerMain"),
         // Benchmarks that need a real client (SSE fan-out latency); see bench/run.sh.
-        .executableTarget(name: "ArgusBench", dependencies: ["ArgusClient", "Shared"]),
+        .executableTarget(name: "ArgusBench", dependencies: ["ArgusClient", "ArgusTUI", "Shared"]),
         // Test helpers: run the real argus-server on --port 0, build events, collect SSE.
-        .target(name: "TestSupport", dependencies: ["ArgusClient", "Shared"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport", dependencies: ["ArgusClient", "Shared"], path: "Tests/TestSupport"),
         .testTarget(name: "SharedTests", dependencies: ["Shared"]),
-        .testTarget(name: "ArgusServerTests", dependencies: ["ArgusServer", "ArgusClient", "Shared", "TestSupport"]),
-        .testTarget(name: "ArgusTUITests", dependencies: ["ArgusTUI", "ArgusClient", "Shared", "TestSupport"]),
+        .testTarget(
+            name: "ArgusServerTests",
+            dependencies: ["ArgusServer", "ArgusClient", "Shared", "TestSupport"]),
+        .testTarget(
+            name: "ArgusTUITests", dependencies: ["ArgusTUI", "ArgusClient", "Shared", "TestSupport"]),
     ]
 )

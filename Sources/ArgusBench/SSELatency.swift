@@ -1,18 +1,13 @@
 import ArgusClient
+import ArgusTUI
 import Foundation
 import Shared
 
 /// `argus-bench sse-latency URL TOKEN [SUBSCRIBERS] [EVENTS]`: SSE delivery latency, ingest → subscriber.
 /// Each subscriber is a thread with its own libcurl connection; the poster stamps every event with its send
 /// time (same clock), and each subscriber records receive − send. Prints p50/p99/max over all deliveries.
-@main
-struct ArgusBench {
-    static func main() throws {
-        let args = CommandLine.arguments
-        guard args.count >= 4, args[1] == "sse-latency" else {
-            FileHandle.standardError.write(Data("usage: argus-bench sse-latency URL TOKEN [SUBSCRIBERS=100] [EVENTS=300]\n".utf8))
-            exit(2)
-        }
+enum SSELatency {
+    static func run(_ args: [String]) throws {
         let url = args[2]
         let token = args[3]
         let subs = args.count > 4 ? Int(args[4]) ?? 100 : 100
@@ -21,12 +16,16 @@ struct ArgusBench {
         let poster = HTTPClient(baseURL: url, token: token)
         func event(_ type: String, _ data: JSON) -> JSON {
             [
-                "event_id": .string(UUID().uuidString), "schema_version": "1.1", "event_type": .string(type),
-                "timestamp": .string(Timestamp.now().iso), "batch_id": .string(batch), "job_id": "j", "source": ["project": "bench"],
+                "event_id": .string(UUID().uuidString), "schema_version": "1.1",
+                "event_type": .string(type),
+                "timestamp": .string(Timestamp.now().iso), "batch_id": .string(batch), "job_id": "j",
+                "source": ["project": "bench"],
                 "data": data,
             ]
         }
-        guard try poster.post("/api/events", json: event("job_start", [:])).status == 200 else { throw ClientError(.http, "could not start the batch") }
+        guard try poster.post("/api/events", json: event("job_start", [:])).status == 200 else {
+            throw ClientError(.http, "could not start the batch")
+        }
 
         let shared = Tally()
         var connections: [SSEConnection] = []
@@ -57,17 +56,22 @@ struct ArgusBench {
         var rtts: [Double] = []
         for _ in 0..<count {
             let t0 = Date().timeIntervalSince1970
-            _ = try poster.post("/api/events", json: event("log_line", ["line": "tick", "level": "info", "sent": .number(t0)]))
+            _ = try poster.post(
+                "/api/events",
+                json: event("log_line", ["line": "tick", "level": "info", "sent": .number(t0)]))
             rtts.append(Date().timeIntervalSince1970 - t0)
             usleep(20_000)
         }
         if done.wait(timeout: .now() + 30) == .timedOut { connections.forEach { $0.cancel() } }
         let l = shared.lock.withLock { shared.latencies.sorted() }
         rtts.sort()
-        func q(_ a: [Double], _ p: Double) -> Double { a.isEmpty ? .nan : a[min(a.count - 1, Int(p * Double(a.count)))] * 1000 }
+        func q(_ a: [Double], _ p: Double) -> Double {
+            a.isEmpty ? .nan : a[min(a.count - 1, Int(p * Double(a.count)))] * 1000
+        }
         print(
             String(
-                format: "sse_latency subscribers=%d deliveries=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f post_rtt_p99_ms=%.2f",
+                format:
+                    "sse_latency subscribers=%d deliveries=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f post_rtt_p99_ms=%.2f",
                 subs, l.count, q(l, 0.5), q(l, 0.99), (l.last ?? .nan) * 1000, q(rtts, 0.99)))
     }
 }

@@ -57,7 +57,9 @@ public final class HTTPClient: @unchecked Sendable {
         var headers: [String: String] = [:]
     }
 
-    public func request(_ method: String, _ path: String, body: [UInt8]? = nil, headers extra: [String: String] = [:]) throws(ClientError)
+    public func request(
+        _ method: String, _ path: String, body: [UInt8]? = nil, headers extra: [String: String] = [:]
+    ) throws(ClientError)
         -> HTTPResult
     {
         let h = handle
@@ -67,7 +69,9 @@ public final class HTTPClient: @unchecked Sendable {
         var list: UnsafeMutablePointer<curl_slist>? = nil
         var headerLines = extra.map { "\($0.key): \($0.value)" }
         if let token { headerLines.append("Authorization: Bearer \(token)") }
-        if body != nil, extra["Content-Type"] == nil { headerLines.append("Content-Type: application/json") }
+        if body != nil, extra["Content-Type"] == nil {
+            headerLines.append("Content-Type: application/json")
+        }
         headerLines.append("Expect:")
         for line in headerLines { list = curl_slist_append(list, line) }
         defer { curl_slist_free_all(list) }
@@ -86,7 +90,8 @@ public final class HTTPClient: @unchecked Sendable {
                 ccurl_setopt_str(h, CURLOPT_COPYPOSTFIELDS, "")
             } else {
                 payload.withUnsafeBufferPointer { buf in
-                    _ = ccurl_setopt_ptr(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: buf.baseAddress!))
+                    _ = ccurl_setopt_ptr(
+                        h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: buf.baseAddress!))
                 }
             }
         }
@@ -95,7 +100,11 @@ public final class HTTPClient: @unchecked Sendable {
         ccurl_setopt_writefn(h) { ptr, size, n, ud in
             let s = Unmanaged<Sink>.fromOpaque(ud!).takeUnretainedValue()
             let count = size * n
-            if let ptr { ptr.withMemoryRebound(to: UInt8.self, capacity: count) { s.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: count)) } }
+            if let ptr {
+                ptr.withMemoryRebound(to: UInt8.self, capacity: count) {
+                    s.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: count))
+                }
+            }
             return count
         }
         ccurl_setopt_ptr(h, CURLOPT_HEADERDATA, ctx)
@@ -103,16 +112,20 @@ public final class HTTPClient: @unchecked Sendable {
             let s = Unmanaged<Sink>.fromOpaque(ud!).takeUnretainedValue()
             let count = size * n
             if let ptr {
-                let line = ptr.withMemoryRebound(to: UInt8.self, capacity: count) { String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) }
+                let line = ptr.withMemoryRebound(to: UInt8.self, capacity: count) {
+                    String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self)
+                }
                 if let colon = line.firstIndex(of: ":") {
-                    s.headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+                    s.headers[line[..<colon].lowercased()] = line[line.index(after: colon)...]
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
                 }
             }
             return count
         }
         let rc = withExtendedLifetime(sink) { curl_easy_perform(h) }
         if rc != CURLE_OK {
-            throw ClientError(.connection, "Cannot reach \(baseURL) (\(String(cString: curl_easy_strerror(rc)))).")
+            throw ClientError(
+                .connection, "Cannot reach \(baseURL) (\(String(cString: curl_easy_strerror(rc)))).")
         }
         var status = 0
         ccurl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
@@ -130,8 +143,12 @@ public final class HTTPClient: @unchecked Sendable {
     /// GET a JSON document, turning a non-2xx answer into an error carrying the server's sentence.
     public func getJSON(_ path: String) throws(ClientError) -> JSON {
         let r = try get(path)
-        guard (200..<300).contains(r.status) else { throw ClientError(.http, status: r.status, r.detail) }
-        guard let j = r.json else { throw ClientError(.decoding, status: r.status, "The server sent a reply that is not JSON.") }
+        guard (200..<300).contains(r.status) else {
+            throw ClientError(.http, status: r.status, r.detail)
+        }
+        guard let j = r.json else {
+            throw ClientError(.decoding, status: r.status, "The server sent a reply that is not JSON.")
+        }
         return j
     }
 }

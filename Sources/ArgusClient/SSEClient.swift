@@ -43,7 +43,10 @@ public final class SSEConnection: @unchecked Sendable {
         let handle: UnsafeMutableRawPointer
         let connection: SSEConnection
 
-        init(handle: UnsafeMutableRawPointer, connection: SSEConnection, onMessage: @escaping (SSEMessage) -> Bool) {
+        init(
+            handle: UnsafeMutableRawPointer, connection: SSEConnection,
+            onMessage: @escaping (SSEMessage) -> Bool
+        ) {
             self.handle = handle
             self.connection = connection
             self.onMessage = onMessage
@@ -57,7 +60,9 @@ public final class SSEConnection: @unchecked Sendable {
         var list: UnsafeMutablePointer<curl_slist>? = nil
         list = curl_slist_append(list, "Accept: text/event-stream")
         if let token { list = curl_slist_append(list, "Authorization: Bearer \(token)") }
-        if let lastEventID, !lastEventID.isEmpty { list = curl_slist_append(list, "Last-Event-ID: \(lastEventID)") }
+        if let lastEventID, !lastEventID.isEmpty {
+            list = curl_slist_append(list, "Last-Event-ID: \(lastEventID)")
+        }
         defer { curl_slist_free_all(list) }
         let sink = Sink(handle: h, connection: self, onMessage: onMessage)
         let ctx = Unmanaged.passUnretained(sink).toOpaque()
@@ -73,7 +78,9 @@ public final class SSEConnection: @unchecked Sendable {
             let s = Unmanaged<Sink>.fromOpaque(ud!).takeUnretainedValue()
             let count = size * n
             guard let ptr else { return count }
-            let bytes = ptr.withMemoryRebound(to: UInt8.self, capacity: count) { Array(UnsafeBufferPointer(start: $0, count: count)) }
+            let bytes = ptr.withMemoryRebound(to: UInt8.self, capacity: count) {
+                Array(UnsafeBufferPointer(start: $0, count: count))
+            }
             if s.status == 0 {
                 var code = 0
                 ccurl_getinfo_long(s.handle, CURLINFO_RESPONSE_CODE, &code)

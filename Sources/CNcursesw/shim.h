@@ -7,6 +7,10 @@
 #include <langinfo.h>
 #include <wchar.h>
 #include <ncursesw/curses.h>
+#include <malloc.h>
+
+/* glibc: return freed heap pages to the OS (the TUI calls it after parsing a large view). */
+static inline int cn_malloc_trim(void) { return malloc_trim(0); }
 
 /* Macros and globals Swift cannot see (or sees as unsafe shared state): tiny accessors. */
 static inline WINDOW *cn_stdscr(void) { return stdscr; }

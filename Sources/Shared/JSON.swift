@@ -9,6 +9,8 @@ public enum JSON: Sendable, Equatable {
     case string(String)
     case array([JSON])
     case object(JSONObject)
+    /// Already-serialised JSON bytes, spliced verbatim when writing (server responses built in bulk).
+    case raw([UInt8])
 
     public subscript(key: String) -> JSON? {
         if case .object(let o) = self { return o[key] }
@@ -80,15 +82,19 @@ public struct JSONObject: Sendable, Equatable, Sequence {
 
     public var keys: [String] { pairs.map(\.key) }
     public var count: Int { pairs.count }
-    public func makeIterator() -> IndexingIterator<[(key: String, value: JSON)]> { pairs.makeIterator() }
+    public func makeIterator() -> IndexingIterator<[(key: String, value: JSON)]> {
+        pairs.makeIterator()
+    }
 
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
-        a.pairs.count == b.pairs.count && zip(a.pairs, b.pairs).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        a.pairs.count == b.pairs.count
+            && zip(a.pairs, b.pairs).allSatisfy { $0.key == $1.key && $0.value == $1.value }
     }
 }
 
 extension JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,
-    ExpressibleByBooleanLiteral, ExpressibleByNilLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
+    ExpressibleByBooleanLiteral, ExpressibleByNilLiteral, ExpressibleByArrayLiteral,
+    ExpressibleByDictionaryLiteral
 {
     public init(stringLiteral v: String) { self = .string(v) }
     public init(integerLiteral v: Int) { self = .number(Double(v)) }
@@ -122,7 +128,8 @@ public struct JSONParseError: Error, Sendable, CustomStringConvertible {
 extension JSON {
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSON {
         let result: Result<JSON, JSONParseError> =
-            bytes.withContiguousStorageIfAvailable { parse(buffer: $0) } ?? Array(bytes).withUnsafeBufferPointer { parse(buffer: $0) }
+            bytes.withContiguousStorageIfAvailable { parse(buffer: $0) }
+            ?? Array(bytes).withUnsafeBufferPointer { parse(buffer: $0) }
         return try result.get()
     }
 
@@ -168,11 +175,21 @@ struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
-        case UInt8(ascii: "N"): try literal("NaN"); return .number(.nan)
-        case UInt8(ascii: "I"): try literal("Infinity"); return .number(.infinity)
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
+        case UInt8(ascii: "N"):
+            try literal("NaN")
+            return .number(.nan)
+        case UInt8(ascii: "I"):
+            try literal("Infinity")
+            return .number(.infinity)
         default: return .number(try parseNumber())
         }
     }
@@ -206,7 +223,11 @@ struct JSONParser {
             skipWS()
             let v = try parseValue()
             // Duplicate keys: the last one wins, as in Python's json module.
-            if let idx = pairs.firstIndex(where: { $0.key == k }) { pairs[idx].value = v } else { pairs.append((k, v)) }
+            if let idx = pairs.firstIndex(where: { $0.key == k }) {
+                pairs[idx].value = v
+            } else {
+                pairs.append((k, v))
+            }
             skipWS()
             guard i < b.count else { throw fail("unterminated object") }
             if b[i] == UInt8(ascii: ",") {
@@ -429,6 +450,7 @@ extension JSON {
                 v.write(into: &out)
             }
             out.append(UInt8(ascii: "]"))
+        case .raw(let bytes): out.append(contentsOf: bytes)
         case .object(let o):
             out.append(UInt8(ascii: "{"))
             for (k, p) in o.pairs.enumerated() {

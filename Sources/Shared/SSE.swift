@@ -105,7 +105,9 @@ public struct SSEParser: Sendable {
         case "id":
             if !value.contains(0) { lastEventID = String(decoding: value, as: UTF8.self) }
         case "retry":
-            if !value.isEmpty, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let ms = Int(String(decoding: value, as: UTF8.self)) {
+            if !value.isEmpty, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                let ms = Int(String(decoding: value, as: UTF8.self))
+            {
                 out.append(.retry(ms))
             }
         default: break
@@ -120,7 +122,10 @@ public struct SSEParser: Sendable {
         }
         guard hasData else { return }
         out.append(
-            .event(SSEEvent(id: lastEventID, type: eventType.isEmpty ? "message" : eventType, data: String(decoding: data, as: UTF8.self))))
+            .event(
+                SSEEvent(
+                    id: lastEventID, type: eventType.isEmpty ? "message" : eventType,
+                    data: String(decoding: data, as: UTF8.self))))
     }
 }
 
@@ -131,7 +136,9 @@ public enum SSEEncoder {
         if let id { s += "id: \(id)\n" }
         if let event { s += "event: \(event)\n" }
         if !data.utf8.contains(0x0A) { return s + "data: " + data + "\n\n" }
-        for part in data.split(separator: "\n", omittingEmptySubsequences: false) { s += "data: \(part)\n" }
+        for part in data.split(separator: "\n", omittingEmptySubsequences: false) {
+            s += "data: \(part)\n"
+        }
         return s + "\n"
     }
 

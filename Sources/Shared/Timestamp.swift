@@ -16,7 +16,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.micros < b.micros }
 
-    public func adding(seconds s: Double) -> Timestamp { Timestamp(micros: micros + Int64((s * 1_000_000).rounded())) }
+    public func adding(seconds s: Double) -> Timestamp {
+        Timestamp(micros: micros + Int64((s * 1_000_000).rounded()))
+    }
 
     /// `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (the fraction only when non-zero).
     public var iso: String {
@@ -75,7 +77,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     /// number of digits, kept to microseconds), `Z`, `±HH:MM`, `±HHMM`, `±HH` or no offset (taken as UTC).
     public init?(iso s: String) {
         var text = s
-        guard let v = text.withUTF8({ Timestamp.parse(UnsafeBufferPointer(rebasing: $0[...])) }) else { return nil }
+        guard let v = text.withUTF8({ Timestamp.parse(UnsafeBufferPointer(rebasing: $0[...])) }) else {
+            return nil
+        }
         micros = v
     }
 
@@ -97,8 +101,12 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             i += 1
             return true
         }
-        guard let y = num(4), expect("-"), let mo = num(2), expect("-"), let d = num(2) else { return nil }
-        guard i < u.count, u[i] == UInt8(ascii: "T") || u[i] == UInt8(ascii: "t") || u[i] == UInt8(ascii: " ") else {
+        guard let y = num(4), expect("-"), let mo = num(2), expect("-"), let d = num(2) else {
+            return nil
+        }
+        guard i < u.count,
+            u[i] == UInt8(ascii: "T") || u[i] == UInt8(ascii: "t") || u[i] == UInt8(ascii: " ")
+        else {
             return nil
         }
         i += 1
@@ -141,7 +149,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             }
         }
         guard i == u.count else { return nil }
-        guard (1...12).contains(mo), d >= 1, d <= Timestamp.daysIn(month: mo, year: y), h <= 23, mi <= 59, sec <= 60
+        guard (1...12).contains(mo), d >= 1, d <= Timestamp.daysIn(month: mo, year: y), h <= 23,
+            mi <= 59, sec <= 60
         else { return nil }
         let days = Timestamp.days(fromCivil: y, mo, d)
         let total = days * 86400 + h * 3600 + mi * 60 + min(sec, 59) - offset

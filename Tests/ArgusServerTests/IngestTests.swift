@@ -1,8 +1,8 @@
 import ArgusClient
 import Foundation
 import Shared
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Ingest (SPEC §3)")
 struct IngestTests {
@@ -123,7 +123,8 @@ struct IngestTests {
         try c.mustPost(Ev.make("job_start", batch: "b", job: "j", ts: "2026-04-23T11:23:06.5+02:00"))
         let job = try c.mustGet("/api/jobs/b/j")
         #expect(job["start_time"] == "2026-04-23T09:23:06.500000Z")
-        let bad = try c.post("/api/events", json: Ev.make("job_start", batch: "b", job: "j", ts: "yesterday"))
+        let bad = try c.post(
+            "/api/events", json: Ev.make("job_start", batch: "b", job: "j", ts: "yesterday"))
         #expect(bad.status == 422)
         #expect(bad.json?["detail"]?.stringValue?.contains("timestamp") == true)
     }
@@ -134,12 +135,18 @@ struct IngestTests {
         let token = try s.token()
         let viewer = try s.token(user: "vic", scope: "viewer")
         let c = s.client(token)
-        func check(_ r: HTTPResult, _ status: Int, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        func check(
+            _ r: HTTPResult, _ status: Int, _ fragment: String,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) {
             #expect(r.status == status, "\(r.text)", sourceLocation: sourceLocation)
             let detail = r.json?["detail"]?.stringValue ?? ""
-            #expect(detail.lowercased().contains(fragment.lowercased()), "detail was '\(detail)'", sourceLocation: sourceLocation)
+            #expect(
+                detail.lowercased().contains(fragment.lowercased()), "detail was '\(detail)'",
+                sourceLocation: sourceLocation)
         }
-        check(try c.request("POST", "/api/events", body: Array("{not json".utf8)), 422, "not valid JSON")
+        check(
+            try c.request("POST", "/api/events", body: Array("{not json".utf8)), 422, "not valid JSON")
         check(try c.request("POST", "/api/events", body: Array("[1,2]".utf8)), 422, "object")
         var v10 = Ev.make("batch_start", batch: "b")
         if case .object(var o) = v10 {
@@ -147,18 +154,36 @@ struct IngestTests {
             v10 = .object(o)
         }
         check(try c.post("/api/events", json: v10), 415, "schema_version")
-        check(try c.post("/api/events", json: Ev.make("job_epoch", batch: "b", job: "j", data: ["train_loss": 1])), 422, "epoch")
+        check(
+            try c.post(
+                "/api/events", json: Ev.make("job_epoch", batch: "b", job: "j", data: ["train_loss": 1])),
+            422, "epoch")
         check(try c.post("/api/events", json: Ev.make("job_start", batch: "b")), 422, "job_id")
         check(try c.post("/api/events", json: Ev.make("made_up", batch: "b")), 422, "event_type")
-        check(try c.post("/api/events", json: Ev.make("batch_start", batch: "b", id: "short")), 422, "event_id")
-        check(try c.post("/api/events", json: Ev.make("batch_start", batch: "b", source: ["host": "x"])), 422, "project")
-        check(try c.post("/api/events", json: Ev.make("batch_start", batch: String(repeating: "x", count: 129))), 422, "batch_id")
-        check(try c.post("/api/events", json: Ev.make("batch_start", batch: "b", data: [1, 2])), 422, "data")
-        let huge = Array(("{\"events\":[\"" + String(repeating: "x", count: 17 * 1024 * 1024) + "\"]}").utf8)
+        check(
+            try c.post("/api/events", json: Ev.make("batch_start", batch: "b", id: "short")), 422,
+            "event_id")
+        check(
+            try c.post("/api/events", json: Ev.make("batch_start", batch: "b", source: ["host": "x"])),
+            422, "project")
+        check(
+            try c.post(
+                "/api/events", json: Ev.make("batch_start", batch: String(repeating: "x", count: 129))),
+            422, "batch_id")
+        check(
+            try c.post("/api/events", json: Ev.make("batch_start", batch: "b", data: [1, 2])), 422, "data"
+        )
+        let huge = Array(
+            ("{\"events\":[\"" + String(repeating: "x", count: 17 * 1024 * 1024) + "\"]}").utf8)
         check(try c.request("POST", "/api/events/batch", body: huge), 413, "too large")
-        check(try s.client(nil).post("/api/events", json: Ev.make("batch_start", batch: "b")), 401, "token")
-        check(try s.client("em_live_nope").post("/api/events", json: Ev.make("batch_start", batch: "b")), 401, "token")
-        check(try s.client(viewer).post("/api/events", json: Ev.make("batch_start", batch: "b")), 403, "reporter")
+        check(
+            try s.client(nil).post("/api/events", json: Ev.make("batch_start", batch: "b")), 401, "token")
+        check(
+            try s.client("em_live_nope").post("/api/events", json: Ev.make("batch_start", batch: "b")),
+            401, "token")
+        check(
+            try s.client(viewer).post("/api/events", json: Ev.make("batch_start", batch: "b")), 403,
+            "reporter")
         check(try c.get("/api/nowhere"), 404, "no such route")
         #expect(!s.log.contains("internal error"))
     }

@@ -1,8 +1,8 @@
 import ArgusClient
 import Foundation
 import Shared
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Read API and summaries (SPEC §4)")
 struct ReadAPITests {
@@ -13,28 +13,60 @@ struct ReadAPITests {
         try c.mustPost(
             Ev.make(
                 "batch_start", batch: batch,
-                data: ["experiment_type": "forecast", "n_total_jobs": 2, "command": "python train.py --epochs 3", "cwd": "/srv/exp"],
-                ts: at(0), source: ["project": "proj", "host": "gpu-box-1", "user": "alice", "commit": "0123456789abcdef"]))
-        try c.mustPost(Ev.make("job_start", batch: batch, job: "j1", data: ["model": "patchtst", "dataset": "etth1"], ts: at(1)))
+                data: [
+                    "experiment_type": "forecast", "n_total_jobs": 2, "command": "python train.py --epochs 3",
+                    "cwd": "/srv/exp",
+                ],
+                ts: at(0),
+                source: [
+                    "project": "proj", "host": "gpu-box-1", "user": "alice", "commit": "0123456789abcdef",
+                ]))
+        try c.mustPost(
+            Ev.make(
+                "job_start", batch: batch, job: "j1", data: ["model": "patchtst", "dataset": "etth1"],
+                ts: at(1)))
         for n in 0..<3 {
-            var e = Ev.epoch(batch, "j1", n, train: 1.0 - Double(n) * 0.2, val: 1.1 - Double(n) * 0.2, extra: [("val_acc", JSON(0.5 + Double(n) / 10))])
+            var e = Ev.epoch(
+                batch, "j1", n, train: 1.0 - Double(n) * 0.2, val: 1.1 - Double(n) * 0.2,
+                extra: [("val_acc", JSON(0.5 + Double(n) / 10))])
             if case .object(var o) = e {
                 o["timestamp"] = .string(at(10 + Double(n) * 10))
                 e = .object(o)
             }
             try c.mustPost(e)
         }
-        let gpus: JSON = [["index": 0, "util_pct": 80, "mem_mb": 1000], ["index": 1, "util_pct": 60, "mem_mb": 3000]]
+        let gpus: JSON = [
+            ["index": 0, "util_pct": 80, "mem_mb": 1000], ["index": 1, "util_pct": 60, "mem_mb": 3000],
+        ]
         try c.mustPost(Ev.make("resource_snapshot", batch: batch, data: ["gpus": gpus], ts: at(15)))
-        try c.mustPost(Ev.make("resource_snapshot", batch: batch, data: ["gpu_util_pct": 10, "gpu_mem_mb": 2500], ts: at(25)))
-        try c.mustPost(Ev.make("log_line", batch: batch, job: "j1", data: ["line": "hello", "level": "INFO"], ts: at(26)))
-        try c.mustPost(Ev.make("log_line", batch: batch, job: batch, data: ["line": "heartbeat", "level": "debug"], ts: at(27)))
-        try c.mustPost(Ev.make("log_line", batch: batch, job: "j1", data: ["line": "careful", "level": "warning"], ts: at(28)))
-        try c.mustPost(Ev.make("job_done", batch: batch, job: "j1", data: ["status": "DONE", "elapsed_s": 40, "metrics": ["MSE": 0.2]], ts: at(41)))
+        try c.mustPost(
+            Ev.make(
+                "resource_snapshot", batch: batch, data: ["gpu_util_pct": 10, "gpu_mem_mb": 2500],
+                ts: at(25)))
+        try c.mustPost(
+            Ev.make(
+                "log_line", batch: batch, job: "j1", data: ["line": "hello", "level": "INFO"], ts: at(26)))
+        try c.mustPost(
+            Ev.make(
+                "log_line", batch: batch, job: batch, data: ["line": "heartbeat", "level": "debug"],
+                ts: at(27)))
+        try c.mustPost(
+            Ev.make(
+                "log_line", batch: batch, job: "j1", data: ["line": "careful", "level": "warning"],
+                ts: at(28)))
+        try c.mustPost(
+            Ev.make(
+                "job_done", batch: batch, job: "j1",
+                data: ["status": "DONE", "elapsed_s": 40, "metrics": ["MSE": 0.2]], ts: at(41)))
         try c.mustPost(Ev.make("job_start", batch: batch, job: "j2", ts: at(42)))
         try c.mustPost(
-            Ev.make("job_failed", batch: batch, job: "j2", data: ["status": "FAILED", "reason": "ValueError: boom", "elapsed_s": 3], ts: at(45)))
-        try c.mustPost(Ev.make("batch_done", batch: batch, data: ["n_done": 1, "n_failed": 1, "total_elapsed_s": 50], ts: at(50)))
+            Ev.make(
+                "job_failed", batch: batch, job: "j2",
+                data: ["status": "FAILED", "reason": "ValueError: boom", "elapsed_s": 3], ts: at(45)))
+        try c.mustPost(
+            Ev.make(
+                "batch_done", batch: batch, data: ["n_done": 1, "n_failed": 1, "total_elapsed_s": 50],
+                ts: at(50)))
     }
 
     @Test("batch list and detail carry the summary and the env snapshot")
@@ -45,7 +77,10 @@ struct ReadAPITests {
         let list = try #require(try c.mustGet("/api/batches").arrayValue)
         #expect(list.count == 1)
         let b = list[0]
-        for key in ["id", "project", "status", "host", "user", "command", "n_total", "n_done", "n_failed", "start_time", "end_time", "last_activity"] {
+        for key in [
+            "id", "project", "status", "host", "user", "command", "n_total", "n_done", "n_failed",
+            "start_time", "end_time", "last_activity",
+        ] {
             #expect(b[key] != nil, "missing \(key)")
         }
         #expect(b["status"] == "done")
@@ -55,7 +90,12 @@ struct ReadAPITests {
         #expect(b["start_time"] == "2026-04-23T09:00:00Z")
         #expect(b["end_time"] == "2026-04-23T09:00:50Z")
         let d = try c.mustGet("/api/batches/b1")
-        #expect(d["env_snapshot"] == ["git_sha": "0123456789abcdef", "git_sha_short": "0123456", "command": "python train.py --epochs 3", "cwd": "/srv/exp", "hostname": "gpu-box-1", "user": "alice"])
+        #expect(
+            d["env_snapshot"] == [
+                "git_sha": "0123456789abcdef", "git_sha_short": "0123456",
+                "command": "python train.py --epochs 3", "cwd": "/srv/exp", "hostname": "gpu-box-1",
+                "user": "alice",
+            ])
         #expect(d["stop_requested"] == false)
         #expect(d["agent_online"] == false)
         #expect(d["source_batch_id"] == .null)
@@ -65,7 +105,9 @@ struct ReadAPITests {
         #expect(try c.get("/api/batches?limit=0").status == 422)
     }
 
-    @Test("jobs carry the telemetry strip: mean GPU util over GPUs, rolling memory peak, latest loss, failure reason")
+    @Test(
+        "jobs carry the telemetry strip: mean GPU util over GPUs, rolling memory peak, latest loss, failure reason"
+    )
     func jobsAndTelemetry() throws {
         let s = try TestServer()
         let c = s.client(try s.token())
@@ -117,7 +159,9 @@ struct ReadAPITests {
         #expect(withHB.count == 3)
         let page = try c.mustGet("/api/batches/b1/log-lines?limit=1").arrayValue ?? []
         #expect(page.map { $0["line"] } == ["careful"])
-        let next = try c.mustGet("/api/batches/b1/log-lines?limit=1&before_id=\(page[0]["id"]!.intValue!)").arrayValue ?? []
+        let next =
+            try c.mustGet("/api/batches/b1/log-lines?limit=1&before_id=\(page[0]["id"]!.intValue!)")
+            .arrayValue ?? []
         #expect(next.map { $0["line"] } == ["hello"])
         #expect(try c.mustGet("/api/jobs/b1/j1/log-lines").arrayValue?.count == 2)
         #expect(try c.mustGet("/api/batches/b1/log-lines?job_id=j2").arrayValue?.count == 0)
@@ -139,13 +183,17 @@ struct ReadAPITests {
         #expect(try c.mustGet("/api/batches/b1/resources?job_id=j2").arrayValue?.count == 0)
     }
 
-    @Test("the view is one round trip with everything the screen needs, and the SSE id to resume from")
+    @Test(
+        "the view is one round trip with everything the screen needs, and the SSE id to resume from")
     func view() throws {
         let s = try TestServer()
         let c = s.client(try s.token())
         try Self.seed(c)
         let v = try c.mustGet("/api/jobs/b1/j1/view")
-        for key in ["batch", "job", "epochs", "log_tail", "resources_latest", "env_snapshot", "actions", "last_event_id"] {
+        for key in [
+            "batch", "job", "epochs", "log_tail", "resources_latest", "env_snapshot", "actions",
+            "last_event_id",
+        ] {
             #expect(v[key] != nil, "missing \(key)")
         }
         #expect(v["epochs"]?.arrayValue?.count == 3)
@@ -167,9 +215,12 @@ struct ReadAPITests {
         let s = try TestServer()
         let c = s.client(try s.token())
         try Self.seed(c)
-        for path in ["/api/batches/nope", "/api/batches/nope/jobs", "/api/jobs/b1/nope", "/api/jobs/nope/j1/epochs", "/api/jobs/b1/nope/view",
-            "/api/batches/nope/log-lines", "/api/jobs/b1/nope/log-lines", "/api/batches/nope/resources", "/api/batches/b1/resources?job_id=nope"]
-        {
+        for path in [
+            "/api/batches/nope", "/api/batches/nope/jobs", "/api/jobs/b1/nope",
+            "/api/jobs/nope/j1/epochs", "/api/jobs/b1/nope/view",
+            "/api/batches/nope/log-lines", "/api/jobs/b1/nope/log-lines", "/api/batches/nope/resources",
+            "/api/batches/b1/resources?job_id=nope",
+        ] {
             let r = try c.get(path)
             #expect(r.status == 404, "\(path)")
             #expect(r.json?["detail"]?.stringValue?.contains("not found") == true, "\(path)")
@@ -182,8 +233,14 @@ struct ReadAPITests {
     func envSnapshot() throws {
         let s = try TestServer()
         let c = s.client(try s.token())
-        try c.mustPost(Ev.make("batch_start", batch: "b", data: ["n_total_jobs": 1], source: ["project": "p", "host": "h1"]))
-        try c.mustPost(Ev.make("env_snapshot", batch: "b", data: ["git_sha": "abcdef1234", "cwd": "/w", "command": "run.sh", "hostname": "other"]))
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: "b", data: ["n_total_jobs": 1],
+                source: ["project": "p", "host": "h1"]))
+        try c.mustPost(
+            Ev.make(
+                "env_snapshot", batch: "b",
+                data: ["git_sha": "abcdef1234", "cwd": "/w", "command": "run.sh", "hostname": "other"]))
         let env = try c.mustGet("/api/batches/b")["env_snapshot"]
         #expect(env?["git_sha_short"] == "abcdef1")
         #expect(env?["cwd"] == "/w")
@@ -209,9 +266,14 @@ struct AuthTests {
         #expect(try admin.mustGet("/api/batches").arrayValue?.count == 1)
         #expect(try aliceViewer.get("/api/jobs/b1/j1/view").status == 200)
         // Bob cannot write into Alice's batch.
-        let r = try bob.post("/api/events", json: Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "x", "level": "info"]))
+        let r = try bob.post(
+            "/api/events",
+            json: Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "x", "level": "info"]))
         #expect(r.status == 403)
-        let batch = try bob.postBatch([Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "x", "level": "info"]), Ev.make("batch_start", batch: "bob1")])
+        let batch = try bob.postBatch([
+            Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "x", "level": "info"]),
+            Ev.make("batch_start", batch: "bob1"),
+        ])
         #expect(batch.json?["results"]?.arrayValue?[0]["status"] == "rejected")
         #expect(batch.json?["results"]?.arrayValue?[1]["status"] == "accepted")
         #expect(try s.client(nil).get("/api/batches").status == 401)
@@ -224,15 +286,18 @@ struct AuthTests {
         let gone = try s.token(user: "alice", scope: "viewer")
         #expect(keep.hasPrefix("em_live_"))
         #expect(gone.hasPrefix("em_view_"))
-        let (rc, out, _) = try runTool(Binaries.path("argus-server"), ["token", "list", "--data-dir", s.dataDir.path])
+        let (rc, out, _) = try runTool(
+            Binaries.path("argus-server"), ["token", "list", "--data-dir", s.dataDir.path])
         #expect(rc == 0)
         #expect(!out.contains(keep) && !out.contains(gone))
         #expect(out.contains("alice"))
-        let (rc2, _, _) = try runTool(Binaries.path("argus-server"), ["token", "revoke", "--data-dir", s.dataDir.path, "2"])
+        let (rc2, _, _) = try runTool(
+            Binaries.path("argus-server"), ["token", "revoke", "--data-dir", s.dataDir.path, "2"])
         #expect(rc2 == 0)
         #expect(try s.client(gone).get("/api/batches").status == 401)
         #expect(try s.client(keep).get("/api/batches").status == 200)
-        let (rc3, _, err) = try runTool(Binaries.path("argus-server"), ["token", "revoke", "--data-dir", s.dataDir.path, "99"])
+        let (rc3, _, err) = try runTool(
+            Binaries.path("argus-server"), ["token", "revoke", "--data-dir", s.dataDir.path, "99"])
         #expect(rc3 != 0)
         #expect(err.contains("no active token with id 99"))
     }
@@ -242,7 +307,9 @@ struct AuthTests {
         let s = try TestServer()
         let token = try s.token()
         try s.client(token).mustPost(Ev.make("batch_start", batch: "b"))
-        let files = try FileManager.default.contentsOfDirectory(atPath: s.dataDir.path).filter { $0.hasPrefix("argus.sqlite") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: s.dataDir.path).filter {
+            $0.hasPrefix("argus.sqlite")
+        }
         #expect(!files.isEmpty)
         let secretPart = Data(token.dropFirst(8).utf8)
         for f in files {

@@ -1,19 +1,21 @@
 import ArgusClient
 import Foundation
 import Shared
-import Testing
 import TestSupport
+import Testing
 
 /// The published Python SDK, unchanged, against a live server.
 enum PythonSDK {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
 
     /// `ARGUS_SDK_PYTHON`, or `.build/sdk-venv/bin/python` (created with argus-reporter==0.1.3 from PyPI when missing).
     static func python() throws -> String {
         if let p = ProcessInfo.processInfo.environment["ARGUS_SDK_PYTHON"], !p.isEmpty { return p }
         let venv = packageRoot.appendingPathComponent(".build/sdk-venv")
         let py = venv.appendingPathComponent("bin/python").path
-        let check = try? runTool(py, ["-c", "import argus, sys; sys.exit(0 if argus.__version__ == '0.1.3' else 1)"])
+        let check = try? runTool(
+            py, ["-c", "import argus, sys; sys.exit(0 if argus.__version__ == '0.1.3' else 1)"])
         if check?.0 == 0 { return py }
         let (rc, _, err) = try runTool("/usr/bin/env", ["python3", "-m", "venv", venv.path])
         guard rc == 0 else { throw TestFailure("python3 -m venv failed: \(err)") }
@@ -50,13 +52,16 @@ struct SDKCompatTests {
         print(r.batch_id)
         """
 
-    @Test("a training loop using the SDK lands every epoch exactly once, with the right statuses and failure reason")
+    @Test(
+        "a training loop using the SDK lands every epoch exactly once, with the right statuses and failure reason"
+    )
     func trainingLoop() throws {
         let python = try PythonSDK.python()
         let s = try TestServer()
         let token = try s.token(user: "sdk-user")
         let (rc, out, err) = try runTool(
-            python, ["-c", Self.script], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token, "HOME": s.dataDir.path])
+            python, ["-c", Self.script],
+            env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token, "HOME": s.dataDir.path])
         #expect(rc == 0, "python failed: \(err)")
         let batchID = try #require(out.split(separator: "\n").last.map(String.init))
         #expect(batchID.hasPrefix("sdk-"))
@@ -70,7 +75,9 @@ struct SDKCompatTests {
         #expect(batch["project"] == "sdk-proj")
         #expect(batch["env_snapshot"]?["command"] == "python train.py --lr 0.1")
         let jobs = try #require(try c.mustGet("/api/batches/\(batchID)/jobs").arrayValue)
-        #expect(Set(jobs.compactMap { $0["id"]?.stringValue }) == ["j1", "j2"], "no phantom job from heartbeats")
+        #expect(
+            Set(jobs.compactMap { $0["id"]?.stringValue }) == ["j1", "j2"],
+            "no phantom job from heartbeats")
         let j1 = try c.mustGet("/api/jobs/\(batchID)/j1")
         #expect(j1["status"] == "done")
         #expect(j1["metrics"] == ["MSE": 0.25])
@@ -84,9 +91,11 @@ struct SDKCompatTests {
         #expect(e2.compactMap { $0["epoch"]?.intValue } == [0, 1, 2])
         #expect(e2[1]["train_loss"]?.doubleValue == 1.5)
         #expect(e2[1]["grad_norm"]?.doubleValue == 2.0)
-        #expect(try c.mustGet("/api/jobs/\(batchID)/j2")["telemetry"]?["train_loss"]?.doubleValue == 2.5)
+        #expect(
+            try c.mustGet("/api/jobs/\(batchID)/j2")["telemetry"]?["train_loss"]?.doubleValue == 2.5)
         // Every epoch event landed exactly once: the raw stream has 9 job_epoch frames.
-        let sub = SSECollector(url: "\(s.url)/api/sse?channels=batch:\(batchID)", token: token, lastEventID: "0")
+        let sub = SSECollector(
+            url: "\(s.url)/api/sse?channels=batch:\(batchID)", token: token, lastEventID: "0")
         defer { sub.stop() }
         try sub.wait(until: { $0.contains { $0.type == "batch_done" } })
         #expect(sub.dataEvents.filter { $0.type == "job_epoch" }.count == 9)
@@ -95,7 +104,9 @@ struct SDKCompatTests {
         #expect(logs.first?["level"] == "warning")
         let visible = try c.mustGet("/api/batches/\(batchID)/log-lines?limit=2000").arrayValue ?? []
         #expect(!visible.contains { $0["line"] == "heartbeat" })
-        let withHB = try c.mustGet("/api/batches/\(batchID)/log-lines?limit=2000&include_heartbeats=1").arrayValue ?? []
+        let withHB =
+            try c.mustGet("/api/batches/\(batchID)/log-lines?limit=2000&include_heartbeats=1").arrayValue
+            ?? []
         #expect(withHB.contains { $0["line"] == "heartbeat" })
     }
 }

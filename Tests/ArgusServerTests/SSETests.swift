@@ -1,14 +1,18 @@
 import ArgusClient
 import Foundation
 import Shared
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Server-Sent Events (SPEC §5)")
 struct SSETests {
-    func sseURL(_ s: TestServer, _ channels: String) -> String { "\(s.url)/api/sse?channels=\(channels)" }
+    func sseURL(_ s: TestServer, _ channels: String) -> String {
+        "\(s.url)/api/sse?channels=\(channels)"
+    }
 
-    @Test("frames carry id, event and the stored envelope plus id and channel; hello and retry come first")
+    @Test(
+        "frames carry id, event and the stored envelope plus id and channel; hello and retry come first"
+    )
     func frameShape() throws {
         let s = try TestServer()
         let token = try s.token()
@@ -39,14 +43,21 @@ struct SSETests {
         let token = try s.token()
         try s.client(token).mustPost(Ev.make("batch_start", batch: "b"))
         // curl's -m 1 ends the never-ending stream; the headers have arrived by then.
-        let raw = try runTool("/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/null", "-m", "1", "-H", "Authorization: Bearer \(token)", "\(s.url)/api/sse?channels=batch:b"])
+        let raw = try runTool(
+            "/usr/bin/curl",
+            [
+                "-s", "-D", "-", "-o", "/dev/null", "-m", "1", "-H", "Authorization: Bearer \(token)",
+                "\(s.url)/api/sse?channels=batch:b",
+            ])
         let head = raw.1.lowercased()
         #expect(head.contains("content-type: text/event-stream"))
         #expect(head.contains("cache-control: no-cache"))
         #expect(head.contains("x-accel-buffering: no"))
     }
 
-    @Test("after a disconnect, Last-Event-ID replays exactly the missed events, once, in order, then continues live")
+    @Test(
+        "after a disconnect, Last-Event-ID replays exactly the missed events, once, in order, then continues live"
+    )
     func reconnectReplay() throws {
         let s = try TestServer()
         let token = try s.token()
@@ -79,7 +90,8 @@ struct SSETests {
         let c = s.client(token)
         try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
         try c.mustPost(Ev.make("job_start", batch: "b", job: "k"))
-        let sub = SSECollector(url: sseURL(s, "batch:b,job:b:j,job:b:k"), token: token, lastEventID: "0")
+        let sub = SSECollector(
+            url: sseURL(s, "batch:b,job:b:j,job:b:k"), token: token, lastEventID: "0")
         defer { sub.stop() }
         for n in 0..<4 {
             try c.mustPost(Ev.epoch("b", "j", n))
@@ -93,7 +105,9 @@ struct SSETests {
         #expect(Set(ids).count == ids.count)
     }
 
-    @Test("a job channel carries its own events and the batch's snapshots taken while it runs, not other jobs'")
+    @Test(
+        "a job channel carries its own events and the batch's snapshots taken while it runs, not other jobs'"
+    )
     func jobChannelScope() throws {
         let s = try TestServer()
         let token = try s.token()
@@ -106,7 +120,10 @@ struct SSETests {
         try c.mustPost(Ev.make("job_start", batch: "b", job: "other"))
         try c.mustPost(Ev.epoch("b", "other", 0))
         try c.mustPost(Ev.make("job_done", batch: "b", job: "j", data: ["elapsed_s": 1]))
-        try c.mustPost(Ev.make("resource_snapshot", batch: "b", data: ["gpu_util_pct": 40], ts: Timestamp.now().adding(seconds: 60).iso))
+        try c.mustPost(
+            Ev.make(
+                "resource_snapshot", batch: "b", data: ["gpu_util_pct": 40],
+                ts: Timestamp.now().adding(seconds: 60).iso))
         try c.mustPost(Ev.epoch("b", "j", 99))
         try live.wait(until: { $0.contains { $0.type == "job_epoch" } })
         Thread.sleep(forTimeInterval: 0.2)
@@ -115,10 +132,12 @@ struct SSETests {
         let replay = SSECollector(url: sseURL(s, "job:b:j"), token: token, lastEventID: "0")
         defer { replay.stop() }
         try replay.wait(until: { $0.contains { $0.type == "job_epoch" } })
-        #expect(replay.dataEvents.map(\.type) == ["job_start", "resource_snapshot", "job_done", "job_epoch"])
+        #expect(
+            replay.dataEvents.map(\.type) == ["job_start", "resource_snapshot", "job_done", "job_epoch"])
     }
 
-    @Test("loading the view and subscribing from its last_event_id sees every later event exactly once")
+    @Test(
+        "loading the view and subscribing from its last_event_id sees every later event exactly once")
     func viewThenSubscribe() throws {
         let s = try TestServer()
         let token = try s.token()
@@ -129,7 +148,8 @@ struct SSETests {
         let last = try #require(view["last_event_id"]?.intValue)
         #expect(view["epochs"]?.arrayValue?.count == 3)
         for n in 3..<6 { try c.mustPost(Ev.epoch("b", "j", n)) }  // between the view and the subscription
-        let sub = SSECollector(url: sseURL(s, "batch:b,job:b:j"), token: token, lastEventID: String(last))
+        let sub = SSECollector(
+            url: sseURL(s, "batch:b,job:b:j"), token: token, lastEventID: String(last))
         defer { sub.stop() }
         try sub.wait(until: { $0.filter { $0.type == "job_epoch" }.count >= 3 })
         for n in 6..<8 { try c.mustPost(Ev.epoch("b", "j", n)) }
@@ -164,12 +184,15 @@ struct SSETests {
         #expect(try s.client(nil).get("/api/sse?channels=batch:b").status == 401)
         let other = s.client(try s.token(user: "bob"))
         #expect(try other.get("/api/sse?channels=batch:b").status == 404)
-        let sub = SSECollector(url: sseURL(s, "batch:b") + "&token=\(token)", token: nil, lastEventID: "0")
+        let sub = SSECollector(
+            url: sseURL(s, "batch:b") + "&token=\(token)", token: nil, lastEventID: "0")
         defer { sub.stop() }
         try sub.wait(until: { $0.contains { $0.type == "batch_start" } })
     }
 
-    @Test("a subscriber that never reads does not slow ingest or other subscribers, and is eventually dropped")
+    @Test(
+        "a subscriber that never reads does not slow ingest or other subscribers, and is eventually dropped"
+    )
     func stuckSubscriber() throws {
         let s = try TestServer(env: ["ARGUS_SSE_BUFFER_CHUNKS": "16"])
         let token = try s.token()
@@ -177,18 +200,24 @@ struct SSETests {
         try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
         // A raw socket that sends the request and then never reads a byte.
         let stuck = try RawSocket(port: s.port)
-        try stuck.send("GET /api/sse?channels=batch:b HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n")
+        try stuck.send(
+            "GET /api/sse?channels=batch:b HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n")
         let healthy = SSECollector(url: sseURL(s, "batch:b"), token: token)
         defer { healthy.stop() }
         try healthy.wait(until: { $0.contains { $0.type == "hello" } })
         let line = String(repeating: "x", count: 400)
         let batches = 120
         for k in 0..<batches {
-            let events = (0..<250).map { i in Ev.make("log_line", batch: "b", job: "j", data: ["line": .string("\(k)-\(i) \(line)"), "level": "info"]) }
+            let events = (0..<250).map { i in
+                Ev.make(
+                    "log_line", batch: "b", job: "j",
+                    data: ["line": .string("\(k)-\(i) \(line)"), "level": "info"])
+            }
             let r = try c.postBatch(events)
             #expect(r.status == 200)
         }
-        try healthy.wait(timeout: 30, until: { $0.filter { $0.type == "log_line" }.count == batches * 250 })
+        try healthy.wait(
+            timeout: 30, until: { $0.filter { $0.type == "log_line" }.count == batches * 250 })
         #expect(s.log.contains("fell behind"))
         stuck.close()
     }
@@ -220,14 +249,18 @@ final class RawSocket {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard rc == 0 else { throw TestFailure("connect failed") }
     }
 
     func send(_ s: String) throws {
         let bytes = Array(s.utf8)
-        guard Glibc.send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestFailure("send failed") }
+        guard Glibc.send(fd, bytes, bytes.count, 0) == bytes.count else {
+            throw TestFailure("send failed")
+        }
     }
 
     func close() { Glibc.close(fd) }

@@ -7,32 +7,45 @@ import Testing
 /// The real `argus-tui` in tmux against the real server.
 @Suite("argus-tui end to end (tmux)")
 struct TUIEndToEndTests {
-    static func seedJob(_ c: HTTPClient, batch: String = "b1", job: String = "j1", epochs: Int = 3) throws {
+    static func seedJob(_ c: HTTPClient, batch: String = "b1", job: String = "j1", epochs: Int = 3)
+        throws
+    {
         try c.mustPost(
             Ev.make(
-                "batch_start", batch: batch, data: ["n_total_jobs": 1, "command": "python train.py --epochs 50", "cwd": "/srv/run"],
+                "batch_start", batch: batch,
+                data: ["n_total_jobs": 1, "command": "python train.py --epochs 50", "cwd": "/srv/run"],
                 source: ["project": "proj", "host": "gpu-box-7", "commit": "feedbeef1234"]))
         try c.mustPost(Ev.make("job_start", batch: batch, job: job, data: ["model": "mlp"]))
         for n in 0..<epochs { try c.mustPost(Ev.epoch(batch, job, n)) }
     }
 
-    func tui(_ s: TestServer, _ token: String, _ args: [String], env: [String: String] = [:]) throws -> Tmux {
+    func tui(_ s: TestServer, _ token: String, _ args: [String], env: [String: String] = [:]) throws
+        -> Tmux
+    {
         var e = ["ARGUS_URL": s.url, "ARGUS_TOKEN": token]
         for (k, v) in env { e[k] = v }
         return try Tmux([Binaries.path("argus-tui")] + args, env: e)
     }
 
-    @Test("ingested epochs and log lines appear on the live screen; q quits and restores the terminal")
+    @Test(
+        "ingested epochs and log lines appear on the live screen; q quits and restores the terminal")
     func liveIngest() throws {
         let s = try TestServer()
         let token = try s.token()
         let c = s.client(token)
         try Self.seedJob(c)
         let t = try tui(s, token, ["b1/j1"])
-        try t.wait("the live job screen") { $0.contains("b1 / j1") && $0.contains("● live") && $0.contains("1━train_loss") }
+        try t.wait("the live job screen") {
+            $0.contains("b1 / j1") && $0.contains("● live") && $0.contains("1━train_loss")
+        }
         try c.mustPost(Ev.epoch("b1", "j1", 3, train: 0.4242, val: 0.5151))
-        try c.mustPost(Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "MARKER one-of-a-kind", "level": "warning"]))
-        let pane = try t.wait("the new epoch and log line") { $0.contains("MARKER one-of-a-kind") && $0.contains("0.4242 / 0.5151 @3") }
+        try c.mustPost(
+            Ev.make(
+                "log_line", batch: "b1", job: "j1",
+                data: ["line": "MARKER one-of-a-kind", "level": "warning"]))
+        let pane = try t.wait("the new epoch and log line") {
+            $0.contains("MARKER one-of-a-kind") && $0.contains("0.4242 / 0.5151 @3")
+        }
         #expect(pane.contains("commit feedbee"))
         #expect(pane.contains("host gpu-box-7"))
         t.send("q")
@@ -42,7 +55,9 @@ struct TUIEndToEndTests {
         #expect(!t.capture().contains("1━train_loss"))
     }
 
-    @Test("killing and restarting the server mid-stream: the TUI reconnects and shows what was missed, once")
+    @Test(
+        "killing and restarting the server mid-stream: the TUI reconnects and shows what was missed, once"
+    )
     func reconnectAfterRestart() throws {
         let first = try TestServer()
         let token = try first.token()
@@ -56,11 +71,20 @@ struct TUIEndToEndTests {
         let second = try TestServer(dataDir: dataDir, port: port)
         defer { try? FileManager.default.removeItem(at: dataDir) }
         let c = second.client(token)
-        for n in 1...3 { try c.mustPost(Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "AWAY-\(n) while you were out", "level": "info"])) }
-        try c.mustPost(Ev.epoch("b1", "j1", 3, train: 0.3131, val: 0.4141))
-        let pane = try t.wait(timeout: 30, "the missed events") { $0.contains("AWAY-3") && $0.contains("● live") && $0.contains("0.3131") }
         for n in 1...3 {
-            #expect(pane.components(separatedBy: "AWAY-\(n) ").count == 2, "AWAY-\(n) should appear exactly once")
+            try c.mustPost(
+                Ev.make(
+                    "log_line", batch: "b1", job: "j1",
+                    data: ["line": "AWAY-\(n) while you were out", "level": "info"]))
+        }
+        try c.mustPost(Ev.epoch("b1", "j1", 3, train: 0.3131, val: 0.4141))
+        let pane = try t.wait(timeout: 30, "the missed events") {
+            $0.contains("AWAY-3") && $0.contains("● live") && $0.contains("0.3131")
+        }
+        for n in 1...3 {
+            #expect(
+                pane.components(separatedBy: "AWAY-\(n) ").count == 2,
+                "AWAY-\(n) should appear exactly once")
         }
         t.send("q")
     }
@@ -68,29 +92,40 @@ struct TUIEndToEndTests {
     @Test("a server that is down at start is shown as such and retried until it comes up")
     func serverDownAtStart() throws {
         let port = freePort()
-        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-down-\(UUID().uuidString)")
+        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "argus-down-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDir) }
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
-        let (rc, out, _) = try runTool(Binaries.path("argus-server"), ["token", "create", "--data-dir", dataDir.path, "--user", "alice"])
+        let (rc, out, _) = try runTool(
+            Binaries.path("argus-server"),
+            ["token", "create", "--data-dir", dataDir.path, "--user", "alice"])
         #expect(rc == 0)
         let token = out.trimmingCharacters(in: .whitespacesAndNewlines)
-        let t = try Tmux([Binaries.path("argus-tui"), "b1/j1"], env: ["ARGUS_URL": "http://127.0.0.1:\(port)", "ARGUS_TOKEN": token])
-        try t.wait("the unreachable state") { $0.contains("reconnecting") && $0.contains("server unreachable") }
+        let t = try Tmux(
+            [Binaries.path("argus-tui"), "b1/j1"],
+            env: ["ARGUS_URL": "http://127.0.0.1:\(port)", "ARGUS_TOKEN": token])
+        try t.wait("the unreachable state") {
+            $0.contains("reconnecting") && $0.contains("server unreachable")
+        }
         let s = try TestServer(dataDir: dataDir, port: port)
         try Self.seedJob(s.client(token))
-        try t.wait(timeout: 30, "the job once the server is up") { $0.contains("● live") && $0.contains("1━train_loss") && $0.contains("@2") }
+        try t.wait(timeout: 30, "the job once the server is up") {
+            $0.contains("● live") && $0.contains("1━train_loss") && $0.contains("@2")
+        }
         t.send("q")
     }
 
     @Test("a bad token is one clear sentence and exit status 1")
     func badToken() throws {
         let s = try TestServer()
-        let (rc, out, err) = try runTool(Binaries.path("argus-tui"), ["--url", s.url, "--token", "em_live_wrong", "b1/j1"])
+        let (rc, out, err) = try runTool(
+            Binaries.path("argus-tui"), ["--url", s.url, "--token", "em_live_wrong", "b1/j1"])
         #expect(rc == 1)
         #expect(out.isEmpty)
         #expect(err.split(separator: "\n").count == 1)
         #expect(err.contains("rejected the token"))
-        let (rc2, _, err2) = try runTool(Binaries.path("argus-tui"), ["--url", s.url, "b1/j1"], env: ["ARGUS_TOKEN": ""])
+        let (rc2, _, err2) = try runTool(
+            Binaries.path("argus-tui"), ["--url", s.url, "b1/j1"], env: ["ARGUS_TOKEN": ""])
         #expect(rc2 == 1)
         #expect(err2.contains("no token"))
     }
@@ -111,7 +146,9 @@ struct TUIEndToEndTests {
         let colourCode = #"\u001B\[[0-9;]*(3[0-7]|38;5;[0-9]+)[;m]"#
         #expect(withColour.range(of: colourCode, options: .regularExpression) != nil)
         #expect(withoutColour.range(of: colourCode, options: .regularExpression) == nil)
-        #expect(withoutColour.contains("\u{1B}[1m") || withoutColour.contains(";1m") || withoutColour.contains("[1;"))
+        #expect(
+            withoutColour.contains("\u{1B}[1m") || withoutColour.contains(";1m")
+                || withoutColour.contains("[1;"))
     }
 
     @Test("--dump prints one plain frame of the same screen, and the ASCII form with --ascii")
@@ -119,20 +156,29 @@ struct TUIEndToEndTests {
         let s = try TestServer()
         let token = try s.token()
         try Self.seedJob(s.client(token), epochs: 10)
-        let (rc, out, err) = try runTool(Binaries.path("argus-tui"), ["--dump", "--width", "100", "--height", "30", "b1/j1"], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        let (rc, out, err) = try runTool(
+            Binaries.path("argus-tui"), ["--dump", "--width", "100", "--height", "30", "b1/j1"],
+            env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
         #expect(rc == 0, "\(err)")
         let lines = out.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count >= 30)
         #expect(lines.allSatisfy { TextWidthCheck.columns(String($0)) <= 100 })
         #expect(!out.contains("\u{1B}"))
-        #expect(out.contains("STATUS") && out.contains("1━train_loss") && out.contains("command python train.py --epochs 50"))
-        let (rc2, ascii, _) = try runTool(Binaries.path("argus-tui"), ["--dump", "--ascii", "b1/j1"], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        #expect(
+            out.contains("STATUS") && out.contains("1━train_loss")
+                && out.contains("command python train.py --epochs 50"))
+        let (rc2, ascii, _) = try runTool(
+            Binaries.path("argus-tui"), ["--dump", "--ascii", "b1/j1"],
+            env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
         #expect(rc2 == 0)
         #expect(ascii.unicodeScalars.allSatisfy { $0.value < 0x7F })
-        let (rc3, picker, _) = try runTool(Binaries.path("argus-tui"), ["--dump"], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        let (rc3, picker, _) = try runTool(
+            Binaries.path("argus-tui"), ["--dump"], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
         #expect(rc3 == 0)
         #expect(picker.contains("recent batches") && picker.contains("● running b1"))
-        let (rc4, _, err4) = try runTool(Binaries.path("argus-tui"), ["--dump", "b1/nope"], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        let (rc4, _, err4) = try runTool(
+            Binaries.path("argus-tui"), ["--dump", "b1/nope"],
+            env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
         #expect(rc4 == 1)
         #expect(err4.contains("not found"))
     }

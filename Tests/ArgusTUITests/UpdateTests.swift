@@ -7,18 +7,39 @@ import Testing
 @Suite("State updates (keys and stream events)")
 struct UpdateTests {
     func event(_ id: Int, _ type: String, job: String? = "j1", data: JSON = [:]) -> JSON {
-        ["id": JSON(id), "event_type": .string(type), "batch_id": "b1", "job_id": JSON(job), "timestamp": "2026-04-23T09:05:00Z", "data": data]
+        [
+            "id": JSON(id), "event_type": .string(type), "batch_id": "b1", "job_id": JSON(job),
+            "timestamp": "2026-04-23T09:05:00Z", "data": data,
+        ]
     }
 
     @Test("stream events update telemetry, chart and log; a replayed id is ignored")
     func streamEvents() {
         var s = Fixture.state(Fixture.view(epochs: 3, lastEventID: 100))
-        _ = Update.apply(&s, .streamEvent(event(101, "job_epoch", data: ["epoch": 3, "train_loss": 0.11, "val_loss": 0.13, "grad_norm": 2])))
-        _ = Update.apply(&s, .streamEvent(event(102, "log_line", data: ["line": "fresh line", "level": "info"])))
-        _ = Update.apply(&s, .streamEvent(event(103, "log_line", job: "b1", data: ["line": "heartbeat", "level": "debug"])))
-        _ = Update.apply(&s, .streamEvent(event(104, "resource_snapshot", job: nil, data: ["gpus": [["util_pct": 10], ["util_pct": 30]]])))
-        _ = Update.apply(&s, .streamEvent(event(105, "log_line", job: "other", data: ["line": "not mine", "level": "info"])))
-        _ = Update.apply(&s, .streamEvent(event(102, "log_line", data: ["line": "fresh line", "level": "info"])))  // replayed
+        _ = Update.apply(
+            &s,
+            .streamEvent(
+                event(
+                    101, "job_epoch",
+                    data: ["epoch": 3, "train_loss": 0.11, "val_loss": 0.13, "grad_norm": 2])))
+        _ = Update.apply(
+            &s, .streamEvent(event(102, "log_line", data: ["line": "fresh line", "level": "info"])))
+        _ = Update.apply(
+            &s,
+            .streamEvent(
+                event(103, "log_line", job: "b1", data: ["line": "heartbeat", "level": "debug"])))
+        _ = Update.apply(
+            &s,
+            .streamEvent(
+                event(
+                    104, "resource_snapshot", job: nil, data: ["gpus": [["util_pct": 10], ["util_pct": 30]]]))
+        )
+        _ = Update.apply(
+            &s,
+            .streamEvent(
+                event(105, "log_line", job: "other", data: ["line": "not mine", "level": "info"])))
+        _ = Update.apply(
+            &s, .streamEvent(event(102, "log_line", data: ["line": "fresh line", "level": "info"])))  // replayed
         let job = s.job!
         #expect(job.epoch == 3)
         #expect(job.trainLoss == 0.11)
@@ -28,7 +49,9 @@ struct UpdateTests {
         #expect(!job.logs.contains { $0.line == "heartbeat" || $0.line == "not mine" })
         #expect(job.gpuUtil == 20)
         #expect(job.lastEventID == 105)
-        _ = Update.apply(&s, .streamEvent(event(106, "job_failed", data: ["reason": "ValueError: boom", "elapsed_s": 5])))
+        _ = Update.apply(
+            &s,
+            .streamEvent(event(106, "job_failed", data: ["reason": "ValueError: boom", "elapsed_s": 5])))
         #expect(s.job?.jobStatus == "failed")
         #expect(s.job?.failureReason == "ValueError: boom")
         #expect(ScreenView.render(s).text.contains("Failed: ValueError: boom"))
@@ -37,7 +60,8 @@ struct UpdateTests {
     @Test("guardrail events raise a banner while you watch")
     func banners() {
         var s = Fixture.state(Fixture.view())
-        _ = Update.apply(&s, .streamEvent(event(101, "job_idle_flagged", data: ["since": "2026-04-23T08:55:00Z"])))
+        _ = Update.apply(
+            &s, .streamEvent(event(101, "job_idle_flagged", data: ["since": "2026-04-23T08:55:00Z"])))
         #expect(s.job?.idleFlagged == true)
         #expect(ScreenView.render(s).text.contains("GPU idle"))
         _ = Update.apply(&s, .streamEvent(event(102, "job_idle_recovered")))
@@ -56,12 +80,16 @@ struct UpdateTests {
         #expect(s.logScroll > 0)
         #expect(!ScreenView.render(s).text.contains("line 299"))
         #expect(ScreenView.render(s).text.contains("scrolled"))
-        _ = Update.apply(&s, .streamEvent(event(101, "log_line", data: ["line": "line 300", "level": "info"])))
+        _ = Update.apply(
+            &s, .streamEvent(event(101, "log_line", data: ["line": "line 300", "level": "info"])))
         #expect(!ScreenView.render(s).text.contains("line 300"), "a scrolled view stays put")
         _ = Update.apply(&s, .key(.end))
         #expect(s.logScroll == 0)
         #expect(ScreenView.render(s).text.contains("line 300"))
-        for k: Key in [.char("/"), .char("l"), .char("i"), .char("n"), .char("e"), .char(" "), .char("2"), .char("7"), .enter] {
+        for k: Key in [
+            .char("/"), .char("l"), .char("i"), .char("n"), .char("e"), .char(" "), .char("2"),
+            .char("7"), .enter,
+        ] {
             _ = Update.apply(&s, .key(k))
         }
         let text = ScreenView.render(s).text
@@ -72,7 +100,8 @@ struct UpdateTests {
         #expect(s.filter.isEmpty)
     }
 
-    @Test("digits toggle series, e smooths, g switches to log-y; navigation keys never trigger actions")
+    @Test(
+        "digits toggle series, e smooths, g switches to log-y; navigation keys never trigger actions")
     func chartKeysAndSafety() {
         var s = Fixture.state(Fixture.view())
         #expect(s.visibleSeries == ["train_loss", "val_loss"])
@@ -87,7 +116,8 @@ struct UpdateTests {
         #expect(s.logY)
         for k: Key in [.up, .down, .pageUp, .pageDown, .home, .end, .enter, .char("j"), .char("k")] {
             let effects = Update.apply(&s, .key(k))
-            #expect(!effects.contains { if case .runAction = $0 { return true } else { return false } }, "\(k)")
+            #expect(
+                !effects.contains { if case .runAction = $0 { return true } else { return false } }, "\(k)")
         }
         #expect(Update.apply(&s, .key(.char("s"))) == [.runAction(.stop)])
         #expect(Update.apply(&s, .key(.char("q"))) == [.quit])
@@ -99,7 +129,10 @@ struct UpdateTests {
         var s = Fixture.state(Fixture.view())
         #expect(Update.apply(&s, .key(.escape)) == [.closeJob, .loadJobs("b1")])
         #expect(s.screen == .jobs("b1"))
-        _ = Update.apply(&s, .jobsLoaded(batchID: "b1", [["id": "j1", "status": "running"], ["id": "j2", "status": "done"]]))
+        _ = Update.apply(
+            &s,
+            .jobsLoaded(
+                batchID: "b1", [["id": "j1", "status": "running"], ["id": "j2", "status": "done"]]))
         _ = Update.apply(&s, .key(.down))
         #expect(Update.apply(&s, .key(.enter)) == [.openJob(batchID: "b1", jobID: "j2")])
         #expect(s.screen == .job)

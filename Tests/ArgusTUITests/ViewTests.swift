@@ -7,49 +7,71 @@ import Testing
 /// Builds `/view` documents shaped like the server's.
 enum Fixture {
     static func view(
-        status: String = "running", batchStatus: String = "running", epochs: Int = 30, failure: String? = nil, idle: Bool = false,
-        gpu: Bool = true, logs: [(String, String)] = [("info", "epoch 1 done"), ("warning", "lr warmup ends"), ("error", "NaN in grads")],
+        status: String = "running", batchStatus: String = "running", epochs: Int = 30,
+        failure: String? = nil, idle: Bool = false,
+        gpu: Bool = true,
+        logs: [(String, String)] = [
+            ("info", "epoch 1 done"), ("warning", "lr warmup ends"), ("error", "NaN in grads"),
+        ],
         lastEventID: Int = 100, epochValues: ((Int) -> JSONObject)? = nil
     ) -> JSON {
         let epochRows: [JSON] = (0..<epochs).map { n in
             if let f = epochValues { return .object(f(n)) }
             return [
-                "epoch": JSON(n), "train_loss": JSON(2.0 * exp(-Double(n) / 10) + 0.1), "val_loss": JSON(2.2 * exp(-Double(n) / 10) + 0.15),
+                "epoch": JSON(n), "train_loss": JSON(2.0 * exp(-Double(n) / 10) + 0.1),
+                "val_loss": JSON(2.2 * exp(-Double(n) / 10) + 0.15),
                 "lr": 0.001, "val_acc": JSON(0.5 + Double(n) / 100),
             ]
         }
         let logRows: [JSON] = logs.enumerated().reversed().map { i, l in
-            ["id": JSON(i + 1), "ts": "2026-04-23T09:0\(i % 10):00Z", "job_id": "j1", "level": .string(l.0), "line": .string(l.1)]
+            [
+                "id": JSON(i + 1), "ts": "2026-04-23T09:0\(i % 10):00Z", "job_id": "j1",
+                "level": .string(l.0), "line": .string(l.1),
+            ]
         }
         let telemetry: JSON = [
-            "status": .string(status), "elapsed_s": 3723, "gpu_util_pct": gpu ? 87.5 : .null, "gpu_mem_peak_mb": gpu ? 40960 : .null,
-            "train_loss": epochs > 0 ? 0.2 : .null, "val_loss": epochs > 0 ? 0.25 : .null, "epoch": epochs > 0 ? JSON(epochs - 1) : .null,
+            "status": .string(status), "elapsed_s": 3723, "gpu_util_pct": gpu ? 87.5 : .null,
+            "gpu_mem_peak_mb": gpu ? 40960 : .null,
+            "train_loss": epochs > 0 ? 0.2 : .null, "val_loss": epochs > 0 ? 0.25 : .null,
+            "epoch": epochs > 0 ? JSON(epochs - 1) : .null,
             "is_idle_flagged": .bool(idle), "idle_since": idle ? "2026-04-23T08:50:00Z" : .null,
         ]
         return [
             "batch": [
                 "id": "b1", "status": .string(batchStatus), "stop_requested": false, "agent_online": false,
-                "env_snapshot": ["git_sha": "0123456789", "git_sha_short": "0123456", "command": "python train.py --lr 3e-4", "cwd": "/srv/exp", "hostname": "gpu-box-1", "user": "alice"],
+                "env_snapshot": [
+                    "git_sha": "0123456789", "git_sha_short": "0123456",
+                    "command": "python train.py --lr 3e-4", "cwd": "/srv/exp", "hostname": "gpu-box-1",
+                    "user": "alice",
+                ],
             ],
             "job": [
-                "id": "j1", "batch_id": "b1", "model": "patchtst", "dataset": "etth1", "status": .string(status),
-                "start_time": "2026-04-23T08:00:00Z", "end_time": .null, "elapsed_s": 3723, "metrics": .null,
+                "id": "j1", "batch_id": "b1", "model": "patchtst", "dataset": "etth1",
+                "status": .string(status),
+                "start_time": "2026-04-23T08:00:00Z", "end_time": .null, "elapsed_s": 3723,
+                "metrics": .null,
                 "failure_reason": failure.map { .string($0) } ?? .null, "is_idle_flagged": .bool(idle),
                 "last_activity": "2026-04-23T09:02:03Z", "telemetry": telemetry,
             ],
             "epochs": .array(epochRows),
             "log_tail": .array(logRows),
             "resources_latest": .null,
-            "env_snapshot": ["git_sha": "0123456789", "git_sha_short": "0123456", "command": "python train.py --lr 3e-4", "cwd": "/srv/exp", "hostname": "gpu-box-1", "user": "alice"],
+            "env_snapshot": [
+                "git_sha": "0123456789", "git_sha_short": "0123456", "command": "python train.py --lr 3e-4",
+                "cwd": "/srv/exp", "hostname": "gpu-box-1", "user": "alice",
+            ],
             "actions": [
-                "stop": ["enabled": true], "rerun": ["enabled": false, "reason": "batch is still running"], "share": ["enabled": true],
+                "stop": ["enabled": true], "rerun": ["enabled": false, "reason": "batch is still running"],
+                "share": ["enabled": true],
                 "copy_command": ["enabled": true],
             ],
             "last_event_id": JSON(lastEventID),
         ]
     }
 
-    static func state(_ view: JSON, width: Int = 120, height: Int = 40, ascii: Bool = false) -> AppState {
+    static func state(_ view: JSON, width: Int = 120, height: Int = 40, ascii: Bool = false)
+        -> AppState
+    {
         var s = AppState(screen: .job)
         s.width = width
         s.height = height
@@ -60,19 +82,24 @@ enum Fixture {
         return s
     }
 
-    static func braille(_ text: String) -> Int { text.unicodeScalars.filter { (0x2801...0x28FF).contains($0.value) }.count }
+    static func braille(_ text: String) -> Int {
+        text.unicodeScalars.filter { (0x2801...0x28FF).contains($0.value) }.count
+    }
 }
 
 @Suite("Job screen rendering")
 struct ViewTests {
-    @Test("a running job: telemetry strip, chart, log tail, action bar and environment, top to bottom")
+    @Test(
+        "a running job: telemetry strip, chart, log tail, action bar and environment, top to bottom")
     func runningJob() {
         let g = ScreenView.render(Fixture.state(Fixture.view()))
         let text = g.text
         let rows = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(rows[0].contains("b1 / j1"))
         #expect(rows[0].contains("● live"))
-        #expect(rows[1].contains("STATUS") && rows[1].contains("ELAPSED") && rows[1].contains("GPU UTIL") && rows[1].contains("GPU MEM PEAK"))
+        #expect(
+            rows[1].contains("STATUS") && rows[1].contains("ELAPSED") && rows[1].contains("GPU UTIL")
+                && rows[1].contains("GPU MEM PEAK"))
         #expect(rows[2].contains("● running"))
         #expect(rows[2].contains("1h 02m"))  // 3723 s
         #expect(rows[2].contains("87.5%"))
@@ -92,14 +119,17 @@ struct ViewTests {
         #expect(text.contains("host gpu-box-1"))
         #expect(text.contains("command python train.py --lr 3e-4"))
         // Order on screen: telemetry, chart, log, actions, environment.
-        let order = ["STATUS", "1━train_loss", "LOG", "[s] Stop", "commit"].map { key in rows.firstIndex { $0.contains(key) } ?? -1 }
+        let order = ["STATUS", "1━train_loss", "LOG", "[s] Stop", "commit"].map { key in
+            rows.firstIndex { $0.contains(key) } ?? -1
+        }
         #expect(order == order.sorted() && !order.contains(-1), "\(order)")
         #expect(!text.contains("Failed:"))
     }
 
     @Test("a failed job shows its reason above the log tail")
     func failedJob() {
-        let s = Fixture.state(Fixture.view(status: "failed", failure: "RuntimeError: CUDA out of memory"))
+        let s = Fixture.state(
+            Fixture.view(status: "failed", failure: "RuntimeError: CUDA out of memory"))
         let rows = ScreenView.render(s).text.split(separator: "\n").map(String.init)
         let fail = rows.firstIndex { $0.hasPrefix("Failed: RuntimeError: CUDA out of memory") }
         let log = rows.firstIndex { $0.hasPrefix("LOG") }
@@ -150,11 +180,14 @@ struct ViewTests {
         // The spike is the highest thing plotted, and sits near the middle of the epoch axis.
         let spikeRow = try #require((plotTop..<rows.count).first { !braille(rows[$0]).isEmpty })
         let mid = 9 + (200 - 9) / 2
-        #expect(braille(rows[spikeRow]).contains { abs($0 - mid) <= 3 }, "spike row \(spikeRow): \(braille(rows[spikeRow]))")
+        #expect(
+            braille(rows[spikeRow]).contains { abs($0 - mid) <= 3 },
+            "spike row \(spikeRow): \(braille(rows[spikeRow]))")
         #expect(spikeRow < plotTop + 5)
         // The ordinary curve (around 1.0) sits far below it.
         let curveRows = (plotTop..<rows.count).filter { braille(rows[$0]).count > 100 }
-        #expect(!curveRows.isEmpty && curveRows.allSatisfy { $0 > spikeRow + 15 }, "\(curveRows) \(spikeRow)")
+        #expect(
+            !curveRows.isEmpty && curveRows.allSatisfy { $0 > spikeRow + 15 }, "\(curveRows) \(spikeRow)")
         // The NaN is marked in the top row at three quarters of the axis.
         let top = Array(rows[plotTop].unicodeScalars)
         let marks = top.indices.filter { top[$0] == "✕" }
@@ -168,8 +201,12 @@ struct ViewTests {
         let first = s.chartBounds
         for n in 20..<40 {
             let e: JSON = [
-                "id": JSON(1000 + n), "event_type": "job_epoch", "batch_id": "b1", "job_id": "j1", "timestamp": "2026-04-23T09:05:00Z",
-                "data": ["epoch": JSON(n), "train_loss": JSON(2.0 * exp(-Double(n) / 10) + 0.1), "val_loss": JSON(2.2 * exp(-Double(n) / 10) + 0.15)],
+                "id": JSON(1000 + n), "event_type": "job_epoch", "batch_id": "b1", "job_id": "j1",
+                "timestamp": "2026-04-23T09:05:00Z",
+                "data": [
+                    "epoch": JSON(n), "train_loss": JSON(2.0 * exp(-Double(n) / 10) + 0.1),
+                    "val_loss": JSON(2.2 * exp(-Double(n) / 10) + 0.15),
+                ],
             ]
             _ = Update.apply(&s, .streamEvent(e))
             #expect(s.chartBounds == first, "bounds moved at epoch \(n)")
@@ -184,7 +221,9 @@ struct ViewTests {
         #expect(small.contains("need 60×20"))
         let ok = ScreenView.render(Fixture.state(Fixture.view(), width: 60, height: 20)).text
         #expect(!ok.contains("too small"))
-        #expect(ok.contains("STATUS") && ok.contains("LOG") && ok.contains("[s] Stop") && ok.contains("commit"))
+        #expect(
+            ok.contains("STATUS") && ok.contains("LOG") && ok.contains("[s] Stop")
+                && ok.contains("commit"))
         #expect(Fixture.braille(ok) > 10)
     }
 
@@ -216,9 +255,18 @@ struct ViewTests {
         s.height = 30
         s.now = Timestamp(iso: "2026-04-23T10:00:00Z")!.seconds
         let rows: [JSON] = [
-            ["id": "old-done", "project": "p", "status": "done", "host": "h", "n_done": 3, "n_failed": 0, "n_total": 3, "last_activity": "2026-04-23T09:00:00Z"],
-            ["id": "now-running", "project": "p", "status": "running", "host": "h", "n_done": 1, "n_failed": 1, "n_total": 4, "last_activity": "2026-04-23T09:59:50Z"],
-            ["id": "broke", "project": "p", "status": "failed", "host": "h", "n_done": 0, "n_failed": 1, "last_activity": "2026-04-23T09:30:00Z"],
+            [
+                "id": "old-done", "project": "p", "status": "done", "host": "h", "n_done": 3, "n_failed": 0,
+                "n_total": 3, "last_activity": "2026-04-23T09:00:00Z",
+            ],
+            [
+                "id": "now-running", "project": "p", "status": "running", "host": "h", "n_done": 1,
+                "n_failed": 1, "n_total": 4, "last_activity": "2026-04-23T09:59:50Z",
+            ],
+            [
+                "id": "broke", "project": "p", "status": "failed", "host": "h", "n_done": 0, "n_failed": 1,
+                "last_activity": "2026-04-23T09:30:00Z",
+            ],
         ]
         _ = Update.apply(&s, .batchesLoaded(rows))
         let g = ScreenView.render(s)

@@ -38,19 +38,26 @@ struct JSONTests {
 
 @Suite("Timestamps")
 struct TimestampTests {
-    @Test("ISO-8601 variants normalise to UTC Z", arguments: [
-        ("2026-04-23T09:23:06Z", "2026-04-23T09:23:06Z"),
-        ("2026-04-23T11:23:06+02:00", "2026-04-23T09:23:06Z"),
-        ("2026-04-23T09:23:06.123456789-0130", "2026-04-23T10:53:06.123456Z"),
-        ("2026-04-23 09:23:06.5", "2026-04-23T09:23:06.500000Z"),
-        ("2024-02-29T00:00:00+00", "2024-02-29T00:00:00Z"),
-        ("2026-01-01T00:30:00+01:00", "2025-12-31T23:30:00Z"),
-    ])
+    @Test(
+        "ISO-8601 variants normalise to UTC Z",
+        arguments: [
+            ("2026-04-23T09:23:06Z", "2026-04-23T09:23:06Z"),
+            ("2026-04-23T11:23:06+02:00", "2026-04-23T09:23:06Z"),
+            ("2026-04-23T09:23:06.123456789-0130", "2026-04-23T10:53:06.123456Z"),
+            ("2026-04-23 09:23:06.5", "2026-04-23T09:23:06.500000Z"),
+            ("2024-02-29T00:00:00+00", "2024-02-29T00:00:00Z"),
+            ("2026-01-01T00:30:00+01:00", "2025-12-31T23:30:00Z"),
+        ])
     func variants(input: String, expected: String) throws {
         #expect(try #require(Timestamp(iso: input)).iso == expected)
     }
 
-    @Test("nonsense is refused", arguments: ["", "yesterday", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-04-23", "2026-04-23T25:00:00Z", "2026-04-23T09:23:06Zjunk"])
+    @Test(
+        "nonsense is refused",
+        arguments: [
+            "", "yesterday", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-04-23",
+            "2026-04-23T25:00:00Z", "2026-04-23T09:23:06Zjunk",
+        ])
     func invalid(input: String) {
         #expect(Timestamp(iso: input) == nil)
     }
@@ -66,11 +73,15 @@ struct TimestampTests {
 
 @Suite("JSON numbers")
 struct JSONNumberTests {
-    @Test("parsed numbers equal Swift's own conversion, on the fast path and off it", arguments: [
-        "0", "-0", "1", "-17", "0.1", "0.6", "1e-4", "3.0e8", "0.0001", "123456789012345678", "1234567890123456789012",
-        "2.2250738585072014e-308", "1.7976931348623157e308", "9007199254740993", "0.30000000000000004", "1E22", "1e23",
-        "-2.5E-3", "0.1000000000000000000001", "5e-324",
-    ])
+    @Test(
+        "parsed numbers equal Swift's own conversion, on the fast path and off it",
+        arguments: [
+            "0", "-0", "1", "-17", "0.1", "0.6", "1e-4", "3.0e8", "0.0001", "123456789012345678",
+            "1234567890123456789012",
+            "2.2250738585072014e-308", "1.7976931348623157e308", "9007199254740993",
+            "0.30000000000000004", "1E22", "1e23",
+            "-2.5E-3", "0.1000000000000000000001", "5e-324",
+        ])
     func matchesStdlib(text: String) throws {
         let parsed = try JSON.parse(text).rawNumber
         #expect(parsed == Double(text), "\(text)")

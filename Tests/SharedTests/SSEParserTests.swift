@@ -8,7 +8,9 @@ struct SSEParserTests {
         return chunks.flatMap { p.feed(Array($0.utf8)) }
     }
 
-    func ev(_ id: String, _ type: String, _ data: String) -> SSEMessage { .event(SSEEvent(id: id, type: type, data: data)) }
+    func ev(_ id: String, _ type: String, _ data: String) -> SSEMessage {
+        .event(SSEEvent(id: id, type: type, data: data))
+    }
 
     @Test("LF, CRLF and CR line ends all work")
     func lineEnds() {
@@ -60,11 +62,12 @@ struct SSEParserTests {
     @Test("a BOM at the start is skipped, once")
     func bom() {
         var p = SSEParser()
-        let out = p.feed([0xEF, 0xBB] ) + p.feed([0xBF] + Array("data: x\n\n".utf8))
+        let out = p.feed([0xEF, 0xBB]) + p.feed([0xBF] + Array("data: x\n\n".utf8))
         #expect(out == [ev("", "message", "x")])
     }
 
-    @Test("a field name without a colon and unknown fields are handled; one leading space is stripped")
+    @Test(
+        "a field name without a colon and unknown fields are handled; one leading space is stripped")
     func fields() {
         #expect(events(["data:  two spaces\nfoo: bar\n\n"]) == [ev("", "message", " two spaces")])
         #expect(events(["event\ndata: x\n\n"]) == [ev("", "message", "x")])

@@ -3,7 +3,7 @@ import Foundation
 import Shared
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public struct TestFailure: Error, CustomStringConvertible {
@@ -14,13 +14,20 @@ public struct TestFailure: Error, CustomStringConvertible {
 /// Where SwiftPM put the executables: next to the test bundle.
 public enum Binaries {
     public static var directory: URL {
-        if let d = ProcessInfo.processInfo.environment["ARGUS_BIN_DIR"] { return URL(fileURLWithPath: d) }
+        if let d = ProcessInfo.processInfo.environment["ARGUS_BIN_DIR"] {
+            return URL(fileURLWithPath: d)
+        }
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         while url.path != "/" {
             url.deleteLastPathComponent()
-            if FileManager.default.isExecutableFile(atPath: url.appendingPathComponent("argus-server").path) { return url }
+            if FileManager.default.isExecutableFile(
+                atPath: url.appendingPathComponent("argus-server").path)
+            {
+                return url
+            }
         }
-        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug")
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(
+            ".build/debug")
     }
 
     public static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
@@ -29,13 +36,17 @@ public enum Binaries {
 /// Runs a command to completion and returns (exit status, stdout, stderr). Uses posix_spawn and waitpid
 /// directly: Foundation's Process can miss the exit of a command that forks a daemon (tmux new-session).
 @discardableResult
-public func runTool(_ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil) throws -> (Int32, String, String) {
+public func runTool(
+    _ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil
+) throws -> (Int32, String, String) {
     var environment = ProcessInfo.processInfo.environment
     for (k, v) in env { environment[k] = v }
     var outPipe: [Int32] = [0, 0]
     var errPipe: [Int32] = [0, 0]
     var inPipe: [Int32] = [0, 0]
-    guard pipe(&outPipe) == 0, pipe(&errPipe) == 0, pipe(&inPipe) == 0 else { throw TestFailure("pipe failed") }
+    guard pipe(&outPipe) == 0, pipe(&errPipe) == 0, pipe(&inPipe) == 0 else {
+        throw TestFailure("pipe failed")
+    }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -44,7 +55,8 @@ public func runTool(_ path: String, _ args: [String], env: [String: String] = [:
     posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
     for fd in outPipe + errPipe + inPipe { posix_spawn_file_actions_addclose(&actions, fd) }
     let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    let envp: [UnsafeMutablePointer<CChar>?] =
+        environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer {
         argv.forEach { free($0) }
         envp.forEach { free($0) }
@@ -60,11 +72,16 @@ public func runTool(_ path: String, _ args: [String], env: [String: String] = [:
         close(inPipe[1])
         throw TestFailure("cannot run \(path): \(String(cString: strerror(rc)))")
     }
-    if let stdin { _ = Array(stdin.utf8).withUnsafeBytes { write(inPipe[1], $0.baseAddress, $0.count) } }
+    if let stdin {
+        _ = Array(stdin.utf8).withUnsafeBytes { write(inPipe[1], $0.baseAddress, $0.count) }
+    }
     close(inPipe[1])
     var out = Data()
     var err = Data()
-    var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0), pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
+    var fds = [
+        pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
+        pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0),
+    ]
     var open = 2
     var buf = [UInt8](repeating: 0, count: 65536)
     // Read both pipes until they close; a daemon that keeps them open is cut off once the command exits.
@@ -98,7 +115,12 @@ public final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
     private var done = false
-    public func set(_ d: Data) { lock.withLock { data = d; done = true } }
+    public func set(_ d: Data) {
+        lock.withLock {
+            data = d
+            done = true
+        }
+    }
     public var isSet: Bool { lock.withLock { done } }
     public var value: Data { lock.withLock { data } }
 }
@@ -114,14 +136,19 @@ public final class TestServer: @unchecked Sendable {
     /// `port` 0 picks a free one; pass the old port and data dir to restart "the same" server.
     public init(env: [String: String] = [:], dataDir existing: URL? = nil, port: Int = 0) throws {
         ownsDataDir = existing == nil
-        dataDir = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("argus-test-\(UUID().uuidString)")
+        dataDir =
+            existing
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent(
+                "argus-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
         logFile = dataDir.appendingPathComponent("server-\(UUID().uuidString.prefix(8)).log")
         let outFile = dataDir.appendingPathComponent("stdout-\(UUID().uuidString.prefix(8)).txt")
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
         FileManager.default.createFile(atPath: outFile.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: Binaries.path("argus-server"))
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path]
+        process.arguments = [
+            "serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path,
+        ]
         var environment = ProcessInfo.processInfo.environment
         for (k, v) in env { environment[k] = v }
         process.environment = environment
@@ -137,7 +164,8 @@ public final class TestServer: @unchecked Sendable {
                 return
             }
             if !process.isRunning {
-                throw TestFailure("argus-server exited early: \((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")")
+                throw TestFailure(
+                    "argus-server exited early: \((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")")
             }
             usleep(20_000)
         }
@@ -147,7 +175,9 @@ public final class TestServer: @unchecked Sendable {
 
     public var port: Int { Int(url.split(separator: ":").last!)! }
 
-    public func token(user: String = "alice", scope: String = "reporter", admin: Bool = false) throws -> String {
+    public func token(user: String = "alice", scope: String = "reporter", admin: Bool = false) throws
+        -> String
+    {
         var args = ["token", "create", "--data-dir", dataDir.path, "--user", user, "--scope", scope]
         if admin { args.append("--admin") }
         let (rc, out, err) = try runTool(Binaries.path("argus-server"), args)
@@ -155,7 +185,9 @@ public final class TestServer: @unchecked Sendable {
         return out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    public func client(_ token: String?) -> HTTPClient { HTTPClient(baseURL: url, token: token, timeout: 30) }
+    public func client(_ token: String?) -> HTTPClient {
+        HTTPClient(baseURL: url, token: token, timeout: 30)
+    }
 
     /// SIGTERM, then wait; returns how long the server took to exit.
     @discardableResult
@@ -181,16 +213,22 @@ public final class TestServer: @unchecked Sendable {
 /// Builds SDK-shaped event envelopes.
 public enum Ev {
     public static func make(
-        _ type: String, batch: String, job: String? = nil, data: JSON = [:], id: String = UUID().uuidString.lowercased(),
-        ts: String = Timestamp.now().iso, source: JSON = ["project": "proj", "host": "gpu-box-1", "user": "alice"]
+        _ type: String, batch: String, job: String? = nil, data: JSON = [:],
+        id: String = UUID().uuidString.lowercased(),
+        ts: String = Timestamp.now().iso,
+        source: JSON = ["project": "proj", "host": "gpu-box-1", "user": "alice"]
     ) -> JSON {
         [
-            "event_id": .string(id), "schema_version": "1.1", "event_type": .string(type), "timestamp": .string(ts),
+            "event_id": .string(id), "schema_version": "1.1", "event_type": .string(type),
+            "timestamp": .string(ts),
             "batch_id": .string(batch), "job_id": JSON(job), "source": source, "data": data,
         ]
     }
 
-    public static func epoch(_ batch: String, _ job: String, _ n: Int, train: Double? = nil, val: Double? = nil, extra: [(String, JSON)] = []) -> JSON {
+    public static func epoch(
+        _ batch: String, _ job: String, _ n: Int, train: Double? = nil, val: Double? = nil,
+        extra: [(String, JSON)] = []
+    ) -> JSON {
         var d = JSONObject([("epoch", JSON(n))])
         d["train_loss"] = JSON(train ?? 1.0 / Double(n + 1))
         d["val_loss"] = JSON(val ?? 1.2 / Double(n + 1))
@@ -200,7 +238,9 @@ public enum Ev {
 }
 
 extension HTTPClient {
-    public func postBatch(_ events: [JSON]) throws -> HTTPResult { try post("/api/events/batch", json: ["events": .array(events)]) }
+    public func postBatch(_ events: [JSON]) throws -> HTTPResult {
+        try post("/api/events/batch", json: ["events": .array(events)])
+    }
 
     public func mustPost(_ event: JSON) throws {
         let r = try post("/api/events", json: event)
@@ -209,7 +249,9 @@ extension HTTPClient {
 
     public func mustGet(_ path: String) throws -> JSON {
         let r = try get(path)
-        guard r.status == 200, let j = r.json else { throw TestFailure("GET \(path) → \(r.status): \(r.text)") }
+        guard r.status == 200, let j = r.json else {
+            throw TestFailure("GET \(path) → \(r.status): \(r.text)")
+        }
         return j
     }
 }
@@ -250,7 +292,9 @@ public final class SSECollector: @unchecked Sendable {
     public var ended: SSEConnection.End? { lock.withLock { end } }
 
     /// Waits until `predicate` holds over the received events, or throws after `timeout`.
-    public func wait(timeout: TimeInterval = 10, _ what: String = "events", until predicate: ([SSEEvent]) -> Bool) throws {
+    public func wait(
+        timeout: TimeInterval = 10, _ what: String = "events", until predicate: ([SSEEvent]) -> Bool
+    ) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if predicate(received) { return }
@@ -258,7 +302,9 @@ public final class SSECollector: @unchecked Sendable {
             usleep(10_000)
         }
         if predicate(received) { return }
-        throw TestFailure("timed out waiting for \(what); got \(received.map { "\($0.type)#\($0.id)" }) end=\(String(describing: ended))")
+        throw TestFailure(
+            "timed out waiting for \(what); got \(received.map { "\($0.type)#\($0.id)" }) end=\(String(describing: ended))"
+        )
     }
 
     public func stop() {
@@ -276,8 +322,12 @@ public func freePort() -> Int {
     addr.sin_port = 0
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-    _ = withUnsafeMutablePointer(to: &addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    _ = withUnsafePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+    }
+    _ = withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+    }
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
@@ -288,15 +338,23 @@ public final class Tmux: @unchecked Sendable {
     public let exitFile: URL
 
     /// Runs `command` (with `env`) in a WIDTH×HEIGHT window; its exit status lands in `exitFile`.
-    public init(_ command: [String], env: [String: String] = [:], width: Int = 120, height: Int = 40) throws {
+    public init(_ command: [String], env: [String: String] = [:], width: Int = 120, height: Int = 40)
+        throws
+    {
         exitFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(socket).rc")
-        let quoted = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let quoted = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(
+            separator: " ")
         let envs = env.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
         // Hermetic: the test decides NO_COLOR, whatever the runner's environment says.
         // `timeout` bounds the program, so a failed test cannot leave it running.
-        let shell = "env -u NO_COLOR \(envs) timeout 300 \(quoted); echo $? > '\(exitFile.path)'; sleep 30"
+        let shell =
+            "env -u NO_COLOR \(envs) timeout --foreground 300 \(quoted); echo $? > '\(exitFile.path)'; sleep 30"
         let (rc, _, err) = try runTool(
-            "/usr/bin/env", ["tmux", "-L", socket, "new-session", "-d", "-s", session, "-x", String(width), "-y", String(height), shell],
+            "/usr/bin/env",
+            [
+                "tmux", "-L", socket, "new-session", "-d", "-s", session, "-x", String(width), "-y",
+                String(height), shell,
+            ],
             env: ["TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "NO_COLOR": ""])
         guard rc == 0 else { throw TestFailure("tmux failed to start: \(err)") }
     }
@@ -314,7 +372,9 @@ public final class Tmux: @unchecked Sendable {
 
     /// Waits until the pane satisfies `predicate`, or throws with the last capture.
     @discardableResult
-    public func wait(timeout: TimeInterval = 15, _ what: String, until predicate: (String) -> Bool) throws -> String {
+    public func wait(timeout: TimeInterval = 15, _ what: String, until predicate: (String) -> Bool)
+        throws -> String
+    {
         let deadline = Date().addingTimeInterval(timeout)
         var last = ""
         while Date() < deadline {
@@ -326,7 +386,9 @@ public final class Tmux: @unchecked Sendable {
     }
 
     public var exitStatus: Int32? {
-        (try? String(contentsOf: exitFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        (try? String(contentsOf: exitFile, encoding: .utf8)).flatMap {
+            Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
     }
 
     public func kill() {

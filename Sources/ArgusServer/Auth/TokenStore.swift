@@ -25,11 +25,18 @@ extension ArgusStore {
         let secret = Secret.make(prefix: scope.prefix)
         let now = ArgusStore.nowUs()
         try pool.write { db in
-            try db.execute(sql: "INSERT INTO users(name, is_admin, created_us) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING", arguments: [user, admin, now])
-            if admin { try db.execute(sql: "UPDATE users SET is_admin = 1 WHERE name = ?", arguments: [user]) }
-            let userID = try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [user])!
             try db.execute(
-                sql: "INSERT INTO tokens(user_id, scope, token_hash, prefix, created_us) VALUES (?,?,?,?,?)",
+                sql:
+                    "INSERT INTO users(name, is_admin, created_us) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
+                arguments: [user, admin, now])
+            if admin {
+                try db.execute(sql: "UPDATE users SET is_admin = 1 WHERE name = ?", arguments: [user])
+            }
+            let userID = try Int64.fetchOne(
+                db, sql: "SELECT id FROM users WHERE name = ?", arguments: [user])!
+            try db.execute(
+                sql:
+                    "INSERT INTO tokens(user_id, scope, token_hash, prefix, created_us) VALUES (?,?,?,?,?)",
                 arguments: [userID, scope.rawValue, SHA256.hex(secret), String(secret.prefix(12)), now])
         }
         return secret
@@ -45,8 +52,10 @@ extension ArgusStore {
                     """
             ).map { r in
                 TokenInfo(
-                    id: r["id"], user: r["name"], isAdmin: r["is_admin"], scope: r["scope"], prefix: r["prefix"],
-                    createdAt: Timestamp(micros: r["created_us"]).iso, revoked: (r["revoked_us"] as Int64?) != nil)
+                    id: r["id"], user: r["name"], isAdmin: r["is_admin"], scope: r["scope"],
+                    prefix: r["prefix"],
+                    createdAt: Timestamp(micros: r["created_us"]).iso,
+                    revoked: (r["revoked_us"] as Int64?) != nil)
             }
         }
     }
@@ -54,7 +63,9 @@ extension ArgusStore {
     /// Revokes a token by id. Returns false when there is no such (unrevoked) token.
     public func revokeToken(id: Int64) throws -> Bool {
         try pool.write { db in
-            try db.execute(sql: "UPDATE tokens SET revoked_us = ? WHERE id = ? AND revoked_us IS NULL", arguments: [ArgusStore.nowUs(), id])
+            try db.execute(
+                sql: "UPDATE tokens SET revoked_us = ? WHERE id = ? AND revoked_us IS NULL",
+                arguments: [ArgusStore.nowUs(), id])
             return db.changesCount > 0
         }
     }
@@ -68,7 +79,9 @@ extension ArgusStore {
                         SELECT u.id, u.name, u.is_admin, t.scope FROM tokens t JOIN users u ON u.id = t.user_id
                         WHERE t.token_hash = ? AND t.revoked_us IS NULL
                         """), arguments: [hash]
-            ).map { UserPrincipal(id: $0["id"], name: $0["name"], isAdmin: $0["is_admin"], scope: $0["scope"]) }
+            ).map {
+                UserPrincipal(id: $0["id"], name: $0["name"], isAdmin: $0["is_admin"], scope: $0["scope"])
+            }
         }
     }
 }

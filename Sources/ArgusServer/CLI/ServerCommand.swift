@@ -28,7 +28,8 @@ func say(_ line: String) {
 }
 
 func dataDirDefault() -> String {
-    ProcessInfo.processInfo.environment["ARGUS_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "./argus-data"
+    ProcessInfo.processInfo.environment["ARGUS_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        ?? "./argus-data"
 }
 
 struct ServeCommand: AsyncParsableCommand {
@@ -36,25 +37,35 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the server.",
         discussion: "Environment (a value that does not parse is a startup error):\n"
-            + ServerConfig.variables.map { "  \($0.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \($0.meaning) (default \($0.defaultText))" }
+            + ServerConfig.variables.map {
+                "  \($0.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \($0.meaning) (default \($0.defaultText))"
+            }
             .joined(separator: "\n"))
 
     @Option(help: "Address to listen on (env ARGUS_HOST, default 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on; 0 picks a free one (env ARGUS_PORT, default 8000).") var port: Int?
-    @Option(name: .customLong("data-dir"), help: "Where the SQLite database lives (env ARGUS_DATA_DIR, default ./argus-data).")
+    @Option(
+        name: .customLong("data-dir"),
+        help: "Where the SQLite database lives (env ARGUS_DATA_DIR, default ./argus-data).")
     var dataDir: String?
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+    @Option(
+        name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
 
     func run() async throws {
         var config: ServerConfig
         do { config = try ServerConfig.fromEnvironment() } catch { throw fail(error.description) }
         if let host { config.host = host }
         if let port {
-            guard (0...65535).contains(port) else { throw fail("--port must be from 0 to 65535, got \(port).") }
+            guard (0...65535).contains(port) else {
+                throw fail("--port must be from 0 to 65535, got \(port).")
+            }
             config.port = port
         }
         if let dataDir { config.dataDir = dataDir }
-        guard let level = Logger.Level(rawValue: logLevel) else { throw fail("--log-level '\(logLevel)' is not a log level.") }
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw fail("--log-level '\(logLevel)' is not a log level.")
+        }
         var logger = Logger(label: "argus-server")
         logger.logLevel = level
         let store: ArgusStore
@@ -75,10 +86,13 @@ struct ServeCommand: AsyncParsableCommand {
 
 struct TokenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "token", abstract: "Create, list and revoke API tokens.", subcommands: [Create.self, List.self, Revoke.self])
+        commandName: "token", abstract: "Create, list and revoke API tokens.",
+        subcommands: [Create.self, List.self, Revoke.self])
 
     struct DataDir: ParsableArguments {
-        @Option(name: .customLong("data-dir"), help: "The server's data directory (env ARGUS_DATA_DIR, default ./argus-data).")
+        @Option(
+            name: .customLong("data-dir"),
+            help: "The server's data directory (env ARGUS_DATA_DIR, default ./argus-data).")
         var dataDir: String = dataDirDefault()
 
         func open() throws -> ArgusStore {
@@ -88,14 +102,18 @@ struct TokenCommand: ParsableCommand {
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create user NAME if missing and print a new token for it (only the token, on stdout).")
+            abstract:
+                "Create user NAME if missing and print a new token for it (only the token, on stdout).")
         @OptionGroup var dir: DataDir
         @Option(help: "The user the token acts as.") var user: String
-        @Option(help: "reporter (send events and read) or viewer (read only).") var scope: String = "reporter"
+        @Option(help: "reporter (send events and read) or viewer (read only).") var scope: String =
+            "reporter"
         @Flag(help: "Make the user an admin (sees and acts on every batch).") var admin = false
 
         func validate() throws {
-            guard TokenScope(rawValue: scope) != nil else { throw ValidationError("--scope must be reporter or viewer, got '\(scope)'.") }
+            guard TokenScope(rawValue: scope) != nil else {
+                throw ValidationError("--scope must be reporter or viewer, got '\(scope)'.")
+            }
             guard !user.trimmingCharacters(in: .whitespaces).isEmpty, user.count <= 128 else {
                 throw ValidationError("--user must be a name of 1 to 128 characters.")
             }
@@ -115,13 +133,19 @@ struct TokenCommand: ParsableCommand {
 
         func run() throws {
             let rows: [TokenInfo]
-            do { rows = try dir.open().listTokens() } catch let e as ExitCode { throw e } catch { throw fail("\(error)") }
-            print("ID    USER                 SCOPE     ADMIN  PREFIX        CREATED                STATE")
+            do { rows = try dir.open().listTokens() } catch let e as ExitCode { throw e } catch {
+                throw fail("\(error)")
+            }
+            print(
+                "ID    USER                 SCOPE     ADMIN  PREFIX        CREATED                STATE")
             for t in rows {
                 let cols = [
-                    String(t.id).padding(toLength: 5, withPad: " ", startingAt: 0), t.user.padding(toLength: 20, withPad: " ", startingAt: 0),
-                    t.scope.padding(toLength: 9, withPad: " ", startingAt: 0), (t.isAdmin ? "yes" : "no").padding(toLength: 6, withPad: " ", startingAt: 0),
-                    (t.prefix + "…").padding(toLength: 13, withPad: " ", startingAt: 0), t.createdAt.padding(toLength: 22, withPad: " ", startingAt: 0),
+                    String(t.id).padding(toLength: 5, withPad: " ", startingAt: 0),
+                    t.user.padding(toLength: 20, withPad: " ", startingAt: 0),
+                    t.scope.padding(toLength: 9, withPad: " ", startingAt: 0),
+                    (t.isAdmin ? "yes" : "no").padding(toLength: 6, withPad: " ", startingAt: 0),
+                    (t.prefix + "…").padding(toLength: 13, withPad: " ", startingAt: 0),
+                    t.createdAt.padding(toLength: 22, withPad: " ", startingAt: 0),
                     t.revoked ? "revoked" : "active",
                 ]
                 print(cols.joined(separator: " "))
@@ -130,13 +154,16 @@ struct TokenCommand: ParsableCommand {
     }
 
     struct Revoke: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a token by its id (see `token list`).")
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a token by its id (see `token list`).")
         @OptionGroup var dir: DataDir
         @Argument(help: "The token id.") var id: Int64
 
         func run() throws {
             let done: Bool
-            do { done = try dir.open().revokeToken(id: id) } catch let e as ExitCode { throw e } catch { throw fail("\(error)") }
+            do { done = try dir.open().revokeToken(id: id) } catch let e as ExitCode { throw e } catch {
+                throw fail("\(error)")
+            }
             guard done else { throw fail("there is no active token with id \(id).") }
             print("revoked token \(id)")
         }

@@ -20,22 +20,33 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Time scale: 1 is about two seconds per epoch; 10 is ten times faster.") var speed: Double = 1
     @Flag(help: "Make the last job die with a CUDA out-of-memory error.") var fail = false
     @Flag(help: "Insert a stretch of near-zero GPU utilisation into the first job.") var idle = false
-    @Option(name: .customLong("batch-id"), help: "Use this batch id instead of a generated one.") var batchID: String?
+    @Option(name: .customLong("batch-id"), help: "Use this batch id instead of a generated one.")
+    var batchID: String?
     @Option(help: "Random seed, for a reproducible run.") var seed: UInt64?
 
     func validate() throws {
         guard jobs >= 1, jobs <= 1000 else { throw ValidationError("--jobs must be from 1 to 1000.") }
-        guard epochs >= 1, epochs <= 1_000_000 else { throw ValidationError("--epochs must be from 1 to 1000000.") }
-        guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be a positive number.") }
+        guard epochs >= 1, epochs <= 1_000_000 else {
+            throw ValidationError("--epochs must be from 1 to 1000000.")
+        }
+        guard speed > 0, speed.isFinite else {
+            throw ValidationError("--speed must be a positive number.")
+        }
     }
 
     func run() throws {
         let env = ProcessInfo.processInfo.environment
-        guard let url = url ?? env["ARGUS_URL"], !url.isEmpty else { throw ArgusServer.fail("give --url or set ARGUS_URL.") }
-        guard let token = token ?? env["ARGUS_TOKEN"], !token.isEmpty else { throw ArgusServer.fail("give --token or set ARGUS_TOKEN.") }
+        guard let url = url ?? env["ARGUS_URL"], !url.isEmpty else {
+            throw ArgusServer.fail("give --url or set ARGUS_URL.")
+        }
+        guard let token = token ?? env["ARGUS_TOKEN"], !token.isEmpty else {
+            throw ArgusServer.fail("give --token or set ARGUS_TOKEN.")
+        }
         var sim = Simulator(
-            client: HTTPClient(baseURL: url, token: token), jobs: jobs, epochs: epochs, speed: speed, failLast: fail, idle: idle,
-            batchID: batchID ?? "sim-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))", seed: seed ?? UInt64.random(in: 1...UInt64.max))
+            client: HTTPClient(baseURL: url, token: token), jobs: jobs, epochs: epochs, speed: speed,
+            failLast: fail, idle: idle,
+            batchID: batchID ?? "sim-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))",
+            seed: seed ?? UInt64.random(in: 1...UInt64.max))
         do {
             try sim.run()
         } catch {
@@ -75,7 +86,10 @@ struct Simulator {
     var gpuBusy = true
     let gpuCount = 4
 
-    init(client: HTTPClient, jobs: Int, epochs: Int, speed: Double, failLast: Bool, idle: Bool, batchID: String, seed: UInt64) {
+    init(
+        client: HTTPClient, jobs: Int, epochs: Int, speed: Double, failLast: Bool, idle: Bool,
+        batchID: String, seed: UInt64
+    ) {
         self.client = client
         self.jobs = jobs
         self.epochs = epochs
@@ -84,11 +98,14 @@ struct Simulator {
         self.idle = idle
         self.batchID = batchID
         var r = SplitMix(state: seed)
-        self.gitSHA = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &r), radix: 16) }.joined()
+        self.gitSHA = (0..<40).map { _ in String(Int.random(in: 0..<16, using: &r), radix: 16) }
+            .joined()
         self.rng = r
     }
 
-    var command: String { "python train.py --config configs/resnet50.yaml --epochs \(epochs) --lr 3e-4 --batch-size 256" }
+    var command: String {
+        "python train.py --config configs/resnet50.yaml --epochs \(epochs) --lr 3e-4 --batch-size 256"
+    }
 
     mutating func noise(_ scale: Double) -> Double { Double.random(in: -scale...scale, using: &rng) }
 
@@ -97,9 +114,13 @@ struct Simulator {
     /// Posts one event the way the SDK does: retry on 5xx/network, give up loudly on 4xx.
     func send(_ type: String, job: String? = nil, data: JSON) throws(ClientError) {
         let event: JSON = [
-            "event_id": .string(UUID().uuidString.lowercased()), "schema_version": "1.1", "event_type": .string(type),
+            "event_id": .string(UUID().uuidString.lowercased()), "schema_version": "1.1",
+            "event_type": .string(type),
             "timestamp": .string(Timestamp.now().iso), "batch_id": .string(batchID), "job_id": JSON(job),
-            "source": ["project": .string(project), "host": .string(host), "user": .string(user), "commit": .string(String(gitSHA.prefix(7)))],
+            "source": [
+                "project": .string(project), "host": .string(host), "user": .string(user),
+                "commit": .string(String(gitSHA.prefix(7))),
+            ],
             "data": data,
         ]
         var delay = 0.1
@@ -114,9 +135,16 @@ struct Simulator {
                 continue
             }
             if (200..<300).contains(r.status) { return }
-            if r.status == 401 || r.status == 403 { throw ClientError(.http, status: r.status, "the server refused the token: \(r.detail)") }
-            if r.status < 500 && r.status != 429 { throw ClientError(.http, status: r.status, "the server rejected a \(type) event: \(r.detail)") }
-            if attempt == 5 { throw ClientError(.http, status: r.status, "the server kept failing: \(r.detail)") }
+            if r.status == 401 || r.status == 403 {
+                throw ClientError(.http, status: r.status, "the server refused the token: \(r.detail)")
+            }
+            if r.status < 500 && r.status != 429 {
+                throw ClientError(
+                    .http, status: r.status, "the server rejected a \(type) event: \(r.detail)")
+            }
+            if attempt == 5 {
+                throw ClientError(.http, status: r.status, "the server kept failing: \(r.detail)")
+            }
             Thread.sleep(forTimeInterval: delay)
             delay = min(delay * 3, 2)
         }
@@ -125,7 +153,9 @@ struct Simulator {
     mutating func pollStop() {
         guard Date().timeIntervalSince(lastStopPoll) * speed >= 2 else { return }
         lastStopPoll = Date()
-        if let j = try? client.getJSON("/api/batches/\(urlEncode(batchID))/stop-requested"), j["stop_requested"]?.boolValue == true {
+        if let j = try? client.getJSON("/api/batches/\(urlEncode(batchID))/stop-requested"),
+            j["stop_requested"]?.boolValue == true
+        {
             stopped = true
         }
     }
@@ -138,14 +168,21 @@ struct Simulator {
             let util = busy ? 88 + noise(10) : 1 + abs(noise(1.5))
             let mem = busy ? 61_000 + noise(4000) : 60_500 + noise(200)
             gpus.append(
-                ["index": JSON(i), "util_pct": JSON((util * 10).rounded() / 10), "mem_mb": JSON(mem.rounded()), "mem_total_mb": 81_559, "temp_c": JSON((busy ? 67 : 45) + Int(noise(4)))])
+                [
+                    "index": JSON(i), "util_pct": JSON((util * 10).rounded() / 10),
+                    "mem_mb": JSON(mem.rounded()), "mem_total_mb": 81_559,
+                    "temp_c": JSON((busy ? 67 : 45) + Int(noise(4))),
+                ])
         }
         try send(
             "resource_snapshot",
             data: [
-                "gpus": .array(gpus), "gpu_util_pct": gpus[0]["util_pct"]!, "gpu_mem_mb": gpus[0]["mem_mb"]!, "gpu_mem_total_mb": 81_559,
-                "cpu_util_pct": JSON(busy ? 35 + noise(10) : 4 + abs(noise(2))), "ram_mb": JSON(48_000 + Int(noise(2000))), "ram_total_mb": 257_000,
-                "disk_free_mb": 812_000, "host": .string(host), "pid": JSON(Int(ProcessInfo.processInfo.processIdentifier)),
+                "gpus": .array(gpus), "gpu_util_pct": gpus[0]["util_pct"]!,
+                "gpu_mem_mb": gpus[0]["mem_mb"]!, "gpu_mem_total_mb": 81_559,
+                "cpu_util_pct": JSON(busy ? 35 + noise(10) : 4 + abs(noise(2))),
+                "ram_mb": JSON(48_000 + Int(noise(2000))), "ram_total_mb": 257_000,
+                "disk_free_mb": 812_000, "host": .string(host),
+                "pid": JSON(Int(ProcessInfo.processInfo.processIdentifier)),
             ])
     }
 
@@ -153,7 +190,10 @@ struct Simulator {
         say("simulating batch \(batchID): \(jobs) job(s) × \(epochs) epochs → \(client.baseURL)")
         try send(
             "batch_start",
-            data: ["experiment_type": "classification", "n_total_jobs": JSON(jobs), "command": .string(command), "cwd": "/home/\(user)/projects/vision"])
+            data: [
+                "experiment_type": "classification", "n_total_jobs": JSON(jobs),
+                "command": .string(command), "cwd": "/home/\(user)/projects/vision",
+            ])
         try send("log_line", job: batchID, data: ["line": "heartbeat", "level": "debug"])
         var nDone = 0
         var nFailed = 0
@@ -165,14 +205,21 @@ struct Simulator {
             if ok { nDone += 1 } else { nFailed += 1 }
         }
         let elapsed = Date().timeIntervalSince(started)
-        try send("batch_done", data: ["n_done": JSON(nDone), "n_failed": JSON(nFailed), "total_elapsed_s": JSON(elapsed)])
-        say(stopped ? "batch \(batchID) stopped on request" : "batch \(batchID) finished: \(nDone) done, \(nFailed) failed")
+        try send(
+            "batch_done",
+            data: ["n_done": JSON(nDone), "n_failed": JSON(nFailed), "total_elapsed_s": JSON(elapsed)])
+        say(
+            stopped
+                ? "batch \(batchID) stopped on request"
+                : "batch \(batchID) finished: \(nDone) done, \(nFailed) failed")
     }
 
     mutating func runJob(_ jobID: String, index: Int, dies: Bool) throws(ClientError) -> Bool {
         let t0 = Date()
         try send("job_start", job: jobID, data: ["model": "resnet50", "dataset": "imagenet-1k"])
-        try send("log_line", job: jobID, data: ["line": "loading imagenet-1k (1,281,167 train / 50,000 val images)", "level": "info"])
+        try send(
+            "log_line", job: jobID,
+            data: ["line": "loading imagenet-1k (1,281,167 train / 50,000 val images)", "level": "info"])
         let idleFrom = idle && index == 0 ? max(1, epochs / 3) : -1
         let idleTo = idleFrom + max(2, epochs / 5)
         let dieAt = dies ? max(1, epochs * 2 / 3) : -1
@@ -181,12 +228,19 @@ struct Simulator {
         for epoch in 0..<epochs {
             pollStop()
             if stopped {
-                try send("log_line", job: jobID, data: ["line": "stop requested from the dashboard; finishing after epoch \(epoch)", "level": "warning"])
+                try send(
+                    "log_line", job: jobID,
+                    data: [
+                        "line": "stop requested from the dashboard; finishing after epoch \(epoch)",
+                        "level": "warning",
+                    ])
                 break
             }
             let idleNow = idleFrom >= 0 && epoch >= idleFrom && epoch < idleTo
             if idleNow, epoch == idleFrom {
-                try send("log_line", job: jobID, data: ["line": "dataloader worker 3 timed out; waiting for NFS", "level": "warning"])
+                try send(
+                    "log_line", job: jobID,
+                    data: ["line": "dataloader worker 3 timed out; waiting for NFS", "level": "warning"])
             }
             // Spend the epoch's wall time, sending snapshots as a real reporter thread would.
             let slices = 4
@@ -195,9 +249,15 @@ struct Simulator {
                 try snapshot(busy: !idleNow)
             }
             if epoch == dieAt {
-                let reason = "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.35 GiB total capacity; 77.12 GiB already allocated)"
+                let reason =
+                    "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.35 GiB total capacity; 77.12 GiB already allocated)"
                 try send("log_line", job: jobID, data: ["line": .string(reason), "level": "error"])
-                try send("job_failed", job: jobID, data: ["status": "FAILED", "reason": .string(reason), "elapsed_s": JSON(Date().timeIntervalSince(t0))])
+                try send(
+                    "job_failed", job: jobID,
+                    data: [
+                        "status": "FAILED", "reason": .string(reason),
+                        "elapsed_s": JSON(Date().timeIntervalSince(t0)),
+                    ])
                 return false
             }
             let e = Double(epoch)
@@ -208,22 +268,42 @@ struct Simulator {
             try send(
                 "job_epoch", job: jobID,
                 data: [
-                    "epoch": JSON(epoch), "train_loss": JSON(round4(train)), "val_loss": JSON(round4(val)), "lr": JSON(lr),
-                    "batch_time_ms": JSON(round4(210 + noise(15))), "val_acc": JSON(round4(acc)), "grad_norm": JSON(round4(1.2 * exp(-k * e) + 0.3 + abs(noise(0.2)))),
+                    "epoch": JSON(epoch), "train_loss": JSON(round4(train)), "val_loss": JSON(round4(val)),
+                    "lr": JSON(lr),
+                    "batch_time_ms": JSON(round4(210 + noise(15))), "val_acc": JSON(round4(acc)),
+                    "grad_norm": JSON(round4(1.2 * exp(-k * e) + 0.3 + abs(noise(0.2)))),
                 ])
             if val < best {
                 best = val
-                try send("log_line", job: jobID, data: ["line": "epoch \(epoch): val_loss improved to \(round4(val)); saved checkpoints/best.pt", "level": "info"])
+                try send(
+                    "log_line", job: jobID,
+                    data: [
+                        "line":
+                            "epoch \(epoch): val_loss improved to \(round4(val)); saved checkpoints/best.pt",
+                        "level": "info",
+                    ])
             } else if epoch % 5 == 4 {
-                try send("log_line", job: jobID, data: ["line": "epoch \(epoch): val_loss \(round4(val)) did not improve (best \(round4(best)))", "level": "info"])
+                try send(
+                    "log_line", job: jobID,
+                    data: [
+                        "line":
+                            "epoch \(epoch): val_loss \(round4(val)) did not improve (best \(round4(best)))",
+                        "level": "info",
+                    ])
             }
             if epoch % 7 == 6 {
-                try send("log_line", job: jobID, data: ["line": "grad scaler: skipped step (inf/nan in gradients)", "level": "debug"])
+                try send(
+                    "log_line", job: jobID,
+                    data: ["line": "grad scaler: skipped step (inf/nan in gradients)", "level": "debug"])
             }
         }
         try send(
             "job_done", job: jobID,
-            data: ["status": "DONE", "metrics": ["best_val_loss": JSON(round4(best)), "top1": JSON(round4(0.76 + noise(0.02)))], "elapsed_s": JSON(Date().timeIntervalSince(t0)), "train_epochs": JSON(epochs)])
+            data: [
+                "status": "DONE",
+                "metrics": ["best_val_loss": JSON(round4(best)), "top1": JSON(round4(0.76 + noise(0.02)))],
+                "elapsed_s": JSON(Date().timeIntervalSince(t0)), "train_epochs": JSON(epochs),
+            ])
         return true
     }
 

@@ -34,20 +34,47 @@ public struct ServerConfig: Sendable {
     public static let variables: [Variable] = [
         .init(name: "ARGUS_HOST", defaultText: "127.0.0.1", meaning: "address to listen on"),
         .init(name: "ARGUS_PORT", defaultText: "8000", meaning: "port (0 picks a free one)"),
-        .init(name: "ARGUS_DATA_DIR", defaultText: "./argus-data", meaning: "where the SQLite database lives"),
-        .init(name: "ARGUS_BASE_URL", defaultText: "from the request", meaning: "used to build share URLs"),
-        .init(name: "ARGUS_IDLE_JOB_THRESHOLD_MIN", defaultText: "10", meaning: "idle flag after this many minutes of GPU util < 5%"),
-        .init(name: "ARGUS_STALL_TIMEOUT_MIN", defaultText: "15", meaning: "a running batch silent this long becomes stalled"),
-        .init(name: "ARGUS_WATCHDOG_INTERVAL_S", defaultText: "60", meaning: "how often the idle and stall detectors run"),
-        .init(name: "ARGUS_AGENT_ONLINE_S", defaultText: "30", meaning: "an agent seen within this many seconds is online"),
-        .init(name: "ARGUS_RETENTION_LOG_LINE_DAYS", defaultText: "14", meaning: "log_line events older than this are purged (0 = keep)"),
-        .init(name: "ARGUS_RETENTION_SNAPSHOT_DAYS", defaultText: "7", meaning: "resource snapshots (0 = keep)"),
-        .init(name: "ARGUS_RETENTION_JOB_EPOCH_DAYS", defaultText: "30", meaning: "job_epoch events (0 = keep)"),
-        .init(name: "ARGUS_RETENTION_EVENT_OTHER_DAYS", defaultText: "90", meaning: "all other raw events (0 = keep)"),
-        .init(name: "ARGUS_RETENTION_SWEEP_MINUTES", defaultText: "60", meaning: "sweep interval; 0 disables the in-process sweeper"),
-        .init(name: "ARGUS_SSE_KEEPALIVE_S", defaultText: "15", meaning: "SSE keepalive comment after this much silence"),
-        .init(name: "ARGUS_SSE_BUFFER_CHUNKS", defaultText: "256", meaning: "per-connection SSE buffer; a reader further behind is dropped"),
-        .init(name: "ARGUS_MAX_BODY_MB", defaultText: "16", meaning: "largest request body (bigger gets 413)"),
+        .init(
+            name: "ARGUS_DATA_DIR", defaultText: "./argus-data",
+            meaning: "where the SQLite database lives"),
+        .init(
+            name: "ARGUS_BASE_URL", defaultText: "from the request", meaning: "used to build share URLs"),
+        .init(
+            name: "ARGUS_IDLE_JOB_THRESHOLD_MIN", defaultText: "10",
+            meaning: "idle flag after this many minutes of GPU util < 5%"),
+        .init(
+            name: "ARGUS_STALL_TIMEOUT_MIN", defaultText: "15",
+            meaning: "a running batch silent this long becomes stalled"),
+        .init(
+            name: "ARGUS_WATCHDOG_INTERVAL_S", defaultText: "60",
+            meaning: "how often the idle and stall detectors run"),
+        .init(
+            name: "ARGUS_AGENT_ONLINE_S", defaultText: "30",
+            meaning: "an agent seen within this many seconds is online"),
+        .init(
+            name: "ARGUS_RETENTION_LOG_LINE_DAYS", defaultText: "14",
+            meaning: "log_line events older than this are purged (0 = keep)"),
+        .init(
+            name: "ARGUS_RETENTION_SNAPSHOT_DAYS", defaultText: "7",
+            meaning: "resource snapshots (0 = keep)"),
+        .init(
+            name: "ARGUS_RETENTION_JOB_EPOCH_DAYS", defaultText: "30",
+            meaning: "job_epoch events (0 = keep)"),
+        .init(
+            name: "ARGUS_RETENTION_EVENT_OTHER_DAYS", defaultText: "90",
+            meaning: "all other raw events (0 = keep)"),
+        .init(
+            name: "ARGUS_RETENTION_SWEEP_MINUTES", defaultText: "60",
+            meaning: "sweep interval; 0 disables the in-process sweeper"),
+        .init(
+            name: "ARGUS_SSE_KEEPALIVE_S", defaultText: "15",
+            meaning: "SSE keepalive comment after this much silence"),
+        .init(
+            name: "ARGUS_SSE_BUFFER_CHUNKS", defaultText: "256",
+            meaning: "per-connection SSE buffer; a reader further behind is dropped"),
+        .init(
+            name: "ARGUS_MAX_BODY_MB", defaultText: "16",
+            meaning: "largest request body (bigger gets 413)"),
     ]
 
     public struct ConfigError: Error, CustomStringConvertible {
@@ -55,7 +82,9 @@ public struct ServerConfig: Sendable {
     }
 
     /// Reads the environment. Flags given on the command line are applied afterwards by the caller.
-    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> ServerConfig {
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment)
+        throws(ConfigError) -> ServerConfig
+    {
         var c = ServerConfig()
         func text(_ name: String) -> String? {
             guard let v = env[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
@@ -71,14 +100,16 @@ public struct ServerConfig: Sendable {
         if let v = text("ARGUS_HOST") { c.host = v }
         if let v = text("ARGUS_PORT") {
             guard let p = Int(v), (0...65535).contains(p) else {
-                throw ConfigError(description: "ARGUS_PORT must be a port number from 0 to 65535, got '\(v)'.")
+                throw ConfigError(
+                    description: "ARGUS_PORT must be a port number from 0 to 65535, got '\(v)'.")
             }
             c.port = p
         }
         if let v = text("ARGUS_DATA_DIR") { c.dataDir = v }
         if let v = text("ARGUS_BASE_URL") {
             guard v.hasPrefix("http://") || v.hasPrefix("https://") else {
-                throw ConfigError(description: "ARGUS_BASE_URL must start with http:// or https://, got '\(v)'.")
+                throw ConfigError(
+                    description: "ARGUS_BASE_URL must start with http:// or https://, got '\(v)'.")
             }
             c.baseURL = String(v.reversed().drop(while: { $0 == "/" }).reversed())
         }
@@ -92,16 +123,21 @@ public struct ServerConfig: Sendable {
         try number("ARGUS_RETENTION_EVENT_OTHER_DAYS", &c.retentionEventOtherDays)
         try number("ARGUS_RETENTION_SWEEP_MINUTES", &c.retentionSweepMinutes)
         try number("ARGUS_SSE_KEEPALIVE_S", &c.sseKeepaliveS)
-        if c.sseKeepaliveS == 0 { throw ConfigError(description: "ARGUS_SSE_KEEPALIVE_S must be greater than 0.") }
+        if c.sseKeepaliveS == 0 {
+            throw ConfigError(description: "ARGUS_SSE_KEEPALIVE_S must be greater than 0.")
+        }
         if let v = text("ARGUS_SSE_BUFFER_CHUNKS") {
             guard let n = Int(v), n >= 1 else {
-                throw ConfigError(description: "ARGUS_SSE_BUFFER_CHUNKS must be a whole number of at least 1, got '\(v)'.")
+                throw ConfigError(
+                    description: "ARGUS_SSE_BUFFER_CHUNKS must be a whole number of at least 1, got '\(v)'.")
             }
             c.sseBufferChunks = n
         }
         if let v = text("ARGUS_MAX_BODY_MB") {
             guard let mb = Double(v), mb > 0, mb <= 1024 else {
-                throw ConfigError(description: "ARGUS_MAX_BODY_MB must be a number of megabytes from 0 to 1024, got '\(v)'.")
+                throw ConfigError(
+                    description: "ARGUS_MAX_BODY_MB must be a number of megabytes from 0 to 1024, got '\(v)'."
+                )
             }
             c.maxBodyBytes = Int(mb * 1024 * 1024)
         }

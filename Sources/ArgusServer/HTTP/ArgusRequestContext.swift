@@ -43,13 +43,19 @@ struct APIError: Error, Sendable {
     static let unauthorized = APIError(
         status: .unauthorized, detail: "Missing or unknown token: send Authorization: Bearer <token>.",
         headers: [.wwwAuthenticate: "Bearer"])
-    static func notFound(_ what: String) -> APIError { APIError(status: .notFound, detail: "\(what) not found.") }
-    static func unprocessable(_ d: String) -> APIError { APIError(status: .unprocessableContent, detail: d) }
+    static func notFound(_ what: String) -> APIError {
+        APIError(status: .notFound, detail: "\(what) not found.")
+    }
+    static func unprocessable(_ d: String) -> APIError {
+        APIError(status: .unprocessableContent, detail: d)
+    }
     static func forbidden(_ d: String) -> APIError { APIError(status: .forbidden, detail: d) }
 }
 
 extension Response {
-    static func json(_ value: JSON, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+    static func json(_ value: JSON, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:])
+        -> Response
+    {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)
         value.write(into: &bytes)
@@ -63,7 +69,9 @@ extension Response {
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = ArgusRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let e as APIError {
@@ -76,7 +84,8 @@ struct ErrorMiddleware: RouterMiddleware {
             let detail: String
             switch e.status {
             case .notFound: detail = "No such route: \(request.method) \(request.uri.path)."
-            case .methodNotAllowed: detail = "Method \(request.method) is not allowed on \(request.uri.path)."
+            case .methodNotAllowed:
+                detail = "Method \(request.method) is not allowed on \(request.uri.path)."
             default: detail = e.body ?? e.status.reasonPhrase
             }
             return .json(["detail": .string(detail)], status: e.status, headers: e.headers)
@@ -94,12 +103,16 @@ struct AuthMiddleware: RouterMiddleware {
     typealias Context = ArgusRequestContext
     let auth: Authenticator
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         var ctx = context
         var token: String? = nil
         if let h = request.headers[.authorization] {
             let parts = h.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { token = parts[1].trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0].lowercased() == "bearer" {
+                token = parts[1].trimmingCharacters(in: .whitespaces)
+            }
         } else if request.uri.path == "/api/sse", let t = request.uri.queryParameters.get("token") {
             token = t
         }
@@ -142,15 +155,21 @@ final class Authenticator: Sendable {
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = ArgusRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let start = ContinuousClock.now
         let response = try await next(request, context)
         let ms = (ContinuousClock.now - start).milliseconds
-        context.logger.info("\(request.method) \(request.uri.path) \(response.status.code) \(String(format: "%.1f", ms))ms")
+        context.logger.info(
+            "\(request.method) \(request.uri.path) \(response.status.code) \(String(format: "%.1f", ms))ms"
+        )
         return response
     }
 }
 
 extension Duration {
-    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
+    var milliseconds: Double {
+        Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
+    }
 }

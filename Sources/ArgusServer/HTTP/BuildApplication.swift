@@ -24,21 +24,27 @@ public struct ArgusServices: Sendable {
 /// Builds the HTTP application: routes grouped by resource, middleware for errors, logging and auth.
 /// `onListening` receives the bound port (useful with port 0).
 public func buildApplication(
-    _ services: ArgusServices, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    _ services: ArgusServices, logger: Logger,
+    onListening: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let router = Router(context: ArgusRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthMiddleware(auth: services.auth))
     let policy = ActionPolicy()
-    IngestController(pipeline: services.pipeline, maxBodyBytes: services.config.maxBodyBytes).register(on: router)
+    IngestController(pipeline: services.pipeline, maxBodyBytes: services.config.maxBodyBytes)
+        .register(on: router)
     ReadController(store: services.store, actions: policy).register(on: router)
     StreamController(store: services.store, hub: services.hub).register(on: router)
 
     var app = Application(
         router: router,
-        configuration: .init(address: .hostname(services.config.host, port: services.config.port), serverName: "argus-server"),
-        onServerRunning: { channel in await onListening(channel.localAddress?.port ?? services.config.port) },
+        configuration: .init(
+            address: .hostname(services.config.host, port: services.config.port),
+            serverName: "argus-server"),
+        onServerRunning: { channel in
+            await onListening(channel.localAddress?.port ?? services.config.port)
+        },
         logger: logger)
     app.addServices(SSEKeepaliveService(hub: services.hub, silenceS: services.config.sseKeepaliveS))
     return app

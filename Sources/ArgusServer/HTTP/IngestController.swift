@@ -15,7 +15,8 @@ struct IngestController {
     func reporter(_ ctx: ArgusRequestContext) throws -> UserPrincipal {
         let u = try ctx.requireUser()
         guard u.scope == TokenScope.reporter.rawValue else {
-            throw APIError.forbidden("This token can only read (scope '\(u.scope)'); sending events needs a reporter token.")
+            throw APIError.forbidden(
+                "This token can only read (scope '\(u.scope)'); sending events needs a reporter token.")
         }
         return u
     }
@@ -24,7 +25,9 @@ struct IngestController {
         let buffer = try await req.body.collect(upTo: maxBodyBytes)
         do {
             return try buffer.withUnsafeReadableBytes { raw in
-                try JSON.parse(UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
+                try JSON.parse(
+                    UnsafeBufferPointer(
+                        start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
             }
         } catch let e as JSONParseError {
             throw APIError.unprocessable("The body is not valid JSON (\(e.message) at byte \(e.offset)).")
@@ -66,7 +69,9 @@ struct IngestController {
                 toStore.append(IngestItem(event: e, user: user))
                 positions.append(k)
             case .failure(let r):
-                results[k] = ["event_id": raw["event_id"] ?? .null, "status": "rejected", "error": .string(r.message)]
+                results[k] = [
+                    "event_id": raw["event_id"] ?? .null, "status": "rejected", "error": .string(r.message),
+                ]
             }
         }
         let outcomes = toStore.isEmpty ? [] : try await pipeline.submit(toStore)
@@ -82,12 +87,15 @@ struct IngestController {
                 deduplicated += 1
                 results[positions[n]] = ["event_id": eventID, "status": "deduplicated", "db_id": JSON(id)]
             case .rejected(let r):
-                results[positions[n]] = ["event_id": eventID, "status": "rejected", "error": .string(r.message)]
+                results[positions[n]] = [
+                    "event_id": eventID, "status": "rejected", "error": .string(r.message),
+                ]
             }
         }
         let rejected = items.count - accepted - deduplicated
         return .json([
-            "accepted": JSON(accepted + deduplicated), "rejected": JSON(rejected), "deduplicated": JSON(deduplicated),
+            "accepted": JSON(accepted + deduplicated), "rejected": JSON(rejected),
+            "deduplicated": JSON(deduplicated),
             "results": .array(results),
         ])
     }

@@ -6,7 +6,9 @@ struct ReadController {
     let store: ArgusStore
     let actions: ActionPolicy
 
-    static let batchStatuses: Set<String> = ["running", "stopping", "stalled", "done", "failed", "stopped"]
+    static let batchStatuses: Set<String> = [
+        "running", "stopping", "stalled", "done", "failed", "stopped",
+    ]
 
     func register(on router: Router<ArgusRequestContext>) {
         router.get("/health") { _, _ in Response.json(["status": "ok"]) }
@@ -17,7 +19,8 @@ struct ReadController {
                     "status must be one of \(ReadController.batchStatuses.sorted().joined(separator: ", ")).")
             }
             let limit = try intParam(req, "limit", default: 50, range: 1...1000)
-            let rows = try await store.listBatches(scope: try ctx.readScope(), status: status, limit: limit)
+            let rows = try await store.listBatches(
+                scope: try ctx.readScope(), status: status, limit: limit)
             return Response.json(.array(rows.map(\.listJSON)))
         }
         router.get("/api/batches/:b") { req, ctx in
@@ -26,7 +29,9 @@ struct ReadController {
         }
         router.get("/api/batches/:b/jobs") { req, ctx in
             let id = try ctx.parameters.require("b")
-            guard let (b, jobs) = try await store.jobs(batchID: id, scope: try ctx.readScope()) else { throw APIError.notFound("Batch '\(id)'") }
+            guard let (b, jobs) = try await store.jobs(batchID: id, scope: try ctx.readScope()) else {
+                throw APIError.notFound("Batch '\(id)'")
+            }
             return Response.json(.array(jobs.map { $0.json(batchStatus: b.status) }))
         }
         router.get("/api/jobs/:b/:j") { req, ctx in
@@ -35,7 +40,8 @@ struct ReadController {
         }
         router.get("/api/jobs/:b/:j/epochs") { req, ctx in
             let (b, j) = (try ctx.parameters.require("b"), try ctx.parameters.require("j"))
-            guard let rows = try await store.epochs(batchID: b, jobID: j, scope: try ctx.readScope()) else {
+            guard let rows = try await store.epochs(batchID: b, jobID: j, scope: try ctx.readScope())
+            else {
                 throw APIError.notFound("Job '\(j)' of batch '\(b)'")
             }
             return Response.json(.array(rows))
@@ -46,13 +52,18 @@ struct ReadController {
             return try await logLines(req, ctx, batchID: b, jobID: job, requireJob: false)
         }
         router.get("/api/jobs/:b/:j/log-lines") { req, ctx in
-            try await logLines(req, ctx, batchID: try ctx.parameters.require("b"), jobID: try ctx.parameters.require("j"), requireJob: true)
+            try await logLines(
+                req, ctx, batchID: try ctx.parameters.require("b"), jobID: try ctx.parameters.require("j"),
+                requireJob: true)
         }
         router.get("/api/batches/:b/resources") { req, ctx in
             let b = try ctx.parameters.require("b")
             let job = req.uri.queryParameters.get("job_id").flatMap { $0.isEmpty ? nil : $0 }
             let limit = try intParam(req, "limit", default: 100, range: 1...2000)
-            guard let rows = try await store.resources(batchID: b, jobID: job, limit: limit, scope: try ctx.readScope()) else {
+            guard
+                let rows = try await store.resources(
+                    batchID: b, jobID: job, limit: limit, scope: try ctx.readScope())
+            else {
                 throw APIError.notFound(job.map { "Job '\($0)' of batch '\(b)'" } ?? "Batch '\(b)'")
             }
             return Response.json(.array(rows))
@@ -63,7 +74,8 @@ struct ReadController {
             let policy = actions
             guard
                 let view = try await store.view(
-                    batchID: b, jobID: j, scope: try ctx.readScope(), actions: { policy.actionsJSON($0, principal) },
+                    batchID: b, jobID: j, scope: try ctx.readScope(),
+                    actions: { policy.actionsJSON($0, principal) },
                     agentOnline: { policy.agentOnline($0) })
             else { throw APIError.notFound("Job '\(j)' of batch '\(b)'") }
             return Response.json(view)
@@ -71,7 +83,9 @@ struct ReadController {
     }
 
     func requireBatch(_ ctx: ArgusRequestContext, _ id: String) async throws -> BatchRecord {
-        guard let b = try await store.batch(id, scope: try ctx.readScope()) else { throw APIError.notFound("Batch '\(id)'") }
+        guard let b = try await store.batch(id, scope: try ctx.readScope()) else {
+            throw APIError.notFound("Batch '\(id)'")
+        }
         return b
     }
 
@@ -83,18 +97,27 @@ struct ReadController {
         return found
     }
 
-    func logLines(_ req: Request, _ ctx: ArgusRequestContext, batchID: String, jobID: String?, requireJob: Bool) async throws -> Response {
+    func logLines(
+        _ req: Request, _ ctx: ArgusRequestContext, batchID: String, jobID: String?, requireJob: Bool
+    ) async throws -> Response {
         let limit = try intParam(req, "limit", default: 200, range: 1...2000)
         let before = try req.uri.queryParameters.get("before_id").flatMap { s -> Int64? in
-            guard let v = Int64(s), v > 0 else { throw APIError.unprocessable("before_id must be a positive integer.") }
+            guard let v = Int64(s), v > 0 else {
+                throw APIError.unprocessable("before_id must be a positive integer.")
+            }
             return v
         }
-        let hidden = ["1", "true", "yes"].contains(req.uri.queryParameters.get("include_heartbeats") ?? "")
+        let hidden = ["1", "true", "yes"].contains(
+            req.uri.queryParameters.get("include_heartbeats") ?? "")
         guard
             let rows = try await store.logLines(
-                batchID: batchID, jobID: jobID, requireJob: requireJob, limit: limit, beforeID: before, includeHidden: hidden,
+                batchID: batchID, jobID: jobID, requireJob: requireJob, limit: limit, beforeID: before,
+                includeHidden: hidden,
                 scope: try ctx.readScope())
-        else { throw APIError.notFound(requireJob ? "Job '\(jobID ?? "")' of batch '\(batchID)'" : "Batch '\(batchID)'") }
+        else {
+            throw APIError.notFound(
+                requireJob ? "Job '\(jobID ?? "")' of batch '\(batchID)'" : "Batch '\(batchID)'")
+        }
         return Response.json(.array(rows))
     }
 }
@@ -102,7 +125,8 @@ struct ReadController {
 func intParam(_ req: Request, _ name: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
     guard let s = req.uri.queryParameters.get(name), !s.isEmpty else { return d }
     guard let v = Int(s), range.contains(v) else {
-        throw APIError.unprocessable("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound).")
+        throw APIError.unprocessable(
+            "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound).")
     }
     return v
 }
@@ -119,12 +143,16 @@ struct ActionPolicy: Sendable {
         if case .user(let u)? = principal { ownerOrAdmin = u.isAdmin || u.id == b.ownerID }
         let notAllowed = ownerOrAdmin ? nil : "only the batch's owner or an admin can do this"
         let stopReason: String? =
-            notAllowed ?? (b.isFinished ? "batch already \(b.status)" : (b.stopRequested ? "stop already requested" : nil))
+            notAllowed
+            ?? (b.isFinished
+                ? "batch already \(b.status)" : (b.stopRequested ? "stop already requested" : nil))
         let rerunReason: String? =
             notAllowed
             ?? (!b.isFinished
                 ? "batch is still \(b.status)"
-                : (b.command == nil ? "no command recorded" : (agentOnline(b) ? nil : "no agent online for host \(b.host ?? "unknown")")))
+                : (b.command == nil
+                    ? "no command recorded"
+                    : (agentOnline(b) ? nil : "no agent online for host \(b.host ?? "unknown")")))
         return [
             "stop": state(stopReason),
             "rerun": state(rerunReason),

@@ -19,12 +19,16 @@ struct StreamController {
 
     func stream(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let scope = try ctx.readScope()
-        let filter = try ChannelFilter.parse(req.uri.queryParameters.get("channels").map { String($0) } ?? "")
+        let filter = try ChannelFilter.parse(
+            req.uri.queryParameters.get("channels").map { String($0) } ?? "")
         for b in filter.batchIDs.sorted() {
-            guard try await store.batch(b, scope: scope) != nil else { throw APIError.notFound("Batch '\(b)'") }
+            guard try await store.batch(b, scope: scope) != nil else {
+                throw APIError.notFound("Batch '\(b)'")
+            }
         }
         var lastID: Int64? = nil
-        if let text = req.headers[StreamController.lastEventIDHeader] ?? req.uri.queryParameters.get("last_event_id").map { String($0) },
+        if let text = req.headers[StreamController.lastEventIDHeader]
+            ?? req.uri.queryParameters.get("last_event_id").map { String($0) },
             !text.isEmpty
         {
             guard let v = Int64(text.trimmingCharacters(in: .whitespaces)), v >= 0 else {
@@ -37,15 +41,21 @@ struct StreamController {
         let (subID, live) = hub.subscribe(filter)
         let store = self.store
         let hub = self.hub
-        let hello: JSON = ["channels": .array(filter.names.map { .string($0) }), "last_event_id": JSON(resumeFrom)]
+        let hello: JSON = [
+            "channels": .array(filter.names.map { .string($0) }), "last_event_id": JSON(resumeFrom),
+        ]
         let headers: HTTPFields = [
-            .contentType: "text/event-stream", .cacheControl: "no-cache", StreamController.accelBuffering: "no",
+            .contentType: "text/event-stream", .cacheControl: "no-cache",
+            StreamController.accelBuffering: "no",
         ]
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
                 defer { hub.unsubscribe(subID) }
-                try await writer.write(ByteBuffer(string: "retry: 2000\n" + SSEEncoder.frame(id: nil, event: "hello", data: hello.serialized())))
+                try await writer.write(
+                    ByteBuffer(
+                        string: "retry: 2000\n"
+                            + SSEEncoder.frame(id: nil, event: "hello", data: hello.serialized())))
                 var sent = resumeFrom ?? 0
                 if let resumeFrom {
                     var cursor = resumeFrom

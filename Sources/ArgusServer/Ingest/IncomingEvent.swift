@@ -20,7 +20,8 @@ struct IncomingEvent: Sendable {
 
     /// The SDK's heartbeat: a debug log_line "heartbeat". Stored, but kept out of the visible log tail.
     var isHeartbeat: Bool {
-        type == "log_line" && data["line"]?.stringValue == "heartbeat" && (data["level"]?.stringValue ?? "").lowercased() == "debug"
+        type == "log_line" && data["line"]?.stringValue == "heartbeat"
+            && (data["level"]?.stringValue ?? "").lowercased() == "debug"
     }
 
     /// The job this event belongs to, if any. A log_line whose job_id is the batch id (the SDK does this
@@ -34,12 +35,18 @@ struct IncomingEvent: Sendable {
     var channel: String { effectiveJobID.map { "job:\(batchID):\($0)" } ?? "batch:\(batchID)" }
 
     /// Builds the stored envelope for a server-made event (stop_requested, batch_stalled, ...).
-    static func server(type: String, batchID: String, jobID: String? = nil, project: String?, data: JSONObject, at ts: Timestamp)
+    static func server(
+        type: String, batchID: String, jobID: String? = nil, project: String?, data: JSONObject,
+        at ts: Timestamp
+    )
         -> IncomingEvent
     {
-        let source: JSONObject = JSONObject([("project", JSON(project ?? "argus")), ("host", "argus-server")])
+        let source: JSONObject = JSONObject([
+            ("project", JSON(project ?? "argus")), ("host", "argus-server"),
+        ])
         var e = IncomingEvent(
-            eventID: UUID().uuidString.lowercased(), type: type, ts: ts, batchID: batchID, jobID: jobID, source: source, data: data,
+            eventID: UUID().uuidString.lowercased(), type: type, ts: ts, batchID: batchID, jobID: jobID,
+            source: source, data: data,
             body: "")
         e.body = e.serializedEnvelope()
         return e
@@ -58,7 +65,11 @@ struct IncomingEvent: Sendable {
         out.append(contentsOf: #"","batch_id":"#.utf8)
         JSON.writeString(batchID, into: &out)
         out.append(contentsOf: #","job_id":"#.utf8)
-        if let jobID { JSON.writeString(jobID, into: &out) } else { out.append(contentsOf: "null".utf8) }
+        if let jobID {
+            JSON.writeString(jobID, into: &out)
+        } else {
+            out.append(contentsOf: "null".utf8)
+        }
         out.append(contentsOf: #","source":"#.utf8)
         JSON.object(source).write(into: &out)
         out.append(contentsOf: #","data":"#.utf8)
@@ -76,35 +87,63 @@ struct EventRejection: Error, Sendable {
 
 enum EventValidator {
     static func validate(_ json: JSON) -> Result<IncomingEvent, EventRejection> {
-        func bad(_ m: String) -> Result<IncomingEvent, EventRejection> { .failure(EventRejection(status: 422, message: m)) }
+        func bad(_ m: String) -> Result<IncomingEvent, EventRejection> {
+            .failure(EventRejection(status: 422, message: m))
+        }
         guard case .object(let o) = json else { return bad("An event must be a JSON object.") }
-        guard let version = o["schema_version"] else { return bad("schema_version is required (expected \"1.1\").") }
+        guard let version = o["schema_version"] else {
+            return bad("schema_version is required (expected \"1.1\").")
+        }
         guard version.stringValue == "1.1" else {
             return .failure(
-                EventRejection(status: 415, message: "Unsupported schema_version \(version.serialized()); this server speaks \"1.1\"."))
+                EventRejection(
+                    status: 415,
+                    message: "Unsupported schema_version \(version.serialized()); this server speaks \"1.1\"."
+                ))
         }
-        guard let eventID = o["event_id"]?.stringValue else { return bad("event_id is required and must be a string.") }
-        guard (8...64).contains(eventID.unicodeScalars.count) else { return bad("event_id must be 8 to 64 characters long.") }
-        guard let type = o["event_type"]?.stringValue else { return bad("event_type is required and must be a string.") }
+        guard let eventID = o["event_id"]?.stringValue else {
+            return bad("event_id is required and must be a string.")
+        }
+        guard (8...64).contains(eventID.unicodeScalars.count) else {
+            return bad("event_id must be 8 to 64 characters long.")
+        }
+        guard let type = o["event_type"]?.stringValue else {
+            return bad("event_type is required and must be a string.")
+        }
         guard clientTypesContains(type) else { return bad("Unknown event_type '\(type.prefix(64))'.") }
-        guard let tsText = o["timestamp"]?.stringValue else { return bad("timestamp is required and must be an ISO-8601 string.") }
-        guard let ts = Timestamp(iso: tsText) else { return bad("timestamp '\(tsText.prefix(64))' is not a valid ISO-8601 date-time.") }
-        guard let batchID = o["batch_id"]?.stringValue, (1...128).contains(batchID.unicodeScalars.count) else {
+        guard let tsText = o["timestamp"]?.stringValue else {
+            return bad("timestamp is required and must be an ISO-8601 string.")
+        }
+        guard let ts = Timestamp(iso: tsText) else {
+            return bad("timestamp '\(tsText.prefix(64))' is not a valid ISO-8601 date-time.")
+        }
+        guard let batchID = o["batch_id"]?.stringValue, (1...128).contains(batchID.unicodeScalars.count)
+        else {
             return bad("batch_id is required and must be a string of 1 to 128 characters.")
         }
         var jobID: String? = nil
         switch o["job_id"] {
         case nil, .null?: break
         case .string(let j)?:
-            guard j.unicodeScalars.count <= 256 else { return bad("job_id must be at most 256 characters.") }
+            guard j.unicodeScalars.count <= 256 else {
+                return bad("job_id must be at most 256 characters.")
+            }
             jobID = j.isEmpty ? nil : j
         default: return bad("job_id must be a string or null.")
         }
-        if IncomingEvent.jobScoped.contains(type), jobID == nil { return bad("\(type) requires a job_id.") }
-        guard case .object(let source)? = o["source"] else { return bad("source is required and must be an object.") }
-        guard let project = source["project"]?.stringValue, !project.isEmpty else { return bad("source.project is required.") }
+        if IncomingEvent.jobScoped.contains(type), jobID == nil {
+            return bad("\(type) requires a job_id.")
+        }
+        guard case .object(let source)? = o["source"] else {
+            return bad("source is required and must be an object.")
+        }
+        guard let project = source["project"]?.stringValue, !project.isEmpty else {
+            return bad("source.project is required.")
+        }
         for key in ["host", "user", "commit", "command"] {
-            if let v = source[key], !v.isNull, v.stringValue == nil { return bad("source.\(key) must be a string.") }
+            if let v = source[key], !v.isNull, v.stringValue == nil {
+                return bad("source.\(key) must be a string.")
+            }
         }
         var data: JSONObject
         switch o["data"] {
@@ -126,10 +165,13 @@ enum EventValidator {
         }
         if !nonFinite.isEmpty { data["_nonfinite"] = .array(nonFinite) }
         var e = IncomingEvent(
-            eventID: eventID, type: type, ts: ts, batchID: batchID, jobID: jobID, source: source, data: data, body: "")
+            eventID: eventID, type: type, ts: ts, batchID: batchID, jobID: jobID, source: source,
+            data: data, body: "")
         e.body = e.serializedEnvelope()
         return .success(e)
     }
 
-    private static func clientTypesContains(_ t: String) -> Bool { IncomingEvent.clientTypes.contains(t) }
+    private static func clientTypesContains(_ t: String) -> Bool {
+        IncomingEvent.clientTypes.contains(t)
+    }
 }

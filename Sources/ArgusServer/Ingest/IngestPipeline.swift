@@ -35,7 +35,9 @@ actor IngestPipeline {
         while !queue.isEmpty {
             var group: [Pending] = []
             var count = 0
-            while let first = queue.first, group.isEmpty || count + first.items.count <= maxEventsPerCommit {
+            while let first = queue.first,
+                group.isEmpty || count + first.items.count <= maxEventsPerCommit
+            {
                 group.append(queue.removeFirst())
                 count += first.items.count
             }

@@ -19,7 +19,8 @@ public final class ArgusStore: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         } catch {
-            throw OpenError(description: "Cannot create the data directory \(dataDir): \(error.localizedDescription)")
+            throw OpenError(
+                description: "Cannot create the data directory \(dataDir): \(error.localizedDescription)")
         }
         var config = Configuration()
         config.busyMode = .timeout(10)
@@ -145,7 +146,9 @@ struct IngestTransaction {
     mutating func allJobs(_ batchID: String) throws -> [JobRecord] {
         if !allJobsLoaded.contains(batchID) {
             var loaded = jobs[batchID] ?? [:]
-            for j in try JobRecord.fetchAll(db, batchID: batchID) where loaded[j.id] == nil { loaded[j.id] = j }
+            for j in try JobRecord.fetchAll(db, batchID: batchID) where loaded[j.id] == nil {
+                loaded[j.id] = j
+            }
             jobs[batchID] = loaded
             allJobsLoaded.insert(batchID)
         }
@@ -178,36 +181,50 @@ struct IngestTransaction {
         let rc = sqlite3_step(h)
         sqlite3_reset(h)
         guard rc == SQLITE_DONE else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            throw DatabaseError(
+                resultCode: ResultCode(rawValue: rc),
+                message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
         }
-        return sqlite3_changes(db.sqliteConnection) == 0 ? nil : sqlite3_last_insert_rowid(db.sqliteConnection)
+        return sqlite3_changes(db.sqliteConnection) == 0
+            ? nil : sqlite3_last_insert_rowid(db.sqliteConnection)
     }
 
     private func bindText(_ h: OpaquePointer, _ index: Int32, _ text: String) {
         var s = text
         s.withUTF8 { buf in
-            _ = sqlite3_bind_text(h, index, buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, Int32(buf.count), sqliteTransient)
+            _ = sqlite3_bind_text(
+                h, index, buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
+                Int32(buf.count), sqliteTransient)
         }
     }
 
     func existingID(_ eventID: String) throws -> Int64 {
-        try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM events WHERE event_id = ?"), arguments: [eventID]) ?? 0
+        try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT id FROM events WHERE event_id = ?"), arguments: [eventID])
+            ?? 0
     }
 
-    mutating func ingestOne(_ e: IncomingEvent, user: UserPrincipal, stored: inout [StoredEvent]) throws -> IngestOutcome {
+    mutating func ingestOne(_ e: IncomingEvent, user: UserPrincipal, stored: inout [StoredEvent])
+        throws -> IngestOutcome
+    {
         // Records are mutated in place in the dictionaries: copying them per event costs more than the SQL.
         let bid = e.batchID
         if let owner = try batch(bid)?.ownerID, owner != user.id, !user.isAdmin {
-            return .rejected(EventRejection(status: 403, message: "Batch '\(bid)' belongs to another user."))
+            return .rejected(
+                EventRejection(status: 403, message: "Batch '\(bid)' belongs to another user."))
         }
         guard let id = try insertEvent(e) else { return .deduplicated(try existingID(e.eventID)) }
-        if batches[bid] == nil { batches[bid] = BatchRecord(id: bid, ownerID: user.id, now: receivedUs) }
+        if batches[bid] == nil {
+            batches[bid] = BatchRecord(id: bid, ownerID: user.id, now: receivedUs)
+        }
         let wasStopping = batches[bid]!.stopRequested && !batches[bid]!.isFinished
         batches[bid]!.apply(e, receivedUs: receivedUs)
         dirtyBatches.insert(bid)
         var snapshotJobs: [String] = []
         if let jobID = e.effectiveJobID {
-            if try job(bid, jobID) == nil { jobs[bid, default: [:]][jobID] = JobRecord(batchID: bid, id: jobID, now: receivedUs) }
+            if try job(bid, jobID) == nil {
+                jobs[bid, default: [:]][jobID] = JobRecord(batchID: bid, id: jobID, now: receivedUs)
+            }
             switch jobs[bid]![jobID]!.apply(e) {
             case "done"?: batches[bid]!.nDone += 1
             case "failed"?: batches[bid]!.nFailed += 1
@@ -239,7 +256,8 @@ struct IngestTransaction {
         }
         stored.append(
             StoredEvent(
-                id: id, batchID: bid, jobID: e.effectiveJobID, type: e.type, tsUs: e.ts.micros, body: e.body,
+                id: id, batchID: bid, jobID: e.effectiveJobID, type: e.type, tsUs: e.ts.micros,
+                body: e.body,
                 channel: e.channel, snapshotJobs: snapshotJobs))
         return .accepted(id)
     }

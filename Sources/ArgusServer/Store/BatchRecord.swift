@@ -65,7 +65,8 @@ struct BatchRecord: Sendable {
     }
 
     static func fetch(_ db: Database, id: String) throws -> BatchRecord? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM batches WHERE id = ?"), arguments: [id]).map(BatchRecord.init(row:))
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM batches WHERE id = ?"), arguments: [id])
+            .map(BatchRecord.init(row:))
     }
 
     func save(_ db: Database) throws {
@@ -113,7 +114,9 @@ struct BatchRecord: Sendable {
             // Fills what batch_start left out; never overwrites it.
             host = host ?? e.data["hostname"]?.stringValue ?? e.source["host"]?.stringValue
             user = user ?? e.data["user"]?.stringValue ?? e.source["user"]?.stringValue
-            gitSHA = gitSHA ?? e.data["git_sha"]?.stringValue ?? e.data["commit"]?.stringValue ?? e.source["commit"]?.stringValue
+            gitSHA =
+                gitSHA ?? e.data["git_sha"]?.stringValue ?? e.data["commit"]?.stringValue
+                ?? e.source["commit"]?.stringValue
             command = command ?? e.data["command"]?.stringValue ?? e.source["command"]?.stringValue
             cwd = cwd ?? e.data["cwd"]?.stringValue
         case "batch_done":

@@ -55,13 +55,19 @@ struct JobRecord: Sendable {
     }
 
     static func fetch(_ db: Database, batchID: String, id: String) throws -> JobRecord? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM jobs WHERE batch_id = ? AND id = ?"), arguments: [batchID, id])
-            .map(JobRecord.init(row:))
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM jobs WHERE batch_id = ? AND id = ?"),
+            arguments: [batchID, id]
+        )
+        .map(JobRecord.init(row:))
     }
 
     static func fetchAll(_ db: Database, batchID: String) throws -> [JobRecord] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM jobs WHERE batch_id = ? ORDER BY created_us, id"), arguments: [batchID])
-            .map(JobRecord.init(row:))
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM jobs WHERE batch_id = ? ORDER BY created_us, id"),
+            arguments: [batchID]
+        )
+        .map(JobRecord.init(row:))
     }
 
     func save(_ db: Database) throws {
@@ -107,8 +113,12 @@ struct JobRecord: Sendable {
             // Highest epoch wins, so a replayed spill file cannot move "latest" backwards.
             if let ep = e.data["epoch"]?.intValue, ep >= (latestEpoch ?? Int.min) {
                 latestEpoch = ep
-                if let v = e.data["train_loss"], !v.isNull || e.data["_nonfinite"] != nil { trainLoss = v.doubleValue }
-                if let v = e.data["val_loss"], !v.isNull || e.data["_nonfinite"] != nil { valLoss = v.doubleValue }
+                if let v = e.data["train_loss"], !v.isNull || e.data["_nonfinite"] != nil {
+                    trainLoss = v.doubleValue
+                }
+                if let v = e.data["val_loss"], !v.isNull || e.data["_nonfinite"] != nil {
+                    valLoss = v.doubleValue
+                }
             }
         case "job_done", "job_failed":
             let wasFinished = isFinished
@@ -117,7 +127,8 @@ struct JobRecord: Sendable {
             elapsedS = e.data["elapsed_s"]?.doubleValue ?? startUs.map { Double(ts - $0) / 1e6 }
             if let m = e.data["metrics"], case .object = m { metrics = m.serialized() }
             if e.type == "job_failed" {
-                failureReason = e.data["reason"]?.stringValue ?? e.data["error"]?.stringValue ?? failureReason
+                failureReason =
+                    e.data["reason"]?.stringValue ?? e.data["error"]?.stringValue ?? failureReason
             }
             isIdleFlagged = false
             return wasFinished ? nil : status
@@ -145,15 +156,21 @@ struct JobRecord: Sendable {
         if !isFinished, ["stopping", "stalled"].contains(batchStatus) { shownStatus = batchStatus }
         let metricsJSON: JSON = metrics.flatMap { try? JSON.parse($0) } ?? .null
         let telemetry: JSON = [
-            "status": .string(shownStatus), "elapsed_s": JSON(elapsedSeconds), "gpu_util_pct": JSON(gpuUtilPct),
-            "gpu_mem_peak_mb": JSON(gpuMemPeakMB), "train_loss": JSON(trainLoss), "val_loss": JSON(valLoss),
-            "epoch": JSON(latestEpoch), "is_idle_flagged": .bool(isIdleFlagged), "idle_since": isoJSON(idleSinceUs),
+            "status": .string(shownStatus), "elapsed_s": JSON(elapsedSeconds),
+            "gpu_util_pct": JSON(gpuUtilPct),
+            "gpu_mem_peak_mb": JSON(gpuMemPeakMB), "train_loss": JSON(trainLoss),
+            "val_loss": JSON(valLoss),
+            "epoch": JSON(latestEpoch), "is_idle_flagged": .bool(isIdleFlagged),
+            "idle_since": isoJSON(idleSinceUs),
         ]
         return [
-            "id": .string(id), "batch_id": .string(batchID), "model": JSON(model), "dataset": JSON(dataset),
+            "id": .string(id), "batch_id": .string(batchID), "model": JSON(model),
+            "dataset": JSON(dataset),
             "status": .string(status), "start_time": isoJSON(startUs), "end_time": isoJSON(endUs),
-            "elapsed_s": JSON(elapsedSeconds), "metrics": metricsJSON, "failure_reason": JSON(failureReason),
-            "is_idle_flagged": .bool(isIdleFlagged), "last_activity": isoJSON(lastActivityUs), "telemetry": telemetry,
+            "elapsed_s": JSON(elapsedSeconds), "metrics": metricsJSON,
+            "failure_reason": JSON(failureReason),
+            "is_idle_flagged": .bool(isIdleFlagged), "last_activity": isoJSON(lastActivityUs),
+            "telemetry": telemetry,
         ]
     }
 }

@@ -55,7 +55,9 @@ extension ArgusStore {
         }
     }
 
-    func job(batchID: String, jobID: String, scope: ReadScope) async throws -> (BatchRecord, JobRecord)? {
+    func job(batchID: String, jobID: String, scope: ReadScope) async throws -> (
+        BatchRecord, JobRecord
+    )? {
         try await pool.read { db in
             guard let b = try ArgusStore.visibleBatch(db, batchID, scope: scope),
                 let j = try JobRecord.fetch(db, batchID: batchID, id: jobID)
@@ -66,39 +68,68 @@ extension ArgusStore {
 
     // MARK: Raw event reads
 
+    /// The job's epochs, ascending: `{epoch, timestamp, train_loss, val_loss, lr, ...other numeric keys}`.
+    /// Hot for big jobs (the view of a 100k-epoch run), so SQLite extracts `data` and rows are written
+    /// straight to bytes rather than built as JSON trees.
     static func epochs(_ db: Database, batchID: String, jobID: String) throws -> [JSON] {
         let rows = try Row.fetchCursor(
             db.cachedStatement(
-                sql: "SELECT ts_us, body FROM events WHERE batch_id = ? AND job_id = ? AND event_type = 'job_epoch' ORDER BY id"),
+                sql: """
+                    SELECT ts_us, json_extract(body, '$.data') AS data FROM events
+                    WHERE batch_id = ? AND job_id = ? AND event_type = 'job_epoch' ORDER BY id
+                    """),
             arguments: [batchID, jobID])
         var byEpoch: [Int: Int] = [:]
-        var out: [JSON] = []
+        var out: [(epoch: Int, bytes: [UInt8])] = []
+        var sorted = true
         while let r = try rows.next() {
-            guard let body = try? JSON.parse(r["body"] as String), let data = body["data"]?.objectValue,
+            guard let text: String = r["data"], case .object(let data)? = try? JSON.parse(text),
                 let epoch = data["epoch"]?.intValue
             else { continue }
-            var o = JSONObject([("epoch", JSON(epoch)), ("timestamp", .string(Timestamp(micros: r["ts_us"]).iso))])
-            o["train_loss"] = data["train_loss"] ?? .null
-            o["val_loss"] = data["val_loss"] ?? .null
-            o["lr"] = data["lr"] ?? .null
-            for p in data where p.key != "epoch" && o[p.key] == nil {
-                if case .number = p.value { o[p.key] = p.value }
+            var b: [UInt8] = []
+            b.reserveCapacity(text.utf8.count + 48)
+            b.append(contentsOf: #"{"epoch":"#.utf8)
+            b.append(contentsOf: String(epoch).utf8)
+            b.append(contentsOf: #","timestamp":""#.utf8)
+            Timestamp(micros: r["ts_us"]).writeISO(into: &b)
+            b.append(UInt8(ascii: "\""))
+            for key in ["train_loss", "val_loss", "lr"] {
+                b.append(contentsOf: ",\"\(key)\":".utf8)
+                (data[key] ?? .null).write(into: &b)
             }
-            if let nf = data["_nonfinite"] { o["nonfinite"] = nf }
+            for p in data where !["epoch", "train_loss", "val_loss", "lr", "_nonfinite"].contains(p.key) {
+                guard case .number = p.value else { continue }
+                b.append(UInt8(ascii: ","))
+                JSON.writeString(p.key, into: &b)
+                b.append(UInt8(ascii: ":"))
+                p.value.write(into: &b)
+            }
+            if let nf = data["_nonfinite"] {
+                b.append(contentsOf: #","nonfinite":"#.utf8)
+                nf.write(into: &b)
+            }
+            b.append(UInt8(ascii: "}"))
             // A re-sent epoch (a rerun of the same step) replaces the earlier one.
-            if let at = byEpoch[epoch] { out[at] = .object(o) } else {
+            if let at = byEpoch[epoch] {
+                out[at].bytes = b
+            } else {
+                if let last = out.last, last.epoch > epoch { sorted = false }
                 byEpoch[epoch] = out.count
-                out.append(.object(o))
+                out.append((epoch, b))
             }
         }
-        out.sort { ($0["epoch"]?.intValue ?? 0) < ($1["epoch"]?.intValue ?? 0) }
-        return out
+        if !sorted { out.sort { $0.epoch < $1.epoch } }
+        return out.map { .raw($0.bytes) }
     }
 
-    static func logLines(_ db: Database, batchID: String, jobID: String?, limit: Int, beforeID: Int64?, includeHidden: Bool) throws
+    static func logLines(
+        _ db: Database, batchID: String, jobID: String?, limit: Int, beforeID: Int64?,
+        includeHidden: Bool
+    ) throws
         -> [JSON]
     {
-        var sql = "SELECT id, ts_us, job_id, body FROM events WHERE batch_id = ? AND event_type = 'log_line'"
+        var sql =
+            "SELECT id, ts_us, job_id, body FROM events WHERE batch_id = ? AND event_type = 'log_line'"
         var args: StatementArguments = [batchID]
         if let jobID {
             sql += " AND job_id = ?"
@@ -115,14 +146,18 @@ extension ArgusStore {
             let data = (try? JSON.parse(r["body"] as String))?["data"]
             let level = (data?["level"]?.stringValue ?? "info").lowercased()
             return [
-                "id": JSON(r["id"] as Int64), "ts": .string(Timestamp(micros: r["ts_us"]).iso), "job_id": JSON(r["job_id"] as String?),
+                "id": JSON(r["id"] as Int64), "ts": .string(Timestamp(micros: r["ts_us"]).iso),
+                "job_id": JSON(r["job_id"] as String?),
                 "level": .string(level), "line": JSON(data?["line"]?.stringValue ?? ""),
             ]
         }
     }
 
-    static func resources(_ db: Database, batchID: String, job: JobRecord?, limit: Int) throws -> [JSON] {
-        var sql = "SELECT id, ts_us, job_id, body FROM events WHERE batch_id = ? AND event_type = 'resource_snapshot'"
+    static func resources(_ db: Database, batchID: String, job: JobRecord?, limit: Int) throws
+        -> [JSON]
+    {
+        var sql =
+            "SELECT id, ts_us, job_id, body FROM events WHERE batch_id = ? AND event_type = 'resource_snapshot'"
         var args: StatementArguments = [batchID]
         if let job {
             // The job's own snapshots, plus batch-level ones taken while it ran.
@@ -132,7 +167,9 @@ extension ArgusStore {
         sql += " ORDER BY id DESC LIMIT ?"
         args += [limit]
         return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: args).map { r in
-            var o = JSONObject([("id", JSON(r["id"] as Int64)), ("ts", .string(Timestamp(micros: r["ts_us"]).iso))])
+            var o = JSONObject([
+                ("id", JSON(r["id"] as Int64)), ("ts", .string(Timestamp(micros: r["ts_us"]).iso)),
+            ])
             o["job_id"] = JSON(r["job_id"] as String?)
             let data = (try? JSON.parse(r["body"] as String))?["data"]?.objectValue ?? JSONObject()
             for p in data where o[p.key] == nil { o[p.key] = p.value }
@@ -158,18 +195,26 @@ extension ArgusStore {
         }
     }
 
-    func logLines(batchID: String, jobID: String?, requireJob: Bool, limit: Int, beforeID: Int64?, includeHidden: Bool, scope: ReadScope)
+    func logLines(
+        batchID: String, jobID: String?, requireJob: Bool, limit: Int, beforeID: Int64?,
+        includeHidden: Bool, scope: ReadScope
+    )
         async throws -> [JSON]?
     {
         try await pool.read { db in
             guard try ArgusStore.visibleBatch(db, batchID, scope: scope) != nil else { return nil }
-            if requireJob, let jobID, try JobRecord.fetch(db, batchID: batchID, id: jobID) == nil { return nil }
+            if requireJob, let jobID, try JobRecord.fetch(db, batchID: batchID, id: jobID) == nil {
+                return nil
+            }
             return try ArgusStore.logLines(
-                db, batchID: batchID, jobID: jobID, limit: limit, beforeID: beforeID, includeHidden: includeHidden)
+                db, batchID: batchID, jobID: jobID, limit: limit, beforeID: beforeID,
+                includeHidden: includeHidden)
         }
     }
 
-    func resources(batchID: String, jobID: String?, limit: Int, scope: ReadScope) async throws -> [JSON]? {
+    func resources(batchID: String, jobID: String?, limit: Int, scope: ReadScope) async throws
+        -> [JSON]?
+    {
         try await pool.read { db in
             guard try ArgusStore.visibleBatch(db, batchID, scope: scope) != nil else { return nil }
             var job: JobRecord? = nil
@@ -182,7 +227,10 @@ extension ArgusStore {
     }
 
     /// Everything the job-detail screen needs, read in one snapshot so `last_event_id` matches the data.
-    func view(batchID: String, jobID: String, scope: ReadScope, actions: @Sendable (BatchRecord) -> JSON, agentOnline: @Sendable (BatchRecord) -> Bool)
+    func view(
+        batchID: String, jobID: String, scope: ReadScope, actions: @Sendable (BatchRecord) -> JSON,
+        agentOnline: @Sendable (BatchRecord) -> Bool
+    )
         async throws -> JSON?
     {
         try await pool.read { db in
@@ -195,8 +243,10 @@ extension ArgusStore {
                 "job": j.json(batchStatus: b.status),
                 "epochs": .array(try ArgusStore.epochs(db, batchID: batchID, jobID: jobID)),
                 "log_tail": .array(
-                    try ArgusStore.logLines(db, batchID: batchID, jobID: jobID, limit: 200, beforeID: nil, includeHidden: false)),
-                "resources_latest": try ArgusStore.resources(db, batchID: batchID, job: j, limit: 1).first ?? .null,
+                    try ArgusStore.logLines(
+                        db, batchID: batchID, jobID: jobID, limit: 200, beforeID: nil, includeHidden: false)),
+                "resources_latest": try ArgusStore.resources(db, batchID: batchID, job: j, limit: 1).first
+                    ?? .null,
                 "env_snapshot": b.envSnapshotJSON,
                 "actions": actions(b),
                 "last_event_id": JSON(lastID),

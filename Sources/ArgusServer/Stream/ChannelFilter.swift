@@ -12,22 +12,31 @@ struct ChannelFilter: Sendable {
     /// Parses `batch:b,job:b:j` (a job channel splits at its first ':' after the prefix).
     static func parse(_ text: String) throws(APIError) -> ChannelFilter {
         var f = ChannelFilter()
-        let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !parts.isEmpty else {
-            throw APIError.unprocessable("Name at least one channel: channels=batch:<batch_id> or job:<batch_id>:<job_id>.")
+        let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty
         }
-        guard parts.count <= 64 else { throw APIError.unprocessable("At most 64 channels per connection.") }
+        guard !parts.isEmpty else {
+            throw APIError.unprocessable(
+                "Name at least one channel: channels=batch:<batch_id> or job:<batch_id>:<job_id>.")
+        }
+        guard parts.count <= 64 else {
+            throw APIError.unprocessable("At most 64 channels per connection.")
+        }
         for p in parts {
             if p.hasPrefix("batch:"), p.count > 6 {
                 f.wholeBatches.insert(String(p.dropFirst(6)))
             } else if p.hasPrefix("job:") {
                 let rest = p.dropFirst(4)
-                guard let colon = rest.firstIndex(of: ":"), colon != rest.startIndex, rest.index(after: colon) != rest.endIndex else {
+                guard let colon = rest.firstIndex(of: ":"), colon != rest.startIndex,
+                    rest.index(after: colon) != rest.endIndex
+                else {
                     throw APIError.unprocessable("Channel '\(p)' is not of the form job:<batch_id>:<job_id>.")
                 }
-                f.jobs[String(rest[..<colon]), default: []].insert(String(rest[rest.index(after: colon)...]))
+                f.jobs[String(rest[..<colon]), default: []].insert(
+                    String(rest[rest.index(after: colon)...]))
             } else {
-                throw APIError.unprocessable("Channel '\(p)' is not of the form batch:<batch_id> or job:<batch_id>:<job_id>.")
+                throw APIError.unprocessable(
+                    "Channel '\(p)' is not of the form batch:<batch_id> or job:<batch_id>:<job_id>.")
             }
             f.names.append(p)
         }
@@ -57,17 +66,21 @@ extension StoredEvent {
 
 extension ArgusStore {
     /// One page of stored events after `after` that match `filter`, in id order. `done` is false when more may follow.
-    func replay(_ filter: ChannelFilter, after: Int64, pageSize: Int = 1000) async throws -> (events: [StoredEvent], done: Bool) {
+    func replay(_ filter: ChannelFilter, after: Int64, pageSize: Int = 1000) async throws -> (
+        events: [StoredEvent], done: Bool
+    ) {
         try await pool.read { db in
             var all: [StoredEvent] = []
             var horizon = Int64.max
             for b in filter.batchIDs.sorted() {
                 // `+batch_id` keeps SQLite on the rowid range after the cursor (short for a reconnect).
-                var sql = "SELECT id, batch_id, job_id, event_type, ts_us, body FROM events WHERE id > ? AND +batch_id = ?"
+                var sql =
+                    "SELECT id, batch_id, job_id, event_type, ts_us, body FROM events WHERE id > ? AND +batch_id = ?"
                 var args: StatementArguments = [after, b]
                 var windows: [JobRecord] = []
                 if !filter.wholeBatches.contains(b), let js = filter.jobs[b] {
-                    sql += " AND (job_id IN (\(js.map { _ in "?" }.joined(separator: ","))) OR (event_type = 'resource_snapshot' AND job_id IS NULL))"
+                    sql +=
+                        " AND (job_id IN (\(js.map { _ in "?" }.joined(separator: ","))) OR (event_type = 'resource_snapshot' AND job_id IS NULL))"
                     for j in js.sorted() { args += [j] }
                     windows = try js.compactMap { try JobRecord.fetch(db, batchID: b, id: $0) }
                 }
@@ -81,7 +94,9 @@ extension ArgusStore {
                     }
                     if filter.matches(e) { all.append(e) }
                 }
-                if rows.count == pageSize, let last = rows.last { horizon = min(horizon, last["id"] as Int64) }
+                if rows.count == pageSize, let last = rows.last {
+                    horizon = min(horizon, last["id"] as Int64)
+                }
             }
             all.sort { $0.id < $1.id }
             if horizon != .max { all.removeAll { $0.id > horizon } }

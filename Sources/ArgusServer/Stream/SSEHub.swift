@@ -34,10 +34,12 @@ final class SSEHub: Sendable {
     var subscriberCount: Int { state.withLock { $0.subs.count } }
 
     func subscribe(_ filter: ChannelFilter) -> (id: Int, stream: AsyncStream<SSEChunk>) {
-        let (stream, cont) = AsyncStream<SSEChunk>.makeStream(bufferingPolicy: .bufferingOldest(bufferChunks))
+        let (stream, cont) = AsyncStream<SSEChunk>.makeStream(
+            bufferingPolicy: .bufferingOldest(bufferChunks))
         let id = state.withLock { s in
             s.next += 1
-            s.subs[s.next] = Subscriber(filter: filter, continuation: cont, lastSendUs: ArgusStore.nowUs())
+            s.subs[s.next] = Subscriber(
+                filter: filter, continuation: cont, lastSendUs: ArgusStore.nowUs())
             return s.next
         }
         return (id, stream)
@@ -78,7 +80,8 @@ final class SSEHub: Sendable {
             } else {
                 var joined = ByteBuffer()
                 for k in matched { joined.writeImmutableBuffer(frames[k]!) }
-                chunks[id] = .frames(ids: matched.map { ids[$0] }, joined: joined, each: matched.map { frames[$0]! })
+                chunks[id] = .frames(
+                    ids: matched.map { ids[$0] }, joined: joined, each: matched.map { frames[$0]! })
             }
         }
         let overflowed: [Int] = state.withLock { s in
@@ -91,7 +94,9 @@ final class SSEHub: Sendable {
             return dropped
         }
         for id in overflowed {
-            logger.warning("SSE subscriber fell behind; closing it so it reconnects and replays", metadata: ["subscriber": "\(id)"])
+            logger.warning(
+                "SSE subscriber fell behind; closing it so it reconnects and replays",
+                metadata: ["subscriber": "\(id)"])
             unsubscribe(id)
         }
     }

@@ -38,9 +38,13 @@ public struct TUICommand: ParsableCommand {
     public func run() throws {
         let env = ProcessInfo.processInfo.environment
         let base = url ?? env["ARGUS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8000"
-        guard base.hasPrefix("http://") || base.hasPrefix("https://") else { throw fail("the server URL must start with http:// or https://, got '\(base)'.") }
+        guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
+            throw fail("the server URL must start with http:// or https://, got '\(base)'.")
+        }
         guard let token = token ?? env["ARGUS_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) else {
-            throw fail("no token: set ARGUS_TOKEN or pass --token (mint one with `argus-server token create --user NAME`).")
+            throw fail(
+                "no token: set ARGUS_TOKEN or pass --token (mint one with `argus-server token create --user NAME`)."
+            )
         }
         if let t = target, t.hasPrefix("http://") || t.hasPrefix("https://") {
             throw fail("share links are not supported by this build of argus-tui yet.")
@@ -53,7 +57,9 @@ public struct TUICommand: ParsableCommand {
             do {
                 print(try TerminalApp.dump(o, width: width, height: height))
             } catch {
-                throw fail(error.status == 401 ? "the server rejected the token: \(error.description)" : error.description)
+                throw fail(
+                    error.status == 401
+                        ? "the server rejected the token: \(error.description)" : error.description)
             }
             return
         }

@@ -124,10 +124,14 @@ public struct AppState: Equatable, Sendable {
     }
 
     public static func == (a: AppState, b: AppState) -> Bool {
-        a.screen == b.screen && a.width == b.width && a.height == b.height && a.batches == b.batches && a.jobs == b.jobs
-            && a.batchCursor == b.batchCursor && a.jobCursor == b.jobCursor && a.job == b.job && a.connection == b.connection
-            && a.lastEventAt == b.lastEventAt && a.hiddenSeries == b.hiddenSeries && a.shownExtras == b.shownExtras
+        a.screen == b.screen && a.width == b.width && a.height == b.height && a.batches == b.batches
+            && a.jobs == b.jobs
+            && a.batchCursor == b.batchCursor && a.jobCursor == b.jobCursor && a.job == b.job
+            && a.connection == b.connection
+            && a.lastEventAt == b.lastEventAt && a.hiddenSeries == b.hiddenSeries
+            && a.shownExtras == b.shownExtras
             && a.ema == b.ema && a.logY == b.logY && a.logScroll == b.logScroll && a.filter == b.filter
-            && a.filterEditing == b.filterEditing && a.showHelp == b.showHelp && a.status == b.status && a.banner == b.banner
+            && a.filterEditing == b.filterEditing && a.showHelp == b.showHelp && a.status == b.status
+            && a.banner == b.banner
     }
 }

@@ -5,40 +5,46 @@ import Shared
 /// A missing value is NaN; a value the script reported as non-finite is +infinity (so it can be marked).
 public struct EpochSeries: Sendable, Equatable {
     public private(set) var epochs: [Int] = []
-    public private(set) var values: [String: [Double]] = [:]
     /// Metric names in first-seen order: train_loss and val_loss first.
     public private(set) var names: [String] = ["train_loss", "val_loss"]
+    /// One column per name, same order, each as long as `epochs`.
+    private var columns: [[Double]] = [[], []]
+    private var columnOfName: [String: Int] = ["train_loss": 0, "val_loss": 1]
     private var indexOfEpoch: [Int: Int] = [:]
 
     public static let nonFinite = Double.infinity
     static let skipped: Set<String> = ["epoch", "timestamp", "nonfinite", "_nonfinite"]
 
-    public init() {
-        values = ["train_loss": [], "val_loss": []]
-    }
+    public init() {}
 
     public var count: Int { epochs.count }
+
+    public func column(_ name: String) -> [Double]? { columnOfName[name].map { columns[$0] } }
+
+    public static func == (a: EpochSeries, b: EpochSeries) -> Bool {
+        a.epochs == b.epochs && a.names == b.names && a.columns == b.columns
+    }
 
     /// Adds or replaces one epoch from a JSON object (`/epochs` rows and job_epoch `data` both work).
     public mutating func upsert(_ o: JSONObject) {
         guard let epoch = o["epoch"]?.intValue else { return }
-        let nonfinite = Set((o["nonfinite"] ?? o["_nonfinite"])?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let nonfinite = (o["nonfinite"] ?? o["_nonfinite"])?.arrayValue?.compactMap(\.stringValue) ?? []
         let row: Int
         if let existing = indexOfEpoch[epoch] {
             row = existing
-            for k in values.keys { values[k]![row] = .nan }
+            for c in columns.indices { columns[c][row] = .nan }
         } else if let last = epochs.last, epoch < last {
             // Out of order (rare): insert in place and rebuild the index.
             let at = epochs.firstIndex { $0 > epoch } ?? epochs.count
             epochs.insert(epoch, at: at)
-            for k in values.keys { values[k]!.insert(.nan, at: at) }
+            for c in columns.indices { columns[c].insert(.nan, at: at) }
             indexOfEpoch = Dictionary(uniqueKeysWithValues: epochs.enumerated().map { ($1, $0) })
             row = at
         } else {
             row = epochs.count
             epochs.append(epoch)
             indexOfEpoch[epoch] = row
-            for k in values.keys { values[k]!.append(.nan) }
+            for c in columns.indices { columns[c].append(.nan) }
         }
         for p in o where !EpochSeries.skipped.contains(p.key) {
             let v: Double
@@ -49,16 +55,21 @@ public struct EpochSeries: Sendable, Equatable {
             } else {
                 continue
             }
-            if values[p.key] == nil {
-                values[p.key] = Array(repeating: .nan, count: epochs.count)
+            let c: Int
+            if let existing = columnOfName[p.key] {
+                c = existing
+            } else {
+                c = columns.count
+                columnOfName[p.key] = c
                 names.append(p.key)
+                columns.append(Array(repeating: .nan, count: epochs.count))
             }
-            values[p.key]![row] = v
+            columns[c][row] = v
         }
     }
 
     public func latest(_ name: String) -> Double? {
-        guard let col = values[name] else { return nil }
+        guard let col = column(name) else { return nil }
         for v in col.reversed() where !v.isNaN { return v }
         return nil
     }
@@ -120,7 +131,8 @@ public struct JobData: Sendable, Equatable {
     }
 
     public static func == (a: JobData, b: JobData) -> Bool {
-        a.lastEventID == b.lastEventID && a.batchID == b.batchID && a.jobID == b.jobID && a.jobStatus == b.jobStatus
+        a.lastEventID == b.lastEventID && a.batchID == b.batchID && a.jobID == b.jobID
+            && a.jobStatus == b.jobStatus
             && a.batchStatus == b.batchStatus && a.series == b.series && a.logs == b.logs
     }
 
@@ -153,10 +165,14 @@ public struct JobData: Sendable, Equatable {
         host = env["hostname"]?.stringValue
         user = env["user"]?.stringValue
         if let a = v["actions"]?.objectValue {
-            for p in a { actions[p.key] = (p.value["enabled"]?.boolValue ?? false, p.value["reason"]?.stringValue) }
+            for p in a {
+                actions[p.key] = (p.value["enabled"]?.boolValue ?? false, p.value["reason"]?.stringValue)
+            }
         }
         for e in v["epochs"]?.arrayValue ?? [] { if let o = e.objectValue { series.upsert(o) } }
-        let tail = (v["log_tail"]?.arrayValue ?? []).compactMap(JobData.logLine(row:)).filter { !$0.isHeartbeat }
+        let tail = (v["log_tail"]?.arrayValue ?? []).compactMap(JobData.logLine(row:)).filter {
+            !$0.isHeartbeat
+        }
         logs = tail.sorted { $0.id < $1.id }
         if let latest = v["resources_latest"], latest.objectValue != nil, gpuUtil == nil {
             gpuUtil = GPUFigures(latest.objectValue!).util
@@ -169,7 +185,8 @@ public struct JobData: Sendable, Equatable {
     static func logLine(row: JSON) -> LogLine? {
         guard let id = row["id"]?.intValue else { return nil }
         return LogLine(
-            id: Int64(id), ts: row["ts"]?.stringValue ?? "", level: (row["level"]?.stringValue ?? "info").lowercased(),
+            id: Int64(id), ts: row["ts"]?.stringValue ?? "",
+            level: (row["level"]?.stringValue ?? "info").lowercased(),
             line: row["line"]?.stringValue ?? "", jobID: row["job_id"]?.stringValue)
     }
 
@@ -182,7 +199,9 @@ public struct JobData: Sendable, Equatable {
 
     /// The status the Status tile shows: the job's, or the batch's while the job still runs.
     public var shownStatus: String {
-        if !JobData.finished.contains(jobStatus), ["stopping", "stalled"].contains(batchStatus) { return batchStatus }
+        if !JobData.finished.contains(jobStatus), ["stopping", "stalled"].contains(batchStatus) {
+            return batchStatus
+        }
         if !JobData.finished.contains(jobStatus), stopRequested { return "stopping" }
         return jobStatus
     }
@@ -215,12 +234,15 @@ public struct JobData: Sendable, Equatable {
         case "job_done" where mine, "job_failed" where mine:
             jobStatus = type == "job_done" ? "done" : "failed"
             elapsedFinal = data["elapsed_s"]?.doubleValue ?? elapsed
-            if type == "job_failed" { failureReason = data["reason"]?.stringValue ?? data["error"]?.stringValue ?? failureReason }
+            if type == "job_failed" {
+                failureReason = data["reason"]?.stringValue ?? data["error"]?.stringValue ?? failureReason
+            }
             idleFlagged = false
         case "log_line":
             guard mine else { break }
             let line = LogLine(
-                id: id, ts: e["timestamp"]?.stringValue ?? "", level: (data["level"]?.stringValue ?? "info").lowercased(),
+                id: id, ts: e["timestamp"]?.stringValue ?? "",
+                level: (data["level"]?.stringValue ?? "info").lowercased(),
                 line: data["line"]?.stringValue ?? "", jobID: job)
             if !line.isHeartbeat {
                 logs.append(line)

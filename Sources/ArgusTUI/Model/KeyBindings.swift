@@ -6,7 +6,8 @@ public enum Key: Equatable, Hashable, Sendable {
 }
 
 public enum Command: Equatable, Sendable {
-    case quit, help, back, open, up, down, pageUp, pageDown, top, bottom, filter, ema, logScale, toggleSeries
+    case quit, help, back, open, up, down, pageUp, pageDown, top, bottom, filter, ema, logScale,
+        toggleSeries
     case stop, rerun, share, copyCommand
 }
 
@@ -25,26 +26,56 @@ public struct KeyBinding: Sendable {
 /// Actions that change a run (Stop, Rerun) sit on letters never used for navigation, and ask first.
 public enum KeyBindings {
     public static let all: [KeyBinding] = [
-        KeyBinding(keys: [.char("q"), .ctrlC], label: "q", help: "quit", context: .everywhere, command: .quit),
-        KeyBinding(keys: [.char("?")], label: "?", help: "this help", context: .everywhere, command: .help),
-        KeyBinding(keys: [.escape, .left], label: "Esc", help: "back / close", context: .everywhere, command: .back),
-        KeyBinding(keys: [.enter, .right], label: "Enter", help: "open the selected batch or job", context: .lists, command: .open),
-        KeyBinding(keys: [.up, .char("k")], label: "↑/k", help: "move up (lists) / scroll the log up", context: .everywhere, command: .up),
-        KeyBinding(keys: [.down, .char("j")], label: "↓/j", help: "move down / scroll the log down", context: .everywhere, command: .down),
-        KeyBinding(keys: [.pageUp], label: "PgUp", help: "page up", context: .everywhere, command: .pageUp),
-        KeyBinding(keys: [.pageDown], label: "PgDn", help: "page down", context: .everywhere, command: .pageDown),
-        KeyBinding(keys: [.home], label: "Home", help: "oldest log line / first item", context: .everywhere, command: .top),
-        KeyBinding(keys: [.end], label: "End", help: "newest log line: follow the tail again", context: .everywhere, command: .bottom),
-        KeyBinding(keys: [.char("/")], label: "/", help: "filter the log (Enter keeps, Esc clears)", context: .job, command: .filter),
-        KeyBinding(keys: [.char("e")], label: "e", help: "EMA smoothing on the chart", context: .job, command: .ema),
-        KeyBinding(keys: [.char("g")], label: "g", help: "log-scale y axis", context: .job, command: .logScale),
         KeyBinding(
-            keys: (1...9).map { .char(Character(String($0))) }, label: "1-9", help: "show/hide a chart series (see legend)", context: .job,
+            keys: [.char("q"), .ctrlC], label: "q", help: "quit", context: .everywhere, command: .quit),
+        KeyBinding(
+            keys: [.char("?")], label: "?", help: "this help", context: .everywhere, command: .help),
+        KeyBinding(
+            keys: [.escape, .left], label: "Esc", help: "back / close", context: .everywhere,
+            command: .back),
+        KeyBinding(
+            keys: [.enter, .right], label: "Enter", help: "open the selected batch or job",
+            context: .lists, command: .open),
+        KeyBinding(
+            keys: [.up, .char("k")], label: "↑/k", help: "move up (lists) / scroll the log up",
+            context: .everywhere, command: .up),
+        KeyBinding(
+            keys: [.down, .char("j")], label: "↓/j", help: "move down / scroll the log down",
+            context: .everywhere, command: .down),
+        KeyBinding(
+            keys: [.pageUp], label: "PgUp", help: "page up", context: .everywhere, command: .pageUp),
+        KeyBinding(
+            keys: [.pageDown], label: "PgDn", help: "page down", context: .everywhere, command: .pageDown),
+        KeyBinding(
+            keys: [.home], label: "Home", help: "oldest log line / first item", context: .everywhere,
+            command: .top),
+        KeyBinding(
+            keys: [.end], label: "End", help: "newest log line: follow the tail again",
+            context: .everywhere, command: .bottom),
+        KeyBinding(
+            keys: [.char("/")], label: "/", help: "filter the log (Enter keeps, Esc clears)",
+            context: .job, command: .filter),
+        KeyBinding(
+            keys: [.char("e")], label: "e", help: "EMA smoothing on the chart", context: .job,
+            command: .ema),
+        KeyBinding(
+            keys: [.char("g")], label: "g", help: "log-scale y axis", context: .job, command: .logScale),
+        KeyBinding(
+            keys: (1...9).map { .char(Character(String($0))) }, label: "1-9",
+            help: "show/hide a chart series (see legend)", context: .job,
             command: .toggleSeries),
-        KeyBinding(keys: [.char("s")], label: "s", help: "Stop the batch (asks first)", context: .job, command: .stop),
-        KeyBinding(keys: [.char("r")], label: "r", help: "Rerun the batch on its host (asks first)", context: .job, command: .rerun),
-        KeyBinding(keys: [.char("S")], label: "S", help: "Share: mint a read-only link", context: .job, command: .share),
-        KeyBinding(keys: [.char("c")], label: "c", help: "Copy the run's command (OSC 52)", context: .job, command: .copyCommand),
+        KeyBinding(
+            keys: [.char("s")], label: "s", help: "Stop the batch (asks first)", context: .job,
+            command: .stop),
+        KeyBinding(
+            keys: [.char("r")], label: "r", help: "Rerun the batch on its host (asks first)",
+            context: .job, command: .rerun),
+        KeyBinding(
+            keys: [.char("S")], label: "S", help: "Share: mint a read-only link", context: .job,
+            command: .share),
+        KeyBinding(
+            keys: [.char("c")], label: "c", help: "Copy the run's command (OSC 52)", context: .job,
+            command: .copyCommand),
     ]
 
     static func lookup(_ key: Key, on screen: Screen) -> KeyBinding? {

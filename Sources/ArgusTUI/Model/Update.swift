@@ -59,7 +59,9 @@ public enum Update {
         case .viewLoaded(let v):
             var data = JobData(view: v)
             // A reload after a reconnect must not move the stream position backwards.
-            if let old = s.job, old.batchID == data.batchID, old.jobID == data.jobID, old.lastEventID > data.lastEventID {
+            if let old = s.job, old.batchID == data.batchID, old.jobID == data.jobID,
+                old.lastEventID > data.lastEventID
+            {
                 data.lastEventID = old.lastEventID
             }
             s.job = data
@@ -73,9 +75,13 @@ public enum Update {
             guard data.apply(event: e) else { return [] }
             s.job = data
             s.lastEventAt = s.now
-            if !wasIdle && data.idleFlagged { s.banner = "GPU idle: this job's GPU utilisation stayed under 5%" }
+            if !wasIdle && data.idleFlagged {
+                s.banner = "GPU idle: this job's GPU utilisation stayed under 5%"
+            }
             if wasIdle && !data.idleFlagged { s.banner = nil }
-            if wasStatus != "stalled" && data.batchStatus == "stalled" { s.banner = "Stalled: no event from this batch for a while" }
+            if wasStatus != "stalled" && data.batchStatus == "stalled" {
+                s.banner = "Stalled: no event from this batch for a while"
+            }
             if wasStatus == "stalled" && data.batchStatus != "stalled" { s.banner = nil }
             if e["event_type"]?.stringValue == "job_epoch" { refreshBounds(&s) }
             return []
@@ -180,12 +186,18 @@ public enum Update {
             refreshBounds(&s)
             say(&s, s.logY ? "log-scale y" : "linear y")
         case .toggleSeries:
-            guard case .char(let c) = key, let n = Int(String(c)), let names = s.job?.series.names, names.indices.contains(n - 1) else {
+            guard case .char(let c) = key, let n = Int(String(c)), let names = s.job?.series.names,
+                names.indices.contains(n - 1)
+            else {
                 return []
             }
             let name = names[n - 1]
             if name == "train_loss" || name == "val_loss" {
-                if s.hiddenSeries.contains(name) { s.hiddenSeries.remove(name) } else { s.hiddenSeries.insert(name) }
+                if s.hiddenSeries.contains(name) {
+                    s.hiddenSeries.remove(name)
+                } else {
+                    s.hiddenSeries.insert(name)
+                }
             } else if s.shownExtras.contains(name) {
                 s.shownExtras.remove(name)
             } else {
@@ -233,7 +245,8 @@ public enum Update {
             s.chartBounds = nil
             return
         }
-        guard let r = LossChart.dataRange(job.series, series: s.visibleSeries, ema: s.ema, logY: s.logY) else {
+        guard let r = LossChart.dataRange(job.series, series: s.visibleSeries, ema: s.ema, logY: s.logY)
+        else {
             s.chartBounds = nil
             return
         }

@@ -65,7 +65,8 @@ public final class Feed: @unchecked Sendable {
         let (url, token, inbox) = (baseURL, token, inbox)
         Thread {
             do {
-                let rows = try HTTPClient(baseURL: url, token: token).getJSON("/api/batches/\(urlEncode(batchID))/jobs")
+                let rows = try HTTPClient(baseURL: url, token: token).getJSON(
+                    "/api/batches/\(urlEncode(batchID))/jobs")
                 inbox.post(.jobsLoaded(batchID: batchID, rows.arrayValue ?? []))
                 inbox.post(.connection(.live))
             } catch {
@@ -134,7 +135,9 @@ final class JobStream: @unchecked Sendable {
 
     var isStopped: Bool { stopped.load(ordering: .relaxed) }
 
-    static func backoff(_ attempt: Int) -> Double { min(maxBackoff, 0.5 * pow(2, Double(max(0, attempt - 1)))) }
+    static func backoff(_ attempt: Int) -> Double {
+        min(maxBackoff, 0.5 * pow(2, Double(max(0, attempt - 1))))
+    }
 
     /// Sleeps in small steps so `stop()` takes effect promptly.
     func pause(_ seconds: Double) {
@@ -162,7 +165,10 @@ final class JobStream: @unchecked Sendable {
                     }
                     attempt += 1
                     let why = error.kind == .connection ? "server unreachable" : error.description
-                    inbox.post(.connection(attempt == 1 && error.kind != .connection ? .offline(why) : .reconnecting(attempt: attempt, reason: why)))
+                    inbox.post(
+                        .connection(
+                            attempt == 1 && error.kind != .connection
+                                ? .offline(why) : .reconnecting(attempt: attempt, reason: why)))
                     pause(JobStream.backoff(attempt))
                     continue
                 }

@@ -25,7 +25,8 @@ final class CursesTerminal {
             use_default_colors()
             let map: [(Color, Int32)] = [
                 (.red, COLOR_RED), (.green, COLOR_GREEN), (.yellow, COLOR_YELLOW), (.blue, COLOR_BLUE),
-                (.magenta, COLOR_MAGENTA), (.cyan, COLOR_CYAN), (.white, COLOR_WHITE), (.black, COLOR_BLACK),
+                (.magenta, COLOR_MAGENTA), (.cyan, COLOR_CYAN), (.white, COLOR_WHITE),
+                (.black, COLOR_BLACK),
             ]
             for (c, curses) in map { init_pair(Int16(c.rawValue), Int16(curses), -1) }
             useColors = true

@@ -87,8 +87,10 @@ public enum TerminalApp {
                     fatal = message
                     quit = true
                 case .runAction(let cmd):
-                    let name = JobPanels.actionOrder.first { $0.id == Update.actionID(cmd) }?.name ?? "This action"
-                    _ = Update.apply(&state, .message("\(name) is not wired up in this build yet.", isError: true))
+                    let name =
+                        JobPanels.actionOrder.first { $0.id == Update.actionID(cmd) }?.name ?? "This action"
+                    _ = Update.apply(
+                        &state, .message("\(name) is not wired up in this build yet.", isError: true))
                 }
             }
         }
@@ -100,7 +102,10 @@ public enum TerminalApp {
         while !quit && signalReceived == 0 {
             let now = Date().timeIntervalSince1970
             let wait = max(0, Int32(((lastTick + 1) - now) * 1000))
-            var fds = [pollfd(fd: 0, events: Int16(POLLIN), revents: 0), pollfd(fd: inbox.pipeFDs.0, events: Int16(POLLIN), revents: 0)]
+            var fds = [
+                pollfd(fd: 0, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: inbox.pipeFDs.0, events: Int16(POLLIN), revents: 0),
+            ]
             _ = poll(&fds, 2, wait)
             if signalReceived != 0 { break }
             var changed = false
@@ -117,6 +122,8 @@ public enum TerminalApp {
             for a in inbox.drain() {
                 perform(Update.apply(&state, a))
                 changed = true
+                // The view's JSON tree is garbage once folded into state: give the pages back.
+                if case .viewLoaded = a { _ = cn_malloc_trim() }
             }
             let t = Date().timeIntervalSince1970
             if t - lastTick >= 1 {
@@ -156,11 +163,17 @@ public enum TerminalApp {
         state.serverLabel = o.url
         state.now = Date().timeIntervalSince1970
         switch o.target {
-        case .picker: _ = Update.apply(&state, .batchesLoaded(try client.getJSON("/api/batches?limit=200").arrayValue ?? []))
+        case .picker:
+            _ = Update.apply(
+                &state, .batchesLoaded(try client.getJSON("/api/batches?limit=200").arrayValue ?? []))
         case .batch(let b):
-            _ = Update.apply(&state, .jobsLoaded(batchID: b, try client.getJSON("/api/batches/\(urlEncode(b))/jobs").arrayValue ?? []))
+            _ = Update.apply(
+                &state,
+                .jobsLoaded(
+                    batchID: b, try client.getJSON("/api/batches/\(urlEncode(b))/jobs").arrayValue ?? []))
         case .job(let b, let j):
-            _ = Update.apply(&state, .viewLoaded(try client.getJSON("/api/jobs/\(urlEncode(b))/\(urlEncode(j))/view")))
+            _ = Update.apply(
+                &state, .viewLoaded(try client.getJSON("/api/jobs/\(urlEncode(b))/\(urlEncode(j))/view")))
         }
         _ = Update.apply(&state, .connection(.live))
         return ScreenView.render(state).text

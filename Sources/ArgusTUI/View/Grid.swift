@@ -2,7 +2,8 @@
 /// That makes every panel testable by rendering into a grid and comparing text.
 
 public enum Color: UInt8, Sendable, CaseIterable {
-    case none = 0, red, green, yellow, blue, magenta, cyan, white, black
+    case none = 0
+    case red, green, yellow, blue, magenta, cyan, white, black
 }
 
 public struct Style: Equatable, Sendable {
@@ -12,7 +13,10 @@ public struct Style: Equatable, Sendable {
     public var reverse = false
     public var underline = false
 
-    public init(fg: Color = .none, bold: Bool = false, dim: Bool = false, reverse: Bool = false, underline: Bool = false) {
+    public init(
+        fg: Color = .none, bold: Bool = false, dim: Bool = false, reverse: Bool = false,
+        underline: Bool = false
+    ) {
         self.fg = fg
         self.bold = bold
         self.dim = dim
@@ -54,15 +58,23 @@ public struct Rect: Equatable, Sendable {
     /// Splits off `rows` rows from the top; returns (top, rest).
     public func takeTop(_ rows: Int) -> (Rect, Rect) {
         let r = min(max(0, rows), height)
-        return (Rect(x: x, y: y, width: width, height: r), Rect(x: x, y: y + r, width: width, height: height - r))
+        return (
+            Rect(x: x, y: y, width: width, height: r),
+            Rect(x: x, y: y + r, width: width, height: height - r)
+        )
     }
 
     public func takeBottom(_ rows: Int) -> (Rect, Rect) {
         let r = min(max(0, rows), height)
-        return (Rect(x: x, y: y + height - r, width: width, height: r), Rect(x: x, y: y, width: width, height: height - r))
+        return (
+            Rect(x: x, y: y + height - r, width: width, height: r),
+            Rect(x: x, y: y, width: width, height: height - r)
+        )
     }
 
-    public func inset(dx: Int, dy: Int) -> Rect { Rect(x: x + dx, y: y + dy, width: width - 2 * dx, height: height - 2 * dy) }
+    public func inset(dx: Int, dy: Int) -> Rect {
+        Rect(x: x + dx, y: y + dy, width: width - 2 * dx, height: height - 2 * dy)
+    }
 }
 
 public struct Grid: Equatable, Sendable {
@@ -93,14 +105,18 @@ public struct Grid: Equatable, Sendable {
 
     public mutating func fill(_ r: Rect, _ scalar: Unicode.Scalar = " ", _ style: Style = .plain) {
         for yy in max(0, r.y)..<min(height, r.maxY) {
-            for xx in max(0, r.x)..<min(width, r.maxX) { cells[yy * width + xx] = Cell(scalar: scalar, style: style) }
+            for xx in max(0, r.x)..<min(width, r.maxX) {
+                cells[yy * width + xx] = Cell(scalar: scalar, style: style)
+            }
         }
     }
 
     /// Writes `text` at (x, y), clipped to `maxWidth` columns (and the grid). Returns the columns used.
     /// Control characters show as spaces; double-width characters take two columns.
     @discardableResult
-    public mutating func put(_ x: Int, _ y: Int, _ text: String, _ style: Style = .plain, maxWidth: Int? = nil) -> Int {
+    public mutating func put(
+        _ x: Int, _ y: Int, _ text: String, _ style: Style = .plain, maxWidth: Int? = nil
+    ) -> Int {
         guard y >= 0, y < height else { return 0 }
         let limit = min(maxWidth ?? width, width - x)
         var col = 0
@@ -111,7 +127,9 @@ public struct Grid: Equatable, Sendable {
             let shown: Unicode.Scalar = s.value < 0x20 || (0x7F..<0xA0).contains(s.value) ? " " : s
             if x + col >= 0 {
                 cells[y * width + x + col] = Cell(scalar: shown, style: style)
-                if w == 2, x + col + 1 < width { cells[y * width + x + col + 1] = Cell(scalar: nil, style: style) }
+                if w == 2, x + col + 1 < width {
+                    cells[y * width + x + col + 1] = Cell(scalar: nil, style: style)
+                }
             }
             col += w
         }
@@ -121,8 +139,10 @@ public struct Grid: Equatable, Sendable {
     /// For terminals without UTF-8: every non-ASCII glyph becomes its ASCII stand-in (or '?').
     public mutating func downgradeToASCII() {
         let map: [UInt32: Unicode.Scalar] = [
-            0x2026: ".", 0x00B7: "|", 0x2502: "|", 0x2500: "-", 0x2501: "-", 0x250C: "+", 0x2510: "+", 0x2514: "+", 0x2518: "+",
-            0x2524: "+", 0x25CF: "*", 0x25CC: "~", 0x2715: "x", 0x2717: "x", 0x2713: "+", 0x25D0: "*", 0x25A0: "#", 0x00D7: "x",
+            0x2026: ".", 0x00B7: "|", 0x2502: "|", 0x2500: "-", 0x2501: "-", 0x250C: "+", 0x2510: "+",
+            0x2514: "+", 0x2518: "+",
+            0x2524: "+", 0x25CF: "*", 0x25CC: "~", 0x2715: "x", 0x2717: "x", 0x2713: "+", 0x25D0: "*",
+            0x25A0: "#", 0x00D7: "x",
             0x2191: "^", 0x2193: "v", 0x258F: "_", 0x26A0: "!", 0x2014: "-", 0x2013: "-",
         ]
         for i in cells.indices {
@@ -145,7 +165,9 @@ public struct Grid: Equatable, Sendable {
         return lines.joined(separator: "\n")
     }
 
-    public func row(_ y: Int) -> String { text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)[y] }
+    public func row(_ y: Int) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)[y]
+    }
 
     /// Style of the first cell of the first occurrence of `needle`, for tests that check colours.
     public func style(of needle: String) -> Style? {
@@ -165,10 +187,17 @@ public enum TextWidth {
     public static func of(_ s: Unicode.Scalar) -> Int {
         let v = s.value
         if v == 0 { return 0 }
-        if (0x0300...0x036F).contains(v) || (0x200B...0x200F).contains(v) || (0xFE00...0xFE0F).contains(v) { return 0 }
-        if (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xAC00...0xD7A3).contains(v)
-            || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v) || (0xFF00...0xFF60).contains(v)
-            || (0xFFE0...0xFFE6).contains(v) || (0x1F300...0x1F64F).contains(v) || (0x1F900...0x1FAFF).contains(v)
+        if (0x0300...0x036F).contains(v) || (0x200B...0x200F).contains(v)
+            || (0xFE00...0xFE0F).contains(v)
+        {
+            return 0
+        }
+        if (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v)
+            || (0xAC00...0xD7A3).contains(v)
+            || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v)
+            || (0xFF00...0xFF60).contains(v)
+            || (0xFFE0...0xFFE6).contains(v) || (0x1F300...0x1F64F).contains(v)
+            || (0x1F900...0x1FAFF).contains(v)
             || (0x20000...0x3FFFD).contains(v)
         {
             return 2

@@ -85,8 +85,14 @@ enum JobPanels {
         let tiles: [(String, String, Style)] = [
             ("STATUS", statusText, Style(fg: Fmt.statusColor(status), bold: true)),
             ("ELAPSED", Fmt.duration(job.elapsed), .bold),
-            ("GPU UTIL", gpu, job.gpuUtil == nil ? .dimmed : (job.gpuUtil! < 5 ? Style(fg: .yellow, bold: true) : .bold)),
-            ("GPU MEM PEAK", job.gpuMemPeak == nil ? "no data" : Fmt.memory(job.gpuMemPeak), job.gpuMemPeak == nil ? .dimmed : .bold),
+            (
+                "GPU UTIL", gpu,
+                job.gpuUtil == nil ? .dimmed : (job.gpuUtil! < 5 ? Style(fg: .yellow, bold: true) : .bold)
+            ),
+            (
+                "GPU MEM PEAK", job.gpuMemPeak == nil ? "no data" : Fmt.memory(job.gpuMemPeak),
+                job.gpuMemPeak == nil ? .dimmed : .bold
+            ),
             ("LOSS train/val", loss, .bold),
         ]
         let weights = [18, 12, 11, 14, 26]
@@ -95,14 +101,19 @@ enum JobPanels {
         for (i, tile) in tiles.enumerated() {
             let w = i == tiles.count - 1 ? rect.maxX - x : rect.width * weights[i] / total
             g.put(x + 1, rect.y, tile.0, .dimmed, maxWidth: w - 2)
-            let used = g.put(x + 1, rect.y + 1, TextWidth.truncate(tile.1, w - 2), tile.2, maxWidth: w - 2)
+            let used = g.put(
+                x + 1, rect.y + 1, TextWidth.truncate(tile.1, w - 2), tile.2, maxWidth: w - 2)
             if i == 0, job.idleFlagged {
                 let since = job.idleSinceUs.map { Fmt.duration(s.now - Double($0) / 1e6) }
                 let badge = " IDLE\(since.map { " \($0)" } ?? "") "
-                g.put(x + 2 + used, rect.y + 1, badge, Style(fg: .yellow, bold: true, reverse: true), maxWidth: max(0, w - used - 3))
+                g.put(
+                    x + 2 + used, rect.y + 1, badge, Style(fg: .yellow, bold: true, reverse: true),
+                    maxWidth: max(0, w - used - 3))
             }
             if i < tiles.count - 1 {
-                for y in rect.y..<min(rect.maxY, rect.y + 2) { g.put(x + w - 1, y, ascii ? "|" : "│", .dimmed) }
+                for y in rect.y..<min(rect.maxY, rect.y + 2) {
+                    g.put(x + w - 1, y, ascii ? "|" : "│", .dimmed)
+                }
             }
             x += w
         }
@@ -122,26 +133,32 @@ enum JobPanels {
         let lines = s.filteredLogs
         let following = s.logScroll == 0
         var title = "LOG"
-        if !s.filter.isEmpty { title += "  filter \"\(s.filter)\": \(lines.count) match\(lines.count == 1 ? "" : "es")" }
+        if !s.filter.isEmpty {
+            title += "  filter \"\(s.filter)\": \(lines.count) match\(lines.count == 1 ? "" : "es")"
+        }
         title += following ? "  (following)" : "  (scrolled \(s.logScroll) up · End follows)"
         g.put(rect.x, rect.y, TextWidth.truncate(title, rect.width), .dimmed)
         let body = Rect(x: rect.x, y: rect.y + 1, width: rect.width, height: rect.height - 1)
         if lines.isEmpty {
-            g.put(body.x, body.y, s.filter.isEmpty ? "no log lines yet" : "no line matches the filter", .dimmed)
+            g.put(
+                body.x, body.y, s.filter.isEmpty ? "no log lines yet" : "no line matches the filter",
+                .dimmed)
             return
         }
         let end = max(0, lines.count - s.logScroll)
         let start = max(0, end - body.height)
         for (row, line) in lines[start..<end].enumerated() {
             let y = body.y + row
-            let prefix = "\(Fmt.clock(line.ts)) \(line.level.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)) "
+            let prefix =
+                "\(Fmt.clock(line.ts)) \(line.level.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)) "
             let used = g.put(body.x, y, prefix, .dimmed, maxWidth: body.width)
             g.put(body.x + used, y, line.line, Fmt.levelStyle(line.level), maxWidth: body.width - used)
         }
     }
 
     static let actionOrder: [(key: String, name: String, id: String)] = [
-        ("s", "Stop", "stop"), ("r", "Rerun", "rerun"), ("S", "Share", "share"), ("c", "Copy command", "copy_command"),
+        ("s", "Stop", "stop"), ("r", "Rerun", "rerun"), ("S", "Share", "share"),
+        ("c", "Copy command", "copy_command"),
     ]
 
     /// Stop · Rerun · Share · Copy command, each enabled or dimmed with the reason.
@@ -152,9 +169,15 @@ enum JobPanels {
         }
         var x = rect.x
         for (i, a) in actionOrder.enumerated() {
-            let state = job.actions[a.id] ?? (a.id == "copy_command" ? (job.command != nil, job.command == nil ? "no command recorded" : nil) : (false, "unknown"))
+            let state =
+                job.actions[a.id]
+                ?? (a.id == "copy_command"
+                    ? (job.command != nil, job.command == nil ? "no command recorded" : nil)
+                    : (false, "unknown"))
             if i > 0 { x += g.put(x, rect.y, "  ", .plain, maxWidth: rect.maxX - x) }
-            x += g.put(x, rect.y, "[\(a.key)]", state.enabled ? Style(fg: .cyan, bold: true) : .dimmed, maxWidth: rect.maxX - x)
+            x += g.put(
+                x, rect.y, "[\(a.key)]", state.enabled ? Style(fg: .cyan, bold: true) : .dimmed,
+                maxWidth: rect.maxX - x)
             x += g.put(x, rect.y, " " + a.name, state.enabled ? .bold : .dimmed, maxWidth: rect.maxX - x)
             if !state.enabled, let reason = state.reason {
                 x += g.put(x, rect.y, " (\(reason))", .dimmed, maxWidth: rect.maxX - x)
@@ -174,7 +197,9 @@ enum JobPanels {
         }
         if rect.height > 1 {
             let used = g.put(rect.x, rect.y + 1, "command ", .dimmed)
-            g.put(rect.x + used, rect.y + 1, TextWidth.truncate(job.command ?? "–", rect.width - used), .plain)
+            g.put(
+                rect.x + used, rect.y + 1, TextWidth.truncate(job.command ?? "–", rect.width - used), .plain
+            )
         }
     }
 }

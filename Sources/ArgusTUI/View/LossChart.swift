@@ -31,11 +31,13 @@ public enum LossChart {
     }
 
     static func column(_ data: EpochSeries, _ name: String, ema: Bool) -> [Double] {
-        let raw = data.values[name] ?? []
+        let raw = data.column(name) ?? []
         return ema ? smoothed(raw) : raw
     }
 
-    public static func dataRange(_ data: EpochSeries, series: [String], ema: Bool, logY: Bool) -> ClosedRange<Double>? {
+    public static func dataRange(_ data: EpochSeries, series: [String], ema: Bool, logY: Bool)
+        -> ClosedRange<Double>?
+    {
         var lo = Double.infinity
         var hi = -Double.infinity
         for name in series {
@@ -49,7 +51,9 @@ public enum LossChart {
     }
 
     /// Bounds with ~10% headroom snapped to round numbers; kept while the data still fills a third of them.
-    public static func stableBounds(previous: ClosedRange<Double>?, data: ClosedRange<Double>) -> ClosedRange<Double> {
+    public static func stableBounds(previous: ClosedRange<Double>?, data: ClosedRange<Double>)
+        -> ClosedRange<Double>
+    {
         if let p = previous, p.contains(data.lowerBound), p.contains(data.upperBound),
             (data.upperBound - data.lowerBound) >= (p.upperBound - p.lowerBound) / 3
         {
@@ -81,8 +85,6 @@ public enum LossChart {
         return s
     }
 
-    private static let dotBits: [[UInt8]] = [[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]]
-
     /// Draws the chart (legend, y labels, plot, epoch axis) into `rect`.
     public static func render(_ state: AppState, into g: inout Grid, rect: Rect) {
         guard let job = state.job, rect.height >= 4, rect.width >= 20 else { return }
@@ -108,10 +110,15 @@ public enum LossChart {
             if x + TextWidth.of(f) < rect.maxX { g.put(rect.maxX - TextWidth.of(f), rect.y, f, .dimmed) }
         }
         let labelW = 9
-        let plot = Rect(x: rect.x + labelW, y: rect.y + 1, width: rect.width - labelW, height: rect.height - 2)
+        let plot = Rect(
+            x: rect.x + labelW, y: rect.y + 1, width: rect.width - labelW, height: rect.height - 2)
         guard data.count > 0, let bounds = state.chartBounds else {
-            let msg = data.count == 0 ? "waiting for the first epoch…" : "nothing to plot: every visible series is empty"
-            g.put(plot.x + max(0, (plot.width - TextWidth.of(msg)) / 2), plot.y + plot.height / 2, msg, .dimmed)
+            let msg =
+                data.count == 0
+                ? "waiting for the first epoch…" : "nothing to plot: every visible series is empty"
+            g.put(
+                plot.x + max(0, (plot.width - TextWidth.of(msg)) / 2), plot.y + plot.height / 2, msg,
+                .dimmed)
             return
         }
         // Y axis labels: top, middle, bottom.
@@ -121,10 +128,13 @@ public enum LossChart {
         let rows = [(plot.y, hi), (plot.y + (plot.height - 1) / 2, (hi + lo) / 2), (plot.maxY - 1, lo)]
         for (y, v) in rows {
             let t = label(v)
-            g.put(rect.x + labelW - 2 - min(TextWidth.of(t), labelW - 2), y, t, .dimmed, maxWidth: labelW - 2)
+            g.put(
+                rect.x + labelW - 2 - min(TextWidth.of(t), labelW - 2), y, t, .dimmed, maxWidth: labelW - 2)
             g.put(rect.x + labelW - 1, y, ascii ? "+" : "┤", .dimmed)
         }
-        for y in plot.y..<plot.maxY where !rows.contains(where: { $0.0 == y }) { g.put(rect.x + labelW - 1, y, ascii ? "|" : "│", .dimmed) }
+        for y in plot.y..<plot.maxY where !rows.contains(where: { $0.0 == y }) {
+            g.put(rect.x + labelW - 1, y, ascii ? "|" : "│", .dimmed)
+        }
         // Epoch axis.
         let first = data.epochs.first!
         let last = data.epochs.last!
@@ -144,100 +154,139 @@ public enum LossChart {
     }
 
     /// Plots the visible series into `plot`.
-    static func draw(_ data: EpochSeries, state: AppState, bounds: ClosedRange<Double>, into g: inout Grid, plot: Rect) {
+    static func draw(
+        _ data: EpochSeries, state: AppState, bounds: ClosedRange<Double>, into g: inout Grid,
+        plot: Rect
+    ) {
         let ascii = state.glyphs == .ascii
-        let sx = ascii ? 1 : 2
-        let sy = ascii ? 1 : 4
-        let dotW = plot.width * sx
-        let dotH = plot.height * sy
-        guard dotW > 1, dotH > 1 else { return }
-        var bits = [UInt8](repeating: 0, count: plot.width * plot.height)
-        var colors = [Color](repeating: .none, count: plot.width * plot.height)
+        var canvas = DotCanvas(width: plot.width, height: plot.height, ascii: ascii)
+        guard canvas.dotW > 1, canvas.dotH > 1 else { return }
         var nanColumns = Set<Int>()
-        let epochs = data.epochs
-        let e0 = Double(epochs.first!)
-        let span = Double(max(1, epochs.last! - epochs.first!))
+        let names = data.names
         let lo = bounds.lowerBound
         let range = max(bounds.upperBound - lo, 1e-300)
-        let names = data.names
-
-        @inline(__always) func setDot(_ dx: Int, _ dy: Int, _ c: Color) {
-            guard dx >= 0, dy >= 0, dx < dotW, dy < dotH else { return }
-            let cell = (dy / sy) * plot.width + dx / sx
-            bits[cell] |= ascii ? 1 : dotBits[dy % 4][dx % 2]
-            colors[cell] = c
-        }
-        func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, _ c: Color) {
-            var x = x0
-            var y = y0
-            let dx = abs(x1 - x0)
-            let dy = -abs(y1 - y0)
-            let stepX = x0 < x1 ? 1 : -1
-            let stepY = y0 < y1 ? 1 : -1
-            var err = dx + dy
-            while true {
-                setDot(x, y, c)
-                if x == x1 && y == y1 { break }
-                let e2 = 2 * err
-                if e2 >= dy {
-                    err += dy
-                    x += stepX
-                }
-                if e2 <= dx {
-                    err += dx
-                    y += stepY
+        let hiValue = lo + range
+        data.epochs.withUnsafeBufferPointer { epochs in
+            let e0 = Double(epochs.first!)
+            let span = Double(max(1, epochs.last! - epochs.first!))
+            // Hot loop (100k epochs): factors hoisted; values clamped to >= 0 and rounded by +0.5 and truncation.
+            let xScale = Double(canvas.dotW - 1) / span
+            let yScale = Double(canvas.dotH - 1) / range
+            let maxDY = Double(canvas.dotH - 1)
+            let logY = state.logY
+            for name in state.visibleSeries {
+                let c = color(of: name, in: names)
+                column(data, name, ema: state.ema).withUnsafeBufferPointer { col in
+                    // M4 per dot column: first, last, min, max (in dot rows); columns joined last → first.
+                    var curX = -1
+                    var first = 0
+                    var lastY = 0
+                    var minY = 0
+                    var maxY = 0
+                    var prevX = -1
+                    var prevLastY = 0
+                    for i in 0..<min(col.count, epochs.count) {
+                        let v = col[i]
+                        let dx = Int((Double(epochs[i]) - e0) * xScale + 0.5)
+                        if v == EpochSeries.nonFinite {
+                            nanColumns.insert(dx / canvas.sx)
+                            continue
+                        }
+                        guard let p = plotted(v, logY: logY) else { continue }
+                        let dy = Int(min(maxDY, max(0, (hiValue - p) * yScale)) + 0.5)
+                        if dx != curX {
+                            if curX >= 0 {
+                                if prevX >= 0 { canvas.line(prevX, prevLastY, curX, first, c) }
+                                canvas.line(curX, minY, curX, maxY, c)
+                                prevX = curX
+                                prevLastY = lastY
+                            }
+                            curX = dx
+                            first = dy
+                            minY = dy
+                            maxY = dy
+                        }
+                        lastY = dy
+                        if dy < minY { minY = dy }
+                        if dy > maxY { maxY = dy }
+                    }
+                    if curX >= 0 {
+                        if prevX >= 0 { canvas.line(prevX, prevLastY, curX, first, c) }
+                        canvas.line(curX, minY, curX, maxY, c)
+                    }
                 }
             }
-        }
-
-        for name in state.visibleSeries {
-            let col = column(data, name, ema: state.ema)
-            let c = color(of: name, in: names)
-            // M4 per dot column: first, last, min, max (in dot rows).
-            var curX = -1
-            var first = 0
-            var lastY = 0
-            var minY = 0
-            var maxY = 0
-            var prevX = -1
-            var prevLastY = 0
-            func flush() {
-                guard curX >= 0 else { return }
-                if prevX >= 0 { line(prevX, prevLastY, curX, first, c) }
-                line(curX, minY, curX, maxY, c)
-                prevX = curX
-                prevLastY = lastY
-            }
-            for i in 0..<col.count {
-                let v = col[i]
-                let dx = Int(((Double(epochs[i]) - e0) / span * Double(dotW - 1)).rounded())
-                if v == EpochSeries.nonFinite {
-                    nanColumns.insert(dx / sx)
-                    continue
-                }
-                guard let p = plotted(v, logY: state.logY) else { continue }
-                let dy = min(dotH - 1, max(0, Int(((1 - (p - lo) / range) * Double(dotH - 1)).rounded())))
-                if dx != curX {
-                    flush()
-                    curX = dx
-                    first = dy
-                    minY = dy
-                    maxY = dy
-                }
-                lastY = dy
-                if dy < minY { minY = dy }
-                if dy > maxY { maxY = dy }
-            }
-            flush()
         }
         for cy in 0..<plot.height {
             for cx in 0..<plot.width {
-                let b = bits[cy * plot.width + cx]
+                let b = canvas.bits[cy * plot.width + cx]
                 guard b != 0 else { continue }
                 let scalar: Unicode.Scalar = ascii ? "*" : Unicode.Scalar(0x2800 + UInt32(b))!
-                g.set(plot.x + cx, plot.y + cy, scalar, Style(fg: colors[cy * plot.width + cx]))
+                g.set(plot.x + cx, plot.y + cy, scalar, Style(fg: canvas.colors[cy * plot.width + cx]))
             }
         }
-        for cx in nanColumns where cx < plot.width { g.set(plot.x + cx, plot.y, ascii ? "!" : "✕", Style(fg: .red, bold: true)) }
+        for cx in nanColumns where cx < plot.width {
+            g.set(plot.x + cx, plot.y, ascii ? "!" : "✕", Style(fg: .red, bold: true))
+        }
+    }
+}
+
+/// Dots on a cell grid: 2×4 braille dots per cell, or one point per cell in ASCII. One colour per cell (last wins).
+struct DotCanvas {
+    let width: Int
+    let height: Int
+    let sx: Int
+    let sy: Int
+    let ascii: Bool
+    var bits: [UInt8]
+    var colors: [Color]
+    var dotW: Int { width * sx }
+    var dotH: Int { height * sy }
+
+    private static let dotBits: [UInt8] = [0x01, 0x08, 0x02, 0x10, 0x04, 0x20, 0x40, 0x80]  // [row * 2 + column]
+
+    init(width: Int, height: Int, ascii: Bool) {
+        self.width = width
+        self.height = height
+        self.ascii = ascii
+        sx = ascii ? 1 : 2
+        sy = ascii ? 1 : 4
+        bits = [UInt8](repeating: 0, count: width * height)
+        colors = [Color](repeating: .none, count: width * height)
+    }
+
+    @inline(__always) mutating func set(_ dx: Int, _ dy: Int, _ c: Color) {
+        guard dx >= 0, dy >= 0, dx < dotW, dy < dotH else { return }
+        let cell = (dy / sy) * width + dx / sx
+        bits[cell] |= ascii ? 1 : DotCanvas.dotBits[(dy & 3) * 2 + (dx & 1)]
+        colors[cell] = c
+    }
+
+    /// Bresenham between two dots.
+    mutating func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, _ c: Color) {
+        if x0 == x1 {
+            for y in min(y0, y1)...max(y0, y1) { set(x0, y, c) }
+            return
+        }
+        var x = x0
+        var y = y0
+        let dx = abs(x1 - x0)
+        let dy = -abs(y1 - y0)
+        let stepX = x0 < x1 ? 1 : -1
+        let stepY = y0 < y1 ? 1 : -1
+        var err = dx + dy
+        while true {
+            set(x, y, c)
+            if x == x1 && y == y1 { break }
+            let e2 = 2 * err
+            if e2 >= dy {
+                err += dy
+                x += stepX
+            }
+            if e2 <= dx {
+                err += dx
+                y += stepY
+            }
+        }
     }
 }

@@ -26,7 +26,9 @@ public enum ScreenView {
     }
 
     static func tooSmall(_ s: AppState, into g: inout Grid) {
-        let lines = ["terminal too small", "\(s.width)×\(s.height), need \(minWidth)×\(minHeight)", "q quits"]
+        let lines = [
+            "terminal too small", "\(s.width)×\(s.height), need \(minWidth)×\(minHeight)", "q quits",
+        ]
         for (i, l) in lines.enumerated() {
             let y = max(0, s.height / 2 - 1) + i
             g.put(max(0, (s.width - TextWidth.of(l)) / 2), y, l, i == 0 ? .bold : .dimmed)
@@ -51,8 +53,12 @@ public enum ScreenView {
             case .connecting: return ("\(ascii ? "~" : "◌") connecting…", Style(fg: .yellow))
             case .live: return ("\(ascii ? "*" : "●") live" + age, Style(fg: .green))
             case .reconnecting(let n, let why):
-                return ("\(ascii ? "~" : "◌") reconnecting (attempt \(n)): \(why)" + age, Style(fg: .yellow, bold: true))
-            case .offline(let why): return ("\(ascii ? "x" : "✕") offline: \(why)" + age, Style(fg: .red, bold: true))
+                return (
+                    "\(ascii ? "~" : "◌") reconnecting (attempt \(n)): \(why)" + age,
+                    Style(fg: .yellow, bold: true)
+                )
+            case .offline(let why):
+                return ("\(ascii ? "x" : "✕") offline: \(why)" + age, Style(fg: .red, bold: true))
             }
         }()
         let room = s.width - x - 2
@@ -71,78 +77,103 @@ public enum ScreenView {
             return
         }
         if let status = s.status {
-            g.put(0, y, TextWidth.truncate(status, s.width), s.statusIsError ? Style(fg: .red, bold: true) : Style(fg: .cyan))
+            g.put(
+                0, y, TextWidth.truncate(status, s.width),
+                s.statusIsError ? Style(fg: .red, bold: true) : Style(fg: .cyan))
             return
         }
         let hints: String
         switch s.screen {
         case .batches: hints = "↑↓ select · Enter open · ? help · q quit"
         case .jobs: hints = "↑↓ select · Enter open · Esc back · ? help · q quit"
-        case .job: hints = "↑↓ PgUp/PgDn scroll log · / filter · e EMA · g log-y · 1-9 series · Esc back · ? help · q quit"
+        case .job:
+            hints =
+                "↑↓ PgUp/PgDn scroll log · / filter · e EMA · g log-y · 1-9 series · Esc back · ? help · q quit"
         }
-        g.put(0, y, TextWidth.truncate(s.glyphs == .ascii ? hints.replacingOccurrences(of: "↑↓", with: "up/down").replacingOccurrences(of: "·", with: "|") : hints, s.width), .dimmed)
+        g.put(
+            0, y,
+            TextWidth.truncate(
+                s.glyphs == .ascii
+                    ? hints.replacingOccurrences(of: "↑↓", with: "up/down").replacingOccurrences(
+                        of: "·", with: "|") : hints, s.width), .dimmed)
+    }
+
+    /// One row of a list screen: a status (coloured) and text columns at fixed offsets (x, width, text).
+    struct ListRow {
+        var status: String
+        var columns: [(x: Int, width: Int, text: String)]
+    }
+
+    /// The batch and job pickers: a header line, a scrolling list with a reversed cursor row.
+    static func list(
+        _ s: AppState, header: String, loaded: Bool, empty: String, rows: [ListRow], cursor: Int,
+        into g: inout Grid, rect: Rect
+    ) {
+        g.put(rect.x + 1, rect.y, header, .dimmed)
+        guard loaded else {
+            g.put(rect.x + 1, rect.y + 2, "loading…", .dimmed)
+            return
+        }
+        if rows.isEmpty {
+            g.put(rect.x + 1, rect.y + 2, empty, .dimmed)
+            return
+        }
+        let visible = rect.height - 1
+        let top = max(0, min(cursor - visible / 2, rows.count - visible))
+        for (i, row) in rows.enumerated().dropFirst(top).prefix(visible) {
+            let y = rect.y + 1 + (i - top)
+            let selected = i == cursor
+            let base = selected ? Style(reverse: true) : .plain
+            if selected { g.fill(Rect(x: rect.x, y: y, width: rect.width, height: 1), " ", base) }
+            var st = Style(fg: Fmt.statusColor(row.status), bold: true)
+            st.reverse = selected
+            g.put(
+                rect.x + 1, y, "\(Fmt.statusGlyph(row.status, ascii: s.glyphs == .ascii)) \(row.status)",
+                st, maxWidth: 9)
+            for c in row.columns where rect.x + c.x < rect.maxX {
+                g.put(
+                    rect.x + c.x, y, TextWidth.truncate(c.text, c.width), base,
+                    maxWidth: rect.maxX - rect.x - c.x)
+            }
+        }
     }
 
     static func batchList(_ s: AppState, into g: inout Grid, rect: Rect) {
-        g.put(rect.x + 1, rect.y, "STATUS    BATCH                         PROJECT          HOST           JOBS        LAST ACTIVITY", .dimmed)
-        guard s.batchesLoaded else {
-            g.put(rect.x + 1, rect.y + 2, "loading…", .dimmed)
-            return
-        }
-        if s.batches.isEmpty {
-            g.put(rect.x + 1, rect.y + 2, "No batches yet. Point a training script (argus-reporter) or `argus-server simulate` at \(s.serverLabel).", .dimmed)
-            return
-        }
-        let rows = rect.height - 1
-        let top = max(0, min(s.batchCursor - rows / 2, s.batches.count - rows))
-        for (i, b) in s.batches.enumerated().dropFirst(top).prefix(rows) {
-            let y = rect.y + 1 + (i - top)
-            let selected = i == s.batchCursor
-            let base = selected ? Style(reverse: true) : .plain
-            if selected { g.fill(Rect(x: rect.x, y: y, width: rect.width, height: 1), " ", base) }
-            let ascii = s.glyphs == .ascii
-            var st = Style(fg: Fmt.statusColor(b.status), bold: true)
-            st.reverse = selected
-            g.put(rect.x + 1, y, "\(Fmt.statusGlyph(b.status, ascii: ascii)) \(b.status)", st, maxWidth: 9)
-            let jobs = "\(b.nDone)✓ \(b.nFailed)✗" + (b.nTotal.map { "/\($0)" } ?? "")
+        let rows = s.batches.map { b in
             let age = Timestamp(iso: b.lastActivity).map { Fmt.age(s.now - $0.seconds) } ?? "–"
-            let cols: [(Int, Int, String)] = [
-                (11, 29, b.id), (41, 16, b.project), (58, 14, b.host), (73, 11, ascii ? jobs.replacingOccurrences(of: "✓", with: "ok").replacingOccurrences(of: "✗", with: "x") : jobs), (85, 14, age),
-            ]
-            for (cx, w, text) in cols where rect.x + cx < rect.maxX {
-                g.put(rect.x + cx, y, TextWidth.truncate(text, w), base, maxWidth: rect.maxX - rect.x - cx)
-            }
+            let jobs = "\(b.nDone)✓ \(b.nFailed)✗" + (b.nTotal.map { "/\($0)" } ?? "")
+            return ListRow(
+                status: b.status,
+                columns: [
+                    (11, 29, b.id), (41, 16, b.project), (58, 14, b.host), (73, 11, jobs), (85, 14, age),
+                ])
         }
+        list(
+            s,
+            header:
+                "STATUS    BATCH                         PROJECT          HOST           JOBS        LAST ACTIVITY",
+            loaded: s.batchesLoaded,
+            empty:
+                "No batches yet. Point a training script (argus-reporter) or `argus-server simulate` at \(s.serverLabel).",
+            rows: rows, cursor: s.batchCursor, into: &g, rect: rect)
     }
 
     static func jobList(_ s: AppState, batchID: String, into g: inout Grid, rect: Rect) {
-        g.put(rect.x + 1, rect.y, "STATUS    JOB                              MODEL            EPOCH   TRAIN LOSS   VAL LOSS", .dimmed)
-        guard s.jobsLoaded else {
-            g.put(rect.x + 1, rect.y + 2, "loading…", .dimmed)
-            return
+        let rows = s.jobs.map { j in
+            ListRow(
+                status: j.status,
+                columns: [
+                    (11, 32, j.id), (44, 16, j.model), (61, 7, j.epoch.map(String.init) ?? "–"),
+                    (69, 12, j.trainLoss.map(LossChart.format) ?? "–"),
+                    (82, 12, j.valLoss.map(LossChart.format) ?? "–"),
+                ])
         }
-        if s.jobs.isEmpty {
-            g.put(rect.x + 1, rect.y + 2, "This batch has no jobs yet.", .dimmed)
-            return
-        }
-        let rows = rect.height - 1
-        let top = max(0, min(s.jobCursor - rows / 2, s.jobs.count - rows))
-        for (i, j) in s.jobs.enumerated().dropFirst(top).prefix(rows) {
-            let y = rect.y + 1 + (i - top)
-            let selected = i == s.jobCursor
-            let base = selected ? Style(reverse: true) : .plain
-            if selected { g.fill(Rect(x: rect.x, y: y, width: rect.width, height: 1), " ", base) }
-            var st = Style(fg: Fmt.statusColor(j.status), bold: true)
-            st.reverse = selected
-            g.put(rect.x + 1, y, "\(Fmt.statusGlyph(j.status, ascii: s.glyphs == .ascii)) \(j.status)", st, maxWidth: 9)
-            let cols: [(Int, Int, String)] = [
-                (11, 32, j.id), (44, 16, j.model), (61, 7, j.epoch.map(String.init) ?? "–"),
-                (69, 12, j.trainLoss.map(LossChart.format) ?? "–"), (82, 12, j.valLoss.map(LossChart.format) ?? "–"),
-            ]
-            for (cx, w, text) in cols where rect.x + cx < rect.maxX {
-                g.put(rect.x + cx, y, TextWidth.truncate(text, w), base, maxWidth: rect.maxX - rect.x - cx)
-            }
-        }
+        list(
+            s,
+            header:
+                "STATUS    JOB                              MODEL            EPOCH   TRAIN LOSS   VAL LOSS",
+            loaded: s.jobsLoaded, empty: "This batch has no jobs yet.", rows: rows, cursor: s.jobCursor,
+            into: &g, rect: rect)
     }
 
     /// The job-detail screen, top to bottom like the web page.
@@ -152,7 +183,9 @@ public enum ScreenView {
         if let banner = s.banner {
             let (top, r) = rest.takeTop(1)
             g.fill(top, " ", Style(fg: .yellow, reverse: true))
-            g.put(top.x + 1, top.y, TextWidth.truncate("⚠ " + banner, top.width - 2), Style(fg: .yellow, bold: true, reverse: true))
+            g.put(
+                top.x + 1, top.y, TextWidth.truncate("⚠ " + banner, top.width - 2),
+                Style(fg: .yellow, bold: true, reverse: true))
             rest = r
         }
         let (tele, r1) = rest.takeTop(3)
@@ -185,7 +218,8 @@ public enum ScreenView {
         let box = Rect(x: (s.width - w) / 2, y: max(1, (s.height - h) / 2), width: w, height: h)
         g.fill(box, " ", .plain)
         let ascii = s.glyphs == .ascii
-        let (hz, vt, tl, tr, bl, br) = ascii ? ("-", "|", "+", "+", "+", "+") : ("─", "│", "┌", "┐", "└", "┘")
+        let (hz, vt, tl, tr, bl, br) =
+            ascii ? ("-", "|", "+", "+", "+", "+") : ("─", "│", "┌", "┐", "└", "┘")
         for x in box.x..<box.maxX {
             g.put(x, box.y, hz, .dimmed)
             g.put(x, box.maxY - 1, hz, .dimmed)

@@ -1,0 +1,19 @@
+import Foundation
+
+/// Benchmarks that need real code paths rather than timed unit tests; bench/*.sh drive them and print tables.
+@main
+struct ArgusBench {
+    static func main() throws {
+        let args = CommandLine.arguments
+        switch args.count > 1 ? args[1] : "" {
+        case "sse-latency" where args.count >= 4: try SSELatency.run(args)
+        case "tui-render": TUIRender.run(args)
+        default:
+            FileHandle.standardError.write(
+                Data(
+                    "usage: argus-bench sse-latency URL TOKEN [SUBSCRIBERS=100] [EVENTS=300]\n       argus-bench tui-render [EPOCHS=100000] [WIDTH=200] [HEIGHT=60]\n"
+                        .utf8))
+            exit(2)
+        }
+    }
+}
