@@ -115,6 +115,30 @@ struct TUIEndToEndTests {
         t.send("q")
     }
 
+    @Test("Ctrl-C and SIGTERM also end the TUI cleanly and restore the terminal")
+    func otherExitPaths() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        try Self.seedJob(s.client(token))
+        let a = try tui(s, token, ["b1/j1"])
+        try a.wait("live") { $0.contains("● live") && $0.contains("1━train_loss") }
+        a.send("C-c")
+        try a.wait("exit after Ctrl-C") { _ in a.exitStatus != nil }
+        #expect(a.exitStatus == 0)
+        #expect(!a.capture().contains("1━train_loss"))
+        // A job name no other test uses, so pgrep finds only this TUI.
+        try Self.seedJob(s.client(token), batch: "sigterm-batch", job: "sigterm-job")
+        let b = try tui(s, token, ["sigterm-batch/sigterm-job"])
+        try b.wait("live") { $0.contains("● live") && $0.contains("1━train_loss") }
+        let (_, pids, _) = try runTool("/usr/bin/pgrep", ["-f", "^\(Binaries.path("argus-tui")) sigterm-batch/sigterm-job"])
+        let found = pids.split(separator: "\n").compactMap { Int32($0) }
+        #expect(found.count == 1)
+        for pid in found { kill(pid, SIGTERM) }
+        try b.wait("exit after SIGTERM") { _ in b.exitStatus != nil }
+        #expect(b.exitStatus == 0)
+        #expect(!b.capture().contains("1━train_loss"))
+    }
+
     @Test("a bad token is one clear sentence and exit status 1")
     func badToken() throws {
         let s = try TestServer()

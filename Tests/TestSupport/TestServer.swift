@@ -61,8 +61,19 @@ public func runTool(
         argv.forEach { free($0) }
         envp.forEach { free($0) }
     }
+    // Start children as a terminal would: nothing blocked, default dispositions (test threads block signals).
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    var all = sigset_t()
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &empty)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var pid: pid_t = 0
-    let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+    let rc = posix_spawn(&pid, path, &actions, &attr, argv, envp)
     close(outPipe[1])
     close(errPipe[1])
     close(inPipe[0])

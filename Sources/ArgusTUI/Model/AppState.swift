@@ -63,7 +63,7 @@ public struct JobRow: Equatable, Sendable {
 public enum Glyphs: Sendable { case braille, ascii }
 
 /// Everything the screen is drawn from. Only `update` changes it.
-public struct AppState: Equatable, Sendable {
+public struct AppState: Sendable {
     public var screen: Screen
     public var width = 80
     public var height = 24
@@ -121,17 +121,5 @@ public struct AppState: Equatable, Sendable {
         if filter.isEmpty { return logs }
         let needle = filter.lowercased()
         return logs.filter { $0.line.lowercased().contains(needle) || $0.level.contains(needle) }
-    }
-
-    public static func == (a: AppState, b: AppState) -> Bool {
-        a.screen == b.screen && a.width == b.width && a.height == b.height && a.batches == b.batches
-            && a.jobs == b.jobs
-            && a.batchCursor == b.batchCursor && a.jobCursor == b.jobCursor && a.job == b.job
-            && a.connection == b.connection
-            && a.lastEventAt == b.lastEventAt && a.hiddenSeries == b.hiddenSeries
-            && a.shownExtras == b.shownExtras
-            && a.ema == b.ema && a.logY == b.logY && a.logScroll == b.logScroll && a.filter == b.filter
-            && a.filterEditing == b.filterEditing && a.showHelp == b.showHelp && a.status == b.status
-            && a.banner == b.banner
     }
 }

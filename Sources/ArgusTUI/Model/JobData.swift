@@ -3,7 +3,7 @@ import Shared
 
 /// The epoch series of one job, column-oriented so the chart can scan 100k epochs without allocating.
 /// A missing value is NaN; a value the script reported as non-finite is +infinity (so it can be marked).
-public struct EpochSeries: Sendable, Equatable {
+public struct EpochSeries: Sendable {
     public private(set) var epochs: [Int] = []
     /// Metric names in first-seen order: train_loss and val_loss first.
     public private(set) var names: [String] = ["train_loss", "val_loss"]
@@ -20,10 +20,6 @@ public struct EpochSeries: Sendable, Equatable {
     public var count: Int { epochs.count }
 
     public func column(_ name: String) -> [Double]? { columnOfName[name].map { columns[$0] } }
-
-    public static func == (a: EpochSeries, b: EpochSeries) -> Bool {
-        a.epochs == b.epochs && a.names == b.names && a.columns == b.columns
-    }
 
     /// Adds or replaces one epoch from a JSON object (`/epochs` rows and job_epoch `data` both work).
     public mutating func upsert(_ o: JSONObject) {
@@ -94,7 +90,7 @@ public struct LogLine: Sendable, Equatable {
 }
 
 /// Everything the job-detail screen shows, kept current from the `/view` load and the SSE stream.
-public struct JobData: Sendable, Equatable {
+public struct JobData: Sendable {
     public var batchID: String
     public var jobID: String
     public var batchStatus = "running"
@@ -128,12 +124,6 @@ public struct JobData: Sendable, Equatable {
     public init(batchID: String, jobID: String) {
         self.batchID = batchID
         self.jobID = jobID
-    }
-
-    public static func == (a: JobData, b: JobData) -> Bool {
-        a.lastEventID == b.lastEventID && a.batchID == b.batchID && a.jobID == b.jobID
-            && a.jobStatus == b.jobStatus
-            && a.batchStatus == b.batchStatus && a.series == b.series && a.logs == b.logs
     }
 
     /// Builds the screen's data from `GET /api/jobs/{b}/{j}/view`.

@@ -61,6 +61,12 @@ public enum TerminalApp {
         state.readOnly = o.readOnly
         state.serverLabel = o.url
         signalWakeFD = inbox.pipeFDs.1
+        // A launcher may hand us these signals blocked (a blocked mask survives exec): unblock them, or
+        // Ctrl-C and SIGTERM would never reach the handler that restores the terminal.
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for sig in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&handled, sig) }
+        pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal(sig) { _ in
                 signalReceived = 1
