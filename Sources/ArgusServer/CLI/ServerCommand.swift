@@ -79,7 +79,14 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try await app.runService()
         } catch {
-            throw fail("the server stopped: \(error)")
+            let text = "\(error)"
+            if text.contains("Address already in use") {
+                throw fail("cannot listen on \(config.host):\(config.port): the address is already in use.")
+            }
+            if text.contains("Permission denied") || text.contains("errno: 13") {
+                throw fail("cannot listen on \(config.host):\(config.port): permission denied.")
+            }
+            throw fail("the server stopped: \(text)")
         }
     }
 }
