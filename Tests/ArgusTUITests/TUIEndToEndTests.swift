@@ -139,6 +139,30 @@ struct TUIEndToEndTests {
         #expect(!b.capture().contains("1━train_loss"))
     }
 
+    @Test("Stop: s asks, y confirms, the server records it and the status tile turns to stopping")
+    func stopFromTheKeyboard() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        let t = try tui(s, token, ["b1/j1"])
+        try t.wait("live") { $0.contains("● live") && $0.contains("[s] Stop") }
+        t.send("s")
+        try t.wait("the confirmation") { $0.contains("Stop batch b1?") }
+        t.send("n")
+        try t.wait("the cancellation") { $0.contains("Stop cancelled") }
+        #expect(try c.mustGet("/api/batches/b1/stop-requested")["stop_requested"] == false)
+        t.send("s")
+        try t.wait("the confirmation again") { $0.contains("Stop batch b1?") }
+        t.send("y")
+        let pane = try t.wait("the stopping status") {
+            $0.contains("◐ stopping") && $0.contains("Stop requested for b1") && $0.contains("(stop already requested)")
+        }
+        #expect(pane.contains("[s] Stop (stop already requested)"))
+        #expect(try c.mustGet("/api/batches/b1/stop-requested")["stop_requested"] == true)
+        t.send("q")
+    }
+
     @Test("a bad token is one clear sentence and exit status 1")
     func badToken() throws {
         let s = try TestServer()

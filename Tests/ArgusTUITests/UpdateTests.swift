@@ -119,7 +119,18 @@ struct UpdateTests {
             #expect(
                 !effects.contains { if case .runAction = $0 { return true } else { return false } }, "\(k)")
         }
-        #expect(Update.apply(&s, .key(.char("s"))) == [.runAction(.stop)])
+        // Stop asks first: y confirms, anything else cancels.
+        #expect(Update.apply(&s, .key(.char("s"))) == [])
+        #expect(s.confirming == .stop)
+        #expect(ScreenView.render(s).text.contains("Stop batch b1?"))
+        #expect(Update.apply(&s, .key(.char("n"))) == [])
+        #expect(s.confirming == nil)
+        _ = Update.apply(&s, .key(.char("s")))
+        #expect(Update.apply(&s, .key(.char("y"))) == [.runAction(.stop)])
+        // A disabled action says why instead of asking.
+        _ = Update.apply(&s, .key(.char("r")))
+        #expect(s.confirming == nil)
+        #expect(s.status?.contains("batch is still running") == true)
         #expect(Update.apply(&s, .key(.char("q"))) == [.quit])
         #expect(Update.apply(&s, .key(.ctrlC)) == [.quit])
     }

@@ -36,6 +36,7 @@ public func buildApplication(
         .register(on: router)
     ReadController(store: services.store, actions: policy).register(on: router)
     StreamController(store: services.store, hub: services.hub).register(on: router)
+    ActionController(store: services.store, pipeline: services.pipeline).register(on: router)
 
     var app = Application(
         router: router,

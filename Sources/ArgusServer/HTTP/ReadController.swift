@@ -139,9 +139,10 @@ struct ActionPolicy: Sendable {
         func state(_ reason: String?) -> JSON {
             reason.map { ["enabled": false, "reason": .string($0)] } ?? ["enabled": true]
         }
-        var ownerOrAdmin = false
-        if case .user(let u)? = principal { ownerOrAdmin = u.isAdmin || u.id == b.ownerID }
-        let notAllowed = ownerOrAdmin ? nil : "only the batch's owner or an admin can do this"
+        var notAllowed: String? = "only the batch's owner or an admin can do this"
+        if case .user(let u)? = principal, u.isAdmin || u.id == b.ownerID {
+            notAllowed = u.scope == TokenScope.reporter.rawValue ? nil : "this token can only read"
+        }
         let stopReason: String? =
             notAllowed
             ?? (b.isFinished

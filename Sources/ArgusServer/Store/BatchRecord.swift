@@ -119,6 +119,12 @@ struct BatchRecord: Sendable {
                 ?? e.source["commit"]?.stringValue
             command = command ?? e.data["command"]?.stringValue ?? e.source["command"]?.stringValue
             cwd = cwd ?? e.data["cwd"]?.stringValue
+        case "stop_requested":
+            // Server-made (POST /stop). A batch that already ended keeps its status.
+            stopRequested = true
+            stopRequestedUs = stopRequestedUs ?? ts
+            stopRequestedBy = stopRequestedBy ?? e.data["requested_by"]?.stringValue
+            if !isFinished { status = "stopping" }
         case "batch_done":
             status = stopRequested ? "stopped" : "done"
             endUs = ts

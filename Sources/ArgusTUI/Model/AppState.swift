@@ -101,6 +101,8 @@ public struct AppState: Sendable {
     public var statusUntil: Double = 0
     /// A banner for guardrails firing while you watch (idle, stall).
     public var banner: String?
+    /// An action waiting for `y` (Stop and Rerun ask first).
+    public var confirming: Command?
 
     public init(screen: Screen) { self.screen = screen }
 

@@ -249,10 +249,12 @@ public struct JobData: Sendable {
             cwd = cwd ?? data["cwd"]?.stringValue
         case "batch_done", "batch_failed":
             batchStatus = stopRequested ? "stopped" : (type == "batch_done" ? "done" : "failed")
+            actions["stop"] = (false, "batch already \(batchStatus)")
             if stopRequested, !JobData.finished.contains(jobStatus) { jobStatus = "stopped" }
         case "stop_requested":
             stopRequested = true
             if !JobData.finished.contains(batchStatus) { batchStatus = "stopping" }
+            actions["stop"] = (false, "stop already requested")
         case "batch_stalled": batchStatus = "stalled"
         case "batch_resumed": batchStatus = stopRequested ? "stopping" : "running"
         case "job_idle_flagged" where mine:

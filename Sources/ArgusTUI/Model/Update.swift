@@ -109,6 +109,16 @@ public enum Update {
         }
     }
 
+    public static func actionName(_ c: Command) -> String {
+        switch c {
+        case .stop: return "Stop"
+        case .rerun: return "Rerun"
+        case .share: return "Share"
+        case .copyCommand: return "Copy command"
+        default: return "This action"
+        }
+    }
+
     static func say(_ s: inout AppState, _ text: String, error: Bool = false) {
         s.status = text
         s.statusIsError = error
@@ -117,6 +127,12 @@ public enum Update {
 
     static func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
         if s.filterEditing { return editFilter(&s, key) }
+        if let pending = s.confirming {
+            s.confirming = nil
+            if key == .char("y") || key == .char("Y") { return [.runAction(pending)] }
+            say(&s, "\(actionName(pending)) cancelled.")
+            return key == .ctrlC ? [.quit] : []
+        }
         if s.showHelp {
             s.showHelp = false
             return key == .char("q") || key == .ctrlC ? [.quit] : []
@@ -206,6 +222,16 @@ public enum Update {
             s.chartBounds = nil
             refreshBounds(&s)
         case .stop, .rerun, .share, .copyCommand:
+            guard let job = s.job, !s.readOnly else { return [] }
+            let id = actionID(binding.command)
+            if let state = job.actions[id], !state.enabled {
+                say(&s, "\(actionName(binding.command)) is not available: \(state.reason ?? "not allowed").", error: true)
+                return []
+            }
+            if binding.command == .stop || binding.command == .rerun {
+                s.confirming = binding.command
+                return []
+            }
             return [.runAction(binding.command)]
         }
         return []

@@ -89,6 +89,23 @@ public final class Feed: @unchecked Sendable {
         }
     }
 
+    /// POST /api/batches/{b}/stop; the result goes to the status line, the new state arrives over SSE.
+    public func stop(batchID: String) {
+        let (url, token, inbox) = (baseURL, token, inbox)
+        Thread {
+            do {
+                let r = try HTTPClient(baseURL: url, token: token).post("/api/batches/\(urlEncode(batchID))/stop", json: [:])
+                if (200..<300).contains(r.status) {
+                    inbox.post(.message("Stop requested for \(batchID): the run stops at its next check.", isError: false))
+                } else {
+                    inbox.post(.message("Stop failed: \(r.detail)", isError: true))
+                }
+            } catch {
+                inbox.post(.message("Stop failed: \(error)", isError: true))
+            }
+        }.start()
+    }
+
     public func openJob(batchID: String, jobID: String) {
         let s = JobStream(baseURL: baseURL, token: token, batchID: batchID, jobID: jobID, inbox: inbox)
         lock.withLock {

@@ -92,11 +92,10 @@ public enum TerminalApp {
                 case .fail(let message):
                     fatal = message
                     quit = true
+                case .runAction(.stop):
+                    if let job = state.job { feed.stop(batchID: job.batchID) }
                 case .runAction(let cmd):
-                    let name =
-                        JobPanels.actionOrder.first { $0.id == Update.actionID(cmd) }?.name ?? "This action"
-                    _ = Update.apply(
-                        &state, .message("\(name) is not wired up in this build yet.", isError: true))
+                    _ = Update.apply(&state, .message("\(Update.actionName(cmd)) is not wired up in this build yet.", isError: true))
                 }
             }
         }

@@ -76,6 +76,14 @@ public enum ScreenView {
             g.put(used + t + 2, y, "  Enter keeps · Esc clears", .dimmed)
             return
         }
+        if let pending = s.confirming, let job = s.job {
+            let question =
+                pending == .stop
+                ? "Stop batch \(job.batchID)? Running jobs will be asked to finish." : "Rerun batch \(job.batchID) on its host?"
+            let used = g.put(0, y, question, Style(fg: .yellow, bold: true), maxWidth: s.width)
+            g.put(used, y, "  y confirms · any other key cancels", .dimmed, maxWidth: s.width - used)
+            return
+        }
         if let status = s.status {
             g.put(
                 0, y, TextWidth.truncate(status, s.width),
