@@ -103,6 +103,8 @@ public struct AppState: Sendable {
     public var banner: String?
     /// An action waiting for `y` (Stop and Rerun ask first).
     public var confirming: Command?
+    /// Text shown in a popup for manual selection (the copied command).
+    public var popup: (title: String, text: String)?
 
     public init(screen: Screen) { self.screen = screen }
 

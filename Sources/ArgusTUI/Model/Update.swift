@@ -25,6 +25,8 @@ public enum Effect: Equatable, Sendable {
     case closeJob
     case runAction(Command)
     case fail(String)
+    /// Put text on the clipboard (OSC 52).
+    case copy(String)
 }
 
 /// The one place state changes (the Elm architecture): `update(&state, action) -> effects`.
@@ -133,6 +135,10 @@ public enum Update {
             say(&s, "\(actionName(pending)) cancelled.")
             return key == .ctrlC ? [.quit] : []
         }
+        if s.popup != nil {
+            s.popup = nil
+            return key == .char("q") || key == .ctrlC ? [.quit] : []
+        }
         if s.showHelp {
             s.showHelp = false
             return key == .char("q") || key == .ctrlC ? [.quit] : []
@@ -231,6 +237,11 @@ public enum Update {
             if binding.command == .stop || binding.command == .rerun {
                 s.confirming = binding.command
                 return []
+            }
+            if binding.command == .copyCommand, let command = job.command {
+                s.popup = ("Command (copied to the clipboard with OSC 52; select it here if your terminal ignores that)", command)
+                say(&s, "Copied the command to the clipboard.")
+                return [.copy(command)]
             }
             return [.runAction(binding.command)]
         }

@@ -65,6 +65,12 @@ final class CursesTerminal {
         doupdate()
     }
 
+    /// Writes an escape sequence straight to the terminal, outside curses (OSC 52). Curses has flushed by now.
+    func writeRaw(_ s: String) {
+        let bytes = Array(s.utf8)
+        bytes.withUnsafeBytes { _ = write(1, $0.baseAddress, $0.count) }
+    }
+
     /// Forces a full repaint on the next draw (after a resize).
     func invalidate() { previous = nil }
 

@@ -92,6 +92,8 @@ public enum TerminalApp {
                 case .fail(let message):
                     fatal = message
                     quit = true
+                case .copy(let text):
+                    term.writeRaw(OSC52.sequence(for: text, inTmux: ProcessInfo.processInfo.environment["TMUX"] != nil))
                 case .runAction(.stop):
                     if let job = state.job { feed.stop(batchID: job.batchID) }
                 case .runAction(let cmd):
