@@ -163,6 +163,32 @@ struct TUIEndToEndTests {
         t.send("q")
     }
 
+    @Test("a share link opens a read-only view of its batch; a revoked link is one sentence and exit 1")
+    func shareLink() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        let r = try c.post("/api/batches/b1/shares", json: [:])
+        let link = try #require(r.json?["url"]?.stringValue)
+        let t = try Tmux([Binaries.path("argus-tui"), link], env: ["ARGUS_TOKEN": ""])
+        try t.wait("the batch's jobs") { $0.contains("[read-only]") && $0.contains("j1") }
+        t.send("Enter")
+        let pane = try t.wait("the read-only job screen") { $0.contains("b1 / j1") && $0.contains("1━train_loss") }
+        #expect(pane.contains("read-only view: actions hidden"))
+        #expect(!pane.contains("[s] Stop"))
+        t.send("s")
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(!t.capture().contains("Stop batch"))
+        t.send("q")
+        let id = r.json!["id"]!.intValue!
+        #expect(try c.request("DELETE", "/api/batches/b1/shares/\(id)").status == 200)
+        let (rc, _, err) = try runTool(Binaries.path("argus-tui"), [link])
+        #expect(rc == 1)
+        #expect(err.contains("revoked"))
+        #expect(err.split(separator: "\n").count == 1)
+    }
+
     @Test("a bad token is one clear sentence and exit status 1")
     func badToken() throws {
         let s = try TestServer()

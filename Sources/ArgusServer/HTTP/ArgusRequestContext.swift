@@ -9,6 +9,8 @@ import Synchronization
 /// Who is calling. Tokens of other kinds (share links, agents) join this enum as they arrive.
 enum Principal: Sendable {
     case user(UserPrincipal)
+    /// A share link: may read one batch, and nothing else.
+    case share(batchID: String, shareID: Int64)
 }
 
 /// The request context: Hummingbird's core storage plus the authenticated principal.
@@ -24,12 +26,16 @@ struct ArgusRequestContext: RequestContext {
     var maxUploadSize: Int { 64 * 1024 * 1024 }
 
     func requireUser() throws -> UserPrincipal {
-        guard case .user(let u)? = principal else { throw APIError.unauthorized }
-        return u
+        switch principal {
+        case .user(let u)?: return u
+        case .share?: throw APIError.forbidden("A share link can only read the batch it was made for.")
+        case nil: throw APIError.unauthorized
+        }
     }
 
     func readScope() throws -> ReadScope {
-        .user(try requireUser())
+        if case .share(let b, _)? = principal { return .batch(b) }
+        return .user(try requireUser())
     }
 }
 
@@ -136,11 +142,15 @@ final class Authenticator: Sendable {
         let now = Date()
         if let hit = cache.withLock({ $0[token] }), hit.1 > now { return hit.0 }
         guard token.count <= 512 else { return nil }
-        guard let user = try await store.principal(forToken: token) else {
+        let p: Principal
+        if let user = try await store.principal(forToken: token) {
+            p = .user(user)
+        } else if let share = try await store.share(forToken: token) {
+            p = .share(batchID: share.batchID, shareID: share.id)
+        } else {
             _ = cache.withLock { $0.removeValue(forKey: token) }
             return nil
         }
-        let p = Principal.user(user)
         cache.withLock { c in
             if c.count > 10_000 { c.removeAll() }
             c[token] = (p, now.addingTimeInterval(ttl))
@@ -148,7 +158,8 @@ final class Authenticator: Sendable {
         return p
     }
 
-    func forget(_ token: String) { _ = cache.withLock { $0.removeValue(forKey: token) } }
+    /// Drops every cached token, so a revocation takes effect at once.
+    func forgetAll() { cache.withLock { $0.removeAll() } }
 }
 
 /// One info line per request, after it completes: method, path, status, duration.

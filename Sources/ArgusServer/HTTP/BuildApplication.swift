@@ -36,7 +36,12 @@ public func buildApplication(
         .register(on: router)
     ReadController(store: services.store, actions: policy).register(on: router)
     StreamController(store: services.store, hub: services.hub).register(on: router)
-    ActionController(store: services.store, pipeline: services.pipeline).register(on: router)
+    let actions = ActionController(store: services.store, pipeline: services.pipeline)
+    actions.register(on: router)
+    ShareController(
+        store: services.store, pipeline: services.pipeline, auth: services.auth, baseURL: services.config.baseURL, actions: actions
+    )
+    .register(on: router)
 
     var app = Application(
         router: router,

@@ -13,6 +13,7 @@ struct ReadController {
     func register(on router: Router<ArgusRequestContext>) {
         router.get("/health") { _, _ in Response.json(["status": "ok"]) }
         router.get("/api/batches") { req, ctx in
+            if case .share? = ctx.principal { throw APIError.forbidden("A share link can only read the batch it was made for.") }
             let status = req.uri.queryParameters.get("status").flatMap { $0.isEmpty ? nil : $0 }
             if let status, !ReadController.batchStatuses.contains(status) {
                 throw APIError.unprocessable(
@@ -140,6 +141,7 @@ struct ActionPolicy: Sendable {
             reason.map { ["enabled": false, "reason": .string($0)] } ?? ["enabled": true]
         }
         var notAllowed: String? = "only the batch's owner or an admin can do this"
+        if case .share? = principal { notAllowed = "read-only share link" }
         if case .user(let u)? = principal, u.isAdmin || u.id == b.ownerID {
             notAllowed = u.scope == TokenScope.reporter.rawValue ? nil : "this token can only read"
         }

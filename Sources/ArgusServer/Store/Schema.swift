@@ -74,6 +74,20 @@ enum Schema {
                     CREATE INDEX events_job ON events(batch_id, job_id, event_type, id);
                     """)
         }
+        m.registerMigration("v2 share links") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE shares(
+                      id INTEGER PRIMARY KEY,
+                      batch_id TEXT NOT NULL REFERENCES batches(id),
+                      token_hash TEXT NOT NULL UNIQUE,
+                      created_by TEXT NOT NULL,
+                      created_us INTEGER NOT NULL,
+                      expires_us INTEGER,
+                      revoked_us INTEGER);
+                    CREATE INDEX shares_batch ON shares(batch_id);
+                    """)
+        }
         return m
     }
 }

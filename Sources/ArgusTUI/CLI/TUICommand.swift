@@ -35,19 +35,50 @@ public struct TUICommand: ParsableCommand {
         return ExitCode(1)
     }
 
+    /// `http(s)://host[:port]/share/<token>`: a read-only view of the batch the link was made for.
+    func openShare(_ link: String, env: [String: String]) throws {
+        guard let r = link.range(of: "/share/"), !link[r.upperBound...].isEmpty else {
+            throw fail("'\(link)' is not a share link (expected http(s)://host[:port]/share/<token>).")
+        }
+        let base = String(link[..<r.lowerBound])
+        let shareToken = String(link[r.upperBound...]).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        let batchID: String
+        do {
+            let reply = try HTTPClient(baseURL: base, token: nil, timeout: 10).get("/share/\(urlEncode(shareToken))")
+            guard reply.status == 200, let b = reply.json?["batch_id"]?.stringValue else { throw fail("\(reply.detail)") }
+            batchID = b
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            throw fail("\(error)")
+        }
+        var o = TUIOptions(url: base, token: shareToken, target: .batch(batchID))
+        o.ascii = ascii
+        o.readOnly = true
+        o.pinnedBatch = batchID
+        o.color = env["NO_COLOR"].map { $0.isEmpty } ?? true
+        if dump {
+            do { print(try TerminalApp.dump(o, width: width, height: height)) } catch { throw fail(error.description) }
+            return
+        }
+        let status = TerminalApp.run(o)
+        if status != 0 { throw ExitCode(status) }
+    }
+
     public func run() throws {
         let env = ProcessInfo.processInfo.environment
         let base = url ?? env["ARGUS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8000"
         guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
             throw fail("the server URL must start with http:// or https://, got '\(base)'.")
         }
+        if let t = target, t.hasPrefix("http://") || t.hasPrefix("https://") {
+            try openShare(t, env: env)
+            return
+        }
         guard let token = token ?? env["ARGUS_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) else {
             throw fail(
                 "no token: set ARGUS_TOKEN or pass --token (mint one with `argus-server token create --user NAME`)."
             )
-        }
-        if let t = target, t.hasPrefix("http://") || t.hasPrefix("https://") {
-            throw fail("share links are not supported by this build of argus-tui yet.")
         }
         var o = TUIOptions(url: base, token: token, target: Target.parse(target))
         o.ascii = ascii

@@ -70,6 +70,8 @@ public struct AppState: Sendable {
     public var glyphs: Glyphs = .braille
     public var color = true
     public var readOnly = false
+    /// Set for share links: the one batch this view may show (Esc never leaves it).
+    public var pinnedBatch: String?
     public var serverLabel = ""
 
     public var batches: [BatchRow] = []

@@ -158,6 +158,7 @@ public enum Update {
             switch s.screen {
             case .batches: return []
             case .jobs:
+                guard s.pinnedBatch == nil else { return [] }
                 s.screen = .batches
                 return [.loadBatches]
             case .job:

@@ -37,6 +37,8 @@ public struct TUIOptions: Sendable {
     public var ascii = false
     public var readOnly = false
     public var color = true
+    /// A share link may read only this batch: navigation stays inside it.
+    public var pinnedBatch: String?
 
     public init(url: String, token: String, target: Target) {
         self.url = url
@@ -59,6 +61,7 @@ public enum TerminalApp {
         var (state, effects) = o.target.initialState()
         state.glyphs = o.ascii || !utf8 ? .ascii : .braille
         state.readOnly = o.readOnly
+        state.pinnedBatch = o.pinnedBatch
         state.serverLabel = o.url
         signalWakeFD = inbox.pipeFDs.1
         // A launcher may hand us these signals blocked (a blocked mask survives exec): unblock them, or
@@ -167,6 +170,7 @@ public enum TerminalApp {
         state.glyphs = o.ascii ? .ascii : .braille
         state.color = false
         state.readOnly = o.readOnly
+        state.pinnedBatch = o.pinnedBatch
         state.serverLabel = o.url
         state.now = Date().timeIntervalSince1970
         switch o.target {

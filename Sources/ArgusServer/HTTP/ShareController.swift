@@ -1,0 +1,61 @@
+import Foundation
+import Hummingbird
+import Shared
+
+/// Share links (SPEC §6): mint, list, revoke; and `GET /share/<token>`, which tells a client which batch a link opens.
+struct ShareController {
+    let store: ArgusStore
+    let pipeline: IngestPipeline
+    let auth: Authenticator
+    let baseURL: String?
+    let actions: ActionController
+
+    func register(on router: Router<ArgusRequestContext>) {
+        router.post("/api/batches/:b/shares") { req, ctx in try await mint(req, ctx) }
+        router.get("/api/batches/:b/shares") { _, ctx in
+            let (b, _) = try await actions.actionableBatch(ctx)
+            return Response.json(.array(try await store.shares(batchID: b.id).map(\.json)))
+        }
+        router.delete("/api/batches/:b/shares/:id") { _, ctx in
+            let (b, _) = try await actions.actionableBatch(ctx)
+            guard let id = Int64(try ctx.parameters.require("id")) else { throw APIError.notFound("Share") }
+            guard try await store.revokeShare(batchID: b.id, id: id) else { throw APIError.notFound("Share \(id) of batch '\(b.id)'") }
+            auth.forgetAll()
+            return Response.json(["id": JSON(id), "revoked": true])
+        }
+        router.get("/share/:token") { _, ctx in
+            guard let share = try await store.share(forToken: try ctx.parameters.require("token")) else {
+                throw APIError(status: .notFound, detail: "This share link was revoked, has expired, or never existed.")
+            }
+            return Response.json(["batch_id": .string(share.batchID), "expires_at": isoJSON(share.expiresUs), "read_only": true])
+        }
+    }
+
+    func mint(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
+        let (b, user) = try await actions.actionableBatch(ctx)
+        var expiresIn: Double? = nil
+        let body = try await req.body.collect(upTo: 64 * 1024)
+        if body.readableBytes > 0 {
+            guard let json = try? JSON.parse(Array(body.readableBytesView)), json.objectValue != nil else {
+                throw APIError.unprocessable("The body must be a JSON object, e.g. {\"expires_in_s\": 86400}, or empty.")
+            }
+            if let v = json["expires_in_s"], !v.isNull {
+                guard let s = v.doubleValue, s > 0 else {
+                    throw APIError.unprocessable("expires_in_s must be a positive number of seconds.")
+                }
+                expiresIn = s
+            }
+        }
+        let (share, secret) = try await store.createShare(batchID: b.id, by: user.name, expiresInS: expiresIn)
+        let event = IncomingEvent.server(
+            type: "share_created", batchID: b.id, project: b.project,
+            data: JSONObject([("share_id", JSON(share.id)), ("created_by", .string(user.name))]), at: .now())
+        try await pipeline.submitServerEvents([event], as: user)
+        let origin = baseURL ?? req.head.authority.map { "http://\($0)" } ?? ""
+        return .json(
+            [
+                "id": JSON(share.id), "token": .string(secret), "url": .string("\(origin)/share/\(secret)"),
+                "created_at": isoJSON(share.createdUs), "expires_at": isoJSON(share.expiresUs),
+            ], status: .created)
+    }
+}
