@@ -169,8 +169,17 @@ struct TUIEndToEndTests {
         let token = try s.token()
         let c = s.client(token)
         try Self.seedJob(c)
-        let r = try c.post("/api/batches/b1/shares", json: [:])
-        let link = try #require(r.json?["url"]?.stringValue)
+        // Mint it from the TUI: S shows the link once.
+        let owner = try tui(s, token, ["b1/j1"])
+        try owner.wait("live") { $0.contains("● live") && $0.contains("[S] Share") }
+        owner.send("S")
+        let shown = try owner.wait("the minted link") { $0.contains("/share/sh_") }
+        owner.send("q")
+        let line = try #require(shown.split(separator: "\n").first { $0.contains("/share/sh_") })
+        let start = try #require(line.range(of: "http://"))
+        let link = String(line[start.lowerBound...].prefix { !$0.isWhitespace && $0 != "│" })
+        let r = try c.mustGet("/api/batches/b1/shares")
+        #expect(r.arrayValue?.count == 1)
         let t = try Tmux([Binaries.path("argus-tui"), link], env: ["ARGUS_TOKEN": ""])
         try t.wait("the batch's jobs") { $0.contains("[read-only]") && $0.contains("j1") }
         t.send("Enter")
@@ -181,7 +190,7 @@ struct TUIEndToEndTests {
         Thread.sleep(forTimeInterval: 0.5)
         #expect(!t.capture().contains("Stop batch"))
         t.send("q")
-        let id = r.json!["id"]!.intValue!
+        let id = r.arrayValue![0]["id"]!.intValue!
         #expect(try c.request("DELETE", "/api/batches/b1/shares/\(id)").status == 200)
         let (rc, _, err) = try runTool(Binaries.path("argus-tui"), [link])
         #expect(rc == 1)

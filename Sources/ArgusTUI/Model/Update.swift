@@ -14,6 +14,8 @@ public enum Action: Sendable {
     case message(String, isError: Bool)
     /// Something the UI cannot go on from (a rejected token): quit with this sentence.
     case fatal(String)
+    /// The server minted a share link.
+    case shareMinted(url: String)
 }
 
 /// What `update` asks the outside world to do.
@@ -95,6 +97,10 @@ public enum Update {
             return []
         case .fatal(let text):
             return [.fail(text)]
+        case .shareMinted(let url):
+            s.popup = ("Read-only share link (copied with OSC 52; shown once)", url)
+            say(&s, "Share link minted and copied.")
+            return [.copy(url)]
         case .key(let key):
             return handleKey(&s, key)
         }

@@ -106,6 +106,23 @@ public final class Feed: @unchecked Sendable {
         }.start()
     }
 
+    /// POST /api/batches/{b}/shares; the URL comes back as an action (popup + clipboard).
+    public func share(batchID: String) {
+        let (url, token, inbox) = (baseURL, token, inbox)
+        Thread {
+            do {
+                let r = try HTTPClient(baseURL: url, token: token).post("/api/batches/\(urlEncode(batchID))/shares", json: [:])
+                if r.status == 201, let link = r.json?["url"]?.stringValue {
+                    inbox.post(.shareMinted(url: link))
+                } else {
+                    inbox.post(.message("Share failed: \(r.detail)", isError: true))
+                }
+            } catch {
+                inbox.post(.message("Share failed: \(error)", isError: true))
+            }
+        }.start()
+    }
+
     public func openJob(batchID: String, jobID: String) {
         let s = JobStream(baseURL: baseURL, token: token, batchID: batchID, jobID: jobID, inbox: inbox)
         lock.withLock {

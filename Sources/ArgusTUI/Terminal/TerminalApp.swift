@@ -99,6 +99,8 @@ public enum TerminalApp {
                     term.writeRaw(OSC52.sequence(for: text, inTmux: ProcessInfo.processInfo.environment["TMUX"] != nil))
                 case .runAction(.stop):
                     if let job = state.job { feed.stop(batchID: job.batchID) }
+                case .runAction(.share):
+                    if let job = state.job { feed.share(batchID: job.batchID) }
                 case .runAction(let cmd):
                     _ = Update.apply(&state, .message("\(Update.actionName(cmd)) is not wired up in this build yet.", isError: true))
                 }
