@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "argus-server", targets: ["ArgusServerMain"]),
         .executable(name: "argus-tui", targets: ["ArgusTUIMain"]),
+        .executable(name: "argus-agent", targets: ["ArgusAgentMain"]),
         .executable(name: "argus-bench", targets: ["ArgusBench"]),
     ],
     dependencies: [
@@ -47,6 +48,11 @@ let package = Package(
             ]),
         .executableTarget(
             name: "ArgusTUIMain", dependencies: ["ArgusTUI"], path: "Sources/ArgusTUIMain"),
+        // argus-agent: carries out Rerun and Stop on a training host.
+        .target(
+            name: "ArgusAgent",
+            dependencies: ["Shared", "ArgusClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "ArgusAgentMain", dependencies: ["ArgusAgent"], path: "Sources/ArgusAgentMain"),
         .executableTarget(
             name: "ArgusServerMain", dependencies: ["ArgusServer"], path: "Sources/ArgusServerMain"),
         // Benchmarks that need a real client (SSE fan-out latency); see bench/run.sh.

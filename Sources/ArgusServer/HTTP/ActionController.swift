@@ -5,9 +5,11 @@ import Shared
 struct ActionController {
     let store: ArgusStore
     let pipeline: IngestPipeline
+    let agentOnlineS: Double
 
     func register(on router: Router<ArgusRequestContext>) {
         router.post("/api/batches/:b/stop") { _, ctx in try await stop(ctx) }
+        router.post("/api/batches/:b/rerun") { _, ctx in try await rerun(ctx) }
         router.get("/api/batches/:b/stop-requested") { _, ctx in try await stopRequested(ctx) }
     }
 
@@ -30,8 +32,35 @@ struct ActionController {
                 type: "stop_requested", batchID: b.id, project: b.project,
                 data: JSONObject([("requested_by", .string(user.name))]), at: .now())
             try await pipeline.submitServerEvents([event], as: user)
+            // A run that an agent started (a rerun) is also stopped at the process level.
+            if let started = try await store.runningRerun(ofBatch: b.id), let pid = started.pid,
+                try await store.onlineAgent(host: b.host, withinS: agentOnlineS) == started.agentID
+            {
+                _ = try await store.enqueue(agentID: started.agentID, batchID: b.id, kind: "stop", command: nil, cwd: nil, targetPID: pid)
+            }
         }
         return .json(["status": "stopping", "batch_id": .string(b.id)])
+    }
+
+    /// Queues the recorded command for an agent on the batch's origin host. Only recorded commands ever run.
+    func rerun(_ ctx: ArgusRequestContext) async throws -> Response {
+        let (b, user) = try await actionableBatch(ctx)
+        guard b.isFinished else {
+            throw APIError(status: .conflict, detail: "Batch '\(b.id)' is still \(b.status); stop it before a rerun.")
+        }
+        guard let command = b.command else {
+            throw APIError(status: .conflict, detail: "Batch '\(b.id)' has no recorded command to rerun.")
+        }
+        guard let agent = try await store.onlineAgent(host: b.host, withinS: agentOnlineS) else {
+            throw APIError(status: .conflict, detail: "no agent online for host \(b.host ?? "unknown")")
+        }
+        let commandID = try await store.enqueue(agentID: agent, batchID: b.id, kind: "rerun", command: command, cwd: b.cwd, targetPID: nil)
+        let event = IncomingEvent.server(
+            type: "rerun_requested", batchID: b.id, project: b.project,
+            data: JSONObject([("command_id", JSON(commandID)), ("agent_id", JSON(agent)), ("requested_by", .string(user.name))]), at: .now()
+        )
+        try await pipeline.submitServerEvents([event], as: user)
+        return .json(["command_id": JSON(commandID), "agent_id": JSON(agent), "host": JSON(b.host)], status: .accepted)
     }
 
     /// Polled by the SDK every 10 s; it reads `stop_requested` (older servers sent `requested`, so both).

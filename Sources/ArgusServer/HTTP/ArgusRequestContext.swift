@@ -11,6 +11,8 @@ enum Principal: Sendable {
     case user(UserPrincipal)
     /// A share link: may read one batch, and nothing else.
     case share(batchID: String, shareID: Int64)
+    /// An argus-agent: may only use its own agent routes.
+    case agent(Int64)
 }
 
 /// The request context: Hummingbird's core storage plus the authenticated principal.
@@ -29,6 +31,7 @@ struct ArgusRequestContext: RequestContext {
         switch principal {
         case .user(let u)?: return u
         case .share?: throw APIError.forbidden("A share link can only read the batch it was made for.")
+        case .agent?: throw APIError.forbidden("An agent token can only poll for and acknowledge its own commands.")
         case nil: throw APIError.unauthorized
         }
     }
@@ -147,6 +150,8 @@ final class Authenticator: Sendable {
             p = .user(user)
         } else if let share = try await store.share(forToken: token) {
             p = .share(batchID: share.batchID, shareID: share.id)
+        } else if let agent = try await store.agent(forToken: token) {
+            p = .agent(agent)
         } else {
             _ = cache.withLock { $0.removeValue(forKey: token) }
             return nil

@@ -31,17 +31,18 @@ public func buildApplication(
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthMiddleware(auth: services.auth))
-    let policy = ActionPolicy()
+    let policy = ActionPolicy(agentOnlineS: services.config.agentOnlineS)
     IngestController(pipeline: services.pipeline, maxBodyBytes: services.config.maxBodyBytes)
         .register(on: router)
     ReadController(store: services.store, actions: policy).register(on: router)
     StreamController(store: services.store, hub: services.hub).register(on: router)
-    let actions = ActionController(store: services.store, pipeline: services.pipeline)
+    let actions = ActionController(store: services.store, pipeline: services.pipeline, agentOnlineS: services.config.agentOnlineS)
     actions.register(on: router)
     ShareController(
         store: services.store, pipeline: services.pipeline, auth: services.auth, baseURL: services.config.baseURL, actions: actions
     )
     .register(on: router)
+    AgentController(store: services.store).register(on: router)
 
     var app = Application(
         router: router,

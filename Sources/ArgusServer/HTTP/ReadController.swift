@@ -26,7 +26,8 @@ struct ReadController {
         }
         router.get("/api/batches/:b") { req, ctx in
             let b = try await requireBatch(ctx, try ctx.parameters.require("b"))
-            return Response.json(b.detailJSON(agentOnline: actions.agentOnline(b)))
+            let online = try await store.onlineAgent(host: b.host, withinS: actions.agentOnlineS) != nil
+            return Response.json(b.detailJSON(agentOnline: online))
         }
         router.get("/api/batches/:b/jobs") { req, ctx in
             let id = try ctx.parameters.require("b")
@@ -75,9 +76,8 @@ struct ReadController {
             let policy = actions
             guard
                 let view = try await store.view(
-                    batchID: b, jobID: j, scope: try ctx.readScope(),
-                    actions: { policy.actionsJSON($0, principal) },
-                    agentOnline: { policy.agentOnline($0) })
+                    batchID: b, jobID: j, scope: try ctx.readScope(), agentOnlineS: policy.agentOnlineS,
+                    actions: { policy.actionsJSON($0, principal, agentOnline: $1) })
             else { throw APIError.notFound("Job '\(j)' of batch '\(b)'") }
             return Response.json(view)
         }
@@ -134,9 +134,10 @@ func intParam(_ req: Request, _ name: String, default d: Int, range: ClosedRange
 
 /// Who may do what to a batch, and whether its host has an agent: shared by the view and (later) the action routes.
 struct ActionPolicy: Sendable {
-    func agentOnline(_ b: BatchRecord) -> Bool { false }
+    /// ARGUS_AGENT_ONLINE_S: an agent seen within this many seconds is online.
+    let agentOnlineS: Double
 
-    func actionsJSON(_ b: BatchRecord, _ principal: Principal?) -> JSON {
+    func actionsJSON(_ b: BatchRecord, _ principal: Principal?, agentOnline: Bool) -> JSON {
         func state(_ reason: String?) -> JSON {
             reason.map { ["enabled": false, "reason": .string($0)] } ?? ["enabled": true]
         }
@@ -155,7 +156,7 @@ struct ActionPolicy: Sendable {
                 ? "batch is still \(b.status)"
                 : (b.command == nil
                     ? "no command recorded"
-                    : (agentOnline(b) ? nil : "no agent online for host \(b.host ?? "unknown")")))
+                    : (agentOnline ? nil : "no agent online for host \(b.host ?? "unknown")")))
         return [
             "stop": state(stopReason),
             "rerun": state(rerunReason),

@@ -217,6 +217,7 @@ struct IngestTransaction {
         if batches[bid] == nil {
             batches[bid] = BatchRecord(id: bid, ownerID: user.id, now: receivedUs)
         }
+        if e.type == "batch_start", batches[bid]!.sourceBatchID == nil { try linkRerun(e, into: bid) }
         let wasStopping = batches[bid]!.stopRequested && !batches[bid]!.isFinished
         batches[bid]!.apply(e, receivedUs: receivedUs)
         dirtyBatches.insert(bid)
@@ -260,6 +261,25 @@ struct IngestTransaction {
                 body: e.body,
                 channel: e.channel, snapshotJobs: snapshotJobs))
         return .accepted(id)
+    }
+
+    /// A batch that starts on a host where an agent just started a rerun of the same command is that rerun:
+    /// link it to the batch it reruns (source_batch_id), and remember it on the command (Stop then reaches the pid).
+    mutating func linkRerun(_ e: IncomingEvent, into bid: String) throws {
+        let command = e.data["command"]?.stringValue ?? e.source["command"]?.stringValue
+        guard let host = e.source["host"]?.stringValue, let command else { return }
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT c.id, c.batch_id FROM agent_commands c JOIN agents a ON a.id = c.agent_id
+                WHERE c.kind = 'rerun' AND c.status = 'started' AND c.linked_batch_id IS NULL AND a.hostname = ?
+                  AND c.command = ? AND c.acked_us <= ? AND c.batch_id != ?
+                ORDER BY c.id DESC LIMIT 1
+                """, arguments: [host, command, receivedUs, bid])
+        guard let row else { return }
+        let commandID: Int64 = row["id"]
+        batches[bid]!.sourceBatchID = row["batch_id"]
+        try db.execute(sql: "UPDATE agent_commands SET linked_batch_id = ? WHERE id = ?", arguments: [bid, commandID])
     }
 
     func flush() throws {

@@ -227,10 +227,7 @@ extension ArgusStore {
     }
 
     /// Everything the job-detail screen needs, read in one snapshot so `last_event_id` matches the data.
-    func view(
-        batchID: String, jobID: String, scope: ReadScope, actions: @Sendable (BatchRecord) -> JSON,
-        agentOnline: @Sendable (BatchRecord) -> Bool
-    )
+    func view(batchID: String, jobID: String, scope: ReadScope, agentOnlineS: Double, actions: @Sendable (BatchRecord, Bool) -> JSON)
         async throws -> JSON?
     {
         try await pool.read { db in
@@ -238,8 +235,9 @@ extension ArgusStore {
                 let j = try JobRecord.fetch(db, batchID: batchID, id: jobID)
             else { return nil }
             let lastID = try ArgusStore.maxEventID(db)
+            let online = try ArgusStore.onlineAgent(db, host: b.host, withinS: agentOnlineS) != nil
             return [
-                "batch": b.detailJSON(agentOnline: agentOnline(b)),
+                "batch": b.detailJSON(agentOnline: online),
                 "job": j.json(batchStatus: b.status),
                 "epochs": .array(try ArgusStore.epochs(db, batchID: batchID, jobID: jobID)),
                 "log_tail": .array(
@@ -248,7 +246,7 @@ extension ArgusStore {
                 "resources_latest": try ArgusStore.resources(db, batchID: batchID, job: j, limit: 1).first
                     ?? .null,
                 "env_snapshot": b.envSnapshotJSON,
-                "actions": actions(b),
+                "actions": actions(b, online),
                 "last_event_id": JSON(lastID),
             ]
         }

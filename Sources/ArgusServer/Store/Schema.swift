@@ -88,6 +88,37 @@ enum Schema {
                     CREATE INDEX shares_batch ON shares(batch_id);
                     """)
         }
+        m.registerMigration("v3 agents and their command queue") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE agents(
+                      id INTEGER PRIMARY KEY,
+                      hostname TEXT NOT NULL,
+                      token_hash TEXT NOT NULL UNIQUE,
+                      user_id INTEGER NOT NULL REFERENCES users(id),
+                      version TEXT,
+                      capabilities TEXT,
+                      created_us INTEGER NOT NULL,
+                      last_seen_us INTEGER NOT NULL);
+                    CREATE INDEX agents_host ON agents(hostname, last_seen_us);
+                    CREATE TABLE agent_commands(
+                      id INTEGER PRIMARY KEY,
+                      agent_id INTEGER NOT NULL REFERENCES agents(id),
+                      batch_id TEXT NOT NULL,
+                      kind TEXT NOT NULL,
+                      command TEXT,
+                      cwd TEXT,
+                      target_pid INTEGER,
+                      status TEXT NOT NULL DEFAULT 'pending',
+                      pid INTEGER,
+                      exit_code INTEGER,
+                      error TEXT,
+                      linked_batch_id TEXT,
+                      created_us INTEGER NOT NULL,
+                      acked_us INTEGER);
+                    CREATE INDEX agent_commands_queue ON agent_commands(agent_id, status, id);
+                    """)
+        }
         return m
     }
 }

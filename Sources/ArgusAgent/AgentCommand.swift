@@ -1,0 +1,77 @@
+import ArgumentParser
+import ArgusClient
+import Foundation
+import Shared
+
+/// `argus-agent`: runs on a training host and carries out Rerun and Stop (SPEC §6).
+public struct AgentRootCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "argus-agent", abstract: "Carry out Rerun and Stop for argus-server on this host.",
+        discussion:
+            "First `argus-agent register --url U --token T`, then `argus-agent run`. It only ever runs commands the server recorded for a batch.",
+        subcommands: [Register.self, Run.self])
+
+    public init() {}
+
+    static func fail(_ sentence: String) -> ExitCode {
+        FileHandle.standardError.write(Data("argus-agent: \(sentence)\n".utf8))
+        return ExitCode(1)
+    }
+
+    static func defaultStateFile() -> String {
+        if let p = ProcessInfo.processInfo.environment["ARGUS_AGENT_STATE"], !p.isEmpty { return p }
+        return NSHomeDirectory() + "/.config/argus/agent.json"
+    }
+
+    struct Register: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register this host and cache the agent token (file mode 0600).")
+        @Option(help: "Server URL (env ARGUS_URL).") var url: String?
+        @Option(help: "Reporter token (env ARGUS_TOKEN).") var token: String?
+        @Option(help: "The host name batches report (default: this machine's).") var hostname: String?
+        @Option(name: .customLong("state-file"), help: "Where to keep the agent token (env ARGUS_AGENT_STATE).") var stateFile: String?
+
+        func run() throws {
+            let env = ProcessInfo.processInfo.environment
+            guard let url = url ?? env["ARGUS_URL"], !url.isEmpty else { throw fail("give --url or set ARGUS_URL.") }
+            guard let token = token ?? env["ARGUS_TOKEN"], !token.isEmpty else { throw fail("give --token or set ARGUS_TOKEN.") }
+            let host = hostname ?? ProcessInfo.processInfo.hostName
+            let reply: HTTPResult
+            do {
+                reply = try HTTPClient(baseURL: url, token: token).post(
+                    "/api/agents/register", json: ["hostname": .string(host), "version": "1", "capabilities": ["rerun", "stop"]])
+            } catch { throw fail(error.description) }
+            guard reply.status == 201, let id = reply.json?["agent_id"]?.intValue, let agentToken = reply.json?["agent_token"]?.stringValue
+            else { throw fail("registration refused: \(reply.detail)") }
+            let path = stateFile ?? defaultStateFile()
+            let state: JSON = ["url": .string(url), "agent_id": JSON(id), "agent_token": .string(agentToken), "hostname": .string(host)]
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            // Created 0600 from the start: the token never sits in a world-readable file.
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            guard fd >= 0 else { throw fail("cannot write \(path).") }
+            fchmod(fd, 0o600)
+            let bytes = Array((state.serialized() + "\n").utf8)
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            print("registered agent \(id) for host \(host); token cached in \(path)")
+        }
+    }
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Heartbeat, poll for commands and carry them out, until stopped.")
+        @Option(name: .customLong("state-file"), help: "The file `register` wrote (env ARGUS_AGENT_STATE).") var stateFile: String?
+        @Option(help: "Seconds between SIGTERM and SIGKILL when stopping a run.") var grace: Double = 10
+
+        func run() throws {
+            let path = stateFile ?? defaultStateFile()
+            guard let data = FileManager.default.contents(atPath: path), let state = try? JSON.parse(Array(data)),
+                let url = state["url"]?.stringValue, let id = state["agent_id"]?.intValue, let token = state["agent_token"]?.stringValue
+            else { throw fail("no agent state in \(path): run `argus-agent register` first.") }
+            // A launcher may hand us SIGTERM/SIGINT blocked (the mask survives exec); we must still obey them.
+            var stopSignals = sigset_t()
+            sigemptyset(&stopSignals)
+            for sig in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&stopSignals, sig) }
+            pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
+            AgentLoop(url: url, agentID: id, token: token, grace: grace).run()
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import ArgusClient
+import Foundation
+import Shared
+
+/// The agent's work: poll, run recorded commands in their own process group, report back. Survives server
+/// restarts (retries with backoff) and logs one line per thing it does.
+struct AgentLoop {
+    let url: String
+    let agentID: Int
+    let token: String
+    let grace: Double
+
+    func log(_ s: String) { FileHandle.standardError.write(Data("argus-agent: \(s)\n".utf8)) }
+
+    func run() {
+        let client = HTTPClient(baseURL: url, token: token, timeout: 40)
+        var failures = 0
+        log("agent \(agentID) polling \(url)")
+        while true {
+            do {
+                let r = try client.get("/api/agents/\(agentID)/jobs?wait=10")
+                guard r.status == 200, let commands = r.json?.arrayValue else {
+                    if r.status == 401 || r.status == 403 {
+                        log("the server refused this agent's token (\(r.detail)); register again.")
+                        exit(1)
+                    }
+                    throw ClientError(.http, status: r.status, r.detail)
+                }
+                if failures > 0 { log("connected again") }
+                failures = 0
+                for c in commands { handle(c, client: client) }
+            } catch {
+                failures += 1
+                let pause = min(10, 0.5 * pow(2, Double(min(failures, 6))))
+                log("cannot poll (\(error)); retrying in \(String(format: "%.1f", pause)) s")
+                Thread.sleep(forTimeInterval: pause)
+            }
+        }
+    }
+
+    func ack(_ client: HTTPClient, _ id: Int, _ body: JSON) {
+        for attempt in 0..<5 {
+            if let r = try? client.post("/api/agents/\(agentID)/jobs/\(id)/ack", json: body), r.status == 200 { return }
+            Thread.sleep(forTimeInterval: 0.5 * Double(attempt + 1))
+        }
+        log("could not report on command \(id)")
+    }
+
+    func handle(_ c: JSON, client: HTTPClient) {
+        guard let id = c["id"]?.intValue, let kind = c["kind"]?.stringValue else { return }
+        switch kind {
+        case "rerun":
+            guard let command = c["command"]?.stringValue else {
+                ack(client, id, ["status": "failed", "error": "no command recorded"])
+                return
+            }
+            let cwd = c["cwd"]?.stringValue
+            do {
+                let pid = try spawnInOwnGroup(command, cwd: cwd)
+                log("rerun of batch \(c["batch_id"]?.stringValue ?? "?"): started pid \(pid) in \(cwd ?? "."): \(command)")
+                ack(client, id, ["status": "started", "pid": JSON(Int(pid))])
+                let (url, agentID, token) = (self.url, self.agentID, self.token)
+                Thread {
+                    var status: Int32 = 0
+                    waitpid(pid, &status, 0)
+                    let code = (status & 0x7F) == 0 ? Int((status >> 8) & 0xFF) : 128 + Int(status & 0x7F)
+                    let loop = AgentLoop(url: url, agentID: agentID, token: token, grace: 0)
+                    loop.log("pid \(pid) exited with status \(code)")
+                    loop.ack(HTTPClient(baseURL: url, token: token), id, ["status": "exited", "exit_code": JSON(code)])
+                }.start()
+            } catch {
+                log("rerun failed to start: \(error)")
+                ack(client, id, ["status": "failed", "error": .string("\(error)")])
+            }
+        case "stop":
+            guard let pid = c["pid"]?.intValue, pid > 1 else {
+                ack(client, id, ["status": "failed", "error": "no process to stop"])
+                return
+            }
+            log("stopping process group \(pid) (SIGTERM, SIGKILL after \(grace) s)")
+            kill(-pid_t(pid), SIGTERM)
+            let deadline = Date().addingTimeInterval(grace)
+            while Date() < deadline, kill(-pid_t(pid), 0) == 0 { usleep(100_000) }
+            if kill(-pid_t(pid), 0) == 0 { kill(-pid_t(pid), SIGKILL) }
+            ack(client, id, ["status": "exited"])
+        default:
+            ack(client, id, ["status": "failed", "error": .string("unknown command kind '\(kind)'")])
+        }
+    }
+
+    struct SpawnError: Error, CustomStringConvertible { let description: String }
+
+    /// `/bin/sh -c command` in `cwd`, in a new process group (so Stop reaches its children), with our environment.
+    func spawnInOwnGroup(_ command: String, cwd: String?) throws -> pid_t {
+        if let cwd, !FileManager.default.fileExists(atPath: cwd) { throw SpawnError(description: "the recorded cwd \(cwd) does not exist") }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        posix_spawnattr_setpgroup(&attr, 0)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        // The shell changes directory; cwd and command travel as arguments, so nothing needs quoting.
+        let script = #"cd -- "$0" && exec /bin/sh -c "$1""#
+        let argv: [UnsafeMutablePointer<CChar>?] = [
+            strdup("/bin/sh"), strdup("-c"), strdup(script), strdup(cwd ?? "."), strdup(command), nil,
+        ]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, environ)
+        guard rc == 0 else { throw SpawnError(description: String(cString: strerror(rc))) }
+        return pid
+    }
+}

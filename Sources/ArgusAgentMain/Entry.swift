@@ -1,0 +1,3 @@
+import ArgusAgent
+
+AgentRootCommand.main()

@@ -1,0 +1,118 @@
+import GRDB
+import Shared
+
+/// One queued instruction for an agent: rerun a recorded command, or stop a process group it started.
+struct AgentCommand: Sendable {
+    var id: Int64
+    var agentID: Int64
+    var batchID: String
+    var kind: String
+    var command: String?
+    var cwd: String?
+    var targetPID: Int?
+    var status: String
+    var pid: Int?
+
+    init(row: Row) {
+        id = row["id"]
+        agentID = row["agent_id"]
+        batchID = row["batch_id"]
+        kind = row["kind"]
+        command = row["command"]
+        cwd = row["cwd"]
+        targetPID = row["target_pid"]
+        status = row["status"]
+        pid = row["pid"]
+    }
+
+    var json: JSON {
+        [
+            "id": JSON(id), "kind": .string(kind), "batch_id": .string(batchID), "command": JSON(command), "cwd": JSON(cwd),
+            "pid": JSON(targetPID),
+        ]
+    }
+}
+
+extension ArgusStore {
+    func registerAgent(hostname: String, version: String?, capabilities: String?, userID: Int64) async throws -> (Int64, String) {
+        let secret = Secret.make(prefix: "ag_")
+        let now = ArgusStore.nowUs()
+        let id = try await pool.write { db -> Int64 in
+            try db.execute(
+                sql: """
+                    INSERT INTO agents(hostname, token_hash, user_id, version, capabilities, created_us, last_seen_us)
+                    VALUES (?,?,?,?,?,?,?)
+                    """, arguments: [hostname, SHA256.hex(secret), userID, version, capabilities, now, now])
+            return db.lastInsertedRowID
+        }
+        return (id, secret)
+    }
+
+    func agent(forToken secret: String) async throws -> Int64? {
+        let hash = SHA256.hex(secret)
+        return try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM agents WHERE token_hash = ?", arguments: [hash]) }
+    }
+
+    func touchAgent(_ id: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE agents SET last_seen_us = ? WHERE id = ?", arguments: [ArgusStore.nowUs(), id])
+        }
+    }
+
+    /// The most recently seen agent on `host` within `withinS` seconds.
+    static func onlineAgent(_ db: Database, host: String?, withinS: Double) throws -> Int64? {
+        guard let host else { return nil }
+        let cutoff = ArgusStore.nowUs() - Int64(withinS * 1_000_000)
+        return try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT id FROM agents WHERE hostname = ? AND last_seen_us >= ? ORDER BY last_seen_us DESC LIMIT 1"),
+            arguments: [host, cutoff])
+    }
+
+    func onlineAgent(host: String?, withinS: Double) async throws -> Int64? {
+        try await pool.read { db in try ArgusStore.onlineAgent(db, host: host, withinS: withinS) }
+    }
+
+    func enqueue(agentID: Int64, batchID: String, kind: String, command: String?, cwd: String?, targetPID: Int?) async throws -> Int64 {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO agent_commands(agent_id, batch_id, kind, command, cwd, target_pid, created_us) VALUES (?,?,?,?,?,?,?)",
+                arguments: [agentID, batchID, kind, command, cwd, targetPID, ArgusStore.nowUs()])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Commands not yet acknowledged, oldest first (redelivered until acked).
+    func pendingCommands(agentID: Int64) async throws -> [AgentCommand] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM agent_commands WHERE agent_id = ? AND status = 'pending' ORDER BY id", arguments: [agentID]
+            )
+            .map(AgentCommand.init(row:))
+        }
+    }
+
+    /// Records an agent's report on a command. Returns false when it is not this agent's command.
+    func ack(agentID: Int64, commandID: Int64, status: String, pid: Int?, exitCode: Int?, error: String?) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE agent_commands SET status = ?, pid = COALESCE(?, pid), exit_code = COALESCE(?, exit_code),
+                      error = COALESCE(?, error), acked_us = COALESCE(acked_us, ?)
+                    WHERE id = ? AND agent_id = ?
+                    """, arguments: [status, pid, exitCode, error, ArgusStore.nowUs(), commandID, agentID])
+            return db.changesCount > 0
+        }
+    }
+
+    /// The process an agent started for a batch (a rerun whose new batch was linked to its command), if still running.
+    func runningRerun(ofBatch batchID: String) async throws -> AgentCommand? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db,
+                sql:
+                    "SELECT * FROM agent_commands WHERE linked_batch_id = ? AND kind = 'rerun' AND status = 'started' ORDER BY id DESC LIMIT 1",
+                arguments: [batchID]
+            ).map(AgentCommand.init(row:))
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Hummingbird
+import Shared
+
+/// The argus-agent protocol (SPEC §6): register with a reporter token, then poll, ack and heartbeat with the agent token.
+struct AgentController {
+    let store: ArgusStore
+    static let pollIntervalS = 2
+
+    func register(on router: Router<ArgusRequestContext>) {
+        router.post("/api/agents/register") { req, ctx in try await registerAgent(req, ctx) }
+        router.get("/api/agents/:id/jobs") { req, ctx in
+            let id = try agentID(ctx)
+            let wait = min(max(0, Double(req.uri.queryParameters.get("wait") ?? "0") ?? 0), 30)
+            let deadline = Date().addingTimeInterval(wait)
+            try await store.touchAgent(id)
+            var pending = try await store.pendingCommands(agentID: id)
+            // Long-poll: look again every 200 ms until something is queued or the wait is over.
+            while pending.isEmpty && Date() < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                pending = try await store.pendingCommands(agentID: id)
+            }
+            return Response.json(.array(pending.map(\.json)))
+        }
+        router.post("/api/agents/:id/jobs/:cmd/ack") { req, ctx in
+            let id = try agentID(ctx)
+            guard let cmd = Int64(try ctx.parameters.require("cmd")) else { throw APIError.notFound("Command") }
+            let body = try JSON.parse(Array(try await req.body.collect(upTo: 64 * 1024).readableBytesView))
+            guard let status = body["status"]?.stringValue, ["started", "failed", "exited"].contains(status) else {
+                throw APIError.unprocessable("status must be started, failed or exited.")
+            }
+            guard
+                try await store.ack(
+                    agentID: id, commandID: cmd, status: status, pid: body["pid"]?.intValue, exitCode: body["exit_code"]?.intValue,
+                    error: body["error"]?.stringValue)
+            else { throw APIError.notFound("Command \(cmd) for agent \(id)") }
+            try await store.touchAgent(id)
+            return Response.json(["ok": true])
+        }
+        router.post("/api/agents/:id/heartbeat") { _, ctx in
+            try await store.touchAgent(try agentID(ctx))
+            return Response(status: .noContent)
+        }
+    }
+
+    /// The agent named in the path, which must be the caller.
+    func agentID(_ ctx: ArgusRequestContext) throws -> Int64 {
+        guard let ctxPrincipal = ctx.principal else { throw APIError.unauthorized }
+        guard case .agent(let me) = ctxPrincipal else {
+            throw APIError.forbidden("These routes take an agent token (from POST /api/agents/register).")
+        }
+        guard let id = Int64(try ctx.parameters.require("id")), id == me else { throw APIError.forbidden("That is another agent's queue.") }
+        return id
+    }
+
+    func registerAgent(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
+        let user = try ctx.requireUser()
+        guard user.scope == TokenScope.reporter.rawValue else { throw APIError.forbidden("Registering an agent needs a reporter token.") }
+        let body: JSON
+        do { body = try JSON.parse(Array(try await req.body.collect(upTo: 64 * 1024).readableBytesView)) } catch {
+            throw APIError.unprocessable("The body must be JSON: {\"hostname\": ..., \"version\": ..., \"capabilities\": [...]}.")
+        }
+        guard let host = body["hostname"]?.stringValue, (1...255).contains(host.count) else {
+            throw APIError.unprocessable("hostname is required (1 to 255 characters).")
+        }
+        let (id, token) = try await store.registerAgent(
+            hostname: host, version: body["version"]?.stringValue, capabilities: body["capabilities"].map { $0.serialized() },
+            userID: user.id)
+        return .json(
+            ["agent_id": JSON(id), "agent_token": .string(token), "poll_interval_s": JSON(AgentController.pollIntervalS)], status: .created)
+    }
+}

@@ -1,0 +1,100 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+@Suite("Rerun and Stop through a real argus-agent")
+struct AgentTests {
+    static let host = "agent-test-host"
+
+    /// A finished batch on `host` whose recorded command and cwd are given.
+    static func finishedBatch(_ c: HTTPClient, _ id: String, command: String, cwd: String) throws {
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: id, data: ["command": .string(command), "cwd": .string(cwd)],
+                source: ["project": "p", "host": .string(host)]))
+        try c.mustPost(Ev.make("batch_done", batch: id, source: ["project": "p", "host": .string(host)]))
+    }
+
+    @Test("no agent online: rerun is 409 naming the host; a running batch cannot be rerun")
+    func noAgent() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try Self.finishedBatch(c, "b", command: "true", cwd: "/tmp")
+        let r = try c.post("/api/batches/b/rerun", json: [:])
+        #expect(r.status == 409)
+        #expect(r.json?["detail"] == .string("no agent online for host \(Self.host)"))
+        try c.mustPost(
+            Ev.make("batch_start", batch: "live", data: ["command": "true"], source: ["project": "p", "host": .string(Self.host)]))
+        #expect(try c.post("/api/batches/live/rerun", json: [:]).status == 409)
+    }
+
+    @Test("rerun runs the recorded command in the recorded cwd; its new batch links back; stop kills its process group")
+    func rerunAndStop() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("argus-agent-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let state = work.appendingPathComponent("agent.json").path
+        let (rc, out, err) = try runTool(
+            Binaries.path("argus-agent"), ["register", "--url", s.url, "--token", token, "--hostname", Self.host, "--state-file", state])
+        #expect(rc == 0, "\(err)")
+        #expect(out.contains("registered agent"))
+        let mode = (try FileManager.default.attributesOfItem(atPath: state)[.posixPermissions] as? NSNumber)?.intValue
+        #expect(mode == 0o600)
+        let agent = Process()
+        agent.executableURL = URL(fileURLWithPath: Binaries.path("argus-agent"))
+        agent.arguments = ["run", "--state-file", state, "--grace", "1"]
+        agent.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: state + ".log").creatingFile())
+        agent.standardOutput = FileHandle.nullDevice
+        try agent.run()
+        defer {
+            agent.terminate()
+            let end = Date().addingTimeInterval(3)
+            while agent.isRunning && Date() < end { usleep(20_000) }
+            if agent.isRunning { kill(agent.processIdentifier, SIGKILL) }
+        }
+        // The agent is online once it polled.
+        let deadline = Date().addingTimeInterval(15)
+        try Self.finishedBatch(c, "first", command: "echo ran-in-$(pwd) > marker.txt", cwd: work.path)
+        while Date() < deadline, try c.mustGet("/api/batches/first")["agent_online"] != true { usleep(100_000) }
+        let rerun = try c.post("/api/batches/first/rerun", json: [:])
+        #expect(rerun.status == 202, "\(rerun.text)")
+        #expect(rerun.json?["host"] == .string(Self.host))
+        let marker = work.appendingPathComponent("marker.txt").path
+        while Date() < deadline, !FileManager.default.fileExists(atPath: marker) { usleep(100_000) }
+        let written = (try? String(contentsOfFile: marker, encoding: .utf8)) ?? ""
+        #expect(written.trimmingCharacters(in: .whitespacesAndNewlines) == "ran-in-\(work.path)")
+
+        // A long-running rerun: its process writes its pid, then sleeps; the new batch it reports links back.
+        let sleeper = "echo $$ > pid.txt; sleep 60"
+        try Self.finishedBatch(c, "long", command: sleeper, cwd: work.path)
+        #expect(try c.post("/api/batches/long/rerun", json: [:]).status == 202)
+        let pidFile = work.appendingPathComponent("pid.txt").path
+        let deadline2 = Date().addingTimeInterval(15)
+        while Date() < deadline2, !FileManager.default.fileExists(atPath: pidFile) { usleep(100_000) }
+        let pid = Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        #expect(pid > 1 && kill(pid, 0) == 0)
+        Thread.sleep(forTimeInterval: 0.5)  // the agent acks `started` right after spawning
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: "long-rerun", data: ["command": .string(sleeper)],
+                source: ["project": "p", "host": .string(Self.host)]))
+        #expect(try c.mustGet("/api/batches/long-rerun")["source_batch_id"] == "long")
+        #expect(try c.post("/api/batches/long-rerun/stop", json: [:]).status == 200)
+        while Date() < deadline2, kill(pid, 0) == 0 { usleep(100_000) }
+        #expect(kill(pid, 0) != 0, "the rerun's process group should be gone")
+        let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
+        #expect(log.contains("stopping process group"))
+    }
+}
+
+extension URL {
+    func creatingFile() -> URL {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        return self
+    }
+}
