@@ -198,6 +198,30 @@ struct TUIEndToEndTests {
         #expect(err.split(separator: "\n").count == 1)
     }
 
+    @Test("Rerun: with an agent online for the host, r then y queues the recorded command for it")
+    func rerunFromTheKeyboard() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        try c.mustPost(Ev.make("job_done", batch: "b1", job: "j1", data: ["elapsed_s": 3]))
+        try c.mustPost(Ev.make("batch_done", batch: "b1", source: ["project": "proj", "host": "gpu-box-7"]))
+        let reg = try c.post("/api/agents/register", json: ["hostname": "gpu-box-7"])
+        let agentID = try #require(reg.json?["agent_id"]?.intValue)
+        let agent = s.client(reg.json?["agent_token"]?.stringValue)
+        let t = try tui(s, token, ["b1/j1"])
+        try t.wait("the finished job with Rerun available") { $0.contains("✓ done") && $0.contains("[r] Rerun  ") }
+        t.send("r")
+        try t.wait("the confirmation") { $0.contains("Rerun batch b1 on its host?") }
+        t.send("y")
+        try t.wait("the queued message") { $0.contains("Rerun queued for the agent on gpu-box-7") }
+        let queue = try agent.mustGet("/api/agents/\(agentID)/jobs")
+        #expect(queue.arrayValue?.count == 1)
+        #expect(queue.arrayValue?.first?["command"] == "python train.py --epochs 50")
+        #expect(queue.arrayValue?.first?["cwd"] == "/srv/run")
+        t.send("q")
+    }
+
     @Test("a bad token is one clear sentence and exit status 1")
     func badToken() throws {
         let s = try TestServer()

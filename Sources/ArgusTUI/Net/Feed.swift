@@ -106,6 +106,25 @@ public final class Feed: @unchecked Sendable {
         }.start()
     }
 
+    /// POST /api/batches/{b}/rerun: the agent on the batch's host runs the recorded command.
+    public func rerun(batchID: String) {
+        let (url, token, inbox) = (baseURL, token, inbox)
+        Thread {
+            do {
+                let r = try HTTPClient(baseURL: url, token: token).post("/api/batches/\(urlEncode(batchID))/rerun", json: [:])
+                if r.status == 202 {
+                    let host = r.json?["host"]?.stringValue ?? "its host"
+                    inbox.post(
+                        .message("Rerun queued for the agent on \(host); its new batch will link back to \(batchID).", isError: false))
+                } else {
+                    inbox.post(.message("Rerun failed: \(r.detail)", isError: true))
+                }
+            } catch {
+                inbox.post(.message("Rerun failed: \(error)", isError: true))
+            }
+        }.start()
+    }
+
     /// POST /api/batches/{b}/shares; the URL comes back as an action (popup + clipboard).
     public func share(batchID: String) {
         let (url, token, inbox) = (baseURL, token, inbox)

@@ -99,6 +99,8 @@ public enum TerminalApp {
                     term.writeRaw(OSC52.sequence(for: text, inTmux: ProcessInfo.processInfo.environment["TMUX"] != nil))
                 case .runAction(.stop):
                     if let job = state.job { feed.stop(batchID: job.batchID) }
+                case .runAction(.rerun):
+                    if let job = state.job { feed.rerun(batchID: job.batchID) }
                 case .runAction(.share):
                     if let job = state.job { feed.share(batchID: job.batchID) }
                 case .runAction(let cmd):
