@@ -89,57 +89,40 @@ public final class Feed: @unchecked Sendable {
         }
     }
 
-    /// POST /api/batches/{b}/stop; the result goes to the status line, the new state arrives over SSE.
+    /// POSTs an action on a batch from a background thread; the reply becomes an action for the UI.
+    private func act(_ name: String, _ path: String, expect status: Int, _ reply: @escaping @Sendable (HTTPResult) -> Action) {
+        let (url, token, inbox) = (baseURL, token, inbox)
+        Thread {
+            do {
+                let r = try HTTPClient(baseURL: url, token: token).post(path, json: [:])
+                inbox.post(r.status == status ? reply(r) : .message("\(name) failed: \(r.detail)", isError: true))
+            } catch {
+                inbox.post(.message("\(name) failed: \(error)", isError: true))
+            }
+        }.start()
+    }
+
+    /// Stop: the result goes to the status line, the new state arrives over SSE.
     public func stop(batchID: String) {
-        let (url, token, inbox) = (baseURL, token, inbox)
-        Thread {
-            do {
-                let r = try HTTPClient(baseURL: url, token: token).post("/api/batches/\(urlEncode(batchID))/stop", json: [:])
-                if (200..<300).contains(r.status) {
-                    inbox.post(.message("Stop requested for \(batchID): the run stops at its next check.", isError: false))
-                } else {
-                    inbox.post(.message("Stop failed: \(r.detail)", isError: true))
-                }
-            } catch {
-                inbox.post(.message("Stop failed: \(error)", isError: true))
-            }
-        }.start()
+        act("Stop", "/api/batches/\(urlEncode(batchID))/stop", expect: 200) { _ in
+            .message("Stop requested for \(batchID): the run stops at its next check.", isError: false)
+        }
     }
 
-    /// POST /api/batches/{b}/rerun: the agent on the batch's host runs the recorded command.
+    /// Rerun: the agent on the batch's host runs the recorded command.
     public func rerun(batchID: String) {
-        let (url, token, inbox) = (baseURL, token, inbox)
-        Thread {
-            do {
-                let r = try HTTPClient(baseURL: url, token: token).post("/api/batches/\(urlEncode(batchID))/rerun", json: [:])
-                if r.status == 202 {
-                    let host = r.json?["host"]?.stringValue ?? "its host"
-                    inbox.post(
-                        .message("Rerun queued for the agent on \(host); its new batch will link back to \(batchID).", isError: false))
-                } else {
-                    inbox.post(.message("Rerun failed: \(r.detail)", isError: true))
-                }
-            } catch {
-                inbox.post(.message("Rerun failed: \(error)", isError: true))
-            }
-        }.start()
+        act("Rerun", "/api/batches/\(urlEncode(batchID))/rerun", expect: 202) { r in
+            let host = r.json?["host"]?.stringValue ?? "its host"
+            return .message("Rerun queued for the agent on \(host); its new batch will link back to \(batchID).", isError: false)
+        }
     }
 
-    /// POST /api/batches/{b}/shares; the URL comes back as an action (popup + clipboard).
+    /// Share: the URL comes back as an action (popup + clipboard).
     public func share(batchID: String) {
-        let (url, token, inbox) = (baseURL, token, inbox)
-        Thread {
-            do {
-                let r = try HTTPClient(baseURL: url, token: token).post("/api/batches/\(urlEncode(batchID))/shares", json: [:])
-                if r.status == 201, let link = r.json?["url"]?.stringValue {
-                    inbox.post(.shareMinted(url: link))
-                } else {
-                    inbox.post(.message("Share failed: \(r.detail)", isError: true))
-                }
-            } catch {
-                inbox.post(.message("Share failed: \(error)", isError: true))
-            }
-        }.start()
+        act("Share", "/api/batches/\(urlEncode(batchID))/shares", expect: 201) { r in
+            guard let link = r.json?["url"]?.stringValue else { return .message("Share failed: the reply had no URL.", isError: true) }
+            return .shareMinted(url: link)
+        }
     }
 
     public func openJob(batchID: String, jobID: String) {
