@@ -92,6 +92,52 @@ struct AgentTests {
     }
 }
 
+@Suite("argus-agent across a server restart")
+struct AgentRestartTests {
+    @Test("the agent keeps polling through a server restart and then carries out a rerun")
+    func survivesRestart() throws {
+        let first = try TestServer()
+        let token = try first.token()
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("argus-agent-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let state = work.appendingPathComponent("agent.json").path
+        let (rc, _, err) = try runTool(
+            Binaries.path("argus-agent"),
+            ["register", "--url", first.url, "--token", token, "--hostname", AgentTests.host, "--state-file", state])
+        #expect(rc == 0, "\(err)")
+        let agent = Process()
+        agent.executableURL = URL(fileURLWithPath: Binaries.path("argus-agent"))
+        agent.arguments = ["run", "--state-file", state]
+        agent.standardOutput = FileHandle.nullDevice
+        agent.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: state + ".log").creatingFile())
+        try agent.run()
+        defer {
+            agent.terminate()
+            let end = Date().addingTimeInterval(3)
+            while agent.isRunning && Date() < end { usleep(20_000) }
+            if agent.isRunning { kill(agent.processIdentifier, SIGKILL) }
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        let port = first.port
+        let dataDir = first.dataDir
+        first.stop()
+        Thread.sleep(forTimeInterval: 2)  // the agent notices and backs off
+        let second = try TestServer(dataDir: dataDir, port: port)
+        defer { try? FileManager.default.removeItem(at: dataDir) }
+        let c = second.client(token)
+        try AgentTests.finishedBatch(c, "after-restart", command: "echo back > restarted.txt", cwd: work.path)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, try c.mustGet("/api/batches/after-restart")["agent_online"] != true { usleep(200_000) }
+        #expect(try c.post("/api/batches/after-restart/rerun", json: [:]).status == 202)
+        let marker = work.appendingPathComponent("restarted.txt").path
+        while Date() < deadline, !FileManager.default.fileExists(atPath: marker) { usleep(100_000) }
+        #expect(FileManager.default.fileExists(atPath: marker))
+        let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
+        #expect(log.contains("cannot poll") && log.contains("connected again"), "\(log)")
+    }
+}
+
 extension URL {
     func creatingFile() -> URL {
         FileManager.default.createFile(atPath: path, contents: nil)
