@@ -219,6 +219,18 @@ struct TUIEndToEndTests {
         #expect(queue.arrayValue?.count == 1)
         #expect(queue.arrayValue?.first?["command"] == "python train.py --epochs 50")
         #expect(queue.arrayValue?.first?["cwd"] == "/srv/run")
+        // The agent starts it; the rerun's own batch_start arrives and is linked back; the TUI offers to jump there.
+        let commandID = try #require(queue.arrayValue?.first?["id"]?.intValue)
+        #expect(try agent.post("/api/agents/\(agentID)/jobs/\(commandID)/ack", json: ["status": "started", "pid": 4242]).status == 200)
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: "b1-again", data: ["command": "python train.py --epochs 50"],
+                source: ["project": "proj", "host": "gpu-box-7"]))
+        try c.mustPost(Ev.make("job_start", batch: "b1-again", job: "j1"))
+        #expect(try c.mustGet("/api/batches/b1-again")["source_batch_id"] == "b1")
+        try t.wait("the offer to open the rerun") { $0.contains("Rerun started as batch b1-again: press o to open it") }
+        t.send("o")
+        try t.wait("the rerun's jobs") { $0.contains("argus  b1-again") && $0.contains("j1") }
         t.send("q")
     }
 

@@ -217,7 +217,7 @@ struct IngestTransaction {
         if batches[bid] == nil {
             batches[bid] = BatchRecord(id: bid, ownerID: user.id, now: receivedUs)
         }
-        if e.type == "batch_start", batches[bid]!.sourceBatchID == nil { try linkRerun(e, into: bid) }
+        if e.type == "batch_start", batches[bid]!.sourceBatchID == nil { try linkRerun(e, into: bid, stored: &stored) }
         let wasStopping = batches[bid]!.stopRequested && !batches[bid]!.isFinished
         batches[bid]!.apply(e, receivedUs: receivedUs)
         dirtyBatches.insert(bid)
@@ -265,7 +265,7 @@ struct IngestTransaction {
 
     /// A batch that starts on a host where an agent just started a rerun of the same command is that rerun:
     /// link it to the batch it reruns (source_batch_id), and remember it on the command (Stop then reaches the pid).
-    mutating func linkRerun(_ e: IncomingEvent, into bid: String) throws {
+    mutating func linkRerun(_ e: IncomingEvent, into bid: String, stored: inout [StoredEvent]) throws {
         let command = e.data["command"]?.stringValue ?? e.source["command"]?.stringValue
         guard let host = e.source["host"]?.stringValue, let command else { return }
         let row = try Row.fetchOne(
@@ -278,8 +278,19 @@ struct IngestTransaction {
                 """, arguments: [host, command, receivedUs, bid])
         guard let row else { return }
         let commandID: Int64 = row["id"]
-        batches[bid]!.sourceBatchID = row["batch_id"]
+        let source: String = row["batch_id"]
+        batches[bid]!.sourceBatchID = source
         try db.execute(sql: "UPDATE agent_commands SET linked_batch_id = ? WHERE id = ?", arguments: [bid, commandID])
+        // Tell whoever watches the old batch where its rerun went (the TUI offers to jump there).
+        let note = IncomingEvent.server(
+            type: "rerun_started", batchID: source, project: e.source["project"]?.stringValue,
+            data: JSONObject([("new_batch_id", .string(bid)), ("command_id", JSON(commandID))]), at: e.ts)
+        if let id = try insertEvent(note) {
+            stored.append(
+                StoredEvent(
+                    id: id, batchID: source, jobID: nil, type: note.type, tsUs: note.ts.micros, body: note.body, channel: note.channel,
+                    snapshotJobs: []))
+        }
     }
 
     func flush() throws {

@@ -118,6 +118,8 @@ public struct JobData: Sendable {
     public var series = EpochSeries()
     public var logs: [LogLine] = []
     public var lastEventID: Int64 = 0
+    /// The batch a rerun of this one started as (from a `rerun_started` event).
+    public var rerunBatchID: String?
 
     public static let maxLogLines = 10_000
 
@@ -255,6 +257,7 @@ public struct JobData: Sendable {
             stopRequested = true
             if !JobData.finished.contains(batchStatus) { batchStatus = "stopping" }
             actions["stop"] = (false, "stop already requested")
+        case "rerun_started": rerunBatchID = data["new_batch_id"]?.stringValue ?? rerunBatchID
         case "batch_stalled": batchStatus = "stalled"
         case "batch_resumed": batchStatus = stopRequested ? "stopping" : "running"
         case "job_idle_flagged" where mine:

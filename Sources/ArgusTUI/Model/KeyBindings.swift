@@ -8,7 +8,7 @@ public enum Key: Equatable, Hashable, Sendable {
 public enum Command: Equatable, Sendable {
     case quit, help, back, open, up, down, pageUp, pageDown, top, bottom, filter, ema, logScale,
         toggleSeries
-    case stop, rerun, share, copyCommand
+    case stop, rerun, share, copyCommand, openRerun
 }
 
 /// Where a binding applies.
@@ -76,6 +76,7 @@ public enum KeyBindings {
         KeyBinding(
             keys: [.char("c")], label: "c", help: "Copy the run's command (OSC 52)", context: .job,
             command: .copyCommand),
+        KeyBinding(keys: [.char("o")], label: "o", help: "open the batch a rerun started as", context: .job, command: .openRerun),
     ]
 
     static func lookup(_ key: Key, on screen: Screen) -> KeyBinding? {

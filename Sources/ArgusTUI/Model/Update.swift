@@ -87,6 +87,9 @@ public enum Update {
                 s.banner = "Stalled: no event from this batch for a while"
             }
             if wasStatus == "stalled" && data.batchStatus != "stalled" { s.banner = nil }
+            if let rerun = data.rerunBatchID, e["event_type"]?.stringValue == "rerun_started" {
+                s.banner = "Rerun started as batch \(rerun): press o to open it"
+            }
             if e["event_type"]?.stringValue == "job_epoch" { refreshBounds(&s) }
             return []
         case .connection(let c):
@@ -234,6 +237,18 @@ public enum Update {
             }
             s.chartBounds = nil
             refreshBounds(&s)
+        case .openRerun:
+            guard let target = s.job?.rerunBatchID else {
+                say(&s, "No rerun of this batch has started while you watched.")
+                return []
+            }
+            s.screen = .jobs(target)
+            s.job = nil
+            s.banner = nil
+            s.jobs = []
+            s.jobsLoaded = false
+            s.jobCursor = 0
+            return [.closeJob, .loadJobs(target)]
         case .stop, .rerun, .share, .copyCommand:
             guard let job = s.job, !s.readOnly else { return [] }
             let id = actionID(binding.command)
