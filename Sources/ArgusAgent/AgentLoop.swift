@@ -18,6 +18,8 @@ struct AgentLoop {
         log("agent \(agentID) polling \(url)")
         while true {
             do {
+                // Heartbeat, then long-poll: the server sees the agent at least every poll.
+                _ = try? client.post("/api/agents/\(agentID)/heartbeat", json: [:])
                 let r = try client.get("/api/agents/\(agentID)/jobs?wait=10")
                 guard r.status == 200, let commands = r.json?.arrayValue else {
                     if r.status == 401 || r.status == 403 {
