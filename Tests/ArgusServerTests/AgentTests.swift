@@ -45,18 +45,8 @@ struct AgentTests {
         #expect(out.contains("registered agent"))
         let mode = (try FileManager.default.attributesOfItem(atPath: state)[.posixPermissions] as? NSNumber)?.intValue
         #expect(mode == 0o600)
-        let agent = Process()
-        agent.executableURL = URL(fileURLWithPath: Binaries.path("argus-agent"))
-        agent.arguments = ["run", "--state-file", state, "--grace", "1"]
-        agent.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: state + ".log").creatingFile())
-        agent.standardOutput = FileHandle.nullDevice
-        try agent.run()
-        defer {
-            agent.terminate()
-            let end = Date().addingTimeInterval(3)
-            while agent.isRunning && Date() < end { usleep(20_000) }
-            if agent.isRunning { kill(agent.processIdentifier, SIGKILL) }
-        }
+        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", "1"], stderr: state + ".log")
+        defer { stopProcess(agent) }
         // The agent is online once it polled.
         let deadline = Date().addingTimeInterval(15)
         try Self.finishedBatch(c, "first", command: "echo ran-in-$(pwd) > marker.txt", cwd: work.path)
@@ -106,18 +96,8 @@ struct AgentRestartTests {
             Binaries.path("argus-agent"),
             ["register", "--url", first.url, "--token", token, "--hostname", AgentTests.host, "--state-file", state])
         #expect(rc == 0, "\(err)")
-        let agent = Process()
-        agent.executableURL = URL(fileURLWithPath: Binaries.path("argus-agent"))
-        agent.arguments = ["run", "--state-file", state]
-        agent.standardOutput = FileHandle.nullDevice
-        agent.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: state + ".log").creatingFile())
-        try agent.run()
-        defer {
-            agent.terminate()
-            let end = Date().addingTimeInterval(3)
-            while agent.isRunning && Date() < end { usleep(20_000) }
-            if agent.isRunning { kill(agent.processIdentifier, SIGKILL) }
-        }
+        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
+        defer { stopProcess(agent) }
         Thread.sleep(forTimeInterval: 0.5)
         let port = first.port
         let dataDir = first.dataDir
@@ -135,12 +115,5 @@ struct AgentRestartTests {
         #expect(FileManager.default.fileExists(atPath: marker))
         let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
         #expect(log.contains("cannot poll") && log.contains("connected again"), "\(log)")
-    }
-}
-
-extension URL {
-    func creatingFile() -> URL {
-        FileManager.default.createFile(atPath: path, contents: nil)
-        return self
     }
 }

@@ -80,7 +80,8 @@ struct StopTests {
                 print("stopped" if r.stopped else "not stopped", flush=True)
             """
         let out = OutputFile()
-        let p = try spawnPython(python, script, env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token, "HOME": s.dataDir.path], stdout: out.path)
+        let p = try startProcess(
+            python, ["-c", script], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token, "HOME": s.dataDir.path], stdout: out.path)
         let deadline = Date().addingTimeInterval(15)
         var batchID = ""
         while batchID.isEmpty && Date() < deadline {
@@ -102,17 +103,4 @@ final class OutputFile {
     init() { FileManager.default.createFile(atPath: path, contents: nil) }
     var text: String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
     deinit { try? FileManager.default.removeItem(atPath: path) }
-}
-
-func spawnPython(_ python: String, _ script: String, env: [String: String], stdout: String) throws -> Process {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = ["-c", script]
-    var e = ProcessInfo.processInfo.environment
-    for (k, v) in env { e[k] = v }
-    p.environment = e
-    p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdout))
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    return p
 }

@@ -139,7 +139,7 @@ public final class LockedData: @unchecked Sendable {
 /// A real `argus-server serve --port 0` on a temporary data dir; stopped (SIGTERM) by `stop()` or deinit.
 public final class TestServer: @unchecked Sendable {
     public let dataDir: URL
-    public let process = Process()
+    public let process: Process
     public private(set) var url = ""
     public let logFile: URL
     let ownsDataDir: Bool
@@ -154,19 +154,9 @@ public final class TestServer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
         logFile = dataDir.appendingPathComponent("server-\(UUID().uuidString.prefix(8)).log")
         let outFile = dataDir.appendingPathComponent("stdout-\(UUID().uuidString.prefix(8)).txt")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
-        FileManager.default.createFile(atPath: outFile.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Binaries.path("argus-server"))
-        process.arguments = [
-            "serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path,
-        ]
-        var environment = ProcessInfo.processInfo.environment
-        for (k, v) in env { environment[k] = v }
-        process.environment = environment
-        process.standardOutput = try FileHandle(forWritingTo: outFile)
-        process.standardError = try FileHandle(forWritingTo: logFile)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        process = try startProcess(
+            Binaries.path("argus-server"), ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path],
+            env: env, stdout: outFile.path, stderr: logFile.path)
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             let text = (try? String(contentsOf: outFile, encoding: .utf8)) ?? ""
@@ -202,16 +192,7 @@ public final class TestServer: @unchecked Sendable {
 
     /// SIGTERM, then wait; returns how long the server took to exit.
     @discardableResult
-    public func stop() -> TimeInterval {
-        let t0 = Date()
-        if process.isRunning {
-            process.terminate()
-            let deadline = Date().addingTimeInterval(15)
-            while process.isRunning && Date() < deadline { usleep(10_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-        return Date().timeIntervalSince(t0)
-    }
+    public func stop() -> TimeInterval { stopProcess(process, grace: 15) }
 
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
@@ -322,6 +303,42 @@ public final class SSECollector: @unchecked Sendable {
         connection.cancel()
         _ = finished.wait(timeout: .now() + 5)
     }
+}
+
+/// Starts a long-running child. Output goes to files (or nowhere), never to pipes a child could fill or hold open.
+public func startProcess(_ path: String, _ args: [String], env: [String: String] = [:], stdout: String? = nil, stderr: String? = nil)
+    throws -> Process
+{
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    var environment = ProcessInfo.processInfo.environment
+    for (k, v) in env { environment[k] = v }
+    p.environment = environment
+    func sink(_ file: String?) throws -> FileHandle {
+        guard let file else { return FileHandle.nullDevice }
+        if !FileManager.default.fileExists(atPath: file) { FileManager.default.createFile(atPath: file, contents: nil) }
+        return try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+    }
+    p.standardOutput = try sink(stdout)
+    p.standardError = try sink(stderr)
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    return p
+}
+
+/// SIGTERM, wait up to `grace`, then SIGKILL (a child started with signals blocked ignores SIGTERM).
+/// Returns how long it took.
+@discardableResult
+public func stopProcess(_ p: Process, grace: TimeInterval = 3) -> TimeInterval {
+    let t0 = Date()
+    if p.isRunning {
+        p.terminate()
+        let deadline = Date().addingTimeInterval(grace)
+        while p.isRunning && Date() < deadline { usleep(10_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    }
+    return Date().timeIntervalSince(t0)
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
