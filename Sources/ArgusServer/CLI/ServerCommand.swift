@@ -11,7 +11,7 @@ public struct ServerCommand: AsyncParsableCommand {
             Start a server with `argus-server serve`, mint a token with `argus-server token create --user NAME`,
             then point a training script (the argus-reporter SDK) or `argus-server simulate` at it.
             """,
-        subcommands: [ServeCommand.self, TokenCommand.self, SimulateCommand.self])
+        subcommands: [ServeCommand.self, TokenCommand.self, RetentionCommand.self, SimulateCommand.self])
 
     public init() {}
 }

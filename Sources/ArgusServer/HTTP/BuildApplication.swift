@@ -11,13 +11,27 @@ public struct ArgusServices: Sendable {
     let hub: SSEHub
     let pipeline: IngestPipeline
     let auth: Authenticator
+    let stall: StallDetector
+    let logger: Logger
 
     public init(config: ServerConfig, store: ArgusStore, logger: Logger) {
         self.config = config
         self.store = store
+        self.logger = logger
         self.hub = SSEHub(bufferChunks: config.sseBufferChunks, logger: logger)
-        self.pipeline = IngestPipeline(store: store, hub: hub)
+        self.pipeline = IngestPipeline(store: store, hub: hub, idleThresholdMin: config.idleJobThresholdMin)
         self.auth = Authenticator(store: store)
+        self.stall = StallDetector(store: store, pipeline: pipeline, timeoutMin: config.stallTimeoutMin)
+    }
+
+    /// Runs the stall detector once now (the watchdog does this on its own schedule); returns the batches it
+    /// marked stalled. For tests that move a `ManualClock`.
+    @discardableResult
+    public func checkStalls() async throws -> [String] { try await stall.check() }
+
+    /// Runs one retention sweep now with the configured limits.
+    public func sweepRetention() async throws -> SweepReport {
+        try await store.sweep(RetentionPolicy(config: config))
     }
 }
 
@@ -53,6 +67,11 @@ public func buildApplication(
             await onListening(channel.localAddress?.port ?? services.config.port)
         },
         logger: logger)
-    app.addServices(SSEKeepaliveService(hub: services.hub, silenceS: services.config.sseKeepaliveS))
+    app.addServices(
+        SSEKeepaliveService(hub: services.hub, silenceS: services.config.sseKeepaliveS),
+        WatchdogService(stall: services.stall, intervalS: services.config.watchdogIntervalS, logger: logger),
+        RetentionService(
+            store: services.store, policy: RetentionPolicy(config: services.config),
+            intervalMin: services.config.retentionSweepMinutes, logger: logger))
     return app
 }

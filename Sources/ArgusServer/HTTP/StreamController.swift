@@ -28,7 +28,7 @@ struct StreamController {
         }
         var lastID: Int64? = nil
         if let text = req.headers[StreamController.lastEventIDHeader]
-            ?? req.uri.queryParameters.get("last_event_id").map { String($0) },
+            ?? req.uri.queryParameters.get("last_event_id").map({ String($0) }),
             !text.isEmpty
         {
             guard let v = Int64(text.trimmingCharacters(in: .whitespaces)), v >= 0 else {

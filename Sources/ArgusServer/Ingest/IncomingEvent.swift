@@ -18,6 +18,10 @@ struct IncomingEvent: Sendable {
     ]
     static let jobScoped: Set<String> = ["job_start", "job_epoch", "job_done", "job_failed"]
 
+    /// Sent by a training script (not made by the server: stop_requested, batch_stalled, ...). Only these
+    /// count as hearing from the run: they move `last_received` and wake a stalled batch.
+    var isFromClient: Bool { IncomingEvent.clientTypes.contains(type) }
+
     /// The SDK's heartbeat: a debug log_line "heartbeat". Stored, but kept out of the visible log tail.
     var isHeartbeat: Bool {
         type == "log_line" && data["line"]?.stringValue == "heartbeat"

@@ -16,9 +16,13 @@ actor IngestPipeline {
     /// Cap on events per transaction so one commit never holds the write lock for long.
     private let maxEventsPerCommit = 5000
 
-    init(store: ArgusStore, hub: SSEHub) {
+    /// The idle detector's window (ARGUS_IDLE_JOB_THRESHOLD_MIN); 0 turns it off.
+    private let idleWindowUs: Int64
+
+    init(store: ArgusStore, hub: SSEHub, idleThresholdMin: Double) {
         self.store = store
         self.hub = hub
+        self.idleWindowUs = Int64(idleThresholdMin * 60_000_000)
     }
 
     func submit(_ items: [IngestItem]) async throws -> [IngestOutcome] {
@@ -42,7 +46,7 @@ actor IngestPipeline {
                 count += first.items.count
             }
             do {
-                let (outcomes, stored) = try await store.ingest(group.flatMap(\.items))
+                let (outcomes, stored) = try await store.ingest(group.flatMap(\.items), idleWindowUs: idleWindowUs)
                 hub.publish(stored)
                 var offset = 0
                 for p in group {
@@ -57,7 +61,8 @@ actor IngestPipeline {
     }
 
     /// Stores server-made events (stop_requested, batch_stalled, ...) through the same ordered path.
-    func submitServerEvents(_ events: [IncomingEvent], as user: UserPrincipal) async throws {
-        _ = try await submit(events.map { IngestItem(event: $0, user: user) })
+    @discardableResult
+    func submitServerEvents(_ events: [IncomingEvent], as user: UserPrincipal) async throws -> [IngestOutcome] {
+        try await submit(events.map { IngestItem(event: $0, user: user) })
     }
 }

@@ -9,13 +9,16 @@ let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 /// Owns the one `DatabasePool` (WAL). All SQL lives in this type and its extensions.
 public final class ArgusStore: Sendable {
     let pool: DatabasePool
+    /// "Now" for the stall detector, retention and the receive time stamped on events.
+    public let clock: ServerClock
 
     public struct OpenError: Error, CustomStringConvertible {
         public let description: String
     }
 
     /// Opens (creating if needed) the data dir and `argus.sqlite`, and migrates it.
-    public init(dataDir: String) throws(OpenError) {
+    public init(dataDir: String, clock: ServerClock = .system) throws(OpenError) {
+        self.clock = clock
         do {
             try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         } catch {
@@ -25,10 +28,15 @@ public final class ArgusStore: Sendable {
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
+            // Only takes effect while the file is still empty: lets retention hand freed pages back to the OS
+            // bit by bit (PRAGMA incremental_vacuum) instead of a VACUUM that locks everything.
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
             // WAL + NORMAL: a commit survives a crash of this process; fsync happens at checkpoints.
             try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
             // Checkpoint every ~32 MB of WAL instead of 4 MB: each checkpoint runs inside a commit and fsyncs.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 8000")
+            // After a big retention sweep the WAL may have grown; keep at most 64 MB of it on disk.
+            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
         }
         config.maximumReaderCount = 4
         let path = (dataDir as NSString).appendingPathComponent("argus.sqlite")
@@ -95,9 +103,9 @@ struct StoredEvent: Sendable {
 extension ArgusStore {
     /// Stores events in one transaction: dedupe, insert, summaries. Returns one outcome per item, in order,
     /// and the newly stored events in id order (for streaming after commit).
-    func ingest(_ items: [IngestItem]) async throws -> ([IngestOutcome], [StoredEvent]) {
-        try await pool.write { db in
-            var t = IngestTransaction(db: db)
+    func ingest(_ items: [IngestItem], idleWindowUs: Int64) async throws -> ([IngestOutcome], [StoredEvent]) {
+        try await pool.write { [clock] db in
+            var t = IngestTransaction(db: db, receivedUs: clock.nowUs(), idleWindowUs: idleWindowUs)
             return try t.run(items)
         }
     }
@@ -107,14 +115,21 @@ extension ArgusStore {
 /// written back once at the end, so a 500-epoch request costs 500 inserts and two upserts.
 struct IngestTransaction {
     let db: Database
-    let receivedUs = ArgusStore.nowUs()
+    /// Server receive time of everything in this transaction (the stall detector's clock).
+    let receivedUs: Int64
+    /// The idle detector's window; 0 turns it off.
+    let idleWindowUs: Int64
     var batches: [String: BatchRecord] = [:]
     var jobs: [String: [String: JobRecord]] = [:]
     var allJobsLoaded: Set<String> = []
     var dirtyBatches: Set<String> = []
     var dirtyJobs: [String: Set<String>] = [:]
 
-    init(db: Database) { self.db = db }
+    init(db: Database, receivedUs: Int64, idleWindowUs: Int64) {
+        self.db = db
+        self.receivedUs = receivedUs
+        self.idleWindowUs = idleWindowUs
+    }
 
     mutating func run(_ items: [IngestItem]) throws -> ([IngestOutcome], [StoredEvent]) {
         var outcomes: [IngestOutcome] = []
@@ -213,6 +228,13 @@ struct IngestTransaction {
             return .rejected(
                 EventRejection(status: 403, message: "Batch '\(bid)' belongs to another user."))
         }
+        if e.type == "batch_stalled", let refusal = stallRefusal(e) {
+            return .rejected(EventRejection(status: 409, message: refusal))
+        }
+        // A stalled batch hears from its script again: stream batch_resumed first, then the event itself.
+        if e.isFromClient, batches[bid]?.status == "stalled", try existingID(e.eventID) == 0 {
+            try resume(bid, by: e, stored: &stored)
+        }
         guard let id = try insertEvent(e) else { return .deduplicated(try existingID(e.eventID)) }
         if batches[bid] == nil {
             batches[bid] = BatchRecord(id: bid, ownerID: user.id, now: receivedUs)
@@ -222,6 +244,8 @@ struct IngestTransaction {
         batches[bid]!.apply(e, receivedUs: receivedUs)
         dirtyBatches.insert(bid)
         var snapshotJobs: [String] = []
+        var idleChanges: [(String, JobRecord.IdleChange)] = []
+        let gpu = e.type == "resource_snapshot" ? GPUFigures(e.data) : nil
         if let jobID = e.effectiveJobID {
             if try job(bid, jobID) == nil {
                 jobs[bid, default: [:]][jobID] = JobRecord(batchID: bid, id: jobID, now: receivedUs)
@@ -231,16 +255,16 @@ struct IngestTransaction {
             case "failed"?: batches[bid]!.nFailed += 1
             default: break
             }
-            if e.type == "resource_snapshot" {
-                let g = GPUFigures(e.data)
-                jobs[bid]![jobID]!.applySnapshot(util: g.util, memMB: g.memMB)
+            if let gpu {
+                jobs[bid]![jobID]!.applySnapshot(util: gpu.util, memMB: gpu.memMB)
+                if let c = try observeIdle(bid, jobID, e.ts.micros, gpu) { idleChanges.append((jobID, c)) }
                 snapshotJobs = [jobID]
             }
             dirtyJobs[bid, default: []].insert(jobID)
-        } else if e.type == "resource_snapshot" {
-            let g = GPUFigures(e.data)
+        } else if let gpu {
             for j in try allJobs(bid) where j.covers(e.ts.micros) {
-                jobs[bid]![j.id]!.applySnapshot(util: g.util, memMB: g.memMB)
+                jobs[bid]![j.id]!.applySnapshot(util: gpu.util, memMB: gpu.memMB)
+                if let c = try observeIdle(bid, j.id, e.ts.micros, gpu) { idleChanges.append((j.id, c)) }
                 snapshotJobs.append(j.id)
                 dirtyJobs[bid, default: []].insert(j.id)
             }
@@ -260,7 +284,24 @@ struct IngestTransaction {
                 id: id, batchID: bid, jobID: e.effectiveJobID, type: e.type, tsUs: e.ts.micros,
                 body: e.body,
                 channel: e.channel, snapshotJobs: snapshotJobs))
+        for (jobID, change) in idleChanges.sorted(by: { $0.0 < $1.0 }) {
+            try emitIdle(change, batch: bid, job: jobID, at: e.ts, util: gpu?.peakUtil, stored: &stored)
+        }
         return .accepted(id)
+    }
+
+    /// Stores and queues for streaming one server-made event, written in this transaction.
+    mutating func emit(
+        _ type: String, batch bid: String, job: String? = nil, project: String?, data: JSONObject, at ts: Timestamp,
+        stored: inout [StoredEvent]
+    ) throws -> IncomingEvent? {
+        let note = IncomingEvent.server(type: type, batchID: bid, jobID: job, project: project, data: data, at: ts)
+        guard let id = try insertEvent(note) else { return nil }
+        stored.append(
+            StoredEvent(
+                id: id, batchID: bid, jobID: job, type: type, tsUs: ts.micros, body: note.body, channel: note.channel,
+                snapshotJobs: []))
+        return note
     }
 
     /// A batch that starts on a host where an agent just started a rerun of the same command is that rerun:
@@ -282,15 +323,10 @@ struct IngestTransaction {
         batches[bid]!.sourceBatchID = source
         try db.execute(sql: "UPDATE agent_commands SET linked_batch_id = ? WHERE id = ?", arguments: [bid, commandID])
         // Tell whoever watches the old batch where its rerun went (the TUI offers to jump there).
-        let note = IncomingEvent.server(
-            type: "rerun_started", batchID: source, project: e.source["project"]?.stringValue,
-            data: JSONObject([("new_batch_id", .string(bid)), ("command_id", JSON(commandID))]), at: e.ts)
-        if let id = try insertEvent(note) {
-            stored.append(
-                StoredEvent(
-                    id: id, batchID: source, jobID: nil, type: note.type, tsUs: note.ts.micros, body: note.body, channel: note.channel,
-                    snapshotJobs: []))
-        }
+        _ = try emit(
+            "rerun_started", batch: source, project: e.source["project"]?.stringValue,
+            data: JSONObject([("new_batch_id", .string(bid)), ("command_id", JSON(commandID))]), at: e.ts,
+            stored: &stored)
     }
 
     func flush() throws {

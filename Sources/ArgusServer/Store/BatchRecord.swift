@@ -95,10 +95,12 @@ struct BatchRecord: Sendable {
     /// Applies one ingested event to the summary (SPEC §3 "Effects").
     mutating func apply(_ e: IncomingEvent, receivedUs: Int64) {
         let ts = e.ts.micros
-        lastActivityUs = max(lastActivityUs ?? ts, ts)
-        lastReceivedUs = max(lastReceivedUs, receivedUs)
-        if project == nil { project = e.source["project"]?.stringValue }
-        if status == "stalled" { status = stopRequested ? "stopping" : "running" }
+        if e.isFromClient {
+            // Server-made events (stop_requested, batch_stalled, ...) are not news from the run.
+            lastActivityUs = max(lastActivityUs ?? ts, ts)
+            lastReceivedUs = max(lastReceivedUs, receivedUs)
+            if project == nil { project = e.source["project"]?.stringValue }
+        }
         switch e.type {
         case "batch_start":
             startUs = min(startUs ?? ts, ts)
@@ -125,6 +127,11 @@ struct BatchRecord: Sendable {
             stopRequestedUs = stopRequestedUs ?? ts
             stopRequestedBy = stopRequestedBy ?? e.data["requested_by"]?.stringValue
             if !isFinished { status = "stopping" }
+        case "batch_stalled":
+            // Server-made by the stall detector, which checked that nothing arrived since (stallRefusal).
+            status = "stalled"
+        case "batch_resumed":
+            status = stopRequested ? "stopping" : "running"
         case "batch_done":
             status = stopRequested ? "stopped" : "done"
             endUs = ts
@@ -133,6 +140,7 @@ struct BatchRecord: Sendable {
             endUs = ts
             failureReason = e.data["reason"]?.stringValue ?? e.data["error"]?.stringValue ?? failureReason
         default:
+            guard e.isFromClient else { break }
             if startUs == nil { startUs = ts }
             host = host ?? e.source["host"]?.stringValue
             user = user ?? e.source["user"]?.stringValue

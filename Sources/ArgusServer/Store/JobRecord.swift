@@ -22,6 +22,10 @@ struct JobRecord: Sendable {
     var gpuUtilPct: Double?
     var gpuMemPeakMB: Double?
     var createdUs: Int64
+    /// Idle detector state (schema v4): newest GPU sample, last busy sample, first quiet sample after it.
+    var gpuNewestUs: Int64?
+    var gpuLastBusyUs: Int64?
+    var gpuQuietSinceUs: Int64?
 
     static let terminalStatuses: Set<String> = ["done", "failed", "stopped"]
     var isFinished: Bool { JobRecord.terminalStatuses.contains(status) }
@@ -52,6 +56,9 @@ struct JobRecord: Sendable {
         gpuUtilPct = row["gpu_util_pct"]
         gpuMemPeakMB = row["gpu_mem_peak_mb"]
         createdUs = row["created_us"]
+        gpuNewestUs = row["gpu_newest_us"]
+        gpuLastBusyUs = row["gpu_last_busy_us"]
+        gpuQuietSinceUs = row["gpu_quiet_since_us"]
     }
 
     static func fetch(_ db: Database, batchID: String, id: String) throws -> JobRecord? {
@@ -74,19 +81,21 @@ struct JobRecord: Sendable {
         let sql = """
             INSERT INTO jobs(batch_id, id, model, dataset, status, start_us, end_us, elapsed_s, metrics, failure_reason,
               is_idle_flagged, idle_since_us, last_activity_us, latest_epoch, train_loss, val_loss, gpu_util_pct,
-              gpu_mem_peak_mb, created_us)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+              gpu_mem_peak_mb, created_us, gpu_newest_us, gpu_last_busy_us, gpu_quiet_since_us)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             ON CONFLICT(batch_id, id) DO UPDATE SET model=excluded.model, dataset=excluded.dataset, status=excluded.status,
               start_us=excluded.start_us, end_us=excluded.end_us, elapsed_s=excluded.elapsed_s, metrics=excluded.metrics,
               failure_reason=excluded.failure_reason, is_idle_flagged=excluded.is_idle_flagged,
               idle_since_us=excluded.idle_since_us, last_activity_us=excluded.last_activity_us,
               latest_epoch=excluded.latest_epoch, train_loss=excluded.train_loss, val_loss=excluded.val_loss,
-              gpu_util_pct=excluded.gpu_util_pct, gpu_mem_peak_mb=excluded.gpu_mem_peak_mb
+              gpu_util_pct=excluded.gpu_util_pct, gpu_mem_peak_mb=excluded.gpu_mem_peak_mb,
+              gpu_newest_us=excluded.gpu_newest_us, gpu_last_busy_us=excluded.gpu_last_busy_us,
+              gpu_quiet_since_us=excluded.gpu_quiet_since_us
             """
         let args: StatementArguments = [
             batchID, id, model, dataset, status, startUs, endUs, elapsedS, metrics, failureReason,
             isIdleFlagged, idleSinceUs, lastActivityUs, latestEpoch, trainLoss, valLoss, gpuUtilPct,
-            gpuMemPeakMB, createdUs,
+            gpuMemPeakMB, createdUs, gpuNewestUs, gpuLastBusyUs, gpuQuietSinceUs,
         ]
         try db.cachedStatement(sql: sql).execute(arguments: args)
     }

@@ -119,6 +119,19 @@ enum Schema {
                     CREATE INDEX agent_commands_queue ON agent_commands(agent_id, status, id);
                     """)
         }
+        m.registerMigration("v4 guardrails: idle state, stall and retention indexes") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN gpu_newest_us INTEGER;
+                    ALTER TABLE jobs ADD COLUMN gpu_last_busy_us INTEGER;
+                    ALTER TABLE jobs ADD COLUMN gpu_quiet_since_us INTEGER;
+                    -- Retention deletes one class at a time, oldest first; timestamps mostly grow, so inserts
+                    -- append at the right edge of each type's range.
+                    CREATE INDEX events_type_ts ON events(event_type, ts_us);
+                    -- The stall detector: running batches by how long ago they were last heard from.
+                    CREATE INDEX batches_status ON batches(status, last_received_us);
+                    """)
+        }
         return m
     }
 }

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+
+struct RetentionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retention", abstract: "Purge old raw events (summaries are kept).",
+        subcommands: [Sweep.self])
+
+    struct Sweep: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one retention sweep now and print what it deleted per class.",
+            discussion: """
+                Deletes raw events older than their class limit, in short transactions, so it is safe to run \
+                beside a live server. Batch and job summaries (status, metrics, latest loss, GPU memory peak, \
+                failure reason, environment) are never deleted. A limit of 0 keeps that class.
+                """)
+
+        @Option(
+            name: .customLong("data-dir"),
+            help: "The server's data directory (env ARGUS_DATA_DIR, default ./argus-data).")
+        var dataDir: String = dataDirDefault()
+        @Option(name: .customLong("log-line-days"), help: "Keep log lines this many days (env ARGUS_RETENTION_LOG_LINE_DAYS, default 14).")
+        var logLineDays: Double?
+        @Option(
+            name: .customLong("snapshot-days"),
+            help: "Keep resource snapshots this many days (env ARGUS_RETENTION_SNAPSHOT_DAYS, default 7).")
+        var snapshotDays: Double?
+        @Option(
+            name: .customLong("job-epoch-days"),
+            help: "Keep job_epoch events this many days (env ARGUS_RETENTION_JOB_EPOCH_DAYS, default 30).")
+        var jobEpochDays: Double?
+        @Option(
+            name: .customLong("other-days"),
+            help: "Keep all other raw events this many days (env ARGUS_RETENTION_EVENT_OTHER_DAYS, default 90).")
+        var otherDays: Double?
+
+        func validate() throws {
+            for (flag, v) in [
+                ("--log-line-days", logLineDays), ("--snapshot-days", snapshotDays), ("--job-epoch-days", jobEpochDays),
+                ("--other-days", otherDays),
+            ] {
+                if let v, !(v.isFinite && v >= 0) { throw ValidationError("\(flag) must be a non-negative number of days.") }
+            }
+        }
+
+        func run() async throws {
+            var config: ServerConfig
+            do { config = try ServerConfig.fromEnvironment() } catch { throw fail(error.description) }
+            config.dataDir = dataDir
+            if let logLineDays { config.retentionLogLineDays = logLineDays }
+            if let snapshotDays { config.retentionSnapshotDays = snapshotDays }
+            if let jobEpochDays { config.retentionJobEpochDays = jobEpochDays }
+            if let otherDays { config.retentionEventOtherDays = otherDays }
+            guard FileManager.default.fileExists(atPath: config.databasePath) else {
+                throw fail("there is no Argus database in \(dataDir) (expected \(config.databasePath)).")
+            }
+            let store: ArgusStore
+            do { store = try ArgusStore(dataDir: dataDir) } catch { throw fail(error.description) }
+            let policy = RetentionPolicy(config: config)
+            let report: SweepReport
+            do { report = try await store.sweep(policy, pauseBetweenChunks: true) } catch {
+                throw fail("the sweep stopped: \(error)")
+            }
+            say(Sweep.format(report, policy: policy))
+        }
+
+        static func format(_ r: SweepReport, policy: RetentionPolicy) -> String {
+            var lines = ["class               limit       deleted"]
+            for c in RetentionPolicy.Class.allCases {
+                let days = policy.days[c] ?? 0
+                let limit = days > 0 ? "\(trim(days)) d" : "kept"
+                let deleted = days > 0 ? String(r.deleted[c] ?? 0) : "-"
+                lines.append(
+                    c.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0)
+                        + limit.padding(toLength: 8, withPad: " ", startingAt: 0)
+                        + String(repeating: " ", count: max(0, 10 - deleted.count)) + deleted)
+            }
+            var tail = "total \(r.total) events in \(String(format: "%.2f", r.seconds)) s"
+            if r.reclaimedBytes > 0 {
+                tail += "; \(String(format: "%.1f", Double(r.reclaimedBytes) / 1_048_576)) MB returned to the file system"
+            } else if r.total > 0, !r.incrementalVacuum {
+                tail += "; freed space will be reused by new events"
+            }
+            lines.append(tail)
+            return lines.joined(separator: "\n")
+        }
+
+        static func trim(_ d: Double) -> String {
+            d == d.rounded() ? String(Int(d)) : String(d)
+        }
+    }
+}

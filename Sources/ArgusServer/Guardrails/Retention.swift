@@ -1,0 +1,144 @@
+import Foundation
+import GRDB
+import Logging
+import ServiceLifecycle
+import Shared
+
+/// How long each class of raw event is kept (SPEC §9). Batch and job summary rows are never deleted.
+public struct RetentionPolicy: Sendable {
+    public enum Class: String, CaseIterable, Sendable {
+        case logLine = "log_line"
+        case snapshot = "resource_snapshot"
+        case jobEpoch = "job_epoch"
+        case other
+    }
+
+    /// Days per class; 0 keeps that class forever.
+    public var days: [Class: Double]
+
+    public init(config: ServerConfig) {
+        days = [
+            .logLine: config.retentionLogLineDays, .snapshot: config.retentionSnapshotDays,
+            .jobEpoch: config.retentionJobEpochDays, .other: config.retentionEventOtherDays,
+        ]
+    }
+}
+
+public struct SweepReport: Sendable {
+    public var deleted: [RetentionPolicy.Class: Int] = [:]
+    /// Bytes handed back to the file system by incremental vacuum (0 when the database predates it:
+    /// its freed pages are then reused by new events instead).
+    public var reclaimedBytes: Int64 = 0
+    public var incrementalVacuum = false
+    public var seconds = 0.0
+    public var total: Int { deleted.values.reduce(0, +) }
+}
+
+extension ArgusStore {
+    /// One retention sweep: deletes expired raw events class by class in short write transactions, so
+    /// ingest waits at most one chunk, then hands free pages back to the file system a few MB at a time.
+    /// `pauseBetweenChunks` lets writers in other processes take the lock (the CLI sweeping beside a server).
+    public func sweep(_ policy: RetentionPolicy, pauseBetweenChunks: Bool = false) async throws -> SweepReport {
+        let started = ContinuousClock.now
+        var report = SweepReport()
+        let now = clock.nowUs()
+        let known = Set(RetentionPolicy.Class.allCases.map(\.rawValue))
+        var chunk = 1000
+        for cls in RetentionPolicy.Class.allCases {
+            let days = policy.days[cls] ?? 0
+            guard days > 0 else { continue }
+            let cutoff = now - Int64(days * 86_400_000_000)
+            let types = cls == .other ? try await eventTypes().filter { !known.contains($0) } : [cls.rawValue]
+            var deleted = 0
+            for type in types {
+                while true {
+                    let t0 = ContinuousClock.now
+                    let limit = chunk
+                    let n = try await pool.write { db in
+                        try db.execute(
+                            sql: """
+                                DELETE FROM events WHERE id IN
+                                  (SELECT id FROM events WHERE event_type = ? AND ts_us < ? LIMIT ?)
+                                """, arguments: [type, cutoff, limit])
+                        return db.changesCount
+                    }
+                    deleted += n
+                    if n < limit { break }
+                    // Aim for chunks of about 10 ms: long enough to be efficient, short enough for ingest.
+                    let ms = (ContinuousClock.now - t0) / .milliseconds(1)
+                    if ms < 5 { chunk = min(chunk * 2, 50_000) } else if ms > 20 { chunk = max(chunk / 2, 100) }
+                    if pauseBetweenChunks { try await Task.sleep(for: .milliseconds(max(5, ms))) } else { await Task.yield() }
+                }
+            }
+            report.deleted[cls] = deleted
+        }
+        if report.total > 0 { try await reclaim(into: &report, pauseBetweenSteps: pauseBetweenChunks) }
+        report.seconds = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
+        return report
+    }
+
+    /// Every distinct event type, found by seeking the (event_type, ts_us) index type after type.
+    func eventTypes() async throws -> [String] {
+        try await pool.read { db in
+            var types: [String] = []
+            while let t = try String.fetchOne(
+                db, sql: "SELECT event_type FROM events WHERE event_type > ? ORDER BY event_type LIMIT 1",
+                arguments: [types.last ?? ""])
+            {
+                types.append(t)
+            }
+            return types
+        }
+    }
+
+    /// Incremental vacuum in steps of 1,000 pages (4 MB), each its own short transaction.
+    private func reclaim(into report: inout SweepReport, pauseBetweenSteps: Bool) async throws {
+        let (mode, pageSize) = try await pool.read { db in
+            (try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") ?? 0, try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
+        }
+        guard mode == 2 else { return }
+        report.incrementalVacuum = true
+        while true {
+            let freed = try await pool.write { db -> Int64 in
+                let before = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+                guard before > 0 else { return 0 }
+                try db.execute(sql: "PRAGMA incremental_vacuum(1000)")
+                return before - (try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0)
+            }
+            if freed <= 0 { break }
+            report.reclaimedBytes += freed * pageSize
+            if pauseBetweenSteps { try await Task.sleep(for: .milliseconds(5)) } else { await Task.yield() }
+        }
+        // Copy what can be copied into the database file without waiting on readers, so it shrinks.
+        _ = try? await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+    }
+}
+
+/// Runs a sweep every `ARGUS_RETENTION_SWEEP_MINUTES` (the first shortly after start).
+struct RetentionService: Service {
+    let store: ArgusStore
+    let policy: RetentionPolicy
+    let intervalMin: Double
+    let logger: Logger
+
+    func run() async throws {
+        guard intervalMin > 0 else { return }
+        let interval = intervalMin * 60
+        try? await cancelWhenGracefulShutdown {
+            try await Task.sleep(for: .seconds(min(interval, 10)))
+            while !Task.isCancelled {
+                do {
+                    let r = try await store.sweep(policy)
+                    let parts = RetentionPolicy.Class.allCases.compactMap { c in
+                        r.deleted[c].map { "\($0) \(c.rawValue)" }
+                    }
+                    let text = "retention sweep deleted \(parts.joined(separator: ", ")) in \(String(format: "%.2f", r.seconds)) s"
+                    if r.total > 0 { logger.info("\(text)") } else { logger.debug("\(text)") }
+                } catch {
+                    logger.error("retention sweep failed: \(error)")
+                }
+                try await Task.sleep(for: .seconds(interval))
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import GRDB
+import Logging
+import ServiceLifecycle
+import Shared
+
+extension UserPrincipal {
+    /// Who server-made events are stored on behalf of (the detectors).
+    static let server = UserPrincipal(id: 0, name: "argus-server", isAdmin: true, scope: "reporter")
+}
+
+/// A `running` (or `stopping`) batch that received no event for the stall timeout, by the server's clock,
+/// becomes `stalled` and streams `batch_stalled`; its next event makes it running again (`batch_resumed`).
+/// The clock is the server's receive time, so a skewed clock on the training host cannot fake a stall.
+struct StallDetector: Sendable {
+    let store: ArgusStore
+    let pipeline: IngestPipeline
+    let timeoutUs: Int64
+
+    init(store: ArgusStore, pipeline: IngestPipeline, timeoutMin: Double) {
+        self.store = store
+        self.pipeline = pipeline
+        self.timeoutUs = Int64(timeoutMin * 60_000_000)
+    }
+
+    /// Marks every batch silent for the timeout as stalled; returns the ids it marked.
+    @discardableResult
+    func check() async throws -> [String] {
+        guard timeoutUs > 0 else { return [] }
+        let now = store.clock.nowUs()
+        let silent = try await store.liveBatches(receivedAtOrBefore: now - timeoutUs)
+        guard !silent.isEmpty else { return [] }
+        let events = silent.map { b in
+            IncomingEvent.server(
+                type: "batch_stalled", batchID: b.id, project: b.project,
+                data: JSONObject([
+                    ("last_received", .string(Timestamp(micros: b.lastReceivedUs).iso)),
+                    ("silent_s", JSON(Double(now - b.lastReceivedUs) / 1e6)),
+                    ("timeout_min", JSON(Double(timeoutUs) / 60e6)), ("previous_status", .string(b.status)),
+                ]), at: Timestamp(micros: now))
+        }
+        let outcomes = try await pipeline.submitServerEvents(events, as: .server)
+        return zip(silent, outcomes).compactMap { b, o in
+            if case .accepted = o { return b.id }
+            return nil
+        }
+    }
+
+    /// Microseconds until the next live batch could stall (nil when none is live or the detector is off).
+    func untilNextDeadline() async throws -> Int64? {
+        guard timeoutUs > 0, let oldest = try await store.oldestLiveReceipt() else { return nil }
+        return oldest + timeoutUs - store.clock.nowUs()
+    }
+}
+
+extension ArgusStore {
+    static let liveStatuses = "('running', 'stopping')"
+
+    /// Running or stopping batches last heard from at or before `cutoff` (server receive time).
+    func liveBatches(receivedAtOrBefore cutoff: Int64) async throws -> [BatchRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM batches WHERE status IN \(ArgusStore.liveStatuses) AND last_received_us <= ?",
+                arguments: [cutoff]
+            ).map(BatchRecord.init(row:))
+        }
+    }
+
+    func oldestLiveReceipt() async throws -> Int64? {
+        try await pool.read { db in
+            try Int64.fetchOne(
+                db, sql: "SELECT MIN(last_received_us) FROM batches WHERE status IN \(ArgusStore.liveStatuses)")
+        }
+    }
+}
+
+extension IngestTransaction {
+    /// batch_stalled is a compare-and-set: refused unless the batch is still live and nothing arrived since the
+    /// detector looked (an event may have landed between its read and this transaction).
+    func stallRefusal(_ e: IncomingEvent) -> String? {
+        guard let b = batches[e.batchID] else { return "Batch '\(e.batchID)' does not exist." }
+        guard b.status == "running" || b.status == "stopping" else { return "Batch '\(b.id)' is \(b.status)." }
+        let seen = e.data["last_received"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
+        guard seen == b.lastReceivedUs else { return "Batch '\(b.id)' was heard from meanwhile." }
+        return nil
+    }
+
+    /// Streams batch_resumed and puts a stalled batch back to running (or stopping).
+    mutating func resume(_ bid: String, by e: IncomingEvent, stored: inout [StoredEvent]) throws {
+        guard let b = batches[bid] else { return }
+        let note = try emit(
+            "batch_resumed", batch: bid, project: b.project,
+            data: JSONObject([
+                ("last_received", .string(Timestamp(micros: b.lastReceivedUs).iso)),
+                ("silent_s", JSON(Double(receivedUs - b.lastReceivedUs) / 1e6)), ("resumed_by", .string(e.type)),
+            ]), at: Timestamp(micros: receivedUs), stored: &stored)
+        if let note {
+            batches[bid]!.apply(note, receivedUs: receivedUs)
+            dirtyBatches.insert(bid)
+        }
+    }
+}
+
+/// Runs the stall detector every `ARGUS_WATCHDOG_INTERVAL_S`, and also exactly when the next live batch's
+/// deadline falls due, so a stall is reported on time even when the interval is longer than the timeout.
+/// (The idle detector needs no tick: it is judged on snapshot ingest, by the snapshots' own timestamps.)
+struct WatchdogService: Service {
+    let stall: StallDetector
+    let intervalS: Double
+    let logger: Logger
+
+    func run() async throws {
+        guard stall.timeoutUs > 0 else { return }
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let marked = try await stall.check()
+                    for id in marked { logger.notice("batch \(id) stalled: nothing received for \(Double(stall.timeoutUs) / 60e6) min") }
+                } catch {
+                    logger.error("stall detector: \(error)")
+                }
+                // A batch first heard from after now cannot stall sooner than one timeout from now.
+                let nextUs = (try? await stall.untilNextDeadline()) ?? stall.timeoutUs
+                let sleepS = max(0.05, min(intervalS, Double(min(nextUs, stall.timeoutUs)) / 1e6 + 0.01))
+                try await Task.sleep(for: .seconds(sleepS))
+            }
+        }
+    }
+}
