@@ -63,7 +63,11 @@ let package = Package(
         .testTarget(name: "SharedTests", dependencies: ["Shared"]),
         .testTarget(
             name: "ArgusServerTests",
-            dependencies: ["ArgusServer", "ArgusClient", "Shared", "TestSupport"]),
+            dependencies: [
+                "ArgusServer", "ArgusClient", "Shared", "TestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "ArgusTUITests", dependencies: ["ArgusTUI", "ArgusClient", "Shared", "TestSupport"]),
     ]

@@ -122,7 +122,6 @@ struct RetentionService: Service {
     let logger: Logger
 
     func run() async throws {
-        guard intervalMin > 0 else { return }
         let interval = intervalMin * 60
         try? await cancelWhenGracefulShutdown {
             try await Task.sleep(for: .seconds(min(interval, 10)))

@@ -110,7 +110,6 @@ struct WatchdogService: Service {
     let logger: Logger
 
     func run() async throws {
-        guard stall.timeoutUs > 0 else { return }
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {

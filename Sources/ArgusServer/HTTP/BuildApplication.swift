@@ -67,11 +67,16 @@ public func buildApplication(
             await onListening(channel.localAddress?.port ?? services.config.port)
         },
         logger: logger)
-    app.addServices(
-        SSEKeepaliveService(hub: services.hub, silenceS: services.config.sseKeepaliveS),
-        WatchdogService(stall: services.stall, intervalS: services.config.watchdogIntervalS, logger: logger),
-        RetentionService(
-            store: services.store, policy: RetentionPolicy(config: services.config),
-            intervalMin: services.config.retentionSweepMinutes, logger: logger))
+    app.addServices(SSEKeepaliveService(hub: services.hub, silenceS: services.config.sseKeepaliveS))
+    // A service that returns ends the whole server, so switched-off ones are not added at all.
+    if services.stall.timeoutUs > 0 {
+        app.addServices(WatchdogService(stall: services.stall, intervalS: services.config.watchdogIntervalS, logger: logger))
+    }
+    if services.config.retentionSweepMinutes > 0 {
+        app.addServices(
+            RetentionService(
+                store: services.store, policy: RetentionPolicy(config: services.config),
+                intervalMin: services.config.retentionSweepMinutes, logger: logger))
+    }
     return app
 }

@@ -1,0 +1,60 @@
+import Foundation
+import TestSupport
+import Testing
+
+@Suite("Configuration (SPEC §9)")
+struct ConfigTests {
+    static let numeric = [
+        "ARGUS_IDLE_JOB_THRESHOLD_MIN", "ARGUS_STALL_TIMEOUT_MIN", "ARGUS_WATCHDOG_INTERVAL_S", "ARGUS_AGENT_ONLINE_S",
+        "ARGUS_RETENTION_LOG_LINE_DAYS", "ARGUS_RETENTION_SNAPSHOT_DAYS", "ARGUS_RETENTION_JOB_EPOCH_DAYS",
+        "ARGUS_RETENTION_EVENT_OTHER_DAYS", "ARGUS_RETENTION_SWEEP_MINUTES",
+    ]
+
+    @Test("a value that does not parse stops the server with one sentence naming the variable")
+    func badValues() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-cfg-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for name in Self.numeric {
+            for bad in ["ten", "-1", "nan", "1e999", "5m"] {
+                let (rc, out, err) = try runTool(
+                    Binaries.path("argus-server"), ["serve", "--port", "0", "--data-dir", dir.path], env: [name: bad])
+                #expect(rc == 1, "\(name)=\(bad) started the server: \(out)")
+                #expect(err.contains(name) && err.contains("'\(bad)'"), "\(name)=\(bad): \(err)")
+                #expect(err.split(separator: "\n").count == 1, "\(err)")
+            }
+        }
+        for (name, bad) in [("ARGUS_PORT", "80000"), ("ARGUS_BASE_URL", "example.com")] {
+            let (rc, _, err) = try runTool(Binaries.path("argus-server"), ["serve", "--data-dir", dir.path], env: [name: bad])
+            #expect(rc == 1 && err.contains(name), "\(name)=\(bad): \(err)")
+        }
+    }
+
+    @Test("fractions are accepted, and `serve --help` lists every variable of SPEC §9 with its default")
+    func fractionsAndHelp() throws {
+        let s = try TestServer(env: [
+            "ARGUS_STALL_TIMEOUT_MIN": "0.05", "ARGUS_IDLE_JOB_THRESHOLD_MIN": "0.5", "ARGUS_WATCHDOG_INTERVAL_S": "2.5",
+            "ARGUS_RETENTION_LOG_LINE_DAYS": "0.25", "ARGUS_RETENTION_SWEEP_MINUTES": "0",
+        ])
+        #expect(try s.client(nil).get("/health").status == 200)
+        let (rc, out, _) = try runTool(Binaries.path("argus-server"), ["serve", "--help"])
+        #expect(rc == 0)
+        let expected = [
+            ("ARGUS_HOST", "127.0.0.1"), ("ARGUS_PORT", "8000"), ("ARGUS_DATA_DIR", "./argus-data"),
+            ("ARGUS_BASE_URL", "from the request"), ("ARGUS_IDLE_JOB_THRESHOLD_MIN", "10"),
+            ("ARGUS_STALL_TIMEOUT_MIN", "15"), ("ARGUS_WATCHDOG_INTERVAL_S", "60"), ("ARGUS_AGENT_ONLINE_S", "30"),
+            ("ARGUS_RETENTION_LOG_LINE_DAYS", "14"), ("ARGUS_RETENTION_SNAPSHOT_DAYS", "7"),
+            ("ARGUS_RETENTION_JOB_EPOCH_DAYS", "30"), ("ARGUS_RETENTION_EVENT_OTHER_DAYS", "90"),
+            ("ARGUS_RETENTION_SWEEP_MINUTES", "60"),
+        ]
+        // The help text wraps long lines, so join them before looking.
+        let flat = out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        for (name, def) in expected {
+            guard let r = flat.range(of: name + " ") else {
+                Issue.record("\(name) missing from serve --help")
+                continue
+            }
+            let rest = flat[r.upperBound...].prefix(160)
+            #expect(rest.contains("(default \(def))"), "\(name): \(rest)")
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+/// The idle detector judges a job by its own snapshots' timestamps (SPEC §9 "Clocks"), so these tests need no
+/// clock: they post snapshots stamped minutes apart and watch what the real server says over HTTP and SSE.
+@Suite("Idle-job detector (SPEC §7, §9)")
+struct IdleDetectorTests {
+    static let t0 = Timestamp.now().micros - 3_600_000_000
+
+    static func at(_ minutes: Double) -> String { Timestamp(micros: t0 + Int64(minutes * 60_000_000)).iso }
+
+    static func snapshot(_ batch: String, _ minutes: Double, _ utils: [Double], job: String? = nil) -> JSON {
+        let gpus = JSON.array(utils.map { ["util_pct": JSON($0), "mem_mb": 1000] })
+        return Ev.make("resource_snapshot", batch: batch, job: job, data: ["gpus": gpus], ts: at(minutes))
+    }
+
+    static func idle(_ c: HTTPClient, _ batch: String, _ job: String) throws -> Bool {
+        try c.mustGet("/api/jobs/\(batch)/\(job)")["is_idle_flagged"]?.boolValue ?? false
+    }
+
+    @Test("quiet for the whole window: flagged at 90% span, streamed with `since`; a busy sample clears it")
+    func flagAndClear() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "b", ts: Self.at(-5)))
+        // A job that ended before the quiet stretch is not judged by it.
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "early", ts: Self.at(-5)))
+        try c.mustPost(Ev.make("job_done", batch: "b", job: "early", data: ["elapsed_s": 60], ts: Self.at(-4)))
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j", ts: Self.at(0)))
+        let sub = SSECollector(url: "\(s.url)/api/sse?channels=job:b:j", token: token)
+        defer { sub.stop() }
+        try sub.wait(until: { $0.contains { $0.type == "hello" } })
+        // Samples every 30 s, all GPUs under 5%. The window is 10 min; 9 min of samples is 90% of it.
+        for i in 0...17 { try c.mustPost(Self.snapshot("b", Double(i) * 0.5, [1, 4.9])) }
+        #expect(try !Self.idle(c, "b", "j"), "8.5 minutes of quiet samples must not flag the job")
+        try c.mustPost(Self.snapshot("b", 9, [0, 0]))
+        #expect(try Self.idle(c, "b", "j"))
+        let job = try c.mustGet("/api/jobs/b/j")
+        #expect(job["telemetry"]?["idle_since"] == .string(Self.at(0)))
+        #expect(job["status"] == "running", "nothing is killed or ended")
+        #expect(try !Self.idle(c, "b", "early"))
+        try sub.wait(until: { $0.contains { $0.type == "job_idle_flagged" } })
+        let flagged = try JSON.parse(sub.dataEvents.first { $0.type == "job_idle_flagged" }!.data)
+        #expect(flagged["job_id"] == "j")
+        #expect(flagged["data"]?["since"] == .string(Self.at(0)))
+        #expect(flagged["data"]?["threshold_min"] == 10)
+        // Further quiet samples do not flag it again.
+        try c.mustPost(Self.snapshot("b", 9.5, [0, 1]))
+        // One GPU busy is enough: the job is working.
+        try c.mustPost(Self.snapshot("b", 10, [0, 0, 0, 62]))
+        #expect(try !Self.idle(c, "b", "j"))
+        try sub.wait(until: { $0.contains { $0.type == "job_idle_recovered" } })
+        let types = sub.dataEvents.map(\.type).filter { $0.hasPrefix("job_idle") }
+        #expect(types == ["job_idle_flagged", "job_idle_recovered"])
+        let recovered = try JSON.parse(sub.dataEvents.first { $0.type == "job_idle_recovered" }!.data)
+        #expect(recovered["data"]?["idle_for_s"] == 600)
+        // The flag is part of /view too, which is what the TUI loads first.
+        #expect(try c.mustGet("/api/jobs/b/j/view")["job"]?["is_idle_flagged"] == false)
+    }
+
+    @Test("a job with a busy sample every few minutes is never flagged, however long it runs")
+    func busySamplesKeepItUnflagged() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("batch_start", batch: "b", ts: Self.at(0)))
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j", ts: Self.at(0)))
+        var events: [JSON] = []
+        for i in 0...60 {
+            let minute = Double(i) * 0.5
+            // Busy at minutes 0, 8, 16 and 24: every window of 10 minutes holds one.
+            events.append(Self.snapshot("b", minute, [i % 16 == 0 ? 40 : 2]))
+        }
+        #expect(try c.postBatch(events).status == 200)
+        #expect(try !Self.idle(c, "b", "j"))
+        // Everything the batch ever streamed, replayed from the start: no idle event among it.
+        let replay = SSECollector(url: "\(s.url)/api/sse?channels=batch:b&last_event_id=0", token: try s.token())
+        defer { replay.stop() }
+        try replay.wait(until: { $0.filter { $0.type == "resource_snapshot" }.count == 61 })
+        #expect(!replay.dataEvents.contains { $0.type.hasPrefix("job_idle") })
+    }
+
+    @Test("too-short spans never flag: quiet samples covering less than 90% of the window, or a gap")
+    func shortSpansNeverFlag() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("batch_start", batch: "b", ts: Self.at(0)))
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "short", ts: Self.at(0)))
+        // 8 minutes of quiet, then the samples stop (a stall, not an idle GPU).
+        for i in 0...16 { try c.mustPost(Self.snapshot("b", Double(i) * 0.5, [0], job: "short")) }
+        #expect(try !Self.idle(c, "b", "short"))
+
+        // Busy at 0, quiet at 0.5 and 1, then no samples until minute 12: a window ending at 12..20.5 holds
+        // samples from minute 12 on only, so it spans less than 9 minutes; at minute 21 it spans 9.
+        try c.mustPost(Ev.make("batch_start", batch: "g", ts: Self.at(0)))
+        try c.mustPost(Ev.make("job_start", batch: "g", job: "gap", ts: Self.at(0)))
+        try c.mustPost(Self.snapshot("g", 0, [50]))
+        try c.mustPost(Self.snapshot("g", 0.5, [0]))
+        try c.mustPost(Self.snapshot("g", 1, [0]))
+        for i in 0...17 {
+            try c.mustPost(Self.snapshot("g", 12 + Double(i) * 0.5, [0]))
+            #expect(try !Self.idle(c, "g", "gap"), "flagged at minute \(12 + Double(i) * 0.5)")
+        }
+        try c.mustPost(Self.snapshot("g", 21, [0]))
+        #expect(try Self.idle(c, "g", "gap"))
+        // Snapshots that name another job do not count for this one.
+        #expect(try !Self.idle(c, "b", "short"))
+    }
+
+    @Test("a snapshot that names a job only counts for that job; ARGUS_IDLE_JOB_THRESHOLD_MIN sets the window")
+    func jobNarrowingAndThreshold() throws {
+        let s = try TestServer(env: ["ARGUS_IDLE_JOB_THRESHOLD_MIN": "0.5"])
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("batch_start", batch: "b", ts: Self.at(0)))
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "a", ts: Self.at(0)))
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "z", ts: Self.at(0)))
+        // Thirty seconds of quiet samples that name job a, two seconds apart.
+        for i in 0...15 { try c.mustPost(Self.snapshot("b", Double(i * 2) / 60, [1], job: "a")) }
+        #expect(try Self.idle(c, "b", "a"))
+        #expect(try !Self.idle(c, "b", "z"))
+    }
+}

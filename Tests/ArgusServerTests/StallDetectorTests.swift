@@ -1,0 +1,120 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+@Suite("Stall detector (SPEC §9)")
+struct StallDetectorTests {
+    @Test("silent for the timeout by the server's clock → stalled and streamed; the next event resumes it")
+    func stallAndResume() async throws {
+        let srv = try await InProcessServer()
+        let token = try srv.token()
+        let c = srv.client(token)
+        try await offPool {
+            try c.mustPost(Ev.make("batch_start", batch: "b", data: ["n_total_jobs": 1]))
+            try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
+        }
+        let sub = SSECollector(url: "\(srv.url)/api/sse?channels=batch:b", token: token)
+        defer { sub.stop() }
+        try await offPool { try sub.wait(until: { $0.contains { $0.type == "hello" } }) }
+
+        srv.clock.advance(seconds: 14 * 60 + 59)
+        #expect(try await srv.services.checkStalls() == [])
+        #expect(try await offPool { try c.mustGet("/api/batches/b")["status"] } == "running")
+
+        srv.clock.advance(seconds: 1)
+        #expect(try await srv.services.checkStalls() == ["b"])
+        #expect(try await srv.services.checkStalls() == [], "a stalled batch is not stalled again")
+        try await offPool {
+            #expect(try c.mustGet("/api/batches/b")["status"] == "stalled")
+            #expect(try c.mustGet("/api/jobs/b/j")["telemetry"]?["status"] == "stalled")
+            try sub.wait(until: { $0.contains { $0.type == "batch_stalled" } })
+        }
+        let stalled = try JSON.parse(sub.dataEvents.first { $0.type == "batch_stalled" }!.data)
+        #expect(stalled["data"]?["silent_s"] == 900)
+        #expect(stalled["data"]?["timeout_min"] == 15)
+
+        // The run speaks again (with its own, skewed clock: receive time is what counts).
+        srv.clock.advance(seconds: 600)
+        let old = Timestamp(micros: Timestamp.now().micros - 86_400_000_000).iso
+        try await offPool {
+            try c.mustPost(Ev.make("log_line", batch: "b", job: "j", data: ["line": "back", "level": "info"], ts: old))
+            #expect(try c.mustGet("/api/batches/b")["status"] == "running")
+            try sub.wait(until: { $0.contains { $0.type == "log_line" } })
+        }
+        let order = sub.dataEvents.map(\.type)
+        #expect(order == ["batch_stalled", "batch_resumed", "log_line"])
+        let resumed = try JSON.parse(sub.dataEvents.first { $0.type == "batch_resumed" }!.data)
+        #expect(resumed["data"]?["silent_s"] == 1500)
+        // Heard from just now, so not stalled, even though the event's own timestamp is a day old.
+        srv.clock.advance(seconds: 60)
+        #expect(try await srv.services.checkStalls() == [])
+        await srv.stop()
+    }
+
+    @Test("finished batches never stall; a stopping one does and resumes as stopping; Stop itself is not news")
+    func whichBatchesStall() async throws {
+        let srv = try await InProcessServer { $0.stallTimeoutMin = 1 }
+        let c = srv.client(try srv.token())
+        try await offPool {
+            try c.mustPost(Ev.make("batch_start", batch: "done"))
+            try c.mustPost(Ev.make("batch_done", batch: "done", data: ["n_done": 0, "n_failed": 0]))
+            try c.mustPost(Ev.make("batch_start", batch: "stop"))
+        }
+        srv.clock.advance(seconds: 50)
+        // Pressing Stop is not the run being heard from: the stall clock keeps running.
+        #expect(try await offPool { try c.post("/api/batches/stop/stop", json: [:]).status } == 200)
+        srv.clock.advance(seconds: 10)
+        #expect(try await srv.services.checkStalls() == ["stop"])
+        try await offPool {
+            #expect(try c.mustGet("/api/batches/done")["status"] == "done")
+            #expect(try c.mustGet("/api/batches/stop")["status"] == "stalled")
+            try c.mustPost(Ev.make("log_line", batch: "stop", data: ["line": "shutting down", "level": "info"]))
+            #expect(try c.mustGet("/api/batches/stop")["status"] == "stopping")
+            try c.mustPost(Ev.make("batch_failed", batch: "stop", data: ["reason": "stopped"]))
+            #expect(try c.mustGet("/api/batches/stop")["status"] == "stopped")
+        }
+        srv.clock.advance(seconds: 3600)
+        #expect(try await srv.services.checkStalls() == [])
+        await srv.stop()
+    }
+
+    @Test("ARGUS_STALL_TIMEOUT_MIN=0 turns the detector off")
+    func disabled() async throws {
+        let srv = try await InProcessServer { $0.stallTimeoutMin = 0 }
+        let c = srv.client(try srv.token())
+        try await offPool { try c.mustPost(Ev.make("batch_start", batch: "b")) }
+        srv.clock.advance(seconds: 86_400 * 30)
+        #expect(try await srv.services.checkStalls() == [])
+        #expect(try await offPool { try c.mustGet("/api/batches/b")["status"] } == "running")
+        await srv.stop()
+    }
+
+    @Test("end to end: the real server with ARGUS_STALL_TIMEOUT_MIN=0.05 marks a silent batch stalled on its own")
+    func realServerTinyTimeout() throws {
+        // The watchdog interval stays at its 60 s default: the watchdog also wakes at the next deadline.
+        let s = try TestServer(env: ["ARGUS_STALL_TIMEOUT_MIN": "0.05"])
+        let token = try s.token()
+        let c = s.client(token)
+        let t0 = Date()
+        try c.mustPost(Ev.make("batch_start", batch: "b"))
+        let sub = SSECollector(url: "\(s.url)/api/sse?channels=batch:b", token: token)
+        defer { sub.stop() }
+        var status = ""
+        while Date().timeIntervalSince(t0) < 10 {
+            status = try c.mustGet("/api/batches/b")["status"]?.stringValue ?? ""
+            if status == "stalled" { break }
+            usleep(100_000)
+        }
+        let took = Date().timeIntervalSince(t0)
+        #expect(status == "stalled")
+        #expect(took >= 2.9, "stalled after \(took) s, before the 3 s timeout")
+        #expect(took < 5, "stalled only after \(took) s")
+        try sub.wait(until: { $0.contains { $0.type == "batch_stalled" } })
+        try c.mustPost(Ev.make("log_line", batch: "b", data: ["line": "hello again", "level": "info"]))
+        #expect(try c.mustGet("/api/batches/b")["status"] == "running")
+        try sub.wait(until: { $0.contains { $0.type == "batch_resumed" } })
+        #expect(s.log.contains("batch b stalled"))
+    }
+}
