@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo: argus-server on an embedded SQLite in a temp dir, a simulated training batch, and argus-tui
 # attached to its first job. Quit the TUI (q) and everything else stops.
-#   DEMO_SPEED=3 DEMO_EPOCHS=60 DEMO_JOBS=3 ./scripts/demo.sh
+#   DEMO_SPEED=3 DEMO_EPOCHS=60 DEMO_JOBS=3 DEMO_IDLE_MIN=0.15 ./scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -12,14 +12,16 @@ dir=$(mktemp -d -t argus-demo.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT INT TERM
-"$bin/argus-server" serve --port 0 --data-dir "$dir" >"$dir/server.out" 2>"$dir/server.log" &
+# A short idle window so the demo shows the guardrail: the first job's dataloader stalls for a while (--idle).
+ARGUS_IDLE_JOB_THRESHOLD_MIN="${DEMO_IDLE_MIN:-0.15}" \
+  "$bin/argus-server" serve --port 0 --data-dir "$dir" >"$dir/server.out" 2>"$dir/server.log" &
 pids+=($!)
 for _ in $(seq 200); do grep -q listening "$dir/server.out" 2>/dev/null && break; sleep 0.05; done
 url=$(grep -o 'http://[0-9.:]*' "$dir/server.out") || { echo "demo: the server did not start:" >&2; cat "$dir/server.log" >&2; exit 1; }
 token=$("$bin/argus-server" token create --data-dir "$dir" --user "${USER:-researcher}")
 batch="demo-$(date +%H%M%S)"
 "$bin/argus-server" simulate --url "$url" --token "$token" --batch-id "$batch" \
-  --jobs "${DEMO_JOBS:-3}" --epochs "${DEMO_EPOCHS:-60}" --speed "${DEMO_SPEED:-3}" --fail >"$dir/simulate.log" 2>&1 &
+  --jobs "${DEMO_JOBS:-3}" --epochs "${DEMO_EPOCHS:-60}" --speed "${DEMO_SPEED:-3}" --fail --idle >"$dir/simulate.log" 2>&1 &
 pids+=($!)
 job="resnet50-lr3e-4-seed0"
 for _ in $(seq 100); do

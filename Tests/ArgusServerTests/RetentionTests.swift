@@ -22,7 +22,9 @@ struct RetentionTests {
         }
         #expect(try c.postBatch(events).status == 200)
         try c.mustPost(
-            Ev.make("job_failed", batch: b, job: "j", data: ["status": "FAILED", "reason": "RuntimeError: CUDA out of memory", "elapsed_s": 100]))
+            Ev.make(
+                "job_failed", batch: b, job: "j",
+                data: ["status": "FAILED", "reason": "RuntimeError: CUDA out of memory", "elapsed_s": 100]))
         try c.mustPost(Ev.make("batch_done", batch: b, data: ["n_done": 0, "n_failed": 1]))
     }
 
@@ -163,7 +165,9 @@ struct RetentionTests {
         let deadline = Date().addingTimeInterval(10)
         // Post expired lines twice, a sweep apart: both batches go without anyone asking.
         for round in 0..<2 {
-            let lines = (0..<40).map { Ev.make("log_line", batch: "b", job: "j", data: ["line": "r\(round) \($0)", "level": "info"], ts: old) }
+            let lines = (0..<40).map {
+                Ev.make("log_line", batch: "b", job: "j", data: ["line": "r\(round) \($0)", "level": "info"], ts: old)
+            }
             #expect(try c.postBatch(lines).status == 200)
             while Date() < deadline, try c.mustGet("/api/jobs/b/j/log-lines").arrayValue?.isEmpty == false { usleep(50_000) }
             #expect(try c.mustGet("/api/jobs/b/j/log-lines").arrayValue?.isEmpty == true)

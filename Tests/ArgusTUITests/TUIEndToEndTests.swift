@@ -55,6 +55,36 @@ struct TUIEndToEndTests {
         #expect(!t.capture().contains("1━train_loss"))
     }
 
+    @Test("guardrails fire while you watch: IDLE badge and banner, then stalled and resumed, from the real server")
+    func guardrailsLive() throws {
+        // A 3-second idle window and stall timeout, so the whole story takes a few seconds.
+        let s = try TestServer(env: ["ARGUS_IDLE_JOB_THRESHOLD_MIN": "0.05", "ARGUS_STALL_TIMEOUT_MIN": "0.05"])
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        let t = try tui(s, token, ["b1/j1"])
+        try t.wait("live") { $0.contains("● live") && $0.contains("running") }
+        let start = Timestamp.now().micros
+        for i in 0...6 {
+            let ts = Timestamp(micros: start + Int64(i) * 500_000).iso
+            try c.mustPost(
+                Ev.make("resource_snapshot", batch: "b1", data: ["gpus": [["util_pct": 0, "mem_mb": 1200]]], ts: ts))
+        }
+        let idle = try t.wait("the IDLE badge and banner") {
+            $0.contains("IDLE") && $0.contains("GPU idle: every GPU under 5% for 3s; nothing was stopped")
+        }
+        #expect(idle.contains("running"))
+        let stalled = try t.wait(timeout: 15, "the stalled status and banner") {
+            $0.contains("◐ stalled") && $0.contains("Stalled: nothing received from this run since")
+        }
+        #expect(stalled.contains("IDLE"), "the idle flag stays until a busy sample arrives")
+        try c.mustPost(Ev.make("resource_snapshot", batch: "b1", data: ["gpus": [["util_pct": 97, "mem_mb": 1300]]]))
+        let back = try t.wait("resumed and busy again") { $0.contains("● running") && !$0.contains("IDLE") }
+        #expect(back.contains("GPU busy again after") || back.contains("Resumed: the run is reporting again"))
+        t.send("q")
+        try t.wait("the TUI to exit") { _ in t.exitStatus != nil }
+    }
+
     @Test(
         "killing and restarting the server mid-stream: the TUI reconnects and shows what was missed, once"
     )

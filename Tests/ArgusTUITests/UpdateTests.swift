@@ -61,14 +61,41 @@ struct UpdateTests {
     func banners() {
         var s = Fixture.state(Fixture.view())
         _ = Update.apply(
-            &s, .streamEvent(event(101, "job_idle_flagged", data: ["since": "2026-04-23T08:55:00Z"])))
+            &s,
+            .streamEvent(event(101, "job_idle_flagged", data: ["since": "2026-04-23T08:55:00Z", "idle_for_s": 600])))
         #expect(s.job?.idleFlagged == true)
-        #expect(ScreenView.render(s).text.contains("GPU idle"))
-        _ = Update.apply(&s, .streamEvent(event(102, "job_idle_recovered")))
-        #expect(s.banner == nil)
-        _ = Update.apply(&s, .streamEvent(event(103, "batch_stalled", job: nil)))
+        #expect(ScreenView.render(s).text.contains("GPU idle: every GPU under 5% for 10m 00s; nothing was stopped"))
+        _ = Update.apply(&s, .streamEvent(event(102, "job_idle_recovered", data: ["idle_for_s": 720])))
+        #expect(s.job?.idleFlagged == false)
+        #expect(s.banner == "GPU busy again after 12m 00s idle")
+        _ = Update.apply(
+            &s,
+            .streamEvent(
+                event(103, "batch_stalled", job: nil, data: ["silent_s": 900, "last_received": "2026-04-23T08:50:00Z"])))
         #expect(s.job?.shownStatus == "stalled")
-        #expect(ScreenView.render(s).text.contains("Stalled"))
+        let since = Fmt.clock(Timestamp(iso: "2026-04-23T08:50:00Z")!.seconds)
+        #expect(ScreenView.render(s).text.contains("Stalled: nothing received from this run since \(since)"))
+        _ = Update.apply(&s, .streamEvent(event(104, "batch_resumed", job: nil, data: ["silent_s": 1500])))
+        #expect(s.job?.shownStatus == "running")
+        #expect(s.banner == "Resumed: the run is reporting again after 25m 00s of silence")
+        // A late batch_resumed never turns a finished batch back to running.
+        _ = Update.apply(&s, .streamEvent(event(105, "batch_done", job: nil)))
+        _ = Update.apply(&s, .streamEvent(event(106, "batch_resumed", job: nil)))
+        #expect(s.job?.batchStatus == "done")
+    }
+
+    @Test("opening a stalled batch says so, and 'last event' is when the run last spoke, not when we connected")
+    func openStalled() {
+        var s = Fixture.state(Fixture.view(batchStatus: "stalled", lastActivity: "2026-04-23T08:40:00Z"))
+        #expect(s.banner == "Stalled: nothing received from this run since \(Fmt.clock(Timestamp(iso: "2026-04-23T08:40:00Z")!.seconds))")
+        let text = ScreenView.render(s).text
+        #expect(text.contains("last event 30m ago"))
+        #expect(text.contains("stalled"))
+        // Server-made events (here the idle flag) are not news from the run either.
+        _ = Update.apply(&s, .streamEvent(event(101, "job_idle_flagged", data: ["idle_for_s": 600])))
+        #expect(ScreenView.render(s).text.contains("last event 30m ago"))
+        _ = Update.apply(&s, .streamEvent(event(102, "log_line", data: ["line": "alive", "level": "info"])))
+        #expect(ScreenView.render(s).text.contains("last event 0s ago"))
     }
 
     @Test("the log follows the tail until scrolled; End follows again; / filters the whole buffer")

@@ -94,6 +94,13 @@ public struct JobData: Sendable {
     public var batchID: String
     public var jobID: String
     public var batchStatus = "running"
+    /// When the run was last heard from, as of the view load (seconds since the epoch).
+    public var batchLastActivity: Double?
+    /// Events the server makes itself: they are not news from the run.
+    public static let serverMade: Set<String> = [
+        "stop_requested", "rerun_requested", "rerun_started", "share_created", "job_idle_flagged",
+        "job_idle_recovered", "batch_stalled", "batch_resumed",
+    ]
     public var jobStatus = "running"
     public var stopRequested = false
     public var model: String?
@@ -134,6 +141,9 @@ public struct JobData: Sendable {
         let job = v["job"] ?? .null
         self.init(batchID: batch["id"]?.stringValue ?? "", jobID: job["id"]?.stringValue ?? "")
         batchStatus = batch["status"]?.stringValue ?? "running"
+        batchLastActivity = batch["last_activity"]?.stringValue.flatMap { Timestamp(iso: $0) }.map {
+            Double($0.micros) / 1e6
+        }
         stopRequested = batch["stop_requested"]?.boolValue ?? false
         jobStatus = job["status"]?.stringValue ?? "running"
         model = job["model"]?.stringValue
@@ -259,7 +269,7 @@ public struct JobData: Sendable {
             actions["stop"] = (false, "stop already requested")
         case "rerun_started": rerunBatchID = data["new_batch_id"]?.stringValue ?? rerunBatchID
         case "batch_stalled": batchStatus = "stalled"
-        case "batch_resumed": batchStatus = stopRequested ? "stopping" : "running"
+        case "batch_resumed" where batchStatus == "stalled": batchStatus = stopRequested ? "stopping" : "running"
         case "job_idle_flagged" where mine:
             idleFlagged = true
             idleSinceUs = data["since"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros } ?? ts

@@ -69,7 +69,11 @@ public enum Update {
                 data.lastEventID = old.lastEventID
             }
             s.job = data
-            s.lastEventAt = s.now
+            // "last event" is when the run was last heard from, not when we connected.
+            s.lastEventAt = data.batchLastActivity.map { min(s.now, $0) } ?? s.now
+            if data.batchStatus == "stalled", let last = s.lastEventAt {
+                s.banner = "Stalled: nothing received from this run since \(Fmt.clock(last))"
+            }
             refreshBounds(&s)
             return []
         case .streamEvent(let e):
@@ -78,15 +82,24 @@ public enum Update {
             let wasStatus = data.batchStatus
             guard data.apply(event: e) else { return [] }
             s.job = data
-            s.lastEventAt = s.now
+            if !JobData.serverMade.contains(e["event_type"]?.stringValue ?? "") { s.lastEventAt = s.now }
+            let info = e["data"]
+            func lasted(_ key: String) -> String { Fmt.duration(info?[key]?.doubleValue) }
             if !wasIdle && data.idleFlagged {
-                s.banner = "GPU idle: this job's GPU utilisation stayed under 5%"
+                s.banner = "GPU idle: every GPU under 5% for \(lasted("idle_for_s")); nothing was stopped"
             }
-            if wasIdle && !data.idleFlagged { s.banner = nil }
+            if wasIdle && !data.idleFlagged && data.jobStatus == "running" {
+                s.banner = "GPU busy again after \(lasted("idle_for_s")) idle"
+            }
             if wasStatus != "stalled" && data.batchStatus == "stalled" {
-                s.banner = "Stalled: no event from this batch for a while"
+                let since = info?["last_received"]?.stringValue.flatMap { Timestamp(iso: $0) }
+                s.banner =
+                    "Stalled: nothing received from this run since "
+                    + (since.map { Fmt.clock(Double($0.micros) / 1e6) } ?? Fmt.clock(s.now))
             }
-            if wasStatus == "stalled" && data.batchStatus != "stalled" { s.banner = nil }
+            if wasStatus == "stalled" && data.batchStatus != "stalled" {
+                s.banner = "Resumed: the run is reporting again after \(lasted("silent_s")) of silence"
+            }
             if let rerun = data.rerunBatchID, e["event_type"]?.stringValue == "rerun_started" {
                 s.banner = "Rerun started as batch \(rerun): press o to open it"
             }

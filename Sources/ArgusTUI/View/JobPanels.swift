@@ -11,6 +11,14 @@ enum Fmt {
         return "\(t / 86400)d \(t % 86400 / 3600)h"
     }
 
+    /// Local wall-clock time of day, HH:MM:SS, for "since when" messages that stay true as time passes.
+    static func clock(_ epochSeconds: Double) -> String {
+        var t = time_t(epochSeconds)
+        var parts = tm()
+        localtime_r(&t, &parts)
+        return String(format: "%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
+    }
+
     static func age(_ seconds: Double) -> String {
         let s = max(0, Int(seconds))
         if s < 60 { return "\(s)s ago" }
