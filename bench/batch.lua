@@ -6,6 +6,7 @@ local bodies = {}
 local n = 0
 local sent = 0
 local run = ""
+local t0 = os.time()
 
 -- setup runs in the main Lua state; thread:set puts `tid` into each thread's globals (no local may shadow it).
 local threads_made = 0
@@ -26,7 +27,11 @@ local function build()
     else
       body = '"event_type":"resource_snapshot","job_id":null,"data":{"gpus":[{"index":0,"util_pct":91,"mem_mb":60000},{"index":1,"util_pct":88,"mem_mb":61000}],"cpu_util_pct":30}'
     end
-    parts[i] = string.format('{"event_id":"%s","schema_version":"1.1","timestamp":"2026-04-23T09:23:20.%06dZ","batch_id":"bench-%d","source":{"project":"bench","host":"gpu-1"},%s}', id, i, tid, body)
+    -- Timestamps move forward like a real run's (one request = half a second of training).
+    local t = t0 + n * 0.5 + i * 0.001
+    local sec = math.floor(t)
+    local ts = os.date("!%Y-%m-%dT%H:%M:%S", sec) .. string.format(".%06dZ", math.floor((t - sec) * 1e6))
+    parts[i] = string.format('{"event_id":"%s","schema_version":"1.1","timestamp":"%s","batch_id":"bench-%d","source":{"project":"bench","host":"gpu-1"},%s}', id, ts, tid, body)
   end
   return wrk.format("POST", "/api/events/batch", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, '{"events":[' .. table.concat(parts, ",") .. ']}')
 end
@@ -34,6 +39,7 @@ end
 function init(args)
   math.randomseed(os.time() * 1000 + tid)
   run = string.format("%x%x", os.time(), math.random(1, 2000000000))
+  t0 = os.time()
   for k = 1, prebuilt do bodies[k] = build() end
 end
 

@@ -10,7 +10,8 @@ swift build -c release --product argus-bench >/dev/null
 bin=.build/release/argus-server
 dir=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
-$bin serve --port 0 --data-dir "$dir" >"$dir/out" 2>"$dir/log" &
+# The events carry fixed, months-old timestamps: keep the retention sweeper (bench/sweep.sh) out of this run.
+ARGUS_RETENTION_SWEEP_MINUTES=0 $bin serve --port 0 --data-dir "$dir" >"$dir/out" 2>"$dir/log" &
 pid=$!
 for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.05; done
 url=$(grep -o 'http://[0-9.:]*' "$dir/out")

@@ -8,10 +8,12 @@ struct ArgusBench {
         switch args.count > 1 ? args[1] : "" {
         case "sse-latency" where args.count >= 4: try SSELatency.run(args)
         case "tui-render": TUIRender.run(args)
+        case "fill" where args.count >= 6: try SweepLoad.fill(args)
+        case "ingest-load" where args.count >= 6: try SweepLoad.load(args)
         default:
             FileHandle.standardError.write(
                 Data(
-                    "usage: argus-bench sse-latency URL TOKEN [SUBSCRIBERS=100] [EVENTS=300]\n       argus-bench tui-render [EPOCHS=100000] [WIDTH=200] [HEIGHT=60]\n"
+                    "usage: argus-bench sse-latency URL TOKEN [SUBSCRIBERS=100] [EVENTS=300]\n       argus-bench tui-render [EPOCHS=100000] [WIDTH=200] [HEIGHT=60]\n       argus-bench fill URL TOKEN N DAYS_AGO\n       argus-bench ingest-load URL TOKEN OUT STOPFILE [CLIENTS=4] [INTERVAL_MS=50] [EVENTS=50]\n"
                         .utf8))
             exit(2)
         }

@@ -69,7 +69,9 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "argus-server")
         logger.logLevel = level
         let store: ArgusStore
-        do { store = try ArgusStore(dataDir: config.dataDir) } catch { throw fail(error.description) }
+        do { store = try ArgusStore(dataDir: config.dataDir, backgroundCheckpoints: true) } catch {
+            throw fail(error.description)
+        }
         let services = ArgusServices(config: config, store: store, logger: logger)
         let host = config.host.contains(":") ? "[\(config.host)]" : config.host
         let dir = config.dataDir

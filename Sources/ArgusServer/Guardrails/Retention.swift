@@ -66,13 +66,13 @@ extension ArgusStore {
                     if n < limit { break }
                     // Aim for chunks of about 10 ms: long enough to be efficient, short enough for ingest.
                     let ms = (ContinuousClock.now - t0) / .milliseconds(1)
-                    if ms < 5 { chunk = min(chunk * 2, 50_000) } else if ms > 20 { chunk = max(chunk / 2, 100) }
+                    if ms < 4 { chunk = min(chunk * 2, 20_000) } else if ms > 12 { chunk = max(chunk / 2, 100) }
                     if pauseBetweenChunks { try await Task.sleep(for: .milliseconds(max(5, ms))) } else { await Task.yield() }
                 }
             }
             report.deleted[cls] = deleted
         }
-        if report.total > 0 { try await reclaim(into: &report, pauseBetweenSteps: pauseBetweenChunks) }
+        if report.total > 0 { try await reclaim(into: &report) }
         report.seconds = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
         return report
     }
@@ -91,26 +91,36 @@ extension ArgusStore {
         }
     }
 
-    /// Incremental vacuum in steps of 1,000 pages (4 MB), each its own short transaction.
-    private func reclaim(into report: inout SweepReport, pauseBetweenSteps: Bool) async throws {
+    /// Incremental vacuum in short steps (aiming at ~10 ms of page moves each, its own transaction), resting
+    /// as long as each step took, so the sweep never holds more than about half of the writer's time.
+    private func reclaim(into report: inout SweepReport) async throws {
         let (mode, pageSize) = try await pool.read { db in
             (try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") ?? 0, try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
         }
         guard mode == 2 else { return }
         report.incrementalVacuum = true
+        var pages = 128
         while true {
+            let t0 = ContinuousClock.now
+            let step = pages
             let freed = try await pool.write { db -> Int64 in
                 let before = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
                 guard before > 0 else { return 0 }
-                try db.execute(sql: "PRAGMA incremental_vacuum(1000)")
+                try db.execute(sql: "PRAGMA incremental_vacuum(\(step))")
                 return before - (try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0)
             }
             if freed <= 0 { break }
             report.reclaimedBytes += freed * pageSize
-            if pauseBetweenSteps { try await Task.sleep(for: .milliseconds(5)) } else { await Task.yield() }
+            let ms = Double((ContinuousClock.now - t0) / .microseconds(1)) / 1000
+            if ms < 5 { pages = min(pages * 2, 4096) } else if ms > 15 { pages = max(pages / 2, 16) }
+            try await Task.sleep(for: .milliseconds(max(2, min(ms, 50))))
         }
         // Copy what can be copied into the database file without waiting on readers, so it shrinks.
-        _ = try? await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+        if checkpointer != nil {
+            try await checkpoint()
+        } else {
+            _ = try? await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+        }
     }
 }
 
@@ -127,11 +137,13 @@ struct RetentionService: Service {
             try await Task.sleep(for: .seconds(min(interval, 10)))
             while !Task.isCancelled {
                 do {
+                    let startedAt = Timestamp.now()
                     let r = try await store.sweep(policy)
                     let parts = RetentionPolicy.Class.allCases.compactMap { c in
                         r.deleted[c].map { "\($0) \(c.rawValue)" }
                     }
-                    let text = "retention sweep deleted \(parts.joined(separator: ", ")) in \(String(format: "%.2f", r.seconds)) s"
+                    let text =
+                        "retention sweep deleted \(parts.joined(separator: ", ")) in \(String(format: "%.2f", r.seconds)) s (started \(startedAt.iso)); \(r.reclaimedBytes / 1_048_576) MB returned to the file system"
                     if r.total > 0 { logger.info("\(text)") } else { logger.debug("\(text)") }
                 } catch {
                     logger.error("retention sweep failed: \(error)")

@@ -68,6 +68,9 @@ public func buildApplication(
         },
         logger: logger)
     app.addServices(SSEKeepaliveService(hub: services.hub, silenceS: services.config.sseKeepaliveS))
+    if services.store.checkpointer != nil {
+        app.addServices(CheckpointService(store: services.store, logger: logger))
+    }
     // A service that returns ends the whole server, so switched-off ones are not added at all.
     if services.stall.timeoutUs > 0 {
         app.addServices(WatchdogService(stall: services.stall, intervalS: services.config.watchdogIntervalS, logger: logger))
