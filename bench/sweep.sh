@@ -31,6 +31,12 @@ q=lambda p: lat[min(len(lat)-1,int(p*len(lat)))] if lat else float('nan')
 print(f"{q(.5):.1f} {q(.99):.1f} {max(lat) if lat else float('nan'):.1f} {len(lat)} {err}")
 PY
 }
+phase_stats() { # N csv t0 t1: sets p50_N p99_N max_N n_N err_N (during), bp99_N bmax_N (before), ap99_N amax_N (3 s after)
+  local k=$1 csv=$2 a=$3 b=$4 x
+  read -r "p50_$k" "p99_$k" "max_$k" "n_$k" "err_$k" <<<"$(stats "$csv" "$a" "$b")"
+  read -r x "bp99_$k" "bmax_$k" x x <<<"$(stats "$csv" 0 "$(python3 -c "print($a - 0.5)")")"
+  read -r x "ap99_$k" "amax_$k" x x <<<"$(stats "$csv" "$b" "$(python3 -c "print($b + 3)")")"
+}
 
 # 1. The server's own sweeper: fill with the sweeper off, restart with it on (first sweep 10 s after start).
 start_server ARGUS_RETENTION_SWEEP_MINUTES=0
@@ -48,9 +54,8 @@ secs1=$(sed 's/.* in \([0-9.]*\) s (started.*/\1/' <<<"$line")
 started=$(sed 's/.*(started \([^)]*\)).*/\1/' <<<"$line")
 t0=$(python3 -c "import datetime,sys; print(datetime.datetime.fromisoformat(sys.argv[1].replace('Z','+00:00')).timestamp())" "$started")
 t1=$(python3 -c "print($t0 + $secs1)")
-read -r p50_1 p99_1 max_1 n_1 err_1 <<<"$(stats "$dir/load1.csv" "$t0" "$t1")"
-read -r bp50_1 bp99_1 bmax_1 bn_1 berr_1 <<<"$(stats "$dir/load1.csv" 0 "$(python3 -c "print($t0 - 0.5)")")"
-read -r ap50_1 ap99_1 amax_1 an_1 aerr_1 <<<"$(stats "$dir/load1.csv" "$t1" "$(python3 -c "print($t1 + 3)")")"
+phase_stats 1 "$dir/load1.csv" "$t0" "$t1"
+freed_1=$(sed 's/.*; \([0-9]*\) MB returned.*/\1/' <<<"$line")
 deleted_1=$(sed 's/.*deleted \([0-9]*\) log_line.*/\1/' <<<"$line")
 size_after_1=$(size_mb)
 
@@ -65,9 +70,8 @@ cli=$($bin retention sweep --data-dir "$dir/data")
 t1=$(date +%s.%N)
 sleep 3.5; touch "$dir/stop"; wait $load
 secs2=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
-read -r p50_2 p99_2 max_2 n_2 err_2 <<<"$(stats "$dir/load2.csv" "$t0" "$t1")"
-read -r bp50_2 bp99_2 bmax_2 bn_2 berr_2 <<<"$(stats "$dir/load2.csv" 0 "$(python3 -c "print($t0 - 0.5)")")"
-read -r ap50_2 ap99_2 amax_2 an_2 aerr_2 <<<"$(stats "$dir/load2.csv" "$t1" "$(python3 -c "print($t1 + 3)")")"
+phase_stats 2 "$dir/load2.csv" "$t0" "$t1"
+freed_2=$(sed -n 's/.*; \([0-9.]*\) MB returned.*/\1/p' <<<"$cli")
 deleted_2=$(awk '$1=="log_line"{print $4}' <<<"$cli")
 size_after_2=$(size_mb)
 
@@ -79,6 +83,7 @@ printf '%-48s %14s %14s %10s\n' "  p50 / max during the sweep (ms)" "$p50_1 / $m
 printf '%-48s %14s %14s %10s\n' "  requests during the sweep / non-2xx" "$n_1 / $err_1" "$n_2 / $err_2" ""
 printf '%-48s %14s %14s %10s\n' "ingest p99 / max before the sweep (ms)" "$bp99_1 / $bmax_1" "$bp99_2 / $bmax_2" ""
 printf '%-48s %14s %14s %10s\n' "ingest p99 / max in the 3 s after (ms)" "$ap99_1 / $amax_1" "$ap99_2 / $amax_2" ""
+printf '%-48s %14s %14s %10s\n' "space returned by incremental vacuum (MB)" "${freed_1:-0}" "${freed_2:-0}" ""
 printf '%-48s %14s %14s %10s\n' "database file before / after (MB)" "$size_before_1 / $size_after_1" "$size_before_2 / $size_after_2" ""
 echo
 echo "load: 4 clients x 50 events every 50 ms (4,000 events/s); latency from the scheduled send time"

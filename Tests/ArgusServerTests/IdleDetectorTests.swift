@@ -17,6 +17,12 @@ struct IdleDetectorTests {
         return Ev.make("resource_snapshot", batch: batch, job: job, data: ["gpus": gpus], ts: at(minutes))
     }
 
+    /// A batch and a running job, both started at minute 0.
+    static func start(_ c: HTTPClient, _ batch: String, _ jobs: String...) throws {
+        try c.mustPost(Ev.make("batch_start", batch: batch, ts: at(0)))
+        for j in jobs { try c.mustPost(Ev.make("job_start", batch: batch, job: j, ts: at(0))) }
+    }
+
     static func idle(_ c: HTTPClient, _ batch: String, _ job: String) throws -> Bool {
         try c.mustGet("/api/jobs/\(batch)/\(job)")["is_idle_flagged"]?.boolValue ?? false
     }
@@ -66,8 +72,7 @@ struct IdleDetectorTests {
     func busySamplesKeepItUnflagged() throws {
         let s = try TestServer()
         let c = s.client(try s.token())
-        try c.mustPost(Ev.make("batch_start", batch: "b", ts: Self.at(0)))
-        try c.mustPost(Ev.make("job_start", batch: "b", job: "j", ts: Self.at(0)))
+        try Self.start(c, "b", "j")
         var events: [JSON] = []
         for i in 0...60 {
             let minute = Double(i) * 0.5
@@ -87,16 +92,14 @@ struct IdleDetectorTests {
     func shortSpansNeverFlag() throws {
         let s = try TestServer()
         let c = s.client(try s.token())
-        try c.mustPost(Ev.make("batch_start", batch: "b", ts: Self.at(0)))
-        try c.mustPost(Ev.make("job_start", batch: "b", job: "short", ts: Self.at(0)))
+        try Self.start(c, "b", "short")
         // 8 minutes of quiet, then the samples stop (a stall, not an idle GPU).
         for i in 0...16 { try c.mustPost(Self.snapshot("b", Double(i) * 0.5, [0], job: "short")) }
         #expect(try !Self.idle(c, "b", "short"))
 
         // Busy at 0, quiet at 0.5 and 1, then no samples until minute 12: a window ending at 12..20.5 holds
         // samples from minute 12 on only, so it spans less than 9 minutes; at minute 21 it spans 9.
-        try c.mustPost(Ev.make("batch_start", batch: "g", ts: Self.at(0)))
-        try c.mustPost(Ev.make("job_start", batch: "g", job: "gap", ts: Self.at(0)))
+        try Self.start(c, "g", "gap")
         try c.mustPost(Self.snapshot("g", 0, [50]))
         try c.mustPost(Self.snapshot("g", 0.5, [0]))
         try c.mustPost(Self.snapshot("g", 1, [0]))
@@ -114,9 +117,7 @@ struct IdleDetectorTests {
     func jobNarrowingAndThreshold() throws {
         let s = try TestServer(env: ["ARGUS_IDLE_JOB_THRESHOLD_MIN": "0.5"])
         let c = s.client(try s.token())
-        try c.mustPost(Ev.make("batch_start", batch: "b", ts: Self.at(0)))
-        try c.mustPost(Ev.make("job_start", batch: "b", job: "a", ts: Self.at(0)))
-        try c.mustPost(Ev.make("job_start", batch: "b", job: "z", ts: Self.at(0)))
+        try Self.start(c, "b", "a", "z")
         // Thirty seconds of quiet samples that name job a, two seconds apart.
         for i in 0...15 { try c.mustPost(Self.snapshot("b", Double(i * 2) / 60, [1], job: "a")) }
         #expect(try Self.idle(c, "b", "a"))

@@ -77,6 +77,17 @@ struct StallDetectorTests {
         }
         srv.clock.advance(seconds: 3600)
         #expect(try await srv.services.checkStalls() == [])
+
+        // Stop on a batch that is already stalled keeps it `stalled` (no flip to stopping and back).
+        try await offPool { try c.mustPost(Ev.make("batch_start", batch: "quiet")) }
+        srv.clock.advance(seconds: 61)
+        #expect(try await srv.services.checkStalls() == ["quiet"])
+        try await offPool { () throws in
+            #expect(try c.post("/api/batches/quiet/stop", json: [:]).status == 200)
+            #expect(try c.mustGet("/api/batches/quiet")["status"] == "stalled")
+            #expect(try c.mustGet("/api/batches/quiet/stop-requested")["stop_requested"] == true)
+        }
+        #expect(try await srv.services.checkStalls() == [])
         await srv.stop()
     }
 

@@ -41,10 +41,10 @@ public struct ServerConfig: Sendable {
             name: "ARGUS_BASE_URL", defaultText: "from the request", meaning: "used to build share URLs"),
         .init(
             name: "ARGUS_IDLE_JOB_THRESHOLD_MIN", defaultText: "10",
-            meaning: "idle flag after this many minutes of GPU util < 5%"),
+            meaning: "idle flag after this many minutes of GPU util < 5% (0 = off)"),
         .init(
             name: "ARGUS_STALL_TIMEOUT_MIN", defaultText: "15",
-            meaning: "a running batch silent this long becomes stalled"),
+            meaning: "a running batch silent this long becomes stalled (0 = off)"),
         .init(
             name: "ARGUS_WATCHDOG_INTERVAL_S", defaultText: "60",
             meaning: "how often the idle and stall detectors run"),

@@ -67,12 +67,18 @@ extension ArgusStore {
                     // Aim for chunks of about 10 ms: long enough to be efficient, short enough for ingest.
                     let ms = (ContinuousClock.now - t0) / .milliseconds(1)
                     if ms < 4 { chunk = min(chunk * 2, 20_000) } else if ms > 12 { chunk = max(chunk / 2, 100) }
-                    if pauseBetweenChunks { try await Task.sleep(for: .milliseconds(max(5, ms))) } else { await Task.yield() }
+                    if pauseBetweenChunks {
+                        // Another process's writer waits on SQLite's busy handler, which retries after 1, 2, 5, 10,
+                        // 15, 20 ms...: rest long enough for one of those retries to land.
+                        try await Task.sleep(for: .milliseconds(max(20, 2 * ms)))
+                    } else {
+                        await Task.yield()
+                    }
                 }
             }
             report.deleted[cls] = deleted
         }
-        if report.total > 0 { try await reclaim(into: &report) }
+        if report.total > 0 { try await reclaim(into: &report, otherProcessWrites: pauseBetweenChunks) }
         report.seconds = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
         return report
     }
@@ -93,7 +99,7 @@ extension ArgusStore {
 
     /// Incremental vacuum in short steps (aiming at ~10 ms of page moves each, its own transaction), resting
     /// as long as each step took, so the sweep never holds more than about half of the writer's time.
-    private func reclaim(into report: inout SweepReport) async throws {
+    private func reclaim(into report: inout SweepReport, otherProcessWrites: Bool) async throws {
         let (mode, pageSize) = try await pool.read { db in
             (try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") ?? 0, try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
         }
@@ -113,7 +119,7 @@ extension ArgusStore {
             report.reclaimedBytes += freed * pageSize
             let ms = Double((ContinuousClock.now - t0) / .microseconds(1)) / 1000
             if ms < 5 { pages = min(pages * 2, 4096) } else if ms > 15 { pages = max(pages / 2, 16) }
-            try await Task.sleep(for: .milliseconds(max(2, min(ms, 50))))
+            try await Task.sleep(for: .milliseconds(otherProcessWrites ? max(20, 2 * ms) : max(2, min(ms, 50))))
         }
         // Copy what can be copied into the database file without waiting on readers, so it shrinks.
         if checkpointer != nil {

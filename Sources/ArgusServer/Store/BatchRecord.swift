@@ -126,7 +126,8 @@ struct BatchRecord: Sendable {
             stopRequested = true
             stopRequestedUs = stopRequestedUs ?? ts
             stopRequestedBy = stopRequestedBy ?? e.data["requested_by"]?.stringValue
-            if !isFinished { status = "stopping" }
+            // A stalled run stays `stalled` (the flag is set; it reads `stopping` once it speaks again).
+            if !isFinished && status != "stalled" { status = "stopping" }
         case "batch_stalled":
             // Server-made by the stall detector, which checked that nothing arrived since (stallRefusal).
             status = "stalled"

@@ -265,7 +265,7 @@ public struct JobData: Sendable {
             if stopRequested, !JobData.finished.contains(jobStatus) { jobStatus = "stopped" }
         case "stop_requested":
             stopRequested = true
-            if !JobData.finished.contains(batchStatus) { batchStatus = "stopping" }
+            if !JobData.finished.contains(batchStatus) && batchStatus != "stalled" { batchStatus = "stopping" }
             actions["stop"] = (false, "stop already requested")
         case "rerun_started": rerunBatchID = data["new_batch_id"]?.stringValue ?? rerunBatchID
         case "batch_stalled": batchStatus = "stalled"
