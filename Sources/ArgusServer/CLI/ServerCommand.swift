@@ -8,7 +8,7 @@ public struct ServerCommand: AsyncParsableCommand {
         commandName: "argus-server",
         abstract: "Argus: ingest training events, store them in SQLite, stream them over SSE.",
         discussion: """
-            Start a server with `argus-server serve`, mint a token with `argus-server token create --user NAME`,
+            Start a server with `argus-server serve`, mint a token with `argus-server token create --user NAME`, \
             then point a training script (the argus-reporter SDK) or `argus-server simulate` at it.
             """,
         subcommands: [ServeCommand.self, TokenCommand.self, RetentionCommand.self, SimulateCommand.self])
@@ -37,9 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the server.",
         discussion: "Environment (a value that does not parse is a startup error):\n"
-            + ServerConfig.variables.map {
-                "  \($0.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \($0.meaning) (default \($0.defaultText))"
-            }
+            + ServerConfig.variables.map { "  \($0.name) (default \($0.defaultText))\n      \($0.meaning)" }
             .joined(separator: "\n"))
 
     @Option(help: "Address to listen on (env ARGUS_HOST, default 127.0.0.1).") var host: String?
