@@ -34,6 +34,8 @@ struct StallDetectorTests {
         let stalled = try JSON.parse(sub.dataEvents.first { $0.type == "batch_stalled" }!.data)
         #expect(stalled["data"]?["silent_s"] == 900)
         #expect(stalled["data"]?["timeout_min"] == 15)
+        let detail = try await offPool { try c.mustGet("/api/batches/b") }
+        #expect(detail["last_received"] != nil && detail["last_received"] == stalled["data"]?["last_received"])
 
         // The run speaks again (with its own, skewed clock: receive time is what counts).
         srv.clock.advance(seconds: 600)

@@ -138,6 +138,21 @@ struct ViewTests {
         #expect(rows[2].contains("✗ failed"))
     }
 
+    @Test("an empty chart says why: waiting, none reported, or purged by retention while the summary stays")
+    func emptyChartSaysWhy() {
+        // Fixture: `epochs: 0` has no rows and no summary epoch.
+        #expect(ScreenView.render(Fixture.state(Fixture.view(epochs: 0))).text.contains("waiting for the first epoch…"))
+        #expect(
+            ScreenView.render(Fixture.state(Fixture.view(status: "done", batchStatus: "done", epochs: 0))).text
+                .contains("this job reported no epochs"))
+        var s = Fixture.state(Fixture.view(status: "done", batchStatus: "done", epochs: 0))
+        s.job?.epoch = 41
+        s.job?.trainLoss = 0.12
+        let text = ScreenView.render(s).text
+        #expect(text.contains("epoch rows purged by retention; the latest loss above is kept"))
+        #expect(text.contains("0.12"))
+    }
+
     @Test("an idle-flagged job wears an IDLE badge with how long")
     func idleJob() {
         let g = ScreenView.render(Fixture.state(Fixture.view(idle: true)))

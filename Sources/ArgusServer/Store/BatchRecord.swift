@@ -177,6 +177,8 @@ struct BatchRecord: Sendable {
         o["stop_requested_at"] = isoJSON(stopRequestedUs)
         o["agent_online"] = .bool(agentOnline)
         o["source_batch_id"] = JSON(sourceBatchID)
+        // When the server last heard from the run, by its own clock (what the stall detector judges).
+        o["last_received"] = isoJSON(lastReceivedUs)
         return .object(o)
     }
 }

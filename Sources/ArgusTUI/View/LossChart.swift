@@ -114,8 +114,16 @@ public enum LossChart {
             x: rect.x + labelW, y: rect.y + 1, width: rect.width - labelW, height: rect.height - 2)
         guard data.count > 0, let bounds = state.chartBounds else {
             let msg =
-                data.count == 0
-                ? "waiting for the first epoch…" : "nothing to plot: every visible series is empty"
+                if data.count > 0 {
+                    "nothing to plot: every visible series is empty"
+                } else if job.epoch != nil {
+                    // The summary knows an epoch, but the rows are gone: retention purged them.
+                    "epoch rows purged by retention; the latest loss above is kept"
+                } else if JobData.finished.contains(job.jobStatus) {
+                    "this job reported no epochs"
+                } else {
+                    "waiting for the first epoch…"
+                }
             g.put(
                 plot.x + max(0, (plot.width - TextWidth.of(msg)) / 2), plot.y + plot.height / 2, msg,
                 .dimmed)
