@@ -93,6 +93,23 @@ struct StallDetectorTests {
         await srv.stop()
     }
 
+    @Test("after a restart every run gets one full timeout to reach the server again before it is called stalled")
+    func graceAfterRestart() throws {
+        let first = try TestServer(env: ["ARGUS_STALL_TIMEOUT_MIN": "0.05"])
+        let token = try first.token()
+        try first.client(token).mustPost(Ev.make("batch_start", batch: "b"))
+        let (dir, port) = (first.dataDir, first.port)
+        first.stop()
+        sleep(4)  // down for longer than the 3 s timeout
+        let second = try TestServer(env: ["ARGUS_STALL_TIMEOUT_MIN": "0.05"], dataDir: dir, port: port)
+        let c = second.client(token)
+        usleep(1_500_000)
+        #expect(try c.mustGet("/api/batches/b")["status"] == "running", "stalled before it had a chance to reconnect")
+        let t0 = Date()
+        while Date().timeIntervalSince(t0) < 8, try c.mustGet("/api/batches/b")["status"] != "stalled" { usleep(100_000) }
+        #expect(try c.mustGet("/api/batches/b")["status"] == "stalled")
+    }
+
     @Test("ARGUS_STALL_TIMEOUT_MIN=0 turns the detector off")
     func disabled() async throws {
         let srv = try await InProcessServer { $0.stallTimeoutMin = 0 }

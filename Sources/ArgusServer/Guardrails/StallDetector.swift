@@ -15,18 +15,22 @@ struct StallDetector: Sendable {
     let store: ArgusStore
     let pipeline: IngestPipeline
     let timeoutUs: Int64
+    /// While the server was down nobody could be heard: after a start, every run gets one full timeout to
+    /// reach it again (its SDK retries and replays its spill file) before it can be called stalled.
+    let startedUs: Int64
 
     init(store: ArgusStore, pipeline: IngestPipeline, timeoutMin: Double) {
         self.store = store
         self.pipeline = pipeline
         self.timeoutUs = Int64(timeoutMin * 60_000_000)
+        self.startedUs = store.clock.nowUs()
     }
 
     /// Marks every batch silent for the timeout as stalled; returns the ids it marked.
     @discardableResult
     func check() async throws -> [String] {
-        guard timeoutUs > 0 else { return [] }
         let now = store.clock.nowUs()
+        guard timeoutUs > 0, now - startedUs >= timeoutUs else { return [] }
         let silent = try await store.liveBatches(receivedAtOrBefore: now - timeoutUs)
         guard !silent.isEmpty else { return [] }
         let events = silent.map { b in
@@ -48,7 +52,7 @@ struct StallDetector: Sendable {
     /// Microseconds until the next live batch could stall (nil when none is live or the detector is off).
     func untilNextDeadline() async throws -> Int64? {
         guard timeoutUs > 0, let oldest = try await store.oldestLiveReceipt() else { return nil }
-        return oldest + timeoutUs - store.clock.nowUs()
+        return max(oldest, startedUs) + timeoutUs - store.clock.nowUs()
     }
 }
 
