@@ -12,15 +12,11 @@ struct IncomingEvent: Sendable {
     var data: JSONObject
     var body: String
 
-    static let clientTypes: Set<String> = [
-        "batch_start", "batch_done", "batch_failed", "job_start", "job_epoch", "job_done", "job_failed",
-        "resource_snapshot", "log_line", "env_snapshot",
-    ]
     static let jobScoped: Set<String> = ["job_start", "job_epoch", "job_done", "job_failed"]
 
     /// Sent by a training script (not made by the server: stop_requested, batch_stalled, ...). Only these
     /// count as hearing from the run: they move `last_received` and wake a stalled batch.
-    var isFromClient: Bool { IncomingEvent.clientTypes.contains(type) }
+    var isFromClient: Bool { EventTypes.fromClients.contains(type) }
 
     /// The SDK's heartbeat: a debug log_line "heartbeat". Stored, but kept out of the visible log tail.
     var isHeartbeat: Bool {
@@ -114,7 +110,7 @@ enum EventValidator {
         guard let type = o["event_type"]?.stringValue else {
             return bad("event_type is required and must be a string.")
         }
-        guard clientTypesContains(type) else { return bad("Unknown event_type '\(type.prefix(64))'.") }
+        guard EventTypes.fromClients.contains(type) else { return bad("Unknown event_type '\(type.prefix(64))'.") }
         guard let tsText = o["timestamp"]?.stringValue else {
             return bad("timestamp is required and must be an ISO-8601 string.")
         }
@@ -173,9 +169,5 @@ enum EventValidator {
             data: data, body: "")
         e.body = e.serializedEnvelope()
         return .success(e)
-    }
-
-    private static func clientTypesContains(_ t: String) -> Bool {
-        IncomingEvent.clientTypes.contains(t)
     }
 }

@@ -96,11 +96,6 @@ public struct JobData: Sendable {
     public var batchStatus = "running"
     /// When the run was last heard from, as of the view load (seconds since the epoch).
     public var batchLastActivity: Double?
-    /// Events the server makes itself: they are not news from the run.
-    public static let serverMade: Set<String> = [
-        "stop_requested", "rerun_requested", "rerun_started", "share_created", "job_idle_flagged",
-        "job_idle_recovered", "batch_stalled", "batch_resumed",
-    ]
     public var jobStatus = "running"
     public var stopRequested = false
     public var model: String?
@@ -141,9 +136,7 @@ public struct JobData: Sendable {
         let job = v["job"] ?? .null
         self.init(batchID: batch["id"]?.stringValue ?? "", jobID: job["id"]?.stringValue ?? "")
         batchStatus = batch["status"]?.stringValue ?? "running"
-        batchLastActivity = batch["last_activity"]?.stringValue.flatMap { Timestamp(iso: $0) }.map {
-            Double($0.micros) / 1e6
-        }
+        batchLastActivity = batch["last_activity"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
         stopRequested = batch["stop_requested"]?.boolValue ?? false
         jobStatus = job["status"]?.stringValue ?? "running"
         model = job["model"]?.stringValue

@@ -71,9 +71,7 @@ public enum Update {
             s.job = data
             // "last event" is when the run was last heard from, not when we connected.
             s.lastEventAt = data.batchLastActivity.map { min(s.now, $0) } ?? s.now
-            if data.batchStatus == "stalled", let last = s.lastEventAt {
-                s.banner = "Stalled: nothing received from this run since \(Fmt.clock(last))"
-            }
+            if data.batchStatus == "stalled", let last = s.lastEventAt { s.banner = stalledBanner(since: last) }
             refreshBounds(&s)
             return []
         case .streamEvent(let e):
@@ -82,7 +80,8 @@ public enum Update {
             let wasStatus = data.batchStatus
             guard data.apply(event: e) else { return [] }
             s.job = data
-            if !JobData.serverMade.contains(e["event_type"]?.stringValue ?? "") { s.lastEventAt = s.now }
+            // Only what the run itself sent counts as "last event"; server-made ones (stalls, idle flags) do not.
+            if EventTypes.fromClients.contains(e["event_type"]?.stringValue ?? "") { s.lastEventAt = s.now }
             let info = e["data"]
             func lasted(_ key: String) -> String { Fmt.duration(info?[key]?.doubleValue) }
             if !wasIdle && data.idleFlagged {
@@ -92,10 +91,8 @@ public enum Update {
                 s.banner = "GPU busy again after \(lasted("idle_for_s")) idle"
             }
             if wasStatus != "stalled" && data.batchStatus == "stalled" {
-                let since = info?["last_received"]?.stringValue.flatMap { Timestamp(iso: $0) }
-                s.banner =
-                    "Stalled: nothing received from this run since "
-                    + (since.map { Fmt.clock(Double($0.micros) / 1e6) } ?? Fmt.clock(s.now))
+                let since = info?["last_received"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
+                s.banner = stalledBanner(since: since ?? s.now)
             }
             if wasStatus == "stalled" && data.batchStatus != "stalled" {
                 s.banner = "Resumed: the run is reporting again after \(lasted("silent_s")) of silence"
@@ -323,5 +320,10 @@ public enum Update {
             return
         }
         s.chartBounds = LossChart.stableBounds(previous: s.chartBounds, data: r)
+    }
+
+    /// Says since when (wall clock) rather than for how long, so the line stays true while it is shown.
+    static func stalledBanner(since seconds: Double) -> String {
+        "Stalled: nothing received from this run since \(Fmt.clock(seconds))"
     }
 }
