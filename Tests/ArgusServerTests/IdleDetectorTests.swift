@@ -39,7 +39,7 @@ struct IdleDetectorTests {
         try c.mustPost(Ev.make("job_start", batch: "b", job: "j", ts: Self.at(0)))
         let sub = SSECollector(url: "\(s.url)/api/sse?channels=job:b:j", token: token)
         defer { sub.stop() }
-        try sub.wait(until: { $0.contains { $0.type == "hello" } })
+        try sub.waitUntilConnected()
         // Samples every 30 s, all GPUs under 5%. The window is 10 min; 9 min of samples is 90% of it.
         for i in 0...17 { try c.mustPost(Self.snapshot("b", Double(i) * 0.5, [1, 4.9])) }
         #expect(try !Self.idle(c, "b", "j"), "8.5 minutes of quiet samples must not flag the job")

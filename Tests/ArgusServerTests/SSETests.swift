@@ -20,7 +20,7 @@ struct SSETests {
         try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
         let sub = SSECollector(url: sseURL(s, "batch:b"), token: token)
         defer { sub.stop() }
-        try sub.wait(until: { $0.contains { $0.type == "hello" } })
+        try sub.waitUntilConnected()
         let ev = Ev.epoch("b", "j", 0)
         try c.mustPost(ev)
         try sub.wait(until: { $0.contains { $0.type == "job_epoch" } })
@@ -64,7 +64,7 @@ struct SSETests {
         let c = s.client(token)
         try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
         let first = SSECollector(url: sseURL(s, "job:b:j"), token: token)
-        try first.wait(until: { $0.contains { $0.type == "hello" } })
+        try first.waitUntilConnected()
         for n in 0..<5 { try c.mustPost(Ev.epoch("b", "j", n)) }
         try first.wait(until: { $0.filter { $0.type == "job_epoch" }.count == 5 })
         first.stop()
@@ -115,7 +115,7 @@ struct SSETests {
         try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
         let live = SSECollector(url: sseURL(s, "job:b:j"), token: token)
         defer { live.stop() }
-        try live.wait(until: { $0.contains { $0.type == "hello" } })
+        try live.waitUntilConnected()
         try c.mustPost(Ev.make("resource_snapshot", batch: "b", data: ["gpu_util_pct": 50]))
         try c.mustPost(Ev.make("job_start", batch: "b", job: "other"))
         try c.mustPost(Ev.epoch("b", "other", 0))
@@ -204,7 +204,7 @@ struct SSETests {
             "GET /api/sse?channels=batch:b HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n")
         let healthy = SSECollector(url: sseURL(s, "batch:b"), token: token)
         defer { healthy.stop() }
-        try healthy.wait(until: { $0.contains { $0.type == "hello" } })
+        try healthy.waitUntilConnected()
         let line = String(repeating: "x", count: 400)
         let batches = 120
         for k in 0..<batches {
@@ -228,7 +228,7 @@ struct SSETests {
         let token = try s.token()
         try s.client(token).mustPost(Ev.make("batch_start", batch: "b"))
         let subs = (0..<3).map { _ in SSECollector(url: sseURL(s, "batch:b"), token: token) }
-        for sub in subs { try sub.wait(until: { $0.contains { $0.type == "hello" } }) }
+        for sub in subs { try sub.waitUntilConnected() }
         let took = s.stop()
         #expect(took < 5)
         #expect(!s.process.isRunning)

@@ -17,7 +17,7 @@ struct StallDetectorTests {
         }
         let sub = SSECollector(url: "\(srv.url)/api/sse?channels=batch:b", token: token)
         defer { sub.stop() }
-        try await offPool { try sub.wait(until: { $0.contains { $0.type == "hello" } }) }
+        try await offPool { try sub.waitUntilConnected() }
 
         srv.clock.advance(seconds: 14 * 60 + 59)
         #expect(try await srv.services.checkStalls() == [])

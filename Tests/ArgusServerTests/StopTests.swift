@@ -19,7 +19,7 @@ struct StopTests {
         #expect(before["stop_requested"] == false && before["requested"] == false)
         let sub = SSECollector(url: "\(s.url)/api/sse?channels=batch:b", token: token)
         defer { sub.stop() }
-        try sub.wait(until: { $0.contains { $0.type == "hello" } })
+        try sub.waitUntilConnected()
         let r = try c.post("/api/batches/b/stop", json: [:])
         #expect(r.status == 200)
         #expect(r.json == ["status": "stopping", "batch_id": "b"])

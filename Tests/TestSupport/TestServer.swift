@@ -299,6 +299,11 @@ public final class SSECollector: @unchecked Sendable {
         )
     }
 
+    /// Waits for the server's `hello`: from then on nothing that is posted can be missed.
+    public func waitUntilConnected() throws {
+        try wait("the hello event", until: { $0.contains { $0.type == "hello" } })
+    }
+
     public func stop() {
         connection.cancel()
         _ = finished.wait(timeout: .now() + 5)
