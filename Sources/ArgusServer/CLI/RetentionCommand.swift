@@ -58,7 +58,7 @@ struct RetentionCommand: AsyncParsableCommand {
             do { store = try ArgusStore(dataDir: dataDir) } catch { throw fail(error.description) }
             let policy = RetentionPolicy(config: config)
             let report: SweepReport
-            do { report = try await store.sweep(policy, pauseBetweenChunks: true) } catch {
+            do { report = try await store.sweep(policy, otherProcessWrites: true) } catch {
                 throw fail("the sweep stopped: \(error)")
             }
             say(Sweep.format(report, policy: policy))

@@ -36,14 +36,14 @@ public struct SweepReport: Sendable {
 
 extension ArgusStore {
     /// One retention sweep: deletes expired raw events class by class in short write transactions, so
-    /// ingest waits at most one chunk, then hands free pages back to the file system a few MB at a time.
-    /// `pauseBetweenChunks` lets writers in other processes take the lock (the CLI sweeping beside a server).
-    public func sweep(_ policy: RetentionPolicy, pauseBetweenChunks: Bool = false) async throws -> SweepReport {
+    /// ingest waits at most one step, then hands free pages back to the file system a few MB at a time.
+    /// `otherProcessWrites`: a server in another process shares the database (the CLI sweeping beside it).
+    public func sweep(_ policy: RetentionPolicy, otherProcessWrites: Bool = false) async throws -> SweepReport {
         let started = ContinuousClock.now
         var report = SweepReport()
         let now = clock.nowUs()
         let known = Set(RetentionPolicy.Class.allCases.map(\.rawValue))
-        var chunk = 1000
+        var rows = StepPacer(size: 1000, range: 100...20_000, otherProcessWrites: otherProcessWrites)
         for cls in RetentionPolicy.Class.allCases {
             let days = policy.days[cls] ?? 0
             guard days > 0 else { continue }
@@ -52,33 +52,25 @@ extension ArgusStore {
             var deleted = 0
             for type in types {
                 while true {
-                    let t0 = ContinuousClock.now
-                    let limit = chunk
-                    let n = try await pool.write { db in
-                        try db.execute(
-                            sql: """
-                                DELETE FROM events WHERE id IN
-                                  (SELECT id FROM events WHERE event_type = ? AND ts_us < ? LIMIT ?)
-                                """, arguments: [type, cutoff, limit])
-                        return db.changesCount
+                    let limit = rows.size
+                    let (n, took) = try await timed {
+                        try await pool.write { db in
+                            try db.execute(
+                                sql: """
+                                    DELETE FROM events WHERE id IN
+                                      (SELECT id FROM events WHERE event_type = ? AND ts_us < ? LIMIT ?)
+                                    """, arguments: [type, cutoff, limit])
+                            return db.changesCount
+                        }
                     }
                     deleted += n
                     if n < limit { break }
-                    // Aim for chunks of about 10 ms: long enough to be efficient, short enough for ingest.
-                    let ms = (ContinuousClock.now - t0) / .milliseconds(1)
-                    if ms < 4 { chunk = min(chunk * 2, 20_000) } else if ms > 12 { chunk = max(chunk / 2, 100) }
-                    if pauseBetweenChunks {
-                        // Another process's writer waits on SQLite's busy handler, which retries after 1, 2, 5, 10,
-                        // 15, 20 ms...: rest long enough for one of those retries to land.
-                        try await Task.sleep(for: .milliseconds(max(20, 2 * ms)))
-                    } else {
-                        await Task.yield()
-                    }
+                    try await rows.rest(after: took)
                 }
             }
             report.deleted[cls] = deleted
         }
-        if report.total > 0 { try await reclaim(into: &report, otherProcessWrites: pauseBetweenChunks) }
+        if report.total > 0 { try await reclaim(into: &report, otherProcessWrites: otherProcessWrites) }
         report.seconds = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
         return report
     }
@@ -97,35 +89,57 @@ extension ArgusStore {
         }
     }
 
-    /// Incremental vacuum in short steps (aiming at ~10 ms of page moves each, its own transaction), resting
-    /// as long as each step took, so the sweep never holds more than about half of the writer's time.
+    /// Incremental vacuum in short steps of page moves, each its own transaction, paced like the deletes.
     private func reclaim(into report: inout SweepReport, otherProcessWrites: Bool) async throws {
         let (mode, pageSize) = try await pool.read { db in
             (try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") ?? 0, try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
         }
         guard mode == 2 else { return }
         report.incrementalVacuum = true
-        var pages = 128
+        var pages = StepPacer(size: 128, range: 16...4096, otherProcessWrites: otherProcessWrites)
         while true {
-            let t0 = ContinuousClock.now
-            let step = pages
-            let freed = try await pool.write { db -> Int64 in
-                let before = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
-                guard before > 0 else { return 0 }
-                try db.execute(sql: "PRAGMA incremental_vacuum(\(step))")
-                return before - (try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0)
+            let step = pages.size
+            let (freed, took) = try await timed {
+                try await pool.write { db -> Int64 in
+                    let before = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+                    guard before > 0 else { return 0 }
+                    try db.execute(sql: "PRAGMA incremental_vacuum(\(step))")
+                    return before - (try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0)
+                }
             }
             if freed <= 0 { break }
             report.reclaimedBytes += freed * pageSize
-            let ms = Double((ContinuousClock.now - t0) / .microseconds(1)) / 1000
-            if ms < 5 { pages = min(pages * 2, 4096) } else if ms > 15 { pages = max(pages / 2, 16) }
-            try await Task.sleep(for: .milliseconds(otherProcessWrites ? max(20, 2 * ms) : max(2, min(ms, 50))))
+            try await pages.rest(after: took)
         }
         // Copy what can be copied into the database file without waiting on readers, so it shrinks.
-        if checkpointer != nil {
-            try await checkpoint()
+        try await checkpoint()
+    }
+}
+
+private func timed<T>(_ body: () async throws -> T) async rethrows -> (T, Duration) {
+    let t0 = ContinuousClock.now
+    let value = try await body()
+    return (value, ContinuousClock.now - t0)
+}
+
+/// Sizes the sweep's write steps (rows deleted, pages moved) toward about 10 ms each: long enough to be
+/// efficient, short enough that ingest never waits long for the writer. Between steps it rests: in-process the
+/// writer queue is first come, first served, so ingest's commit goes next anyway; beside another process,
+/// whose writer waits on SQLite's busy handler (retries after 1, 2, 5, 10, 15, 20 ms...), it rests long
+/// enough for one of those retries to land.
+struct StepPacer {
+    var size: Int
+    let range: ClosedRange<Int>
+    let otherProcessWrites: Bool
+
+    mutating func rest(after took: Duration) async throws {
+        let ms = Double(took / .microseconds(1)) / 1000
+        if ms < 4 { size = min(size * 2, range.upperBound) } else if ms > 12 { size = max(size / 2, range.lowerBound) }
+        if otherProcessWrites {
+            try await Task.sleep(for: .milliseconds(max(20, 2 * ms)))
         } else {
-            _ = try? await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+            // Half the writer's time at most: a step of 10 ms is followed by 10 ms for everyone else.
+            try await Task.sleep(for: .milliseconds(max(1, min(ms, 50))))
         }
     }
 }

@@ -62,16 +62,16 @@ public final class ArgusStore: Sendable {
 
     static func nowUs() -> Int64 { Timestamp.now().micros }
 
-    /// Copies committed WAL frames into the database file without taking the write lock, so ingest keeps
-    /// committing meanwhile (SQLite's PASSIVE checkpoint). Once all frames are copied, the next commit starts
-    /// the WAL over. Returns the frames copied.
+    /// Copies committed WAL frames into the database file (SQLite's PASSIVE checkpoint). From the side
+    /// connection this takes no write lock, so ingest keeps committing meanwhile; once all frames are copied,
+    /// the next commit starts the WAL over. Without one (tools), it runs on the writer. Returns frames copied.
     @discardableResult
     func checkpoint() async throws -> Int {
-        guard let checkpointer else { return 0 }
-        return try await checkpointer.writeWithoutTransaction { db in
-            let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
-            return row?[2] ?? 0
+        let passive = { (db: Database) throws -> Int in
+            try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")?[2] ?? 0
         }
+        if let checkpointer { return try await checkpointer.writeWithoutTransaction(passive) }
+        return try await pool.writeWithoutTransaction(passive)
     }
 }
 
