@@ -57,7 +57,7 @@ struct StallDetector: Sendable {
 }
 
 extension ArgusStore {
-    static let liveStatuses = "('running', 'stopping')"
+    static let liveStatuses = "(" + BatchRecord.liveStatuses.sorted().map { "'\($0)'" }.joined(separator: ", ") + ")"
 
     /// Running or stopping batches last heard from at or before `cutoff` (server receive time).
     func liveBatches(receivedAtOrBefore cutoff: Int64) async throws -> [BatchRecord] {
@@ -83,7 +83,7 @@ extension IngestTransaction {
     /// detector looked (an event may have landed between its read and this transaction).
     func stallRefusal(_ e: IncomingEvent) -> String? {
         guard let b = batches[e.batchID] else { return "Batch '\(e.batchID)' does not exist." }
-        guard b.status == "running" || b.status == "stopping" else { return "Batch '\(b.id)' is \(b.status)." }
+        guard BatchRecord.liveStatuses.contains(b.status) else { return "Batch '\(b.id)' is \(b.status)." }
         let seen = e.data["last_received"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
         guard seen == b.lastReceivedUs else { return "Batch '\(b.id)' was heard from meanwhile." }
         return nil

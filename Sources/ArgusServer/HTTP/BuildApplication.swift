@@ -12,12 +12,10 @@ public struct ArgusServices: Sendable {
     let pipeline: IngestPipeline
     let auth: Authenticator
     let stall: StallDetector
-    let logger: Logger
 
     public init(config: ServerConfig, store: ArgusStore, logger: Logger) {
         self.config = config
         self.store = store
-        self.logger = logger
         self.hub = SSEHub(bufferChunks: config.sseBufferChunks, logger: logger)
         self.pipeline = IngestPipeline(store: store, hub: hub, idleThresholdMin: config.idleJobThresholdMin)
         self.auth = Authenticator(store: store)

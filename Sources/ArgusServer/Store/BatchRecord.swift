@@ -29,6 +29,8 @@ struct BatchRecord: Sendable {
 
     static let terminalStatuses: Set<String> = ["done", "failed", "stopped"]
     var isFinished: Bool { BatchRecord.terminalStatuses.contains(status) }
+    /// Statuses in which the run is expected to keep reporting (the stall detector watches these).
+    static let liveStatuses: Set<String> = ["running", "stopping"]
 
     init(id: String, ownerID: Int64, now: Int64) {
         self.id = id
