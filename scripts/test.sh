@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: installs missing -dev packages, prepares the real Python SDK (argus-reporter 0.1.3)
-# in .build/sdk-venv, builds debug, and runs `swift test`.
+# in .build/sdk-venv, builds debug, installs the binaries in .build/installed, and runs `swift test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -11,4 +11,8 @@ if ! "$venv/bin/python" -c "import argus, sys; sys.exit(0 if argus.__version__ =
 fi
 export ARGUS_SDK_PYTHON="$PWD/$venv/bin/python"
 swift build --build-tests
+# The binaries as scripts/install.sh installs them (Swift runtime linked in); InstallTests checks they need no
+# toolchain. (A build of its own, in .build/static: the static runtime cannot share objects with the one above.)
+ARGUS_BUILD_CONFIG=debug scripts/install.sh .build/installed
+export ARGUS_INSTALLED_BIN="$PWD/.build/installed"
 swift test --skip-build "$@"

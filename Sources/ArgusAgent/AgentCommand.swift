@@ -9,6 +9,7 @@ public struct AgentRootCommand: ParsableCommand {
         commandName: "argus-agent", abstract: "Carry out Rerun and Stop for argus-server on this host.",
         discussion:
             "First `argus-agent register --url U --token T`, then `argus-agent run`. It only ever runs commands the server recorded for a batch.",
+        version: ArgusVersion.string,
         subcommands: [Register.self, Run.self])
 
     public init() {}
@@ -38,7 +39,8 @@ public struct AgentRootCommand: ParsableCommand {
             let reply: HTTPResult
             do {
                 reply = try HTTPClient(baseURL: url, token: token).post(
-                    "/api/agents/register", json: ["hostname": .string(host), "version": "1", "capabilities": ["rerun", "stop"]])
+                    "/api/agents/register",
+                    json: ["hostname": .string(host), "version": .string(ArgusVersion.string), "capabilities": ["rerun", "stop"]])
             } catch { throw fail(error.description) }
             guard reply.status == 201, let id = reply.json?["agent_id"]?.intValue, let agentToken = reply.json?["agent_token"]?.stringValue
             else { throw fail("registration refused: \(reply.detail)") }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Shared
 
 /// `argus-server`: the root command. Each subcommand lives in its own type.
 public struct ServerCommand: AsyncParsableCommand {
@@ -11,6 +12,7 @@ public struct ServerCommand: AsyncParsableCommand {
             Start a server with `argus-server serve`, mint a token with `argus-server token create --user NAME`, \
             then point a training script (the argus-reporter SDK) or `argus-server simulate` at it.
             """,
+        version: ArgusVersion.string,
         subcommands: [ServeCommand.self, TokenCommand.self, RetentionCommand.self, SimulateCommand.self])
 
     public init() {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ArgusClient
 import Foundation
+import Shared
 
 /// `argus-tui [--url U] [--token T] [TARGET]`, and `--dump` for one plain-text frame.
 public struct TUICommand: ParsableCommand {
@@ -11,7 +12,8 @@ public struct TUICommand: ParsableCommand {
             TARGET is BATCH/JOB (the job's live screen), BATCH (pick one of its jobs), or nothing (recent batches,
             running first). The URL and token default to ARGUS_URL and ARGUS_TOKEN, the variables the Python SDK uses.
             Press ? inside for the keys. NO_COLOR turns colours off.
-            """)
+            """,
+        version: ArgusVersion.string)
 
     @Option(help: "Server URL (env ARGUS_URL, default http://127.0.0.1:8000).") var url: String?
     @Option(help: "API token (env ARGUS_TOKEN).") var token: String?

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Writes dist/argus-VERSION-linux-ARCH.tar.gz: the three binaries with the Swift runtime linked in, to copy to a
+# GPU box that has no Swift toolchain. There they need only Debian's libncursesw6, libcurl4 and (for the server)
+# libsqlite3-0, which a Debian or Ubuntu machine normally has already.
+#   scripts/package.sh [OUT_DIR]        (default ./dist)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-dist}"
+stage=$(mktemp -d -t argus-package.XXXXXX)
+trap 'rm -rf "$stage"' EXIT
+scripts/install.sh "$stage/bin"
+version=$("$stage/bin/argus-tui" --version)
+name="argus-$version-linux-$(uname -m)"
+mkdir -p "$stage/$name" "$out"
+mv "$stage/bin" "$stage/$name/bin"
+cat >"$stage/$name/INSTALL.txt" <<TXT
+Argus $version for Linux ($(uname -m)), built on $(. /etc/os-release && echo "$PRETTY_NAME").
+
+Copy bin/ anywhere on PATH, e.g.:   mkdir -p ~/.local/bin && cp bin/* ~/.local/bin/
+The binaries carry the Swift runtime; they need only the distribution's libraries:
+  argus-tui, argus-agent: libncursesw6 libcurl4   argus-server: also libsqlite3-0
+Check with:  ldd bin/argus-tui | grep 'not found'   (prints nothing when all is there)
+Then:        argus-tui --url http://SERVER:8000 --token TOKEN
+TXT
+tar -C "$stage" -czf "$out/$name.tar.gz" "$name"
+echo "$out/$name.tar.gz"
