@@ -124,6 +124,21 @@ public final class Feed: @unchecked Sendable {
         }
     }
 
+    /// One page of log lines (older ones, or `/` search matches), fetched on its own thread so the UI never waits.
+    public func fetchLogs(_ req: LogPageRequest) {
+        let (url, token, inbox) = (baseURL, token, inbox)
+        Thread {
+            do {
+                let rows = try HTTPClient(baseURL: url, token: token).getJSON(
+                    APIPath.jobLogLines(
+                        req.batchID, req.jobID, query: req.query, beforeID: req.beforeID, limit: LogFilter.pageSize))
+                inbox.post(.logPage(req, rows.arrayValue ?? []))
+            } catch {
+                inbox.post(.logPageFailed(req, "\(error)"))
+            }
+        }.start()
+    }
+
     public func openJob(batchID: String, jobID: String) {
         let s = JobStream(baseURL: baseURL, token: token, batchID: batchID, jobID: jobID, inbox: inbox)
         lock.withLock {

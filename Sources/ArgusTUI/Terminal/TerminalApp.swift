@@ -92,6 +92,7 @@ public enum TerminalApp {
                 case .loadJobs(let b): feed.loadJobs(b)
                 case .openJob(let b, let j): feed.openJob(batchID: b, jobID: j)
                 case .closeJob: feed.closeJob()
+                case .fetchLogs(let req): feed.fetchLogs(req)
                 case .fail(let message):
                     fatal = message
                     quit = true
