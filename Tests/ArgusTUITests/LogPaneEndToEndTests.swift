@@ -8,7 +8,7 @@ import Testing
 @Suite("argus-tui log pane end to end (tmux)")
 struct LogPaneEndToEndTests {
     func tui(_ s: TestServer, _ token: String, _ target: String) throws -> Tmux {
-        try Tmux([Binaries.path("argus-tui"), target], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        try TUIEndToEndTests().tui(s, token, [target])
     }
 
     /// 500 lines "step N: fine", but five (all older than the 200-line tail the view loads) are about errors.

@@ -352,7 +352,7 @@ public enum Update {
     /// is in view (the pane keeps one column for the ‹ marker then).
     static func shiftLog(_ s: inout AppState, _ direction: Int) {
         let width = max(2, s.width - JobPanels.logPrefixWidth)
-        let longest = JobPanels.visibleLogs(s, rows: logRows(s)).lines.map { TextWidth.of($0.line) }.max() ?? 0
+        let longest = JobPanels.visibleLogs(s, s.filteredLogs, rows: logRows(s)).lines.map { TextWidth.of($0.line) }.max() ?? 0
         s.logShift = clamp(s.logShift + direction * max(1, width / 2), 0, max(0, longest - (width - 1)))
     }
 

@@ -139,8 +139,7 @@ enum JobPanels {
 
     /// The log lines the pane shows for a body of `rows` rows, and the scroll that shows them. The scroll is
     /// clamped so the pane is always full when there are enough lines: the top of the history is the first row.
-    static func visibleLogs(_ s: AppState, rows: Int) -> (lines: ArraySlice<LogLine>, scroll: Int) {
-        let lines = s.filteredLogs
+    static func visibleLogs(_ s: AppState, _ lines: [LogLine], rows: Int) -> (lines: ArraySlice<LogLine>, scroll: Int) {
         let scroll = min(s.logScroll, max(0, lines.count - rows))
         let end = lines.count - scroll
         return (lines[max(0, end - rows)..<end], scroll)
@@ -150,11 +149,12 @@ enum JobPanels {
         guard rect.height >= 2 else { return }
         let ascii = s.glyphs == .ascii
         let body = Rect(x: rect.x, y: rect.y + 1, width: rect.width, height: rect.height - 1)
-        let (shown, scroll) = visibleLogs(s, rows: body.height)
+        let all = s.filteredLogs
+        let (shown, scroll) = visibleLogs(s, all, rows: body.height)
         let textWidth = body.width - logPrefixWidth
         var title = "LOG"
         if !s.filter.isEmpty {
-            let count = s.filteredLogs.count
+            let count = all.count
             let searching = s.search?.query != s.filter || s.search?.loaded != true
             title += "  filter \"\(s.filter)\": "
             title += searching ? "searching the whole log…" : "\(count)\(s.olderLogsExist ? "+" : "") match\(count == 1 ? "" : "es")"
@@ -162,7 +162,7 @@ enum JobPanels {
         title += scroll == 0 ? "  (following)" : "  (scrolled \(scroll) up · End follows)"
         if s.logFetch?.beforeID != nil {
             title += "  loading older lines…"
-        } else if scroll > 0, scroll >= s.filteredLogs.count - body.height, !s.olderLogsExist {
+        } else if scroll > 0, scroll >= all.count - body.height, !s.olderLogsExist {
             title += "  start of the log"
         }
         if s.logShift > 0 {
