@@ -96,6 +96,7 @@ struct LogPaneTests {
         #expect(Update.apply(&s, .key(.char("E"))) == [.fetchLogs(Self.req(query: "E", before: nil))])
         #expect(Update.apply(&s, .key(.char("R"))) == [.fetchLogs(Self.req(query: "ER", before: nil))])
         #expect(Self.pane(s).title == "LOG  filter \"ER\": searching the whole log…  (following)")
+        #expect(Self.pane(s).body.first == "no loaded line matches; asking the server…")
         // The answer for "E" comes late: dropped.
         _ = Update.apply(&s, .logPage(Self.req(query: "E", before: nil), Self.rows(1...3)))
         #expect(s.search?.loaded == false)
@@ -120,6 +121,13 @@ struct LogPaneTests {
                 "09:00:00 INFO  step 3: ERROR", "09:00:00 INFO  step 40: ERROR", "09:00:00 INFO  step 77: ERROR",
                 "09:00:00 INFO  step 150: ERROR", "09:00:00 INFO  step 420: ERROR", "09:05:00 WARNI live: error budget",
             ])
+        // A query the server finds nowhere says so.
+        _ = Update.apply(&s, .key(.char("/")))
+        _ = Update.apply(&s, .key(.char("Z")))
+        _ = Update.apply(&s, .logPage(Self.req(query: "ERZ", before: nil), []))
+        #expect(Self.pane(s).title == "LOG  filter \"ERZ\": 0 matches  (following)")
+        #expect(Self.pane(s).body.first == "no line matches the filter")
+        _ = Update.apply(&s, .key(.enter))
         // Esc clears the filter (and the search) in one press; the tail is back.
         _ = Update.apply(&s, .key(.escape))
         #expect(s.filter.isEmpty && s.search == nil)

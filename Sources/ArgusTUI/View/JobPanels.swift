@@ -153,9 +153,9 @@ enum JobPanels {
         let (shown, scroll) = visibleLogs(s, all, rows: body.height)
         let textWidth = body.width - logPrefixWidth
         var title = "LOG"
+        let searching = !s.filter.isEmpty && (s.search?.query != s.filter || s.search?.loaded != true)
         if !s.filter.isEmpty {
             let count = all.count
-            let searching = s.search?.query != s.filter || s.search?.loaded != true
             title += "  filter \"\(s.filter)\": "
             title += searching ? "searching the whole log…" : "\(count)\(s.olderLogsExist ? "+" : "") match\(count == 1 ? "" : "es")"
         }
@@ -172,9 +172,10 @@ enum JobPanels {
         }
         g.put(rect.x, rect.y, TextWidth.truncate(title, rect.width), .dimmed)
         if shown.isEmpty {
-            g.put(
-                body.x, body.y, s.filter.isEmpty ? "no log lines yet" : "no line matches the filter",
-                .dimmed)
+            let empty =
+                s.filter.isEmpty
+                ? "no log lines yet" : (searching ? "no loaded line matches; asking the server…" : "no line matches the filter")
+            g.put(body.x, body.y, empty, .dimmed)
             return
         }
         let (more, less) = ascii ? (">", "<") : ("›", "‹")
