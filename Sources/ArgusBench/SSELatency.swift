@@ -31,7 +31,7 @@ enum SSELatency {
         var connections: [SSEConnection] = []
         let done = DispatchGroup()
         for _ in 0..<subs {
-            let c = SSEConnection(url: "\(url)/api/sse?channels=batch:\(batch)", token: token)
+            let c = SSEConnection(url: url + APIPath.sse([.batch(batch)]), token: token)
             connections.append(c)
             done.enter()
             Thread {

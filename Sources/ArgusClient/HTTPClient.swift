@@ -152,10 +152,3 @@ public final class HTTPClient: @unchecked Sendable {
         return j
     }
 }
-
-/// Percent-encodes one path segment or query value.
-public func urlEncode(_ s: String) -> String {
-    var allowed = CharacterSet.alphanumerics
-    allowed.insert(charactersIn: "-._~")
-    return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
-}

@@ -110,3 +110,56 @@ struct SDKCompatTests {
         #expect(withHB.contains { $0["line"] == "heartbeat" })
     }
 }
+
+@Suite("Real SDK and argus-tui: a run named freely can be stopped")
+struct SDKStopOddNameTests {
+    static let script = """
+        import logging, sys, time
+        from argus import Reporter
+        logging.basicConfig(level=logging.WARNING)
+        with Reporter("my run ü 東京", experiment_type="test", source_project="p", n_total=1,
+                      command="python train.py", heartbeat=0.2, stop_polling=0.3, resource_snapshot=False) as r:
+            print(r.batch_id, flush=True)
+            with r.job("job ✓ 1", model="mlp") as j:
+                for ep in range(600):
+                    j.epoch(ep, train_loss=1.0 / (ep + 1))
+                    if r.stopped:
+                        break
+                    time.sleep(0.1)
+            print("STOPPED" if r.stopped else "NOT STOPPED", flush=True)
+        """
+
+    @Test("Reporter(\"my run ü 東京\"): the TUI opens it, Stop reaches it, and the SDK's r.stopped flips")
+    func stopFromTheTUI() throws {
+        let python = try PythonSDK.python()
+        let s = try TestServer()
+        let token = try s.token()
+        let out = s.dataDir.appendingPathComponent("sdk-out.txt").path
+        let err = s.dataDir.appendingPathComponent("sdk-err.txt").path
+        let sdk = try startProcess(
+            python, ["-c", Self.script], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token, "HOME": s.dataDir.path],
+            stdout: out, stderr: err)
+        defer { stopProcess(sdk) }
+        func printed() -> [String] {
+            ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while printed().isEmpty && Date() < deadline { usleep(50_000) }
+        let batchID = try #require(printed().first)
+        #expect(batchID.hasPrefix("my run ü 東京-"))
+        let t = try Tmux([Binaries.path("argus-tui"), "\(batchID)/job ✓ 1"], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        try t.wait("the live job screen of the oddly named run") {
+            $0.contains("\(batchID) / job ✓ 1") && $0.contains("● live") && $0.contains("● running") && $0.contains("[s] Stop  ")
+        }
+        t.send("s")
+        try t.wait("the confirmation") { $0.contains("Stop batch \(batchID)?") }
+        t.send("y")
+        try t.wait("Stop acknowledged") { $0.contains("Stop requested for \(batchID)") }
+        // The SDK's own poll of GET /api/batches/<id>/stop-requested sees it and the script leaves its loop.
+        let end = Date().addingTimeInterval(20)
+        while sdk.isRunning && Date() < end { usleep(50_000) }
+        #expect(printed().last == "STOPPED", "stderr: \((try? String(contentsOfFile: err, encoding: .utf8)) ?? "")")
+        try t.wait("the batch ends as stopped on screen") { $0.contains("[s] Stop (batch already stopped)") }
+        t.send("q")
+    }
+}

@@ -98,7 +98,7 @@ struct UpdateTests {
         #expect(ScreenView.render(s).text.contains("last event 0s ago"))
     }
 
-    @Test("the log follows the tail until scrolled; End follows again; / filters the whole buffer")
+    @Test("the log follows the tail until scrolled; End follows again; / shows loaded matches until the server's arrive")
     func logScrollAndFilter() {
         let logs = (0..<300).map { ("info", "line \($0)") }
         var s = Fixture.state(Fixture.view(logs: logs))
@@ -119,7 +119,16 @@ struct UpdateTests {
         ] {
             _ = Update.apply(&s, .key(k))
         }
-        let text = ScreenView.render(s).text
+        var text = ScreenView.render(s).text
+        #expect(text.contains("filter \"line 27\": searching the whole log…"))
+        #expect(text.contains("line 27\n") && text.contains("line 279"))
+        let req = LogPageRequest(batchID: "b1", jobID: "j1", query: "line 27", beforeID: nil)
+        #expect(s.logFetch == req)
+        let matches = s.job!.logs.filter { $0.line.hasPrefix("line 27") }.reversed().map { l -> JSON in
+            ["id": JSON(Int(l.id)), "ts": .string(l.ts), "job_id": "j1", "level": "info", "line": .string(l.line)]
+        }
+        _ = Update.apply(&s, .logPage(req, Array(matches)))
+        text = ScreenView.render(s).text
         #expect(text.contains("filter \"line 27\": 11 matches"))
         #expect(text.contains("line 27\n") && text.contains("line 279"))
         #expect(!text.contains("line 300") && !text.contains("line 28"))

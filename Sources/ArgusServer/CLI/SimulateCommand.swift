@@ -153,7 +153,7 @@ struct Simulator {
     mutating func pollStop() {
         guard Date().timeIntervalSince(lastStopPoll) * speed >= 2 else { return }
         lastStopPoll = Date()
-        if let j = try? client.getJSON("/api/batches/\(urlEncode(batchID))/stop-requested"),
+        if let j = try? client.getJSON(APIPath.stopRequested(batchID)),
             j["stop_requested"]?.boolValue == true
         {
             stopped = true

@@ -27,6 +27,17 @@ struct ArgusRequestContext: RequestContext {
     /// Bodies are collected explicitly with our own cap (see `APIError.tooLarge`).
     var maxUploadSize: Int { 64 * 1024 * 1024 }
 
+    /// The route's path parameters, percent-decoded: the one place ids from a URL are decoded. The router
+    /// matches on the raw path (so `%2F` stays inside its segment) and hands segments over still encoded;
+    /// this shadows Hummingbird's `parameters`, so every handler's `ctx.parameters` reads ids as stored.
+    /// A segment that is not valid percent-encoding is kept as sent, and simply matches no id.
+    var parameters: Parameters {
+        Parameters(
+            coreContext.parameters.map { p in
+                (key: p.key, value: IDEncoding.decode(String(p.value)).map { $0[...] } ?? p.value)
+            })
+    }
+
     func requireUser() throws -> UserPrincipal {
         switch principal {
         case .user(let u)?: return u

@@ -101,19 +101,24 @@ struct ReadController {
     func logLines(
         _ req: Request, _ ctx: ArgusRequestContext, batchID: String, jobID: String?, requireJob: Bool
     ) async throws -> Response {
-        let limit = try intParam(req, "limit", default: 200, range: 1...2000)
+        let limit = try intParam(req, "limit", default: LogFilter.pageSize, range: 1...2000)
         let before = try req.uri.queryParameters.get("before_id").flatMap { s -> Int64? in
             guard let v = Int64(s), v > 0 else {
                 throw APIError.unprocessable("before_id must be a positive integer.")
             }
             return v
         }
+        // `q`: only lines whose text or level contains it, ignoring case, searched over the whole history.
+        let q = String(req.uri.queryParameters.get("q") ?? "")
+        guard q.count <= LogFilter.maxQueryLength else {
+            throw APIError.unprocessable("q must be at most \(LogFilter.maxQueryLength) characters.")
+        }
         let hidden = ["1", "true", "yes"].contains(
             req.uri.queryParameters.get("include_heartbeats") ?? "")
         guard
             let rows = try await store.logLines(
                 batchID: batchID, jobID: jobID, requireJob: requireJob, limit: limit, beforeID: before,
-                includeHidden: hidden,
+                includeHidden: hidden, filter: LogFilter(q),
                 scope: try ctx.readScope())
         else {
             throw APIError.notFound(

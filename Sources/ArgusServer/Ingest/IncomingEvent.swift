@@ -14,6 +14,11 @@ struct IncomingEvent: Sendable {
 
     static let jobScoped: Set<String> = ["job_start", "job_epoch", "job_done", "job_failed"]
 
+    /// Refused in a batch_id. Clients put the batch id into URLs, and the SDK (argus-reporter 0.1.3) does so
+    /// unencoded: '?' and '#' would end its path early and '/' add a segment. A `BATCH/JOB` target splits at '/'
+    /// too. Every other character works: clients percent-encode ids (`APIPath`) and the server decodes them.
+    static let urlDelimiters: Set<Character> = ["/", "?", "#"]
+
     /// Sent by a training script (not made by the server: stop_requested, batch_stalled, ...). Only these
     /// count as hearing from the run: they move `last_received` and wake a stalled batch.
     var isFromClient: Bool { EventTypes.fromClients.contains(type) }
@@ -32,7 +37,7 @@ struct IncomingEvent: Sendable {
     }
 
     /// The channel named in the streamed frame: the job's channel for job events, else the batch's.
-    var channel: String { effectiveJobID.map { "job:\(batchID):\($0)" } ?? "batch:\(batchID)" }
+    var channel: String { (effectiveJobID.map { Channel.job(batchID, $0) } ?? Channel.batch(batchID)).name }
 
     /// Builds the stored envelope for a server-made event (stop_requested, batch_stalled, ...).
     static func server(
@@ -120,6 +125,11 @@ enum EventValidator {
         guard let batchID = o["batch_id"]?.stringValue, (1...128).contains(batchID.unicodeScalars.count)
         else {
             return bad("batch_id is required and must be a string of 1 to 128 characters.")
+        }
+        if let c = batchID.first(where: { IncomingEvent.urlDelimiters.contains($0) }) {
+            return bad(
+                "batch_id '\(batchID.prefix(128))' contains '\(c)': the SDK polls /api/batches/<batch_id>/stop-requested without encoding it, so Stop could never reach this run; choose a name without '/', '?' or '#'."
+            )
         }
         var jobID: String? = nil
         switch o["job_id"] {

@@ -122,14 +122,20 @@ extension ArgusStore {
         return out.map { .raw($0.bytes) }
     }
 
+    /// Log lines, newest first: `limit` of them before `beforeID`, only those `filter` matches. The filter runs
+    /// here rather than in SQL so that the server and the TUI share one rule (`LogFilter`); the scan reads
+    /// just the two fields it needs and stops at `limit` matches.
     static func logLines(
         _ db: Database, batchID: String, jobID: String?, limit: Int, beforeID: Int64?,
-        includeHidden: Bool
+        includeHidden: Bool, filter: LogFilter = LogFilter("")
     ) throws
         -> [JSON]
     {
-        var sql =
-            "SELECT id, ts_us, job_id, body FROM events WHERE batch_id = ? AND event_type = 'log_line'"
+        var sql = """
+            SELECT id, ts_us, job_id, json_extract(body, '$.data.line') AS line,
+              json_extract(body, '$.data.level') AS level
+            FROM events WHERE batch_id = ? AND event_type = 'log_line'
+            """
         var args: StatementArguments = [batchID]
         if let jobID {
             sql += " AND job_id = ?"
@@ -140,17 +146,24 @@ extension ArgusStore {
             args += [beforeID]
         }
         if !includeHidden { sql += " AND hidden = 0" }
-        sql += " ORDER BY id DESC LIMIT ?"
-        args += [limit]
-        return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: args).map { r in
-            let data = (try? JSON.parse(r["body"] as String))?["data"]
-            let level = (data?["level"]?.stringValue ?? "info").lowercased()
-            return [
+        sql += " ORDER BY id DESC"
+        if filter.isEmpty {
+            sql += " LIMIT ?"
+            args += [limit]
+        }
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: args)
+        var out: [JSON] = []
+        while out.count < limit, let r = try rows.next() {
+            let line = String.fromDatabaseValue(r["line"]) ?? ""
+            let level = (String.fromDatabaseValue(r["level"]) ?? "info").lowercased()
+            guard filter.matches(line: line, level: level) else { continue }
+            out.append([
                 "id": JSON(r["id"] as Int64), "ts": .string(Timestamp(micros: r["ts_us"]).iso),
                 "job_id": JSON(r["job_id"] as String?),
-                "level": .string(level), "line": JSON(data?["line"]?.stringValue ?? ""),
-            ]
+                "level": .string(level), "line": .string(line),
+            ])
         }
+        return out
     }
 
     static func resources(_ db: Database, batchID: String, job: JobRecord?, limit: Int) throws
@@ -197,7 +210,7 @@ extension ArgusStore {
 
     func logLines(
         batchID: String, jobID: String?, requireJob: Bool, limit: Int, beforeID: Int64?,
-        includeHidden: Bool, scope: ReadScope
+        includeHidden: Bool, filter: LogFilter, scope: ReadScope
     )
         async throws -> [JSON]?
     {
@@ -208,7 +221,7 @@ extension ArgusStore {
             }
             return try ArgusStore.logLines(
                 db, batchID: batchID, jobID: jobID, limit: limit, beforeID: beforeID,
-                includeHidden: includeHidden)
+                includeHidden: includeHidden, filter: filter)
         }
     }
 
@@ -242,7 +255,7 @@ extension ArgusStore {
                 "epochs": .array(try ArgusStore.epochs(db, batchID: batchID, jobID: jobID)),
                 "log_tail": .array(
                     try ArgusStore.logLines(
-                        db, batchID: batchID, jobID: jobID, limit: 200, beforeID: nil, includeHidden: false)),
+                        db, batchID: batchID, jobID: jobID, limit: LogFilter.pageSize, beforeID: nil, includeHidden: false)),
                 "resources_latest": try ArgusStore.resources(db, batchID: batchID, job: j, limit: 1).first
                     ?? .null,
                 "env_snapshot": b.envSnapshotJSON,

@@ -9,7 +9,8 @@ struct ChannelFilter: Sendable {
 
     var batchIDs: Set<String> { wholeBatches.union(jobs.keys) }
 
-    /// Parses `batch:b,job:b:j` (a job channel splits at its first ':' after the prefix).
+    /// Parses `batch:b,job:b:j` (`Channel`: ids inside a name are percent-encoded, so ',' only separates names).
+    /// `names` are the canonical names, as every frame's `channel` spells them.
     static func parse(_ text: String) throws(APIError) -> ChannelFilter {
         var f = ChannelFilter()
         let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
@@ -23,22 +24,13 @@ struct ChannelFilter: Sendable {
             throw APIError.unprocessable("At most 64 channels per connection.")
         }
         for p in parts {
-            if p.hasPrefix("batch:"), p.count > 6 {
-                f.wholeBatches.insert(String(p.dropFirst(6)))
-            } else if p.hasPrefix("job:") {
-                let rest = p.dropFirst(4)
-                guard let colon = rest.firstIndex(of: ":"), colon != rest.startIndex,
-                    rest.index(after: colon) != rest.endIndex
-                else {
-                    throw APIError.unprocessable("Channel '\(p)' is not of the form job:<batch_id>:<job_id>.")
-                }
-                f.jobs[String(rest[..<colon]), default: []].insert(
-                    String(rest[rest.index(after: colon)...]))
-            } else {
-                throw APIError.unprocessable(
-                    "Channel '\(p)' is not of the form batch:<batch_id> or job:<batch_id>:<job_id>.")
+            let channel: Channel
+            do { channel = try Channel(parsing: p) } catch { throw APIError.unprocessable(error.description) }
+            switch channel {
+            case .batch(let b): f.wholeBatches.insert(b)
+            case .job(let b, let j): f.jobs[b, default: []].insert(j)
             }
-            f.names.append(p)
+            f.names.append(channel.name)
         }
         return f
     }
@@ -60,7 +52,7 @@ extension StoredEvent {
         let job = (type == "log_line" && rawJob == batchID) ? nil : rawJob
         self.init(
             id: r["id"], batchID: batchID, jobID: job, type: type, tsUs: r["ts_us"], body: r["body"],
-            channel: job.map { "job:\(batchID):\($0)" } ?? "batch:\(batchID)", snapshotJobs: snapshotJobs)
+            channel: (job.map { Channel.job(batchID, $0) } ?? Channel.batch(batchID)).name, snapshotJobs: snapshotJobs)
     }
 }
 

@@ -46,7 +46,7 @@ public struct TUICommand: ParsableCommand {
         let shareToken = String(link[r.upperBound...]).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         let batchID: String
         do {
-            let reply = try HTTPClient(baseURL: base, token: nil, timeout: 10).get("/share/\(urlEncode(shareToken))")
+            let reply = try HTTPClient(baseURL: base, token: nil, timeout: 10).get(APIPath.share(token: shareToken))
             guard reply.status == 200, let b = reply.json?["batch_id"]?.stringValue else { throw fail("\(reply.detail)") }
             batchID = b
         } catch let e as ExitCode {

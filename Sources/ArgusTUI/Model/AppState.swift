@@ -95,6 +95,14 @@ public struct AppState: Sendable {
 
     /// Lines scrolled up from the bottom of the log; 0 follows the tail.
     public var logScroll = 0
+    /// Columns the log text is scrolled sideways (→/←), so a long line can be read to its end.
+    public var logShift = 0
+    /// The page of older log lines (or search matches) being fetched, if any: one at a time.
+    public var logFetch: LogPageRequest?
+    /// Lines still to scroll up once that page arrives (PgUp or Home went past the oldest loaded line).
+    public var pendingScrollUp = 0
+    /// The server's matches for `filter`, over the job's whole history.
+    public var search: LogSearch?
     public var filter = ""
     public var filterEditing = false
     public var showHelp = false
@@ -121,11 +129,45 @@ public struct AppState: Sendable {
         return shownExtras.contains(name)
     }
 
-    /// Log lines after the `/` filter (over the whole loaded buffer).
+    /// The log pane's lines, oldest first. Without a filter: the loaded tail (and older pages). With one: the
+    /// server's matches over the whole history, plus the loaded lines that match, without a gap — a loaded
+    /// line older than the oldest server match is left out until the page that reaches it arrives.
     public var filteredLogs: [LogLine] {
         guard let logs = job?.logs else { return [] }
-        if filter.isEmpty { return logs }
-        let needle = filter.lowercased()
-        return logs.filter { $0.line.lowercased().contains(needle) || $0.level.contains(needle) }
+        let f = LogFilter(filter)
+        if f.isEmpty { return logs }
+        let local = logs.filter { f.matches(line: $0.line, level: $0.level) }
+        guard let search, search.query == filter, search.loaded else { return local }
+        let floor = search.complete ? Int64.min : (search.hits.first?.id ?? Int64.min)
+        var seen = Set(search.hits.map(\.id))
+        var merged = search.hits
+        for l in local where l.id >= floor && seen.insert(l.id).inserted { merged.append(l) }
+        return merged.sorted { $0.id < $1.id }
     }
+
+    /// Whether the server holds lines above the top of `filteredLogs`.
+    public var olderLogsExist: Bool {
+        guard let job else { return false }
+        if filter.isEmpty { return job.olderLogsExist }
+        guard let search, search.query == filter else { return false }
+        return !search.loaded || !search.complete
+    }
+}
+
+/// One page of a job's log lines to fetch: newest first, before `beforeID`, matching `query` if not empty.
+public struct LogPageRequest: Equatable, Sendable {
+    public var batchID: String
+    public var jobID: String
+    public var query: String
+    public var beforeID: Int64?
+}
+
+/// The server's answers to the `/` filter, oldest first.
+public struct LogSearch: Equatable, Sendable {
+    public var query: String
+    public var hits: [LogLine] = []
+    /// The first page has arrived.
+    public var loaded = false
+    /// Every match is in `hits` (the last page came back short).
+    public var complete = false
 }

@@ -119,6 +119,8 @@ public struct JobData: Sendable {
     public var actions: [String: (enabled: Bool, reason: String?)] = [:]
     public var series = EpochSeries()
     public var logs: [LogLine] = []
+    /// The server has log lines older than `logs.first` (the tail was a full page, or the cap dropped some).
+    public var olderLogsExist = false
     public var lastEventID: Int64 = 0
     /// The batch a rerun of this one started as (from a `rerun_started` event).
     public var rerunBatchID: String?
@@ -165,10 +167,9 @@ public struct JobData: Sendable {
             }
         }
         for e in v["epochs"]?.arrayValue ?? [] { if let o = e.objectValue { series.upsert(o) } }
-        let tail = (v["log_tail"]?.arrayValue ?? []).compactMap(JobData.logLine(row:)).filter {
-            !$0.isHeartbeat
-        }
-        logs = tail.sorted { $0.id < $1.id }
+        let rows = v["log_tail"]?.arrayValue ?? []
+        logs = JobData.logLines(rows)
+        olderLogsExist = rows.count >= LogFilter.pageSize
         if let latest = v["resources_latest"], latest.objectValue != nil, gpuUtil == nil {
             gpuUtil = GPUFigures(latest.objectValue!).util
         }
@@ -176,6 +177,19 @@ public struct JobData: Sendable {
     }
 
     static let finished: Set<String> = ["done", "failed", "stopped"]
+
+    /// Log-lines rows (newest first, as the server sends them) as the pane keeps them: oldest first, no heartbeats.
+    static func logLines(_ rows: [JSON]) -> [LogLine] {
+        rows.compactMap(JobData.logLine(row:)).filter { !$0.isHeartbeat }.sorted { $0.id < $1.id }
+    }
+
+    /// Adds a page of older lines above the loaded ones. The cap on live lines is not applied here: paging
+    /// back is the user's choice, one page per key press.
+    public mutating func prependOlder(_ rows: [JSON]) {
+        let oldest = logs.first?.id ?? .max
+        logs.insert(contentsOf: JobData.logLines(rows).filter { $0.id < oldest }, at: 0)
+        olderLogsExist = rows.count >= LogFilter.pageSize
+    }
 
     static func logLine(row: JSON) -> LogLine? {
         guard let id = row["id"]?.intValue else { return nil }
@@ -241,7 +255,10 @@ public struct JobData: Sendable {
                 line: data["line"]?.stringValue ?? "", jobID: job)
             if !line.isHeartbeat {
                 logs.append(line)
-                if logs.count > JobData.maxLogLines { logs.removeFirst(logs.count - JobData.maxLogLines) }
+                if logs.count > JobData.maxLogLines {
+                    logs.removeFirst(logs.count - JobData.maxLogLines)
+                    olderLogsExist = true
+                }
             }
         case "resource_snapshot":
             if job == nil || mine {

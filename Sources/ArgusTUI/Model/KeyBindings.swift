@@ -6,8 +6,8 @@ public enum Key: Equatable, Hashable, Sendable {
 }
 
 public enum Command: Equatable, Sendable {
-    case quit, help, back, open, up, down, pageUp, pageDown, top, bottom, filter, ema, logScale,
-        toggleSeries
+    case quit, help, back, open, up, down, pageUp, pageDown, top, bottom, scrollLeft, scrollRight, filter, ema,
+        logScale, toggleSeries
     case stop, rerun, share, copyCommand, openRerun
 }
 
@@ -22,7 +22,7 @@ public struct KeyBinding: Sendable {
     public var command: Command
 }
 
-/// The one table that both dispatches keys and generates the `?` overlay.
+/// The one table that both dispatches keys and generates the `?` overlay; the first binding that matches wins.
 /// Actions that change a run (Stop, Rerun) sit on letters never used for navigation, and ask first.
 public enum KeyBindings {
     public static let all: [KeyBinding] = [
@@ -30,8 +30,14 @@ public enum KeyBindings {
             keys: [.char("q"), .ctrlC], label: "q", help: "quit", context: .everywhere, command: .quit),
         KeyBinding(
             keys: [.char("?")], label: "?", help: "this help", context: .everywhere, command: .help),
+        // On the job screen the arrows scroll long log lines; Esc still goes back.
         KeyBinding(
-            keys: [.escape, .left], label: "Esc", help: "back / close", context: .everywhere,
+            keys: [.right], label: "→", help: "scroll long log lines right (read past the edge)", context: .job,
+            command: .scrollRight),
+        KeyBinding(
+            keys: [.left], label: "←", help: "scroll log lines back left", context: .job, command: .scrollLeft),
+        KeyBinding(
+            keys: [.escape, .left], label: "Esc", help: "back / close (← too, in lists)", context: .everywhere,
             command: .back),
         KeyBinding(
             keys: [.enter, .right], label: "Enter", help: "open the selected batch or job",
@@ -47,13 +53,13 @@ public enum KeyBindings {
         KeyBinding(
             keys: [.pageDown], label: "PgDn", help: "page down", context: .everywhere, command: .pageDown),
         KeyBinding(
-            keys: [.home], label: "Home", help: "oldest log line / first item", context: .everywhere,
-            command: .top),
+            keys: [.home], label: "Home", help: "first item / older log lines (a page from the server each time)",
+            context: .everywhere, command: .top),
         KeyBinding(
             keys: [.end], label: "End", help: "newest log line: follow the tail again",
             context: .everywhere, command: .bottom),
         KeyBinding(
-            keys: [.char("/")], label: "/", help: "filter the log (Enter keeps, Esc clears)",
+            keys: [.char("/")], label: "/", help: "search the job's whole log (Enter keeps, Esc clears)",
             context: .job, command: .filter),
         KeyBinding(
             keys: [.char("e")], label: "e", help: "EMA smoothing on the chart", context: .job,

@@ -16,6 +16,9 @@ public enum Action: Sendable {
     case fatal(String)
     /// The server minted a share link.
     case shareMinted(url: String)
+    /// A page of log lines asked for with `Effect.fetchLogs` (rows newest first, as the server sends them).
+    case logPage(LogPageRequest, [JSON])
+    case logPageFailed(LogPageRequest, String)
 }
 
 /// What `update` asks the outside world to do.
@@ -29,6 +32,8 @@ public enum Effect: Equatable, Sendable {
     case fail(String)
     /// Put text on the clipboard (OSC 52).
     case copy(String)
+    /// Fetch one page of log lines (older ones, or search matches) off the UI thread.
+    case fetchLogs(LogPageRequest)
 }
 
 /// The one place state changes (the Elm architecture): `update(&state, action) -> effects`.
@@ -116,6 +121,33 @@ public enum Update {
             return [.copy(url)]
         case .key(let key):
             return handleKey(&s, key)
+        case .logPage(let req, let rows):
+            guard s.logFetch == req else { return [] }
+            s.logFetch = nil
+            guard var job = s.job, job.batchID == req.batchID, job.jobID == req.jobID else { return [] }
+            if req.query.isEmpty {
+                job.prependOlder(rows)
+                s.job = job
+            } else {
+                guard var search = s.search, search.query == req.query else { return [] }
+                let oldest = search.hits.first?.id ?? .max
+                search.hits.insert(contentsOf: JobData.logLines(rows).filter { $0.id < oldest }, at: 0)
+                search.loaded = true
+                search.complete = rows.count < LogFilter.pageSize
+                s.search = search
+            }
+            // The lines arrived above the view, which stays where it was; then finish the move that asked for them.
+            let pending = s.pendingScrollUp
+            s.pendingScrollUp = 0
+            // One page per key press: Home shows the top of what arrived rather than fetching the whole history.
+            if pending > 0 { _ = scrollLog(&s, by: -pending, fetchOlder: false) }
+            return []
+        case .logPageFailed(let req, let why):
+            guard s.logFetch == req else { return [] }
+            s.logFetch = nil
+            s.pendingScrollUp = 0
+            say(&s, "Could not load log lines: \(why)", error: true)
+            return []
         }
     }
 
@@ -163,7 +195,8 @@ public enum Update {
             return key == .char("q") || key == .ctrlC ? [.quit] : []
         }
         guard let binding = KeyBindings.lookup(key, on: s.screen) else { return [] }
-        let page = max(1, s.height - 12)
+        // A page of the log is its pane less one line of overlap; lists move by about a screen.
+        let page = s.screen == .job ? max(1, logRows(s) - 1) : max(1, s.height - 12)
         switch binding.command {
         case .quit: return [.quit]
         case .help:
@@ -171,7 +204,7 @@ public enum Update {
             return []
         case .back:
             if !s.filter.isEmpty && s.screen == .job {
-                s.filter = ""
+                _ = setFilter(&s, "")
                 return []
             }
             switch s.screen {
@@ -203,18 +236,19 @@ public enum Update {
                 s.screen = .job
                 s.job = JobData(batchID: b, jobID: j)
                 s.connection = .connecting
-                s.logScroll = 0
-                s.filter = ""
+                resetLog(&s)
                 s.chartBounds = nil
                 return [.openJob(batchID: b, jobID: j)]
             case .job: return []
             }
-        case .up: move(&s, -1)
-        case .down: move(&s, 1)
-        case .pageUp: move(&s, -page)
-        case .pageDown: move(&s, page)
-        case .top: move(&s, Int.min / 2)
-        case .bottom: move(&s, Int.max / 2)
+        case .up: return move(&s, -1)
+        case .down: return move(&s, 1)
+        case .pageUp: return move(&s, -page)
+        case .pageDown: return move(&s, page)
+        case .top: return move(&s, Int.min / 2)
+        case .bottom: return move(&s, Int.max / 2)
+        case .scrollLeft, .scrollRight:
+            shiftLog(&s, binding.command == .scrollRight ? 1 : -1)
         case .filter:
             s.filterEditing = true
         case .ema:
@@ -280,31 +314,89 @@ public enum Update {
         return []
     }
 
-    static func move(_ s: inout AppState, _ delta: Int) {
+    static func move(_ s: inout AppState, _ delta: Int) -> [Effect] {
         switch s.screen {
         case .batches: s.batchCursor = clamp(s.batchCursor + delta, 0, s.batches.count - 1)
         case .jobs: s.jobCursor = clamp(s.jobCursor + delta, 0, s.jobs.count - 1)
-        case .job:
-            // Up scrolls back in time; 0 means following the tail.
-            s.logScroll = clamp(s.logScroll - delta, 0, max(0, s.filteredLogs.count - 1))
+        case .job: return scrollLog(&s, by: delta)
         }
+        return []
+    }
+
+    /// Rows of log lines the job screen shows now.
+    static func logRows(_ s: AppState) -> Int {
+        guard let job = s.job else { return 0 }
+        return ScreenView.JobLayout(s, job, rect: ScreenView.bodyRect(s)).logRows
+    }
+
+    /// Scrolls the log: up (negative) goes back in time, 0 follows the tail. The top of the view stops at the
+    /// oldest loaded line; going past it asks the server for the page before it, and the rest of the move
+    /// happens when that page arrives.
+    static func scrollLog(_ s: inout AppState, by delta: Int, fetchOlder: Bool = true) -> [Effect] {
+        let top = max(0, s.filteredLogs.count - logRows(s))
+        let wanted = s.logScroll - delta
+        s.logScroll = clamp(wanted, 0, top)
+        guard fetchOlder, wanted > top, s.olderLogsExist, let job = s.job else { return [] }
+        s.pendingScrollUp = max(s.pendingScrollUp, wanted - top)
+        guard s.logFetch == nil else { return [] }
+        let oldest = s.filter.isEmpty ? job.logs.first?.id : s.search?.hits.first?.id
+        return fetch(&s, LogPageRequest(batchID: job.batchID, jobID: job.jobID, query: s.filter, beforeID: oldest))
+    }
+
+    static func fetch(_ s: inout AppState, _ req: LogPageRequest) -> [Effect] {
+        s.logFetch = req
+        return [.fetchLogs(req)]
+    }
+
+    /// Scrolls long log lines sideways by half the width of the text, until the end of the longest one shown
+    /// is in view (the pane keeps one column for the ‹ marker then).
+    static func shiftLog(_ s: inout AppState, _ direction: Int) {
+        let width = max(2, s.width - JobPanels.logPrefixWidth)
+        let longest = JobPanels.visibleLogs(s, s.filteredLogs, rows: logRows(s)).lines.map { TextWidth.of($0.line) }.max() ?? 0
+        s.logShift = clamp(s.logShift + direction * max(1, width / 2), 0, max(0, longest - (width - 1)))
+    }
+
+    /// A fresh log pane (another job was opened).
+    static func resetLog(_ s: inout AppState) {
+        s.logScroll = 0
+        s.logShift = 0
+        s.filter = ""
+        s.search = nil
+        s.logFetch = nil
+        s.pendingScrollUp = 0
+    }
+
+    /// Sets the `/` filter and, for a new non-empty one, asks the server for its newest matches.
+    static func setFilter(_ s: inout AppState, _ text: String) -> [Effect] {
+        let changed = text != s.filter
+        s.filter = text
+        s.logScroll = 0
+        guard changed else { return [] }
+        s.pendingScrollUp = 0
+        if s.logFetch?.query.isEmpty == false { s.logFetch = nil }
+        guard !text.isEmpty, let job = s.job else {
+            s.search = nil
+            return []
+        }
+        s.search = LogSearch(query: text)
+        return fetch(&s, LogPageRequest(batchID: job.batchID, jobID: job.jobID, query: text, beforeID: nil))
     }
 
     static func clamp(_ v: Int, _ lo: Int, _ hi: Int) -> Int { max(lo, min(max(lo, hi), v)) }
 
     static func editFilter(_ s: inout AppState, _ key: Key) -> [Effect] {
         switch key {
-        case .enter: s.filterEditing = false
+        case .enter:
+            s.filterEditing = false
+            return []
         case .escape:
             s.filterEditing = false
-            s.filter = ""
-        case .backspace: if !s.filter.isEmpty { s.filter.removeLast() }
+            return setFilter(&s, "")
+        case .backspace: return setFilter(&s, String(s.filter.dropLast()))
         case .ctrlC: return [.quit]
-        case .char(let c): s.filter.append(c)
-        default: break
+        case .char(let c): return setFilter(&s, s.filter + String(c))
+        default: return []
         }
-        s.logScroll = 0
-        return []
     }
 
     /// Keeps the chart's y range stable: it grows when data leaves it and shrinks only when data

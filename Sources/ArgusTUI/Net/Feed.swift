@@ -65,8 +65,7 @@ public final class Feed: @unchecked Sendable {
         let (url, token, inbox) = (baseURL, token, inbox)
         Thread {
             do {
-                let rows = try HTTPClient(baseURL: url, token: token).getJSON(
-                    "/api/batches/\(urlEncode(batchID))/jobs")
+                let rows = try HTTPClient(baseURL: url, token: token).getJSON(APIPath.jobs(batchID))
                 inbox.post(.jobsLoaded(batchID: batchID, rows.arrayValue ?? []))
                 inbox.post(.connection(.live))
             } catch {
@@ -104,14 +103,14 @@ public final class Feed: @unchecked Sendable {
 
     /// Stop: the result goes to the status line, the new state arrives over SSE.
     public func stop(batchID: String) {
-        act("Stop", "/api/batches/\(urlEncode(batchID))/stop", expect: 200) { _ in
+        act("Stop", APIPath.stop(batchID), expect: 200) { _ in
             .message("Stop requested for \(batchID): the run stops at its next check.", isError: false)
         }
     }
 
     /// Rerun: the agent on the batch's host runs the recorded command.
     public func rerun(batchID: String) {
-        act("Rerun", "/api/batches/\(urlEncode(batchID))/rerun", expect: 202) { r in
+        act("Rerun", APIPath.rerun(batchID), expect: 202) { r in
             let host = r.json?["host"]?.stringValue ?? "its host"
             return .message("Rerun queued for the agent on \(host); its new batch will link back to \(batchID).", isError: false)
         }
@@ -119,10 +118,25 @@ public final class Feed: @unchecked Sendable {
 
     /// Share: the URL comes back as an action (popup + clipboard).
     public func share(batchID: String) {
-        act("Share", "/api/batches/\(urlEncode(batchID))/shares", expect: 201) { r in
+        act("Share", APIPath.shares(batchID), expect: 201) { r in
             guard let link = r.json?["url"]?.stringValue else { return .message("Share failed: the reply had no URL.", isError: true) }
             return .shareMinted(url: link)
         }
+    }
+
+    /// One page of log lines (older ones, or `/` search matches), fetched on its own thread so the UI never waits.
+    public func fetchLogs(_ req: LogPageRequest) {
+        let (url, token, inbox) = (baseURL, token, inbox)
+        Thread {
+            do {
+                let rows = try HTTPClient(baseURL: url, token: token).getJSON(
+                    APIPath.jobLogLines(
+                        req.batchID, req.jobID, query: req.query, beforeID: req.beforeID, limit: LogFilter.pageSize))
+                inbox.post(.logPage(req, rows.arrayValue ?? []))
+            } catch {
+                inbox.post(.logPageFailed(req, "\(error)"))
+            }
+        }.start()
     }
 
     public func openJob(batchID: String, jobID: String) {
@@ -183,8 +197,8 @@ final class JobStream: @unchecked Sendable {
 
     func run() {
         let client = HTTPClient(baseURL: baseURL, token: token)
-        let viewPath = "/api/jobs/\(urlEncode(batchID))/\(urlEncode(jobID))/view"
-        let sseURL = "\(client.baseURL)/api/sse?channels=\(urlEncode("batch:\(batchID)"))"
+        let viewPath = APIPath.view(batchID, jobID)
+        let sseURL = client.baseURL + APIPath.sse([.batch(batchID)])
         var lastID: Int64? = nil
         var attempt = 0
         while !isStopped {

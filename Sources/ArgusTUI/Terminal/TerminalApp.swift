@@ -92,6 +92,7 @@ public enum TerminalApp {
                 case .loadJobs(let b): feed.loadJobs(b)
                 case .openJob(let b, let j): feed.openJob(batchID: b, jobID: j)
                 case .closeJob: feed.closeJob()
+                case .fetchLogs(let req): feed.fetchLogs(req)
                 case .fail(let message):
                     fatal = message
                     quit = true
@@ -185,10 +186,10 @@ public enum TerminalApp {
             _ = Update.apply(
                 &state,
                 .jobsLoaded(
-                    batchID: b, try client.getJSON("/api/batches/\(urlEncode(b))/jobs").arrayValue ?? []))
+                    batchID: b, try client.getJSON(APIPath.jobs(b)).arrayValue ?? []))
         case .job(let b, let j):
             _ = Update.apply(
-                &state, .viewLoaded(try client.getJSON("/api/jobs/\(urlEncode(b))/\(urlEncode(j))/view")))
+                &state, .viewLoaded(try client.getJSON(APIPath.view(b, j))))
         }
         _ = Update.apply(&state, .connection(.live))
         return ScreenView.render(state).text

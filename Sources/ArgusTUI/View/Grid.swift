@@ -143,7 +143,7 @@ public struct Grid: Equatable, Sendable {
             0x2514: "+", 0x2518: "+",
             0x2524: "+", 0x25CF: "*", 0x25CC: "~", 0x2715: "x", 0x2717: "x", 0x2713: "+", 0x25D0: "*",
             0x25A0: "#", 0x00D7: "x",
-            0x2191: "^", 0x2193: "v", 0x258F: "_", 0x26A0: "!", 0x2014: "-", 0x2013: "-",
+            0x2191: "^", 0x2193: "v", 0x2190: "<", 0x2192: ">", 0x258F: "_", 0x26A0: "!", 0x2014: "-", 0x2013: "-",
         ]
         for i in cells.indices {
             guard let sc = cells[i].scalar, sc.value > 0x7E else { continue }
@@ -221,5 +221,74 @@ public enum TextWidth {
             col += w
         }
         return String(out) + ellipsis
+    }
+}
+
+extension TextWidth {
+    /// `s` without its first `columns` columns (a double-width character cut in half goes entirely).
+    public static func drop(_ s: String, columns: Int) -> String {
+        guard columns > 0 else { return s }
+        var col = 0
+        var rest = s.unicodeScalars[...]
+        while let c = rest.first, col < columns {
+            col += of(c)
+            rest = rest.dropFirst()
+        }
+        // Zero-width marks that belonged to a dropped character go with it.
+        while let c = rest.first, of(c) == 0 { rest = rest.dropFirst() }
+        return String(String.UnicodeScalarView(rest))
+    }
+
+    /// Word-wraps `s` into rows of at most `width` columns: breaks at spaces where it can, inside a word
+    /// where it must, and at every newline. With `maxRows`, the last row kept ends with "…" if text was left.
+    public static func wrap(_ s: String, _ width: Int, maxRows: Int = .max) -> [String] {
+        guard width > 0, maxRows > 0 else { return [] }
+        var rows: [String] = []
+        for paragraph in s.split(separator: "\n", omittingEmptySubsequences: false) {
+            var line = String.UnicodeScalarView()
+            var lineWidth = 0
+            var lastSpace: String.UnicodeScalarView.Index? = nil
+            var broke = false
+            for c in paragraph.unicodeScalars {
+                let w = of(c)
+                if c == " ", lineWidth + w > width {
+                    // The row is full at a space: break right there.
+                    rows.append(String(line))
+                    line = String.UnicodeScalarView()
+                    lineWidth = 0
+                    lastSpace = nil
+                    broke = true
+                    continue
+                }
+                while lineWidth + w > width, !line.isEmpty {
+                    if let sp = lastSpace {
+                        // Break after the last space; what follows it starts the next row.
+                        rows.append(String(String.UnicodeScalarView(line[..<sp])))
+                        line = String.UnicodeScalarView(line[line.index(after: sp)...])
+                        lineWidth = of(String(line))
+                    } else {
+                        rows.append(String(line))
+                        line = String.UnicodeScalarView()
+                        lineWidth = 0
+                    }
+                    lastSpace = nil
+                    broke = true
+                }
+                // A space where a row was broken is not carried to the start of the next one.
+                if c == " " && line.isEmpty && broke { continue }
+                if c == " " { lastSpace = line.endIndex }
+                line.append(c)
+                lineWidth += w
+            }
+            rows.append(String(line))
+        }
+        while rows.count > 1, rows.last?.isEmpty == true { rows.removeLast() }
+        guard rows.count > maxRows else { return rows }
+        var kept = Array(rows.prefix(maxRows))
+        let last = kept[maxRows - 1]
+        var cut = of(last) + 1 <= width ? last : String(truncate(last, width).dropLast())
+        while cut.last == " " { cut.removeLast() }
+        kept[maxRows - 1] = cut + "…"
+        return kept
     }
 }

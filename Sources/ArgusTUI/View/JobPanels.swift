@@ -130,37 +130,65 @@ enum JobPanels {
         }
     }
 
-    static func failure(_ job: JobData, into g: inout Grid, rect: Rect) {
-        guard let reason = job.failureReason, rect.height > 0 else { return }
-        let text = "Failed: " + reason
-        g.put(rect.x, rect.y, TextWidth.truncate(text, rect.width), Style(fg: .red, bold: true))
+    /// Columns of the time and level in front of each log line (they stay put when the text scrolls sideways).
+    static let logPrefixWidth = 15
+
+    static func logPrefix(_ line: LogLine) -> String {
+        "\(Fmt.clock(line.ts)) \(line.level.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)) "
+    }
+
+    /// The log lines the pane shows for a body of `rows` rows, and the scroll that shows them. The scroll is
+    /// clamped so the pane is always full when there are enough lines: the top of the history is the first row.
+    static func visibleLogs(_ s: AppState, _ lines: [LogLine], rows: Int) -> (lines: ArraySlice<LogLine>, scroll: Int) {
+        let scroll = min(s.logScroll, max(0, lines.count - rows))
+        let end = lines.count - scroll
+        return (lines[max(0, end - rows)..<end], scroll)
     }
 
     static func logTail(_ s: AppState, into g: inout Grid, rect: Rect) {
         guard rect.height >= 2 else { return }
-        let lines = s.filteredLogs
-        let following = s.logScroll == 0
-        var title = "LOG"
-        if !s.filter.isEmpty {
-            title += "  filter \"\(s.filter)\": \(lines.count) match\(lines.count == 1 ? "" : "es")"
-        }
-        title += following ? "  (following)" : "  (scrolled \(s.logScroll) up · End follows)"
-        g.put(rect.x, rect.y, TextWidth.truncate(title, rect.width), .dimmed)
+        let ascii = s.glyphs == .ascii
         let body = Rect(x: rect.x, y: rect.y + 1, width: rect.width, height: rect.height - 1)
-        if lines.isEmpty {
-            g.put(
-                body.x, body.y, s.filter.isEmpty ? "no log lines yet" : "no line matches the filter",
-                .dimmed)
+        let all = s.filteredLogs
+        let (shown, scroll) = visibleLogs(s, all, rows: body.height)
+        let textWidth = body.width - logPrefixWidth
+        var title = "LOG"
+        let searching = !s.filter.isEmpty && (s.search?.query != s.filter || s.search?.loaded != true)
+        if !s.filter.isEmpty {
+            let count = all.count
+            title += "  filter \"\(s.filter)\": "
+            title += searching ? "searching the whole log…" : "\(count)\(s.olderLogsExist ? "+" : "") match\(count == 1 ? "" : "es")"
+        }
+        title += scroll == 0 ? "  (following)" : "  (scrolled \(scroll) up · End follows)"
+        if s.logFetch?.beforeID != nil {
+            title += "  loading older lines…"
+        } else if scroll > 0, scroll >= all.count - body.height, !s.olderLogsExist {
+            title += "  start of the log"
+        }
+        if s.logShift > 0 {
+            title += "  ← from column \(s.logShift + 1)"
+        } else if shown.contains(where: { TextWidth.of($0.line) > textWidth }) {
+            title += "  → reads long lines"
+        }
+        g.put(rect.x, rect.y, TextWidth.truncate(title, rect.width), .dimmed)
+        if shown.isEmpty {
+            let empty =
+                s.filter.isEmpty
+                ? "no log lines yet" : (searching ? "no loaded line matches; asking the server…" : "no line matches the filter")
+            g.put(body.x, body.y, empty, .dimmed)
             return
         }
-        let end = max(0, lines.count - s.logScroll)
-        let start = max(0, end - body.height)
-        for (row, line) in lines[start..<end].enumerated() {
+        let (more, less) = ascii ? (">", "<") : ("›", "‹")
+        for (row, line) in shown.enumerated() {
             let y = body.y + row
-            let prefix =
-                "\(Fmt.clock(line.ts)) \(line.level.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)) "
-            let used = g.put(body.x, y, prefix, .dimmed, maxWidth: body.width)
-            g.put(body.x + used, y, line.line, Fmt.levelStyle(line.level), maxWidth: body.width - used)
+            var x = body.x + g.put(body.x, y, logPrefix(line), .dimmed, maxWidth: body.width)
+            // Markers where a line goes on past either edge of the pane: ‹ in front once scrolled sideways.
+            if s.logShift > 0 { x += g.put(x, y, less, .dimmed) }
+            let width = body.maxX - x
+            let text = TextWidth.drop(line.line, columns: s.logShift)
+            let cut = TextWidth.of(text) > width
+            g.put(x, y, text, Fmt.levelStyle(line.level), maxWidth: cut ? width - 1 : width)
+            if cut { g.put(body.maxX - 1, y, more, .dimmed) }
         }
     }
 

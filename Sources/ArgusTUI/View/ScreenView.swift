@@ -13,7 +13,7 @@ public enum ScreenView {
             return g
         }
         header(s, into: &g)
-        let body = Rect(x: 0, y: 1, width: s.width, height: s.height - 2)
+        let body = bodyRect(s)
         switch s.screen {
         case .batches: batchList(s, into: &g, rect: body)
         case .jobs(let b): jobList(s, batchID: b, into: &g, rect: body)
@@ -97,14 +97,14 @@ public enum ScreenView {
         case .jobs: hints = "↑↓ select · Enter open · Esc back · ? help · q quit"
         case .job:
             hints =
-                "↑↓ PgUp/PgDn scroll log · / filter · e EMA · g log-y · 1-9 series · Esc back · ? help · q quit"
+                "↑↓ PgUp/PgDn Home scroll log · ←→ long lines · / search · e EMA · g log-y · 1-9 series · Esc back · ? help · q quit"
         }
         g.put(
             0, y,
             TextWidth.truncate(
                 s.glyphs == .ascii
-                    ? hints.replacingOccurrences(of: "↑↓", with: "up/down").replacingOccurrences(
-                        of: "·", with: "|") : hints, s.width), .dimmed)
+                    ? hints.replacingOccurrences(of: "↑↓", with: "up/down").replacingOccurrences(of: "←→", with: "left/right")
+                        .replacingOccurrences(of: "·", with: "|") : hints, s.width), .dimmed)
     }
 
     /// One row of a list screen: a status (coloured) and text columns at fixed offsets (x, width, text).
@@ -185,35 +185,71 @@ public enum ScreenView {
             into: &g, rect: rect)
     }
 
+    /// The body of the screen (between the header and the status line).
+    static func bodyRect(_ s: AppState) -> Rect { Rect(x: 0, y: 1, width: s.width, height: s.height - 2) }
+
+    /// Where each panel of the job-detail screen goes: one computation for drawing and for key handling
+    /// (a page of the log is as many lines as its pane shows).
+    struct JobLayout {
+        var banner: Rect?
+        var telemetry: Rect
+        var chart: Rect
+        var failure: Rect?
+        var failureRows: [String] = []
+        var log: Rect
+        var actionBar: Rect
+        var environment: Rect
+
+        /// The failure reason wraps over at most this many rows; a longer one ends with "…".
+        static let maxFailureRows = 4
+
+        init(_ s: AppState, _ job: JobData, rect: Rect) {
+            var rest = rect
+            if s.banner != nil { (banner, rest) = rest.takeTop(1) }
+            let (tele, r1) = rest.takeTop(3)
+            telemetry = tele
+            let (env, r2) = r1.takeBottom(2)
+            environment = env
+            let (bar, r3) = r2.takeBottom(1)
+            actionBar = bar
+            let chartH = max(6, (r3.height * 55) / 100)
+            let (chart, below) = r3.takeTop(chartH)
+            self.chart = chart
+            log = below
+            if job.jobStatus == "failed", let reason = job.failureReason {
+                // The failure reason sits above the log tail, as on the web page; the log keeps a title and two rows.
+                let room = min(JobLayout.maxFailureRows, max(1, below.height - 3))
+                failureRows = TextWidth.wrap("Failed: " + reason, below.width, maxRows: room)
+                let (fail, r) = below.takeTop(failureRows.count)
+                failure = fail
+                log = r
+            }
+        }
+
+        /// Rows of log lines the pane shows (under its title).
+        var logRows: Int { max(0, log.height - 1) }
+    }
+
     /// The job-detail screen, top to bottom like the web page.
     static func job(_ s: AppState, into g: inout Grid, rect: Rect) {
         guard let job = s.job else { return }
-        var rest = rect
-        if let banner = s.banner {
-            let (top, r) = rest.takeTop(1)
+        let layout = JobLayout(s, job, rect: rect)
+        if let banner = s.banner, let top = layout.banner {
             g.fill(top, " ", Style(fg: .yellow, reverse: true))
             g.put(
                 top.x + 1, top.y, TextWidth.truncate("⚠ " + banner, top.width - 2),
                 Style(fg: .yellow, bold: true, reverse: true))
-            rest = r
         }
-        let (tele, r1) = rest.takeTop(3)
-        JobPanels.telemetry(s, job, into: &g, rect: tele)
-        let (env, r2) = r1.takeBottom(2)
-        JobPanels.environment(job, ascii: s.glyphs == .ascii, into: &g, rect: env)
-        let (bar, r3) = r2.takeBottom(1)
-        JobPanels.actionBar(s, job, into: &g, rect: bar)
-        let chartH = max(6, (r3.height * 55) / 100)
-        let (chart, below) = r3.takeTop(chartH)
-        LossChart.render(s, into: &g, rect: chart)
-        var logArea = below
-        if job.jobStatus == "failed", job.failureReason != nil {
-            // The failure reason sits above the log tail, as on the web page.
-            let (fail, r) = below.takeTop(1)
-            JobPanels.failure(job, into: &g, rect: fail)
-            logArea = r
+        JobPanels.telemetry(s, job, into: &g, rect: layout.telemetry)
+        JobPanels.environment(job, ascii: s.glyphs == .ascii, into: &g, rect: layout.environment)
+        JobPanels.actionBar(s, job, into: &g, rect: layout.actionBar)
+        LossChart.render(s, into: &g, rect: layout.chart)
+        if let fail = layout.failure {
+            for (i, row) in layout.failureRows.enumerated() {
+                g.put(fail.x, fail.y + i, row, Style(fg: .red, bold: true), maxWidth: fail.width)
+            }
         }
-        JobPanels.logTail(s, into: &g, rect: logArea)
+        JobPanels.logTail(s, into: &g, rect: layout.log)
     }
 
     /// A box with text to select by hand (wrapped, never truncated).

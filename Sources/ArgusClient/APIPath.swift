@@ -1,0 +1,31 @@
+import Shared
+
+/// Every API path our clients build from an id. Ids are free text chosen by training scripts ("my run",
+/// "αβ", "fold#2"), so each one is percent-encoded here, and nowhere else, before it goes into a URL.
+public enum APIPath {
+    static func seg(_ id: String) -> String { IDEncoding.encode(id) }
+
+    public static func batch(_ b: String) -> String { "/api/batches/\(seg(b))" }
+    public static func jobs(_ b: String) -> String { batch(b) + "/jobs" }
+    public static func stop(_ b: String) -> String { batch(b) + "/stop" }
+    public static func stopRequested(_ b: String) -> String { batch(b) + "/stop-requested" }
+    public static func rerun(_ b: String) -> String { batch(b) + "/rerun" }
+    public static func shares(_ b: String) -> String { batch(b) + "/shares" }
+    public static func job(_ b: String, _ j: String) -> String { "/api/jobs/\(seg(b))/\(seg(j))" }
+    public static func view(_ b: String, _ j: String) -> String { job(b, j) + "/view" }
+    public static func share(token: String) -> String { "/share/\(seg(token))" }
+
+    /// One page of a job's log lines, newest first: those before `beforeID`, only lines matching `query`
+    /// (`LogFilter`) when one is given.
+    public static func jobLogLines(_ b: String, _ j: String, query: String? = nil, beforeID: Int64? = nil, limit: Int)
+        -> String
+    {
+        var params = ["limit=\(limit)"]
+        if let beforeID { params.append("before_id=\(beforeID)") }
+        if let query, !query.isEmpty { params.append("q=\(IDEncoding.encode(query))") }
+        return job(b, j) + "/log-lines?" + params.joined(separator: "&")
+    }
+
+    /// The SSE stream of these channels (their names encode the ids; the list is encoded once more as a query value).
+    public static func sse(_ channels: [Channel]) -> String { "/api/sse?channels=\(IDEncoding.encode(Channel.list(channels)))" }
+}

@@ -1,0 +1,89 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+/// The log pane of the real `argus-tui` in tmux against the real server (issue 9: items 15 and 18).
+@Suite("argus-tui log pane end to end (tmux)")
+struct LogPaneEndToEndTests {
+    func tui(_ s: TestServer, _ token: String, _ target: String) throws -> Tmux {
+        try TUIEndToEndTests().tui(s, token, [target])
+    }
+
+    /// 500 lines "step N: fine", but five (all older than the 200-line tail the view loads) are about errors.
+    static let errors: [Int: (level: String, line: String)] = [
+        3: ("info", "step 3: ERROR in shard 1"), 40: ("error", "step 40: loss is nan"),
+        77: ("warning", "step 77: retrying after error"), 150: ("info", "step 150: Error budget spent"),
+        222: ("info", "step 222: eRRoR again"),
+    ]
+
+    static func seedLog(_ c: HTTPClient, batch: String, job: String) throws {
+        try TUIEndToEndTests.seedJob(c, batch: batch, job: job)
+        let events: [JSON] = (0..<500).map { i in
+            let (level, line) = errors[i] ?? ("info", "step \(i): fine")
+            return Ev.make("log_line", batch: batch, job: job, data: ["line": .string(line), "level": .string(level)])
+        }
+        for start in stride(from: 0, to: events.count, by: 250) {
+            let r = try c.postBatch(Array(events[start..<start + 250]))
+            guard r.json?["accepted"]?.intValue == 250 else { throw TestFailure("seeding failed: \(r.text)") }
+        }
+    }
+
+    @Test("/ERROR finds the job's five error lines in its whole history; Home pages older lines in up to the first")
+    func searchAndPageBack() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        try Self.seedLog(s.client(token), batch: "b1", job: "j1")
+        let t = try tui(s, token, "b1/j1")
+        try t.wait("the live tail") { $0.contains("● live") && $0.contains("step 499: fine") }
+        #expect(!t.capture().contains("step 3: ERROR"), "the loaded tail is the newest 200 lines")
+        t.send("/")
+        t.send("-l", "ERROR")
+        t.send("Enter")
+        let found = try t.wait("the server's matches") { $0.contains("filter \"ERROR\": 5 matches") }
+        for (_, e) in Self.errors { #expect(found.contains(e.line), "\(e.line)") }
+        #expect(!found.contains("no line matches"))
+        t.send("Escape")
+        try t.wait("the tail again") { $0.contains("LOG  (following)") && $0.contains("step 499: fine") }
+        t.send("Home")
+        try t.wait("the page before the tail") { $0.contains("step 100: fine") && !$0.contains("loading older") }
+        t.send("Home")
+        let top = try t.wait("the first line of the log") { $0.contains("step 0: fine") && $0.contains("start of the log") }
+        // The pane is full from the top: no run of empty rows under one line (the old bug).
+        let rows = top.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let first = try #require(rows.firstIndex { $0.contains("step 0: fine") })
+        #expect(rows[first + 1].contains("step 1: fine") && rows[first + 5].contains("step 5: fine"))
+        t.send("End")
+        try t.wait("following again") { $0.contains("LOG  (following)") && $0.contains("step 499: fine") }
+        t.send("q")
+    }
+
+    @Test("a long log line is read to its end with →; a long failure reason wraps instead of being cut")
+    func longLinesAndFailureReason() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try TUIEndToEndTests.seedJob(c)
+        let long = "BEGIN " + (0..<60).map { String(format: "w%03d", $0) }.joined(separator: " ") + " THE-END"
+        try c.mustPost(Ev.make("log_line", batch: "b1", job: "j1", data: ["line": .string(long), "level": "warning"]))
+        let reason =
+            "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB total capacity; 75.01 GiB already allocated; 1.2 GiB free; 77.0 GiB reserved in total by PyTorch) If reserved memory is >> allocated memory try setting max_split_size_mb to avoid fragmentation. REASON-END"
+        try c.mustPost(Ev.make("job_failed", batch: "b1", job: "j1", data: ["reason": .string(reason), "elapsed_s": 3]))
+        let t = try tui(s, token, "b1/j1")
+        let first = try t.wait("the failed job") { $0.contains("● live") && $0.contains("BEGIN w000") }
+        #expect(first.contains("REASON-END"), "the whole reason, wrapped:\n\(first)")
+        #expect(first.contains("Failed: RuntimeError: CUDA out of memory."))
+        #expect(first.contains("→ reads long lines"))
+        #expect(!first.contains("THE-END"))
+        for _ in 0..<6 { t.send("Right") }
+        let shifted = try t.wait("the end of the long line") { $0.contains("w059 THE-END") }
+        #expect(shifted.contains("b1 / j1"), "→ scrolls; it does not leave the job screen")
+        t.send("?")
+        try t.wait("the help overlay") { $0.contains("scroll long log lines right") }
+        t.send("x")
+        for _ in 0..<6 { t.send("Left") }
+        try t.wait("back at the start of the lines") { $0.contains("BEGIN w000") && $0.contains("→ reads long lines") }
+        t.send("q")
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import Shared
+import Testing
+
+@testable import ArgusTUI
+
+/// The log pane: paging back through the server's history, the `/` search, long lines and the failure reason.
+@Suite("Log pane: paging, search, long lines (issue 9: items 15 and 18)")
+struct LogPaneTests {
+    /// Log-lines rows as the server sends them (newest first), one per id, "line <id>".
+    static func rows(_ ids: ClosedRange<Int>, level: (Int) -> String = { _ in "info" }, text: (Int) -> String = { "line \($0)" })
+        -> [JSON]
+    {
+        ids.reversed().map { i in
+            ["id": JSON(i), "ts": "2026-04-23T09:00:00Z", "job_id": "j1", "level": .string(level(i)), "line": .string(text(i))]
+        }
+    }
+
+    /// A job screen whose view carried a full page of log lines, ids 1001...1200.
+    static func fullTail(width: Int = 120, height: Int = 40, failure: String? = nil) -> AppState {
+        guard case .object(var view) = Fixture.view(status: failure == nil ? "running" : "failed", failure: failure)
+        else { fatalError() }
+        view["log_tail"] = .array(rows(1001...1200))
+        return Fixture.state(.object(view), width: width, height: height)
+    }
+
+    /// The log pane of a frame: its title row and body rows.
+    static func pane(_ s: AppState) -> (title: String, body: [String]) {
+        let layout = ScreenView.JobLayout(s, s.job!, rect: ScreenView.bodyRect(s))
+        let g = ScreenView.render(s)
+        return (g.row(layout.log.y), (layout.log.y + 1..<layout.log.maxY).map { g.row($0) })
+    }
+
+    static func req(query: String = "", before: Int64?) -> LogPageRequest {
+        LogPageRequest(batchID: "b1", jobID: "j1", query: query, beforeID: before)
+    }
+
+    @Test("Home at the top keeps the pane full and fetches the page before the oldest line; the view then shows it")
+    func homePagesOlderLinesIn() {
+        var s = Self.fullTail()
+        let rows = Update.logRows(s)
+        #expect(rows == 14)
+        #expect(Update.apply(&s, .key(.home)) == [.fetchLogs(Self.req(before: 1001))])
+        var p = Self.pane(s)
+        #expect(p.title == "LOG  (scrolled 186 up · End follows)  loading older lines…")
+        #expect(p.body == (1001...1014).map { "09:00:00 INFO  line \($0)" }, "the top of the history, and a full pane")
+        // A second Home while that page is on its way asks for nothing more.
+        #expect(Update.apply(&s, .key(.home)) == [])
+        _ = Update.apply(&s, .logPage(Self.req(before: 1001), Self.rows(801...1000)))
+        p = Self.pane(s)
+        #expect(p.title == "LOG  (scrolled 386 up · End follows)")
+        #expect(p.body == (801...814).map { "09:00:00 INFO  line \($0)" })
+        #expect(s.logFetch == nil)
+        // The last page is short: the log's start is reached and said so; Home then asks for nothing.
+        #expect(Update.apply(&s, .key(.home)) == [.fetchLogs(Self.req(before: 801))])
+        _ = Update.apply(&s, .logPage(Self.req(before: 801), Self.rows(790...800)))
+        p = Self.pane(s)
+        #expect(p.title == "LOG  (scrolled 397 up · End follows)  start of the log")
+        #expect(p.body.first == "09:00:00 INFO  line 790")
+        #expect(Update.apply(&s, .key(.home)) == [])
+        // End follows the tail again.
+        _ = Update.apply(&s, .key(.end))
+        #expect(Self.pane(s).body.last == "09:00:00 INFO  line 1200")
+    }
+
+    @Test("PgUp moves a pane at a time; past the top it fetches and finishes the page when the lines arrive")
+    func pageUpPastTheTop() {
+        var s = Self.fullTail()
+        for _ in 0..<14 { _ = Update.apply(&s, .key(.pageUp)) }
+        #expect(Self.pane(s).body.first == "09:00:00 INFO  line 1005", "13 lines a page, 186 up at most")
+        #expect(s.logFetch == nil)
+        #expect(Update.apply(&s, .key(.pageUp)) == [.fetchLogs(Self.req(before: 1001))])
+        #expect(Self.pane(s).body.first == "09:00:00 INFO  line 1001")
+        _ = Update.apply(&s, .logPage(Self.req(before: 1001), Self.rows(801...1000)))
+        // 4 lines of that page were already shown moving up; the other 9 happen now.
+        #expect(Self.pane(s).body.first == "09:00:00 INFO  line 992")
+        #expect(Self.pane(s).body.count == 14 && !Self.pane(s).body.contains(""))
+    }
+
+    @Test("a page that fails to load clears the loading note and says why; a late or foreign page is ignored")
+    func failedAndStalePages() {
+        var s = Self.fullTail()
+        _ = Update.apply(&s, .key(.home))
+        _ = Update.apply(&s, .logPageFailed(Self.req(before: 1001), "Cannot reach http://x (timeout)."))
+        #expect(s.logFetch == nil)
+        #expect(s.status == "Could not load log lines: Cannot reach http://x (timeout).")
+        #expect(!Self.pane(s).title.contains("loading"))
+        _ = Update.apply(&s, .logPage(Self.req(before: 1001), Self.rows(801...1000)))
+        #expect(s.job?.logs.count == 200, "nobody asked for that page any more")
+    }
+
+    @Test("/ERROR asks the server for matches over the whole history; live lines that match join them")
+    func searchAcrossHistory() {
+        var s = Self.fullTail()
+        #expect(Update.apply(&s, .key(.char("/"))) == [])
+        #expect(Update.apply(&s, .key(.char("E"))) == [.fetchLogs(Self.req(query: "E", before: nil))])
+        #expect(Update.apply(&s, .key(.char("R"))) == [.fetchLogs(Self.req(query: "ER", before: nil))])
+        #expect(Self.pane(s).title == "LOG  filter \"ER\": searching the whole log…  (following)")
+        #expect(Self.pane(s).body.first == "no loaded line matches; asking the server…")
+        // The answer for "E" comes late: dropped.
+        _ = Update.apply(&s, .logPage(Self.req(query: "E", before: nil), Self.rows(1...3)))
+        #expect(s.search?.loaded == false)
+        let old: Set = [3, 40, 77, 150, 420]
+        let hits = Self.rows(1...1000).filter { old.contains($0["id"]!.intValue!) }.map { row -> JSON in
+            guard case .object(var o) = row else { return row }
+            o["line"] = .string("step \(o["id"]!.intValue!): ERROR")
+            return .object(o)
+        }
+        _ = Update.apply(&s, .logPage(Self.req(query: "ER", before: nil), hits))
+        _ = Update.apply(&s, .key(.enter))
+        _ = Update.apply(
+            &s,
+            .streamEvent([
+                "id": 5000, "event_type": "log_line", "batch_id": "b1", "job_id": "j1", "timestamp": "2026-04-23T09:05:00Z",
+                "data": ["line": "live: error budget", "level": "warning"],
+            ]))
+        let p = Self.pane(s)
+        #expect(p.title == "LOG  filter \"ER\": 6 matches  (following)")
+        #expect(
+            Array(p.body.prefix(6)) == [
+                "09:00:00 INFO  step 3: ERROR", "09:00:00 INFO  step 40: ERROR", "09:00:00 INFO  step 77: ERROR",
+                "09:00:00 INFO  step 150: ERROR", "09:00:00 INFO  step 420: ERROR", "09:05:00 WARNI live: error budget",
+            ])
+        // A query the server finds nowhere says so.
+        _ = Update.apply(&s, .key(.char("/")))
+        _ = Update.apply(&s, .key(.char("Z")))
+        _ = Update.apply(&s, .logPage(Self.req(query: "ERZ", before: nil), []))
+        #expect(Self.pane(s).title == "LOG  filter \"ERZ\": 0 matches  (following)")
+        #expect(Self.pane(s).body.first == "no line matches the filter")
+        _ = Update.apply(&s, .key(.enter))
+        // Esc clears the filter (and the search) in one press; the tail is back.
+        _ = Update.apply(&s, .key(.escape))
+        #expect(s.filter.isEmpty && s.search == nil)
+        #expect(Self.pane(s).body.last == "09:05:00 WARNI live: error budget")
+    }
+
+    @Test("with more matches than a page, scrolling up fetches the next page of matches; no gap opens meanwhile")
+    func searchPaging() {
+        var s = Self.fullTail()
+        _ = Update.apply(&s, .key(.char("/")))
+        _ = Update.apply(&s, .key(.char("l")))
+        // 200 matches, ids 801...1000: the loaded tail (1001...1200) matches too, but lines older than 801 do
+        // not show until the server's next page says which of them match.
+        _ = Update.apply(&s, .logPage(Self.req(query: "l", before: nil), Self.rows(801...1000)))
+        _ = Update.apply(&s, .key(.enter))
+        #expect(s.filteredLogs.first?.id == 801 && s.filteredLogs.count == 400)
+        #expect(Self.pane(s).title == "LOG  filter \"l\": 400+ matches  (following)")
+        #expect(Update.apply(&s, .key(.home)) == [.fetchLogs(Self.req(query: "l", before: 801))])
+        _ = Update.apply(&s, .logPage(Self.req(query: "l", before: 801), Self.rows(1...20)))
+        #expect(s.filteredLogs.count == 420)
+        #expect(Self.pane(s).body.first == "09:00:00 INFO  line 1")
+        #expect(Self.pane(s).title == "LOG  filter \"l\": 420 matches  (scrolled 406 up · End follows)  start of the log")
+    }
+
+    @Test("→ scrolls long log lines sideways by half the text width, up to their end; ← comes back")
+    func sidewaysScroll() {
+        guard case .object(var view) = Fixture.view() else { return }
+        let long = "BEGIN " + (0..<40).map { String(format: "w%03d", $0) }.joined(separator: " ") + " THE-END"
+        view["log_tail"] = .array(Self.rows(1...3, text: { $0 == 2 ? long : "short \($0)" }))
+        var s = Fixture.state(.object(view), width: 80, height: 24)
+        var p = Self.pane(s)
+        #expect(p.title == "LOG  (following)  → reads long lines")
+        #expect(p.body.contains("09:00:00 INFO  BEGIN w000 w001 w002 w003 w004 w005 w006 w007 w008 w009 w010 w01›"))
+        _ = Update.apply(&s, .key(.right))
+        #expect(s.logShift == 32)
+        p = Self.pane(s)
+        #expect(p.title == "LOG  (following)  ← from column 33")
+        #expect(p.body.contains("09:00:00 INFO  ‹005 w006 w007 w008 w009 w010 w011 w012 w013 w014 w015 w016 w017›"))
+        #expect(p.body.contains("09:00:00 INFO  ‹"), "a short line shows only that it was scrolled")
+        for _ in 0..<9 { _ = Update.apply(&s, .key(.right)) }
+        p = Self.pane(s)
+        #expect(p.body.contains { $0.hasSuffix(" w039 THE-END") }, "the end of the longest line is in view: \(p.body)")
+        #expect(s.logShift == TextWidth.of(long) - (80 - 15 - 1))
+        for _ in 0..<10 { _ = Update.apply(&s, .key(.left)) }
+        #expect(s.logShift == 0)
+        #expect(s.screen == .job, "← on the job screen scrolls; it does not leave")
+    }
+
+    @Test("the failure reason wraps at word boundaries over up to four rows, then ends with …")
+    func failureReasonWraps() {
+        let reason =
+            "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB total capacity; 75.01 GiB already allocated) TAIL-MARK"
+        var s = Self.fullTail(width: 60, height: 40, failure: reason)
+        var g = ScreenView.render(s).text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let at = try! #require(g.firstIndex { $0.hasPrefix("Failed:") })
+        #expect(
+            Array(g[at..<at + 4]) == [
+                "Failed: RuntimeError: CUDA out of memory. Tried to allocate",
+                "2.00 GiB (GPU 0; 79.15 GiB total capacity; 75.01 GiB already",
+                "allocated) TAIL-MARK",
+                "LOG  (following)",
+            ])
+        s = Self.fullTail(width: 60, height: 40, failure: String(repeating: "very long reason ", count: 30))
+        g = ScreenView.render(s).text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let at2 = try! #require(g.firstIndex { $0.hasPrefix("Failed:") })
+        #expect(g[at2 + 3].hasSuffix("…"))
+        #expect(g[at2 + 4].hasPrefix("LOG"))
+    }
+
+    @Test("the arrows are in the help overlay (from the key table) and the hint line")
+    func discoverable() {
+        var s = Self.fullTail()
+        let hints = ScreenView.render(s).row(39)
+        #expect(hints.contains("←→ long lines") && hints.contains("/ search"))
+        _ = Update.apply(&s, .key(.char("?")))
+        let help = ScreenView.render(s).text
+        #expect(help.contains("→       scroll long log lines right (read past the edge) (job screen)"))
+        #expect(help.contains("←       scroll log lines back left (job screen)"))
+        var ascii = Self.fullTail()
+        ascii.glyphs = .ascii
+        #expect(ScreenView.render(ascii).row(39).contains("left/right long lines"))
+    }
+
+    @Test("wrap and drop measure columns, not characters")
+    func textWidthHelpers() {
+        #expect(TextWidth.wrap("aaa bbb ccc", 7) == ["aaa bbb", "ccc"])
+        #expect(TextWidth.wrap("abcdefghij", 4) == ["abcd", "efgh", "ij"])
+        #expect(TextWidth.wrap("one\ntwo three", 5) == ["one", "two", "three"])
+        #expect(TextWidth.wrap("東京東京東京", 5) == ["東京", "東京", "東京"])
+        #expect(TextWidth.wrap("a b c d e f", 3, maxRows: 2) == ["a b", "c…"])
+        #expect(TextWidth.drop("東京abc", columns: 3) == "abc", "half a wide character goes entirely")
+        #expect(TextWidth.drop("abc", columns: 5) == "")
+    }
+
+    @Test("a BATCH/JOB target splits at the first '/': batch ids cannot hold one, job ids may")
+    func targets() {
+        #expect(Target.parse("my run ü-1a2b/fold #2? of/3") == .job("my run ü-1a2b", "fold #2? of/3"))
+        #expect(Target.parse("my run ü-1a2b") == .batch("my run ü-1a2b"))
+    }
+}
