@@ -328,7 +328,7 @@ struct IngestTransaction {
         return note
     }
 
-    /// A batch that starts on a host where an agent just started a rerun of the same command is that rerun:
+    /// A batch that starts on a host where its owner's agent just started a rerun of the same command is that rerun:
     /// link it to the batch it reruns (source_batch_id), and remember it on the command (Stop then reaches the pid).
     mutating func linkRerun(_ e: IncomingEvent, into bid: String, stored: inout [StoredEvent]) throws {
         let command = e.data["command"]?.stringValue ?? e.source["command"]?.stringValue
@@ -338,9 +338,9 @@ struct IngestTransaction {
             sql: """
                 SELECT c.id, c.batch_id FROM agent_commands c JOIN agents a ON a.id = c.agent_id
                 WHERE c.kind = 'rerun' AND c.status = 'started' AND c.linked_batch_id IS NULL AND a.hostname = ?
-                  AND c.command = ? AND c.acked_us <= ? AND c.batch_id != ?
+                  AND a.user_id = ? AND c.command = ? AND c.acked_us <= ? AND c.batch_id != ?
                 ORDER BY c.id DESC LIMIT 1
-                """, arguments: [host, command, receivedUs, bid])
+                """, arguments: [host, batches[bid]!.ownerID, command, receivedUs, bid])
         guard let row else { return }
         let commandID: Int64 = row["id"]
         let source: String = row["batch_id"]
