@@ -93,8 +93,10 @@ struct IngestController {
             }
         }
         let rejected = items.count - accepted - deduplicated
+        // Each item is counted once: stored now (accepted), already stored, also earlier in this very request
+        // (deduplicated), or rejected; the three add up to the number of items sent.
         return .json([
-            "accepted": JSON(accepted + deduplicated), "rejected": JSON(rejected),
+            "accepted": JSON(accepted), "rejected": JSON(rejected),
             "deduplicated": JSON(deduplicated),
             "results": .array(results),
         ])

@@ -199,13 +199,14 @@ struct IngestTransaction {
         dirtyJobs[j.batchID, default: []].insert(j.id)
     }
 
-    /// Inserts the raw event; nil when its event_id is already stored. The hottest statement of ingest,
+    /// Inserts the raw event; nil when its batch already holds that event_id (dedupe is per batch, so one
+    /// user's ids never collide with another's). The hottest statement of ingest,
     /// so it binds through the SQLite C API on GRDB's cached statement (GRDB's argument boxing cost ~8%).
     func insertEvent(_ e: IncomingEvent) throws -> Int64? {
         let stmt = try db.cachedStatement(
             sql: """
                 INSERT INTO events(event_id, batch_id, job_id, event_type, ts_us, received_us, hidden, body)
-                VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(event_id) DO NOTHING
+                VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(batch_id, event_id) DO NOTHING
                 """)
         let h = stmt.sqliteStatement
         sqlite3_reset(h)
@@ -237,9 +238,11 @@ struct IngestTransaction {
         }
     }
 
-    func existingID(_ eventID: String) throws -> Int64 {
+    /// The stored row id of this event's earlier copy in its batch, or 0.
+    func existingID(_ e: IncomingEvent) throws -> Int64 {
         try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT id FROM events WHERE event_id = ?"), arguments: [eventID])
+            db.cachedStatement(sql: "SELECT id FROM events WHERE batch_id = ? AND event_id = ?"),
+            arguments: [e.batchID, e.eventID])
             ?? 0
     }
 
@@ -256,10 +259,10 @@ struct IngestTransaction {
             return .rejected(EventRejection(status: 409, message: refusal))
         }
         // A stalled batch hears from its script again: stream batch_resumed first, then the event itself.
-        if e.isFromClient, batches[bid]?.status == "stalled", try existingID(e.eventID) == 0 {
+        if e.isFromClient, batches[bid]?.status == "stalled", try existingID(e) == 0 {
             try resume(bid, by: e, stored: &stored)
         }
-        guard let id = try insertEvent(e) else { return .deduplicated(try existingID(e.eventID)) }
+        guard let id = try insertEvent(e) else { return .deduplicated(try existingID(e)) }
         if batches[bid] == nil {
             batches[bid] = BatchRecord(id: bid, ownerID: user.id, now: receivedUs)
         }
