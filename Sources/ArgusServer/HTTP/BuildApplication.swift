@@ -44,7 +44,7 @@ public func buildApplication(
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthMiddleware(auth: services.auth))
     let policy = ActionPolicy(agentOnlineS: services.config.agentOnlineS)
-    IngestController(pipeline: services.pipeline, maxBodyBytes: services.config.maxBodyBytes)
+    IngestController(pipeline: services.pipeline, maxBodyBytes: services.config.maxBodyBytes, clock: services.store.clock)
         .register(on: router)
     ReadController(store: services.store, actions: policy).register(on: router)
     StreamController(store: services.store, hub: services.hub).register(on: router)

@@ -34,17 +34,15 @@ struct ShareController {
     func mint(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let (b, user) = try await actions.actionableBatch(ctx)
         var expiresIn: Double? = nil
-        let body = try await req.body.collect(upTo: 64 * 1024)
-        if body.readableBytes > 0 {
-            guard let json = try? JSON.parse(Array(body.readableBytesView)), json.objectValue != nil else {
-                throw APIError.unprocessable("The body must be a JSON object, e.g. {\"expires_in_s\": 86400}, or empty.")
+        let json = try await req.jsonBody(limit: 64 * 1024, ifEmpty: [:])
+        guard json.objectValue != nil else {
+            throw APIError.unprocessable("The body must be a JSON object, e.g. {\"expires_in_s\": 86400}, or empty.")
+        }
+        if let v = json["expires_in_s"], !v.isNull {
+            guard let s = v.doubleValue, s > 0 else {
+                throw APIError.unprocessable("expires_in_s must be a positive number of seconds.")
             }
-            if let v = json["expires_in_s"], !v.isNull {
-                guard let s = v.doubleValue, s > 0 else {
-                    throw APIError.unprocessable("expires_in_s must be a positive number of seconds.")
-                }
-                expiresIn = s
-            }
+            expiresIn = s
         }
         let (share, secret) = try await store.createShare(batchID: b.id, by: user.name, expiresInS: expiresIn)
         let event = IncomingEvent.server(
