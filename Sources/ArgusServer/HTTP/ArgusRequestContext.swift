@@ -6,12 +6,34 @@ import NIOCore
 import Shared
 import Synchronization
 
-/// Who is calling. Tokens of other kinds (share links, agents) join this enum as they arrive.
+/// Who is calling: a user's API token, a share link or an agent.
 enum Principal: Sendable {
     case user(UserPrincipal)
-    /// A share link: may read one batch, and nothing else.
-    case share(batchID: String, shareID: Int64)
+    /// A share link: may read one batch, and nothing else, until `expiresUs` if set.
+    case share(batchID: String, shareID: Int64, expiresUs: Int64?)
     /// An argus-agent: may only use its own agent routes.
+    case agent(Int64)
+
+    /// The stored credential behind the principal: what a revocation names.
+    var credential: Credential {
+        switch self {
+        case .user(let u): return .token(u.tokenID)
+        case .share(_, let id, _): return .share(id)
+        case .agent(let id): return .agent(id)
+        }
+    }
+
+    /// When the credential stops being valid on its own (share links with an expiry).
+    var expiresUs: Int64? {
+        if case .share(_, _, let e) = self { return e }
+        return nil
+    }
+}
+
+/// A stored credential by kind and row id (never the secret).
+enum Credential: Hashable, Sendable {
+    case token(Int64)
+    case share(Int64)
     case agent(Int64)
 }
 
@@ -37,7 +59,7 @@ struct ArgusRequestContext: RequestContext {
     }
 
     func readScope() throws -> ReadScope {
-        if case .share(let b, _)? = principal { return .batch(b) }
+        if case .share(let b, _, _)? = principal { return .batch(b) }
         return .user(try requireUser())
     }
 }
@@ -133,7 +155,8 @@ struct AuthMiddleware: RouterMiddleware {
     }
 }
 
-/// Token → principal, with a short cache so hot ingest paths skip the database.
+/// Token → principal, with a short cache so hot ingest paths skip the database. A revocation (here or in another
+/// process) empties the cache through `RevocationWatcher`, so the cache never outlives one.
 final class Authenticator: Sendable {
     let store: ArgusStore
     private let cache = Mutex<[String: (Principal, Date)]>([:])
@@ -149,16 +172,19 @@ final class Authenticator: Sendable {
         if let user = try await store.principal(forToken: token) {
             p = .user(user)
         } else if let share = try await store.share(forToken: token) {
-            p = .share(batchID: share.batchID, shareID: share.id)
+            p = .share(batchID: share.batchID, shareID: share.id, expiresUs: share.expiresUs)
         } else if let agent = try await store.agent(forToken: token) {
             p = .agent(agent)
         } else {
             _ = cache.withLock { $0.removeValue(forKey: token) }
             return nil
         }
+        // A share link is never served from the cache past its expiry.
+        var until = now.addingTimeInterval(ttl)
+        if let e = p.expiresUs { until = min(until, Date(timeIntervalSince1970: Double(e) / 1e6)) }
         cache.withLock { c in
             if c.count > 10_000 { c.removeAll() }
-            c[token] = (p, now.addingTimeInterval(ttl))
+            c[token] = (p, until)
         }
         return p
     }

@@ -12,6 +12,7 @@ public struct ArgusServices: Sendable {
     let pipeline: IngestPipeline
     let auth: Authenticator
     let stall: StallDetector
+    let revocations: RevocationWatcher
 
     public init(config: ServerConfig, store: ArgusStore, logger: Logger) {
         self.config = config
@@ -20,6 +21,7 @@ public struct ArgusServices: Sendable {
         self.pipeline = IngestPipeline(store: store, hub: hub, idleThresholdMin: config.idleJobThresholdMin)
         self.auth = Authenticator(store: store)
         self.stall = StallDetector(store: store, pipeline: pipeline, timeoutMin: config.stallTimeoutMin)
+        self.revocations = RevocationWatcher(store: store, hub: hub, auth: auth)
     }
 
     /// Runs the stall detector once now (the watchdog does this on its own schedule); returns the batches it
@@ -51,7 +53,8 @@ public func buildApplication(
     let actions = ActionController(store: services.store, pipeline: services.pipeline, agentOnlineS: services.config.agentOnlineS)
     actions.register(on: router)
     ShareController(
-        store: services.store, pipeline: services.pipeline, auth: services.auth, baseURL: services.config.baseURL, actions: actions
+        store: services.store, pipeline: services.pipeline, revocations: services.revocations, baseURL: services.config.baseURL,
+        actions: actions
     )
     .register(on: router)
     AgentController(store: services.store).register(on: router)
@@ -66,6 +69,7 @@ public func buildApplication(
         },
         logger: logger)
     app.addServices(SSEKeepaliveService(hub: services.hub, silenceS: services.config.sseKeepaliveS))
+    app.addServices(RevocationService(watcher: services.revocations, logger: logger))
     if services.store.checkpointer != nil {
         app.addServices(CheckpointService(store: services.store, logger: logger))
     }

@@ -6,7 +6,7 @@ import Shared
 struct ShareController {
     let store: ArgusStore
     let pipeline: IngestPipeline
-    let auth: Authenticator
+    let revocations: RevocationWatcher
     let baseURL: String?
     let actions: ActionController
 
@@ -20,7 +20,8 @@ struct ShareController {
             let (b, _) = try await actions.actionableBatch(ctx)
             guard let id = Int64(try ctx.parameters.require("id")) else { throw APIError.notFound("Share") }
             guard try await store.revokeShare(batchID: b.id, id: id) else { throw APIError.notFound("Share \(id) of batch '\(b.id)'") }
-            auth.forgetAll()
+            // The link stops working now: cached lookups are dropped and its open streams closed.
+            try await revocations.sweep()
             return Response.json(["id": JSON(id), "revoked": true])
         }
         router.get("/share/:token") { _, ctx in

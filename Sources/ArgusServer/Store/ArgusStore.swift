@@ -81,6 +81,8 @@ public struct UserPrincipal: Sendable, Equatable {
     public var name: String
     public var isAdmin: Bool
     public var scope: String
+    /// The token the user authenticated with (0 for the server itself): revoking it ends its streams.
+    public var tokenID: Int64 = 0
 
     func canSee(_ b: BatchRecord) -> Bool { isAdmin || b.ownerID == id }
 }
