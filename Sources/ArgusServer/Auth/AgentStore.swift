@@ -48,7 +48,7 @@ struct AgentAssignment: Sendable {
 
 extension ArgusStore {
     func registerAgent(hostname: String, version: String?, capabilities: String?, userID: Int64) async throws -> (Int64, String) {
-        let secret = Secret.make(prefix: "ag_")
+        let secret = Secret.make(prefix: Secret.agentPrefix)
         let now = ArgusStore.nowUs()
         let id = try await pool.write { db -> Int64 in
             try db.execute(

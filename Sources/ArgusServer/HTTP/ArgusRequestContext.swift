@@ -193,7 +193,7 @@ final class Authenticator: Sendable {
     func forgetAll() { cache.withLock { $0.removeAll() } }
 }
 
-/// One info line per request, after it completes: method, path, status, duration.
+/// One info line per request, after it completes: method, path and query (secrets redacted), status, duration.
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = ArgusRequestContext
 
@@ -204,7 +204,7 @@ struct RequestLogMiddleware: RouterMiddleware {
         let response = try await next(request, context)
         let ms = (ContinuousClock.now - start).milliseconds
         context.logger.info(
-            "\(request.method) \(request.uri.path) \(response.status.code) \(String(format: "%.1f", ms))ms"
+            "\(request.method) \(LogRedaction.uri(path: request.uri.path, query: request.uri.query)) \(response.status.code) \(String(format: "%.1f", ms))ms"
         )
         return response
     }
