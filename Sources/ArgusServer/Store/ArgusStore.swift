@@ -21,16 +21,14 @@ public final class ArgusStore: Sendable {
     /// A second connection that only checkpoints the WAL (see `checkpoint()`); nil when commits checkpoint.
     let checkpointer: DatabaseQueue?
 
+    /// What the owner should tell the user at start (e.g. a data dir other users can read).
+    public let startupWarnings: [String]
+
     /// Opens (creating if needed) the data dir and `argus.sqlite`, and migrates it. With `backgroundCheckpoints`
     /// (the server) commits never checkpoint; the owner must call `checkpoint()` regularly instead.
     public init(dataDir: String, clock: ServerClock = .system, backgroundCheckpoints: Bool = false) throws(OpenError) {
         self.clock = clock
-        do {
-            try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
-        } catch {
-            throw OpenError(
-                description: "Cannot create the data directory \(dataDir): \(error.localizedDescription)")
-        }
+        startupWarnings = try DataDirPermissions.prepare(dataDir)
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
