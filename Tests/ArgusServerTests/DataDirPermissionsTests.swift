@@ -38,7 +38,7 @@ struct DataDirPermissionsTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("argus.sqlite").path
-        FileManager.default.createFile(atPath: db, contents: nil, attributes: [.posixPermissions: 0o644])
+        #expect(FileManager.default.createFile(atPath: db, contents: nil, attributes: [.posixPermissions: 0o644]))
         let s = try TestServer(dataDir: dir)
         _ = try s.token()
         #expect(s.log.contains("The data directory \(dir.path) is open to other users (mode 755)"), "\(s.log)")

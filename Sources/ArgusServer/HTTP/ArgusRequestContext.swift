@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import Shared
 import Synchronization
 
@@ -81,6 +82,13 @@ struct APIError: Error, Sendable {
         APIError(status: .unprocessableContent, detail: d)
     }
     static func forbidden(_ d: String) -> APIError { APIError(status: .forbidden, detail: d) }
+    /// 413, closing the connection: the rest of an oversized body is not worth reading.
+    static func tooLarge(declared: Int? = nil, limit: Int) -> APIError {
+        let size = declared.map { "The body is \($0) bytes; " } ?? "The body is too large; "
+        return APIError(
+            status: .contentTooLarge, detail: size + "the limit is \(limit) bytes (ARGUS_MAX_BODY_MB).",
+            headers: [.connection: "close"])
+    }
 }
 
 extension Response {
@@ -99,6 +107,8 @@ extension Response {
 /// Turns every thrown error into a JSON `{"detail": ...}` response; nothing escapes as a bare 500.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = ArgusRequestContext
+    /// ARGUS_MAX_BODY_MB, named in the 413 sentence.
+    let maxBodyBytes: Int
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -110,7 +120,13 @@ struct ErrorMiddleware: RouterMiddleware {
             body["detail"] = .string(e.detail)
             return .json(.object(body), status: e.status, headers: e.headers)
         } catch is NIOTooManyBytesError {
-            return .json(["detail": "Request body too large."], status: .contentTooLarge)
+            let e = APIError.tooLarge(limit: maxBodyBytes)
+            return .json(["detail": .string(e.detail)], status: e.status, headers: e.headers)
+        } catch is HTTPParserError {
+            // The client went away mid-request, or was cut off by a request deadline (RequestDeadlineHandler).
+            return .json(
+                ["detail": "The request ended before its body was complete (bodies must arrive within ARGUS_BODY_TIMEOUT_S)."],
+                status: .badRequest, headers: [.connection: "close"])
         } catch let e as HTTPError {
             let detail: String
             switch e.status {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -43,7 +44,8 @@ public func buildApplication(
 ) -> some ApplicationProtocol {
     let router = Router(context: ArgusRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
-    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: ErrorMiddleware(maxBodyBytes: services.config.maxBodyBytes))
+    router.add(middleware: DeclaredBodyLimitMiddleware(maxBodyBytes: services.config.maxBodyBytes))
     router.add(middleware: AuthMiddleware(auth: services.auth))
     let policy = ActionPolicy(agentOnlineS: services.config.agentOnlineS)
     IngestController(pipeline: services.pipeline, maxBodyBytes: services.config.maxBodyBytes, clock: services.store.clock)
@@ -59,11 +61,17 @@ public func buildApplication(
     .register(on: router)
     AgentController(store: services.store).register(on: router)
 
+    let config = services.config
     var app = Application(
         router: router,
+        server: .http1(
+            configuration: .init(additionalChannelHandlers: [
+                RequestDeadlineHandler(headerTimeoutS: config.headerTimeoutS, bodyTimeoutS: config.bodyTimeoutS)
+            ])),
         configuration: .init(
-            address: .hostname(services.config.host, port: services.config.port),
-            serverName: "argus-server"),
+            address: .hostname(config.host, port: config.port),
+            serverName: "argus-server",
+            availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections, logger: logger)),
         onServerRunning: { channel in
             await onListening(channel.localAddress?.port ?? services.config.port)
         },
