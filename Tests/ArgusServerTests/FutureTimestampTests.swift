@@ -16,7 +16,8 @@ struct FutureTimestampTests {
         let ahead25 = Timestamp(micros: now + 25 * hour).iso
         try await offPool {
             try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
-            let far = try c.post("/api/events", json: Ev.make("log_line", batch: "b", job: "j", data: ["line": "x"], ts: "9999-12-31T23:59:59Z"))
+            let far = try c.post(
+                "/api/events", json: Ev.make("log_line", batch: "b", job: "j", data: ["line": "x"], ts: "9999-12-31T23:59:59Z"))
             #expect(far.status == 422)
             #expect(far.detail.contains("more than 24 hours ahead of the server's clock"), "\(far.detail)")
             #expect(try c.post("/api/events", json: Ev.make("log_line", batch: "b", job: "j", ts: ahead25)).status == 422)

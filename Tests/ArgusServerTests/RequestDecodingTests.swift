@@ -33,7 +33,8 @@ struct RequestDecodingTests {
         let r = try agent.request("POST", "/api/agents/\(id)/jobs/1/ack", body: Array("{not json".utf8))
         #expect(r.status == 422)
         #expect(r.detail.hasPrefix("The body is not valid JSON"))
-        let plain = try agent.request("POST", "/api/agents/\(id)/jobs/1/ack", body: Array("x".utf8), headers: ["Content-Type": "text/plain"])
+        let plain = try agent.request(
+            "POST", "/api/agents/\(id)/jobs/1/ack", body: Array("x".utf8), headers: ["Content-Type": "text/plain"])
         #expect(plain.status == 415)
     }
 }

@@ -156,7 +156,8 @@ public final class TestServer: @unchecked Sendable {
         logFile = dataDir.appendingPathComponent("server-\(UUID().uuidString.prefix(8)).log")
         let outFile = dataDir.appendingPathComponent("stdout-\(UUID().uuidString.prefix(8)).txt")
         process = try startProcess(
-            Binaries.path("argus-server"), ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path] + serveArgs,
+            Binaries.path("argus-server"),
+            ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path] + serveArgs,
             env: env, stdout: outFile.path, stderr: logFile.path)
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {

@@ -26,9 +26,10 @@ extension Request {
     /// and any `…+json` type are JSON; anything else (a form, `text/plain`) is refused before the body is read.
     func requireJSONContentType() throws {
         guard let value = headers[.contentType] else { return }
-        let media = value.split(separator: ";", maxSplits: 1).first.map {
-            $0.trimmingCharacters(in: .whitespaces).lowercased()
-        } ?? ""
+        let media =
+            value.split(separator: ";", maxSplits: 1).first.map {
+                $0.trimmingCharacters(in: .whitespaces).lowercased()
+            } ?? ""
         guard media == "application/json" || media.hasSuffix("+json") else {
             throw APIError(
                 status: .unsupportedMediaType,
