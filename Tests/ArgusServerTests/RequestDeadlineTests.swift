@@ -86,7 +86,7 @@ struct RequestDeadlineTests {
                 + "Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n")
         let (text, closed, seconds) = c.readUntilClosed(timeout: 5)
         #expect(text.hasPrefix("HTTP/1.1 413"), "\(text)")
-        #expect(text.contains("The body is 5000000 bytes; the limit is 1048576 bytes (ARGUS_MAX_BODY_MB)."))
+        #expect(text.contains("The body is too large (5000000 bytes); the limit is 1048576 bytes (ARGUS_MAX_BODY_MB)."))
         #expect(closed && seconds < 0.9, "answered and closed in \(seconds) s, before any body timeout")
     }
 

@@ -84,7 +84,7 @@ struct APIError: Error, Sendable {
     static func forbidden(_ d: String) -> APIError { APIError(status: .forbidden, detail: d) }
     /// 413, closing the connection: the rest of an oversized body is not worth reading.
     static func tooLarge(declared: Int? = nil, limit: Int) -> APIError {
-        let size = declared.map { "The body is \($0) bytes; " } ?? "The body is too large; "
+        let size = declared.map { "The body is too large (\($0) bytes); " } ?? "The body is too large; "
         return APIError(
             status: .contentTooLarge, detail: size + "the limit is \(limit) bytes (ARGUS_MAX_BODY_MB).",
             headers: [.connection: "close"])
