@@ -32,7 +32,9 @@ struct RevocationTests {
         try owner.mustPost(Ev.make("log_line", batch: "b1", data: ["line": "after", "level": "info"]))
         #expect(!stream.dataEvents.contains { $0.data.contains("after") })
         #expect(try s.client(nil).get("/share/\(token)").status == 404)
-        #expect(try s.client(token).get("/api/batches/b1").status == 401)
+        let refused = try s.client(token).get("/api/batches/b1")
+        #expect(refused.status == 401)
+        #expect(refused.detail == "This share link was revoked, has expired, or never existed.")
         #expect(try s.client(token).get("/api/sse?channels=batch:b1").status == 401)
     }
 

@@ -75,6 +75,8 @@ struct APIError: Error, Sendable {
     static let unauthorized = APIError(
         status: .unauthorized, detail: "Missing or unknown token: send Authorization: Bearer <token>.",
         headers: [.wwwAuthenticate: "Bearer"])
+    /// A share link that no longer opens anything: 404 on `/share/<token>`, 401 when used as a bearer token.
+    static let deadShareLinkDetail = "This share link was revoked, has expired, or never existed."
     static func notFound(_ what: String) -> APIError {
         APIError(status: .notFound, detail: "\(what) not found.")
     }
@@ -164,7 +166,10 @@ struct AuthMiddleware: RouterMiddleware {
             token = t
         }
         if let token, !token.isEmpty {
-            guard let p = try await auth.principal(for: token) else { throw APIError.unauthorized }
+            guard let p = try await auth.principal(for: token) else {
+                guard token.hasPrefix(Secret.sharePrefix) else { throw APIError.unauthorized }
+                throw APIError(status: .unauthorized, detail: APIError.deadShareLinkDetail, headers: APIError.unauthorized.headers)
+            }
             ctx.principal = p
         }
         return try await next(request, ctx)

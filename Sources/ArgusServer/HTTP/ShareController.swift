@@ -26,7 +26,7 @@ struct ShareController {
         }
         router.get("/share/:token") { _, ctx in
             guard let share = try await store.share(forToken: try ctx.parameters.require("token")) else {
-                throw APIError(status: .notFound, detail: "This share link was revoked, has expired, or never existed.")
+                throw APIError(status: .notFound, detail: APIError.deadShareLinkDetail)
             }
             return Response.json(["batch_id": .string(share.batchID), "expires_at": isoJSON(share.expiresUs), "read_only": true])
         }
