@@ -1,7 +1,5 @@
 import Foundation
 import GRDB
-import Logging
-import ServiceLifecycle
 import Synchronization
 
 /// Makes a revocation take effect everywhere within a second: it empties the token cache and closes every SSE
@@ -12,8 +10,8 @@ final class RevocationWatcher: Sendable {
     let store: ArgusStore
     let hub: SSEHub
     let auth: Authenticator
-    /// How often `RevocationService` polls.
-    static let tickS = 0.25
+    /// How often the server calls `poll()`.
+    static let tick = Duration.milliseconds(250)
     private let state = Mutex<(marker: RevocationMarker?, sweepsDue: Int)>((nil, 0))
 
     init(store: ArgusStore, hub: SSEHub, auth: Authenticator) {
@@ -101,21 +99,6 @@ extension ArgusStore {
             }
             for id in try ids("SELECT id FROM agents WHERE 1 = 1", agents) { valid.insert(.agent(id)) }
             return valid
-        }
-    }
-}
-
-/// Runs `RevocationWatcher.poll()` for the life of the server.
-struct RevocationService: Service {
-    let watcher: RevocationWatcher
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(RevocationWatcher.tickS))
-                do { try await watcher.poll() } catch { logger.warning("revocation check: \(error)") }
-            }
         }
     }
 }

@@ -364,20 +364,3 @@ struct IngestTransaction {
         }
     }
 }
-
-/// Checkpoints the WAL a few times a second from its own connection, so that no ingest commit ever pays for
-/// one (a commit-time checkpoint of 32 MB stalled ingest for 50–140 ms during a retention sweep).
-struct CheckpointService: Service {
-    let store: ArgusStore
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: .milliseconds(100))
-                do { try await store.checkpoint() } catch { logger.warning("WAL checkpoint: \(error)") }
-            }
-        }
-        _ = try? await store.checkpoint()
-    }
-}
