@@ -76,6 +76,18 @@ struct RequestDeadlineTests {
         #expect(s.log.contains("POST /api/events 400"))
     }
 
+    @Test("a connection answered before its body arrived is closed once idle, like any other")
+    func idleAfterEarlyAnswer() throws {
+        let s = try TestServer(env: Self.fast)
+        let c = try RawConnection(port: s.port)
+        c.send("POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer nope\r\nContent-Length: 2\r\n\r\n")
+        let (early, closedEarly, _) = c.readUntilClosed(timeout: 0.5)
+        #expect(early.hasPrefix("HTTP/1.1 401") && !closedEarly, "\(early)")
+        c.send("{}")
+        let (_, closed, seconds) = c.readUntilClosed(timeout: 5)
+        #expect(closed && seconds < 2.5, "an idle keep-alive connection stayed open \(seconds) s")
+    }
+
     @Test("a Content-Length over the limit is 413 at once, without the body being sent, and the connection closes")
     func declaredTooLarge() throws {
         let s = try TestServer(env: Self.fast)

@@ -53,7 +53,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         case .body: break
         case .end:
             reading = false
-            disarm()
+            // Answered before its body was read (a 401, say): the connection is idle from now on.
+            if inFlight == 0 { arm(context, headerTimeout) } else { disarm() }
         }
         context.fireChannelRead(data)
     }
