@@ -84,7 +84,7 @@ public struct ServerConfig: Sendable {
             meaning: "largest request body (bigger gets 413, refused before it is read)"),
         .init(
             name: "ARGUS_HEADER_TIMEOUT_S", defaultText: "10",
-            meaning: "a request's headers must arrive within this; also the idle keep-alive time"),
+            meaning: "time to send a request's headers; also the keep-alive idle limit"),
         .init(
             name: "ARGUS_BODY_TIMEOUT_S", defaultText: "30",
             meaning: "a request's body must arrive within this after its headers"),
