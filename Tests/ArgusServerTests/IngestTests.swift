@@ -63,7 +63,8 @@ struct IngestTests {
         let r = try c.postBatch(events)
         #expect(r.status == 200)
         let body = try #require(r.json)
-        #expect(body["accepted"]?.intValue == 7)
+        // Each item counts once: 6 stored, 1 copy of an item earlier in the request, 3 refused.
+        #expect(body["accepted"]?.intValue == 6)
         #expect(body["rejected"]?.intValue == 3)
         let results = try #require(body["results"]?.arrayValue)
         #expect(results.count == events.count)

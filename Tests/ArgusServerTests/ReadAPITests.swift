@@ -205,7 +205,7 @@ struct ReadAPITests {
         #expect(actions["stop"]?["enabled"] == false)
         #expect(actions["stop"]?["reason"]?.stringValue?.contains("done") == true)
         #expect(actions["rerun"]?["enabled"] == false)
-        #expect(actions["rerun"]?["reason"] == "no agent online for host gpu-box-1")
+        #expect(actions["rerun"]?["reason"] == "no agent online for host gpu-box-1 registered by alice, the batch's owner")
         #expect(actions["copy_command"]?["enabled"] == true)
         #expect(actions["share"]?["enabled"] == true)
     }

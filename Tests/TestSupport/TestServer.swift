@@ -144,8 +144,9 @@ public final class TestServer: @unchecked Sendable {
     public let logFile: URL
     let ownsDataDir: Bool
 
-    /// `port` 0 picks a free one; pass the old port and data dir to restart "the same" server.
-    public init(env: [String: String] = [:], dataDir existing: URL? = nil, port: Int = 0) throws {
+    /// `port` 0 picks a free one; pass the old port and data dir to restart "the same" server. `serveArgs` are
+    /// added to `serve` (e.g. `--log-level trace`).
+    public init(env: [String: String] = [:], dataDir existing: URL? = nil, port: Int = 0, serveArgs: [String] = []) throws {
         ownsDataDir = existing == nil
         dataDir =
             existing
@@ -155,7 +156,8 @@ public final class TestServer: @unchecked Sendable {
         logFile = dataDir.appendingPathComponent("server-\(UUID().uuidString.prefix(8)).log")
         let outFile = dataDir.appendingPathComponent("stdout-\(UUID().uuidString.prefix(8)).txt")
         process = try startProcess(
-            Binaries.path("argus-server"), ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path],
+            Binaries.path("argus-server"),
+            ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path] + serveArgs,
             env: env, stdout: outFile.path, stderr: logFile.path)
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {

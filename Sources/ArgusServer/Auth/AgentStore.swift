@@ -33,9 +33,22 @@ struct AgentCommand: Sendable {
     }
 }
 
+/// The agent that would carry out a batch's rerun or stop, or why there is none.
+struct AgentAssignment: Sendable {
+    var agentID: Int64?
+    var host: String?
+    var ownerName: String
+
+    /// The one sentence shown when no agent serves the batch (409 detail, the view's disabled-action reason).
+    var unavailableReason: String? {
+        guard agentID == nil else { return nil }
+        return "no agent online for host \(host ?? "unknown") registered by \(ownerName), the batch's owner"
+    }
+}
+
 extension ArgusStore {
     func registerAgent(hostname: String, version: String?, capabilities: String?, userID: Int64) async throws -> (Int64, String) {
-        let secret = Secret.make(prefix: "ag_")
+        let secret = Secret.make(prefix: Secret.agentPrefix)
         let now = ArgusStore.nowUs()
         let id = try await pool.write { db -> Int64 in
             try db.execute(
@@ -59,17 +72,29 @@ extension ArgusStore {
         }
     }
 
-    /// The most recently seen agent on `host` within `withinS` seconds.
-    static func onlineAgent(_ db: Database, host: String?, withinS: Double) throws -> Int64? {
-        guard let host else { return nil }
+    /// Which agent serves a batch; the one place that decides it (rerun, stop, `agent_online`, the view).
+    /// An agent serves only its owner's batches: one registered by the batch's owner for the batch's host, seen
+    /// within `withinS` (the most recently seen if several). Another user's agent on the same host never runs this
+    /// batch's commands, whoever asks: an admin's rerun goes to an agent of the batch's owner too.
+    /// `only` asks whether that particular agent serves the batch (Stop reaches the agent that started the run).
+    static func agentAssignment(_ db: Database, for b: BatchRecord, withinS: Double, only: Int64? = nil) throws
+        -> AgentAssignment
+    {
+        let owner = try String.fetchOne(db, sql: "SELECT name FROM users WHERE id = ?", arguments: [b.ownerID]) ?? "unknown"
+        guard let host = b.host else { return AgentAssignment(agentID: nil, host: nil, ownerName: owner) }
         let cutoff = ArgusStore.nowUs() - Int64(withinS * 1_000_000)
-        return try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT id FROM agents WHERE hostname = ? AND last_seen_us >= ? ORDER BY last_seen_us DESC LIMIT 1"),
-            arguments: [host, cutoff])
+        var sql = "SELECT id FROM agents WHERE hostname = ? AND user_id = ? AND last_seen_us >= ?"
+        var args: StatementArguments = [host, b.ownerID, cutoff]
+        if let only {
+            sql += " AND id = ?"
+            args += [only]
+        }
+        let id = try Int64.fetchOne(db, sql: sql + " ORDER BY last_seen_us DESC LIMIT 1", arguments: args)
+        return AgentAssignment(agentID: id, host: host, ownerName: owner)
     }
 
-    func onlineAgent(host: String?, withinS: Double) async throws -> Int64? {
-        try await pool.read { db in try ArgusStore.onlineAgent(db, host: host, withinS: withinS) }
+    func agentAssignment(for b: BatchRecord, withinS: Double, only: Int64? = nil) async throws -> AgentAssignment {
+        try await pool.read { db in try ArgusStore.agentAssignment(db, for: b, withinS: withinS, only: only) }
     }
 
     func enqueue(agentID: Int64, batchID: String, kind: String, command: String?, cwd: String?, targetPID: Int?) async throws -> Int64 {

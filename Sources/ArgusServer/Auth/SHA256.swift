@@ -80,6 +80,11 @@ enum SHA256 {
 
 /// Secrets handed to people: tokens, share links. 32 random bytes from the system CSPRNG, base64url.
 enum Secret {
+    static let sharePrefix = "sh_"
+    static let agentPrefix = "ag_"
+    /// Every kind of secret this server mints starts with one of these (see `LogRedaction`).
+    static var prefixes: [String] { TokenScope.allCases.map(\.prefix) + [sharePrefix, agentPrefix] }
+
     static func make(prefix: String, bytes: Int = 32) -> String {
         var rng = SystemRandomNumberGenerator()
         let raw = (0..<bytes).map { _ in UInt8.random(in: .min ... .max, using: &rng) }

@@ -31,7 +31,7 @@ struct ShareRecord: Sendable {
 extension ArgusStore {
     /// Mints a share for a batch; returns the record and the secret (shown once).
     func createShare(batchID: String, by user: String, expiresInS: Double?) async throws -> (ShareRecord, String) {
-        let secret = Secret.make(prefix: "sh_")
+        let secret = Secret.make(prefix: Secret.sharePrefix)
         let now = ArgusStore.nowUs()
         let expires = expiresInS.map { now + Int64($0 * 1_000_000) }
         let record = try await pool.write { db -> ShareRecord in

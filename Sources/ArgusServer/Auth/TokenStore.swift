@@ -76,11 +76,12 @@ extension ArgusStore {
             try Row.fetchOne(
                 db.cachedStatement(
                     sql: """
-                        SELECT u.id, u.name, u.is_admin, t.scope FROM tokens t JOIN users u ON u.id = t.user_id
+                        SELECT u.id, u.name, u.is_admin, t.scope, t.id AS token_id FROM tokens t JOIN users u ON u.id = t.user_id
                         WHERE t.token_hash = ? AND t.revoked_us IS NULL
                         """), arguments: [hash]
             ).map {
-                UserPrincipal(id: $0["id"], name: $0["name"], isAdmin: $0["is_admin"], scope: $0["scope"])
+                UserPrincipal(
+                    id: $0["id"], name: $0["name"], isAdmin: $0["is_admin"], scope: $0["scope"], tokenID: $0["token_id"])
             }
         }
     }

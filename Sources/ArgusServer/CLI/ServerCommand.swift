@@ -72,6 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
         do { store = try ArgusStore(dataDir: config.dataDir, backgroundCheckpoints: true) } catch {
             throw fail(error.description)
         }
+        for warning in store.startupWarnings { logger.warning("\(warning)") }
         let services = ArgusServices(config: config, store: store, logger: logger)
         let host = config.host.contains(":") ? "[\(config.host)]" : config.host
         let dir = config.dataDir

@@ -21,6 +21,13 @@ public struct ServerConfig: Sendable {
     /// Per-SSE-connection buffer, in published chunks; a subscriber further behind is disconnected.
     public var sseBufferChunks = 256
     public var sseKeepaliveS = 15.0
+    /// A client must finish sending a request's headers within this time; also how long an idle keep-alive
+    /// connection stays open.
+    public var headerTimeoutS = 10.0
+    /// A request's body must arrive in full within this time after its headers.
+    public var bodyTimeoutS = 30.0
+    /// Open connections at most (SSE streams included); further ones wait to be accepted.
+    public var maxConnections = 1000
 
     public init() {}
 
@@ -74,7 +81,16 @@ public struct ServerConfig: Sendable {
             meaning: "per-connection SSE buffer; a reader further behind is dropped"),
         .init(
             name: "ARGUS_MAX_BODY_MB", defaultText: "16",
-            meaning: "largest request body (bigger gets 413)"),
+            meaning: "largest request body (bigger gets 413, refused before it is read)"),
+        .init(
+            name: "ARGUS_HEADER_TIMEOUT_S", defaultText: "10",
+            meaning: "time to send a request's headers; also the keep-alive idle limit"),
+        .init(
+            name: "ARGUS_BODY_TIMEOUT_S", defaultText: "30",
+            meaning: "a request's body must arrive within this after its headers"),
+        .init(
+            name: "ARGUS_MAX_CONNECTIONS", defaultText: "1000",
+            meaning: "open connections at most, SSE streams included (more wait to be accepted)"),
     ]
 
     public struct ConfigError: Error, CustomStringConvertible {
@@ -125,6 +141,16 @@ public struct ServerConfig: Sendable {
         try number("ARGUS_SSE_KEEPALIVE_S", &c.sseKeepaliveS)
         if c.sseKeepaliveS == 0 {
             throw ConfigError(description: "ARGUS_SSE_KEEPALIVE_S must be greater than 0.")
+        }
+        for (name, target) in [("ARGUS_HEADER_TIMEOUT_S", \ServerConfig.headerTimeoutS), ("ARGUS_BODY_TIMEOUT_S", \.bodyTimeoutS)] {
+            try number(name, &c[keyPath: target])
+            if c[keyPath: target] == 0 { throw ConfigError(description: "\(name) must be greater than 0.") }
+        }
+        if let v = text("ARGUS_MAX_CONNECTIONS") {
+            guard let n = Int(v), n >= 1 else {
+                throw ConfigError(description: "ARGUS_MAX_CONNECTIONS must be a whole number of at least 1, got '\(v)'.")
+            }
+            c.maxConnections = n
         }
         if let v = text("ARGUS_SSE_BUFFER_CHUNKS") {
             guard let n = Int(v), n >= 1 else {

@@ -34,7 +34,7 @@ struct ActionController {
             try await pipeline.submitServerEvents([event], as: user)
             // A run that an agent started (a rerun) is also stopped at the process level.
             if let started = try await store.runningRerun(ofBatch: b.id), let pid = started.pid,
-                try await store.onlineAgent(host: b.host, withinS: agentOnlineS) == started.agentID
+                try await store.agentAssignment(for: b, withinS: agentOnlineS, only: started.agentID).agentID != nil
             {
                 _ = try await store.enqueue(agentID: started.agentID, batchID: b.id, kind: "stop", command: nil, cwd: nil, targetPID: pid)
             }
@@ -42,7 +42,7 @@ struct ActionController {
         return .json(["status": "stopping", "batch_id": .string(b.id)])
     }
 
-    /// Queues the recorded command for an agent on the batch's origin host. Only recorded commands ever run.
+    /// Queues the recorded command for the agent that serves the batch (its owner's, on its origin host). Only recorded commands ever run.
     func rerun(_ ctx: ArgusRequestContext) async throws -> Response {
         let (b, user) = try await actionableBatch(ctx)
         guard b.isFinished else {
@@ -51,8 +51,9 @@ struct ActionController {
         guard let command = b.command else {
             throw APIError(status: .conflict, detail: "Batch '\(b.id)' has no recorded command to rerun.")
         }
-        guard let agent = try await store.onlineAgent(host: b.host, withinS: agentOnlineS) else {
-            throw APIError(status: .conflict, detail: "no agent online for host \(b.host ?? "unknown")")
+        let assignment = try await store.agentAssignment(for: b, withinS: agentOnlineS)
+        guard let agent = assignment.agentID else {
+            throw APIError(status: .conflict, detail: assignment.unavailableReason ?? "no agent online")
         }
         let commandID = try await store.enqueue(agentID: agent, batchID: b.id, kind: "rerun", command: command, cwd: b.cwd, targetPID: nil)
         let event = IncomingEvent.server(

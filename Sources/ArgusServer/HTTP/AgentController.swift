@@ -6,6 +6,8 @@ import Shared
 struct AgentController {
     let store: ArgusStore
     static let pollIntervalS = 2
+    /// Agent messages are a few fields; nothing bigger is read.
+    static let maxBodyBytes = 64 * 1024
 
     func register(on router: Router<ArgusRequestContext>) {
         router.post("/api/agents/register") { req, ctx in try await registerAgent(req, ctx) }
@@ -25,7 +27,7 @@ struct AgentController {
         router.post("/api/agents/:id/jobs/:cmd/ack") { req, ctx in
             let id = try agentID(ctx)
             guard let cmd = Int64(try ctx.parameters.require("cmd")) else { throw APIError.notFound("Command") }
-            let body = try JSON.parse(Array(try await req.body.collect(upTo: 64 * 1024).readableBytesView))
+            let body = try await req.jsonBody(limit: AgentController.maxBodyBytes)
             guard let status = body["status"]?.stringValue, ["started", "failed", "exited"].contains(status) else {
                 throw APIError.unprocessable("status must be started, failed or exited.")
             }
@@ -56,10 +58,7 @@ struct AgentController {
     func registerAgent(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let user = try ctx.requireUser()
         guard user.scope == TokenScope.reporter.rawValue else { throw APIError.forbidden("Registering an agent needs a reporter token.") }
-        let body: JSON
-        do { body = try JSON.parse(Array(try await req.body.collect(upTo: 64 * 1024).readableBytesView)) } catch {
-            throw APIError.unprocessable("The body must be JSON: {\"hostname\": ..., \"version\": ..., \"capabilities\": [...]}.")
-        }
+        let body = try await req.jsonBody(limit: AgentController.maxBodyBytes)
         guard let host = body["hostname"]?.stringValue, (1...255).contains(host.count) else {
             throw APIError.unprocessable("hostname is required (1 to 255 characters).")
         }

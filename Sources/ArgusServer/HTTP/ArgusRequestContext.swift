@@ -3,15 +3,38 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import Shared
 import Synchronization
 
-/// Who is calling. Tokens of other kinds (share links, agents) join this enum as they arrive.
+/// Who is calling: a user's API token, a share link or an agent.
 enum Principal: Sendable {
     case user(UserPrincipal)
-    /// A share link: may read one batch, and nothing else.
-    case share(batchID: String, shareID: Int64)
+    /// A share link: may read one batch, and nothing else, until `expiresUs` if set.
+    case share(batchID: String, shareID: Int64, expiresUs: Int64?)
     /// An argus-agent: may only use its own agent routes.
+    case agent(Int64)
+
+    /// The stored credential behind the principal: what a revocation names.
+    var credential: Credential {
+        switch self {
+        case .user(let u): return .token(u.tokenID)
+        case .share(_, let id, _): return .share(id)
+        case .agent(let id): return .agent(id)
+        }
+    }
+
+    /// When the credential stops being valid on its own (share links with an expiry).
+    var expiresUs: Int64? {
+        if case .share(_, _, let e) = self { return e }
+        return nil
+    }
+}
+
+/// A stored credential by kind and row id (never the secret).
+enum Credential: Hashable, Sendable {
+    case token(Int64)
+    case share(Int64)
     case agent(Int64)
 }
 
@@ -48,7 +71,7 @@ struct ArgusRequestContext: RequestContext {
     }
 
     func readScope() throws -> ReadScope {
-        if case .share(let b, _)? = principal { return .batch(b) }
+        if case .share(let b, _, _)? = principal { return .batch(b) }
         return .user(try requireUser())
     }
 }
@@ -63,6 +86,8 @@ struct APIError: Error, Sendable {
     static let unauthorized = APIError(
         status: .unauthorized, detail: "Missing or unknown token: send Authorization: Bearer <token>.",
         headers: [.wwwAuthenticate: "Bearer"])
+    /// A share link that no longer opens anything: 404 on `/share/<token>`, 401 when used as a bearer token.
+    static let deadShareLinkDetail = "This share link was revoked, has expired, or never existed."
     static func notFound(_ what: String) -> APIError {
         APIError(status: .notFound, detail: "\(what) not found.")
     }
@@ -70,6 +95,13 @@ struct APIError: Error, Sendable {
         APIError(status: .unprocessableContent, detail: d)
     }
     static func forbidden(_ d: String) -> APIError { APIError(status: .forbidden, detail: d) }
+    /// 413, closing the connection: the rest of an oversized body is not worth reading.
+    static func tooLarge(declared: Int? = nil, limit: Int) -> APIError {
+        let size = declared.map { "The body is too large (\($0) bytes); " } ?? "The body is too large; "
+        return APIError(
+            status: .contentTooLarge, detail: size + "the limit is \(limit) bytes (ARGUS_MAX_BODY_MB).",
+            headers: [.connection: "close"])
+    }
 }
 
 extension Response {
@@ -88,6 +120,8 @@ extension Response {
 /// Turns every thrown error into a JSON `{"detail": ...}` response; nothing escapes as a bare 500.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = ArgusRequestContext
+    /// ARGUS_MAX_BODY_MB, named in the 413 sentence.
+    let maxBodyBytes: Int
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -99,7 +133,13 @@ struct ErrorMiddleware: RouterMiddleware {
             body["detail"] = .string(e.detail)
             return .json(.object(body), status: e.status, headers: e.headers)
         } catch is NIOTooManyBytesError {
-            return .json(["detail": "Request body too large."], status: .contentTooLarge)
+            let e = APIError.tooLarge(limit: maxBodyBytes)
+            return .json(["detail": .string(e.detail)], status: e.status, headers: e.headers)
+        } catch is HTTPParserError {
+            // The client went away mid-request, or was cut off by a request deadline (RequestDeadlineHandler).
+            return .json(
+                ["detail": "The request ended before its body was complete (bodies must arrive within ARGUS_BODY_TIMEOUT_S)."],
+                status: .badRequest, headers: [.connection: "close"])
         } catch let e as HTTPError {
             let detail: String
             switch e.status {
@@ -137,14 +177,18 @@ struct AuthMiddleware: RouterMiddleware {
             token = t
         }
         if let token, !token.isEmpty {
-            guard let p = try await auth.principal(for: token) else { throw APIError.unauthorized }
+            guard let p = try await auth.principal(for: token) else {
+                guard token.hasPrefix(Secret.sharePrefix) else { throw APIError.unauthorized }
+                throw APIError(status: .unauthorized, detail: APIError.deadShareLinkDetail, headers: APIError.unauthorized.headers)
+            }
             ctx.principal = p
         }
         return try await next(request, ctx)
     }
 }
 
-/// Token → principal, with a short cache so hot ingest paths skip the database.
+/// Token → principal, with a short cache so hot ingest paths skip the database. A revocation (here or in another
+/// process) empties the cache through `RevocationWatcher`, so the cache never outlives one.
 final class Authenticator: Sendable {
     let store: ArgusStore
     private let cache = Mutex<[String: (Principal, Date)]>([:])
@@ -160,16 +204,19 @@ final class Authenticator: Sendable {
         if let user = try await store.principal(forToken: token) {
             p = .user(user)
         } else if let share = try await store.share(forToken: token) {
-            p = .share(batchID: share.batchID, shareID: share.id)
+            p = .share(batchID: share.batchID, shareID: share.id, expiresUs: share.expiresUs)
         } else if let agent = try await store.agent(forToken: token) {
             p = .agent(agent)
         } else {
             _ = cache.withLock { $0.removeValue(forKey: token) }
             return nil
         }
+        // A share link is never served from the cache past its expiry.
+        var until = now.addingTimeInterval(ttl)
+        if let e = p.expiresUs { until = min(until, Date(timeIntervalSince1970: Double(e) / 1e6)) }
         cache.withLock { c in
             if c.count > 10_000 { c.removeAll() }
-            c[token] = (p, now.addingTimeInterval(ttl))
+            c[token] = (p, until)
         }
         return p
     }
@@ -178,7 +225,7 @@ final class Authenticator: Sendable {
     func forgetAll() { cache.withLock { $0.removeAll() } }
 }
 
-/// One info line per request, after it completes: method, path, status, duration.
+/// One info line per request, after it completes: method, path and query (secrets redacted), status, duration.
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = ArgusRequestContext
 
@@ -189,7 +236,7 @@ struct RequestLogMiddleware: RouterMiddleware {
         let response = try await next(request, context)
         let ms = (ContinuousClock.now - start).milliseconds
         context.logger.info(
-            "\(request.method) \(request.uri.path) \(response.status.code) \(String(format: "%.1f", ms))ms"
+            "\(request.method) \(LogRedaction.uri(path: request.uri.path, query: request.uri.query)) \(response.status.code) \(String(format: "%.1f", ms))ms"
         )
         return response
     }

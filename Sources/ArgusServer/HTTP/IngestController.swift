@@ -6,6 +6,8 @@ import Shared
 struct IngestController {
     let pipeline: IngestPipeline
     let maxBodyBytes: Int
+    /// The server's clock: timestamps too far ahead of it are refused.
+    let clock: ServerClock
 
     func register(on router: Router<ArgusRequestContext>) {
         router.post("/api/events") { req, ctx in try await single(req, ctx) }
@@ -21,23 +23,12 @@ struct IngestController {
         return u
     }
 
-    func body(_ req: Request) async throws -> JSON {
-        let buffer = try await req.body.collect(upTo: maxBodyBytes)
-        do {
-            return try buffer.withUnsafeReadableBytes { raw in
-                try JSON.parse(
-                    UnsafeBufferPointer(
-                        start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
-            }
-        } catch let e as JSONParseError {
-            throw APIError.unprocessable("The body is not valid JSON (\(e.message) at byte \(e.offset)).")
-        }
-    }
+    func body(_ req: Request) async throws -> JSON { try await req.jsonBody(limit: maxBodyBytes) }
 
     func single(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let user = try reporter(ctx)
         let event: IncomingEvent
-        switch EventValidator.validate(try await body(req)) {
+        switch EventValidator.validate(try await body(req), nowUs: clock.nowUs()) {
         case .success(let e): event = e
         case .failure(let r): throw APIError(status: .init(code: r.status), detail: r.message)
         }
@@ -63,8 +54,9 @@ struct IngestController {
         var results = [JSON](repeating: .null, count: items.count)
         var toStore: [IngestItem] = []
         var positions: [Int] = []
+        let now = clock.nowUs()
         for (k, raw) in items.enumerated() {
-            switch EventValidator.validate(raw) {
+            switch EventValidator.validate(raw, nowUs: now) {
             case .success(let e):
                 toStore.append(IngestItem(event: e, user: user))
                 positions.append(k)
@@ -93,8 +85,10 @@ struct IngestController {
             }
         }
         let rejected = items.count - accepted - deduplicated
+        // Each item is counted once: stored now (accepted), already stored, also earlier in this very request
+        // (deduplicated), or rejected; the three add up to the number of items sent.
         return .json([
-            "accepted": JSON(accepted + deduplicated), "rejected": JSON(rejected),
+            "accepted": JSON(accepted), "rejected": JSON(rejected),
             "deduplicated": JSON(deduplicated),
             "results": .array(results),
         ])

@@ -26,8 +26,8 @@ struct ReadController {
         }
         router.get("/api/batches/:b") { req, ctx in
             let b = try await requireBatch(ctx, try ctx.parameters.require("b"))
-            let online = try await store.onlineAgent(host: b.host, withinS: actions.agentOnlineS) != nil
-            return Response.json(b.detailJSON(agentOnline: online))
+            let agent = try await store.agentAssignment(for: b, withinS: actions.agentOnlineS)
+            return Response.json(b.detailJSON(agentOnline: agent.agentID != nil))
         }
         router.get("/api/batches/:b/jobs") { req, ctx in
             let id = try ctx.parameters.require("b")
@@ -77,7 +77,7 @@ struct ReadController {
             guard
                 let view = try await store.view(
                     batchID: b, jobID: j, scope: try ctx.readScope(), agentOnlineS: policy.agentOnlineS,
-                    actions: { policy.actionsJSON($0, principal, agentOnline: $1) })
+                    actions: { policy.actionsJSON($0, principal, agent: $1) })
             else { throw APIError.notFound("Job '\(j)' of batch '\(b)'") }
             return Response.json(view)
         }
@@ -142,7 +142,7 @@ struct ActionPolicy: Sendable {
     /// ARGUS_AGENT_ONLINE_S: an agent seen within this many seconds is online.
     let agentOnlineS: Double
 
-    func actionsJSON(_ b: BatchRecord, _ principal: Principal?, agentOnline: Bool) -> JSON {
+    func actionsJSON(_ b: BatchRecord, _ principal: Principal?, agent: AgentAssignment) -> JSON {
         func state(_ reason: String?) -> JSON {
             reason.map { ["enabled": false, "reason": .string($0)] } ?? ["enabled": true]
         }
@@ -161,7 +161,7 @@ struct ActionPolicy: Sendable {
                 ? "batch is still \(b.status)"
                 : (b.command == nil
                     ? "no command recorded"
-                    : (agentOnline ? nil : "no agent online for host \(b.host ?? "unknown")")))
+                    : agent.unavailableReason))
         return [
             "stop": state(stopReason),
             "rerun": state(rerunReason),

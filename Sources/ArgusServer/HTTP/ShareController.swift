@@ -6,7 +6,7 @@ import Shared
 struct ShareController {
     let store: ArgusStore
     let pipeline: IngestPipeline
-    let auth: Authenticator
+    let revocations: RevocationWatcher
     let baseURL: String?
     let actions: ActionController
 
@@ -20,12 +20,13 @@ struct ShareController {
             let (b, _) = try await actions.actionableBatch(ctx)
             guard let id = Int64(try ctx.parameters.require("id")) else { throw APIError.notFound("Share") }
             guard try await store.revokeShare(batchID: b.id, id: id) else { throw APIError.notFound("Share \(id) of batch '\(b.id)'") }
-            auth.forgetAll()
+            // The link stops working now: cached lookups are dropped and its open streams closed.
+            try await revocations.sweep()
             return Response.json(["id": JSON(id), "revoked": true])
         }
         router.get("/share/:token") { _, ctx in
             guard let share = try await store.share(forToken: try ctx.parameters.require("token")) else {
-                throw APIError(status: .notFound, detail: "This share link was revoked, has expired, or never existed.")
+                throw APIError(status: .notFound, detail: APIError.deadShareLinkDetail)
             }
             return Response.json(["batch_id": .string(share.batchID), "expires_at": isoJSON(share.expiresUs), "read_only": true])
         }
@@ -34,17 +35,15 @@ struct ShareController {
     func mint(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let (b, user) = try await actions.actionableBatch(ctx)
         var expiresIn: Double? = nil
-        let body = try await req.body.collect(upTo: 64 * 1024)
-        if body.readableBytes > 0 {
-            guard let json = try? JSON.parse(Array(body.readableBytesView)), json.objectValue != nil else {
-                throw APIError.unprocessable("The body must be a JSON object, e.g. {\"expires_in_s\": 86400}, or empty.")
+        let json = try await req.jsonBody(limit: 64 * 1024, ifEmpty: [:])
+        guard json.objectValue != nil else {
+            throw APIError.unprocessable("The body must be a JSON object, e.g. {\"expires_in_s\": 86400}, or empty.")
+        }
+        if let v = json["expires_in_s"], !v.isNull {
+            guard let s = v.doubleValue, s > 0 else {
+                throw APIError.unprocessable("expires_in_s must be a positive number of seconds.")
             }
-            if let v = json["expires_in_s"], !v.isNull {
-                guard let s = v.doubleValue, s > 0 else {
-                    throw APIError.unprocessable("expires_in_s must be a positive number of seconds.")
-                }
-                expiresIn = s
-            }
+            expiresIn = s
         }
         let (share, secret) = try await store.createShare(batchID: b.id, by: user.name, expiresInS: expiresIn)
         let event = IncomingEvent.server(

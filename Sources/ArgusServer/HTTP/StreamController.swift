@@ -38,7 +38,8 @@ struct StreamController {
         }
         let resumeFrom = lastID
         // Subscribe before replaying, so an event committed during the replay is queued, not missed.
-        let (subID, live) = hub.subscribe(filter)
+        let (subID, live, closed) = hub.subscribe(
+            filter, credential: ctx.principal?.credential, expiresUs: ctx.principal?.expiresUs)
         let store = self.store
         let hub = self.hub
         let hello: JSON = [
@@ -59,7 +60,7 @@ struct StreamController {
                 var sent = resumeFrom ?? 0
                 if let resumeFrom {
                     var cursor = resumeFrom
-                    while true {
+                    while !closed.isSet {
                         let (page, done) = try await store.replay(filter, after: cursor)
                         if !page.isEmpty {
                             var buf = ByteBuffer()
@@ -72,6 +73,8 @@ struct StreamController {
                     }
                 }
                 for await chunk in live.cancelOnGracefulShutdown() {
+                    // Revoked: not one more frame, even if some are still buffered.
+                    if closed.isSet { break }
                     switch chunk {
                     case .keepalive:
                         try await writer.write(ByteBuffer(string: SSEEncoder.comment("keepalive")))

@@ -91,7 +91,12 @@ struct EventRejection: Error, Sendable {
 }
 
 enum EventValidator {
-    static func validate(_ json: JSON) -> Result<IncomingEvent, EventRejection> {
+    /// How far ahead of the server's clock a timestamp may be. Clocks of training hosts drift by seconds, not days;
+    /// one line stamped 9999-12-31 would otherwise stretch ELAPSED to millennia and pin its batch first forever.
+    static let maxAheadUs: Int64 = 24 * 3600 * 1_000_000
+
+    /// Validates one envelope; `nowUs` is the server's clock (injectable, so tests can move it).
+    static func validate(_ json: JSON, nowUs: Int64) -> Result<IncomingEvent, EventRejection> {
         func bad(_ m: String) -> Result<IncomingEvent, EventRejection> {
             .failure(EventRejection(status: 422, message: m))
         }
@@ -121,6 +126,11 @@ enum EventValidator {
         }
         guard let ts = Timestamp(iso: tsText) else {
             return bad("timestamp '\(tsText.prefix(64))' is not a valid ISO-8601 date-time.")
+        }
+        guard ts.micros <= nowUs + maxAheadUs else {
+            return bad(
+                "timestamp \(ts.iso) is more than 24 hours ahead of the server's clock (\(Timestamp(micros: nowUs).iso)); fix the sending host's clock."
+            )
         }
         guard let batchID = o["batch_id"]?.stringValue, (1...128).contains(batchID.unicodeScalars.count)
         else {

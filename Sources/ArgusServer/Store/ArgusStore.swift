@@ -21,16 +21,14 @@ public final class ArgusStore: Sendable {
     /// A second connection that only checkpoints the WAL (see `checkpoint()`); nil when commits checkpoint.
     let checkpointer: DatabaseQueue?
 
+    /// What the owner should tell the user at start (e.g. a data dir other users can read).
+    public let startupWarnings: [String]
+
     /// Opens (creating if needed) the data dir and `argus.sqlite`, and migrates it. With `backgroundCheckpoints`
     /// (the server) commits never checkpoint; the owner must call `checkpoint()` regularly instead.
     public init(dataDir: String, clock: ServerClock = .system, backgroundCheckpoints: Bool = false) throws(OpenError) {
         self.clock = clock
-        do {
-            try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
-        } catch {
-            throw OpenError(
-                description: "Cannot create the data directory \(dataDir): \(error.localizedDescription)")
-        }
+        startupWarnings = try DataDirPermissions.prepare(dataDir)
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
@@ -81,6 +79,8 @@ public struct UserPrincipal: Sendable, Equatable {
     public var name: String
     public var isAdmin: Bool
     public var scope: String
+    /// The token the user authenticated with (0 for the server itself): revoking it ends its streams.
+    public var tokenID: Int64 = 0
 
     func canSee(_ b: BatchRecord) -> Bool { isAdmin || b.ownerID == id }
 }
@@ -199,13 +199,14 @@ struct IngestTransaction {
         dirtyJobs[j.batchID, default: []].insert(j.id)
     }
 
-    /// Inserts the raw event; nil when its event_id is already stored. The hottest statement of ingest,
+    /// Inserts the raw event; nil when its batch already holds that event_id (dedupe is per batch, so one
+    /// user's ids never collide with another's). The hottest statement of ingest,
     /// so it binds through the SQLite C API on GRDB's cached statement (GRDB's argument boxing cost ~8%).
     func insertEvent(_ e: IncomingEvent) throws -> Int64? {
         let stmt = try db.cachedStatement(
             sql: """
                 INSERT INTO events(event_id, batch_id, job_id, event_type, ts_us, received_us, hidden, body)
-                VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(event_id) DO NOTHING
+                VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(batch_id, event_id) DO NOTHING
                 """)
         let h = stmt.sqliteStatement
         sqlite3_reset(h)
@@ -237,9 +238,11 @@ struct IngestTransaction {
         }
     }
 
-    func existingID(_ eventID: String) throws -> Int64 {
+    /// The stored row id of this event's earlier copy in its batch, or 0.
+    func existingID(_ e: IncomingEvent) throws -> Int64 {
         try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT id FROM events WHERE event_id = ?"), arguments: [eventID])
+            db.cachedStatement(sql: "SELECT id FROM events WHERE batch_id = ? AND event_id = ?"),
+            arguments: [e.batchID, e.eventID])
             ?? 0
     }
 
@@ -256,10 +259,10 @@ struct IngestTransaction {
             return .rejected(EventRejection(status: 409, message: refusal))
         }
         // A stalled batch hears from its script again: stream batch_resumed first, then the event itself.
-        if e.isFromClient, batches[bid]?.status == "stalled", try existingID(e.eventID) == 0 {
+        if e.isFromClient, batches[bid]?.status == "stalled", try existingID(e) == 0 {
             try resume(bid, by: e, stored: &stored)
         }
-        guard let id = try insertEvent(e) else { return .deduplicated(try existingID(e.eventID)) }
+        guard let id = try insertEvent(e) else { return .deduplicated(try existingID(e)) }
         if batches[bid] == nil {
             batches[bid] = BatchRecord(id: bid, ownerID: user.id, now: receivedUs)
         }
@@ -328,7 +331,7 @@ struct IngestTransaction {
         return note
     }
 
-    /// A batch that starts on a host where an agent just started a rerun of the same command is that rerun:
+    /// A batch that starts on a host where its owner's agent just started a rerun of the same command is that rerun:
     /// link it to the batch it reruns (source_batch_id), and remember it on the command (Stop then reaches the pid).
     mutating func linkRerun(_ e: IncomingEvent, into bid: String, stored: inout [StoredEvent]) throws {
         let command = e.data["command"]?.stringValue ?? e.source["command"]?.stringValue
@@ -338,9 +341,9 @@ struct IngestTransaction {
             sql: """
                 SELECT c.id, c.batch_id FROM agent_commands c JOIN agents a ON a.id = c.agent_id
                 WHERE c.kind = 'rerun' AND c.status = 'started' AND c.linked_batch_id IS NULL AND a.hostname = ?
-                  AND c.command = ? AND c.acked_us <= ? AND c.batch_id != ?
+                  AND a.user_id = ? AND c.command = ? AND c.acked_us <= ? AND c.batch_id != ?
                 ORDER BY c.id DESC LIMIT 1
-                """, arguments: [host, command, receivedUs, bid])
+                """, arguments: [host, batches[bid]!.ownerID, command, receivedUs, bid])
         guard let row else { return }
         let commandID: Int64 = row["id"]
         let source: String = row["batch_id"]
@@ -359,22 +362,5 @@ struct IngestTransaction {
         for (batchID, ids) in dirtyJobs {
             for id in ids { try jobs[batchID]?[id]?.save(db) }
         }
-    }
-}
-
-/// Checkpoints the WAL a few times a second from its own connection, so that no ingest commit ever pays for
-/// one (a commit-time checkpoint of 32 MB stalled ingest for 50–140 ms during a retention sweep).
-struct CheckpointService: Service {
-    let store: ArgusStore
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: .milliseconds(100))
-                do { try await store.checkpoint() } catch { logger.warning("WAL checkpoint: \(error)") }
-            }
-        }
-        _ = try? await store.checkpoint()
     }
 }

@@ -240,7 +240,9 @@ extension ArgusStore {
     }
 
     /// Everything the job-detail screen needs, read in one snapshot so `last_event_id` matches the data.
-    func view(batchID: String, jobID: String, scope: ReadScope, agentOnlineS: Double, actions: @Sendable (BatchRecord, Bool) -> JSON)
+    func view(
+        batchID: String, jobID: String, scope: ReadScope, agentOnlineS: Double, actions: @Sendable (BatchRecord, AgentAssignment) -> JSON
+    )
         async throws -> JSON?
     {
         try await pool.read { db in
@@ -248,9 +250,9 @@ extension ArgusStore {
                 let j = try JobRecord.fetch(db, batchID: batchID, id: jobID)
             else { return nil }
             let lastID = try ArgusStore.maxEventID(db)
-            let online = try ArgusStore.onlineAgent(db, host: b.host, withinS: agentOnlineS) != nil
+            let agent = try ArgusStore.agentAssignment(db, for: b, withinS: agentOnlineS)
             return [
-                "batch": b.detailJSON(agentOnline: online),
+                "batch": b.detailJSON(agentOnline: agent.agentID != nil),
                 "job": j.json(batchStatus: b.status),
                 "epochs": .array(try ArgusStore.epochs(db, batchID: batchID, jobID: jobID)),
                 "log_tail": .array(
@@ -259,7 +261,7 @@ extension ArgusStore {
                 "resources_latest": try ArgusStore.resources(db, batchID: batchID, job: j, limit: 1).first
                     ?? .null,
                 "env_snapshot": b.envSnapshotJSON,
-                "actions": actions(b, online),
+                "actions": actions(b, agent),
                 "last_event_id": JSON(lastID),
             ]
         }

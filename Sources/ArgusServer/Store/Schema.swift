@@ -132,6 +132,38 @@ enum Schema {
                     CREATE INDEX batches_status ON batches(status, last_received_us);
                     """)
         }
+        m.registerMigration("v5 event_id is unique per batch, not across every user") { db in
+            // One user's event id must neither drop nor reveal another user's event: the dedupe key becomes
+            // (batch_id, event_id). SQLite cannot drop a column's UNIQUE, so the table is rebuilt; ids are kept,
+            // and so is the AUTOINCREMENT high-water mark (SSE ids are never reused, even after retention deletes).
+            let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'events'") ?? 0
+            try db.execute(
+                sql: """
+                    CREATE TABLE events_v5(
+                      id INTEGER PRIMARY KEY AUTOINCREMENT,
+                      event_id TEXT NOT NULL,
+                      batch_id TEXT NOT NULL,
+                      job_id TEXT,
+                      event_type TEXT NOT NULL,
+                      ts_us INTEGER NOT NULL,
+                      received_us INTEGER NOT NULL,
+                      hidden INTEGER NOT NULL DEFAULT 0,
+                      body TEXT NOT NULL,
+                      UNIQUE(batch_id, event_id));
+                    INSERT INTO events_v5(id, event_id, batch_id, job_id, event_type, ts_us, received_us, hidden, body)
+                      SELECT id, event_id, batch_id, job_id, event_type, ts_us, received_us, hidden, body FROM events ORDER BY id;
+                    DROP TABLE events;
+                    ALTER TABLE events_v5 RENAME TO events;
+                    CREATE INDEX events_batch_type ON events(batch_id, event_type, id);
+                    CREATE INDEX events_job ON events(batch_id, job_id, event_type, id);
+                    CREATE INDEX events_type_ts ON events(event_type, ts_us);
+                    """)
+            if seq > 0 {
+                try db.execute(sql: "DELETE FROM sqlite_sequence WHERE name = 'events'")
+                let kept = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM events") ?? 0
+                try db.execute(sql: "INSERT INTO sqlite_sequence(name, seq) VALUES ('events', ?)", arguments: [max(seq, kept)])
+            }
+        }
         return m
     }
 }

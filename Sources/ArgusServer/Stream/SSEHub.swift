@@ -20,6 +20,11 @@ final class SSEHub: Sendable {
         var filter: ChannelFilter
         var continuation: AsyncStream<SSEChunk>.Continuation
         var lastSendUs: Int64
+        /// The credential the stream was opened with, and when it expires on its own: a revoked or expired
+        /// credential's streams are closed (`close(where:)`).
+        var credential: Credential?
+        var expiresUs: Int64?
+        var closed: SSEClosedFlag
     }
 
     private let state = Mutex<(next: Int, subs: [Int: Subscriber])>((0, [:]))
@@ -33,16 +38,40 @@ final class SSEHub: Sendable {
 
     var subscriberCount: Int { state.withLock { $0.subs.count } }
 
-    func subscribe(_ filter: ChannelFilter) -> (id: Int, stream: AsyncStream<SSEChunk>) {
+    func subscribe(_ filter: ChannelFilter, credential: Credential? = nil, expiresUs: Int64? = nil)
+        -> (id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag)
+    {
         let (stream, cont) = AsyncStream<SSEChunk>.makeStream(
             bufferingPolicy: .bufferingOldest(bufferChunks))
+        let closed = SSEClosedFlag()
         let id = state.withLock { s in
             s.next += 1
             s.subs[s.next] = Subscriber(
-                filter: filter, continuation: cont, lastSendUs: ArgusStore.nowUs())
+                filter: filter, continuation: cont, lastSendUs: ArgusStore.nowUs(), credential: credential,
+                expiresUs: expiresUs, closed: closed)
             return s.next
         }
-        return (id, stream)
+        return (id, stream, closed)
+    }
+
+    /// The credentials that hold streams open right now.
+    var openCredentials: Set<Credential> {
+        state.withLock { Set($0.subs.values.compactMap(\.credential)) }
+    }
+
+    /// Closes every stream whose credential (and its expiry) `revoked` says is no longer valid: nothing more is
+    /// written to it, not even frames already buffered. Returns how many were closed.
+    @discardableResult
+    func close(where revoked: (Credential, Int64?) -> Bool) -> Int {
+        let subs = state.withLock { s in
+            let ids = s.subs.compactMap { id, sub in sub.credential.map { revoked($0, sub.expiresUs) } == true ? id : nil }
+            return ids.compactMap { s.subs.removeValue(forKey: $0) }
+        }
+        for sub in subs {
+            sub.closed.set()
+            sub.continuation.finish()
+        }
+        return subs.count
     }
 
     func unsubscribe(_ id: Int) {
@@ -121,6 +150,13 @@ final class SSEHub: Sendable {
         }
         for sub in subs.values { sub.continuation.finish() }
     }
+}
+
+/// Set when a stream's credential was revoked: its writer stops at once, even with frames still buffered.
+final class SSEClosedFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
 }
 
 /// Runs the hub's keepalive clock for the life of the server.

@@ -1,0 +1,104 @@
+import Foundation
+import GRDB
+import Synchronization
+
+/// Makes a revocation take effect everywhere within a second: it empties the token cache and closes every SSE
+/// stream opened with a credential that is no longer valid (revoked token or share link, expired link).
+/// Revocations come through the HTTP API (share DELETE, which calls `sweep()` at once) or from another process on
+/// the same database (`argus-server token revoke`), which `poll()` notices with one cheap query per tick.
+final class RevocationWatcher: Sendable {
+    let store: ArgusStore
+    let hub: SSEHub
+    let auth: Authenticator
+    /// How often the server calls `poll()`.
+    static let tick = Duration.milliseconds(250)
+    private let state = Mutex<(marker: RevocationMarker?, sweepsDue: Int)>((nil, 0))
+
+    init(store: ArgusStore, hub: SSEHub, auth: Authenticator) {
+        self.store = store
+        self.hub = hub
+        self.auth = auth
+    }
+
+    /// Forgets cached tokens, then closes every stream whose credential is no longer valid.
+    func sweep() async throws {
+        auth.forgetAll()
+        let open = hub.openCredentials
+        guard !open.isEmpty else { return }
+        let valid = try await store.stillValid(open)
+        hub.close { credential, _ in !valid.contains(credential) }
+    }
+
+    /// One tick: closes streams of share links that just expired, and sweeps when anything was revoked since the
+    /// last tick. It sweeps on the tick after, too: a request authenticated from the cache just before the first
+    /// sweep may have subscribed just after it.
+    func poll() async throws {
+        let now = ArgusStore.nowUs()
+        hub.close { _, expires in expires.map { $0 <= now } ?? false }
+        let marker = try await store.revocationMarker()
+        let sweepNow = state.withLock { s -> Bool in
+            if let old = s.marker, old != marker { s.sweepsDue = 2 }
+            s.marker = marker
+            guard s.sweepsDue > 0 else { return false }
+            s.sweepsDue -= 1
+            return true
+        }
+        if sweepNow { try await sweep() }
+    }
+}
+
+/// Changes whenever a token or a share link is revoked (counts only grow; the latest time moves).
+struct RevocationMarker: Equatable, Sendable {
+    var tokens: Int64
+    var tokensLatestUs: Int64
+    var shares: Int64
+    var sharesLatestUs: Int64
+}
+
+extension ArgusStore {
+    func revocationMarker() async throws -> RevocationMarker {
+        try await pool.read { db in
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT (SELECT COUNT(*) FROM tokens WHERE revoked_us IS NOT NULL) AS t,
+                               (SELECT COALESCE(MAX(revoked_us), 0) FROM tokens) AS tl,
+                               (SELECT COUNT(*) FROM shares WHERE revoked_us IS NOT NULL) AS s,
+                               (SELECT COALESCE(MAX(revoked_us), 0) FROM shares) AS sl
+                        """))!
+            return RevocationMarker(tokens: row["t"], tokensLatestUs: row["tl"], shares: row["s"], sharesLatestUs: row["sl"])
+        }
+    }
+
+    /// The subset of `credentials` that still authenticates: unrevoked tokens, live share links, existing agents.
+    func stillValid(_ credentials: Set<Credential>) async throws -> Set<Credential> {
+        var tokens: [Int64] = []
+        var shares: [Int64] = []
+        var agents: [Int64] = []
+        for c in credentials {
+            switch c {
+            case .token(let id): tokens.append(id)
+            case .share(let id): shares.append(id)
+            case .agent(let id): agents.append(id)
+            }
+        }
+        let now = ArgusStore.nowUs()
+        return try await pool.read { [tokens, shares, agents] db in
+            func ids(_ sql: String, _ list: [Int64], _ extra: StatementArguments = []) throws -> [Int64] {
+                guard !list.isEmpty else { return [] }
+                let marks = Array(repeating: "?", count: list.count).joined(separator: ",")
+                return try Int64.fetchAll(
+                    db, sql: sql + " AND id IN (\(marks))", arguments: extra + StatementArguments(list))
+            }
+            var valid = Set<Credential>()
+            for id in try ids("SELECT id FROM tokens WHERE revoked_us IS NULL", tokens) { valid.insert(.token(id)) }
+            for id in try ids(
+                "SELECT id FROM shares WHERE revoked_us IS NULL AND (expires_us IS NULL OR expires_us > ?)", shares, [now])
+            {
+                valid.insert(.share(id))
+            }
+            for id in try ids("SELECT id FROM agents WHERE 1 = 1", agents) { valid.insert(.agent(id)) }
+            return valid
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Shared
+
+/// Every route reads its JSON body through here, so each answers bad bodies alike: a Content-Type that is not
+/// JSON is 415, a body over the route's limit 413 (`NIOTooManyBytesError`, see `ErrorMiddleware`), malformed
+/// JSON 422. Never a 500.
+extension Request {
+    /// The body as JSON. An empty body is `ifEmpty` when given (routes whose body is optional), else 422.
+    func jsonBody(limit: Int, ifEmpty: JSON? = nil) async throws -> JSON {
+        try requireJSONContentType()
+        let buffer = try await body.collect(upTo: limit)
+        if buffer.readableBytes == 0, let ifEmpty { return ifEmpty }
+        do {
+            return try buffer.withUnsafeReadableBytes { raw in
+                try JSON.parse(
+                    UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
+            }
+        } catch let error as JSONParseError {
+            throw APIError.unprocessable("The body is not valid JSON (\(error.message) at byte \(error.offset)).")
+        }
+    }
+
+    /// A missing Content-Type is taken as JSON (old clients, `curl -X POST` without a body); `application/json`
+    /// and any `…+json` type are JSON; anything else (a form, `text/plain`) is refused before the body is read.
+    func requireJSONContentType() throws {
+        guard let value = headers[.contentType] else { return }
+        let media =
+            value.split(separator: ";", maxSplits: 1).first.map {
+                $0.trimmingCharacters(in: .whitespaces).lowercased()
+            } ?? ""
+        guard media == "application/json" || media.hasSuffix("+json") else {
+            throw APIError(
+                status: .unsupportedMediaType,
+                detail: "The body must be JSON, sent with Content-Type: application/json (got '\(value.prefix(100))').")
+        }
+    }
+}

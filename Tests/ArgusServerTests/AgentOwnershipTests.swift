@@ -1,0 +1,95 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+/// Two users share one training host: each one's agent may only carry out that user's reruns and stops.
+@Suite("Agents serve only their owner's batches")
+struct AgentOwnershipTests {
+    static let host = "shared-vm"
+    static let source: JSON = ["project": "p", "host": .string(host)]
+
+    /// Registers an agent for `host` with a user's token; returns (agent id, a client holding the agent token).
+    static func register(_ s: TestServer, _ userToken: String) throws -> (Int64, HTTPClient) {
+        let r = try s.client(userToken).post(
+            "/api/agents/register", json: ["hostname": .string(host), "version": "test", "capabilities": ["rerun"]])
+        guard r.status == 201, let id = r.json?["agent_id"]?.intValue, let token = r.json?["agent_token"]?.stringValue else {
+            throw TestFailure("register → \(r.status): \(r.text)")
+        }
+        return (Int64(id), s.client(token))
+    }
+
+    static func queue(_ agent: HTTPClient, _ id: Int64) throws -> [JSON] {
+        try agent.mustGet("/api/agents/\(id)/jobs").arrayValue ?? []
+    }
+
+    @Test("another user's agent on the batch's host is not used: 409 naming the owner; admins' reruns go to the owner's agent")
+    func rerunGoesToOwnersAgent() throws {
+        let s = try TestServer()
+        let aliceToken = try s.token(user: "alice")
+        let bobToken = try s.token(user: "bob")
+        let alice = s.client(aliceToken)
+        let admin = s.client(try s.token(user: "root", admin: true))
+        try alice.mustPost(Ev.make("batch_start", batch: "a1", data: ["command": "python train.py"], source: Self.source))
+        try alice.mustPost(Ev.make("batch_done", batch: "a1", source: Self.source))
+        let (bobAgentID, bobAgent) = try Self.register(s, bobToken)
+
+        let refused = try alice.post("/api/batches/a1/rerun", json: [:])
+        #expect(refused.status == 409)
+        #expect(refused.detail == "no agent online for host \(Self.host) registered by alice, the batch's owner")
+        #expect(try admin.post("/api/batches/a1/rerun", json: [:]).status == 409)
+        #expect(try alice.mustGet("/api/batches/a1")["agent_online"] == false)
+        #expect(try admin.mustGet("/api/batches/a1")["agent_online"] == false)
+        try alice.mustPost(Ev.make("job_start", batch: "a1", job: "j", source: Self.source))
+        let rerunAction = try alice.mustGet("/api/jobs/a1/j/view")["actions"]?["rerun"]
+        #expect(rerunAction?["enabled"] == false)
+        #expect(rerunAction?["reason"] == .string(refused.detail))
+        #expect(try Self.queue(bobAgent, bobAgentID).isEmpty, "bob's agent must never see alice's command")
+
+        let (aliceAgentID, aliceAgent) = try Self.register(s, aliceToken)
+        _ = try bobAgent.request("POST", "/api/agents/\(bobAgentID)/heartbeat")  // bob's is now the most recently seen
+        #expect(try alice.mustGet("/api/batches/a1")["agent_online"] == true)
+        let byAlice = try alice.post("/api/batches/a1/rerun", json: [:])
+        #expect(byAlice.status == 202)
+        #expect(byAlice.json?["agent_id"]?.intValue == Int(aliceAgentID))
+        let byAdmin = try admin.post("/api/batches/a1/rerun", json: [:])
+        #expect(byAdmin.status == 202)
+        #expect(byAdmin.json?["agent_id"]?.intValue == Int(aliceAgentID))
+        #expect(try Self.queue(aliceAgent, aliceAgentID).count == 2)
+        #expect(try Self.queue(bobAgent, bobAgentID).isEmpty)
+    }
+
+    @Test("a rerun started by alice's agent links only to alice's new batch, and Stop reaches alice's agent")
+    func stopAndLinkFollowTheOwner() throws {
+        let s = try TestServer()
+        let aliceToken = try s.token(user: "alice")
+        let bobToken = try s.token(user: "bob")
+        let alice = s.client(aliceToken)
+        let bob = s.client(bobToken)
+        let command = "python train.py --seed 1"
+        try alice.mustPost(Ev.make("batch_start", batch: "a1", data: ["command": .string(command)], source: Self.source))
+        try alice.mustPost(Ev.make("batch_done", batch: "a1", source: Self.source))
+        let (aliceAgentID, aliceAgent) = try Self.register(s, aliceToken)
+        let (bobAgentID, bobAgent) = try Self.register(s, bobToken)
+        #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
+        let cmd = try #require(try Self.queue(aliceAgent, aliceAgentID).first?["id"]?.intValue)
+        let ack = try aliceAgent.post("/api/agents/\(aliceAgentID)/jobs/\(cmd)/ack", json: ["status": "started", "pid": 424242])
+        #expect(ack.status == 200)
+
+        // Bob starts the same command on the same host: it is not alice's rerun.
+        try bob.mustPost(Ev.make("batch_start", batch: "b1", data: ["command": .string(command)], source: Self.source))
+        #expect(try bob.mustGet("/api/batches/b1")["source_batch_id"] == .null)
+        #expect(try bob.post("/api/batches/b1/stop", json: [:]).status == 200)
+        // Alice's rerun reports in; it links back, and stopping it queues a stop for alice's agent even though
+        // bob's agent was seen more recently.
+        try alice.mustPost(Ev.make("batch_start", batch: "a2", data: ["command": .string(command)], source: Self.source))
+        #expect(try alice.mustGet("/api/batches/a2")["source_batch_id"] == "a1")
+        _ = try bobAgent.request("POST", "/api/agents/\(bobAgentID)/heartbeat")
+        #expect(try alice.post("/api/batches/a2/stop", json: [:]).status == 200)
+        let stops = try Self.queue(aliceAgent, aliceAgentID).filter { $0["kind"] == "stop" }
+        #expect(stops.count == 1)
+        #expect(stops.first?["pid"]?.intValue == 424242)
+        #expect(try Self.queue(bobAgent, bobAgentID).isEmpty, "bob's agent must never be told to kill alice's run")
+    }
+}

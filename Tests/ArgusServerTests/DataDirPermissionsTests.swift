@@ -1,0 +1,47 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+/// On a shared GPU box no other local user may read the database (everyone's logs and commands).
+@Suite("Data dir and database permissions")
+struct DataDirPermissionsTests {
+    static func mode(_ path: String) -> Int? {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? NSNumber).map { $0.intValue & 0o777 }
+    }
+
+    @Test("created 0700 with files 0600 (-wal and -shm too), even under umask 000; no warning then")
+    func createdPrivate() throws {
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("argus-perm-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: parent) }
+        let dir = parent.appendingPathComponent("data")
+        // The first tool to touch the data dir may be `token create`, run under a permissive umask.
+        let (rc, token, err) = try runTool(
+            "/bin/sh",
+            ["-c", "umask 000; exec \"$0\" token create --data-dir \"$1\" --user alice", Binaries.path("argus-server"), dir.path])
+        #expect(rc == 0, "\(err)")
+        #expect(Self.mode(dir.path) == 0o700)
+        #expect(Self.mode(dir.appendingPathComponent("argus.sqlite").path) == 0o600)
+        let s = try TestServer(dataDir: dir)
+        let c = s.client(token.trimmingCharacters(in: .whitespacesAndNewlines))
+        try c.mustPost(Ev.make("batch_start", batch: "b1"))
+        for name in ["argus.sqlite", "argus.sqlite-wal", "argus.sqlite-shm"] {
+            #expect(Self.mode(dir.appendingPathComponent(name).path) == 0o600, "\(name)")
+        }
+        #expect(!s.log.contains("open to other users"))
+    }
+
+    @Test("an existing data dir others can read gets a warning at start; its database files are tightened to 0600")
+    func warnsAboutOpenDir() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-perm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("argus.sqlite").path
+        #expect(FileManager.default.createFile(atPath: db, contents: nil, attributes: [.posixPermissions: 0o644]))
+        let s = try TestServer(dataDir: dir)
+        _ = try s.token()
+        #expect(s.log.contains("The data directory \(dir.path) is open to other users (mode 755)"), "\(s.log)")
+        #expect(Self.mode(db) == 0o600)
+    }
+}
