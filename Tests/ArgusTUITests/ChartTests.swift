@@ -86,6 +86,38 @@ struct ChartTests {
         #expect(values.last!! <= -5.5 && values.first!! >= 2.2 && values.first!! < 10, "\(chart.labels)")
     }
 
+    @Test("a small ASCII chart with an off-scale value, a NaN and a real negative value, exactly")
+    func smallChartFrame() {
+        let view = Fixture.view(epochs: 24) { n in
+            var o = JSONObject([("epoch", JSON(n)), ("train_loss", JSON(1.0 + Double(n % 4) / 4))])
+            if n == 6 { o["train_loss"] = 1e308 }
+            if n == 12 {
+                o["train_loss"] = .null
+                o["nonfinite"] = ["train_loss"]
+            }
+            if n == 18 { o["train_loss"] = -2 }
+            o["val_loss"] = .null
+            return o
+        }
+        var s = Fixture.state(view, width: 40, height: 10, ascii: true)
+        s.color = false
+        var g = Grid(width: 40, height: 8)
+        LossChart.render(s, into: &g, rect: Rect(x: 0, y: 0, width: 40, height: 8))
+        // Bounds -3…3 (the real -2 widens them, 1e308 does not): 1e308 is ^ at epoch 6, the NaN ! at 12;
+        // the markers o are train_loss's, every 8 cells.
+        let expected = [
+            "o1-train_loss 1.75  #2-val_loss –",
+            " 3 +         ^        !",
+            "   | ***** *o*** *********** **  * *o***",
+            " 0 +o     *     *           o * * *",
+            "   |                           **",
+            "   |                           *",
+            "-3 +",
+            "   +0-------------epoch 11------------23",
+        ]
+        #expect(g.text == expected.joined(separator: "\n"))
+    }
+
     @Test("log y: non-positive values are counted and marked ▼ at the bottom; labels never read inf")
     func extremeValuesLogY() throws {
         var s = Fixture.state(Self.extremeView(), width: 100, height: 40)

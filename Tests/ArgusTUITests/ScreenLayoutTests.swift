@@ -43,6 +43,24 @@ struct ScreenLayoutTests {
         #expect(text.contains("● running") && text.contains("1h 02m") && !text.contains("Nothing is known about this job yet."))
     }
 
+    @Test("the unreachable-at-start frame, exactly")
+    func notLoadedFrame() {
+        var s = AppState(screen: .job)
+        s.width = 64
+        s.height = 20
+        s.serverLabel = "http://127.0.0.1:9"
+        s.job = JobData(batchID: "b1", jobID: "j1")
+        _ = Update.apply(&s, .connection(.reconnecting(attempt: 2, reason: "server unreachable")))
+        let empty = [String](repeating: "", count: 6)
+        let expected =
+            [" argus  b1 / j1  ◌ reconnecting (attempt 2): server unreachable"] + empty + [
+                "              Nothing is known about this job yet.",
+                " http://127.0.0.1:9: server unreachable; retrying (attempt 2).",
+                "       Status and numbers appear when the server answers.",
+            ] + empty + ["", "", "", "↑↓ PgUp/PgDn scroll log · / filter · e EMA · g log-y · 1-9/m se…"]
+        #expect(ScreenView.render(s).text == expected.joined(separator: "\n"))
+    }
+
     @Test("more than nine series: the legend shows what fits and +N more; m opens a scrolling chooser")
     func seriesChooser() throws {
         var s = Fixture.state(Self.manySeries(14), width: 100, height: 20)

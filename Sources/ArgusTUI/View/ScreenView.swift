@@ -288,7 +288,7 @@ public enum ScreenView {
         let lines = [
             ("Nothing is known about this job yet.", Style.bold),
             (why, Style(fg: .yellow)),
-            ("Its status, elapsed time and numbers appear when the server answers.", Style.dimmed),
+            ("Status and numbers appear when the server answers.", Style.dimmed),
         ]
         for (i, l) in lines.enumerated() {
             let t = TextWidth.truncate(l.0, rect.width - 2)
