@@ -86,6 +86,18 @@ struct ChartTests {
         #expect(values.last!! <= -5.5 && values.first!! >= 2.2 && values.first!! < 10, "\(chart.labels)")
     }
 
+    @Test("EMA leaves outliers out of the average: 1e308 stays one marker instead of lifting every later epoch")
+    func emaWithOutlier() throws {
+        var s = Fixture.state(Self.extremeView(), width: 100, height: 40)
+        _ = Update.apply(&s, .key(.char("e")))
+        let g = ScreenView.render(s)
+        let chart = try ChartReading(g)
+        #expect(g.text.contains("1 off-scale ▲"), "\(g.text)")
+        #expect(chart.rowsWith(ChartReading.isBraille).count >= 4, "\(g.text)")
+        let smoothed = ChartScale.smoothed([1, 1, 1e308, 1, 1])
+        #expect(smoothed == [1, 1, 1e308, 1, 1])
+    }
+
     @Test("a small ASCII chart with an off-scale value, a NaN and a real negative value, exactly")
     func smallChartFrame() {
         let view = Fixture.view(epochs: 24) { n in

@@ -17,12 +17,15 @@ public enum ChartScale {
         return v
     }
 
+    /// EMA of the finite values. Outliers (see `robustRange`) pass through unsmoothed and stay out of the
+    /// average, so one 1e308 is still marked off-scale but does not drag the next thousand epochs with it.
     static func smoothed(_ col: [Double]) -> [Double] {
         var out = col
         var acc: Double? = nil
+        let usual = robustRange(col.filter(\.isFinite), logY: false)
         for i in col.indices {
             let v = col[i]
-            guard v.isFinite else { continue }
+            guard v.isFinite, usual?.contains(v) ?? true else { continue }
             acc = acc.map { $0 + emaAlpha * (v - $0) } ?? v
             out[i] = acc!
         }

@@ -96,9 +96,11 @@ public enum ScreenView {
             return
         }
         if let pending = s.confirming, let job = s.job {
+            // A long id loses its middle, so the question and its answer keys both stay on the line.
+            let id = TextWidth.truncateMiddle(job.batchID, max(12, s.width - 88))
             let question =
                 pending == .stop
-                ? "Stop batch \(job.batchID)? Running jobs will be asked to finish." : "Rerun batch \(job.batchID) on its host?"
+                ? "Stop batch \(id)? Running jobs will be asked to finish." : "Rerun batch \(id) on its host?"
             let used = g.put(0, y, question, Style(fg: .yellow, bold: true), maxWidth: s.width)
             g.put(used, y, "  y confirms · any other key cancels", .dimmed, maxWidth: s.width - used)
             return
