@@ -143,6 +143,21 @@ struct ScreenLayoutTests {
         #expect(narrow.reduce(0, +) == 40 && narrow[0] == 13)
     }
 
+    @Test("on a short terminal the help scrolls, so every key (m included) can be read")
+    func helpScrolls() {
+        var s = Fixture.state(Fixture.view(), width: 80, height: 24)
+        _ = Update.apply(&s, .key(.char("?")))
+        var text = ScreenView.render(s).text
+        #expect(text.contains("↑↓ scroll · any other key closes"))
+        #expect(!text.contains("open the batch a rerun started as"))
+        _ = Update.apply(&s, .key(.pageDown))
+        text = ScreenView.render(s).text
+        #expect(text.contains("open the batch a rerun started as") && text.contains("choose chart series from a list"))
+        #expect(s.showHelp)
+        _ = Update.apply(&s, .key(.char("x")))
+        #expect(!s.showHelp)
+    }
+
     @Test("Ctrl-C asks to exit as interrupted (130), from anywhere; q is an ordinary quit")
     func interrupt() {
         var s = Fixture.state(Fixture.view())

@@ -102,6 +102,8 @@ public struct AppState: Sendable {
     public var filter = ""
     public var filterEditing = false
     public var showHelp = false
+    /// Rows the help overlay is scrolled down, when the terminal is too short for every key.
+    public var helpScroll = 0
     public var status: String?
     public var statusIsError = false
     public var statusUntil: Double = 0

@@ -65,10 +65,10 @@ public enum KeyBindings {
             keys: [.char("g")], label: "g", help: "log-scale y axis", context: .job, command: .logScale),
         KeyBinding(
             keys: (1...9).map { .char(Character(String($0))) }, label: "1-9",
-            help: "show/hide one of the first nine chart series (see legend)", context: .job,
+            help: "show/hide chart series 1-9 (see legend)", context: .job,
             command: .toggleSeries),
         KeyBinding(
-            keys: [.char("m")], label: "m", help: "choose chart series: a list of every metric to toggle",
+            keys: [.char("m")], label: "m", help: "choose chart series from a list (any number)",
             context: .job, command: .chooseSeries),
         KeyBinding(
             keys: [.char("s")], label: "s", help: "Stop the batch (asks first)", context: .job,

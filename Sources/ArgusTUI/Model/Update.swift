@@ -162,6 +162,12 @@ public enum Update {
             return quitting(key)
         }
         if s.showHelp {
+            // On a short terminal the arrows and pages scroll the list; any other key closes it.
+            let step = [Key.down: 1, .char("j"): 1, .up: -1, .char("k"): -1, .pageDown: 10, .pageUp: -10][key]
+            if let step {
+                s.helpScroll = clamp(s.helpScroll + step, 0, KeyBindings.all.count - 1)
+                return []
+            }
             s.showHelp = false
             return quitting(key)
         }
@@ -172,6 +178,7 @@ public enum Update {
         case .interrupt: return [.interrupted]
         case .help:
             s.showHelp = true
+            s.helpScroll = 0
             return []
         case .back:
             if !s.filter.isEmpty && s.screen == .job {

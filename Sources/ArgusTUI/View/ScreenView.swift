@@ -395,10 +395,16 @@ public enum ScreenView {
         let h = min(s.height - 2, rows.count + 4)
         let box = Rect(x: (s.width - w) / 2, y: max(1, (s.height - h) / 2), width: w, height: h)
         frame(s, box, title: " keys ", into: &g)
-        for (i, row) in rows.prefix(h - 4).enumerated() {
+        let visible = max(1, h - 4)
+        let top = max(0, min(s.helpScroll, rows.count - visible))
+        for (i, row) in rows.dropFirst(top).prefix(visible).enumerated() {
             g.put(box.x + 2, box.y + 2 + i, row.0, Style(fg: .cyan, bold: true))
             g.put(box.x + 2 + keyW, box.y + 2 + i, row.1, .plain, maxWidth: w - 4 - keyW)
         }
-        g.put(box.x + 2, box.maxY - 1, " any key closes ", .dimmed)
+        let more = rows.count > visible ? (s.glyphs == .ascii ? "up/down scroll | " : "↑↓ scroll · ") : ""
+        g.put(box.x + 2, box.maxY - 1, " \(more)any other key closes ", .dimmed, maxWidth: w - 4)
+        if rows.count > visible {
+            g.put(box.maxX - 12, box.y, " \(top + 1)–\(top + visible)/\(rows.count) ", .dimmed)
+        }
     }
 }
