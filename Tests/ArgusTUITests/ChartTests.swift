@@ -220,5 +220,13 @@ struct ChartTests {
         let chart = try ChartReading(g)
         #expect(!chart.plot.joined().contains("?") && !chart.rows[chart.legendRow].contains("?"))
         #expect(chart.rowsWith { $0 == "*" }.count >= 5 && chart.plot[0].contains("^"))
+        // The legend's note too, with EMA and log y on.
+        s.width = 140
+        _ = Update.apply(&s, .key(.char("g")))
+        var note = try ChartReading(ScreenView.render(s)).rows[chart.legendRow]
+        #expect(note.contains("[log y: 1 <=0 at v, 1 off-scale ^, 3 non-finite !]"), "\(note)")
+        _ = Update.apply(&s, .key(.char("e")))  // the smoothed curve stays above 0
+        note = try ChartReading(ScreenView.render(s)).rows[chart.legendRow]
+        #expect(note.contains("[EMA alpha=0.1, log y, 1 off-scale ^, 3 non-finite !]"), "\(note)")
     }
 }

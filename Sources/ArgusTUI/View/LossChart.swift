@@ -18,13 +18,16 @@ struct ChartGlyphs {
     var baseline: String
     /// Without colour each series wears its own marker along its line and in the legend.
     var shapes: [Unicode.Scalar]
+    /// For the legend's note: "EMA α=0.1", "log y: 2 ≤0".
+    var alpha: String
+    var atMost: String
 
     static let unicode = ChartGlyphs(
         legendLine: "━", above: "▲", below: "▼", nonFinite: "✕", point: nil, tick: "┤", axis: "│",
-        corner: "└", baseline: "─", shapes: ["●", "■", "◆", "○", "□", "◇"])
+        corner: "└", baseline: "─", shapes: ["●", "■", "◆", "○", "□", "◇"], alpha: "α", atMost: "≤")
     static let ascii = ChartGlyphs(
         legendLine: "-", above: "^", below: "v", nonFinite: "!", point: "*", tick: "+", axis: "|",
-        corner: "+", baseline: "-", shapes: ["o", "#", "@", "%", "&", "="])
+        corner: "+", baseline: "-", shapes: ["o", "#", "@", "%", "&", "="], alpha: "alpha", atMost: "<=")
 
     static func of(_ g: Glyphs) -> ChartGlyphs { g == .ascii ? ascii : unicode }
 
@@ -90,9 +93,10 @@ public enum LossChart {
 
     static func note(_ state: AppState, _ off: OffScale, _ glyphs: ChartGlyphs) -> String {
         var flags: [String] = []
-        if state.ema { flags.append("EMA α=\(ChartScale.emaAlpha)") }
+        if state.ema { flags.append("EMA \(glyphs.alpha)=\(ChartScale.emaAlpha)") }
         if state.logY {
-            flags.append("log y" + (off.nonPositive > 0 ? ": \(off.nonPositive) ≤0 at \(glyphs.below)" : ""))
+            flags.append(
+                "log y" + (off.nonPositive > 0 ? ": \(off.nonPositive) \(glyphs.atMost)0 at \(glyphs.below)" : ""))
         }
         if off.above + off.below > 0 {
             let marks = (off.above > 0 ? String(glyphs.above) : "") + (off.below > 0 ? String(glyphs.below) : "")
