@@ -43,37 +43,37 @@ struct LogPaneTests {
         #expect(Update.apply(&s, .key(.home)) == [.fetchLogs(Self.req(before: 1001))])
         var p = Self.pane(s)
         #expect(p.title == "LOG  (scrolled 186 up · End follows)  loading older lines…")
-        #expect(p.body == (1001...1014).map { "09:00:00 INFO  line \($0)" }, "the top of the history, and a full pane")
+        #expect(p.body == (1001...1014).map { "09:00:00 INFO     line \($0)" }, "the top of the history, and a full pane")
         // A second Home while that page is on its way asks for nothing more.
         #expect(Update.apply(&s, .key(.home)) == [])
         _ = Update.apply(&s, .logPage(Self.req(before: 1001), Self.rows(801...1000)))
         p = Self.pane(s)
         #expect(p.title == "LOG  (scrolled 386 up · End follows)")
-        #expect(p.body == (801...814).map { "09:00:00 INFO  line \($0)" })
+        #expect(p.body == (801...814).map { "09:00:00 INFO     line \($0)" })
         #expect(s.logFetch == nil)
         // The last page is short: the log's start is reached and said so; Home then asks for nothing.
         #expect(Update.apply(&s, .key(.home)) == [.fetchLogs(Self.req(before: 801))])
         _ = Update.apply(&s, .logPage(Self.req(before: 801), Self.rows(790...800)))
         p = Self.pane(s)
         #expect(p.title == "LOG  (scrolled 397 up · End follows)  start of the log")
-        #expect(p.body.first == "09:00:00 INFO  line 790")
+        #expect(p.body.first == "09:00:00 INFO     line 790")
         #expect(Update.apply(&s, .key(.home)) == [])
         // End follows the tail again.
         _ = Update.apply(&s, .key(.end))
-        #expect(Self.pane(s).body.last == "09:00:00 INFO  line 1200")
+        #expect(Self.pane(s).body.last == "09:00:00 INFO     line 1200")
     }
 
     @Test("PgUp moves a pane at a time; past the top it fetches and finishes the page when the lines arrive")
     func pageUpPastTheTop() {
         var s = Self.fullTail()
         for _ in 0..<14 { _ = Update.apply(&s, .key(.pageUp)) }
-        #expect(Self.pane(s).body.first == "09:00:00 INFO  line 1005", "13 lines a page, 186 up at most")
+        #expect(Self.pane(s).body.first == "09:00:00 INFO     line 1005", "13 lines a page, 186 up at most")
         #expect(s.logFetch == nil)
         #expect(Update.apply(&s, .key(.pageUp)) == [.fetchLogs(Self.req(before: 1001))])
-        #expect(Self.pane(s).body.first == "09:00:00 INFO  line 1001")
+        #expect(Self.pane(s).body.first == "09:00:00 INFO     line 1001")
         _ = Update.apply(&s, .logPage(Self.req(before: 1001), Self.rows(801...1000)))
         // 4 lines of that page were already shown moving up; the other 9 happen now.
-        #expect(Self.pane(s).body.first == "09:00:00 INFO  line 992")
+        #expect(Self.pane(s).body.first == "09:00:00 INFO     line 992")
         #expect(Self.pane(s).body.count == 14 && !Self.pane(s).body.contains(""))
     }
 
@@ -118,8 +118,8 @@ struct LogPaneTests {
         #expect(p.title == "LOG  filter \"ER\": 6 matches  (following)")
         #expect(
             Array(p.body.prefix(6)) == [
-                "09:00:00 INFO  step 3: ERROR", "09:00:00 INFO  step 40: ERROR", "09:00:00 INFO  step 77: ERROR",
-                "09:00:00 INFO  step 150: ERROR", "09:00:00 INFO  step 420: ERROR", "09:05:00 WARNI live: error budget",
+                "09:00:00 INFO     step 3: ERROR", "09:00:00 INFO     step 40: ERROR", "09:00:00 INFO     step 77: ERROR",
+                "09:00:00 INFO     step 150: ERROR", "09:00:00 INFO     step 420: ERROR", "09:05:00 WARNING  live: error budget",
             ])
         // A query the server finds nowhere says so.
         _ = Update.apply(&s, .key(.char("/")))
@@ -131,7 +131,7 @@ struct LogPaneTests {
         // Esc clears the filter (and the search) in one press; the tail is back.
         _ = Update.apply(&s, .key(.escape))
         #expect(s.filter.isEmpty && s.search == nil)
-        #expect(Self.pane(s).body.last == "09:05:00 WARNI live: error budget")
+        #expect(Self.pane(s).body.last == "09:05:00 WARNING  live: error budget")
     }
 
     @Test("with more matches than a page, scrolling up fetches the next page of matches; no gap opens meanwhile")
@@ -148,7 +148,7 @@ struct LogPaneTests {
         #expect(Update.apply(&s, .key(.home)) == [.fetchLogs(Self.req(query: "l", before: 801))])
         _ = Update.apply(&s, .logPage(Self.req(query: "l", before: 801), Self.rows(1...20)))
         #expect(s.filteredLogs.count == 420)
-        #expect(Self.pane(s).body.first == "09:00:00 INFO  line 1")
+        #expect(Self.pane(s).body.first == "09:00:00 INFO     line 1")
         #expect(Self.pane(s).title == "LOG  filter \"l\": 420 matches  (scrolled 406 up · End follows)  start of the log")
     }
 
@@ -160,17 +160,17 @@ struct LogPaneTests {
         var s = Fixture.state(.object(view), width: 80, height: 24)
         var p = Self.pane(s)
         #expect(p.title == "LOG  (following)  → reads long lines")
-        #expect(p.body.contains("09:00:00 INFO  BEGIN w000 w001 w002 w003 w004 w005 w006 w007 w008 w009 w010 w01›"))
+        #expect(p.body.contains("09:00:00 INFO     BEGIN w000 w001 w002 w003 w004 w005 w006 w007 w008 w009 w010 ›"))
         _ = Update.apply(&s, .key(.right))
-        #expect(s.logShift == 32)
+        #expect(s.logShift == 31)
         p = Self.pane(s)
-        #expect(p.title == "LOG  (following)  ← from column 33")
-        #expect(p.body.contains("09:00:00 INFO  ‹005 w006 w007 w008 w009 w010 w011 w012 w013 w014 w015 w016 w017›"))
-        #expect(p.body.contains("09:00:00 INFO  ‹"), "a short line shows only that it was scrolled")
+        #expect(p.title == "LOG  (following)  ← from column 32")
+        #expect(p.body.contains("09:00:00 INFO     ‹w005 w006 w007 w008 w009 w010 w011 w012 w013 w014 w015 w016 ›"))
+        #expect(p.body.contains("09:00:00 INFO     ‹"), "a short line shows only that it was scrolled")
         for _ in 0..<9 { _ = Update.apply(&s, .key(.right)) }
         p = Self.pane(s)
         #expect(p.body.contains { $0.hasSuffix(" w039 THE-END") }, "the end of the longest line is in view: \(p.body)")
-        #expect(s.logShift == TextWidth.of(long) - (80 - 15 - 1))
+        #expect(s.logShift == TextWidth.of(long) - (80 - JobPanels.logPrefixWidth - 1))
         for _ in 0..<10 { _ = Update.apply(&s, .key(.left)) }
         #expect(s.logShift == 0)
         #expect(s.screen == .job, "← on the job screen scrolls; it does not leave")

@@ -168,7 +168,7 @@ struct UpdateTests {
         #expect(s.confirming == nil)
         #expect(s.status?.contains("batch is still running") == true)
         #expect(Update.apply(&s, .key(.char("q"))) == [.quit])
-        #expect(Update.apply(&s, .key(.ctrlC)) == [.quit])
+        #expect(Update.apply(&s, .key(.ctrlC)) == [.interrupted])
     }
 
     @Test("Esc walks back from a job to its batch's jobs, then to the batch list")

@@ -12,6 +12,7 @@ public struct TUICommand: ParsableCommand {
             TARGET is BATCH/JOB (the job's live screen), BATCH (pick one of its jobs), or nothing (recent batches,
             running first). The URL and token default to ARGUS_URL and ARGUS_TOKEN, the variables the Python SDK uses.
             Press ? inside for the keys. NO_COLOR turns colours off.
+            Exit status: 0 after q, 1 when it cannot go on (e.g. a rejected token), 130 after Ctrl-C, 143 after SIGTERM.
             """,
         version: ArgusVersion.string)
 

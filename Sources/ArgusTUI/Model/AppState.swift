@@ -70,6 +70,8 @@ public struct AppState: Sendable {
     public var glyphs: Glyphs = .braille
     public var color = true
     public var readOnly = false
+    /// False for `--dump`: one frame with no keys, so it must not offer any.
+    public var interactive = true
     /// Set for share links: the one batch this view may show (Esc never leaves it).
     public var pinnedBatch: String?
     public var serverLabel = ""
@@ -92,6 +94,8 @@ public struct AppState: Sendable {
     public var ema = false
     public var logY = false
     public var chartBounds: ClosedRange<Double>?
+    /// The series chooser's cursor (an index into the series names) while it is open.
+    public var chooserCursor: Int?
 
     /// Lines scrolled up from the bottom of the log; 0 follows the tail.
     public var logScroll = 0
@@ -106,6 +110,8 @@ public struct AppState: Sendable {
     public var filter = ""
     public var filterEditing = false
     public var showHelp = false
+    /// Rows the help overlay is scrolled down, when the terminal is too short for every key.
+    public var helpScroll = 0
     public var status: String?
     public var statusIsError = false
     public var statusUntil: Double = 0

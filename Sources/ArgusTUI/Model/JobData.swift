@@ -93,6 +93,9 @@ public struct LogLine: Sendable, Equatable {
 public struct JobData: Sendable {
     public var batchID: String
     public var jobID: String
+    /// Whether the server's `/view` has arrived. Until then every other field is a placeholder, and the
+    /// screen says that nothing is known yet instead of showing them.
+    public var loaded = false
     public var batchStatus = "running"
     /// When the run was last heard from, as of the view load (seconds since the epoch).
     public var batchLastActivity: Double?
@@ -137,6 +140,7 @@ public struct JobData: Sendable {
         let batch = v["batch"] ?? .null
         let job = v["job"] ?? .null
         self.init(batchID: batch["id"]?.stringValue ?? "", jobID: job["id"]?.stringValue ?? "")
+        loaded = true
         batchStatus = batch["status"]?.stringValue ?? "running"
         batchLastActivity = batch["last_activity"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
         stopRequested = batch["stop_requested"]?.boolValue ?? false
@@ -177,6 +181,8 @@ public struct JobData: Sendable {
     }
 
     static let finished: Set<String> = ["done", "failed", "stopped"]
+    /// Every status the screen can show, for columns and tiles as wide as the longest.
+    static let statuses: [String] = ["running", "stalled", "stopping"] + finished.sorted()
 
     /// Log-lines rows (newest first, as the server sends them) as the pane keeps them: oldest first, no heartbeats.
     static func logLines(_ rows: [JSON]) -> [LogLine] {

@@ -6,8 +6,8 @@ public enum Key: Equatable, Hashable, Sendable {
 }
 
 public enum Command: Equatable, Sendable {
-    case quit, help, back, open, up, down, pageUp, pageDown, top, bottom, scrollLeft, scrollRight, filter, ema,
-        logScale, toggleSeries
+    case quit, interrupt, help, back, open, up, down, pageUp, pageDown, top, bottom, scrollLeft, scrollRight,
+        filter, ema, logScale, toggleSeries, chooseSeries
     case stop, rerun, share, copyCommand, openRerun
 }
 
@@ -27,7 +27,10 @@ public struct KeyBinding: Sendable {
 public enum KeyBindings {
     public static let all: [KeyBinding] = [
         KeyBinding(
-            keys: [.char("q"), .ctrlC], label: "q", help: "quit", context: .everywhere, command: .quit),
+            keys: [.char("q")], label: "q", help: "quit", context: .everywhere, command: .quit),
+        KeyBinding(
+            keys: [.ctrlC], label: "Ctrl-C", help: "quit (exit status 130, like any interrupted program)",
+            context: .everywhere, command: .interrupt),
         KeyBinding(
             keys: [.char("?")], label: "?", help: "this help", context: .everywhere, command: .help),
         // On the job screen the arrows scroll long log lines; Esc still goes back.
@@ -68,8 +71,11 @@ public enum KeyBindings {
             keys: [.char("g")], label: "g", help: "log-scale y axis", context: .job, command: .logScale),
         KeyBinding(
             keys: (1...9).map { .char(Character(String($0))) }, label: "1-9",
-            help: "show/hide a chart series (see legend)", context: .job,
+            help: "show/hide chart series 1-9 (see legend)", context: .job,
             command: .toggleSeries),
+        KeyBinding(
+            keys: [.char("m")], label: "m", help: "choose chart series from a list (any number)",
+            context: .job, command: .chooseSeries),
         KeyBinding(
             keys: [.char("s")], label: "s", help: "Stop the batch (asks first)", context: .job,
             command: .stop),

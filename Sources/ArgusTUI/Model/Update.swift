@@ -24,6 +24,8 @@ public enum Action: Sendable {
 /// What `update` asks the outside world to do.
 public enum Effect: Equatable, Sendable {
     case quit
+    /// Ctrl-C: quit with the status an interrupted program exits with (130).
+    case interrupted
     case loadBatches
     case loadJobs(String)
     case openJob(batchID: String, jobID: String)
@@ -184,23 +186,32 @@ public enum Update {
             s.confirming = nil
             if key == .char("y") || key == .char("Y") { return [.runAction(pending)] }
             say(&s, "\(actionName(pending)) cancelled.")
-            return key == .ctrlC ? [.quit] : []
+            return key == .ctrlC ? [.interrupted] : []
         }
+        if s.chooserCursor != nil { return chooserKey(&s, key) }
         if s.popup != nil {
             s.popup = nil
-            return key == .char("q") || key == .ctrlC ? [.quit] : []
+            return quitting(key)
         }
         if s.showHelp {
+            // On a short terminal the arrows and pages scroll the list; any other key closes it.
+            let step = [Key.down: 1, .char("j"): 1, .up: -1, .char("k"): -1, .pageDown: 10, .pageUp: -10][key]
+            if let step {
+                s.helpScroll = clamp(s.helpScroll + step, 0, KeyBindings.all.count - 1)
+                return []
+            }
             s.showHelp = false
-            return key == .char("q") || key == .ctrlC ? [.quit] : []
+            return quitting(key)
         }
         guard let binding = KeyBindings.lookup(key, on: s.screen) else { return [] }
         // A page of the log is its pane less one line of overlap; lists move by about a screen.
         let page = s.screen == .job ? max(1, logRows(s) - 1) : max(1, s.height - 12)
         switch binding.command {
         case .quit: return [.quit]
+        case .interrupt: return [.interrupted]
         case .help:
             s.showHelp = true
+            s.helpScroll = 0
             return []
         case .back:
             if !s.filter.isEmpty && s.screen == .job {
@@ -267,20 +278,10 @@ public enum Update {
             else {
                 return []
             }
-            let name = names[n - 1]
-            if name == "train_loss" || name == "val_loss" {
-                if s.hiddenSeries.contains(name) {
-                    s.hiddenSeries.remove(name)
-                } else {
-                    s.hiddenSeries.insert(name)
-                }
-            } else if s.shownExtras.contains(name) {
-                s.shownExtras.remove(name)
-            } else {
-                s.shownExtras.insert(name)
-            }
-            s.chartBounds = nil
-            refreshBounds(&s)
+            toggle(&s, names[n - 1])
+        case .chooseSeries:
+            guard let names = s.job?.series.names, s.job?.loaded == true else { return [] }
+            s.chooserCursor = min(s.chooserCursor ?? 0, names.count - 1)
         case .openRerun:
             guard let target = s.job?.rerunBatchID else {
                 say(&s, "No rerun of this batch has started while you watched.")
@@ -295,6 +296,10 @@ public enum Update {
             return [.closeJob, .loadJobs(target)]
         case .stop, .rerun, .share, .copyCommand:
             guard let job = s.job, !s.readOnly else { return [] }
+            guard job.loaded else {
+                say(&s, "\(actionName(binding.command)) is not available yet: the server has not answered.", error: true)
+                return []
+            }
             let id = actionID(binding.command)
             if let state = job.actions[id], !state.enabled {
                 say(&s, "\(actionName(binding.command)) is not available: \(state.reason ?? "not allowed").", error: true)
@@ -310,6 +315,50 @@ public enum Update {
                 return [.copy(command)]
             }
             return [.runAction(binding.command)]
+        }
+        return []
+    }
+
+    /// q quits and Ctrl-C interrupts, even from an overlay; any other key only closes it.
+    static func quitting(_ key: Key) -> [Effect] {
+        key == .char("q") ? [.quit] : key == .ctrlC ? [.interrupted] : []
+    }
+
+    /// Shows or hides one chart series (digits and the chooser both come here).
+    static func toggle(_ s: inout AppState, _ name: String) {
+        if name == "train_loss" || name == "val_loss" {
+            if s.hiddenSeries.contains(name) {
+                s.hiddenSeries.remove(name)
+            } else {
+                s.hiddenSeries.insert(name)
+            }
+        } else if s.shownExtras.contains(name) {
+            s.shownExtras.remove(name)
+        } else {
+            s.shownExtras.insert(name)
+        }
+        s.chartBounds = nil
+        refreshBounds(&s)
+    }
+
+    /// Keys while the series chooser is open: move, toggle, close. Nothing else reaches the screen below.
+    static func chooserKey(_ s: inout AppState, _ key: Key) -> [Effect] {
+        let names = s.job?.series.names ?? []
+        guard let cursor = s.chooserCursor, !names.isEmpty else {
+            s.chooserCursor = nil
+            return quitting(key)
+        }
+        let page = max(1, s.height - 12)
+        switch key {
+        case .up, .char("k"): s.chooserCursor = clamp(cursor - 1, 0, names.count - 1)
+        case .down, .char("j"): s.chooserCursor = clamp(cursor + 1, 0, names.count - 1)
+        case .pageUp: s.chooserCursor = clamp(cursor - page, 0, names.count - 1)
+        case .pageDown: s.chooserCursor = clamp(cursor + page, 0, names.count - 1)
+        case .home: s.chooserCursor = 0
+        case .end: s.chooserCursor = names.count - 1
+        case .char(" "), .enter, .char("x"): toggle(&s, names[clamp(cursor, 0, names.count - 1)])
+        case .escape, .left, .char("m"): s.chooserCursor = nil
+        default: return quitting(key)
         }
         return []
     }
@@ -393,7 +442,7 @@ public enum Update {
             s.filterEditing = false
             return setFilter(&s, "")
         case .backspace: return setFilter(&s, String(s.filter.dropLast()))
-        case .ctrlC: return [.quit]
+        case .ctrlC: return [.interrupted]
         case .char(let c): return setFilter(&s, s.filter + String(c))
         default: return []
         }
@@ -406,12 +455,12 @@ public enum Update {
             s.chartBounds = nil
             return
         }
-        guard let r = LossChart.dataRange(job.series, series: s.visibleSeries, ema: s.ema, logY: s.logY)
+        guard let r = ChartScale.dataRange(job.series, series: s.visibleSeries, ema: s.ema, logY: s.logY)
         else {
             s.chartBounds = nil
             return
         }
-        s.chartBounds = LossChart.stableBounds(previous: s.chartBounds, data: r)
+        s.chartBounds = ChartScale.stableBounds(previous: s.chartBounds, data: r)
     }
 
     /// Says since when (wall clock) rather than for how long, so the line stays true while it is shown.

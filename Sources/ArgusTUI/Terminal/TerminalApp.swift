@@ -71,8 +71,8 @@ public enum TerminalApp {
         for sig in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&handled, sig) }
         pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal(sig) { _ in
-                signalReceived = 1
+            signal(sig) { sig in
+                signalReceived = sig
                 var b: UInt8 = 1
                 _ = write(signalWakeFD, &b, 1)
             }
@@ -83,11 +83,15 @@ public enum TerminalApp {
         (state.width, state.height) = term.size
         var quit = false
         var fatal: String? = nil
+        var interrupted = false
 
         func perform(_ list: [Effect]) {
             for e in list {
                 switch e {
                 case .quit: quit = true
+                case .interrupted:
+                    interrupted = true
+                    quit = true
                 case .loadBatches: feed.loadBatches()
                 case .loadJobs(let b): feed.loadJobs(b)
                 case .openJob(let b, let j): feed.openJob(batchID: b, jobID: j)
@@ -163,7 +167,10 @@ public enum TerminalApp {
             FileHandle.standardError.write(Data("argus-tui: \(fatal)\n".utf8))
             return 1
         }
-        return 0
+        // Killed or interrupted: the shell convention 128 + signal (130 for Ctrl-C, 143 for SIGTERM), so a
+        // script can tell "the user quit" from "it was stopped". The terminal is restored either way.
+        if signalReceived != 0 { return 128 + signalReceived }
+        return interrupted ? 128 + SIGINT : 0
     }
 
     /// `--dump`: one frame of the same screen as plain text, fetched synchronously.
@@ -174,6 +181,7 @@ public enum TerminalApp {
         state.height = height
         state.glyphs = o.ascii ? .ascii : .braille
         state.color = false
+        state.interactive = false
         state.readOnly = o.readOnly
         state.pinnedBatch = o.pinnedBatch
         state.serverLabel = o.url

@@ -207,6 +207,28 @@ public enum TextWidth {
 
     public static func of(_ s: String) -> Int { s.unicodeScalars.reduce(0) { $0 + of($1) } }
 
+    /// Cuts `s` to `width` columns by taking out its middle (`exp-2026-…-seed3`), so ids that share a prefix
+    /// stay apart and both ends stay readable.
+    public static func truncateMiddle(_ s: String, _ width: Int) -> String {
+        guard width > 1 else { return width == 1 && !s.isEmpty ? (of(s) <= 1 ? s : "…") : "" }
+        if of(s) <= width { return s }
+        let tailWidth = (width - 1) / 2
+        let headWidth = width - 1 - tailWidth
+        func take(_ scalars: some Sequence<Unicode.Scalar>, _ limit: Int) -> [Unicode.Scalar] {
+            var out: [Unicode.Scalar] = []
+            var col = 0
+            for c in scalars {
+                if col + of(c) > limit { break }
+                out.append(c)
+                col += of(c)
+            }
+            return out
+        }
+        let head = take(s.unicodeScalars, headWidth)
+        let tail = take(s.unicodeScalars.reversed(), tailWidth).reversed()
+        return String(String.UnicodeScalarView(head)) + "…" + String(String.UnicodeScalarView(Array(tail)))
+    }
+
     /// Cuts `s` to `width` columns, ending with "…" when cut.
     public static func truncate(_ s: String, _ width: Int, ellipsis: String = "…") -> String {
         guard width > 0 else { return "" }

@@ -62,13 +62,21 @@ enum Fmt {
         }
     }
 
-    static func levelStyle(_ level: String) -> Style {
-        switch level {
-        case "error", "critical", "fatal": return Style(fg: .red, bold: true)
-        case "warning", "warn": return Style(fg: .yellow)
-        case "debug", "trace": return .dimmed
-        default: return .plain
-        }
+    /// The log levels scripts send (Python's logging names and common aliases) and how each looks.
+    static let levels: [String: Style] = [
+        "critical": Style(fg: .red, bold: true), "fatal": Style(fg: .red, bold: true),
+        "error": Style(fg: .red, bold: true), "warning": Style(fg: .yellow), "warn": Style(fg: .yellow),
+        "info": .plain, "debug": .dimmed, "trace": .dimmed,
+    ]
+    /// The level column is as wide as the longest known level, so `WARNING` and `CRITICAL` show whole.
+    static let levelWidth = levels.keys.map(\.count).max()!
+
+    static func levelStyle(_ level: String) -> Style { levels[level] ?? .plain }
+
+    /// A level padded (or, if unknown and longer, cut with "…") to the level column.
+    static func levelColumn(_ level: String) -> String {
+        let t = TextWidth.truncate(level.uppercased(), levelWidth)
+        return t + String(repeating: " ", count: max(0, levelWidth - TextWidth.of(t)))
     }
 
     /// `HH:MM:SS` of an ISO timestamp.
@@ -103,17 +111,21 @@ enum JobPanels {
             ),
             ("LOSS train/val", loss, .bold),
         ]
-        let weights = [18, 12, 11, 14, 26]
-        let total = weights.reduce(0, +)
+        let badge = job.idleFlagged ? idleBadge(s, job) : nil
+        // The status tile is as wide as the longest status (plus the badge), so it never cuts one.
+        let statusW =
+            JobData.statuses.map { TextWidth.of("\(Fmt.statusGlyph($0, ascii: ascii)) \($0)") }.max()!
+        let valueWidths = tiles.enumerated().map { i, t in
+            i == 0 ? max(statusW, TextWidth.of(t.1)) + (badge.map { 1 + TextWidth.of($0) } ?? 0) : TextWidth.of(t.1)
+        }
+        let widths = tileWidths(labels: tiles.map(\.0), values: valueWidths, total: rect.width)
         var x = rect.x
         for (i, tile) in tiles.enumerated() {
-            let w = i == tiles.count - 1 ? rect.maxX - x : rect.width * weights[i] / total
-            g.put(x + 1, rect.y, tile.0, .dimmed, maxWidth: w - 2)
-            let used = g.put(
-                x + 1, rect.y + 1, TextWidth.truncate(tile.1, w - 2), tile.2, maxWidth: w - 2)
-            if i == 0, job.idleFlagged {
-                let since = job.idleSinceUs.map { Fmt.duration(s.now - Double($0) / 1e6) }
-                let badge = " IDLE\(since.map { " \($0)" } ?? "") "
+            let w = widths[i]
+            // A space either side, then the separator.
+            g.put(x + 1, rect.y, TextWidth.truncate(tile.0, w - 3), .dimmed)
+            let used = g.put(x + 1, rect.y + 1, TextWidth.truncate(tile.1, w - 3), tile.2)
+            if i == 0, let badge {
                 g.put(
                     x + 2 + used, rect.y + 1, badge, Style(fg: .yellow, bold: true, reverse: true),
                     maxWidth: max(0, w - used - 3))
@@ -130,12 +142,46 @@ enum JobPanels {
         }
     }
 
-    /// Columns of the time and level in front of each log line (they stay put when the text scrolls sideways).
-    static let logPrefixWidth = 15
-
-    static func logPrefix(_ line: LogLine) -> String {
-        "\(Fmt.clock(line.ts)) \(line.level.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)) "
+    static func idleBadge(_ s: AppState, _ job: JobData) -> String {
+        let since = job.idleSinceUs.map { Fmt.duration(s.now - Double($0) / 1e6) }
+        return " IDLE\(since.map { " \($0)" } ?? "") "
     }
+
+    /// Tile widths from their contents: each fits its label and value (plus a space and the separator);
+    /// spare columns are shared out, and when the row is too narrow the widest tiles give up columns first
+    /// (their values then end in "…").
+    static func tileWidths(labels: [String], values: [Int], total: Int) -> [Int] {
+        let need = zip(labels, values).map { max(TextWidth.of($0), $1) + 3 }
+        var widths = need
+        let spare = total - need.reduce(0, +)
+        if spare >= 0 {
+            for i in widths.indices { widths[i] += spare / widths.count }
+        } else {
+            // Labels are cut before values, values before the status (which never shrinks); every tile
+            // keeps a few columns.
+            let labelsCut = zip(labels, values).map { max(min(TextWidth.of($0), 7), $1) + 3 }
+            let valuesCut = labels.map { min(TextWidth.of($0), 7) + 3 }
+            for var floors in [labelsCut, valuesCut] {
+                floors[0] = need[0]
+                while widths.reduce(0, +) > total {
+                    guard
+                        let widest = widths.indices.filter({ widths[$0] > floors[$0] }).max(by: {
+                            widths[$0] < widths[$1]
+                        })
+                    else { break }
+                    widths[widest] -= 1
+                }
+            }
+        }
+        // The last tile runs to the edge, taking any rounding remainder.
+        widths[widths.count - 1] += total - widths.reduce(0, +)
+        return widths
+    }
+
+    /// Columns of the time and level in front of each log line (they stay put when the text scrolls sideways).
+    static let logPrefixWidth = 8 + 1 + Fmt.levelWidth + 1
+
+    static func logPrefix(_ line: LogLine) -> String { "\(Fmt.clock(line.ts)) \(Fmt.levelColumn(line.level)) " }
 
     /// The log lines the pane shows for a body of `rows` rows, and the scroll that shows them. The scroll is
     /// clamped so the pane is always full when there are enough lines: the top of the history is the first row.

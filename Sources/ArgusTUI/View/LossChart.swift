@@ -1,79 +1,55 @@
 import Foundation
 
+/// Every glyph the chart draws, in its Unicode and ASCII forms, chosen once from `AppState.glyphs`, so ASCII
+/// mode never depends on `Grid.downgradeToASCII` guessing a stand-in.
+struct ChartGlyphs {
+    /// Between a series' key and its name in the legend.
+    var legendLine: String
+    /// A value above or below the y range (log y: also a value <= 0), drawn at that edge.
+    var above: Unicode.Scalar
+    var below: Unicode.Scalar
+    /// A value the run reported as NaN or infinite.
+    var nonFinite: Unicode.Scalar
+    /// nil draws braille dots.
+    var point: Unicode.Scalar?
+    var tick: String
+    var axis: String
+    var corner: String
+    var baseline: String
+    /// Without colour each series wears its own marker along its line and in the legend.
+    var shapes: [Unicode.Scalar]
+    /// For the legend's note: "EMA α=0.1", "log y: 2 ≤0".
+    var alpha: String
+    var atMost: String
+
+    static let unicode = ChartGlyphs(
+        legendLine: "━", above: "▲", below: "▼", nonFinite: "✕", point: nil, tick: "┤", axis: "│",
+        corner: "└", baseline: "─", shapes: ["●", "■", "◆", "○", "□", "◇"], alpha: "α", atMost: "≤")
+    static let ascii = ChartGlyphs(
+        legendLine: "-", above: "^", below: "v", nonFinite: "!", point: "*", tick: "+", axis: "|",
+        corner: "+", baseline: "-", shapes: ["o", "#", "@", "%", "&", "="], alpha: "alpha", atMost: "<=")
+
+    static func of(_ g: Glyphs) -> ChartGlyphs { g == .ascii ? ascii : unicode }
+
+    /// The marker of the `index`th series: the shapes, then the capital letters, then round again.
+    func marker(_ index: Int) -> Unicode.Scalar {
+        let letters = (UInt32(65)...UInt32(90)).map { Unicode.Scalar($0)! }
+        let all = shapes + letters
+        return all[index % all.count]
+    }
+}
+
 /// The loss curve: a line plot on a braille canvas (2×4 dots per cell), or one point per cell in ASCII.
 /// With more epochs than dot columns, each column keeps min/max/first/last of its epochs, so spikes
-/// and non-finite values stay visible (LTTB-style thinning can drop them).
+/// and non-finite values stay visible (LTTB-style thinning can drop them). The y range comes from
+/// `ChartScale` (kept in `AppState.chartBounds`); values outside it are marked at the edge.
 public enum LossChart {
     public static let palette: [Color] = [.cyan, .yellow, .green, .magenta, .blue, .red, .white]
-    public static let emaAlpha = 0.1
+    /// Cell columns between two markers of one series when there is no colour to tell series apart.
+    static let markerSpacing = 8
 
     public static func color(of name: String, in names: [String]) -> Color {
         palette[(names.firstIndex(of: name) ?? 0) % palette.count]
-    }
-
-    /// A value as plotted (log10 when asked); nil when it cannot be drawn.
-    @inline(__always) static func plotted(_ v: Double, logY: Bool) -> Double? {
-        guard v.isFinite else { return nil }
-        if logY { return v > 0 ? log10(v) : nil }
-        return v
-    }
-
-    static func smoothed(_ col: [Double]) -> [Double] {
-        var out = col
-        var acc: Double? = nil
-        for i in col.indices {
-            let v = col[i]
-            guard v.isFinite else { continue }
-            acc = acc.map { $0 + emaAlpha * (v - $0) } ?? v
-            out[i] = acc!
-        }
-        return out
-    }
-
-    static func column(_ data: EpochSeries, _ name: String, ema: Bool) -> [Double] {
-        let raw = data.column(name) ?? []
-        return ema ? smoothed(raw) : raw
-    }
-
-    public static func dataRange(_ data: EpochSeries, series: [String], ema: Bool, logY: Bool)
-        -> ClosedRange<Double>?
-    {
-        var lo = Double.infinity
-        var hi = -Double.infinity
-        for name in series {
-            for v in column(data, name, ema: ema) {
-                guard let p = plotted(v, logY: logY) else { continue }
-                if p < lo { lo = p }
-                if p > hi { hi = p }
-            }
-        }
-        return lo <= hi ? lo...hi : nil
-    }
-
-    /// Bounds with ~10% headroom snapped to round numbers; kept while the data still fills a third of them.
-    public static func stableBounds(previous: ClosedRange<Double>?, data: ClosedRange<Double>)
-        -> ClosedRange<Double>
-    {
-        if let p = previous, p.contains(data.lowerBound), p.contains(data.upperBound),
-            (data.upperBound - data.lowerBound) >= (p.upperBound - p.lowerBound) / 3
-        {
-            return p
-        }
-        var span = data.upperBound - data.lowerBound
-        if span <= 0 { span = max(abs(data.upperBound) * 0.2, 1e-9) }
-        let step = niceStep(span / 4)
-        var lo = (data.lowerBound - span * 0.1)
-        let hi = ((data.upperBound + span * 0.1) / step).rounded(.up) * step
-        lo = (lo / step).rounded(.down) * step
-        if data.lowerBound >= 0 && lo < 0 { lo = 0 }
-        return lo...max(hi, lo + step)
-    }
-
-    static func niceStep(_ raw: Double) -> Double {
-        let mag = pow(10, floor(log10(raw)))
-        let f = raw / mag
-        let nice: Double = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10
-        return nice * mag
     }
 
     public static func format(_ v: Double) -> String {
@@ -85,36 +61,96 @@ public enum LossChart {
         return s
     }
 
+    /// Y-axis labels: the fewest significant digits (from 3) that tell them apart, exponents without
+    /// padding (`4e-4`, `1e308`), so they stay short; the gutter is then sized to fit them whole.
+    static func axisLabels(_ values: [Double]) -> [String] {
+        let distinct = Set(values).count
+        for digits in 3...8 {
+            let labels = values.map { compact($0, digits: digits) }
+            if Set(labels).count == distinct { return labels }
+        }
+        return values.map { compact($0, digits: 8) }
+    }
+
+    static func compact(_ v: Double, digits: Int) -> String {
+        if !v.isFinite { return format(v) }
+        let s = String(format: "%.\(digits)g", v)
+        guard let e = s.firstIndex(of: "e") else { return s }
+        var exponent = s[s.index(after: e)...]
+        let negative = exponent.first == "-"
+        exponent = exponent.drop { $0 == "+" || $0 == "-" || $0 == "0" }
+        return String(s[..<e]) + "e" + (negative ? "-" : "") + (exponent.isEmpty ? "0" : exponent)
+    }
+
+    /// What fell outside the y range while drawing, for the legend's note.
+    struct OffScale {
+        var above = 0
+        var below = 0
+        /// Log y only: values <= 0, drawn at the bottom edge.
+        var nonPositive = 0
+        var nonFinite = 0
+    }
+
+    static func note(_ state: AppState, _ off: OffScale, _ glyphs: ChartGlyphs) -> String {
+        var flags: [String] = []
+        if state.ema { flags.append("EMA \(glyphs.alpha)=\(ChartScale.emaAlpha)") }
+        if state.logY {
+            flags.append(
+                "log y" + (off.nonPositive > 0 ? ": \(off.nonPositive) \(glyphs.atMost)0 at \(glyphs.below)" : ""))
+        }
+        if off.above + off.below > 0 {
+            let marks = (off.above > 0 ? String(glyphs.above) : "") + (off.below > 0 ? String(glyphs.below) : "")
+            flags.append("\(off.above + off.below) off-scale \(marks)")
+        }
+        if off.nonFinite > 0 { flags.append("\(off.nonFinite) non-finite \(glyphs.nonFinite)") }
+        return flags.isEmpty ? "" : "[" + flags.joined(separator: ", ") + "]"
+    }
+
+    /// Legend: visible series first, each with its toggle digit (1–9); as many as fit, then "+N more (m)".
+    static func legend(_ state: AppState, _ data: EpochSeries, note: String, glyphs: ChartGlyphs, into g: inout Grid, rect: Rect) {
+        let names = data.names
+        var noteW = TextWidth.of(note)
+        if noteW > rect.width / 2 { noteW = 0 }  // too narrow for both: the legend comes first
+        if noteW > 0 { g.put(rect.maxX - noteW, rect.y, note, .dimmed) }
+        let end = rect.maxX - (noteW > 0 ? noteW + 2 : 0)
+        let order = names.filter { state.isVisible($0) } + names.filter { !state.isVisible($0) }
+        var x = rect.x
+        for (k, name) in order.enumerated() {
+            let i = names.firstIndex(of: name) ?? 0
+            let visible = state.isVisible(name)
+            let latest = data.latest(name)
+            let value = latest.map { $0 == EpochSeries.nonFinite ? "NaN" : format($0) } ?? "–"
+            let marker = state.color ? "" : String(glyphs.marker(i))
+            let key = i < 9 ? "\(i + 1)" : ""
+            let text = "\(marker)\(key)\(glyphs.legendLine)\(name) \(value)"
+            let rest = order.count - k - 1
+            let moreAfter = rest > 0 ? TextWidth.of("+\(rest) more (m)") : 0
+            if x + TextWidth.of(text) + (rest > 0 ? 2 + moreAfter : 0) > end {
+                g.put(x, rect.y, "+\(order.count - k) more (m)", .dimmed, maxWidth: max(0, end - x))
+                return
+            }
+            let style = visible ? Style.fg(color(of: name, in: names), bold: true) : .dimmed
+            x += g.put(x, rect.y, text, style)
+            x += 2
+        }
+    }
+
     /// Draws the chart (legend, y labels, plot, epoch axis) into `rect`.
     public static func render(_ state: AppState, into g: inout Grid, rect: Rect) {
         guard let job = state.job, rect.height >= 4, rect.width >= 20 else { return }
         let data = job.series
-        let names = data.names
-        // Legend: every series with its toggle digit; visible ones in colour.
-        var x = rect.x
-        let ascii = state.glyphs == .ascii
-        for (i, name) in names.enumerated() where i < 9 {
-            let visible = state.isVisible(name)
-            let latest = data.latest(name)
-            let value = latest.map { $0 == EpochSeries.nonFinite ? "NaN" : format($0) } ?? "–"
-            let text = "\(i + 1)\(ascii ? "-" : "━")\(name) \(value)  "
-            let style = visible ? Style.fg(color(of: name, in: names), bold: true) : .dimmed
-            x += g.put(x, rect.y, text, style, maxWidth: rect.maxX - x)
-            if x >= rect.maxX { break }
-        }
-        var flags: [String] = []
-        if state.ema { flags.append("EMA α=\(emaAlpha)") }
-        if state.logY { flags.append("log y") }
-        if !flags.isEmpty {
-            let f = "[" + flags.joined(separator: ", ") + "]"
-            if x + TextWidth.of(f) < rect.maxX { g.put(rect.maxX - TextWidth.of(f), rect.y, f, .dimmed) }
-        }
-        let labelW = 9
-        let plot = Rect(
-            x: rect.x + labelW, y: rect.y + 1, width: rect.width - labelW, height: rect.height - 2)
+        let glyphs = ChartGlyphs.of(state.glyphs)
+        let legendRow = Rect(x: rect.x, y: rect.y, width: rect.width, height: 1)
+        let plotY = rect.y + 1
+        let plotH = rect.height - 2
         guard data.count > 0, let bounds = state.chartBounds else {
+            legend(state, data, note: note(state, OffScale(), glyphs), glyphs: glyphs, into: &g, rect: legendRow)
             let msg =
-                if data.count > 0 {
+                if data.count > 0 && state.logY
+                    && ChartScale.dataRange(data, series: state.visibleSeries, ema: state.ema, logY: false) != nil
+                {
+                    "log y: no value above 0 to plot (g switches back to linear)"
+                } else if data.count > 0 {
                     "nothing to plot: every visible series is empty"
                 } else if job.epoch != nil {
                     // The summary knows an epoch, but the rows are gone: retention purged them.
@@ -125,30 +161,30 @@ public enum LossChart {
                     "waiting for the first epoch…"
                 }
             g.put(
-                plot.x + max(0, (plot.width - TextWidth.of(msg)) / 2), plot.y + plot.height / 2, msg,
-                .dimmed)
+                rect.x + max(0, (rect.width - TextWidth.of(msg)) / 2), plotY + plotH / 2, msg, .dimmed,
+                maxWidth: rect.width)
             return
         }
-        // Y axis labels: top, middle, bottom.
+        // Y axis labels (top, middle, bottom) first: the gutter is as wide as the widest, so none is cut.
         let lo = bounds.lowerBound
         let hi = bounds.upperBound
-        func label(_ v: Double) -> String { state.logY ? format(pow(10, v)) : format(v) }
-        let rows = [(plot.y, hi), (plot.y + (plot.height - 1) / 2, (hi + lo) / 2), (plot.maxY - 1, lo)]
-        for (y, v) in rows {
-            let t = label(v)
-            g.put(
-                rect.x + labelW - 2 - min(TextWidth.of(t), labelW - 2), y, t, .dimmed, maxWidth: labelW - 2)
-            g.put(rect.x + labelW - 1, y, ascii ? "+" : "┤", .dimmed)
+        let labelRows = [plotY, plotY + (plotH - 1) / 2, plotY + plotH - 1]
+        let labels = axisLabels([hi, (hi + lo) / 2, lo].map { state.logY ? pow(10, $0) : $0 })
+        let gutter = min((labels.map { TextWidth.of($0) }.max() ?? 0) + 2, rect.width / 2)
+        let plot = Rect(x: rect.x + gutter, y: plotY, width: rect.width - gutter, height: plotH)
+        for (y, t) in zip(labelRows, labels) {
+            g.put(rect.x + gutter - 2 - TextWidth.of(t), y, t, .dimmed)
+            g.put(rect.x + gutter - 1, y, glyphs.tick, .dimmed)
         }
-        for y in plot.y..<plot.maxY where !rows.contains(where: { $0.0 == y }) {
-            g.put(rect.x + labelW - 1, y, ascii ? "|" : "│", .dimmed)
+        for y in plot.y..<plot.maxY where !labelRows.contains(y) {
+            g.put(rect.x + gutter - 1, y, glyphs.axis, .dimmed)
         }
         // Epoch axis.
         let first = data.epochs.first!
         let last = data.epochs.last!
         let axisY = rect.maxY - 1
-        g.put(rect.x + labelW - 1, axisY, ascii ? "+" : "└", .dimmed)
-        for xx in plot.x..<plot.maxX { g.put(xx, axisY, ascii ? "-" : "─", .dimmed) }
+        g.put(rect.x + gutter - 1, axisY, glyphs.corner, .dimmed)
+        for xx in plot.x..<plot.maxX { g.put(xx, axisY, glyphs.baseline, .dimmed) }
         let l0 = "\(first)"
         let l1 = "\(last)"
         let mid = "epoch \(first + (last - first) / 2)"
@@ -158,33 +194,41 @@ public enum LossChart {
         }
         if last != first { g.put(plot.maxX - TextWidth.of(l1), axisY, l1, .dimmed) }
 
-        draw(data, state: state, bounds: bounds, into: &g, plot: plot)
+        let off = draw(data, state: state, bounds: bounds, glyphs: glyphs, into: &g, plot: plot)
+        legend(state, data, note: note(state, off, glyphs), glyphs: glyphs, into: &g, rect: legendRow)
     }
 
-    /// Plots the visible series into `plot`.
+    /// Plots the visible series into `plot`; returns what fell outside `bounds`.
     static func draw(
-        _ data: EpochSeries, state: AppState, bounds: ClosedRange<Double>, into g: inout Grid,
-        plot: Rect
-    ) {
-        let ascii = state.glyphs == .ascii
-        var canvas = DotCanvas(width: plot.width, height: plot.height, ascii: ascii)
-        guard canvas.dotW > 1, canvas.dotH > 1 else { return }
+        _ data: EpochSeries, state: AppState, bounds: ClosedRange<Double>, glyphs: ChartGlyphs,
+        into g: inout Grid, plot: Rect
+    ) -> OffScale {
+        var off = OffScale()
+        var canvas = DotCanvas(width: plot.width, height: plot.height, ascii: glyphs.point != nil)
+        guard canvas.dotW > 1, canvas.dotH > 1 else { return off }
+        // Edge markers by cell column: the series colour of the last one there.
         var nanColumns = Set<Int>()
+        var aboveColumns: [Int: Color] = [:]
+        var belowColumns: [Int: Color] = [:]
+        // Without colour: where each series passes in each cell column, for its markers.
+        var seriesRows: [(index: Int, rows: [Int])] = []
         let names = data.names
         let lo = bounds.lowerBound
         let range = max(bounds.upperBound - lo, 1e-300)
         let hiValue = lo + range
+        // Rounding slack, so a value on the bound itself is not called off-scale.
+        let slack = range * 1e-9
         data.epochs.withUnsafeBufferPointer { epochs in
             let e0 = Double(epochs.first!)
             let span = Double(max(1, epochs.last! - epochs.first!))
-            // Hot loop (100k epochs): factors hoisted; values clamped to >= 0 and rounded by +0.5 and truncation.
+            // Hot loop (100k epochs): factors hoisted; dy rounded by +0.5 and truncation.
             let xScale = Double(canvas.dotW - 1) / span
             let yScale = Double(canvas.dotH - 1) / range
-            let maxDY = Double(canvas.dotH - 1)
             let logY = state.logY
             for name in state.visibleSeries {
                 let c = color(of: name, in: names)
-                column(data, name, ema: state.ema).withUnsafeBufferPointer { col in
+                var rows = state.color ? [] : [Int](repeating: -1, count: plot.width)
+                ChartScale.column(data, name, ema: state.ema).withUnsafeBufferPointer { col in
                     // M4 per dot column: first, last, min, max (in dot rows); columns joined last → first.
                     var curX = -1
                     var first = 0
@@ -198,10 +242,28 @@ public enum LossChart {
                         let dx = Int((Double(epochs[i]) - e0) * xScale + 0.5)
                         if v == EpochSeries.nonFinite {
                             nanColumns.insert(dx / canvas.sx)
+                            off.nonFinite += 1
                             continue
                         }
-                        guard let p = plotted(v, logY: logY) else { continue }
-                        let dy = Int(min(maxDY, max(0, (hiValue - p) * yScale)) + 0.5)
+                        guard let p = ChartScale.plotted(v, logY: logY) else {
+                            if logY && v <= 0 {
+                                belowColumns[dx / canvas.sx] = c
+                                off.nonPositive += 1
+                            }
+                            continue
+                        }
+                        if p > hiValue + slack {
+                            aboveColumns[dx / canvas.sx] = c
+                            off.above += 1
+                            continue
+                        }
+                        if p < lo - slack {
+                            belowColumns[dx / canvas.sx] = c
+                            off.below += 1
+                            continue
+                        }
+                        let dy = Int(min(Double(canvas.dotH - 1), max(0, (hiValue - p) * yScale)) + 0.5)
+                        if !rows.isEmpty { rows[dx / canvas.sx] = dy / canvas.sy }
                         if dx != curX {
                             if curX >= 0 {
                                 if prevX >= 0 { canvas.line(prevX, prevLastY, curX, first, c) }
@@ -223,19 +285,32 @@ public enum LossChart {
                         canvas.line(curX, minY, curX, maxY, c)
                     }
                 }
+                if !rows.isEmpty { seriesRows.append((names.firstIndex(of: name) ?? 0, rows)) }
             }
         }
         for cy in 0..<plot.height {
             for cx in 0..<plot.width {
                 let b = canvas.bits[cy * plot.width + cx]
                 guard b != 0 else { continue }
-                let scalar: Unicode.Scalar = ascii ? "*" : Unicode.Scalar(0x2800 + UInt32(b))!
+                let scalar: Unicode.Scalar = glyphs.point ?? Unicode.Scalar(0x2800 + UInt32(b))!
                 g.set(plot.x + cx, plot.y + cy, scalar, Style(fg: canvas.colors[cy * plot.width + cx]))
             }
         }
-        for cx in nanColumns where cx < plot.width {
-            g.set(plot.x + cx, plot.y, ascii ? "!" : "✕", Style(fg: .red, bold: true))
+        // Each series' marker every few cells, staggered so two series on one row both show.
+        for (k, s) in seriesRows.enumerated() {
+            let marker = glyphs.marker(s.index)
+            for cx in stride(from: (k * 3) % markerSpacing, to: plot.width, by: markerSpacing) where s.rows[cx] >= 0 {
+                g.set(plot.x + cx, plot.y + s.rows[cx], marker, .bold)
+            }
         }
+        for (cx, c) in aboveColumns where cx < plot.width { g.set(plot.x + cx, plot.y, glyphs.above, Style(fg: c, bold: true)) }
+        for (cx, c) in belowColumns where cx < plot.width {
+            g.set(plot.x + cx, plot.maxY - 1, glyphs.below, Style(fg: c, bold: true))
+        }
+        for cx in nanColumns where cx < plot.width {
+            g.set(plot.x + cx, plot.y, glyphs.nonFinite, Style(fg: .red, bold: true))
+        }
+        return off
     }
 }
 

@@ -20,6 +20,7 @@ public enum ScreenView {
         case .job: job(s, into: &g, rect: body)
         }
         statusLine(s, into: &g, y: s.height - 1)
+        if s.chooserCursor != nil { seriesChooser(s, into: &g) }
         if s.showHelp { help(s, into: &g) }
         if let popup = s.popup { self.popup(s, popup.title, popup.text, into: &g) }
         if s.glyphs == .ascii { g.downgradeToASCII() }
@@ -27,9 +28,11 @@ public enum ScreenView {
     }
 
     static func tooSmall(_ s: AppState, into g: inout Grid) {
-        let lines = [
-            "terminal too small", "\(s.width)×\(s.height), need \(minWidth)×\(minHeight)", "q quits",
-        ]
+        let size = "\(s.width)×\(s.height), need \(minWidth)×\(minHeight)"
+        // A --dump frame takes no keys: it names the flags that make it bigger instead.
+        let lines =
+            s.interactive
+            ? ["terminal too small", size, "q quits"] : ["frame too small", size, "pass a larger --width and --height"]
         for (i, l) in lines.enumerated() {
             let y = max(0, s.height / 2 - 1) + i
             g.put(max(0, (s.width - TextWidth.of(l)) / 2), y, l, i == 0 ? .bold : .dimmed)
@@ -39,14 +42,6 @@ public enum ScreenView {
     static func header(_ s: AppState, into g: inout Grid) {
         let ascii = s.glyphs == .ascii
         var x = g.put(0, 0, " argus ", Style(fg: .cyan, bold: true, reverse: true))
-        let place: String
-        switch s.screen {
-        case .batches: place = "recent batches"
-        case .jobs(let b): place = b
-        case .job: place = s.job.map { "\($0.batchID) / \($0.jobID)" } ?? ""
-        }
-        x += g.put(x, 0, " " + place, .bold, maxWidth: s.width / 2)
-        if s.readOnly { x += g.put(x, 0, "  [read-only]", Style(fg: .yellow)) }
         // Connection state and the age of the last event, right-aligned.
         let (text, style): (String, Style) = {
             let age = s.lastEventAt.map { " · last event " + Fmt.age(s.now - $0) } ?? ""
@@ -62,11 +57,34 @@ public enum ScreenView {
                 return ("\(ascii ? "x" : "✕") offline: \(why)" + age, Style(fg: .red, bold: true))
             }
         }()
-        let room = s.width - x - 2
-        if room > 8 {
-            let t = TextWidth.truncate(text, room)
+        let tag = s.readOnly ? "  [read-only]" : ""
+        // The place gets what the connection text leaves, and at least two thirds of the row (the connection
+        // text is cut first); long ids lose their middle, never their end, so the job id stays on screen.
+        let room = max(s.width * 2 / 3 - x, s.width - x - TextWidth.of(tag) - TextWidth.of(text) - 3) - 1
+        let place: String
+        switch s.screen {
+        case .batches: place = TextWidth.truncate("recent batches", room)
+        case .jobs(let b): place = TextWidth.truncateMiddle(b, room)
+        case .job: place = s.job.map { fitPair($0.batchID, $0.jobID, separator: " / ", width: room) } ?? ""
+        }
+        x += g.put(x, 0, " " + place, .bold)
+        x += g.put(x, 0, tag, Style(fg: .yellow))
+        let left = s.width - x - 2
+        if left > 8 {
+            let t = TextWidth.truncate(text, left)
             g.put(s.width - TextWidth.of(t) - 1, 0, t, style)
         }
+    }
+
+    /// `a + separator + b` in `width` columns: whichever is longer loses its middle first.
+    static func fitPair(_ a: String, _ b: String, separator: String, width: Int) -> String {
+        let room = width - TextWidth.of(separator)
+        let (wa, wb) = (TextWidth.of(a), TextWidth.of(b))
+        if wa + wb <= room { return a + separator + b }
+        let half = room / 2
+        let ka = wa <= half ? wa : max(half, room - wb)
+        let kb = room - min(wa, ka)
+        return TextWidth.truncateMiddle(a, ka) + separator + TextWidth.truncateMiddle(b, kb)
     }
 
     static func statusLine(_ s: AppState, into g: inout Grid, y: Int) {
@@ -78,9 +96,11 @@ public enum ScreenView {
             return
         }
         if let pending = s.confirming, let job = s.job {
+            // A long id loses its middle, so the question and its answer keys both stay on the line.
+            let id = TextWidth.truncateMiddle(job.batchID, max(12, s.width - 88))
             let question =
                 pending == .stop
-                ? "Stop batch \(job.batchID)? Running jobs will be asked to finish." : "Rerun batch \(job.batchID) on its host?"
+                ? "Stop batch \(id)? Running jobs will be asked to finish." : "Rerun batch \(id) on its host?"
             let used = g.put(0, y, question, Style(fg: .yellow, bold: true), maxWidth: s.width)
             g.put(used, y, "  y confirms · any other key cancels", .dimmed, maxWidth: s.width - used)
             return
@@ -97,7 +117,7 @@ public enum ScreenView {
         case .jobs: hints = "↑↓ select · Enter open · Esc back · ? help · q quit"
         case .job:
             hints =
-                "↑↓ PgUp/PgDn Home scroll log · ←→ long lines · / search · e EMA · g log-y · 1-9 series · Esc back · ? help · q quit"
+                "↑↓ PgUp/PgDn Home scroll log · ←→ long lines · / search · e EMA · g log-y · 1-9/m series · Esc back · ? help · q quit"
         }
         g.put(
             0, y,
@@ -107,18 +127,57 @@ public enum ScreenView {
                         .replacingOccurrences(of: "·", with: "|") : hints, s.width), .dimmed)
     }
 
-    /// One row of a list screen: a status (coloured) and text columns at fixed offsets (x, width, text).
+    /// A column of a list screen. Ids lose their middle when cut (so `…-seed3` and `…-seed4` stay apart);
+    /// other text loses its end. `shrinks` columns give up width first when the row does not fit.
+    struct ListColumn {
+        var title: String
+        var shrinks = false
+        var middle = false
+    }
+
+    /// One row of a list screen: a status (coloured) and one text per column.
     struct ListRow {
         var status: String
-        var columns: [(x: Int, width: Int, text: String)]
+        var cells: [String]
+    }
+
+    /// Column widths from the values themselves: each as wide as its title and longest value; when the row
+    /// is too wide, the widest shrinking column gives up a column at a time (down to its title or 8).
+    static func columnWidths(_ columns: [ListColumn], _ rows: [ListRow], room: Int) -> [Int] {
+        var widths = columns.indices.map { i in
+            rows.reduce(TextWidth.of(columns[i].title)) { max($0, TextWidth.of($1.cells[i])) }
+        }
+        let gaps = 2 * max(0, columns.count - 1)
+        func floor(_ i: Int) -> Int { max(TextWidth.of(columns[i].title), 8) }
+        while widths.reduce(0, +) + gaps > room {
+            let candidates = columns.indices.filter { columns[$0].shrinks && widths[$0] > floor($0) }
+            guard let widest = candidates.max(by: { widths[$0] < widths[$1] }) else { break }
+            widths[widest] -= 1
+        }
+        return widths
     }
 
     /// The batch and job pickers: a header line, a scrolling list with a reversed cursor row.
     static func list(
-        _ s: AppState, header: String, loaded: Bool, empty: String, rows: [ListRow], cursor: Int,
+        _ s: AppState, columns: [ListColumn], loaded: Bool, empty: String, rows: [ListRow], cursor: Int,
         into g: inout Grid, rect: Rect
     ) {
-        g.put(rect.x + 1, rect.y, header, .dimmed)
+        let ascii = s.glyphs == .ascii
+        func statusText(_ status: String) -> String { "\(Fmt.statusGlyph(status, ascii: ascii)) \(status)" }
+        // As wide as the longest status there is, so no status is ever cut and the columns never jump.
+        let statusW = (JobData.statuses + rows.map(\.status)).map { TextWidth.of(statusText($0)) }.max() ?? 0
+        let x0 = rect.x + 1 + statusW + 2
+        let widths = columnWidths(columns, rows, room: rect.maxX - x0)
+        var xs: [Int] = []
+        var x = x0
+        for w in widths {
+            xs.append(x)
+            x += w + 2
+        }
+        g.put(rect.x + 1, rect.y, "STATUS", .dimmed)
+        for (c, column) in columns.enumerated() where xs[c] < rect.maxX {
+            g.put(xs[c], rect.y, column.title, .dimmed, maxWidth: rect.maxX - xs[c])
+        }
         guard loaded else {
             g.put(rect.x + 1, rect.y + 2, "loading…", .dimmed)
             return
@@ -136,13 +195,12 @@ public enum ScreenView {
             if selected { g.fill(Rect(x: rect.x, y: y, width: rect.width, height: 1), " ", base) }
             var st = Style(fg: Fmt.statusColor(row.status), bold: true)
             st.reverse = selected
-            g.put(
-                rect.x + 1, y, "\(Fmt.statusGlyph(row.status, ascii: s.glyphs == .ascii)) \(row.status)",
-                st, maxWidth: 9)
-            for c in row.columns where rect.x + c.x < rect.maxX {
-                g.put(
-                    rect.x + c.x, y, TextWidth.truncate(c.text, c.width), base,
-                    maxWidth: rect.maxX - rect.x - c.x)
+            g.put(rect.x + 1, y, statusText(row.status), st, maxWidth: statusW)
+            for (c, text) in row.cells.enumerated() where xs[c] < rect.maxX {
+                let cut =
+                    columns[c].middle
+                    ? TextWidth.truncateMiddle(text, widths[c]) : TextWidth.truncate(text, widths[c])
+                g.put(xs[c], y, cut, base, maxWidth: rect.maxX - xs[c])
             }
         }
     }
@@ -151,16 +209,14 @@ public enum ScreenView {
         let rows = s.batches.map { b in
             let age = Timestamp(iso: b.lastActivity).map { Fmt.age(s.now - $0.seconds) } ?? "–"
             let jobs = "\(b.nDone)✓ \(b.nFailed)✗" + (b.nTotal.map { "/\($0)" } ?? "")
-            return ListRow(
-                status: b.status,
-                columns: [
-                    (11, 29, b.id), (41, 16, b.project), (58, 14, b.host), (73, 11, jobs), (85, 14, age),
-                ])
+            return ListRow(status: b.status, cells: [b.id, b.project, b.host, jobs, age])
         }
         list(
             s,
-            header:
-                "STATUS    BATCH                         PROJECT          HOST           JOBS        LAST ACTIVITY",
+            columns: [
+                ListColumn(title: "BATCH", shrinks: true, middle: true), ListColumn(title: "PROJECT", shrinks: true),
+                ListColumn(title: "HOST", shrinks: true), ListColumn(title: "JOBS"), ListColumn(title: "LAST ACTIVITY"),
+            ],
             loaded: s.batchesLoaded,
             empty:
                 "No batches yet. Point a training script (argus-reporter) or `argus-server simulate` at \(s.serverLabel).",
@@ -171,16 +227,17 @@ public enum ScreenView {
         let rows = s.jobs.map { j in
             ListRow(
                 status: j.status,
-                columns: [
-                    (11, 32, j.id), (44, 16, j.model), (61, 7, j.epoch.map(String.init) ?? "–"),
-                    (69, 12, j.trainLoss.map(LossChart.format) ?? "–"),
-                    (82, 12, j.valLoss.map(LossChart.format) ?? "–"),
+                cells: [
+                    j.id, j.model, j.epoch.map(String.init) ?? "–", j.trainLoss.map(LossChart.format) ?? "–",
+                    j.valLoss.map(LossChart.format) ?? "–",
                 ])
         }
         list(
             s,
-            header:
-                "STATUS    JOB                              MODEL            EPOCH   TRAIN LOSS   VAL LOSS",
+            columns: [
+                ListColumn(title: "JOB", shrinks: true, middle: true), ListColumn(title: "MODEL", shrinks: true),
+                ListColumn(title: "EPOCH"), ListColumn(title: "TRAIN LOSS"), ListColumn(title: "VAL LOSS"),
+            ],
             loaded: s.jobsLoaded, empty: "This batch has no jobs yet.", rows: rows, cursor: s.jobCursor,
             into: &g, rect: rect)
     }
@@ -233,6 +290,10 @@ public enum ScreenView {
     /// The job-detail screen, top to bottom like the web page.
     static func job(_ s: AppState, into g: inout Grid, rect: Rect) {
         guard let job = s.job else { return }
+        guard job.loaded else {
+            notLoaded(s, job, into: &g, rect: rect)
+            return
+        }
         let layout = JobLayout(s, job, rect: rect)
         if let banner = s.banner, let top = layout.banner {
             g.fill(top, " ", Style(fg: .yellow, reverse: true))
@@ -250,6 +311,87 @@ public enum ScreenView {
             }
         }
         JobPanels.logTail(s, into: &g, rect: layout.log)
+    }
+
+    /// Before the first `/view` arrives nothing is known about the job: say so, and why, instead of
+    /// showing a status, elapsed time or numbers nobody reported.
+    static func notLoaded(_ s: AppState, _ job: JobData, into g: inout Grid, rect: Rect) {
+        let why: String
+        switch s.connection {
+        case .connecting, .live: why = "Loading it from \(s.serverLabel)…"
+        case .reconnecting(let attempt, let reason):
+            why = "\(s.serverLabel): \(reason); retrying (attempt \(attempt))."
+        case .offline(let reason): why = "\(s.serverLabel): \(reason)"
+        }
+        let lines = [
+            ("Nothing is known about this job yet.", Style.bold),
+            (why, Style(fg: .yellow)),
+            ("Status and numbers appear when the server answers.", Style.dimmed),
+        ]
+        for (i, l) in lines.enumerated() {
+            let t = TextWidth.truncate(l.0, rect.width - 2)
+            g.put(rect.x + max(1, (rect.width - TextWidth.of(t)) / 2), rect.y + rect.height / 3 + i, t, l.1)
+        }
+    }
+
+    /// The series chooser: every series with its toggle, however many; scrolls with the cursor.
+    static func seriesChooser(_ s: AppState, into g: inout Grid) {
+        guard let job = s.job, let cursor = s.chooserCursor else { return }
+        let data = job.series
+        let names = data.names
+        let glyphs = ChartGlyphs.of(s.glyphs)
+        let ascii = s.glyphs == .ascii
+        let nameW = names.map { TextWidth.of($0) }.max() ?? 0
+        let rows = names.enumerated().map { i, name in
+            let mark = s.isVisible(name) ? (ascii ? "[x]" : "[✓]") : "[ ]"
+            let key = i < 9 ? "\(i + 1)" : " "
+            let marker = s.color ? glyphs.legendLine : String(glyphs.marker(i))
+            let value = data.latest(name).map { $0 == EpochSeries.nonFinite ? "NaN" : LossChart.format($0) } ?? "–"
+            let pad = String(repeating: " ", count: nameW - TextWidth.of(name))
+            return "\(mark) \(key) \(marker) \(name)\(pad)  \(value)"
+        }
+        let footer = ascii ? " up/down move | Space toggles | Esc closes " : " ↑↓ move · Space toggles · Esc closes "
+        let w = min(s.width - 4, max(TextWidth.of(footer) + 4, (rows.map { TextWidth.of($0) }.max() ?? 0) + 4))
+        let h = min(s.height - 2, names.count + 4)
+        let box = Rect(x: (s.width - w) / 2, y: max(1, (s.height - h) / 2), width: w, height: h)
+        let visible = max(1, h - 4)
+        let top = max(0, min(cursor - visible / 2, names.count - visible))
+        frame(s, box, title: " chart series: \(s.visibleSeries.count) of \(names.count) shown ", into: &g)
+        for (i, row) in rows.enumerated().dropFirst(top).prefix(visible) {
+            let y = box.y + 2 + i - top
+            let selected = i == cursor
+            var style = s.isVisible(names[i]) ? Style.fg(LossChart.color(of: names[i], in: names), bold: true) : Style.plain
+            style.reverse = selected
+            if selected { g.fill(Rect(x: box.x + 1, y: y, width: box.width - 2, height: 1), " ", Style(reverse: true)) }
+            g.put(box.x + 2, y, TextWidth.truncate(row, box.width - 4), style)
+        }
+        // Where the window is in a list longer than the box.
+        if names.count > visible {
+            let pos = " \(top + 1)–\(min(names.count, top + visible)) of \(names.count) "
+            g.put(box.maxX - 2 - TextWidth.of(pos), box.y + 1, pos, .dimmed)
+        }
+        g.put(box.x + 2, box.maxY - 1, TextWidth.truncate(footer, box.width - 4), .dimmed)
+    }
+
+    /// A cleared box with a border and a title.
+    static func frame(_ s: AppState, _ box: Rect, title: String, into g: inout Grid) {
+        g.fill(box, " ", .plain)
+        let ascii = s.glyphs == .ascii
+        let (hz, vt, tl, tr, bl, br) =
+            ascii ? ("-", "|", "+", "+", "+", "+") : ("─", "│", "┌", "┐", "└", "┘")
+        for x in box.x..<box.maxX {
+            g.put(x, box.y, hz, .dimmed)
+            g.put(x, box.maxY - 1, hz, .dimmed)
+        }
+        for y in box.y..<box.maxY {
+            g.put(box.x, y, vt, .dimmed)
+            g.put(box.maxX - 1, y, vt, .dimmed)
+        }
+        g.put(box.x, box.y, tl, .dimmed)
+        g.put(box.maxX - 1, box.y, tr, .dimmed)
+        g.put(box.x, box.maxY - 1, bl, .dimmed)
+        g.put(box.maxX - 1, box.maxY - 1, br, .dimmed)
+        g.put(box.x + 2, box.y, TextWidth.truncate(title, box.width - 4), .bold)
     }
 
     /// A box with text to select by hand (wrapped, never truncated).
@@ -284,30 +426,21 @@ public enum ScreenView {
             let ctx = b.context == .job ? " (job screen)" : (b.context == .lists ? " (lists)" : "")
             return (b.label, b.help + ctx)
         }
-        let w = min(s.width - 4, 2 + 8 + (rows.map { TextWidth.of($0.1) }.max() ?? 20) + 2)
+        let keyW = (rows.map { TextWidth.of($0.0) }.max() ?? 0) + 2
+        let w = min(s.width - 4, 2 + keyW + (rows.map { TextWidth.of($0.1) }.max() ?? 20) + 2)
         let h = min(s.height - 2, rows.count + 4)
         let box = Rect(x: (s.width - w) / 2, y: max(1, (s.height - h) / 2), width: w, height: h)
-        g.fill(box, " ", .plain)
-        let ascii = s.glyphs == .ascii
-        let (hz, vt, tl, tr, bl, br) =
-            ascii ? ("-", "|", "+", "+", "+", "+") : ("─", "│", "┌", "┐", "└", "┘")
-        for x in box.x..<box.maxX {
-            g.put(x, box.y, hz, .dimmed)
-            g.put(x, box.maxY - 1, hz, .dimmed)
+        frame(s, box, title: " keys ", into: &g)
+        let visible = max(1, h - 4)
+        let top = max(0, min(s.helpScroll, rows.count - visible))
+        for (i, row) in rows.dropFirst(top).prefix(visible).enumerated() {
+            g.put(box.x + 2, box.y + 2 + i, row.0, Style(fg: .cyan, bold: true))
+            g.put(box.x + 2 + keyW, box.y + 2 + i, row.1, .plain, maxWidth: w - 4 - keyW)
         }
-        for y in box.y..<box.maxY {
-            g.put(box.x, y, vt, .dimmed)
-            g.put(box.maxX - 1, y, vt, .dimmed)
+        let more = rows.count > visible ? (s.glyphs == .ascii ? "up/down scroll | " : "↑↓ scroll · ") : ""
+        g.put(box.x + 2, box.maxY - 1, " \(more)any other key closes ", .dimmed, maxWidth: w - 4)
+        if rows.count > visible {
+            g.put(box.maxX - 12, box.y, " \(top + 1)–\(top + visible)/\(rows.count) ", .dimmed)
         }
-        g.put(box.x, box.y, tl, .dimmed)
-        g.put(box.maxX - 1, box.y, tr, .dimmed)
-        g.put(box.x, box.maxY - 1, bl, .dimmed)
-        g.put(box.maxX - 1, box.maxY - 1, br, .dimmed)
-        g.put(box.x + 2, box.y, " keys ", .bold)
-        for (i, row) in rows.prefix(h - 4).enumerated() {
-            g.put(box.x + 2, box.y + 2 + i, row.0, Style(fg: .cyan, bold: true), maxWidth: 7)
-            g.put(box.x + 10, box.y + 2 + i, row.1, .plain, maxWidth: w - 12)
-        }
-        g.put(box.x + 2, box.maxY - 1, " any key closes ", .dimmed)
     }
 }

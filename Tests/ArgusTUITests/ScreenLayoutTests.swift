@@ -1,0 +1,187 @@
+import Foundation
+import Shared
+import Testing
+
+@testable import ArgusTUI
+
+@Suite("Screen layout: honest placeholders, series chooser, widths and truncation, exits")
+struct ScreenLayoutTests {
+    /// A view with `n` extra metrics (m01…) besides the two losses.
+    static func manySeries(_ n: Int) -> JSON {
+        Fixture.view(epochs: 10) { e in
+            var o = JSONObject([
+                ("epoch", JSON(e)), ("train_loss", JSON(1.0 / Double(e + 1))), ("val_loss", JSON(1.2 / Double(e + 1))),
+            ])
+            for m in 1...n { o[String(format: "m%02d", m)] = JSON(Double(m) + Double(e) / 10) }
+            return o
+        }
+    }
+
+    @Test("before the first /view: nothing invented, the reason shown; the real values once it arrives")
+    func notLoadedYet() {
+        var s = AppState(screen: .job)
+        s.width = 80
+        s.height = 24
+        s.serverLabel = "http://127.0.0.1:9"
+        s.job = JobData(batchID: "b1", jobID: "j1")
+        _ = Update.apply(&s, .connection(.reconnecting(attempt: 2, reason: "server unreachable")))
+        let rows = ScreenView.render(s).text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(rows[0].hasPrefix(" argus  b1 / j1"))
+        #expect(rows[0].hasSuffix("◌ reconnecting (attempt 2): server unreachable"))
+        let body = rows[1...].joined(separator: "\n")
+        #expect(body.contains("Nothing is known about this job yet."))
+        #expect(body.contains("http://127.0.0.1:9: server unreachable; retrying (attempt 2)."))
+        for invented in ["running", "STATUS", "ELAPSED", "–", "waiting for the first epoch", "[s] Stop"] {
+            #expect(!body.contains(invented), "shows '\(invented)' before anything is known")
+        }
+        // Stop before anything is known is refused, not asked.
+        #expect(Update.apply(&s, .key(.char("s"))) == [])
+        #expect(s.confirming == nil)
+        _ = Update.apply(&s, .viewLoaded(Fixture.view()))
+        _ = Update.apply(&s, .connection(.live))
+        let text = ScreenView.render(s).text
+        #expect(text.contains("● running") && text.contains("1h 02m") && !text.contains("Nothing is known about this job yet."))
+    }
+
+    @Test("the unreachable-at-start frame, exactly")
+    func notLoadedFrame() {
+        var s = AppState(screen: .job)
+        s.width = 64
+        s.height = 20
+        s.serverLabel = "http://127.0.0.1:9"
+        s.job = JobData(batchID: "b1", jobID: "j1")
+        _ = Update.apply(&s, .connection(.reconnecting(attempt: 2, reason: "server unreachable")))
+        let empty = [String](repeating: "", count: 6)
+        let expected =
+            [" argus  b1 / j1  ◌ reconnecting (attempt 2): server unreachable"] + empty + [
+                "              Nothing is known about this job yet.",
+                " http://127.0.0.1:9: server unreachable; retrying (attempt 2).",
+                "       Status and numbers appear when the server answers.",
+            ] + empty + ["", "", "", "↑↓ PgUp/PgDn Home scroll log · ←→ long lines · / search · e EMA…"]
+        #expect(ScreenView.render(s).text == expected.joined(separator: "\n"))
+    }
+
+    @Test("more than nine series: the legend shows what fits and +N more; m opens a scrolling chooser")
+    func seriesChooser() throws {
+        var s = Fixture.state(Self.manySeries(14), width: 100, height: 20)
+        let legend = try #require(ScreenView.render(s).text.split(separator: "\n").first { $0.contains("1━train_loss") })
+        let more = try #require(legend.range(of: #"\+(\d+) more \(m\)"#, options: .regularExpression))
+        let hidden = Int(legend[more].dropFirst().prefix { $0.isNumber })!
+        let shown = legend.components(separatedBy: "━").count - 1
+        #expect(shown + hidden == 16, "\(legend)")
+        #expect(TextWidthCheck.columns(String(legend)) <= 100)
+        // The chooser lists every series, scrolls to the cursor, and toggles any of them.
+        _ = Update.apply(&s, .key(.char("m")))
+        var text = ScreenView.render(s).text
+        #expect(text.contains("chart series: 2 of 16 shown"))
+        #expect(text.contains("[✓] 1 ━ train_loss") && text.contains("[ ] 3 ━ m01"))
+        #expect(!text.contains("m14"), "20 rows cannot show all 16: the list scrolls")
+        _ = Update.apply(&s, .key(.end))
+        text = ScreenView.render(s).text
+        #expect(text.contains("[ ]   ━ m14") && !text.contains("1 ━ train_loss"))
+        #expect(text.contains("of 16"))
+        _ = Update.apply(&s, .key(.char(" ")))
+        #expect(s.visibleSeries == ["train_loss", "val_loss", "m14"])
+        #expect(ScreenView.render(s).text.contains("[✓]   ━ m14"))
+        // Keys go to the chooser while it is open: q still quits, Esc closes it.
+        _ = Update.apply(&s, .key(.char("s")))
+        #expect(s.confirming == nil)
+        _ = Update.apply(&s, .key(.escape))
+        #expect(s.chooserCursor == nil)
+        let after = ScreenView.render(s).text
+        #expect(after.contains("2━val_loss 0.12  ━m14 14.9"), "a shown series is listed before the hidden ones")
+        _ = Update.apply(&s, .key(.char("m")))
+        #expect(Update.apply(&s, .key(.char("q"))) == [.quit])
+    }
+
+    @Test("long ids keep both ends in the header and lists; prefix-sharing names stay apart")
+    func longIDs() {
+        let batch = "exp-2026-04-23-sweep-learning-rate-warmup-cosine"
+        let job = "exp-2026-04-23-patchtst-etth1-lr3e-4-seed3"
+        guard case .object(var v) = Fixture.view(), case .object(var b)? = v["batch"], case .object(var j)? = v["job"]
+        else { Issue.record("fixture shape"); return }
+        b["id"] = .string(batch)
+        j["id"] = .string(job)
+        v["batch"] = .object(b)
+        v["job"] = .object(j)
+        let s = Fixture.state(.object(v), width: 80, height: 24)
+        let header = ScreenView.render(s).row(0)
+        #expect(header.contains("…") && header.contains("seed3") && header.contains("● live"), "\(header)")
+        #expect(header.contains(" / exp-2026-"))
+        var list = AppState(screen: .jobs(batch))
+        list.width = 60
+        list.height = 20
+        _ = Update.apply(
+            &list,
+            .jobsLoaded(
+                batchID: batch,
+                ["seed3", "seed4"].map { ["id": .string("exp-2026-04-23-patchtst-etth1-lr3e-4-" + $0), "status": "stopping"] }))
+        let text = ScreenView.render(list).text
+        #expect(text.contains("exp-2…seed3") && text.contains("exp-2…seed4"), "\(text)")
+        #expect(text.contains("◐ stopping"))
+        #expect(TextWidth.truncateMiddle("exp-2026-04-23-seed3", 16) == "exp-2026…3-seed3")
+        #expect(TextWidth.truncateMiddle("exp-2026-04-23-seed3", 20) == "exp-2026-04-23-seed3")
+    }
+
+    @Test("no status or level is cut: columns and tiles are as wide as the longest value")
+    func widths() {
+        var s = Fixture.state(
+            Fixture.view(
+                logs: [("warning", "disk almost full"), ("critical", "node lost"), ("info", "ok")]), width: 60,
+            height: 20)
+        _ = Update.apply(
+            &s,
+            .streamEvent(["id": 101, "event_type": "stop_requested", "batch_id": "b1", "job_id": .null, "data": [:]]))
+        let g = ScreenView.render(s)
+        #expect(g.row(2).contains("◐ stopping"), "\(g.row(2))")
+        #expect(g.text.contains("WARNING  disk almost full") && g.text.contains("CRITICAL node lost"))
+        #expect(g.text.contains("INFO     ok"))
+        // Tiles fit their values when there is room, whatever the values are (e.g. a longer GPU figure).
+        let w = JobPanels.tileWidths(labels: ["STATUS", "GPU MEM PEAK", "LOSS"], values: [10, 18, 14], total: 80)
+        #expect(w == [22, 30, 28])  // needs 13, 21, 17; 29 spare columns shared out, the remainder to the last
+        let narrow = JobPanels.tileWidths(labels: ["STATUS", "GPU MEM PEAK", "LOSS"], values: [10, 18, 14], total: 40)
+        #expect(narrow.reduce(0, +) == 40 && narrow[0] == 13)
+    }
+
+    @Test("on a short terminal the help scrolls, so every key (m included) can be read")
+    func helpScrolls() {
+        var s = Fixture.state(Fixture.view(), width: 80, height: 24)
+        _ = Update.apply(&s, .key(.char("?")))
+        var text = ScreenView.render(s).text
+        #expect(text.contains("↑↓ scroll · any other key closes"))
+        #expect(!text.contains("open the batch a rerun started as"))
+        _ = Update.apply(&s, .key(.pageDown))
+        text = ScreenView.render(s).text
+        #expect(text.contains("open the batch a rerun started as") && text.contains("choose chart series from a list"))
+        #expect(s.showHelp)
+        _ = Update.apply(&s, .key(.char("x")))
+        #expect(!s.showHelp)
+    }
+
+    @Test("Ctrl-C asks to exit as interrupted (130), from anywhere; q is an ordinary quit")
+    func interrupt() {
+        var s = Fixture.state(Fixture.view())
+        #expect(Update.apply(&s, .key(.ctrlC)) == [.interrupted])
+        _ = Update.apply(&s, .key(.char("?")))
+        #expect(Update.apply(&s, .key(.ctrlC)) == [.interrupted])
+        _ = Update.apply(&s, .key(.char("/")))
+        #expect(Update.apply(&s, .key(.ctrlC)) == [.interrupted])
+        #expect(!Update.apply(&s, .key(.char("q"))).contains(.quit))
+        #expect(s.filter == "q", "typed into the filter")
+    }
+
+    @Test("too small: the live screen says q quits, a --dump frame names its flags instead")
+    func tooSmall() {
+        var s = Fixture.state(Fixture.view(), width: 50, height: 12)
+        let blank = [String](repeating: "", count: 5)
+        let centred = [
+            String(repeating: " ", count: 16) + "terminal too small", String(repeating: " ", count: 16) + "50×12, need 60×20",
+            String(repeating: " ", count: 21) + "q quits",
+        ]
+        #expect(ScreenView.render(s).text == (blank + centred + blank.dropLast()).joined(separator: "\n"))
+        s.interactive = false
+        let dump = ScreenView.render(s).text
+        #expect(dump.contains("frame too small") && dump.contains("50×12, need 60×20"))
+        #expect(dump.contains("pass a larger --width and --height") && !dump.contains("quit"))
+    }
+}

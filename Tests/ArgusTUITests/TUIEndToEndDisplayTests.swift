@@ -1,0 +1,127 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+/// End-to-end checks of what the screen shows in hard cases: extreme values, many series, long ids, tiny frames.
+extension TUIEndToEndTests {
+    /// Posts an epoch whose `train_loss` is written literally (e.g. `NaN`, `-Infinity`, as Python's json emits).
+    static func postRawEpoch(_ c: HTTPClient, _ batch: String, _ job: String, _ n: Int, trainLoss literal: String)
+        throws
+    {
+        let body = Ev.make(
+            "job_epoch", batch: batch, job: job, data: ["epoch": JSON(n), "train_loss": "@@", "val_loss": 0.5]
+        ).serialized().replacingOccurrences(of: "\"@@\"", with: literal)
+        let r = try c.request("POST", "/api/events", body: Array(body.utf8))
+        guard r.status == 200 else { throw TestFailure("POST \(literal) → \(r.status): \(r.text)") }
+    }
+
+    @Test("extreme values (1e308, -5.5, NaN, ±Infinity): the curve keeps its shape, outliers are marked")
+    func extremeValuesOnScreen() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c, epochs: 0)
+        for n in 0..<40 {
+            let literal =
+                switch n {
+                case 10: "1e308"
+                case 20: "-5.5"
+                case 25: "NaN"
+                case 30: "Infinity"
+                case 35: "-Infinity"
+                default: String(2.0 * exp(-Double(n) / 12) + 0.2)
+                }
+            try Self.postRawEpoch(c, "b1", "j1", n, trainLoss: literal)
+        }
+        let (rc, out, err) = try runTool(
+            Binaries.path("argus-tui"), ["--dump", "--width", "100", "--height", "40", "b1/j1"],
+            env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        #expect(rc == 0, "\(err)")
+        let rows = out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let legend = try #require(rows.firstIndex { $0.contains("1━train_loss") })
+        #expect(rows[legend].contains("1 off-scale ▲") && rows[legend].contains("3 non-finite ✕"), "\(rows[legend])")
+        #expect(rows[legend + 1].contains("▲") && rows[legend + 1].filter { $0 == "✕" }.count == 3)
+        // The y labels: whole finite numbers, the bottom one below -5.5.
+        let labels = rows[(legend + 1)...].prefix(20).compactMap { row -> Double? in
+            guard let tick = row.firstIndex(of: "┤") else { return nil }
+            return Double(row[..<tick].trimmingCharacters(in: .whitespaces))
+        }
+        #expect(labels.count == 3 && labels.allSatisfy(\.isFinite) && labels.last! <= -5.5, "\(labels)")
+        // The curve spreads over many rows (before the fix every finite point sat on one).
+        let curveRows = rows[(legend + 1)...].prefix(20).filter { row in
+            row.unicodeScalars.contains { (0x2801...0x28FF).contains($0.value) }
+        }
+        #expect(curveRows.count >= 8, "\(out)")
+    }
+
+    @Test("fourteen series: the legend says +N more; m opens a chooser that reaches every one; NO_COLOR has markers")
+    func manySeries() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c, epochs: 0)
+        for n in 0..<5 {
+            let extra = (1...12).map { (String(format: "metric_%02d", $0), JSON(Double($0) + Double(n) / 10)) }
+            try c.mustPost(Ev.epoch("b1", "j1", n, extra: extra))
+        }
+        let t = try tui(s, token, ["b1/j1"])
+        try t.wait("the legend with more series than fit") {
+            $0.contains("1━train_loss") && $0.range(of: #"\+\d+ more \(m\)"#, options: .regularExpression) != nil
+        }
+        t.send("m")
+        try t.wait("the chooser") { $0.contains("chart series: 2 of 14 shown") && $0.contains("metric_01") }
+        t.send("End")
+        t.send("Space")
+        try t.wait("metric_12 toggled on") { $0.contains("chart series: 3 of 14 shown") && $0.contains("[✓]   ━ metric_12") }
+        t.send("Escape")
+        let pane = try t.wait("the chooser closed, metric_12 in the legend") {
+            !$0.contains("chart series:") && $0.contains("━metric_12 12.4")
+        }
+        #expect(pane.contains("1━train_loss"))
+        t.send("q")
+        try t.wait("the TUI to exit") { _ in t.exitStatus != nil }
+        #expect(t.exitStatus == 0)
+        // Without colour each series has its own marker in the legend.
+        let plain = try tui(s, token, ["b1/j1"], env: ["NO_COLOR": "1"])
+        try plain.wait("distinct legend markers") { $0.contains("●1━train_loss") && $0.contains("■2━val_loss") }
+        plain.send("q")
+    }
+
+    @Test("long ids keep their ends (exp-…-seed3 vs exp-…-seed4); no status is cut in the picker")
+    func longIDs() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        let batch = "exp-2026-04-23-sweep-learning-rate-warmup-cosine-restarts"
+        let prefix = "exp-2026-04-23-patchtst-etth1-lr3e-4-warmup-cosine-"
+        try Self.seedJob(c, batch: batch, job: prefix + "seed3", epochs: 1)
+        try c.mustPost(Ev.make("job_start", batch: batch, job: prefix + "seed4"))
+        // A stop request turns the batch (and its running jobs) to "stopping", the longest status there is.
+        #expect(try c.post(APIPath.stop(batch), json: [:]).status == 200)
+        let env = ["ARGUS_URL": s.url, "ARGUS_TOKEN": token]
+        let (rc, jobs, err) = try runTool(Binaries.path("argus-tui"), ["--dump", "--width", "80", "--height", "20", batch], env: env)
+        #expect(rc == 0, "\(err)")
+        #expect(jobs.contains("seed3") && jobs.contains("seed4") && jobs.contains("…"), "\(jobs)")
+        let (_, screen, _) = try runTool(
+            Binaries.path("argus-tui"), ["--dump", "--width", "80", "--height", "24", "\(batch)/\(prefix)seed3"], env: env)
+        let header = String(screen.split(separator: "\n").first ?? "")
+        #expect(header.contains("…") && header.contains("● live") && header.contains("seed3"), "\(header)")
+        let (_, picker, _) = try runTool(Binaries.path("argus-tui"), ["--dump", "--width", "80", "--height", "20"], env: env)
+        #expect(picker.contains("◐ stopping"), "\(picker)")
+    }
+
+    @Test("--dump below 60×20 says the frame is too small, without offering keys")
+    func dumpTooSmall() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        try Self.seedJob(s.client(token))
+        let (rc, out, _) = try runTool(
+            Binaries.path("argus-tui"), ["--dump", "--width", "50", "--height", "12", "b1/j1"],
+            env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        #expect(rc == 0)
+        #expect(out.contains("frame too small") && out.contains("50×12, need 60×20"))
+        #expect(!out.contains("quits"))
+    }
+}
