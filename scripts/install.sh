@@ -37,7 +37,9 @@ for p in "${products[@]}"; do
 done
 bin=$(swift build -c "$config" --scratch-path .build/static --show-bin-path)
 mkdir -p "$prefix"
-for p in "${products[@]}"; do install -m 0755 "$bin/$p" "$prefix/$p"; done
+# A release install drops the symbol tables (a fifth of the size); a debug one keeps them for the debugger.
+strip=(); [ "$config" = release ] && strip=(-s)
+for p in "${products[@]}"; do install -m 0755 "${strip[@]}" "$bin/$p" "$prefix/$p"; done
 echo "installed ${products[*]} $("$prefix/argus-tui" --version) in $prefix" >&2
 case ":$PATH:" in
   *":$prefix:"*) ;;
