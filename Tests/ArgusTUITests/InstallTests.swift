@@ -17,7 +17,10 @@ final class InstallTests: XCTestCase {
 
     /// The toolchain's runtime folder, read from where this test process loaded libswiftCore.so from.
     func toolchainRuntimeDir() throws -> String {
-        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        // /proc files report size 0, so read to the end rather than by the file's size.
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/maps"))
+        defer { try? handle.close() }
+        let maps = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
         guard let line = maps.split(separator: "\n").first(where: { $0.hasSuffix("/libswiftCore.so") }),
             let slash = line.firstIndex(of: "/")
         else { throw TestFailure("this test process did not load libswiftCore.so from a toolchain") }
