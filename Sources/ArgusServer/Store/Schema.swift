@@ -132,6 +132,10 @@ enum Schema {
                     CREATE INDEX batches_status ON batches(status, last_received_us);
                     """)
         }
+        m.registerMigration("v5 GPU memory peak per device") { db in
+            // JSON [{index, mem_peak_mb, mem_total_mb}]; gpu_mem_peak_mb becomes the most-loaded GPU's peak.
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN gpu_mem_peaks TEXT")
+        }
         return m
     }
 }

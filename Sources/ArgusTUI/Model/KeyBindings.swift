@@ -8,7 +8,7 @@ public enum Key: Equatable, Hashable, Sendable {
 public enum Command: Equatable, Sendable {
     case quit, help, back, open, up, down, pageUp, pageDown, top, bottom, filter, ema, logScale,
         toggleSeries
-    case stop, rerun, share, copyCommand, openRerun
+    case stop, rerun, share, copyCommand, openRerun, markFailed
 }
 
 /// Where a binding applies.
@@ -70,6 +70,10 @@ public enum KeyBindings {
         KeyBinding(
             keys: [.char("r")], label: "r", help: "Rerun the batch on its host (asks first)",
             context: .job, command: .rerun),
+        KeyBinding(
+            keys: [.char("F")], label: "F",
+            help: "mark a dead run Failed (when stalled or stopping; asks first)", context: .job,
+            command: .markFailed),
         KeyBinding(
             keys: [.char("S")], label: "S", help: "Share: mint a read-only link", context: .job,
             command: .share),

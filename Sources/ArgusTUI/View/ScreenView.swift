@@ -78,9 +78,12 @@ public enum ScreenView {
             return
         }
         if let pending = s.confirming, let job = s.job {
-            let question =
-                pending == .stop
-                ? "Stop batch \(job.batchID)? Running jobs will be asked to finish." : "Rerun batch \(job.batchID) on its host?"
+            let question: String
+            switch pending {
+            case .stop: question = "Stop batch \(job.batchID)? Running jobs will be asked to finish."
+            case .markFailed: question = "Mark batch \(job.batchID) failed? It and its running jobs end as failed."
+            default: question = "Rerun batch \(job.batchID) on its host?"
+            }
             let used = g.put(0, y, question, Style(fg: .yellow, bold: true), maxWidth: s.width)
             g.put(used, y, "  y confirms · any other key cancels", .dimmed, maxWidth: s.width - used)
             return
