@@ -10,6 +10,7 @@ public enum APIPath {
     public static func stop(_ b: String) -> String { batch(b) + "/stop" }
     public static func stopRequested(_ b: String) -> String { batch(b) + "/stop-requested" }
     public static func rerun(_ b: String) -> String { batch(b) + "/rerun" }
+    public static func markFailed(_ b: String) -> String { batch(b) + "/mark-failed" }
     public static func shares(_ b: String) -> String { batch(b) + "/shares" }
     public static func job(_ b: String, _ j: String) -> String { "/api/jobs/\(seg(b))/\(seg(j))" }
     public static func view(_ b: String, _ j: String) -> String { job(b, j) + "/view" }

@@ -1,21 +1,116 @@
-/// GPU figures of a resource snapshot (SPEC §3): with a `gpus` list, util is the mean across the listed
-/// GPUs and memory the sum; otherwise the flat `gpu_util_pct` / `gpu_mem_mb` keys.
+/// GPU figures of a resource snapshot (SPEC §3): with a `gpus` list, util is the mean across the listed GPUs
+/// and memory is kept per GPU; otherwise the flat `gpu_util_pct` / `gpu_mem_mb` / `gpu_mem_total_mb` keys,
+/// which describe GPU 0 (the SDK samples device 0 only).
 public struct GPUFigures: Sendable, Equatable {
+    /// One GPU in a snapshot.
+    public struct Device: Sendable, Equatable {
+        public var index: Int
+        public var memMB: Double?
+        public var memTotalMB: Double?
+    }
+
     public var util: Double?
-    public var memMB: Double?
     /// The busiest GPU's util: the idle detector calls a sample idle only when every GPU is idle.
     public var peakUtil: Double?
+    /// Memory per GPU: what "how close to OOM" is judged by (an OOM happens on one device, not on the sum).
+    public var devices: [Device] = []
 
     public init(_ data: JSONObject) {
         if let gpus = data["gpus"]?.arrayValue, !gpus.isEmpty {
             let utils = gpus.compactMap { $0["util_pct"]?.doubleValue }
-            let mems = gpus.compactMap { $0["mem_mb"]?.doubleValue }
             util = utils.isEmpty ? nil : utils.reduce(0, +) / Double(utils.count)
             peakUtil = utils.max()
-            memMB = mems.isEmpty ? nil : mems.reduce(0, +)
+            devices = gpus.enumerated().map { i, g in
+                Device(
+                    index: g["index"]?.intValue ?? i, memMB: g["mem_mb"]?.doubleValue,
+                    memTotalMB: g["mem_total_mb"]?.doubleValue)
+            }
         }
         if util == nil { util = data["gpu_util_pct"]?.doubleValue }
         if peakUtil == nil { peakUtil = util }
-        if memMB == nil { memMB = data["gpu_mem_mb"]?.doubleValue }
+        if devices.isEmpty, data["gpu_mem_mb"] != nil || data["gpu_mem_total_mb"] != nil {
+            devices = [
+                Device(
+                    index: 0, memMB: data["gpu_mem_mb"]?.doubleValue,
+                    memTotalMB: data["gpu_mem_total_mb"]?.doubleValue)
+            ]
+        }
+    }
+}
+
+/// A job's GPU memory peaks, one per device: the rolling maximum of each GPU's used memory over the
+/// snapshots taken while the job ran. The telemetry strip shows the most-loaded GPU against its own
+/// capacity, because that is the number that says how close the job is to CUDA out-of-memory; a sum over
+/// GPUs would exceed any card's capacity. The server folds snapshots with `observe`; the TUI starts from
+/// the server's list and folds live snapshots with the same code.
+public struct GPUMemPeaks: Sendable, Equatable {
+    public struct Peak: Sendable, Equatable {
+        public var index: Int
+        public var peakMB: Double?
+        public var totalMB: Double?
+
+        public init(index: Int, peakMB: Double?, totalMB: Double?) {
+            self.index = index
+            self.peakMB = peakMB
+            self.totalMB = totalMB
+        }
+    }
+
+    /// Ordered by GPU index.
+    public private(set) var devices: [Peak] = []
+
+    public init(_ devices: [Peak] = []) {
+        self.devices = devices.sorted { $0.index < $1.index }
+    }
+
+    public mutating func observe(_ g: GPUFigures) {
+        for d in g.devices {
+            if let i = devices.firstIndex(where: { $0.index == d.index }) {
+                if let m = d.memMB { devices[i].peakMB = max(devices[i].peakMB ?? m, m) }
+                if let t = d.memTotalMB { devices[i].totalMB = t }
+            } else {
+                devices.append(Peak(index: d.index, peakMB: d.memMB, totalMB: d.memTotalMB))
+                devices.sort { $0.index < $1.index }
+            }
+        }
+    }
+
+    /// The GPU whose memory peaked highest (lowest index on a tie).
+    public var mostLoaded: Peak? {
+        devices.filter { $0.peakMB != nil }.max { ($0.peakMB!, -$0.index) < ($1.peakMB!, -$1.index) }
+    }
+
+    public var peakMB: Double? { mostLoaded?.peakMB }
+    /// The capacity of the GPU that peaked highest.
+    public var totalMB: Double? { mostLoaded?.totalMB }
+    public var count: Int { devices.count }
+
+    // MARK: wire form (`telemetry.gpus` of JobOut; also the server's stored column)
+
+    public var json: JSON {
+        .array(
+            devices.map {
+                ["index": JSON($0.index), "mem_peak_mb": JSON($0.peakMB), "mem_total_mb": JSON($0.totalMB)]
+            })
+    }
+
+    public init(json: JSON?) {
+        self.init(
+            (json?.arrayValue ?? []).compactMap { d in
+                d["index"]?.intValue.map {
+                    Peak(index: $0, peakMB: d["mem_peak_mb"]?.doubleValue, totalMB: d["mem_total_mb"]?.doubleValue)
+                }
+            })
+    }
+}
+
+/// Which telemetry belongs to a job: a snapshot taken while it ran (from its start to its end, inclusive).
+/// Once a job has ended nothing changes its telemetry, however many later snapshots the batch sends; the
+/// server's summary and the TUI's live tiles both ask this one rule.
+public enum JobSpan {
+    public static func covers(_ ts: Int64, start: Int64?, end: Int64?) -> Bool {
+        guard let start, ts >= start else { return false }
+        if let end { return ts <= end }
+        return true
     }
 }

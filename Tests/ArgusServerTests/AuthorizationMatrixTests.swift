@@ -44,6 +44,7 @@ struct AuthorizationMatrixTests {
             ("POST /api/batches/b1/shares", [401, 403, 404, 201, 201, 403, 403, 401, 403]),
             ("POST /api/batches/b1/stop", [401, 403, 404, 409, 409, 403, 403, 401, 403]),
             ("POST /api/batches/b1/rerun", [401, 403, 404, 409, 409, 403, 403, 401, 403]),
+            ("POST /api/batches/b1/mark-failed", [401, 403, 404, 409, 409, 403, 403, 401, 403]),
             ("POST /api/agents/register", [401, 403, 201, 201, 201, 403, 403, 401, 403]),
             ("GET /api/agents/\(reg.json!["agent_id"]!.intValue!)/jobs", [401, 403, 403, 403, 403, 403, 403, 401, 200]),
             ("GET /api/sse?channels=batch:b2", [401, 200, 404, 200, 200, 404, 200, 401, 403]),

@@ -83,7 +83,8 @@ struct ReadAPITests {
         ] {
             #expect(b[key] != nil, "missing \(key)")
         }
-        #expect(b["status"] == "done")
+        // batch_done, but one of its two jobs failed: the batch says so (it is not "done").
+        #expect(b["status"] == "failed")
         #expect(b["n_total"]?.intValue == 2)
         #expect(b["n_done"]?.intValue == 1)
         #expect(b["n_failed"]?.intValue == 1)
@@ -100,13 +101,15 @@ struct ReadAPITests {
         #expect(d["agent_online"] == false)
         #expect(d["source_batch_id"] == .null)
         #expect(try c.mustGet("/api/batches?status=running").arrayValue?.isEmpty == true)
-        #expect(try c.mustGet("/api/batches?status=done").arrayValue?.count == 1)
+        #expect(try c.mustGet("/api/batches?status=failed").arrayValue?.count == 1)
+        #expect(try c.mustGet("/api/batches?status=done").arrayValue?.isEmpty == true)
+        #expect(d["failure_reason"] == "1 of 2 jobs failed")
         #expect(try c.get("/api/batches?status=bogus").status == 422)
         #expect(try c.get("/api/batches?limit=0").status == 422)
     }
 
     @Test(
-        "jobs carry the telemetry strip: mean GPU util over GPUs, rolling memory peak, latest loss, failure reason"
+        "jobs carry the telemetry strip: mean GPU util over GPUs, per-GPU memory peaks, latest loss, failure reason"
     )
     func jobsAndTelemetry() throws {
         let s = try TestServer()
@@ -122,7 +125,15 @@ struct ReadAPITests {
         let t = try #require(j1["telemetry"])
         #expect(t["status"] == "done")
         #expect(t["gpu_util_pct"]?.doubleValue == 10)  // latest snapshot
-        #expect(t["gpu_mem_peak_mb"]?.doubleValue == 4000)  // 1000 + 3000 from the gpus list beats 2500
+        // Per GPU: GPU 0 peaked at 2500 (the flat keys are GPU 0's), GPU 1 at 3000; the strip shows GPU 1's.
+        #expect(t["gpu_mem_peak_mb"]?.doubleValue == 3000)
+        #expect(t["gpu_count"]?.intValue == 2)
+        #expect(
+            t["gpus"]
+                == [
+                    ["index": 0, "mem_peak_mb": 2500, "mem_total_mb": .null],
+                    ["index": 1, "mem_peak_mb": 3000, "mem_total_mb": .null],
+                ])
         #expect(t["epoch"]?.intValue == 2)
         #expect(abs((t["train_loss"]?.doubleValue ?? 0) - 0.6) < 1e-9)
         #expect(abs((t["val_loss"]?.doubleValue ?? 0) - 0.7) < 1e-9)
@@ -169,7 +180,7 @@ struct ReadAPITests {
         #expect(try c.get("/api/batches/b1/log-lines?before_id=x").status == 422)
     }
 
-    @Test("resources: newest first, with the mean over a gpus list")
+    @Test("resources: newest first, with the mean util over a gpus list; flat gpu_mem_mb is GPU 0's")
     func resources() throws {
         let s = try TestServer()
         let c = s.client(try s.token())
@@ -178,7 +189,7 @@ struct ReadAPITests {
         #expect(r.count == 2)
         #expect(r[0]["gpu_util_pct"]?.doubleValue == 10)
         #expect(r[1]["gpu_util_pct"]?.doubleValue == 70)
-        #expect(r[1]["gpu_mem_mb"]?.doubleValue == 4000)
+        #expect(r[1]["gpu_mem_mb"]?.doubleValue == 1000)
         #expect(try c.mustGet("/api/batches/b1/resources?job_id=j1").arrayValue?.count == 2)
         #expect(try c.mustGet("/api/batches/b1/resources?job_id=j2").arrayValue?.count == 0)
     }
@@ -203,7 +214,9 @@ struct ReadAPITests {
         #expect(v["last_event_id"]?.intValue == 14)
         let actions = try #require(v["actions"])
         #expect(actions["stop"]?["enabled"] == false)
-        #expect(actions["stop"]?["reason"]?.stringValue?.contains("done") == true)
+        #expect(actions["stop"]?["reason"] == "batch already failed")
+        #expect(actions["mark_failed"]?["enabled"] == false)
+        #expect(actions["mark_failed"]?["reason"] == "batch already failed")
         #expect(actions["rerun"]?["enabled"] == false)
         #expect(actions["rerun"]?["reason"] == "no agent online for host gpu-box-1 registered by alice, the batch's owner")
         #expect(actions["copy_command"]?["enabled"] == true)

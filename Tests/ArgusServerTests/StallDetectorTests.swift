@@ -55,7 +55,7 @@ struct StallDetectorTests {
         await srv.stop()
     }
 
-    @Test("finished batches never stall; a stopping one does and resumes as stopping; Stop itself is not news")
+    @Test("finished batches never stall; a stopping one that speaks again stays stopping; Stop itself is not news")
     func whichBatchesStall() async throws {
         let srv = try await InProcessServer { $0.stallTimeoutMin = 1 }
         let c = srv.client(try srv.token())
@@ -67,29 +67,130 @@ struct StallDetectorTests {
         srv.clock.advance(seconds: 50)
         // Pressing Stop is not the run being heard from: the stall clock keeps running.
         #expect(try await offPool { try c.post("/api/batches/stop/stop", json: [:]).status } == 200)
-        srv.clock.advance(seconds: 10)
-        #expect(try await srv.services.checkStalls() == ["stop"])
+        try await offPool { try c.mustPost(Ev.make("log_line", batch: "stop", data: ["line": "shutting down", "level": "info"])) }
+        srv.clock.advance(seconds: 59)
+        #expect(try await srv.services.checkStalls() == [], "heard from 59 s ago")
         try await offPool {
             #expect(try c.mustGet("/api/batches/done")["status"] == "done")
-            #expect(try c.mustGet("/api/batches/stop")["status"] == "stalled")
-            try c.mustPost(Ev.make("log_line", batch: "stop", data: ["line": "shutting down", "level": "info"]))
             #expect(try c.mustGet("/api/batches/stop")["status"] == "stopping")
             try c.mustPost(Ev.make("batch_failed", batch: "stop", data: ["reason": "stopped"]))
             #expect(try c.mustGet("/api/batches/stop")["status"] == "stopped")
         }
         srv.clock.advance(seconds: 3600)
         #expect(try await srv.services.checkStalls() == [])
+        await srv.stop()
+    }
 
-        // Stop on a batch that is already stalled keeps it `stalled` (no flip to stopping and back).
+    @Test("Stop on a run that is already dead: stopping, then stopped after the stall timeout, with its running jobs")
+    func stopOnDeadRun() async throws {
+        let srv = try await InProcessServer { $0.stallTimeoutMin = 1 }
+        let token = try srv.token()
+        let c = srv.client(token)
+        try await offPool {
+            try c.mustPost(Ev.make("batch_start", batch: "dead"))
+            try c.mustPost(Ev.make("job_start", batch: "dead", job: "j"))
+            try c.mustPost(Ev.make("job_start", batch: "dead", job: "finished"))
+            try c.mustPost(Ev.make("job_done", batch: "dead", job: "finished", data: ["elapsed_s": 1]))
+        }
+        let sub = SSECollector(url: "\(srv.url)/api/sse?channels=batch:dead", token: token)
+        defer { sub.stop() }
+        try await offPool { try sub.waitUntilConnected() }
+        srv.clock.advance(seconds: 30)
+        #expect(try await offPool { try c.post("/api/batches/dead/stop", json: [:]).status } == 200)
+        srv.clock.advance(seconds: 29)
+        #expect(try await srv.services.checkStalls() == [])
+        srv.clock.advance(seconds: 1)
+        #expect(try await srv.services.checkStalls() == ["dead"])
+        #expect(try await srv.services.checkStalls() == [], "a stopped batch is finished")
+        try await offPool {
+            let b = try c.mustGet("/api/batches/dead")
+            #expect(b["status"] == "stopped", "it must not sit in stopping or stalled forever")
+            #expect(b["end_time"] != .null)
+            #expect(try c.mustGet("/api/jobs/dead/j")["status"] == "stopped")
+            #expect(try c.mustGet("/api/jobs/dead/finished")["status"] == "done")
+            try sub.wait(until: { $0.contains { $0.type == "batch_stopped" } })
+        }
+        #expect(!sub.dataEvents.contains { $0.type == "batch_stalled" })
+        let ev = try JSON.parse(sub.dataEvents.first { $0.type == "batch_stopped" }!.data)
+        #expect(ev["data"]?["previous_status"] == "stopping")
+        #expect(ev["data"]?["reason"] == "Stop was requested and nothing was heard from the run for 1 min; nothing is left to stop.")
+
+        // Stop on a batch that had already stalled: stopping at once, and stopped at the detector's next look
+        // (it has been silent for the timeout already).
         try await offPool { try c.mustPost(Ev.make("batch_start", batch: "quiet")) }
         srv.clock.advance(seconds: 61)
         #expect(try await srv.services.checkStalls() == ["quiet"])
         try await offPool { () throws in
-            #expect(try c.post("/api/batches/quiet/stop", json: [:]).status == 200)
             #expect(try c.mustGet("/api/batches/quiet")["status"] == "stalled")
-            #expect(try c.mustGet("/api/batches/quiet/stop-requested")["stop_requested"] == true)
+            #expect(try c.post("/api/batches/quiet/stop", json: [:]).status == 200)
+            #expect(try c.mustGet("/api/batches/quiet")["status"] == "stopping")
         }
-        #expect(try await srv.services.checkStalls() == [])
+        #expect(try await srv.services.checkStalls() == ["quiet"])
+        #expect(try await offPool { try c.mustGet("/api/batches/quiet")["status"] } == "stopped")
+        await srv.stop()
+    }
+
+    @Test("mark failed: the owner ends a stalled run and its running jobs as failed, with the reason; 409 once finished")
+    func markFailed() async throws {
+        let srv = try await InProcessServer { $0.stallTimeoutMin = 1 }
+        let token = try srv.token(user: "alice")
+        let c = srv.client(token)
+        try await offPool {
+            try c.mustPost(Ev.make("batch_start", batch: "b"))
+            try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
+            // Still reporting: nothing to mark, the action says why.
+            let early = try c.post("/api/batches/b/mark-failed", json: [:])
+            #expect(early.status == 409)
+            #expect(early.json?["detail"] == "Batch 'b' cannot be marked failed: the run is still reporting.")
+            #expect(
+                try c.mustGet("/api/jobs/b/j/view")["actions"]?["mark_failed"] == [
+                    "enabled": false, "reason": "the run is still reporting",
+                ])
+        }
+        let sub = SSECollector(url: "\(srv.url)/api/sse?channels=batch:b", token: token)
+        defer { sub.stop() }
+        try await offPool { try sub.waitUntilConnected() }
+        srv.clock.advance(seconds: 60)
+        #expect(try await srv.services.checkStalls() == ["b"])
+        try await offPool {
+            #expect(try c.mustGet("/api/jobs/b/j/view")["actions"]?["mark_failed"] == ["enabled": true])
+            // Bad bodies are one sentence, and change nothing.
+            #expect(try c.post("/api/batches/b/mark-failed", json: ["reason": 42]).status == 422)
+            #expect(try c.post("/api/batches/b/mark-failed", json: ["reason": .string(String(repeating: "x", count: 2001))]).status == 422)
+            #expect(try c.post("/api/batches/b/mark-failed", json: [1, 2]).status == 422)
+            #expect(try c.mustGet("/api/batches/b")["status"] == "stalled")
+            // Another user cannot see it; a viewer token cannot act.
+            #expect(try srv.client(try srv.token(user: "bob")).post("/api/batches/b/mark-failed", json: [:]).status == 404)
+            let r = try c.post("/api/batches/b/mark-failed", json: ["reason": "node gpu-7 lost power"])
+            #expect(r.status == 200)
+            #expect(r.json == ["status": "failed", "batch_id": "b"])
+            let b = try c.mustGet("/api/batches/b")
+            #expect(b["status"] == "failed")
+            #expect(b["failure_reason"] == "Marked failed by alice: node gpu-7 lost power")
+            #expect(b["n_failed"] == 1)
+            let j = try c.mustGet("/api/jobs/b/j")
+            #expect(j["status"] == "failed")
+            #expect(j["failure_reason"] == "Marked failed by alice: node gpu-7 lost power")
+            #expect(j["end_time"] != .null)
+            try sub.wait(until: { $0.contains { $0.type == "batch_marked_failed" } })
+            let again = try c.post("/api/batches/b/mark-failed", json: [:])
+            #expect(again.status == 409)
+            #expect(again.json?["detail"] == "Batch 'b' cannot be marked failed: batch already failed.")
+        }
+        let ev = try JSON.parse(sub.dataEvents.first { $0.type == "batch_marked_failed" }!.data)
+        #expect(ev["data"]?["marked_by"] == "alice")
+        #expect(ev["data"]?["previous_status"] == "stalled")
+        #expect(sub.dataEvents.filter { $0.type == "batch_marked_failed" }.count == 1)
+
+        // Without a reason the server says what it knows; an admin may do it too, on a stopping batch.
+        try await offPool {
+            try c.mustPost(Ev.make("batch_start", batch: "s"))
+            #expect(try c.post("/api/batches/s/stop", json: [:]).status == 200)
+            let admin = srv.client(try srv.token(user: "root", admin: true))
+            #expect(try admin.request("POST", "/api/batches/s/mark-failed").status == 200)
+            let reason = try c.mustGet("/api/batches/s")["failure_reason"]?.stringValue ?? ""
+            #expect(reason.hasPrefix("Marked failed by root: no word from the run since "), "\(reason)")
+        }
         await srv.stop()
     }
 

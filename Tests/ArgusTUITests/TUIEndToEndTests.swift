@@ -199,6 +199,77 @@ struct TUIEndToEndTests {
         t.send("q")
     }
 
+    @Test("Mark failed: F is offered once the run stalls, asks first, and the batch and its job end failed")
+    func markFailedFromTheKeyboard() throws {
+        let s = try TestServer(env: ["ARGUS_STALL_TIMEOUT_MIN": "0.05"])
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        // Wide enough for the whole action bar, reasons included.
+        let t = try Tmux([Binaries.path("argus-tui"), "b1/j1"], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token], width: 170)
+        try t.wait("live, with Mark failed offered but not yet available") {
+            $0.contains("● live") && $0.contains("[F] Mark failed (the run is still reporting)")
+        }
+        t.send("F")
+        try t.wait("why not") { $0.contains("Mark failed is not available: the run is still reporting.") }
+        try t.wait(timeout: 15, "the stall, and Mark failed available") {
+            $0.contains("◐ stalled") && $0.contains("[F] Mark failed") && !$0.contains("still reporting")
+        }
+        t.send("F")
+        try t.wait("the confirmation") { $0.contains("Mark batch b1 failed?") }
+        t.send("y")
+        let pane = try t.wait("the failed batch and job") {
+            $0.contains("✗ failed") && $0.contains("Failed: Marked failed by alice: no word from the run since")
+        }
+        #expect(pane.contains("[F] Mark failed (batch already failed)"))
+        #expect(try c.mustGet("/api/batches/b1")["status"] == "failed")
+        #expect(try c.mustGet("/api/jobs/b1/j1")["status"] == "failed")
+        t.send("q")
+    }
+
+    @Test("GPU MEM PEAK is the most-loaded GPU against its capacity; a finished job's tiles stay put as later jobs report")
+    func gpuTilesOfAFinishedJob() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        func gpus(_ util: Double, _ mems: [Double]) -> JSON {
+            .array(mems.enumerated().map { i, m in ["index": JSON(i), "util_pct": JSON(util), "mem_mb": JSON(m), "mem_total_mb": 81_559] })
+        }
+        try c.mustPost(Ev.make("resource_snapshot", batch: "b1", data: ["gpus": gpus(88, [61_000, 62_500, 63_390, 62_900])]))
+        let t = try tui(s, token, ["b1/j1"])
+        // Four 80 GB cards: 61.9 GiB on the fullest one, not 243 GiB summed over all four.
+        try t.wait("the GPU tiles") { $0.contains("● live") && $0.contains("61.9 / 79.6 GiB ×4") && $0.contains("88.0%") }
+        try c.mustPost(Ev.make("job_done", batch: "b1", job: "j1", data: ["elapsed_s": 5]))
+        try c.mustPost(Ev.make("job_start", batch: "b1", job: "j2"))
+        try c.mustPost(Ev.make("resource_snapshot", batch: "b1", data: ["gpus": gpus(12, [80_000, 80_000, 80_000, 80_000])]))
+        // Streamed after the snapshot, so once it shows, the snapshot has been through the TUI too.
+        try c.mustPost(
+            Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "MARKER after the next job's snapshot", "level": "info"]))
+        let pane = try t.wait("the late log line") { $0.contains("MARKER after") && $0.contains("✓ done") }
+        #expect(pane.contains("61.9 / 79.6 GiB ×4"))
+        #expect(pane.contains("88.0%"))
+        #expect(!pane.contains("12.0%") && !pane.contains("78.1 / 79.6"))
+        t.send("q")
+    }
+
+    @Test("the picker says ✗ failed for a batch whose only job failed, though its script ended with batch_done")
+    func pickerShowsFailedBatch() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "oom-run", data: ["n_total_jobs": 1]))
+        try c.mustPost(Ev.make("job_start", batch: "oom-run", job: "j"))
+        try c.mustPost(Ev.make("job_failed", batch: "oom-run", job: "j", data: ["reason": "RuntimeError: CUDA out of memory"]))
+        try c.mustPost(Ev.make("batch_done", batch: "oom-run", data: ["n_done": 0, "n_failed": 1]))
+        let (rc, picker, err) = try runTool(
+            Binaries.path("argus-tui"), ["--dump"], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        #expect(rc == 0, "\(err)")
+        let row = try #require(picker.split(separator: "\n").first { $0.contains("oom-run") })
+        #expect(row.range(of: #"✗ failed +oom-run"#, options: .regularExpression) != nil, "\(row)")
+        #expect(row.contains("0✓ 1✗/1"))
+    }
+
     @Test("a share link opens a read-only view of its batch; a revoked link is one sentence and exit 1")
     func shareLink() throws {
         let s = try TestServer()

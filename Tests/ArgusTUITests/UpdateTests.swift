@@ -171,6 +171,82 @@ struct UpdateTests {
         #expect(Update.apply(&s, .key(.ctrlC)) == [.interrupted])
     }
 
+    @Test("a finished job's GPU tiles stop changing: later jobs' snapshots are not its telemetry")
+    func finishedJobTilesFreeze() {
+        var s = Fixture.state(Fixture.view())
+        func snapshot(_ id: Int, at ts: String, util: Double, mem: Double) -> JSON {
+            [
+                "id": JSON(id), "event_type": "resource_snapshot", "batch_id": "b1", "job_id": .null,
+                "timestamp": .string(ts),
+                "data": ["gpus": [["index": 0, "util_pct": JSON(util), "mem_mb": JSON(mem), "mem_total_mb": 81_559]]],
+            ]
+        }
+        _ = Update.apply(&s, .streamEvent(snapshot(101, at: "2026-04-23T09:05:00Z", util: 55, mem: 50_000)))
+        #expect(s.job?.gpuUtil == 55)
+        #expect(s.job?.gpuMemPeak == 50_000)
+        var done = event(102, "job_done", data: ["elapsed_s": 3900])
+        if case .object(var o) = done {
+            o["timestamp"] = "2026-04-23T09:06:00Z"
+            done = .object(o)
+        }
+        _ = Update.apply(&s, .streamEvent(done))
+        let tiles = ScreenView.render(s).row(2)
+        _ = Update.apply(&s, .streamEvent(snapshot(103, at: "2026-04-23T09:07:00Z", util: 99, mem: 79_000)))
+        #expect(s.job?.gpuUtil == 55)
+        #expect(s.job?.gpuMemPeak == 50_000)
+        #expect(ScreenView.render(s).row(2) == tiles)
+        // A snapshot from before the job started is not its telemetry either.
+        var early = Fixture.state(Fixture.view())
+        _ = Update.apply(&early, .streamEvent(snapshot(101, at: "2026-04-23T07:59:00Z", util: 1, mem: 80_000)))
+        #expect(early.job?.gpuUtil == 87.5)
+    }
+
+    @Test("Mark failed: offered only while the batch is stalled or stopping; F asks first; the end streams in")
+    func markFailedKey() {
+        // Wide enough for the whole action bar with its reasons.
+        var s = Fixture.state(Fixture.view(), width: 170)
+        #expect(ScreenView.render(s).text.contains("[F] Mark failed (the run is still reporting)"))
+        #expect(Update.apply(&s, .key(.char("F"))) == [])
+        #expect(s.confirming == nil)
+        #expect(s.status == "Mark failed is not available: the run is still reporting.")
+        _ = Update.apply(&s, .streamEvent(event(101, "batch_stalled", job: nil, data: ["silent_s": 900])))
+        #expect(s.job?.actions["mark_failed"]?.enabled == true)
+        #expect(Update.apply(&s, .key(.char("F"))) == [])
+        #expect(s.confirming == .markFailed)
+        #expect(ScreenView.render(s).text.contains("Mark batch b1 failed? It and its running jobs end as failed."))
+        #expect(Update.apply(&s, .key(.char("y"))) == [.runAction(.markFailed)])
+        _ = Update.apply(
+            &s,
+            .streamEvent(
+                event(102, "batch_marked_failed", job: nil, data: ["reason": "Marked failed by alice: node lost"])))
+        #expect(s.job?.batchStatus == "failed")
+        #expect(s.job?.jobStatus == "failed")
+        #expect(s.banner == "Marked failed by alice: node lost", "the reason replaces the stall banner")
+        #expect(s.job?.actions["mark_failed"]?.enabled == false)
+        let text = ScreenView.render(s).text
+        #expect(text.contains("✗ failed"))
+        #expect(text.contains("Failed: Marked failed by alice: node lost"))
+        #expect(text.contains("[F] Mark failed (batch already failed)"))
+        // A refusal that is about who you are stays, whatever the status does.
+        var viewer = Fixture.view()
+        if case .object(var o) = viewer, case .object(var a)? = o["actions"] {
+            a["mark_failed"] = ["enabled": false, "reason": "only the batch's owner or an admin can do this"]
+            o["actions"] = .object(a)
+            viewer = .object(o)
+        }
+        var v = Fixture.state(viewer)
+        _ = Update.apply(&v, .streamEvent(event(101, "batch_stalled", job: nil)))
+        #expect(v.job?.actions["mark_failed"]?.enabled == false)
+        // A stopping batch that stays silent ends `stopped`, and so does its running job.
+        var st = Fixture.state(Fixture.view())
+        _ = Update.apply(&st, .streamEvent(event(101, "stop_requested", job: nil)))
+        #expect(st.job?.actions["mark_failed"]?.enabled == true)
+        _ = Update.apply(&st, .streamEvent(event(102, "batch_stopped", job: nil)))
+        #expect(st.job?.batchStatus == "stopped")
+        #expect(st.job?.shownStatus == "stopped")
+        #expect(st.job?.actions["mark_failed"]?.enabled == false)
+    }
+
     @Test("Esc walks back from a job to its batch's jobs, then to the batch list")
     func navigation() {
         var s = Fixture.state(Fixture.view())

@@ -65,6 +65,7 @@ enum Fixture {
                 "stop": ["enabled": true], "rerun": ["enabled": false, "reason": "batch is still running"],
                 "share": ["enabled": true],
                 "copy_command": ["enabled": true],
+                "mark_failed": ["enabled": false, "reason": "the run is still reporting"],
             ],
             "last_event_id": JSON(lastEventID),
         ]
@@ -158,6 +159,30 @@ struct ViewTests {
         let g = ScreenView.render(Fixture.state(Fixture.view(idle: true)))
         #expect(g.row(2).contains("IDLE 20m"))
         #expect(g.style(of: "IDLE")?.reverse == true)
+    }
+
+    @Test("GPU MEM PEAK shows the most-loaded GPU against its capacity and how many GPUs, as the server says")
+    func gpuMemTile() {
+        var v = Fixture.view()
+        if case .object(var o) = v, case .object(var job)? = o["job"], case .object(var t)? = job["telemetry"] {
+            t["gpu_mem_peak_mb"] = 63_390
+            t["gpu_mem_total_mb"] = 81_559
+            t["gpu_count"] = 4
+            t["gpus"] = .array(
+                [61_000, 62_500, 63_390, 62_900].enumerated().map { i, m in
+                    ["index": JSON(i), "mem_peak_mb": JSON(m), "mem_total_mb": 81_559]
+                })
+            job["telemetry"] = .object(t)
+            o["job"] = .object(job)
+            v = .object(o)
+        }
+        #expect(ScreenView.render(Fixture.state(v)).row(2).contains("61.9 / 79.6 GiB ×4"))
+        #expect(ScreenView.render(Fixture.state(v, ascii: true)).row(2).contains("61.9 / 79.6 GiB x4"))
+        // Fmt: one GPU has no count; a small card stays in MiB; no capacity known, just the peak.
+        #expect(Fmt.gpuMemory(peak: 30_000, total: 40_960, gpus: 1, ascii: false) == "29.3 / 40.0 GiB")
+        #expect(Fmt.gpuMemory(peak: 700, total: 1000, gpus: 2, ascii: false) == "700 / 1000 MiB ×2")
+        #expect(Fmt.gpuMemory(peak: 40_960, total: nil, gpus: 0, ascii: false) == "40.0 GiB")
+        #expect(Fmt.gpuMemory(peak: nil, total: 81_559, gpus: 4, ascii: false) == "no data")
     }
 
     @Test("a job with no GPU data says so instead of showing zeros")

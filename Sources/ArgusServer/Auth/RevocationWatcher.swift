@@ -37,7 +37,8 @@ final class RevocationWatcher: Sendable {
         hub.close { _, expires in expires.map { $0 <= now } ?? false }
         let marker = try await store.revocationMarker()
         let sweepNow = state.withLock { s -> Bool in
-            if let old = s.marker, old != marker { s.sweepsDue = 2 }
+            // The first tick sweeps too: a revocation may have landed before the watcher first looked.
+            if s.marker != marker { s.sweepsDue = 2 }
             s.marker = marker
             guard s.sweepsDue > 0 else { return false }
             s.sweepsDue -= 1

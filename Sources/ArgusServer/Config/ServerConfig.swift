@@ -51,10 +51,10 @@ public struct ServerConfig: Sendable {
             meaning: "idle flag after this many minutes of GPU util < 5% (0 = off)"),
         .init(
             name: "ARGUS_STALL_TIMEOUT_MIN", defaultText: "15",
-            meaning: "a running batch silent this long becomes stalled (0 = off)"),
+            meaning: "a running batch silent this long becomes stalled, a stopping one stopped (0 = off)"),
         .init(
             name: "ARGUS_WATCHDOG_INTERVAL_S", defaultText: "60",
-            meaning: "how often the idle and stall detectors run"),
+            meaning: "how often the stall detector runs (idle is judged on each snapshot)"),
         .init(
             name: "ARGUS_AGENT_ONLINE_S", defaultText: "30",
             meaning: "an agent seen within this many seconds is online"),

@@ -1,16 +1,28 @@
 import GRDB
 import Shared
 
-/// The idle-job rule (SPEC §7, §9 "Clocks"), judged by the job's own snapshot timestamps: a running job is
-/// idle when every GPU sample in the window ending at its newest sample is below 5% and those samples span
-/// at least 90% of the window. The flag clears when a busy sample arrives. Nothing is ever killed.
+/// The idle-job rule (SPEC §7; this replaces §9's "samples span 90% of the window"), judged by the job's own
+/// snapshot timestamps, so a skewed server clock or a late upload cannot fake it:
 ///
-/// Instead of re-reading the window on every snapshot, each job keeps three timestamps: its newest sample,
-/// its last busy sample, and the first quiet sample after that. Only when a gap in the samples could make
-/// the window's span fall short is the window's oldest sample looked up.
+/// A running job is **idle** once its GPUs have been quiet (every GPU under `busyPct`) in every sample from
+/// the first quiet sample of the current streak to the newest sample, and that streak lasts at least the
+/// window (`ARGUS_IDLE_JOB_THRESHOLD_MIN`). The streak may start before the window: a quiet sample at 0 s and
+/// quiet samples every 30.3 s flag a 1-minute window at 60.6 s, whatever the sampling period. Between two
+/// samples of a streak the GPU is assumed to have stayed quiet only across a gap of at most `allowedGapUs`
+/// (half the window, but at least 60 s, i.e. two of the SDK's 30 s sampling periods); a longer gap means we
+/// do not know what happened, so the streak starts again at the sample after it. A busy sample ends the
+/// streak and clears the flag (`job_idle_recovered`). Nothing is ever killed.
+///
+/// Each job keeps three timestamps instead of re-reading its samples: its newest sample, its last busy
+/// sample, and the first quiet sample of the current streak. Only a busy sample that arrives late, inside
+/// the streak, needs one lookup (the streak then restarts at the first sample after it).
 enum IdleRule {
     static let busyPct = 5.0
-    static let spanFraction = 0.9
+    /// Two SDK sampling periods: the smallest gap a streak always bridges, however short the window.
+    static let minAllowedGapUs: Int64 = 60_000_000
+
+    /// The longest gap between two quiet samples across which the GPU is assumed to have stayed quiet.
+    static func allowedGapUs(windowUs: Int64) -> Int64 { max(windowUs / 2, minAllowedGapUs) }
 }
 
 extension JobRecord {
@@ -19,31 +31,38 @@ extension JobRecord {
         case recovered(sinceUs: Int64)
     }
 
-    /// Folds one GPU sample (util of the busiest GPU) into the idle state. `earliestSample(from)` returns the
-    /// oldest of this job's samples at or after `from`, for the rare case where the quiet stretch is longer
-    /// than the window and its span must be measured.
+    /// Folds one GPU sample (util of the busiest GPU) into the idle state (see `IdleRule`). `firstSample(after)`
+    /// returns the oldest of this job's samples strictly after a time, for a busy sample that arrives late.
     mutating func observeGPU(
-        ts: Int64, util: Double, windowUs: Int64, earliestSample: (Int64) throws -> Int64?
+        ts: Int64, util: Double, windowUs: Int64, firstSample: (_ after: Int64) throws -> Int64?
     ) rethrows -> IdleChange? {
-        let newest = max(gpuNewestUs ?? ts, ts)
+        let previous = gpuNewestUs
+        let newest = max(previous ?? ts, ts)
         gpuNewestUs = newest
         if util >= IdleRule.busyPct {
             gpuLastBusyUs = max(gpuLastBusyUs ?? ts, ts)
-            if let q = gpuQuietSinceUs, q <= ts { gpuQuietSinceUs = nil }
+            // A busy sample older than the streak is no news; one inside it (or newest) ends it.
+            guard let quiet = gpuQuietSinceUs, quiet <= ts else { return nil }
+            gpuQuietSinceUs = ts < newest ? try firstSample(ts) : nil
             guard isIdleFlagged else { return nil }
-            let since = idleSinceUs ?? ts
+            let since = idleSinceUs ?? quiet
             isIdleFlagged = false
             idleSinceUs = nil
             return .recovered(sinceUs: since)
         }
-        if ts > (gpuLastBusyUs ?? .min) { gpuQuietSinceUs = min(gpuQuietSinceUs ?? ts, ts) }
-        guard !isIdleFlagged, !isFinished, windowUs > 0, let quiet = gpuQuietSinceUs else { return nil }
-        let windowStart = newest - windowUs
-        if let busy = gpuLastBusyUs, busy >= windowStart { return nil }
-        let needed = Double(windowUs) * IdleRule.spanFraction
-        guard Double(newest - quiet) >= needed else { return nil }
-        let oldest = quiet >= windowStart ? quiet : try earliestSample(windowStart)
-        guard let oldest, Double(newest - oldest) >= needed else { return nil }
+        guard ts > (gpuLastBusyUs ?? .min) else { return nil }
+        let gap = IdleRule.allowedGapUs(windowUs: windowUs)
+        if let quiet = gpuQuietSinceUs {
+            if ts >= newest, let previous, ts - previous > gap, !isIdleFlagged {
+                gpuQuietSinceUs = ts  // nothing heard for too long: start over from here
+            } else if ts < quiet, quiet - ts <= gap {
+                gpuQuietSinceUs = ts  // a late sample just before the streak extends it
+            }
+        } else {
+            gpuQuietSinceUs = ts
+        }
+        guard !isIdleFlagged, !isFinished, windowUs > 0, let quiet = gpuQuietSinceUs, newest - quiet >= windowUs
+        else { return nil }
         isIdleFlagged = true
         idleSinceUs = quiet
         return .flagged(sinceUs: quiet)
@@ -59,8 +78,8 @@ extension IngestTransaction {
             var j = jobs[bid]?[jid]
         else { return nil }
         let startUs = j.startUs ?? .min
-        let change = try j.observeGPU(ts: ts, util: util, windowUs: idleWindowUs) { from in
-            try earliestGPUSample(bid, jid, from: max(from, startUs), through: ts)
+        let change = try j.observeGPU(ts: ts, util: util, windowUs: idleWindowUs) { after in
+            try earliestGPUSample(bid, jid, from: max(after + 1, startUs), through: .max)
         }
         jobs[bid]![jid] = j
         return change

@@ -8,9 +8,11 @@ extension UserPrincipal {
     static let server = UserPrincipal(id: 0, name: "argus-server", isAdmin: true, scope: "reporter")
 }
 
-/// A `running` (or `stopping`) batch that received no event for the stall timeout, by the server's clock,
-/// becomes `stalled` and streams `batch_stalled`; its next event makes it running again (`batch_resumed`).
-/// The clock is the server's receive time, so a skewed clock on the training host cannot fake a stall.
+/// A `running` batch that received no event for the stall timeout, by the server's clock, becomes `stalled`
+/// and streams `batch_stalled`; its next event makes it running again (`batch_resumed`). A `stopping` batch
+/// silent that long has nothing left to stop (its process is gone or will never hear us): it ends `stopped`
+/// (`batch_stopped`), and its running jobs with it. The clock is the server's receive time, so a skewed clock
+/// on the training host cannot fake a stall.
 struct StallDetector: Sendable {
     let store: ArgusStore
     let pipeline: IngestPipeline
@@ -26,7 +28,7 @@ struct StallDetector: Sendable {
         self.startedUs = store.clock.nowUs()
     }
 
-    /// Marks every batch silent for the timeout as stalled; returns the ids it marked.
+    /// Marks every batch silent for the timeout as stalled (or stopped, if it was stopping); returns the ids it marked.
     @discardableResult
     func check() async throws -> [String] {
         let now = store.clock.nowUs()
@@ -34,13 +36,21 @@ struct StallDetector: Sendable {
         let silent = try await store.liveBatches(receivedAtOrBefore: now - timeoutUs)
         guard !silent.isEmpty else { return [] }
         let events = silent.map { b in
-            IncomingEvent.server(
-                type: "batch_stalled", batchID: b.id, project: b.project,
-                data: JSONObject([
-                    ("last_received", .string(Timestamp(micros: b.lastReceivedUs).iso)),
-                    ("silent_s", JSON(Double(now - b.lastReceivedUs) / 1e6)),
-                    ("timeout_min", JSON(Double(timeoutUs) / 60e6)), ("previous_status", .string(b.status)),
-                ]), at: Timestamp(micros: now))
+            let stopping = b.status == "stopping"
+            var data = JSONObject([
+                ("last_received", .string(Timestamp(micros: b.lastReceivedUs).iso)),
+                ("silent_s", JSON(Double(now - b.lastReceivedUs) / 1e6)),
+                ("timeout_min", JSON(Double(timeoutUs) / 60e6)), ("previous_status", .string(b.status)),
+            ])
+            if stopping {
+                let m = Double(timeoutUs) / 60e6
+                let minutes = m == m.rounded() ? "\(Int(m))" : "\(m)"
+                data["reason"] = .string(
+                    "Stop was requested and nothing was heard from the run for \(minutes) min; nothing is left to stop.")
+            }
+            return IncomingEvent.server(
+                type: stopping ? ServerEventTypes.batchStopped : "batch_stalled", batchID: b.id, project: b.project,
+                data: data, at: Timestamp(micros: now))
         }
         let outcomes = try await pipeline.submitServerEvents(events, as: .server)
         return zip(silent, outcomes).compactMap { b, o in
@@ -79,14 +89,25 @@ extension ArgusStore {
 }
 
 extension IngestTransaction {
-    /// batch_stalled is a compare-and-set: refused unless the batch is still live and nothing arrived since the
-    /// detector looked (an event may have landed between its read and this transaction).
-    func stallRefusal(_ e: IncomingEvent) -> String? {
-        guard let b = batches[e.batchID] else { return "Batch '\(e.batchID)' does not exist." }
-        guard BatchRecord.liveStatuses.contains(b.status) else { return "Batch '\(b.id)' is \(b.status)." }
-        let seen = e.data["last_received"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
-        guard seen == b.lastReceivedUs else { return "Batch '\(b.id)' was heard from meanwhile." }
-        return nil
+    /// Server-made events that change a batch's status are compare-and-sets, checked in the transaction that
+    /// stores them: batch_stalled and batch_stopped are refused unless the batch is still running (stopping) and
+    /// nothing arrived since the detector looked (an event may have landed between its read and this
+    /// transaction); batch_marked_failed unless the batch may still be marked failed.
+    mutating func serverEventRefusal(_ e: IncomingEvent) throws -> String? {
+        switch e.type {
+        case "batch_stalled", ServerEventTypes.batchStopped:
+            guard let b = try batch(e.batchID) else { return "Batch '\(e.batchID)' does not exist." }
+            let expected = e.type == "batch_stalled" ? "running" : "stopping"
+            guard b.status == expected else { return "Batch '\(b.id)' is \(b.status)." }
+            let seen = e.data["last_received"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
+            guard seen == b.lastReceivedUs else { return "Batch '\(b.id)' was heard from meanwhile." }
+            return nil
+        case ServerEventTypes.batchMarkedFailed:
+            guard let b = try batch(e.batchID) else { return "Batch '\(e.batchID)' does not exist." }
+            return BatchStatus.markFailedRefusal(b.status).map { "Batch '\(b.id)' cannot be marked failed: \($0)." }
+        default:
+            return nil
+        }
     }
 
     /// Streams batch_resumed and puts a stalled batch back to running (or stopping).

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Shared
 
@@ -11,6 +12,7 @@ struct ActionController {
         router.post("/api/batches/:b/stop") { _, ctx in try await stop(ctx) }
         router.post("/api/batches/:b/rerun") { _, ctx in try await rerun(ctx) }
         router.get("/api/batches/:b/stop-requested") { _, ctx in try await stopRequested(ctx) }
+        router.post("/api/batches/:b/mark-failed") { req, ctx in try await markFailed(req, ctx) }
     }
 
     /// The batch, if the caller may act on it: owner or admin, with a token that may write.
@@ -63,6 +65,44 @@ struct ActionController {
         try await pipeline.submitServerEvents([event], as: user)
         return .json(["command_id": JSON(commandID), "agent_id": JSON(agent), "host": JSON(b.host)], status: .accepted)
     }
+
+    /// Ends a run that will never report again (stalled, or stopping with its process gone) as failed, with its
+    /// running jobs, streaming `batch_marked_failed`. Body: optional `{"reason": "..."}`.
+    func markFailed(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
+        let (b, user) = try await actionableBatch(ctx)
+        let body = try await req.body.collect(upTo: 64 * 1024)
+        var reason: String?
+        if body.readableBytes > 0 {
+            guard let json = try? JSON.parse(Array(body.readableBytesView)), json.objectValue != nil,
+                json["reason"] == nil || json["reason"]!.isNull || json["reason"]!.stringValue != nil
+            else {
+                throw APIError.unprocessable("The body must be empty or a JSON object like {\"reason\": \"the node died\"}.")
+            }
+            reason = json["reason"]?.stringValue.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            if let r = reason, r.count > ActionController.maxReasonLength {
+                throw APIError.unprocessable("reason must be at most \(ActionController.maxReasonLength) characters.")
+            }
+            if reason?.isEmpty == true { reason = nil }
+        }
+        if let refusal = BatchStatus.markFailedRefusal(b.status) {
+            throw APIError(status: .conflict, detail: "Batch '\(b.id)' cannot be marked failed: \(refusal).")
+        }
+        let now = Timestamp(micros: store.clock.nowUs())
+        let said = reason ?? "no word from the run since \(Timestamp(micros: b.lastReceivedUs).iso)"
+        let event = IncomingEvent.server(
+            type: ServerEventTypes.batchMarkedFailed, batchID: b.id, project: b.project,
+            data: JSONObject([
+                ("reason", .string("Marked failed by \(user.name): \(said)")), ("marked_by", .string(user.name)),
+                ("previous_status", .string(b.status)),
+            ]), at: now)
+        // The status is checked again in the transaction that stores the event (the run may have just ended).
+        if case .rejected(let r)? = try await pipeline.submitServerEvents([event], as: user).first {
+            throw APIError(status: .conflict, detail: r.message)
+        }
+        return .json(["status": "failed", "batch_id": .string(b.id)])
+    }
+
+    static let maxReasonLength = 2000
 
     /// Polled by the SDK every 10 s; it reads `stop_requested` (older servers sent `requested`, so both).
     func stopRequested(_ ctx: ArgusRequestContext) async throws -> Response {

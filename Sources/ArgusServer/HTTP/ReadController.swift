@@ -167,6 +167,7 @@ struct ActionPolicy: Sendable {
             "rerun": state(rerunReason),
             "share": state(notAllowed),
             "copy_command": state(b.command == nil ? "no command recorded" : nil),
+            "mark_failed": state(notAllowed ?? BatchStatus.markFailedRefusal(b.status)),
         ]
     }
 }

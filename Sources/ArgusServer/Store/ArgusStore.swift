@@ -255,7 +255,7 @@ struct IngestTransaction {
             return .rejected(
                 EventRejection(status: 403, message: "Batch '\(bid)' belongs to another user."))
         }
-        if e.type == "batch_stalled", let refusal = stallRefusal(e) {
+        if let refusal = try serverEventRefusal(e) {
             return .rejected(EventRejection(status: 409, message: refusal))
         }
         // A stalled batch hears from its script again: stream batch_resumed first, then the event itself.
@@ -282,27 +282,36 @@ struct IngestTransaction {
             case "failed"?: batches[bid]!.nFailed += 1
             default: break
             }
-            if let gpu {
-                jobs[bid]![jobID]!.applySnapshot(util: gpu.util, memMB: gpu.memMB)
+            // A snapshot that names a job still counts only while the job runs (JobSpan).
+            if let gpu, jobs[bid]![jobID]!.covers(e.ts.micros) {
+                jobs[bid]![jobID]!.applySnapshot(gpu)
                 if let c = try observeIdle(bid, jobID, e.ts.micros, gpu) { idleChanges.append((jobID, c)) }
                 snapshotJobs = [jobID]
             }
             dirtyJobs[bid, default: []].insert(jobID)
         } else if let gpu {
             for j in try allJobs(bid) where j.covers(e.ts.micros) {
-                jobs[bid]![j.id]!.applySnapshot(util: gpu.util, memMB: gpu.memMB)
+                jobs[bid]![j.id]!.applySnapshot(gpu)
                 if let c = try observeIdle(bid, j.id, e.ts.micros, gpu) { idleChanges.append((j.id, c)) }
                 snapshotJobs.append(j.id)
                 dirtyJobs[bid, default: []].insert(j.id)
             }
             snapshotJobs.sort()
         }
-        if wasStopping, batches[bid]!.status == "stopped" {
-            // SPEC §6: a stopping batch that ends takes its still-running jobs with it.
+        // SPEC §6: a stopping batch that ends takes its still-running jobs with it; so does marking a run failed.
+        let runningJobsEnd: String? =
+            wasStopping && batches[bid]!.status == "stopped"
+            ? "stopped" : (e.type == ServerEventTypes.batchMarkedFailed ? "failed" : nil)
+        if let end = runningJobsEnd {
             for var j in try allJobs(bid) where !j.isFinished {
-                j.status = "stopped"
+                j.status = end
                 j.endUs = e.ts.micros
                 j.elapsedS = j.startUs.map { Double(e.ts.micros - $0) / 1e6 }
+                j.isIdleFlagged = false
+                if end == "failed" {
+                    j.failureReason = batches[bid]!.failureReason
+                    batches[bid]!.nFailed += 1
+                }
                 put(j)
             }
         }

@@ -27,7 +27,7 @@ struct BatchRecord: Sendable {
     var sourceBatchID: String?
     var createdUs: Int64
 
-    static let terminalStatuses: Set<String> = ["done", "failed", "stopped"]
+    static let terminalStatuses = BatchStatus.terminal
     var isFinished: Bool { BatchRecord.terminalStatuses.contains(status) }
     /// Statuses in which the run is expected to keep reporting (the stall detector watches these).
     static let liveStatuses: Set<String> = ["running", "stopping"]
@@ -128,20 +128,33 @@ struct BatchRecord: Sendable {
             stopRequested = true
             stopRequestedUs = stopRequestedUs ?? ts
             stopRequestedBy = stopRequestedBy ?? e.data["requested_by"]?.stringValue
-            // A stalled run stays `stalled` (the flag is set; it reads `stopping` once it speaks again).
-            if !isFinished && status != "stalled" { status = "stopping" }
+            // Also a stalled run: it is now `stopping`, and if it stays silent the stall detector ends it
+            // `stopped` (nothing is left to stop) instead of leaving it stalled forever.
+            if !isFinished { status = "stopping" }
         case "batch_stalled":
-            // Server-made by the stall detector, which checked that nothing arrived since (stallRefusal).
+            // Server-made by the stall detector, which checked that nothing arrived since (serverEventRefusal).
             status = "stalled"
         case "batch_resumed":
             status = stopRequested ? "stopping" : "running"
-        case "batch_done":
-            status = stopRequested ? "stopped" : "done"
-            endUs = ts
-        case "batch_failed":
-            status = stopRequested ? "stopped" : "failed"
+        case "batch_done", "batch_failed":
+            // The script's own counts, when it saw more than the job events that reached us.
+            nDone = max(nDone, e.data["n_done"]?.intValue ?? 0)
+            nFailed = max(nFailed, e.data["n_failed"]?.intValue ?? 0)
+            status = BatchStatus.ended(by: e.type, stopRequested: stopRequested, failedJobs: nFailed)
             endUs = ts
             failureReason = e.data["reason"]?.stringValue ?? e.data["error"]?.stringValue ?? failureReason
+            if status == "failed", failureReason == nil {
+                failureReason = "\(nFailed) of \(max(nTotal ?? 0, nDone + nFailed)) jobs failed"
+            }
+        case ServerEventTypes.batchStopped:
+            // Server-made by the stall detector, which checked that the batch was stopping and silent (serverEventRefusal).
+            status = "stopped"
+            endUs = ts
+        case ServerEventTypes.batchMarkedFailed:
+            // Server-made by POST /mark-failed, which checked the status (markFailedRefusal).
+            status = "failed"
+            endUs = ts
+            failureReason = e.data["reason"]?.stringValue ?? failureReason
         default:
             guard e.isFromClient else { break }
             if startUs == nil { startUs = ts }

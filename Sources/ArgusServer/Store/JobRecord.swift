@@ -20,7 +20,10 @@ struct JobRecord: Sendable {
     var trainLoss: Double?
     var valLoss: Double?
     var gpuUtilPct: Double?
+    /// The most-loaded GPU's memory peak (`gpuMem.peakMB`; on rows older than schema v5, the old sum).
     var gpuMemPeakMB: Double?
+    /// Memory peak per GPU (schema v5).
+    var gpuMem = GPUMemPeaks()
     var createdUs: Int64
     /// Idle detector state (schema v4): newest GPU sample, last busy sample, first quiet sample after it.
     var gpuNewestUs: Int64?
@@ -55,6 +58,7 @@ struct JobRecord: Sendable {
         valLoss = row["val_loss"]
         gpuUtilPct = row["gpu_util_pct"]
         gpuMemPeakMB = row["gpu_mem_peak_mb"]
+        if let peaks: String = row["gpu_mem_peaks"] { gpuMem = GPUMemPeaks(json: try? JSON.parse(peaks)) }
         createdUs = row["created_us"]
         gpuNewestUs = row["gpu_newest_us"]
         gpuLastBusyUs = row["gpu_last_busy_us"]
@@ -81,8 +85,8 @@ struct JobRecord: Sendable {
         let sql = """
             INSERT INTO jobs(batch_id, id, model, dataset, status, start_us, end_us, elapsed_s, metrics, failure_reason,
               is_idle_flagged, idle_since_us, last_activity_us, latest_epoch, train_loss, val_loss, gpu_util_pct,
-              gpu_mem_peak_mb, created_us, gpu_newest_us, gpu_last_busy_us, gpu_quiet_since_us)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+              gpu_mem_peak_mb, created_us, gpu_newest_us, gpu_last_busy_us, gpu_quiet_since_us, gpu_mem_peaks)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             ON CONFLICT(batch_id, id) DO UPDATE SET model=excluded.model, dataset=excluded.dataset, status=excluded.status,
               start_us=excluded.start_us, end_us=excluded.end_us, elapsed_s=excluded.elapsed_s, metrics=excluded.metrics,
               failure_reason=excluded.failure_reason, is_idle_flagged=excluded.is_idle_flagged,
@@ -90,22 +94,19 @@ struct JobRecord: Sendable {
               latest_epoch=excluded.latest_epoch, train_loss=excluded.train_loss, val_loss=excluded.val_loss,
               gpu_util_pct=excluded.gpu_util_pct, gpu_mem_peak_mb=excluded.gpu_mem_peak_mb,
               gpu_newest_us=excluded.gpu_newest_us, gpu_last_busy_us=excluded.gpu_last_busy_us,
-              gpu_quiet_since_us=excluded.gpu_quiet_since_us
+              gpu_quiet_since_us=excluded.gpu_quiet_since_us, gpu_mem_peaks=excluded.gpu_mem_peaks
             """
         let args: StatementArguments = [
             batchID, id, model, dataset, status, startUs, endUs, elapsedS, metrics, failureReason,
             isIdleFlagged, idleSinceUs, lastActivityUs, latestEpoch, trainLoss, valLoss, gpuUtilPct,
             gpuMemPeakMB, createdUs, gpuNewestUs, gpuLastBusyUs, gpuQuietSinceUs,
+            gpuMem.count == 0 ? nil : gpuMem.json.serialized(),
         ]
         try db.cachedStatement(sql: sql).execute(arguments: args)
     }
 
-    /// Whether a batch-level snapshot taken at `ts` belongs to this job (taken while it ran).
-    func covers(_ ts: Int64) -> Bool {
-        guard let s = startUs, ts >= s else { return false }
-        if let e = endUs { return ts <= e }
-        return true
-    }
+    /// Whether a snapshot taken at `ts` belongs to this job (taken while it ran).
+    func covers(_ ts: Int64) -> Bool { JobSpan.covers(ts, start: startUs, end: endUs) }
 
     /// Applies one of this job's own events. Returns the status transition when it ended.
     @discardableResult
@@ -146,10 +147,11 @@ struct JobRecord: Sendable {
         return nil
     }
 
-    /// Folds one resource snapshot's GPU figures into the summary.
-    mutating func applySnapshot(util: Double?, memMB: Double?) {
-        if let util { gpuUtilPct = util }
-        if let memMB { gpuMemPeakMB = max(gpuMemPeakMB ?? memMB, memMB) }
+    /// Folds one resource snapshot's GPU figures into the summary (the caller checked `covers`).
+    mutating func applySnapshot(_ g: GPUFigures) {
+        if let util = g.util { gpuUtilPct = util }
+        gpuMem.observe(g)
+        gpuMemPeakMB = gpuMem.peakMB ?? gpuMemPeakMB
     }
 
     // MARK: API shape (SPEC §4 JobOut)
@@ -167,7 +169,10 @@ struct JobRecord: Sendable {
         let telemetry: JSON = [
             "status": .string(shownStatus), "elapsed_s": JSON(elapsedSeconds),
             "gpu_util_pct": JSON(gpuUtilPct),
-            "gpu_mem_peak_mb": JSON(gpuMemPeakMB), "train_loss": JSON(trainLoss),
+            // The most-loaded GPU against its own capacity (how close to OOM), and every GPU's peak.
+            "gpu_mem_peak_mb": JSON(gpuMemPeakMB), "gpu_mem_total_mb": JSON(gpuMem.totalMB),
+            "gpu_count": gpuMem.count == 0 ? .null : JSON(gpuMem.count), "gpus": gpuMem.json,
+            "train_loss": JSON(trainLoss),
             "val_loss": JSON(valLoss),
             "epoch": JSON(latestEpoch), "is_idle_flagged": .bool(isIdleFlagged),
             "idle_since": isoJSON(idleSinceUs),

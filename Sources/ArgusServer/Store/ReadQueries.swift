@@ -187,9 +187,11 @@ extension ArgusStore {
             let data = (try? JSON.parse(r["body"] as String))?["data"]?.objectValue ?? JSONObject()
             for p in data where o[p.key] == nil { o[p.key] = p.value }
             if data["gpus"] != nil {
+                // Util: the mean over the listed GPUs. Memory: the flat key means GPU 0, as the SDK sends it,
+                // so it is kept as sent, or taken from the list (the per-GPU figures stay in `gpus`).
                 let g = GPUFigures(data)
                 o["gpu_util_pct"] = JSON(g.util)
-                o["gpu_mem_mb"] = JSON(g.memMB)
+                if data["gpu_mem_mb"] == nil { o["gpu_mem_mb"] = JSON(g.devices.first { $0.index == 0 }?.memMB) }
             }
             return .object(o)
         }

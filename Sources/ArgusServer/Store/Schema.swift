@@ -164,6 +164,10 @@ enum Schema {
                 try db.execute(sql: "INSERT INTO sqlite_sequence(name, seq) VALUES ('events', ?)", arguments: [max(seq, kept)])
             }
         }
+        m.registerMigration("v6 GPU memory peak per device") { db in
+            // JSON [{index, mem_peak_mb, mem_total_mb}]; gpu_mem_peak_mb becomes the most-loaded GPU's peak.
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN gpu_mem_peaks TEXT")
+        }
         return m
     }
 }

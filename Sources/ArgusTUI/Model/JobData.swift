@@ -104,10 +104,15 @@ public struct JobData: Sendable {
     public var model: String?
     public var dataset: String?
     public var startUs: Int64?
+    /// When the job ended (its telemetry stops changing then).
+    public var endUs: Int64?
     public var lastActivityUs: Int64?
     public var elapsedFinal: Double?
     public var gpuUtil: Double?
+    /// The most-loaded GPU's memory peak, its capacity, and every GPU's peak (as the server folds them).
     public var gpuMemPeak: Double?
+    public var gpuMemTotal: Double?
+    public var gpuMem = GPUMemPeaks()
     public var epoch: Int?
     public var trainLoss: Double?
     public var valLoss: Double?
@@ -148,11 +153,14 @@ public struct JobData: Sendable {
         model = job["model"]?.stringValue
         dataset = job["dataset"]?.stringValue
         startUs = job["start_time"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
+        endUs = job["end_time"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
         lastActivityUs = job["last_activity"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
         if JobData.finished.contains(jobStatus) { elapsedFinal = job["elapsed_s"]?.doubleValue }
         let t = job["telemetry"] ?? .null
         gpuUtil = t["gpu_util_pct"]?.doubleValue
         gpuMemPeak = t["gpu_mem_peak_mb"]?.doubleValue
+        gpuMemTotal = t["gpu_mem_total_mb"]?.doubleValue
+        gpuMem = GPUMemPeaks(json: t["gpus"])
         epoch = t["epoch"]?.intValue
         trainLoss = t["train_loss"]?.doubleValue
         valLoss = t["val_loss"]?.doubleValue
@@ -232,7 +240,11 @@ public struct JobData: Sendable {
         let ts = e["timestamp"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
         let job = e["job_id"]?.stringValue
         let mine = job == jobID
-        if mine, let ts { lastActivityUs = max(lastActivityUs ?? ts, ts) }
+        let statusBefore = batchStatus
+        if mine, let ts {
+            lastActivityUs = max(lastActivityUs ?? ts, ts)
+            if startUs == nil { startUs = ts }  // as the server: a job's first event starts it
+        }
         switch type {
         case "job_start" where mine:
             if let ts { startUs = min(startUs ?? ts, ts) }
@@ -248,6 +260,7 @@ public struct JobData: Sendable {
             }
         case "job_done" where mine, "job_failed" where mine:
             jobStatus = type == "job_done" ? "done" : "failed"
+            if let ts { endUs = endUs ?? ts }
             elapsedFinal = data["elapsed_s"]?.doubleValue ?? elapsed
             if type == "job_failed" {
                 failureReason = data["reason"]?.stringValue ?? data["error"]?.stringValue ?? failureReason
@@ -267,21 +280,39 @@ public struct JobData: Sendable {
                 }
             }
         case "resource_snapshot":
-            if job == nil || mine {
+            // Only snapshots taken while this job ran: a later job's must not move a finished job's tiles.
+            if job == nil || mine, let ts, JobSpan.covers(ts, start: startUs, end: endUs) {
                 let g = GPUFigures(data)
                 if let u = g.util { gpuUtil = u }
-                if let m = g.memMB { gpuMemPeak = max(gpuMemPeak ?? m, m) }
+                gpuMem.observe(g)
+                gpuMemPeak = gpuMem.peakMB ?? gpuMemPeak
+                gpuMemTotal = gpuMem.totalMB ?? gpuMemTotal
             }
         case "batch_start":
             command = command ?? data["command"]?.stringValue
             cwd = cwd ?? data["cwd"]?.stringValue
-        case "batch_done", "batch_failed":
-            batchStatus = stopRequested ? "stopped" : (type == "batch_done" ? "done" : "failed")
+        case "batch_done", "batch_failed", ServerEventTypes.batchStopped, ServerEventTypes.batchMarkedFailed:
+            // The server's rules (BatchStatus), applied to what streams in between loads.
+            let failedJobs = data["n_failed"]?.intValue ?? 0
+            batchStatus =
+                type == ServerEventTypes.batchStopped
+                ? "stopped"
+                : type == ServerEventTypes.batchMarkedFailed
+                    ? "failed" : BatchStatus.ended(by: type, stopRequested: stopRequested, failedJobs: failedJobs)
             actions["stop"] = (false, "batch already \(batchStatus)")
-            if stopRequested, !JobData.finished.contains(jobStatus) { jobStatus = "stopped" }
+            // A stopping batch that ends takes its running jobs with it; so does marking the run failed.
+            let jobEnd =
+                batchStatus == "stopped" && stopRequested ? "stopped" : (type == ServerEventTypes.batchMarkedFailed ? "failed" : nil)
+            if let jobEnd, !JobData.finished.contains(jobStatus) {
+                jobStatus = jobEnd
+                if let ts { endUs = ts }
+                elapsedFinal = elapsed
+                idleFlagged = false
+                if jobEnd == "failed" { failureReason = data["reason"]?.stringValue ?? failureReason }
+            }
         case "stop_requested":
             stopRequested = true
-            if !JobData.finished.contains(batchStatus) && batchStatus != "stalled" { batchStatus = "stopping" }
+            if !JobData.finished.contains(batchStatus) { batchStatus = "stopping" }
             actions["stop"] = (false, "stop already requested")
         case "rerun_started": rerunBatchID = data["new_batch_id"]?.stringValue ?? rerunBatchID
         case "batch_stalled": batchStatus = "stalled"
@@ -294,6 +325,17 @@ public struct JobData: Sendable {
             idleSinceUs = nil
         default: break
         }
+        if batchStatus != statusBefore { followMarkFailed(from: statusBefore) }
         return true
+    }
+
+    /// Mark failed is offered while the batch is stalled or stopping (BatchStatus.markFailedRefusal), so it follows
+    /// the status as events stream in; a refusal the status does not explain (who you are) stays as the server said.
+    mutating func followMarkFailed(from oldStatus: String) {
+        guard let current = actions["mark_failed"],
+            current.enabled || current.reason == BatchStatus.markFailedRefusal(oldStatus)
+        else { return }
+        let refusal = BatchStatus.markFailedRefusal(batchStatus)
+        actions["mark_failed"] = (refusal == nil, refusal)
     }
 }

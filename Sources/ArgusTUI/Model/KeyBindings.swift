@@ -8,7 +8,7 @@ public enum Key: Equatable, Hashable, Sendable {
 public enum Command: Equatable, Sendable {
     case quit, interrupt, help, back, open, up, down, pageUp, pageDown, top, bottom, scrollLeft, scrollRight,
         filter, ema, logScale, toggleSeries, chooseSeries
-    case stop, rerun, share, copyCommand, openRerun
+    case stop, rerun, share, copyCommand, openRerun, markFailed
 }
 
 /// Where a binding applies.
@@ -82,6 +82,10 @@ public enum KeyBindings {
         KeyBinding(
             keys: [.char("r")], label: "r", help: "Rerun the batch on its host (asks first)",
             context: .job, command: .rerun),
+        KeyBinding(
+            keys: [.char("F")], label: "F",
+            help: "mark a dead run Failed (when stalled or stopping; asks first)", context: .job,
+            command: .markFailed),
         KeyBinding(
             keys: [.char("S")], label: "S", help: "Share: mint a read-only link", context: .job,
             command: .share),

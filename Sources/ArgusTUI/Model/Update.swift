@@ -41,6 +41,8 @@ public enum Effect: Equatable, Sendable {
 /// The one place state changes (the Elm architecture): `update(&state, action) -> effects`.
 public enum Update {
     static let statusSeconds = 6.0
+    /// Actions that change a run ask for `y` first.
+    static let asksFirst: Set<Command> = [.stop, .rerun, .markFailed]
 
     public static func apply(_ s: inout AppState, _ action: Action) -> [Effect] {
         switch action {
@@ -104,6 +106,10 @@ public enum Update {
             if wasStatus == "stalled" && data.batchStatus != "stalled" {
                 s.banner = "Resumed: the run is reporting again after \(lasted("silent_s")) of silence"
             }
+            // The server ended the run (stopped after a silent Stop, or marked failed): its reason replaces the stall notice.
+            if [ServerEventTypes.batchStopped, ServerEventTypes.batchMarkedFailed].contains(e["event_type"]?.stringValue ?? "") {
+                s.banner = info?["reason"]?.stringValue
+            }
             if let rerun = data.rerunBatchID, e["event_type"]?.stringValue == "rerun_started" {
                 s.banner = "Rerun started as batch \(rerun): press o to open it"
             }
@@ -160,6 +166,7 @@ public enum Update {
         case .rerun: return "rerun"
         case .share: return "share"
         case .copyCommand: return "copy_command"
+        case .markFailed: return "mark_failed"
         default: return ""
         }
     }
@@ -170,6 +177,7 @@ public enum Update {
         case .rerun: return "Rerun"
         case .share: return "Share"
         case .copyCommand: return "Copy command"
+        case .markFailed: return "Mark failed"
         default: return "This action"
         }
     }
@@ -294,7 +302,7 @@ public enum Update {
             s.jobsLoaded = false
             s.jobCursor = 0
             return [.closeJob, .loadJobs(target)]
-        case .stop, .rerun, .share, .copyCommand:
+        case .stop, .rerun, .share, .copyCommand, .markFailed:
             guard let job = s.job, !s.readOnly else { return [] }
             guard job.loaded else {
                 say(&s, "\(actionName(binding.command)) is not available yet: the server has not answered.", error: true)
@@ -305,7 +313,7 @@ public enum Update {
                 say(&s, "\(actionName(binding.command)) is not available: \(state.reason ?? "not allowed").", error: true)
                 return []
             }
-            if binding.command == .stop || binding.command == .rerun {
+            if Update.asksFirst.contains(binding.command) {
                 s.confirming = binding.command
                 return []
             }

@@ -116,6 +116,13 @@ public final class Feed: @unchecked Sendable {
         }
     }
 
+    /// Mark failed: for a run that will never report again; the new state arrives over SSE.
+    public func markFailed(batchID: String) {
+        act("Mark failed", APIPath.markFailed(batchID), expect: 200) { _ in
+            .message("Batch \(batchID) marked failed.", isError: false)
+        }
+    }
+
     /// Share: the URL comes back as an action (popup + clipboard).
     public func share(batchID: String) {
         act("Share", APIPath.shares(batchID), expect: 201) { r in

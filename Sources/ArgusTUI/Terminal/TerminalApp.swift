@@ -108,6 +108,8 @@ public enum TerminalApp {
                     if let job = state.job { feed.rerun(batchID: job.batchID) }
                 case .runAction(.share):
                     if let job = state.job { feed.share(batchID: job.batchID) }
+                case .runAction(.markFailed):
+                    if let job = state.job { feed.markFailed(batchID: job.batchID) }
                 case .runAction(let cmd):
                     _ = Update.apply(&state, .message("\(Update.actionName(cmd)) is not wired up in this build yet.", isError: true))
                 }

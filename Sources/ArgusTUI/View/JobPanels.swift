@@ -32,6 +32,20 @@ enum Fmt {
         return mb >= 1024 ? String(format: "%.1f GiB", mb / 1024) : String(format: "%.0f MiB", mb)
     }
 
+    /// The most-loaded GPU's peak against its capacity, e.g. `61.9 / 79.6 GiB ×4` (four GPUs): how close to OOM.
+    static func gpuMemory(peak: Double?, total: Double?, gpus: Int, ascii: Bool) -> String {
+        guard let peak else { return "no data" }
+        var text = Fmt.memory(peak)
+        if let total, total > 0 {
+            // One unit for both figures, taken from the capacity.
+            text =
+                total >= 1024
+                ? String(format: "%.1f / %.1f GiB", peak / 1024, total / 1024)
+                : String(format: "%.0f / %.0f MiB", peak, total)
+        }
+        return gpus > 1 ? text + (ascii ? " x\(gpus)" : " ×\(gpus)") : text
+    }
+
     static func statusColor(_ status: String) -> Color {
         switch status {
         case "running": return .green
@@ -106,7 +120,8 @@ enum JobPanels {
                 job.gpuUtil == nil ? .dimmed : (job.gpuUtil! < 5 ? Style(fg: .yellow, bold: true) : .bold)
             ),
             (
-                "GPU MEM PEAK", job.gpuMemPeak == nil ? "no data" : Fmt.memory(job.gpuMemPeak),
+                "GPU MEM PEAK",
+                Fmt.gpuMemory(peak: job.gpuMemPeak, total: job.gpuMemTotal, gpus: job.gpuMem.count, ascii: ascii),
                 job.gpuMemPeak == nil ? .dimmed : .bold
             ),
             ("LOSS train/val", loss, .bold),
@@ -240,7 +255,7 @@ enum JobPanels {
 
     static let actionOrder: [(key: String, name: String, id: String)] = [
         ("s", "Stop", "stop"), ("r", "Rerun", "rerun"), ("S", "Share", "share"),
-        ("c", "Copy command", "copy_command"),
+        ("c", "Copy command", "copy_command"), ("F", "Mark failed", "mark_failed"),
     ]
 
     /// Stop · Rerun · Share · Copy command, each enabled or dimmed with the reason.

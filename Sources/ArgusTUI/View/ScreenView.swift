@@ -98,9 +98,12 @@ public enum ScreenView {
         if let pending = s.confirming, let job = s.job {
             // A long id loses its middle, so the question and its answer keys both stay on the line.
             let id = TextWidth.truncateMiddle(job.batchID, max(12, s.width - 88))
-            let question =
-                pending == .stop
-                ? "Stop batch \(id)? Running jobs will be asked to finish." : "Rerun batch \(id) on its host?"
+            let question: String
+            switch pending {
+            case .stop: question = "Stop batch \(id)? Running jobs will be asked to finish."
+            case .markFailed: question = "Mark batch \(id) failed? It and its running jobs end as failed."
+            default: question = "Rerun batch \(id) on its host?"
+            }
             let used = g.put(0, y, question, Style(fg: .yellow, bold: true), maxWidth: s.width)
             g.put(used, y, "  y confirms · any other key cancels", .dimmed, maxWidth: s.width - used)
             return

@@ -1,0 +1,32 @@
+/// How a batch ends, shared by the server (which decides and stores it) and its clients (which show the
+/// server's answer and apply the same rule to the events they stream between loads).
+public enum BatchStatus {
+    public static let terminal: Set<String> = ["done", "failed", "stopped"]
+
+    /// The status a batch_done or batch_failed leaves. A run that was asked to stop ends `stopped`. Otherwise
+    /// a batch with any failed job is `failed` even though its script finished its loop (batch_done with
+    /// n_failed > 0): calling a batch whose only job died "done" hid the failure in the picker.
+    public static func ended(by eventType: String, stopRequested: Bool, failedJobs: Int) -> String {
+        if stopRequested { return "stopped" }
+        return eventType == "batch_done" && failedJobs == 0 ? "done" : "failed"
+    }
+
+    /// Statuses in which the owner may mark a run failed: it is no longer heard from (stalled), or it was asked
+    /// to stop and may never answer (its process may be gone). A running batch is still reporting.
+    public static let markableFailed: Set<String> = ["stalled", "stopping"]
+
+    /// Why a batch in `status` cannot be marked failed (nil: it can).
+    public static func markFailedRefusal(_ status: String) -> String? {
+        if markableFailed.contains(status) { return nil }
+        if terminal.contains(status) { return "batch already \(status)" }
+        return "the run is still reporting"
+    }
+}
+
+/// Server-made event types introduced with the stop/mark-failed rules (the others are still literals).
+public enum ServerEventTypes {
+    /// The stall detector: a stopping batch silent for the stall timeout ends `stopped` (nothing is left to stop).
+    public static let batchStopped = "batch_stopped"
+    /// `POST /api/batches/{b}/mark-failed`: the owner ends a dead run, and its running jobs, as failed.
+    public static let batchMarkedFailed = "batch_marked_failed"
+}
