@@ -184,4 +184,19 @@ struct ScreenLayoutTests {
         #expect(dump.contains("frame too small") && dump.contains("50×12, need 60×20"))
         #expect(dump.contains("pass a larger --width and --height") && !dump.contains("quit"))
     }
+
+    @Test("the action bar keeps every key and name on screen; long reasons end in … instead of pushing actions off")
+    func actionBarFits() throws {
+        for width in [120, 100, 80] {
+            var s = Fixture.state(Fixture.view(status: "failed", batchStatus: "failed"), width: width)
+            s.job?.actions["rerun"] = (false, "no agent online for host vm registered by alice, the batch's owner")
+            s.job?.actions["mark_failed"] = (false, "only a stalled or stopping run can be marked failed by hand")
+            let bar = try #require(ScreenView.render(s).text.split(separator: "\n").first { $0.hasPrefix("[s] Stop") })
+            for name in ["[s] Stop", "[r] Rerun", "[S] Share", "[c] Copy command", "[F] Mark failed"] {
+                #expect(bar.contains(name), "\(width) columns: \(bar)")
+            }
+            #expect(TextWidthCheck.columns(String(bar)) <= width)
+            if width == 120 { #expect(bar.contains("(no agent online for host") && bar.contains("…)"), "\(bar)") }
+        }
+    }
 }

@@ -264,22 +264,37 @@ enum JobPanels {
             g.put(rect.x, rect.y, "read-only view: actions hidden", .dimmed)
             return
         }
-        var x = rect.x
-        for (i, a) in actionOrder.enumerated() {
+        let items = actionOrder.map { a in
             let state =
                 job.actions[a.id]
                 ?? (a.id == "copy_command"
                     ? (job.command != nil, job.command == nil ? "no command recorded" : nil)
                     : (false, "unknown"))
+            return (key: a.key, name: a.name, enabled: state.enabled, reason: state.enabled ? nil : state.reason)
+        }
+        // Every key and name always shows; the reasons share what is left, the shortest whole first, so a long
+        // one ends in "…" rather than pushing the actions after it off the screen.
+        let fixed = items.reduce(2 * (items.count - 1)) { $0 + TextWidth.of("[\($1.key)] \($1.name)") }
+        var room = max(0, rect.width - fixed)
+        var allowed = [Int](repeating: 0, count: items.count)
+        let wanting = items.indices.filter { items[$0].reason != nil }.sorted {
+            TextWidth.of(items[$0].reason!) < TextWidth.of(items[$1].reason!)
+        }
+        for (n, i) in wanting.enumerated() {
+            let share = room / (wanting.count - n)
+            allowed[i] = min(TextWidth.of(items[i].reason!) + 3, share)
+            room -= allowed[i]
+        }
+        var x = rect.x
+        for (i, a) in items.enumerated() {
             if i > 0 { x += g.put(x, rect.y, "  ", .plain, maxWidth: rect.maxX - x) }
             x += g.put(
-                x, rect.y, "[\(a.key)]", state.enabled ? Style(fg: .cyan, bold: true) : .dimmed,
-                maxWidth: rect.maxX - x)
-            x += g.put(x, rect.y, " " + a.name, state.enabled ? .bold : .dimmed, maxWidth: rect.maxX - x)
-            if !state.enabled, let reason = state.reason {
-                x += g.put(x, rect.y, " (\(reason))", .dimmed, maxWidth: rect.maxX - x)
+                x, rect.y, "[\(a.key)]", a.enabled ? Style(fg: .cyan, bold: true) : .dimmed, maxWidth: rect.maxX - x)
+            x += g.put(x, rect.y, " " + a.name, a.enabled ? .bold : .dimmed, maxWidth: rect.maxX - x)
+            // " (" + at least a few columns of the reason + ")": below that the reason is left out.
+            if let reason = a.reason, allowed[i] >= 8 {
+                x += g.put(x, rect.y, " (\(TextWidth.truncate(reason, allowed[i] - 3)))", .dimmed, maxWidth: rect.maxX - x)
             }
-            if x >= rect.maxX { break }
         }
     }
 
