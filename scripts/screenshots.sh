@@ -19,8 +19,8 @@ sim() { "$bin/argus-server" simulate --url "$url" --token "$token" --seed 7 "$@"
 sim --batch-id sweep-lr-0412 --jobs 2 --epochs 60 --speed 60 --fail          # finished: one done, one failed
 sim --batch-id ablation-0411 --jobs 1 --epochs 20 --speed 80                 # finished: done
 { sim --batch-id resnet-0413 --jobs 1 --epochs 80 --speed 2 2>/dev/null || true; } & simpid=$!   # running while we shoot
-# Busy for ~20 s, then ~36 s of near-zero GPU util (a snapshot every 1.5 s): flagged once 90% of the 18 s
-# window is covered by quiet samples.
+# Busy for ~20 s, then ~36 s of near-zero GPU util (a snapshot every 1.5 s): flagged once the quiet stretch
+# lasts the 18 s window.
 { sim --batch-id vit-0414 --jobs 1 --epochs 60 --speed 2 --idle 2>/dev/null || true; } & idlepid=$!
 # A run that dies without a word after ~8 s: stalled 12 s later.
 "$bin/argus-server" simulate --url "$url" --token "$token" --seed 7 --batch-id bert-0415 --jobs 1 --epochs 500 \
