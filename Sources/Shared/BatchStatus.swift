@@ -15,6 +15,11 @@ public enum BatchStatus {
     /// to stop and may never answer (its process may be gone). A running batch is still reporting.
     public static let markableFailed: Set<String> = ["stalled", "stopping"]
 
+    /// Why Rerun waits while a batch has not ended. A client that sees the batch end lifts exactly this refusal
+    /// (the agent is checked when Rerun is asked for, and a 409 then says which one is missing).
+    public static func rerunWait(_ status: String) -> String { "batch is still \(status)" }
+    public static func isRerunWait(_ reason: String?) -> Bool { reason?.hasPrefix("batch is still ") == true }
+
     /// Why a batch in `status` cannot be marked failed (nil: it can).
     public static func markFailedRefusal(_ status: String) -> String? {
         if markableFailed.contains(status) { return nil }

@@ -190,9 +190,9 @@ struct ScreenLayoutTests {
         for width in [120, 100, 80] {
             var s = Fixture.state(Fixture.view(status: "failed", batchStatus: "failed"), width: width)
             s.job?.actions["rerun"] = (false, "no agent online for host vm registered by alice, the batch's owner")
-            s.job?.actions["mark_failed"] = (false, "only a stalled or stopping run can be marked failed by hand")
+            s.job?.actions["copy_command"] = (false, "no command recorded for this batch by its training script")
             let bar = try #require(ScreenView.render(s).text.split(separator: "\n").first { $0.hasPrefix("[s] Stop") })
-            for name in ["[s] Stop", "[r] Rerun", "[S] Share", "[c] Copy command", "[F] Mark failed"] {
+            for name in ["[s] Stop", "[r] Rerun", "[S] Share", "[c] Copy command"] {
                 #expect(bar.contains(name), "\(width) columns: \(bar)")
             }
             #expect(TextWidthCheck.columns(String(bar)) <= width)

@@ -205,7 +205,7 @@ struct UpdateTests {
     func markFailedKey() {
         // Wide enough for the whole action bar with its reasons.
         var s = Fixture.state(Fixture.view(), width: 170)
-        #expect(ScreenView.render(s).text.contains("[F] Mark failed (the run is still reporting)"))
+        #expect(!ScreenView.render(s).text.contains("[F] Mark failed"), "shown only while it can be used")
         #expect(Update.apply(&s, .key(.char("F"))) == [])
         #expect(s.confirming == nil)
         #expect(s.status == "Mark failed is not available: the run is still reporting.")
@@ -226,7 +226,8 @@ struct UpdateTests {
         let text = ScreenView.render(s).text
         #expect(text.contains("✗ failed"))
         #expect(text.contains("Failed: Marked failed by alice: node lost"))
-        #expect(text.contains("[F] Mark failed (batch already failed)"))
+        #expect(!text.contains("[F] Mark failed"))
+        #expect(text.contains("[r] Rerun  "), "the batch ended while we watched: Rerun is offered (the server checks the agent)")
         // A refusal that is about who you are stays, whatever the status does.
         var viewer = Fixture.view()
         if case .object(var o) = viewer, case .object(var a)? = o["actions"] {

@@ -158,7 +158,7 @@ struct ActionPolicy: Sendable {
         let rerunReason: String? =
             notAllowed
             ?? (!b.isFinished
-                ? "batch is still \(b.status)"
+                ? BatchStatus.rerunWait(b.status)
                 : (b.command == nil
                     ? "no command recorded"
                     : agent.unavailableReason))

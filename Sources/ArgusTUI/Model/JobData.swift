@@ -300,6 +300,9 @@ public struct JobData: Sendable {
                 : type == ServerEventTypes.batchMarkedFailed
                     ? "failed" : BatchStatus.ended(by: type, stopRequested: stopRequested, failedJobs: failedJobs)
             actions["stop"] = (false, "batch already \(batchStatus)")
+            if BatchStatus.isRerunWait(actions["rerun"]?.reason) {
+                actions["rerun"] = command == nil ? (false, "no command recorded") : (true, nil)
+            }
             // A stopping batch that ends takes its running jobs with it; so does marking the run failed.
             let jobEnd =
                 batchStatus == "stopped" && stopRequested ? "stopped" : (type == ServerEventTypes.batchMarkedFailed ? "failed" : nil)

@@ -264,7 +264,9 @@ enum JobPanels {
             g.put(rect.x, rect.y, "read-only view: actions hidden", .dimmed)
             return
         }
-        let items = actionOrder.map { a in
+        // Mark failed is a way out for a dead run: it shows only while it can be used (the help lists it always).
+        let offered = actionOrder.filter { $0.id != "mark_failed" || job.actions["mark_failed"]?.enabled == true }
+        let items = offered.map { a in
             let state =
                 job.actions[a.id]
                 ?? (a.id == "copy_command"
