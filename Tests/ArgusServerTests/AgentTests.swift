@@ -77,6 +77,17 @@ struct AgentTests {
         #expect(try c.post("/api/batches/long-rerun/stop", json: [:]).status == 200)
         while Date() < deadline2, kill(pid, 0) == 0 { usleep(100_000) }
         #expect(kill(pid, 0) != 0, "the rerun's process group should be gone")
+        // Its process will never report the end (SIGTERM took it): the agent's exit report ends the batch stopped.
+        var status = try c.mustGet("/api/batches/long-rerun")["status"]
+        while Date() < deadline2, status != "stopped" {
+            usleep(100_000)
+            status = try c.mustGet("/api/batches/long-rerun")["status"]
+        }
+        #expect(status == "stopped", "a stopped rerun whose process exited must not wait for the stall timeout")
+        let events = SSECollector(url: "\(s.url)/api/sse?channels=batch:long-rerun", token: token, lastEventID: "0")
+        defer { events.stop() }
+        try events.wait(until: { $0.contains { $0.type == "batch_stopped" } })
+        #expect(events.dataEvents.first { $0.type == "batch_stopped" }?.data.contains("agent reports the run's process exited") == true)
         let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
         #expect(log.contains("stopping process group"))
     }

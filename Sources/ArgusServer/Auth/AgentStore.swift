@@ -129,6 +129,14 @@ extension ArgusStore {
         }
     }
 
+    /// The batch a rerun command's process reports as (linked when its batch_start arrived), if any.
+    func linkedBatch(ofRerun commandID: Int64) async throws -> String? {
+        try await pool.read { db in
+            try String.fetchOne(
+                db, sql: "SELECT linked_batch_id FROM agent_commands WHERE id = ? AND kind = 'rerun'", arguments: [commandID])
+        }
+    }
+
     /// The process an agent started for a batch (a rerun whose new batch was linked to its command), if still running.
     func runningRerun(ofBatch batchID: String) async throws -> AgentCommand? {
         try await pool.read { db in

@@ -99,6 +99,8 @@ extension IngestTransaction {
             guard let b = try batch(e.batchID) else { return "Batch '\(e.batchID)' does not exist." }
             let expected = e.type == "batch_stalled" ? "running" : "stopping"
             guard b.status == expected else { return "Batch '\(b.id)' is \(b.status)." }
+            // An agent's report that the run's process exited is news in itself: only the status must still hold.
+            if e.type == ServerEventTypes.batchStopped, e.data["process_exit_code"] != nil { return nil }
             let seen = e.data["last_received"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
             guard seen == b.lastReceivedUs else { return "Batch '\(b.id)' was heard from meanwhile." }
             return nil

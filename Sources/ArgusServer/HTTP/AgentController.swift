@@ -5,6 +5,7 @@ import Shared
 /// The argus-agent protocol (SPEC §6): register with a reporter token, then poll, ack and heartbeat with the agent token.
 struct AgentController {
     let store: ArgusStore
+    let pipeline: IngestPipeline
     static let pollIntervalS = 2
     /// Agent messages are a few fields; nothing bigger is read.
     static let maxBodyBytes = 64 * 1024
@@ -37,12 +38,38 @@ struct AgentController {
                     error: body["error"]?.stringValue)
             else { throw APIError.notFound("Command \(cmd) for agent \(id)") }
             try await store.touchAgent(id)
+            if status == "exited", let batchID = try await store.linkedBatch(ofRerun: cmd) {
+                try await endIfStopping(batchID, exitCode: body["exit_code"]?.intValue)
+            }
             return Response.json(["ok": true])
         }
         router.post("/api/agents/:id/heartbeat") { _, ctx in
             try await store.touchAgent(try agentID(ctx))
             return Response(status: .noContent)
         }
+    }
+
+    /// A rerun's process that exits after Stop was asked for will never report the end itself (SIGTERM took it),
+    /// so the agent's word ends the batch `stopped` now rather than after the stall timeout. The pipeline refuses
+    /// it unless the batch is still `stopping`, so a run that did report its end keeps what it reported.
+    func endIfStopping(_ batchID: String, exitCode: Int?) async throws {
+        var data = JSONObject([
+            ("process_exit_code", exitCode.map { JSON($0) } ?? .null),
+            (
+                "reason",
+                .string(
+                    "Stop was requested and the agent reports the run's process exited\(exitCode.map { " (status \($0))" } ?? ""); nothing is left to stop."
+                )
+            ),
+        ])
+        data["previous_status"] = "stopping"
+        _ = try await pipeline.submitServerEvents(
+            [
+                IncomingEvent.server(
+                    type: ServerEventTypes.batchStopped, batchID: batchID, project: nil, data: data,
+                    at: Timestamp(micros: store.clock.nowUs()))
+            ],
+            as: .server)
     }
 
     /// The agent named in the path, which must be the caller.

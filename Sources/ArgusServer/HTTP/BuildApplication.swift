@@ -59,7 +59,7 @@ public func buildApplication(
         actions: actions
     )
     .register(on: router)
-    AgentController(store: services.store).register(on: router)
+    AgentController(store: services.store, pipeline: services.pipeline).register(on: router)
 
     let config = services.config
     var app = Application(
