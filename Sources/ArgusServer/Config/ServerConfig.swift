@@ -31,6 +31,10 @@ public struct ServerConfig: Sendable {
 
     public init() {}
 
+    /// The longest span any setting, flag or request may name: ten years. Anything longer is a typo (1e13), and
+    /// turning it into microseconds or nanoseconds would overflow Int64 and kill the process.
+    public static let longestSeconds: Double = 10 * 365 * 86_400
+
     public struct Variable: Sendable {
         public let name: String
         public let defaultText: String
