@@ -112,8 +112,10 @@ public struct ServerConfig: Sendable {
         }
         func number(_ name: String, _ target: inout Double) throws(ConfigError) {
             guard let v = text(name) else { return }
-            guard let d = Double(v), d.isFinite, d >= 0 else {
-                throw ConfigError(description: "\(name) must be a non-negative number, got '\(v)'.")
+            let (unit, longest) = durationUnit(of: name)
+            guard let d = Double(v), d.isFinite, d >= 0, d <= longest else {
+                throw ConfigError(
+                    description: "\(name) must be a number of \(unit) from 0 to \(Int(longest)) (10 years), got '\(v)'.")
             }
             target = d
         }
@@ -172,6 +174,15 @@ public struct ServerConfig: Sendable {
             c.maxBodyBytes = Int(mb * 1024 * 1024)
         }
         return c
+    }
+
+    /// The unit a duration variable or flag is given in (from its name's suffix) and the most it may say:
+    /// `longestSeconds` in that unit.
+    public static func durationUnit(of name: String) -> (unit: String, longest: Double) {
+        let upper = name.uppercased()
+        if upper.hasSuffix("_DAYS") || upper.hasSuffix("-DAYS") { return ("days", longestSeconds / 86_400) }
+        if upper.hasSuffix("_MIN") || upper.hasSuffix("_MINUTES") { return ("minutes", longestSeconds / 60) }
+        return ("seconds", longestSeconds)
     }
 
     public var databasePath: String { (dataDir as NSString).appendingPathComponent("argus.sqlite") }
