@@ -185,5 +185,9 @@ public struct ServerConfig: Sendable {
         return ("seconds", longestSeconds)
     }
 
-    public var databasePath: String { (dataDir as NSString).appendingPathComponent("argus.sqlite") }
+    public var databasePath: String { Self.databasePath(in: dataDir) }
+
+    public static func databasePath(in dataDir: String) -> String {
+        (dataDir as NSString).appendingPathComponent("argus.sqlite")
+    }
 }
