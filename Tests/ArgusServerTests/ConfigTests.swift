@@ -1,3 +1,4 @@
+import ArgusServer
 import Foundation
 import TestSupport
 import Testing
@@ -27,6 +28,38 @@ struct ConfigTests {
             let (rc, _, err) = try runTool(Binaries.path("argus-server"), ["serve", "--data-dir", dir.path], env: [name: bad])
             #expect(rc == 1 && err.contains(name), "\(name)=\(bad): \(err)")
         }
+    }
+
+    /// Every duration variable, whatever its unit, refuses values too big to be meant (they once overflowed Int64
+    /// at start or on the first connection), naming the variable and its range; ten years is still accepted.
+    @Test("absurdly long durations are refused with one sentence naming the variable and its range")
+    func tooLongDurations() throws {
+        let durations = Self.numeric + ["ARGUS_SSE_KEEPALIVE_S", "ARGUS_HEADER_TIMEOUT_S", "ARGUS_BODY_TIMEOUT_S"]
+        let tenYears = [
+            "_S": "315360000", "_MIN": "5256000", "_MINUTES": "5256000", "_DAYS": "3650",
+        ]
+        for name in durations {
+            for bad in ["1e300", "1e13"] {
+                do {
+                    _ = try ServerConfig.fromEnvironment([name: bad])
+                    Issue.record("\(name)=\(bad) was accepted")
+                } catch {
+                    #expect(error.description.hasPrefix("\(name) must be a number of "), "\(error)")
+                    #expect(error.description.contains("'\(bad)'") && error.description.contains("(10 years)"), "\(error)")
+                }
+            }
+            let unit = try #require(tenYears.keys.filter { name.hasSuffix($0) }.max { $0.count < $1.count })
+            #expect(throws: Never.self, "\(name)=\(tenYears[unit]!)") {
+                try ServerConfig.fromEnvironment([name: tenYears[unit]!])
+            }
+        }
+        // The one that used to crash `serve` (exit 132) now stops it with the startup sentence.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-cfg-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (rc, _, err) = try runTool(
+            Binaries.path("argus-server"), ["serve", "--port", "0", "--data-dir", dir.path],
+            env: ["ARGUS_STALL_TIMEOUT_MIN": "1e300"])
+        #expect(rc == 1 && err.contains("ARGUS_STALL_TIMEOUT_MIN") && err.split(separator: "\n").count == 1, "\(rc): \(err)")
     }
 
     @Test("fractions are accepted, and `serve --help` lists every variable of SPEC §9 with its default")

@@ -19,7 +19,7 @@ struct DataDirPermissionsTests {
         // The first tool to touch the data dir may be `token create`, run under a permissive umask.
         let (rc, token, err) = try runTool(
             "/bin/sh",
-            ["-c", "umask 000; exec \"$0\" token create --data-dir \"$1\" --user alice", Binaries.path("argus-server"), dir.path])
+            ["-c", "umask 000; exec \"$0\" token create --init --data-dir \"$1\" --user alice", Binaries.path("argus-server"), dir.path])
         #expect(rc == 0, "\(err)")
         #expect(Self.mode(dir.path) == 0o700)
         #expect(Self.mode(dir.appendingPathComponent("argus.sqlite").path) == 0o600)

@@ -153,6 +153,9 @@ struct RetentionTests {
         #expect(rc3 == 1 && err3.contains("ARGUS_RETENTION_JOB_EPOCH_DAYS") && err3.split(separator: "\n").count == 1)
         let (rc4, _, err4) = try runTool(bin, ["retention", "sweep", "--data-dir", s.dataDir.path, "--other-days", "-1"])
         #expect(rc4 != 0 && err4.contains("--other-days"))
+        // 1e300 days once overflowed the Int64 cutoff and crashed the sweep.
+        let (rc5, _, err5) = try runTool(bin, ["retention", "sweep", "--data-dir", s.dataDir.path, "--log-line-days", "1e300"])
+        #expect(rc5 != 0 && err5.contains("--log-line-days must be a number of days from 0 to 3650"), "\(err5)")
     }
 
     @Test("the in-process sweeper runs every ARGUS_RETENTION_SWEEP_MINUTES and logs what it deleted")

@@ -74,6 +74,14 @@ struct ShareTests {
         Thread.sleep(forTimeInterval: 0.5)
         #expect(try s.client(nil).get("/share/\(brief["token"]!.stringValue!)").status == 404)
         #expect(try owner.post("/api/batches/b1/shares", json: ["expires_in_s": -1]).status == 422)
+        // Huge lifetimes once overflowed Int64 microseconds and killed the server.
+        for huge in [1e13, 1e308, 315_360_001] {
+            let r = try owner.post("/api/batches/b1/shares", json: ["expires_in_s": JSON(huge)])
+            #expect(
+                r.status == 422 && r.json?["detail"]?.stringValue?.contains("at most 315360000 (10 years)") == true, "\(huge): \(r.text)")
+        }
+        #expect(try s.client(nil).get("/health").status == 200)
+        #expect(try Self.mint(owner, "b1", body: ["expires_in_s": 315_360_000])["expires_at"]?.stringValue != nil)
         // Only hashes at rest.
         for f in try FileManager.default.contentsOfDirectory(atPath: s.dataDir.path) where f.hasPrefix("argus.sqlite") {
             let bytes = try Data(contentsOf: s.dataDir.appendingPathComponent(f))

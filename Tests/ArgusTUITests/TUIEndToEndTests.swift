@@ -128,7 +128,7 @@ struct TUIEndToEndTests {
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
         let (rc, out, _) = try runTool(
             Binaries.path("argus-server"),
-            ["token", "create", "--data-dir", dataDir.path, "--user", "alice"])
+            ["token", "create", "--init", "--data-dir", dataDir.path, "--user", "alice"])
         #expect(rc == 0)
         let token = out.trimmingCharacters(in: .whitespacesAndNewlines)
         let t = try Tmux(

@@ -39,7 +39,10 @@ struct RetentionCommand: AsyncParsableCommand {
                 ("--log-line-days", logLineDays), ("--snapshot-days", snapshotDays), ("--job-epoch-days", jobEpochDays),
                 ("--other-days", otherDays),
             ] {
-                if let v, !(v.isFinite && v >= 0) { throw ValidationError("\(flag) must be a non-negative number of days.") }
+                let (unit, longest) = ServerConfig.durationUnit(of: flag)
+                if let v, !(v.isFinite && v >= 0 && v <= longest) {
+                    throw ValidationError("\(flag) must be a number of \(unit) from 0 to \(Int(longest)) (10 years).")
+                }
             }
         }
 

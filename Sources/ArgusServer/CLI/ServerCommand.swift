@@ -105,7 +105,15 @@ struct TokenCommand: ParsableCommand {
             help: "The server's data directory (env ARGUS_DATA_DIR, default ./argus-data).")
         var dataDir: String = dataDirDefault()
 
-        func open() throws -> ArgusStore {
+        /// Opens the server's database. Without `create` a missing one is an error: a mistyped or forgotten
+        /// --data-dir would otherwise make a fresh empty database and print a token the running server rejects.
+        /// `offerInit`: the command has --init, so the error mentions it.
+        func open(create: Bool = false, offerInit: Bool = false) throws -> ArgusStore {
+            guard create || FileManager.default.fileExists(atPath: ServerConfig.databasePath(in: dataDir)) else {
+                throw fail(
+                    "no Argus database in \(dataDir): start `argus-server serve --data-dir \(dataDir)` first"
+                        + (offerInit ? " (or pass --init to create one)." : "."))
+            }
             do { return try ArgusStore(dataDir: dataDir) } catch { throw fail(error.description) }
         }
     }
@@ -119,6 +127,10 @@ struct TokenCommand: ParsableCommand {
         @Option(help: "reporter (send events and read) or viewer (read only).") var scope: String =
             "reporter"
         @Flag(help: "Make the user an admin (sees and acts on every batch).") var admin = false
+        @Flag(
+            name: .customLong("init"),
+            help: "Create the data directory and database if there is none yet (to mint tokens before the first start).")
+        var initialize = false
 
         func validate() throws {
             guard TokenScope(rawValue: scope) != nil else {
@@ -130,7 +142,7 @@ struct TokenCommand: ParsableCommand {
         }
 
         func run() throws {
-            let store = try dir.open()
+            let store = try dir.open(create: initialize, offerInit: true)
             do {
                 print(try store.createToken(user: user, scope: TokenScope(rawValue: scope)!, admin: admin))
             } catch { throw fail("could not create the token: \(error)") }

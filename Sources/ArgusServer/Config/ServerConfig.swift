@@ -31,6 +31,10 @@ public struct ServerConfig: Sendable {
 
     public init() {}
 
+    /// The longest span any setting, flag or request may name: ten years. Anything longer is a typo (1e13), and
+    /// turning it into microseconds or nanoseconds would overflow Int64 and kill the process.
+    public static let longestSeconds: Double = 10 * 365 * 86_400
+
     public struct Variable: Sendable {
         public let name: String
         public let defaultText: String
@@ -108,8 +112,10 @@ public struct ServerConfig: Sendable {
         }
         func number(_ name: String, _ target: inout Double) throws(ConfigError) {
             guard let v = text(name) else { return }
-            guard let d = Double(v), d.isFinite, d >= 0 else {
-                throw ConfigError(description: "\(name) must be a non-negative number, got '\(v)'.")
+            let (unit, longest) = durationUnit(of: name)
+            guard let d = Double(v), d.isFinite, d >= 0, d <= longest else {
+                throw ConfigError(
+                    description: "\(name) must be a number of \(unit) from 0 to \(Int(longest)) (10 years), got '\(v)'.")
             }
             target = d
         }
@@ -170,5 +176,18 @@ public struct ServerConfig: Sendable {
         return c
     }
 
-    public var databasePath: String { (dataDir as NSString).appendingPathComponent("argus.sqlite") }
+    /// The unit a duration variable or flag is given in (from its name's suffix) and the most it may say:
+    /// `longestSeconds` in that unit.
+    public static func durationUnit(of name: String) -> (unit: String, longest: Double) {
+        let upper = name.uppercased()
+        if upper.hasSuffix("_DAYS") || upper.hasSuffix("-DAYS") { return ("days", longestSeconds / 86_400) }
+        if upper.hasSuffix("_MIN") || upper.hasSuffix("_MINUTES") { return ("minutes", longestSeconds / 60) }
+        return ("seconds", longestSeconds)
+    }
+
+    public var databasePath: String { Self.databasePath(in: dataDir) }
+
+    public static func databasePath(in dataDir: String) -> String {
+        (dataDir as NSString).appendingPathComponent("argus.sqlite")
+    }
 }

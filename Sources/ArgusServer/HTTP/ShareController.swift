@@ -40,8 +40,9 @@ struct ShareController {
             throw APIError.unprocessable("The body must be a JSON object, e.g. {\"expires_in_s\": 86400}, or empty.")
         }
         if let v = json["expires_in_s"], !v.isNull {
-            guard let s = v.doubleValue, s > 0 else {
-                throw APIError.unprocessable("expires_in_s must be a positive number of seconds.")
+            guard let s = v.doubleValue, s > 0, s <= ServerConfig.longestSeconds else {
+                throw APIError.unprocessable(
+                    "expires_in_s must be a number of seconds greater than 0 and at most \(Int(ServerConfig.longestSeconds)) (10 years).")
             }
             expiresIn = s
         }

@@ -46,7 +46,7 @@ public final class ArgusStore: Sendable {
             try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
         }
         config.maximumReaderCount = 4
-        let path = (dataDir as NSString).appendingPathComponent("argus.sqlite")
+        let path = ServerConfig.databasePath(in: dataDir)
         do {
             pool = try DatabasePool(path: path, configuration: config)
             try Schema.migrator.migrate(pool)

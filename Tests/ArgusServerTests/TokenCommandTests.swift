@@ -1,0 +1,42 @@
+import Foundation
+import TestSupport
+import Testing
+
+@Suite("argus-server token (SPEC §6)")
+struct TokenCommandTests {
+    /// A forgotten or mistyped --data-dir once made a fresh empty database and printed a token the running server
+    /// rejected with 401; now the command refuses, and --init is the explicit way to mint before the first start.
+    @Test("token create/list/revoke refuse a data dir without a database; --init creates one the server then uses")
+    func refusesMissingDatabase() throws {
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("argus-tok-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: parent) }
+        let empty = parent.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let bin = Binaries.path("argus-server")
+        for dir in [empty.path, parent.appendingPathComponent("typo").path] {
+            let (rc, out, err) = try runTool(bin, ["token", "create", "--data-dir", dir, "--user", "alice"])
+            #expect(rc == 1 && out.isEmpty, "\(out)")
+            #expect(
+                err.contains(
+                    "no Argus database in \(dir): start `argus-server serve --data-dir \(dir)` first (or pass --init to create one)."),
+                "\(err)")
+            #expect(err.split(separator: "\n").count == 1, "\(err)")
+            for args in [["token", "list", "--data-dir", dir], ["token", "revoke", "1", "--data-dir", dir]] {
+                let (rc, _, err) = try runTool(bin, args)
+                #expect(rc == 1 && err.contains("no Argus database in \(dir): start `argus-server serve"), "\(args): \(err)")
+                #expect(!err.contains("--init"), "\(args) has no --init: \(err)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir + "/argus.sqlite"), "\(dir) got a database")
+        }
+        #expect(!FileManager.default.fileExists(atPath: parent.appendingPathComponent("typo").path))
+
+        // --init mints before the first start, and the server started on that dir accepts the token.
+        let fresh = parent.appendingPathComponent("fresh")
+        let (rc, out, err) = try runTool(bin, ["token", "create", "--init", "--data-dir", fresh.path, "--user", "alice"])
+        #expect(rc == 0, "\(err)")
+        let s = try TestServer(dataDir: fresh)
+        #expect(try s.client(out.trimmingCharacters(in: .whitespacesAndNewlines)).get("/api/batches").status == 200)
+        // Once the server has made its database, no flag is needed (how scripts/demo.sh and TestServer mint).
+        #expect(try s.client(try s.token(user: "bob")).get("/api/batches").status == 200)
+    }
+}
