@@ -56,6 +56,25 @@ extension TUIEndToEndTests {
         #expect(curveRows.count >= 8, "\(out)")
     }
 
+    @Test("absurd figures (elapsed 1e300 s, util/memory 1e308) do not crash --dump; the tiles say >100y, >999%, >1 PiB")
+    func absurdFiguresOnScreen() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        try c.mustPost(
+            Ev.make("resource_snapshot", batch: "b1", data: ["gpus": [["util_pct": 1e308, "mem_mb": 1e308]]]))
+        try c.mustPost(Ev.make("job_done", batch: "b1", job: "j1", data: ["elapsed_s": 1e300]))
+        let (rc, out, err) = try runTool(
+            Binaries.path("argus-tui"), ["--dump", "--width", "100", "--height", "30", "b1/j1"],
+            env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        #expect(rc == 0, "\(err)")
+        let rows = out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let values = try #require(rows.first { $0.contains(">100y") }, "\(out)")
+        #expect(values.contains(">999%") && values.contains(">1 PiB"), "\(values)")
+        #expect(!out.contains("inf") && !out.contains("Fatal"), "\(out)")
+    }
+
     @Test("fourteen series: the legend says +N more; m opens a chooser that reaches every one; NO_COLOR has markers")
     func manySeries() throws {
         let s = try TestServer()
