@@ -176,6 +176,28 @@ struct LogPaneTests {
         #expect(s.screen == .job, "← on the job screen scrolls; it does not leave")
     }
 
+    @Test("a 2 MB log line is kept as its first 8192 columns plus a marker with its length; → reaches that end")
+    func hugeLineIsCapped() {
+        guard case .object(var view) = Fixture.view() else { return }
+        let huge = String(repeating: "abcdefgh", count: 262_144)  // 2 MiB, one column per byte
+        view["log_tail"] = .array(Self.rows(1...2, text: { $0 == 2 ? huge : "short \($0)" }))
+        var s = Fixture.state(.object(view), width: 80, height: 24)
+        let marker = " … [line cut: 2097152 bytes in all]"
+        let kept = s.job!.logs.last!.line
+        #expect(kept == String(huge.prefix(LogLine.maxColumns)) + marker)
+        #expect(TextWidth.of(kept) == 8192 + TextWidth.of(marker))
+        // A line streamed in live is capped the same way.
+        let live = LogLine(id: 9, ts: "", level: "info", line: "日" + huge, jobID: "j1")
+        #expect(TextWidth.of(live.line) == 8192 + TextWidth.of(marker) && live.line.hasPrefix("日abcdef"))
+        #expect(live.line.hasSuffix(" … [line cut: 2097155 bytes in all]"))
+        // Short lines and ones exactly at the cap are kept whole.
+        let edge = String(repeating: "x", count: LogLine.maxColumns)
+        #expect(LogLine(id: 1, ts: "", level: "info", line: edge, jobID: nil).line == edge)
+        for _ in 0..<300 { _ = Update.apply(&s, .key(.right)) }
+        let p = Self.pane(s)
+        #expect(p.body.contains { $0.hasSuffix("abcdefgh" + marker) }, "\(p.body)")
+    }
+
     @Test("the failure reason wraps at word boundaries over up to four rows, then ends with …")
     func failureReasonWraps() {
         let reason =
