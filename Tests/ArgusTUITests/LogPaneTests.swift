@@ -244,6 +244,27 @@ struct LogPaneTests {
         #expect(TextWidth.drop("abc", columns: 5) == "")
     }
 
+    @Test("emoji with Emoji_Presentation (🚀 ✅ ⚡ 🇩🇪 🥲 🫠) take two columns; text-style symbols (☺ ✓ ⚠ 🨀) one")
+    func emojiWidths() {
+        for c: Unicode.Scalar in [
+            "🚀", "✅", "⚡", "⌚", "⏩", "⏰", "⏳", "◽", "☔", "♈", "♿", "⚓", "⚪", "⚽", "⛄",
+            "⛎", "⛔", "⛪", "⛲", "⛵", "⛺", "⛽", "✊", "✨", "❌", "❎", "❓", "❗", "➕", "➰", "➿", "⬛", "⭐", "⭕",
+            "🇩", "🌀", "🙏", "🛿", "🤖", "🧿", "🩰", "🫠", "東",
+        ] {
+            #expect(TextWidth.of(c) == 2, "U+\(String(c.value, radix: 16, uppercase: true))")
+        }
+        for c: Unicode.Scalar in ["a", "☺", "✓", "⚠", "⛆", "✉", "🨀", "🙐", "→", "·", "é"] {
+            #expect(TextWidth.of(c) == 1, "U+\(String(c.value, radix: 16, uppercase: true))")
+        }
+        #expect(TextWidth.of("🚀 go ✅") == 8)
+        // A log line of emoji fills the pane exactly: the › marker lands in the last column.
+        guard case .object(var view) = Fixture.view() else { return }
+        view["log_tail"] = .array(Self.rows(1...1, text: { _ in String(repeating: "🚀✅⚡ ", count: 30) }))
+        let s = Fixture.state(.object(view), width: 80, height: 24)
+        let row = Self.pane(s).body.first { $0.contains("🚀") }!
+        #expect(TextWidth.of(row) == 80 && row.hasSuffix("›"), "\(row)")
+    }
+
     @Test("a BATCH/JOB target splits at the first '/': batch ids cannot hold one, job ids may")
     func targets() {
         #expect(Target.parse("my run ü-1a2b/fold #2? of/3") == .job("my run ü-1a2b", "fold #2? of/3"))

@@ -75,6 +75,27 @@ extension TUIEndToEndTests {
         #expect(!out.contains("inf") && !out.contains("Fatal"), "\(out)")
     }
 
+    @Test("a log line of emoji (🚀 ✅ ⚡) fits the pane in a real terminal: its › marker is in the last column")
+    func emojiLogLine() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        try c.mustPost(
+            Ev.make(
+                "log_line", batch: "b1", job: "j1",
+                data: ["line": .string("EMOJI " + String(repeating: "🚀✅⚡ ", count: 40)), "level": "info"]))
+        try c.mustPost(Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "AFTER-MARK", "level": "info"]))
+        let t = try tui(s, token, ["b1/j1"], env: [:])
+        let pane = try t.wait("the emoji line") { $0.contains("AFTER-MARK") }
+        let rows = pane.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let row = try #require(rows.first { $0.contains("EMOJI") }, "\(pane)")
+        // tmux draws each of these emoji two columns wide: counted as one, the line ran past the edge.
+        #expect(row.hasSuffix("›"), "\(row)")
+        let next = try #require(rows.firstIndex(of: row)).advanced(by: 1)
+        #expect(rows[next].contains("AFTER-MARK"), "\(pane)")
+    }
+
     @Test("fourteen series: the legend says +N more; m opens a chooser that reaches every one; NO_COLOR has markers")
     func manySeries() throws {
         let s = try TestServer()

@@ -184,6 +184,38 @@ public struct Grid: Equatable, Sendable {
 
 /// Terminal column widths, without depending on the process locale.
 public enum TextWidth {
+    /// Code points terminals draw two columns wide (East Asian Wide/Fullwidth), sorted for a binary search:
+    /// CJK and Hangul, and the emoji with Emoji_Presentation (🚀 ✅ ⚡ …), which counted as one column
+    /// let a log line overflow its pane.
+    static let wide: [ClosedRange<UInt32>] = [
+        0x1100...0x115F, 0x231A...0x231B, 0x23E9...0x23EC, 0x23F0...0x23F0, 0x23F3...0x23F3,
+        0x25FD...0x25FE, 0x2614...0x2615, 0x2648...0x2653, 0x267F...0x267F, 0x2693...0x2693,
+        0x26A1...0x26A1, 0x26AA...0x26AB, 0x26BD...0x26BE, 0x26C4...0x26C5, 0x26CE...0x26CE,
+        0x26D4...0x26D4, 0x26EA...0x26EA, 0x26F2...0x26F3, 0x26F5...0x26F5, 0x26FA...0x26FA,
+        0x26FD...0x26FD, 0x2705...0x2705, 0x270A...0x270B, 0x2728...0x2728, 0x274C...0x274C,
+        0x274E...0x274E, 0x2753...0x2755, 0x2757...0x2757, 0x2795...0x2797, 0x27B0...0x27B0,
+        0x27BF...0x27BF, 0x2B1B...0x2B1C, 0x2B50...0x2B50, 0x2B55...0x2B55, 0x2E80...0xA4CF,
+        0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6,
+        0x1F1E6...0x1F1FF, 0x1F300...0x1F64F, 0x1F680...0x1F6FF, 0x1F900...0x1F9FF, 0x1FA70...0x1FAFF,
+        0x20000...0x3FFFD,
+    ]
+
+    static func isWide(_ v: UInt32) -> Bool {
+        var lo = 0
+        var hi = wide.count - 1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            if v < wide[mid].lowerBound {
+                hi = mid - 1
+            } else if v > wide[mid].upperBound {
+                lo = mid + 1
+            } else {
+                return true
+            }
+        }
+        return false
+    }
+
     public static func of(_ s: Unicode.Scalar) -> Int {
         let v = s.value
         if v == 0 { return 0 }
@@ -192,17 +224,8 @@ public enum TextWidth {
         {
             return 0
         }
-        if (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v)
-            || (0xAC00...0xD7A3).contains(v)
-            || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v)
-            || (0xFF00...0xFF60).contains(v)
-            || (0xFFE0...0xFFE6).contains(v) || (0x1F300...0x1F64F).contains(v)
-            || (0x1F900...0x1FAFF).contains(v)
-            || (0x20000...0x3FFFD).contains(v)
-        {
-            return 2
-        }
-        return 1
+        if v < 0x1100 { return 1 }
+        return isWide(v) ? 2 : 1
     }
 
     public static func of(_ s: String) -> Int { s.unicodeScalars.reduce(0) { $0 + of($1) } }
