@@ -265,6 +265,24 @@ struct LogPaneTests {
         #expect(TextWidth.of(row) == 80 && row.hasSuffix("›"), "\(row)")
     }
 
+    @Test("Grid.put draws controls, C1 and bidi controls as spaces and expands tabs to the text's next tab stop")
+    func controlsAndTabs() {
+        var g = Grid(width: 40, height: 2)
+        let n = g.put(2, 0, "a\u{1B}b\u{9B}c\u{202E}d\u{2067}e\u{200F}f\u{061C}g\u{7}h")
+        #expect(n == 15 && g.row(0) == "  a b c d e f g h")
+        #expect(g.put(3, 1, "ab\tc\t\td") == 25)
+        #expect(g.row(1) == "   ab      c               d")
+        // A tab is clipped to the width given.
+        var h = Grid(width: 10, height: 1)
+        h.fill(h.bounds, "x")
+        #expect(h.put(0, 0, "ab\tcd", maxWidth: 5) == 5)
+        #expect(h.row(0) == "ab   xxxxx")
+        #expect(TextWidth.of("ab\tc") == 9 && TextWidth.expandingTabs("ab\tc\t") == "ab      c       ")
+        #expect(TextWidth.expandingTabs("東\tx") == "東      x")
+        // Log lines keep their tabs as spaces, so sideways scrolling counts what is drawn.
+        #expect(LogLine(id: 1, ts: "", level: "info", line: "a\tb", jobID: nil).line == "a       b")
+    }
+
     @Test("a BATCH/JOB target splits at the first '/': batch ids cannot hold one, job ids may")
     func targets() {
         #expect(Target.parse("my run ü-1a2b/fold #2? of/3") == .job("my run ü-1a2b", "fold #2? of/3"))

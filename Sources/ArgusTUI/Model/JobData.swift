@@ -82,7 +82,8 @@ public struct LogLine: Sendable, Equatable {
         self.id = id
         self.ts = ts
         self.level = level
-        self.line = LogLine.capped(line)
+        // Tabs become spaces here, so the pane's sideways scrolling counts the columns a terminal would draw.
+        self.line = LogLine.capped(TextWidth.expandingTabs(line))
         self.jobID = jobID
     }
 

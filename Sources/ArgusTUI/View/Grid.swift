@@ -121,10 +121,22 @@ public struct Grid: Equatable, Sendable {
         let limit = min(maxWidth ?? width, width - x)
         var col = 0
         for s in text.unicodeScalars {
+            if s == "\t" {
+                // A tab reaches the next tab stop of the text, like a terminal's, clipped to the space given.
+                let stop = min(limit, col + TextWidth.tabWidth(at: col))
+                while col < stop {
+                    if x + col >= 0 { cells[y * width + x + col] = Cell(scalar: " ", style: style) }
+                    col += 1
+                }
+                if col >= limit { break }
+                continue
+            }
             let w = TextWidth.of(s)
             if w == 0 { continue }
             if col + w > limit { break }
-            let shown: Unicode.Scalar = s.value < 0x20 || (0x7F..<0xA0).contains(s.value) ? " " : s
+            // The one gate between text from the network and the terminal: controls (C0, DEL, C1) and bidi
+            // overrides/isolates/marks become spaces, so no line can move the cursor, ring, or reorder the row.
+            let shown: Unicode.Scalar = TextWidth.isControl(s) ? " " : s
             if x + col >= 0 {
                 cells[y * width + x + col] = Cell(scalar: shown, style: style)
                 if w == 2, x + col + 1 < width {
@@ -219,7 +231,7 @@ public enum TextWidth {
     public static func of(_ s: Unicode.Scalar) -> Int {
         let v = s.value
         if v == 0 { return 0 }
-        if (0x0300...0x036F).contains(v) || (0x200B...0x200F).contains(v)
+        if (0x0300...0x036F).contains(v) || (0x200B...0x200D).contains(v)
             || (0xFE00...0xFE0F).contains(v)
         {
             return 0
@@ -228,7 +240,42 @@ public enum TextWidth {
         return isWide(v) ? 2 : 1
     }
 
-    public static func of(_ s: String) -> Int { s.unicodeScalars.reduce(0) { $0 + of($1) } }
+    /// Code points that must never reach the terminal as they are: C0 controls, DEL and C1 controls (ESC,
+    /// BEL, CSI …), and the bidi controls (LRM/RLM, ALM, embeddings/overrides U+202A–202E, isolates
+    /// U+2066–2069) that would let a log line reorder what the row shows. `Grid.put` draws each as a space.
+    public static func isControl(_ s: Unicode.Scalar) -> Bool {
+        switch s.value {
+        case 0..<0x20, 0x7F..<0xA0, 0x061C, 0x200E...0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
+        default: return false
+        }
+    }
+
+    /// Columns a tab at column `col` of a text takes: up to the next multiple of 8.
+    public static func tabWidth(at col: Int) -> Int { 8 - col % 8 }
+
+    public static func of(_ s: String) -> Int {
+        var col = 0
+        for c in s.unicodeScalars { col += c == "\t" ? tabWidth(at: col) : of(c) }
+        return col
+    }
+
+    /// `s` with its tabs expanded to spaces, for text measured and cut column by column (log lines).
+    public static func expandingTabs(_ s: String) -> String {
+        guard s.utf8.contains(0x09) else { return s }
+        var out = String.UnicodeScalarView()
+        var col = 0
+        for c in s.unicodeScalars {
+            if c == "\t" {
+                let n = tabWidth(at: col)
+                out.append(contentsOf: repeatElement(" ", count: n))
+                col += n
+            } else {
+                out.append(c)
+                col += of(c)
+            }
+        }
+        return String(out)
+    }
 
     /// Cuts `s` to `width` columns by taking out its middle (`exp-2026-…-seed3`), so ids that share a prefix
     /// stay apart and both ends stay readable.
