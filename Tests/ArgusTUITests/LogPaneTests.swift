@@ -198,6 +198,24 @@ struct LogPaneTests {
         #expect(p.body.contains { $0.hasSuffix("abcdefgh" + marker) }, "\(p.body)")
     }
 
+    @Test("Home and End bring a sideways-scrolled log back to column 1")
+    func homeEndResetSideways() {
+        guard case .object(var view) = Fixture.view() else { return }
+        let long = "BEGIN " + String(repeating: "word ", count: 60) + "THE-END"
+        view["log_tail"] = .array(Self.rows(1...3, text: { $0 == 2 ? long : "short \($0)" }))
+        var s = Fixture.state(.object(view), width: 80, height: 24)
+        for key in [Key.home, .end] {
+            _ = Update.apply(&s, .key(.right))
+            _ = Update.apply(&s, .key(.right))
+            #expect(s.logShift == 62)
+            _ = Update.apply(&s, .key(key))
+            #expect(s.logShift == 0, "\(key)")
+            let p = Self.pane(s)
+            #expect(!p.title.contains("← from column"), "\(p.title)")
+            #expect(p.body.contains { $0.contains("INFO     BEGIN word") }, "\(p.body)")
+        }
+    }
+
     @Test("the failure reason wraps at word boundaries over up to four rows, then ends with …")
     func failureReasonWraps() {
         let reason =

@@ -264,8 +264,10 @@ public enum Update {
         case .down: return move(&s, 1)
         case .pageUp: return move(&s, -page)
         case .pageDown: return move(&s, page)
-        case .top: return move(&s, Int.min / 2)
-        case .bottom: return move(&s, Int.max / 2)
+        case .top, .bottom:
+            // A jump to either end of the log also brings it back to column 1: the lines there are others.
+            s.logShift = 0
+            return move(&s, binding.command == .top ? Int.min / 2 : Int.max / 2)
         case .scrollLeft, .scrollRight:
             shiftLog(&s, binding.command == .scrollRight ? 1 : -1)
         case .filter:
