@@ -301,6 +301,23 @@ struct LogPaneTests {
         #expect(LogLine(id: 1, ts: "", level: "info", line: "a\tb", jobID: nil).line == "a       b")
     }
 
+    @Test("combining marks take no column and stay on their base character (at most three); lone ones are dropped")
+    func combiningMarks() {
+        #expect(TextWidth.of("Cafe\u{301}") == 4 && TextWidth.of("x\u{20D7}\u{1DC4}\u{FE20}") == 1)
+        var g = Grid(width: 20, height: 1)
+        let n = g.put(0, 0, "\u{301}Cafe\u{301} x\u{300}\u{301}\u{302}\u{303}y 東\u{301}\u{1B}\u{301}z")
+        #expect(n == 12)
+        #expect(g[3, 0].scalar == "e" && g[3, 0].marks == ["\u{301}"])
+        #expect(g[5, 0].marks == ["\u{300}", "\u{301}", "\u{302}"], "a fourth mark is dropped")
+        #expect(g[8, 0].marks == ["\u{301}"] && g[10, 0].marks.isEmpty, "a wide base keeps it; a control does not")
+        #expect(g.row(0) == "Cafe\u{301} x\u{300}\u{301}\u{302}y 東\u{301} z")
+        // Overwriting a cell takes its marks away; ASCII terminals get none.
+        _ = g.put(3, 0, "E")
+        #expect(g[3, 0].marks.isEmpty)
+        g.downgradeToASCII()
+        #expect(g.row(0) == "CafE xy ? z")
+    }
+
     @Test("a BATCH/JOB target splits at the first '/': batch ids cannot hold one, job ids may")
     func targets() {
         #expect(Target.parse("my run ü-1a2b/fold #2? of/3") == .job("my run ü-1a2b", "fold #2? of/3"))

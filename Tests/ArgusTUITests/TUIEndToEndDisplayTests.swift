@@ -150,6 +150,20 @@ extension TUIEndToEndTests {
         t.send("q")
     }
 
+    @Test("a combining accent (e + U+0301) reaches the terminal on its letter: tmux shows Café, not Cafe")
+    func combiningMarkOnScreen() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        try c.mustPost(
+            Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "ACCENT Cafe\u{301} ok", "level": "info"]))
+        let t = try tui(s, token, ["b1/j1"])
+        let pane = try t.wait("the accented line") { $0.contains("ACCENT") }
+        #expect(pane.contains("ACCENT Cafe\u{301} ok") || pane.contains("ACCENT Café ok"), "\(pane)")
+        t.send("q")
+    }
+
     @Test("fourteen series: the legend says +N more; m opens a chooser that reaches every one; NO_COLOR has markers")
     func manySeries() throws {
         let s = try TestServer()

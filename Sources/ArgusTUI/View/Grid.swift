@@ -34,6 +34,11 @@ public struct Cell: Equatable, Sendable {
     /// The scalar shown; `nil` marks the right half of a double-width character.
     public var scalar: Unicode.Scalar?
     public var style: Style
+    /// Combining marks drawn on `scalar` (é written as e + U+0301), at most `Cell.maxMarks`: curses keeps a
+    /// few per cell, and more only stack into an unreadable smear.
+    public var marks: [Unicode.Scalar] = []
+
+    public static let maxMarks = 3
 
     public static let blank = Cell(scalar: " ", style: .plain)
 }
@@ -120,8 +125,11 @@ public struct Grid: Equatable, Sendable {
         guard y >= 0, y < height else { return 0 }
         let limit = min(maxWidth ?? width, width - x)
         var col = 0
+        // The cell the last character of this text went to, which a following combining mark joins.
+        var base: Int? = nil
         for s in text.unicodeScalars {
             if s == "\t" {
+                base = nil
                 // A tab reaches the next tab stop of the text, like a terminal's, clipped to the space given.
                 let stop = min(limit, col + TextWidth.tabWidth(at: col))
                 while col < stop {
@@ -132,13 +140,20 @@ public struct Grid: Equatable, Sendable {
                 continue
             }
             let w = TextWidth.of(s)
-            if w == 0 { continue }
+            if w == 0 {
+                if TextWidth.isCombining(s), let b = base, cells[b].marks.count < Cell.maxMarks {
+                    cells[b].marks.append(s)
+                }
+                continue
+            }
             if col + w > limit { break }
             // The one gate between text from the network and the terminal: controls (C0, DEL, C1) and bidi
             // overrides/isolates/marks become spaces, so no line can move the cursor, ring, or reorder the row.
             let shown: Unicode.Scalar = TextWidth.isControl(s) ? " " : s
+            base = nil
             if x + col >= 0 {
                 cells[y * width + x + col] = Cell(scalar: shown, style: style)
+                if shown == s { base = y * width + x + col }
                 if w == 2, x + col + 1 < width {
                     cells[y * width + x + col + 1] = Cell(scalar: nil, style: style)
                 }
@@ -158,6 +173,7 @@ public struct Grid: Equatable, Sendable {
             0x2191: "^", 0x2193: "v", 0x2190: "<", 0x2192: ">", 0x258F: "_", 0x26A0: "!", 0x2014: "-", 0x2013: "-",
         ]
         for i in cells.indices {
+            cells[i].marks = []
             guard let sc = cells[i].scalar, sc.value > 0x7E else { continue }
             cells[i].scalar = map[sc.value] ?? "?"
         }
@@ -169,7 +185,11 @@ public struct Grid: Equatable, Sendable {
         lines.reserveCapacity(height)
         for y in 0..<height {
             var line = String.UnicodeScalarView()
-            for x in 0..<width { if let s = cells[y * width + x].scalar { line.append(s) } }
+            for x in 0..<width {
+                guard let s = cells[y * width + x].scalar else { continue }
+                line.append(s)
+                line.append(contentsOf: cells[y * width + x].marks)
+            }
             var str = String(line)
             while str.last == " " { str.removeLast() }
             lines.append(str)
@@ -231,13 +251,18 @@ public enum TextWidth {
     public static func of(_ s: Unicode.Scalar) -> Int {
         let v = s.value
         if v == 0 { return 0 }
-        if (0x0300...0x036F).contains(v) || (0x200B...0x200D).contains(v)
-            || (0xFE00...0xFE0F).contains(v)
-        {
-            return 0
-        }
+        if isCombining(s) || (0x200B...0x200D).contains(v) || (0xFE00...0xFE0F).contains(v) { return 0 }
         if v < 0x1100 { return 1 }
         return isWide(v) ? 2 : 1
+    }
+
+    /// Combining marks (diacritics for Latin, Greek, Cyrillic; supplements; for symbols; half marks): no
+    /// column of their own, drawn on the character before them.
+    public static func isCombining(_ s: Unicode.Scalar) -> Bool {
+        switch s.value {
+        case 0x0300...0x036F, 0x1AB0...0x1AFF, 0x1DC0...0x1DFF, 0x20D0...0x20FF, 0xFE20...0xFE2F: return true
+        default: return false
+        }
     }
 
     /// Code points that must never reach the terminal as they are: C0 controls, DEL and C1 controls (ESC,
