@@ -24,10 +24,10 @@ static inline attr_t cn_A_UNDERLINE(void) { return A_UNDERLINE; }
 static inline attr_t cn_A_NORMAL(void) { return A_NORMAL; }
 static inline int cn_key_resize(void) { return KEY_RESIZE; }
 static inline const char *cn_codeset(void) { return nl_langinfo(CODESET); }
-/* One cell: a wide character with attributes and a colour pair. */
-static inline int cn_put_cell(int y, int x, wchar_t ch, attr_t attr, short pair) {
+/* One cell: a wide character, then up to three combining marks drawn on it, with attributes and a colour pair. */
+static inline int cn_put_cell(int y, int x, wchar_t ch, wchar_t m1, wchar_t m2, wchar_t m3, attr_t attr, short pair) {
     cchar_t c;
-    wchar_t s[2] = { ch, 0 };
+    wchar_t s[5] = { ch, m1, m2, m3, 0 };
     setcchar(&c, s, attr, pair, NULL);
     return mvadd_wch(y, x, &c);
 }

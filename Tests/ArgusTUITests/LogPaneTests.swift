@@ -176,6 +176,46 @@ struct LogPaneTests {
         #expect(s.screen == .job, "← on the job screen scrolls; it does not leave")
     }
 
+    @Test("a 2 MB log line is kept as its first 8192 columns plus a marker with its length; → reaches that end")
+    func hugeLineIsCapped() {
+        guard case .object(var view) = Fixture.view() else { return }
+        let huge = String(repeating: "abcdefgh", count: 262_144)  // 2 MiB, one column per byte
+        view["log_tail"] = .array(Self.rows(1...2, text: { $0 == 2 ? huge : "short \($0)" }))
+        var s = Fixture.state(.object(view), width: 80, height: 24)
+        let marker = " … [line cut: 2097152 bytes in all]"
+        let kept = s.job!.logs.last!.line
+        #expect(kept == String(huge.prefix(LogLine.maxColumns)) + marker)
+        #expect(TextWidth.of(kept) == 8192 + TextWidth.of(marker))
+        // A line streamed in live is capped the same way.
+        let live = LogLine(id: 9, ts: "", level: "info", line: "日" + huge, jobID: "j1")
+        #expect(TextWidth.of(live.line) == 8192 + TextWidth.of(marker) && live.line.hasPrefix("日abcdef"))
+        #expect(live.line.hasSuffix(" … [line cut: 2097155 bytes in all]"))
+        // Short lines and ones exactly at the cap are kept whole.
+        let edge = String(repeating: "x", count: LogLine.maxColumns)
+        #expect(LogLine(id: 1, ts: "", level: "info", line: edge, jobID: nil).line == edge)
+        for _ in 0..<300 { _ = Update.apply(&s, .key(.right)) }
+        let p = Self.pane(s)
+        #expect(p.body.contains { $0.hasSuffix("abcdefgh" + marker) }, "\(p.body)")
+    }
+
+    @Test("Home and End bring a sideways-scrolled log back to column 1")
+    func homeEndResetSideways() {
+        guard case .object(var view) = Fixture.view() else { return }
+        let long = "BEGIN " + String(repeating: "word ", count: 60) + "THE-END"
+        view["log_tail"] = .array(Self.rows(1...3, text: { $0 == 2 ? long : "short \($0)" }))
+        var s = Fixture.state(.object(view), width: 80, height: 24)
+        for key in [Key.home, .end] {
+            _ = Update.apply(&s, .key(.right))
+            _ = Update.apply(&s, .key(.right))
+            #expect(s.logShift == 62)
+            _ = Update.apply(&s, .key(key))
+            #expect(s.logShift == 0, "\(key)")
+            let p = Self.pane(s)
+            #expect(!p.title.contains("← from column"), "\(p.title)")
+            #expect(p.body.contains { $0.contains("INFO     BEGIN word") }, "\(p.body)")
+        }
+    }
+
     @Test("the failure reason wraps at word boundaries over up to four rows, then ends with …")
     func failureReasonWraps() {
         let reason =
@@ -220,6 +260,62 @@ struct LogPaneTests {
         #expect(TextWidth.wrap("a b c d e f", 3, maxRows: 2) == ["a b", "c…"])
         #expect(TextWidth.drop("東京abc", columns: 3) == "abc", "half a wide character goes entirely")
         #expect(TextWidth.drop("abc", columns: 5) == "")
+    }
+
+    @Test("emoji with Emoji_Presentation (🚀 ✅ ⚡ 🇩🇪 🥲 🫠) take two columns; text-style symbols (☺ ✓ ⚠ 🨀) one")
+    func emojiWidths() {
+        for c: Unicode.Scalar in [
+            "🚀", "✅", "⚡", "⌚", "⏩", "⏰", "⏳", "◽", "☔", "♈", "♿", "⚓", "⚪", "⚽", "⛄",
+            "⛎", "⛔", "⛪", "⛲", "⛵", "⛺", "⛽", "✊", "✨", "❌", "❎", "❓", "❗", "➕", "➰", "➿", "⬛", "⭐", "⭕",
+            "🇩", "🌀", "🙏", "🛿", "🤖", "🧿", "🩰", "🫠", "東",
+        ] {
+            #expect(TextWidth.of(c) == 2, "U+\(String(c.value, radix: 16, uppercase: true))")
+        }
+        for c: Unicode.Scalar in ["a", "☺", "✓", "⚠", "⛆", "✉", "🨀", "🙐", "→", "·", "é"] {
+            #expect(TextWidth.of(c) == 1, "U+\(String(c.value, radix: 16, uppercase: true))")
+        }
+        #expect(TextWidth.of("🚀 go ✅") == 8)
+        // A log line of emoji fills the pane exactly: the › marker lands in the last column.
+        guard case .object(var view) = Fixture.view() else { return }
+        view["log_tail"] = .array(Self.rows(1...1, text: { _ in String(repeating: "🚀✅⚡ ", count: 30) }))
+        let s = Fixture.state(.object(view), width: 80, height: 24)
+        let row = Self.pane(s).body.first { $0.contains("🚀") }!
+        #expect(TextWidth.of(row) == 80 && row.hasSuffix("›"), "\(row)")
+    }
+
+    @Test("Grid.put draws controls, C1 and bidi controls as spaces and expands tabs to the text's next tab stop")
+    func controlsAndTabs() {
+        var g = Grid(width: 40, height: 2)
+        let n = g.put(2, 0, "a\u{1B}b\u{9B}c\u{202E}d\u{2067}e\u{200F}f\u{061C}g\u{7}h")
+        #expect(n == 15 && g.row(0) == "  a b c d e f g h")
+        #expect(g.put(3, 1, "ab\tc\t\td") == 25)
+        #expect(g.row(1) == "   ab      c               d")
+        // A tab is clipped to the width given.
+        var h = Grid(width: 10, height: 1)
+        h.fill(h.bounds, "x")
+        #expect(h.put(0, 0, "ab\tcd", maxWidth: 5) == 5)
+        #expect(h.row(0) == "ab   xxxxx")
+        #expect(TextWidth.of("ab\tc") == 9 && TextWidth.expandingTabs("ab\tc\t") == "ab      c       ")
+        #expect(TextWidth.expandingTabs("東\tx") == "東      x")
+        // Log lines keep their tabs as spaces, so sideways scrolling counts what is drawn.
+        #expect(LogLine(id: 1, ts: "", level: "info", line: "a\tb", jobID: nil).line == "a       b")
+    }
+
+    @Test("combining marks take no column and stay on their base character (at most three); lone ones are dropped")
+    func combiningMarks() {
+        #expect(TextWidth.of("Cafe\u{301}") == 4 && TextWidth.of("x\u{20D7}\u{1DC4}\u{FE20}") == 1)
+        var g = Grid(width: 20, height: 1)
+        let n = g.put(0, 0, "\u{301}Cafe\u{301} x\u{300}\u{301}\u{302}\u{303}y 東\u{301}\u{1B}\u{301}z")
+        #expect(n == 12)
+        #expect(g[3, 0].scalar == "e" && g[3, 0].marks == ["\u{301}"])
+        #expect(g[5, 0].marks == ["\u{300}", "\u{301}", "\u{302}"], "a fourth mark is dropped")
+        #expect(g[8, 0].marks == ["\u{301}"] && g[10, 0].marks.isEmpty, "a wide base keeps it; a control does not")
+        #expect(g.row(0) == "Cafe\u{301} x\u{300}\u{301}\u{302}y 東\u{301} z")
+        // Overwriting a cell takes its marks away; ASCII terminals get none.
+        _ = g.put(3, 0, "E")
+        #expect(g[3, 0].marks.isEmpty)
+        g.downgradeToASCII()
+        #expect(g.row(0) == "CafE xy ? z")
     }
 
     @Test("a BATCH/JOB target splits at the first '/': batch ids cannot hold one, job ids may")

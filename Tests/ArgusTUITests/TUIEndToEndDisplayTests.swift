@@ -56,6 +56,114 @@ extension TUIEndToEndTests {
         #expect(curveRows.count >= 8, "\(out)")
     }
 
+    @Test("absurd figures (elapsed 1e300 s, util/memory 1e308) do not crash --dump; the tiles say >100y, >999%, >1 PiB")
+    func absurdFiguresOnScreen() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        try c.mustPost(
+            Ev.make("resource_snapshot", batch: "b1", data: ["gpus": [["util_pct": 1e308, "mem_mb": 1e308]]]))
+        try c.mustPost(Ev.make("job_done", batch: "b1", job: "j1", data: ["elapsed_s": 1e300]))
+        let (rc, out, err) = try runTool(
+            Binaries.path("argus-tui"), ["--dump", "--width", "100", "--height", "30", "b1/j1"],
+            env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        #expect(rc == 0, "\(err)")
+        let rows = out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let values = try #require(rows.first { $0.contains(">100y") }, "\(out)")
+        #expect(values.contains(">999%") && values.contains(">1 PiB"), "\(values)")
+        #expect(!out.contains("inf") && !out.contains("Fatal"), "\(out)")
+    }
+
+    @Test("a log line of emoji (🚀 ✅ ⚡) fits the pane in a real terminal: its › marker is in the last column")
+    func emojiLogLine() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        try c.mustPost(
+            Ev.make(
+                "log_line", batch: "b1", job: "j1",
+                data: ["line": .string("EMOJI " + String(repeating: "🚀✅⚡ ", count: 40)), "level": "info"]))
+        try c.mustPost(Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "AFTER-MARK", "level": "info"]))
+        let t = try tui(s, token, ["b1/j1"], env: [:])
+        let pane = try t.wait("the emoji line") { $0.contains("AFTER-MARK") }
+        let rows = pane.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let row = try #require(rows.first { $0.contains("EMOJI") }, "\(pane)")
+        // tmux draws each of these emoji two columns wide: counted as one, the line ran past the edge.
+        #expect(row.hasSuffix("›"), "\(row)")
+        let next = try #require(rows.firstIndex(of: row)).advanced(by: 1)
+        #expect(rows[next].contains("AFTER-MARK"), "\(pane)")
+    }
+
+    /// A log line that tries every trick: set the title (OSC), clear the screen (CSI), a C1 CSI, BEL, and bidi
+    /// overrides, isolates and marks that would reorder the row; plus a tab.
+    static let hostileLine =
+        "T1\u{1B}]0;PWNED\u{07}T2\u{1B}[2JT3\u{9B}31mT4\u{85}T5\u{202E}evil\u{202C}T6\u{2066}x\u{2069}"
+        + "\u{200E}\u{200F}\u{061C}\u{202A}\u{202B}\u{202D}\u{2067}\u{2068}T7\tTAB"
+
+    /// Code points that must not reach the terminal from network text (curses's own ESC sequences aside).
+    static func forbidden(_ c: Unicode.Scalar) -> Bool {
+        (0x80...0x9F).contains(c.value) || [0x061C, 0x200E, 0x200F].contains(c.value)
+            || (0x202A...0x202E).contains(c.value) || (0x2066...0x2069).contains(c.value)
+    }
+
+    @Test("--dump: controls, C1 and bidi overrides in a log line are drawn as spaces; a tab reaches the next multiple of 8")
+    func hostileLogLineDump() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        try c.mustPost(
+            Ev.make("log_line", batch: "b1", job: "j1", data: ["line": .string(Self.hostileLine), "level": "info"]))
+        let (rc, out, err) = try runTool(
+            Binaries.path("argus-tui"), ["--dump", "--width", "120", "--height", "30", "b1/j1"],
+            env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        #expect(rc == 0, "\(err)")
+        #expect(!out.unicodeScalars.contains { Self.forbidden($0) || ($0.value < 0x20 && $0 != "\n") }, "\(out)")
+        let row = try #require(out.split(separator: "\n").first { $0.contains("T1") }, "\(out)")
+        // Each control is one space; the tab runs from text column 50 to the next multiple of 8 (56).
+        #expect(
+            row.hasSuffix(
+                "T1 ]0;PWNED T2 [2JT3 31mT4 T5 evil T6 x         T7      TAB"), "\(row)")
+    }
+
+    @Test("tmux pipe-pane: no bidi or C1 code point and no injected escape reaches the terminal from a log line")
+    func hostileLogLineTerminal() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        let t = try tui(s, token, ["b1/j1"])
+        try t.wait("the live job screen") { $0.contains("● live") }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("argus-pipe-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try t.recordOutput(to: file)
+        try c.mustPost(
+            Ev.make("log_line", batch: "b1", job: "j1", data: ["line": .string(Self.hostileLine), "level": "info"]))
+        try t.wait("the hostile line") { $0.contains("TAB") }
+        let bytes = try Data(contentsOf: file)
+        let written = String(decoding: bytes, as: UTF8.self)
+        #expect(written.contains("PWNED"), "the line was drawn while recording")
+        #expect(!written.unicodeScalars.contains { Self.forbidden($0) })
+        #expect(!written.contains("\u{1B}]0;PWNED") && !written.contains("\u{07}T2") && !written.contains("\u{1B}[2JT3"))
+        t.send("q")
+    }
+
+    @Test("a combining accent (e + U+0301) reaches the terminal on its letter: tmux shows Café, not Cafe")
+    func combiningMarkOnScreen() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        try c.mustPost(
+            Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "ACCENT Cafe\u{301} ok", "level": "info"]))
+        let t = try tui(s, token, ["b1/j1"])
+        let pane = try t.wait("the accented line") { $0.contains("ACCENT") }
+        #expect(pane.contains("ACCENT Cafe\u{301} ok") || pane.contains("ACCENT Café ok"), "\(pane)")
+        t.send("q")
+    }
+
     @Test("fourteen series: the legend says +N more; m opens a chooser that reaches every one; NO_COLOR has markers")
     func manySeries() throws {
         let s = try TestServer()

@@ -265,6 +265,37 @@ struct UpdateTests {
         #expect(s.screen == .batches)
     }
 
+    @Test("a job's banner and a refused action's message stay on their screen: another job or screen starts clean")
+    func noticesStayOnTheirScreen() {
+        var s = Fixture.state(Fixture.view())
+        // Another job's idle flag and recovery raise nothing here.
+        _ = Update.apply(&s, .streamEvent(event(101, "job_idle_flagged", job: "j2", data: ["idle_for_s": 600])))
+        _ = Update.apply(&s, .streamEvent(event(102, "job_idle_recovered", job: "j2", data: ["idle_for_s": 24])))
+        #expect(s.banner == nil)
+        _ = Update.apply(&s, .streamEvent(event(103, "job_idle_flagged", data: ["idle_for_s": 600])))
+        _ = Update.apply(&s, .streamEvent(event(104, "job_idle_recovered", data: ["idle_for_s": 24])))
+        #expect(s.banner == "GPU busy again after 24s idle")
+        _ = Update.apply(&s, .message("Stop is not available: batch already done.", isError: true))
+        #expect(ScreenView.render(s).text.contains("Stop is not available"))
+        // Esc to the job list: neither follows.
+        _ = Update.apply(&s, .key(.escape))
+        #expect(s.banner == nil && s.status == nil)
+        _ = Update.apply(
+            &s, .jobsLoaded(batchID: "b1", [["id": "j1", "status": "running"], ["id": "j2", "status": "running"]]))
+        #expect(!ScreenView.render(s).text.contains("Stop is not available"))
+        // Opening the other job: its screen shows no banner from j1.
+        _ = Update.apply(&s, .key(.down))
+        _ = Update.apply(&s, .message("Rerun is not available: no command recorded.", isError: true))
+        #expect(Update.apply(&s, .key(.enter)) == [.openJob(batchID: "b1", jobID: "j2")])
+        #expect(s.banner == nil && s.status == nil)
+        guard case .object(var v) = Fixture.view(), case .object(var job) = v["job"] else { return }
+        job["id"] = "j2"
+        v["job"] = .object(job)
+        _ = Update.apply(&s, .viewLoaded(.object(v)))
+        let text = ScreenView.render(s).text
+        #expect(!text.contains("GPU busy again") && !text.contains("not available"), "\(text)")
+    }
+
     @Test("targets parse as BATCH/JOB, BATCH or nothing")
     func targets() {
         #expect(Target.parse(nil) == .picker)

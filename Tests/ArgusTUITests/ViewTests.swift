@@ -185,6 +185,34 @@ struct ViewTests {
         #expect(Fmt.gpuMemory(peak: nil, total: 81_559, gpus: 4, ascii: false) == "no data")
     }
 
+    @Test("absurd figures from the network (1e300 s, NaN, ±Inf, 1e308 %/MiB) are shown honestly, never trap")
+    func absurdFigures() {
+        #expect(Fmt.duration(1e300) == ">100y")
+        #expect(Fmt.duration(.infinity) == "–")
+        #expect(Fmt.duration(.nan) == "–")
+        #expect(Fmt.duration(-5) == "–")
+        #expect(Fmt.duration(Double(Int.max)) == ">100y")
+        #expect(Fmt.duration(3_155_759_999) == "36524d 23h")
+        #expect(Fmt.duration(90061) == "1d 1h")
+        #expect(Fmt.age(1e300) == ">100y ago")
+        #expect(Fmt.age(-1e300) == "0s ago")
+        #expect(Fmt.age(.nan) == "–")
+        #expect(Fmt.age(-.infinity) == "0s ago")
+        #expect(Fmt.clock(1e300) == "--:--:--")
+        #expect(Fmt.clock(.nan) == "--:--:--")
+        #expect(Fmt.percent(1e308) == ">999%")
+        #expect(Fmt.percent(.infinity) == ">999%")
+        #expect(Fmt.percent(-.infinity) == "<0%")
+        #expect(Fmt.percent(.nan) == "–")
+        #expect(Fmt.percent(97.25) == "97.2%" || Fmt.percent(97.25) == "97.3%")
+        #expect(Fmt.memory(1e308) == ">1 PiB")
+        #expect(Fmt.memory(.infinity) == ">1 PiB")
+        #expect(Fmt.memory(.nan) == "–")
+        #expect(Fmt.memory(-1) == "–")
+        #expect(Fmt.gpuMemory(peak: 1e308, total: 81_559, gpus: 1, ascii: false) == ">1 PiB")
+        #expect(Fmt.gpuMemory(peak: 1000, total: 1e308, gpus: 1, ascii: false) == "1000 MiB")
+    }
+
     @Test("a job with no GPU data says so instead of showing zeros")
     func noGPU() {
         let g = ScreenView.render(Fixture.state(Fixture.view(gpu: false)))

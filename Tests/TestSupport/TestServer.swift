@@ -405,6 +405,14 @@ public final class Tmux: @unchecked Sendable {
         _ = try? runTool("/usr/bin/env", ["tmux", "-L", socket, "send-keys", "-t", session] + keys)
     }
 
+    /// From now on, appends every byte the program writes to the terminal to `file` (pipe-pane -O): what
+    /// reaches the terminal, escapes and all, rather than what tmux made of it.
+    public func recordOutput(to file: URL) throws {
+        let (rc, _, err) = try runTool(
+            "/usr/bin/env", ["tmux", "-L", socket, "pipe-pane", "-O", "-t", session, "cat >> '\(file.path)'"])
+        guard rc == 0 else { throw TestFailure("tmux pipe-pane failed: \(err)") }
+    }
+
     /// Waits until the pane satisfies `predicate`, or throws with the last capture.
     @discardableResult
     public func wait(timeout: TimeInterval = 15, _ what: String, until predicate: (String) -> Bool)

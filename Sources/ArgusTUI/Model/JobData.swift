@@ -82,8 +82,28 @@ public struct LogLine: Sendable, Equatable {
         self.id = id
         self.ts = ts
         self.level = level
-        self.line = line
+        // Tabs become spaces here, so the pane's sideways scrolling counts the columns a terminal would draw.
+        self.line = LogLine.capped(TextWidth.expandingTabs(line))
         self.jobID = jobID
+    }
+
+    /// The columns of a log line the TUI keeps. The pane measures and draws the lines it shows on every frame,
+    /// so a 15 MB line kept whole made each frame take seconds; nobody reads past this sideways anyway.
+    public static let maxColumns = 8192
+
+    /// `line` cut to `maxColumns` columns, with a marker that says it was cut and how long it was.
+    static func capped(_ line: String) -> String {
+        // Every column takes at least one UTF-8 byte, so a short line needs no scan.
+        if line.utf8.count <= maxColumns { return line }
+        var kept = String.UnicodeScalarView()
+        var col = 0
+        for c in line.unicodeScalars {
+            let w = TextWidth.of(c)
+            if col + w > maxColumns { return String(kept) + " … [line cut: \(line.utf8.count) bytes in all]" }
+            kept.append(c)
+            col += w
+        }
+        return line
     }
 
     var isHeartbeat: Bool { line == "heartbeat" && level == "debug" }

@@ -182,6 +182,14 @@ public enum Update {
         }
     }
 
+    /// Banners and status messages are about the screen they were raised on (a job's idle flag, an action
+    /// refused there): another screen or job starts without them.
+    static func clearNotices(_ s: inout AppState) {
+        s.banner = nil
+        s.status = nil
+        s.statusIsError = false
+    }
+
     static func say(_ s: inout AppState, _ text: String, error: Bool = false) {
         s.status = text
         s.statusIsError = error
@@ -231,10 +239,12 @@ public enum Update {
             case .jobs:
                 guard s.pinnedBatch == nil else { return [] }
                 s.screen = .batches
+                clearNotices(&s)
                 return [.loadBatches]
             case .job:
                 guard let job = s.job else { return [] }
                 s.screen = .jobs(job.batchID)
+                clearNotices(&s)
                 s.job = nil
                 s.jobsLoaded = false
                 return [.closeJob, .loadJobs(job.batchID)]
@@ -245,6 +255,7 @@ public enum Update {
                 guard s.batches.indices.contains(s.batchCursor) else { return [] }
                 let id = s.batches[s.batchCursor].id
                 s.screen = .jobs(id)
+                clearNotices(&s)
                 s.jobs = []
                 s.jobsLoaded = false
                 s.jobCursor = 0
@@ -253,6 +264,7 @@ public enum Update {
                 guard s.jobs.indices.contains(s.jobCursor) else { return [] }
                 let j = s.jobs[s.jobCursor].id
                 s.screen = .job
+                clearNotices(&s)
                 s.job = JobData(batchID: b, jobID: j)
                 s.connection = .connecting
                 resetLog(&s)
@@ -264,8 +276,10 @@ public enum Update {
         case .down: return move(&s, 1)
         case .pageUp: return move(&s, -page)
         case .pageDown: return move(&s, page)
-        case .top: return move(&s, Int.min / 2)
-        case .bottom: return move(&s, Int.max / 2)
+        case .top, .bottom:
+            // A jump to either end of the log also brings it back to column 1: the lines there are others.
+            s.logShift = 0
+            return move(&s, binding.command == .top ? Int.min / 2 : Int.max / 2)
         case .scrollLeft, .scrollRight:
             shiftLog(&s, binding.command == .scrollRight ? 1 : -1)
         case .filter:
@@ -297,7 +311,7 @@ public enum Update {
             }
             s.screen = .jobs(target)
             s.job = nil
-            s.banner = nil
+            clearNotices(&s)
             s.jobs = []
             s.jobsLoaded = false
             s.jobCursor = 0

@@ -57,7 +57,8 @@ final class CursesTerminal {
                 if cell.style.reverse { attr |= cn_A_REVERSE() }
                 if cell.style.underline { attr |= cn_A_UNDERLINE() }
                 let pair: Int16 = colors ? Int16(cell.style.fg.rawValue) : 0
-                _ = cn_put_cell(Int32(y), Int32(x), wchar_t(bitPattern: scalar.value), attr, pair)
+                func mark(_ i: Int) -> wchar_t { i < cell.marks.count ? wchar_t(bitPattern: cell.marks[i].value) : 0 }
+                _ = cn_put_cell(Int32(y), Int32(x), wchar_t(bitPattern: scalar.value), mark(0), mark(1), mark(2), attr, pair)
             }
         }
         previous = grid

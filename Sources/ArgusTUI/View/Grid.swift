@@ -34,6 +34,11 @@ public struct Cell: Equatable, Sendable {
     /// The scalar shown; `nil` marks the right half of a double-width character.
     public var scalar: Unicode.Scalar?
     public var style: Style
+    /// Combining marks drawn on `scalar` (é written as e + U+0301), at most `Cell.maxMarks`: curses keeps a
+    /// few per cell, and more only stack into an unreadable smear.
+    public var marks: [Unicode.Scalar] = []
+
+    public static let maxMarks = 3
 
     public static let blank = Cell(scalar: " ", style: .plain)
 }
@@ -120,13 +125,35 @@ public struct Grid: Equatable, Sendable {
         guard y >= 0, y < height else { return 0 }
         let limit = min(maxWidth ?? width, width - x)
         var col = 0
+        // The cell the last character of this text went to, which a following combining mark joins.
+        var base: Int? = nil
         for s in text.unicodeScalars {
+            if s == "\t" {
+                base = nil
+                // A tab reaches the next tab stop of the text, like a terminal's, clipped to the space given.
+                let stop = min(limit, col + TextWidth.tabWidth(at: col))
+                while col < stop {
+                    if x + col >= 0 { cells[y * width + x + col] = Cell(scalar: " ", style: style) }
+                    col += 1
+                }
+                if col >= limit { break }
+                continue
+            }
             let w = TextWidth.of(s)
-            if w == 0 { continue }
+            if w == 0 {
+                if TextWidth.isCombining(s), let b = base, cells[b].marks.count < Cell.maxMarks {
+                    cells[b].marks.append(s)
+                }
+                continue
+            }
             if col + w > limit { break }
-            let shown: Unicode.Scalar = s.value < 0x20 || (0x7F..<0xA0).contains(s.value) ? " " : s
+            // The one gate between text from the network and the terminal: controls (C0, DEL, C1) and bidi
+            // overrides/isolates/marks become spaces, so no line can move the cursor, ring, or reorder the row.
+            let shown: Unicode.Scalar = TextWidth.isControl(s) ? " " : s
+            base = nil
             if x + col >= 0 {
                 cells[y * width + x + col] = Cell(scalar: shown, style: style)
+                if shown == s { base = y * width + x + col }
                 if w == 2, x + col + 1 < width {
                     cells[y * width + x + col + 1] = Cell(scalar: nil, style: style)
                 }
@@ -146,6 +173,7 @@ public struct Grid: Equatable, Sendable {
             0x2191: "^", 0x2193: "v", 0x2190: "<", 0x2192: ">", 0x258F: "_", 0x26A0: "!", 0x2014: "-", 0x2013: "-",
         ]
         for i in cells.indices {
+            cells[i].marks = []
             guard let sc = cells[i].scalar, sc.value > 0x7E else { continue }
             cells[i].scalar = map[sc.value] ?? "?"
         }
@@ -157,7 +185,11 @@ public struct Grid: Equatable, Sendable {
         lines.reserveCapacity(height)
         for y in 0..<height {
             var line = String.UnicodeScalarView()
-            for x in 0..<width { if let s = cells[y * width + x].scalar { line.append(s) } }
+            for x in 0..<width {
+                guard let s = cells[y * width + x].scalar else { continue }
+                line.append(s)
+                line.append(contentsOf: cells[y * width + x].marks)
+            }
             var str = String(line)
             while str.last == " " { str.removeLast() }
             lines.append(str)
@@ -184,28 +216,91 @@ public struct Grid: Equatable, Sendable {
 
 /// Terminal column widths, without depending on the process locale.
 public enum TextWidth {
+    /// Code points terminals draw two columns wide (East Asian Wide/Fullwidth), sorted for a binary search:
+    /// CJK and Hangul, and the emoji with Emoji_Presentation (🚀 ✅ ⚡ …), which counted as one column
+    /// let a log line overflow its pane.
+    static let wide: [ClosedRange<UInt32>] = [
+        0x1100...0x115F, 0x231A...0x231B, 0x23E9...0x23EC, 0x23F0...0x23F0, 0x23F3...0x23F3,
+        0x25FD...0x25FE, 0x2614...0x2615, 0x2648...0x2653, 0x267F...0x267F, 0x2693...0x2693,
+        0x26A1...0x26A1, 0x26AA...0x26AB, 0x26BD...0x26BE, 0x26C4...0x26C5, 0x26CE...0x26CE,
+        0x26D4...0x26D4, 0x26EA...0x26EA, 0x26F2...0x26F3, 0x26F5...0x26F5, 0x26FA...0x26FA,
+        0x26FD...0x26FD, 0x2705...0x2705, 0x270A...0x270B, 0x2728...0x2728, 0x274C...0x274C,
+        0x274E...0x274E, 0x2753...0x2755, 0x2757...0x2757, 0x2795...0x2797, 0x27B0...0x27B0,
+        0x27BF...0x27BF, 0x2B1B...0x2B1C, 0x2B50...0x2B50, 0x2B55...0x2B55, 0x2E80...0xA4CF,
+        0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6,
+        0x1F1E6...0x1F1FF, 0x1F300...0x1F64F, 0x1F680...0x1F6FF, 0x1F900...0x1F9FF, 0x1FA70...0x1FAFF,
+        0x20000...0x3FFFD,
+    ]
+
+    static func isWide(_ v: UInt32) -> Bool {
+        var lo = 0
+        var hi = wide.count - 1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            if v < wide[mid].lowerBound {
+                hi = mid - 1
+            } else if v > wide[mid].upperBound {
+                lo = mid + 1
+            } else {
+                return true
+            }
+        }
+        return false
+    }
+
     public static func of(_ s: Unicode.Scalar) -> Int {
         let v = s.value
         if v == 0 { return 0 }
-        if (0x0300...0x036F).contains(v) || (0x200B...0x200F).contains(v)
-            || (0xFE00...0xFE0F).contains(v)
-        {
-            return 0
-        }
-        if (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v)
-            || (0xAC00...0xD7A3).contains(v)
-            || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v)
-            || (0xFF00...0xFF60).contains(v)
-            || (0xFFE0...0xFFE6).contains(v) || (0x1F300...0x1F64F).contains(v)
-            || (0x1F900...0x1FAFF).contains(v)
-            || (0x20000...0x3FFFD).contains(v)
-        {
-            return 2
-        }
-        return 1
+        if isCombining(s) || (0x200B...0x200D).contains(v) || (0xFE00...0xFE0F).contains(v) { return 0 }
+        if v < 0x1100 { return 1 }
+        return isWide(v) ? 2 : 1
     }
 
-    public static func of(_ s: String) -> Int { s.unicodeScalars.reduce(0) { $0 + of($1) } }
+    /// Combining marks (diacritics for Latin, Greek, Cyrillic; supplements; for symbols; half marks): no
+    /// column of their own, drawn on the character before them.
+    public static func isCombining(_ s: Unicode.Scalar) -> Bool {
+        switch s.value {
+        case 0x0300...0x036F, 0x1AB0...0x1AFF, 0x1DC0...0x1DFF, 0x20D0...0x20FF, 0xFE20...0xFE2F: return true
+        default: return false
+        }
+    }
+
+    /// Code points that must never reach the terminal as they are: C0 controls, DEL and C1 controls (ESC,
+    /// BEL, CSI …), and the bidi controls (LRM/RLM, ALM, embeddings/overrides U+202A–202E, isolates
+    /// U+2066–2069) that would let a log line reorder what the row shows. `Grid.put` draws each as a space.
+    public static func isControl(_ s: Unicode.Scalar) -> Bool {
+        switch s.value {
+        case 0..<0x20, 0x7F..<0xA0, 0x061C, 0x200E...0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
+        default: return false
+        }
+    }
+
+    /// Columns a tab at column `col` of a text takes: up to the next multiple of 8.
+    public static func tabWidth(at col: Int) -> Int { 8 - col % 8 }
+
+    public static func of(_ s: String) -> Int {
+        var col = 0
+        for c in s.unicodeScalars { col += c == "\t" ? tabWidth(at: col) : of(c) }
+        return col
+    }
+
+    /// `s` with its tabs expanded to spaces, for text measured and cut column by column (log lines).
+    public static func expandingTabs(_ s: String) -> String {
+        guard s.utf8.contains(0x09) else { return s }
+        var out = String.UnicodeScalarView()
+        var col = 0
+        for c in s.unicodeScalars {
+            if c == "\t" {
+                let n = tabWidth(at: col)
+                out.append(contentsOf: repeatElement(" ", count: n))
+                col += n
+            } else {
+                out.append(c)
+                col += of(c)
+            }
+        }
+        return String(out)
+    }
 
     /// Cuts `s` to `width` columns by taking out its middle (`exp-2026-…-seed3`), so ids that share a prefix
     /// stay apart and both ends stay readable.

@@ -2,8 +2,13 @@ import Foundation
 
 /// Formatting shared by the panels.
 enum Fmt {
+    /// A century: durations and ages beyond it are shown as `>100y` rather than converted. Values
+    /// come from the network, and `Int(1e300)` (or NaN) would trap and leave the terminal in raw mode.
+    static let centurySeconds = 100 * 365.25 * 86400.0
+
     static func duration(_ s: Double?) -> String {
         guard let s, s.isFinite, s >= 0 else { return "–" }
+        guard s < centurySeconds else { return ">100y" }
         let t = Int(s)
         if t < 60 { return "\(t)s" }
         if t < 3600 { return "\(t / 60)m \(String(format: "%02d", t % 60))s" }
@@ -13,6 +18,8 @@ enum Fmt {
 
     /// Local wall-clock time of day, HH:MM:SS, for "since when" messages that stay true as time passes.
     static func clock(_ epochSeconds: Double) -> String {
+        // time_t(_:) traps outside Int64; no real clock is a century away from the epoch's range anyway.
+        guard epochSeconds.isFinite, abs(epochSeconds) < 1e15 else { return "--:--:--" }
         var t = time_t(epochSeconds)
         var parts = tm()
         localtime_r(&t, &parts)
@@ -20,23 +27,40 @@ enum Fmt {
     }
 
     static func age(_ seconds: Double) -> String {
-        let s = max(0, Int(seconds))
+        guard !seconds.isNaN else { return "–" }
+        guard seconds < centurySeconds else { return ">100y ago" }
+        // A timestamp from the future (clock skew) reads as "just now".
+        let s = max(0, Int(max(0, seconds)))
         if s < 60 { return "\(s)s ago" }
         if s < 3600 { return "\(s / 60)m ago" }
         if s < 86400 { return "\(s / 3600)h ago" }
         return "\(s / 86400)d ago"
     }
 
+    /// Memory figures at or above this (1 PiB in MiB) are not a real GPU: shown as `>1 PiB` rather than as
+    /// a 300-digit number.
+    static let memoryLimitMB = 1024.0 * 1024 * 1024
+
     static func memory(_ mb: Double?) -> String {
-        guard let mb else { return "–" }
+        guard let mb, !mb.isNaN, mb >= 0 else { return "–" }
+        if mb >= memoryLimitMB { return ">1 PiB" }
         return mb >= 1024 ? String(format: "%.1f GiB", mb / 1024) : String(format: "%.0f MiB", mb)
+    }
+
+    /// A utilisation percentage: 0–100 is real; beyond 999 % (or below 0) the figure is nonsense and says so
+    /// in a few columns instead of printing `inf%` or hundreds of digits.
+    static func percent(_ v: Double) -> String {
+        if v.isNaN { return "–" }
+        if v > 999 { return ">999%" }
+        if v < 0 { return "<0%" }
+        return String(format: "%.1f%%", v)
     }
 
     /// The most-loaded GPU's peak against its capacity, e.g. `61.9 / 79.6 GiB ×4` (four GPUs): how close to OOM.
     static func gpuMemory(peak: Double?, total: Double?, gpus: Int, ascii: Bool) -> String {
         guard let peak else { return "no data" }
         var text = Fmt.memory(peak)
-        if let total, total > 0 {
+        if let total, total > 0, total < memoryLimitMB, peak >= 0, peak < memoryLimitMB {
             // One unit for both figures, taken from the capacity.
             text =
                 total >= 1024
@@ -111,7 +135,7 @@ enum JobPanels {
             let v = job.valLoss.map(LossChart.format) ?? "–"
             return "\(t) / \(v)" + (job.epoch.map { " @\($0)" } ?? "")
         }()
-        let gpu = job.gpuUtil.map { String(format: "%.1f%%", $0) } ?? "no data"
+        let gpu = job.gpuUtil.map(Fmt.percent) ?? "no data"
         let tiles: [(String, String, Style)] = [
             ("STATUS", statusText, Style(fg: Fmt.statusColor(status), bold: true)),
             ("ELAPSED", Fmt.duration(job.elapsed), .bold),
