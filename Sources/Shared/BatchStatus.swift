@@ -34,4 +34,6 @@ public enum ServerEventTypes {
     public static let batchStopped = "batch_stopped"
     /// `POST /api/batches/{b}/mark-failed`: the owner ends a dead run, and its running jobs, as failed.
     public static let batchMarkedFailed = "batch_marked_failed"
+    /// The agent could not start a queued rerun (its cwd is gone, say): streamed on the batch that was rerun.
+    public static let rerunFailed = "rerun_failed"
 }

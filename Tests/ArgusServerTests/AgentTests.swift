@@ -30,6 +30,33 @@ struct AgentTests {
         #expect(try c.post("/api/batches/live/rerun", json: [:]).status == 409)
     }
 
+    @Test("a rerun the agent cannot start (its cwd is gone) is said on the batch that was rerun, with the agent's reason")
+    func rerunThatCannotStart() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("argus-agent-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let state = work.appendingPathComponent("agent.json").path
+        let (rc, _, err) = try runTool(
+            Binaries.path("argus-agent"), ["register", "--url", s.url, "--token", token, "--hostname", Self.host, "--state-file", state])
+        #expect(rc == 0, "\(err)")
+        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
+        defer { stopProcess(agent) }
+        let gone = work.appendingPathComponent("deleted-checkout").path
+        try Self.finishedBatch(c, "moved", command: "true", cwd: gone)
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline, try c.mustGet("/api/batches/moved")["agent_online"] != true { usleep(100_000) }
+        let events = SSECollector(url: "\(s.url)/api/sse?channels=batch:moved", token: token)
+        defer { events.stop() }
+        try events.waitUntilConnected()
+        #expect(try c.post("/api/batches/moved/rerun", json: [:]).status == 202)
+        try events.wait(until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
+        let failed = try #require(events.dataEvents.first { $0.type == ServerEventTypes.rerunFailed })
+        #expect(failed.data.contains("deleted-checkout"), "the agent's reason names the missing cwd: \(failed.data)")
+    }
+
     @Test("rerun runs the recorded command in the recorded cwd; its new batch links back; stop kills its process group")
     func rerunAndStop() throws {
         let s = try TestServer()

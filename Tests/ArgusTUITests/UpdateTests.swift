@@ -305,4 +305,15 @@ struct UpdateTests {
         #expect(Target.parse("b1/j1") == .job("b1", "j1"))
         #expect(Target.parse("b1/j1/extra") == .job("b1", "j1/extra"))
     }
+
+    @Test("a rerun the agent could not start raises a banner with its reason")
+    func rerunFailedBanner() {
+        var s = Fixture.state(Fixture.view(status: "done", batchStatus: "done"))
+        _ = Update.apply(
+            &s,
+            .streamEvent(
+                event(101, ServerEventTypes.rerunFailed, job: nil, data: ["error": "cwd /data/run1 does not exist"])))
+        #expect(s.banner == "Rerun failed on the host: cwd /data/run1 does not exist")
+        #expect(ScreenView.render(s).text.contains("⚠ Rerun failed on the host: cwd /data/run1 does not exist"))
+    }
 }

@@ -129,6 +129,15 @@ extension ArgusStore {
         }
     }
 
+    /// One command of this agent, by id.
+    func command(_ commandID: Int64, agentID: Int64) async throws -> AgentCommand? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM agent_commands WHERE id = ? AND agent_id = ?", arguments: [commandID, agentID]
+            ).map(AgentCommand.init(row:))
+        }
+    }
+
     /// The batch a rerun command's process reports as (linked when its batch_start arrived), if any.
     func linkedBatch(ofRerun commandID: Int64) async throws -> String? {
         try await pool.read { db in

@@ -41,6 +41,9 @@ struct AgentController {
             if status == "exited", let batchID = try await store.linkedBatch(ofRerun: cmd) {
                 try await endIfStopping(batchID, exitCode: body["exit_code"]?.intValue)
             }
+            if status == "failed", let command = try await store.command(cmd, agentID: id), command.kind == "rerun" {
+                try await reportRerunFailed(command, error: body["error"]?.stringValue)
+            }
             return Response.json(["ok": true])
         }
         router.post("/api/agents/:id/heartbeat") { _, ctx in
@@ -70,6 +73,21 @@ struct AgentController {
                     at: Timestamp(micros: store.clock.nowUs()))
             ],
             as: .server)
+    }
+
+    /// A rerun the agent could not start is said on the batch that was rerun, where the person who asked is
+    /// watching (otherwise the reason would only be in the agent's own log).
+    func reportRerunFailed(_ command: AgentCommand, error: String?) async throws {
+        let data = JSONObject([
+            ("command_id", JSON(Double(command.id))),
+            ("error", .string(error ?? "the agent could not start the command")),
+        ])
+        _ = try await pipeline.submitServerEvents(
+            [
+                IncomingEvent.server(
+                    type: ServerEventTypes.rerunFailed, batchID: command.batchID, project: nil, data: data,
+                    at: Timestamp(micros: store.clock.nowUs()))
+            ], as: .server)
     }
 
     /// The agent named in the path, which must be the caller.

@@ -110,6 +110,9 @@ public enum Update {
             if [ServerEventTypes.batchStopped, ServerEventTypes.batchMarkedFailed].contains(e["event_type"]?.stringValue ?? "") {
                 s.banner = info?["reason"]?.stringValue
             }
+            if e["event_type"]?.stringValue == ServerEventTypes.rerunFailed {
+                s.banner = "Rerun failed on the host: \(info?["error"]?.stringValue ?? "the agent could not start it")"
+            }
             if let rerun = data.rerunBatchID, e["event_type"]?.stringValue == "rerun_started" {
                 s.banner = "Rerun started as batch \(rerun): press o to open it"
             }
