@@ -17,6 +17,21 @@ struct AgentTests {
         try c.mustPost(Ev.make("batch_done", batch: id, source: ["project": "p", "host": .string(host)]))
     }
 
+    /// A scratch folder for one test's agent state and rerun output; the caller removes it.
+    static func scratch() throws -> URL {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("argus-agent-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        return work
+    }
+
+    /// `argus-agent register` for `host`, keeping its token in `state`; returns what it printed.
+    static func register(_ s: TestServer, _ token: String, state: String) throws -> String {
+        let (rc, out, err) = try runTool(
+            Binaries.path("argus-agent"), ["register", "--url", s.url, "--token", token, "--hostname", host, "--state-file", state])
+        #expect(rc == 0, "\(err)")
+        return out
+    }
+
     @Test("no agent online: rerun is 409 naming the host; a running batch cannot be rerun")
     func noAgent() throws {
         let s = try TestServer()
@@ -35,13 +50,10 @@ struct AgentTests {
         let s = try TestServer()
         let token = try s.token()
         let c = s.client(token)
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("argus-agent-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let work = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: work) }
         let state = work.appendingPathComponent("agent.json").path
-        let (rc, _, err) = try runTool(
-            Binaries.path("argus-agent"), ["register", "--url", s.url, "--token", token, "--hostname", Self.host, "--state-file", state])
-        #expect(rc == 0, "\(err)")
+        _ = try Self.register(s, token, state: state)
         let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
         defer { stopProcess(agent) }
         let gone = work.appendingPathComponent("deleted-checkout").path
@@ -62,14 +74,10 @@ struct AgentTests {
         let s = try TestServer()
         let token = try s.token()
         let c = s.client(token)
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("argus-agent-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let work = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: work) }
         let state = work.appendingPathComponent("agent.json").path
-        let (rc, out, err) = try runTool(
-            Binaries.path("argus-agent"), ["register", "--url", s.url, "--token", token, "--hostname", Self.host, "--state-file", state])
-        #expect(rc == 0, "\(err)")
-        #expect(out.contains("registered agent"))
+        #expect(try Self.register(s, token, state: state).contains("registered agent"))
         let mode = (try FileManager.default.attributesOfItem(atPath: state)[.posixPermissions] as? NSNumber)?.intValue
         #expect(mode == 0o600)
         let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", "1"], stderr: state + ".log")
@@ -126,14 +134,10 @@ struct AgentRestartTests {
     func survivesRestart() throws {
         let first = try TestServer()
         let token = try first.token()
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("argus-agent-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let work = try AgentTests.scratch()
         defer { try? FileManager.default.removeItem(at: work) }
         let state = work.appendingPathComponent("agent.json").path
-        let (rc, _, err) = try runTool(
-            Binaries.path("argus-agent"),
-            ["register", "--url", first.url, "--token", token, "--hostname", AgentTests.host, "--state-file", state])
-        #expect(rc == 0, "\(err)")
+        _ = try AgentTests.register(first, token, state: state)
         let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
         defer { stopProcess(agent) }
         Thread.sleep(forTimeInterval: 0.5)
