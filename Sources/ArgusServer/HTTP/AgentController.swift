@@ -66,13 +66,7 @@ struct AgentController {
             ),
         ])
         data["previous_status"] = "stopping"
-        _ = try await pipeline.submitServerEvents(
-            [
-                IncomingEvent.server(
-                    type: ServerEventTypes.batchStopped, batchID: batchID, project: nil, data: data,
-                    at: Timestamp(micros: store.clock.nowUs()))
-            ],
-            as: .server)
+        try await pipeline.submitServerEvent(ServerEventTypes.batchStopped, batchID: batchID, data: data)
     }
 
     /// A rerun the agent could not start is said on the batch that was rerun, where the person who asked is
@@ -82,12 +76,7 @@ struct AgentController {
             ("command_id", JSON(Double(command.id))),
             ("error", .string(error ?? "the agent could not start the command")),
         ])
-        _ = try await pipeline.submitServerEvents(
-            [
-                IncomingEvent.server(
-                    type: ServerEventTypes.rerunFailed, batchID: command.batchID, project: nil, data: data,
-                    at: Timestamp(micros: store.clock.nowUs()))
-            ], as: .server)
+        try await pipeline.submitServerEvent(ServerEventTypes.rerunFailed, batchID: command.batchID, data: data)
     }
 
     /// The agent named in the path, which must be the caller.

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// The single writer. Requests queue their items; whenever the writer is free it takes everything queued
 /// and commits it in one transaction (group commit), then streams the stored events in id order and
@@ -64,5 +65,13 @@ actor IngestPipeline {
     @discardableResult
     func submitServerEvents(_ events: [IncomingEvent], as user: UserPrincipal) async throws -> [IngestOutcome] {
         try await submit(events.map { IngestItem(event: $0, user: user) })
+    }
+
+    /// One server-made event about a batch, by the server itself, stamped with the server's clock now.
+    @discardableResult
+    func submitServerEvent(_ type: String, batchID: String, data: JSONObject) async throws -> IngestOutcome {
+        let event = IncomingEvent.server(
+            type: type, batchID: batchID, project: nil, data: data, at: Timestamp(micros: store.clock.nowUs()))
+        return try await submitServerEvents([event], as: .server)[0]
     }
 }
