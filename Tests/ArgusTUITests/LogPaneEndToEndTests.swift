@@ -49,11 +49,16 @@ struct LogPaneEndToEndTests {
         t.send("Home")
         try t.wait("the page before the tail") { $0.contains("step 100: fine") && !$0.contains("loading older") }
         t.send("Home")
-        let top = try t.wait("the first line of the log") { $0.contains("step 0: fine") && $0.contains("start of the log") }
-        // The pane is full from the top: no run of empty rows under one line (the old bug).
-        let rows = top.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let first = try #require(rows.firstIndex { $0.contains("step 0: fine") })
-        #expect(rows[first + 1].contains("step 1: fine") && rows[first + 5].contains("step 5: fine"))
+        // The pane settles full from the top: lines 0 to 5 on consecutive rows, no run of empty rows under line 0
+        // (the old bug). The condition is part of the wait: a capture may catch the frame before the page lands.
+        let top = try t.wait("the first line of the log, the pane full beneath it") { screen in
+            let rows = screen.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            guard screen.contains("start of the log"), let first = rows.firstIndex(where: { $0.contains("step 0: fine") }),
+                first + 5 < rows.count
+            else { return false }
+            return rows[first + 1].contains("step 1: fine") && rows[first + 5].contains("step 5: fine")
+        }
+        #expect(top.contains("step 2: fine"))
         t.send("End")
         try t.wait("following again") { $0.contains("LOG  (following)") && $0.contains("step 499: fine") }
         t.send("q")
