@@ -61,6 +61,7 @@ public func buildApplication(
     .register(on: router)
     AgentController(store: services.store, pipeline: services.pipeline).register(on: router)
     SessionController(auth: services.auth, store: services.store, revocations: services.revocations).register(on: router)
+    WebController().register(on: router)
 
     let config = services.config
     var app = Application(
