@@ -28,9 +28,10 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
     $('readonly-tag').hidden = false;
   }
   const chart = new LossChart();
+  // Parameters percent-encoded one by one (URLSearchParams would send a space as "+", which is not a space here).
   const logURL = () => (params) => {
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) if (v !== '' && v !== undefined && v !== null) q.set(k, String(v));
+    const q = Object.entries(params).filter(([, v]) => v !== '' && v !== undefined && v !== null)
+      .map(([k, v]) => `${k}=${enc(String(v))}`).join('&');
     return `/api/jobs/${enc(s.b)}/${enc(s.j)}/log-lines?${q}`;
   };
   const log = new LogPane(logURL());

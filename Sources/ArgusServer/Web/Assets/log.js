@@ -22,6 +22,8 @@ export class LogPane {
     this.olderExist = false;
     this.loading = false;
     this.newestID = 0;
+    this.count = 0;
+    this.note = null;
     this.generation = 0;
     this.box.addEventListener('scroll', () => this.onScroll());
     const filter = $('log-filter');
@@ -44,7 +46,9 @@ export class LogPane {
 
   replace(rows) {
     this.box.replaceChildren();
+    this.note = null;
     this.newestID = 0;
+    this.count = 0;
     this.olderExist = rows.length >= PAGE;
     this.follow = true;
     this.insertOlder(rows);
@@ -69,6 +73,7 @@ export class LogPane {
       const r = { ...rows[i], level: String(rows[i].level || 'info').toLowerCase() };
       if (isHeartbeat(r) || (oldest !== null && r.id >= oldest)) continue;
       frag.append(this.row(r));
+      this.count++;
       if (r.id > this.newestID) this.newestID = r.id;
     }
     this.box.prepend(frag);
@@ -81,11 +86,12 @@ export class LogPane {
   }
 
   empty() {
-    const note = this.box.querySelector('.note');
-    const hasLines = this.box.querySelector('.line') !== null;
-    if (hasLines && note) note.remove();
-    if (!hasLines && !note) {
-      this.box.append(el('div', { class: 'note', text: this.query ? 'no line matches the filter' : 'no log lines yet' }));
+    if (this.count > 0 && this.note) {
+      this.note.remove();
+      this.note = null;
+    } else if (this.count === 0 && !this.note) {
+      this.note = el('div', { class: 'note', text: this.query ? 'no line matches the filter' : 'no log lines yet' });
+      this.box.append(this.note);
     }
   }
 
@@ -95,10 +101,11 @@ export class LogPane {
     if (r.id <= this.newestID || isHeartbeat(r) || !matches(this.query, r)) return;
     this.newestID = r.id;
     this.box.append(this.row(r));
+    this.count++;
     if (this.follow) {
-      let extra = this.box.querySelectorAll('.line').length - MAX_LINES;
-      while (extra-- > 0) {
+      while (this.count > MAX_LINES) {
         this.box.querySelector('.line').remove();
+        this.count--;
         this.olderExist = true;
       }
       this.toBottom();
@@ -115,7 +122,7 @@ export class LogPane {
       this.follow = atBottom;
       this.showFollow();
     }
-    if (this.box.scrollTop < 60 && this.olderExist && !this.loading) this.loadOlder();
+    if (this.box.scrollTop < 60 && this.olderExist && !this.loading) this.loadOlder(); else this.showStatus();
   }
 
   async loadOlder() {
@@ -165,7 +172,7 @@ export class LogPane {
 
   showStatus() {
     if (this.loading) { setText($('log-status'), 'loading older lines…'); return; }
-    const n = this.box.querySelectorAll('.line').length;
+    const n = this.count;
     let text = '';
     if (this.query) text = `filter "${this.query}": ${n}${this.olderExist ? '+' : ''} match${n === 1 ? '' : 'es'}`;
     else if (!this.olderExist && n > 0 && this.box.scrollTop < 60 && this.box.scrollHeight > this.box.clientHeight) text = 'start of the log';
