@@ -53,6 +53,12 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
     if (jobs) renderSwitcher();
   }
 
+  // Summaries can come 20 times a second on a busy run: the page shows the latest of each quarter second.
+  let renderTimer = 0;
+  function scheduleRender() {
+    if (!renderTimer) renderTimer = setTimeout(() => { renderTimer = 0; render(); }, 250);
+  }
+
   function renderSwitcher() {
     const row = $('job-switcher-row');
     row.hidden = jobs.length < 2;
@@ -105,7 +111,7 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
       }
     }
     if (before && (before.status !== d.batch.status || before.stop_requested !== d.batch.stop_requested)) refreshActions();
-    render();
+    scheduleRender();
   }
 
   function onFrame(type, id, data) {
@@ -125,7 +131,13 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
     }
   }
 
-  const first = await load(jobID);
+  let first;
+  try {
+    first = await load(jobID);
+  } catch (e) {
+    chart.close();
+    throw e;
+  }
   if (jobs) {
     $('job-switcher').addEventListener('change', async (e) => {
       try { await load(e.target.value); } catch (err) { setText($('log-status'), err.message); }
@@ -149,5 +161,5 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
   const tick = setInterval(() => {
     if (s.job) { renderTelemetry(s.job); renderBanners(banners(s.batch, s.job, s.notices)); }
   }, 1000);
-  return { close() { clearInterval(tick); live.close(); } };
+  return { close() { clearInterval(tick); clearTimeout(renderTimer); live.close(); chart.close(); } };
 }

@@ -7,6 +7,8 @@ import { isoClock } from './format.js';
 const PAGE = 200;
 /** Lines kept in the page while following; older ones come back by scrolling up. */
 const MAX_LINES = 5000;
+/** Live lines are put on the page in batches at most this often (one layout and paint for all of them). */
+const FLUSH_MS = 250;
 
 /** The server's search rule (Shared/LogFilter.swift), for live lines while a filter is set. */
 const matches = (q, row) => !q || row.line.toLowerCase().includes(q.toLowerCase()) || row.level.includes(q.toLowerCase());
@@ -23,6 +25,8 @@ export class LogPane {
     this.loading = false;
     this.newestID = 0;
     this.count = 0;
+    this.pending = [];
+    this.flushTimer = 0;
     this.note = null;
     this.generation = 0;
     this.box.addEventListener('scroll', () => this.onScroll());
@@ -46,6 +50,7 @@ export class LogPane {
 
   replace(rows) {
     this.box.replaceChildren();
+    this.pending = [];
     this.note = null;
     this.newestID = 0;
     this.count = 0;
@@ -95,16 +100,27 @@ export class LogPane {
     }
   }
 
-  /** A live `log_line` of the shown job. */
+  /** A live `log_line` of the shown job: queued, and put on the page with the others of the next quarter second. */
   append(r) {
     r = { ...r, level: String(r.level || 'info').toLowerCase() };
     if (r.id <= this.newestID || isHeartbeat(r) || !matches(this.query, r)) return;
     this.newestID = r.id;
-    this.box.append(this.row(r));
-    this.count++;
+    this.pending.push(r);
+    if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  /** One DOM change and one scroll for every line that came in since the last flush. */
+  flush() {
+    this.flushTimer = 0;
+    if (!this.pending.length) return;
+    const frag = document.createDocumentFragment();
+    for (const r of this.pending) frag.append(this.row(r));
+    this.count += this.pending.length;
+    this.pending = [];
+    this.box.append(frag);
     if (this.follow) {
       while (this.count > MAX_LINES) {
-        this.box.querySelector('.line').remove();
+        this.box.firstElementChild.remove();
         this.count--;
         this.olderExist = true;
       }
