@@ -72,6 +72,14 @@ struct StreamController {
                         if done { break }
                     }
                 }
+                // The state as of now, after the history: clients take run state only from summary frames. Its id
+                // is the last one sent, so it never moves a client's resume point (none when nothing was sent).
+                var opening = ByteBuffer()
+                for summary in try await store.currentSummaries(filter) {
+                    opening.writeString(
+                        SSEEncoder.frame(id: sent > 0 ? sent : nil, event: summary.type, data: summary.body))
+                }
+                try await writer.write(opening)
                 for await chunk in live.cancelOnGracefulShutdown() {
                     // Revoked: not one more frame, even if some are still buffered.
                     if closed.isSet { break }
