@@ -108,9 +108,12 @@ struct StoredEvent: Sendable {
     var channel: String
     /// For batch-level resource snapshots: the jobs running when it was taken.
     var snapshotJobs: [String]
+    /// For a `summary` frame (SummaryFrame): the records it shows. Its JSON is built only when a stream wants it.
+    var summary: BatchSummary? = nil
 
     /// `{"id":N,"channel":"…",<rest of the stored envelope>}`: the data line of an SSE frame.
     var streamedJSON: String {
+        if let summary { return summary.json(id: id, channel: channel).serialized() }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(body.utf8.count + channel.utf8.count + 32)
         bytes.append(contentsOf: "{\"id\":\(id),\"channel\":".utf8)
@@ -125,15 +128,28 @@ struct StoredEvent: Sendable {
 
     /// The `summary` frame of a batch (SummaryFrame), on its batch channel; job channels of the batch match it too.
     static func summary(_ b: BatchRecord, jobs: [JobRecord], id: Int64) -> StoredEvent {
-        let body: JSON = [
-            // Like every other frame's data, it names its type (EventSource hands the data to a generic handler too).
-            "event_type": .string(SummaryFrame.eventType),
-            "batch": b.summaryJSON,
-            "jobs": .array(jobs.sorted { ($0.createdUs, $0.id) < ($1.createdUs, $1.id) }.map { $0.json(batchStatus: b.status) }),
-        ]
-        return StoredEvent(
-            id: id, batchID: b.id, jobID: nil, type: SummaryFrame.eventType, tsUs: 0, body: body.serialized(),
-            channel: Channel.batch(b.id).name, snapshotJobs: [])
+        StoredEvent(
+            id: id, batchID: b.id, jobID: nil, type: SummaryFrame.eventType, tsUs: 0, body: "",
+            channel: Channel.batch(b.id).name, snapshotJobs: [], summary: BatchSummary(batch: b, jobs: jobs))
+    }
+}
+
+/// A batch's summary and some of its jobs', as a `summary` frame shows them.
+struct BatchSummary: Sendable {
+    var batch: BatchRecord
+    var jobs: [JobRecord]
+
+    /// `{"id", "channel", "event_type": "summary", "batch", "jobs"}`; the frame that opens a stream has no id.
+    func json(id: Int64?, channel: String?) -> JSON {
+        var o = JSONObject()
+        if let id { o["id"] = JSON(id) }
+        if let channel { o["channel"] = .string(channel) }
+        // Like every other frame's data, it names its type (EventSource hands the data to a generic handler too).
+        o["event_type"] = .string(SummaryFrame.eventType)
+        o["batch"] = batch.summaryJSON
+        o["jobs"] = .array(
+            jobs.sorted { ($0.createdUs, $0.id) < ($1.createdUs, $1.id) }.map { $0.json(batchStatus: batch.status) })
+        return .object(o)
     }
 }
 

@@ -99,13 +99,13 @@ extension ArgusStore {
 
     /// One `summary` frame per batch of `filter` with its current state (SummaryFrame): the whole batch's jobs for a
     /// `batch:` channel, the named ones for `job:` channels. Sent when a stream opens, after the replay.
-    func currentSummaries(_ filter: ChannelFilter) async throws -> [StoredEvent] {
+    func currentSummaries(_ filter: ChannelFilter) async throws -> [BatchSummary] {
         try await pool.read { db in
-            try filter.batchIDs.sorted().compactMap { bid -> StoredEvent? in
+            try filter.batchIDs.sorted().compactMap { bid -> BatchSummary? in
                 guard let b = try BatchRecord.fetch(db, id: bid) else { return nil }
                 var jobs = try JobRecord.fetchAll(db, batchID: bid)
                 if !filter.wholeBatches.contains(bid) { jobs.removeAll { !(filter.jobs[bid] ?? []).contains($0.id) } }
-                return StoredEvent.summary(b, jobs: jobs, id: 0)
+                return BatchSummary(batch: b, jobs: jobs)
             }
         }
     }
