@@ -11,7 +11,17 @@ struct ReadController {
     ]
 
     func register(on router: Router<ArgusRequestContext>) {
-        router.get("/health") { _, _ in Response.json(["status": "ok"]) }
+        // Healthy means the database answers, not only that the process runs (a load balancer's check).
+        router.get("/health") { _, _ in
+            do {
+                try await store.ping()
+                return Response.json(["status": "ok"])
+            } catch {
+                return Response.json(
+                    ["status": "unavailable", "detail": .string("The database does not answer: \(error).")],
+                    status: .serviceUnavailable)
+            }
+        }
         router.get("/api/batches") { req, ctx in
             if case .share? = ctx.principal { throw APIError.forbidden("A share link can only read the batch it was made for.") }
             let status = req.uri.queryParameters.get("status").flatMap { $0.isEmpty ? nil : $0 }
@@ -28,6 +38,13 @@ struct ReadController {
             let b = try await requireBatch(ctx, try ctx.parameters.require("b"))
             let agent = try await store.agentAssignment(for: b, withinS: actions.agentOnlineS)
             return Response.json(b.detailJSON(agentOnline: agent.agentID != nil))
+        }
+        // What the caller may do to the batch now, with the reason for each refusal: the `actions` of `/view`.
+        // Clients fetch it again when a summary frame changes the batch's status or stop flag.
+        router.get("/api/batches/:b/actions") { req, ctx in
+            let b = try await requireBatch(ctx, try ctx.parameters.require("b"))
+            let agent = try await store.agentAssignment(for: b, withinS: actions.agentOnlineS)
+            return Response.json(actions.actionsJSON(b, ctx.principal, agent: agent))
         }
         router.get("/api/batches/:b/jobs") { req, ctx in
             let id = try ctx.parameters.require("b")
