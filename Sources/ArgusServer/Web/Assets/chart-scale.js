@@ -100,25 +100,8 @@ function fences(v, logY) {
   return [bulkLo - OUTLIER_SPREADS * spread, bulkHi + OUTLIER_SPREADS * spread];
 }
 
-/** The smallest and largest of `values` inside the outlier fences (estimated from an even sample of ~4096). */
-export function robustRange(values, logY) {
-  if (!values.length) return null;
-  const step = Math.floor(values.length / 4096) + 1;
-  const v = [];
-  for (let i = 0; i < values.length; i += step) v.push(values[i]);
-  const [fenceLo, fenceHi] = fences(v.sort((a, b) => a - b), logY);
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const x of values) {
-    if (x >= fenceLo && x <= fenceHi) {
-      if (x < lo) lo = x;
-      if (x > hi) hi = x;
-    }
-  }
-  return lo <= hi ? [lo, hi] : null;
-}
-
-/** `robustRange` of a column's plotted values, without copying 100k of them. */
+/** The smallest and largest of a column's plotted values inside the outlier fences (estimated from an even sample of
+ * ~4096), without copying the column. */
 function columnRange(col, logY) {
   const step = Math.floor(col.length / 4096) + 1;
   let v = [];
@@ -151,7 +134,7 @@ function columnRange(col, logY) {
 /** EMA of the finite values; outliers pass through unsmoothed and stay out of the average. */
 export function smoothed(col) {
   const out = col.slice();
-  const usual = robustRange(col.filter(Number.isFinite), false);
+  const usual = columnRange(col, false);
   let acc = null;
   for (let i = 0; i < col.length; i++) {
     const v = col[i];
