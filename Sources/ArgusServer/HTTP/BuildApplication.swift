@@ -49,11 +49,19 @@ public func buildApplication(
     router.add(middleware: DeclaredBodyLimitMiddleware(maxBodyBytes: services.config.maxBodyBytes))
     router.add(middleware: AuthMiddleware(auth: services.auth, baseURL: services.config.baseURL))
     let policy = ActionPolicy(agentOnlineS: services.config.agentOnlineS)
-    IngestController(pipeline: services.pipeline, maxBodyBytes: services.config.maxBodyBytes, clock: services.store.clock)
-        .register(on: router)
+    let clock = services.store.clock
+    IngestController(
+        pipeline: services.pipeline, maxBodyBytes: services.config.maxBodyBytes, clock: clock,
+        limiter: RateLimiter(
+            rate: services.config.ingestRate, burstSeconds: 10, variable: "ARGUS_INGEST_RATE", unit: "events", clock: clock)
+    )
+    .register(on: router)
     ReadController(store: services.store, actions: policy).register(on: router)
     StreamController(store: services.store, hub: services.hub).register(on: router)
-    let actions = ActionController(store: services.store, pipeline: services.pipeline, agentOnlineS: services.config.agentOnlineS)
+    let actions = ActionController(
+        store: services.store, pipeline: services.pipeline, agentOnlineS: services.config.agentOnlineS,
+        limiter: RateLimiter(
+            rate: services.config.actionRate, burstSeconds: 30, variable: "ARGUS_ACTION_RATE", unit: "actions", clock: clock))
     actions.register(on: router)
     ShareController(
         store: services.store, pipeline: services.pipeline, revocations: services.revocations, baseURL: services.config.baseURL,
