@@ -26,6 +26,8 @@ public struct ServerConfig: Sendable {
     public var ingestRate = 5000.0
     /// Actions (stop, rerun, mark failed, share) a second each token may ask for (a bucket of 30 s); 0 = no limit.
     public var actionRate = 1.0
+    /// Who may read `GET /metrics`: `loopback` (anyone on this machine, else a token), `token` or `open`.
+    public var metricsAccess = "loopback"
     public var sseKeepaliveS = 15.0
     /// A client must finish sending a request's headers within this time; also how long an idle keep-alive
     /// connection stays open.
@@ -102,6 +104,9 @@ public struct ServerConfig: Sendable {
         .init(
             name: "ARGUS_ACTION_RATE", defaultText: "1",
             meaning: "stop/rerun/share/mark-failed a second per token, 30 saved up (0 = off)"),
+        .init(
+            name: "ARGUS_METRICS", defaultText: "loopback",
+            meaning: "GET /metrics: loopback (open from this machine, a token from others), token, or open"),
         .init(
             name: "ARGUS_MAX_BODY_MB", defaultText: "16",
             meaning: "largest request body (bigger gets 413, refused before it is read)"),
@@ -192,6 +197,12 @@ public struct ServerConfig: Sendable {
                 throw ConfigError(description: "ARGUS_FSYNC must be 'commit' or 'checkpoint', got '\(v)'.")
             }
             c.fsyncEachCommit = v == "commit"
+        }
+        if let v = text("ARGUS_METRICS") {
+            guard ["loopback", "token", "open"].contains(v) else {
+                throw ConfigError(description: "ARGUS_METRICS must be 'loopback', 'token' or 'open', got '\(v)'.")
+            }
+            c.metricsAccess = v
         }
         if let v = text("ARGUS_MAX_STREAMS_PER_TOKEN") {
             guard let n = Int(v), n >= 1 else {

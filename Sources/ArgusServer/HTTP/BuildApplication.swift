@@ -14,13 +14,18 @@ public struct ArgusServices: Sendable {
     let auth: Authenticator
     let stall: StallDetector
     let revocations: RevocationWatcher
+    let metrics: ServerMetrics
 
     public init(config: ServerConfig, store: ArgusStore, logger: Logger) {
         self.config = config
         self.store = store
+        let metrics = ServerMetrics()
+        self.metrics = metrics
         self.hub = SSEHub(
-            bufferChunks: config.sseBufferChunks, maxPerCredential: config.maxStreamsPerCredential, logger: logger)
-        self.pipeline = IngestPipeline(store: store, hub: hub, idleThresholdMin: config.idleJobThresholdMin)
+            bufferChunks: config.sseBufferChunks, maxPerCredential: config.maxStreamsPerCredential, logger: logger,
+            metrics: metrics)
+        self.pipeline = IngestPipeline(
+            store: store, hub: hub, idleThresholdMin: config.idleJobThresholdMin, metrics: metrics)
         self.auth = Authenticator(store: store)
         self.stall = StallDetector(store: store, pipeline: pipeline, timeoutMin: config.stallTimeoutMin)
         self.revocations = RevocationWatcher(store: store, hub: hub, auth: auth)
@@ -69,6 +74,7 @@ public func buildApplication(
     )
     .register(on: router)
     AgentController(store: services.store, pipeline: services.pipeline).register(on: router)
+    MetricsController(services: services).register(on: router)
     SessionController(auth: services.auth, store: services.store, revocations: services.revocations).register(on: router)
     WebController().register(on: router)
 
