@@ -150,7 +150,7 @@ struct WebRoutesTests {
         try owner.mustPost(Ev.make("batch_start", batch: "b1"))
         let (cookie, secret) = try Self.signIn(s, token)
         let attributes = Set(cookie.split(separator: ";").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) })
-        #expect(attributes == ["HttpOnly", "SameSite=Strict", "Path=/"])
+        #expect(attributes == ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=2592000"])
         let (secureCookie, _) = try Self.signIn(s, token, headers: ["X-Forwarded-Proto": "https"])
         #expect(secureCookie.hasSuffix("; Secure"))
 

@@ -54,7 +54,8 @@ enum WebOrigin {
     /// The `Set-Cookie` value that starts a session (`secret`) or ends one (nil).
     static func sessionCookieHeader(_ secret: String?, secure: Bool) -> String {
         var v = "\(WebSession.cookieName)=\(secret ?? ""); HttpOnly; SameSite=Strict; Path=/"
-        if secret == nil { v += "; Max-Age=0" }
+        // A session cookie (no Max-Age) would be lost when the browser restarts: it lives as long as the session.
+        v += "; Max-Age=\(secret == nil ? 0 : Int(WebSession.lifetimeS))"
         if secure { v += "; Secure" }
         return v
     }
