@@ -48,7 +48,7 @@ struct WebRoutesTests {
         extra.merging(["Cookie": "argus_session=\(secret)"]) { a, _ in a }
     }
 
-    @Test("/, /batches/{b} and /jobs/{b}/{j} are HTML shells with CSP, nosniff and no-cache; their assets are immutable")
+    @Test("/, /batches/{b} and /jobs/{b}/{j} are HTML shells with CSP, nosniff and no-store; their assets are immutable")
     func pagesAndAssets() throws {
         let s = try TestServer()
         let c = s.client(nil)
@@ -56,7 +56,7 @@ struct WebRoutesTests {
             let r = try c.request("GET", path, headers: Self.html)
             #expect(r.status == 200, "\(path)")
             #expect(r.headers["content-type"] == "text/html; charset=utf-8", "\(path)")
-            #expect(r.headers["cache-control"] == "no-cache", "\(path)")
+            #expect(r.headers["cache-control"] == "no-store", "\(path)")
             Self.expectSecurityHeaders(r, path)
             #expect(r.text.contains(#"<body data-page="\#(kind)">"#), "\(path)")
         }

@@ -30,9 +30,10 @@ struct WebController {
         }
     }
 
-    /// The HTML shell of one kind of page: `index`, `batch`, `job` or `share`.
+    /// The HTML shell of one kind of page: `index`, `batch`, `job` or `share`. `no-store` keeps it out of the
+    /// back/forward cache too, so Back after Sign out does not bring back a page full of someone's runs.
     static func page(_ kind: String) -> Response {
-        respond(status: .ok, type: "text/html; charset=utf-8", WebAssets.page("page.html", kind: kind), cache: "no-cache")
+        respond(status: .ok, type: "text/html; charset=utf-8", WebAssets.page("page.html", kind: kind), cache: "no-store")
     }
 
     /// `GET /share/<token>` for a link that opens nothing: a page that says so, with status 404.
