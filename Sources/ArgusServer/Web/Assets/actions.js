@@ -1,7 +1,7 @@
 // The action bar: Stop · Rerun · Share · Copy command (· Mark failed while it can be used), enabled or disabled as
 // the server's `actions` object says, with the reason shown beside a disabled button. The rules live on the
 // server (ActionPolicy); the page never re-derives them.
-import { $, el, confirmAction, toast } from './dom.js';
+import { $, el, clean, confirmAction, toast } from './dom.js';
 import { api, enc } from './api.js';
 
 const ORDER = [
@@ -71,14 +71,14 @@ export class ActionBar {
           break;
         case 'act-share': {
           const r = await api(`${base}/shares`, { method: 'POST', body: {} });
-          $('share-url').textContent = r.url;
+          $('share-url').textContent = clean(r.url);
           $('share-box').hidden = false;
           toast(await copy(r.url) ? 'Read-only link minted and copied.' : 'Read-only link minted: copy it from the box.');
           break;
         }
         case 'act-copy':
           if (!command) return;
-          $('copy-text').textContent = command;
+          $('copy-text').textContent = clean(command);
           $('copy-box').hidden = false;
           toast(await copy(command) ? 'Command copied.' : 'The clipboard is not available here: copy the command from the box.',
             false);

@@ -1,5 +1,5 @@
 // `/batches/{b}`: the batch's jobs with status, epoch and latest loss, live from the server's `summary` frames.
-import { $, el, mount, crumbs, setText } from './dom.js';
+import { $, el, clean, mount, crumbs, setText } from './dom.js';
 import { api, enc } from './api.js';
 import { Live } from './live.js';
 import { statusCell } from './index-page.js';
@@ -9,7 +9,7 @@ import { duration, loss, isoSeconds, DASH } from './format.js';
 export async function batchPage({ batchID, onAuthLost }) {
   mount('tpl-batch');
   crumbs([['batches', '/'], [batchID]]);
-  document.title = `${batchID} · argus`;
+  document.title = clean(`${batchID} · argus`);
   const s = { batch: null, jobs: new Map(), notices: [] };
   const [batch, jobs] = await Promise.all([
     api(`/api/batches/${enc(batchID)}`), api(`/api/batches/${enc(batchID)}/jobs`)]);

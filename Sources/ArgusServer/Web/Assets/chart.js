@@ -1,7 +1,7 @@
 // The loss curve on a <canvas>: every visible series drawn with min/max/first/last per pixel column (M4), so a
 // spike or a NaN among 100k epochs stays visible; off-scale values are marked at the edge (▲▼), non-finite ones
 // with a red ✕ at the top. Train and val loss by default; every other numeric key is a toggle in `#series`.
-import { $, el, setText } from './dom.js';
+import { $, el, clean, setText } from './dom.js';
 import { loss, axisLabels } from './format.js';
 import { EpochSeries, NON_FINITE, EMA_ALPHA, plotted, smoothed, dataRange, stableBounds, niceStep } from './chart-scale.js';
 
@@ -306,7 +306,7 @@ export class LossChart {
       const v = s.column(name)[i];
       let text = Number.isNaN(v) ? '—' : v === NON_FINITE ? 'NaN/inf' : loss(v);
       if (this.ema && Number.isFinite(v)) text += ` (EMA ${loss(this.column(name)[i])})`;
-      lines.push(`${name} ${text}`);
+      lines.push(`${clean(name)} ${text}`);
     }
     this.tip.textContent = lines.join('\n');
     this.tip.hidden = false;

@@ -1,25 +1,33 @@
-// Small DOM helpers. Text from the server is only ever set with textContent, never parsed as HTML.
+// Small DOM helpers. Text from the server is only ever set with textContent, never parsed as HTML, and always
+// through `clean` first.
 export const $ = (id) => document.getElementById(id);
+
+// C0 and C1 controls (not tab), DEL, and the bidi controls (ALM, LRM/RLM, embeddings/overrides, isolates): a log line
+// or a name carrying them would reorder or hide what the page shows. argus-tui drops the same set (Grid.swift).
+const CONTROLS = /[\u0000-\u0008\u000A-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+
+/** Text from the network made harmless to show: each control character becomes a space. */
+export const clean = (text) => String(text ?? '').replace(CONTROLS, ' ');
 
 /** An element with attributes (strings) and children (nodes, or strings as text). */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
-    if (k === 'text') node.textContent = String(v);
+    if (k === 'text') node.textContent = clean(v);
     else if (k === 'dataset') Object.assign(node.dataset, v);
     else node.setAttribute(k, v === true ? '' : String(v));
   }
   for (const c of children) {
     if (c === null || c === undefined) continue;
-    node.append(typeof c === 'string' ? document.createTextNode(c) : c);
+    node.append(typeof c === 'string' ? document.createTextNode(clean(c)) : c);
   }
   return node;
 }
 
 /** Sets text only when it changed (no layout work for the common no-op case). */
 export function setText(node, text) {
-  const t = String(text);
+  const t = clean(text);
   if (node && node.textContent !== t) node.textContent = t;
 }
 
@@ -34,7 +42,7 @@ let toastTimer = 0;
 /** A short message at the bottom of the page. */
 export function toast(text, isError = false) {
   const t = $('toast');
-  t.textContent = text;
+  t.textContent = clean(text);
   t.classList.toggle('error', isError);
   t.hidden = false;
   clearTimeout(toastTimer);
@@ -46,7 +54,7 @@ export function confirmAction(question, yesLabel) {
   const box = $('confirm');
   const yes = $('confirm-yes');
   const no = $('confirm-no');
-  $('confirm-text').textContent = question;
+  $('confirm-text').textContent = clean(question);
   yes.textContent = yesLabel;
   box.hidden = false;
   yes.focus();

@@ -14,6 +14,18 @@ const FLUSH_MS = 250;
 const matches = (q, row) => !q || row.line.toLowerCase().includes(q.toLowerCase()) || row.level.includes(q.toLowerCase());
 const isHeartbeat = (row) => row.line === 'heartbeat' && row.level === 'debug';
 
+/** The characters of a log line the page shows, as argus-tui keeps (LogLine.maxColumns): nobody reads past them. */
+export const MAX_LINE = 8192;
+
+/** `line` cut to MAX_LINE characters, with a marker that says it was cut and how long it was. */
+export function capped(line) {
+  const s = String(line ?? '');
+  if (s.length <= MAX_LINE) return s;
+  const chars = Array.from(s);
+  if (chars.length <= MAX_LINE) return s;
+  return `${chars.slice(0, MAX_LINE).join('')} … [line cut: ${chars.length} characters in all]`;
+}
+
 export class LogPane {
   /** `url(params)`: the log-lines URL of the job shown, with `before_id`/`q`/`limit` added. */
   constructor(url) {
@@ -67,7 +79,7 @@ export class LogPane {
     return el('div', { class: 'line', dataset: { id: String(r.id), level } },
       el('span', { class: 'ts', text: isoClock(r.ts || r.timestamp) }),
       el('span', { class: 'lvl', text: level }),
-      el('span', { class: 'text', text: r.line ?? '' }));
+      el('span', { class: 'text', text: capped(r.line) }));
   }
 
   /** Rows newest first (as the server sends them), put above what is shown. */
