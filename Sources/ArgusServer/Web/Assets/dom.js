@@ -75,7 +75,10 @@ export function confirmAction(question, yesLabel) {
   });
 }
 
-/** Breadcrumbs in the header: [text, href?] pairs. */
+/**
+ * Breadcrumbs in the header: [text, href?] pairs. A crumb too long for the room it has is cut in the middle: its
+ * head shrinks with an ellipsis, its last characters stay (`resnet50-sw…-seed3`); the title holds it whole.
+ */
 export function crumbs(parts) {
   const nav = $('crumbs');
   const key = JSON.stringify(parts);
@@ -83,7 +86,12 @@ export function crumbs(parts) {
   nav.dataset.key = key;
   nav.replaceChildren();
   parts.forEach(([text, href], i) => {
-    if (i > 0) nav.append(el('span', { class: 'muted', text: '/' }));
-    nav.append(href ? el('a', { href, text }) : el('span', { text }));
+    if (i > 0) nav.append(el('span', { class: 'sep muted', text: '/' }));
+    const t = clean(text);
+    const chars = Array.from(t);
+    const cut = chars.length > 16 ? chars.length - 8 : chars.length;
+    nav.append(el(href ? 'a' : 'span', { href, title: t, class: i === 0 && parts.length > 2 ? 'crumb first' : 'crumb' },
+      el('span', { class: 'head', text: chars.slice(0, cut).join('') }),
+      cut < chars.length ? el('span', { class: 'tail', text: chars.slice(cut).join('') }) : null));
   });
 }
