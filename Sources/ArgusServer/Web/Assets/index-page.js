@@ -10,7 +10,8 @@ export function statusCell(tag, status) {
   return el(tag, { class: 'status', dataset: { status }, text: status });
 }
 
-export async function indexPage() {
+/** `onAuthLost()` is called when the server no longer accepts the session (the page then shows the sign-in form). */
+export async function indexPage({ onAuthLost }) {
   mount('tpl-index');
   crumbs([['recent batches']]);
   document.title = 'argus';
@@ -30,6 +31,7 @@ export async function indexPage() {
       $('batches').replaceChildren(...batches.map((b, i) => batchBlock(b, jobLists[i])));
       lastOK = nowSeconds();
     } catch (e) {
+      if (e.status === 401) { onAuthLost(); return; }
       lastOK = null;
     }
     show();

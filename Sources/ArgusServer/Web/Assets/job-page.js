@@ -2,7 +2,7 @@
 // action bar, environment. State is what the server says: the `/view` load, then `summary` frames that replace the
 // batch and the job; `job_epoch` frames add chart points and `log_line` frames add log lines. Run state (status,
 // loss, elapsed, GPU figures, stop state) is never worked out here from raw events.
-import { $, mount, crumbs, setText } from './dom.js';
+import { $, el, clean, mount, crumbs, setText } from './dom.js';
 import { api, enc, isShare } from './api.js';
 import { Live } from './live.js';
 import { LossChart } from './chart.js';
@@ -17,9 +17,10 @@ const FINISHED = new Set(['done', 'failed', 'stopped']);
 
 /**
  * Shows job `jobID` of `batchID` in `<main>`. With `jobs` (a share link) a switcher offers the batch's other jobs.
- * `onAuthLost()` is called when the server no longer accepts the page's credential. Returns `{close}`.
+ * `onAuthLost()` is called when the server no longer accepts the page's credential; `onSwitch(jobID)` when the
+ * reader picks another job in the switcher. Returns `{close, show(jobID)}`.
  */
-export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
+export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitch = () => {} }) {
   mount('tpl-job');
   const readOnly = isShare();
   const s = { b: batchID, j: jobID, batch: null, job: null, actions: null, env: null, notices: [], watermark: 0 };
@@ -39,7 +40,7 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
 
   function render() {
     if (!s.job) return;
-    document.title = `${s.j} · ${s.b} · argus`;
+    document.title = clean(`${s.j} · ${s.b} · argus`);
     crumbs(readOnly ? [[s.b], [s.j]] : [['batches', '/'], [s.b, `/batches/${enc(s.b)}`], [s.j]]);
     renderTelemetry(s.job);
     chart.setInfo({ finished: FINISHED.has(s.job.status), epoch: s.job.telemetry?.epoch ?? null });
@@ -50,7 +51,24 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
     renderBanners(banners(s.batch, s.job, s.notices));
     renderEnv(s.env);
     if (bar) bar.render(s.actions);
-    if (jobs) renderSwitcher();
+    if (jobs) { renderSwitcher(); renderElsewhere(); }
+  }
+
+  /** A finished job shown while another job of the batch runs: say so, with a way to it. */
+  function renderElsewhere() {
+    const box = $('job-elsewhere');
+    const statusOf = (j) => j.telemetry?.status || j.status;
+    const other = FINISHED.has(statusOf(s.job)) ? jobs.find((j) => j.id !== s.j && statusOf(j) === 'running') : null;
+    const key = other ? `${s.j}\n${other.id}` : '';
+    if (box.dataset.key === key) return;
+    box.dataset.key = key;
+    box.hidden = !other;
+    if (!other) { box.replaceChildren(); return; }
+    const link = el('a', { href: `?job=${enc(other.id)}`, text: `show ${other.id}` });
+    link.addEventListener('click', (ev) => { ev.preventDefault(); pick(other.id); });
+    const more = jobs.filter((j) => j.id !== s.j && statusOf(j) === 'running').length - 1;
+    const ended = statusOf(s.job) === 'done' ? 'finished' : statusOf(s.job);
+    box.replaceChildren(`This job ${ended}; job ${other.id} of the batch is still running${more > 0 ? ` (and ${more} more)` : ''}: `, link);
   }
 
   // Summaries can come 20 times a second on a busy run: the page shows the latest of each quarter second.
@@ -69,7 +87,7 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
       select.replaceChildren(...jobs.map((j) => {
         const o = document.createElement('option');
         o.value = j.id;
-        o.textContent = `${j.id} · ${j.status}`;
+        o.textContent = clean(`${j.id} · ${j.telemetry?.status || j.status}`);
         return o;
       }));
     }
@@ -138,11 +156,16 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
     chart.close();
     throw e;
   }
-  if (jobs) {
-    $('job-switcher').addEventListener('change', async (e) => {
-      try { await load(e.target.value); } catch (err) { setText($('log-status'), err.message); }
-    });
+  /** Shows another job of the batch; false when it could not be loaded. */
+  async function show(j) {
+    if (j === s.j) return true;
+    try { await load(j); return true; } catch (err) { setText($('log-status'), err.message); return false; }
   }
+  /** The reader chose job `j` (switcher or notice): show it and tell the page, which puts it in the address. */
+  async function pick(j) {
+    if (j !== s.j && await show(j)) onSwitch(j);
+  }
+  if (jobs) $('job-switcher').addEventListener('change', (e) => pick(e.target.value));
   const live = new Live({
     channels: [['batch', s.b]], lastEventID: first.last_event_id ?? null, onFrame,
     onClosed: async () => {
@@ -161,5 +184,5 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
   const tick = setInterval(() => {
     if (s.job) { renderTelemetry(s.job); renderBanners(banners(s.batch, s.job, s.notices)); }
   }, 1000);
-  return { close() { clearInterval(tick); clearTimeout(renderTimer); live.close(); chart.close(); } };
+  return { show, close() { clearInterval(tick); clearTimeout(renderTimer); live.close(); chart.close(); } };
 }

@@ -103,6 +103,6 @@ export class Live {
     removeEventListener('pagehide', this.onPageHide);
     removeEventListener('pageshow', this.onPageShow);
     if (this.es) this.es.close();
-    this.set('offline', 'signed out');
+    this.es = null;
   }
 }

@@ -1,8 +1,8 @@
 // Entry point: which page this is (`<body data-page>`), who is asking (session cookie, or a share link's token), and
 // the page's controller. When the server stops accepting the credential, the page starts over (sign-in form or
-// dead-link notice) without a reload.
+// dead-link notice) without a reload. A `#token=` fragment set on an open page signs in as a fresh load does.
 import { $, el } from './dom.js';
-import { api, useShareToken } from './api.js';
+import { api, enc, useShareToken } from './api.js';
 import { signedIn, wireSignOut } from './signin.js';
 import { indexPage } from './index-page.js';
 import { batchPage } from './batch-page.js';
@@ -11,11 +11,16 @@ import { jobPage } from './job-page.js';
 const kind = document.body.dataset.page;
 const parts = location.pathname.split('/').slice(1).map((p) => decodeURIComponent(p));
 let current = null;
+/** Counts boots: a boot that a newer one overtook (e.g. while its sign-in form waited) mounts nothing. */
+let generation = 0;
 
 function stop() {
   if (current) current.close();
   current = null;
   $('main').replaceChildren();
+  const conn = $('conn');
+  conn.dataset.state = 'offline';
+  conn.textContent = 'not connected';
 }
 
 function problem(text) {
@@ -24,25 +29,36 @@ function problem(text) {
 
 async function boot() {
   stop();
+  const gen = ++generation;
   try {
     if (kind === 'share') { await share(); return; }
     await signedIn();
-    const onAuthLost = () => boot();
-    if (kind === 'batch') current = await batchPage({ batchID: parts[1], onAuthLost });
-    else if (kind === 'job') current = await jobPage({ batchID: parts[1], jobID: parts[2], onAuthLost });
-    else current = await indexPage();
+    if (gen !== generation) return;
+    const onAuthLost = () => { if (gen === generation) boot(); };
+    let page;
+    if (kind === 'batch') page = await batchPage({ batchID: parts[1], onAuthLost });
+    else if (kind === 'job') page = await jobPage({ batchID: parts[1], jobID: parts[2], onAuthLost });
+    else page = await indexPage({ onAuthLost });
+    if (gen !== generation) { page.close(); return; }
+    current = page;
   } catch (e) {
+    if (gen !== generation) return;
     if (e.status === 401) { boot(); return; }
     problem(e.status === 404 ? `${e.message} (Or it is not yours to see.)` : `Could not load the page: ${e.message}`);
   }
 }
 
-/** `/share/<token>`: the batch's first job, read-only, with a switcher for its other jobs. */
+/** The job a share page's address names (`?job=<id>`), or null. */
+const shareJobInURL = () => new URLSearchParams(location.search).get('job');
+
+/**
+ * `/share/<token>`: one job of the batch, read-only, with a switcher for its other jobs. The job shown is in the
+ * address (`?job=<id>`, one history entry per switch), so Back, reload and a copied link show the same job.
+ */
 async function share() {
   useShareToken(parts[1]);
   const deadLink = () => {
     stop();
-    $('conn').dataset.state = 'offline';
     $('conn').textContent = 'offline';
     $('main').replaceChildren(el('section', { id: 'dead-link', class: 'dead-link' },
       el('h1', { text: 'This share link does not open anything any more' }),
@@ -50,15 +66,30 @@ async function share() {
   };
   try {
     const link = await api(location.pathname);
-    const jobs = await api(`/api/batches/${encodeURIComponent(link.batch_id)}/jobs`);
+    const jobs = await api(`/api/batches/${enc(link.batch_id)}/jobs`);
     if (!jobs.length) { problem('This batch has no jobs yet.'); return; }
-    current = await jobPage({ batchID: link.batch_id, jobID: jobs[0].id, jobs, onAuthLost: deadLink });
+    const wanted = shareJobInURL();
+    const first = jobs.some((j) => j.id === wanted) ? wanted : jobs[0].id;
+    current = await jobPage({
+      batchID: link.batch_id, jobID: first, jobs, onAuthLost: deadLink,
+      onSwitch: (id) => history.pushState(null, '', `${location.pathname}?job=${enc(id)}`),
+    });
+    addEventListener('popstate', () => {
+      if (current) current.show(shareJobInURL() || jobs[0].id);
+    });
   } catch (e) {
     if (e.status === 401 || e.status === 404) deadLink(); else problem(`Could not load the page: ${e.message}`);
   }
 }
 
 if (kind !== 'share') {
-  wireSignOut(() => { stop(); boot(); });
+  wireSignOut(() => boot());
+  addEventListener('hashchange', () => { if (/(?:^#|&)token=/.test(location.hash)) boot(); });
+  // Back after Sign out (or after the session ended elsewhere) may bring this page out of the back/forward cache
+  // as it was: ask the server whether it still knows us, and start over with the sign-in form if not.
+  addEventListener('pageshow', async (ev) => {
+    if (!ev.persisted) return;
+    try { await api('/api/session'); } catch (e) { if (e.status === 401) boot(); }
+  });
 }
 boot();

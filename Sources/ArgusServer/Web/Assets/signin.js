@@ -1,27 +1,59 @@
 // Sign-in: a `#token=<token>` fragment or the pasted token is exchanged for the session cookie (POST /api/session);
-// the fragment is then removed from the address bar. The token is not kept anywhere by the page.
-import { $ } from './dom.js';
+// the fragment is then removed from the address bar. The token is not kept anywhere by the page. When the server
+// stops accepting the session, the header says so (and why, when the page knows) and the form comes back.
+import { $, clean } from './dom.js';
 import { api, APIError } from './api.js';
+
+/** Whether this page has shown someone signed in: a 401 after that means the session ended. */
+let wasSignedIn = false;
+/** Why the next sign-in form is shown, when the page knows better than "the session ended". */
+let nextReason = null;
+/** Takes the listener off the form an earlier `signedIn()` is waiting on. */
+let dropForm = null;
 
 async function exchange(token) {
   await api('/api/session', { method: 'POST', body: { token } });
 }
 
 function showUser(user) {
+  wasSignedIn = true;
+  nextReason = null;
+  if (dropForm) dropForm();
+  $('signin').hidden = true;
   const who = $('who');
-  who.textContent = user.is_admin ? `${user.user} (admin)` : user.user;
+  who.textContent = clean(user.is_admin ? `${user.user} (admin)` : user.user);
   who.hidden = false;
   $('signout').hidden = false;
 }
 
+/** The header of a page nobody is signed in to: no user, no Sign out, no live indicator with a frozen age. */
+function showSignedOut() {
+  const reason = nextReason || (wasSignedIn ? 'your session ended; sign in again' : null);
+  const who = $('who');
+  who.textContent = reason ? `signed out: ${reason}` : '';
+  who.hidden = !reason;
+  $('signout').hidden = true;
+  const conn = $('conn');
+  conn.dataset.state = 'offline';
+  conn.textContent = reason ? 'offline: signed out' : 'not connected';
+  return reason;
+}
+
+/** The token of a `#token=` fragment, or null; the fragment leaves the address bar either way. */
+export function fragmentToken() {
+  const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (!m) return null;
+  history.replaceState(history.state, '', location.pathname + location.search);
+  try { return decodeURIComponent(m[1]); } catch (e) { return m[1]; }
+}
+
 /** Resolves with `{user, is_admin}` once signed in, showing the form for as long as it takes. */
 export async function signedIn() {
-  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  const token = fragmentToken();
   let fragmentError = null;
-  if (m) {
-    history.replaceState(null, '', location.pathname + location.search);
+  if (token !== null) {
     try {
-      await exchange(decodeURIComponent(m[1]));
+      await exchange(token);
     } catch (e) {
       fragmentError = `The token in the link did not sign you in: ${e.message}`;
     }
@@ -33,13 +65,15 @@ export async function signedIn() {
   } catch (e) {
     if (!(e instanceof APIError) || e.status !== 401) throw e;
   }
+  const reason = showSignedOut();
+  if (dropForm) dropForm();
   return new Promise((resolve) => {
     const form = $('signin');
     const error = $('signin-error');
-    error.textContent = fragmentError || '';
+    error.textContent = fragmentError || (reason ? `Signed out: ${reason}.` : '');
     form.hidden = false;
     $('signin-token').focus();
-    form.addEventListener('submit', async function onSubmit(ev) {
+    async function onSubmit(ev) {
       ev.preventDefault();
       const input = $('signin-token');
       $('signin-submit').disabled = true;
@@ -47,8 +81,6 @@ export async function signedIn() {
         await exchange(input.value.trim());
         input.value = '';
         const user = await api('/api/session');
-        form.hidden = true;
-        form.removeEventListener('submit', onSubmit);
         showUser(user);
         resolve(user);
       } catch (e) {
@@ -56,7 +88,9 @@ export async function signedIn() {
       } finally {
         $('signin-submit').disabled = false;
       }
-    });
+    }
+    form.addEventListener('submit', onSubmit);
+    dropForm = () => { form.removeEventListener('submit', onSubmit); dropForm = null; };
   });
 }
 
@@ -64,8 +98,7 @@ export async function signedIn() {
 export function wireSignOut(onSignedOut) {
   $('signout').addEventListener('click', async () => {
     try { await api('/api/session', { method: 'DELETE' }); } catch (e) { /* the cookie is cleared either way */ }
-    $('who').hidden = true;
-    $('signout').hidden = true;
+    nextReason = 'you signed out';
     onSignedOut();
   });
 }
