@@ -56,7 +56,7 @@ def seed(s, batch, job, epochs):
         if n % 20_000 == 1234:
             d["train_loss"] = train * 40  # spikes the chart has to keep
         chunk.append(event("job_epoch", batch, job, d))
-        if len(chunk) == 1000:
+        if len(chunk) == 500:
             s.post_events(chunk)
             chunk = []
     chunk.append(event("resource_snapshot", batch, None, {"gpus": [
