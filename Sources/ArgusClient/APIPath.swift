@@ -12,6 +12,7 @@ public enum APIPath {
     public static func rerun(_ b: String) -> String { batch(b) + "/rerun" }
     public static func markFailed(_ b: String) -> String { batch(b) + "/mark-failed" }
     public static func shares(_ b: String) -> String { batch(b) + "/shares" }
+    public static func actions(_ b: String) -> String { batch(b) + "/actions" }
     public static func job(_ b: String, _ j: String) -> String { "/api/jobs/\(seg(b))/\(seg(j))" }
     public static func view(_ b: String, _ j: String) -> String { job(b, j) + "/view" }
     public static func share(token: String) -> String { "/share/\(seg(token))" }

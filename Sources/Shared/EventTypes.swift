@@ -7,3 +7,10 @@ public enum EventTypes {
         "resource_snapshot", "log_line", "env_snapshot",
     ]
 }
+
+/// The SSE frame that carries the server's fold of a batch: `{"batch": …, "jobs": [JobOut…]}`. It follows every
+/// commit that changed the batch, and opens every stream (after the replay) with the current state. Clients
+/// replace their state with it; none derives run status, loss, elapsed or GPU figures from raw events.
+public enum SummaryFrame {
+    public static let eventType = "summary"
+}

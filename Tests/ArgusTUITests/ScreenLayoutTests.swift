@@ -131,7 +131,9 @@ struct ScreenLayoutTests {
             height: 20)
         _ = Update.apply(
             &s,
-            .streamEvent(["id": 101, "event_type": "stop_requested", "batch_id": "b1", "job_id": .null, "data": [:]]))
+            .streamEvent(
+                Fixture.summary(
+                    id: 101, batch: ["status": "stopping", "stop_requested": true], telemetry: ["status": "stopping"])))
         let g = ScreenView.render(s)
         #expect(g.row(2).contains("◐ stopping"), "\(g.row(2))")
         #expect(g.text.contains("WARNING  disk almost full") && g.text.contains("CRITICAL node lost"))

@@ -13,9 +13,10 @@ struct UpdateTests {
         ]
     }
 
-    @Test("stream events update telemetry, chart and log; a replayed id is ignored")
+    @Test("raw events add chart points and log lines; a replayed id is ignored; the tiles change only with a summary")
     func streamEvents() {
         var s = Fixture.state(Fixture.view(epochs: 3, lastEventID: 100))
+        let tiles = ScreenView.render(s).row(2)
         _ = Update.apply(
             &s,
             .streamEvent(
@@ -40,53 +41,79 @@ struct UpdateTests {
                 event(105, "log_line", job: "other", data: ["line": "not mine", "level": "info"])))
         _ = Update.apply(
             &s, .streamEvent(event(102, "log_line", data: ["line": "fresh line", "level": "info"])))  // replayed
-        let job = s.job!
-        #expect(job.epoch == 3)
-        #expect(job.trainLoss == 0.11)
+        _ = Update.apply(&s, .streamEvent(event(106, "job_failed", data: ["reason": "ValueError: boom"])))
+        var job = s.job!
         #expect(job.series.count == 4)
         #expect(job.series.names.contains("grad_norm"))
         #expect(job.logs.filter { $0.line == "fresh line" }.count == 1)
         #expect(!job.logs.contains { $0.line == "heartbeat" || $0.line == "not mine" })
+        #expect(job.lastEventID == 106)
+        // The server is the only fold: raw events leave status, loss and GPU tiles as they were.
+        #expect(job.epoch == 2 && job.trainLoss == 0.2 && job.gpuUtil == 87.5 && job.jobStatus == "running")
+        #expect(ScreenView.render(s).row(2) == tiles)
+        // The commit's summary (same id as its newest event) carries the new state; an older one is ignored.
+        let view = Fixture.view(epochs: 3)
+        let failed = Fixture.summary(
+            id: 106, from: view, job: ["status": "failed", "failure_reason": "ValueError: boom"],
+            telemetry: ["status": "failed", "epoch": 3, "train_loss": 0.11, "val_loss": 0.13, "gpu_util_pct": 20])
+        #expect(Update.apply(&s, .streamEvent(failed)) == [], "the batch's status did not change: no action refetch")
+        _ = Update.apply(&s, .streamEvent(Fixture.summary(id: 105, from: view, telemetry: ["epoch": 1])))
+        job = s.job!
+        #expect(job.epoch == 3)
+        #expect(job.trainLoss == 0.11)
         #expect(job.gpuUtil == 20)
-        #expect(job.lastEventID == 105)
-        _ = Update.apply(
-            &s,
-            .streamEvent(event(106, "job_failed", data: ["reason": "ValueError: boom", "elapsed_s": 5])))
-        #expect(s.job?.jobStatus == "failed")
-        #expect(s.job?.failureReason == "ValueError: boom")
-        #expect(ScreenView.render(s).text.contains("Failed: ValueError: boom"))
+        #expect(job.jobStatus == "failed")
+        #expect(job.failureReason == "ValueError: boom")
+        let text = ScreenView.render(s).text
+        #expect(text.contains("Failed: ValueError: boom"))
+        #expect(text.contains("✗ failed") && text.contains("0.11 / 0.13 @3") && text.contains("20.0%"))
+        // A summary of another batch is not ours.
+        var other = Fixture.view()
+        if case .object(var o) = other, case .object(var b)? = o["batch"] {
+            b["id"] = "b2"
+            o["batch"] = .object(b)
+            other = .object(o)
+        }
+        _ = Update.apply(&s, .streamEvent(Fixture.summary(id: 107, from: other, telemetry: ["epoch": 9])))
+        #expect(s.job?.epoch == 3)
     }
 
-    @Test("guardrail events raise a banner while you watch")
+    @Test("the server's notices raise banners; the state they change comes in the summary after them")
     func banners() {
         var s = Fixture.state(Fixture.view())
         _ = Update.apply(
             &s,
             .streamEvent(event(101, "job_idle_flagged", data: ["since": "2026-04-23T08:55:00Z", "idle_for_s": 600])))
-        #expect(s.job?.idleFlagged == true)
         #expect(ScreenView.render(s).text.contains("GPU idle: every GPU under 5% for 10m 00s; nothing was stopped"))
+        #expect(s.job?.idleFlagged == false, "the flag itself is the server's, in the summary")
+        _ = Update.apply(
+            &s,
+            .streamEvent(
+                Fixture.summary(
+                    id: 101, job: ["is_idle_flagged": true],
+                    telemetry: ["is_idle_flagged": true, "idle_since": "2026-04-23T08:55:00Z"])))
+        #expect(s.job?.idleFlagged == true)
+        #expect(ScreenView.render(s).text.contains("IDLE"))
         _ = Update.apply(&s, .streamEvent(event(102, "job_idle_recovered", data: ["idle_for_s": 720])))
-        #expect(s.job?.idleFlagged == false)
         #expect(s.banner == "GPU busy again after 12m 00s idle")
         _ = Update.apply(
             &s,
             .streamEvent(
                 event(103, "batch_stalled", job: nil, data: ["silent_s": 900, "last_received": "2026-04-23T08:50:00Z"])))
-        #expect(s.job?.shownStatus == "stalled")
         let since = Fmt.clock(Timestamp(iso: "2026-04-23T08:50:00Z")!.seconds)
         #expect(ScreenView.render(s).text.contains("Stalled: nothing received from this run since \(since)"))
+        let stalled = Fixture.summary(id: 103, batch: ["status": "stalled"], telemetry: ["status": "stalled"])
+        #expect(Update.apply(&s, .streamEvent(stalled)) == [.fetchActions(batchID: "b1")], "the status changed")
+        #expect(s.job?.shownStatus == "stalled")
         _ = Update.apply(&s, .streamEvent(event(104, "batch_resumed", job: nil, data: ["silent_s": 1500])))
-        #expect(s.job?.shownStatus == "running")
         #expect(s.banner == "Resumed: the run is reporting again after 25m 00s of silence")
-        // A late batch_resumed never turns a finished batch back to running.
-        _ = Update.apply(&s, .streamEvent(event(105, "batch_done", job: nil)))
-        _ = Update.apply(&s, .streamEvent(event(106, "batch_resumed", job: nil)))
-        #expect(s.job?.batchStatus == "done")
+        _ = Update.apply(&s, .streamEvent(Fixture.summary(id: 104)))
+        #expect(s.job?.shownStatus == "running")
     }
 
     @Test("opening a stalled batch says so, and 'last event' is when the run last spoke, not when we connected")
     func openStalled() {
-        var s = Fixture.state(Fixture.view(batchStatus: "stalled", lastActivity: "2026-04-23T08:40:00Z"))
+        var s = Fixture.state(Fixture.view(batchStatus: "stalled", lastActivity: "2026-04-23T08:40:00Z", shownStatus: "stalled"))
         #expect(s.banner == "Stalled: nothing received from this run since \(Fmt.clock(Timestamp(iso: "2026-04-23T08:40:00Z")!.seconds))")
         let text = ScreenView.render(s).text
         #expect(text.contains("last event 30m ago"))
@@ -171,37 +198,7 @@ struct UpdateTests {
         #expect(Update.apply(&s, .key(.ctrlC)) == [.interrupted])
     }
 
-    @Test("a finished job's GPU tiles stop changing: later jobs' snapshots are not its telemetry")
-    func finishedJobTilesFreeze() {
-        var s = Fixture.state(Fixture.view())
-        func snapshot(_ id: Int, at ts: String, util: Double, mem: Double) -> JSON {
-            [
-                "id": JSON(id), "event_type": "resource_snapshot", "batch_id": "b1", "job_id": .null,
-                "timestamp": .string(ts),
-                "data": ["gpus": [["index": 0, "util_pct": JSON(util), "mem_mb": JSON(mem), "mem_total_mb": 81_559]]],
-            ]
-        }
-        _ = Update.apply(&s, .streamEvent(snapshot(101, at: "2026-04-23T09:05:00Z", util: 55, mem: 50_000)))
-        #expect(s.job?.gpuUtil == 55)
-        #expect(s.job?.gpuMemPeak == 50_000)
-        var done = event(102, "job_done", data: ["elapsed_s": 3900])
-        if case .object(var o) = done {
-            o["timestamp"] = "2026-04-23T09:06:00Z"
-            done = .object(o)
-        }
-        _ = Update.apply(&s, .streamEvent(done))
-        let tiles = ScreenView.render(s).row(2)
-        _ = Update.apply(&s, .streamEvent(snapshot(103, at: "2026-04-23T09:07:00Z", util: 99, mem: 79_000)))
-        #expect(s.job?.gpuUtil == 55)
-        #expect(s.job?.gpuMemPeak == 50_000)
-        #expect(ScreenView.render(s).row(2) == tiles)
-        // A snapshot from before the job started is not its telemetry either.
-        var early = Fixture.state(Fixture.view())
-        _ = Update.apply(&early, .streamEvent(snapshot(101, at: "2026-04-23T07:59:00Z", util: 1, mem: 80_000)))
-        #expect(early.job?.gpuUtil == 87.5)
-    }
-
-    @Test("Mark failed: offered only while the batch is stalled or stopping; F asks first; the end streams in")
+    @Test("Mark failed: offered as the server's actions say; F asks first; the end streams in")
     func markFailedKey() {
         // Wide enough for the whole action bar with its reasons.
         var s = Fixture.state(Fixture.view(), width: 170)
@@ -209,7 +206,17 @@ struct UpdateTests {
         #expect(Update.apply(&s, .key(.char("F"))) == [])
         #expect(s.confirming == nil)
         #expect(s.status == "Mark failed is not available: the run is still reporting.")
-        _ = Update.apply(&s, .streamEvent(event(101, "batch_stalled", job: nil, data: ["silent_s": 900])))
+        // The run stalls: the summary changes the batch's status, so the actions are asked for again.
+        let stalled = Fixture.summary(id: 101, batch: ["status": "stalled"], telemetry: ["status": "stalled"])
+        #expect(Update.apply(&s, .streamEvent(stalled)) == [.fetchActions(batchID: "b1")])
+        #expect(s.job?.actions["mark_failed"]?.enabled == false, "until the server answers")
+        var actions = Fixture.view()["actions"]!
+        if case .object(var a) = actions {
+            a["mark_failed"] = ["enabled": true]
+            actions = .object(a)
+        }
+        _ = Update.apply(&s, .actionsLoaded(batchID: "other", ["mark_failed": ["enabled": false]]))
+        _ = Update.apply(&s, .actionsLoaded(batchID: "b1", actions))
         #expect(s.job?.actions["mark_failed"]?.enabled == true)
         #expect(Update.apply(&s, .key(.char("F"))) == [])
         #expect(s.confirming == .markFailed)
@@ -219,33 +226,29 @@ struct UpdateTests {
             &s,
             .streamEvent(
                 event(102, "batch_marked_failed", job: nil, data: ["reason": "Marked failed by alice: node lost"])))
+        #expect(s.banner == "Marked failed by alice: node lost", "the reason replaces the stall banner")
+        let failed = Fixture.summary(
+            id: 102, batch: ["status": "failed"],
+            job: ["status": "failed", "failure_reason": "Marked failed by alice: node lost"],
+            telemetry: ["status": "failed"])
+        #expect(Update.apply(&s, .streamEvent(failed)) == [.fetchActions(batchID: "b1")])
+        _ = Update.apply(
+            &s,
+            .actionsLoaded(
+                batchID: "b1",
+                [
+                    "stop": ["enabled": false, "reason": "batch already failed"], "rerun": ["enabled": true],
+                    "share": ["enabled": true], "copy_command": ["enabled": true],
+                    "mark_failed": ["enabled": false, "reason": "batch already failed"],
+                ]))
         #expect(s.job?.batchStatus == "failed")
         #expect(s.job?.jobStatus == "failed")
-        #expect(s.banner == "Marked failed by alice: node lost", "the reason replaces the stall banner")
-        #expect(s.job?.actions["mark_failed"]?.enabled == false)
         let text = ScreenView.render(s).text
         #expect(text.contains("✗ failed"))
         #expect(text.contains("Failed: Marked failed by alice: node lost"))
         #expect(!text.contains("[F] Mark failed"))
-        #expect(text.contains("[r] Rerun  "), "the batch ended while we watched: Rerun is offered (the server checks the agent)")
-        // A refusal that is about who you are stays, whatever the status does.
-        var viewer = Fixture.view()
-        if case .object(var o) = viewer, case .object(var a)? = o["actions"] {
-            a["mark_failed"] = ["enabled": false, "reason": "only the batch's owner or an admin can do this"]
-            o["actions"] = .object(a)
-            viewer = .object(o)
-        }
-        var v = Fixture.state(viewer)
-        _ = Update.apply(&v, .streamEvent(event(101, "batch_stalled", job: nil)))
-        #expect(v.job?.actions["mark_failed"]?.enabled == false)
-        // A stopping batch that stays silent ends `stopped`, and so does its running job.
-        var st = Fixture.state(Fixture.view())
-        _ = Update.apply(&st, .streamEvent(event(101, "stop_requested", job: nil)))
-        #expect(st.job?.actions["mark_failed"]?.enabled == true)
-        _ = Update.apply(&st, .streamEvent(event(102, "batch_stopped", job: nil)))
-        #expect(st.job?.batchStatus == "stopped")
-        #expect(st.job?.shownStatus == "stopped")
-        #expect(st.job?.actions["mark_failed"]?.enabled == false)
+        #expect(text.contains("[r] Rerun  "), "the batch ended while we watched: Rerun is offered as the server says")
+        #expect(text.contains("Stop (batch already failed)"))
     }
 
     @Test("Esc walks back from a job to its batch's jobs, then to the batch list")

@@ -13,7 +13,8 @@ enum Fixture {
         logs: [(String, String)] = [
             ("info", "epoch 1 done"), ("warning", "lr warmup ends"), ("error", "NaN in grads"),
         ],
-        lastEventID: Int = 100, epochValues: ((Int) -> JSONObject)? = nil, lastActivity: String? = nil
+        lastEventID: Int = 100, epochValues: ((Int) -> JSONObject)? = nil, lastActivity: String? = nil,
+        shownStatus: String? = nil
     ) -> JSON {
         let epochRows: [JSON] = (0..<epochs).map { n in
             if let f = epochValues { return .object(f(n)) }
@@ -30,7 +31,7 @@ enum Fixture {
             ]
         }
         let telemetry: JSON = [
-            "status": .string(status), "elapsed_s": 3723, "gpu_util_pct": gpu ? 87.5 : .null,
+            "status": .string(shownStatus ?? status), "elapsed_s": 3723, "gpu_util_pct": gpu ? 87.5 : .null,
             "gpu_mem_peak_mb": gpu ? 40960 : .null,
             "train_loss": epochs > 0 ? 0.2 : .null, "val_loss": epochs > 0 ? 0.25 : .null,
             "epoch": epochs > 0 ? JSON(epochs - 1) : .null,
@@ -69,6 +70,25 @@ enum Fixture {
             ],
             "last_event_id": JSON(lastEventID),
         ]
+    }
+
+    /// A `summary` frame as the server streams it: the view's batch and job with `batch`, `job` and `telemetry`
+    /// changed. `id` is the commit's newest event id (nil: the frame that opens a stream).
+    static func summary(
+        id: Int? = nil, from view: JSON = view(), batch: JSON = [:], job: JSON = [:], telemetry: JSON = [:]
+    ) -> JSON {
+        func merged(_ base: JSON?, _ changes: JSON) -> JSON {
+            guard case .object(var o)? = base else { return .null }
+            for p in changes.objectValue ?? JSONObject() { o[p.key] = p.value }
+            return .object(o)
+        }
+        var j = merged(view["job"], job)
+        j = merged(j, ["telemetry": merged(j["telemetry"], telemetry)])
+        var frame = JSONObject([
+            ("event_type", .string(SummaryFrame.eventType)), ("batch", merged(view["batch"], batch)), ("jobs", [j]),
+        ])
+        if let id { frame["id"] = JSON(id) }
+        return .object(frame)
     }
 
     static func state(_ view: JSON, width: Int = 120, height: Int = 40, ascii: Bool = false)

@@ -280,7 +280,12 @@ public final class SSECollector: @unchecked Sendable {
     }
 
     public var received: [SSEEvent] { lock.withLock { events } }
-    public var dataEvents: [SSEEvent] { received.filter { $0.type != "hello" } }
+    /// The stored events streamed (not `hello`, not the server's `summary` frames).
+    public var dataEvents: [SSEEvent] { received.filter { $0.type != "hello" && $0.type != SummaryFrame.eventType } }
+    /// The `summary` frames (SummaryFrame), parsed.
+    public var summaries: [JSON] {
+        received.filter { $0.type == SummaryFrame.eventType }.compactMap { try? JSON.parse($0.data) }
+    }
     public var receivedComments: [String] { lock.withLock { comments } }
     public var receivedRetries: [Int] { lock.withLock { retries } }
     public var ended: SSEConnection.End? { lock.withLock { end } }

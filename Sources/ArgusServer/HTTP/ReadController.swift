@@ -29,6 +29,13 @@ struct ReadController {
             let agent = try await store.agentAssignment(for: b, withinS: actions.agentOnlineS)
             return Response.json(b.detailJSON(agentOnline: agent.agentID != nil))
         }
+        // What the caller may do to the batch now, with the reason for each refusal: the `actions` of `/view`.
+        // Clients fetch it again when a summary frame changes the batch's status or stop flag.
+        router.get("/api/batches/:b/actions") { req, ctx in
+            let b = try await requireBatch(ctx, try ctx.parameters.require("b"))
+            let agent = try await store.agentAssignment(for: b, withinS: actions.agentOnlineS)
+            return Response.json(actions.actionsJSON(b, ctx.principal, agent: agent))
+        }
         router.get("/api/batches/:b/jobs") { req, ctx in
             let id = try ctx.parameters.require("b")
             guard let (b, jobs) = try await store.jobs(batchID: id, scope: try ctx.readScope()) else {

@@ -72,6 +72,15 @@ struct StreamController {
                         if done { break }
                     }
                 }
+                // The state as of now, after the history: clients take run state only from summary frames. Its id
+                // is the last one sent, so it never moves a client's resume point (none when nothing was sent).
+                var opening = ByteBuffer()
+                for summary in try await store.currentSummaries(filter) {
+                    let data = summary.json(id: nil, channel: Channel.batch(summary.batch.id).name).serialized()
+                    opening.writeString(
+                        SSEEncoder.frame(id: sent > 0 ? sent : nil, event: SummaryFrame.eventType, data: data))
+                }
+                try await writer.write(opening)
                 for await chunk in live.cancelOnGracefulShutdown() {
                     // Revoked: not one more frame, even if some are still buffered.
                     if closed.isSet { break }

@@ -108,9 +108,12 @@ struct StoredEvent: Sendable {
     var channel: String
     /// For batch-level resource snapshots: the jobs running when it was taken.
     var snapshotJobs: [String]
+    /// For a `summary` frame (SummaryFrame): the records it shows. Its JSON is built only when a stream wants it.
+    var summary: BatchSummary? = nil
 
     /// `{"id":N,"channel":"…",<rest of the stored envelope>}`: the data line of an SSE frame.
     var streamedJSON: String {
+        if let summary { return summary.json(id: id, channel: channel).serialized() }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(body.utf8.count + channel.utf8.count + 32)
         bytes.append(contentsOf: "{\"id\":\(id),\"channel\":".utf8)
@@ -122,6 +125,32 @@ struct StoredEvent: Sendable {
     }
 
     var sseFrame: String { SSEEncoder.frame(id: id, event: type, data: streamedJSON) }
+
+    /// The `summary` frame of a batch (SummaryFrame), on its batch channel; job channels of the batch match it too.
+    static func summary(_ b: BatchRecord, jobs: [JobRecord], id: Int64) -> StoredEvent {
+        StoredEvent(
+            id: id, batchID: b.id, jobID: nil, type: SummaryFrame.eventType, tsUs: 0, body: "",
+            channel: Channel.batch(b.id).name, snapshotJobs: [], summary: BatchSummary(batch: b, jobs: jobs))
+    }
+}
+
+/// A batch's summary and some of its jobs', as a `summary` frame shows them.
+struct BatchSummary: Sendable {
+    var batch: BatchRecord
+    var jobs: [JobRecord]
+
+    /// `{"id", "channel", "event_type": "summary", "batch", "jobs"}`; the frame that opens a stream has no id.
+    func json(id: Int64?, channel: String?) -> JSON {
+        var o = JSONObject()
+        if let id { o["id"] = JSON(id) }
+        if let channel { o["channel"] = .string(channel) }
+        // Like every other frame's data, it names its type (EventSource hands the data to a generic handler too).
+        o["event_type"] = .string(SummaryFrame.eventType)
+        o["batch"] = batch.summaryJSON
+        o["jobs"] = .array(
+            jobs.sorted { ($0.createdUs, $0.id) < ($1.createdUs, $1.id) }.map { $0.json(batchStatus: batch.status) })
+        return .object(o)
+    }
 }
 
 extension ArgusStore {
@@ -148,6 +177,8 @@ struct IngestTransaction {
     var allJobsLoaded: Set<String> = []
     var dirtyBatches: Set<String> = []
     var dirtyJobs: [String: Set<String>] = [:]
+    /// Each batch's `actionState` when this transaction first loaded it (absent: the batch is new).
+    var actionStateAtLoad: [String: String] = [:]
 
     init(db: Database, receivedUs: Int64, idleWindowUs: Int64) {
         self.db = db
@@ -164,13 +195,48 @@ struct IngestTransaction {
             outcomes.append(outcome)
         }
         try flush()
-        return (outcomes, stored)
+        return (outcomes, try withSummaries(stored))
+    }
+
+    /// `stored` with each batch's summary frame placed right after that batch's newest event: ids never go down
+    /// along a stream, so a client's resume point (the last id it saw) never moves back.
+    mutating func withSummaries(_ stored: [StoredEvent]) throws -> [StoredEvent] {
+        var pending = try summaries(after: stored)[...]
+        var out: [StoredEvent] = []
+        out.reserveCapacity(stored.count + pending.count)
+        for e in stored {
+            while let s = pending.first, s.id < e.id {
+                out.append(s)
+                pending.removeFirst()
+            }
+            out.append(e)
+        }
+        out += pending
+        return out
+    }
+
+    /// One `summary` frame per batch this transaction stored events for (SummaryFrame): the batch and the jobs whose
+    /// summary changed, every job when the batch's status or stop flag changed (each job's shown status follows
+    /// them). Its id is the batch's newest event id in this commit, so it sorts after them and never moves a
+    /// client's resume point past an event it has not been sent.
+    mutating func summaries(after stored: [StoredEvent]) throws -> [StoredEvent] {
+        var newest: [String: Int64] = [:]
+        for e in stored { newest[e.batchID] = max(newest[e.batchID] ?? 0, e.id) }
+        var out: [StoredEvent] = []
+        for (bid, id) in newest.sorted(by: { $0.value < $1.value }) {
+            guard let b = try batch(bid) else { continue }
+            let changed = actionStateAtLoad[bid] != b.actionState
+            let shown = changed ? try allJobs(bid) : (dirtyJobs[bid] ?? []).compactMap { jobs[bid]?[$0] }
+            out.append(StoredEvent.summary(b, jobs: shown, id: id))
+        }
+        return out
     }
 
     mutating func batch(_ id: String) throws -> BatchRecord? {
         if let b = batches[id] { return b }
         let b = try BatchRecord.fetch(db, id: id)
         batches[id] = b
+        if let b { actionStateAtLoad[id] = b.actionState }
         return b
     }
 

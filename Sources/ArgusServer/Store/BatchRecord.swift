@@ -183,19 +183,30 @@ struct BatchRecord: Sendable {
         ]
     }
 
-    func detailJSON(agentOnline: Bool) -> JSON {
+    /// Everything the server folds from the batch's events: `GET /api/batches/{b}` without `agent_online`, and
+    /// the `batch` of an SSE `summary` frame.
+    var summaryJSON: JSON {
         guard case .object(var o) = listJSON else { return listJSON }
         o["experiment_type"] = JSON(experimentType)
         o["failure_reason"] = JSON(failureReason)
         o["env_snapshot"] = envSnapshotJSON
         o["stop_requested"] = .bool(stopRequested)
         o["stop_requested_at"] = isoJSON(stopRequestedUs)
-        o["agent_online"] = .bool(agentOnline)
         o["source_batch_id"] = JSON(sourceBatchID)
         // When the server last heard from the run, by its own clock (what the stall detector judges).
         o["last_received"] = isoJSON(lastReceivedUs)
         return .object(o)
     }
+
+    func detailJSON(agentOnline: Bool) -> JSON {
+        guard case .object(var o) = summaryJSON else { return summaryJSON }
+        o["agent_online"] = .bool(agentOnline)
+        return .object(o)
+    }
+
+    /// What the clients' action rules depend on: when it changes, every job's shown status may change too, and
+    /// clients fetch the actions again.
+    var actionState: String { "\(status)|\(stopRequested)" }
 }
 
 func isoJSON(_ us: Int64?) -> JSON {

@@ -39,6 +39,7 @@ struct ChannelFilter: Sendable {
         if wholeBatches.contains(e.batchID) { return true }
         guard let js = jobs[e.batchID] else { return false }
         if let j = e.jobID { return js.contains(j) }
+        if e.type == SummaryFrame.eventType { return true }
         if e.type == "resource_snapshot" { return e.snapshotJobs.contains(where: js.contains) }
         return false
     }
@@ -93,6 +94,19 @@ extension ArgusStore {
             all.sort { $0.id < $1.id }
             if horizon != .max { all.removeAll { $0.id > horizon } }
             return (all, horizon == .max)
+        }
+    }
+
+    /// One `summary` frame per batch of `filter` with its current state (SummaryFrame): the whole batch's jobs for a
+    /// `batch:` channel, the named ones for `job:` channels. Sent when a stream opens, after the replay.
+    func currentSummaries(_ filter: ChannelFilter) async throws -> [BatchSummary] {
+        try await pool.read { db in
+            try filter.batchIDs.sorted().compactMap { bid -> BatchSummary? in
+                guard let b = try BatchRecord.fetch(db, id: bid) else { return nil }
+                var jobs = try JobRecord.fetchAll(db, batchID: bid)
+                if !filter.wholeBatches.contains(bid) { jobs.removeAll { !(filter.jobs[bid] ?? []).contains($0.id) } }
+                return BatchSummary(batch: b, jobs: jobs)
+            }
         }
     }
 }

@@ -109,7 +109,9 @@ public struct LogLine: Sendable, Equatable {
     var isHeartbeat: Bool { line == "heartbeat" && level == "debug" }
 }
 
-/// Everything the job-detail screen shows, kept current from the `/view` load and the SSE stream.
+/// Everything the job-detail screen shows, kept current from the `/view` load and the SSE stream. Run state
+/// (statuses, loss, elapsed, GPU figures, idle flag, failure reason) is only ever taken from the server's fold:
+/// the `/view` load and the `summary` frames (SummaryFrame). The raw events add chart points and log lines.
 public struct JobData: Sendable {
     public var batchID: String
     public var jobID: String
@@ -117,17 +119,16 @@ public struct JobData: Sendable {
     /// screen says that nothing is known yet instead of showing them.
     public var loaded = false
     public var batchStatus = "running"
-    /// When the run was last heard from, as of the view load (seconds since the epoch).
+    /// When the run was last heard from, as of the last summary (seconds since the epoch).
     public var batchLastActivity: Double?
     public var jobStatus = "running"
+    /// The Status tile: the job's status, or the batch's while the job runs and the batch is stopping or stalled.
+    public var shownStatus = "running"
     public var stopRequested = false
     public var model: String?
     public var dataset: String?
-    public var startUs: Int64?
-    /// When the job ended (its telemetry stops changing then).
-    public var endUs: Int64?
-    public var lastActivityUs: Int64?
-    public var elapsedFinal: Double?
+    /// Elapsed, as the server folds it (job_start to last activity, or the final figure once it ended).
+    public var elapsed: Double?
     public var gpuUtil: Double?
     /// The most-loaded GPU's memory peak, its capacity, and every GPU's peak (as the server folds them).
     public var gpuMemPeak: Double?
@@ -166,38 +167,9 @@ public struct JobData: Sendable {
         let job = v["job"] ?? .null
         self.init(batchID: batch["id"]?.stringValue ?? "", jobID: job["id"]?.stringValue ?? "")
         loaded = true
-        batchStatus = batch["status"]?.stringValue ?? "running"
-        batchLastActivity = batch["last_activity"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
-        stopRequested = batch["stop_requested"]?.boolValue ?? false
-        jobStatus = job["status"]?.stringValue ?? "running"
-        model = job["model"]?.stringValue
-        dataset = job["dataset"]?.stringValue
-        startUs = job["start_time"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
-        endUs = job["end_time"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
-        lastActivityUs = job["last_activity"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
-        if JobData.finished.contains(jobStatus) { elapsedFinal = job["elapsed_s"]?.doubleValue }
-        let t = job["telemetry"] ?? .null
-        gpuUtil = t["gpu_util_pct"]?.doubleValue
-        gpuMemPeak = t["gpu_mem_peak_mb"]?.doubleValue
-        gpuMemTotal = t["gpu_mem_total_mb"]?.doubleValue
-        gpuMem = GPUMemPeaks(json: t["gpus"])
-        epoch = t["epoch"]?.intValue
-        trainLoss = t["train_loss"]?.doubleValue
-        valLoss = t["val_loss"]?.doubleValue
-        failureReason = job["failure_reason"]?.stringValue
-        idleFlagged = job["is_idle_flagged"]?.boolValue ?? false
-        idleSinceUs = t["idle_since"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
-        let env = v["env_snapshot"] ?? .null
-        gitSHA = env["git_sha_short"]?.stringValue ?? env["git_sha"]?.stringValue
-        command = env["command"]?.stringValue
-        cwd = env["cwd"]?.stringValue
-        host = env["hostname"]?.stringValue
-        user = env["user"]?.stringValue
-        if let a = v["actions"]?.objectValue {
-            for p in a {
-                actions[p.key] = (p.value["enabled"]?.boolValue ?? false, p.value["reason"]?.stringValue)
-            }
-        }
+        take(batch: batch, env: v["env_snapshot"])
+        take(job: job)
+        takeActions(v["actions"] ?? .null)
         for e in v["epochs"]?.arrayValue ?? [] { if let o = e.objectValue { series.upsert(o) } }
         let rows = v["log_tail"]?.arrayValue ?? []
         logs = JobData.logLines(rows)
@@ -208,7 +180,50 @@ public struct JobData: Sendable {
         lastEventID = v["last_event_id"]?.intValue.map(Int64.init) ?? 0
     }
 
-    static let finished: Set<String> = ["done", "failed", "stopped"]
+    /// The batch's summary (`/view`'s `batch`, or a summary frame's).
+    mutating func take(batch: JSON, env: JSON? = nil) {
+        batchStatus = batch["status"]?.stringValue ?? batchStatus
+        batchLastActivity = batch["last_activity"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
+        stopRequested = batch["stop_requested"]?.boolValue ?? false
+        let env = batch["env_snapshot"] ?? env ?? .null
+        gitSHA = env["git_sha_short"]?.stringValue ?? env["git_sha"]?.stringValue
+        command = env["command"]?.stringValue
+        cwd = env["cwd"]?.stringValue
+        host = env["hostname"]?.stringValue
+        user = env["user"]?.stringValue
+    }
+
+    /// The job's summary, a JobOut (`/view`'s `job`, or one of a summary frame's `jobs`).
+    mutating func take(job: JSON) {
+        jobStatus = job["status"]?.stringValue ?? jobStatus
+        model = job["model"]?.stringValue
+        dataset = job["dataset"]?.stringValue
+        failureReason = job["failure_reason"]?.stringValue
+        idleFlagged = job["is_idle_flagged"]?.boolValue ?? false
+        let t = job["telemetry"] ?? .null
+        shownStatus = t["status"]?.stringValue ?? jobStatus
+        elapsed = t["elapsed_s"]?.doubleValue ?? job["elapsed_s"]?.doubleValue
+        gpuUtil = t["gpu_util_pct"]?.doubleValue
+        gpuMemPeak = t["gpu_mem_peak_mb"]?.doubleValue
+        gpuMemTotal = t["gpu_mem_total_mb"]?.doubleValue
+        gpuMem = GPUMemPeaks(json: t["gpus"])
+        epoch = t["epoch"]?.intValue
+        trainLoss = t["train_loss"]?.doubleValue
+        valLoss = t["val_loss"]?.doubleValue
+        idleSinceUs = t["idle_since"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
+    }
+
+    /// The caller's actions (`/view`'s `actions`, or `GET /api/batches/{b}/actions`).
+    public mutating func takeActions(_ a: JSON) {
+        guard let a = a.objectValue else { return }
+        actions = [:]
+        for p in a { actions[p.key] = (p.value["enabled"]?.boolValue ?? false, p.value["reason"]?.stringValue) }
+    }
+
+    /// What the server's action rules depend on; when a summary changes it, the actions are fetched again.
+    var actionState: String { "\(batchStatus)|\(stopRequested)" }
+
+    static let finished: Set<String> = BatchStatus.terminal
     /// Every status the screen can show, for columns and tiles as wide as the longest.
     static let statuses: [String] = ["running", "stalled", "stopping"] + finished.sorted()
 
@@ -233,61 +248,35 @@ public struct JobData: Sendable {
             line: row["line"]?.stringValue ?? "", jobID: row["job_id"]?.stringValue)
     }
 
-    /// Elapsed: job_start to last activity (or the final figure once it ended).
-    public var elapsed: Double? {
-        if let elapsedFinal { return elapsedFinal }
-        guard let s = startUs, let a = lastActivityUs else { return nil }
-        return Double(a - s) / 1e6
-    }
-
-    /// The status the Status tile shows: the job's, or the batch's while the job still runs.
-    public var shownStatus: String {
-        if !JobData.finished.contains(jobStatus), ["stopping", "stalled"].contains(batchStatus) {
-            return batchStatus
+    /// Takes a `summary` frame (SummaryFrame) of this batch: the server's fold replaces ours. Returns nil when the
+    /// frame is about another batch or older than what the screen shows, else whether the batch's action state
+    /// changed (the caller then fetches the actions again).
+    public mutating func apply(summary e: JSON) -> Bool? {
+        guard let batch = e["batch"], batch["id"]?.stringValue == batchID else { return nil }
+        // Live frames carry the id of the commit's newest event; the frame that opens a stream carries none.
+        if let id = e["id"]?.intValue.map(Int64.init) {
+            guard id >= lastEventID else { return nil }
+            lastEventID = id
         }
-        if !JobData.finished.contains(jobStatus), stopRequested { return "stopping" }
-        return jobStatus
+        let before = actionState
+        take(batch: batch)
+        if let job = e["jobs"]?.arrayValue?.first(where: { $0["id"]?.stringValue == jobID }) { take(job: job) }
+        return actionState != before
     }
 
-    /// Folds one streamed event (the SSE `data` JSON) into the screen's data. Returns whether anything changed.
+    /// Adds what a streamed event brings beyond the summaries: a chart point, a log line, where a rerun went.
+    /// Returns whether it was new (events at or before `lastEventID` were already shown).
     @discardableResult
     public mutating func apply(event e: JSON) -> Bool {
         guard let id = e["id"]?.intValue.map(Int64.init), id > lastEventID else { return false }
         lastEventID = id
         guard e["batch_id"]?.stringValue == batchID else { return true }
-        let type = e["event_type"]?.stringValue ?? ""
         let data = e["data"]?.objectValue ?? JSONObject()
-        let ts = e["timestamp"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
         let job = e["job_id"]?.stringValue
-        let mine = job == jobID
-        let statusBefore = batchStatus
-        if mine, let ts {
-            lastActivityUs = max(lastActivityUs ?? ts, ts)
-            if startUs == nil { startUs = ts }  // as the server: a job's first event starts it
-        }
-        switch type {
-        case "job_start" where mine:
-            if let ts { startUs = min(startUs ?? ts, ts) }
-            model = data["model"]?.stringValue ?? model
-            dataset = data["dataset"]?.stringValue ?? dataset
-            if !JobData.finished.contains(jobStatus) { jobStatus = "running" }
-        case "job_epoch" where mine:
+        switch e["event_type"]?.stringValue ?? "" {
+        case "job_epoch" where job == jobID:
             series.upsert(data)
-            if let ep = data["epoch"]?.intValue, ep >= (epoch ?? Int.min) {
-                epoch = ep
-                if data["train_loss"] != nil { trainLoss = data["train_loss"]?.doubleValue }
-                if data["val_loss"] != nil { valLoss = data["val_loss"]?.doubleValue }
-            }
-        case "job_done" where mine, "job_failed" where mine:
-            jobStatus = type == "job_done" ? "done" : "failed"
-            if let ts { endUs = endUs ?? ts }
-            elapsedFinal = data["elapsed_s"]?.doubleValue ?? elapsed
-            if type == "job_failed" {
-                failureReason = data["reason"]?.stringValue ?? data["error"]?.stringValue ?? failureReason
-            }
-            idleFlagged = false
-        case "log_line":
-            guard mine else { break }
+        case "log_line" where job == jobID:
             let line = LogLine(
                 id: id, ts: e["timestamp"]?.stringValue ?? "",
                 level: (data["level"]?.stringValue ?? "info").lowercased(),
@@ -299,66 +288,9 @@ public struct JobData: Sendable {
                     olderLogsExist = true
                 }
             }
-        case "resource_snapshot":
-            // Only snapshots taken while this job ran: a later job's must not move a finished job's tiles.
-            if job == nil || mine, let ts, JobSpan.covers(ts, start: startUs, end: endUs) {
-                let g = GPUFigures(data)
-                if let u = g.util { gpuUtil = u }
-                gpuMem.observe(g)
-                gpuMemPeak = gpuMem.peakMB ?? gpuMemPeak
-                gpuMemTotal = gpuMem.totalMB ?? gpuMemTotal
-            }
-        case "batch_start":
-            command = command ?? data["command"]?.stringValue
-            cwd = cwd ?? data["cwd"]?.stringValue
-        case "batch_done", "batch_failed", ServerEventTypes.batchStopped, ServerEventTypes.batchMarkedFailed:
-            // The server's rules (BatchStatus), applied to what streams in between loads.
-            let failedJobs = data["n_failed"]?.intValue ?? 0
-            batchStatus =
-                type == ServerEventTypes.batchStopped
-                ? "stopped"
-                : type == ServerEventTypes.batchMarkedFailed
-                    ? "failed" : BatchStatus.ended(by: type, stopRequested: stopRequested, failedJobs: failedJobs)
-            actions["stop"] = (false, "batch already \(batchStatus)")
-            if BatchStatus.isRerunWait(actions["rerun"]?.reason) {
-                actions["rerun"] = command == nil ? (false, "no command recorded") : (true, nil)
-            }
-            // A stopping batch that ends takes its running jobs with it; so does marking the run failed.
-            let jobEnd =
-                batchStatus == "stopped" && stopRequested ? "stopped" : (type == ServerEventTypes.batchMarkedFailed ? "failed" : nil)
-            if let jobEnd, !JobData.finished.contains(jobStatus) {
-                jobStatus = jobEnd
-                if let ts { endUs = ts }
-                elapsedFinal = elapsed
-                idleFlagged = false
-                if jobEnd == "failed" { failureReason = data["reason"]?.stringValue ?? failureReason }
-            }
-        case "stop_requested":
-            stopRequested = true
-            if !JobData.finished.contains(batchStatus) { batchStatus = "stopping" }
-            actions["stop"] = (false, "stop already requested")
         case "rerun_started": rerunBatchID = data["new_batch_id"]?.stringValue ?? rerunBatchID
-        case "batch_stalled": batchStatus = "stalled"
-        case "batch_resumed" where batchStatus == "stalled": batchStatus = stopRequested ? "stopping" : "running"
-        case "job_idle_flagged" where mine:
-            idleFlagged = true
-            idleSinceUs = data["since"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros } ?? ts
-        case "job_idle_recovered" where mine:
-            idleFlagged = false
-            idleSinceUs = nil
         default: break
         }
-        if batchStatus != statusBefore { followMarkFailed(from: statusBefore) }
         return true
-    }
-
-    /// Mark failed is offered while the batch is stalled or stopping (BatchStatus.markFailedRefusal), so it follows
-    /// the status as events stream in; a refusal the status does not explain (who you are) stays as the server said.
-    mutating func followMarkFailed(from oldStatus: String) {
-        guard let current = actions["mark_failed"],
-            current.enabled || current.reason == BatchStatus.markFailedRefusal(oldStatus)
-        else { return }
-        let refusal = BatchStatus.markFailedRefusal(batchStatus)
-        actions["mark_failed"] = (refusal == nil, refusal)
     }
 }

@@ -19,6 +19,8 @@ public enum Action: Sendable {
     /// A page of log lines asked for with `Effect.fetchLogs` (rows newest first, as the server sends them).
     case logPage(LogPageRequest, [JSON])
     case logPageFailed(LogPageRequest, String)
+    /// The caller's actions on a batch, fetched with `Effect.fetchActions`.
+    case actionsLoaded(batchID: String, JSON)
 }
 
 /// What `update` asks the outside world to do.
@@ -36,6 +38,8 @@ public enum Effect: Equatable, Sendable {
     case copy(String)
     /// Fetch one page of log lines (older ones, or search matches) off the UI thread.
     case fetchLogs(LogPageRequest)
+    /// Fetch what the caller may do to the batch now (after a summary changed its status or stop flag).
+    case fetchActions(batchID: String)
 }
 
 /// The one place state changes (the Elm architecture): `update(&state, action) -> effects`.
@@ -85,38 +89,47 @@ public enum Update {
             return []
         case .streamEvent(let e):
             guard var data = s.job else { return [] }
-            let wasIdle = data.idleFlagged
-            let wasStatus = data.batchStatus
+            let type = e["event_type"]?.stringValue ?? ""
+            if type == SummaryFrame.eventType {
+                guard let actionsChanged = data.apply(summary: e) else { return [] }
+                s.job = data
+                return actionsChanged ? [.fetchActions(batchID: data.batchID)] : []
+            }
             guard data.apply(event: e) else { return [] }
             s.job = data
             // Only what the run itself sent counts as "last event"; server-made ones (stalls, idle flags) do not.
-            if EventTypes.fromClients.contains(e["event_type"]?.stringValue ?? "") { s.lastEventAt = s.now }
+            if EventTypes.fromClients.contains(type) { s.lastEventAt = s.now }
+            guard e["batch_id"]?.stringValue == data.batchID else { return [] }
+            // The server's notices become banners; the state they change arrives in the summary frame after them.
             let info = e["data"]
+            let mine = e["job_id"]?.stringValue == data.jobID
             func lasted(_ key: String) -> String { Fmt.duration(info?[key]?.doubleValue) }
-            if !wasIdle && data.idleFlagged {
+            switch type {
+            case "job_idle_flagged" where mine:
                 s.banner = "GPU idle: every GPU under 5% for \(lasted("idle_for_s")); nothing was stopped"
-            }
-            if wasIdle && !data.idleFlagged && data.jobStatus == "running" {
+            case "job_idle_recovered" where mine:
                 s.banner = "GPU busy again after \(lasted("idle_for_s")) idle"
-            }
-            if wasStatus != "stalled" && data.batchStatus == "stalled" {
+            case "batch_stalled":
                 let since = info?["last_received"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
                 s.banner = stalledBanner(since: since ?? s.now)
-            }
-            if wasStatus == "stalled" && data.batchStatus != "stalled" {
+            case "batch_resumed":
                 s.banner = "Resumed: the run is reporting again after \(lasted("silent_s")) of silence"
-            }
             // The server ended the run (stopped after a silent Stop, or marked failed): its reason replaces the stall notice.
-            if [ServerEventTypes.batchStopped, ServerEventTypes.batchMarkedFailed].contains(e["event_type"]?.stringValue ?? "") {
+            case ServerEventTypes.batchStopped, ServerEventTypes.batchMarkedFailed:
                 s.banner = info?["reason"]?.stringValue
-            }
-            if e["event_type"]?.stringValue == ServerEventTypes.rerunFailed {
+            case ServerEventTypes.rerunFailed:
                 s.banner = "Rerun failed on the host: \(info?["error"]?.stringValue ?? "the agent could not start it")"
+            case "rerun_started":
+                if let rerun = data.rerunBatchID { s.banner = "Rerun started as batch \(rerun): press o to open it" }
+            case "job_epoch":
+                refreshBounds(&s)
+            default: break
             }
-            if let rerun = data.rerunBatchID, e["event_type"]?.stringValue == "rerun_started" {
-                s.banner = "Rerun started as batch \(rerun): press o to open it"
-            }
-            if e["event_type"]?.stringValue == "job_epoch" { refreshBounds(&s) }
+            return []
+        case .actionsLoaded(let batchID, let actions):
+            guard var data = s.job, data.batchID == batchID else { return [] }
+            data.takeActions(actions)
+            s.job = data
             return []
         case .connection(let c):
             s.connection = c

@@ -146,6 +146,17 @@ public final class Feed: @unchecked Sendable {
         }.start()
     }
 
+    /// What the caller may do to the batch now: the server's rules, asked again whenever a summary changes the
+    /// batch's status or stop flag (a failed fetch leaves the old buttons; the next change asks again).
+    public func fetchActions(batchID: String) {
+        let (url, token, inbox) = (baseURL, token, inbox)
+        Thread {
+            if let a = try? HTTPClient(baseURL: url, token: token).getJSON(APIPath.actions(batchID)) {
+                inbox.post(.actionsLoaded(batchID: batchID, a))
+            }
+        }.start()
+    }
+
     public func openJob(batchID: String, jobID: String) {
         let s = JobStream(baseURL: baseURL, token: token, batchID: batchID, jobID: jobID, inbox: inbox)
         lock.withLock {
@@ -241,8 +252,9 @@ final class JobStream: @unchecked Sendable {
                     if e.type == "hello" {
                         attempt = 0
                         inbox.post(.connection(.live))
-                    } else if let json = try? JSON.parse(e.data), let id = Int64(e.id) {
-                        resumeFrom = max(resumeFrom, id)
+                    } else if let json = try? JSON.parse(e.data) {
+                        // The summary that opens a stream may come before any id (SummaryFrame).
+                        if let id = Int64(e.id) { resumeFrom = max(resumeFrom, id) }
                         inbox.post(.streamEvent(json))
                     }
                 case .comment, .retry: break

@@ -97,6 +97,7 @@ public enum TerminalApp {
                 case .openJob(let b, let j): feed.openJob(batchID: b, jobID: j)
                 case .closeJob: feed.closeJob()
                 case .fetchLogs(let req): feed.fetchLogs(req)
+                case .fetchActions(let b): feed.fetchActions(batchID: b)
                 case .fail(let message):
                     fatal = message
                     quit = true
