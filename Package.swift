@@ -39,7 +39,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            ],
+            // The web page's HTML, CSS and JS, compiled into the binary (no files beside it; see WebAssets).
+            resources: [.embedInCode("Web/Assets")]),
         .target(
             name: "ArgusTUI",
             dependencies: [

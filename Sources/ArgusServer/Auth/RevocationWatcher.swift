@@ -48,12 +48,13 @@ final class RevocationWatcher: Sendable {
     }
 }
 
-/// Changes whenever a token or a share link is revoked (counts only grow; the latest time moves).
+/// Changes whenever a token, a share link or a web session is revoked (counts only grow; the latest time moves).
 struct RevocationMarker: Equatable, Sendable {
     var tokens: Int64
     var tokensLatestUs: Int64
     var shares: Int64
     var sharesLatestUs: Int64
+    var sessions: Int64
 }
 
 extension ArgusStore {
@@ -65,31 +66,36 @@ extension ArgusStore {
                         SELECT (SELECT COUNT(*) FROM tokens WHERE revoked_us IS NOT NULL) AS t,
                                (SELECT COALESCE(MAX(revoked_us), 0) FROM tokens) AS tl,
                                (SELECT COUNT(*) FROM shares WHERE revoked_us IS NOT NULL) AS s,
-                               (SELECT COALESCE(MAX(revoked_us), 0) FROM shares) AS sl
+                               (SELECT COALESCE(MAX(revoked_us), 0) FROM shares) AS sl,
+                               (SELECT COUNT(*) FROM sessions WHERE revoked_us IS NOT NULL) AS se
                         """))!
-            return RevocationMarker(tokens: row["t"], tokensLatestUs: row["tl"], shares: row["s"], sharesLatestUs: row["sl"])
+            return RevocationMarker(
+                tokens: row["t"], tokensLatestUs: row["tl"], shares: row["s"], sharesLatestUs: row["sl"], sessions: row["se"])
         }
     }
 
-    /// The subset of `credentials` that still authenticates: unrevoked tokens, live share links, existing agents.
+    /// The subset of `credentials` that still authenticates: unrevoked tokens, live share links, existing agents, and
+    /// live sessions whose token is unrevoked.
     func stillValid(_ credentials: Set<Credential>) async throws -> Set<Credential> {
         var tokens: [Int64] = []
         var shares: [Int64] = []
         var agents: [Int64] = []
+        var sessions: [Int64] = []
         for c in credentials {
             switch c {
             case .token(let id): tokens.append(id)
             case .share(let id): shares.append(id)
             case .agent(let id): agents.append(id)
+            case .session(let id): sessions.append(id)
             }
         }
         let now = ArgusStore.nowUs()
-        return try await pool.read { [tokens, shares, agents] db in
-            func ids(_ sql: String, _ list: [Int64], _ extra: StatementArguments = []) throws -> [Int64] {
+        return try await pool.read { [tokens, shares, agents, sessions] db in
+            func ids(_ sql: String, _ list: [Int64], _ extra: StatementArguments = [], column: String = "id") throws -> [Int64] {
                 guard !list.isEmpty else { return [] }
                 let marks = Array(repeating: "?", count: list.count).joined(separator: ",")
                 return try Int64.fetchAll(
-                    db, sql: sql + " AND id IN (\(marks))", arguments: extra + StatementArguments(list))
+                    db, sql: sql + " AND \(column) IN (\(marks))", arguments: extra + StatementArguments(list))
             }
             var valid = Set<Credential>()
             for id in try ids("SELECT id FROM tokens WHERE revoked_us IS NULL", tokens) { valid.insert(.token(id)) }
@@ -99,6 +105,14 @@ extension ArgusStore {
                 valid.insert(.share(id))
             }
             for id in try ids("SELECT id FROM agents WHERE 1 = 1", agents) { valid.insert(.agent(id)) }
+            for id in try ids(
+                """
+                SELECT s.id FROM sessions s JOIN tokens t ON t.id = s.token_id
+                WHERE s.revoked_us IS NULL AND s.expires_us > ? AND t.revoked_us IS NULL
+                """, sessions, [now], column: "s.id")
+            {
+                valid.insert(.session(id))
+            }
             return valid
         }
     }

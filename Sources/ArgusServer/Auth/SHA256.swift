@@ -83,7 +83,7 @@ enum Secret {
     static let sharePrefix = "sh_"
     static let agentPrefix = "ag_"
     /// Every kind of secret this server mints starts with one of these (see `LogRedaction`).
-    static var prefixes: [String] { TokenScope.allCases.map(\.prefix) + [sharePrefix, agentPrefix] }
+    static var prefixes: [String] { TokenScope.allCases.map(\.prefix) + [sharePrefix, agentPrefix, WebSession.secretPrefix] }
 
     static func make(prefix: String, bytes: Int = 32) -> String {
         var rng = SystemRandomNumberGenerator()

@@ -18,16 +18,19 @@ enum Principal: Sendable {
     /// The stored credential behind the principal: what a revocation names.
     var credential: Credential {
         switch self {
-        case .user(let u): return .token(u.tokenID)
+        case .user(let u): return u.session.map { .session($0.id) } ?? .token(u.tokenID)
         case .share(_, let id, _): return .share(id)
         case .agent(let id): return .agent(id)
         }
     }
 
-    /// When the credential stops being valid on its own (share links with an expiry).
+    /// When the credential stops being valid on its own (share links with an expiry, web sessions).
     var expiresUs: Int64? {
-        if case .share(_, _, let e) = self { return e }
-        return nil
+        switch self {
+        case .share(_, _, let e): return e
+        case .user(let u): return u.session?.expiresUs
+        case .agent: return nil
+        }
     }
 }
 
@@ -36,6 +39,8 @@ enum Credential: Hashable, Sendable {
     case token(Int64)
     case share(Int64)
     case agent(Int64)
+    /// A web session (which also ends with the token it was made from).
+    case session(Int64)
 }
 
 /// The request context: Hummingbird's core storage plus the authenticated principal.
@@ -158,10 +163,14 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 }
 
-/// Resolves `Authorization: Bearer <token>` (or `?token=` on the SSE route, for EventSource) into a principal.
+/// Resolves `Authorization: Bearer <token>` (or `?token=` on the SSE route, for EventSource), or else the web session
+/// cookie, into a principal. A cookie is sent by the browser on its own, so a request it authenticates may change
+/// something only when it proves it came from our own page (`WebOrigin.checkCSRF`).
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = ArgusRequestContext
     let auth: Authenticator
+    /// ARGUS_BASE_URL: its origin is ours too (behind a proxy the Host header may differ).
+    let baseURL: String?
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -182,6 +191,12 @@ struct AuthMiddleware: RouterMiddleware {
                 throw APIError(status: .unauthorized, detail: APIError.deadShareLinkDetail, headers: APIError.unauthorized.headers)
             }
             ctx.principal = p
+        } else if request.headers[.authorization] == nil, let secret = WebOrigin.sessionCookie(request.headers),
+            let user = try await auth.principal(forSession: secret)
+        {
+            // An unknown or ended session is simply no credential: the page then offers to sign in.
+            try WebOrigin.checkCSRF(request, baseURL: baseURL)
+            ctx.principal = .user(user)
         }
         return try await next(request, ctx)
     }
@@ -192,6 +207,7 @@ struct AuthMiddleware: RouterMiddleware {
 final class Authenticator: Sendable {
     let store: ArgusStore
     private let cache = Mutex<[String: (Principal, Date)]>([:])
+    private let sessions = Mutex<[String: (UserPrincipal, Date)]>([:])
     private let ttl: TimeInterval = 2
 
     init(store: ArgusStore) { self.store = store }
@@ -212,8 +228,7 @@ final class Authenticator: Sendable {
             return nil
         }
         // A share link is never served from the cache past its expiry.
-        var until = now.addingTimeInterval(ttl)
-        if let e = p.expiresUs { until = min(until, Date(timeIntervalSince1970: Double(e) / 1e6)) }
+        let until = Authenticator.cacheUntil(now.addingTimeInterval(ttl), p.expiresUs)
         cache.withLock { c in
             if c.count > 10_000 { c.removeAll() }
             c[token] = (p, until)
@@ -221,8 +236,32 @@ final class Authenticator: Sendable {
         return p
     }
 
-    /// Drops every cached token, so a revocation takes effect at once.
-    func forgetAll() { cache.withLock { $0.removeAll() } }
+    /// The user behind a web session cookie; cached like tokens, in a cache of its own.
+    func principal(forSession secret: String) async throws -> UserPrincipal? {
+        let now = Date()
+        if let hit = sessions.withLock({ $0[secret] }), hit.1 > now { return hit.0 }
+        guard secret.count <= 512, let user = try await store.principal(forSession: secret) else {
+            _ = sessions.withLock { $0.removeValue(forKey: secret) }
+            return nil
+        }
+        let until = Authenticator.cacheUntil(now.addingTimeInterval(ttl), Principal.user(user).expiresUs)
+        sessions.withLock { c in
+            if c.count > 10_000 { c.removeAll() }
+            c[secret] = (user, until)
+        }
+        return user
+    }
+
+    static func cacheUntil(_ date: Date, _ expiresUs: Int64?) -> Date {
+        guard let e = expiresUs else { return date }
+        return min(date, Date(timeIntervalSince1970: Double(e) / 1e6))
+    }
+
+    /// Drops every cached token and session, so a revocation takes effect at once.
+    func forgetAll() {
+        cache.withLock { $0.removeAll() }
+        sessions.withLock { $0.removeAll() }
+    }
 }
 
 /// One info line per request, after it completes: method, path and query (secrets redacted), status, duration.

@@ -46,7 +46,7 @@ public func buildApplication(
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware(maxBodyBytes: services.config.maxBodyBytes))
     router.add(middleware: DeclaredBodyLimitMiddleware(maxBodyBytes: services.config.maxBodyBytes))
-    router.add(middleware: AuthMiddleware(auth: services.auth))
+    router.add(middleware: AuthMiddleware(auth: services.auth, baseURL: services.config.baseURL))
     let policy = ActionPolicy(agentOnlineS: services.config.agentOnlineS)
     IngestController(pipeline: services.pipeline, maxBodyBytes: services.config.maxBodyBytes, clock: services.store.clock)
         .register(on: router)
@@ -60,6 +60,8 @@ public func buildApplication(
     )
     .register(on: router)
     AgentController(store: services.store, pipeline: services.pipeline).register(on: router)
+    SessionController(auth: services.auth, store: services.store, revocations: services.revocations).register(on: router)
+    WebController().register(on: router)
 
     let config = services.config
     var app = Application(

@@ -2,7 +2,8 @@ import Foundation
 import Hummingbird
 import Shared
 
-/// Share links (SPEC §6): mint, list, revoke; and `GET /share/<token>`, which tells a client which batch a link opens.
+/// Share links (SPEC §6): mint, list, revoke; and `GET /share/<token>`, which tells a client which batch a link opens
+/// (or, to a browser, shows the batch's read-only job page).
 struct ShareController {
     let store: ArgusStore
     let pipeline: IngestPipeline
@@ -24,10 +25,14 @@ struct ShareController {
             try await revocations.sweep()
             return Response.json(["id": JSON(id), "revoked": true])
         }
-        router.get("/share/:token") { _, ctx in
+        // A browser (Accept: text/html) gets the read-only job page; other clients (argus-tui) the JSON answer.
+        router.get("/share/:token") { req, ctx in
+            let html = WebController.wantsHTML(req)
             guard let share = try await store.share(forToken: try ctx.parameters.require("token")) else {
+                if html { return WebController.deadLink() }
                 throw APIError(status: .notFound, detail: APIError.deadShareLinkDetail)
             }
+            if html { return WebController.page("share") }
             return Response.json(["batch_id": .string(share.batchID), "expires_at": isoJSON(share.expiresUs), "read_only": true])
         }
     }
@@ -51,7 +56,7 @@ struct ShareController {
             type: "share_created", batchID: b.id, project: b.project,
             data: JSONObject([("share_id", JSON(share.id)), ("created_by", .string(user.name))]), at: .now())
         try await pipeline.submitServerEvents([event], as: user)
-        let origin = baseURL ?? req.head.authority.map { "http://\($0)" } ?? ""
+        let origin = baseURL ?? req.head.authority.map { (WebOrigin.isHTTPS(req) ? "https://" : "http://") + $0 } ?? ""
         return .json(
             [
                 "id": JSON(share.id), "token": .string(secret), "url": .string("\(origin)/share/\(secret)"),

@@ -81,6 +81,13 @@ public struct UserPrincipal: Sendable, Equatable {
     public var scope: String
     /// The token the user authenticated with (0 for the server itself): revoking it ends its streams.
     public var tokenID: Int64 = 0
+    /// Set when the request came with a web session cookie instead of the token itself (see `WebSession`).
+    public var session: SessionRef? = nil
+
+    public struct SessionRef: Sendable, Equatable {
+        public var id: Int64
+        public var expiresUs: Int64
+    }
 
     func canSee(_ b: BatchRecord) -> Bool { isAdmin || b.ownerID == id }
 }

@@ -168,6 +168,21 @@ enum Schema {
             // JSON [{index, mem_peak_mb, mem_total_mb}]; gpu_mem_peak_mb becomes the most-loaded GPU's peak.
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN gpu_mem_peaks TEXT")
         }
+        m.registerMigration("v7-sessions: web sign-in") { db in
+            // A browser's session: a cookie secret (stored hashed) standing for the API token it was exchanged for.
+            // Revoking the token ends its sessions; signing out revokes the session alone.
+            try db.execute(
+                sql: """
+                    CREATE TABLE sessions(
+                      id INTEGER PRIMARY KEY,
+                      token_id INTEGER NOT NULL REFERENCES tokens(id),
+                      secret_hash TEXT NOT NULL UNIQUE,
+                      created_us INTEGER NOT NULL,
+                      expires_us INTEGER NOT NULL,
+                      revoked_us INTEGER);
+                    CREATE INDEX sessions_token ON sessions(token_id);
+                    """)
+        }
         return m
     }
 }

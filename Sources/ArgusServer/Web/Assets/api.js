@@ -1,0 +1,47 @@
+// The page's one door to the server. Signed-in pages send the session cookie (the browser does); a share page
+// sends its link's token as a bearer token, and in the SSE URL, since EventSource cannot set headers.
+let shareToken = null;
+
+export function useShareToken(token) { shareToken = token; }
+export const isShare = () => shareToken !== null;
+
+export class APIError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+  }
+}
+
+/** An id as one path segment (`/api/jobs/${enc(b)}/${enc(j)}`). */
+export const enc = encodeURIComponent;
+
+/** A JSON request; throws APIError with the server's sentence on a non-2xx answer. Writes carry the CSRF header. */
+export async function api(url, { method = 'GET', body } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (shareToken) headers.Authorization = `Bearer ${shareToken}`;
+  if (method !== 'GET') headers['X-Argus-CSRF'] = '1';
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(url, {
+      method, headers, credentials: 'same-origin', cache: 'no-store',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new APIError(0, 'the server cannot be reached');
+  }
+  if (res.status === 204) return null;
+  let json = null;
+  try { json = await res.json(); } catch (e) { json = null; }
+  if (!res.ok) throw new APIError(res.status, (json && json.detail) || `HTTP ${res.status}`);
+  return json;
+}
+
+/** The SSE URL of some channels (`batch:<b>`), resuming after `lastEventID` on the first connect. */
+export function sseURL(channels, lastEventID) {
+  const names = channels.map(([kind, ...ids]) => [kind, ...ids.map(encodeURIComponent)].join(':')).join(',');
+  let url = `/api/sse?channels=${encodeURIComponent(names)}`;
+  if (lastEventID !== null && lastEventID !== undefined) url += `&last_event_id=${encodeURIComponent(lastEventID)}`;
+  if (shareToken) url += `&token=${encodeURIComponent(shareToken)}`;
+  return url;
+}

@@ -1,0 +1,52 @@
+// Guardrail banners, as argus-tui raises them: idle GPUs, a stalled run, a stop on its way (all from the server's
+// summaries), and what the server reports about a rerun or a run it ended (from their notices).
+import { $, el } from './dom.js';
+import { clock, duration, isoSeconds, nowSeconds } from './format.js';
+
+/** Notices streamed by the server: kept until the page shows another batch. */
+export function noticeFor(type, data) {
+  const d = data.data || {};
+  switch (type) {
+    case 'rerun_started':
+      return d.new_batch_id ? { kind: 'rerun-started', text: `Rerun started as batch ${d.new_batch_id}: `,
+        link: [`/batches/${encodeURIComponent(d.new_batch_id)}`, 'open it'] } : null;
+    case 'rerun_failed':
+      return { kind: 'rerun-failed', text: `Rerun failed on the host: ${d.reason || d.error || 'the agent could not start it'}` };
+    case 'batch_stopped':
+    case 'batch_marked_failed':
+      return d.reason ? { kind: 'notice', text: d.reason } : null;
+    default:
+      return null;
+  }
+}
+
+/** The banners of a batch (and the job shown, if any), from their summaries plus the notices. */
+export function banners(batch, job, notices) {
+  const out = [];
+  const t = job?.telemetry || {};
+  if (job && (t.is_idle_flagged ?? job.is_idle_flagged)) {
+    const since = isoSeconds(t.idle_since);
+    out.push({ kind: 'idle', text: since === null
+      ? 'GPU idle: every GPU under 5%; nothing was stopped'
+      : `GPU idle: every GPU under 5% for ${duration(nowSeconds() - since)} (since ${clock(since)}); nothing was stopped` });
+  }
+  if (batch?.status === 'stalled') {
+    const last = isoSeconds(batch.last_received) ?? isoSeconds(batch.last_activity);
+    out.push({ kind: 'stalled', text: `Stalled: nothing received from this run since ${last === null ? 'its start' : clock(last)}` });
+  }
+  if (batch?.status === 'stopping') {
+    const at = isoSeconds(batch.stop_requested_at);
+    out.push({ kind: 'stopping', text: `Stopping: stop requested${at === null ? '' : ` at ${clock(at)}`}; the run stops at its next check (every 10 s)` });
+  }
+  return out.concat(notices);
+}
+
+export function renderBanners(list) {
+  const box = $('banners');
+  if (!box) return;
+  const key = JSON.stringify(list);
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  box.replaceChildren(...list.map((b) => el('div', { class: 'banner', dataset: { kind: b.kind }, role: 'status' },
+    `⚠ ${b.text}`, b.link ? el('a', { href: b.link[0], text: b.link[1] }) : null)));
+}

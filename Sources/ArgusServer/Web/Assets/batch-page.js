@@ -1,0 +1,67 @@
+// `/batches/{b}`: the batch's jobs with status, epoch and latest loss, live from the server's `summary` frames.
+import { $, el, mount, crumbs, setText } from './dom.js';
+import { api, enc } from './api.js';
+import { Live } from './live.js';
+import { statusCell } from './index-page.js';
+import { banners, noticeFor, renderBanners } from './banners.js';
+import { duration, loss, isoSeconds, DASH } from './format.js';
+
+export async function batchPage({ batchID, onAuthLost }) {
+  mount('tpl-batch');
+  crumbs([['batches', '/'], [batchID]]);
+  document.title = `${batchID} · argus`;
+  const s = { batch: null, jobs: new Map(), notices: [] };
+  const [batch, jobs] = await Promise.all([
+    api(`/api/batches/${enc(batchID)}`), api(`/api/batches/${enc(batchID)}/jobs`)]);
+  s.batch = batch;
+  for (const j of jobs) s.jobs.set(j.id, j);
+
+  function render() {
+    const b = s.batch;
+    setText($('batch-title'), b.id);
+    const counts = `${b.n_done} done, ${b.n_failed} failed${b.n_total === null || b.n_total === undefined ? '' : ` of ${b.n_total}`}`;
+    setText($('batch-summary'), [b.status, b.project, b.host, counts].filter(Boolean).join(' · '));
+    renderBanners(banners(b, null, s.notices));
+    const body = $('jobs');
+    const rows = [...s.jobs.values()];
+    const key = JSON.stringify(rows);
+    if (body.dataset.key === key) return;
+    body.dataset.key = key;
+    body.replaceChildren(...rows.map((j) => {
+      const t = j.telemetry || {};
+      return el('tr', { class: 'job', dataset: { id: j.id } },
+        statusCell('td', t.status || j.status),
+        el('td', {}, el('a', { href: `/jobs/${enc(b.id)}/${enc(j.id)}`, text: j.id })),
+        el('td', { text: j.model || DASH }),
+        el('td', { class: 'epoch', text: t.epoch ?? DASH }),
+        el('td', { class: 'train-loss', text: loss(t.train_loss) }),
+        el('td', { class: 'val-loss', text: loss(t.val_loss) }),
+        el('td', { class: 'elapsed', text: duration(t.elapsed_s ?? j.elapsed_s) }));
+    }));
+  }
+
+  render();
+  const live = new Live({
+    channels: [['batch', batchID]], lastEventID: null,
+    onFrame(type, id, data) {
+      if (type === 'summary') {
+        if (!data.batch || data.batch.id !== batchID) return;
+        s.batch = data.batch;
+        for (const j of data.jobs || []) s.jobs.set(j.id, j);
+        render();
+        return;
+      }
+      const n = noticeFor(type, data);
+      if (n) { s.notices.push(n); render(); }
+    },
+    onClosed: async () => {
+      try { await api(`/api/batches/${enc(batchID)}`); return true; } catch (e) {
+        if (e.status === 401 || e.status === 404) { onAuthLost(); return false; }
+        return true;
+      }
+    },
+  });
+  live.heardAt(isoSeconds(batch.last_activity));
+  live.start();
+  return { close() { live.close(); } };
+}

@@ -1,0 +1,161 @@
+// The loss chart's data and y scale, as argus-tui keeps them (Sources/ArgusTUI/Model/JobData.swift EpochSeries,
+// Model/ChartScale.swift): columns per metric so 100k epochs draw without allocating; a y range that ignores
+// outliers (they are marked at the edge instead of flattening the curve) and does not jitter; EMA smoothing.
+export const EMA_ALPHA = 0.1;
+/** A value the run reported as NaN or infinite (stored as null and listed by the server). */
+export const NON_FINITE = Infinity;
+const SKIPPED = new Set(['epoch', 'timestamp', 'nonfinite', '_nonfinite']);
+const OUTLIER_SPREADS = 10;
+
+export class EpochSeries {
+  constructor() {
+    this.epochs = [];
+    this.names = ['train_loss', 'val_loss'];
+    this.columns = new Map([['train_loss', []], ['val_loss', []]]);
+    this.rowOf = new Map();
+    this.version = 0;
+  }
+
+  get count() { return this.epochs.length; }
+  column(name) { return this.columns.get(name); }
+
+  /** Adds or replaces one epoch from a `/epochs` row or a job_epoch event's data. */
+  upsert(o) {
+    const epoch = o.epoch;
+    if (typeof epoch !== 'number' || !Number.isInteger(epoch)) return;
+    const nonfinite = o.nonfinite || o._nonfinite || [];
+    let row = this.rowOf.get(epoch);
+    if (row !== undefined) {
+      for (const col of this.columns.values()) col[row] = NaN;
+    } else if (this.epochs.length && epoch < this.epochs[this.epochs.length - 1]) {
+      // Out of order (rare): insert in place and rebuild the index.
+      row = this.epochs.findIndex((e) => e > epoch);
+      this.epochs.splice(row, 0, epoch);
+      for (const col of this.columns.values()) col.splice(row, 0, NaN);
+      this.rowOf = new Map(this.epochs.map((e, i) => [e, i]));
+    } else {
+      row = this.epochs.length;
+      this.epochs.push(epoch);
+      this.rowOf.set(epoch, row);
+      for (const col of this.columns.values()) col.push(NaN);
+    }
+    for (const key of Object.keys(o)) {
+      if (SKIPPED.has(key)) continue;
+      const v = o[key];
+      if (typeof v !== 'number' && !(v === null && nonfinite.includes(key))) continue;
+      this.put(key, row, typeof v === 'number' && Number.isFinite(v) ? v : NON_FINITE);
+    }
+    for (const key of nonfinite) if (!(key in o)) this.put(key, row, NON_FINITE);
+    this.version++;
+  }
+
+  put(key, row, value) {
+    let col = this.columns.get(key);
+    if (!col) {
+      col = new Array(this.epochs.length).fill(NaN);
+      this.columns.set(key, col);
+      this.names.push(key);
+    }
+    col[row] = value;
+  }
+
+  latest(name) {
+    const col = this.columns.get(name);
+    if (!col) return null;
+    for (let i = col.length - 1; i >= 0; i--) if (!Number.isNaN(col[i])) return col[i];
+    return null;
+  }
+}
+
+/** A value as plotted (log10 when asked); null when it cannot be drawn on this scale. */
+export function plotted(v, logY) {
+  if (!Number.isFinite(v)) return null;
+  if (logY) return v > 0 ? Math.log10(v) : null;
+  return v;
+}
+
+/**
+ * The smallest and largest values inside the outlier fences: the bulk is the 10th–90th percentile (by rank, from an
+ * even sample of at most ~4096 values), the fences 10 spreads beyond it. [lo, hi] or null.
+ */
+export function robustRange(values, logY) {
+  if (!values.length) return null;
+  const step = Math.floor(values.length / 4096) + 1;
+  const v = [];
+  for (let i = 0; i < values.length; i += step) v.push(values[i]);
+  v.sort((a, b) => a - b);
+  const n = v.length;
+  const q10 = v[Math.ceil(0.1 * (n - 1))];
+  const q90 = v[Math.floor(0.9 * (n - 1))];
+  const bulkLo = Math.min(q10, q90);
+  const bulkHi = Math.max(q10, q90);
+  const median = v[Math.floor((n - 1) / 2)];
+  const spread = Math.max(bulkHi - bulkLo, logY ? 1 : Math.abs(median), 1e-300);
+  const fenceLo = bulkLo - OUTLIER_SPREADS * spread;
+  const fenceHi = bulkHi + OUTLIER_SPREADS * spread;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const x of values) {
+    if (x >= fenceLo && x <= fenceHi) {
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    }
+  }
+  return lo <= hi ? [lo, hi] : null;
+}
+
+/** EMA of the finite values; outliers pass through unsmoothed and stay out of the average. */
+export function smoothed(col) {
+  const out = col.slice();
+  const usual = robustRange(col.filter(Number.isFinite), false);
+  let acc = null;
+  for (let i = 0; i < col.length; i++) {
+    const v = col[i];
+    if (!Number.isFinite(v) || (usual && (v < usual[0] || v > usual[1]))) continue;
+    acc = acc === null ? v : acc + EMA_ALPHA * (v - acc);
+    out[i] = acc;
+  }
+  return out;
+}
+
+/** The range the visible series need, each without its outliers. */
+export function dataRange(columns, logY) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const col of columns) {
+    const vals = [];
+    for (const v of col) {
+      const p = plotted(v, logY);
+      if (p !== null) vals.push(p);
+    }
+    const r = robustRange(vals, logY);
+    if (!r) continue;
+    lo = Math.min(lo, r[0]);
+    hi = Math.max(hi, r[1]);
+  }
+  return lo <= hi ? [lo, hi] : null;
+}
+
+export function niceStep(raw) {
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const f = raw / mag;
+  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+}
+
+/** Bounds with ~10% headroom snapped to round numbers; the previous ones are kept while the data fills a third. */
+export function stableBounds(previous, data) {
+  const [dlo, dhi] = data;
+  if (previous && previous[0] <= dlo && dhi <= previous[1] && dhi - dlo >= (previous[1] - previous[0]) / 3) {
+    return previous;
+  }
+  let span = dhi - dlo;
+  if (span <= 0) span = Math.max(Math.abs(dhi) * 0.2, 1e-9);
+  const step = niceStep(span / 4);
+  let lo = Math.floor((dlo - span * 0.1) / step) * step;
+  const hi = Math.ceil((dhi + span * 0.1) / step) * step;
+  if (dlo >= 0 && lo < 0) lo = 0;
+  if (!Number.isFinite(lo) || !Number.isFinite(hi) || !Number.isFinite(step) || !(lo + step > lo)) {
+    return [dlo, Math.max(dhi, dlo + Math.abs(dlo) * 1e-12 + 1e-300)];
+  }
+  return [lo, Math.max(hi, lo + step)];
+}

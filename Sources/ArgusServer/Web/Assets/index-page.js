@@ -1,0 +1,57 @@
+// `/`: recent batches, running ones first (as argus-tui lists them), each with its jobs. Polled every 15 s.
+import { $, el, mount, crumbs } from './dom.js';
+import { api, enc } from './api.js';
+import { age, loss, isoSeconds, nowSeconds, DASH } from './format.js';
+
+const ACTIVE_FIRST = { running: 0, stalled: 1, stopping: 2 };
+const REFRESH_MS = 15000;
+
+export function statusCell(tag, status) {
+  return el(tag, { class: 'status', dataset: { status }, text: status });
+}
+
+export async function indexPage() {
+  mount('tpl-index');
+  crumbs([['recent batches']]);
+  document.title = 'argus';
+  let lastOK = null;
+  const conn = $('conn');
+  const show = () => {
+    conn.dataset.state = lastOK === null ? 'offline' : 'live';
+    conn.textContent = lastOK === null ? 'offline' : `updated ${age(nowSeconds() - lastOK)}`;
+  };
+
+  async function refresh() {
+    try {
+      const batches = await api('/api/batches?limit=30');
+      batches.sort((a, b) => (ACTIVE_FIRST[a.status] ?? 9) - (ACTIVE_FIRST[b.status] ?? 9));
+      const jobLists = await Promise.all(batches.map((b) => api(`/api/batches/${enc(b.id)}/jobs`).catch(() => [])));
+      $('index-empty').hidden = batches.length > 0;
+      $('batches').replaceChildren(...batches.map((b, i) => batchBlock(b, jobLists[i])));
+      lastOK = nowSeconds();
+    } catch (e) {
+      lastOK = null;
+    }
+    show();
+  }
+
+  await refresh();
+  const timers = [setInterval(refresh, REFRESH_MS), setInterval(show, 1000)];
+  return { close() { timers.forEach(clearInterval); } };
+}
+
+function batchBlock(b, jobs) {
+  const last = isoSeconds(b.last_activity);
+  const counts = `${b.n_done}✓ ${b.n_failed}✗${b.n_total === null || b.n_total === undefined ? '' : ` of ${b.n_total}`}`;
+  return el('section', { class: 'batch', dataset: { id: b.id } },
+    el('div', { class: 'batch-head' },
+      statusCell('span', b.status),
+      el('a', { href: `/batches/${enc(b.id)}`, text: b.id }),
+      el('span', { class: 'muted', text: [b.project, b.host].filter(Boolean).join(' · ') }),
+      el('span', { class: 'muted', text: counts }),
+      el('span', { class: 'muted', text: last === null ? '' : `last activity ${age(nowSeconds() - last)}` })),
+    el('ul', {}, ...jobs.map((j) => el('li', { class: 'job', dataset: { id: j.id } },
+      statusCell('span', j.telemetry?.status || j.status), ' ',
+      el('a', { href: `/jobs/${enc(b.id)}/${enc(j.id)}`, text: j.id }),
+      el('span', { class: 'muted', text: `  ${j.model || ''}  epoch ${j.telemetry?.epoch ?? DASH}  loss ${loss(j.telemetry?.train_loss)} / ${loss(j.telemetry?.val_loss)}` })))));
+}

@@ -1,0 +1,152 @@
+// The job-detail page, top to bottom like argus-tui's: banners, telemetry, loss curve, failure reason, log tail,
+// action bar, environment. State is what the server says: the `/view` load, then `summary` frames that replace the
+// batch and the job; `job_epoch` frames add chart points and `log_line` frames add log lines. Run state (status,
+// loss, elapsed, GPU figures, stop state) is never worked out here from raw events.
+import { $, mount, crumbs, setText } from './dom.js';
+import { api, enc, isShare } from './api.js';
+import { Live } from './live.js';
+import { LossChart } from './chart.js';
+import { LogPane } from './log.js';
+import { ActionBar } from './actions.js';
+import { renderTelemetry } from './telemetry.js';
+import { banners, noticeFor, renderBanners } from './banners.js';
+import { renderEnv } from './env.js';
+import { isoSeconds } from './format.js';
+
+const FINISHED = new Set(['done', 'failed', 'stopped']);
+
+/**
+ * Shows job `jobID` of `batchID` in `<main>`. With `jobs` (a share link) a switcher offers the batch's other jobs.
+ * `onAuthLost()` is called when the server no longer accepts the page's credential. Returns `{close}`.
+ */
+export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
+  mount('tpl-job');
+  const readOnly = isShare();
+  const s = { b: batchID, j: jobID, batch: null, job: null, actions: null, env: null, notices: [], watermark: 0 };
+  if (readOnly) {
+    for (const id of ['actions', 'share-box', 'copy-box']) $(id).remove();
+    $('readonly-tag').hidden = false;
+  }
+  const chart = new LossChart();
+  const logURL = () => (params) => {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== '' && v !== undefined && v !== null) q.set(k, String(v));
+    return `/api/jobs/${enc(s.b)}/${enc(s.j)}/log-lines?${q}`;
+  };
+  const log = new LogPane(logURL());
+  const bar = readOnly ? null : new ActionBar(() => ({ batchID: s.b, command: s.env?.command }), () => refreshActions());
+
+  function render() {
+    if (!s.job) return;
+    document.title = `${s.j} · ${s.b} · argus`;
+    crumbs(readOnly ? [[s.b], [s.j]] : [['batches', '/'], [s.b, `/batches/${enc(s.b)}`], [s.j]]);
+    renderTelemetry(s.job);
+    chart.setInfo({ finished: FINISHED.has(s.job.status), epoch: s.job.telemetry?.epoch ?? null });
+    const failure = $('failure');
+    const reason = s.job.status === 'failed' ? s.job.failure_reason : null;
+    failure.hidden = !reason;
+    setText(failure, reason ? `Failed: ${reason}` : '');
+    renderBanners(banners(s.batch, s.job, s.notices));
+    renderEnv(s.env);
+    if (bar) bar.render(s.actions);
+    if (jobs) renderSwitcher();
+  }
+
+  function renderSwitcher() {
+    const row = $('job-switcher-row');
+    row.hidden = jobs.length < 2;
+    const select = $('job-switcher');
+    const key = JSON.stringify(jobs.map((j) => [j.id, j.status]));
+    if (select.dataset.key !== key) {
+      select.dataset.key = key;
+      select.replaceChildren(...jobs.map((j) => {
+        const o = document.createElement('option');
+        o.value = j.id;
+        o.textContent = `${j.id} · ${j.status}`;
+        return o;
+      }));
+    }
+    select.value = s.j;
+  }
+
+  async function load(j) {
+    const v = await api(`/api/jobs/${enc(s.b)}/${enc(j)}/view`);
+    s.j = j;
+    s.batch = v.batch;
+    s.job = v.job;
+    s.actions = v.actions;
+    s.env = v.env_snapshot;
+    s.watermark = v.last_event_id ?? 0;
+    chart.reset(v.epochs || [], { finished: FINISHED.has(v.job.status), epoch: v.job.telemetry?.epoch ?? null });
+    log.reset(logURL(), v.log_tail || []);
+    render();
+    return v;
+  }
+
+  async function refreshActions() {
+    if (readOnly) return;
+    try {
+      s.actions = await api(`/api/batches/${enc(s.b)}/actions`);
+      render();
+    } catch (e) { /* the next summary tries again */ }
+  }
+
+  function applySummary(d) {
+    if (!d.batch || d.batch.id !== s.b) return;
+    const before = s.batch;
+    s.batch = d.batch;
+    if (d.batch.env_snapshot) s.env = d.batch.env_snapshot;
+    for (const j of d.jobs || []) {
+      if (j.id === s.j) s.job = j;
+      if (jobs) {
+        const i = jobs.findIndex((x) => x.id === j.id);
+        if (i >= 0) jobs[i] = j; else jobs.push(j);
+      }
+    }
+    if (before && (before.status !== d.batch.status || before.stop_requested !== d.batch.stop_requested)) refreshActions();
+    render();
+  }
+
+  function onFrame(type, id, data) {
+    if (type === 'summary') { applySummary(data); return; }
+    if (data.batch_id !== s.b || (id !== null && id <= s.watermark)) return;
+    if (type === 'job_epoch') {
+      if (data.job_id === s.j) chart.add(data.data || {});
+    } else if (type === 'log_line') {
+      const d = data.data || {};
+      if (data.job_id === s.j) log.append({ id, ts: data.timestamp, level: d.level, line: d.line });
+    } else {
+      const n = noticeFor(type, data);
+      if (n) {
+        s.notices.push(n);
+        render();
+      }
+    }
+  }
+
+  const first = await load(jobID);
+  if (jobs) {
+    $('job-switcher').addEventListener('change', async (e) => {
+      try { await load(e.target.value); } catch (err) { setText($('log-status'), err.message); }
+    });
+  }
+  const live = new Live({
+    channels: [['batch', s.b]], lastEventID: first.last_event_id ?? null, onFrame,
+    onClosed: async () => {
+      try {
+        await api(`/api/jobs/${enc(s.b)}/${enc(s.j)}/view`);
+        return true;
+      } catch (e) {
+        if (e.status === 401 || e.status === 404) { onAuthLost(); return false; }
+        return true;
+      }
+    },
+  });
+  live.heardAt(isoSeconds(first.batch?.last_activity));
+  live.start();
+  // The idle badge and the banners say "for 3m": they move on with the clock.
+  const tick = setInterval(() => {
+    if (s.job) { renderTelemetry(s.job); renderBanners(banners(s.batch, s.job, s.notices)); }
+  }, 1000);
+  return { close() { clearInterval(tick); live.close(); } };
+}

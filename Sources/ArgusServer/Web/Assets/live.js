@@ -1,0 +1,95 @@
+// The live connection: one EventSource, its state in `#conn` (live / reconnecting / offline) with the age of the
+// last event from the run. EventSource resumes with Last-Event-ID on its own; when it gives up (an HTTP error),
+// the page asks `onClosed` why and tries again later from the last id it saw.
+import { $, setText } from './dom.js';
+import { sseURL } from './api.js';
+import { age, nowSeconds } from './format.js';
+
+/** What training scripts send: only these count as "last event" (server-made notices do not). */
+const FROM_RUN = ['batch_start', 'batch_done', 'batch_failed', 'job_start', 'job_epoch', 'job_done', 'job_failed',
+  'resource_snapshot', 'log_line', 'env_snapshot'];
+const SERVER_MADE = ['summary', 'stop_requested', 'rerun_requested', 'rerun_started', 'rerun_failed', 'share_created',
+  'job_idle_flagged', 'job_idle_recovered', 'batch_stalled', 'batch_resumed', 'batch_stopped', 'batch_marked_failed'];
+
+export class Live {
+  /**
+   * channels: [['batch', b]]; onFrame(type, id, data) for every frame; onClosed() when the stream was refused
+   * (resolves to false to stop retrying, e.g. signed out).
+   */
+  constructor({ channels, lastEventID, onFrame, onClosed }) {
+    this.channels = channels;
+    this.lastID = lastEventID;
+    this.onFrame = onFrame;
+    this.onClosed = onClosed || (async () => true);
+    this.lastEventAt = null;
+    this.state = 'reconnecting';
+    this.reason = 'connecting…';
+    this.es = null;
+    this.retryTimer = 0;
+    this.stopped = false;
+    this.tick = setInterval(() => this.show(), 1000);
+  }
+
+  /** When the run was last heard from (seconds), as of the page's first load. */
+  heardAt(seconds) {
+    if (seconds !== null && (this.lastEventAt === null || seconds > this.lastEventAt)) this.lastEventAt = seconds;
+    this.show();
+  }
+
+  start() {
+    if (this.stopped) return;
+    const es = new EventSource(sseURL(this.channels, this.lastID));
+    this.es = es;
+    this.set('reconnecting', 'connecting…');
+    es.onopen = () => this.set('live', '');
+    es.onerror = () => {
+      if (es !== this.es) return;
+      if (es.readyState === EventSource.CONNECTING) {
+        this.set('reconnecting', 'reconnecting…');
+        return;
+      }
+      es.close();
+      this.set('offline', 'the server refused the stream');
+      Promise.resolve(this.onClosed()).then((retry) => {
+        if (retry && !this.stopped) this.retryTimer = setTimeout(() => this.start(), 5000);
+      });
+    };
+    for (const type of ['hello', ...FROM_RUN, ...SERVER_MADE]) {
+      es.addEventListener(type, (ev) => this.frame(type, ev));
+    }
+  }
+
+  frame(type, ev) {
+    if (this.state !== 'live') this.set('live', '');
+    const id = ev.lastEventId ? Number(ev.lastEventId) : null;
+    if (id !== null && Number.isFinite(id)) this.lastID = id;
+    if (type === 'hello') return;
+    if (FROM_RUN.includes(type)) this.lastEventAt = nowSeconds();
+    let data;
+    try { data = JSON.parse(ev.data); } catch (e) { return; }
+    this.onFrame(type, id, data);
+  }
+
+  set(state, reason) {
+    this.state = state;
+    this.reason = reason;
+    this.show();
+  }
+
+  show() {
+    const conn = $('conn');
+    if (!conn) return;
+    if (conn.dataset.state !== this.state) conn.dataset.state = this.state;
+    const since = this.lastEventAt === null ? '' : ` · last event ${age(nowSeconds() - this.lastEventAt)}`;
+    const word = this.state === 'live' ? 'live' : this.state === 'offline' ? `offline: ${this.reason}` : this.reason;
+    setText(conn, word + since);
+  }
+
+  close() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.tick);
+    if (this.es) this.es.close();
+    this.set('offline', 'signed out');
+  }
+}

@@ -1,0 +1,174 @@
+// The log tail: follows new lines until the reader scrolls up; the filter box asks the server (`q=`, the whole
+// history); scrolling to the top loads older lines (`before_id`). Lines are set as text, never as HTML.
+import { $, el, setText } from './dom.js';
+import { api } from './api.js';
+import { isoClock } from './format.js';
+
+const PAGE = 200;
+/** Lines kept in the page while following; older ones come back by scrolling up. */
+const MAX_LINES = 5000;
+
+/** The server's search rule (Shared/LogFilter.swift), for live lines while a filter is set. */
+const matches = (q, row) => !q || row.line.toLowerCase().includes(q.toLowerCase()) || row.level.includes(q.toLowerCase());
+const isHeartbeat = (row) => row.line === 'heartbeat' && row.level === 'debug';
+
+export class LogPane {
+  /** `url(params)`: the log-lines URL of the job shown, with `before_id`/`q`/`limit` added. */
+  constructor(url) {
+    this.url = url;
+    this.box = $('log');
+    this.follow = true;
+    this.query = '';
+    this.olderExist = false;
+    this.loading = false;
+    this.newestID = 0;
+    this.generation = 0;
+    this.box.addEventListener('scroll', () => this.onScroll());
+    const filter = $('log-filter');
+    let debounce = 0;
+    filter.addEventListener('input', () => {
+      clearTimeout(debounce);
+      debounce = setTimeout(() => this.search(filter.value.trim()), 250);
+    });
+    $('log-follow').addEventListener('click', () => { this.follow = true; this.toBottom(); this.showFollow(); });
+  }
+
+  /** Starts over from a view's `log_tail` (newest first). */
+  reset(url, rows) {
+    this.url = url;
+    this.generation++;
+    this.query = $('log-filter').value.trim();
+    if (this.query) { this.search(this.query); return; }
+    this.replace(rows);
+  }
+
+  replace(rows) {
+    this.box.replaceChildren();
+    this.newestID = 0;
+    this.olderExist = rows.length >= PAGE;
+    this.follow = true;
+    this.insertOlder(rows);
+    this.toBottom();
+    this.showFollow();
+    this.showStatus();
+  }
+
+  row(r) {
+    const level = String(r.level || 'info').toLowerCase();
+    return el('div', { class: 'line', dataset: { id: String(r.id), level } },
+      el('span', { class: 'ts', text: isoClock(r.ts || r.timestamp) }),
+      el('span', { class: 'lvl', text: level }),
+      el('span', { class: 'text', text: r.line ?? '' }));
+  }
+
+  /** Rows newest first (as the server sends them), put above what is shown. */
+  insertOlder(rows) {
+    const frag = document.createDocumentFragment();
+    const oldest = this.oldestID();
+    for (let i = rows.length - 1; i >= 0; i--) {
+      const r = { ...rows[i], level: String(rows[i].level || 'info').toLowerCase() };
+      if (isHeartbeat(r) || (oldest !== null && r.id >= oldest)) continue;
+      frag.append(this.row(r));
+      if (r.id > this.newestID) this.newestID = r.id;
+    }
+    this.box.prepend(frag);
+    this.empty();
+  }
+
+  oldestID() {
+    const first = this.box.querySelector('.line');
+    return first ? Number(first.dataset.id) : null;
+  }
+
+  empty() {
+    const note = this.box.querySelector('.note');
+    const hasLines = this.box.querySelector('.line') !== null;
+    if (hasLines && note) note.remove();
+    if (!hasLines && !note) {
+      this.box.append(el('div', { class: 'note', text: this.query ? 'no line matches the filter' : 'no log lines yet' }));
+    }
+  }
+
+  /** A live `log_line` of the shown job. */
+  append(r) {
+    r = { ...r, level: String(r.level || 'info').toLowerCase() };
+    if (r.id <= this.newestID || isHeartbeat(r) || !matches(this.query, r)) return;
+    this.newestID = r.id;
+    this.box.append(this.row(r));
+    if (this.follow) {
+      let extra = this.box.querySelectorAll('.line').length - MAX_LINES;
+      while (extra-- > 0) {
+        this.box.querySelector('.line').remove();
+        this.olderExist = true;
+      }
+      this.toBottom();
+    }
+    this.empty();
+    this.showStatus();
+  }
+
+  toBottom() { this.box.scrollTop = this.box.scrollHeight; }
+
+  onScroll() {
+    const atBottom = this.box.scrollHeight - this.box.scrollTop - this.box.clientHeight < 8;
+    if (atBottom !== this.follow) {
+      this.follow = atBottom;
+      this.showFollow();
+    }
+    if (this.box.scrollTop < 60 && this.olderExist && !this.loading) this.loadOlder();
+  }
+
+  async loadOlder() {
+    const before = this.oldestID();
+    if (before === null) return;
+    this.loading = true;
+    this.showStatus();
+    const gen = this.generation;
+    try {
+      const rows = await api(this.url({ before_id: before, limit: PAGE, q: this.query }));
+      if (gen !== this.generation) return;
+      const height = this.box.scrollHeight;
+      this.insertOlder(rows);
+      this.box.scrollTop += this.box.scrollHeight - height;
+      this.olderExist = rows.length >= PAGE;
+    } catch (e) {
+      setText($('log-status'), `could not load older lines: ${e.message}`);
+    } finally {
+      if (gen === this.generation) this.loading = false;
+      this.showStatus();
+    }
+  }
+
+  async search(q) {
+    this.query = q;
+    const gen = ++this.generation;
+    this.loading = true;
+    setText($('log-status'), q ? 'searching the whole log…' : '');
+    try {
+      const rows = await api(this.url({ limit: PAGE, q }));
+      if (gen !== this.generation) return;
+      this.loading = false;
+      this.replace(rows);
+    } catch (e) {
+      if (gen === this.generation) {
+        this.loading = false;
+        setText($('log-status'), `search failed: ${e.message}`);
+      }
+    }
+  }
+
+  showFollow() {
+    const b = $('log-follow');
+    b.dataset.follow = String(this.follow);
+    setText(b, this.follow ? 'following' : 'paused · follow ⤓');
+  }
+
+  showStatus() {
+    if (this.loading) { setText($('log-status'), 'loading older lines…'); return; }
+    const n = this.box.querySelectorAll('.line').length;
+    let text = '';
+    if (this.query) text = `filter "${this.query}": ${n}${this.olderExist ? '+' : ''} match${n === 1 ? '' : 'es'}`;
+    else if (!this.olderExist && n > 0 && this.box.scrollTop < 60 && this.box.scrollHeight > this.box.clientHeight) text = 'start of the log';
+    setText($('log-status'), text);
+  }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Shared
+
+/// Web sign-in (SPEC §10): `POST /api/session` exchanges a user's API token for the session cookie, `GET` says who
+/// is signed in, `DELETE` signs out. The token itself never stays in the browser.
+struct SessionController {
+    let auth: Authenticator
+    let store: ArgusStore
+    let revocations: RevocationWatcher
+
+    func register(on router: Router<ArgusRequestContext>) {
+        router.post("/api/session") { req, _ in try await signIn(req) }
+        router.get("/api/session") { _, ctx in
+            guard case .user(let u)? = ctx.principal else {
+                throw APIError(status: .unauthorized, detail: "Not signed in: open the page with #token=<token> or paste a token.")
+            }
+            return Response.json(["user": .string(u.name), "is_admin": .bool(u.isAdmin)])
+        }
+        router.delete("/api/session") { req, _ in
+            // The middleware already held a cookie-authenticated DELETE to the CSRF rule.
+            if let secret = WebOrigin.sessionCookie(req.headers), try await store.revokeSession(secret: secret) {
+                // Its open streams close now, here and (through the revocation marker) on other replicas.
+                try await revocations.sweep()
+            }
+            return Response(
+                status: .noContent,
+                headers: [.setCookie: WebOrigin.sessionCookieHeader(nil, secure: WebOrigin.isHTTPS(req))])
+        }
+    }
+
+    func signIn(_ req: Request) async throws -> Response {
+        let body = try await req.jsonBody(limit: 8 * 1024, ifEmpty: .null)
+        guard let token = body["token"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty else {
+            throw APIError.unprocessable("The body must be {\"token\": \"<your API token>\"}.")
+        }
+        guard case .user(let user)? = try await auth.principal(for: token) else {
+            throw APIError(status: .unauthorized, detail: "That is not a valid API token (share links open without signing in).")
+        }
+        let secret = try await store.createSession(for: user)
+        return Response(
+            status: .noContent,
+            headers: [.setCookie: WebOrigin.sessionCookieHeader(secret, secure: WebOrigin.isHTTPS(req))])
+    }
+}
