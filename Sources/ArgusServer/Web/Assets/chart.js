@@ -115,6 +115,8 @@ export class LossChart {
   }
 
   draw() {
+    // The page was torn down (sign-out, lost credential): the ResizeObserver and a pending redraw still fire.
+    if (!this.canvas.isConnected) return;
     this.lastDraw = performance.now();
     this.renderLegend();
     const c = this.canvas;
