@@ -457,7 +457,7 @@ class RedactToken:
         self.stream = stream
 
     def write(self, text):
-        return self.stream.write(text.replace(TOKEN, "<token>") if TOKEN else text)
+        return self.stream.write(text.replace(TOKEN, "<token>") if len(TOKEN) >= 16 else text)
 
     def flush(self):
         self.stream.flush()
