@@ -12,40 +12,47 @@ export class EpochSeries {
     this.epochs = [];
     this.names = ['train_loss', 'val_loss'];
     this.columns = new Map([['train_loss', []], ['val_loss', []]]);
-    this.rowOf = new Map();
     this.version = 0;
   }
 
   get count() { return this.epochs.length; }
   column(name) { return this.columns.get(name); }
 
-  /** Adds or replaces one epoch from a `/epochs` row or a job_epoch event's data. */
+  /** Adds or replaces one epoch from a `/epochs` row or a job_epoch event's data (the hot path on a 100k load). */
   upsert(o) {
     const epoch = o.epoch;
-    if (typeof epoch !== 'number' || !Number.isInteger(epoch)) return;
-    const nonfinite = o.nonfinite || o._nonfinite || [];
-    let row = this.rowOf.get(epoch);
-    if (row !== undefined) {
-      for (const col of this.columns.values()) col[row] = NaN;
-    } else if (this.epochs.length && epoch < this.epochs[this.epochs.length - 1]) {
-      // Out of order (rare): insert in place and rebuild the index.
-      row = this.epochs.findIndex((e) => e > epoch);
-      this.epochs.splice(row, 0, epoch);
-      for (const col of this.columns.values()) col.splice(row, 0, NaN);
-      this.rowOf = new Map(this.epochs.map((e, i) => [e, i]));
-    } else {
-      row = this.epochs.length;
-      this.epochs.push(epoch);
-      this.rowOf.set(epoch, row);
+    if (!Number.isInteger(epoch)) return;
+    const ep = this.epochs;
+    const n = ep.length;
+    let row;
+    if (n === 0 || epoch > ep[n - 1]) {
+      row = n;
+      ep.push(epoch);
       for (const col of this.columns.values()) col.push(NaN);
+    } else {
+      // A re-sent epoch replaces the earlier one; one out of order (rare) is inserted in place.
+      let a = 0;
+      let b = n;
+      while (a < b) {
+        const m = (a + b) >> 1;
+        if (ep[m] < epoch) a = m + 1; else b = m;
+      }
+      row = a;
+      if (ep[row] === epoch) {
+        for (const col of this.columns.values()) col[row] = NaN;
+      } else {
+        ep.splice(row, 0, epoch);
+        for (const col of this.columns.values()) col.splice(row, 0, NaN);
+      }
     }
-    for (const key of Object.keys(o)) {
+    const nonfinite = o.nonfinite || o._nonfinite;
+    for (const key in o) {
       if (SKIPPED.has(key)) continue;
       const v = o[key];
-      if (typeof v !== 'number' && !(v === null && nonfinite.includes(key))) continue;
-      this.put(key, row, typeof v === 'number' && Number.isFinite(v) ? v : NON_FINITE);
+      if (typeof v === 'number') this.put(key, row, Number.isFinite(v) ? v : NON_FINITE);
+      else if (v === null && nonfinite && nonfinite.includes(key)) this.put(key, row, NON_FINITE);
     }
-    for (const key of nonfinite) if (!(key in o)) this.put(key, row, NON_FINITE);
+    if (nonfinite) for (const key of nonfinite) if (!(key in o)) this.put(key, row, NON_FINITE);
     this.version++;
   }
 

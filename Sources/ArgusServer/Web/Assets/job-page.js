@@ -28,9 +28,10 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
     $('readonly-tag').hidden = false;
   }
   const chart = new LossChart();
+  // Parameters percent-encoded one by one (URLSearchParams would send a space as "+", which is not a space here).
   const logURL = () => (params) => {
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) if (v !== '' && v !== undefined && v !== null) q.set(k, String(v));
+    const q = Object.entries(params).filter(([, v]) => v !== '' && v !== undefined && v !== null)
+      .map(([k, v]) => `${k}=${enc(String(v))}`).join('&');
     return `/api/jobs/${enc(s.b)}/${enc(s.j)}/log-lines?${q}`;
   };
   const log = new LogPane(logURL());
@@ -50,6 +51,12 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
     renderEnv(s.env);
     if (bar) bar.render(s.actions);
     if (jobs) renderSwitcher();
+  }
+
+  // Summaries can come 20 times a second on a busy run: the page shows the latest of each quarter second.
+  let renderTimer = 0;
+  function scheduleRender() {
+    if (!renderTimer) renderTimer = setTimeout(() => { renderTimer = 0; render(); }, 250);
   }
 
   function renderSwitcher() {
@@ -104,7 +111,7 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
       }
     }
     if (before && (before.status !== d.batch.status || before.stop_requested !== d.batch.stop_requested)) refreshActions();
-    render();
+    scheduleRender();
   }
 
   function onFrame(type, id, data) {
@@ -124,7 +131,13 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
     }
   }
 
-  const first = await load(jobID);
+  let first;
+  try {
+    first = await load(jobID);
+  } catch (e) {
+    chart.close();
+    throw e;
+  }
   if (jobs) {
     $('job-switcher').addEventListener('change', async (e) => {
       try { await load(e.target.value); } catch (err) { setText($('log-status'), err.message); }
@@ -148,5 +161,5 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost }) {
   const tick = setInterval(() => {
     if (s.job) { renderTelemetry(s.job); renderBanners(banners(s.batch, s.job, s.notices)); }
   }, 1000);
-  return { close() { clearInterval(tick); live.close(); } };
+  return { close() { clearInterval(tick); clearTimeout(renderTimer); live.close(); chart.close(); } };
 }

@@ -7,6 +7,8 @@ import { isoClock } from './format.js';
 const PAGE = 200;
 /** Lines kept in the page while following; older ones come back by scrolling up. */
 const MAX_LINES = 5000;
+/** Live lines are put on the page in batches at most this often (one layout and paint for all of them). */
+const FLUSH_MS = 250;
 
 /** The server's search rule (Shared/LogFilter.swift), for live lines while a filter is set. */
 const matches = (q, row) => !q || row.line.toLowerCase().includes(q.toLowerCase()) || row.level.includes(q.toLowerCase());
@@ -22,6 +24,10 @@ export class LogPane {
     this.olderExist = false;
     this.loading = false;
     this.newestID = 0;
+    this.count = 0;
+    this.pending = [];
+    this.flushTimer = 0;
+    this.note = null;
     this.generation = 0;
     this.box.addEventListener('scroll', () => this.onScroll());
     const filter = $('log-filter');
@@ -44,7 +50,10 @@ export class LogPane {
 
   replace(rows) {
     this.box.replaceChildren();
+    this.pending = [];
+    this.note = null;
     this.newestID = 0;
+    this.count = 0;
     this.olderExist = rows.length >= PAGE;
     this.follow = true;
     this.insertOlder(rows);
@@ -69,6 +78,7 @@ export class LogPane {
       const r = { ...rows[i], level: String(rows[i].level || 'info').toLowerCase() };
       if (isHeartbeat(r) || (oldest !== null && r.id >= oldest)) continue;
       frag.append(this.row(r));
+      this.count++;
       if (r.id > this.newestID) this.newestID = r.id;
     }
     this.box.prepend(frag);
@@ -81,24 +91,37 @@ export class LogPane {
   }
 
   empty() {
-    const note = this.box.querySelector('.note');
-    const hasLines = this.box.querySelector('.line') !== null;
-    if (hasLines && note) note.remove();
-    if (!hasLines && !note) {
-      this.box.append(el('div', { class: 'note', text: this.query ? 'no line matches the filter' : 'no log lines yet' }));
+    if (this.count > 0 && this.note) {
+      this.note.remove();
+      this.note = null;
+    } else if (this.count === 0 && !this.note) {
+      this.note = el('div', { class: 'note', text: this.query ? 'no line matches the filter' : 'no log lines yet' });
+      this.box.append(this.note);
     }
   }
 
-  /** A live `log_line` of the shown job. */
+  /** A live `log_line` of the shown job: queued, and put on the page with the others of the next quarter second. */
   append(r) {
     r = { ...r, level: String(r.level || 'info').toLowerCase() };
     if (r.id <= this.newestID || isHeartbeat(r) || !matches(this.query, r)) return;
     this.newestID = r.id;
-    this.box.append(this.row(r));
+    this.pending.push(r);
+    if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  /** One DOM change and one scroll for every line that came in since the last flush. */
+  flush() {
+    this.flushTimer = 0;
+    if (!this.pending.length) return;
+    const frag = document.createDocumentFragment();
+    for (const r of this.pending) frag.append(this.row(r));
+    this.count += this.pending.length;
+    this.pending = [];
+    this.box.append(frag);
     if (this.follow) {
-      let extra = this.box.querySelectorAll('.line').length - MAX_LINES;
-      while (extra-- > 0) {
-        this.box.querySelector('.line').remove();
+      while (this.count > MAX_LINES) {
+        this.box.firstElementChild.remove();
+        this.count--;
         this.olderExist = true;
       }
       this.toBottom();
@@ -115,7 +138,7 @@ export class LogPane {
       this.follow = atBottom;
       this.showFollow();
     }
-    if (this.box.scrollTop < 60 && this.olderExist && !this.loading) this.loadOlder();
+    if (this.box.scrollTop < 60 && this.olderExist && !this.loading) this.loadOlder(); else this.showStatus();
   }
 
   async loadOlder() {
@@ -165,7 +188,7 @@ export class LogPane {
 
   showStatus() {
     if (this.loading) { setText($('log-status'), 'loading older lines…'); return; }
-    const n = this.box.querySelectorAll('.line').length;
+    const n = this.count;
     let text = '';
     if (this.query) text = `filter "${this.query}": ${n}${this.olderExist ? '+' : ''} match${n === 1 ? '' : 'es'}`;
     else if (!this.olderExist && n > 0 && this.box.scrollTop < 60 && this.box.scrollHeight > this.box.clientHeight) text = 'start of the log';
