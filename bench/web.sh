@@ -29,7 +29,7 @@ python3 - "$dir/result" "$rc" <<'PY'
 import json, sys
 lines = open(sys.argv[1]).read().strip().splitlines()
 r = json.loads(lines[-1]) if lines else {}
-row = lambda m, v, t: print(f"{m:<52} {v:>18} {t:>10}")
+row = lambda m, v, t: print(f"{m:<52} {v:>26} {t:>8}")
 print()
 row("measure", "result", "target")
 for job, target in [("e10k", "< 300"), ("e100k", "< 1000")]:
@@ -37,13 +37,28 @@ for job, target in [("e10k", "< 300"), ("e100k", "< 1000")]:
         j = r[job]
         row(f"first full paint, {j['epochs_held']} epochs (ms, median)", f"{j['median_ms']:.0f}", target)
         row("  runs (ms)", " ".join(f"{t:.0f}" for t in j["runs_ms"]), "")
+        row("  GET .../view done at, per run (ms)", " ".join(f"{d['view_request'][2]:.0f}" if d["view_request"] else "?" for d in j["detail"]), "")
         row("  points drawn for train_loss", str(j["epochs_drawn"]), "")
+        v = sorted((d["view_request"] for d in j["detail"] if d["view_request"]), key=lambda x: x[2])
+        if v:
+            m = v[len(v) // 2]
+            row("  of which GET .../view: start→first byte→end (ms)", f"{m[0]:.0f}→{m[1]:.0f}→{m[2]:.0f}", "")
+            row("  .../view body (KB)", f"{m[3] / 1024:.0f}", "")
 for key, what in [("live_e10k", "10k-epoch page"), ("live_small", "50-epoch page")]:
     if key in r:
         l = r[key]
         row(f"renderer CPU at {l['events_per_s']:.1f} events/s, {what} (% core)", f"{l['renderer_pct']:.1f}", "< 5")
+        row("  same page, no events (% of a core)", f"{l['idle_renderer_pct']:.1f}", "")
+        mt = l["main_thread_pct"]
+        row("  main thread: tasks / script / layout / style (%)", " / ".join(f"{mt[k]:.1f}" for k in
+            ["TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration"]), "")
+        row("  layouts per second", f"{l['layouts_per_s']:.0f}", "")
         row("  all Chromium processes (% of a core)", f"{l['all_chromium_pct']:.1f}", "")
         row("  events posted / seconds", f"{l['events']} / {l['seconds']:.0f}", "")
+for t in r.get("navigation_timeouts", []):
+    print("navigation retried after a chromedriver timeout: " + t)
+if "loadavg" in r:
+    print("load average at the end: " + " ".join(r["loadavg"]))
 if "error" in r:
     print("\nFAILED: " + r["error"])
 if "seed_s" in r:
