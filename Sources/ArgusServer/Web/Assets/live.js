@@ -28,6 +28,17 @@ export class Live {
     this.retryTimer = 0;
     this.stopped = false;
     this.tick = setInterval(() => this.show(), 1000);
+    // A page left for another stays in the back/forward cache, and its stream with it: each would hold one of the
+    // browser's six connections to the server and the seventh page would hang. Close the stream when the page is
+    // hidden; resume from the last id if it comes back.
+    this.onPageHide = () => {
+      clearTimeout(this.retryTimer);
+      if (this.es) this.es.close();
+      this.es = null;
+    };
+    this.onPageShow = (ev) => { if (ev.persisted && !this.stopped) this.start(); };
+    addEventListener('pagehide', this.onPageHide);
+    addEventListener('pageshow', this.onPageShow);
   }
 
   /** When the run was last heard from (seconds), as of the page's first load. */
@@ -89,6 +100,8 @@ export class Live {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.tick);
+    removeEventListener('pagehide', this.onPageHide);
+    removeEventListener('pageshow', this.onPageShow);
     if (this.es) this.es.close();
     this.set('offline', 'signed out');
   }
