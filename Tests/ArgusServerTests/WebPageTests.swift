@@ -101,6 +101,9 @@ struct WebPageTests {
     @Test("#token= signs in with an HttpOnly cookie and leaves the address bar; sign-out and the form work")
     func signin() throws { try run("signin") }
 
+    @Test("job page after job page in one tab never hangs, and Back shows a live page again")
+    func manyPages() throws { try run("many_pages") }
+
     @Test("the index and batch pages list the jobs and link to the job page")
     func index() throws { try run("index") }
 }

@@ -24,6 +24,7 @@ os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager downlo
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 # Chromium flags: headless as root in a container, and no traffic of its own.
@@ -102,7 +103,7 @@ class Browser:
         except Exception as e:
             shutil.rmtree(self.profile, ignore_errors=True)
             raise Fail(f"headless Chromium did not start: {e}")
-        self.driver.set_page_load_timeout(30)
+        self.set_page_load_timeout(30)
         self.driver.set_script_timeout(30)
         self.console = []  # {"level", "message"}
         self.requests = []  # URLs, in order
@@ -160,8 +161,15 @@ class Browser:
                 self.requests.append(m["params"]["request"]["url"])
 
     def get(self, url):
-        self.driver.get(url)
+        try:
+            self.driver.get(url)
+        except TimeoutException:
+            raise Fail(f"loading {url} did not finish within {self.page_load_timeout} s")
         self.drain()
+
+    def set_page_load_timeout(self, seconds):
+        self.page_load_timeout = seconds
+        self.driver.set_page_load_timeout(seconds)
 
     @property
     def url(self):

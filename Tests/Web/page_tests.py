@@ -400,6 +400,32 @@ def index(b):
     no_token_in_requests(b)
 
 
+@scenario
+def many_pages(b):
+    """Job page after job page in one tab never hangs, and Back shows a live page again. (A page left behind stays in
+    the back/forward cache; if it kept its EventSource, each would hold one of the browser's six connections to the
+    server, and the seventh page would wait for one.)"""
+    s = server()
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.set_page_load_timeout(8)
+    live_js = "document.querySelector('#conn') && document.querySelector('#conn').dataset.state === 'live'"
+    for k in range(8):
+        j = JOB2 if k % 2 == 0 else JOB
+        b.get(f"{URL}/jobs/{q(BATCH)}/{q(j)}")
+        wait_ready(b, timeout=8)
+        b.wait_js(live_js, f"#conn live on page {k + 2} ({j})", 8, "document.querySelector('#conn').textContent")
+    b.driver.back()
+    back_job = JOB2  # the history ends ..., JOB2, JOB
+    b.wait_js(f"location.pathname.endsWith('/{q(back_job)}')", "Back to the previous job page", 8, "location.href")
+    wait_ready(b, timeout=8)
+    b.wait_js(live_js, "#conn live after Back", 8, "document.querySelector('#conn').textContent")
+    s.post_events([event("log_line", BATCH, back_job, {"line": "BACK-MARKER after going back", "level": "info"})])
+    b.wait_js("[...document.querySelectorAll('#log .line .text')].some(e => e.textContent === 'BACK-MARKER after going back')",
+              "a log line posted after Back to appear", 8)
+    no_token_in_requests(b)
+
+
 # -- runner -------------------------------------------------------------------------------------------------------
 ARTIFACTS = os.environ.get("ARGUS_WEB_ARTIFACTS") or tempfile.mkdtemp(prefix="argus-web-")
 
