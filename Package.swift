@@ -67,6 +67,7 @@ let package = Package(
             name: "ArgusServerTests",
             dependencies: [
                 "ArgusServer", "ArgusClient", "Shared", "TestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -9,7 +9,7 @@ swift build -c release --product argus-server >/dev/null
 swift build -c release --product argus-bench >/dev/null
 bin=.build/release/argus-server
 dir=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap 'kill $pid 2>/dev/null || true; kill ${pid2:-} 2>/dev/null || true; rm -rf "$dir"' EXIT
 # The events carry fixed, months-old timestamps: keep the retention sweeper (bench/sweep.sh) out of this run.
 ARGUS_RETENTION_SWEEP_MINUTES=0 $bin serve --port 0 --data-dir "$dir" >"$dir/out" 2>"$dir/log" &
 pid=$!
@@ -41,3 +41,19 @@ printf '%-44s %14s %14s\n' "RSS after batch / single runs (MB)" "$rss_after_batc
 printf '%-44s %14s %14s\n' "peak RSS over the whole run (MB)" "$(peak)" "< 100"
 printf '%-44s %14s %14s\n' "events stored (batch run / single run)" "$((e1 - e0)) / $((e2 - e1))" ""
 printf '%-44s %14s %14s\n' "  wrk requests/s (batch / single)" "$b_rps / $s_rps" ""
+
+# What fsync per commit costs (ARGUS_FSYNC=commit, the default, above): the same two ingest runs on a server that
+# leaves fsync to checkpoints.
+dir2="$dir/relaxed"; mkdir -p "$dir2"
+ARGUS_FSYNC=checkpoint ARGUS_RETENTION_SWEEP_MINUTES=0 $bin serve --port 0 --data-dir "$dir2" >"$dir2/out" 2>"$dir2/log" &
+pid2=$!
+for _ in $(seq 100); do grep -q listening "$dir2/out" 2>/dev/null && break; sleep 0.05; done
+url2=$(grep -o 'http://[0-9.:]*' "$dir2/out")
+export ARGUS_TOKEN=$($bin token create --data-dir "$dir2" --user bench)
+events2() { python3 -c "import sqlite3,sys; print(sqlite3.connect('file:$dir2/argus.sqlite?mode=ro', uri=True).execute('select count(*) from events').fetchone()[0])"; }
+f0=$(events2); wrk -t2 -c4 -d${secs}s -s bench/batch.lua "$url2" >/dev/null; f1=$(events2)
+wrk -t2 -c32 -d${secs}s -s bench/single.lua "$url2" >/dev/null; f2=$(events2)
+printf '%-44s %14s %14s
+' "fsync per commit vs at checkpoints: batch ev/s" "$(( (e1 - e0) / secs )) / $(( (f1 - f0) / secs ))" ""
+printf '%-44s %14s %14s
+' "  single ev/s (ARGUS_FSYNC=commit / checkpoint)" "$(( (e2 - e1) / secs )) / $(( (f2 - f1) / secs ))" ""

@@ -343,16 +343,23 @@ struct JSONParser {
     mutating func parseString() throws(JSONParseError) -> String {
         i += 1
         let start = i
+        // Any byte over 0x7F: the string's UTF-8 is checked (invalid UTF-8 is refused, never silently repaired).
+        var high: UInt8 = 0
         // Fast path: no escapes.
         while i < b.count {
             let c = b[i]
             if c == UInt8(ascii: "\"") {
-                let s = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+                let raw = UnsafeBufferPointer(rebasing: b[start..<i])
+                guard high < 0x80 || String(validating: raw, as: UTF8.self) != nil else {
+                    throw fail("invalid UTF-8 in a string")
+                }
+                let s = String(decoding: raw, as: UTF8.self)
                 i += 1
                 return s
             }
             if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw fail("control character in string") }
+            high |= c
             i += 1
         }
         var out = Array(b[start..<i])
@@ -360,8 +367,12 @@ struct JSONParser {
             let c = b[i]
             if c == UInt8(ascii: "\"") {
                 i += 1
+                guard high < 0x80 || String(validating: out, as: UTF8.self) != nil else {
+                    throw fail("invalid UTF-8 in a string")
+                }
                 return String(decoding: out, as: UTF8.self)
             }
+            high |= c
             if c < 0x20 { throw fail("control character in string") }
             if c != UInt8(ascii: "\\") {
                 out.append(c)

@@ -150,6 +150,42 @@ extension TUIEndToEndTests {
         t.send("q")
     }
 
+    /// `hostileLine` with a field's own marker in front, so each field's text can be found on screen.
+    static func hostile(_ marker: String) -> String { marker + "\u{1B}]0;PWNED\u{07}\u{9B}2J\u{202E}\u{1B}[5mZ" }
+
+    @Test("every text the server sends (command, cwd, host, commit, model, failure reason, metric key) is made safe")
+    func hostileFieldsEverywhere() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: "b1",
+                data: ["command": .string(Self.hostile("CMD")), "cwd": .string(Self.hostile("CWD"))],
+                source: ["project": "p", "host": .string(Self.hostile("HST")), "commit": .string(Self.hostile("SHA"))]))
+        try c.mustPost(Ev.make("job_start", batch: "b1", job: "j1", data: ["model": .string(Self.hostile("MDL"))]))
+        try c.mustPost(Ev.epoch("b1", "j1", 0, extra: [(Self.hostile("KEY"), 1.5)]))
+        try c.mustPost(Ev.make("job_failed", batch: "b1", job: "j1", data: ["reason": .string(Self.hostile("WHY"))]))
+        let env = ["ARGUS_URL": s.url, "ARGUS_TOKEN": token]
+        let (rc, out, err) = try runTool(
+            Binaries.path("argus-tui"), ["--dump", "--width", "160", "--height", "40", "b1/j1"], env: env)
+        #expect(rc == 0, "\(err)")
+        for marker in ["CMD", "CWD", "HST", "WHY", "KEY"] { #expect(out.contains(marker), "\(marker) is on screen:\n\(out)") }
+        #expect(!out.unicodeScalars.contains { Self.forbidden($0) || ($0.value < 0x20 && $0 != "\n") }, "\(out)")
+        // The TUI starts a second late, so its very first frame (everything drawn at once) is recorded.
+        let t = try Tmux(["/bin/sh", "-c", "sleep 1; exec \"$0\" \"$@\"", Binaries.path("argus-tui"), "b1/j1"], env: env)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("argus-pipe-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try t.recordOutput(to: file)
+        try t.wait("the job screen") { $0.contains("CMD") && $0.contains("WHY") }
+        Thread.sleep(forTimeInterval: 0.5)
+        let written = String(decoding: try Data(contentsOf: file), as: UTF8.self)
+        #expect(written.contains("CMD") && written.contains("WHY"), "the fields were drawn while recording")
+        #expect(!written.unicodeScalars.contains { Self.forbidden($0) })
+        #expect(!written.contains("\u{1B}]0;PWNED") && !written.contains("\u{1B}[5mZ") && !written.contains("\u{07}"))
+        t.send("q")
+    }
+
     @Test("a combining accent (e + U+0301) reaches the terminal on its letter: tmux shows Café, not Cafe")
     func combiningMarkOnScreen() throws {
         let s = try TestServer()

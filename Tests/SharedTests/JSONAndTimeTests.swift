@@ -28,6 +28,16 @@ struct JSONTests {
         }
     }
 
+    @Test("invalid UTF-8 in a string is refused, never repaired in silence; valid multi-byte text is kept")
+    func utf8() throws {
+        for bad: [UInt8] in [
+            [0x22, 0xFF, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0x5C, 0x6E, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xE6, 0x9D, 0x22],
+        ] {
+            #expect(throws: JSONParseError.self, "\(bad)") { try JSON.parse(bad) }
+        }
+        #expect(try JSON.parse(Array("\"東京 ü \\n ✓\"".utf8)) == .string("東京 ü \n ✓"))
+    }
+
     @Test("integers print without a fraction; large and fractional numbers round-trip")
     func numbers() throws {
         #expect(JSON.number(3).serialized() == "3")

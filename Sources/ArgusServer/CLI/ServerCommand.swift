@@ -69,7 +69,10 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "argus-server")
         logger.logLevel = level
         let store: ArgusStore
-        do { store = try ArgusStore(dataDir: config.dataDir, backgroundCheckpoints: true) } catch {
+        do {
+            store = try ArgusStore(
+                dataDir: config.dataDir, backgroundCheckpoints: true, fsyncEachCommit: config.fsyncEachCommit)
+        } catch {
             throw fail(error.description)
         }
         for warning in store.startupWarnings { logger.warning("\(warning)") }

@@ -28,6 +28,10 @@ public struct ServerConfig: Sendable {
     public var bodyTimeoutS = 30.0
     /// Open connections at most (SSE streams included); further ones wait to be accepted.
     public var maxConnections = 1000
+    /// Whether each group commit waits for fsync (SQLite `synchronous=FULL` in WAL): a 2xx then means the event
+    /// is on disk, and survives a power cut. `ARGUS_FSYNC=checkpoint` trades that for speed: a commit then survives
+    /// a crash of the process, and reaches the disk at the next checkpoint (a fraction of a second later).
+    public var fsyncEachCommit = true
 
     public init() {}
 
@@ -95,6 +99,9 @@ public struct ServerConfig: Sendable {
         .init(
             name: "ARGUS_MAX_CONNECTIONS", defaultText: "1000",
             meaning: "open connections at most, SSE streams included (more wait to be accepted)"),
+        .init(
+            name: "ARGUS_FSYNC", defaultText: "commit",
+            meaning: "commit: a 2xx means on disk (fsync per group commit); checkpoint: fsync a moment later"),
     ]
 
     public struct ConfigError: Error, CustomStringConvertible {
@@ -157,6 +164,12 @@ public struct ServerConfig: Sendable {
                 throw ConfigError(description: "ARGUS_MAX_CONNECTIONS must be a whole number of at least 1, got '\(v)'.")
             }
             c.maxConnections = n
+        }
+        if let v = text("ARGUS_FSYNC") {
+            guard ["commit", "checkpoint"].contains(v) else {
+                throw ConfigError(description: "ARGUS_FSYNC must be 'commit' or 'checkpoint', got '\(v)'.")
+            }
+            c.fsyncEachCommit = v == "commit"
         }
         if let v = text("ARGUS_SSE_BUFFER_CHUNKS") {
             guard let n = Int(v), n >= 1 else {

@@ -70,14 +70,15 @@ struct ActionController {
     /// running jobs, streaming `batch_marked_failed`. Body: optional `{"reason": "..."}`.
     func markFailed(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let (b, user) = try await actionableBatch(ctx)
-        let body = try await req.body.collect(upTo: 64 * 1024)
+        let json = try await req.jsonBody(limit: 64 * 1024, ifEmpty: .null)
         var reason: String?
-        if body.readableBytes > 0 {
-            guard let json = try? JSON.parse(Array(body.readableBytesView)), json.objectValue != nil,
+        if !json.isNull {
+            guard json.objectValue != nil,
                 json["reason"] == nil || json["reason"]!.isNull || json["reason"]!.stringValue != nil
             else {
                 throw APIError.unprocessable("The body must be empty or a JSON object like {\"reason\": \"the node died\"}.")
             }
+            try json.requireOnlyKeys(["reason"])
             reason = json["reason"]?.stringValue.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
             if let r = reason, r.count > ActionController.maxReasonLength {
                 throw APIError.unprocessable("reason must be at most \(ActionController.maxReasonLength) characters.")

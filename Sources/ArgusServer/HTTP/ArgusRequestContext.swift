@@ -94,7 +94,9 @@ struct APIError: Error, Sendable {
     /// A share link that no longer opens anything: 404 on `/share/<token>`, 401 when used as a bearer token.
     static let deadShareLinkDetail = "This share link was revoked, has expired, or never existed."
     static func notFound(_ what: String) -> APIError {
-        APIError(status: .notFound, detail: "\(what) not found.")
+        // `what` quotes the id the client sent: a 20 kB id makes no readable sentence, so its middle goes.
+        let shown = what.count <= 200 ? what : what.prefix(120) + "…" + what.suffix(40)
+        return APIError(status: .notFound, detail: "\(shown) not found.")
     }
     static func unprocessable(_ d: String) -> APIError {
         APIError(status: .unprocessableContent, detail: d)

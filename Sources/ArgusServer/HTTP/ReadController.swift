@@ -11,7 +11,17 @@ struct ReadController {
     ]
 
     func register(on router: Router<ArgusRequestContext>) {
-        router.get("/health") { _, _ in Response.json(["status": "ok"]) }
+        // Healthy means the database answers, not only that the process runs (a load balancer's check).
+        router.get("/health") { _, _ in
+            do {
+                try await store.ping()
+                return Response.json(["status": "ok"])
+            } catch {
+                return Response.json(
+                    ["status": "unavailable", "detail": .string("The database does not answer: \(error).")],
+                    status: .serviceUnavailable)
+            }
+        }
         router.get("/api/batches") { req, ctx in
             if case .share? = ctx.principal { throw APIError.forbidden("A share link can only read the batch it was made for.") }
             let status = req.uri.queryParameters.get("status").flatMap { $0.isEmpty ? nil : $0 }

@@ -9,6 +9,8 @@ import Shared
 extension Request {
     /// The body as JSON. An empty body is `ifEmpty` when given (routes whose body is optional), else 422.
     func jsonBody(limit: Int, ifEmpty: JSON? = nil) async throws -> JSON {
+        // A bare `POST` (curl -X POST, a form with no fields) says nothing, whatever Content-Type came with it.
+        if let ifEmpty, headers[.contentLength] == "0" { return ifEmpty }
         try requireJSONContentType()
         let buffer = try await body.collect(upTo: limit)
         if buffer.readableBytes == 0, let ifEmpty { return ifEmpty }
@@ -34,6 +36,18 @@ extension Request {
             throw APIError(
                 status: .unsupportedMediaType,
                 detail: "The body must be JSON, sent with Content-Type: application/json (got '\(value.prefix(100))').")
+        }
+    }
+}
+
+extension JSON {
+    /// Refuses a body with a field the route does not take (a typo such as `expires_in` would otherwise be ignored
+    /// in silence, and the action done without it).
+    func requireOnlyKeys(_ allowed: [String]) throws {
+        guard let o = objectValue else { return }
+        if let unknown = o.keys.first(where: { !allowed.contains($0) }) {
+            throw APIError.unprocessable(
+                "Unknown field '\(unknown.prefix(100))'; this route takes \(allowed.map { "'\($0)'" }.joined(separator: ", ")).")
         }
     }
 }

@@ -44,6 +44,7 @@ struct ShareController {
         guard json.objectValue != nil else {
             throw APIError.unprocessable("The body must be a JSON object, e.g. {\"expires_in_s\": 86400}, or empty.")
         }
+        try json.requireOnlyKeys(["expires_in_s"])
         if let v = json["expires_in_s"], !v.isNull {
             guard let s = v.doubleValue, s > 0, s <= ServerConfig.longestSeconds else {
                 throw APIError.unprocessable(

@@ -26,7 +26,11 @@ public final class ArgusStore: Sendable {
 
     /// Opens (creating if needed) the data dir and `argus.sqlite`, and migrates it. With `backgroundCheckpoints`
     /// (the server) commits never checkpoint; the owner must call `checkpoint()` regularly instead.
-    public init(dataDir: String, clock: ServerClock = .system, backgroundCheckpoints: Bool = false) throws(OpenError) {
+    /// `fsyncEachCommit` (ARGUS_FSYNC): each commit waits until it is on disk (`synchronous=FULL`); otherwise WAL
+    /// frames reach the disk at checkpoints (`NORMAL`: a crash of this process loses nothing, a power cut may).
+    public init(
+        dataDir: String, clock: ServerClock = .system, backgroundCheckpoints: Bool = false, fsyncEachCommit: Bool = true
+    ) throws(OpenError) {
         self.clock = clock
         startupWarnings = try DataDirPermissions.prepare(dataDir)
         var config = Configuration()
@@ -35,8 +39,7 @@ public final class ArgusStore: Sendable {
             // Only takes effect while the file is still empty: lets retention hand freed pages back to the OS
             // bit by bit (PRAGMA incremental_vacuum) instead of a VACUUM that locks everything.
             if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
-            // WAL + NORMAL: a commit survives a crash of this process; fsync happens at checkpoints.
-            try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
+            try db.execute(sql: "PRAGMA synchronous = \(fsyncEachCommit ? "FULL" : "NORMAL"); PRAGMA foreign_keys = ON")
             // A checkpoint run by a commit makes that commit wait while the WAL is copied and fsynced. The server
             // copies from another connection beside the writer (`checkpoint()`), so when a commit does reach the
             // threshold only the last few frames are left to copy; that commit then lets the WAL start over
@@ -49,6 +52,11 @@ public final class ArgusStore: Sendable {
         let path = ServerConfig.databasePath(in: dataDir)
         do {
             pool = try DatabasePool(path: path, configuration: config)
+            // GRDB turns WAL on for the writer after `prepareDatabase`, and sets NORMAL with it: set ours again. Only
+            // the writer's setting matters (it is the connection that commits).
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = \(fsyncEachCommit ? "FULL" : "NORMAL")")
+            }
             try Schema.migrator.migrate(pool)
             var side = Configuration()
             side.busyMode = .timeout(10)

@@ -44,6 +44,11 @@ extension ArgusStore {
         return b
     }
 
+    /// One trivial read: whether the database answers (`GET /health`).
+    func ping() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM grdb_migrations") }
+    }
+
     func batch(_ id: String, scope: ReadScope) async throws -> BatchRecord? {
         try await pool.read { db in try ArgusStore.visibleBatch(db, id, scope: scope) }
     }
