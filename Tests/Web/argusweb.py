@@ -14,6 +14,7 @@ Environment:
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -254,11 +255,12 @@ class Browser:
 
     # -- checks every scenario ends with ---------------------------------------------------------------------
     def console_errors(self, allow=()):
+        """SEVERE console messages, except those matching one of the regular expressions `allow`."""
         self.drain()
         return [
             c["message"]
             for c in self.console
-            if c["level"] == "SEVERE" and not any(a in c["message"] for a in allow)
+            if c["level"] == "SEVERE" and not any(re.search(a, c["message"]) for a in allow)
         ]
 
     def foreign_requests(self, origin):
