@@ -104,6 +104,9 @@ struct WebPageTests {
     @Test("job page after job page in one tab never hangs, and Back shows a live page again")
     func manyPages() throws { try run("many_pages") }
 
+    @Test("the chart's hover tooltip, the log filter (server search), follow and older lines on scroll")
+    func interact() throws { try run("interact") }
+
     @Test("the index and batch pages list the jobs and link to the job page")
     func index() throws { try run("index") }
 }

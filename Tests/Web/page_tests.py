@@ -428,6 +428,54 @@ def many_pages(b):
     no_token_in_requests(b)
 
 
+@scenario
+def interact(b):
+    """The chart's hover tooltip; the log filter searches the server (q=); the log follows until scrolled up, and
+    scrolling to the top loads older lines (before_id)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    s = server()
+    s.post_events([event("log_line", BATCH, JOB, {"line": f"bulk line {n:03d}", "level": "info"}) for n in range(300)])
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    # Hover over the middle of the plot: the tooltip names an epoch and the train_loss there.
+    canvas = b.driver.find_element("css selector", "#chart")
+    ActionChains(b.driver).move_to_element(canvas).move_by_offset(5, 0).perform()
+    tip = b.wait_js("(() => { const t = document.querySelector('#chart-tip'); return t && !t.hidden && t.textContent; })()",
+                    "#chart-tip while hovering the chart", diag="document.querySelector('#chart-tip').outerHTML")
+    check("epoch " in tip and "train_loss" in tip, f"#chart-tip shows {tip!r}")
+    # The log: the view's 200 newest lines, following (scrolled to the bottom).
+    lines = "document.querySelectorAll('#log .line').length"
+    b.wait_js(f"{lines} >= 200", "the log tail", diag=lines)
+    follow = "document.querySelector('#log-follow').dataset.follow"
+    b.wait_js(f"{follow} === 'true'", "#log-follow to say it follows", diag=follow)
+    # Scrolled up to the top: not following, and older lines come from the server (before_id).
+    n0 = b.js(f"return {lines};")
+    b.js("const l = document.querySelector('#log'); l.scrollTop = 0; l.dispatchEvent(new Event('scroll'));")
+    b.wait_js(f"{follow} === 'false'", "#log-follow to say it stopped following", diag=follow)
+    b.wait_js(f"{lines} > {n0}", "older lines after scrolling to the top", diag=lines)
+    b.drain()
+    check(any("before_id=" in u for u in b.requests), "no log-lines request with before_id")
+    # A live line does not pull a reader who scrolled up back down.
+    top = b.js("const l = document.querySelector('#log'); l.scrollTop = 40; return l.scrollTop;")
+    s.post_events([event("log_line", BATCH, JOB, {"line": "FOLLOW-MARKER while scrolled up", "level": "info"})])
+    b.wait_js("[...document.querySelectorAll('#log .line .text')].some(e => e.textContent === 'FOLLOW-MARKER while scrolled up')",
+              "the live line while scrolled up")
+    check(b.js("return document.querySelector('#log').scrollTop;") == top, "the log jumped while the reader was scrolled up")
+    b.click("#log-follow")
+    b.wait_js("(() => { const l = document.querySelector('#log'); return l.scrollHeight - l.scrollTop - l.clientHeight < 8; })()",
+              "#log-follow to scroll to the newest line")
+    check(b.js(f"return {follow};") == "true", "#log-follow does not say it follows after clicking it")
+    # The filter asks the server and shows only matching lines.
+    b.driver.find_element("css selector", "#log-filter").send_keys("grad norm")
+    b.wait_js("(() => { const t = [...document.querySelectorAll('#log .line .text')].map(e => e.textContent);"
+              " return t.length >= 1 && t.every(x => x.includes('grad norm')); })()",
+              "only the lines matching 'grad norm'", diag="[...document.querySelectorAll('#log .line .text')].map(e => e.textContent).slice(0, 5)")
+    b.drain()
+    check(any("q=grad" in u for u in b.requests), "the filter did not ask the server (no q= request)")
+    no_token_in_requests(b)
+
+
 # -- runner -------------------------------------------------------------------------------------------------------
 ARTIFACTS = os.environ.get("ARGUS_WEB_ARTIFACTS") or tempfile.mkdtemp(prefix="argus-web-")
 
