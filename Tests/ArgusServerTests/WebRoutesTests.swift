@@ -277,6 +277,9 @@ struct WebRoutesTests {
         _ = try c.get("/share/\(share)")
         _ = try c.request("GET", "/api/jobs/b1/j1/view", headers: Self.withCookie(secret))
         _ = try c.request("GET", "/jobs/b1/j1", headers: Self.withCookie(secret))
+        // A session secret pasted where it does not belong is redacted like any other secret.
+        _ = try c.get("/api/batches?note=\(secret)")
+        _ = try c.get("/jobs/\(secret)/j1")
         let stream = try CurlStream(url: "\(s.url)/api/sse?channels=batch:b1&token=\(share)", headers: [:])
         try stream.wait(for: "event: hello")
         stream.stop()

@@ -48,13 +48,15 @@ final class RevocationWatcher: Sendable {
     }
 }
 
-/// Changes whenever a token, a share link or a web session is revoked (counts only grow; the latest time moves).
+/// Changes whenever a token, a share link or a web session is revoked (counts only grow, except that sessions ended
+/// long ago are deleted; the latest revocation time moves).
 struct RevocationMarker: Equatable, Sendable {
     var tokens: Int64
     var tokensLatestUs: Int64
     var shares: Int64
     var sharesLatestUs: Int64
     var sessions: Int64
+    var sessionsLatestUs: Int64
 }
 
 extension ArgusStore {
@@ -67,10 +69,12 @@ extension ArgusStore {
                                (SELECT COALESCE(MAX(revoked_us), 0) FROM tokens) AS tl,
                                (SELECT COUNT(*) FROM shares WHERE revoked_us IS NOT NULL) AS s,
                                (SELECT COALESCE(MAX(revoked_us), 0) FROM shares) AS sl,
-                               (SELECT COUNT(*) FROM sessions WHERE revoked_us IS NOT NULL) AS se
+                               (SELECT COUNT(*) FROM sessions WHERE revoked_us IS NOT NULL) AS se,
+                               (SELECT COALESCE(MAX(revoked_us), 0) FROM sessions) AS sel
                         """))!
             return RevocationMarker(
-                tokens: row["t"], tokensLatestUs: row["tl"], shares: row["s"], sharesLatestUs: row["sl"], sessions: row["se"])
+                tokens: row["t"], tokensLatestUs: row["tl"], shares: row["s"], sharesLatestUs: row["sl"], sessions: row["se"],
+                sessionsLatestUs: row["sel"])
         }
     }
 

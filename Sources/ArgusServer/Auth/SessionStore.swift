@@ -17,6 +17,10 @@ extension ArgusStore {
         let secret = Secret.make(prefix: WebSession.secretPrefix)
         let now = ArgusStore.nowUs()
         try await pool.write { db in
+            // Sessions that ended over a day ago are of no use to anyone: each sign-in clears them away.
+            let dayAgo = now - 86_400_000_000
+            try db.execute(
+                sql: "DELETE FROM sessions WHERE expires_us < ? OR revoked_us < ?", arguments: [dayAgo, dayAgo])
             try db.execute(
                 sql: "INSERT INTO sessions(token_id, secret_hash, created_us, expires_us) VALUES (?,?,?,?)",
                 arguments: [user.tokenID, SHA256.hex(secret), now, now + Int64(WebSession.lifetimeS * 1_000_000)])
