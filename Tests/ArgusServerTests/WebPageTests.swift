@@ -60,14 +60,14 @@ struct WebPageTests {
     }
 
     /// Starts a server, seeds it, runs `python page_tests.py <name>`; fails with its output unless it exits 0.
-    func run(_ name: String) throws {
+    func run(_ name: String, serverEnv: [String: String] = [:]) throws {
         let python = try PythonSDK.python()
         let (hasSelenium, _, seleniumErr) = try runTool(python, ["-c", "import selenium"])
         guard hasSelenium == 0 else {
             throw TestFailure(
                 "selenium is not installed in \(python) (scripts/test.sh installs it): \(seleniumErr)")
         }
-        let s = try TestServer()
+        let s = try TestServer(env: serverEnv)
         let token = try s.token(user: "alice")
         try Self.seed(s.client(token))
         let artifacts = s.dataDir.appendingPathComponent("web-artifacts")
@@ -103,6 +103,12 @@ struct WebPageTests {
 
     @Test("job page after job page in one tab never hangs, and Back shows a live page again")
     func manyPages() throws { try run("many_pages") }
+
+    @Test("guardrails while you watch: IDLE badge and banner, then stalled, then running again")
+    func guardrails() throws {
+        // A 3-second idle window and stall timeout, so the whole story takes a few seconds.
+        try run("guardrails", serverEnv: ["ARGUS_IDLE_JOB_THRESHOLD_MIN": "0.05", "ARGUS_STALL_TIMEOUT_MIN": "0.05"])
+    }
 
     @Test("the chart's hover tooltip, the log filter (server search), follow and older lines on scroll")
     func interact() throws { try run("interact") }

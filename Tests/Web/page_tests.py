@@ -239,6 +239,12 @@ def stop(b):
     reason = b.js("return document.querySelector('#act-stop').title;")
     check(reason, "the disabled #act-stop has no title (the reason)")
     check(reason in (b.text("#actions") or ""), f"the reason {reason!r} is not shown beside the button")
+    # The status tile shows what the server now says (stopping), and a banner says a stop is on its way.
+    status = s.get_json(f"/api/jobs/{q(BATCH)}/{q(JOB)}")["telemetry"]["status"]
+    b.wait_js(f"document.querySelector('#tile-status').textContent.startsWith({json.dumps(status)})",
+              f"#tile-status to show the server's {status!r}", diag="document.querySelector('#tile-status').textContent")
+    b.wait_js("/stop/i.test(document.querySelector('#banners').textContent)", "a stopping banner",
+              diag="document.querySelector('#banners').textContent")
     no_token_in_requests(b)
 
 
@@ -426,6 +432,36 @@ def many_pages(b):
     b.wait_js("[...document.querySelectorAll('#log .line .text')].some(e => e.textContent === 'BACK-MARKER after going back')",
               "a log line posted after Back to appear", 8)
     no_token_in_requests(b)
+
+
+@scenario
+def guardrails(b):
+    """Idle GPUs raise the IDLE badge and a banner; a silent run turns stalled with a banner; a busy sample clears the
+    badge and the run is running again. (The server runs with a 3-second idle window and stall timeout.)"""
+    from datetime import datetime, timedelta, timezone
+
+    s = server()
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live")
+    check(not b.exists("#badge-idle"), "#badge-idle before any idle sample")
+    start = datetime.now(timezone.utc)
+    s.post_events([
+        event("resource_snapshot", BATCH, None, {"gpus": [{"index": 0, "util_pct": 0, "mem_mb": 1200}]},
+              ts=(start + timedelta(seconds=0.5 * i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        for i in range(7)
+    ])
+    banners = "(document.querySelector('#banners') ? document.querySelector('#banners').textContent : '')"
+    b.wait_js(f"document.querySelector('#tile-status #badge-idle') && /idle/i.test({banners})",
+              "the IDLE badge in #tile-status and an idle banner", 15,
+              f"[document.querySelector('#tile-status').textContent, {banners}]")
+    check("running" in tile(b, "status"), f"#tile-status shows {tile(b, 'status')!r} while idle")
+    b.wait_js(f"document.querySelector('#tile-status').textContent.startsWith('stalled') && /stalled/i.test({banners})",
+              "the stalled status and banner", 20, f"[document.querySelector('#tile-status').textContent, {banners}]")
+    s.post_events([event("resource_snapshot", BATCH, None, {"gpus": [{"index": 0, "util_pct": 97, "mem_mb": 1300}]})])
+    b.wait_js("!document.querySelector('#badge-idle') && document.querySelector('#tile-status').textContent.startsWith('running')",
+              "running again without the IDLE badge", 15, f"[document.querySelector('#tile-status').textContent, {banners}]")
+    check(not b.js(f"return /stalled/i.test({banners});"), f"the stalled banner stays: {b.text('#banners')!r}")
 
 
 @scenario
