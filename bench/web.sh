@@ -38,7 +38,7 @@ for job, target in [("e10k", "< 300"), ("e100k", "< 1000")]:
         row(f"first full paint, {j['epochs_held']} epochs (ms, median)", f"{j['median_ms']:.0f}", target)
         row("  runs (ms)", " ".join(f"{t:.0f}" for t in j["runs_ms"]), "")
         row("  GET .../view done at, per run (ms)", " ".join(f"{d['view_request'][2]:.0f}" if d["view_request"] else "?" for d in j["detail"]), "")
-        row("  points drawn for train_loss", str(j["epochs_drawn"]), "")
+        row("  train_loss points on scale (#chart data-drawn)", str(j["epochs_drawn"]), "")
         v = sorted((d["view_request"] for d in j["detail"] if d["view_request"]), key=lambda x: x[2])
         if v:
             m = v[len(v) // 2]
