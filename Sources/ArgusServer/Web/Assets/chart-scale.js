@@ -12,6 +12,9 @@ export class EpochSeries {
     this.epochs = [];
     this.names = ['train_loss', 'val_loss'];
     this.columns = new Map([['train_loss', []], ['val_loss', []]]);
+    // The same columns by name in a plain object: the fastest lookup for the per-value hot path.
+    this.colOf = Object.create(null);
+    for (const [k, col] of this.columns) this.colOf[k] = col;
     this.version = 0;
   }
 
@@ -57,10 +60,11 @@ export class EpochSeries {
   }
 
   put(key, row, value) {
-    let col = this.columns.get(key);
+    let col = this.colOf[key];
     if (!col) {
       col = new Array(this.epochs.length).fill(NaN);
       this.columns.set(key, col);
+      this.colOf[key] = col;
       this.names.push(key);
     }
     col[row] = value;
@@ -82,15 +86,10 @@ export function plotted(v, logY) {
 }
 
 /**
- * The smallest and largest values inside the outlier fences: the bulk is the 10th–90th percentile (by rank, from an
- * even sample of at most ~4096 values), the fences 10 spreads beyond it. [lo, hi] or null.
+ * The outlier fences of sorted sample `v`: the bulk is its 10th–90th percentile (by rank, so one extreme value never
+ * moves it), the fences 10 spreads beyond it (the spread at least the typical magnitude; one decade on log y).
  */
-export function robustRange(values, logY) {
-  if (!values.length) return null;
-  const step = Math.floor(values.length / 4096) + 1;
-  const v = [];
-  for (let i = 0; i < values.length; i += step) v.push(values[i]);
-  v.sort((a, b) => a - b);
+function fences(v, logY) {
   const n = v.length;
   const q10 = v[Math.ceil(0.1 * (n - 1))];
   const q90 = v[Math.floor(0.9 * (n - 1))];
@@ -98,14 +97,35 @@ export function robustRange(values, logY) {
   const bulkHi = Math.max(q10, q90);
   const median = v[Math.floor((n - 1) / 2)];
   const spread = Math.max(bulkHi - bulkLo, logY ? 1 : Math.abs(median), 1e-300);
-  const fenceLo = bulkLo - OUTLIER_SPREADS * spread;
-  const fenceHi = bulkHi + OUTLIER_SPREADS * spread;
+  return [bulkLo - OUTLIER_SPREADS * spread, bulkHi + OUTLIER_SPREADS * spread];
+}
+
+/** The smallest and largest of a column's plotted values inside the outlier fences (estimated from an even sample of
+ * ~4096), without copying the column. */
+function columnRange(col, logY) {
+  const step = Math.floor(col.length / 4096) + 1;
+  let v = [];
+  for (let i = 0; i < col.length; i += step) {
+    const p = plotted(col[i], logY);
+    if (p !== null) v.push(p);
+  }
+  if (v.length < 64) {
+    // A sparse column (a metric logged now and then): the sample may miss it, so take all of it.
+    v = [];
+    for (const x of col) {
+      const p = plotted(x, logY);
+      if (p !== null) v.push(p);
+    }
+  }
+  if (!v.length) return null;
+  const [fenceLo, fenceHi] = fences(v.sort((a, b) => a - b), logY);
   let lo = Infinity;
   let hi = -Infinity;
-  for (const x of values) {
-    if (x >= fenceLo && x <= fenceHi) {
-      if (x < lo) lo = x;
-      if (x > hi) hi = x;
+  for (const x of col) {
+    const p = plotted(x, logY);
+    if (p !== null && p >= fenceLo && p <= fenceHi) {
+      if (p < lo) lo = p;
+      if (p > hi) hi = p;
     }
   }
   return lo <= hi ? [lo, hi] : null;
@@ -114,7 +134,7 @@ export function robustRange(values, logY) {
 /** EMA of the finite values; outliers pass through unsmoothed and stay out of the average. */
 export function smoothed(col) {
   const out = col.slice();
-  const usual = robustRange(col.filter(Number.isFinite), false);
+  const usual = columnRange(col, false);
   let acc = null;
   for (let i = 0; i < col.length; i++) {
     const v = col[i];
@@ -130,12 +150,7 @@ export function dataRange(columns, logY) {
   let lo = Infinity;
   let hi = -Infinity;
   for (const col of columns) {
-    const vals = [];
-    for (const v of col) {
-      const p = plotted(v, logY);
-      if (p !== null) vals.push(p);
-    }
-    const r = robustRange(vals, logY);
+    const r = columnRange(col, logY);
     if (!r) continue;
     lo = Math.min(lo, r[0]);
     hi = Math.max(hi, r[1]);

@@ -38,7 +38,8 @@ export class LossChart {
     this.resize = new ResizeObserver(() => this.draw());
     this.resize.observe(this.canvas);
     this.canvas.addEventListener('mousemove', (e) => this.hover(e));
-    this.canvas.addEventListener('mouseleave', () => { this.tip.hidden = true; });
+    this.cursor = $('chart-cursor');
+    this.canvas.addEventListener('mouseleave', () => this.unhover());
   }
 
   /** The page is going away: no more redraws. */
@@ -286,10 +287,10 @@ export class LossChart {
   hover(ev) {
     const L = this.layout;
     const s = this.series;
-    if (!L || !s.count) { this.tip.hidden = true; return; }
+    if (!L || !s.count) { this.unhover(); return; }
     const rect = this.canvas.getBoundingClientRect();
     const x = (ev.clientX - rect.left) * L.dpr;
-    if (x < L.plot.x - 4 * L.dpr || x > L.plot.x + L.plot.w + 4 * L.dpr) { this.tip.hidden = true; return; }
+    if (x < L.plot.x - 4 * L.dpr || x > L.plot.x + L.plot.w + 4 * L.dpr) { this.unhover(); return; }
     const target = L.e0 + (x - L.plot.x) / L.xScale;
     const ep = s.epochs;
     let a = 0;
@@ -314,5 +315,12 @@ export class LossChart {
     if (left + this.tip.offsetWidth > box.width) left = ev.clientX - box.left - this.tip.offsetWidth - 14;
     this.tip.style.left = `${Math.max(0, left)}px`;
     this.tip.style.top = `${Math.max(0, ev.clientY - box.top - this.tip.offsetHeight - 8)}px`;
+    this.cursor.style.left = `${(L.plot.x + (ep[i] - L.e0) * L.xScale) / L.dpr}px`;
+    this.cursor.hidden = false;
+  }
+
+  unhover() {
+    this.tip.hidden = true;
+    this.cursor.hidden = true;
   }
 }

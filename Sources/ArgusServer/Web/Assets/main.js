@@ -33,7 +33,7 @@ async function boot() {
     else current = await indexPage();
   } catch (e) {
     if (e.status === 401) { boot(); return; }
-    problem(e.status === 404 ? `Not found: ${e.message} (or it is not yours to see).` : `Could not load the page: ${e.message}`);
+    problem(e.status === 404 ? `${e.message} (Or it is not yours to see.)` : `Could not load the page: ${e.message}`);
   }
 }
 
