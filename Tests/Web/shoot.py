@@ -22,6 +22,14 @@ def shoot(b, url, name, path):
     b.wait_js("!document.querySelector('#conn') || document.querySelector('#conn').dataset.state === 'live'",
               f"{path}: #conn live", 10, "document.querySelector('#conn').outerHTML")
     time.sleep(1.5)  # let a live run draw a few more points and the indicator tick
+    # The chart redraws at most twice a second: shoot when its legend has caught up with the tiles.
+    try:
+        b.wait_js("(() => { const i = document.querySelector('#series input[data-series=train_loss]');"
+                  " const v = i && i.parentElement.querySelector('.val');"
+                  " return v && v.textContent.trim() === document.querySelector('#tile-train-loss').textContent.trim(); })()",
+                  "the chart to catch up with the tiles", 5)
+    except Fail as e:
+        print(f"{name}: {e}; shooting anyway", file=sys.stderr)
     out = b.screenshot(os.path.join("screenshots", f"{name}.png"))
     b.assert_clean(url)
     print(out)
