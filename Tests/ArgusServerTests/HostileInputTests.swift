@@ -47,7 +47,7 @@ struct HostileInputTests {
         let jsonRoutes: [(String, Case.Auth)] = [
             ("/api/events", .owner), ("/api/events/batch", .owner), ("/api/batches/b1/mark-failed", .owner),
             ("/api/batches/b1/shares", .owner), ("/api/agents/register", .owner),
-            ("/api/agents/\(agentID)/jobs/1/ack", .agent),
+            ("/api/agents/\(agentID)/jobs/1/ack", .agent), ("/api/session", .none),
         ]
         for (path, auth) in jsonRoutes {
             for (name, body) in badBodies { cases.append(Case(name: name, path: path, body: body, auth: auth)) }
@@ -127,6 +127,9 @@ struct HostileInputTests {
             Case(name: "delete a share that is no number", method: "DELETE", path: "/api/batches/b1/shares/1%20OR%201=1", body: nil),
             Case(name: "ingest with the agent's token", path: "/api/events", body: event { _ in }, auth: .agent),
             Case(name: "PUT on an ingest route", method: "PUT", path: "/api/events", body: bytes("{}")),
+            Case(name: "sign in with an unknown token", path: "/api/session", body: bytes(#"{"token":"ak_nonsense"}"#), auth: .none),
+            Case(name: "sign in with a share token", path: "/api/session", body: bytes(#"{"token":"sh_nonsense"}"#), auth: .none),
+            Case(name: "sign in with a token as a number", path: "/api/session", body: bytes(#"{"token":42}"#), auth: .none),
         ]
         return cases
     }

@@ -83,6 +83,37 @@ struct SSETests {
         #expect(ids.first! > Int(lastSeen)!)
     }
 
+    @Test("open streams per token are capped (ARGUS_MAX_STREAMS_PER_TOKEN): one more is 429; another token is unaffected")
+    func streamsPerToken() throws {
+        // A closed stream frees its slot when the server next writes to it: at the latest the keepalive.
+        let s = try TestServer(env: ["ARGUS_MAX_STREAMS_PER_TOKEN": "2", "ARGUS_SSE_KEEPALIVE_S": "0.5"])
+        let token = try s.token(user: "alice")
+        try s.client(token).mustPost(Ev.make("job_start", batch: "b", job: "j"))
+        let first = SSECollector(url: sseURL(s, "batch:b"), token: token)
+        let second = SSECollector(url: sseURL(s, "batch:b"), token: token)
+        try first.waitUntilConnected()
+        try second.waitUntilConnected()
+        let third = try s.client(token).get("/api/sse?channels=batch:b")
+        #expect(third.status == 429)
+        #expect(third.detail.contains("already has 2 open streams"), "\(third.text)")
+        #expect(third.headers["retry-after"] == "5" || third.headers["Retry-After"] == "5", "\(third.headers)")
+        let admin = try s.token(user: "root", admin: true)
+        let other = SSECollector(url: sseURL(s, "batch:b"), token: admin)
+        try other.waitUntilConnected()
+        other.stop()
+        first.stop()
+        // The slot frees once the server sees the stream is gone (its next keepalive).
+        let deadline = Date().addingTimeInterval(5)
+        var again = SSECollector(url: sseURL(s, "batch:b"), token: token)
+        while (try? again.waitUntilConnected()) == nil, Date() < deadline {
+            again.stop()
+            again = SSECollector(url: sseURL(s, "batch:b"), token: token)
+        }
+        try again.waitUntilConnected()
+        again.stop()
+        second.stop()
+    }
+
     @Test("two overlapping channels deliver each event once")
     func overlappingChannels() throws {
         let s = try TestServer()

@@ -20,6 +20,8 @@ public struct ServerConfig: Sendable {
     public var maxBodyBytes = 16 * 1024 * 1024
     /// Per-SSE-connection buffer, in published chunks; a subscriber further behind is disconnected.
     public var sseBufferChunks = 256
+    /// Open SSE streams per credential (token, share link, session) at most; one more is refused with 429.
+    public var maxStreamsPerCredential = 32
     public var sseKeepaliveS = 15.0
     /// A client must finish sending a request's headers within this time; also how long an idle keep-alive
     /// connection stays open.
@@ -87,6 +89,9 @@ public struct ServerConfig: Sendable {
         .init(
             name: "ARGUS_SSE_BUFFER_CHUNKS", defaultText: "256",
             meaning: "per-connection SSE buffer; a reader further behind is dropped"),
+        .init(
+            name: "ARGUS_MAX_STREAMS_PER_TOKEN", defaultText: "32",
+            meaning: "open SSE streams per token, share link or session (one more gets 429)"),
         .init(
             name: "ARGUS_MAX_BODY_MB", defaultText: "16",
             meaning: "largest request body (bigger gets 413, refused before it is read)"),
@@ -170,6 +175,13 @@ public struct ServerConfig: Sendable {
                 throw ConfigError(description: "ARGUS_FSYNC must be 'commit' or 'checkpoint', got '\(v)'.")
             }
             c.fsyncEachCommit = v == "commit"
+        }
+        if let v = text("ARGUS_MAX_STREAMS_PER_TOKEN") {
+            guard let n = Int(v), n >= 1 else {
+                throw ConfigError(
+                    description: "ARGUS_MAX_STREAMS_PER_TOKEN must be a whole number of at least 1, got '\(v)'.")
+            }
+            c.maxStreamsPerCredential = n
         }
         if let v = text("ARGUS_SSE_BUFFER_CHUNKS") {
             guard let n = Int(v), n >= 1 else {

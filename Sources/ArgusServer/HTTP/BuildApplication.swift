@@ -18,7 +18,8 @@ public struct ArgusServices: Sendable {
     public init(config: ServerConfig, store: ArgusStore, logger: Logger) {
         self.config = config
         self.store = store
-        self.hub = SSEHub(bufferChunks: config.sseBufferChunks, logger: logger)
+        self.hub = SSEHub(
+            bufferChunks: config.sseBufferChunks, maxPerCredential: config.maxStreamsPerCredential, logger: logger)
         self.pipeline = IngestPipeline(store: store, hub: hub, idleThresholdMin: config.idleJobThresholdMin)
         self.auth = Authenticator(store: store)
         self.stall = StallDetector(store: store, pipeline: pipeline, timeoutMin: config.stallTimeoutMin)

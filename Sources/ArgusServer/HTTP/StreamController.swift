@@ -38,8 +38,15 @@ struct StreamController {
         }
         let resumeFrom = lastID
         // Subscribe before replaying, so an event committed during the replay is queued, not missed.
-        let (subID, live, closed) = hub.subscribe(
-            filter, credential: ctx.principal?.credential, expiresUs: ctx.principal?.expiresUs)
+        guard
+            let (subID, live, closed) = hub.subscribe(
+                filter, credential: ctx.principal?.credential, expiresUs: ctx.principal?.expiresUs)
+        else {
+            throw APIError(
+                status: .tooManyRequests,
+                detail: "This credential already has \(hub.maxPerCredential) open streams (ARGUS_MAX_STREAMS_PER_TOKEN); close one first.",
+                headers: [.retryAfter: "5"])
+        }
         let store = self.store
         let hub = self.hub
         let hello: JSON = [

@@ -29,28 +29,36 @@ final class SSEHub: Sendable {
 
     private let state = Mutex<(next: Int, subs: [Int: Subscriber])>((0, [:]))
     let bufferChunks: Int
+    /// Open streams per credential at most (ARGUS_MAX_STREAMS_PER_TOKEN).
+    let maxPerCredential: Int
     let logger: Logger
 
-    init(bufferChunks: Int, logger: Logger) {
+    init(bufferChunks: Int, maxPerCredential: Int = .max, logger: Logger) {
         self.bufferChunks = bufferChunks
+        self.maxPerCredential = maxPerCredential
         self.logger = logger
     }
 
     var subscriberCount: Int { state.withLock { $0.subs.count } }
 
+    /// Subscribes a stream; nil when its credential already holds `maxPerCredential` streams.
     func subscribe(_ filter: ChannelFilter, credential: Credential? = nil, expiresUs: Int64? = nil)
-        -> (id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag)
+        -> (id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag)?
     {
         let (stream, cont) = AsyncStream<SSEChunk>.makeStream(
             bufferingPolicy: .bufferingOldest(bufferChunks))
         let closed = SSEClosedFlag()
-        let id = state.withLock { s in
+        let id: Int? = state.withLock { s in
+            if let credential, s.subs.values.lazy.filter({ $0.credential == credential }).count >= maxPerCredential {
+                return nil
+            }
             s.next += 1
             s.subs[s.next] = Subscriber(
                 filter: filter, continuation: cont, lastSendUs: ArgusStore.nowUs(), credential: credential,
                 expiresUs: expiresUs, closed: closed)
             return s.next
         }
+        guard let id else { return nil }
         return (id, stream, closed)
     }
 
