@@ -11,7 +11,7 @@ bin=.build/release/argus-server
 dir=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; kill ${pid2:-} 2>/dev/null || true; rm -rf "$dir"' EXIT
 # The events carry fixed, months-old timestamps: keep the retention sweeper (bench/sweep.sh) out of this run.
-ARGUS_RETENTION_SWEEP_MINUTES=0 $bin serve --port 0 --data-dir "$dir" >"$dir/out" 2>"$dir/log" &
+ARGUS_INGEST_RATE=0 ARGUS_RETENTION_SWEEP_MINUTES=0 $bin serve --port 0 --data-dir "$dir" >"$dir/out" 2>"$dir/log" &
 pid=$!
 for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.05; done
 url=$(grep -o 'http://[0-9.:]*' "$dir/out")
@@ -45,7 +45,7 @@ printf '%-44s %14s %14s\n' "  wrk requests/s (batch / single)" "$b_rps / $s_rps"
 # What fsync per commit costs (ARGUS_FSYNC=commit, the default, above): the same two ingest runs on a server that
 # leaves fsync to checkpoints.
 dir2="$dir/relaxed"; mkdir -p "$dir2"
-ARGUS_FSYNC=checkpoint ARGUS_RETENTION_SWEEP_MINUTES=0 $bin serve --port 0 --data-dir "$dir2" >"$dir2/out" 2>"$dir2/log" &
+ARGUS_FSYNC=checkpoint ARGUS_INGEST_RATE=0 ARGUS_RETENTION_SWEEP_MINUTES=0 $bin serve --port 0 --data-dir "$dir2" >"$dir2/out" 2>"$dir2/log" &
 pid2=$!
 for _ in $(seq 100); do grep -q listening "$dir2/out" 2>/dev/null && break; sleep 0.05; done
 url2=$(grep -o 'http://[0-9.:]*' "$dir2/out")

@@ -22,6 +22,12 @@ public struct ServerConfig: Sendable {
     public var sseBufferChunks = 256
     /// Open SSE streams per credential (token, share link, session) at most; one more is refused with 429.
     public var maxStreamsPerCredential = 32
+    /// Events a second each token may send (a bucket holding 10 seconds' worth); 0 = no limit.
+    public var ingestRate = 5000.0
+    /// Actions (stop, rerun, mark failed, share) a second each token may ask for (a bucket of 30 s); 0 = no limit.
+    public var actionRate = 1.0
+    /// Who may read `GET /metrics`: `loopback` (anyone on this machine, else a token), `token` or `open`.
+    public var metricsAccess = "loopback"
     public var sseKeepaliveS = 15.0
     /// A client must finish sending a request's headers within this time; also how long an idle keep-alive
     /// connection stays open.
@@ -93,6 +99,15 @@ public struct ServerConfig: Sendable {
             name: "ARGUS_MAX_STREAMS_PER_TOKEN", defaultText: "32",
             meaning: "open SSE streams per token, share link or session (one more gets 429)"),
         .init(
+            name: "ARGUS_INGEST_RATE", defaultText: "5000",
+            meaning: "events a second per token, 10 s of it saved up (more gets 429 + Retry-After; 0 = off)"),
+        .init(
+            name: "ARGUS_ACTION_RATE", defaultText: "1",
+            meaning: "stop/rerun/share/mark-failed a second per token, 30 saved up (0 = off)"),
+        .init(
+            name: "ARGUS_METRICS", defaultText: "loopback",
+            meaning: "GET /metrics: loopback (open from this machine, a token from others), token, or open"),
+        .init(
             name: "ARGUS_MAX_BODY_MB", defaultText: "16",
             meaning: "largest request body (bigger gets 413, refused before it is read)"),
         .init(
@@ -156,6 +171,13 @@ public struct ServerConfig: Sendable {
         try number("ARGUS_RETENTION_JOB_EPOCH_DAYS", &c.retentionJobEpochDays)
         try number("ARGUS_RETENTION_EVENT_OTHER_DAYS", &c.retentionEventOtherDays)
         try number("ARGUS_RETENTION_SWEEP_MINUTES", &c.retentionSweepMinutes)
+        for (name, target) in [("ARGUS_INGEST_RATE", \ServerConfig.ingestRate), ("ARGUS_ACTION_RATE", \.actionRate)] {
+            guard let v = text(name) else { continue }
+            guard let d = Double(v), d.isFinite, d >= 0, d <= 1e9 else {
+                throw ConfigError(description: "\(name) must be a number from 0 (no limit) to 1000000000, got '\(v)'.")
+            }
+            c[keyPath: target] = d
+        }
         try number("ARGUS_SSE_KEEPALIVE_S", &c.sseKeepaliveS)
         if c.sseKeepaliveS == 0 {
             throw ConfigError(description: "ARGUS_SSE_KEEPALIVE_S must be greater than 0.")
@@ -175,6 +197,12 @@ public struct ServerConfig: Sendable {
                 throw ConfigError(description: "ARGUS_FSYNC must be 'commit' or 'checkpoint', got '\(v)'.")
             }
             c.fsyncEachCommit = v == "commit"
+        }
+        if let v = text("ARGUS_METRICS") {
+            guard ["loopback", "token", "open"].contains(v) else {
+                throw ConfigError(description: "ARGUS_METRICS must be 'loopback', 'token' or 'open', got '\(v)'.")
+            }
+            c.metricsAccess = v
         }
         if let v = text("ARGUS_MAX_STREAMS_PER_TOKEN") {
             guard let n = Int(v), n >= 1 else {

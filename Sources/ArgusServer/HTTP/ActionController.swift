@@ -7,6 +7,8 @@ struct ActionController {
     let store: ArgusStore
     let pipeline: IngestPipeline
     let agentOnlineS: Double
+    /// ARGUS_ACTION_RATE, per token: stop, rerun, mark failed and share.
+    let limiter: RateLimiter
 
     func register(on router: Router<ArgusRequestContext>) {
         router.post("/api/batches/:b/stop") { _, ctx in try await stop(ctx) }
@@ -26,8 +28,15 @@ struct ActionController {
         return (b, user)
     }
 
-    func stop(_ ctx: ArgusRequestContext) async throws -> Response {
+    /// `actionableBatch`, for a request that changes something: it also spends one from the token's action bucket.
+    func actingOn(_ ctx: ArgusRequestContext) async throws -> (BatchRecord, UserPrincipal) {
         let (b, user) = try await actionableBatch(ctx)
+        try limiter.spend(1, key: user.tokenID)
+        return (b, user)
+    }
+
+    func stop(_ ctx: ArgusRequestContext) async throws -> Response {
+        let (b, user) = try await actingOn(ctx)
         if b.isFinished { throw APIError(status: .conflict, detail: "Batch '\(b.id)' already \(b.status); there is nothing to stop.") }
         if !b.stopRequested {
             let event = IncomingEvent.server(
@@ -46,7 +55,7 @@ struct ActionController {
 
     /// Queues the recorded command for the agent that serves the batch (its owner's, on its origin host). Only recorded commands ever run.
     func rerun(_ ctx: ArgusRequestContext) async throws -> Response {
-        let (b, user) = try await actionableBatch(ctx)
+        let (b, user) = try await actingOn(ctx)
         guard b.isFinished else {
             throw APIError(status: .conflict, detail: "Batch '\(b.id)' is still \(b.status); stop it before a rerun.")
         }
@@ -69,7 +78,7 @@ struct ActionController {
     /// Ends a run that will never report again (stalled, or stopping with its process gone) as failed, with its
     /// running jobs, streaming `batch_marked_failed`. Body: optional `{"reason": "..."}`.
     func markFailed(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
-        let (b, user) = try await actionableBatch(ctx)
+        let (b, user) = try await actingOn(ctx)
         let json = try await req.jsonBody(limit: 64 * 1024, ifEmpty: .null)
         var reason: String?
         if !json.isNull {

@@ -47,9 +47,21 @@ enum Credential: Hashable, Sendable {
 struct ArgusRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     var principal: Principal?
+    /// The peer's address (`/metrics` is open to loopback only, by default).
+    let remoteAddress: SocketAddress?
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// Whether the request came from this machine.
+    var fromLoopback: Bool {
+        switch remoteAddress {
+        case .v4(let a)?: return a.host.hasPrefix("127.")
+        case .v6(let a)?: return a.host == "::1" || a.host.hasPrefix("::ffff:127.")
+        default: return false
+        }
     }
 
     /// Bodies are collected explicitly with our own cap (see `APIError.tooLarge`).

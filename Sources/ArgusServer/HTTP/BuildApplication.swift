@@ -14,13 +14,18 @@ public struct ArgusServices: Sendable {
     let auth: Authenticator
     let stall: StallDetector
     let revocations: RevocationWatcher
+    let metrics: ServerMetrics
 
     public init(config: ServerConfig, store: ArgusStore, logger: Logger) {
         self.config = config
         self.store = store
+        let metrics = ServerMetrics()
+        self.metrics = metrics
         self.hub = SSEHub(
-            bufferChunks: config.sseBufferChunks, maxPerCredential: config.maxStreamsPerCredential, logger: logger)
-        self.pipeline = IngestPipeline(store: store, hub: hub, idleThresholdMin: config.idleJobThresholdMin)
+            bufferChunks: config.sseBufferChunks, maxPerCredential: config.maxStreamsPerCredential, logger: logger,
+            metrics: metrics)
+        self.pipeline = IngestPipeline(
+            store: store, hub: hub, idleThresholdMin: config.idleJobThresholdMin, metrics: metrics)
         self.auth = Authenticator(store: store)
         self.stall = StallDetector(store: store, pipeline: pipeline, timeoutMin: config.stallTimeoutMin)
         self.revocations = RevocationWatcher(store: store, hub: hub, auth: auth)
@@ -49,11 +54,19 @@ public func buildApplication(
     router.add(middleware: DeclaredBodyLimitMiddleware(maxBodyBytes: services.config.maxBodyBytes))
     router.add(middleware: AuthMiddleware(auth: services.auth, baseURL: services.config.baseURL))
     let policy = ActionPolicy(agentOnlineS: services.config.agentOnlineS)
-    IngestController(pipeline: services.pipeline, maxBodyBytes: services.config.maxBodyBytes, clock: services.store.clock)
-        .register(on: router)
+    let clock = services.store.clock
+    IngestController(
+        pipeline: services.pipeline, maxBodyBytes: services.config.maxBodyBytes, clock: clock,
+        limiter: RateLimiter(
+            rate: services.config.ingestRate, burstSeconds: 10, variable: "ARGUS_INGEST_RATE", unit: "events", clock: clock)
+    )
+    .register(on: router)
     ReadController(store: services.store, actions: policy).register(on: router)
     StreamController(store: services.store, hub: services.hub).register(on: router)
-    let actions = ActionController(store: services.store, pipeline: services.pipeline, agentOnlineS: services.config.agentOnlineS)
+    let actions = ActionController(
+        store: services.store, pipeline: services.pipeline, agentOnlineS: services.config.agentOnlineS,
+        limiter: RateLimiter(
+            rate: services.config.actionRate, burstSeconds: 30, variable: "ARGUS_ACTION_RATE", unit: "actions", clock: clock))
     actions.register(on: router)
     ShareController(
         store: services.store, pipeline: services.pipeline, revocations: services.revocations, baseURL: services.config.baseURL,
@@ -61,6 +74,7 @@ public func buildApplication(
     )
     .register(on: router)
     AgentController(store: services.store, pipeline: services.pipeline).register(on: router)
+    MetricsController(services: services).register(on: router)
     SessionController(auth: services.auth, store: services.store, revocations: services.revocations).register(on: router)
     WebController().register(on: router)
 

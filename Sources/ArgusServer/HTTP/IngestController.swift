@@ -8,6 +8,8 @@ struct IngestController {
     let maxBodyBytes: Int
     /// The server's clock: timestamps too far ahead of it are refused.
     let clock: ServerClock
+    /// ARGUS_INGEST_RATE, per token, one unit per event.
+    let limiter: RateLimiter
 
     func register(on router: Router<ArgusRequestContext>) {
         router.post("/api/events") { req, ctx in try await single(req, ctx) }
@@ -27,6 +29,7 @@ struct IngestController {
 
     func single(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let user = try reporter(ctx)
+        try limiter.spend(1, key: user.tokenID)
         let event: IncomingEvent
         switch EventValidator.validate(try await body(req), nowUs: clock.nowUs()) {
         case .success(let e): event = e
@@ -51,6 +54,7 @@ struct IngestController {
         guard (1...500).contains(items.count) else {
             throw APIError.unprocessable("A batch holds 1 to 500 events; this one has \(items.count).")
         }
+        try limiter.spend(items.count, key: user.tokenID)
         var results = [JSON](repeating: .null, count: items.count)
         var toStore: [IngestItem] = []
         var positions: [Int] = []

@@ -38,7 +38,7 @@ struct ShareController {
     }
 
     func mint(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
-        let (b, user) = try await actions.actionableBatch(ctx)
+        let (b, user) = try await actions.actingOn(ctx)
         var expiresIn: Double? = nil
         let json = try await req.jsonBody(limit: 64 * 1024, ifEmpty: [:])
         guard json.objectValue != nil else {

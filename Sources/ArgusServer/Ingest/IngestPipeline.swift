@@ -12,6 +12,7 @@ actor IngestPipeline {
 
     private let store: ArgusStore
     private let hub: SSEHub
+    private let metrics: ServerMetrics
     private var queue: [Pending] = []
     private var writing = false
     /// Cap on events per transaction so one commit never holds the write lock for long.
@@ -20,15 +21,17 @@ actor IngestPipeline {
     /// The idle detector's window (ARGUS_IDLE_JOB_THRESHOLD_MIN); 0 turns it off.
     private let idleWindowUs: Int64
 
-    init(store: ArgusStore, hub: SSEHub, idleThresholdMin: Double) {
+    init(store: ArgusStore, hub: SSEHub, idleThresholdMin: Double, metrics: ServerMetrics = ServerMetrics()) {
         self.store = store
         self.hub = hub
+        self.metrics = metrics
         self.idleWindowUs = Int64(idleThresholdMin * 60_000_000)
     }
 
     func submit(_ items: [IngestItem]) async throws -> [IngestOutcome] {
         try await withCheckedThrowingContinuation { c in
             queue.append(Pending(items: items, continuation: c))
+            metrics.queueDepth.record(queue.count)
             if !writing {
                 writing = true
                 Task { await self.drain() }
@@ -46,9 +49,13 @@ actor IngestPipeline {
                 group.append(queue.removeFirst())
                 count += first.items.count
             }
+            metrics.queueDepth.record(queue.count)
             do {
+                let started = DispatchTime.now()
                 let (outcomes, stored) = try await store.ingest(group.flatMap(\.items), idleWindowUs: idleWindowUs)
+                metrics.commitSeconds.recordInterval(since: started)
                 hub.publish(stored)
+                record(outcomes, stored, items: count)
                 var offset = 0
                 for p in group {
                     p.continuation.resume(returning: Array(outcomes[offset..<offset + p.items.count]))
@@ -59,6 +66,22 @@ actor IngestPipeline {
             }
         }
         writing = false
+    }
+
+    private func record(_ outcomes: [IngestOutcome], _ stored: [StoredEvent], items: Int) {
+        metrics.commitGroupSize.record(items)
+        var accepted = 0
+        var deduplicated = 0
+        for o in outcomes {
+            switch o {
+            case .accepted: accepted += 1
+            case .deduplicated: deduplicated += 1
+            case .rejected(let r): metrics.rejected(status: r.status)
+            }
+        }
+        metrics.eventsIngested.increment(by: accepted)
+        metrics.eventsDeduplicated.increment(by: deduplicated)
+        for e in stored where ServerMetrics.guardrailEvents.contains(e.type) { metrics.guardrail(e.type) }
     }
 
     /// Stores server-made events (stop_requested, batch_stalled, ...) through the same ordered path.

@@ -33,13 +33,18 @@ final class SSEHub: Sendable {
     let maxPerCredential: Int
     let logger: Logger
 
-    init(bufferChunks: Int, maxPerCredential: Int = .max, logger: Logger) {
+    let metrics: ServerMetrics
+
+    init(bufferChunks: Int, maxPerCredential: Int = .max, logger: Logger, metrics: ServerMetrics = ServerMetrics()) {
         self.bufferChunks = bufferChunks
         self.maxPerCredential = maxPerCredential
         self.logger = logger
+        self.metrics = metrics
     }
 
     var subscriberCount: Int { state.withLock { $0.subs.count } }
+    /// Open streams right now (argus_sse_subscribers).
+    var openStreams: Int { subscriberCount }
 
     /// Subscribes a stream; nil when its credential already holds `maxPerCredential` streams.
     func subscribe(_ filter: ChannelFilter, credential: Credential? = nil, expiresUs: Int64? = nil)
@@ -131,6 +136,7 @@ final class SSEHub: Sendable {
             return dropped
         }
         for id in overflowed {
+            metrics.sseDroppedSlowReaders.increment()
             logger.warning(
                 "SSE subscriber fell behind; closing it so it reconnects and replays",
                 metadata: ["subscriber": "\(id)"])

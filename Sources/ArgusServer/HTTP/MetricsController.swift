@@ -1,0 +1,46 @@
+import Foundation
+import GRDB
+import Hummingbird
+import NIOCore
+
+/// `GET /metrics` in the Prometheus text format (ServerMetrics), behind ARGUS_METRICS.
+struct MetricsController {
+    let services: ArgusServices
+
+    func register(on router: Router<ArgusRequestContext>) {
+        router.get("/metrics") { _, ctx in
+            let access = services.config.metricsAccess
+            if access == "token" || (access == "loopback" && !ctx.fromLoopback) {
+                _ = try ctx.requireUser()
+            }
+            let m = services.metrics
+            m.sseSubscribers.record(services.hub.openStreams)
+            m.databaseBytes.record(services.store.databaseBytes)
+            m.agentCommands(try await services.store.agentCommandCounts())
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: m.exposition())))
+        }
+    }
+}
+
+extension ArgusStore {
+    /// The database file and its WAL, in bytes.
+    var databaseBytes: Int {
+        let path = pool.path
+        return [path, path + "-wal"].reduce(0) { sum, p in
+            sum + ((try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0)
+        }
+    }
+
+    /// Agent commands by status (pending, started, exited, failed...).
+    func agentCommandCounts() async throws -> [String: Int] {
+        try await pool.read { db in
+            var out: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT status, count(*) AS n FROM agent_commands GROUP BY status") {
+                out[row["status"]] = row["n"]
+            }
+            return out
+        }
+    }
+}
