@@ -28,4 +28,6 @@ for _ in $(seq 100); do
   curl -sf -H "Authorization: Bearer $token" "$url/api/jobs/$batch/$job" >/dev/null && break; sleep 0.1
 done
 echo "server $url (data in $dir); opening argus-tui $batch/$job" >&2
+echo "the same job in a browser (ssh -L ${url##*:}:127.0.0.1:${url##*:} from your laptop): $url/jobs/$batch/$job#token=$token" >&2
+sleep 2
 ARGUS_URL="$url" ARGUS_TOKEN="$token" "$bin/argus-tui" "$batch/$job"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: installs missing -dev packages, prepares the real Python SDK (argus-reporter 0.1.3)
-# in .build/sdk-venv, builds debug, installs the binaries in .build/installed, and runs `swift test`.
+# Runs every test: installs missing -dev packages (and chromium + chromium-driver), prepares the real Python SDK
+# (argus-reporter 0.1.3) and selenium (for the web page's browser tests, Tests/Web) in .build/sdk-venv, builds
+# debug, installs the binaries in .build/installed, and runs `swift test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -9,6 +10,7 @@ if ! "$venv/bin/python" -c "import argus, sys; sys.exit(0 if argus.__version__ =
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q argus-reporter==0.1.3
 fi
+"$venv/bin/python" -c "import selenium" 2>/dev/null || "$venv/bin/pip" install -q selenium
 export ARGUS_SDK_PYTHON="$PWD/$venv/bin/python"
 swift build --build-tests
 # The binaries as scripts/install.sh installs them (Swift runtime linked in); InstallTests checks they need no

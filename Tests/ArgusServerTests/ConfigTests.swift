@@ -11,6 +11,26 @@ struct ConfigTests {
         "ARGUS_RETENTION_EVENT_OTHER_DAYS", "ARGUS_RETENTION_SWEEP_MINUTES",
     ]
 
+    @Test("the server listens on 127.0.0.1 unless told otherwise")
+    func loopbackByDefault() throws {
+        #expect(try ServerConfig.fromEnvironment([:]).host == "127.0.0.1")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-bind-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("out").path
+        // No --host and no ARGUS_HOST: what a user gets who just runs `serve`.
+        let p = try startProcess(
+            Binaries.path("argus-server"), ["serve", "--port", "0", "--data-dir", dir.appendingPathComponent("d").path],
+            env: ["ARGUS_HOST": ""], stdout: out)
+        defer { _ = stopProcess(p) }
+        var said = ""
+        for _ in 0..<200 where !said.contains("listening") {
+            usleep(50_000)
+            said = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        }
+        #expect(said.contains("listening on http://127.0.0.1:"), "\(said)")
+    }
+
     @Test("a value that does not parse stops the server with one sentence naming the variable")
     func badValues() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-cfg-\(UUID().uuidString)")

@@ -19,7 +19,10 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Epochs per job.") var epochs: Int = 30
     @Option(help: "Time scale: 1 is about two seconds per epoch; 10 is ten times faster.") var speed: Double = 1
     @Flag(help: "Make the last job die with a CUDA out-of-memory error.") var fail = false
-    @Flag(help: "Insert a stretch of near-zero GPU utilisation into the first job.") var idle = false
+    @Flag(
+        help:
+            "Insert a stretch of near-zero GPU utilisation into the first job (about a fifth of its epochs, at three times their pace): the server flags it only when ARGUS_IDLE_JOB_THRESHOLD_MIN is shorter, as in scripts/demo.sh."
+    ) var idle = false
     @Option(name: .customLong("batch-id"), help: "Use this batch id instead of a generated one.")
     var batchID: String?
     @Option(help: "Random seed, for a reproducible run.") var seed: UInt64?
@@ -68,6 +71,8 @@ struct SplitMix: RandomNumberGenerator {
 }
 
 struct Simulator {
+    /// How long a send keeps trying through network errors, 5xx and 429 (a server restart) before giving up.
+    static let patienceS = 60.0
     let client: HTTPClient
     let jobs: Int
     let epochs: Int
@@ -123,15 +128,25 @@ struct Simulator {
             ],
             "data": data,
         ]
+        // Like the SDK, it outlives a server restart: network errors, 5xx and 429 are retried for up to a minute.
         var delay = 0.1
-        for attempt in 0..<6 {
+        let deadline = Date().addingTimeInterval(Simulator.patienceS)
+        var warned = false
+        while true {
             let r: HTTPResult
             do {
                 r = try client.post("/api/events", json: event)
             } catch {
-                if attempt == 5 { throw error }
+                if Date() >= deadline { throw error }
+                if !warned {
+                    FileHandle.standardError.write(
+                        Data(
+                            "simulate: \(error.description.trimmingCharacters(in: CharacterSet(charactersIn: "."))); retrying for up to a minute\n"
+                                .utf8))
+                    warned = true
+                }
                 Thread.sleep(forTimeInterval: delay)
-                delay = min(delay * 3, 2)
+                delay = min(delay * 2, 2)
                 continue
             }
             if (200..<300).contains(r.status) { return }
@@ -142,11 +157,12 @@ struct Simulator {
                 throw ClientError(
                     .http, status: r.status, "the server rejected a \(type) event: \(r.detail)")
             }
-            if attempt == 5 {
+            if Date() >= deadline {
                 throw ClientError(.http, status: r.status, "the server kept failing: \(r.detail)")
             }
-            Thread.sleep(forTimeInterval: delay)
-            delay = min(delay * 3, 2)
+            let retryAfter = (r.headers["retry-after"] ?? r.headers["Retry-After"]).flatMap(Double.init)
+            Thread.sleep(forTimeInterval: min(retryAfter ?? delay, 30))
+            delay = min(delay * 2, 2)
         }
     }
 

@@ -1,0 +1,581 @@
+"""The web job page in a real headless Chromium against a real argus-server.
+
+    python page_tests.py <scenario>          (python page_tests.py --list names them)
+
+Environment: ARGUS_URL (the server), ARGUS_TOKEN (an owner's reporter token), ARGUS_BATCH, ARGUS_JOB, ARGUS_JOB2
+(a second job of the same batch). Tests/ArgusServerTests/WebPageTests.swift starts the server, seeds the batch
+through the ingest API (WebPageTests.seed) and runs one scenario per @Test. A scenario may post events itself.
+Exit status 0 when the scenario passed; otherwise 1 with what went wrong, what the page showed, its console and
+requests, and a screenshot written to ARGUS_WEB_ARTIFACTS (default: a temp dir).
+
+Every scenario ends with Browser.assert_clean: no console error, no request outside the server's origin, no
+alert/prompt dialog.
+"""
+
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import traceback
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from argusweb import Browser, Fail, Server, event  # noqa: E402
+
+URL = os.environ.get("ARGUS_URL", "").rstrip("/")
+TOKEN = os.environ.get("ARGUS_TOKEN", "")
+BATCH = os.environ.get("ARGUS_BATCH", "")
+JOB = os.environ.get("ARGUS_JOB", "")
+JOB2 = os.environ.get("ARGUS_JOB2", "")
+
+SCENARIOS = {}
+
+
+def scenario(f):
+    SCENARIOS[f.__name__] = f
+    return f
+
+
+def q(s):
+    """A path segment, percent-encoded like the page's own links."""
+    return urllib.parse.quote(s, safe="")
+
+
+def fmt_loss(v):
+    """The TUI's loss format (LossChart.format): 4 significant digits, exponent for the very large or small."""
+    if v is None:
+        return "—"
+    a = abs(v)
+    if a != 0 and (a >= 100_000 or a < 0.001):
+        return f"{v:.2e}"
+    s = f"{v:.4g}"
+    return f"{v:.2e}" if "e" in s else s
+
+
+def check(cond, message):
+    if not cond:
+        raise Fail(message)
+
+
+# -- shared steps -------------------------------------------------------------------------------------------------
+TILES = ["#tile-status", "#tile-elapsed", "#tile-gpu-util", "#tile-gpu-mem", "#tile-train-loss", "#tile-val-loss"]
+
+# The page has loaded its job: the chart is drawn and the status and loss tiles are filled.
+READY = (
+    "(() => { const c = document.querySelector('#chart');"
+    " const t = (s) => { const e = document.querySelector(s); return e ? e.textContent.trim() : ''; };"
+    " return !!c && Number(c.getAttribute('data-drawn')) > 0 && t('#tile-status') !== ''"
+    " && t('#tile-train-loss') !== '' && !/^(Train loss)?\\s*—$/.test(t('#tile-train-loss')); })()"
+)
+READY_DIAG = (
+    "({url: location.href, chart: (() => { const c = document.querySelector('#chart');"
+    " return c ? [c.getAttribute('data-epochs'), c.getAttribute('data-drawn')] : null; })(),"
+    " tiles: " + json.dumps(TILES) + ".map(s => { const e = document.querySelector(s);"
+    " return s + '=' + (e ? JSON.stringify(e.textContent.trim()) : 'absent'); }),"
+    " body: document.body ? document.body.innerText.slice(0, 600) : ''})"
+)
+
+
+def wait_ready(b, timeout=10):
+    b.wait_js(READY, "the job page to load (chart drawn, status and loss tiles filled)", timeout, READY_DIAG)
+
+
+def sign_in(b, path):
+    """Opens `path` with `#token=` in the fragment, as a link sent to an owner would; waits for the session.
+    (From about:blank, so it is a real page load even when the browser already shows `path`.)"""
+    b.get("about:blank")
+    b.get(f"{URL}{path}#token={TOKEN}")
+    b.wait_js(
+        "location.hash === '' && !location.href.includes('token')",
+        "the page to remove the #token= fragment from the address bar",
+        diag="location.href",
+    )
+
+
+def no_token_in_requests(b):
+    b.drain()
+    leaked = [u for u in b.requests if TOKEN in u]
+    check(not leaked, f"the token appears in request URLs: {leaked}")
+
+
+def tile(b, name):
+    return (b.text(f"#tile-{name}") or "").strip()
+
+
+def log_texts(b):
+    return b.js("return [...document.querySelectorAll('#log .line .text')].map(e => e.textContent);")
+
+
+def mark_document(b):
+    """Marks the current document; `still_same_document` tells later whether the page was reloaded."""
+    b.js("window.__argusNoReload = 'same-document';")
+
+
+def still_same_document(b):
+    check(b.js("return window.__argusNoReload === 'same-document';"), "the page was reloaded")
+
+
+def server():
+    return Server(URL, TOKEN)
+
+
+# -- scenarios ----------------------------------------------------------------------------------------------------
+@scenario
+def seeded(b):
+    """A seeded job's telemetry, log lines, environment and a drawn chart are in the DOM."""
+    s = server()
+    job = s.get_json(f"/api/jobs/{q(BATCH)}/{q(JOB)}")
+    batch = s.get_json(f"/api/batches/{q(BATCH)}")
+    view = s.get_json(f"/api/jobs/{q(BATCH)}/{q(JOB)}/view")
+    tel = job["telemetry"]
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    check(tile(b, "status").startswith(tel["status"]) or tel["status"] in tile(b, "status"),
+          f"#tile-status shows {tile(b, 'status')!r}, the server says {tel['status']!r}")
+    check(fmt_loss(tel["train_loss"]) in tile(b, "train-loss"),
+          f"#tile-train-loss shows {tile(b, 'train-loss')!r}, expected {fmt_loss(tel['train_loss'])!r}")
+    check(fmt_loss(tel["val_loss"]) in tile(b, "val-loss"),
+          f"#tile-val-loss shows {tile(b, 'val-loss')!r}, expected {fmt_loss(tel['val_loss'])!r}")
+    util = tel["gpu_util_pct"]
+    check(util is not None, f"the seed has GPU telemetry: {tel}")
+    check(f"{round(util)}" in tile(b, "gpu-util") and "%" in tile(b, "gpu-util"),
+          f"#tile-gpu-util shows {tile(b, 'gpu-util')!r}, the server says {util}%")
+    for name in ["gpu-mem", "elapsed"]:
+        check(any(ch.isdigit() for ch in tile(b, name)), f"#tile-{name} shows no figure: {tile(b, name)!r}")
+    check(not b.exists("#badge-idle"), "#badge-idle shown for a job that is not idle-flagged")
+    # The chart holds every epoch and drew the train_loss series.
+    n = len(view["epochs"])
+    b.wait_js(f"document.querySelector('#chart').getAttribute('data-epochs') === '{n}'",
+              f"#chart[data-epochs={n}]", diag="document.querySelector('#chart').getAttribute('data-epochs')")
+    drawn = int(b.js("return document.querySelector('#chart').getAttribute('data-drawn');"))
+    check(drawn > 0, f"#chart[data-drawn] is {drawn}")
+    for key in ["train_loss", "val_loss"]:
+        check(b.exists(f"#series input[type=checkbox][data-series={key}]"), f"no series toggle for {key}")
+        check(b.js(f"return document.querySelector('#series input[data-series={key}]').checked;"),
+              f"the {key} series is not shown by default")
+    check(b.exists("#series input[type=checkbox][data-series=lr]"),
+          "the numeric epoch metric lr has no series toggle")
+    # Log lines: every line of the tail, by id, with its text.
+    tail = view["log_tail"]
+    check(tail, "the seed has log lines")
+    b.wait_js(f"document.querySelectorAll('#log .line').length >= {len(tail)}", f"{len(tail)} log lines",
+              diag="document.querySelectorAll('#log .line').length")
+    for line in tail:
+        got = b.js("const e = document.querySelector(`#log .line[data-id=\"${arguments[0]}\"] .text`);"
+                   " return e ? e.textContent : null;", str(line["id"]))
+        check(got == line["line"], f"log line {line['id']}: expected {line['line']!r}, the page shows {got!r}")
+    # Environment.
+    env = batch["env_snapshot"]
+    check((b.text("#env-sha") or "").strip() == env["git_sha_short"],
+          f"#env-sha shows {b.text('#env-sha')!r}, expected {env['git_sha_short']!r}")
+    sha_title = b.js("return document.querySelector('#env-sha').title;")
+    check(sha_title == env["git_sha"], f"#env-sha title is {sha_title!r}, expected {env['git_sha']!r}")
+    for sel, want in [("#env-command", env["command"]), ("#env-cwd", env["cwd"]), ("#env-host", env["hostname"])]:
+        check(want and want in (b.text(sel) or ""), f"{sel} shows {b.text(sel)!r}, expected {want!r}")
+    # The owner sees the action bar; nothing in the tail is a failure.
+    check(b.exists("#actions") and b.exists("#act-stop"), "no #actions / #act-stop for the owner")
+    check(not b.visible("#failure"), f"#failure shown for a running job: {b.text('#failure')!r}")
+    no_token_in_requests(b)
+    b.screenshot(os.path.join(ARTIFACTS, "seeded.png"))
+
+
+@scenario
+def live(b):
+    """An epoch and a log line ingested after the page loaded appear without a reload."""
+    s = server()
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.wait_js("document.querySelector('#conn') && document.querySelector('#conn').dataset.state === 'live'",
+              "#conn[data-state=live]", diag="document.querySelector('#conn') && document.querySelector('#conn').outerHTML")
+    mark_document(b)
+    n0 = int(b.js("return document.querySelector('#chart').getAttribute('data-epochs');"))
+    next_epoch = s.get_json(f"/api/jobs/{q(BATCH)}/{q(JOB)}/view")["epochs"][-1]["epoch"] + 1
+    s.post_events([
+        event("job_epoch", BATCH, JOB, {"epoch": next_epoch, "train_loss": 0.03131, "val_loss": 0.04141, "lr": 1e-4}),
+        event("log_line", BATCH, JOB, {"line": "LIVE-MARKER arrived after load", "level": "warning"}),
+    ])
+    b.wait_js(f"document.querySelector('#chart').getAttribute('data-epochs') === '{n0 + 1}'",
+              f"#chart[data-epochs] to grow from {n0} to {n0 + 1}",
+              diag="document.querySelector('#chart').getAttribute('data-epochs')")
+    b.wait_js("[...document.querySelectorAll('#log .line .text')].some(e => e.textContent === 'LIVE-MARKER arrived after load')",
+              "the live log line in #log", diag="[...document.querySelectorAll('#log .line .text')].slice(-3).map(e => e.textContent)")
+    b.wait_js("document.querySelector('#tile-train-loss').textContent.includes('0.03131')",
+              "#tile-train-loss to show the new epoch's 0.03131 (from the server's summary frame)",
+              diag="document.querySelector('#tile-train-loss').textContent")
+    check("0.04141" in tile(b, "val-loss"), f"#tile-val-loss shows {tile(b, 'val-loss')!r}, expected 0.04141")
+    lvl = b.js("const l = [...document.querySelectorAll('#log .line')].find(e => e.querySelector('.text').textContent.startsWith('LIVE-MARKER'));"
+               " return l.querySelector('.lvl').textContent;")
+    check("warn" in lvl.lower(), f"the live line's level shows {lvl!r}")
+    check("last event" in (b.text("#conn") or ""), f"#conn shows {b.text('#conn')!r}, expected the age of the last event")
+    still_same_document(b)
+    no_token_in_requests(b)
+
+
+@scenario
+def stop(b):
+    """Stop asks first (#confirm); No changes nothing; Yes sets the flag the SDK polls."""
+    s = server()
+    path = f"/api/batches/{q(BATCH)}/stop-requested"
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.wait_js("document.querySelector('#act-stop') && !document.querySelector('#act-stop').disabled",
+              "an enabled #act-stop", diag="document.querySelector('#actions') && document.querySelector('#actions').outerHTML")
+    b.click("#act-stop")
+    b.wait_for(lambda: b.visible("#confirm"), "#confirm after clicking Stop")
+    check("stop" in (b.text("#confirm") or "").lower(), f"#confirm does not say what it asks: {b.text('#confirm')!r}")
+    b.click("#confirm-no")
+    b.wait_for(lambda: not b.visible("#confirm"), "#confirm to close after No")
+    time.sleep(0.3)
+    check(s.get_json(path)["stop_requested"] is False, "No still requested a stop")
+    b.click("#act-stop")
+    b.wait_for(lambda: b.visible("#confirm"), "#confirm after clicking Stop again")
+    b.click("#confirm-yes")
+    b.wait_for(lambda: s.get_json(path)["stop_requested"] is True, f"GET {path} → stop_requested true")
+    # The server's actions now say Stop is done; the button shows why it is disabled.
+    b.wait_js("document.querySelector('#act-stop').disabled", "#act-stop to become disabled once the stop is requested",
+              diag="document.querySelector('#actions').outerHTML")
+    reason = b.js("return document.querySelector('#act-stop').title;")
+    check(reason, "the disabled #act-stop has no title (the reason)")
+    check(reason in (b.text("#actions") or ""), f"the reason {reason!r} is not shown beside the button")
+    # The status tile shows what the server now says (stopping), and a banner says a stop is on its way.
+    status = s.get_json(f"/api/jobs/{q(BATCH)}/{q(JOB)}")["telemetry"]["status"]
+    b.wait_js(f"document.querySelector('#tile-status').textContent.startsWith({json.dumps(status)})",
+              f"#tile-status to show the server's {status!r}", diag="document.querySelector('#tile-status').textContent")
+    b.wait_js("/stop/i.test(document.querySelector('#banners').textContent)", "a stopping banner",
+              diag="document.querySelector('#banners').textContent")
+    no_token_in_requests(b)
+
+
+def mint_share():
+    s = server()
+    status, body, _ = s.request("POST", f"/api/batches/{q(BATCH)}/shares", {})
+    if status != 201:
+        raise Fail(f"minting a share link → {status}: {body[:300]!r}")
+    return json.loads(body)
+
+
+@scenario
+def share(b):
+    """A share link opens the read-only page: no #actions, and #job-switcher shows the other job without reload."""
+    s = server()
+    link = mint_share()
+    other = s.get_json(f"/api/jobs/{q(BATCH)}/{q(JOB2)}")["telemetry"]
+    b.get(f"{URL}/share/{link['token']}")
+    wait_ready(b)
+    check(not b.exists("#actions"), "#actions is present on a share link")
+    check(not b.exists("#signin") or not b.visible("#signin"), "the share view asks to sign in")
+    check(b.exists("#job-switcher"), "no #job-switcher for a batch with two jobs")
+    check(JOB in (b.text("#job-switcher") or "") and JOB2 in (b.text("#job-switcher") or ""),
+          f"#job-switcher does not list both jobs: {b.text('#job-switcher')!r}")
+    mark_document(b)
+    train0 = tile(b, "train-loss")
+    kind = b.js("return document.querySelector('#job-switcher').tagName;")
+    if kind == "SELECT":
+        b.js("const s = document.querySelector('#job-switcher'); const o = [...s.options].find(o => o.value === arguments[0] || o.textContent.includes(arguments[0]));"
+             " s.value = o.value; s.dispatchEvent(new Event('change', {bubbles: true}));", JOB2)
+    else:
+        links = b.driver.find_elements("css selector", "#job-switcher a, #job-switcher button")
+        target = [e for e in links if JOB2 in e.text]
+        check(target, f"no link to {JOB2} in #job-switcher")
+        target[0].click()
+    want = fmt_loss(other["train_loss"])
+    b.wait_js(f"document.querySelector('#tile-train-loss').textContent.includes({json.dumps(want)})",
+              f"#tile-train-loss to show {JOB2}'s {want} after switching (was {train0!r})",
+              diag="document.querySelector('#tile-train-loss').textContent")
+    n2 = len(s.get_json(f"/api/jobs/{q(BATCH)}/{q(JOB2)}/view")["epochs"])
+    b.wait_js(f"document.querySelector('#chart').getAttribute('data-epochs') === '{n2}' && Number(document.querySelector('#chart').getAttribute('data-drawn')) > 0",
+              f"the chart of {JOB2} ({n2} epochs)", diag="document.querySelector('#chart').getAttribute('data-epochs')")
+    still_same_document(b)
+    check(not b.exists("#actions"), "#actions appeared after switching jobs")
+
+
+@scenario
+def revoked(b):
+    """A revoked (or unknown) share link answers 404 with a readable page (#dead-link)."""
+    s = server()
+    link = mint_share()
+    status, body, _ = s.request("DELETE", f"/api/batches/{q(BATCH)}/shares/{link['id']}")
+    check(status == 200, f"revoking → {status}: {body[:200]!r}")
+    for token, what in [(link["token"], "revoked"), ("never-minted-" + "x" * 40, "unknown")]:
+        page = f"{URL}/share/{token}"
+        status, body, headers = s.request("GET", f"/share/{token}", token=False, accept="text/html")
+        check(status == 404, f"GET {what} share link with Accept: text/html → {status}, expected 404")
+        check("text/html" in headers.get("Content-Type", ""), f"the {what} link's 404 is not HTML: {headers}")
+        b.get(page)
+        b.wait_js("document.querySelector('#dead-link')", f"#dead-link on the {what} link's page",
+                  diag="document.body ? document.body.innerText.slice(0, 300) : ''")
+        text = b.body_text().lower()
+        check(all(w in text for w in ["revoked", "expired"]),
+              f"the {what} link's page does not say the link was revoked or expired: {text!r}")
+        check(not b.exists("#actions") and not b.exists("#chart"), "the dead link shows a job page")
+    # Chromium reports the document's own 404 on the console; that is the status we asked for, not a page error.
+    b.assert_clean(URL, allow_console=[
+        "^" + re.escape(f"{URL}/share/") + r"\S+ - Failed to load resource: the server responded with a status of 404"])
+
+
+XSS_LINE = '<script>alert("log")</script><img src=x onerror=alert("img")> & "quoted" <b>bold</b>'
+XSS_LIVE = '<img src=x onerror=alert("live")><script>alert("live2")</script>'
+XSS_REASON = 'CUDA OOM <img src=x onerror=alert("reason")><script>alert("r")</script>'
+
+
+@scenario
+def xss(b):
+    """Log lines and a failure reason carrying <script> and <img onerror> are shown as text, initially and live."""
+    s = server()
+    s.post_events([
+        event("log_line", BATCH, JOB, {"line": XSS_LINE, "level": "error"}),
+        event("job_failed", BATCH, JOB2, {"reason": XSS_REASON}),
+    ])
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.wait_js(f"[...document.querySelectorAll('#log .line .text')].some(e => e.textContent === {json.dumps(XSS_LINE)})",
+              "the HTML-looking log line, as text", diag="[...document.querySelectorAll('#log .line .text')].map(e => e.textContent).slice(-3)")
+    b.wait_js("document.querySelector('#conn') && document.querySelector('#conn').dataset.state === 'live'", "#conn live")
+    s.post_events([event("log_line", BATCH, JOB, {"line": XSS_LIVE, "level": "info"})])
+    b.wait_js(f"[...document.querySelectorAll('#log .line .text')].some(e => e.textContent === {json.dumps(XSS_LIVE)})",
+              "the live HTML-looking log line, as text")
+    check(b.js("return document.querySelectorAll('#log img, #log script, #log b').length;") == 0,
+          "#log contains elements made from a log line: " + repr(b.js("return document.querySelector('#log').innerHTML.slice(0, 500);")))
+    time.sleep(0.3)  # an injected onerror would have fired by now
+    check(b.dialogs() == [], f"a payload ran: {b.dialogs()}")
+    # The failure reason of the other job.
+    b.get(f"{URL}/jobs/{q(BATCH)}/{q(JOB2)}")
+    b.wait_js(f"document.querySelector('#failure') && document.querySelector('#failure').textContent.includes({json.dumps(XSS_REASON)})",
+              "#failure to show the HTML-looking failure reason as text", diag="document.querySelector('#failure') && document.querySelector('#failure').innerHTML")
+    check(b.js("return document.querySelectorAll('#failure img, #failure script').length;") == 0, "#failure contains elements made from the reason")
+    check(b.visible("#failure"), "#failure is not visible for a failed job")
+    check("failed" in tile(b, "status"), f"#tile-status shows {tile(b, 'status')!r} for a failed job")
+
+
+@scenario
+def signin(b):
+    """Without a credential the page shows #signin; #token= signs in (HttpOnly cookie) and leaves the address bar
+    clean; #signout ends the session; the form signs in again."""
+    page = f"{URL}/jobs/{q(BATCH)}/{q(JOB)}"
+    b.get(page)
+    b.wait_for(lambda: b.visible("#signin"), "#signin on a page opened without a credential")
+    check(not b.js("return document.cookie.includes('argus_session');"), "a session cookie before signing in")
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    check(b.url == page, f"the address bar shows {b.url!r}, expected {page!r}")
+    wait_ready(b)
+    cookies = {c["name"]: c for c in b.driver.get_cookies()}
+    c = cookies.get("argus_session")
+    check(c, f"no argus_session cookie after signing in: {list(cookies)}")
+    check(c.get("httpOnly") is True, f"argus_session is not HttpOnly: {c}")
+    check(c.get("sameSite") == "Strict", f"argus_session is not SameSite=Strict: {c}")
+    check(c["value"] != TOKEN and TOKEN not in c["value"], "the cookie carries the token itself")
+    check(not b.js("return document.cookie.includes('argus_session');"), "the page's script can read the session cookie")
+    who = b.js_async("const done = arguments[arguments.length - 1];"
+                     " fetch('/api/session').then(r => r.json().then(j => done([r.status, j]), () => done([r.status, null])));")
+    check(who[0] == 200 and who[1] and who[1].get("user") == "alice", f"GET /api/session → {who}")
+    check(not b.visible("#signin"), "#signin still shown after signing in")
+    # Signing out clears the cookie and asks again.
+    b.wait_for(lambda: b.visible("#signout"), "#signout once signed in")
+    b.click("#signout")
+    b.wait_for(lambda: b.visible("#signin"), "#signin after signing out")
+    b.wait_for(lambda: "argus_session" not in {c["name"] for c in b.driver.get_cookies()}, "the cookie to be cleared")
+    who = b.js_async("const done = arguments[arguments.length - 1]; fetch('/api/session').then(r => done(r.status));")
+    check(who == 401, f"GET /api/session after signing out → {who}")
+    # The form.
+    b.driver.find_element("css selector", "#signin-token").send_keys(TOKEN)
+    b.click("#signin-submit")
+    wait_ready(b)
+    check(b.url == page, f"the address bar shows {b.url!r} after the form")
+    check("argus_session" in {c["name"] for c in b.driver.get_cookies()}, "no cookie after the form")
+    no_token_in_requests(b)
+
+
+@scenario
+def index(b):
+    """/ lists the batch with links to its jobs; /batches/{b} has a row per job; the link opens the job page."""
+    sign_in(b, "/")
+    b.wait_js(f"document.querySelector('.batch[data-id=\"{BATCH}\"] .job a')", f".batch[data-id={BATCH}] with job links",
+              diag="document.body.innerText.slice(0, 400)")
+    hrefs = b.js(f"return [...document.querySelectorAll('.batch[data-id=\"{BATCH}\"] .job a')].map(a => a.getAttribute('href'));")
+    for j in [JOB, JOB2]:
+        check(any(h.endswith(f"/jobs/{q(BATCH)}/{q(j)}") for h in hrefs), f"no link to {j}: {hrefs}")
+    b.get(f"{URL}/batches/{q(BATCH)}")
+    b.wait_js(f"document.querySelector('tr.job[data-id=\"{JOB}\"]') && document.querySelector('tr.job[data-id=\"{JOB2}\"]')",
+              "a row per job on /batches/{b}", diag="document.body.innerText.slice(0, 400)")
+    row = b.text(f"tr.job[data-id=\"{JOB}\"]") or ""
+    check("running" in row, f"the {JOB} row does not show its status: {row!r}")
+    links = b.driver.find_elements("css selector", f"tr.job[data-id=\"{JOB}\"] a")
+    (links[0] if links else b.driver.find_element("css selector", f"tr.job[data-id=\"{JOB}\"]")).click()
+    wait_ready(b)
+    check(b.url.endswith(f"/jobs/{q(BATCH)}/{q(JOB)}"), f"the row's link opened {b.url}")
+    no_token_in_requests(b)
+
+
+@scenario
+def many_pages(b):
+    """Job page after job page in one tab never hangs, and Back shows a live page again. (A page left behind stays in
+    the back/forward cache; if it kept its EventSource, each would hold one of the browser's six connections to the
+    server, and the seventh page would wait for one.)"""
+    s = server()
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.set_page_load_timeout(8)
+    live_js = "document.querySelector('#conn') && document.querySelector('#conn').dataset.state === 'live'"
+    for k in range(8):
+        j = JOB2 if k % 2 == 0 else JOB
+        b.get(f"{URL}/jobs/{q(BATCH)}/{q(j)}")
+        wait_ready(b, timeout=8)
+        b.wait_js(live_js, f"#conn live on page {k + 2} ({j})", 8, "document.querySelector('#conn').textContent")
+    b.driver.back()
+    back_job = JOB2  # the history ends ..., JOB2, JOB
+    b.wait_js(f"location.pathname.endsWith('/{q(back_job)}')", "Back to the previous job page", 8, "location.href")
+    wait_ready(b, timeout=8)
+    b.wait_js(live_js, "#conn live after Back", 8, "document.querySelector('#conn').textContent")
+    s.post_events([event("log_line", BATCH, back_job, {"line": "BACK-MARKER after going back", "level": "info"})])
+    b.wait_js("[...document.querySelectorAll('#log .line .text')].some(e => e.textContent === 'BACK-MARKER after going back')",
+              "a log line posted after Back to appear", 8)
+    no_token_in_requests(b)
+
+
+@scenario
+def guardrails(b):
+    """Idle GPUs raise the IDLE badge and a banner; a silent run turns stalled with a banner; a busy sample clears the
+    badge and the run is running again. (The server runs with a 3-second idle window and stall timeout.)"""
+    from datetime import datetime, timedelta, timezone
+
+    s = server()
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live")
+    check(not b.exists("#badge-idle"), "#badge-idle before any idle sample")
+    start = datetime.now(timezone.utc)
+    s.post_events([
+        event("resource_snapshot", BATCH, None, {"gpus": [{"index": 0, "util_pct": 0, "mem_mb": 1200}]},
+              ts=(start + timedelta(seconds=0.5 * i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        for i in range(7)
+    ])
+    banners = "(document.querySelector('#banners') ? document.querySelector('#banners').textContent : '')"
+    b.wait_js(f"document.querySelector('#tile-status #badge-idle') && /idle/i.test({banners})",
+              "the IDLE badge in #tile-status and an idle banner", 15,
+              f"[document.querySelector('#tile-status').textContent, {banners}]")
+    check("running" in tile(b, "status"), f"#tile-status shows {tile(b, 'status')!r} while idle")
+    b.wait_js(f"document.querySelector('#tile-status').textContent.startsWith('stalled') && /stalled/i.test({banners})",
+              "the stalled status and banner", 20, f"[document.querySelector('#tile-status').textContent, {banners}]")
+    s.post_events([event("resource_snapshot", BATCH, None, {"gpus": [{"index": 0, "util_pct": 97, "mem_mb": 1300}]})])
+    b.wait_js("!document.querySelector('#badge-idle') && document.querySelector('#tile-status').textContent.startsWith('running')",
+              "running again without the IDLE badge", 15, f"[document.querySelector('#tile-status').textContent, {banners}]")
+    check(not b.js(f"return /stalled/i.test({banners});"), f"the stalled banner stays: {b.text('#banners')!r}")
+
+
+@scenario
+def interact(b):
+    """The chart's hover tooltip; the log filter searches the server (q=); the log follows until scrolled up, and
+    scrolling to the top loads older lines (before_id)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    s = server()
+    s.post_events([event("log_line", BATCH, JOB, {"line": f"bulk line {n:03d}", "level": "info"}) for n in range(300)])
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    # Hover over the middle of the plot: the tooltip names an epoch and the train_loss there.
+    canvas = b.driver.find_element("css selector", "#chart")
+    ActionChains(b.driver).move_to_element(canvas).move_by_offset(5, 0).perform()
+    tip = b.wait_js("(() => { const t = document.querySelector('#chart-tip'); return t && !t.hidden && t.textContent; })()",
+                    "#chart-tip while hovering the chart", diag="document.querySelector('#chart-tip').outerHTML")
+    check("epoch " in tip and "train_loss" in tip, f"#chart-tip shows {tip!r}")
+    # The log: the view's 200 newest lines, following (scrolled to the bottom).
+    lines = "document.querySelectorAll('#log .line').length"
+    b.wait_js(f"{lines} >= 200", "the log tail", diag=lines)
+    follow = "document.querySelector('#log-follow').dataset.follow"
+    b.wait_js(f"{follow} === 'true'", "#log-follow to say it follows", diag=follow)
+    # Scrolled up to the top: not following, and older lines come from the server (before_id).
+    n0 = b.js(f"return {lines};")
+    b.js("const l = document.querySelector('#log'); l.scrollTop = 0; l.dispatchEvent(new Event('scroll'));")
+    b.wait_js(f"{follow} === 'false'", "#log-follow to say it stopped following", diag=follow)
+    b.wait_js(f"{lines} > {n0}", "older lines after scrolling to the top", diag=lines)
+    b.drain()
+    check(any("before_id=" in u for u in b.requests), "no log-lines request with before_id")
+    # A live line does not pull a reader who scrolled up back down.
+    top = b.js("const l = document.querySelector('#log'); l.scrollTop = 40; return l.scrollTop;")
+    s.post_events([event("log_line", BATCH, JOB, {"line": "FOLLOW-MARKER while scrolled up", "level": "info"})])
+    b.wait_js("[...document.querySelectorAll('#log .line .text')].some(e => e.textContent === 'FOLLOW-MARKER while scrolled up')",
+              "the live line while scrolled up")
+    check(b.js("return document.querySelector('#log').scrollTop;") == top, "the log jumped while the reader was scrolled up")
+    b.click("#log-follow")
+    b.wait_js("(() => { const l = document.querySelector('#log'); return l.scrollHeight - l.scrollTop - l.clientHeight < 8; })()",
+              "#log-follow to scroll to the newest line")
+    check(b.js(f"return {follow};") == "true", "#log-follow does not say it follows after clicking it")
+    # The filter asks the server and shows only matching lines.
+    b.driver.find_element("css selector", "#log-filter").send_keys("grad norm")
+    b.wait_js("(() => { const t = [...document.querySelectorAll('#log .line .text')].map(e => e.textContent);"
+              " return t.length >= 1 && t.every(x => x.includes('grad norm')); })()",
+              "only the lines matching 'grad norm'", diag="[...document.querySelectorAll('#log .line .text')].map(e => e.textContent).slice(0, 5)")
+    b.drain()
+    check(any("q=grad" in u for u in b.requests), "the filter did not ask the server (no q= request)")
+    no_token_in_requests(b)
+
+
+# -- runner -------------------------------------------------------------------------------------------------------
+ARTIFACTS = os.environ.get("ARGUS_WEB_ARTIFACTS") or tempfile.mkdtemp(prefix="argus-web-")
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] not in SCENARIOS:
+        if len(argv) == 2 and argv[1] == "--list":
+            print("\n".join(SCENARIOS))
+            return 0
+        print(f"usage: {argv[0]} <scenario>   ({', '.join(SCENARIOS)})", file=sys.stderr)
+        return 2
+    missing = [k for k, v in [("ARGUS_URL", URL), ("ARGUS_TOKEN", TOKEN), ("ARGUS_BATCH", BATCH), ("ARGUS_JOB", JOB),
+                              ("ARGUS_JOB2", JOB2)] if not v]
+    if missing:
+        print(f"missing environment: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    name = argv[1]
+    t0 = time.monotonic()
+    try:
+        b = Browser()
+    except Fail as e:
+        print(f"FAIL {name}: {e}")
+        return 1
+    try:
+        SCENARIOS[name](b)
+        if name == "signin":
+            # Signed out, the page learns it from GET /api/session → 401 (the contract's answer; the cookie is
+            # HttpOnly), and Chromium logs every 4xx response on the console. Nothing else is allowed.
+            b.assert_clean(URL, allow_console=[
+                "^" + re.escape(f"{URL}/api/session - Failed to load resource: the server responded with a status of 401")])
+        elif name != "revoked":
+            b.assert_clean(URL)
+        print(f"ok {name} ({time.monotonic() - t0:.1f} s)")
+        return 0
+    except Exception as e:
+        print(f"FAIL {name}: {e}" if isinstance(e, Fail) else f"FAIL {name}: {traceback.format_exc()}")
+        try:
+            shot = b.screenshot(os.path.join(ARTIFACTS, f"{name}-failure.png"))
+            print(f"  url: {b.url}\n  screenshot: {shot}")
+            print("  page text: " + b.body_text(800).replace("\n", " | "))
+            b.drain()
+            for c in b.console:
+                print(f"  console {c['level']}: {c['message']}")
+            print("  requests: " + ", ".join(b.requests[-20:]))
+        except Exception as d:
+            print(f"  (no diagnostics: {str(d).splitlines()[0]})")
+        return 1
+    finally:
+        b.close()
+
+
+class RedactToken:
+    """Failure output quotes URLs and page text: the owner's token never reaches the test log."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        return self.stream.write(text.replace(TOKEN, "<token>") if len(TOKEN) >= 16 else text)
+
+    def flush(self):
+        self.stream.flush()
+
+
+if __name__ == "__main__":
+    sys.stdout, sys.stderr = RedactToken(sys.stdout), RedactToken(sys.stderr)
+    sys.exit(main(sys.argv))
