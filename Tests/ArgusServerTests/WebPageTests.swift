@@ -101,6 +101,15 @@ struct WebPageTests {
     @Test("#token= signs in with an HttpOnly cookie and leaves the address bar; sign-out and the form work")
     func signin() throws { try run("signin") }
 
+    @Test("#token= set on a page already open (after a bad token) signs in without a reload and leaves the address bar")
+    func hashchange() throws { try run("hashchange") }
+
+    @Test("bidi and control characters in log lines show as spaces; a 20,000-character line is cut at 8192 with a note")
+    func controls() throws { try run("controls") }
+
+    @Test("a share link keeps the job shown in the address (switch, reload, Back) and points to a job still running")
+    func shareURL() throws { try run("share_url") }
+
     @Test("job page after job page in one tab never hangs, and Back shows a live page again")
     func manyPages() throws { try run("many_pages") }
 

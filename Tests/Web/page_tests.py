@@ -388,6 +388,92 @@ def signin(b):
 
 
 @scenario
+def hashchange(b):
+    """On a page already open after a bad token, setting only the fragment to `#token=<good token>` signs in without
+    a reload, as a fresh load would, and the fragment leaves the address bar."""
+    page = f"{URL}/jobs/{q(BATCH)}/{q(JOB)}"
+    b.get("about:blank")
+    b.get(f"{page}#token=em_live_not-a-real-token")
+    b.wait_for(lambda: b.visible("#signin"), "#signin after a bad token in the fragment")
+    b.wait_js("/did not sign you in/.test(document.querySelector('#signin-error').textContent)",
+              "#signin-error to say the link's token did not sign in", diag="document.querySelector('#signin-error').textContent")
+    check(b.url == page, f"the bad token stays in the address bar: {b.url!r}")
+    mark_document(b)
+    b.js("location.hash = '#token=' + arguments[0];", TOKEN)
+    wait_ready(b)
+    b.wait_js("location.hash === '' && !location.href.includes('token')", "the fragment to leave the address bar",
+              diag="location.href")
+    check(not b.visible("#signin"), "#signin still shown after signing in through the fragment")
+    check(b.visible("#signout"), "no #signout after signing in through the fragment")
+    still_same_document(b)
+    no_token_in_requests(b)
+
+
+CONTROL_LINE = "left \u202eright\u202c \u2066iso\u2069 \u200fr\u200el \u061cx bell\u0007 csi\u009b2J tab\tend"
+CONTROL_SHOWN = "left  right   iso   r l  x bell  csi 2J tab\tend"
+
+
+@scenario
+def controls(b):
+    """Bidi and C0/C1 controls in a log line and a command are shown as spaces (tab kept), so nothing reorders the
+    text; a 20,000-character log line is cut at 8192 characters with a note saying how long it was."""
+    s = server()
+    s.post_events([
+        event("log_line", BATCH, JOB, {"line": CONTROL_LINE, "level": "info"}),
+        event("log_line", BATCH, JOB, {"line": "y" * 20000, "level": "info"}),
+    ])
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.wait_js(f"[...document.querySelectorAll('#log .line .text')].some(e => e.textContent === {json.dumps(CONTROL_SHOWN)})",
+              "the log line with its controls shown as spaces", diag="[...document.querySelectorAll('#log .line .text')].map(e => e.textContent.slice(0, 80)).slice(-3)")
+    text = b.js("return document.body.innerText + document.title;")
+    bad = re.findall("[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", text)
+    check(not bad, f"the page shows control characters: {[hex(ord(c)) for c in bad]}")
+    long = [t for t in log_texts(b) if t.startswith("yyyy")]
+    check(len(long) == 1, f"the long line is not in #log once: {len(long)}")
+    check(long[0] == "y" * 8192 + " … [line cut: 20000 characters in all]", f"the long line is shown as {long[0][8180:]!r} ({len(long[0])} characters)")
+    # Live, too.
+    b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live")
+    s.post_events([event("log_line", BATCH, JOB, {"line": "live \u202eevil", "level": "info"})])
+    b.wait_js("[...document.querySelectorAll('#log .line .text')].some(e => e.textContent === 'live  evil')",
+              "the live line with its control shown as a space")
+
+
+@scenario
+def share_url(b):
+    """On a share link the job shown is in the address (?job=): switching pushes it, reload keeps it, Back returns;
+    a finished job says when another job of the batch is still running, with a link to it."""
+    s = server()
+    link = mint_share()
+    base = f"{URL}/share/{link['token']}"
+    b.get(base)
+    wait_ready(b)
+    mark_document(b)
+    b.js("const s = document.querySelector('#job-switcher'); s.value = arguments[0];"
+         " s.dispatchEvent(new Event('change', {bubbles: true}));", JOB2)
+    b.wait_js(f"location.search === '?job={q(JOB2)}'", f"?job={JOB2} in the address after switching", diag="location.href")
+    still_same_document(b)
+    b.driver.refresh()
+    wait_ready(b)
+    b.wait_js(f"document.querySelector('#job-switcher').value === {json.dumps(JOB2)} && document.title.startsWith({json.dumps(JOB2)})",
+              f"{JOB2} shown after a reload", diag="[document.querySelector('#job-switcher').value, document.title]")
+    check(not b.visible("#job-elsewhere"), "#job-elsewhere shown for a running job")
+    s.post_events([event("job_done", BATCH, JOB2, {})])
+    b.wait_js(f"document.querySelector('#job-elsewhere') && !document.querySelector('#job-elsewhere').hidden"
+              f" && document.querySelector('#job-elsewhere').textContent.includes({json.dumps(JOB)})",
+              f"a notice that {JOB} is still running", diag="document.querySelector('#job-elsewhere').textContent")
+    b.click("#job-elsewhere a")
+    b.wait_js(f"location.search === '?job={q(JOB)}' && document.querySelector('#job-switcher').value === {json.dumps(JOB)}",
+              f"the notice's link to show {JOB}", diag="[location.href, document.querySelector('#job-switcher').value]")
+    b.driver.back()
+    b.wait_js(f"location.search === '?job={q(JOB2)}' && document.querySelector('#job-switcher').value === {json.dumps(JOB2)}",
+              f"Back to show {JOB2} again", diag="[location.href, document.querySelector('#job-switcher').value]")
+    b.driver.back()
+    b.wait_js(f"location.search === '' && document.querySelector('#job-switcher').value === {json.dumps(JOB)}",
+              f"Back to the link as opened ({JOB})", diag="[location.href, document.querySelector('#job-switcher').value]")
+
+
+@scenario
 def index(b):
     """/ lists the batch with links to its jobs; /batches/{b} has a row per job; the link opens the job page."""
     sign_in(b, "/")
@@ -537,7 +623,7 @@ def main(argv):
         return 1
     try:
         SCENARIOS[name](b)
-        if name == "signin":
+        if name in ("signin", "hashchange"):
             # Signed out, the page learns it from GET /api/session → 401 (the contract's answer; the cookie is
             # HttpOnly), and Chromium logs every 4xx response on the console. Nothing else is allowed.
             b.assert_clean(URL, allow_console=[
