@@ -1,7 +1,7 @@
 // Sign-in: a `#token=<token>` fragment or the pasted token is exchanged for the session cookie (POST /api/session);
 // the fragment is then removed from the address bar. The token is not kept anywhere by the page. When the server
 // stops accepting the session, the header says so (and why, when the page knows) and the form comes back.
-import { $, clean } from './dom.js';
+import { $, clean, toast } from './dom.js';
 import { api, APIError } from './api.js';
 
 /** Whether this page has shown someone signed in: a 401 after that means the session ended. */
@@ -61,6 +61,8 @@ export async function signedIn() {
   try {
     const user = await api('/api/session');
     showUser(user);
+    // Still signed in from before: say the link's token did not change that.
+    if (fragmentError) toast(`${fragmentError} (still signed in as ${user.user})`, true);
     return user;
   } catch (e) {
     if (!(e instanceof APIError) || e.status !== 401) throw e;
