@@ -40,8 +40,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            // The web page's HTML, CSS and JS, compiled into the binary (no files beside it; see WebAssets).
-            resources: [.embedInCode("Web/Assets")]),
+            // The web page's HTML, CSS and JS, compiled into the binary (no files beside it; see WebAssets), and the
+            // OpenAPI document served at /openapi.json.
+            resources: [.embedInCode("Web/Assets"), .embedInCode("OpenAPI")]),
         .target(
             name: "ArgusTUI",
             dependencies: [

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: installs missing -dev packages, prepares the real Python SDK (argus-reporter 0.1.3)
-# in .build/sdk-venv, builds debug, installs the binaries in .build/installed, and runs `swift test`.
+# Runs every test: installs missing -dev packages, prepares the real Python SDK (argus-reporter 0.1.3) and
+# schemathesis in .build/sdk-venv, builds debug, installs the binaries in .build/installed, and runs `swift test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -8,6 +8,10 @@ venv=.build/sdk-venv
 if ! "$venv/bin/python" -c "import argus, sys; sys.exit(0 if argus.__version__ == '0.1.3' else 1)" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q argus-reporter==0.1.3
+fi
+# schemathesis: OpenAPITests fuzzes a live server against openapi.json with it.
+if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('schemathesis') == '4.32.5' else 1)" 2>/dev/null; then
+  "$venv/bin/pip" install -q schemathesis==4.32.5
 fi
 export ARGUS_SDK_PYTHON="$PWD/$venv/bin/python"
 swift build --build-tests
