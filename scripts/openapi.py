@@ -80,12 +80,20 @@ share_created = obj({"id": INT, "token": STR, "url": STR, "created_at": TIME, "e
 agent_cmd = obj({"id": INT, "kind": {"type": "string", "enum": ["rerun", "stop"]}, "batch_id": STR, "command": NSTR,
                  "cwd": NSTR, "pid": NINT})
 
+sse_event = obj({
+    "event": {"type": "string", "description": "`hello`, `summary`, or the stored event's event_type."},
+    "data": {"type": "string", "contentMediaType": "application/json",
+             "description": "One line of JSON: hello `{channels, last_event_id}`; summary `{id?, channel, event_type, batch, jobs}`; "
+                            "otherwise the stored envelope plus `id` and `channel`."},
+    "id": {"type": "string", "pattern": "^[0-9]+$", "description": "The server-wide event id (resume with Last-Event-ID)."},
+    "retry": {"type": "integer", "const": 2000},
+}, required=["event", "data"], description="One frame of the stream (OpenAPI 3.1: the media type's schema describes each event).")
 schemas = {
     "Error": error, "BatchListItem": obj(batch_list), "BatchDetail": obj(batch_detail), "EnvSnapshot": env,
     "Telemetry": telemetry, "GPUPeak": gpu, "Job": job, "Epoch": epoch, "LogLine": log_line, "ResourceSnapshot": resource,
     "ActionState": action_state, "Actions": actions, "JobView": view, "Event": event, "IngestResult": single_ok,
     "BatchResultItem": batch_item, "BatchIngestResult": batch_ok, "StopRequested": stop_req, "Share": share,
-    "ShareCreated": share_created, "AgentCommand": agent_cmd,
+    "ShareCreated": share_created, "AgentCommand": agent_cmd, "SSEEvent": sse_event,
 }
 
 def js(schema): return {"application/json": {"schema": schema}}
@@ -181,7 +189,7 @@ paths["/api/sse"] = {"get": {"operationId": "stream", "summary": "Server-Sent Ev
         p("token", "query", STR, "A token, for EventSource (which cannot set headers)."),
     ],
     "responses": {"200": {"description": "An endless text/event-stream: `retry: 2000`, a `hello` frame, the replay, one `summary` per batch, then live frames and `: keepalive` comments.",
-                          "content": {"text/event-stream": {"schema": STR}}},
+                          "content": {"text/event-stream": {"schema": ref("SSEEvent")}}},
                   **errs("401", "403", "404", "422")}}}
 act = lambda op, summary, ok_resp, codes, **kw: {"post": {"operationId": op, "summary": summary, "tags": ["actions"],
     "security": USER, "parameters": [B], "responses": {**ok_resp, **errs(*codes)}, **kw}}
@@ -228,7 +236,7 @@ paths["/api/agents/register"] = {"post": {"operationId": "registerAgent", "summa
                   **errs("400", "401", "403", "413", "415", "422")}}}
 paths["/api/agents/{id}/jobs"] = {"get": {"operationId": "agentPoll", "summary": "Pending commands, oldest first",
     "tags": ["agents"], "security": AGENT,
-    "parameters": [AID, p("wait", "query", {"type": "number", "minimum": 0, "maximum": 30}, "Long-poll up to this many seconds.")],
+    "parameters": [AID, p("wait", "query", {"type": "number", "minimum": 0, "maximum": 30, "examples": [0]}, "Long-poll up to this many seconds.")],
     "responses": {**ok("The commands (redelivered until acked).", arr(ref("AgentCommand"))), **errs("401", "403")}}}
 paths["/api/agents/{id}/jobs/{cmd}/ack"] = {"post": {"operationId": "agentAck", "summary": "Acknowledge a command",
     "tags": ["agents"], "security": AGENT, "parameters": [AID, p("cmd", schema=INT)],
