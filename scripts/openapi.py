@@ -4,7 +4,7 @@
 The JSON file is what the server serves at GET /openapi.json and what OpenAPITests checks against the router and
 schemathesis checks against a live server; this script is how it is written (edit here, run it, commit both).
 """
-import json, os
+import json, os, sys
 
 S = lambda t: {"type": t}
 def N(t):  # nullable
@@ -293,7 +293,8 @@ doc = {
         },
     },
 }
-out = os.path.join(os.path.dirname(__file__), "..", "Sources/ArgusServer/OpenAPI/openapi.json")
+# An optional argument writes elsewhere (OpenAPITests compares that with the committed file).
+out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "Sources/ArgusServer/OpenAPI/openapi.json")
 with open(out, "w") as f:
     json.dump(doc, f, indent=1, ensure_ascii=False)
     f.write("\n")

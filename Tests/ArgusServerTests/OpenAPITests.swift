@@ -79,6 +79,18 @@ struct OpenAPITests {
         }
     }
 
+    @Test("the committed document is what scripts/openapi.py writes")
+    func generatorInSync() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("openapi-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let script = Self.packageRoot.appendingPathComponent("scripts/openapi.py").path
+        let (rc, _, err) = try runTool("/usr/bin/env", ["python3", script, out.path])
+        #expect(rc == 0, "\(err)")
+        #expect(
+            try Data(contentsOf: out) == Data(contentsOf: Self.documentURL),
+            "openapi.json differs from what scripts/openapi.py writes: edit the script and run it")
+    }
+
     @Test("GET /openapi.json serves the file's bytes, as JSON, without a token")
     func served() throws {
         let s = try TestServer()
