@@ -44,8 +44,9 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            // The web page's HTML, CSS and JS, compiled into the binary (no files beside it; see WebAssets).
-            resources: [.embedInCode("Web/Assets")]),
+            // The web page's HTML, CSS and JS, compiled into the binary (no files beside it; see WebAssets), and the
+            // OpenAPI document served at /openapi.json.
+            resources: [.embedInCode("Web/Assets"), .embedInCode("OpenAPI")]),
         .target(
             name: "ArgusTUI",
             dependencies: [

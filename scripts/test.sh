@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs missing -dev packages (and chromium + chromium-driver), prepares the real Python SDK
-# (argus-reporter 0.1.3) and selenium (for the web page's browser tests, Tests/Web) in .build/sdk-venv, builds
-# debug, installs the binaries in .build/installed, and runs `swift test`.
+# (argus-reporter 0.1.3), selenium (for the web page's browser tests, Tests/Web) and schemathesis (OpenAPITests) in
+# .build/sdk-venv, builds debug, installs the binaries in .build/installed, and runs `swift test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -11,6 +11,10 @@ if ! "$venv/bin/python" -c "import argus, sys; sys.exit(0 if argus.__version__ =
   "$venv/bin/pip" install -q argus-reporter==0.1.3
 fi
 "$venv/bin/python" -c "import selenium" 2>/dev/null || "$venv/bin/pip" install -q selenium
+# schemathesis: OpenAPITests fuzzes a live server against openapi.json with it.
+if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('schemathesis') == '4.32.5' else 1)" 2>/dev/null; then
+  "$venv/bin/pip" install -q schemathesis==4.32.5
+fi
 export ARGUS_SDK_PYTHON="$PWD/$venv/bin/python"
 swift build --build-tests
 # The binaries as scripts/install.sh installs them (Swift runtime linked in); InstallTests checks they need no

@@ -42,12 +42,9 @@ public struct ArgusServices: Sendable {
     }
 }
 
-/// Builds the HTTP application: routes grouped by resource, middleware for errors, logging and auth.
-/// `onListening` receives the bound port (useful with port 0).
-public func buildApplication(
-    _ services: ArgusServices, logger: Logger,
-    onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-) -> some ApplicationProtocol {
+/// Every route and middleware of the server. OpenAPITests reads `router.routes` from here and compares it with
+/// openapi.json, so a route added here and not documented (or the reverse) fails the tests.
+func buildRouter(_ services: ArgusServices) -> Router<ArgusRequestContext> {
     let router = Router(context: ArgusRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware(maxBodyBytes: services.config.maxBodyBytes))
@@ -78,6 +75,16 @@ public func buildApplication(
     SessionController(auth: services.auth, store: services.store, revocations: services.revocations).register(on: router)
     WebController().register(on: router)
 
+    return router
+}
+
+/// Builds the HTTP application: routes grouped by resource, middleware for errors, logging and auth.
+/// `onListening` receives the bound port (useful with port 0).
+public func buildApplication(
+    _ services: ArgusServices, logger: Logger,
+    onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let router = buildRouter(services)
     let config = services.config
     var app = Application(
         router: router,

@@ -17,6 +17,12 @@ struct WebController {
         router.get("/") { _, _ in WebController.page("index") }
         router.get("/batches/:b") { _, _ in WebController.page("batch") }
         router.get("/jobs/:b/:j") { _, _ in WebController.page("job") }
+        // The OpenAPI 3.1 document of every route (scripts/openapi.py writes it; OpenAPITests keeps it whole).
+        router.get("/openapi.json") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-cache"],
+                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
+        }
         router.get("/assets/:hash/:name") { _, ctx in
             let name = try ctx.parameters.require("name")
             guard try ctx.parameters.require("hash") == WebAssets.hash, let asset = WebAssets.served[name] else {
