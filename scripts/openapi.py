@@ -249,7 +249,7 @@ paths["/api/agents/{id}/heartbeat"] = {"post": {"operationId": "agentHeartbeat",
 paths["/api/session"] = {
     "post": {"operationId": "signIn", "summary": "Exchange an API token for the session cookie", "tags": ["web"],
         "security": NONE, "requestBody": body(obj({"token": STR}, required=["token"])),
-        "responses": {"204": {"description": "Signed in: `Set-Cookie: argus_session=…; HttpOnly; SameSite=Strict; Path=/`.",
+        "responses": {"204": {"description": "Signed in: `Set-Cookie: argus_session=…; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000` (30 days, the session's lifetime).",
                               "headers": {"Set-Cookie": {"schema": STR}}},
                       **errs("400", "401", "403", "413", "415", "422")}},
     "get": {"operationId": "whoAmI", "summary": "Who is signed in", "tags": ["web"], "security": USER,
