@@ -110,6 +110,9 @@ struct WebPageTests {
     @Test("a share link keeps the job shown in the address (switch, reload, Back) and points to a job still running")
     func shareURL() throws { try run("share_url") }
 
+    @Test("a session ended elsewhere shows the form and a header saying so; Back after Sign out shows no batches")
+    func sessionEnded() throws { try run("session_ended") }
+
     @Test("job page after job page in one tab never hangs, and Back shows a live page again")
     func manyPages() throws { try run("many_pages") }
 

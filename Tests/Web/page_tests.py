@@ -474,6 +474,42 @@ def share_url(b):
 
 
 @scenario
+def session_ended(b):
+    """A session ended elsewhere (signed out in another tab) turns the open job page into the sign-in form with a
+    header that says so, no user, no Sign out and no frozen "last event"; Back after Sign out shows no batches."""
+    import urllib.request
+
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live")
+    secret = {c["name"]: c["value"] for c in b.driver.get_cookies()}["argus_session"]
+    req = urllib.request.Request(f"{URL}/api/session", method="DELETE", headers={
+        "Cookie": f"argus_session={secret}", "Origin": URL, "X-Argus-CSRF": "1"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        check(r.status == 204, f"DELETE /api/session → {r.status}")
+    b.wait_for(lambda: b.visible("#signin"), "#signin once the session ended", 20)
+    who = b.text("#who") or ""
+    check(b.visible("#who") and "your session ended" in who, f"#who says {who!r} after the session ended")
+    check(not b.visible("#signout"), "#signout still shown after the session ended")
+    conn = b.text("#conn") or ""
+    check("last event" not in conn and b.js("return document.querySelector('#conn').dataset.state;") == "offline",
+          f"#conn says {conn!r} after the session ended")
+    check(not b.exists("#chart"), "the job page stays under the sign-in form")
+    # Sign in again on the index, open a job, sign out there, go Back: the form, not the batches.
+    sign_in(b, "/")
+    b.wait_js(f"document.querySelector('.batch[data-id=\"{BATCH}\"] .job a')", "the index's job links")
+    b.driver.find_element("css selector", f".batch[data-id=\"{BATCH}\"] .job a").click()
+    wait_ready(b)
+    b.click("#signout")
+    b.wait_for(lambda: b.visible("#signin"), "#signin after Sign out")
+    check("you signed out" in (b.text("#who") or ""), f"#who says {b.text('#who')!r} after Sign out")
+    b.driver.back()
+    b.wait_for(lambda: b.visible("#signin"), "#signin after Back from a signed-out page")
+    time.sleep(0.5)
+    check(not b.exists(".batch"), "Back after Sign out shows the batches")
+
+
+@scenario
 def index(b):
     """/ lists the batch with links to its jobs; /batches/{b} has a row per job; the link opens the job page."""
     sign_in(b, "/")
@@ -623,7 +659,11 @@ def main(argv):
         return 1
     try:
         SCENARIOS[name](b)
-        if name in ("signin", "hashchange"):
+        if name == "session_ended":
+            # The ended session's stream, view and session calls are all answered 401, which Chromium logs.
+            b.assert_clean(URL, allow_console=[
+                "^" + re.escape(URL) + r"/api/\S+ - Failed to load resource: the server responded with a status of 401"])
+        elif name in ("signin", "hashchange"):
             # Signed out, the page learns it from GET /api/session → 401 (the contract's answer; the cookie is
             # HttpOnly), and Chromium logs every 4xx response on the console. Nothing else is allowed.
             b.assert_clean(URL, allow_console=[
