@@ -113,6 +113,9 @@ struct WebPageTests {
     @Test("a session ended elsewhere shows the form and a header saying so; Back after Sign out shows no batches")
     func sessionEnded() throws { try run("session_ended") }
 
+    @Test("tiles never cut a value at 1280 or 400 px; at 400 px the crumbs show batch and job and nothing overflows")
+    func narrow() throws { try run("narrow") }
+
     @Test("job page after job page in one tab never hangs, and Back shows a live page again")
     func manyPages() throws { try run("many_pages") }
 

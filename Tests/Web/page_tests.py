@@ -509,6 +509,47 @@ def session_ended(b):
     check(not b.exists(".batch"), "Back after Sign out shows the batches")
 
 
+# Every tile label and value shows whole: nothing scrolls inside it and it ends inside its tile and the window.
+TILES_WHOLE = (
+    "return [...document.querySelectorAll('.tile .label, .tile .value')].filter(e => {"
+    " const t = e.closest('.tile').getBoundingClientRect();"
+    " return e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > t.right + 1"
+    " || t.right > document.documentElement.clientWidth; }).map(e => e.textContent);"
+)
+
+
+@scenario
+def narrow(b):
+    """Tiles never cut a value (4 GPUs' memory, a five-digit epoch) at 1280 or 400 px; at 400 px the crumbs still show
+    batch and job, the log's follow button stays in its panel and the page does not scroll sideways."""
+    s = server()
+    s.post_events([
+        event("job_epoch", BATCH, JOB, {"epoch": 12345, "train_loss": 0.3131, "val_loss": 0.4141}),
+        event("resource_snapshot", BATCH, JOB, {"gpus": [{"index": i, "util_pct": 90, "mem_mb": 65024, "mem_total_mb": 81510}
+                                                         for i in range(4)]}),
+    ])
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.wait_js("document.querySelector('#tile-train-loss').parentElement.textContent.includes('epoch 12345')"
+              " && document.querySelector('#tile-gpu-mem').textContent.includes('×4')",
+              "epoch 12345 and four GPUs in the tiles", diag="document.querySelector('.tiles').innerText")
+    cut = b.js(TILES_WHOLE)
+    check(not cut, f"tiles cut at 1280 px: {cut}")
+    b.cdp("Emulation.setDeviceMetricsOverride", {"width": 400, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+    b.wait_js("document.documentElement.clientWidth <= 400", "a 400 px window", diag="document.documentElement.clientWidth")
+    time.sleep(0.3)
+    cut = b.js(TILES_WHOLE)
+    check(not cut, f"tiles cut at 400 px: {cut}")
+    crumbs = b.js("return [...document.querySelectorAll('#crumbs .crumb')].map(c => [c.title, c.getBoundingClientRect().width]);")
+    shown = {t: w for t, w in crumbs}
+    check(shown.get(BATCH, 0) > 10 and shown.get(JOB, 0) > 10, f"the crumbs at 400 px: {crumbs}")
+    edges = b.js("const f = document.querySelector('#log-follow').getBoundingClientRect(),"
+                 " p = document.querySelector('#log').parentElement.getBoundingClientRect(); return [f.right, p.right];")
+    check(edges[0] <= edges[1], f"#log-follow ends at {edges[0]} px, its panel at {edges[1]} px")
+    check(b.js("return document.documentElement.scrollWidth <= document.documentElement.clientWidth;"),
+          "the page scrolls sideways at 400 px")
+
+
 @scenario
 def index(b):
     """/ lists the batch with links to its jobs; /batches/{b} has a row per job; the link opens the job page."""
