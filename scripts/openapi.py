@@ -108,6 +108,7 @@ REASONS = {
     "413": "The declared or actual body is over the route's limit.",
     "415": "Content-Type is not JSON (ingest: schema_version is not \"1.1\").",
     "422": "A parameter or the body is malformed.",
+    "429": "Over the token's budget (ARGUS_INGEST_RATE, ARGUS_ACTION_RATE, ARGUS_MAX_STREAMS_PER_TOKEN); Retry-After says when to try again.",
 }
 def errs(*codes): return {c: {"$ref": f"#/components/responses/E{c}"} for c in codes}
 def p(name, where="path", schema=STR, desc=None, required=None):
@@ -136,16 +137,20 @@ paths = {
         "responses": {**ok("Healthy.", obj({"status": {"const": "ok"}})),
                       "503": {"description": "The database does not answer.",
                               "content": js(obj({"status": {"const": "unavailable"}, "detail": STR}))}, **errs("401")}}},
+    "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus text format (ARGUS_METRICS: loopback, token or open)",
+        "security": NONE + USER, "tags": ["meta"],
+        "responses": {"200": {"description": "Counters, gauges and histograms of ingest, commits, SSE, the database, guardrails and agent commands.",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}, **errs("401")}}},
     "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "security": NONE, "tags": ["meta"],
         "responses": {**ok("The OpenAPI 3.1 document.", {"type": "object"}), **errs("401")}}},
     "/api/events": {"post": {"operationId": "ingestEvent", "summary": "Ingest one event", "tags": ["ingest"],
         "security": USER, "requestBody": body(ref("Event")),
         "responses": {**ok("Stored (or already stored), committed to disk.", ref("IngestResult")),
-                      **errs("400", "401", "403", "413", "415", "422")}}},
+                      **errs("400", "401", "403", "413", "415", "422", "429")}}},
     "/api/events/batch": {"post": {"operationId": "ingestBatch", "summary": "Ingest 1–500 events", "tags": ["ingest"],
         "security": USER, "requestBody": body(obj({"events": {"type": "array", "items": ref("Event"), "minItems": 1, "maxItems": 500}})),
         "responses": {**ok("Each item accepted, deduplicated or rejected alone.", ref("BatchIngestResult")),
-                      **errs("400", "401", "403", "413", "415", "422")}}},
+                      **errs("400", "401", "403", "413", "415", "422", "429")}}},
     "/api/batches": {"get": {"operationId": "listBatches", "summary": "Batches, newest first", "tags": ["read"],
         "security": USER, "parameters": [
             p("status", "query", {"type": "string", "enum": ["", "running", "stopping", "stalled", "done", "failed", "stopped"]}),
@@ -190,16 +195,16 @@ paths["/api/sse"] = {"get": {"operationId": "stream", "summary": "Server-Sent Ev
     ],
     "responses": {"200": {"description": "An endless text/event-stream: `retry: 2000`, a `hello` frame, the replay, one `summary` per batch, then live frames and `: keepalive` comments.",
                           "content": {"text/event-stream": {"schema": ref("SSEEvent")}}},
-                  **errs("401", "403", "404", "422")}}}
+                  **errs("401", "403", "404", "422", "429")}}}
 act = lambda op, summary, ok_resp, codes, **kw: {"post": {"operationId": op, "summary": summary, "tags": ["actions"],
     "security": USER, "parameters": [B], "responses": {**ok_resp, **errs(*codes)}, **kw}}
 paths["/api/batches/{b}/stop"] = act("stopBatch", "Ask a batch to stop",
-    ok("Stopping.", obj({"status": {"const": "stopping"}, "batch_id": STR})), ["401", "403", "404", "409"])
+    ok("Stopping.", obj({"status": {"const": "stopping"}, "batch_id": STR})), ["401", "403", "404", "409", "429"])
 paths["/api/batches/{b}/rerun"] = act("rerunBatch", "Queue the recorded command for the batch's agent",
-    ok("Queued.", obj({"command_id": INT, "agent_id": INT, "host": NSTR}), "202"), ["401", "403", "404", "409"])
+    ok("Queued.", obj({"command_id": INT, "agent_id": INT, "host": NSTR}), "202"), ["401", "403", "404", "409", "429"])
 paths["/api/batches/{b}/mark-failed"] = act("markFailed", "End a silent run as failed",
     ok("Marked failed.", obj({"status": {"const": "failed"}, "batch_id": STR})),
-    ["400", "401", "403", "404", "409", "413", "415", "422"],
+    ["400", "401", "403", "404", "409", "413", "415", "422", "429"],
     requestBody=body(obj({"reason": {"type": ["string", "null"], "maxLength": 2000}}, required=[]), required=False,
                      desc="Optional; an empty body is allowed."))
 paths["/api/batches/{b}/stop-requested"] = {"get": {"operationId": "stopRequested", "summary": "Polled by the SDK",
@@ -211,7 +216,7 @@ paths["/api/batches/{b}/shares"] = {
         "requestBody": body(obj({"expires_in_s": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 315360000}},
                                 required=[]), required=False, desc="Optional; an empty body is allowed."),
         "responses": {**ok("The link; its token is shown only now.", ref("ShareCreated"), "201"),
-                      **errs("400", "401", "403", "404", "413", "415", "422")}},
+                      **errs("400", "401", "403", "404", "413", "415", "422", "429")}},
     "get": {"operationId": "listShares", "summary": "A batch's share links, without secrets", "tags": ["shares"],
         "security": USER, "parameters": [B],
         "responses": {**ok("The shares.", arr(ref("Share"))), **errs("401", "403", "404")}}}
