@@ -73,7 +73,7 @@ public struct AgentRootCommand: ParsableCommand {
             sigemptyset(&stopSignals)
             for sig in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&stopSignals, sig) }
             pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
-            AgentLoop(url: url, agentID: id, token: token, grace: grace).run()
+            AgentLoop(url: url, agentID: id, token: token, grace: grace, journal: path + ".commands").run()
         }
     }
 }

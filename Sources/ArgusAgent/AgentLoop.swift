@@ -9,6 +9,10 @@ struct AgentLoop {
     let agentID: Int
     let token: String
     let grace: Double
+    /// Reruns this agent has begun, one JSON line each (`{"id"}` before spawning, `{"id","pid"}` after), kept
+    /// beside the state file. A command is redelivered until its ack reaches the server; this is what keeps a
+    /// redelivered rerun from running twice when the agent died, or the server was away, between spawn and ack.
+    var journal: String? = nil
 
     func log(_ s: String) { FileHandle.standardError.write(Data("argus-agent: \(s)\n".utf8)) }
 
@@ -40,6 +44,24 @@ struct AgentLoop {
         }
     }
 
+    /// The newest journal entry for command `id`, if this agent began it.
+    func journaled(_ id: Int) -> JSON? {
+        guard let journal, let data = FileManager.default.contents(atPath: journal) else { return nil }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { try? JSON.parse(String($0)) }
+            .last { $0["id"]?.intValue == id }
+    }
+
+    /// Appends one entry to the journal and waits until it is on disk.
+    func record(_ entry: JSON) {
+        guard let journal else { return }
+        let fd = open(journal, O_WRONLY | O_APPEND | O_CREAT, 0o600)
+        guard fd >= 0 else { return log("cannot write \(journal): \(String(cString: strerror(errno)))") }
+        let bytes = Array((entry.serialized() + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        close(fd)
+    }
+
     func ack(_ client: HTTPClient, _ id: Int, _ body: JSON) {
         for attempt in 0..<5 {
             if let r = try? client.post("/api/agents/\(agentID)/jobs/\(id)/ack", json: body), r.status == 200 { return }
@@ -56,9 +78,26 @@ struct AgentLoop {
                 ack(client, id, ["status": "failed", "error": "no command recorded"])
                 return
             }
+            if let begun = journaled(id) {
+                if let pid = begun["pid"]?.intValue {
+                    log("command \(id) was started before (pid \(pid)); reporting it again, not running it twice")
+                    ack(client, id, ["status": "started", "pid": JSON(pid)])
+                } else {
+                    log("command \(id) was being started when this agent stopped; not running it again")
+                    ack(
+                        client, id,
+                        [
+                            "status": "failed",
+                            "error": "the agent stopped while starting it; it was not started again, so it never runs twice",
+                        ])
+                }
+                return
+            }
             let cwd = c["cwd"]?.stringValue
             do {
+                record(["id": JSON(id)])
                 let pid = try spawnInOwnGroup(command, cwd: cwd)
+                record(["id": JSON(id), "pid": JSON(Int(pid))])
                 log("rerun of batch \(c["batch_id"]?.stringValue ?? "?"): started pid \(pid) in \(cwd ?? "."): \(command)")
                 ack(client, id, ["status": "started", "pid": JSON(Int(pid))])
                 let (url, agentID, token) = (self.url, self.agentID, self.token)

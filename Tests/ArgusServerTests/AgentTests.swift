@@ -69,6 +69,40 @@ struct AgentTests {
         #expect(failed.data.contains("deleted-checkout"), "the agent's reason names the missing cwd: \(failed.data)")
     }
 
+    @Test("a rerun the agent was starting when it died is not run again on restart; the next one runs once")
+    func neverTwice() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        let work = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let state = work.appendingPathComponent("agent.json").path
+        _ = try Self.register(s, token, state: state)
+        // The journal of an agent that was killed between writing "starting command 1" and spawning or acking it.
+        try Data("{\"id\":1}\n".utf8).write(to: URL(fileURLWithPath: state + ".commands"))
+        try Self.finishedBatch(c, "once", command: "echo x >> runs-once.txt", cwd: work.path)
+        try Self.finishedBatch(c, "next", command: "echo x >> runs-next.txt", cwd: work.path)
+        let events = SSECollector(url: "\(s.url)/api/sse?channels=batch:once", token: token)
+        defer { events.stop() }
+        try events.waitUntilConnected()
+        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
+        defer { stopProcess(agent) }
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline, try c.mustGet("/api/batches/once")["agent_online"] != true { usleep(100_000) }
+        let first = try c.post("/api/batches/once/rerun", json: [:])
+        #expect(first.json?["command_id"] == 1, "\(first.text)")
+        try events.wait(until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
+        #expect(try #require(events.dataEvents.first { $0.type == ServerEventTypes.rerunFailed }).data.contains("never runs twice"))
+        #expect(try c.post("/api/batches/next/rerun", json: [:]).status == 202)
+        let next = work.appendingPathComponent("runs-next.txt").path
+        while Date() < deadline, !FileManager.default.fileExists(atPath: next) { usleep(100_000) }
+        Thread.sleep(forTimeInterval: 2.5)  // past the next polls: a redelivery would run it again
+        #expect((try? String(contentsOfFile: next, encoding: .utf8)) == "x\n", "ran exactly once")
+        #expect(!FileManager.default.fileExists(atPath: work.appendingPathComponent("runs-once.txt").path))
+        let journal = try String(contentsOfFile: state + ".commands", encoding: .utf8)
+        #expect(journal.contains("\"id\":2,\"pid\":"), "\(journal)")
+    }
+
     @Test("rerun runs the recorded command in the recorded cwd; its new batch links back; stop kills its process group")
     func rerunAndStop() throws {
         let s = try TestServer()
