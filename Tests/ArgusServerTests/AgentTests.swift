@@ -24,6 +24,12 @@ struct AgentTests {
         return work
     }
 
+    /// Waits until the server counts an agent online for `batch`'s host (it polled), or 15 s.
+    static func waitOnline(_ c: HTTPClient, _ batch: String) throws {
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline, try c.mustGet(APIPath.batch(batch))["agent_online"] != true { usleep(100_000) }
+    }
+
     /// `argus-agent register` for `host`, keeping its token in `state`; returns what it printed.
     static func register(_ s: TestServer, _ token: String, state: String) throws -> String {
         let (rc, out, err) = try runTool(
@@ -58,8 +64,7 @@ struct AgentTests {
         defer { stopProcess(agent) }
         let gone = work.appendingPathComponent("deleted-checkout").path
         try Self.finishedBatch(c, "moved", command: "true", cwd: gone)
-        let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline, try c.mustGet("/api/batches/moved")["agent_online"] != true { usleep(100_000) }
+        try Self.waitOnline(c, "moved")
         let events = SSECollector(url: "\(s.url)/api/sse?channels=batch:moved", token: token)
         defer { events.stop() }
         try events.waitUntilConnected()
@@ -88,7 +93,7 @@ struct AgentTests {
         let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
         defer { stopProcess(agent) }
         let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline, try c.mustGet("/api/batches/once")["agent_online"] != true { usleep(100_000) }
+        try Self.waitOnline(c, "once")
         let first = try c.post("/api/batches/once/rerun", json: [:])
         #expect(first.json?["command_id"] == 1, "\(first.text)")
         try events.wait(until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
@@ -119,7 +124,7 @@ struct AgentTests {
         // The agent is online once it polled.
         let deadline = Date().addingTimeInterval(15)
         try Self.finishedBatch(c, "first", command: "echo ran-in-$(pwd) > marker.txt", cwd: work.path)
-        while Date() < deadline, try c.mustGet("/api/batches/first")["agent_online"] != true { usleep(100_000) }
+        try Self.waitOnline(c, "first")
         let rerun = try c.post("/api/batches/first/rerun", json: [:])
         #expect(rerun.status == 202, "\(rerun.text)")
         #expect(rerun.json?["host"] == .string(Self.host))
