@@ -14,7 +14,7 @@ struct MetricsController {
                 _ = try ctx.requireUser()
             }
             let m = services.metrics
-            m.sseSubscribers.record(services.hub.openStreams)
+            m.sseSubscribers.record(services.hub.subscriberCount)
             m.databaseBytes.record(services.store.databaseBytes)
             m.agentCommands(try await services.store.agentCommandCounts())
             return Response(

@@ -43,8 +43,6 @@ final class SSEHub: Sendable {
     }
 
     var subscriberCount: Int { state.withLock { $0.subs.count } }
-    /// Open streams right now (argus_sse_subscribers).
-    var openStreams: Int { subscriberCount }
 
     /// Subscribes a stream; nil when its credential already holds `maxPerCredential` streams.
     func subscribe(_ filter: ChannelFilter, credential: Credential? = nil, expiresUs: Int64? = nil)
