@@ -72,6 +72,21 @@ struct TimestampTests {
         #expect(Timestamp(iso: input) == nil)
     }
 
+    @Test(
+        "an offset that carries the instant out of the years 0000 to 9999 is refused (it was stored as '000/-12-31')",
+        arguments: ["0000-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00", "0000-01-01T00:00:00.000001+00:01"])
+    func outOfYears(input: String) {
+        #expect(Timestamp(iso: input) == nil)
+    }
+
+    @Test("the first and the last instant of years 0000 to 9999 read back as written")
+    func yearEdges() throws {
+        for text in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "0000-01-01T00:59:00+00:59"] {
+            let t = try #require(Timestamp(iso: text))
+            #expect(Timestamp(iso: t.iso) == t, "\(text) → \(t.iso)")
+        }
+    }
+
     @Test("micros are ordered numerically")
     func ordering() throws {
         let a = try #require(Timestamp(iso: "2026-04-23T09:23:06Z"))
