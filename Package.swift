@@ -64,6 +64,14 @@ let package = Package(
             name: "ArgusServerMain", dependencies: ["ArgusServer"], path: "Sources/ArgusServerMain"),
         // Benchmarks that need a real client (SSE fan-out latency); see bench/run.sh.
         .executableTarget(name: "ArgusBench", dependencies: ["ArgusClient", "ArgusTUI", "Shared"]),
+        // Fuzz targets (Tests/Fuzz): the parsing entry points with their properties, shared by the libFuzzer harness
+        // and FuzzRegressionTests. The harness is a libFuzzer binary only when scripts/fuzz.sh builds it (with
+        // -sanitize=fuzzer,address -D ARGUS_LIBFUZZER); an ordinary build makes it a replayer of saved inputs.
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["ArgusServer", "Shared", .product(name: "HummingbirdCore", package: "hummingbird")],
+            path: "Tests/Fuzz/Targets"),
+        .executableTarget(name: "ArgusFuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz/Harness"),
         // Test helpers: run the real argus-server on --port 0, build events, collect SSE.
         .target(
             name: "TestSupport", dependencies: ["ArgusClient", "Shared"], path: "Tests/TestSupport"),
@@ -71,7 +79,7 @@ let package = Package(
         .testTarget(
             name: "ArgusServerTests",
             dependencies: [
-                "ArgusServer", "ArgusClient", "Shared", "TestSupport",
+                "ArgusServer", "ArgusClient", "Shared", "TestSupport", "FuzzTargets",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

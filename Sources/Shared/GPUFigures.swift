@@ -15,8 +15,13 @@ public struct GPUFigures: Sendable, Equatable {
     /// Memory per GPU: what "how close to OOM" is judged by (an OOM happens on one device, not on the sum).
     public var devices: [Device] = []
 
+    /// GPUs read from one snapshot and kept per job (`GPUMemPeaks`): far more than any host has; the ones past it are
+    /// ignored. Without a bound the fold was quadratic (40,000 GPUs took the single ingest writer 1.2 s in a release
+    /// build, a 16 MB snapshot minutes) and the job's list of GPUs rode on every summary frame of its batch.
+    public static let maxDevices = 256
+
     public init(_ data: JSONObject) {
-        if let gpus = data["gpus"]?.arrayValue, !gpus.isEmpty {
+        if let gpus = data["gpus"]?.arrayValue?.prefix(GPUFigures.maxDevices), !gpus.isEmpty {
             let utils = gpus.compactMap { $0["util_pct"]?.doubleValue }
             util = utils.isEmpty ? nil : utils.reduce(0, +) / Double(utils.count)
             peakUtil = utils.max()
@@ -63,16 +68,19 @@ public struct GPUMemPeaks: Sendable, Equatable {
         self.devices = devices.sorted { $0.index < $1.index }
     }
 
+    /// Folds one snapshot in; at most `GPUFigures.maxDevices` GPUs are kept (the first ones seen).
     public mutating func observe(_ g: GPUFigures) {
+        var added = false
         for d in g.devices {
             if let i = devices.firstIndex(where: { $0.index == d.index }) {
                 if let m = d.memMB { devices[i].peakMB = max(devices[i].peakMB ?? m, m) }
                 if let t = d.memTotalMB { devices[i].totalMB = t }
-            } else {
+            } else if devices.count < GPUFigures.maxDevices {
                 devices.append(Peak(index: d.index, peakMB: d.memMB, totalMB: d.memTotalMB))
-                devices.sort { $0.index < $1.index }
+                added = true
             }
         }
+        if added { devices.sort { $0.index < $1.index } }
     }
 
     /// The GPU whose memory peaked highest (lowest index on a tie).

@@ -113,10 +113,10 @@ public struct ChannelSyntaxError: Error, Sendable, CustomStringConvertible {
         switch problem {
         case .shape:
             return
-                "Channel '\(channel.prefix(300))' is not of the form batch:<batch_id> or job:<batch_id>:<job_id> (write ':' and ',' inside an id as %3A and %2C)."
+                "Channel '\(channel.prefix(200))' is not of the form batch:<batch_id> or job:<batch_id>:<job_id> (write ':' and ',' inside an id as %3A and %2C)."
         case .escape:
             return
-                "Channel '\(channel.prefix(300))' has a bad percent-escape: write '%' inside an id as %25."
+                "Channel '\(channel.prefix(200))' has a bad percent-escape: write '%' inside an id as %25."
         }
     }
 }

@@ -154,8 +154,15 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         else { return nil }
         let days = Timestamp.days(fromCivil: y, mo, d)
         let total = days * 86400 + h * 3600 + mi * 60 + min(sec, 59) - offset
-        return total * 1_000_000 + frac
+        let micros = total * 1_000_000 + frac
+        // An offset can carry the instant out of the years `iso` writes ("0000-01-01T00:00:00+01:00" is in year -1).
+        guard Timestamp.writable.contains(micros) else { return nil }
+        return micros
     }
+
+    /// The instants `iso` writes and reads back: 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z.
+    static let writable: ClosedRange<Int64> =
+        Timestamp.days(fromCivil: 0, 1, 1) * 86_400_000_000...Timestamp.days(fromCivil: 10000, 1, 1) * 86_400_000_000 - 1
 
     static func daysIn(month m: Int64, year y: Int64) -> Int64 {
         switch m {

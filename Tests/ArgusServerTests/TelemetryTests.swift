@@ -41,6 +41,23 @@ struct TelemetryTests {
         #expect(sdk["gpu_count"] == 1)
     }
 
+    @Test("a snapshot listing 100,000 GPUs is taken at once and the job keeps the first 256 (the fold was quadratic)")
+    func hundredThousandGPUs() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("batch_start", batch: "b"))
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
+        let many = JSON.array((0..<100_000).map { ["index": JSON($0), "mem_mb": JSON(1000 + $0)] })
+        try c.mustPost(Ev.make("resource_snapshot", batch: "b", job: "j", data: ["gpus": many]))
+        // More GPUs in a later snapshot are not added either: the list a job keeps stays bounded.
+        let more = JSON.array((100_000..<100_300).map { ["index": JSON($0), "mem_mb": 1] })
+        try c.mustPost(Ev.make("resource_snapshot", batch: "b", job: "j", data: ["gpus": more]))
+        let t = try #require(try c.mustGet("/api/jobs/b/j")["telemetry"])
+        #expect(t["gpu_count"] == 256)
+        #expect(t["gpus"]?.arrayValue?.map { $0["index"]?.intValue ?? -1 } == Array(0..<256))
+        #expect(t["gpu_mem_peak_mb"] == 1255)
+    }
+
     @Test("once a job has ended, later snapshots (the batch's or naming it) no longer change its telemetry")
     func finishedJobTelemetryIsFrozen() throws {
         let s = try TestServer()

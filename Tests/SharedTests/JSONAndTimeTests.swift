@@ -38,6 +38,27 @@ struct JSONTests {
         #expect(try JSON.parse(Array("\"東京 ü \\n ✓\"".utf8)) == .string("東京 ü \n ✓"))
     }
 
+    @Test("duplicate keys: the last wins in its first place, in small objects and in big ones")
+    func duplicateKeys() throws {
+        #expect(try JSON.parse(#"{"a":1,"b":2,"a":3}"#).serialized() == #"{"a":3,"b":2}"#)
+        let keys = (0..<40).map { "k\($0)" }
+        let text = "{" + (keys + ["k3", "k39"]).enumerated().map { "\"\($1)\":\($0)" }.joined(separator: ",") + "}"
+        let o = try #require(try JSON.parse(text).objectValue)
+        #expect(o.keys == keys)
+        #expect(o["k3"] == 40 && o["k39"] == 41 && o["k38"] == 38)
+    }
+
+    @Test("an object with 200,000 distinct keys parses (a scan per key for duplicates made it quadratic: ~1 h at 16 MB)")
+    func manyKeys() throws {
+        let n = 200_000
+        var text = "{"
+        for k in 0..<n { text += k == 0 ? "\"\(k)\":0" : ",\"\(k)\":0" }
+        text += #","7":1}"#
+        let o = try #require(try JSON.parse(text).objectValue)
+        #expect(o.count == n)
+        #expect(o.pairs[7].value == 1)
+    }
+
     @Test("integers print without a fraction; large and fractional numbers round-trip")
     func numbers() throws {
         #expect(JSON.number(3).serialized() == "3")
@@ -70,6 +91,21 @@ struct TimestampTests {
         ])
     func invalid(input: String) {
         #expect(Timestamp(iso: input) == nil)
+    }
+
+    @Test(
+        "an offset that carries the instant out of the years 0000 to 9999 is refused (it was stored as '000/-12-31')",
+        arguments: ["0000-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00", "0000-01-01T00:00:00.000001+00:01"])
+    func outOfYears(input: String) {
+        #expect(Timestamp(iso: input) == nil)
+    }
+
+    @Test("the first and the last instant of years 0000 to 9999 read back as written")
+    func yearEdges() throws {
+        for text in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "0000-01-01T00:59:00+00:59"] {
+            let t = try #require(Timestamp(iso: text))
+            #expect(Timestamp(iso: t.iso) == t, "\(text) → \(t.iso)")
+        }
     }
 
     @Test("micros are ordered numerically")

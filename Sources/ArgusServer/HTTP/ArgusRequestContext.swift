@@ -100,6 +100,26 @@ struct APIError: Error, Sendable {
     var headers: HTTPFields = [:]
     var extra: JSONObject = JSONObject()
 
+    init(status: HTTPResponse.Status, detail: String, headers: HTTPFields = [:], extra: JSONObject = JSONObject()) {
+        self.status = status
+        self.detail = APIError.oneLine(detail)
+        self.headers = headers
+        self.extra = extra
+    }
+
+    /// A detail is one line: a control character or line break inside a value it quotes (a timestamp sent as
+    /// "\n2026-…", a channel name) shows as a space.
+    static func oneLine(_ text: String) -> String {
+        func breaks(_ s: Unicode.Scalar) -> Bool {
+            switch s.properties.generalCategory {
+            case .control, .lineSeparator, .paragraphSeparator: return true
+            default: return false
+            }
+        }
+        guard text.unicodeScalars.contains(where: breaks) else { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { breaks($0) ? " " : $0 }))
+    }
+
     static let unauthorized = APIError(
         status: .unauthorized, detail: "Missing or unknown token: send Authorization: Bearer <token>.",
         headers: [.wwwAuthenticate: "Bearer"])

@@ -30,11 +30,7 @@ struct IngestController {
     func single(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let user = try reporter(ctx)
         try limiter.spend(1, key: user.tokenID)
-        let event: IncomingEvent
-        switch EventValidator.validate(try await body(req), nowUs: clock.nowUs()) {
-        case .success(let e): event = e
-        case .failure(let r): throw APIError(status: .init(code: r.status), detail: r.message)
-        }
+        let event = try IngestController.event(try await body(req), nowUs: clock.nowUs())
         let outcome = try await pipeline.submit([IngestItem(event: event, user: user)])[0]
         switch outcome {
         case .accepted(let id):
@@ -46,14 +42,28 @@ struct IngestController {
         }
     }
 
-    func batch(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
-        let user = try reporter(ctx)
-        guard case .array(let items)? = try await body(req)["events"] else {
+    /// The event of a `POST /api/events` body, or the error it answers.
+    static func event(_ body: JSON, nowUs: Int64) throws(APIError) -> IncomingEvent {
+        switch EventValidator.validate(body, nowUs: nowUs) {
+        case .success(let e): return e
+        case .failure(let r): throw APIError(status: .init(code: r.status), detail: r.message)
+        }
+    }
+
+    /// The items of a `POST /api/events/batch` body (each then validated on its own), or the error for the whole body.
+    static func batchItems(_ body: JSON) throws(APIError) -> [JSON] {
+        guard case .array(let items)? = body["events"] else {
             throw APIError.unprocessable("The body must be an object with an \"events\" array.")
         }
         guard (1...500).contains(items.count) else {
             throw APIError.unprocessable("A batch holds 1 to 500 events; this one has \(items.count).")
         }
+        return items
+    }
+
+    func batch(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
+        let user = try reporter(ctx)
+        let items = try IngestController.batchItems(try await body(req))
         try limiter.spend(items.count, key: user.tokenID)
         var results = [JSON](repeating: .null, count: items.count)
         var toStore: [IngestItem] = []

@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Shared
 
 /// The read API of SPEC §4: what the TUI and a web UI use.
@@ -29,7 +30,7 @@ struct ReadController {
                 throw APIError.unprocessable(
                     "status must be one of \(ReadController.batchStatuses.sorted().joined(separator: ", ")).")
             }
-            let limit = try intParam(req, "limit", default: 50, range: 1...1000)
+            let limit = try intParam(req.uri, "limit", default: 50, range: 1...1000)
             let rows = try await store.listBatches(
                 scope: try ctx.readScope(), status: status, limit: limit)
             return Response.json(.array(rows.map(\.listJSON)))
@@ -78,7 +79,7 @@ struct ReadController {
         router.get("/api/batches/:b/resources") { req, ctx in
             let b = try ctx.parameters.require("b")
             let job = req.uri.queryParameters.get("job_id").flatMap { $0.isEmpty ? nil : $0 }
-            let limit = try intParam(req, "limit", default: 100, range: 1...2000)
+            let limit = try intParam(req.uri, "limit", default: 100, range: 1...2000)
             guard
                 let rows = try await store.resources(
                     batchID: b, jobID: job, limit: limit, scope: try ctx.readScope())
@@ -118,24 +119,11 @@ struct ReadController {
     func logLines(
         _ req: Request, _ ctx: ArgusRequestContext, batchID: String, jobID: String?, requireJob: Bool
     ) async throws -> Response {
-        let limit = try intParam(req, "limit", default: LogFilter.pageSize, range: 1...2000)
-        let before = try req.uri.queryParameters.get("before_id").flatMap { s -> Int64? in
-            guard let v = Int64(s), v > 0 else {
-                throw APIError.unprocessable("before_id must be a positive integer.")
-            }
-            return v
-        }
-        // `q`: only lines whose text or level contains it, ignoring case, searched over the whole history.
-        let q = String(req.uri.queryParameters.get("q") ?? "")
-        guard q.count <= LogFilter.maxQueryLength else {
-            throw APIError.unprocessable("q must be at most \(LogFilter.maxQueryLength) characters.")
-        }
-        let hidden = ["1", "true", "yes"].contains(
-            req.uri.queryParameters.get("include_heartbeats") ?? "")
+        let query = try LogLinesQuery(req.uri)
         guard
             let rows = try await store.logLines(
-                batchID: batchID, jobID: jobID, requireJob: requireJob, limit: limit, beforeID: before,
-                includeHidden: hidden, filter: LogFilter(q),
+                batchID: batchID, jobID: jobID, requireJob: requireJob, limit: query.limit, beforeID: query.beforeID,
+                includeHidden: query.includeHidden, filter: query.filter,
                 scope: try ctx.readScope())
         else {
             throw APIError.notFound(
@@ -145,8 +133,33 @@ struct ReadController {
     }
 }
 
-func intParam(_ req: Request, _ name: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
-    guard let s = req.uri.queryParameters.get(name), !s.isEmpty else { return d }
+/// The query of the log-lines routes: `limit`, `before_id` (a page further back), `q` (only lines whose text or level
+/// contains it, ignoring case, searched over the whole history) and `include_heartbeats`.
+struct LogLinesQuery {
+    var limit: Int
+    var beforeID: Int64?
+    var filter: LogFilter
+    var includeHidden: Bool
+
+    init(_ uri: URI) throws(APIError) {
+        let query = uri.queryParameters
+        limit = try intParam(uri, "limit", default: LogFilter.pageSize, range: 1...2000)
+        beforeID = nil
+        if let s = query.get("before_id") {
+            guard let v = Int64(s), v > 0 else { throw APIError.unprocessable("before_id must be a positive integer.") }
+            beforeID = v
+        }
+        let q = String(query.get("q") ?? "")
+        guard q.count <= LogFilter.maxQueryLength else {
+            throw APIError.unprocessable("q must be at most \(LogFilter.maxQueryLength) characters.")
+        }
+        filter = LogFilter(q)
+        includeHidden = ["1", "true", "yes"].contains(query.get("include_heartbeats") ?? "")
+    }
+}
+
+func intParam(_ uri: URI, _ name: String, default d: Int, range: ClosedRange<Int>) throws(APIError) -> Int {
+    guard let s = uri.queryParameters.get(name), !s.isEmpty else { return d }
     guard let v = Int(s), range.contains(v) else {
         throw APIError.unprocessable(
             "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound).")

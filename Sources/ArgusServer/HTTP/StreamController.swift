@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import NIOCore
 import ServiceLifecycle
 import Shared
@@ -17,26 +18,31 @@ struct StreamController {
         router.get("/api/sse") { req, ctx in try await stream(req, ctx) }
     }
 
+    /// What a stream request asks for: its channels (`channels=`) and where to resume (`Last-Event-ID`, else
+    /// `last_event_id=`; nil: live only). Bad values are a 422 sentence.
+    static func subscription(_ uri: URI, lastEventIDHeader: String?) throws(APIError) -> (
+        filter: ChannelFilter, lastID: Int64?
+    ) {
+        let query = uri.queryParameters
+        let filter = try ChannelFilter.parse(query.get("channels").map { String($0) } ?? "")
+        guard let text = lastEventIDHeader ?? query.get("last_event_id").map({ String($0) }), !text.isEmpty else {
+            return (filter, nil)
+        }
+        guard let v = Int64(text.trimmingCharacters(in: .whitespaces)), v >= 0 else {
+            throw APIError.unprocessable("Last-Event-ID must be a non-negative integer event id.")
+        }
+        return (filter, v)
+    }
+
     func stream(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let scope = try ctx.readScope()
-        let filter = try ChannelFilter.parse(
-            req.uri.queryParameters.get("channels").map { String($0) } ?? "")
+        let (filter, resumeFrom) = try StreamController.subscription(
+            req.uri, lastEventIDHeader: req.headers[StreamController.lastEventIDHeader])
         for b in filter.batchIDs.sorted() {
             guard try await store.batch(b, scope: scope) != nil else {
                 throw APIError.notFound("Batch '\(b)'")
             }
         }
-        var lastID: Int64? = nil
-        if let text = req.headers[StreamController.lastEventIDHeader]
-            ?? req.uri.queryParameters.get("last_event_id").map({ String($0) }),
-            !text.isEmpty
-        {
-            guard let v = Int64(text.trimmingCharacters(in: .whitespaces)), v >= 0 else {
-                throw APIError.unprocessable("Last-Event-ID must be a non-negative integer event id.")
-            }
-            lastID = v
-        }
-        let resumeFrom = lastID
         // Subscribe before replaying, so an event committed during the replay is queued, not missed.
         guard
             let (subID, live, closed) = hub.subscribe(

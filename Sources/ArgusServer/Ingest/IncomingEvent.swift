@@ -100,6 +100,11 @@ struct IncomingEvent: Sendable {
 struct EventRejection: Error, Sendable {
     var status: Int
     var message: String
+
+    init(status: Int, message: String) {
+        self.status = status
+        self.message = APIError.oneLine(message)
+    }
 }
 
 enum EventValidator {
@@ -120,7 +125,7 @@ enum EventValidator {
             return .failure(
                 EventRejection(
                     status: 415,
-                    message: "Unsupported schema_version \(version.serialized()); this server speaks \"1.1\"."
+                    message: "Unsupported schema_version \(version.serialized().prefix(64)); this server speaks \"1.1\"."
                 ))
         }
         guard let eventID = o["event_id"]?.stringValue else {
