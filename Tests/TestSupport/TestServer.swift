@@ -260,7 +260,7 @@ public final class SSECollector: @unchecked Sendable {
     public let connection: SSEConnection
     private let finished = DispatchSemaphore(value: 0)
 
-    public init(url: String, token: String?, lastEventID: String? = nil, idleTimeout: Int = 45) {
+    public init(url: String, token: String?, lastEventID: String? = nil, idleTimeout: Double = 45) {
         connection = SSEConnection(url: url, token: token, idleTimeout: idleTimeout)
         let t = Thread { [self] in
             let e = connection.run(lastEventID: lastEventID) { m in
