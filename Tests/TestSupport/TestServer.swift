@@ -433,6 +433,12 @@ public final class Tmux: @unchecked Sendable {
         throw TestFailure("timed out waiting for \(what); the pane shows:\n\(last)")
     }
 
+    /// Resizes the window (as a user dragging the terminal would): the program gets SIGWINCH.
+    public func resize(width: Int, height: Int) {
+        _ = try? runTool(
+            "/usr/bin/env", ["tmux", "-L", socket, "resize-window", "-t", session, "-x", String(width), "-y", String(height)])
+    }
+
     public var exitStatus: Int32? {
         (try? String(contentsOf: exitFile, encoding: .utf8)).flatMap {
             Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
