@@ -83,7 +83,7 @@ agent_cmd = obj({"id": INT, "kind": {"type": "string", "enum": ["rerun", "stop"]
 sse_event = obj({
     "event": {"type": "string", "description": "`hello`, `summary`, or the stored event's event_type."},
     "data": {"type": "string", "contentMediaType": "application/json",
-             "description": "One line of JSON: hello `{channels, last_event_id}`; summary `{id?, channel, event_type, batch, jobs}`; "
+             "description": "One line of JSON: hello `{channels, last_event_id, keepalive_s}` (keepalive_s: the server sends `: keepalive` after that many seconds of silence); summary `{id?, channel, event_type, batch, jobs}`; "
                             "otherwise the stored envelope plus `id` and `channel`."},
     "id": {"type": "string", "pattern": "^[0-9]+$", "description": "The server-wide event id (resume with Last-Event-ID)."},
     "retry": {"type": "integer", "const": 2000},

@@ -4,15 +4,30 @@ import Shared
 
 /// A failed exchange, phrased for a person at a prompt.
 public struct ClientError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case connection, http, decoding, aborted }
+    public enum Kind: Sendable {
+        /// No connection could be made.
+        case connection
+        /// Connected, but the reply was not complete within the timeout (a server that accepts and then stalls).
+        case timeout
+        /// Connected, then the connection broke before the reply was complete.
+        case interrupted
+        /// A non-2xx status (`status`, and the server's `detail` sentence when it sent one).
+        case http
+        /// A reply that is not the JSON it should be.
+        case decoding
+        case aborted
+    }
     public var kind: Kind
     public var status: Int
     public var description: String
+    /// The server's own `detail` sentence, when the reply carried one.
+    public var detail: String?
 
-    public init(_ kind: Kind, status: Int = 0, _ description: String) {
+    public init(_ kind: Kind, status: Int = 0, _ description: String, detail: String? = nil) {
         self.kind = kind
         self.status = status
         self.description = description
+        self.detail = detail
     }
 }
 
@@ -24,7 +39,9 @@ public struct HTTPResult: Sendable {
     public var text: String { String(decoding: body, as: UTF8.self) }
     public var json: JSON? { try? JSON.parse(body) }
     /// The server's `detail` sentence, or a generic one.
-    public var detail: String { json?["detail"]?.stringValue ?? "HTTP \(status)" }
+    public var detail: String { serverDetail ?? "HTTP \(status)" }
+    /// The server's `detail` sentence, if the body is JSON that has one.
+    public var serverDetail: String? { json?["detail"]?.stringValue }
 }
 
 enum CurlRuntime {
@@ -124,8 +141,16 @@ public final class HTTPClient: @unchecked Sendable {
         }
         let rc = withExtendedLifetime(sink) { curl_easy_perform(h) }
         if rc != CURLE_OK {
-            throw ClientError(
-                .connection, "Cannot reach \(baseURL) (\(String(cString: curl_easy_strerror(rc)))).")
+            let why = String(cString: curl_easy_strerror(rc))
+            // Whether the connection was made tells "cannot reach" from "reached, then it went wrong".
+            var connectedUs: curl_off_t = 0
+            ccurl_getinfo_off(h, CURLINFO_CONNECT_TIME_T, &connectedUs)
+            if connectedUs == 0 { throw ClientError(.connection, "Cannot reach \(baseURL) (\(why)).") }
+            if rc == CURLE_OPERATION_TIMEDOUT {
+                throw ClientError(
+                    .timeout, "\(baseURL) accepted the connection but sent no complete reply within \(Int(timeout.rounded())) s.")
+            }
+            throw ClientError(.interrupted, "The connection to \(baseURL) broke before the reply was complete (\(why)).")
         }
         var status = 0
         ccurl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
@@ -144,7 +169,7 @@ public final class HTTPClient: @unchecked Sendable {
     public func getJSON(_ path: String) throws(ClientError) -> JSON {
         let r = try get(path)
         guard (200..<300).contains(r.status) else {
-            throw ClientError(.http, status: r.status, r.detail)
+            throw ClientError(.http, status: r.status, r.detail, detail: r.serverDetail)
         }
         guard let j = r.json else {
             throw ClientError(.decoding, status: r.status, "The server sent a reply that is not JSON.")

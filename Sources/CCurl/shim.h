@@ -12,4 +12,5 @@ static inline CURLcode ccurl_setopt_headerfn(CURL *h, curl_write_callback f) { r
 static inline CURLcode ccurl_setopt_xferinfofn(CURL *h, curl_xferinfo_callback f) { return curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, f); }
 static inline CURLcode ccurl_setopt_postsize(CURL *h, long n) { return curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, n); }
 static inline CURLcode ccurl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
+static inline CURLcode ccurl_getinfo_off(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }
 #endif

@@ -24,6 +24,20 @@ static inline attr_t cn_A_UNDERLINE(void) { return A_UNDERLINE; }
 static inline attr_t cn_A_NORMAL(void) { return A_NORMAL; }
 static inline int cn_key_resize(void) { return KEY_RESIZE; }
 static inline const char *cn_codeset(void) { return nl_langinfo(CODESET); }
+/* Starts curses on the terminal $TERM names, like initscr but without exiting the process when it cannot:
+   0 started; 1 the terminal type is unknown here (no terminfo entry); 2 it cannot move the cursor (TERM=dumb),
+   so no screen can be drawn on it (curses is shut down again before returning). */
+static inline int cn_start(void) {
+    SCREEN *screen = newterm(NULL, stdout, stdin);
+    if (screen == NULL) return 1;
+    const char *cup = tigetstr("cup");
+    if (cup == NULL || cup == (const char *)-1) {
+        endwin();
+        delscreen(screen);
+        return 2;
+    }
+    return 0;
+}
 /* One cell: a wide character, then up to three combining marks drawn on it, with attributes and a colour pair. */
 static inline int cn_put_cell(int y, int x, wchar_t ch, wchar_t m1, wchar_t m2, wchar_t m3, attr_t attr, short pair) {
     cchar_t c;

@@ -32,6 +32,9 @@ public struct SSEParser: Sendable {
 
     public init() {}
 
+    /// Part of a frame has arrived, but not the blank line that ends it: a connection closing now cuts it off.
+    public var isMidFrame: Bool { !line.isEmpty || hasData || !eventType.isEmpty }
+
     public mutating func feed(_ bytes: some Sequence<UInt8>) -> [SSEMessage] {
         var out: [SSEMessage] = []
         for c in bytes {

@@ -24,10 +24,10 @@ struct ScreenLayoutTests {
         s.height = 24
         s.serverLabel = "http://127.0.0.1:9"
         s.job = JobData(batchID: "b1", jobID: "j1")
-        _ = Update.apply(&s, .connection(.reconnecting(attempt: 2, reason: "server unreachable")))
+        _ = Update.apply(&s, .connection(.reconnecting(attempt: 2, problem: .unreachable)))
         let rows = ScreenView.render(s).text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(rows[0].hasPrefix(" argus  b1 / j1"))
-        #expect(rows[0].hasSuffix("◌ reconnecting (attempt 2): server unreachable"))
+        #expect(rows[0].hasSuffix("◌ reconnecting (attempt 2)"))
         let body = rows[1...].joined(separator: "\n")
         #expect(body.contains("Nothing is known about this job yet."))
         #expect(body.contains("http://127.0.0.1:9: server unreachable; retrying (attempt 2)."))
@@ -50,10 +50,10 @@ struct ScreenLayoutTests {
         s.height = 20
         s.serverLabel = "http://127.0.0.1:9"
         s.job = JobData(batchID: "b1", jobID: "j1")
-        _ = Update.apply(&s, .connection(.reconnecting(attempt: 2, reason: "server unreachable")))
+        _ = Update.apply(&s, .connection(.reconnecting(attempt: 2, problem: .unreachable)))
         let empty = [String](repeating: "", count: 6)
         let expected =
-            [" argus  b1 / j1  ◌ reconnecting (attempt 2): server unreachable"] + empty + [
+            [" argus  b1 / j1" + String(repeating: " ", count: 22) + "◌ reconnecting (attempt 2)"] + empty + [
                 "              Nothing is known about this job yet.",
                 " http://127.0.0.1:9: server unreachable; retrying (attempt 2).",
                 "       Status and numbers appear when the server answers.",

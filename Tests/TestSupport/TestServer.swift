@@ -260,7 +260,7 @@ public final class SSECollector: @unchecked Sendable {
     public let connection: SSEConnection
     private let finished = DispatchSemaphore(value: 0)
 
-    public init(url: String, token: String?, lastEventID: String? = nil, idleTimeout: Int = 45) {
+    public init(url: String, token: String?, lastEventID: String? = nil, idleTimeout: Double = 45) {
         connection = SSEConnection(url: url, token: token, idleTimeout: idleTimeout)
         let t = Thread { [self] in
             let e = connection.run(lastEventID: lastEventID) { m in
@@ -431,6 +431,12 @@ public final class Tmux: @unchecked Sendable {
             usleep(100_000)
         }
         throw TestFailure("timed out waiting for \(what); the pane shows:\n\(last)")
+    }
+
+    /// Resizes the window (as a user dragging the terminal would): the program gets SIGWINCH.
+    public func resize(width: Int, height: Int) {
+        _ = try? runTool(
+            "/usr/bin/env", ["tmux", "-L", socket, "resize-window", "-t", session, "-x", String(width), "-y", String(height)])
     }
 
     public var exitStatus: Int32? {

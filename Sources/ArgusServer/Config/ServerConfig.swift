@@ -91,7 +91,7 @@ public struct ServerConfig: Sendable {
             meaning: "sweep interval; 0 disables the in-process sweeper"),
         .init(
             name: "ARGUS_SSE_KEEPALIVE_S", defaultText: "15",
-            meaning: "SSE keepalive comment after this much silence"),
+            meaning: "SSE keepalive comment after this much silence; announced in hello (argus-tui reconnects after 1.5x + 2 s of silence)"),
         .init(
             name: "ARGUS_SSE_BUFFER_CHUNKS", defaultText: "256",
             meaning: "per-connection SSE buffer; a reader further behind is dropped"),

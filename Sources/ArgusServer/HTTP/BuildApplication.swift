@@ -59,7 +59,7 @@ func buildRouter(_ services: ArgusServices) -> Router<ArgusRequestContext> {
     )
     .register(on: router)
     ReadController(store: services.store, actions: policy).register(on: router)
-    StreamController(store: services.store, hub: services.hub).register(on: router)
+    StreamController(store: services.store, hub: services.hub, keepaliveS: services.config.sseKeepaliveS).register(on: router)
     let actions = ActionController(
         store: services.store, pipeline: services.pipeline, agentOnlineS: services.config.agentOnlineS,
         limiter: RateLimiter(

@@ -10,6 +10,8 @@ import Shared
 struct StreamController {
     let store: ArgusStore
     let hub: SSEHub
+    /// ARGUS_SSE_KEEPALIVE_S, announced in `hello` so a client can tell a stalled stream from a quiet one.
+    let keepaliveS: Double
 
     static let lastEventIDHeader = HTTPField.Name("Last-Event-ID")!
     static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
@@ -57,6 +59,7 @@ struct StreamController {
         let hub = self.hub
         let hello: JSON = [
             "channels": .array(filter.names.map { .string($0) }), "last_event_id": JSON(resumeFrom),
+            "keepalive_s": .number(keepaliveS),
         ]
         let headers: HTTPFields = [
             .contentType: "text/event-stream", .cacheControl: "no-cache",

@@ -12,7 +12,11 @@ public struct TUICommand: ParsableCommand {
             TARGET is BATCH/JOB (the job's live screen), BATCH (pick one of its jobs), or nothing (recent batches,
             running first). The URL and token default to ARGUS_URL and ARGUS_TOKEN, the variables the Python SDK uses.
             Press ? inside for the keys. NO_COLOR turns colours off.
-            Exit status: 0 after q, 1 when it cannot go on (e.g. a rejected token), 130 after Ctrl-C, 143 after SIGTERM.
+            When the server misbehaves the screen keeps the last state received, the status line says what is wrong,
+            and the stream is resumed with Last-Event-ID; a stream silent for 1.5x the keepalive interval the server
+            announces plus 2 s (24.5 s with the default ARGUS_SSE_KEEPALIVE_S=15) counts as stalled and is reconnected.
+            Exit status: 0 after q, 1 when it cannot go on (e.g. a rejected token, or TERM=dumb), 130 after Ctrl-C,
+            143 after SIGTERM.
             """,
         version: ArgusVersion.string)
 

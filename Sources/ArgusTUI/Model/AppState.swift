@@ -4,8 +4,74 @@ import Shared
 public enum ConnectionState: Equatable, Sendable {
     case connecting
     case live
-    case reconnecting(attempt: Int, reason: String)
-    case offline(String)
+    /// The job's stream is down and being retried (capped exponential backoff, resuming with Last-Event-ID).
+    case reconnecting(attempt: Int, problem: ConnectionProblem)
+    /// A list could not be loaded; the next refresh (every 5 s) tries again.
+    case offline(ConnectionProblem)
+
+    public var problem: ConnectionProblem? {
+        switch self {
+        case .connecting, .live: return nil
+        case .reconnecting(_, let p), .offline(let p): return p
+        }
+    }
+}
+
+/// What is wrong with the server or the connection to it, said the way the status line says it.
+public enum ConnectionProblem: Equatable, Sendable {
+    /// No connection could be made (refused, no route, unknown host).
+    case unreachable
+    /// The server answered with an error status, and its own `detail` sentence when the reply had one.
+    case serverError(status: Int, detail: String?)
+    /// A reply or an event that is not valid JSON; `what` names it ("the job's view", "event 42").
+    case malformed(String)
+    /// The server accepted the connection but no complete reply came within `seconds`.
+    case noReply(seconds: Double)
+    /// The live stream went silent — nothing, not even a keepalive — for `seconds`.
+    case stalled(seconds: Double)
+    /// The stream broke or was closed; `why` says how.
+    case dropped(String)
+
+    public var sentence: String {
+        switch self {
+        case .unreachable: return "server unreachable"
+        case .serverError(let status, let detail):
+            let head = status >= 500 ? "server error \(status)" : "the server answered \(status)"
+            guard let detail, !detail.isEmpty else {
+                return "\(head) \(ConnectionProblem.reason(status)) (the reply gave no detail)"
+            }
+            return "\(head): \(detail)"
+        case .malformed(let what): return "\(what) from the server is not valid JSON"
+        case .noReply(let seconds): return "the server accepted the connection but sent no reply in \(Fmt.duration(seconds))"
+        case .stalled(let seconds): return "stream stalled: nothing from the server for \(Fmt.duration(seconds))"
+        case .dropped(let why): return "stream dropped: \(why)"
+        }
+    }
+
+    var isStall: Bool {
+        if case .stalled = self { return true }
+        return false
+    }
+
+    /// A few words for the header, where the sentence does not fit.
+    public var label: String {
+        switch self {
+        case .unreachable: return "offline"
+        case .serverError(let status, _): return status >= 500 ? "server error \(status)" : "HTTP \(status)"
+        case .malformed: return "bad reply"
+        case .noReply: return "no reply"
+        case .stalled: return "stalled"
+        case .dropped: return "dropped"
+        }
+    }
+
+    static func reason(_ status: Int) -> String {
+        [
+            400: "Bad Request", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout", 409: "Conflict",
+            413: "Content Too Large", 422: "Unprocessable Content", 429: "Too Many Requests",
+            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+        ][status] ?? "error"
+    }
 }
 
 public enum Screen: Equatable, Sendable {
@@ -85,6 +151,9 @@ public struct AppState: Sendable {
 
     public var job: JobData?
     public var connection: ConnectionState = .connecting
+    /// When the connection stopped being live (nil while live, or if it never was): what is on screen is the
+    /// state as of then, and the status line says so.
+    public var connectionLostAt: Double?
     /// Unix seconds of the last event (or load) from the server; the header shows its age.
     public var lastEventAt: Double?
     public var now: Double = Date().timeIntervalSince1970

@@ -132,6 +132,15 @@ public enum Update {
             s.job = data
             return []
         case .connection(let c):
+            // Leaving `live` dates what is on screen; anything else keeps the first date until live again.
+            if c == .live {
+                s.connectionLostAt = nil
+            } else if s.connection == .live {
+                // A stall began when the silence did, not when it was noticed.
+                var since = s.now
+                if case .stalled(let seconds)? = c.problem { since -= seconds }
+                s.connectionLostAt = since
+            }
             s.connection = c
             return []
         case .message(let text, let isError):
@@ -283,6 +292,7 @@ public enum Update {
                 clearNotices(&s)
                 s.job = JobData(batchID: b, jobID: j)
                 s.connection = .connecting
+                s.connectionLostAt = nil
                 resetLog(&s)
                 s.chartBounds = nil
                 return [.openJob(batchID: b, jobID: j)]

@@ -56,7 +56,7 @@ public final class Feed: @unchecked Sendable {
                 inbox.post(.batchesLoaded(rows.arrayValue ?? []))
                 inbox.post(.connection(.live))
             } catch {
-                Feed.report(error, to: inbox)
+                Feed.report(error, to: inbox, what: "the list of batches")
             }
         }.start()
     }
@@ -69,22 +69,35 @@ public final class Feed: @unchecked Sendable {
                 inbox.post(.jobsLoaded(batchID: batchID, rows.arrayValue ?? []))
                 inbox.post(.connection(.live))
             } catch {
-                Feed.report(error, to: inbox)
+                Feed.report(error, to: inbox, what: "the batch's job list")
             }
         }.start()
     }
 
-    static func report(_ error: Error, to inbox: ActionInbox) {
+    /// A failed list load: a rejected token ends the UI; a 4xx is a message about what was asked for; anything
+    /// else is the server's trouble, shown until a refresh succeeds (the list on screen stays).
+    static func report(_ error: Error, to inbox: ActionInbox, what: String = "the list") {
         guard let e = error as? ClientError else {
             inbox.post(.message("\(error)", isError: true))
             return
         }
         if e.status == 401 {
             inbox.post(.fatal("The server rejected the token: \(e.description)"))
-        } else if e.kind == .connection {
-            inbox.post(.connection(.offline(e.description)))
-        } else {
+        } else if e.kind == .http && e.status < 500 {
             inbox.post(.message(e.description, isError: true))
+        } else {
+            inbox.post(.connection(.offline(problem(e, what: what))))
+        }
+    }
+
+    /// What a failed request says about the server. `what` names the reply, for one that is not JSON.
+    static func problem(_ e: ClientError, what: String, timeout: Double = 10) -> ConnectionProblem {
+        switch e.kind {
+        case .connection: return .unreachable
+        case .timeout: return .noReply(seconds: timeout)
+        case .http: return .serverError(status: e.status, detail: e.detail)
+        case .decoding: return .malformed(what)
+        case .interrupted, .aborted: return .dropped(e.description)
         }
     }
 
@@ -176,6 +189,11 @@ public final class Feed: @unchecked Sendable {
 
 /// One job's live feed: `/view` first, then SSE from its `last_event_id`; on any drop, reconnect with
 /// capped exponential backoff and `Last-Event-ID`, so no event is lost or doubled.
+///
+/// What the server does wrong becomes a `ConnectionProblem` for the status line, never a crash or a cleared
+/// screen: an error status (with its `detail`), a reply or event that is not JSON (the stream is dropped and
+/// resumed from the last good id, so the server can send it again), a stream cut mid-event, and silence — no
+/// byte, not even a keepalive, for `SSEConnection.stallTimeout` of the interval the server announced in `hello`.
 final class JobStream: @unchecked Sendable {
     let baseURL: String
     let token: String
@@ -213,17 +231,54 @@ final class JobStream: @unchecked Sendable {
         while !isStopped && Date() < end { usleep(50_000) }
     }
 
+    /// Reads one SSE message. Returns the problem that should end the connection, if any: an event whose data
+    /// is not a JSON object (nothing of it is applied, and its id is not taken, so a reconnect asks for it again).
+    static func take(
+        _ m: SSEMessage, resumeFrom: inout Int64, keepalive: inout Double?, post: (Action) -> Void
+    ) -> ConnectionProblem? {
+        guard case .event(let e) = m else { return nil }
+        guard let json = try? JSON.parse(e.data), json.objectValue != nil else {
+            return .malformed(Int64(e.id).map { "event \($0)" } ?? "a \(e.type) event")
+        }
+        if e.type == "hello" {
+            if let k = json["keepalive_s"]?.doubleValue, k > 0 { keepalive = k }
+            post(.connection(.live))
+            return nil
+        }
+        // The summary that opens a stream may come before any id (SummaryFrame).
+        if let id = Int64(e.id) { resumeFrom = max(resumeFrom, id) }
+        post(.streamEvent(json))
+        return nil
+    }
+
+    /// How a connection ended, as a problem to show; nil when nothing is wrong (stopped).
+    static func problem(_ end: SSEConnection.End) -> ConnectionProblem? {
+        switch end {
+        case .stopped: return nil
+        case .refused(let status, let detail): return .serverError(status: status, detail: detail)
+        case .unreachable: return .unreachable
+        case .stalled(let seconds): return .stalled(seconds: seconds)
+        case .dropped(let why): return .dropped(why)
+        }
+    }
+
     func run() {
         let client = HTTPClient(baseURL: baseURL, token: token)
         let viewPath = APIPath.view(batchID, jobID)
         let sseURL = client.baseURL + APIPath.sse([.batch(batchID)])
         var lastID: Int64? = nil
         var attempt = 0
+        // The server's keepalive interval, from its last `hello`: how long silence may last before it is a stall.
+        var keepalive: Double? = nil
+        let inbox = self.inbox
         while !isStopped {
             if lastID == nil {
-                do {
+                do throws(ClientError) {
                     let view = try client.getJSON(viewPath)
                     guard !isStopped else { return }
+                    guard view.objectValue != nil else {
+                        throw ClientError(.decoding, "The job's view is not a JSON object.")
+                    }
                     inbox.post(.viewLoaded(view))
                     lastID = view["last_event_id"]?.intValue.map(Int64.init) ?? 0
                 } catch {
@@ -232,50 +287,39 @@ final class JobStream: @unchecked Sendable {
                         return
                     }
                     attempt += 1
-                    let why = error.kind == .connection ? "server unreachable" : error.description
-                    inbox.post(
-                        .connection(
-                            attempt == 1 && error.kind != .connection
-                                ? .offline(why) : .reconnecting(attempt: attempt, reason: why)))
+                    let problem = Feed.problem(error, what: "the job's view", timeout: client.timeout)
+                    inbox.post(.connection(.reconnecting(attempt: attempt, problem: problem)))
                     pause(JobStream.backoff(attempt))
                     continue
                 }
             }
-            let conn = SSEConnection(url: sseURL, token: token)
+            let conn = SSEConnection(url: sseURL, token: token, idleTimeout: SSEConnection.stallTimeout(keepalive: keepalive))
             current.withLock { $0 = conn }
             if isStopped { return }
-            let inbox = self.inbox
             var resumeFrom = lastID!
+            var broken: ConnectionProblem? = nil
             let end = conn.run(lastEventID: String(resumeFrom)) { m in
-                switch m {
-                case .event(let e):
-                    if e.type == "hello" {
-                        attempt = 0
-                        inbox.post(.connection(.live))
-                    } else if let json = try? JSON.parse(e.data) {
-                        // The summary that opens a stream may come before any id (SummaryFrame).
-                        if let id = Int64(e.id) { resumeFrom = max(resumeFrom, id) }
-                        inbox.post(.streamEvent(json))
-                    }
-                case .comment, .retry: break
+                broken = JobStream.take(m, resumeFrom: &resumeFrom, keepalive: &keepalive) { inbox.post($0) }
+                guard broken == nil else { return false }
+                if case .event(let e) = m {
+                    if e.type == "hello" { conn.idleTimeout = SSEConnection.stallTimeout(keepalive: keepalive) }
+                    // The summary after the replay: caught up, so the next failure starts the backoff over. A
+                    // server that breaks the stream before that (say, the same bad event in every replay) is
+                    // retried ever more slowly instead of twice a second.
+                    if e.type == SummaryFrame.eventType { attempt = 0 }
                 }
                 return true
             }
             lastID = resumeFrom
             current.withLock { $0 = nil }
             if isStopped { return }
-            switch end {
-            case .stopped: return
-            case .refused(401, let detail):
-                inbox.post(.fatal("The server rejected the token: \(detail)"))
+            if case .refused(401, let detail) = end {
+                inbox.post(.fatal("The server rejected the token: \(detail ?? "HTTP 401")"))
                 return
-            case .refused(_, let detail):
-                attempt += 1
-                inbox.post(.connection(.reconnecting(attempt: attempt, reason: detail)))
-            case .dropped(let why):
-                attempt += 1
-                inbox.post(.connection(.reconnecting(attempt: attempt, reason: why)))
             }
+            guard let problem = broken ?? JobStream.problem(end) else { return }
+            attempt += 1
+            inbox.post(.connection(.reconnecting(attempt: attempt, problem: problem)))
             pause(JobStream.backoff(attempt))
         }
     }

@@ -8,9 +8,28 @@ final class CursesTerminal {
     let colors: Bool
     private(set) var started = false
 
-    /// `colors` false honours NO_COLOR (attributes like bold and reverse still work).
-    init(colors wanted: Bool) {
-        _ = initscr()
+    /// Why the screen cannot be drawn on this terminal, in one sentence.
+    struct Unusable: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// `colors` false honours NO_COLOR (attributes like bold and reverse still work). Throws, with nothing
+    /// written to the terminal, when `TERM` is unknown or names a terminal that cannot move the cursor.
+    init(colors wanted: Bool) throws(Unusable) {
+        let term = ProcessInfo.processInfo.environment["TERM"].flatMap { $0.isEmpty ? nil : $0 }
+        switch cn_start() {
+        case 0: break
+        case 1:
+            throw Unusable(
+                description: (term.map { "the terminal type '\($0)' is not known here (no terminfo entry)" }
+                    ?? "TERM is not set, so the terminal type is unknown")
+                    + "; set TERM (e.g. xterm-256color), or use --dump for one plain-text frame.")
+        default:
+            throw Unusable(
+                description:
+                    "this terminal (TERM=\(term ?? "")) cannot move the cursor, so the live screen cannot be drawn; "
+                    + "use a full-screen terminal (e.g. TERM=xterm-256color), or --dump for one plain-text frame.")
+        }
         started = true
         cbreak()
         noecho()

@@ -77,7 +77,13 @@ public enum TerminalApp {
                 _ = write(signalWakeFD, &b, 1)
             }
         }
-        let term = CursesTerminal(colors: o.color)
+        let term: CursesTerminal
+        do {
+            term = try CursesTerminal(colors: o.color)
+        } catch {
+            FileHandle.standardError.write(Data("argus-tui: \(error)\n".utf8))
+            return 1
+        }
         defer { term.restore() }
         state.color = term.colors
         (state.width, state.height) = term.size

@@ -48,13 +48,11 @@ public enum ScreenView {
             switch s.connection {
             case .connecting: return ("\(ascii ? "~" : "◌") connecting…", Style(fg: .yellow))
             case .live: return ("\(ascii ? "*" : "●") live" + age, Style(fg: .green))
-            case .reconnecting(let n, let why):
-                return (
-                    "\(ascii ? "~" : "◌") reconnecting (attempt \(n)): \(why)" + age,
-                    Style(fg: .yellow, bold: true)
-                )
-            case .offline(let why):
-                return ("\(ascii ? "x" : "✕") offline: \(why)" + age, Style(fg: .red, bold: true))
+            // The header has room for a few words; the status line says the whole of what is wrong.
+            case .reconnecting(let n, _):
+                return ("\(ascii ? "~" : "◌") reconnecting (attempt \(n))" + age, Style(fg: .yellow, bold: true))
+            case .offline(let problem):
+                return ("\(ascii ? "x" : "✕") \(problem.label)" + age, Style(fg: .red, bold: true))
             }
         }()
         let tag = s.readOnly ? "  [read-only]" : ""
@@ -114,6 +112,10 @@ public enum ScreenView {
                 s.statusIsError ? Style(fg: .red, bold: true) : Style(fg: .cyan))
             return
         }
+        if let trouble = connectionLine(s) {
+            g.put(0, y, TextWidth.truncate(trouble, s.width), Style(fg: .yellow, bold: true))
+            return
+        }
         let hints: String
         switch s.screen {
         case .batches: hints = "↑↓ select · Enter open · ? help · q quit"
@@ -128,6 +130,26 @@ public enum ScreenView {
                 s.glyphs == .ascii
                     ? hints.replacingOccurrences(of: "↑↓", with: "up/down").replacingOccurrences(of: "←→", with: "left/right")
                         .replacingOccurrences(of: "·", with: "|") : hints, s.width), .dimmed)
+    }
+
+    /// While the server misbehaves: what is wrong, that it is being retried, and that the screen shows the last
+    /// state received (kept, not cleared). Nil while live, and before a job's first view (its body says why).
+    static func connectionLine(_ s: AppState) -> String? {
+        guard let problem = s.connection.problem else { return nil }
+        let since = s.connectionLostAt.map(Fmt.clock)
+        var parts = ["⚠ " + problem.sentence]
+        switch (s.connection, s.screen) {
+        case (.reconnecting(let n, _), .job):
+            guard s.job?.loaded == true else { return nil }
+            parts.append(problem.isStall ? "reconnecting (attempt \(n))" : "retrying (attempt \(n))")
+            if let since { parts.append("showing what arrived until \(since)") }
+        case (_, .batches) where s.batchesLoaded, (_, .jobs) where s.jobsLoaded:
+            parts.append("retrying every 5s")
+            if let since { parts.append("showing the list as of \(since)") }
+        default:
+            parts.append("retrying")
+        }
+        return parts.joined(separator: " · ")
     }
 
     /// A column of a list screen. Ids lose their middle when cut (so `…-seed3` and `…-seed4` stay apart);
@@ -322,9 +344,9 @@ public enum ScreenView {
         let why: String
         switch s.connection {
         case .connecting, .live: why = "Loading it from \(s.serverLabel)…"
-        case .reconnecting(let attempt, let reason):
-            why = "\(s.serverLabel): \(reason); retrying (attempt \(attempt))."
-        case .offline(let reason): why = "\(s.serverLabel): \(reason)"
+        case .reconnecting(let attempt, let problem):
+            why = "\(s.serverLabel): \(problem.sentence); retrying (attempt \(attempt))."
+        case .offline(let problem): why = "\(s.serverLabel): \(problem.sentence)"
         }
         let lines = [
             ("Nothing is known about this job yet.", Style.bold),

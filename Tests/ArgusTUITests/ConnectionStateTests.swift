@@ -1,0 +1,195 @@
+import ArgusClient
+import Foundation
+import Shared
+import Testing
+
+@testable import ArgusTUI
+
+/// What the TUI says and keeps when the server misbehaves: the model (`Update.apply`), the view
+/// (`ScreenView.render`) and the feed's reading of each SSE message, without a network.
+@Suite("Connection trouble: the problem is said, the last good state stays")
+struct ConnectionStateTests {
+    static func rows(_ s: AppState) -> [String] {
+        ScreenView.render(s).text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    @Test("each problem is one clear sentence: status and the server's detail, or what was not JSON, or how long it was silent")
+    func sentences() {
+        #expect(
+            ConnectionProblem.serverError(status: 500, detail: "database is locked").sentence
+                == "server error 500: database is locked")
+        #expect(
+            ConnectionProblem.serverError(status: 502, detail: nil).sentence
+                == "server error 502 Bad Gateway (the reply gave no detail)")
+        #expect(
+            ConnectionProblem.serverError(status: 429, detail: "too many streams").sentence
+                == "the server answered 429: too many streams")
+        #expect(ConnectionProblem.malformed("event 42").sentence == "event 42 from the server is not valid JSON")
+        #expect(ConnectionProblem.stalled(seconds: 24.5).sentence == "stream stalled: nothing from the server for 24s")
+        #expect(
+            ConnectionProblem.noReply(seconds: 10).sentence
+                == "the server accepted the connection but sent no reply in 10s")
+        #expect(
+            ConnectionProblem.dropped("the server closed the stream").sentence
+                == "stream dropped: the server closed the stream")
+        #expect(ConnectionProblem.unreachable.sentence == "server unreachable")
+    }
+
+    @Test("a stall is declared after 1.5× the announced keepalive plus 2 s; 24.5 s when none was announced")
+    func stallTimeout() {
+        #expect(SSEConnection.stallTimeout(keepalive: nil) == 24.5)
+        #expect(SSEConnection.stallTimeout(keepalive: 15) == 24.5)
+        #expect(SSEConnection.stallTimeout(keepalive: 1) == 3.5)
+        // The longest healthy silence: the server's keepalive clock ticks every keepalive/3 s, at most 5 s.
+        for k in [0.5, 1, 15, 60] { #expect(SSEConnection.stallTimeout(keepalive: k) > k + min(5, k / 3)) }
+    }
+
+    @Test("losing the stream keeps the job on screen; the status line says what is wrong, the retry, and since when")
+    func keepsLastGoodState() throws {
+        var s = Fixture.state(Fixture.view(), width: 120, height: 40)
+        let before = Self.rows(s)
+        #expect(s.connectionLostAt == nil)
+        let lost = s.now
+        _ = Update.apply(&s, .connection(.reconnecting(attempt: 1, problem: .serverError(status: 500, detail: "database is locked"))))
+        #expect(s.connectionLostAt == lost)
+        s.now += 7
+        _ = Update.apply(&s, .connection(.reconnecting(attempt: 2, problem: .stalled(seconds: 24.5))))
+        #expect(s.connectionLostAt == lost, "the first loss dates the screen, not the latest retry")
+        let rows = Self.rows(s)
+        #expect(rows[0].contains("◌ reconnecting (attempt 2) · last event"), "\(rows[0])")
+        #expect(
+            rows.last
+                == "⚠ stream stalled: nothing from the server for 24s · reconnecting (attempt 2) · showing what arrived until \(Fmt.clock(lost))"
+        )
+        // Everything but the header and the status line is what it was: loss, chart, log lines.
+        #expect(Array(rows[1..<(rows.count - 1)]) == Array(before[1..<(before.count - 1)]))
+        #expect(rows.contains { $0.contains("NaN in grads") })
+        _ = Update.apply(&s, .connection(.live))
+        #expect(s.connectionLostAt == nil)
+        #expect(Self.rows(s).last?.hasPrefix("↑↓ PgUp/PgDn") == true)
+        // A stall is dated from when the silence began, not from when it was noticed.
+        _ = Update.apply(&s, .connection(.reconnecting(attempt: 1, problem: .stalled(seconds: 24.5))))
+        #expect(s.connectionLostAt == s.now - 24.5)
+    }
+
+    @Test("a message of the moment is shown first; the problem comes back when it expires")
+    func messageThenProblem() {
+        var s = Fixture.state(Fixture.view(), width: 120, height: 40)
+        _ = Update.apply(&s, .connection(.reconnecting(attempt: 3, problem: .serverError(status: 503, detail: nil))))
+        _ = Update.apply(&s, .key(.char("e")))
+        #expect(Self.rows(s).last?.hasPrefix("EMA smoothing on") == true)
+        _ = Update.apply(&s, .tick(now: s.now + Update.statusSeconds + 1))
+        #expect(
+            Self.rows(s).last?.hasPrefix("⚠ server error 503 Service Unavailable (the reply gave no detail) · retrying (attempt 3)") == true
+        )
+    }
+
+    @Test("before the first view the body says why and the status line keeps the keys; a list keeps its rows and says since when")
+    func notLoadedAndLists() {
+        var s = AppState(screen: .job)
+        s.width = 120
+        s.serverLabel = "http://x"
+        s.job = JobData(batchID: "b1", jobID: "j1")
+        _ = Update.apply(&s, .connection(.reconnecting(attempt: 1, problem: .malformed("the job's view"))))
+        let rows = Self.rows(s)
+        #expect(rows.contains { $0.contains("http://x: the job's view from the server is not valid JSON; retrying (attempt 1).") })
+        #expect(rows.last?.hasPrefix("↑↓") == true)
+        var l = AppState(screen: .batches)
+        l.width = 120
+        _ = Update.apply(&l, .batchesLoaded([["id": "b-kept", "status": "running"]]))
+        _ = Update.apply(&l, .connection(.live))
+        _ = Update.apply(&l, .connection(.offline(.serverError(status: 500, detail: "disk I/O error"))))
+        let list = Self.rows(l)
+        #expect(list[0].hasSuffix("✕ server error 500"))
+        #expect(list.contains { $0.contains("b-kept") })
+        #expect(list.last == "⚠ server error 500: disk I/O error · retrying every 5s · showing the list as of \(Fmt.clock(l.now))")
+    }
+
+    /// Runs `JobStream.take` over messages, as the stream's handler does.
+    static func feed(_ messages: [SSEMessage], from start: Int64 = 10)
+        -> (resume: Int64, keepalive: Double?, posted: [Action], problem: ConnectionProblem?)
+    {
+        var resume = start
+        var keepalive: Double? = nil
+        var posted: [Action] = []
+        for m in messages {
+            if let p = JobStream.take(m, resumeFrom: &resume, keepalive: &keepalive, post: { posted.append($0) }) {
+                return (resume, keepalive, posted, p)
+            }
+        }
+        return (resume, keepalive, posted, nil)
+    }
+
+    @Test("hello: live, and the announced keepalive; events move the resume point; a summary without id does not")
+    func readsGoodMessages() {
+        let r = Self.feed([
+            .event(SSEEvent(id: "", type: "hello", data: #"{"channels":["batch:b1"],"last_event_id":10,"keepalive_s":1}"#)),
+            .comment("keepalive"),
+            .event(SSEEvent(id: "", type: "summary", data: #"{"event_type":"summary","batch":{},"jobs":[]}"#)),
+            .event(SSEEvent(id: "11", type: "log_line", data: #"{"id":11,"event_type":"log_line"}"#)),
+        ])
+        #expect(r.problem == nil)
+        #expect(r.keepalive == 1)
+        #expect(r.resume == 11)
+        #expect(r.posted.count == 3)
+        if case .connection(.live) = r.posted.first {} else { Issue.record("hello should post live: \(r.posted)") }
+    }
+
+    @Test("an event that is not a JSON object ends the connection as malformed, its id not taken")
+    func malformedEvents() {
+        for data in [#"{"event_type":"job_epoch","data":{"epoch":99,"train_lo"#, "not json", "42", #"["a"]"#] {
+            let r = Self.feed([
+                .event(SSEEvent(id: "11", type: "log_line", data: #"{"id":11,"event_type":"log_line"}"#)),
+                .event(SSEEvent(id: "999999", type: "job_epoch", data: data)),
+                .event(SSEEvent(id: "12", type: "log_line", data: #"{"id":12,"event_type":"log_line"}"#)),
+            ])
+            #expect(r.problem == .malformed("event 999999"), "\(data)")
+            #expect(r.resume == 11, "the resume point stays at the last good event")
+            #expect(r.posted.count == 1, "nothing after the bad event is applied")
+        }
+        #expect(Self.feed([.event(SSEEvent(id: "", type: "hello", data: "{trunc"))]).problem == .malformed("a hello event"))
+    }
+
+    @Test("how a stream ended becomes the problem shown")
+    func streamEnds() {
+        #expect(JobStream.problem(.stopped) == nil)
+        #expect(JobStream.problem(.refused(status: 500, detail: nil)) == .serverError(status: 500, detail: nil))
+        #expect(JobStream.problem(.stalled(seconds: 3.5)) == .stalled(seconds: 3.5))
+        #expect(JobStream.problem(.unreachable("Couldn't connect to server")) == .unreachable)
+        #expect(JobStream.problem(.dropped("x")) == .dropped("x"))
+        #expect(Feed.problem(ClientError(.decoding, "not JSON"), what: "the job's view") == .malformed("the job's view"))
+        #expect(Feed.problem(ClientError(.timeout, "slow"), what: "v", timeout: 10) == .noReply(seconds: 10))
+        #expect(
+            Feed.problem(ClientError(.http, status: 500, "HTTP 500", detail: nil), what: "v")
+                == .serverError(status: 500, detail: nil))
+    }
+
+    @Test("any size from 1×1 up, any screen, any key, any connection state: update and render never trap")
+    func tinySizesNeverTrap() {
+        let keys: [Key] =
+            [.up, .down, .left, .right, .pageUp, .pageDown, .home, .end, .enter, .escape, .backspace, .tab]
+            + "?m/ex1s".map { Key.char($0) } + [.escape, .escape, .char("q")]
+        let states: [ConnectionState] = [
+            .connecting, .live, .reconnecting(attempt: 9, problem: .stalled(seconds: 3)),
+            .offline(.serverError(status: 500, detail: String(repeating: "long ", count: 40))),
+        ]
+        for (w, h) in [(1, 1), (2, 1), (1, 3), (20, 5), (59, 19), (60, 20), (61, 20), (200, 3), (3, 200)] {
+            for c in states {
+                var s = Fixture.state(Fixture.view(), width: w, height: h)
+                _ = Update.apply(&s, .connection(c))
+                for k in keys {
+                    _ = Update.apply(&s, .key(k))
+                    let g = ScreenView.render(s)
+                    #expect(g.width == w && g.height == h)
+                }
+                var l = AppState(screen: .batches)
+                l.width = w
+                l.height = h
+                _ = Update.apply(&l, .batchesLoaded([["id": "b1", "status": "running"]]))
+                _ = Update.apply(&l, .connection(c))
+                for k in keys { _ = Update.apply(&l, .key(k)) }
+                _ = ScreenView.render(l)
+            }
+        }
+    }
+}
