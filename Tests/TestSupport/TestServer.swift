@@ -204,6 +204,16 @@ public final class TestServer: @unchecked Sendable {
 
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
+    /// The server's resident memory now (VmRSS) and at its highest so far (VmHWM), in MB.
+    public var rssMB: Double { memoryMB("VmRSS:") }
+    public var peakRSSMB: Double { memoryMB("VmHWM:") }
+
+    private func memoryMB(_ key: String) -> Double {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix(key) } ?? ""
+        return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
+    }
+
     deinit {
         stop()
         if ownsDataDir { try? FileManager.default.removeItem(at: dataDir) }
