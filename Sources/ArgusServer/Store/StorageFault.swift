@@ -87,7 +87,8 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         "The server cannot write to its database: \(reason); reads still work, and writes are tried again as they come."
     }
 
-    var description: String { requestDetail }
+    /// For the log (a background task has no request to speak of).
+    var description: String { "The server cannot write to its database: \(reason)." }
 
     /// The file system holding `dir`: whether it is mounted read-only, and the bytes an unprivileged writer may use.
     static func fileSystem(of dir: String) -> (readOnly: Bool, freeBytes: UInt64)? {
