@@ -137,6 +137,7 @@ struct StorageFaultTests {
         #expect(health.status == 503, "\(health.text)")
         #expect(!s.log.contains("internal error"), "\(s.log.suffix(3000))")
         #expect(s.stop() < 10)
+        #expect(s.process.terminationReason == .exit && s.process.terminationStatus == 0, "a clean exit: \(s.log.suffix(2000))")
 
         // What an operator does: unmount, check, mount again, start the server. Every acknowledged event is there,
         // none of a refused request, the summaries re-fold, and ids go on above every stored one.
@@ -172,6 +173,7 @@ struct StorageFaultTests {
         try s.client(token).mustPost(Ev.make("batch_start", batch: "b"))
         let first = try s.client(token).post("/api/events", json: Ev.make("log_line", batch: "b", data: ["line": "x"]))
         #expect(s.stop() < 10)
+        #expect(s.process.terminationReason == .exit && s.process.terminationStatus == 0, "a clean exit: \(s.log.suffix(2000))")
         // Linux refuses to make a file system read-only while a server has its files open for writing; stopped, it can.
         try disk.remount(readOnly: true)
         let (rc, _, err) = try runTool(
