@@ -381,7 +381,8 @@ struct ChunkedDecoder {
                 let c = bytes[i]
                 i += 1
                 if c == UInt8(ascii: "\n") {
-                    let hex = String(decoding: sizeLine, as: UTF8.self).split(separator: ";").first?
+                    let hex =
+                        String(decoding: sizeLine, as: UTF8.self).split(separator: ";").first?
                         .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
                     sizeLine = []
                     let n = Int(hex, radix: 16) ?? 0
