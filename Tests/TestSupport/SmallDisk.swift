@@ -56,20 +56,29 @@ public final class SmallDisk: @unchecked Sendable {
 
     private static func probe(ext4: Bool) -> String? {
         do {
-            try SmallDisk(kilobytes: ext4 ? 4096 : 64, ext4: ext4).unmount()
+            let disk = try SmallDisk(kilobytes: ext4 ? 4096 : 64, ext4: ext4)
+            defer { try? disk.unmount() }
+            if ext4, !FileManager.default.isWritableFile(atPath: try disk.errorTrigger()) {
+                return "this kernel has no ext4 trigger_fs_error"
+            }
             return nil
         } catch {
             return "\(error)"
         }
     }
 
+    /// The kernel's switch that makes this ext4 file system fail as on a disk error.
+    private func errorTrigger() throws -> String {
+        let (_, source, _) = try runTool("/usr/bin/env", ["findmnt", "-n", "-o", "SOURCE", mountPoint.path])
+        let device = URL(fileURLWithPath: source.trimmingCharacters(in: .whitespacesAndNewlines)).lastPathComponent
+        return "/sys/fs/ext4/\(device)/trigger_fs_error"
+    }
+
     /// Makes the ext4 file system fail as if the disk had reported an error: with errors=remount-ro the kernel stops
     /// every write to it at once, under the open files of a running process too (which a plain `mount -o remount,ro`
     /// refuses to do). It stays so until it is unmounted and checked (`repair()`).
     public func failFileSystem() throws {
-        let (_, source, _) = try runTool("/usr/bin/env", ["findmnt", "-n", "-o", "SOURCE", mountPoint.path])
-        let device = URL(fileURLWithPath: source.trimmingCharacters(in: .whitespacesAndNewlines)).lastPathComponent
-        let trigger = "/sys/fs/ext4/\(device)/trigger_fs_error"
+        let trigger = try errorTrigger()
         guard let h = FileHandle(forWritingAtPath: trigger) else { throw TestFailure("cannot open \(trigger)") }
         h.write(Data("argus test: the disk failed\n".utf8))
         try h.close()
