@@ -109,6 +109,10 @@ REASONS = {
     "415": "Content-Type is not JSON (ingest: schema_version is not \"1.1\").",
     "422": "A parameter or the body is malformed.",
     "429": "Over the token's budget (ARGUS_INGEST_RATE, ARGUS_ACTION_RATE, ARGUS_MAX_STREAMS_PER_TOKEN); Retry-After says when to try again.",
+    "431": "The request line and headers are over ARGUS_MAX_HEADER_KB; the connection is closed.",
+    "503": "The database cannot be written or read for a disk fault (full, read-only, I/O error), and `detail` says which and "
+           "whether anything from the request was stored; or ARGUS_MAX_CONNECTIONS connections are open (answered before "
+           "the request is read). Retry-After says when to try again.",
 }
 def errs(*codes): return {c: {"$ref": f"#/components/responses/E{c}"} for c in codes}
 def p(name, where="path", schema=STR, desc=None, required=None):
@@ -272,6 +276,12 @@ paths["/assets/{hash}/{name}"] = {"get": {"operationId": "asset", "summary": "Th
                           "content": {t: {"schema": STR} for t in ["text/javascript", "text/css", "image/svg+xml"]}},
                   "404": {"description": "No such file in this build.", "content": {"text/plain": {"schema": STR}}},
                   **errs("401")}}}
+
+# Any route may meet a disk fault (the token lookup reads the database), the connection cap or the header limit.
+for ops in paths.values():
+    for op in ops.values():
+        for code in ("431", "503"):
+            op["responses"].setdefault(code, {"$ref": f"#/components/responses/E{code}"})
 
 doc = {
     "openapi": "3.1.0",

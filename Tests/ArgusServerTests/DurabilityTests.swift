@@ -29,68 +29,6 @@ struct DurabilityTests {
         }
     }
 
-    /// Clients that post events one at a time until told to stop, remembering what the server acknowledged.
-    final class Ingesters: @unchecked Sendable {
-        private let lock = NSLock()
-        private var acked: [String: Int64] = [:]
-        private var running = true
-        private var threads: [Thread] = []
-        private let done = DispatchGroup()
-
-        init(url: String, token: String, clients: Int, batch: String) {
-            for k in 0..<clients {
-                done.enter()
-                let t = Thread { [self] in
-                    defer { done.leave() }
-                    let c = HTTPClient(baseURL: url, token: token, timeout: 5)
-                    var n = 0
-                    while lock.withLock({ running }) {
-                        let ev =
-                            n % 3 == 2
-                            ? Ev.make("log_line", batch: batch, job: "j\(k)", data: ["line": .string("line \(n)")])
-                            : Ev.epoch(batch, "j\(k)", n)
-                        n += 1
-                        guard let r = try? c.post("/api/events", json: ev) else {
-                            usleep(20_000)  // the server is gone: try again until told to stop
-                            continue
-                        }
-                        if r.status == 200, let id = r.json?["event_id"]?.intValue {
-                            lock.withLock { acked[ev["event_id"]!.stringValue!] = Int64(id) }
-                        }
-                    }
-                }
-                threads.append(t)
-                t.start()
-            }
-        }
-
-        var acknowledged: [String: Int64] { lock.withLock { acked } }
-
-        func stop() {
-            lock.withLock { running = false }
-            done.wait()
-        }
-    }
-
-    /// Every stored event of a batch, in id order, as a replay from the start streams it.
-    func storedEvents(_ s: TestServer, _ token: String, batch: String) throws -> [JSON] {
-        let sub = SSECollector(url: s.url + APIPath.sse([.batch(batch)]), token: token, lastEventID: "0")
-        defer { sub.stop() }
-        try sub.wait(timeout: 30, "the replay", until: { $0.contains { $0.type == SummaryFrame.eventType } })
-        return sub.dataEvents.compactMap { try? JSON.parse($0.data) }
-    }
-
-    /// The summaries a server keeps for a batch, without what depends on when the server received things.
-    func summaries(_ c: HTTPClient, batch: String) throws -> JSON {
-        func strip(_ v: JSON, _ keys: Set<String>) -> JSON {
-            guard case .object(let o) = v else { return v }
-            return .object(JSONObject(o.filter { !keys.contains($0.key) }.map { ($0.key, $0.value) }))
-        }
-        let b = strip(try c.mustGet(APIPath.batch(batch)), ["last_received", "agent_online"])
-        let jobs = (try c.mustGet(APIPath.jobs(batch))).arrayValue ?? []
-        return ["batch": b, "jobs": .array(jobs.sorted { $0["id"]!.stringValue! < $1["id"]!.stringValue! })]
-    }
-
     @Test("kill -9 while four clients ingest: every acknowledged event is there once, ids go on, summaries re-fold")
     func killNine() throws {
         let s = try TestServer()
@@ -105,7 +43,7 @@ struct DurabilityTests {
 
         let again = try TestServer(dataDir: s.dataDir)
         defer { _ = again.stop() }
-        let stored = try storedEvents(again, token, batch: "crash")
+        let stored = try again.storedEvents(token, batch: "crash")
         var copies: [String: [Int64]] = [:]
         for e in stored { copies[e["event_id"]!.stringValue!, default: []].append(Int64(e["id"]!.intValue!)) }
         let missing = acked.filter { copies[$0.key] == nil }
@@ -118,18 +56,7 @@ struct DurabilityTests {
         #expect((next.json?["event_id"]?.intValue ?? 0) > highest)
 
         // The summaries equal a fold of the stored events from scratch (by a fresh server, in id order).
-        let fresh = try TestServer()
-        defer { _ = fresh.stop() }
-        let freshToken = try fresh.token()
-        let replayed: [JSON] = try storedEvents(again, token, batch: "crash").map { e in
-            guard case .object(let o) = e else { return e }
-            return .object(JSONObject(o.filter { $0.key != "id" && $0.key != "channel" }.map { ($0.key, $0.value) }))
-        }
-        for start in stride(from: 0, to: replayed.count, by: 500) {
-            let r = try fresh.client(freshToken).postBatch(Array(replayed[start..<min(start + 500, replayed.count)]))
-            #expect(r.json?["rejected"] == 0, "\(r.text)")
-        }
-        #expect(try summaries(again.client(token), batch: "crash") == summaries(fresh.client(freshToken), batch: "crash"))
+        #expect(try again.summaries(token, batch: "crash") == again.refoldedSummaries(token, batch: "crash"))
     }
 
     @Test("SIGTERM during ingest and open streams: streams end, the server exits 0, nothing acknowledged is lost")
@@ -154,7 +81,7 @@ struct DurabilityTests {
         }
         let again = try TestServer(dataDir: s.dataDir)
         defer { _ = again.stop() }
-        let stored = Set(try storedEvents(again, token, batch: "term").compactMap { $0["event_id"]?.stringValue })
+        let stored = Set(try again.storedEvents(token, batch: "term").compactMap { $0["event_id"]?.stringValue })
         let acked = load.acknowledged
         #expect(acked.count > 20)
         #expect(acked.keys.allSatisfy(stored.contains), "acknowledged before the shutdown, so stored")

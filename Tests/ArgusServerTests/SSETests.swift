@@ -222,35 +222,53 @@ struct SSETests {
     }
 
     @Test(
-        "a subscriber that never reads does not slow ingest or other subscribers, and is eventually dropped"
+        "a subscriber that never reads, through 30,000 events: ingest stays quick, others get everything, it is dropped and closed, memory stays bounded"
     )
     func stuckSubscriber() throws {
-        let s = try TestServer(env: ["ARGUS_SSE_BUFFER_CHUNKS": "16"])
+        let s = try TestServer(env: ["ARGUS_SSE_BUFFER_CHUNKS": "16", "ARGUS_INGEST_RATE": "0"])
         let token = try s.token()
         let c = s.client(token)
         try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
+        let rssBefore = s.rssMB
         // A raw socket that sends the request and then never reads a byte.
-        let stuck = try RawSocket(port: s.port)
-        try stuck.send(
+        let stuck = try RawConnection(port: s.port, receiveBuffer: 4096)
+        stuck.send(
             "GET /api/sse?channels=batch:b HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n")
         let healthy = SSECollector(url: sseURL(s, "batch:b"), token: token)
         defer { healthy.stop() }
         try healthy.waitUntilConnected()
         let line = String(repeating: "x", count: 400)
         let batches = 120
+        var latencies: [Double] = []
         for k in 0..<batches {
             let events = (0..<250).map { i in
                 Ev.make(
                     "log_line", batch: "b", job: "j",
                     data: ["line": .string("\(k)-\(i) \(line)"), "level": "info"])
             }
+            let t0 = Date()
             let r = try c.postBatch(events)
+            latencies.append(Date().timeIntervalSince(t0) * 1000)
             #expect(r.status == 200)
         }
         try healthy.wait(
             timeout: 30, until: { $0.filter { $0.type == "log_line" }.count == batches * 250 })
         #expect(s.log.contains("fell behind"))
-        stuck.close()
+        // Dropped means its stream ends: what was buffered for it arrives, then the end of the response (a client
+        // reconnects and replays from its last id).
+        let rest = stuck.readUntilClosed(timeout: 10, untilEndOfChunkedBody: true)
+        #expect(rest.text.hasSuffix("\r\n0\r\n\r\n") || rest.closed, "the stuck stream never ended")
+        let metrics = try c.get("/metrics").text
+        #expect(metrics.contains("argus_sse_dropped_slow_readers_total 1"), "\(metrics.prefix(800))")
+        // 30,000 events of ~500 bytes (15 MB) went by: the server holds at most 16 chunks for the stuck reader.
+        let peak = s.peakRSSMB
+        latencies.sort()
+        #expect(peak - rssBefore < 100, "RSS \(rssBefore) → peak \(peak) MB")
+        #expect(latencies.last! < 2000, "a 250-event request took \(latencies.last!) ms")
+        print(
+            String(
+                format: "stuck SSE reader: 30,000 events; 250-event requests p50 %.1f ms max %.1f ms; RSS %.0f → peak %.0f MB",
+                latencies[latencies.count / 2], latencies.last!, rssBefore, peak))
     }
 
     @Test("SIGTERM with open streams shuts the server down promptly")
@@ -265,34 +283,4 @@ struct SSETests {
         #expect(!s.process.isRunning)
         for sub in subs { sub.stop() }
     }
-}
-
-/// A plain TCP client for tests that need to misbehave (never read).
-final class RawSocket {
-    let fd: Int32
-
-    init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var rcv: Int32 = 4096
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard rc == 0 else { throw TestFailure("connect failed") }
-    }
-
-    func send(_ s: String) throws {
-        let bytes = Array(s.utf8)
-        guard Glibc.send(fd, bytes, bytes.count, 0) == bytes.count else {
-            throw TestFailure("send failed")
-        }
-    }
-
-    func close() { Glibc.close(fd) }
 }

@@ -199,6 +199,34 @@ struct TUIEndToEndTests {
         t.send("q")
     }
 
+    @Test(
+        "Stop on a full disk: the status line shows the server's sentence; once the disk grows, Stop goes through",
+        .enabled(if: SmallDisk.unavailable == nil, "mounting a tmpfs needs root"))
+    func stopOnAFullDisk() throws {
+        let disk = try SmallDisk(kilobytes: 2048)
+        let logs = FileManager.default.temporaryDirectory.appendingPathComponent("argus-logs-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: logs) }
+        let s = try TestServer(dataDir: disk.mountPoint.appendingPathComponent("data"), logDir: logs)
+        defer { _ = s.stop() }
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        let t = try Tmux([Binaries.path("argus-tui"), "b1/j1"], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token], width: 170)
+        try t.wait("live") { $0.contains("● live") && $0.contains("[s] Stop") }
+        try disk.fillUntilWritesFail(c, batch: "other")
+        t.send("s")
+        try t.wait("the confirmation") { $0.contains("Stop batch b1?") }
+        t.send("y")
+        let pane = try t.wait("the server's sentence") { $0.contains("Stop failed: " + SmallDisk.fullDetail) }
+        #expect(pane.contains("● live") && !pane.contains("◐ stopping"), "reads go on; nothing was stopped")
+        try disk.remount(kilobytes: 8192)
+        t.send("s")
+        try t.wait("the confirmation again") { $0.contains("Stop batch b1?") }
+        t.send("y")
+        try t.wait("the stopping status") { $0.contains("◐ stopping") && $0.contains("Stop requested for b1") }
+        t.send("q")
+    }
+
     @Test("Mark failed: F is offered once the run stalls, asks first, and the batch and its job end failed")
     func markFailedFromTheKeyboard() throws {
         let s = try TestServer(env: ["ARGUS_STALL_TIMEOUT_MIN": "0.05"])

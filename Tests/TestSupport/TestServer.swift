@@ -145,16 +145,22 @@ public final class TestServer: @unchecked Sendable {
     let ownsDataDir: Bool
 
     /// `port` 0 picks a free one; pass the old port and data dir to restart "the same" server. `serveArgs` are
-    /// added to `serve` (e.g. `--log-level trace`).
-    public init(env: [String: String] = [:], dataDir existing: URL? = nil, port: Int = 0, serveArgs: [String] = []) throws {
+    /// added to `serve` (e.g. `--log-level trace`). The server's output goes to `logDir` (default: the data dir;
+    /// elsewhere when the data dir is a disk a test fills up).
+    public init(
+        env: [String: String] = [:], dataDir existing: URL? = nil, port: Int = 0, serveArgs: [String] = [],
+        logDir: URL? = nil
+    ) throws {
         ownsDataDir = existing == nil
         dataDir =
             existing
             ?? FileManager.default.temporaryDirectory.appendingPathComponent(
                 "argus-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
-        logFile = dataDir.appendingPathComponent("server-\(UUID().uuidString.prefix(8)).log")
-        let outFile = dataDir.appendingPathComponent("stdout-\(UUID().uuidString.prefix(8)).txt")
+        let outDir = logDir ?? dataDir
+        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
+        logFile = outDir.appendingPathComponent("server-\(UUID().uuidString.prefix(8)).log")
+        let outFile = outDir.appendingPathComponent("stdout-\(UUID().uuidString.prefix(8)).txt")
         process = try startProcess(
             Binaries.path("argus-server"),
             ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path] + serveArgs,
@@ -197,6 +203,16 @@ public final class TestServer: @unchecked Sendable {
     public func stop() -> TimeInterval { stopProcess(process, grace: 15) }
 
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+
+    /// The server's resident memory now (VmRSS) and at its highest so far (VmHWM), in MB.
+    public var rssMB: Double { memoryMB("VmRSS:") }
+    public var peakRSSMB: Double { memoryMB("VmHWM:") }
+
+    private func memoryMB(_ key: String) -> Double {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix(key) } ?? ""
+        return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
+    }
 
     deinit {
         stop()

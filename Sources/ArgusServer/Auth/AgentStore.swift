@@ -50,7 +50,7 @@ extension ArgusStore {
     func registerAgent(hostname: String, version: String?, capabilities: String?, userID: Int64) async throws -> (Int64, String) {
         let secret = Secret.make(prefix: Secret.agentPrefix)
         let now = ArgusStore.nowUs()
-        let id = try await pool.write { db -> Int64 in
+        let id = try await write { db -> Int64 in
             try db.execute(
                 sql: """
                     INSERT INTO agents(hostname, token_hash, user_id, version, capabilities, created_us, last_seen_us)
@@ -67,7 +67,7 @@ extension ArgusStore {
     }
 
     func touchAgent(_ id: Int64) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE agents SET last_seen_us = ? WHERE id = ?", arguments: [ArgusStore.nowUs(), id])
         }
     }
@@ -98,7 +98,7 @@ extension ArgusStore {
     }
 
     func enqueue(agentID: Int64, batchID: String, kind: String, command: String?, cwd: String?, targetPID: Int?) async throws -> Int64 {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "INSERT INTO agent_commands(agent_id, batch_id, kind, command, cwd, target_pid, created_us) VALUES (?,?,?,?,?,?,?)",
                 arguments: [agentID, batchID, kind, command, cwd, targetPID, ArgusStore.nowUs()])
@@ -118,7 +118,7 @@ extension ArgusStore {
 
     /// Records an agent's report on a command. Returns false when it is not this agent's command.
     func ack(agentID: Int64, commandID: Int64, status: String, pid: Int?, exitCode: Int?, error: String?) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     UPDATE agent_commands SET status = ?, pid = COALESCE(?, pid), exit_code = COALESCE(?, exit_code),

@@ -16,7 +16,7 @@ extension ArgusStore {
     func createSession(for user: UserPrincipal) async throws -> String {
         let secret = Secret.make(prefix: WebSession.secretPrefix)
         let now = ArgusStore.nowUs()
-        try await pool.write { db in
+        try await write { db in
             // Sessions that ended over a day ago are of no use to anyone: each sign-in clears them away.
             let dayAgo = now - 86_400_000_000
             try db.execute(
@@ -51,7 +51,7 @@ extension ArgusStore {
     /// Signs a session out. Returns false when it was not live.
     @discardableResult
     func revokeSession(secret: String) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE sessions SET revoked_us = ? WHERE secret_hash = ? AND revoked_us IS NULL",
                 arguments: [ArgusStore.nowUs(), SHA256.hex(secret)])

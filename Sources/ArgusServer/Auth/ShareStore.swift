@@ -34,7 +34,7 @@ extension ArgusStore {
         let secret = Secret.make(prefix: Secret.sharePrefix)
         let now = ArgusStore.nowUs()
         let expires = expiresInS.map { now + Int64($0 * 1_000_000) }
-        let record = try await pool.write { db -> ShareRecord in
+        let record = try await write { db -> ShareRecord in
             try db.execute(
                 sql: "INSERT INTO shares(batch_id, token_hash, created_by, created_us, expires_us) VALUES (?,?,?,?,?)",
                 arguments: [batchID, SHA256.hex(secret), user, now, expires])
@@ -53,7 +53,7 @@ extension ArgusStore {
 
     /// Revokes one share of a batch. Returns false when there is no such share.
     func revokeShare(batchID: String, id: Int64) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE shares SET revoked_us = COALESCE(revoked_us, ?) WHERE id = ? AND batch_id = ?",
                 arguments: [ArgusStore.nowUs(), id, batchID])

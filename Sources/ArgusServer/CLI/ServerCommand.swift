@@ -76,6 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw fail(error.description)
         }
         for warning in store.startupWarnings { logger.warning("\(warning)") }
+        if let warning = raiseOpenFileLimit(toHold: config.maxConnections) { logger.warning("\(warning)") }
         let services = ArgusServices(config: config, store: store, logger: logger)
         let host = config.host.contains(":") ? "[\(config.host)]" : config.host
         let dir = config.dataDir
@@ -95,6 +96,21 @@ struct ServeCommand: AsyncParsableCommand {
             throw fail("the server stopped: \(text)")
         }
     }
+}
+
+/// Lifts the soft limit on open files to the hard one, as servers do (the soft default, often 1024, would refuse
+/// connections long before ARGUS_MAX_CONNECTIONS). Returns a warning when even the hard limit is too low.
+func raiseOpenFileLimit(toHold connections: Int) -> String? {
+    var r = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &r) == 0 else { return nil }
+    if r.rlim_cur < r.rlim_max {
+        r.rlim_cur = r.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &r)
+    }
+    // The database, its WAL and readers, the listener and the log take a few dozen more.
+    guard r.rlim_cur < rlim_t(connections + 64) else { return nil }
+    return "The open-file limit (\(r.rlim_cur)) is below ARGUS_MAX_CONNECTIONS (\(connections)) plus the server's own files;"
+        + " connections beyond it fail to be accepted: raise `ulimit -n` or lower ARGUS_MAX_CONNECTIONS."
 }
 
 struct TokenCommand: ParsableCommand {

@@ -34,8 +34,10 @@ public struct ServerConfig: Sendable {
     public var headerTimeoutS = 10.0
     /// A request's body must arrive in full within this time after its headers.
     public var bodyTimeoutS = 30.0
-    /// Open connections at most (SSE streams included); further ones wait to be accepted.
+    /// Open connections at most (SSE streams included); one more is answered 503 at once and closed.
     public var maxConnections = 1000
+    /// A request's line and headers together, at most; more is answered 431 and the connection closed.
+    public var maxHeaderBytes = 16 * 1024
     /// Whether each group commit waits for fsync (SQLite `synchronous=FULL` in WAL): a 2xx then means the event
     /// is on disk, and survives a power cut. `ARGUS_FSYNC=checkpoint` trades that for speed: a commit then survives
     /// a crash of the process, and reaches the disk at the next checkpoint (a fraction of a second later).
@@ -111,6 +113,9 @@ public struct ServerConfig: Sendable {
             name: "ARGUS_MAX_BODY_MB", defaultText: "16",
             meaning: "largest request body (bigger gets 413, refused before it is read)"),
         .init(
+            name: "ARGUS_MAX_HEADER_KB", defaultText: "16",
+            meaning: "largest request line and headers together (bigger gets 431 and the connection is closed)"),
+        .init(
             name: "ARGUS_HEADER_TIMEOUT_S", defaultText: "10",
             meaning: "time to send a request's headers; also the keep-alive idle limit"),
         .init(
@@ -118,7 +123,7 @@ public struct ServerConfig: Sendable {
             meaning: "a request's body must arrive within this after its headers"),
         .init(
             name: "ARGUS_MAX_CONNECTIONS", defaultText: "1000",
-            meaning: "open connections at most, SSE streams included (more wait to be accepted)"),
+            meaning: "open connections at most, SSE streams included (one more gets 503 at once and is closed)"),
         .init(
             name: "ARGUS_FSYNC", defaultText: "commit",
             meaning: "commit: a 2xx means on disk (fsync per group commit); checkpoint: fsync a moment later"),
@@ -191,6 +196,12 @@ public struct ServerConfig: Sendable {
                 throw ConfigError(description: "ARGUS_MAX_CONNECTIONS must be a whole number of at least 1, got '\(v)'.")
             }
             c.maxConnections = n
+        }
+        if let v = text("ARGUS_MAX_HEADER_KB") {
+            guard let kb = Int(v), (1...1024).contains(kb) else {
+                throw ConfigError(description: "ARGUS_MAX_HEADER_KB must be a whole number of kilobytes from 1 to 1024, got '\(v)'.")
+            }
+            c.maxHeaderBytes = kb * 1024
         }
         if let v = text("ARGUS_FSYNC") {
             guard ["commit", "checkpoint"].contains(v) else {

@@ -11,10 +11,21 @@ struct PeriodicService: Service {
     var final: (@Sendable () async -> Void)? = nil
 
     func run() async throws {
+        // A tick that keeps failing the same way (the WAL checkpoint, ten times a second on a full disk) is logged
+        // once, and again when it fails differently or works again.
         try? await cancelWhenGracefulShutdown {
+            var lastFailure: String? = nil
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
-                do { try await tick() } catch { logger.warning("\(name): \(error)") }
+                do {
+                    try await tick()
+                    if lastFailure != nil { logger.notice("\(name): works again.") }
+                    lastFailure = nil
+                } catch {
+                    let text = "\(error)"
+                    if text != lastFailure { logger.warning("\(name): \(text)") }
+                    lastFailure = text
+                }
             }
         }
         await final?()

@@ -54,7 +54,7 @@ extension ArgusStore {
                 while true {
                     let limit = rows.size
                     let (n, took) = try await timed {
-                        try await pool.write { db in
+                        try await write { db in
                             try db.execute(
                                 sql: """
                                     DELETE FROM events WHERE id IN
@@ -100,7 +100,7 @@ extension ArgusStore {
         while true {
             let step = pages.size
             let (freed, took) = try await timed {
-                try await pool.write { db -> Int64 in
+                try await write { db -> Int64 in
                     let before = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
                     guard before > 0 else { return 0 }
                     try db.execute(sql: "PRAGMA incremental_vacuum(\(step))")

@@ -138,16 +138,24 @@ struct WatchdogService: Service {
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
+            // A check that keeps failing (a full disk) is logged once, and retried every second at most: an overdue
+            // deadline would otherwise make it try, and log, twenty times a second.
+            var lastFailure: String? = nil
             while !Task.isCancelled {
+                var failed = false
                 do {
                     let marked = try await stall.check()
                     for id in marked { logger.notice("batch \(id) stalled: nothing received for \(Double(stall.timeoutUs) / 60e6) min") }
+                    if lastFailure != nil { logger.notice("stall detector: works again.") }
+                    lastFailure = nil
                 } catch {
-                    logger.error("stall detector: \(error)")
+                    failed = true
+                    if "\(error)" != lastFailure { logger.error("stall detector: \(error)") }
+                    lastFailure = "\(error)"
                 }
                 // A batch first heard from after now cannot stall sooner than one timeout from now.
                 let nextUs = (try? await stall.untilNextDeadline()) ?? stall.timeoutUs
-                let sleepS = max(0.05, min(intervalS, Double(min(nextUs, stall.timeoutUs)) / 1e6 + 0.01))
+                let sleepS = max(failed ? 1 : 0.05, min(intervalS, Double(min(nextUs, stall.timeoutUs)) / 1e6 + 0.01))
                 try await Task.sleep(for: .seconds(sleepS))
             }
         }

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Shared
 
-/// Actions on a batch (SPEC §6). Stop for now: Rerun, Share and the agent queue come with argus-agent.
+/// Actions on a batch (SPEC §6): stop, rerun, mark failed; the agent queue they feed.
 struct ActionController {
     let store: ArgusStore
     let pipeline: IngestPipeline
@@ -44,10 +44,13 @@ struct ActionController {
                 data: JSONObject([("requested_by", .string(user.name))]), at: .now())
             try await pipeline.submitServerEvents([event], as: user)
             // A run that an agent started (a rerun) is also stopped at the process level.
-            if let started = try await store.runningRerun(ofBatch: b.id), let pid = started.pid,
-                try await store.agentAssignment(for: b, withinS: agentOnlineS, only: started.agentID).agentID != nil
-            {
-                _ = try await store.enqueue(agentID: started.agentID, batchID: b.id, kind: "stop", command: nil, cwd: nil, targetPID: pid)
+            try await Self.afterward("the agent's stop command for batch '\(b.id)'", ctx) {
+                if let started = try await store.runningRerun(ofBatch: b.id), let pid = started.pid,
+                    try await store.agentAssignment(for: b, withinS: agentOnlineS, only: started.agentID).agentID != nil
+                {
+                    _ = try await store.enqueue(
+                        agentID: started.agentID, batchID: b.id, kind: "stop", command: nil, cwd: nil, targetPID: pid)
+                }
             }
         }
         return .json(["status": "stopping", "batch_id": .string(b.id)])
@@ -71,8 +74,21 @@ struct ActionController {
             type: "rerun_requested", batchID: b.id, project: b.project,
             data: JSONObject([("command_id", JSON(commandID)), ("agent_id", JSON(agent)), ("requested_by", .string(user.name))]), at: .now()
         )
-        try await pipeline.submitServerEvents([event], as: user)
+        try await Self.afterward("the rerun_requested event of batch '\(b.id)'", ctx) {
+            try await pipeline.submitServerEvents([event], as: user)
+        }
         return .json(["command_id": JSON(commandID), "agent_id": JSON(agent), "host": JSON(b.host)], status: .accepted)
+    }
+
+    /// Runs the part of an action that follows the write that decided it (Stop's event, Rerun's command, a share
+    /// row). A disk fault there is logged, not answered with 503: the action itself is stored, and a 503 says that
+    /// nothing of the request was (a client that tried again would queue a second rerun).
+    static func afterward(_ what: String, _ ctx: ArgusRequestContext, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let fault as StorageFault {
+            ctx.logger.warning("\(what) was not stored, though the action was: \(fault.reason).")
+        }
     }
 
     /// Ends a run that will never report again (stalled, or stopping with its process gone) as failed, with its

@@ -134,6 +134,12 @@ struct APIError: Error, Sendable {
         APIError(status: .unprocessableContent, detail: d)
     }
     static func forbidden(_ d: String) -> APIError { APIError(status: .forbidden, detail: d) }
+    /// 503 with `Retry-After`: the database cannot be written (or read) for a disk fault; one sentence says which.
+    static func storage(_ fault: StorageFault) -> APIError {
+        APIError(
+            status: .serviceUnavailable, detail: fault.requestDetail,
+            headers: [.retryAfter: String(StorageFault.retryAfterS)])
+    }
     /// 413, closing the connection: the rest of an oversized body is not worth reading.
     static func tooLarge(declared: Int? = nil, limit: Int) -> APIError {
         let size = declared.map { "The body is too large (\($0) bytes); " } ?? "The body is too large; "
@@ -161,6 +167,8 @@ struct ErrorMiddleware: RouterMiddleware {
     typealias Context = ArgusRequestContext
     /// ARGUS_MAX_BODY_MB, named in the 413 sentence.
     let maxBodyBytes: Int
+    /// Where the database lives: a database error is judged a disk fault (503) by it.
+    let dataDir: String
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -191,6 +199,11 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
+            // A write's disk fault arrives as a StorageFault already; a read's as SQLite's error.
+            if let fault = StorageFault(error, dataDir: dataDir) {
+                let e = APIError.storage(fault)
+                return .json(["detail": .string(e.detail)], status: e.status, headers: e.headers)
+            }
             context.logger.error("internal error: \(error)")
             return .json(["detail": "Internal server error."], status: .internalServerError)
         }

@@ -15,6 +15,8 @@ public struct ArgusServices: Sendable {
     let stall: StallDetector
     let revocations: RevocationWatcher
     let metrics: ServerMetrics
+    /// Open connections, against ARGUS_MAX_CONNECTIONS.
+    let connections: ConnectionCounter
 
     public init(config: ServerConfig, store: ArgusStore, logger: Logger) {
         self.config = config
@@ -29,6 +31,7 @@ public struct ArgusServices: Sendable {
         self.auth = Authenticator(store: store)
         self.stall = StallDetector(store: store, pipeline: pipeline, timeoutMin: config.stallTimeoutMin)
         self.revocations = RevocationWatcher(store: store, hub: hub, auth: auth)
+        self.connections = ConnectionCounter(limit: config.maxConnections, logger: logger, metrics: metrics)
     }
 
     /// Runs the stall detector once now (the watchdog does this on its own schedule); returns the batches it
@@ -47,7 +50,7 @@ public struct ArgusServices: Sendable {
 func buildRouter(_ services: ArgusServices) -> Router<ArgusRequestContext> {
     let router = Router(context: ArgusRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
-    router.add(middleware: ErrorMiddleware(maxBodyBytes: services.config.maxBodyBytes))
+    router.add(middleware: ErrorMiddleware(maxBodyBytes: services.config.maxBodyBytes, dataDir: services.store.dataDir))
     router.add(middleware: DeclaredBodyLimitMiddleware(maxBodyBytes: services.config.maxBodyBytes))
     router.add(middleware: AuthMiddleware(auth: services.auth, baseURL: services.config.baseURL))
     let policy = ActionPolicy(agentOnlineS: services.config.agentOnlineS)
@@ -89,13 +92,20 @@ public func buildApplication(
     var app = Application(
         router: router,
         server: .http1(
-            configuration: .init(additionalChannelHandlers: [
-                RequestDeadlineHandler(headerTimeoutS: config.headerTimeoutS, bodyTimeoutS: config.bodyTimeoutS)
-            ])),
+            configuration: .init(
+                additionalChannelHandlers: [
+                    ConnectionLimitHandler(counter: services.connections),
+                    HeaderLimitHandler(maxHeaderBytes: config.maxHeaderBytes),
+                    RequestDeadlineHandler(headerTimeoutS: config.headerTimeoutS, bodyTimeoutS: config.bodyTimeoutS),
+                ],
+                httpDecoderConfiguration: .init(
+                    maxHeaderFieldSize: config.maxHeaderBytes, maxHeaderListSize: config.maxHeaderBytes))),
+        // A listen queue as long as the connection cap (the kernel caps it at net.core.somaxconn): a burst of
+        // clients, e.g. every SSE subscriber reconnecting after a restart, waits for accept instead of having its
+        // SYNs dropped and retried a second or three later (Hummingbird's default queue is 256).
         configuration: .init(
-            address: .hostname(config.host, port: config.port),
-            serverName: "argus-server",
-            availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections, logger: logger)),
+            address: .hostname(config.host, port: config.port), serverName: "argus-server",
+            backlog: min(max(config.maxConnections, 256), 4096)),
         onServerRunning: { channel in
             await onListening(channel.localAddress?.port ?? services.config.port)
         },

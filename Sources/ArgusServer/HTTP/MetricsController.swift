@@ -15,6 +15,7 @@ struct MetricsController {
             }
             let m = services.metrics
             m.sseSubscribers.record(services.hub.subscriberCount)
+            m.openConnections.record(services.connections.count)
             m.databaseBytes.record(services.store.databaseBytes)
             m.agentCommands(try await services.store.agentCommandCounts())
             return Response(

@@ -13,15 +13,22 @@ struct ReadController {
 
     func register(on router: Router<ArgusRequestContext>) {
         // Healthy means the database answers, not only that the process runs (a load balancer's check).
+        // After a write failed for a disk fault, unhealthy until a write succeeds: the next request's, or a tiny one
+        // /health tries itself a few seconds later (so a load balancer that stops sending traffic still sees recovery).
         router.get("/health") { _, _ in
             do {
                 try await store.ping()
-                return Response.json(["status": "ok"])
             } catch {
                 return Response.json(
                     ["status": "unavailable", "detail": .string("The database does not answer: \(error).")],
                     status: .serviceUnavailable)
             }
+            if let fault = await store.writeFault(retryAfterS: 2) {
+                return Response.json(
+                    ["status": "unavailable", "detail": .string(fault.healthDetail)], status: .serviceUnavailable,
+                    headers: [.retryAfter: String(StorageFault.retryAfterS)])
+            }
+            return Response.json(["status": "ok"])
         }
         router.get("/api/batches") { req, ctx in
             if case .share? = ctx.principal { throw APIError.forbidden("A share link can only read the batch it was made for.") }

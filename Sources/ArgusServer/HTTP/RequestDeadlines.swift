@@ -1,7 +1,11 @@
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
+import Shared
+import Synchronization
 
 /// Per-connection deadlines, so that no client holds a connection by sending slowly: the headers of each request
 /// must arrive within `headerTimeout` (counted from the connection's start, or from the end of the previous
@@ -105,5 +109,145 @@ struct DeclaredBodyLimitMiddleware: RouterMiddleware {
             throw APIError.tooLarge(declared: declared, limit: maxBodyBytes)
         }
         return try await next(request, context)
+    }
+}
+
+/// Open connections across the server's event loops, against ARGUS_MAX_CONNECTIONS.
+final class ConnectionCounter: Sendable {
+    let limit: Int
+    private let open = Atomic<Int>(0)
+    /// When a refusal was last logged.
+    private let lastLogged = Mutex<ContinuousClock.Instant?>(nil)
+    let logger: Logger
+    let metrics: ServerMetrics
+
+    init(limit: Int, logger: Logger, metrics: ServerMetrics) {
+        self.limit = limit
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    var count: Int { open.load(ordering: .relaxed) }
+
+    /// Counts a new connection in; false (and not counted) when `limit` are open already.
+    func admit() -> Bool {
+        let now = open.add(1, ordering: .relaxed).newValue
+        if now <= limit { return true }
+        open.subtract(1, ordering: .relaxed)
+        metrics.connectionsRefused.increment()
+        // At most one line every 10 s, however many are refused.
+        let log = lastLogged.withLock { last in
+            let t = ContinuousClock.now
+            guard last.map({ t - $0 >= .seconds(10) }) ?? true else { return false }
+            last = t
+            return true
+        }
+        if log {
+            logger.warning(
+                "Refusing connections: ARGUS_MAX_CONNECTIONS (\(limit)) are open; each further one gets 503 until some close.")
+        }
+        return false
+    }
+
+    func release() { open.subtract(1, ordering: .relaxed) }
+}
+
+/// Caps open connections (ARGUS_MAX_CONNECTIONS, SSE streams included). One over the cap is answered at once with
+/// 503 and `Retry-After`, without waiting for its request, and closed: nothing is held for it. (Until now it waited
+/// unanswered in the kernel's accept queue, a well-behaved client behind a crowd of idle ones included.)
+final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let counter: ConnectionCounter
+    private enum State { case new, admitted, refused, released }
+    private var state = State.new
+
+    init(counter: ConnectionCounter) { self.counter = counter }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { decide(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        decide(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        release()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { release() }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // A refused connection's request is never served.
+        if state != .refused { context.fireChannelRead(data) }
+    }
+
+    private func decide(_ context: ChannelHandlerContext) {
+        guard state == .new else { return }
+        if counter.admit() {
+            state = .admitted
+            return
+        }
+        state = .refused
+        let e = APIError(
+            status: .serviceUnavailable,
+            detail: "The server is at its connection limit (ARGUS_MAX_CONNECTIONS is \(counter.limit)); try again shortly.",
+            headers: [.retryAfter: "1"])
+        HTTPCannedResponse.send(e, context: context, wrap: wrapOutboundOut)
+    }
+
+    private func release() {
+        if state == .admitted { counter.release() }
+        state = .released
+    }
+}
+
+@available(*, unavailable)
+extension ConnectionLimitHandler: Sendable {}
+
+/// Request line and headers over ARGUS_MAX_HEADER_KB: the HTTP decoder stops reading at the limit (so no client makes
+/// the server buffer more), and this answers 431 with a sentence instead of a bare 400, and closes the connection.
+final class HeaderLimitHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias OutboundOut = HTTPResponsePart
+
+    let maxHeaderBytes: Int
+
+    init(maxHeaderBytes: Int) { self.maxHeaderBytes = maxHeaderBytes }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let e = error as? HTTPParserError, e == .headerOverflow else {
+            context.fireErrorCaught(error)
+            return
+        }
+        let answer = APIError(
+            status: .requestHeaderFieldsTooLarge,
+            detail: "The request's headers are too large; the limit is \(maxHeaderBytes) bytes (ARGUS_MAX_HEADER_KB).")
+        HTTPCannedResponse.send(answer, context: context, wrap: wrapOutboundOut)
+    }
+}
+
+@available(*, unavailable)
+extension HeaderLimitHandler: Sendable {}
+
+/// An answer written from a channel handler, below the router: `{"detail": …}`, then the connection is closed.
+enum HTTPCannedResponse {
+    static func send(
+        _ e: APIError, context: ChannelHandlerContext, wrap: (HTTPResponsePart) -> NIOAny
+    ) {
+        let body = ByteBuffer(string: JSON.object(JSONObject([("detail", .string(e.detail))])).serialized())
+        var fields = e.headers
+        fields[.contentType] = "application/json"
+        fields[.contentLength] = String(body.readableBytes)
+        fields[.connection] = "close"
+        context.write(wrap(.head(HTTPResponse(status: e.status, headerFields: fields))), promise: nil)
+        context.write(wrap(.body(body)), promise: nil)
+        context.writeAndFlush(wrap(.end(nil))).whenComplete { _ in context.close(promise: nil) }
     }
 }

@@ -56,7 +56,9 @@ struct ShareController {
         let event = IncomingEvent.server(
             type: "share_created", batchID: b.id, project: b.project,
             data: JSONObject([("share_id", JSON(share.id)), ("created_by", .string(user.name))]), at: .now())
-        try await pipeline.submitServerEvents([event], as: user)
+        try await ActionController.afterward("the share_created event of batch '\(b.id)'", ctx) {
+            try await pipeline.submitServerEvents([event], as: user)
+        }
         let origin = baseURL ?? req.head.authority.map { (WebOrigin.isHTTPS(req) ? "https://" : "http://") + $0 } ?? ""
         return .json(
             [

@@ -2,8 +2,10 @@ import Foundation
 import Shared
 
 /// The single writer. Requests queue their items; whenever the writer is free it takes everything queued
-/// and commits it in one transaction (group commit), then streams the stored events in id order and
-/// answers each request. A 2xx therefore always follows the commit, and SSE ids are published in order.
+/// and commits it in one transaction (group commit), hands the stored events to the publisher and answers each
+/// request. A 2xx therefore always follows the commit. The publisher streams each commit's events in commit order
+/// (so SSE ids go up along every stream) while the writer goes on with the next group: fanning a commit out to
+/// hundreds of streams takes a few milliseconds that no commit should wait for (bench/load.sh).
 actor IngestPipeline {
     private struct Pending {
         var items: [IngestItem]
@@ -21,12 +23,20 @@ actor IngestPipeline {
     /// The idle detector's window (ARGUS_IDLE_JOB_THRESHOLD_MIN); 0 turns it off.
     private let idleWindowUs: Int64
 
+    /// Committed events on their way to the hub, in commit order (one consumer: the publisher task).
+    private let toPublish: AsyncStream<[StoredEvent]>.Continuation
+
     init(store: ArgusStore, hub: SSEHub, idleThresholdMin: Double, metrics: ServerMetrics = ServerMetrics()) {
         self.store = store
         self.hub = hub
         self.metrics = metrics
         self.idleWindowUs = Int64(idleThresholdMin * 60_000_000)
+        let (commits, continuation) = AsyncStream<[StoredEvent]>.makeStream()
+        toPublish = continuation
+        Task { for await events in commits { hub.publish(events) } }
     }
+
+    deinit { toPublish.finish() }
 
     func submit(_ items: [IngestItem]) async throws -> [IngestOutcome] {
         try await withCheckedThrowingContinuation { c in
@@ -54,7 +64,7 @@ actor IngestPipeline {
                 let started = DispatchTime.now()
                 let (outcomes, stored) = try await store.ingest(group.flatMap(\.items), idleWindowUs: idleWindowUs)
                 metrics.commitSeconds.recordInterval(since: started)
-                hub.publish(stored)
+                toPublish.yield(stored)
                 record(outcomes, stored, items: count)
                 var offset = 0
                 for p in group {

@@ -18,6 +18,9 @@ public final class ServerMetrics: Sendable {
     let sseSubscribers: CoreMetrics.Gauge
     let sseDroppedSlowReaders: CoreMetrics.Counter
     let databaseBytes: CoreMetrics.Gauge
+    /// Connections answered 503 at once because ARGUS_MAX_CONNECTIONS were open.
+    let connectionsRefused: CoreMetrics.Counter
+    let openConnections: CoreMetrics.Gauge
     private let labelled = Mutex<[String: CoreMetrics.Counter]>([:])
     private let commandGauges = Mutex<[String: CoreMetrics.Gauge]>([:])
 
@@ -37,6 +40,8 @@ public final class ServerMetrics: Sendable {
         sseSubscribers = Gauge(label: "argus_sse_subscribers", factory: f)
         sseDroppedSlowReaders = Counter(label: "argus_sse_dropped_slow_readers_total", factory: f)
         databaseBytes = Gauge(label: "argus_database_bytes", factory: f)
+        connectionsRefused = Counter(label: "argus_connections_refused_total", factory: f)
+        openConnections = Gauge(label: "argus_open_connections", factory: f)
     }
 
     private func counter(_ name: String, _ label: String, _ value: String) -> CoreMetrics.Counter {

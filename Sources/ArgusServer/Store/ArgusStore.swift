@@ -24,6 +24,12 @@ public final class ArgusStore: Sendable {
     /// What the owner should tell the user at start (e.g. a data dir other users can read).
     public let startupWarnings: [String]
 
+    /// Where the database lives: a disk fault is judged by its file system (`StorageFault`).
+    let dataDir: String
+    /// Whether the last write failed for a disk fault, for `/health`.
+    let writeHealth = WriteHealth()
+    let logger = Logger(label: "argus-server")
+
     /// Opens (creating if needed) the data dir and `argus.sqlite`, and migrates it. With `backgroundCheckpoints`
     /// (the server) commits never checkpoint; the owner must call `checkpoint()` regularly instead.
     /// `fsyncEachCommit` (ARGUS_FSYNC): each commit waits until it is on disk (`synchronous=FULL`); otherwise WAL
@@ -32,6 +38,7 @@ public final class ArgusStore: Sendable {
         dataDir: String, clock: ServerClock = .system, backgroundCheckpoints: Bool = false, fsyncEachCommit: Bool = true
     ) throws(OpenError) {
         self.clock = clock
+        self.dataDir = dataDir
         startupWarnings = try DataDirPermissions.prepare(dataDir)
         var config = Configuration()
         config.busyMode = .timeout(10)
@@ -62,7 +69,51 @@ public final class ArgusStore: Sendable {
             side.busyMode = .timeout(10)
             checkpointer = backgroundCheckpoints ? try DatabaseQueue(path: path, configuration: side) : nil
         } catch {
-            throw OpenError(description: "Cannot open the database \(path): \(error)")
+            // A disk fault in one sentence (a read-only or full data dir); anything else as SQLite said it.
+            let why = StorageFault(error, dataDir: dataDir).map { "\($0.reason) (\(error))" } ?? "\(error)"
+            throw OpenError(description: "Cannot open the database \(path): \(why).")
+        }
+    }
+
+    /// Every write of the server goes through here, in one transaction: a disk fault (full, read-only, I/O error)
+    /// is thrown as a `StorageFault`, which requests answer with 503, and is remembered for `/health` until a write
+    /// succeeds again. Each change between working and failing is logged once, not once per request.
+    func write<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            let value = try await pool.write(updates)
+            if let ended = writeHealth.succeeded() {
+                logger.notice("Writes to the database work again (they failed because \(ended.reason)).")
+            }
+            return value
+        } catch {
+            throw noteWriteFailure(error)
+        }
+    }
+
+    /// The error a failed write throws on: a `StorageFault` when it is about the disk (and then remembered).
+    func noteWriteFailure(_ error: any Error) -> any Error {
+        guard let fault = StorageFault(error, dataDir: dataDir) else { return error }
+        if writeHealth.failed(fault, atUs: clock.nowUs()) {
+            logger.error(
+                "Writes to the database fail because \(fault.reason) (\(error)); requests that write get 503 until they work again.")
+        }
+        return fault
+    }
+
+    /// Whether the database can be written now, for `/health` after a failed write: one tiny real commit (the header's
+    /// user_version, set to itself: one page in the WAL), tried at most every `afterS` seconds after the last failure.
+    /// Returns the fault still in force, or nil.
+    func writeFault(retryAfterS: Double) async -> StorageFault? {
+        guard let (fault, atUs) = writeHealth.current else { return nil }
+        guard Double(clock.nowUs() - atUs) / 1e6 >= retryAfterS else { return fault }
+        do {
+            try await write { db in
+                let v = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                try db.execute(sql: "PRAGMA user_version = \(v)")
+            }
+            return nil
+        } catch {
+            return (error as? StorageFault) ?? fault
         }
     }
 
@@ -172,7 +223,7 @@ extension ArgusStore {
     /// Stores events in one transaction: dedupe, insert, summaries. Returns one outcome per item, in order,
     /// and the newly stored events in id order (for streaming after commit).
     func ingest(_ items: [IngestItem], idleWindowUs: Int64) async throws -> ([IngestOutcome], [StoredEvent]) {
-        try await pool.write { [clock] db in
+        try await write { [clock] db in
             var t = IngestTransaction(db: db, receivedUs: clock.nowUs(), idleWindowUs: idleWindowUs)
             return try t.run(items)
         }

@@ -35,6 +35,27 @@ struct ChannelFilter: Sendable {
         return f
     }
 
+    /// The indices of the `events` this filter matches, ascending. `byBatch` holds the events' indices by batch id,
+    /// so a whole-batch channel costs one lookup, whatever the number of events.
+    func matching(_ events: [StoredEvent], byBatch: [String: [Int]]) -> [Int] {
+        var out: [Int] = []
+        var parts = 0
+        for b in wholeBatches {
+            guard let ks = byBatch[b] else { continue }
+            out += ks
+            parts += 1
+        }
+        for b in jobs.keys where !wholeBatches.contains(b) {
+            guard let ks = byBatch[b] else { continue }
+            let m = ks.filter { matches(events[$0]) }
+            guard !m.isEmpty else { continue }
+            out += m
+            parts += 1
+        }
+        if parts > 1 { out.sort() }
+        return out
+    }
+
     func matches(_ e: StoredEvent) -> Bool {
         if wholeBatches.contains(e.batchID) { return true }
         guard let js = jobs[e.batchID] else { return false }

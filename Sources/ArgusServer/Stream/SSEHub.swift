@@ -94,9 +94,12 @@ final class SSEHub: Sendable {
     /// only when some subscriber wants them.
     func publish(_ events: [StoredEvent]) {
         guard !events.isEmpty else { return }
+        // Who wants what: one lookup per channel a stream names, in the commit's events grouped by batch. (Testing
+        // every event against every stream cost more than the commit itself with 500 streams: bench/load.sh.)
+        let byBatch = Dictionary(grouping: events.indices, by: { events[$0].batchID })
         let interested: [(Int, [Int])] = state.withLock { s in
             s.subs.compactMap { id, sub in
-                let matched = events.indices.filter { sub.filter.matches(events[$0]) }
+                let matched = sub.filter.matching(events, byBatch: byBatch)
                 return matched.isEmpty ? nil : (id, matched)
             }
         }
@@ -106,23 +109,20 @@ final class SSEHub: Sendable {
         for (_, matched) in interested {
             for k in matched where frames[k] == nil { frames[k] = ByteBuffer(string: events[k].sseFrame) }
         }
-        var all: ByteBuffer? = nil
         let now = ArgusStore.nowUs()
+        // Streams that want the same events (those of one batch, say) share one chunk: built once, not per stream.
+        var shared: [[Int]: SSEChunk] = [:]
         var chunks: [Int: SSEChunk] = [:]
         for (id, matched) in interested {
-            if matched.count == events.count {
-                if all == nil {
-                    var b = ByteBuffer()
-                    for f in frames { b.writeImmutableBuffer(f!) }
-                    all = b
-                }
-                chunks[id] = .frames(ids: ids, joined: all!, each: frames.map { $0! })
-            } else {
-                var joined = ByteBuffer()
-                for k in matched { joined.writeImmutableBuffer(frames[k]!) }
-                chunks[id] = .frames(
-                    ids: matched.map { ids[$0] }, joined: joined, each: matched.map { frames[$0]! })
+            if let chunk = shared[matched] {
+                chunks[id] = chunk
+                continue
             }
+            var joined = ByteBuffer()
+            for k in matched { joined.writeImmutableBuffer(frames[k]!) }
+            let chunk = SSEChunk.frames(ids: matched.map { ids[$0] }, joined: joined, each: matched.map { frames[$0]! })
+            shared[matched] = chunk
+            chunks[id] = chunk
         }
         let overflowed: [Int] = state.withLock { s in
             var dropped: [Int] = []

@@ -1,0 +1,132 @@
+import Foundation
+import GRDB
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Why the database cannot be written (or opened), in the words a user gets. The one place where SQLite's
+/// disk errors (SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN, and SQLITE_BUSY past the busy timeout)
+/// become a sentence: the HTTP layer answers them with 503 and `Retry-After` (`APIError.storage`), `/health` reports
+/// the last one until a write succeeds again, and startup says it in one line.
+///
+/// SQLite's code alone can mislead: a full disk met while growing the `-shm` file is an I/O error, and a file system
+/// gone read-only under a running server answers writes with I/O errors too. So the data directory's file system
+/// is asked first (read-only flag, free space), and the code decides only when the file system looks fine.
+struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
+    enum Kind: String, Sendable {
+        case full, readOnly, ioError, cannotOpen, busy
+    }
+
+    let kind: Kind
+    /// Whether the failed write is known to have stored nothing. Not after an I/O error: one met while flushing the
+    /// commit to disk (fsync) leaves it unknown whether the commit reached the disk; a restart may find it there.
+    let nothingStored: Bool
+
+    /// How long a client should wait before trying again (`Retry-After`, seconds).
+    static let retryAfterS = 10
+
+    /// The SQLite error as a fault, or nil when it is not about the disk (a bug, a constraint: those stay 500s).
+    init?(_ error: any Error, dataDir: String) {
+        if let f = error as? StorageFault {
+            self = f
+            return
+        }
+        guard let e = error as? DatabaseError else { return nil }
+        let code = e.resultCode
+        guard [.SQLITE_FULL, .SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_BUSY].contains(code) else {
+            return nil
+        }
+        // SQLite refuses with FULL, READONLY, CANTOPEN and BUSY before it writes the commit frame.
+        nothingStored = code != .SQLITE_IOERR
+        if code == .SQLITE_BUSY {
+            kind = .busy
+            return
+        }
+        let fs = StorageFault.fileSystem(of: dataDir)
+        if fs?.readOnly == true {
+            kind = .readOnly
+        } else if code == .SQLITE_FULL || (fs?.freeBytes ?? .max) < 64 * 1024 {
+            kind = .full
+        } else {
+            switch code {
+            case .SQLITE_READONLY: kind = .readOnly
+            case .SQLITE_CANTOPEN: kind = .cannotOpen
+            default: kind = .ioError
+            }
+        }
+    }
+
+    init(_ kind: Kind, nothingStored: Bool = true) {
+        self.kind = kind
+        self.nothingStored = nothingStored
+    }
+
+    /// What is wrong, as the end of "The server cannot write to its database: …".
+    var reason: String {
+        switch kind {
+        case .full: return "the disk is full"
+        case .readOnly: return "its data directory is read-only"
+        case .ioError: return "the disk reports an I/O error"
+        case .cannotOpen: return "its files in the data directory cannot be opened"
+        case .busy: return "another process holds the database's write lock"
+        }
+    }
+
+    /// The 503 `detail` of a request that needed to write. Each request's writes are one transaction (or, for an
+    /// action, the failed write was its first), so when the write stored nothing, nothing of the request was stored.
+    var requestDetail: String {
+        "The server cannot write to its database: \(reason)"
+            + (nothingStored
+                ? "; nothing from this request was stored." : ", so this request may or may not have been stored.")
+    }
+
+    /// `/health`'s `detail`.
+    var healthDetail: String {
+        "The server cannot write to its database: \(reason); reads still work, and writes are tried again as they come."
+    }
+
+    /// For the log (a background task has no request to speak of).
+    var description: String { "The server cannot write to its database: \(reason)." }
+
+    /// The file system holding `dir`: whether it is mounted read-only, and the bytes an unprivileged writer may use.
+    static func fileSystem(of dir: String) -> (readOnly: Bool, freeBytes: UInt64)? {
+        var s = statvfs()
+        guard statvfs(dir, &s) == 0 else { return nil }
+        return ((s.f_flag & UInt(ST_RDONLY)) != 0, UInt64(s.f_bavail) * UInt64(s.f_frsize))
+    }
+}
+
+/// The state of writes, for `/health`: the fault the last write met, until a write succeeds again.
+final class WriteHealth: Sendable {
+    private struct State {
+        var fault: StorageFault?
+        var lastFailureUs: Int64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// The fault of the last write, if it failed; and when.
+    var current: (fault: StorageFault, atUs: Int64)? {
+        state.withLock { s in s.fault.map { ($0, s.lastFailureUs) } }
+    }
+
+    /// Records a failed write; true when writes were working until now (the caller logs the change once).
+    func failed(_ fault: StorageFault, atUs: Int64) -> Bool {
+        state.withLock { s in
+            let wasWorking = s.fault == nil
+            s.fault = fault
+            s.lastFailureUs = atUs
+            return wasWorking
+        }
+    }
+
+    /// Records a successful write; returns the fault that just ended, if any (the caller logs the recovery once).
+    func succeeded() -> StorageFault? {
+        state.withLock { s in
+            defer { s.fault = nil }
+            return s.fault
+        }
+    }
+}

@@ -1,0 +1,194 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+/// The data dir on a disk that fills up, or whose file system fails under the running server (issue 11): writes get
+/// 503 with one sentence and Retry-After, never a 500; nothing is half-written; reads go on; /health says so; and
+/// the server recovers on its own once the disk can be written again. Real servers on real (small) disks.
+@Suite("Storage faults: a full disk, a read-only data dir", .serialized)
+struct StorageFaultTests {
+    /// An I/O error met while flushing a commit leaves it unknown whether the commit reached the disk.
+    static let ioErrorDetails = [
+        "The server cannot write to its database: the disk reports an I/O error, so this request may or may not have been stored.",
+        // Kernels that mark the whole file system read-only on an error (statvfs says so).
+        "The server cannot write to its database: its data directory is read-only, so this request may or may not have been stored.",
+    ]
+
+    /// A directory for the server's log and output, off the disk under test.
+    static func logDir() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("argus-logs-\(UUID().uuidString.prefix(8))")
+    }
+
+    /// Waits until `predicate` holds, polling; throws after `timeout`.
+    static func eventually(_ what: String, timeout: TimeInterval = 20, _ predicate: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try predicate() { return }
+            usleep(20_000)
+        }
+        throw TestFailure("timed out waiting for \(what)")
+    }
+
+    @Test(
+        "a disk that fills up under four ingesting clients: 503 with the sentence and Retry-After, all-or-nothing batches, reads and /health, then recovery with ids going on",
+        .enabled(if: SmallDisk.unavailable == nil, "mounting a tmpfs needs root"))
+    func fullDisk() throws {
+        let disk = try SmallDisk(kilobytes: 3072)
+        let logs = Self.logDir()
+        defer { try? FileManager.default.removeItem(at: logs) }
+        let s = try TestServer(
+            env: ["ARGUS_INGEST_RATE": "0", "ARGUS_ACTION_RATE": "0"], dataDir: disk.mountPoint.appendingPathComponent("data"),
+            logDir: logs)
+        defer { _ = s.stop() }
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "full", data: ["n_total_jobs": 4]))
+        let live = SSECollector(url: s.url + APIPath.sse([.batch("full")]), token: token, lastEventID: "0")
+        defer { live.stop() }
+        try live.waitUntilConnected()
+
+        // Four clients post batches of 20 events (a third of them padded log lines) while the disk fills up.
+        let load = Ingesters(url: s.url, token: token, clients: 4, batch: "full", batchSize: 20, lineBytes: 300)
+        try Self.eventually("events to be acknowledged") { load.acknowledged.count >= 200 }
+        try disk.fill()
+        try Self.eventually("batches to be refused") { load.refusals.count >= 12 }
+        load.stop()
+        var acked = load.acknowledged
+        let refusals = load.refusals
+        for r in refusals {
+            #expect(r.status == 503 && r.detail == SmallDisk.fullDetail && r.retryAfter == "10", "\(r)")
+        }
+        // Whatever room SQLite's WAL file still holds is used up by small writes; then every write of that size fails,
+        // Stop (an event too) included. A share link is a smaller write: it may still fit until the last room is gone.
+        acked.merge(try disk.fillUntilWritesFail(c, batch: "full")) { a, _ in a }
+        let stop = try c.post(APIPath.stop("full"), json: [:])
+        #expect(stop.status == 503 && stop.detail == SmallDisk.fullDetail && stop.headers["retry-after"] == "10", "\(stop.text)")
+        var share = try c.post(APIPath.shares("full"), json: [:])
+        for _ in 0..<100 where share.status == 201 { share = try c.post(APIPath.shares("full"), json: [:]) }
+        #expect(share.status == 503 && share.detail == SmallDisk.fullDetail && share.headers["retry-after"] == "10", "\(share.text)")
+        let health = try HTTPClient(baseURL: s.url, token: nil).get("/health")
+        #expect(health.status == 503 && health.json?["status"] == "unavailable", "\(health.text)")
+        #expect(health.detail.hasPrefix("The server cannot write to its database: the disk is full;"), "\(health.text)")
+
+        // Reads go on. Every acknowledged event is stored, and no event of a refused request; the summaries are those
+        // of the stored events, folded afresh; the live stream carried exactly the stored events.
+        #expect(try c.get(APIPath.batch("full")).status == 200)
+        #expect(try c.mustGet(APIPath.stopRequested("full"))["stop_requested"] == false)
+        let stored = try s.storedEvents(token, batch: "full")
+        var ids: [String: Int64] = [:]
+        for e in stored where e["event_type"] != "share_created" { ids[e["event_id"]!.stringValue!] = Int64(e["id"]!.intValue!) }
+        #expect(acked.allSatisfy { ids[$0.key] == $0.value }, "every acknowledged event is stored under its id")
+        #expect(ids.count == acked.count + 1, "\(ids.count) stored, \(acked.count) acknowledged (and batch_start)")
+        let refusedIDs = Set(refusals.flatMap(\.eventIDs))
+        #expect(refusedIDs.allSatisfy { ids[$0] == nil }, "an event of a refused batch was stored")
+        #expect(try s.summaries(token, batch: "full") == s.refoldedSummaries(token, batch: "full"))
+        try live.wait(timeout: 10, "every stored event on the live stream") { _ in live.dataEvents.count >= stored.count }
+        #expect(
+            Set(live.dataEvents.map(\.id)) == Set(stored.compactMap { $0["id"]?.intValue.map(String.init) }),
+            "the live stream carried exactly the stored events")
+
+        // Space returns: /health sees it by itself, the refused batch goes in whole, ids go on above all stored.
+        try disk.free()
+        try Self.eventually("/health to be ok again", timeout: 10) {
+            try HTTPClient(baseURL: s.url, token: nil).get("/health").status == 200
+        }
+        let resent = try c.postBatch(refusals[0].events)
+        #expect(resent.status == 200 && resent.json?["accepted"]?.intValue == refusals[0].events.count, "\(resent.text)")
+        let newIDs = (resent.json?["results"]?.arrayValue ?? []).compactMap { $0["db_id"]?.intValue }
+        #expect(newIDs.min() ?? 0 > ids.values.max() ?? .max)
+        #expect(try c.post(APIPath.stop("full"), json: [:]).status == 200)
+        try live.wait(timeout: 10, "the new events on the live stream") { evs in
+            evs.contains { $0.type == "stop_requested" } && newIDs.allSatisfy { id in evs.contains { $0.id == String(id) } }
+        }
+        #expect(!s.log.contains("internal error"), "\(s.log.suffix(3000))")
+        #expect(s.log.contains("Writes to the database fail because the disk is full"))
+        #expect(s.log.contains("Writes to the database work again"))
+    }
+
+    @Test(
+        "the file system fails under the running server (errors=remount-ro): writes 503 with the sentence, reads go on; after a check and a restart all acknowledged before the failure is there",
+        .enabled(if: SmallDisk.ext4Unavailable == nil, "loop-mounting an ext4 image needs root and a loop device"))
+    func fileSystemFails() throws {
+        let disk = try SmallDisk(kilobytes: 16384, ext4: true)
+        let logs = Self.logDir()
+        defer { try? FileManager.default.removeItem(at: logs) }
+        let dataDir = disk.mountPoint.appendingPathComponent("data")
+        let s = try TestServer(env: ["ARGUS_INGEST_RATE": "0"], dataDir: dataDir, logDir: logs)
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "ro"))
+        let load = Ingesters(url: s.url, token: token, clients: 2, batch: "ro", batchSize: 10)
+        try Self.eventually("events to be acknowledged") { load.acknowledged.count >= 100 }
+        let ackedBefore = load.acknowledged
+        try disk.failFileSystem()
+        try Self.eventually("batches to be refused") { load.refusals.count >= 6 }
+        load.stop()
+        let acked = load.acknowledged
+        let refusals = load.refusals
+        let detail = refusals.first?.detail ?? ""
+        #expect(Self.ioErrorDetails.contains(detail), "\(detail)")
+        for r in refusals { #expect(r.status == 503 && r.detail == detail && r.retryAfter == "10", "\(r)") }
+        let stop = try c.post(APIPath.stop("ro"), json: [:])
+        #expect(stop.status == 503 && stop.detail == detail, "\(stop.text)")
+        #expect(try c.get(APIPath.jobs("ro")).status == 200)
+        let health = try HTTPClient(baseURL: s.url, token: nil).get("/health")
+        #expect(health.status == 503, "\(health.text)")
+        #expect(!s.log.contains("internal error"), "\(s.log.suffix(3000))")
+        #expect(s.stop() < 10)
+        #expect(s.process.terminationReason == .exit && s.process.terminationStatus == 0, "a clean exit: \(s.log.suffix(2000))")
+
+        // What an operator does: unmount, check, mount again, start the server. Every acknowledged event is there,
+        // none of a refused request, the summaries re-fold, and ids go on above every stored one.
+        try disk.repair()
+        let again = try TestServer(env: ["ARGUS_INGEST_RATE": "0"], dataDir: dataDir, logDir: logs)
+        defer { _ = again.stop() }
+        var ids: [String: Int64] = [:]
+        for e in try again.storedEvents(token, batch: "ro") { ids[e["event_id"]!.stringValue!] = Int64(e["id"]!.intValue!) }
+        #expect(ackedBefore.allSatisfy { ids[$0.key] == $0.value }, "acknowledged before the disk failed, so stored")
+        // The commits of the few milliseconds in which the kernel takes the file system down are uncertain both ways:
+        // an fsync that failed may have reached the disk, and ext4 may drop one whose fsync it had reported done. Each
+        // is there whole or not at all, under the id it was given.
+        #expect(acked.allSatisfy { ids[$0.key] == nil || ids[$0.key] == $0.value })
+        for r in refusals {
+            let found = r.eventIDs.filter { ids[$0] != nil }.count
+            #expect(found == 0 || found == r.eventIDs.count, "\(found) of the \(r.eventIDs.count) events of a refused batch")
+        }
+        #expect(try again.summaries(token, batch: "ro") == again.refoldedSummaries(token, batch: "ro"))
+        let next = try again.client(token).post("/api/events", json: Ev.make("log_line", batch: "ro", data: ["line": "after"]))
+        #expect((next.json?["event_id"]?.intValue ?? 0) > ids.values.max() ?? .max, "\(next.text)")
+    }
+
+    @Test(
+        "a server started on a read-only data dir says so in one sentence and exits 1; once writable it starts with everything",
+        .enabled(if: SmallDisk.unavailable == nil, "mounting a tmpfs needs root"))
+    func readOnlyAtStart() throws {
+        let disk = try SmallDisk(kilobytes: 4096)
+        let logs = Self.logDir()
+        defer { try? FileManager.default.removeItem(at: logs) }
+        let dataDir = disk.mountPoint.appendingPathComponent("data")
+        let s = try TestServer(dataDir: dataDir, logDir: logs)
+        let token = try s.token()
+        try s.client(token).mustPost(Ev.make("batch_start", batch: "b"))
+        let first = try s.client(token).post("/api/events", json: Ev.make("log_line", batch: "b", data: ["line": "x"]))
+        #expect(s.stop() < 10)
+        #expect(s.process.terminationReason == .exit && s.process.terminationStatus == 0, "a clean exit: \(s.log.suffix(2000))")
+        // Linux refuses to make a file system read-only while a server has its files open for writing; stopped, it can.
+        try disk.remount(readOnly: true)
+        let (rc, _, err) = try runTool(
+            Binaries.path("argus-server"), ["serve", "--port", "0", "--data-dir", dataDir.path])
+        #expect(rc == 1)
+        #expect(
+            err.hasPrefix("argus-server: Cannot open the database \(dataDir.path)/argus.sqlite: its data directory is read-only ("),
+            "\(err)")
+        #expect(err.hasSuffix(").\n") && err.split(separator: "\n").count == 1, "\(err)")
+
+        try disk.remount(readOnly: false)
+        let again = try TestServer(dataDir: dataDir, logDir: logs)
+        defer { _ = again.stop() }
+        let next = try again.client(token).post("/api/events", json: Ev.make("log_line", batch: "b", data: ["line": "y"]))
+        #expect(next.status == 200)
+        #expect((next.json?["event_id"]?.intValue ?? 0) > (first.json?["event_id"]?.intValue ?? .max))
+    }
+}
