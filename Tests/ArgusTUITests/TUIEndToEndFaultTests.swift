@@ -148,7 +148,8 @@ extension TUIEndToEndTests {
                 during()
                 shell.send("q")
             }
-            let after = try shell.wait("\(name): the exit") { $0.contains("rc-\(name)=") }
+            // A digit after `=`: the typed command line itself shows `rc-NAME=$?`.
+            let after = try shell.wait("\(name): the exit") { $0.range(of: "rc-\(name)=[0-9]", options: .regularExpression) != nil }
             let status = after.components(separatedBy: "rc-\(name)=").last.flatMap { Int($0.prefix { $0.isNumber }) }
             // The terminal's modes are exactly what they were before (echo, canonical input, ...): the shell works.
             shell.send("clear; [ \"$(stty -g)\" = \"$B\" ] && echo \(name)-tty-same-$((6*7))", "Enter")
