@@ -1,0 +1,177 @@
+import Foundation
+
+/// Where the server's rows live: SQLite in the data dir (the default) or a PostgreSQL shared by replicas.
+/// The store's logic (ingest folding, guardrails, actions, reads) is written once against `SQLConnection`; the two
+/// backends differ only in how a statement reaches the database and in the few spellings `SQLDialect` names.
+enum SQLDialect: Sendable {
+    case sqlite
+    case postgres
+
+    /// A JSON member of a TEXT column, as text (objects as their JSON text): `body` → `data` → `line`.
+    func jsonText(_ column: String, _ path: String...) -> String {
+        switch self {
+        case .sqlite: return "json_extract(\(column), '$.\(path.joined(separator: "."))')"
+        case .postgres:
+            let steps = path.dropLast().map { "->'\($0)'" }.joined()
+            return "((\(column))::json\(steps)->>'\(path.last!)')"
+        }
+    }
+}
+
+/// One value bound to a statement or read from a row. Booleans are stored as 0/1 in both backends.
+enum SQLValue: Sendable, Equatable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+}
+
+/// What can be bound to a `?`.
+protocol SQLBindable {
+    var sqlValue: SQLValue { get }
+}
+
+extension Int64: SQLBindable { var sqlValue: SQLValue { .int(self) } }
+extension Int: SQLBindable { var sqlValue: SQLValue { .int(Int64(self)) } }
+extension Int32: SQLBindable { var sqlValue: SQLValue { .int(Int64(self)) } }
+extension Bool: SQLBindable { var sqlValue: SQLValue { .int(self ? 1 : 0) } }
+extension Double: SQLBindable { var sqlValue: SQLValue { .double(self) } }
+extension String: SQLBindable { var sqlValue: SQLValue { .text(self) } }
+extension SQLValue: SQLBindable { var sqlValue: SQLValue { self } }
+extension Optional: SQLBindable where Wrapped: SQLBindable {
+    var sqlValue: SQLValue { self?.sqlValue ?? .null }
+}
+
+/// What a column can be read as. A NULL read as a non-optional type, or a text read as a number, is a bug in our
+/// SQL, not in the data: it traps with the column's name.
+protocol SQLDecodable {
+    static func decode(_ v: SQLValue, column: String) -> Self
+}
+
+extension Int64: SQLDecodable {
+    static func decode(_ v: SQLValue, column: String) -> Int64 {
+        switch v {
+        case .int(let i): return i
+        case .double(let d) where d == d.rounded(): return Int64(d)
+        case .text(let t) where Int64(t) != nil: return Int64(t)!
+        default: fatalError("Column \(column) holds \(v), not an integer.")
+        }
+    }
+}
+extension Int: SQLDecodable {
+    static func decode(_ v: SQLValue, column: String) -> Int { Int(Int64.decode(v, column: column)) }
+}
+extension Bool: SQLDecodable {
+    static func decode(_ v: SQLValue, column: String) -> Bool { Int64.decode(v, column: column) != 0 }
+}
+extension Double: SQLDecodable {
+    static func decode(_ v: SQLValue, column: String) -> Double {
+        switch v {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        case .text(let t) where Double(t) != nil: return Double(t)!
+        default: fatalError("Column \(column) holds \(v), not a number.")
+        }
+    }
+}
+extension String: SQLDecodable {
+    static func decode(_ v: SQLValue, column: String) -> String {
+        switch v {
+        case .text(let t): return t
+        case .int(let i): return String(i)
+        case .double(let d): return String(d)
+        case .null: fatalError("Column \(column) is NULL, not text.")
+        }
+    }
+}
+extension Optional: SQLDecodable where Wrapped: SQLDecodable {
+    static func decode(_ v: SQLValue, column: String) -> Wrapped? {
+        v == .null ? nil : Wrapped.decode(v, column: column)
+    }
+}
+
+/// One result row; columns by name (`row["id"]`) or position.
+struct SQLRow: Sendable {
+    final class Columns: Sendable {
+        let names: [String]
+        let index: [String: Int]
+        init(_ names: [String]) {
+            self.names = names
+            var index: [String: Int] = [:]
+            for (i, n) in names.enumerated() where index[n] == nil { index[n] = i }
+            self.index = index
+        }
+    }
+
+    let columns: Columns
+    let values: [SQLValue]
+
+    subscript<T: SQLDecodable>(_ name: String) -> T {
+        guard let i = columns.index[name] else { fatalError("No column \(name) in \(columns.names).") }
+        return T.decode(values[i], column: name)
+    }
+
+    subscript<T: SQLDecodable>(_ position: Int) -> T {
+        T.decode(values[position], column: columns.names[position])
+    }
+
+    /// The raw value of a column (nil when the query has no such column).
+    func value(_ name: String) -> SQLValue? { columns.index[name].map { values[$0] } }
+}
+
+/// One connection, inside a transaction (`SQLDatabase.write`) or a consistent snapshot (`read`). Statements use `?`
+/// placeholders in both backends. Not to be kept beyond the closure it was handed to.
+protocol SQLConnection: AnyObject {
+    var dialect: SQLDialect { get }
+    /// Runs a statement; returns how many rows it changed.
+    @discardableResult func execute(_ sql: String, _ args: [SQLValue]) throws -> Int
+    /// Runs a query and hands each row to `row` until it returns false.
+    func query(_ sql: String, _ args: [SQLValue], _ row: (SQLRow) throws -> Bool) throws
+}
+
+extension SQLConnection {
+    @discardableResult func execute(_ sql: String, _ args: [any SQLBindable] = []) throws -> Int {
+        try execute(sql, args.map(\.sqlValue))
+    }
+
+    func fetchAll(_ sql: String, _ args: [any SQLBindable] = []) throws -> [SQLRow] {
+        var rows: [SQLRow] = []
+        try query(sql, args.map(\.sqlValue)) { r in
+            rows.append(r)
+            return true
+        }
+        return rows
+    }
+
+    func fetchOne(_ sql: String, _ args: [any SQLBindable] = []) throws -> SQLRow? {
+        var first: SQLRow?
+        try query(sql, args.map(\.sqlValue)) { r in
+            first = r
+            return false
+        }
+        return first
+    }
+
+    /// The first column of the first row (nil when there is no row or it is NULL).
+    func scalar<T: SQLDecodable>(_ type: T.Type, _ sql: String, _ args: [any SQLBindable] = []) throws -> T? {
+        guard let r = try fetchOne(sql, args), r.values.first != .null else { return nil }
+        return r[0] as T
+    }
+
+    /// Each row, streamed: for scans that stop early or build their output as they go.
+    func forEach(_ sql: String, _ args: [any SQLBindable] = [], _ body: (SQLRow) throws -> Bool) throws {
+        try query(sql, args.map(\.sqlValue), body)
+    }
+}
+
+/// A database the server reads and writes. Every write is one transaction, and writes are serialised: SQLite has one
+/// writer; PostgreSQL takes one lock shared by every replica first, so that ids are committed in id order and the
+/// fold of each event into its batch's summary sees every earlier event (see `PostgresDatabase`).
+protocol SQLDatabase: Sendable {
+    var dialect: SQLDialect { get }
+    func read<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T
+    func write<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T
+    /// The same, for command-line tools that have no async context.
+    func readNow<T>(_ body: (SQLConnection) throws -> T) throws -> T
+    func writeNow<T>(_ body: (SQLConnection) throws -> T) throws -> T
+}
