@@ -21,8 +21,8 @@ struct DurabilityTests {
         for (full, expected) in [(true, 2), (false, 1)] {
             let store = try ArgusStore(dataDir: dir.path, fsyncEachCommit: full)
             // Every connection of the pool: the writer and the readers.
-            let writer = try store.pool.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
-            let reader = try store.pool.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
+            let writer = try store.pool!.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
+            let reader = try store.pool!.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
             #expect(
                 writer == expected && reader == expected,
                 "full=\(full): writer \(String(describing: writer)), reader \(String(describing: reader))")

@@ -1,4 +1,3 @@
-import GRDB
 import Shared
 
 /// One queued instruction for an agent: rerun a recorded command, or stop a process group it started.
@@ -13,7 +12,7 @@ struct AgentCommand: Sendable {
     var status: String
     var pid: Int?
 
-    init(row: Row) {
+    init(row: SQLRow) {
         id = row["id"]
         agentID = row["agent_id"]
         batchID = row["batch_id"]
@@ -51,24 +50,24 @@ extension ArgusStore {
         let secret = Secret.make(prefix: Secret.agentPrefix)
         let now = ArgusStore.nowUs()
         let id = try await write { db -> Int64 in
-            try db.execute(
-                sql: """
-                    INSERT INTO agents(hostname, token_hash, user_id, version, capabilities, created_us, last_seen_us)
-                    VALUES (?,?,?,?,?,?,?)
-                    """, arguments: [hostname, SHA256.hex(secret), userID, version, capabilities, now, now])
-            return db.lastInsertedRowID
+            try db.scalar(
+                Int64.self,
+                """
+                INSERT INTO agents(hostname, token_hash, user_id, version, capabilities, created_us, last_seen_us)
+                VALUES (?,?,?,?,?,?,?) RETURNING id
+                """, [hostname, SHA256.hex(secret), userID, version, capabilities, now, now])!
         }
         return (id, secret)
     }
 
     func agent(forToken secret: String) async throws -> Int64? {
         let hash = SHA256.hex(secret)
-        return try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM agents WHERE token_hash = ?", arguments: [hash]) }
+        return try await database.read { db in try db.scalar(Int64.self, "SELECT id FROM agents WHERE token_hash = ?", [hash]) }
     }
 
     func touchAgent(_ id: Int64) async throws {
         try await write { db in
-            try db.execute(sql: "UPDATE agents SET last_seen_us = ? WHERE id = ?", arguments: [ArgusStore.nowUs(), id])
+            try db.execute("UPDATE agents SET last_seen_us = ? WHERE id = ?", [ArgusStore.nowUs(), id])
         }
     }
 
@@ -77,40 +76,40 @@ extension ArgusStore {
     /// within `withinS` (the most recently seen if several). Another user's agent on the same host never runs this
     /// batch's commands, whoever asks: an admin's rerun goes to an agent of the batch's owner too.
     /// `only` asks whether that particular agent serves the batch (Stop reaches the agent that started the run).
-    static func agentAssignment(_ db: Database, for b: BatchRecord, withinS: Double, only: Int64? = nil) throws
+    static func agentAssignment(_ db: SQLConnection, for b: BatchRecord, withinS: Double, only: Int64? = nil) throws
         -> AgentAssignment
     {
-        let owner = try String.fetchOne(db, sql: "SELECT name FROM users WHERE id = ?", arguments: [b.ownerID]) ?? "unknown"
+        let owner = try db.scalar(String.self, "SELECT name FROM users WHERE id = ?", [b.ownerID]) ?? "unknown"
         guard let host = b.host else { return AgentAssignment(agentID: nil, host: nil, ownerName: owner) }
         let cutoff = ArgusStore.nowUs() - Int64(withinS * 1_000_000)
         var sql = "SELECT id FROM agents WHERE hostname = ? AND user_id = ? AND last_seen_us >= ?"
-        var args: StatementArguments = [host, b.ownerID, cutoff]
+        var args: [any SQLBindable] = [host, b.ownerID, cutoff]
         if let only {
             sql += " AND id = ?"
             args += [only]
         }
-        let id = try Int64.fetchOne(db, sql: sql + " ORDER BY last_seen_us DESC LIMIT 1", arguments: args)
+        let id = try db.scalar(Int64.self, sql + " ORDER BY last_seen_us DESC LIMIT 1", args)
         return AgentAssignment(agentID: id, host: host, ownerName: owner)
     }
 
     func agentAssignment(for b: BatchRecord, withinS: Double, only: Int64? = nil) async throws -> AgentAssignment {
-        try await pool.read { db in try ArgusStore.agentAssignment(db, for: b, withinS: withinS, only: only) }
+        try await database.read { db in try ArgusStore.agentAssignment(db, for: b, withinS: withinS, only: only) }
     }
 
     func enqueue(agentID: Int64, batchID: String, kind: String, command: String?, cwd: String?, targetPID: Int?) async throws -> Int64 {
         try await write { db in
-            try db.execute(
-                sql: "INSERT INTO agent_commands(agent_id, batch_id, kind, command, cwd, target_pid, created_us) VALUES (?,?,?,?,?,?,?)",
-                arguments: [agentID, batchID, kind, command, cwd, targetPID, ArgusStore.nowUs()])
-            return db.lastInsertedRowID
+            try db.scalar(
+                Int64.self,
+                "INSERT INTO agent_commands(agent_id, batch_id, kind, command, cwd, target_pid, created_us) VALUES (?,?,?,?,?,?,?) RETURNING id",
+                [agentID, batchID, kind, command, cwd, targetPID, ArgusStore.nowUs()])!
         }
     }
 
     /// Commands not yet acknowledged, oldest first (redelivered until acked).
     func pendingCommands(agentID: Int64) async throws -> [AgentCommand] {
-        try await pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM agent_commands WHERE agent_id = ? AND status = 'pending' ORDER BY id", arguments: [agentID]
+        try await database.read { db in
+            try db.fetchAll(
+                "SELECT * FROM agent_commands WHERE agent_id = ? AND status = 'pending' ORDER BY id", [agentID]
             )
             .map(AgentCommand.init(row:))
         }
@@ -119,41 +118,37 @@ extension ArgusStore {
     /// Records an agent's report on a command. Returns false when it is not this agent's command.
     func ack(agentID: Int64, commandID: Int64, status: String, pid: Int?, exitCode: Int?, error: String?) async throws -> Bool {
         try await write { db in
-            try db.execute(
-                sql: """
-                    UPDATE agent_commands SET status = ?, pid = COALESCE(?, pid), exit_code = COALESCE(?, exit_code),
-                      error = COALESCE(?, error), acked_us = COALESCE(acked_us, ?)
-                    WHERE id = ? AND agent_id = ?
-                    """, arguments: [status, pid, exitCode, error, ArgusStore.nowUs(), commandID, agentID])
-            return db.changesCount > 0
+            return try db.execute(
+                """
+                UPDATE agent_commands SET status = ?, pid = COALESCE(?, pid), exit_code = COALESCE(?, exit_code),
+                  error = COALESCE(?, error), acked_us = COALESCE(acked_us, ?)
+                WHERE id = ? AND agent_id = ?
+                """, [status, pid, exitCode, error, ArgusStore.nowUs(), commandID, agentID]) > 0
         }
     }
 
     /// One command of this agent, by id.
     func command(_ commandID: Int64, agentID: Int64) async throws -> AgentCommand? {
-        try await pool.read { db in
-            try Row.fetchOne(
-                db, sql: "SELECT * FROM agent_commands WHERE id = ? AND agent_id = ?", arguments: [commandID, agentID]
+        try await database.read { db in
+            try db.fetchOne(
+                "SELECT * FROM agent_commands WHERE id = ? AND agent_id = ?", [commandID, agentID]
             ).map(AgentCommand.init(row:))
         }
     }
 
     /// The batch a rerun command's process reports as (linked when its batch_start arrived), if any.
     func linkedBatch(ofRerun commandID: Int64) async throws -> String? {
-        try await pool.read { db in
-            try String.fetchOne(
-                db, sql: "SELECT linked_batch_id FROM agent_commands WHERE id = ? AND kind = 'rerun'", arguments: [commandID])
+        try await database.read { db in
+            try db.scalar(String.self, "SELECT linked_batch_id FROM agent_commands WHERE id = ? AND kind = 'rerun'", [commandID])
         }
     }
 
     /// The process an agent started for a batch (a rerun whose new batch was linked to its command), if still running.
     func runningRerun(ofBatch batchID: String) async throws -> AgentCommand? {
-        try await pool.read { db in
-            try Row.fetchOne(
-                db,
-                sql:
-                    "SELECT * FROM agent_commands WHERE linked_batch_id = ? AND kind = 'rerun' AND status = 'started' ORDER BY id DESC LIMIT 1",
-                arguments: [batchID]
+        try await database.read { db in
+            try db.fetchOne(
+                "SELECT * FROM agent_commands WHERE linked_batch_id = ? AND kind = 'rerun' AND status = 'started' ORDER BY id DESC LIMIT 1",
+                [batchID]
             ).map(AgentCommand.init(row:))
         }
     }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Synchronization
 
 /// Makes a revocation take effect everywhere within a second: it empties the token cache and closes every SSE
@@ -61,17 +60,16 @@ struct RevocationMarker: Equatable, Sendable {
 
 extension ArgusStore {
     func revocationMarker() async throws -> RevocationMarker {
-        try await pool.read { db in
-            let row = try Row.fetchOne(
-                db.cachedStatement(
-                    sql: """
-                        SELECT (SELECT COUNT(*) FROM tokens WHERE revoked_us IS NOT NULL) AS t,
-                               (SELECT COALESCE(MAX(revoked_us), 0) FROM tokens) AS tl,
-                               (SELECT COUNT(*) FROM shares WHERE revoked_us IS NOT NULL) AS s,
-                               (SELECT COALESCE(MAX(revoked_us), 0) FROM shares) AS sl,
-                               (SELECT COUNT(*) FROM sessions WHERE revoked_us IS NOT NULL) AS se,
-                               (SELECT COALESCE(MAX(revoked_us), 0) FROM sessions) AS sel
-                        """))!
+        try await database.read { db in
+            let row = try db.fetchOne(
+                """
+                SELECT (SELECT COUNT(*) FROM tokens WHERE revoked_us IS NOT NULL) AS t,
+                       (SELECT COALESCE(MAX(revoked_us), 0) FROM tokens) AS tl,
+                       (SELECT COUNT(*) FROM shares WHERE revoked_us IS NOT NULL) AS s,
+                       (SELECT COALESCE(MAX(revoked_us), 0) FROM shares) AS sl,
+                       (SELECT COUNT(*) FROM sessions WHERE revoked_us IS NOT NULL) AS se,
+                       (SELECT COALESCE(MAX(revoked_us), 0) FROM sessions) AS sel
+                """)!
             return RevocationMarker(
                 tokens: row["t"], tokensLatestUs: row["tl"], shares: row["s"], sharesLatestUs: row["sl"], sessions: row["se"],
                 sessionsLatestUs: row["sel"])
@@ -94,12 +92,11 @@ extension ArgusStore {
             }
         }
         let now = ArgusStore.nowUs()
-        return try await pool.read { [tokens, shares, agents, sessions] db in
-            func ids(_ sql: String, _ list: [Int64], _ extra: StatementArguments = [], column: String = "id") throws -> [Int64] {
+        return try await database.read { [tokens, shares, agents, sessions] db in
+            func ids(_ sql: String, _ list: [Int64], _ extra: [any SQLBindable] = [], column: String = "id") throws -> [Int64] {
                 guard !list.isEmpty else { return [] }
                 let marks = Array(repeating: "?", count: list.count).joined(separator: ",")
-                return try Int64.fetchAll(
-                    db, sql: sql + " AND \(column) IN (\(marks))", arguments: extra + StatementArguments(list))
+                return try db.column(Int64.self, sql + " AND \(column) IN (\(marks))", extra + list.map { $0 as any SQLBindable })
             }
             var valid = Set<Credential>()
             for id in try ids("SELECT id FROM tokens WHERE revoked_us IS NULL", tokens) { valid.insert(.token(id)) }

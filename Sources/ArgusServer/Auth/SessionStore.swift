@@ -1,4 +1,3 @@
-import GRDB
 import Shared
 
 /// A browser session (SPEC §10): the web page exchanges a user's API token for a random cookie secret, so the
@@ -19,11 +18,10 @@ extension ArgusStore {
         try await write { db in
             // Sessions that ended over a day ago are of no use to anyone: each sign-in clears them away.
             let dayAgo = now - 86_400_000_000
+            try db.execute("DELETE FROM sessions WHERE expires_us < ? OR revoked_us < ?", [dayAgo, dayAgo])
             try db.execute(
-                sql: "DELETE FROM sessions WHERE expires_us < ? OR revoked_us < ?", arguments: [dayAgo, dayAgo])
-            try db.execute(
-                sql: "INSERT INTO sessions(token_id, secret_hash, created_us, expires_us) VALUES (?,?,?,?)",
-                arguments: [user.tokenID, SHA256.hex(secret), now, now + Int64(WebSession.lifetimeS * 1_000_000)])
+                "INSERT INTO sessions(token_id, secret_hash, created_us, expires_us) VALUES (?,?,?,?)",
+                [user.tokenID, SHA256.hex(secret), now, now + Int64(WebSession.lifetimeS * 1_000_000)])
         }
         return secret
     }
@@ -32,14 +30,13 @@ extension ArgusStore {
     func principal(forSession secret: String) async throws -> UserPrincipal? {
         let hash = SHA256.hex(secret)
         let now = ArgusStore.nowUs()
-        return try await pool.read { db in
-            try Row.fetchOne(
-                db.cachedStatement(
-                    sql: """
-                        SELECT u.id, u.name, u.is_admin, t.scope, t.id AS token_id, s.id AS session_id, s.expires_us
-                        FROM sessions s JOIN tokens t ON t.id = s.token_id JOIN users u ON u.id = t.user_id
-                        WHERE s.secret_hash = ? AND s.revoked_us IS NULL AND s.expires_us > ? AND t.revoked_us IS NULL
-                        """), arguments: [hash, now]
+        return try await database.read { db in
+            try db.fetchOne(
+                """
+                SELECT u.id, u.name, u.is_admin, t.scope, t.id AS token_id, s.id AS session_id, s.expires_us
+                FROM sessions s JOIN tokens t ON t.id = s.token_id JOIN users u ON u.id = t.user_id
+                WHERE s.secret_hash = ? AND s.revoked_us IS NULL AND s.expires_us > ? AND t.revoked_us IS NULL
+                """, [hash, now]
             ).map {
                 UserPrincipal(
                     id: $0["id"], name: $0["name"], isAdmin: $0["is_admin"], scope: $0["scope"], tokenID: $0["token_id"],
@@ -52,10 +49,9 @@ extension ArgusStore {
     @discardableResult
     func revokeSession(secret: String) async throws -> Bool {
         try await write { db in
-            try db.execute(
-                sql: "UPDATE sessions SET revoked_us = ? WHERE secret_hash = ? AND revoked_us IS NULL",
-                arguments: [ArgusStore.nowUs(), SHA256.hex(secret)])
-            return db.changesCount > 0
+            return try db.execute(
+                "UPDATE sessions SET revoked_us = ? WHERE secret_hash = ? AND revoked_us IS NULL",
+                [ArgusStore.nowUs(), SHA256.hex(secret)]) > 0
         }
     }
 }

@@ -1,4 +1,3 @@
-import GRDB
 import Shared
 
 /// A share link: a bearer token that can read exactly one batch. Only its hash is stored.
@@ -10,7 +9,7 @@ struct ShareRecord: Sendable {
     var expiresUs: Int64?
     var revokedUs: Int64?
 
-    init(row: Row) {
+    init(row: SQLRow) {
         id = row["id"]
         batchID = row["batch_id"]
         createdBy = row["created_by"]
@@ -35,18 +34,17 @@ extension ArgusStore {
         let now = ArgusStore.nowUs()
         let expires = expiresInS.map { now + Int64($0 * 1_000_000) }
         let record = try await write { db -> ShareRecord in
-            try db.execute(
-                sql: "INSERT INTO shares(batch_id, token_hash, created_by, created_us, expires_us) VALUES (?,?,?,?,?)",
-                arguments: [batchID, SHA256.hex(secret), user, now, expires])
-            return try Row.fetchOne(db, sql: "SELECT * FROM shares WHERE id = ?", arguments: [db.lastInsertedRowID]).map(
-                ShareRecord.init(row:))!
+            try db.fetchOne(
+                "INSERT INTO shares(batch_id, token_hash, created_by, created_us, expires_us) VALUES (?,?,?,?,?) RETURNING *",
+                [batchID, SHA256.hex(secret), user, now, expires]
+            ).map(ShareRecord.init(row:))!
         }
         return (record, secret)
     }
 
     func shares(batchID: String) async throws -> [ShareRecord] {
-        try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM shares WHERE batch_id = ? ORDER BY id", arguments: [batchID]).map(
+        try await database.read { db in
+            try db.fetchAll("SELECT * FROM shares WHERE batch_id = ? ORDER BY id", [batchID]).map(
                 ShareRecord.init(row:))
         }
     }
@@ -54,10 +52,9 @@ extension ArgusStore {
     /// Revokes one share of a batch. Returns false when there is no such share.
     func revokeShare(batchID: String, id: Int64) async throws -> Bool {
         try await write { db in
-            try db.execute(
-                sql: "UPDATE shares SET revoked_us = COALESCE(revoked_us, ?) WHERE id = ? AND batch_id = ?",
-                arguments: [ArgusStore.nowUs(), id, batchID])
-            return db.changesCount > 0
+            return try db.execute(
+                "UPDATE shares SET revoked_us = COALESCE(revoked_us, ?) WHERE id = ? AND batch_id = ?",
+                [ArgusStore.nowUs(), id, batchID]) > 0
         }
     }
 
@@ -65,11 +62,10 @@ extension ArgusStore {
     func share(forToken secret: String) async throws -> ShareRecord? {
         let hash = SHA256.hex(secret)
         let now = ArgusStore.nowUs()
-        return try await pool.read { db in
-            try Row.fetchOne(
-                db.cachedStatement(
-                    sql: "SELECT * FROM shares WHERE token_hash = ? AND revoked_us IS NULL AND (expires_us IS NULL OR expires_us > ?)"),
-                arguments: [hash, now]
+        return try await database.read { db in
+            try db.fetchOne(
+                "SELECT * FROM shares WHERE token_hash = ? AND revoked_us IS NULL AND (expires_us IS NULL OR expires_us > ?)",
+                [hash, now]
             ).map(ShareRecord.init(row:))
         }
     }

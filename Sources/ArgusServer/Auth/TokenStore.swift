@@ -1,4 +1,3 @@
-import GRDB
 import Shared
 
 /// Token scopes and their secret prefixes. Only a SHA-256 of each token is stored.
@@ -24,32 +23,28 @@ extension ArgusStore {
     public func createToken(user: String, scope: TokenScope, admin: Bool) throws -> String {
         let secret = Secret.make(prefix: scope.prefix)
         let now = ArgusStore.nowUs()
-        try pool.write { db in
+        try database.writeNow { db in
             try db.execute(
-                sql:
-                    "INSERT INTO users(name, is_admin, created_us) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
-                arguments: [user, admin, now])
+                "INSERT INTO users(name, is_admin, created_us) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
+                [user, admin, now])
             if admin {
-                try db.execute(sql: "UPDATE users SET is_admin = 1 WHERE name = ?", arguments: [user])
+                try db.execute("UPDATE users SET is_admin = 1 WHERE name = ?", [user])
             }
-            let userID = try Int64.fetchOne(
-                db, sql: "SELECT id FROM users WHERE name = ?", arguments: [user])!
+            let userID = try db.scalar(Int64.self, "SELECT id FROM users WHERE name = ?", [user])!
             try db.execute(
-                sql:
-                    "INSERT INTO tokens(user_id, scope, token_hash, prefix, created_us) VALUES (?,?,?,?,?)",
-                arguments: [userID, scope.rawValue, SHA256.hex(secret), String(secret.prefix(12)), now])
+                "INSERT INTO tokens(user_id, scope, token_hash, prefix, created_us) VALUES (?,?,?,?,?)",
+                [userID, scope.rawValue, SHA256.hex(secret), String(secret.prefix(12)), now])
         }
         return secret
     }
 
     public func listTokens() throws -> [TokenInfo] {
-        try pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT t.id, u.name, u.is_admin, t.scope, t.prefix, t.created_us, t.revoked_us
-                    FROM tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id
-                    """
+        try database.readNow { db in
+            try db.fetchAll(
+                """
+                SELECT t.id, u.name, u.is_admin, t.scope, t.prefix, t.created_us, t.revoked_us
+                FROM tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id
+                """
             ).map { r in
                 TokenInfo(
                     id: r["id"], user: r["name"], isAdmin: r["is_admin"], scope: r["scope"],
@@ -62,23 +57,21 @@ extension ArgusStore {
 
     /// Revokes a token by id. Returns false when there is no such (unrevoked) token.
     public func revokeToken(id: Int64) throws -> Bool {
-        try pool.write { db in
-            try db.execute(
-                sql: "UPDATE tokens SET revoked_us = ? WHERE id = ? AND revoked_us IS NULL",
-                arguments: [ArgusStore.nowUs(), id])
-            return db.changesCount > 0
+        try database.writeNow { db in
+            return try db.execute(
+                "UPDATE tokens SET revoked_us = ? WHERE id = ? AND revoked_us IS NULL",
+                [ArgusStore.nowUs(), id]) > 0
         }
     }
 
     func principal(forToken secret: String) async throws -> UserPrincipal? {
         let hash = SHA256.hex(secret)
-        return try await pool.read { db in
-            try Row.fetchOne(
-                db.cachedStatement(
-                    sql: """
-                        SELECT u.id, u.name, u.is_admin, t.scope, t.id AS token_id FROM tokens t JOIN users u ON u.id = t.user_id
-                        WHERE t.token_hash = ? AND t.revoked_us IS NULL
-                        """), arguments: [hash]
+        return try await database.read { db in
+            try db.fetchOne(
+                """
+                SELECT u.id, u.name, u.is_admin, t.scope, t.id AS token_id FROM tokens t JOIN users u ON u.id = t.user_id
+                WHERE t.token_hash = ? AND t.revoked_us IS NULL
+                """, [hash]
             ).map {
                 UserPrincipal(
                     id: $0["id"], name: $0["name"], isAdmin: $0["is_admin"], scope: $0["scope"], tokenID: $0["token_id"])

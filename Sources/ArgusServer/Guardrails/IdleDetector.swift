@@ -1,4 +1,3 @@
-import GRDB
 import Shared
 
 /// The idle-job rule (SPEC §7; this replaces §9's "samples span 90% of the window"), judged by the job's own
@@ -87,15 +86,15 @@ extension IngestTransaction {
 
     /// The oldest snapshot with a GPU util figure that belongs to the job (its own, or the batch's) in a range.
     func earliestGPUSample(_ bid: String, _ jid: String, from: Int64, through: Int64) throws -> Int64? {
-        try Int64.fetchOne(
-            db.cachedStatement(
-                sql: """
-                    SELECT MIN(ts_us) FROM events
-                    WHERE batch_id = ? AND event_type = 'resource_snapshot' AND ts_us >= ? AND ts_us <= ?
-                      AND (job_id IS NULL OR job_id = ?)
-                      AND (json_extract(body, '$.data.gpu_util_pct') IS NOT NULL
-                           OR json_extract(body, '$.data.gpus[0].util_pct') IS NOT NULL)
-                    """), arguments: [bid, from, through, jid])
+        try db.scalar(
+            Int64.self,
+            """
+            SELECT MIN(ts_us) FROM events
+            WHERE batch_id = ? AND event_type = 'resource_snapshot' AND ts_us >= ? AND ts_us <= ?
+              AND (job_id IS NULL OR job_id = ?)
+              AND (json_extract(body, '$.data.gpu_util_pct') IS NOT NULL
+                   OR json_extract(body, '$.data.gpus[0].util_pct') IS NOT NULL)
+            """, [bid, from, through, jid])
     }
 
     mutating func emitIdle(

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import ServiceLifecycle
 import Shared
@@ -56,11 +55,10 @@ extension ArgusStore {
                     let (n, took) = try await timed {
                         try await write { db in
                             try db.execute(
-                                sql: """
-                                    DELETE FROM events WHERE id IN
-                                      (SELECT id FROM events WHERE event_type = ? AND ts_us < ? LIMIT ?)
-                                    """, arguments: [type, cutoff, limit])
-                            return db.changesCount
+                                """
+                                DELETE FROM events WHERE id IN
+                                  (SELECT id FROM events WHERE event_type = ? AND ts_us < ? LIMIT ?)
+                                """, [type, cutoff, limit])
                         }
                     }
                     deleted += n
@@ -77,11 +75,11 @@ extension ArgusStore {
 
     /// Every distinct event type, found by seeking the (event_type, ts_us) index type after type.
     func eventTypes() async throws -> [String] {
-        try await pool.read { db in
+        try await database.read { db in
             var types: [String] = []
-            while let t = try String.fetchOne(
-                db, sql: "SELECT event_type FROM events WHERE event_type > ? ORDER BY event_type LIMIT 1",
-                arguments: [types.last ?? ""])
+            while let t = try db.scalar(
+                String.self, "SELECT event_type FROM events WHERE event_type > ? ORDER BY event_type LIMIT 1",
+                [types.last ?? ""])
             {
                 types.append(t)
             }
@@ -91,8 +89,10 @@ extension ArgusStore {
 
     /// Incremental vacuum in short steps of page moves, each its own transaction, paced like the deletes.
     private func reclaim(into report: inout SweepReport, otherProcessWrites: Bool) async throws {
-        let (mode, pageSize) = try await pool.read { db in
-            (try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") ?? 0, try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
+        // PostgreSQL's autovacuum hands freed space back by itself.
+        guard database.dialect == .sqlite else { return }
+        let (mode, pageSize) = try await database.read { db in
+            (try db.scalar(Int.self, "PRAGMA auto_vacuum") ?? 0, try db.scalar(Int64.self, "PRAGMA page_size") ?? 4096)
         }
         guard mode == 2 else { return }
         report.incrementalVacuum = true
@@ -101,10 +101,10 @@ extension ArgusStore {
             let step = pages.size
             let (freed, took) = try await timed {
                 try await write { db -> Int64 in
-                    let before = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+                    let before = try db.scalar(Int64.self, "PRAGMA freelist_count") ?? 0
                     guard before > 0 else { return 0 }
-                    try db.execute(sql: "PRAGMA incremental_vacuum(\(step))")
-                    return before - (try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0)
+                    try db.execute("PRAGMA incremental_vacuum(\(step))")
+                    return before - (try db.scalar(Int64.self, "PRAGMA freelist_count") ?? 0)
                 }
             }
             if freed <= 0 { break }

@@ -1,4 +1,3 @@
-import GRDB
 import Logging
 import ServiceLifecycle
 import Shared
@@ -71,19 +70,17 @@ extension ArgusStore {
 
     /// Running or stopping batches last heard from at or before `cutoff` (server receive time).
     func liveBatches(receivedAtOrBefore cutoff: Int64) async throws -> [BatchRecord] {
-        try await pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM batches WHERE status IN \(ArgusStore.liveStatuses) AND last_received_us <= ?",
-                arguments: [cutoff]
+        try await database.read { db in
+            try db.fetchAll(
+                "SELECT * FROM batches WHERE status IN \(ArgusStore.liveStatuses) AND last_received_us <= ?",
+                [cutoff]
             ).map(BatchRecord.init(row:))
         }
     }
 
     func oldestLiveReceipt() async throws -> Int64? {
-        try await pool.read { db in
-            try Int64.fetchOne(
-                db, sql: "SELECT MIN(last_received_us) FROM batches WHERE status IN \(ArgusStore.liveStatuses)")
+        try await database.read { db in
+            try db.scalar(Int64.self, "SELECT MIN(last_received_us) FROM batches WHERE status IN \(ArgusStore.liveStatuses)")
         }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Hummingbird
 import NIOCore
 
@@ -26,9 +25,9 @@ struct MetricsController {
 }
 
 extension ArgusStore {
-    /// The database file and its WAL, in bytes.
+    /// The database file and its WAL, in bytes (0 on PostgreSQL, whose size its own monitoring reports).
     var databaseBytes: Int {
-        let path = pool.path
+        guard let path = pool?.path else { return 0 }
         return [path, path + "-wal"].reduce(0) { sum, p in
             sum + ((try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0)
         }
@@ -36,9 +35,9 @@ extension ArgusStore {
 
     /// Agent commands by status (pending, started, exited, failed...).
     func agentCommandCounts() async throws -> [String: Int] {
-        try await pool.read { db in
+        try await database.read { db in
             var out: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT status, count(*) AS n FROM agent_commands GROUP BY status") {
+            for row in try db.fetchAll("SELECT status, count(*) AS n FROM agent_commands GROUP BY status") {
                 out[row["status"]] = row["n"]
             }
             return out

@@ -1,16 +1,15 @@
 import Foundation
 import GRDB
-import GRDBSQLite
 import Logging
 import ServiceLifecycle
 import Shared
 
-/// SQLITE_TRANSIENT: SQLite copies the bound text (a C macro cast, so spelled out here).
-let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-
-/// Owns the one `DatabasePool` (WAL). All SQL lives in this type and its extensions.
+/// The server's storage: every SQL statement lives in this type and its extensions, written once for both backends
+/// (`SQLDatabase`: SQLite by default, PostgreSQL for replicas). It returns typed records; HTTP renders them.
 public final class ArgusStore: Sendable {
-    let pool: DatabasePool
+    let database: any SQLDatabase
+    /// The SQLite file's pool (nil on PostgreSQL): WAL checkpoints and the file's size.
+    let pool: DatabasePool?
     /// "Now" for the stall detector, retention and the receive time stamped on events.
     public let clock: ServerClock
 
@@ -58,7 +57,9 @@ public final class ArgusStore: Sendable {
         config.maximumReaderCount = 4
         let path = ServerConfig.databasePath(in: dataDir)
         do {
-            pool = try DatabasePool(path: path, configuration: config)
+            let pool = try DatabasePool(path: path, configuration: config)
+            self.pool = pool
+            database = SQLiteDatabase(pool: pool)
             // GRDB turns WAL on for the writer after `prepareDatabase`, and sets NORMAL with it: set ours again. Only
             // the writer's setting matters (it is the connection that commits).
             try pool.writeWithoutTransaction { db in
@@ -78,9 +79,9 @@ public final class ArgusStore: Sendable {
     /// Every write of the server goes through here, in one transaction: a disk fault (full, read-only, I/O error)
     /// is thrown as a `StorageFault`, which requests answer with 503, and is remembered for `/health` until a write
     /// succeeds again. Each change between working and failing is logged once, not once per request.
-    func write<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ updates: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
         do {
-            let value = try await pool.write(updates)
+            let value = try await database.write(updates)
             if let ended = writeHealth.succeeded() {
                 logger.notice("Writes to the database work again (they failed because \(ended.reason)).")
             }
@@ -108,8 +109,13 @@ public final class ArgusStore: Sendable {
         guard Double(clock.nowUs() - atUs) / 1e6 >= retryAfterS else { return fault }
         do {
             try await write { db in
-                let v = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-                try db.execute(sql: "PRAGMA user_version = \(v)")
+                switch db.dialect {
+                case .sqlite:
+                    let v = try db.scalar(Int.self, "PRAGMA user_version") ?? 0
+                    try db.execute("PRAGMA user_version = \(v)")
+                case .postgres:
+                    try db.execute("UPDATE argus_schema SET applied_us = applied_us WHERE version = 1")
+                }
             }
             return nil
         } catch {
@@ -128,6 +134,7 @@ public final class ArgusStore: Sendable {
             try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")?[2] ?? 0
         }
         if let checkpointer { return try await checkpointer.writeWithoutTransaction(passive) }
+        guard let pool else { return 0 }
         return try await pool.writeWithoutTransaction(passive)
     }
 }
@@ -233,7 +240,7 @@ extension ArgusStore {
 /// The body of one write transaction. Batch and job rows are loaded once, updated in memory, and
 /// written back once at the end, so a 500-epoch request costs 500 inserts and two upserts.
 struct IngestTransaction {
-    let db: Database
+    let db: SQLConnection
     /// Server receive time of everything in this transaction (the stall detector's clock).
     let receivedUs: Int64
     /// The idle detector's window; 0 turns it off.
@@ -246,7 +253,7 @@ struct IngestTransaction {
     /// Each batch's `actionState` when this transaction first loaded it (absent: the batch is new).
     var actionStateAtLoad: [String: String] = [:]
 
-    init(db: Database, receivedUs: Int64, idleWindowUs: Int64) {
+    init(db: SQLConnection, receivedUs: Int64, idleWindowUs: Int64) {
         self.db = db
         self.receivedUs = receivedUs
         self.idleWindowUs = idleWindowUs
@@ -332,49 +339,21 @@ struct IngestTransaction {
     }
 
     /// Inserts the raw event; nil when its batch already holds that event_id (dedupe is per batch, so one
-    /// user's ids never collide with another's). The hottest statement of ingest,
-    /// so it binds through the SQLite C API on GRDB's cached statement (GRDB's argument boxing cost ~8%).
+    /// user's ids never collide with another's). The hottest statement of ingest.
     func insertEvent(_ e: IncomingEvent) throws -> Int64? {
-        let stmt = try db.cachedStatement(
-            sql: """
-                INSERT INTO events(event_id, batch_id, job_id, event_type, ts_us, received_us, hidden, body)
-                VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(batch_id, event_id) DO NOTHING
-                """)
-        let h = stmt.sqliteStatement
-        sqlite3_reset(h)
-        bindText(h, 1, e.eventID)
-        bindText(h, 2, e.batchID)
-        if let j = e.jobID { bindText(h, 3, j) } else { sqlite3_bind_null(h, 3) }
-        bindText(h, 4, e.type)
-        sqlite3_bind_int64(h, 5, e.ts.micros)
-        sqlite3_bind_int64(h, 6, receivedUs)
-        sqlite3_bind_int(h, 7, e.isHeartbeat ? 1 : 0)
-        bindText(h, 8, e.body)
-        let rc = sqlite3_step(h)
-        sqlite3_reset(h)
-        guard rc == SQLITE_DONE else {
-            throw DatabaseError(
-                resultCode: ResultCode(rawValue: rc),
-                message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-        }
-        return sqlite3_changes(db.sqliteConnection) == 0
-            ? nil : sqlite3_last_insert_rowid(db.sqliteConnection)
-    }
-
-    private func bindText(_ h: OpaquePointer, _ index: Int32, _ text: String) {
-        var s = text
-        s.withUTF8 { buf in
-            _ = sqlite3_bind_text(
-                h, index, buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
-                Int32(buf.count), sqliteTransient)
-        }
+        try db.scalar(
+            Int64.self,
+            """
+            INSERT INTO events(event_id, batch_id, job_id, event_type, ts_us, received_us, hidden, body)
+            VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(batch_id, event_id) DO NOTHING RETURNING id
+            """, [e.eventID, e.batchID, e.jobID, e.type, e.ts.micros, receivedUs, e.isHeartbeat, e.body])
     }
 
     /// The stored row id of this event's earlier copy in its batch, or 0.
     func existingID(_ e: IncomingEvent) throws -> Int64 {
-        try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT id FROM events WHERE batch_id = ? AND event_id = ?"),
-            arguments: [e.batchID, e.eventID])
+        try db.scalar(
+            Int64.self, "SELECT id FROM events WHERE batch_id = ? AND event_id = ?",
+            [e.batchID, e.eventID])
             ?? 0
     }
 
@@ -477,19 +456,18 @@ struct IngestTransaction {
     mutating func linkRerun(_ e: IncomingEvent, into bid: String, stored: inout [StoredEvent]) throws {
         let command = e.data["command"]?.stringValue ?? e.source["command"]?.stringValue
         guard let host = e.source["host"]?.stringValue, let command else { return }
-        let row = try Row.fetchOne(
-            db,
-            sql: """
-                SELECT c.id, c.batch_id FROM agent_commands c JOIN agents a ON a.id = c.agent_id
-                WHERE c.kind = 'rerun' AND c.status = 'started' AND c.linked_batch_id IS NULL AND a.hostname = ?
-                  AND a.user_id = ? AND c.command = ? AND c.acked_us <= ? AND c.batch_id != ?
-                ORDER BY c.id DESC LIMIT 1
-                """, arguments: [host, batches[bid]!.ownerID, command, receivedUs, bid])
+        let row = try db.fetchOne(
+            """
+            SELECT c.id, c.batch_id FROM agent_commands c JOIN agents a ON a.id = c.agent_id
+            WHERE c.kind = 'rerun' AND c.status = 'started' AND c.linked_batch_id IS NULL AND a.hostname = ?
+              AND a.user_id = ? AND c.command = ? AND c.acked_us <= ? AND c.batch_id != ?
+            ORDER BY c.id DESC LIMIT 1
+            """, [host, batches[bid]!.ownerID, command, receivedUs, bid])
         guard let row else { return }
         let commandID: Int64 = row["id"]
         let source: String = row["batch_id"]
         batches[bid]!.sourceBatchID = source
-        try db.execute(sql: "UPDATE agent_commands SET linked_batch_id = ? WHERE id = ?", arguments: [bid, commandID])
+        try db.execute("UPDATE agent_commands SET linked_batch_id = ? WHERE id = ?", [bid, commandID])
         // Tell whoever watches the old batch where its rerun went (the TUI offers to jump there).
         _ = try emit(
             "rerun_started", batch: source, project: e.source["project"]?.stringValue,

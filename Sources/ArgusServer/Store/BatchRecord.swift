@@ -1,4 +1,3 @@
-import GRDB
 import Shared
 
 /// One row of `batches`: the batch's summary, kept current on ingest so it survives retention.
@@ -40,7 +39,7 @@ struct BatchRecord: Sendable {
         self.createdUs = now
     }
 
-    init(row: Row) {
+    init(row: SQLRow) {
         id = row["id"]
         ownerID = row["owner_id"]
         project = row["project"]
@@ -66,12 +65,12 @@ struct BatchRecord: Sendable {
         createdUs = row["created_us"]
     }
 
-    static func fetch(_ db: Database, id: String) throws -> BatchRecord? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM batches WHERE id = ?"), arguments: [id])
+    static func fetch(_ db: SQLConnection, id: String) throws -> BatchRecord? {
+        try db.fetchOne("SELECT * FROM batches WHERE id = ?", [id])
             .map(BatchRecord.init(row:))
     }
 
-    func save(_ db: Database) throws {
+    func save(_ db: SQLConnection) throws {
         let sql = """
             INSERT INTO batches(id, owner_id, project, status, experiment_type, host, user, git_sha, command, cwd,
               n_total, n_done, n_failed, start_us, end_us, last_activity_us, last_received_us, failure_reason,
@@ -86,12 +85,12 @@ struct BatchRecord: Sendable {
               stop_requested_us=excluded.stop_requested_us, stop_requested_by=excluded.stop_requested_by,
               source_batch_id=excluded.source_batch_id
             """
-        let args: StatementArguments = [
+        let args: [any SQLBindable] = [
             id, ownerID, project, status, experimentType, host, user, gitSHA, command, cwd,
             nTotal, nDone, nFailed, startUs, endUs, lastActivityUs, lastReceivedUs, failureReason,
             stopRequested, stopRequestedUs, stopRequestedBy, sourceBatchID, createdUs,
         ]
-        try db.cachedStatement(sql: sql).execute(arguments: args)
+        try db.execute(sql, args)
     }
 
     /// Applies one ingested event to the summary (SPEC §3 "Effects").

@@ -1,4 +1,3 @@
-import GRDB
 import Shared
 
 /// One row of `jobs`: what the telemetry strip shows, kept current on ingest (one indexed read).
@@ -39,7 +38,7 @@ struct JobRecord: Sendable {
         self.createdUs = now
     }
 
-    init(row: Row) {
+    init(row: SQLRow) {
         batchID = row["batch_id"]
         id = row["id"]
         model = row["model"]
@@ -65,23 +64,23 @@ struct JobRecord: Sendable {
         gpuQuietSinceUs = row["gpu_quiet_since_us"]
     }
 
-    static func fetch(_ db: Database, batchID: String, id: String) throws -> JobRecord? {
-        try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM jobs WHERE batch_id = ? AND id = ?"),
-            arguments: [batchID, id]
+    static func fetch(_ db: SQLConnection, batchID: String, id: String) throws -> JobRecord? {
+        try db.fetchOne(
+            "SELECT * FROM jobs WHERE batch_id = ? AND id = ?",
+            [batchID, id]
         )
         .map(JobRecord.init(row:))
     }
 
-    static func fetchAll(_ db: Database, batchID: String) throws -> [JobRecord] {
-        try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT * FROM jobs WHERE batch_id = ? ORDER BY created_us, id"),
-            arguments: [batchID]
+    static func fetchAll(_ db: SQLConnection, batchID: String) throws -> [JobRecord] {
+        try db.fetchAll(
+            "SELECT * FROM jobs WHERE batch_id = ? ORDER BY created_us, id",
+            [batchID]
         )
         .map(JobRecord.init(row:))
     }
 
-    func save(_ db: Database) throws {
+    func save(_ db: SQLConnection) throws {
         let sql = """
             INSERT INTO jobs(batch_id, id, model, dataset, status, start_us, end_us, elapsed_s, metrics, failure_reason,
               is_idle_flagged, idle_since_us, last_activity_us, latest_epoch, train_loss, val_loss, gpu_util_pct,
@@ -96,13 +95,13 @@ struct JobRecord: Sendable {
               gpu_newest_us=excluded.gpu_newest_us, gpu_last_busy_us=excluded.gpu_last_busy_us,
               gpu_quiet_since_us=excluded.gpu_quiet_since_us, gpu_mem_peaks=excluded.gpu_mem_peaks
             """
-        let args: StatementArguments = [
+        let args: [any SQLBindable] = [
             batchID, id, model, dataset, status, startUs, endUs, elapsedS, metrics, failureReason,
             isIdleFlagged, idleSinceUs, lastActivityUs, latestEpoch, trainLoss, valLoss, gpuUtilPct,
             gpuMemPeakMB, createdUs, gpuNewestUs, gpuLastBusyUs, gpuQuietSinceUs,
             gpuMem.count == 0 ? nil : gpuMem.json.serialized(),
         ]
-        try db.cachedStatement(sql: sql).execute(arguments: args)
+        try db.execute(sql, args)
     }
 
     /// Whether a snapshot taken at `ts` belongs to this job (taken while it ran).

@@ -1,4 +1,3 @@
-import GRDB
 import Shared
 
 /// Which batches a request may read: a user's own (all for admins), or exactly one (a share link).
@@ -16,9 +15,9 @@ enum ReadScope: Sendable {
 
 extension ArgusStore {
     func listBatches(scope: ReadScope, status: String?, limit: Int) async throws -> [BatchRecord] {
-        try await pool.read { db in
+        try await database.read { db in
             var sql = "SELECT * FROM batches WHERE 1=1"
-            var args: StatementArguments = []
+            var args: [any SQLBindable] = []
             switch scope {
             case .user(let u) where !u.isAdmin:
                 sql += " AND owner_id = ?"
@@ -34,27 +33,27 @@ extension ArgusStore {
             }
             sql += " ORDER BY created_us DESC, id LIMIT ?"
             args += [limit]
-            return try Row.fetchAll(db, sql: sql, arguments: args).map(BatchRecord.init(row:))
+            return try db.fetchAll(sql, args).map(BatchRecord.init(row:))
         }
     }
 
     /// The batch, if it exists and the scope may read it (else nil: callers answer 404 either way).
-    static func visibleBatch(_ db: Database, _ id: String, scope: ReadScope) throws -> BatchRecord? {
+    static func visibleBatch(_ db: SQLConnection, _ id: String, scope: ReadScope) throws -> BatchRecord? {
         guard let b = try BatchRecord.fetch(db, id: id), scope.allows(b) else { return nil }
         return b
     }
 
     /// One trivial read: whether the database answers (`GET /health`).
     func ping() async throws {
-        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM grdb_migrations") }
+        _ = try await database.read { db in try db.scalar(Int.self, "SELECT 1") }
     }
 
     func batch(_ id: String, scope: ReadScope) async throws -> BatchRecord? {
-        try await pool.read { db in try ArgusStore.visibleBatch(db, id, scope: scope) }
+        try await database.read { db in try ArgusStore.visibleBatch(db, id, scope: scope) }
     }
 
     func jobs(batchID: String, scope: ReadScope) async throws -> (BatchRecord, [JobRecord])? {
-        try await pool.read { db in
+        try await database.read { db in
             guard let b = try ArgusStore.visibleBatch(db, batchID, scope: scope) else { return nil }
             return (b, try JobRecord.fetchAll(db, batchID: batchID))
         }
@@ -63,7 +62,7 @@ extension ArgusStore {
     func job(batchID: String, jobID: String, scope: ReadScope) async throws -> (
         BatchRecord, JobRecord
     )? {
-        try await pool.read { db in
+        try await database.read { db in
             guard let b = try ArgusStore.visibleBatch(db, batchID, scope: scope),
                 let j = try JobRecord.fetch(db, batchID: batchID, id: jobID)
             else { return nil }
@@ -76,21 +75,19 @@ extension ArgusStore {
     /// The job's epochs, ascending: `{epoch, timestamp, train_loss, val_loss, lr, ...other numeric keys}`.
     /// Hot for big jobs (the view of a 100k-epoch run), so SQLite extracts `data` and rows are written
     /// straight to bytes rather than built as JSON trees.
-    static func epochs(_ db: Database, batchID: String, jobID: String) throws -> [JSON] {
-        let rows = try Row.fetchCursor(
-            db.cachedStatement(
-                sql: """
-                    SELECT ts_us, json_extract(body, '$.data') AS data FROM events
-                    WHERE batch_id = ? AND job_id = ? AND event_type = 'job_epoch' ORDER BY id
-                    """),
-            arguments: [batchID, jobID])
+    static func epochs(_ db: SQLConnection, batchID: String, jobID: String) throws -> [JSON] {
         var byEpoch: [Int: Int] = [:]
         var out: [(epoch: Int, bytes: [UInt8])] = []
         var sorted = true
-        while let r = try rows.next() {
+        try db.forEach(
+            """
+            SELECT ts_us, \(db.dialect.jsonText("body", "data")) AS data FROM events
+            WHERE batch_id = ? AND job_id = ? AND event_type = 'job_epoch' ORDER BY id
+            """, [batchID, jobID]
+        ) { r in
             guard let text: String = r["data"], case .object(let data)? = try? JSON.parse(text),
                 let epoch = data["epoch"]?.intValue
-            else { continue }
+            else { return true }
             var b: [UInt8] = []
             b.reserveCapacity(text.utf8.count + 48)
             b.append(contentsOf: #"{"epoch":"#.utf8)
@@ -122,6 +119,7 @@ extension ArgusStore {
                 byEpoch[epoch] = out.count
                 out.append((epoch, b))
             }
+            return true
         }
         if !sorted { out.sort { $0.epoch < $1.epoch } }
         return out.map { .raw($0.bytes) }
@@ -131,17 +129,17 @@ extension ArgusStore {
     /// here rather than in SQL so that the server and the TUI share one rule (`LogFilter`); the scan reads
     /// just the two fields it needs and stops at `limit` matches.
     static func logLines(
-        _ db: Database, batchID: String, jobID: String?, limit: Int, beforeID: Int64?,
+        _ db: SQLConnection, batchID: String, jobID: String?, limit: Int, beforeID: Int64?,
         includeHidden: Bool, filter: LogFilter = LogFilter("")
     ) throws
         -> [JSON]
     {
         var sql = """
-            SELECT id, ts_us, job_id, json_extract(body, '$.data.line') AS line,
-              json_extract(body, '$.data.level') AS level
+            SELECT id, ts_us, job_id, \(db.dialect.jsonText("body", "data", "line")) AS line,
+              \(db.dialect.jsonText("body", "data", "level")) AS level
             FROM events WHERE batch_id = ? AND event_type = 'log_line'
             """
-        var args: StatementArguments = [batchID]
+        var args: [any SQLBindable] = [batchID]
         if let jobID {
             sql += " AND job_id = ?"
             args += [jobID]
@@ -156,27 +154,28 @@ extension ArgusStore {
             sql += " LIMIT ?"
             args += [limit]
         }
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: args)
         var out: [JSON] = []
-        while out.count < limit, let r = try rows.next() {
-            let line = String.fromDatabaseValue(r["line"]) ?? ""
-            let level = (String.fromDatabaseValue(r["level"]) ?? "info").lowercased()
-            guard filter.matches(line: line, level: level) else { continue }
+        try db.forEach(sql, args) { r in
+            // A line or level that is not text (a number, an object) is shown as its JSON text.
+            let line = r["line"] as String? ?? ""
+            let level = (r["level"] as String? ?? "info").lowercased()
+            guard filter.matches(line: line, level: level) else { return true }
             out.append([
                 "id": JSON(r["id"] as Int64), "ts": .string(Timestamp(micros: r["ts_us"]).iso),
                 "job_id": JSON(r["job_id"] as String?),
                 "level": .string(level), "line": .string(line),
             ])
+            return out.count < limit
         }
         return out
     }
 
-    static func resources(_ db: Database, batchID: String, job: JobRecord?, limit: Int) throws
+    static func resources(_ db: SQLConnection, batchID: String, job: JobRecord?, limit: Int) throws
         -> [JSON]
     {
         var sql =
             "SELECT id, ts_us, job_id, body FROM events WHERE batch_id = ? AND event_type = 'resource_snapshot'"
-        var args: StatementArguments = [batchID]
+        var args: [any SQLBindable] = [batchID]
         if let job {
             // The job's own snapshots, plus batch-level ones taken while it ran.
             sql += " AND (job_id = ? OR (job_id IS NULL AND ts_us >= ? AND ts_us <= ?))"
@@ -184,7 +183,7 @@ extension ArgusStore {
         }
         sql += " ORDER BY id DESC LIMIT ?"
         args += [limit]
-        return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: args).map { r in
+        return try db.fetchAll(sql, args).map { r in
             var o = JSONObject([
                 ("id", JSON(r["id"] as Int64)), ("ts", .string(Timestamp(micros: r["ts_us"]).iso)),
             ])
@@ -202,12 +201,16 @@ extension ArgusStore {
         }
     }
 
-    static func maxEventID(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'events'") ?? 0
+    /// The newest event id ever handed out (ids are never reused, even after retention deletes).
+    static func maxEventID(_ db: SQLConnection) throws -> Int64 {
+        switch db.dialect {
+        case .sqlite: return try db.scalar(Int64.self, "SELECT seq FROM sqlite_sequence WHERE name = 'events'") ?? 0
+        case .postgres: return try db.scalar(Int64.self, "SELECT COALESCE(MAX(id), 0) FROM events") ?? 0
+        }
     }
 
     func epochs(batchID: String, jobID: String, scope: ReadScope) async throws -> [JSON]? {
-        try await pool.read { db in
+        try await database.read { db in
             guard try ArgusStore.visibleBatch(db, batchID, scope: scope) != nil,
                 try JobRecord.fetch(db, batchID: batchID, id: jobID) != nil
             else { return nil }
@@ -221,7 +224,7 @@ extension ArgusStore {
     )
         async throws -> [JSON]?
     {
-        try await pool.read { db in
+        try await database.read { db in
             guard try ArgusStore.visibleBatch(db, batchID, scope: scope) != nil else { return nil }
             if requireJob, let jobID, try JobRecord.fetch(db, batchID: batchID, id: jobID) == nil {
                 return nil
@@ -235,7 +238,7 @@ extension ArgusStore {
     func resources(batchID: String, jobID: String?, limit: Int, scope: ReadScope) async throws
         -> [JSON]?
     {
-        try await pool.read { db in
+        try await database.read { db in
             guard try ArgusStore.visibleBatch(db, batchID, scope: scope) != nil else { return nil }
             var job: JobRecord? = nil
             if let jobID {
@@ -248,11 +251,12 @@ extension ArgusStore {
 
     /// Everything the job-detail screen needs, read in one snapshot so `last_event_id` matches the data.
     func view(
-        batchID: String, jobID: String, scope: ReadScope, agentOnlineS: Double, actions: @Sendable (BatchRecord, AgentAssignment) -> JSON
+        batchID: String, jobID: String, scope: ReadScope, agentOnlineS: Double,
+        actions: @escaping @Sendable (BatchRecord, AgentAssignment) -> JSON
     )
         async throws -> JSON?
     {
-        try await pool.read { db in
+        try await database.read { db in
             guard let b = try ArgusStore.visibleBatch(db, batchID, scope: scope),
                 let j = try JobRecord.fetch(db, batchID: batchID, id: jobID)
             else { return nil }

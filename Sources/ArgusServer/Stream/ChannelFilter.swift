@@ -1,4 +1,3 @@
-import GRDB
 import Shared
 
 /// The channels of one SSE connection: `batch:<b>` and `job:<b>:<j>`, OR-ed together.
@@ -67,7 +66,7 @@ struct ChannelFilter: Sendable {
 }
 
 extension StoredEvent {
-    init(row r: Row, snapshotJobs: [String] = []) {
+    init(row r: SQLRow, snapshotJobs: [String] = []) {
         let batchID: String = r["batch_id"]
         let type: String = r["event_type"]
         let rawJob: String? = r["job_id"]
@@ -83,14 +82,14 @@ extension ArgusStore {
     func replay(_ filter: ChannelFilter, after: Int64, pageSize: Int = 1000) async throws -> (
         events: [StoredEvent], done: Bool
     ) {
-        try await pool.read { db in
+        try await database.read { db in
             var all: [StoredEvent] = []
             var horizon = Int64.max
             for b in filter.batchIDs.sorted() {
                 // `+batch_id` keeps SQLite on the rowid range after the cursor (short for a reconnect).
                 var sql =
                     "SELECT id, batch_id, job_id, event_type, ts_us, body FROM events WHERE id > ? AND +batch_id = ?"
-                var args: StatementArguments = [after, b]
+                var args: [any SQLBindable] = [after, b]
                 var windows: [JobRecord] = []
                 if !filter.wholeBatches.contains(b), let js = filter.jobs[b] {
                     sql +=
@@ -100,7 +99,7 @@ extension ArgusStore {
                 }
                 sql += " ORDER BY id LIMIT ?"
                 args += [pageSize]
-                let rows = try Row.fetchAll(db, sql: sql, arguments: args)
+                let rows = try db.fetchAll(sql, args)
                 for r in rows {
                     var e = StoredEvent(row: r)
                     if e.type == "resource_snapshot", e.jobID == nil, !windows.isEmpty {
@@ -121,7 +120,7 @@ extension ArgusStore {
     /// One `summary` frame per batch of `filter` with its current state (SummaryFrame): the whole batch's jobs for a
     /// `batch:` channel, the named ones for `job:` channels. Sent when a stream opens, after the replay.
     func currentSummaries(_ filter: ChannelFilter) async throws -> [BatchSummary] {
-        try await pool.read { db in
+        try await database.read { db in
             try filter.batchIDs.sorted().compactMap { bid -> BatchSummary? in
                 guard let b = try BatchRecord.fetch(db, id: bid) else { return nil }
                 var jobs = try JobRecord.fetchAll(db, batchID: bid)

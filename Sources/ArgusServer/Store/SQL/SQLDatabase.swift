@@ -158,6 +158,16 @@ extension SQLConnection {
         return r[0] as T
     }
 
+    /// The first column of every row.
+    func column<T: SQLDecodable>(_ type: T.Type, _ sql: String, _ args: [any SQLBindable] = []) throws -> [T] {
+        var out: [T] = []
+        try query(sql, args.map(\.sqlValue)) { r in
+            out.append(r[0] as T)
+            return true
+        }
+        return out
+    }
+
     /// Each row, streamed: for scans that stop early or build their output as they go.
     func forEach(_ sql: String, _ args: [any SQLBindable] = [], _ body: (SQLRow) throws -> Bool) throws {
         try query(sql, args.map(\.sqlValue), body)
