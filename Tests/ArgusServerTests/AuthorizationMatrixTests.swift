@@ -73,8 +73,7 @@ struct AuthorizationMatrixTests {
         }
         // Secrets: share and agent tokens carry at least 32 random bytes and never reach the database in plaintext.
         #expect(shareThis.count >= 3 + 43 && agentToken.count >= 3 + 43)
-        for f in try FileManager.default.contentsOfDirectory(atPath: s.dataDir.path) where f.hasPrefix("argus.sqlite") {
-            let bytes = try Data(contentsOf: s.dataDir.appendingPathComponent(f))
+        for (f, bytes) in try s.storedData() {
             for secret in [shareThis, agentToken] {
                 #expect(bytes.range(of: Data(secret.dropFirst(3).utf8)) == nil, "a secret is stored in \(f)")
             }

@@ -10,7 +10,9 @@ import Testing
 /// A 2xx means the event is on disk, and a crash loses nothing that was acknowledged (issue 11, durability).
 @Suite("Durability: fsync per commit, kill -9, SIGTERM")
 struct DurabilityTests {
-    @Test("each commit is fsynced by default (synchronous=FULL); ARGUS_FSYNC=checkpoint relaxes it; nonsense is refused")
+    @Test(
+        "each commit is fsynced by default (synchronous=FULL); ARGUS_FSYNC=checkpoint relaxes it; nonsense is refused",
+        .enabled(if: TestBackend.sqlite))
     func fsyncSetting() throws {
         #expect(try ServerConfig.fromEnvironment([:]).fsyncEachCommit)
         #expect(try !ServerConfig.fromEnvironment(["ARGUS_FSYNC": "checkpoint"]).fsyncEachCommit)

@@ -199,4 +199,23 @@ struct HostileInputTests {
         #expect(try s.client(nil).get("/health").status == 200)
         try s.client(token).mustPost(Ev.make("log_line", batch: "b1", data: ["line": "after"]))
     }
+
+    @Test("a NUL character: refused in an id with a 422, stored as U+FFFD anywhere else, on either backend")
+    func nulCharacters() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        for (key, value) in [("batch_id", "a\u{0}b"), ("job_id", "j\u{0}"), ("event_id", "abcdefgh\u{0}")] {
+            guard case .object(var e) = Ev.make("log_line", batch: "nul", job: "j", data: ["line": "x"]) else { return }
+            e[key] = .string(value)
+            let r = try c.post("/api/events", json: .object(e))
+            #expect(r.status == 422 && r.detail == "\(key) must not contain a NUL character (\\u0000).", "\(key): \(r.status) \(r.text)")
+        }
+        try c.mustPost(
+            Ev.make(
+                "log_line", batch: "nul", job: "j", data: ["line": "before\u{0}after", "le\u{0}vel": "warn"],
+                source: ["project": "p\u{0}", "host": "h"]))
+        let lines = try c.mustGet("/api/jobs/nul/j/log-lines").arrayValue ?? []
+        #expect(lines.first?["line"] == "before\u{FFFD}after")
+        #expect(try c.mustGet("/api/batches/nul")["project"] == "p\u{FFFD}")
+    }
 }

@@ -300,17 +300,17 @@ struct AuthTests {
         #expect(keep.hasPrefix("em_live_"))
         #expect(gone.hasPrefix("em_view_"))
         let (rc, out, _) = try runTool(
-            Binaries.path("argus-server"), ["token", "list", "--data-dir", s.dataDir.path])
+            Binaries.path("argus-server"), ["token", "list"] + s.databaseArgs)
         #expect(rc == 0)
         #expect(!out.contains(keep) && !out.contains(gone))
         #expect(out.contains("alice"))
         let (rc2, _, _) = try runTool(
-            Binaries.path("argus-server"), ["token", "revoke", "--data-dir", s.dataDir.path, "2"])
+            Binaries.path("argus-server"), ["token", "revoke"] + s.databaseArgs + ["2"])
         #expect(rc2 == 0)
         #expect(try s.client(gone).get("/api/batches").status == 401)
         #expect(try s.client(keep).get("/api/batches").status == 200)
         let (rc3, _, err) = try runTool(
-            Binaries.path("argus-server"), ["token", "revoke", "--data-dir", s.dataDir.path, "99"])
+            Binaries.path("argus-server"), ["token", "revoke"] + s.databaseArgs + ["99"])
         #expect(rc3 != 0)
         #expect(err.contains("no active token with id 99"))
     }
@@ -320,13 +320,10 @@ struct AuthTests {
         let s = try TestServer()
         let token = try s.token()
         try s.client(token).mustPost(Ev.make("batch_start", batch: "b"))
-        let files = try FileManager.default.contentsOfDirectory(atPath: s.dataDir.path).filter {
-            $0.hasPrefix("argus.sqlite")
-        }
-        #expect(!files.isEmpty)
+        let files = try s.storedData()
+        #expect(!files.isEmpty && files.allSatisfy { !$0.bytes.isEmpty })
         let secretPart = Data(token.dropFirst(8).utf8)
-        for f in files {
-            let bytes = try Data(contentsOf: s.dataDir.appendingPathComponent(f))
+        for (f, bytes) in files {
             #expect(bytes.range(of: secretPart) == nil, "token found in \(f)")
         }
     }

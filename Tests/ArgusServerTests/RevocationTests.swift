@@ -53,10 +53,10 @@ struct RevocationTests {
         try other.waitUntilConnected()
         #expect(try viewer.get("/api/batches/b1").status == 200)  // the token is now in the server's 2 s cache
 
-        let (_, list, _) = try runTool(Binaries.path("argus-server"), ["token", "list", "--data-dir", s.dataDir.path])
+        let (_, list, _) = try runTool(Binaries.path("argus-server"), ["token", "list"] + s.databaseArgs)
         let row = try #require(list.split(separator: "\n").first { $0.contains("viewer") })
         let id = String(row.split(separator: " ")[0])
-        let (rc, _, err) = try runTool(Binaries.path("argus-server"), ["token", "revoke", id, "--data-dir", s.dataDir.path])
+        let (rc, _, err) = try runTool(Binaries.path("argus-server"), ["token", "revoke", id] + s.databaseArgs)
         #expect(rc == 0, "\(err)")
         let t0 = Date()
         #expect(Self.secondsUntilEnded(stream) < 1.0, "the stream must end within 1 s")

@@ -83,8 +83,7 @@ struct ShareTests {
         #expect(try s.client(nil).get("/health").status == 200)
         #expect(try Self.mint(owner, "b1", body: ["expires_in_s": 315_360_000])["expires_at"]?.stringValue != nil)
         // Only hashes at rest.
-        for f in try FileManager.default.contentsOfDirectory(atPath: s.dataDir.path) where f.hasPrefix("argus.sqlite") {
-            let bytes = try Data(contentsOf: s.dataDir.appendingPathComponent(f))
+        for (f, bytes) in try s.storedData() {
             #expect(bytes.range(of: Data(token.dropFirst(3).utf8)) == nil, "share token found in \(f)")
         }
     }

@@ -6,7 +6,9 @@ import Testing
 struct TokenCommandTests {
     /// A forgotten or mistyped --data-dir once made a fresh empty database and printed a token the running server
     /// rejected with 401; now the command refuses, and --init is the explicit way to mint before the first start.
-    @Test("token create/list/revoke refuse a data dir without a database; --init creates one the server then uses")
+    @Test(
+        "token create/list/revoke refuse a data dir without a database; --init creates one the server then uses",
+        .enabled(if: TestBackend.sqlite))
     func refusesMissingDatabase() throws {
         let parent = FileManager.default.temporaryDirectory.appendingPathComponent("argus-tok-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: parent) }

@@ -216,10 +216,10 @@ struct WebRoutesTests {
         let c = s.client(nil)
         #expect(try c.request("GET", "/api/batches/b1", headers: Self.withCookie(secret)).status == 200)
 
-        let (_, list, _) = try runTool(Binaries.path("argus-server"), ["token", "list", "--data-dir", s.dataDir.path])
+        let (_, list, _) = try runTool(Binaries.path("argus-server"), ["token", "list"] + s.databaseArgs)
         let row = try #require(list.split(separator: "\n").first { $0.contains("alice") })
         let (rc, _, err) = try runTool(
-            Binaries.path("argus-server"), ["token", "revoke", String(row.split(separator: " ")[0]), "--data-dir", s.dataDir.path])
+            Binaries.path("argus-server"), ["token", "revoke", String(row.split(separator: " ")[0])] + s.databaseArgs)
         #expect(rc == 0, "\(err)")
         #expect(stream.secondsUntilEnded() < 1.5, "the session's stream must end within the revocation tick")
         let t0 = Date()

@@ -122,6 +122,15 @@ public func runTool(
     return (code, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
 }
 
+/// A value shared between a test and the threads it starts.
+public final class Locked<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T
+    public init(_ value: T) { self.value = value }
+    @discardableResult
+    public func withLock<R>(_ body: (inout T) throws -> R) rethrows -> R { try lock.withLock { try body(&value) } }
+}
+
 public final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
@@ -136,20 +145,44 @@ public final class LockedData: @unchecked Sendable {
     public var value: Data { lock.withLock { data } }
 }
 
+/// Which database the server suite runs on: SQLite in each server's data dir, or with ARGUS_TEST_BACKEND=postgres
+/// (the test command's second pass) a database of its own on the throwaway PostgreSQL cluster for each server.
+public enum TestBackend {
+    public static var isPostgres: Bool { ProcessInfo.processInfo.environment["ARGUS_TEST_BACKEND"] == "postgres" }
+    /// For tests about SQLite itself (its file, its pragmas, its disk faults): `@Test(.enabled(if: TestBackend.sqlite))`.
+    public static var sqlite: Bool { !isPostgres }
+
+    /// The database of a server whose data dir is `dir`: none on SQLite; on PostgreSQL a fresh one, remembered in the
+    /// data dir so that a server restarted on the same dir finds the same database.
+    static func database(for dir: URL) throws -> String? {
+        guard isPostgres else { return nil }
+        let file = dir.appendingPathComponent("test-database-url")
+        if let url = try? String(contentsOf: file, encoding: .utf8) { return url }
+        let url = try TestPostgres.freshDatabase().url
+        try url.write(to: file, atomically: true, encoding: .utf8)
+        return url
+    }
+}
+
 /// A real `argus-server serve --port 0` on a temporary data dir; stopped (SIGTERM) by `stop()` or deinit.
 public final class TestServer: @unchecked Sendable {
     public let dataDir: URL
+    /// The PostgreSQL database when the suite runs on it (`TestBackend`), else nil.
+    public let databaseURL: String?
     public let process: Process
     public private(set) var url = ""
     public let logFile: URL
     let ownsDataDir: Bool
+    let ownsDatabase: Bool
 
     /// `port` 0 picks a free one; pass the old port and data dir to restart "the same" server. `serveArgs` are
     /// added to `serve` (e.g. `--log-level trace`). The server's output goes to `logDir` (default: the data dir;
     /// elsewhere when the data dir is a disk a test fills up).
+    /// `sqlite`: on SQLite whatever the suite's backend.
+    /// `replicaOf`: another server's PostgreSQL database, shared (a replica; the database is then the other's to drop).
     public init(
         env: [String: String] = [:], dataDir existing: URL? = nil, port: Int = 0, serveArgs: [String] = [],
-        logDir: URL? = nil
+        logDir: URL? = nil, replicaOf shared: String? = nil, sqlite: Bool = false
     ) throws {
         ownsDataDir = existing == nil
         dataDir =
@@ -157,13 +190,16 @@ public final class TestServer: @unchecked Sendable {
             ?? FileManager.default.temporaryDirectory.appendingPathComponent(
                 "argus-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
+        databaseURL = sqlite ? nil : try shared ?? TestBackend.database(for: dataDir)
+        ownsDatabase = shared == nil
         let outDir = logDir ?? dataDir
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
         logFile = outDir.appendingPathComponent("server-\(UUID().uuidString.prefix(8)).log")
         let outFile = outDir.appendingPathComponent("stdout-\(UUID().uuidString.prefix(8)).txt")
         process = try startProcess(
             Binaries.path("argus-server"),
-            ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path] + serveArgs,
+            ["serve", "--host", "127.0.0.1", "--port", String(port)]
+                + Self.databaseArgs(databaseURL, dataDir) + serveArgs,
             env: env, stdout: outFile.path, stderr: logFile.path)
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
@@ -184,10 +220,31 @@ public final class TestServer: @unchecked Sendable {
 
     public var port: Int { Int(url.split(separator: ":").last!)! }
 
+    /// Everything the database holds at rest, to search for secrets: the SQLite files (and WAL), or a dump of the
+    /// PostgreSQL database's rows.
+    public func storedData() throws -> [(name: String, bytes: Data)] {
+        if let databaseURL {
+            let pgDump = ["/usr/bin/pg_dump", "/usr/local/bin/pg_dump"].first { FileManager.default.isExecutableFile(atPath: $0) }
+            guard let pgDump else { throw TestFailure("pg_dump is not installed (scripts/deps.sh installs postgresql).") }
+            let (rc, out, err) = try runTool(pgDump, ["--data-only", "-d", databaseURL])
+            guard rc == 0 else { throw TestFailure("pg_dump failed: \(err)") }
+            return [("pg_dump", Data(out.utf8))]
+        }
+        return try FileManager.default.contentsOfDirectory(atPath: dataDir.path).filter { $0.hasPrefix("argus.sqlite") }
+            .map { ($0, try Data(contentsOf: dataDir.appendingPathComponent($0))) }
+    }
+
+    /// How every `argus-server` command names this server's database: `--data-dir D` or `--database-url U`.
+    public var databaseArgs: [String] { Self.databaseArgs(databaseURL, dataDir) }
+
+    static func databaseArgs(_ url: String?, _ dir: URL) -> [String] {
+        url.map { ["--database-url", $0] } ?? ["--data-dir", dir.path]
+    }
+
     public func token(user: String = "alice", scope: String = "reporter", admin: Bool = false) throws
         -> String
     {
-        var args = ["token", "create", "--data-dir", dataDir.path, "--user", user, "--scope", scope]
+        var args = ["token", "create"] + databaseArgs + ["--user", user, "--scope", scope]
         if admin { args.append("--admin") }
         let (rc, out, err) = try runTool(Binaries.path("argus-server"), args)
         guard rc == 0 else { throw TestFailure("token create failed: \(err)") }
@@ -216,7 +273,13 @@ public final class TestServer: @unchecked Sendable {
 
     deinit {
         stop()
-        if ownsDataDir { try? FileManager.default.removeItem(at: dataDir) }
+        if ownsDataDir {
+            try? FileManager.default.removeItem(at: dataDir)
+            if ownsDatabase, let databaseURL, let name = databaseURL.split(separator: "/").last {
+                _ = try? TestPostgres.psql(
+                    TestPostgres.adminURL ?? "", "DROP DATABASE IF EXISTS \(name.split(separator: "?")[0]) WITH (FORCE)")
+            }
+        }
     }
 }
 

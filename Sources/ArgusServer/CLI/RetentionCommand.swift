@@ -15,10 +15,7 @@ struct RetentionCommand: AsyncParsableCommand {
                 failure reason, environment) are never deleted. A limit of 0 keeps that class.
                 """)
 
-        @Option(
-            name: .customLong("data-dir"),
-            help: "The server's data directory (env ARGUS_DATA_DIR, default ./argus-data).")
-        var dataDir: String = dataDirDefault()
+        @OptionGroup var database: DatabaseOptions
         @Option(name: .customLong("log-line-days"), help: "Keep log lines this many days (env ARGUS_RETENTION_LOG_LINE_DAYS, default 14).")
         var logLineDays: Double?
         @Option(
@@ -49,16 +46,11 @@ struct RetentionCommand: AsyncParsableCommand {
         func run() async throws {
             var config: ServerConfig
             do { config = try ServerConfig.fromEnvironment() } catch { throw fail(error.description) }
-            config.dataDir = dataDir
             if let logLineDays { config.retentionLogLineDays = logLineDays }
             if let snapshotDays { config.retentionSnapshotDays = snapshotDays }
             if let jobEpochDays { config.retentionJobEpochDays = jobEpochDays }
             if let otherDays { config.retentionEventOtherDays = otherDays }
-            guard FileManager.default.fileExists(atPath: config.databasePath) else {
-                throw fail("there is no Argus database in \(dataDir) (expected \(config.databasePath)).")
-            }
-            let store: ArgusStore
-            do { store = try ArgusStore(dataDir: dataDir) } catch { throw fail(error.description) }
+            let store = try database.open()
             let policy = RetentionPolicy(config: config)
             let report: SweepReport
             do { report = try await store.sweep(policy, otherProcessWrites: true) } catch {

@@ -7,13 +7,13 @@ import Shared
 public struct ServerCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "argus-server",
-        abstract: "Argus: ingest training events, store them in SQLite, stream them over SSE.",
+        abstract: "Argus: ingest training events, store them (SQLite, or PostgreSQL for replicas), stream them over SSE.",
         discussion: """
             Start a server with `argus-server serve`, mint a token with `argus-server token create --user NAME`, \
             then point a training script (the argus-reporter SDK) or `argus-server simulate` at it.
             """,
         version: ArgusVersion.string,
-        subcommands: [ServeCommand.self, TokenCommand.self, RetentionCommand.self, SimulateCommand.self])
+        subcommands: [ServeCommand.self, TokenCommand.self, RetentionCommand.self, DatabaseCommand.self, SimulateCommand.self])
 
     public init() {}
 }
@@ -44,10 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Address to listen on (env ARGUS_HOST, default 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on; 0 picks a free one (env ARGUS_PORT, default 8000).") var port: Int?
-    @Option(
-        name: .customLong("data-dir"),
-        help: "Where the SQLite database lives (env ARGUS_DATA_DIR, default ./argus-data).")
-    var dataDir: String?
+    @OptionGroup var database: DatabaseOptions
     @Option(
         name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
@@ -62,26 +59,20 @@ struct ServeCommand: AsyncParsableCommand {
             }
             config.port = port
         }
-        if let dataDir { config.dataDir = dataDir }
+        if let dataDir = database.dataDir { config.dataDir = dataDir }
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw fail("--log-level '\(logLevel)' is not a log level.")
         }
         var logger = Logger(label: "argus-server")
         logger.logLevel = level
-        let store: ArgusStore
-        do {
-            store = try ArgusStore(
-                dataDir: config.dataDir, backgroundCheckpoints: true, fsyncEachCommit: config.fsyncEachCommit)
-        } catch {
-            throw fail(error.description)
-        }
+        let store = try database.open(create: true, forServer: config)
         for warning in store.startupWarnings { logger.warning("\(warning)") }
         if let warning = raiseOpenFileLimit(toHold: config.maxConnections) { logger.warning("\(warning)") }
         let services = ArgusServices(config: config, store: store, logger: logger)
         let host = config.host.contains(":") ? "[\(config.host)]" : config.host
-        let dir = config.dataDir
+        let place = database.describe
         let app = buildApplication(services, logger: logger) { port in
-            say("argus-server listening on http://\(host):\(port) (data dir \(dir))")
+            say("argus-server listening on http://\(host):\(port) (\(place))")
         }
         do {
             try await app.runService()
@@ -118,30 +109,11 @@ struct TokenCommand: ParsableCommand {
         commandName: "token", abstract: "Create, list and revoke API tokens.",
         subcommands: [Create.self, List.self, Revoke.self])
 
-    struct DataDir: ParsableArguments {
-        @Option(
-            name: .customLong("data-dir"),
-            help: "The server's data directory (env ARGUS_DATA_DIR, default ./argus-data).")
-        var dataDir: String = dataDirDefault()
-
-        /// Opens the server's database. Without `create` a missing one is an error: a mistyped or forgotten
-        /// --data-dir would otherwise make a fresh empty database and print a token the running server rejects.
-        /// `offerInit`: the command has --init, so the error mentions it.
-        func open(create: Bool = false, offerInit: Bool = false) throws -> ArgusStore {
-            guard create || FileManager.default.fileExists(atPath: ServerConfig.databasePath(in: dataDir)) else {
-                throw fail(
-                    "no Argus database in \(dataDir): start `argus-server serve --data-dir \(dataDir)` first"
-                        + (offerInit ? " (or pass --init to create one)." : "."))
-            }
-            do { return try ArgusStore(dataDir: dataDir) } catch { throw fail(error.description) }
-        }
-    }
-
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
                 "Create user NAME if missing and print a new token for it (only the token, on stdout).")
-        @OptionGroup var dir: DataDir
+        @OptionGroup var dir: DatabaseOptions
         @Option(help: "The user the token acts as.") var user: String
         @Option(help: "reporter (send events and read) or viewer (read only).") var scope: String =
             "reporter"
@@ -170,7 +142,7 @@ struct TokenCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List tokens (no secrets).")
-        @OptionGroup var dir: DataDir
+        @OptionGroup var dir: DatabaseOptions
 
         func run() throws {
             let rows: [TokenInfo]
@@ -197,7 +169,7 @@ struct TokenCommand: ParsableCommand {
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Revoke a token by its id (see `token list`).")
-        @OptionGroup var dir: DataDir
+        @OptionGroup var dir: DatabaseOptions
         @Argument(help: "The token id.") var id: Int64
 
         func run() throws {

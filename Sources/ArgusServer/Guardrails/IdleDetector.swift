@@ -92,8 +92,8 @@ extension IngestTransaction {
             SELECT MIN(ts_us) FROM events
             WHERE batch_id = ? AND event_type = 'resource_snapshot' AND ts_us >= ? AND ts_us <= ?
               AND (job_id IS NULL OR job_id = ?)
-              AND (json_extract(body, '$.data.gpu_util_pct') IS NOT NULL
-                   OR json_extract(body, '$.data.gpus[0].util_pct') IS NOT NULL)
+              AND (\(db.dialect.jsonText("body", "data", "gpu_util_pct")) IS NOT NULL
+                   OR \(db.dialect.jsonText("body", "data", "gpus", "0", "util_pct")) IS NOT NULL)
             """, [bid, from, through, jid])
     }
 

@@ -156,6 +156,11 @@ struct RetentionService: Service {
         try? await cancelWhenGracefulShutdown {
             try await Task.sleep(for: .seconds(min(interval, 10)))
             while !Task.isCancelled {
+                // Replicas: one of them sweeps at a time; the others look again each second, ready to take over.
+                guard await store.holdsLease(.retentionSweeper) else {
+                    try await Task.sleep(for: .seconds(min(interval, 1)))
+                    continue
+                }
                 do {
                     let startedAt = Timestamp.now()
                     let r = try await store.sweep(policy)

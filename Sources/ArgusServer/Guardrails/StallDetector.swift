@@ -139,6 +139,11 @@ struct WatchdogService: Service {
             // deadline would otherwise make it try, and log, twenty times a second.
             var lastFailure: String? = nil
             while !Task.isCancelled {
+                // Replicas: one of them watches at a time; the others look again each second, ready to take over.
+                guard await stall.store.holdsLease(.stallWatchdog) else {
+                    try await Task.sleep(for: .seconds(min(intervalS, 1)))
+                    continue
+                }
                 var failed = false
                 do {
                     let marked = try await stall.check()

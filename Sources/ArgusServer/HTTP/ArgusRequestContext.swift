@@ -167,8 +167,8 @@ struct ErrorMiddleware: RouterMiddleware {
     typealias Context = ArgusRequestContext
     /// ARGUS_MAX_BODY_MB, named in the 413 sentence.
     let maxBodyBytes: Int
-    /// Where the database lives: a database error is judged a disk fault (503) by it.
-    let dataDir: String
+    /// Where the SQLite database lives (nil on PostgreSQL): a database error is judged a disk fault (503) by it.
+    let dataDir: String?
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response

@@ -26,8 +26,17 @@ public struct ArgusServices: Sendable {
         self.hub = SSEHub(
             bufferChunks: config.sseBufferChunks, maxPerCredential: config.maxStreamsPerCredential, logger: logger,
             metrics: metrics)
+        var tail: EventTail? = nil
+        if let shared = store.database as? SharedDatabase {
+            // Replicas: stream from the database, woken by this replica's commits and the others' NOTIFY.
+            let t = EventTail(store: store, startAfter: store.newestEventIDAtOpen, logger: logger) { [hub] in
+                hub.publish($0)
+            }
+            shared.onNotify(ReplicaSignals.events) { _ in t.poke() }
+            tail = t
+        }
         self.pipeline = IngestPipeline(
-            store: store, hub: hub, idleThresholdMin: config.idleJobThresholdMin, metrics: metrics)
+            store: store, hub: hub, idleThresholdMin: config.idleJobThresholdMin, metrics: metrics, tail: tail)
         self.auth = Authenticator(store: store)
         self.stall = StallDetector(store: store, pipeline: pipeline, timeoutMin: config.stallTimeoutMin)
         self.revocations = RevocationWatcher(store: store, hub: hub, auth: auth)

@@ -107,6 +107,31 @@ struct EventRejection: Error, Sendable {
     }
 }
 
+extension IncomingEvent {
+    /// `o` with each NUL character in its keys and strings replaced by U+FFFD (untouched when it has none).
+    static func withoutNUL(_ o: JSONObject) -> JSONObject {
+        func has(_ j: JSON) -> Bool {
+            switch j {
+            case .string(let s): return s.utf8.contains(0)
+            case .array(let a): return a.contains(where: has)
+            case .object(let o): return o.pairs.contains { $0.key.utf8.contains(0) || has($0.value) }
+            default: return false
+            }
+        }
+        guard has(.object(o)) else { return o }
+        func clean(_ s: String) -> String { s.utf8.contains(0) ? s.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : s }
+        func walk(_ j: JSON) -> JSON {
+            switch j {
+            case .string(let s): return .string(clean(s))
+            case .array(let a): return .array(a.map(walk))
+            case .object(let o): return .object(withoutNUL(o))
+            default: return j
+            }
+        }
+        return JSONObject(o.pairs.map { (clean($0.key), walk($0.value)) })
+    }
+}
+
 enum EventValidator {
     /// How far ahead of the server's clock a timestamp may be. Clocks of training hosts drift by seconds, not days;
     /// one line stamped 9999-12-31 would otherwise stretch ELAPSED to millennia and pin its batch first forever.
@@ -118,6 +143,10 @@ enum EventValidator {
             .failure(EventRejection(status: 422, message: m))
         }
         guard case .object(let o) = json else { return bad("An event must be a JSON object.") }
+        // Ids name rows and URLs: a NUL in one is refused (PostgreSQL's text cannot hold it, and no name needs it).
+        for key in ["event_id", "batch_id", "job_id"] where o[key]?.stringValue?.utf8.contains(0) == true {
+            return bad("\(key) must not contain a NUL character (\\u0000).")
+        }
         guard let version = o["schema_version"] else {
             return bad("schema_version is required (expected \"1.1\").")
         }
@@ -173,7 +202,7 @@ enum EventValidator {
         if IncomingEvent.jobScoped.contains(type), jobID == nil {
             return bad("\(type) requires a job_id.")
         }
-        guard case .object(let source)? = o["source"] else {
+        guard case .object(var source)? = o["source"] else {
             return bad("source is required and must be an object.")
         }
         guard let project = source["project"]?.stringValue, !project.isEmpty else {
@@ -190,6 +219,9 @@ enum EventValidator {
         case .object(let d)?: data = d
         default: return bad("data must be an object.")
         }
+        // Any other NUL character becomes U+FFFD, the same on both backends (PostgreSQL's text cannot hold it).
+        source = IncomingEvent.withoutNUL(source)
+        data = IncomingEvent.withoutNUL(data)
         if type == "job_epoch" {
             guard let ep = data["epoch"] else { return bad("job_epoch requires data.epoch.") }
             guard ep.intValue != nil else { return bad("data.epoch must be an integer.") }

@@ -26,14 +26,23 @@ actor IngestPipeline {
     /// Committed events on their way to the hub, in commit order (one consumer: the publisher task).
     private let toPublish: AsyncStream<[StoredEvent]>.Continuation
 
-    init(store: ArgusStore, hub: SSEHub, idleThresholdMin: Double, metrics: ServerMetrics = ServerMetrics()) {
+    /// `tail`: replicas on one database stream what the database holds, in id order, whichever replica wrote it; a
+    /// commit here then only tells the tail to read (`EventTail`). Without it, commits go straight to the hub.
+    init(
+        store: ArgusStore, hub: SSEHub, idleThresholdMin: Double, metrics: ServerMetrics = ServerMetrics(),
+        tail: EventTail? = nil
+    ) {
         self.store = store
         self.hub = hub
         self.metrics = metrics
         self.idleWindowUs = Int64(idleThresholdMin * 60_000_000)
         let (commits, continuation) = AsyncStream<[StoredEvent]>.makeStream()
         toPublish = continuation
-        Task { for await events in commits { hub.publish(events) } }
+        if let tail {
+            Task { for await _ in commits { tail.poke() } }
+        } else {
+            Task { for await events in commits { hub.publish(events) } }
+        }
     }
 
     deinit { toPublish.finish() }

@@ -20,11 +20,14 @@ public final class ArgusStore: Sendable {
     /// A second connection that only checkpoints the WAL (see `checkpoint()`); nil when commits checkpoint.
     let checkpointer: DatabaseQueue?
 
+    /// The newest event id when the store was opened: where a replica's `EventTail` starts streaming (PostgreSQL).
+    let newestEventIDAtOpen: Int64
+
     /// What the owner should tell the user at start (e.g. a data dir other users can read).
     public let startupWarnings: [String]
 
-    /// Where the database lives: a disk fault is judged by its file system (`StorageFault`).
-    let dataDir: String
+    /// Where the SQLite database lives (nil on PostgreSQL): a disk fault is judged by its file system (`StorageFault`).
+    let dataDir: String?
     /// Whether the last write failed for a disk fault, for `/health`.
     let writeHealth = WriteHealth()
     let logger = Logger(label: "argus-server")
@@ -59,6 +62,7 @@ public final class ArgusStore: Sendable {
         do {
             let pool = try DatabasePool(path: path, configuration: config)
             self.pool = pool
+            newestEventIDAtOpen = 0
             database = SQLiteDatabase(pool: pool)
             // GRDB turns WAL on for the writer after `prepareDatabase`, and sets NORMAL with it: set ours again. Only
             // the writer's setting matters (it is the connection that commits).
@@ -73,6 +77,24 @@ public final class ArgusStore: Sendable {
             // A disk fault in one sentence (a read-only or full data dir); anything else as SQLite said it.
             let why = StorageFault(error, dataDir: dataDir).map { "\($0.reason) (\(error))" } ?? "\(error)"
             throw OpenError(description: "Cannot open the database \(path): \(why).")
+        }
+    }
+
+    /// Connects to a PostgreSQL shared by replicas (`postgres://USER[:PASS]@HOST[:PORT]/DB[?sslmode=…]`) and brings
+    /// its schema up to date (once, even when several replicas start together).
+    public init(databaseURL: String, clock: ServerClock = .system) throws(OpenError) {
+        self.clock = clock
+        dataDir = nil
+        pool = nil
+        checkpointer = nil
+        startupWarnings = []
+        do {
+            let pg = try PostgresDatabase(url: databaseURL)
+            try PostgresSchema.migrate(pg)
+            newestEventIDAtOpen = try pg.readNow { try ArgusStore.maxEventID($0) }
+            database = pg
+        } catch {
+            throw OpenError(description: "Cannot use the database at \(PostgresURL.redacted(databaseURL)): \(error)")
         }
     }
 
@@ -124,6 +146,12 @@ public final class ArgusStore: Sendable {
     }
 
     static func nowUs() -> Int64 { Timestamp.now().micros }
+
+    /// Whether this replica runs the periodic work `lease` names now (always, on SQLite: one server per file).
+    func holdsLease(_ lease: ReplicaSignals.Lease) async -> Bool {
+        guard let shared = database as? SharedDatabase else { return true }
+        return await shared.holdsLease(lease.rawValue)
+    }
 
     /// Copies committed WAL frames into the database file (SQLite's PASSIVE checkpoint). From the side
     /// connection this takes no write lock, so ingest keeps committing meanwhile; once all frames are copied,
@@ -199,6 +227,23 @@ struct StoredEvent: Sendable {
 
     var sseFrame: String { SSEEncoder.frame(id: id, event: type, data: streamedJSON) }
 
+    /// `events` with each summary frame (ascending ids, each its batch's newest event id) placed right after that
+    /// event: ids never go down along a stream, so a client's resume point (the last id it saw) never moves back.
+    static func interleave(_ events: [StoredEvent], summaries: [StoredEvent]) -> [StoredEvent] {
+        var pending = summaries[...]
+        var out: [StoredEvent] = []
+        out.reserveCapacity(events.count + pending.count)
+        for e in events {
+            while let s = pending.first, s.id < e.id {
+                out.append(s)
+                pending.removeFirst()
+            }
+            out.append(e)
+        }
+        out += pending
+        return out
+    }
+
     /// The `summary` frame of a batch (SummaryFrame), on its batch channel; job channels of the batch match it too.
     static func summary(_ b: BatchRecord, jobs: [JobRecord], id: Int64) -> StoredEvent {
         StoredEvent(
@@ -232,7 +277,12 @@ extension ArgusStore {
     func ingest(_ items: [IngestItem], idleWindowUs: Int64) async throws -> ([IngestOutcome], [StoredEvent]) {
         try await write { [clock] db in
             var t = IngestTransaction(db: db, receivedUs: clock.nowUs(), idleWindowUs: idleWindowUs)
-            return try t.run(items)
+            let (outcomes, stored) = try t.run(items)
+            // Replicas: wake every replica's EventTail, once this commits (PostgreSQL delivers it at commit).
+            if db.dialect == .postgres, let newest = stored.map(\.id).max() {
+                _ = try db.fetchOne("SELECT pg_notify(?, ?)", [ReplicaSignals.events, String(newest)])
+            }
+            return (outcomes, stored)
         }
     }
 }
@@ -271,21 +321,8 @@ struct IngestTransaction {
         return (outcomes, try withSummaries(stored))
     }
 
-    /// `stored` with each batch's summary frame placed right after that batch's newest event: ids never go down
-    /// along a stream, so a client's resume point (the last id it saw) never moves back.
     mutating func withSummaries(_ stored: [StoredEvent]) throws -> [StoredEvent] {
-        var pending = try summaries(after: stored)[...]
-        var out: [StoredEvent] = []
-        out.reserveCapacity(stored.count + pending.count)
-        for e in stored {
-            while let s = pending.first, s.id < e.id {
-                out.append(s)
-                pending.removeFirst()
-            }
-            out.append(e)
-        }
-        out += pending
-        return out
+        StoredEvent.interleave(stored, summaries: try summaries(after: stored))
     }
 
     /// One `summary` frame per batch this transaction stored events for (SummaryFrame): the batch and the jobs whose

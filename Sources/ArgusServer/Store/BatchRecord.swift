@@ -72,12 +72,12 @@ struct BatchRecord: Sendable {
 
     func save(_ db: SQLConnection) throws {
         let sql = """
-            INSERT INTO batches(id, owner_id, project, status, experiment_type, host, user, git_sha, command, cwd,
+            INSERT INTO batches(id, owner_id, project, status, experiment_type, host, "user", git_sha, command, cwd,
               n_total, n_done, n_failed, start_us, end_us, last_activity_us, last_received_us, failure_reason,
               stop_requested, stop_requested_us, stop_requested_by, source_batch_id, created_us)
             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             ON CONFLICT(id) DO UPDATE SET project=excluded.project, status=excluded.status,
-              experiment_type=excluded.experiment_type, host=excluded.host, user=excluded.user,
+              experiment_type=excluded.experiment_type, host=excluded.host, "user"=excluded."user",
               git_sha=excluded.git_sha, command=excluded.command, cwd=excluded.cwd, n_total=excluded.n_total,
               n_done=excluded.n_done, n_failed=excluded.n_failed, start_us=excluded.start_us, end_us=excluded.end_us,
               last_activity_us=excluded.last_activity_us, last_received_us=excluded.last_received_us,

@@ -28,7 +28,7 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
     static let retryAfterS = 10
 
     /// The SQLite error as a fault, or nil when it is not about the disk (a bug, a constraint: those stay 500s).
-    init?(_ error: any Error, dataDir: String) {
+    init?(_ error: any Error, dataDir: String?) {
         if let f = error as? StorageFault {
             self = f
             return
@@ -44,7 +44,7 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
             kind = .busy
             return
         }
-        let fs = StorageFault.fileSystem(of: dataDir)
+        let fs = dataDir.flatMap(StorageFault.fileSystem(of:))
         if fs?.readOnly == true {
             kind = .readOnly
         } else if code == .SQLITE_FULL || (fs?.freeBytes ?? .max) < 64 * 1024 {

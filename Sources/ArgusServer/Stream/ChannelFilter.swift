@@ -88,7 +88,7 @@ extension ArgusStore {
             for b in filter.batchIDs.sorted() {
                 // `+batch_id` keeps SQLite on the rowid range after the cursor (short for a reconnect).
                 var sql =
-                    "SELECT id, batch_id, job_id, event_type, ts_us, body FROM events WHERE id > ? AND +batch_id = ?"
+                    "SELECT id, batch_id, job_id, event_type, ts_us, body FROM events WHERE id > ? AND \(db.dialect.unindexed("batch_id")) = ?"
                 var args: [any SQLBindable] = [after, b]
                 var windows: [JobRecord] = []
                 if !filter.wholeBatches.contains(b), let js = filter.jobs[b] {

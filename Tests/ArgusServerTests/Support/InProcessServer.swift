@@ -14,6 +14,8 @@ final class InProcessServer: Sendable {
     let clock: ManualClock
     let services: ArgusServices
     let dataDir: URL
+    /// The suite's PostgreSQL database when it runs on one (`TestBackend`).
+    let database: TestDatabase?
     let url: String
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
@@ -29,7 +31,11 @@ final class InProcessServer: Sendable {
         config.retentionSweepMinutes = 0
         tweak(&config)
         clock = ManualClock()
-        let store = try ArgusStore(dataDir: dataDir.path, clock: clock.clock)
+        let database = TestBackend.isPostgres ? try TestPostgres.freshDatabase() : nil
+        self.database = database
+        let store =
+            try database.map { [clock] in try ArgusStore(databaseURL: $0.url, clock: clock.clock) }
+            ?? ArgusStore(dataDir: dataDir.path, clock: clock.clock)
         var logger = Logger(label: "argus-inproc")
         logger.logLevel = .warning
         services = ArgusServices(config: config, store: store, logger: logger)
@@ -55,6 +61,7 @@ final class InProcessServer: Sendable {
         await group.triggerGracefulShutdown()
         _ = try? await task.value
         try? FileManager.default.removeItem(at: dataDir)
+        database?.drop()
     }
 }
 

@@ -7,19 +7,26 @@ enum SQLDialect: Sendable {
     case sqlite
     case postgres
 
-    /// A JSON member of a TEXT column, as text (objects as their JSON text): `body` → `data` → `line`.
+    /// A JSON member of a TEXT column, as text (objects as their JSON text; JSON null as NULL): `body` → `data` →
+    /// `line`. A step of digits is an array index (`"gpus", "0"`).
     func jsonText(_ column: String, _ path: String...) -> String {
+        func isIndex(_ s: String) -> Bool { !s.isEmpty && s.allSatisfy(\.isASCII) && s.allSatisfy(\.isNumber) }
         switch self {
-        case .sqlite: return "json_extract(\(column), '$.\(path.joined(separator: "."))')"
+        case .sqlite:
+            let p = path.map { isIndex($0) ? "[\($0)]" : ".\($0)" }.joined()
+            return "json_extract(\(column), '$\(p)')"
         case .postgres:
-            let steps = path.dropLast().map { "->'\($0)'" }.joined()
-            return "((\(column))::json\(steps)->>'\(path.last!)')"
+            let step = { (s: String) in isIndex(s) ? s : "'\(s)'" }
+            return "((\(column))::json\(path.dropLast().map { "->" + step($0) }.joined())->>\(step(path.last!)))"
         }
     }
+
+    /// `column`, kept from steering the planner to its index (SQLite's unary `+`; PostgreSQL plans well as is).
+    func unindexed(_ column: String) -> String { self == .sqlite ? "+\(column)" : column }
 }
 
 /// One value bound to a statement or read from a row. Booleans are stored as 0/1 in both backends.
-enum SQLValue: Sendable, Equatable {
+enum SQLValue: Sendable, Hashable {
     case null
     case int(Int64)
     case double(Double)
@@ -36,7 +43,11 @@ extension Int: SQLBindable { var sqlValue: SQLValue { .int(Int64(self)) } }
 extension Int32: SQLBindable { var sqlValue: SQLValue { .int(Int64(self)) } }
 extension Bool: SQLBindable { var sqlValue: SQLValue { .int(self ? 1 : 0) } }
 extension Double: SQLBindable { var sqlValue: SQLValue { .double(self) } }
-extension String: SQLBindable { var sqlValue: SQLValue { .text(self) } }
+/// Text never holds a NUL character in either backend (PostgreSQL's text cannot): each becomes U+FFFD. Ids with one
+/// are refused before they get here (`EventValidator`), so no two names become one.
+extension String: SQLBindable {
+    var sqlValue: SQLValue { .text(utf8.contains(0) ? replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : self) }
+}
 extension SQLValue: SQLBindable { var sqlValue: SQLValue { self } }
 extension Optional: SQLBindable where Wrapped: SQLBindable {
     var sqlValue: SQLValue { self?.sqlValue ?? .null }
@@ -184,4 +195,25 @@ protocol SQLDatabase: Sendable {
     /// The same, for command-line tools that have no async context.
     func readNow<T>(_ body: (SQLConnection) throws -> T) throws -> T
     func writeNow<T>(_ body: (SQLConnection) throws -> T) throws -> T
+}
+
+/// What a database shared by several replicas offers beyond `SQLDatabase` (PostgreSQL).
+protocol SharedDatabase: SQLDatabase {
+    /// Calls `onNotify` with the payload of each NOTIFY on `channel`, by any replica, once its transaction committed;
+    /// and with "" after the listening connection had to reconnect (whatever was notified meanwhile is lost).
+    func onNotify(_ channel: String, _ body: @escaping @Sendable (String) -> Void)
+    /// Whether this process holds the lease `key` now, taking it when it is free: periodic work that must run on one
+    /// replica at a time runs where this is true. The lease ends when the process or its connection dies.
+    func holdsLease(_ key: Int64) async -> Bool
+}
+
+/// The NOTIFY channels and lease keys the replicas share (one home for their names).
+enum ReplicaSignals {
+    /// Notified by each commit that stored events (payload: the newest id).
+    static let events = "argus_events"
+    /// Periodic work one replica at a time runs (`PeriodicService`).
+    enum Lease: Int64 {
+        case stallWatchdog = 0x4152_4755_5301
+        case retentionSweeper = 0x4152_4755_5302
+    }
 }

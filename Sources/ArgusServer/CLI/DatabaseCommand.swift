@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+
+struct DatabaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db", abstract: "Move a server's history between databases.", subcommands: [Copy.self])
+
+    struct Copy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy a SQLite history (events, summaries, tokens, shares, agents) into PostgreSQL.",
+            discussion: """
+                Ids are kept, so tokens keep working, share links keep opening and clients resume their streams. \
+                Rows already in the target are skipped, so the copy is safe to run again (e.g. after an \
+                interruption). It ends by checking that every source row is in the target, table by table. Stop the \
+                SQLite server first: what it stores during the copy may be missed (run the copy again to add it).
+                """)
+
+        @Option(name: .customLong("from-data-dir"), help: "The SQLite server's data directory.")
+        var fromDataDir: String
+        @Option(
+            name: .customLong("to-database-url"),
+            help: "The PostgreSQL to copy into: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…].")
+        var toDatabaseURL: String
+
+        func run() async throws {
+            guard FileManager.default.fileExists(atPath: ServerConfig.databasePath(in: fromDataDir)) else {
+                throw fail("there is no Argus database in \(fromDataDir) (expected \(ServerConfig.databasePath(in: fromDataDir))).")
+            }
+            let from: ArgusStore
+            let to: ArgusStore
+            do {
+                from = try ArgusStore(dataDir: fromDataDir)
+                to = try ArgusStore(databaseURL: toDatabaseURL)
+            } catch { throw fail(error.description) }
+            let started = ContinuousClock.now
+            let counts: [DatabaseCopy.Count]
+            do {
+                counts = try await DatabaseCopy.run(from: from.database, to: to.database) { say($0) }
+            } catch let e as DatabaseCopy.Failure {
+                throw fail("the copy is incomplete: \(e.description)")
+            } catch {
+                throw fail("the copy stopped: \(error)")
+            }
+            let seconds = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
+            let total = counts.reduce(0) { $0 + $1.source }
+            let copied = counts.reduce(0) { $0 + $1.copied }
+            say(
+                "verified: all \(total) rows of \(counts.count) tables are in \(PostgresURL.redacted(toDatabaseURL)) "
+                    + "(\(copied) copied now) in \(String(format: "%.1f", seconds)) s")
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+
+/// Where the database is, for every command that opens it (`serve`, `token …`, `retention sweep`): a PostgreSQL shared
+/// by replicas when `--database-url` (or ARGUS_DATABASE_URL) names one, otherwise SQLite in `--data-dir`.
+struct DatabaseOptions: ParsableArguments {
+    @Option(
+        name: .customLong("data-dir"),
+        help: "Where the SQLite database lives (env ARGUS_DATA_DIR, default ./argus-data).")
+    var dataDir: String?
+    @Option(
+        name: .customLong("database-url"),
+        help: ArgumentHelp(
+            "A PostgreSQL shared by replicas instead of SQLite (env ARGUS_DATABASE_URL).",
+            discussion: "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require|verify-full]",
+            valueName: "url"))
+    var databaseURL: String?
+
+    /// The PostgreSQL URL, if any: the flag, else ARGUS_DATABASE_URL.
+    var url: String? {
+        databaseURL ?? ProcessInfo.processInfo.environment["ARGUS_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    var dir: String { dataDir ?? dataDirDefault() }
+
+    func validate() throws {
+        if dataDir != nil, databaseURL != nil {
+            throw ValidationError("Give either --data-dir (SQLite) or --database-url (PostgreSQL), not both.")
+        }
+    }
+
+    /// What the server's first line says about where it keeps its data (the password left out).
+    var describe: String { url.map { "database \(PostgresURL.redacted($0))" } ?? "data dir \(dir)" }
+
+    /// Opens the database. A missing SQLite database is an error unless `create`: a mistyped or forgotten
+    /// --data-dir would otherwise make a fresh empty database and print a token the running server rejects.
+    /// `offerInit`: the command has --init, so the error mentions it.
+    func open(create: Bool = false, offerInit: Bool = false, forServer config: ServerConfig? = nil) throws -> ArgusStore {
+        if let url {
+            do { return try ArgusStore(databaseURL: url) } catch { throw fail(error.description) }
+        }
+        guard create || FileManager.default.fileExists(atPath: ServerConfig.databasePath(in: dir)) else {
+            throw fail(
+                "no Argus database in \(dir): start `argus-server serve --data-dir \(dir)` first"
+                    + (offerInit ? " (or pass --init to create one)." : "."))
+        }
+        do {
+            if let config {
+                return try ArgusStore(dataDir: dir, backgroundCheckpoints: true, fsyncEachCommit: config.fsyncEachCommit)
+            }
+            return try ArgusStore(dataDir: dir)
+        } catch { throw fail(error.description) }
+    }
+}
+
+extension PostgresURL {
+    /// `text` as the user may see it: without the password (or a placeholder when it does not parse).
+    static func redacted(_ text: String) -> String { (try? PostgresURL(text).redacted) ?? "the given URL" }
+}

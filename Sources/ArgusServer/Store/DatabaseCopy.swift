@@ -1,0 +1,143 @@
+/// Moving up from one machine: a SQLite history copied into a PostgreSQL (`argus-server db copy`), ids kept, so that
+/// tokens still work, share links still open and clients resume their streams where they were.
+enum DatabaseCopy {
+    /// Every table, parents before children. `key`: the columns that identify a row (the copy skips rows already
+    /// there, so it is safe to run again); `numericID`: the identity column whose counter must move past the copy.
+    struct Table: Sendable {
+        var name: String
+        var key: [String]
+        var numericID = true
+    }
+
+    static let tables: [Table] = [
+        Table(name: "users", key: ["id"]),
+        Table(name: "tokens", key: ["id"]),
+        Table(name: "batches", key: ["id"], numericID: false),
+        Table(name: "jobs", key: ["batch_id", "id"], numericID: false),
+        Table(name: "events", key: ["id"]),
+        Table(name: "shares", key: ["id"]),
+        Table(name: "agents", key: ["id"]),
+        Table(name: "agent_commands", key: ["id"]),
+        Table(name: "sessions", key: ["id"]),
+    ]
+
+    struct Count: Sendable, Equatable {
+        var table: String
+        var source: Int64
+        /// Rows of the source's keys found in the target after the copy.
+        var target: Int64
+        var copied: Int64
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Copies every row of `from` missing in `to`, `pageRows` at a time (one transaction each), then checks that each
+    /// source row is in the target. Returns the counts per table; throws when a row is missing.
+    static func run(from: any SQLDatabase, to: any SQLDatabase, pageRows: Int = 500, progress: (String) -> Void = { _ in })
+        async throws -> [Count]
+    {
+        var counts: [Count] = []
+        for t in tables {
+            let quotedKey = t.key.map { "\"\($0)\"" }.joined(separator: ", ")
+            var after: [SQLValue]? = nil
+            var copied: Int64 = 0
+            var source: Int64 = 0
+            while true {
+                // Keyset pages in key order: stable whatever the table's size.
+                let cursor = after
+                let rows = try await from.read { db in
+                    var sql = "SELECT * FROM \(t.name)"
+                    if let cursor { sql += " WHERE (\(quotedKey)) > (\(cursor.map { _ in "?" }.joined(separator: ", ")))" }
+                    return try db.fetchAll(sql + " ORDER BY \(quotedKey) LIMIT ?", (cursor ?? []) + [pageRows])
+                }
+                guard let last = rows.last else { break }
+                source += Int64(rows.count)
+                after = t.key.map { last.value($0) ?? .null }
+                let columns = last.columns.names
+                let inserted = try await to.write { db -> Int in
+                    // Up to 100 rows per statement (PostgreSQL takes at most 65,535 parameters).
+                    var n = 0
+                    for chunk in stride(from: 0, to: rows.count, by: 100).map({ rows[$0..<min($0 + 100, rows.count)] }) {
+                        let one = "(" + columns.map { _ in "?" }.joined(separator: ", ") + ")"
+                        let sql =
+                            "INSERT INTO \(t.name)(\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES "
+                            + Array(repeating: one, count: chunk.count).joined(separator: ", ")
+                            + " ON CONFLICT DO NOTHING"
+                        n += try db.execute(sql, chunk.flatMap(\.values))
+                    }
+                    return n
+                }
+                copied += Int64(inserted)
+            }
+            // Counters go on after the highest id copied (and, for events, the highest ever handed out: SSE ids are
+            // never reused, even when retention deleted the newest rows).
+            if t.numericID {
+                let floor = try await from.read { db -> Int64 in
+                    let top = try db.scalar(Int64.self, "SELECT MAX(id) FROM \(t.name)") ?? 0
+                    let seq = try db.scalar(Int64.self, "SELECT seq FROM sqlite_sequence WHERE name = ?", [t.name]) ?? 0
+                    return max(top, seq)
+                }
+                if floor > 0 {
+                    try await to.write { db in
+                        _ = try db.fetchOne(
+                            "SELECT setval(pg_get_serial_sequence(?, 'id'), GREATEST(?, (SELECT COALESCE(MAX(id), 0) FROM \(t.name))))",
+                            [t.name, floor])
+                    }
+                }
+            }
+            let target = try await present(t, from: from, in: to, pageRows: pageRows)
+            counts.append(Count(table: t.name, source: source, target: target, copied: copied))
+            progress("\(t.name): \(source) rows, \(copied) copied now, \(target) found in the target")
+            if target != source {
+                throw Failure(
+                    description:
+                        "\(t.name): \(source - target) of \(source) rows did not reach the target (a row with the same key and other content is in the way?)."
+                )
+            }
+        }
+        return counts
+    }
+
+    /// How many of the source's rows of `t` the target holds with the same key and the same content.
+    static func present(_ t: Table, from: any SQLDatabase, in to: any SQLDatabase, pageRows: Int) async throws -> Int64 {
+        let quotedKey = t.key.map { "\"\($0)\"" }.joined(separator: ", ")
+        var after: [SQLValue]? = nil
+        var found: Int64 = 0
+        while true {
+            let cursor = after
+            let rows = try await from.read { db in
+                var sql = "SELECT * FROM \(t.name)"
+                if let cursor { sql += " WHERE (\(quotedKey)) > (\(cursor.map { _ in "?" }.joined(separator: ", ")))" }
+                return try db.fetchAll(sql + " ORDER BY \(quotedKey) LIMIT ?", (cursor ?? []) + [pageRows])
+            }
+            guard let last = rows.last else { return found }
+            after = t.key.map { last.value($0) ?? .null }
+            let same = try await to.read { db -> Int64 in
+                // The target's rows with the page's keys (equality: no collation decides what is in range).
+                let marks = "(" + t.key.map { _ in "?" }.joined(separator: ", ") + ")"
+                let theirs = try db.fetchAll(
+                    "SELECT * FROM \(t.name) WHERE (\(quotedKey)) IN (\(Array(repeating: marks, count: rows.count).joined(separator: ", ")))",
+                    rows.flatMap { r in t.key.map { r.value($0) ?? .null } })
+                var byKey: [[SQLValue]: SQLRow] = [:]
+                for r in theirs { byKey[t.key.map { r.value($0) ?? .null }] = r }
+                var n: Int64 = 0
+                for r in rows {
+                    guard let other = byKey[t.key.map { r.value($0) ?? .null }] else { continue }
+                    if r.columns.names.allSatisfy({ DatabaseCopy.same(r.value($0), other.value($0)) }) { n += 1 }
+                }
+                return n
+            }
+            found += same
+        }
+    }
+
+    /// Equal as stored: a REAL that holds a whole number may come back as either kind.
+    static func same(_ a: SQLValue?, _ b: SQLValue?) -> Bool {
+        switch (a, b) {
+        case (.int(let x)?, .double(let y)?), (.double(let y)?, .int(let x)?): return Double(x) == y
+        default: return a == b
+        }
+    }
+}

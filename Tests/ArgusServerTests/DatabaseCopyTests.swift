@@ -1,0 +1,74 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+/// `argus-server db copy`: a SQLite history moved into PostgreSQL (issue 12, "Moving up").
+@Suite("db copy: SQLite into PostgreSQL", .enabled(if: TestBackend.isPostgres), .timeLimit(.minutes(2)))
+struct DatabaseCopyTests {
+    @Test("the copy keeps ids, tokens, shares and summaries; a rerun copies nothing more; clients resume on the new server")
+    func copyAndMoveUp() throws {
+        let src = try TestServer(sqlite: true)
+        let token = try src.token(user: "alice")
+        let revoked = try src.token(user: "bob", scope: "viewer")
+        let c = src.client(token)
+        try ReadAPITests.seed(c, batch: "b1")
+        for n in 1...40 { try c.mustPost(Ev.epoch("b1", "j1", n)) }
+        try c.mustPost(Ev.make("batch_done", batch: "b1"))
+        let share = try #require(try ShareTests.mint(c, "b1")["token"]?.stringValue)
+        #expect(try src.client(revoked).get("/api/batches").status == 200)
+        let (_, list, _) = try runTool(Binaries.path("argus-server"), ["token", "list"] + src.databaseArgs)
+        let bobID = try #require(list.split(separator: "\n").first { $0.contains("bob") }?.split(separator: " ").first)
+        _ = try runTool(Binaries.path("argus-server"), ["token", "revoke", String(bobID)] + src.databaseArgs)
+        let viewBefore = try c.mustGet("/api/jobs/b1/j1/view")
+        let lastID = try #require(viewBefore["last_event_id"]?.intValue)
+        src.stop()
+
+        let target = try TestPostgres.freshDatabase()
+        defer { target.drop() }
+        let copy = ["db", "copy", "--from-data-dir", src.dataDir.path, "--to-database-url", target.url]
+        let (rc, out, err) = try runTool(Binaries.path("argus-server"), copy)
+        #expect(rc == 0, "\(err)")
+        #expect(out.contains("verified: all ") && out.contains("events: "), "\(out)")
+        #expect(!out.contains(target.url.split(separator: ":")[2].split(separator: "@")[0]), "the password is printed")
+        // Safe to run again: nothing more to copy, still verified.
+        let (rc2, out2, err2) = try runTool(Binaries.path("argus-server"), copy)
+        #expect(rc2 == 0 && out2.contains("(0 copied now)"), "\(out2)\(err2)")
+
+        let dst = try TestServer(replicaOf: target.url)
+        let d = dst.client(token)
+        let viewAfter = try d.mustGet("/api/jobs/b1/j1/view")
+        #expect(viewAfter == viewBefore)
+        #expect(try dst.client(share).get("/api/batches/b1").status == 200, "the share link still opens")
+        #expect(try dst.client(revoked).get("/api/batches").status == 401, "a revoked token stays revoked")
+        // A client resumes its stream from where it was on the old server; new ids go on after the old ones.
+        let resume = SSECollector(url: dst.url + "/api/sse?channels=batch:b1", token: token, lastEventID: String(lastID - 5))
+        defer { resume.stop() }
+        try resume.wait("the last five events") { _ in resume.dataEvents.count >= 5 }
+        #expect(resume.dataEvents.compactMap { Int64($0.id) } == Array(Int64(lastID - 4)...Int64(lastID)))
+        try d.mustPost(Ev.make("batch_start", batch: "b2"))
+        let newest = try d.mustGet("/api/jobs/b1/j1/view")["last_event_id"]?.intValue ?? 0
+        #expect(newest > lastID)
+    }
+
+    @Test("clear one-sentence errors: no database in the data dir, a bad URL, an unreachable server")
+    func errors() throws {
+        let bin = Binaries.path("argus-server")
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("argus-copy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let (rc1, _, err1) = try runTool(
+            bin, ["db", "copy", "--from-data-dir", empty.path, "--to-database-url", "postgres://x@127.0.0.1/y"])
+        #expect(rc1 == 1 && err1.hasPrefix("argus-server: there is no Argus database in \(empty.path)"), "\(err1)")
+        let src = try TestServer(sqlite: true)
+        src.stop()
+        for (url, says) in [
+            ("mysql://u@h/db", "postgres://"), ("postgres://u@127.0.0.1:1/db", "127.0.0.1:1"),
+        ] {
+            let (rc, _, err) = try runTool(bin, ["db", "copy", "--from-data-dir", src.dataDir.path, "--to-database-url", url])
+            #expect(rc == 1 && err.hasPrefix("argus-server: ") && err.contains(says), "\(url): \(err)")
+            #expect(err.split(separator: "\n").count == 1, "\(url): one line: \(err)")
+        }
+    }
+}

@@ -1,0 +1,212 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+/// Several real `argus-server` processes on one PostgreSQL (issue 12): a client may talk to any of them.
+@Suite("Replicas on one PostgreSQL", .enabled(if: TestBackend.isPostgres), .timeLimit(.minutes(3)))
+struct ReplicaTests {
+    /// `n` replicas on a fresh database (dropped with the first replica).
+    static func replicas(_ n: Int, env: [String: String] = [:]) throws -> [TestServer] {
+        let first = try TestServer(env: env)
+        var all = [first]
+        for _ in 1..<n { all.append(try TestServer(env: env, replicaOf: first.databaseURL)) }
+        return all
+    }
+
+    static func ids(_ c: SSECollector) -> [Int64] { c.dataEvents.compactMap { Int64($0.id) } }
+
+    @Test(
+        "concurrent writers on two replicas, a subscriber on each of three: every event once, in id order; Last-Event-ID resumes on another replica"
+    )
+    func oneGlobalOrder() throws {
+        let rs = try Self.replicas(3)
+        let token = try rs[0].token()
+        let channels = "/api/sse?channels=batch:r1,batch:r2"
+        for b in ["r1", "r2"] { try rs[0].client(token).mustPost(Ev.make("batch_start", batch: b)) }
+        let subs = rs.map { SSECollector(url: $0.url + channels, token: token) }
+        defer { subs.forEach { $0.stop() } }
+        for s in subs { try s.waitUntilConnected() }
+        // Two writers, one per replica, both on both batches: their commits interleave and race for ids.
+        let perWriter = 120
+        let acked = Locked<[Int64]>([])
+        let failures = Locked<[String]>([])
+        let group = DispatchGroup()
+        for (w, server) in rs.prefix(2).enumerated() {
+            DispatchQueue.global().async(group: group) {
+                let c = server.client(token)
+                for k in 0..<(perWriter / 4) {
+                    let events = (0..<4).map { i in
+                        Ev.make("log_line", batch: i % 2 == 0 ? "r1" : "r2", job: "j", data: ["line": .string("w\(w) \(k).\(i)")])
+                    }
+                    do {
+                        let r = try c.postBatch(events)
+                        guard r.status == 200, let results = r.json?["results"]?.arrayValue else {
+                            failures.withLock { $0.append("\(r.status) \(r.text)") }
+                            continue
+                        }
+                        let got = results.compactMap { $0["db_id"]?.intValue.map(Int64.init) }
+                        acked.withLock { $0 += got }
+                    } catch { failures.withLock { $0.append("\(error)") } }
+                }
+            }
+        }
+        group.wait()
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        let all = acked.withLock { $0 }.sorted()
+        #expect(all.count == 2 * perWriter)
+        for (k, s) in subs.enumerated() {
+            try s.wait(timeout: 15, "all \(all.count) events on replica \(k + 1)") { _ in Self.ids(s).count >= all.count }
+            let got = Self.ids(s)
+            #expect(
+                got == all, "replica \(k + 1): \(got.count) events, in order: \(got == got.sorted()), once: \(Set(got).count == got.count)")
+        }
+        // A client that saw up to the middle on replica 1 resumes on replica 3: nothing missed, nothing twice.
+        let middle = Self.ids(subs[0])[all.count / 2]
+        let resumed = SSECollector(url: rs[2].url + channels, token: token, lastEventID: String(middle))
+        defer { resumed.stop() }
+        try resumed.wait(timeout: 15, "the rest after \(middle)") { _ in Self.ids(resumed).count >= all.filter { $0 > middle }.count }
+        #expect(Self.ids(resumed) == all.filter { $0 > middle })
+    }
+
+    @Test("stop through B is seen polling A; a share revoked on A is refused by B; a rerun queued on A reaches an agent long-polling B")
+    func actionsAcrossReplicas() throws {
+        let rs = try Self.replicas(2)
+        let (a, b) = (rs[0], rs[1])
+        let token = try a.token()
+        let ca = a.client(token)
+        let cb = b.client(token)
+        try ca.mustPost(Ev.make("batch_start", batch: "live", data: ["command": "python train.py"]))
+        #expect(try ca.mustGet("/api/batches/live/stop-requested")["stop_requested"] == false)
+        #expect(try cb.post("/api/batches/live/stop", json: [:]).status == 200)
+        #expect(try ca.mustGet("/api/batches/live/stop-requested")["stop_requested"] == true)
+
+        let share = try ShareTests.mint(ca, "live")
+        let secret = try #require(share["token"]?.stringValue)
+        let id = try #require(share["id"]?.intValue)
+        #expect(try b.client(secret).get("/api/batches/live").status == 200)
+        #expect(try ca.request("DELETE", "/api/batches/live/shares/\(id)").status == 200)
+        let revokedAt = Date()
+        while try b.client(secret).get("/api/batches/live").status == 200 {
+            #expect(Date().timeIntervalSince(revokedAt) < 2, "B still serves a share revoked on A")
+            if Date().timeIntervalSince(revokedAt) >= 2 { break }
+            usleep(50_000)
+        }
+
+        // An agent of alice's on the host the run reported from, long-polling B.
+        let host = "gpu-box-1"
+        let reg = try cb.post("/api/agents/register", json: ["hostname": .string(host)])
+        let agentID = try #require(reg.json?["agent_id"]?.intValue)
+        let agent = b.client(try #require(reg.json?["agent_token"]?.stringValue))
+        try ca.mustPost(Ev.make("batch_start", batch: "done", data: ["command": "python train.py", "cwd": "/tmp"]))
+        try ca.mustPost(Ev.make("batch_done", batch: "done"))
+        let poll = DispatchQueue.global()
+        let got = Locked<(JSON?, Date?)>((nil, nil))
+        let polled = DispatchSemaphore(value: 0)
+        poll.async {
+            let r = try? agent.get("/api/agents/\(agentID)/jobs?wait=10")
+            got.withLock { $0 = (r?.json, Date()) }
+            polled.signal()
+        }
+        usleep(300_000)  // the long-poll is waiting on B
+        let queuedAt = Date()
+        let rerun = try ca.post("/api/batches/done/rerun", json: [:])
+        #expect(rerun.status == 202, "\(rerun.text)")
+        #expect(polled.wait(timeout: .now() + 5) == .success)
+        let (jobs, at) = got.withLock { $0 }
+        #expect(jobs?.arrayValue?.first?["batch_id"] == "done", "\(String(describing: jobs))")
+        #expect(
+            (at ?? .distantFuture).timeIntervalSince(queuedAt) < 1,
+            "the agent on B heard after \((at ?? .distantFuture).timeIntervalSince(queuedAt)) s")
+    }
+
+    @Test("the stall watchdog runs on one replica: each stall is flagged once; when that replica dies the other takes over")
+    func watchdogOnOneReplica() throws {
+        let env = ["ARGUS_STALL_TIMEOUT_MIN": "0.02", "ARGUS_WATCHDOG_INTERVAL_S": "0.2"]
+        let rs = try Self.replicas(2, env: env)
+        let token = try rs[0].token()
+        func stalls(_ c: SSECollector) -> Int { c.dataEvents.filter { $0.type == "batch_stalled" }.count }
+        try rs[0].client(token).mustPost(Ev.make("batch_start", batch: "s1"))
+        let s1 = SSECollector(url: rs[1].url + "/api/sse?channels=batch:s1", token: token)
+        defer { s1.stop() }
+        try s1.waitUntilConnected()
+        try s1.wait(timeout: 15, "s1 stalled") { _ in stalls(s1) > 0 }
+        // The replica that flagged it says so in its log.
+        let leader = try #require(rs.firstIndex { $0.log.contains("batch s1 stalled") })
+        let other = 1 - leader
+        #expect(!rs[other].log.contains("batch s1 stalled"))
+        kill(rs[leader].process.processIdentifier, SIGKILL)
+        rs[leader].process.waitUntilExit()
+        try rs[other].client(token).mustPost(Ev.make("batch_start", batch: "s2"))
+        let s2 = SSECollector(url: rs[other].url + "/api/sse?channels=batch:s2", token: token)
+        defer { s2.stop() }
+        try s2.waitUntilConnected()
+        try s2.wait(timeout: 20, "s2 stalled after the watchdog's replica died") { _ in stalls(s2) > 0 }
+        #expect(rs[other].log.contains("batch s2 stalled"))
+        // Several watchdog ticks later: still once each, never once per replica.
+        usleep(1_500_000)
+        #expect(stalls(s2) == 1)
+        if leader == 0 { #expect(stalls(s1) == 1) }
+        let batches = try rs[other].client(token).mustGet("/api/batches").arrayValue ?? []
+        #expect(batches.filter { $0["status"] == "stalled" }.count == 2)
+    }
+
+    @Test(
+        "kill -9 of one replica under load: every acknowledged event is readable through the other; its stream resumes there with nothing lost"
+    )
+    func killOneReplica() throws {
+        let rs = try Self.replicas(2)
+        let token = try rs[0].token()
+        let channel = "/api/sse?channels=batch:k"
+        try rs[0].client(token).mustPost(Ev.make("batch_start", batch: "k"))
+        let onFirst = SSECollector(url: rs[0].url + channel, token: token)
+        defer { onFirst.stop() }
+        try onFirst.waitUntilConnected()
+        let acked = Locked<[Int64]>([])
+        let errors = Locked<[String]>([])
+        let stop = Locked(false)
+        let group = DispatchGroup()
+        for server in rs {
+            DispatchQueue.global().async(group: group) {
+                let c = server.client(token)
+                var k = 0
+                while !stop.withLock({ $0 }) {
+                    k += 1
+                    let r = try? c.postBatch(
+                        (0..<3).map { i in
+                            Ev.make("log_line", batch: "k", job: "j", data: ["line": .string("\(server.port) \(k).\(i)")])
+                        })
+                    guard let r, r.status == 200, let results = r.json?["results"]?.arrayValue else {
+                        if !server.process.isRunning { return }
+                        errors.withLock { $0.append("\(r?.status ?? 0) \(r?.text ?? "")") }
+                        continue
+                    }
+                    acked.withLock { $0 += results.compactMap { $0["db_id"]?.intValue.map(Int64.init) } }
+                }
+            }
+        }
+        usleep(800_000)
+        kill(rs[0].process.processIdentifier, SIGKILL)
+        rs[0].process.waitUntilExit()
+        usleep(500_000)
+        stop.withLock { $0 = true }
+        group.wait()
+        let all = acked.withLock { $0 }.sorted()
+        #expect(all.count > 30, "too little load: \(all.count); \(errors.withLock { $0.prefix(3) })")
+        // The client that watched the dead replica reconnects to the other with the last id it saw.
+        let seen = Self.ids(onFirst)
+        let resumed = SSECollector(url: rs[1].url + channel, token: token, lastEventID: seen.last.map(String.init))
+        defer { resumed.stop() }
+        try resumed.wait(timeout: 15, "the rest on the survivor") { _ in
+            Set(seen + Self.ids(resumed)).isSuperset(of: all)
+        }
+        let combined = seen + Self.ids(resumed)
+        #expect(combined == combined.sorted() && Set(combined).count == combined.count, "in order, once each")
+        #expect(Set(combined).isSuperset(of: all))
+        // And read back from the start through the survivor: every acknowledged event is there.
+        let replay = SSECollector(url: rs[1].url + channel, token: token, lastEventID: "0")
+        defer { replay.stop() }
+        try replay.wait(timeout: 15, "the whole history") { _ in Set(Self.ids(replay)).isSuperset(of: all) }
+    }
+}
