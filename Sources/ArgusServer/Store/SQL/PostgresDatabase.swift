@@ -268,8 +268,13 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
         queue = DispatchQueue(label: label)
     }
 
+    /// Drops the connection (without waiting: this may run wherever the database is released, even an event loop).
     func close() {
-        if let c = connection { try? c.close().wait() }
+        if let c = connection {
+            // postgres-nio asserts that a connection is closed before it is freed: keep it until then.
+            let closing: EventLoopFuture<Void> = c.close()
+            closing.whenComplete { _ in withExtendedLifetime(c) {} }
+        }
         connection = nil
     }
 
@@ -512,7 +517,7 @@ final class PostgresListener: Sendable {
         wake.signal()
         if let connection {
             let closing: EventLoopFuture<Void> = connection.close()
-            _ = closing
+            closing.whenComplete { _ in withExtendedLifetime(connection) {} }
         }
         if DispatchQueue.getSpecific(key: Self.deliveryKey) == nil { deliveries.sync {} }
     }
