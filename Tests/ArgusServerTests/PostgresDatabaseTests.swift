@@ -170,7 +170,10 @@ struct PostgresDatabaseTests {
                 Issue.record("a duplicate key was accepted")
             } catch let e as PostgresSQLError {
                 #expect(e.isUniqueViolation && e.sqlState == "23505")
-                #expect(e.description.contains("duplicate key value violates unique constraint \"t_pkey\""))
+                #expect(
+                    e.description
+                        == "PostgreSQL refused a statement (SQLSTATE 23505): duplicate key value violates unique constraint \"t_pkey\" (Key (k)=(dup) already exists)."
+                )
             }
             await #expect(throws: PostgresSQLError.self) {
                 try await db.read { c in try c.execute("SELECT nonsense FROM t") }
@@ -390,10 +393,28 @@ struct PostgresDatabaseTests {
             Issue.record("a write without a server succeeded")
         } catch let e as PostgresUnavailable {
             #expect(e.description.hasPrefix("PostgreSQL at postgres://argus@127.0.0.1:\(port)/db is unavailable: "))
-            #expect(e.description.lowercased().contains("refused"), "\(e.description)")
+            #expect(e.description.hasSuffix("is unavailable: Connection refused."), "\(e.description)")
             #expect(e.description.hasSuffix(".") && !e.description.contains("\n"), "\(e.description)")
         }
         #expect(throws: PostgresUnavailable.self) { try db.readNow { c in try c.execute("SELECT 1") } }
+    }
+
+    @Test("a wrong password, or sslmode=require against a server without TLS: PostgresUnavailable, one sentence")
+    func refusedConnections() async throws {
+        try await TestPostgres.withDatabase { url in
+            let wrong = url.replacingOccurrences(of: #"://argus:[^@]*@"#, with: "://argus:wrong@", options: .regularExpression)
+            let needsTLS = url + "?sslmode=require"
+            for (u, expected) in [(wrong, "password authentication failed for user \"argus\""), (needsTLS, "TLS")] {
+                let db = try PostgresDatabase(url: u)
+                do {
+                    try await db.read { c in try c.execute("SELECT 1") }
+                    Issue.record("\(u) connected")
+                } catch let e as PostgresUnavailable {
+                    #expect(e.description.contains(expected), "\(e.description)")
+                    #expect(!e.description.contains("wrong") && !e.description.contains("\n"), "\(e.description)")
+                }
+            }
+        }
     }
 
     @Test("migrations started by three replicas at once run once; migration 1 is SQLite's final schema")

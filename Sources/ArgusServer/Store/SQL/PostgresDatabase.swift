@@ -18,7 +18,8 @@ struct PostgresSQLError: Error, CustomStringConvertible {
     let sql: String
 
     var description: String {
-        "PostgreSQL refused a statement (SQLSTATE \(sqlState)): \(message)\(detail.map { " (\($0))" } ?? "")."
+        let d = detail.map { " (\($0.hasSuffix(".") ? String($0.dropLast()) : $0))" } ?? ""
+        return "PostgreSQL refused a statement (SQLSTATE \(sqlState)): \(message)\(d)."
     }
     var isUniqueViolation: Bool { sqlState == "23505" }
 }
@@ -217,8 +218,10 @@ final class PostgresDatabase: SQLDatabase, Sendable {
             if let m = e.serverInfo?[.message] { return m }
             if let u = e.underlying {
                 if let c = u as? NIOConnectionError, let first = c.connectionErrors.first {
+                    if let io = first.error as? IOError { return String(cString: strerror(io.errnoCode)) }
                     return "\(first.error)"
                 }
+                if let io = u as? IOError { return String(cString: strerror(io.errnoCode)) }
                 return "\(u)"
             }
             switch e.code {
