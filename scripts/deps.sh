@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and tests need, only when something is missing.
 # chromium + chromium-driver: the web page's tests (Tests/Web) drive a real headless browser.
+# postgresql: scripts/pg-cluster.sh runs a throwaway cluster for the PostgreSQL backend's tests.
 set -euo pipefail
 need=()
-for pkg in libsqlite3-dev libncursesw5-dev libcurl4-openssl-dev tmux curl python3-venv chromium chromium-driver; do
+for pkg in libsqlite3-dev libncursesw5-dev libcurl4-openssl-dev tmux curl python3-venv chromium chromium-driver postgresql; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the tests: initdb in a temporary directory as the non-root user `postgres`,
 # listening on 127.0.0.1 only, on a free port, its unix socket inside that directory, password (SCRAM) login for the
-# superuser `argus` with a generated password, fsync off. Idempotent.
+# superuser `argus` with a generated password, fsync off (PG_CLUSTER_FSYNC=on for benchmarks). Idempotent.
 #   scripts/pg-cluster.sh start   starts it (unless running) and prints the admin URL
 #   scripts/pg-cluster.sh url     prints the admin URL of the running cluster
 #   scripts/pg-cluster.sh stop    stops it and deletes its directory
@@ -57,7 +57,7 @@ start() {
   while :; do
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 20 -o \
-      "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c fsync=off \
+      "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c fsync=${PG_CLUSTER_FSYNC:-off} \
        -c max_connections=200" start >/dev/null 2>&1; then
       break
     fi

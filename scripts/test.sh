@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs missing -dev packages (and chromium + chromium-driver), prepares the real Python SDK
 # (argus-reporter 0.1.3), selenium (for the web page's browser tests, Tests/Web) and schemathesis (OpenAPITests) in
-# .build/sdk-venv, builds debug, installs the binaries in .build/installed, and runs `swift test`.
+# .build/sdk-venv, builds debug, installs the binaries in .build/installed, starts a throwaway PostgreSQL cluster
+# (scripts/pg-cluster.sh; its URL in ARGUS_TEST_DATABASE_URL, stopped on exit) and runs `swift test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -21,4 +22,8 @@ swift build --build-tests
 # toolchain. (A build of its own, in .build/static: the static runtime cannot share objects with the one above.)
 ARGUS_BUILD_CONFIG=debug scripts/install.sh .build/installed
 export ARGUS_INSTALLED_BIN="$PWD/.build/installed"
+# The PostgreSQL backend's tests: a throwaway cluster for this run (each test makes and drops its own database).
+trap 'scripts/pg-cluster.sh stop' EXIT
+ARGUS_TEST_DATABASE_URL=$(scripts/pg-cluster.sh start)
+export ARGUS_TEST_DATABASE_URL
 swift test --skip-build "$@"

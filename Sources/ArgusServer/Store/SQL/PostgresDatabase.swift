@@ -1,0 +1,575 @@
+import Dispatch
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// PostgreSQL cannot be reached, or dropped the connection (server down, restarted, connection killed, too many
+/// connections, bad password): the request may succeed later, so HTTP answers 503. One sentence.
+struct PostgresUnavailable: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// A statement PostgreSQL refused: its message and SQLSTATE (e.g. 23505 for a unique violation) are kept.
+struct PostgresSQLError: Error, CustomStringConvertible {
+    let sqlState: String
+    let message: String
+    let detail: String?
+    let sql: String
+
+    var description: String {
+        let d = detail.map { " (\($0.hasSuffix(".") ? String($0.dropLast()) : $0))" } ?? ""
+        return "PostgreSQL refused a statement (SQLSTATE \(sqlState)): \(message)\(d)."
+    }
+    var isUniqueViolation: Bool { sqlState == "23505" }
+}
+
+/// The server's rows in a PostgreSQL that several replicas share.
+///
+/// The store's logic is synchronous code shared with SQLite, so each transaction runs on a connection of its own, on
+/// that connection's dispatch queue (never on a NIO event loop nor on the Swift concurrency pool), and each statement
+/// blocks that thread until PostgreSQL answers. Connections are opened when first needed and replaced when broken:
+/// one writer and up to `maxReaders` readers per instance.
+///
+/// Every write takes one advisory lock shared by every replica before its body runs
+/// (`pg_advisory_xact_lock(writeLockKey)`), so writes take turns across replicas and commit in the order they drew
+/// their ids: a reader that has seen event N committed never later sees a smaller id appear. Reads are consistent
+/// snapshots (REPEATABLE READ, READ ONLY).
+final class PostgresDatabase: SQLDatabase, Sendable {
+    /// The advisory lock every write takes (an arbitrary constant: "argus-w1").
+    static let writeLockKey: Int64 = 0x6172_6775_732D_7731
+    /// Statements keep their SQL text's translation (`?` → `$n`) in a cache of at most this many entries.
+    static let statementCacheLimit = 2000
+
+    let dialect = SQLDialect.postgres
+    let url: PostgresURL
+    let logger: Logger
+    private let configuration: PostgresConnection.Configuration
+    private let writers: SessionPool
+    private let readers: SessionPool
+    private let statements = Mutex<[String: String]>([:])
+    private let listeners = Mutex<[PostgresListener]>([])
+
+    /// Fails only on a bad URL or TLS settings; connections open on first use.
+    init(url: String, maxReaders: Int = 4, logger: Logger = Logger(label: "argus.postgres")) throws {
+        let parsed = try PostgresURL(url)
+        self.url = parsed
+        var config = try parsed.configuration()
+        // A replica that stops mid-transaction (frozen, partitioned) must not hold the write lock for ever.
+        config.options.additionalStartupParameters = [
+            ("application_name", "argus-server"), ("idle_in_transaction_session_timeout", "60000"),
+        ]
+        self.configuration = config
+        self.logger = logger
+        writers = SessionPool(max: 1, label: "argus.pg.writer")
+        readers = SessionPool(max: max(1, maxReaders), label: "argus.pg.reader")
+    }
+
+    deinit { close() }
+
+    /// Closes every connection and listener (a later call opens new connections).
+    func close() {
+        for l in listeners.withLock({ l in
+            defer { l = [] }; return l
+        }) { l.stop() }
+        writers.closeIdle()
+        readers.closeIdle()
+    }
+
+    // MARK: SQLDatabase
+
+    @discardableResult
+    func read<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
+        try await run(readers, write: false, body)
+    }
+
+    @discardableResult
+    func write<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
+        try await run(writers, write: true, body)
+    }
+
+    @discardableResult
+    func readNow<T>(_ body: (SQLConnection) throws -> T) throws -> T {
+        let s = readers.acquireBlocking(self)
+        defer { readers.release(s) }
+        return try s.transaction(write: false, body)
+    }
+
+    @discardableResult
+    func writeNow<T>(_ body: (SQLConnection) throws -> T) throws -> T {
+        let s = writers.acquireBlocking(self)
+        defer { writers.release(s) }
+        return try s.transaction(write: true, body)
+    }
+
+    private func run<T: Sendable>(
+        _ pool: SessionPool, write: Bool, _ body: @escaping @Sendable (SQLConnection) throws -> T
+    ) async throws -> T {
+        let s = await pool.acquire(self)
+        defer { pool.release(s) }
+        return try await withCheckedThrowingContinuation { c in
+            s.queue.async { c.resume(with: Result { try s.transaction(write: write, body) }) }
+        }
+    }
+
+    // MARK: LISTEN / NOTIFY
+
+    /// Calls `onNotify` with the payload of each notification on `channel` (sent by `SELECT pg_notify(?, ?)` in a
+    /// write: delivered when that write commits, never when it rolls back), in order, on a serial queue of its own.
+    /// Listens on a dedicated connection that is reopened when it breaks; each time listening (re)starts, including
+    /// the first, `onNotify("")` is called: whatever was sent meanwhile may have been missed, so re-read.
+    @discardableResult
+    func listen(_ channel: String, _ onNotify: @escaping @Sendable (String) -> Void) -> PostgresListener {
+        let l = PostgresListener(channel: channel, configuration: configuration, logger: logger, onNotify: onNotify)
+        listeners.withLock { $0.append(l) }
+        l.start()
+        return l
+    }
+
+    // MARK: Statements
+
+    func connect() throws -> PostgresConnection {
+        do {
+            return try PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
+                id: Self.nextConnectionID.add(1, ordering: .relaxed).newValue, logger: logger
+            ).wait()
+        } catch {
+            throw PostgresUnavailable(description: "PostgreSQL at \(url.redacted) is unavailable: \(Self.reason(error)).")
+        }
+    }
+
+    private static let nextConnectionID = Atomic<Int>(0)
+
+    /// Blocks until `future` completes, or fails once `connection` has closed without completing it: postgres-nio
+    /// drops a statement written to a channel that has just closed (killed backend, server gone), leaving its future
+    /// pending for ever.
+    static func wait<T: Sendable>(for future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
+        let o = PendingStatement<T>()
+        future.whenComplete { r in
+            o.result.withLock { $0 = r }
+            o.done.signal()
+        }
+        connection.closeFuture.whenComplete { _ in o.done.signal() }
+        o.done.wait()
+        if let r = o.result.withLock({ $0 }) { return try r.get() }
+        // Closed first: a statement in flight fails right after; one that was dropped never does.
+        _ = o.done.wait(timeout: .now() + 0.05)
+        if let r = o.result.withLock({ $0 }) { return try r.get() }
+        throw ConnectionDropped()
+    }
+
+    struct ConnectionDropped: Error, CustomStringConvertible {
+        var description: String { "the server closed the connection" }
+    }
+
+    /// `sql` with its `?` placeholders numbered `$1…$n`, cached per SQL text.
+    func translated(_ sql: String) -> String {
+        if let t = statements.withLock({ $0[sql] }) { return t }
+        let t = Self.numberPlaceholders(sql)
+        statements.withLock {
+            if $0.count >= Self.statementCacheLimit { $0.removeAll(keepingCapacity: true) }
+            $0[sql] = t
+        }
+        return t
+    }
+
+    /// Replaces each `?` by `$1`, `$2`, … except inside '…' literals, "…" identifiers and -- or /* */ comments.
+    static func numberPlaceholders(_ sql: String) -> String {
+        enum State { case code, literal, identifier, lineComment, blockComment }
+        var out = ""
+        out.reserveCapacity(sql.utf8.count + 8)
+        var state = State.code
+        var n = 0
+        var previous: Character = " "
+        for ch in sql {
+            switch state {
+            case .code:
+                if ch == "?" {
+                    n += 1
+                    out += "$\(n)"
+                    previous = " "
+                    continue
+                }
+                if ch == "'" {
+                    state = .literal
+                } else if ch == "\"" {
+                    state = .identifier
+                } else if ch == "-" && previous == "-" {
+                    state = .lineComment
+                } else if ch == "*" && previous == "/" {
+                    state = .blockComment
+                }
+            case .literal: if ch == "'" { state = .code }
+            case .identifier: if ch == "\"" { state = .code }
+            case .lineComment: if ch == "\n" { state = .code }
+            case .blockComment: if ch == "/" && previous == "*" { state = .code }
+            }
+            out.append(ch)
+            // A comment's opening characters must not also close it ("/*/" is not a whole comment).
+            previous = (state == .blockComment && ch == "*" && previous == "/") ? " " : ch
+        }
+        return out
+    }
+
+    /// The part of a postgres-nio error worth showing (its own description hides the server's message).
+    static func reason(_ error: any Error) -> String {
+        if let e = error as? PSQLError {
+            if let m = e.serverInfo?[.message] { return m }
+            if let u = e.underlying {
+                if let c = u as? NIOConnectionError, let first = c.connectionErrors.first {
+                    if let io = first.error as? IOError { return String(cString: strerror(io.errnoCode)) }
+                    return "\(first.error)"
+                }
+                if let io = u as? IOError { return String(cString: strerror(io.errnoCode)) }
+                return "\(u)"
+            }
+            switch e.code {
+            case .serverClosedConnection, .uncleanShutdown: return "the server closed the connection"
+            case .clientClosedConnection: return "the connection was closed"
+            case .sslUnsupported: return "the server does not support TLS, which sslmode requires"
+            default: return "\(e.code)"
+            }
+        }
+        if let e = error as? PostgresUnavailable { return e.description }
+        return "\(error)"
+    }
+
+    /// A statement's failure as the store sees it: PostgresUnavailable when the connection or server is at fault,
+    /// PostgresSQLError when the statement was refused.
+    func classify(_ error: any Error, sql: String) -> any Error {
+        if error is PostgresUnavailable || error is PostgresSQLError { return error }
+        if let e = error as? PSQLError, e.code == .server, let info = e.serverInfo {
+            let state = info[.sqlState] ?? "XX000"
+            // 08: connection exception; 57P01-3: admin/crash shutdown, cannot connect now; 53300: too many connections.
+            let unavailable = state.hasPrefix("08") || state.hasPrefix("57P") || state == "53300"
+            if !unavailable {
+                return PostgresSQLError(
+                    sqlState: state, message: info[.message] ?? "unknown error", detail: info[.detail], sql: sql)
+            }
+        }
+        return PostgresUnavailable(description: "PostgreSQL at \(url.redacted) is unavailable: \(Self.reason(error)).")
+    }
+}
+
+/// A statement's outcome, handed from an event loop to the thread waiting for it.
+final class PendingStatement<T: Sendable>: Sendable {
+    let done = DispatchSemaphore(value: 0)
+    let result = Mutex<Result<T, any Error>?>(nil)
+}
+
+/// One connection's slot: its connection (opened lazily, dropped when broken) and the queue its transactions run on.
+/// Used by one thread at a time (the pool hands a slot to one holder), hence `@unchecked Sendable`.
+final class PostgresSession: SQLConnection, @unchecked Sendable {
+    let dialect = SQLDialect.postgres
+    let queue: DispatchQueue
+    private unowned let db: PostgresDatabase
+    private var connection: PostgresConnection?
+
+    init(db: PostgresDatabase, label: String) {
+        self.db = db
+        queue = DispatchQueue(label: label)
+    }
+
+    /// Drops the connection (without waiting: this may run wherever the database is released, even an event loop).
+    func close() {
+        if let c = connection {
+            // postgres-nio asserts that a connection is closed before it is freed: keep it until then.
+            let closing: EventLoopFuture<Void> = c.close()
+            closing.whenComplete { _ in withExtendedLifetime(c) {} }
+        }
+        connection = nil
+    }
+
+    /// BEGIN (taking the write lock for a write, a read-only snapshot for a read), the body, COMMIT; ROLLBACK when the
+    /// body throws. A connection found dead at BEGIN (killed while idle) is replaced once: nothing has run yet.
+    func transaction<T>(write: Bool, _ body: (SQLConnection) throws -> T) throws -> T {
+        var retried = false
+        while true {
+            do {
+                if connection == nil || connection!.isClosed { connection = try db.connect() }
+                if write {
+                    try run("BEGIN", [])
+                    try run("SELECT pg_advisory_xact_lock(\(PostgresDatabase.writeLockKey))", [])
+                } else {
+                    try run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", [])
+                }
+                break
+            } catch let e as PostgresUnavailable {
+                close()
+                if retried { throw e }
+                retried = true
+            } catch {
+                if connection != nil { _ = try? run("ROLLBACK", []) }
+                throw error
+            }
+        }
+        let result: T
+        do {
+            result = try body(self)
+        } catch {
+            if connection != nil {
+                do { try run("ROLLBACK", []) } catch { close() }
+            }
+            throw error
+        }
+        do {
+            try run("COMMIT", [])
+        } catch {
+            // A COMMIT that fails with the transaction aborted (a statement failed and the body went on) ends it.
+            if connection != nil && !(error is PostgresUnavailable) { _ = try? run("ROLLBACK", []) }
+            throw error
+        }
+        return result
+    }
+
+    @discardableResult
+    private func run(_ sql: String, _ args: [SQLValue]) throws -> PostgresQueryResult {
+        guard let c = connection else {
+            throw PostgresUnavailable(
+                description: "PostgreSQL at \(db.url.redacted) is unavailable: the connection was lost mid-transaction.")
+        }
+        var binds = PostgresBindings(capacity: args.count)
+        for a in args {
+            switch a {
+            case .null: binds.appendNull()
+            case .int(let i): binds.append(i)
+            case .double(let d): binds.append(d)
+            case .text(let t): binds.append(t)
+            }
+        }
+        let query = PostgresQuery(unsafeSQL: args.isEmpty ? sql : db.translated(sql), binds: binds)
+        do {
+            return try PostgresDatabase.wait(for: c.query(query, logger: db.logger), on: c)
+        } catch {
+            let e = db.classify(error, sql: sql)
+            if e is PostgresUnavailable { close() }
+            throw e
+        }
+    }
+
+    // MARK: SQLConnection
+
+    func execute(_ sql: String, _ args: [SQLValue]) throws -> Int {
+        try run(sql, args).metadata.rows ?? 0
+    }
+
+    func query(_ sql: String, _ args: [SQLValue], _ row: (SQLRow) throws -> Bool) throws {
+        let result = try run(sql, args)
+        guard let first = result.rows.first else { return }
+        let columns = SQLRow.Columns(first.map(\.columnName))
+        for r in result.rows {
+            var values: [SQLValue] = []
+            values.reserveCapacity(columns.names.count)
+            for cell in r { values.append(try Self.value(cell, sql: sql)) }
+            if try !row(SQLRow(columns: columns, values: values)) { break }
+        }
+    }
+
+    /// A cell as an SQLValue: integers as .int, floats as .double, numeric as .int when integral (SUM of BIGINT)
+    /// and .double otherwise, bool as 0/1, text-like types as .text.
+    static func value(_ cell: PostgresCell, sql: String) throws -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        do {
+            switch cell.dataType {
+            case .int2, .int4, .int8: return .int(try cell.decode(Int64.self))
+            case .float4, .float8: return .double(try cell.decode(Double.self))
+            case .numeric:
+                // Exact: "12345" is an integer (SUM and COUNT-like results), anything else a double.
+                let d = try cell.decode(Decimal.self)
+                if let i = Int64(d.description) { return .int(i) }
+                return .double(Double(d.description) ?? (d as NSDecimalNumber).doubleValue)
+            case .bool: return .int(try cell.decode(Bool.self) ? 1 : 0)
+            case .void: return .null
+            case .text, .varchar, .bpchar, .name, .json, .jsonb, .uuid:
+                return .text(try cell.decode(String.self))
+            default:
+                throw PostgresSQLError(
+                    sqlState: "42804",
+                    message: "column \(cell.columnName) has type \(cell.dataType), which the store does not read",
+                    detail: nil, sql: sql)
+            }
+        } catch let e as PostgresSQLError {
+            throw e
+        } catch {
+            throw PostgresSQLError(
+                sqlState: "22000", message: "column \(cell.columnName) did not decode (\(error))", detail: nil, sql: sql)
+        }
+    }
+}
+
+/// Up to `max` sessions, created when first needed; a holder has one to itself until it releases it.
+final class SessionPool: Sendable {
+    private struct State {
+        var idle: [PostgresSession] = []
+        var created = 0
+        var waiters: [@Sendable (PostgresSession) -> Void] = []
+    }
+    let max: Int
+    let label: String
+    private let state = Mutex(State())
+
+    init(max: Int, label: String) {
+        self.max = max
+        self.label = label
+    }
+
+    private func take(_ db: PostgresDatabase, orWait waiter: @escaping @Sendable (PostgresSession) -> Void)
+        -> PostgresSession?
+    {
+        state.withLock { st in
+            if let s = st.idle.popLast() { return s }
+            if st.created < max {
+                st.created += 1
+                return PostgresSession(db: db, label: "\(label).\(st.created)")
+            }
+            st.waiters.append(waiter)
+            return nil
+        }
+    }
+
+    func acquire(_ db: PostgresDatabase) async -> PostgresSession {
+        await withCheckedContinuation { (c: CheckedContinuation<PostgresSession, Never>) in
+            if let s = take(db, orWait: { c.resume(returning: $0) }) { c.resume(returning: s) }
+        }
+    }
+
+    func acquireBlocking(_ db: PostgresDatabase) -> PostgresSession {
+        let handed = Handoff()
+        if let s = take(db, orWait: { handed.put($0) }) { return s }
+        return handed.take()
+    }
+
+    func release(_ s: PostgresSession) {
+        let waiter: (@Sendable (PostgresSession) -> Void)? = state.withLock { st in
+            if st.waiters.isEmpty {
+                st.idle.append(s)
+                return nil
+            }
+            return st.waiters.removeFirst()
+        }
+        waiter?(s)
+    }
+
+    /// Closes the idle sessions' connections (new ones are opened when needed again).
+    func closeIdle() {
+        let idle = state.withLock { st in
+            defer {
+                st.created -= st.idle.count
+                st.idle = []
+            }
+            return st.idle
+        }
+        for s in idle { s.close() }
+    }
+}
+
+/// One session handed from a releasing thread to a blocked one.
+private final class Handoff: @unchecked Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private var session: PostgresSession?
+    func put(_ s: PostgresSession) {
+        session = s
+        semaphore.signal()
+    }
+    func take() -> PostgresSession {
+        semaphore.wait()
+        return session!
+    }
+}
+
+/// A LISTEN on its own connection, reopened (with backoff) when it breaks; see `PostgresDatabase.listen`. Runs on a
+/// thread of its own, so that it needs neither a free thread of the Swift concurrency pool nor a NIO event loop.
+final class PostgresListener: Sendable {
+    let channel: String
+    private let configuration: PostgresConnection.Configuration
+    private let logger: Logger
+    private let onNotify: @Sendable (String) -> Void
+    private let deliveries: DispatchQueue
+    /// Signalled by `stop()`: cuts the backoff between two attempts short.
+    private let wake = DispatchSemaphore(value: 0)
+    private let state = Mutex<(stopped: Bool, connection: PostgresConnection?)>((false, nil))
+
+    init(
+        channel: String, configuration: PostgresConnection.Configuration, logger: Logger,
+        onNotify: @escaping @Sendable (String) -> Void
+    ) {
+        self.channel = channel
+        self.configuration = configuration
+        self.logger = logger
+        self.onNotify = onNotify
+        deliveries = DispatchQueue(label: "argus.pg.listen.\(channel)")
+        deliveries.setSpecific(key: Self.deliveryKey, value: ())
+    }
+
+    private static let deliveryKey = DispatchSpecificKey<Void>()
+
+    func start() {
+        let t = Thread { [self] in loop() }
+        t.name = "argus.pg.listen.\(channel)"
+        t.start()
+    }
+
+    /// Stops listening and closes the connection; no call to `onNotify` starts after it returns (unless called from
+    /// `onNotify` itself).
+    func stop() {
+        let connection = state.withLock { st in
+            st.stopped = true
+            return st.connection
+        }
+        wake.signal()
+        if let connection {
+            let closing: EventLoopFuture<Void> = connection.close()
+            closing.whenComplete { _ in withExtendedLifetime(connection) {} }
+        }
+        if DispatchQueue.getSpecific(key: Self.deliveryKey) == nil { deliveries.sync {} }
+    }
+
+    private var stopped: Bool { state.withLock { $0.stopped } }
+
+    private func deliver(_ payload: String) {
+        deliveries.async { [self] in
+            if !stopped { onNotify(payload) }
+        }
+    }
+
+    private func loop() {
+        var backoff = 0.05
+        var failures = 0
+        while !stopped {
+            do {
+                let c = try PostgresConnection.connect(
+                    on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: 0, logger: logger
+                ).wait()
+                let keep = state.withLock { st in
+                    if st.stopped { return false }
+                    st.connection = c
+                    return true
+                }
+                guard keep else {
+                    try? c.close().wait()
+                    return
+                }
+                c.addListener(channel: channel) { [self] _, n in deliver(n.payload) }
+                let quoted = "\"" + channel.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                let listening: EventLoopFuture<PostgresQueryResult> = c.query(
+                    PostgresQuery(unsafeSQL: "LISTEN \(quoted)"), logger: logger)
+                _ = try PostgresDatabase.wait(for: listening, on: c)
+                if failures > 0 { logger.info("listening on \(channel) again") }
+                backoff = 0.05
+                failures = 0
+                deliver("")
+                try? c.closeFuture.wait()
+            } catch {
+                failures += 1
+                if failures == 1 && !stopped {
+                    logger.warning("LISTEN \(channel) failed, retrying: \(PostgresDatabase.reason(error))")
+                }
+            }
+            state.withLock { $0.connection = nil }
+            if stopped { return }
+            _ = wake.wait(timeout: .now() + backoff)
+            backoff = min(backoff * 2, 2)
+        }
+    }
+}
