@@ -2,7 +2,8 @@
 # Runs every test: installs missing -dev packages (and chromium + chromium-driver), prepares the real Python SDK
 # (argus-reporter 0.1.3), selenium (for the web page's browser tests, Tests/Web) and schemathesis (OpenAPITests) in
 # .build/sdk-venv, builds debug, installs the binaries in .build/installed, starts a throwaway PostgreSQL cluster
-# (scripts/pg-cluster.sh; its URL in ARGUS_TEST_DATABASE_URL, stopped on exit) and runs `swift test`.
+# (scripts/pg-cluster.sh; its URL in ARGUS_TEST_DATABASE_URL, stopped on exit) and runs `swift test`, then the server
+# suite again on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -27,3 +28,7 @@ trap 'scripts/pg-cluster.sh stop' EXIT
 ARGUS_TEST_DATABASE_URL=$(scripts/pg-cluster.sh start)
 export ARGUS_TEST_DATABASE_URL
 swift test --skip-build "$@"
+# The server suite once more with every server on PostgreSQL (TestBackend), with the replica and `db copy` tests that
+# only run there. Given arguments (e.g. --filter X) narrow this pass too.
+if [ $# -eq 0 ]; then set -- --filter ArgusServerTests; fi
+ARGUS_TEST_BACKEND=postgres swift test --skip-build "$@"

@@ -44,11 +44,13 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     let dialect = SQLDialect.postgres
     let url: PostgresURL
     let logger: Logger
-    private let configuration: PostgresConnection.Configuration
+    let configuration: PostgresConnection.Configuration
     private let writers: SessionPool
     private let readers: SessionPool
     private let statements = Mutex<[String: String]>([:])
     private let listeners = Mutex<[PostgresListener]>([])
+    /// Which periodic work this replica runs (`SharedDatabase.holdsLease`).
+    let leases: PostgresLeases
 
     /// Fails only on a bad URL or TLS settings; connections open on first use.
     init(url: String, maxReaders: Int = 4, logger: Logger = Logger(label: "argus.postgres")) throws {
@@ -63,6 +65,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         self.logger = logger
         writers = SessionPool(max: 1, label: "argus.pg.writer")
         readers = SessionPool(max: max(1, maxReaders), label: "argus.pg.reader")
+        leases = PostgresLeases(configuration: config, logger: logger)
     }
 
     deinit { close() }
