@@ -15,7 +15,7 @@ struct MetricsController {
             let m = services.metrics
             m.sseSubscribers.record(services.hub.subscriberCount)
             m.openConnections.record(services.connections.count)
-            m.databaseBytes.record(services.store.databaseBytes)
+            m.databaseBytes.record(try await services.store.databaseBytes())
             m.agentCommands(try await services.store.agentCommandCounts())
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -25,9 +25,13 @@ struct MetricsController {
 }
 
 extension ArgusStore {
-    /// The database file and its WAL, in bytes (0 on PostgreSQL, whose size its own monitoring reports).
-    var databaseBytes: Int {
-        guard let path = pool?.path else { return 0 }
+    /// The database's size in bytes: SQLite's file and its WAL, or what PostgreSQL reports for the database.
+    func databaseBytes() async throws -> Int {
+        guard let path = pool?.path else {
+            return try await database.read { db in
+                try db.scalar(Int.self, "SELECT pg_database_size(current_database())") ?? 0
+            }
+        }
         return [path, path + "-wal"].reduce(0) { sum, p in
             sum + ((try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0)
         }
