@@ -63,6 +63,9 @@ public struct ServerConfig: Sendable {
             name: "ARGUS_DATA_DIR", defaultText: "./argus-data",
             meaning: "where the SQLite database lives"),
         .init(
+            name: "ARGUS_DATABASE_URL", defaultText: "none: SQLite in the data dir",
+            meaning: "a PostgreSQL shared by replicas (postgres://USER:PASS@HOST:PORT/DB)"),
+        .init(
             name: "ARGUS_BASE_URL", defaultText: "from the request", meaning: "used to build share URLs"),
         .init(
             name: "ARGUS_IDLE_JOB_THRESHOLD_MIN", defaultText: "10",
