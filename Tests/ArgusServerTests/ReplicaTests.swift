@@ -209,4 +209,35 @@ struct ReplicaTests {
         defer { replay.stop() }
         try replay.wait(timeout: 15, "the whole history") { _ in Set(Self.ids(replay)).isSuperset(of: all) }
     }
+
+    @Test(
+        "PostgreSQL unreachable: writes and reads get 503 with Retry-After and one sentence, /health says so; all works again when it is back"
+    )
+    func databaseGone() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("batch_start", batch: "g"))
+        let url = try #require(s.databaseURL)
+        let name = String(url.split(separator: "/").last!.split(separator: "?")[0])
+        let admin = try #require(TestPostgres.adminURL)
+        try TestPostgres.psql(admin, "ALTER DATABASE \(name) ALLOW_CONNECTIONS false")
+        try TestPostgres.psql(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(name)'")
+        defer { _ = try? TestPostgres.psql(admin, "ALTER DATABASE \(name) ALLOW_CONNECTIONS true") }
+        let w = try c.post("/api/events", json: Ev.make("log_line", batch: "g", job: "j", data: ["line": "lost?"]))
+        #expect(w.status == 503 && w.headers["retry-after"] != nil, "\(w.status) \(w.text)")
+        #expect(w.detail.hasPrefix("The server cannot write to its database: its PostgreSQL cannot be reached"), "\(w.detail)")
+        let r = try c.get("/api/batches/g")
+        #expect(r.status == 503, "\(r.status) \(r.text)")
+        #expect(try s.client(nil).get("/health").status == 503)
+        try TestPostgres.psql(admin, "ALTER DATABASE \(name) ALLOW_CONNECTIONS true")
+        let back = Date()
+        while try c.post("/api/events", json: Ev.make("log_line", batch: "g", job: "j", data: ["line": "back"])).status != 200 {
+            #expect(Date().timeIntervalSince(back) < 5, "writes did not work again")
+            if Date().timeIntervalSince(back) >= 5 { return }
+            usleep(100_000)
+        }
+        #expect(try c.mustGet("/api/batches/g")["status"] == "running")
+        #expect(try s.client(nil).get("/health").status == 200)
+        #expect(!s.log.contains("internal error"))
+    }
 }

@@ -17,6 +17,8 @@ import Synchronization
 struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
     enum Kind: String, Sendable {
         case full, readOnly, ioError, cannotOpen, busy
+        /// PostgreSQL cannot be reached, or dropped the connection.
+        case unreachable
     }
 
     let kind: Kind
@@ -31,6 +33,22 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
     init?(_ error: any Error, dataDir: String?) {
         if let f = error as? StorageFault {
             self = f
+            return
+        }
+        // PostgreSQL: gone (the connection may have dropped during COMMIT: stored or not, nobody can say), or a
+        // refusal about its disk or its role rather than about the request.
+        if error is PostgresUnavailable {
+            self = StorageFault(.unreachable, nothingStored: false)
+            return
+        }
+        if let e = error as? PostgresSQLError {
+            switch e.sqlState {
+            case "53100": self = StorageFault(.full)
+            case "25006": self = StorageFault(.readOnly)
+            case "55P03", "40P01", "57014": self = StorageFault(.busy)
+            case let s where s.hasPrefix("57P") || s.hasPrefix("08"): self = StorageFault(.unreachable, nothingStored: false)
+            default: return nil
+            }
             return
         }
         guard let e = error as? DatabaseError else { return nil }
@@ -71,6 +89,7 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         case .ioError: return "the disk reports an I/O error"
         case .cannotOpen: return "its files in the data directory cannot be opened"
         case .busy: return "another process holds the database's write lock"
+        case .unreachable: return "its PostgreSQL cannot be reached"
         }
     }
 
