@@ -96,13 +96,18 @@ extension ArgusStore {
         try await database.read { db in try ArgusStore.agentAssignment(db, for: b, withinS: withinS, only: only) }
     }
 
+    /// Queues a command and wakes the agent's long-poll, wherever it waits (`AgentWakeups`).
     func enqueue(agentID: Int64, batchID: String, kind: String, command: String?, cwd: String?, targetPID: Int?) async throws -> Int64 {
-        try await write { db in
-            try db.scalar(
+        let id = try await write { db in
+            let id = try db.scalar(
                 Int64.self,
                 "INSERT INTO agent_commands(agent_id, batch_id, kind, command, cwd, target_pid, created_us) VALUES (?,?,?,?,?,?,?) RETURNING id",
                 [agentID, batchID, kind, command, cwd, targetPID, ArgusStore.nowUs()])!
+            if db.dialect == .postgres { _ = try db.fetchOne("SELECT pg_notify(?, ?)", [ReplicaSignals.agents, String(agentID)]) }
+            return id
         }
+        agentWakeups.wake(agentID)
+        return id
     }
 
     /// Commands not yet acknowledged, oldest first (redelivered until acked).

@@ -17,10 +17,12 @@ struct AgentController {
             let wait = min(max(0, Double(req.uri.queryParameters.get("wait") ?? "0") ?? 0), 30)
             let deadline = Date().addingTimeInterval(wait)
             try await store.touchAgent(id)
+            var seen = store.agentWakeups.generation(id)
             var pending = try await store.pendingCommands(agentID: id)
-            // Long-poll: look again every 200 ms until something is queued or the wait is over.
+            // Long-poll: wait until a command is queued for this agent (on any replica) or the wait is over.
             while pending.isEmpty && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(200))
+                await store.agentWakeups.wait(id, after: seen, upTo: deadline.timeIntervalSinceNow)
+                seen = store.agentWakeups.generation(id)
                 pending = try await store.pendingCommands(agentID: id)
             }
             return Response.json(.array(pending.map(\.json)))

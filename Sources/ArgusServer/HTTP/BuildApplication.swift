@@ -33,6 +33,10 @@ public struct ArgusServices: Sendable {
                 hub.publish($0)
             }
             shared.onNotify(ReplicaSignals.events) { _ in t.poke() }
+            shared.onNotify(ReplicaSignals.agents) { [wakeups = store.agentWakeups] payload in
+                // "" after (re)connecting: a wake-up may have been missed; the long-polls read the queue again.
+                if let id = Int64(payload) { wakeups.wake(id) } else { wakeups.wakeAll() }
+            }
             tail = t
         }
         self.pipeline = IngestPipeline(

@@ -28,6 +28,8 @@ public final class ArgusStore: Sendable {
 
     /// Where the SQLite database lives (nil on PostgreSQL): a disk fault is judged by its file system (`StorageFault`).
     let dataDir: String?
+    /// Wakes agents' long-polls when a command is queued for them.
+    let agentWakeups = AgentWakeups()
     /// Whether the last write failed for a disk fault, for `/health`.
     let writeHealth = WriteHealth()
     let logger = Logger(label: "argus-server")

@@ -211,6 +211,8 @@ protocol SharedDatabase: SQLDatabase {
 enum ReplicaSignals {
     /// Notified by each commit that stored events (payload: the newest id).
     static let events = "argus_events"
+    /// Notified when a command is queued for an agent (payload: the agent's id).
+    static let agents = "argus_agents"
     /// Periodic work one replica at a time runs (`PeriodicService`).
     enum Lease: Int64 {
         case stallWatchdog = 0x4152_4755_5301
