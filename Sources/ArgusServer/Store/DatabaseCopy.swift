@@ -40,18 +40,11 @@ enum DatabaseCopy {
     {
         var counts: [Count] = []
         for t in tables {
-            let quotedKey = t.key.map { "\"\($0)\"" }.joined(separator: ", ")
             var after: [SQLValue]? = nil
             var copied: Int64 = 0
             var source: Int64 = 0
             while true {
-                // Keyset pages in key order: stable whatever the table's size.
-                let cursor = after
-                let rows = try await from.read { db in
-                    var sql = "SELECT * FROM \(t.name)"
-                    if let cursor { sql += " WHERE (\(quotedKey)) > (\(cursor.map { _ in "?" }.joined(separator: ", ")))" }
-                    return try db.fetchAll(sql + " ORDER BY \(quotedKey) LIMIT ?", (cursor ?? []) + [pageRows])
-                }
+                let rows = try await page(t, of: from, after: after, rows: pageRows)
                 guard let last = rows.last else { break }
                 source += Int64(rows.count)
                 after = t.key.map { last.value($0) ?? .null }
@@ -100,18 +93,23 @@ enum DatabaseCopy {
         return counts
     }
 
+    /// The next `rows` rows of `t` after the key `after`, in key order (keyset pages: stable whatever the size).
+    static func page(_ t: Table, of db: any SQLDatabase, after: [SQLValue]?, rows: Int) async throws -> [SQLRow] {
+        let quotedKey = t.key.map { "\"\($0)\"" }.joined(separator: ", ")
+        return try await db.read { db in
+            var sql = "SELECT * FROM \(t.name)"
+            if let after { sql += " WHERE (\(quotedKey)) > (\(after.map { _ in "?" }.joined(separator: ", ")))" }
+            return try db.fetchAll(sql + " ORDER BY \(quotedKey) LIMIT ?", (after ?? []) + [rows])
+        }
+    }
+
     /// How many of the source's rows of `t` the target holds with the same key and the same content.
     static func present(_ t: Table, from: any SQLDatabase, in to: any SQLDatabase, pageRows: Int) async throws -> Int64 {
         let quotedKey = t.key.map { "\"\($0)\"" }.joined(separator: ", ")
         var after: [SQLValue]? = nil
         var found: Int64 = 0
         while true {
-            let cursor = after
-            let rows = try await from.read { db in
-                var sql = "SELECT * FROM \(t.name)"
-                if let cursor { sql += " WHERE (\(quotedKey)) > (\(cursor.map { _ in "?" }.joined(separator: ", ")))" }
-                return try db.fetchAll(sql + " ORDER BY \(quotedKey) LIMIT ?", (cursor ?? []) + [pageRows])
-            }
+            let rows = try await page(t, of: from, after: after, rows: pageRows)
             guard let last = rows.last else { return found }
             after = t.key.map { last.value($0) ?? .null }
             let same = try await to.read { db -> Int64 in
