@@ -55,6 +55,13 @@ struct StreamController {
                 detail: "This credential already has \(hub.maxPerCredential) open streams (ARGUS_MAX_STREAMS_PER_TOKEN); close one first.",
                 headers: [.retryAfter: "5"])
         }
+        // A live-only stream carries what commits from now on: an event committed before it opened but handed to
+        // the hub after (the publisher, or a replica's EventTail, runs a moment behind the commit) is not sent.
+        let openedAfter: Int64
+        do { openedAfter = resumeFrom == nil ? try await store.newestEventID() : 0 } catch {
+            hub.unsubscribe(subID)
+            throw error
+        }
         let store = self.store
         let hub = self.hub
         let hello: JSON = [
@@ -97,6 +104,7 @@ struct StreamController {
                         SSEEncoder.frame(id: sent > 0 ? sent : nil, event: SummaryFrame.eventType, data: data))
                 }
                 try await writer.write(opening)
+                sent = max(sent, openedAfter)
                 for await chunk in live.cancelOnGracefulShutdown() {
                     // Revoked: not one more frame, even if some are still buffered.
                     if closed.isSet { break }

@@ -201,6 +201,11 @@ extension ArgusStore {
         }
     }
 
+    /// The newest event id committed now.
+    func newestEventID() async throws -> Int64 {
+        try await database.read { try ArgusStore.maxEventID($0) }
+    }
+
     /// The newest event id ever handed out (ids are never reused, even after retention deletes).
     static func maxEventID(_ db: SQLConnection) throws -> Int64 {
         switch db.dialect {
