@@ -62,9 +62,22 @@ struct DatabaseCopyTests {
             bin, ["db", "copy", "--from-data-dir", empty.path, "--to-database-url", "postgres://x@127.0.0.1/y"])
         #expect(rc1 == 1 && err1.hasPrefix("argus-server: there is no Argus database in \(empty.path)"), "\(err1)")
         let src = try TestServer(sqlite: true)
+        try src.client(try src.token(user: "erin")).mustPost(Ev.make("batch_start", batch: "mine"))
         src.stop()
+        // A target that holds another history is refused before anything is written.
+        let other = try TestServer()
+        try other.client(try other.token(user: "zoe")).mustPost(Ev.make("batch_start", batch: "theirs"))
+        let before = try TestPostgres.psql(try #require(other.databaseURL), "SELECT count(*) FROM users")
+        let (rc0, _, err0) = try runTool(
+            bin, ["db", "copy", "--from-data-dir", src.dataDir.path, "--to-database-url", try #require(other.databaseURL)])
+        #expect(
+            rc0 == 1 && err0.hasPrefix("argus-server: nothing was copied: the target already holds another Argus history"),
+            "\(err0)")
+        #expect(try TestPostgres.psql(try #require(other.databaseURL), "SELECT count(*) FROM users") == before)
         for (url, says) in [
-            ("mysql://u@h/db", "postgres://"), ("postgres://u@127.0.0.1:1/db", "127.0.0.1:1"),
+            ("mysql://u@h/db", "postgres://"),
+            ("postgres://u@127.0.0.1:1/db", "Cannot connect to PostgreSQL at postgres://u@127.0.0.1:1/db: "),
+            ("postgres://u@%2Ftmp%2Fpg/db", "Unix-socket directory"),
         ] {
             let (rc, _, err) = try runTool(bin, ["db", "copy", "--from-data-dir", src.dataDir.path, "--to-database-url", url])
             #expect(rc == 1 && err.hasPrefix("argus-server: ") && err.contains(says), "\(url): \(err)")

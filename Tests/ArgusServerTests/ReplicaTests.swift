@@ -227,7 +227,9 @@ struct ReplicaTests {
         #expect(w.status == 503 && w.headers["retry-after"] != nil, "\(w.status) \(w.text)")
         #expect(w.detail.hasPrefix("The server cannot write to its database: its PostgreSQL cannot be reached"), "\(w.detail)")
         let r = try c.get("/api/batches/g")
-        #expect(r.status == 503, "\(r.status) \(r.text)")
+        #expect(
+            r.status == 503 && r.detail == "The server cannot read its database right now: its PostgreSQL cannot be reached.",
+            "\(r.status) \(r.text)")
         #expect(try s.client(nil).get("/health").status == 503)
         try TestPostgres.psql(admin, "ALTER DATABASE \(name) ALLOW_CONNECTIONS true")
         let back = Date()
@@ -239,5 +241,24 @@ struct ReplicaTests {
         #expect(try c.mustGet("/api/batches/g")["status"] == "running")
         #expect(try s.client(nil).get("/health").status == 200)
         #expect(!s.log.contains("internal error"))
+    }
+
+    @Test("choosing the database: --data-dir on the command line beats ARGUS_DATABASE_URL; both flags together are refused")
+    func choosingTheDatabase() throws {
+        let pg = try TestServer()
+        let url = try #require(pg.databaseURL)
+        let sqlite = try TestServer(sqlite: true)
+        let bin = Binaries.path("argus-server")
+        let (rc, out, err) = try runTool(
+            bin, ["token", "create", "--user", "bob", "--data-dir", sqlite.dataDir.path], env: ["ARGUS_DATABASE_URL": url])
+        #expect(rc == 0, "\(err)")
+        #expect(try sqlite.client(out.trimmingCharacters(in: .whitespacesAndNewlines)).get("/api/batches").status == 200)
+        #expect(try pg.client(out.trimmingCharacters(in: .whitespacesAndNewlines)).get("/api/batches").status == 401)
+        // Without --data-dir the variable decides.
+        let (rc2, out2, _) = try runTool(bin, ["token", "create", "--user", "carl"], env: ["ARGUS_DATABASE_URL": url])
+        #expect(rc2 == 0)
+        #expect(try pg.client(out2.trimmingCharacters(in: .whitespacesAndNewlines)).get("/api/batches").status == 200)
+        let (rc3, _, err3) = try runTool(bin, ["token", "list", "--data-dir", "/tmp", "--database-url", url])
+        #expect(rc3 != 0 && err3.contains("Give either --data-dir (SQLite) or --database-url (PostgreSQL), not both."), "\(err3)")
     }
 }

@@ -9,7 +9,8 @@ struct DatabaseCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Copy a SQLite history (events, summaries, tokens, shares, agents) into PostgreSQL.",
             discussion: """
-                Ids are kept, so tokens keep working, share links keep opening and clients resume their streams. \
+                Copy into a new, empty database (a target holding another history is refused before anything is \
+                written). Ids are kept, so tokens keep working, share links keep opening and clients resume their streams. \
                 Rows already in the target are skipped, so the copy is safe to run again (e.g. after an \
                 interruption). It ends by checking that every source row is in the target, table by table. Stop the \
                 SQLite server first: what it stores during the copy may be missed (run the copy again to add it).
@@ -37,7 +38,7 @@ struct DatabaseCommand: AsyncParsableCommand {
             do {
                 counts = try await DatabaseCopy.run(from: from.database, to: to.database) { say($0) }
             } catch let e as DatabaseCopy.Failure {
-                throw fail("the copy is incomplete: \(e.description)")
+                throw fail(e.nothingWritten ? "nothing was copied: \(e.description)" : "the copy is incomplete: \(e.description)")
             } catch {
                 throw fail("the copy stopped: \(error)")
             }

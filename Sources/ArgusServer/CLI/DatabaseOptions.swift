@@ -16,9 +16,12 @@ struct DatabaseOptions: ParsableArguments {
             valueName: "url"))
     var databaseURL: String?
 
-    /// The PostgreSQL URL, if any: the flag, else ARGUS_DATABASE_URL.
+    /// The PostgreSQL URL, if any: the flag, else ARGUS_DATABASE_URL — unless `--data-dir` was given: a flag on the
+    /// command line beats a variable set long ago in the environment.
     var url: String? {
-        databaseURL ?? ProcessInfo.processInfo.environment["ARGUS_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        if let databaseURL { return databaseURL }
+        if dataDir != nil { return nil }
+        return ProcessInfo.processInfo.environment["ARGUS_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     var dir: String { dataDir ?? dataDirDefault() }

@@ -135,9 +135,10 @@ struct APIError: Error, Sendable {
     }
     static func forbidden(_ d: String) -> APIError { APIError(status: .forbidden, detail: d) }
     /// 503 with `Retry-After`: the database cannot be written (or read) for a disk fault; one sentence says which.
-    static func storage(_ fault: StorageFault) -> APIError {
+    /// 503 for a storage fault; `reading`: the request only reads (GET, HEAD), so nothing could have been stored.
+    static func storage(_ fault: StorageFault, reading: Bool = false) -> APIError {
         APIError(
-            status: .serviceUnavailable, detail: fault.requestDetail,
+            status: .serviceUnavailable, detail: reading ? fault.readDetail : fault.requestDetail,
             headers: [.retryAfter: String(StorageFault.retryAfterS)])
     }
     /// 413, closing the connection: the rest of an oversized body is not worth reading.
@@ -201,7 +202,7 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch {
             // A write's disk fault arrives as a StorageFault already; a read's as SQLite's error.
             if let fault = StorageFault(error, dataDir: dataDir) {
-                let e = APIError.storage(fault)
+                let e = APIError.storage(fault, reading: request.method == .get || request.method == .head)
                 return .json(["detail": .string(e.detail)], status: e.status, headers: e.headers)
             }
             context.logger.error("internal error: \(error)")

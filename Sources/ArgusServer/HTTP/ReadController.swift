@@ -19,8 +19,12 @@ struct ReadController {
             do {
                 try await store.ping()
             } catch {
+                let why = StorageFault(error, dataDir: store.dataDir)?.reason ?? "\(error)"
                 return Response.json(
-                    ["status": "unavailable", "detail": .string("The database does not answer: \(error).")],
+                    [
+                        "status": "unavailable",
+                        "detail": .string("The database does not answer: \(why.hasSuffix(".") ? String(why.dropLast()) : why)."),
+                    ],
                     status: .serviceUnavailable)
             }
             if let fault = await store.writeFault(retryAfterS: 2) {

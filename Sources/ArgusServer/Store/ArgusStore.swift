@@ -96,7 +96,11 @@ public final class ArgusStore: Sendable {
             newestEventIDAtOpen = try pg.readNow { try ArgusStore.maxEventID($0) }
             database = pg
         } catch {
-            throw OpenError(description: "Cannot use the database at \(PostgresURL.redacted(databaseURL)): \(error)")
+            // PostgresUnavailable and a bad URL name the URL already.
+            let text = "\(error)"
+            throw OpenError(
+                description: error is PostgresUnavailable || error is DatabaseURLError
+                    ? text : "Cannot use the database at \(PostgresURL.redacted(databaseURL)): \(text)")
         }
     }
 

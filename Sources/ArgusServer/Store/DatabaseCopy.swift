@@ -31,6 +31,8 @@ enum DatabaseCopy {
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
+        /// Nothing was written (the target was refused up front).
+        var nothingWritten = false
     }
 
     /// Copies every row of `from` missing in `to`, `pageRows` at a time (one transaction each), then checks that each
@@ -38,6 +40,19 @@ enum DatabaseCopy {
     static func run(from: any SQLDatabase, to: any SQLDatabase, pageRows: Int = 500, progress: (String) -> Void = { _ in })
         async throws -> [Count]
     {
+        // Into a new database, or again into the one an earlier run filled: never over another history (its ids
+        // would collide with the copy's and leave it half in).
+        for t in tables where ["users", "batches"].contains(t.name) {
+            let theirs = try await to.read { try $0.scalar(Int64.self, "SELECT COUNT(*) FROM \(t.name)") ?? 0 }
+            guard theirs > 0 else { continue }
+            let ours = try await present(t, from: to, in: from, pageRows: pageRows)
+            if ours < theirs {
+                throw Failure(
+                    description:
+                        "the target already holds another Argus history (\(theirs - ours) of its \(t.name) are not in the source); copy into a new, empty database.",
+                    nothingWritten: true)
+            }
+        }
         var counts: [Count] = []
         for t in tables {
             var after: [SQLValue]? = nil

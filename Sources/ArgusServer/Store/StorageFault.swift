@@ -19,6 +19,8 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         case full, readOnly, ioError, cannotOpen, busy
         /// PostgreSQL cannot be reached, or dropped the connection.
         case unreachable
+        /// PostgreSQL refuses new connections: all its `max_connections` slots are taken.
+        case noConnectionSlots
     }
 
     let kind: Kind
@@ -37,13 +39,16 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         }
         // PostgreSQL: gone (the connection may have dropped during COMMIT: stored or not, nobody can say), or a
         // refusal about its disk or its role rather than about the request.
-        if error is PostgresUnavailable {
-            self = StorageFault(.unreachable, nothingStored: false)
+        if let e = error as? PostgresUnavailable {
+            let slots = e.description.contains("remaining connection slots") || e.description.contains("too many clients")
+            // Refused at connect: nothing was sent, so nothing was stored.
+            self = slots ? StorageFault(.noConnectionSlots) : StorageFault(.unreachable, nothingStored: false)
             return
         }
         if let e = error as? PostgresSQLError {
             switch e.sqlState {
             case "53100": self = StorageFault(.full)
+            case "53300": self = StorageFault(.noConnectionSlots)
             case "25006": self = StorageFault(.readOnly)
             case "55P03", "40P01", "57014": self = StorageFault(.busy)
             case let s where s.hasPrefix("57P") || s.hasPrefix("08"): self = StorageFault(.unreachable, nothingStored: false)
@@ -90,6 +95,7 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         case .cannotOpen: return "its files in the data directory cannot be opened"
         case .busy: return "another process holds the database's write lock"
         case .unreachable: return "its PostgreSQL cannot be reached"
+        case .noConnectionSlots: return "its PostgreSQL has no connection slot left (raise max_connections)"
         }
     }
 
@@ -100,6 +106,9 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
             + (nothingStored
                 ? "; nothing from this request was stored." : ", so this request may or may not have been stored.")
     }
+
+    /// The 503 `detail` of a request that only reads.
+    var readDetail: String { "The server cannot read its database right now: \(reason)." }
 
     /// `/health`'s `detail`.
     var healthDetail: String {

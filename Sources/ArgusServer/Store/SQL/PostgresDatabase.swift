@@ -138,7 +138,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
                 id: Self.nextConnectionID.add(1, ordering: .relaxed).newValue, logger: logger
             ).wait()
         } catch {
-            throw PostgresUnavailable(description: "PostgreSQL at \(url.redacted) is unavailable: \(Self.reason(error)).")
+            throw PostgresUnavailable(description: "Cannot connect to PostgreSQL at \(url.redacted): \(Self.reason(error)).")
         }
     }
 
@@ -251,7 +251,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
                     sqlState: state, message: info[.message] ?? "unknown error", detail: info[.detail], sql: sql)
             }
         }
-        return PostgresUnavailable(description: "PostgreSQL at \(url.redacted) is unavailable: \(Self.reason(error)).")
+        return PostgresUnavailable(description: "Cannot connect to PostgreSQL at \(url.redacted): \(Self.reason(error)).")
     }
 }
 

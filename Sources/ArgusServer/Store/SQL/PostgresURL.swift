@@ -90,6 +90,10 @@ struct PostgresURL: Sendable, Equatable {
             }
             host = try decode(hostPort, "host")
         }
+        guard !host.hasPrefix("/") else {
+            throw DatabaseURLError(
+                "The database URL names a Unix-socket directory (\(host)); Argus connects over TCP: use HOST:PORT (e.g. 127.0.0.1:5432).")
+        }
         guard !host.isEmpty else {
             throw DatabaseURLError("The database URL names no host (expected postgres://USER[:PASS]@HOST[:PORT]/DB).")
         }
