@@ -41,28 +41,38 @@ cpu_ticks() {
   local p
   for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{sub(/.*\) /, ""); t += $12 + $13 + $14 + $15} END {print t + 0}'
 }
-# The processes that do the work: the configuration's servers and, on PostgreSQL, the postmaster and its children.
-procs() { echo "${cfg_pids[@]}"; [ $cfg_pg = 1 ] && { echo $postmaster; ps -o pid= --ppid $postmaster; } || true; }
+# The cluster's processes (on PostgreSQL; none on SQLite): the postmaster and its children.
+cluster() { [ $cfg_pg = 1 ] && { echo $postmaster; ps -o pid= --ppid $postmaster; } || true; }
+# commits: group commits' summed sizes, count and seconds over the configuration's servers (their /metrics).
+commits() {
+  local u
+  for u in "${cfg_urls[@]}"; do curl -sf "$u/metrics"; done |
+    awk '/^argus_commit_group_size_sum/{g += $2} /^argus_commit_seconds_sum/{s += $2} /^argus_commit_seconds_count/{n += $2}
+         END {printf "%d %d %.6f\n", g, n, s}'
+}
 
 # load SCRIPT CONNECTIONS: wrk on every server of the configuration at once, the connections (and wrk's 2 threads)
-# split between them. Sets rate (events stored per second), cpu_us (CPU µs per event), cpu_pct (of all cores), and
-# lat (wrk's average request latency per server) / errs (non-2xx and socket errors, summed).
+# split between them. Sets rate (events stored per second), cpu_us (CPU µs per event: all, PostgreSQL's part),
+# cpu_pct (of all cores), lat (wrk's average request latency per server), errs (non-2xx and socket errors, summed),
+# group (events per group commit, and its average time).
 load() {
-  local script=$1 conns=$2 n=${#cfg_urls[@]} i e0 e1 c0 c1 w=()
-  e0=$(count)
-  c0=$(cpu_ticks $(procs))
+  local script=$1 conns=$2 n=${#cfg_urls[@]} i e0 e1 c0 c1 p0 p1 m0 m1 w=()
+  e0=$(count) m0=$(commits)
+  c0=$(cpu_ticks "${cfg_pids[@]}") p0=$(cpu_ticks $(cluster))
   for i in "${!cfg_urls[@]}"; do
     ARGUS_BENCH_THREAD_BASE=$((100 * i)) \
       wrk -t$((2 / n)) -c$((conns / n)) -d${secs}s -s "bench/$script" "${cfg_urls[$i]}" >"$dir/wrk.$i" &
     w+=($!)
   done
   wait "${w[@]}"
-  c1=$(cpu_ticks $(procs))
-  e1=$(count)
+  c1=$(cpu_ticks "${cfg_pids[@]}") p1=$(cpu_ticks $(cluster))
+  e1=$(count) m1=$(commits)
   rate=$(((e1 - e0) / secs))
   # Over the run's seconds: before the timer starts, wrk's Lua builds its request bodies while the servers idle.
-  read -r cpu_us cpu_pct < <(awk -v c=$((c1 - c0)) -v hz=$hz -v e=$((e1 - e0)) -v t=$secs -v k=$cores \
-    'BEGIN {s = c / hz; printf "%.1f %.0f%%\n", e ? s * 1e6 / e : 0, 100 * s / (t * k)}')
+  read -r cpu_us cpu_pct < <(awk -v c=$((c1 - c0 + p1 - p0)) -v p=$((p1 - p0)) -v hz=$hz -v e=$((e1 - e0)) \
+    -v t=$secs -v k=$cores 'BEGIN {s = c / hz; e += !e; printf "%.0f/%.0f %.0f%%\n", s * 1e6 / e, p / hz * 1e6 / e, 100 * s / (t * k)}')
+  group=$(awk -v a="$m0" -v b="$m1" 'BEGIN {split(a, x); split(b, y); n = y[2] - x[2]; n += !n
+    printf "%.0f / %.1f ms\n", (y[1] - x[1]) / n, (y[3] - x[3]) * 1000 / n}')
   lat=$(for i in "${!cfg_urls[@]}"; do awk '/Latency/{print $2}' "$dir/wrk.$i"; done | paste -sd/)
   errs=$(cat "$dir"/wrk.* | awk '/Non-2xx/{n += $NF} /Socket errors/{gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}')
   rm -f "$dir"/wrk.*
@@ -75,9 +85,9 @@ run() {
   local c=$1 sse post=()
   echo "$c: ${cfg_urls[*]} (load average $(cut -d' ' -f1 /proc/loadavg))" >&2
   load batch.lua 4
-  R[batch,$c]=$rate R[batch_cpu,$c]="$cpu_us" R[batch_pct,$c]=$cpu_pct R[batch_lat,$c]=$lat R[batch_err,$c]=$errs
+  R[batch,$c]=$rate R[batch_cpu,$c]="$cpu_us" R[batch_pct,$c]=$cpu_pct R[batch_lat,$c]=$lat R[batch_err,$c]=$errs R[batch_grp,$c]=$group
   load single.lua 32
-  R[single,$c]=$rate R[single_cpu,$c]="$cpu_us" R[single_pct,$c]=$cpu_pct R[single_lat,$c]=$lat R[single_err,$c]=$errs
+  R[single,$c]=$rate R[single_cpu,$c]="$cpu_us" R[single_pct,$c]=$cpu_pct R[single_lat,$c]=$lat R[single_err,$c]=$errs R[single_grp,$c]=$group
   # Subscribers on the last server, events posted to the first: across replicas when there are two.
   [ ${#cfg_urls[@]} -gt 1 ] && post=(--post-url "${cfg_urls[0]}")
   sse=$(.build/release/argus-bench sse-latency "${cfg_urls[-1]}" "$ARGUS_TOKEN" $subs $sse_events "${post[@]}")
@@ -87,7 +97,7 @@ run() {
   for p in "${cfg_pids[@]}"; do rss+=("$(rss_mb $p)"); done
   R[rss,$c]=$(IFS=/; echo "${rss[*]}")
   R[pss,$c]=-
-  [ $cfg_pg = 1 ] && R[pss,$c]=$(for p in $postmaster $(ps -o pid= --ppid $postmaster); do cat /proc/$p/smaps_rollup 2>/dev/null || true; done | awk '/^Pss:/{s += $2} END {print int(s / 1024)}')
+  [ $cfg_pg = 1 ] && R[pss,$c]=$(for p in $(cluster); do cat /proc/$p/smaps_rollup 2>/dev/null || true; done | awk '/^Pss:/{s += $2} END {print int(s / 1024)}')
   kill "${cfg_pids[@]}"
   wait "${cfg_pids[@]}" 2>/dev/null || true
   servers=()
@@ -120,20 +130,22 @@ for n in 1 2; do
   run $c
 done
 
-row() { printf '%-46s' "$1"; for c in "${configs[@]}"; do printf ' %15s' "${R[$2,$c]}"; done; echo; }
+row() { printf '%-46s' "$1"; for c in "${configs[@]}"; do printf ' %17s' "${R[$2,$c]}"; done; echo; }
 echo
 echo "command: bench/replicas.sh $secs   ($cores cores shared by the servers, the cluster and wrk; load average $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-46s %15s %15s %15s %15s\n' "measure" "SQLite" "SQLite ckpt" "PG 1 replica" "PG 2 replicas"
+printf '%-46s %17s %17s %17s %17s\n' "measure" "SQLite" "SQLite ckpt" "PG 1 replica" "PG 2 replicas"
 row "batch ingest events/s stored (500/req, 4 conn)" batch
-row "  CPU µs per event (servers + PostgreSQL)" batch_cpu
+row "  CPU µs per event: all / PostgreSQL's part" batch_cpu
 row "  CPU, % of $cores cores" batch_pct
 row "  avg request latency (per server)" batch_lat
 row "  non-2xx responses + socket errors" batch_err
+row "  group commit: avg events / avg time" batch_grp
 row "single ingest events/s stored (32 conn)" single
-row "  CPU µs per event (servers + PostgreSQL)" single_cpu
+row "  CPU µs per event: all / PostgreSQL's part" single_cpu
 row "  CPU, % of $cores cores" single_pct
 row "  avg request latency (per server)" single_lat
 row "  non-2xx responses + socket errors" single_err
+row "  group commit: avg events / avg time" single_grp
 row "SSE p50/p99/max ms, $subs subscribers" sse
 row "  deliveries (of $((subs * sse_events)))" sse_n
 row "server RSS at the end (MB, per replica)" rss
