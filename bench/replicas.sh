@@ -6,7 +6,8 @@
 #     32 connections); with 2 replicas the connections are split, half on each, concurrently. Events/s are rows
 #     stored (counted in the database), not requests;
 #   - CPU per event: utime+stime of every argus-server and every process of the cluster (/proc/PID/stat, over the
-#     run) / events stored, and that CPU as a share of all cores;
+#     run) / events stored (and PostgreSQL's part), and that CPU as a share of all cores;
+#   - group commits: average events and time per commit (the servers' /metrics);
 #   - SSE delivery p50/p99/max to 100 subscribers (on replica 2 while the events are posted to replica 1);
 #   - RSS of each server at the end (and the cluster's PSS).
 #   bench/replicas.sh [seconds-per-wrk-run=10]
