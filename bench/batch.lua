@@ -9,7 +9,10 @@ local run = ""
 local t0 = os.time()
 
 -- setup runs in the main Lua state; thread:set puts `tid` into each thread's globals (no local may shadow it).
-local threads_made = 0
+-- Several wrk processes at once (bench/replicas.sh) give each a different ARGUS_BENCH_THREAD_BASE, so that their
+-- threads' ids, batches and random seeds differ (two processes started in the same second would otherwise send the
+-- same event ids, and half would be deduplicated).
+local threads_made = tonumber(os.getenv("ARGUS_BENCH_THREAD_BASE") or "0")
 function setup(thread) thread:set("tid", threads_made); threads_made = threads_made + 1 end
 
 local function build()

@@ -7,18 +7,16 @@ secs=${1:-10}
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
 swift build -c release --product argus-server >/dev/null
 swift build -c release --product argus-bench >/dev/null
-bin=.build/release/argus-server
+source bench/lib.sh
 dir=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; kill ${pid2:-} 2>/dev/null || true; rm -rf "$dir"' EXIT
-# The events carry fixed, months-old timestamps: keep the retention sweeper (bench/sweep.sh) out of this run.
-ARGUS_INGEST_RATE=0 ARGUS_RETENTION_SWEEP_MINUTES=0 $bin serve --port 0 --data-dir "$dir" >"$dir/out" 2>"$dir/log" &
-pid=$!
-for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.05; done
-url=$(grep -o 'http://[0-9.:]*' "$dir/out")
+pid= pid2=
+trap 'kill $pid $pid2 2>/dev/null || true; rm -rf "$dir"' EXIT
+serve "$dir" --data-dir "$dir"
+pid=$srv_pid url=$srv_url
 export ARGUS_TOKEN=$($bin token create --data-dir "$dir" --user bench)
-events() { python3 -c "import sqlite3,sys; print(sqlite3.connect('file:$dir/argus.sqlite?mode=ro', uri=True).execute('select count(*) from events').fetchone()[0])"; }
-rss() { awk '/VmRSS/{print int($2/1024)}' /proc/$pid/status; }
-peak() { awk '/VmHWM/{print int($2/1024)}' /proc/$pid/status; }
+events() { sqlite_events "$dir"; }
+rss() { rss_mb $pid; }
+peak() { peak_mb $pid; }
 echo "server $url  pid $pid  idle RSS $(rss) MB"
 e0=$(events)
 b=$(wrk -t2 -c4 -d${secs}s -s bench/batch.lua "$url" | tee "$dir/wrk-batch")
@@ -45,12 +43,10 @@ printf '%-44s %14s %14s\n' "  wrk requests/s (batch / single)" "$b_rps / $s_rps"
 # What fsync per commit costs (ARGUS_FSYNC=commit, the default, above): the same two ingest runs on a server that
 # leaves fsync to checkpoints.
 dir2="$dir/relaxed"; mkdir -p "$dir2"
-ARGUS_FSYNC=checkpoint ARGUS_INGEST_RATE=0 ARGUS_RETENTION_SWEEP_MINUTES=0 $bin serve --port 0 --data-dir "$dir2" >"$dir2/out" 2>"$dir2/log" &
-pid2=$!
-for _ in $(seq 100); do grep -q listening "$dir2/out" 2>/dev/null && break; sleep 0.05; done
-url2=$(grep -o 'http://[0-9.:]*' "$dir2/out")
+ARGUS_FSYNC=checkpoint serve "$dir2" --data-dir "$dir2"
+pid2=$srv_pid url2=$srv_url
 export ARGUS_TOKEN=$($bin token create --data-dir "$dir2" --user bench)
-events2() { python3 -c "import sqlite3,sys; print(sqlite3.connect('file:$dir2/argus.sqlite?mode=ro', uri=True).execute('select count(*) from events').fetchone()[0])"; }
+events2() { sqlite_events "$dir2"; }
 f0=$(events2); wrk -t2 -c4 -d${secs}s -s bench/batch.lua "$url2" >/dev/null; f1=$(events2)
 wrk -t2 -c32 -d${secs}s -s bench/single.lua "$url2" >/dev/null; f2=$(events2)
 printf '%-44s %14s %14s

@@ -2,7 +2,10 @@
 local token = os.getenv("ARGUS_TOKEN")
 local n = 0
 -- setup runs in the main Lua state; thread:set puts `tid` into each thread's globals (no local may shadow it).
-local threads_made = 0
+-- Several wrk processes at once (bench/replicas.sh) give each a different ARGUS_BENCH_THREAD_BASE, so that their
+-- threads' ids, batches and random seeds differ (two processes started in the same second would otherwise send the
+-- same event ids, and half would be deduplicated).
+local threads_made = tonumber(os.getenv("ARGUS_BENCH_THREAD_BASE") or "0")
 function setup(thread) thread:set("tid", threads_made); threads_made = threads_made + 1 end
 -- A per-run prefix keeps event ids unique across runs (a repeat would be deduplicated, and fast for the wrong reason).
 local run = ""

@@ -14,7 +14,7 @@ struct ArgusBench {
         default:
             FileHandle.standardError.write(
                 Data(
-                    "usage: argus-bench sse-latency URL TOKEN [SUBSCRIBERS=100] [EVENTS=300]\n       argus-bench tui-render [EPOCHS=100000] [WIDTH=200] [HEIGHT=60]\n       argus-bench fill URL TOKEN N DAYS_AGO\n       argus-bench ingest-load URL TOKEN OUT STOPFILE [CLIENTS=4] [INTERVAL_MS=50] [EVENTS=50]\n       argus-bench load URL TOKEN SERVER_PID [SECONDS=60] [SUBSCRIBERS=500] [RATE=10000] [BATCHES=50] [PER_REQUEST=50]\n"
+                    "usage: argus-bench sse-latency URL TOKEN [SUBSCRIBERS=100] [EVENTS=300] [--post-url URL]\n       argus-bench tui-render [EPOCHS=100000] [WIDTH=200] [HEIGHT=60]\n       argus-bench fill URL TOKEN N DAYS_AGO\n       argus-bench ingest-load URL TOKEN OUT STOPFILE [CLIENTS=4] [INTERVAL_MS=50] [EVENTS=50]\n       argus-bench load URL TOKEN SERVER_PID [SECONDS=60] [SUBSCRIBERS=500] [RATE=10000] [BATCHES=50] [PER_REQUEST=50]\n"
                         .utf8))
             exit(2)
         }

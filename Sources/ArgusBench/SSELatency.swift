@@ -3,17 +3,28 @@ import ArgusTUI
 import Foundation
 import Shared
 
-/// `argus-bench sse-latency URL TOKEN [SUBSCRIBERS] [EVENTS]`: SSE delivery latency, ingest → subscriber.
-/// Each subscriber is a thread with its own libcurl connection; the poster stamps every event with its send
-/// time (same clock), and each subscriber records receive − send. Prints p50/p99/max over all deliveries.
+/// `argus-bench sse-latency URL TOKEN [SUBSCRIBERS] [EVENTS] [--post-url URL2]`: SSE delivery latency, ingest →
+/// subscriber. Each subscriber is a thread with its own libcurl connection; the poster stamps every event with its
+/// send time (same clock), and each subscriber records receive − send. Prints p50/p99/max over all deliveries.
+/// `--post-url` posts the events to another server than the one subscribed to (a sibling replica), otherwise to URL.
 enum SSELatency {
-    static func run(_ args: [String]) throws {
+    static func run(_ arguments: [String]) throws {
+        var args = arguments
+        var postURL: String?
+        if let i = args.firstIndex(of: "--post-url") {
+            guard i + 1 < args.count else {
+                FileHandle.standardError.write(Data("argus-bench sse-latency: --post-url needs a URL.\n".utf8))
+                exit(2)
+            }
+            postURL = args[i + 1]
+            args.removeSubrange(i...(i + 1))
+        }
         let url = args[2]
         let token = args[3]
         let subs = args.count > 4 ? Int(args[4]) ?? 100 : 100
         let count = args.count > 5 ? Int(args[5]) ?? 300 : 300
         let batch = "lat-\(UInt32.random(in: 0...UInt32.max))"
-        let poster = HTTPClient(baseURL: url, token: token)
+        let poster = HTTPClient(baseURL: postURL ?? url, token: token)
         func event(_ type: String, _ data: JSON) -> JSON {
             [
                 "event_id": .string(UUID().uuidString), "schema_version": "1.1",
