@@ -213,7 +213,9 @@ struct RequestDeadlineTests {
         #expect(refused.count + cut.count == conns.count, "each was refused with 503 or cut without an answer")
         // Never more than the cap held (the stream and the ingest client hold two of it; the 503s are written as
         // they are accepted, so a few may be in flight at a sample).
-        #expect(socketsPeak <= cap + 20, "the server held \(socketsPeak) connections")
+        // (On PostgreSQL the server also holds up to 7 sockets to its database, opened as the load needs them.)
+        let own = TestBackend.isPostgres ? 7 : 0
+        #expect(socketsPeak <= cap + 20 + own, "the server held \(socketsPeak) connections")
         // Over the cap: 503 with a sentence, at once, not after waiting for a slot (a header deadline).
         #expect(refused.count > 0)
         #expect(refused.allSatisfy { said[$0].contains("The server is at its connection limit (ARGUS_MAX_CONNECTIONS is \(cap))") })
