@@ -251,7 +251,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
                     sqlState: state, message: info[.message] ?? "unknown error", detail: info[.detail], sql: sql)
             }
         }
-        return PostgresUnavailable(description: "Cannot connect to PostgreSQL at \(url.redacted): \(Self.reason(error)).")
+        return PostgresUnavailable(description: "Lost the connection to PostgreSQL at \(url.redacted): \(Self.reason(error)).")
     }
 }
 
@@ -330,7 +330,7 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
     private func run(_ sql: String, _ args: [SQLValue]) throws -> PostgresQueryResult {
         guard let c = connection else {
             throw PostgresUnavailable(
-                description: "PostgreSQL at \(db.url.redacted) is unavailable: the connection was lost mid-transaction.")
+                description: "Lost the connection to PostgreSQL at \(db.url.redacted) mid-transaction.")
         }
         var binds = PostgresBindings(capacity: args.count)
         for a in args {
