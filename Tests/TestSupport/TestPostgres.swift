@@ -37,6 +37,16 @@ public enum TestPostgres {
         }
     }
 
+    /// Drops the database `name` (its connections closed first); the one at the end of `url` with `drop(url:)`.
+    static func drop(_ name: String, admin: String) {
+        _ = try? psql(admin, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
+    public static func drop(url: String) {
+        guard let admin = adminURL, let last = url.split(separator: "/").last else { return }
+        drop(String(last.split(separator: "?")[0]), admin: admin)
+    }
+
     /// `admin` with its database name replaced.
     static func url(_ admin: String, database: String) -> String {
         let parts = admin.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
@@ -65,7 +75,5 @@ public struct TestDatabase: Sendable {
     let adminURL: String
 
     /// Drops the database, closing whatever connections are still open to it.
-    public func drop() {
-        _ = try? TestPostgres.psql(adminURL, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-    }
+    public func drop() { TestPostgres.drop(name, admin: adminURL) }
 }

@@ -275,10 +275,7 @@ public final class TestServer: @unchecked Sendable {
         stop()
         if ownsDataDir {
             try? FileManager.default.removeItem(at: dataDir)
-            if ownsDatabase, let databaseURL, let name = databaseURL.split(separator: "/").last {
-                _ = try? TestPostgres.psql(
-                    TestPostgres.adminURL ?? "", "DROP DATABASE IF EXISTS \(name.split(separator: "?")[0]) WITH (FORCE)")
-            }
+            if ownsDatabase, let databaseURL { TestPostgres.drop(url: databaseURL) }
         }
     }
 }

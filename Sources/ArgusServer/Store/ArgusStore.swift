@@ -444,13 +444,12 @@ struct IngestTransaction {
             }
             dirtyJobs[bid, default: []].insert(jobID)
         } else if let gpu {
-            for j in try allJobs(bid) where j.covers(e.ts.micros) {
-                jobs[bid]![j.id]!.applySnapshot(gpu)
-                if let c = try observeIdle(bid, j.id, e.ts.micros, gpu) { idleChanges.append((j.id, c)) }
-                snapshotJobs.append(j.id)
-                dirtyJobs[bid, default: []].insert(j.id)
+            snapshotJobs = JobRecord.running(at: e.ts.micros, among: try allJobs(bid))
+            for id in snapshotJobs {
+                jobs[bid]![id]!.applySnapshot(gpu)
+                if let c = try observeIdle(bid, id, e.ts.micros, gpu) { idleChanges.append((id, c)) }
+                dirtyJobs[bid, default: []].insert(id)
             }
-            snapshotJobs.sort()
         }
         // SPEC §6: a stopping batch that ends takes its still-running jobs with it; so does marking a run failed.
         let runningJobsEnd: String? =

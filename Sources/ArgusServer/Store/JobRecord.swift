@@ -146,6 +146,11 @@ struct JobRecord: Sendable {
         return nil
     }
 
+    /// The ids of the jobs a batch-level snapshot taken at `tsUs` belongs to: those running then (JobSpan), sorted.
+    static func running(at tsUs: Int64, among jobs: some Sequence<JobRecord>) -> [String] {
+        jobs.filter { $0.covers(tsUs) }.map(\.id).sorted()
+    }
+
     /// Folds one resource snapshot's GPU figures into the summary (the caller checked `covers`).
     mutating func applySnapshot(_ g: GPUFigures) {
         if let util = g.util { gpuUtilPct = util }

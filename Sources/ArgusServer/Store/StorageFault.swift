@@ -40,9 +40,8 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         // PostgreSQL: gone (the connection may have dropped during COMMIT: stored or not, nobody can say), or a
         // refusal about its disk or its role rather than about the request.
         if let e = error as? PostgresUnavailable {
-            let slots = e.description.contains("remaining connection slots") || e.description.contains("too many clients")
-            // Refused at connect: nothing was sent, so nothing was stored.
-            self = slots ? StorageFault(.noConnectionSlots) : StorageFault(.unreachable, nothingStored: false)
+            // No slot: refused at connect, so nothing was sent and nothing stored.
+            self = e.sqlState == "53300" ? StorageFault(.noConnectionSlots) : StorageFault(.unreachable, nothingStored: false)
             return
         }
         if let e = error as? PostgresSQLError {

@@ -103,7 +103,7 @@ extension ArgusStore {
                 for r in rows {
                     var e = StoredEvent(row: r)
                     if e.type == "resource_snapshot", e.jobID == nil, !windows.isEmpty {
-                        e.snapshotJobs = windows.filter { $0.covers(e.tsUs) }.map(\.id)
+                        e.snapshotJobs = JobRecord.running(at: e.tsUs, among: windows)
                     }
                     if filter.matches(e) { all.append(e) }
                 }

@@ -79,7 +79,7 @@ extension ArgusStore {
             for i in events.indices {
                 let e = events[i]
                 if e.type == "resource_snapshot", e.jobID == nil {
-                    events[i].snapshotJobs = try allJobs(e.batchID).values.filter { $0.covers(e.tsUs) }.map(\.id).sorted()
+                    events[i].snapshotJobs = JobRecord.running(at: e.tsUs, among: try allJobs(e.batchID).values)
                 }
                 touched[e.batchID, default: []].formUnion(events[i].snapshotJobs)
                 if let j = e.jobID { touched[e.batchID, default: []].insert(j) }
@@ -91,10 +91,15 @@ extension ArgusStore {
             for (bid, id) in newest.sorted(by: { $0.value < $1.value }) {
                 guard let b = try BatchRecord.fetch(db, id: bid) else { continue }
                 states[bid] = b.actionState
-                let all = try allJobs(bid)
+                // Every job when the batch's status or stop flag changed (SummaryFrame), else those the events touched
+                // (read one by one unless the batch's jobs were read already).
                 let shown =
                     actionStates[bid] != b.actionState
-                    ? Array(all.values) : (touched[bid] ?? []).compactMap { all[$0] }
+                    ? Array(try allJobs(bid).values)
+                    : try (touched[bid] ?? []).sorted().compactMap { id in
+                        if let js = jobs[bid] { return js[id] }
+                        return try JobRecord.fetch(db, batchID: bid, id: id)
+                    }
                 summaries.append(StoredEvent.summary(b, jobs: shown, id: id))
             }
             return (StoredEvent.interleave(events, summaries: summaries), states)

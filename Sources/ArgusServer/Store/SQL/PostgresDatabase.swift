@@ -8,6 +8,8 @@ import Synchronization
 /// connections, bad password): the request may succeed later, so HTTP answers 503. One sentence.
 struct PostgresUnavailable: Error, CustomStringConvertible {
     let description: String
+    /// PostgreSQL's SQLSTATE when it refused the connection itself (e.g. 53300: no connection slot left).
+    var sqlState: String? = nil
 }
 
 /// A statement PostgreSQL refused: its message and SQLSTATE (e.g. 23505 for a unique violation) are kept.
@@ -138,7 +140,9 @@ final class PostgresDatabase: SQLDatabase, Sendable {
                 id: Self.nextConnectionID.add(1, ordering: .relaxed).newValue, logger: logger
             ).wait()
         } catch {
-            throw PostgresUnavailable(description: "Cannot connect to PostgreSQL at \(url.redacted): \(Self.reason(error)).")
+            throw PostgresUnavailable(
+                description: "Cannot connect to PostgreSQL at \(url.redacted): \(Self.reason(error)).",
+                sqlState: (error as? PSQLError)?.serverInfo?[.sqlState])
         }
     }
 
@@ -251,7 +255,9 @@ final class PostgresDatabase: SQLDatabase, Sendable {
                     sqlState: state, message: info[.message] ?? "unknown error", detail: info[.detail], sql: sql)
             }
         }
-        return PostgresUnavailable(description: "Lost the connection to PostgreSQL at \(url.redacted): \(Self.reason(error)).")
+        return PostgresUnavailable(
+            description: "Lost the connection to PostgreSQL at \(url.redacted): \(Self.reason(error)).",
+            sqlState: (error as? PSQLError)?.serverInfo?[.sqlState])
     }
 }
 
