@@ -14,32 +14,55 @@ case "$config" in
   *) echo "install: ARGUS_BUILD_CONFIG must be release or debug, not '$config'." >&2; exit 2 ;;
 esac
 scripts/deps.sh
-# --static-swift-stdlib alone does not link Foundation's own static libraries on Linux with this toolchain
-# (SwiftPM's autolinking misses them, and gold wants them in dependency order), so link with lld, which takes
-# archives in any order, and name them. Archives are only searched, so a library a binary does not use costs nothing.
-# Its own scratch folder: objects compiled against the static runtime carry link entries that a normal build's
-# links cannot satisfy, so the two must never share a build folder.
-flags=(-c "$config" --scratch-path .build/static --static-swift-stdlib -Xswiftc -use-ld=lld)
-for lib in Foundation FoundationEssentials FoundationInternationalization _FoundationICU _FoundationCollections \
-  _FoundationCShims CoreFoundation swiftSynchronization swiftDispatch dispatch BlocksRuntime; do
-  flags+=(-Xlinker "-l$lib")
-done
 products=(argus-server argus-tui argus-agent)
 log=$(mktemp -t argus-install.XXXXXX)
-trap 'rm -f "$log"' EXIT
+stage=$(mktemp -d -t argus-install.XXXXXX)
+trap 'rm -rf "$log" "$stage"' EXIT
+# An ordinary build (shared with `swift build` and the tests: nothing is compiled twice) ...
 for p in "${products[@]}"; do
-  echo "install: building $p ($config, Swift runtime linked in)" >&2
-  if ! swift build "${flags[@]}" --product "$p" >"$log" 2>&1; then
+  echo "install: building $p ($config)" >&2
+  if ! swift build -c "$config" --product "$p" >"$log" 2>&1; then
     grep -E "error" "$log" | head -20 >&2
     echo "install: the build of $p failed (above)." >&2
     exit 1
   fi
 done
-bin=$(swift build -c "$config" --scratch-path .build/static --show-bin-path)
+# ... then each binary linked once more from the same objects, with SwiftPM's own link command (from its build
+# manifest) plus the static Swift runtime. --static-swift-stdlib alone does not link Foundation's own static
+# libraries on Linux with this toolchain (SwiftPM's autolinking misses them, and gold wants them in dependency
+# order), so link with lld, which takes archives in any order, and name them. Archives are only searched, so a
+# library a binary does not use costs nothing.
+static=(-static-stdlib -use-ld=lld)
+for lib in Foundation FoundationEssentials FoundationInternationalization _FoundationICU _FoundationCollections \
+  _FoundationCShims CoreFoundation swiftSynchronization swiftDispatch dispatch BlocksRuntime; do
+  static+=(-Xlinker "-l$lib")
+done
+manifest=.build/$config.yaml
+for p in "${products[@]}"; do
+  echo "install: linking $p with the Swift runtime in it" >&2
+  # The manifest names the link step "C.<product>-<triple>-<config>.exe"; its args are one JSON array.
+  mapfile -d '' link < <(python3 - "$manifest" "$p" "$stage/$p" <<'PY'
+import json, re, sys
+manifest, product, out = sys.argv[1:]
+text = open(manifest).read()
+m = re.search(r'^  "C\.' + re.escape(product) + r'-[^"]*\.exe":\n(?:    .*\n)*?    args: (\[.*\])$', text, re.M)
+if not m:
+    sys.exit(f"install: no link step for {product} in {manifest}")
+args = json.loads(m.group(1))
+args[args.index("-o") + 1] = out
+sys.stdout.write("\0".join(args) + "\0")
+PY
+  )
+  if [ ${#link[@]} -eq 0 ] || ! "${link[@]}" "${static[@]}" >"$log" 2>&1; then
+    head -20 "$log" >&2
+    echo "install: linking $p with the Swift runtime failed (above)." >&2
+    exit 1
+  fi
+done
 mkdir -p "$prefix"
 # A release install drops the symbol tables (a fifth of the size); a debug one keeps them for the debugger.
 strip=(); [ "$config" = release ] && strip=(-s)
-for p in "${products[@]}"; do install -m 0755 "${strip[@]}" "$bin/$p" "$prefix/$p"; done
+for p in "${products[@]}"; do install -m 0755 "${strip[@]}" "$stage/$p" "$prefix/$p"; done
 echo "installed ${products[*]} $("$prefix/argus-tui" --version) in $prefix" >&2
 case ":$PATH:" in
   *":$prefix:"*) ;;

@@ -20,7 +20,7 @@ fi
 export ARGUS_SDK_PYTHON="$PWD/$venv/bin/python"
 swift build --build-tests
 # The binaries as scripts/install.sh installs them (Swift runtime linked in); InstallTests checks they need no
-# toolchain. (A build of its own, in .build/static: the static runtime cannot share objects with the one above.)
+# toolchain. (Linked again from the build above: nothing is compiled twice.)
 ARGUS_BUILD_CONFIG=debug scripts/install.sh .build/installed
 export ARGUS_INSTALLED_BIN="$PWD/.build/installed"
 # The PostgreSQL backend's tests: a throwaway cluster for this run (each test makes and drops its own database).

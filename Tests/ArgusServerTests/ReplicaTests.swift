@@ -187,6 +187,9 @@ struct ReplicaTests {
             }
         }
         usleep(800_000)
+        // The watcher has seen some of it (on a loaded machine the first commits can take a while): it resumes from
+        // an id, not from nothing.
+        try onFirst.wait(timeout: 15, "the first events on the replica about to die") { _ in !Self.ids(onFirst).isEmpty }
         kill(rs[0].process.processIdentifier, SIGKILL)
         rs[0].process.waitUntilExit()
         usleep(500_000)
