@@ -421,6 +421,7 @@ final class Reader: @unchecked Sendable {
             var buf = [UInt8](repeating: 0, count: 1 << 16)
             var local: [Float] = []
             local.reserveCapacity(1 << 20)
+            var lastFlush = 0.0
             while lock.withLock({ running }) {
                 let open = subs.filter { !$0.ended }
                 var fds = open.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
@@ -439,7 +440,10 @@ final class Reader: @unchecked Sendable {
                         }
                     }
                 }
-                if local.count > 100_000 {
+                // Handed over twice a second (the soak reads them per interval), or when many have piled up.
+                let now = Date().timeIntervalSince1970
+                if local.count > 100_000 || now - lastFlush > 0.5 {
+                    lastFlush = now
                     let batch = local
                     local.removeAll(keepingCapacity: true)
                     lock.withLock { latencies += batch }

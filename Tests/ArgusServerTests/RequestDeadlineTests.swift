@@ -171,30 +171,36 @@ struct RequestDeadlineTests {
         }
         let socketsBefore = serverSockets()
 
-        // 2,000 connections: half send nothing, half the start of a request that never ends.
+        // 2,000 connections: half send nothing, half the start of a request that never ends. Every socket is
+        // watched until the server closes it (when, and what it said first), already while the rest are opened: on
+        // a loaded machine opening them all takes seconds, and a refusal must be seen when it comes.
+        let total = 2000
         var conns: [(conn: RawConnection, opened: Date)] = []
-        for k in 0..<2000 {
-            let c = try RawConnection(port: s.port)
-            if k % 2 == 1 { c.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ") }
-            conns.append((c, Date()))
-        }
-        let openedIn = Date().timeIntervalSince(conns[0].opened)
-        // Watch every socket until the server closes it: when, and what it said first.
-        var closedAt = [Date?](repeating: nil, count: conns.count)
-        var said = [String](repeating: "", count: conns.count)
-        var rssPeak = s.rssMB
-        var socketsPeak = 0
-        var lastSample = Date.distantPast
+        var closedAt = [Date?](repeating: nil, count: total)
+        var said = [String](repeating: "", count: total)
         var buf = [UInt8](repeating: 0, count: 4096)
-        let deadline = Date().addingTimeInterval(headerTimeout + 20)
-        while closedAt.contains(where: { $0 == nil }) && Date() < deadline {
+        func watch(_ timeoutMs: Int32) {
             let open = conns.indices.filter { closedAt[$0] == nil }
             var fds = open.map { pollfd(fd: conns[$0].conn.fd, events: Int16(POLLIN), revents: 0) }
-            _ = poll(&fds, nfds_t(fds.count), 50)
+            _ = poll(&fds, nfds_t(fds.count), timeoutMs)
             for (k, p) in zip(open, fds) where p.revents != 0 {
                 let n = recv(p.fd, &buf, buf.count, 0)
                 if n > 0 { said[k] += String(decoding: buf[0..<n], as: UTF8.self) } else { closedAt[k] = Date() }
             }
+        }
+        for k in 0..<total {
+            let c = try RawConnection(port: s.port)
+            if k % 2 == 1 { c.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ") }
+            conns.append((c, Date()))
+            if k % 50 == 49 { watch(0) }
+        }
+        let openedIn = Date().timeIntervalSince(conns[0].opened)
+        var rssPeak = s.rssMB
+        var socketsPeak = 0
+        var lastSample = Date.distantPast
+        let deadline = Date().addingTimeInterval(headerTimeout + 20)
+        while closedAt.contains(where: { $0 == nil }) && Date() < deadline {
+            watch(50)
             if Date().timeIntervalSince(lastSample) > 0.2 {
                 lastSample = Date()
                 rssPeak = max(rssPeak, s.rssMB)
@@ -259,7 +265,7 @@ struct RequestLimitConfigTests {
     @Test("timeouts and the connection cap have defaults, parse strictly and are listed for `serve --help`")
     func parsing() throws {
         let d = try ServerConfig.fromEnvironment([:])
-        #expect(d.headerTimeoutS == 10 && d.bodyTimeoutS == 30 && d.maxConnections == 1000 && d.maxHeaderBytes == 16384)
+        #expect(d.headerTimeoutS == 10 && d.bodyTimeoutS == 30 && d.maxConnections == 4096 && d.maxHeaderBytes == 16384)
         let set = try ServerConfig.fromEnvironment([
             "ARGUS_HEADER_TIMEOUT_S": "2.5", "ARGUS_BODY_TIMEOUT_S": "0.5", "ARGUS_MAX_CONNECTIONS": "64",
             "ARGUS_MAX_HEADER_KB": "8",
@@ -274,7 +280,7 @@ struct RequestLimitConfigTests {
             do { _ = try ServerConfig.fromEnvironment([name: bad]) } catch { #expect(error.description.contains(name)) }
         }
         let listed = ServerConfig.variables.map { "\($0.name)=\($0.defaultText)" }
-        for v in ["ARGUS_HEADER_TIMEOUT_S=10", "ARGUS_BODY_TIMEOUT_S=30", "ARGUS_MAX_CONNECTIONS=1000", "ARGUS_MAX_HEADER_KB=16"] {
+        for v in ["ARGUS_HEADER_TIMEOUT_S=10", "ARGUS_BODY_TIMEOUT_S=30", "ARGUS_MAX_CONNECTIONS=4096", "ARGUS_MAX_HEADER_KB=16"] {
             #expect(listed.contains(v))
         }
     }

@@ -35,7 +35,7 @@ public struct ServerConfig: Sendable {
     /// A request's body must arrive in full within this time after its headers.
     public var bodyTimeoutS = 30.0
     /// Open connections at most (SSE streams included); one more is answered 503 at once and closed.
-    public var maxConnections = 1000
+    public var maxConnections = 4096
     /// A request's line and headers together, at most; more is answered 431 and the connection closed.
     public var maxHeaderBytes = 16 * 1024
     /// Whether each group commit waits for fsync (SQLite `synchronous=FULL` in WAL): a 2xx then means the event
@@ -125,7 +125,7 @@ public struct ServerConfig: Sendable {
             name: "ARGUS_BODY_TIMEOUT_S", defaultText: "30",
             meaning: "a request's body must arrive within this after its headers"),
         .init(
-            name: "ARGUS_MAX_CONNECTIONS", defaultText: "1000",
+            name: "ARGUS_MAX_CONNECTIONS", defaultText: "4096",
             meaning: "open connections at most, SSE streams included (one more gets 503 at once and is closed)"),
         .init(
             name: "ARGUS_FSYNC", defaultText: "commit",

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A lab on one box (issue 13; on replicas, issue 12): RUNS simulated training runs reporting the way the SDK does
+# (one single POST a second each, a resource snapshot every 30 s, a stop-requested poll every 10 s, each run on its own
+# keep-alive connection) and VIEWERS SSE viewers, for SECONDS, against release servers. Prints a row per minute
+# (server CPU, RSS, ingest and delivery p99, database size) and the totals (`argus-bench soak`, Sources/ArgusBench/Soak.swift).
+#   bench/soak.sh [SECONDS=600] [RUNS=1000] [VIEWERS=100]                  one server on SQLite (fsync per commit)
+#   bench/soak.sh --replicas N [SECONDS=600] [RUNS=1000] [VIEWERS=100]     N replicas on one PostgreSQL (a throwaway
+#                                                                          cluster, scripts/pg-cluster.sh); viewers
+#                                                                          watch runs reporting to another replica
+# The servers run with bench/lib.sh's settings (one token for every run and viewer, so no per-token stream cap or
+# ingest rate limit); everything else is the default, ARGUS_MAX_CONNECTIONS included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+replicas=0
+if [ "${1:-}" = --replicas ]; then replicas=${2:?--replicas needs a number}; shift 2; fi
+secs=${1:-600} runs=${2:-1000} viewers=${3:-100}
+for product in argus-server argus-bench; do
+  swift build -c release --product $product >/dev/null 2>&1 || { swift build -c release --product $product; exit 1; }
+done
+source bench/lib.sh
+dir=$(mktemp -d)
+servers=() pg_started=0 db=
+cleanup() {
+  [ ${#servers[@]} -gt 0 ] && kill "${servers[@]}" 2>/dev/null && wait "${servers[@]}" 2>/dev/null
+  if [ $replicas -gt 0 ]; then
+    if [ $pg_started = 1 ]; then scripts/pg-cluster.sh stop; else psql -q "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null || true; fi
+  fi
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+urls=()
+if [ $replicas -eq 0 ]; then
+  serve "$dir/s" --data-dir "$dir/s"
+  servers=($srv_pid) urls=($srv_url)
+  export ARGUS_TOKEN=$($bin token create --data-dir "$dir/s" --user lab)
+  export ARGUS_BENCH_DB_SIZE="cat $dir/s/argus.sqlite* 2>/dev/null | wc -c"
+  what="1 server on SQLite"
+else
+  scripts/pg-cluster.sh url >/dev/null 2>&1 || pg_started=1
+  admin=$(scripts/pg-cluster.sh start)
+  postmaster=$(head -1 "$(cat .build/pg/dir)/data/postmaster.pid")
+  db=argus_soak_$$
+  psql -q "$admin" -c "CREATE DATABASE $db"
+  url=${admin%/postgres}/$db
+  for i in $(seq "$replicas"); do
+    serve "$dir/r$i" --database-url "$url"
+    servers+=($srv_pid) urls+=($srv_url)
+  done
+  export ARGUS_TOKEN=$($bin token create --database-url "$url" --user lab)
+  export ARGUS_BENCH_DB_SIZE="psql -At '$url' -c \"SELECT pg_database_size('$db')\""
+  what="$replicas replicas on one PostgreSQL"
+fi
+# The cluster's CPU (postmaster and backends, exited ones included via cutime/cstime), read before and after.
+cluster_ticks() {
+  [ $replicas -gt 0 ] || { echo 0; return; }
+  { echo $postmaster; ps -o pid= --ppid $postmaster; } | while read -r p; do cat /proc/$p/stat 2>/dev/null || true; done |
+    awk '{sub(/.*\) /, ""); t += $12 + $13 + $14 + $15} END {print t + 0}'
+}
+echo "command: bench/soak.sh $([ $replicas -gt 0 ] && echo "--replicas $replicas ")$secs $runs $viewers   ($what; $(nproc) cores shared with the probe$([ $replicas -gt 0 ] && echo " and PostgreSQL"))"
+c0=$(cluster_ticks) t0=$(date +%s.%N)
+.build/release/argus-bench soak "$(IFS=,; echo "${urls[*]}")" "$ARGUS_TOKEN" "$(IFS=,; echo "${servers[*]}")" "$secs" "$runs" "$viewers"
+c1=$(cluster_ticks) t1=$(date +%s.%N)
+if [ $replicas -gt 0 ]; then
+  awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v t0="$t0" -v t1="$t1" \
+    'BEGIN {printf "%-50s%.0f %%\n", "PostgreSQL CPU average (% of one core)", 100 * c / hz / (t1 - t0)}'
+fi
