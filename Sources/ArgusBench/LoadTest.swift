@@ -244,7 +244,9 @@ final class Subscriber: @unchecked Sendable {
     /// Sequence numbers received (a bit each).
     private var seen: [UInt64] = []
 
-    init(host: String, port: Int, token: String, batchIndex: Int, batchID: String) throws {
+    /// `lastEventID`: resume after that id (the soak's viewers pass "0": the whole batch from its start, so that
+    /// events posted before the stream opened count too).
+    init(host: String, port: Int, token: String, batchIndex: Int, batchID: String, lastEventID: String? = nil) throws {
         self.batchIndex = batchIndex
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
@@ -257,7 +259,7 @@ final class Subscriber: @unchecked Sendable {
         guard rc == 0 else { throw ClientError(.connection, "connect: \(String(cString: strerror(errno)))") }
         let request =
             "GET \(APIPath.sse([.batch(batchID)])) HTTP/1.1\r\nHost: \(host):\(port)\r\nAuthorization: Bearer \(token)\r\n"
-            + "Accept: text/event-stream\r\n\r\n"
+            + "Accept: text/event-stream\r\n" + (lastEventID.map { "Last-Event-ID: \($0)\r\n" } ?? "") + "\r\n"
         _ = Array(request.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     }
@@ -359,6 +361,18 @@ final class Subscriber: @unchecked Sendable {
             }
         }
         return (ackedRequests.count * perRequest - got, receivedCount - got)
+    }
+
+    /// Acknowledged sequence numbers this subscriber never received (the first few, to say which).
+    func missing(ackedRequests: [Int], perRequest: Int, first: Int = 5) -> [Int] {
+        var out: [Int] = []
+        for r in ackedRequests {
+            for s in r * perRequest..<(r + 1) * perRequest where out.count < first {
+                let word = s / 64
+                if !(word < seen.count && seen[word] & (1 << UInt64(s % 64)) != 0) { out.append(s) }
+            }
+        }
+        return out
     }
 
     func markEnded() { endedFlag.store(true, ordering: .relaxed) }

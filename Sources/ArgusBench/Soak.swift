@@ -60,7 +60,8 @@ enum Soak {
         let viewers = try watched.enumerated().map { v, r in
             // Another server than the run's, when there are several.
             let (host, port) = try LoadTest.hostPort(o.urls[(r + 1) % o.urls.count])
-            return try Subscriber(host: host, port: port, token: o.token, batchIndex: r, batchID: runs[r].batchID)
+            return try Subscriber(
+                host: host, port: port, token: o.token, batchIndex: r, batchID: runs[r].batchID, lastEventID: "0")
         }
         let readers = (0..<2).map { r in Reader(subs: viewers.enumerated().filter { $0.offset % 2 == r }.map(\.element)) }
         readers.forEach { $0.start() }
@@ -135,10 +136,15 @@ enum Soak {
         for (k, r) in readers.enumerated() { allDelivery += r.allLatencies[min(latencyMark[k], r.allLatencies.count)...] }
         var gaps = 0
         var unexpected = 0
+        var examples: [String] = []
         for v in viewers where !v.ended {
-            let (missing, extra) = v.compare(ackedRequests: runs[v.batchIndex].ackedLogSeqs, perRequest: 1)
+            let acked = runs[v.batchIndex].ackedLogSeqs
+            let (missing, extra) = v.compare(ackedRequests: acked, perRequest: 1)
             gaps += missing
             unexpected += extra
+            if missing > 0 && examples.count < 3 {
+                examples.append("run \(v.batchIndex): \(v.missing(ackedRequests: acked, perRequest: 1).map(String.init).joined(separator: ","))")
+            }
         }
         allIngest.sort()
         allPoll.sort()
@@ -163,6 +169,7 @@ enum Soak {
             (
                 "viewers healthy / gaps / unexpected",
                 "\(viewers.filter { !$0.ended }.count) of \(viewers.count) / \(gaps) / \(unexpected)"
+                    + (examples.isEmpty ? "" : " (missing: \(examples.joined(separator: "; ")))")
             ),
             (
                 "server CPU average / peak sample (% of one core)",
