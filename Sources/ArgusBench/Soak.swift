@@ -92,7 +92,7 @@ enum Soak {
         var allDelivery: [Float] = []
         var peakCPU = 0.0
         let end = t0 + o.seconds
-        while clock() < end {
+        while clock() < end - 1 {
             usleep(UInt32(max(0, min(o.sample, end - clock())) * 1_000_000))
             let now = clock()
             let c = cpu()
@@ -143,7 +143,8 @@ enum Soak {
             gaps += missing
             unexpected += extra
             if missing > 0 && examples.count < 3 {
-                examples.append("run \(v.batchIndex): \(v.missing(ackedRequests: acked, perRequest: 1).map(String.init).joined(separator: ","))")
+                examples.append(
+                    "run \(v.batchIndex): \(v.missing(ackedRequests: acked, perRequest: 1).map(String.init).joined(separator: ","))")
             }
         }
         allIngest.sort()

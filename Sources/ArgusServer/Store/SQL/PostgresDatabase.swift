@@ -148,17 +148,17 @@ final class PostgresDatabase: SQLDatabase, Sendable {
 
     private static let nextConnectionID = Atomic<Int>(0)
 
-    /// Blocks until `future` completes, or fails once `connection` has closed without completing it: postgres-nio
-    /// drops a statement written to a channel that has just closed (killed backend, server gone), leaving its future
-    /// pending for ever.
-    static func wait<T: Sendable>(for future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
+    /// Blocks until `future` completes, or fails once the watched connection has closed without completing it:
+    /// postgres-nio drops a statement written to a channel that has just closed (killed backend, server gone), leaving
+    /// its future pending for ever.
+    static func wait<T: Sendable>(for future: EventLoopFuture<T>, watch: CloseWatch) throws -> T {
         let o = PendingStatement<T>()
         future.whenComplete { r in
             o.result.withLock { $0 = r }
             o.done.signal()
         }
-        connection.closeFuture.whenComplete { _ in o.done.signal() }
-        o.done.wait()
+        if watch.waitingHere(o.done) { o.done.wait() }
+        watch.doneWaiting()
         if let r = o.result.withLock({ $0 }) { return try r.get() }
         // Closed first: a statement in flight fails right after; one that was dropped never does.
         _ = o.done.wait(timeout: .now() + 0.05)
@@ -261,6 +261,33 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     }
 }
 
+/// A connection's close, told to the statement waiting on it. One callback on `closeFuture` per connection: one per
+/// statement would pile up, each holding its statement's rows, for as long as the connection lives (the replicas' RSS
+/// grew by 7 MB/s under bench/soak.sh until this).
+final class CloseWatch: Sendable {
+    private let state = Mutex<(closed: Bool, waiting: DispatchSemaphore?)>((false, nil))
+
+    init(_ connection: PostgresConnection) {
+        connection.closeFuture.whenComplete { [self] _ in
+            state.withLock {
+                $0.closed = true
+                $0.waiting?.signal()
+            }
+        }
+    }
+
+    /// Registers `done` to be signalled when the connection closes; false when it already has (then do not wait).
+    func waitingHere(_ done: DispatchSemaphore) -> Bool {
+        state.withLock {
+            if $0.closed { return false }
+            $0.waiting = done
+            return true
+        }
+    }
+
+    func doneWaiting() { state.withLock { $0.waiting = nil } }
+}
+
 /// A statement's outcome, handed from an event loop to the thread waiting for it.
 final class PendingStatement<T: Sendable>: Sendable {
     let done = DispatchSemaphore(value: 0)
@@ -274,6 +301,7 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
     let queue: DispatchQueue
     private unowned let db: PostgresDatabase
     private var connection: PostgresConnection?
+    private var watch: CloseWatch?
 
     init(db: PostgresDatabase, label: String) {
         self.db = db
@@ -288,6 +316,7 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
             closing.whenComplete { _ in withExtendedLifetime(c) {} }
         }
         connection = nil
+        watch = nil
     }
 
     /// BEGIN (taking the write lock for a write, a read-only snapshot for a read), the body, COMMIT; ROLLBACK when the
@@ -296,7 +325,11 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
         var retried = false
         while true {
             do {
-                if connection == nil || connection!.isClosed { connection = try db.connect() }
+                if connection == nil || connection!.isClosed {
+                    let c = try db.connect()
+                    connection = c
+                    watch = CloseWatch(c)
+                }
                 if write {
                     try run("BEGIN", [])
                     try run("SELECT pg_advisory_xact_lock(\(PostgresDatabase.writeLockKey))", [])
@@ -334,7 +367,7 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
 
     @discardableResult
     private func run(_ sql: String, _ args: [SQLValue]) throws -> PostgresQueryResult {
-        guard let c = connection else {
+        guard let c = connection, let watch else {
             throw PostgresUnavailable(
                 description: "Lost the connection to PostgreSQL at \(db.url.redacted) mid-transaction.")
         }
@@ -349,7 +382,7 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
         }
         let query = PostgresQuery(unsafeSQL: args.isEmpty ? sql : db.translated(sql), binds: binds)
         do {
-            return try PostgresDatabase.wait(for: c.query(query, logger: db.logger), on: c)
+            return try PostgresDatabase.wait(for: c.query(query, logger: db.logger), watch: watch)
         } catch {
             let e = db.classify(error, sql: sql)
             if e is PostgresUnavailable { close() }
@@ -563,7 +596,7 @@ final class PostgresListener: Sendable {
                 let quoted = "\"" + channel.replacingOccurrences(of: "\"", with: "\"\"") + "\""
                 let listening: EventLoopFuture<PostgresQueryResult> = c.query(
                     PostgresQuery(unsafeSQL: "LISTEN \(quoted)"), logger: logger)
-                _ = try PostgresDatabase.wait(for: listening, on: c)
+                _ = try PostgresDatabase.wait(for: listening, watch: CloseWatch(c))
                 if failures > 0 { logger.info("listening on \(channel) again") }
                 backoff = 0.05
                 failures = 0
