@@ -7,13 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-5000}
+[[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 100 ] || { echo "usage: bench/lone.sh [REQUESTS=5000] (a whole number, at least 100)" >&2; exit 2; }
 for product in argus-server argus-bench; do
   swift build -c release --product $product >/dev/null 2>&1 || { swift build -c release --product $product; exit 1; }
 done
 source bench/lib.sh
 dir=$(mktemp -d)
 pid=
-trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 serve "$dir" --data-dir "$dir"
 pid=$srv_pid
 export ARGUS_TOKEN=$($bin token create --data-dir "$dir" --user bench)

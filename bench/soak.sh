@@ -8,12 +8,27 @@
 #                                                                          cluster, scripts/pg-cluster.sh); viewers
 #                                                                          watch runs reporting to another replica
 # The servers run with bench/lib.sh's settings (one token for every run and viewer, so no per-token stream cap or
-# ingest rate limit); everything else is the default, ARGUS_MAX_CONNECTIONS included.
+# ingest rate limit); everything else is the default, ARGUS_MAX_CONNECTIONS too unless RUNS + VIEWERS need more.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+usage() {
+  echo "usage: bench/soak.sh [--replicas N] [SECONDS=600] [RUNS=1000] [VIEWERS=100]   (whole numbers: SECONDS >= 5," >&2
+  echo "       RUNS >= 1, 0 <= VIEWERS <= RUNS, N >= 1; --replicas goes first)" >&2
+  exit 2
+}
+num() { [[ "$1" =~ ^[0-9]+$ ]]; }
 replicas=0
-if [ "${1:-}" = --replicas ]; then replicas=${2:?--replicas needs a number}; shift 2; fi
+if [ "${1:-}" = --replicas ]; then
+  num "${2:-}" && [ "$2" -ge 1 ] || usage
+  replicas=$2
+  shift 2
+fi
+[ $# -le 3 ] || usage
 secs=${1:-600} runs=${2:-1000} viewers=${3:-100}
+num "$secs" && num "$runs" && num "$viewers" && [ "$secs" -ge 5 ] && [ "$runs" -ge 1 ] && [ "$viewers" -le "$runs" ] || usage
+# Every run and viewer holds a connection: the servers' cap must hold them (the default, 4096, holds the lab).
+per_server=$(((runs + viewers) / (replicas > 0 ? replicas : 1) + 64))
+[ $per_server -gt 4096 ] && export ARGUS_MAX_CONNECTIONS=$per_server
 for product in argus-server argus-bench; do
   swift build -c release --product $product >/dev/null 2>&1 || { swift build -c release --product $product; exit 1; }
 done

@@ -6,8 +6,14 @@
 #   scripts/install.sh [PREFIX]                         optimised build (what you want)
 #   ARGUS_BUILD_CONFIG=debug scripts/install.sh PREFIX  same linking, unoptimised (what the tests check)
 set -euo pipefail
-cd "$(dirname "$0")/.."
 prefix="${1:-$HOME/.local/bin}"
+# A relative PREFIX is relative to where you ran this, not to the repository; checked before anything is built.
+case "$prefix" in /*) ;; *) prefix="$PWD/$prefix" ;; esac
+if ! mkdir -p "$prefix" 2>/dev/null || [ ! -w "$prefix" ]; then
+  echo "install: cannot install into $prefix (not a writable directory)." >&2
+  exit 2
+fi
+cd "$(dirname "$0")/.."
 config="${ARGUS_BUILD_CONFIG:-release}"
 case "$config" in
   release | debug) ;;
@@ -59,7 +65,6 @@ PY
     exit 1
   fi
 done
-mkdir -p "$prefix"
 # A release install drops the symbol tables (a fifth of the size); a debug one keeps them for the debugger.
 strip=(); [ "$config" = release ] && strip=(-s)
 for p in "${products[@]}"; do install -m 0755 "${strip[@]}" "$stage/$p" "$prefix/$p"; done

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Writes dist/argus-VERSION-linux-ARCH.tar.gz: the three binaries with the Swift runtime linked in, to copy to a
-# GPU box that has no Swift toolchain. There they need only Debian's libncursesw6, libcurl4 and (for the server)
-# libsqlite3-0, which a Debian or Ubuntu machine normally has already.
-#   scripts/package.sh [OUT_DIR]        (default ./dist)
+# GPU box that has no Swift toolchain. There they need only the distribution's libcurl4 and libstdc++6, plus
+# libncursesw6 (argus-tui) and libsqlite3-0 (argus-server), which a Debian or Ubuntu machine normally has already.
+#   scripts/package.sh [OUT_DIR]        (default ./dist in the repository; a relative OUT_DIR is relative to where you are)
 set -euo pipefail
+out="${1:-$(dirname "$0")/../dist}"
+case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 cd "$(dirname "$0")/.."
-out="${1:-dist}"
 stage=$(mktemp -d -t argus-package.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 scripts/install.sh "$stage/bin"
@@ -18,7 +19,7 @@ Argus $version for Linux ($(uname -m)), built on $(. /etc/os-release && echo "$P
 
 Copy bin/ anywhere on PATH, e.g.:   mkdir -p ~/.local/bin && cp bin/* ~/.local/bin/
 The binaries carry the Swift runtime; they need only the distribution's libraries:
-  argus-tui, argus-agent: libncursesw6 libcurl4   argus-server: also libsqlite3-0
+  all three: libcurl4 libstdc++6   argus-tui: also libncursesw6   argus-server: also libsqlite3-0
 Check with:  ldd bin/argus-tui | grep 'not found'   (prints nothing when all is there)
 Then:        argus-tui --url http://SERVER:8000 --token TOKEN
 TXT

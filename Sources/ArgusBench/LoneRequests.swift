@@ -23,7 +23,11 @@ enum LoneRequests {
         let url = args[2]
         let token = args[3]
         let pid = Int32(args[4]) ?? 0
-        let n = args.count > 5 ? max(100, Int(args[5]) ?? 5000) : 5000
+        var n = 5000
+        if args.count > 5 {
+            guard let v = Int(args[5]), v >= 100 else { throw BenchUsage("lone: REQUESTS must be a whole number, at least 100.") }
+            n = v
+        }
         let (host, port) = try LoadTest.hostPort(url)
         let batch = "lone-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
         let setup = HTTPClient(baseURL: url, token: token, timeout: 30)

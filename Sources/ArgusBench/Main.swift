@@ -3,8 +3,19 @@ import Foundation
 /// Benchmarks that need real code paths rather than timed unit tests; bench/*.sh drive them and print tables.
 @main
 struct ArgusBench {
-    static func main() throws {
-        let args = CommandLine.arguments
+    static func main() {
+        do {
+            try run(CommandLine.arguments)
+        } catch let e as BenchUsage {
+            FileHandle.standardError.write(Data("argus-bench \(e.description)\n".utf8))
+            exit(2)
+        } catch {
+            FileHandle.standardError.write(Data("argus-bench: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func run(_ args: [String]) throws {
         switch args.count > 1 ? args[1] : "" {
         case "sse-latency" where args.count >= 4: try SSELatency.run(args)
         case "tui-render": TUIRender.run(args)
@@ -21,4 +32,10 @@ struct ArgusBench {
             exit(2)
         }
     }
+}
+
+/// Arguments that do not make a benchmark: one sentence, exit status 2.
+struct BenchUsage: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

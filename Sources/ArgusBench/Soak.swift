@@ -36,10 +36,15 @@ enum Soak {
         var o = Options(
             urls: args[2].split(separator: ",").map(String.init), token: args[3],
             pids: args[4].split(separator: ",").compactMap { Int32($0) })
-        if args.count > 5 { o.seconds = Double(args[5]) ?? o.seconds }
-        if args.count > 6 { o.runs = max(1, Int(args[6]) ?? o.runs) }
-        if args.count > 7 { o.viewers = max(0, min(o.runs, Int(args[7]) ?? o.viewers)) }
-        if args.count > 8 { o.sample = max(1, Double(args[8]) ?? o.sample) }
+        func bad(_ what: String) -> BenchUsage { BenchUsage("soak: \(what)") }
+        guard !o.urls.isEmpty, o.pids.count == o.urls.count else { throw bad("give one server PID per URL.") }
+        if args.count > 5 { guard let v = Double(args[5]), v >= 5 else { throw bad("SECONDS must be at least 5.") }; o.seconds = v }
+        if args.count > 6 { guard let v = Int(args[6]), v >= 1 else { throw bad("RUNS must be at least 1.") }; o.runs = v }
+        if args.count > 7 {
+            guard let v = Int(args[7]), (0...o.runs).contains(v) else { throw bad("VIEWERS must be from 0 to RUNS.") }
+            o.viewers = v
+        }
+        if args.count > 8 { guard let v = Double(args[8]), v >= 1 else { throw bad("SAMPLE_S must be at least 1.") }; o.sample = v }
         let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let clock = { Date().timeIntervalSince1970 }
         let t0 = clock() + 1
@@ -54,7 +59,13 @@ enum Soak {
         // The viewers subscribe once their runs' batches exist (each run's first request is its batch_start).
         let watched = (0..<o.viewers).map { $0 * o.runs / max(1, o.viewers) }
         while watched.contains(where: { runs[$0].acked.load(ordering: .relaxed) == 0 }) {
-            if clock() > t0 + 30 { throw ClientError(.connection, "the runs' batches were not all created in 30 s") }
+            if clock() > t0 + 30 {
+                let failed = runs.filter { $0.errors.load(ordering: .relaxed) > 0 }.count
+                throw ClientError(
+                    .connection,
+                    "soak: the runs' batches were not all created in 30 s (\(failed) runs had errors: is ARGUS_MAX_CONNECTIONS above RUNS + VIEWERS?)"
+                )
+            }
             usleep(20_000)
         }
         let viewers = try watched.enumerated().map { v, r in
@@ -67,7 +78,8 @@ enum Soak {
         readers.forEach { $0.start() }
 
         let header = [
-            "t (s)", "CPU %", "RSS MB", "ev/s", "ingest p50/p99 ms", "poll p99", "delivery p99", "late p99", "err",
+            "t (s)", o.pids.count > 1 ? "CPU %Σ" : "CPU %", "RSS MB", "ev/s", "ingest p50/p99 ms", "poll p99", "delivery p99", "late p99",
+            "err",
             "DB MB",
         ]
         let widths = [6, 6, 9, 6, 18, 9, 13, 9, 5, 8]
@@ -173,10 +185,14 @@ enum Soak {
                     + (examples.isEmpty ? "" : " (missing: \(examples.joined(separator: "; ")))")
             ),
             (
-                "server CPU average / peak sample (% of one core)",
+                o.pids.count > 1
+                    ? "servers' CPU summed, average / peak (% of a core)" : "server CPU average / peak sample (% of one core)",
                 String(format: "%.0f %% / %.0f %%", (cpu() - cpuStart) / wall * 100, peakCPU)
             ),
-            ("server RSS start / peak / end (MB)", "\(rssStart) / \(peak) / \(rss())"),
+            (
+                o.pids.count > 1 ? "RSS of each server start / peak / end (MB)" : "server RSS start / peak / end (MB)",
+                "\(rssStart) / \(peak) / \(rss())"
+            ),
             (
                 "database start / end / per acknowledged event",
                 dbStart.flatMap { s in
