@@ -248,20 +248,12 @@ final class Subscriber: @unchecked Sendable {
     /// events posted before the stream opened count too).
     init(host: String, port: Int, token: String, batchIndex: Int, batchID: String, lastEventID: String? = nil) throws {
         self.batchIndex = batchIndex
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
-        let rc = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw ClientError(.connection, "connect: \(String(cString: strerror(errno)))") }
+        fd = try RawSockets.connectTCP(host: host, port: port)
         let request =
             "GET \(APIPath.sse([.batch(batchID)])) HTTP/1.1\r\nHost: \(host):\(port)\r\nAuthorization: Bearer \(token)\r\n"
             + "Accept: text/event-stream\r\n" + (lastEventID.map { "Last-Event-ID: \($0)\r\n" } ?? "") + "\r\n"
         _ = Array(request.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        RawSockets.setNonBlocking(fd)
     }
 
     /// Handles bytes read from the socket; appends the delivery latency (ms) of each event to `latencies`.

@@ -112,17 +112,7 @@ final class RawConnection {
     private var pending: [UInt8] = []
 
     init(host: String, port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
-        let rc = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw ClientError(.connection, "connect: \(String(cString: strerror(errno)))") }
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        fd = try RawSockets.connectTCP(host: host, port: port)
     }
 
     deinit { close(fd) }
@@ -131,18 +121,12 @@ final class RawConnection {
         let sent = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent == request.count else { throw ClientError(.connection, "\(what): send failed") }
         while true {
-            if let end = pending.firstRange(of: [13, 10, 13, 10]) {
-                let head = String(decoding: pending[..<end.lowerBound], as: UTF8.self)
-                let length =
-                    head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
-                    .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
-                if pending.count >= end.upperBound + length {
-                    guard head.hasPrefix("HTTP/1.1 200") else {
-                        throw ClientError(.http, "\(what): \(String(decoding: pending.prefix(300), as: UTF8.self))")
-                    }
-                    pending.removeFirst(end.upperBound + length)
-                    return
+            if case let (ok, length)? = RawSockets.wholeResponse(in: pending) {
+                guard ok else {
+                    throw ClientError(.http, "\(what): \(String(decoding: pending.prefix(300), as: UTF8.self))")
                 }
+                pending.removeFirst(length)
+                return
             }
             let n = recv(fd, &buffer, buffer.count, 0)
             guard n > 0 else { throw ClientError(.connection, "\(what): the server closed the connection") }

@@ -260,18 +260,8 @@ final class SimulatedRun: @unchecked Sendable {
         nextEvent = start
         nextSnapshot = start + 30 * Double(index % 97) / 97
         nextPoll = start + 10 * Double(index % 89) / 89
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
-        let rc = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw ClientError(.connection, "connect: \(String(cString: strerror(errno)))") }
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        fd = try RawSockets.connectTCP(host: host, port: port)
+        RawSockets.setNonBlocking(fd)
     }
 
     var busy: Bool { inFlight != nil }
@@ -364,14 +354,8 @@ final class SimulatedRun: @unchecked Sendable {
             }
             break
         }
-        guard let flight = inFlight, let end = response.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
-        let head = String(decoding: response[..<end.lowerBound], as: UTF8.self)
-        let length =
-            head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
-            .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
-        guard response.count >= end.upperBound + length else { return nil }
-        let ok = head.hasPrefix("HTTP/1.1 200")
-        response.removeFirst(end.upperBound + length)
+        guard let flight = inFlight, case let (ok, length)? = RawSockets.wholeResponse(in: response) else { return nil }
+        response.removeFirst(length)
         inFlight = nil
         if !ok {
             errors.add(1, ordering: .relaxed)

