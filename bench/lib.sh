@@ -24,3 +24,11 @@ sqlite_events() {
 # rss_mb PID / peak_mb PID: resident set now / at its peak, in MB.
 rss_mb() { awk '/VmRSS/{print int($2/1024)}' "/proc/$1/status"; }
 peak_mb() { awk '/VmHWM/{print int($2/1024)}' "/proc/$1/status"; }
+
+# cpu_ticks PID…: utime+stime, plus cutime+cstime (for a postmaster: its exited backends, which it reaped).
+cpu_ticks() {
+  local p
+  for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{sub(/.*\) /, ""); t += $12 + $13 + $14 + $15} END {print t + 0}'
+}
+# cluster_pids POSTMASTER_PID: the PostgreSQL cluster's processes (the postmaster and its children).
+cluster_pids() { echo "$1"; ps -o pid= --ppid "$1"; }

@@ -37,13 +37,8 @@ admin=$(scripts/pg-cluster.sh start)
 postmaster=$(head -1 "$(cat .build/pg/dir)/data/postmaster.pid")
 hz=$(getconf CLK_TCK) cores=$(nproc)
 
-# cpu_ticks PID…: utime+stime, plus cutime+cstime (the cluster's exited backends, reaped by the postmaster).
-cpu_ticks() {
-  local p
-  for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{sub(/.*\) /, ""); t += $12 + $13 + $14 + $15} END {print t + 0}'
-}
 # The cluster's processes (on PostgreSQL; none on SQLite): the postmaster and its children.
-cluster() { [ $cfg_pg = 1 ] && { echo $postmaster; ps -o pid= --ppid $postmaster; } || true; }
+cluster() { [ $cfg_pg = 1 ] && cluster_pids $postmaster || true; }
 # commits: group commits' summed sizes, count and seconds over the configuration's servers (their /metrics).
 commits() {
   local u

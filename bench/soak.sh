@@ -66,11 +66,7 @@ else
   what="$replicas replicas on one PostgreSQL"
 fi
 # The cluster's CPU (postmaster and backends, exited ones included via cutime/cstime), read before and after.
-cluster_ticks() {
-  [ $replicas -gt 0 ] || { echo 0; return; }
-  { echo $postmaster; ps -o pid= --ppid $postmaster; } | while read -r p; do cat /proc/$p/stat 2>/dev/null || true; done |
-    awk '{sub(/.*\) /, ""); t += $12 + $13 + $14 + $15} END {print t + 0}'
-}
+cluster_ticks() { if [ $replicas -gt 0 ]; then cpu_ticks $(cluster_pids $postmaster); else echo 0; fi; }
 echo "command: bench/soak.sh $([ $replicas -gt 0 ] && echo "--replicas $replicas ")$secs $runs $viewers   ($what; $(nproc) cores shared with the probe$([ $replicas -gt 0 ] && echo " and PostgreSQL"))"
 c0=$(cluster_ticks) t0=$(date +%s.%N)
 .build/release/argus-bench soak "$(IFS=,; echo "${urls[*]}")" "$ARGUS_TOKEN" "$(IFS=,; echo "${servers[*]}")" "$secs" "$runs" "$viewers"

@@ -32,10 +32,8 @@ enum LoneRequests {
         let batch = "lone-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
         let setup = HTTPClient(baseURL: url, token: token, timeout: 30)
         func event(_ type: String, _ id: String, job: Bool, _ data: String) -> String {
-            """
-            {"event_id":"\(batch)-\(id)","schema_version":"1.1","event_type":"\(type)","timestamp":"\(Timestamp.now().iso)",\
-            "batch_id":"\(batch)","job_id":\(job ? "\"j\"" : "null"),"source":{"project":"lone","host":"gpu-1"},"data":\(data)}
-            """
+            BenchWire.event(
+                id: "\(batch)-\(id)", type: type, batch: batch, job: job ? "j" : nil, project: "lone", host: "gpu-1", data: data)
         }
         var history = [
             event("batch_start", "start", job: false, #"{"n_total_jobs":1}"#), event("job_start", "j", job: true, "{}"),
@@ -49,23 +47,20 @@ enum LoneRequests {
         guard r.status == 200 else { throw ClientError(.http, status: r.status, "setup: \(r.text)") }
 
         let conn = try RawConnection(host: host, port: port)
-        let auth = "Authorization: Bearer \(token)\r\n"
-        let hostLine = "Host: \(host):\(port)\r\n"
+        let hostHeader = "\(host):\(port)"
         var posted = 0
         let kinds: [(String, () -> [UInt8])] = [
-            ("GET /health", { Array("GET /health HTTP/1.1\r\n\(hostLine)\r\n".utf8) }),
+            ("GET /health", { BenchWire.request("GET", "/health", host: hostHeader, token: nil) }),
             (
                 "POST /api/events (one event)",
                 {
                     posted += 1
                     let body = event(
                         "log_line", "l\(posted)", job: true, #"{"line":"step \#(posted): loss 0.123 lr 3e-4","level":"info"}"#)
-                    return Array(
-                        ("POST /api/events HTTP/1.1\r\n\(hostLine)\(auth)Content-Type: application/json\r\n"
-                            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)").utf8)
+                    return BenchWire.request("POST", "/api/events", host: hostHeader, token: token, body: body)
                 }
             ),
-            ("GET /api/jobs/{b}/{j}", { Array("GET \(APIPath.job(batch, "j")) HTTP/1.1\r\n\(hostLine)\(auth)\r\n".utf8) }),
+            ("GET /api/jobs/{b}/{j}", { BenchWire.request("GET", APIPath.job(batch, "j"), host: hostHeader, token: token) }),
         ]
         var rounds: [[Figures]] = []
         for _ in 0..<3 {

@@ -1,5 +1,6 @@
 import ArgusClient
 import Foundation
+import Shared
 
 #if canImport(Glibc)
     import Glibc
@@ -39,5 +40,27 @@ enum RawSockets {
             .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
         guard bytes.count >= end.upperBound + body else { return nil }
         return (head.hasPrefix("HTTP/1.1 200"), end.upperBound + body)
+    }
+}
+
+/// The wire text the raw-socket probes send, written once: an event as the SDK posts it, and an HTTP/1.1 request.
+enum BenchWire {
+    /// One event's JSON; `data` is a JSON object's text, `job` nil for a batch-level event.
+    static func event(id: String, type: String, batch: String, job: String?, project: String, host: String, data: String)
+        -> String
+    {
+        """
+        {"event_id":"\(id)","schema_version":"1.1","event_type":"\(type)","timestamp":"\(Timestamp.now().iso)",\
+        "batch_id":"\(batch)","job_id":\(job.map { "\"\($0)\"" } ?? "null"),\
+        "source":{"project":"\(project)","host":"\(host)"},"data":\(data)}
+        """
+    }
+
+    /// A keep-alive request: `token` as a bearer token when given, `body` as JSON when given.
+    static func request(_ method: String, _ path: String, host: String, token: String?, body: String? = nil) -> [UInt8] {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\n"
+        if let token { head += "Authorization: Bearer \(token)\r\n" }
+        if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
+        return Array((head + "\r\n" + (body ?? "")).utf8)
     }
 }

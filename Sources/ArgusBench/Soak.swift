@@ -276,13 +276,10 @@ final class SimulatedRun: @unchecked Sendable {
         let body: String
         var kind = Kind.event
         var seq: Int?
-        let ts = Timestamp.now().iso
         func event(_ type: String, job: Bool, _ data: String) -> String {
-            """
-            {"event_id":"\(batchID)-\(type)-\(tick)","schema_version":"1.1","event_type":"\(type)","timestamp":"\(ts)",\
-            "batch_id":"\(batchID)","job_id":\(job ? "\"train\"" : "null"),\
-            "source":{"project":"soak","host":"gpu-\(fd % 16)","user":"lab"},"data":\(data)}
-            """
+            BenchWire.event(
+                id: "\(batchID)-\(type)-\(tick)", type: type, batch: batchID, job: job ? "train" : nil, project: "soak",
+                host: "gpu-\(fd % 16)", data: data)
         }
         tick += 1
         if started == 0 {
@@ -319,15 +316,10 @@ final class SimulatedRun: @unchecked Sendable {
             logSeq += 1
             nextEvent += 1
         }
-        let head: String
-        if kind == .poll {
-            head = "GET \(APIPath.stopRequested(batchID)) HTTP/1.1\r\nHost: \(hostHeader)\r\nAuthorization: Bearer \(token)\r\n\r\n"
-        } else {
-            head =
-                "POST /api/events HTTP/1.1\r\nHost: \(hostHeader)\r\nAuthorization: Bearer \(token)\r\n"
-                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
-        }
-        let bytes = Array((head + body).utf8)
+        let bytes =
+            kind == .poll
+            ? BenchWire.request("GET", APIPath.stopRequested(batchID), host: hostHeader, token: token)
+            : BenchWire.request("POST", "/api/events", host: hostHeader, token: token, body: body)
         let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         sent.add(1, ordering: .relaxed)
         if n != bytes.count { errors.add(1, ordering: .relaxed) }  // a request this small fits the socket buffer
