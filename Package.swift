@@ -63,7 +63,8 @@ let package = Package(
             dependencies: ["Shared", "ArgusClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "ArgusAgentMain", dependencies: ["ArgusAgent"], path: "Sources/ArgusAgentMain"),
         .executableTarget(
-            name: "ArgusServerMain", dependencies: ["ArgusServer"], path: "Sources/ArgusServerMain"),
+            name: "ArgusServerMain",
+            dependencies: ["ArgusServer", .product(name: "Logging", package: "swift-log")], path: "Sources/ArgusServerMain"),
         // Benchmarks that need a real client (SSE fan-out latency); see bench/run.sh.
         .executableTarget(name: "ArgusBench", dependencies: ["ArgusClient", "ArgusTUI", "Shared"]),
         // Fuzz targets (Tests/Fuzz): the parsing entry points with their properties, shared by the libFuzzer harness

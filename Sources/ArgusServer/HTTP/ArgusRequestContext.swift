@@ -323,13 +323,20 @@ struct RequestLogMiddleware: RouterMiddleware {
         let response = try await next(request, context)
         let ms = (ContinuousClock.now - start).milliseconds
         context.logger.info(
-            "\(request.method) \(LogRedaction.uri(path: request.uri.path, query: request.uri.query)) \(response.status.code) \(String(format: "%.1f", ms))ms"
+            "\(request.method) \(LogRedaction.uri(path: request.uri.path, query: request.uri.query)) \(response.status.code) \(Duration.tenths(ms))ms"
         )
         return response
     }
 }
 
 extension Duration {
+    /// `ms` with one decimal ("0.5", "12.0"), without Foundation's `String(format:)` (the access log's line per request).
+    static func tenths(_ ms: Double) -> String {
+        guard ms.isFinite, ms >= 0, ms < 1e15 else { return "\(ms)" }
+        let t = Int((ms * 10).rounded())
+        return "\(t / 10).\(t % 10)"
+    }
+
     var milliseconds: Double {
         Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
     }
