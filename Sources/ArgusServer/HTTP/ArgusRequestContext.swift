@@ -168,8 +168,9 @@ struct ErrorMiddleware: RouterMiddleware {
     typealias Context = ArgusRequestContext
     /// ARGUS_MAX_BODY_MB, named in the 413 sentence.
     let maxBodyBytes: Int
-    /// Where the SQLite database lives (nil on PostgreSQL): a database error is judged a disk fault (503) by it.
-    let dataDir: String?
+    /// A database error is judged a fault of the disk or the server (503) by where the database lives
+    /// (`store.dataDir`, nil on PostgreSQL); `/health` then asks the database again (`noteDatabaseFailure`).
+    let store: ArgusStore
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -201,7 +202,8 @@ struct ErrorMiddleware: RouterMiddleware {
             throw CancellationError()
         } catch {
             // A write's disk fault arrives as a StorageFault already; a read's as SQLite's error.
-            if let fault = StorageFault(error, dataDir: dataDir) {
+            if let fault = StorageFault(error, dataDir: store.dataDir) {
+                store.noteDatabaseFailure()
                 let e = APIError.storage(fault, reading: request.method == .get || request.method == .head)
                 return .json(["detail": .string(e.detail)], status: e.status, headers: e.headers)
             }

@@ -63,7 +63,7 @@ public struct ArgusServices: Sendable {
 func buildRouter(_ services: ArgusServices) -> Router<ArgusRequestContext> {
     let router = Router(context: ArgusRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
-    router.add(middleware: ErrorMiddleware(maxBodyBytes: services.config.maxBodyBytes, dataDir: services.store.dataDir))
+    router.add(middleware: ErrorMiddleware(maxBodyBytes: services.config.maxBodyBytes, store: services.store))
     router.add(middleware: DeclaredBodyLimitMiddleware(maxBodyBytes: services.config.maxBodyBytes))
     router.add(middleware: AuthMiddleware(auth: services.auth, baseURL: services.config.baseURL))
     let policy = ActionPolicy(agentOnlineS: services.config.agentOnlineS)

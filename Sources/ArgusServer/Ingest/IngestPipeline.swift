@@ -47,18 +47,25 @@ actor IngestPipeline {
 
     deinit { toPublish.finish() }
 
+    /// Runs on a thread of its own (see `WriterThread`): each commit blocks it, never a cooperative thread.
+    private let thread = WriterThread(name: "argus-writer")
+    nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+
     func submit(_ items: [IngestItem]) async throws -> [IngestOutcome] {
         try await withCheckedThrowingContinuation { c in
             queue.append(Pending(items: items, continuation: c))
             metrics.queueDepth.record(queue.count)
             if !writing {
                 writing = true
-                Task { await self.drain() }
+                Task { self.drain() }
             }
         }
     }
 
-    private func drain() async {
+    /// Commits everything queued, a group at a time. Requests that arrive during a commit wait on this thread's
+    /// queue; they all run before the `drain` the first of them schedules, so that drain commits them together
+    /// (group commit: one transaction, one fsync, for everything that came in during the previous one).
+    private func drain() {
         while !queue.isEmpty {
             var group: [Pending] = []
             var count = 0
@@ -71,7 +78,7 @@ actor IngestPipeline {
             metrics.queueDepth.record(queue.count)
             do {
                 let started = DispatchTime.now()
-                let (outcomes, stored) = try await store.ingest(group.flatMap(\.items), idleWindowUs: idleWindowUs)
+                let (outcomes, stored) = try store.ingestNow(group.flatMap(\.items), idleWindowUs: idleWindowUs)
                 metrics.commitSeconds.recordInterval(since: started)
                 toPublish.yield(stored)
                 record(outcomes, stored, items: count)

@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import ServiceLifecycle
 import Shared
+import Synchronization
 
 /// The server's storage: every SQL statement lives in this type and its extensions, written once for both backends
 /// (`SQLDatabase`: SQLite by default, PostgreSQL for replicas). It returns typed records; HTTP renders them.
@@ -32,6 +33,9 @@ public final class ArgusStore: Sendable {
     let agentWakeups = AgentWakeups()
     /// Whether the last write failed for a disk fault, for `/health`.
     let writeHealth = WriteHealth()
+    /// When the database last answered a write or `ping()` (monotonic nanoseconds), so that `/health` asks it at most
+    /// once a second while it answers.
+    let answeredAtNs = Atomic<UInt64>(0)
     let logger = Logger(label: "argus-server")
 
     /// Opens (creating if needed) the data dir and `argus.sqlite`, and migrates it. With `backgroundCheckpoints`
@@ -109,19 +113,36 @@ public final class ArgusStore: Sendable {
     /// succeeds again. Each change between working and failing is logged once, not once per request.
     func write<T: Sendable>(_ updates: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
         do {
-            let value = try await database.write(updates)
-            if let ended = writeHealth.succeeded() {
-                logger.notice("Writes to the database work again (they failed because \(ended.reason)).")
-            }
-            return value
+            return noteWriteSuccess(try await database.write(updates))
         } catch {
             throw noteWriteFailure(error)
         }
     }
 
+    /// The same, blocking the calling thread until it commits (the ingest pipeline's own thread, `WriterThread`).
+    func writeNow<T>(_ updates: (SQLConnection) throws -> T) throws -> T {
+        do {
+            return noteWriteSuccess(try database.writeNow(updates))
+        } catch {
+            throw noteWriteFailure(error)
+        }
+    }
+
+    /// The database failed a request: `/health` asks it again instead of trusting its last answer.
+    func noteDatabaseFailure() { answeredAtNs.store(0, ordering: .relaxed) }
+
+    private func noteWriteSuccess<T>(_ value: T) -> T {
+        answeredAtNs.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+        if let ended = writeHealth.succeeded() {
+            logger.notice("Writes to the database work again (they failed because \(ended.reason)).")
+        }
+        return value
+    }
+
     /// The error a failed write throws on: a `StorageFault` when it is about the disk (and then remembered).
     func noteWriteFailure(_ error: any Error) -> any Error {
         guard let fault = StorageFault(error, dataDir: dataDir) else { return error }
+        noteDatabaseFailure()
         if writeHealth.failed(fault, atUs: clock.nowUs()) {
             logger.error(
                 "Writes to the database fail because \(fault.reason) (\(error)); requests that write get 503 until they work again.")
@@ -280,8 +301,9 @@ struct BatchSummary: Sendable {
 extension ArgusStore {
     /// Stores events in one transaction: dedupe, insert, summaries. Returns one outcome per item, in order,
     /// and the newly stored events in id order (for streaming after commit).
-    func ingest(_ items: [IngestItem], idleWindowUs: Int64) async throws -> ([IngestOutcome], [StoredEvent]) {
-        try await write { [clock] db in
+    /// Commits `items` in one transaction, blocking the calling thread (the pipeline's `WriterThread`).
+    func ingestNow(_ items: [IngestItem], idleWindowUs: Int64) throws -> ([IngestOutcome], [StoredEvent]) {
+        try writeNow { [clock] db in
             var t = IngestTransaction(db: db, receivedUs: clock.nowUs(), idleWindowUs: idleWindowUs)
             let (outcomes, stored) = try t.run(items)
             // Replicas: wake every replica's EventTail, once this commits (PostgreSQL delivers it at commit).

@@ -1,4 +1,6 @@
+import Dispatch
 import Shared
+import Synchronization
 
 /// Which batches a request may read: a user's own (all for admins), or exactly one (a share link).
 enum ReadScope: Sendable {
@@ -43,9 +45,13 @@ extension ArgusStore {
         return b
     }
 
-    /// One trivial read: whether the database answers (`GET /health`).
+    /// Whether the database answers (`GET /health`): one trivial read, unless a write or a read like this one
+    /// succeeded less than a second ago (a load balancer polling `/health` should not add a read of its own each time).
     func ping() async throws {
+        let now = DispatchTime.now().uptimeNanoseconds
+        if now &- answeredAtNs.load(ordering: .relaxed) < 1_000_000_000 { return }
         _ = try await database.read { db in try db.scalar(Int.self, "SELECT 1") }
+        answeredAtNs.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
     }
 
     func batch(_ id: String, scope: ReadScope) async throws -> BatchRecord? {
