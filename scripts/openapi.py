@@ -240,6 +240,8 @@ paths["/api/agents/register"] = {"post": {"operationId": "registerAgent", "summa
     "tags": ["agents"], "security": USER,
     "requestBody": body(obj({"hostname": {"type": "string", "minLength": 1, "maxLength": 255}, "version": STR,
                              "capabilities": {}}, required=["hostname"])),
+    "description": "The agent answers to the token that registered it: revoking that token (or `argus-server agent revoke ID`) "
+                   "makes every agent route answer it 401 within a second, a waiting long-poll included.",
     "responses": {**ok("The agent's id and token (shown once).",
                        obj({"agent_id": INT, "agent_token": STR, "poll_interval_s": INT}), "201"),
                   **errs("400", "401", "403", "413", "415", "422")}}}
