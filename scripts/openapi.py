@@ -101,7 +101,7 @@ def ok(desc, schema, status="200"): return {status: {"description": desc, "conte
 ERR = {"$ref": "#/components/schemas/Error"}
 REASONS = {
     "400": "The body did not arrive in time (ARGUS_BODY_TIMEOUT_S) or the connection ended mid-body.",
-    "401": "Missing or unknown token (any route answers 401 to an unknown bearer token).",
+    "401": "Missing, unknown or revoked credential; `detail` says which of these it can (\"This token was revoked.\", a dead share link, a revoked agent).",
     "403": "The credential may not do this (share link, agent token, read-only token, or a cookie request without CSRF proof).",
     "404": "No such batch, job or item, or one the caller may not see.",
     "409": "The batch is not in a state that allows this.",

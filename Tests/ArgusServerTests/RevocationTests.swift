@@ -64,6 +64,13 @@ struct RevocationTests {
         while refused == 200 && Date().timeIntervalSince(t0) < 5 { refused = try viewer.get("/api/batches/b1").status }
         #expect(refused == 401)
         #expect(Date().timeIntervalSince(t0) < 1.0, "requests must be refused within 1 s")
+        // The refusal says why, and argus-tui passes the sentence on; an unknown token still gets the generic one.
+        #expect(try viewer.get("/api/batches/b1").detail == "This token was revoked.")
+        let (tuiRC, _, tuiErr) = try runTool(
+            Binaries.path("argus-tui"), ["--url", s.url, "--dump", "b1"], env: ["ARGUS_TOKEN": viewerToken])
+        #expect(tuiRC == 1)
+        #expect(tuiErr.contains("This token was revoked."), "\(tuiErr)")
+        #expect(try s.client("em_view_never-issued").get("/api/batches/b1").detail.hasPrefix("Missing or unknown token"))
         // Streams of other credentials are untouched.
         try owner.mustPost(Ev.make("log_line", batch: "b1", data: ["line": "still here", "level": "info"]))
         try other.wait(until: { $0.contains { $0.data.contains("still here") } })
