@@ -27,7 +27,7 @@ public struct AgentRootCommand: ParsableCommand {
     struct Register: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register this host and cache the agent token (file mode 0600).")
         @Option(help: "Server URL (env ARGUS_URL).") var url: String?
-        @Option(help: "Reporter token (env ARGUS_TOKEN).") var token: String?
+        @Option(help: "Reporter token; other users on this machine can read it in `ps`: prefer env ARGUS_TOKEN.") var token: String?
         @Option(help: "The host name batches report (default: this machine's).") var hostname: String?
         @Option(name: .customLong("state-file"), help: "Where to keep the agent token (env ARGUS_AGENT_STATE).") var stateFile: String?
 
