@@ -21,7 +21,9 @@ public struct AgentRootCommand: ParsableCommand {
 
     static func defaultStateFile() -> String {
         if let p = ProcessInfo.processInfo.environment["ARGUS_AGENT_STATE"], !p.isEmpty { return p }
-        return NSHomeDirectory() + "/.config/argus/agent.json"
+        // $HOME first, as shells and the other tools do (NSHomeDirectory reads the password database instead).
+        let home = ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return home + "/.config/argus/agent.json"
     }
 
     struct Register: ParsableCommand {
