@@ -101,7 +101,7 @@ def ok(desc, schema, status="200"): return {status: {"description": desc, "conte
 ERR = {"$ref": "#/components/schemas/Error"}
 REASONS = {
     "400": "The body did not arrive in time (ARGUS_BODY_TIMEOUT_S) or the connection ended mid-body.",
-    "401": "Missing or unknown token (any route answers 401 to an unknown bearer token).",
+    "401": "Missing, unknown or revoked credential; `detail` says which of these it can (\"This token was revoked.\", a dead share link, a revoked agent).",
     "403": "The credential may not do this (share link, agent token, read-only token, or a cookie request without CSRF proof).",
     "404": "No such batch, job or item, or one the caller may not see.",
     "409": "The batch is not in a state that allows this.",
@@ -240,6 +240,8 @@ paths["/api/agents/register"] = {"post": {"operationId": "registerAgent", "summa
     "tags": ["agents"], "security": USER,
     "requestBody": body(obj({"hostname": {"type": "string", "minLength": 1, "maxLength": 255}, "version": STR,
                              "capabilities": {}}, required=["hostname"])),
+    "description": "The agent answers to the token that registered it: revoking that token (or `argus-server agent revoke ID`) "
+                   "makes every agent route answer it 401 within a second, a waiting long-poll included.",
     "responses": {**ok("The agent's id and token (shown once).",
                        obj({"agent_id": INT, "agent_token": STR, "poll_interval_s": INT}), "201"),
                   **errs("400", "401", "403", "413", "415", "422")}}}

@@ -21,7 +21,10 @@ Copy bin/ anywhere on PATH, e.g.:   mkdir -p ~/.local/bin && cp bin/* ~/.local/b
 The binaries carry the Swift runtime; they need only the distribution's libraries:
   all three: libcurl4 libstdc++6   argus-tui: also libncursesw6   argus-server: also libsqlite3-0
 Check with:  ldd bin/argus-tui | grep 'not found'   (prints nothing when all is there)
-Then:        argus-tui --url http://SERVER:8000 --token TOKEN
+Then put your token in a file only you can read, and pass it in the environment, not on the command
+line (every local user sees command lines in ps):
+  umask 077 && mkdir -p ~/.config/argus && cat > ~/.config/argus/token     # paste the token, then Ctrl-D
+  ARGUS_TOKEN=\$(cat ~/.config/argus/token) argus-tui --url http://SERVER:8000
 TXT
 tar -C "$stage" -czf "$out/$name.tar.gz" "$name"
 echo "$out/$name.tar.gz"

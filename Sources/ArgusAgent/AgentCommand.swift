@@ -21,13 +21,15 @@ public struct AgentRootCommand: ParsableCommand {
 
     static func defaultStateFile() -> String {
         if let p = ProcessInfo.processInfo.environment["ARGUS_AGENT_STATE"], !p.isEmpty { return p }
-        return NSHomeDirectory() + "/.config/argus/agent.json"
+        // $HOME first, as shells and the other tools do (NSHomeDirectory reads the password database instead).
+        let home = ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return home + "/.config/argus/agent.json"
     }
 
     struct Register: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register this host and cache the agent token (file mode 0600).")
         @Option(help: "Server URL (env ARGUS_URL).") var url: String?
-        @Option(help: "Reporter token (env ARGUS_TOKEN).") var token: String?
+        @Option(help: "Reporter token; other users on this machine can read it in `ps`: prefer env ARGUS_TOKEN.") var token: String?
         @Option(help: "The host name batches report (default: this machine's).") var hostname: String?
         @Option(name: .customLong("state-file"), help: "Where to keep the agent token (env ARGUS_AGENT_STATE).") var stateFile: String?
 

@@ -27,7 +27,7 @@ struct AgentLoop {
                 let r = try client.get("/api/agents/\(agentID)/jobs?wait=10")
                 guard r.status == 200, let commands = r.json?.arrayValue else {
                     if r.status == 401 || r.status == 403 {
-                        log("the server refused this agent's token (\(r.detail)); register again.")
+                        log("the server refused this agent: \(r.detail)")
                         exit(1)
                     }
                     throw ClientError(.http, status: r.status, r.detail)

@@ -38,6 +38,28 @@ struct AgentTests {
         return out
     }
 
+    @Test("without --state-file the agent keeps its token under $HOME/.config/argus, as $HOME says, and run finds it there")
+    func stateFileFollowsHOME() throws {
+        let s = try TestServer()
+        let home = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: home) }
+        let env = ["HOME": home.path, "ARGUS_AGENT_STATE": ""]
+        let (rc, out, err) = try runTool(
+            Binaries.path("argus-agent"), ["register", "--url", s.url, "--token", try s.token(), "--hostname", Self.host], env: env)
+        #expect(rc == 0, "\(err)")
+        let state = home.appendingPathComponent(".config/argus/agent.json").path
+        #expect(out.contains("token cached in \(state)"), "\(out)")
+        let attrs = try FileManager.default.attributesOfItem(atPath: state)
+        #expect((attrs[.posixPermissions] as? Int) == 0o600)
+        let agent = try startProcess(
+            Binaries.path("argus-agent"), ["run"], env: env, stderr: home.appendingPathComponent("agent.log").path)
+        defer { stopProcess(agent) }
+        let c = s.client(try s.token())
+        try Self.finishedBatch(c, "b", command: "true", cwd: "/tmp")
+        try Self.waitOnline(c, "b")
+        #expect(try c.mustGet(APIPath.batch("b"))["agent_online"] == true)
+    }
+
     @Test("no agent online: rerun is 409 naming the host; a running batch cannot be rerun")
     func noAgent() throws {
         let s = try TestServer()

@@ -155,6 +155,16 @@ struct IngestTests {
             v10 = .object(o)
         }
         check(try c.post("/api/events", json: v10), 415, "schema_version")
+        // As the README says: any other value, even the number 1.1, is 415; none at all is 422.
+        for (version, status) in [(JSON(1.1), 415), (.null, 415)] {
+            guard case .object(var o) = Ev.make("batch_start", batch: "b") else { continue }
+            o["schema_version"] = version
+            check(try c.post("/api/events", json: .object(o)), status, "schema_version")
+        }
+        if case .object(var o) = Ev.make("batch_start", batch: "b") {
+            o["schema_version"] = nil
+            check(try c.post("/api/events", json: .object(o)), 422, "schema_version is required")
+        }
         check(
             try c.post(
                 "/api/events", json: Ev.make("job_epoch", batch: "b", job: "j", data: ["train_loss": 1])),

@@ -39,3 +39,24 @@ struct ReadmeExampleTests {
         #expect(logs.first?["line"] == "epoch 19: train_loss 0.314")
     }
 }
+
+/// On a shared GPU box every local user reads every process's arguments (`ps`): the recipes a user copies must not
+/// put a token there, and `--help` says so where the flag is offered.
+@Suite("README: no token on a command line")
+struct TokenOutOfArgvTests {
+    @Test("README and the tarball's INSTALL.txt pass the token through ARGUS_TOKEN; argus-tui --help warns about --token")
+    func recipesUseTheEnvironment() throws {
+        let root = PythonSDK.packageRoot
+        for file in ["README.md", "scripts/package.sh"] {
+            let text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
+            let hits = text.split(separator: "\n").filter {
+                $0.range(of: #"--token (em_|T\b|TOKEN|\$)"#, options: .regularExpression) != nil
+            }
+            #expect(hits.isEmpty, "\(file) puts a token on a command line: \(hits)")
+        }
+        let (rc, help, _) = try runTool(Binaries.path("argus-tui"), ["--help"])
+        #expect(rc == 0)
+        let words = help.split(whereSeparator: \.isWhitespace).joined(separator: " ")  // the help is wrapped
+        #expect(words.contains("can read it in `ps`: prefer env ARGUS_TOKEN"), "\(help)")
+    }
+}

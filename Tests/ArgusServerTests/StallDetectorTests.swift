@@ -81,6 +81,40 @@ struct StallDetectorTests {
         await srv.stop()
     }
 
+    @Test("a run the server ends (silent Stop → stopped, mark failed) ends at its last event: ELAPSED leaves out the silence")
+    func serverEndingsEndAtLastActivity() async throws {
+        let srv = try await InProcessServer { $0.stallTimeoutMin = 1 }
+        let c = srv.client(try srv.token())
+        let t0 = Timestamp.now().micros
+        let at: @Sendable (Int64) -> String = { Timestamp(micros: t0 + $0 * 1_000_000).iso }
+        try await offPool {
+            for b in ["dead", "lost"] {
+                try c.mustPost(Ev.make("batch_start", batch: b, ts: at(0)))
+                try c.mustPost(Ev.make("job_start", batch: b, job: "j", ts: at(0)))
+                try c.mustPost(Ev.make("log_line", batch: b, job: "j", data: ["line": "last words", "level": "info"], ts: at(20)))
+            }
+            #expect(try c.post("/api/batches/dead/stop", json: [:]).status == 200)
+        }
+        // "dead" ends stopped at the stall timeout; "lost" stalls, and is marked failed ten minutes later.
+        srv.clock.advance(seconds: 60)
+        #expect(Set(try await srv.services.checkStalls()) == ["dead", "lost"])
+        srv.clock.advance(seconds: 600)
+        try await offPool {
+            #expect(try c.post("/api/batches/lost/mark-failed", json: [:]).status == 200)
+            for (b, status) in [("dead", "stopped"), ("lost", "failed")] {
+                let batch = try c.mustGet("/api/batches/\(b)")
+                #expect(batch["status"] == .string(status))
+                #expect(batch["end_time"] == .string(at(20)), "ended when last heard from, not when the server acted")
+                let job = try c.mustGet("/api/jobs/\(b)/j")
+                #expect(job["status"] == .string(status))
+                #expect(job["end_time"] == .string(at(20)))
+                #expect(job["elapsed_s"] == 20)
+                #expect(job["telemetry"]?["elapsed_s"] == 20)
+            }
+        }
+        await srv.stop()
+    }
+
     @Test("Stop on a run that is already dead: stopping, then stopped after the stall timeout, with its running jobs")
     func stopOnDeadRun() async throws {
         let srv = try await InProcessServer { $0.stallTimeoutMin = 1 }

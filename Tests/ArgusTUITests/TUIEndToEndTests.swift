@@ -369,6 +369,38 @@ struct TUIEndToEndTests {
         t.send("q")
     }
 
+    @Test("Rerun follows the owner's agent: refused with none online, offered once argus-agent runs, refused again after it stops")
+    func rerunFollowsTheAgent() throws {
+        // An agent counts as online for 12 s after its last poll (it polls at least every 10 s).
+        let s = try TestServer(env: ["ARGUS_AGENT_ONLINE_S": "12"])
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        try c.mustPost(Ev.make("job_done", batch: "b1", job: "j1", data: ["elapsed_s": 3]))
+        try c.mustPost(Ev.make("batch_done", batch: "b1", source: ["project": "proj", "host": "gpu-box-7"]))
+        let t = try tui(s, token, ["b1/j1"])
+        try t.wait("Rerun refused: no agent") { $0.contains("✓ done") && $0.contains("[r] Rerun (no agent online") }
+        t.send("r")
+        try t.wait("the refusal, asked again") { $0.contains("Rerun is not available: no agent online for host gpu-box-7") }
+
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("argus-agent-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let (rc, _, err) = try runTool(
+            Binaries.path("argus-agent"), ["register", "--url", s.url, "--token", token, "--hostname", "gpu-box-7", "--state-file", state])
+        #expect(rc == 0, "\(err)")
+        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
+        defer { try? FileManager.default.removeItem(atPath: state + ".log") }
+        // No key pressed: the action bar catches up by itself.
+        try t.wait(timeout: 10, "Rerun offered once the agent polls") { $0.contains("[r] Rerun  ") && !$0.contains("no agent online") }
+        t.send("r")
+        try t.wait("the confirmation") { $0.contains("Rerun batch b1 on its host?") }
+        t.send("n")
+        try t.wait("cancelled") { $0.contains("Rerun cancelled.") }
+        stopProcess(agent)
+        try t.wait(timeout: 25, "Rerun refused again once the agent is gone") { $0.contains("[r] Rerun (no agent online") }
+        t.send("q")
+    }
+
     @Test("a bad token is one clear sentence and exit status 1")
     func badToken() throws {
         let s = try TestServer()

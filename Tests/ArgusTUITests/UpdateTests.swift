@@ -190,12 +190,43 @@ struct UpdateTests {
         #expect(s.confirming == nil)
         _ = Update.apply(&s, .key(.char("s")))
         #expect(Update.apply(&s, .key(.char("y"))) == [.runAction(.stop)])
-        // A disabled action says why instead of asking.
-        _ = Update.apply(&s, .key(.char("r")))
+        // A disabled action says why instead of asking (once the server, asked again, still says no).
+        #expect(Update.apply(&s, .key(.char("r"))) == [.fetchActions(batchID: "b1")])
+        _ = Update.apply(&s, .actionsLoaded(batchID: "b1", Fixture.view()["actions"]!))
         #expect(s.confirming == nil)
         #expect(s.status?.contains("batch is still running") == true)
         #expect(Update.apply(&s, .key(.char("q"))) == [.quit])
         #expect(Update.apply(&s, .key(.ctrlC)) == [.interrupted])
+    }
+
+    @Test("Rerun waits on an agent: a finished batch's actions are asked for every few seconds; a refused r asks first")
+    func rerunFollowsAgents() {
+        func actions(rerun: JSON) -> JSON {
+            [
+                "stop": ["enabled": false, "reason": "batch already done"], "rerun": rerun,
+                "share": ["enabled": true], "copy_command": ["enabled": true],
+                "mark_failed": ["enabled": false, "reason": "batch already done"],
+            ]
+        }
+        guard case .object(var v) = Fixture.view(status: "done", batchStatus: "done") else { return }
+        v["actions"] = actions(rerun: ["enabled": false, "reason": "no agent online for host gpu-box-1"])
+        let view = JSON.object(v)
+        var s = Fixture.state(view)
+        let t0 = s.now
+        #expect(Update.apply(&s, .tick(now: t0 + 1)) == [.fetchActions(batchID: "b1")], "no event says an agent came")
+        #expect(Update.apply(&s, .tick(now: t0 + 2)) == [], "not on every tick")
+        #expect(Update.apply(&s, .tick(now: t0 + 1 + Update.agentRecheckS)) == [.fetchActions(batchID: "b1")])
+        #expect(Update.apply(&s, .key(.char("r"))) == [.fetchActions(batchID: "b1")])
+        #expect(s.confirming == nil, "decided on the server's answer")
+        #expect(Update.apply(&s, .actionsLoaded(batchID: "b1", actions(rerun: ["enabled": true]))) == [])
+        #expect(s.confirming == .rerun)
+        #expect(Update.apply(&s, .key(.char("y"))) == [.runAction(.rerun)])
+        // A running batch's actions change only with its summaries: no polling.
+        var running = Fixture.state(Fixture.view())
+        #expect(Update.apply(&running, .tick(now: running.now + 10)) == [])
+        var readOnly = Fixture.state(view)
+        readOnly.readOnly = true
+        #expect(Update.apply(&readOnly, .tick(now: readOnly.now + 10)) == [])
     }
 
     @Test("Mark failed: offered as the server's actions say; F asks first; the end streams in")
@@ -203,7 +234,10 @@ struct UpdateTests {
         // Wide enough for the whole action bar with its reasons.
         var s = Fixture.state(Fixture.view(), width: 170)
         #expect(!ScreenView.render(s).text.contains("[F] Mark failed"), "shown only while it can be used")
-        #expect(Update.apply(&s, .key(.char("F"))) == [])
+        // A refused key asks the server again and is decided on its answer (here: the fetch failed, the old one stands).
+        #expect(Update.apply(&s, .key(.char("F"))) == [.fetchActions(batchID: "b1")])
+        #expect(s.status == nil)
+        #expect(Update.apply(&s, .actionsLoaded(batchID: "b1", .null)) == [])
         #expect(s.confirming == nil)
         #expect(s.status == "Mark failed is not available: the run is still reporting.")
         // The run stalls: the summary changes the batch's status, so the actions are asked for again.

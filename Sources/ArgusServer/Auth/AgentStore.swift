@@ -45,24 +45,87 @@ struct AgentAssignment: Sendable {
     }
 }
 
+/// An agent the `agents` table lists, for `argus-server agent list`.
+public struct AgentInfo: Sendable {
+    public var id: Int64
+    public var hostname: String
+    public var user: String
+    public var tokenID: Int64?
+    public var lastSeenAt: String
+    /// Why it no longer works (it was revoked, or the token that registered it was), or nil.
+    public var revoked: String?
+}
+
 extension ArgusStore {
-    func registerAgent(hostname: String, version: String?, capabilities: String?, userID: Int64) async throws -> (Int64, String) {
+    /// The one rule for whether an agent row (aliased `a`) still works: not revoked itself, and the token that
+    /// registered it not revoked either. Authentication, `stillValid` and `agentAssignment` all use it.
+    static let liveAgent =
+        "a.revoked_us IS NULL AND NOT EXISTS (SELECT 1 FROM tokens rt WHERE rt.id = a.token_id AND rt.revoked_us IS NOT NULL)"
+
+    /// The 401 sentence for an agent that no longer works.
+    static let revokedAgentDetail =
+        "This agent was revoked, or the token that registered it was: register it again with a valid token."
+
+    func registerAgent(hostname: String, version: String?, capabilities: String?, userID: Int64, tokenID: Int64) async throws
+        -> (Int64, String)
+    {
         let secret = Secret.make(prefix: Secret.agentPrefix)
         let now = ArgusStore.nowUs()
         let id = try await write { db -> Int64 in
             try db.scalar(
                 Int64.self,
                 """
-                INSERT INTO agents(hostname, token_hash, user_id, version, capabilities, created_us, last_seen_us)
-                VALUES (?,?,?,?,?,?,?) RETURNING id
-                """, [hostname, SHA256.hex(secret), userID, version, capabilities, now, now])!
+                INSERT INTO agents(hostname, token_hash, user_id, version, capabilities, created_us, last_seen_us, token_id)
+                VALUES (?,?,?,?,?,?,?,?) RETURNING id
+                """, [hostname, SHA256.hex(secret), userID, version, capabilities, now, now, tokenID])!
         }
         return (id, secret)
     }
 
+    /// The live agent (`liveAgent`) this secret belongs to.
     func agent(forToken secret: String) async throws -> Int64? {
         let hash = SHA256.hex(secret)
-        return try await database.read { db in try db.scalar(Int64.self, "SELECT id FROM agents WHERE token_hash = ?", [hash]) }
+        return try await database.read { db in
+            try db.scalar(Int64.self, "SELECT a.id FROM agents a WHERE a.token_hash = ? AND \(ArgusStore.liveAgent)", [hash])
+        }
+    }
+
+    /// Whether an agent, live or not, has this secret (a refused one is told it was revoked).
+    func agentExists(forToken secret: String) async throws -> Bool {
+        let hash = SHA256.hex(secret)
+        return try await database.read { db in try db.scalar(Int64.self, "SELECT id FROM agents WHERE token_hash = ?", [hash]) != nil }
+    }
+
+    /// Whether agent `id` still works (`liveAgent`): a waiting long-poll asks after a revocation.
+    func agentIsLive(_ id: Int64) async throws -> Bool {
+        try await database.read { db in
+            try db.scalar(Int64.self, "SELECT a.id FROM agents a WHERE a.id = ? AND \(ArgusStore.liveAgent)", [id]) != nil
+        }
+    }
+
+    public func listAgents() throws -> [AgentInfo] {
+        try database.readNow { db in
+            try db.fetchAll(
+                """
+                SELECT a.id, a.hostname, u.name, a.token_id, a.last_seen_us, a.revoked_us, rt.revoked_us AS token_revoked_us
+                FROM agents a JOIN users u ON u.id = a.user_id LEFT JOIN tokens rt ON rt.id = a.token_id ORDER BY a.id
+                """
+            ).map { r in
+                let revoked: String? =
+                    (r["revoked_us"] as Int64?) != nil
+                    ? "revoked" : (r["token_revoked_us"] as Int64?) != nil ? "token revoked" : nil
+                return AgentInfo(
+                    id: r["id"], hostname: r["hostname"], user: r["name"], tokenID: r["token_id"],
+                    lastSeenAt: Timestamp(micros: r["last_seen_us"]).iso, revoked: revoked)
+            }
+        }
+    }
+
+    /// Revokes an agent by id. Returns false when there is no such (unrevoked) agent.
+    public func revokeAgent(id: Int64) throws -> Bool {
+        try database.writeNow { db in
+            try db.execute("UPDATE agents SET revoked_us = ? WHERE id = ? AND revoked_us IS NULL", [ArgusStore.nowUs(), id]) > 0
+        }
     }
 
     func touchAgent(_ id: Int64) async throws {
@@ -82,13 +145,13 @@ extension ArgusStore {
         let owner = try db.scalar(String.self, "SELECT name FROM users WHERE id = ?", [b.ownerID]) ?? "unknown"
         guard let host = b.host else { return AgentAssignment(agentID: nil, host: nil, ownerName: owner) }
         let cutoff = ArgusStore.nowUs() - Int64(withinS * 1_000_000)
-        var sql = "SELECT id FROM agents WHERE hostname = ? AND user_id = ? AND last_seen_us >= ?"
+        var sql = "SELECT a.id FROM agents a WHERE a.hostname = ? AND a.user_id = ? AND a.last_seen_us >= ? AND \(ArgusStore.liveAgent)"
         var args: [any SQLBindable] = [host, b.ownerID, cutoff]
         if let only {
-            sql += " AND id = ?"
+            sql += " AND a.id = ?"
             args += [only]
         }
-        let id = try db.scalar(Int64.self, sql + " ORDER BY last_seen_us DESC LIMIT 1", args)
+        let id = try db.scalar(Int64.self, sql + " ORDER BY a.last_seen_us DESC LIMIT 1", args)
         return AgentAssignment(agentID: id, host: host, ownerName: owner)
     }
 

@@ -19,9 +19,11 @@ final class RevocationWatcher: Sendable {
         self.auth = auth
     }
 
-    /// Forgets cached tokens, then closes every stream whose credential is no longer valid.
+    /// Forgets cached tokens, wakes every waiting agent long-poll (each asks whether its agent still works), then
+    /// closes every stream whose credential is no longer valid.
     func sweep() async throws {
         auth.forgetAll()
+        store.agentWakeups.wakeAll()
         let open = hub.openCredentials
         guard !open.isEmpty else { return }
         let valid = try await store.stillValid(open)
@@ -47,7 +49,7 @@ final class RevocationWatcher: Sendable {
     }
 }
 
-/// Changes whenever a token, a share link or a web session is revoked (counts only grow, except that sessions ended
+/// Changes whenever a token, a share link, a web session or an agent is revoked (counts only grow, except that sessions ended
 /// long ago are deleted; the latest revocation time moves).
 struct RevocationMarker: Equatable, Sendable {
     var tokens: Int64
@@ -56,6 +58,8 @@ struct RevocationMarker: Equatable, Sendable {
     var sharesLatestUs: Int64
     var sessions: Int64
     var sessionsLatestUs: Int64
+    var agents: Int64
+    var agentsLatestUs: Int64
 }
 
 extension ArgusStore {
@@ -68,11 +72,13 @@ extension ArgusStore {
                        (SELECT COUNT(*) FROM shares WHERE revoked_us IS NOT NULL) AS s,
                        (SELECT COALESCE(MAX(revoked_us), 0) FROM shares) AS sl,
                        (SELECT COUNT(*) FROM sessions WHERE revoked_us IS NOT NULL) AS se,
-                       (SELECT COALESCE(MAX(revoked_us), 0) FROM sessions) AS sel
+                       (SELECT COALESCE(MAX(revoked_us), 0) FROM sessions) AS sel,
+                       (SELECT COUNT(*) FROM agents WHERE revoked_us IS NOT NULL) AS a,
+                       (SELECT COALESCE(MAX(revoked_us), 0) FROM agents) AS al
                 """)!
             return RevocationMarker(
                 tokens: row["t"], tokensLatestUs: row["tl"], shares: row["s"], sharesLatestUs: row["sl"], sessions: row["se"],
-                sessionsLatestUs: row["sel"])
+                sessionsLatestUs: row["sel"], agents: row["a"], agentsLatestUs: row["al"])
         }
     }
 
@@ -105,7 +111,9 @@ extension ArgusStore {
             {
                 valid.insert(.share(id))
             }
-            for id in try ids("SELECT id FROM agents WHERE 1 = 1", agents) { valid.insert(.agent(id)) }
+            for id in try ids("SELECT a.id FROM agents a WHERE \(ArgusStore.liveAgent)", agents, column: "a.id") {
+                valid.insert(.agent(id))
+            }
             for id in try ids(
                 """
                 SELECT s.id FROM sessions s JOIN tokens t ON t.id = s.token_id

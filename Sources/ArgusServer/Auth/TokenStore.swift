@@ -64,6 +64,14 @@ extension ArgusStore {
         }
     }
 
+    /// Whether this secret is a token that was revoked (its 401 then says so).
+    func tokenWasRevoked(_ secret: String) async throws -> Bool {
+        let hash = SHA256.hex(secret)
+        return try await database.read { db in
+            try db.scalar(Int64.self, "SELECT id FROM tokens WHERE token_hash = ? AND revoked_us IS NOT NULL", [hash]) != nil
+        }
+    }
+
     func principal(forToken secret: String) async throws -> UserPrincipal? {
         let hash = SHA256.hex(secret)
         return try await database.read { db in

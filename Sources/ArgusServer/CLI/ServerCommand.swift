@@ -13,7 +13,10 @@ public struct ServerCommand: AsyncParsableCommand {
             then point a training script (the argus-reporter SDK) or `argus-server simulate` at it.
             """,
         version: ArgusVersion.string,
-        subcommands: [ServeCommand.self, TokenCommand.self, RetentionCommand.self, DatabaseCommand.self, SimulateCommand.self])
+        subcommands: [
+            ServeCommand.self, TokenCommand.self, AgentsCommand.self, RetentionCommand.self, DatabaseCommand.self,
+            SimulateCommand.self,
+        ])
 
     public init() {}
 }
@@ -168,7 +171,7 @@ struct TokenCommand: ParsableCommand {
 
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Revoke a token by its id (see `token list`).")
+            abstract: "Revoke a token by its id (see `token list`); the agents it registered stop working too.")
         @OptionGroup var dir: DatabaseOptions
         @Argument(help: "The token id.") var id: Int64
 
@@ -179,6 +182,52 @@ struct TokenCommand: ParsableCommand {
             }
             guard done else { throw fail("there is no active token with id \(id).") }
             print("revoked token \(id)")
+        }
+    }
+}
+
+struct AgentsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent", abstract: "List and revoke argus-agents (revoking the token that registered one stops it too).",
+        subcommands: [List.self, Revoke.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List registered agents (no secrets).")
+        @OptionGroup var dir: DatabaseOptions
+
+        func run() throws {
+            let rows: [AgentInfo]
+            do { rows = try dir.open().listAgents() } catch let e as ExitCode { throw e } catch {
+                throw fail("\(error)")
+            }
+            print("ID    HOST                 USER                 TOKEN  LAST SEEN              STATE")
+            for a in rows {
+                let cols = [
+                    String(a.id).padding(toLength: 5, withPad: " ", startingAt: 0),
+                    a.hostname.padding(toLength: 20, withPad: " ", startingAt: 0),
+                    a.user.padding(toLength: 20, withPad: " ", startingAt: 0),
+                    (a.tokenID.map(String.init) ?? "-").padding(toLength: 6, withPad: " ", startingAt: 0),
+                    a.lastSeenAt.padding(toLength: 22, withPad: " ", startingAt: 0),
+                    a.revoked ?? "active",
+                ]
+                print(cols.joined(separator: " "))
+            }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke an agent by its id (see `agent list`): within a second the server refuses it with 401.")
+        @OptionGroup var dir: DatabaseOptions
+        @Argument(help: "The agent id.") var id: Int64
+
+        func run() throws {
+            let done: Bool
+            do { done = try dir.open().revokeAgent(id: id) } catch let e as ExitCode { throw e } catch {
+                throw fail("\(error)")
+            }
+            guard done else { throw fail("there is no active agent with id \(id).") }
+            print("revoked agent \(id)")
         }
     }
 }

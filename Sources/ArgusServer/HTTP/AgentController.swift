@@ -20,8 +20,10 @@ struct AgentController {
             var seen = store.agentWakeups.generation(id)
             var pending = try await store.pendingCommands(agentID: id)
             // Long-poll: wait until a command is queued for this agent (on any replica) or the wait is over.
+            // A revocation wakes every waiting long-poll (RevocationWatcher.sweep): a revoked agent hears 401 now.
             while pending.isEmpty && Date() < deadline {
                 await store.agentWakeups.wait(id, after: seen, upTo: deadline.timeIntervalSinceNow)
+                guard try await store.agentIsLive(id) else { throw APIError.revokedAgent }
                 seen = store.agentWakeups.generation(id)
                 pending = try await store.pendingCommands(agentID: id)
             }
@@ -100,7 +102,7 @@ struct AgentController {
         }
         let (id, token) = try await store.registerAgent(
             hostname: host, version: body["version"]?.stringValue, capabilities: body["capabilities"].map { $0.serialized() },
-            userID: user.id)
+            userID: user.id, tokenID: user.tokenID)
         return .json(
             ["agent_id": JSON(id), "agent_token": .string(token), "poll_interval_s": JSON(AgentController.pollIntervalS)], status: .created)
     }

@@ -125,6 +125,11 @@ struct APIError: Error, Sendable {
         headers: [.wwwAuthenticate: "Bearer"])
     /// A share link that no longer opens anything: 404 on `/share/<token>`, 401 when used as a bearer token.
     static let deadShareLinkDetail = "This share link was revoked, has expired, or never existed."
+    /// An API token that was revoked (said only to whoever holds the secret itself).
+    static let revokedToken = APIError(status: .unauthorized, detail: "This token was revoked.", headers: unauthorized.headers)
+    /// An agent token whose agent, or the token that registered it, was revoked.
+    static let revokedAgent = APIError(
+        status: .unauthorized, detail: ArgusStore.revokedAgentDetail, headers: unauthorized.headers)
     static func notFound(_ what: String) -> APIError {
         // `what` quotes the id the client sent: a 20 kB id makes no readable sentence, so its middle goes.
         let shown = what.count <= 200 ? what : what.prefix(120) + "…" + what.suffix(40)
@@ -236,10 +241,7 @@ struct AuthMiddleware: RouterMiddleware {
             token = t
         }
         if let token, !token.isEmpty {
-            guard let p = try await auth.principal(for: token) else {
-                guard token.hasPrefix(Secret.sharePrefix) else { throw APIError.unauthorized }
-                throw APIError(status: .unauthorized, detail: APIError.deadShareLinkDetail, headers: APIError.unauthorized.headers)
-            }
+            guard let p = try await auth.principal(for: token) else { throw try await auth.refusal(of: token) }
             ctx.principal = p
         } else if request.headers[.authorization] == nil, let secret = WebOrigin.sessionCookie(request.headers),
             let user = try await auth.principal(forSession: secret)
@@ -305,6 +307,20 @@ final class Authenticator: Sendable {
     static func cacheUntil(_ date: Date, _ expiresUs: Int64?) -> Date {
         guard let e = expiresUs else { return date }
         return min(date, Date(timeIntervalSince1970: Double(e) / 1e6))
+    }
+
+    /// The 401 for a bearer secret `principal(for:)` did not know: a dead share link, a revoked token or a revoked
+    /// agent says so; anything else is the generic sentence.
+    func refusal(of token: String) async throws -> APIError {
+        if token.hasPrefix(Secret.sharePrefix) {
+            return APIError(status: .unauthorized, detail: APIError.deadShareLinkDetail, headers: APIError.unauthorized.headers)
+        }
+        guard token.count <= 512 else { return APIError.unauthorized }
+        if token.hasPrefix(Secret.agentPrefix), try await store.agentExists(forToken: token) { return APIError.revokedAgent }
+        if TokenScope.allCases.contains(where: { token.hasPrefix($0.prefix) }), try await store.tokenWasRevoked(token) {
+            return APIError.revokedToken
+        }
+        return APIError.unauthorized
     }
 
     /// Drops every cached token and session, so a revocation takes effect at once.

@@ -479,9 +479,10 @@ struct IngestTransaction {
             ? "stopped" : (e.type == ServerEventTypes.batchMarkedFailed ? "failed" : nil)
         if let end = runningJobsEnd {
             for var j in try allJobs(bid) where !j.isFinished {
+                let endUs = BatchRecord.serverEndUs(e, lastActivityUs: j.lastActivityUs ?? batches[bid]!.lastActivityUs)
                 j.status = end
-                j.endUs = e.ts.micros
-                j.elapsedS = j.startUs.map { Double(e.ts.micros - $0) / 1e6 }
+                j.endUs = endUs
+                j.elapsedS = j.startUs.map { Double(max($0, endUs) - $0) / 1e6 }
                 j.isIdleFlagged = false
                 if end == "failed" {
                     j.failureReason = batches[bid]!.failureReason

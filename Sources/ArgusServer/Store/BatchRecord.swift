@@ -148,11 +148,11 @@ struct BatchRecord: Sendable {
         case ServerEventTypes.batchStopped:
             // Server-made by the stall detector, which checked that the batch was stopping and silent (serverEventRefusal).
             status = "stopped"
-            endUs = ts
+            endUs = BatchRecord.serverEndUs(e, lastActivityUs: lastActivityUs)
         case ServerEventTypes.batchMarkedFailed:
             // Server-made by POST /mark-failed, which checked the status (markFailedRefusal).
             status = "failed"
-            endUs = ts
+            endUs = BatchRecord.serverEndUs(e, lastActivityUs: lastActivityUs)
             failureReason = e.data["reason"]?.stringValue ?? failureReason
         default:
             guard e.isFromClient else { break }
@@ -162,6 +162,15 @@ struct BatchRecord: Sendable {
             gitSHA = gitSHA ?? e.source["commit"]?.stringValue
             command = command ?? e.source["command"]?.stringValue
         }
+    }
+
+    /// When a run the server ended (batch_stopped, batch_marked_failed) ended, for the batch and its running jobs:
+    /// at its last activity (the last event it sent), not when the server acted, so a dead run's ELAPSED does not
+    /// gain the stall timeout or the hours before someone marked it failed. The agent's word that the process
+    /// exited (`process_exit_code`) is the end itself.
+    static func serverEndUs(_ e: IncomingEvent, lastActivityUs: Int64?) -> Int64 {
+        guard e.data["process_exit_code"] == nil, let last = lastActivityUs else { return e.ts.micros }
+        return min(last, e.ts.micros)
     }
 
     // MARK: API shapes (SPEC §4)

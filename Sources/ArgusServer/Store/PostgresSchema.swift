@@ -154,7 +154,14 @@ enum PostgresSchema {
                   revoked_us BIGINT)
                 """,
                 "CREATE INDEX sessions_token ON sessions(token_id)",
-            ])
+            ]),
+        // SQLite v8.
+        Migration(
+            version: 2, name: "agents answer to the token that registered them",
+            statements: [
+                "ALTER TABLE agents ADD COLUMN token_id BIGINT REFERENCES tokens(id)",
+                "ALTER TABLE agents ADD COLUMN revoked_us BIGINT",
+            ]),
     ]
 
     struct SchemaTooNew: Error, CustomStringConvertible {

@@ -183,6 +183,15 @@ enum Schema {
                     CREATE INDEX sessions_token ON sessions(token_id);
                     """)
         }
+        m.registerMigration("v8 agents answer to the token that registered them") { db in
+            // Revoking that token (or the agent itself) stops the agent. Agents registered before this have no
+            // token_id: only `argus-server agent revoke` stops them.
+            try db.execute(
+                sql: """
+                    ALTER TABLE agents ADD COLUMN token_id INTEGER REFERENCES tokens(id);
+                    ALTER TABLE agents ADD COLUMN revoked_us INTEGER;
+                    """)
+        }
         return m
     }
 }

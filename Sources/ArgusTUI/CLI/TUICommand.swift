@@ -21,7 +21,7 @@ public struct TUICommand: ParsableCommand {
         version: ArgusVersion.string)
 
     @Option(help: "Server URL (env ARGUS_URL, default http://127.0.0.1:8000).") var url: String?
-    @Option(help: "API token (env ARGUS_TOKEN).") var token: String?
+    @Option(help: "API token; other users on this machine can read it in `ps`: prefer env ARGUS_TOKEN.") var token: String?
     @Flag(help: "Print one frame of the screen as plain text and exit.") var dump = false
     @Option(help: "Width of the --dump frame.") var width: Int = 120
     @Option(help: "Height of the --dump frame.") var height: Int = 40

@@ -188,6 +188,10 @@ public struct AppState: Sendable {
     public var banner: String?
     /// An action waiting for `y` (Stop and Rerun ask first).
     public var confirming: Command?
+    /// An action key pressed while the actions on screen said no: it is decided again when fresh ones arrive.
+    public var actionAfterRecheck: Command?
+    /// When the caller's actions were last asked for (`Effect.fetchActions`).
+    public var actionsAskedAt: Double = 0
     /// Text shown in a popup for manual selection (the copied command).
     public var popup: (title: String, text: String)?
 

@@ -19,7 +19,7 @@ public enum Action: Sendable {
     /// A page of log lines asked for with `Effect.fetchLogs` (rows newest first, as the server sends them).
     case logPage(LogPageRequest, [JSON])
     case logPageFailed(LogPageRequest, String)
-    /// The caller's actions on a batch, fetched with `Effect.fetchActions`.
+    /// The caller's actions on a batch, fetched with `Effect.fetchActions` (`null` when the fetch failed).
     case actionsLoaded(batchID: String, JSON)
 }
 
@@ -57,6 +57,9 @@ public enum Update {
         case .tick(let now):
             s.now = now
             if s.status != nil, now >= s.statusUntil { s.status = nil }
+            if let job = s.job, s.screen == .job, actionsFollowAgents(s, job), now - s.actionsAskedAt >= agentRecheckS {
+                return askActions(&s, job.batchID)
+            }
             return []
         case .batchesLoaded(let rows):
             s.batches = rows.map(BatchRow.init).sorted { a, b in
@@ -93,7 +96,7 @@ public enum Update {
             if type == SummaryFrame.eventType {
                 guard let actionsChanged = data.apply(summary: e) else { return [] }
                 s.job = data
-                return actionsChanged ? [.fetchActions(batchID: data.batchID)] : []
+                return actionsChanged ? askActions(&s, data.batchID) : []
             }
             guard data.apply(event: e) else { return [] }
             s.job = data
@@ -130,7 +133,10 @@ public enum Update {
             guard var data = s.job, data.batchID == batchID else { return [] }
             data.takeActions(actions)
             s.job = data
-            return []
+            // A key pressed while the old actions said no is decided on the fresh ones (or the old, if none came).
+            guard let pending = s.actionAfterRecheck else { return [] }
+            s.actionAfterRecheck = nil
+            return tryAction(&s, pending, recheck: false)
         case .connection(let c):
             // Leaving `live` dates what is on screen; anything else keeps the first date until live again.
             if c == .live {
@@ -210,6 +216,7 @@ public enum Update {
     /// Banners and status messages are about the screen they were raised on (a job's idle flag, an action
     /// refused there): another screen or job starts without them.
     static func clearNotices(_ s: inout AppState) {
+        s.actionAfterRecheck = nil
         s.banner = nil
         s.status = nil
         s.statusIsError = false
@@ -343,28 +350,55 @@ public enum Update {
             s.jobCursor = 0
             return [.closeJob, .loadJobs(target)]
         case .stop, .rerun, .share, .copyCommand, .markFailed:
-            guard let job = s.job, !s.readOnly else { return [] }
-            guard job.loaded else {
-                say(&s, "\(actionName(binding.command)) is not available yet: the server has not answered.", error: true)
-                return []
-            }
-            let id = actionID(binding.command)
-            if let state = job.actions[id], !state.enabled {
-                say(&s, "\(actionName(binding.command)) is not available: \(state.reason ?? "not allowed").", error: true)
-                return []
-            }
-            if Update.asksFirst.contains(binding.command) {
-                s.confirming = binding.command
-                return []
-            }
-            if binding.command == .copyCommand, let command = job.command {
-                s.popup = ("Command (copied to the clipboard with OSC 52; select it here if your terminal ignores that)", command)
-                say(&s, "Copied the command to the clipboard.")
-                return [.copy(command)]
-            }
-            return [.runAction(binding.command)]
+            return tryAction(&s, binding.command, recheck: true)
         }
         return []
+    }
+
+    /// Seconds between re-reads of the actions while they hang on an agent being online (`actionsFollowAgents`).
+    static let agentRecheckS = 3.0
+
+    /// Whether the actions on screen can change with no event in the stream: Rerun of a finished batch with a
+    /// recorded command waits on an agent of the batch's owner being online for its host, and no event says when
+    /// one comes or goes. While so, the job screen asks for the actions every `agentRecheckS` (one small GET).
+    static func actionsFollowAgents(_ s: AppState, _ job: JobData) -> Bool {
+        !s.readOnly && job.loaded && JobData.finished.contains(job.batchStatus) && job.command != nil
+    }
+
+    /// Asks the server for the caller's actions on a batch (after a summary changed them, on a refused key, and
+    /// every `agentRecheckS` while `actionsFollowAgents`).
+    static func askActions(_ s: inout AppState, _ batchID: String) -> [Effect] {
+        s.actionsAskedAt = s.now
+        return [.fetchActions(batchID: batchID)]
+    }
+
+    /// An action key. What the screen's actions refuse is asked of the server again first (`recheck`), so a
+    /// refusal that has stopped being true (an agent came online) never sticks; the key is then decided on the
+    /// fresh answer, when `actionsLoaded` arrives.
+    static func tryAction(_ s: inout AppState, _ command: Command, recheck: Bool) -> [Effect] {
+        guard let job = s.job, !s.readOnly else { return [] }
+        guard job.loaded else {
+            say(&s, "\(actionName(command)) is not available yet: the server has not answered.", error: true)
+            return []
+        }
+        if let state = job.actions[actionID(command)], !state.enabled {
+            if recheck {
+                s.actionAfterRecheck = command
+                return askActions(&s, job.batchID)
+            }
+            say(&s, "\(actionName(command)) is not available: \(state.reason ?? "not allowed").", error: true)
+            return []
+        }
+        if Update.asksFirst.contains(command) {
+            s.confirming = command
+            return []
+        }
+        if command == .copyCommand, let text = job.command {
+            s.popup = ("Command (copied to the clipboard with OSC 52; select it here if your terminal ignores that)", text)
+            say(&s, "Copied the command to the clipboard.")
+            return [.copy(text)]
+        }
+        return [.runAction(command)]
     }
 
     /// q quits and Ctrl-C interrupts, even from an overlay; any other key only closes it.

@@ -159,14 +159,14 @@ public final class Feed: @unchecked Sendable {
         }.start()
     }
 
-    /// What the caller may do to the batch now: the server's rules, asked again whenever a summary changes the
-    /// batch's status or stop flag (a failed fetch leaves the old buttons; the next change asks again).
+    /// What the caller may do to the batch now: the server's rules (`Update.askActions` says when). A failed fetch
+    /// answers `null`, which leaves the old buttons (and settles a key that waited for the answer); the next ask
+    /// tries again.
     public func fetchActions(batchID: String) {
         let (url, token, inbox) = (baseURL, token, inbox)
         Thread {
-            if let a = try? HTTPClient(baseURL: url, token: token).getJSON(APIPath.actions(batchID)) {
-                inbox.post(.actionsLoaded(batchID: batchID, a))
-            }
+            let a = try? HTTPClient(baseURL: url, token: token).getJSON(APIPath.actions(batchID))
+            inbox.post(.actionsLoaded(batchID: batchID, a ?? .null))
         }.start()
     }
 

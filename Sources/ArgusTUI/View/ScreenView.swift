@@ -43,18 +43,19 @@ public enum ScreenView {
         let ascii = s.glyphs == .ascii
         var x = g.put(0, 0, " argus ", Style(fg: .cyan, bold: true, reverse: true))
         // Connection state and the age of the last event, right-aligned.
-        let (text, style): (String, Style) = {
-            let age = s.lastEventAt.map { " · last event " + Fmt.age(s.now - $0) } ?? ""
+        let age = s.lastEventAt.map { " · last event " + Fmt.age(s.now - $0) } ?? ""
+        let (state, style): (String, Style) = {
             switch s.connection {
             case .connecting: return ("\(ascii ? "~" : "◌") connecting…", Style(fg: .yellow))
-            case .live: return ("\(ascii ? "*" : "●") live" + age, Style(fg: .green))
+            case .live: return ("\(ascii ? "*" : "●") live", Style(fg: .green))
             // The header has room for a few words; the status line says the whole of what is wrong.
             case .reconnecting(let n, _):
-                return ("\(ascii ? "~" : "◌") reconnecting (attempt \(n))" + age, Style(fg: .yellow, bold: true))
+                return ("\(ascii ? "~" : "◌") reconnecting (attempt \(n))", Style(fg: .yellow, bold: true))
             case .offline(let problem):
-                return ("\(ascii ? "x" : "✕") \(problem.label)" + age, Style(fg: .red, bold: true))
+                return ("\(ascii ? "x" : "✕") \(problem.label)", Style(fg: .red, bold: true))
             }
         }()
+        let text = state + age
         let tag = s.readOnly ? "  [read-only]" : ""
         // The place gets what the connection text leaves, and at least two thirds of the row (the connection
         // text is cut first); long ids lose their middle, never their end, so the job id stays on screen.
@@ -69,7 +70,8 @@ public enum ScreenView {
         x += g.put(x, 0, tag, Style(fg: .yellow))
         let left = s.width - x - 2
         if left > 8 {
-            let t = TextWidth.truncate(text, left)
+            // Whole parts: the age goes first, rather than ending in "last event 0s a…"; only then is the state cut.
+            let t = TextWidth.of(text) <= left ? text : TextWidth.truncate(state, left)
             g.put(s.width - TextWidth.of(t) - 1, 0, t, style)
         }
     }
