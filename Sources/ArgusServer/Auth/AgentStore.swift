@@ -156,7 +156,7 @@ extension ArgusStore {
     }
 
     func agentAssignment(for b: BatchRecord, withinS: Double, only: Int64? = nil) async throws -> AgentAssignment {
-        try await database.readByKey { db in try ArgusStore.agentAssignment(db, for: b, withinS: withinS, only: only) }
+        try await database.read { db in try ArgusStore.agentAssignment(db, for: b, withinS: withinS, only: only) }
     }
 
     /// Queues a command and wakes the agent's long-poll, wherever it waits (`AgentWakeups`).

@@ -50,12 +50,12 @@ extension ArgusStore {
     func ping() async throws {
         let now = DispatchTime.now().uptimeNanoseconds
         if now &- answeredAtNs.load(ordering: .relaxed) < 1_000_000_000 { return }
-        _ = try await database.readByKey { db in try db.scalar(Int.self, "SELECT 1") }
+        _ = try await database.read { db in try db.scalar(Int.self, "SELECT 1") }
         answeredAtNs.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
     }
 
     func batch(_ id: String, scope: ReadScope) async throws -> BatchRecord? {
-        try await database.readByKey { db in try ArgusStore.visibleBatch(db, id, scope: scope) }
+        try await database.read { db in try ArgusStore.visibleBatch(db, id, scope: scope) }
     }
 
     func jobs(batchID: String, scope: ReadScope) async throws -> (BatchRecord, [JobRecord])? {
@@ -68,7 +68,7 @@ extension ArgusStore {
     func job(batchID: String, jobID: String, scope: ReadScope) async throws -> (
         BatchRecord, JobRecord
     )? {
-        try await database.readByKey { db in
+        try await database.read { db in
             guard let b = try ArgusStore.visibleBatch(db, batchID, scope: scope),
                 let j = try JobRecord.fetch(db, batchID: batchID, id: jobID)
             else { return nil }

@@ -195,16 +195,6 @@ protocol SQLDatabase: Sendable {
     /// The same, for command-line tools that have no async context.
     func readNow<T>(_ body: (SQLConnection) throws -> T) throws -> T
     func writeNow<T>(_ body: (SQLConnection) throws -> T) throws -> T
-    /// A read of a few rows by key (a batch, a job, `/health`'s ping): SQLite answers it on the calling thread, since
-    /// the two thread hops of `read` cost more than such a read itself (bench/lone.sh); PostgreSQL's network round
-    /// trip is too long to hold one of Swift's few cooperative threads for, so there it is `read`.
-    func readByKey<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T
-}
-
-extension SQLDatabase {
-    func readByKey<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
-        try await read(body)
-    }
 }
 
 /// What a database shared by several replicas offers beyond `SQLDatabase` (PostgreSQL).

@@ -27,10 +27,6 @@ final class SQLiteDatabase: SQLDatabase {
     func writeNow<T>(_ body: (SQLConnection) throws -> T) throws -> T {
         try pool.write { db in try body(SQLiteConnection(db)) }
     }
-
-    func readByKey<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
-        try readNow(body)
-    }
 }
 
 /// One GRDB `Database` as the store sees it.
