@@ -66,7 +66,12 @@ let package = Package(
             name: "ArgusServerMain",
             dependencies: ["ArgusServer", .product(name: "Logging", package: "swift-log")], path: "Sources/ArgusServerMain"),
         // Benchmarks that need a real client (SSE fan-out latency); see bench/run.sh.
-        .executableTarget(name: "ArgusBench", dependencies: ["ArgusClient", "ArgusTUI", "Shared"]),
+        .executableTarget(
+            name: "ArgusBench",
+            dependencies: [
+                "ArgusClient", "ArgusTUI", "Shared", "ArgusServer",
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]),
         // Fuzz targets (Tests/Fuzz): the parsing entry points with their properties, shared by the libFuzzer harness
         // and FuzzRegressionTests. The harness is a libFuzzer binary only when scripts/fuzz.sh builds it (with
         // -sanitize=fuzzer,address -D ARGUS_LIBFUZZER); an ordinary build makes it a replayer of saved inputs.

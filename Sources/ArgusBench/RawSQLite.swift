@@ -1,0 +1,111 @@
+import ArgusServer
+import Foundation
+import GRDBSQLite
+
+/// `argus-bench raw-sqlite SOURCE_DB [PER_COMMIT=500]`: the ceiling for batched ingest (issue 13). Reads every event
+/// row the server stored in SOURCE_DB (read-only), then inserts the same rows into a new database with the same
+/// `events` table and indexes, through SQLite's C API alone: the server's own insert statement, prepared once,
+/// PER_COMMIT rows per transaction, WAL with fsync per commit as the server does. Prints `rows=… events_per_s=…`.
+enum RawSQLite {
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    static func run(_ args: [String]) throws {
+        let source = args[2]
+        guard args.count < 4 || Int(args[3]).map({ $0 > 0 }) == true else {
+            throw BenchUsage("raw-sqlite: PER_COMMIT must be a whole number above 0, not '\(args[3])'.")
+        }
+        let perCommit = args.count > 3 ? Int(args[3])! : 500
+        var src: OpaquePointer?
+        guard sqlite3_open_v2("file:\(source)?mode=ro", &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nil) == SQLITE_OK
+        else { throw BenchUsage("raw-sqlite: cannot open \(source) (a server's argus.sqlite).") }
+        defer { sqlite3_close(src) }
+        let schema = try strings(src, "SELECT sql FROM sqlite_master WHERE tbl_name = 'events' AND sql IS NOT NULL")
+        guard !schema.isEmpty else { throw BenchUsage("raw-sqlite: \(source) has no events table.") }
+        let rows = try fetchRows(src)
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-raw-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var db: OpaquePointer?
+        guard sqlite3_open(dir.appendingPathComponent("raw.sqlite").path, &db) == SQLITE_OK else {
+            throw Failure(description: "cannot create a database in \(dir.path)")
+        }
+        defer { sqlite3_close(db) }
+        try exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL")
+        for statement in schema { try exec(db, statement) }
+        var insert: OpaquePointer?
+        guard sqlite3_prepare_v2(db, IngestTransaction.insertEventSQL, -1, &insert, nil) == SQLITE_OK else {
+            throw Failure(description: String(cString: sqlite3_errmsg(db)))
+        }
+        defer { sqlite3_finalize(insert) }
+
+        let start = DispatchTime.now().uptimeNanoseconds
+        var k = 0
+        while k < rows.count {
+            try exec(db, "BEGIN IMMEDIATE")
+            for row in rows[k..<min(k + perCommit, rows.count)] {
+                for (i, value) in row.enumerated() {
+                    let n = Int32(i + 1)
+                    switch value {
+                    case .int(let v): sqlite3_bind_int64(insert, n, v)
+                    case .text(let t): sqlite3_bind_text(insert, n, t, -1, transient)
+                    case .null: sqlite3_bind_null(insert, n)
+                    }
+                }
+                guard sqlite3_step(insert) == SQLITE_ROW || sqlite3_errcode(db) == SQLITE_DONE else {
+                    throw Failure(description: String(cString: sqlite3_errmsg(db)))
+                }
+                sqlite3_reset(insert)
+            }
+            try exec(db, "COMMIT")
+            k += perCommit
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        print(
+            String(
+                format: "rows=%d per_commit=%d seconds=%.3f events_per_s=%.0f", rows.count, perCommit, seconds,
+                Double(rows.count) / seconds))
+    }
+
+    enum Value { case int(Int64), text(String), null }
+    static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    /// The server's rows, in id order, as its insert statement binds them.
+    static func fetchRows(_ db: OpaquePointer?) throws -> [[Value]] {
+        var stmt: OpaquePointer?
+        let sql = "SELECT event_id, batch_id, job_id, event_type, ts_us, received_us, hidden, body FROM events ORDER BY id"
+        guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK else {
+            throw Failure(description: String(cString: sqlite3_errmsg(db)))
+        }
+        defer { sqlite3_finalize(stmt) }
+        var rows: [[Value]] = []
+        while sqlite3_step(stmt) == SQLITE_ROW {
+            rows.append(
+                (0..<8).map { c in
+                    switch sqlite3_column_type(stmt, Int32(c)) {
+                    case SQLITE_INTEGER: .int(sqlite3_column_int64(stmt, Int32(c)))
+                    case SQLITE_NULL: .null
+                    default: .text(String(cString: sqlite3_column_text(stmt, Int32(c))))
+                    }
+                })
+        }
+        return rows
+    }
+
+    static func strings(_ db: OpaquePointer?, _ sql: String) throws -> [String] {
+        var stmt: OpaquePointer?
+        guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK else {
+            throw Failure(description: String(cString: sqlite3_errmsg(db)))
+        }
+        defer { sqlite3_finalize(stmt) }
+        var out: [String] = []
+        while sqlite3_step(stmt) == SQLITE_ROW { out.append(String(cString: sqlite3_column_text(stmt, 0))) }
+        return out
+    }
+
+    static func exec(_ db: OpaquePointer?, _ sql: String) throws {
+        guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else {
+            throw Failure(description: "\(sql): \(String(cString: sqlite3_errmsg(db)))")
+        }
+    }
+}
