@@ -346,6 +346,21 @@ struct JSONParser {
                 }
                 throw fail("expected ',' or a closing bracket")
             }
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            // The number's characters; its grammar is the decoder's business (no value is computed here).
+            let start = i
+            i += 1
+            scan: while i < b.count {
+                switch b[i] {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"),
+                    UInt8(ascii: "+"), UInt8(ascii: "-"):
+                    i += 1
+                case UInt8(ascii: "I") where i == start + 1:
+                    try literal("Infinity")
+                    break scan
+                default: break scan
+                }
+            }
         default: _ = try parseValue()
         }
     }

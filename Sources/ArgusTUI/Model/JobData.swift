@@ -11,7 +11,6 @@ public struct EpochSeries: Sendable {
     /// One column per name, same order, each as long as `epochs`.
     private var columns: [[Double]] = [[], []]
     private var columnOfName: [String: Int] = ["train_loss": 0, "val_loss": 1]
-    private var indexOfEpoch: [Int: Int] = [:]
 
     public static let nonFinite = Double.infinity
     static let skipped: Set<String> = ["epoch", "timestamp", "nonfinite", "_nonfinite"]
@@ -39,7 +38,24 @@ public struct EpochSeries: Sendable {
             let k = column(name)
             for r in rows { columns[k][r] = EpochSeries.nonFinite }
         }
-        indexOfEpoch = Dictionary(epochs.enumerated().map { ($1, $0) }, uniquingKeysWith: { _, last in last })
+        // The server sends them ascending, each once; anything else is put in order (the last of a repeated epoch wins).
+        if zip(epochs, epochs.dropFirst()).contains(where: { $0 >= $1 }) {
+            var keep: [Int: Int] = [:]
+            for (r, e) in epochs.enumerated() { keep[e] = r }
+            let order = keep.keys.sorted().map { keep[$0]! }
+            epochs = order.map { epochs[$0] }
+            columns = columns.map { col in order.map { col[$0] } }
+        }
+    }
+
+    /// Where `epoch` is (`epochs` is ascending, each once), or where it would go.
+    func position(of epoch: Int) -> (index: Int, found: Bool) {
+        var (lo, hi) = (0, epochs.count)
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if epochs[mid] < epoch { lo = mid + 1 } else { hi = mid }
+        }
+        return (lo, lo < epochs.count && epochs[lo] == epoch)
     }
 
     public var count: Int { epochs.count }
@@ -51,21 +67,15 @@ public struct EpochSeries: Sendable {
         guard let epoch = o["epoch"]?.intValue else { return }
         let nonfinite = (o["nonfinite"] ?? o["_nonfinite"])?.arrayValue?.compactMap(\.stringValue) ?? []
         let row: Int
-        if let existing = indexOfEpoch[epoch] {
-            row = existing
+        let at = position(of: epoch)
+        if at.found {
+            row = at.index
             for c in columns.indices { columns[c][row] = .nan }
-        } else if let last = epochs.last, epoch < last {
-            // Out of order (rare): insert in place and rebuild the index.
-            let at = epochs.firstIndex { $0 > epoch } ?? epochs.count
-            epochs.insert(epoch, at: at)
-            for c in columns.indices { columns[c].insert(.nan, at: at) }
-            indexOfEpoch = Dictionary(uniqueKeysWithValues: epochs.enumerated().map { ($1, $0) })
-            row = at
         } else {
-            row = epochs.count
-            epochs.append(epoch)
-            indexOfEpoch[epoch] = row
-            for c in columns.indices { columns[c].append(.nan) }
+            // Usually at the end; out of order (rare), in place.
+            row = at.index
+            epochs.insert(epoch, at: row)
+            for c in columns.indices { columns[c].insert(.nan, at: row) }
         }
         for p in o where !EpochSeries.skipped.contains(p.key) {
             let v: Double
