@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# argus-tui benchmarks (issue 3 targets). Release build; a local server holding a 10k-epoch job.
+# argus-tui benchmarks (issues 3 and 13). Release build; a local server holding a 10k-epoch job (b/j) and a
+# 100k-epoch job (b/k), each with a log line every 10 epochs.
 #   bench/tui.sh [idle-seconds=60]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,42 +12,51 @@ bin=.build/release
 dir=$(mktemp -d)
 sock="argus-bench-$$"
 trap 'tmux -L $sock kill-server 2>/dev/null || true; kill $srv 2>/dev/null || true; rm -rf "$dir"' EXIT
-ARGUS_INGEST_RATE=0 $bin/argus-server serve --port 0 --data-dir "$dir" >"$dir/out" 2>"$dir/log" & srv=$!
+ARGUS_INGEST_RATE=0 ARGUS_RETENTION_SWEEP_MINUTES=0 $bin/argus-server serve --port 0 --data-dir "$dir" >"$dir/out" 2>"$dir/log" & srv=$!
 for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.05; done
 url=$(grep -o 'http://[0-9.:]*' "$dir/out")
 export ARGUS_URL=$url ARGUS_TOKEN=$($bin/argus-server token create --data-dir "$dir" --user bench)
-# 10,000 epochs (and a log line every 10) for job b/j, 500 per request.
-python3 - "$url" "$ARGUS_TOKEN" <<'PY'
+# JOB EPOCHS: that many epochs (and a log line every 10) for job b/JOB, 500 events per request.
+load() {
+python3 - "$url" "$ARGUS_TOKEN" "$1" "$2" <<'PY'
 import json, sys, urllib.request, uuid, math
-url, tok = sys.argv[1], sys.argv[2]
-def ev(t, data, job="j"):
+url, tok, job, n_epochs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+def ev(t, data, job=job):
     return {"event_id": str(uuid.uuid4()), "schema_version": "1.1", "event_type": t, "timestamp": "2026-04-23T09:00:00Z",
             "batch_id": "b", "job_id": job, "source": {"project": "bench", "host": "gpu-1", "commit": "abcdef1"}, "data": data}
-evs = [ev("batch_start", {"command": "python train.py", "n_total_jobs": 1}, None), ev("job_start", {"model": "m"})]
-for n in range(10000):
-    evs.append(ev("job_epoch", {"epoch": n, "train_loss": 2 * math.exp(-n / 3000) + 0.1, "val_loss": 2.2 * math.exp(-n / 3000) + 0.15, "lr": 3e-4, "val_acc": 0.5 + n / 25000}))
+evs = [ev("batch_start", {"command": "python train.py", "n_total_jobs": 2}, None), ev("job_start", {"model": "m"})]
+for n in range(n_epochs):
+    evs.append(ev("job_epoch", {"epoch": n, "train_loss": 2 * math.exp(-n / 3000) + 0.1, "val_loss": 2.2 * math.exp(-n / 3000) + 0.15, "lr": 3e-4, "val_acc": 0.5 + n / (2.5 * n_epochs)}))
     if n % 10 == 0: evs.append(ev("log_line", {"line": f"step {n}", "level": "info"}))
 for i in range(0, len(evs), 500):
     req = urllib.request.Request(url + "/api/events/batch", data=json.dumps({"events": evs[i:i+500]}).encode(),
                                  headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
     assert urllib.request.urlopen(req).status == 200
 PY
+}
+load j 10000
+load k 100000
 render=$($bin/argus-bench tui-render 100000 200 60)
+# Where the first frame's time goes, epochs as rows (what the TUI asked for before) and as columns (what it asks for
+# now), in the same run: the request (server reads the job and writes the reply, plus transfer), parse, state, render.
+load10=$($bin/argus-bench tui-load "$url" "$ARGUS_TOKEN" b/j 7)
+load100=$($bin/argus-bench tui-load "$url" "$ARGUS_TOKEN" b/k 5)
 # Start to first full frame: --dump does what the first interactive frame does (fetch /view, parse, build
-# state, render) plus process start, minus curses setup. Median of 10 runs.
-starts=$(for _ in $(seq 10); do s=$(date +%s%N); $bin/argus-tui --dump --width 200 --height 60 b/j >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000 )); done | sort -n)
-start_med=$(sed -n 5p <<<"$starts")
-# The interactive TUI in tmux: time until its chart is on screen (tmux polling, 5 ms granularity).
+# state, render) plus process start, minus curses setup. Median of N runs.
+first_frame() { for _ in $(seq "$2"); do s=$(date +%s%N); $bin/argus-tui --dump --width 200 --height 60 "$1" >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); done | sort -n | sed -n "$(( ($2 + 1) / 2 ))p"; }
+start10=$(first_frame b/j 11)
+start100=$(first_frame b/k 7)
+# The interactive TUI in tmux on the 100k-epoch job: time until its chart is on screen (tmux polling, 5 ms granularity).
 t0=$(date +%s%N)
-TERM=xterm-256color tmux -L $sock new-session -d -s s -x 200 -y 60 "env ARGUS_URL=$url ARGUS_TOKEN=$ARGUS_TOKEN $bin/argus-tui b/j"
+TERM=xterm-256color tmux -L $sock new-session -d -s s -x 200 -y 60 "env ARGUS_URL=$url ARGUS_TOKEN=$ARGUS_TOKEN $bin/argus-tui b/k"
 until tmux -L $sock capture-pane -p -t s | grep -q "1━train_loss 0.1"; do sleep 0.005; done
 t1=$(date +%s%N)
-tui_pid=$(pgrep -f "^$bin/argus-tui b/j" | head -1)
+tui_pid=$(pgrep -f "^$bin/argus-tui b/k" | head -1)
 cpu() { awk '{print $14+$15}' /proc/$tui_pid/stat; }
 c0=$(cpu)
 for k in $(seq "$secs"); do
   curl -s -o /dev/null -H "Authorization: Bearer $ARGUS_TOKEN" -H 'Content-Type: application/json' \
-    -d "{\"event_id\":\"idle-$k-$RANDOM-$$\",\"schema_version\":\"1.1\",\"event_type\":\"log_line\",\"timestamp\":\"2026-04-23T10:00:00Z\",\"batch_id\":\"b\",\"job_id\":\"j\",\"source\":{\"project\":\"bench\"},\"data\":{\"line\":\"tick $k\",\"level\":\"info\"}}" \
+    -d "{\"event_id\":\"idle-$k-$RANDOM-$$\",\"schema_version\":\"1.1\",\"event_type\":\"log_line\",\"timestamp\":\"2026-04-23T10:00:00Z\",\"batch_id\":\"b\",\"job_id\":\"k\",\"source\":{\"project\":\"bench\"},\"data\":{\"line\":\"tick $k\",\"level\":\"info\"}}" \
     "$url/api/events"
   sleep 1
 done
@@ -54,11 +64,24 @@ c1=$(cpu)
 shown=$(tmux -L $sock capture-pane -p -t s | grep -c "tick $secs" || true)
 hwm=$(awk '/VmHWM/{print int($2/1024)}' /proc/$tui_pid/status)
 rss=$(awk '/VmRSS/{print int($2/1024)}' /proc/$tui_pid/status)
-printf '\n%-52s %16s %10s\n' "measure" "result" "target"
-printf '%-52s %16s %10s\n' "frame render, 100k epochs at 200x60 (median ms)" "$(sed 's/.*median_ms=\([0-9.]*\).*/\1/' <<<"$render")" "< 2"
-printf '%-52s %16s %10s\n' "  p95 / max (ms)" "$(sed 's/.*p95_ms=\([0-9.]*\) max_ms=\([0-9.]*\).*/\1 \/ \2/' <<<"$render")" ""
-printf '%-52s %16s %10s\n' "start to first frame, 10k-epoch job (--dump, ms)" "$((start_med / 1000))" "< 150"
-printf '%-52s %16s %10s\n' "  interactive in tmux, until the chart shows (ms)" "$(( (t1 - t0) / 1000000 ))" ""
-printf '%-52s %16s %10s\n' "CPU while idle, 1 event/s over ${secs}s (% of a core)" "$(python3 -c "print(f'{($c1-$c0)/($secs):.2f}')")" "< 1"
-printf '%-52s %16s %10s\n' "  last event shown on screen" "$([ "$shown" -ge 1 ] && echo yes || echo NO)" ""
-printf '%-52s %16s %10s\n' "RSS now / peak (MB)" "$rss / $hwm" "< 30"
+# USS: the pages only this process holds (what quitting it gives back).
+uss=$(awk '/^Private_(Clean|Dirty)/{t += $2} END {printf "%.1f", t / 1024}' /proc/$tui_pid/smaps_rollup)
+field() { sed "s/.* $2=\([0-9.]*\).*/\1/" <<<"$(grep "form=$1" <<<"$3")"; }
+printf '\n%-58s %16s %10s\n' "measure" "result" "target"
+printf '%-58s %16s %10s\n' "frame render, 100k epochs at 200x60 (median ms)" "$(sed 's/.*median_ms=\([0-9.]*\).*/\1/' <<<"$render")" "< 2"
+printf '%-58s %16s %10s\n' "  p95 / max (ms)" "$(sed 's/.*p95_ms=\([0-9.]*\) max_ms=\([0-9.]*\).*/\1 \/ \2/' <<<"$render")" ""
+printf '%-58s %16s %10s\n' "start to first frame, 10k-epoch job (--dump, ms)" "$start10" "< 50"
+printf '%-58s %16s %10s\n' "start to first frame, 100k-epoch job (--dump, ms)" "$start100" "< 150"
+for n in 10 100; do
+  l=$([ $n = 10 ] && echo "$load10" || echo "$load100")
+  printf '%-58s %16s %10s\n' "${n}k job, first frame in-process: rows / columns (ms)" "$(field rows total_ms "$l") / $(field columns total_ms "$l")" ""
+  for step in request parse state render; do
+    printf '%-58s %16s %10s\n' "  $step (ms)" "$(field rows ${step}_ms "$l") / $(field columns ${step}_ms "$l")" ""
+  done
+  printf '%-58s %16s %10s\n' "  /view reply (KB)" "$(( $(field rows bytes "$l") / 1024 )) / $(( $(field columns bytes "$l") / 1024 ))" ""
+done
+printf '%-58s %16s %10s\n' "interactive in tmux, 100k job, until the chart shows (ms)" "$(( (t1 - t0) / 1000000 ))" ""
+printf '%-58s %16s %10s\n' "CPU while idle, 1 event/s over ${secs}s (% of a core)" "$(python3 -c "print(f'{($c1-$c0)/($secs):.2f}')")" "< 1"
+printf '%-58s %16s %10s\n' "  last event shown on screen" "$([ "$shown" -ge 1 ] && echo yes || echo NO)" ""
+printf '%-58s %16s %10s\n' "memory with the 100k job: USS (MB)" "$uss" "< 10"
+printf '%-58s %16s %10s\n' "  RSS now / peak (MB)" "$rss / $hwm" "< 25"

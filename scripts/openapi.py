@@ -52,8 +52,20 @@ resource = obj({"id": INT, "ts": STR, "job_id": NSTR}, extra=True,
                description="The snapshot's flat keys (SPEC §3): gpu_util_pct, gpu_mem_mb, cpu_util_pct, ram_mb, …")
 action_state = obj({"enabled": BOOL, "reason": STR}, required=["enabled"])
 actions = obj({k: ref("ActionState") for k in ["stop", "rerun", "share", "copy_command", "mark_failed"]})
+NNUMS = arr({"type": ["number", "null"]})
+epoch_columns = obj({
+    "count": INT, "epoch": arr(INT), "timestamp_us": arr(INT),
+    "columns": {"type": "object", "additionalProperties": NNUMS,
+                "description": "One array per numeric key, `count` long; null where the epoch has no value."},
+    "nonfinite": {"type": "object", "additionalProperties": arr(INT),
+                  "description": "For each key the script reported as NaN or ±infinity, the row indexes where it did."},
+}, description="The epochs as one array per key (`/view?epochs=columns`): row i is epoch[i], timestamp_us[i] "
+               "(microseconds since 1970) and each column's i-th value.")
 view = obj({
-    "batch": ref("BatchDetail"), "job": ref("Job"), "epochs": arr(ref("Epoch")), "log_tail": arr(ref("LogLine")),
+    "batch": ref("BatchDetail"), "job": ref("Job"),
+    "epochs": {"oneOf": [arr(ref("Epoch")), ref("EpochColumns")],
+               "description": "Rows (ascending), or columns when asked for with `epochs=columns`."},
+    "log_tail": arr(ref("LogLine")),
     "resources_latest": {"oneOf": [ref("ResourceSnapshot"), {"type": "null"}]}, "env_snapshot": ref("EnvSnapshot"),
     "actions": ref("Actions"), "last_event_id": NINT,
 })
@@ -91,7 +103,7 @@ sse_event = obj({
 schemas = {
     "Error": error, "BatchListItem": obj(batch_list), "BatchDetail": obj(batch_detail), "EnvSnapshot": env,
     "Telemetry": telemetry, "GPUPeak": gpu, "Job": job, "Epoch": epoch, "LogLine": log_line, "ResourceSnapshot": resource,
-    "ActionState": action_state, "Actions": actions, "JobView": view, "Event": event, "IngestResult": single_ok,
+    "ActionState": action_state, "Actions": actions, "JobView": view, "EpochColumns": epoch_columns, "Event": event, "IngestResult": single_ok,
     "BatchResultItem": batch_item, "BatchIngestResult": batch_ok, "StopRequested": stop_req, "Share": share,
     "ShareCreated": share_created, "AgentCommand": agent_cmd, "SSEEvent": sse_event,
 }
@@ -187,8 +199,10 @@ paths["/api/batches/{b}/resources"] = {"get": {"operationId": "batchResources", 
     "tags": ["read"], "security": READ, "parameters": [B, p("job_id", "query"), LIMIT(2000, 100)],
     "responses": {**ok("The snapshots.", arr(ref("ResourceSnapshot"))), **errs("401", "403", "404", "422")}}}
 paths["/api/jobs/{b}/{j}/view"] = {"get": {"operationId": "jobView", "summary": "Everything the job screen needs",
-    "tags": ["read"], "security": READ, "parameters": [B, J],
-    "responses": {**ok("The view, with the SSE id to resume from.", ref("JobView")), **errs("401", "403", "404")}}}
+    "tags": ["read"], "security": READ, "parameters": [B, J,
+        p("epochs", "query", {"type": "string", "enum": ["rows", "columns"]},
+          "The epochs' form: rows (the default), or columns (one array per key, smaller and cheaper to read).")],
+    "responses": {**ok("The view, with the SSE id to resume from.", ref("JobView")), **errs("401", "403", "404", "422")}}}
 paths["/api/sse"] = {"get": {"operationId": "stream", "summary": "Server-Sent Events: replay after Last-Event-ID, then live",
     "tags": ["stream"], "security": READ + [{"sseQueryToken": []}],
     "parameters": [

@@ -14,7 +14,10 @@ public enum APIPath {
     public static func shares(_ b: String) -> String { batch(b) + "/shares" }
     public static func actions(_ b: String) -> String { batch(b) + "/actions" }
     public static func job(_ b: String, _ j: String) -> String { "/api/jobs/\(seg(b))/\(seg(j))" }
-    public static func view(_ b: String, _ j: String) -> String { job(b, j) + "/view" }
+    /// The job's view; with `epochColumns`, its epochs as one array per key (`EpochTable`).
+    public static func view(_ b: String, _ j: String, epochColumns: Bool = false) -> String {
+        job(b, j) + "/view" + (epochColumns ? "?epochs=columns" : "")
+    }
     public static func share(token: String) -> String { "/share/\(seg(token))" }
 
     /// One page of a job's log lines, newest first: those before `beforeID`, only lines matching `query`

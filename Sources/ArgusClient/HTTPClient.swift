@@ -38,6 +38,8 @@ public struct HTTPResult: Sendable {
 
     public var text: String { String(decoding: body, as: UTF8.self) }
     public var json: JSON? { try? JSON.parse(body) }
+    /// The body as JSON, the top-level members named kept as raw bytes (`JSON.parse(_:rawMembers:)`).
+    public func json(rawMembers: Set<String>) -> JSON? { try? JSON.parse(body, rawMembers: rawMembers) }
     /// The server's `detail` sentence, or a generic one.
     public var detail: String { serverDetail ?? "HTTP \(status)" }
     /// The server's `detail` sentence, if the body is JSON that has one.
@@ -165,13 +167,14 @@ public final class HTTPClient: @unchecked Sendable {
         return try request("POST", path, body: bytes)
     }
 
-    /// GET a JSON document, turning a non-2xx answer into an error carrying the server's sentence.
-    public func getJSON(_ path: String) throws(ClientError) -> JSON {
+    /// GET a JSON document, turning a non-2xx answer into an error carrying the server's sentence. Members of the
+    /// top-level object named in `rawMembers` are left as raw bytes for the caller's own decoder.
+    public func getJSON(_ path: String, rawMembers: Set<String> = []) throws(ClientError) -> JSON {
         let r = try get(path)
         guard (200..<300).contains(r.status) else {
             throw ClientError(.http, status: r.status, r.detail, detail: r.serverDetail)
         }
-        guard let j = r.json else {
+        guard let j = rawMembers.isEmpty ? r.json : r.json(rawMembers: rawMembers) else {
             throw ClientError(.decoding, status: r.status, "The server sent a reply that is not JSON.")
         }
         return j

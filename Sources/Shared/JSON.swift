@@ -138,6 +138,17 @@ extension JSON {
         return try s.withUTF8 { parse(buffer: $0) }.get()
     }
 
+    /// Parses a document whose top-level object's members named in `rawMembers` are kept as `.raw` bytes (checked
+    /// only for balanced brackets and strings), for a caller with a faster decoder of its own for them (the
+    /// columnar epochs of `/view?epochs=columns`, see `EpochColumns`).
+    public static func parse(_ bytes: [UInt8], rawMembers: Set<String>) throws(JSONParseError) -> JSON {
+        try bytes.withUnsafeBufferPointer { buf -> Result<JSON, JSONParseError> in
+            var p = JSONParser(buf)
+            p.rawMembers = rawMembers
+            do throws(JSONParseError) { return .success(try p.parseDocument()) } catch { return .failure(error) }
+        }.get()
+    }
+
     static func parse(buffer: UnsafeBufferPointer<UInt8>) -> Result<JSON, JSONParseError> {
         var p = JSONParser(buffer)
         do { return .success(try p.parseDocument()) } catch { return .failure(error) }
@@ -148,8 +159,13 @@ struct JSONParser {
     let b: UnsafeBufferPointer<UInt8>
     var i = 0
     var depth = 0
+    /// Members of the top-level object kept as `.raw` bytes (see `JSON.parse(_:rawMembers:)`).
+    var rawMembers: Set<String> = []
 
-    init(_ b: UnsafeBufferPointer<UInt8>) { self.b = b }
+    init(_ b: UnsafeBufferPointer<UInt8>, at start: Int = 0) {
+        self.b = b
+        i = start
+    }
 
     func fail(_ m: String) -> JSONParseError { JSONParseError(message: m, offset: i) }
 
@@ -224,7 +240,14 @@ struct JSONParser {
             guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             i += 1
             skipWS()
-            let v = try parseValue()
+            let v: JSON
+            if depth == 1, !rawMembers.isEmpty, rawMembers.contains(k) {
+                let start = i
+                try skipValue()
+                v = .raw(Array(b[start..<i]))
+            } else {
+                v = try parseValue()
+            }
             // Duplicate keys: the last one wins, as in Python's json module.
             if positions == nil, pairs.count >= JSONParser.scannedKeys {
                 positions = Dictionary(pairs.enumerated().map { ($1.key, $0) }, uniquingKeysWith: { a, _ in a })
@@ -281,6 +304,87 @@ struct JSONParser {
             }
             throw fail("expected ',' or ']'")
         }
+    }
+
+    /// Steps over one value without building it: strings are only checked for their end, numbers and literals
+    /// for their grammar, containers for balanced brackets (and the same depth limit as parsing).
+    mutating func skipValue() throws(JSONParseError) {
+        guard i < b.count else { throw fail("unexpected end of input") }
+        switch b[i] {
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = b[i] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            depth += 1
+            if depth > 128 { throw fail("nesting too deep") }
+            defer { depth -= 1 }
+            i += 1
+            skipWS()
+            if i < b.count, b[i] == close {
+                i += 1
+                return
+            }
+            while true {
+                skipWS()
+                if close == UInt8(ascii: "}") {
+                    guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+                    try skipString()
+                    skipWS()
+                    guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                    i += 1
+                    skipWS()
+                }
+                try skipValue()
+                skipWS()
+                guard i < b.count else { throw fail("unterminated container") }
+                if b[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                if b[i] == close {
+                    i += 1
+                    return
+                }
+                throw fail("expected ',' or a closing bracket")
+            }
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            // The number's characters; its grammar is the decoder's business (no value is computed here).
+            let start = i
+            i += 1
+            scan: while i < b.count {
+                switch b[i] {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"),
+                    UInt8(ascii: "+"), UInt8(ascii: "-"):
+                    i += 1
+                case UInt8(ascii: "I") where i == start + 1:
+                    try literal("Infinity")
+                    break scan
+                default: break scan
+                }
+            }
+        default: _ = try parseValue()
+        }
+    }
+
+    /// Steps over a string (`i` at its opening quote); returns whether it holds an escape.
+    @discardableResult
+    mutating func skipString() throws(JSONParseError) -> Bool {
+        i += 1
+        var escaped = false
+        while i < b.count {
+            let c = b[i]
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                return escaped
+            }
+            if c == UInt8(ascii: "\\") {
+                escaped = true
+                i += 2
+                continue
+            }
+            if c < 0x20 { throw fail("control character in string") }
+            i += 1
+        }
+        throw fail("unterminated string")
     }
 
     /// Objects up to this many keys are searched for a duplicate key by a scan (cheaper than hashing when small).

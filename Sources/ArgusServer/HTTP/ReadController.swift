@@ -75,7 +75,7 @@ struct ReadController {
             else {
                 throw APIError.notFound("Job '\(j)' of batch '\(b)'")
             }
-            return Response.json(.array(rows))
+            return Response.json(rows)
         }
         router.get("/api/batches/:b/log-lines") { req, ctx in
             let b = try ctx.parameters.require("b")
@@ -99,14 +99,21 @@ struct ReadController {
             }
             return Response.json(.array(rows))
         }
+        // `?epochs=columns`: the epochs as one array per key (`EpochTable`), what the TUI asks for; rows otherwise.
         router.get("/api/jobs/:b/:j/view") { req, ctx in
             let (b, j) = (try ctx.parameters.require("b"), try ctx.parameters.require("j"))
+            let columns: Bool
+            switch req.uri.queryParameters.get("epochs") {
+            case nil, "rows"?: columns = false
+            case "columns"?: columns = true
+            default: throw APIError.unprocessable("epochs must be rows or columns.")
+            }
             let principal = ctx.principal
             let policy = actions
             guard
                 let view = try await store.view(
                     batchID: b, jobID: j, scope: try ctx.readScope(), agentOnlineS: policy.agentOnlineS,
-                    actions: { policy.actionsJSON($0, principal, agent: $1) })
+                    epochColumns: columns, actions: { policy.actionsJSON($0, principal, agent: $1) })
             else { throw APIError.notFound("Job '\(j)' of batch '\(b)'") }
             return Response.json(view)
         }

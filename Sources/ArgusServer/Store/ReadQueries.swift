@@ -78,57 +78,22 @@ extension ArgusStore {
 
     // MARK: Raw event reads
 
-    /// The job's epochs, ascending: `{epoch, timestamp, train_loss, val_loss, lr, ...other numeric keys}`.
-    /// Hot for big jobs (the view of a 100k-epoch run), so SQLite extracts `data` and rows are written
-    /// straight to bytes rather than built as JSON trees.
-    static func epochs(_ db: SQLConnection, batchID: String, jobID: String) throws -> [JSON] {
-        var byEpoch: [Int: Int] = [:]
-        var out: [(epoch: Int, bytes: [UInt8])] = []
-        var sorted = true
+    /// The job's epochs (`EpochTable`: rows for `/epochs` and `/view`, or columns for `/view?epochs=columns`).
+    /// Hot for big jobs (the view of a 100k-epoch run): the stored envelopes are read as text and their `data`
+    /// copied from it, not extracted by the database (SQLite's json_extract was most of the time) nor parsed
+    /// into JSON trees.
+    static func epochs(_ db: SQLConnection, batchID: String, jobID: String) throws -> EpochTable {
+        var table = EpochTable()
         try db.forEach(
             """
-            SELECT ts_us, \(db.dialect.jsonText("body", "data")) AS data FROM events
+            SELECT ts_us, body FROM events
             WHERE batch_id = ? AND job_id = ? AND event_type = 'job_epoch' ORDER BY id
             """, [batchID, jobID]
         ) { r in
-            guard let text: String = r["data"], case .object(let data)? = try? JSON.parse(text),
-                let epoch = data["epoch"]?.intValue
-            else { return true }
-            var b: [UInt8] = []
-            b.reserveCapacity(text.utf8.count + 48)
-            b.append(contentsOf: #"{"epoch":"#.utf8)
-            b.append(contentsOf: String(epoch).utf8)
-            b.append(contentsOf: #","timestamp":""#.utf8)
-            Timestamp(micros: r["ts_us"]).writeISO(into: &b)
-            b.append(UInt8(ascii: "\""))
-            for key in ["train_loss", "val_loss", "lr"] {
-                b.append(contentsOf: ",\"\(key)\":".utf8)
-                (data[key] ?? .null).write(into: &b)
-            }
-            for p in data where !["epoch", "train_loss", "val_loss", "lr", "_nonfinite"].contains(p.key) {
-                guard case .number = p.value else { continue }
-                b.append(UInt8(ascii: ","))
-                JSON.writeString(p.key, into: &b)
-                b.append(UInt8(ascii: ":"))
-                p.value.write(into: &b)
-            }
-            if let nf = data["_nonfinite"] {
-                b.append(contentsOf: #","nonfinite":"#.utf8)
-                nf.write(into: &b)
-            }
-            b.append(UInt8(ascii: "}"))
-            // A re-sent epoch (a rerun of the same step) replaces the earlier one.
-            if let at = byEpoch[epoch] {
-                out[at].bytes = b
-            } else {
-                if let last = out.last, last.epoch > epoch { sorted = false }
-                byEpoch[epoch] = out.count
-                out.append((epoch, b))
-            }
+            if let body: String = r["body"] { table.add(envelope: body, tsUs: r["ts_us"]) }
             return true
         }
-        if !sorted { out.sort { $0.epoch < $1.epoch } }
-        return out.map { .raw($0.bytes) }
+        return table
     }
 
     /// Log lines, newest first: `limit` of them before `beforeID`, only those `filter` matches. The filter runs
@@ -220,12 +185,12 @@ extension ArgusStore {
         }
     }
 
-    func epochs(batchID: String, jobID: String, scope: ReadScope) async throws -> [JSON]? {
+    func epochs(batchID: String, jobID: String, scope: ReadScope) async throws -> JSON? {
         try await database.read { db in
             guard try ArgusStore.visibleBatch(db, batchID, scope: scope) != nil,
                 try JobRecord.fetch(db, batchID: batchID, id: jobID) != nil
             else { return nil }
-            return try ArgusStore.epochs(db, batchID: batchID, jobID: jobID)
+            return try ArgusStore.epochs(db, batchID: batchID, jobID: jobID).rowsJSON
         }
     }
 
@@ -260,9 +225,10 @@ extension ArgusStore {
         }
     }
 
-    /// Everything the job-detail screen needs, read in one snapshot so `last_event_id` matches the data.
+    /// Everything the job-detail screen needs, read in one snapshot so `last_event_id` matches the data; the epochs
+    /// as rows, or as columns when `epochColumns` (`?epochs=columns`).
     func view(
-        batchID: String, jobID: String, scope: ReadScope, agentOnlineS: Double,
+        batchID: String, jobID: String, scope: ReadScope, agentOnlineS: Double, epochColumns: Bool = false,
         actions: @escaping @Sendable (BatchRecord, AgentAssignment) -> JSON
     )
         async throws -> JSON?
@@ -273,10 +239,11 @@ extension ArgusStore {
             else { return nil }
             let lastID = try ArgusStore.maxEventID(db)
             let agent = try ArgusStore.agentAssignment(db, for: b, withinS: agentOnlineS)
+            let table = try ArgusStore.epochs(db, batchID: batchID, jobID: jobID)
             return [
                 "batch": b.detailJSON(agentOnline: agent.agentID != nil),
                 "job": j.json(batchStatus: b.status),
-                "epochs": .array(try ArgusStore.epochs(db, batchID: batchID, jobID: jobID)),
+                "epochs": epochColumns ? table.columnsJSON : table.rowsJSON,
                 "log_tail": .array(
                     try ArgusStore.logLines(
                         db, batchID: batchID, jobID: jobID, limit: LogFilter.pageSize, beforeID: nil, includeHidden: false)),

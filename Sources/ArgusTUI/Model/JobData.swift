@@ -1,3 +1,4 @@
+import ArgusClient
 import Foundation
 import Shared
 
@@ -10,12 +11,52 @@ public struct EpochSeries: Sendable {
     /// One column per name, same order, each as long as `epochs`.
     private var columns: [[Double]] = [[], []]
     private var columnOfName: [String: Int] = ["train_loss": 0, "val_loss": 1]
-    private var indexOfEpoch: [Int: Int] = [:]
 
     public static let nonFinite = Double.infinity
     static let skipped: Set<String> = ["epoch", "timestamp", "nonfinite", "_nonfinite"]
 
     public init() {}
+
+    /// From the columns form of `/view?epochs=columns`: the same series the rows would build, without a JSON
+    /// value per epoch (a reported non-finite value is +infinity, as from a row).
+    public init(columns c: EpochColumns) {
+        let n = c.count
+        epochs = c.epochs
+        columns = [[Double](repeating: .nan, count: n), [Double](repeating: .nan, count: n)]
+        func column(_ name: String) -> Int {
+            if let existing = columnOfName[name] { return existing }
+            columnOfName[name] = columns.count
+            names.append(name)
+            columns.append([Double](repeating: .nan, count: n))
+            return columns.count - 1
+        }
+        for (name, values) in zip(c.names, c.values) where !EpochSeries.skipped.contains(name) {
+            let k = column(name)
+            columns[k] = values.map { $0.isNaN || $0.isFinite ? $0 : EpochSeries.nonFinite }
+        }
+        for (name, rows) in zip(c.nonfiniteNames, c.nonfiniteRows) where !EpochSeries.skipped.contains(name) {
+            let k = column(name)
+            for r in rows { columns[k][r] = EpochSeries.nonFinite }
+        }
+        // The server sends them ascending, each once; anything else is put in order (the last of a repeated epoch wins).
+        if zip(epochs, epochs.dropFirst()).contains(where: { $0 >= $1 }) {
+            var keep: [Int: Int] = [:]
+            for (r, e) in epochs.enumerated() { keep[e] = r }
+            let order = keep.keys.sorted().map { keep[$0]! }
+            epochs = order.map { epochs[$0] }
+            columns = columns.map { col in order.map { col[$0] } }
+        }
+    }
+
+    /// Where `epoch` is (`epochs` is ascending, each once), or where it would go.
+    func position(of epoch: Int) -> (index: Int, found: Bool) {
+        var (lo, hi) = (0, epochs.count)
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if epochs[mid] < epoch { lo = mid + 1 } else { hi = mid }
+        }
+        return (lo, lo < epochs.count && epochs[lo] == epoch)
+    }
 
     public var count: Int { epochs.count }
 
@@ -26,21 +67,15 @@ public struct EpochSeries: Sendable {
         guard let epoch = o["epoch"]?.intValue else { return }
         let nonfinite = (o["nonfinite"] ?? o["_nonfinite"])?.arrayValue?.compactMap(\.stringValue) ?? []
         let row: Int
-        if let existing = indexOfEpoch[epoch] {
-            row = existing
+        let at = position(of: epoch)
+        if at.found {
+            row = at.index
             for c in columns.indices { columns[c][row] = .nan }
-        } else if let last = epochs.last, epoch < last {
-            // Out of order (rare): insert in place and rebuild the index.
-            let at = epochs.firstIndex { $0 > epoch } ?? epochs.count
-            epochs.insert(epoch, at: at)
-            for c in columns.indices { columns[c].insert(.nan, at: at) }
-            indexOfEpoch = Dictionary(uniqueKeysWithValues: epochs.enumerated().map { ($1, $0) })
-            row = at
         } else {
-            row = epochs.count
-            epochs.append(epoch)
-            indexOfEpoch[epoch] = row
-            for c in columns.indices { columns[c].append(.nan) }
+            // Usually at the end; out of order (rare), in place.
+            row = at.index
+            epochs.insert(epoch, at: row)
+            for c in columns.indices { columns[c].insert(.nan, at: row) }
         }
         for p in o where !EpochSeries.skipped.contains(p.key) {
             let v: Double
@@ -61,6 +96,20 @@ public struct EpochSeries: Sendable {
                 columns.append(Array(repeating: .nan, count: epochs.count))
             }
             columns[c][row] = v
+        }
+        // A key reported as non-finite that the row does not carry (a rows reply lists only numbers besides the
+        // three named metrics): marked all the same, as it is from an event's data or the columns form.
+        for key in nonfinite where o[key] == nil && !EpochSeries.skipped.contains(key) {
+            let c: Int
+            if let existing = columnOfName[key] {
+                c = existing
+            } else {
+                c = columns.count
+                columnOfName[key] = c
+                names.append(key)
+                columns.append(Array(repeating: .nan, count: epochs.count))
+            }
+            columns[c][row] = EpochSeries.nonFinite
         }
     }
 
@@ -161,8 +210,9 @@ public struct JobData: Sendable {
         self.jobID = jobID
     }
 
-    /// Builds the screen's data from `GET /api/jobs/{b}/{j}/view`.
-    public init(view v: JSON) {
+    /// Builds the screen's data from `GET /api/jobs/{b}/{j}/view`; its epochs from `epochs` when they came in the
+    /// columns form (`JobData.loadView`), else from the view's rows.
+    public init(view v: JSON, epochs: EpochColumns? = nil) {
         let batch = v["batch"] ?? .null
         let job = v["job"] ?? .null
         self.init(batchID: batch["id"]?.stringValue ?? "", jobID: job["id"]?.stringValue ?? "")
@@ -170,7 +220,11 @@ public struct JobData: Sendable {
         take(batch: batch, env: v["env_snapshot"])
         take(job: job)
         takeActions(v["actions"] ?? .null)
-        for e in v["epochs"]?.arrayValue ?? [] { if let o = e.objectValue { series.upsert(o) } }
+        if let epochs {
+            series = EpochSeries(columns: epochs)
+        } else {
+            for e in v["epochs"]?.arrayValue ?? [] { if let o = e.objectValue { series.upsert(o) } }
+        }
         let rows = v["log_tail"]?.arrayValue ?? []
         logs = JobData.logLines(rows)
         olderLogsExist = rows.count >= LogFilter.pageSize
@@ -178,6 +232,26 @@ public struct JobData: Sendable {
             gpuUtil = GPUFigures(latest.objectValue!).util
         }
         lastEventID = v["last_event_id"]?.intValue.map(Int64.init) ?? 0
+    }
+
+    /// Fetches the job's view with its epochs in the columns form, read by their own decoder (`EpochColumns`):
+    /// a 100k-epoch job arrives in a fraction of the rows' bytes, without a JSON value per epoch. A server that
+    /// does not know the form sends rows, which are taken as they are.
+    public static func loadView(_ client: HTTPClient, batchID: String, jobID: String) throws(ClientError) -> Action {
+        let view = try client.getJSON(APIPath.view(batchID, jobID, epochColumns: true), rawMembers: ["epochs"])
+        guard case .object(var o) = view else { throw ClientError(.decoding, "The job's view is not a JSON object.") }
+        guard case .raw(let bytes)? = o["epochs"] else { return .viewLoaded(view) }
+        do throws(JSONParseError) {
+            if bytes.first(where: { $0 > 0x20 }) == UInt8(ascii: "[") {
+                o["epochs"] = try JSON.parse(bytes)
+                return .viewLoaded(.object(o))
+            }
+            let columns = try EpochColumns(decoding: bytes)
+            o["epochs"] = .null
+            return .viewLoaded(.object(o), epochs: columns)
+        } catch {
+            throw ClientError(.decoding, "The job's epochs in the view are malformed (\(error)).")
+        }
     }
 
     /// The batch's summary (`/view`'s `batch`, or a summary frame's).

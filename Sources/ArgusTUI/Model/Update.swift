@@ -8,7 +8,8 @@ public enum Action: Sendable {
     case tick(now: Double)
     case batchesLoaded([JSON])
     case jobsLoaded(batchID: String, [JSON])
-    case viewLoaded(JSON)
+    /// The job's view; its epochs separately when they came in the columns form (`JobData.loadView`).
+    case viewLoaded(JSON, epochs: EpochColumns? = nil)
     case streamEvent(JSON)
     case connection(ConnectionState)
     case message(String, isError: Bool)
@@ -76,8 +77,8 @@ public enum Update {
             s.jobsLoaded = true
             s.jobCursor = min(s.jobCursor, max(0, s.jobs.count - 1))
             return []
-        case .viewLoaded(let v):
-            var data = JobData(view: v)
+        case .viewLoaded(let v, let epochs):
+            var data = JobData(view: v, epochs: epochs)
             // A reload after a reconnect must not move the stream position backwards.
             if let old = s.job, old.batchID == data.batchID, old.jobID == data.jobID,
                 old.lastEventID > data.lastEventID

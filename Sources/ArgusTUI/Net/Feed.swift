@@ -264,7 +264,6 @@ final class JobStream: @unchecked Sendable {
 
     func run() {
         let client = HTTPClient(baseURL: baseURL, token: token)
-        let viewPath = APIPath.view(batchID, jobID)
         let sseURL = client.baseURL + APIPath.sse([.batch(batchID)])
         var lastID: Int64? = nil
         var attempt = 0
@@ -274,12 +273,10 @@ final class JobStream: @unchecked Sendable {
         while !isStopped {
             if lastID == nil {
                 do throws(ClientError) {
-                    let view = try client.getJSON(viewPath)
+                    let loaded = try JobData.loadView(client, batchID: batchID, jobID: jobID)
                     guard !isStopped else { return }
-                    guard view.objectValue != nil else {
-                        throw ClientError(.decoding, "The job's view is not a JSON object.")
-                    }
-                    inbox.post(.viewLoaded(view))
+                    guard case .viewLoaded(let view, _) = loaded else { return }
+                    inbox.post(loaded)
                     lastID = view["last_event_id"]?.intValue.map(Int64.init) ?? 0
                 } catch {
                     if error.status == 401 {

@@ -147,12 +147,15 @@ public enum TerminalApp {
                 }
                 changed = true
             }
+            var loadedView = false
             for a in inbox.drain() {
                 perform(Update.apply(&state, a))
                 changed = true
-                // The view's JSON tree is garbage once folded into state: give the pages back.
-                if case .viewLoaded = a { _ = cn_malloc_trim() }
+                if case .viewLoaded = a { loadedView = true }
             }
+            // The view's JSON and the reply's bytes are garbage once folded into state (and the drained actions
+            // gone): give the pages back, also those of the network thread's malloc arena.
+            if loadedView { _ = cn_malloc_trim() }
             let t = Date().timeIntervalSince1970
             if t - lastTick >= 1 {
                 lastTick = t
@@ -205,8 +208,7 @@ public enum TerminalApp {
                 .jobsLoaded(
                     batchID: b, try client.getJSON(APIPath.jobs(b)).arrayValue ?? []))
         case .job(let b, let j):
-            _ = Update.apply(
-                &state, .viewLoaded(try client.getJSON(APIPath.view(b, j))))
+            _ = Update.apply(&state, try JobData.loadView(client, batchID: b, jobID: j))
         }
         _ = Update.apply(&state, .connection(.live))
         return ScreenView.render(state).text

@@ -1,0 +1,488 @@
+/// A job's epochs as the server reads them from its stored `job_epoch` events, written in either form of the read
+/// API (SPEC §4):
+/// - rows, `GET /api/jobs/{b}/{j}/epochs` and `/view`'s `epochs`: ascending
+///   `[{epoch, timestamp, train_loss, val_loss, lr, ...every other numeric key, nonfinite?}]`, the three named
+///   metrics in every row (`null` when missing), `nonfinite` the keys the script reported as NaN or ±infinity;
+/// - columns, `/view?epochs=columns` (what the TUI asks for): one array per key instead of one object per epoch,
+///   `{"count": N, "epoch": [N ints], "timestamp_us": [N ints], "columns": {"train_loss": [N numbers or null], ...},
+///   "nonfinite": {"val_loss": [row indexes], ...}}`. A column exists for every key that is a number (or was
+///   non-finite) in some row, in the order a reader of the rows meets them; `null` is "no value in that row".
+///   `EpochColumns` reads it back.
+///
+/// Values are copied as they are stored (no number is parsed and printed again) and nothing is built per epoch but
+/// the row's place in one byte arena: this is the hot part of opening a 100k-epoch job. A re-sent epoch (a rerun
+/// of the same step) replaces the earlier one; rows come out ordered by epoch.
+public struct EpochTable: Sendable {
+    /// Written in every row, `null` when the epoch did not report them.
+    public static let fixedKeys = ["train_loss", "val_loss", "lr"]
+    static let epochKey = 3
+    static let nonfiniteKey = 4
+
+    struct Field {
+        var key: Int
+        var start: Int
+        var end: Int
+        var isNumber: Bool
+    }
+
+    struct Row {
+        var epoch: Int
+        var tsUs: Int64
+        var fields: Range<Int>
+        /// The stored `_nonfinite` value's bytes, and its keys.
+        var nonfiniteRaw: Range<Int>?
+        var nonfinite: [Int]
+    }
+
+    var arena: [UInt8] = []
+    var fields: [Field] = []
+    var rows: [Row] = []
+    var rowOfEpoch: [Int: Int] = [:]
+    var ordered = true
+    /// Key ids: the fixed keys first, then `epoch` and `_nonfinite`, then every other key as first met.
+    var names: [String] = fixedKeys + ["epoch", "_nonfinite"]
+    /// Each key as a JSON string, quotes included (what the writers copy; what unescaped raw keys are compared with).
+    var written: [[UInt8]]
+    var idOfName: [String: Int]
+    /// The previous row's keys in order: the first guess for this row's (rows usually share their layout).
+    var lastLayout: [Int] = []
+
+    public init() {
+        written = names.map { n in
+            var b: [UInt8] = []
+            JSON.writeString(n, into: &b)
+            return b
+        }
+        idOfName = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+    }
+
+    public var count: Int { rows.count }
+
+    /// Adds one stored event: its envelope's JSON text (`{..., "data": {...}}`) and timestamp. An envelope whose
+    /// data has no integer `epoch` is skipped, as is one that is not JSON.
+    public mutating func add(envelope text: String, tsUs: Int64) {
+        var text = text
+        let done = text.withUTF8 { buf -> Bool in
+            var p = JSONParser(buf)
+            return addEnvelope(&p, tsUs: tsUs)
+        }
+        if done { return }
+        // Not in the form our ingest writes (a non-finite literal, say): parse it, then read its data as we write it.
+        guard let data = (try? JSON.parse(text))?["data"]?.objectValue else { return }
+        var bytes: [UInt8] = []
+        JSON.object(data).write(into: &bytes)
+        bytes.withUnsafeBufferPointer { buf in
+            var p = JSONParser(buf)
+            _ = addData(&p, tsUs: tsUs)
+        }
+    }
+
+    /// Finds the envelope's `data` member and adds it; false when the text is not in the form expected.
+    mutating func addEnvelope(_ p: inout JSONParser, tsUs: Int64) -> Bool {
+        p.skipWS()
+        guard p.i < p.b.count, p.b[p.i] == UInt8(ascii: "{") else { return false }
+        p.i += 1
+        while true {
+            p.skipWS()
+            guard p.i < p.b.count, p.b[p.i] == UInt8(ascii: "\"") else { return false }
+            let keyStart = p.i + 1
+            guard let escaped = try? p.skipString() else { return false }
+            let isData =
+                !escaped && p.i - 1 - keyStart == 4 && p.b[keyStart] == UInt8(ascii: "d") && p.b[keyStart + 1] == UInt8(ascii: "a")
+                && p.b[keyStart + 2] == UInt8(ascii: "t") && p.b[keyStart + 3] == UInt8(ascii: "a")
+            p.skipWS()
+            guard p.i < p.b.count, p.b[p.i] == UInt8(ascii: ":") else { return false }
+            p.i += 1
+            p.skipWS()
+            if isData { return addData(&p, tsUs: tsUs) }
+            guard (try? p.skipValue()) != nil else { return false }
+            p.skipWS()
+            guard p.i < p.b.count, p.b[p.i] == UInt8(ascii: ",") else { return false }
+            p.i += 1
+        }
+    }
+
+    /// Adds the data object at the parser's position; false (nothing added) when a value is not plain JSON.
+    mutating func addData(_ p: inout JSONParser, tsUs: Int64) -> Bool {
+        let (fieldsStart, arenaStart) = (fields.count, arena.count)
+        func undo() -> Bool {
+            fields.removeLast(fields.count - fieldsStart)
+            arena.removeLast(arena.count - arenaStart)
+            return false
+        }
+        guard p.i < p.b.count, p.b[p.i] == UInt8(ascii: "{") else { return false }
+        p.i += 1
+        var epoch: Int? = nil
+        var nonfiniteRaw: Range<Int>? = nil
+        var nonfinite: [Int] = []
+        var layout = 0
+        p.skipWS()
+        var empty = p.i < p.b.count && p.b[p.i] == UInt8(ascii: "}")
+        if empty { p.i += 1 }
+        while !empty {
+            p.skipWS()
+            guard p.i < p.b.count, p.b[p.i] == UInt8(ascii: "\"") else { return undo() }
+            let keyStart = p.i
+            guard let escaped = try? p.skipString() else { return undo() }
+            let key = keyID(p.b, keyStart..<p.i, escaped: escaped, at: layout)
+            if layout < lastLayout.count { lastLayout[layout] = key } else { lastLayout.append(key) }
+            layout += 1
+            p.skipWS()
+            guard p.i < p.b.count, p.b[p.i] == UInt8(ascii: ":") else { return undo() }
+            p.i += 1
+            p.skipWS()
+            guard p.i < p.b.count else { return undo() }
+            let valueStart = p.i
+            let c = p.b[p.i]
+            var isNumber = false
+            if c == UInt8(ascii: "-") || (c >= 0x30 && c <= 0x39) {
+                guard let d = try? p.parseNumber(), d.isFinite else { return undo() }
+                isNumber = true
+                if key == EpochTable.epochKey { epoch = JSON.number(d).intValue }
+            } else if c == UInt8(ascii: "N") || c == UInt8(ascii: "I") {
+                return undo()
+            } else {
+                guard (try? p.skipValue()) != nil else { return undo() }
+            }
+            let value = UnsafeBufferPointer(rebasing: p.b[valueStart..<p.i])
+            if key == EpochTable.nonfiniteKey {
+                nonfiniteRaw = arena.count..<(arena.count + value.count)
+                arena.append(contentsOf: value)
+                for name in (try? JSON.parse(value))?.arrayValue ?? [] {
+                    if let n = name.stringValue { nonfinite.append(id(of: n)) }
+                }
+            } else if key != EpochTable.epochKey, isNumber || key < EpochTable.fixedKeys.count {
+                fields.append(Field(key: key, start: arena.count, end: arena.count + value.count, isNumber: isNumber))
+                arena.append(contentsOf: value)
+            }
+            p.skipWS()
+            guard p.i < p.b.count else { return undo() }
+            if p.b[p.i] == UInt8(ascii: ",") {
+                p.i += 1
+                continue
+            }
+            guard p.b[p.i] == UInt8(ascii: "}") else { return undo() }
+            p.i += 1
+            empty = true
+        }
+        guard let epoch else {
+            _ = undo()
+            return true
+        }
+        let row = Row(epoch: epoch, tsUs: tsUs, fields: fieldsStart..<fields.count, nonfiniteRaw: nonfiniteRaw, nonfinite: nonfinite)
+        if let at = rowOfEpoch[epoch] {
+            rows[at] = row
+        } else {
+            if let last = rows.last, last.epoch > epoch { ordered = false }
+            rowOfEpoch[epoch] = rows.count
+            rows.append(row)
+        }
+        return true
+    }
+
+    /// The key at `range` (its quotes included): the previous row's key at this place when the bytes match, else
+    /// looked up by name.
+    mutating func keyID(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, escaped: Bool, at place: Int) -> Int {
+        let raw = UnsafeBufferPointer(rebasing: b[range])
+        if !escaped, place < lastLayout.count {
+            let guess = lastLayout[place]
+            if written[guess].elementsEqual(raw) { return guess }
+        }
+        var p = JSONParser(b, at: range.lowerBound)
+        return id(of: (try? p.parseString()) ?? "")
+    }
+
+    mutating func id(of name: String) -> Int {
+        if let k = idOfName[name] { return k }
+        idOfName[name] = names.count
+        names.append(name)
+        var b: [UInt8] = []
+        JSON.writeString(name, into: &b)
+        written.append(b)
+        return names.count - 1
+    }
+
+    /// Row indexes by epoch.
+    var order: [Int] {
+        let all = Array(rows.indices)
+        return ordered ? all : all.sorted { rows[$0].epoch < rows[$1].epoch }
+    }
+
+    /// The rows form: a JSON array, one object per epoch.
+    public func writeRows(into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        for (n, r) in order.enumerated() {
+            let row = rows[r]
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: #"{"epoch":"#.utf8)
+            out.append(contentsOf: String(row.epoch).utf8)
+            out.append(contentsOf: #","timestamp":""#.utf8)
+            Timestamp(micros: row.tsUs).writeISO(into: &out)
+            out.append(UInt8(ascii: "\""))
+            for k in 0..<EpochTable.fixedKeys.count {
+                out.append(UInt8(ascii: ","))
+                out.append(contentsOf: written[k])
+                out.append(UInt8(ascii: ":"))
+                if let f = fields[row.fields].first(where: { $0.key == k }) {
+                    out.append(contentsOf: arena[f.start..<f.end])
+                } else {
+                    out.append(contentsOf: "null".utf8)
+                }
+            }
+            for f in fields[row.fields] where f.isNumber && f.key >= EpochTable.fixedKeys.count {
+                out.append(UInt8(ascii: ","))
+                out.append(contentsOf: written[f.key])
+                out.append(UInt8(ascii: ":"))
+                out.append(contentsOf: arena[f.start..<f.end])
+            }
+            if let nf = row.nonfiniteRaw {
+                out.append(contentsOf: #","nonfinite":"#.utf8)
+                out.append(contentsOf: arena[nf])
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    /// The rows form as a JSON value (spliced verbatim when the response is written).
+    public var rowsJSON: JSON {
+        var out: [UInt8] = []
+        out.reserveCapacity(arena.count + rows.count * 64)
+        writeRows(into: &out)
+        return .raw(out)
+    }
+
+    /// The columns form: `{"count", "epoch", "timestamp_us", "columns", "nonfinite"}`.
+    public func writeColumns(into out: inout [UInt8]) {
+        let order = self.order
+        var columnOfKey = [Int](repeating: -1, count: names.count)
+        var keys: [Int] = []
+        var buffers: [[UInt8]] = []
+        var nonfinite: [(key: Int, rows: [UInt8])] = []
+        var nonfiniteOfKey: [Int: Int] = [:]
+        func column(_ key: Int, row: Int) -> Int {
+            if columnOfKey[key] >= 0 { return columnOfKey[key] }
+            columnOfKey[key] = keys.count
+            keys.append(key)
+            // The rows before this one had no value.
+            var b: [UInt8] = [UInt8(ascii: "[")]
+            for n in 0..<row { b.append(contentsOf: (n == 0 ? "null" : ",null").utf8) }
+            buffers.append(b)
+            return keys.count - 1
+        }
+        for (n, r) in order.enumerated() {
+            let row = rows[r]
+            // Columns in the order a reader of the rows meets them: the fixed keys, the row's other numbers, then
+            // non-finite keys that have no value in the row.
+            for k in 0..<EpochTable.fixedKeys.count
+            where row.nonfinite.contains(k) || fields[row.fields].contains(where: { $0.key == k && $0.isNumber }) {
+                _ = column(k, row: n)
+            }
+            for f in fields[row.fields] where f.isNumber { _ = column(f.key, row: n) }
+            for k in row.nonfinite where k != EpochTable.epochKey && k != EpochTable.nonfiniteKey {
+                _ = column(k, row: n)
+                if let at = nonfiniteOfKey[k] {
+                    nonfinite[at].rows.append(UInt8(ascii: ","))
+                    nonfinite[at].rows.append(contentsOf: String(n).utf8)
+                } else {
+                    nonfiniteOfKey[k] = nonfinite.count
+                    nonfinite.append((k, Array(String(n).utf8)))
+                }
+            }
+            // Every column has one entry per row so far: this row's value, or null.
+            var valueOf = [Int](repeating: -1, count: keys.count)
+            for f in row.fields where fields[f].isNumber { valueOf[columnOfKey[fields[f].key]] = f }
+            for c in keys.indices {
+                if n > 0 { buffers[c].append(UInt8(ascii: ",")) }
+                if valueOf[c] >= 0 {
+                    buffers[c].append(contentsOf: arena[fields[valueOf[c]].start..<fields[valueOf[c]].end])
+                } else {
+                    buffers[c].append(contentsOf: "null".utf8)
+                }
+            }
+        }
+        out.append(contentsOf: #"{"count":"#.utf8)
+        out.append(contentsOf: String(order.count).utf8)
+        out.append(contentsOf: #","epoch":["#.utf8)
+        for (n, r) in order.enumerated() {
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: String(rows[r].epoch).utf8)
+        }
+        out.append(contentsOf: #"],"timestamp_us":["#.utf8)
+        for (n, r) in order.enumerated() {
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: String(rows[r].tsUs).utf8)
+        }
+        out.append(contentsOf: #"],"columns":{"#.utf8)
+        for (c, key) in keys.enumerated() {
+            if c > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: written[key])
+            out.append(UInt8(ascii: ":"))
+            out.append(contentsOf: buffers[c])
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append(contentsOf: #"},"nonfinite":{"#.utf8)
+        for (n, nf) in nonfinite.enumerated() {
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: written[nf.key])
+            out.append(contentsOf: ":[".utf8)
+            out.append(contentsOf: nf.rows)
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append(contentsOf: "}}".utf8)
+    }
+
+    public var columnsJSON: JSON {
+        var out: [UInt8] = []
+        out.reserveCapacity(arena.count + rows.count * 24)
+        writeColumns(into: &out)
+        return .raw(out)
+    }
+}
+
+/// The columns form of a job's epochs (`/view?epochs=columns`, written by `EpochTable.writeColumns`), read
+/// straight into arrays of numbers: no JSON value is built per epoch.
+public struct EpochColumns: Sendable, Equatable {
+    public var epochs: [Int] = []
+    public var timestampsUs: [Int64] = []
+    /// Column names, in the order the server sent them, and their values (NaN: no value in that row).
+    public var names: [String] = []
+    public var values: [[Double]] = []
+    /// Keys reported as non-finite, and in which rows.
+    public var nonfiniteNames: [String] = []
+    public var nonfiniteRows: [[Int]] = []
+
+    public var count: Int { epochs.count }
+
+    public init() {}
+
+    public init(decoding bytes: [UInt8]) throws(JSONParseError) {
+        self = try bytes.withUnsafeBufferPointer { buf -> Result<EpochColumns, JSONParseError> in
+            var p = JSONParser(buf)
+            do throws(JSONParseError) { return .success(try EpochColumns.decode(&p)) } catch { return .failure(error) }
+        }.get()
+    }
+
+    /// From a parsed tree (a client that parsed the whole reply): the same checks as the bytes.
+    public init(_ json: JSON) throws(JSONParseError) {
+        if case .raw(let bytes) = json {
+            try self.init(decoding: bytes)
+        } else {
+            var bytes: [UInt8] = []
+            json.write(into: &bytes)
+            try self.init(decoding: bytes)
+        }
+    }
+
+    static func decode(_ p: inout JSONParser) throws(JSONParseError) -> EpochColumns {
+        var c = EpochColumns()
+        var count: Int? = nil
+        p.skipWS()
+        try p.members { p, key throws(JSONParseError) in
+            switch key {
+            case "count":
+                guard let n = JSON.number(try p.parseNumber()).intValue, n >= 0 else { throw p.fail("count must be a count") }
+                count = n
+            case "epoch": c.epochs = try p.numbers().map { d throws(JSONParseError) in try EpochColumns.int(d, p) }
+            case "timestamp_us": c.timestampsUs = try p.numbers().map { d throws(JSONParseError) in Int64(try EpochColumns.int(d, p)) }
+            case "columns":
+                try p.members { p, name throws(JSONParseError) in
+                    c.names.append(name)
+                    c.values.append(try p.numbers())
+                }
+            case "nonfinite":
+                try p.members { p, name throws(JSONParseError) in
+                    c.nonfiniteNames.append(name)
+                    c.nonfiniteRows.append(try p.numbers().map { d throws(JSONParseError) in try EpochColumns.int(d, p) })
+                }
+            default: try p.skipValue()
+            }
+        }
+        p.skipWS()
+        guard p.i == p.b.count else { throw p.fail("unexpected trailing characters") }
+        let n = c.epochs.count
+        guard count == n, c.timestampsUs.count == n, c.values.allSatisfy({ $0.count == n }) else {
+            throw p.fail("the epoch columns differ in length")
+        }
+        guard c.nonfiniteRows.allSatisfy({ $0.allSatisfy { (0..<n).contains($0) } }) else {
+            throw p.fail("a non-finite row index is out of range")
+        }
+        return c
+    }
+
+    static func int(_ d: Double, _ p: JSONParser) throws(JSONParseError) -> Int {
+        guard let v = JSON.number(d).intValue else { throw p.fail("expected an integer") }
+        return v
+    }
+}
+
+extension JSONParser {
+    /// Calls `body` with each member's key, the parser at its value (which `body` must consume).
+    mutating func members(_ body: (inout JSONParser, String) throws(JSONParseError) -> Void) throws(JSONParseError) {
+        skipWS()
+        guard i < b.count, b[i] == UInt8(ascii: "{") else { throw fail("expected an object") }
+        i += 1
+        skipWS()
+        if i < b.count, b[i] == UInt8(ascii: "}") {
+            i += 1
+            return
+        }
+        while true {
+            skipWS()
+            guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let key = try parseString()
+            skipWS()
+            guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            i += 1
+            skipWS()
+            try body(&self, key)
+            skipWS()
+            guard i < b.count else { throw fail("unterminated object") }
+            if b[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            if b[i] == UInt8(ascii: "}") {
+                i += 1
+                return
+            }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
+    /// An array of numbers and nulls (NaN), as doubles.
+    mutating func numbers() throws(JSONParseError) -> [Double] {
+        guard i < b.count, b[i] == UInt8(ascii: "[") else { throw fail("expected an array") }
+        i += 1
+        var out: [Double] = []
+        skipWS()
+        if i < b.count, b[i] == UInt8(ascii: "]") {
+            i += 1
+            return out
+        }
+        while true {
+            skipWS()
+            guard i < b.count else { throw fail("unterminated array") }
+            switch b[i] {
+            case UInt8(ascii: "n"):
+                try literal("null")
+                out.append(.nan)
+            case UInt8(ascii: "N"), UInt8(ascii: "I"):
+                guard case .number(let d) = try parseValue() else { throw fail("expected a number") }
+                out.append(d)
+            default: out.append(try parseNumber())
+            }
+            skipWS()
+            guard i < b.count else { throw fail("unterminated array") }
+            if b[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            if b[i] == UInt8(ascii: "]") {
+                i += 1
+                return out
+            }
+            throw fail("expected ',' or ']'")
+        }
+    }
+}
