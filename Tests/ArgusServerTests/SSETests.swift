@@ -114,6 +114,38 @@ struct SSETests {
         second.stop()
     }
 
+    /// Each stream's opening replay is a database read on GRDB's readers while other requests read too; reads run
+    /// off Swift's cooperative threads, or a burst like this one deadlocks the server (seen with reads by key
+    /// made on the calling thread: every cooperative thread waited for a reader, every reader for a thread).
+    @Test("120 streams opening at once, each replaying 200 events, while reads go on: all open, replay, and go live")
+    func burstOfReplayingStreams() throws {
+        let s = try TestServer(env: ["ARGUS_MAX_STREAMS_PER_TOKEN": "1000"])
+        let token = try s.token()
+        let c = s.client(token)
+        #expect(try c.postBatch((0..<200).map { Ev.epoch("b", "j", $0) }).status == 200)
+        let subs = Locked<[SSECollector]>([])
+        DispatchQueue.concurrentPerform(iterations: 124) { k in
+            if k < 120 {
+                let sub = SSECollector(url: sseURL(s, "batch:b"), token: token, lastEventID: "0")
+                subs.withLock { $0.append(sub) }
+            } else {
+                for _ in 0..<30 { _ = try? s.client(token).get("/api/jobs/b/j") }
+            }
+        }
+        let all = subs.withLock { $0 }
+        defer {
+            for sub in all { sub.connection.cancel() }  // all at once: each notices within about a second
+            for sub in all { sub.stop() }
+        }
+        #expect(try c.get("/health").status == 200)
+        try c.mustPost(Ev.make("log_line", batch: "b", job: "j", data: ["line": "live"]))
+        for sub in all {
+            try sub.wait(
+                timeout: 30, "the replay and the live line",
+                until: { $0.filter { $0.type != "hello" && $0.type != "summary" }.count >= 201 })
+        }
+    }
+
     @Test("two overlapping channels deliver each event once")
     func overlappingChannels() throws {
         let s = try TestServer()
