@@ -38,6 +38,29 @@ struct AgentTests {
         return out
     }
 
+    @Test("a hostname with control characters is refused; token and agent listings print names without them")
+    func namesReachTheTerminalSafely() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let evil = "evil\u{1B}[31mred\nID    x\u{202E}"
+        let (rc, _, err) = try runTool(
+            Binaries.path("argus-agent"),
+            ["register", "--url", s.url, "--token", token, "--hostname", evil, "--state-file", "/dev/null/none"])
+        #expect(rc != 0)
+        #expect(err.contains("hostname must be printable text, without control or bidi characters."), "\(err)")
+        // A user name with controls (made on the command line before this rule, say) is listed as spaces.
+        _ = try s.token(user: "mal\u{1B}[2Jlory")
+        let (_, tokens, _) = try runTool(Binaries.path("argus-server"), ["token", "list"] + s.databaseArgs)
+        #expect(!tokens.unicodeScalars.contains { TerminalText.isControl($0) && $0 != "\n" }, "\(tokens)")
+        #expect(tokens.split(separator: "\n").count == 3, "a header and one row per token:\n\(tokens)")
+        #expect(tokens.contains("mal [2Jlory"))
+        _ = try Self.register(s, token, state: try Self.scratch().appendingPathComponent("a.json").path)
+        let (_, agents, _) = try runTool(Binaries.path("argus-server"), ["agent", "list"] + s.databaseArgs)
+        let lines = agents.split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].hasPrefix("ID  HOST"), "\(agents)")
+        #expect(lines[1].contains(Self.host) && lines[1].hasSuffix("active"), "\(agents)")
+    }
+
     @Test("without --state-file the agent keeps its token under $HOME/.config/argus, as $HOME says, and run finds it there")
     func stateFileFollowsHOME() throws {
         let s = try TestServer()

@@ -152,20 +152,14 @@ struct TokenCommand: ParsableCommand {
             do { rows = try dir.open().listTokens() } catch let e as ExitCode { throw e } catch {
                 throw fail("\(error)")
             }
-            print(
-                "ID    USER                 SCOPE     ADMIN  PREFIX        CREATED                STATE")
-            for t in rows {
-                let cols = [
-                    String(t.id).padding(toLength: 5, withPad: " ", startingAt: 0),
-                    t.user.padding(toLength: 20, withPad: " ", startingAt: 0),
-                    t.scope.padding(toLength: 9, withPad: " ", startingAt: 0),
-                    (t.isAdmin ? "yes" : "no").padding(toLength: 6, withPad: " ", startingAt: 0),
-                    (t.prefix + "…").padding(toLength: 13, withPad: " ", startingAt: 0),
-                    t.createdAt.padding(toLength: 22, withPad: " ", startingAt: 0),
-                    t.revoked ? "revoked" : "active",
-                ]
-                print(cols.joined(separator: " "))
-            }
+            printTable(
+                ["ID", "USER", "SCOPE", "ADMIN", "PREFIX", "CREATED", "STATE"],
+                rows.map { t in
+                    [
+                        String(t.id), t.user, t.scope, t.isAdmin ? "yes" : "no", t.prefix + "…", t.createdAt,
+                        t.revoked ? "revoked" : "active",
+                    ]
+                })
         }
     }
 
@@ -200,18 +194,14 @@ struct AgentsCommand: ParsableCommand {
             do { rows = try dir.open().listAgents() } catch let e as ExitCode { throw e } catch {
                 throw fail("\(error)")
             }
-            print("ID    HOST                 USER                 TOKEN  LAST SEEN              STATE")
-            for a in rows {
-                let cols = [
-                    String(a.id).padding(toLength: 5, withPad: " ", startingAt: 0),
-                    a.hostname.padding(toLength: 20, withPad: " ", startingAt: 0),
-                    a.user.padding(toLength: 20, withPad: " ", startingAt: 0),
-                    (a.tokenID.map(String.init) ?? "-").padding(toLength: 6, withPad: " ", startingAt: 0),
-                    a.lastSeenAt.padding(toLength: 22, withPad: " ", startingAt: 0),
-                    a.revoked ?? "active",
-                ]
-                print(cols.joined(separator: " "))
-            }
+            printTable(
+                ["ID", "HOST", "USER", "TOKEN", "LAST SEEN", "STATE"],
+                rows.map { a in
+                    [
+                        String(a.id), a.hostname, a.user, a.tokenID.map(String.init) ?? "-", a.lastSeenAt,
+                        a.revoked ?? "active",
+                    ]
+                })
         }
     }
 
@@ -229,5 +219,23 @@ struct AgentsCommand: ParsableCommand {
             guard done else { throw fail("there is no active agent with id \(id).") }
             print("revoked agent \(id)")
         }
+    }
+}
+
+/// A listing for the terminal: each column as wide as its widest cell, up to `maxWidth` (longer cells end in "…"), and
+/// every cell printable (`TerminalText`: a hostname or user name cannot move the cursor or fake a row).
+func printTable(_ header: [String], _ rows: [[String]], maxWidth: Int = 40) {
+    let cells = ([header] + rows).map { row in
+        row.map { cell -> String in
+            let text = TerminalText.printable(cell)
+            return text.count > maxWidth ? String(text.prefix(maxWidth - 1)) + "…" : text
+        }
+    }
+    let widths = header.indices.map { k in cells.map { $0[k].count }.max() ?? 0 }
+    for row in cells {
+        let padded = row.enumerated().map { k, cell in
+            k == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[k] - cell.count)
+        }
+        print(padded.joined(separator: "  "))
     }
 }

@@ -100,6 +100,10 @@ struct AgentController {
         guard let host = body["hostname"]?.stringValue, (1...255).contains(host.count) else {
             throw APIError.unprocessable("hostname is required (1 to 255 characters).")
         }
+        // It is shown to admins (`agent list`) and matched against batches' hosts: printable text only.
+        guard !TerminalText.hasControl(host) else {
+            throw APIError.unprocessable("hostname must be printable text, without control or bidi characters.")
+        }
         let (id, token) = try await store.registerAgent(
             hostname: host, version: body["version"]?.stringValue, capabilities: body["capabilities"].map { $0.serialized() },
             userID: user.id, tokenID: user.tokenID)

@@ -1,3 +1,5 @@
+import Shared
+
 /// The screen as plain data: every panel draws into a `Grid`, and the terminal backend only blits it.
 /// That makes every panel testable by rendering into a grid and comparing text.
 
@@ -149,7 +151,7 @@ public struct Grid: Equatable, Sendable {
             if col + w > limit { break }
             // The one gate between text from the network and the terminal: controls (C0, DEL, C1) and bidi
             // overrides/isolates/marks become spaces, so no line can move the cursor, ring, or reorder the row.
-            let shown: Unicode.Scalar = TextWidth.isControl(s) ? " " : s
+            let shown: Unicode.Scalar = TerminalText.isControl(s) ? " " : s
             base = nil
             if x + col >= 0 {
                 cells[y * width + x + col] = Cell(scalar: shown, style: style)
@@ -261,16 +263,6 @@ public enum TextWidth {
     public static func isCombining(_ s: Unicode.Scalar) -> Bool {
         switch s.value {
         case 0x0300...0x036F, 0x1AB0...0x1AFF, 0x1DC0...0x1DFF, 0x20D0...0x20FF, 0xFE20...0xFE2F: return true
-        default: return false
-        }
-    }
-
-    /// Code points that must never reach the terminal as they are: C0 controls, DEL and C1 controls (ESC,
-    /// BEL, CSI …), and the bidi controls (LRM/RLM, ALM, embeddings/overrides U+202A–202E, isolates
-    /// U+2066–2069) that would let a log line reorder what the row shows. `Grid.put` draws each as a space.
-    public static func isControl(_ s: Unicode.Scalar) -> Bool {
-        switch s.value {
-        case 0..<0x20, 0x7F..<0xA0, 0x061C, 0x200E...0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
         default: return false
         }
     }

@@ -1,0 +1,22 @@
+/// Text from users that ends up on a terminal (argus-tui's screen, the server's command-line listings): the one
+/// rule for which characters must never reach a terminal as they are.
+public enum TerminalText {
+    /// C0 controls, DEL and C1 controls (ESC, BEL, CSI …), and the bidi controls (LRM/RLM, ALM, embeddings/overrides
+    /// U+202A–202E, isolates U+2066–2069) that would let a text reorder what a row shows.
+    public static func isControl(_ s: Unicode.Scalar) -> Bool {
+        switch s.value {
+        case 0..<0x20, 0x7F..<0xA0, 0x061C, 0x200E...0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
+        default: return false
+        }
+    }
+
+    public static func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains(where: isControl) }
+
+    /// `text` with each control character drawn as a space.
+    public static func printable(_ text: String) -> String {
+        guard hasControl(text) else { return text }
+        var out = String.UnicodeScalarView()
+        for s in text.unicodeScalars { out.append(isControl(s) ? " " : s) }
+        return String(out)
+    }
+}
