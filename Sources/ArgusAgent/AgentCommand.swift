@@ -8,7 +8,7 @@ public struct AgentRootCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "argus-agent", abstract: "Carry out Rerun and Stop for argus-server on this host.",
         discussion:
-            "First `argus-agent register --url U --token T`, then `argus-agent run`. It only ever runs commands the server recorded for a batch.",
+            "First `argus-agent register` (with ARGUS_URL and ARGUS_TOKEN set: a --token is visible to other users in `ps`), then `argus-agent run`. It only ever runs commands the server recorded for a batch.",
         version: ArgusVersion.string,
         subcommands: [Register.self, Run.self])
 

@@ -102,6 +102,7 @@ struct ReadController {
         // `?epochs=columns`: the epochs as one array per key (`EpochTable`), what the TUI asks for; rows otherwise.
         router.get("/api/jobs/:b/:j/view") { req, ctx in
             let (b, j) = (try ctx.parameters.require("b"), try ctx.parameters.require("j"))
+            let scope = try ctx.readScope()  // who asks comes first: no token is 401 whatever the query says
             let columns: Bool
             switch req.uri.queryParameters.get("epochs") {
             case nil, "rows"?: columns = false
@@ -112,7 +113,7 @@ struct ReadController {
             let policy = actions
             guard
                 let view = try await store.view(
-                    batchID: b, jobID: j, scope: try ctx.readScope(), agentOnlineS: policy.agentOnlineS,
+                    batchID: b, jobID: j, scope: scope, agentOnlineS: policy.agentOnlineS,
                     epochColumns: columns, actions: { policy.actionsJSON($0, principal, agent: $1) })
             else { throw APIError.notFound("Job '\(j)' of batch '\(b)'") }
             return Response.json(view)
