@@ -206,7 +206,8 @@ struct OpenAPITests {
         let seconds = Date().timeIntervalSince(start)
         print("schemathesis (\(String(format: "%.1f", seconds)) s):\n\(out.split(separator: "\n").suffix(25).joined(separator: "\n"))")
         #expect(rc == 0, "schemathesis found problems:\n\(out)\n\(err)\n--- server log ---\n\(s.log.suffix(4000))")
-        #expect(seconds < 60, "the run took \(seconds) s")
+        // Not a benchmark: a guard against a run that hangs (about 15 s alone, 80 s seen on a loaded CI machine).
+        #expect(seconds < 240, "the run took \(seconds) s")
         // Every operation but GET /openapi.json, which schemathesis leaves out when it loads the document from it
         // (`served` checks that one).
         let operations = try Self.documentedRoutes().count - 1

@@ -85,7 +85,7 @@ struct StallDetectorTests {
     func serverEndingsEndAtLastActivity() async throws {
         let srv = try await InProcessServer { $0.stallTimeoutMin = 1 }
         let c = srv.client(try srv.token())
-        let t0 = Timestamp.now().micros
+        let t0 = srv.clock.nowUs  // the server's (injected) clock: a slow start must not put the run before it
         let at: @Sendable (Int64) -> String = { Timestamp(micros: t0 + $0 * 1_000_000).iso }
         try await offPool {
             for b in ["dead", "lost"] {

@@ -350,8 +350,11 @@ public enum Update {
             s.jobsLoaded = false
             s.jobCursor = 0
             return [.closeJob, .loadJobs(target)]
-        case .stop, .rerun, .share, .copyCommand, .markFailed:
+        case .stop, .rerun, .share, .markFailed:
             return tryAction(&s, binding.command, recheck: true)
+        case .copyCommand:
+            // The command is on screen or it is not: nothing the server could say since changes that.
+            return tryAction(&s, binding.command, recheck: false)
         }
         return []
     }
