@@ -368,7 +368,7 @@ public final class SSECollector: @unchecked Sendable {
 
     /// Waits until `predicate` holds over the received events, or throws after `timeout`.
     public func wait(
-        timeout: TimeInterval = 10, _ what: String = "events", until predicate: ([SSEEvent]) -> Bool
+        timeout: TimeInterval = 20, _ what: String = "events", until predicate: ([SSEEvent]) -> Bool
     ) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -383,8 +383,10 @@ public final class SSECollector: @unchecked Sendable {
     }
 
     /// Waits for the server's `hello`: from then on nothing that is posted can be missed.
+    /// The wait is long because in-process servers share the test process's cooperative threads with every test that
+    /// runs beside them: on a loaded 2-core CI machine a stream has taken over 10 s to open (StallDetectorTests).
     public func waitUntilConnected() throws {
-        try wait("the hello event", until: { $0.contains { $0.type == "hello" } })
+        try wait(timeout: 30, "the hello event", until: { $0.contains { $0.type == "hello" } })
     }
 
     public func stop() {
