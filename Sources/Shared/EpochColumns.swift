@@ -417,39 +417,6 @@ public struct EpochColumns: Sendable, Equatable {
 }
 
 extension JSONParser {
-    /// Calls `body` with each member's key, the parser at its value (which `body` must consume).
-    mutating func members(_ body: (inout JSONParser, String) throws(JSONParseError) -> Void) throws(JSONParseError) {
-        skipWS()
-        guard i < b.count, b[i] == UInt8(ascii: "{") else { throw fail("expected an object") }
-        i += 1
-        skipWS()
-        if i < b.count, b[i] == UInt8(ascii: "}") {
-            i += 1
-            return
-        }
-        while true {
-            skipWS()
-            guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-            let key = try parseString()
-            skipWS()
-            guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-            i += 1
-            skipWS()
-            try body(&self, key)
-            skipWS()
-            guard i < b.count else { throw fail("unterminated object") }
-            if b[i] == UInt8(ascii: ",") {
-                i += 1
-                continue
-            }
-            if b[i] == UInt8(ascii: "}") {
-                i += 1
-                return
-            }
-            throw fail("expected ',' or '}'")
-        }
-    }
-
     /// An array of numbers and nulls (NaN), as doubles.
     mutating func numbers() throws(JSONParseError) -> [Double] {
         guard i < b.count, b[i] == UInt8(ascii: "[") else { throw fail("expected an array") }

@@ -222,31 +222,18 @@ struct JSONParser {
         depth += 1
         if depth > 128 { throw fail("nesting too deep") }
         defer { depth -= 1 }
-        i += 1
         var pairs: [(key: String, value: JSON)] = []
         // Where each key sits, once the object has more than a few: a scan per key for duplicates is quadratic (a 1 MB
         // object of distinct keys took 13 s in a release build, one at the 16 MB body limit about an hour).
         var positions: [String: Int]? = nil
-        skipWS()
-        if i < b.count, b[i] == UInt8(ascii: "}") {
-            i += 1
-            return .object(JSONObject(pairs))
-        }
-        while true {
-            skipWS()
-            guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-            let k = try parseString()
-            skipWS()
-            guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-            i += 1
-            skipWS()
+        try members { p, k throws(JSONParseError) in
             let v: JSON
-            if depth == 1, !rawMembers.isEmpty, rawMembers.contains(k) {
-                let start = i
-                try skipValue()
-                v = .raw(Array(b[start..<i]))
+            if p.depth == 1, !p.rawMembers.isEmpty, p.rawMembers.contains(k) {
+                let start = p.i
+                try p.skipValue()
+                v = .raw(Array(p.b[start..<p.i]))
             } else {
-                v = try parseValue()
+                v = try p.parseValue()
             }
             // Duplicate keys: the last one wins, as in Python's json module.
             if positions == nil, pairs.count >= JSONParser.scannedKeys {
@@ -264,6 +251,29 @@ struct JSONParser {
             } else {
                 pairs.append((k, v))
             }
+        }
+        return .object(JSONObject(pairs))
+    }
+
+    /// Calls `body` with each member's key, the parser at its value (which `body` must consume).
+    mutating func members(_ body: (inout JSONParser, String) throws(JSONParseError) -> Void) throws(JSONParseError) {
+        skipWS()
+        guard i < b.count, b[i] == UInt8(ascii: "{") else { throw fail("expected an object") }
+        i += 1
+        skipWS()
+        if i < b.count, b[i] == UInt8(ascii: "}") {
+            i += 1
+            return
+        }
+        while true {
+            skipWS()
+            guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let key = try parseString()
+            skipWS()
+            guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            i += 1
+            skipWS()
+            try body(&self, key)
             skipWS()
             guard i < b.count else { throw fail("unterminated object") }
             if b[i] == UInt8(ascii: ",") {
@@ -272,7 +282,7 @@ struct JSONParser {
             }
             if b[i] == UInt8(ascii: "}") {
                 i += 1
-                return .object(JSONObject(pairs))
+                return
             }
             throw fail("expected ',' or '}'")
         }
