@@ -144,10 +144,11 @@ public final class HTTPClient: @unchecked Sendable {
         let rc = withExtendedLifetime(sink) { curl_easy_perform(h) }
         if rc != CURLE_OK {
             let why = String(cString: curl_easy_strerror(rc))
-            // Whether the connection was made tells "cannot reach" from "reached, then it went wrong".
-            var connectedUs: curl_off_t = 0
-            ccurl_getinfo_off(h, CURLINFO_CONNECT_TIME_T, &connectedUs)
-            if connectedUs == 0 { throw ClientError(.connection, "Cannot reach \(baseURL) (\(why)).") }
+            // Whether the request began to be sent tells "cannot reach" from "reached, then it went wrong". (Not
+            // the connect time: a reused keep-alive connection has none.)
+            var sendingUs: curl_off_t = 0
+            ccurl_getinfo_off(h, CURLINFO_PRETRANSFER_TIME_T, &sendingUs)
+            if sendingUs == 0 { throw ClientError(.connection, "Cannot reach \(baseURL) (\(why)).") }
             if rc == CURLE_OPERATION_TIMEDOUT {
                 throw ClientError(
                     .timeout, "\(baseURL) accepted the connection but sent no complete reply within \(Int(timeout.rounded())) s.")

@@ -61,6 +61,26 @@ struct RequestDeadlineTests {
         #expect(closed && seconds < 0.9, "answered and closed in \(seconds) s, before any body timeout")
     }
 
+    @Test("a client that sends its oversized body anyway still reads the 413 and its sentence, not a reset")
+    func declaredTooLargeSentAnyway() throws {
+        let s = try TestServer(env: Self.fast)
+        let token = try s.token()
+        for _ in 0..<3 {
+            let c = try RawConnection(port: s.port)
+            c.send(
+                "POST /api/events/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: 3000000\r\n\r\n")
+            // The whole body, at once, without waiting for an answer: a client with no `Expect: 100-continue`.
+            let sent = c.send(bytes: [UInt8](repeating: UInt8(ascii: "x"), count: 3_000_000))
+            let (text, closed, seconds) = c.readUntilClosed(timeout: 5)
+            #expect(sent, "the server reset the connection while the body was being sent")
+            #expect(text.hasPrefix("HTTP/1.1 413"), "\(text)")
+            #expect(text.contains("The body is too large (3000000 bytes)"), "\(text)")
+            #expect(closed && seconds < 2.5, "closed after \(seconds) s")
+        }
+        #expect(try s.client(token).get("/health").status == 200)
+    }
+
     @Test("an SSE stream and a long-poll outlive the header and body timeouts")
     func streamsAreNotCut() throws {
         let s = try TestServer(env: Self.fast)

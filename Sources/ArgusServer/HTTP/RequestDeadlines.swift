@@ -11,7 +11,11 @@ import Synchronization
 /// must arrive within `headerTimeout` (counted from the connection's start, or from the end of the previous
 /// response: the idle keep-alive time), and its body within `bodyTimeout` of the headers. Once a request is read,
 /// its response may take as long as it needs: SSE streams and long-polls are never cut. A response that says
-/// `Connection: close` (a 413 sent before the body) closes the connection once written, so the body is never read.
+/// `Connection: close` (a 413 sent before the body) ends the connection once written, with a lingering close: the
+/// server stops sending and reads what the client still sends, discarding it, until the client closes, the body ends
+/// or `lingerTimeout` passes. Closing at once, with body bytes unread, makes the kernel reset the connection, and a
+/// client still uploading (curl without `Expect`, or once its 1 s wait for `100 Continue` is over) then reports "failed
+/// sending data" instead of the 413 and its sentence.
 final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -26,10 +30,14 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Requests whose response has not ended yet.
     private var inFlight = 0
     private var closeAfterResponse = false
+    /// After a `Connection: close` answer: output closed, input read and dropped until the connection ends.
+    private var lingering = false
+    private let lingerTimeout: TimeAmount
 
     init(headerTimeoutS: Double, bodyTimeoutS: Double) {
         headerTimeout = .nanoseconds(Int64(headerTimeoutS * 1e9))
         bodyTimeout = .nanoseconds(Int64(bodyTimeoutS * 1e9))
+        lingerTimeout = .nanoseconds(Int64(min(bodyTimeoutS, 2) * 1e9))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -49,6 +57,10 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if lingering {
+            if case .end = unwrapInboundIn(data) { context.close(promise: nil) }
+            return
+        }
         switch unwrapInboundIn(data) {
         case .head:
             reading = true
@@ -74,12 +86,22 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             inFlight -= 1
             if closeAfterResponse {
                 context.writeAndFlush(data, promise: promise)
-                context.close(promise: nil)
+                linger(context)
                 return
             }
             context.write(data, promise: promise)
             if inFlight == 0 && !reading { arm(context, headerTimeout) }
         }
+    }
+
+    /// Half-closes: the answer is on its way and nothing more will be sent; what the client still sends is dropped.
+    private func linger(_ context: ChannelHandlerContext) {
+        lingering = true
+        arm(context, lingerTimeout)
+        let halfClosed = context.eventLoop.makePromise(of: Void.self)
+        // A channel that cannot half-close is closed whole, as before.
+        halfClosed.futureResult.assumeIsolated().whenFailure { _ in context.close(promise: nil) }
+        context.close(mode: .output, promise: halfClosed)
     }
 
     private func arm(_ context: ChannelHandlerContext, _ timeout: TimeAmount) {

@@ -30,6 +30,19 @@ final class RawConnection {
         _ = Array(text.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
+    /// Sends every byte, blocking as the socket fills: false when the connection broke first.
+    func send(bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { all in
+            var offset = 0
+            while offset < all.count {
+                let n = Glibc.send(fd, all.baseAddress! + offset, all.count - offset, Int32(MSG_NOSIGNAL))
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+    }
+
     /// Reads until the server closes the connection or `timeout` passes: (what arrived, closed, seconds waited).
     /// `untilEndOfChunkedBody`: stop as well once a chunked response has ended (its `0\r\n\r\n`), though the
     /// connection stays open for the next request.
