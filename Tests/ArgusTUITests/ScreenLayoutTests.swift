@@ -117,7 +117,7 @@ struct ScreenLayoutTests {
                 batchID: batch,
                 ["seed3", "seed4"].map { ["id": .string("exp-2026-04-23-patchtst-etth1-lr3e-4-" + $0), "status": "stopping"] }))
         let text = ScreenView.render(list).text
-        #expect(text.contains("exp-2…seed3") && text.contains("exp-2…seed4"), "\(text)")
+        #expect(text.contains("exp-2026-0…e-4-seed3") && text.contains("exp-2026-0…e-4-seed4"), "\(text)")
         #expect(text.contains("◐ stopping"))
         #expect(TextWidth.truncateMiddle("exp-2026-04-23-seed3", 16) == "exp-2026…3-seed3")
         #expect(TextWidth.truncateMiddle("exp-2026-04-23-seed3", 20) == "exp-2026-04-23-seed3")

@@ -92,9 +92,12 @@ public struct BatchRow: Equatable, Sendable {
     public var nFailed: Int
     public var nTotal: Int?
     public var lastActivity: String
+    /// Who owns it (the picker shows the column to admins, who see everyone's).
+    public var user: String
 
     init(_ j: JSON) {
         id = j["id"]?.stringValue ?? "?"
+        user = j["user"]?.stringValue ?? ""
         project = j["project"]?.stringValue ?? ""
         status = j["status"]?.stringValue ?? ""
         host = j["host"]?.stringValue ?? ""
@@ -107,13 +110,22 @@ public struct BatchRow: Equatable, Sendable {
     static let activeFirst: [String: Int] = ["running": 0, "stalled": 1, "stopping": 2]
 }
 
+/// One job on the batch screen, as the server's summary of it says (JobOut and its `telemetry`).
 public struct JobRow: Equatable, Sendable {
     public var id: String
     public var status: String
     public var model: String
     public var epoch: Int?
+    /// How many epochs the run said it would train (job_start's `total_epochs`, or job_done's count).
+    public var totalEpochs: Int?
+    public var elapsedS: Double?
     public var trainLoss: Double?
     public var valLoss: Double?
+    public var bestValLoss: Double?
+    public var bestValEpoch: Int?
+    public var gpuUtilPct: Double?
+    /// The server's short summary of the loss curve (at most a few dozen points), drawn as a sparkline.
+    public var lossSpark: [Double]
 
     init(_ j: JSON) {
         id = j["id"]?.stringValue ?? "?"
@@ -121,8 +133,14 @@ public struct JobRow: Equatable, Sendable {
         status = t["status"]?.stringValue ?? j["status"]?.stringValue ?? ""
         model = j["model"]?.stringValue ?? ""
         epoch = t["epoch"]?.intValue
+        totalEpochs = t["total_epochs"]?.intValue
+        elapsedS = t["elapsed_s"]?.doubleValue ?? j["elapsed_s"]?.doubleValue
         trainLoss = t["train_loss"]?.doubleValue
         valLoss = t["val_loss"]?.doubleValue
+        bestValLoss = t["best_val_loss"]?.doubleValue
+        bestValEpoch = t["best_val_epoch"]?.intValue
+        gpuUtilPct = t["gpu_util_pct"]?.doubleValue
+        lossSpark = (t["loss_spark"]?.arrayValue ?? []).map { $0.doubleValue ?? .nan }
     }
 }
 
@@ -147,7 +165,15 @@ public struct AppState: Sendable {
     public var batchCursor = 0
     public var jobs: [JobRow] = []
     public var jobsLoaded = false
+    /// An index into `shownJobs` (the rows as filtered and sorted).
     public var jobCursor = 0
+    public var jobSort = JobSort()
+    /// The list screens' `/` filter (the job screen's `filter` searches its log instead).
+    public var listFilter = ""
+    /// Jobs marked (Space) for the compare overlay, in the order they were marked; kept across batches.
+    public var marked: [JobRef] = []
+    /// The caller is an admin (`GET /api/session`): the picker shows whose each batch is.
+    public var isAdmin = false
 
     public var job: JobData?
     public var connection: ConnectionState = .connecting

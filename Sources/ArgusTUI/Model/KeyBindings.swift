@@ -7,7 +7,7 @@ public enum Key: Equatable, Hashable, Sendable {
 
 public enum Command: Equatable, Sendable {
     case quit, interrupt, help, back, open, up, down, pageUp, pageDown, top, bottom, scrollLeft, scrollRight,
-        filter, ema, logScale, toggleSeries, chooseSeries
+        filter, ema, logScale, toggleSeries, chooseSeries, sort, sortInvert, mark
     case stop, rerun, share, copyCommand, openRerun, markFailed
 }
 
@@ -64,6 +64,17 @@ public enum KeyBindings {
         KeyBinding(
             keys: [.char("/")], label: "/", help: "search the job's whole log (Enter keeps, Esc clears)",
             context: .job, command: .filter),
+        KeyBinding(
+            keys: [.char("/")], label: "/", help: "filter the list as you type (Enter keeps, Esc clears)",
+            context: .lists, command: .filter),
+        KeyBinding(
+            keys: [.char("<"), .char(">"), .char(","), .char(".")], label: "< >",
+            help: "sort the batch screen by the column to the left / right", context: .lists, command: .sort),
+        KeyBinding(
+            keys: [.char("I")], label: "I", help: "invert the sort order", context: .lists, command: .sortInvert),
+        KeyBinding(
+            keys: [.char(" ")], label: "Space", help: "mark the job for comparing (marks stay across batches)",
+            context: .lists, command: .mark),
         KeyBinding(
             keys: [.char("e")], label: "e", help: "EMA smoothing on the chart", context: .job,
             command: .ema),

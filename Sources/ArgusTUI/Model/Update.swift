@@ -8,6 +8,10 @@ public enum Action: Sendable {
     case tick(now: Double)
     case batchesLoaded([JSON])
     case jobsLoaded(batchID: String, [JSON])
+    /// Jobs whose summary changed, from the batch's live stream (SSE summary frames): each replaces its row.
+    case jobsUpdated(batchID: String, [JSON])
+    /// Who the caller is (`GET /api/session`).
+    case sessionLoaded(isAdmin: Bool)
     /// The job's view; its epochs separately when they came in the columns form (`JobData.loadView`).
     case viewLoaded(JSON, epochs: EpochColumns? = nil)
     case streamEvent(JSON)
@@ -69,13 +73,25 @@ public enum Update {
                 return ra != rb ? ra < rb : false
             }
             s.batchesLoaded = true
-            s.batchCursor = min(s.batchCursor, max(0, s.batches.count - 1))
+            s.batchCursor = min(s.batchCursor, max(0, s.shownBatches.count - 1))
             return []
         case .jobsLoaded(let batchID, let rows):
             guard s.screen == .jobs(batchID) else { return [] }
-            s.jobs = rows.map(JobRow.init)
-            s.jobsLoaded = true
-            s.jobCursor = min(s.jobCursor, max(0, s.jobs.count - 1))
+            keepingSelection(&s) {
+                $0.jobs = rows.map(JobRow.init)
+                $0.jobsLoaded = true
+            }
+            return []
+        case .jobsUpdated(let batchID, let rows):
+            guard s.screen == .jobs(batchID), s.jobsLoaded else { return [] }
+            keepingSelection(&s) { s in
+                for row in rows.map(JobRow.init) {
+                    if let i = s.jobs.firstIndex(where: { $0.id == row.id }) { s.jobs[i] = row } else { s.jobs.append(row) }
+                }
+            }
+            return []
+        case .sessionLoaded(let isAdmin):
+            s.isAdmin = isAdmin
             return []
         case .viewLoaded(let v, let epochs):
             var data = JobData(view: v, epochs: epochs)
@@ -267,6 +283,10 @@ public enum Update {
                 _ = setFilter(&s, "")
                 return []
             }
+            if !s.listFilter.isEmpty && s.screen != .job {
+                setListFilter(&s, "")
+                return []
+            }
             switch s.screen {
             case .batches: return []
             case .jobs:
@@ -285,17 +305,21 @@ public enum Update {
         case .open:
             switch s.screen {
             case .batches:
-                guard s.batches.indices.contains(s.batchCursor) else { return [] }
-                let id = s.batches[s.batchCursor].id
+                let shown = s.shownBatches
+                guard shown.indices.contains(s.batchCursor) else { return [] }
+                let id = shown[s.batchCursor].id
                 s.screen = .jobs(id)
                 clearNotices(&s)
+                s.listFilter = ""
                 s.jobs = []
                 s.jobsLoaded = false
                 s.jobCursor = 0
                 return [.loadJobs(id)]
             case .jobs(let b):
-                guard s.jobs.indices.contains(s.jobCursor) else { return [] }
-                let j = s.jobs[s.jobCursor].id
+                let shown = s.shownJobs
+                guard shown.indices.contains(s.jobCursor) else { return [] }
+                let j = shown[s.jobCursor].id
+                s.listFilter = ""
                 s.screen = .job
                 clearNotices(&s)
                 s.job = JobData(batchID: b, jobID: j)
@@ -318,6 +342,38 @@ public enum Update {
             shiftLog(&s, binding.command == .scrollRight ? 1 : -1)
         case .filter:
             s.filterEditing = true
+        case .sort:
+            guard case .jobs = s.screen else {
+                say(&s, "Sorting is on the batch screen (Enter a batch).")
+                return []
+            }
+            let step = key == .char("<") || key == .char(",") ? -1 : 1
+            let columns = JobColumn.sortable
+            keepingSelection(&s) { s in
+                // From the server's order, > starts at the first column and < at the last.
+                let at = s.jobSort.column.flatMap { columns.firstIndex(of: $0) } ?? (step > 0 ? -1 : columns.count)
+                s.jobSort.column = columns[(at + step + columns.count) % columns.count]
+            }
+            say(&s, "Sorted by \(s.jobSort.column!.title.lowercased())\(s.jobSort.descending ? ", descending" : "") (I inverts)")
+        case .sortInvert:
+            guard case .jobs = s.screen, let column = s.jobSort.column else {
+                say(&s, "Choose a sort column first with < or >.")
+                return []
+            }
+            keepingSelection(&s) { $0.jobSort.descending.toggle() }
+            say(&s, "Sorted by \(column.title.lowercased())\(s.jobSort.descending ? ", descending" : ", ascending")")
+        case .mark:
+            guard case .jobs(let b) = s.screen else {
+                say(&s, "Marks are for jobs: Enter a batch and press Space on a job.")
+                return []
+            }
+            let shown = s.shownJobs
+            guard shown.indices.contains(s.jobCursor) else { return [] }
+            let ref = JobRef(batchID: b, jobID: shown[s.jobCursor].id)
+            if let i = s.marked.firstIndex(of: ref) { s.marked.remove(at: i) } else { s.marked.append(ref) }
+            // On to the next row, so a run of jobs is marked by holding Space.
+            s.jobCursor = clamp(s.jobCursor + 1, 0, shown.count - 1)
+            say(&s, markedSentence(s))
         case .ema:
             s.ema.toggle()
             s.chartBounds = nil
@@ -451,8 +507,8 @@ public enum Update {
 
     static func move(_ s: inout AppState, _ delta: Int) -> [Effect] {
         switch s.screen {
-        case .batches: s.batchCursor = clamp(s.batchCursor + delta, 0, s.batches.count - 1)
-        case .jobs: s.jobCursor = clamp(s.jobCursor + delta, 0, s.jobs.count - 1)
+        case .batches: s.batchCursor = clamp(s.batchCursor + delta, 0, s.shownBatches.count - 1)
+        case .jobs: s.jobCursor = clamp(s.jobCursor + delta, 0, s.shownJobs.count - 1)
         case .job: return scrollLog(&s, by: delta)
         }
         return []
@@ -520,6 +576,7 @@ public enum Update {
     static func clamp(_ v: Int, _ lo: Int, _ hi: Int) -> Int { max(lo, min(max(lo, hi), v)) }
 
     static func editFilter(_ s: inout AppState, _ key: Key) -> [Effect] {
+        if s.screen != .job { return editListFilter(&s, key) }
         switch key {
         case .enter:
             s.filterEditing = false
@@ -531,6 +588,55 @@ public enum Update {
         case .ctrlC: return [.interrupted]
         case .char(let c): return setFilter(&s, s.filter + String(c))
         default: return []
+        }
+    }
+
+    /// Typing into a list's `/` filter: the rows narrow as you type; Enter keeps it, Esc clears it.
+    static func editListFilter(_ s: inout AppState, _ key: Key) -> [Effect] {
+        switch key {
+        case .enter: s.filterEditing = false
+        case .escape:
+            s.filterEditing = false
+            setListFilter(&s, "")
+        case .backspace: setListFilter(&s, String(s.listFilter.dropLast()))
+        case .ctrlC: return [.interrupted]
+        case .char(let c): setListFilter(&s, s.listFilter + String(c))
+        default: break
+        }
+        return []
+    }
+
+    /// The selected row stays selected while the filter narrows or widens around it (else the first shown).
+    static func setListFilter(_ s: inout AppState, _ text: String) {
+        keepingSelection(&s) { $0.listFilter = text }
+    }
+
+    /// Runs `change` and then puts the cursor back on the row it was on, wherever the rows moved (a live
+    /// update re-sorted them, the filter changed); if that row is gone, the cursor stays in range.
+    static func keepingSelection(_ s: inout AppState, _ change: (inout AppState) -> Void) {
+        switch s.screen {
+        case .jobs:
+            let before = s.shownJobs
+            let id = before.indices.contains(s.jobCursor) ? before[s.jobCursor].id : nil
+            change(&s)
+            let after = s.shownJobs
+            s.jobCursor = id.flatMap { id in after.firstIndex { $0.id == id } } ?? clamp(s.jobCursor, 0, after.count - 1)
+        case .batches:
+            let before = s.shownBatches
+            let id = before.indices.contains(s.batchCursor) ? before[s.batchCursor].id : nil
+            change(&s)
+            let after = s.shownBatches
+            s.batchCursor = id.flatMap { id in after.firstIndex { $0.id == id } } ?? clamp(s.batchCursor, 0, after.count - 1)
+        default:
+            change(&s)
+        }
+    }
+
+    static func markedSentence(_ s: AppState) -> String {
+        switch s.marked.count {
+        case 0: return "No jobs marked."
+        case 1: return "1 job marked: mark one more to compare."
+        default: return "\(s.marked.count) jobs marked: C compares their loss curves."
         }
     }
 

@@ -40,7 +40,8 @@ public final class Feed: @unchecked Sendable {
     public let token: String
     let inbox: ActionInbox
     private let lock = NSLock()
-    private var stream: JobStream?
+    /// The one live stream at a time: a job's (job screen) or a batch's (batch screen).
+    private var stream: (any LiveStream)?
 
     public init(baseURL: String, token: String, inbox: ActionInbox) {
         self.baseURL = baseURL
@@ -57,6 +58,22 @@ public final class Feed: @unchecked Sendable {
                 inbox.post(.connection(.live))
             } catch {
                 Feed.report(error, to: inbox, what: "the list of batches")
+            }
+        }.start()
+    }
+
+    /// The batch screen: its jobs live, from the batch's summary frames (`BatchStream`).
+    public func openBatch(_ batchID: String) {
+        replaceStream(with: BatchStream(baseURL: baseURL, token: token, batchID: batchID, inbox: inbox))
+    }
+
+    /// Who the caller is: an admin's picker shows whose each batch is. Nothing is said when it fails (the
+    /// column stays hidden, as for anyone else).
+    public func loadSession() {
+        let (url, token, inbox) = (baseURL, token, inbox)
+        Thread {
+            if let me = try? HTTPClient(baseURL: url, token: token).getJSON("/api/session") {
+                inbox.post(.sessionLoaded(isAdmin: me["is_admin"]?.boolValue ?? false))
             }
         }.start()
     }
@@ -171,18 +188,98 @@ public final class Feed: @unchecked Sendable {
     }
 
     public func openJob(batchID: String, jobID: String) {
-        let s = JobStream(baseURL: baseURL, token: token, batchID: batchID, jobID: jobID, inbox: inbox)
-        lock.withLock {
-            stream?.stop()
-            stream = s
-        }
-        s.start()
+        replaceStream(with: JobStream(baseURL: baseURL, token: token, batchID: batchID, jobID: jobID, inbox: inbox))
     }
 
-    public func closeJob() {
+    /// Ends the live stream (job or batch), if any.
+    public func closeJob() { replaceStream(with: nil) }
+
+    private func replaceStream(with next: (any LiveStream)?) {
         lock.withLock {
             stream?.stop()
-            stream = nil
+            stream = next
+        }
+        next?.start()
+    }
+}
+
+/// A stream the feed keeps open for the screen on show.
+protocol LiveStream: AnyObject, Sendable {
+    func start()
+    func stop()
+}
+
+/// The batch screen's feed: the batch's SSE channel, from now (no replay). The summary frame that opens each
+/// connection lists every job, so it replaces the list; later summaries carry the jobs that changed. Other
+/// events are skipped unparsed. A dropped stream is reconnected with capped backoff, and its opening summary
+/// brings the list up to date again, so nothing missed in between is lost.
+final class BatchStream: LiveStream, @unchecked Sendable {
+    let baseURL: String
+    let token: String
+    let batchID: String
+    let inbox: ActionInbox
+    private let stopped = Atomic<Bool>(false)
+    private let current = Mutex<SSEConnection?>(nil)
+
+    init(baseURL: String, token: String, batchID: String, inbox: ActionInbox) {
+        self.baseURL = baseURL
+        self.token = token
+        self.batchID = batchID
+        self.inbox = inbox
+    }
+
+    func start() { Thread { self.run() }.start() }
+
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+        current.withLock { $0?.cancel() }
+    }
+
+    var isStopped: Bool { stopped.load(ordering: .relaxed) }
+
+    func run() {
+        let client = HTTPClient(baseURL: baseURL, token: token)
+        let sseURL = client.baseURL + APIPath.sse([.batch(batchID)])
+        let (inbox, batchID) = (self.inbox, self.batchID)
+        var attempt = 0
+        var keepalive: Double? = nil
+        while !isStopped {
+            let conn = SSEConnection(url: sseURL, token: token, idleTimeout: SSEConnection.stallTimeout(keepalive: keepalive))
+            current.withLock { $0 = conn }
+            if isStopped { return }
+            var opened = false
+            var broken: ConnectionProblem? = nil
+            let end = conn.run(lastEventID: nil) { m in
+                guard case .event(let e) = m else { return true }
+                if e.type == "hello" {
+                    if let k = (try? JSON.parse(e.data))?["keepalive_s"]?.doubleValue, k > 0 { keepalive = k }
+                    conn.idleTimeout = SSEConnection.stallTimeout(keepalive: keepalive)
+                    return true
+                }
+                guard e.type == SummaryFrame.eventType else { return true }
+                guard let frame = try? JSON.parse(e.data), let jobs = frame["jobs"]?.arrayValue else {
+                    broken = .malformed("a summary of batch \(batchID)")
+                    return false
+                }
+                inbox.post(opened ? .jobsUpdated(batchID: batchID, jobs) : .jobsLoaded(batchID: batchID, jobs))
+                if !opened {
+                    inbox.post(.connection(.live))
+                    opened = true
+                    attempt = 0
+                }
+                return true
+            }
+            current.withLock { $0 = nil }
+            if isStopped { return }
+            if case .refused(401, let detail) = end {
+                inbox.post(.fatal("The server rejected the token: \(detail ?? "HTTP 401")"))
+                return
+            }
+            guard let problem = broken ?? JobStream.problem(end) else { return }
+            attempt += 1
+            inbox.post(.connection(.offline(problem)))
+            let end2 = Date().addingTimeInterval(JobStream.backoff(attempt))
+            while !isStopped && Date() < end2 { usleep(50_000) }
         }
     }
 }
@@ -194,7 +291,7 @@ public final class Feed: @unchecked Sendable {
 /// screen: an error status (with its `detail`), a reply or event that is not JSON (the stream is dropped and
 /// resumed from the last good id, so the server can send it again), a stream cut mid-event, and silence — no
 /// byte, not even a keepalive, for `SSEConnection.stallTimeout` of the interval the server announced in `hello`.
-final class JobStream: @unchecked Sendable {
+final class JobStream: LiveStream, @unchecked Sendable {
     let baseURL: String
     let token: String
     let batchID: String

@@ -98,8 +98,10 @@ public enum TerminalApp {
                 case .interrupted:
                     interrupted = true
                     quit = true
-                case .loadBatches: feed.loadBatches()
-                case .loadJobs(let b): feed.loadJobs(b)
+                case .loadBatches:
+                    feed.closeJob()
+                    feed.loadBatches()
+                case .loadJobs(let b): feed.openBatch(b)
                 case .openJob(let b, let j): feed.openJob(batchID: b, jobID: j)
                 case .closeJob: feed.closeJob()
                 case .fetchLogs(let req): feed.fetchLogs(req)
@@ -123,6 +125,7 @@ public enum TerminalApp {
             }
         }
         perform(effects)
+        feed.loadSession()
         var lastTick = Date().timeIntervalSince1970
         var lastListRefresh = lastTick
         state.now = lastTick
@@ -161,14 +164,10 @@ public enum TerminalApp {
                 lastTick = t
                 perform(Update.apply(&state, .tick(now: t)))
                 changed = true
-                // Lists are cheap to refresh; the job screen is pushed over SSE instead.
+                // The picker is cheap to refresh; the batch and job screens are pushed over SSE instead.
                 if t - lastListRefresh >= 5 {
                     lastListRefresh = t
-                    switch state.screen {
-                    case .batches: feed.loadBatches()
-                    case .jobs(let b): feed.loadJobs(b)
-                    case .job: break
-                    }
+                    if state.screen == .batches { feed.loadBatches() }
                 }
             }
             if changed && !quit { term.draw(ScreenView.render(state)) }
@@ -200,6 +199,8 @@ public enum TerminalApp {
         state.now = Date().timeIntervalSince1970
         switch o.target {
         case .picker:
+            let me = try? client.getJSON("/api/session")
+            _ = Update.apply(&state, .sessionLoaded(isAdmin: me?["is_admin"]?.boolValue ?? false))
             _ = Update.apply(
                 &state, .batchesLoaded(try client.getJSON("/api/batches?limit=200").arrayValue ?? []))
         case .batch(let b):

@@ -90,7 +90,7 @@ public enum ScreenView {
     static func statusLine(_ s: AppState, into g: inout Grid, y: Int) {
         if s.filterEditing {
             let used = g.put(0, y, "/", Style(fg: .cyan, bold: true))
-            let t = g.put(used, y, s.filter, .bold)
+            let t = g.put(used, y, s.screen == .job ? s.filter : s.listFilter, .bold)
             g.put(used + t, y, "▏", .plain)
             g.put(used + t + 2, y, "  Enter keeps · Esc clears", .dimmed)
             return
@@ -120,8 +120,10 @@ public enum ScreenView {
         }
         let hints: String
         switch s.screen {
-        case .batches: hints = "↑↓ select · Enter open · ? help · q quit"
-        case .jobs: hints = "↑↓ select · Enter open · Esc back · ? help · q quit"
+        case .batches:
+            hints = listFilterHint(s) + "↑↓ select · Enter open · / filter · ? help · q quit"
+        case .jobs:
+            hints = listFilterHint(s) + "↑↓ select · Enter open · / filter · < > sort · Space mark · Esc back · ? help · q quit"
         case .job:
             hints =
                 "↑↓ PgUp/PgDn Home scroll log · ←→ long lines · / search · e EMA · g log-y · 1-9/m series · Esc back · ? help · q quit"
@@ -132,6 +134,11 @@ public enum ScreenView {
                 s.glyphs == .ascii
                     ? hints.replacingOccurrences(of: "↑↓", with: "up/down").replacingOccurrences(of: "←→", with: "left/right")
                         .replacingOccurrences(of: "·", with: "|") : hints, s.width), .dimmed)
+    }
+
+    /// A kept list filter, first on the hint line so it is never forgotten.
+    static func listFilterHint(_ s: AppState) -> String {
+        s.listFilter.isEmpty ? "" : "filter '\(s.listFilter)' (Esc clears) · "
     }
 
     /// While the server misbehaves: what is wrong, that it is being retried, and that the screen shows the last
@@ -145,9 +152,12 @@ public enum ScreenView {
             guard s.job?.loaded == true else { return nil }
             parts.append(problem.isStall ? "reconnecting (attempt \(n))" : "retrying (attempt \(n))")
             if let since { parts.append("showing what arrived until \(since)") }
-        case (_, .batches) where s.batchesLoaded, (_, .jobs) where s.jobsLoaded:
+        case (_, .batches) where s.batchesLoaded:
             parts.append("retrying every 5s")
             if let since { parts.append("showing the list as of \(since)") }
+        case (_, .jobs) where s.jobsLoaded:
+            parts.append("reconnecting")
+            if let since { parts.append("showing the jobs as of \(since)") }
         default:
             parts.append("retrying")
         }
@@ -160,23 +170,43 @@ public enum ScreenView {
         var title: String
         var shrinks = false
         var middle = false
+        /// On a narrow terminal columns are left out, lowest `keep` first (nil: never), before a shrinking
+        /// column is cut below a readable width (`readable`).
+        var keep: Int? = nil
+
+        var readable: Int { middle ? 20 : 12 }
     }
 
-    /// One row of a list screen: a status (coloured) and one text per column.
+    /// One row of a list screen: a status (coloured) and one text per column; `marked` shows a mark before it.
     struct ListRow {
         var status: String
         var cells: [String]
+        var marked = false
     }
 
-    /// Column widths from the values themselves: each as wide as its title and longest value; when the row
-    /// is too wide, the widest shrinking column gives up a column at a time (down to its title or 8).
+    /// Column widths from the values themselves: each as wide as its title and longest value. When the row
+    /// is too wide, columns are left out (width 0; lowest `keep` first) until the rest fit with their shrinking
+    /// columns at a readable width; then the widest shrinking column gives up a column at a time (down to its
+    /// title or 8).
     static func columnWidths(_ columns: [ListColumn], _ rows: [ListRow], room: Int) -> [Int] {
         var widths = columns.indices.map { i in
             rows.reduce(TextWidth.of(columns[i].title)) { max($0, TextWidth.of($1.cells[i])) }
         }
-        let gaps = 2 * max(0, columns.count - 1)
+        func total() -> Int {
+            let shown = widths.filter { $0 > 0 }
+            return shown.reduce(0, +) + 2 * max(0, shown.count - 1)
+        }
+        func readableTotal() -> Int {
+            let shown = columns.indices.filter { widths[$0] > 0 }
+            let w = shown.map {
+                columns[$0].shrinks ? min(widths[$0], max(columns[$0].readable, TextWidth.of(columns[$0].title))) : widths[$0]
+            }
+            return w.reduce(0, +) + 2 * max(0, shown.count - 1)
+        }
+        let droppable = columns.indices.filter { columns[$0].keep != nil }.sorted { columns[$0].keep! < columns[$1].keep! }
+        for i in droppable where readableTotal() > room { widths[i] = 0 }
         func floor(_ i: Int) -> Int { max(TextWidth.of(columns[i].title), 8) }
-        while widths.reduce(0, +) + gaps > room {
+        while total() > room {
             let candidates = columns.indices.filter { columns[$0].shrinks && widths[$0] > floor($0) }
             guard let widest = candidates.max(by: { widths[$0] < widths[$1] }) else { break }
             widths[widest] -= 1
@@ -186,8 +216,8 @@ public enum ScreenView {
 
     /// The batch and job pickers: a header line, a scrolling list with a reversed cursor row.
     static func list(
-        _ s: AppState, columns: [ListColumn], loaded: Bool, empty: String, rows: [ListRow], cursor: Int,
-        into g: inout Grid, rect: Rect
+        _ s: AppState, columns: [ListColumn], statusTitle: String = "STATUS", loaded: Bool, empty: String,
+        rows: [ListRow], cursor: Int, into g: inout Grid, rect: Rect
     ) {
         let ascii = s.glyphs == .ascii
         func statusText(_ status: String) -> String { "\(Fmt.statusGlyph(status, ascii: ascii)) \(status)" }
@@ -199,10 +229,10 @@ public enum ScreenView {
         var x = x0
         for w in widths {
             xs.append(x)
-            x += w + 2
+            if w > 0 { x += w + 2 }
         }
-        g.put(rect.x + 1, rect.y, "STATUS", .dimmed)
-        for (c, column) in columns.enumerated() where xs[c] < rect.maxX {
+        g.put(rect.x + 1, rect.y, statusTitle, .dimmed)
+        for (c, column) in columns.enumerated() where xs[c] < rect.maxX && widths[c] > 0 {
             g.put(xs[c], rect.y, column.title, .dimmed, maxWidth: rect.maxX - xs[c])
         }
         guard loaded else {
@@ -220,10 +250,15 @@ public enum ScreenView {
             let selected = i == cursor
             let base = selected ? Style(reverse: true) : .plain
             if selected { g.fill(Rect(x: rect.x, y: y, width: rect.width, height: 1), " ", base) }
+            if row.marked {
+                var mark = Style(fg: .magenta, bold: true)
+                mark.reverse = selected
+                g.put(rect.x, y, ascii ? "*" : "◆", mark)
+            }
             var st = Style(fg: Fmt.statusColor(row.status), bold: true)
             st.reverse = selected
             g.put(rect.x + 1, y, statusText(row.status), st, maxWidth: statusW)
-            for (c, text) in row.cells.enumerated() where xs[c] < rect.maxX {
+            for (c, text) in row.cells.enumerated() where xs[c] < rect.maxX && widths[c] > 0 {
                 let cut =
                     columns[c].middle
                     ? TextWidth.truncateMiddle(text, widths[c]) : TextWidth.truncate(text, widths[c])
@@ -233,40 +268,67 @@ public enum ScreenView {
     }
 
     static func batchList(_ s: AppState, into g: inout Grid, rect: Rect) {
-        let rows = s.batches.map { b in
+        let rows = s.shownBatches.map { b in
             let age = Timestamp(iso: b.lastActivity).map { Fmt.age(s.now - $0.seconds) } ?? "–"
             let jobs = "\(b.nDone)✓ \(b.nFailed)✗" + (b.nTotal.map { "/\($0)" } ?? "")
-            return ListRow(status: b.status, cells: [b.id, b.project, b.host, jobs, age])
+            let marked = s.marked.contains { $0.batchID == b.id }
+            return ListRow(
+                status: b.status, cells: [b.id, b.project] + (s.isAdmin ? [b.user] : []) + [b.host, jobs, age],
+                marked: marked)
         }
         list(
             s,
             columns: [
-                ListColumn(title: "BATCH", shrinks: true, middle: true), ListColumn(title: "PROJECT", shrinks: true),
-                ListColumn(title: "HOST", shrinks: true), ListColumn(title: "JOBS"), ListColumn(title: "LAST ACTIVITY"),
-            ],
+                ListColumn(title: "BATCH", shrinks: true, middle: true), ListColumn(title: "PROJECT", shrinks: true, keep: 2),
+            ]
+                + (s.isAdmin ? [ListColumn(title: "OWNER", shrinks: true, keep: 3)] : [])
+                + [
+                    ListColumn(title: "HOST", shrinks: true, keep: 1), ListColumn(title: "JOBS", keep: 5),
+                    ListColumn(title: "LAST ACTIVITY", keep: 4),
+                ],
             loaded: s.batchesLoaded,
-            empty:
-                "No batches yet. Point a training script (argus-reporter) or `argus-server simulate` at \(s.serverLabel).",
+            empty: s.batches.isEmpty
+                ? "No batches yet. Point a training script (argus-reporter) or `argus-server simulate` at \(s.serverLabel)."
+                : "No batch matches '\(s.listFilter)' (Esc clears the filter).",
             rows: rows, cursor: s.batchCursor, into: &g, rect: rect)
     }
 
+    /// Width of the batch screen's loss sparkline.
+    static let sparkWidth = 16
+
+    /// The batch screen: one row per job, the columns of `JobColumn`, sorted and filtered as the state says.
     static func jobList(_ s: AppState, batchID: String, into g: inout Grid, rect: Rect) {
-        let rows = s.jobs.map { j in
-            ListRow(
+        let ascii = s.glyphs == .ascii
+        func loss(_ v: Double?) -> String { v.map(LossChart.format) ?? "–" }
+        let rows = s.shownJobs.map { j in
+            let epoch = j.epoch.map { e in j.totalEpochs.map { "\(e)/\($0)" } ?? "\(e)" } ?? "–"
+            let best = j.bestValLoss.map { v in LossChart.format(v) + (j.bestValEpoch.map { " @\($0)" } ?? "") } ?? "–"
+            let gpu = j.gpuUtilPct.map { Fmt.percent($0) } ?? "–"
+            return ListRow(
                 status: j.status,
                 cells: [
-                    j.id, j.model, j.epoch.map(String.init) ?? "–", j.trainLoss.map(LossChart.format) ?? "–",
-                    j.valLoss.map(LossChart.format) ?? "–",
-                ])
+                    j.id, j.model, epoch, Fmt.duration(j.elapsedS), loss(j.valLoss), best, gpu,
+                    Sparkline.render(j.lossSpark, width: sparkWidth, ascii: ascii),
+                ],
+                marked: s.marked.contains(JobRef(batchID: batchID, jobID: j.id)))
+        }
+        func title(_ c: JobColumn) -> String {
+            guard s.jobSort.column == c else { return c.title }
+            return c.title + (s.jobSort.descending ? (ascii ? "v" : "▼") : (ascii ? "^" : "▲"))
         }
         list(
             s,
             columns: [
-                ListColumn(title: "JOB", shrinks: true, middle: true), ListColumn(title: "MODEL", shrinks: true),
-                ListColumn(title: "EPOCH"), ListColumn(title: "TRAIN LOSS"), ListColumn(title: "VAL LOSS"),
+                ListColumn(title: title(.job), shrinks: true, middle: true),
+                ListColumn(title: title(.model), shrinks: true, keep: 2), ListColumn(title: title(.epoch), keep: 6),
+                ListColumn(title: title(.elapsed), keep: 3), ListColumn(title: title(.valLoss), keep: 7),
+                ListColumn(title: title(.bestVal), keep: 5), ListColumn(title: title(.gpu), keep: 4),
+                ListColumn(title: title(.loss), keep: 1),
             ],
-            loaded: s.jobsLoaded, empty: "This batch has no jobs yet.", rows: rows, cursor: s.jobCursor,
-            into: &g, rect: rect)
+            statusTitle: title(.status),
+            loaded: s.jobsLoaded,
+            empty: s.jobs.isEmpty ? "This batch has no jobs yet." : "No job matches '\(s.listFilter)' (Esc clears the filter).",
+            rows: rows, cursor: s.jobCursor, into: &g, rect: rect)
     }
 
     /// The body of the screen (between the header and the status line).

@@ -1,0 +1,200 @@
+import Foundation
+import Shared
+import Testing
+
+@testable import ArgusTUI
+
+/// The batch screen (one row per job, sortable, filterable, live) and the marks that feed the compare overlay.
+@Suite("Batch screen: columns, sort, filter, marks")
+struct BatchScreenTests {
+    static func job(
+        _ id: String, status: String = "running", model: String = "resnet", epoch: Int? = nil, total: Int? = nil,
+        elapsed: Double? = nil, val: Double? = nil, best: Double? = nil, bestEpoch: Int? = nil, gpu: Double? = nil,
+        spark: [Double] = []
+    ) -> JSON {
+        [
+            "id": .string(id), "batch_id": "b", "model": .string(model), "status": .string(status),
+            "telemetry": [
+                "status": .string(status), "epoch": JSON(epoch), "total_epochs": JSON(total), "elapsed_s": JSON(elapsed),
+                "val_loss": JSON(val), "best_val_loss": JSON(best), "best_val_epoch": JSON(bestEpoch),
+                "gpu_util_pct": JSON(gpu), "loss_spark": .array(spark.map { JSON($0) }),
+            ],
+        ]
+    }
+
+    /// Four seeds of one sweep: done, running, failed early, and one that has not reported an epoch.
+    static let rows: [JSON] = [
+        job(
+            "sweep-seed2", status: "done", epoch: 49, total: 50, elapsed: 3725, val: 0.4121, best: 0.4012, bestEpoch: 41,
+            gpu: 91.5, spark: [2.0, 1.5, 1.1, 0.9, 0.7, 0.6, 0.55, 0.5]),
+        job(
+            "sweep-seed10", epoch: 12, total: 50, elapsed: 610, val: 0.6, best: 0.58, bestEpoch: 11, gpu: 97,
+            spark: [2.1, 1.2, 0.8, 0.7]),
+        job("sweep-seed1", status: "failed", model: "vit", epoch: 3, elapsed: 95, val: 1.9, best: 1.9, bestEpoch: 3, gpu: 12),
+        job("sweep-seed3"),
+    ]
+
+    static func state(width: Int = 100, height: Int = 20) -> AppState {
+        var s = AppState(screen: .jobs("b"))
+        s.width = width
+        s.height = height
+        _ = Update.apply(&s, .jobsLoaded(batchID: "b", rows))
+        _ = Update.apply(&s, .connection(.live))
+        return s
+    }
+
+    static func ids(_ s: AppState) -> [String] { s.shownJobs.map(\.id) }
+
+    @Test("one row per job: status, epoch / total, elapsed, latest and best val loss (at its epoch), GPU, sparkline")
+    func frame() {
+        let s = Self.state()
+        let expected =
+            [
+                " argus  b                                                                                    ● live",
+                " STATUS      JOB           MODEL   EPOCH  ELAPSED  VAL LOSS  BEST VAL    GPU    LOSS",
+                " ✓ done      sweep-seed2   resnet  49/50  1h 02m   0.4121    0.4012 @41  91.5%  █▆▄▃▂▁▁▁",
+                " ● running   sweep-seed10  resnet  12/50  10m 10s  0.6       0.58 @11    97.0%  █▃▂▁",
+                " ✗ failed    sweep-seed1   vit     3      1m 35s   1.9       1.9 @3      12.0%",
+                " ● running   sweep-seed3   resnet  –      –        –         –           –",
+            ] + [String](repeating: "", count: 13) + [
+                "↑↓ select · Enter open · / filter · < > sort · Space mark · Esc back · ? help · q quit"
+            ]
+        #expect(ScreenView.render(s).text == expected.joined(separator: "\n"))
+    }
+
+    @Test(
+        "< and > pick the sort column (marked ▲/▼ in its title), I inverts; numbers sort as numbers, ids naturally, rows without a value last"
+    )
+    func sorting() {
+        var s = Self.state()
+        #expect(Self.ids(s) == ["sweep-seed2", "sweep-seed10", "sweep-seed1", "sweep-seed3"])
+        _ = Update.apply(&s, .key(.char(">")))
+        #expect(s.jobSort.column == .status)
+        #expect(Self.ids(s) == ["sweep-seed10", "sweep-seed3", "sweep-seed2", "sweep-seed1"])
+        _ = Update.apply(&s, .key(.char(">")))
+        #expect(s.jobSort.column == .job)
+        #expect(Self.ids(s) == ["sweep-seed1", "sweep-seed2", "sweep-seed3", "sweep-seed10"])
+        for _ in 0..<4 { _ = Update.apply(&s, .key(.char(">"))) }
+        #expect(s.jobSort.column == .valLoss)
+        #expect(Self.ids(s) == ["sweep-seed2", "sweep-seed10", "sweep-seed1", "sweep-seed3"])
+        #expect(ScreenView.render(s).text.contains("VAL LOSS▲"))
+        _ = Update.apply(&s, .key(.char("I")))
+        #expect(Self.ids(s) == ["sweep-seed1", "sweep-seed10", "sweep-seed2", "sweep-seed3"], "no value stays last")
+        #expect(ScreenView.render(s).text.contains("VAL LOSS▼"))
+        #expect(s.status == "Sorted by val loss, descending")
+        // < from the first column wraps to the last sortable one (the sparkline does not sort).
+        var t = Self.state()
+        _ = Update.apply(&t, .key(.char("<")))
+        #expect(t.jobSort.column == .gpu)
+        #expect(Self.ids(t) == ["sweep-seed1", "sweep-seed2", "sweep-seed10", "sweep-seed3"])
+    }
+
+    @Test("the cursor stays on its job while the rows re-sort under a live update, and new jobs appear")
+    func cursorFollowsTheJob() {
+        var s = Self.state()
+        for _ in 0..<6 { _ = Update.apply(&s, .key(.char(">"))) }  // val loss, ascending
+        _ = Update.apply(&s, .key(.down))
+        #expect(s.shownJobs[s.jobCursor].id == "sweep-seed10")
+        // seed10's val loss drops below seed2's: it moves to the top, and the cursor with it.
+        _ = Update.apply(
+            &s, .jobsUpdated(batchID: "b", [Self.job("sweep-seed10", epoch: 13, total: 50, val: 0.3), Self.job("sweep-seed4")]))
+        #expect(Self.ids(s) == ["sweep-seed10", "sweep-seed2", "sweep-seed1", "sweep-seed3", "sweep-seed4"])
+        #expect(s.shownJobs[s.jobCursor].id == "sweep-seed10")
+        #expect(ScreenView.render(s).text.contains("13/50"))
+        // Another batch's update is not this screen's.
+        _ = Update.apply(&s, .jobsUpdated(batchID: "other", [Self.job("intruder")]))
+        #expect(!Self.ids(s).contains("intruder"))
+    }
+
+    @Test("/ filters as you type (every word, any column), Enter keeps it, Enter opens the row shown, Esc clears it")
+    func filtering() {
+        var s = Self.state()
+        _ = Update.apply(&s, .key(.char("/")))
+        for c in "vit fail" { _ = Update.apply(&s, .key(.char(c))) }
+        #expect(Self.ids(s) == ["sweep-seed1"])
+        let editing = ScreenView.render(s).text
+        #expect(editing.hasSuffix("/vit fail▏   Enter keeps · Esc clears"))
+        _ = Update.apply(&s, .key(.enter))
+        #expect(!s.filterEditing && s.listFilter == "vit fail")
+        #expect(ScreenView.render(s).text.split(separator: "\n").last!.hasPrefix("filter 'vit fail' (Esc clears) · "))
+        for _ in 0..<8 { _ = Update.apply(&s, .key(.backspace)) }
+        #expect(s.listFilter == "vit fail", "Backspace edits only while typing")
+        // Nothing matches: the list says so, instead of looking empty.
+        _ = Update.apply(&s, .key(.char("/")))
+        _ = Update.apply(&s, .key(.char("z")))
+        #expect(ScreenView.render(s).text.contains("No job matches 'vit failz' (Esc clears the filter)."))
+        _ = Update.apply(&s, .key(.backspace))
+        _ = Update.apply(&s, .key(.enter))
+        #expect(Update.apply(&s, .key(.enter)) == [.openJob(batchID: "b", jobID: "sweep-seed1")])
+        // Back on the list, Esc clears a kept filter before it leaves the batch.
+        var t = Self.state()
+        t.listFilter = "seed1"
+        #expect(Self.ids(t) == ["sweep-seed10", "sweep-seed1"])
+        #expect(Update.apply(&t, .key(.escape)) == [])
+        #expect(t.listFilter.isEmpty && t.screen == .jobs("b"))
+    }
+
+    @Test("Space marks a job and moves on; marks stay across batches and show in the picker; Space again unmarks")
+    func marks() {
+        var s = Self.state()
+        _ = Update.apply(&s, .key(.char(" ")))
+        #expect(s.marked == [JobRef(batchID: "b", jobID: "sweep-seed2")])
+        #expect(s.status == "1 job marked: mark one more to compare.")
+        #expect(s.jobCursor == 1)
+        _ = Update.apply(&s, .key(.char(" ")))
+        #expect(s.status == "2 jobs marked: C compares their loss curves.")
+        let rows = ScreenView.render(s).text.split(separator: "\n").map(String.init)
+        #expect(rows[2].hasPrefix("◆✓ done") && rows[3].hasPrefix("◆● running") && rows[4].hasPrefix(" ✗ failed"))
+        // To the picker and into another batch: the marks go along, and the picker shows which batch has some.
+        _ = Update.apply(&s, .key(.escape))
+        _ = Update.apply(&s, .batchesLoaded([["id": "b", "status": "running"], ["id": "c", "status": "done"]]))
+        let picker = ScreenView.render(s).text.split(separator: "\n").map(String.init)
+        #expect(picker[2].hasPrefix("◆● running   b") && picker[3].hasPrefix(" ✓ done      c"))
+        _ = Update.apply(&s, .key(.down))
+        _ = Update.apply(&s, .key(.enter))
+        _ = Update.apply(&s, .jobsLoaded(batchID: "c", [Self.job("other-run", status: "done")]))
+        _ = Update.apply(&s, .key(.char(" ")))
+        #expect(s.marked.count == 3 && s.marked.last == JobRef(batchID: "c", jobID: "other-run"))
+        _ = Update.apply(&s, .key(.up))
+        _ = Update.apply(&s, .key(.char(" ")))
+        #expect(s.marked.count == 2, "Space on a marked job unmarks it")
+        // Space in the picker marks nothing, and says where marks are made.
+        _ = Update.apply(&s, .key(.escape))
+        _ = Update.apply(&s, .key(.char(" ")))
+        #expect(s.marked.count == 2 && s.status?.hasPrefix("Marks are for jobs") == true)
+    }
+
+    @Test("the picker filters too, and shows each batch's owner to an admin only")
+    func picker() {
+        var s = AppState(screen: .batches)
+        s.width = 100
+        s.height = 20
+        let rows: [JSON] = [
+            ["id": "alice-sweep", "project": "vision", "user": "alice", "status": "running", "host": "gpu1"],
+            ["id": "bob-ablation", "project": "nlp", "user": "bob", "status": "done", "host": "gpu2"],
+        ]
+        _ = Update.apply(&s, .batchesLoaded(rows))
+        #expect(!ScreenView.render(s).text.contains("OWNER"))
+        _ = Update.apply(&s, .sessionLoaded(isAdmin: true))
+        let admin = ScreenView.render(s).text.split(separator: "\n").map(String.init)
+        #expect(admin[1].contains("PROJECT  OWNER  HOST"))
+        #expect(admin[3].contains("bob-ablation  nlp      bob    gpu2"))
+        _ = Update.apply(&s, .key(.char("/")))
+        for c in "bob" { _ = Update.apply(&s, .key(.char(c))) }
+        _ = Update.apply(&s, .key(.enter))
+        #expect(s.shownBatches.map(\.id) == ["bob-ablation"])
+        #expect(Update.apply(&s, .key(.enter)) == [.loadJobs("bob-ablation")])
+        #expect(s.listFilter.isEmpty, "the batch screen starts unfiltered")
+    }
+
+    @Test("ids sort naturally: seed2 before seed10, case ignored, a prefix first")
+    func naturalOrder() {
+        #expect(SortKey.natural("seed2", "seed10"))
+        #expect(!SortKey.natural("seed10", "seed2"))
+        #expect(SortKey.natural("Run-a", "run-b"))
+        #expect(SortKey.natural("run", "run-1"))
+        #expect(!SortKey.natural("run-1", "run"))
+        #expect(SortKey.natural("x007", "x8"))
+        #expect(!SortKey.natural("a", "a"))
+    }
+}
