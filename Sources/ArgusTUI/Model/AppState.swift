@@ -81,6 +81,8 @@ public enum Screen: Equatable, Sendable {
     case jobs(String)
     /// One job's detail screen.
     case job
+    /// The marked jobs' curves overlaid (`AppState.compare`).
+    case compare
 }
 
 public struct BatchRow: Equatable, Sendable {
@@ -174,6 +176,8 @@ public struct AppState: Sendable {
     public var marked: [JobRef] = []
     /// The caller is an admin (`GET /api/session`): the picker shows whose each batch is.
     public var isAdmin = false
+    /// The compare overlay, while it is open.
+    public var compare: CompareState?
 
     public var job: JobData?
     public var connection: ConnectionState = .connecting

@@ -48,6 +48,27 @@ public struct EpochSeries: Sendable {
         }
     }
 
+    /// One column per named series over the union of their epochs, NaN where a series has no value (the compare
+    /// overlay: one series per job). No other names, so the legend lists exactly these.
+    public init(overlay: [(name: String, epochs: [Int], values: [Double])]) {
+        var all = Array(Set(overlay.flatMap(\.epochs)))
+        all.sort()
+        epochs = all
+        names = []
+        columns = []
+        columnOfName = [:]
+        var row: [Int: Int] = [:]
+        row.reserveCapacity(all.count)
+        for (i, e) in all.enumerated() { row[e] = i }
+        for s in overlay where columnOfName[s.name] == nil {
+            var col = [Double](repeating: .nan, count: all.count)
+            for (e, v) in zip(s.epochs, s.values) { col[row[e]!] = v }
+            columnOfName[s.name] = columns.count
+            names.append(s.name)
+            columns.append(col)
+        }
+    }
+
     /// Where `epoch` is (`epochs` is ascending, each once), or where it would go.
     func position(of epoch: Int) -> (index: Int, found: Bool) {
         var (lo, hi) = (0, epochs.count)

@@ -7,12 +7,12 @@ public enum Key: Equatable, Hashable, Sendable {
 
 public enum Command: Equatable, Sendable {
     case quit, interrupt, help, back, open, up, down, pageUp, pageDown, top, bottom, scrollLeft, scrollRight,
-        filter, ema, logScale, toggleSeries, chooseSeries, sort, sortInvert, mark
+        filter, ema, logScale, toggleSeries, chooseSeries, sort, sortInvert, mark, compare, unmarkAll
     case stop, rerun, share, copyCommand, openRerun, markFailed
 }
 
-/// Where a binding applies.
-public enum KeyContext: Sendable { case everywhere, lists, job }
+/// Where a binding applies: `charts` on the job screen and the compare overlay alike.
+public enum KeyContext: Sendable { case everywhere, lists, job, charts }
 
 public struct KeyBinding: Sendable {
     public var keys: [Key]
@@ -76,17 +76,22 @@ public enum KeyBindings {
             keys: [.char(" ")], label: "Space", help: "mark the job for comparing (marks stay across batches)",
             context: .lists, command: .mark),
         KeyBinding(
-            keys: [.char("e")], label: "e", help: "EMA smoothing on the chart", context: .job,
+            keys: [.char("C")], label: "C", help: "compare the marked jobs' curves on one chart", context: .lists,
+            command: .compare),
+        KeyBinding(keys: [.char("u")], label: "u", help: "unmark every job", context: .lists, command: .unmarkAll),
+        KeyBinding(
+            keys: [.char("e")], label: "e", help: "EMA smoothing on the chart", context: .charts,
             command: .ema),
         KeyBinding(
-            keys: [.char("g")], label: "g", help: "log-scale y axis", context: .job, command: .logScale),
+            keys: [.char("g")], label: "g", help: "log-scale y axis", context: .charts, command: .logScale),
         KeyBinding(
             keys: (1...9).map { .char(Character(String($0))) }, label: "1-9",
-            help: "show/hide chart series 1-9 (see legend)", context: .job,
+            help: "show/hide chart series 1-9 (see legend; jobs on the compare overlay)", context: .charts,
             command: .toggleSeries),
         KeyBinding(
-            keys: [.char("m")], label: "m", help: "choose chart series from a list (any number)",
-            context: .job, command: .chooseSeries),
+            keys: [.char("m")], label: "m",
+            help: "choose chart series from a list (any number; the compared metric on the overlay)",
+            context: .charts, command: .chooseSeries),
         KeyBinding(
             keys: [.char("s")], label: "s", help: "Stop the batch (asks first)", context: .job,
             command: .stop),
@@ -107,7 +112,14 @@ public enum KeyBindings {
     ]
 
     static func lookup(_ key: Key, on screen: Screen) -> KeyBinding? {
-        let ctx: KeyContext = screen == .job ? .job : .lists
-        return all.first { b in b.keys.contains(key) && (b.context == .everywhere || b.context == ctx) }
+        all.first { b in b.keys.contains(key) && applies(b.context, on: screen) }
+    }
+
+    static func applies(_ context: KeyContext, on screen: Screen) -> Bool {
+        switch (context, screen) {
+        case (.everywhere, _), (.job, .job), (.charts, .job), (.charts, .compare): return true
+        case (.lists, .batches), (.lists, .jobs): return true
+        default: return false
+        }
     }
 }

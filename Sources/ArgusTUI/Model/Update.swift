@@ -12,6 +12,9 @@ public enum Action: Sendable {
     case jobsUpdated(batchID: String, [JSON])
     /// Who the caller is (`GET /api/session`).
     case sessionLoaded(isAdmin: Bool)
+    /// One compared job's view (its epochs separately when they came in the columns form), or why it failed.
+    case compareLoaded(JobRef, JSON, epochs: EpochColumns?)
+    case compareFailed(JobRef, String)
     /// The job's view; its epochs separately when they came in the columns form (`JobData.loadView`).
     case viewLoaded(JSON, epochs: EpochColumns? = nil)
     case streamEvent(JSON)
@@ -45,6 +48,8 @@ public enum Effect: Equatable, Sendable {
     case fetchLogs(LogPageRequest)
     /// Fetch what the caller may do to the batch now (after a summary changed its status or stop flag).
     case fetchActions(batchID: String)
+    /// Fetch the epochs of the jobs on the compare overlay.
+    case loadCompare([JobRef])
 }
 
 /// The one place state changes (the Elm architecture): `update(&state, action) -> effects`.
@@ -62,6 +67,13 @@ public enum Update {
         case .tick(let now):
             s.now = now
             if s.status != nil, now >= s.statusUntil { s.status = nil }
+            // The overlay follows running jobs by fetching their epochs again now and then (they are not streamed).
+            if s.screen == .compare, let c = s.compare, c.anyRunning, c.allAnswered,
+                now - (c.loadedAt ?? 0) >= CompareState.refreshS
+            {
+                s.compare?.loadedAt = now
+                return [.loadCompare(c.refs)]
+            }
             if let job = s.job, s.screen == .job, actionsFollowAgents(s, job), now - s.actionsAskedAt >= agentRecheckS {
                 return askActions(&s, job.batchID)
             }
@@ -92,6 +104,21 @@ public enum Update {
             return []
         case .sessionLoaded(let isAdmin):
             s.isAdmin = isAdmin
+            return []
+        case .compareLoaded(let ref, let view, let epochs):
+            guard s.compare?.refs.contains(ref) == true else { return [] }
+            let data = JobData(view: view, epochs: epochs)
+            s.compare!.loaded[ref] = (data.series, data.jobStatus)
+            s.compare!.failed[ref] = nil
+            s.compare!.loadedAt = s.now
+            s.compare!.rebuild()
+            refreshBounds(&s)
+            return []
+        case .compareFailed(let ref, let why):
+            guard s.compare?.refs.contains(ref) == true else { return [] }
+            // A job that loaded before keeps its curve; the status line says what went wrong this time.
+            if s.compare!.loaded[ref] == nil { s.compare!.failed[ref] = why }
+            say(&s, "Could not load \(ref.batchID)/\(ref.jobID): \(why)", error: true)
             return []
         case .viewLoaded(let v, let epochs):
             var data = JobData(view: v, epochs: epochs)
@@ -254,6 +281,7 @@ public enum Update {
             return key == .ctrlC ? [.interrupted] : []
         }
         if s.chooserCursor != nil { return chooserKey(&s, key) }
+        if s.compare?.chooserCursor != nil { return metricChooserKey(&s, key) }
         if s.popup != nil {
             s.popup = nil
             return quitting(key)
@@ -289,6 +317,18 @@ public enum Update {
             }
             switch s.screen {
             case .batches: return []
+            case .compare:
+                let back = s.compare?.returnTo ?? .batches
+                s.compare = nil
+                s.screen = back
+                s.chartBounds = nil
+                clearNotices(&s)
+                switch back {
+                case .jobs(let b):
+                    s.jobsLoaded = false
+                    return [.loadJobs(b)]
+                default: return [.loadBatches]
+                }
             case .jobs:
                 guard s.pinnedBatch == nil else { return [] }
                 s.screen = .batches
@@ -328,7 +368,7 @@ public enum Update {
                 resetLog(&s)
                 s.chartBounds = nil
                 return [.openJob(batchID: b, jobID: j)]
-            case .job: return []
+            case .job, .compare: return []
             }
         case .up: return move(&s, -1)
         case .down: return move(&s, 1)
@@ -384,6 +424,21 @@ public enum Update {
             s.chartBounds = nil
             refreshBounds(&s)
             say(&s, s.logY ? "log-scale y" : "linear y")
+        case .toggleSeries where s.screen == .compare:
+            // The digit is the job's place in the legend (only jobs with the metric are there).
+            guard case .char(let c) = key, let n = Int(String(c)), let cmp = s.compare,
+                cmp.overlay.names.indices.contains(n - 1),
+                let ref = cmp.refs.first(where: { cmp.label($0) == cmp.overlay.names[n - 1] })
+            else { return [] }
+            if s.compare!.hidden.contains(ref) { s.compare!.hidden.remove(ref) } else { s.compare!.hidden.insert(ref) }
+            s.chartBounds = nil
+            refreshBounds(&s)
+        case .chooseSeries where s.screen == .compare:
+            guard let c = s.compare, !c.metrics.isEmpty else {
+                say(&s, "No metrics yet: the jobs' epochs have not arrived.")
+                return []
+            }
+            s.compare!.chooserCursor = c.metrics.firstIndex(of: c.metric) ?? 0
         case .toggleSeries:
             guard case .char(let c) = key, let n = Int(String(c)), let names = s.job?.series.names,
                 names.indices.contains(n - 1)
@@ -394,6 +449,22 @@ public enum Update {
         case .chooseSeries:
             guard let names = s.job?.series.names, s.job?.loaded == true else { return [] }
             s.chooserCursor = min(s.chooserCursor ?? 0, names.count - 1)
+        case .compare:
+            guard s.marked.count >= 2 else {
+                say(&s, s.marked.isEmpty ? "Mark jobs with Space first, then C compares them." : markedSentence(s))
+                return []
+            }
+            var c = CompareState(refs: s.marked)
+            c.returnTo = s.screen
+            c.loadedAt = s.now
+            s.compare = c
+            s.screen = .compare
+            s.chartBounds = nil
+            clearNotices(&s)
+            return [.closeJob, .loadCompare(c.refs)]
+        case .unmarkAll:
+            s.marked = []
+            say(&s, "No jobs marked.")
         case .openRerun:
             guard let target = s.job?.rerunBatchID else {
                 say(&s, "No rerun of this batch has started while you watched.")
@@ -510,6 +581,30 @@ public enum Update {
         case .batches: s.batchCursor = clamp(s.batchCursor + delta, 0, s.shownBatches.count - 1)
         case .jobs: s.jobCursor = clamp(s.jobCursor + delta, 0, s.shownJobs.count - 1)
         case .job: return scrollLog(&s, by: delta)
+        case .compare: break
+        }
+        return []
+    }
+
+    /// Keys while the compare overlay's metric chooser is open: move, Enter picks, Esc closes.
+    static func metricChooserKey(_ s: inout AppState, _ key: Key) -> [Effect] {
+        guard let c = s.compare, let cursor = c.chooserCursor else { return [] }
+        let metrics = c.metrics
+        switch key {
+        case .up, .char("k"): s.compare!.chooserCursor = clamp(cursor - 1, 0, metrics.count - 1)
+        case .down, .char("j"): s.compare!.chooserCursor = clamp(cursor + 1, 0, metrics.count - 1)
+        case .home: s.compare!.chooserCursor = 0
+        case .end: s.compare!.chooserCursor = metrics.count - 1
+        case .enter, .char(" "):
+            s.compare!.chooserCursor = nil
+            guard metrics.indices.contains(cursor) else { return [] }
+            s.compare!.metric = metrics[cursor]
+            s.compare!.rebuild()
+            s.chartBounds = nil
+            refreshBounds(&s)
+            say(&s, "Comparing \(metrics[cursor])")
+        case .escape, .left, .char("m"): s.compare!.chooserCursor = nil
+        default: return quitting(key)
         }
         return []
     }
@@ -643,11 +738,16 @@ public enum Update {
     /// Keeps the chart's y range stable: it grows when data leaves it and shrinks only when data
     /// uses less than a third of it, so the axis does not jitter on every epoch.
     static func refreshBounds(_ s: inout AppState) {
-        guard let job = s.job else {
+        let source: (EpochSeries, [String])
+        if s.screen == .compare, let c = s.compare {
+            source = (c.overlay, c.visibleLabels)
+        } else if let job = s.job {
+            source = (job.series, s.visibleSeries)
+        } else {
             s.chartBounds = nil
             return
         }
-        guard let r = ChartScale.dataRange(job.series, series: s.visibleSeries, ema: s.ema, logY: s.logY)
+        guard let r = ChartScale.dataRange(source.0, series: source.1, ema: s.ema, logY: s.logY)
         else {
             s.chartBounds = nil
             return

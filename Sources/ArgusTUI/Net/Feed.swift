@@ -187,6 +187,27 @@ public final class Feed: @unchecked Sendable {
         }.start()
     }
 
+    /// The compared jobs' epochs, one thread per job (a handful), each answer posted as it arrives.
+    public func loadCompare(_ refs: [JobRef]) {
+        let (url, token, inbox) = (baseURL, token, inbox)
+        for ref in refs {
+            Thread {
+                do throws(ClientError) {
+                    let loaded = try JobData.loadView(
+                        HTTPClient(baseURL: url, token: token), batchID: ref.batchID, jobID: ref.jobID)
+                    guard case .viewLoaded(let view, let epochs) = loaded else { return }
+                    inbox.post(.compareLoaded(ref, view, epochs: epochs))
+                } catch {
+                    if error.status == 401 {
+                        inbox.post(.fatal("The server rejected the token: \(error.description)"))
+                    } else {
+                        inbox.post(.compareFailed(ref, error.description))
+                    }
+                }
+            }.start()
+        }
+    }
+
     public func openJob(batchID: String, jobID: String) {
         replaceStream(with: JobStream(baseURL: baseURL, token: token, batchID: batchID, jobID: jobID, inbox: inbox))
     }

@@ -106,6 +106,7 @@ public enum TerminalApp {
                 case .closeJob: feed.closeJob()
                 case .fetchLogs(let req): feed.fetchLogs(req)
                 case .fetchActions(let b): feed.fetchActions(batchID: b)
+                case .loadCompare(let refs): feed.loadCompare(refs)
                 case .fail(let message):
                     fatal = message
                     quit = true

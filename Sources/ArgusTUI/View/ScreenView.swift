@@ -18,9 +18,11 @@ public enum ScreenView {
         case .batches: batchList(s, into: &g, rect: body)
         case .jobs(let b): jobList(s, batchID: b, into: &g, rect: body)
         case .job: job(s, into: &g, rect: body)
+        case .compare: CompareView.render(s, into: &g, rect: body)
         }
         statusLine(s, into: &g, y: s.height - 1)
         if s.chooserCursor != nil { seriesChooser(s, into: &g) }
+        if s.compare?.chooserCursor != nil { CompareView.metricChooser(s, into: &g) }
         if s.showHelp { help(s, into: &g) }
         if let popup = s.popup { self.popup(s, popup.title, popup.text, into: &g) }
         if s.glyphs == .ascii { g.downgradeToASCII() }
@@ -65,6 +67,9 @@ public enum ScreenView {
         case .batches: place = TextWidth.truncate("recent batches", room)
         case .jobs(let b): place = TextWidth.truncateMiddle(b, room)
         case .job: place = s.job.map { fitPair($0.batchID, $0.jobID, separator: " / ", width: room) } ?? ""
+        case .compare:
+            place = TextWidth.truncate(
+                s.compare.map { "compare \($0.refs.count) jobs · \($0.metric)" } ?? "compare", room)
         }
         x += g.put(x, 0, " " + place, .bold)
         x += g.put(x, 0, tag, Style(fg: .yellow))
@@ -124,6 +129,8 @@ public enum ScreenView {
             hints = listFilterHint(s) + "↑↓ select · Enter open · / filter · ? help · q quit"
         case .jobs:
             hints = listFilterHint(s) + "↑↓ select · Enter open · / filter · < > sort · Space mark · Esc back · ? help · q quit"
+        case .compare:
+            hints = "e EMA · g log-y · 1-9 show/hide a job · m metric · Esc back · ? help · q quit"
         case .job:
             hints =
                 "↑↓ PgUp/PgDn Home scroll log · ←→ long lines · / search · e EMA · g log-y · 1-9/m series · Esc back · ? help · q quit"

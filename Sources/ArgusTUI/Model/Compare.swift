@@ -1,0 +1,70 @@
+import Shared
+
+/// The compare overlay: the marked jobs' curves of one metric on one chart, one colour and legend entry per job.
+/// Each job's epochs are fetched once (and again every `refreshS` while one of them runs); the overlay series is
+/// rebuilt only when they or the metric change, so drawing a frame costs what the job screen's chart costs.
+public struct CompareState: Sendable {
+    public var refs: [JobRef]
+    /// Each job's epoch series and status, once fetched.
+    public var loaded: [JobRef: (series: EpochSeries, status: String)] = [:]
+    public var failed: [JobRef: String] = [:]
+    /// The metric overlaid (`m` chooses another).
+    public var metric = "train_loss"
+    /// Jobs hidden with their digit key (their legend entry stays, dimmed).
+    public var hidden: Set<JobRef> = []
+    /// The overlay: one series per job, named by `label`.
+    public private(set) var overlay = EpochSeries(overlay: [])
+    public var loadedAt: Double?
+    /// The screen Esc goes back to.
+    public var returnTo: Screen = .batches
+    /// The metric chooser's cursor while it is open.
+    public var chooserCursor: Int?
+
+    static let refreshS = 10.0
+
+    public init(refs: [JobRef]) { self.refs = refs }
+
+    /// What the legend calls each job: its id, or `batch/job` where two marked jobs share an id.
+    public func label(_ ref: JobRef) -> String {
+        refs.filter { $0.jobID == ref.jobID }.count > 1 ? "\(ref.batchID)/\(ref.jobID)" : ref.jobID
+    }
+
+    /// Every metric some loaded job reports, in first-seen order (train_loss and val_loss first).
+    public var metrics: [String] {
+        var seen: [String] = []
+        for r in refs {
+            for n in loaded[r]?.series.names ?? [] where !seen.contains(n) { seen.append(n) }
+        }
+        return seen
+    }
+
+    public var visibleLabels: [String] { refs.filter { !hidden.contains($0) && loaded[$0] != nil }.map(label) }
+
+    public var anyRunning: Bool { loaded.values.contains { !JobData.finished.contains($0.status) } }
+
+    public var allAnswered: Bool { refs.allSatisfy { loaded[$0] != nil || failed[$0] != nil } }
+
+    mutating func rebuild() {
+        overlay = EpochSeries(
+            overlay: refs.compactMap { r in
+                guard let s = loaded[r]?.series, let col = s.column(metric) else { return nil }
+                return (label(r), s.epochs, col)
+            })
+    }
+
+    /// The job-screen state the chart is drawn from: the overlay as the job's series, the visible jobs as its
+    /// shown series, the same EMA, log-y and glyph settings. One chart, whatever it plots.
+    func chartState(_ s: AppState) -> AppState {
+        var c = s
+        var job = JobData(batchID: "", jobID: "")
+        job.loaded = true
+        job.jobStatus = anyRunning ? "running" : "done"
+        job.series = overlay
+        c.job = job
+        // A job whose label is one of the two losses' names is shown the way the losses are.
+        c.hiddenSeries = Set(["train_loss", "val_loss"]).subtracting(visibleLabels)
+        c.shownExtras = Set(visibleLabels)
+        c.chooserCursor = nil
+        return c
+    }
+}

@@ -1,0 +1,105 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+/// The batch screen and the compare overlay, in the real `argus-tui` (tmux) against the real server.
+@Suite("Batch screen end to end (tmux)")
+struct BatchScreenEndToEndTests {
+    func tui(_ s: TestServer, _ token: String, _ args: [String]) throws -> Tmux {
+        try Tmux([Binaries.path("argus-tui")] + args, env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+    }
+
+    /// The rows of the batch screen's table, by job id, top to bottom.
+    static func order(_ pane: String, _ ids: [String]) -> [String] {
+        pane.split(separator: "\n").compactMap { line in ids.first { line.contains(" \($0) ") } }
+    }
+
+    @Test("sorted by val loss, the rows re-sort live as epochs arrive over SSE; / narrows them; Enter opens the job")
+    func liveSort() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "sweep", data: ["n_total_jobs": 3]))
+        let vals = ["seed-a": 0.9, "seed-b": 0.5, "seed-c": 0.7]
+        for (job, val) in vals.sorted(by: { $0.key < $1.key }) {
+            try c.mustPost(Ev.make("job_start", batch: "sweep", job: job, data: ["model": "mlp"]))
+            try c.mustPost(Ev.epoch("sweep", job, 1, val: val))
+        }
+        let ids = vals.keys.sorted()
+        let t = try tui(s, token, ["sweep"])
+        try t.wait("the batch screen, live") { $0.contains("● live") && $0.contains("VAL LOSS") && $0.contains("seed-c") }
+        // > steps through status, job, model, epoch, elapsed to val loss.
+        for _ in 0..<6 { t.send(">") }
+        var pane = try t.wait("sorted by val loss") { $0.contains("VAL LOSS▲") }
+        #expect(Self.order(pane, ids) == ["seed-b", "seed-c", "seed-a"], "\(pane)")
+        // seed-a improves past the others: its row moves to the top with no key pressed.
+        try c.mustPost(Ev.epoch("sweep", "seed-a", 2, val: 0.1))
+        pane = try t.wait("seed-a re-sorted to the top") { Self.order($0, ids).first == "seed-a" }
+        #expect(Self.order(pane, ids) == ["seed-a", "seed-b", "seed-c"], "\(pane)")
+        #expect(pane.contains("0.1 @2"), "the best val loss and its epoch: \(pane)")
+        // A job that starts while you watch appears.
+        try c.mustPost(Ev.make("job_start", batch: "sweep", job: "seed-d", data: ["model": "mlp"]))
+        try t.wait("the new job's row") { $0.contains(" seed-d ") }
+        t.send("I")
+        pane = try t.wait("descending") { $0.contains("VAL LOSS▼") }
+        // Largest first; a job with no val loss yet stays last either way.
+        #expect(Self.order(pane, ids + ["seed-d"]) == ["seed-c", "seed-b", "seed-a", "seed-d"], "\(pane)")
+        t.send("/")
+        t.send("-l", "seed-c")
+        t.send("Enter")
+        try t.wait("filtered to seed-c") { Self.order($0, ids + ["seed-d"]) == ["seed-c"] }
+        t.send("Enter")
+        try t.wait("seed-c's job screen") { $0.contains("sweep / seed-c") && $0.contains("train_loss") }
+    }
+
+    @Test("compare: jobs marked in two batches overlay on one chart with a legend entry and row each; m switches the metric")
+    func compareAcrossBatches() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        for (batch, jobs) in [("sweep-a", ["lr1", "lr2"]), ("sweep-b", ["lr3"])] {
+            try c.mustPost(Ev.make("batch_start", batch: batch))
+            for job in jobs {
+                try c.mustPost(Ev.make("job_start", batch: batch, job: job))
+                // lrK's train loss is (K+1)/(epoch+1).
+                let k = Double(String(job.last!))!
+                for n in 0..<20 {
+                    let train = (k + 1) / Double(n + 1)
+                    try c.mustPost(Ev.epoch(batch, job, n, train: train, val: train + 0.05))
+                }
+            }
+        }
+        let t = try tui(s, token, [])
+        try t.wait("the picker") { $0.contains("sweep-a") && $0.contains("sweep-b") }
+        // The picker lists the newest first: sweep-b, then sweep-a.
+        t.send("Down")
+        t.send("Enter")
+        try t.wait("sweep-a's jobs") { $0.contains(" lr1 ") && $0.contains(" lr2 ") }
+        t.send("Space")
+        t.send("Space")
+        try t.wait("two marks") { $0.contains("2 jobs marked") }
+        t.send("Escape")
+        try t.wait("the picker, sweep-a marked") { $0.contains("◆") && $0.contains("sweep-b") }
+        t.send("Up")
+        t.send("Enter")
+        try t.wait("sweep-b's jobs") { $0.contains(" lr3 ") }
+        t.send("Space")
+        t.send("C")
+        var pane = try t.wait("the overlay") {
+            $0.contains("compare 3 jobs · train_loss") && $0.contains("1━lr1") && $0.contains("3━lr3")
+                && $0.contains("LOWEST")
+        }
+        #expect(pane.contains("0.1 @19"), "lr1's lowest train loss, 2/20: \(pane)")
+        #expect(pane.contains("0.2 @19"), "lr3's: 4/20: \(pane)")
+        t.send("m")
+        try t.wait("the metric chooser") { $0.contains("metric to compare") && $0.contains("( ) val_loss") }
+        t.send("Down")
+        t.send("Enter")
+        pane = try t.wait("val loss overlaid") { $0.contains("compare 3 jobs · val_loss") }
+        #expect(pane.contains("0.15 @19"))
+        t.send("Escape")
+        try t.wait("back on sweep-b's batch screen") { $0.contains(" lr3 ") && $0.contains("VAL LOSS") }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Shared
+import Testing
+
+@testable import ArgusTUI
+
+/// The compare overlay: marked jobs' curves of one metric on one chart, one legend entry and table row per job.
+@Suite("Compare overlay")
+struct CompareTests {
+    static let a = JobRef(batchID: "sweep", jobID: "seed1")
+    static let b = JobRef(batchID: "sweep", jobID: "seed2")
+    static let c = JobRef(batchID: "rerun", jobID: "seed1")
+
+    /// A job's view whose train loss decays from `start` over `epochs` epochs (val loss a little above it).
+    static func view(_ start: Double, epochs: Int = 6, status: String = "done") -> JSON {
+        Fixture.view(status: status, epochs: epochs) { e in
+            JSONObject([
+                ("epoch", JSON(e)), ("train_loss", JSON(start / Double(e + 1))),
+                ("val_loss", JSON(start / Double(e + 1) + 0.1)), ("acc", JSON(Double(e) / 10)),
+            ])
+        }
+    }
+
+    static func opened() -> (AppState, [Effect]) {
+        var s = AppState(screen: .jobs("rerun"))
+        s.width = 80
+        s.height = 20
+        s.color = false
+        s.marked = [a, b, c]
+        _ = Update.apply(&s, .connection(.live))
+        let effects = Update.apply(&s, .key(.char("C")))
+        return (s, effects)
+    }
+
+    @Test("C needs two marks; it opens the overlay and fetches each marked job, across batches")
+    func opening() {
+        var s = AppState(screen: .jobs("sweep"))
+        s.marked = [Self.a]
+        #expect(Update.apply(&s, .key(.char("C"))) == [])
+        #expect(s.screen == .jobs("sweep") && s.status == "1 job marked: mark one more to compare.")
+        let (t, effects) = Self.opened()
+        #expect(effects == [.closeJob, .loadCompare([Self.a, Self.b, Self.c])])
+        #expect(t.screen == .compare)
+        #expect(ScreenView.render(t).text.contains("loading 3 jobs' epochs…"))
+    }
+
+    @Test("the overlay, exactly: a curve, legend entry and table row per job; ids shared across batches say their batch")
+    func frame() {
+        var (s, _) = Self.opened()
+        _ = Update.apply(&s, .compareLoaded(Self.a, Self.view(2.0), epochs: nil))
+        _ = Update.apply(&s, .compareLoaded(Self.b, Self.view(1.0, epochs: 4, status: "running"), epochs: nil))
+        _ = Update.apply(&s, .compareFailed(Self.c, "the server answered 404: Job 'seed1' of batch 'rerun' not found"))
+        let text = ScreenView.render(s).text
+        let expected = """
+             argus  compare 3 jobs · train_loss                                      ● live
+            ●1━sweep/seed1 0.3333  ■2━seed2 0.25
+             2.5 ┤
+                 │
+                 │●⢄
+                 │  ⠉⠢⢄
+                 │     ⠉⠢⢄⡀
+            1.25 ┤        ⠈⠒⢄⡀
+                 │           ⠈⠒⢄⡀
+                 │⠉⠒⠢⠤⣀⡀        ⠈⠉⠒⠒⠢⠤⠤⣀⣀⡀
+                 │     ⠈⠉⠒⠤⢄⣀            ⠈⠉⠉⠒⠒⠢⠤⠤⢄⣀⣀⣀
+                 │           ⠉⠑⠒⠤⠤⠤⣀⣀⣀⣀⣀             ⠉⠉⠉⠉⠒⠒⠒⠢⠤⠤⠤⠤⠤⠤⠤⠤⢄⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀
+                 │                      ⠉⠉⠉⠉⠉⠒⠒⠒⠒⠒⠒⠒⠒⠒⠒⠤⠤⠤⠤⠤⠤⠤⠄                  ⠉⠉⠉⠉⠉⠉⠉⠒⠒⠒⠒
+               0 ┤
+                 └0────────────────────────────────epoch 2─────────────────────────────────5
+                JOB          STATUS     LATEST  LOWEST     EPOCHS
+             1  sweep/seed1  ✓ done     0.3333  0.3333 @5  6 (to 5)
+             2  seed2        ● running  0.25    0.25 @3    4 (to 3)
+                rerun/seed1  ✗ the server answered 404: Job 'seed1' of batch 'rerun' not fo…
+            Could not load rerun/seed1: the server answered 404: Job 'seed1' of batch 'reru…
+            """
+        #expect(text == expected)
+    }
+
+    @Test("digits hide and show a job's curve, m picks the metric overlaid, e and g work as on the job screen")
+    func keys() {
+        var (s, _) = Self.opened()
+        _ = Update.apply(&s, .compareLoaded(Self.a, Self.view(2.0), epochs: nil))
+        _ = Update.apply(&s, .compareLoaded(Self.b, Self.view(1.0, epochs: 4, status: "running"), epochs: nil))
+        _ = Update.apply(&s, .compareLoaded(Self.c, Self.view(3.0), epochs: nil))
+        #expect(s.compare!.visibleLabels == ["sweep/seed1", "seed2", "rerun/seed1"])
+        _ = Update.apply(&s, .key(.char("2")))
+        #expect(s.compare!.visibleLabels == ["sweep/seed1", "rerun/seed1"])
+        // The hidden job's legend entry moves after the shown ones (and is dimmed).
+        #expect(ScreenView.render(s).row(1).hasPrefix("●1━sweep/seed1 0.3333  ◆3━rerun/seed1 0.5  ■2━seed2"))
+        _ = Update.apply(&s, .key(.char("2")))
+        #expect(s.compare!.visibleLabels.count == 3)
+        #expect(ScreenView.render(s).row(1).hasPrefix("●1━sweep/seed1 0.3333  ■2━seed2 0.25  ◆3━rerun/seed1"))
+        _ = Update.apply(&s, .key(.char("m")))
+        let chooser = ScreenView.render(s).text
+        #expect(chooser.contains("metric to compare") && chooser.contains("(●) train_loss") && chooser.contains("( ) acc"))
+        _ = Update.apply(&s, .key(.down))
+        _ = Update.apply(&s, .key(.enter))
+        #expect(s.compare!.metric == "val_loss" && s.compare!.chooserCursor == nil)
+        let text = ScreenView.render(s).text
+        #expect(text.contains("compare 3 jobs · val_loss"))
+        #expect(text.contains("0.4333 @5"), "seed1's lowest val loss: 2/6 + 0.1")
+        _ = Update.apply(&s, .key(.char("g")))
+        #expect(s.logY && ScreenView.render(s).text.contains("[log y]"))
+        _ = Update.apply(&s, .key(.char("e")))
+        #expect(s.ema && ScreenView.render(s).text.contains("EMA"))
+    }
+
+    @Test("while a compared job runs its epochs are fetched again every 10 s; Esc goes back to where C was pressed")
+    func refreshAndBack() {
+        var (s, _) = Self.opened()
+        s.now = 1000
+        _ = Update.apply(&s, .compareLoaded(Self.a, Self.view(2.0), epochs: nil))
+        _ = Update.apply(&s, .compareLoaded(Self.b, Self.view(1.0, status: "running"), epochs: nil))
+        #expect(Update.apply(&s, .tick(now: 1011)) == [], "not while a job has not answered yet")
+        _ = Update.apply(&s, .compareLoaded(Self.c, Self.view(3.0), epochs: nil))
+        #expect(Update.apply(&s, .tick(now: 1015)) == [])
+        #expect(Update.apply(&s, .tick(now: 1021)) == [.loadCompare([Self.a, Self.b, Self.c])])
+        #expect(Update.apply(&s, .tick(now: 1022)) == [])
+        // A refresh that fails keeps the curve already drawn.
+        _ = Update.apply(&s, .compareFailed(Self.b, "server unreachable"))
+        #expect(s.compare!.loaded[Self.b] != nil && s.compare!.failed[Self.b] == nil)
+        #expect(Update.apply(&s, .key(.escape)) == [.loadJobs("rerun")])
+        #expect(s.screen == .jobs("rerun") && s.compare == nil && s.marked.count == 3, "marks are kept")
+        // From the picker, back to the picker; u clears the marks.
+        var p = AppState(screen: .batches)
+        p.marked = [Self.a, Self.c]
+        _ = Update.apply(&p, .key(.char("C")))
+        #expect(Update.apply(&p, .key(.escape)) == [.loadBatches] && p.screen == .batches)
+        _ = Update.apply(&p, .key(.char("u")))
+        #expect(p.marked.isEmpty)
+    }
+}
