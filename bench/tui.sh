@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# argus-tui benchmarks (issues 3 and 13). Release build; a local server holding a 10k-epoch job (b/j) and a
+# argus-tui benchmarks (issues 3, 13 and 14). Release build; a local server holding a 10k-epoch job (b/j) and a
 # 100k-epoch job (b/k), each with a log line every 10 epochs.
 #   bench/tui.sh [idle-seconds=60]
 set -euo pipefail
@@ -37,6 +37,23 @@ PY
 load j 10000
 load k 100000
 render=$($bin/argus-bench tui-render 100000 200 60)
+# The batch screen with 50 jobs, and the compare overlay of 4 jobs of 100k epochs each (issue 14).
+screens=$($bin/argus-bench tui-screens 50 4 100000 200 60)
+# A 50-job batch (b50: 10 epochs each) for the batch screen's idle CPU.
+python3 - "$url" "$ARGUS_TOKEN" <<'PY'
+import json, sys, urllib.request, uuid
+url, tok = sys.argv[1], sys.argv[2]
+def ev(t, data, job=None):
+    return {"event_id": str(uuid.uuid4()), "schema_version": "1.1", "event_type": t, "timestamp": "2026-04-23T09:00:00Z",
+            "batch_id": "b50", "job_id": job, "source": {"project": "bench"}, "data": data}
+evs = [ev("batch_start", {"n_total_jobs": 50})]
+for k in range(50):
+    evs.append(ev("job_start", {"model": "m", "total_epochs": 100}, f"seed{k}"))
+    evs += [ev("job_epoch", {"epoch": n, "train_loss": 2 / (n + 1) + k / 100, "val_loss": 2.2 / (n + 1) + k / 100}, f"seed{k}") for n in range(10)]
+req = urllib.request.Request(url + "/api/events/batch", data=json.dumps({"events": evs}).encode(),
+                             headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
+assert urllib.request.urlopen(req).status == 200
+PY
 # Where the first frame's time goes, epochs as rows (what the TUI asked for before) and as columns (what it asks for
 # now), in the same run: the request (server reads the job and writes the reply, plus transfer), parse, state, render.
 load10=$($bin/argus-bench tui-load "$url" "$ARGUS_TOKEN" b/j 7)
@@ -66,10 +83,38 @@ hwm=$(awk '/VmHWM/{print int($2/1024)}' /proc/$tui_pid/status)
 rss=$(awk '/VmRSS/{print int($2/1024)}' /proc/$tui_pid/status)
 # USS: the pages only this process holds (what quitting it gives back).
 uss=$(awk '/^Private_(Clean|Dirty)/{t += $2} END {printf "%.1f", t / 1024}' /proc/$tui_pid/smaps_rollup)
+# The batch screen (b50, sorted by val loss) and the compare overlay (b/j and b/k: 10k + 100k epochs, both still
+# running, so the overlay re-reads them) in tmux: CPU over the same idle period, one epoch a second for b50.
+idle_cpu() {  # SESSION TARGET KEYS… ; prints % of a core over $secs
+  local ses=$1 target=$2; shift 2
+  TERM=xterm-256color tmux -L $sock new-session -d -s "$ses" -x 200 -y 60 "env ARGUS_URL=$url ARGUS_TOKEN=$ARGUS_TOKEN $bin/argus-tui $target"
+  sleep 2
+  for k in "$@"; do tmux -L $sock send-keys -t "$ses" "$k"; sleep 0.2; done
+  sleep 3
+  local pid; pid=$(pgrep -f "^$bin/argus-tui $target\$" | head -1)
+  local a; a=$(awk '{print $14+$15}' /proc/$pid/stat)
+  for k in $(seq "$secs"); do
+    curl -s -o /dev/null -H "Authorization: Bearer $ARGUS_TOKEN" -H 'Content-Type: application/json' \
+      -d "{\"event_id\":\"e-$ses-$k-$RANDOM\",\"schema_version\":\"1.1\",\"event_type\":\"job_epoch\",\"timestamp\":\"2026-04-23T10:00:00Z\",\"batch_id\":\"b50\",\"job_id\":\"seed$((k % 50))\",\"source\":{\"project\":\"bench\"},\"data\":{\"epoch\":$((10 + k)),\"train_loss\":0.1,\"val_loss\":0.2}}" \
+      "$url/api/events"
+    sleep 1
+  done
+  local b; b=$(awk '{print $14+$15}' /proc/$pid/stat)
+  python3 -c "print(f'{($b-$a)/($secs):.2f}')"
+}
+batch_idle=$(idle_cpu bs b50 '>' '>' '>' '>' '>' '>')
+compare_idle=$(idle_cpu cs b Space Space C)
+tmux -L $sock capture-pane -p -t cs | grep -q "compare 2 jobs" || compare_idle="$compare_idle (overlay NOT shown)"
 field() { sed "s/.* $2=\([0-9.]*\).*/\1/" <<<"$(grep "form=$1" <<<"$3")"; }
 printf '\n%-58s %16s %10s\n' "measure" "result" "target"
 printf '%-58s %16s %10s\n' "frame render, 100k epochs at 200x60 (median ms)" "$(sed 's/.*median_ms=\([0-9.]*\).*/\1/' <<<"$render")" "< 2"
 printf '%-58s %16s %10s\n' "  p95 / max (ms)" "$(sed 's/.*p95_ms=\([0-9.]*\) max_ms=\([0-9.]*\).*/\1 \/ \2/' <<<"$render")" ""
+ms() { sed "s/.*$1 .*median_ms=\([0-9.]*\) p95_ms=\([0-9.]*\) max_ms=\([0-9.]*\).*/\1 \/ \2 \/ \3/" <<<"$(grep "$1" <<<"$screens")"; }
+printf '%-58s %16s %10s\n' "batch screen, 50 jobs at 200x60, median / p95 / max (ms)" "$(ms tui_batch_screen)" "< 5"
+printf '%-58s %16s %10s\n' "compare overlay, 4 x 100k epochs, median / p95 / max (ms)" "$(ms tui_compare)" "< 5"
+printf '%-58s %16s %10s\n' "  one job's epochs arriving on the overlay (ms)" "$(sed 's/.*arrive_ms=\([0-9.]*\).*/\1/' <<<"$screens")" ""
+printf '%-58s %16s %10s\n' "CPU, batch screen of 50 jobs, 1 epoch/s (% of a core)" "$batch_idle" "< 0.5"
+printf '%-58s %16s %10s\n' "CPU, compare overlay 10k + 100k running (% of a core)" "$compare_idle" "< 0.5"
 printf '%-58s %16s %10s\n' "start to first frame, 10k-epoch job (--dump, ms)" "$start10" "< 50"
 printf '%-58s %16s %10s\n' "start to first frame, 100k-epoch job (--dump, ms)" "$start100" "< 150"
 for n in 10 100; do

@@ -116,6 +116,10 @@ struct CompareTests {
         #expect(Update.apply(&s, .tick(now: 1015)) == [])
         #expect(Update.apply(&s, .tick(now: 1021)) == [.loadCompare([Self.a, Self.b, Self.c])])
         #expect(Update.apply(&s, .tick(now: 1022)) == [])
+        // A slow round (big jobs) spaces the next one out: 200 times the slowest fetch, here 0.1 s → 20 s.
+        _ = Update.apply(&s, .compareLoaded(Self.b, Self.view(1.0, status: "running"), epochs: nil, seconds: 0.1))
+        #expect(Update.apply(&s, .tick(now: 1032)) == [])
+        #expect(Update.apply(&s, .tick(now: 1043)) == [.loadCompare([Self.a, Self.b, Self.c])])
         // A refresh that fails keeps the curve already drawn.
         _ = Update.apply(&s, .compareFailed(Self.b, "server unreachable"))
         #expect(s.compare!.loaded[Self.b] != nil && s.compare!.failed[Self.b] == nil)

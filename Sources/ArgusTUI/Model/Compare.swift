@@ -20,7 +20,13 @@ public struct CompareState: Sendable {
     /// The metric chooser's cursor while it is open.
     public var chooserCursor: Int?
 
+    /// The slowest fetch of the last round (seconds).
+    public var fetchSeconds = 0.0
+
+    /// Running jobs are fetched again every 10 s, or less often when a round of fetches is slow (big jobs), so
+    /// that refreshing never takes more than 0.5% of the time: 200 times the slowest fetch.
     static let refreshS = 10.0
+    var refreshDelay: Double { max(CompareState.refreshS, 200 * fetchSeconds) }
 
     public init(refs: [JobRef]) { self.refs = refs }
 
@@ -44,12 +50,30 @@ public struct CompareState: Sendable {
 
     public var allAnswered: Bool { refs.allSatisfy { loaded[$0] != nil || failed[$0] != nil } }
 
+    /// Each loaded job's figures for the table under the chart (the metric's latest value and its lowest, with
+    /// their epochs), worked out when its epochs or the metric change rather than on every frame.
+    public private(set) var figures: [JobRef: (latest: (epoch: Int, value: Double)?, lowest: (epoch: Int, value: Double)?)] =
+        [:]
+
     mutating func rebuild() {
         overlay = EpochSeries(
             overlay: refs.compactMap { r in
                 guard let s = loaded[r]?.series, let col = s.column(metric) else { return nil }
                 return (label(r), s.epochs, col)
             })
+        figures = [:]
+        for r in refs {
+            guard let s = loaded[r]?.series else { continue }
+            let col = s.column(metric) ?? []
+            var latest: (Int, Double)? = nil
+            var lowest: (Int, Double)? = nil
+            // NaN is "not reported"; +inf is a reported non-finite value (EpochSeries.nonFinite).
+            for (e, v) in zip(s.epochs, col) where !v.isNaN {
+                latest = (e, v)
+                if v.isFinite, v < (lowest?.1 ?? .infinity) { lowest = (e, v) }
+            }
+            figures[r] = (latest, lowest)
+        }
     }
 
     /// The job-screen state the chart is drawn from: the overlay as the job's series, the visible jobs as its

@@ -13,7 +13,8 @@ public enum Action: Sendable {
     /// Who the caller is (`GET /api/session`).
     case sessionLoaded(isAdmin: Bool)
     /// One compared job's view (its epochs separately when they came in the columns form), or why it failed.
-    case compareLoaded(JobRef, JSON, epochs: EpochColumns?)
+    /// `seconds`: how long the fetch took (it paces the refreshes, `CompareState.refreshDelay`).
+    case compareLoaded(JobRef, JSON, epochs: EpochColumns?, seconds: Double = 0)
     case compareFailed(JobRef, String)
     /// The job's view; its epochs separately when they came in the columns form (`JobData.loadView`).
     case viewLoaded(JSON, epochs: EpochColumns? = nil)
@@ -69,8 +70,9 @@ public enum Update {
             if s.status != nil, now >= s.statusUntil { s.status = nil }
             // The overlay follows running jobs by fetching their epochs again now and then (they are not streamed).
             if s.screen == .compare, let c = s.compare, c.anyRunning, c.allAnswered,
-                now - (c.loadedAt ?? 0) >= CompareState.refreshS
+                now - (c.loadedAt ?? 0) >= c.refreshDelay
             {
+                s.compare?.fetchSeconds = 0
                 s.compare?.loadedAt = now
                 return [.loadCompare(c.refs)]
             }
@@ -105,8 +107,9 @@ public enum Update {
         case .sessionLoaded(let isAdmin):
             s.isAdmin = isAdmin
             return []
-        case .compareLoaded(let ref, let view, let epochs):
+        case .compareLoaded(let ref, let view, let epochs, let seconds):
             guard s.compare?.refs.contains(ref) == true else { return [] }
+            s.compare!.fetchSeconds = max(s.compare!.fetchSeconds, seconds)
             let data = JobData(view: view, epochs: epochs)
             s.compare!.loaded[ref] = (data.series, data.jobStatus)
             s.compare!.failed[ref] = nil

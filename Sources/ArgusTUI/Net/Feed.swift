@@ -193,10 +193,12 @@ public final class Feed: @unchecked Sendable {
         for ref in refs {
             Thread {
                 do throws(ClientError) {
+                    let started = Date()
                     let loaded = try JobData.loadView(
                         HTTPClient(baseURL: url, token: token), batchID: ref.batchID, jobID: ref.jobID)
                     guard case .viewLoaded(let view, let epochs) = loaded else { return }
-                    inbox.post(.compareLoaded(ref, view, epochs: epochs))
+                    inbox.post(
+                        .compareLoaded(ref, view, epochs: epochs, seconds: Date().timeIntervalSince(started)))
                 } catch {
                     if error.status == 401 {
                         inbox.post(.fatal("The server rejected the token: \(error.description)"))

@@ -35,12 +35,9 @@ enum CompareView {
                 styles.append(c.failed[ref] == nil ? .dimmed : Style(fg: .red))
                 continue
             }
-            let col = series.column(c.metric) ?? []
-            let points = Array(zip(series.epochs, col))
-            // NaN is "not reported"; +inf is a reported non-finite value (EpochSeries.nonFinite).
-            let latest = points.last { !$0.1.isNaN }
-            let lowest = points.filter { $0.1.isFinite }.min { $0.1 < $1.1 }
-            func value(_ p: (Int, Double)?) -> String {
+            let latest = c.figures[ref]?.latest
+            let lowest = c.figures[ref]?.lowest
+            func value(_ p: (epoch: Int, value: Double)?) -> String {
                 guard let p else { return "–" }
                 return p.1 == EpochSeries.nonFinite ? "NaN" : LossChart.format(p.1)
             }
