@@ -38,6 +38,14 @@ telemetry = obj({
     "status": JOB_STATUS, "elapsed_s": NNUM, "gpu_util_pct": NNUM, "gpu_mem_peak_mb": NNUM, "gpu_mem_total_mb": NNUM,
     "gpu_count": NINT, "gpus": arr(ref("GPUPeak")),
     "train_loss": NNUM, "val_loss": NNUM, "epoch": NINT, "is_idle_flagged": BOOL, "idle_since": TIME,
+    "best_val_loss": dict(NNUM, description="The lowest finite val_loss of any epoch (kept after retention)."),
+    "best_val_epoch": dict(NINT, description="Its epoch; the earliest on a tie."),
+    "total_epochs": dict(NINT, description="job_start's total_epochs, else job_done's train_epochs, else null."),
+    "loss_spark": dict(arr(NUM), maxItems=32, description=
+        "At most 32 points of the loss curve, oldest first: the mean of each non-empty bucket of 2^k epochs (aligned "
+        "to multiples of 2^k; when a 33rd bucket would open, neighbours merge and the width doubles). Draw as is."),
+    "loss_spark_metric": {"type": ["string", "null"], "enum": ["train_loss", "val_loss", None],
+                          "description": "The metric loss_spark summarises: train_loss, or val_loss for a job without it."},
 })
 job = obj({
     "id": STR, "batch_id": STR, "model": NSTR, "dataset": NSTR, "status": JOB_STATUS, "start_time": TIME,

@@ -232,7 +232,11 @@ struct Simulator {
 
     mutating func runJob(_ jobID: String, index: Int, dies: Bool) throws(ClientError) -> Bool {
         let t0 = Date()
-        try send("job_start", job: jobID, data: ["model": "resnet50", "dataset": "imagenet-1k"])
+        try send(
+            "job_start", job: jobID,
+            data: [
+                "model": "resnet50", "dataset": "imagenet-1k", "total_epochs": JSON(epochs),
+            ])
         try send(
             "log_line", job: jobID,
             data: ["line": "loading imagenet-1k (1,281,167 train / 50,000 val images)", "level": "info"])

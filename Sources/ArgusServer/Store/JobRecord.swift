@@ -28,6 +28,8 @@ struct JobRecord: Sendable {
     var gpuNewestUs: Int64?
     var gpuLastBusyUs: Int64?
     var gpuQuietSinceUs: Int64?
+    /// Best val loss, total epochs and the loss spark (schema v9): `JobFigures`.
+    var figures = JobFigures()
 
     static let terminalStatuses: Set<String> = ["done", "failed", "stopped"]
     var isFinished: Bool { JobRecord.terminalStatuses.contains(status) }
@@ -62,6 +64,10 @@ struct JobRecord: Sendable {
         gpuNewestUs = row["gpu_newest_us"]
         gpuLastBusyUs = row["gpu_last_busy_us"]
         gpuQuietSinceUs = row["gpu_quiet_since_us"]
+        figures.bestValLoss = row["best_val_loss"]
+        figures.bestValEpoch = row["best_val_epoch"]
+        figures.totalEpochs = row["total_epochs"]
+        figures.load(storedSpark: row["loss_spark"])
     }
 
     static func fetch(_ db: SQLConnection, batchID: String, id: String) throws -> JobRecord? {
@@ -84,8 +90,9 @@ struct JobRecord: Sendable {
         let sql = """
             INSERT INTO jobs(batch_id, id, model, dataset, status, start_us, end_us, elapsed_s, metrics, failure_reason,
               is_idle_flagged, idle_since_us, last_activity_us, latest_epoch, train_loss, val_loss, gpu_util_pct,
-              gpu_mem_peak_mb, created_us, gpu_newest_us, gpu_last_busy_us, gpu_quiet_since_us, gpu_mem_peaks)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+              gpu_mem_peak_mb, created_us, gpu_newest_us, gpu_last_busy_us, gpu_quiet_since_us, gpu_mem_peaks,
+              best_val_loss, best_val_epoch, total_epochs, loss_spark)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             ON CONFLICT(batch_id, id) DO UPDATE SET model=excluded.model, dataset=excluded.dataset, status=excluded.status,
               start_us=excluded.start_us, end_us=excluded.end_us, elapsed_s=excluded.elapsed_s, metrics=excluded.metrics,
               failure_reason=excluded.failure_reason, is_idle_flagged=excluded.is_idle_flagged,
@@ -93,13 +100,16 @@ struct JobRecord: Sendable {
               latest_epoch=excluded.latest_epoch, train_loss=excluded.train_loss, val_loss=excluded.val_loss,
               gpu_util_pct=excluded.gpu_util_pct, gpu_mem_peak_mb=excluded.gpu_mem_peak_mb,
               gpu_newest_us=excluded.gpu_newest_us, gpu_last_busy_us=excluded.gpu_last_busy_us,
-              gpu_quiet_since_us=excluded.gpu_quiet_since_us, gpu_mem_peaks=excluded.gpu_mem_peaks
+              gpu_quiet_since_us=excluded.gpu_quiet_since_us, gpu_mem_peaks=excluded.gpu_mem_peaks,
+              best_val_loss=excluded.best_val_loss, best_val_epoch=excluded.best_val_epoch,
+              total_epochs=excluded.total_epochs, loss_spark=excluded.loss_spark
             """
         let args: [any SQLBindable] = [
             batchID, id, model, dataset, status, startUs, endUs, elapsedS, metrics, failureReason,
             isIdleFlagged, idleSinceUs, lastActivityUs, latestEpoch, trainLoss, valLoss, gpuUtilPct,
             gpuMemPeakMB, createdUs, gpuNewestUs, gpuLastBusyUs, gpuQuietSinceUs,
             gpuMem.count == 0 ? nil : gpuMem.json.serialized(),
+            figures.bestValLoss, figures.bestValEpoch, figures.totalEpochs, figures.storedSpark,
         ]
         try db.execute(sql, args)
     }
@@ -113,6 +123,7 @@ struct JobRecord: Sendable {
         let ts = e.ts.micros
         lastActivityUs = max(lastActivityUs ?? ts, ts)
         if startUs == nil { startUs = ts }
+        figures.apply(type: e.type, data: e.data)
         switch e.type {
         case "job_start":
             startUs = min(startUs ?? ts, ts)
@@ -170,6 +181,7 @@ struct JobRecord: Sendable {
         var shownStatus = status
         if !isFinished, ["stopping", "stalled"].contains(batchStatus) { shownStatus = batchStatus }
         let metricsJSON: JSON = metrics.flatMap { try? JSON.parse($0) } ?? .null
+        let spark = figures.spark
         let telemetry: JSON = [
             "status": .string(shownStatus), "elapsed_s": JSON(elapsedSeconds),
             "gpu_util_pct": JSON(gpuUtilPct),
@@ -180,6 +192,10 @@ struct JobRecord: Sendable {
             "val_loss": JSON(valLoss),
             "epoch": JSON(latestEpoch), "is_idle_flagged": .bool(isIdleFlagged),
             "idle_since": isoJSON(idleSinceUs),
+            // JobFigures: the batch screen's columns, folded here so every client shows the same figures.
+            "best_val_loss": JSON(figures.bestValLoss), "best_val_epoch": JSON(figures.bestValEpoch),
+            "total_epochs": JSON(figures.totalEpochs),
+            "loss_spark": .array(spark.points.map { JSON($0) }), "loss_spark_metric": JSON(spark.metric),
         ]
         return [
             "id": .string(id), "batch_id": .string(batchID), "model": JSON(model),

@@ -12,6 +12,8 @@ enum PostgresSchema {
         let name: String
         /// One statement each (the extended protocol runs one statement at a time).
         let statements: [String]
+        /// Runs after the statements, in the same transaction (a backfill).
+        var then: (@Sendable (SQLConnection) throws -> Void)? = nil
     }
 
     /// The advisory lock migrations run under (an arbitrary constant: "argus-m1"), inside the write lock.
@@ -162,6 +164,16 @@ enum PostgresSchema {
                 "ALTER TABLE agents ADD COLUMN token_id BIGINT REFERENCES tokens(id)",
                 "ALTER TABLE agents ADD COLUMN revoked_us BIGINT",
             ]),
+        // SQLite v9.
+        Migration(
+            version: 3, name: "jobs keep their best val loss, total epochs and loss spark",
+            statements: [
+                "ALTER TABLE jobs ADD COLUMN best_val_loss DOUBLE PRECISION",
+                "ALTER TABLE jobs ADD COLUMN best_val_epoch BIGINT",
+                "ALTER TABLE jobs ADD COLUMN total_epochs BIGINT",
+                "ALTER TABLE jobs ADD COLUMN loss_spark TEXT",
+            ],
+            then: { try JobFigures.backfill($0) }),
     ]
 
     struct SchemaTooNew: Error, CustomStringConvertible {
@@ -174,8 +186,11 @@ enum PostgresSchema {
     /// Applies the migrations `argus_schema` does not list yet; returns the versions it applied. All of them run in
     /// one write transaction that also holds the migration lock: replicas starting together take turns, the first
     /// applies them and the others find them recorded; a failure leaves nothing half-applied.
+    /// `upTo`: stop after that version (tests build the database an older server left).
     @discardableResult
-    static func migrate(_ db: PostgresDatabase, now: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e6) })
+    static func migrate(
+        _ db: PostgresDatabase, upTo last: Int? = nil, now: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e6) }
+    )
         throws -> [Int]
     {
         try db.writeNow { c in
@@ -185,8 +200,9 @@ enum PostgresSchema {
             )
             let done = Set(try c.fetchAll("SELECT version FROM argus_schema").map { $0[0] as Int })
             var applied: [Int] = []
-            for m in migrations where !done.contains(m.version) {
+            for m in migrations where !done.contains(m.version) && m.version <= (last ?? Int.max) {
                 for s in m.statements { try c.execute(s) }
+                try m.then?(c)
                 try c.execute(
                     "INSERT INTO argus_schema(version, name, applied_us) VALUES (?, ?, ?)", [m.version, m.name, now()])
                 applied.append(m.version)

@@ -192,6 +192,17 @@ enum Schema {
                     ALTER TABLE agents ADD COLUMN revoked_us INTEGER;
                     """)
         }
+        m.registerMigration("v9 jobs keep their best val loss, total epochs and loss spark") { db in
+            // JobFigures; backfilled from the stored events so an upgraded database shows what a fresh one does.
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN best_val_loss REAL;
+                    ALTER TABLE jobs ADD COLUMN best_val_epoch INTEGER;
+                    ALTER TABLE jobs ADD COLUMN total_epochs INTEGER;
+                    ALTER TABLE jobs ADD COLUMN loss_spark TEXT;
+                    """)
+            try JobFigures.backfill(SQLiteConnection(db))
+        }
         return m
     }
 }

@@ -1,0 +1,184 @@
+import Shared
+
+/// A loss curve summarised in at most 32 points, kept streaming so it outlives the raw events (retention deletes
+/// them; the job row keeps this).
+///
+/// The rule: epochs fall into fixed buckets `[k·w, (k+1)·w)` of width `w`, a power of two, and each bucket holds the
+/// sum and count of the finite values reported in it. `w` starts at 1; when a value would need a 33rd bucket
+/// (from the lowest occupied bucket to the highest), adjacent pairs merge and `w` doubles, as often as needed.
+/// Buckets are aligned to multiples of `w`, so the result depends only on the set of (epoch, value) reported, not
+/// on the order they arrived in (a replayed spill file lands in the same buckets). Each event costs O(1) (a merge
+/// is 32 steps and happens at most once per doubling). `points` is each non-empty bucket's mean, oldest first:
+/// a bucket with no finite value (a gap, a stretch of NaN) is left out. A re-sent epoch counts twice.
+struct LossSpark: Sendable, Equatable {
+    static let maxPoints = 32
+
+    /// Bucket width in epochs (a power of two).
+    private(set) var width: Int64 = 1
+    /// The bucket index (`epoch / width`, rounded down) of `sums[0]`.
+    private(set) var first: Int64 = 0
+    private(set) var sums: [Double] = []
+    private(set) var counts: [Int] = []
+
+    var isEmpty: Bool { sums.isEmpty }
+
+    /// The mean of each non-empty bucket, oldest first.
+    var points: [Double] {
+        zip(sums, counts).compactMap { $1 > 0 ? $0 / Double($1) : nil }
+    }
+
+    static func bucket(_ epoch: Int64, _ width: Int64) -> Int64 {
+        let q = epoch / width
+        return (epoch % width != 0 && epoch < 0) ? q - 1 : q
+    }
+
+    mutating func add(epoch: Int, value: Double) {
+        guard value.isFinite else { return }
+        let e = Int64(epoch)
+        if sums.isEmpty {
+            (width, first, sums, counts) = (1, e, [value], [1])
+            return
+        }
+        var b = LossSpark.bucket(e, width)
+        while max(b, first + Int64(sums.count) - 1) - min(b, first) + 1 > Int64(LossSpark.maxPoints) {
+            doubleWidth()
+            b = LossSpark.bucket(e, width)
+        }
+        if b < first {
+            let n = Int(first - b)
+            sums.insert(contentsOf: repeatElement(0, count: n), at: 0)
+            counts.insert(contentsOf: repeatElement(0, count: n), at: 0)
+            first = b
+        } else if b >= first + Int64(sums.count) {
+            let n = Int(b - first) - sums.count + 1
+            sums.append(contentsOf: repeatElement(0, count: n))
+            counts.append(contentsOf: repeatElement(0, count: n))
+        }
+        sums[Int(b - first)] += value
+        counts[Int(b - first)] += 1
+    }
+
+    /// Merges aligned pairs: bucket k at width w goes to bucket ⌊k/2⌋ at width 2w.
+    private mutating func doubleWidth() {
+        let newFirst = LossSpark.bucket(first, 2)
+        let last = LossSpark.bucket(first + Int64(sums.count) - 1, 2)
+        var s = [Double](repeating: 0, count: Int(last - newFirst) + 1)
+        var c = [Int](repeating: 0, count: s.count)
+        for i in sums.indices {
+            let to = Int(LossSpark.bucket(first + Int64(i), 2) - newFirst)
+            s[to] += sums[i]
+            c[to] += counts[i]
+        }
+        (width, first, sums, counts) = (width * 2, newFirst, s, c)
+    }
+
+    /// The stored form (`jobs.loss_spark`): `{"w": width, "first": bucket, "sum": [...], "n": [...]}`.
+    var json: JSON {
+        [
+            "w": JSON(width), "first": JSON(first), "sum": .array(sums.map { JSON($0) }),
+            "n": .array(counts.map { JSON($0) }),
+        ]
+    }
+
+    init() {}
+
+    init?(json: JSON?) {
+        guard let json, let w = json["w"]?.intValue, w >= 1, let f = json["first"]?.intValue,
+            let s = json["sum"]?.arrayValue, let n = json["n"]?.arrayValue, s.count == n.count,
+            s.count <= LossSpark.maxPoints
+        else { return nil }
+        width = Int64(w)
+        first = Int64(f)
+        sums = s.map { $0.doubleValue ?? 0 }
+        counts = n.map { $0.intValue ?? 0 }
+    }
+}
+
+/// The figures a batch screen shows for a job beyond its latest epoch, folded from its events on ingest and kept on
+/// the job row (schema v9 / PostgreSQL 3), so they survive retention:
+/// - `bestValLoss`/`bestValEpoch`: the lowest finite val_loss of any job_epoch and its epoch (ties: the earliest
+///   epoch), whatever order the epochs arrive in;
+/// - `totalEpochs`: job_start's `total_epochs`, else job_done's `train_epochs`, else nil (a job_start always wins,
+///   whichever arrived first);
+/// - the loss curve's spark (`LossSpark`) of train_loss, and of val_loss for a job that reports no train_loss.
+struct JobFigures: Sendable, Equatable {
+    var bestValLoss: Double?
+    var bestValEpoch: Int?
+    var totalEpochs: Int?
+    /// Whether `totalEpochs` came from job_start (job_done's train_epochs never replaces it).
+    var totalFromStart = false
+    var trainSpark = LossSpark()
+    var valSpark = LossSpark()
+
+    /// The spark clients draw, and which metric it is of.
+    var spark: (metric: String?, points: [Double]) {
+        if !trainSpark.isEmpty { return ("train_loss", trainSpark.points) }
+        if !valSpark.isEmpty { return ("val_loss", valSpark.points) }
+        return (nil, [])
+    }
+
+    mutating func apply(type: String, data: JSONObject) {
+        switch type {
+        case "job_start":
+            if let n = data["total_epochs"]?.intValue, n >= 0 {
+                totalEpochs = n
+                totalFromStart = true
+            }
+        case "job_epoch":
+            guard let ep = data["epoch"]?.intValue else { return }
+            if let v = data["val_loss"]?.doubleValue {
+                if bestValLoss == nil || v < bestValLoss! || (v == bestValLoss! && ep < bestValEpoch!) {
+                    bestValLoss = v
+                    bestValEpoch = ep
+                }
+                valSpark.add(epoch: ep, value: v)
+            }
+            if let v = data["train_loss"]?.doubleValue { trainSpark.add(epoch: ep, value: v) }
+        case "job_done":
+            if !totalFromStart, let n = data["train_epochs"]?.intValue, n >= 0 { totalEpochs = n }
+        default: break
+        }
+    }
+
+    /// The stored sparks and where total_epochs came from (`jobs.loss_spark`).
+    var storedSpark: String? {
+        if trainSpark.isEmpty && valSpark.isEmpty && !totalFromStart { return nil }
+        var o = JSONObject()
+        if !trainSpark.isEmpty { o["train"] = trainSpark.json }
+        if !valSpark.isEmpty { o["val"] = valSpark.json }
+        if totalFromStart { o["total_from_start"] = true }
+        return JSON.object(o).serialized()
+    }
+
+    mutating func load(storedSpark text: String?) {
+        guard let text, let j = try? JSON.parse(text) else { return }
+        trainSpark = LossSpark(json: j["train"]) ?? LossSpark()
+        valSpark = LossSpark(json: j["val"]) ?? LossSpark()
+        totalFromStart = j["total_from_start"]?.boolValue ?? false
+    }
+
+    /// Recomputes every job's figures from its stored job_start/job_epoch/job_done events: the migration that adds
+    /// them, so that an upgraded database shows what a fresh one would (for the events retention kept).
+    static func backfill(_ db: SQLConnection) throws {
+        // The scan finishes before the updates start (a PostgreSQL connection runs one statement at a time).
+        var figures: [String: [String: JobFigures]] = [:]
+        try db.forEach(
+            """
+            SELECT batch_id, job_id, event_type, body FROM events
+            WHERE event_type IN ('job_start', 'job_epoch', 'job_done') AND job_id IS NOT NULL
+            """
+        ) { r in
+            if let body: String = r["body"], let data = (try? JSON.parse(body))?["data"]?.objectValue {
+                figures[r["batch_id"], default: [:]][r["job_id"], default: JobFigures()].apply(type: r["event_type"], data: data)
+            }
+            return true
+        }
+        for (b, jobs) in figures {
+            for (j, f) in jobs {
+                try db.execute(
+                    "UPDATE jobs SET best_val_loss = ?, best_val_epoch = ?, total_epochs = ?, loss_spark = ? WHERE batch_id = ? AND id = ?",
+                    [f.bestValLoss, f.bestValEpoch, f.totalEpochs, f.storedSpark, b, j])
+            }
+        }
+    }
+}
