@@ -7,7 +7,7 @@ public enum Key: Equatable, Hashable, Sendable {
 
 public enum Command: Equatable, Sendable {
     case quit, interrupt, help, back, open, up, down, pageUp, pageDown, top, bottom, scrollLeft, scrollRight,
-        filter, ema, logScale, toggleSeries, chooseSeries
+        filter, ema, emaFactor, logScale, toggleSeries, chooseSeries, gpus
     case stop, rerun, share, copyCommand, openRerun, markFailed
 }
 
@@ -65,10 +65,18 @@ public enum KeyBindings {
             keys: [.char("/")], label: "/", help: "search the job's whole log (Enter keeps, Esc clears)",
             context: .job, command: .filter),
         KeyBinding(
-            keys: [.char("e")], label: "e", help: "EMA smoothing on the chart", context: .job,
+            keys: [.char("e")], label: "e", help: "EMA smoothing on the chart, on/off", context: .job,
             command: .ema),
         KeyBinding(
+            keys: [.char("E")], label: "E",
+            help: "EMA smoothing factor: "
+                + ChartScale.smoothingFactors.map(ChartScale.label).joined(separator: " → ") + " (turns it on)",
+            context: .job, command: .emaFactor),
+        KeyBinding(
             keys: [.char("g")], label: "g", help: "log-scale y axis", context: .job, command: .logScale),
+        KeyBinding(
+            keys: [.char("G")], label: "G", help: "GPUs panel: util, memory, temperature and history per GPU",
+            context: .job, command: .gpus),
         KeyBinding(
             keys: (1...9).map { .char(Character(String($0))) }, label: "1-9",
             help: "show/hide chart series 1-9 (see legend)", context: .job,
