@@ -31,6 +31,11 @@ public enum APIPath {
         return job(b, j) + "/log-lines?" + params.joined(separator: "&")
     }
 
+    /// A batch's resource snapshots, newest first; with `jobID`, the job's own and the batch's taken while it ran.
+    public static func resources(_ b: String, jobID: String? = nil, limit: Int) -> String {
+        batch(b) + "/resources?" + (jobID.map { "job_id=\(IDEncoding.encode($0))&" } ?? "") + "limit=\(limit)"
+    }
+
     /// The SSE stream of these channels (their names encode the ids; the list is encoded once more as a query value).
     public static func sse(_ channels: [Channel]) -> String { "/api/sse?channels=\(IDEncoding.encode(Channel.list(channels)))" }
 }

@@ -7,6 +7,9 @@ public struct GPUFigures: Sendable, Equatable {
         public var index: Int
         public var memMB: Double?
         public var memTotalMB: Double?
+        /// Read from the snapshot only by `readings` (the TUI's GPUs panel); the server's fold keeps memory.
+        public var util: Double? = nil
+        public var tempC: Double? = nil
     }
 
     public var util: Double?
@@ -25,11 +28,7 @@ public struct GPUFigures: Sendable, Equatable {
             let utils = gpus.compactMap { $0["util_pct"]?.doubleValue }
             util = utils.isEmpty ? nil : utils.reduce(0, +) / Double(utils.count)
             peakUtil = utils.max()
-            devices = gpus.enumerated().map { i, g in
-                Device(
-                    index: g["index"]?.intValue ?? i, memMB: g["mem_mb"]?.doubleValue,
-                    memTotalMB: g["mem_total_mb"]?.doubleValue)
-            }
+            devices = GPUFigures.readings(data).map { Device(index: $0.index, memMB: $0.memMB, memTotalMB: $0.memTotalMB) }
         }
         if util == nil { util = data["gpu_util_pct"]?.doubleValue }
         if peakUtil == nil { peakUtil = util }
@@ -40,6 +39,24 @@ public struct GPUFigures: Sendable, Equatable {
                     memTotalMB: data["gpu_mem_total_mb"]?.doubleValue)
             ]
         }
+    }
+
+    /// Every GPU's readings in one snapshot (util, memory, temperature): the `gpus` list (at most `maxDevices`),
+    /// else GPU 0 from the flat `gpu_util_pct` / `gpu_mem_mb` / `gpu_mem_total_mb` / `gpu_temp_c` keys when any
+    /// of them is a number; none when the snapshot says nothing about GPUs.
+    public static func readings(_ data: JSONObject) -> [Device] {
+        if let gpus = data["gpus"]?.arrayValue?.prefix(maxDevices), !gpus.isEmpty {
+            return gpus.enumerated().map { i, g in
+                Device(
+                    index: g["index"]?.intValue ?? i, memMB: g["mem_mb"]?.doubleValue,
+                    memTotalMB: g["mem_total_mb"]?.doubleValue, util: g["util_pct"]?.doubleValue,
+                    tempC: g["temp_c"]?.doubleValue)
+            }
+        }
+        let flat = Device(
+            index: 0, memMB: data["gpu_mem_mb"]?.doubleValue, memTotalMB: data["gpu_mem_total_mb"]?.doubleValue,
+            util: data["gpu_util_pct"]?.doubleValue, tempC: data["gpu_temp_c"]?.doubleValue)
+        return [flat.util, flat.memMB, flat.memTotalMB, flat.tempC].contains { $0 != nil } ? [flat] : []
     }
 }
 

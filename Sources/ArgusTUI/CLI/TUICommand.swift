@@ -27,6 +27,8 @@ public struct TUICommand: ParsableCommand {
     @Option(help: "Height of the --dump frame.") var height: Int = 40
     @Flag(help: "Draw with ASCII only (no braille), as on a non-UTF-8 terminal.") var ascii = false
     @Flag(help: "Hide the actions that change a run.") var readonly = false
+    @Flag(help: "Show the job screen's GPUs panel from the start (G toggles it); with --dump, the frame includes it.")
+    var gpus = false
     @Argument(help: "BATCH/JOB, BATCH, or nothing.") var target: String?
 
     public init() {}
@@ -61,6 +63,7 @@ public struct TUICommand: ParsableCommand {
         }
         var o = TUIOptions(url: base, token: shareToken, target: .batch(batchID))
         o.ascii = ascii
+        o.showGPUs = gpus
         o.readOnly = true
         o.pinnedBatch = batchID
         o.color = env["NO_COLOR"].map { $0.isEmpty } ?? true
@@ -89,6 +92,7 @@ public struct TUICommand: ParsableCommand {
         }
         var o = TUIOptions(url: base, token: token, target: Target.parse(target))
         o.ascii = ascii
+        o.showGPUs = gpus
         o.readOnly = readonly
         o.color = env["NO_COLOR"].map { $0.isEmpty } ?? true
         if dump {

@@ -191,7 +191,11 @@ public struct AppState: Sendable {
     public var hiddenSeries: Set<String> = []
     public var shownExtras: Set<String> = []
     public var ema = false
+    /// The EMA smoothing factor (`ChartScale.smoothingFactors`, the weight on the previous value); `E` cycles it.
+    public var emaFactor = ChartScale.defaultSmoothing
     public var logY = false
+    /// The GPUs panel on the job screen (`G`, or `--gpus`).
+    public var showGPUs = false
     public var chartBounds: ClosedRange<Double>?
     /// The series chooser's cursor (an index into the series names) while it is open.
     public var chooserCursor: Int?
@@ -226,6 +230,9 @@ public struct AppState: Sendable {
     public var popup: (title: String, text: String)?
 
     public init(screen: Screen) { self.screen = screen }
+
+    /// The EMA factor the chart and its range use, nil while smoothing is off: what `ChartScale` takes.
+    public var smoothing: Double? { ema ? emaFactor : nil }
 
     /// The chart's visible series, in legend order.
     public var visibleSeries: [String] {

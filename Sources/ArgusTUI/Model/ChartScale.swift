@@ -3,7 +3,20 @@ import Foundation
 /// How the loss chart maps values to rows: what is plotted (EMA, log y), over which y range, and which
 /// values fall off that range. It lives in the model because `Update` keeps the range stable between frames.
 public enum ChartScale {
-    public static let emaAlpha = 0.1
+    /// The EMA smoothing factors `E` cycles through, as W&B and TensorBoard name them: the weight on the previous
+    /// smoothed value (EMA alpha is 1 − factor). Written once here; the legend, the status line and the help say them.
+    public static let smoothingFactors: [Double] = [0.6, 0.8, 0.9, 0.95, 0.99]
+    public static let defaultSmoothing = 0.9
+
+    /// The factor after `factor` in `smoothingFactors`, round again after the last (the first for one not listed).
+    public static func nextSmoothing(after factor: Double) -> Double {
+        guard let i = smoothingFactors.firstIndex(of: factor) else { return smoothingFactors[0] }
+        return smoothingFactors[(i + 1) % smoothingFactors.count]
+    }
+
+    /// A factor as the legend and status line write it: `0.9`, `0.95`.
+    public static func label(_ factor: Double) -> String { String(format: "%g", factor) }
+
     /// A value further than this many spreads beyond the bulk of its series is off-scale: drawn as a marker at
     /// the edge instead of stretching the axis, so one 1e308 spike cannot flatten the curve. The spread is
     /// at least the series' typical magnitude (one decade on log y), so real spikes of a few times the
@@ -17,34 +30,43 @@ public enum ChartScale {
         return v
     }
 
-    /// EMA of the finite values. Outliers (see `robustRange`) pass through unsmoothed and stay out of the
-    /// average, so one 1e308 is still marked off-scale but does not drag the next thousand epochs with it.
-    static func smoothed(_ col: [Double]) -> [Double] {
+    /// EMA of the finite values with smoothing `factor` (the weight on the previous value), debiased as TensorBoard
+    /// and W&B do: the average starts from 0 and is divided by 1 − factor^n, so the first epochs are the mean of
+    /// what came so far instead of clinging to the first value (at 0.99 that took a hundred epochs). Outliers (see
+    /// `robustRange`) pass through unsmoothed and stay out of the average, so one 1e308 is still marked
+    /// off-scale but does not drag the next thousand epochs with it.
+    public static func smoothed(_ col: [Double], factor: Double) -> [Double] {
         var out = col
-        var acc: Double? = nil
+        var acc = 0.0
+        var weight = 1.0
         let usual = robustRange(col.filter(\.isFinite), logY: false)
         for i in col.indices {
             let v = col[i]
             guard v.isFinite, usual?.contains(v) ?? true else { continue }
-            acc = acc.map { $0 + emaAlpha * (v - $0) } ?? v
-            out[i] = acc!
+            acc = acc * factor + (1 - factor) * v
+            weight *= factor
+            out[i] = acc / (1 - weight)
         }
         return out
     }
 
-    static func column(_ data: EpochSeries, _ name: String, ema: Bool) -> [Double] {
+    /// A series as plotted: EMA-smoothed with `smoothing` as the factor, raw when nil.
+    public static func column(_ data: EpochSeries, _ name: String, smoothing: Double?) -> [Double] {
         let raw = data.column(name) ?? []
-        return ema ? smoothed(raw) : raw
+        return smoothing.map { smoothed(raw, factor: $0) } ?? raw
     }
 
     /// The range the visible series need, each series without its outliers; nil when nothing can be plotted.
-    public static func dataRange(_ data: EpochSeries, series: [String], ema: Bool, logY: Bool)
+    /// `smoothing` is the EMA factor (`AppState.smoothing`), nil for the raw values.
+    public static func dataRange(_ data: EpochSeries, series: [String], smoothing: Double?, logY: Bool)
         -> ClosedRange<Double>?
     {
         var lo = Double.infinity
         var hi = -Double.infinity
         for name in series {
-            guard let r = robustRange(column(data, name, ema: ema).compactMap { plotted($0, logY: logY) }, logY: logY)
+            guard
+                let r = robustRange(
+                    column(data, name, smoothing: smoothing).compactMap { plotted($0, logY: logY) }, logY: logY)
             else { continue }
             lo = min(lo, r.lowerBound)
             hi = max(hi, r.upperBound)

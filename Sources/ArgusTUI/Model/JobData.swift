@@ -250,6 +250,11 @@ public struct JobData: Sendable {
     public var lastEventID: Int64 = 0
     /// The batch a rerun of this one started as (from a `rerun_started` event).
     public var rerunBatchID: String?
+    /// When the job started and ended (microseconds; `JobSpan`): which batch-level snapshots are its own.
+    public var startUs: Int64?
+    public var endUs: Int64?
+    /// The GPUs panel's snapshots.
+    public var gpuHistory = GPUHistory()
 
     public static let maxLogLines = 10_000
 
@@ -333,6 +338,8 @@ public struct JobData: Sendable {
         trainLoss = t["train_loss"]?.doubleValue
         valLoss = t["val_loss"]?.doubleValue
         idleSinceUs = t["idle_since"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
+        startUs = job["start_time"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros } ?? startUs
+        endUs = job["end_time"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
     }
 
     /// The caller's actions (`/view`'s `actions`, or `GET /api/batches/{b}/actions`).
@@ -411,6 +418,12 @@ public struct JobData: Sendable {
                 }
             }
         case "rerun_started": rerunBatchID = data["new_batch_id"]?.stringValue ?? rerunBatchID
+        case "resource_snapshot":
+            // The job's own snapshots, and the batch's taken while it ran (the rule the server's `/resources` uses).
+            let ts = e["timestamp"]?.stringValue.flatMap { Timestamp(iso: $0) }
+            if job == jobID || (job == nil && ts.map { JobSpan.covers($0.micros, start: startUs, end: endUs) } == true) {
+                gpuHistory.add(id: id, ts: ts?.seconds, data: data)
+            }
         default: break
         }
         return true

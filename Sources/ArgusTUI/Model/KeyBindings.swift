@@ -7,7 +7,8 @@ public enum Key: Equatable, Hashable, Sendable {
 
 public enum Command: Equatable, Sendable {
     case quit, interrupt, help, back, open, up, down, pageUp, pageDown, top, bottom, scrollLeft, scrollRight,
-        filter, ema, logScale, toggleSeries, chooseSeries, sort, sortInvert, mark, compare, unmarkAll
+        filter, ema, emaFactor, logScale, toggleSeries, chooseSeries, gpus, sort, sortInvert, mark, compare,
+        unmarkAll
     case stop, rerun, share, copyCommand, openRerun, markFailed
 }
 
@@ -80,10 +81,18 @@ public enum KeyBindings {
             command: .compare),
         KeyBinding(keys: [.char("u")], label: "u", help: "unmark every job", context: .lists, command: .unmarkAll),
         KeyBinding(
-            keys: [.char("e")], label: "e", help: "EMA smoothing on the chart", context: .charts,
+            keys: [.char("e")], label: "e", help: "EMA smoothing on the chart, on/off", context: .charts,
             command: .ema),
         KeyBinding(
+            keys: [.char("E")], label: "E",
+            help: "EMA smoothing factor: "
+                + ChartScale.smoothingFactors.map(ChartScale.label).joined(separator: " → ") + " (turns it on)",
+            context: .charts, command: .emaFactor),
+        KeyBinding(
             keys: [.char("g")], label: "g", help: "log-scale y axis", context: .charts, command: .logScale),
+        KeyBinding(
+            keys: [.char("G")], label: "G", help: "GPUs panel: util, memory, temperature and history per GPU",
+            context: .job, command: .gpus),
         KeyBinding(
             keys: (1...9).map { .char(Character(String($0))) }, label: "1-9",
             help: "show/hide chart series 1-9 (see legend; jobs on the compare overlay)", context: .charts,

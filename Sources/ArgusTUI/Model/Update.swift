@@ -30,6 +30,9 @@ public enum Action: Sendable {
     case logPageFailed(LogPageRequest, String)
     /// The caller's actions on a batch, fetched with `Effect.fetchActions` (`null` when the fetch failed).
     case actionsLoaded(batchID: String, JSON)
+    /// The job's recent resource snapshots (`Effect.fetchGPUHistory`), newest first as the server sends them.
+    case gpuHistoryLoaded(batchID: String, jobID: String, [JSON])
+    case gpuHistoryFailed(batchID: String, jobID: String, String)
 }
 
 /// What `update` asks the outside world to do.
@@ -51,6 +54,8 @@ public enum Effect: Equatable, Sendable {
     case fetchActions(batchID: String)
     /// Fetch the epochs of the jobs on the compare overlay.
     case loadCompare([JobRef])
+    /// Fetch the job's recent resource snapshots for the GPUs panel, off the UI thread (once per job).
+    case fetchGPUHistory(batchID: String, jobID: String)
 }
 
 /// The one place state changes (the Elm architecture): `update(&state, action) -> effects`.
@@ -131,12 +136,16 @@ public enum Update {
             {
                 data.lastEventID = old.lastEventID
             }
+            // The GPU history outlives a reload of the same job (its snapshots are keyed by event id).
+            if let old = s.job, old.batchID == data.batchID, old.jobID == data.jobID {
+                data.gpuHistory = old.gpuHistory
+            }
             s.job = data
             // "last event" is when the run was last heard from, not when we connected.
             s.lastEventAt = data.batchLastActivity.map { min(s.now, $0) } ?? s.now
             if data.batchStatus == "stalled", let last = s.lastEventAt { s.banner = stalledBanner(since: last) }
             refreshBounds(&s)
-            return []
+            return s.showGPUs ? askGPUHistory(&s) : []
         case .streamEvent(let e):
             guard var data = s.job else { return [] }
             let type = e["event_type"]?.stringValue ?? ""
@@ -184,6 +193,19 @@ public enum Update {
             guard let pending = s.actionAfterRecheck else { return [] }
             s.actionAfterRecheck = nil
             return tryAction(&s, pending, recheck: false)
+        case .gpuHistoryLoaded(let b, let j, let rows):
+            guard var data = s.job, data.batchID == b, data.jobID == j else { return [] }
+            data.gpuHistory.add(rows: rows)
+            data.gpuHistory.loaded = true
+            s.job = data
+            return []
+        case .gpuHistoryFailed(let b, let j, let why):
+            guard var data = s.job, data.batchID == b, data.jobID == j else { return [] }
+            data.gpuHistory.loaded = true
+            data.gpuHistory.failure = why
+            s.job = data
+            say(&s, "Could not load the GPU history: \(why)", error: true)
+            return []
         case .connection(let c):
             // Leaving `live` dates what is on screen; anything else keeps the first date until live again.
             if c == .live {
@@ -421,7 +443,18 @@ public enum Update {
             s.ema.toggle()
             s.chartBounds = nil
             refreshBounds(&s)
-            say(&s, s.ema ? "EMA smoothing on" : "EMA smoothing off")
+            say(&s, s.ema ? "EMA smoothing on (factor \(ChartScale.label(s.emaFactor)); E changes it)" : "EMA smoothing off")
+        case .emaFactor:
+            // Off: on at the factor last chosen; on: the next factor.
+            if s.ema { s.emaFactor = ChartScale.nextSmoothing(after: s.emaFactor) }
+            s.ema = true
+            s.chartBounds = nil
+            refreshBounds(&s)
+            let all = ChartScale.smoothingFactors.map(ChartScale.label).joined(separator: "/")
+            say(&s, "EMA smoothing factor \(ChartScale.label(s.emaFactor)) (E cycles \(all); e turns it off)")
+        case .gpus:
+            s.showGPUs.toggle()
+            return s.showGPUs ? askGPUHistory(&s) : []
         case .logScale:
             s.logY.toggle()
             s.chartBounds = nil
@@ -497,6 +530,15 @@ public enum Update {
     /// one comes or goes. While so, the job screen asks for the actions every `agentRecheckS` (one small GET).
     static func actionsFollowAgents(_ s: AppState, _ job: JobData) -> Bool {
         !s.readOnly && job.loaded && JobData.finished.contains(job.batchStatus) && job.command != nil
+    }
+
+    /// Asks for the job's GPU history the first time the panel shows it (the view must be loaded: until then
+    /// the job's start is unknown, and `viewLoaded` asks instead).
+    static func askGPUHistory(_ s: inout AppState) -> [Effect] {
+        guard s.screen == .job, var job = s.job, job.loaded, !job.gpuHistory.requested else { return [] }
+        job.gpuHistory.requested = true
+        s.job = job
+        return [.fetchGPUHistory(batchID: job.batchID, jobID: job.jobID)]
     }
 
     /// Asks the server for the caller's actions on a batch (after a summary changed them, on a refused key, and
@@ -750,7 +792,7 @@ public enum Update {
             s.chartBounds = nil
             return
         }
-        guard let r = ChartScale.dataRange(source.0, series: source.1, ema: s.ema, logY: s.logY)
+        guard let r = ChartScale.dataRange(source.0, series: source.1, smoothing: s.smoothing, logY: s.logY)
         else {
             s.chartBounds = nil
             return

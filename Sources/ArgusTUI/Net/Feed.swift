@@ -210,6 +210,22 @@ public final class Feed: @unchecked Sendable {
         }
     }
 
+    /// The job's recent resource snapshots for the GPUs panel, on their own thread.
+    public func fetchGPUHistory(batchID: String, jobID: String) {
+        let (url, token, inbox) = (baseURL, token, inbox)
+        Thread { inbox.post(Feed.gpuHistory(HTTPClient(baseURL: url, token: token), batchID: batchID, jobID: jobID)) }.start()
+    }
+
+    /// One GET of the snapshots the panel keeps (`GPUHistory.capacity`), as the action that delivers them; `--dump` calls it directly.
+    static func gpuHistory(_ client: HTTPClient, batchID: String, jobID: String) -> Action {
+        do {
+            let rows = try client.getJSON(APIPath.resources(batchID, jobID: jobID, limit: GPUHistory.capacity))
+            return .gpuHistoryLoaded(batchID: batchID, jobID: jobID, rows.arrayValue ?? [])
+        } catch {
+            return .gpuHistoryFailed(batchID: batchID, jobID: jobID, "\(error)")
+        }
+    }
+
     public func openJob(batchID: String, jobID: String) {
         replaceStream(with: JobStream(baseURL: baseURL, token: token, batchID: batchID, jobID: jobID, inbox: inbox))
     }

@@ -37,6 +37,8 @@ public struct TUIOptions: Sendable {
     public var ascii = false
     public var readOnly = false
     public var color = true
+    /// Open the job screen with the GPUs panel shown (`--gpus`; `G` toggles it).
+    public var showGPUs = false
     /// A share link may read only this batch: navigation stays inside it.
     public var pinnedBatch: String?
 
@@ -61,6 +63,7 @@ public enum TerminalApp {
         var (state, effects) = o.target.initialState()
         state.glyphs = o.ascii || !utf8 ? .ascii : .braille
         state.readOnly = o.readOnly
+        state.showGPUs = o.showGPUs
         state.pinnedBatch = o.pinnedBatch
         state.serverLabel = o.url
         signalWakeFD = inbox.pipeFDs.1
@@ -107,6 +110,7 @@ public enum TerminalApp {
                 case .fetchLogs(let req): feed.fetchLogs(req)
                 case .fetchActions(let b): feed.fetchActions(batchID: b)
                 case .loadCompare(let refs): feed.loadCompare(refs)
+                case .fetchGPUHistory(let b, let j): feed.fetchGPUHistory(batchID: b, jobID: j)
                 case .fail(let message):
                     fatal = message
                     quit = true
@@ -195,6 +199,7 @@ public enum TerminalApp {
         state.color = false
         state.interactive = false
         state.readOnly = o.readOnly
+        state.showGPUs = o.showGPUs
         state.pinnedBatch = o.pinnedBatch
         state.serverLabel = o.url
         state.now = Date().timeIntervalSince1970
@@ -210,7 +215,12 @@ public enum TerminalApp {
                 .jobsLoaded(
                     batchID: b, try client.getJSON(APIPath.jobs(b)).arrayValue ?? []))
         case .job(let b, let j):
-            _ = Update.apply(&state, try JobData.loadView(client, batchID: b, jobID: j))
+            // With --gpus the view asks for the GPU history; fetched here, before the one frame.
+            for e in Update.apply(&state, try JobData.loadView(client, batchID: b, jobID: j)) {
+                if case .fetchGPUHistory(let b, let j) = e {
+                    _ = Update.apply(&state, Feed.gpuHistory(client, batchID: b, jobID: j))
+                }
+            }
         }
         _ = Update.apply(&state, .connection(.live))
         return ScreenView.render(state).text

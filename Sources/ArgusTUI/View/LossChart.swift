@@ -18,16 +18,15 @@ struct ChartGlyphs {
     var baseline: String
     /// Without colour each series wears its own marker along its line and in the legend.
     var shapes: [Unicode.Scalar]
-    /// For the legend's note: "EMA α=0.1", "log y: 2 ≤0".
-    var alpha: String
+    /// For the legend's note: "log y: 2 ≤0".
     var atMost: String
 
     static let unicode = ChartGlyphs(
         legendLine: "━", above: "▲", below: "▼", nonFinite: "✕", point: nil, tick: "┤", axis: "│",
-        corner: "└", baseline: "─", shapes: ["●", "■", "◆", "○", "□", "◇"], alpha: "α", atMost: "≤")
+        corner: "└", baseline: "─", shapes: ["●", "■", "◆", "○", "□", "◇"], atMost: "≤")
     static let ascii = ChartGlyphs(
         legendLine: "-", above: "^", below: "v", nonFinite: "!", point: "*", tick: "+", axis: "|",
-        corner: "+", baseline: "-", shapes: ["o", "#", "@", "%", "&", "="], alpha: "alpha", atMost: "<=")
+        corner: "+", baseline: "-", shapes: ["o", "#", "@", "%", "&", "="], atMost: "<=")
 
     static func of(_ g: Glyphs) -> ChartGlyphs { g == .ascii ? ascii : unicode }
 
@@ -93,7 +92,8 @@ public enum LossChart {
 
     static func note(_ state: AppState, _ off: OffScale, _ glyphs: ChartGlyphs) -> String {
         var flags: [String] = []
-        if state.ema { flags.append("EMA \(glyphs.alpha)=\(ChartScale.emaAlpha)") }
+        // The factor as W&B and TensorBoard write it (the weight on the previous value): "EMA 0.95".
+        if let factor = state.smoothing { flags.append("EMA \(ChartScale.label(factor))") }
         if state.logY {
             flags.append(
                 "log y" + (off.nonPositive > 0 ? ": \(off.nonPositive) \(glyphs.atMost)0 at \(glyphs.below)" : ""))
@@ -147,7 +147,7 @@ public enum LossChart {
             legend(state, data, note: note(state, OffScale(), glyphs), glyphs: glyphs, into: &g, rect: legendRow)
             let msg =
                 if data.count > 0 && state.logY
-                    && ChartScale.dataRange(data, series: state.visibleSeries, ema: state.ema, logY: false) != nil
+                    && ChartScale.dataRange(data, series: state.visibleSeries, smoothing: state.smoothing, logY: false) != nil
                 {
                     "log y: no value above 0 to plot (g switches back to linear)"
                 } else if data.count > 0 {
@@ -228,7 +228,7 @@ public enum LossChart {
             for name in state.visibleSeries {
                 let c = color(of: name, in: names)
                 var rows = state.color ? [] : [Int](repeating: -1, count: plot.width)
-                ChartScale.column(data, name, ema: state.ema).withUnsafeBufferPointer { col in
+                ChartScale.column(data, name, smoothing: state.smoothing).withUnsafeBufferPointer { col in
                     // M4 per dot column: first, last, min, max (in dot rows); columns joined last → first.
                     var curX = -1
                     var first = 0

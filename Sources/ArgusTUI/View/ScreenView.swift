@@ -133,7 +133,7 @@ public enum ScreenView {
             hints = "e EMA · g log-y · 1-9 show/hide a job · m metric · Esc back · ? help · q quit"
         case .job:
             hints =
-                "↑↓ PgUp/PgDn Home scroll log · ←→ long lines · / search · e EMA · g log-y · 1-9/m series · Esc back · ? help · q quit"
+                "↑↓ PgUp/PgDn Home scroll log · ←→ long lines · / search · e EMA · E factor · g log-y · G GPUs · 1-9/m series · Esc back · ? help · q quit"
         }
         g.put(
             0, y,
@@ -346,6 +346,8 @@ public enum ScreenView {
     struct JobLayout {
         var banner: Rect?
         var telemetry: Rect
+        /// The GPUs panel (`G`), between the tiles and the chart.
+        var gpus: Rect?
         var chart: Rect
         var failure: Rect?
         var failureRows: [String] = []
@@ -363,8 +365,17 @@ public enum ScreenView {
             telemetry = tele
             let (env, r2) = r1.takeBottom(2)
             environment = env
-            let (bar, r3) = r2.takeBottom(1)
+            let (bar, above) = r2.takeBottom(1)
             actionBar = bar
+            var r3 = above
+            if s.showGPUs {
+                // A title and a line per GPU, from what is left once the chart keeps 6 rows and the log 3
+                // (title and two lines); GPUs that do not fit share one last line (`GPUPanel`).
+                let want = 1 + max(1, job.gpuHistory.indices.count)
+                let (panel, below) = r3.takeTop(min(want, max(2, r3.height - 9)))
+                gpus = panel
+                r3 = below
+            }
             let chartH = max(6, (r3.height * 55) / 100)
             let (chart, below) = r3.takeTop(chartH)
             self.chart = chart
@@ -398,6 +409,7 @@ public enum ScreenView {
                 Style(fg: .yellow, bold: true, reverse: true))
         }
         JobPanels.telemetry(s, job, into: &g, rect: layout.telemetry)
+        if let panel = layout.gpus { GPUPanel.render(s, job, into: &g, rect: panel) }
         JobPanels.environment(job, ascii: s.glyphs == .ascii, into: &g, rect: layout.environment)
         JobPanels.actionBar(s, job, into: &g, rect: layout.actionBar)
         LossChart.render(s, into: &g, rect: layout.chart)
