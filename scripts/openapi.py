@@ -191,8 +191,15 @@ paths = {
     "/api/jobs/{b}/{j}": {"get": {"operationId": "getJob", "summary": "One job", "tags": ["read"], "security": READ,
         "parameters": [B, J], "responses": {**ok("The job.", ref("Job")), **errs("401", "403", "404")}}},
     "/api/jobs/{b}/{j}/epochs": {"get": {"operationId": "listEpochs", "summary": "A job's epochs, ascending",
-        "tags": ["read"], "security": READ, "parameters": [B, J],
-        "responses": {**ok("The epochs.", arr(ref("Epoch"))), **errs("401", "403", "404")}}},
+        "tags": ["read"], "security": READ, "parameters": [B, J,
+            p("format", "query", {"type": "string", "enum": ["csv", "jsonl", "columns"]},
+              "Absent: the JSON array. csv: RFC 4180, header `epoch,timestamp,` then every other key sorted, an empty "
+              "cell for a missing or non-finite value. jsonl: the array's objects, one per line. columns: the "
+              "`/view?epochs=columns` form.")],
+        "responses": {"200": {"description": "The epochs, in the form asked for.", "content": {
+            "application/json": {"schema": {"oneOf": [arr(ref("Epoch")), ref("EpochColumns")]}},
+            "text/csv": {"schema": STR}, "application/x-ndjson": {"schema": STR}}},
+            **errs("401", "403", "404", "422")}}},
 }
 log_params = [LIMIT(2000, 200), p("before_id", "query", {"type": "integer", "minimum": 1}),
               p("q", "query", {"type": "string", "maxLength": 200}, "Only lines whose text or level contains it, ignoring case."),

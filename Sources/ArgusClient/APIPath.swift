@@ -19,6 +19,10 @@ public enum APIPath {
         job(b, j) + "/view" + (epochColumns ? "?epochs=columns" : "")
     }
     public static func share(token: String) -> String { "/share/\(seg(token))" }
+    /// The job's epochs: the JSON array, or `format` csv, jsonl or columns (`EpochExport`).
+    public static func epochs(_ b: String, _ j: String, format: String? = nil) -> String {
+        job(b, j) + "/epochs" + (format.map { "?format=\(IDEncoding.encode($0))" } ?? "")
+    }
 
     /// One page of a job's log lines, newest first: those before `beforeID`, only lines matching `query`
     /// (`LogFilter`) when one is given.

@@ -212,36 +212,41 @@ public struct EpochTable: Sendable {
     public func writeRows(into out: inout [UInt8]) {
         out.append(UInt8(ascii: "["))
         for (n, r) in order.enumerated() {
-            let row = rows[r]
             if n > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: #"{"epoch":"#.utf8)
-            out.append(contentsOf: String(row.epoch).utf8)
-            out.append(contentsOf: #","timestamp":""#.utf8)
-            Timestamp(micros: row.tsUs).writeISO(into: &out)
-            out.append(UInt8(ascii: "\""))
-            for k in 0..<EpochTable.fixedKeys.count {
-                out.append(UInt8(ascii: ","))
-                out.append(contentsOf: written[k])
-                out.append(UInt8(ascii: ":"))
-                if let f = fields[row.fields].first(where: { $0.key == k }) {
-                    out.append(contentsOf: arena[f.start..<f.end])
-                } else {
-                    out.append(contentsOf: "null".utf8)
-                }
-            }
-            for f in fields[row.fields] where f.isNumber && f.key >= EpochTable.fixedKeys.count {
-                out.append(UInt8(ascii: ","))
-                out.append(contentsOf: written[f.key])
-                out.append(UInt8(ascii: ":"))
-                out.append(contentsOf: arena[f.start..<f.end])
-            }
-            if let nf = row.nonfiniteRaw {
-                out.append(contentsOf: #","nonfinite":"#.utf8)
-                out.append(contentsOf: arena[nf])
-            }
-            out.append(UInt8(ascii: "}"))
+            writeRow(r, into: &out)
         }
         out.append(UInt8(ascii: "]"))
+    }
+
+    /// Row `r` (an index of `rows`) as the rows form's object.
+    func writeRow(_ r: Int, into out: inout [UInt8]) {
+        let row = rows[r]
+        out.append(contentsOf: #"{"epoch":"#.utf8)
+        out.append(contentsOf: String(row.epoch).utf8)
+        out.append(contentsOf: #","timestamp":""#.utf8)
+        Timestamp(micros: row.tsUs).writeISO(into: &out)
+        out.append(UInt8(ascii: "\""))
+        for k in 0..<EpochTable.fixedKeys.count {
+            out.append(UInt8(ascii: ","))
+            out.append(contentsOf: written[k])
+            out.append(UInt8(ascii: ":"))
+            if let f = fields[row.fields].first(where: { $0.key == k }) {
+                out.append(contentsOf: arena[f.start..<f.end])
+            } else {
+                out.append(contentsOf: "null".utf8)
+            }
+        }
+        for f in fields[row.fields] where f.isNumber && f.key >= EpochTable.fixedKeys.count {
+            out.append(UInt8(ascii: ","))
+            out.append(contentsOf: written[f.key])
+            out.append(UInt8(ascii: ":"))
+            out.append(contentsOf: arena[f.start..<f.end])
+        }
+        if let nf = row.nonfiniteRaw {
+            out.append(contentsOf: #","nonfinite":"#.utf8)
+            out.append(contentsOf: arena[nf])
+        }
+        out.append(UInt8(ascii: "}"))
     }
 
     /// The rows form as a JSON value (spliced verbatim when the response is written).

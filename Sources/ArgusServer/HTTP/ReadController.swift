@@ -69,13 +69,32 @@ struct ReadController {
             let (b, j) = try await requireJob(ctx)
             return Response.json(j.json(batchStatus: b.status))
         }
+        // `?format=`: the JSON array (none), csv or jsonl (`EpochExport`, streamed a chunk at a time from the one table
+        // read), or columns (`/view?epochs=columns`'s form).
         router.get("/api/jobs/:b/:j/epochs") { req, ctx in
             let (b, j) = (try ctx.parameters.require("b"), try ctx.parameters.require("j"))
-            guard let rows = try await store.epochs(batchID: b, jobID: j, scope: try ctx.readScope())
-            else {
+            let scope = try ctx.readScope()  // no token is 401 whatever the query says
+            let format = req.uri.queryParameters.get("format")
+            let export = try format.map { f in
+                guard f == "columns" || EpochExport.Format(rawValue: f) != nil else {
+                    throw APIError.unprocessable("format must be csv, jsonl or columns (or absent, for the JSON array).")
+                }
+                return EpochExport.Format(rawValue: f)
+            }
+            guard let table = try await store.epochs(batchID: b, jobID: j, scope: scope) else {
                 throw APIError.notFound("Job '\(j)' of batch '\(b)'")
             }
-            return Response.json(rows)
+            switch export {
+            case nil: return Response.json(table.rowsJSON)
+            case .some(.none): return Response.json(table.columnsJSON)
+            case .some(.some(let f)):
+                return Response(
+                    status: .ok, headers: [.contentType: f.contentType],
+                    body: ResponseBody { writer in
+                        for chunk in EpochExport(table, format: f) { try await writer.write(ByteBuffer(bytes: chunk)) }
+                        try await writer.finish(nil)
+                    })
+            }
         }
         router.get("/api/batches/:b/log-lines") { req, ctx in
             let b = try ctx.parameters.require("b")

@@ -185,12 +185,12 @@ extension ArgusStore {
         }
     }
 
-    func epochs(batchID: String, jobID: String, scope: ReadScope) async throws -> JSON? {
+    func epochs(batchID: String, jobID: String, scope: ReadScope) async throws -> EpochTable? {
         try await database.read { db in
             guard try ArgusStore.visibleBatch(db, batchID, scope: scope) != nil,
                 try JobRecord.fetch(db, batchID: batchID, id: jobID) != nil
             else { return nil }
-            return try ArgusStore.epochs(db, batchID: batchID, jobID: jobID).rowsJSON
+            return try ArgusStore.epochs(db, batchID: batchID, jobID: jobID)
         }
     }
 

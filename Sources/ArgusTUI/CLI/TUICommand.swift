@@ -12,6 +12,8 @@ public struct TUICommand: ParsableCommand {
             TARGET is BATCH/JOB (the job's live screen), BATCH (pick one of its jobs), or nothing (recent batches,
             running first). The URL and token default to ARGUS_URL and ARGUS_TOKEN, the variables the Python SDK uses.
             Press ? inside for the keys. NO_COLOR turns colours off.
+            --export csv|jsonl BATCH/JOB writes the job's epochs (every key, one row per epoch) to stdout and exits,
+            e.g. `argus-tui --export csv run-42/seed-1 > seed-1.csv`.
             When the server misbehaves the screen keeps the last state received, the status line says what is wrong,
             and the stream is resumed with Last-Event-ID; a stream silent for 1.5x the keepalive interval the server
             announces plus 2 s (24.5 s with the default ARGUS_SSE_KEEPALIVE_S=15) counts as stalled and is reconnected.
@@ -29,6 +31,8 @@ public struct TUICommand: ParsableCommand {
     @Flag(help: "Hide the actions that change a run.") var readonly = false
     @Flag(help: "Show the job screen's GPUs panel from the start (G toggles it); with --dump, the frame includes it.")
     var gpus = false
+    @Option(help: "Write the job's epochs as csv or jsonl to stdout and exit (TARGET must be BATCH/JOB).")
+    var export: String?
     @Argument(help: "BATCH/JOB, BATCH, or nothing.") var target: String?
 
     public init() {}
@@ -75,6 +79,22 @@ public struct TUICommand: ParsableCommand {
         if status != 0 { throw ExitCode(status) }
     }
 
+    /// `--export FORMAT BATCH/JOB`: the route's body on stdout, or one sentence on stderr and exit 1.
+    func runExport(_ format: String, url: String, token: String) throws {
+        guard let f = EpochExport.Format(rawValue: format) else {
+            throw fail("--export must be csv or jsonl, got '\(format)'.")
+        }
+        guard case .job(let b, let j) = Target.parse(target) else {
+            throw fail("--export needs a BATCH/JOB target, got '\(target ?? "")'.")
+        }
+        do {
+            let bytes = try Export.fetch(url: url, token: token, batchID: b, jobID: j, format: f)
+            FileHandle.standardOutput.write(Data(bytes))
+        } catch {
+            throw fail(error.description)
+        }
+    }
+
     public func run() throws {
         let env = ProcessInfo.processInfo.environment
         let base = url ?? env["ARGUS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8000"
@@ -89,6 +109,10 @@ public struct TUICommand: ParsableCommand {
             throw fail(
                 "no token: set ARGUS_TOKEN or pass --token (mint one with `argus-server token create --user NAME`)."
             )
+        }
+        if let export {
+            try runExport(export, url: base, token: token)
+            return
         }
         var o = TUIOptions(url: base, token: token, target: Target.parse(target))
         o.ascii = ascii

@@ -1,0 +1,124 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+/// Parses RFC 4180 text: records of fields, quoted fields with doubled quotes, CRLF or LF line ends.
+func parseCSV(_ text: String) -> [[String]] {
+    var records: [[String]] = []
+    var record: [String] = []
+    var field = ""
+    var quoted = false
+    var chars = Array(text)[...]
+    while let c = chars.popFirst() {
+        if quoted {
+            if c == "\"" {
+                if chars.first == "\"" {
+                    field.append("\"")
+                    chars.removeFirst()
+                } else {
+                    quoted = false
+                }
+            } else {
+                field.append(c)
+            }
+        } else if c == "\"" {
+            quoted = true
+        } else if c == "," {
+            record.append(field)
+            field = ""
+        } else if c == "\r\n" || c == "\n" {
+            record.append(field)
+            records.append(record)
+            (record, field) = ([], "")
+        } else {
+            field.append(c)
+        }
+    }
+    if !field.isEmpty || !record.isEmpty { records.append(record + [field]) }
+    return records
+}
+
+@Suite("GET /api/jobs/{b}/{j}/epochs?format=csv|jsonl|columns")
+struct EpochExportTests {
+    @Test("csv read back is the JSON array; jsonl is its objects; columns is /view's; headers and content types")
+    func formats() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try EpochColumnsTests.seed(c)
+        let rows = try #require(try c.mustGet("/api/jobs/b/j/epochs").arrayValue)
+        #expect(rows.count == 9)
+
+        let csv = try c.get(APIPath.epochs("b", "j", format: "csv"))
+        #expect(csv.status == 200 && csv.headers["content-type"] == "text/csv; charset=utf-8")
+        let records = parseCSV(csv.text)
+        let header = try #require(records.first)
+        // Every key any row has (numbers, the fixed metrics, keys reported non-finite), sorted.
+        var keys = Set<String>()
+        for row in rows {
+            for p in try #require(row.objectValue) where !["epoch", "timestamp", "nonfinite"].contains(p.key) { keys.insert(p.key) }
+            for k in row["nonfinite"]?.arrayValue ?? [] { keys.insert(k.stringValue ?? "") }
+        }
+        #expect(header == ["epoch", "timestamp"] + keys.sorted())
+        #expect(header.contains("a\"b\\c") && header.contains("spikes") && !header.contains("note"))
+        #expect(records.count == rows.count + 1)
+        for (row, record) in zip(rows, records.dropFirst()) {
+            #expect(record.count == header.count)
+            let cell = Dictionary(uniqueKeysWithValues: zip(header, record))
+            #expect(cell["epoch"] == row["epoch"]?.intValue.map(String.init))
+            #expect(cell["timestamp"] == row["timestamp"]?.stringValue)
+            for key in keys {
+                switch row[key] {
+                case .number(let d)?: #expect(Double(cell[key] ?? "") == d, "epoch \(row["epoch"]!) \(key)")
+                case .string(let t)?: #expect(cell[key] == t)  // a fixed metric sent as text: "auto"
+                default: #expect(cell[key] == "", "epoch \(row["epoch"]!) \(key): missing, null or non-finite")
+                }
+            }
+        }
+
+        let jsonl = try c.get(APIPath.epochs("b", "j", format: "jsonl"))
+        #expect(jsonl.status == 200 && jsonl.headers["content-type"] == "application/x-ndjson")
+        #expect(jsonl.text.hasSuffix("\n"))
+        #expect(try jsonl.text.split(separator: "\n").map { try JSON.parse(String($0)) } == rows)
+
+        let columns = try c.get(APIPath.epochs("b", "j", format: "columns"))
+        #expect(columns.status == 200 && columns.headers["content-type"] == "application/json")
+        #expect(columns.json == (try c.mustGet("/api/jobs/b/j/view?epochs=columns"))["epochs"])
+    }
+
+    @Test("a bad format is a 422 sentence naming the accepted ones; 404 and 401 as the route has them")
+    func errors() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
+        let bad = try c.get(APIPath.epochs("b", "j", format: "xml"))
+        #expect(bad.status == 422)
+        #expect(bad.serverDetail == "format must be csv, jsonl or columns (or absent, for the JSON array).")
+        let missing = try c.get(APIPath.epochs("b", "nope", format: "csv"))
+        #expect(missing.status == 404 && missing.serverDetail == "Job 'nope' of batch 'b' not found.")
+        let anonymous = try s.client(nil).get(APIPath.epochs("b", "j", format: "csv"))
+        #expect(anonymous.status == 401)
+        let other = try s.client(try s.token(user: "bob")).get(APIPath.epochs("b", "j", format: "jsonl"))
+        #expect(other.status == 404)
+        // A job without epochs: the header alone, and an empty jsonl.
+        #expect(try c.get(APIPath.epochs("b", "j", format: "csv")).text == "epoch,timestamp,lr,train_loss,val_loss\r\n")
+        #expect(try c.get(APIPath.epochs("b", "j", format: "jsonl")).body.isEmpty)
+    }
+
+    @Test("5,000 epochs stream in several chunks and read back whole")
+    func manyEpochs() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        for part in stride(from: 0, to: 5000, by: 500) {
+            #expect(try c.postBatch((part..<part + 500).map { Ev.epoch("b", "j", $0, extra: [("lr", 0.001)]) }).status == 200)
+        }
+        let rows = try #require(try c.mustGet("/api/jobs/b/j/epochs").arrayValue)
+        let records = parseCSV(try c.get(APIPath.epochs("b", "j", format: "csv")).text)
+        #expect(records.count == 5001)
+        #expect(records.dropFirst().map { Int($0[0]) } == Array(0..<5000))
+        #expect(records.first?[3] == "train_loss" && records.last.map { Double($0[3]) } == rows.last?["train_loss"]?.doubleValue)
+        let lines = try c.get(APIPath.epochs("b", "j", format: "jsonl")).text.split(separator: "\n")
+        #expect(try lines.map { try JSON.parse(String($0)) } == rows)
+    }
+}
