@@ -4,8 +4,8 @@ import Shared
 import TestSupport
 import Testing
 
-/// The batch screen and the compare overlay, in the real `argus-tui` (tmux) against the real server.
-@Suite("Batch screen end to end (tmux)")
+/// The batch screen, the compare overlay and export, in the real `argus-tui` (tmux) against the real server.
+@Suite("Batch screen, compare and export end to end (tmux)")
 struct BatchScreenEndToEndTests {
     func tui(_ s: TestServer, _ token: String, _ args: [String]) throws -> Tmux {
         try Tmux([Binaries.path("argus-tui")] + args, env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
@@ -101,5 +101,31 @@ struct BatchScreenEndToEndTests {
         #expect(pane.contains("0.15 @19"))
         t.send("Escape")
         try t.wait("back on sweep-b's batch screen") { $0.contains(" lr3 ") && $0.contains("VAL LOSS") }
+    }
+
+    @Test("x on the job screen writes the job's epochs to BATCH_JOB.csv in the current directory, never over a file")
+    func exportKey() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "b1"))
+        try c.mustPost(Ev.make("job_start", batch: "b1", job: "j1"))
+        for n in 0..<5 { try c.mustPost(Ev.epoch("b1", "j1", n, train: Double(10 - n), extra: [("lr", 0.5)])) }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-export-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "someone else's file\n".write(to: dir.appendingPathComponent("b1_j1.csv"), atomically: true, encoding: .utf8)
+        let t = try Tmux(
+            ["/bin/sh", "-c", "cd '\(dir.path)' && exec '\(Binaries.path("argus-tui"))' b1/j1"],
+            env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        try t.wait("the job screen") { $0.contains("b1 / j1") && $0.contains("● live") && $0.contains("train_loss") }
+        t.send("x")
+        let saved = dir.appendingPathComponent("b1_j1-1.csv").path
+        try t.wait("the status line naming the file") { $0.contains("Saved the epochs to \(saved)") }
+        let csv = try String(contentsOfFile: saved, encoding: .utf8)
+        let lines = csv.split(separator: "\r\n").map(String.init)
+        #expect(lines.first == "epoch,timestamp,lr,train_loss,val_loss", "\(csv)")
+        #expect(lines.count == 6 && lines[5].hasPrefix("4,") && lines[5].contains(",0.5,6,"), "\(csv)")
+        #expect(try String(contentsOfFile: dir.appendingPathComponent("b1_j1.csv").path, encoding: .utf8) == "someone else's file\n")
     }
 }

@@ -152,9 +152,14 @@ struct ScreenLayoutTests {
         var text = ScreenView.render(s).text
         #expect(text.contains("↑↓ scroll · any other key closes"))
         #expect(!text.contains("open the batch a rerun started as"))
-        _ = Update.apply(&s, .key(.pageDown))
-        text = ScreenView.render(s).text
-        #expect(text.contains("open the batch a rerun started as") && text.contains("choose chart series from a list"))
+        // Page by page, every binding's line comes into view.
+        var seen = text
+        for _ in 0..<KeyBindings.all.count / 10 + 1 {
+            _ = Update.apply(&s, .key(.pageDown))
+            seen += ScreenView.render(s).text
+        }
+        for b in KeyBindings.all { #expect(seen.contains(String(b.help.prefix(40))), "never shown: \(b.help)") }
+        #expect(seen.contains("open the batch a rerun started as") && seen.contains("choose chart series from a list"))
         #expect(s.showHelp)
         _ = Update.apply(&s, .key(.char("x")))
         #expect(!s.showHelp)

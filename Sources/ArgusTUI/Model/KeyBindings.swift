@@ -8,7 +8,7 @@ public enum Key: Equatable, Hashable, Sendable {
 public enum Command: Equatable, Sendable {
     case quit, interrupt, help, back, open, up, down, pageUp, pageDown, top, bottom, scrollLeft, scrollRight,
         filter, ema, emaFactor, logScale, toggleSeries, chooseSeries, gpus, sort, sortInvert, mark, compare,
-        unmarkAll
+        unmarkAll, export
     case stop, rerun, share, copyCommand, openRerun, markFailed
 }
 
@@ -117,6 +117,9 @@ public enum KeyBindings {
         KeyBinding(
             keys: [.char("c")], label: "c", help: "Copy the run's command (OSC 52)", context: .job,
             command: .copyCommand),
+        KeyBinding(
+            keys: [.char("x")], label: "x", help: "export the job's epochs (every key) to BATCH_JOB.csv here",
+            context: .job, command: .export),
         KeyBinding(keys: [.char("o")], label: "o", help: "open the batch a rerun started as", context: .job, command: .openRerun),
     ]
 

@@ -54,6 +54,8 @@ public enum Effect: Equatable, Sendable {
     case fetchActions(batchID: String)
     /// Fetch the epochs of the jobs on the compare overlay.
     case loadCompare([JobRef])
+    /// Write the job's epochs to a CSV file in the current directory (`Export.save`), off the UI thread.
+    case exportEpochs(batchID: String, jobID: String)
     /// Fetch the job's recent resource snapshots for the GPUs panel, off the UI thread (once per job).
     case fetchGPUHistory(batchID: String, jobID: String)
 }
@@ -501,6 +503,10 @@ public enum Update {
         case .unmarkAll:
             s.marked = []
             say(&s, "No jobs marked.")
+        case .export:
+            guard let job = s.job, job.loaded else { return [] }
+            say(&s, "Exporting the epochs of \(job.batchID)/\(job.jobID)…")
+            return [.exportEpochs(batchID: job.batchID, jobID: job.jobID)]
         case .openRerun:
             guard let target = s.job?.rerunBatchID else {
                 say(&s, "No rerun of this batch has started while you watched.")

@@ -27,17 +27,35 @@ public enum Export {
         return "\(safe(batchID))_\(safe(jobID)).\(format.rawValue)"
     }
 
-    /// Fetches and writes the file (atomically: a failed fetch leaves no half file); returns its path.
+    /// Fetches and writes the file (atomically: a failed fetch leaves no half file); returns its path. An existing
+    /// file is never replaced: the name gets `-1`, `-2`… before its extension, claimed with O_EXCL so that two
+    /// exports at once cannot pick the same one.
     @discardableResult
     public static func save(
         url: String, token: String, batchID: String, jobID: String, format: EpochExport.Format,
         directory: String = FileManager.default.currentDirectoryPath
     ) throws -> String {
         let bytes = try fetch(url: url, token: token, batchID: batchID, jobID: jobID, format: format)
-        let path = URL(fileURLWithPath: directory).appendingPathComponent(
-            fileName(batchID: batchID, jobID: jobID, format: format)
-        ).path
-        try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
-        return path
+        let base = fileName(batchID: batchID, jobID: jobID, format: format)
+        let stem = String(base.dropLast(format.rawValue.count + 1))
+        let dir = URL(fileURLWithPath: directory)
+        for n in 0..<10_000 {
+            let path = dir.appendingPathComponent(n == 0 ? base : "\(stem)-\(n).\(format.rawValue)").path
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+            if fd < 0 {
+                if errno == EEXIST { continue }
+                throw FileError(description: "Cannot write \(path): \(String(cString: strerror(errno))).")
+            }
+            close(fd)
+            // The name is ours; the bytes replace the empty file in one step.
+            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+            return path
+        }
+        throw FileError(description: "Cannot find a free file name for \(base) in \(directory).")
+    }
+
+    /// A file that could not be written, in one sentence.
+    public struct FileError: Error, CustomStringConvertible {
+        public var description: String
     }
 }

@@ -210,6 +210,19 @@ public final class Feed: @unchecked Sendable {
         }
     }
 
+    /// `x`: the job's epochs to a CSV file in the current directory; the status line names the file or the error.
+    public func exportEpochs(batchID: String, jobID: String) {
+        let (url, token, inbox) = (baseURL, token, inbox)
+        Thread {
+            do {
+                let path = try Export.save(url: url, token: token, batchID: batchID, jobID: jobID, format: .csv)
+                inbox.post(.message("Saved the epochs to \(path)", isError: false))
+            } catch {
+                inbox.post(.message("Export failed: \(error)", isError: true))
+            }
+        }.start()
+    }
+
     /// The job's recent resource snapshots for the GPUs panel, on their own thread.
     public func fetchGPUHistory(batchID: String, jobID: String) {
         let (url, token, inbox) = (baseURL, token, inbox)

@@ -110,6 +110,7 @@ public enum TerminalApp {
                 case .fetchLogs(let req): feed.fetchLogs(req)
                 case .fetchActions(let b): feed.fetchActions(batchID: b)
                 case .loadCompare(let refs): feed.loadCompare(refs)
+                case .exportEpochs(let b, let j): feed.exportEpochs(batchID: b, jobID: j)
                 case .fetchGPUHistory(let b, let j): feed.fetchGPUHistory(batchID: b, jobID: j)
                 case .fail(let message):
                     fatal = message
