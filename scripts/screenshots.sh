@@ -18,6 +18,7 @@ token=$("$bin/argus-server" token create --data-dir "$dir" --user alice)
 sim() { "$bin/argus-server" simulate --url "$url" --token "$token" --seed 7 "$@" >/dev/null; }
 sim --batch-id sweep-lr-0412 --jobs 2 --epochs 60 --speed 60 --fail          # finished: one done, one failed
 sim --batch-id ablation-0411 --jobs 1 --epochs 20 --speed 80                 # finished: done
+sim --batch-id seeds-0416 --jobs 4 --epochs 40 --speed 80                    # four seeds, for the batch screen and compare
 { sim --batch-id resnet-0413 --jobs 1 --epochs 80 --speed 2 2>/dev/null || true; } & simpid=$!   # running while we shoot
 # Busy for ~20 s, then ~36 s of near-zero GPU util (a snapshot every 1.5 s): flagged once the quiet stretch
 # lasts the 18 s window.
@@ -51,4 +52,7 @@ shoot running "resnet-0413/resnet50-lr3e-4-seed0"
 shoot failed "sweep-lr-0412/resnet50-lr3e-4-seed1"
 shoot picker ""
 shoot help "resnet-0413/resnet50-lr3e-4-seed0" "?"
+shoot batch seeds-0416 ">" ">" ">" ">" ">" ">"                               # sorted by val loss
+shoot compare seeds-0416 " " " " " " " " "C"                                 # all four marked, overlaid
+shoot gpus "resnet-0413/resnet50-lr3e-4-seed0" "G"
 kill $simpid $idlepid 2>/dev/null || true

@@ -133,4 +133,19 @@ struct CompareTests {
         _ = Update.apply(&p, .key(.char("u")))
         #expect(p.marked.isEmpty)
     }
+
+    @Test("the legend drops the words every compared id starts with; the table keeps whole ids")
+    func legendLabels() {
+        let sweep = (0..<3).map { JobRef(batchID: "b", jobID: "resnet50-lr3e-4-seed\($0)") }
+        let c = CompareState(refs: sweep)
+        #expect(sweep.map(c.chartLabel) == ["…seed0", "…seed1", "…seed2"])
+        #expect(c.label(sweep[0]) == "resnet50-lr3e-4-seed0")
+        // Only whole words go, and only ones all share; short or no common words leave the ids alone.
+        let mixed = CompareState(refs: [JobRef(batchID: "b", jobID: "exp-1"), JobRef(batchID: "b", jobID: "exp-1-b")])
+        #expect(mixed.refs.map(mixed.chartLabel) == ["…1", "…1-b"])
+        let apart = CompareState(refs: [JobRef(batchID: "b", jobID: "alpha-1"), JobRef(batchID: "b", jobID: "beta-1")])
+        #expect(apart.refs.map(apart.chartLabel) == ["alpha-1", "beta-1"])
+        let ab = CompareState(refs: [JobRef(batchID: "b", jobID: "ab-1"), JobRef(batchID: "b", jobID: "ab-2")])
+        #expect(ab.refs.map(ab.chartLabel) == ["ab-1", "ab-2"], "a prefix under 3 characters is kept")
+    }
 }

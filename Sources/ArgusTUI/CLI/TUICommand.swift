@@ -9,7 +9,7 @@ public struct TUICommand: ParsableCommand {
         commandName: "argus-tui",
         abstract: "Watch a training job live in the terminal.",
         discussion: """
-            TARGET is BATCH/JOB (the job's live screen), BATCH (pick one of its jobs), or nothing (recent batches,
+            TARGET is BATCH/JOB (the job's live screen), BATCH (the batch screen: a row per job to sort, filter, mark and compare), or nothing (recent batches,
             running first). The URL and token default to ARGUS_URL and ARGUS_TOKEN, the variables the Python SDK uses.
             Press ? inside for the keys. NO_COLOR turns colours off.
             --export csv|jsonl BATCH/JOB writes the job's epochs (every key, one row per epoch) to stdout and exits,

@@ -30,9 +30,21 @@ public struct CompareState: Sendable {
 
     public init(refs: [JobRef]) { self.refs = refs }
 
-    /// What the legend calls each job: its id, or `batch/job` where two marked jobs share an id.
+    /// What the table calls each job: its id, or `batch/job` where two marked jobs share an id.
     public func label(_ ref: JobRef) -> String {
         refs.filter { $0.jobID == ref.jobID }.count > 1 ? "\(ref.batchID)/\(ref.jobID)" : ref.jobID
+    }
+
+    /// What the chart's legend calls each job: its label without the words every label starts with (a sweep's
+    /// `resnet50-lr3e-4-seed0`, `…-seed1` become `…seed0`, `…seed1`), so more entries fit on the legend's row.
+    /// Labels stay distinct: only whole words (up to a `-`, `_`, `.`, `/` or space) shared by all are dropped.
+    public func chartLabel(_ ref: JobRef) -> String {
+        let all = refs.map(label)
+        let own = label(ref)
+        guard all.count > 1, var prefix = all.first.map(Array.init) else { return own }
+        for l in all.dropFirst() { prefix = Array(zip(prefix, l).prefix { $0.0 == $0.1 }.map(\.0)) }
+        guard let cut = prefix.lastIndex(where: { "-_./ ".contains($0) }), cut >= 3 else { return own }
+        return "…" + String(own.dropFirst(cut + 1))
     }
 
     /// Every metric some loaded job reports, in first-seen order (train_loss and val_loss first).
@@ -44,7 +56,8 @@ public struct CompareState: Sendable {
         return seen
     }
 
-    public var visibleLabels: [String] { refs.filter { !hidden.contains($0) && loaded[$0] != nil }.map(label) }
+    /// The legend names of the jobs drawn.
+    public var visibleLabels: [String] { refs.filter { !hidden.contains($0) && loaded[$0] != nil }.map(chartLabel) }
 
     public var anyRunning: Bool { loaded.values.contains { !JobData.finished.contains($0.status) } }
 
@@ -59,7 +72,7 @@ public struct CompareState: Sendable {
         overlay = EpochSeries(
             overlay: refs.compactMap { r in
                 guard let s = loaded[r]?.series, let col = s.column(metric) else { return nil }
-                return (label(r), s.epochs, col)
+                return (chartLabel(r), s.epochs, col)
             })
         figures = [:]
         for r in refs {

@@ -466,7 +466,7 @@ public enum Update {
             // The digit is the job's place in the legend (only jobs with the metric are there).
             guard case .char(let c) = key, let n = Int(String(c)), let cmp = s.compare,
                 cmp.overlay.names.indices.contains(n - 1),
-                let ref = cmp.refs.first(where: { cmp.label($0) == cmp.overlay.names[n - 1] })
+                let ref = cmp.refs.first(where: { cmp.chartLabel($0) == cmp.overlay.names[n - 1] })
             else { return [] }
             if s.compare!.hidden.contains(ref) { s.compare!.hidden.remove(ref) } else { s.compare!.hidden.insert(ref) }
             s.chartBounds = nil

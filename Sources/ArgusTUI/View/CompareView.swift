@@ -28,7 +28,7 @@ enum CompareView {
         var notes: [Int: String] = [:]
         for ref in c.refs {
             let label = c.label(ref)
-            let key = names.firstIndex(of: label).map { $0 < 9 ? "\($0 + 1)" : " " } ?? " "
+            let key = names.firstIndex(of: c.chartLabel(ref)).map { $0 < 9 ? "\($0 + 1)" : " " } ?? " "
             guard let (series, status) = c.loaded[ref] else {
                 notes[rows.count] = c.failed[ref].map { "\(ascii ? "x" : "✗") \($0)" } ?? "loading…"
                 rows.append([key, label, "", "", "", ""])
@@ -45,8 +45,8 @@ enum CompareView {
                 key, label, "\(Fmt.statusGlyph(status, ascii: ascii)) \(status)", value(latest),
                 lowest.map { "\(value($0)) @\($0.0)" } ?? "–", series.epochs.last.map { "\(series.count) (to \($0))" } ?? "0",
             ])
-            let hidden = c.hidden.contains(ref) || !names.contains(label)
-            styles.append(hidden ? .dimmed : Style.fg(LossChart.color(of: label, in: names), bold: true))
+            let hidden = c.hidden.contains(ref) || !names.contains(c.chartLabel(ref))
+            styles.append(hidden ? .dimmed : Style.fg(LossChart.color(of: c.chartLabel(ref), in: names), bold: true))
         }
         var widths = columns.indices.map { i in rows.reduce(TextWidth.of(columns[i])) { max($0, TextWidth.of($1[i])) } }
         // The job label gives up width first when the row is too wide.

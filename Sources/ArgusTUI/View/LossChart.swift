@@ -124,9 +124,11 @@ public enum LossChart {
             let key = i < 9 ? "\(i + 1)" : ""
             let text = "\(marker)\(key)\(glyphs.legendLine)\(name) \(value)"
             let rest = order.count - k - 1
-            let moreAfter = rest > 0 ? TextWidth.of("+\(rest) more (m)") : 0
+            // On the compare overlay every job is in the table below and m picks the metric: no "(m)" there.
+            let chooser = state.screen == .compare ? "" : " (m)"
+            let moreAfter = rest > 0 ? TextWidth.of("+\(rest) more\(chooser)") : 0
             if x + TextWidth.of(text) + (rest > 0 ? 2 + moreAfter : 0) > end {
-                g.put(x, rect.y, "+\(order.count - k) more (m)", .dimmed, maxWidth: max(0, end - x))
+                g.put(x, rect.y, "+\(order.count - k) more\(chooser)", .dimmed, maxWidth: max(0, end - x))
                 return
             }
             let style = visible ? Style.fg(color(of: name, in: names), bold: true) : .dimmed
