@@ -760,22 +760,20 @@ public enum Update {
     /// Runs `change` and then puts the cursor back on the row it was on, wherever the rows moved (a live
     /// update re-sorted them, the filter changed); if that row is gone, the cursor stays in range.
     static func keepingSelection(_ s: inout AppState, _ change: (inout AppState) -> Void) {
+        let list: (ids: (AppState) -> [String], cursor: WritableKeyPath<AppState, Int>)
         switch s.screen {
-        case .jobs:
-            let before = s.shownJobs
-            let id = before.indices.contains(s.jobCursor) ? before[s.jobCursor].id : nil
-            change(&s)
-            let after = s.shownJobs
-            s.jobCursor = id.flatMap { id in after.firstIndex { $0.id == id } } ?? clamp(s.jobCursor, 0, after.count - 1)
-        case .batches:
-            let before = s.shownBatches
-            let id = before.indices.contains(s.batchCursor) ? before[s.batchCursor].id : nil
-            change(&s)
-            let after = s.shownBatches
-            s.batchCursor = id.flatMap { id in after.firstIndex { $0.id == id } } ?? clamp(s.batchCursor, 0, after.count - 1)
+        case .jobs: list = ({ $0.shownJobs.map(\.id) }, \.jobCursor)
+        case .batches: list = ({ $0.shownBatches.map(\.id) }, \.batchCursor)
         default:
             change(&s)
+            return
         }
+        let before = list.ids(s)
+        let at = s[keyPath: list.cursor]
+        let id = before.indices.contains(at) ? before[at] : nil
+        change(&s)
+        let after = list.ids(s)
+        s[keyPath: list.cursor] = id.flatMap { after.firstIndex(of: $0) } ?? clamp(at, 0, after.count - 1)
     }
 
     static func markedSentence(_ s: AppState) -> String {

@@ -41,7 +41,7 @@ public final class Feed: @unchecked Sendable {
     let inbox: ActionInbox
     private let lock = NSLock()
     /// The one live stream at a time: a job's (job screen) or a batch's (batch screen).
-    private var stream: (any LiveStream)?
+    private var stream: StreamThread?
 
     public init(baseURL: String, token: String, inbox: ActionInbox) {
         self.baseURL = baseURL
@@ -246,7 +246,7 @@ public final class Feed: @unchecked Sendable {
     /// Ends the live stream (job or batch), if any.
     public func closeJob() { replaceStream(with: nil) }
 
-    private func replaceStream(with next: (any LiveStream)?) {
+    private func replaceStream(with next: StreamThread?) {
         lock.withLock {
             stream?.stop()
             stream = next
@@ -255,30 +255,11 @@ public final class Feed: @unchecked Sendable {
     }
 }
 
-/// A stream the feed keeps open for the screen on show.
-protocol LiveStream: AnyObject, Sendable {
-    func start()
-    func stop()
-}
-
-/// The batch screen's feed: the batch's SSE channel, from now (no replay). The summary frame that opens each
-/// connection lists every job, so it replaces the list; later summaries carry the jobs that changed. Other
-/// events are skipped unparsed. A dropped stream is reconnected with capped backoff, and its opening summary
-/// brings the list up to date again, so nothing missed in between is lost.
-final class BatchStream: LiveStream, @unchecked Sendable {
-    let baseURL: String
-    let token: String
-    let batchID: String
-    let inbox: ActionInbox
+/// A live stream the feed keeps open for the screen on show, on its own thread (libcurl blocks): started once,
+/// stopped from the UI thread, which cancels the connection it is in. Subclasses read in `run()`.
+class StreamThread: @unchecked Sendable {
     private let stopped = Atomic<Bool>(false)
-    private let current = Mutex<SSEConnection?>(nil)
-
-    init(baseURL: String, token: String, batchID: String, inbox: ActionInbox) {
-        self.baseURL = baseURL
-        self.token = token
-        self.batchID = batchID
-        self.inbox = inbox
-    }
+    let current = Mutex<SSEConnection?>(nil)
 
     func start() { Thread { self.run() }.start() }
 
@@ -289,7 +270,33 @@ final class BatchStream: LiveStream, @unchecked Sendable {
 
     var isStopped: Bool { stopped.load(ordering: .relaxed) }
 
-    func run() {
+    /// Sleeps in small steps so `stop()` takes effect promptly.
+    func pause(_ seconds: Double) {
+        let end = Date().addingTimeInterval(seconds)
+        while !isStopped && Date() < end { usleep(50_000) }
+    }
+
+    func run() {}
+}
+
+/// The batch screen's feed: the batch's SSE channel, from now (no replay). The summary frame that opens each
+/// connection lists every job, so it replaces the list; later summaries carry the jobs that changed. Other
+/// events are skipped unparsed. A dropped stream is reconnected with capped backoff, and its opening summary
+/// brings the list up to date again, so nothing missed in between is lost.
+final class BatchStream: StreamThread, @unchecked Sendable {
+    let baseURL: String
+    let token: String
+    let batchID: String
+    let inbox: ActionInbox
+
+    init(baseURL: String, token: String, batchID: String, inbox: ActionInbox) {
+        self.baseURL = baseURL
+        self.token = token
+        self.batchID = batchID
+        self.inbox = inbox
+    }
+
+    override func run() {
         let client = HTTPClient(baseURL: baseURL, token: token)
         let sseURL = client.baseURL + APIPath.sse([.batch(batchID)])
         let (inbox, batchID) = (self.inbox, self.batchID)
@@ -330,8 +337,7 @@ final class BatchStream: LiveStream, @unchecked Sendable {
             guard let problem = broken ?? JobStream.problem(end) else { return }
             attempt += 1
             inbox.post(.connection(.offline(problem)))
-            let end2 = Date().addingTimeInterval(JobStream.backoff(attempt))
-            while !isStopped && Date() < end2 { usleep(50_000) }
+            pause(JobStream.backoff(attempt))
         }
     }
 }
@@ -343,14 +349,12 @@ final class BatchStream: LiveStream, @unchecked Sendable {
 /// screen: an error status (with its `detail`), a reply or event that is not JSON (the stream is dropped and
 /// resumed from the last good id, so the server can send it again), a stream cut mid-event, and silence — no
 /// byte, not even a keepalive, for `SSEConnection.stallTimeout` of the interval the server announced in `hello`.
-final class JobStream: LiveStream, @unchecked Sendable {
+final class JobStream: StreamThread, @unchecked Sendable {
     let baseURL: String
     let token: String
     let batchID: String
     let jobID: String
     let inbox: ActionInbox
-    private let stopped = Atomic<Bool>(false)
-    private let current = Mutex<SSEConnection?>(nil)
     static let maxBackoff = 10.0
 
     init(baseURL: String, token: String, batchID: String, jobID: String, inbox: ActionInbox) {
@@ -361,23 +365,8 @@ final class JobStream: LiveStream, @unchecked Sendable {
         self.inbox = inbox
     }
 
-    func start() { Thread { self.run() }.start() }
-
-    func stop() {
-        stopped.store(true, ordering: .relaxed)
-        current.withLock { $0?.cancel() }
-    }
-
-    var isStopped: Bool { stopped.load(ordering: .relaxed) }
-
     static func backoff(_ attempt: Int) -> Double {
         min(maxBackoff, 0.5 * pow(2, Double(max(0, attempt - 1))))
-    }
-
-    /// Sleeps in small steps so `stop()` takes effect promptly.
-    func pause(_ seconds: Double) {
-        let end = Date().addingTimeInterval(seconds)
-        while !isStopped && Date() < end { usleep(50_000) }
     }
 
     /// Reads one SSE message. Returns the problem that should end the connection, if any: an event whose data
@@ -411,7 +400,7 @@ final class JobStream: LiveStream, @unchecked Sendable {
         }
     }
 
-    func run() {
+    override func run() {
         let client = HTTPClient(baseURL: baseURL, token: token)
         let sseURL = client.baseURL + APIPath.sse([.batch(batchID)])
         var lastID: Int64? = nil
