@@ -128,4 +128,35 @@ struct BatchScreenEndToEndTests {
         #expect(lines.count == 6 && lines[5].hasPrefix("4,") && lines[5].contains(",0.5,6,"), "\(csv)")
         #expect(try String(contentsOfFile: dir.appendingPathComponent("b1_j1.csv").path, encoding: .utf8) == "someone else's file\n")
     }
+
+    @Test("--compare B/J,B/J opens the overlay; with --dump it prints one frame; bad lists are one sentence and exit 1")
+    func compareFlag() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        for job in ["lr1", "lr2"] {
+            try c.mustPost(Ev.make("job_start", batch: "b", job: job))
+            for n in 0..<10 { try c.mustPost(Ev.epoch("b", job, n, train: (job == "lr1" ? 1.0 : 2.0) / Double(n + 1))) }
+        }
+        let env = ["ARGUS_URL": s.url, "ARGUS_TOKEN": token]
+        let bin = Binaries.path("argus-tui")
+        let (rc, out, err) = try runTool(bin, ["--dump", "--width", "100", "--height", "24", "--compare", "b/lr1,b/lr2,b/gone"], env: env)
+        #expect(rc == 0, "\(err)")
+        #expect(out.contains("compare 3 jobs · train_loss") && out.contains("1━lr1 0.1") && out.contains("2━lr2 0.2"), "\(out)")
+        #expect(out.contains("0.1 @9") && out.contains("0.2 @9"), "\(out)")
+        #expect(out.contains("gone      ✗ Job 'gone' of batch 'b' not found."), "\(out)")
+        for (args, sentence) in [
+            (["--compare", "b/lr1"], "--compare needs at least two different jobs"),
+            (["--compare", "b/lr1,b"], "--compare needs BATCH/JOB items separated by commas, got 'b'."),
+            (["--compare", "b/lr1,b/lr2", "b/lr1"], "--compare takes the jobs itself"),
+        ] {
+            let (rc, _, err) = try runTool(bin, ["--dump"] + args, env: env)
+            #expect(rc == 1 && err.contains(sentence), "\(args): \(err)")
+        }
+        // Interactive: the overlay opens at once, and Esc goes on to the picker.
+        let t = try tui(s, token, ["--compare", "b/lr1,b/lr2"])
+        try t.wait("the overlay") { $0.contains("compare 2 jobs") && $0.contains("1━lr1") }
+        t.send("Escape")
+        try t.wait("the picker") { $0.contains("recent batches") }
+    }
 }

@@ -14,6 +14,8 @@ public struct TUICommand: ParsableCommand {
             Press ? inside for the keys. NO_COLOR turns colours off.
             --export csv|jsonl BATCH/JOB writes the job's epochs (every key, one row per epoch) to stdout and exits,
             e.g. `argus-tui --export csv run-42/seed-1 > seed-1.csv`.
+            --compare B/J,B/J,... opens the overlay of those jobs' curves (Space and C make it from the batch screen);
+            with --dump it prints one frame of it.
             When the server misbehaves the screen keeps the last state received, the status line says what is wrong,
             and the stream is resumed with Last-Event-ID; a stream silent for 1.5x the keepalive interval the server
             announces plus 2 s (24.5 s with the default ARGUS_SSE_KEEPALIVE_S=15) counts as stalled and is reconnected.
@@ -33,6 +35,9 @@ public struct TUICommand: ParsableCommand {
     var gpus = false
     @Option(help: "Write the job's epochs as csv or jsonl to stdout and exit (TARGET must be BATCH/JOB).")
     var export: String?
+    @Option(
+        help: "Open the compare overlay of these jobs: BATCH/JOB,BATCH/JOB,… (two or more; with --dump, one frame of it).")
+    var compare: String?
     @Argument(help: "BATCH/JOB, BATCH, or nothing.") var target: String?
 
     public init() {}
@@ -79,6 +84,21 @@ public struct TUICommand: ParsableCommand {
         if status != 0 { throw ExitCode(status) }
     }
 
+    /// `--compare B/J,B/J…`: two or more jobs, each BATCH/JOB, no TARGET beside them.
+    func compareTargets(_ list: String) throws -> [JobRef] {
+        guard target == nil else { throw fail("--compare takes the jobs itself: give no TARGET beside it.") }
+        var refs: [JobRef] = []
+        for item in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+            guard case .job(let b, let j) = Target.parse(item) else {
+                throw fail("--compare needs BATCH/JOB items separated by commas, got '\(item)'.")
+            }
+            let ref = JobRef(batchID: b, jobID: j)
+            if !refs.contains(ref) { refs.append(ref) }
+        }
+        guard refs.count >= 2 else { throw fail("--compare needs at least two different jobs (BATCH/JOB,BATCH/JOB).") }
+        return refs
+    }
+
     /// `--export FORMAT BATCH/JOB`: the route's body on stdout, or one sentence on stderr and exit 1.
     func runExport(_ format: String, url: String, token: String) throws {
         guard let f = EpochExport.Format(rawValue: format) else {
@@ -115,6 +135,9 @@ public struct TUICommand: ParsableCommand {
             return
         }
         var o = TUIOptions(url: base, token: token, target: Target.parse(target))
+        if let compare {
+            o.target = .compare(try compareTargets(compare))
+        }
         o.ascii = ascii
         o.showGPUs = gpus
         o.readOnly = readonly

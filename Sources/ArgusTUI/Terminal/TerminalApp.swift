@@ -8,6 +8,8 @@ public enum Target: Equatable, Sendable {
     case picker
     case batch(String)
     case job(String, String)
+    /// `--compare B/J,B/J…`: the overlay of those jobs.
+    case compare([JobRef])
 
     /// `BATCH/JOB`, `BATCH`, or nothing.
     public static func parse(_ text: String?) -> Target {
@@ -26,6 +28,12 @@ public enum Target: Equatable, Sendable {
             var s = AppState(screen: .job)
             s.job = JobData(batchID: b, jobID: j)
             return (s, [.openJob(batchID: b, jobID: j)])
+        case .compare(let refs):
+            // The same state C makes from marks; Esc goes on to the picker.
+            var s = AppState(screen: .batches)
+            s.marked = refs
+            let effects = Update.apply(&s, .key(.char("C"))).filter { $0 != .closeJob }
+            return (s, effects)
         }
     }
 }
@@ -215,6 +223,19 @@ public enum TerminalApp {
                 &state,
                 .jobsLoaded(
                     batchID: b, try client.getJSON(APIPath.jobs(b)).arrayValue ?? []))
+        case .compare(let refs):
+            for ref in refs {
+                do throws(ClientError) {
+                    guard case .viewLoaded(let view, let epochs) = try JobData.loadView(client, batchID: ref.batchID, jobID: ref.jobID)
+                    else { continue }
+                    _ = Update.apply(&state, .compareLoaded(ref, view, epochs: epochs))
+                } catch {
+                    if error.status == 401 { throw error }
+                    _ = Update.apply(&state, .compareFailed(ref, error.description))
+                }
+            }
+            // The frame shows the overlay, not the last failure's status message (the table says it).
+            state.status = nil
         case .job(let b, let j):
             // With --gpus the view asks for the GPU history; fetched here, before the one frame.
             for e in Update.apply(&state, try JobData.loadView(client, batchID: b, jobID: j)) {
