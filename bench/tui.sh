@@ -50,9 +50,10 @@ evs = [ev("batch_start", {"n_total_jobs": 50})]
 for k in range(50):
     evs.append(ev("job_start", {"model": "m", "total_epochs": 100}, f"seed{k}"))
     evs += [ev("job_epoch", {"epoch": n, "train_loss": 2 / (n + 1) + k / 100, "val_loss": 2.2 / (n + 1) + k / 100}, f"seed{k}") for n in range(10)]
-req = urllib.request.Request(url + "/api/events/batch", data=json.dumps({"events": evs}).encode(),
-                             headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
-assert urllib.request.urlopen(req).status == 200
+for i in range(0, len(evs), 500):
+    req = urllib.request.Request(url + "/api/events/batch", data=json.dumps({"events": evs[i:i+500]}).encode(),
+                                 headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
+    assert urllib.request.urlopen(req).status == 200
 PY
 # Where the first frame's time goes, epochs as rows (what the TUI asked for before) and as columns (what it asks for
 # now), in the same run: the request (server reads the job and writes the reply, plus transfer), parse, state, render.

@@ -109,7 +109,9 @@ sse_event = obj({
     "retry": {"type": "integer", "const": 2000},
 }, required=["event", "data"], description="One frame of the stream (OpenAPI 3.1: the media type's schema describes each event).")
 schemas = {
-    "Error": error, "BatchListItem": obj(batch_list), "BatchDetail": obj(batch_detail), "EnvSnapshot": env,
+    "Error": error,
+    "BatchListItem": obj({**batch_list, "owner": {"type": ["string", "null"], "description":
+        "The Argus user whose token created the batch (`user` is the OS user the run reported)."}}), "BatchDetail": obj(batch_detail), "EnvSnapshot": env,
     "Telemetry": telemetry, "GPUPeak": gpu, "Job": job, "Epoch": epoch, "LogLine": log_line, "ResourceSnapshot": resource,
     "ActionState": action_state, "Actions": actions, "JobView": view, "EpochColumns": epoch_columns, "Event": event, "IngestResult": single_ok,
     "BatchResultItem": batch_item, "BatchIngestResult": batch_ok, "StopRequested": stop_req, "Share": share,

@@ -290,6 +290,12 @@ struct AuthTests {
         #expect(batch.json?["results"]?.arrayValue?[0]["status"] == "rejected")
         #expect(batch.json?["results"]?.arrayValue?[1]["status"] == "accepted")
         #expect(try s.client(nil).get("/api/batches").status == 401)
+        // The list names each batch's owner, the Argus user whose token created it (`user` is what the run said).
+        let all = try admin.mustGet("/api/batches").arrayValue ?? []
+        #expect(Set(all.map { "\($0["id"]?.stringValue ?? "")=\($0["owner"]?.stringValue ?? "")" }) == ["b1=alice", "bob1=bob"])
+        // Bob's events said `"user": "alice"` (Ev's default source): the owner is still bob.
+        let bob1 = all.first { $0["id"] == "bob1" }
+        #expect(bob1?["user"] == "alice" && bob1?["owner"] == "bob")
     }
 
     @Test("token list shows no secrets; a revoked token is refused")

@@ -170,8 +170,8 @@ struct BatchScreenTests {
         s.width = 100
         s.height = 20
         let rows: [JSON] = [
-            ["id": "alice-sweep", "project": "vision", "user": "alice", "status": "running", "host": "gpu1"],
-            ["id": "bob-ablation", "project": "nlp", "user": "bob", "status": "done", "host": "gpu2"],
+            ["id": "alice-sweep", "project": "vision", "owner": "alice", "user": "researcher", "status": "running", "host": "gpu1"],
+            ["id": "bob-ablation", "project": "nlp", "owner": "bob", "user": "researcher", "status": "done", "host": "gpu2"],
         ]
         _ = Update.apply(&s, .batchesLoaded(rows))
         #expect(!ScreenView.render(s).text.contains("OWNER"))
@@ -196,5 +196,33 @@ struct BatchScreenTests {
         #expect(!SortKey.natural("run-1", "run"))
         #expect(SortKey.natural("x007", "x8"))
         #expect(!SortKey.natural("a", "a"))
+    }
+
+    @Test("Esc from a job comes back to the same filtered, sorted rows with the cursor on that job; no stale event age")
+    func backFromAJob() {
+        var s = Self.state()
+        for _ in 0..<6 { _ = Update.apply(&s, .key(.char(">"))) }  // val loss
+        _ = Update.apply(&s, .key(.char("/")))
+        for c in "seed1" { _ = Update.apply(&s, .key(.char(c))) }
+        _ = Update.apply(&s, .key(.enter))
+        _ = Update.apply(&s, .key(.down))
+        #expect(Self.ids(s) == ["sweep-seed10", "sweep-seed1"])
+        #expect(Update.apply(&s, .key(.enter)) == [.openJob(batchID: "b", jobID: "sweep-seed1")])
+        s.lastEventAt = 1_000
+        #expect(Update.apply(&s, .key(.escape)) == [.closeJob, .loadJobs("b")])
+        #expect(s.lastEventAt == nil, "the job's 'last event' age does not follow to the list")
+        _ = Update.apply(&s, .jobsLoaded(batchID: "b", Self.rows))
+        #expect(s.listFilter == "seed1" && Self.ids(s) == ["sweep-seed10", "sweep-seed1"])
+        #expect(s.shownJobs[s.jobCursor].id == "sweep-seed1")
+    }
+
+    @Test("a picker refresh that adds a batch above keeps the cursor on its batch")
+    func pickerCursorFollowsItsBatch() {
+        var s = AppState(screen: .batches)
+        _ = Update.apply(&s, .batchesLoaded([["id": "a", "status": "done"], ["id": "b", "status": "done"]]))
+        _ = Update.apply(&s, .key(.down))
+        _ = Update.apply(
+            &s, .batchesLoaded([["id": "new", "status": "running"], ["id": "a", "status": "done"], ["id": "b", "status": "done"]]))
+        #expect(s.shownBatches[s.batchCursor].id == "b")
     }
 }

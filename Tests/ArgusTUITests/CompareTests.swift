@@ -67,10 +67,10 @@ struct CompareTests {
                  │                      ⠉⠉⠉⠉⠉⠒⠒⠒⠒⠒⠒⠒⠒⠒⠒⠤⠤⠤⠤⠤⠤⠤⠄                  ⠉⠉⠉⠉⠉⠉⠉⠒⠒⠒⠒
                0 ┤
                  └0────────────────────────────────epoch 2─────────────────────────────────5
-                JOB          STATUS     LATEST  LOWEST     EPOCHS
-             1  sweep/seed1  ✓ done     0.3333  0.3333 @5  6 (to 5)
-             2  seed2        ● running  0.25    0.25 @3    4 (to 3)
-                rerun/seed1  ✗ the server answered 404: Job 'seed1' of batch 'rerun' not fo…
+                 JOB          STATUS     LATEST  LOWEST     EPOCHS
+             ●1  sweep/seed1  ✓ done     0.3333  0.3333 @5  6 (to 5)
+             ■2  seed2        ● running  0.25    0.25 @3    4 (to 3)
+                 rerun/seed1  ✗ the server answered 404: Job 'seed1' of batch 'rerun' not f…
             Could not load rerun/seed1: the server answered 404: Job 'seed1' of batch 'reru…
             """
         #expect(text == expected)
@@ -147,5 +147,23 @@ struct CompareTests {
         #expect(apart.refs.map(apart.chartLabel) == ["alpha-1", "beta-1"])
         let ab = CompareState(refs: [JobRef(batchID: "b", jobID: "ab-1"), JobRef(batchID: "b", jobID: "ab-2")])
         #expect(ab.refs.map(ab.chartLabel) == ["ab-1", "ab-2"], "a prefix under 3 characters is kept")
+    }
+
+    @Test("without colour the table shows each job's chart marker; more jobs than rows end in a '+N more jobs' row")
+    func markersAndOverflow() {
+        let refs = (0..<12).map { JobRef(batchID: "b", jobID: "run-\($0)") }
+        var s = AppState(screen: .jobs("b"))
+        s.width = 80
+        s.height = 24
+        s.color = false
+        s.marked = refs
+        _ = Update.apply(&s, .key(.char("C")))
+        for (k, r) in refs.enumerated() { _ = Update.apply(&s, .compareLoaded(r, Self.view(Double(k + 1)), epochs: nil)) }
+        let rows = ScreenView.render(s).text.split(separator: "\n").map(String.init)
+        let table = rows.firstIndex { $0.contains("JOB") && $0.contains("LOWEST") }!
+        #expect(rows[table + 1].hasPrefix(" ●1  run-0 ") && rows[table + 2].hasPrefix(" ■2  run-1 "), "\(rows[table...])")
+        #expect(rows[table].hasSuffix("EPOCHS"), "the header is whole")
+        let last = rows[rows.count - 2]
+        #expect(last.contains("more jobs (a taller terminal shows each)"), "\(rows)")
     }
 }

@@ -44,7 +44,13 @@ struct ReadController {
             let limit = try intParam(req.uri, "limit", default: 50, range: 1...1000)
             let rows = try await store.listBatches(
                 scope: try ctx.readScope(), status: status, limit: limit)
-            return Response.json(.array(rows.map(\.listJSON)))
+            return Response.json(
+                .array(
+                    rows.map { b, owner in
+                        guard case .object(var o) = b.listJSON else { return b.listJSON }
+                        o["owner"] = JSON(owner)
+                        return .object(o)
+                    }))
         }
         router.get("/api/batches/:b") { req, ctx in
             let b = try await requireBatch(ctx, try ctx.parameters.require("b"))

@@ -16,26 +16,32 @@ enum ReadScope: Sendable {
 }
 
 extension ArgusStore {
-    func listBatches(scope: ReadScope, status: String?, limit: Int) async throws -> [BatchRecord] {
+    /// The batches the scope may read, newest first, each with its owner's name (the Argus user whose token
+    /// created it).
+    func listBatches(scope: ReadScope, status: String?, limit: Int) async throws -> [(BatchRecord, String?)] {
         try await database.read { db in
-            var sql = "SELECT * FROM batches WHERE 1=1"
+            var sql =
+                "SELECT batches.*, users.name AS owner_name FROM batches LEFT JOIN users ON users.id = batches.owner_id WHERE 1=1"
             var args: [any SQLBindable] = []
             switch scope {
             case .user(let u) where !u.isAdmin:
-                sql += " AND owner_id = ?"
+                sql += " AND batches.owner_id = ?"
                 args += [u.id]
             case .batch(let id):
-                sql += " AND id = ?"
+                sql += " AND batches.id = ?"
                 args += [id]
             default: break
             }
             if let status {
-                sql += " AND status = ?"
+                sql += " AND batches.status = ?"
                 args += [status]
             }
-            sql += " ORDER BY created_us DESC, id LIMIT ?"
+            sql += " ORDER BY batches.created_us DESC, batches.id LIMIT ?"
             args += [limit]
-            return try db.fetchAll(sql, args).map(BatchRecord.init(row:))
+            return try db.fetchAll(sql, args).map { row in
+                let owner: String? = row["owner_name"]
+                return (BatchRecord(row: row), owner)
+            }
         }
     }
 

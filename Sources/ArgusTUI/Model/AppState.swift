@@ -94,12 +94,12 @@ public struct BatchRow: Equatable, Sendable {
     public var nFailed: Int
     public var nTotal: Int?
     public var lastActivity: String
-    /// Who owns it (the picker shows the column to admins, who see everyone's).
-    public var user: String
+    /// The Argus user whose token created it (the picker shows the column to admins, who see everyone's).
+    public var owner: String
 
     init(_ j: JSON) {
         id = j["id"]?.stringValue ?? "?"
-        user = j["user"]?.stringValue ?? ""
+        owner = j["owner"]?.stringValue ?? ""
         project = j["project"]?.stringValue ?? ""
         status = j["status"]?.stringValue ?? ""
         host = j["host"]?.stringValue ?? ""
@@ -170,8 +170,11 @@ public struct AppState: Sendable {
     /// An index into `shownJobs` (the rows as filtered and sorted).
     public var jobCursor = 0
     public var jobSort = JobSort()
-    /// The list screens' `/` filter (the job screen's `filter` searches its log instead).
+    /// The list screens' `/` filter (the job screen's `filter` searches its log instead). Kept while a job
+    /// opened from the filtered list is on screen, so Esc comes back to the same rows.
     public var listFilter = ""
+    /// The job Esc came back from: the batch screen puts its cursor there once the rows arrive.
+    public var returnToJob: String?
     /// Jobs marked (Space) for the compare overlay, in the order they were marked; kept across batches.
     public var marked: [JobRef] = []
     /// The caller is an admin (`GET /api/session`): the picker shows whose each batch is.

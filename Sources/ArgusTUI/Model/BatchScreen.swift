@@ -137,7 +137,7 @@ extension AppState {
 
     /// The picker's rows as shown: filtered by `/` (id, project, host, status, owner).
     public var shownBatches: [BatchRow] {
-        batches.filter { b in ListFilter.matches(listFilter, [b.id, b.project, b.host, b.status, b.user]) }
+        batches.filter { b in ListFilter.matches(listFilter, [b.id, b.project, b.host, b.status, b.owner]) }
     }
 
     public func isMarked(_ ref: JobRef) -> Bool { marked.contains(ref) }

@@ -88,19 +88,26 @@ public enum Update {
             }
             return []
         case .batchesLoaded(let rows):
-            s.batches = rows.map(BatchRow.init).sorted { a, b in
-                let ra = BatchRow.activeFirst[a.status] ?? 9
-                let rb = BatchRow.activeFirst[b.status] ?? 9
-                return ra != rb ? ra < rb : false
+            // A refresh that adds or reorders batches leaves the cursor on the batch it was on.
+            keepingSelection(&s) { s in
+                s.batches = rows.map(BatchRow.init).sorted { a, b in
+                    let ra = BatchRow.activeFirst[a.status] ?? 9
+                    let rb = BatchRow.activeFirst[b.status] ?? 9
+                    return ra != rb ? ra < rb : false
+                }
+                s.batchesLoaded = true
             }
-            s.batchesLoaded = true
-            s.batchCursor = min(s.batchCursor, max(0, s.shownBatches.count - 1))
             return []
         case .jobsLoaded(let batchID, let rows):
             guard s.screen == .jobs(batchID) else { return [] }
             keepingSelection(&s) {
                 $0.jobs = rows.map(JobRow.init)
                 $0.jobsLoaded = true
+            }
+            // Back from a job: the cursor is on that job, wherever the sort and filter put it.
+            if let id = s.returnToJob {
+                s.returnToJob = nil
+                if let i = s.shownJobs.firstIndex(where: { $0.id == id }) { s.jobCursor = i }
             }
             return []
         case .jobsUpdated(let batchID, let rows):
@@ -287,6 +294,8 @@ public enum Update {
     /// Banners and status messages are about the screen they were raised on (a job's idle flag, an action
     /// refused there): another screen or job starts without them.
     static func clearNotices(_ s: inout AppState) {
+        // The age of the last event is the job screen's; a list has none of its own.
+        s.lastEventAt = nil
         s.actionAfterRecheck = nil
         s.banner = nil
         s.status = nil
@@ -367,6 +376,7 @@ public enum Update {
                 clearNotices(&s)
                 s.job = nil
                 s.jobsLoaded = false
+                s.returnToJob = job.jobID
                 return [.closeJob, .loadJobs(job.batchID)]
             }
         case .open:
@@ -386,7 +396,6 @@ public enum Update {
                 let shown = s.shownJobs
                 guard shown.indices.contains(s.jobCursor) else { return [] }
                 let j = shown[s.jobCursor].id
-                s.listFilter = ""
                 s.screen = .job
                 clearNotices(&s)
                 s.job = JobData(batchID: b, jobID: j)

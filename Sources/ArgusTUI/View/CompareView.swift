@@ -28,7 +28,11 @@ enum CompareView {
         var notes: [Int: String] = [:]
         for ref in c.refs {
             let label = c.label(ref)
-            let key = names.firstIndex(of: c.chartLabel(ref)).map { $0 < 9 ? "\($0 + 1)" : " " } ?? " "
+            // Without colour the chart tells jobs apart by marker: the table shows each job's, beside its key.
+            let key =
+                names.firstIndex(of: c.chartLabel(ref)).map { i in
+                    (s.color ? "" : String(ChartGlyphs.of(s.glyphs).marker(i))) + (i < 9 ? "\(i + 1)" : " ")
+                } ?? " "
             guard let (series, status) = c.loaded[ref] else {
                 notes[rows.count] = c.failed[ref].map { "\(ascii ? "x" : "✗") \($0)" } ?? "loading…"
                 rows.append([key, label, "", "", "", ""])
@@ -59,7 +63,15 @@ enum CompareView {
             x += w + 2
         }
         for (i, t) in columns.enumerated() where xs[i] < rect.maxX { g.put(xs[i], rect.y, t, .dimmed, maxWidth: rect.maxX - xs[i]) }
-        for (r, row) in rows.enumerated().prefix(max(0, rect.height - 1)) {
+        // More jobs than rows: the last row says how many are left out (the legend and digits still reach them).
+        let room = max(0, rect.height - 1)
+        let shownRows = rows.count > room ? max(0, room - 1) : rows.count
+        if rows.count > room, room > 0 {
+            g.put(
+                rect.x + 1, rect.maxY - 1, "+\(rows.count - shownRows) more jobs (a taller terminal shows each)", .dimmed,
+                maxWidth: rect.width - 1)
+        }
+        for (r, row) in rows.enumerated().prefix(shownRows) {
             let y = rect.y + 1 + r
             for (i, t) in row.enumerated() where xs[i] < rect.maxX {
                 let text = i == 1 ? TextWidth.truncateMiddle(t, widths[1]) : t
@@ -68,9 +80,6 @@ enum CompareView {
             if let note = notes[r], xs[2] < rect.maxX {
                 g.put(xs[2], y, TextWidth.truncate(note, rect.maxX - xs[2]), styles[r])
             }
-        }
-        if rows.count > rect.height - 1, rect.height > 1 {
-            g.put(rect.maxX - 12, rect.y, "+\(rows.count - rect.height + 1) more", .dimmed)
         }
     }
 

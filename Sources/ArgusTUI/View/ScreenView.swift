@@ -280,7 +280,7 @@ public enum ScreenView {
             let jobs = "\(b.nDone)✓ \(b.nFailed)✗" + (b.nTotal.map { "/\($0)" } ?? "")
             let marked = s.marked.contains { $0.batchID == b.id }
             return ListRow(
-                status: b.status, cells: [b.id, b.project] + (s.isAdmin ? [b.user] : []) + [b.host, jobs, age],
+                status: b.status, cells: [b.id, b.project] + (s.isAdmin ? [b.owner] : []) + [b.host, jobs, age],
                 marked: marked)
         }
         list(
