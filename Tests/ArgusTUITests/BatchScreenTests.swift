@@ -225,4 +225,21 @@ struct BatchScreenTests {
             &s, .batchesLoaded([["id": "new", "status": "running"], ["id": "a", "status": "done"], ["id": "b", "status": "done"]]))
         #expect(s.shownBatches[s.batchCursor].id == "b")
     }
+
+    @Test("the batch screen does not change with the clock alone, so the terminal skips its once-a-second redraw")
+    func clockFree() {
+        var s = Self.state()
+        s.now = 1_000
+        let before = ScreenView.render(s).text
+        _ = Update.apply(&s, .tick(now: 1_100))
+        #expect(ScreenView.render(s).text == before)
+        #expect(!Update.clockShown(s))
+        // The picker's ages do move: it is redrawn every second.
+        var p = AppState(screen: .batches)
+        p.now = 1_000
+        _ = Update.apply(&p, .batchesLoaded([["id": "a", "status": "running", "last_activity": "1970-01-01T00:16:30Z"]]))
+        let t0 = ScreenView.render(p).text
+        _ = Update.apply(&p, .tick(now: 1_100))
+        #expect(ScreenView.render(p).text != t0 && Update.clockShown(p))
+    }
 }

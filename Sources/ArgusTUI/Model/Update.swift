@@ -537,6 +537,16 @@ public enum Update {
         return []
     }
 
+    /// Whether the screen shows something that changes with the clock alone (the picker's "10s ago", the job
+    /// screen's last-event age and elapsed time): the terminal redraws those every second, the others only when
+    /// their state changes.
+    public static func clockShown(_ s: AppState) -> Bool {
+        switch s.screen {
+        case .batches, .job: return true
+        case .jobs, .compare: return false
+        }
+    }
+
     /// Seconds between re-reads of the actions while they hang on an agent being online (`actionsFollowAgents`).
     static let agentRecheckS = 3.0
 

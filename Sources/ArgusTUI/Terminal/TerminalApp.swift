@@ -176,8 +176,11 @@ public enum TerminalApp {
             let t = Date().timeIntervalSince1970
             if t - lastTick >= 1 {
                 lastTick = t
+                let statusBefore = state.status
                 perform(Update.apply(&state, .tick(now: t)))
-                changed = true
+                // The picker's ages and the job screen's clock move every second; on the batch screen and the
+                // overlay only the status line's expiry does, so they are drawn again only when something arrives.
+                if Update.clockShown(state) || state.status != statusBefore { changed = true }
                 // The picker is cheap to refresh; the batch and job screens are pushed over SSE instead.
                 if t - lastListRefresh >= 5 {
                     lastListRefresh = t
