@@ -2,6 +2,9 @@
 /// and memory is kept per GPU; otherwise the flat `gpu_util_pct` / `gpu_mem_mb` / `gpu_mem_total_mb` keys,
 /// which describe GPU 0 (the SDK samples device 0 only).
 public struct GPUFigures: Sendable, Equatable {
+    /// A GPU under this utilisation (%) is quiet: the server's idle rule (`IdleRule`) and the TUI's GPU words use it.
+    public static let idleBelowPct = 5.0
+
     /// One GPU in a snapshot.
     public struct Device: Sendable, Equatable {
         public var index: Int

@@ -53,7 +53,7 @@ struct BatchScreenTests {
                 " argus  b                                                                                    ● live",
                 " STATUS      JOB           MODEL   EPOCH  ELAPSED  VAL LOSS  BEST VAL    GPU    LOSS",
                 " ✓ done      sweep-seed2   resnet  49/50  1h 02m   0.4121    0.4012 @41  91.5%  █▆▄▃▂▁▁▁",
-                " ● running   sweep-seed10  resnet  12/50  10m 10s  0.6       0.58 @11    97.0%  █▃▂▁",
+                " ● running   sweep-seed10  resnet  12/50  10m 10s  0.6       0.58 @11    97.0%  █▃▁▁",
                 " ✗ failed    sweep-seed1   vit     3      1m 35s   1.9       1.9 @3      12.0%",
                 " ● running   sweep-seed3   resnet  –      –        –         –           –",
             ] + [String](repeating: "", count: 13) + [

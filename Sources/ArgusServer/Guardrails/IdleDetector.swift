@@ -16,7 +16,7 @@ import Shared
 /// sample, and the first quiet sample of the current streak. Only a busy sample that arrives late, inside
 /// the streak, needs one lookup (the streak then restarts at the first sample after it).
 enum IdleRule {
-    static let busyPct = 5.0
+    static let busyPct = GPUFigures.idleBelowPct
     /// Two SDK sampling periods: the smallest gap a streak always bridges, however short the window.
     static let minAllowedGapUs: Int64 = 60_000_000
 

@@ -28,24 +28,28 @@ public struct CompareState: Sendable {
     static let refreshS = 10.0
     var refreshDelay: Double { max(CompareState.refreshS, 200 * fetchSeconds) }
 
-    public init(refs: [JobRef]) { self.refs = refs }
+    /// Each job's table and legend names, worked out once (the jobs compared do not change while it is open).
+    private let labels: [JobRef: (table: String, chart: String)]
 
-    /// What the table calls each job: its id, or `batch/job` where two marked jobs share an id.
-    public func label(_ ref: JobRef) -> String {
-        refs.filter { $0.jobID == ref.jobID }.count > 1 ? "\(ref.batchID)/\(ref.jobID)" : ref.jobID
+    public init(refs: [JobRef]) {
+        self.refs = refs
+        // The table: a job's id, or `batch/job` where two marked jobs share an id.
+        let table = refs.map { r in refs.filter { $0.jobID == r.jobID }.count > 1 ? "\(r.batchID)/\(r.jobID)" : r.jobID }
+        // The legend: without the words every name starts with (a sweep's `resnet50-lr3e-4-seed0`, `…-seed1` become
+        // `…seed0`, `…seed1`), so more entries fit on its row. Only whole words (up to a `-`, `_`, `.`, `/` or space)
+        // shared by all are dropped, so the names stay distinct.
+        var prefix = table.first.map(Array.init) ?? []
+        for l in table.dropFirst() { prefix = Array(zip(prefix, l).prefix { $0.0 == $0.1 }.map(\.0)) }
+        let cut = table.count > 1 ? prefix.lastIndex(where: { "-_./ ".contains($0) }).flatMap { $0 >= 3 ? $0 : nil } : nil
+        labels = Dictionary(
+            zip(refs, table.map { t in (t, cut.map { "…" + String(t.dropFirst($0 + 1)) } ?? t) }), uniquingKeysWith: { a, _ in a })
     }
 
-    /// What the chart's legend calls each job: its label without the words every label starts with (a sweep's
-    /// `resnet50-lr3e-4-seed0`, `…-seed1` become `…seed0`, `…seed1`), so more entries fit on the legend's row.
-    /// Labels stay distinct: only whole words (up to a `-`, `_`, `.`, `/` or space) shared by all are dropped.
-    public func chartLabel(_ ref: JobRef) -> String {
-        let all = refs.map(label)
-        let own = label(ref)
-        guard all.count > 1, var prefix = all.first.map(Array.init) else { return own }
-        for l in all.dropFirst() { prefix = Array(zip(prefix, l).prefix { $0.0 == $0.1 }.map(\.0)) }
-        guard let cut = prefix.lastIndex(where: { "-_./ ".contains($0) }), cut >= 3 else { return own }
-        return "…" + String(own.dropFirst(cut + 1))
-    }
+    /// What the table calls a job.
+    public func label(_ ref: JobRef) -> String { labels[ref]?.table ?? ref.jobID }
+
+    /// What the chart's legend calls a job (its series name on the overlay).
+    public func chartLabel(_ ref: JobRef) -> String { labels[ref]?.chart ?? ref.jobID }
 
     /// Every metric some loaded job reports, in first-seen order (train_loss and val_loss first).
     public var metrics: [String] {

@@ -174,7 +174,7 @@ public enum Update {
             func lasted(_ key: String) -> String { Fmt.duration(info?[key]?.doubleValue) }
             switch type {
             case "job_idle_flagged" where mine:
-                s.banner = "GPU idle: every GPU under 5% for \(lasted("idle_for_s")); nothing was stopped"
+                s.banner = "GPU idle: every GPU under \(Int(GPUFigures.idleBelowPct))% for \(lasted("idle_for_s")); nothing was stopped"
             case "job_idle_recovered" where mine:
                 s.banner = "GPU busy again after \(lasted("idle_for_s")) idle"
             case "batch_stalled":
@@ -497,18 +497,7 @@ public enum Update {
             guard let names = s.job?.series.names, s.job?.loaded == true else { return [] }
             s.chooserCursor = min(s.chooserCursor ?? 0, names.count - 1)
         case .compare:
-            guard s.marked.count >= 2 else {
-                say(&s, s.marked.isEmpty ? "Mark jobs with Space first, then C compares them." : markedSentence(s))
-                return []
-            }
-            var c = CompareState(refs: s.marked)
-            c.returnTo = s.screen
-            c.loadedAt = s.now
-            s.compare = c
-            s.screen = .compare
-            s.chartBounds = nil
-            clearNotices(&s)
-            return [.closeJob, .loadCompare(c.refs)]
+            return openCompare(&s)
         case .unmarkAll:
             s.marked = []
             say(&s, "No jobs marked.")
@@ -654,6 +643,22 @@ public enum Update {
         case .compare: break
         }
         return []
+    }
+
+    /// Opens the overlay of the marked jobs (`C`, and `argus-tui --compare`); Esc comes back to this screen.
+    static func openCompare(_ s: inout AppState) -> [Effect] {
+        guard s.marked.count >= 2 else {
+            say(&s, s.marked.isEmpty ? "Mark jobs with Space first, then C compares them." : markedSentence(s))
+            return []
+        }
+        var c = CompareState(refs: s.marked)
+        c.returnTo = s.screen
+        c.loadedAt = s.now
+        s.compare = c
+        s.screen = .compare
+        s.chartBounds = nil
+        clearNotices(&s)
+        return [.closeJob, .loadCompare(c.refs)]
     }
 
     /// Keys while the compare overlay's metric chooser is open: move, Enter picks, Esc closes.

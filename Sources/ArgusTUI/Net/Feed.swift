@@ -276,6 +276,26 @@ class StreamThread: @unchecked Sendable {
         while !isStopped && Date() < end { usleep(50_000) }
     }
 
+    /// After a connection ended: whether to connect again. Stopped or a clean end: no. A rejected token ends the
+    /// UI. Anything else is shown (`shown` turns the attempt and the problem into the connection state) and waited
+    /// out with capped exponential backoff.
+    func retryAfter(
+        _ end: SSEConnection.End, broken: ConnectionProblem?, attempt: inout Int, inbox: ActionInbox,
+        shown: (Int, ConnectionProblem) -> ConnectionState
+    ) -> Bool {
+        current.withLock { $0 = nil }
+        if isStopped { return false }
+        if case .refused(401, let detail) = end {
+            inbox.post(.fatal("The server rejected the token: \(detail ?? "HTTP 401")"))
+            return false
+        }
+        guard let problem = broken ?? JobStream.problem(end) else { return false }
+        attempt += 1
+        inbox.post(.connection(shown(attempt, problem)))
+        pause(JobStream.backoff(attempt))
+        return true
+    }
+
     func run() {}
 }
 
@@ -328,16 +348,8 @@ final class BatchStream: StreamThread, @unchecked Sendable {
                 }
                 return true
             }
-            current.withLock { $0 = nil }
-            if isStopped { return }
-            if case .refused(401, let detail) = end {
-                inbox.post(.fatal("The server rejected the token: \(detail ?? "HTTP 401")"))
-                return
-            }
-            guard let problem = broken ?? JobStream.problem(end) else { return }
-            attempt += 1
-            inbox.post(.connection(.offline(problem)))
-            pause(JobStream.backoff(attempt))
+            // The list on screen is the last one received; the next connection's opening summary replaces it.
+            guard retryAfter(end, broken: broken, attempt: &attempt, inbox: inbox, shown: { .offline($1) }) else { return }
         }
     }
 }
@@ -446,16 +458,9 @@ final class JobStream: StreamThread, @unchecked Sendable {
                 return true
             }
             lastID = resumeFrom
-            current.withLock { $0 = nil }
-            if isStopped { return }
-            if case .refused(401, let detail) = end {
-                inbox.post(.fatal("The server rejected the token: \(detail ?? "HTTP 401")"))
-                return
-            }
-            guard let problem = broken ?? JobStream.problem(end) else { return }
-            attempt += 1
-            inbox.post(.connection(.reconnecting(attempt: attempt, problem: problem)))
-            pause(JobStream.backoff(attempt))
+            guard
+                retryAfter(end, broken: broken, attempt: &attempt, inbox: inbox, shown: { .reconnecting(attempt: $0, problem: $1) })
+            else { return }
         }
     }
 }

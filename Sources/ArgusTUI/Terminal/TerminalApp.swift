@@ -32,7 +32,7 @@ public enum Target: Equatable, Sendable {
             // The same state C makes from marks; Esc goes on to the picker.
             var s = AppState(screen: .batches)
             s.marked = refs
-            let effects = Update.apply(&s, .key(.char("C"))).filter { $0 != .closeJob }
+            let effects = Update.openCompare(&s).filter { $0 != .closeJob }
             return (s, effects)
         }
     }

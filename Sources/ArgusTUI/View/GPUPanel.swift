@@ -6,8 +6,9 @@ import Shared
 /// GPUs that do not fit the rows it was given share its last line, in a few words each. Nothing is said by colour
 /// alone: an idle GPU and a hot one are also named in words, and `--ascii` draws every glyph from ASCII.
 enum GPUPanel {
-    /// Under 5 % a GPU is idle (the server's idle rule); from 85 °C it is hot; from 95 % of its memory, near OOM.
-    static let idleUtil = 5.0
+    /// Under `GPUFigures.idleBelowPct` a GPU is idle (the server's idle rule); from 85 °C it is hot; from 95 % of its
+    /// memory, near OOM.
+    static let idleUtil = GPUFigures.idleBelowPct
     static let hotC = 85.0
     static let warmC = 75.0
     static let fullMemory = 0.95
@@ -18,13 +19,12 @@ enum GPUPanel {
         var open: String
         var close: String
         var degrees: String
-        var levels: [String]
+        var ascii: Bool
 
         static let unicode = Glyphs(
-            filled: "█", empty: "░", open: "", close: "", degrees: "°C",
-            levels: ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"])
+            filled: "█", empty: "░", open: "", close: "", degrees: "°C", ascii: false)
         static let ascii = Glyphs(
-            filled: "#", empty: ".", open: "[", close: "]", degrees: "C", levels: ["_", ".", ":", "-", "=", "+", "*", "#"])
+            filled: "#", empty: ".", open: "[", close: "]", degrees: "C", ascii: true)
     }
 
     /// A util bar `width` columns wide (brackets included in ASCII).
@@ -37,14 +37,9 @@ enum GPUPanel {
         )
     }
 
-    /// One character per snapshot: util 0–100 % over the eight levels, a space where the GPU has no reading.
+    /// One character per snapshot: util on a 0–100 % scale (`Sparkline`), a space where the GPU has no reading.
     static func sparkline(_ values: [Double?], _ g: Glyphs) -> String {
-        values.map { v in
-            guard let v, !v.isNaN else { return " " }
-            // Clamped as a Double first: `Int(1e308)` would trap on a nonsense figure from the network.
-            let level = min(Double(g.levels.count - 1), max(0, v / 100 * Double(g.levels.count)))
-            return g.levels[Int(level)]
-        }.joined()
+        Sparkline.render(values.map { $0 ?? .nan }, width: values.count, ascii: g.ascii, range: 0...100)
     }
 
     static func temperature(_ c: Double?, _ g: Glyphs) -> String {
