@@ -110,10 +110,12 @@ field() { sed "s/.* $2=\([0-9.]*\).*/\1/" <<<"$(grep "form=$1" <<<"$3")"; }
 printf '\n%-58s %16s %10s\n' "measure" "result" "target"
 printf '%-58s %16s %10s\n' "frame render, 100k epochs at 200x60 (median ms)" "$(sed 's/.*median_ms=\([0-9.]*\).*/\1/' <<<"$render")" "< 2"
 printf '%-58s %16s %10s\n' "  p95 / max (ms)" "$(sed 's/.*p95_ms=\([0-9.]*\) max_ms=\([0-9.]*\).*/\1 \/ \2/' <<<"$render")" ""
-ms() { sed "s/.*$1 .*median_ms=\([0-9.]*\) p95_ms=\([0-9.]*\) max_ms=\([0-9.]*\).*/\1 \/ \2 \/ \3/" <<<"$(grep "$1" <<<"$screens")"; }
+ms() { sed "s/.*median_ms=\([0-9.]*\) p95_ms=\([0-9.]*\) max_ms=\([0-9.]*\).*/\1 \/ \2 \/ \3/" <<<"$(grep "$1" <<<"$screens")"; }
 printf '%-58s %16s %10s\n' "batch screen, 50 jobs at 200x60, median / p95 / max (ms)" "$(ms tui_batch_screen)" "< 5"
-printf '%-58s %16s %10s\n' "compare overlay, 4 x 100k epochs, median / p95 / max (ms)" "$(ms tui_compare)" "< 5"
-printf '%-58s %16s %10s\n' "  one job's epochs arriving on the overlay (ms)" "$(grep tui_compare <<<"$screens" | sed 's/.*arrive_ms=\([0-9.]*\).*/\1/')" ""
+printf '%-58s %16s %10s\n' "compare overlay, 4 x 100k epochs, median / p95 / max (ms)" "$(ms 'tui_compare jobs')" "< 5"
+printf '%-58s %16s %10s\n' "  one job's epochs arriving on the overlay (ms)" "$(grep 'tui_compare jobs' <<<"$screens" | sed 's/.*arrive_ms=\([0-9.]*\).*/\1/')" ""
+printf '%-58s %16s %10s\n' "  the first frame after they arrived (ms)" "$(grep 'tui_compare jobs' <<<"$screens" | sed 's/.*first_frame_ms=\([0-9.]*\).*/\1/')" ""
+printf '%-58s %16s %10s\n' "  a frame at a new width, median / p95 / max (ms)" "$(ms tui_compare_resized)" ""
 printf '%-58s %16s %10s\n' "CPU, batch screen of 50 jobs, 1 epoch/s (% of a core)" "$batch_idle" "< 0.5"
 printf '%-58s %16s %10s\n' "CPU, compare overlay 10k + 100k running (% of a core)" "$compare_idle" "< 0.5"
 printf '%-58s %16s %10s\n' "start to first frame, 10k-epoch job (--dump, ms)" "$start10" "< 50"

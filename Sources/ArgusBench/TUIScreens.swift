@@ -69,10 +69,24 @@ enum TUIScreens {
             build.append(Double(DispatchTime.now().uptimeNanoseconds - s.uptimeNanoseconds) / 1e6)
         }
         precondition(compare.compare?.visibleLabels.count == overlaid)
+        // The first frame after the last job arrived works out each job's dot columns (DrawnSeries); later frames of
+        // the same epochs (a job hidden, log y, a redraw) reuse them. A resize works them out again: each sample of
+        // `resize` is a frame at a width not drawn before.
+        let s = DispatchTime.now()
+        _ = ScreenView.render(compare)
+        let first = Double(DispatchTime.now().uptimeNanoseconds - s.uptimeNanoseconds) / 1e6
         print(
             line(
                 "tui_compare jobs=\(overlaid) epochs=\(epochs) size=\(width)x\(height)",
                 time(reps) { _ = ScreenView.render(compare) },
-                extra: String(format: " arrive_ms=%.1f", build.max() ?? 0)))
+                extra: String(format: " arrive_ms=%.1f first_frame_ms=%.1f", build.max() ?? 0, first)))
+        var widths = (0..<(reps + 1)).map { width - 1 - $0 % max(1, width / 2) }.makeIterator()
+        print(
+            line(
+                "tui_compare_resized jobs=\(overlaid) epochs=\(epochs)",
+                time(reps) {
+                    compare.width = widths.next() ?? width
+                    _ = ScreenView.render(compare)
+                }))
     }
 }

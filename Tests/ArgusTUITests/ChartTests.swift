@@ -145,6 +145,55 @@ struct ChartTests {
         #expect(chart.rowsWith(ChartReading.isBraille).count >= 8)
     }
 
+    /// 12k epochs (many to each dot column) of a noisy loss with values ≤ 0, an outlier and non-finite values.
+    static func longView(epochs: Int, lastEventID: Int = 1) -> JSON {
+        Fixture.view(epochs: epochs, lastEventID: lastEventID) { n in
+            var o = JSONObject([("epoch", JSON(n)), ("train_loss", JSON(2 * exp(-Double(n) / 3000) + 0.3 * sin(Double(n))))])
+            if n % 997 == 0 { o["train_loss"] = -0.5 }
+            if n == 5000 { o["train_loss"] = 1e300 }
+            if n % 1499 == 0 {
+                o["train_loss"] = .null
+                o["nonfinite"] = ["train_loss"]
+            }
+            o["val_loss"] = JSON(2 * exp(-Double(n) / 3000) + 0.1)
+            return o
+        }
+    }
+
+    @Test("a frame drawn again from the same epochs (log y, EMA, back) and after a new epoch is the frame drawn afresh")
+    func redrawnFromKeptColumns() {
+        let base = Self.longView(epochs: 12_000, lastEventID: 1)
+        var kept = Fixture.state(base, width: 150, height: 40)
+        for keys in ["", "g", "e", "gE", "e"] {
+            for k in keys { _ = Update.apply(&kept, .key(.char(k))) }
+            var fresh = Fixture.state(base, width: 150, height: 40)
+            (fresh.logY, fresh.ema, fresh.emaFactor, fresh.chartBounds) = (kept.logY, kept.ema, kept.emaFactor, kept.chartBounds)
+            #expect(Self.chart(kept) == Self.chart(fresh), "after \(keys)")
+        }
+        // A new epoch far beyond the last one squeezes the curve: the frame is redrawn from the new epochs.
+        let before = Self.chart(kept)
+        _ = Update.apply(
+            &kept,
+            .streamEvent([
+                "id": 2, "event_type": "job_epoch", "batch_id": "b1", "job_id": "j1", "timestamp": "2026-04-23T09:05:00Z",
+                "data": ["epoch": 24_000, "train_loss": 0.2, "val_loss": 0.2],
+            ]))
+        let after = Self.chart(kept)
+        #expect(after != before)
+        #expect(after.contains("24000"))
+        var fresh = Fixture.state(base, width: 150, height: 40)
+        (fresh.logY, fresh.ema, fresh.emaFactor) = (kept.logY, kept.ema, kept.emaFactor)
+        fresh.job?.series.upsert(JSONObject([("epoch", 24_000), ("train_loss", 0.2), ("val_loss", 0.2)]))
+        fresh.chartBounds = kept.chartBounds
+        #expect(after == Self.chart(fresh))
+    }
+
+    static func chart(_ s: AppState) -> String {
+        var g = Grid(width: 150, height: 24)
+        LossChart.render(s, into: &g, rect: Rect(x: 0, y: 0, width: 150, height: 24))
+        return g.text
+    }
+
     @Test("log y with nothing above zero says so instead of an empty plot")
     func logYNothingPositive() {
         var s = Fixture.state(

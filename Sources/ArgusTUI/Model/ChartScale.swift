@@ -52,8 +52,7 @@ public enum ChartScale {
 
     /// A series as plotted: EMA-smoothed with `smoothing` as the factor, raw when nil.
     public static func column(_ data: EpochSeries, _ name: String, smoothing: Double?) -> [Double] {
-        let raw = data.column(name) ?? []
-        return smoothing.map { smoothed(raw, factor: $0) } ?? raw
+        data.plotted(name, smoothing: smoothing)
     }
 
     /// The range the visible series need, each series without its outliers; nil when nothing can be plotted.

@@ -11,6 +11,8 @@ public struct EpochSeries: Sendable {
     /// One column per name, same order, each as long as `epochs`.
     private var columns: [[Double]] = [[], []]
     private var columnOfName: [String: Int] = ["train_loss": 0, "val_loss": 1]
+    /// What the chart works out from these values (DrawnSeries); a change to them starts afresh.
+    private(set) var drawn = DrawnSeries()
 
     public static let nonFinite = Double.infinity
     static let skipped: Set<String> = ["epoch", "timestamp", "nonfinite", "_nonfinite"]
@@ -113,6 +115,7 @@ public struct EpochSeries: Sendable {
     /// Adds or replaces one epoch from a JSON object (`/epochs` rows and job_epoch `data` both work).
     public mutating func upsert(_ o: JSONObject) {
         guard let epoch = o["epoch"]?.intValue else { return }
+        drawn = DrawnSeries()
         let nonfinite = (o["nonfinite"] ?? o["_nonfinite"])?.arrayValue?.compactMap(\.stringValue) ?? []
         let row: Int
         let at = position(of: epoch)

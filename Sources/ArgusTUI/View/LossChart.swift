@@ -220,75 +220,89 @@ public enum LossChart {
         let hiValue = lo + range
         // Rounding slack, so a value on the bound itself is not called off-scale.
         let slack = range * 1e-9
-        data.epochs.withUnsafeBufferPointer { epochs in
-            let e0 = Double(epochs.first!)
-            let span = Double(max(1, epochs.last! - epochs.first!))
-            // Hot loop (100k epochs): factors hoisted; dy rounded by +0.5 and truncation.
-            let xScale = Double(canvas.dotW - 1) / span
-            let yScale = Double(canvas.dotH - 1) / range
-            let logY = state.logY
-            for name in state.visibleSeries {
-                let c = color(of: name, in: names)
-                var rows = state.color ? [] : [Int](repeating: -1, count: plot.width)
-                ChartScale.column(data, name, smoothing: state.smoothing).withUnsafeBufferPointer { col in
-                    // M4 per dot column: first, last, min, max (in dot rows); columns joined last → first.
-                    var curX = -1
-                    var first = 0
-                    var lastY = 0
-                    var minY = 0
-                    var maxY = 0
-                    var prevX = -1
-                    var prevLastY = 0
-                    for i in 0..<min(col.count, epochs.count) {
-                        let v = col[i]
-                        let dx = Int((Double(epochs[i]) - e0) * xScale + 0.5)
-                        if v == EpochSeries.nonFinite {
-                            nanColumns.insert(dx / canvas.sx)
-                            off.nonFinite += 1
-                            continue
-                        }
-                        guard let p = ChartScale.plotted(v, logY: logY) else {
-                            if logY && v <= 0 {
-                                belowColumns[dx / canvas.sx] = c
-                                off.nonPositive += 1
-                            }
-                            continue
-                        }
-                        if p > hiValue + slack {
-                            aboveColumns[dx / canvas.sx] = c
-                            off.above += 1
-                            continue
-                        }
-                        if p < lo - slack {
-                            belowColumns[dx / canvas.sx] = c
-                            off.below += 1
-                            continue
-                        }
-                        let dy = Int(min(Double(canvas.dotH - 1), max(0, (hiValue - p) * yScale)) + 0.5)
-                        if !rows.isEmpty { rows[dx / canvas.sx] = dy / canvas.sy }
-                        if dx != curX {
-                            if curX >= 0 {
-                                if prevX >= 0 { canvas.line(prevX, prevLastY, curX, first, c) }
-                                canvas.line(curX, minY, curX, maxY, c)
-                                prevX = curX
-                                prevLastY = lastY
-                            }
-                            curX = dx
-                            first = dy
-                            minY = dy
-                            maxY = dy
-                        }
-                        lastY = dy
-                        if dy < minY { minY = dy }
-                        if dy > maxY { maxY = dy }
-                    }
+        let yScale = Double(canvas.dotH - 1) / range
+        let logY = state.logY
+        let (e0, xScale) = data.epochs.withUnsafeBufferPointer { EpochSeries.dotX(epochs: $0, dotWidth: canvas.dotW) }
+        for name in state.visibleSeries {
+            let c = color(of: name, in: names)
+            var rows = state.color ? [] : [Int](repeating: -1, count: plot.width)
+            // M4 per dot column: first, last, min, max (in dot rows); columns joined last → first.
+            var curX = -1
+            var first = 0
+            var lastY = 0
+            var minY = 0
+            var maxY = 0
+            var prevX = -1
+            var prevLastY = 0
+            /// One plotted value on the y range, in dot column `dx`.
+            func point(_ dx: Int, _ p: Double) {
+                let dy = Int(min(Double(canvas.dotH - 1), max(0, (hiValue - p) * yScale)) + 0.5)
+                if !rows.isEmpty { rows[dx / canvas.sx] = dy / canvas.sy }
+                if dx != curX {
                     if curX >= 0 {
                         if prevX >= 0 { canvas.line(prevX, prevLastY, curX, first, c) }
                         canvas.line(curX, minY, curX, maxY, c)
+                        prevX = curX
+                        prevLastY = lastY
+                    }
+                    curX = dx
+                    first = dy
+                    minY = dy
+                    maxY = dy
+                }
+                lastY = dy
+                if dy < minY { minY = dy }
+                if dy > maxY { maxY = dy }
+            }
+            let col = data.plotted(name, smoothing: state.smoothing)
+            // Each dot column from what the series knows of it (DotColumn): its first, smallest, largest and last
+            // value when all of them are on the chart, else each of its values (an off-scale one is marked).
+            for d in data.dotColumns(name, smoothing: state.smoothing, dotWidth: canvas.dotW) {
+                if d.first < 0 && d.nonFinite == 0 { continue }
+                if d.first >= 0, !logY || d.nonPositive == 0,
+                    let pMin = ChartScale.plotted(d.minValue, logY: logY), pMin >= lo - slack,
+                    let pMax = ChartScale.plotted(d.maxValue, logY: logY), pMax <= hiValue + slack
+                {
+                    if d.nonFinite > 0 {
+                        nanColumns.insert(d.dx / canvas.sx)
+                        off.nonFinite += d.nonFinite
+                    }
+                    point(d.dx, ChartScale.plotted(col[d.first], logY: logY)!)
+                    point(d.dx, pMin)
+                    point(d.dx, pMax)
+                    point(d.dx, ChartScale.plotted(col[d.last], logY: logY)!)
+                    continue
+                }
+                for i in d.start..<d.end {
+                    let v = col[i]
+                    if v == EpochSeries.nonFinite {
+                        nanColumns.insert(d.dx / canvas.sx)
+                        off.nonFinite += 1
+                        continue
+                    }
+                    guard let p = ChartScale.plotted(v, logY: logY) else {
+                        if logY && v <= 0 {
+                            belowColumns[d.dx / canvas.sx] = c
+                            off.nonPositive += 1
+                        }
+                        continue
+                    }
+                    if p > hiValue + slack {
+                        aboveColumns[d.dx / canvas.sx] = c
+                        off.above += 1
+                    } else if p < lo - slack {
+                        belowColumns[d.dx / canvas.sx] = c
+                        off.below += 1
+                    } else {
+                        point(d.dx, p)
                     }
                 }
-                if !rows.isEmpty { seriesRows.append((names.firstIndex(of: name) ?? 0, rows)) }
             }
+            if curX >= 0 {
+                if prevX >= 0 { canvas.line(prevX, prevLastY, curX, first, c) }
+                canvas.line(curX, minY, curX, maxY, c)
+            }
+            if !rows.isEmpty { seriesRows.append((names.firstIndex(of: name) ?? 0, rows)) }
         }
         for cy in 0..<plot.height {
             for cx in 0..<plot.width {
