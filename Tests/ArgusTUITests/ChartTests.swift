@@ -194,6 +194,31 @@ struct ChartTests {
         return g.text
     }
 
+    @Test(
+        "values at the ends of Double: labels never read inf or 0, ±1e308 and subnormal values spread over the rows",
+        arguments: [
+            [1e308, 1.5e308, 1.7e308, 1.79e308, 1.6e308],
+            [1e308, -1e308, 1e308, -1e308, 1e308],
+            [5e-324, 1e-320, 2e-310, 1e-315, 5e-324],
+        ])
+    func endsOfDouble(_ values: [Double]) throws {
+        let view = Fixture.view(epochs: values.count) { n in
+            JSONObject([("epoch", JSON(n)), ("train_loss", JSON(values[n])), ("val_loss", .null)])
+        }
+        for logY in [false, true] {
+            var s = Fixture.state(view, width: 100, height: 30)
+            if logY { _ = Update.apply(&s, .key(.char("g"))) }
+            let g = ScreenView.render(s)
+            let chart = try ChartReading(g)
+            let labels = chart.labels.map { Double($0) }
+            #expect(
+                labels.count == 3 && labels.allSatisfy { $0 != nil && $0!.isFinite && (!logY || $0! > 0) },
+                "log y \(logY): \(chart.labels)\n\(g.text)")
+            // Linear y: the curve moves between rows (two values per row at most would be a flat line).
+            if !logY { #expect(chart.rowsWith(ChartReading.isBraille).count >= 4, "\(g.text)") }
+        }
+    }
+
     @Test("log y with nothing above zero says so instead of an empty plot")
     func logYNothingPositive() {
         var s = Fixture.state(

@@ -258,16 +258,18 @@ extension TUIEndToEndTests {
         #expect(picker.contains("◐ stopping"), "\(picker)")
     }
 
-    @Test("--dump below 60×20 says the frame is too small, without offering keys")
+    @Test("--dump below 60×20 says the frame is too small, without offering keys, and exits 1")
     func dumpTooSmall() throws {
         let s = try TestServer()
         let token = try s.token()
         try Self.seedJob(s.client(token))
-        let (rc, out, _) = try runTool(
+        let (rc, out, err) = try runTool(
             Binaries.path("argus-tui"), ["--dump", "--width", "50", "--height", "12", "b1/j1"],
             env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
-        #expect(rc == 0)
+        #expect(rc == 1)
         #expect(out.contains("frame too small") && out.contains("50×12, need 60×20"))
         #expect(!out.contains("quits"))
+        #expect(
+            err == "argus-tui: a 50×12 frame is too small for the screen: pass at least --width 60 --height 20.\n", "\(err)")
     }
 }

@@ -48,6 +48,16 @@ public struct TUICommand: ParsableCommand {
         }
     }
 
+    /// A `--dump` frame below the screen's smallest size says so in its text; the exit status says it too, so a
+    /// script does not take it for a frame.
+    func dumpFitted() throws {
+        guard width >= ScreenView.minWidth, height >= ScreenView.minHeight else {
+            throw fail(
+                "a \(width)×\(height) frame is too small for the screen: pass at least --width \(ScreenView.minWidth) --height \(ScreenView.minHeight)."
+            )
+        }
+    }
+
     func fail(_ sentence: String) -> ExitCode {
         FileHandle.standardError.write(Data("argus-tui: \(sentence)\n".utf8))
         return ExitCode(1)
@@ -78,6 +88,7 @@ public struct TUICommand: ParsableCommand {
         o.color = env["NO_COLOR"].map { $0.isEmpty } ?? true
         if dump {
             do { print(try TerminalApp.dump(o, width: width, height: height)) } catch { throw fail(error.description) }
+            try dumpFitted()
             return
         }
         let status = TerminalApp.run(o)
@@ -150,6 +161,7 @@ public struct TUICommand: ParsableCommand {
                     error.status == 401
                         ? "the server rejected the token: \(error.description)" : error.description)
             }
+            try dumpFitted()
             return
         }
         // A bad token is one sentence before the screen opens; an unreachable server is shown on screen and retried.

@@ -97,6 +97,26 @@ public enum ChartScale {
         return lo <= hi ? lo...hi : nil
     }
 
+    /// The plotted values a label can name: Double's own range, and on log y the powers of 10 it holds (from the
+    /// smallest subnormal to just under the largest value, as 10^log10(max) rounds to inf), so no axis label reads
+    /// `inf` or `0`.
+    static func drawable(logY: Bool) -> ClosedRange<Double> {
+        logY
+            ? log10(Double.leastNonzeroMagnitude)...log10(Double.greatestFiniteMagnitude * 0.999)
+            : -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude
+    }
+
+    /// `stableBounds` kept inside what can be drawn and labelled (`drawable`).
+    public static func stableBounds(previous: ClosedRange<Double>?, data: ClosedRange<Double>, logY: Bool)
+        -> ClosedRange<Double>
+    {
+        let limit = drawable(logY: logY)
+        let b = stableBounds(previous: previous, data: data)
+        let lo = max(b.lowerBound, limit.lowerBound)
+        let hi = min(b.upperBound, limit.upperBound)
+        return lo < hi ? lo...hi : b
+    }
+
     /// Bounds with ~10% headroom snapped to round numbers; kept while the data still fills a third of them.
     public static func stableBounds(previous: ClosedRange<Double>?, data: ClosedRange<Double>)
         -> ClosedRange<Double>

@@ -825,7 +825,7 @@ public enum Update {
             s.chartBounds = nil
             return
         }
-        s.chartBounds = ChartScale.stableBounds(previous: s.chartBounds, data: r)
+        s.chartBounds = ChartScale.stableBounds(previous: s.chartBounds, data: r, logY: s.logY)
     }
 
     /// Says since when (wall clock) rather than for how long, so the line stays true while it is shown.

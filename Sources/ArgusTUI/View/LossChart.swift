@@ -61,12 +61,15 @@ public enum LossChart {
     }
 
     /// Y-axis labels: the fewest significant digits (from 3) that tell them apart, exponents without
-    /// padding (`4e-4`, `1e308`), so they stay short; the gutter is then sized to fit them whole.
+    /// padding (`4e-4`, `1e308`), so they stay short; the gutter is then sized to fit them whole. Near the top of
+    /// Double a label is not rounded past it (1.796e308 is not `1.8e308`, which no Double holds).
     static func axisLabels(_ values: [Double]) -> [String] {
         let distinct = Set(values).count
         for digits in 3...8 {
             let labels = values.map { compact($0, digits: digits) }
-            if Set(labels).count == distinct { return labels }
+            if Set(labels).count == distinct, zip(values, labels).allSatisfy({ !$0.isFinite || (Double($1)?.isFinite ?? true) }) {
+                return labels
+            }
         }
         return values.map { compact($0, digits: 8) }
     }
@@ -171,7 +174,8 @@ public enum LossChart {
         let lo = bounds.lowerBound
         let hi = bounds.upperBound
         let labelRows = [plotY, plotY + (plotH - 1) / 2, plotY + plotH - 1]
-        let labels = axisLabels([hi, (hi + lo) / 2, lo].map { state.logY ? pow(10, $0) : $0 })
+        // The middle from halves: (hi + lo) / 2 overflows near the ends of Double.
+        let labels = axisLabels([hi, hi / 2 + lo / 2, lo].map { state.logY ? pow(10, $0) : $0 })
         let gutter = min((labels.map { TextWidth.of($0) }.max() ?? 0) + 2, rect.width / 2)
         let plot = Rect(x: rect.x + gutter, y: plotY, width: rect.width - gutter, height: plotH)
         for (y, t) in zip(labelRows, labels) {
@@ -216,11 +220,16 @@ public enum LossChart {
         var seriesRows: [(index: Int, rows: [Int])] = []
         let names = data.names
         let lo = bounds.lowerBound
-        let range = max(bounds.upperBound - lo, 1e-300)
-        let hiValue = lo + range
+        let range = max(bounds.upperBound - lo, Double.leastNonzeroMagnitude)
+        let hiValue = range.isFinite ? lo + range : bounds.upperBound
         // Rounding slack, so a value on the bound itself is not called off-scale.
-        let slack = range * 1e-9
+        let slack = range.isFinite ? range * 1e-9 : 0
         let yScale = Double(canvas.dotH - 1) / range
+        // A range wider than Double holds (−1e308…1e308) or so narrow that the scale overflows (subnormal values):
+        // the row is worked out as a fraction of the range, from halves of the values, which cannot overflow.
+        let direct = range.isFinite && yScale.isFinite && yScale > 0
+        let (hiHalf, spanHalf) = (hiValue / 2, hiValue / 2 - lo / 2)
+        let bottom = Double(canvas.dotH - 1)
         let logY = state.logY
         let (e0, xScale) = data.epochs.withUnsafeBufferPointer { EpochSeries.dotX(epochs: $0, dotWidth: canvas.dotW) }
         for name in state.visibleSeries {
@@ -236,7 +245,8 @@ public enum LossChart {
             var prevLastY = 0
             /// One plotted value on the y range, in dot column `dx`.
             func point(_ dx: Int, _ p: Double) {
-                let dy = Int(min(Double(canvas.dotH - 1), max(0, (hiValue - p) * yScale)) + 0.5)
+                let y = direct ? (hiValue - p) * yScale : (hiHalf - p / 2) / spanHalf * bottom
+                let dy = Int(min(bottom, max(0, y.isNaN ? 0 : y)) + 0.5)
                 if !rows.isEmpty { rows[dx / canvas.sx] = dy / canvas.sy }
                 if dx != curX {
                     if curX >= 0 {
