@@ -58,6 +58,12 @@ public struct EpochTable: Sendable {
 
     public var count: Int { rows.count }
 
+    /// About how much memory the table holds (what `EpochCache` budgets).
+    public var approximateBytes: Int {
+        arena.capacity + fields.capacity * MemoryLayout<Field>.stride + rows.capacity * MemoryLayout<Row>.stride
+            + rowOfEpoch.capacity * 3 * MemoryLayout<Int>.stride
+    }
+
     /// Adds one stored event: its envelope's JSON text (`{..., "data": {...}}`) and timestamp. An envelope whose
     /// data has no integer `epoch` is skipped, as is one that is not JSON.
     public mutating func add(envelope text: String, tsUs: Int64) {

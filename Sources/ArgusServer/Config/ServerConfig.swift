@@ -42,6 +42,8 @@ public struct ServerConfig: Sendable {
     /// is on disk, and survives a power cut. `ARGUS_FSYNC=checkpoint` trades that for speed: a commit then survives
     /// a crash of the process, and reaches the disk at the next checkpoint (a fraction of a second later).
     public var fsyncEachCommit = true
+    /// Memory for jobs' epochs kept between reads (`EpochCache`); 0 reads every job whole each time.
+    public var epochCacheBytes = 64 << 20
 
     public init() {}
 
@@ -130,6 +132,9 @@ public struct ServerConfig: Sendable {
         .init(
             name: "ARGUS_FSYNC", defaultText: "commit",
             meaning: "commit: a 2xx means on disk (fsync per group commit); checkpoint: fsync a moment later"),
+        .init(
+            name: "ARGUS_EPOCH_CACHE_MB", defaultText: "64",
+            meaning: "memory for jobs' epochs kept between reads, so a big job opens fast again (0 = off)"),
     ]
 
     public struct ConfigError: Error, CustomStringConvertible {
@@ -205,6 +210,12 @@ public struct ServerConfig: Sendable {
                 throw ConfigError(description: "ARGUS_MAX_HEADER_KB must be a whole number of kilobytes from 1 to 1024, got '\(v)'.")
             }
             c.maxHeaderBytes = kb * 1024
+        }
+        if let v = text("ARGUS_EPOCH_CACHE_MB") {
+            guard let mb = Int(v), (0...65_536).contains(mb) else {
+                throw ConfigError(description: "ARGUS_EPOCH_CACHE_MB must be a whole number of megabytes from 0 to 65536, got '\(v)'.")
+            }
+            c.epochCacheBytes = mb << 20
         }
         if let v = text("ARGUS_FSYNC") {
             guard ["commit", "checkpoint"].contains(v) else {

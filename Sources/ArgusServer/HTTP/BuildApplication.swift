@@ -21,6 +21,7 @@ public struct ArgusServices: Sendable {
     public init(config: ServerConfig, store: ArgusStore, logger: Logger) {
         self.config = config
         self.store = store
+        store.epochCache.setBudget(config.epochCacheBytes)
         let metrics = ServerMetrics()
         self.metrics = metrics
         self.hub = SSEHub(

@@ -29,6 +29,8 @@ public final class ArgusStore: Sendable {
 
     /// Where the SQLite database lives (nil on PostgreSQL): a disk fault is judged by its file system (`StorageFault`).
     let dataDir: String?
+    /// Jobs' epochs as last read, topped up on the next read (`ARGUS_EPOCH_CACHE_MB`; set by `ArgusServices`).
+    let epochCache = EpochCache(budgetBytes: ServerConfig().epochCacheBytes)
     /// Wakes agents' long-polls when a command is queued for them.
     let agentWakeups = AgentWakeups()
     /// Whether the last write failed for a disk fault, for `/health`.

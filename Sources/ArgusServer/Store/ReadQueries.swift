@@ -84,24 +84,6 @@ extension ArgusStore {
 
     // MARK: Raw event reads
 
-    /// The job's epochs (`EpochTable`: rows for `/epochs` and `/view`, or columns for `/view?epochs=columns`).
-    /// Hot for big jobs (the view of a 100k-epoch run): the stored envelopes are read as text and their `data`
-    /// copied from it, not extracted by the database (SQLite's json_extract was most of the time) nor parsed
-    /// into JSON trees.
-    static func epochs(_ db: SQLConnection, batchID: String, jobID: String) throws -> EpochTable {
-        var table = EpochTable()
-        try db.forEach(
-            """
-            SELECT ts_us, body FROM events
-            WHERE batch_id = ? AND job_id = ? AND event_type = 'job_epoch' ORDER BY id
-            """, [batchID, jobID]
-        ) { r in
-            if let body: String = r["body"] { table.add(envelope: body, tsUs: r["ts_us"]) }
-            return true
-        }
-        return table
-    }
-
     /// Log lines, newest first: `limit` of them before `beforeID`, only those `filter` matches. The filter runs
     /// here rather than in SQL so that the server and the TUI share one rule (`LogFilter`); the scan reads
     /// just the two fields it needs and stops at `limit` matches.
@@ -196,7 +178,7 @@ extension ArgusStore {
             guard try ArgusStore.visibleBatch(db, batchID, scope: scope) != nil,
                 try JobRecord.fetch(db, batchID: batchID, id: jobID) != nil
             else { return nil }
-            return try ArgusStore.epochs(db, batchID: batchID, jobID: jobID)
+            return try self.epochs(db, batchID: batchID, jobID: jobID)
         }
     }
 
@@ -245,7 +227,7 @@ extension ArgusStore {
             else { return nil }
             let lastID = try ArgusStore.maxEventID(db)
             let agent = try ArgusStore.agentAssignment(db, for: b, withinS: agentOnlineS)
-            let table = try ArgusStore.epochs(db, batchID: batchID, jobID: jobID)
+            let table = try self.epochs(db, batchID: batchID, jobID: jobID)
             return [
                 "batch": b.detailJSON(agentOnline: agent.agentID != nil),
                 "job": j.json(batchStatus: b.status),
