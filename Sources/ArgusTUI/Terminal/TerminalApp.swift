@@ -64,6 +64,10 @@ nonisolated(unsafe) private var signalReceived: Int32 = 0
 public enum TerminalApp {
     /// Runs the interactive UI until quit. Returns the process exit status.
     public static func run(_ o: TUIOptions) -> Int32 {
+        // A job's /view is megabytes once (100k epochs: 8 MB) and then parsed into far less. glibc would raise its
+        // mmap threshold after freeing the first big buffer and keep the later ones on the heap for good; a fixed
+        // threshold hands every big buffer back to the system when it is freed.
+        mallopt(M_MMAP_THRESHOLD, 128 << 10)
         setlocale(LC_CTYPE, "")
         let utf8 = terminalIsUTF8()
         let inbox = ActionInbox()
