@@ -34,28 +34,31 @@ final class DrawnSeries: Sendable {
         var column: ColumnKey
         var dotWidth: Int
     }
+    private struct Memo {
+        var columns: [ColumnKey: [Double]] = [:]
+        var dots: [DotsKey: [DotColumn]] = [:]
+    }
     /// Enough for every series of a chart in a few widths and EMA factors; cleared when full.
     private static let capacity = 32
-    private let memo = Mutex<(columns: [ColumnKey: [Double]], dots: [DotsKey: [DotColumn]])>(([:], [:]))
+    private let memo = Mutex(Memo())
 
     func column(_ name: String, smoothing: Double?, make: () -> [Double]) -> [Double] {
-        let key = ColumnKey(name: name, smoothing: smoothing)
-        if let hit = memo.withLock({ $0.columns[key] }) { return hit }
-        let made = make()
-        memo.withLock {
-            if $0.columns.count >= DrawnSeries.capacity { $0.columns.removeAll() }
-            $0.columns[key] = made
-        }
-        return made
+        kept(ColumnKey(name: name, smoothing: smoothing), in: \.columns, make: make)
     }
 
     func dots(_ name: String, smoothing: Double?, dotWidth: Int, make: () -> [DotColumn]) -> [DotColumn] {
-        let key = DotsKey(column: ColumnKey(name: name, smoothing: smoothing), dotWidth: dotWidth)
-        if let hit = memo.withLock({ $0.dots[key] }) { return hit }
+        kept(DotsKey(column: ColumnKey(name: name, smoothing: smoothing), dotWidth: dotWidth), in: \.dots, make: make)
+    }
+
+    /// The value kept under `key`, or `make()`'s, kept. `make` runs outside the lock.
+    private func kept<Key: Hashable, Value: Sendable>(
+        _ key: Key, in table: WritableKeyPath<Memo, [Key: Value]> & Sendable, make: () -> Value
+    ) -> Value {
+        if let hit = memo.withLock({ $0[keyPath: table][key] }) { return hit }
         let made = make()
         memo.withLock {
-            if $0.dots.count >= DrawnSeries.capacity { $0.dots.removeAll() }
-            $0.dots[key] = made
+            if $0[keyPath: table].count >= DrawnSeries.capacity { $0[keyPath: table].removeAll() }
+            $0[keyPath: table][key] = made
         }
         return made
     }
