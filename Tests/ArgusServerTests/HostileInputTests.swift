@@ -200,7 +200,7 @@ struct HostileInputTests {
         try s.client(token).mustPost(Ev.make("log_line", batch: "b1", data: ["line": "after"]))
     }
 
-    @Test("a NUL character: refused in an id with a 422, stored as U+FFFD anywhere else, on either backend")
+    @Test("a NUL or other control character: refused in an id with a 422; a NUL is stored as U+FFFD anywhere else, on either backend")
     func nulCharacters() throws {
         let s = try TestServer()
         let c = s.client(try s.token())
@@ -209,6 +209,13 @@ struct HostileInputTests {
             e[key] = .string(value)
             let r = try c.post("/api/events", json: .object(e))
             #expect(r.status == 422 && r.detail == "\(key) must not contain a NUL character (\\u0000).", "\(key): \(r.status) \(r.text)")
+        }
+        // Other control characters (C0, DEL, C1) in the ids people read and type.
+        for (key, value, code) in [("batch_id", "a\u{7}b", "0007"), ("job_id", "j\u{1B}[31m", "001B"), ("job_id", "j\u{85}", "0085")] {
+            guard case .object(var e) = Ev.make("log_line", batch: "ctl", job: "j", data: ["line": "x"]) else { return }
+            e[key] = .string(value)
+            let r = try c.post("/api/events", json: .object(e))
+            #expect(r.status == 422 && r.detail == "\(key) must not contain control characters (found U+\(code)).", "\(r.text)")
         }
         try c.mustPost(
             Ev.make(

@@ -147,6 +147,13 @@ enum EventValidator {
         for key in ["event_id", "batch_id", "job_id"] where o[key]?.stringValue?.utf8.contains(0) == true {
             return bad("\(key) must not contain a NUL character (\\u0000).")
         }
+        // Nor any other control character in the ids people read and type (a BEL or an escape shows as a blank or
+        // `?` on the screen, and no one can type it back as a target).
+        for key in ["batch_id", "job_id"] {
+            if let c = o[key]?.stringValue?.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+                return bad("\(key) must not contain control characters (found U+\(String(format: "%04X", c.value))).")
+            }
+        }
         guard let version = o["schema_version"] else {
             return bad("schema_version is required (expected \"1.1\").")
         }
