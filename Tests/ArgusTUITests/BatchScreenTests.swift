@@ -45,6 +45,19 @@ struct BatchScreenTests {
 
     static func ids(_ s: AppState) -> [String] { s.shownJobs.map(\.id) }
 
+    @Test("a batch id longer than the row loses its middle and leaves room for ● live")
+    func longBatchID() {
+        let long = "exp-" + String(repeating: "abcdefghij", count: 10) + "-TAILBATCH"
+        var s = AppState(screen: .jobs(long))
+        (s.width, s.height) = (80, 20)
+        _ = Update.apply(&s, .jobsLoaded(batchID: long, Self.rows))
+        _ = Update.apply(&s, .connection(.live))
+        let header = ScreenView.render(s).text.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(header.hasSuffix("-TAILBATCH  ● live"), "\(header)")
+        #expect(header.contains("…"))
+        #expect(TextWidth.of(header) <= 80)
+    }
+
     @Test("one row per job: status, epoch / total, elapsed, latest and best val loss (at its epoch), GPU, sparkline")
     func frame() {
         let s = Self.state()

@@ -74,7 +74,8 @@ public enum ScreenView {
         x += g.put(x, 0, " " + place, .bold)
         x += g.put(x, 0, tag, Style(fg: .yellow))
         let left = s.width - x - 2
-        if left > 8 {
+        // The room was sized for the whole text: a short one ("● live") always fits; a long one needs a few columns.
+        if left >= min(9, TextWidth.of(text)) {
             // Whole parts: the age goes first, rather than ending in "last event 0s a…"; only then is the state cut.
             let t = TextWidth.of(text) <= left ? text : TextWidth.truncate(state, left)
             g.put(s.width - TextWidth.of(t) - 1, 0, t, style)
