@@ -92,12 +92,14 @@ enum LoadTest {
                     let b = k % o.batches
                     let firstSeq = (k / o.batches) * o.perRequest
                     let sent = Date().timeIntervalSince1970
+                    let sentUs = Delivery.key(Double(String(format: "%.6f", sent)) ?? sent)
                     let body = requestBody(batch: batchIDs[b], firstSeq: firstSeq, count: o.perRequest, sent: sent)
                     let r = try? client.request("POST", "/api/events/batch", body: body, headers: ["Content-Type": "application/json"])
                     let accepted = r?.status == 200 ? (r?.json?["accepted"]?.intValue ?? 0) : 0
                     posts.record(
                         batch: b, request: k / o.batches, ok: accepted == o.perRequest,
-                        latencyMs: (Date().timeIntervalSince1970 - sent) * 1000, behindMs: (sent - scheduled) * 1000)
+                        latencyMs: (Date().timeIntervalSince1970 - sent) * 1000, behindMs: (sent - scheduled) * 1000,
+                        sentUs: sentUs)
                 }
                 group.leave()
             }.start()
@@ -132,11 +134,21 @@ enum LoadTest {
         let counts = healthy.map(\.receivedCount)
         var latencies: [Float] = []
         latencies.reserveCapacity(readers.reduce(0) { $0 + $1.latencyCount })
-        for r in readers { latencies += r.allLatencies }
+        var afterAnswer: [Double] = []
+        for r in readers {
+            let d = r.allDeliveries
+            latencies += d.map(\.latencyMs)
+            afterAnswer += posts.afterAnswer(d)
+        }
         latencies.sort()
+        afterAnswer.sort()
+        let beforeAnswer = Double(afterAnswer.prefix { $0 < 0 }.count) / Double(max(1, afterAnswer.count)) * 100
         let postLat = posts.latencies.sorted()
         let behind = posts.behind.sorted()
         func q(_ a: [Float], _ p: Double) -> String {
+            a.isEmpty ? "-" : String(format: "%.2f", a[min(a.count - 1, Int(p * Double(a.count)))])
+        }
+        func qd2(_ a: [Double], _ p: Double) -> String {
             a.isEmpty ? "-" : String(format: "%.2f", a[min(a.count - 1, Int(p * Double(a.count)))])
         }
         func qd(_ a: [Double], _ p: Double) -> String {
@@ -160,6 +172,10 @@ enum LoadTest {
             ("gaps (acknowledged, never delivered) / unexpected", "\(gaps) / \(unexpected)"),
             ("deliveries", "\(latencies.count)"),
             ("delivery latency p50 / p99 / max (ms)", "\(q(latencies, 0.5)) / \(q(latencies, 0.99)) / \(q(latencies, 1))"),
+            (
+                "  after its request's answer p50 / p99 / max (ms)",
+                "\(qd2(afterAnswer, 0.5)) / \(qd2(afterAnswer, 0.99)) / \(qd2(afterAnswer, 1)) (\(String(format: "%.0f", beforeAnswer)) % before it)"
+            ),
             ("server CPU (% of one core)", String(format: "%.0f %%", cpu / wall * 100)),
             ("server RSS start / peak / end (MB)", String(format: "%.0f / %.0f / %.0f", rssStart, rssPeak, rssEnd)),
             ("this probe's CPU (% of one core)", String(format: "%.0f %%", selfCPU / wall * 100)),
@@ -201,21 +217,39 @@ enum LoadTest {
     }
 }
 
+/// One event as a subscriber received it: post → receipt, and which request it came in (its `sent` stamp).
+struct Delivery: Sendable {
+    var latencyMs: Float
+    var sentUs: Int64
+
+    /// A request's `sent` stamp (seconds, six decimals in the body) as whole microseconds.
+    static func key(_ sent: Double) -> Int64 { Int64((sent * 1_000_000).rounded()) }
+}
+
 /// What the posters did: per batch, which requests were acknowledged whole; request latencies; lateness.
 final class PostLog: @unchecked Sendable {
     private let lock = NSLock()
     private var acked: [[Int]]
     private var lat: [Double] = []
     private var late: [Double] = []
+    /// Each request's round trip, by its `sent` stamp (`Delivery.key`).
+    private var roundTrip: [Int64: Double] = [:]
 
     init(batches: Int) { acked = Array(repeating: [], count: batches) }
 
-    func record(batch: Int, request: Int, ok: Bool, latencyMs: Double, behindMs: Double) {
+    func record(batch: Int, request: Int, ok: Bool, latencyMs: Double, behindMs: Double, sentUs: Int64) {
         lock.withLock {
             if ok { acked[batch].append(request) }
             lat.append(latencyMs)
             late.append(behindMs)
+            roundTrip[sentUs] = latencyMs
         }
+    }
+
+    /// Receipt after the event's request was answered (ms; below 0 when the stream was faster than the answer):
+    /// what the SSE fan-out adds to the ingest round trip.
+    func afterAnswer(_ deliveries: [Delivery]) -> [Double] {
+        lock.withLock { deliveries.compactMap { d in roundTrip[d.sentUs].map { Double(d.latencyMs) - $0 } } }
     }
 
     var ackedRequests: [[Int]] { lock.withLock { acked } }
@@ -257,7 +291,7 @@ final class Subscriber: @unchecked Sendable {
     }
 
     /// Handles bytes read from the socket; appends the delivery latency (ms) of each event to `latencies`.
-    func consume(_ bytes: UnsafeBufferPointer<UInt8>, now: Double, latencies: inout [Float]) {
+    func consume(_ bytes: UnsafeBufferPointer<UInt8>, now: Double, latencies: inout [Delivery]) {
         guard inHead else { return consumeBody(bytes[...], now: now, latencies: &latencies) }
         head += bytes
         guard let end = head.firstRange(of: Array("\r\n\r\n".utf8)) else { return }
@@ -272,7 +306,7 @@ final class Subscriber: @unchecked Sendable {
         rest.withUnsafeBufferPointer { consumeBody($0[...], now: now, latencies: &latencies) }
     }
 
-    private func consumeBody(_ bytes: Slice<UnsafeBufferPointer<UInt8>>, now: Double, latencies: inout [Float]) {
+    private func consumeBody(_ bytes: Slice<UnsafeBufferPointer<UInt8>>, now: Double, latencies: inout [Delivery]) {
         pending += chunks.feed(bytes)
         if chunks.finished { markEnded() }
         // Whole frames only ("\n\n" ends one); the rest waits for more bytes. A scan of the bytes, not the shared
@@ -297,7 +331,7 @@ final class Subscriber: @unchecked Sendable {
                     seen[word] |= 1 << UInt64(s % 64)
                     count.add(1, ordering: .relaxed)
                 }
-                latencies.append(Float((now - sent) * 1000))
+                latencies.append(Delivery(latencyMs: Float((now - sent) * 1000), sentUs: Delivery.key(sent)))
             }
         }
         if start > 0 { pending.removeFirst(start) }
@@ -417,7 +451,7 @@ final class Reader: @unchecked Sendable {
     let subs: [Subscriber]
     private let lock = NSLock()
     private var running = true
-    private var latencies: [Float] = []
+    private var latencies: [Delivery] = []
     private let done = DispatchSemaphore(value: 0)
 
     init(subs: [Subscriber]) { self.subs = subs }
@@ -425,7 +459,7 @@ final class Reader: @unchecked Sendable {
     func start() {
         Thread { [self] in
             var buf = [UInt8](repeating: 0, count: 1 << 16)
-            var local: [Float] = []
+            var local: [Delivery] = []
             local.reserveCapacity(1 << 20)
             var lastFlush = 0.0
             while lock.withLock({ running }) {
@@ -467,7 +501,8 @@ final class Reader: @unchecked Sendable {
     }
 
     var latencyCount: Int { lock.withLock { latencies.count } }
-    var allLatencies: [Float] { lock.withLock { latencies } }
+    var allLatencies: [Float] { lock.withLock { latencies.map(\.latencyMs) } }
+    var allDeliveries: [Delivery] { lock.withLock { latencies } }
 }
 
 /// The server's CPU time and memory, from /proc.
