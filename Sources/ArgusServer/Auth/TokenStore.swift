@@ -74,7 +74,7 @@ extension ArgusStore {
 
     func principal(forToken secret: String) async throws -> UserPrincipal? {
         let hash = SHA256.hex(secret)
-        return try await database.read { db in
+        return try await database.quickRead { db in
             try db.fetchOne(
                 """
                 SELECT u.id, u.name, u.is_admin, t.scope, t.id AS token_id FROM tokens t JOIN users u ON u.id = t.user_id

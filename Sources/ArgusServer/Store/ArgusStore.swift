@@ -71,7 +71,10 @@ public final class ArgusStore: Sendable {
             let pool = try DatabasePool(path: path, configuration: config)
             self.pool = pool
             newestEventIDAtOpen = 0
-            database = SQLiteDatabase(pool: pool)
+            var quickConfig = Configuration()
+            quickConfig.readonly = true
+            quickConfig.busyMode = .timeout(10)
+            database = SQLiteDatabase(pool: pool, quick: try DatabaseQueue(path: path, configuration: quickConfig))
             // GRDB turns WAL on for the writer after `prepareDatabase`, and sets NORMAL with it: set ours again. Only
             // the writer's setting matters (it is the connection that commits).
             try pool.writeWithoutTransaction { db in

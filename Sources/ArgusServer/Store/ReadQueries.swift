@@ -61,11 +61,11 @@ extension ArgusStore {
     }
 
     func batch(_ id: String, scope: ReadScope) async throws -> BatchRecord? {
-        try await database.read { db in try ArgusStore.visibleBatch(db, id, scope: scope) }
+        try await database.quickRead { db in try ArgusStore.visibleBatch(db, id, scope: scope) }
     }
 
     func jobs(batchID: String, scope: ReadScope) async throws -> (BatchRecord, [JobRecord])? {
-        try await database.read { db in
+        try await database.quickRead { db in
             guard let b = try ArgusStore.visibleBatch(db, batchID, scope: scope) else { return nil }
             return (b, try JobRecord.fetchAll(db, batchID: batchID))
         }
@@ -74,7 +74,7 @@ extension ArgusStore {
     func job(batchID: String, jobID: String, scope: ReadScope) async throws -> (
         BatchRecord, JobRecord
     )? {
-        try await database.read { db in
+        try await database.quickRead { db in
             guard let b = try ArgusStore.visibleBatch(db, batchID, scope: scope),
                 let j = try JobRecord.fetch(db, batchID: batchID, id: jobID)
             else { return nil }

@@ -8,9 +8,26 @@ let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 /// prepared statements, bound and stepped through the C API (GRDB's argument boxing cost ~8% of ingest).
 final class SQLiteDatabase: SQLDatabase {
     let pool: DatabasePool
+    /// A read-only connection of its own for `quickRead`: never shared with the pool's readers, so a read on it waits
+    /// only for another quick read (microseconds), never for a long read whose end needs this thread.
+    let quick: DatabaseQueue?
     var dialect: SQLDialect { .sqlite }
 
-    init(pool: DatabasePool) { self.pool = pool }
+    init(pool: DatabasePool, quick: DatabaseQueue? = nil) {
+        self.pool = pool
+        self.quick = quick
+    }
+
+    func quickRead<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
+        guard let quick else { return try await read(body) }
+        return try SQLiteDatabase.readHere(quick, body)
+    }
+
+    /// DatabaseQueue's synchronous read: the body runs on the calling thread (a serial queue's sync), in a read
+    /// transaction. (From an async function the compiler would pick GRDB's async read, which hops.)
+    private static func readHere<T>(_ quick: DatabaseQueue, _ body: (SQLConnection) throws -> T) throws -> T {
+        try quick.read { db in try body(SQLiteConnection(db)) }
+    }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
         try await pool.read { db in try body(SQLiteConnection(db)) }
