@@ -1,3 +1,5 @@
+import Foundation
+
 /// How ids travel in URLs and SSE channel names. A batch or job id is any text a training script chose
 /// ("my run", "αβ-3", "fold:1,2"), so wherever one sits inside a path segment, a query value or a channel
 /// name it is percent-encoded here, and decoded on the way in (the server's `ArgusRequestContext.parameters`).
@@ -28,6 +30,16 @@ public enum IDEncoding {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The one form of an id the server stores and compares: Unicode NFC. Swift compares strings by canonical
+    /// equivalence ("café" written with é or with e + U+0301 are equal, and hash alike) while the database compares
+    /// bytes, so two spellings would be one id in memory (a cache, a stream's filter, a commit's batches) and two in
+    /// the database. Every id reaching the server (at ingest, in a path, in a channel name) is put in this form, so
+    /// the two spellings are one id everywhere. ASCII ids come back as they are.
+    public static func canonical(_ s: String) -> String {
+        if s.utf8.allSatisfy({ $0 < 0x80 }) { return s }
+        return s.precomposedStringWithCanonicalMapping
     }
 
     /// The inverse of `encode` (and of any other client's percent-encoding). Nil when a `%` is not followed
@@ -92,7 +104,7 @@ public enum Channel: Hashable, Sendable {
             guard let decoded = IDEncoding.decode(raw) else {
                 throw ChannelSyntaxError(channel: text, problem: .escape)
             }
-            return decoded
+            return IDEncoding.canonical(decoded)
         }
         // A raw ':' can only be part of the last id (encoded names never contain one), so older clients
         // that wrote `job:b:a:b` for job "a:b" still mean what they meant.

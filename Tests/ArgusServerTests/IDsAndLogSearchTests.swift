@@ -39,6 +39,26 @@ struct IDsAndLogSearchTests {
         #expect(miss.detail == "Batch 'my run' not found.")
     }
 
+    @Test("two spellings of one name (é, or e + U+0301) are one batch and one job: stored once in NFC, read by either")
+    func canonicalIDs() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        let (nfcB, nfdB) = ("caf\u{E9} run", "cafe\u{301} run")
+        let (nfcJ, nfdJ) = ("j\u{C5}", "jA\u{30A}")
+        try c.mustPost(Ev.epoch(nfcB, nfcJ, 0, train: 1))
+        try c.mustPost(Ev.epoch(nfdB, nfdJ, 1, train: 2))
+        try c.mustPost(Ev.epoch(nfdB, nfcJ, 2, train: 3))
+        func bytes(_ j: JSON?) -> [UInt8]? { j?.stringValue.map { Array($0.utf8) } }
+        let ours = (try c.mustGet("/api/batches").arrayValue ?? []).filter { $0["id"]?.stringValue?.hasPrefix("caf") == true }
+        #expect(ours.count == 1)
+        #expect(bytes(ours.first?["id"]) == Array(nfcB.utf8))
+        for (b, j) in [(nfcB, nfcJ), (nfdB, nfdJ), (nfcB, nfdJ)] {
+            let jobs = try c.mustGet(APIPath.jobs(b)).arrayValue ?? []
+            #expect(jobs.count == 1 && bytes(jobs.first?["id"]) == Array(nfcJ.utf8))
+            #expect(try c.mustGet(APIPath.job(b, j) + "/epochs").arrayValue?.map { $0["train_loss"] } == [1, 2, 3])
+        }
+    }
+
     @Test("a batch_id with '/', '?', '#' or '%', and a batch or job id '.' or '..', is refused at ingest saying why")
     func urlDelimitersRefusedInBatchIDs() throws {
         let s = try TestServer()

@@ -70,11 +70,12 @@ struct ArgusRequestContext: RequestContext {
     /// The route's path parameters, percent-decoded: the one place ids from a URL are decoded. The router
     /// matches on the raw path (so `%2F` stays inside its segment) and hands segments over still encoded;
     /// this shadows Hummingbird's `parameters`, so every handler's `ctx.parameters` reads ids as stored.
-    /// A segment that is not valid percent-encoding is kept as sent, and simply matches no id.
+    /// A segment that is not valid percent-encoding is kept as sent, and simply matches no id. Ids are then put in
+    /// their one stored form (`IDEncoding.canonical`).
     var parameters: Parameters {
         Parameters(
             coreContext.parameters.map { p in
-                (key: p.key, value: IDEncoding.decode(String(p.value)).map { $0[...] } ?? p.value)
+                (key: p.key, value: IDEncoding.decode(String(p.value)).map { IDEncoding.canonical($0)[...] } ?? p.value)
             })
     }
 

@@ -104,7 +104,7 @@ struct ReadController {
         }
         router.get("/api/batches/:b/log-lines") { req, ctx in
             let b = try ctx.parameters.require("b")
-            let job = req.uri.queryParameters.get("job_id").flatMap { $0.isEmpty ? nil : $0 }
+            let job = req.uri.queryParameters.get("job_id").flatMap { $0.isEmpty ? nil : IDEncoding.canonical($0) }
             return try await logLines(req, ctx, batchID: b, jobID: job, requireJob: false)
         }
         router.get("/api/jobs/:b/:j/log-lines") { req, ctx in
@@ -114,7 +114,7 @@ struct ReadController {
         }
         router.get("/api/batches/:b/resources") { req, ctx in
             let b = try ctx.parameters.require("b")
-            let job = req.uri.queryParameters.get("job_id").flatMap { $0.isEmpty ? nil : $0 }
+            let job = req.uri.queryParameters.get("job_id").flatMap { $0.isEmpty ? nil : IDEncoding.canonical($0) }
             let limit = try intParam(req.uri, "limit", default: 100, range: 1...2000)
             guard
                 let rows = try await store.resources(

@@ -185,7 +185,9 @@ enum EventValidator {
                 "timestamp \(ts.iso) is more than 24 hours ahead of the server's clock (\(Timestamp(micros: nowUs).iso)); fix the sending host's clock."
             )
         }
-        guard let batchID = o["batch_id"]?.stringValue, (1...128).contains(batchID.unicodeScalars.count)
+        // Ids are kept in one form (NFC, `IDEncoding.canonical`): two spellings of "café" are one batch.
+        guard let batchID = o["batch_id"]?.stringValue.map(IDEncoding.canonical),
+            (1...128).contains(batchID.unicodeScalars.count)
         else {
             return bad("batch_id is required and must be a string of 1 to 128 characters.")
         }
@@ -198,7 +200,8 @@ enum EventValidator {
         var jobID: String? = nil
         switch o["job_id"] {
         case nil, .null?: break
-        case .string(let j)?:
+        case .string(let raw)?:
+            let j = IDEncoding.canonical(raw)
             guard j.unicodeScalars.count <= 256 else {
                 return bad("job_id must be at most 256 characters.")
             }

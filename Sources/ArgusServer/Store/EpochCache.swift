@@ -13,9 +13,16 @@ import Synchronization
 ///
 /// Bounded by an estimate of the tables' bytes (`ARGUS_EPOCH_CACHE_MB`), the least recently used first out.
 final class EpochCache: Sendable {
+    /// The ids' bytes, as the database compares them (Swift's `String` equality would take two spellings of "é",
+    /// stored before ids were kept in one form, for one job).
     struct Key: Hashable, Sendable {
-        var batchID: String
-        var jobID: String
+        var batchID: [UInt8]
+        var jobID: [UInt8]
+
+        init(batchID: String, jobID: String) {
+            self.batchID = Array(batchID.utf8)
+            self.jobID = Array(jobID.utf8)
+        }
     }
 
     struct Entry: Sendable {
