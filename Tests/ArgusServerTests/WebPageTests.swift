@@ -130,4 +130,7 @@ struct WebPageTests {
 
     @Test("the index and batch pages list the jobs and link to the job page")
     func index() throws { try run("index") }
+
+    @Test("values at the ends of a double: finite y labels on linear and log y, and the curve spans the plot")
+    func extremes() throws { try run("extremes") }
 }

@@ -675,6 +675,37 @@ def interact(b):
     no_token_in_requests(b)
 
 
+@scenario
+def extremes(b):
+    """Values at the ends of a double: every y label is a finite number (on log y above 0) and the curve spans the
+    plot instead of lying flat on one edge."""
+    s = server()
+    series = {
+        "near-max": [1e308, 1.5e308, 1.7e308, 1.79e308, 1.6e308],
+        "both-ends": [1e308, -1e308, 1e308, -1e308, 1e308],
+        "subnormal": [5e-324, 1e-320, 2e-310, 1e-315, 5e-324],
+    }
+    for job, values in series.items():
+        s.post_events([event("job_epoch", BATCH, job, {"epoch": n, "train_loss": v}) for n, v in enumerate(values)])
+    ticks = "document.querySelector('#chart').dataset.ticks || ''"
+    sign_in(b, f"/jobs/{q(BATCH)}/{q('near-max')}")
+    for job in series:
+        b.get(f"{URL}/jobs/{q(BATCH)}/{q(job)}")
+        wait_ready(b)
+        for logy in (False, True):
+            before = b.js(f"return {ticks};")
+            if b.js("return document.querySelector('#logy').checked;") != logy:
+                b.click("#logy")
+                b.wait_js(f"{ticks} !== {json.dumps(before)}", f"{job}: the y labels after switching log y", diag=ticks)
+            labels = b.js(f"return {ticks};").split()
+            check(len(labels) >= 2, f"{job} (log y {logy}): y labels {labels}")
+            bad = [l for l in labels if "Infinity" in l or "NaN" in l or (logy and l == "0")]
+            check(not bad, f"{job} (log y {logy}): y labels {labels}")
+            if not logy:
+                span = int(b.js("return document.querySelector('#chart').dataset.trainSpan;"))
+                check(span > 50, f"{job}: the curve spans {span} px (flat on one edge)")
+
+
 # -- runner -------------------------------------------------------------------------------------------------------
 ARTIFACTS = os.environ.get("ARGUS_WEB_ARTIFACTS") or tempfile.mkdtemp(prefix="argus-web-")
 

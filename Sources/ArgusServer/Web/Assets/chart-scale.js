@@ -164,6 +164,21 @@ export function niceStep(raw) {
   return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
 }
 
+/** What can be drawn and labelled (as argus-tui's ChartScale.drawable): Number's own range, and on log y the powers
+ * of 10 it holds (just under the largest, as 10 ** log10(MAX_VALUE) is Infinity), so no label reads Infinity or 0. */
+function drawable(logY) {
+  return logY ? [Math.log10(Number.MIN_VALUE), Math.log10(Number.MAX_VALUE * 0.999)] : [-Number.MAX_VALUE, Number.MAX_VALUE];
+}
+
+/** `bounds` kept inside what can be drawn and labelled. */
+export function stableBoundsFor(previous, data, logY) {
+  const [minB, maxB] = drawable(logY);
+  const [lo, hi] = stableBounds(previous, data);
+  const clo = Math.max(lo, minB);
+  const chi = Math.min(hi, maxB);
+  return clo < chi ? [clo, chi] : [lo, hi];
+}
+
 /** Bounds with ~10% headroom snapped to round numbers; the previous ones are kept while the data fills a third. */
 export function stableBounds(previous, data) {
   const [dlo, dhi] = data;

@@ -3,7 +3,7 @@
 // with a red ✕ at the top. Train and val loss by default; every other numeric key is a toggle in `#series`.
 import { $, el, clean, setText } from './dom.js';
 import { loss, axisLabels } from './format.js';
-import { EpochSeries, NON_FINITE, EMA_ALPHA, plotted, smoothed, dataRange, stableBounds, niceStep } from './chart-scale.js';
+import { EpochSeries, NON_FINITE, EMA_ALPHA, plotted, smoothed, dataRange, stableBoundsFor, niceStep } from './chart-scale.js';
 
 const PALETTE = ['#39c5cf', '#d29922', '#3fb950', '#bc8cff', '#58a6ff', '#f85149', '#e6edf3'];
 /** Redraws at most this often while epochs stream in, and never more than this share of the time (a 100k-epoch
@@ -161,22 +161,24 @@ export class LossChart {
       return;
     }
     empty.hidden = true;
-    this.bounds = stableBounds(this.bounds, range);
+    this.bounds = stableBoundsFor(this.bounds, range, this.logY);
     const [lo, hi] = this.bounds;
     const px = (v) => v * dpr;
     ctx.font = `${px(11)}px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace`;
     ctx.textBaseline = 'middle';
 
     // Y grid and labels; the gutter fits the widest label.
-    const step = niceStep((hi - lo) / 4);
+    // From halves: hi - lo overflows for ±1e308.
+    const step = niceStep(hi / 4 - lo / 4);
     const ticks = [];
     for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9 && ticks.length < 12; t += step) ticks.push(t);
     const labels = axisLabels(ticks.map((t) => (this.logY ? 10 ** t : t)));
     const gutter = Math.max(...labels.map((l) => ctx.measureText(l).width)) + px(10);
     const plot = { x: gutter, y: px(8), w: Math.max(1, w - gutter - px(12)), h: Math.max(1, h - px(8) - px(22)) };
-    const range_ = Math.max(hi - lo, 1e-300);
-    const yScale = (plot.h - 1) / range_;
-    const yOf = (p) => plot.y + (hi - p) * yScale;
+    // A row as a fraction of the range, from halves: hi - lo overflows for ±1e308, and (plot.h - 1) / (hi - lo) for
+    // subnormal values.
+    const half = hi / 2 - lo / 2;
+    const yOf = (p) => plot.y + ((hi / 2 - p / 2) / half) * (plot.h - 1);
     ctx.strokeStyle = '#21262d';
     ctx.fillStyle = '#8b949e';
     ctx.lineWidth = 1;
@@ -206,7 +208,9 @@ export class LossChart {
     const off = { above: 0, below: 0, nonPositive: 0, nonFinite: 0 };
     const marks = { above: new Map(), below: new Map(), nan: new Set() };
     let drawnTrain = 0;
-    const slack = range_ * 1e-9;
+    let trainMin = Infinity;
+    let trainMax = -Infinity;
+    const slack = half * 2e-9;
     const epochs = s.epochs;
     names.forEach((name, k) => {
       const col = cols[k];
@@ -229,6 +233,7 @@ export class LossChart {
         ctx.moveTo(curX, last);
       };
       const n = Math.min(col.length, epochs.length);
+      const isTrain = name === 'train_loss';
       for (let i = 0; i < n; i++) {
         const v = col[i];
         if (Number.isNaN(v)) continue;
@@ -248,6 +253,10 @@ export class LossChart {
         if (p < lo - slack) { marks.below.set(x, color); off.below++; continue; }
         const y = yOf(p);
         drawn++;
+        if (isTrain) {
+          if (y < trainMin) trainMin = y;
+          if (y > trainMax) trainMax = y;
+        }
         if (x !== curX) {
           flush();
           curX = x;
@@ -274,6 +283,9 @@ export class LossChart {
     for (const x of marks.nan) ctx.fillText('✕', x, plot.y - px(4));
 
     c.dataset.drawn = String(drawnTrain);
+    // For tests: the y labels, and how many pixels the train_loss curve spans from top to bottom.
+    c.dataset.ticks = labels.join(' ');
+    c.dataset.trainSpan = String(Math.round(trainMax - trainMin));
     this.layout = { plot, e0, xScale, dpr };
     const flags = [];
     if (this.ema) flags.push(`EMA α=${EMA_ALPHA}`);
