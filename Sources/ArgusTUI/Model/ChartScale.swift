@@ -50,11 +50,6 @@ public enum ChartScale {
         return out
     }
 
-    /// A series as plotted: EMA-smoothed with `smoothing` as the factor, raw when nil.
-    public static func column(_ data: EpochSeries, _ name: String, smoothing: Double?) -> [Double] {
-        data.plotted(name, smoothing: smoothing)
-    }
-
     /// The range the visible series need, each series without its outliers; nil when nothing can be plotted.
     /// `smoothing` is the EMA factor (`AppState.smoothing`), nil for the raw values.
     public static func dataRange(_ data: EpochSeries, series: [String], smoothing: Double?, logY: Bool)
@@ -65,7 +60,7 @@ public enum ChartScale {
         for name in series {
             guard
                 let r = robustRange(
-                    column(data, name, smoothing: smoothing).compactMap { plotted($0, logY: logY) }, logY: logY)
+                    data.plotted(name, smoothing: smoothing).compactMap { plotted($0, logY: logY) }, logY: logY)
             else { continue }
             lo = min(lo, r.lowerBound)
             hi = max(hi, r.upperBound)
@@ -106,19 +101,9 @@ public enum ChartScale {
             : -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude
     }
 
-    /// `stableBounds` kept inside what can be drawn and labelled (`drawable`).
+    /// Bounds with ~10% headroom snapped to round numbers, inside what can be drawn and labelled (`drawable`); kept
+    /// while the data still fills a third of them.
     public static func stableBounds(previous: ClosedRange<Double>?, data: ClosedRange<Double>, logY: Bool)
-        -> ClosedRange<Double>
-    {
-        let limit = drawable(logY: logY)
-        let b = stableBounds(previous: previous, data: data)
-        let lo = max(b.lowerBound, limit.lowerBound)
-        let hi = min(b.upperBound, limit.upperBound)
-        return lo < hi ? lo...hi : b
-    }
-
-    /// Bounds with ~10% headroom snapped to round numbers; kept while the data still fills a third of them.
-    public static func stableBounds(previous: ClosedRange<Double>?, data: ClosedRange<Double>)
         -> ClosedRange<Double>
     {
         if let p = previous, p.contains(data.lowerBound), p.contains(data.upperBound),
@@ -134,10 +119,12 @@ public enum ChartScale {
         lo = (lo / step).rounded(.down) * step
         if data.lowerBound >= 0 && lo < 0 { lo = 0 }
         // Near the ends of Double the rounding can overflow: fall back to the data itself.
-        guard lo.isFinite, hi.isFinite, step.isFinite, lo + step > lo else {
-            return data.lowerBound...max(data.upperBound, data.lowerBound.nextUp)
-        }
-        return lo...max(hi, lo + step)
+        let snapped =
+            lo.isFinite && hi.isFinite && step.isFinite && lo + step > lo
+            ? lo...max(hi, lo + step) : data.lowerBound...max(data.upperBound, data.lowerBound.nextUp)
+        let limit = drawable(logY: logY)
+        let (keptLo, keptHi) = (max(snapped.lowerBound, limit.lowerBound), min(snapped.upperBound, limit.upperBound))
+        return keptLo < keptHi ? keptLo...keptHi : snapped
     }
 
     static func niceStep(_ raw: Double) -> Double {

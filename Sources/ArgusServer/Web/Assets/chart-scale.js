@@ -170,17 +170,9 @@ function drawable(logY) {
   return logY ? [Math.log10(Number.MIN_VALUE), Math.log10(Number.MAX_VALUE * 0.999)] : [-Number.MAX_VALUE, Number.MAX_VALUE];
 }
 
-/** `bounds` kept inside what can be drawn and labelled. */
-export function stableBoundsFor(previous, data, logY) {
-  const [minB, maxB] = drawable(logY);
-  const [lo, hi] = stableBounds(previous, data);
-  const clo = Math.max(lo, minB);
-  const chi = Math.min(hi, maxB);
-  return clo < chi ? [clo, chi] : [lo, hi];
-}
-
-/** Bounds with ~10% headroom snapped to round numbers; the previous ones are kept while the data fills a third. */
-export function stableBounds(previous, data) {
+/** Bounds with ~10% headroom snapped to round numbers, inside what can be drawn and labelled (`drawable`); the
+ * previous ones are kept while the data fills a third. */
+export function stableBounds(previous, data, logY) {
   const [dlo, dhi] = data;
   if (previous && previous[0] <= dlo && dhi <= previous[1] && dhi - dlo >= (previous[1] - previous[0]) / 3) {
     return previous;
@@ -191,8 +183,10 @@ export function stableBounds(previous, data) {
   let lo = Math.floor((dlo - span * 0.1) / step) * step;
   const hi = Math.ceil((dhi + span * 0.1) / step) * step;
   if (dlo >= 0 && lo < 0) lo = 0;
-  if (!Number.isFinite(lo) || !Number.isFinite(hi) || !Number.isFinite(step) || !(lo + step > lo)) {
-    return [dlo, Math.max(dhi, dlo + Math.abs(dlo) * 1e-12 + 1e-300)];
-  }
-  return [lo, Math.max(hi, lo + step)];
+  const snapped = !Number.isFinite(lo) || !Number.isFinite(hi) || !Number.isFinite(step) || !(lo + step > lo)
+    ? [dlo, Math.max(dhi, dlo + Math.abs(dlo) * 1e-12 + 1e-300)]
+    : [lo, Math.max(hi, lo + step)];
+  const [minB, maxB] = drawable(logY);
+  const kept = [Math.max(snapped[0], minB), Math.min(snapped[1], maxB)];
+  return kept[0] < kept[1] ? kept : snapped;
 }

@@ -3,7 +3,7 @@
 // with a red ✕ at the top. Train and val loss by default; every other numeric key is a toggle in `#series`.
 import { $, el, clean, setText } from './dom.js';
 import { loss, axisLabels } from './format.js';
-import { EpochSeries, NON_FINITE, EMA_ALPHA, plotted, smoothed, dataRange, stableBoundsFor, niceStep } from './chart-scale.js';
+import { EpochSeries, NON_FINITE, EMA_ALPHA, plotted, smoothed, dataRange, stableBounds, niceStep } from './chart-scale.js';
 
 const PALETTE = ['#39c5cf', '#d29922', '#3fb950', '#bc8cff', '#58a6ff', '#f85149', '#e6edf3'];
 /** Redraws at most this often while epochs stream in, and never more than this share of the time (a 100k-epoch
@@ -161,7 +161,7 @@ export class LossChart {
       return;
     }
     empty.hidden = true;
-    this.bounds = stableBoundsFor(this.bounds, range, this.logY);
+    this.bounds = stableBounds(this.bounds, range, this.logY);
     const [lo, hi] = this.bounds;
     const px = (v) => v * dpr;
     ctx.font = `${px(11)}px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace`;
