@@ -219,16 +219,12 @@ public enum LossChart {
         // Without colour: where each series passes in each cell column, for its markers.
         var seriesRows: [(index: Int, rows: [Int])] = []
         let names = data.names
-        let lo = bounds.lowerBound
-        let range = max(bounds.upperBound - lo, Double.leastNonzeroMagnitude)
-        let hiValue = range.isFinite ? lo + range : bounds.upperBound
-        // Rounding slack, so a value on the bound itself is not called off-scale.
-        let slack = range.isFinite ? range * 1e-9 : 0
-        let yScale = Double(canvas.dotH - 1) / range
-        // A range wider than Double holds (−1e308…1e308) or so narrow that the scale overflows (subnormal values):
-        // the row is worked out as a fraction of the range, from halves of the values, which cannot overflow.
-        let direct = range.isFinite && yScale.isFinite && yScale > 0
+        let (lo, hiValue) = (bounds.lowerBound, bounds.upperBound)
+        // The row as a fraction of the range, from halves of the values: hi − lo overflows for −1e308…1e308, and a
+        // factor (rows / range) for subnormal values. (`stableBounds` never gives hi == lo.)
         let (hiHalf, spanHalf) = (hiValue / 2, hiValue / 2 - lo / 2)
+        // Rounding slack, so a value on the bound itself is not called off-scale.
+        let slack = spanHalf * 2e-9
         let bottom = Double(canvas.dotH - 1)
         let logY = state.logY
         let (e0, xScale) = data.epochs.withUnsafeBufferPointer { EpochSeries.dotX(epochs: $0, dotWidth: canvas.dotW) }
@@ -245,7 +241,7 @@ public enum LossChart {
             var prevLastY = 0
             /// One plotted value on the y range, in dot column `dx`.
             func point(_ dx: Int, _ p: Double) {
-                let y = direct ? (hiValue - p) * yScale : (hiHalf - p / 2) / spanHalf * bottom
+                let y = (hiHalf - p / 2) / spanHalf * bottom
                 let dy = Int(min(bottom, max(0, y.isNaN ? 0 : y)) + 0.5)
                 if !rows.isEmpty { rows[dx / canvas.sx] = dy / canvas.sy }
                 if dx != curX {
