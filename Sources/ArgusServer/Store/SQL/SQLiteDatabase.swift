@@ -10,17 +10,16 @@ final class SQLiteDatabase: SQLDatabase {
     let pool: DatabasePool
     /// A read-only connection of its own for `quickRead`: never shared with the pool's readers, so a read on it waits
     /// only for another quick read (microseconds), never for a long read whose end needs this thread.
-    let quick: DatabaseQueue?
+    let quick: DatabaseQueue
     var dialect: SQLDialect { .sqlite }
 
-    init(pool: DatabasePool, quick: DatabaseQueue? = nil) {
+    init(pool: DatabasePool, quick: DatabaseQueue) {
         self.pool = pool
         self.quick = quick
     }
 
     func quickRead<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
-        guard let quick else { return try await read(body) }
-        return try SQLiteDatabase.readHere(quick, body)
+        try SQLiteDatabase.readHere(quick, body)
     }
 
     /// DatabaseQueue's synchronous read: the body runs on the calling thread (a serial queue's sync), in a read
