@@ -92,14 +92,14 @@ enum LoadTest {
                     let b = k % o.batches
                     let firstSeq = (k / o.batches) * o.perRequest
                     let sent = Date().timeIntervalSince1970
-                    let sentUs = Delivery.key(Double(String(format: "%.6f", sent)) ?? sent)
-                    let body = requestBody(batch: batchIDs[b], firstSeq: firstSeq, count: o.perRequest, sent: sent)
+                    let stamp = String(format: "%.6f", sent)
+                    let body = requestBody(batch: batchIDs[b], firstSeq: firstSeq, count: o.perRequest, stamp: stamp)
                     let r = try? client.request("POST", "/api/events/batch", body: body, headers: ["Content-Type": "application/json"])
                     let accepted = r?.status == 200 ? (r?.json?["accepted"]?.intValue ?? 0) : 0
                     posts.record(
                         batch: b, request: k / o.batches, ok: accepted == o.perRequest,
                         latencyMs: (Date().timeIntervalSince1970 - sent) * 1000, behindMs: (sent - scheduled) * 1000,
-                        sentUs: sentUs)
+                        sentUs: Delivery.key(Double(stamp) ?? sent))
                 }
                 group.leave()
             }.start()
@@ -145,15 +145,11 @@ enum LoadTest {
         let beforeAnswer = Double(afterAnswer.prefix { $0 < 0 }.count) / Double(max(1, afterAnswer.count)) * 100
         let postLat = posts.latencies.sorted()
         let behind = posts.behind.sorted()
-        func q(_ a: [Float], _ p: Double) -> String {
-            a.isEmpty ? "-" : String(format: "%.2f", a[min(a.count - 1, Int(p * Double(a.count)))])
+        /// The `p` quantile of sorted `a`, with `digits` decimals.
+        func q<F: BinaryFloatingPoint>(_ a: [F], _ p: Double, digits: Int = 2) -> String {
+            a.isEmpty ? "-" : String(format: "%.\(digits)f", Double(a[min(a.count - 1, Int(p * Double(a.count)))]))
         }
-        func qd2(_ a: [Double], _ p: Double) -> String {
-            a.isEmpty ? "-" : String(format: "%.2f", a[min(a.count - 1, Int(p * Double(a.count)))])
-        }
-        func qd(_ a: [Double], _ p: Double) -> String {
-            a.isEmpty ? "-" : String(format: "%.1f", a[min(a.count - 1, Int(p * Double(a.count)))])
-        }
+        func qd(_ a: [Double], _ p: Double) -> String { q(a, p, digits: 1) }
         let perBatch = expected.map { $0.count * o.perRequest }
         let sent = totalRequests * o.perRequest
         let ackedEvents = expected.reduce(0) { $0 + $1.count } * o.perRequest
@@ -174,7 +170,7 @@ enum LoadTest {
             ("delivery latency p50 / p99 / max (ms)", "\(q(latencies, 0.5)) / \(q(latencies, 0.99)) / \(q(latencies, 1))"),
             (
                 "  after its request's answer p50 / p99 / max (ms)",
-                "\(qd2(afterAnswer, 0.5)) / \(qd2(afterAnswer, 0.99)) / \(qd2(afterAnswer, 1)) (\(String(format: "%.0f", beforeAnswer)) % before it)"
+                "\(q(afterAnswer, 0.5)) / \(q(afterAnswer, 0.99)) / \(q(afterAnswer, 1)) (\(String(format: "%.0f", beforeAnswer)) % before it)"
             ),
             ("server CPU (% of one core)", String(format: "%.0f %%", cpu / wall * 100)),
             ("server RSS start / peak / end (MB)", String(format: "%.0f / %.0f / %.0f", rssStart, rssPeak, rssEnd)),
@@ -196,11 +192,11 @@ enum LoadTest {
         return (host, port)
     }
 
-    /// One `POST /api/events/batch` body: COUNT log lines of one batch, numbered from FIRST_SEQ, stamped SENT.
-    static func requestBody(batch: String, firstSeq: Int, count: Int, sent: Double) -> [UInt8] {
+    /// One `POST /api/events/batch` body: COUNT log lines of one batch, numbered from FIRST_SEQ, each carrying STAMP
+    /// (the send time, seconds with six decimals) as `sent`.
+    static func requestBody(batch: String, firstSeq: Int, count: Int, stamp: String) -> [UInt8] {
         var body: [UInt8] = Array(#"{"events":["#.utf8)
         let ts = Timestamp.now().iso
-        let stamp = String(format: "%.6f", sent)
         for i in 0..<count {
             let seq = firstSeq + i
             if i > 0 { body.append(UInt8(ascii: ",")) }
