@@ -1,5 +1,5 @@
 import CCurl
-import Foundation
+import FoundationEssentials
 import Shared
 
 /// A failed exchange, phrased for a person at a prompt.
@@ -136,7 +136,7 @@ public final class HTTPClient: @unchecked Sendable {
                 }
                 if let colon = line.firstIndex(of: ":") {
                     s.headers[line[..<colon].lowercased()] = line[line.index(after: colon)...]
-                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                        .trimmed()
                 }
             }
             return count

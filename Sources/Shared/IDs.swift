@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// How ids travel in URLs and SSE channel names. A batch or job id is any text a training script chose
 /// ("my run", "αβ-3", "fold:1,2"), so wherever one sits inside a path segment, a query value or a channel
@@ -36,10 +36,11 @@ public enum IDEncoding {
     /// equivalence ("café" written with é or with e + U+0301 are equal, and hash alike) while the database compares
     /// bytes, so two spellings would be one id in memory (a cache, a stream's filter, a commit's batches) and two in
     /// the database. Every id reaching the server (at ingest, in a path, in a channel name) is put in this form, so
-    /// the two spellings are one id everywhere. ASCII ids come back as they are.
+    /// the two spellings are one id everywhere. ASCII ids come back as they are. The standard library's own
+    /// normalizer (Foundation's is not in FoundationEssentials, which the TUI builds on).
     public static func canonical(_ s: String) -> String {
         if s.utf8.allSatisfy({ $0 < 0x80 }) { return s }
-        return s.precomposedStringWithCanonicalMapping
+        return String(decoding: s._nfcCodeUnits, as: UTF8.self)
     }
 
     /// The inverse of `encode` (and of any other client's percent-encoding). Nil when a `%` is not followed

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A JSON value that keeps object key order, and accepts the bare `NaN`, `Infinity` and
 /// `-Infinity` that Python's `json.dumps` emits (they become `.number(.nan)` / `.number(±.infinity)`).
@@ -400,7 +400,7 @@ struct JSONParser {
     /// Objects up to this many keys are searched for a duplicate key by a scan (cheaper than hashing when small).
     static let scannedKeys = 16
 
-    static let powersOf10: [Double] = (0...22).map { pow(10, Double($0)) }
+    static let powersOf10: [Double] = (0...22).map { Double("1e\($0)")! }
 
     /// Numbers: exact integers, Clinger's fast path (a mantissa below 2^53 scaled by 10^±22 at most is
     /// correctly rounded by one multiply or divide), else Swift's locale-independent Double(String).

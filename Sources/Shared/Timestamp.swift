@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A UTC instant with microsecond precision. Stored as microseconds since 1970 so that
 /// comparisons are numeric (normalised strings with an optional fraction do not sort lexically).

@@ -47,6 +47,21 @@ final class InstallTests: XCTestCase {
         }
     }
 
+    /// argus-tui builds on FoundationEssentials alone (issue 13: Foundation and ICU were most of its memory), so the
+    /// built binary loads neither libFoundation nor ICU; a module that imports Foundation brings both back.
+    func testTheTUILoadsNoFoundationOrICU() throws {
+        let path = Binaries.path("argus-tui")
+        let (code, out, err) = try runTool("/usr/bin/ldd", [path])
+        XCTAssertEqual(code, 0, "ldd \(path): \(err)")
+        let libs = out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        XCTAssertTrue(libs.contains { $0.hasPrefix("libcurl") }, "ldd \(path) lists no libcurl: \(out)")
+        for lib in libs {
+            for heavy in ["libFoundation.so", "libFoundationInternationalization", "lib_FoundationICU", "libicu"] {
+                XCTAssertFalse(lib.hasPrefix(heavy), "argus-tui loads \(lib)")
+            }
+        }
+    }
+
     func testInstalledBinariesRunWithoutTheToolchainOnTheLibraryPath() throws {
         let dir = try installedDir()
         for name in Self.binaries {

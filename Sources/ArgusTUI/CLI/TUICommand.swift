@@ -1,6 +1,7 @@
 import ArgumentParser
 import ArgusClient
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shared
 
 /// `argus-tui [--url U] [--token T] [TARGET]`, and `--dump` for one plain-text frame.
@@ -59,17 +60,17 @@ public struct TUICommand: ParsableCommand {
     }
 
     func fail(_ sentence: String) -> ExitCode {
-        FileHandle.standardError.write(Data("argus-tui: \(sentence)\n".utf8))
+        StandardStreams.complain(sentence)
         return ExitCode(1)
     }
 
     /// `http(s)://host[:port]/share/<token>`: a read-only view of the batch the link was made for.
     func openShare(_ link: String, env: [String: String]) throws {
-        guard let r = link.range(of: "/share/"), !link[r.upperBound...].isEmpty else {
+        guard let r = link.firstRange(of: "/share/"), !link[r.upperBound...].isEmpty else {
             throw fail("'\(link)' is not a share link (expected http(s)://host[:port]/share/<token>).")
         }
         let base = String(link[..<r.lowerBound])
-        let shareToken = String(link[r.upperBound...]).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        let shareToken = link[r.upperBound...].trimmed(where: { $0 == "/" })
         let batchID: String
         do {
             let reply = try HTTPClient(baseURL: base, token: nil, timeout: 10).get(APIPath.share(token: shareToken))
@@ -87,7 +88,7 @@ public struct TUICommand: ParsableCommand {
         o.pinnedBatch = batchID
         o.color = env["NO_COLOR"].map { $0.isEmpty } ?? true
         if dump {
-            do { print(try TerminalApp.dump(o, width: width, height: height)) } catch { throw fail(error.description) }
+            do { print(try TerminalApp.dump(o, width: width, height: height)) } catch { throw fail("\(error)") }
             try dumpFitted()
             return
         }
@@ -99,7 +100,7 @@ public struct TUICommand: ParsableCommand {
     func compareTargets(_ list: String) throws -> [JobRef] {
         guard target == nil else { throw fail("--compare takes the jobs itself: give no TARGET beside it.") }
         var refs: [JobRef] = []
-        for item in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+        for item in list.split(separator: ",").map({ $0.trimmed() }) where !item.isEmpty {
             guard case .job(let b, let j) = Target.parse(item) else {
                 throw fail("--compare needs BATCH/JOB items separated by commas, got '\(item)'.")
             }
@@ -120,9 +121,9 @@ public struct TUICommand: ParsableCommand {
         }
         do {
             let bytes = try Export.fetch(url: url, token: token, batchID: b, jobID: j, format: f)
-            FileHandle.standardOutput.write(Data(bytes))
+            StandardStreams.write(bytes, to: 1)
         } catch {
-            throw fail(error.description)
+            throw fail("\(error)")
         }
     }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Shared
 
 public enum ConnectionState: Equatable, Sendable {

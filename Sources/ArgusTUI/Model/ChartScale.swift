@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// How the loss chart maps values to rows: what is plotted (EMA, log y), over which y range, and which
 /// values fall off that range. It lives in the model because `Update` keeps the range stable between frames.
@@ -15,7 +16,7 @@ public enum ChartScale {
     }
 
     /// A factor as the legend and status line write it: `0.9`, `0.95`.
-    public static func label(_ factor: Double) -> String { String(format: "%g", factor) }
+    public static func label(_ factor: Double) -> String { cFormat("%g", factor) }
 
     /// A value further than this many spreads beyond the bulk of its series is off-scale: drawn as a marker at
     /// the edge instead of stretching the axis, so one 1e308 spike cannot flatten the curve. The spread is

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Shared
 
 /// The job's recent resource snapshots, as the GPUs panel shows them: each GPU's latest readings and its util

@@ -1,5 +1,5 @@
 import ArgusClient
-import Foundation
+import FoundationEssentials
 import Shared
 
 /// The epoch series of one job, column-oriented so the chart can scan 100k epochs without allocating.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Shared
 
 /// Everything that can happen to the app: key presses, network results, timers, resizes.

@@ -1,5 +1,6 @@
 import ArgusClient
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shared
 
 /// A job's epoch series as a file: the body of `GET /api/jobs/{b}/{j}/epochs?format=csv|jsonl` (`EpochExport`: every

@@ -1,5 +1,6 @@
 import ArgusClient
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shared
 import Synchronization
 
@@ -39,9 +40,8 @@ public final class Feed: @unchecked Sendable {
     public let baseURL: String
     public let token: String
     let inbox: ActionInbox
-    private let lock = NSLock()
     /// The one live stream at a time: a job's (job screen) or a batch's (batch screen).
-    private var stream: StreamThread?
+    private let stream = Mutex<StreamThread?>(nil)
 
     public init(baseURL: String, token: String, inbox: ActionInbox) {
         self.baseURL = baseURL
@@ -51,7 +51,7 @@ public final class Feed: @unchecked Sendable {
 
     public func loadBatches() {
         let (url, token, inbox) = (baseURL, token, inbox)
-        Thread {
+        detached {
             do {
                 let rows = try HTTPClient(baseURL: url, token: token).getJSON("/api/batches?limit=200")
                 inbox.post(.batchesLoaded(rows.arrayValue ?? []))
@@ -59,7 +59,7 @@ public final class Feed: @unchecked Sendable {
             } catch {
                 Feed.report(error, to: inbox, what: "the list of batches")
             }
-        }.start()
+        }
     }
 
     /// The batch screen: its jobs live, from the batch's summary frames (`BatchStream`).
@@ -71,16 +71,16 @@ public final class Feed: @unchecked Sendable {
     /// column stays hidden, as for anyone else).
     public func loadSession() {
         let (url, token, inbox) = (baseURL, token, inbox)
-        Thread {
+        detached {
             if let me = try? HTTPClient(baseURL: url, token: token).getJSON("/api/session") {
                 inbox.post(.sessionLoaded(isAdmin: me["is_admin"]?.boolValue ?? false))
             }
-        }.start()
+        }
     }
 
     public func loadJobs(_ batchID: String) {
         let (url, token, inbox) = (baseURL, token, inbox)
-        Thread {
+        detached {
             do {
                 let rows = try HTTPClient(baseURL: url, token: token).getJSON(APIPath.jobs(batchID))
                 inbox.post(.jobsLoaded(batchID: batchID, rows.arrayValue ?? []))
@@ -88,7 +88,7 @@ public final class Feed: @unchecked Sendable {
             } catch {
                 Feed.report(error, to: inbox, what: "the batch's job list")
             }
-        }.start()
+        }
     }
 
     /// A failed list load: a rejected token ends the UI; a 4xx is a message about what was asked for; anything
@@ -121,14 +121,14 @@ public final class Feed: @unchecked Sendable {
     /// POSTs an action on a batch from a background thread; the reply becomes an action for the UI.
     private func act(_ name: String, _ path: String, expect status: Int, _ reply: @escaping @Sendable (HTTPResult) -> Action) {
         let (url, token, inbox) = (baseURL, token, inbox)
-        Thread {
+        detached {
             do {
                 let r = try HTTPClient(baseURL: url, token: token).post(path, json: [:])
                 inbox.post(r.status == status ? reply(r) : .message("\(name) failed: \(r.detail)", isError: true))
             } catch {
                 inbox.post(.message("\(name) failed: \(error)", isError: true))
             }
-        }.start()
+        }
     }
 
     /// Stop: the result goes to the status line, the new state arrives over SSE.
@@ -164,7 +164,7 @@ public final class Feed: @unchecked Sendable {
     /// One page of log lines (older ones, or `/` search matches), fetched on its own thread so the UI never waits.
     public func fetchLogs(_ req: LogPageRequest) {
         let (url, token, inbox) = (baseURL, token, inbox)
-        Thread {
+        detached {
             do {
                 let rows = try HTTPClient(baseURL: url, token: token).getJSON(
                     APIPath.jobLogLines(
@@ -173,7 +173,7 @@ public final class Feed: @unchecked Sendable {
             } catch {
                 inbox.post(.logPageFailed(req, "\(error)"))
             }
-        }.start()
+        }
     }
 
     /// What the caller may do to the batch now: the server's rules (`Update.askActions` says when). A failed fetch
@@ -181,17 +181,17 @@ public final class Feed: @unchecked Sendable {
     /// tries again.
     public func fetchActions(batchID: String) {
         let (url, token, inbox) = (baseURL, token, inbox)
-        Thread {
+        detached {
             let a = try? HTTPClient(baseURL: url, token: token).getJSON(APIPath.actions(batchID))
             inbox.post(.actionsLoaded(batchID: batchID, a ?? .null))
-        }.start()
+        }
     }
 
     /// The compared jobs' epochs, one thread per job (a handful), each answer posted as it arrives.
     public func loadCompare(_ refs: [JobRef]) {
         let (url, token, inbox) = (baseURL, token, inbox)
         for ref in refs {
-            Thread {
+            detached {
                 do throws(ClientError) {
                     let started = Date()
                     let loaded = try JobData.loadView(
@@ -206,27 +206,27 @@ public final class Feed: @unchecked Sendable {
                         inbox.post(.compareFailed(ref, error.description))
                     }
                 }
-            }.start()
+            }
         }
     }
 
     /// `x`: the job's epochs to a CSV file in the current directory; the status line names the file or the error.
     public func exportEpochs(batchID: String, jobID: String) {
         let (url, token, inbox) = (baseURL, token, inbox)
-        Thread {
+        detached {
             do {
                 let path = try Export.save(url: url, token: token, batchID: batchID, jobID: jobID, format: .csv)
                 inbox.post(.message("Saved the epochs to \(path)", isError: false))
             } catch {
                 inbox.post(.message("Export failed: \(error)", isError: true))
             }
-        }.start()
+        }
     }
 
     /// The job's recent resource snapshots for the GPUs panel, on their own thread.
     public func fetchGPUHistory(batchID: String, jobID: String) {
         let (url, token, inbox) = (baseURL, token, inbox)
-        Thread { inbox.post(Feed.gpuHistory(HTTPClient(baseURL: url, token: token), batchID: batchID, jobID: jobID)) }.start()
+        detached { inbox.post(Feed.gpuHistory(HTTPClient(baseURL: url, token: token), batchID: batchID, jobID: jobID)) }
     }
 
     /// One GET of the snapshots the panel keeps (`GPUHistory.capacity`), as the action that delivers them; `--dump` calls it directly.
@@ -247,9 +247,9 @@ public final class Feed: @unchecked Sendable {
     public func closeJob() { replaceStream(with: nil) }
 
     private func replaceStream(with next: StreamThread?) {
-        lock.withLock {
-            stream?.stop()
-            stream = next
+        stream.withLock {
+            $0?.stop()
+            $0 = next
         }
         next?.start()
     }
@@ -261,7 +261,7 @@ class StreamThread: @unchecked Sendable {
     private let stopped = Atomic<Bool>(false)
     let current = Mutex<SSEConnection?>(nil)
 
-    func start() { Thread { self.run() }.start() }
+    func start() { detached { self.run() } }
 
     func stop() {
         stopped.store(true, ordering: .relaxed)

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// OSC 52: asks the terminal to put text on the clipboard. Works over SSH with no X11; inside tmux the
 /// sequence is wrapped in tmux's passthrough (`ESC P tmux; … ESC \`, with inner ESCs doubled).
@@ -7,6 +7,6 @@ public enum OSC52 {
         let payload = Data(text.utf8).base64EncodedString()
         let osc = "\u{1B}]52;c;\(payload)\u{07}"
         guard inTmux else { return osc }
-        return "\u{1B}Ptmux;" + osc.replacingOccurrences(of: "\u{1B}", with: "\u{1B}\u{1B}") + "\u{1B}\\"
+        return "\u{1B}Ptmux;" + osc.replacing("\u{1B}", with: "\u{1B}\u{1B}") + "\u{1B}\\"
     }
 }

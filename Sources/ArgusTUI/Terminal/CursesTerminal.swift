@@ -1,5 +1,6 @@
 import CNcursesw
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The ncursesw backend: blits a `Grid` (only the cells that changed) and decodes keys.
 /// Touched from the UI thread only.

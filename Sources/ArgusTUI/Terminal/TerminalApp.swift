@@ -1,6 +1,7 @@
 import ArgusClient
 import CNcursesw
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shared
 
 /// What `argus-tui` was asked to show.
@@ -13,7 +14,7 @@ public enum Target: Equatable, Sendable {
 
     /// `BATCH/JOB`, `BATCH`, or nothing.
     public static func parse(_ text: String?) -> Target {
-        guard let t = text?.trimmingCharacters(in: .whitespaces), !t.isEmpty else { return .picker }
+        guard let t = text?.trimmed(), !t.isEmpty else { return .picker }
         if let slash = t.firstIndex(of: "/"), slash != t.startIndex, t.index(after: slash) != t.endIndex {
             return .job(String(t[..<slash]), String(t[t.index(after: slash)...]))
         }
@@ -96,7 +97,7 @@ public enum TerminalApp {
         do {
             term = try CursesTerminal(colors: o.color)
         } catch {
-            FileHandle.standardError.write(Data("argus-tui: \(error)\n".utf8))
+            StandardStreams.complain("\(error)")
             return 1
         }
         defer { term.restore() }
@@ -196,7 +197,7 @@ public enum TerminalApp {
         feed.closeJob()
         term.restore()
         if let fatal {
-            FileHandle.standardError.write(Data("argus-tui: \(fatal)\n".utf8))
+            StandardStreams.complain("\(fatal)")
             return 1
         }
         // Killed or interrupted: the shell convention 128 + signal (130 for Ctrl-C, 143 for SIGTERM), so a

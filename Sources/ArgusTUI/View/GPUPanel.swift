@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shared
 
 /// The GPUs panel of the job screen (`G`): a title row, then one line per GPU — index, a util bar and figure,
@@ -46,7 +47,7 @@ enum GPUPanel {
         guard let c, c.isFinite else { return "–" }
         if c > 999 { return ">999" + g.degrees }
         if c < -99 { return "<-99" + g.degrees }
-        return String(format: "%.0f", c) + g.degrees
+        return cFormat("%.0f", c) + g.degrees
     }
 
     /// What is unusual about a GPU, in words: "idle", "hot", "mem 97%".
@@ -55,7 +56,7 @@ enum GPUPanel {
         if let u = d.util, u < idleUtil { out.append("idle") }
         if let t = d.tempC, t >= hotC { out.append("hot") }
         if let m = d.memMB, let t = d.memTotalMB, t > 0, m / t >= fullMemory, m / t < 10 {
-            out.append(String(format: "mem %.0f%%", m / t * 100))
+            out.append(cFormat("mem %.0f%%", m / t * 100))
         }
         return out
     }

@@ -207,7 +207,7 @@ public struct Grid: Equatable, Sendable {
     public func style(of needle: String) -> Style? {
         let rows = text.split(separator: "\n", omittingEmptySubsequences: false)
         for (y, r) in rows.enumerated() {
-            if let range = r.range(of: needle) {
+            if let range = r.firstRange(of: needle) {
                 let col = TextWidth.of(String(r[r.startIndex..<range.lowerBound]))
                 return self[col, y].style
             }

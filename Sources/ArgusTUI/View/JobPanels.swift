@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Formatting shared by the panels.
 enum Fmt {
@@ -11,8 +12,8 @@ enum Fmt {
         guard s < centurySeconds else { return ">100y" }
         let t = Int(s)
         if t < 60 { return "\(t)s" }
-        if t < 3600 { return "\(t / 60)m \(String(format: "%02d", t % 60))s" }
-        if t < 86400 { return "\(t / 3600)h \(String(format: "%02d", t % 3600 / 60))m" }
+        if t < 3600 { return "\(t / 60)m \(cFormat("%02ld", t % 60))s" }
+        if t < 86400 { return "\(t / 3600)h \(cFormat("%02ld", t % 3600 / 60))m" }
         return "\(t / 86400)d \(t % 86400 / 3600)h"
     }
 
@@ -23,7 +24,7 @@ enum Fmt {
         var t = time_t(epochSeconds)
         var parts = tm()
         localtime_r(&t, &parts)
-        return String(format: "%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
+        return cFormat("%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
     }
 
     static func age(_ seconds: Double) -> String {
@@ -44,7 +45,7 @@ enum Fmt {
     static func memory(_ mb: Double?) -> String {
         guard let mb, !mb.isNaN, mb >= 0 else { return "–" }
         if mb >= memoryLimitMB { return ">1 PiB" }
-        return mb >= 1024 ? String(format: "%.1f GiB", mb / 1024) : String(format: "%.0f MiB", mb)
+        return mb >= 1024 ? cFormat("%.1f GiB", mb / 1024) : cFormat("%.0f MiB", mb)
     }
 
     /// A utilisation percentage: 0–100 is real; beyond 999 % (or below 0) the figure is nonsense and says so
@@ -53,7 +54,7 @@ enum Fmt {
         if v.isNaN { return "–" }
         if v > 999 { return ">999%" }
         if v < 0 { return "<0%" }
-        return String(format: "%.1f%%", v)
+        return cFormat("%.1f%%", v)
     }
 
     /// The most-loaded GPU's peak against its capacity, e.g. `61.9 / 79.6 GiB ×4` (four GPUs): how close to OOM.
@@ -64,8 +65,8 @@ enum Fmt {
             // One unit for both figures, taken from the capacity.
             text =
                 total >= 1024
-                ? String(format: "%.1f / %.1f GiB", peak / 1024, total / 1024)
-                : String(format: "%.0f / %.0f MiB", peak, total)
+                ? cFormat("%.1f / %.1f GiB", peak / 1024, total / 1024)
+                : cFormat("%.0f / %.0f MiB", peak, total)
         }
         return gpus > 1 ? text + (ascii ? " x\(gpus)" : " ×\(gpus)") : text
     }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Every glyph the chart draws, in its Unicode and ASCII forms, chosen once from `AppState.glyphs`, so ASCII
 /// mode never depends on `Grid.downgradeToASCII` guessing a stand-in.
@@ -54,9 +55,9 @@ public enum LossChart {
     public static func format(_ v: Double) -> String {
         if !v.isFinite { return v.isNaN ? "NaN" : (v > 0 ? "inf" : "-inf") }
         let a = abs(v)
-        if a != 0 && (a >= 100_000 || a < 0.001) { return String(format: "%.2e", v) }
-        var s = String(format: "%.4g", v)
-        if s.contains("e") { s = String(format: "%.2e", v) }
+        if a != 0 && (a >= 100_000 || a < 0.001) { return cFormat("%.2e", v) }
+        var s = cFormat("%.4g", v)
+        if s.contains("e") { s = cFormat("%.2e", v) }
         return s
     }
 
@@ -76,7 +77,7 @@ public enum LossChart {
 
     static func compact(_ v: Double, digits: Int) -> String {
         if !v.isFinite { return format(v) }
-        let s = String(format: "%.\(digits)g", v)
+        let s = cFormat("%.\(digits)g", v)
         guard let e = s.firstIndex(of: "e") else { return s }
         var exponent = s[s.index(after: e)...]
         let negative = exponent.first == "-"
@@ -227,7 +228,6 @@ public enum LossChart {
         let slack = spanHalf * 2e-9
         let bottom = Double(canvas.dotH - 1)
         let logY = state.logY
-        let (e0, xScale) = data.epochs.withUnsafeBufferPointer { EpochSeries.dotX(epochs: $0, dotWidth: canvas.dotW) }
         for name in state.visibleSeries {
             let c = color(of: name, in: names)
             var rows = state.color ? [] : [Int](repeating: -1, count: plot.width)

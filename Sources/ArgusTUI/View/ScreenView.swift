@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shared
 
 /// `view(state) -> frame`: the whole screen as a pure function of `AppState`.
@@ -140,8 +141,8 @@ public enum ScreenView {
             0, y,
             TextWidth.truncate(
                 s.glyphs == .ascii
-                    ? hints.replacingOccurrences(of: "↑↓", with: "up/down").replacingOccurrences(of: "←→", with: "left/right")
-                        .replacingOccurrences(of: "·", with: "|") : hints, s.width), .dimmed)
+                    ? hints.replacing("↑↓", with: "up/down").replacing("←→", with: "left/right")
+                        .replacing("·", with: "|") : hints, s.width), .dimmed)
     }
 
     /// A kept list filter, first on the hint line so it is never forgotten.
