@@ -104,7 +104,7 @@ struct ActionController {
                 throw APIError.unprocessable("The body must be empty or a JSON object like {\"reason\": \"the node died\"}.")
             }
             try json.requireOnlyKeys(["reason"])
-            reason = json["reason"]?.stringValue.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            reason = json["reason"]?.stringValue.map { $0.trimmed() }
             if let r = reason, r.count > ActionController.maxReasonLength {
                 throw APIError.unprocessable("reason must be at most \(ActionController.maxReasonLength) characters.")
             }

@@ -236,7 +236,7 @@ struct AuthMiddleware: RouterMiddleware {
         if let h = request.headers[.authorization] {
             let parts = h.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" {
-                token = parts[1].trimmingCharacters(in: .whitespaces)
+                token = parts[1].trimmed()
             }
         } else if request.uri.path == "/api/sse", let t = request.uri.queryParameters.get("token") {
             token = t

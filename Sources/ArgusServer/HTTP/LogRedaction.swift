@@ -1,4 +1,4 @@
-import Foundation
+import Shared
 
 /// What a log line may show of a request URI. No secret reaches a log at any level: share links carry their token
 /// in the path (`/share/<token>`), EventSource clients in the query (`?token=`), and a pasted token can land anywhere.
@@ -20,7 +20,7 @@ enum LogRedaction {
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 let name = String(parts[0])
                 let value = parts.count > 1 ? String(parts[1]) : ""
-                let key = (name.removingPercentEncoding ?? name).lowercased()
+                let key = (IDEncoding.decode(name) ?? name).lowercased()
                 if secretParameters.contains(key) || looksSecret(value) { return "\(name)=\(placeholder)" }
                 return looksSecret(name) ? placeholder : String(pair)
             }
@@ -29,9 +29,10 @@ enum LogRedaction {
         return out
     }
 
-    /// A minted secret: one of our prefixes followed by a long random tail (32 bytes, base64url).
+    /// A minted secret: one of our prefixes followed by a long random tail (32 bytes, base64url). Counted in
+    /// bytes (the prefixes and a real tail are ASCII), so a tail of other characters is taken for one sooner.
     static func looksSecret(_ text: String) -> Bool {
-        let decoded = text.removingPercentEncoding ?? text
-        return Secret.prefixes.contains { decoded.hasPrefix($0) && decoded.count >= $0.count + 40 }
+        let decoded = IDEncoding.decode(text) ?? text
+        return Secret.prefixes.contains { decoded.utf8.count >= $0.utf8.count + 40 && decoded.hasPrefix($0) }
     }
 }

@@ -33,7 +33,7 @@ extension Request {
         guard let value = headers[.contentType] else { return }
         let media =
             value.split(separator: ";", maxSplits: 1).first.map {
-                $0.trimmingCharacters(in: .whitespaces).lowercased()
+                $0.trimmed().lowercased()
             } ?? ""
         guard media == "application/json" || media.hasSuffix("+json") else {
             throw APIError(

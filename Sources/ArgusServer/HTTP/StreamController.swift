@@ -30,7 +30,7 @@ struct StreamController {
         guard let text = lastEventIDHeader ?? query.get("last_event_id").map({ String($0) }), !text.isEmpty else {
             return (filter, nil)
         }
-        guard let v = Int64(text.trimmingCharacters(in: .whitespaces)), v >= 0 else {
+        guard let v = Int64(text.trimmed()), v >= 0 else {
             throw APIError.unprocessable("Last-Event-ID must be a non-negative integer event id.")
         }
         return (filter, v)
