@@ -37,6 +37,10 @@ struct ExportTests {
             #expect(rc == 1 && out.isEmpty, "\(args): \(rc) \(out)")
             #expect(err.contains(says) && err.split(separator: "\n").count == 1, "\(args): \(err)")
         }
+        // Nowhere to write it (a full disk): said, and exit 1, not a silent 0 with the export lost.
+        let full = try runTool(
+            "/bin/sh", ["-c", "exec \"$0\" --export csv 'run 1/seed 1' > /dev/full", tui], env: env)
+        #expect(full.0 == 1 && full.2 == "argus-tui: cannot write to standard output: No space left on device.\n", "\(full)")
         #expect((try runTool(tui, ["--help"])).1.contains("--export"))
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-export-\(UUID().uuidString)")

@@ -325,6 +325,10 @@ struct TUIEndToEndTests {
         Thread.sleep(forTimeInterval: 0.5)
         #expect(!t.capture().contains("Stop batch"))
         t.send("q")
+        // As pasted: a space before it, a newline after it, the scheme in capitals.
+        let pasted = " HTTP://" + link.dropFirst("http://".count) + "\n"
+        let dumped = try runTool(Binaries.path("argus-tui"), ["--dump", pasted], env: ["ARGUS_TOKEN": ""])
+        #expect(dumped.0 == 0 && dumped.1.contains("[read-only]") && dumped.1.contains("j1"), "\(dumped)")
         let id = r.arrayValue![0]["id"]!.intValue!
         #expect(try c.request("DELETE", "/api/batches/b1/shares/\(id)").status == 200)
         let (rc, _, err) = try runTool(Binaries.path("argus-tui"), [link])

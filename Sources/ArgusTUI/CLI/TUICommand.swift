@@ -121,7 +121,7 @@ public struct TUICommand: ParsableCommand {
         }
         do {
             let bytes = try Export.fetch(url: url, token: token, batchID: b, jobID: j, format: f)
-            StandardStreams.write(bytes, to: 1)
+            try StandardStreams.write(bytes, to: 1)
         } catch {
             throw fail("\(error)")
         }
@@ -133,7 +133,8 @@ public struct TUICommand: ParsableCommand {
         guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
             throw fail("the server URL must start with http:// or https://, got '\(base)'.")
         }
-        if let t = target, t.hasPrefix("http://") || t.hasPrefix("https://") {
+        // A pasted link often comes with a space or a newline around it, and a scheme in capitals.
+        if let t = target?.trimmed(), t.lowercased().hasPrefix("http://") || t.lowercased().hasPrefix("https://") {
             try openShare(t, env: env)
             return
         }
