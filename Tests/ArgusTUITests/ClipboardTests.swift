@@ -30,6 +30,29 @@ struct ClipboardTests {
         #expect(none.status?.contains("no command recorded") == true)
     }
 
+    @Test("the popup cuts a wide command by the columns its characters take: inside the box, nothing lost")
+    func popupWithWideText() throws {
+        var s = Fixture.state(Fixture.view())
+        let command = "python 训练脚本.py --名前 " + String(repeating: "日本語テキスト", count: 12) + " cafe\u{301} café"
+        s.job?.command = command
+        s.width = 80
+        s.height = 24
+        _ = Update.apply(&s, .key(.char("c")))
+        let rows = ScreenView.render(s).text.split(separator: "\n").map(String.init)
+        // The box spans columns 4..<76: each of its rows, cut there, keeps both borders.
+        let top = try #require(rows.firstIndex { TextWidth.drop($0, columns: 4).hasPrefix("┌─ Command") })
+        let bottom = try #require(rows.firstIndex { TextWidth.drop($0, columns: 4).hasPrefix("└─ any key closes") })
+        let box = rows[(top + 1)..<bottom].map { TextWidth.truncate(TextWidth.drop($0, columns: 4), 72, ellipsis: "") }
+        for row in box { #expect(TextWidth.of(row) == 72 && row.hasPrefix("│ ") && row.hasSuffix("│"), "\(row)") }
+        // Every character is on a row of the box (the first is blank), in order: the rows are the command cut at
+        // 68 columns, each character whole.
+        let cut = TextWidth.chop(command, 68)
+        #expect(cut.count == 3 && cut.joined() == command)
+        for (k, part) in cut.enumerated() { #expect(box[1 + k].hasPrefix("│ " + part), "\(box[1 + k])") }
+        for row in TextWidth.chop(command, 9) { #expect(TextWidth.of(row) <= 9 && TextWidth.of(row) >= 8, "\(row)") }
+        #expect(TextWidth.chop(command, 9).joined() == command)
+    }
+
     @Test("in tmux, pressing c writes the wrapped OSC 52 sequence to the terminal")
     func copyInTmux() throws {
         let s = try TestServer()

@@ -348,6 +348,27 @@ extension TextWidth {
         return String(String.UnicodeScalarView(rest))
     }
 
+    /// `s` cut into rows of at most `width` columns with every character kept, spaces included (text to select
+    /// by hand across rows); a zero-width mark stays with the character before it.
+    public static func chop(_ s: String, _ width: Int) -> [String] {
+        guard width > 0 else { return [] }
+        var rows: [String] = []
+        var line = String.UnicodeScalarView()
+        var used = 0
+        for c in s.unicodeScalars {
+            let w = of(c)
+            if used + w > width, !line.isEmpty {
+                rows.append(String(line))
+                line = String.UnicodeScalarView()
+                used = 0
+            }
+            line.append(c)
+            used += w
+        }
+        if !line.isEmpty { rows.append(String(line)) }
+        return rows
+    }
+
     /// Word-wraps `s` into rows of at most `width` columns: breaks at spaces where it can, inside a word
     /// where it must, and at every newline. With `maxRows`, the last row kept ends with "…" if text was left.
     public static func wrap(_ s: String, _ width: Int, maxRows: Int = .max) -> [String] {

@@ -507,25 +507,11 @@ public enum ScreenView {
     /// A box with text to select by hand (wrapped, never truncated).
     static func popup(_ s: AppState, _ title: String, _ text: String, into g: inout Grid) {
         let w = s.width - 8
-        var lines: [String] = []
-        var rest = Array(text.unicodeScalars)
-        while !rest.isEmpty {
-            lines.append(String(String.UnicodeScalarView(rest.prefix(w - 4))))
-            rest = Array(rest.dropFirst(w - 4))
-        }
+        // Cut by the columns each character takes (CJK takes two), so nothing runs past the box.
+        let lines = TextWidth.chop(text, w - 4)
         let h = min(s.height - 4, lines.count + 5)
         let box = Rect(x: 4, y: max(1, (s.height - h) / 2), width: w, height: h)
-        g.fill(box, " ", .plain)
-        let ascii = s.glyphs == .ascii
-        for x in box.x..<box.maxX {
-            g.put(x, box.y, ascii ? "-" : "─", .dimmed)
-            g.put(x, box.maxY - 1, ascii ? "-" : "─", .dimmed)
-        }
-        for y in box.y..<box.maxY {
-            g.put(box.x, y, ascii ? "|" : "│", .dimmed)
-            g.put(box.maxX - 1, y, ascii ? "|" : "│", .dimmed)
-        }
-        g.put(box.x + 2, box.y, " \(TextWidth.truncate(title, w - 6)) ", .bold)
+        frame(s, box, title: " \(TextWidth.truncate(title, w - 6)) ", into: &g)
         for (i, line) in lines.prefix(h - 4).enumerated() { g.put(box.x + 2, box.y + 2 + i, line, .bold) }
         g.put(box.x + 2, box.maxY - 1, " any key closes ", .dimmed)
     }
