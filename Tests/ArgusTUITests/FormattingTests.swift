@@ -27,3 +27,38 @@ struct FormattingTests {
         #expect("x".trimmed() == "x")
     }
 }
+
+@Suite("Epoch numbers: a run while consecutive")
+struct EpochNumbersTests {
+    @Test("consecutive epochs stay a run at either end; a gap, a re-order or a middle insert turns them into a list")
+    func runAndList() {
+        var e = EpochNumbers()
+        #expect(e.isEmpty && e.isRun)
+        for n in 5..<100_000 { e.insert(n, at: e.count) }
+        e.insert(4, at: 0)
+        #expect(e.isRun && e.count == 99_996 && e.first == 4 && e.last == 99_999 && e[10] == 14)
+        #expect(e == EpochNumbers(Array(4..<100_000)))
+        var gap = e
+        gap.insert(100_005, at: gap.count)
+        #expect(!gap.isRun && gap.count == 99_997 && gap.last == 100_005 && gap[99_995] == 99_999)
+        #expect(gap != e && Array(gap) == Array(4..<100_000) + [100_005])
+        var middle: EpochNumbers = [0, 1, 3]
+        #expect(!middle.isRun)
+        middle.insert(2, at: 2)
+        #expect(middle == [0, 1, 2, 3] && Array(middle) == [0, 1, 2, 3])
+        #expect(EpochNumbers([7]).isRun && EpochNumbers([3, 2]) != [2, 3] && EpochNumbers([]) == EpochNumbers())
+    }
+
+    @Test("a series of consecutive epochs keeps them as a run through upserts and re-sent epochs")
+    func seriesKeepsTheRun() {
+        var s = EpochSeries()
+        for n in 0..<1000 {
+            let loss = JSON.number(1 / Double(n + 1))
+            s.upsert(JSONObject([("epoch", .number(Double(n))), ("train_loss", loss)]))
+        }
+        s.upsert(JSONObject([("epoch", 500), ("train_loss", 0.25)]))
+        #expect(s.epochs.isRun && s.count == 1000 && s.column("train_loss")?[500] == 0.25)
+        s.upsert(JSONObject([("epoch", 2000), ("train_loss", 0.1)]))
+        #expect(!s.epochs.isRun && s.count == 1001 && s.epochs.last == 2000)
+    }
+}

@@ -67,7 +67,7 @@ final class DrawnSeries: Sendable {
 extension EpochSeries {
     /// The x position (in dots, 0..<dotWidth) of each epoch on a chart `dotWidth` dots wide: the first epoch at the
     /// left edge, the last at the right.
-    static func dotX(epochs: UnsafeBufferPointer<Int>, dotWidth: Int) -> (e0: Double, scale: Double) {
+    static func dotX(epochs: EpochNumbers, dotWidth: Int) -> (e0: Double, scale: Double) {
         let e0 = Double(epochs.first!)
         let span = Double(max(1, epochs.last! - epochs.first!))
         return (e0, Double(dotWidth - 1) / span)
@@ -86,7 +86,7 @@ extension EpochSeries {
             let col = plotted(name, smoothing: smoothing)
             var out: [DotColumn] = []
             out.reserveCapacity(min(dotWidth, col.count))
-            epochs.withUnsafeBufferPointer { epochs in
+            do {
                 col.withUnsafeBufferPointer { col in
                     guard !epochs.isEmpty else { return }
                     let (e0, scale) = EpochSeries.dotX(epochs: epochs, dotWidth: dotWidth)

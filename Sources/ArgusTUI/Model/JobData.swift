@@ -5,7 +5,7 @@ import Shared
 /// The epoch series of one job, column-oriented so the chart can scan 100k epochs without allocating.
 /// A missing value is NaN; a value the script reported as non-finite is +infinity (so it can be marked).
 public struct EpochSeries: Sendable {
-    public private(set) var epochs: [Int] = []
+    public private(set) var epochs = EpochNumbers()
     /// Metric names in first-seen order: train_loss and val_loss first.
     public private(set) var names: [String] = ["train_loss", "val_loss"]
     /// One column per name, same order, each as long as `epochs`.
@@ -23,7 +23,7 @@ public struct EpochSeries: Sendable {
     /// value per epoch (a reported non-finite value is +infinity, as from a row).
     public init(columns c: EpochColumns) {
         let n = c.count
-        epochs = c.epochs
+        epochs = EpochNumbers(c.epochs)
         columns = [[Double](repeating: .nan, count: n), [Double](repeating: .nan, count: n)]
         func column(_ name: String) -> Int {
             if let existing = columnOfName[name] { return existing }
@@ -45,18 +45,18 @@ public struct EpochSeries: Sendable {
             var keep: [Int: Int] = [:]
             for (r, e) in epochs.enumerated() { keep[e] = r }
             let order = keep.keys.sorted().map { keep[$0]! }
-            epochs = order.map { epochs[$0] }
+            epochs = EpochNumbers(order.map { epochs[$0] })
             columns = columns.map { col in order.map { col[$0] } }
         }
     }
 
     /// One column per named series over the union of their epochs, NaN where a series has no value (the compare
     /// overlay: one series per job). No other names, so the legend lists exactly these.
-    public init(overlay: [(name: String, epochs: [Int], values: [Double])]) {
+    public init(overlay: [(name: String, epochs: EpochNumbers, values: [Double])]) {
         // Each series' epochs are ascending, each once: their union is a merge, and each column is filled by
         // walking its series alongside it (no hashing; 4 × 100k epochs in a few ms). Series that share their
         // epochs, the usual case, share the union as it is.
-        var all: [Int] = []
+        var all = EpochNumbers()
         for s in overlay where s.epochs != all {
             var merged: [Int] = []
             merged.reserveCapacity(max(all.count, s.epochs.count))
@@ -74,7 +74,7 @@ public struct EpochSeries: Sendable {
                     j += 1
                 }
             }
-            all = merged
+            all = EpochNumbers(merged)
         }
         epochs = all
         names = []
