@@ -200,6 +200,45 @@ extension TUIEndToEndTests {
         t.send("q")
     }
 
+    @Test("log lines show their time in the local zone, as the status line's clocks do (TZ=IST-5:30)")
+    func logTimesInLocalTime() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        try c.mustPost(
+            Ev.make(
+                "log_line", batch: "b1", job: "j1", data: ["line": "ZONED line", "level": "info"],
+                ts: "2026-12-04T18:19:10Z"))
+        // POSIX zone strings: no time zone database needed ("IST-5:30" is UTC+5:30).
+        for (zone, shown) in [("UTC0", "18:19:10"), ("IST-5:30", "23:49:10")] {
+            let (rc, out, err) = try runTool(
+                Binaries.path("argus-tui"), ["--dump", "--width", "120", "--height", "30", "b1/j1"],
+                env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token, "TZ": zone])
+            #expect(rc == 0, "\(err)")
+            let line = out.split(separator: "\n").first { $0.contains("ZONED line") }
+            #expect(line?.contains("\(shown) INFO") == true, "\(zone): \(line ?? "no log line")")
+        }
+    }
+
+    @Test("End and Home work under tmux with TERM=xterm-256color inside (ESC [4~ and ESC [1~), not read as Esc")
+    func homeEndUnderTmuxWithXtermTerm() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try Self.seedJob(c)
+        let t = try tui(s, token, ["b1/j1"], env: ["TERM": "xterm-256color"])
+        try t.wait("the job screen") { $0.contains("b1 / j1") && $0.contains("1━train_loss") }
+        t.send("Tab")
+        t.send("End")
+        t.send("Home")
+        Thread.sleep(forTimeInterval: 0.6)
+        let pane = t.capture()
+        // Read as Esc, either key went back to the batch screen (its header names no job).
+        #expect(pane.contains("b1 / j1") && pane.contains("1━train_loss"), "\(pane)")
+        t.send("q")
+    }
+
     @Test("fourteen series: the legend says +N more; m opens a chooser that reaches every one; NO_COLOR has markers")
     func manySeries() throws {
         let s = try TestServer()

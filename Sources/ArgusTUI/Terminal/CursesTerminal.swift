@@ -36,6 +36,13 @@ final class CursesTerminal {
         noecho()
         _ = nonl()
         keypad(cn_stdscr(), true)
+        // Home and End as tmux, screen, rxvt and the Linux console send them, where TERM's entry does not list them
+        // (tmux run with TERM=xterm-256color inside sends ESC [4~ for End: read as Esc, it left the screen).
+        let homeEnd: [(String, Int32)] = [
+            ("\u{1B}[1~", KEY_HOME), ("\u{1B}[4~", KEY_END), ("\u{1B}[7~", KEY_HOME), ("\u{1B}[8~", KEY_END),
+            ("\u{1B}[H", KEY_HOME), ("\u{1B}[F", KEY_END), ("\u{1B}OH", KEY_HOME), ("\u{1B}OF", KEY_END),
+        ]
+        for (sequence, key) in homeEnd where key_defined(sequence) == 0 { _ = define_key(sequence, key) }
         nodelay(cn_stdscr(), true)
         set_escdelay(25)
         _ = curs_set(0)  // ERR on some terminals; harmless

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import Shared
 
 /// Formatting shared by the panels.
 enum Fmt {
@@ -118,8 +119,10 @@ enum Fmt {
         return t + String(repeating: " ", count: max(0, levelWidth - TextWidth.of(t)))
     }
 
-    /// `HH:MM:SS` of an ISO timestamp.
+    /// `HH:MM:SS` of an ISO timestamp, in local time as every other clock on the screen; the text after its `T`
+    /// when it is not one.
     static func clock(_ iso: String) -> String {
+        if let t = Timestamp(iso: iso) { return clock(t.seconds) }
         guard let t = iso.firstIndex(of: "T") else { return iso }
         return String(iso[iso.index(after: t)...].prefix(8))
     }
