@@ -1,8 +1,8 @@
 import Foundation
-import Shared
 import Testing
 
 @testable import ArgusTUI
+@testable import Shared
 
 /// `/resources` rows shaped like the server's (newest first), for a fixed GPU story.
 enum GPUFixture {
@@ -49,6 +49,16 @@ extension Array {
 
 @Suite("GPUs panel and EMA factor: exact frames, keys, history")
 struct GPUPanelTests {
+    @Test("hot is judged on the temperature as shown: 84.6 °C shows 85°C and is hot; 84.4 and 84.5 show 84°C and are not")
+    func hotAsShown() {
+        let g = GPUPanel.Glyphs.unicode
+        for (t, shown, hot) in [(84.6, "85", true), (84.5, "84", false), (84.4, "84", false), (85.0, "85", true)] {
+            let d = GPUFigures.Device(index: 0, memMB: nil, memTotalMB: nil, util: 50, tempC: t)
+            #expect(GPUPanel.temperature(t, g).hasPrefix(shown), "\(t)")
+            #expect(GPUPanel.flags(d).contains("hot") == hot, "\(t)")
+        }
+    }
+
     @Test("the panel, exactly: a line per GPU with bar, util, memory, temperature, words for what is unusual, and history")
     func panelFrame() {
         let s = GPUFixture.state()

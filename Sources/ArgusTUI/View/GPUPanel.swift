@@ -43,6 +43,10 @@ enum GPUPanel {
         Sparkline.render(values.map { $0 ?? .nan }, width: values.count, ascii: g.ascii, range: 0...100)
     }
 
+    /// A temperature as the panel shows it, whole degrees (printf's rounding): what "hot" and "warm" are judged
+    /// on, so 84.6 °C, shown as 85°C, is called hot.
+    static func shownC(_ c: Double) -> Double { c.rounded(.toNearestOrEven) }
+
     static func temperature(_ c: Double?, _ g: Glyphs) -> String {
         guard let c, c.isFinite else { return "–" }
         if c > 999 { return ">999" + g.degrees }
@@ -54,7 +58,7 @@ enum GPUPanel {
     static func flags(_ d: GPUFigures.Device) -> [String] {
         var out: [String] = []
         if let u = d.util, u < idleUtil { out.append("idle") }
-        if let t = d.tempC, t >= hotC { out.append("hot") }
+        if let t = d.tempC, shownC(t) >= hotC { out.append("hot") }
         if let m = d.memMB, let t = d.memTotalMB, t > 0, m / t >= fullMemory, m / t < 10 {
             out.append(cFormat("mem %.0f%%", m / t * 100))
         }
@@ -123,7 +127,7 @@ enum GPUPanel {
             cell(pcts[row], pctW, d.util == nil ? .dimmed : (idle ? Style(fg: .yellow, bold: true) : .bold), right: true)
             let nearFull = flags(d).contains { $0.hasPrefix("mem ") }
             cell(mems[row], memW, d.memMB == nil ? .dimmed : (nearFull ? Style(fg: .red, bold: true) : .plain), right: true)
-            let t = d.tempC ?? 0
+            let t = shownC(d.tempC ?? 0)
             let tempStyle =
                 d.tempC == nil ? Style.dimmed : t >= hotC ? Style(fg: .red, bold: true) : t >= warmC ? Style(fg: .yellow) : .plain
             cell(temps[row], tempW, tempStyle, right: true)
