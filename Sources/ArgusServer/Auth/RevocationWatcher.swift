@@ -27,7 +27,7 @@ final class RevocationWatcher: Sendable {
         let open = hub.openCredentials
         guard !open.isEmpty else { return }
         let valid = try await store.stillValid(open)
-        hub.close { credential, _ in !valid.contains(credential) }
+        hub.close(checked: open, valid: valid)
     }
 
     /// One tick: closes streams of share links that just expired, and sweeps when anything was revoked since the

@@ -85,6 +85,14 @@ final class SSEHub: Sendable {
         return subs.count
     }
 
+    /// A sweep's verdict: closes the streams whose credential was among `checked` and is not among `valid`. A
+    /// stream opened while the sweep was reading the database was not checked (its credential may be missing from
+    /// `checked`, so from `valid` too) and stays open: it was authenticated just now, and the next sweep judges it.
+    @discardableResult
+    func close(checked: Set<Credential>, valid: Set<Credential>) -> Int {
+        close { credential, _ in checked.contains(credential) && !valid.contains(credential) }
+    }
+
     func unsubscribe(_ id: Int) {
         let sub = state.withLock { $0.subs.removeValue(forKey: id) }
         sub?.continuation.finish()
