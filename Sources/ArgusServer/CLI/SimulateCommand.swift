@@ -8,9 +8,9 @@ struct SimulateCommand: ParsableCommand {
         commandName: "simulate",
         abstract: "Run a synthetic training batch against a server, over its real HTTP ingest API.",
         discussion: """
-            Sends what a training script using argus-reporter would: batch_start (command, cwd, git SHA), jobs with
-            decaying train/val loss, an lr schedule and extra metrics, log lines, and multi-GPU resource snapshots.
-            It polls stop-requested and stops cleanly when asked.
+            Sends what a training script using argus-reporter would: batch_start (command, cwd, git SHA), jobs with \
+            decaying train/val loss, an lr schedule and extra metrics, log lines, and multi-GPU resource \
+            snapshots. It polls stop-requested and stops cleanly when asked.
             """)
 
     @Option(help: "Server URL (env ARGUS_URL).") var url: String?

@@ -10,17 +10,23 @@ public struct TUICommand: ParsableCommand {
         commandName: "argus-tui",
         abstract: "Watch a training job live in the terminal.",
         discussion: """
-            TARGET is BATCH/JOB (the job's live screen), BATCH (the batch screen: a row per job to sort, filter, mark and compare), or nothing (recent batches,
-            running first). The URL and token default to ARGUS_URL and ARGUS_TOKEN, the variables the Python SDK uses.
-            Press ? inside for the keys. NO_COLOR turns colours off.
-            --export csv|jsonl BATCH/JOB writes the job's epochs (every key, one row per epoch) to stdout and exits,
-            e.g. `argus-tui --export csv run-42/seed-1 > seed-1.csv`.
-            --compare B/J,B/J,... opens the overlay of those jobs' curves (Space and C make it from the batch screen);
-            with --dump it prints one frame of it.
-            When the server misbehaves the screen keeps the last state received, the status line says what is wrong,
-            and the stream is resumed with Last-Event-ID; a stream silent for 1.5x the keepalive interval the server
-            announces plus 2 s (24.5 s with the default ARGUS_SSE_KEEPALIVE_S=15) counts as stalled and is reconnected.
-            Exit status: 0 after q, 1 when it cannot go on (e.g. a rejected token, or TERM=dumb), 130 after Ctrl-C,
+            TARGET is BATCH/JOB (the job's live screen), BATCH (the batch screen: a row per job to sort, filter, \
+            mark and compare), or nothing (recent batches, running first). The URL and token default to ARGUS_URL \
+            and ARGUS_TOKEN, the variables the Python SDK uses. Press ? inside for the keys. NO_COLOR turns colours \
+            off.
+
+            --export csv|jsonl BATCH/JOB writes the job's epochs (every key, one row per epoch) to stdout and \
+            exits, e.g. `argus-tui --export csv run-42/seed-1 > seed-1.csv`.
+
+            --compare B/J,B/J,... opens the overlay of those jobs' curves (Space and C make it from the batch \
+            screen); with --dump it prints one frame of it.
+
+            When the server misbehaves the screen keeps the last state received, the status line says what is \
+            wrong, and the stream is resumed with Last-Event-ID; a stream silent for 1.5x the keepalive interval \
+            the server announces plus 2 s (24.5 s with the default ARGUS_SSE_KEEPALIVE_S=15) counts as stalled and \
+            is reconnected.
+
+            Exit status: 0 after q, 1 when it cannot go on (e.g. a rejected token, or TERM=dumb), 130 after Ctrl-C, \
             143 after SIGTERM.
             """,
         version: ArgusVersion.string)
