@@ -58,10 +58,7 @@ extension TUIEndToEndTests {
 
     @Test("absurd figures (elapsed 1e300 s, util/memory 1e308) do not crash --dump; the tiles say >100y, >999%, >1 PiB")
     func absurdFiguresOnScreen() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        try Self.seedJob(c)
+        let (s, token, c) = try Self.seededServer()
         try c.mustPost(
             Ev.make("resource_snapshot", batch: "b1", data: ["gpus": [["util_pct": 1e308, "mem_mb": 1e308]]]))
         try c.mustPost(Ev.make("job_done", batch: "b1", job: "j1", data: ["elapsed_s": 1e300]))
@@ -77,10 +74,7 @@ extension TUIEndToEndTests {
 
     @Test("a log line of emoji (🚀 ✅ ⚡) fits the pane in a real terminal: its › marker is in the last column")
     func emojiLogLine() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        try Self.seedJob(c)
+        let (s, token, c) = try Self.seededServer()
         try c.mustPost(
             Ev.make(
                 "log_line", batch: "b1", job: "j1",
@@ -110,10 +104,7 @@ extension TUIEndToEndTests {
 
     @Test("--dump: controls, C1 and bidi overrides in a log line are drawn as spaces; a tab reaches the next multiple of 8")
     func hostileLogLineDump() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        try Self.seedJob(c)
+        let (s, token, c) = try Self.seededServer()
         try c.mustPost(
             Ev.make("log_line", batch: "b1", job: "j1", data: ["line": .string(Self.hostileLine), "level": "info"]))
         let (rc, out, err) = try runTool(
@@ -130,10 +121,7 @@ extension TUIEndToEndTests {
 
     @Test("tmux pipe-pane: no bidi or C1 code point and no injected escape reaches the terminal from a log line")
     func hostileLogLineTerminal() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        try Self.seedJob(c)
+        let (s, token, c) = try Self.seededServer()
         let t = try tui(s, token, ["b1/j1"])
         try t.wait("the live job screen") { $0.contains("● live") }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("argus-pipe-\(UUID().uuidString)")
@@ -188,10 +176,7 @@ extension TUIEndToEndTests {
 
     @Test("a combining accent (e + U+0301) reaches the terminal on its letter: tmux shows Café, not Cafe")
     func combiningMarkOnScreen() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        try Self.seedJob(c)
+        let (s, token, c) = try Self.seededServer()
         try c.mustPost(
             Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "ACCENT Cafe\u{301} ok", "level": "info"]))
         let t = try tui(s, token, ["b1/j1"])
@@ -202,10 +187,7 @@ extension TUIEndToEndTests {
 
     @Test("log lines show their time in the local zone, as the status line's clocks do (TZ=IST-5:30)")
     func logTimesInLocalTime() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        try Self.seedJob(c)
+        let (s, token, c) = try Self.seededServer()
         try c.mustPost(
             Ev.make(
                 "log_line", batch: "b1", job: "j1", data: ["line": "ZONED line", "level": "info"],
@@ -223,10 +205,7 @@ extension TUIEndToEndTests {
 
     @Test("End and Home work under tmux with TERM=xterm-256color inside (ESC [4~ and ESC [1~), not read as Esc")
     func homeEndUnderTmuxWithXtermTerm() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        try Self.seedJob(c)
+        let (s, token, _) = try Self.seededServer()
         let t = try tui(s, token, ["b1/j1"], env: ["TERM": "xterm-256color"])
         try t.wait("the job screen") { $0.contains("b1 / j1") && $0.contains("1━train_loss") }
         t.send("Tab")

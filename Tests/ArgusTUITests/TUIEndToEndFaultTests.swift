@@ -125,10 +125,7 @@ extension TUIEndToEndTests {
         "hard terminals: TERM=dumb and an unknown TERM say why in one sentence (exit 1); vt100, LANG=C, LC_ALL=C, a 20×5 pane and 100 resizes in a second draw without a crash; the tty is as it was after each"
     )
     func hardTerminals() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        try Self.seedJob(c)
+        let (s, token, c) = try Self.seededServer()
         try Self.log(c, "GOOD-αβ-日本")
         let tui = Binaries.path("argus-tui")
         let shell = try Tmux(

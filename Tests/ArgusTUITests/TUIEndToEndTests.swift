@@ -19,6 +19,15 @@ struct TUIEndToEndTests {
         for n in 0..<epochs { try c.mustPost(Ev.epoch(batch, job, n)) }
     }
 
+    /// A server with a user, their client, and job b1/j1 seeded (`seedJob`): how most of these tests start.
+    static func seededServer() throws -> (TestServer, String, HTTPClient) {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try seedJob(c)
+        return (s, token, c)
+    }
+
     func tui(_ s: TestServer, _ token: String, _ args: [String], env: [String: String] = [:]) throws
         -> Tmux
     {
@@ -30,10 +39,7 @@ struct TUIEndToEndTests {
     @Test(
         "ingested epochs and log lines appear on the live screen; q quits and restores the terminal")
     func liveIngest() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        try Self.seedJob(c)
+        let (s, token, c) = try Self.seededServer()
         let t = try tui(s, token, ["b1/j1"])
         try t.wait("the live job screen") {
             $0.contains("b1 / j1") && $0.contains("● live") && $0.contains("1━train_loss")
@@ -177,10 +183,7 @@ struct TUIEndToEndTests {
 
     @Test("Stop: s asks, y confirms, the server records it and the status tile turns to stopping")
     func stopFromTheKeyboard() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        try Self.seedJob(c)
+        let (s, token, c) = try Self.seededServer()
         let t = try tui(s, token, ["b1/j1"])
         try t.wait("live") { $0.contains("● live") && $0.contains("[s] Stop") }
         t.send("s")
@@ -257,10 +260,7 @@ struct TUIEndToEndTests {
 
     @Test("GPU MEM PEAK is the most-loaded GPU against its capacity; a finished job's tiles stay put as later jobs report")
     func gpuTilesOfAFinishedJob() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        try Self.seedJob(c)
+        let (s, token, c) = try Self.seededServer()
         func gpus(_ util: Double, _ mems: [Double]) -> JSON {
             .array(mems.enumerated().map { i, m in ["index": JSON(i), "util_pct": JSON(util), "mem_mb": JSON(m), "mem_total_mb": 81_559] })
         }
@@ -300,10 +300,7 @@ struct TUIEndToEndTests {
 
     @Test("a share link opens a read-only view of its batch; a revoked link is one sentence and exit 1")
     func shareLink() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        try Self.seedJob(c)
+        let (s, token, c) = try Self.seededServer()
         // Mint it from the TUI: S shows the link once.
         let owner = try tui(s, token, ["b1/j1"])
         try owner.wait("live") { $0.contains("● live") && $0.contains("[S] Share") }
@@ -339,10 +336,7 @@ struct TUIEndToEndTests {
 
     @Test("Rerun: with an agent online for the host, r then y queues the recorded command for it")
     func rerunFromTheKeyboard() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        try Self.seedJob(c)
+        let (s, token, c) = try Self.seededServer()
         try c.mustPost(Ev.make("job_done", batch: "b1", job: "j1", data: ["elapsed_s": 3]))
         try c.mustPost(Ev.make("batch_done", batch: "b1", source: ["project": "proj", "host": "gpu-box-7"]))
         let reg = try c.post("/api/agents/register", json: ["hostname": "gpu-box-7"])
