@@ -37,8 +37,10 @@ public struct EpochTable: Sendable {
     var arena: [UInt8] = []
     var fields: [Field] = []
     var rows: [Row] = []
-    var rowOfEpoch: [Int: Int] = [:]
-    var ordered = true
+    /// Row index by epoch, made only once the epochs stopped arriving in ascending order; while they ascend (the
+    /// usual case), a re-sent epoch is found by a binary search of `rows`, and 100k epochs need no hash table.
+    var rowOfEpoch: [Int: Int]? = nil
+    var ordered: Bool { rowOfEpoch == nil }
     /// Key ids: the fixed keys first, then `epoch` and `_nonfinite`, then every other key as first met.
     var names: [String] = fixedKeys + ["epoch", "_nonfinite"]
     /// Each key as a JSON string, quotes included (what the writers copy; what unescaped raw keys are compared with).
@@ -61,7 +63,7 @@ public struct EpochTable: Sendable {
     /// About how much memory the table holds (what `EpochCache` budgets).
     public var approximateBytes: Int {
         arena.capacity + fields.capacity * MemoryLayout<Field>.stride + rows.capacity * MemoryLayout<Row>.stride
-            + rowOfEpoch.capacity * 3 * MemoryLayout<Int>.stride
+            + (rowOfEpoch?.capacity ?? 0) * 3 * MemoryLayout<Int>.stride
     }
 
     /// Adds one stored event: its envelope's JSON text (`{..., "data": {...}}`) and timestamp. An envelope whose
@@ -142,9 +144,14 @@ public struct EpochTable: Sendable {
             let c = p.b[p.i]
             var isNumber = false
             if c == UInt8(ascii: "-") || (c >= 0x30 && c <= 0x39) {
-                guard let d = try? p.parseNumber(), d.isFinite else { return undo() }
                 isNumber = true
-                if key == EpochTable.epochKey { epoch = JSON.number(d).intValue }
+                if key == EpochTable.epochKey {
+                    guard let d = try? p.parseNumber(), d.isFinite else { return undo() }
+                    epoch = JSON.number(d).intValue
+                } else {
+                    // Copied as written: only whether a Double holds it matters, not its value.
+                    guard (try? p.skipNumberIsFinite()) == true else { return undo() }
+                }
             } else if c == UInt8(ascii: "N") || c == UInt8(ascii: "I") {
                 return undo()
             } else {
@@ -176,11 +183,13 @@ public struct EpochTable: Sendable {
             return true
         }
         let row = Row(epoch: epoch, tsUs: tsUs, fields: fieldsStart..<fields.count, nonfiniteRaw: nonfiniteRaw, nonfinite: nonfinite)
-        if let at = rowOfEpoch[epoch] {
+        if let at = self.row(of: epoch) {
             rows[at] = row
         } else {
-            if let last = rows.last, last.epoch > epoch { ordered = false }
-            rowOfEpoch[epoch] = rows.count
+            if ordered, let last = rows.last, last.epoch > epoch {
+                rowOfEpoch = Dictionary(uniqueKeysWithValues: rows.enumerated().map { ($1.epoch, $0) })
+            }
+            rowOfEpoch?[epoch] = rows.count
             rows.append(row)
         }
         return true
@@ -206,6 +215,18 @@ public struct EpochTable: Sendable {
         JSON.writeString(name, into: &b)
         written.append(b)
         return names.count - 1
+    }
+
+    /// The row holding `epoch`, if any.
+    func row(of epoch: Int) -> Int? {
+        if let rowOfEpoch { return rowOfEpoch[epoch] }
+        guard let last = rows.last, epoch <= last.epoch else { return nil }
+        var (lo, hi) = (0, rows.count)
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if rows[mid].epoch < epoch { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < rows.count && rows[lo].epoch == epoch ? lo : nil
     }
 
     /// Row indexes by epoch.

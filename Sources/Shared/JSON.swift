@@ -405,6 +405,33 @@ struct JSONParser {
     /// Numbers: exact integers, Clinger's fast path (a mantissa below 2^53 scaled by 10^±22 at most is
     /// correctly rounded by one multiply or divide), else Swift's locale-independent Double(String).
     mutating func parseNumber() throws(JSONParseError) -> Double {
+        guard let n = try scanNumber() else { return -.infinity }
+        return try value(of: n)
+    }
+
+    /// Steps over a number and says whether a Double holds it (false for `-Infinity` and `1e999`). Only a number
+    /// that may reach the largest Double is converted to tell: the rest are finite by their count of digits.
+    mutating func skipNumberIsFinite() throws(JSONParseError) -> Bool {
+        guard let n = try scanNumber() else { return false }
+        if n.below10 <= 308 { return true }
+        return try value(of: n).isFinite
+    }
+
+    /// A number as scanned: enough to convert it, and a bound on its size.
+    struct ScannedNumber {
+        var range: Range<Int>
+        var negative: Bool
+        /// Its first 19 significant digits, and whether they are all of them.
+        var mantissa: UInt64
+        var exact: Bool
+        /// The power of 10 that scales `mantissa` (when exact).
+        var exp10: Int
+        /// Its magnitude is below 10^below10.
+        var below10: Int
+    }
+
+    /// Scans a number (nil for the literal `-Infinity`).
+    mutating func scanNumber() throws(JSONParseError) -> ScannedNumber? {
         let start = i
         var negative = false
         if b[i] == UInt8(ascii: "-") {
@@ -412,7 +439,7 @@ struct JSONParser {
             i += 1
             if i < b.count, b[i] == UInt8(ascii: "I") {
                 try literal("Infinity")
-                return -.infinity
+                return nil
             }
         }
         var mantissa: UInt64 = 0
@@ -420,6 +447,7 @@ struct JSONParser {
         var exp10 = 0
         var exact = true
         var intDigits = 0
+        var explicitExp10 = 0
         while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
             if digits < 19 { mantissa = mantissa * 10 + UInt64(b[i] - 0x30) } else { exact = false }
             if mantissa > 0 { digits += 1 }
@@ -459,13 +487,23 @@ struct JSONParser {
             }
             if ex == 0 { throw fail("invalid number") }
             exp10 += expNeg ? -e : e
+            explicitExp10 = expNeg ? -e : e
         }
-        if exact, mantissa <= (1 << 53), abs(exp10) <= 22 {
-            var d = Double(mantissa)
-            d = exp10 < 0 ? d / JSONParser.powersOf10[-exp10] : d * JSONParser.powersOf10[exp10]
-            return negative ? -d : d
+        // JSON allows no leading zeros, so an integer part that does not start with 0 has all its digits significant.
+        let intPlaces = b[negative ? start + 1 : start] == UInt8(ascii: "0") ? 0 : intDigits
+        return ScannedNumber(
+            range: start..<i, negative: negative, mantissa: mantissa, exact: exact, exp10: exp10,
+            below10: intPlaces + explicitExp10)
+    }
+
+    /// The Double nearest a scanned number: exact integers and Clinger's fast path, else Swift's own conversion.
+    func value(of n: ScannedNumber) throws(JSONParseError) -> Double {
+        if n.exact, n.mantissa <= (1 << 53), abs(n.exp10) <= 22 {
+            var d = Double(n.mantissa)
+            d = n.exp10 < 0 ? d / JSONParser.powersOf10[-n.exp10] : d * JSONParser.powersOf10[n.exp10]
+            return n.negative ? -d : d
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+        let text = String(decoding: UnsafeBufferPointer(rebasing: b[n.range]), as: UTF8.self)
         guard let d = Double(text) else { throw fail("invalid number") }
         return d
     }
