@@ -62,3 +62,19 @@ struct EpochNumbersTests {
         #expect(!s.epochs.isRun && s.count == 1001 && s.epochs.last == 2000)
     }
 }
+
+@Suite("Share links as pasted")
+struct ShareLinkTests {
+    @Test("whitespace and invisible characters anywhere, /SHARE/ in capitals, the web page's ?job= and a #fragment")
+    func pasted() {
+        let plain = ShareLink("http://h:8000/share/sh_abc")
+        #expect(plain == ShareLink(base: "http://h:8000", token: "sh_abc", job: nil))
+        #expect(ShareLink(" http://h:8000/share/sh_abc/ \n") == plain)
+        #expect(ShareLink("\u{200B}http://h:8000/sh\nare/sh_a\r\nbc\u{FEFF}") == plain)
+        #expect(ShareLink("HTTP://h:8000/SHARE/sh_abc#top")?.token == "sh_abc")
+        #expect(ShareLink("http://h:8000/share/sh_abc?job=seed%201#x") == ShareLink(base: "http://h:8000", token: "sh_abc", job: "seed 1"))
+        #expect(ShareLink("http://h:8000/share/sh_abc?x=1&job=caf%C3%A9")?.job == "café")
+        #expect(ShareLink("http://h:8000/share/?job=j") == nil)
+        #expect(ShareLink("http://h:8000/shared/sh_abc") == nil)
+    }
+}

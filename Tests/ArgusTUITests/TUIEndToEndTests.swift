@@ -326,6 +326,10 @@ struct TUIEndToEndTests {
         let pasted = " HTTP://" + link.dropFirst("http://".count) + "\n"
         let dumped = try runTool(Binaries.path("argus-tui"), ["--dump", pasted], env: ["ARGUS_TOKEN": ""])
         #expect(dumped.0 == 0 && dumped.1.contains("[read-only]") && dumped.1.contains("j1"), "\(dumped)")
+        // As copied from the web page's address bar (its job in the query), after a zero-width space: that job.
+        let fromBrowser = try runTool(
+            Binaries.path("argus-tui"), ["--dump", "\u{200B}" + link + "?job=j1#top"], env: ["ARGUS_TOKEN": ""])
+        #expect(fromBrowser.0 == 0 && fromBrowser.1.contains("b1 / j1") && fromBrowser.1.contains("1━train_loss"), "\(fromBrowser)")
         let id = r.arrayValue![0]["id"]!.intValue!
         #expect(try c.request("DELETE", "/api/batches/b1/shares/\(id)").status == 200)
         let (rc, _, err) = try runTool(Binaries.path("argus-tui"), [link])

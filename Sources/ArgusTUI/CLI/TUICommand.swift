@@ -65,18 +65,23 @@ public struct TUICommand: ParsableCommand {
         }
     }
 
+    /// A `--dump` frame on stdout; a write that fails (a full disk, a closed stdout) is an error, not a lost frame.
+    func printFrame(_ frame: String) throws(StandardStreams.WriteFailure) {
+        try StandardStreams.write(Array((frame + "\n").utf8), to: 1)
+    }
+
     func fail(_ sentence: String) -> ExitCode {
         StandardStreams.complain(sentence)
         return ExitCode(1)
     }
 
-    /// `http(s)://host[:port]/share/<token>`: a read-only view of the batch the link was made for.
-    func openShare(_ link: String, env: [String: String]) throws {
-        guard let r = link.firstRange(of: "/share/"), !link[r.upperBound...].isEmpty else {
-            throw fail("'\(link)' is not a share link (expected http(s)://host[:port]/share/<token>).")
+    /// `http(s)://host[:port]/share/<token>`: a read-only view of the batch the link was made for; with the web
+    /// page's `?job=<job>` (a link copied from a browser's address bar), that job's screen.
+    func openShare(_ pasted: String, env: [String: String]) throws {
+        guard let link = ShareLink(pasted), link.base.lowercased().hasPrefix("http") else {
+            throw fail("'\(pasted.trimmed())' is not a share link (expected http(s)://host[:port]/share/<token>).")
         }
-        let base = String(link[..<r.lowerBound])
-        let shareToken = link[r.upperBound...].trimmed(where: { $0 == "/" })
+        let (base, shareToken) = (link.base, link.token)
         let batchID: String
         do {
             let reply = try HTTPClient(baseURL: base, token: nil, timeout: 10).get(APIPath.share(token: shareToken))
@@ -87,14 +92,14 @@ public struct TUICommand: ParsableCommand {
         } catch {
             throw fail("\(error)")
         }
-        var o = TUIOptions(url: base, token: shareToken, target: .batch(batchID))
+        var o = TUIOptions(url: base, token: shareToken, target: link.job.map { .job(batchID, $0) } ?? .batch(batchID))
         o.ascii = ascii
         o.showGPUs = gpus
         o.readOnly = true
         o.pinnedBatch = batchID
         o.color = env["NO_COLOR"].map { $0.isEmpty } ?? true
         if dump {
-            do { print(try TerminalApp.dump(o, width: width, height: height)) } catch { throw fail("\(error)") }
+            do { try printFrame(TerminalApp.dump(o, width: width, height: height)) } catch { throw fail("\(error)") }
             try dumpFitted()
             return
         }
@@ -139,8 +144,11 @@ public struct TUICommand: ParsableCommand {
         guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
             throw fail("the server URL must start with http:// or https://, got '\(base)'.")
         }
-        // A pasted link often comes with a space or a newline around it, and a scheme in capitals.
-        if let t = target?.trimmed(), t.lowercased().hasPrefix("http://") || t.lowercased().hasPrefix("https://") {
+        // A pasted link often comes with a space or a newline around it (or inside it, wrapped), and a scheme in
+        // capitals.
+        if let t = target, let scheme = ShareLink.cleaned(t).lowercased().split(separator: ":").first,
+            scheme == "http" || scheme == "https"
+        {
             try openShare(t, env: env)
             return
         }
@@ -162,13 +170,15 @@ public struct TUICommand: ParsableCommand {
         o.readOnly = readonly
         o.color = env["NO_COLOR"].map { $0.isEmpty } ?? true
         if dump {
+            let frame: String
             do {
-                print(try TerminalApp.dump(o, width: width, height: height))
+                frame = try TerminalApp.dump(o, width: width, height: height)
             } catch {
                 throw fail(
                     error.status == 401
                         ? "the server rejected the token: \(error.description)" : error.description)
             }
+            do { try printFrame(frame) } catch { throw fail("\(error)") }
             try dumpFitted()
             return
         }
@@ -181,5 +191,45 @@ public struct TUICommand: ParsableCommand {
         } catch {}
         let status = TerminalApp.run(o)
         if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// A share link as pasted: whitespace anywhere in it (a link wrapped across lines, a newline after it) and invisible
+/// format characters are dropped, `/share/` is found in any case, and the token ends at a `/`, `?` or `#`. The web
+/// page's `?job=<job>` names the job to show.
+struct ShareLink: Equatable {
+    var base: String
+    var token: String
+    var job: String?
+
+    init(base: String, token: String, job: String?) { (self.base, self.token, self.job) = (base, token, job) }
+
+    /// The text without whitespace or invisible format characters (zero-width space, BOM …), which no URL holds.
+    static func cleaned(_ pasted: String) -> String {
+        String(
+            String.UnicodeScalarView(
+                pasted.unicodeScalars.filter { !$0.properties.isWhitespace && $0.properties.generalCategory != .format }))
+    }
+
+    init?(_ pasted: String) {
+        let bytes = Array(ShareLink.cleaned(pasted).utf8)
+        let needle = Array("/share/".utf8)
+        func matches(at i: Int) -> Bool {
+            i + needle.count <= bytes.count
+                && zip(bytes[i...], needle).allSatisfy { $0 == $1 || ($1 >= 0x61 && $1 <= 0x7A && $0 == $1 - 0x20) }
+        }
+        guard let at = bytes.indices.first(where: matches) else { return nil }
+        base = String(decoding: bytes[..<at], as: UTF8.self)
+        let rest = String(decoding: bytes[(at + needle.count)...], as: UTF8.self)
+        let tokenPart = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard !tokenPart.isEmpty else { return nil }
+        token = String(tokenPart)
+        job = nil
+        if let q = rest.firstIndex(of: "?") {
+            for pair in rest[rest.index(after: q)...].prefix(while: { $0 != "#" }).split(separator: "&")
+            where pair.hasPrefix("job=") {
+                job = IDEncoding.decode(String(pair.dropFirst(4))).flatMap { $0.isEmpty ? nil : $0 }
+            }
+        }
     }
 }
