@@ -53,6 +53,29 @@ struct ClipboardTests {
         #expect(TextWidth.chop(command, 9).joined() == command)
     }
 
+    @Test("a command taller than the popup is never cut silently: the footer says which rows show, the arrows scroll to its end")
+    func longCommandScrolls() throws {
+        var s = Fixture.state(Fixture.view())
+        let command = (0..<150).map { "--arg\($0) value\($0)" }.joined(separator: " ") + " --end FINALE"
+        s.job?.command = command
+        s.width = 80
+        s.height = 24
+        _ = Update.apply(&s, .key(.char("c")))
+        let first = ScreenView.render(s).text
+        #expect(first.contains("--arg0 value0") && !first.contains("FINALE"))
+        let footer = try #require(first.split(separator: "\n").first { $0.contains("└─ rows 1–") })
+        #expect(footer.contains("↑↓ scroll · any other key closes"), "\(footer)")
+        _ = Update.apply(&s, .key(.down))
+        #expect(s.popup != nil && ScreenView.render(s).text.contains("└─ rows 2–"))
+        for _ in 0..<10 { _ = Update.apply(&s, .key(.pageDown)) }
+        let last = ScreenView.render(s).text
+        #expect(last.contains("--end FINALE"), "\(last)")
+        let rows = TextWidth.chop(command, 68).count
+        #expect(last.contains("of \(rows) ·") && last.contains("–\(rows) of"))
+        _ = Update.apply(&s, .key(.char("x")))
+        #expect(s.popup == nil && s.popupScroll == 0)
+    }
+
     @Test("in tmux, pressing c writes the wrapped OSC 52 sequence to the terminal")
     func copyInTmux() throws {
         let s = try TestServer()

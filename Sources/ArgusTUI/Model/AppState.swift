@@ -230,7 +230,11 @@ public struct AppState: Sendable {
     /// When the caller's actions were last asked for (`Effect.fetchActions`).
     public var actionsAskedAt: Double = 0
     /// Text shown in a popup for manual selection (the copied command).
-    public var popup: (title: String, text: String)?
+    public var popup: (title: String, text: String)? {
+        didSet { popupScroll = 0 }
+    }
+    /// The popup's first row shown, when its text is taller than the box (the arrows and pages scroll it).
+    public var popupScroll = 0
 
     public init(screen: Screen) { self.screen = screen }
 

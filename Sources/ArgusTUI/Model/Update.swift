@@ -318,7 +318,13 @@ public enum Update {
         }
         if s.chooserCursor != nil { return chooserKey(&s, key) }
         if s.compare?.chooserCursor != nil { return metricChooserKey(&s, key) }
-        if s.popup != nil {
+        if let popup = s.popup {
+            // A text taller than the box scrolls with the arrows and pages; any other key closes it.
+            let step = [Key.down: 1, .char("j"): 1, .up: -1, .char("k"): -1, .pageDown: 10, .pageUp: -10][key]
+            if let step {
+                s.popupScroll = clamp(s.popupScroll + step, 0, max(0, popup.text.unicodeScalars.count - 1))
+                return []
+            }
             s.popup = nil
             return quitting(key)
         }

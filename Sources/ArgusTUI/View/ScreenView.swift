@@ -512,8 +512,17 @@ public enum ScreenView {
         let h = min(s.height - 4, lines.count + 5)
         let box = Rect(x: 4, y: max(1, (s.height - h) / 2), width: w, height: h)
         frame(s, box, title: " \(TextWidth.truncate(title, w - 6)) ", into: &g)
-        for (i, line) in lines.prefix(h - 4).enumerated() { g.put(box.x + 2, box.y + 2 + i, line, .bold) }
-        g.put(box.x + 2, box.maxY - 1, " any key closes ", .dimmed)
+        // Taller than the box: a window on it, said in the footer, that the arrows move (never cut silently).
+        let visible = max(1, h - 4)
+        let top = max(0, min(s.popupScroll, lines.count - visible))
+        for (i, line) in lines.dropFirst(top).prefix(visible).enumerated() { g.put(box.x + 2, box.y + 2 + i, line, .bold) }
+        let ascii = s.glyphs == .ascii
+        let (arrows, dash, dot) = ascii ? ("up/down", "-", "|") : ("↑↓", "–", "·")
+        let footer =
+            lines.count > visible
+            ? " rows \(top + 1)\(dash)\(min(top + visible, lines.count)) of \(lines.count) \(dot) \(arrows) scroll \(dot) any other key closes "
+            : " any key closes "
+        g.put(box.x + 2, box.maxY - 1, TextWidth.truncate(footer, w - 4), .dimmed)
     }
 
     /// The `?` overlay, generated from the same table that dispatches keys.
