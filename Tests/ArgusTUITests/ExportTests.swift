@@ -41,6 +41,8 @@ struct ExportTests {
         let full = try runTool(
             "/bin/sh", ["-c", "exec \"$0\" --export csv 'run 1/seed 1' > /dev/full", tui], env: env)
         #expect(full.0 == 1 && full.2 == "argus-tui: cannot write to standard output: No space left on device.\n", "\(full)")
+        let dumped = try runTool("/bin/sh", ["-c", "exec \"$0\" --dump 'run 1/seed 1' > /dev/full", tui], env: env)
+        #expect(dumped.0 == 1 && dumped.2 == "argus-tui: cannot write to standard output: No space left on device.\n", "\(dumped)")
         #expect((try runTool(tui, ["--help"])).1.contains("--export"))
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-export-\(UUID().uuidString)")

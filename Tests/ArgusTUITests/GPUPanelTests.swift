@@ -57,6 +57,7 @@ struct GPUPanelTests {
             #expect(GPUPanel.temperature(t, g).hasPrefix(shown), "\(t)")
             #expect(GPUPanel.flags(d).contains("hot") == hot, "\(t)")
         }
+        #expect(GPUPanel.temperature(-0.4, g) == "0°C" && GPUPanel.temperature(-0.6, g) == "-1°C")
     }
 
     @Test("the panel, exactly: a line per GPU with bar, util, memory, temperature, words for what is unusual, and history")

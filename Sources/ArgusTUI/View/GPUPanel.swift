@@ -51,7 +51,8 @@ enum GPUPanel {
         guard let c, c.isFinite else { return "–" }
         if c > 999 { return ">999" + g.degrees }
         if c < -99 { return "<-99" + g.degrees }
-        return cFormat("%.0f", c) + g.degrees
+        // + 0 turns a -0 (from -0.4) into 0: "-0°C" is not a temperature anyone reads.
+        return cFormat("%.0f", shownC(c) + 0) + g.degrees
     }
 
     /// What is unusual about a GPU, in words: "idle", "hot", "mem 97%".
