@@ -62,6 +62,9 @@ public enum Effect: Equatable, Sendable {
 
 /// The one place state changes (the Elm architecture): `update(&state, action) -> effects`.
 public enum Update {
+    /// How far a key scrolls an overlay taller than its box (the keys list, a popup); any other key closes it.
+    static let overlayScroll: [Key: Int] = [.down: 1, .char("j"): 1, .up: -1, .char("k"): -1, .pageDown: 10, .pageUp: -10]
+
     static let statusSeconds = 6.0
     /// Actions that change a run ask for `y` first.
     static let asksFirst: Set<Command> = [.stop, .rerun, .markFailed]
@@ -320,7 +323,7 @@ public enum Update {
         if s.compare?.chooserCursor != nil { return metricChooserKey(&s, key) }
         if let popup = s.popup {
             // A text taller than the box scrolls with the arrows and pages; any other key closes it.
-            let step = [Key.down: 1, .char("j"): 1, .up: -1, .char("k"): -1, .pageDown: 10, .pageUp: -10][key]
+            let step = Update.overlayScroll[key]
             if let step {
                 s.popupScroll = clamp(s.popupScroll + step, 0, max(0, popup.text.unicodeScalars.count - 1))
                 return []
@@ -330,7 +333,7 @@ public enum Update {
         }
         if s.showHelp {
             // On a short terminal the arrows and pages scroll the list; any other key closes it.
-            let step = [Key.down: 1, .char("j"): 1, .up: -1, .char("k"): -1, .pageDown: 10, .pageUp: -10][key]
+            let step = Update.overlayScroll[key]
             if let step {
                 s.helpScroll = clamp(s.helpScroll + step, 0, KeyBindings.all.count - 1)
                 return []
