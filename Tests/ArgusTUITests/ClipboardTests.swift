@@ -72,6 +72,13 @@ struct ClipboardTests {
         #expect(last.contains("--end FINALE"), "\(last)")
         let rows = TextWidth.chop(command, 68).count
         #expect(last.contains("of \(rows) ·") && last.contains("–\(rows) of"))
+        // Scrolled past the end, one step up still moves the window (the position stops at the last full window).
+        let visible = ScreenView.popupLayout(s, command).visible
+        #expect(s.popupScroll == rows - visible)
+        _ = Update.apply(&s, .key(.up))
+        #expect(ScreenView.render(s).text.contains("rows \(rows - visible)–\(rows - 1) of \(rows)"))
+        s.glyphs = .ascii
+        #expect(ScreenView.render(s).text.contains("rows \(rows - visible)-\(rows - 1) of \(rows) | up/down scroll |"))
         _ = Update.apply(&s, .key(.char("x")))
         #expect(s.popup == nil && s.popupScroll == 0)
     }

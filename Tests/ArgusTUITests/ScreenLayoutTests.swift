@@ -160,6 +160,12 @@ struct ScreenLayoutTests {
         }
         for b in KeyBindings.all { #expect(seen.contains(String(b.help.prefix(40))), "never shown: \(b.help)") }
         #expect(seen.contains("open the batch a rerun started as") && seen.contains("choose chart series from a list"))
+        // Paged past the end, the position stops at the last full window, so one step up moves it at once.
+        for _ in 0..<5 { _ = Update.apply(&s, .key(.pageDown)) }
+        #expect(s.helpScroll == KeyBindings.all.count - ScreenView.helpVisibleRows(s))
+        let last = ScreenView.render(s).text
+        _ = Update.apply(&s, .key(.up))
+        #expect(ScreenView.render(s).text != last)
         #expect(s.showHelp)
         _ = Update.apply(&s, .key(.char("x")))
         #expect(!s.showHelp)

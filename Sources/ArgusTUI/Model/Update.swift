@@ -325,7 +325,8 @@ public enum Update {
             // A text taller than the box scrolls with the arrows and pages; any other key closes it.
             let step = Update.overlayScroll[key]
             if let step {
-                s.popupScroll = clamp(s.popupScroll + step, 0, max(0, popup.text.unicodeScalars.count - 1))
+                let (lines, _, visible) = ScreenView.popupLayout(s, popup.text)
+                s.popupScroll = clamp(s.popupScroll + step, 0, max(0, lines.count - visible))
                 return []
             }
             s.popup = nil
@@ -335,7 +336,7 @@ public enum Update {
             // On a short terminal the arrows and pages scroll the list; any other key closes it.
             let step = Update.overlayScroll[key]
             if let step {
-                s.helpScroll = clamp(s.helpScroll + step, 0, KeyBindings.all.count - 1)
+                s.helpScroll = clamp(s.helpScroll + step, 0, max(0, KeyBindings.all.count - ScreenView.helpVisibleRows(s)))
                 return []
             }
             s.showHelp = false

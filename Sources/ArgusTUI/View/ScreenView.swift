@@ -140,9 +140,15 @@ public enum ScreenView {
         g.put(
             0, y,
             TextWidth.truncate(
-                s.glyphs == .ascii
-                    ? hints.replacing("↑↓", with: "up/down").replacing("←→", with: "left/right")
-                        .replacing("·", with: "|") : hints, s.width), .dimmed)
+                plain(hints, s), s.width), .dimmed)
+    }
+
+    /// A hint as the terminal can show it: with `--ascii`, arrows and separators in ASCII.
+    static func plain(_ hint: String, _ s: AppState) -> String {
+        s.glyphs == .ascii
+            ? hint.replacing("↑↓", with: "up/down").replacing("←→", with: "left/right").replacing("·", with: "|")
+                .replacing("–", with: "-")
+            : hint
     }
 
     /// A kept list filter, first on the hint line so it is never forgotten.
@@ -505,25 +511,30 @@ public enum ScreenView {
     }
 
     /// A box with text to select by hand (wrapped, never truncated).
-    static func popup(_ s: AppState, _ title: String, _ text: String, into g: inout Grid) {
+    /// The popup's text rows, cut by the columns each character takes (CJK takes two, so nothing runs past the
+    /// box), and its box; Update scrolls within the same rows.
+    static func popupLayout(_ s: AppState, _ text: String) -> (lines: [String], box: Rect, visible: Int) {
         let w = s.width - 8
-        // Cut by the columns each character takes (CJK takes two), so nothing runs past the box.
         let lines = TextWidth.chop(text, w - 4)
         let h = min(s.height - 4, lines.count + 5)
-        let box = Rect(x: 4, y: max(1, (s.height - h) / 2), width: w, height: h)
-        frame(s, box, title: " \(TextWidth.truncate(title, w - 6)) ", into: &g)
+        return (lines, Rect(x: 4, y: max(1, (s.height - h) / 2), width: w, height: h), max(1, h - 4))
+    }
+
+    static func popup(_ s: AppState, _ title: String, _ text: String, into g: inout Grid) {
+        let (lines, box, visible) = popupLayout(s, text)
+        frame(s, box, title: " \(TextWidth.truncate(title, box.width - 6)) ", into: &g)
         // Taller than the box: a window on it, said in the footer, that the arrows move (never cut silently).
-        let visible = max(1, h - 4)
         let top = max(0, min(s.popupScroll, lines.count - visible))
         for (i, line) in lines.dropFirst(top).prefix(visible).enumerated() { g.put(box.x + 2, box.y + 2 + i, line, .bold) }
-        let ascii = s.glyphs == .ascii
-        let (arrows, dash, dot) = ascii ? ("up/down", "-", "|") : ("↑↓", "–", "·")
         let footer =
             lines.count > visible
-            ? " rows \(top + 1)\(dash)\(min(top + visible, lines.count)) of \(lines.count) \(dot) \(arrows) scroll \(dot) any other key closes "
+            ? " rows \(top + 1)–\(min(top + visible, lines.count)) of \(lines.count) · ↑↓ scroll · any other key closes "
             : " any key closes "
-        g.put(box.x + 2, box.maxY - 1, TextWidth.truncate(footer, w - 4), .dimmed)
+        g.put(box.x + 2, box.maxY - 1, TextWidth.truncate(plain(footer, s), box.width - 4), .dimmed)
     }
+
+    /// How many of the keys list's rows its box shows; Update scrolls within them.
+    static func helpVisibleRows(_ s: AppState) -> Int { max(1, min(s.height - 2, KeyBindings.all.count + 4) - 4) }
 
     /// The `?` overlay, generated from the same table that dispatches keys.
     static func help(_ s: AppState, into g: inout Grid) {
@@ -533,10 +544,10 @@ public enum ScreenView {
         }
         let keyW = (rows.map { TextWidth.of($0.0) }.max() ?? 0) + 2
         let w = min(s.width - 4, 2 + keyW + (rows.map { TextWidth.of($0.1) }.max() ?? 20) + 2)
-        let h = min(s.height - 2, rows.count + 4)
+        let visible = helpVisibleRows(s)
+        let h = visible + 4
         let box = Rect(x: (s.width - w) / 2, y: max(1, (s.height - h) / 2), width: w, height: h)
         frame(s, box, title: " keys ", into: &g)
-        let visible = max(1, h - 4)
         let top = max(0, min(s.helpScroll, rows.count - visible))
         for (i, row) in rows.dropFirst(top).prefix(visible).enumerated() {
             g.put(box.x + 2, box.y + 2 + i, row.0, Style(fg: .cyan, bold: true))
