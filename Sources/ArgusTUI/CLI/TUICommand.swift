@@ -78,7 +78,7 @@ public struct TUICommand: ParsableCommand {
     /// `http(s)://host[:port]/share/<token>`: a read-only view of the batch the link was made for; with the web
     /// page's `?job=<job>` (a link copied from a browser's address bar), that job's screen.
     func openShare(_ pasted: String, env: [String: String]) throws {
-        guard let link = ShareLink(pasted), link.base.lowercased().hasPrefix("http") else {
+        guard let link = ShareLink(pasted) else {
             throw fail("'\(pasted.trimmed())' is not a share link (expected http(s)://host[:port]/share/<token>).")
         }
         let (base, shareToken) = (link.base, link.token)
@@ -146,9 +146,7 @@ public struct TUICommand: ParsableCommand {
         }
         // A pasted link often comes with a space or a newline around it (or inside it, wrapped), and a scheme in
         // capitals.
-        if let t = target, let scheme = ShareLink.cleaned(t).lowercased().split(separator: ":").first,
-            scheme == "http" || scheme == "https"
-        {
+        if let t = target, ShareLink.isWebLink(t) {
             try openShare(t, env: env)
             return
         }
@@ -211,7 +209,14 @@ struct ShareLink: Equatable {
                 pasted.unicodeScalars.filter { !$0.properties.isWhitespace && $0.properties.generalCategory != .format }))
     }
 
+    /// Whether the text, as pasted, is a web address (http or https, in any case): then it can only be a share link.
+    static func isWebLink(_ pasted: String) -> Bool {
+        let t = cleaned(pasted).lowercased()
+        return t.hasPrefix("http://") || t.hasPrefix("https://")
+    }
+
     init?(_ pasted: String) {
+        guard ShareLink.isWebLink(pasted) else { return nil }
         let bytes = Array(ShareLink.cleaned(pasted).utf8)
         let needle = Array("/share/".utf8)
         func matches(at i: Int) -> Bool {
