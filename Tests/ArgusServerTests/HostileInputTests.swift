@@ -210,8 +210,11 @@ struct HostileInputTests {
             let r = try c.post("/api/events", json: .object(e))
             #expect(r.status == 422 && r.detail == "\(key) must not contain a NUL character (\\u0000).", "\(key): \(r.status) \(r.text)")
         }
-        // Other control characters (C0, DEL, C1) in the ids people read and type.
-        for (key, value, code) in [("batch_id", "a\u{7}b", "0007"), ("job_id", "j\u{1B}[31m", "001B"), ("job_id", "j\u{85}", "0085")] {
+        // Other control characters (C0, DEL, C1, bidi controls) in the ids people read and type.
+        for (key, value, code) in [
+            ("batch_id", "a\u{7}b", "0007"), ("job_id", "j\u{1B}[31m", "001B"), ("job_id", "j\u{85}", "0085"),
+            ("batch_id", "b\u{202E}lave", "202E"),
+        ] {
             guard case .object(var e) = Ev.make("log_line", batch: "ctl", job: "j", data: ["line": "x"]) else { return }
             e[key] = .string(value)
             let r = try c.post("/api/events", json: .object(e))

@@ -148,9 +148,10 @@ enum EventValidator {
             return bad("\(key) must not contain a NUL character (\\u0000).")
         }
         // Nor any other control character in the ids people read and type (a BEL or an escape shows as a blank or
-        // `?` on the screen, and no one can type it back as a target).
+        // `?` on the screen, a bidi control reorders the row, and no one can type it back as a target): the one rule
+        // for what must not reach a terminal, `TerminalText.isControl`.
         for key in ["batch_id", "job_id"] {
-            if let c = o[key]?.stringValue?.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+            if let c = o[key]?.stringValue?.unicodeScalars.first(where: TerminalText.isControl) {
                 return bad("\(key) must not contain control characters (found U+\(String(format: "%04X", c.value))).")
             }
         }
