@@ -24,6 +24,17 @@ struct AgentTests {
         return work
     }
 
+    /// What a rerun's shell wrote to `path` once it holds a whole line (the shell creates the file for `>` before
+    /// the command writes to it, so existing is not enough), or "" after `seconds`.
+    static func waitForLine(_ path: String, seconds: Double = 15) -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        repeat {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasSuffix("\n") { return text }
+            usleep(100_000)
+        } while Date() < deadline
+        return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    }
+
     /// Waits until the server counts an agent online for `batch`'s host (it polled), or 15 s.
     static func waitOnline(_ c: HTTPClient, _ batch: String) throws {
         let deadline = Date().addingTimeInterval(15)
@@ -145,7 +156,7 @@ struct AgentTests {
         #expect(try #require(events.dataEvents.first { $0.type == ServerEventTypes.rerunFailed }).data.contains("never runs twice"))
         #expect(try c.post("/api/batches/next/rerun", json: [:]).status == 202)
         let next = work.appendingPathComponent("runs-next.txt").path
-        while Date() < deadline, !FileManager.default.fileExists(atPath: next) { usleep(100_000) }
+        _ = Self.waitForLine(next, seconds: deadline.timeIntervalSinceNow)
         Thread.sleep(forTimeInterval: 2.5)  // past the next polls: a redelivery would run it again
         #expect((try? String(contentsOfFile: next, encoding: .utf8)) == "x\n", "ran exactly once")
         #expect(!FileManager.default.fileExists(atPath: work.appendingPathComponent("runs-once.txt").path))
@@ -174,8 +185,7 @@ struct AgentTests {
         #expect(rerun.status == 202, "\(rerun.text)")
         #expect(rerun.json?["host"] == .string(Self.host))
         let marker = work.appendingPathComponent("marker.txt").path
-        while Date() < deadline, !FileManager.default.fileExists(atPath: marker) { usleep(100_000) }
-        let written = (try? String(contentsOfFile: marker, encoding: .utf8)) ?? ""
+        let written = Self.waitForLine(marker, seconds: deadline.timeIntervalSinceNow)
         #expect(written.trimmingCharacters(in: .whitespacesAndNewlines) == "ran-in-\(work.path)")
 
         // A long-running rerun: its process writes its pid, then sleeps; the new batch it reports links back.
@@ -184,8 +194,7 @@ struct AgentTests {
         #expect(try c.post("/api/batches/long/rerun", json: [:]).status == 202)
         let pidFile = work.appendingPathComponent("pid.txt").path
         let deadline2 = Date().addingTimeInterval(15)
-        while Date() < deadline2, !FileManager.default.fileExists(atPath: pidFile) { usleep(100_000) }
-        let pid = Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        let pid = Int32(Self.waitForLine(pidFile).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         #expect(pid > 1 && kill(pid, 0) == 0)
         Thread.sleep(forTimeInterval: 0.5)  // the agent acks `started` right after spawning
         try c.mustPost(
@@ -237,8 +246,7 @@ struct AgentRestartTests {
         while Date() < deadline, try c.mustGet("/api/batches/after-restart")["agent_online"] != true { usleep(200_000) }
         #expect(try c.post("/api/batches/after-restart/rerun", json: [:]).status == 202)
         let marker = work.appendingPathComponent("restarted.txt").path
-        while Date() < deadline, !FileManager.default.fileExists(atPath: marker) { usleep(100_000) }
-        #expect(FileManager.default.fileExists(atPath: marker))
+        #expect(AgentTests.waitForLine(marker, seconds: deadline.timeIntervalSinceNow) == "back\n")
         let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
         #expect(log.contains("cannot poll") && log.contains("connected again"), "\(log)")
     }
