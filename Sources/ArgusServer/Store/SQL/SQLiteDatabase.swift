@@ -1,5 +1,10 @@
 import GRDB
 import GRDBSQLite
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// SQLITE_TRANSIENT: SQLite copies the bound text (a C macro cast, so spelled out here).
 let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
@@ -22,10 +27,22 @@ final class SQLiteDatabase: SQLDatabase {
         try SQLiteDatabase.readHere(quick, body)
     }
 
-    /// DatabaseQueue's synchronous read: the body runs on the calling thread (a serial queue's sync), in a read
-    /// transaction. (From an async function the compiler would pick GRDB's async read, which hops.)
+    /// The body runs on the calling thread (a serial queue's sync), in a read transaction. (From an async function
+    /// the compiler would pick GRDB's async read, which hops.) The transaction is begun and ended by cached
+    /// statements: GRDB's `read` prepares BEGIN and COMMIT anew each time, a tenth of a lone job read's CPU.
     private static func readHere<T>(_ quick: DatabaseQueue, _ body: (SQLConnection) throws -> T) throws -> T {
-        try quick.read { db in try body(SQLiteConnection(db)) }
+        try quick.inDatabase { db in
+            let c = SQLiteConnection(db)
+            try c.execute("BEGIN DEFERRED")
+            do {
+                let result = try body(c)
+                try c.execute("COMMIT")
+                return result
+            } catch {
+                _ = try? c.execute("ROLLBACK")
+                throw error
+            }
+        }
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
@@ -64,12 +81,18 @@ final class SQLiteConnection: SQLConnection {
     func query(_ sql: String, _ args: [SQLValue], _ row: (SQLRow) throws -> Bool) throws {
         let h = try prepare(sql, args)
         defer { sqlite3_reset(h) }
-        let n = sqlite3_column_count(h)
-        let columns = SQLRow.Columns((0..<n).map { String(cString: sqlite3_column_name(h, $0)) })
+        var n: Int32 = 0
+        var columns: SQLRow.Columns?
         while true {
             let rc = sqlite3_step(h)
             if rc == SQLITE_DONE { return }
             guard rc == SQLITE_ROW else { throw error(rc) }
+            // After the first step: a statement prepared before another connection changed the schema is compiled
+            // again by its step, and only then names the table's columns as they are now.
+            if columns == nil {
+                n = sqlite3_column_count(h)
+                columns = Self.columns(of: h, sql: sql)
+            }
             var values: [SQLValue] = []
             values.reserveCapacity(Int(n))
             for i in 0..<n {
@@ -85,8 +108,29 @@ final class SQLiteConnection: SQLConnection {
                     values.append(.text(text ?? ""))
                 }
             }
-            guard try row(SQLRow(columns: columns, values: values)) else { return }
+            guard try row(SQLRow(columns: columns!, values: values)) else { return }
         }
+    }
+
+    /// Each statement's column names and their index, made once per statement text rather than per query (27 names
+    /// hashed into a dictionary on every read of a job row). A cached entry is used only while the statement still
+    /// names the same columns (a migration may change what `SELECT *` returns); statements built with a varying
+    /// text (IN lists) could fill the cache, so it starts over past 1,024 texts.
+    private static let columnCache = Mutex<[String: SQLRow.Columns]>([:])
+
+    private static func columns(of h: OpaquePointer, sql: String) -> SQLRow.Columns {
+        let n = Int(sqlite3_column_count(h))
+        if let cached = columnCache.withLock({ $0[sql] }), cached.names.count == n,
+            cached.names.indices.allSatisfy({ i in cached.names[i].withCString { strcmp($0, sqlite3_column_name(h, Int32(i))) == 0 } })
+        {
+            return cached
+        }
+        let made = SQLRow.Columns((0..<Int32(n)).map { String(cString: sqlite3_column_name(h, $0)) })
+        columnCache.withLock { cache in
+            if cache.count >= 1024 { cache.removeAll() }
+            cache[sql] = made
+        }
+        return made
     }
 
     private func prepare(_ sql: String, _ args: [SQLValue]) throws -> OpaquePointer {
