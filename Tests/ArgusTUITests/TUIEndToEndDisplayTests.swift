@@ -276,18 +276,17 @@ extension TUIEndToEndTests {
         #expect(picker.contains("◐ stopping"), "\(picker)")
     }
 
-    @Test("--dump below 60×20 says the frame is too small, without offering keys, and exits 1")
+    @Test("--width/--height below 60×20 (or past 1000×500) are one sentence naming the range, before any request")
     func dumpTooSmall() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        try Self.seedJob(s.client(token))
-        let (rc, out, err) = try runTool(
-            Binaries.path("argus-tui"), ["--dump", "--width", "50", "--height", "12", "b1/j1"],
-            env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
-        #expect(rc == 1)
-        #expect(out.contains("frame too small") && out.contains("50×12, need 60×20"))
-        #expect(!out.contains("quits"))
-        #expect(
-            err == "argus-tui: a 50×12 frame is too small for the screen: pass at least --width 60 --height 20.\n", "\(err)")
+        for size in [["50", "12"], ["59", "40"], ["120", "19"], ["1001", "40"]] {
+            let (rc, out, err) = try runTool(
+                Binaries.path("argus-tui"), ["--dump", "--width", size[0], "--height", size[1], "b1/j1"],
+                env: ["ARGUS_URL": "http://127.0.0.1:9", "ARGUS_TOKEN": "unused"])
+            #expect(rc == 64 && out.isEmpty, "\(size): \(rc) \(out)")
+            #expect(
+                err.hasPrefix(
+                    "Error: --width must be 60 to 1000 and --height 20 to 500: the screen needs at least 60×20.\n"),
+                "\(size): \(err)")
+        }
     }
 }

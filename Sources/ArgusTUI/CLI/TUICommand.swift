@@ -34,8 +34,8 @@ public struct TUICommand: ParsableCommand {
     @Option(help: "Server URL (env ARGUS_URL, default http://127.0.0.1:8000).") var url: String?
     @Option(help: "API token; other users on this machine can read it in `ps`: prefer env ARGUS_TOKEN.") var token: String?
     @Flag(help: "Print one frame of the screen as plain text and exit.") var dump = false
-    @Option(help: "Width of the --dump frame.") var width: Int = 120
-    @Option(help: "Height of the --dump frame.") var height: Int = 40
+    @Option(help: "Width of the --dump frame (60 to 1000).") var width: Int = 120
+    @Option(help: "Height of the --dump frame (20 to 500).") var height: Int = 40
     @Flag(help: "Draw with ASCII only (no braille), as on a non-UTF-8 terminal.") var ascii = false
     @Flag(help: "Hide the actions that change a run.") var readonly = false
     @Flag(help: "Show the job screen's GPUs panel from the start (G toggles it); with --dump, the frame includes it.")
@@ -49,18 +49,12 @@ public struct TUICommand: ParsableCommand {
 
     public init() {}
 
+    /// The one rule for a `--dump` frame's size: at least the screen's smallest (`ScreenView.minWidth`×`minHeight`).
     public func validate() throws {
-        guard (20...1000).contains(width), (5...500).contains(height) else {
-            throw ValidationError("--width must be 20 to 1000 and --height 5 to 500.")
-        }
-    }
-
-    /// A `--dump` frame below the screen's smallest size says so in its text; the exit status says it too, so a
-    /// script does not take it for a frame.
-    func dumpFitted() throws {
-        guard width >= ScreenView.minWidth, height >= ScreenView.minHeight else {
-            throw fail(
-                "a \(width)×\(height) frame is too small for the screen: pass at least --width \(ScreenView.minWidth) --height \(ScreenView.minHeight)."
+        let (w, h) = (ScreenView.minWidth...1000, ScreenView.minHeight...500)
+        guard w.contains(width), h.contains(height) else {
+            throw ValidationError(
+                "--width must be \(w.lowerBound) to \(w.upperBound) and --height \(h.lowerBound) to \(h.upperBound): the screen needs at least \(w.lowerBound)×\(h.lowerBound)."
             )
         }
     }
@@ -100,7 +94,6 @@ public struct TUICommand: ParsableCommand {
         o.color = env["NO_COLOR"].map { $0.isEmpty } ?? true
         if dump {
             do { try printFrame(TerminalApp.dump(o, width: width, height: height)) } catch { throw fail("\(error)") }
-            try dumpFitted()
             return
         }
         let status = TerminalApp.run(o)
@@ -177,7 +170,6 @@ public struct TUICommand: ParsableCommand {
                         ? "the server rejected the token: \(error.description)" : error.description)
             }
             do { try printFrame(frame) } catch { throw fail("\(error)") }
-            try dumpFitted()
             return
         }
         // A bad token is one sentence before the screen opens; an unreachable server is shown on screen and retried.

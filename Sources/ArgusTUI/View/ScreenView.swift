@@ -30,12 +30,9 @@ public enum ScreenView {
         return g
     }
 
+    /// A terminal smaller than the screen's smallest frame (a `--dump` frame cannot be: `TUICommand.validate`).
     static func tooSmall(_ s: AppState, into g: inout Grid) {
-        let size = "\(s.width)×\(s.height), need \(minWidth)×\(minHeight)"
-        // A --dump frame takes no keys: it names the flags that make it bigger instead.
-        let lines =
-            s.interactive
-            ? ["terminal too small", size, "q quits"] : ["frame too small", size, "pass a larger --width and --height"]
+        let lines = ["terminal too small", "\(s.width)×\(s.height), need \(minWidth)×\(minHeight)", "q quits"]
         for (i, l) in lines.enumerated() {
             let y = max(0, s.height / 2 - 1) + i
             g.put(max(0, (s.width - TextWidth.of(l)) / 2), y, l, i == 0 ? .bold : .dimmed)
