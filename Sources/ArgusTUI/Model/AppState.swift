@@ -156,8 +156,6 @@ public struct AppState: Sendable {
     public var glyphs: Glyphs = .braille
     public var color = true
     public var readOnly = false
-    /// False for `--dump`: one frame with no keys, so it must not offer any.
-    public var interactive = true
     /// Set for share links: the one batch this view may show (Esc never leaves it).
     public var pinnedBatch: String?
     public var serverLabel = ""

@@ -214,7 +214,6 @@ public enum TerminalApp {
         state.height = height
         state.glyphs = o.ascii ? .ascii : .braille
         state.color = false
-        state.interactive = false
         state.readOnly = o.readOnly
         state.showGPUs = o.showGPUs
         state.pinnedBatch = o.pinnedBatch
