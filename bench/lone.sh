@@ -5,8 +5,8 @@
 # Sources/ArgusBench/LoneRequests.swift).
 #   bench/lone.sh [REQUESTS=5000] [BASELINE_BINARY]
 # With BASELINE_BINARY (an argus-server built from another commit, e.g. by scripts/install.sh into another prefix),
-# both servers run side by side and the probe alternates between them, two rounds each: a change measured against
-# its baseline in the same minutes, which is what the shared machine's drift allows.
+# both servers run side by side and each of the 10 rounds runs every kind on both, in alternating order: a change
+# measured against its baseline in the same seconds, which is what the shared machine's drift allows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-5000}
@@ -25,14 +25,11 @@ pids+=($srv_pid); this=("$srv_url" "$($bin token create --data-dir "$dir/this" -
 echo "command: bench/lone.sh $n${base:+ $base}   (load average $(cut -d' ' -f1 /proc/loadavg))"
 if [ -z "$base" ]; then
   echo "server pid ${this[2]}, idle RSS $(rss_mb ${this[2]}) MB"
-  .build/release/argus-bench lone "${this[@]::2}" "${this[2]}" "$n"
+  .build/release/argus-bench lone "${this[@]}" "$n"
   echo "server RSS after: $(rss_mb ${this[2]}) MB"
   exit 0
 fi
 bin=$base serve "$dir/base" --data-dir "$dir/base"
 pids+=($srv_pid); that=("$srv_url" "$($base token create --data-dir "$dir/base" --user bench)" "$srv_pid")
 echo "idle RSS: this build $(rss_mb ${this[2]}) MB, baseline $(rss_mb ${that[2]}) MB"
-for round in 1 2; do
-  echo "== baseline ($base), round $round"; .build/release/argus-bench lone "${that[@]::2}" "${that[2]}" "$n" | tail -3
-  echo "== this build, round $round"; .build/release/argus-bench lone "${this[@]::2}" "${this[2]}" "$n" | tail -3
-done
+.build/release/argus-bench lone "${this[@]}" "$n" "${that[@]}"

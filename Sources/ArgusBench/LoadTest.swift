@@ -522,6 +522,15 @@ enum Proc {
         return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// The process's CPU time so far in nanoseconds (its CPU clock: every thread, the ones that ended included), for
+    /// figures finer than /proc's 10 ms ticks; 0 when the clock cannot be read.
+    static func cpuNanoseconds(_ pid: Int32) -> UInt64 {
+        var clock = clockid_t()
+        var t = timespec()
+        guard clock_getcpuclockid(pid, &clock) == 0, clock_gettime(clock, &t) == 0 else { return 0 }
+        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+    }
+
     /// CPU seconds all cores spent busy so far (user, nice, system, irq, softirq, steal in /proc/stat).
     static func machineBusySeconds() -> Double {
         let text = (try? String(contentsOfFile: "/proc/stat", encoding: .utf8)) ?? ""
