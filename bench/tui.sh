@@ -38,6 +38,7 @@ PY
 }
 load j 10000
 load k 100000
+srv_rss0=$(awk '/VmRSS/{print int($2/1024)}' /proc/$srv/status)
 render=$($bin/argus-bench tui-render 100000 200 60)
 # The batch screen with 50 jobs, and the compare overlay of 4 jobs of 100k epochs each (issue 14).
 screens=$($bin/argus-bench tui-screens 50 4 100000 200 60)
@@ -155,3 +156,5 @@ printf '%-58s %16s %10s\n' "memory with the 100k job, installed: USS / private d
 printf '%-58s %16s %10s\n' "  RSS now / peak (MB)" "$irss / $ihwm" "< 25"
 printf '%-58s %16s %10s\n' "  the build in .build/release: USS / private dirty (MB)" "$uss / $dirty" ""
 printf '%-58s %16s %10s\n' "  RSS now / peak (MB)" "$rss / $hwm" ""
+printf '%-58s %16s %10s\n' "argus-server RSS: loaded / after every view above / peak (MB)" \
+  "$srv_rss0 / $(awk '/VmRSS/{r = int($2/1024)} /VmHWM/{h = int($2/1024)} END {print r " / " h}' /proc/$srv/status)" ""
