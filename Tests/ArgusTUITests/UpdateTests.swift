@@ -199,6 +199,23 @@ struct UpdateTests {
         #expect(Update.apply(&s, .key(.ctrlC)) == [.interrupted])
     }
 
+    @Test("a terminal too small for the screen takes only q and Ctrl-C: a Stop prompt hidden behind it ignores y")
+    func tooSmallTakesOnlyQuit() {
+        var s = Fixture.state(Fixture.view())
+        _ = Update.apply(&s, .key(.char("s")))
+        #expect(s.confirming == .stop)
+        _ = Update.apply(&s, .resize(width: 30, height: 10))
+        #expect(ScreenView.render(s).text.contains("terminal too small"))
+        for k: Key in [.char("y"), .char("Y"), .enter, .char("r"), .char("c"), .escape] {
+            #expect(Update.apply(&s, .key(k)) == [], "\(k)")
+        }
+        _ = Update.apply(&s, .resize(width: 120, height: 40))
+        #expect(s.confirming == .stop && ScreenView.render(s).text.contains("Stop batch b1?"), "the prompt is still there")
+        _ = Update.apply(&s, .resize(width: 30, height: 10))
+        #expect(Update.apply(&s, .key(.char("q"))) == [.quit])
+        #expect(Update.apply(&s, .key(.ctrlC)) == [.interrupted])
+    }
+
     @Test("Rerun waits on an agent: a finished batch's actions are asked for every few seconds; a refused r asks first")
     func rerunFollowsAgents() {
         func actions(rerun: JSON) -> JSON {

@@ -312,6 +312,15 @@ public enum Update {
     }
 
     static func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
+        // A terminal too small for the screen shows only "q quits": no other key may act on what cannot be seen (a
+        // Stop prompt hidden behind it would otherwise take its `y`).
+        guard ScreenView.fits(s) else {
+            switch key {
+            case .ctrlC: return [.interrupted]
+            case .char("q"): return [.quit]
+            default: return []
+            }
+        }
         if s.filterEditing { return editFilter(&s, key) }
         if let pending = s.confirming {
             s.confirming = nil

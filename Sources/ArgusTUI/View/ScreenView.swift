@@ -7,9 +7,12 @@ public enum ScreenView {
     public static let minWidth = 60
     public static let minHeight = 20
 
+    /// Whether the screen can be drawn at all; below it only "terminal too small … q quits" shows.
+    static func fits(_ s: AppState) -> Bool { s.width >= minWidth && s.height >= minHeight }
+
     public static func render(_ s: AppState) -> Grid {
         var g = Grid(width: s.width, height: s.height)
-        guard s.width >= minWidth, s.height >= minHeight else {
+        guard fits(s) else {
             tooSmall(s, into: &g)
             return g
         }
