@@ -49,7 +49,9 @@ struct DatabaseOptions: ParsableArguments {
         }
         do {
             if let config {
-                return try ArgusStore(dataDir: dir, backgroundCheckpoints: true, fsyncEachCommit: config.fsyncEachCommit)
+                let store = try ArgusStore(dataDir: dir, backgroundCheckpoints: true, fsyncEachCommit: config.fsyncEachCommit)
+                try ServeLock.acquire(dataDir: dir)
+                return store
             }
             return try ArgusStore(dataDir: dir)
         } catch { throw fail(error.description) }
