@@ -276,16 +276,27 @@ extension TUIEndToEndTests {
         #expect(picker.contains("◐ stopping"), "\(picker)")
     }
 
+    @Test("the live screen with its output or input redirected is one sentence pointing at --dump, not escape codes")
+    func notATerminal() throws {
+        let (rc, out, err) = try runTool(
+            Binaries.path("argus-tui"), ["b1/j1"], env: ["ARGUS_URL": "http://127.0.0.1:9", "ARGUS_TOKEN": "unused"],
+            stdin: "q")
+        #expect(rc == 1 && out.isEmpty, "\(rc) \(out)")
+        #expect(
+            err
+                == "argus-tui: the live screen needs a terminal on standard input and output: use --dump for one frame as text, or --export for the epochs.\n",
+            "\(err)")
+    }
+
     @Test("--width/--height below 60×20 (or past 1000×500) are one sentence naming the range, before any request")
     func dumpTooSmall() throws {
         for size in [["50", "12"], ["59", "40"], ["120", "19"], ["1001", "40"]] {
             let (rc, out, err) = try runTool(
                 Binaries.path("argus-tui"), ["--dump", "--width", size[0], "--height", size[1], "b1/j1"],
                 env: ["ARGUS_URL": "http://127.0.0.1:9", "ARGUS_TOKEN": "unused"])
-            #expect(rc == 64 && out.isEmpty, "\(size): \(rc) \(out)")
+            #expect(rc == 1 && out.isEmpty, "\(size): \(rc) \(out)")
             #expect(
-                err.hasPrefix(
-                    "Error: --width must be 60 to 1000 and --height 20 to 500: the screen needs at least 60×20.\n"),
+                err == "argus-tui: --width must be 60 to 1000 and --height 20 to 500: the screen needs at least 60×20.\n",
                 "\(size): \(err)")
         }
     }

@@ -50,10 +50,11 @@ public struct TUICommand: ParsableCommand {
     public init() {}
 
     /// The one rule for a `--dump` frame's size: at least the screen's smallest (`ScreenView.minWidth`×`minHeight`).
+    /// Like every other refusal, one sentence and exit status 1.
     public func validate() throws {
         let (w, h) = (ScreenView.minWidth...1000, ScreenView.minHeight...500)
         guard w.contains(width), h.contains(height) else {
-            throw ValidationError(
+            throw fail(
                 "--width must be \(w.lowerBound) to \(w.upperBound) and --height \(h.lowerBound) to \(h.upperBound): the screen needs at least \(w.lowerBound)×\(h.lowerBound)."
             )
         }
@@ -172,9 +173,17 @@ public struct TUICommand: ParsableCommand {
             do { try printFrame(frame) } catch { throw fail("\(error)") }
             return
         }
+        // Redirected, the live screen would write escape codes into a file and wait for keys that never come.
+        guard isatty(0) == 1, isatty(1) == 1 else {
+            throw fail(
+                "the live screen needs a terminal on standard input and output: use --dump for one frame as text, or --export for the epochs."
+            )
+        }
         // A bad token is one sentence before the screen opens; an unreachable server is shown on screen and retried.
+        // Briefly: until the screen opens the terminal is blank and keys echo, and a server that accepts but does not
+        // answer would hold it so for the whole timeout (the screen's own requests then report it).
         do {
-            let r = try HTTPClient(baseURL: base, token: token, timeout: 5).get("/api/batches?limit=1")
+            let r = try HTTPClient(baseURL: base, token: token, timeout: 1.5).get("/api/batches?limit=1")
             if r.status == 401 { throw fail("the server rejected the token: \(r.detail)") }
         } catch let e as ExitCode {
             throw e
