@@ -163,6 +163,26 @@ struct UpdateTests {
         #expect(s.filter.isEmpty)
     }
 
+    @Test("a scrolled log keeps its lines on screen while new ones arrive below; the count of lines up grows")
+    func scrolledLogStaysPut() {
+        var s = Fixture.state(Fixture.view(logs: (0..<300).map { ("info", "line \($0)") }))
+        for _ in 0..<5 { _ = Update.apply(&s, .key(.up)) }
+        func shown(_ s: AppState) -> [String] {
+            ScreenView.render(s).text.split(separator: "\n").filter { $0.contains(" line ") }.map { String($0) }
+        }
+        let before = shown(s)
+        #expect(s.logScroll == 5 && before.last?.hasSuffix("line 294") == true, "\(before)")
+        for i in 0..<12 {
+            _ = Update.apply(&s, .streamEvent(event(1000 + i, "log_line", data: ["line": "line \(300 + i)", "level": "info"])))
+        }
+        #expect(shown(s) == before)
+        #expect(s.logScroll == 17 && ScreenView.render(s).text.contains("scrolled 17 up"))
+        _ = Update.apply(&s, .key(.down))
+        #expect(shown(s).last?.hasSuffix("line 295") == true, "Down moves one line from where the reader was")
+        _ = Update.apply(&s, .key(.end))
+        #expect(s.logScroll == 0 && shown(s).last?.hasSuffix("line 311") == true)
+    }
+
     @Test(
         "digits toggle series, e smooths, g switches to log-y; navigation keys never trigger actions")
     func chartKeysAndSafety() {

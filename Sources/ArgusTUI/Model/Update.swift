@@ -70,6 +70,18 @@ public enum Update {
     static let asksFirst: Set<Command> = [.stop, .rerun, .markFailed]
 
     public static func apply(_ s: inout AppState, _ action: Action) -> [Effect] {
+        // A scrolled log stays where the reader left it: lines arriving below push the view's distance from the
+        // bottom up by as many (older pages arrive above and change nothing).
+        let anchor = s.logScroll > 0 ? s.filteredLogs.last?.id : nil
+        let effects = handle(&s, action)
+        if let anchor, s.logScroll > 0 {
+            let arrived = s.filteredLogs.reversed().prefix { $0.id > anchor }.count
+            if arrived > 0 { s.logScroll += arrived }
+        }
+        return effects
+    }
+
+    private static func handle(_ s: inout AppState, _ action: Action) -> [Effect] {
         switch action {
         case .resize(let w, let h):
             s.width = w
