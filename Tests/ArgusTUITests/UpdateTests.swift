@@ -219,6 +219,28 @@ struct UpdateTests {
         #expect(Update.apply(&s, .key(.ctrlC)) == [.interrupted])
     }
 
+    @Test("a log search that fails while the server is away says so, keeps the loaded matches, and runs again once live")
+    func searchFailsThenRetries() {
+        var s = Fixture.state(Fixture.view(logs: (0..<300).map { ("info", "line \($0)") }))
+        _ = Update.apply(&s, .connection(.live))
+        for k: Key in [.char("/"), .char("l"), .char("i"), .char("n"), .char("e"), .char(" "), .char("2"), .char("7")] {
+            _ = Update.apply(&s, .key(k))
+        }
+        let req = LogPageRequest(batchID: "b1", jobID: "j1", query: "line 27", beforeID: nil)
+        #expect(s.logFetch == req)
+        _ = Update.apply(&s, .connection(.reconnecting(attempt: 1, problem: .unreachable)))
+        _ = Update.apply(&s, .logPageFailed(req, "Cannot reach the server"))
+        var text = ScreenView.render(s).text
+        #expect(!text.contains("searching the whole log…"), "\(text)")
+        #expect(text.contains("filter \"line 27\": 11 loaded matches · searching the whole log failed, again when the server is back"))
+        #expect(text.contains("line 279"))
+        #expect(Update.apply(&s, .connection(.live)) == [.fetchLogs(req)])
+        text = ScreenView.render(s).text
+        #expect(text.contains("searching the whole log…"))
+        _ = Update.apply(&s, .logPage(req, []))
+        #expect(ScreenView.render(s).text.contains("filter \"line 27\": 11 matches"))
+    }
+
     @Test("a terminal too small for the screen takes only q and Ctrl-C: a Stop prompt hidden behind it ignores y")
     func tooSmallTakesOnlyQuit() {
         var s = Fixture.state(Fixture.view())
@@ -226,12 +248,14 @@ struct UpdateTests {
         #expect(s.confirming == .stop)
         _ = Update.apply(&s, .resize(width: 30, height: 10))
         #expect(ScreenView.render(s).text.contains("terminal too small"))
-        for k: Key in [.char("y"), .char("Y"), .enter, .char("r"), .char("c"), .escape] {
+        for k: Key in [.char("y"), .char("Y"), .enter, .char("r"), .char("c"), .char("S")] {
             #expect(Update.apply(&s, .key(k)) == [], "\(k)")
         }
         _ = Update.apply(&s, .resize(width: 120, height: 40))
         #expect(s.confirming == .stop && ScreenView.render(s).text.contains("Stop batch b1?"), "the prompt is still there")
         _ = Update.apply(&s, .resize(width: 30, height: 10))
+        _ = Update.apply(&s, .key(.escape))
+        #expect(s.confirming == nil, "Esc cancels, seen or not")
         #expect(Update.apply(&s, .key(.char("q"))) == [.quit])
         #expect(Update.apply(&s, .key(.ctrlC)) == [.interrupted])
     }

@@ -60,6 +60,15 @@ public struct TUICommand: ParsableCommand {
         }
     }
 
+    /// Redirected, the live screen would write escape codes into a file and wait for keys that never come.
+    func requireTerminal() throws {
+        guard isatty(0) == 1, isatty(1) == 1 else {
+            throw fail(
+                "the live screen needs a terminal on standard input and output: use --dump for one frame as text, or --export for the epochs."
+            )
+        }
+    }
+
     /// A `--dump` frame on stdout; a write that fails (a full disk, a closed stdout) is an error, not a lost frame.
     func printFrame(_ frame: String) throws(StandardStreams.WriteFailure) {
         try StandardStreams.write(Array((frame + "\n").utf8), to: 1)
@@ -97,6 +106,7 @@ public struct TUICommand: ParsableCommand {
             do { try printFrame(TerminalApp.dump(o, width: width, height: height)) } catch { throw fail("\(error)") }
             return
         }
+        try requireTerminal()
         let status = TerminalApp.run(o)
         if status != 0 { throw ExitCode(status) }
     }
@@ -173,12 +183,6 @@ public struct TUICommand: ParsableCommand {
             do { try printFrame(frame) } catch { throw fail("\(error)") }
             return
         }
-        // Redirected, the live screen would write escape codes into a file and wait for keys that never come.
-        guard isatty(0) == 1, isatty(1) == 1 else {
-            throw fail(
-                "the live screen needs a terminal on standard input and output: use --dump for one frame as text, or --export for the epochs."
-            )
-        }
         // A bad token is one sentence before the screen opens; an unreachable server is shown on screen and retried.
         // Briefly: until the screen opens the terminal is blank and keys echo, and a server that accepts but does not
         // answer would hold it so for the whole timeout (the screen's own requests then report it).
@@ -188,6 +192,7 @@ public struct TUICommand: ParsableCommand {
         } catch let e as ExitCode {
             throw e
         } catch {}
+        try requireTerminal()
         let status = TerminalApp.run(o)
         if status != 0 { throw ExitCode(status) }
     }

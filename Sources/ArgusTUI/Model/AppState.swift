@@ -291,4 +291,6 @@ public struct LogSearch: Equatable, Sendable {
     public var loaded = false
     /// Every match is in `hits` (the last page came back short).
     public var complete = false
+    /// Why the first page could not be fetched; it is asked for again when the connection is live again.
+    public var failed: String?
 }

@@ -240,7 +240,13 @@ public enum Update {
                 if case .stalled(let seconds)? = c.problem { since -= seconds }
                 s.connectionLostAt = since
             }
+            let wasLive = s.connection == .live
             s.connection = c
+            // A search that failed while the server was away is asked for again once it is back.
+            if c == .live, !wasLive, s.logFetch == nil, let search = s.search, search.failed != nil, let job = s.job {
+                s.search?.failed = nil
+                return fetch(&s, LogPageRequest(batchID: job.batchID, jobID: job.jobID, query: search.query, beforeID: nil))
+            }
             return []
         case .message(let text, let isError):
             say(&s, text, error: isError)
@@ -278,6 +284,7 @@ public enum Update {
             guard s.logFetch == req else { return [] }
             s.logFetch = nil
             s.pendingScrollUp = 0
+            if !req.query.isEmpty, req.beforeID == nil, s.search?.query == req.query { s.search?.failed = why }
             say(&s, "Could not load log lines: \(why)", error: true)
             return []
         }
@@ -324,12 +331,13 @@ public enum Update {
     }
 
     static func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
-        // A terminal too small for the screen shows only "q quits": no other key may act on what cannot be seen (a
-        // Stop prompt hidden behind it would otherwise take its `y`).
-        guard ScreenView.fits(s) else {
+        // A terminal too small for the screen shows only "q quits": no key may act on what cannot be seen (a Stop
+        // prompt hidden behind it would otherwise take its `y`). Esc still cancels and closes, which is always safe.
+        if !ScreenView.fits(s) {
             switch key {
             case .ctrlC: return [.interrupted]
             case .char("q"): return [.quit]
+            case .escape: break
             default: return []
             }
         }

@@ -246,7 +246,13 @@ enum JobPanels {
         if !s.filter.isEmpty {
             let count = all.count
             title += "  filter \"\(s.filter)\": "
-            title += searching ? "searching the whole log…" : "\(count)\(s.olderLogsExist ? "+" : "") match\(count == 1 ? "" : "es")"
+            if s.search?.query == s.filter, s.search?.failed != nil {
+                // What is loaded here still shows; the server's search is asked again when the connection is back.
+                title += "\(count) loaded match\(count == 1 ? "" : "es") · searching the whole log failed"
+                title += s.connection == .live ? " (type to search again)" : ", again when the server is back"
+            } else {
+                title += searching ? "searching the whole log…" : "\(count)\(s.olderLogsExist ? "+" : "") match\(count == 1 ? "" : "es")"
+            }
         }
         title += scroll == 0 ? "  (following)" : "  (scrolled \(scroll) up · End follows)"
         if s.logFetch?.beforeID != nil {
