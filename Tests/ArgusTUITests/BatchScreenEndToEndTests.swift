@@ -145,6 +145,12 @@ struct BatchScreenEndToEndTests {
         #expect(out.contains("compare 3 jobs · train_loss") && out.contains("1━lr1 0.1") && out.contains("2━lr2 0.2"), "\(out)")
         #expect(out.contains("0.1 @9") && out.contains("0.2 @9"), "\(out)")
         #expect(out.contains("gone      ✗ Job 'gone' of batch 'b' not found."), "\(out)")
+        // None of them to show is an error, as for one job: one sentence and exit 1, not a frame saying "● live".
+        let (rcNone, outNone, errNone) = try runTool(bin, ["--dump", "--compare", "b/gone,b/gone2"], env: env)
+        #expect(rcNone == 1 && outNone.isEmpty && errNone == "argus-tui: Job 'gone' of batch 'b' not found.\n", "\(errNone)")
+        let (rcDown, outDown, errDown) = try runTool(
+            bin, ["--dump", "--compare", "b/lr1,b/lr2"], env: ["ARGUS_URL": "http://127.0.0.1:9", "ARGUS_TOKEN": token])
+        #expect(rcDown == 1 && outDown.isEmpty && errDown.hasPrefix("argus-tui: Cannot reach http://127.0.0.1:9"), "\(errDown)")
         for (args, sentence) in [
             (["--compare", "b/lr1"], "--compare needs at least two different jobs"),
             (["--compare", "b/lr1,b"], "--compare needs BATCH/JOB items separated by commas, got 'b'."),

@@ -241,7 +241,7 @@ struct UpdateTests {
         #expect(ScreenView.render(s).text.contains("filter \"line 27\": 11 matches"))
     }
 
-    @Test("a terminal too small for the screen takes only q and Ctrl-C: a Stop prompt hidden behind it ignores y")
+    @Test("a terminal too small for the screen takes only q, Ctrl-C and Esc: a Stop prompt hidden behind it ignores y")
     func tooSmallTakesOnlyQuit() {
         var s = Fixture.state(Fixture.view())
         _ = Update.apply(&s, .key(.char("s")))

@@ -199,11 +199,14 @@ public final class Feed: @unchecked Sendable {
                     guard case .viewLoaded(let view, let epochs) = loaded else { return }
                     inbox.post(
                         .compareLoaded(ref, view, epochs: epochs, seconds: Date().timeIntervalSince(started)))
+                    inbox.post(.connection(.live))
                 } catch {
                     if error.status == 401 {
                         inbox.post(.fatal("The server rejected the token: \(error.description)"))
                     } else {
                         inbox.post(.compareFailed(ref, error.description))
+                        // The overlay has no stream: its header says what its last fetch found.
+                        if error.kind != .http { inbox.post(.connection(.offline(Feed.problem(error, what: "the job's view")))) }
                     }
                 }
             }

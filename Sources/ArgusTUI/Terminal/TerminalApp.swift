@@ -231,6 +231,7 @@ public enum TerminalApp {
                 .jobsLoaded(
                     batchID: b, try client.getJSON(APIPath.jobs(b)).arrayValue ?? []))
         case .compare(let refs):
+            var firstError: ClientError?
             for ref in refs {
                 do throws(ClientError) {
                     guard case .viewLoaded(let view, let epochs) = try JobData.loadView(client, batchID: ref.batchID, jobID: ref.jobID)
@@ -238,9 +239,12 @@ public enum TerminalApp {
                     _ = Update.apply(&state, .compareLoaded(ref, view, epochs: epochs))
                 } catch {
                     if error.status == 401 { throw error }
+                    firstError = firstError ?? error
                     _ = Update.apply(&state, .compareFailed(ref, error.description))
                 }
             }
+            // Nothing to overlay is an error, as for one job; a frame with some jobs shows the others' reasons.
+            if state.compare?.loaded.isEmpty != false, let firstError { throw firstError }
             // The frame shows the overlay, not the last failure's status message (the table says it).
             state.status = nil
         case .job(let b, let j):
