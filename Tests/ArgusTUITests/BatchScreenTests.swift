@@ -45,6 +45,25 @@ struct BatchScreenTests {
 
     static func ids(_ s: AppState) -> [String] { s.shownJobs.map(\.id) }
 
+    @Test("back from a job or the overlay while offline, the batch screen keeps its rows as of the last load")
+    func backOfflineKeepsRows() {
+        var s = Self.state()
+        _ = Update.apply(&s, .key(.enter))
+        #expect(s.screen == .job)
+        _ = Update.apply(&s, .connection(.live))
+        _ = Update.apply(&s, .connection(.reconnecting(attempt: 1, problem: .unreachable)))
+        #expect(Update.apply(&s, .key(.escape)) == [.closeJob, .loadJobs("b")])
+        _ = Update.apply(&s, .connection(.offline(.unreachable)))
+        var text = ScreenView.render(s).text
+        #expect(!text.contains("loading…") && Self.ids(s).count == 4 && text.contains("sweep-seed10"), "\(text)")
+        #expect(text.contains("showing the jobs as of"), "\(text)")
+        for k: Key in [.char(" "), .down, .char(" "), .char("C")] { _ = Update.apply(&s, .key(k)) }
+        #expect(s.screen == .compare)
+        _ = Update.apply(&s, .key(.escape))
+        text = ScreenView.render(s).text
+        #expect(s.screen == .jobs("b") && !text.contains("loading…") && text.contains("sweep-seed10"), "\(text)")
+    }
+
     @Test("a batch id longer than the row loses its middle and leaves room for ● live")
     func longBatchID() {
         let long = "exp-" + String(repeating: "abcdefghij", count: 10) + "-TAILBATCH"

@@ -400,7 +400,7 @@ public enum Update {
                 clearNotices(&s)
                 switch back {
                 case .jobs(let b):
-                    s.jobsLoaded = false
+                    // The rows the overlay was opened from stay on screen (as of then, offline) until the reload.
                     return [.loadJobs(b)]
                 default: return [.loadBatches]
                 }
@@ -414,7 +414,7 @@ public enum Update {
                 s.screen = .jobs(job.batchID)
                 clearNotices(&s)
                 s.job = nil
-                s.jobsLoaded = false
+                // The batch's rows as last received stay on screen until the reload (which may fail: offline).
                 s.returnToJob = job.jobID
                 return [.closeJob, .loadJobs(job.batchID)]
             }
