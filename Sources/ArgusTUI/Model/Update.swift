@@ -255,7 +255,7 @@ public enum Update {
             return [.fail(text)]
         case .shareMinted(let url):
             s.popup = ("Read-only share link (copied with OSC 52; shown once)", url)
-            say(&s, "Share link minted and copied.")
+            say(&s, "Share link minted, sent to the terminal's clipboard (OSC 52) and shown in the box.")
             return [.copy(url)]
         case .key(let key):
             return handleKey(&s, key)
@@ -624,7 +624,7 @@ public enum Update {
         }
         if command == .copyCommand, let text = job.command {
             s.popup = ("Command (copied to the clipboard with OSC 52; select it here if your terminal ignores that)", text)
-            say(&s, "Copied the command to the clipboard.")
+            say(&s, "Command sent to the terminal's clipboard (OSC 52) and shown in the box.")
             return [.copy(text)]
         }
         return [.runAction(command)]
