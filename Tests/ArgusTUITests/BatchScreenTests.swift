@@ -48,7 +48,9 @@ struct BatchScreenTests {
     @Test("back from a job or the overlay while offline, the batch screen keeps its rows as of the last load")
     func backOfflineKeepsRows() {
         var s = Self.state()
+        _ = Update.apply(&s, .tick(now: 100))
         _ = Update.apply(&s, .key(.enter))
+        _ = Update.apply(&s, .tick(now: 130))
         #expect(s.screen == .job)
         _ = Update.apply(&s, .connection(.live))
         _ = Update.apply(&s, .connection(.reconnecting(attempt: 1, problem: .unreachable)))
@@ -56,7 +58,7 @@ struct BatchScreenTests {
         _ = Update.apply(&s, .connection(.offline(.unreachable)))
         var text = ScreenView.render(s).text
         #expect(!text.contains("loading…") && Self.ids(s).count == 4 && text.contains("sweep-seed10"), "\(text)")
-        #expect(text.contains("showing the jobs as of"), "\(text)")
+        #expect(text.contains("showing the jobs as of \(Fmt.clock(100))"), "the rows' time, not the job screen's: \(text)")
         for k: Key in [.char(" "), .down, .char(" "), .char("C")] { _ = Update.apply(&s, .key(k)) }
         #expect(s.screen == .compare)
         _ = Update.apply(&s, .key(.escape))

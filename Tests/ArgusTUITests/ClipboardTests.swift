@@ -7,12 +7,12 @@ import Testing
 
 @Suite("Copy command (OSC 52)")
 struct ClipboardTests {
-    @Test("the escape is OSC 52 with base64 text; inside tmux it is wrapped in the passthrough with ESCs doubled")
+    @Test("the escape is OSC 52 with base64 text; inside tmux it is sent as is and again wrapped in the passthrough")
     func sequences() {
         let plain = OSC52.sequence(for: "python train.py --lr 3e-4", inTmux: false)
         #expect(plain == "\u{1B}]52;c;cHl0aG9uIHRyYWluLnB5IC0tbHIgM2UtNA==\u{07}")
         let wrapped = OSC52.sequence(for: "python train.py --lr 3e-4", inTmux: true)
-        #expect(wrapped == "\u{1B}Ptmux;\u{1B}\u{1B}]52;c;cHl0aG9uIHRyYWluLnB5IC0tbHIgM2UtNA==\u{07}\u{1B}\\")
+        #expect(wrapped == plain + "\u{1B}Ptmux;\u{1B}\u{1B}]52;c;cHl0aG9uIHRyYWluLnB5IC0tbHIgM2UtNA==\u{07}\u{1B}\\")
     }
 
     @Test("c copies the recorded command and shows it for manual selection; without one it says why")
@@ -83,7 +83,7 @@ struct ClipboardTests {
         #expect(s.popup == nil && s.popupScroll == 0)
     }
 
-    @Test("in tmux, pressing c writes the wrapped OSC 52 sequence to the terminal")
+    @Test("in tmux, pressing c writes OSC 52 as is and wrapped in the passthrough; a tmux with set-clipboard on has it in its buffer")
     func copyInTmux() throws {
         let s = try TestServer()
         let token = try s.token()
@@ -96,6 +96,8 @@ struct ClipboardTests {
         let raw = FileManager.default.temporaryDirectory.appendingPathComponent("argus-pipe-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: raw) }
         try runTool("/usr/bin/env", ["tmux", "-L", t.socket, "pipe-pane", "-O", "-t", t.session, "cat > '\(raw.path)'"])
+        // A tmux that takes OSC 52 from its panes (set-clipboard on) puts the command in its own buffer.
+        try runTool("/usr/bin/env", ["tmux", "-L", t.socket, "set", "-s", "set-clipboard", "on"])
         t.send("c")
         try t.wait("the popup") { $0.contains("copied to the clipboard") && $0.contains("python train.py --epochs 50") }
         let expected = OSC52.sequence(for: "python train.py --epochs 50", inTmux: true)
@@ -107,6 +109,13 @@ struct ClipboardTests {
             usleep(100_000)
         }
         #expect(bytes.contains(expected))
+        var buffer = ""
+        let bufferDeadline = Date().addingTimeInterval(5)
+        while Date() < bufferDeadline, buffer != "python train.py --epochs 50" {
+            buffer = (try? runTool("/usr/bin/env", ["tmux", "-L", t.socket, "show-buffer"]))?.1 ?? ""
+            usleep(100_000)
+        }
+        #expect(buffer == "python train.py --epochs 50", "tmux's buffer: \(buffer)")
         t.send("q")
     }
 }

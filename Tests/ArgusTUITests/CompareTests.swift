@@ -105,6 +105,19 @@ struct CompareTests {
         #expect(s.ema && ScreenView.render(s).text.contains("EMA"))
     }
 
+    @Test("finished jobs that could not be loaded (the server away) are fetched again every 10 s until they load")
+    func retriesWhenNothingRuns() {
+        var (s, _) = Self.opened()
+        (s.now, s.compare!.loadedAt) = (1000, 1000)  // opened at 1000
+        for ref in [Self.a, Self.b, Self.c] { _ = Update.apply(&s, .compareFailed(ref, "Cannot reach the server")) }
+        _ = Update.apply(&s, .connection(.offline(.unreachable)))
+        #expect(Update.apply(&s, .tick(now: 1005)) == [])
+        #expect(Update.apply(&s, .tick(now: 1011)) == [.loadCompare([Self.a, Self.b, Self.c])])
+        for ref in [Self.a, Self.b, Self.c] { _ = Update.apply(&s, .compareLoaded(ref, Self.view(2.0), epochs: nil)) }
+        _ = Update.apply(&s, .connection(.live))
+        #expect(Update.apply(&s, .tick(now: 1030)) == [], "all loaded and finished: nothing more to fetch")
+    }
+
     @Test("while a compared job runs its epochs are fetched again every 10 s; Esc goes back to where C was pressed")
     func refreshAndBack() {
         var (s, _) = Self.opened()

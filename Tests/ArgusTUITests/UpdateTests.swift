@@ -239,6 +239,14 @@ struct UpdateTests {
         #expect(text.contains("searching the whole log…"))
         _ = Update.apply(&s, .logPage(req, []))
         #expect(ScreenView.render(s).text.contains("filter \"line 27\": 11 matches"))
+        // A search that times out while the stream stays live (a server that hung a while) is tried again later.
+        _ = Update.apply(&s, .key(.backspace))
+        let again = LogPageRequest(batchID: "b1", jobID: "j1", query: "line 2", beforeID: nil)
+        s.now = 500
+        _ = Update.apply(&s, .logPageFailed(again, "no reply within 10 s"))
+        #expect(ScreenView.render(s).text.contains("searching the whole log failed (type to search again)"))
+        #expect(Update.apply(&s, .tick(now: 505)) == [])
+        #expect(Update.apply(&s, .tick(now: 510)) == [.fetchLogs(again)])
     }
 
     @Test("a terminal too small for the screen takes only q, Ctrl-C and Esc: a Stop prompt hidden behind it ignores y")

@@ -165,6 +165,9 @@ public struct AppState: Sendable {
     public var batchCursor = 0
     public var jobs: [JobRow] = []
     public var jobsLoaded = false
+    /// When the batch list and the batch's rows were last received: what "showing … as of" says when offline.
+    public var batchesAsOf: Double?
+    public var jobsAsOf: Double?
     /// An index into `shownJobs` (the rows as filtered and sorted).
     public var jobCursor = 0
     public var jobSort = JobSort()
@@ -291,6 +294,8 @@ public struct LogSearch: Equatable, Sendable {
     public var loaded = false
     /// Every match is in `hits` (the last page came back short).
     public var complete = false
-    /// Why the first page could not be fetched; it is asked for again when the connection is live again.
+    /// Why the first page could not be fetched; it is asked for again when the connection is live again, or after
+    /// `Update.searchRetryS` when it stayed live.
     public var failed: String?
+    public var failedAt: Double?
 }

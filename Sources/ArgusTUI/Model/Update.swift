@@ -89,14 +89,24 @@ public enum Update {
             return []
         case .tick(let now):
             s.now = now
+            // A list on screen over a live connection is current now; offline, "as of" says until when it was.
+            if s.connection == .live {
+                if s.screen == .batches, s.batchesLoaded { s.batchesAsOf = now }
+                if case .jobs = s.screen, s.jobsLoaded { s.jobsAsOf = now }
+            }
             if s.status != nil, now >= s.statusUntil { s.status = nil }
             // The overlay follows running jobs by fetching their epochs again now and then (they are not streamed).
-            if s.screen == .compare, let c = s.compare, c.anyRunning, c.allAnswered,
-                now - (c.loadedAt ?? 0) >= c.refreshDelay
+            // A job that failed to load, or a server that went away, is tried again as often, running or not.
+            if s.screen == .compare, let c = s.compare, c.anyRunning || !c.failed.isEmpty || s.connection.problem != nil,
+                c.allAnswered, now - (c.loadedAt ?? 0) >= c.refreshDelay
             {
                 s.compare?.fetchSeconds = 0
                 s.compare?.loadedAt = now
                 return [.loadCompare(c.refs)]
+            }
+            // A search that failed while the stream stayed live (a server that hung, then answered again).
+            if s.connection == .live, let failedAt = s.search?.failedAt, now - failedAt >= searchRetryS {
+                return retrySearch(&s)
             }
             if let job = s.job, s.screen == .job, actionsFollowAgents(s, job), now - s.actionsAskedAt >= agentRecheckS {
                 return askActions(&s, job.batchID)
@@ -112,6 +122,7 @@ public enum Update {
                 }
                 s.batchesLoaded = true
             }
+            s.batchesAsOf = s.now
             return []
         case .jobsLoaded(let batchID, let rows):
             guard s.screen == .jobs(batchID) else { return [] }
@@ -119,6 +130,7 @@ public enum Update {
                 $0.jobs = rows.map(JobRow.init)
                 $0.jobsLoaded = true
             }
+            s.jobsAsOf = s.now
             // Back from a job: the cursor is on that job, wherever the sort and filter put it.
             if let id = s.returnToJob {
                 s.returnToJob = nil
@@ -132,6 +144,7 @@ public enum Update {
                     if let i = s.jobs.firstIndex(where: { $0.id == row.id }) { s.jobs[i] = row } else { s.jobs.append(row) }
                 }
             }
+            s.jobsAsOf = s.now
             return []
         case .sessionLoaded(let isAdmin):
             s.isAdmin = isAdmin
@@ -148,6 +161,7 @@ public enum Update {
             return []
         case .compareFailed(let ref, let why):
             guard s.compare?.refs.contains(ref) == true else { return [] }
+            if s.compare!.loadedAt == nil { s.compare!.loadedAt = s.now }
             // A job that loaded before keeps its curve; the status line says what went wrong this time.
             if s.compare!.loaded[ref] == nil { s.compare!.failed[ref] = why }
             say(&s, "Could not load \(ref.batchID)/\(ref.jobID): \(why)", error: true)
@@ -243,10 +257,7 @@ public enum Update {
             let wasLive = s.connection == .live
             s.connection = c
             // A search that failed while the server was away is asked for again once it is back.
-            if c == .live, !wasLive, s.logFetch == nil, let search = s.search, search.failed != nil, let job = s.job {
-                s.search?.failed = nil
-                return fetch(&s, LogPageRequest(batchID: job.batchID, jobID: job.jobID, query: search.query, beforeID: nil))
-            }
+            if c == .live, !wasLive { return retrySearch(&s) }
             return []
         case .message(let text, let isError):
             say(&s, text, error: isError)
@@ -284,7 +295,10 @@ public enum Update {
             guard s.logFetch == req else { return [] }
             s.logFetch = nil
             s.pendingScrollUp = 0
-            if !req.query.isEmpty, req.beforeID == nil, s.search?.query == req.query { s.search?.failed = why }
+            if !req.query.isEmpty, req.beforeID == nil, s.search?.query == req.query {
+                s.search?.failed = why
+                s.search?.failedAt = s.now
+            }
             say(&s, "Could not load log lines: \(why)", error: true)
             return []
         }
@@ -741,6 +755,17 @@ public enum Update {
         guard s.logFetch == nil else { return [] }
         let oldest = s.filter.isEmpty ? job.logs.first?.id : s.search?.hits.first?.id
         return fetch(&s, LogPageRequest(batchID: job.batchID, jobID: job.jobID, query: s.filter, beforeID: oldest))
+    }
+
+    /// Seconds between tries of a search that failed while the connection stayed live.
+    static let searchRetryS = 10.0
+
+    /// Asks again for the first page of a search that failed, if one did and nothing is being fetched.
+    static func retrySearch(_ s: inout AppState) -> [Effect] {
+        guard s.logFetch == nil, let search = s.search, search.failed != nil, let job = s.job else { return [] }
+        s.search?.failed = nil
+        s.search?.failedAt = nil
+        return fetch(&s, LogPageRequest(batchID: job.batchID, jobID: job.jobID, query: search.query, beforeID: nil))
     }
 
     static func fetch(_ s: inout AppState, _ req: LogPageRequest) -> [Effect] {

@@ -169,10 +169,10 @@ public enum ScreenView {
             if let since { parts.append("showing what arrived until \(since)") }
         case (_, .batches) where s.batchesLoaded:
             parts.append("retrying every 5s")
-            if let since { parts.append("showing the list as of \(since)") }
+            if let asOf = s.batchesAsOf.map(Fmt.clock) { parts.append("showing the list as of \(asOf)") }
         case (_, .jobs) where s.jobsLoaded:
             parts.append("reconnecting")
-            if let since { parts.append("showing the jobs as of \(since)") }
+            if let asOf = s.jobsAsOf.map(Fmt.clock) { parts.append("showing the jobs as of \(asOf)") }
         default:
             parts.append("retrying")
         }
