@@ -53,14 +53,6 @@ struct ServeCommand: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func run() async throws {
-        // A job's `/view` is megabytes (100k epochs: 14 MB of JSON, and the table it is written from). glibc would
-        // raise its mmap threshold after freeing the first such buffer and keep the later ones on the heap for good
-        // (RSS 51 → 134 MB after three views of a 100k-epoch job, and there it stayed); a fixed threshold hands each
-        // big buffer back when it is freed (77 MB, most of it the epoch cache), at no cost to the view's time.
-        // `bench/tui.sh` prints the server's RSS around those views.
-        #if os(Linux)
-            _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 128 << 10)
-        #endif
         var config: ServerConfig
         do { config = try ServerConfig.fromEnvironment() } catch { throw fail(error.description) }
         if let host { config.host = host }
@@ -247,8 +239,3 @@ func printTable(_ header: [String], _ rows: [[String]], maxWidth: Int = 40) {
         print(padded.joined(separator: "  "))
     }
 }
-
-#if os(Linux)
-    /// glibc's `mallopt` (malloc.h, which no module the server imports brings in; the TUI has it from its ncurses shim).
-    @_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
-#endif
