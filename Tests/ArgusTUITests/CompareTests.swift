@@ -116,6 +116,8 @@ struct CompareTests {
         for ref in [Self.a, Self.b, Self.c] { _ = Update.apply(&s, .compareLoaded(ref, Self.view(2.0), epochs: nil)) }
         _ = Update.apply(&s, .connection(.live))
         #expect(Update.apply(&s, .tick(now: 1030)) == [], "all loaded and finished: nothing more to fetch")
+        let header = ScreenView.render(s).text.split(separator: "\n")[0]
+        #expect(header.hasSuffix("✓ all finished") && !header.contains("live"), "it follows nothing: \(header)")
     }
 
     @Test("while a compared job runs its epochs are fetched again every 10 s; Esc goes back to where C was pressed")

@@ -48,6 +48,10 @@ public enum ScreenView {
         // Connection state and the age of the last event, right-aligned.
         let age = s.lastEventAt.map { " · last event " + Fmt.age(s.now - $0) } ?? ""
         let (state, style): (String, Style) = {
+            // An overlay of finished jobs, all loaded, follows nothing: it says so rather than "live".
+            if s.screen == .compare, s.connection == .live, let c = s.compare, c.allAnswered, c.failed.isEmpty, !c.anyRunning {
+                return ("\(Fmt.statusGlyph("done", ascii: ascii)) all finished", Style(fg: .green))
+            }
             switch s.connection {
             case .connecting: return ("\(ascii ? "~" : "◌") connecting…", Style(fg: .yellow))
             case .live: return ("\(ascii ? "*" : "●") live", Style(fg: .green))
