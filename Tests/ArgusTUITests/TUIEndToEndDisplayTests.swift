@@ -130,8 +130,13 @@ extension TUIEndToEndTests {
         try c.mustPost(
             Ev.make("log_line", batch: "b1", job: "j1", data: ["line": .string(Self.hostileLine), "level": "info"]))
         try t.wait("the hostile line") { $0.contains("TAB") }
-        let bytes = try Data(contentsOf: file)
-        let written = String(decoding: bytes, as: UTF8.self)
+        // tmux hands the pane's output to the recording's `cat` a moment after drawing it.
+        var written = ""
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline, !written.contains("TAB") {
+            written = String(decoding: (try? Data(contentsOf: file)) ?? Data(), as: UTF8.self)
+            usleep(50_000)
+        }
         #expect(written.contains("PWNED"), "the line was drawn while recording")
         #expect(!written.unicodeScalars.contains { Self.forbidden($0) })
         #expect(!written.contains("\u{1B}]0;PWNED") && !written.contains("\u{07}T2") && !written.contains("\u{1B}[2JT3"))

@@ -459,14 +459,18 @@ public final class Tmux: @unchecked Sendable {
     public init(_ command: [String], env: [String: String] = [:], width: Int = 120, height: Int = 40)
         throws
     {
-        exitFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(socket).rc")
+        // In a folder of its own, removed with the session: a shell that writes the status after `kill` (the pane's
+        // program ends when tmux does) then finds no folder, and leaves nothing behind in /tmp.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("\(socket).d")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        exitFile = folder.appendingPathComponent("rc")
         let quoted = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(
             separator: " ")
         let envs = env.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
         // Hermetic: the test decides NO_COLOR, whatever the runner's environment says.
         // `timeout` bounds the program, so a failed test cannot leave it running.
         let shell =
-            "env -u NO_COLOR \(envs) timeout --foreground 300 \(quoted); echo $? > '\(exitFile.path)'; sleep 30"
+            "env -u NO_COLOR \(envs) timeout --foreground 300 \(quoted); echo $? 2>/dev/null > '\(exitFile.path)'; sleep 30"
         let (rc, _, err) = try runTool(
             "/usr/bin/env",
             [
@@ -525,7 +529,7 @@ public final class Tmux: @unchecked Sendable {
 
     public func kill() {
         _ = try? runTool("/usr/bin/env", ["tmux", "-L", socket, "kill-server"])
-        try? FileManager.default.removeItem(at: exitFile)
+        try? FileManager.default.removeItem(at: exitFile.deletingLastPathComponent())
     }
 
     deinit { kill() }
