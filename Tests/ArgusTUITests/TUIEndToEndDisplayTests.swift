@@ -171,8 +171,12 @@ extension TUIEndToEndTests {
         defer { try? FileManager.default.removeItem(at: file) }
         try t.recordOutput(to: file)
         try t.wait("the job screen") { $0.contains("CMD") && $0.contains("WHY") }
-        Thread.sleep(forTimeInterval: 0.5)
-        let written = String(decoding: try Data(contentsOf: file), as: UTF8.self)
+        var written = ""
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline, !(written.contains("CMD") && written.contains("WHY")) {
+            written = String(decoding: (try? Data(contentsOf: file)) ?? Data(), as: UTF8.self)
+            usleep(50_000)
+        }
         #expect(written.contains("CMD") && written.contains("WHY"), "the fields were drawn while recording")
         #expect(!written.unicodeScalars.contains { Self.forbidden($0) })
         #expect(!written.contains("\u{1B}]0;PWNED") && !written.contains("\u{1B}[5mZ") && !written.contains("\u{07}"))
