@@ -294,8 +294,7 @@ public struct LogSearch: Equatable, Sendable {
     public var loaded = false
     /// Every match is in `hits` (the last page came back short).
     public var complete = false
-    /// Why the first page could not be fetched; it is asked for again when the connection is live again, or after
-    /// `Update.searchRetryS` when it stayed live.
-    public var failed: String?
+    /// When the first page could not be fetched (the status line said why); it is asked for again when the
+    /// connection is live again, or after `Update.searchRetryS` when it stayed live.
     public var failedAt: Double?
 }

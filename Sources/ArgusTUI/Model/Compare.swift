@@ -66,6 +66,8 @@ public struct CompareState: Sendable {
     public var anyRunning: Bool { loaded.values.contains { !JobData.finished.contains($0.status) } }
 
     public var allAnswered: Bool { refs.allSatisfy { loaded[$0] != nil || failed[$0] != nil } }
+    /// Every job loaded and finished: nothing more will come, so the overlay follows nothing.
+    public var isFinal: Bool { allAnswered && failed.isEmpty && !anyRunning }
 
     /// Each loaded job's figures for the table under the chart (the metric's latest value and its lowest, with
     /// their epochs), worked out when its epochs or the metric change rather than on every frame.

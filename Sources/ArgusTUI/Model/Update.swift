@@ -71,12 +71,12 @@ public enum Update {
 
     public static func apply(_ s: inout AppState, _ action: Action) -> [Effect] {
         // A scrolled log stays where the reader left it: lines arriving below push the view's distance from the
-        // bottom up by as many (older pages arrive above and change nothing).
-        let anchor = s.logScroll > 0 ? s.filteredLogs.last?.id : nil
+        // bottom up by as many as the filter shows (older pages arrive above and change nothing). The newest line's
+        // id tells cheaply whether any arrived; only then are the shown lines counted.
+        let newest = s.logScroll > 0 ? s.job?.logs.last?.id : nil
         let effects = handle(&s, action)
-        if let anchor, s.logScroll > 0 {
-            let arrived = s.filteredLogs.reversed().prefix { $0.id > anchor }.count
-            if arrived > 0 { s.logScroll += arrived }
+        if let newest, s.logScroll > 0, let now = s.job?.logs.last?.id, now > newest {
+            s.logScroll += s.filteredLogs.reversed().prefix { $0.id > newest }.count
         }
         return effects
     }
@@ -97,8 +97,8 @@ public enum Update {
             if s.status != nil, now >= s.statusUntil { s.status = nil }
             // The overlay follows running jobs by fetching their epochs again now and then (they are not streamed).
             // A job that failed to load, or a server that went away, is tried again as often, running or not.
-            if s.screen == .compare, let c = s.compare, c.anyRunning || !c.failed.isEmpty || s.connection.problem != nil,
-                c.allAnswered, now - (c.loadedAt ?? 0) >= c.refreshDelay
+            if s.screen == .compare, let c = s.compare, c.allAnswered, !c.isFinal || s.connection.problem != nil,
+                now - (c.loadedAt ?? 0) >= c.refreshDelay
             {
                 s.compare?.fetchSeconds = 0
                 s.compare?.loadedAt = now
@@ -161,7 +161,6 @@ public enum Update {
             return []
         case .compareFailed(let ref, let why):
             guard s.compare?.refs.contains(ref) == true else { return [] }
-            if s.compare!.loadedAt == nil { s.compare!.loadedAt = s.now }
             // A job that loaded before keeps its curve; the status line says what went wrong this time.
             if s.compare!.loaded[ref] == nil { s.compare!.failed[ref] = why }
             say(&s, "Could not load \(ref.batchID)/\(ref.jobID): \(why)", error: true)
@@ -295,10 +294,7 @@ public enum Update {
             guard s.logFetch == req else { return [] }
             s.logFetch = nil
             s.pendingScrollUp = 0
-            if !req.query.isEmpty, req.beforeID == nil, s.search?.query == req.query {
-                s.search?.failed = why
-                s.search?.failedAt = s.now
-            }
+            if !req.query.isEmpty, req.beforeID == nil, s.search?.query == req.query { s.search?.failedAt = s.now }
             say(&s, "Could not load log lines: \(why)", error: true)
             return []
         }
@@ -762,8 +758,7 @@ public enum Update {
 
     /// Asks again for the first page of a search that failed, if one did and nothing is being fetched.
     static func retrySearch(_ s: inout AppState) -> [Effect] {
-        guard s.logFetch == nil, let search = s.search, search.failed != nil, let job = s.job else { return [] }
-        s.search?.failed = nil
+        guard s.logFetch == nil, let search = s.search, search.failedAt != nil, let job = s.job else { return [] }
         s.search?.failedAt = nil
         return fetch(&s, LogPageRequest(batchID: job.batchID, jobID: job.jobID, query: search.query, beforeID: nil))
     }

@@ -246,7 +246,7 @@ enum JobPanels {
         if !s.filter.isEmpty {
             let count = all.count
             title += "  filter \"\(s.filter)\": "
-            if s.search?.query == s.filter, s.search?.failed != nil {
+            if s.search?.query == s.filter, s.search?.failedAt != nil {
                 // What is loaded here still shows; the server's search is asked again when the connection is back.
                 title += "\(count) loaded match\(count == 1 ? "" : "es") · searching the whole log failed"
                 title += s.connection == .live ? " (type to search again)" : ", again when the server is back"

@@ -49,7 +49,7 @@ public enum ScreenView {
         let age = s.lastEventAt.map { " · last event " + Fmt.age(s.now - $0) } ?? ""
         let (state, style): (String, Style) = {
             // An overlay of finished jobs, all loaded, follows nothing: it says so rather than "live".
-            if s.screen == .compare, s.connection == .live, let c = s.compare, c.allAnswered, c.failed.isEmpty, !c.anyRunning {
+            if s.screen == .compare, s.connection == .live, s.compare?.isFinal == true {
                 return ("\(Fmt.statusGlyph("done", ascii: ascii)) all finished", Style(fg: .green))
             }
             switch s.connection {
