@@ -49,8 +49,12 @@ struct DatabaseOptions: ParsableArguments {
         }
         do {
             if let config {
+                // The lock comes before the store opens when the dir is there: a second server (perhaps a newer
+                // version) must not migrate or backfill the database under the one serving it.
+                let existed = FileManager.default.fileExists(atPath: dir)
+                if existed { try ServeLock.acquire(dataDir: dir) }
                 let store = try ArgusStore(dataDir: dir, backgroundCheckpoints: true, fsyncEachCommit: config.fsyncEachCommit)
-                try ServeLock.acquire(dataDir: dir)
+                if !existed { try ServeLock.acquire(dataDir: dir) }
                 return store
             }
             return try ArgusStore(dataDir: dir)
