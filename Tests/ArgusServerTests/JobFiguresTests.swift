@@ -226,4 +226,30 @@ struct JobFiguresTests {
             #expect(LossSpark(json: spark.json) == spark)
         }
     }
+
+    @Test("the stored form loads back as it was written, for more distinct texts than the parse memo keeps, and again")
+    func storedFormMemo() {
+        func figures(_ k: Int) -> JobFigures {
+            var f = JobFigures()
+            f.apply(type: "job_start", data: JSONObject(k % 2 == 0 ? [(key: "total_epochs", value: JSON(k))] : []))
+            for e in 0...(k % 40) {
+                f.apply(type: "job_epoch", data: JSONObject([("epoch", JSON(e)), ("train_loss", JSON(Double(k) + 1 / Double(e + 3)))]))
+                if k % 3 == 0 { f.apply(type: "job_epoch", data: JSONObject([("epoch", JSON(e)), ("val_loss", JSON(Double(e)))])) }
+            }
+            return f
+        }
+        let n = JobFigures.sparkMemoLimit + 40
+        for _ in 0..<2 {
+            for k in 0..<n {
+                var loaded = JobFigures()
+                loaded.load(storedSpark: figures(k).storedSpark)
+                #expect(loaded.trainSpark == figures(k).trainSpark)
+                #expect(loaded.valSpark == figures(k).valSpark)
+                #expect(loaded.totalFromStart == figures(k).totalFromStart)
+            }
+        }
+        var none = JobFigures()
+        none.load(storedSpark: "not json")
+        #expect(none == JobFigures())
+    }
 }

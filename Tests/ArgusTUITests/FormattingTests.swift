@@ -25,6 +25,16 @@ struct FormattingTests {
         #expect("".trimmed() == "")
         #expect("//tok/en//"[...].trimmed(where: { $0 == "/" }) == "tok/en")
         #expect("x".trimmed() == "x")
+        // Text that starts and ends with printable ASCII skips the walk over its characters: it must trim exactly
+        // as the walk does, combining marks, prepended marks and Unicode spaces included.
+        let cases = [
+            "tok", "a b", "e\u{301}", "a\u{301}", "x\u{A0}", "\u{A0}x", "\u{600}x", "x\u{600}y", "\u{3000}a\u{3000}",
+            "~", "!\n!", "a\r\n", "\r\na", "a\u{2028}", "z\u{200D}", "\u{85}a", "a\u{85}", "ab\u{20DD}", " ",
+        ]
+        for c in cases {
+            #expect(c.trimmed() == c.trimmed(where: \.isWhitespace), "\(Array(c.unicodeScalars))")
+            #expect(c[...].trimmed() == c.trimmed(where: \.isWhitespace))
+        }
     }
 }
 

@@ -73,7 +73,10 @@ struct ArgusRequestContext: RequestContext {
     /// A segment that is not valid percent-encoding is kept as sent, and simply matches no id. Ids are then put in
     /// their one stored form (`IDEncoding.canonical`).
     var parameters: Parameters {
-        Parameters(
+        let raw = coreContext.parameters
+        // The common case, plain ASCII ids with nothing percent-encoded, is already in its stored form.
+        if raw.allSatisfy({ $0.value.utf8.allSatisfy { $0 < 0x80 && $0 != UInt8(ascii: "%") } }) { return raw }
+        return Parameters(
             coreContext.parameters.map { p in
                 (key: p.key, value: IDEncoding.decode(String(p.value)).map { IDEncoding.canonical($0)[...] } ?? p.value)
             })
