@@ -66,6 +66,23 @@ struct BatchScreenTests {
         #expect(s.screen == .jobs("b") && !text.contains("loading…") && text.contains("sweep-seed10"), "\(text)")
     }
 
+    @Test("a batch screen never loaded says so while the server is away, not loading…")
+    func neverLoadedOffline() {
+        var s = AppState(screen: .job)
+        (s.width, s.height) = (100, 30)
+        s.job = JobData(batchID: "b", jobID: "j")
+        _ = Update.apply(&s, .connection(.offline(.unreachable)))
+        #expect(Update.apply(&s, .key(.escape)) == [.closeJob, .loadJobs("b")])
+        var text = ScreenView.render(s).text
+        #expect(text.contains("not loaded yet · waiting for the server") && !text.contains("loading…"), "\(text)")
+        #expect(text.contains("⚠ " + ConnectionProblem.unreachable.sentence + " · retrying"), "\(text)")
+        _ = Update.apply(&s, .connection(.live))
+        text = ScreenView.render(s).text
+        #expect(text.contains("loading…"), "\(text)")
+        _ = Update.apply(&s, .jobsLoaded(batchID: "b", Self.rows))
+        #expect(ScreenView.render(s).text.contains("sweep-seed10"))
+    }
+
     @Test("a batch id longer than the row loses its middle and leaves room for ● live")
     func longBatchID() {
         let long = "exp-" + String(repeating: "abcdefghij", count: 10) + "-TAILBATCH"

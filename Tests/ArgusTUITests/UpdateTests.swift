@@ -244,8 +244,9 @@ struct UpdateTests {
         let again = LogPageRequest(batchID: "b1", jobID: "j1", query: "line 2", beforeID: nil)
         s.now = 500
         _ = Update.apply(&s, .logPageFailed(again, "no reply within 10 s"))
-        #expect(ScreenView.render(s).text.contains("searching the whole log failed (type to search again)"))
-        #expect(Update.apply(&s, .tick(now: 505)) == [])
+        #expect(ScreenView.render(s).text.contains("searching the whole log failed, again in 10 s"))
+        #expect(Update.apply(&s, .tick(now: 505.5)) == [])
+        #expect(ScreenView.render(s).text.contains("searching the whole log failed, again in 5 s"))
         #expect(Update.apply(&s, .tick(now: 510)) == [.fetchLogs(again)])
     }
 

@@ -246,10 +246,12 @@ enum JobPanels {
         if !s.filter.isEmpty {
             let count = all.count
             title += "  filter \"\(s.filter)\": "
-            if s.search?.query == s.filter, s.search?.failedAt != nil {
-                // What is loaded here still shows; the server's search is asked again when the connection is back.
+            if s.search?.query == s.filter, let failedAt = s.search?.failedAt {
+                // What is loaded here still shows; the server's search is asked again when the connection is back,
+                // or after `Update.searchRetryS` while it stays live.
                 title += "\(count) loaded match\(count == 1 ? "" : "es") · searching the whole log failed"
-                title += s.connection == .live ? " (type to search again)" : ", again when the server is back"
+                let wait = max(1, Int((failedAt + Update.searchRetryS - s.now).rounded(.up)))
+                title += s.connection == .live ? ", again in \(wait) s" : ", again when the server is back"
             } else {
                 title += searching ? "searching the whole log…" : "\(count)\(s.olderLogsExist ? "+" : "") match\(count == 1 ? "" : "es")"
             }

@@ -255,7 +255,9 @@ public enum ScreenView {
             g.put(xs[c], rect.y, column.title, .dimmed, maxWidth: rect.maxX - xs[c])
         }
         guard loaded else {
-            g.put(rect.x + 1, rect.y + 2, "loading…", .dimmed)
+            // The connection line above says what is wrong and that it is retrying.
+            let note = s.connection.problem == nil ? "loading…" : "not loaded yet · waiting for the server"
+            g.put(rect.x + 1, rect.y + 2, note, .dimmed)
             return
         }
         if rows.isEmpty {
