@@ -297,9 +297,10 @@ extension TUIEndToEndTests {
             "\(err)")
     }
 
-    @Test("--width/--height below 60×20 (or past 1000×500) are one sentence naming the range, before any request")
+    @Test("--width/--height below 60×20 (negative too) or past 1000×500 are one sentence naming the range, before any request")
     func dumpTooSmall() throws {
-        for size in [["50", "12"], ["59", "40"], ["120", "19"], ["1001", "40"]] {
+        // A negative number is taken as the option's value (not as an unknown option) and judged by the same rule.
+        for size in [["50", "12"], ["59", "40"], ["120", "19"], ["1001", "40"], ["-5", "40"], ["120", "-1"]] {
             let (rc, out, err) = try runTool(
                 Binaries.path("argus-tui"), ["--dump", "--width", size[0], "--height", size[1], "b1/j1"],
                 env: ["ARGUS_URL": "http://127.0.0.1:9", "ARGUS_TOKEN": "unused"])
