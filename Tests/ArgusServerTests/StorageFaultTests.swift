@@ -1,5 +1,6 @@
 import ArgusClient
 import Foundation
+import GRDB
 import Shared
 import TestSupport
 import Testing
@@ -158,6 +159,66 @@ struct StorageFaultTests {
         #expect(try again.summaries(token, batch: "ro") == again.refoldedSummaries(token, batch: "ro"))
         let next = try again.client(token).post("/api/events", json: Ev.make("log_line", batch: "ro", data: ["line": "after"]))
         #expect((next.json?["event_id"]?.intValue ?? 0) > ids.values.max() ?? .max, "\(next.text)")
+    }
+
+    @Test(
+        "a damaged database file (pages of the batches table overwritten while stopped): reads and writes get 503 with the sentence, never a 500, and /health says so and stays so"
+    )
+    func damagedFile() throws {
+        let logs = Self.logDir()
+        defer { try? FileManager.default.removeItem(at: logs) }
+        let s = try TestServer(logDir: logs)
+        let dataDir = s.dataDir
+        defer { try? FileManager.default.removeItem(at: dataDir) }
+        let token = try s.token()
+        let c = s.client(token)
+        var events: [JSON] = []
+        for k in 0..<400 { events.append(Ev.make("batch_start", batch: "damaged-\(k)-" + String(repeating: "x", count: 60))) }
+        for chunk in stride(from: 0, to: events.count, by: 200) {
+            let r = try c.post("/api/events/batch", json: ["events": .array(Array(events[chunk..<chunk + 200]))])
+            #expect(r.status == 200, "\(r.text)")
+        }
+        #expect(s.stop() < 10)
+        // The table's own pages, found by SQLite (dbstat), get a page type that no page has.
+        let file = dataDir.appendingPathComponent("argus.sqlite").path
+        let (pages, pageSize) = try DatabaseQueue(path: file).read { db in
+            (
+                try Int.fetchAll(db, sql: "SELECT pageno FROM dbstat WHERE name = 'batches' AND pageno > 1"),
+                try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            )
+        }
+        #expect(pages.count > 4, "\(pages)")
+        let fd = open(file, O_WRONLY)
+        #expect(fd >= 0)
+        for p in pages {
+            let garbage = [UInt8](repeating: 0xFF, count: 64)
+            _ = garbage.withUnsafeBytes { pwrite(fd, $0.baseAddress, 64, off_t((p - 1) * pageSize)) }
+        }
+        close(fd)
+
+        let again = try TestServer(dataDir: dataDir, logDir: logs)
+        defer { _ = again.stop() }
+        let c2 = again.client(token)
+        let read =
+            "The server cannot read its database right now: its database file is damaged (SQLite finds it malformed; restore the data directory from a backup)."
+        let list = try c2.get("/api/batches?limit=1000")
+        #expect(list.status == 503 && list.detail == read && list.headers["retry-after"] == "10", "\(list.status) \(list.text)")
+        let post = try c2.post(
+            "/api/events", json: Ev.make("log_line", batch: "damaged-7-" + String(repeating: "x", count: 60), data: ["line": "x"]))
+        #expect(
+            post.status == 503
+                && post.detail
+                    == "The server cannot write to its database: its database file is damaged (SQLite finds it malformed; restore the data directory from a backup); nothing from this request was stored.",
+            "\(post.status) \(post.text)")
+        let health = HTTPClient(baseURL: again.url, token: nil)
+        let expected =
+            "The server cannot use its database: its database file is damaged (SQLite finds it malformed; restore the data directory from a backup)."
+        for wait in [0, 3] {
+            sleep(UInt32(wait))
+            let h = try health.get("/health")
+            #expect(h.status == 503 && h.detail == expected, "after \(wait) s: \(h.status) \(h.text)")
+        }
+        #expect(!again.log.contains("internal error"), "\(again.log.suffix(3000))")
     }
 
     @Test(

@@ -160,7 +160,8 @@ public final class ArgusStore: Sendable {
     /// Returns the fault still in force, or nil.
     func writeFault(retryAfterS: Double) async -> StorageFault? {
         guard let (fault, atUs) = writeHealth.current else { return nil }
-        guard Double(clock.nowUs() - atUs) / 1e6 >= retryAfterS else { return fault }
+        // A damaged file stays damaged: a tiny commit that misses the bad pages proves nothing.
+        guard fault.kind != .corrupt, Double(clock.nowUs() - atUs) / 1e6 >= retryAfterS else { return fault }
         do {
             try await write { db in
                 switch db.dialect {

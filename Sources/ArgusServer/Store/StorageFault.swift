@@ -7,8 +7,8 @@ import Synchronization
 #endif
 
 /// Why the database cannot be written (or opened), in the words a user gets. The one place where SQLite's
-/// disk errors (SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN, and SQLITE_BUSY past the busy timeout)
-/// become a sentence: the HTTP layer answers them with 503 and `Retry-After` (`APIError.storage`), `/health` reports
+/// disk errors (SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_BUSY past the busy timeout, and a
+/// damaged file: SQLITE_CORRUPT, SQLITE_NOTADB) become a sentence: the HTTP layer answers them with 503 and `Retry-After` (`APIError.storage`), `/health` reports
 /// the last one until a write succeeds again, and startup says it in one line.
 ///
 /// SQLite's code alone can mislead: a full disk met while growing the `-shm` file is an I/O error, and a file system
@@ -17,6 +17,9 @@ import Synchronization
 struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
     enum Kind: String, Sendable {
         case full, readOnly, ioError, cannotOpen, busy
+        /// The database file is damaged (SQLite finds a malformed page). It does not heal: once met, `/health` says so
+        /// until the server is restarted on a repaired or restored file.
+        case corrupt
         /// PostgreSQL cannot be reached, or dropped the connection.
         case unreachable
         /// PostgreSQL refuses new connections: all its `max_connections` slots are taken.
@@ -57,6 +60,11 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         }
         guard let e = error as? DatabaseError else { return nil }
         let code = e.resultCode
+        if code == .SQLITE_CORRUPT || code == .SQLITE_NOTADB {
+            // Met while reading a page, before the commit: the transaction is rolled back.
+            self = StorageFault(.corrupt)
+            return
+        }
         guard [.SQLITE_FULL, .SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_BUSY].contains(code) else {
             return nil
         }
@@ -93,6 +101,8 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         case .ioError: return "the disk reports an I/O error"
         case .cannotOpen: return "its files in the data directory cannot be opened"
         case .busy: return "another process holds the database's write lock"
+        case .corrupt:
+            return "its database file is damaged (SQLite finds it malformed; restore the data directory from a backup)"
         case .unreachable: return "its PostgreSQL cannot be reached"
         case .noConnectionSlots: return "its PostgreSQL has no connection slot left (raise max_connections)"
         }
@@ -111,7 +121,8 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// `/health`'s `detail`.
     var healthDetail: String {
-        "The server cannot write to its database: \(reason); reads still work, and writes are tried again as they come."
+        if kind == .corrupt { return "The server cannot use its database: \(reason)." }
+        return "The server cannot write to its database: \(reason); reads still work, and writes are tried again as they come."
     }
 
     /// For the log (a background task has no request to speak of).
@@ -149,9 +160,11 @@ final class WriteHealth: Sendable {
         }
     }
 
-    /// Records a successful write; returns the fault that just ended, if any (the caller logs the recovery once).
+    /// Records a successful write; returns the fault that just ended, if any (the caller logs the recovery once). A
+    /// damaged file does not end with a write that happened to miss its bad pages.
     func succeeded() -> StorageFault? {
         state.withLock { s in
+            guard s.fault?.kind != .corrupt else { return nil }
             defer { s.fault = nil }
             return s.fault
         }
