@@ -21,8 +21,8 @@ struct DatabaseCopyTests {
         let (_, list, _) = try runTool(Binaries.path("argus-server"), ["token", "list"] + src.databaseArgs)
         let bobID = try #require(list.split(separator: "\n").first { $0.contains("bob") }?.split(separator: " ").first)
         _ = try runTool(Binaries.path("argus-server"), ["token", "revoke", String(bobID)] + src.databaseArgs)
-        let viewBefore = try c.mustGet("/api/jobs/b1/j1/view")
-        let lastID = try #require(viewBefore["last_event_id"]?.intValue)
+        var viewBefore = try c.mustGet("/api/jobs/b1/j1/view")
+        var lastID = try #require(viewBefore["last_event_id"]?.intValue)
         src.stop()
 
         let target = try TestPostgres.freshDatabase()
@@ -35,6 +35,18 @@ struct DatabaseCopyTests {
         // Safe to run again: nothing more to copy, still verified.
         let (rc2, out2, err2) = try runTool(Binaries.path("argus-server"), copy)
         #expect(rc2 == 0 && out2.contains("(0 copied now)"), "\(out2)\(err2)")
+        // The SQLite server ran on after the copy: what it stored since, and the summary rows it changed (the
+        // batch's last activity, the job's latest epoch), reach the target when the copy runs again.
+        let later = try TestServer(dataDir: src.dataDir, sqlite: true)
+        let l = later.client(token)
+        for n in 41...45 { try l.mustPost(Ev.epoch("b1", "j1", n)) }
+        try l.mustPost(Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "after the first copy"]))
+        viewBefore = try l.mustGet("/api/jobs/b1/j1/view")
+        lastID = try #require(viewBefore["last_event_id"]?.intValue)
+        later.stop()
+        let (rc3, out3, err3) = try runTool(Binaries.path("argus-server"), copy)
+        #expect(rc3 == 0 && out3.contains("verified: all ") && out3.contains("events: "), "\(out3)\(err3)")
+        #expect(out3.contains("batches: 1 rows, 1 copied now") && out3.contains("jobs: 2 rows, 1 copied now"), "\(out3)")
 
         let dst = try TestServer(replicaOf: target.url)
         let d = dst.client(token)
@@ -47,9 +59,17 @@ struct DatabaseCopyTests {
         defer { resume.stop() }
         try resume.wait("the last five events") { _ in resume.dataEvents.count >= 5 }
         #expect(resume.dataEvents.compactMap { Int64($0.id) } == Array(Int64(lastID - 4)...Int64(lastID)))
-        try d.mustPost(Ev.make("batch_start", batch: "b2"))
+        // Once servers have written to the target (here only to a batch the source has too), copying the old history
+        // again would undo what they stored. New ids go on after the old ones.
+        try d.mustPost(Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "on PostgreSQL"]))
         let newest = try d.mustGet("/api/jobs/b1/j1/view")["last_event_id"]?.intValue ?? 0
         #expect(newest > lastID)
+        let (rc4, _, err4) = try runTool(Binaries.path("argus-server"), copy)
+        #expect(
+            rc4 == 1 && err4.hasPrefix("argus-server: nothing was copied: the target has events the source never had (ids up to "),
+            "\(err4)")
+        #expect(try d.mustGet("/api/jobs/b1/j1/view")["last_event_id"]?.intValue == newest)
+        try d.mustPost(Ev.make("batch_start", batch: "b2"))
     }
 
     @Test("clear one-sentence errors: no database in the data dir, a bad URL, an unreachable server")

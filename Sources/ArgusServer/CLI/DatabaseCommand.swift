@@ -9,11 +9,13 @@ struct DatabaseCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Copy a SQLite history (events, summaries, tokens, shares, agents) into PostgreSQL.",
             discussion: """
-                Copy into a new, empty database (a target holding another history is refused before anything is \
-                written). Ids are kept, so tokens keep working, share links keep opening and clients resume their streams. \
-                Rows already in the target are skipped, so the copy is safe to run again (e.g. after an \
-                interruption). It ends by checking that every source row is in the target, table by table. Stop the \
-                SQLite server first: what it stores during the copy may be missed (run the copy again to add it).
+                Copy into a new, empty database (a target holding another history, or one that servers have written \
+                to since the last copy, is refused before anything is written). Ids are kept, so tokens keep working, \
+                share links keep opening and clients resume their streams. Rows already in the target are brought up \
+                to date and others added, so the copy is safe to run again (after an interruption, or after the SQLite \
+                server ran on). It ends by checking that every source row is in the target as it is in the source, \
+                table by table. Stop the SQLite server first: what it stores during the copy may be missed (run the \
+                copy again to add it).
                 """)
 
         @Option(name: .customLong("from-data-dir"), help: "The SQLite server's data directory.")

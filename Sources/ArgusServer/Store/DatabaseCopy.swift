@@ -1,8 +1,9 @@
 /// Moving up from one machine: a SQLite history copied into a PostgreSQL (`argus-server db copy`), ids kept, so that
 /// tokens still work, share links still open and clients resume their streams where they were.
 enum DatabaseCopy {
-    /// Every table, parents before children. `key`: the columns that identify a row (the copy skips rows already
-    /// there, so it is safe to run again); `numericID`: the identity column whose counter must move past the copy.
+    /// Every table, parents before children. `key`: the columns that identify a row (a row already there is brought
+    /// up to date, so the copy is safe to run again, also after the source changed); `numericID`: the identity column
+    /// whose counter must move past the copy.
     struct Table: Sendable {
         var name: String
         var key: [String]
@@ -35,23 +36,37 @@ enum DatabaseCopy {
         var nothingWritten = false
     }
 
-    /// Copies every row of `from` missing in `to`, `pageRows` at a time (one transaction each), then checks that each
-    /// source row is in the target. Returns the counts per table; throws when a row is missing.
+    /// Copies every row of `from` that is missing in `to` or differs there, `pageRows` at a time (one transaction
+    /// each), then checks that each source row is in the target as it is in the source. Returns the counts per table;
+    /// throws when a row is missing.
     static func run(from: any SQLDatabase, to: any SQLDatabase, pageRows: Int = 500, progress: (String) -> Void = { _ in })
         async throws -> [Count]
     {
-        // Into a new database, or again into the one an earlier run filled: never over another history (its ids
-        // would collide with the copy's and leave it half in).
+        // Into a new database, or again into the one an earlier run filled (the source may have changed since: a
+        // server that went on running): never over another history (its ids would collide with the copy's and leave
+        // it half in), nor over one that servers have written to since (the copy would undo what they did).
         for t in tables where ["users", "batches"].contains(t.name) {
             let theirs = try await to.read { try $0.scalar(Int64.self, "SELECT COUNT(*) FROM \(t.name)") ?? 0 }
             guard theirs > 0 else { continue }
-            let ours = try await present(t, from: to, in: from, pageRows: pageRows)
+            let ours = try await present(t, from: to, in: from, pageRows: pageRows, sameContent: false)
             if ours < theirs {
                 throw Failure(
                     description:
                         "the target already holds another Argus history (\(theirs - ours) of its \(t.name) are not in the source); copy into a new, empty database.",
                     nothingWritten: true)
             }
+        }
+        let sourceEnd = try await from.read { db in
+            max(
+                try db.scalar(Int64.self, "SELECT MAX(id) FROM events") ?? 0,
+                try db.scalar(Int64.self, "SELECT seq FROM sqlite_sequence WHERE name = 'events'") ?? 0)
+        }
+        let targetEnd = try await to.read { try $0.scalar(Int64.self, "SELECT MAX(id) FROM events") ?? 0 }
+        if targetEnd > sourceEnd {
+            throw Failure(
+                description:
+                    "the target has events the source never had (ids up to \(targetEnd), the source's end at \(sourceEnd)): servers have written to it since the last copy, and copying again would undo what they stored.",
+                nothingWritten: true)
         }
         var counts: [Count] = []
         for t in tables {
@@ -65,14 +80,23 @@ enum DatabaseCopy {
                 after = t.key.map { last.value($0) ?? .null }
                 let columns = last.columns.names
                 let inserted = try await to.write { db -> Int in
-                    // Up to 100 rows per statement (PostgreSQL takes at most 65,535 parameters).
+                    // Up to 100 rows per statement (PostgreSQL takes at most 65,535 parameters). A row already there
+                    // takes the source's values, and is only written when they differ (so a rerun counts changes).
+                    let quoted = columns.map { "\"\($0)\"" }
+                    let others = columns.filter { !t.key.contains($0) }.map { "\"\($0)\"" }
+                    let update =
+                        others.isEmpty
+                        ? " ON CONFLICT DO NOTHING"
+                        : " ON CONFLICT (\(t.key.map { "\"\($0)\"" }.joined(separator: ", "))) DO UPDATE SET "
+                            + others.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+                            + " WHERE (\(others.map { "\(t.name).\($0)" }.joined(separator: ", "))) IS DISTINCT FROM ("
+                            + others.map { "EXCLUDED.\($0)" }.joined(separator: ", ") + ")"
                     var n = 0
                     for chunk in stride(from: 0, to: rows.count, by: 100).map({ rows[$0..<min($0 + 100, rows.count)] }) {
                         let one = "(" + columns.map { _ in "?" }.joined(separator: ", ") + ")"
                         let sql =
-                            "INSERT INTO \(t.name)(\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES "
-                            + Array(repeating: one, count: chunk.count).joined(separator: ", ")
-                            + " ON CONFLICT DO NOTHING"
+                            "INSERT INTO \(t.name)(\(quoted.joined(separator: ", "))) VALUES "
+                            + Array(repeating: one, count: chunk.count).joined(separator: ", ") + update
                         n += try db.execute(sql, chunk.flatMap(\.values))
                     }
                     return n
@@ -118,8 +142,10 @@ enum DatabaseCopy {
         }
     }
 
-    /// How many of the source's rows of `t` the target holds with the same key and the same content.
-    static func present(_ t: Table, from: any SQLDatabase, in to: any SQLDatabase, pageRows: Int) async throws -> Int64 {
+    /// How many of the source's rows of `t` the target holds with the same key and (with `sameContent`) the same content.
+    static func present(
+        _ t: Table, from: any SQLDatabase, in to: any SQLDatabase, pageRows: Int, sameContent: Bool = true
+    ) async throws -> Int64 {
         let quotedKey = t.key.map { "\"\($0)\"" }.joined(separator: ", ")
         var after: [SQLValue]? = nil
         var found: Int64 = 0
@@ -138,7 +164,7 @@ enum DatabaseCopy {
                 var n: Int64 = 0
                 for r in rows {
                     guard let other = byKey[t.key.map { r.value($0) ?? .null }] else { continue }
-                    if r.columns.names.allSatisfy({ DatabaseCopy.same(r.value($0), other.value($0)) }) { n += 1 }
+                    if !sameContent || r.columns.names.allSatisfy({ DatabaseCopy.same(r.value($0), other.value($0)) }) { n += 1 }
                 }
                 return n
             }
