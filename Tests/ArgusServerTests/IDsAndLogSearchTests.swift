@@ -156,6 +156,12 @@ struct IDsAndLogSearchTests {
         let oldest = try #require(first.last?["id"]?.intValue)
         #expect(try lines("/api/jobs/b/j/log-lines?q=error&limit=2&before_id=\(oldest)") == Array(all[2..<4]))
         #expect(try lines("/api/jobs/b/j/log-lines?q=shard%201") == ["step 3: ERROR in shard 1"])
+        // A query string as forms, Python's urlencode and requests' params= write it: + is a space, %2B a plus.
+        #expect(try lines("/api/jobs/b/j/log-lines?q=shard+1") == ["step 3: ERROR in shard 1"])
+        #expect(try lines("/api/batches/b/log-lines?job_id=j&q=in+shard") == ["step 3: ERROR in shard 1"])
+        try c.mustPost(Ev.make("log_line", batch: "b", job: "j", data: ["line": "lr 1e-3 + warmup"]))
+        #expect(try lines("/api/jobs/b/j/log-lines?q=%2B+warmup") == ["lr 1e-3 + warmup"])
+        #expect(try lines("/api/jobs/b/j/log-lines?q=3+%2B") == ["lr 1e-3 + warmup"])
         #expect(try lines("/api/jobs/b/j/log-lines?q=nothing-like-this").isEmpty)
         // Without q nothing changed: the newest 200.
         #expect(try c.mustGet("/api/jobs/b/j/log-lines").arrayValue?.count == LogFilter.pageSize)

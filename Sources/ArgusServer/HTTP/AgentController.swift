@@ -14,7 +14,7 @@ struct AgentController {
         router.post("/api/agents/register") { req, ctx in try await registerAgent(req, ctx) }
         router.get("/api/agents/:id/jobs") { req, ctx in
             let id = try agentID(ctx)
-            let wait = min(max(0, Double(req.uri.queryParameters.get("wait") ?? "0") ?? 0), 30)
+            let wait = min(max(0, Double(req.uri.form.get("wait") ?? "0") ?? 0), 30)
             let deadline = Date().addingTimeInterval(wait)
             try await store.touchAgent(id)
             var seen = store.agentWakeups.generation(id)

@@ -243,7 +243,7 @@ struct AuthMiddleware: RouterMiddleware {
             if parts.count == 2, parts[0].lowercased() == "bearer" {
                 token = parts[1].trimmed()
             }
-        } else if request.uri.path == "/api/sse", let t = request.uri.queryParameters.get("token") {
+        } else if request.uri.path == "/api/sse", let t = request.uri.form.get("token") {
             token = t
         }
         if let token, !token.isEmpty {

@@ -36,7 +36,7 @@ struct ReadController {
         }
         router.get("/api/batches") { req, ctx in
             if case .share? = ctx.principal { throw APIError.forbidden("A share link can only read the batch it was made for.") }
-            let status = req.uri.queryParameters.get("status").flatMap { $0.isEmpty ? nil : $0 }
+            let status = req.uri.form.get("status").flatMap { $0.isEmpty ? nil : $0 }
             if let status, !ReadController.batchStatuses.contains(status) {
                 throw APIError.unprocessable(
                     "status must be one of \(ReadController.batchStatuses.sorted().joined(separator: ", ")).")
@@ -80,7 +80,7 @@ struct ReadController {
         router.get("/api/jobs/:b/:j/epochs") { req, ctx in
             let (b, j) = (try ctx.parameters.require("b"), try ctx.parameters.require("j"))
             let scope = try ctx.readScope()  // no token is 401 whatever the query says
-            let format = req.uri.queryParameters.get("format")
+            let format = req.uri.form.get("format")
             let export = try format.map { f in
                 guard f == "columns" || EpochExport.Format(rawValue: f) != nil else {
                     throw APIError.unprocessable("format must be csv, jsonl or columns (or absent, for the JSON array).")
@@ -104,7 +104,7 @@ struct ReadController {
         }
         router.get("/api/batches/:b/log-lines") { req, ctx in
             let b = try ctx.parameters.require("b")
-            let job = req.uri.queryParameters.get("job_id").flatMap { $0.isEmpty ? nil : IDEncoding.canonical($0) }
+            let job = req.uri.form.get("job_id").flatMap { $0.isEmpty ? nil : IDEncoding.canonical($0) }
             return try await logLines(req, ctx, batchID: b, jobID: job, requireJob: false)
         }
         router.get("/api/jobs/:b/:j/log-lines") { req, ctx in
@@ -114,7 +114,7 @@ struct ReadController {
         }
         router.get("/api/batches/:b/resources") { req, ctx in
             let b = try ctx.parameters.require("b")
-            let job = req.uri.queryParameters.get("job_id").flatMap { $0.isEmpty ? nil : IDEncoding.canonical($0) }
+            let job = req.uri.form.get("job_id").flatMap { $0.isEmpty ? nil : IDEncoding.canonical($0) }
             let limit = try intParam(req.uri, "limit", default: 100, range: 1...2000)
             guard
                 let rows = try await store.resources(
@@ -129,7 +129,7 @@ struct ReadController {
             let (b, j) = (try ctx.parameters.require("b"), try ctx.parameters.require("j"))
             let scope = try ctx.readScope()  // who asks comes first: no token is 401 whatever the query says
             let columns: Bool
-            switch req.uri.queryParameters.get("epochs") {
+            switch req.uri.form.get("epochs") {
             case nil, "rows"?: columns = false
             case "columns"?: columns = true
             default: throw APIError.unprocessable("epochs must be rows or columns.")
@@ -186,7 +186,7 @@ struct LogLinesQuery {
     var includeHidden: Bool
 
     init(_ uri: URI) throws(APIError) {
-        let query = uri.queryParameters
+        let query = uri.form
         limit = try intParam(uri, "limit", default: LogFilter.pageSize, range: 1...2000)
         beforeID = nil
         if let s = query.get("before_id") {
@@ -203,7 +203,7 @@ struct LogLinesQuery {
 }
 
 func intParam(_ uri: URI, _ name: String, default d: Int, range: ClosedRange<Int>) throws(APIError) -> Int {
-    guard let s = uri.queryParameters.get(name), !s.isEmpty else { return d }
+    guard let s = uri.form.get(name), !s.isEmpty else { return d }
     guard let v = Int(s), range.contains(v) else {
         throw APIError.unprocessable(
             "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound).")

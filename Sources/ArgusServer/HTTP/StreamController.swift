@@ -25,7 +25,7 @@ struct StreamController {
     static func subscription(_ uri: URI, lastEventIDHeader: String?) throws(APIError) -> (
         filter: ChannelFilter, lastID: Int64?
     ) {
-        let query = uri.queryParameters
+        let query = uri.form
         let filter = try ChannelFilter.parse(query.get("channels").map { String($0) } ?? "")
         guard let text = lastEventIDHeader ?? query.get("last_event_id").map({ String($0) }), !text.isEmpty else {
             return (filter, nil)
