@@ -33,6 +33,8 @@ struct AgentOwnershipTests {
         let admin = s.client(try s.token(user: "root", admin: true))
         try alice.mustPost(Ev.make("batch_start", batch: "a1", data: ["command": "python train.py"], source: Self.source))
         try alice.mustPost(Ev.make("batch_done", batch: "a1", source: Self.source))
+        try alice.mustPost(Ev.make("batch_start", batch: "a2", data: ["command": "python train.py --seed 2"], source: Self.source))
+        try alice.mustPost(Ev.make("batch_done", batch: "a2", source: Self.source))
         let (bobAgentID, bobAgent) = try Self.register(s, bobToken)
 
         let refused = try alice.post("/api/batches/a1/rerun", json: [:])
@@ -53,7 +55,9 @@ struct AgentOwnershipTests {
         let byAlice = try alice.post("/api/batches/a1/rerun", json: [:])
         #expect(byAlice.status == 202)
         #expect(byAlice.json?["agent_id"]?.intValue == Int(aliceAgentID))
-        let byAdmin = try admin.post("/api/batches/a1/rerun", json: [:])
+        // One rerun of a batch at a time, whoever asks: a1's is queued already.
+        #expect(try admin.post("/api/batches/a1/rerun", json: [:]).status == 409)
+        let byAdmin = try admin.post("/api/batches/a2/rerun", json: [:])
         #expect(byAdmin.status == 202)
         #expect(byAdmin.json?["agent_id"]?.intValue == Int(aliceAgentID))
         #expect(try Self.queue(aliceAgent, aliceAgentID).count == 2)

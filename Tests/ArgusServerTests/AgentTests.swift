@@ -192,6 +192,11 @@ struct AgentTests {
         let sleeper = "echo $$ > pid.txt; sleep 60"
         try Self.finishedBatch(c, "long", command: sleeper, cwd: work.path)
         #expect(try c.post("/api/batches/long/rerun", json: [:]).status == 202)
+        // A second rerun while the first is on its way would start the run twice on the shared box: refused, and the
+        // actions say why (queued, or started and not reported yet, depending on how far the agent got).
+        let twice = try c.post("/api/batches/long/rerun", json: [:])
+        #expect(twice.status == 409 && twice.detail.hasPrefix("Batch 'long' is not rerun again: "), "\(twice.text)")
+        #expect(try c.mustGet("/api/batches/long/actions")["rerun"]?["enabled"] == false)
         let pidFile = work.appendingPathComponent("pid.txt").path
         let deadline2 = Date().addingTimeInterval(15)
         let pid = Int32(Self.waitForLine(pidFile).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
@@ -202,6 +207,14 @@ struct AgentTests {
                 "batch_start", batch: "long-rerun", data: ["command": .string(sleeper)],
                 source: ["project": "p", "host": .string(Self.host)]))
         #expect(try c.mustGet("/api/batches/long-rerun")["source_batch_id"] == "long")
+        let running = try c.post("/api/batches/long/rerun", json: [:])
+        #expect(
+            running.status == 409
+                && running.detail.hasPrefix("Batch 'long' is not rerun again: its rerun is running as batch 'long-rerun' (command "),
+            "\(running.text)")
+        #expect(
+            try c.mustGet("/api/batches/long/actions")["rerun"]?["reason"]?.stringValue?.hasPrefix(
+                "its rerun is running as batch 'long-rerun'") == true)
         #expect(try c.post("/api/batches/long-rerun/stop", json: [:]).status == 200)
         while Date() < deadline2, kill(pid, 0) == 0 { usleep(100_000) }
         #expect(kill(pid, 0) != 0, "the rerun's process group should be gone")
@@ -212,6 +225,7 @@ struct AgentTests {
             status = try c.mustGet("/api/batches/long-rerun")["status"]
         }
         #expect(status == "stopped", "a stopped rerun whose process exited must not wait for the stall timeout")
+        #expect(try c.mustGet("/api/batches/long/actions")["rerun"]?["enabled"] == true, "its rerun ended: it may run again")
         let events = SSECollector(url: "\(s.url)/api/sse?channels=batch:long-rerun", token: token, lastEventID: "0")
         defer { events.stop() }
         try events.wait(until: { $0.contains { $0.type == "batch_stopped" } })

@@ -37,6 +37,8 @@ struct AgentAssignment: Sendable {
     var agentID: Int64?
     var host: String?
     var ownerName: String
+    /// Why a rerun now would start the run a second time (`ArgusStore.rerunInFlight`), or nil.
+    var rerunInFlight: String? = nil
 
     /// The one sentence shown when no agent serves the batch (409 detail, the view's disabled-action reason).
     var unavailableReason: String? {
@@ -152,7 +154,44 @@ extension ArgusStore {
             args += [only]
         }
         let id = try db.scalar(Int64.self, sql + " ORDER BY a.last_seen_us DESC LIMIT 1", args)
-        return AgentAssignment(agentID: id, host: host, ownerName: owner)
+        return AgentAssignment(
+            agentID: id, host: host, ownerName: owner, rerunInFlight: try rerunInFlight(db, batchID: b.id, withinS: withinS))
+    }
+
+    /// How long a started rerun whose run has not reported yet (no batch_start linked to it) counts as on its way.
+    static let rerunStartS: Int64 = 600
+
+    /// Why a rerun of `batchID` now would start its run a second time, or nil; the one place that decides it (the
+    /// rerun route, in the transaction that queues the command, and the view's `actions.rerun`). Its latest rerun
+    /// is on its way while it waits for an online agent to pick it up, while the run it started is live (its
+    /// batch_start linked it), or for `rerunStartS` after it started when the run has not reported yet. A rerun an
+    /// agent exited or failed, or one waiting for an agent gone offline (`queueRerun` cancels it), is not.
+    static func rerunInFlight(_ db: SQLConnection, batchID: String, withinS: Double) throws -> String? {
+        guard
+            let c = try db.fetchOne(
+                """
+                SELECT c.id, c.status, c.created_us, c.linked_batch_id, l.status AS linked_status, a.last_seen_us
+                FROM agent_commands c JOIN agents a ON a.id = c.agent_id LEFT JOIN batches l ON l.id = c.linked_batch_id
+                WHERE c.batch_id = ? AND c.kind = 'rerun' AND c.status IN ('pending', 'started') ORDER BY c.id DESC LIMIT 1
+                """, [batchID])
+        else { return nil }
+        let now = ArgusStore.nowUs()
+        let id: Int64 = c["id"]
+        switch c["status"] as String {
+        case "pending":
+            let seen: Int64? = c["last_seen_us"]
+            guard let seen, seen >= now - Int64(withinS * 1_000_000) else { return nil }
+            return "a rerun of it is already queued for its host's agent (command \(id))"
+        default:
+            if let linked: String = c["linked_batch_id"] {
+                let status: String? = c["linked_status"]
+                guard let status, BatchRecord.liveStatuses.contains(status) else { return nil }
+                return "its rerun is \(status) as batch '\(linked)' (command \(id)); stop it first"
+            }
+            let created: Int64 = c["created_us"]
+            guard created >= now - rerunStartS * 1_000_000 else { return nil }
+            return "its rerun was started \((now - created) / 1_000_000) s ago and has not reported yet (command \(id))"
+        }
     }
 
     func agentAssignment(for b: BatchRecord, withinS: Double, only: Int64? = nil) async throws -> AgentAssignment {
@@ -171,6 +210,30 @@ extension ArgusStore {
         }
         agentWakeups.wake(agentID)
         return id
+    }
+
+    /// Queues a rerun of `batchID` unless one is already on its way (`rerunInFlight`, checked in the same transaction, so
+    /// two requests at once queue one), and wakes the agent. A rerun still waiting for an agent that went offline is
+    /// cancelled, so it never runs after this one. Returns the command's id, or why it was not queued.
+    func queueRerun(agentID: Int64, batchID: String, command: String, cwd: String?, withinS: Double) async throws
+        -> Result<Int64, APIError>
+    {
+        let queued = try await write { db -> Result<Int64, APIError> in
+            if let why = try ArgusStore.rerunInFlight(db, batchID: batchID, withinS: withinS) {
+                return .failure(APIError(status: .conflict, detail: "Batch '\(batchID)' is not rerun again: \(why)."))
+            }
+            try db.execute(
+                "UPDATE agent_commands SET status = 'cancelled', error = ? WHERE batch_id = ? AND kind = 'rerun' AND status = 'pending'",
+                ["its agent went offline before picking it up, and a newer rerun replaced it", batchID])
+            let id = try db.scalar(
+                Int64.self,
+                "INSERT INTO agent_commands(agent_id, batch_id, kind, command, cwd, created_us) VALUES (?,?,'rerun',?,?,?) RETURNING id",
+                [agentID, batchID, command, cwd, ArgusStore.nowUs()])!
+            if db.dialect == .postgres { _ = try db.fetchOne("SELECT pg_notify(?, ?)", [ReplicaSignals.agents, String(agentID)]) }
+            return .success(id)
+        }
+        if case .success = queued { agentWakeups.wake(agentID) }
+        return queued
     }
 
     /// Commands not yet acknowledged, oldest first (redelivered until acked).

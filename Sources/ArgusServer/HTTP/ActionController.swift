@@ -69,7 +69,7 @@ struct ActionController {
         guard let agent = assignment.agentID else {
             throw APIError(status: .conflict, detail: assignment.unavailableReason ?? "no agent online")
         }
-        let commandID = try await store.enqueue(agentID: agent, batchID: b.id, kind: "rerun", command: command, cwd: b.cwd, targetPID: nil)
+        let commandID = try await store.queueRerun(agentID: agent, batchID: b.id, command: command, cwd: b.cwd, withinS: agentOnlineS).get()
         let event = IncomingEvent.server(
             type: "rerun_requested", batchID: b.id, project: b.project,
             data: JSONObject([("command_id", JSON(commandID)), ("agent_id", JSON(agent)), ("requested_by", .string(user.name))]), at: .now()

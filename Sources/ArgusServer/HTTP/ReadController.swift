@@ -235,7 +235,7 @@ struct ActionPolicy: Sendable {
                 ? BatchStatus.rerunWait(b.status)
                 : (b.command == nil
                     ? "no command recorded"
-                    : agent.unavailableReason))
+                    : agent.unavailableReason ?? agent.rerunInFlight))
         return [
             "stop": state(stopReason),
             "rerun": state(rerunReason),
