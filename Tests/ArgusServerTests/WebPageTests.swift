@@ -89,6 +89,9 @@ struct WebPageTests {
     @Test("Stop asks first, No changes nothing, Yes sets the flag the SDK polls")
     func stop() throws { try run("stop") }
 
+    @Test("an agent coming online enables Rerun of a finished batch without a reload")
+    func agentOnline() throws { try run("agent_online") }
+
     @Test("a share link shows the read-only page without actions and switches jobs without a reload")
     func share() throws { try run("share") }
 

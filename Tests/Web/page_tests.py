@@ -248,6 +248,24 @@ def stop(b):
     no_token_in_requests(b)
 
 
+@scenario
+def agent_online(b):
+    """Rerun of a finished batch waits on an agent: the page notices one coming online without a reload."""
+    s = server()
+    s.post_events([event("batch_done", BATCH, source={"project": "vision", "host": "gpu-box-7", "user": "alice"})])
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    mark_document(b)
+    b.wait_js("document.querySelector('#act-rerun') && document.querySelector('#act-rerun').disabled"
+              " && /no agent online/.test(document.querySelector('#act-rerun').title)",
+              "#act-rerun disabled for want of an agent", diag="document.querySelector('#actions').outerHTML")
+    status, body, _ = s.request("POST", "/api/agents/register", {"hostname": "gpu-box-7", "version": "test"})
+    check(status == 201, f"POST /api/agents/register → {status}: {body[:300]!r}")
+    b.wait_js("!document.querySelector('#act-rerun').disabled", "#act-rerun to become enabled once an agent is online",
+              timeout=10, diag="document.querySelector('#actions').outerHTML")
+    still_same_document(b)
+
+
 def mint_share():
     s = server()
     status, body, _ = s.request("POST", f"/api/batches/{q(BATCH)}/shares", {})

@@ -29,7 +29,7 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
     $('readonly-tag').hidden = false;
   }
   const chart = new LossChart();
-  // Parameters percent-encoded one by one (URLSearchParams would send a space as "+", which is not a space here).
+  // Parameters percent-encoded one by one, as ids are (`enc`).
   const logURL = () => (params) => {
     const q = Object.entries(params).filter(([, v]) => v !== '' && v !== undefined && v !== null)
       .map(([k, v]) => `${k}=${enc(String(v))}`).join('&');
@@ -180,9 +180,13 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
   });
   live.heardAt(isoSeconds(first.batch?.last_activity));
   live.start();
-  // The idle badge and the banners say "for 3m": they move on with the clock.
+  // The idle badge and the banners say "for 3m": they move on with the clock. Rerun of a finished batch with a
+  // recorded command waits on its owner's agent being online for its host, and no event says when one comes or
+  // goes: while so, the actions are asked for again every 3 s (one small GET; argus-tui's Update.actionsFollowAgents).
+  let ticks = 0;
   const tick = setInterval(() => {
     if (s.job) { renderTelemetry(s.job); renderBanners(banners(s.batch, s.job, s.notices)); }
+    if (++ticks % 3 === 0 && !readOnly && FINISHED.has(s.batch?.status) && s.env?.command) refreshActions();
   }, 1000);
   return { show, close() { clearInterval(tick); clearTimeout(renderTimer); live.close(); chart.close(); } };
 }
