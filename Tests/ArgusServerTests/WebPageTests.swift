@@ -89,6 +89,9 @@ struct WebPageTests {
     @Test("Stop asks first, No changes nothing, Yes sets the flag the SDK polls")
     func stop() throws { try run("stop") }
 
+    @Test("very long ids keep the recent-batches list and the batch page within the window, at 1280 and 400 px")
+    func longIDs() throws { try run("long_ids") }
+
     @Test("an agent coming online enables Rerun of a finished batch without a reload")
     func agentOnline() throws { try run("agent_online") }
 

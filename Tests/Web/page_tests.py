@@ -590,6 +590,30 @@ def index(b):
 
 
 @scenario
+def long_ids(b):
+    """A batch and a job with very long ids: the recent-batches list and the batch page stay within the window
+    (the ids cut with …, the whole id in the link's title), at 1280 and at 400 px."""
+    s = server()
+    bid = "ünï 🚀 " + "x" * 100
+    jid = "jöb é 漢字 #?&<b> " + "y" * 230
+    s.post_events([event("batch_start", bid, source={"project": "vision", "host": "gpu-box-7"}),
+                   event("job_start", bid, jid, {"model": "resnet50"}),
+                   event("job_epoch", bid, jid, {"epoch": 3, "train_loss": 0.5, "val_loss": 0.6})])
+    sign_in(b, "/")
+    for path, ready in [("/", ".batch .job a"), (f"/batches/{q(bid)}", "tr.job a")]:
+        for width in [1280, 400]:
+            b.cdp("Emulation.setDeviceMetricsOverride", {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+            b.get(f"{URL}{path}")
+            b.wait_js(f"document.querySelector({json.dumps(ready)})", f"{path} to list the jobs",
+                      diag="document.body.innerText.slice(0, 400)")
+            time.sleep(0.3)
+            wide = b.js("return [document.documentElement.scrollWidth, document.documentElement.clientWidth];")
+            check(wide[0] <= wide[1], f"{path} at {width} px is {wide[0]} px wide in a {wide[1]} px window")
+            titles = b.js(f"return [...document.querySelectorAll({json.dumps(ready)})].map(a => a.title);")
+            check(jid in titles, f"{path}: the job link's title is not the whole id: {titles}")
+
+
+@scenario
 def many_pages(b):
     """Job page after job page in one tab never hangs, and Back shows a live page again. (A page left behind stays in
     the back/forward cache; if it kept its EventSource, each would hold one of the browser's six connections to the

@@ -31,7 +31,7 @@ export async function batchPage({ batchID, onAuthLost }) {
       const t = j.telemetry || {};
       return el('tr', { class: 'job', dataset: { id: j.id } },
         statusCell('td', t.status || j.status),
-        el('td', {}, el('a', { href: `/jobs/${enc(b.id)}/${enc(j.id)}`, text: j.id })),
+        el('td', {}, el('a', { href: `/jobs/${enc(b.id)}/${enc(j.id)}`, text: j.id, title: j.id })),
         el('td', { text: j.model || DASH }),
         el('td', { class: 'epoch', text: t.epoch ?? DASH }),
         el('td', { class: 'train-loss', text: loss(t.train_loss) }),

@@ -48,12 +48,12 @@ function batchBlock(b, jobs) {
   return el('section', { class: 'batch', dataset: { id: b.id } },
     el('div', { class: 'batch-head' },
       statusCell('span', b.status),
-      el('a', { href: `/batches/${enc(b.id)}`, text: b.id }),
+      el('a', { href: `/batches/${enc(b.id)}`, text: b.id, title: b.id }),
       el('span', { class: 'muted', text: [b.project, b.host].filter(Boolean).join(' · ') }),
       el('span', { class: 'muted', text: counts }),
       el('span', { class: 'muted', text: last === null ? '' : `last activity ${age(nowSeconds() - last)}` })),
     el('ul', {}, ...jobs.map((j) => el('li', { class: 'job', dataset: { id: j.id } },
       statusCell('span', j.telemetry?.status || j.status), ' ',
-      el('a', { href: `/jobs/${enc(b.id)}/${enc(j.id)}`, text: j.id }),
+      el('a', { href: `/jobs/${enc(b.id)}/${enc(j.id)}`, text: j.id, title: j.id }),
       el('span', { class: 'muted', text: `  ${j.model || ''}  epoch ${j.telemetry?.epoch ?? DASH}  loss ${loss(j.telemetry?.train_loss)} / ${loss(j.telemetry?.val_loss)}` })))));
 }
