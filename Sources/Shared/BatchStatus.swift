@@ -11,6 +11,16 @@ public enum BatchStatus {
         return eventType == "batch_done" && failedJobs == 0 ? "done" : "failed"
     }
 
+    /// The status a job_done leaves. The SDK ends a job whose loop broke out on a stop request with job_done, as if
+    /// it had finished: in a run asked to stop, a job that had not trained every epoch it announced (job_start's
+    /// total_epochs, against job_done's train_epochs or else the epochs it reported) ends `stopped`, as the run's
+    /// still-running jobs do when it ends. With no total announced, a stop request makes it `stopped` too.
+    public static func jobDone(stopRequested: Bool, trainedEpochs: Int?, totalEpochs: Int?) -> String {
+        guard stopRequested else { return "done" }
+        if let totalEpochs, let trainedEpochs, trainedEpochs >= totalEpochs { return "done" }
+        return "stopped"
+    }
+
     /// Statuses in which the owner may mark a run failed: it is no longer heard from (stalled), or it was asked
     /// to stop and may never answer (its process may be gone). A running batch is still reporting.
     public static let markableFailed: Set<String> = ["stalled", "stopping"]

@@ -43,6 +43,34 @@ struct StopTests {
         #expect(again.json?["detail"]?.stringValue?.contains("already stopped") == true)
     }
 
+    @Test(
+        "a job the SDK ends with job_done after a stop, short of the epochs it announced (or announcing none), ends stopped; one that trained them all ends done"
+    )
+    func jobDoneAfterStop() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token(user: "alice"))
+        try c.mustPost(Ev.make("batch_start", batch: "s", data: ["n_total_jobs": 4]))
+        for (j, total) in [("short", 10), ("whole", 3), ("untold", nil), ("counted", 10)] as [(String, Int?)] {
+            try c.mustPost(Ev.make("job_start", batch: "s", job: j, data: total.map { ["total_epochs": JSON($0)] } ?? [:]))
+        }
+        for n in 0..<3 {
+            for j in ["short", "whole", "untold", "counted"] { try c.mustPost(Ev.epoch("s", j, n)) }
+        }
+        #expect(try c.post("/api/batches/s/stop", json: [:]).status == 200)
+        // What the SDK's JobContext sends when the loop broke out on j.stopped: job_done with the epochs it saw.
+        try c.mustPost(Ev.make("job_done", batch: "s", job: "short", data: ["status": "DONE", "train_epochs": 3]))
+        try c.mustPost(Ev.make("job_done", batch: "s", job: "whole", data: ["status": "DONE", "train_epochs": 3]))
+        try c.mustPost(Ev.make("job_done", batch: "s", job: "untold", data: ["status": "DONE", "train_epochs": 3]))
+        try c.mustPost(Ev.make("job_done", batch: "s", job: "counted", data: ["status": "DONE"]))  // 3 epochs reported
+        try c.mustPost(Ev.make("batch_done", batch: "s", data: ["n_done": 4, "n_failed": 0]))
+        #expect(try c.mustGet("/api/batches/s")["status"] == "stopped")
+        for (j, status) in [("short", "stopped"), ("whole", "done"), ("untold", "stopped"), ("counted", "stopped")] {
+            let job = try c.mustGet("/api/jobs/s/\(j)")
+            #expect(job["status"] == .string(status) && job["telemetry"]?["status"] == .string(status), "\(j): \(job)")
+        }
+        #expect(try c.mustGet("/api/batches/s")["n_done"] == 1)
+    }
+
     @Test("who may stop: owner and admin yes; another user 404; a viewer token 403; no token 401")
     func permissions() throws {
         let s = try TestServer()

@@ -245,13 +245,16 @@ struct Simulator {
         let dieAt = dies ? max(1, epochs * 2 / 3) : -1
         let k = 3.0 / Double(max(epochs, 1))
         var best = Double.infinity
+        var trained = 0
         for epoch in 0..<epochs {
             pollStop()
             if stopped {
                 try send(
                     "log_line", job: jobID,
                     data: [
-                        "line": "stop requested from the dashboard; finishing after epoch \(epoch)",
+                        "line": .string(
+                            "stop requested from the dashboard; "
+                                + (epoch == 0 ? "stopping before the first epoch" : "stopping after epoch \(epoch - 1)")),
                         "level": "warning",
                     ])
                 break
@@ -316,13 +319,15 @@ struct Simulator {
                     "log_line", job: jobID,
                     data: ["line": "grad scaler: skipped step (inf/nan in gradients)", "level": "debug"])
             }
+            trained = epoch + 1
         }
         try send(
             "job_done", job: jobID,
             data: [
                 "status": "DONE",
                 "metrics": ["best_val_loss": JSON(round4(best)), "top1": JSON(round4(0.76 + noise(0.02)))],
-                "elapsed_s": JSON(Date().timeIntervalSince(t0)), "train_epochs": JSON(epochs),
+                // As the SDK does: the epochs it saw, fewer than announced when a stop cut the loop short.
+                "elapsed_s": JSON(Date().timeIntervalSince(t0)), "train_epochs": JSON(trained),
             ])
         return true
     }

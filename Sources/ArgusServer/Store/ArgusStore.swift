@@ -462,7 +462,7 @@ public struct IngestTransaction {
             if try job(bid, jobID) == nil {
                 jobs[bid, default: [:]][jobID] = JobRecord(batchID: bid, id: jobID, now: receivedUs)
             }
-            switch jobs[bid]![jobID]!.apply(e) {
+            switch jobs[bid]![jobID]!.apply(e, stopRequested: wasStopping) {
             case "done"?: batches[bid]!.nDone += 1
             case "failed"?: batches[bid]!.nFailed += 1
             default: break

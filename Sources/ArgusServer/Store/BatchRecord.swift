@@ -136,8 +136,9 @@ struct BatchRecord: Sendable {
         case "batch_resumed":
             status = stopRequested ? "stopping" : "running"
         case "batch_done", "batch_failed":
-            // The script's own counts, when it saw more than the job events that reached us.
-            nDone = max(nDone, e.data["n_done"]?.intValue ?? 0)
+            // The script's own counts, when it saw more than the job events that reached us. Not its done count
+            // after a stop: the SDK counts a job it broke out of early as done (`BatchStatus.jobDone` says stopped).
+            if !stopRequested { nDone = max(nDone, e.data["n_done"]?.intValue ?? 0) }
             nFailed = max(nFailed, e.data["n_failed"]?.intValue ?? 0)
             status = BatchStatus.ended(by: e.type, stopRequested: stopRequested, failedJobs: nFailed)
             endUs = ts

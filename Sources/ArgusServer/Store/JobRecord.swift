@@ -117,9 +117,10 @@ struct JobRecord: Sendable {
     /// Whether a snapshot taken at `ts` belongs to this job (taken while it ran).
     func covers(_ ts: Int64) -> Bool { JobSpan.covers(ts, start: startUs, end: endUs) }
 
-    /// Applies one of this job's own events. Returns the status transition when it ended.
+    /// Applies one of this job's own events. Returns the status transition when it ended. `stopRequested`: its run
+    /// had been asked to stop (and had not ended), which a job_done then may mean (`BatchStatus.jobDone`).
     @discardableResult
-    mutating func apply(_ e: IncomingEvent) -> String? {
+    mutating func apply(_ e: IncomingEvent, stopRequested: Bool = false) -> String? {
         let ts = e.ts.micros
         lastActivityUs = max(lastActivityUs ?? ts, ts)
         if startUs == nil { startUs = ts }
@@ -142,7 +143,13 @@ struct JobRecord: Sendable {
             }
         case "job_done", "job_failed":
             let wasFinished = isFinished
-            status = e.type == "job_done" ? "done" : "failed"
+            status =
+                e.type == "job_failed"
+                ? "failed"
+                : BatchStatus.jobDone(
+                    stopRequested: stopRequested,
+                    trainedEpochs: e.data["train_epochs"]?.intValue ?? latestEpoch.map { $0 + 1 },
+                    totalEpochs: figures.totalFromStart ? figures.totalEpochs : nil)
             endUs = ts
             elapsedS = e.data["elapsed_s"]?.doubleValue ?? startUs.map { Double(ts - $0) / 1e6 }
             if let m = e.data["metrics"], case .object = m { metrics = m.serialized() }
