@@ -78,7 +78,17 @@ struct StopTests {
         try alice.mustPost(Ev.make("batch_start", batch: "b"))
         try alice.mustPost(Ev.make("batch_start", batch: "b2"))
         #expect(try s.client(try s.token(user: "bob")).post("/api/batches/b/stop", json: [:]).status == 404)
-        #expect(try s.client(try s.token(user: "alice", scope: "viewer")).post("/api/batches/b/stop", json: [:]).status == 403)
+        let viewer = s.client(try s.token(user: "alice", scope: "viewer"))
+        #expect(try viewer.post("/api/batches/b/stop", json: [:]).status == 403)
+        // One sentence for every action a viewer token tries, naming them all, not only Stop.
+        for path in ["/api/batches/b/rerun", "/api/batches/b/shares", "/api/batches/b/mark-failed"] {
+            let r = try viewer.post(path, json: [:])
+            #expect(
+                r.status == 403
+                    && r.detail
+                        == "This token can only read (scope 'viewer'); acting on a batch (stop, rerun, share, mark failed) needs a reporter token.",
+                "\(path): \(r.text)")
+        }
         #expect(try s.client(nil).post("/api/batches/b/stop", json: [:]).status == 401)
         #expect(try s.client(nil).get("/api/batches/b/stop-requested").status == 401)
         #expect(try alice.post("/api/batches/nope/stop", json: [:]).status == 404)

@@ -169,9 +169,15 @@ public struct ServerConfig: Sendable {
         }
         if let v = text("ARGUS_DATA_DIR") { c.dataDir = v }
         if let v = text("ARGUS_BASE_URL") {
-            guard v.hasPrefix("http://") || v.hasPrefix("https://") else {
+            // Share links are this plus /share/<token>: a scheme and a host, maybe a port and a path, nothing else.
+            let parts = URLComponents(string: v)
+            guard v.hasPrefix("http://") || v.hasPrefix("https://"), let parts, parts.host?.isEmpty == false,
+                parts.query == nil, parts.fragment == nil, parts.user == nil
+            else {
                 throw ConfigError(
-                    description: "ARGUS_BASE_URL must start with http:// or https://, got '\(v)'.")
+                    description:
+                        "ARGUS_BASE_URL must be an http:// or https:// address with a host and no query (like https://argus.example or http://10.0.0.5:8000), got '\(v)'."
+                )
             }
             c.baseURL = String(v.reversed().drop(while: { $0 == "/" }).reversed())
         }
@@ -246,7 +252,7 @@ public struct ServerConfig: Sendable {
         if let v = text("ARGUS_MAX_BODY_MB") {
             guard let mb = Double(v), mb > 0, mb <= 1024 else {
                 throw ConfigError(
-                    description: "ARGUS_MAX_BODY_MB must be a number of megabytes from 0 to 1024, got '\(v)'."
+                    description: "ARGUS_MAX_BODY_MB must be a number of megabytes above 0 and at most 1024, got '\(v)'."
                 )
             }
             c.maxBodyBytes = Int(mb * 1024 * 1024)

@@ -23,7 +23,9 @@ struct ActionController {
         let user = try ctx.requireUser()
         guard let b = try await store.batch(id, scope: .user(user)) else { throw APIError.notFound("Batch '\(id)'") }
         guard user.scope == TokenScope.reporter.rawValue else {
-            throw APIError.forbidden("This token can only read (scope '\(user.scope)'); stopping a batch needs a reporter token.")
+            throw APIError.forbidden(
+                "This token can only read (scope '\(user.scope)'); acting on a batch (stop, rerun, share, mark failed) needs a reporter token."
+            )
         }
         return (b, user)
     }

@@ -43,7 +43,8 @@ final class RateLimiter: Sendable {
         let seconds = max(1, Int(wait.rounded(.up)))
         throw APIError(
             status: .tooManyRequests,
-            detail: "Rate limit: this token may send \(Self.figure(rate)) \(unit) a second (\(variable)); retry in \(seconds) s.",
+            detail:
+                "Rate limit: this token may send \(Self.figure(rate)) \(rate == 1 ? String(unit.dropLast()) : unit) a second (\(variable)); retry in \(seconds) s.",
             headers: [.retryAfter: String(seconds)])
     }
 
