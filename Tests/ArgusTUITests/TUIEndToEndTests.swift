@@ -309,7 +309,12 @@ struct TUIEndToEndTests {
         owner.send("q")
         let line = try #require(shown.split(separator: "\n").first { $0.contains("/share/sh_") })
         let start = try #require(line.range(of: "http://"))
-        let link = String(line[start.lowerBound...].prefix { !$0.isWhitespace && $0 != "│" })
+        let minted = String(line[start.lowerBound...].prefix { !$0.isWhitespace && $0 != "│" })
+        // It names the job it was minted on, and opens that job; without its query, the batch.
+        #expect(minted.hasSuffix("?job=j1"), "\(minted)")
+        let onJob = try runTool(Binaries.path("argus-tui"), ["--dump", minted], env: ["ARGUS_TOKEN": ""])
+        #expect(onJob.0 == 0 && onJob.1.contains("b1 / j1") && onJob.1.contains("[read-only]"), "\(onJob)")
+        let link = String(minted.prefix { $0 != "?" })
         let r = try c.mustGet("/api/batches/b1/shares")
         #expect(r.arrayValue?.count == 1)
         let t = try Tmux([Binaries.path("argus-tui"), link], env: ["ARGUS_TOKEN": ""])

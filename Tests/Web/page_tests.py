@@ -266,6 +266,24 @@ def agent_online(b):
     still_same_document(b)
 
 
+@scenario
+def share_minted(b):
+    """Share on a job's page gives a link naming that job; opened in a browser with no session, it shows that job."""
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB2)}")
+    wait_ready(b)
+    b.wait_js("document.querySelector('#act-share') && !document.querySelector('#act-share').disabled", "an enabled #act-share",
+              diag="document.querySelector('#actions').outerHTML")
+    b.click("#act-share")
+    b.wait_for(lambda: b.visible("#share-box") and "/share/" in (b.text("#share-url") or ""), "the minted link in #share-box")
+    url = (b.text("#share-url") or "").strip()
+    check(url.endswith(f"?job={q(JOB2)}"), f"the minted link does not name {JOB2}: {url!r}")
+    b.driver.delete_all_cookies()
+    b.get(url)
+    wait_ready(b)
+    check(JOB2 in (b.text("#crumbs") or ""), f"the link opened another job: {b.text('#crumbs')!r}")
+    check(not b.exists("#actions"), "#actions is present on a share link")
+
+
 def mint_share():
     s = server()
     status, body, _ = s.request("POST", f"/api/batches/{q(BATCH)}/shares", {})

@@ -243,4 +243,7 @@ struct ShareLink: Equatable {
             }
         }
     }
+
+    /// The minted link `url` naming `job`: it then opens that job, as the web page's address does.
+    static func naming(_ url: String, job: String) -> String { url + "?job=" + IDEncoding.encode(job) }
 }

@@ -153,11 +153,11 @@ public final class Feed: @unchecked Sendable {
         }
     }
 
-    /// Share: the URL comes back as an action (popup + clipboard).
-    public func share(batchID: String) {
+    /// Share: the URL, naming the job it was minted on, comes back as an action (popup + clipboard).
+    public func share(batchID: String, jobID: String) {
         act("Share", APIPath.shares(batchID), expect: 201) { r in
             guard let link = r.json?["url"]?.stringValue else { return .message("Share failed: the reply had no URL.", isError: true) }
-            return .shareMinted(url: link)
+            return .shareMinted(url: ShareLink.naming(link, job: jobID))
         }
     }
 

@@ -135,7 +135,7 @@ public enum TerminalApp {
                 case .runAction(.rerun):
                     if let job = state.job { feed.rerun(batchID: job.batchID) }
                 case .runAction(.share):
-                    if let job = state.job { feed.share(batchID: job.batchID) }
+                    if let job = state.job { feed.share(batchID: job.batchID, jobID: job.jobID) }
                 case .runAction(.markFailed):
                     if let job = state.job { feed.markFailed(batchID: job.batchID) }
                 case .runAction(let cmd):

@@ -13,7 +13,7 @@ const ORDER = [
 ];
 
 export class ActionBar {
-  /** `ctx()` gives `{batchID, command}` now; `refresh()` refetches the actions after one ran. */
+  /** `ctx()` gives `{batchID, jobID, command}` now; `refresh()` refetches the actions after one ran. */
   constructor(ctx, refresh) {
     this.ctx = ctx;
     this.refresh = refresh;
@@ -71,9 +71,11 @@ export class ActionBar {
           break;
         case 'act-share': {
           const r = await api(`${base}/shares`, { method: 'POST', body: {} });
-          $('share-url').textContent = clean(r.url);
+          // The link opens the job it was minted on (`?job=`, as the share page's own address names its job).
+          const url = `${r.url}?job=${enc(this.ctx().jobID)}`;
+          $('share-url').textContent = clean(url);
           $('share-box').hidden = false;
-          toast(await copy(r.url) ? 'Read-only link minted and copied.' : 'Read-only link minted: copy it from the box.');
+          toast(await copy(url) ? 'Read-only link minted and copied.' : 'Read-only link minted: copy it from the box.');
           break;
         }
         case 'act-copy':

@@ -36,7 +36,7 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
     return `/api/jobs/${enc(s.b)}/${enc(s.j)}/log-lines?${q}`;
   };
   const log = new LogPane(logURL());
-  const bar = readOnly ? null : new ActionBar(() => ({ batchID: s.b, command: s.env?.command }), () => refreshActions());
+  const bar = readOnly ? null : new ActionBar(() => ({ batchID: s.b, jobID: s.j, command: s.env?.command }), () => refreshActions());
 
   function render() {
     if (!s.job) return;
