@@ -282,6 +282,10 @@ def share_minted(b):
     wait_ready(b)
     check(JOB2 in (b.text("#crumbs") or ""), f"the link opened another job: {b.text('#crumbs')!r}")
     check(not b.exists("#actions"), "#actions is present on a share link")
+    # As pasted with a space carried along after the token: the same page.
+    b.get(url.replace("?job=", "%20?job=", 1))
+    wait_ready(b)
+    check(JOB2 in (b.text("#crumbs") or ""), f"the link with %20 opened {b.text('#crumbs')!r}")
 
 
 def mint_share():
@@ -467,7 +471,7 @@ def controls(b):
     check(not bad, f"the page shows control characters: {[hex(ord(c)) for c in bad]}")
     long = [t for t in log_texts(b) if t.startswith("yyyy")]
     check(len(long) == 1, f"the long line is not in #log once: {len(long)}")
-    check(long[0] == "y" * 8192 + " … [line cut: 20000 characters in all]", f"the long line is shown as {long[0][8180:]!r} ({len(long[0])} characters)")
+    check(long[0] == "y" * 8192 + " … [line cut: 20000 bytes in all]", f"the long line is shown as {long[0][8180:]!r} ({len(long[0])} characters)")
     # Live, too.
     b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live")
     s.post_events([event("log_line", BATCH, JOB, {"line": "live \u202eevil", "level": "info"})])

@@ -28,7 +28,8 @@ struct ShareController {
         // A browser (Accept: text/html) gets the read-only job page; other clients (argus-tui) the JSON answer.
         router.get("/share/:token") { req, ctx in
             let html = WebController.wantsHTML(req)
-            guard let share = try await store.share(forToken: try ctx.parameters.require("token")) else {
+            // As pasted: a space or line break carried along with the link (`%20`, `%0A`) is no part of a token.
+            guard let share = try await store.share(forToken: try ctx.parameters.require("token").trimmed()) else {
                 if html { return WebController.deadLink() }
                 throw APIError(status: .notFound, detail: APIError.deadShareLinkDetail)
             }

@@ -288,7 +288,8 @@ export class LossChart {
     c.dataset.trainSpan = String(Math.round(trainMax - trainMin));
     this.layout = { plot, e0, xScale, dpr };
     const flags = [];
-    if (this.ema) flags.push(`EMA α=${EMA_ALPHA}`);
+    // The factor as argus-tui, W&B and TensorBoard write it: the weight on the previous value.
+    if (this.ema) flags.push(`EMA ${Number((1 - EMA_ALPHA).toFixed(3))}`);
     if (this.logY) flags.push(`log y${off.nonPositive ? `: ${off.nonPositive} ≤0 at ▼` : ''}`);
     if (off.above + off.below) flags.push(`${off.above + off.below} off-scale ${off.above ? '▲' : ''}${off.below ? '▼' : ''}`);
     if (off.nonFinite) flags.push(`${off.nonFinite} non-finite ✕`);

@@ -17,13 +17,13 @@ const isHeartbeat = (row) => row.line === 'heartbeat' && row.level === 'debug';
 /** The characters of a log line the page shows, as argus-tui keeps (LogLine.maxColumns): nobody reads past them. */
 export const MAX_LINE = 8192;
 
-/** `line` cut to MAX_LINE characters, with a marker that says it was cut and how long it was. */
+/** `line` cut to MAX_LINE characters, with a marker that says it was cut and how long it was, in bytes as argus-tui says. */
 export function capped(line) {
   const s = String(line ?? '');
   if (s.length <= MAX_LINE) return s;
   const chars = Array.from(s);
   if (chars.length <= MAX_LINE) return s;
-  return `${chars.slice(0, MAX_LINE).join('')} … [line cut: ${chars.length} characters in all]`;
+  return `${chars.slice(0, MAX_LINE).join('')} … [line cut: ${new TextEncoder().encode(s).length} bytes in all]`;
 }
 
 export class LogPane {

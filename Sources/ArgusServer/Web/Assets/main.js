@@ -56,7 +56,7 @@ const shareJobInURL = () => new URLSearchParams(location.search).get('job');
  * address (`?job=<id>`, one history entry per switch), so Back, reload and a copied link show the same job.
  */
 async function share() {
-  useShareToken(parts[1]);
+  useShareToken(parts[1].trim());  // a space pasted along with the link is no part of the token
   const deadLink = () => {
     stop();
     $('conn').textContent = 'offline';
