@@ -282,6 +282,12 @@ def share_minted(b):
     wait_ready(b)
     check(JOB2 in (b.text("#crumbs") or ""), f"the link opened another job: {b.text('#crumbs')!r}")
     check(not b.exists("#actions"), "#actions is present on a share link")
+    # A job the batch does not have: the first job, said so, and the address names the job shown.
+    b.get(url.split("?")[0] + "?job=nope")
+    wait_ready(b)
+    b.wait_js("document.querySelector('#toast') && /no job 'nope'/.test(document.querySelector('#toast').textContent)",
+              "a notice that the batch has no job 'nope'", diag="document.body.innerText.slice(0, 300)")
+    check(not b.url.endswith("?job=nope"), f"the address still names the missing job: {b.url}")
     # As pasted with a space carried along after the token: the same page.
     b.get(url.replace("?job=", "%20?job=", 1))
     wait_ready(b)

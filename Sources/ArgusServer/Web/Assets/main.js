@@ -1,7 +1,7 @@
 // Entry point: which page this is (`<body data-page>`), who is asking (session cookie, or a share link's token), and
 // the page's controller. When the server stops accepting the credential, the page starts over (sign-in form or
 // dead-link notice) without a reload. A `#token=` fragment set on an open page signs in as a fresh load does.
-import { $, el } from './dom.js';
+import { $, el, toast } from './dom.js';
 import { api, enc, useShareToken } from './api.js';
 import { signedIn, wireSignOut } from './signin.js';
 import { indexPage } from './index-page.js';
@@ -70,6 +70,11 @@ async function share() {
     if (!jobs.length) { problem('This batch has no jobs yet.'); return; }
     const wanted = shareJobInURL();
     const first = jobs.some((j) => j.id === wanted) ? wanted : jobs[0].id;
+    if (wanted !== null && wanted !== first) {
+      // The address says the job shown, not one the batch does not have.
+      history.replaceState(null, '', `${location.pathname}?job=${enc(first)}`);
+      toast(`This batch has no job '${wanted}': showing '${first}'.`, true);
+    }
     current = await jobPage({
       batchID: link.batch_id, jobID: first, jobs, onAuthLost: deadLink,
       onSwitch: (id) => history.pushState(null, '', `${location.pathname}?job=${enc(id)}`),
