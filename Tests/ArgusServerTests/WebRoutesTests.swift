@@ -142,6 +142,22 @@ struct WebRoutesTests {
         }
     }
 
+    @Test("an address that is no page (a job page without its job, a typo) is a 404 page for a browser, JSON for others")
+    func notFoundPage() throws {
+        let s = try TestServer()
+        let c = s.client(nil)
+        for path in ["/jobs/b1", "/whatever", "/batches/b1/j1/more"] {
+            let page = try c.request("GET", path, headers: Self.html)
+            #expect(page.status == 404, "\(path)")
+            #expect(page.headers["content-type"] == "text/html; charset=utf-8", "\(path)")
+            #expect(page.text.contains(#"id="not-found""#) && page.text.contains("There is no such page"), "\(path)")
+            Self.expectSecurityHeaders(page, "not-found page")
+            let json = try c.get(path)
+            #expect(json.status == 404 && json.detail == "No such route: GET \(path).", "\(path): \(json.text)")
+        }
+        #expect(try c.request("GET", "/api/nothing", headers: Self.html).headers["content-type"] == "application/json")
+    }
+
     @Test("signing in sets an HttpOnly SameSite=Strict cookie (Secure only over HTTPS) that reads the API as its user")
     func sessionCookie() throws {
         let s = try TestServer()

@@ -200,6 +200,11 @@ struct ErrorMiddleware: RouterMiddleware {
                 status: .badRequest, headers: [.connection: "close"])
         } catch let e as HTTPError {
             let detail: String
+            if e.status == .notFound, request.method == .get, !request.uri.path.hasPrefix("/api/"),
+                WebController.wantsHTML(request)
+            {
+                return WebController.notFoundPage()
+            }
             switch e.status {
             case .notFound: detail = "No such route: \(request.method) \(request.uri.path)."
             case .methodNotAllowed:

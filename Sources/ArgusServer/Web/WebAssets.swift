@@ -31,6 +31,7 @@ enum WebAssets {
         "env.js": PackageResources.env_js,
         "page.html": PackageResources.page_html,
         "dead-link.html": PackageResources.dead_link_html,
+        "not-found.html": PackageResources.not_found_html,
     ]
 
     /// The files a browser may fetch (the HTML templates are served only as pages).

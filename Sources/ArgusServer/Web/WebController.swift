@@ -49,6 +49,14 @@ struct WebController {
             cache: "no-store")
     }
 
+    /// A browser's address that is no page of ours (`/jobs/<batch>` without its job, a typo): a page that says so and
+    /// names the pages there are, with status 404, instead of the API's JSON.
+    static func notFoundPage() -> Response {
+        respond(
+            status: .notFound, type: "text/html; charset=utf-8", WebAssets.page("not-found.html", kind: "not-found"),
+            cache: "no-store")
+    }
+
     /// Whether the client asked for a page (a browser) rather than JSON (argus-tui, curl, scripts).
     static func wantsHTML(_ request: Request) -> Bool {
         request.headers[values: .accept].joined(separator: ",").split(separator: ",").contains { range in
