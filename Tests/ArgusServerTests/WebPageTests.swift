@@ -92,6 +92,9 @@ struct WebPageTests {
     @Test("very long ids keep the recent-batches list and the batch page within the window, at 1280 and 400 px")
     func longIDs() throws { try run("long_ids") }
 
+    @Test("a job page for a job the batch does not have says so, without claiming the server is unreachable")
+    func missingJob() throws { try run("missing_job") }
+
     @Test("Share on a job's page mints a link naming that job, which opens it read-only")
     func shareMinted() throws { try run("share_minted") }
 

@@ -267,6 +267,15 @@ def agent_online(b):
 
 
 @scenario
+def missing_job(b):
+    """A job page for a job the batch does not have says so, and does not claim the server is unreachable."""
+    sign_in(b, f"/jobs/{q(BATCH)}/nope")
+    b.wait_js("document.querySelector('#page-error')", "#page-error", diag="document.body.innerText.slice(0, 300)")
+    check("nope" in (b.text("#page-error") or ""), f"#page-error does not name the job: {b.text('#page-error')!r}")
+    check(not b.visible("#conn"), f"the header says {b.text('#conn')!r} about a server that answered")
+
+
+@scenario
 def share_minted(b):
     """Share on a job's page gives a link naming that job; opened in a browser with no session, it shows that job."""
     sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB2)}")
@@ -810,6 +819,10 @@ def main(argv):
             # HttpOnly), and Chromium logs every 4xx response on the console. Nothing else is allowed.
             b.assert_clean(URL, allow_console=[
                 "^" + re.escape(f"{URL}/api/session - Failed to load resource: the server responded with a status of 401")])
+        elif name == "missing_job":
+            # The job's view answers 404, which Chromium logs on the console. Nothing else is allowed.
+            b.assert_clean(URL, allow_console=[
+                "^" + re.escape(f"{URL}/api/jobs/{q(BATCH)}/nope/view - Failed to load resource: the server responded with a status of 404")])
         elif name != "revoked":
             b.assert_clean(URL)
         print(f"ok {name} ({time.monotonic() - t0:.1f} s)")

@@ -19,6 +19,7 @@ function stop() {
   current = null;
   $('main').replaceChildren();
   const conn = $('conn');
+  conn.hidden = false;
   conn.dataset.state = 'offline';
   conn.textContent = 'not connected';
 }
@@ -44,6 +45,9 @@ async function boot() {
   } catch (e) {
     if (gen !== generation) return;
     if (e.status === 401) { boot(); return; }
+    // A 404 is the server's answer: the page follows nothing, so no connection state is shown ("not connected" read
+    // as if the server were down).
+    if (e.status === 404) $('conn').hidden = true;
     problem(e.status === 404 ? `${e.message} (Or it is not yours to see.)` : `Could not load the page: ${e.message}`);
   }
 }
