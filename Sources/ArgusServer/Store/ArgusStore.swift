@@ -67,6 +67,9 @@ public final class ArgusStore: Sendable {
         }
         config.maximumReaderCount = 4
         let path = ServerConfig.databasePath(in: dataDir)
+        if let refusal = ArgusStore.foreignOrNewer(path) {
+            throw OpenError(description: "Cannot open the database \(path): \(refusal).")
+        }
         do {
             let pool = try DatabasePool(path: path, configuration: config)
             self.pool = pool
@@ -89,6 +92,34 @@ public final class ArgusStore: Sendable {
             let why = StorageFault(error, dataDir: dataDir).map { "\($0.reason) (\(error))" } ?? "\(error)"
             throw OpenError(description: "Cannot open the database \(path): \(why).")
         }
+    }
+
+    /// Why an existing file must not be opened as this server's database, or nil. Looked at read-only, before the pool
+    /// turns it to WAL and the migrator writes to it: another program's SQLite file (its tables, no Argus schema), or a
+    /// database a newer argus-server migrated (this one would write rows that miss what the newer schema expects).
+    static func foreignOrNewer(_ path: String) -> String? {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0 else { return nil }
+        var config = Configuration()
+        config.readonly = true
+        guard
+            let found = try? DatabaseQueue(path: path, configuration: config).read({ db in
+                (
+                    tables: try String.fetchAll(
+                        db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"),
+                    applied: try db.tableExists("grdb_migrations")
+                        ? Set(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")) : nil
+                )
+            })
+        else { return nil }  // not readable as SQLite: opening it says why
+        guard let applied = found.applied else {
+            if found.tables.isEmpty { return nil }
+            return "it is not an Argus database (it holds other tables: \(found.tables.prefix(5).joined(separator: ", ")))"
+                + "; give argus-server a data directory of its own"
+        }
+        let unknown = applied.subtracting(Schema.migrator.migrations).sorted()
+        guard !unknown.isEmpty else { return nil }
+        return "a newer argus-server has upgraded it (its migrations \(unknown.map { "'\($0)'" }.joined(separator: ", ")) are "
+            + "unknown to this one, \(ArgusVersion.string)): run that version or a newer one"
     }
 
     /// Connects to a PostgreSQL shared by replicas (`postgres://USER[:PASS]@HOST[:PORT]/DB[?sslmode=…]`) and brings
