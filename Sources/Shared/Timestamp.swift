@@ -28,6 +28,12 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// For a sentence people read (a reason the server writes): `2026-12-04 23:57:14 UTC`, whole seconds.
+    public var readableUTC: String {
+        let i = iso
+        return String(i.prefix(10)) + " " + String(i.dropFirst(11).prefix(8)) + " UTC"
+    }
+
     /// Appends the ISO form to a byte buffer (hot path of ingest: no intermediate strings).
     public func writeISO(into out: inout [UInt8]) {
         var secs = micros / 1_000_000

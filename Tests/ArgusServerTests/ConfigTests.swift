@@ -55,6 +55,14 @@ struct ConfigTests {
         }
     }
 
+    @Test("simulate refuses a server URL with no scheme at once, instead of retrying it for a minute")
+    func simulateBadURL() throws {
+        let started = Date()
+        let (rc, _, err) = try runTool(Binaries.path("argus-server"), ["simulate", "--url", "notaurl", "--token", "t"])
+        #expect(rc == 1 && err == "argus-server: the server URL must start with http:// or https://, got 'notaurl'.\n", "\(err)")
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
     /// Every duration variable, whatever its unit, refuses values too big to be meant (they once overflowed Int64
     /// at start or on the first connection), naming the variable and its range; ten years is still accepted.
     @Test("absurdly long durations are refused with one sentence naming the variable and its range")

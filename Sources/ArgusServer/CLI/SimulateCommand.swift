@@ -42,6 +42,10 @@ struct SimulateCommand: ParsableCommand {
         guard let url = url ?? env["ARGUS_URL"], !url.isEmpty else {
             throw ArgusServer.fail("give --url or set ARGUS_URL.")
         }
+        let scheme = url.lowercased()
+        guard scheme.hasPrefix("http://") || scheme.hasPrefix("https://") else {
+            throw ArgusServer.fail("the server URL must start with http:// or https://, got '\(url)'.")
+        }
         guard let token = token ?? env["ARGUS_TOKEN"], !token.isEmpty else {
             throw ArgusServer.fail("give --token or set ARGUS_TOKEN.")
         }

@@ -100,10 +100,11 @@ struct ActionController {
         let json = try await req.jsonBody(limit: 64 * 1024, ifEmpty: .null)
         var reason: String?
         if !json.isNull {
-            guard json.objectValue != nil,
-                json["reason"] == nil || json["reason"]!.isNull || json["reason"]!.stringValue != nil
-            else {
+            guard json.objectValue != nil else {
                 throw APIError.unprocessable("The body must be empty or a JSON object like {\"reason\": \"the node died\"}.")
+            }
+            guard json["reason"] == nil || json["reason"]!.isNull || json["reason"]!.stringValue != nil else {
+                throw APIError.unprocessable("reason must be text, like {\"reason\": \"the node died\"}.")
             }
             try json.requireOnlyKeys(["reason"])
             reason = json["reason"]?.stringValue.map { $0.trimmed() }
@@ -116,7 +117,7 @@ struct ActionController {
             throw APIError(status: .conflict, detail: "Batch '\(b.id)' cannot be marked failed: \(refusal).")
         }
         let now = Timestamp(micros: store.clock.nowUs())
-        let said = reason ?? "no word from the run since \(Timestamp(micros: b.lastReceivedUs).iso)"
+        let said = reason ?? "no word from the run since \(Timestamp(micros: b.lastReceivedUs).readableUTC)"
         let event = IncomingEvent.server(
             type: ServerEventTypes.batchMarkedFailed, batchID: b.id, project: b.project,
             data: JSONObject([
