@@ -30,8 +30,7 @@ enum WebAssets {
         "banners.js": PackageResources.banners_js,
         "env.js": PackageResources.env_js,
         "page.html": PackageResources.page_html,
-        "dead-link.html": PackageResources.dead_link_html,
-        "not-found.html": PackageResources.not_found_html,
+        "notice.html": PackageResources.notice_html,
     ]
 
     /// The files a browser may fetch (the HTML templates are served only as pages).
@@ -59,8 +58,12 @@ enum WebAssets {
     static var prefix: String { "/assets/\(hash)" }
 
     /// A page template with its asset prefix filled in (`{{assets}}`) and the page kind (`{{page}}`) set.
-    static func page(_ template: String, kind: String) -> [UInt8] {
-        let text = String(decoding: files[template]!, as: UTF8.self)
-        return Array(text.replacingOccurrences(of: "{{assets}}", with: prefix).replacingOccurrences(of: "{{page}}", with: kind).utf8)
+    /// `fill`: more `{{name}}` placeholders and their text (fixed HTML of ours, never from a request).
+    static func page(_ template: String, kind: String, fill: [String: String] = [:]) -> [UInt8] {
+        var text = String(decoding: files[template]!, as: UTF8.self)
+        for (name, value) in fill.merging(["assets": prefix, "page": kind], uniquingKeysWith: { a, _ in a }) {
+            text = text.replacingOccurrences(of: "{{\(name)}}", with: value)
+        }
+        return Array(text.utf8)
     }
 }

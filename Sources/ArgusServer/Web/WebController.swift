@@ -44,17 +44,35 @@ struct WebController {
 
     /// `GET /share/<token>` for a link that opens nothing: a page that says so, with status 404.
     static func deadLink() -> Response {
-        respond(
-            status: .notFound, type: "text/html; charset=utf-8", WebAssets.page("dead-link.html", kind: "dead-link"),
-            cache: "no-store")
+        notice(
+            "dead-link", title: "link not available",
+            """
+            <section id="dead-link" class="dead-link">
+                <h1>This share link does not open anything</h1>
+                <p>It was revoked, it has expired, or it never existed. Ask whoever sent it for a new one.</p>
+              </section>
+            """)
     }
 
     /// A browser's address that is no page of ours (`/jobs/<batch>` without its job, a typo): a page that says so and
     /// names the pages there are, with status 404, instead of the API's JSON.
     static func notFoundPage() -> Response {
+        notice(
+            "not-found", title: "no such page",
+            """
+            <section id="not-found" class="dead-link">
+                <h1>There is no such page</h1>
+                <p>Pages here are the recent batches (<a href="/">/</a>), a batch (<code>/batches/&lt;batch&gt;</code>) \
+            and a job (<code>/jobs/&lt;batch&gt;/&lt;job&gt;</code>).</p>
+              </section>
+            """)
+    }
+
+    /// A page that only says something (`notice.html`), status 404; `section` is fixed HTML of ours.
+    static func notice(_ kind: String, title: String, _ section: String) -> Response {
         respond(
-            status: .notFound, type: "text/html; charset=utf-8", WebAssets.page("not-found.html", kind: "not-found"),
-            cache: "no-store")
+            status: .notFound, type: "text/html; charset=utf-8",
+            WebAssets.page("notice.html", kind: kind, fill: ["title": title, "notice": section]), cache: "no-store")
     }
 
     /// Whether the client asked for a page (a browser) rather than JSON (argus-tui, curl, scripts).
