@@ -43,10 +43,24 @@ struct DatabaseCopyTests {
         try l.mustPost(Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "after the first copy"]))
         viewBefore = try l.mustGet("/api/jobs/b1/j1/view")
         lastID = try #require(viewBefore["last_event_id"]?.intValue)
+        let (rcDave, _, errDave) = try runTool(Binaries.path("argus-server"), ["token", "create", "--user", "dave"] + later.databaseArgs)
+        #expect(rcDave == 0, "\(errDave)")
         later.stop()
         let (rc3, out3, err3) = try runTool(Binaries.path("argus-server"), copy)
         #expect(rc3 == 0 && out3.contains("verified: all ") && out3.contains("events: "), "\(out3)\(err3)")
         #expect(out3.contains("batches: 1 rows, 1 copied now") && out3.contains("jobs: 2 rows, 1 copied now"), "\(out3)")
+        // A token revoked on the target stays revoked when the copy runs again: copying never brings a credential back.
+        func daveLine() throws -> String {
+            let (_, list, _) = try runTool(Binaries.path("argus-server"), ["token", "list", "--database-url", target.url])
+            return String(list.split(separator: "\n").first { $0.contains("dave") } ?? "")
+        }
+        let daveID = try #require(try daveLine().split(separator: " ").first)
+        _ = try runTool(Binaries.path("argus-server"), ["token", "revoke", String(daveID), "--database-url", target.url])
+        #expect(try daveLine().contains("revoked"))
+        let (rc5, out5, err5) = try runTool(Binaries.path("argus-server"), copy)
+        #expect(rc5 == 0 && out5.contains("verified: all "), "\(out5)\(err5)")
+        let daveAfter = try daveLine()
+        #expect(daveAfter.contains("revoked"), "the copy brought a revoked token back: \(daveAfter)")
 
         let dst = try TestServer(replicaOf: target.url)
         let d = dst.client(token)

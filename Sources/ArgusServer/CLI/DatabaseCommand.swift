@@ -11,9 +11,9 @@ struct DatabaseCommand: AsyncParsableCommand {
             discussion: """
                 Copy into a new, empty database (a target holding another history, or one that servers have written \
                 to since the last copy, is refused before anything is written). Ids are kept, so tokens keep working, \
-                share links keep opening and clients resume their streams. Rows already in the target are brought up \
-                to date and others added, so the copy is safe to run again (after an interruption, or after the SQLite \
-                server ran on). It ends by checking that every source row is in the target as it is in the source, \
+                share links keep opening and clients resume their streams. Summaries and agent commands already in the \
+                target are brought up to date, revocations reach it (one there is never undone) and other rows are \
+                added, so the copy is safe to run again (after an interruption, or after the SQLite server ran on). It ends by checking that every source row is in the target as it is in the source, \
                 table by table. Stop the SQLite server first: what it stores during the copy may be missed (run the \
                 copy again to add it).
                 """)

@@ -1,26 +1,61 @@
 /// Moving up from one machine: a SQLite history copied into a PostgreSQL (`argus-server db copy`), ids kept, so that
 /// tokens still work, share links still open and clients resume their streams where they were.
 enum DatabaseCopy {
-    /// Every table, parents before children. `key`: the columns that identify a row (a row already there is brought
-    /// up to date, so the copy is safe to run again, also after the source changed); `numericID`: the identity column
-    /// whose counter must move past the copy.
+    /// Every table, parents before children. `key`: the columns that identify a row; `numericID`: the identity column
+    /// whose counter must move past the copy; `again`: what a later run does to a row already in the target, so the
+    /// copy is safe to run again, also after the SQLite server ran on.
     struct Table: Sendable {
         var name: String
         var key: [String]
         var numericID = true
+        var again = Again.keep
+    }
+
+    enum Again: Sendable {
+        /// Left as it is (a user, an event: never changed by the server).
+        case keep
+        /// The source's values (the summaries and agent commands the live server rewrites with every event or ack).
+        /// A server on the target changes these only while storing events, which the events check refuses first.
+        case follow
+        /// Only a revocation reaches it, and one in the target stays: a credential revoked on either side is revoked
+        /// (copying again never brings one back). Agents also take the latest `last_seen_us`.
+        case revocation
     }
 
     static let tables: [Table] = [
         Table(name: "users", key: ["id"]),
-        Table(name: "tokens", key: ["id"]),
-        Table(name: "batches", key: ["id"], numericID: false),
-        Table(name: "jobs", key: ["batch_id", "id"], numericID: false),
+        Table(name: "tokens", key: ["id"], again: .revocation),
+        Table(name: "batches", key: ["id"], numericID: false, again: .follow),
+        Table(name: "jobs", key: ["batch_id", "id"], numericID: false, again: .follow),
         Table(name: "events", key: ["id"]),
-        Table(name: "shares", key: ["id"]),
-        Table(name: "agents", key: ["id"]),
-        Table(name: "agent_commands", key: ["id"]),
-        Table(name: "sessions", key: ["id"]),
+        Table(name: "shares", key: ["id"], again: .revocation),
+        Table(name: "agents", key: ["id"], again: .revocation),
+        Table(name: "agent_commands", key: ["id"], again: .follow),
+        Table(name: "sessions", key: ["id"], again: .revocation),
     ]
+
+    /// What follows `INSERT …` for a row already in the target (`Table.again`).
+    static func onConflict(_ t: Table, columns: [String]) -> String {
+        let key = t.key.map { "\"\($0)\"" }.joined(separator: ", ")
+        switch t.again {
+        case .keep:
+            return " ON CONFLICT DO NOTHING"
+        case .follow:
+            let others = columns.filter { !t.key.contains($0) }.map { "\"\($0)\"" }
+            guard !others.isEmpty else { return " ON CONFLICT DO NOTHING" }
+            return " ON CONFLICT (\(key)) DO UPDATE SET " + others.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+                + " WHERE (\(others.map { "\(t.name).\($0)" }.joined(separator: ", "))) IS DISTINCT FROM ("
+                + others.map { "EXCLUDED.\($0)" }.joined(separator: ", ") + ")"
+        case .revocation:
+            var set = ["revoked_us = COALESCE(\(t.name).revoked_us, EXCLUDED.revoked_us)"]
+            if columns.contains("last_seen_us") {
+                set.append("last_seen_us = GREATEST(\(t.name).last_seen_us, EXCLUDED.last_seen_us)")
+            }
+            return " ON CONFLICT (\(key)) DO UPDATE SET " + set.joined(separator: ", ")
+                + " WHERE (\(t.name).revoked_us IS NULL AND EXCLUDED.revoked_us IS NOT NULL)"
+                + (columns.contains("last_seen_us") ? " OR \(t.name).last_seen_us < EXCLUDED.last_seen_us" : "")
+        }
+    }
 
     struct Count: Sendable, Equatable {
         var table: String
@@ -48,7 +83,9 @@ enum DatabaseCopy {
         for t in tables where ["users", "batches"].contains(t.name) {
             let theirs = try await to.read { try $0.scalar(Int64.self, "SELECT COUNT(*) FROM \(t.name)") ?? 0 }
             guard theirs > 0 else { continue }
-            let ours = try await present(t, from: to, in: from, pageRows: pageRows, sameContent: false)
+            // A user is the same user only with the same name (ids of two histories collide); a batch's summary
+            // changes as the source runs on.
+            let ours = try await present(t, from: to, in: from, pageRows: pageRows, sameContent: t.again == .keep)
             if ours < theirs {
                 throw Failure(
                     description:
@@ -81,16 +118,9 @@ enum DatabaseCopy {
                 let columns = last.columns.names
                 let inserted = try await to.write { db -> Int in
                     // Up to 100 rows per statement (PostgreSQL takes at most 65,535 parameters). A row already there
-                    // takes the source's values, and is only written when they differ (so a rerun counts changes).
+                    // is written only when it changes (so a rerun counts changes).
                     let quoted = columns.map { "\"\($0)\"" }
-                    let others = columns.filter { !t.key.contains($0) }.map { "\"\($0)\"" }
-                    let update =
-                        others.isEmpty
-                        ? " ON CONFLICT DO NOTHING"
-                        : " ON CONFLICT (\(t.key.map { "\"\($0)\"" }.joined(separator: ", "))) DO UPDATE SET "
-                            + others.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
-                            + " WHERE (\(others.map { "\(t.name).\($0)" }.joined(separator: ", "))) IS DISTINCT FROM ("
-                            + others.map { "EXCLUDED.\($0)" }.joined(separator: ", ") + ")"
+                    let update = onConflict(t, columns: columns)
                     var n = 0
                     for chunk in stride(from: 0, to: rows.count, by: 100).map({ rows[$0..<min($0 + 100, rows.count)] }) {
                         let one = "(" + columns.map { _ in "?" }.joined(separator: ", ") + ")"
@@ -164,12 +194,23 @@ enum DatabaseCopy {
                 var n: Int64 = 0
                 for r in rows {
                     guard let other = byKey[t.key.map { r.value($0) ?? .null }] else { continue }
-                    if !sameContent || r.columns.names.allSatisfy({ DatabaseCopy.same(r.value($0), other.value($0)) }) { n += 1 }
+                    if !sameContent
+                        || r.columns.names.allSatisfy({ c in DatabaseCopy.same(r.value(c), other.value(c)) || newerThere(t, c, other) })
+                    {
+                        n += 1
+                    }
                 }
                 return n
             }
             found += same
         }
+    }
+
+    /// A column of a revocation table the target may hold newer than the source: a revocation, a later sighting.
+    static func newerThere(_ t: Table, _ column: String, _ target: SQLRow) -> Bool {
+        guard t.again == .revocation else { return false }
+        if column == "revoked_us" { return target.value(column) != .null && target.value(column) != nil }
+        return column == "last_seen_us"
     }
 
     /// Equal as stored: a REAL that holds a whole number may come back as either kind.
