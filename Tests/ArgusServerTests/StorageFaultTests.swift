@@ -210,6 +210,9 @@ struct StorageFaultTests {
                 && post.detail
                     == "The server cannot write to its database: its database file is damaged (SQLite finds it malformed; restore the data directory from a backup); nothing from this request was stored.",
             "\(post.status) \(post.text)")
+        // From then on nothing more is written into the damaged file, even where it would miss the bad pages.
+        let elsewhere = try c2.post("/api/agents/register", json: ["hostname": "gpu-1", "version": "test"])
+        #expect(elsewhere.status == 503 && elsewhere.detail.contains("its database file is damaged"), "\(elsewhere.text)")
         let health = HTTPClient(baseURL: again.url, token: nil)
         let expected =
             "The server cannot use its database: its database file is damaged (SQLite finds it malformed; restore the data directory from a backup)."

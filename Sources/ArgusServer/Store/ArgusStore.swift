@@ -147,7 +147,9 @@ public final class ArgusStore: Sendable {
     /// Every write of the server goes through here, in one transaction: a disk fault (full, read-only, I/O error)
     /// is thrown as a `StorageFault`, which requests answer with 503, and is remembered for `/health` until a write
     /// succeeds again. Each change between working and failing is logged once, not once per request.
+    /// A file found damaged takes no more writes: what SQLite cannot see is broken may already be (`refuseIfDamaged`).
     func write<T: Sendable>(_ updates: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
+        try refuseIfDamaged()
         do {
             return noteWriteSuccess(try await database.write(updates))
         } catch {
@@ -157,11 +159,18 @@ public final class ArgusStore: Sendable {
 
     /// The same, blocking the calling thread until it commits (the ingest pipeline's own thread, `WriterThread`).
     func writeNow<T>(_ updates: (SQLConnection) throws -> T) throws -> T {
+        try refuseIfDamaged()
         do {
             return noteWriteSuccess(try database.writeNow(updates))
         } catch {
             throw noteWriteFailure(error)
         }
+    }
+
+    /// Once a read or write found the file damaged (`StorageFault.Kind.corrupt`, which stays until a restart), every
+    /// write is refused with it: a write that misses the bad pages would still add to a file that needs restoring.
+    private func refuseIfDamaged() throws {
+        if let (fault, _) = writeHealth.current, fault.kind == .corrupt { throw fault }
     }
 
     /// The database failed a request: `/health` asks it again instead of trusting its last answer.
