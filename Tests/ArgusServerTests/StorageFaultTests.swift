@@ -161,6 +161,57 @@ struct StorageFaultTests {
         #expect((next.json?["event_id"]?.intValue ?? 0) > ids.values.max() ?? .max, "\(next.text)")
     }
 
+    /// Gives the pages of `table` (found by SQLite's dbstat, page 1 spared) a page type no page has, in the stopped
+    /// server's file; returns how many.
+    static func damage(_ table: String, in dataDir: URL) throws -> Int {
+        let file = dataDir.appendingPathComponent("argus.sqlite").path
+        let (pages, pageSize) = try DatabaseQueue(path: file).read { db in
+            (
+                try Int.fetchAll(db, sql: "SELECT pageno FROM dbstat WHERE name = ? AND pageno > 1", arguments: [table]),
+                try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            )
+        }
+        let fd = open(file, O_WRONLY)
+        guard fd >= 0 else { throw TestFailure("cannot open \(file)") }
+        defer { close(fd) }
+        for p in pages {
+            let garbage = [UInt8](repeating: 0xFF, count: 64)
+            _ = garbage.withUnsafeBytes { pwrite(fd, $0.baseAddress, 64, off_t((p - 1) * pageSize)) }
+        }
+        return pages.count
+    }
+
+    @Test("a stream replaying a damaged history ends with an error frame that says why, instead of going silent")
+    func damagedStream() throws {
+        let logs = Self.logDir()
+        defer { try? FileManager.default.removeItem(at: logs) }
+        let s = try TestServer(logDir: logs)
+        let dataDir = s.dataDir
+        defer { try? FileManager.default.removeItem(at: dataDir) }
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "b"))
+        for chunk in 0..<4 {
+            let lines: [JSON] = (0..<200).map {
+                Ev.make("log_line", batch: "b", data: ["line": JSON("line \(chunk * 200 + $0) " + String(repeating: "y", count: 80))])
+            }
+            #expect(try c.post("/api/events/batch", json: ["events": .array(lines)]).status == 200)
+        }
+        #expect(s.stop() < 10)
+        #expect(try Self.damage("events", in: dataDir) > 4)
+        let again = try TestServer(dataDir: dataDir, logDir: logs)
+        defer { _ = again.stop() }
+        let stream = SSECollector(url: again.url + "/api/sse?channels=batch:b", token: token, lastEventID: "0")
+        defer { stream.stop() }
+        try stream.wait("the stream's error frame") { events in events.contains { $0.type == "error" } }
+        #expect(
+            stream.received.first { $0.type == "error" }?.data
+                == #"{"detail":"The server cannot read its database right now: its database file is damaged (SQLite finds it malformed; restore the data directory from a backup)."}"#
+        )
+        try Self.eventually("the stream to end") { stream.ended != nil }
+        #expect(try HTTPClient(baseURL: again.url, token: nil).get("/health").status == 503)
+    }
+
     @Test(
         "a damaged database file (pages of the batches table overwritten while stopped): reads and writes get 503 with the sentence, never a 500, and /health says so and stays so"
     )
@@ -179,22 +230,7 @@ struct StorageFaultTests {
             #expect(r.status == 200, "\(r.text)")
         }
         #expect(s.stop() < 10)
-        // The table's own pages, found by SQLite (dbstat), get a page type that no page has.
-        let file = dataDir.appendingPathComponent("argus.sqlite").path
-        let (pages, pageSize) = try DatabaseQueue(path: file).read { db in
-            (
-                try Int.fetchAll(db, sql: "SELECT pageno FROM dbstat WHERE name = 'batches' AND pageno > 1"),
-                try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
-            )
-        }
-        #expect(pages.count > 4, "\(pages)")
-        let fd = open(file, O_WRONLY)
-        #expect(fd >= 0)
-        for p in pages {
-            let garbage = [UInt8](repeating: 0xFF, count: 64)
-            _ = garbage.withUnsafeBytes { pwrite(fd, $0.baseAddress, 64, off_t((p - 1) * pageSize)) }
-        }
-        close(fd)
+        #expect(try Self.damage("batches", in: dataDir) > 4)
 
         let again = try TestServer(dataDir: dataDir, logDir: logs)
         defer { _ = again.stop() }

@@ -76,54 +76,65 @@ struct StreamController {
             status: .ok, headers: headers,
             body: ResponseBody { writer in
                 defer { hub.unsubscribe(subID) }
-                try await writer.write(
-                    ByteBuffer(
-                        string: "retry: 2000\n"
-                            + SSEEncoder.frame(id: nil, event: "hello", data: hello.serialized())))
-                var sent = resumeFrom ?? 0
-                if let resumeFrom {
-                    var cursor = resumeFrom
-                    while !closed.isSet {
-                        let (page, done) = try await store.replay(filter, after: cursor)
-                        if !page.isEmpty {
-                            var buf = ByteBuffer()
-                            for e in page { buf.writeString(e.sseFrame) }
-                            try await writer.write(buf)
-                            cursor = page.last!.id
-                            sent = cursor
+                do {
+                    try await writer.write(
+                        ByteBuffer(
+                            string: "retry: 2000\n"
+                                + SSEEncoder.frame(id: nil, event: "hello", data: hello.serialized())))
+                    var sent = resumeFrom ?? 0
+                    if let resumeFrom {
+                        var cursor = resumeFrom
+                        while !closed.isSet {
+                            let (page, done) = try await store.replay(filter, after: cursor)
+                            if !page.isEmpty {
+                                var buf = ByteBuffer()
+                                for e in page { buf.writeString(e.sseFrame) }
+                                try await writer.write(buf)
+                                cursor = page.last!.id
+                                sent = cursor
+                            }
+                            if done { break }
                         }
-                        if done { break }
                     }
-                }
-                // The state as of now, after the history: clients take run state only from summary frames. Its id
-                // is the last one sent, so it never moves a client's resume point (none when nothing was sent).
-                var opening = ByteBuffer()
-                for summary in try await store.currentSummaries(filter) {
-                    let data = summary.json(id: nil, channel: Channel.batch(summary.batch.id).name).serialized()
-                    opening.writeString(
-                        SSEEncoder.frame(id: sent > 0 ? sent : nil, event: SummaryFrame.eventType, data: data))
-                }
-                try await writer.write(opening)
-                sent = max(sent, openedAfter)
-                for await chunk in live.cancelOnGracefulShutdown() {
-                    // Revoked: not one more frame, even if some are still buffered.
-                    if closed.isSet { break }
-                    switch chunk {
-                    case .keepalive:
-                        try await writer.write(ByteBuffer(string: SSEEncoder.comment("keepalive")))
-                    case .frames(let ids, let joined, let each):
-                        guard let maxID = ids.last, maxID > sent else { continue }
-                        if ids[0] > sent {
-                            try await writer.write(joined)
-                        } else {
-                            var buf = ByteBuffer()
-                            for (id, frame) in zip(ids, each) where id > sent { buf.writeImmutableBuffer(frame) }
-                            try await writer.write(buf)
+                    // The state as of now, after the history: clients take run state only from summary frames. Its id
+                    // is the last one sent, so it never moves a client's resume point (none when nothing was sent).
+                    var opening = ByteBuffer()
+                    for summary in try await store.currentSummaries(filter) {
+                        let data = summary.json(id: nil, channel: Channel.batch(summary.batch.id).name).serialized()
+                        opening.writeString(
+                            SSEEncoder.frame(id: sent > 0 ? sent : nil, event: SummaryFrame.eventType, data: data))
+                    }
+                    try await writer.write(opening)
+                    sent = max(sent, openedAfter)
+                    for await chunk in live.cancelOnGracefulShutdown() {
+                        // Revoked: not one more frame, even if some are still buffered.
+                        if closed.isSet { break }
+                        switch chunk {
+                        case .keepalive:
+                            try await writer.write(ByteBuffer(string: SSEEncoder.comment("keepalive")))
+                        case .frames(let ids, let joined, let each):
+                            guard let maxID = ids.last, maxID > sent else { continue }
+                            if ids[0] > sent {
+                                try await writer.write(joined)
+                            } else {
+                                var buf = ByteBuffer()
+                                for (id, frame) in zip(ids, each) where id > sent { buf.writeImmutableBuffer(frame) }
+                                try await writer.write(buf)
+                            }
+                            sent = maxID
                         }
-                        sent = maxID
                     }
+                    try await writer.finish(nil)
+                } catch let e where !(e is CancellationError) {
+                    // The history or the summaries cannot be read (a damaged file, a database gone): the stream ends
+                    // with an `error` frame that says why, instead of staying open and silent. Clients reconnect.
+                    let fault = StorageFault(e, dataDir: store.dataDir)
+                    if fault?.kind == .corrupt { _ = store.noteWriteFailure(e) }
+                    let detail = fault?.readDetail ?? "The server could not read this stream's events."
+                    let frame = SSEEncoder.frame(id: nil, event: "error", data: (["detail": .string(detail)] as JSON).serialized())
+                    try? await writer.write(ByteBuffer(string: frame))
+                    try await writer.finish(nil)
                 }
-                try await writer.finish(nil)
             })
     }
 }
