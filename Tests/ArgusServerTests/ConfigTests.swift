@@ -46,7 +46,8 @@ struct ConfigTests {
         }
         for (name, bad) in [
             ("ARGUS_PORT", "80000"), ("ARGUS_BASE_URL", "example.com"), ("ARGUS_BASE_URL", "https://"),
-            ("ARGUS_BASE_URL", "http://h:8000?x=1"), ("ARGUS_BASE_URL", "http://exa mple"), ("ARGUS_MAX_BODY_MB", "0"),
+            ("ARGUS_BASE_URL", "http://h:8000?x=1"), ("ARGUS_BASE_URL", "http://exa mple"), ("ARGUS_BASE_URL", "https://a.b/x y"),
+            ("ARGUS_BASE_URL", "https://a.b%20"), ("ARGUS_BASE_URL", "https://a.b:99999"), ("ARGUS_MAX_BODY_MB", "0"),
         ] {
             let (rc, _, err) = try runTool(Binaries.path("argus-server"), ["serve", "--data-dir", dir.path], env: [name: bad])
             #expect(rc == 1 && err.contains(name) && err.contains("'\(bad)'"), "\(name)=\(bad): \(err)")

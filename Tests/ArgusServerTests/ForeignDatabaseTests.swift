@@ -35,6 +35,20 @@ struct ForeignDatabaseTests {
         #expect(!FileManager.default.fileExists(atPath: file + "-wal"))
     }
 
+    @Test("a file that is not SQLite at all is called that, not a damaged database, and left as it was")
+    func notSQLite() throws {
+        let dir = try Self.dataDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("argus.sqlite").path
+        try Data("these are my notes, not a database\n".utf8).write(to: URL(fileURLWithPath: file))
+        let (rc, _, err) = try runTool(Binaries.path("argus-server"), ["token", "list", "--data-dir", dir.path])
+        #expect(rc == 1)
+        #expect(
+            err == "argus-server: Cannot open the database \(file): it is not an Argus database (not an SQLite file at all); "
+                + "give argus-server a data directory of its own.\n", "\(err)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "these are my notes, not a database\n")
+    }
+
     @Test("a database a newer argus-server upgraded: refused, naming the migrations this one does not know")
     func newer() throws {
         let s = try TestServer(sqlite: true)

@@ -84,6 +84,7 @@ struct ShareLinkTests {
         #expect(ShareLink("HTTP://h:8000/SHARE/sh_abc#top")?.token == "sh_abc")
         #expect(ShareLink("http://h:8000/share/sh_abc?job=seed%201#x") == ShareLink(base: "http://h:8000", token: "sh_abc", job: "seed 1"))
         #expect(ShareLink("http://h:8000/share/sh_abc?x=1&job=caf%C3%A9")?.job == "café")
+        #expect(ShareLink("http://h:8000/share/sh_abc?job=j%2B1+k")?.job == "j+1 k", "+ is a space, %2B a plus, as the server reads it")
         #expect(ShareLink("http://h:8000/share/?job=j") == nil)
         #expect(ShareLink("http://h:8000/shared/sh_abc") == nil)
     }

@@ -248,6 +248,12 @@ struct UpdateTests {
         #expect(Update.apply(&s, .tick(now: 505.5)) == [])
         #expect(ScreenView.render(s).text.contains("searching the whole log failed, again in 5 s"))
         #expect(Update.apply(&s, .tick(now: 510)) == [.fetchLogs(again)])
+        // With no loaded line matching, the body does not claim the server is being asked while the search failed.
+        _ = Update.apply(&s, .key(.char("q")))
+        let none = LogPageRequest(batchID: "b1", jobID: "j1", query: "line 2q", beforeID: nil)
+        _ = Update.apply(&s, .logPageFailed(none, "no reply within 10 s"))
+        let body = ScreenView.render(s).text
+        #expect(body.contains("no loaded line matches") && !body.contains("asking the server"), "\(body)")
     }
 
     @Test("a terminal too small for the screen takes only q, Ctrl-C and Esc: a Stop prompt hidden behind it ignores y")

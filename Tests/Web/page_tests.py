@@ -524,8 +524,9 @@ def share_url(b):
     b.wait_js(f"location.search === '?job={q(JOB2)}' && document.querySelector('#job-switcher').value === {json.dumps(JOB2)}",
               f"Back to show {JOB2} again", diag="[location.href, document.querySelector('#job-switcher').value]")
     b.driver.back()
-    b.wait_js(f"location.search === '' && document.querySelector('#job-switcher').value === {json.dumps(JOB)}",
-              f"Back to the link as opened ({JOB})", diag="[location.href, document.querySelector('#job-switcher').value]")
+    # The link was opened without ?job=; the page then named the job it showed in the address (replacing that entry).
+    b.wait_js(f"location.search === '?job={q(JOB)}' && document.querySelector('#job-switcher').value === {json.dumps(JOB)}",
+              f"Back to the link as opened ({JOB}), the address naming it", diag="[location.href, document.querySelector('#job-switcher').value]")
 
 
 @scenario

@@ -172,7 +172,8 @@ public struct ServerConfig: Sendable {
             // Share links are this plus /share/<token>: a scheme and a host, maybe a port and a path, nothing else.
             let parts = URLComponents(string: v)
             guard v.hasPrefix("http://") || v.hasPrefix("https://"), let parts, parts.host?.isEmpty == false,
-                parts.query == nil, parts.fragment == nil, parts.user == nil
+                parts.query == nil, parts.fragment == nil, parts.user == nil, (parts.port ?? 1) <= 65535,
+                !v.contains(where: { $0.isWhitespace || $0 == "%" })
             else {
                 throw ConfigError(
                     description:

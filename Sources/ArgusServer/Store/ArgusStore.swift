@@ -110,7 +110,12 @@ public final class ArgusStore: Sendable {
                         ? Set(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")) : nil
                 )
             })
-        else { return nil }  // not readable as SQLite: opening it says why
+        else {
+            // Not readable: another kind of file altogether, or an SQLite file that opening will call damaged.
+            let head = FileManager.default.contents(atPath: path)?.prefix(16)
+            guard let head, Array(head) != Array("SQLite format 3\0".utf8) else { return nil }
+            return "it is not an Argus database (not an SQLite file at all); give argus-server a data directory of its own"
+        }
         guard let applied = found.applied else {
             if found.tables.isEmpty { return nil }
             return "it is not an Argus database (it holds other tables: \(found.tables.prefix(5).joined(separator: ", ")))"

@@ -239,7 +239,8 @@ struct ShareLink: Equatable {
         if let q = rest.firstIndex(of: "?") {
             for pair in rest[rest.index(after: q)...].prefix(while: { $0 != "#" }).split(separator: "&")
             where pair.hasPrefix("job=") {
-                job = IDEncoding.decode(String(pair.dropFirst(4))).flatMap { $0.isEmpty ? nil : $0 }
+                // Read as the server and the web page read a query: `+` is a space, `%2B` a plus.
+                job = IDEncoding.decode(String(pair.dropFirst(4)).replacing("+", with: " ")).flatMap { $0.isEmpty ? nil : $0 }
             }
         }
     }

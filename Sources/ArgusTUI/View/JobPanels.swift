@@ -242,11 +242,12 @@ enum JobPanels {
         let (shown, scroll) = visibleLogs(s, all, rows: body.height)
         let textWidth = body.width - logPrefixWidth
         var title = "LOG"
-        let searching = !s.filter.isEmpty && (s.search?.query != s.filter || s.search?.loaded != true)
+        let failedAt = s.search?.query == s.filter ? s.search?.failedAt : nil
+        let searching = !s.filter.isEmpty && failedAt == nil && (s.search?.query != s.filter || s.search?.loaded != true)
         if !s.filter.isEmpty {
             let count = all.count
             title += "  filter \"\(s.filter)\": "
-            if s.search?.query == s.filter, let failedAt = s.search?.failedAt {
+            if let failedAt {
                 // What is loaded here still shows; the server's search is asked again when the connection is back,
                 // or after `Update.searchRetryS` while it stays live.
                 title += "\(count) loaded match\(count == 1 ? "" : "es") · searching the whole log failed"
@@ -271,7 +272,10 @@ enum JobPanels {
         if shown.isEmpty {
             let empty =
                 s.filter.isEmpty
-                ? "no log lines yet" : (searching ? "no loaded line matches; asking the server…" : "no line matches the filter")
+                ? "no log lines yet"
+                : (searching
+                    ? "no loaded line matches; asking the server…"
+                    : (failedAt != nil ? "no loaded line matches" : "no line matches the filter"))
             g.put(body.x, body.y, empty, .dimmed)
             return
         }

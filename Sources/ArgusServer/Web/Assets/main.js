@@ -74,11 +74,9 @@ async function share() {
     if (!jobs.length) { problem('This batch has no jobs yet.'); return; }
     const wanted = shareJobInURL();
     const first = jobs.some((j) => j.id === wanted) ? wanted : jobs[0].id;
-    if (wanted !== null && wanted !== first) {
-      // The address says the job shown, not one the batch does not have.
-      history.replaceState(null, '', `${location.pathname}?job=${enc(first)}`);
-      toast(`This batch has no job '${wanted}': showing '${first}'.`, true);
-    }
+    // The address always names the job shown (a link without ?job=, or with one the batch does not have).
+    if (wanted !== first) history.replaceState(null, '', `${location.pathname}?job=${enc(first)}`);
+    if (wanted !== null && wanted !== first) toast(`This batch has no job '${wanted}': showing '${first}'.`, true);
     current = await jobPage({
       batchID: link.batch_id, jobID: first, jobs, onAuthLost: deadLink,
       onSwitch: (id) => history.pushState(null, '', `${location.pathname}?job=${enc(id)}`),
