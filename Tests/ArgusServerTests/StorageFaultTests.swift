@@ -181,25 +181,32 @@ struct StorageFaultTests {
         return pages.count
     }
 
+    /// A server that stored what `seed` posts, stopped, had `table`'s pages damaged (`damage`) and was started again on
+    /// the same data dir. The caller stops it and removes `dirs`.
+    static func restartedDamaged(_ table: String, seed: (HTTPClient) throws -> Void) throws -> (
+        server: TestServer, token: String, dirs: [URL]
+    ) {
+        let logs = Self.logDir()
+        let s = try TestServer(logDir: logs)
+        let token = try s.token()
+        try seed(s.client(token))
+        #expect(s.stop() < 10)
+        #expect(try Self.damage(table, in: s.dataDir) > 4)
+        return (try TestServer(dataDir: s.dataDir, logDir: logs), token, [logs, s.dataDir])
+    }
+
     @Test("a stream replaying a damaged history ends with an error frame that says why, instead of going silent")
     func damagedStream() throws {
-        let logs = Self.logDir()
-        defer { try? FileManager.default.removeItem(at: logs) }
-        let s = try TestServer(logDir: logs)
-        let dataDir = s.dataDir
-        defer { try? FileManager.default.removeItem(at: dataDir) }
-        let token = try s.token()
-        let c = s.client(token)
-        try c.mustPost(Ev.make("batch_start", batch: "b"))
-        for chunk in 0..<4 {
-            let lines: [JSON] = (0..<200).map {
-                Ev.make("log_line", batch: "b", data: ["line": JSON("line \(chunk * 200 + $0) " + String(repeating: "y", count: 80))])
+        let (again, token, dirs) = try Self.restartedDamaged("events") { c in
+            try c.mustPost(Ev.make("batch_start", batch: "b"))
+            for chunk in 0..<4 {
+                let lines: [JSON] = (0..<200).map {
+                    Ev.make("log_line", batch: "b", data: ["line": JSON("line \(chunk * 200 + $0) " + String(repeating: "y", count: 80))])
+                }
+                #expect(try c.post("/api/events/batch", json: ["events": .array(lines)]).status == 200)
             }
-            #expect(try c.post("/api/events/batch", json: ["events": .array(lines)]).status == 200)
         }
-        #expect(s.stop() < 10)
-        #expect(try Self.damage("events", in: dataDir) > 4)
-        let again = try TestServer(dataDir: dataDir, logDir: logs)
+        defer { for d in dirs { try? FileManager.default.removeItem(at: d) } }
         defer { _ = again.stop() }
         let stream = SSECollector(url: again.url + "/api/sse?channels=batch:b", token: token, lastEventID: "0")
         defer { stream.stop() }
@@ -216,23 +223,15 @@ struct StorageFaultTests {
         "a damaged database file (pages of the batches table overwritten while stopped): reads and writes get 503 with the sentence, never a 500, and /health says so and stays so"
     )
     func damagedFile() throws {
-        let logs = Self.logDir()
-        defer { try? FileManager.default.removeItem(at: logs) }
-        let s = try TestServer(logDir: logs)
-        let dataDir = s.dataDir
-        defer { try? FileManager.default.removeItem(at: dataDir) }
-        let token = try s.token()
-        let c = s.client(token)
-        var events: [JSON] = []
-        for k in 0..<400 { events.append(Ev.make("batch_start", batch: "damaged-\(k)-" + String(repeating: "x", count: 60))) }
-        for chunk in stride(from: 0, to: events.count, by: 200) {
-            let r = try c.post("/api/events/batch", json: ["events": .array(Array(events[chunk..<chunk + 200]))])
-            #expect(r.status == 200, "\(r.text)")
+        let (again, token, dirs) = try Self.restartedDamaged("batches") { c in
+            var events: [JSON] = []
+            for k in 0..<400 { events.append(Ev.make("batch_start", batch: "damaged-\(k)-" + String(repeating: "x", count: 60))) }
+            for chunk in stride(from: 0, to: events.count, by: 200) {
+                let r = try c.post("/api/events/batch", json: ["events": .array(Array(events[chunk..<chunk + 200]))])
+                #expect(r.status == 200, "\(r.text)")
+            }
         }
-        #expect(s.stop() < 10)
-        #expect(try Self.damage("batches", in: dataDir) > 4)
-
-        let again = try TestServer(dataDir: dataDir, logDir: logs)
+        defer { for d in dirs { try? FileManager.default.removeItem(at: d) } }
         defer { _ = again.stop() }
         let c2 = again.client(token)
         let read =
