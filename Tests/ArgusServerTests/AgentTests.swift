@@ -65,7 +65,9 @@ struct AgentTests {
         #expect(!tokens.unicodeScalars.contains { TerminalText.isControl($0) && $0 != "\n" }, "\(tokens)")
         #expect(tokens.split(separator: "\n").count == 3, "a header and one row per token:\n\(tokens)")
         #expect(tokens.contains("mal [2Jlory"))
-        _ = try Self.register(s, token, state: try Self.scratch().appendingPathComponent("a.json").path)
+        let work = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: work) }
+        _ = try Self.register(s, token, state: work.appendingPathComponent("a.json").path)
         let (_, agents, _) = try runTool(Binaries.path("argus-server"), ["agent", "list"] + s.databaseArgs)
         let lines = agents.split(separator: "\n")
         #expect(lines.count == 2 && lines[0].hasPrefix("ID  HOST"), "\(agents)")
