@@ -37,7 +37,8 @@ struct AgentAssignment: Sendable {
     var agentID: Int64?
     var host: String?
     var ownerName: String
-    /// Why a rerun now would start the run a second time (`ArgusStore.rerunInFlight`), or nil.
+    /// Why a rerun now would start the run a second time (`ArgusStore.rerunInFlight`), or nil; asked for only by the
+    /// actions (`forActions`).
     var rerunInFlight: String? = nil
 
     /// The one sentence shown when no agent serves the batch (409 detail, the view's disabled-action reason).
@@ -141,9 +142,10 @@ extension ArgusStore {
     /// within `withinS` (the most recently seen if several). Another user's agent on the same host never runs this
     /// batch's commands, whoever asks: an admin's rerun goes to an agent of the batch's owner too.
     /// `only` asks whether that particular agent serves the batch (Stop reaches the agent that started the run).
-    static func agentAssignment(_ db: SQLConnection, for b: BatchRecord, withinS: Double, only: Int64? = nil) throws
-        -> AgentAssignment
-    {
+    /// `forActions`: also whether a rerun is on its way (`rerunInFlight`), which only the caller's actions show.
+    static func agentAssignment(
+        _ db: SQLConnection, for b: BatchRecord, withinS: Double, only: Int64? = nil, forActions: Bool = false
+    ) throws -> AgentAssignment {
         let owner = try db.scalar(String.self, "SELECT name FROM users WHERE id = ?", [b.ownerID]) ?? "unknown"
         guard let host = b.host else { return AgentAssignment(agentID: nil, host: nil, ownerName: owner) }
         let cutoff = ArgusStore.nowUs() - Int64(withinS * 1_000_000)
@@ -155,7 +157,8 @@ extension ArgusStore {
         }
         let id = try db.scalar(Int64.self, sql + " ORDER BY a.last_seen_us DESC LIMIT 1", args)
         return AgentAssignment(
-            agentID: id, host: host, ownerName: owner, rerunInFlight: try rerunInFlight(db, batchID: b.id, withinS: withinS))
+            agentID: id, host: host, ownerName: owner,
+            rerunInFlight: forActions ? try rerunInFlight(db, batchID: b.id, withinS: withinS) : nil)
     }
 
     /// How long a started rerun whose run has not reported yet (no batch_start linked to it) counts as on its way.
@@ -194,8 +197,12 @@ extension ArgusStore {
         }
     }
 
-    func agentAssignment(for b: BatchRecord, withinS: Double, only: Int64? = nil) async throws -> AgentAssignment {
-        try await database.read { db in try ArgusStore.agentAssignment(db, for: b, withinS: withinS, only: only) }
+    func agentAssignment(for b: BatchRecord, withinS: Double, only: Int64? = nil, forActions: Bool = false) async throws
+        -> AgentAssignment
+    {
+        try await database.read { db in
+            try ArgusStore.agentAssignment(db, for: b, withinS: withinS, only: only, forActions: forActions)
+        }
     }
 
     /// Queues a command and wakes the agent's long-poll, wherever it waits (`AgentWakeups`).

@@ -61,7 +61,7 @@ struct ReadController {
         // Clients fetch it again when a summary frame changes the batch's status or stop flag.
         router.get("/api/batches/:b/actions") { req, ctx in
             let b = try await requireBatch(ctx, try ctx.parameters.require("b"))
-            let agent = try await store.agentAssignment(for: b, withinS: actions.agentOnlineS)
+            let agent = try await store.agentAssignment(for: b, withinS: actions.agentOnlineS, forActions: true)
             return Response.json(actions.actionsJSON(b, ctx.principal, agent: agent))
         }
         router.get("/api/batches/:b/jobs") { req, ctx in

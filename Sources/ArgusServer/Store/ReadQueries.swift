@@ -226,7 +226,7 @@ extension ArgusStore {
                 let j = try JobRecord.fetch(db, batchID: batchID, id: jobID)
             else { return nil }
             let lastID = try ArgusStore.maxEventID(db)
-            let agent = try ArgusStore.agentAssignment(db, for: b, withinS: agentOnlineS)
+            let agent = try ArgusStore.agentAssignment(db, for: b, withinS: agentOnlineS, forActions: true)
             let table = try self.epochs(db, batchID: batchID, jobID: jobID)
             return [
                 "batch": b.detailJSON(agentOnline: agent.agentID != nil),
