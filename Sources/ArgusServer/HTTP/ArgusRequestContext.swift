@@ -216,10 +216,7 @@ struct ErrorMiddleware: RouterMiddleware {
             throw CancellationError()
         } catch {
             // A write's disk fault arrives as a StorageFault already; a read's as SQLite's error.
-            if let fault = StorageFault(error, dataDir: store.dataDir) {
-                // A damaged file found by a read fails writes too: /health says so from now on (logged once).
-                if fault.kind == .corrupt { _ = store.noteWriteFailure(error) }
-                store.noteDatabaseFailure()
+            if let fault = store.noteFailure(error) {
                 let e = APIError.storage(fault, reading: request.method == .get || request.method == .head)
                 return .json(["detail": .string(e.detail)], status: e.status, headers: e.headers)
             }

@@ -128,9 +128,7 @@ struct StreamController {
                 } catch let e where !(e is CancellationError) {
                     // The history or the summaries cannot be read (a damaged file, a database gone): the stream ends
                     // with an `error` frame that says why, instead of staying open and silent. Clients reconnect.
-                    let fault = StorageFault(e, dataDir: store.dataDir)
-                    if fault?.kind == .corrupt { _ = store.noteWriteFailure(e) }
-                    let detail = fault?.readDetail ?? "The server could not read this stream's events."
+                    let detail = store.noteFailure(e)?.readDetail ?? "The server could not read this stream's events."
                     let frame = SSEEncoder.frame(id: nil, event: "error", data: (["detail": .string(detail)] as JSON).serialized())
                     try? await writer.write(ByteBuffer(string: frame))
                     try await writer.finish(nil)

@@ -172,14 +172,24 @@ public final class ArgusStore: Sendable {
         }
     }
 
-    /// Once a read or write found the file damaged (`StorageFault.Kind.corrupt`, which stays until a restart), every
-    /// write is refused with it: a write that misses the bad pages would still add to a file that needs restoring.
+    /// Once a read or write met a fault that does not heal (a damaged file, `StorageFault.heals`), every write is
+    /// refused with it: a write that misses the bad pages would still add to a file that needs restoring.
     private func refuseIfDamaged() throws {
-        if let (fault, _) = writeHealth.current, fault.kind == .corrupt { throw fault }
+        if let (fault, _) = writeHealth.current, !fault.heals { throw fault }
     }
 
     /// The database failed a request: `/health` asks it again instead of trusting its last answer.
     func noteDatabaseFailure() { answeredAtNs.store(0, ordering: .relaxed) }
+
+    /// A request or stream that failed: the fault it met when it is about the disk, or nil (a read's arrives as SQLite's
+    /// error, a write's as the `StorageFault` `write` made of it). One that does not heal (a damaged file, found by a
+    /// read) is remembered as a write's is, so `/health` says so and writes are refused.
+    func noteFailure(_ error: any Error) -> StorageFault? {
+        guard let fault = StorageFault(error, dataDir: dataDir) else { return nil }
+        noteDatabaseFailure()
+        if !fault.heals { _ = noteWriteFailure(error) }
+        return fault
+    }
 
     private func noteWriteSuccess<T>(_ value: T) -> T {
         answeredAtNs.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
@@ -205,8 +215,7 @@ public final class ArgusStore: Sendable {
     /// Returns the fault still in force, or nil.
     func writeFault(retryAfterS: Double) async -> StorageFault? {
         guard let (fault, atUs) = writeHealth.current else { return nil }
-        // A damaged file stays damaged: a tiny commit that misses the bad pages proves nothing.
-        guard fault.kind != .corrupt, Double(clock.nowUs() - atUs) / 1e6 >= retryAfterS else { return fault }
+        guard fault.heals, Double(clock.nowUs() - atUs) / 1e6 >= retryAfterS else { return fault }
         do {
             try await write { db in
                 switch db.dialect {

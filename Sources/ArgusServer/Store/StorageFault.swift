@@ -17,8 +17,7 @@ import Synchronization
 struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
     enum Kind: String, Sendable {
         case full, readOnly, ioError, cannotOpen, busy
-        /// The database file is damaged (SQLite finds a malformed page). It does not heal: once met, `/health` says so
-        /// until the server is restarted on a repaired or restored file.
+        /// The database file is damaged (SQLite finds a malformed page). It does not heal (`heals`).
         case corrupt
         /// PostgreSQL cannot be reached, or dropped the connection.
         case unreachable
@@ -27,6 +26,11 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     let kind: Kind
+
+    /// Whether a later successful write ends the fault. A damaged file does not heal: once met, `/health` says so and
+    /// every write is refused until the server is restarted on a repaired or restored file (a write or a test commit
+    /// that misses the bad pages proves nothing).
+    var heals: Bool { kind != .corrupt }
     /// Whether the failed write is known to have stored nothing. Not after an I/O error: one met while flushing the
     /// commit to disk (fsync) leaves it unknown whether the commit reached the disk; a restart may find it there.
     let nothingStored: Bool
@@ -164,7 +168,7 @@ final class WriteHealth: Sendable {
     /// damaged file does not end with a write that happened to miss its bad pages.
     func succeeded() -> StorageFault? {
         state.withLock { s in
-            guard s.fault?.kind != .corrupt else { return nil }
+            guard s.fault?.heals != false else { return nil }
             defer { s.fault = nil }
             return s.fault
         }
