@@ -43,6 +43,15 @@ public enum IDEncoding {
         return String(decoding: s._nfcCodeUnits, as: UTF8.self)
     }
 
+    /// A name or value from a query string, read as forms and HTTP libraries write one
+    /// (`application/x-www-form-urlencoded`): `+` is a space and `%XX` a byte, so `%2B` is a plus. Text that is not
+    /// valid percent-encoding is kept as sent (its `+` read as spaces). The one rule for a query, on the server
+    /// (`QueryString`) and in a share link's `?job=` (argus-tui).
+    public static func decodeQueryPart(_ part: some StringProtocol) -> String {
+        let spaced = String(part).replacing("+", with: " ")
+        return decode(spaced) ?? spaced
+    }
+
     /// The inverse of `encode` (and of any other client's percent-encoding). Nil when a `%` is not followed
     /// by two hex digits or the bytes are not UTF-8. `+` stays `+`: it means a space only in HTML forms.
     public static func decode(_ s: String) -> String? {

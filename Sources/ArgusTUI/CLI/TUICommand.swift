@@ -240,7 +240,8 @@ struct ShareLink: Equatable {
             for pair in rest[rest.index(after: q)...].prefix(while: { $0 != "#" }).split(separator: "&")
             where pair.hasPrefix("job=") {
                 // Read as the server and the web page read a query: `+` is a space, `%2B` a plus.
-                job = IDEncoding.decode(String(pair.dropFirst(4)).replacing("+", with: " ")).flatMap { $0.isEmpty ? nil : $0 }
+                job = IDEncoding.decodeQueryPart(pair.dropFirst(4))
+                if job?.isEmpty == true { job = nil }
             }
         }
     }
