@@ -242,6 +242,29 @@ struct ReadAPITests {
         #expect(try s.client(nil).mustGet("/health") == ["status": "ok"])
     }
 
+    @Test("HEAD /health answers as GET does, without the body; a known path asked with another method is 405 with Allow")
+    func headAndWrongMethod() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try Self.seed(c)
+        let head = try s.client(nil).request("HEAD", "/health")
+        #expect(head.status == 200 && head.text.isEmpty)
+        #expect(head.headers["content-type"] == "application/json" && head.headers["content-length"] == "15")
+        for (method, path, allow) in [
+            ("DELETE", "/health", "GET, HEAD"), ("PUT", "/api/events", "POST"), ("GET", "/api/events", "POST"),
+            ("POST", "/api/jobs/b1/j1", "GET"), ("GET", "/api/batches/b1/stop", "POST"),
+            ("PATCH", "/api/batches/nope/shares/3", "DELETE"),
+        ] {
+            let r = try c.request(method, path)
+            #expect(r.status == 405, "\(method) \(path): \(r.text)")
+            #expect(r.headers["allow"] == allow, "\(method) \(path)")
+            #expect(r.detail == "Method \(method) is not allowed on \(path).", "\(method) \(path)")
+        }
+        // Paths no route has stay 404.
+        #expect(try c.request("DELETE", "/api/jobs/b1/j1/nothing").status == 404)
+        #expect(try c.request("GET", "/api/nothing").status == 404)
+    }
+
     @Test("an env_snapshot event fills what batch_start left out, without overwriting")
     func envSnapshot() throws {
         let s = try TestServer()

@@ -91,7 +91,8 @@ func buildRouter(_ services: ArgusServices) -> Router<ArgusRequestContext> {
     MetricsController(services: services).register(on: router)
     SessionController(auth: services.auth, store: services.store, revocations: services.revocations).register(on: router)
     WebController().register(on: router)
-
+    // Last: it wraps only what no route answered.
+    router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
     return router
 }
 

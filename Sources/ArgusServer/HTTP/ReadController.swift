@@ -12,28 +12,9 @@ struct ReadController {
     ]
 
     func register(on router: Router<ArgusRequestContext>) {
-        // Healthy means the database answers, not only that the process runs (a load balancer's check).
-        // After a write failed for a disk fault, unhealthy until a write succeeds: the next request's, or a tiny one
-        // /health tries itself a few seconds later (so a load balancer that stops sending traffic still sees recovery).
-        router.get("/health") { _, _ in
-            do {
-                try await store.ping()
-            } catch {
-                let why = StorageFault(error, dataDir: store.dataDir)?.reason ?? "\(error)"
-                return Response.json(
-                    [
-                        "status": "unavailable",
-                        "detail": .string("The database does not answer: \(why.hasSuffix(".") ? String(why.dropLast()) : why)."),
-                    ],
-                    status: .serviceUnavailable)
-            }
-            if let fault = await store.writeFault(retryAfterS: 2) {
-                return Response.json(
-                    ["status": "unavailable", "detail": .string(fault.healthDetail)], status: .serviceUnavailable,
-                    headers: [.retryAfter: String(StorageFault.retryAfterS)])
-            }
-            return Response.json(["status": "ok"])
-        }
+        router.get("/health") { _, _ in try await health() }
+        // What an uptime monitor or `curl -I` asks: the same answer without its body.
+        router.head("/health") { _, _ in try await health().createHeadResponse() }
         router.get("/api/batches") { req, ctx in
             if case .share? = ctx.principal { throw APIError.forbidden("A share link can only read the batch it was made for.") }
             let status = req.uri.form.get("status").flatMap { $0.isEmpty ? nil : $0 }
@@ -143,6 +124,30 @@ struct ReadController {
             else { throw APIError.notFound("Job '\(j)' of batch '\(b)'") }
             return Response.json(view)
         }
+    }
+
+    /// `GET /health`: 200 when the database answers and no write fault is outstanding, else 503 saying why.
+    /// Healthy means the database answers, not only that the process runs (a load balancer's check). After a write
+    /// failed for a disk fault, unhealthy until a write succeeds: the next request's, or a tiny one /health tries
+    /// itself a few seconds later (so a load balancer that stops sending traffic still sees recovery).
+    func health() async throws -> Response {
+        do {
+            try await store.ping()
+        } catch {
+            let why = StorageFault(error, dataDir: store.dataDir)?.reason ?? "\(error)"
+            return Response.json(
+                [
+                    "status": "unavailable",
+                    "detail": .string("The database does not answer: \(why.hasSuffix(".") ? String(why.dropLast()) : why)."),
+                ],
+                status: .serviceUnavailable)
+        }
+        if let fault = await store.writeFault(retryAfterS: 2) {
+            return Response.json(
+                ["status": "unavailable", "detail": .string(fault.healthDetail)], status: .serviceUnavailable,
+                headers: [.retryAfter: String(StorageFault.retryAfterS)])
+        }
+        return Response.json(["status": "ok"])
     }
 
     func requireBatch(_ ctx: ArgusRequestContext, _ id: String) async throws -> BatchRecord {
