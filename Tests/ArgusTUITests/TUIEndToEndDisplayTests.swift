@@ -297,10 +297,14 @@ extension TUIEndToEndTests {
             "\(err)")
     }
 
-    @Test("--width/--height below 60×20 (negative too) or past 1000×500 are one sentence naming the range, before any request")
+    @Test(
+        "--width/--height below 60×20 (negative too), past 1000×500 or not a number are one sentence naming the range, before any request")
     func dumpTooSmall() throws {
         // A negative number is taken as the option's value (not as an unknown option) and judged by the same rule.
-        for size in [["50", "12"], ["59", "40"], ["120", "19"], ["1001", "40"], ["-5", "40"], ["120", "-1"]] {
+        for size in [
+            ["50", "12"], ["59", "40"], ["120", "19"], ["1001", "40"], ["-5", "40"], ["120", "-1"], ["abc", "40"],
+            ["120", "30.5"], ["", "40"],
+        ] {
             let (rc, out, err) = try runTool(
                 Binaries.path("argus-tui"), ["--dump", "--width", size[0], "--height", size[1], "b1/j1"],
                 env: ["ARGUS_URL": "http://127.0.0.1:9", "ARGUS_TOKEN": "unused"])

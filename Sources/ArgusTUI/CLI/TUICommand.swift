@@ -34,8 +34,11 @@ public struct TUICommand: ParsableCommand {
     @Option(help: "Server URL (env ARGUS_URL, default http://127.0.0.1:8000).") var url: String?
     @Option(help: "API token; other users on this machine can read it in `ps`: prefer env ARGUS_TOKEN.") var token: String?
     @Flag(help: "Print one frame of the screen as plain text and exit.") var dump = false
-    @Option(parsing: .unconditional, help: "Width of the --dump frame (60 to 1000).") var width: Int = 120
-    @Option(parsing: .unconditional, help: "Height of the --dump frame (20 to 500).") var height: Int = 40
+    // Not a number is out of range too (`validate`'s one sentence), not ArgumentParser's three lines and exit 64.
+    @Option(parsing: .unconditional, help: "Width of the --dump frame (60 to 1000).", transform: { Int($0) ?? .min })
+    var width: Int = 120
+    @Option(parsing: .unconditional, help: "Height of the --dump frame (20 to 500).", transform: { Int($0) ?? .min })
+    var height: Int = 40
     @Flag(help: "Draw with ASCII only (no braille), as on a non-UTF-8 terminal.") var ascii = false
     @Flag(help: "Hide the actions that change a run.") var readonly = false
     @Flag(help: "Show the job screen's GPUs panel from the start (G toggles it); with --dump, the frame includes it.")
