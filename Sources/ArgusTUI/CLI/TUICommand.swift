@@ -35,9 +35,9 @@ public struct TUICommand: ParsableCommand {
     @Option(help: "API token; other users on this machine can read it in `ps`: prefer env ARGUS_TOKEN.") var token: String?
     @Flag(help: "Print one frame of the screen as plain text and exit.") var dump = false
     // Not a number is out of range too (`validate`'s one sentence), not ArgumentParser's three lines and exit 64.
-    @Option(parsing: .unconditional, help: "Width of the --dump frame (60 to 1000).", transform: { Int($0) ?? .min })
+    @Option(parsing: .unconditional, help: "Width of the --dump frame (60 to 1000; default 120).", transform: { Int($0) ?? .min })
     var width: Int = 120
-    @Option(parsing: .unconditional, help: "Height of the --dump frame (20 to 500).", transform: { Int($0) ?? .min })
+    @Option(parsing: .unconditional, help: "Height of the --dump frame (20 to 500; default 40).", transform: { Int($0) ?? .min })
     var height: Int = 40
     @Flag(help: "Draw with ASCII only (no braille), as on a non-UTF-8 terminal.") var ascii = false
     @Flag(help: "Hide the actions that change a run.") var readonly = false
