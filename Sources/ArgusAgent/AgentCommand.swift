@@ -19,6 +19,25 @@ public struct AgentRootCommand: ParsableCommand {
         return ExitCode(1)
     }
 
+    /// One `argus-agent run` per state file: two would both be woken for each command and both start it (the
+    /// journal's check and write are not atomic across processes). The lock is held until the process exits.
+    static func holdRunLock(_ lockPath: String, statePath: String) throws {
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw fail("cannot open \(lockPath): \(String(cString: strerror(errno))).") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var buf = [UInt8](repeating: 0, count: 32)
+            let n = read(fd, &buf, buf.count)
+            let pid = n > 0 ? String(decoding: buf[..<n], as: UTF8.self).trimmed() : ""
+            close(fd)
+            throw fail(
+                "another argus-agent run\(pid.isEmpty ? "" : " (pid \(pid))") already uses \(statePath): one agent per state file, or every rerun would start twice."
+            )
+        }
+        ftruncate(fd, 0)
+        let me = Array("\(getpid())\n".utf8)
+        _ = me.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+    }
+
     static func defaultStateFile() -> String {
         if let p = ProcessInfo.processInfo.environment["ARGUS_AGENT_STATE"], !p.isEmpty { return p }
         // $HOME first, as shells and the other tools do (NSHomeDirectory reads the password database instead).
@@ -48,7 +67,10 @@ public struct AgentRootCommand: ParsableCommand {
             else { throw fail("registration refused: \(reply.detail)") }
             let path = stateFile ?? defaultStateFile()
             let state: JSON = ["url": .string(url), "agent_id": JSON(id), "agent_token": .string(agentToken), "hostname": .string(host)]
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            // The folder too is the owner's alone (created 0700 whatever the umask; an existing one is left as it is).
+            try FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             // Created 0600 from the start: the token never sits in a world-readable file.
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
             guard fd >= 0 else { throw fail("cannot write \(path).") }
@@ -70,6 +92,7 @@ public struct AgentRootCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: path), let state = try? JSON.parse(Array(data)),
                 let url = state["url"]?.stringValue, let id = state["agent_id"]?.intValue, let token = state["agent_token"]?.stringValue
             else { throw fail("no agent state in \(path): run `argus-agent register` first.") }
+            try AgentRootCommand.holdRunLock(path + ".lock", statePath: path)
             // A launcher may hand us SIGTERM/SIGINT blocked (the mask survives exec); we must still obey them.
             var stopSignals = sigset_t()
             sigemptyset(&stopSignals)

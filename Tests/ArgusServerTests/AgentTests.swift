@@ -109,6 +109,38 @@ struct AgentTests {
         #expect(try c.post("/api/batches/live/rerun", json: [:]).status == 409)
     }
 
+    @Test("a second argus-agent run on the same state file refuses in one sentence, so no rerun starts twice")
+    func oneAgentPerStateFile() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        let work = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: work) }
+        // `register` makes the state's folder the owner's alone, whatever the umask.
+        let state = work.appendingPathComponent("new-folder/agent.json").path
+        _ = try Self.register(s, token, state: state)
+        let mode = try FileManager.default.attributesOfItem(atPath: work.appendingPathComponent("new-folder").path)[.posixPermissions]
+        #expect((mode as? Int).map { $0 & 0o777 } == 0o700)
+        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
+        defer { stopProcess(agent) }
+        try Self.finishedBatch(c, "b", command: "true", cwd: "/tmp")
+        try Self.waitOnline(c, "b")
+        let (rc, out, err) = try runTool(Binaries.path("argus-agent"), ["run", "--state-file", state])
+        #expect(rc == 1 && out.isEmpty)
+        #expect(
+            err
+                == "argus-agent: another argus-agent run (pid \(agent.processIdentifier)) already uses \(state): one agent per state file, or every rerun would start twice.\n"
+        )
+        // The first one still serves.
+        #expect(try c.post("/api/batches/b/rerun", json: [:]).status == 202)
+        stopProcess(agent)
+        // Once it has stopped, the state file is free again.
+        let again = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log2")
+        defer { stopProcess(again) }
+        usleep(500_000)
+        #expect(again.isRunning)
+    }
+
     @Test("a rerun the agent cannot start (its cwd is gone) is said on the batch that was rerun, with the agent's reason")
     func rerunThatCannotStart() throws {
         let s = try TestServer()
