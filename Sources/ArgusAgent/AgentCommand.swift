@@ -93,6 +93,15 @@ public struct AgentRootCommand: ParsableCommand {
                 let url = state["url"]?.stringValue, let id = state["agent_id"]?.intValue, let token = state["agent_token"]?.stringValue
             else { throw fail("no agent state in \(path): run `argus-agent register` first.") }
             try AgentRootCommand.holdRunLock(path + ".lock", statePath: path)
+            let env = ProcessInfo.processInfo.environment
+            let missing = ["ARGUS_URL", "ARGUS_TOKEN"].filter { (env[$0] ?? "").isEmpty }
+            if !missing.isEmpty {
+                // Reruns inherit this environment (SPEC §6): without these, the SDK in them reports nowhere.
+                FileHandle.standardError.write(
+                    Data(
+                        "argus-agent: warning: \(missing.joined(separator: " and ")) \(missing.count == 1 ? "is" : "are") not set, so the runs this agent starts will not report to the server (they inherit its environment).\n"
+                            .utf8))
+            }
             // A launcher may hand us SIGTERM/SIGINT blocked (the mask survives exec); we must still obey them.
             var stopSignals = sigset_t()
             sigemptyset(&stopSignals)

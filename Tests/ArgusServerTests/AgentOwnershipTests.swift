@@ -24,6 +24,27 @@ struct AgentOwnershipTests {
         try agent.mustGet("/api/agents/\(id)/jobs").arrayValue ?? []
     }
 
+    @Test("an admin may not report into another user's batch, where a batch_start would rewrite the command its owner's agent reruns")
+    func adminDoesNotRewriteTheCommand() throws {
+        let s = try TestServer()
+        let alice = s.client(try s.token(user: "alice"))
+        let root = s.client(try s.token(user: "root", admin: true))
+        try alice.mustPost(
+            Ev.make("batch_start", batch: "b", data: ["command": "python train.py", "cwd": "/home/alice"], source: Self.source))
+        for e in [
+            Ev.make("batch_start", batch: "b", data: ["command": "touch /tmp/pwned", "cwd": "/tmp"], source: Self.source),
+            Ev.make("log_line", batch: "b", job: "j", data: ["line": "x", "level": "info"]),
+        ] {
+            let r = try root.post("/api/events", json: e)
+            #expect(r.status == 403)
+            #expect(r.detail == "Batch 'b' belongs to another user: an admin acts on it but does not report into it.")
+        }
+        let env = try root.mustGet("/api/batches/b")["env_snapshot"]
+        #expect(env?["command"] == "python train.py" && env?["cwd"] == "/home/alice")
+        // Its own batches as usual.
+        try root.mustPost(Ev.make("batch_start", batch: "roots", data: ["command": "true"], source: Self.source))
+    }
+
     @Test("another user's agent on the batch's host is not used: 409 naming the owner; admins' reruns go to the owner's agent")
     func rerunGoesToOwnersAgent() throws {
         let s = try TestServer()

@@ -121,10 +121,23 @@ struct AgentTests {
         _ = try Self.register(s, token, state: state)
         let mode = try FileManager.default.attributesOfItem(atPath: work.appendingPathComponent("new-folder").path)[.posixPermissions]
         #expect((mode as? Int).map { $0 & 0o777 } == 0o700)
-        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
+        let agent = try startProcess(
+            Binaries.path("argus-agent"), ["run", "--state-file", state], env: ["ARGUS_URL": "", "ARGUS_TOKEN": ""],
+            stderr: state + ".log")
         defer { stopProcess(agent) }
         try Self.finishedBatch(c, "b", command: "true", cwd: "/tmp")
         try Self.waitOnline(c, "b")
+        // Its reruns inherit its environment: without the SDK's two variables they would report nowhere.
+        var log = ""
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, !log.contains("polling") {
+            usleep(50_000)
+            log = try String(contentsOfFile: state + ".log", encoding: .utf8)
+        }
+        #expect(
+            log.contains(
+                "argus-agent: warning: ARGUS_URL and ARGUS_TOKEN are not set, so the runs this agent starts will not report to the server (they inherit its environment).\n"
+            ), "\(log)")
         let (rc, out, err) = try runTool(Binaries.path("argus-agent"), ["run", "--state-file", state])
         #expect(rc == 1 && out.isEmpty)
         #expect(
@@ -135,10 +148,17 @@ struct AgentTests {
         #expect(try c.post("/api/batches/b/rerun", json: [:]).status == 202)
         stopProcess(agent)
         // Once it has stopped, the state file is free again.
-        let again = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log2")
+        let again = try startProcess(
+            Binaries.path("argus-agent"), ["run", "--state-file", state], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token],
+            stderr: state + ".log2")
         defer { stopProcess(again) }
-        usleep(500_000)
+        var log2 = ""
+        while Date() < deadline.addingTimeInterval(10), !log2.contains("polling") {
+            usleep(50_000)
+            log2 = try String(contentsOfFile: state + ".log2", encoding: .utf8)
+        }
         #expect(again.isRunning)
+        #expect(log2.contains("polling") && !log2.contains("warning"), "\(log2)")
     }
 
     @Test("a rerun the agent cannot start (its cwd is gone) is said on the batch that was rerun, with the agent's reason")

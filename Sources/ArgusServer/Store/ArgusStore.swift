@@ -490,9 +490,15 @@ public struct IngestTransaction {
     {
         // Records are mutated in place in the dictionaries: copying them per event costs more than the SQL.
         let bid = e.batchID
-        if let owner = try batch(bid)?.ownerID, owner != user.id, !user.isAdmin {
+        // An admin too: it may act on any batch (stop, rerun, share, mark failed) but not report into one, where a
+        // batch_start would rewrite the command the owner's agent reruns.
+        if let owner = try batch(bid)?.ownerID, owner != user.id {
             return .rejected(
-                EventRejection(status: 403, message: "Batch '\(bid)' belongs to another user."))
+                EventRejection(
+                    status: 403,
+                    message: user.isAdmin
+                        ? "Batch '\(bid)' belongs to another user: an admin acts on it but does not report into it."
+                        : "Batch '\(bid)' belongs to another user."))
         }
         if let refusal = try serverEventRefusal(e) {
             return .rejected(EventRejection(status: 409, message: refusal))
