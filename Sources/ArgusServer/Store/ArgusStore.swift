@@ -490,9 +490,12 @@ public struct IngestTransaction {
     {
         // Records are mutated in place in the dictionaries: copying them per event costs more than the SQL.
         let bid = e.batchID
-        // An admin too: it may act on any batch (stop, rerun, share, mark failed) but not report into one, where a
-        // batch_start would rewrite the command the owner's agent reruns.
-        if let owner = try batch(bid)?.ownerID, owner != user.id {
+        // An admin too: it may act on any batch (stop, rerun, share, mark failed: server-made events, which their
+        // routes authorised) but not report into one, where a batch_start would rewrite the command the owner's
+        // agent reruns.
+        // (`batch` also loads the record that the rest of this function mutates in place.)
+        let owner = try batch(bid)?.ownerID
+        if e.isFromClient, let owner, owner != user.id {
             return .rejected(
                 EventRejection(
                     status: 403,
