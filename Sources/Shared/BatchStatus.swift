@@ -25,16 +25,24 @@ public enum BatchStatus {
     /// to stop and may never answer (its process may be gone). A running batch is still reporting.
     public static let markableFailed: Set<String> = ["stalled", "stopping"]
 
+    /// A stopping run heard from within this many seconds is still running: marked failed, it would let a Rerun
+    /// start a second copy beside it. (The SDK sends a resource snapshot every 30 s while its process lives.)
+    public static let stoppingQuietS: Int64 = 60
+
     /// Why Rerun waits while a batch has not ended. A client that sees the batch end lifts exactly this refusal
     /// (the agent is checked when Rerun is asked for, and a 409 then says which one is missing).
     public static func rerunWait(_ status: String) -> String { "batch is still \(status)" }
     public static func isRerunWait(_ reason: String?) -> Bool { reason?.hasPrefix("batch is still ") == true }
 
-    /// Why a batch in `status` cannot be marked failed (nil: it can).
-    public static func markFailedRefusal(_ status: String) -> String? {
-        if markableFailed.contains(status) { return nil }
+    /// Why a batch in `status`, last heard from `silentS` seconds ago, cannot be marked failed (nil: it can).
+    public static func markFailedRefusal(_ status: String, silentS: Int64) -> String? {
         if terminal.contains(status) { return "batch already \(status)" }
-        return "the run is still reporting"
+        guard markableFailed.contains(status) else { return "the run is still reporting" }
+        if status == "stopping", silentS < stoppingQuietS {
+            return
+                "the run is still reporting (last heard \(max(silentS, 0)) s ago): it ends stopped when it stops, or can be marked failed after \(stoppingQuietS) s of silence"
+        }
+        return nil
     }
 }
 

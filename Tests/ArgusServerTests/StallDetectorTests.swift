@@ -217,11 +217,28 @@ struct StallDetectorTests {
         #expect(ev["data"]?["previous_status"] == "stalled")
         #expect(sub.dataEvents.filter { $0.type == "batch_marked_failed" }.count == 1)
 
-        // Without a reason the server says what it knows; an admin may do it too, on a stopping batch.
+        // A stopping run still heard from is still running: marked failed, a Rerun could start a second copy.
+        let admin = srv.client(try srv.token(user: "root", admin: true))
         try await offPool {
             try c.mustPost(Ev.make("batch_start", batch: "s"))
             #expect(try c.post("/api/batches/s/stop", json: [:]).status == 200)
-            let admin = srv.client(try srv.token(user: "root", admin: true))
+            try c.mustPost(Ev.make("log_line", batch: "s", job: "j", data: ["line": "epoch 3", "level": "info"]))
+            let early = try admin.request("POST", "/api/batches/s/mark-failed")
+            #expect(early.status == 409)
+            let why =
+                "the run is still reporting (last heard 0 s ago): it ends stopped when it stops, or can be marked failed after 60 s of silence"
+            #expect(early.detail == "Batch 's' cannot be marked failed: \(why).")
+            #expect(try c.mustGet("/api/batches/s/actions")["mark_failed"] == ["enabled": false, "reason": .string(why)])
+        }
+        srv.clock.advance(seconds: 59)
+        try await offPool {
+            let still = try admin.request("POST", "/api/batches/s/mark-failed")
+            #expect(still.status == 409)
+        }
+        // Quiet for a minute: without a reason the server says what it knows; an admin may do it too.
+        srv.clock.advance(seconds: 1)
+        try await offPool {
+            #expect(try c.mustGet("/api/batches/s/actions")["mark_failed"] == ["enabled": true])
             #expect(try admin.request("POST", "/api/batches/s/mark-failed").status == 200)
             let reason = try c.mustGet("/api/batches/s")["failure_reason"]?.stringValue ?? ""
             // The time as people read it, not the ISO form with microseconds.

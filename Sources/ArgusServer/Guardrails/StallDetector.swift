@@ -103,7 +103,9 @@ extension IngestTransaction {
             return nil
         case ServerEventTypes.batchMarkedFailed:
             guard let b = try batch(e.batchID) else { return "Batch '\(e.batchID)' does not exist." }
-            return BatchStatus.markFailedRefusal(b.status).map { "Batch '\(b.id)' cannot be marked failed: \($0)." }
+            return BatchStatus.markFailedRefusal(b.status, silentS: b.silentS(at: e.ts.micros)).map {
+                "Batch '\(b.id)' cannot be marked failed: \($0)."
+            }
         default:
             return nil
         }

@@ -113,7 +113,7 @@ struct ActionController {
             }
             if reason?.isEmpty == true { reason = nil }
         }
-        if let refusal = BatchStatus.markFailedRefusal(b.status) {
+        if let refusal = BatchStatus.markFailedRefusal(b.status, silentS: b.silentS(at: store.clock.nowUs())) {
             throw APIError(status: .conflict, detail: "Batch '\(b.id)' cannot be marked failed: \(refusal).")
         }
         let now = Timestamp(micros: store.clock.nowUs())

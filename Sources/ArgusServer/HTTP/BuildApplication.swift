@@ -67,8 +67,8 @@ func buildRouter(_ services: ArgusServices) -> Router<ArgusRequestContext> {
     router.add(middleware: ErrorMiddleware(maxBodyBytes: services.config.maxBodyBytes, store: services.store))
     router.add(middleware: DeclaredBodyLimitMiddleware(maxBodyBytes: services.config.maxBodyBytes))
     router.add(middleware: AuthMiddleware(auth: services.auth, baseURL: services.config.baseURL))
-    let policy = ActionPolicy(agentOnlineS: services.config.agentOnlineS)
     let clock = services.store.clock
+    let policy = ActionPolicy(agentOnlineS: services.config.agentOnlineS, clock: clock)
     IngestController(
         pipeline: services.pipeline, maxBodyBytes: services.config.maxBodyBytes, clock: clock,
         limiter: RateLimiter(

@@ -220,6 +220,8 @@ func intParam(_ uri: URI, _ name: String, default d: Int, range: ClosedRange<Int
 struct ActionPolicy: Sendable {
     /// ARGUS_AGENT_ONLINE_S: an agent seen within this many seconds is online.
     let agentOnlineS: Double
+    /// Whether a stopping run has gone quiet (`BatchStatus.markFailedRefusal`).
+    let clock: ServerClock
 
     func actionsJSON(_ b: BatchRecord, _ principal: Principal?, agent: AgentAssignment) -> JSON {
         func state(_ reason: String?) -> JSON {
@@ -246,7 +248,7 @@ struct ActionPolicy: Sendable {
             "rerun": state(rerunReason),
             "share": state(notAllowed),
             "copy_command": state(b.command == nil ? "no command recorded" : nil),
-            "mark_failed": state(notAllowed ?? BatchStatus.markFailedRefusal(b.status)),
+            "mark_failed": state(notAllowed ?? BatchStatus.markFailedRefusal(b.status, silentS: b.silentS(at: clock.nowUs()))),
         ]
     }
 }

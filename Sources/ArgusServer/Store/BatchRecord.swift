@@ -165,6 +165,9 @@ struct BatchRecord: Sendable {
         }
     }
 
+    /// Whole seconds since the run was last heard from (an event of its own received), as of `nowUs`.
+    func silentS(at nowUs: Int64) -> Int64 { (nowUs - lastReceivedUs) / 1_000_000 }
+
     /// When a run the server ended (batch_stopped, batch_marked_failed) ended, for the batch and its running jobs:
     /// at its last activity (the last event it sent), not when the server acted, so a dead run's ELAPSED does not
     /// gain the stall timeout or the hours before someone marked it failed. The agent's word that the process
