@@ -161,6 +161,57 @@ struct AgentTests {
         #expect(log2.contains("polling") && !log2.contains("warning"), "\(log2)")
     }
 
+    @Test("a rerun whose process dies before it reports is said on the batch that was rerun; one killed after it reported ends failed")
+    func rerunThatDies() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        let work = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let state = work.appendingPathComponent("agent.json").path
+        _ = try Self.register(s, token, state: state)
+        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
+        defer { stopProcess(agent) }
+
+        // An import error: the process exits 3 and the SDK never said a word.
+        try Self.finishedBatch(c, "crash", command: "exit 3", cwd: work.path)
+        try Self.waitOnline(c, "crash")
+        let crash = SSECollector(url: "\(s.url)/api/sse?channels=batch:crash", token: token)
+        defer { crash.stop() }
+        try crash.waitUntilConnected()
+        #expect(try c.post("/api/batches/crash/rerun", json: [:]).status == 202)
+        try crash.wait(until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
+        let failed = try JSON.parse(try #require(crash.dataEvents.first { $0.type == ServerEventTypes.rerunFailed }).data)
+        #expect(
+            failed["data"]?["error"]
+                == "its process exited with status 3 before its run reported (its output is in argus-agent's log on the host)")
+        // Its rerun is over: another may be asked for.
+        #expect(try c.mustGet("/api/batches/crash/actions")["rerun"]?["enabled"] == true)
+
+        // Killed (the OOM killer's SIGKILL) after its run reported: the new batch and its running job end failed now.
+        try Self.finishedBatch(c, "oom", command: "echo $$ > oom.txt; sleep 60", cwd: work.path)
+        #expect(try c.post("/api/batches/oom/rerun", json: [:]).status == 202)
+        let pid = Int32(Self.waitForLine(work.appendingPathComponent("oom.txt").path).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(pid > 1)
+        Thread.sleep(forTimeInterval: 0.5)  // the agent acks `started` right after spawning
+        let source: JSON = ["project": "p", "host": .string(Self.host)]
+        try c.mustPost(Ev.make("batch_start", batch: "oom-rerun", data: ["command": "echo $$ > oom.txt; sleep 60"], source: source))
+        try c.mustPost(Ev.make("job_start", batch: "oom-rerun", job: "j", source: source))
+        #expect(try c.mustGet("/api/batches/oom-rerun")["source_batch_id"] == "oom")
+        kill(pid, SIGKILL)
+        var b = JSON.null
+        let deadline = Date().addingTimeInterval(15)
+        repeat {
+            usleep(100_000)
+            b = try c.mustGet("/api/batches/oom-rerun")
+        } while Date() < deadline && b["status"] != "failed"
+        #expect(b["status"] == "failed", "a rerun whose process died must not sit running until the stall timeout")
+        #expect(
+            b["failure_reason"]
+                == "The agent reports the run's process exited with status 137 (signal 9) before the run reported its end.")
+        #expect(try c.mustGet("/api/jobs/oom-rerun/j")["status"] == "failed")
+    }
+
     @Test("a rerun the agent cannot start (its cwd is gone) is said on the batch that was rerun, with the agent's reason")
     func rerunThatCannotStart() throws {
         let s = try TestServer()

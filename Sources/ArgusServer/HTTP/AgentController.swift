@@ -42,8 +42,8 @@ struct AgentController {
                     error: body["error"]?.stringValue)
             else { throw APIError.notFound("Command \(cmd) for agent \(id)") }
             try await store.touchAgent(id)
-            if status == "exited", let batchID = try await store.linkedBatch(ofRerun: cmd) {
-                try await endIfStopping(batchID, exitCode: body["exit_code"]?.intValue)
+            if status == "exited", let command = try await store.command(cmd, agentID: id), command.kind == "rerun" {
+                try await rerunExited(command, exitCode: body["exit_code"]?.intValue)
             }
             if status == "failed", let command = try await store.command(cmd, agentID: id), command.kind == "rerun" {
                 try await reportRerunFailed(command, error: body["error"]?.stringValue)
@@ -53,6 +53,44 @@ struct AgentController {
         router.post("/api/agents/:id/heartbeat") { _, ctx in
             try await store.touchAgent(try agentID(ctx))
             return Response(status: .noContent)
+        }
+    }
+
+    /// What the agent's word that a rerun's process exited means for the runs it shows:
+    /// - its batch is stopping: it ends `stopped` now (`endIfStopping`);
+    /// - its batch is running or stalled and the process failed (a non-zero status: an exception, the OOM killer's
+    ///   SIGKILL): it ends `failed` now, with the status, rather than sitting `running` until the stall timeout;
+    /// - no batch of its own ever started: the process died before the SDK reported (an import error, a missing
+    ///   ARGUS_URL where the agent runs), which is said on the batch that was rerun, where the person who asked looks.
+    /// A process that exited 0 with its batch still running is left alone: its last events may yet arrive (replayed
+    /// from the SDK's spill file by a later run).
+    func rerunExited(_ command: AgentCommand, exitCode: Int?) async throws {
+        let status =
+            exitCode.map { code in
+                code > 128 && code < 160 ? "status \(code) (signal \(code - 128))" : "status \(code)"
+            } ?? "an unknown status"
+        guard let linked = try await store.linkedBatch(ofRerun: command.id) else {
+            let why =
+                exitCode == 0
+                ? "its process exited (status 0) without its run ever reporting: is ARGUS_URL (and ARGUS_TOKEN) set where the agent runs?"
+                : "its process exited with \(status) before its run reported (its output is in argus-agent's log on the host)"
+            try await reportRerunFailed(command, error: why)
+            return
+        }
+        guard let b = try await store.batch(linked, scope: .batch(linked)) else { return }
+        if b.status == "stopping" {
+            try await endIfStopping(linked, exitCode: exitCode)
+        } else if ["running", "stalled"].contains(b.status), exitCode != 0 {
+            var data = JSONObject([
+                ("process_exit_code", exitCode.map { JSON($0) } ?? .null),
+                (
+                    "reason",
+                    .string("The agent reports the run's process exited with \(status) before the run reported its end.")
+                ),
+            ])
+            data["previous_status"] = .string(b.status)
+            // The pipeline checks the status again in the transaction that stores it (the run may just have ended).
+            try await pipeline.submitServerEvent(ServerEventTypes.batchMarkedFailed, batchID: linked, data: data)
         }
     }
 
