@@ -85,6 +85,29 @@ struct AgentOwnershipTests {
         #expect(try Self.queue(bobAgent, bobAgentID).isEmpty)
     }
 
+    @Test("Stop while the rerun's agent is offline is queued for it, carried out when it polls again")
+    func stopWaitsForTheAgent() throws {
+        let s = try TestServer(env: ["ARGUS_AGENT_ONLINE_S": "1"])
+        let aliceToken = try s.token(user: "alice")
+        let alice = s.client(aliceToken)
+        let command = "python train.py --seed 1"
+        try alice.mustPost(Ev.make("batch_start", batch: "a1", data: ["command": .string(command)], source: Self.source))
+        try alice.mustPost(Ev.make("batch_done", batch: "a1", source: Self.source))
+        let (agentID, agent) = try Self.register(s, aliceToken)
+        #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
+        let cmd = try #require(try Self.queue(agent, agentID).first?["id"]?.intValue)
+        #expect(try agent.post("/api/agents/\(agentID)/jobs/\(cmd)/ack", json: ["status": "started", "pid": 424242]).status == 200)
+        try alice.mustPost(Ev.make("batch_start", batch: "a2", data: ["command": .string(command)], source: Self.source))
+        #expect(try alice.mustGet("/api/batches/a2")["source_batch_id"] == "a1")
+        // The agent goes away (killed, its host rebooting) while its run goes on.
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(try alice.mustGet("/api/batches/a2")["agent_online"] == false)
+        #expect(try alice.post("/api/batches/a2/stop", json: [:]).status == 200)
+        let stops = try Self.queue(agent, agentID).filter { $0["kind"] == "stop" }
+        #expect(stops.count == 1 && stops.first?["pid"]?.intValue == 424242, "\(stops)")
+
+    }
+
     @Test("a rerun started by alice's agent links only to alice's new batch, and Stop reaches alice's agent")
     func stopAndLinkFollowTheOwner() throws {
         let s = try TestServer()

@@ -45,10 +45,12 @@ struct ActionController {
                 type: "stop_requested", batchID: b.id, project: b.project,
                 data: JSONObject([("requested_by", .string(user.name))]), at: .now())
             try await pipeline.submitServerEvents([event], as: user)
-            // A run that an agent started (a rerun) is also stopped at the process level.
+            // A run that an agent started (a rerun) is also stopped at the process level, by that agent: queued even
+            // while it is offline (killed, its host rebooting), so it is carried out when the agent polls again
+            // rather than never. Not for an agent that was revoked: it can no longer hear a Stop.
             try await Self.afterward("the agent's stop command for batch '\(b.id)'", ctx) {
                 if let started = try await store.runningRerun(ofBatch: b.id), let pid = started.pid,
-                    try await store.agentAssignment(for: b, withinS: agentOnlineS, only: started.agentID).agentID != nil
+                    try await store.agentIsLive(started.agentID)
                 {
                     _ = try await store.enqueue(
                         agentID: started.agentID, batchID: b.id, kind: "stop", command: nil, cwd: nil, targetPID: pid)
