@@ -108,6 +108,24 @@ struct ReadAPITests {
         #expect(try c.get("/api/batches?limit=0").status == 422)
     }
 
+    @Test("the batch list puts those not ended first, so a run still going is never cut off by limit behind newer ones")
+    func listOrder() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("batch_start", batch: "long-run"))
+        try c.mustPost(Ev.make("batch_start", batch: "stalled-ish"))
+        for n in 0..<5 {
+            try c.mustPost(Ev.make("batch_start", batch: "short-\(n)"))
+            try c.mustPost(Ev.make("batch_done", batch: "short-\(n)"))
+        }
+        #expect(try c.post("/api/batches/stalled-ish/stop", json: [:]).status == 200)
+        func ids(_ path: String) throws -> [String] { (try c.mustGet(path).arrayValue ?? []).compactMap { $0["id"]?.stringValue } }
+        #expect(try ids("/api/batches?limit=3") == ["stalled-ish", "long-run", "short-4"])
+        #expect(try ids("/api/batches") == ["stalled-ish", "long-run", "short-4", "short-3", "short-2", "short-1", "short-0"])
+        #expect(try ids("/api/batches?limit=1") == ["stalled-ish"])
+        #expect(try ids("/api/batches?status=done&limit=2") == ["short-4", "short-3"])
+    }
+
     @Test(
         "jobs carry the telemetry strip: mean GPU util over GPUs, per-GPU memory peaks, latest loss, failure reason"
     )

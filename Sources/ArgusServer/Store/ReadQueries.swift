@@ -16,8 +16,9 @@ enum ReadScope: Sendable {
 }
 
 extension ArgusStore {
-    /// The batches the scope may read, newest first, each with its owner's name (the Argus user whose token
-    /// created it).
+    /// The batches the scope may read, each with its owner's name (the Argus user whose token created it): those
+    /// not ended (running, stopping, stalled) first, then the ended ones; each group newest first. So a run that is
+    /// still going is never cut off by `limit` behind hundreds of batches created after it.
     func listBatches(scope: ReadScope, status: String?, limit: Int) async throws -> [(BatchRecord, String?)] {
         try await database.read { db in
             var sql =
@@ -32,16 +33,17 @@ extension ArgusStore {
                 args += [id]
             default: break
             }
-            if let status {
-                sql += " AND batches.status = ?"
-                args += [status]
+            func fetch(_ condition: String, _ values: [any SQLBindable], limit: Int) throws -> [(BatchRecord, String?)] {
+                guard limit > 0 else { return [] }
+                return try db.fetchAll(
+                    sql + condition + " ORDER BY batches.created_us DESC, batches.id LIMIT ?", args + values + [limit]
+                ).map { row in (BatchRecord(row: row), row["owner_name"] as String?) }
             }
-            sql += " ORDER BY batches.created_us DESC, batches.id LIMIT ?"
-            args += [limit]
-            return try db.fetchAll(sql, args).map { row in
-                let owner: String? = row["owner_name"]
-                return (BatchRecord(row: row), owner)
-            }
+            if let status { return try fetch(" AND batches.status = ?", [status], limit: limit) }
+            let ended = BatchStatus.terminal.sorted()
+            let marks = ended.map { _ in "?" }.joined(separator: ", ")
+            let going = try fetch(" AND batches.status NOT IN (\(marks))", ended, limit: limit)
+            return going + (try fetch(" AND batches.status IN (\(marks))", ended, limit: limit - going.count))
         }
     }
 
