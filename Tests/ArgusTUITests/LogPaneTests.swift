@@ -314,8 +314,20 @@ struct LogPaneTests {
         // Overwriting a cell takes its marks away; ASCII terminals get none.
         _ = g.put(3, 0, "E")
         #expect(g[3, 0].marks.isEmpty)
+        // An ASCII terminal gets '?' and a space for a wide character: both columns are written again.
         g.downgradeToASCII()
-        #expect(g.row(0) == "CafE xy ? z")
+        #expect(g.row(0) == "CafE xy ?  z")
+        #expect(g[8, 0].scalar == "?" && g[9, 0].scalar == " ")
+    }
+
+    @Test("invisible format characters (BOM, word joiner, tags, interlinear marks) take no column and are not drawn")
+    func invisibleFormatCharacters() {
+        let text = "\u{FEFF}here\u{2060} BOM \u{E0001}tag\u{FFF9}x\u{FFFB} \u{200B}z\u{FE0F}"
+        #expect(TextWidth.of(text) == 15)
+        var g = Grid(width: 20, height: 1)
+        #expect(g.put(0, 0, text) == 15)
+        #expect(g.row(0) == "here BOM tagx z")
+        #expect(!g.row(0).unicodeScalars.contains { $0.value > 0x7E })
     }
 
     @Test("a BATCH/JOB target splits at the first '/': batch ids cannot hold one, job ids may")

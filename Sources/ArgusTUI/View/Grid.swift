@@ -176,7 +176,13 @@ public struct Grid: Equatable, Sendable {
         ]
         for i in cells.indices {
             cells[i].marks = []
-            guard let sc = cells[i].scalar, sc.value > 0x7E else { continue }
+            // The right half of a double-width character, which is now one column: a space, so the renderer
+            // writes it (left empty, the terminal's old character there would stay).
+            guard let sc = cells[i].scalar else {
+                cells[i].scalar = " "
+                continue
+            }
+            guard sc.value > 0x7E else { continue }
             cells[i].scalar = map[sc.value] ?? "?"
         }
     }
@@ -253,9 +259,22 @@ public enum TextWidth {
     public static func of(_ s: Unicode.Scalar) -> Int {
         let v = s.value
         if v == 0 { return 0 }
-        if isCombining(s) || (0x200B...0x200D).contains(v) || (0xFE00...0xFE0F).contains(v) { return 0 }
+        if isCombining(s) || isInvisible(v) { return 0 }
         if v < 0x1100 { return 1 }
         return isWide(v) ? 2 : 1
+    }
+
+    /// Invisible format characters, drawn as nothing (`Grid.put` skips them): zero-width space and joiners, word
+    /// joiner and invisible operators, the byte-order mark (the first line of a file written on Windows),
+    /// interlinear annotation marks, tags, variation selectors. Terminals disagree on their width (tmux gives some a
+    /// column), so a row that kept them would be misaligned and leave stray characters behind.
+    static func isInvisible(_ v: UInt32) -> Bool {
+        switch v {
+        case 0x180E, 0x200B...0x200D, 0x2060...0x2064, 0xFE00...0xFE0F, 0xFEFF, 0xFFF9...0xFFFB, 0xE0000...0xE007F,
+            0xE0100...0xE01EF:
+            return true
+        default: return false
+        }
     }
 
     /// Combining marks (diacritics for Latin, Greek, Cyrillic; supplements; for symbols; half marks): no
