@@ -51,5 +51,15 @@ struct ExportTests {
         let path = try Export.save(url: s.url, token: token, batchID: "run 1", jobID: "seed 1", format: .csv, directory: dir.path)
         #expect(path.hasSuffix("/run_1_seed_1.csv"))
         #expect(try String(contentsOfFile: path, encoding: .utf8) == (try c.get(APIPath.epochs("run 1", "seed 1", format: "csv"))).text)
+
+        // Ids longer than a file name may be (255 bytes): the name is cut and ends with a hash of both ids.
+        let longJob = String(repeating: "x", count: 200) + String(repeating: "長", count: 50)
+        try TUIEndToEndTests.seedJob(c, batch: "run 1", job: longJob, epochs: 2)
+        let long = try Export.save(url: s.url, token: token, batchID: "run 1", jobID: longJob, format: .jsonl, directory: dir.path)
+        let name = URL(fileURLWithPath: long).lastPathComponent
+        #expect(name.hasPrefix("run_1_xxxx") && name.hasSuffix(".jsonl") && name.utf8.count <= 160, "\(name)")
+        #expect(try String(contentsOfFile: long, encoding: .utf8) == (try c.get(APIPath.epochs("run 1", longJob, format: "jsonl"))).text)
+        let other = Export.fileName(batchID: "run 1", jobID: longJob + "2", format: .jsonl)
+        #expect(other != name && other.utf8.count == name.utf8.count)
     }
 }

@@ -21,12 +21,29 @@ public enum Export {
     }
 
     /// A file name for the export: `BATCH_JOB.csv`, with anything but letters, digits, '-', '_' and '.' made '_'.
+    /// Ids may be longer than a file name may (255 bytes, and the atomic write's temporary name is longer still):
+    /// past `maxStemBytes` the name is cut and ends with a hash of both ids, so two long ids still get two names.
     public static func fileName(batchID: String, jobID: String, format: EpochExport.Format) -> String {
         let safe = { (s: String) in
             String(s.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "_" })
         }
-        return "\(safe(batchID))_\(safe(jobID)).\(format.rawValue)"
+        var stem = "\(safe(batchID))_\(safe(jobID))"
+        if stem.utf8.count > maxStemBytes {
+            // FNV-1a over the ids as given: the same job always gets the same name.
+            var hash: UInt32 = 2_166_136_261
+            for byte in (batchID + "/" + jobID).utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+            let tag = "~" + String(hash, radix: 16)
+            var cut = ""
+            for c in stem {
+                if cut.utf8.count + c.utf8.count + tag.utf8.count > maxStemBytes { break }
+                cut.append(c)
+            }
+            stem = cut + tag
+        }
+        return "\(stem).\(format.rawValue)"
     }
+
+    static let maxStemBytes = 150
 
     /// Fetches and writes the file (atomically: a failed fetch leaves no half file); returns its path. An existing
     /// file is never replaced: the name gets `-1`, `-2`… before its extension, claimed with O_EXCL so that two
