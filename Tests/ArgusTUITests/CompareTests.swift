@@ -147,6 +147,13 @@ struct CompareTests {
         #expect(Update.apply(&p, .key(.escape)) == [.loadBatches] && p.screen == .batches)
         _ = Update.apply(&p, .key(.char("u")))
         #expect(p.marked.isEmpty)
+        // Opened from a filtered list: one Esc goes back to the same filtered rows.
+        var f = AppState(screen: .jobs("rerun"))
+        f.listFilter = "seed"
+        f.marked = [Self.a, Self.c]
+        _ = Update.apply(&f, .key(.char("C")))
+        #expect(Update.apply(&f, .key(.escape)) == [.loadJobs("rerun")])
+        #expect(f.screen == .jobs("rerun") && f.listFilter == "seed")
     }
 
     @Test("the legend drops the words every compared id starts with; the table keeps whole ids")

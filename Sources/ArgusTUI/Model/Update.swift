@@ -396,7 +396,8 @@ public enum Update {
                 _ = setFilter(&s, "")
                 return []
             }
-            if !s.listFilter.isEmpty && s.screen != .job {
+            // A list's kept filter, on that list (the compare overlay shows none: Esc goes back to the filtered rows).
+            if !s.listFilter.isEmpty && s.screen != .job && s.screen != .compare {
                 setListFilter(&s, "")
                 return []
             }
