@@ -111,6 +111,17 @@ struct UpdateTests {
         #expect(s.job?.shownStatus == "running")
     }
 
+    @Test("'last event' and the stall banner go by the server's clock (last_received), not the training host's")
+    func skewedHostClock() {
+        // The host's clock is an hour slow: its timestamps say 07:40, the server received the event at 08:40.
+        let s = Fixture.state(
+            Fixture.view(
+                batchStatus: "stalled", lastActivity: "2026-04-23T07:40:00Z", lastReceived: "2026-04-23T08:40:00Z",
+                shownStatus: "stalled"))
+        #expect(s.banner == "Stalled: nothing received from this run since \(Fmt.clock(Timestamp(iso: "2026-04-23T08:40:00Z")!.seconds))")
+        #expect(ScreenView.render(s).text.contains("last event 30m ago"))
+    }
+
     @Test("opening a stalled batch says so, and 'last event' is when the run last spoke, not when we connected")
     func openStalled() {
         var s = Fixture.state(Fixture.view(batchStatus: "stalled", lastActivity: "2026-04-23T08:40:00Z", shownStatus: "stalled"))

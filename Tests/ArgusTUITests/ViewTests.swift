@@ -14,6 +14,7 @@ enum Fixture {
             ("info", "epoch 1 done"), ("warning", "lr warmup ends"), ("error", "NaN in grads"),
         ],
         lastEventID: Int = 100, epochValues: ((Int) -> JSONObject)? = nil, lastActivity: String? = nil,
+        lastReceived: String? = nil,
         shownStatus: String? = nil
     ) -> JSON {
         let epochRows: [JSON] = (0..<epochs).map { n in
@@ -40,7 +41,7 @@ enum Fixture {
         return [
             "batch": [
                 "id": "b1", "status": .string(batchStatus), "stop_requested": false, "agent_online": false,
-                "last_activity": JSON(lastActivity),
+                "last_activity": JSON(lastActivity), "last_received": JSON(lastReceived),
                 "env_snapshot": [
                     "git_sha": "0123456789", "git_sha_short": "0123456",
                     "command": "python train.py --lr 3e-4", "cwd": "/srv/exp", "hostname": "gpu-box-1",

@@ -219,7 +219,7 @@ public struct JobData: Sendable {
     /// screen says that nothing is known yet instead of showing them.
     public var loaded = false
     public var batchStatus = "running"
-    /// When the run was last heard from, as of the last summary (seconds since the epoch).
+    /// When the run was last heard from (`last_received`, else `last_activity`), in seconds since the epoch.
     public var batchLastActivity: Double?
     public var jobStatus = "running"
     /// The Status tile: the job's status, or the batch's while the job runs and the batch is stopping or stalled.
@@ -313,7 +313,10 @@ public struct JobData: Sendable {
     /// The batch's summary (`/view`'s `batch`, or a summary frame's).
     mutating func take(batch: JSON, env: JSON? = nil) {
         batchStatus = batch["status"]?.stringValue ?? batchStatus
-        batchLastActivity = batch["last_activity"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
+        // When the server last received word from the run, by the server's clock: the run's own timestamps come
+        // from the training host's clock, which may be off by an hour (`last_activity` is by that clock).
+        let received = batch["last_received"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
+        batchLastActivity = received ?? batch["last_activity"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
         stopRequested = batch["stop_requested"]?.boolValue ?? false
         let env = batch["env_snapshot"] ?? env ?? .null
         gitSHA = env["git_sha_short"]?.stringValue ?? env["git_sha"]?.stringValue
