@@ -37,7 +37,10 @@ gpu = obj({"index": INT, "mem_peak_mb": NNUM, "mem_total_mb": NNUM})
 telemetry = obj({
     "status": JOB_STATUS, "elapsed_s": NNUM, "gpu_util_pct": NNUM, "gpu_mem_peak_mb": NNUM, "gpu_mem_total_mb": NNUM,
     "gpu_count": NINT, "gpus": arr(ref("GPUPeak")),
-    "train_loss": NNUM, "val_loss": NNUM, "epoch": NINT, "is_idle_flagged": BOOL, "idle_since": TIME,
+    "train_loss": NNUM, "val_loss": NNUM,
+    "nonfinite": dict(arr({"type": "string", "enum": ["train_loss", "val_loss"]}), description=
+        "Which of train_loss and val_loss the latest epoch reported as NaN or ±infinity (their value is then null)."),
+    "epoch": NINT, "is_idle_flagged": BOOL, "idle_since": TIME,
     "best_val_loss": dict(NNUM, description="The lowest finite val_loss of any epoch (kept after retention)."),
     "best_val_epoch": dict(NINT, description="Its epoch; the earliest on a tie."),
     "total_epochs": dict(NINT, description="job_start's total_epochs, else job_done's train_epochs, else null."),

@@ -115,6 +115,18 @@ struct IngestTests {
         #expect(e["train_loss"] == .null)
         #expect(e["val_loss"] == .null)
         #expect(e["nonfinite"] == ["train_loss", "val_loss", "grad_norm"])
+        // The latest loss says the run diverged (null is "not reported"), after a restart too.
+        let t = try c.mustGet("/api/jobs/b/j")["telemetry"]
+        #expect(t?["train_loss"] == .null && t?["val_loss"] == .null && t?["nonfinite"] == ["train_loss", "val_loss"])
+        try c.mustPost(Ev.make("job_epoch", batch: "b", job: "j", data: ["epoch": 2, "train_loss": 0.5]))
+        let dataDir = s.dataDir
+        _ = s.stop()
+        let again = try TestServer(dataDir: dataDir)
+        defer { try? FileManager.default.removeItem(at: dataDir) }
+        let after = try again.client(token).mustGet("/api/jobs/b/j")["telemetry"]
+        #expect(after?["train_loss"] == 0.5 && after?["val_loss"] == .null && after?["nonfinite"] == ["val_loss"])
+        let listed = try again.client(token).mustGet("/api/batches/b/jobs").arrayValue?.first?["telemetry"]
+        #expect(listed?["nonfinite"] == ["val_loss"])
     }
 
     @Test("timestamps are normalised to UTC Z; an unparsable one is a 422")

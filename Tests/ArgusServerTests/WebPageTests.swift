@@ -145,4 +145,7 @@ struct WebPageTests {
 
     @Test("values at the ends of a double: finite y labels on linear and log y, and the curve spans the plot")
     func extremes() throws { try run("extremes") }
+
+    @Test("a latest loss reported as NaN reads NaN on the job page's tile and the batch page, not the 'not reported' dash")
+    func diverged() throws { try run("diverged") }
 }

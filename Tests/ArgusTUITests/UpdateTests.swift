@@ -111,6 +111,16 @@ struct UpdateTests {
         #expect(s.job?.shownStatus == "running")
     }
 
+    @Test("a latest loss the run reported as NaN or infinite reads NaN, not '–' (which is 'not reported')")
+    func nonFiniteLatestLoss() {
+        let s = Fixture.state(Fixture.view(nonFinite: ["train_loss"]))
+        #expect(s.job?.trainLoss == EpochSeries.nonFinite && s.job?.valLoss == 0.25)
+        #expect(ScreenView.render(s).text.contains("NaN / 0.25"))
+        let row = JobRow(Fixture.view(nonFinite: ["val_loss"])["job"]!)
+        #expect(row.valLoss == EpochSeries.nonFinite && row.trainLoss == 0.2)
+        #expect(LossChart.shown(row.valLoss) == "NaN" && LossChart.shown(nil) == "–" && LossChart.shown(0.2) == "0.2")
+    }
+
     @Test("'last event' and the stall banner go by the server's clock (last_received), not the training host's")
     func skewedHostClock() {
         // The host's clock is an hour slow: its timestamps say 07:40, the server received the event at 08:40.

@@ -15,7 +15,7 @@ enum Fixture {
         ],
         lastEventID: Int = 100, epochValues: ((Int) -> JSONObject)? = nil, lastActivity: String? = nil,
         lastReceived: String? = nil,
-        shownStatus: String? = nil
+        shownStatus: String? = nil, nonFinite: [String] = []
     ) -> JSON {
         let epochRows: [JSON] = (0..<epochs).map { n in
             if let f = epochValues { return .object(f(n)) }
@@ -34,7 +34,9 @@ enum Fixture {
         let telemetry: JSON = [
             "status": .string(shownStatus ?? status), "elapsed_s": 3723, "gpu_util_pct": gpu ? 87.5 : .null,
             "gpu_mem_peak_mb": gpu ? 40960 : .null,
-            "train_loss": epochs > 0 ? 0.2 : .null, "val_loss": epochs > 0 ? 0.25 : .null,
+            "train_loss": epochs > 0 && !nonFinite.contains("train_loss") ? 0.2 : .null,
+            "val_loss": epochs > 0 && !nonFinite.contains("val_loss") ? 0.25 : .null,
+            "nonfinite": .array(nonFinite.map { .string($0) }),
             "epoch": epochs > 0 ? JSON(epochs - 1) : .null,
             "is_idle_flagged": .bool(idle), "idle_since": idle ? "2026-04-23T08:50:00Z" : .null,
         ]

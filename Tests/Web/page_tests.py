@@ -786,6 +786,23 @@ def extremes(b):
                 check(span > 50, f"{job}: the curve spans {span} px (flat on one edge)")
 
 
+@scenario
+def diverged(b):
+    """A run whose latest loss is NaN or infinite says NaN on the job page's tile and the batch page's row, not the
+    dash that means "not reported"."""
+    s = server()
+    s.post_events([event("job_epoch", BATCH, "diverged", {"epoch": 0, "train_loss": 2.5, "val_loss": 2.7}),
+                   event("job_epoch", BATCH, "diverged", {"epoch": 1, "train_loss": float("nan"), "val_loss": 2.6})])
+    sign_in(b, f"/jobs/{q(BATCH)}/{q('diverged')}")
+    b.wait_js("document.querySelector('#tile-train-loss').textContent.includes('NaN')",
+              "the train loss tile saying NaN", diag="document.querySelector('#tile-train-loss').textContent")
+    check("2.6" in tile(b, "val-loss"), f"#tile-val-loss shows {tile(b, 'val-loss')!r}")
+    b.get(f"{URL}/batches/{q(BATCH)}")
+    row = "[...document.querySelectorAll('tr')].find(r => r.textContent.includes('diverged'))"
+    b.wait_js(f"({row})?.querySelector('.train-loss')?.textContent === 'NaN'", "the batch page's row saying NaN",
+              diag=f"({row})?.textContent")
+
+
 # -- runner -------------------------------------------------------------------------------------------------------
 ARTIFACTS = os.environ.get("ARGUS_WEB_ARTIFACTS") or tempfile.mkdtemp(prefix="argus-web-")
 

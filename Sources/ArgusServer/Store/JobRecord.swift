@@ -16,8 +16,10 @@ struct JobRecord: Sendable {
     var idleSinceUs: Int64?
     var lastActivityUs: Int64?
     var latestEpoch: Int?
+    /// The latest epoch's losses; `nonFiniteLoss` when it was reported as NaN or ±infinity.
     var trainLoss: Double?
     var valLoss: Double?
+    static let nonFiniteLoss = Double.infinity
     var gpuUtilPct: Double?
     /// The most-loaded GPU's memory peak (`gpuMem.peakMB`; on rows older than schema v5, the old sum).
     var gpuMemPeakMB: Double?
@@ -134,11 +136,14 @@ struct JobRecord: Sendable {
             // Highest epoch wins, so a replayed spill file cannot move "latest" backwards.
             if let ep = e.data["epoch"]?.intValue, ep >= (latestEpoch ?? Int.min) {
                 latestEpoch = ep
-                if let v = e.data["train_loss"], !v.isNull || e.data["_nonfinite"] != nil {
-                    trainLoss = v.doubleValue
+                // A loss reported as NaN or ±infinity (ingest stores it as null and lists it in `_nonfinite`) is
+                // kept as +infinity: the run diverged, which is not the same as not reporting a loss.
+                let nonFinite = Set(e.data["_nonfinite"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+                if let v = e.data["train_loss"], !v.isNull || nonFinite.contains("train_loss") {
+                    trainLoss = nonFinite.contains("train_loss") ? JobRecord.nonFiniteLoss : v.doubleValue
                 }
-                if let v = e.data["val_loss"], !v.isNull || e.data["_nonfinite"] != nil {
-                    valLoss = v.doubleValue
+                if let v = e.data["val_loss"], !v.isNull || nonFinite.contains("val_loss") {
+                    valLoss = nonFinite.contains("val_loss") ? JobRecord.nonFiniteLoss : v.doubleValue
                 }
             }
         case "job_done", "job_failed":
@@ -197,6 +202,11 @@ struct JobRecord: Sendable {
             "gpu_count": gpuMem.count == 0 ? .null : JSON(gpuMem.count), "gpus": gpuMem.json,
             "train_loss": JSON(trainLoss),
             "val_loss": JSON(valLoss),
+            // Which of the two were reported as NaN or ±infinity (their value above is then null).
+            "nonfinite": .array(
+                [("train_loss", trainLoss), ("val_loss", valLoss)].filter { $0.1 == JobRecord.nonFiniteLoss }.map {
+                    .string($0.0)
+                }),
             "epoch": JSON(latestEpoch), "is_idle_flagged": .bool(isIdleFlagged),
             "idle_since": isoJSON(idleSinceUs),
             // JobFigures: the batch screen's columns, folded here so every client shows the same figures.

@@ -137,8 +137,7 @@ public struct JobRow: Equatable, Sendable {
         epoch = t["epoch"]?.intValue
         totalEpochs = t["total_epochs"]?.intValue
         elapsedS = t["elapsed_s"]?.doubleValue ?? j["elapsed_s"]?.doubleValue
-        trainLoss = t["train_loss"]?.doubleValue
-        valLoss = t["val_loss"]?.doubleValue
+        (trainLoss, valLoss) = EpochSeries.latestLosses(t)
         bestValLoss = t["best_val_loss"]?.doubleValue
         bestValEpoch = t["best_val_epoch"]?.intValue
         gpuUtilPct = t["gpu_util_pct"]?.doubleValue

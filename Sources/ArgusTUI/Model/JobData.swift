@@ -15,6 +15,13 @@ public struct EpochSeries: Sendable {
     private(set) var drawn = DrawnSeries()
 
     public static let nonFinite = Double.infinity
+
+    /// A telemetry's latest train and val loss: `nonFinite` for one it lists in `nonfinite`.
+    static func latestLosses(_ t: JSON) -> (train: Double?, val: Double?) {
+        let flagged = Set(t["nonfinite"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        func loss(_ key: String) -> Double? { flagged.contains(key) ? nonFinite : t[key]?.doubleValue }
+        return (loss("train_loss"), loss("val_loss"))
+    }
     static let skipped: Set<String> = ["epoch", "timestamp", "nonfinite", "_nonfinite"]
 
     public init() {}
@@ -341,8 +348,7 @@ public struct JobData: Sendable {
         gpuMemTotal = t["gpu_mem_total_mb"]?.doubleValue
         gpuMem = GPUMemPeaks(json: t["gpus"])
         epoch = t["epoch"]?.intValue
-        trainLoss = t["train_loss"]?.doubleValue
-        valLoss = t["val_loss"]?.doubleValue
+        (trainLoss, valLoss) = EpochSeries.latestLosses(t)
         idleSinceUs = t["idle_since"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
         startUs = job["start_time"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros } ?? startUs
         endUs = job["end_time"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }

@@ -135,8 +135,8 @@ enum JobPanels {
         let status = job.shownStatus
         let statusText = "\(Fmt.statusGlyph(status, ascii: ascii)) \(status)"
         let loss: String = {
-            let t = job.trainLoss.map(LossChart.format) ?? "–"
-            let v = job.valLoss.map(LossChart.format) ?? "–"
+            let t = LossChart.shown(job.trainLoss)
+            let v = LossChart.shown(job.valLoss)
             return "\(t) / \(v)" + (job.epoch.map { " @\($0)" } ?? "")
         }()
         let gpu = job.gpuUtil.map(Fmt.percent) ?? "no data"

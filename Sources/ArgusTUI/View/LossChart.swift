@@ -52,6 +52,13 @@ public enum LossChart {
         palette[(names.firstIndex(of: name) ?? 0) % palette.count]
     }
 
+    /// A loss as the tiles, the batch screen and the legend show it: `–` when none was reported, `NaN` when the run
+    /// reported NaN or ±infinity (the server keeps which one it was as the same `EpochSeries.nonFinite`).
+    public static func shown(_ v: Double?) -> String {
+        guard let v else { return "–" }
+        return v == EpochSeries.nonFinite ? "NaN" : format(v)
+    }
+
     public static func format(_ v: Double) -> String {
         if !v.isFinite { return v.isNaN ? "NaN" : (v > 0 ? "inf" : "-inf") }
         let a = abs(v)
@@ -123,7 +130,7 @@ public enum LossChart {
             let i = names.firstIndex(of: name) ?? 0
             let visible = state.isVisible(name)
             let latest = data.latest(name)
-            let value = latest.map { $0 == EpochSeries.nonFinite ? "NaN" : format($0) } ?? "–"
+            let value = shown(latest)
             let marker = state.color ? "" : String(glyphs.marker(i))
             let key = i < 9 ? "\(i + 1)" : ""
             let text = "\(marker)\(key)\(glyphs.legendLine)\(name) \(value)"

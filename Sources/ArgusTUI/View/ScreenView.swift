@@ -320,7 +320,7 @@ public enum ScreenView {
     /// The batch screen: one row per job, the columns of `JobColumn`, sorted and filtered as the state says.
     static func jobList(_ s: AppState, batchID: String, into g: inout Grid, rect: Rect) {
         let ascii = s.glyphs == .ascii
-        func loss(_ v: Double?) -> String { v.map(LossChart.format) ?? "–" }
+        func loss(_ v: Double?) -> String { LossChart.shown(v) }
         let rows = s.shownJobs.map { j in
             let epoch = j.epoch.map { e in j.totalEpochs.map { "\(e)/\($0)" } ?? "\(e)" } ?? "–"
             let best = j.bestValLoss.map { v in LossChart.format(v) + (j.bestValEpoch.map { " @\($0)" } ?? "") } ?? "–"
@@ -468,7 +468,7 @@ public enum ScreenView {
             let mark = s.isVisible(name) ? (ascii ? "[x]" : "[✓]") : "[ ]"
             let key = i < 9 ? "\(i + 1)" : " "
             let marker = s.color ? glyphs.legendLine : String(glyphs.marker(i))
-            let value = data.latest(name).map { $0 == EpochSeries.nonFinite ? "NaN" : LossChart.format($0) } ?? "–"
+            let value = LossChart.shown(data.latest(name))
             let pad = String(repeating: " ", count: nameW - TextWidth.of(name))
             return "\(mark) \(key) \(marker) \(name)\(pad)  \(value)"
         }

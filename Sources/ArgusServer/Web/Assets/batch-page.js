@@ -4,7 +4,7 @@ import { api, enc } from './api.js';
 import { Live } from './live.js';
 import { statusCell } from './index-page.js';
 import { banners, noticeFor, renderBanners } from './banners.js';
-import { duration, loss, isoSeconds, DASH } from './format.js';
+import { duration, latestLoss, isoSeconds, DASH } from './format.js';
 
 export async function batchPage({ batchID, onAuthLost }) {
   mount('tpl-batch');
@@ -34,8 +34,8 @@ export async function batchPage({ batchID, onAuthLost }) {
         el('td', {}, el('a', { href: `/jobs/${enc(b.id)}/${enc(j.id)}`, text: j.id, title: j.id })),
         el('td', { text: j.model || DASH }),
         el('td', { class: 'epoch', text: t.epoch ?? DASH }),
-        el('td', { class: 'train-loss', text: loss(t.train_loss) }),
-        el('td', { class: 'val-loss', text: loss(t.val_loss) }),
+        el('td', { class: 'train-loss', text: latestLoss(t, 'train_loss') }),
+        el('td', { class: 'val-loss', text: latestLoss(t, 'val_loss') }),
         el('td', { class: 'elapsed', text: duration(t.elapsed_s ?? j.elapsed_s) }));
     }));
   }

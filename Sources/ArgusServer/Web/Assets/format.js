@@ -34,6 +34,12 @@ function exp(v, digits) {
 }
 
 /** A loss: 4 significant digits; very large or small values in exponent form; NaN/inf spelled out. */
+/** A telemetry's latest `key` loss (train_loss, val_loss): NaN when the run reported NaN or ±infinity (the server
+ * lists it in `nonfinite`), as argus-tui shows it. */
+export function latestLoss(t, key) {
+  return t?.nonfinite?.includes(key) ? 'NaN' : loss(t?.[key]);
+}
+
 export function loss(v) {
   if (v === null || v === undefined) return DASH;
   if (!Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : v > 0 ? 'inf' : '-inf';

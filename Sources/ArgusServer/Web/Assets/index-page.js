@@ -1,7 +1,7 @@
 // `/`: recent batches, running ones first (as argus-tui lists them), each with its jobs. Polled every 15 s.
 import { $, el, mount, crumbs } from './dom.js';
 import { api, enc } from './api.js';
-import { age, loss, isoSeconds, nowSeconds, DASH } from './format.js';
+import { age, latestLoss, isoSeconds, nowSeconds, DASH } from './format.js';
 
 const ACTIVE_FIRST = { running: 0, stalled: 1, stopping: 2 };
 const REFRESH_MS = 15000;
@@ -55,5 +55,5 @@ function batchBlock(b, jobs) {
     el('ul', {}, ...jobs.map((j) => el('li', { class: 'job', dataset: { id: j.id } },
       statusCell('span', j.telemetry?.status || j.status), ' ',
       el('a', { href: `/jobs/${enc(b.id)}/${enc(j.id)}`, text: j.id, title: j.id }),
-      el('span', { class: 'muted', text: `  ${j.model || ''}  epoch ${j.telemetry?.epoch ?? DASH}  loss ${loss(j.telemetry?.train_loss)} / ${loss(j.telemetry?.val_loss)}` })))));
+      el('span', { class: 'muted', text: `  ${j.model || ''}  epoch ${j.telemetry?.epoch ?? DASH}  loss ${latestLoss(j.telemetry, 'train_loss')} / ${latestLoss(j.telemetry, 'val_loss')}` })))));
 }

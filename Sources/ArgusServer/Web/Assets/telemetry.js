@@ -1,7 +1,7 @@
 // The telemetry strip: the server's summary of the job (JobOut.telemetry), formatted as argus-tui formats it.
 // Nothing here is derived from raw events: a `summary` frame replaces the job and this redraws.
 import { $, el, setText } from './dom.js';
-import { duration, percent, gpuMemory, loss, isoSeconds, nowSeconds, DASH } from './format.js';
+import { duration, percent, gpuMemory, latestLoss, isoSeconds, nowSeconds, DASH } from './format.js';
 
 export function renderTelemetry(job) {
   const t = job.telemetry || {};
@@ -29,7 +29,7 @@ export function renderTelemetry(job) {
   setText(util, percent(t.gpu_util_pct));
   util.classList.toggle('warn', typeof t.gpu_util_pct === 'number' && t.gpu_util_pct < 5);
   setText($('tile-gpu-mem'), gpuMemory(t.gpu_mem_peak_mb, t.gpu_mem_total_mb, t.gpu_count));
-  setText($('tile-train-loss'), loss(t.train_loss));
-  setText($('tile-val-loss'), loss(t.val_loss));
+  setText($('tile-train-loss'), latestLoss(t, 'train_loss'));
+  setText($('tile-val-loss'), latestLoss(t, 'val_loss'));
   setText($('tile-epoch'), t.epoch === null || t.epoch === undefined ? '' : `@ epoch ${t.epoch}`);
 }
