@@ -41,6 +41,21 @@ struct AgentTests {
         while Date() < deadline, try c.mustGet(APIPath.batch(batch))["agent_online"] != true { usleep(100_000) }
     }
 
+    /// A scratch folder holding the state of an agent registered for `host` with `token` (`agent.json`), and
+    /// `argus-agent run` on it (its stderr in `agent.json.log`). End with `finish`.
+    static func runningAgent(_ s: TestServer, _ token: String) throws -> (work: URL, agent: Process) {
+        let work = try scratch()
+        let state = work.appendingPathComponent("agent.json").path
+        _ = try register(s, token, state: state)
+        return (work, try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log"))
+    }
+
+    /// Stops the agent, then removes its folder.
+    static func finish(_ agent: Process, _ work: URL) {
+        stopProcess(agent)
+        try? FileManager.default.removeItem(at: work)
+    }
+
     /// `argus-agent register` for `host`, keeping its token in `state`; returns what it printed.
     static func register(_ s: TestServer, _ token: String, state: String) throws -> String {
         let (rc, out, err) = try runTool(
@@ -166,12 +181,8 @@ struct AgentTests {
         let s = try TestServer()
         let token = try s.token()
         let c = s.client(token)
-        let work = try Self.scratch()
-        defer { try? FileManager.default.removeItem(at: work) }
-        let state = work.appendingPathComponent("agent.json").path
-        _ = try Self.register(s, token, state: state)
-        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
-        defer { stopProcess(agent) }
+        let (work, agent) = try Self.runningAgent(s, token)
+        defer { Self.finish(agent, work) }
 
         // An import error: the process exits 3 and the SDK never said a word.
         try Self.finishedBatch(c, "crash", command: "exit 3", cwd: work.path)
@@ -217,12 +228,8 @@ struct AgentTests {
         let s = try TestServer()
         let token = try s.token()
         let c = s.client(token)
-        let work = try Self.scratch()
-        defer { try? FileManager.default.removeItem(at: work) }
-        let state = work.appendingPathComponent("agent.json").path
-        _ = try Self.register(s, token, state: state)
-        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
-        defer { stopProcess(agent) }
+        let (work, agent) = try Self.runningAgent(s, token)
+        defer { Self.finish(agent, work) }
         let gone = work.appendingPathComponent("deleted-checkout").path
         try Self.finishedBatch(c, "moved", command: "true", cwd: gone)
         try Self.waitOnline(c, "moved")
