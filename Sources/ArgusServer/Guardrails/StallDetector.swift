@@ -105,7 +105,7 @@ extension IngestTransaction {
             guard let b = try batch(e.batchID) else { return "Batch '\(e.batchID)' does not exist." }
             // The agent's word that the run's process died (`AgentController.rerunExited`): only the status must hold.
             if e.data["process_exit_code"] != nil {
-                return ["running", "stalled"].contains(b.status) ? nil : "Batch '\(b.id)' is \(b.status)."
+                return BatchRecord.failsWhenItsProcessDies.contains(b.status) ? nil : "Batch '\(b.id)' is \(b.status)."
             }
             return BatchStatus.markFailedRefusal(b.status, silentS: b.silentS(at: e.ts.micros)).map {
                 "Batch '\(b.id)' cannot be marked failed: \($0)."

@@ -80,7 +80,7 @@ struct AgentController {
         guard let b = try await store.batch(linked, scope: .batch(linked)) else { return }
         if b.status == "stopping" {
             try await endIfStopping(linked, exitCode: exitCode)
-        } else if ["running", "stalled"].contains(b.status), exitCode != 0 {
+        } else if BatchRecord.failsWhenItsProcessDies.contains(b.status), exitCode != 0 {
             var data = JSONObject([
                 ("process_exit_code", exitCode.map { JSON($0) } ?? .null),
                 (

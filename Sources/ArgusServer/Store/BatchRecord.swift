@@ -30,6 +30,9 @@ struct BatchRecord: Sendable {
     var isFinished: Bool { BatchRecord.terminalStatuses.contains(status) }
     /// Statuses in which the run is expected to keep reporting (the stall detector watches these).
     static let liveStatuses: Set<String> = ["running", "stopping"]
+    /// Statuses in which the agent's word that the run's process died with a failure ends the batch `failed`
+    /// (`AgentController.rerunExited`): a stopping one ends `stopped` instead, an ended one keeps its end.
+    static let failsWhenItsProcessDies: Set<String> = ["running", "stalled"]
 
     init(id: String, ownerID: Int64, now: Int64) {
         self.id = id
