@@ -1,6 +1,7 @@
 import ArgusClient
 import Foundation
 import Shared
+import Synchronization
 import TestSupport
 import Testing
 
@@ -83,6 +84,21 @@ struct AgentOwnershipTests {
         #expect(byAdmin.json?["agent_id"]?.intValue == Int(aliceAgentID))
         #expect(try Self.queue(aliceAgent, aliceAgentID).count == 2)
         #expect(try Self.queue(bobAgent, bobAgentID).isEmpty)
+    }
+
+    @Test("a waiting agent long-poll does not hold up the server's exit: it is answered at once and the server stops")
+    func longPollEndsOnShutdown() throws {
+        let s = try TestServer()
+        let (id, agent) = try Self.register(s, try s.token(user: "alice"))
+        let answered = Mutex<Int?>(nil)
+        let poll = Thread { answered.withLock { $0 = (try? agent.get("/api/agents/\(id)/jobs?wait=30"))?.status } }
+        poll.start()
+        Thread.sleep(forTimeInterval: 0.5)
+        let took = s.stop()
+        #expect(took < 5, "the server took \(took) s to exit with an agent waiting (up to its 30 s wait before)")
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline, answered.withLock({ $0 }) == nil { usleep(20_000) }
+        #expect(answered.withLock { $0 } == 200)
     }
 
     @Test("Stop while the rerun's agent is offline is queued for it, carried out when it polls again")

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 import Shared
 
 /// The argus-agent protocol (SPEC §6): register with a reporter token, then poll, ack and heartbeat with the agent token.
@@ -21,8 +22,13 @@ struct AgentController {
             var pending = try await store.pendingCommands(agentID: id)
             // Long-poll: wait until a command is queued for this agent (on any replica) or the wait is over.
             // A revocation wakes every waiting long-poll (RevocationWatcher.sweep): a revoked agent hears 401 now.
-            while pending.isEmpty && Date() < deadline {
-                await store.agentWakeups.wait(id, after: seen, upTo: deadline.timeIntervalSinceNow)
+            // So does the server's shutdown: it answers what it has at once instead of holding up its exit (and a
+            // restart that waits for the port) for the rest of the wait; the agent simply polls again.
+            while pending.isEmpty && Date() < deadline && !Task.isShuttingDownGracefully {
+                let after = seen
+                await cancelWhenGracefulShutdown {
+                    await store.agentWakeups.wait(id, after: after, upTo: deadline.timeIntervalSinceNow)
+                }
                 guard try await store.agentIsLive(id) else { throw APIError.revokedAgent }
                 seen = store.agentWakeups.generation(id)
                 pending = try await store.pendingCommands(agentID: id)
