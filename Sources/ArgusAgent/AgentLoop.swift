@@ -14,7 +14,17 @@ struct AgentLoop {
     /// redelivered rerun from running twice when the agent died, or the server was away, between spawn and ack.
     var journal: String? = nil
 
-    func log(_ s: String) { FileHandle.standardError.write(Data("argus-agent: \(s)\n".utf8)) }
+    /// A line of the agent's log (its standard error), stamped with the local time: when a rerun started, failed or
+    /// was stopped is what one reads it for.
+    func log(_ s: String) {
+        var now = time(nil)
+        var parts = tm()
+        localtime_r(&now, &parts)
+        var buf = [CChar](repeating: 0, count: 32)
+        let n = strftime(&buf, buf.count, "%Y-%m-%d %H:%M:%S", &parts)
+        let stamp = String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        FileHandle.standardError.write(Data("\(stamp) argus-agent: \(s)\n".utf8))
+    }
 
     func run() {
         let client = HTTPClient(baseURL: url, token: token, timeout: 40)
@@ -62,10 +72,24 @@ struct AgentLoop {
         close(fd)
     }
 
-    func ack(_ client: HTTPClient, _ id: Int, _ body: JSON) {
-        for attempt in 0..<5 {
-            if let r = try? client.post("/api/agents/\(agentID)/jobs/\(id)/ack", json: body), r.status == 200 { return }
-            Thread.sleep(forTimeInterval: 0.5 * Double(attempt + 1))
+    /// Reports on command `id`, trying again while the server cannot be reached or answers 5xx: five times over a
+    /// few seconds from the poll loop, or, `untilLanded`, for up to a day (a process's exit, reported from its own
+    /// thread: lost, the server would show the run going on and block a rerun for ten minutes). An answer that
+    /// refuses it (the agent revoked, the command gone) is final.
+    func ack(_ client: HTTPClient, _ id: Int, _ body: JSON, untilLanded: Bool = false) {
+        let started = Date()
+        var attempt = 0
+        while true {
+            if let r = try? client.post("/api/agents/\(agentID)/jobs/\(id)/ack", json: body) {
+                if r.status == 200 { return }
+                if r.status < 500 {
+                    log("the server refused the report on command \(id): \(r.detail)")
+                    return
+                }
+            }
+            attempt += 1
+            guard untilLanded ? Date().timeIntervalSince(started) < 86_400 : attempt < 5 else { break }
+            Thread.sleep(forTimeInterval: min(0.5 * Double(attempt), untilLanded ? 30 : 2.5))
         }
         log("could not report on command \(id)")
     }
@@ -107,7 +131,9 @@ struct AgentLoop {
                     let code = (status & 0x7F) == 0 ? Int((status >> 8) & 0xFF) : 128 + Int(status & 0x7F)
                     let loop = AgentLoop(url: url, agentID: agentID, token: token, grace: 0)
                     loop.log("pid \(pid) exited with status \(code)")
-                    loop.ack(HTTPClient(baseURL: url, token: token), id, ["status": "exited", "exit_code": JSON(code)])
+                    loop.ack(
+                        HTTPClient(baseURL: url, token: token), id, ["status": "exited", "exit_code": JSON(code)],
+                        untilLanded: true)
                 }.start()
             } catch {
                 log("rerun failed to start: \(error)")

@@ -376,4 +376,28 @@ struct AgentRestartTests {
         let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
         #expect(log.contains("cannot poll") && log.contains("connected again"), "\(log)")
     }
+
+    @Test("a rerun's exit while the server is down is reported once it is back, not lost")
+    func exitReportOutlivesAnOutage() throws {
+        let first = try TestServer()
+        let token = try first.token()
+        let (work, agent) = try AgentTests.runningAgent(first, token)
+        defer { AgentTests.finish(agent, work) }
+        let c = first.client(token)
+        try AgentTests.finishedBatch(c, "slow", command: "echo started > started.txt; sleep 1; exit 5", cwd: work.path)
+        try AgentTests.waitOnline(c, "slow")
+        #expect(try c.post("/api/batches/slow/rerun", json: [:]).status == 202)
+        #expect(AgentTests.waitForLine(work.appendingPathComponent("started.txt").path) == "started\n")
+        let (port, dataDir) = (first.port, first.dataDir)
+        first.stop()
+        // The process exits meanwhile; the agent cannot say so for a while.
+        Thread.sleep(forTimeInterval: 10)
+        let second = try TestServer(dataDir: dataDir, port: port)
+        defer { try? FileManager.default.removeItem(at: dataDir) }
+        let events = SSECollector(url: "\(second.url)/api/sse?channels=batch:slow", token: token, lastEventID: "0")
+        defer { events.stop() }
+        try events.wait(timeout: 40, until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
+        let failed = events.dataEvents.first { $0.type == ServerEventTypes.rerunFailed }?.data ?? ""
+        #expect(failed.contains("exited with status 5 before its run reported"), "\(failed)")
+    }
 }
