@@ -5,6 +5,8 @@ import Synchronization
 import TestSupport
 import Testing
 
+@testable import ArgusServer
+
 /// Two users share one training host: each one's agent may only carry out that user's reruns and stops.
 @Suite("Agents serve only their owner's batches")
 struct AgentOwnershipTests {
@@ -99,6 +101,40 @@ struct AgentOwnershipTests {
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline, answered.withLock({ $0 }) == nil { usleep(20_000) }
         #expect(answered.withLock { $0 } == 200)
+    }
+
+    @Test("a rerun its agent did not pick up within 10 minutes is not run late: cancelled, and said on the batch")
+    func staleRerunIsNotRunLate() async throws {
+        let srv = try await InProcessServer()
+        let token = try srv.token(user: "alice")
+        let alice = srv.client(token)
+        let (id, agent) = try await offPool {
+            try alice.mustPost(Ev.make("batch_start", batch: "a1", data: ["command": "python train.py"], source: Self.source))
+            try alice.mustPost(Ev.make("batch_done", batch: "a1", source: Self.source))
+            let r = try alice.post(
+                "/api/agents/register", json: ["hostname": .string(Self.host), "version": "test", "capabilities": ["rerun"]])
+            return (Int64(r.json!["agent_id"]!.intValue!), srv.client(r.json!["agent_token"]!.stringValue!))
+        }
+        let sub = SSECollector(url: "\(srv.url)/api/sse?channels=batch:a1", token: token)
+        defer { sub.stop() }
+        try await offPool {
+            try sub.waitUntilConnected()
+            #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
+        }
+        // The agent was killed right after; it comes back 11 minutes later.
+        try await srv.services.store.write { db in
+            try db.execute("UPDATE agent_commands SET created_us = created_us - ?", [Int64(660_000_000)])
+        }
+        try await offPool {
+            #expect(try Self.queue(agent, id).isEmpty, "a rerun asked for 11 minutes ago must not start now")
+            try sub.wait(until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
+            let failed = try JSON.parse(sub.dataEvents.first { $0.type == ServerEventTypes.rerunFailed }!.data)
+            #expect(failed["data"]?["error"] == .string(ArgusStore.staleRerunReason))
+            // Asked again, it runs.
+            #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
+            #expect(try Self.queue(agent, id).count == 1)
+        }
+        await srv.stop()
     }
 
     @Test("Stop while the rerun's agent is offline is queued for it, carried out when it polls again")

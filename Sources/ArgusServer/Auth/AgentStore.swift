@@ -243,6 +243,28 @@ extension ArgusStore {
         return queued
     }
 
+    /// Why a rerun still waiting for its agent `rerunStartS` after it was asked for is not run any more.
+    static let staleRerunReason =
+        "its host's agent was away for the 10 minutes after it was asked for, so it is not run this late; ask again if you still want it"
+
+    /// Cancels this agent's reruns that have waited for it longer than `rerunStartS` (it was offline: killed, its
+    /// host down) and returns them: a training run that starts by surprise a day after someone asked for it would
+    /// take a shared box's GPUs. Stops are kept: carried out late, they still end what was asked to end.
+    func expireStaleReruns(agentID: Int64) async throws -> [AgentCommand] {
+        let cutoff = ArgusStore.nowUs() - ArgusStore.rerunStartS * 1_000_000
+        return try await write { db in
+            let stale = try db.fetchAll(
+                "SELECT * FROM agent_commands WHERE agent_id = ? AND kind = 'rerun' AND status = 'pending' AND created_us < ?",
+                [agentID, cutoff]
+            ).map(AgentCommand.init(row:))
+            for c in stale {
+                try db.execute(
+                    "UPDATE agent_commands SET status = 'cancelled', error = ? WHERE id = ?", [ArgusStore.staleRerunReason, c.id])
+            }
+            return stale
+        }
+    }
+
     /// Commands not yet acknowledged, oldest first (redelivered until acked).
     func pendingCommands(agentID: Int64) async throws -> [AgentCommand] {
         try await database.read { db in

@@ -18,6 +18,9 @@ struct AgentController {
             let wait = min(max(0, Double(req.uri.form.get("wait") ?? "0") ?? 0), 30)
             let deadline = Date().addingTimeInterval(wait)
             try await store.touchAgent(id)
+            for stale in try await store.expireStaleReruns(agentID: id) {
+                try await reportRerunFailed(stale, error: ArgusStore.staleRerunReason)
+            }
             var seen = store.agentWakeups.generation(id)
             var pending = try await store.pendingCommands(agentID: id)
             // Long-poll: wait until a command is queued for this agent (on any replica) or the wait is over.
