@@ -324,6 +324,9 @@ struct UpdateTests {
         var readOnly = Fixture.state(view)
         readOnly.readOnly = true
         #expect(Update.apply(&readOnly, .tick(now: readOnly.now + 10)) == [])
+        // A stopping batch's Mark failed opens after a silent minute, which no event says: asked again too.
+        var stopping = Fixture.state(Fixture.view(batchStatus: "stopping"))
+        #expect(Update.apply(&stopping, .tick(now: stopping.now + 1)) == [.fetchActions(batchID: "b1")])
     }
 
     @Test("Mark failed: offered as the server's actions say; F asks first; the end streams in")

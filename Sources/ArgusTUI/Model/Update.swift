@@ -591,9 +591,12 @@ public enum Update {
 
     /// Whether the actions on screen can change with no event in the stream: Rerun of a finished batch with a
     /// recorded command waits on an agent of the batch's owner being online for its host, and no event says when
-    /// one comes or goes. While so, the job screen asks for the actions every `agentRecheckS` (one small GET).
+    /// one comes or goes; Mark failed of a stopping batch opens once the run has been silent a minute
+    /// (`BatchStatus.stoppingQuietS`), which is silence itself. While so, the job screen asks for the actions every
+    /// `agentRecheckS` (one small GET).
     static func actionsFollowAgents(_ s: AppState, _ job: JobData) -> Bool {
-        !s.readOnly && job.loaded && JobData.finished.contains(job.batchStatus) && job.command != nil
+        guard !s.readOnly && job.loaded else { return false }
+        return (JobData.finished.contains(job.batchStatus) && job.command != nil) || job.batchStatus == "stopping"
     }
 
     /// Asks for the job's GPU history the first time the panel shows it (the view must be loaded: until then

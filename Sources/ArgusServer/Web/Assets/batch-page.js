@@ -61,7 +61,7 @@ export async function batchPage({ batchID, onAuthLost }) {
       }
     },
   });
-  live.heardAt(isoSeconds(batch.last_activity));
+  live.heardAt(isoSeconds(batch.last_received) ?? isoSeconds(batch.last_activity));
   live.start();
   return { close() { live.close(); } };
 }

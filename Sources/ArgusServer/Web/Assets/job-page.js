@@ -178,15 +178,17 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
       }
     },
   });
-  live.heardAt(isoSeconds(first.batch?.last_activity));
+  live.heardAt(isoSeconds(first.batch?.last_received) ?? isoSeconds(first.batch?.last_activity));
   live.start();
   // The idle badge and the banners say "for 3m": they move on with the clock. Rerun of a finished batch with a
   // recorded command waits on its owner's agent being online for its host, and no event says when one comes or
-  // goes: while so, the actions are asked for again every 3 s (one small GET; argus-tui's Update.actionsFollowAgents).
+  // goes; Mark failed of a stopping batch opens after a silent minute: while so, the actions are asked for again
+  // every 3 s (one small GET; argus-tui's Update.actionsFollowAgents).
   let ticks = 0;
   const tick = setInterval(() => {
     if (s.job) { renderTelemetry(s.job); renderBanners(banners(s.batch, s.job, s.notices)); }
-    if (++ticks % 3 === 0 && !readOnly && FINISHED.has(s.batch?.status) && s.env?.command) refreshActions();
+    const waiting = (FINISHED.has(s.batch?.status) && s.env?.command) || s.batch?.status === 'stopping';
+    if (++ticks % 3 === 0 && !readOnly && waiting) refreshActions();
   }, 1000);
   return { show, close() { clearInterval(tick); clearTimeout(renderTimer); live.close(); chart.close(); } };
 }
