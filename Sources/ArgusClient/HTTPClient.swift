@@ -31,6 +31,15 @@ public struct ClientError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+extension ClientError {
+    /// What a 401 means, for a person: the server's sentence after "the server rejected the token", or alone when it
+    /// already names what was refused (a share link that was revoked or expired).
+    public static func refusedCredential(_ detail: String?) -> String {
+        guard let detail else { return "the server rejected the token (HTTP 401)" }
+        return detail == ServerSentences.deadShareLink ? detail : "the server rejected the token: \(detail)"
+    }
+}
+
 public struct HTTPResult: Sendable {
     public var status: Int
     public var body: [UInt8]

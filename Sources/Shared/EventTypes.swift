@@ -14,3 +14,9 @@ public enum EventTypes {
 public enum SummaryFrame {
     public static let eventType = "summary"
 }
+
+/// Sentences the server answers with that a client also recognises.
+public enum ServerSentences {
+    /// The 401/404 for a share link that was revoked, expired or never existed: said as it is, since it names the link.
+    public static let deadShareLink = "This share link was revoked, has expired, or never existed."
+}

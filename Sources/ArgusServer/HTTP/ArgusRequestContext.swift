@@ -128,7 +128,7 @@ struct APIError: Error, Sendable {
         status: .unauthorized, detail: "Missing or unknown token: send Authorization: Bearer <token>.",
         headers: [.wwwAuthenticate: "Bearer"])
     /// A share link that no longer opens anything: 404 on `/share/<token>`, 401 when used as a bearer token.
-    static let deadShareLinkDetail = "This share link was revoked, has expired, or never existed."
+    static let deadShareLinkDetail = ServerSentences.deadShareLink
     /// An API token that was revoked (said only to whoever holds the secret itself).
     static let revokedToken = APIError(status: .unauthorized, detail: "This token was revoked.", headers: unauthorized.headers)
     /// An agent token whose agent, or the token that registered it, was revoked.

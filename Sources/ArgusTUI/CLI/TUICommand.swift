@@ -180,8 +180,7 @@ public struct TUICommand: ParsableCommand {
                 frame = try TerminalApp.dump(o, width: width, height: height)
             } catch {
                 throw fail(
-                    error.status == 401
-                        ? "the server rejected the token: \(error.description)" : error.description)
+                    error.status == 401 ? ClientError.refusedCredential(error.detail ?? error.description) : error.description)
             }
             do { try printFrame(frame) } catch { throw fail("\(error)") }
             return
@@ -191,7 +190,7 @@ public struct TUICommand: ParsableCommand {
         // answer would hold it so for the whole timeout (the screen's own requests then report it).
         do {
             let r = try HTTPClient(baseURL: base, token: token, timeout: 1.5).get("/api/batches?limit=1")
-            if r.status == 401 { throw fail("the server rejected the token: \(r.detail)") }
+            if r.status == 401 { throw fail(ClientError.refusedCredential(r.serverDetail)) }
         } catch let e as ExitCode {
             throw e
         } catch {}

@@ -14,7 +14,7 @@ public enum Export {
         let r = try HTTPClient(baseURL: url, token: token, timeout: timeout).get(
             APIPath.epochs(batchID, jobID, format: format.rawValue))
         guard r.status == 200 else {
-            let why = r.status == 401 ? "the server rejected the token: \(r.detail)" : r.detail
+            let why = r.status == 401 ? ClientError.refusedCredential(r.serverDetail ?? r.detail) : r.detail
             throw ClientError(.http, status: r.status, why, detail: r.serverDetail)
         }
         return r.body

@@ -99,7 +99,7 @@ public final class Feed: @unchecked Sendable {
             return
         }
         if e.status == 401 {
-            inbox.post(.fatal("The server rejected the token: \(e.description)"))
+            inbox.post(.fatal(ClientError.refusedCredential(e.detail ?? e.description)))
         } else if e.kind == .http && e.status < 500 {
             inbox.post(.message(e.description, isError: true))
         } else {
@@ -202,7 +202,7 @@ public final class Feed: @unchecked Sendable {
                     inbox.post(.connection(.live))
                 } catch {
                     if error.status == 401 {
-                        inbox.post(.fatal("The server rejected the token: \(error.description)"))
+                        inbox.post(.fatal(ClientError.refusedCredential(error.detail ?? error.description)))
                     } else {
                         inbox.post(.compareFailed(ref, error.description))
                         // The overlay has no stream: its header says what its last fetch found.
@@ -289,7 +289,7 @@ class StreamThread: @unchecked Sendable {
         current.withLock { $0 = nil }
         if isStopped { return false }
         if case .refused(401, let detail) = end {
-            inbox.post(.fatal("The server rejected the token: \(detail ?? "HTTP 401")"))
+            inbox.post(.fatal(ClientError.refusedCredential(detail)))
             return false
         }
         guard let problem = broken ?? JobStream.problem(end) else { return false }
@@ -433,7 +433,7 @@ final class JobStream: StreamThread, @unchecked Sendable {
                     lastID = view["last_event_id"]?.intValue.map(Int64.init) ?? 0
                 } catch {
                     if error.status == 401 {
-                        inbox.post(.fatal("The server rejected the token: \(error.description)"))
+                        inbox.post(.fatal(ClientError.refusedCredential(error.detail ?? error.description)))
                         return
                     }
                     attempt += 1
