@@ -127,6 +127,14 @@ struct IngestTests {
         #expect(after?["train_loss"] == 0.5 && after?["val_loss"] == .null && after?["nonfinite"] == ["val_loss"])
         let listed = try again.client(token).mustGet("/api/batches/b/jobs").arrayValue?.first?["telemetry"]
         #expect(listed?["nonfinite"] == ["val_loss"])
+        // The list is the server's own: one sent by a client is not taken.
+        try again.client(token).mustPost(
+            Ev.make(
+                "job_epoch", batch: "b", job: "j",
+                data: ["epoch": 3, "train_loss": 0.7, "val_loss": 0.8, "_nonfinite": ["train_loss", "val_loss"]]))
+        let honest = try again.client(token).mustGet("/api/jobs/b/j")["telemetry"]
+        #expect(honest?["train_loss"] == 0.7 && honest?["val_loss"] == 0.8 && honest?["nonfinite"] == [])
+        #expect(try again.client(token).mustGet("/api/jobs/b/j/epochs").arrayValue?.last?["nonfinite"] == nil)
     }
 
     @Test("timestamps are normalised to UTC Z; an unparsable one is a 422")

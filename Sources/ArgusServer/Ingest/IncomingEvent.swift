@@ -240,7 +240,9 @@ enum EventValidator {
         if type == "log_line", let line = data["line"], line.stringValue == nil, !line.isNull {
             data["line"] = .string(line.serialized())
         }
-        // Non-finite numbers are stored as null and listed, so "the loss went NaN" is not lost.
+        // Non-finite numbers are stored as null and listed, so "the loss went NaN" is not lost. The list is the
+        // server's: one a client sent would make its finite losses read NaN.
+        data["_nonfinite"] = nil
         let nonFinite = data.pairs.compactMap { p -> JSON? in
             if case .number(let d) = p.value, !d.isFinite { return .string(p.key) }
             return nil
