@@ -61,6 +61,39 @@ struct AgentLoop {
             .last { $0["id"]?.intValue == id }
     }
 
+    /// The newest journal entry of a rerun this agent started as `pid`.
+    func startedEntry(pid: Int) -> JSON? {
+        guard let journal, let data = FileManager.default.contents(atPath: journal) else { return nil }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { try? JSON.parse(String($0)) }
+            .last { $0["pid"]?.intValue == pid }
+    }
+
+    /// Tells a process from a later one given the same pid: the boot it started in and its start time (clock ticks
+    /// after boot, field 22 of /proc/PID/stat). Nil when there is no such process.
+    static func processIdentity(_ pid: Int) -> String? {
+        guard let stat = readProcFile("/proc/\(pid)/stat"), let end = stat.lastIndex(of: ")") else { return nil }
+        // After the command name (which may hold spaces) come fields 3…; the start time is field 22.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 19 else { return nil }
+        let boot = readProcFile("/proc/sys/kernel/random/boot_id")?.trimmed() ?? ""
+        return "\(boot)/\(fields[19])"
+    }
+
+    /// A small /proc file's text (they report size 0, so read to the end).
+    static func readProcFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n <= 0 { break }
+            bytes += buf[..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// Appends one entry to the journal and waits until it is on disk.
     func record(_ entry: JSON) {
         guard let journal else { return }
@@ -121,7 +154,7 @@ struct AgentLoop {
             do {
                 record(["id": JSON(id)])
                 let pid = try spawnInOwnGroup(command, cwd: cwd)
-                record(["id": JSON(id), "pid": JSON(Int(pid))])
+                record(["id": JSON(id), "pid": JSON(Int(pid)), "process": JSON(AgentLoop.processIdentity(Int(pid)))])
                 log("rerun of batch \(c["batch_id"]?.stringValue ?? "?"): started pid \(pid) in \(cwd ?? "."): \(command)")
                 ack(client, id, ["status": "started", "pid": JSON(Int(pid))])
                 let (url, agentID, token) = (self.url, self.agentID, self.token)
@@ -142,6 +175,17 @@ struct AgentLoop {
         case "stop":
             guard let pid = c["pid"]?.intValue, pid > 1 else {
                 ack(client, id, ["status": "failed", "error": "no process to stop"])
+                return
+            }
+            // Only a run this agent started and that still runs: after the agent was away (its host rebooted, say),
+            // the pid the server remembers may be gone or another process's now.
+            guard let begun = startedEntry(pid: pid), let identity = begun["process"]?.stringValue,
+                identity == AgentLoop.processIdentity(pid)
+            else {
+                log(
+                    "not stopping process group \(pid): the run this agent started there is gone (pid \(pid) is no process, or another one now)"
+                )
+                ack(client, id, ["status": "exited", "error": "its process had already exited"])
                 return
             }
             log("stopping process group \(pid) (SIGTERM, SIGKILL after \(grace) s)")

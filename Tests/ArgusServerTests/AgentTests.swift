@@ -223,6 +223,50 @@ struct AgentTests {
         #expect(try c.mustGet("/api/jobs/oom-rerun/j")["status"] == "failed")
     }
 
+    @Test("a Stop carried out by an agent that was away signals only the run it started, still running; the batch ends stopped")
+    func stopAfterTheAgentWasAway() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        let (work, first) = try Self.runningAgent(s, token)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let state = work.appendingPathComponent("agent.json").path
+        let command = "echo $$ > pid.txt; sleep 60"
+        try Self.finishedBatch(c, "long", command: command, cwd: work.path)
+        try Self.waitOnline(c, "long")
+        #expect(try c.post("/api/batches/long/rerun", json: [:]).status == 202)
+        let pid = Int32(Self.waitForLine(work.appendingPathComponent("pid.txt").path).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(pid > 1)
+        defer { kill(-pid, SIGKILL) }
+        Thread.sleep(forTimeInterval: 0.5)  // the agent acks `started` right after spawning
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: "long-rerun", data: ["command": .string(command)],
+                source: ["project": "p", "host": .string(Self.host)]))
+        #expect(try c.mustGet("/api/batches/long-rerun")["source_batch_id"] == "long")
+        // The agent goes away; meanwhile the pid it remembers comes to belong to another process (after a reboot,
+        // pids start over): here, the journal's record of which process it started no longer matches.
+        stopProcess(first)
+        let journal = state + ".commands"
+        let text = try String(contentsOfFile: journal, encoding: .utf8)
+        #expect(text.contains("\"process\":"), "\(text)")
+        try text.replacingOccurrences(of: #""process":"[^"]*""#, with: #""process":"another-boot/1""#, options: .regularExpression)
+            .write(toFile: journal, atomically: true, encoding: .utf8)
+        let again = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log2")
+        defer { stopProcess(again) }
+        #expect(try c.post("/api/batches/long-rerun/stop", json: [:]).status == 200)
+        var status = JSON.null
+        let deadline = Date().addingTimeInterval(20)
+        repeat {
+            usleep(100_000)
+            status = try c.mustGet("/api/batches/long-rerun")["status"] ?? .null
+        } while Date() < deadline && status != "stopped"
+        #expect(status == "stopped", "the agent's word that the run is gone ends it, though it is not the process's parent")
+        #expect(kill(pid, 0) == 0, "a process this agent cannot tell is its run is never signalled")
+        let log = (try? String(contentsOfFile: state + ".log2", encoding: .utf8)) ?? ""
+        #expect(log.contains("not stopping process group \(pid)"), "\(log)")
+    }
+
     @Test("a rerun the agent cannot start (its cwd is gone) is said on the batch that was rerun, with the agent's reason")
     func rerunThatCannotStart() throws {
         let s = try TestServer()
