@@ -328,6 +328,17 @@ struct LogPaneTests {
         #expect(g.put(0, 0, text) == 15)
         #expect(g.row(0) == "here BOM tagx z")
         #expect(!g.row(0).unicodeScalars.contains { $0.value > 0x7E })
+        // Every script's combining marks stay on their letter; Hangul fillers, deprecated format characters,
+        // musical format controls and variation selectors are not drawn.
+        #expect(TextWidth.of("नमस्ते") == 4 && TextWidth.of("שָׁלוֹם") == 4 && TextWidth.of("สวัสดี") == 4)
+        #expect(TextWidth.of("a\u{115F}\u{1160}b\u{206A}\u{1D173}c\u{FE0F}\u{034F}") == 3)
+        var h = Grid(width: 20, height: 1)
+        #expect(h.put(0, 0, "नमस्ते ok") == 7)
+        #expect(h.row(0) == "नमस्ते ok")
+        #expect(h[2, 0].scalar == "स" && h[2, 0].marks == ["\u{94D}"])
+        var v = Grid(width: 20, height: 1)
+        _ = v.put(0, 0, "\u{2764}\u{FE0F}x")
+        #expect(v.row(0) == "\u{2764}x")
     }
 
     @Test("a BATCH/JOB target splits at the first '/': batch ids cannot hold one, job ids may")

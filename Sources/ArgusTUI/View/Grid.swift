@@ -258,30 +258,34 @@ public enum TextWidth {
 
     public static func of(_ s: Unicode.Scalar) -> Int {
         let v = s.value
-        if v == 0 { return 0 }
-        if isCombining(s) || isInvisible(v) { return 0 }
+        if v < 0x300 { return v == 0 ? 0 : 1 }
+        // Bidi controls are format characters too, but `Grid.put` draws every control as a space, visibly.
+        if TerminalText.isControl(s) { return 1 }
+        if isCombining(s) || isInvisible(s) { return 0 }
         if v < 0x1100 { return 1 }
         return isWide(v) ? 2 : 1
     }
 
-    /// Invisible format characters, drawn as nothing (`Grid.put` skips them): zero-width space and joiners, word
-    /// joiner and invisible operators, the byte-order mark (the first line of a file written on Windows),
-    /// interlinear annotation marks, tags, variation selectors. Terminals disagree on their width (tmux gives some a
-    /// column), so a row that kept them would be misaligned and leave stray characters behind.
-    static func isInvisible(_ v: UInt32) -> Bool {
-        switch v {
-        case 0x180E, 0x200B...0x200D, 0x2060...0x2064, 0xFE00...0xFE0F, 0xFEFF, 0xFFF9...0xFFFB, 0xE0000...0xE007F,
-            0xE0100...0xE01EF:
-            return true
-        default: return false
-        }
+    /// Invisible characters, drawn as nothing (`Grid.put` skips them): format characters and Unicode's default
+    /// ignorables — zero-width space and joiners, word joiner, the byte-order mark (the first line of a file
+    /// written on Windows), interlinear annotation marks, tags, variation selectors, Hangul fillers, musical and
+    /// hieroglyph format controls. Terminals disagree on their width (tmux gives some a column), so a row that kept
+    /// them would be misaligned and leave stray characters behind; one that never sends them cannot be.
+    static func isInvisible(_ s: Unicode.Scalar) -> Bool {
+        guard s.value >= 0x300 else { return false }
+        let p = s.properties
+        return p.isDefaultIgnorableCodePoint || p.generalCategory == .format
     }
 
-    /// Combining marks (diacritics for Latin, Greek, Cyrillic; supplements; for symbols; half marks): no
-    /// column of their own, drawn on the character before them.
+    /// Combining marks of every script (Unicode's nonspacing and enclosing marks: Latin diacritics, Devanagari
+    /// viramas and vowel signs, Thai, Hebrew and Arabic points …): no column of their own, drawn on the character
+    /// before them, as terminals do.
+    /// (Variation selectors and the combining grapheme joiner are marks too, but invisible: never drawn.)
     public static func isCombining(_ s: Unicode.Scalar) -> Bool {
-        switch s.value {
-        case 0x0300...0x036F, 0x1AB0...0x1AFF, 0x1DC0...0x1DFF, 0x20D0...0x20FF, 0xFE20...0xFE2F: return true
+        guard s.value >= 0x300 else { return false }
+        let p = s.properties
+        switch p.generalCategory {
+        case .nonspacingMark, .enclosingMark: return !p.isDefaultIgnorableCodePoint
         default: return false
         }
     }
