@@ -26,12 +26,13 @@ JOB_STATUS = {"type": "string", "enum": ["running", "stopping", "stalled", "done
 batch_list = {
     "id": STR, "project": NSTR, "status": BATCH_STATUS, "host": NSTR, "user": NSTR, "command": NSTR,
     "n_total": NINT, "n_done": INT, "n_failed": INT, "start_time": TIME, "end_time": TIME, "last_activity": TIME,
+    "last_received": TIME,
 }
 env = obj({"git_sha": NSTR, "git_sha_short": NSTR, "command": NSTR, "cwd": NSTR, "hostname": NSTR, "user": NSTR})
 batch_detail = dict(batch_list)
 batch_detail.update({
     "experiment_type": NSTR, "failure_reason": NSTR, "env_snapshot": ref("EnvSnapshot"), "stop_requested": BOOL,
-    "stop_requested_at": TIME, "source_batch_id": NSTR, "last_received": TIME, "agent_online": BOOL,
+    "stop_requested_at": TIME, "source_batch_id": NSTR, "agent_online": BOOL,
 })
 gpu = obj({"index": INT, "mem_peak_mb": NNUM, "mem_total_mb": NNUM})
 telemetry = obj({

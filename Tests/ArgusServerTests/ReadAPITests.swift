@@ -79,7 +79,7 @@ struct ReadAPITests {
         let b = list[0]
         for key in [
             "id", "project", "status", "host", "user", "command", "n_total", "n_done", "n_failed",
-            "start_time", "end_time", "last_activity",
+            "start_time", "end_time", "last_activity", "last_received",
         ] {
             #expect(b[key] != nil, "missing \(key)")
         }

@@ -292,5 +292,15 @@ struct BatchScreenTests {
         let t0 = ScreenView.render(p).text
         _ = Update.apply(&p, .tick(now: 1_100))
         #expect(ScreenView.render(p).text != t0 && Update.clockShown(p))
+        // The age goes by when the server last heard from the run, not by the run's host clock (an hour slow here).
+        var q = AppState(screen: .batches)
+        q.now = 10_000
+        _ = Update.apply(
+            &q,
+            .batchesLoaded([
+                ["id": "skewed", "status": "running", "last_activity": "1970-01-01T01:46:40Z", "last_received": "1970-01-01T02:46:30Z"]
+            ]))
+        let row = ScreenView.render(q).text.split(separator: "\n").first { $0.contains("skewed") } ?? ""
+        #expect(row.contains("10s ago") && !row.contains("1h"), "\(row)")
     }
 }

@@ -188,6 +188,9 @@ struct BatchRecord: Sendable {
             "user": JSON(user), "command": JSON(command), "n_total": JSON(nTotal), "n_done": JSON(nDone),
             "n_failed": JSON(nFailed), "start_time": isoJSON(startUs), "end_time": isoJSON(endUs),
             "last_activity": isoJSON(lastActivityUs),
+            // When the server last heard from the run, by its own clock (what the stall detector judges; the run's
+            // own timestamps, and so last_activity, come from its host's clock).
+            "last_received": isoJSON(lastReceivedUs),
         ]
     }
 
@@ -208,8 +211,6 @@ struct BatchRecord: Sendable {
         o["stop_requested"] = .bool(stopRequested)
         o["stop_requested_at"] = isoJSON(stopRequestedUs)
         o["source_batch_id"] = JSON(sourceBatchID)
-        // When the server last heard from the run, by its own clock (what the stall detector judges).
-        o["last_received"] = isoJSON(lastReceivedUs)
         return .object(o)
     }
 

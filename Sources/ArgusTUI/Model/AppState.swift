@@ -106,7 +106,8 @@ public struct BatchRow: Equatable, Sendable {
         nDone = j["n_done"]?.intValue ?? 0
         nFailed = j["n_failed"]?.intValue ?? 0
         nTotal = j["n_total"]?.intValue
-        lastActivity = j["last_activity"]?.stringValue ?? ""
+        // When the server last heard from the run, by its clock (the run's own timestamps are its host's).
+        lastActivity = j["last_received"]?.stringValue ?? j["last_activity"]?.stringValue ?? ""
     }
 
     static let activeFirst: [String: Int] = ["running": 0, "stalled": 1, "stopping": 2]

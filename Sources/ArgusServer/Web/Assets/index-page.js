@@ -43,7 +43,7 @@ export async function indexPage({ onAuthLost }) {
 }
 
 function batchBlock(b, jobs) {
-  const last = isoSeconds(b.last_activity);
+  const last = isoSeconds(b.last_received) ?? isoSeconds(b.last_activity);
   const counts = `${b.n_done}✓ ${b.n_failed}✗${b.n_total === null || b.n_total === undefined ? '' : ` of ${b.n_total}`}`;
   return el('section', { class: 'batch', dataset: { id: b.id } },
     el('div', { class: 'batch-head' },
