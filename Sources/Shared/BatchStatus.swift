@@ -2,6 +2,8 @@
 /// server's answer and apply the same rule to the events they stream between loads).
 public enum BatchStatus {
     public static let terminal: Set<String> = ["done", "failed", "stopped"]
+    /// The statuses of a batch that has not ended (every other one is `terminal`).
+    public static let going: Set<String> = ["running", "stopping", "stalled"]
 
     /// The status a batch_done or batch_failed leaves. A run that was asked to stop ends `stopped`. Otherwise
     /// a batch with any failed job is `failed` even though its script finished its loop (batch_done with

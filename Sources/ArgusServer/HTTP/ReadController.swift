@@ -7,9 +7,7 @@ struct ReadController {
     let store: ArgusStore
     let actions: ActionPolicy
 
-    static let batchStatuses: Set<String> = [
-        "running", "stopping", "stalled", "done", "failed", "stopped",
-    ]
+    static let batchStatuses = BatchStatus.going.union(BatchStatus.terminal)
 
     func register(on router: Router<ArgusRequestContext>) {
         router.get("/health") { _, _ in try await health() }

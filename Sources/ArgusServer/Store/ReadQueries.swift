@@ -40,10 +40,12 @@ extension ArgusStore {
                 ).map { row in (BatchRecord(row: row), row["owner_name"] as String?) }
             }
             if let status { return try fetch(" AND batches.status = ?", [status], limit: limit) }
-            let ended = BatchStatus.terminal.sorted()
-            let marks = ended.map { _ in "?" }.joined(separator: ", ")
-            let going = try fetch(" AND batches.status NOT IN (\(marks))", ended, limit: limit)
-            return going + (try fetch(" AND batches.status IN (\(marks))", ended, limit: limit - going.count))
+            // Both by index: the few going ones through batches_status, the ended ones by walking batches_created
+            // (`IN` the terminal statuses would sort every ended batch: 40 ms at 100k batches, against 0.5).
+            let going = BatchStatus.going.sorted()
+            let marks = going.map { _ in "?" }.joined(separator: ", ")
+            let first = try fetch(" AND batches.status IN (\(marks))", going, limit: limit)
+            return first + (try fetch(" AND batches.status NOT IN (\(marks))", going, limit: limit - first.count))
         }
     }
 
