@@ -92,7 +92,12 @@ public struct AgentRootCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: path), let state = try? JSON.parse(Array(data)),
                 let url = state["url"]?.stringValue, let id = state["agent_id"]?.intValue, let token = state["agent_token"]?.stringValue
             else { throw fail("no agent state in \(path): run `argus-agent register` first.") }
-            try AgentRootCommand.holdRunLock(path + ".lock", statePath: path)
+            // Keyed on the file itself, however it is named (a symlink, a relative path): one agent per state.
+            let real =
+                realpath(path, nil).map { p in
+                    defer { free(p) }; return String(cString: p)
+                } ?? path
+            try AgentRootCommand.holdRunLock(real + ".lock", statePath: path)
             let env = ProcessInfo.processInfo.environment
             let missing = ["ARGUS_URL", "ARGUS_TOKEN"].filter { (env[$0] ?? "").isEmpty }
             if !missing.isEmpty {
@@ -107,7 +112,7 @@ public struct AgentRootCommand: ParsableCommand {
             sigemptyset(&stopSignals)
             for sig in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&stopSignals, sig) }
             pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
-            AgentLoop(url: url, agentID: id, token: token, grace: grace, journal: path + ".commands").run()
+            AgentLoop(url: url, agentID: id, token: token, grace: grace, journal: real + ".commands").run()
         }
     }
 }

@@ -159,6 +159,11 @@ struct AgentTests {
             err
                 == "argus-agent: another argus-agent run (pid \(agent.processIdentifier)) already uses \(state): one agent per state file, or every rerun would start twice.\n"
         )
+        // Named another way (a symlink), it is the same state file.
+        let link = work.appendingPathComponent("link.json").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: state)
+        let viaLink = try runTool(Binaries.path("argus-agent"), ["run", "--state-file", link])
+        #expect(viaLink.0 == 1 && viaLink.2.contains("already uses \(link)"), "\(viaLink)")
         // The first one still serves.
         #expect(try c.post("/api/batches/b/rerun", json: [:]).status == 202)
         stopProcess(agent)

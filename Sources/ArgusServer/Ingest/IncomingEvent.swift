@@ -240,12 +240,14 @@ enum EventValidator {
         if type == "log_line", let line = data["line"], line.stringValue == nil, !line.isNull {
             data["line"] = .string(line.serialized())
         }
-        // Non-finite numbers are stored as null and listed, so "the loss went NaN" is not lost. The list is the
-        // server's: one a client sent would make its finite losses read NaN.
+        // Non-finite numbers are stored as null and listed, so "the loss went NaN" is not lost. A list that came
+        // with the event (a stored body sent again, say) counts only for keys whose value is null: it cannot make a
+        // finite loss read NaN. The stored form validates to itself.
+        let claimed = Set(data["_nonfinite"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         data["_nonfinite"] = nil
         let nonFinite = data.pairs.compactMap { p -> JSON? in
             if case .number(let d) = p.value, !d.isFinite { return .string(p.key) }
-            return nil
+            return p.value.isNull && claimed.contains(p.key) ? .string(p.key) : nil
         }
         if !nonFinite.isEmpty { data["_nonfinite"] = .array(nonFinite) }
         var e = IncomingEvent(
