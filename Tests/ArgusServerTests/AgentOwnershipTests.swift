@@ -157,6 +157,10 @@ struct AgentOwnershipTests {
         #expect(try alice.post("/api/batches/a2/stop", json: [:]).status == 200)
         let stops = try Self.queue(agent, agentID).filter { $0["kind"] == "stop" }
         #expect(stops.count == 1 && stops.first?["pid"]?.intValue == 424242, "\(stops)")
+        // Its source says why it is not rerun meanwhile, and what to do: not "stop it", which was done.
+        #expect(
+            try alice.mustGet("/api/batches/a1/actions")["rerun"]?["reason"]
+                == .string("its rerun is stopping as batch 'a2' (command \(cmd)); wait for it to end"))
 
     }
 

@@ -189,7 +189,9 @@ extension ArgusStore {
             if let linked: String = c["linked_batch_id"] {
                 let status: String? = c["linked_status"]
                 guard let status, BatchRecord.liveStatuses.contains(status) else { return nil }
-                return "its rerun is \(status) as batch '\(linked)' (command \(id)); stop it first"
+                // Already stopping, it only needs to end: "stop it first" would send the user to press Stop again.
+                let next = status == "stopping" ? "wait for it to end" : "stop it first"
+                return "its rerun is \(status) as batch '\(linked)' (command \(id)); \(next)"
             }
             let created: Int64 = c["created_us"]
             guard created >= now - rerunStartS * 1_000_000 else { return nil }
