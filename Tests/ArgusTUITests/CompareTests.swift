@@ -146,7 +146,9 @@ struct CompareTests {
         _ = Update.apply(&p, .key(.char("C")))
         #expect(Update.apply(&p, .key(.escape)) == [.loadBatches] && p.screen == .batches)
         _ = Update.apply(&p, .key(.char("u")))
-        #expect(p.marked.isEmpty)
+        #expect(p.marked.isEmpty && p.status == "Unmarked 2 jobs.")
+        _ = Update.apply(&p, .key(.char("u")))
+        #expect(p.status == "No jobs marked.")
         // Opened from a filtered list: one Esc goes back to the same filtered rows.
         var f = AppState(screen: .jobs("rerun"))
         f.listFilter = "seed"

@@ -549,8 +549,9 @@ public enum Update {
         case .compare:
             return openCompare(&s)
         case .unmarkAll:
+            let n = s.marked.count
             s.marked = []
-            say(&s, "No jobs marked.")
+            say(&s, n == 0 ? "No jobs marked." : "Unmarked \(n == 1 ? "1 job" : "\(n) jobs").")
         case .export:
             guard let job = s.job, job.loaded else { return [] }
             say(&s, "Exporting the epochs of \(job.batchID)/\(job.jobID)…")
