@@ -87,7 +87,7 @@ struct AgentController {
         guard let linked = try await store.linkedBatch(ofRerun: command.id) else {
             let why =
                 exitCode == 0
-                ? "its process exited (status 0) without its run ever reporting: is ARGUS_URL (and ARGUS_TOKEN) set where the agent runs?"
+                ? "its process exited (status 0) before its run reported: are ARGUS_URL and ARGUS_TOKEN set where the agent runs?"
                 : "its process exited with \(status) before its run reported (its output is in argus-agent's log on the host)"
             try await reportRerunFailed(command, error: why)
             return
