@@ -179,9 +179,20 @@ struct AgentLoop {
             }
             // Only a run this agent started and that still runs: after the agent was away (its host rebooted, say),
             // the pid the server remembers may be gone or another process's now.
-            guard let begun = startedEntry(pid: pid), let identity = begun["process"]?.stringValue,
-                identity == AgentLoop.processIdentity(pid)
-            else {
+            guard let begun = startedEntry(pid: pid), let identity = begun["process"]?.stringValue else {
+                // Started by an agent from before runs were identified (or one without /proc): it cannot be told
+                // from a later process with the same pid, so it is neither signalled nor said to have exited.
+                log("not stopping process group \(pid): this agent cannot tell whether it is still the run it started; stop it on the host")
+                ack(
+                    client, id,
+                    [
+                        "status": "failed",
+                        "error": .string(
+                            "the agent cannot tell whether process group \(pid) is still the run it started; stop it on the host"),
+                    ])
+                return
+            }
+            guard identity == AgentLoop.processIdentity(pid) else {
                 log(
                     "not stopping process group \(pid): the run this agent started there is gone (pid \(pid) is no process, or another one now)"
                 )

@@ -262,16 +262,18 @@ struct LogPaneTests {
         #expect(TextWidth.drop("abc", columns: 5) == "")
     }
 
-    @Test("emoji with Emoji_Presentation (🚀 ✅ ⚡ 🇩🇪 🥲 🫠) take two columns; text-style symbols (☺ ✓ ⚠ 🨀) one")
+    @Test(
+        "emoji with Emoji_Presentation (🚀 ✅ ⚡ 🟢 🥲 🫠) take two columns; text-style symbols (☺ ✓ ⚠ 🨀 🖥) and a flag's regional indicators one, as libc says"
+    )
     func emojiWidths() {
         for c: Unicode.Scalar in [
             "🚀", "✅", "⚡", "⌚", "⏩", "⏰", "⏳", "◽", "☔", "♈", "♿", "⚓", "⚪", "⚽", "⛄",
             "⛎", "⛔", "⛪", "⛲", "⛵", "⛺", "⛽", "✊", "✨", "❌", "❎", "❓", "❗", "➕", "➰", "➿", "⬛", "⭐", "⭕",
-            "🇩", "🌀", "🙏", "🛿", "🤖", "🧿", "🩰", "🫠", "東",
+            "🌀", "🙏", "🤖", "🧿", "🩰", "🫠", "東", "🟢", "🆗", "🀄",
         ] {
             #expect(TextWidth.of(c) == 2, "U+\(String(c.value, radix: 16, uppercase: true))")
         }
-        for c: Unicode.Scalar in ["a", "☺", "✓", "⚠", "⛆", "✉", "🨀", "🙐", "→", "·", "é"] {
+        for c: Unicode.Scalar in ["a", "☺", "✓", "⚠", "⛆", "✉", "🨀", "🙐", "→", "·", "é", "🇩", "🖥", "🛠", "🌡"] {
             #expect(TextWidth.of(c) == 1, "U+\(String(c.value, radix: 16, uppercase: true))")
         }
         #expect(TextWidth.of("🚀 go ✅") == 8)
@@ -336,6 +338,11 @@ struct LogPaneTests {
         #expect(h.put(0, 0, "नमस्ते ok") == 7)
         #expect(h.row(0) == "नमस्ते ok")
         #expect(h[2, 0].scalar == "स" && h[2, 0].marks == ["\u{94D}"])
+        // Pictographs as libc and tmux measure them: emoji shown as emoji by default take two columns, text-style
+        // symbols and each regional indicator of a flag one.
+        for (text, width) in [("🟢", 2), ("🆗", 2), ("🀄", 2), ("🚀", 2), ("🖥", 1), ("🛠", 1), ("🌡", 1), ("🇯🇵", 2), ("🈁", 2)] {
+            #expect(TextWidth.of(text) == width, "\(text)")
+        }
         var v = Grid(width: 20, height: 1)
         _ = v.put(0, 0, "\u{2764}\u{FE0F}x")
         #expect(v.row(0) == "\u{2764}x")

@@ -236,7 +236,7 @@ public enum TextWidth {
         0x274E...0x274E, 0x2753...0x2755, 0x2757...0x2757, 0x2795...0x2797, 0x27B0...0x27B0,
         0x27BF...0x27BF, 0x2B1B...0x2B1C, 0x2B50...0x2B50, 0x2B55...0x2B55, 0x2E80...0xA4CF,
         0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6,
-        0x1F1E6...0x1F1FF, 0x1F300...0x1F64F, 0x1F680...0x1F6FF, 0x1F900...0x1F9FF, 0x1FA70...0x1FAFF,
+        0x1F200...0x1F2FF,
         0x20000...0x3FFFD,
     ]
 
@@ -263,6 +263,12 @@ public enum TextWidth {
         if TerminalText.isControl(s) { return 1 }
         if isCombining(s) || isInvisible(s) { return 0 }
         if v < 0x1100 { return 1 }
+        // The pictographs' plane: two columns for what Unicode shows as emoji by default (🟢 🆗 🀄 🚀), one for the
+        // text-style symbols among them (🖥 🛠 🌡) and the regional indicators a flag is made of, as libc and
+        // tmux measure them.
+        if (0x1F000...0x1FAFF).contains(v), !(0x1F200...0x1F2FF).contains(v) {
+            return s.properties.isEmojiPresentation && !(0x1F1E6...0x1F1FF).contains(v) ? 2 : 1
+        }
         return isWide(v) ? 2 : 1
     }
 
