@@ -54,18 +54,12 @@ struct AgentLoop {
         }
     }
 
-    /// The newest journal entry for command `id`, if this agent began it.
-    func journaled(_ id: Int) -> JSON? {
+    /// The newest journal entry whose `key` is `value`: `id` for a command this agent began, `pid` for a run it
+    /// started.
+    func journaled(_ key: String, _ value: Int) -> JSON? {
         guard let journal, let data = FileManager.default.contents(atPath: journal) else { return nil }
         return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { try? JSON.parse(String($0)) }
-            .last { $0["id"]?.intValue == id }
-    }
-
-    /// The newest journal entry of a rerun this agent started as `pid`.
-    func startedEntry(pid: Int) -> JSON? {
-        guard let journal, let data = FileManager.default.contents(atPath: journal) else { return nil }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { try? JSON.parse(String($0)) }
-            .last { $0["pid"]?.intValue == pid }
+            .last { $0[key]?.intValue == value }
     }
 
     /// Tells a process from a later one given the same pid: the boot it started in and its start time (clock ticks
@@ -135,7 +129,7 @@ struct AgentLoop {
                 ack(client, id, ["status": "failed", "error": "no command recorded"])
                 return
             }
-            if let begun = journaled(id) {
+            if let begun = journaled("id", id) {
                 if let pid = begun["pid"]?.intValue {
                     log("command \(id) was started before (pid \(pid)); reporting it again, not running it twice")
                     ack(client, id, ["status": "started", "pid": JSON(pid)])
@@ -179,7 +173,7 @@ struct AgentLoop {
             }
             // Only a run this agent started and that still runs: after the agent was away (its host rebooted, say),
             // the pid the server remembers may be gone or another process's now.
-            guard let begun = startedEntry(pid: pid), let identity = begun["process"]?.stringValue else {
+            guard let begun = journaled("pid", pid), let identity = begun["process"]?.stringValue else {
                 // Started by an agent from before runs were identified (or one without /proc): it cannot be told
                 // from a later process with the same pid, so it is neither signalled nor said to have exited.
                 log("not stopping process group \(pid): this agent cannot tell whether it is still the run it started; stop it on the host")

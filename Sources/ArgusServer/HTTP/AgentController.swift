@@ -51,17 +51,16 @@ struct AgentController {
                     error: body["error"]?.stringValue)
             else { throw APIError.notFound("Command \(cmd) for agent \(id)") }
             try await store.touchAgent(id)
-            if status == "exited", let command = try await store.command(cmd, agentID: id) {
-                switch command.kind {
-                case "rerun": try await rerunExited(command, exitCode: body["exit_code"]?.intValue)
-                // The agent stopped the run's process group, or found it gone: an agent that was away and restarted
-                // is not the process's parent and will never report its exit otherwise.
-                case "stop": try await endIfStopping(command.batchID, exitCode: nil)
-                default: break
-                }
+            guard status != "started", let command = try await store.command(cmd, agentID: id) else {
+                return Response.json(["ok": true])
             }
-            if status == "failed", let command = try await store.command(cmd, agentID: id), command.kind == "rerun" {
-                try await reportRerunFailed(command, error: body["error"]?.stringValue)
+            switch (status, command.kind) {
+            case ("exited", "rerun"): try await rerunExited(command, exitCode: body["exit_code"]?.intValue)
+            // The agent stopped the run's process group, or found it gone: an agent that was away and restarted is
+            // not the process's parent and will never report its exit otherwise.
+            case ("exited", "stop"): try await endIfStopping(command.batchID, exitCode: nil)
+            case ("failed", "rerun"): try await reportRerunFailed(command, error: body["error"]?.stringValue)
+            default: break
             }
             return Response.json(["ok": true])
         }

@@ -32,7 +32,7 @@ struct BatchRecord: Sendable {
     static let liveStatuses: Set<String> = ["running", "stopping"]
     /// Statuses in which the agent's word that the run's process died with a failure ends the batch `failed`
     /// (`AgentController.rerunExited`): a stopping one ends `stopped` instead, an ended one keeps its end.
-    static let failsWhenItsProcessDies: Set<String> = ["running", "stalled"]
+    static let failsWhenItsProcessDies = BatchStatus.going.subtracting(["stopping"])
 
     init(id: String, ownerID: Int64, now: Int64) {
         self.id = id
