@@ -73,6 +73,33 @@ struct AgentLoop {
         return "\(boot)/\(fields[19])"
     }
 
+    /// Waits up to `seconds` for process group `pgid` to have no live process left; true when some still run.
+    static func waitForGroup(_ pgid: Int, seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while groupIsLive(pgid) {
+            if Date() >= deadline { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+
+    /// Whether a process of group `pgid` still runs. A zombie does not: an orphan killed in a container whose init
+    /// never reaps stays one for good, and counting it would hold every Stop until its deadline.
+    static func groupIsLive(_ pgid: Int) -> Bool {
+        guard kill(-pid_t(pgid), 0) == 0 else { return false }
+        guard let proc = opendir("/proc") else { return true }
+        defer { closedir(proc) }
+        while let entry = readdir(proc) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = Int(name), let stat = readProcFile("/proc/\(pid)/stat"), let end = stat.lastIndex(of: ")")
+            else { continue }
+            // After the command name: state (field 3), ppid, pgrp (field 5).
+            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            if fields.count > 2, Int(fields[2]) == pgid, fields[0] != "Z", fields[0] != "X" { return true }
+        }
+        return false
+    }
+
     /// A small /proc file's text (they report size 0, so read to the end).
     static func readProcFile(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -151,13 +178,19 @@ struct AgentLoop {
                 record(["id": JSON(id), "pid": JSON(Int(pid)), "process": JSON(AgentLoop.processIdentity(Int(pid)))])
                 log("rerun of batch \(c["batch_id"]?.stringValue ?? "?"): started pid \(pid) in \(cwd ?? "."): \(command)")
                 ack(client, id, ["status": "started", "pid": JSON(Int(pid))])
-                let (url, agentID, token) = (self.url, self.agentID, self.token)
+                let (url, agentID, token, grace) = (self.url, self.agentID, self.token, self.grace)
                 Thread {
                     var status: Int32 = 0
                     waitpid(pid, &status, 0)
                     let code = (status & 0x7F) == 0 ? Int((status >> 8) & 0xFF) : 128 + Int(status & 0x7F)
-                    let loop = AgentLoop(url: url, agentID: agentID, token: token, grace: 0)
+                    let loop = AgentLoop(url: url, agentID: agentID, token: token, grace: grace)
                     loop.log("pid \(pid) exited with status \(code)")
+                    // The shell dies at a Stop's SIGTERM; a child that ignores it runs on, holding its GPU, until the
+                    // SIGKILL. The run has ended when its process group is empty (or, with something left behind,
+                    // once a Stop would have killed it).
+                    if AgentLoop.waitForGroup(Int(pid), seconds: grace + 2) {
+                        loop.log("process group \(pid) still has processes after its shell exited; reporting the exit")
+                    }
                     loop.ack(
                         HTTPClient(baseURL: url, token: token), id, ["status": "exited", "exit_code": JSON(code)],
                         untilLanded: true)
@@ -195,9 +228,10 @@ struct AgentLoop {
             }
             log("stopping process group \(pid) (SIGTERM, SIGKILL after \(grace) s)")
             kill(-pid_t(pid), SIGTERM)
-            let deadline = Date().addingTimeInterval(grace)
-            while Date() < deadline, kill(-pid_t(pid), 0) == 0 { usleep(100_000) }
-            if kill(-pid_t(pid), 0) == 0 { kill(-pid_t(pid), SIGKILL) }
+            if AgentLoop.waitForGroup(pid, seconds: grace) {
+                kill(-pid_t(pid), SIGKILL)
+                _ = AgentLoop.waitForGroup(pid, seconds: 5)
+            }
             ack(client, id, ["status": "exited"])
         default:
             ack(client, id, ["status": "failed", "error": .string("unknown command kind '\(kind)'")])

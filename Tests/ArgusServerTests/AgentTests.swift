@@ -35,6 +35,13 @@ struct AgentTests {
         return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
     }
 
+    /// Whether process `pid` runs: exists and is no zombie (an orphan's zombie stays one where init never reaps).
+    static func runs(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = stat.lastIndex(of: ")")
+        else { return false }
+        return !["Z", "X"].contains(stat[stat.index(after: end)...].split(separator: " ").first)
+    }
+
     /// Waits until the server counts an agent online for `batch`'s host (it polled), or 15 s.
     static func waitOnline(_ c: HTTPClient, _ batch: String) throws {
         let deadline = Date().addingTimeInterval(15)
@@ -412,6 +419,45 @@ struct AgentTests {
         #expect(events.dataEvents.first { $0.type == "batch_stopped" }?.data.contains("agent reports the run's process exited") == true)
         let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
         #expect(log.contains("stopping process group"))
+    }
+}
+
+extension AgentTests {
+    @Test("a stopped run ends only when its whole process group is gone: a child that ignores SIGTERM holds it until the SIGKILL")
+    func stopWaitsForTheGroup() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        let work = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let state = work.appendingPathComponent("agent.json").path
+        _ = try Self.register(s, token, state: state)
+        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", "3"], stderr: state + ".log")
+        defer { stopProcess(agent) }
+        // The recorded command's shell waits on a child shell that ignores SIGTERM (as a training script with its
+        // own handler may): Stop's SIGTERM ends the outer shell at once, the child only at the SIGKILL.
+        let command = #"sh -c 'trap "" TERM; echo $$ > child.txt; while :; do sleep 0.2; done'; echo unreachable"#
+        try Self.finishedBatch(c, "trap", command: command, cwd: work.path)
+        try Self.waitOnline(c, "trap")
+        #expect(try c.post("/api/batches/trap/rerun", json: [:]).status == 202)
+        let child = Int32(Self.waitForLine(work.appendingPathComponent("child.txt").path).trimmed()) ?? 0
+        #expect(child > 1 && Self.runs(child))
+        defer { if child > 1 { kill(child, SIGKILL) } }
+        Thread.sleep(forTimeInterval: 0.5)  // the agent acks `started` right after spawning
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: "trap-rerun", data: ["command": .string(command)],
+                source: ["project": "p", "host": .string(Self.host)]))
+        #expect(try c.post("/api/batches/trap-rerun/stop", json: [:]).status == 200)
+        let deadline = Date().addingTimeInterval(15)
+        var status = try c.mustGet("/api/batches/trap-rerun")["status"]
+        while Date() < deadline, status != "stopped" {
+            usleep(50_000)
+            status = try c.mustGet("/api/batches/trap-rerun")["status"]
+        }
+        #expect(status == "stopped")
+        #expect(!Self.runs(child), "the batch read stopped while its SIGTERM-ignoring child still ran")
+        // Until then it was stopping, and a Rerun then would have started a second copy beside the first.
     }
 }
 
