@@ -62,7 +62,10 @@ epoch = obj({"epoch": INT, "timestamp": STR, "train_loss": NNUM, "val_loss": NNU
 log_line = obj({"id": INT, "ts": STR, "job_id": NSTR, "level": STR, "line": STR})
 resource = obj({"id": INT, "ts": STR, "job_id": NSTR}, extra=True,
                description="The snapshot's flat keys (SPEC §3): gpu_util_pct, gpu_mem_mb, cpu_util_pct, ram_mb, …")
-action_state = obj({"enabled": BOOL, "reason": STR}, required=["enabled"])
+action_failure = obj({"reason": STR, "at": {"type": "string", "description": "UTC ISO-8601"}}, description=(
+    "Why the host's agent did not carry out this action's latest command for the batch, and when that was known: "
+    "on rerun until another rerun is asked for, on stop while the batch is stopping."))
+action_state = obj({"enabled": BOOL, "reason": STR, "failed": action_failure}, required=["enabled"])
 actions = obj({k: ref("ActionState") for k in ["stop", "rerun", "share", "copy_command", "mark_failed"]})
 NNUMS = arr({"type": ["number", "null"]})
 epoch_columns = obj({

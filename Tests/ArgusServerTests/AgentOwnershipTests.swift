@@ -130,6 +130,8 @@ struct AgentOwnershipTests {
             try sub.wait(until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
             let failed = try JSON.parse(sub.dataEvents.first { $0.type == ServerEventTypes.rerunFailed }!.data)
             #expect(failed["data"]?["error"] == .string(ArgusStore.staleRerunReason))
+            let actions = try alice.mustGet("/api/batches/a1/actions")
+            #expect(actions["rerun"]?["failed"]?["reason"] == .string(ArgusStore.staleRerunReason))
             // Asked again, it runs.
             #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
             #expect(try Self.queue(agent, id).count == 1)

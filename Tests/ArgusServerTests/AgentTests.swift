@@ -208,8 +208,15 @@ struct AgentTests {
         #expect(
             failed["data"]?["error"]
                 == "its process exited with status 3 before its run reported (its output is in argus-agent's log on the host)")
-        // Its rerun is over: another may be asked for.
-        #expect(try c.mustGet("/api/batches/crash/actions")["rerun"]?["enabled"] == true)
+        // Its rerun is over: another may be asked for. Whoever opens the batch later still reads why it failed, with
+        // when, until another rerun is asked for.
+        let rerun = try #require(try c.mustGet("/api/batches/crash/actions")["rerun"])
+        #expect(rerun["enabled"] == true)
+        #expect(rerun["failed"]?["reason"] == failed["data"]?["error"])
+        let at = try #require(rerun["failed"]?["at"]?.stringValue.flatMap { Timestamp(iso: $0) })
+        #expect(abs(at.seconds - Date().timeIntervalSince1970) < 30)
+        #expect(try c.post("/api/batches/crash/rerun", json: [:]).status == 202)
+        #expect(try c.mustGet("/api/batches/crash/actions")["rerun"]?["failed"] == nil, "a new rerun replaces the old failure")
 
         // Killed (the OOM killer's SIGKILL) after its run reported: the new batch and its running job end failed now.
         try Self.finishedBatch(c, "oom", command: "echo $$ > oom.txt; sleep 60", cwd: work.path)
@@ -295,6 +302,17 @@ struct AgentTests {
             // It may still run: not called stopped, and the agent says to stop it on the host.
             #expect(status == "stopping")
             #expect(log.contains("cannot tell whether it is still the run it started; stop it on the host"), "\(log)")
+            // The actions say so while the batch waits on that Stop (the clients show it as a banner).
+            var stop = JSON.null
+            repeat {
+                usleep(100_000)
+                stop = try c.mustGet("/api/batches/long-rerun/actions")["stop"] ?? .null
+            } while Date() < deadline && stop["failed"] == nil
+            #expect(
+                stop["failed"]?["reason"]
+                    == .string("the agent cannot tell whether process group \(pid) is still the run it started; stop it on the host"))
+            #expect(stop["enabled"] == false)
+            #expect(try c.mustGet("/api/batches/long/actions")["stop"]?["failed"] == nil, "only the batch that was stopped")
         }
     }
 
@@ -315,6 +333,8 @@ struct AgentTests {
         try events.wait(until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
         let failed = try #require(events.dataEvents.first { $0.type == ServerEventTypes.rerunFailed })
         #expect(failed.data.contains("deleted-checkout"), "the agent's reason names the missing cwd: \(failed.data)")
+        let reason = try c.mustGet("/api/batches/moved/actions")["rerun"]?["failed"]?["reason"]?.stringValue ?? ""
+        #expect(reason.contains("deleted-checkout"), "the actions keep the agent's reason: \(reason)")
     }
 
     @Test("a rerun the agent was starting when it died is not run again on restart; the next one runs once")

@@ -92,6 +92,9 @@ struct WebPageTests {
     @Test("very long ids keep the recent-batches list and the batch page within the window, at 1280 and 400 px")
     func longIDs() throws { try run("long_ids") }
 
+    @Test("a rerun the agent could not start is a banner, with its time, for whoever opens the job or batch page later")
+    func agentFailures() throws { try run("agent_failures") }
+
     @Test("a job page for a job the batch does not have says so, without claiming the server is unreachable")
     func missingJob() throws { try run("missing_job") }
 

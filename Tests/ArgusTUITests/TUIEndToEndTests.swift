@@ -378,6 +378,52 @@ struct TUIEndToEndTests {
         t.send("q")
     }
 
+    @Test("what the host's agent could not do is a banner for whoever opens the job later: a failed rerun, a refused Stop")
+    func agentFailuresOutliveTheirMoment() throws {
+        let (s, token, c) = try Self.seededServer()
+        try c.mustPost(Ev.make("job_done", batch: "b1", job: "j1", data: ["elapsed_s": 3]))
+        try c.mustPost(Ev.make("batch_done", batch: "b1", source: ["project": "proj", "host": "gpu-box-7"]))
+        let reg = try c.post("/api/agents/register", json: ["hostname": "gpu-box-7"])
+        let agentID = try #require(reg.json?["agent_id"]?.intValue)
+        let agent = s.client(reg.json?["agent_token"]?.stringValue)
+        func nextCommand() throws -> Int {
+            try #require(try agent.mustGet("/api/agents/\(agentID)/jobs").arrayValue?.first?["id"]?.intValue)
+        }
+        // Nobody watches while the agent cannot start the rerun.
+        #expect(try c.post("/api/batches/b1/rerun", json: [:]).status == 202)
+        let first = try nextCommand()
+        let refused = ["status": "failed", "error": "the recorded cwd /srv/run does not exist"] as JSON
+        #expect(try agent.post("/api/agents/\(agentID)/jobs/\(first)/ack", json: refused).status == 200)
+        let t = try tui(s, token, ["b1/j1"])
+        let pane = try t.wait("the failure, opened later") { $0.contains("⚠ Rerun failed on the host at ") }
+        #expect(pane.contains(": the recorded cwd /srv/run does not exist"), "\(pane)")
+        t.send("q")
+
+        // The next rerun runs; a Stop of it that the agent refuses leaves it stopping, and says so.
+        #expect(try c.post("/api/batches/b1/rerun", json: [:]).status == 202)
+        let second = try nextCommand()
+        #expect(try agent.post("/api/agents/\(agentID)/jobs/\(second)/ack", json: ["status": "started", "pid": 4242]).status == 200)
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: "b2", data: ["command": "python train.py --epochs 50"],
+                source: ["project": "proj", "host": "gpu-box-7"]))
+        #expect(try c.mustGet("/api/batches/b2")["source_batch_id"] == "b1")
+        try c.mustPost(Ev.make("job_start", batch: "b2", job: "j1"))
+        #expect(try c.post("/api/batches/b2/stop", json: [:]).status == 200)
+        let stop = try nextCommand()
+        let cannot =
+            [
+                "status": "failed",
+                "error": "the agent cannot tell whether process group 4242 is still the run it started; stop it on the host",
+            ] as JSON
+        #expect(try agent.post("/api/agents/\(agentID)/jobs/\(stop)/ack", json: cannot).status == 200)
+        let t2 = try tui(s, token, ["b2/j1"])
+        let stopping = try t2.wait("the refused Stop") { $0.contains("⚠ Stop failed on the host at ") }
+        #expect(stopping.contains("stop it on the host"), "\(stopping)")
+        #expect(!stopping.contains("Rerun failed"), "the rerun's batch has its own banner, not the one it was rerun from")
+        t2.send("q")
+    }
+
     @Test("Rerun follows the owner's agent: refused with none online, offered once argus-agent runs, refused again after it stops")
     func rerunFollowsTheAgent() throws {
         // An agent counts as online for 12 s after its last poll (it polls at least every 10 s).

@@ -267,6 +267,39 @@ def agent_online(b):
 
 
 @scenario
+def agent_failures(b):
+    """A rerun the host's agent could not start is a banner, with its time, for whoever opens the job or the batch
+    later; one that fails while the page is open shows once, not twice."""
+    s = server()
+    s.post_events([event("batch_done", BATCH, source={"project": "vision", "host": "gpu-box-7", "user": "alice"})])
+    status, body, _ = s.request("POST", "/api/agents/register", {"hostname": "gpu-box-7", "version": "test"})
+    check(status == 201, f"POST /api/agents/register → {status}: {body[:300]!r}")
+    reg = json.loads(body)
+    agent, queue = reg["agent_token"], f"/api/agents/{reg['agent_id']}/jobs"
+
+    def failed_rerun(why):
+        status, body, _ = s.request("POST", f"/api/batches/{q(BATCH)}/rerun", {})
+        check(status == 202, f"POST rerun → {status}: {body[:300]!r}")
+        command = s.get_json(queue, token=agent)[0]["id"]
+        status, body, _ = s.request("POST", f"{queue}/{command}/ack", {"status": "failed", "error": why}, token=agent)
+        check(status == 200, f"ack → {status}: {body[:300]!r}")
+
+    failed_rerun("the recorded cwd /srv/runs/resnet does not exist")
+    banners = "[...document.querySelectorAll('#banners .banner')].map((e) => e.dataset.kind + '|' + e.textContent)"
+    for path in (f"/jobs/{q(BATCH)}/{q(JOB)}", f"/batches/{q(BATCH)}"):
+        sign_in(b, path)
+        b.wait_js(f"{banners}.some((t) => /^rerun-failed\\|⚠ Rerun failed on the host at \\d\\d:\\d\\d:\\d\\d: the recorded cwd \\/srv\\/runs\\/resnet does not exist$/.test(t))",
+                  f"the rerun failure's banner on {path}", 10, banners)
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live")
+    failed_rerun("its process exited with status 3 before its run reported")
+    b.wait_js(f"{banners}.some((t) => / at \\d\\d:\\d\\d:\\d\\d: its process exited with status 3/.test(t))",
+              "the new failure, with its time", 10, banners)
+    shown = b.js(f"return {banners};")
+    check(sum(1 for t in shown if t.startswith("rerun-failed|")) == 1, f"one rerun banner, not two: {shown!r}")
+
+
+@scenario
 def missing_job(b):
     """A job page for a job the batch does not have says so, and does not claim the server is unreachable."""
     sign_in(b, f"/jobs/{q(BATCH)}/nope")

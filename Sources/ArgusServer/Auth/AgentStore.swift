@@ -41,11 +41,22 @@ struct AgentAssignment: Sendable {
     /// actions (`forActions`).
     var rerunInFlight: String? = nil
 
+    /// What the batch's latest rerun and latest stop came to when the agent could not carry them out (`lastFailure`);
+    /// asked for only by the actions (`forActions`).
+    var rerunFailure: AgentFailure? = nil
+    var stopFailure: AgentFailure? = nil
+
     /// The one sentence shown when no agent serves the batch (409 detail, the view's disabled-action reason).
     var unavailableReason: String? {
         guard agentID == nil else { return nil }
         return "no agent online for host \(host ?? "unknown") registered by \(ownerName), the batch's owner"
     }
+}
+
+/// Why the agent did not carry out a batch's latest command of a kind, and when that was known.
+struct AgentFailure: Sendable, Equatable {
+    var reason: String
+    var atUs: Int64
 }
 
 /// An agent the `agents` table lists, for `argus-server agent list`.
@@ -156,9 +167,35 @@ extension ArgusStore {
             args += [only]
         }
         let id = try db.scalar(Int64.self, sql + " ORDER BY a.last_seen_us DESC LIMIT 1", args)
+        guard forActions else { return AgentAssignment(agentID: id, host: host, ownerName: owner) }
         return AgentAssignment(
-            agentID: id, host: host, ownerName: owner,
-            rerunInFlight: forActions ? try rerunInFlight(db, batchID: b.id, withinS: withinS) : nil)
+            agentID: id, host: host, ownerName: owner, rerunInFlight: try rerunInFlight(db, batchID: b.id, withinS: withinS),
+            rerunFailure: try lastFailure(db, batchID: b.id, kind: "rerun"), stopFailure: try lastFailure(db, batchID: b.id, kind: "stop"))
+    }
+
+    /// Why the agent did not carry out the batch's latest command of `kind`, or nil when it did (or has not yet): the one
+    /// place that decides it, so the banner it becomes outlives the moment it was streamed. A rerun failed when the
+    /// agent could not start it, it was cancelled (`staleRerunReason`), or its process exited before its run reported
+    /// (`AgentController.reportRerunFailed` keeps the reason on the command); a stop, when the agent refused it.
+    static func lastFailure(_ db: SQLConnection, batchID: String, kind: String) throws -> AgentFailure? {
+        guard
+            let c = try db.fetchOne(
+                """
+                SELECT status, error, linked_batch_id, created_us, acked_us FROM agent_commands
+                WHERE batch_id = ? AND kind = ? ORDER BY id DESC LIMIT 1
+                """, [batchID, kind]),
+            let reason: String = c["error"]
+        else { return nil }
+        let status: String = c["status"]
+        let linked: String? = c["linked_batch_id"]
+        guard ["failed", "cancelled"].contains(status) || (kind == "rerun" && status == "exited" && linked == nil) else { return nil }
+        let acked: Int64? = c["acked_us"]
+        return AgentFailure(reason: reason, atUs: acked ?? c["created_us"])
+    }
+
+    /// Keeps why a rerun failed on its command (`lastFailure`).
+    func recordFailure(commandID: Int64, reason: String) async throws {
+        _ = try await write { db in try db.execute("UPDATE agent_commands SET error = ? WHERE id = ?", [reason, commandID]) }
     }
 
     /// How long a started rerun whose run has not reported yet (no batch_start linked to it) counts as on its way.

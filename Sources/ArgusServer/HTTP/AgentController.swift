@@ -128,9 +128,12 @@ struct AgentController {
     /// A rerun the agent could not start is said on the batch that was rerun, where the person who asked is
     /// watching (otherwise the reason would only be in the agent's own log).
     func reportRerunFailed(_ command: AgentCommand, error: String?) async throws {
+        let reason = error ?? "the agent could not start the command"
+        // Kept on the command too: the actions carry it (`ArgusStore.lastFailure`) to whoever opens the batch later.
+        try await store.recordFailure(commandID: command.id, reason: reason)
         let data = JSONObject([
             ("command_id", JSON(Double(command.id))),
-            ("error", .string(error ?? "the agent could not start the command")),
+            ("error", .string(reason)),
         ])
         try await pipeline.submitServerEvent(ServerEventTypes.rerunFailed, batchID: command.batchID, data: data)
     }

@@ -222,8 +222,11 @@ struct ActionPolicy: Sendable {
     let clock: ServerClock
 
     func actionsJSON(_ b: BatchRecord, _ principal: Principal?, agent: AgentAssignment) -> JSON {
-        func state(_ reason: String?) -> JSON {
-            reason.map { ["enabled": false, "reason": .string($0)] } ?? ["enabled": true]
+        func state(_ reason: String?, failed: AgentFailure? = nil) -> JSON {
+            var out = JSONObject([("enabled", .bool(reason == nil))])
+            if let reason { out["reason"] = .string(reason) }
+            if let failed { out["failed"] = ["reason": .string(failed.reason), "at": isoJSON(failed.atUs)] }
+            return .object(out)
         }
         var notAllowed: String? = "only the batch's owner or an admin can do this"
         if case .share? = principal { notAllowed = "read-only share link" }
@@ -242,8 +245,9 @@ struct ActionPolicy: Sendable {
                     ? "no command recorded"
                     : agent.unavailableReason ?? agent.rerunInFlight))
         return [
-            "stop": state(stopReason),
-            "rerun": state(rerunReason),
+            // A refused Stop matters while the batch waits on it; a failed rerun until the next one is asked for.
+            "stop": state(stopReason, failed: b.status == "stopping" ? agent.stopFailure : nil),
+            "rerun": state(rerunReason, failed: agent.rerunFailure),
             "share": state(notAllowed),
             "copy_command": state(b.command == nil ? "no command recorded" : nil),
             "mark_failed": state(notAllowed ?? BatchStatus.markFailedRefusal(b.status, silentS: b.silentS(at: clock.nowUs()))),

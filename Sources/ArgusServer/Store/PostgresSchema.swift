@@ -174,6 +174,10 @@ enum PostgresSchema {
                 "ALTER TABLE jobs ADD COLUMN loss_spark TEXT",
             ],
             then: { try JobFigures.backfill($0) }),
+        // SQLite v10.
+        Migration(
+            version: 4, name: "a batch's agent commands, newest first",
+            statements: ["CREATE INDEX agent_commands_batch ON agent_commands(batch_id, kind, id)"]),
     ]
 
     struct SchemaTooNew: Error, CustomStringConvertible {

@@ -203,6 +203,10 @@ enum Schema {
                     """)
             try JobFigures.backfill(SQLiteConnection(db))
         }
+        m.registerMigration("v10 a batch's agent commands, newest first") { db in
+            // The view's actions ask for a batch's latest rerun and stop (`ArgusStore.agentAssignment`).
+            try db.execute(sql: "CREATE INDEX agent_commands_batch ON agent_commands(batch_id, kind, id)")
+        }
         return m
     }
 }

@@ -224,6 +224,8 @@ public struct AppState: Sendable {
     public var statusUntil: Double = 0
     /// A banner for guardrails firing while you watch (idle, stall).
     public var banner: String?
+    /// The agent failure last raised as the banner (`Update.raiseAgentFailure`).
+    public var agentFailureShown: String?
     /// An action waiting for `y` (Stop and Rerun ask first).
     public var confirming: Command?
     /// An action key pressed while the actions on screen said no: it is decided again when fresh ones arrive.

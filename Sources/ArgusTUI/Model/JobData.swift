@@ -358,8 +358,21 @@ public struct JobData: Sendable {
     public mutating func takeActions(_ a: JSON) {
         guard let a = a.objectValue else { return }
         actions = [:]
-        for p in a { actions[p.key] = (p.value["enabled"]?.boolValue ?? false, p.value["reason"]?.stringValue) }
+        agentFailure = nil
+        for p in a {
+            actions[p.key] = (p.value["enabled"]?.boolValue ?? false, p.value["reason"]?.stringValue)
+            // What the host's agent did not carry out (the server says so only while it matters).
+            if let failed = p.value["failed"], let reason = failed["reason"]?.stringValue {
+                let at = failed["at"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
+                let banner = p.key == "stop" ? Update.stopFailedBanner(reason, at: at) : Update.rerunFailedBanner(reason, at: at)
+                agentFailure = (key: "\(p.key)@\(failed["at"]?.stringValue ?? "")", banner: banner)
+            }
+        }
     }
+
+    /// The banner for what the host's agent last failed to do for this batch (`actions.{stop,rerun}.failed`), keyed so
+    /// it is raised once, not again on every recheck of the actions after it was replaced or the screen changed.
+    public var agentFailure: (key: String, banner: String)?
 
     /// What the server's action rules depend on; when a summary changes it, the actions are fetched again.
     var actionState: String { "\(batchStatus)|\(stopRequested)" }

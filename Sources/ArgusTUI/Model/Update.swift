@@ -181,6 +181,7 @@ public enum Update {
             // "last event" is when the run was last heard from, not when we connected.
             s.lastEventAt = data.batchLastActivity.map { min(s.now, $0) } ?? s.now
             if data.batchStatus == "stalled", let last = s.lastEventAt { s.banner = stalledBanner(since: last) }
+            raiseAgentFailure(&s)
             refreshBounds(&s)
             return s.showGPUs ? askGPUHistory(&s) : []
         case .streamEvent(let e):
@@ -214,7 +215,7 @@ public enum Update {
             case ServerEventTypes.batchStopped, ServerEventTypes.batchMarkedFailed:
                 s.banner = info?["reason"]?.stringValue
             case ServerEventTypes.rerunFailed:
-                s.banner = "Rerun failed on the host: \(info?["error"]?.stringValue ?? "the agent could not start it")"
+                s.banner = rerunFailedBanner(info?["error"]?.stringValue ?? "the agent could not start it", at: nil)
             case "rerun_started":
                 if let rerun = data.rerunBatchID { s.banner = "Rerun started as batch \(rerun): press o to open it" }
             case "job_epoch":
@@ -226,6 +227,7 @@ public enum Update {
             guard var data = s.job, data.batchID == batchID else { return [] }
             data.takeActions(actions)
             s.job = data
+            raiseAgentFailure(&s)
             // A key pressed while the old actions said no is decided on the fresh ones (or the old, if none came).
             guard let pending = s.actionAfterRecheck else { return [] }
             s.actionAfterRecheck = nil
@@ -330,6 +332,7 @@ public enum Update {
         s.lastEventAt = nil
         s.actionAfterRecheck = nil
         s.banner = nil
+        s.agentFailureShown = nil
         s.status = nil
         s.statusIsError = false
     }
@@ -895,5 +898,23 @@ public enum Update {
     /// Says since when (wall clock) rather than for how long, so the line stays true while it is shown.
     static func stalledBanner(since seconds: Double) -> String {
         "Stalled: nothing received from this run since \(Fmt.clock(seconds))"
+    }
+
+    /// A rerun the host's agent could not start, or whose process died before its run reported.
+    static func rerunFailedBanner(_ reason: String, at: Double?) -> String {
+        "Rerun failed on the host\(at.map { " at \(Fmt.clock($0))" } ?? ""): \(reason)"
+    }
+
+    /// A Stop the host's agent refused: the batch stays stopping until someone ends the run there.
+    static func stopFailedBanner(_ reason: String, at: Double?) -> String {
+        "Stop failed on the host\(at.map { " at \(Fmt.clock($0))" } ?? ""): \(reason)"
+    }
+
+    /// Shows the agent's latest failure for this batch (`JobData.agentFailure`) once per failure: loading the job, or
+    /// the actions saying so for the first time.
+    static func raiseAgentFailure(_ s: inout AppState) {
+        guard let failure = s.job?.agentFailure, failure.key != s.agentFailureShown else { return }
+        s.agentFailureShown = failure.key
+        s.banner = failure.banner
     }
 }

@@ -359,6 +359,7 @@ public enum ScreenView {
     /// (a page of the log is as many lines as its pane shows).
     struct JobLayout {
         var banner: Rect?
+        var bannerRows: [String] = []
         var telemetry: Rect
         /// The GPUs panel (`G`), between the tiles and the chart.
         var gpus: Rect?
@@ -374,7 +375,12 @@ public enum ScreenView {
 
         init(_ s: AppState, _ job: JobData, rect: Rect) {
             var rest = rect
-            if s.banner != nil { (banner, rest) = rest.takeTop(1) }
+            if let text = s.banner {
+                // A reason the agent gave (a path, what to check) must be read whole: it wraps, over 3 rows at most
+                // (2 on a short terminal), and only what does not fit then ends with "…".
+                bannerRows = TextWidth.wrap("⚠ " + text, rect.width - 2, maxRows: rect.height >= 30 ? 3 : 2)
+                (banner, rest) = rest.takeTop(bannerRows.count)
+            }
             let (tele, r1) = rest.takeTop(3)
             telemetry = tele
             let (env, r2) = r1.takeBottom(2)
@@ -416,11 +422,11 @@ public enum ScreenView {
             return
         }
         let layout = JobLayout(s, job, rect: rect)
-        if let banner = s.banner, let top = layout.banner {
+        if let top = layout.banner {
             g.fill(top, " ", Style(fg: .yellow, reverse: true))
-            g.put(
-                top.x + 1, top.y, TextWidth.truncate("⚠ " + banner, top.width - 2),
-                Style(fg: .yellow, bold: true, reverse: true))
+            for (i, row) in layout.bannerRows.enumerated() {
+                g.put(top.x + 1, top.y + i, row, Style(fg: .yellow, bold: true, reverse: true), maxWidth: top.width - 2)
+            }
         }
         JobPanels.telemetry(s, job, into: &g, rect: layout.telemetry)
         if let panel = layout.gpus { GPUPanel.render(s, job, into: &g, rect: panel) }

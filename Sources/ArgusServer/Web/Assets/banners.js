@@ -20,8 +20,21 @@ export function noticeFor(type, data) {
   }
 }
 
-/** The banners of a batch (and the job shown, if any), from their summaries plus the notices. */
-export function banners(batch, job, notices) {
+/** What the host's agent could not do for the batch, as the actions say (`{stop,rerun}.failed`): shown to whoever
+ *  opens it later, not only to who watched the moment it was streamed. */
+function agentFailures(actions) {
+  const out = [];
+  for (const [key, kind, what] of [['stop', 'stop-failed', 'Stop'], ['rerun', 'rerun-failed', 'Rerun']]) {
+    const f = actions?.[key]?.failed;
+    if (!f) continue;
+    const at = isoSeconds(f.at);
+    out.push({ kind, text: `${what} failed on the host${at === null ? '' : ` at ${clock(at)}`}: ${f.reason}` });
+  }
+  return out;
+}
+
+/** The banners of a batch (and the job shown, if any), from their summaries and actions plus the notices. */
+export function banners(batch, job, notices, actions) {
   const out = [];
   const t = job?.telemetry || {};
   if (job && (t.is_idle_flagged ?? job.is_idle_flagged)) {
@@ -38,7 +51,10 @@ export function banners(batch, job, notices) {
     const at = isoSeconds(batch.stop_requested_at);
     out.push({ kind: 'stopping', text: `Stopping: stop requested${at === null ? '' : ` at ${clock(at)}`}; the run stops at its next check (every 10 s)` });
   }
-  return out.concat(notices);
+  const failures = agentFailures(actions);
+  // A rerun failure streamed a moment ago is the one the actions now carry (with its time): shown once.
+  const kinds = new Set(failures.map((f) => f.kind));
+  return out.concat(failures, notices.filter((n) => !kinds.has(n.kind)));
 }
 
 export function renderBanners(list) {

@@ -10,10 +10,13 @@ export async function batchPage({ batchID, onAuthLost }) {
   mount('tpl-batch');
   crumbs([['batches', '/'], [batchID]]);
   document.title = clean(`${batchID} · argus`);
-  const s = { batch: null, jobs: new Map(), notices: [] };
-  const [batch, jobs] = await Promise.all([
-    api(`/api/batches/${enc(batchID)}`), api(`/api/batches/${enc(batchID)}/jobs`)]);
+  const s = { batch: null, jobs: new Map(), notices: [], actions: null };
+  // The actions say what the host's agent could not do for the batch (a banner); the page works without them.
+  const [batch, jobs, actions] = await Promise.all([
+    api(`/api/batches/${enc(batchID)}`), api(`/api/batches/${enc(batchID)}/jobs`),
+    api(`/api/batches/${enc(batchID)}/actions`).catch(() => null)]);
   s.batch = batch;
+  s.actions = actions;
   for (const j of jobs) s.jobs.set(j.id, j);
 
   function render() {
@@ -21,7 +24,7 @@ export async function batchPage({ batchID, onAuthLost }) {
     setText($('batch-title'), b.id);
     const counts = `${b.n_done} done, ${b.n_failed} failed${b.n_total === null || b.n_total === undefined ? '' : ` of ${b.n_total}`}`;
     setText($('batch-summary'), [b.status, b.project, b.host, counts].filter(Boolean).join(' · '));
-    renderBanners(banners(b, null, s.notices));
+    renderBanners(banners(b, null, s.notices, s.actions));
     const body = $('jobs');
     const rows = [...s.jobs.values()];
     const key = JSON.stringify(rows);

@@ -48,7 +48,7 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
     const reason = s.job.status === 'failed' ? s.job.failure_reason : null;
     failure.hidden = !reason;
     setText(failure, reason ? `Failed: ${reason}` : '');
-    renderBanners(banners(s.batch, s.job, s.notices));
+    renderBanners(banners(s.batch, s.job, s.notices, s.actions));
     renderEnv(s.env);
     if (bar) bar.render(s.actions);
     if (jobs) { renderSwitcher(); renderElsewhere(); }
@@ -145,6 +145,8 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
       if (n) {
         s.notices.push(n);
         render();
+        // The actions keep a rerun's failure for later visitors; asked now, the banner gains its time.
+        if (n.kind === 'rerun-failed') refreshActions();
       }
     }
   }
@@ -186,7 +188,7 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
   // every 3 s (one small GET; argus-tui's Update.actionsFollowAgents).
   let ticks = 0;
   const tick = setInterval(() => {
-    if (s.job) { renderTelemetry(s.job); renderBanners(banners(s.batch, s.job, s.notices)); }
+    if (s.job) { renderTelemetry(s.job); renderBanners(banners(s.batch, s.job, s.notices, s.actions)); }
     const waiting = (FINISHED.has(s.batch?.status) && s.env?.command) || s.batch?.status === 'stopping';
     if (++ticks % 3 === 0 && !readOnly && waiting) refreshActions();
   }, 1000);
