@@ -228,7 +228,13 @@ struct AgentLoop {
             }
             log("stopping process group \(pid) (SIGTERM, SIGKILL after \(grace) s)")
             kill(-pid_t(pid), SIGTERM)
-            if AgentLoop.waitForGroup(pid, seconds: grace) {
+            // The grace period may be long (a checkpoint being written): the agent keeps telling the server it is
+            // there, or its host would read "no agent online" and its reruns would be refused meanwhile.
+            let deadline = Date().addingTimeInterval(grace)
+            while AgentLoop.waitForGroup(pid, seconds: min(5, deadline.timeIntervalSinceNow)), Date() < deadline {
+                _ = try? client.post("/api/agents/\(agentID)/heartbeat", json: [:])
+            }
+            if AgentLoop.groupIsLive(pid) {
                 kill(-pid_t(pid), SIGKILL)
                 _ = AgentLoop.waitForGroup(pid, seconds: 5)
             }

@@ -481,6 +481,40 @@ extension AgentTests {
     }
 }
 
+extension AgentTests {
+    @Test("through a long Stop grace period the agent stays online for its host: a rerun is not refused meanwhile")
+    func onlineThroughALongStop() throws {
+        // Online for 12 s after the agent was last heard from (it polls at least every 10 s); a 30 s grace period.
+        let s = try TestServer(env: ["ARGUS_AGENT_ONLINE_S": "12"])
+        let token = try s.token()
+        let c = s.client(token)
+        let work = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let state = work.appendingPathComponent("agent.json").path
+        _ = try Self.register(s, token, state: state)
+        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", "30"], stderr: state + ".log")
+        defer { stopProcess(agent) }
+        let command = #"sh -c 'trap "" TERM; echo $$ > child.txt; while :; do sleep 0.2; done'; echo unreachable"#
+        try Self.finishedBatch(c, "slow", command: command, cwd: work.path)
+        try Self.finishedBatch(c, "other", command: "true", cwd: work.path)
+        try Self.waitOnline(c, "slow")
+        #expect(try c.post("/api/batches/slow/rerun", json: [:]).status == 202)
+        let child = Int32(Self.waitForLine(work.appendingPathComponent("child.txt").path).trimmed()) ?? 0
+        #expect(child > 1 && Self.runs(child))
+        defer { if child > 1 { kill(child, SIGKILL) } }
+        Thread.sleep(forTimeInterval: 0.5)  // the agent acks `started` right after spawning
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: "slow-rerun", data: ["command": .string(command)],
+                source: ["project": "p", "host": .string(Self.host)]))
+        #expect(try c.post("/api/batches/slow-rerun/stop", json: [:]).status == 200)
+        Thread.sleep(forTimeInterval: 16)
+        #expect(try c.mustGet("/api/batches/slow-rerun")["status"] == "stopping", "its child still runs")
+        #expect(try c.mustGet(APIPath.batch("other"))["agent_online"] == true, "the agent went quiet during the grace period")
+        #expect(try c.mustGet("/api/batches/other/actions")["rerun"]?["enabled"] == true)
+    }
+}
+
 @Suite("argus-agent across a server restart")
 struct AgentRestartTests {
     @Test("the agent keeps polling through a server restart and then carries out a rerun")
