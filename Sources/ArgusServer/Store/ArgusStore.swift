@@ -516,7 +516,8 @@ public struct IngestTransaction {
         }
         if e.type == "batch_start", batches[bid]!.sourceBatchID == nil { try linkRerun(e, into: bid, stored: &stored) }
         let wasStopping = batches[bid]!.stopRequested && !batches[bid]!.isFinished
-        batches[bid]!.apply(e, receivedUs: receivedUs)
+        let ends = e.type == "batch_done" || e.type == "batch_failed"
+        batches[bid]!.apply(e, receivedUs: receivedUs, jobsSeen: ends ? try !allJobs(bid).isEmpty : true)
         dirtyBatches.insert(bid)
         var snapshotJobs: [String] = []
         var idleChanges: [(String, JobRecord.IdleChange)] = []
@@ -525,10 +526,9 @@ public struct IngestTransaction {
             if try job(bid, jobID) == nil {
                 jobs[bid, default: [:]][jobID] = JobRecord(batchID: bid, id: jobID, now: receivedUs)
             }
-            switch jobs[bid]![jobID]!.apply(e, stopRequested: wasStopping) {
-            case "done"?: batches[bid]!.nDone += 1
-            case "failed"?: batches[bid]!.nFailed += 1
-            default: break
+            // A stopped run's job that reports its end late still ended on a stop (`BatchStatus.jobDone`).
+            if let change = jobs[bid]![jobID]!.apply(e, stopRequested: batches[bid]!.stopRequested) {
+                batches[bid]!.count(jobChange: change)
             }
             // A snapshot that names a job still counts only while the job runs (JobSpan).
             if let gpu, jobs[bid]![jobID]!.covers(e.ts.micros) {
@@ -558,7 +558,7 @@ public struct IngestTransaction {
                 j.isIdleFlagged = false
                 if end == "failed" {
                     j.failureReason = batches[bid]!.failureReason
-                    batches[bid]!.nFailed += 1
+                    batches[bid]!.count(jobChange: ("running", end))
                 }
                 put(j)
             }

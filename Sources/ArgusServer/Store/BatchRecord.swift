@@ -96,8 +96,23 @@ struct BatchRecord: Sendable {
         try db.execute(sql, args)
     }
 
-    /// Applies one ingested event to the summary (SPEC §3 "Effects").
-    mutating func apply(_ e: IncomingEvent, receivedUs: Int64) {
+    /// Keeps `n_done` and `n_failed` the counts of its jobs that ended so, as a job ends, ends differently (a later
+    /// job_failed), or runs again (a retry). A batch its script ended `done` that now has a failed job is `failed`.
+    mutating func count(jobChange c: (was: String, now: String)) {
+        if c.was == "done" { nDone = max(0, nDone - 1) } else if c.was == "failed" { nFailed = max(0, nFailed - 1) }
+        if c.now == "done" { nDone += 1 } else if c.now == "failed" { nFailed += 1 }
+        if status == "done", nFailed > 0 {
+            status = "failed"
+            failureReason = failureReason ?? failedJobsReason
+        }
+    }
+
+    /// The failure reason of a batch that ended with failed jobs and gave none of its own.
+    var failedJobsReason: String { "\(nFailed) of \(max(nTotal ?? 0, nDone + nFailed)) jobs failed" }
+
+    /// Applies one ingested event to the summary (SPEC §3 "Effects"). `jobsSeen`: whether any job event of the batch
+    /// reached the server (asked only for the events that end it).
+    mutating func apply(_ e: IncomingEvent, receivedUs: Int64, jobsSeen: Bool = true) {
         let ts = e.ts.micros
         if e.isFromClient {
             // Server-made events (stop_requested, batch_stalled, ...) are not news from the run.
@@ -139,16 +154,18 @@ struct BatchRecord: Sendable {
         case "batch_resumed":
             status = stopRequested ? "stopping" : "running"
         case "batch_done", "batch_failed":
-            // The script's own counts, when it saw more than the job events that reached us. Not its done count
-            // after a stop: the SDK counts a job it broke out of early as done (`BatchStatus.jobDone` says stopped).
-            if !stopRequested { nDone = max(nDone, e.data["n_done"]?.intValue ?? 0) }
-            nFailed = max(nFailed, e.data["n_failed"]?.intValue ?? 0)
+            // The jobs the server saw are what it counts: the SDK counts attempts (a job retried after a failure
+            // counts as failed and done), and its numbers can exceed the jobs shown. Only a script that reported
+            // no job at all is taken at its word. Not its done count after a stop: the SDK counts a job it broke out
+            // of early as done (`BatchStatus.jobDone` says stopped).
+            if !jobsSeen {
+                if !stopRequested { nDone = max(0, e.data["n_done"]?.intValue ?? 0) }
+                nFailed = max(0, e.data["n_failed"]?.intValue ?? 0)
+            }
             status = BatchStatus.ended(by: e.type, stopRequested: stopRequested, failedJobs: nFailed)
             endUs = ts
             failureReason = e.data["reason"]?.stringValue ?? e.data["error"]?.stringValue ?? failureReason
-            if status == "failed", failureReason == nil {
-                failureReason = "\(nFailed) of \(max(nTotal ?? 0, nDone + nFailed)) jobs failed"
-            }
+            if status == "failed", failureReason == nil { failureReason = failedJobsReason }
         case ServerEventTypes.batchStopped:
             // Server-made by the stall detector, which checked that the batch was stopping and silent (serverEventRefusal).
             status = "stopped"

@@ -122,13 +122,29 @@ struct JobRecord: Sendable {
     /// Applies one of this job's own events. Returns the status transition when it ended. `stopRequested`: its run
     /// had been asked to stop (and had not ended), which a job_done then may mean (`BatchStatus.jobDone`).
     @discardableResult
-    mutating func apply(_ e: IncomingEvent, stopRequested: Bool = false) -> String? {
+    /// Folds one event into the summary. Returns the status the job had and has when the event ended it or changed
+    /// how it ended (the batch counts its jobs by these), nil otherwise.
+    mutating func apply(_ e: IncomingEvent, stopRequested: Bool = false) -> (was: String, now: String)? {
         let ts = e.ts.micros
         lastActivityUs = max(lastActivityUs ?? ts, ts)
         if startUs == nil { startUs = ts }
         figures.apply(type: e.type, data: e.data)
         switch e.type {
         case "job_start":
+            // Started again after it ended: the script retries it (the SDK's `with r.job(...)` in a retry loop). It
+            // runs again, and its earlier end no longer counts. A start from before its end (a spill file replayed
+            // late) changes nothing.
+            if isFinished, let endUs, ts > endUs {
+                let was = status
+                status = "running"
+                startUs = ts
+                self.endUs = nil
+                elapsedS = nil
+                failureReason = nil
+                model = e.data["model"]?.stringValue ?? model
+                dataset = e.data["dataset"]?.stringValue ?? dataset
+                return (was, status)
+            }
             startUs = min(startUs ?? ts, ts)
             model = e.data["model"]?.stringValue ?? model
             dataset = e.data["dataset"]?.stringValue ?? dataset
@@ -147,7 +163,10 @@ struct JobRecord: Sendable {
                 }
             }
         case "job_done", "job_failed":
-            let wasFinished = isFinished
+            // The latest end wins: a second end reported later changes how the job ended; one from before its end
+            // (replayed late) does not.
+            if isFinished, let endUs, ts < endUs { return nil }
+            let was = status
             status =
                 e.type == "job_failed"
                 ? "failed"
@@ -158,12 +177,11 @@ struct JobRecord: Sendable {
             endUs = ts
             elapsedS = e.data["elapsed_s"]?.doubleValue ?? startUs.map { Double(ts - $0) / 1e6 }
             if let m = e.data["metrics"], case .object = m { metrics = m.serialized() }
-            if e.type == "job_failed" {
-                failureReason =
-                    e.data["reason"]?.stringValue ?? e.data["error"]?.stringValue ?? failureReason
-            }
+            // A job that ended well has no failure, whatever an earlier attempt said.
+            failureReason =
+                e.type == "job_failed" ? e.data["reason"]?.stringValue ?? e.data["error"]?.stringValue ?? failureReason : nil
             isIdleFlagged = false
-            return wasFinished ? nil : status
+            return was == status ? nil : (was, status)
         default: break
         }
         return nil

@@ -1,0 +1,112 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+/// A batch counts the jobs the server shows: its done and failed numbers, its status and failure reason follow how
+/// each job ended (lastly), whatever the script's batch_done says it counted.
+@Suite("A batch's job counts follow its jobs")
+struct JobCountTests {
+    static func at(_ s: Double) -> String { Timestamp(seconds: 1_780_000_000 + s).iso }
+
+    @Test("batch_done's own counts do not override the jobs seen: one done job is n_done 1, n_failed 0, done")
+    func scriptCountsDoNotOverride() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("batch_start", batch: "b", data: ["n_total_jobs": 3], ts: Self.at(0)))
+        try c.mustPost(Ev.make("job_done", batch: "b", job: "j1", data: ["elapsed_s": 1], ts: Self.at(1)))
+        try c.mustPost(Ev.make("batch_done", batch: "b", data: ["n_done": 0, "n_failed": 7], ts: Self.at(2)))
+        let b = try c.mustGet("/api/batches/b")
+        #expect(b["status"] == "done" && b["n_done"] == 1 && b["n_failed"] == 0, "\(b)")
+        #expect(b["failure_reason"] == .null)
+        // A script that reported no job at all is taken at its word.
+        try c.mustPost(Ev.make("batch_done", batch: "nojobs", data: ["n_done": 2, "n_failed": 1], ts: Self.at(3)))
+        let n = try c.mustGet("/api/batches/nojobs")
+        #expect(n["status"] == "failed" && n["n_done"] == 2 && n["n_failed"] == 1 && n["failure_reason"] == "1 of 3 jobs failed", "\(n)")
+    }
+
+    @Test("a job that ends again ends as it said last: done then failed counts once, as failed, and fails its batch")
+    func laterEndWins() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("batch_start", batch: "b", data: ["n_total_jobs": 3], ts: Self.at(0)))
+        try c.mustPost(Ev.make("job_done", batch: "b", job: "j1", ts: Self.at(1)))
+        try c.mustPost(Ev.make("job_failed", batch: "b", job: "j1", data: ["reason": "NaN in eval"], ts: Self.at(2)))
+        // One from before its end (a spill file replayed late) changes nothing.
+        try c.mustPost(Ev.make("job_done", batch: "b", job: "j1", ts: Self.at(1.5)))
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j2", ts: Self.at(3)))
+        var b = try c.mustGet("/api/batches/b")
+        #expect(b["n_done"] == 0 && b["n_failed"] == 1, "\(b)")
+        try c.mustPost(Ev.make("batch_done", batch: "b", data: ["n_done": 2, "n_failed": 0], ts: Self.at(4)))
+        b = try c.mustGet("/api/batches/b")
+        #expect(b["status"] == "failed" && b["failure_reason"] == "1 of 3 jobs failed", "\(b)")
+        let j1 = try c.mustGet("/api/jobs/b/j1")
+        #expect(j1["status"] == "failed" && j1["failure_reason"] == "NaN in eval")
+
+        // A job that fails after its script said the batch was done fails the batch.
+        try c.mustPost(Ev.make("batch_start", batch: "late", ts: Self.at(0)))
+        try c.mustPost(Ev.make("job_done", batch: "late", job: "j", ts: Self.at(1)))
+        try c.mustPost(Ev.make("batch_done", batch: "late", ts: Self.at(2)))
+        #expect(try c.mustGet("/api/batches/late")["status"] == "done")
+        try c.mustPost(Ev.make("job_failed", batch: "late", job: "j", data: ["error": "eval crashed"], ts: Self.at(3)))
+        let late = try c.mustGet("/api/batches/late")
+        #expect(late["status"] == "failed" && late["n_done"] == 0 && late["n_failed"] == 1, "\(late)")
+        #expect(late["failure_reason"] == "1 of 1 jobs failed")
+    }
+
+    @Test("a job started again after it failed runs again: its old failure is gone, and it counts as it ends now")
+    func retriedJob() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("batch_start", batch: "b", data: ["n_total_jobs": 1], ts: Self.at(0)))
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j1", ts: Self.at(1)))
+        try c.mustPost(Ev.make("job_failed", batch: "b", job: "j1", data: ["error": "transient NCCL error"], ts: Self.at(2)))
+        // A job_start from before the failure (replayed late) does not reopen it.
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j1", ts: Self.at(1.5)))
+        #expect(try c.mustGet("/api/jobs/b/j1")["status"] == "failed")
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j1", ts: Self.at(3)))
+        var j = try c.mustGet("/api/jobs/b/j1")
+        #expect(j["status"] == "running" && j["failure_reason"] == .null && j["end_time"] == .null, "\(j)")
+        #expect(try c.mustGet("/api/batches/b")["n_failed"] == 0)
+        try c.mustPost(Ev.make("job_done", batch: "b", job: "j1", ts: Self.at(5)))
+        try c.mustPost(Ev.make("batch_done", batch: "b", data: ["n_done": 1, "n_failed": 1], ts: Self.at(6)))
+        j = try c.mustGet("/api/jobs/b/j1")
+        #expect(j["status"] == "done" && j["failure_reason"] == .null && j["elapsed_s"] == 2, "\(j)")
+        let b = try c.mustGet("/api/batches/b")
+        #expect(b["status"] == "done" && b["n_done"] == 1 && b["n_failed"] == 0 && b["failure_reason"] == .null, "\(b)")
+    }
+
+    @Test("the real SDK retrying a job after an exception: the job and its batch end done, with no stale failure")
+    func sdkRetry() throws {
+        let python = try PythonSDK.python()
+        let s = try TestServer()
+        let token = try s.token()
+        let script = """
+            import logging
+            from argus import Reporter
+            logging.basicConfig(level=logging.WARNING)
+            with Reporter("retry", source_project="v", n_total=1, heartbeat=0, resource_snapshot=False) as r:
+                print(r.batch_id, flush=True)
+                for attempt in range(2):
+                    try:
+                        with r.job("j1") as j:
+                            j.epoch(0, train_loss=1.0)
+                            if attempt == 0:
+                                raise RuntimeError("transient NCCL error")
+                            j.epoch(1, train_loss=0.5)
+                        break
+                    except RuntimeError:
+                        pass
+            """
+        let (rc, out, err) = try runTool(
+            python, ["-c", script], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token, "HOME": s.dataDir.path])
+        #expect(rc == 0, "python failed: \(err)")
+        let batch = out.trimmingCharacters(in: .whitespacesAndNewlines)
+        let c = s.client(token)
+        let j = try c.mustGet(APIPath.job(batch, "j1"))
+        #expect(j["status"] == "done" && j["failure_reason"] == .null, "\(j)")
+        let b = try c.mustGet(APIPath.batch(batch))
+        #expect(b["status"] == "done" && b["n_done"] == 1 && b["n_failed"] == 0 && b["failure_reason"] == .null, "\(b)")
+    }
+}
