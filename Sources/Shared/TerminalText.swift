@@ -12,6 +12,24 @@ public enum TerminalText {
 
     public static func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains(where: isControl) }
 
+    /// The control characters in `text`, named once each in order of appearance ("newline", "tab", "U+202E").
+    public static func controlNames(_ text: String) -> [String] {
+        var seen: [String] = []
+        for s in text.unicodeScalars where isControl(s) {
+            let hex = String(s.value, radix: 16, uppercase: true)
+            let name =
+                s == "\n"
+                ? "newline"
+                : s == "\r"
+                    ? "carriage return"
+                    : s == "\t"
+                        ? "tab"
+                        : "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+            if !seen.contains(name) { seen.append(name) }
+        }
+        return seen
+    }
+
     /// `text` with each control character drawn as a space.
     public static func printable(_ text: String) -> String {
         guard hasControl(text) else { return text }

@@ -95,6 +95,9 @@ struct WebPageTests {
     @Test("a rerun the agent could not start is a banner, with its time, for whoever opens the job or batch page later")
     func agentFailures() throws { try run("agent_failures") }
 
+    @Test("a command holding a newline or a bidi override is not copied: the button is disabled and says why")
+    func hiddenCommand() throws { try run("hidden_command") }
+
     @Test("a job page for a job the batch does not have says so, without claiming the server is unreachable")
     func missingJob() throws { try run("missing_job") }
 

