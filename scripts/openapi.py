@@ -238,6 +238,8 @@ paths["/api/sse"] = {"get": {"operationId": "stream", "summary": "Server-Sent Ev
         p("last_event_id", "query", {"type": "integer", "minimum": 0}, "Replay from after this id (or the Last-Event-ID header)."),
         p("Last-Event-ID", "header", {"type": "integer", "minimum": 0}),
         p("token", "query", STR, "A token, for EventSource (which cannot set headers)."),
+        p("keepalive", "query", {"type": "string", "enum": ["event"]},
+          "`event`: each keepalive is a `keepalive` event (data `{}`, no id) instead of a comment, which EventSource never shows."),
     ],
     "responses": {"200": {"description": "An endless text/event-stream: `retry: 2000`, a `hello` frame, the replay, one `summary` per batch, then live frames and `: keepalive` comments.",
                           "content": {"text/event-stream": {"schema": ref("SSEEvent")}}},

@@ -234,6 +234,22 @@ struct SSETests {
         #expect(sub.receivedComments.filter { $0 == "keepalive" }.count >= 2)
     }
 
+    @Test("keepalive=event sends each keepalive as an event without an id, which a browser's EventSource shows")
+    func keepaliveAsEvent() throws {
+        let s = try TestServer(env: ["ARGUS_SSE_KEEPALIVE_S": "0.3"])
+        let token = try s.token()
+        try s.client(token).mustPost(Ev.make("batch_start", batch: "b"))
+        let sub = SSECollector(url: sseURL(s, "batch:b") + "&keepalive=event", token: token)
+        defer { sub.stop() }
+        let deadline = Date().addingTimeInterval(5)
+        while sub.received.filter({ $0.type == "keepalive" }).count < 2 && Date() < deadline { usleep(20_000) }
+        let keepalives = sub.received.filter { $0.type == "keepalive" }
+        // No id of its own: the resume point stays that of the last event sent.
+        let lastID = sub.received.last { $0.type != "keepalive" }?.id
+        #expect(keepalives.count >= 2 && keepalives.allSatisfy { $0.id == lastID && $0.data == "{}" }, "\(keepalives)")
+        #expect(sub.receivedComments.isEmpty)
+    }
+
     @Test("bad channels and unknown batches are refused with a sentence")
     func refusals() throws {
         let s = try TestServer()

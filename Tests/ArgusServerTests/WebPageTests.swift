@@ -98,6 +98,9 @@ struct WebPageTests {
     @Test("a command holding a newline or a bidi override is not copied: the button is disabled and says why")
     func hiddenCommand() throws { try run("hidden_command") }
 
+    @Test("a stream that dies without a word is noticed within 1.5 keepalives: the page reconnects and replays")
+    func silentDrop() throws { try run("silent_drop", serverEnv: ["ARGUS_SSE_KEEPALIVE_S": "1"]) }
+
     @Test("a job page for a job the batch does not have says so, without claiming the server is unreachable")
     func missingJob() throws { try run("missing_job") }
 

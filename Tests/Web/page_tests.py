@@ -313,6 +313,73 @@ def hidden_command(b):
               "#act-copy disabled, saying why", diag="document.querySelector('#actions').outerHTML")
 
 
+class Relay:
+    """A TCP relay in front of the server whose open event streams can be frozen: they stay open and pass nothing,
+    as a connection does when a NAT forgets it. Other connections, and those made after a freeze, pass freely."""
+
+    def __init__(self, target):
+        import socket
+        import threading
+        host, port = urllib.parse.urlsplit(target).hostname, urllib.parse.urlsplit(target).port
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.open = []  # [frozen flag] per connection
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import socket
+        import threading
+        while True:
+            client, _ = self.listener.accept()
+            upstream = socket.create_connection(self.target)
+            flag = [False, False]  # frozen, carries an event stream
+            self.open.append(flag)
+            for a, z in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pump, args=(a, z, flag), daemon=True).start()
+
+    @staticmethod
+    def pump(a, z, flag):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                if data.startswith(b"GET /api/sse"):
+                    flag[1] = True
+                while flag[0]:
+                    time.sleep(0.05)  # frozen: held, never passed on
+                z.sendall(data)
+        except OSError:
+            pass
+
+    def freeze(self):
+        for flag in self.open:
+            flag[0] = flag[1]
+
+
+@scenario
+def silent_drop(b):
+    """A stream whose connection dies without a word (it stays open and passes nothing) is noticed: the page says it
+    reconnects within 1.5 keepalives and 2 s (the server runs with ARGUS_SSE_KEEPALIVE_S=1) and resumes from the last
+    id, showing what was ingested meanwhile."""
+    global URL
+    relay = Relay(URL)
+    URL = relay.url
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live")
+    relay.freeze()
+    Server(os.environ["ARGUS_URL"], TOKEN).post_events([event("log_line", BATCH, JOB, {"line": "said while frozen", "level": "info"})])
+    # The frozen stream never delivers it: only a new stream, resumed from the last id, does (the page says
+    # "nothing from the server for N s; reconnecting…" for the moment that takes).
+    b.wait_js("[...document.querySelectorAll('#log .line .text')].some((e) => e.textContent === 'said while frozen')",
+              "the line ingested during the silence, replayed on a new stream", 8,
+              "[document.querySelector('#conn').textContent, ...[...document.querySelectorAll('#log .line .text')].map((e) => e.textContent).slice(-3)]")
+    b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live again", 5,
+              "document.querySelector('#conn').textContent")
+
+
 @scenario
 def missing_job(b):
     """A job page for a job the batch does not have says so, and does not claim the server is unreachable."""

@@ -64,6 +64,12 @@ struct StreamController {
         }
         let store = self.store
         let hub = self.hub
+        // A browser's EventSource never shows comments to the page, so it cannot tell a quiet stream from one whose
+        // connection died silently (a laptop's sleep, a NAT that forgot it). `keepalive=event` sends each keepalive
+        // as an event (no id: it never moves the resume point) that the page's watchdog can see.
+        let keepalive =
+            req.uri.form.get("keepalive") == "event"
+            ? SSEEncoder.frame(id: nil, event: "keepalive", data: "{}") : SSEEncoder.comment("keepalive")
         let hello: JSON = [
             "channels": .array(filter.names.map { .string($0) }), "last_event_id": JSON(resumeFrom),
             "keepalive_s": .number(keepaliveS),
@@ -111,7 +117,7 @@ struct StreamController {
                         if closed.isSet { break }
                         switch chunk {
                         case .keepalive:
-                            try await writer.write(ByteBuffer(string: SSEEncoder.comment("keepalive")))
+                            try await writer.write(ByteBuffer(string: keepalive))
                         case .frames(let ids, let joined, let each):
                             guard let maxID = ids.last, maxID > sent else { continue }
                             if ids[0] > sent {

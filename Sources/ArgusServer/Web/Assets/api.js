@@ -40,7 +40,8 @@ export async function api(url, { method = 'GET', body } = {}) {
 /** The SSE URL of some channels (`batch:<b>`), resuming after `lastEventID` on the first connect. */
 export function sseURL(channels, lastEventID) {
   const names = channels.map(([kind, ...ids]) => [kind, ...ids.map(encodeURIComponent)].join(':')).join(',');
-  let url = `/api/sse?channels=${encodeURIComponent(names)}`;
+  // Keepalives as events, which the page's watchdog sees (EventSource hides comments): live.js.
+  let url = `/api/sse?channels=${encodeURIComponent(names)}&keepalive=event`;
   if (lastEventID !== null && lastEventID !== undefined) url += `&last_event_id=${encodeURIComponent(lastEventID)}`;
   if (shareToken) url += `&token=${encodeURIComponent(shareToken)}`;
   return url;

@@ -27,7 +27,11 @@ export class Live {
     this.es = null;
     this.retryTimer = 0;
     this.stopped = false;
-    this.tick = setInterval(() => this.show(), 1000);
+    // The watchdog: the server writes at least every `keepalive_s` (its hello says; as events, `keepalive=event`),
+    // so a longer silence means the connection died without a word and EventSource would wait on it forever.
+    this.keepaliveS = 15;
+    this.heardFromServerAt = nowSeconds();
+    this.tick = setInterval(() => { this.watch(); this.show(); }, 1000);
     // A page left for another stays in the back/forward cache, and its stream with it: each would hold one of the
     // browser's six connections to the server and the seventh page would hang. Close the stream when the page is
     // hidden; resume from the last id if it comes back.
@@ -51,6 +55,7 @@ export class Live {
     if (this.stopped) return;
     const es = new EventSource(sseURL(this.channels, this.lastID));
     this.es = es;
+    this.heardFromServerAt = nowSeconds();
     this.set('reconnecting', 'connecting…');
     es.onopen = () => this.set('live', '');
     es.onerror = () => {
@@ -65,16 +70,36 @@ export class Live {
         if (retry && !this.stopped) this.retryTimer = setTimeout(() => this.start(), 5000);
       });
     };
-    for (const type of ['hello', ...FROM_RUN, ...SERVER_MADE]) {
+    for (const type of ['hello', 'keepalive', ...FROM_RUN, ...SERVER_MADE]) {
       es.addEventListener(type, (ev) => this.frame(type, ev));
     }
   }
 
+  /** Silent past 1.5 keepalives and 2 s: the connection is dead though nothing said so (or the new one hangs on a
+   *  dead pooled connection). Reconnect from the last id; closing makes the browser drop that connection. */
+  watch() {
+    if (!this.es) return;
+    const silent = nowSeconds() - this.heardFromServerAt;
+    if (silent <= 1.5 * this.keepaliveS + 2) return;
+    this.es.close();
+    this.es = null;
+    this.start();
+    this.set('reconnecting', `nothing from the server for ${Math.round(silent)} s; reconnecting…`);
+  }
+
   frame(type, ev) {
+    this.heardFromServerAt = nowSeconds();
     if (this.state !== 'live') this.set('live', '');
     const id = ev.lastEventId ? Number(ev.lastEventId) : null;
     if (id !== null && Number.isFinite(id)) this.lastID = id;
-    if (type === 'hello') return;
+    if (type === 'keepalive') return;
+    if (type === 'hello') {
+      try {
+        const k = JSON.parse(ev.data).keepalive_s;
+        if (Number.isFinite(k) && k > 0) this.keepaliveS = k;
+      } catch (e) { /* the default stands */ }
+      return;
+    }
     if (FROM_RUN.includes(type)) this.lastEventAt = nowSeconds();
     let data;
     try { data = JSON.parse(ev.data); } catch (e) { return; }
