@@ -101,6 +101,12 @@ struct WebPageTests {
     @Test("a stream that dies without a word is noticed within 1.5 keepalives: the page reconnects and replays")
     func silentDrop() throws { try run("silent_drop", serverEnv: ["ARGUS_SSE_KEEPALIVE_S": "1"]) }
 
+    @Test("a link shared before the batch's first job opens that job when it starts, without a reload")
+    func shareBeforeJobs() throws { try run("share_before_jobs") }
+
+    @Test("log lines are stamped in the browser's time zone, as the banners are")
+    func localTimes() throws { try run("local_times") }
+
     @Test("a job page for a job the batch does not have says so, without claiming the server is unreachable")
     func missingJob() throws { try run("missing_job") }
 

@@ -387,6 +387,11 @@ def missing_job(b):
     b.wait_js("document.querySelector('#page-error')", "#page-error", diag="document.body.innerText.slice(0, 300)")
     check("nope" in (b.text("#page-error") or ""), f"#page-error does not name the job: {b.text('#page-error')!r}")
     check(not b.visible("#conn"), f"the header says {b.text('#conn')!r} about a server that answered")
+    # A raw % typed into the address (not %25) cannot be decoded: said, not a blank page and a script error.
+    for path in (f"/jobs/{q(BATCH)}/j%", "/batches/%E0%A4%A"):
+        b.get(f"{URL}{path}")
+        b.wait_js("document.querySelector('#page-error')", f"#page-error on {path}", diag="document.body.innerText.slice(0, 300)")
+        check("% that is not followed by two hex digits" in b.text("#page-error"), f"#page-error says {b.text('#page-error')!r}")
 
 
 @scenario
@@ -423,6 +428,40 @@ def mint_share():
     if status != 201:
         raise Fail(f"minting a share link → {status}: {body[:300]!r}")
     return json.loads(body)
+
+
+@scenario
+def share_before_jobs(b):
+    """A link shared at batch_start, before the first job, says so and opens that job when it starts, live."""
+    s = server()
+    s.post_events([event("batch_start", "early-b", None, {"n_total_jobs": 1})])
+    status, body, _ = s.request("POST", "/api/batches/early-b/shares", {})
+    check(status == 201, f"minting → {status}: {body[:300]!r}")
+    b.get(f"{URL}/share/{json.loads(body)['token']}")
+    b.wait_js("document.querySelector('#page-error')?.textContent.includes('no jobs yet')", "the no-jobs notice",
+              diag="document.body.innerText.slice(0, 300)")
+    b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live while it waits",
+              diag="document.querySelector('#conn').textContent")
+    mark_document(b)
+    s.post_events([event("job_start", "early-b", "first", {"model": "mlp"}),
+                   event("job_epoch", "early-b", "first", {"epoch": 0, "train_loss": 1.25})])
+    b.wait_js("document.querySelector('#tile-train-loss')?.textContent.includes('1.25')", "the first job's page, live",
+              timeout=10, diag="document.body.innerText.slice(0, 300)")
+    check(not b.exists("#actions"), "#actions is present on a share link")
+    still_same_document(b)
+
+
+@scenario
+def local_times(b):
+    """Log lines are stamped in the browser's time zone, as the banners are (here Asia/Tokyo, UTC+9)."""
+    b.driver.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
+    s = server()
+    s.post_events([event("log_line", BATCH, JOB, {"line": "stamped at 03:04:05 UTC", "level": "info"},
+                         ts="2026-12-05T03:04:05.000000Z")])
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    row = "[...document.querySelectorAll('#log .line')].find((e) => e.textContent.includes('stamped at 03:04:05 UTC'))"
+    b.wait_js(f"{row}?.querySelector('.ts')?.textContent === '12:04:05'", "the line stamped 12:04:05 (Tokyo)",
+              diag=f"{row}?.textContent")
 
 
 @scenario

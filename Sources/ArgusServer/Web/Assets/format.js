@@ -106,11 +106,11 @@ export function clock(seconds) {
   return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
-/** HH:MM:SS of an ISO timestamp as sent (UTC), as the TUI's log column shows it. */
+/** HH:MM:SS of an ISO timestamp in the browser's time zone, as the banners and argus-tui's log column say it. */
 export function isoClock(iso) {
   if (typeof iso !== 'string') return '';
-  const t = iso.indexOf('T');
-  return t < 0 ? iso : iso.slice(t + 1, t + 9);
+  const s = isoSeconds(iso);
+  return s === null ? iso : clock(s);
 }
 
 export const nowSeconds = () => Date.now() / 1000;

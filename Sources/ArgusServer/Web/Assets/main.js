@@ -7,9 +7,13 @@ import { signedIn, wireSignOut } from './signin.js';
 import { indexPage } from './index-page.js';
 import { batchPage } from './batch-page.js';
 import { jobPage } from './job-page.js';
+import { Live } from './live.js';
 
 const kind = document.body.dataset.page;
-const parts = location.pathname.split('/').slice(1).map((p) => decodeURIComponent(p));
+/** The address's path segments, decoded; null for one that cannot be (a `%` not followed by two hex digits). */
+const parts = location.pathname.split('/').slice(1).map((p) => {
+  try { return decodeURIComponent(p); } catch (e) { return null; }
+});
 let current = null;
 /** Counts boots: a boot that a newer one overtook (e.g. while its sign-in form waited) mounts nothing. */
 let generation = 0;
@@ -32,6 +36,11 @@ async function boot() {
   stop();
   const gen = ++generation;
   try {
+    if (parts.includes(null)) {
+      $('conn').hidden = true;
+      problem('This address cannot be read: it has a % that is not followed by two hex digits (an id with % in it is written %25).');
+      return;
+    }
     if (kind === 'share') { await share(); return; }
     await signedIn();
     if (gen !== generation) return;
@@ -71,7 +80,29 @@ async function share() {
   try {
     const link = await api(location.pathname);
     const jobs = await api(`/api/batches/${enc(link.batch_id)}/jobs`);
-    if (!jobs.length) { problem('This batch has no jobs yet.'); return; }
+    if (!jobs.length) {
+      // Shared at batch_start, before its first job: follow the batch and open that job as soon as it starts.
+      problem('This batch has no jobs yet: its first job opens here as soon as it starts.');
+      const live = new Live({
+        channels: [['batch', link.batch_id]], lastEventID: null,
+        onFrame(type, id, data) {
+          if (type === 'job_start' || (type === 'summary' && data.jobs?.length)) {
+            live.close();
+            current = null;
+            share();
+          }
+        },
+        onClosed: async () => {
+          try { await api(location.pathname); return true; } catch (e) {
+            if (e.status === 401 || e.status === 404) { live.close(); deadLink(); return false; }
+            return true;
+          }
+        },
+      });
+      live.start();
+      current = { close() { live.close(); } };
+      return;
+    }
     const wanted = shareJobInURL();
     const first = jobs.some((j) => j.id === wanted) ? wanted : jobs[0].id;
     // The address always names the job shown (a link without ?job=, or with one the batch does not have).
