@@ -85,7 +85,13 @@ public struct AgentRootCommand: ParsableCommand {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Heartbeat, poll for commands and carry them out, until stopped.")
         @Option(name: .customLong("state-file"), help: "The file `register` wrote (env ARGUS_AGENT_STATE).") var stateFile: String?
-        @Option(help: "Seconds between SIGTERM and SIGKILL when stopping a run.") var grace: Double = 10
+        @Option(parsing: .unconditional, help: "Seconds between SIGTERM and SIGKILL when stopping a run.") var grace: Double = 10
+
+        func validate() throws {
+            guard grace.isFinite, grace >= 0, grace <= 3600 else {
+                throw ValidationError("--grace must be a number of seconds from 0 to 3600.")
+            }
+        }
 
         func run() throws {
             let path = stateFile ?? defaultStateFile()

@@ -119,5 +119,36 @@ struct ConfigTests {
         }
         let environment = out.components(separatedBy: "USAGE:")[0].split(separator: "\n")
         #expect(environment.allSatisfy { $0.count <= 80 }, "the environment list wraps:\n\(out)")
+        // Every line of the list is indented: a meaning too long for one line goes on under its own indent.
+        #expect(environment.dropFirst(2).allSatisfy { $0.hasPrefix("  ") }, "a line of the list starts at column 0:\n\(out)")
+    }
+
+    @Test("a negative number or an address that cannot be listened on is one sentence, not 'Missing value' or an errno")
+    func badNumbersAndAddresses() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = Binaries.path("argus-server")
+        for (args, said) in [
+            (["serve", "--port", "-1", "--data-dir", dir.path], "argus-server: --port must be from 0 to 65535, got -1.\n"),
+            (
+                ["serve", "--host", "999.1.1.1", "--port", "0", "--data-dir", dir.path],
+                "argus-server: cannot listen on 999.1.1.1: it is neither an address nor a name this machine can resolve.\n"
+            ),
+            (
+                ["serve", "--host", "10.255.255.1", "--port", "0", "--data-dir", dir.path],
+                "argus-server: cannot listen on 10.255.255.1:0: no network interface of this machine has that address.\n"
+            ),
+        ] {
+            let (rc, _, err) = try runTool(server, args)
+            #expect(rc == 1 && err == said, "\(args): \(err)")
+        }
+        for (tool, args, said) in [
+            (server, ["simulate", "--jobs", "-1"], "Error: --jobs must be from 1 to 1000."),
+            (server, ["retention", "sweep", "--log-line-days", "-3"], "Error: --log-line-days must be a number of days from 0 to 3650"),
+            (Binaries.path("argus-agent"), ["run", "--grace", "-3"], "Error: --grace must be a number of seconds from 0 to 3600."),
+        ] {
+            let (rc, _, err) = try runTool(tool, args)
+            #expect(rc != 0 && err.hasPrefix(said), "\(args): \(err)")
+        }
     }
 }

@@ -16,18 +16,20 @@ struct RetentionCommand: AsyncParsableCommand {
                 """)
 
         @OptionGroup var database: DatabaseOptions
-        @Option(name: .customLong("log-line-days"), help: "Keep log lines this many days (env ARGUS_RETENTION_LOG_LINE_DAYS, default 14).")
+        @Option(
+            name: .customLong("log-line-days"), parsing: .unconditional,
+            help: "Keep log lines this many days (env ARGUS_RETENTION_LOG_LINE_DAYS, default 14).")
         var logLineDays: Double?
         @Option(
-            name: .customLong("snapshot-days"),
+            name: .customLong("snapshot-days"), parsing: .unconditional,
             help: "Keep resource snapshots this many days (env ARGUS_RETENTION_SNAPSHOT_DAYS, default 7).")
         var snapshotDays: Double?
         @Option(
-            name: .customLong("job-epoch-days"),
+            name: .customLong("job-epoch-days"), parsing: .unconditional,
             help: "Keep job_epoch events this many days (env ARGUS_RETENTION_JOB_EPOCH_DAYS, default 30).")
         var jobEpochDays: Double?
         @Option(
-            name: .customLong("other-days"),
+            name: .customLong("other-days"), parsing: .unconditional,
             help: "Keep all other raw events this many days (env ARGUS_RETENTION_EVENT_OTHER_DAYS, default 90).")
         var otherDays: Double?
 

@@ -42,11 +42,27 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the server.",
         discussion: "Environment (a value that does not parse is a startup error):\n"
-            + ServerConfig.variables.map { "  \($0.name) (default \($0.defaultText))\n      \($0.meaning)" }
+            + ServerConfig.variables.map { "  \($0.name) (default \($0.defaultText))\n" + indented($0.meaning) }
             .joined(separator: "\n"))
 
+    /// `text` word-wrapped within 80 columns under a 6-column indent (left to the help printer, its continuation
+    /// lines would start at column 0).
+    static func indented(_ text: String) -> String {
+        var lines: [String] = []
+        var line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty, 6 + line.count + 1 + word.count > 78 {
+                lines.append(line)
+                line = ""
+            }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        if !line.isEmpty { lines.append(line) }
+        return lines.map { "      " + $0 }.joined(separator: "\n")
+    }
+
     @Option(help: "Address to listen on (env ARGUS_HOST, default 127.0.0.1).") var host: String?
-    @Option(help: "Port to listen on; 0 picks a free one (env ARGUS_PORT, default 8000).") var port: Int?
+    @Option(parsing: .unconditional, help: "Port to listen on; 0 picks a free one (env ARGUS_PORT, default 8000).") var port: Int?
     @OptionGroup var database: DatabaseOptions
     @Option(
         name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
@@ -86,6 +102,12 @@ struct ServeCommand: AsyncParsableCommand {
             }
             if text.contains("Permission denied") || text.contains("errno: 13") {
                 throw fail("cannot listen on \(config.host):\(config.port): permission denied.")
+            }
+            if text.contains("Cannot assign requested address") || text.contains("errno: 99") {
+                throw fail("cannot listen on \(config.host):\(config.port): no network interface of this machine has that address.")
+            }
+            if text.contains("UnknownHost") || text.contains("Name or service not known") {
+                throw fail("cannot listen on \(config.host): it is neither an address nor a name this machine can resolve.")
             }
             throw fail("the server stopped: \(text)")
         }
@@ -132,6 +154,10 @@ struct TokenCommand: ParsableCommand {
             }
             guard !user.trimmingCharacters(in: .whitespaces).isEmpty, user.count <= 128 else {
                 throw ValidationError("--user must be a name of 1 to 128 characters.")
+            }
+            // Shown in listings, on the web page and in 409s: printable text only, as host names are.
+            guard !TerminalText.hasControl(user) else {
+                throw ValidationError("--user must be printable text, without control or bidi characters.")
             }
         }
 

@@ -15,9 +15,9 @@ struct SimulateCommand: ParsableCommand {
 
     @Option(help: "Server URL (env ARGUS_URL).") var url: String?
     @Option(help: "Reporter token (env ARGUS_TOKEN).") var token: String?
-    @Option(help: "Number of jobs, run one after another.") var jobs: Int = 2
-    @Option(help: "Epochs per job.") var epochs: Int = 30
-    @Option(help: "Time scale: 1 is about two seconds per epoch; 10 is ten times faster.") var speed: Double = 1
+    @Option(parsing: .unconditional, help: "Number of jobs, run one after another.") var jobs: Int = 2
+    @Option(parsing: .unconditional, help: "Epochs per job.") var epochs: Int = 30
+    @Option(parsing: .unconditional, help: "Time scale: 1 is about two seconds per epoch; 10 is ten times faster.") var speed: Double = 1
     @Flag(help: "Make the last job die with a CUDA out-of-memory error.") var fail = false
     @Flag(
         help:

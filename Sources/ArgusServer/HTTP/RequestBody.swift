@@ -30,6 +30,12 @@ extension Request {
     /// A missing Content-Type is taken as JSON (old clients, `curl -X POST` without a body); `application/json`
     /// and any `…+json` type are JSON; anything else (a form, `text/plain`) is refused before the body is read.
     func requireJSONContentType() throws {
+        // A compressed body would read as JSON that is invalid at byte 0: say what is wrong instead.
+        if let encoding = headers[.contentEncoding], !["identity", ""].contains(encoding.trimmed().lowercased()) {
+            throw APIError(
+                status: .unsupportedMediaType,
+                detail: "Compressed bodies are not accepted (Content-Encoding: \(encoding.prefix(40))); send the JSON as it is.")
+        }
         guard let value = headers[.contentType] else { return }
         let media =
             value.split(separator: ";", maxSplits: 1).first.map {

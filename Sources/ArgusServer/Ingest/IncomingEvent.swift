@@ -235,7 +235,12 @@ enum EventValidator {
         data = IncomingEvent.withoutNUL(data)
         if type == "job_epoch" {
             guard let ep = data["epoch"] else { return bad("job_epoch requires data.epoch.") }
-            guard ep.intValue != nil else { return bad("data.epoch must be an integer.") }
+            guard ep.intValue != nil else {
+                if case .number(let d) = ep, d.isFinite, d.rounded() == d {
+                    return bad("data.epoch is out of range: it must be between -9e15 and 9e15.")
+                }
+                return bad("data.epoch must be an integer.")
+            }
         }
         if type == "log_line", let line = data["line"], line.stringValue == nil, !line.isNull {
             data["line"] = .string(line.serialized())

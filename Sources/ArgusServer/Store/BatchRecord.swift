@@ -125,7 +125,8 @@ struct BatchRecord: Sendable {
             startUs = min(startUs ?? ts, ts)
             project = e.source["project"]?.stringValue ?? project
             experimentType = e.data["experiment_type"]?.stringValue ?? experimentType
-            nTotal = e.data["n_total_jobs"]?.intValue ?? nTotal
+            // A negative count (a script's "unknown") is no count.
+            nTotal = e.data["n_total_jobs"]?.intValue.flatMap { $0 >= 0 ? $0 : nil } ?? nTotal
             host = e.source["host"]?.stringValue ?? host
             user = e.source["user"]?.stringValue ?? user
             gitSHA = e.source["commit"]?.stringValue ?? gitSHA
