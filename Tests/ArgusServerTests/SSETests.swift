@@ -114,6 +114,25 @@ struct SSETests {
         second.stop()
     }
 
+    @Test("at the cap, streams whose clients left are found at once: a page opened right after others closed gets its stream")
+    func leftStreamsFreeTheirSlotsAtOnce() throws {
+        // Keepalives every 60 s: a stream left open-looking would hold its slot for a minute.
+        let s = try TestServer(env: ["ARGUS_MAX_STREAMS_PER_TOKEN": "2", "ARGUS_SSE_KEEPALIVE_S": "60"])
+        let token = try s.token(user: "alice")
+        try s.client(token).mustPost(Ev.make("job_start", batch: "b", job: "j"))
+        for _ in 0..<3 {
+            let a = SSECollector(url: sseURL(s, "batch:b"), token: token)
+            let b = SSECollector(url: sseURL(s, "batch:b"), token: token)
+            try a.waitUntilConnected()
+            try b.waitUntilConnected()
+            a.stop()
+            b.stop()
+        }
+        let next = SSECollector(url: sseURL(s, "batch:b"), token: token)
+        defer { next.stop() }
+        try next.waitUntilConnected()
+    }
+
     /// Each stream's opening replay is a database read on GRDB's readers while other requests read too; reads run
     /// off Swift's cooperative threads, or a burst like this one deadlocks the server (seen with reads by key
     /// made on the calling thread: every cooperative thread waited for a reader, every reader for a thread).

@@ -46,10 +46,19 @@ struct StreamController {
             }
         }
         // Subscribe before replaying, so an event committed during the replay is queued, not missed.
-        guard
-            let (subID, live, closed) = hub.subscribe(
-                filter, credential: ctx.principal?.credential, expiresUs: ctx.principal?.expiresUs)
-        else {
+        let credential = ctx.principal?.credential
+        var subscribed = hub.subscribe(filter, credential: credential, expiresUs: ctx.principal?.expiresUs)
+        if subscribed == nil, let credential {
+            // At the cap: some of its streams may belong to pages already left (a reader clicking through jobs).
+            // Writing to them finds out now: the first write reaches a closed peer, whose answer (a reset) makes the
+            // second fail and end that stream. Then ask once more.
+            hub.probe(credential)
+            try await Task.sleep(for: .milliseconds(50))
+            hub.probe(credential)
+            try await Task.sleep(for: .milliseconds(100))
+            subscribed = hub.subscribe(filter, credential: credential, expiresUs: ctx.principal?.expiresUs)
+        }
+        guard let (subID, live, closed) = subscribed else {
             throw APIError(
                 status: .tooManyRequests,
                 detail: "This credential already has \(hub.maxPerCredential) open streams (ARGUS_MAX_STREAMS_PER_TOKEN); close one first.",

@@ -150,6 +150,18 @@ final class SSEHub: Sendable {
         }
     }
 
+    /// Sends a keepalive to every stream of `credential` now: the write to one whose client has gone (a page left for
+    /// another) fails at once and frees its slot, instead of at the next keepalive, up to 15 s later.
+    func probe(_ credential: Credential) {
+        let now = ArgusStore.nowUs()
+        state.withLock { s in
+            for (id, sub) in s.subs where sub.credential == credential {
+                sub.continuation.yield(.keepalive)
+                s.subs[id]?.lastSendUs = now
+            }
+        }
+    }
+
     /// Sends a keepalive comment to every connection silent for `silenceS`; a dead peer's write fails and ends it.
     func keepalive(silenceS: Double) {
         let now = ArgusStore.nowUs()
