@@ -89,7 +89,9 @@ struct WebPageTests {
     @Test("Stop asks first, No changes nothing, Yes sets the flag the SDK polls")
     func stop() throws { try run("stop") }
 
-    @Test("very long ids keep the recent-batches list and the batch page within the window, at 1280 and 400 px")
+    @Test(
+        "very long ids, a long host and a long metric name keep the list, the batch page and the job page within the window, at 1280 and 400 px"
+    )
     func longIDs() throws { try run("long_ids") }
 
     @Test("a rerun the agent could not start is a banner, with its time, for whoever opens the job or batch page later")

@@ -787,7 +787,7 @@ def long_ids(b):
     s = server()
     bid = "ünï 🚀 " + "x" * 100
     jid = "jöb é 漢字 #?&<b> " + "y" * 230
-    s.post_events([event("batch_start", bid, source={"project": "vision", "host": "gpu-box-7"}),
+    s.post_events([event("batch_start", bid, source={"project": "vision", "host": "gpu-" + "h" * 90}),
                    event("job_start", bid, jid, {"model": "resnet50"}),
                    event("job_epoch", bid, jid, {"epoch": 3, "train_loss": 0.5, "val_loss": 0.6})])
     sign_in(b, "/")
@@ -799,9 +799,20 @@ def long_ids(b):
                       diag="document.body.innerText.slice(0, 400)")
             time.sleep(0.3)
             wide = b.js("return [document.documentElement.scrollWidth, document.documentElement.clientWidth];")
-            check(wide[0] <= wide[1], f"{path} at {width} px is {wide[0]} px wide in a {wide[1]} px window")
+            over = b.js("return [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && e.children.length === 0).slice(0, 5).map((e) => (e.id || e.className || e.tagName) + ': ' + e.textContent.slice(0, 40));")
+            check(wide[0] <= wide[1], f"{path} at {width} px is {wide[0]} px wide in a {wide[1]} px window: {over}")
             titles = b.js(f"return [...document.querySelectorAll({json.dumps(ready)})].map(a => a.title);")
             check(jid in titles, f"{path}: the job link's title is not the whole id: {titles}")
+    # The job page too, with a long host name and a long metric name in the chart's legend.
+    metric = "validation_top5_accuracy_of_the_whole_ensemble_" + "z" * 40
+    s.post_events([event("job_epoch", bid, jid, {"epoch": 4, "train_loss": 0.4, metric: 0.7})])
+    b.get(f"{URL}/jobs/{q(bid)}/{q(jid)}")
+    b.wait_js("document.querySelector('#tile-status')?.textContent.includes('running')", "the job page",
+              diag="document.body.innerText.slice(0, 400)")
+    time.sleep(0.3)
+    wide = b.js("return [document.documentElement.scrollWidth, document.documentElement.clientWidth];")
+    over = b.js("return [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && e.children.length === 0).slice(0, 5).map((e) => (e.id || e.className || e.tagName) + ': ' + e.textContent.slice(0, 40));")
+    check(wide[0] <= wide[1], f"the job page at 400 px is {wide[0]} px wide in a {wide[1]} px window: {over}")
 
 
 @scenario
