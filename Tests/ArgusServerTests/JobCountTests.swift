@@ -77,6 +77,49 @@ struct JobCountTests {
         #expect(b["status"] == "done" && b["n_done"] == 1 && b["n_failed"] == 0 && b["failure_reason"] == .null, "\(b)")
     }
 
+    @Test("job events that arrive after batch_done replace its numbers instead of adding to them")
+    func lateJobsReplaceScriptCounts() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("batch_start", batch: "b", data: ["n_total_jobs": 2], ts: Self.at(0)))
+        try c.mustPost(Ev.make("batch_done", batch: "b", data: ["n_done": 2, "n_failed": 0], ts: Self.at(100)))
+        for (job, start, end) in [("j1", 1.0, 50.0), ("j2", 51.0, 99.0)] {
+            try c.mustPost(Ev.make("job_start", batch: "b", job: job, ts: Self.at(start)))
+            try c.mustPost(Ev.make("job_done", batch: "b", job: job, ts: Self.at(end)))
+        }
+        let b = try c.mustGet("/api/batches/b")
+        #expect(b["status"] == "done" && b["n_done"] == 2 && b["n_failed"] == 0, "\(b)")
+    }
+
+    @Test("a retry in the same second as the failure (the SDK stamps whole seconds) runs again; back to done, so is its batch")
+    func sameSecondRetryAndBackToDone() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j", ts: Self.at(1)))
+        try c.mustPost(Ev.make("job_failed", batch: "b", job: "j", data: ["error": "RuntimeError: flaky"], ts: Self.at(2)))
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j", ts: Self.at(2)))
+        let j = try c.mustGet("/api/jobs/b/j")
+        #expect(j["status"] == "running" && j["failure_reason"] == .null, "\(j)")
+        #expect(try c.mustGet("/api/batches/b")["n_failed"] == 0)
+
+        // Failed after batch_done, then retried and done: the batch that failed through its job alone is done again.
+        try c.mustPost(Ev.make("job_done", batch: "b", job: "j", ts: Self.at(10)))
+        try c.mustPost(Ev.make("batch_done", batch: "b", ts: Self.at(20)))
+        try c.mustPost(Ev.make("job_failed", batch: "b", job: "j", data: ["error": "E: late"], ts: Self.at(30)))
+        var b = try c.mustGet("/api/batches/b")
+        #expect(b["status"] == "failed" && b["failure_reason"] == "1 of 1 jobs failed", "\(b)")
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j", ts: Self.at(40)))
+        try c.mustPost(Ev.make("job_done", batch: "b", job: "j", ts: Self.at(50)))
+        b = try c.mustGet("/api/batches/b")
+        #expect(b["status"] == "done" && b["failure_reason"] == .null && b["n_done"] == 1 && b["n_failed"] == 0, "\(b)")
+        // A batch its script failed with a reason of its own stays failed.
+        try c.mustPost(Ev.make("job_done", batch: "own", job: "j", ts: Self.at(1)))
+        try c.mustPost(Ev.make("batch_failed", batch: "own", data: ["reason": "OOM in eval"], ts: Self.at(2)))
+        try c.mustPost(Ev.make("job_done", batch: "own", job: "j", ts: Self.at(3)))
+        let own = try c.mustGet("/api/batches/own")
+        #expect(own["status"] == "failed" && own["failure_reason"] == "OOM in eval", "\(own)")
+    }
+
     @Test("the real SDK retrying a job after an exception: the job and its batch end done, with no stale failure")
     func sdkRetry() throws {
         let python = try PythonSDK.python()

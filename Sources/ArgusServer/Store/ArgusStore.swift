@@ -527,8 +527,8 @@ public struct IngestTransaction {
                 jobs[bid, default: [:]][jobID] = JobRecord(batchID: bid, id: jobID, now: receivedUs)
             }
             // A stopped run's job that reports its end late still ended on a stop (`BatchStatus.jobDone`).
-            if let change = jobs[bid]![jobID]!.apply(e, stopRequested: batches[bid]!.stopRequested) {
-                batches[bid]!.count(jobChange: change)
+            if jobs[bid]![jobID]!.apply(e, stopRequested: batches[bid]!.stopRequested) != nil {
+                batches[bid]!.recount(try allJobs(bid))
             }
             // A snapshot that names a job still counts only while the job runs (JobSpan).
             if let gpu, jobs[bid]![jobID]!.covers(e.ts.micros) {
@@ -556,12 +556,10 @@ public struct IngestTransaction {
                 j.endUs = endUs
                 j.elapsedS = j.startUs.map { Double(max($0, endUs) - $0) / 1e6 }
                 j.isIdleFlagged = false
-                if end == "failed" {
-                    j.failureReason = batches[bid]!.failureReason
-                    batches[bid]!.count(jobChange: ("running", end))
-                }
+                if end == "failed" { j.failureReason = batches[bid]!.failureReason }
                 put(j)
             }
+            batches[bid]!.recount(try allJobs(bid))
         }
         stored.append(
             StoredEvent(

@@ -96,14 +96,24 @@ struct BatchRecord: Sendable {
         try db.execute(sql, args)
     }
 
-    /// Keeps `n_done` and `n_failed` the counts of its jobs that ended so, as a job ends, ends differently (a later
-    /// job_failed), or runs again (a retry). A batch its script ended `done` that now has a failed job is `failed`.
-    mutating func count(jobChange c: (was: String, now: String)) {
-        if c.was == "done" { nDone = max(0, nDone - 1) } else if c.was == "failed" { nFailed = max(0, nFailed - 1) }
-        if c.now == "done" { nDone += 1 } else if c.now == "failed" { nFailed += 1 }
+    /// Makes `n_done` and `n_failed` the counts of its jobs that ended so, after one ended, ended differently (a
+    /// later job_failed) or runs again (a retry); they replace a script's own numbers from a batch_done that came
+    /// before its jobs' events. A batch its script ended `done` that now has a failed job is `failed`; one that failed
+    /// through its jobs alone (its reason is theirs) follows them, back to `done` when none is failed any more.
+    mutating func recount(_ jobs: [JobRecord]) {
+        let theirs = failedJobsReason
+        nDone = jobs.lazy.filter { $0.status == "done" }.count
+        nFailed = jobs.lazy.filter { $0.status == "failed" }.count
         if status == "done", nFailed > 0 {
             status = "failed"
             failureReason = failureReason ?? failedJobsReason
+        } else if status == "failed", failureReason == theirs {
+            if nFailed > 0 {
+                failureReason = failedJobsReason
+            } else {
+                status = "done"
+                failureReason = nil
+            }
         }
     }
 

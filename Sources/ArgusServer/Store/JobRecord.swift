@@ -132,9 +132,10 @@ struct JobRecord: Sendable {
         switch e.type {
         case "job_start":
             // Started again after it ended: the script retries it (the SDK's `with r.job(...)` in a retry loop). It
-            // runs again, and its earlier end no longer counts. A start from before its end (a spill file replayed
-            // late) changes nothing.
-            if isFinished, let endUs, ts > endUs {
+            // runs again, and its earlier end no longer counts. The same second counts as after (the SDK stamps
+            // whole seconds, so a retry right after a failure carries its time); a start from before its end (out of
+            // order) changes nothing, and the same event sent again is a duplicate, dropped before this.
+            if isFinished, let endUs, ts >= endUs {
                 let was = status
                 status = "running"
                 startUs = ts
