@@ -23,7 +23,8 @@ struct AgentLoop {
         var buf = [CChar](repeating: 0, count: 32)
         let n = strftime(&buf, buf.count, "%Y-%m-%d %H:%M:%S", &parts)
         let stamp = String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        FileHandle.standardError.write(Data("\(stamp) argus-agent: \(s)\n".utf8))
+        // A recorded command or cwd is text from the network: its newlines and escapes must not forge log lines.
+        FileHandle.standardError.write(Data("\(stamp) argus-agent: \(TerminalText.printable(s))\n".utf8))
     }
 
     func run() {

@@ -12,10 +12,23 @@ public enum TerminalText {
 
     public static func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains(where: isControl) }
 
-    /// The control characters in `text`, named once each in order of appearance ("newline", "tab", "U+202E").
-    public static func controlNames(_ text: String) -> [String] {
+    /// Characters that do not show as themselves: the controls, plus the invisible ones (zero-width spaces and
+    /// joiners, the BOM, line and paragraph separators: format characters and default-ignorables). In a command,
+    /// what one reads is then not what a paste runs.
+    public static func isHidden(_ s: Unicode.Scalar) -> Bool {
+        if isControl(s) { return true }
+        guard s.value >= 0x80 else { return false }
+        switch s.properties.generalCategory {
+        case .format, .lineSeparator, .paragraphSeparator: return true
+        default: return s.properties.isDefaultIgnorableCodePoint
+        }
+    }
+
+    /// The hidden characters in `text` (`isHidden`), named once each in order of appearance ("newline", "tab",
+    /// "U+202E").
+    public static func hiddenNames(_ text: String) -> [String] {
         var seen: [String] = []
-        for s in text.unicodeScalars where isControl(s) {
+        for s in text.unicodeScalars where isHidden(s) {
             let hex = String(s.value, radix: 16, uppercase: true)
             let name =
                 s == "\n"

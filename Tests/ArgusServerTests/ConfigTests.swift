@@ -131,6 +131,10 @@ struct ConfigTests {
         for (args, said) in [
             (["serve", "--port", "-1", "--data-dir", dir.path], "argus-server: --port must be from 0 to 65535, got -1.\n"),
             (
+                ["serve", "--host", "", "--data-dir", dir.path],
+                "argus-server: --host must be an address or a name (127.0.0.1 for this machine only, 0.0.0.0 for every interface).\n"
+            ),
+            (
                 ["serve", "--host", "999.1.1.1", "--port", "0", "--data-dir", dir.path],
                 "argus-server: cannot listen on 999.1.1.1: it is neither an address nor a name this machine can resolve.\n"
             ),

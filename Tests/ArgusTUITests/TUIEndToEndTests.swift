@@ -435,7 +435,16 @@ struct TUIEndToEndTests {
         let actions = try c.mustGet("/api/batches/b1/actions")
         #expect(
             actions["copy_command"]?["reason"]
-                == "the recorded command holds control characters (newline, U+202E) that a paste into a shell would run or hide")
+                == "the recorded command holds control or invisible characters (newline, U+202E) that a paste into a shell would run or hide"
+        )
+        // An invisible character counts too: what one reads would not be what a paste runs.
+        try c.mustPost(Ev.make("batch_start", batch: "zw", data: ["command": "python a\u{200B}.py\u{2028}"]))
+        #expect(
+            try c.mustGet("/api/batches/zw/actions")["copy_command"]?["reason"]
+                == "the recorded command holds control or invisible characters (U+200B, U+2028) that a paste into a shell would run or hide"
+        )
+        try c.mustPost(Ev.make("batch_start", batch: "plain", data: ["command": "python train.py --name 東京 --note café"]))
+        #expect(try c.mustGet("/api/batches/plain/actions")["copy_command"]?["enabled"] == true)
         let t = try tui(s, token, ["b1/j1"])
         try t.wait("the job screen") { $0.contains("b1 / j1") && $0.contains("[c] Copy") }
         t.send("c")

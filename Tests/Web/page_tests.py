@@ -309,7 +309,7 @@ def hidden_command(b):
                    event("job_start", "hidden-b", "j", {})])
     sign_in(b, "/jobs/hidden-b/j")
     b.wait_js("document.querySelector('#act-copy') && document.querySelector('#act-copy').disabled"
-              " && document.querySelector('#act-copy').title.includes('control characters (newline, U+202E)')",
+              " && document.querySelector('#act-copy').title.includes('control or invisible characters (newline, U+202E)')",
               "#act-copy disabled, saying why", diag="document.querySelector('#actions').outerHTML")
 
 
@@ -388,10 +388,10 @@ def missing_job(b):
     check("nope" in (b.text("#page-error") or ""), f"#page-error does not name the job: {b.text('#page-error')!r}")
     check(not b.visible("#conn"), f"the header says {b.text('#conn')!r} about a server that answered")
     # A raw % typed into the address (not %25) cannot be decoded: said, not a blank page and a script error.
-    for path in (f"/jobs/{q(BATCH)}/j%", "/batches/%E0%A4%A"):
+    for path in (f"/jobs/{q(BATCH)}/j%", "/batches/%E0%A4%A", f"/jobs/{q(BATCH)}/%FF"):
         b.get(f"{URL}{path}")
         b.wait_js("document.querySelector('#page-error')", f"#page-error on {path}", diag="document.body.innerText.slice(0, 300)")
-        check("% that is not followed by two hex digits" in b.text("#page-error"), f"#page-error says {b.text('#page-error')!r}")
+        check("a % in it does not start an escape of UTF-8 text" in b.text("#page-error"), f"#page-error says {b.text('#page-error')!r}")
 
 
 @scenario

@@ -71,7 +71,12 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         var config: ServerConfig
         do { config = try ServerConfig.fromEnvironment() } catch { throw fail(error.description) }
-        if let host { config.host = host }
+        if let host {
+            guard !host.trimmed().isEmpty else {
+                throw fail("--host must be an address or a name (127.0.0.1 for this machine only, 0.0.0.0 for every interface).")
+            }
+            config.host = host.trimmed()
+        }
         if let port {
             guard (0...65535).contains(port) else {
                 throw fail("--port must be from 0 to 65535, got \(port).")

@@ -222,13 +222,14 @@ struct ActionPolicy: Sendable {
     let clock: ServerClock
 
     /// Why a recorded command is not offered for copying, or nil. Both clients show a command's control characters as
-    /// spaces (they must not reach a terminal or reorder a page), so what they would copy is not what one reads: a
-    /// newline runs what follows it at once when pasted into a shell, a bidi override hides it.
+    /// spaces (they must not reach a terminal or reorder a page) and invisible ones as nothing, so what they would
+    /// copy is not what one reads: a newline runs what follows it at once when pasted into a shell, a bidi override
+    /// or a zero-width space hides what is there.
     static func copyRefusal(_ command: String) -> String? {
-        let found = TerminalText.controlNames(command)
+        let found = TerminalText.hiddenNames(command)
         guard !found.isEmpty else { return nil }
         return
-            "the recorded command holds control characters (\(found.joined(separator: ", "))) that a paste into a shell would run or hide"
+            "the recorded command holds control or invisible characters (\(found.joined(separator: ", "))) that a paste into a shell would run or hide"
     }
 
     func actionsJSON(_ b: BatchRecord, _ principal: Principal?, agent: AgentAssignment) -> JSON {

@@ -378,7 +378,8 @@ public enum ScreenView {
             if let text = s.banner {
                 // A reason the agent gave (a path, what to check) must be read whole: it wraps, over 3 rows at most
                 // (2 on a short terminal), and only what does not fit then ends with "…".
-                bannerRows = TextWidth.wrap("⚠ " + text, rect.width - 2, maxRows: rect.height >= 30 ? 3 : 2)
+                bannerRows = TextWidth.wrap(
+                    "⚠ " + TerminalText.printable(text), rect.width - 2, maxRows: rect.height >= 30 ? 3 : 2)
                 (banner, rest) = rest.takeTop(bannerRows.count)
             }
             let (tele, r1) = rest.takeTop(3)

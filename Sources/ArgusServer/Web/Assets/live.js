@@ -3,7 +3,7 @@
 // the page asks `onClosed` why and tries again later from the last id it saw.
 import { $, setText } from './dom.js';
 import { sseURL } from './api.js';
-import { age, nowSeconds } from './format.js';
+import { age, clock, nowSeconds } from './format.js';
 
 /** What training scripts send: only these count as "last event" (server-made notices do not). */
 const FROM_RUN = ['batch_start', 'batch_done', 'batch_failed', 'job_start', 'job_epoch', 'job_done', 'job_failed',
@@ -31,6 +31,7 @@ export class Live {
     // so a longer silence means the connection died without a word and EventSource would wait on it forever.
     this.keepaliveS = 15;
     this.heardFromServerAt = nowSeconds();
+    this.silentSince = null;
     this.tick = setInterval(() => { this.watch(); this.show(); }, 1000);
     // A page left for another stays in the back/forward cache, and its stream with it: each would hold one of the
     // browser's six connections to the server and the seventh page would hang. Close the stream when the page is
@@ -81,14 +82,17 @@ export class Live {
     if (!this.es) return;
     const silent = nowSeconds() - this.heardFromServerAt;
     if (silent <= 1.5 * this.keepaliveS + 2) return;
+    // Dated from the first silence, not this try: a retry that hangs too keeps saying since when.
+    if (this.silentSince === null) this.silentSince = this.heardFromServerAt;
     this.es.close();
     this.es = null;
     this.start();
-    this.set('reconnecting', `nothing from the server for ${Math.round(silent)} s; reconnecting…`);
+    this.set('reconnecting', `nothing from the server since ${clock(this.silentSince)}; reconnecting…`);
   }
 
   frame(type, ev) {
     this.heardFromServerAt = nowSeconds();
+    this.silentSince = null;
     if (this.state !== 'live') this.set('live', '');
     const id = ev.lastEventId ? Number(ev.lastEventId) : null;
     if (id !== null && Number.isFinite(id)) this.lastID = id;

@@ -10,7 +10,8 @@ import { jobPage } from './job-page.js';
 import { Live } from './live.js';
 
 const kind = document.body.dataset.page;
-/** The address's path segments, decoded; null for one that cannot be (a `%` not followed by two hex digits). */
+/** The address's path segments, decoded; null for one that cannot be (a `%` not followed by two hex digits, or
+ *  escapes that are not UTF-8). */
 const parts = location.pathname.split('/').slice(1).map((p) => {
   try { return decodeURIComponent(p); } catch (e) { return null; }
 });
@@ -38,7 +39,7 @@ async function boot() {
   try {
     if (parts.includes(null)) {
       $('conn').hidden = true;
-      problem('This address cannot be read: it has a % that is not followed by two hex digits (an id with % in it is written %25).');
+      problem('This address cannot be read: a % in it does not start an escape of UTF-8 text (an id with % in it is written %25).');
       return;
     }
     if (kind === 'share') { await share(); return; }
