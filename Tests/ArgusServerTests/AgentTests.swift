@@ -445,75 +445,65 @@ struct AgentTests {
 }
 
 extension AgentTests {
-    @Test("a stopped run ends only when its whole process group is gone: a child that ignores SIGTERM holds it until the SIGKILL")
-    func stopWaitsForTheGroup() throws {
-        let s = try TestServer()
+    /// A running agent (with `grace`) whose rerun of `batch` is a shell waiting on a child shell that ignores SIGTERM
+    /// (as a training script with its own handler may): Stop's SIGTERM ends the outer shell at once, the child only
+    /// at the SIGKILL. Its run reports as `<batch>-rerun`, then Stop is asked for; `body` gets the client, the
+    /// rerun's batch id and the child's pid. The child is killed afterwards whatever happened.
+    static func stopWithTrappingChild(
+        _ s: TestServer, grace: Int, alsoRecord other: String? = nil,
+        _ body: (_ c: HTTPClient, _ rerun: String, _ child: Int32) throws -> Void
+    ) throws {
         let token = try s.token()
         let c = s.client(token)
-        let work = try Self.scratch()
+        let work = try scratch()
         defer { try? FileManager.default.removeItem(at: work) }
         let state = work.appendingPathComponent("agent.json").path
-        _ = try Self.register(s, token, state: state)
-        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", "3"], stderr: state + ".log")
+        _ = try register(s, token, state: state)
+        let agent = try startProcess(
+            Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", String(grace)], stderr: state + ".log")
         defer { stopProcess(agent) }
-        // The recorded command's shell waits on a child shell that ignores SIGTERM (as a training script with its
-        // own handler may): Stop's SIGTERM ends the outer shell at once, the child only at the SIGKILL.
         let command = #"sh -c 'trap "" TERM; echo $$ > child.txt; while :; do sleep 0.2; done'; echo unreachable"#
-        try Self.finishedBatch(c, "trap", command: command, cwd: work.path)
-        try Self.waitOnline(c, "trap")
+        try finishedBatch(c, "trap", command: command, cwd: work.path)
+        if let other { try finishedBatch(c, other, command: "true", cwd: work.path) }
+        try waitOnline(c, "trap")
         #expect(try c.post("/api/batches/trap/rerun", json: [:]).status == 202)
-        let child = Int32(Self.waitForLine(work.appendingPathComponent("child.txt").path).trimmed()) ?? 0
-        #expect(child > 1 && Self.runs(child))
+        let child = Int32(waitForLine(work.appendingPathComponent("child.txt").path).trimmed()) ?? 0
+        #expect(child > 1 && runs(child))
         defer { if child > 1 { kill(child, SIGKILL) } }
         Thread.sleep(forTimeInterval: 0.5)  // the agent acks `started` right after spawning
         try c.mustPost(
             Ev.make(
                 "batch_start", batch: "trap-rerun", data: ["command": .string(command)],
-                source: ["project": "p", "host": .string(Self.host)]))
+                source: ["project": "p", "host": .string(host)]))
         #expect(try c.post("/api/batches/trap-rerun/stop", json: [:]).status == 200)
-        let deadline = Date().addingTimeInterval(15)
-        var status = try c.mustGet("/api/batches/trap-rerun")["status"]
-        while Date() < deadline, status != "stopped" {
-            usleep(50_000)
-            status = try c.mustGet("/api/batches/trap-rerun")["status"]
-        }
-        #expect(status == "stopped")
-        #expect(!Self.runs(child), "the batch read stopped while its SIGTERM-ignoring child still ran")
-        // Until then it was stopping, and a Rerun then would have started a second copy beside the first.
+        try body(c, "trap-rerun", child)
     }
-}
 
-extension AgentTests {
+    @Test("a stopped run ends only when its whole process group is gone: a child that ignores SIGTERM holds it until the SIGKILL")
+    func stopWaitsForTheGroup() throws {
+        try Self.stopWithTrappingChild(try TestServer(), grace: 3) { c, rerun, child throws in
+            let deadline = Date().addingTimeInterval(15)
+            var status = try c.mustGet(APIPath.batch(rerun))["status"]
+            while Date() < deadline, status != "stopped" {
+                usleep(50_000)
+                status = try c.mustGet(APIPath.batch(rerun))["status"]
+            }
+            #expect(status == "stopped")
+            // Until then it was stopping, and a Rerun then would have started a second copy beside the first.
+            #expect(!Self.runs(child), "the batch read stopped while its SIGTERM-ignoring child still ran")
+        }
+    }
+
     @Test("through a long Stop grace period the agent stays online for its host: a rerun is not refused meanwhile")
     func onlineThroughALongStop() throws {
         // Online for 12 s after the agent was last heard from (it polls at least every 10 s); a 30 s grace period.
         let s = try TestServer(env: ["ARGUS_AGENT_ONLINE_S": "12"])
-        let token = try s.token()
-        let c = s.client(token)
-        let work = try Self.scratch()
-        defer { try? FileManager.default.removeItem(at: work) }
-        let state = work.appendingPathComponent("agent.json").path
-        _ = try Self.register(s, token, state: state)
-        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", "30"], stderr: state + ".log")
-        defer { stopProcess(agent) }
-        let command = #"sh -c 'trap "" TERM; echo $$ > child.txt; while :; do sleep 0.2; done'; echo unreachable"#
-        try Self.finishedBatch(c, "slow", command: command, cwd: work.path)
-        try Self.finishedBatch(c, "other", command: "true", cwd: work.path)
-        try Self.waitOnline(c, "slow")
-        #expect(try c.post("/api/batches/slow/rerun", json: [:]).status == 202)
-        let child = Int32(Self.waitForLine(work.appendingPathComponent("child.txt").path).trimmed()) ?? 0
-        #expect(child > 1 && Self.runs(child))
-        defer { if child > 1 { kill(child, SIGKILL) } }
-        Thread.sleep(forTimeInterval: 0.5)  // the agent acks `started` right after spawning
-        try c.mustPost(
-            Ev.make(
-                "batch_start", batch: "slow-rerun", data: ["command": .string(command)],
-                source: ["project": "p", "host": .string(Self.host)]))
-        #expect(try c.post("/api/batches/slow-rerun/stop", json: [:]).status == 200)
-        Thread.sleep(forTimeInterval: 16)
-        #expect(try c.mustGet("/api/batches/slow-rerun")["status"] == "stopping", "its child still runs")
-        #expect(try c.mustGet(APIPath.batch("other"))["agent_online"] == true, "the agent went quiet during the grace period")
-        #expect(try c.mustGet("/api/batches/other/actions")["rerun"]?["enabled"] == true)
+        try Self.stopWithTrappingChild(s, grace: 30, alsoRecord: "other") { c, rerun, _ throws in
+            Thread.sleep(forTimeInterval: 16)
+            #expect(try c.mustGet(APIPath.batch(rerun))["status"] == "stopping", "its child still runs")
+            #expect(try c.mustGet(APIPath.batch("other"))["agent_online"] == true, "the agent went quiet during the grace period")
+            #expect(try c.mustGet("/api/batches/other/actions")["rerun"]?["enabled"] == true)
+        }
     }
 }
 

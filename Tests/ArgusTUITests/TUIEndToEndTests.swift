@@ -345,14 +345,19 @@ struct TUIEndToEndTests {
         #expect(deadDump.0 == 1 && deadDump.2 == err, "\(deadDump)")
     }
 
-    @Test("Rerun: with an agent online for the host, r then y queues the recorded command for it")
-    func rerunFromTheKeyboard() throws {
-        let (s, token, c) = try Self.seededServer()
+    /// The seeded batch `b1` finished on `gpu-box-7`, with an agent registered (so online) there: its id and client.
+    static func finishedWithAgent() throws -> (TestServer, String, HTTPClient, Int, HTTPClient) {
+        let (s, token, c) = try seededServer()
         try c.mustPost(Ev.make("job_done", batch: "b1", job: "j1", data: ["elapsed_s": 3]))
         try c.mustPost(Ev.make("batch_done", batch: "b1", source: ["project": "proj", "host": "gpu-box-7"]))
         let reg = try c.post("/api/agents/register", json: ["hostname": "gpu-box-7"])
         let agentID = try #require(reg.json?["agent_id"]?.intValue)
-        let agent = s.client(reg.json?["agent_token"]?.stringValue)
+        return (s, token, c, agentID, s.client(reg.json?["agent_token"]?.stringValue))
+    }
+
+    @Test("Rerun: with an agent online for the host, r then y queues the recorded command for it")
+    func rerunFromTheKeyboard() throws {
+        let (s, token, c, agentID, agent) = try Self.finishedWithAgent()
         let t = try tui(s, token, ["b1/j1"])
         try t.wait("the finished job with Rerun available") { $0.contains("✓ done") && $0.contains("[r] Rerun  ") }
         t.send("r")
@@ -380,12 +385,7 @@ struct TUIEndToEndTests {
 
     @Test("what the host's agent could not do is a banner for whoever opens the job later: a failed rerun, a refused Stop")
     func agentFailuresOutliveTheirMoment() throws {
-        let (s, token, c) = try Self.seededServer()
-        try c.mustPost(Ev.make("job_done", batch: "b1", job: "j1", data: ["elapsed_s": 3]))
-        try c.mustPost(Ev.make("batch_done", batch: "b1", source: ["project": "proj", "host": "gpu-box-7"]))
-        let reg = try c.post("/api/agents/register", json: ["hostname": "gpu-box-7"])
-        let agentID = try #require(reg.json?["agent_id"]?.intValue)
-        let agent = s.client(reg.json?["agent_token"]?.stringValue)
+        let (s, token, c, agentID, agent) = try Self.finishedWithAgent()
         func nextCommand() throws -> Int {
             try #require(try agent.mustGet("/api/agents/\(agentID)/jobs").arrayValue?.first?["id"]?.intValue)
         }
