@@ -119,11 +119,10 @@ struct JobRecord: Sendable {
     /// Whether a snapshot taken at `ts` belongs to this job (taken while it ran).
     func covers(_ ts: Int64) -> Bool { JobSpan.covers(ts, start: startUs, end: endUs) }
 
-    /// Applies one of this job's own events. Returns the status transition when it ended. `stopRequested`: its run
-    /// had been asked to stop (and had not ended), which a job_done then may mean (`BatchStatus.jobDone`).
+    /// Applies one of this job's own events. Returns the status the job had and has when the event ended it, changed
+    /// how it ended or started it again (the batch recounts its jobs then), nil otherwise. `stopRequested`: its run
+    /// had been asked to stop, which a job_done then may mean (`BatchStatus.jobDone`).
     @discardableResult
-    /// Folds one event into the summary. Returns the status the job had and has when the event ended it or changed
-    /// how it ended (the batch counts its jobs by these), nil otherwise.
     mutating func apply(_ e: IncomingEvent, stopRequested: Bool = false) -> (was: String, now: String)? {
         let ts = e.ts.micros
         lastActivityUs = max(lastActivityUs ?? ts, ts)
@@ -135,20 +134,20 @@ struct JobRecord: Sendable {
             // runs again, and its earlier end no longer counts. The same second counts as after (the SDK stamps
             // whole seconds, so a retry right after a failure carries its time); a start from before its end (out of
             // order) changes nothing, and the same event sent again is a duplicate, dropped before this.
+            var change: (was: String, now: String)? = nil
             if isFinished, let endUs, ts >= endUs {
-                let was = status
+                change = (status, "running")
                 status = "running"
                 startUs = ts
                 self.endUs = nil
                 elapsedS = nil
                 failureReason = nil
-                model = e.data["model"]?.stringValue ?? model
-                dataset = e.data["dataset"]?.stringValue ?? dataset
-                return (was, status)
+            } else {
+                startUs = min(startUs ?? ts, ts)
             }
-            startUs = min(startUs ?? ts, ts)
             model = e.data["model"]?.stringValue ?? model
             dataset = e.data["dataset"]?.stringValue ?? dataset
+            return change
         case "job_epoch":
             // Highest epoch wins, so a replayed spill file cannot move "latest" backwards.
             if let ep = e.data["epoch"]?.intValue, ep >= (latestEpoch ?? Int.min) {
