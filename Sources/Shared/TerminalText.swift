@@ -12,15 +12,13 @@ public enum TerminalText {
 
     public static func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains(where: isControl) }
 
-    /// Characters that do not show as themselves: the controls, plus the invisible ones (zero-width spaces and
-    /// joiners, the BOM, line and paragraph separators: format characters and default-ignorables). In a command,
-    /// what one reads is then not what a paste runs.
+    /// Characters that make a text read as something it is not, beyond the controls: line and paragraph separators
+    /// (some programs break the line there) and the invisible spaces with no use in a command (zero-width space, word
+    /// joiner, BOM). Not the joiners and variation selectors that emoji and Persian or Indic words are spelled with.
     public static func isHidden(_ s: Unicode.Scalar) -> Bool {
-        if isControl(s) { return true }
-        guard s.value >= 0x80 else { return false }
-        switch s.properties.generalCategory {
-        case .format, .lineSeparator, .paragraphSeparator: return true
-        default: return s.properties.isDefaultIgnorableCodePoint
+        switch s.value {
+        case 0x2028, 0x2029, 0x200B, 0x2060, 0xFEFF: return true
+        default: return isControl(s)
         }
     }
 
@@ -39,6 +37,7 @@ public enum TerminalText {
                         ? "tab"
                         : "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
             if !seen.contains(name) { seen.append(name) }
+            if seen.count > 5 { return seen.prefix(5) + ["…"] }
         }
         return seen
     }

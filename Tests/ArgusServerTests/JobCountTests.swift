@@ -120,6 +120,68 @@ struct JobCountTests {
         #expect(own["status"] == "failed" && own["failure_reason"] == "OOM in eval", "\(own)")
     }
 
+    @Test(
+        "late or stale events do not undo what the run said: batch_failed stands, a start after the batch ended or an end before the restart is ignored"
+    )
+    func staleEventsDoNotUndo() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        // batch_failed with no reason of its own: failed it stays, with a reason that says so, whatever its jobs do.
+        try c.mustPost(Ev.make("batch_start", batch: "bf", data: ["n_total_jobs": 2], ts: Self.at(0)))
+        try c.mustPost(Ev.make("job_start", batch: "bf", job: "j2", ts: Self.at(1)))
+        try c.mustPost(Ev.make("batch_failed", batch: "bf", data: ["total_elapsed_s": 4], ts: Self.at(4)))
+        try c.mustPost(Ev.make("job_done", batch: "bf", job: "j2", ts: Self.at(5)))
+        let bf = try c.mustGet("/api/batches/bf")
+        #expect(bf["status"] == "failed" && bf["failure_reason"] == "The run reported that it failed.", "\(bf)")
+
+        // Failed through its jobs, then n_total changes (a late batch_start): it still follows its jobs.
+        try c.mustPost(Ev.make("job_done", batch: "nt", job: "j1", ts: Self.at(2)))
+        try c.mustPost(Ev.make("job_failed", batch: "nt", job: "j2", ts: Self.at(2)))
+        try c.mustPost(Ev.make("batch_done", batch: "nt", ts: Self.at(4)))
+        try c.mustPost(Ev.make("batch_start", batch: "nt", data: ["n_total_jobs": 3], ts: Self.at(0)))
+        #expect(try c.mustGet("/api/batches/nt")["failure_reason"] == "1 of 2 jobs failed")
+        try c.mustPost(Ev.make("job_done", batch: "nt", job: "j2", ts: Self.at(6)))
+        let nt = try c.mustGet("/api/batches/nt")
+        #expect(nt["status"] == "done" && nt["failure_reason"] == .null && nt["n_done"] == 2, "\(nt)")
+
+        // A job_start that arrives after its batch ended (replayed from a spill file) does not reopen the job.
+        try c.mustPost(Ev.make("job_start", batch: "late", job: "j1", ts: Self.at(1)))
+        try c.mustPost(Ev.make("job_failed", batch: "late", job: "j1", ts: Self.at(2)))
+        try c.mustPost(Ev.make("batch_done", batch: "late", ts: Self.at(4)))
+        try c.mustPost(Ev.make("job_start", batch: "late", job: "j1", ts: Self.at(2)))
+        #expect(try c.mustGet("/api/jobs/late/j1")["status"] == "failed")
+        #expect(try c.mustGet("/api/batches/late")["n_failed"] == 1)
+
+        // An end from before the retry began (the first attempt's, arriving late) does not close the retry.
+        try c.mustPost(Ev.make("job_start", batch: "retry", job: "j1", ts: Self.at(1)))
+        try c.mustPost(Ev.make("job_failed", batch: "retry", job: "j1", ts: Self.at(3)))
+        try c.mustPost(Ev.make("job_start", batch: "retry", job: "j1", ts: Self.at(10)))
+        try c.mustPost(Ev.make("job_done", batch: "retry", job: "j1", ts: Self.at(2)))
+        let j = try c.mustGet("/api/jobs/retry/j1")
+        #expect(j["status"] == "running" && j["end_time"] == .null, "\(j)")
+    }
+
+    @Test("a run marked failed that then finishes well reads done without the failure reason")
+    func markedFailedThenDone() async throws {
+        let srv = try await InProcessServer { $0.stallTimeoutMin = 1 }
+        let c = srv.client(try srv.token())
+        let t0 = srv.clock.nowUs
+        let at: @Sendable (Int64) -> String = { Timestamp(micros: t0 + $0 * 1_000_000).iso }
+        try await offPool { try c.mustPost(Ev.make("job_start", batch: "mf", job: "j", ts: at(0))) }
+        srv.clock.advance(seconds: 120)
+        #expect(try await srv.services.checkStalls() == ["mf"])
+        let b = try await offPool { () throws -> JSON in
+            let marked = try c.post("/api/batches/mf/mark-failed", json: [:])
+            #expect(marked.status == 200, "\(marked.text)")
+            // The run was only cut off: its last events arrive, it ended well.
+            try c.mustPost(Ev.make("job_done", batch: "mf", job: "j", ts: at(130)))
+            try c.mustPost(Ev.make("batch_done", batch: "mf", ts: at(131)))
+            return try c.mustGet("/api/batches/mf")
+        }
+        #expect(b["status"] == "done" && b["failure_reason"] == .null && b["n_done"] == 1 && b["n_failed"] == 0, "\(b)")
+        await srv.stop()
+    }
+
     @Test("the real SDK retrying a job after an exception: the job and its batch end done, with no stale failure")
     func sdkRetry() throws {
         let python = try PythonSDK.python()

@@ -32,7 +32,8 @@ struct BatchScreenEndToEndTests {
         try t.wait("the batch screen, live") { $0.contains("● live") && $0.contains("VAL LOSS") && $0.contains("seed-c") }
         // > steps through status, job, model, epoch, elapsed to val loss.
         for _ in 0..<6 { t.send(">") }
-        var pane = try t.wait("sorted by val loss") { $0.contains("VAL LOSS▲") }
+        // (A capture can fall between two rows' updates: wait for the whole order, not only the header.)
+        var pane = try t.wait("sorted by val loss") { $0.contains("VAL LOSS▲") && Self.order($0, ids) == ["seed-b", "seed-c", "seed-a"] }
         #expect(Self.order(pane, ids) == ["seed-b", "seed-c", "seed-a"], "\(pane)")
         // seed-a improves past the others: its row moves to the top with no key pressed.
         try c.mustPost(Ev.epoch("sweep", "seed-a", 2, val: 0.1))

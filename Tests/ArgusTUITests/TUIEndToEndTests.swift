@@ -443,7 +443,8 @@ struct TUIEndToEndTests {
             try c.mustGet("/api/batches/zw/actions")["copy_command"]?["reason"]
                 == "the recorded command holds control or invisible characters (U+200B, U+2028) that a paste into a shell would run or hide"
         )
-        try c.mustPost(Ev.make("batch_start", batch: "plain", data: ["command": "python train.py --name 東京 --note café"]))
+        try c.mustPost(
+            Ev.make("batch_start", batch: "plain", data: ["command": "python train.py --name 東京 --note café --tag ❤️ 👨‍👩‍👧 --fa می‌خواهم"]))
         #expect(try c.mustGet("/api/batches/plain/actions")["copy_command"]?["enabled"] == true)
         let t = try tui(s, token, ["b1/j1"])
         try t.wait("the job screen") { $0.contains("b1 / j1") && $0.contains("[c] Copy") }

@@ -527,7 +527,8 @@ public struct IngestTransaction {
                 jobs[bid, default: [:]][jobID] = JobRecord(batchID: bid, id: jobID, now: receivedUs)
             }
             // A stopped run's job that reports its end late still ended on a stop (`BatchStatus.jobDone`).
-            if jobs[bid]![jobID]!.apply(e, stopRequested: batches[bid]!.stopRequested) != nil {
+            let batch = batches[bid]!
+            if jobs[bid]![jobID]!.apply(e, stopRequested: batch.stopRequested, batchEnded: batch.isFinished) != nil {
                 batches[bid]!.recount(try allJobs(bid))
             }
             // A snapshot that names a job still counts only while the job runs (JobSpan).

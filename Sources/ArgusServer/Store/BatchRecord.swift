@@ -101,13 +101,12 @@ struct BatchRecord: Sendable {
     /// before its jobs' events. A batch its script ended `done` that now has a failed job is `failed`; one that failed
     /// through its jobs alone (its reason is theirs) follows them, back to `done` when none is failed any more.
     mutating func recount(_ jobs: [JobRecord]) {
-        let theirs = failedJobsReason
         nDone = jobs.lazy.filter { $0.status == "done" }.count
         nFailed = jobs.lazy.filter { $0.status == "failed" }.count
         if status == "done", nFailed > 0 {
             status = "failed"
             failureReason = failureReason ?? failedJobsReason
-        } else if status == "failed", failureReason == theirs {
+        } else if status == "failed", let reason = failureReason, BatchRecord.isFailedJobsReason(reason) {
             if nFailed > 0 {
                 failureReason = failedJobsReason
             } else {
@@ -119,6 +118,13 @@ struct BatchRecord: Sendable {
 
     /// The failure reason of a batch that ended with failed jobs and gave none of its own.
     var failedJobsReason: String { "\(nFailed) of \(max(nTotal ?? 0, nDone + nFailed)) jobs failed" }
+
+    /// Whether `reason` is a `failedJobsReason` (whatever the counts were): the batch failed through its jobs alone.
+    static func isFailedJobsReason(_ reason: String) -> Bool {
+        guard reason.hasSuffix(" jobs failed") else { return false }
+        let counts = reason.dropLast(" jobs failed".count).split(separator: " ")
+        return counts.count == 3 && counts[1] == "of" && Int(counts[0]) != nil && Int(counts[2]) != nil
+    }
 
     /// Applies one ingested event to the summary (SPEC §3 "Effects"). `jobsSeen`: whether any job event of the batch
     /// reached the server (asked only for the events that end it).
@@ -176,7 +182,15 @@ struct BatchRecord: Sendable {
             status = BatchStatus.ended(by: e.type, stopRequested: stopRequested, failedJobs: nFailed)
             endUs = ts
             failureReason = e.data["reason"]?.stringValue ?? e.data["error"]?.stringValue ?? failureReason
-            if status == "failed", failureReason == nil { failureReason = failedJobsReason }
+            if status == "done" {
+                failureReason = nil  // a run marked failed that then finished well
+            } else if status == "failed", failureReason == nil {
+                // The run's own word that it failed stands, whatever its jobs do later; only batch_done with failed
+                // jobs fails through them alone (`recount`).
+                failureReason =
+                    e.type == "batch_failed"
+                    ? "The run reported that it failed\(nFailed > 0 ? " (\(failedJobsReason))" : "")." : failedJobsReason
+            }
         case ServerEventTypes.batchStopped:
             // Server-made by the stall detector, which checked that the batch was stopping and silent (serverEventRefusal).
             status = "stopped"

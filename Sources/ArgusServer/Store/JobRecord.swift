@@ -123,7 +123,9 @@ struct JobRecord: Sendable {
     /// how it ended or started it again (the batch recounts its jobs then), nil otherwise. `stopRequested`: its run
     /// had been asked to stop, which a job_done then may mean (`BatchStatus.jobDone`).
     @discardableResult
-    mutating func apply(_ e: IncomingEvent, stopRequested: Bool = false) -> (was: String, now: String)? {
+    mutating func apply(_ e: IncomingEvent, stopRequested: Bool = false, batchEnded: Bool = false) -> (
+        was: String, now: String
+    )? {
         let ts = e.ts.micros
         lastActivityUs = max(lastActivityUs ?? ts, ts)
         if startUs == nil { startUs = ts }
@@ -133,9 +135,10 @@ struct JobRecord: Sendable {
             // Started again after it ended: the script retries it (the SDK's `with r.job(...)` in a retry loop). It
             // runs again, and its earlier end no longer counts. The same second counts as after (the SDK stamps
             // whole seconds, so a retry right after a failure carries its time); a start from before its end (out of
-            // order) changes nothing, and the same event sent again is a duplicate, dropped before this.
+            // order) changes nothing, and the same event sent again is a duplicate, dropped before this. Nor does one
+            // after its batch ended: the script is over, so that start is a replay, not a retry.
             var change: (was: String, now: String)? = nil
-            if isFinished, let endUs, ts >= endUs {
+            if isFinished, !batchEnded, let endUs, ts >= endUs {
                 change = (status, "running")
                 status = "running"
                 startUs = ts
@@ -166,6 +169,8 @@ struct JobRecord: Sendable {
             // The latest end wins: a second end reported later changes how the job ended; one from before its end
             // (replayed late) does not.
             if isFinished, let endUs, ts < endUs { return nil }
+            // Nor one from before the job (re)started: an earlier attempt's, arriving after the retry began.
+            if let startUs, ts < startUs { return nil }
             let was = status
             status =
                 e.type == "job_failed"
