@@ -109,6 +109,9 @@ struct WebPageTests {
     @Test("log lines are stamped in the browser's time zone, as the banners are")
     func localTimes() throws { try run("local_times") }
 
+    @Test("a stream refused for too many open streams says why on the page")
+    func refusedStream() throws { try run("refused_stream", serverEnv: ["ARGUS_MAX_STREAMS_PER_TOKEN": "1"]) }
+
     @Test("a job page for a job the batch does not have says so, without claiming the server is unreachable")
     func missingJob() throws { try run("missing_job") }
 

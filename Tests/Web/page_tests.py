@@ -465,6 +465,22 @@ def local_times(b):
 
 
 @scenario
+def refused_stream(b):
+    """A stream refused for too many open streams (the server runs with ARGUS_MAX_STREAMS_PER_TOKEN=1) says so on the
+    page, with the server's sentence, instead of a bare "the server refused the stream"."""
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live")
+    first = b.driver.current_window_handle
+    b.js("window.open(arguments[0]);", f"{URL}/jobs/{q(BATCH)}/{q(JOB2)}")
+    b.driver.switch_to.window([h for h in b.driver.window_handles if h != first][0])
+    b.wait_js("/already has 1 open streams/.test(document.querySelector('#conn')?.textContent || '')",
+              "the second tab to say why its stream was refused", 15, "document.querySelector('#conn')?.textContent")
+    b.driver.close()
+    b.driver.switch_to.window(first)
+
+
+@scenario
 def share(b):
     """A share link opens the read-only page: no #actions, and #job-switcher shows the other job without reload."""
     s = server()
@@ -1005,6 +1021,11 @@ def main(argv):
             # The job's view answers 404, which Chromium logs on the console. Nothing else is allowed.
             b.assert_clean(URL, allow_console=[
                 "^" + re.escape(f"{URL}/api/jobs/{q(BATCH)}/nope/view - Failed to load resource: the server responded with a status of 404")])
+        elif name == "refused_stream":
+            # The second tab's stream is answered 429 (that is the scenario), which Chromium logs. Nothing else.
+            b.assert_clean(URL, allow_console=[
+                "^" + re.escape(URL) + r"/api/sse\S* - Failed to load resource: the server responded with a status of 429",
+                r"EventSource's response has a status 429"])
         elif name != "revoked":
             b.assert_clean(URL)
         print(f"ok {name} ({time.monotonic() - t0:.1f} s)")

@@ -67,12 +67,29 @@ export class Live {
       }
       es.close();
       this.set('offline', 'the server refused the stream');
-      Promise.resolve(this.onClosed()).then((retry) => {
+      this.why().then((detail) => {
+        if (detail && es === this.es) this.set('offline', `the server refused the stream: ${detail}`);
+        return this.onClosed();
+      }).then((retry) => {
         if (retry && !this.stopped) this.retryTimer = setTimeout(() => this.start(), 5000);
       });
     };
     for (const type of ['hello', 'keepalive', ...FROM_RUN, ...SERVER_MADE]) {
       es.addEventListener(type, (ev) => this.frame(type, ev));
+    }
+  }
+
+  /** The server's sentence for refusing the stream (EventSource never shows a refusal's body: too many streams
+   *  open, say), asked with one fetch of the same URL; null when it would be accepted now, or cannot be asked. */
+  async why() {
+    const ctl = new AbortController();
+    try {
+      const res = await fetch(sseURL(this.channels, null), { signal: ctl.signal, credentials: 'same-origin', cache: 'no-store' });
+      if (res.ok) { ctl.abort(); return null; }
+      const body = await res.json().catch(() => null);
+      return body?.detail || `HTTP ${res.status}`;
+    } catch (e) {
+      return null;
     }
   }
 
