@@ -398,6 +398,11 @@ struct TUIEndToEndTests {
         let pane = try t.wait("the failure, opened later") { $0.contains("⚠ Rerun failed on the host at ") }
         #expect(pane.contains(": the recorded cwd /srv/run does not exist"), "\(pane)")
         t.send("q")
+        // The batch screen says it too (a batch without jobs would show nothing else).
+        let tb = try tui(s, token, ["b1"])
+        let list = try tb.wait("the failure on the batch screen") { $0.contains("⚠ Rerun failed on the host at ") && $0.contains("j1") }
+        #expect(list.contains(": the recorded cwd /srv/run does not exist"), "\(list)")
+        tb.send("q")
 
         // The next rerun runs; a Stop of it that the agent refuses leaves it stopping, and says so.
         #expect(try c.post("/api/batches/b1/rerun", json: [:]).status == 202)

@@ -358,16 +358,21 @@ public struct JobData: Sendable {
     public mutating func takeActions(_ a: JSON) {
         guard let a = a.objectValue else { return }
         actions = [:]
-        agentFailure = nil
-        for p in a {
-            actions[p.key] = (p.value["enabled"]?.boolValue ?? false, p.value["reason"]?.stringValue)
-            // What the host's agent did not carry out (the server says so only while it matters).
-            if let failed = p.value["failed"], let reason = failed["reason"]?.stringValue {
-                let at = failed["at"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
-                let banner = p.key == "stop" ? Update.stopFailedBanner(reason, at: at) : Update.rerunFailedBanner(reason, at: at)
-                agentFailure = (key: "\(p.key)@\(failed["at"]?.stringValue ?? "")", banner: banner)
-            }
+        for p in a { actions[p.key] = (p.value["enabled"]?.boolValue ?? false, p.value["reason"]?.stringValue) }
+        agentFailure = JobData.agentFailure(in: .object(a))
+    }
+
+    /// What the host's agent did not carry out for a batch, as its actions say (`{stop,rerun}.failed`, given only
+    /// while it matters), as a banner and the key it is raised once by.
+    static func agentFailure(in actions: JSON) -> (key: String, banner: String)? {
+        var found: (key: String, banner: String)? = nil
+        for key in ["rerun", "stop"] {
+            guard let failed = actions[key]?["failed"], let reason = failed["reason"]?.stringValue else { continue }
+            let at = failed["at"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
+            let banner = key == "stop" ? Update.stopFailedBanner(reason, at: at) : Update.rerunFailedBanner(reason, at: at)
+            found = (key: "\(key)@\(failed["at"]?.stringValue ?? "")", banner: banner)
         }
+        return found
     }
 
     /// The banner for what the host's agent last failed to do for this batch (`actions.{stop,rerun}.failed`), keyed so

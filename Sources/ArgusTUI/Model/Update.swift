@@ -136,7 +136,9 @@ public enum Update {
                 s.returnToJob = nil
                 if let i = s.shownJobs.firstIndex(where: { $0.id == id }) { s.jobCursor = i }
             }
-            return []
+            // Whether the host's agent failed a rerun or stop of it: a banner here too (a batch without jobs shows
+            // nothing else).
+            return s.readOnly ? [] : askActions(&s, batchID)
         case .jobsUpdated(let batchID, let rows):
             guard s.screen == .jobs(batchID), s.jobsLoaded else { return [] }
             keepingSelection(&s) { s in
@@ -224,6 +226,13 @@ public enum Update {
             }
             return []
         case .actionsLoaded(let batchID, let actions):
+            if s.screen == .jobs(batchID) {
+                if let failure = JobData.agentFailure(in: actions), failure.key != s.agentFailureShown {
+                    s.agentFailureShown = failure.key
+                    s.banner = failure.banner
+                }
+                return []
+            }
             guard var data = s.job, data.batchID == batchID else { return [] }
             data.takeActions(actions)
             s.job = data

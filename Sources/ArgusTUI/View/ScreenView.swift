@@ -20,7 +20,15 @@ public enum ScreenView {
         let body = bodyRect(s)
         switch s.screen {
         case .batches: batchList(s, into: &g, rect: body)
-        case .jobs(let b): jobList(s, batchID: b, into: &g, rect: body)
+        case .jobs(let b):
+            var rest = body
+            if let text = s.banner {
+                let rows = bannerRows(text, rect: body)
+                let (top, below) = body.takeTop(rows.count)
+                drawBanner(rows, into: &g, rect: top)
+                rest = below
+            }
+            jobList(s, batchID: b, into: &g, rect: rest)
         case .job: job(s, into: &g, rect: body)
         case .compare: CompareView.render(s, into: &g, rect: body)
         }
@@ -352,6 +360,19 @@ public enum ScreenView {
             rows: rows, cursor: s.jobCursor, into: &g, rect: rect)
     }
 
+    /// A banner's rows: a reason the agent gave (a path, what to check) must be read whole, so it wraps, over 3 rows
+    /// at most (2 on a short terminal), and only what does not fit then ends with "…".
+    static func bannerRows(_ text: String, rect: Rect) -> [String] {
+        TextWidth.wrap("⚠ " + TerminalText.printable(text), rect.width - 2, maxRows: rect.height >= 30 ? 3 : 2)
+    }
+
+    static func drawBanner(_ rows: [String], into g: inout Grid, rect: Rect) {
+        g.fill(rect, " ", Style(fg: .yellow, reverse: true))
+        for (i, row) in rows.enumerated() {
+            g.put(rect.x + 1, rect.y + i, row, Style(fg: .yellow, bold: true, reverse: true), maxWidth: rect.width - 2)
+        }
+    }
+
     /// The body of the screen (between the header and the status line).
     static func bodyRect(_ s: AppState) -> Rect { Rect(x: 0, y: 1, width: s.width, height: s.height - 2) }
 
@@ -376,10 +397,7 @@ public enum ScreenView {
         init(_ s: AppState, _ job: JobData, rect: Rect) {
             var rest = rect
             if let text = s.banner {
-                // A reason the agent gave (a path, what to check) must be read whole: it wraps, over 3 rows at most
-                // (2 on a short terminal), and only what does not fit then ends with "…".
-                bannerRows = TextWidth.wrap(
-                    "⚠ " + TerminalText.printable(text), rect.width - 2, maxRows: rect.height >= 30 ? 3 : 2)
+                bannerRows = ScreenView.bannerRows(text, rect: rect)
                 (banner, rest) = rest.takeTop(bannerRows.count)
             }
             let (tele, r1) = rest.takeTop(3)
@@ -423,12 +441,7 @@ public enum ScreenView {
             return
         }
         let layout = JobLayout(s, job, rect: rect)
-        if let top = layout.banner {
-            g.fill(top, " ", Style(fg: .yellow, reverse: true))
-            for (i, row) in layout.bannerRows.enumerated() {
-                g.put(top.x + 1, top.y + i, row, Style(fg: .yellow, bold: true, reverse: true), maxWidth: top.width - 2)
-            }
-        }
+        if let top = layout.banner { drawBanner(layout.bannerRows, into: &g, rect: top) }
         JobPanels.telemetry(s, job, into: &g, rect: layout.telemetry)
         if let panel = layout.gpus { GPUPanel.render(s, job, into: &g, rect: panel) }
         JobPanels.environment(job, ascii: s.glyphs == .ascii, into: &g, rect: layout.environment)
