@@ -84,11 +84,18 @@ struct AgentTests {
         // A user name is refused the same way.
         let (urc, _, uerr) = try runTool(
             Binaries.path("argus-server"), ["token", "create"] + s.databaseArgs + ["--user", "mal\u{1B}[2Jlory"])
-        #expect(urc != 0 && uerr.contains("--user must be printable text, without control or bidi characters."), "\(uerr)")
-        _ = try s.token(user: "mallory")
+        #expect(urc != 0 && uerr.contains("--user must be printable text, without control, bidi or invisible characters."), "\(uerr)")
+        let (zrc, _, zerr) = try runTool(
+            Binaries.path("argus-server"), ["token", "create"] + s.databaseArgs + ["--user", "bob\u{200B}"])
+        #expect(zrc != 0 && zerr.contains("invisible characters"), "\(zerr)")
+        // "Mallory" spelled with é as one character and as e + U+0301 is one user: two tokens, one name.
+        let composed = s.client(try s.token(user: "mallor\u{E9}"))
+        let decomposed = s.client(try s.token(user: "mallore\u{301}"))
+        try composed.mustPost(Ev.make("batch_start", batch: "hers"))
+        #expect(try decomposed.get("/api/batches/hers").status == 200, "the second spelling is another user")
         let (_, tokens, _) = try runTool(Binaries.path("argus-server"), ["token", "list"] + s.databaseArgs)
         #expect(!tokens.unicodeScalars.contains { TerminalText.isControl($0) && $0 != "\n" }, "\(tokens)")
-        #expect(tokens.split(separator: "\n").count == 3, "a header and one row per token:\n\(tokens)")
+        #expect(tokens.split(separator: "\n").count == 4, "a header and one row per token:\n\(tokens)")
         let work = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: work) }
         _ = try Self.register(s, token, state: work.appendingPathComponent("a.json").path)

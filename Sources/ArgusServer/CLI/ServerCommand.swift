@@ -161,15 +161,16 @@ struct TokenCommand: ParsableCommand {
                 throw ValidationError("--user must be a name of 1 to 128 characters.")
             }
             // Shown in listings, on the web page and in 409s: printable text only, as host names are.
-            guard !TerminalText.hasControl(user) else {
-                throw ValidationError("--user must be printable text, without control or bidi characters.")
+            guard !user.unicodeScalars.contains(where: TerminalText.isHidden) else {
+                throw ValidationError("--user must be printable text, without control, bidi or invisible characters.")
             }
         }
 
         func run() throws {
             let store = try dir.open(create: initialize, offerInit: true)
             do {
-                print(try store.createToken(user: user, scope: TokenScope(rawValue: scope)!, admin: admin))
+                // One spelling per name (NFC, as ids): "é" typed as one character or as e and an accent is one user.
+                print(try store.createToken(user: IDEncoding.canonical(user), scope: TokenScope(rawValue: scope)!, admin: admin))
             } catch { throw fail("could not create the token: \(error)") }
         }
     }
