@@ -794,6 +794,15 @@ def index(b):
     wait_ready(b)
     check(b.url.endswith(f"/jobs/{q(BATCH)}/{q(JOB)}"), f"the row's link opened {b.url}")
     no_token_in_requests(b)
+    # More than 30 batches: the oldest are a click away, not out of reach.
+    s = server()
+    s.post_events([event("batch_start", f"old-{n:02d}", None, {}) for n in range(34)])
+    b.get(f"{URL}/")
+    b.wait_js("document.querySelectorAll('.batch').length === 30 && !document.querySelector('#index-more').hidden",
+              "30 batches and the Show older batches button", diag="document.querySelectorAll('.batch').length")
+    b.driver.find_element("css selector", "#index-more").click()
+    b.wait_js("document.querySelectorAll('.batch').length === 35 && document.querySelector('#index-more').hidden",
+              "all 35 batches, and no button", diag="document.querySelectorAll('.batch').length")
 
 
 @scenario

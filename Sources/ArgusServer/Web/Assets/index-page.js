@@ -5,6 +5,9 @@ import { age, latestLoss, isoSeconds, nowSeconds, DASH } from './format.js';
 
 const ACTIVE_FIRST = { running: 0, stalled: 1, stopping: 2 };
 const REFRESH_MS = 15000;
+/** Batches shown at first and added by each "Show older batches", up to the most the page follows (each is polled). */
+const PAGE = 30;
+const MOST = 300;
 
 export function statusCell(tag, status) {
   return el(tag, { class: 'status', dataset: { status }, text: status });
@@ -22,9 +25,21 @@ export async function indexPage({ onAuthLost }) {
     conn.textContent = lastOK === null ? 'offline' : `updated ${age(nowSeconds() - lastOK)}`;
   };
 
+  let shown = PAGE;
+  const more = $('index-more');
+  more.addEventListener('click', () => {
+    shown = Math.min(MOST, shown + PAGE);
+    more.disabled = true;
+    refresh().finally(() => { more.disabled = false; });
+  });
+
   async function refresh() {
     try {
-      const batches = await api('/api/batches?limit=30');
+      // One more than shown: whether there are older ones to offer.
+      const batches = await api(`/api/batches?limit=${shown + 1}`);
+      const older = batches.length > shown;
+      if (older) batches.length = shown;
+      more.hidden = !older || shown >= MOST;
       batches.sort((a, b) => (ACTIVE_FIRST[a.status] ?? 9) - (ACTIVE_FIRST[b.status] ?? 9));
       const jobLists = await Promise.all(batches.map((b) => api(`/api/batches/${enc(b.id)}/jobs`).catch(() => [])));
       $('index-empty').hidden = batches.length > 0;
