@@ -112,6 +112,9 @@ struct WebPageTests {
     @Test("a stream refused for too many open streams says why on the page")
     func refusedStream() throws { try run("refused_stream", serverEnv: ["ARGUS_MAX_STREAMS_PER_TOKEN": "1"]) }
 
+    @Test("the batch page lists its share links for the owner, live, and revokes one after asking")
+    func shareList() throws { try run("share_list") }
+
     @Test("a job page for a job the batch does not have says so, without claiming the server is unreachable")
     func missingJob() throws { try run("missing_job") }
 

@@ -481,6 +481,26 @@ def refused_stream(b):
 
 
 @scenario
+def share_list(b):
+    """The batch page lists its share links for the owner, live as one is minted, and revokes one after asking:
+    the link then opens nothing."""
+    s = server()
+    sign_in(b, f"/batches/{q(BATCH)}")
+    b.wait_js("document.querySelector('tr.job')", "the batch page")
+    check(b.js("return document.querySelector('#shares').hidden;"), "a share section with no share links")
+    link = mint_share()
+    row = f"document.querySelector('tr.share[data-id=\"{link['id']}\"]')"
+    b.wait_js(f"{row}?.dataset.state === 'active'", "the minted link, live, as active", diag="document.querySelector('#shares').outerHTML")
+    b.driver.find_element("css selector", f"tr.share[data-id=\"{link['id']}\"] button").click()
+    b.wait_js("!document.querySelector('#confirm').hidden", "the question first")
+    b.driver.find_element("css selector", "#confirm-yes").click()
+    b.wait_js(f"{row}?.dataset.state === 'revoked' && !{row}.querySelector('button')", "the link listed as revoked",
+              diag="document.querySelector('#shares').outerHTML")
+    status, _, _ = s.request("GET", f"/share/{link['token']}", token=False)
+    check(status == 404, f"the revoked link still opens: {status}")
+
+
+@scenario
 def share(b):
     """A share link opens the read-only page: no #actions, and #job-switcher shows the other job without reload."""
     s = server()

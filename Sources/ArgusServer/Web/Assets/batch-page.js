@@ -1,10 +1,10 @@
 // `/batches/{b}`: the batch's jobs with status, epoch and latest loss, live from the server's `summary` frames.
-import { $, el, clean, mount, crumbs, setText } from './dom.js';
+import { $, el, clean, mount, crumbs, setText, confirmAction, toast } from './dom.js';
 import { api, enc } from './api.js';
 import { Live } from './live.js';
 import { statusCell } from './index-page.js';
 import { banners, noticeFor, renderBanners } from './banners.js';
-import { duration, latestLoss, isoSeconds, DASH } from './format.js';
+import { clock, duration, latestLoss, isoSeconds, nowSeconds, DASH } from './format.js';
 
 export async function batchPage({ batchID, onAuthLost }) {
   mount('tpl-batch');
@@ -44,6 +44,39 @@ export async function batchPage({ batchID, onAuthLost }) {
   }
 
   render();
+  loadShares();
+  $('share-rows').addEventListener('click', async (e) => {
+    const id = e.target?.dataset?.revoke;
+    if (!id || !await confirmAction(`Revoke share link ${id}? Whoever has it loses access at once.`, 'Revoke')) return;
+    try {
+      await api(`/api/batches/${enc(batchID)}/shares/${enc(id)}`, { method: 'DELETE' });
+      toast(`Share link ${id} revoked.`);
+    } catch (err) {
+      toast(err.message, true);
+    }
+    loadShares();
+  });
+
+  /** The batch's share links, for its owner or an admin (others are refused the list, and see no section). */
+  async function loadShares() {
+    let list;
+    try { list = await api(`/api/batches/${enc(batchID)}/shares`); } catch (e) { $('shares').hidden = true; return; }
+    const when = (iso) => {
+      const t = isoSeconds(iso);
+      return t === null ? DASH : `${new Date(t * 1000).toLocaleDateString()} ${clock(t)}`;
+    };
+    $('shares').hidden = list.length === 0;
+    $('share-rows').replaceChildren(...list.map((sh) => {
+      const ends = isoSeconds(sh.expires_at);
+      const state = sh.revoked ? 'revoked' : ends !== null && ends <= nowSeconds() ? 'expired' : 'active';
+      return el('tr', { class: 'share', dataset: { id: String(sh.id), state } },
+        el('td', { text: when(sh.created_at) }), el('td', { text: sh.created_by }),
+        el('td', { text: sh.expires_at ? when(sh.expires_at) : 'never' }), el('td', { text: state }),
+        el('td', {}, state === 'active'
+          ? el('button', { type: 'button', dataset: { revoke: String(sh.id) } }, 'Revoke') : null));
+    }));
+  }
+
   const live = new Live({
     channels: [['batch', batchID]], lastEventID: null,
     onFrame(type, id, data) {
@@ -56,6 +89,7 @@ export async function batchPage({ batchID, onAuthLost }) {
       }
       const n = noticeFor(type, data);
       if (n) { s.notices.push(n); render(); }
+      if (type === 'share_created') loadShares();
     },
     onClosed: async () => {
       try { await api(`/api/batches/${enc(batchID)}`); return true; } catch (e) {
