@@ -34,7 +34,7 @@ struct AgentLoop {
         while true {
             do {
                 // Heartbeat, then long-poll: the server sees the agent at least every poll.
-                _ = try? client.post("/api/agents/\(agentID)/heartbeat", json: [:])
+                heartbeat(client)
                 let r = try client.get("/api/agents/\(agentID)/jobs?wait=10")
                 guard r.status == 200, let commands = r.json?.arrayValue else {
                     if r.status == 401 || r.status == 403 {
@@ -55,6 +55,9 @@ struct AgentLoop {
         }
     }
 
+    /// Tells the server this agent is there (it counts as online for ARGUS_AGENT_ONLINE_S after).
+    func heartbeat(_ client: HTTPClient) { _ = try? client.post("/api/agents/\(agentID)/heartbeat", json: [:]) }
+
     /// The newest journal entry whose `key` is `value`: `id` for a command this agent began, `pid` for a run it
     /// started.
     func journaled(_ key: String, _ value: Int) -> JSON? {
@@ -66,10 +69,7 @@ struct AgentLoop {
     /// Tells a process from a later one given the same pid: the boot it started in and its start time (clock ticks
     /// after boot, field 22 of /proc/PID/stat). Nil when there is no such process.
     static func processIdentity(_ pid: Int) -> String? {
-        guard let stat = readProcFile("/proc/\(pid)/stat"), let end = stat.lastIndex(of: ")") else { return nil }
-        // After the command name (which may hold spaces) come fields 3…; the start time is field 22.
-        let fields = stat[stat.index(after: end)...].split(separator: " ")
-        guard fields.count > 19 else { return nil }
+        guard let fields = statFields(pid), fields.count > 19 else { return nil }
         let boot = readProcFile("/proc/sys/kernel/random/boot_id")?.trimmed() ?? ""
         return "\(boot)/\(fields[19])"
     }
@@ -92,13 +92,18 @@ struct AgentLoop {
         defer { closedir(proc) }
         while let entry = readdir(proc) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard let pid = Int(name), let stat = readProcFile("/proc/\(pid)/stat"), let end = stat.lastIndex(of: ")")
-            else { continue }
-            // After the command name: state (field 3), ppid, pgrp (field 5).
-            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            guard let pid = Int(name), let fields = statFields(pid) else { continue }
+            // State (field 3), ppid, pgrp (field 5).
             if fields.count > 2, Int(fields[2]) == pgid, fields[0] != "Z", fields[0] != "X" { return true }
         }
         return false
+    }
+
+    /// The fields of /proc/PID/stat from field 3 on (after the command name, which may hold spaces and parentheses):
+    /// index 0 is field 3. Nil when there is no such process.
+    static func statFields(_ pid: Int) -> [Substring]? {
+        guard let stat = readProcFile("/proc/\(pid)/stat"), let end = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: end)...].split(separator: " ")
     }
 
     /// A small /proc file's text (they report size 0, so read to the end).
@@ -233,7 +238,7 @@ struct AgentLoop {
             // there, or its host would read "no agent online" and its reruns would be refused meanwhile.
             let deadline = Date().addingTimeInterval(grace)
             while AgentLoop.waitForGroup(pid, seconds: min(5, deadline.timeIntervalSinceNow)), Date() < deadline {
-                _ = try? client.post("/api/agents/\(agentID)/heartbeat", json: [:])
+                heartbeat(client)
             }
             if AgentLoop.groupIsLive(pid) {
                 kill(-pid_t(pid), SIGKILL)

@@ -46,18 +46,8 @@ struct StreamController {
             }
         }
         // Subscribe before replaying, so an event committed during the replay is queued, not missed.
-        let credential = ctx.principal?.credential
-        var subscribed = hub.subscribe(filter, credential: credential, expiresUs: ctx.principal?.expiresUs)
-        if subscribed == nil, let credential {
-            // At the cap: some of its streams may belong to pages already left (a reader clicking through jobs).
-            // Writing to them finds out: the first write reaches a closed peer, whose answer (a reset) makes a later
-            // one fail and end that stream. Probe and ask again for up to a second before refusing.
-            for _ in 0..<10 where subscribed == nil {
-                hub.probe(credential)
-                try await Task.sleep(for: .milliseconds(100))
-                subscribed = hub.subscribe(filter, credential: credential, expiresUs: ctx.principal?.expiresUs)
-            }
-        }
+        let subscribed = try await hub.subscribeFreeingLeft(
+            filter, credential: ctx.principal?.credential, expiresUs: ctx.principal?.expiresUs)
         guard let (subID, live, closed) = subscribed else {
             throw APIError(
                 status: .tooManyRequests,

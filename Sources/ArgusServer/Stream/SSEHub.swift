@@ -65,6 +65,23 @@ final class SSEHub: Sendable {
         return (id, stream, closed)
     }
 
+    /// `subscribe`, and at the credential's cap, first finds its streams whose clients have gone: some may belong to
+    /// pages already left (a reader clicking through jobs). Writing to them finds out: the first write reaches a
+    /// closed peer, whose answer (a reset) makes a later one fail and end that stream. It probes and asks again for up
+    /// to a second before it refuses (nil).
+    func subscribeFreeingLeft(_ filter: ChannelFilter, credential: Credential?, expiresUs: Int64?) async throws
+        -> (id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag)?
+    {
+        var subscribed = subscribe(filter, credential: credential, expiresUs: expiresUs)
+        guard let credential else { return subscribed }
+        for _ in 0..<10 where subscribed == nil {
+            probe(credential)
+            try await Task.sleep(for: .milliseconds(100))
+            subscribed = subscribe(filter, credential: credential, expiresUs: expiresUs)
+        }
+        return subscribed
+    }
+
     /// The credentials that hold streams open right now.
     var openCredentials: Set<Credential> {
         state.withLock { Set($0.subs.values.compactMap(\.credential)) }
@@ -152,22 +169,18 @@ final class SSEHub: Sendable {
 
     /// Sends a keepalive to every stream of `credential` now: the write to one whose client has gone (a page left for
     /// another) fails at once and frees its slot, instead of at the next keepalive, up to 15 s later.
-    func probe(_ credential: Credential) {
-        let now = ArgusStore.nowUs()
-        state.withLock { s in
-            for (id, sub) in s.subs where sub.credential == credential {
-                sub.continuation.yield(.keepalive)
-                s.subs[id]?.lastSendUs = now
-            }
-        }
-    }
+    func probe(_ credential: Credential) { sendKeepalive { $0.credential == credential } }
 
     /// Sends a keepalive comment to every connection silent for `silenceS`; a dead peer's write fails and ends it.
     func keepalive(silenceS: Double) {
+        let cutoff = ArgusStore.nowUs() - Int64(silenceS * 1_000_000)
+        sendKeepalive { $0.lastSendUs <= cutoff }
+    }
+
+    private func sendKeepalive(to chosen: (Subscriber) -> Bool) {
         let now = ArgusStore.nowUs()
-        let cutoff = now - Int64(silenceS * 1_000_000)
         state.withLock { s in
-            for (id, sub) in s.subs where sub.lastSendUs <= cutoff {
+            for (id, sub) in s.subs where chosen(sub) {
                 sub.continuation.yield(.keepalive)
                 s.subs[id]?.lastSendUs = now
             }

@@ -369,7 +369,7 @@ public struct JobData: Sendable {
         for key in ["rerun", "stop"] {
             guard let failed = actions[key]?["failed"], let reason = failed["reason"]?.stringValue else { continue }
             let at = failed["at"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
-            let banner = key == "stop" ? Update.stopFailedBanner(reason, at: at) : Update.rerunFailedBanner(reason, at: at)
+            let banner = Update.agentFailedBanner(key == "stop" ? "Stop" : "Rerun", reason, at: at)
             found = (key: "\(key)@\(failed["at"]?.stringValue ?? "")", banner: banner)
         }
         return found

@@ -183,7 +183,7 @@ public enum Update {
             // "last event" is when the run was last heard from, not when we connected.
             s.lastEventAt = data.batchLastActivity.map { min(s.now, $0) } ?? s.now
             if data.batchStatus == "stalled", let last = s.lastEventAt { s.banner = stalledBanner(since: last) }
-            raiseAgentFailure(&s)
+            raiseAgentFailure(&s, data.agentFailure)
             refreshBounds(&s)
             return s.showGPUs ? askGPUHistory(&s) : []
         case .streamEvent(let e):
@@ -217,7 +217,7 @@ public enum Update {
             case ServerEventTypes.batchStopped, ServerEventTypes.batchMarkedFailed:
                 s.banner = info?["reason"]?.stringValue
             case ServerEventTypes.rerunFailed:
-                s.banner = rerunFailedBanner(info?["error"]?.stringValue ?? "the agent could not start it", at: nil)
+                s.banner = agentFailedBanner("Rerun", info?["error"]?.stringValue ?? "the agent could not start it", at: nil)
             case "rerun_started":
                 if let rerun = data.rerunBatchID { s.banner = "Rerun started as batch \(rerun): press o to open it" }
             case "job_epoch":
@@ -227,16 +227,13 @@ public enum Update {
             return []
         case .actionsLoaded(let batchID, let actions):
             if s.screen == .jobs(batchID) {
-                if let failure = JobData.agentFailure(in: actions), failure.key != s.agentFailureShown {
-                    s.agentFailureShown = failure.key
-                    s.banner = failure.banner
-                }
+                raiseAgentFailure(&s, JobData.agentFailure(in: actions))
                 return []
             }
             guard var data = s.job, data.batchID == batchID else { return [] }
             data.takeActions(actions)
             s.job = data
-            raiseAgentFailure(&s)
+            raiseAgentFailure(&s, data.agentFailure)
             // A key pressed while the old actions said no is decided on the fresh ones (or the old, if none came).
             guard let pending = s.actionAfterRecheck else { return [] }
             s.actionAfterRecheck = nil
@@ -909,20 +906,16 @@ public enum Update {
         "Stalled: nothing received from this run since \(Fmt.clock(seconds))"
     }
 
-    /// A rerun the host's agent could not start, or whose process died before its run reported.
-    static func rerunFailedBanner(_ reason: String, at: Double?) -> String {
-        "Rerun failed on the host\(at.map { " at \(Fmt.clock($0))" } ?? ""): \(reason)"
+    /// What the host's agent could not do (`what`: "Rerun", a rerun it could not start or whose process died before
+    /// its run reported; "Stop", one it refused, which leaves the batch stopping until someone ends the run there).
+    static func agentFailedBanner(_ what: String, _ reason: String, at: Double?) -> String {
+        "\(what) failed on the host\(at.map { " at \(Fmt.clock($0))" } ?? ""): \(reason)"
     }
 
-    /// A Stop the host's agent refused: the batch stays stopping until someone ends the run there.
-    static func stopFailedBanner(_ reason: String, at: Double?) -> String {
-        "Stop failed on the host\(at.map { " at \(Fmt.clock($0))" } ?? ""): \(reason)"
-    }
-
-    /// Shows the agent's latest failure for this batch (`JobData.agentFailure`) once per failure: loading the job, or
-    /// the actions saying so for the first time.
-    static func raiseAgentFailure(_ s: inout AppState) {
-        guard let failure = s.job?.agentFailure, failure.key != s.agentFailureShown else { return }
+    /// Shows the agent's latest failure for the batch on screen (`JobData.agentFailure`) once per failure: when the
+    /// job or batch screen loads, or when its actions first say so.
+    static func raiseAgentFailure(_ s: inout AppState, _ failure: (key: String, banner: String)?) {
+        guard let failure, failure.key != s.agentFailureShown else { return }
         s.agentFailureShown = failure.key
         s.banner = failure.banner
     }
