@@ -26,6 +26,8 @@ export async function indexPage({ onAuthLost }) {
   };
 
   let shown = PAGE;
+  /** Each batch's jobs as last fetched, with the summary they were fetched at. */
+  const jobsSeen = new Map();
   const more = $('index-more');
   more.addEventListener('click', () => {
     shown = Math.min(MOST, shown + PAGE);
@@ -41,7 +43,16 @@ export async function indexPage({ onAuthLost }) {
       if (older) batches.length = shown;
       more.hidden = !older || shown >= MOST;
       batches.sort((a, b) => (ACTIVE_FIRST[a.status] ?? 9) - (ACTIVE_FIRST[b.status] ?? 9));
-      const jobLists = await Promise.all(batches.map((b) => api(`/api/batches/${enc(b.id)}/jobs`).catch(() => [])));
+      // A batch's jobs are asked for again only when its summary changed since the last poll: with 300 finished
+      // batches shown, a poll is one request, not 301.
+      const jobLists = await Promise.all(batches.map(async (b) => {
+        const key = JSON.stringify([b.status, b.last_received, b.n_done, b.n_failed]);
+        const known = jobsSeen.get(b.id);
+        if (known && known.key === key) return known.jobs;
+        const jobs = await api(`/api/batches/${enc(b.id)}/jobs`).catch(() => null);
+        if (jobs) jobsSeen.set(b.id, { key, jobs });
+        return jobs || [];
+      }));
       $('index-empty').hidden = batches.length > 0;
       $('batches').replaceChildren(...batches.map((b, i) => batchBlock(b, jobLists[i])));
       lastOK = nowSeconds();
