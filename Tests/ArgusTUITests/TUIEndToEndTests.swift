@@ -429,6 +429,40 @@ struct TUIEndToEndTests {
         t2.send("q")
     }
 
+    @Test("the batch screen raises what the agent could not do while it is open: a failed rerun, a refused Stop")
+    func agentFailuresOnTheOpenBatchScreen() throws {
+        let (s, token, c, agentID, agent) = try Self.finishedWithAgent()
+        func nextCommand() throws -> Int {
+            try #require(try agent.mustGet("/api/agents/\(agentID)/jobs").arrayValue?.first?["id"]?.intValue)
+        }
+        let t = try tui(s, token, ["b1"])
+        try t.wait("the batch screen") { $0.contains("argus  b1") && $0.contains("j1") }
+        #expect(try c.post("/api/batches/b1/rerun", json: [:]).status == 202)
+        let refused = ["status": "failed", "error": "the recorded cwd /srv/run does not exist"] as JSON
+        #expect(try agent.post("/api/agents/\(agentID)/jobs/\(try nextCommand())/ack", json: refused).status == 200)
+        let pane = try t.wait("the failed rerun, live") { $0.contains("⚠ Rerun failed on the host at ") }
+        #expect(pane.contains(": the recorded cwd /srv/run does not exist"), "\(pane)")
+        t.send("q")
+
+        #expect(try c.post("/api/batches/b1/rerun", json: [:]).status == 202)
+        #expect(
+            try agent.post("/api/agents/\(agentID)/jobs/\(try nextCommand())/ack", json: ["status": "started", "pid": 4242]).status == 200)
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: "b2", data: ["command": "python train.py --epochs 50"],
+                source: ["project": "proj", "host": "gpu-box-7"]))
+        try c.mustPost(Ev.make("job_start", batch: "b2", job: "j1"))
+        let t2 = try tui(s, token, ["b2"])
+        try t2.wait("the rerun's batch screen") { $0.contains("argus  b2") && $0.contains("j1") }
+        #expect(try c.post("/api/batches/b2/stop", json: [:]).status == 200)
+        let cannot = ["status": "failed", "error": "the agent cannot tell whether process group 4242 is still the run it started"] as JSON
+        #expect(try agent.post("/api/agents/\(agentID)/jobs/\(try nextCommand())/ack", json: cannot).status == 200)
+        // A refused Stop is no event: the screen asks again while the batch is stopping.
+        let stopping = try t2.wait("the refused Stop, live") { $0.contains("⚠ Stop failed on the host at ") }
+        #expect(stopping.contains("process group 4242"), "\(stopping)")
+        t2.send("q")
+    }
+
     @Test("a recorded command with a newline or a bidi override is not copied: c says why, and nothing reaches the clipboard")
     func hiddenCommandIsNotCopied() throws {
         let s = try TestServer()

@@ -165,6 +165,8 @@ public struct AppState: Sendable {
     public var batchCursor = 0
     public var jobs: [JobRow] = []
     public var jobsLoaded = false
+    /// The status of the batch on the batch screen, from its stream's summary frames (nil until the first).
+    public var openBatchStatus: String?
     /// When the batch list and the batch's rows were last received: what "showing … as of" says when offline.
     public var batchesAsOf: Double?
     public var jobsAsOf: Double?

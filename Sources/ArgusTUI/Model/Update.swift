@@ -10,6 +10,9 @@ public enum Action: Sendable {
     case jobsLoaded(batchID: String, [JSON])
     /// Jobs whose summary changed, from the batch's live stream (SSE summary frames): each replaces its row.
     case jobsUpdated(batchID: String, [JSON])
+    /// The open batch changed on its live stream: a summary frame gave its status, or (no status) the host's agent
+    /// reported a rerun it could not start (`rerun_failed`).
+    case batchChanged(batchID: String, status: String?)
     /// Who the caller is (`GET /api/session`).
     case sessionLoaded(isAdmin: Bool)
     /// One compared job's view (its epochs separately when they came in the columns form), or why it failed.
@@ -111,6 +114,12 @@ public enum Update {
             if let job = s.job, s.screen == .job, actionsFollowAgents(s, job), now - s.actionsAskedAt >= agentRecheckS {
                 return askActions(&s, job.batchID)
             }
+            // A Stop the agent refuses is no event: while the batch on screen is stopping, its actions are asked again.
+            if case .jobs(let b) = s.screen, !s.readOnly, s.openBatchStatus == "stopping",
+                now - s.actionsAskedAt >= agentRecheckS
+            {
+                return askActions(&s, b)
+            }
             return []
         case .batchesLoaded(let rows):
             // A refresh that adds or reorders batches leaves the cursor on the batch it was on.
@@ -148,6 +157,14 @@ public enum Update {
             }
             s.jobsAsOf = s.now
             return []
+        case .batchChanged(let batchID, let status):
+            guard s.screen == .jobs(batchID) else { return [] }
+            let was = s.openBatchStatus
+            if let status { s.openBatchStatus = status }
+            // What the agent last failed to do is in the actions (a banner here too): asked again when it may
+            // have changed (the first frame's status comes just after the list, which asked already).
+            guard !s.readOnly, status == nil || (was != nil && was != status) else { return [] }
+            return askActions(&s, batchID)
         case .sessionLoaded(let isAdmin):
             s.isAdmin = isAdmin
             return []
@@ -339,6 +356,7 @@ public enum Update {
         s.actionAfterRecheck = nil
         s.banner = nil
         s.agentFailureShown = nil
+        s.openBatchStatus = nil
         s.status = nil
         s.statusIsError = false
     }

@@ -303,8 +303,9 @@ class StreamThread: @unchecked Sendable {
 }
 
 /// The batch screen's feed: the batch's SSE channel, from now (no replay). The summary frame that opens each
-/// connection lists every job, so it replaces the list; later summaries carry the jobs that changed. Other
-/// events are skipped unparsed. A dropped stream is reconnected with capped backoff, and its opening summary
+/// connection lists every job, so it replaces the list; later summaries carry the jobs that changed, and each
+/// the batch's status. A rerun the agent could not start (`rerun_failed`) is passed on; other events are skipped
+/// unparsed. A dropped stream is reconnected with capped backoff, and its opening summary
 /// brings the list up to date again, so nothing missed in between is lost.
 final class BatchStream: StreamThread, @unchecked Sendable {
     let baseURL: String
@@ -338,12 +339,19 @@ final class BatchStream: StreamThread, @unchecked Sendable {
                     conn.idleTimeout = SSEConnection.stallTimeout(keepalive: keepalive)
                     return true
                 }
+                if e.type == ServerEventTypes.rerunFailed {
+                    inbox.post(.batchChanged(batchID: batchID, status: nil))
+                    return true
+                }
                 guard e.type == SummaryFrame.eventType else { return true }
                 guard let frame = try? JSON.parse(e.data), let jobs = frame["jobs"]?.arrayValue else {
                     broken = .malformed("a summary of batch \(batchID)")
                     return false
                 }
                 inbox.post(opened ? .jobsUpdated(batchID: batchID, jobs) : .jobsLoaded(batchID: batchID, jobs))
+                if let status = frame["batch"]?["status"]?.stringValue {
+                    inbox.post(.batchChanged(batchID: batchID, status: status))
+                }
                 if !opened {
                     inbox.post(.connection(.live))
                     opened = true
