@@ -220,6 +220,21 @@ struct GPUPanelTests {
         #expect(panel[1].hasSuffix("▁█") && panel[2].hasSuffix(" ▁"), "the history clamps to the ends: \(panel)")
     }
 
+    @Test("a GPU the newest snapshot no longer reports leaves the panel: its last readings are not shown as current")
+    func goneGPU() {
+        var s = Fixture.state(Fixture.view(), width: 100, height: 30)
+        _ = Update.apply(&s, .key(.char("G")))
+        let rows: [JSON] = [
+            ["id": 3, "gpus": [["index": 0, "util_pct": 91]]],
+            ["id": 2, "gpus": [["index": 0, "util_pct": 90], ["index": 1, "util_pct": 88, "temp_c": 71]]],
+            ["id": 1, "gpus": [["index": 0, "util_pct": 89], ["index": 1, "util_pct": 87, "temp_c": 70]]],
+        ]
+        _ = Update.apply(&s, .gpuHistoryLoaded(batchID: "b1", jobID: "j1", rows))
+        let panel = GPUFixture.panel(s, width: 100, height: 4)
+        #expect(panel[0].contains("1 GPU ") && panel[1].contains("GPU 0") && panel[1].contains("91.0%"), "\(panel)")
+        #expect(!panel.joined().contains("GPU 1") && !panel.joined().contains("71°C"), "GPU 1 is gone: \(panel)")
+    }
+
     @Test("the history keeps its newest snapshots up to the capacity")
     func capacity() {
         var h = GPUHistory()

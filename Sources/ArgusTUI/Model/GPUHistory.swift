@@ -50,9 +50,11 @@ public struct GPUHistory: Sendable, Equatable {
         }
     }
 
-    /// Every GPU index seen in the kept snapshots, ascending.
+    /// The GPUs the newest snapshot reports, ascending: one an older snapshot had and the newest lacks (the run
+    /// restarted on fewer, or with other `CUDA_VISIBLE_DEVICES`) is no longer the job's, and its last readings
+    /// would read as current.
     public var indices: [Int] {
-        Array(Set(samples.flatMap { $0.devices.map(\.index) })).sorted()
+        Array(Set(samples.last?.devices.map(\.index) ?? [])).sorted()
     }
 
     /// GPU `index`'s readings in the newest snapshot that has it.
