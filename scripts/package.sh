@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes dist/argus-VERSION-linux-ARCH.tar.gz: the three binaries with the Swift runtime linked in, to copy to a
-# GPU box that has no Swift toolchain. There they need only the distribution's libcurl4 and libstdc++6, plus
-# libncursesw6 (argus-tui) and libsqlite3-0 (argus-server), which a Debian or Ubuntu machine normally has already.
+# GPU box that has no Swift toolchain. There they need only the distribution's libstdc++6, plus libcurl4 (argus-tui,
+# argus-agent), libncursesw6 (argus-tui) and libsqlite3-0 (argus-server), which a Debian or Ubuntu machine normally has.
 #   scripts/package.sh [OUT_DIR]        (default ./dist in the repository; a relative OUT_DIR is relative to where you are)
 set -euo pipefail
 out="${1:-$(dirname "$0")/../dist}"
@@ -19,7 +19,7 @@ Argus $version for Linux ($(uname -m)), built on $(. /etc/os-release && echo "$P
 
 Copy bin/ anywhere on PATH, e.g.:   mkdir -p ~/.local/bin && cp bin/* ~/.local/bin/
 The binaries carry the Swift runtime; they need only the distribution's libraries:
-  all three: libcurl4 libstdc++6   argus-tui: also libncursesw6   argus-server: also libsqlite3-0
+  all three: libstdc++6   argus-tui: also libcurl4 libncursesw6   argus-agent: also libcurl4   argus-server: also libsqlite3-0
 Check with:  ldd bin/argus-tui | grep 'not found'   (prints nothing when all is there)
 Then put your token in a file only you can read, and pass it in the environment, not on the command
 line (every local user sees command lines in ps):

@@ -1,5 +1,4 @@
 import ArgumentParser
-import ArgusClient
 import Foundation
 import Shared
 
@@ -49,8 +48,11 @@ struct SimulateCommand: ParsableCommand {
         guard let token = token ?? env["ARGUS_TOKEN"], !token.isEmpty else {
             throw ArgusServer.fail("give --token or set ARGUS_TOKEN.")
         }
+        guard let client = SimulatorClient(baseURL: url, token: token) else {
+            throw ArgusServer.fail("the server URL must be http(s)://host[:port][/path], got '\(url)'.")
+        }
         var sim = Simulator(
-            client: HTTPClient(baseURL: url, token: token), jobs: jobs, epochs: epochs, speed: speed,
+            client: client, jobs: jobs, epochs: epochs, speed: speed,
             failLast: fail, idle: idle,
             batchID: batchID ?? "sim-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))",
             seed: seed ?? UInt64.random(in: 1...UInt64.max))
@@ -77,7 +79,7 @@ struct SplitMix: RandomNumberGenerator {
 struct Simulator {
     /// How long a send keeps trying through network errors, 5xx and 429 (a server restart) before giving up.
     static let patienceS = 60.0
-    let client: HTTPClient
+    let client: SimulatorClient
     let jobs: Int
     let epochs: Int
     let speed: Double
@@ -96,7 +98,7 @@ struct Simulator {
     let gpuCount = 4
 
     init(
-        client: HTTPClient, jobs: Int, epochs: Int, speed: Double, failLast: Bool, idle: Bool,
+        client: SimulatorClient, jobs: Int, epochs: Int, speed: Double, failLast: Bool, idle: Bool,
         batchID: String, seed: UInt64
     ) {
         self.client = client
@@ -121,7 +123,7 @@ struct Simulator {
     func sleep(_ seconds: Double) { Thread.sleep(forTimeInterval: seconds / speed) }
 
     /// Posts one event the way the SDK does: retry on 5xx/network, give up loudly on 4xx.
-    func send(_ type: String, job: String? = nil, data: JSON) throws(ClientError) {
+    func send(_ type: String, job: String? = nil, data: JSON) throws(SimulateError) {
         let event: JSON = [
             "event_id": .string(UUID().uuidString.lowercased()), "schema_version": "1.1",
             "event_type": .string(type),
@@ -137,11 +139,11 @@ struct Simulator {
         let deadline = Date().addingTimeInterval(Simulator.patienceS)
         var warned = false
         while true {
-            let r: HTTPResult
+            let r: SimulatorReply
             do {
                 r = try client.post("/api/events", json: event)
             } catch {
-                if Date() >= deadline { throw error }
+                if error.permanent || Date() >= deadline { throw error }
                 if !warned {
                     FileHandle.standardError.write(
                         Data(
@@ -155,16 +157,15 @@ struct Simulator {
             }
             if (200..<300).contains(r.status) { return }
             if r.status == 401 || r.status == 403 {
-                throw ClientError(.http, status: r.status, "the server refused the token: \(r.detail)")
+                throw SimulateError(description: "the server refused the token: \(r.detail)", status: r.status)
             }
             if r.status < 500 && r.status != 429 {
-                throw ClientError(
-                    .http, status: r.status, "the server rejected a \(type) event: \(r.detail)")
+                throw SimulateError(description: "the server rejected a \(type) event: \(r.detail)", status: r.status)
             }
             if Date() >= deadline {
-                throw ClientError(.http, status: r.status, "the server kept failing: \(r.detail)")
+                throw SimulateError(description: "the server kept failing: \(r.detail)", status: r.status)
             }
-            let retryAfter = (r.headers["retry-after"] ?? r.headers["Retry-After"]).flatMap(Double.init)
+            let retryAfter = r.headers.first(name: "Retry-After").flatMap(Double.init)
             Thread.sleep(forTimeInterval: min(retryAfter ?? delay, 30))
             delay = min(delay * 2, 2)
         }
@@ -173,14 +174,14 @@ struct Simulator {
     mutating func pollStop() {
         guard Date().timeIntervalSince(lastStopPoll) * speed >= 2 else { return }
         lastStopPoll = Date()
-        if let j = try? client.getJSON(APIPath.stopRequested(batchID)),
-            j["stop_requested"]?.boolValue == true
+        if let r = try? client.get(APIPath.stopRequested(batchID)), (200..<300).contains(r.status),
+            r.json?["stop_requested"]?.boolValue == true
         {
             stopped = true
         }
     }
 
-    mutating func snapshot(busy: Bool) throws(ClientError) {
+    mutating func snapshot(busy: Bool) throws(SimulateError) {
         guard Date().timeIntervalSince(lastSnapshot) * speed >= 3 else { return }
         lastSnapshot = Date()
         var gpus: [JSON] = []
@@ -206,7 +207,7 @@ struct Simulator {
             ])
     }
 
-    mutating func run() throws(ClientError) {
+    mutating func run() throws(SimulateError) {
         say("simulating batch \(batchID): \(jobs) job(s) × \(epochs) epochs → \(client.baseURL)")
         try send(
             "batch_start",
@@ -234,7 +235,7 @@ struct Simulator {
                 : "batch \(batchID) finished: \(nDone) done, \(nFailed) failed")
     }
 
-    mutating func runJob(_ jobID: String, index: Int, dies: Bool) throws(ClientError) -> Bool {
+    mutating func runJob(_ jobID: String, index: Int, dies: Bool) throws(SimulateError) -> Bool {
         let t0 = Date()
         try send(
             "job_start", job: jobID,

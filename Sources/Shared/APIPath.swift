@@ -1,5 +1,3 @@
-import Shared
-
 /// Every API path our clients build from an id. Ids are free text chosen by training scripts ("my run",
 /// "αβ", "fold#2"), so each one is percent-encoded here, and nowhere else, before it goes into a URL.
 public enum APIPath {
