@@ -80,6 +80,28 @@ struct TelemetryTests {
         #expect(try c.mustGet("/api/jobs/b/j2")["telemetry"]?["gpu_mem_peak_mb"] == 70_000)
     }
 
+    @Test("a job resumed from an earlier checkpoint shows its newest epoch and loss; a spill replayed late does not move it")
+    func resumedFromCheckpoint() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        func at(_ s: Double) -> String { Timestamp(seconds: 1_780_000_000 + s).iso }
+        func epoch(_ n: Int, loss: Double, _ t: Double) throws {
+            try c.mustPost(Ev.make("job_epoch", batch: "b", job: "j", data: ["epoch": JSON(n), "train_loss": JSON(loss)], ts: at(t)))
+        }
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j", ts: at(0)))
+        try epoch(9, loss: 0.9, 9)
+        try epoch(10, loss: 1.0, 10)
+        // The SDK's spill file, replayed by the next run: older than what was heard since, so not the latest.
+        try epoch(5, loss: 0.5, 5)
+        var t = try #require(try c.mustGet("/api/jobs/b/j")["telemetry"])
+        #expect(t["epoch"] == 10 && t["train_loss"] == 1.0, "\(t)")
+        // Preempted, resumed from the checkpoint of epoch 7: what it reports now is the latest.
+        try epoch(8, loss: 0.8, 20)
+        try epoch(9, loss: 0.7, 21)
+        t = try #require(try c.mustGet("/api/jobs/b/j")["telemetry"])
+        #expect(t["epoch"] == 9 && t["train_loss"] == 0.7, "\(t)")
+    }
+
     @Test("a batch with a failed job is failed, whether the script said batch_done or never said more")
     func batchWithFailedJobIsFailed() throws {
         let s = try TestServer()

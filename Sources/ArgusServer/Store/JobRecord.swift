@@ -127,6 +127,7 @@ struct JobRecord: Sendable {
         was: String, now: String
     )? {
         let ts = e.ts.micros
+        let heardBefore = lastActivityUs
         lastActivityUs = max(lastActivityUs ?? ts, ts)
         if startUs == nil { startUs = ts }
         figures.apply(type: e.type, data: e.data)
@@ -152,8 +153,12 @@ struct JobRecord: Sendable {
             dataset = e.data["dataset"]?.stringValue ?? dataset
             return change
         case "job_epoch":
-            // Highest epoch wins, so a replayed spill file cannot move "latest" backwards.
-            if let ep = e.data["epoch"]?.intValue, ep >= (latestEpoch ?? Int.min) {
+            // Highest epoch wins, so a replayed spill file (older than what was heard since) cannot move "latest"
+            // backwards; a lower epoch stamped after everything heard from the job is a run resumed from an earlier
+            // checkpoint, and it is the latest.
+            if let ep = e.data["epoch"]?.intValue,
+                ep >= (latestEpoch ?? Int.min) || heardBefore.map({ ts > $0 }) ?? true
+            {
                 latestEpoch = ep
                 // A loss reported as NaN or ±infinity (ingest stores it as null and lists it in `_nonfinite`) is
                 // kept as +infinity: the run diverged, which is not the same as not reporting a loss.
