@@ -290,4 +290,38 @@ struct StorageFaultTests {
         #expect(next.status == 200)
         #expect((next.json?["event_id"]?.intValue ?? 0) > (first.json?["event_id"]?.intValue ?? .max))
     }
+
+    @Test(
+        "the database file deleted, or another renamed over it, under the running server: 503 and /health say so, where every write was answered 2xx into a file the next start never opens"
+    )
+    func fileDeletedOrReplaced() throws {
+        let pid = { (s: TestServer) in s.process.processIdentifier }
+        let replaced =
+            "its database file was deleted or replaced while the server ran (the server still holds the old one open: "
+        for how in ["deleted", "renamed over"] {
+            let s = try TestServer()
+            defer { _ = s.stop() }
+            let token = try s.token()
+            let c = s.client(token)
+            try c.mustPost(Ev.make("batch_start", batch: "b"))
+            let path = s.dataDir.appendingPathComponent("argus.sqlite").path
+            if how == "deleted" {
+                for suffix in ["", "-wal", "-shm"] { try FileManager.default.removeItem(atPath: path + suffix) }
+            } else {
+                try FileManager.default.copyItem(atPath: path, toPath: path + ".copy")
+                #expect(rename(path + ".copy", path) == 0)
+            }
+            // An idle server finds it on /health, before any write is answered.
+            let health = try HTTPClient(baseURL: s.url, token: nil).get("/health")
+            #expect(health.status == 503, "\(how): \(health.text)")
+            #expect(health.serverDetail?.hasPrefix("The server cannot use its database: " + replaced) == true, "\(how): \(health.text)")
+            #expect(health.serverDetail?.contains("/proc/\(pid(s))/fd") == true, "\(how): \(health.text)")
+            let r = try c.post("/api/events", json: Ev.make("job_start", batch: "b", job: "j"))
+            #expect(r.status == 503 && r.headers["retry-after"] != nil, "\(how): \(r.status) \(r.text)")
+            #expect(r.serverDetail?.hasPrefix("The server cannot write to its database: " + replaced) == true, "\(how): \(r.text)")
+            #expect(r.serverDetail?.hasSuffix("; nothing from this request was stored.") == true, "\(how): \(r.text)")
+            // It stays so: nothing goes to the old file, however long the server runs on.
+            #expect(try c.post("/api/events", json: Ev.make("log_line", batch: "b", data: ["line": "x"])).status == 503)
+        }
+    }
 }

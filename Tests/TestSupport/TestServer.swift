@@ -1,6 +1,7 @@
 import ArgusClient
 import Foundation
 import Shared
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -190,6 +191,7 @@ public final class TestServer: @unchecked Sendable {
             ?? FileManager.default.temporaryDirectory.appendingPathComponent(
                 "argus-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
+        DataDirLeases.take(dataDir, made: ownsDataDir)
         databaseURL = sqlite ? nil : try shared ?? TestBackend.database(for: dataDir)
         ownsDatabase = shared == nil
         let outDir = logDir ?? dataDir
@@ -273,9 +275,36 @@ public final class TestServer: @unchecked Sendable {
 
     deinit {
         stop()
-        if ownsDataDir {
+        // The last server on a data dir one of them made removes it: a test that starts "the same" server again
+        // (`dataDir: s.dataDir`) may let the first one go (ARC ends it after its last use) while the second runs on.
+        if DataDirLeases.release(dataDir) {
             try? FileManager.default.removeItem(at: dataDir)
             if ownsDatabase, let databaseURL { TestPostgres.drop(url: databaseURL) }
+        }
+    }
+}
+
+/// How many live `TestServer`s use each data dir, and whether one of them made it (and so it is removed after the last).
+enum DataDirLeases {
+    private static let users = Mutex<[String: (count: Int, made: Bool)]>([:])
+
+    static func take(_ dir: URL, made: Bool) {
+        users.withLock { u in
+            let e = u[dir.path] ?? (0, false)
+            u[dir.path] = (e.count + 1, e.made || made)
+        }
+    }
+
+    /// Whether the caller was the last user of a dir a TestServer made.
+    static func release(_ dir: URL) -> Bool {
+        users.withLock { u in
+            guard let e = u[dir.path] else { return false }
+            guard e.count <= 1 else {
+                u[dir.path] = (e.count - 1, e.made)
+                return false
+            }
+            u[dir.path] = nil
+            return e.made
         }
     }
 }

@@ -29,6 +29,8 @@ public final class ArgusStore: Sendable {
 
     /// Where the SQLite database lives (nil on PostgreSQL): a disk fault is judged by its file system (`StorageFault`).
     let dataDir: String?
+    /// The SQLite file the pool opened (nil on PostgreSQL): writes stop when the path names another (`refuseIfDamaged`).
+    let fileIdentity: DatabaseFileIdentity?
     /// Jobs' epochs as last read, topped up on the next read (`ARGUS_EPOCH_CACHE_MB`; set by `ArgusServices`).
     let epochCache = EpochCache(budgetBytes: ServerConfig().epochCacheBytes)
     /// Wakes agents' long-polls when a command is queued for them.
@@ -87,6 +89,7 @@ public final class ArgusStore: Sendable {
             var side = Configuration()
             side.busyMode = .timeout(10)
             checkpointer = backgroundCheckpoints ? try DatabaseQueue(path: path, configuration: side) : nil
+            fileIdentity = DatabaseFileIdentity(path: path)
         } catch {
             // A disk fault in one sentence (a read-only or full data dir); anything else as SQLite said it.
             let why = StorageFault(error, dataDir: dataDir).map { "\($0.reason) (\(error))" } ?? "\(error)"
@@ -132,6 +135,7 @@ public final class ArgusStore: Sendable {
     public init(databaseURL: String, clock: ServerClock = .system) throws(OpenError) {
         self.clock = clock
         dataDir = nil
+        fileIdentity = nil
         pool = nil
         checkpointer = nil
         startupWarnings = []
@@ -155,27 +159,48 @@ public final class ArgusStore: Sendable {
     /// A file found damaged takes no more writes: what SQLite cannot see is broken may already be (`refuseIfDamaged`).
     func write<T: Sendable>(_ updates: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
         try refuseIfDamaged()
+        let value: T
         do {
-            return noteWriteSuccess(try await database.write(updates))
+            value = try await database.write(updates)
         } catch {
             throw noteWriteFailure(error)
         }
+        // Committed to a file deleted or replaced meanwhile: not stored where the next start will look.
+        try refuseIfReplaced(afterCommit: true)
+        return noteWriteSuccess(value)
     }
 
     /// The same, blocking the calling thread until it commits (the ingest pipeline's own thread, `WriterThread`).
     func writeNow<T>(_ updates: (SQLConnection) throws -> T) throws -> T {
         try refuseIfDamaged()
+        let value: T
         do {
-            return noteWriteSuccess(try database.writeNow(updates))
+            value = try database.writeNow(updates)
         } catch {
             throw noteWriteFailure(error)
         }
+        try refuseIfReplaced(afterCommit: true)
+        return noteWriteSuccess(value)
     }
 
     /// Once a read or write met a fault that does not heal (a damaged file, `StorageFault.heals`), every write is
-    /// refused with it: a write that misses the bad pages would still add to a file that needs restoring.
+    /// refused with it: a write that misses the bad pages would still add to a file that needs restoring. So is one
+    /// to a database file that was deleted or replaced under the server (`refuseIfReplaced`).
     private func refuseIfDamaged() throws {
         if let (fault, _) = writeHealth.current, !fault.heals { throw fault }
+        try refuseIfReplaced(afterCommit: false)
+    }
+
+    /// Throws (and remembers, for `/health` and every later write) when the database's path no longer names the file
+    /// the server opened. `afterCommit`: a write just committed to the old file, so whether it is stored is not for
+    /// this server to say (the old file still holds it until the process exits).
+    private func refuseIfReplaced(afterCommit: Bool) throws {
+        guard let fileIdentity, !fileIdentity.isStillThere else { return }
+        let fault = StorageFault(.replaced)
+        if writeHealth.failed(fault, atUs: clock.nowUs()) {
+            logger.critical("Writes to the database stop because \(fault.reason); requests that write get 503.")
+        }
+        throw afterCommit ? StorageFault(.replaced, nothingStored: false) : fault
     }
 
     /// The database failed a request: `/health` asks it again instead of trusting its last answer.
@@ -214,6 +239,8 @@ public final class ArgusStore: Sendable {
     /// user_version, set to itself: one page in the WAL), tried at most every `afterS` seconds after the last failure.
     /// Returns the fault still in force, or nil.
     func writeFault(retryAfterS: Double) async -> StorageFault? {
+        // A file deleted under an idle server is found here, before the next write would be answered 2xx.
+        do { try refuseIfReplaced(afterCommit: false) } catch { return error as? StorageFault }
         guard let (fault, atUs) = writeHealth.current else { return nil }
         guard fault.heals, Double(clock.nowUs() - atUs) / 1e6 >= retryAfterS else { return fault }
         do {

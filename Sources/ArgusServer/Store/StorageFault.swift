@@ -19,6 +19,9 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         case full, readOnly, ioError, cannotOpen, busy
         /// The database file is damaged (SQLite finds a malformed page). It does not heal (`heals`).
         case corrupt
+        /// The file at the database's path is no longer the one the server opened: deleted, or another moved there
+        /// (`DatabaseFileIdentity`). Commits would go to a file nobody will open again. It does not heal either.
+        case replaced
         /// PostgreSQL cannot be reached, or dropped the connection.
         case unreachable
         /// PostgreSQL refuses new connections: all its `max_connections` slots are taken.
@@ -30,7 +33,7 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
     /// Whether a later successful write ends the fault. A damaged file does not heal: once met, `/health` says so and
     /// every write is refused until the server is restarted on a repaired or restored file (a write or a test commit
     /// that misses the bad pages proves nothing).
-    var heals: Bool { kind != .corrupt }
+    var heals: Bool { kind != .corrupt && kind != .replaced }
     /// Whether the failed write is known to have stored nothing. Not after an I/O error: one met while flushing the
     /// commit to disk (fsync) leaves it unknown whether the commit reached the disk; a restart may find it there.
     let nothingStored: Bool
@@ -107,6 +110,9 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         case .busy: return "another process holds the database's write lock"
         case .corrupt:
             return "its database file is damaged (SQLite finds it malformed; restore the data directory from a backup)"
+        case .replaced:
+            return "its database file was deleted or replaced while the server ran (the server still holds the old one open: "
+                + "copy it back from /proc/\(getpid())/fd before restarting if that was a mistake; a restart opens the file now there)"
         case .unreachable: return "its PostgreSQL cannot be reached"
         case .noConnectionSlots: return "its PostgreSQL has no connection slot left (raise max_connections)"
         }
@@ -125,7 +131,7 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// `/health`'s `detail`.
     var healthDetail: String {
-        if kind == .corrupt { return "The server cannot use its database: \(reason)." }
+        if !heals { return "The server cannot use its database: \(reason)." }
         return "The server cannot write to its database: \(reason); reads still work, and writes are tried again as they come."
     }
 
@@ -137,6 +143,29 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         var s = statvfs()
         guard statvfs(dir, &s) == 0 else { return nil }
         return ((s.f_flag & UInt(ST_RDONLY)) != 0, UInt64(s.f_bavail) * UInt64(s.f_frsize))
+    }
+}
+
+/// Which file the server opened as its database (SQLite): its device and inode. A file deleted, or replaced by a
+/// rename, under a running server keeps taking commits through the open descriptors, so every 2xx after that would
+/// be lost at the next start; each write and `/health` compare the path's file with this (one `stat`).
+struct DatabaseFileIdentity: Sendable {
+    let path: String
+    let device: UInt64
+    let inode: UInt64
+
+    init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        self.path = path
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+    }
+
+    /// Whether the path still names the file that was opened.
+    var isStillThere: Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && UInt64(st.st_dev) == device && UInt64(st.st_ino) == inode
     }
 }
 
