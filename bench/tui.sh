@@ -136,6 +136,8 @@ printf '%-58s %16s %10s\n' "compare overlay, 4 x 100k epochs, median / p95 / max
 printf '%-58s %16s %10s\n' "  one job's epochs arriving on the overlay (ms)" "$(grep 'tui_compare jobs' <<<"$screens" | sed 's/.*arrive_ms=\([0-9.]*\).*/\1/')" ""
 printf '%-58s %16s %10s\n' "  the first frame after they arrived (ms)" "$(grep 'tui_compare jobs' <<<"$screens" | sed 's/.*first_frame_ms=\([0-9.]*\).*/\1/')" ""
 printf '%-58s %16s %10s\n' "  a frame at a new width, median / p95 / max (ms)" "$(ms tui_compare_resized)" ""
+printf '%-58s %16s %10s\n' "20,000 streamed log lines folded on the job screen (ms)" "$(ms tui_log_burst)" ""
+printf '%-58s %16s %10s\n' "  per line (µs)" "$(grep tui_log_burst <<<"$screens" | sed 's/.*per_line_us=\([0-9.]*\).*/\1/')" ""
 printf '%-58s %16s %10s\n' "CPU, batch screen of 50 jobs, 1 epoch/s (% of a core)" "$batch_idle" "< 0.5"
 printf '%-58s %16s %10s\n' "CPU, compare overlay 10k + 100k running (% of a core)" "$compare_idle" "< 0.5"
 printf '%-58s %16s %10s\n' "start to first frame, 10k-epoch job (--dump, ms)" "$start10" "< 50"

@@ -5,7 +5,7 @@ import Shared
 /// `argus-bench tui-screens [JOBS=50] [OVERLAID=4] [EPOCHS=100000] [WIDTH=200] [HEIGHT=60]`: the time of one
 /// frame of the batch screen with JOBS jobs, and of the compare overlay with OVERLAID jobs of EPOCHS epochs each
 /// (plus the one-off cost of building the overlay when the jobs' epochs arrive), state → grid, as the TUI draws
-/// on every change.
+/// on every change; and the time to fold a burst of 20,000 streamed log lines on the job screen.
 enum TUIScreens {
     static func time(_ reps: Int, _ body: () -> Void) -> [Double] {
         body()  // warm-up
@@ -88,5 +88,24 @@ enum TUIScreens {
                     compare.width = widths.next() ?? width
                     _ = ScreenView.render(compare)
                 }))
+        // A burst of log lines on the job screen (a script that logs every step), folded as the stream delivers them,
+        // past the 10,000 lines the screen keeps: what the keys wait on before the next frame.
+        let lines = 20_000
+        let burst = time(max(3, reps / 10)) {
+            var job = AppState(screen: .job)
+            (job.width, job.height) = (width, height)
+            job.job = JobData(batchID: "b", jobID: "j")
+            for i in 0..<lines {
+                let e: JSON = [
+                    "id": JSON(1 + i), "event_type": "log_line", "batch_id": "b", "job_id": "j",
+                    "timestamp": "2026-12-05T09:00:00Z", "data": ["line": JSON("step \(i) loss 0.4213 lr 3e-4"), "level": "info"],
+                ]
+                _ = Update.apply(&job, .streamEvent(e))
+            }
+        }
+        print(
+            line(
+                "tui_log_burst lines=\(lines)", burst,
+                extra: String(format: " per_line_us=%.2f", burst[burst.count / 2] * 1000 / Double(lines))))
     }
 }

@@ -266,7 +266,9 @@ public struct JobData: Sendable {
     /// The GPUs panel's snapshots.
     public var gpuHistory = GPUHistory()
 
+    /// Live log lines kept (older ones are paged in from the server on demand): from this many up to `logTrimStep` more.
     public static let maxLogLines = 10_000
+    static let logTrimStep = 1_000
 
     public init(batchID: String, jobID: String) {
         self.batchID = batchID
@@ -442,7 +444,8 @@ public struct JobData: Sendable {
                 line: data["line"]?.stringValue ?? "", jobID: job)
             if !line.isHeartbeat {
                 logs.append(line)
-                if logs.count > JobData.maxLogLines {
+                // Trimmed a thousand at a time: one line at a time would move all the others for every line.
+                if logs.count > JobData.maxLogLines + JobData.logTrimStep {
                     logs.removeFirst(logs.count - JobData.maxLogLines)
                     olderLogsExist = true
                 }

@@ -205,14 +205,19 @@ public enum Update {
             return s.showGPUs ? askGPUHistory(&s) : []
         case .streamEvent(let e):
             guard var data = s.job else { return [] }
+            // Taken out of the state while it changes, so its log and series change in place: a copy shared with
+            // the state would copy them whole for every event (a burst of 20,000 lines froze the keys for seconds).
+            s.job = nil
             let type = e["event_type"]?.stringValue ?? ""
             if type == SummaryFrame.eventType {
-                guard let actionsChanged = data.apply(summary: e) else { return [] }
+                let actionsChanged = data.apply(summary: e)
                 s.job = data
+                guard let actionsChanged else { return [] }
                 return actionsChanged ? askActions(&s, data.batchID) : []
             }
-            guard data.apply(event: e) else { return [] }
+            let isNew = data.apply(event: e)
             s.job = data
+            guard isNew else { return [] }
             // Only what the run itself sent counts as "last event"; server-made ones (stalls, idle flags) do not.
             if EventTypes.fromClients.contains(type) { s.lastEventAt = s.now }
             guard e["batch_id"]?.stringValue == data.batchID else { return [] }
