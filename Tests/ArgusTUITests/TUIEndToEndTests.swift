@@ -1,4 +1,5 @@
 import ArgusClient
+import ArgusTUI
 import Foundation
 import Shared
 import TestSupport
@@ -586,6 +587,16 @@ struct TUIEndToEndTests {
             Binaries.path("argus-tui"), ["--dump"], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
         #expect(rc3 == 0)
         #expect(picker.contains("recent batches") && picker.range(of: #"● running +b1"#, options: .regularExpression) != nil)
+        // More batches than the picker lists: it says so, and a filter that finds none says where it looked. The
+        // server lists the going ones first, so 500 newer running ones push out b1.
+        let newer: [JSON] = (0..<BatchRow.listLimit).map { Ev.make("batch_start", batch: "sweep-\($0)") }
+        #expect(try s.client(token).post("/api/events/batch", json: ["events": .array(newer)]).status == 200)
+        let many = try tui(s, token, [])
+        try many.wait("the cut list") { $0.contains("recent batches: the first \(BatchRow.listLimit), going ones first") }
+        many.send("/")
+        many.send("b1")
+        try many.wait("the filter's answer") { $0.contains("No batch matches 'b1' among the \(BatchRow.listLimit) listed") }
+        many.send("q")
         let (rc4, _, err4) = try runTool(
             Binaries.path("argus-tui"), ["--dump", "b1/nope"],
             env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])

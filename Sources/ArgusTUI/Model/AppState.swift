@@ -111,6 +111,11 @@ public struct BatchRow: Equatable, Sendable {
     }
 
     static let activeFirst: [String: Int] = ["running": 0, "stalled": 1, "stopping": 2]
+    /// Batches the picker asks for (`GET /api/batches?limit=`): the server sends the running, stalled and stopping
+    /// ones first, then the newest ended ones.
+    public static let listLimit = 500
+    /// The request for them (the picker's refresh and `--dump`).
+    public static let listPath = "/api/batches?limit=\(listLimit)"
 }
 
 /// One job on the batch screen, as the server's summary of it says (JobOut and its `telemetry`).
@@ -162,6 +167,8 @@ public struct AppState: Sendable {
 
     public var batches: [BatchRow] = []
     public var batchesLoaded = false
+    /// The server has more batches than the picker asks for (`BatchRow.listLimit`): the list says so.
+    public var batchesCut = false
     public var batchCursor = 0
     public var jobs: [JobRow] = []
     public var jobsLoaded = false

@@ -131,6 +131,7 @@ public enum Update {
                 }
                 s.batchesLoaded = true
             }
+            s.batchesCut = rows.count >= BatchRow.listLimit
             s.batchesAsOf = s.now
             return []
         case .jobsLoaded(let batchID, let rows):

@@ -53,7 +53,7 @@ public final class Feed: @unchecked Sendable {
         let (url, token, inbox) = (baseURL, token, inbox)
         detached {
             do {
-                let rows = try HTTPClient(baseURL: url, token: token).getJSON("/api/batches?limit=200")
+                let rows = try HTTPClient(baseURL: url, token: token).getJSON(BatchRow.listPath)
                 inbox.post(.batchesLoaded(rows.arrayValue ?? []))
                 inbox.post(.connection(.live))
             } catch {

@@ -224,7 +224,7 @@ public enum TerminalApp {
             let me = try? client.getJSON("/api/session")
             _ = Update.apply(&state, .sessionLoaded(isAdmin: me?["is_admin"]?.boolValue ?? false))
             _ = Update.apply(
-                &state, .batchesLoaded(try client.getJSON("/api/batches?limit=200").arrayValue ?? []))
+                &state, .batchesLoaded(try client.getJSON(BatchRow.listPath).arrayValue ?? []))
         case .batch(let b):
             _ = Update.apply(
                 &state,

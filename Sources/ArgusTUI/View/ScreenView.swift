@@ -77,7 +77,9 @@ public enum ScreenView {
         let room = max(s.width * 2 / 3 - x, s.width - x - TextWidth.of(tag) - TextWidth.of(text) - 3) - 1
         let place: String
         switch s.screen {
-        case .batches: place = TextWidth.truncate("recent batches", room)
+        case .batches:
+            place = TextWidth.truncate(
+                s.batchesCut ? "recent batches: the first \(BatchRow.listLimit), going ones first" : "recent batches", room)
         case .jobs(let b): place = TextWidth.truncateMiddle(b, room)
         case .job: place = s.job.map { fitPair($0.batchID, $0.jobID, separator: " / ", width: room) } ?? ""
         case .compare:
@@ -318,7 +320,9 @@ public enum ScreenView {
             loaded: s.batchesLoaded,
             empty: s.batches.isEmpty
                 ? "No batches yet. Point a training script (argus-reporter) or `argus-server simulate` at \(s.serverLabel)."
-                : "No batch matches '\(s.listFilter)' (Esc clears the filter).",
+                : s.batchesCut
+                    ? "No batch matches '\(s.listFilter)' among the \(BatchRow.listLimit) listed (Esc clears the filter; `argus-tui BATCH` opens any batch)."
+                    : "No batch matches '\(s.listFilter)' (Esc clears the filter).",
             rows: rows, cursor: s.batchCursor, into: &g, rect: rect)
     }
 
