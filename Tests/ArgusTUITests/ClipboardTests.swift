@@ -41,7 +41,7 @@ struct ClipboardTests {
         let rows = ScreenView.render(s).text.split(separator: "\n").map(String.init)
         // The box spans columns 4..<76: each of its rows, cut there, keeps both borders.
         let top = try #require(rows.firstIndex { TextWidth.drop($0, columns: 4).hasPrefix("┌─ Command") })
-        let bottom = try #require(rows.firstIndex { TextWidth.drop($0, columns: 4).hasPrefix("└─ any key closes") })
+        let bottom = try #require(rows.firstIndex { TextWidth.drop($0, columns: 4).hasPrefix("└─ q quits · any other key closes") })
         let box = rows[(top + 1)..<bottom].map { TextWidth.truncate(TextWidth.drop($0, columns: 4), 72, ellipsis: "") }
         for row in box { #expect(TextWidth.of(row) == 72 && row.hasPrefix("│ ") && row.hasSuffix("│"), "\(row)") }
         // Every character is on a row of the box (the first is blank), in order: the rows are the command cut at

@@ -189,7 +189,8 @@ struct TUIEndToEndTests {
         try t.wait("live") { $0.contains("● live") && $0.contains("[s] Stop") }
         t.send("s")
         try t.wait("the confirmation") { $0.contains("Stop batch b1?") }
-        t.send("n")
+        // "Any other key cancels", a function key too (it once left the prompt open).
+        t.send("F5")
         try t.wait("the cancellation") { $0.contains("Stop cancelled") }
         #expect(try c.mustGet("/api/batches/b1/stop-requested")["stop_requested"] == false)
         t.send("s")

@@ -230,6 +230,11 @@ struct UpdateTests {
         #expect(Update.apply(&s, .key(.char("n"))) == [])
         #expect(s.confirming == nil)
         _ = Update.apply(&s, .key(.char("s")))
+        #expect(Update.apply(&s, .key(.other)) == [] && s.confirming == nil && s.status == "Stop cancelled.")
+        _ = Update.apply(&s, .key(.char("?")))
+        _ = Update.apply(&s, .key(.other))
+        #expect(!s.showHelp, "a key with no binding closes the keys list too")
+        _ = Update.apply(&s, .key(.char("s")))
         #expect(Update.apply(&s, .key(.char("y"))) == [.runAction(.stop)])
         // A disabled action says why instead of asking (once the server, asked again, still says no).
         #expect(Update.apply(&s, .key(.char("r"))) == [.fetchActions(batchID: "b1")])

@@ -3,6 +3,9 @@ public enum Key: Equatable, Hashable, Sendable {
     case char(Character)
     case up, down, left, right, pageUp, pageDown, home, end, enter, escape, backspace, tab
     case ctrlC
+    /// A key nothing is bound to (a function key, Insert, Delete, a control character): it cancels a prompt and
+    /// closes an overlay, as the prompt's "any other key" says, and does nothing else.
+    case other
 }
 
 public enum Command: Equatable, Sendable {

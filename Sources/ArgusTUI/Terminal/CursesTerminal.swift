@@ -127,7 +127,7 @@ final class CursesTerminal {
                 case KEY_END: out.append(.key(.end))
                 case KEY_ENTER: out.append(.key(.enter))
                 case KEY_BACKSPACE: out.append(.key(.backspace))
-                default: break
+                default: out.append(.key(.other))
                 }
                 continue
             }
@@ -138,7 +138,7 @@ final class CursesTerminal {
             case 9: out.append(.key(.tab))
             case 3: out.append(.key(.ctrlC))
             default:
-                if let s = Unicode.Scalar(UInt32(ch)), ch >= 32 { out.append(.key(.char(Character(s)))) }
+                if let s = Unicode.Scalar(UInt32(ch)), ch >= 32 { out.append(.key(.char(Character(s)))) } else { out.append(.key(.other)) }
             }
         }
         return out

@@ -558,8 +558,8 @@ public enum ScreenView {
         for (i, line) in lines.dropFirst(top).prefix(visible).enumerated() { g.put(box.x + 2, box.y + 2 + i, line, .bold) }
         let footer =
             lines.count > visible
-            ? " rows \(top + 1)–\(min(top + visible, lines.count)) of \(lines.count) · ↑↓ scroll · any other key closes "
-            : " any key closes "
+            ? " rows \(top + 1)–\(min(top + visible, lines.count)) of \(lines.count) · ↑↓ scroll · any other key closes · q quits "
+            : " q quits · any other key closes "
         g.put(box.x + 2, box.maxY - 1, TextWidth.truncate(plain(footer, s), box.width - 4), .dimmed)
     }
 
@@ -584,7 +584,7 @@ public enum ScreenView {
             g.put(box.x + 2 + keyW, box.y + 2 + i, row.1, .plain, maxWidth: w - 4 - keyW)
         }
         let more = rows.count > visible ? (s.glyphs == .ascii ? "up/down scroll | " : "↑↓ scroll · ") : ""
-        g.put(box.x + 2, box.maxY - 1, " \(more)any other key closes ", .dimmed, maxWidth: w - 4)
+        g.put(box.x + 2, box.maxY - 1, " \(more)any other key closes · q quits ", .dimmed, maxWidth: w - 4)
         if rows.count > visible {
             g.put(box.maxX - 12, box.y, " \(top + 1)–\(top + visible)/\(rows.count) ", .dimmed)
         }
