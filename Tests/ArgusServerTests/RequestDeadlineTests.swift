@@ -35,6 +35,21 @@ struct RequestDeadlineTests {
         #expect(s.log.contains("POST /api/events 400"))
     }
 
+    @Test("shutdown does not wait out the body timeout for an upload stuck halfway: it exits within seconds")
+    func shutdownCutsAStuckUpload() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let stuck = try RawConnection(port: s.port)
+        stuck.send(
+            "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"event_id\":")
+        #expect(try s.client(token).get("/health").status == 200)
+        // ARGUS_BODY_TIMEOUT_S is 30 s; SIGTERM gives the upload 2 s more, then the server exits.
+        let took = s.stop()
+        #expect(took < 8, "shutdown waited \(took) s for a stuck upload")
+        #expect(!s.process.isRunning)
+    }
+
     @Test("a connection answered before its body arrived is closed once idle, like any other")
     func idleAfterEarlyAnswer() throws {
         let s = try TestServer(env: Self.fast)

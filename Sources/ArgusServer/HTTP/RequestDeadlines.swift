@@ -51,6 +51,18 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func handlerRemoved(context: ChannelHandlerContext) { disarm() }
 
+    /// At shutdown a body still on its way gets `quiesceBodyTimeout` more, not the rest of `bodyTimeout`: the server
+    /// waits for requests in flight before it exits, and a client stuck mid-upload held that exit (and the port, so a
+    /// replacement could not start and runs spilled their events) for up to 30 s. Read requests finish as before.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, reading, bodyTimeout > RequestDeadlineHandler.quiesceBodyTimeout {
+            arm(context, RequestDeadlineHandler.quiesceBodyTimeout)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    static let quiesceBodyTimeout: TimeAmount = .seconds(2)
+
     func channelInactive(context: ChannelHandlerContext) {
         disarm()
         context.fireChannelInactive()
