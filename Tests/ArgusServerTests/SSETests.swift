@@ -37,6 +37,30 @@ struct SSETests {
         #expect(data["timestamp"]?.stringValue?.hasSuffix("Z") == true)
     }
 
+    @Test(
+        "a Last-Event-ID past every id the server handed out (a restored backup) goes on from now and says reset, instead of holding back new events"
+    )
+    func resumePastTheHistory() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
+        let newest = try #require(try c.post("/api/events", json: Ev.epoch("b", "j", 0)).json?["event_id"]?.intValue)
+        let sub = SSECollector(url: sseURL(s, "batch:b"), token: token, lastEventID: String(newest + 1000))
+        defer { sub.stop() }
+        try sub.waitUntilConnected()
+        let hello = try JSON.parse(try #require(sub.received.first).data)
+        #expect(hello["reset"] == true && hello["last_event_id"]?.intValue == newest, "\(hello)")
+        try c.mustPost(Ev.epoch("b", "j", 1))
+        try sub.wait(until: { $0.contains { $0.type == "job_epoch" } })
+        // A resume point inside the history is as before: no reset, the events after it.
+        let inside = SSECollector(url: sseURL(s, "batch:b"), token: token, lastEventID: String(newest))
+        defer { inside.stop() }
+        try inside.waitUntilConnected()
+        #expect(try JSON.parse(try #require(inside.received.first).data)["reset"] == nil)
+        try inside.wait(until: { $0.contains { $0.type == "job_epoch" } })
+    }
+
     @Test("headers say text/event-stream, no-cache, no proxy buffering")
     func headers() throws {
         let s = try TestServer()

@@ -126,6 +126,39 @@ struct TUIEndToEndTests {
         t.send("q")
     }
 
+    @Test("a server restarted on a backup from before what the TUI saw: the job is loaded again and new events show, not held back")
+    func restoredFromBackup() throws {
+        let first = try TestServer()
+        let token = try first.token()
+        try Self.seedJob(first.client(token))
+        let (port, dataDir) = (first.port, first.dataDir)
+        let db = dataDir.appendingPathComponent("argus.sqlite")
+        let backup = dataDir.appendingPathComponent("backup.sqlite")
+        #expect(first.stop() < 10)
+        try FileManager.default.copyItem(at: db, to: backup)
+        let second = try TestServer(dataDir: dataDir, port: port)
+        let c = second.client(token)
+        for n in 1...5 {
+            try c.mustPost(Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "LOST-\(n) after the backup"]))
+        }
+        let t = try tui(second, token, ["b1/j1"])
+        try t.wait("live, past the backup") { $0.contains("● live") && $0.contains("LOST-5") }
+        #expect(second.stop() < 10)
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db.path + suffix) }
+        try FileManager.default.copyItem(at: backup, to: db)
+        let restored = try TestServer(dataDir: dataDir, port: port)
+        // The restored server hands the lost events' ids out again, to these.
+        for n in 1...2 {
+            try restored.client(token).mustPost(
+                Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "AFTER-\(n) the restore"]))
+        }
+        let pane = try t.wait(timeout: 30, "the restored history and the new lines") {
+            $0.contains("AFTER-2") && $0.contains("● live")
+        }
+        #expect(!pane.contains("LOST-"), "lines the restored server never had are gone: \(pane)")
+        t.send("q")
+    }
+
     @Test("a server that is down at start is shown as such and retried until it comes up")
     func serverDownAtStart() throws {
         let port = freePort()

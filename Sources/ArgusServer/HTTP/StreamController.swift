@@ -38,7 +38,7 @@ struct StreamController {
 
     func stream(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let scope = try ctx.readScope()
-        let (filter, resumeFrom) = try StreamController.subscription(
+        let (filter, askedFrom) = try StreamController.subscription(
             req.uri, lastEventIDHeader: req.headers[StreamController.lastEventIDHeader])
         for b in filter.batchIDs.sorted() {
             guard try await store.batch(b, scope: scope) != nil else {
@@ -56,11 +56,18 @@ struct StreamController {
         }
         // A live-only stream carries what commits from now on: an event committed before it opened but handed to
         // the hub after (the publisher, or a replica's EventTail, runs a moment behind the commit) is not sent.
-        let openedAfter: Int64
-        do { openedAfter = resumeFrom == nil ? try await store.newestEventID() : 0 } catch {
+        let newest: Int64
+        do { newest = try await store.newestEventID() } catch {
             hub.unsubscribe(subID)
             throw error
         }
+        let openedAfter = askedFrom == nil ? newest : 0
+        // A resume point past every id this database handed out is from another history (a data directory restored
+        // from a backup, which hands those ids out again, or another server's): resuming after it would hold back
+        // every new event until the ids caught up. The stream goes on from now, and `hello` says `reset`, so a
+        // client drops what it holds and loads the state again.
+        let reset = askedFrom.map { $0 > newest } ?? false
+        let resumeFrom = reset ? newest : askedFrom
         let store = self.store
         let hub = self.hub
         // A browser's EventSource never shows comments to the page, so it cannot tell a quiet stream from one whose
@@ -69,10 +76,12 @@ struct StreamController {
         let keepalive =
             req.uri.form.get("keepalive") == "event"
             ? SSEEncoder.frame(id: nil, event: "keepalive", data: "{}") : SSEEncoder.comment("keepalive")
-        let hello: JSON = [
-            "channels": .array(filter.names.map { .string($0) }), "last_event_id": JSON(resumeFrom),
-            "keepalive_s": .number(keepaliveS),
-        ]
+        var greeting = JSONObject([
+            ("channels", .array(filter.names.map { .string($0) })), ("last_event_id", JSON(resumeFrom)),
+            ("keepalive_s", .number(keepaliveS)),
+        ])
+        if reset { greeting["reset"] = true }
+        let hello = JSON.object(greeting)
         let headers: HTTPFields = [
             .contentType: "text/event-stream", .cacheControl: "no-cache",
             StreamController.accelBuffering: "no",

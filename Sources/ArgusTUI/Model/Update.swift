@@ -22,6 +22,9 @@ public enum Action: Sendable {
     /// The job's view; its epochs separately when they came in the columns form (`JobData.loadView`).
     case viewLoaded(JSON, epochs: EpochColumns? = nil)
     case streamEvent(JSON)
+    /// The server's history does not reach the job's stream position (`hello`'s `reset`): the view is loaded again,
+    /// and nothing held (the position, the GPU history keyed by event id) outlives it.
+    case historyReset
     case connection(ConnectionState)
     case message(String, isError: Bool)
     /// Something the UI cannot go on from (a rejected token): quit with this sentence.
@@ -204,6 +207,11 @@ public enum Update {
             raiseAgentFailure(&s, data.agentFailure)
             refreshBounds(&s)
             return s.showGPUs ? askGPUHistory(&s) : []
+        case .historyReset:
+            s.job?.lastEventID = 0
+            s.job?.gpuHistory = GPUHistory()
+            say(&s, "The server's history was reset (restored from a backup?): the job is loaded again.")
+            return []
         case .streamEvent(let e):
             guard var data = s.job else { return [] }
             // Taken out of the state while it changes, so its log and series change in place: a copy shared with

@@ -456,7 +456,12 @@ final class JobStream: StreamThread, @unchecked Sendable {
             if isStopped { return }
             var resumeFrom = lastID!
             var broken: ConnectionProblem? = nil
+            var historyReset = false
             let end = conn.run(lastEventID: String(resumeFrom)) { m in
+                if case .event(let e) = m, e.type == "hello", (try? JSON.parse(e.data))?["reset"]?.boolValue == true {
+                    historyReset = true
+                    return false
+                }
                 broken = JobStream.take(m, resumeFrom: &resumeFrom, keepalive: &keepalive) { inbox.post($0) }
                 guard broken == nil else { return false }
                 if case .event(let e) = m {
@@ -467,6 +472,14 @@ final class JobStream: StreamThread, @unchecked Sendable {
                     if e.type == SummaryFrame.eventType { attempt = 0 }
                 }
                 return true
+            }
+            // The server's history does not reach the id this screen holds (its data directory was restored from a
+            // backup, say): what is on screen may be events it no longer has, and its new ones reuse those ids. The
+            // view is loaded again, and the stream goes on from its id.
+            if historyReset {
+                inbox.post(.historyReset)
+                lastID = nil
+                continue
             }
             lastID = resumeFrom
             guard

@@ -115,10 +115,16 @@ export class Live {
     if (id !== null && Number.isFinite(id)) this.lastID = id;
     if (type === 'keepalive') return;
     if (type === 'hello') {
-      try {
-        const k = JSON.parse(ev.data).keepalive_s;
-        if (Number.isFinite(k) && k > 0) this.keepaliveS = k;
-      } catch (e) { /* the default stands */ }
+      let hello = {};
+      try { hello = JSON.parse(ev.data); } catch (e) { /* the defaults stand */ }
+      const k = hello.keepalive_s;
+      if (Number.isFinite(k) && k > 0) this.keepaliveS = k;
+      // The server's history does not reach the last id this page saw (its data was restored from a backup): what
+      // the page shows may be events it no longer has, and its new ones reuse those ids. Load the page again.
+      if (hello.reset === true) {
+        this.close();
+        location.reload();
+      }
       return;
     }
     if (FROM_RUN.includes(type)) this.lastEventAt = nowSeconds();
