@@ -44,4 +44,28 @@ struct DataDirPermissionsTests {
         #expect(s.log.contains("The data directory \(dir.path) is open to other users (mode 755)"), "\(s.log)")
         #expect(Self.mode(db) == 0o600)
     }
+
+    @Test(
+        "a database file another user left, in a data dir this user can write: the sentence names the file's owner and mode, not a read-only data dir",
+        .enabled(if: getuid() == 0, "runs the server as another user (setpriv)"))
+    func anotherUsersFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-perm-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (rc, _, err) = try runTool(
+            Binaries.path("argus-server"), ["token", "create", "--init", "--data-dir", dir.path, "--user", "alice"])
+        #expect(rc == 0, "\(err)")
+        // root's database, readable by all, in a directory anyone may write: the server then runs as nobody.
+        #expect(chmod(dir.path, 0o777) == 0 && chmod(dir.appendingPathComponent("argus.sqlite").path, 0o644) == 0)
+        let (rc2, out, err2) = try runTool(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=65534", "--regid=65534", "--clear-groups", Binaries.path("argus-server"), "serve", "--port", "0", "--data-dir",
+                dir.path,
+            ])
+        #expect(rc2 == 1 && out.isEmpty, "\(out) \(err2)")
+        #expect(
+            err2.hasPrefix(
+                "argus-server: Cannot open the database \(dir.path)/argus.sqlite: its database files cannot be written by this user (uid 65534): check their owner and mode"
+            ), "\(err2)")
+    }
 }

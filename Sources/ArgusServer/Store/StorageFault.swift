@@ -17,6 +17,8 @@ import Synchronization
 struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
     enum Kind: String, Sendable {
         case full, readOnly, ioError, cannotOpen, busy
+        /// The data directory can be written, but a database file in it cannot, by this user (another user's file).
+        case fileNotWritable
         /// The database file is damaged (SQLite finds a malformed page). It does not heal (`heals`).
         case corrupt
         /// The file at the database's path is no longer the one the server opened: deleted, or another moved there
@@ -88,6 +90,7 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
             kind = .full
         } else {
             switch code {
+            case .SQLITE_READONLY where dataDir.map(StorageFault.hasUnwritableFile(in:)) == true: kind = .fileNotWritable
             case .SQLITE_READONLY: kind = .readOnly
             case .SQLITE_CANTOPEN: kind = .cannotOpen
             default: kind = .ioError
@@ -105,6 +108,8 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         switch kind {
         case .full: return "the disk is full"
         case .readOnly: return "its data directory is read-only"
+        case .fileNotWritable:
+            return "its database files cannot be written by this user (uid \(getuid())): check their owner and mode"
         case .ioError: return "the disk reports an I/O error"
         case .cannotOpen: return "its files in the data directory cannot be opened"
         case .busy: return "another process holds the database's write lock"
@@ -137,6 +142,14 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// For the log (a background task has no request to speak of).
     var description: String { "The server cannot write to its database: \(reason)." }
+
+    /// Whether `dir` can be written but one of the database's files in it cannot (a file left by another user).
+    static func hasUnwritableFile(in dir: String) -> Bool {
+        guard access(dir, W_OK) == 0 else { return false }
+        let db = ServerConfig.databasePath(in: dir)
+        let files: [String] = [db, db + "-wal", db + "-shm"]
+        return files.contains(where: { (file: String) -> Bool in access(file, F_OK) == 0 && access(file, W_OK) != 0 })
+    }
 
     /// The file system holding `dir`: whether it is mounted read-only, and the bytes an unprivileged writer may use.
     static func fileSystem(of dir: String) -> (readOnly: Bool, freeBytes: UInt64)? {
