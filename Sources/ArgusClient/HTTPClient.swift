@@ -182,7 +182,12 @@ public final class HTTPClient: @unchecked Sendable {
     public func getJSON(_ path: String, rawMembers: Set<String> = []) throws(ClientError) -> JSON {
         let r = try get(path)
         guard (200..<300).contains(r.status) else {
-            throw ClientError(.http, status: r.status, r.detail, detail: r.serverDetail)
+            // Without the server's sentence, "HTTP 404" alone does not say where: something else may answer at
+            // that address (a web server, a proxy's error page).
+            let unexplained =
+                "\(baseURL) answered HTTP \(r.status) to \(path.split(separator: "?").first ?? "") without saying why"
+                + (r.status == 404 ? ": is it an argus-server (check the URL)?" : ".")
+            throw ClientError(.http, status: r.status, r.serverDetail ?? unexplained, detail: r.serverDetail)
         }
         guard let j = rawMembers.isEmpty ? r.json : r.json(rawMembers: rawMembers) else {
             throw ClientError(.decoding, status: r.status, "The server sent a reply that is not JSON.")

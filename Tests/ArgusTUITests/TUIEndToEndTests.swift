@@ -159,6 +159,30 @@ struct TUIEndToEndTests {
         t.send("q")
     }
 
+    @Test("an address where something else answers (a plain web server) is said to be one, not just 'HTTP 404'")
+    func notAnArgusServer() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-www-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("out.txt").path
+        let web = try startProcess(
+            "/usr/bin/env", ["python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir.path], stdout: out)
+        defer { stopProcess(web) }
+        var port: String?
+        for _ in 0..<200 where port == nil {
+            let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            port = text.range(of: #"port [0-9]+"#, options: .regularExpression).map { String(text[$0].dropFirst(5)) }
+            usleep(25_000)
+        }
+        let url = "http://127.0.0.1:\(try #require(port))"
+        let (rc, _, err) = try runTool(Binaries.path("argus-tui"), ["--dump", "b1/j1"], env: ["ARGUS_URL": url, "ARGUS_TOKEN": "t"])
+        #expect(rc == 1)
+        #expect(
+            err
+                == "argus-tui: \(url) answered HTTP 404 to /api/jobs/b1/j1/view without saying why: is it an argus-server (check the URL)?\n",
+            "\(err)")
+    }
+
     @Test("a server that is down at start is shown as such and retried until it comes up")
     func serverDownAtStart() throws {
         let port = freePort()

@@ -40,7 +40,8 @@ public enum ConnectionProblem: Equatable, Sendable {
             guard let detail, !detail.isEmpty else {
                 return "\(head) \(ConnectionProblem.reason(status)) (the reply gave no detail)"
             }
-            return "\(head): \(detail)"
+            // The server's sentence ends with its own full stop; what follows it here ("; retrying") must not.
+            return "\(head): \(detail.hasSuffix(".") ? String(detail.dropLast()) : detail)"
         case .malformed(let what): return "\(what) from the server is not valid JSON"
         case .noReply(let seconds): return "the server accepted the connection but sent no reply in \(Fmt.duration(seconds))"
         case .stalled(let seconds): return "stream stalled: nothing from the server for \(Fmt.duration(seconds))"
