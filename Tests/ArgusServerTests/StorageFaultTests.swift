@@ -324,4 +324,35 @@ struct StorageFaultTests {
             #expect(try c.post("/api/events", json: Ev.make("log_line", batch: "b", data: ["line": "x"])).status == 503)
         }
     }
+
+    @Test(
+        "a backup renamed over the database of a running server, then a restart: the old -wal and -shm are set aside, so the backup opens whole (they corrupted it)",
+        arguments: [true, false])
+    func restoredByRename(noticedFirst: Bool) throws {
+        let s = try TestServer()
+        let token = try s.token()
+        try s.client(token).mustPost(Ev.make("batch_start", batch: "before-backup"))
+        let dir = s.dataDir
+        let db = dir.appendingPathComponent("argus.sqlite").path
+        #expect(s.stop() < 10)
+        try FileManager.default.copyItem(atPath: db, toPath: dir.appendingPathComponent("backup.sqlite").path)
+        let running = try TestServer(dataDir: dir)
+        let c = running.client(token)
+        for k in 0..<50 { try c.mustPost(Ev.make("batch_start", batch: "after-backup-\(k)")) }
+        #expect(rename(dir.appendingPathComponent("backup.sqlite").path, db) == 0)
+        // Noticed by /health before the stop, or not at all until the server exits.
+        if noticedFirst { #expect(try HTTPClient(baseURL: running.url, token: nil).get("/health").status == 503) }
+        #expect(running.stop() < 10)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+        #expect(names.filter { $0.hasPrefix("argus.sqlite-wal.orphaned-") }.count == 1, "\(names)")
+        #expect(!names.contains("argus.sqlite-wal"), "\(names)")
+        let restored = try TestServer(dataDir: dir)
+        let r = restored.client(token)
+        #expect(try r.get("/api/batches/before-backup").status == 200)
+        #expect(try r.get("/api/batches/after-backup-0").status == 404)
+        try r.mustPost(Ev.make("batch_start", batch: "after-restore"))
+        #expect(restored.stop() < 10)
+        let check = try DatabaseQueue(path: db).read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
+        #expect(check == "ok")
+    }
 }

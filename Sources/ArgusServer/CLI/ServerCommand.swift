@@ -100,6 +100,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         do {
             try await app.runService()
+            let aside = store.setAsideOrphanedFiles()
+            if !aside.isEmpty {
+                logger.warning(
+                    "The database file was replaced while the server ran; its old -wal and -shm were set aside: \(aside.joined(separator: ", "))."
+                )
+            }
         } catch {
             let text = "\(error)"
             if text.contains("Address already in use") {

@@ -191,6 +191,10 @@ public final class ArgusStore: Sendable {
         try refuseIfReplaced(afterCommit: false)
     }
 
+    /// At exit: when the database's path names another file than the one opened (replaced with nothing written
+    /// since, so nobody noticed), its `-wal` and `-shm` are set aside, so the next start does not apply them to it.
+    public func setAsideOrphanedFiles() -> [String] { fileIdentity?.setAsideCompanions() ?? [] }
+
     /// Throws (and remembers, for `/health` and every later write) when the database's path no longer names the file
     /// the server opened. `afterCommit`: a write just committed to the old file, so whether it is stored is not for
     /// this server to say (the old file still holds it until the process exits).
@@ -198,7 +202,10 @@ public final class ArgusStore: Sendable {
         guard let fileIdentity, !fileIdentity.isStillThere else { return }
         let fault = StorageFault(.replaced)
         if writeHealth.failed(fault, atUs: clock.nowUs()) {
-            logger.critical("Writes to the database stop because \(fault.reason); requests that write get 503.")
+            let aside = fileIdentity.setAsideCompanions()
+            logger.critical(
+                "Writes to the database stop because \(fault.reason); requests that write get 503.\(aside.isEmpty ? "" : " Set aside: \(aside.joined(separator: ", ")).")"
+            )
         }
         throw afterCommit ? StorageFault(.replaced, nothingStored: false) : fault
     }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Shared
 import Synchronization
 
 #if canImport(Glibc)
@@ -117,7 +118,8 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
             return "its database file is damaged (SQLite finds it malformed; restore the data directory from a backup)"
         case .replaced:
             return "its database file was deleted or replaced while the server ran (the server still holds the old one open: "
-                + "copy it back from /proc/\(getpid())/fd before restarting if that was a mistake; a restart opens the file now there)"
+                + "copy it back from /proc/\(getpid())/fd before restarting if that was a mistake; its -wal and -shm are set aside "
+                + "as *.orphaned-TIME, so a restart opens the file now there as it is)"
         case .unreachable: return "its PostgreSQL cannot be reached"
         case .noConnectionSlots: return "its PostgreSQL has no connection slot left (raise max_connections)"
         }
@@ -163,22 +165,45 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
 /// rename, under a running server keeps taking commits through the open descriptors, so every 2xx after that would
 /// be lost at the next start; each write and `/health` compare the path's file with this (one `stat`).
 struct DatabaseFileIdentity: Sendable {
-    let path: String
-    let device: UInt64
-    let inode: UInt64
+    struct FileID: Sendable, Equatable {
+        let device: UInt64
+        let inode: UInt64
 
+        init?(_ path: String) {
+            var st = stat()
+            guard stat(path, &st) == 0 else { return nil }
+            device = UInt64(st.st_dev)
+            inode = UInt64(st.st_ino)
+        }
+    }
+
+    let path: String
+    let file: FileID
+    /// The `-wal` and `-shm` the server's connections opened beside it (SQLite keeps them while any is open).
+    let companions: [(path: String, file: FileID)]
+
+    /// Taken once the database is open (its `-wal` and `-shm` exist then).
     init?(path: String) {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
+        guard let file = FileID(path) else { return nil }
         self.path = path
-        device = UInt64(st.st_dev)
-        inode = UInt64(st.st_ino)
+        self.file = file
+        companions = [path + "-wal", path + "-shm"].compactMap { p in FileID(p).map { (p, $0) } }
     }
 
     /// Whether the path still names the file that was opened.
-    var isStillThere: Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && UInt64(st.st_dev) == device && UInt64(st.st_ino) == inode
+    var isStillThere: Bool { FileID(path) == file }
+
+    /// Renames the `-wal` and `-shm` that belong to the opened file, when they are still at their paths, to
+    /// `NAME.orphaned-TIME`: left there, the next start would apply the old file's WAL to the file now at the path
+    /// (a restored backup) and corrupt it. Returns the new paths.
+    func setAsideCompanions() -> [String] {
+        guard !isStillThere else { return [] }
+        let stamp = Timestamp.now().iso.filter { $0.isNumber }
+        return companions.compactMap { c in
+            guard FileID(c.path) == c.file else { return nil }
+            let aside = "\(c.path).orphaned-\(stamp)"
+            return rename(c.path, aside) == 0 ? aside : nil
+        }
     }
 }
 
