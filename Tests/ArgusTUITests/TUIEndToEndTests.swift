@@ -501,8 +501,8 @@ struct TUIEndToEndTests {
         #expect(try agent.post("/api/agents/\(agentID)/jobs/\(try nextCommand())/ack", json: refused).status == 200)
         let pane = try t.wait("the failed rerun, live") { $0.contains("⚠ Rerun failed on the host at ") }
         #expect(pane.contains(": the recorded cwd /srv/run does not exist"), "\(pane)")
-        t.send("q")
 
+        // The next rerun starts: the failure is over, and its banner goes.
         #expect(try c.post("/api/batches/b1/rerun", json: [:]).status == 202)
         #expect(
             try agent.post("/api/agents/\(agentID)/jobs/\(try nextCommand())/ack", json: ["status": "started", "pid": 4242]).status == 200)
@@ -511,6 +511,8 @@ struct TUIEndToEndTests {
                 "batch_start", batch: "b2", data: ["command": "python train.py --epochs 50"],
                 source: ["project": "proj", "host": "gpu-box-7"]))
         try c.mustPost(Ev.make("job_start", batch: "b2", job: "j1"))
+        try t.wait("the banner gone once a rerun started") { !$0.contains("Rerun failed") && $0.contains("j1") }
+        t.send("q")
         let t2 = try tui(s, token, ["b2"])
         try t2.wait("the rerun's batch screen") { $0.contains("argus  b2") && $0.contains("j1") }
         #expect(try c.post("/api/batches/b2/stop", json: [:]).status == 200)

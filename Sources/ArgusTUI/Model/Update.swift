@@ -11,7 +11,7 @@ public enum Action: Sendable {
     /// Jobs whose summary changed, from the batch's live stream (SSE summary frames): each replaces its row.
     case jobsUpdated(batchID: String, [JSON])
     /// The open batch changed on its live stream: a summary frame gave its status, or (no status) the host's agent
-    /// reported a rerun it could not start (`rerun_failed`).
+    /// reported a rerun it could not start (`rerun_failed`), or a rerun of it started (`rerun_started`).
     case batchChanged(batchID: String, status: String?)
     /// Who the caller is (`GET /api/session`).
     case sessionLoaded(isAdmin: Bool)
@@ -258,7 +258,8 @@ public enum Update {
             return []
         case .actionsLoaded(let batchID, let actions):
             if s.screen == .jobs(batchID) {
-                raiseAgentFailure(&s, JobData.agentFailure(in: actions))
+                // A failed fetch (null) says nothing either way.
+                if actions.objectValue != nil { raiseAgentFailure(&s, JobData.agentFailure(in: actions)) }
                 return []
             }
             guard var data = s.job, data.batchID == batchID else { return [] }
@@ -370,6 +371,7 @@ public enum Update {
         s.actionAfterRecheck = nil
         s.banner = nil
         s.agentFailureShown = nil
+        s.agentFailureBanner = nil
         s.openBatchStatus = nil
         s.status = nil
         s.statusIsError = false
@@ -945,10 +947,18 @@ public enum Update {
     }
 
     /// Shows the agent's latest failure for the batch on screen (`JobData.agentFailure`) once per failure: when the
-    /// job or batch screen loads, or when its actions first say so.
+    /// job or batch screen loads, or when its actions first say so. Once they no longer say so (a later rerun
+    /// started), its banner goes, unless another notice took its place.
     static func raiseAgentFailure(_ s: inout AppState, _ failure: (key: String, banner: String)?) {
-        guard let failure, failure.key != s.agentFailureShown else { return }
+        guard let failure else {
+            if s.agentFailureShown != nil, s.banner == s.agentFailureBanner { s.banner = nil }
+            s.agentFailureShown = nil
+            s.agentFailureBanner = nil
+            return
+        }
+        guard failure.key != s.agentFailureShown else { return }
         s.agentFailureShown = failure.key
+        s.agentFailureBanner = failure.banner
         s.banner = failure.banner
     }
 }

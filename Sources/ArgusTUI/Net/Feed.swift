@@ -304,8 +304,8 @@ class StreamThread: @unchecked Sendable {
 
 /// The batch screen's feed: the batch's SSE channel, from now (no replay). The summary frame that opens each
 /// connection lists every job, so it replaces the list; later summaries carry the jobs that changed, and each
-/// the batch's status. A rerun the agent could not start (`rerun_failed`) is passed on; other events are skipped
-/// unparsed. A dropped stream is reconnected with capped backoff, and its opening summary
+/// the batch's status. A rerun the agent could not start (`rerun_failed`), or one that started (`rerun_started`),
+/// is passed on; other events are skipped unparsed. A dropped stream is reconnected with capped backoff, and its opening summary
 /// brings the list up to date again, so nothing missed in between is lost.
 final class BatchStream: StreamThread, @unchecked Sendable {
     let baseURL: String
@@ -339,7 +339,7 @@ final class BatchStream: StreamThread, @unchecked Sendable {
                     conn.idleTimeout = SSEConnection.stallTimeout(keepalive: keepalive)
                     return true
                 }
-                if e.type == ServerEventTypes.rerunFailed {
+                if e.type == ServerEventTypes.rerunFailed || e.type == "rerun_started" {
                     inbox.post(.batchChanged(batchID: batchID, status: nil))
                     return true
                 }
