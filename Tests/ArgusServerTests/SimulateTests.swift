@@ -5,7 +5,7 @@ import Testing
 
 /// `argus-server simulate` over https: its client is SwiftNIO with NIOSSL (argus-server links no libcurl), so it
 /// is driven here through a TLS terminator in front of a real server, as a lab behind a proxy would have it.
-@Suite("simulate over https")
+@Suite("simulate's HTTP client: https, unusual servers")
 struct SimulateTests {
     /// A self-signed certificate for `localhost` and a TLS relay on 127.0.0.1 to `port` (one Python process).
     static func tlsRelay(to port: Int, in dir: URL) throws -> (Process, Int, String) {
@@ -78,5 +78,73 @@ struct SimulateTests {
             ), "\(err2)")
         #expect(Date().timeIntervalSince(started) < 10)
         #expect(try s.client(token).request("GET", "/api/batches/tls2").status == 404)
+    }
+
+    /// A Python server on 127.0.0.1 running `script` (with the port as its first argument); its port.
+    static func pythonServer(_ script: String, in dir: URL) throws -> (Process, Int) {
+        let file = dir.appendingPathComponent("server-\(UUID().uuidString.prefix(6)).py")
+        try script.write(to: file, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent(file.lastPathComponent + ".out")
+        let p = try startProcess("/usr/bin/env", ["python3", "-u", file.path], stdout: out.path)
+        for _ in 0..<400 {
+            if let port = Int(((try? String(contentsOf: out, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) {
+                return (p, port)
+            }
+            usleep(25_000)
+        }
+        stopProcess(p)
+        throw TestFailure("the Python server did not start")
+    }
+
+    @Test(
+        "simulate goes on at once when a server closes kept connections without saying so, and stops at once where no argus-server answers")
+    func unusualServers() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-sim-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Answers each request as Argus would, then closes the connection without `Connection: close`.
+        let (closer, closerPort) = try Self.pythonServer(
+            """
+            import socket, threading
+            ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(16); print(ls.getsockname()[1], flush=True)
+            def serve(c):
+                data = b""
+                while b"\\r\\n\\r\\n" not in data:
+                    d = c.recv(65536)
+                    if not d: c.close(); return
+                    data += d
+                head, _, rest = data.partition(b"\\r\\n\\r\\n")
+                n = max([int(l.split(b":")[1]) for l in head.split(b"\\r\\n") if l.lower().startswith(b"content-length:")] or [0])
+                while len(rest) < n: rest += c.recv(65536)
+                body = b'{"accepted":true,"event_id":1,"stop_requested":false}'
+                c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body)
+                c.close()
+            while True:
+                c, _ = ls.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+            """, in: dir)
+        defer { stopProcess(closer) }
+        let started = Date()
+        let (rc, out, err) = try runTool(
+            Binaries.path("argus-server"),
+            ["simulate", "--url", "http://127.0.0.1:\(closerPort)", "--token", "t", "--jobs", "1", "--epochs", "5", "--speed", "50"])
+        #expect(rc == 0 && out.contains("finished: 1 done"), "\(out) \(err)")
+        #expect(!err.contains("retrying"), "\(err)")
+        #expect(Date().timeIntervalSince(started) < 10, "each request waited for the 10 s deadline")
+
+        // A plain web server: 501 to a POST, which no argus-server answers.
+        let (web, webPort) = try Self.pythonServer(
+            """
+            import http.server
+            s = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+            print(s.server_address[1], flush=True); s.serve_forever()
+            """, in: dir)
+        defer { stopProcess(web) }
+        let (rc2, _, err2) = try runTool(
+            Binaries.path("argus-server"), ["simulate", "--url", "http://127.0.0.1:\(webPort)", "--token", "t", "--jobs", "1"])
+        #expect(rc2 == 1)
+        #expect(
+            err2.hasSuffix(
+                "argus-server: http://127.0.0.1:\(webPort) answered HTTP 501 to POST /api/events without an Argus reply: is it an argus-server (check the URL)?\n"
+            ), "\(err2)")
     }
 }

@@ -155,7 +155,15 @@ struct Simulator {
                 delay = min(delay * 2, 2)
                 continue
             }
-            if (200..<300).contains(r.status) { return }
+            // Something else at that address (a web server answering 200 to anything) would take every event and
+            // store none: an Argus reply names the event it stored.
+            if (200..<300).contains(r.status), r.json?["event_id"] != nil { return }
+            if (200..<300).contains(r.status) || r.status == 404 || r.status == 405 || r.status == 501 {
+                throw SimulateError(
+                    description:
+                        "\(client.baseURL) answered HTTP \(r.status) to POST /api/events without an Argus reply: is it an argus-server (check the URL)?",
+                    status: r.status, permanent: true)
+            }
             if r.status == 401 || r.status == 403 {
                 throw SimulateError(description: "the server refused the token: \(r.detail)", status: r.status)
             }

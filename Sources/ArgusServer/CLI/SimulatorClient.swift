@@ -12,6 +12,8 @@ struct SimulateError: Error, CustomStringConvertible {
     var status = 0
     /// Trying again cannot help (a certificate this machine does not trust): the simulator gives up at once.
     var permanent = false
+    /// The connection closed before the reply was complete (not a timeout, not TLS).
+    var closedBeforeReply = false
 }
 
 /// A reply to the simulator.
@@ -64,8 +66,19 @@ final class SimulatorClient {
 
     func get(_ path: String) throws(SimulateError) -> SimulatorReply { try request(.GET, path, body: nil) }
 
-    /// One request on the kept connection, opening it first when there is none (or the server closed it).
+    /// One request on the kept connection, opening it first when there is none (or the server closed it). A kept
+    /// connection the server closed without saying so (no `Connection: close`) fails before any reply: the request
+    /// goes once more on a new one (the simulator's requests are safe to repeat: events carry their event_id).
     func request(_ method: HTTPMethod, _ path: String, body: [UInt8]?) throws(SimulateError) -> SimulatorReply {
+        let reused = channel?.isActive == true
+        do {
+            return try exchange(method, path, body: body)
+        } catch let e where reused && e.closedBeforeReply {
+            return try exchange(method, path, body: body)
+        }
+    }
+
+    private func exchange(_ method: HTTPMethod, _ path: String, body: [UInt8]?) throws(SimulateError) -> SimulatorReply {
         let channel: NIOCore.Channel
         if let open = self.channel, open.isActive {
             channel = open
@@ -84,7 +97,11 @@ final class SimulatorClient {
                 SimulateError(description: "\(self.baseURL) sent no complete reply within \(self.timeout.nanoseconds / 1_000_000_000) s."))
             channel.close(promise: nil)
         }
-        channel.writeAndFlush(SimulatorExchange.Request(head: head, body: body.map { ByteBuffer(bytes: $0) }, reply: reply), promise: nil)
+        // A write that fails (the connection closed under it) ends the wait at once, not at the deadline.
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { reply.fail($0) }
+        channel.writeAndFlush(
+            SimulatorExchange.Request(head: head, body: body.map { ByteBuffer(bytes: $0) }, reply: reply), promise: written)
         do {
             let r = try reply.futureResult.wait()
             deadline.cancel()
@@ -101,7 +118,9 @@ final class SimulatorClient {
         } catch {
             deadline.cancel()
             self.channel = nil
-            throw SimulateError(description: "The connection to \(baseURL) broke before the reply was complete (\(Self.describe(error))).")
+            throw SimulateError(
+                description: "The connection to \(baseURL) broke before the reply was complete (\(Self.describe(error))).",
+                closedBeforeReply: true)
         }
     }
 
@@ -146,7 +165,7 @@ final class SimulatorClient {
             return "cannot resolve the host name \(e.host)"
         case ChannelError.connectTimeout: return "no answer within 5 s"
         case let e as NIOSSLExtraError where e == .failedToValidateHostname:
-            return "no name to check its TLS certificate against: give the server's name in the URL, not an address"
+            return "its TLS certificate does not list this address: give a name or an address the certificate lists"
         case let e as NIOSSLError:
             // BoringSSL's reason is the one word after its last colon, before " at <source file>".
             let text = "\(e)"
