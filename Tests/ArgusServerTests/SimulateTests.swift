@@ -18,38 +18,28 @@ struct SimulateTests {
                 "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
             ])
         guard rc == 0 else { throw TestFailure("openssl req failed: \(err)") }
-        let script = dir.appendingPathComponent("relay.py")
-        try """
-        import socket, ssl, sys, threading
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3])
-        ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(16)
-        print(ls.getsockname()[1], flush=True)
-        def pipe(a, b):
-            try:
-                while (d := a.recv(65536)): b.sendall(d)
-            except OSError: pass
-            for s in (a, b):
-                try: s.shutdown(socket.SHUT_RDWR)
+        let (relay, port) = try startPythonServer(
+            """
+            import socket, ssl, sys, threading
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain("\(cert)", "\(key)")
+            ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(16)
+            print(ls.getsockname()[1], flush=True)
+            def pipe(a, b):
+                try:
+                    while (d := a.recv(65536)): b.sendall(d)
                 except OSError: pass
-        def serve(c):
-            try: t = ctx.wrap_socket(c, server_side=True)
-            except (ssl.SSLError, OSError): c.close(); return
-            u = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-            threading.Thread(target=pipe, args=(t, u), daemon=True).start(); pipe(u, t)
-        while True:
-            c, _ = ls.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
-        """.write(to: script, atomically: true, encoding: .utf8)
-        let out = dir.appendingPathComponent("relay.out")
-        let relay = try startProcess("/usr/bin/env", ["python3", script.path, String(port), cert, key], stdout: out.path)
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            if let p = Int(((try? String(contentsOf: out, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) {
-                return (relay, p, cert)
-            }
-            usleep(20_000)
-        }
-        stopProcess(relay)
-        throw TestFailure("the TLS relay did not start")
+                for s in (a, b):
+                    try: s.shutdown(socket.SHUT_RDWR)
+                    except OSError: pass
+            def serve(c):
+                try: t = ctx.wrap_socket(c, server_side=True)
+                except (ssl.SSLError, OSError): c.close(); return
+                u = socket.create_connection(("127.0.0.1", \(port)))
+                threading.Thread(target=pipe, args=(t, u), daemon=True).start(); pipe(u, t)
+            while True:
+                c, _ = ls.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+            """, in: dir)
+        return (relay, port, cert)
     }
 
     @Test("simulate reports over https to a server whose CA SSL_CERT_FILE names, and refuses an untrusted one at once")
@@ -80,22 +70,6 @@ struct SimulateTests {
         #expect(try s.client(token).request("GET", "/api/batches/tls2").status == 404)
     }
 
-    /// A Python server on 127.0.0.1 running `script` (with the port as its first argument); its port.
-    static func pythonServer(_ script: String, in dir: URL) throws -> (Process, Int) {
-        let file = dir.appendingPathComponent("server-\(UUID().uuidString.prefix(6)).py")
-        try script.write(to: file, atomically: true, encoding: .utf8)
-        let out = dir.appendingPathComponent(file.lastPathComponent + ".out")
-        let p = try startProcess("/usr/bin/env", ["python3", "-u", file.path], stdout: out.path)
-        for _ in 0..<400 {
-            if let port = Int(((try? String(contentsOf: out, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) {
-                return (p, port)
-            }
-            usleep(25_000)
-        }
-        stopProcess(p)
-        throw TestFailure("the Python server did not start")
-    }
-
     @Test(
         "simulate goes on at once when a server closes kept connections without saying so, and stops at once where no argus-server answers")
     func unusualServers() throws {
@@ -103,7 +77,7 @@ struct SimulateTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         // Answers each request as Argus would, then closes the connection without `Connection: close`.
-        let (closer, closerPort) = try Self.pythonServer(
+        let (closer, closerPort) = try startPythonServer(
             """
             import socket, threading
             ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(16); print(ls.getsockname()[1], flush=True)
@@ -132,7 +106,7 @@ struct SimulateTests {
         #expect(Date().timeIntervalSince(started) < 10, "each request waited for the 10 s deadline")
 
         // A plain web server: 501 to a POST, which no argus-server answers.
-        let (web, webPort) = try Self.pythonServer(
+        let (web, webPort) = try startPythonServer(
             """
             import http.server
             s = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)

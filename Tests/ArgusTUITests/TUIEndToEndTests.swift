@@ -164,17 +164,14 @@ struct TUIEndToEndTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-www-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let out = dir.appendingPathComponent("out.txt").path
-        let web = try startProcess(
-            "/usr/bin/env", ["python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir.path], stdout: out)
+        let (web, port) = try startPythonServer(
+            """
+            import http.server
+            s = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+            print(s.server_address[1], flush=True); s.serve_forever()
+            """, in: dir)
         defer { stopProcess(web) }
-        var port: String?
-        for _ in 0..<200 where port == nil {
-            let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-            port = text.range(of: #"port [0-9]+"#, options: .regularExpression).map { String(text[$0].dropFirst(5)) }
-            usleep(25_000)
-        }
-        let url = "http://127.0.0.1:\(try #require(port))"
+        let url = "http://127.0.0.1:\(port)"
         let (rc, _, err) = try runTool(Binaries.path("argus-tui"), ["--dump", "b1/j1"], env: ["ARGUS_URL": url, "ARGUS_TOKEN": "t"])
         #expect(rc == 1)
         #expect(

@@ -446,6 +446,22 @@ public func startProcess(_ path: String, _ args: [String], env: [String: String]
     return p
 }
 
+/// A Python program in `dir` that listens on 127.0.0.1 and prints its port first (a stand-in server: a TLS relay, a
+/// plain web server, one that closes connections early). Returns it and the port; stop it with `stopProcess`.
+public func startPythonServer(_ script: String, in dir: URL) throws -> (Process, Int) {
+    let file = dir.appendingPathComponent("server-\(UUID().uuidString.prefix(6)).py")
+    try script.write(to: file, atomically: true, encoding: .utf8)
+    let out = dir.appendingPathComponent(file.lastPathComponent + ".out")
+    let p = try startProcess("/usr/bin/env", ["python3", "-u", file.path], stdout: out.path)
+    for _ in 0..<400 {
+        let text = ((try? String(contentsOf: out, encoding: .utf8)) ?? "").split(separator: "\n").first ?? ""
+        if let port = Int(text.trimmingCharacters(in: .whitespaces)) { return (p, port) }
+        usleep(25_000)
+    }
+    stopProcess(p)
+    throw TestFailure("the Python server \(file.path) did not print its port")
+}
+
 /// SIGTERM, wait up to `grace`, then SIGKILL (a child started with signals blocked ignores SIGTERM).
 /// Returns how long it took.
 @discardableResult
