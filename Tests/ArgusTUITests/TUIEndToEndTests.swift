@@ -596,6 +596,9 @@ struct TUIEndToEndTests {
             Binaries.path("argus-tui"), ["--url", s.url, "b1/j1"], env: ["ARGUS_TOKEN": ""])
         #expect(rc2 == 1)
         #expect(err2.contains("no token"))
+        // `--token "$T"` with T unset is no token either, not a token the server rejects.
+        let (rc3, _, err3) = try runTool(Binaries.path("argus-tui"), ["--url", s.url, "--token", "", "b1/j1"], env: ["ARGUS_TOKEN": ""])
+        #expect(rc3 == 1 && err3.hasPrefix("argus-tui: no token: "), "\(err3)")
     }
 
     @Test("NO_COLOR turns colours off (attributes stay); without it the screen is coloured")

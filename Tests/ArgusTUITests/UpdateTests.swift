@@ -329,6 +329,9 @@ struct UpdateTests {
         var readOnly = Fixture.state(view)
         readOnly.readOnly = true
         #expect(Update.apply(&readOnly, .tick(now: readOnly.now + 10)) == [])
+        // Its action keys say why they do nothing.
+        #expect(Update.apply(&readOnly, .key(.char("s"))) == [] && readOnly.confirming == nil)
+        #expect(readOnly.status == "Stop is not available: this view is read-only (a share link, or --readonly).")
         // A stopping batch's Mark failed opens after a silent minute, which no event says: asked again too.
         var stopping = Fixture.state(Fixture.view(batchStatus: "stopping"))
         #expect(Update.apply(&stopping, .tick(now: stopping.now + 1)) == [.fetchActions(batchID: "b1")])

@@ -157,7 +157,8 @@ public struct TUICommand: ParsableCommand {
             try openShare(t, env: env)
             return
         }
-        guard let token = token ?? env["ARGUS_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+        // `--token ""` (an unset variable in `--token "$T"`) is no token, as an empty ARGUS_TOKEN is.
+        guard let token = (token.flatMap { $0.isEmpty ? nil : $0 }) ?? env["ARGUS_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) else {
             throw fail(
                 "no token: set ARGUS_TOKEN or pass --token (mint one with `argus-server token create --user NAME`)."
             )

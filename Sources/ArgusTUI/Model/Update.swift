@@ -663,7 +663,11 @@ public enum Update {
     /// refusal that has stopped being true (an agent came online) never sticks; the key is then decided on the
     /// fresh answer, when `actionsLoaded` arrives.
     static func tryAction(_ s: inout AppState, _ command: Command, recheck: Bool) -> [Effect] {
-        guard let job = s.job, !s.readOnly else { return [] }
+        guard let job = s.job else { return [] }
+        guard !s.readOnly else {
+            say(&s, "\(actionName(command)) is not available: this view is read-only (a share link, or --readonly).", error: true)
+            return []
+        }
         guard job.loaded else {
             say(&s, "\(actionName(command)) is not available yet: the server has not answered.", error: true)
             return []
