@@ -100,6 +100,23 @@ struct TelemetryTests {
         try epoch(9, loss: 0.7, 21)
         t = try #require(try c.mustGet("/api/jobs/b/j")["telemetry"])
         #expect(t["epoch"] == 9 && t["train_loss"] == 0.7, "\(t)")
+        // The newest by time, in whatever order and grouping they arrive: the old run's epochs in the same request
+        // as the resumed run's, or replayed after them, and an older report of the same epoch, change nothing.
+        func batch(_ job: String, _ epochs: [(Int, Double, Double)]) throws {
+            let events: [JSON] = epochs.map { n, loss, t in
+                Ev.make("job_epoch", batch: "b", job: job, data: ["epoch": JSON(n), "train_loss": JSON(loss)], ts: at(t))
+            }
+            #expect(try c.post("/api/events/batch", json: ["events": .array(events)]).status == 200)
+        }
+        try batch("one-request", [(8, 0.8, 20), (9, 0.7, 21), (9, 0.9, 10), (10, 1.0, 11)])
+        try batch("replayed", [(8, 0.8, 20), (9, 0.7, 21)])
+        try batch("replayed", [(9, 0.9, 10), (10, 1.0, 11)])
+        try batch("same-epoch", [(9, 0.95, 20)])
+        try batch("same-epoch", [(9, 0.9, 10)])
+        for (job, n, loss) in [("one-request", 9, 0.7), ("replayed", 9, 0.7), ("same-epoch", 9, 0.95)] {
+            let t = try #require(try c.mustGet("/api/jobs/b/\(job)")["telemetry"])
+            #expect(t["epoch"] == JSON(n) && t["train_loss"] == JSON(loss), "\(job): \(t)")
+        }
     }
 
     @Test("a batch with a failed job is failed, whether the script said batch_done or never said more")

@@ -16,6 +16,8 @@ struct JobRecord: Sendable {
     var idleSinceUs: Int64?
     var lastActivityUs: Int64?
     var latestEpoch: Int?
+    /// When the latest epoch was reported (its event's timestamp); nil on rows from before schema v11.
+    var latestEpochUs: Int64?
     /// The latest epoch's losses; `nonFiniteLoss` when it was reported as NaN or ±infinity.
     var trainLoss: Double?
     var valLoss: Double?
@@ -57,6 +59,7 @@ struct JobRecord: Sendable {
         idleSinceUs = row["idle_since_us"]
         lastActivityUs = row["last_activity_us"]
         latestEpoch = row["latest_epoch"]
+        latestEpochUs = row["latest_epoch_us"]
         trainLoss = row["train_loss"]
         valLoss = row["val_loss"]
         gpuUtilPct = row["gpu_util_pct"]
@@ -93,8 +96,8 @@ struct JobRecord: Sendable {
             INSERT INTO jobs(batch_id, id, model, dataset, status, start_us, end_us, elapsed_s, metrics, failure_reason,
               is_idle_flagged, idle_since_us, last_activity_us, latest_epoch, train_loss, val_loss, gpu_util_pct,
               gpu_mem_peak_mb, created_us, gpu_newest_us, gpu_last_busy_us, gpu_quiet_since_us, gpu_mem_peaks,
-              best_val_loss, best_val_epoch, total_epochs, loss_spark)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+              best_val_loss, best_val_epoch, total_epochs, loss_spark, latest_epoch_us)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             ON CONFLICT(batch_id, id) DO UPDATE SET model=excluded.model, dataset=excluded.dataset, status=excluded.status,
               start_us=excluded.start_us, end_us=excluded.end_us, elapsed_s=excluded.elapsed_s, metrics=excluded.metrics,
               failure_reason=excluded.failure_reason, is_idle_flagged=excluded.is_idle_flagged,
@@ -104,14 +107,14 @@ struct JobRecord: Sendable {
               gpu_newest_us=excluded.gpu_newest_us, gpu_last_busy_us=excluded.gpu_last_busy_us,
               gpu_quiet_since_us=excluded.gpu_quiet_since_us, gpu_mem_peaks=excluded.gpu_mem_peaks,
               best_val_loss=excluded.best_val_loss, best_val_epoch=excluded.best_val_epoch,
-              total_epochs=excluded.total_epochs, loss_spark=excluded.loss_spark
+              total_epochs=excluded.total_epochs, loss_spark=excluded.loss_spark, latest_epoch_us=excluded.latest_epoch_us
             """
         let args: [any SQLBindable] = [
             batchID, id, model, dataset, status, startUs, endUs, elapsedS, metrics, failureReason,
             isIdleFlagged, idleSinceUs, lastActivityUs, latestEpoch, trainLoss, valLoss, gpuUtilPct,
             gpuMemPeakMB, createdUs, gpuNewestUs, gpuLastBusyUs, gpuQuietSinceUs,
             gpuMem.count == 0 ? nil : gpuMem.json.serialized(),
-            figures.bestValLoss, figures.bestValEpoch, figures.totalEpochs, figures.storedSpark,
+            figures.bestValLoss, figures.bestValEpoch, figures.totalEpochs, figures.storedSpark, latestEpochUs,
         ]
         try db.execute(sql, args)
     }
@@ -153,13 +156,23 @@ struct JobRecord: Sendable {
             dataset = e.data["dataset"]?.stringValue ?? dataset
             return change
         case "job_epoch":
-            // Highest epoch wins, so a replayed spill file (older than what was heard since) cannot move "latest"
-            // backwards; a lower epoch stamped after everything heard from the job is a run resumed from an earlier
-            // checkpoint, and it is the latest.
-            if let ep = e.data["epoch"]?.intValue,
-                ep >= (latestEpoch ?? Int.min) || heardBefore.map({ ts > $0 }) ?? true
-            {
+            // The latest epoch is the newest by its time, the higher on a tie (the SDK stamps whole seconds): a spill
+            // file replayed late cannot move it back, and a run resumed from an earlier checkpoint, reporting a lower
+            // epoch after a higher one, moves it forward. A row from before its time was kept: the highest, or a lower
+            // one stamped after everything heard from the job.
+            let newest: Bool
+            if let ep = e.data["epoch"]?.intValue {
+                if let at = latestEpochUs {
+                    newest = ts > at || (ts == at && ep >= (latestEpoch ?? Int.min))
+                } else {
+                    newest = ep >= (latestEpoch ?? Int.min) || heardBefore.map({ ts > $0 }) ?? true
+                }
+            } else {
+                newest = false
+            }
+            if newest, let ep = e.data["epoch"]?.intValue {
                 latestEpoch = ep
+                latestEpochUs = ts
                 // A loss reported as NaN or ±infinity (ingest stores it as null and lists it in `_nonfinite`) is
                 // kept as +infinity: the run diverged, which is not the same as not reporting a loss.
                 let nonFinite = Set(e.data["_nonfinite"]?.arrayValue?.compactMap(\.stringValue) ?? [])

@@ -178,6 +178,10 @@ enum PostgresSchema {
         Migration(
             version: 4, name: "a batch's agent commands, newest first",
             statements: ["CREATE INDEX agent_commands_batch ON agent_commands(batch_id, kind, id)"]),
+        // SQLite v11.
+        Migration(
+            version: 5, name: "a job's latest epoch keeps its time",
+            statements: ["ALTER TABLE jobs ADD COLUMN latest_epoch_us BIGINT"]),
     ]
 
     struct SchemaTooNew: Error, CustomStringConvertible {

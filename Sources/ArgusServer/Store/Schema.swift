@@ -207,6 +207,10 @@ enum Schema {
             // The view's actions ask for a batch's latest rerun and stop (`ArgusStore.agentAssignment`).
             try db.execute(sql: "CREATE INDEX agent_commands_batch ON agent_commands(batch_id, kind, id)")
         }
+        m.registerMigration("v11 a job's latest epoch keeps its time") { db in
+            // `JobRecord.apply`: the latest epoch is the newest by its time (null on older rows: the highest then).
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN latest_epoch_us INTEGER")
+        }
         return m
     }
 }
