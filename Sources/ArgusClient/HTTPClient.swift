@@ -177,18 +177,20 @@ public final class HTTPClient: @unchecked Sendable {
         return try request("POST", path, body: bytes)
     }
 
+    /// A non-2xx answer to `path` as an error: the server's sentence, or without one, where and what answered
+    /// ("HTTP 404" alone does not say where: something else may answer at that address, a web server or a proxy).
+    public func failure(_ r: HTTPResult, path: String) -> ClientError {
+        let unexplained =
+            "\(baseURL) answered HTTP \(r.status) to \(path.split(separator: "?").first ?? "") without saying why"
+            + (r.status == 404 ? ": is it an argus-server (check the URL)?" : ".")
+        return ClientError(.http, status: r.status, r.serverDetail ?? unexplained, detail: r.serverDetail)
+    }
+
     /// GET a JSON document, turning a non-2xx answer into an error carrying the server's sentence. Members of the
     /// top-level object named in `rawMembers` are left as raw bytes for the caller's own decoder.
     public func getJSON(_ path: String, rawMembers: Set<String> = []) throws(ClientError) -> JSON {
         let r = try get(path)
-        guard (200..<300).contains(r.status) else {
-            // Without the server's sentence, "HTTP 404" alone does not say where: something else may answer at
-            // that address (a web server, a proxy's error page).
-            let unexplained =
-                "\(baseURL) answered HTTP \(r.status) to \(path.split(separator: "?").first ?? "") without saying why"
-                + (r.status == 404 ? ": is it an argus-server (check the URL)?" : ".")
-            throw ClientError(.http, status: r.status, r.serverDetail ?? unexplained, detail: r.serverDetail)
-        }
+        guard (200..<300).contains(r.status) else { throw failure(r, path: path) }
         guard let j = rawMembers.isEmpty ? r.json : r.json(rawMembers: rawMembers) else {
             throw ClientError(.decoding, status: r.status, "The server sent a reply that is not JSON.")
         }

@@ -11,11 +11,14 @@ public enum Export {
     public static func fetch(
         url: String, token: String, batchID: String, jobID: String, format: EpochExport.Format, timeout: Double = 120
     ) throws(ClientError) -> [UInt8] {
-        let r = try HTTPClient(baseURL: url, token: token, timeout: timeout).get(
-            APIPath.epochs(batchID, jobID, format: format.rawValue))
+        let client = HTTPClient(baseURL: url, token: token, timeout: timeout)
+        let path = APIPath.epochs(batchID, jobID, format: format.rawValue)
+        let r = try client.get(path)
         guard r.status == 200 else {
-            let why = r.status == 401 ? ClientError.refusedCredential(r.serverDetail ?? r.detail) : r.detail
-            throw ClientError(.http, status: r.status, why, detail: r.serverDetail)
+            if r.status == 401 {
+                throw ClientError(.http, status: 401, ClientError.refusedCredential(r.serverDetail), detail: r.serverDetail)
+            }
+            throw client.failure(r, path: path)
         }
         return r.body
     }
