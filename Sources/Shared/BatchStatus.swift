@@ -56,4 +56,6 @@ public enum ServerEventTypes {
     public static let batchMarkedFailed = "batch_marked_failed"
     /// The agent could not start a queued rerun (its cwd is gone, say): streamed on the batch that was rerun.
     public static let rerunFailed = "rerun_failed"
+    /// A rerun's own batch_start arrived and was linked to the command: streamed on the batch that was rerun.
+    public static let rerunStarted = "rerun_started"
 }

@@ -19,4 +19,7 @@ public enum SummaryFrame {
 public enum ServerSentences {
     /// The 401/404 for a share link that was revoked, expired or never existed: said as it is, since it names the link.
     public static let deadShareLink = "This share link was revoked, has expired, or never existed."
+    /// What a client adds when something answered at the server's address without an Argus reply (a plain web
+    /// server, a proxy's error page): argus-tui's `HTTPClient.failure` and `argus-server simulate`.
+    public static let notAnArgusServer = "is it an argus-server (check the URL)?"
 }

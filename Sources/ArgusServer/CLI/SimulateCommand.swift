@@ -161,7 +161,7 @@ struct Simulator {
             if (200..<300).contains(r.status) || r.status == 404 || r.status == 405 || r.status == 501 {
                 throw SimulateError(
                     description:
-                        "\(client.baseURL) answered HTTP \(r.status) to POST /api/events without an Argus reply: is it an argus-server (check the URL)?",
+                        "\(client.baseURL) answered HTTP \(r.status) to POST /api/events without an Argus reply: \(ServerSentences.notAnArgusServer)",
                     status: r.status, permanent: true)
             }
             if r.status == 401 || r.status == 403 {

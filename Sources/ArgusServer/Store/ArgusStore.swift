@@ -640,7 +640,7 @@ public struct IngestTransaction {
         try db.execute("UPDATE agent_commands SET linked_batch_id = ? WHERE id = ?", [bid, commandID])
         // Tell whoever watches the old batch where its rerun went (the TUI offers to jump there).
         _ = try emit(
-            "rerun_started", batch: source, project: e.source["project"]?.stringValue,
+            ServerEventTypes.rerunStarted, batch: source, project: e.source["project"]?.stringValue,
             data: JSONObject([("new_batch_id", .string(bid)), ("command_id", JSON(commandID))]), at: e.ts,
             stored: &stored)
     }

@@ -450,7 +450,7 @@ public struct JobData: Sendable {
                     olderLogsExist = true
                 }
             }
-        case "rerun_started": rerunBatchID = data["new_batch_id"]?.stringValue ?? rerunBatchID
+        case ServerEventTypes.rerunStarted: rerunBatchID = data["new_batch_id"]?.stringValue ?? rerunBatchID
         case "resource_snapshot":
             // The job's own snapshots, and the batch's taken while it ran (the rule the server's `/resources` uses).
             let ts = e["timestamp"]?.stringValue.flatMap { Timestamp(iso: $0) }

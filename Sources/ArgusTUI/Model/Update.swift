@@ -249,7 +249,7 @@ public enum Update {
                 s.banner = info?["reason"]?.stringValue
             case ServerEventTypes.rerunFailed:
                 s.banner = agentFailedBanner("Rerun", info?["error"]?.stringValue ?? "the agent could not start it", at: nil)
-            case "rerun_started":
+            case ServerEventTypes.rerunStarted:
                 if let rerun = data.rerunBatchID { s.banner = "Rerun started as batch \(rerun): press o to open it" }
             case "job_epoch":
                 refreshBounds(&s)

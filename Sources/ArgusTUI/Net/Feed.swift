@@ -339,7 +339,7 @@ final class BatchStream: StreamThread, @unchecked Sendable {
                     conn.idleTimeout = SSEConnection.stallTimeout(keepalive: keepalive)
                     return true
                 }
-                if e.type == ServerEventTypes.rerunFailed || e.type == "rerun_started" {
+                if e.type == ServerEventTypes.rerunFailed || e.type == ServerEventTypes.rerunStarted {
                     inbox.post(.batchChanged(batchID: batchID, status: nil))
                     return true
                 }
