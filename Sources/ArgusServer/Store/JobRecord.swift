@@ -156,21 +156,7 @@ struct JobRecord: Sendable {
             dataset = e.data["dataset"]?.stringValue ?? dataset
             return change
         case "job_epoch":
-            // The latest epoch is the newest by its time, the higher on a tie (the SDK stamps whole seconds): a spill
-            // file replayed late cannot move it back, and a run resumed from an earlier checkpoint, reporting a lower
-            // epoch after a higher one, moves it forward. A row from before its time was kept: the highest, or a lower
-            // one stamped after everything heard from the job.
-            let newest: Bool
-            if let ep = e.data["epoch"]?.intValue {
-                if let at = latestEpochUs {
-                    newest = ts > at || (ts == at && ep >= (latestEpoch ?? Int.min))
-                } else {
-                    newest = ep >= (latestEpoch ?? Int.min) || heardBefore.map({ ts > $0 }) ?? true
-                }
-            } else {
-                newest = false
-            }
-            if newest, let ep = e.data["epoch"]?.intValue {
+            if let ep = e.data["epoch"]?.intValue, isLatestEpoch(ep, at: ts, heardBefore: heardBefore) {
                 latestEpoch = ep
                 latestEpochUs = ts
                 // A loss reported as NaN or ±infinity (ingest stores it as null and lists it in `_nonfinite`) is
@@ -208,6 +194,16 @@ struct JobRecord: Sendable {
         default: break
         }
         return nil
+    }
+
+    /// Whether epoch `ep`, reported at `ts`, is the job's latest: the newest by its time, the higher on a tie (the SDK
+    /// stamps whole seconds). A spill file replayed late cannot move it back, and a run resumed from an earlier
+    /// checkpoint, reporting a lower epoch after a higher one, moves it forward. A row from before its time was kept
+    /// (schema v11): the highest, or a lower one stamped after everything heard from the job (`heardBefore`).
+    func isLatestEpoch(_ ep: Int, at ts: Int64, heardBefore: Int64?) -> Bool {
+        let highest = ep >= (latestEpoch ?? Int.min)
+        guard let at = latestEpochUs else { return highest || heardBefore.map { ts > $0 } ?? true }
+        return ts > at || (ts == at && highest)
     }
 
     /// The ids of the jobs a batch-level snapshot taken at `tsUs` belongs to: those running then (JobSpan), sorted.
