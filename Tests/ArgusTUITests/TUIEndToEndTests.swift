@@ -181,6 +181,14 @@ struct TUIEndToEndTests {
         let (rc2, _, err2) = try runTool(
             Binaries.path("argus-tui"), ["--export", "csv", "b1/j1"], env: ["ARGUS_URL": url, "ARGUS_TOKEN": "t"])
         #expect(rc2 == 1 && err2.hasSuffix("without saying why: is it an argus-server (check the URL)?\n"), "\(err2)")
+        // The interactive screen retries, and says the same.
+        let t = try Tmux([Binaries.path("argus-tui"), "b1/j1"], env: ["ARGUS_URL": url, "ARGUS_TOKEN": "t"])
+        try t.wait("the hint on the job screen") {
+            // Wrapped over lines of the pane: read as one text.
+            $0.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains(
+                "404 Not Found (the reply gave no detail: is it an argus-server (check the URL)?); retrying (attempt")
+        }
+        t.send("q")
     }
 
     @Test("a server that is down at start is shown as such and retried until it comes up")

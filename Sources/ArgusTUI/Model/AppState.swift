@@ -38,7 +38,9 @@ public enum ConnectionProblem: Equatable, Sendable {
         case .serverError(let status, let detail):
             let head = status >= 500 ? "server error \(status)" : "the server answered \(status)"
             guard let detail, !detail.isEmpty else {
-                return "\(head) \(ConnectionProblem.reason(status)) (the reply gave no detail)"
+                // argus-server explains each of its 404s; a bare one comes from something else at that address.
+                let hint = status == 404 ? ": \(ServerSentences.notAnArgusServer)" : ""
+                return "\(head) \(ConnectionProblem.reason(status)) (the reply gave no detail\(hint))"
             }
             // The server's sentence ends with its own full stop; what follows it here ("; retrying") must not.
             return "\(head): \(detail.hasSuffix(".") ? String(detail.dropLast()) : detail)"

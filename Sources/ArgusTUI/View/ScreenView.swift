@@ -469,11 +469,11 @@ public enum ScreenView {
             why = "\(s.serverLabel): \(problem.sentence); retrying (attempt \(attempt))."
         case .offline(let problem): why = "\(s.serverLabel): \(problem.sentence)"
         }
-        let lines = [
-            ("Nothing is known about this job yet.", Style.bold),
-            (why, Style(fg: .yellow)),
-            ("Status and numbers appear when the server answers.", Style.dimmed),
-        ]
+        // The reason is wrapped, not cut: its end (a hint, the attempt) is what the user acts on.
+        let lines =
+            [("Nothing is known about this job yet.", Style.bold)]
+            + TextWidth.wrap(why, max(1, rect.width - 2), maxRows: 4).map { ($0, Style(fg: .yellow)) }
+            + [("Status and numbers appear when the server answers.", Style.dimmed)]
         for (i, l) in lines.enumerated() {
             let t = TextWidth.truncate(l.0, rect.width - 2)
             g.put(rect.x + max(1, (rect.width - TextWidth.of(t)) / 2), rect.y + rect.height / 3 + i, t, l.1)
