@@ -340,6 +340,15 @@ struct ViewTests {
         for b in KeyBindings.all { #expect(text.contains(b.label), "missing \(b.label)") }
         _ = Update.apply(&s, .key(.char("x")))
         #expect(!ScreenView.render(s).text.contains("key closes"))
+        // A read-only view lists no key it refuses, and every other.
+        var readOnly = Fixture.state(Fixture.view())
+        readOnly.readOnly = true
+        readOnly.height = 60
+        _ = Update.apply(&readOnly, .key(.char("?")))
+        let listed = ScreenView.render(readOnly).text
+        for b in KeyBindings.all {
+            #expect(listed.contains(b.help) != b.command.actsOnTheRun, "\(b.label): \(b.help)")
+        }
     }
 
     @Test("the batch picker lists running batches first, coloured by status")

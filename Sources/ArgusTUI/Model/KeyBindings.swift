@@ -15,6 +15,16 @@ public enum Command: Equatable, Sendable {
     case stop, rerun, share, copyCommand, openRerun, markFailed
 }
 
+extension Command {
+    /// Stop, Rerun, Mark failed, Share and Copy command: what a read-only view refuses (`Update.tryAction`).
+    var actsOnTheRun: Bool {
+        switch self {
+        case .stop, .rerun, .share, .markFailed, .copyCommand: return true
+        default: return false
+        }
+    }
+}
+
 /// Where a binding applies: `charts` on the job screen and the compare overlay alike.
 public enum KeyContext: Sendable { case everywhere, lists, job, charts }
 
@@ -125,6 +135,12 @@ public enum KeyBindings {
             context: .job, command: .export),
         KeyBinding(keys: [.char("o")], label: "o", help: "open the batch a rerun started as", context: .job, command: .openRerun),
     ]
+
+    /// The bindings the `?` overlay lists: a read-only view (a share link, `--readonly`) leaves out the keys that
+    /// act on the run or share it, which it refuses.
+    static func shown(readOnly: Bool) -> [KeyBinding] {
+        readOnly ? all.filter { !$0.command.actsOnTheRun } : all
+    }
 
     static func lookup(_ key: Key, on screen: Screen) -> KeyBinding? {
         all.first { b in b.keys.contains(key) && applies(b.context, on: screen) }

@@ -418,7 +418,8 @@ public enum Update {
             // On a short terminal the arrows and pages scroll the list; any other key closes it.
             let step = Update.overlayScroll[key]
             if let step {
-                s.helpScroll = clamp(s.helpScroll + step, 0, max(0, KeyBindings.all.count - ScreenView.helpVisibleRows(s)))
+                s.helpScroll = clamp(
+                    s.helpScroll + step, 0, max(0, KeyBindings.shown(readOnly: s.readOnly).count - ScreenView.helpVisibleRows(s)))
                 return []
             }
             s.showHelp = false
@@ -664,7 +665,7 @@ public enum Update {
     /// fresh answer, when `actionsLoaded` arrives.
     static func tryAction(_ s: inout AppState, _ command: Command, recheck: Bool) -> [Effect] {
         guard let job = s.job else { return [] }
-        guard !s.readOnly else {
+        guard !(s.readOnly && command.actsOnTheRun) else {
             say(&s, "\(actionName(command)) is not available: this view is read-only (a share link, or --readonly).", error: true)
             return []
         }

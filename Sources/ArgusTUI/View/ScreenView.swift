@@ -564,11 +564,13 @@ public enum ScreenView {
     }
 
     /// How many of the keys list's rows its box shows; Update scrolls within them.
-    static func helpVisibleRows(_ s: AppState) -> Int { max(1, min(s.height - 2, KeyBindings.all.count + 4) - 4) }
+    static func helpVisibleRows(_ s: AppState) -> Int {
+        max(1, min(s.height - 2, KeyBindings.shown(readOnly: s.readOnly).count + 4) - 4)
+    }
 
     /// The `?` overlay, generated from the same table that dispatches keys.
     static func help(_ s: AppState, into g: inout Grid) {
-        let rows = KeyBindings.all.map { b -> (String, String) in
+        let rows = KeyBindings.shown(readOnly: s.readOnly).map { b -> (String, String) in
             let ctx = b.context == .job ? " (job screen)" : (b.context == .lists ? " (lists)" : "")
             return (b.label, b.help + ctx)
         }
