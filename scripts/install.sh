@@ -37,8 +37,10 @@ done
 # manifest) plus the static Swift runtime. --static-swift-stdlib alone does not link Foundation's own static
 # libraries on Linux with this toolchain (SwiftPM's autolinking misses them, and gold wants them in dependency
 # order), so link with lld, which takes archives in any order, and name them. Archives are only searched, so a
-# library a binary does not use costs nothing.
-static=(-static-stdlib -use-ld=lld)
+# library a binary does not use costs nothing. The toolchain's static linking exports every symbol of our own
+# modules (-export-dynamic: 45,000 for argus-server), which the binaries never look up; --no-export-dynamic leaves
+# them out (2.7 MB less resident in the server; a stripped static binary prints no stack on a crash either way).
+static=(-static-stdlib -use-ld=lld -Xlinker --no-export-dynamic)
 for lib in Foundation FoundationEssentials FoundationInternationalization _FoundationICU _FoundationCollections \
   _FoundationCShims CoreFoundation swiftSynchronization swiftDispatch dispatch BlocksRuntime; do
   static+=(-Xlinker "-l$lib")
