@@ -56,22 +56,22 @@ struct CompareTests {
             ●1━sweep/seed1 0.3333  ■2━seed2 0.25
              2.5 ┤
                  │
-                 │●⢄
-                 │  ⠉⠢⢄
-                 │     ⠉⠢⢄⡀
-            1.25 ┤        ⠈⠒⢄⡀
-                 │           ⠈⠒⢄⡀
-                 │⠉⠒⠢⠤⣀⡀        ⠈⠉⠒⠒⠢⠤⠤⣀⣀⡀
-                 │     ⠈⠉⠒⠤⢄⣀            ⠈⠉⠉⠒⠒⠢⠤⠤⢄⣀⣀⣀
-                 │           ⠉⠑⠒⠤⠤⠤⣀⣀⣀⣀⣀             ⠉⠉⠉⠉⠒⠒⠒⠢⠤⠤⠤⠤⠤⠤⠤⠤⢄⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀
-                 │                      ⠉⠉⠉⠉⠉⠒⠒⠒⠒⠒⠒⠒⠒⠒⠒⠤⠤⠤⠤⠤⠤⠤⠄                  ⠉⠉⠉⠉⠉⠉⠉⠒⠒⠒⠒
+                 │●⢄⡀
+                 │  ⠈⠒⠤⣀
+                 │      ⠑⠢⢄
+            1.25 ┤         ⠉⠒⠤⡀
+                 │⠤⣀⣀         ⠈⠑⠢⠤⣀⣀⡀
+                 │   ⠉⠉⠒⠢⠤⢄⣀        ⠈⠉⠉⠒⠒⠢⠤⠤⣀⣀⡀
+                 │          ⠉⠉⠒⠒⠤⠤⠤⣀⣀⣀⣀⣀      ⠈⠉⠉⠉⠉⠑⠒⠒⠒⠒⠒⠒⠢⠤⠤⠤⠤⠤⠤⠤⣀⣀⣀⣀⣀⣀⣀⡀
+                 │                      ⠉⠉⠉⠉⠉⠒⠒⠒⠒⠒⠒⠢⠤⠤⠤⠤⠤⠤⢄⣀⣀⣀⡀          ⠈⠉⠉⠉⠉⠉⠉⠉⠉⠉⠉⠑⠒⠒⠒⠒⠒⠒⠒
                0 ┤
                  └0────────────────────────────────epoch 2─────────────────────────────────5
                  JOB          STATUS     LATEST  LOWEST     EPOCHS
              ●1  sweep/seed1  ✓ done     0.3333  0.3333 @5  6 (to 5)
              ■2  seed2        ● running  0.25    0.25 @3    4 (to 3)
                  rerun/seed1  ✗ the server answered 404: Job 'seed1' of batch 'rerun' not f…
-            Could not load rerun/seed1: the server answered 404: Job 'seed1' of batch 'reru…
+            Could not load rerun/seed1: the server answered 404: Job 'seed1' of batch
+            'rerun' not found
             """
         #expect(text == expected)
     }

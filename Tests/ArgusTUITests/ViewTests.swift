@@ -332,6 +332,25 @@ struct ViewTests {
         #expect(text.contains("> running"))
     }
 
+    @Test("a status message longer than the terminal is wrapped above the bottom row, taking rows from the log")
+    func longStatusWraps() {
+        var s = Fixture.state(Fixture.view())
+        s.width = 80
+        let before = ScreenView.JobLayout(s, s.job!, rect: ScreenView.bodyRect(s)).logRows
+        let sentence =
+            "Rerun is not available: the agent on gpu-box-7 has not been heard from for 3 minutes (is `argus-agent run` "
+            + "still running there?); its last error was: the working directory /home/alice/runs/exp-42 is gone."
+        s.status = sentence
+        s.statusIsError = true
+        let lines = ScreenView.render(s).text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let bottom = lines.suffix(3).joined(separator: " ").split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(bottom == sentence, "\(lines.suffix(3))")
+        #expect(ScreenView.JobLayout(s, s.job!, rect: ScreenView.bodyRect(s)).logRows < before)
+        // A short one keeps the one row.
+        s.status = "Exported 30 epochs."
+        #expect(ScreenView.JobLayout(s, s.job!, rect: ScreenView.bodyRect(s)).logRows == before)
+    }
+
     @Test("the help overlay lists every key binding from the dispatch table")
     func helpOverlay() {
         var s = Fixture.state(Fixture.view())

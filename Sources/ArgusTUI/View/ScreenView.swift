@@ -129,10 +129,11 @@ public enum ScreenView {
             g.put(used, y, "  y confirms · any other key cancels", .dimmed, maxWidth: s.width - used)
             return
         }
-        if let status = s.status {
-            g.put(
-                0, y, TextWidth.truncate(status, s.width),
-                s.statusIsError ? Style(fg: .red, bold: true) : Style(fg: .cyan))
+        if s.status != nil {
+            let rows = statusRows(s)
+            for (i, row) in rows.enumerated() {
+                g.put(0, y - rows.count + 1 + i, row, s.statusIsError ? Style(fg: .red, bold: true) : Style(fg: .cyan))
+            }
             return
         }
         if let trouble = connectionLine(s) {
@@ -378,7 +379,18 @@ public enum ScreenView {
     }
 
     /// The body of the screen (between the header and the status line).
-    static func bodyRect(_ s: AppState) -> Rect { Rect(x: 0, y: 1, width: s.width, height: s.height - 2) }
+    static func bodyRect(_ s: AppState) -> Rect {
+        Rect(x: 0, y: 1, width: s.width, height: s.height - 1 - statusRows(s).count)
+    }
+
+    /// A status message, wrapped: a sentence the server wrote is read to its end, not cut at the terminal's width.
+    /// Up to three rows, taken from the screen's body (not drawn over the newest log lines). Nil when the bottom
+    /// row shows something else (a prompt, the filter being typed) or no message.
+    static func statusRows(_ s: AppState) -> [String] {
+        guard let status = s.status, !s.filterEditing, s.confirming == nil || s.job == nil else { return [""] }
+        let rows = TextWidth.wrap(status, max(1, s.width), maxRows: 3)
+        return rows.isEmpty ? [""] : rows
+    }
 
     /// Where each panel of the job-detail screen goes: one computation for drawing and for key handling
     /// (a page of the log is as many lines as its pane shows).
