@@ -1,16 +1,27 @@
+/// The statuses of a batch or a job, as the API spells them: one home for each name. The server decides them
+/// (`BatchRecord`, `JobRecord`, with the rules below); clients show them.
+public enum RunStatus {
+    public static let running = "running"
+    public static let stopping = "stopping"
+    public static let stalled = "stalled"
+    public static let done = "done"
+    public static let failed = "failed"
+    public static let stopped = "stopped"
+}
+
 /// How a batch ends, shared by the server (which decides and stores it) and its clients (which show the
 /// server's answer and apply the same rule to the events they stream between loads).
 public enum BatchStatus {
-    public static let terminal: Set<String> = ["done", "failed", "stopped"]
+    public static let terminal: Set<String> = [RunStatus.done, RunStatus.failed, RunStatus.stopped]
     /// The statuses of a batch that has not ended (every other one is `terminal`).
-    public static let going: Set<String> = ["running", "stopping", "stalled"]
+    public static let going: Set<String> = [RunStatus.running, RunStatus.stopping, RunStatus.stalled]
 
     /// The status a batch_done or batch_failed leaves. A run that was asked to stop ends `stopped`. Otherwise
     /// a batch with any failed job is `failed` even though its script finished its loop (batch_done with
     /// n_failed > 0): calling a batch whose only job died "done" hid the failure in the picker.
     public static func ended(by eventType: String, stopRequested: Bool, failedJobs: Int) -> String {
-        if stopRequested { return "stopped" }
-        return eventType == "batch_done" && failedJobs == 0 ? "done" : "failed"
+        if stopRequested { return RunStatus.stopped }
+        return eventType == "batch_done" && failedJobs == 0 ? RunStatus.done : RunStatus.failed
     }
 
     /// The status a job_done leaves. The SDK ends a job whose loop broke out on a stop request with job_done, as if
@@ -18,14 +29,14 @@ public enum BatchStatus {
     /// total_epochs, against job_done's train_epochs or else the epochs it reported) ends `stopped`, as the run's
     /// still-running jobs do when it ends. With no total announced, a stop request makes it `stopped` too.
     public static func jobDone(stopRequested: Bool, trainedEpochs: Int?, totalEpochs: Int?) -> String {
-        guard stopRequested else { return "done" }
-        if let totalEpochs, let trainedEpochs, trainedEpochs >= totalEpochs { return "done" }
-        return "stopped"
+        guard stopRequested else { return RunStatus.done }
+        if let totalEpochs, let trainedEpochs, trainedEpochs >= totalEpochs { return RunStatus.done }
+        return RunStatus.stopped
     }
 
     /// Statuses in which the owner may mark a run failed: it is no longer heard from (stalled), or it was asked
     /// to stop and may never answer (its process may be gone). A running batch is still reporting.
-    public static let markableFailed: Set<String> = ["stalled", "stopping"]
+    public static let markableFailed: Set<String> = [RunStatus.stalled, RunStatus.stopping]
 
     /// A stopping run heard from within this many seconds is still running: marked failed, it would let a Rerun
     /// start a second copy beside it. (The SDK sends a resource snapshot every 30 s while its process lives.)
@@ -40,7 +51,7 @@ public enum BatchStatus {
     public static func markFailedRefusal(_ status: String, silentS: Int64) -> String? {
         if terminal.contains(status) { return "batch already \(status)" }
         guard markableFailed.contains(status) else { return "the run is still reporting" }
-        if status == "stopping", silentS < stoppingQuietS {
+        if status == RunStatus.stopping, silentS < stoppingQuietS {
             return
                 "the run is still reporting (last heard \(max(silentS, 0)) s ago): it ends stopped when it stops, or can be marked failed after \(stoppingQuietS) s of silence"
         }

@@ -227,7 +227,7 @@ extension ArgusStore {
                 let status: String? = c["linked_status"]
                 guard let status, BatchRecord.liveStatuses.contains(status) else { return nil }
                 // Already stopping, it only needs to end: "stop it first" would send the user to press Stop again.
-                let next = status == "stopping" ? "wait for it to end" : "stop it first"
+                let next = status == RunStatus.stopping ? "wait for it to end" : "stop it first"
                 return "its rerun is \(status) as batch '\(linked)' (command \(id)); \(next)"
             }
             let created: Int64 = c["created_us"]

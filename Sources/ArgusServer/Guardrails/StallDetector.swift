@@ -35,7 +35,7 @@ struct StallDetector: Sendable {
         let silent = try await store.liveBatches(receivedAtOrBefore: now - timeoutUs)
         guard !silent.isEmpty else { return [] }
         let events = silent.map { b in
-            let stopping = b.status == "stopping"
+            let stopping = b.status == RunStatus.stopping
             var data = JSONObject([
                 ("last_received", .string(Timestamp(micros: b.lastReceivedUs).iso)),
                 ("silent_s", JSON(Double(now - b.lastReceivedUs) / 1e6)),
@@ -94,7 +94,7 @@ extension IngestTransaction {
         switch e.type {
         case "batch_stalled", ServerEventTypes.batchStopped:
             guard let b = try batch(e.batchID) else { return "Batch '\(e.batchID)' does not exist." }
-            let expected = e.type == "batch_stalled" ? "running" : "stopping"
+            let expected = e.type == "batch_stalled" ? RunStatus.running : RunStatus.stopping
             guard b.status == expected else { return "Batch '\(b.id)' is \(b.status)." }
             // An agent's report that the run's process exited is news in itself: only the status must still hold.
             if e.type == ServerEventTypes.batchStopped, e.data["process_exit_code"] != nil { return nil }

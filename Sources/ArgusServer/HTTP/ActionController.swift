@@ -57,7 +57,7 @@ struct ActionController {
                 }
             }
         }
-        return .json(["status": "stopping", "batch_id": .string(b.id)])
+        return .json(["status": .string(RunStatus.stopping), "batch_id": .string(b.id)])
     }
 
     /// Queues the recorded command for the agent that serves the batch (its owner's, on its origin host). Only recorded commands ever run.
@@ -130,7 +130,7 @@ struct ActionController {
         if case .rejected(let r)? = try await pipeline.submitServerEvents([event], as: user).first {
             throw APIError(status: .conflict, detail: r.message)
         }
-        return .json(["status": "failed", "batch_id": .string(b.id)])
+        return .json(["status": .string(RunStatus.failed), "batch_id": .string(b.id)])
     }
 
     static let maxReasonLength = 2000

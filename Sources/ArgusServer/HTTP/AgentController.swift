@@ -92,7 +92,7 @@ struct AgentController {
             return
         }
         guard let b = try await store.batch(linked, scope: .batch(linked)) else { return }
-        if b.status == "stopping" {
+        if b.status == RunStatus.stopping {
             try await endIfStopping(linked, exitCode: exitCode)
         } else if BatchRecord.failsWhenItsProcessDies.contains(b.status), exitCode != 0 {
             var data = JSONObject([
@@ -121,7 +121,7 @@ struct AgentController {
                 )
             ),
         ])
-        data["previous_status"] = "stopping"
+        data["previous_status"] = .string(RunStatus.stopping)
         try await pipeline.submitServerEvent(ServerEventTypes.batchStopped, batchID: batchID, data: data)
     }
 

@@ -257,7 +257,7 @@ struct ActionPolicy: Sendable {
                     : agent.unavailableReason ?? agent.rerunInFlight))
         return [
             // A refused Stop matters while the batch waits on it; a failed rerun until the next one is asked for.
-            "stop": state(stopReason, failed: b.status == "stopping" ? agent.stopFailure : nil),
+            "stop": state(stopReason, failed: b.status == RunStatus.stopping ? agent.stopFailure : nil),
             "rerun": state(rerunReason, failed: agent.rerunFailure),
             "share": state(notAllowed),
             "copy_command": state(b.command.map(ActionPolicy.copyRefusal) ?? "no command recorded"),

@@ -541,7 +541,7 @@ public struct IngestTransaction {
             return .rejected(EventRejection(status: 409, message: refusal))
         }
         // A stalled batch hears from its script again: stream batch_resumed first, then the event itself.
-        if e.isFromClient, batches[bid]?.status == "stalled", try existingID(e) == 0 {
+        if e.isFromClient, batches[bid]?.status == RunStatus.stalled, try existingID(e) == 0 {
             try resume(bid, by: e, stored: &stored)
         }
         guard let id = try insertEvent(e) else { return .deduplicated(try existingID(e)) }
@@ -582,8 +582,8 @@ public struct IngestTransaction {
         }
         // SPEC §6: a stopping batch that ends takes its still-running jobs with it; so does marking a run failed.
         let runningJobsEnd: String? =
-            wasStopping && batches[bid]!.status == "stopped"
-            ? "stopped" : (e.type == ServerEventTypes.batchMarkedFailed ? "failed" : nil)
+            wasStopping && batches[bid]!.status == RunStatus.stopped
+            ? RunStatus.stopped : (e.type == ServerEventTypes.batchMarkedFailed ? RunStatus.failed : nil)
         if let end = runningJobsEnd {
             for var j in try allJobs(bid) where !j.isFinished {
                 let endUs = BatchRecord.serverEndUs(e, lastActivityUs: j.lastActivityUs ?? batches[bid]!.lastActivityUs)
@@ -591,7 +591,7 @@ public struct IngestTransaction {
                 j.endUs = endUs
                 j.elapsedS = j.startUs.map { Double(max($0, endUs) - $0) / 1e6 }
                 j.isIdleFlagged = false
-                if end == "failed" { j.failureReason = batches[bid]!.failureReason }
+                if end == RunStatus.failed { j.failureReason = batches[bid]!.failureReason }
                 put(j)
             }
             batches[bid]!.recount(try allJobs(bid))

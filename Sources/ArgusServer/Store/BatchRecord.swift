@@ -29,15 +29,15 @@ struct BatchRecord: Sendable {
     static let terminalStatuses = BatchStatus.terminal
     var isFinished: Bool { BatchRecord.terminalStatuses.contains(status) }
     /// Statuses in which the run is expected to keep reporting (the stall detector watches these).
-    static let liveStatuses: Set<String> = ["running", "stopping"]
+    static let liveStatuses: Set<String> = [RunStatus.running, RunStatus.stopping]
     /// Statuses in which the agent's word that the run's process died with a failure ends the batch `failed`
     /// (`AgentController.rerunExited`): a stopping one ends `stopped` instead, an ended one keeps its end.
-    static let failsWhenItsProcessDies = BatchStatus.going.subtracting(["stopping"])
+    static let failsWhenItsProcessDies = BatchStatus.going.subtracting([RunStatus.stopping])
 
     init(id: String, ownerID: Int64, now: Int64) {
         self.id = id
         self.ownerID = ownerID
-        self.status = "running"
+        self.status = RunStatus.running
         self.lastReceivedUs = now
         self.createdUs = now
     }
@@ -101,16 +101,16 @@ struct BatchRecord: Sendable {
     /// before its jobs' events. A batch its script ended `done` that now has a failed job is `failed`; one that failed
     /// through its jobs alone (its reason is theirs) follows them, back to `done` when none is failed any more.
     mutating func recount(_ jobs: [JobRecord]) {
-        nDone = jobs.lazy.filter { $0.status == "done" }.count
-        nFailed = jobs.lazy.filter { $0.status == "failed" }.count
-        if status == "done", nFailed > 0 {
-            status = "failed"
+        nDone = jobs.lazy.filter { $0.status == RunStatus.done }.count
+        nFailed = jobs.lazy.filter { $0.status == RunStatus.failed }.count
+        if status == RunStatus.done, nFailed > 0 {
+            status = RunStatus.failed
             failureReason = failureReason ?? failedJobsReason
-        } else if status == "failed", let reason = failureReason, BatchRecord.isFailedJobsReason(reason) {
+        } else if status == RunStatus.failed, let reason = failureReason, BatchRecord.isFailedJobsReason(reason) {
             if nFailed > 0 {
                 failureReason = failedJobsReason
             } else {
-                status = "done"
+                status = RunStatus.done
                 failureReason = nil
             }
         }
@@ -164,12 +164,12 @@ struct BatchRecord: Sendable {
             stopRequestedBy = stopRequestedBy ?? e.data["requested_by"]?.stringValue
             // Also a stalled run: it is now `stopping`, and if it stays silent the stall detector ends it
             // `stopped` (nothing is left to stop) instead of leaving it stalled forever.
-            if !isFinished { status = "stopping" }
+            if !isFinished { status = RunStatus.stopping }
         case "batch_stalled":
             // Server-made by the stall detector, which checked that nothing arrived since (serverEventRefusal).
-            status = "stalled"
+            status = RunStatus.stalled
         case "batch_resumed":
-            status = stopRequested ? "stopping" : "running"
+            status = stopRequested ? RunStatus.stopping : RunStatus.running
         case "batch_done", "batch_failed":
             // The jobs the server saw are what it counts: the SDK counts attempts (a job retried after a failure
             // counts as failed and done), and its numbers can exceed the jobs shown. Only a script that reported
@@ -182,9 +182,9 @@ struct BatchRecord: Sendable {
             status = BatchStatus.ended(by: e.type, stopRequested: stopRequested, failedJobs: nFailed)
             endUs = ts
             failureReason = e.data["reason"]?.stringValue ?? e.data["error"]?.stringValue ?? failureReason
-            if status == "done" {
+            if status == RunStatus.done {
                 failureReason = nil  // a run marked failed that then finished well
-            } else if status == "failed", failureReason == nil {
+            } else if status == RunStatus.failed, failureReason == nil {
                 // The run's own word that it failed stands, whatever its jobs do later; only batch_done with failed
                 // jobs fails through them alone (`recount`).
                 failureReason =
@@ -193,11 +193,11 @@ struct BatchRecord: Sendable {
             }
         case ServerEventTypes.batchStopped:
             // Server-made by the stall detector, which checked that the batch was stopping and silent (serverEventRefusal).
-            status = "stopped"
+            status = RunStatus.stopped
             endUs = BatchRecord.serverEndUs(e, lastActivityUs: lastActivityUs)
         case ServerEventTypes.batchMarkedFailed:
             // Server-made by POST /mark-failed, which checked the status (markFailedRefusal).
-            status = "failed"
+            status = RunStatus.failed
             endUs = BatchRecord.serverEndUs(e, lastActivityUs: lastActivityUs)
             failureReason = e.data["reason"]?.stringValue ?? failureReason
         default:

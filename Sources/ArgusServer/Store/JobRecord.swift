@@ -6,7 +6,7 @@ struct JobRecord: Sendable {
     var id: String
     var model: String?
     var dataset: String?
-    var status = "running"
+    var status = RunStatus.running
     var startUs: Int64?
     var endUs: Int64?
     var elapsedS: Double?
@@ -35,7 +35,7 @@ struct JobRecord: Sendable {
     /// Best val loss, total epochs and the loss spark (schema v9): `JobFigures`.
     var figures = JobFigures()
 
-    static let terminalStatuses: Set<String> = ["done", "failed", "stopped"]
+    static let terminalStatuses = BatchStatus.terminal
     var isFinished: Bool { JobRecord.terminalStatuses.contains(status) }
 
     init(batchID: String, id: String, now: Int64) {
@@ -143,8 +143,8 @@ struct JobRecord: Sendable {
             // after its batch ended: the script is over, so that start is a replay, not a retry.
             var change: (was: String, now: String)? = nil
             if isFinished, !batchEnded, let endUs, ts >= endUs {
-                change = (status, "running")
-                status = "running"
+                change = (status, RunStatus.running)
+                status = RunStatus.running
                 startUs = ts
                 self.endUs = nil
                 elapsedS = nil
@@ -178,7 +178,7 @@ struct JobRecord: Sendable {
             let was = status
             status =
                 e.type == "job_failed"
-                ? "failed"
+                ? RunStatus.failed
                 : BatchStatus.jobDone(
                     stopRequested: stopRequested,
                     trainedEpochs: e.data["train_epochs"]?.intValue ?? latestEpoch.map { $0 + 1 },
@@ -228,7 +228,7 @@ struct JobRecord: Sendable {
 
     func json(batchStatus: String) -> JSON {
         var shownStatus = status
-        if !isFinished, ["stopping", "stalled"].contains(batchStatus) { shownStatus = batchStatus }
+        if !isFinished, [RunStatus.stopping, RunStatus.stalled].contains(batchStatus) { shownStatus = batchStatus }
         let metricsJSON: JSON = metrics.flatMap { try? JSON.parse($0) } ?? .null
         let spark = figures.spark
         let telemetry: JSON = [

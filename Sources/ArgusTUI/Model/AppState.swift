@@ -113,7 +113,7 @@ public struct BatchRow: Equatable, Sendable {
         lastActivity = j["last_received"]?.stringValue ?? j["last_activity"]?.stringValue ?? ""
     }
 
-    static let activeFirst: [String: Int] = ["running": 0, "stalled": 1, "stopping": 2]
+    static let activeFirst: [String: Int] = [RunStatus.running: 0, RunStatus.stalled: 1, RunStatus.stopping: 2]
     /// Batches the picker asks for (`GET /api/batches?limit=`): the server sends the running, stalled and stopping
     /// ones first, then the newest ended ones.
     public static let listLimit = 500

@@ -101,7 +101,7 @@ public struct CompareState: Sendable {
         var c = s
         var job = JobData(batchID: "", jobID: "")
         job.loaded = true
-        job.jobStatus = anyRunning ? "running" : "done"
+        job.jobStatus = anyRunning ? RunStatus.running : RunStatus.done
         job.series = overlay
         c.job = job
         // A job whose label is one of the two losses' names is shown the way the losses are.

@@ -225,12 +225,12 @@ public struct JobData: Sendable {
     /// Whether the server's `/view` has arrived. Until then every other field is a placeholder, and the
     /// screen says that nothing is known yet instead of showing them.
     public var loaded = false
-    public var batchStatus = "running"
+    public var batchStatus = RunStatus.running
     /// When the run was last heard from (`last_received`, else `last_activity`), in seconds since the epoch.
     public var batchLastActivity: Double?
-    public var jobStatus = "running"
+    public var jobStatus = RunStatus.running
     /// The Status tile: the job's status, or the batch's while the job runs and the batch is stopping or stalled.
-    public var shownStatus = "running"
+    public var shownStatus = RunStatus.running
     public var stopRequested = false
     public var model: String?
     public var dataset: String?
@@ -386,7 +386,7 @@ public struct JobData: Sendable {
 
     static let finished: Set<String> = BatchStatus.terminal
     /// Every status the screen can show, for columns and tiles as wide as the longest.
-    static let statuses: [String] = ["running", "stalled", "stopping"] + finished.sorted()
+    static let statuses: [String] = [RunStatus.running, RunStatus.stalled, RunStatus.stopping] + finished.sorted()
 
     /// Log-lines rows (newest first, as the server sends them) as the pane keeps them: oldest first, no heartbeats.
     static func logLines(_ rows: [JSON]) -> [LogLine] {

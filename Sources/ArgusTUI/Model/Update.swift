@@ -118,7 +118,7 @@ public enum Update {
                 return askActions(&s, job.batchID)
             }
             // A Stop the agent refuses is no event: while the batch on screen is stopping, its actions are asked again.
-            if case .jobs(let b) = s.screen, !s.readOnly, s.openBatchStatus == "stopping",
+            if case .jobs(let b) = s.screen, !s.readOnly, s.openBatchStatus == RunStatus.stopping,
                 now - s.actionsAskedAt >= agentRecheckS
             {
                 return askActions(&s, b)
@@ -203,7 +203,7 @@ public enum Update {
             s.job = data
             // "last event" is when the run was last heard from, not when we connected.
             s.lastEventAt = data.batchLastActivity.map { min(s.now, $0) } ?? s.now
-            if data.batchStatus == "stalled", let last = s.lastEventAt { s.banner = stalledBanner(since: last) }
+            if data.batchStatus == RunStatus.stalled, let last = s.lastEventAt { s.banner = stalledBanner(since: last) }
             raiseAgentFailure(&s, data.agentFailure)
             refreshBounds(&s)
             return s.showGPUs ? askGPUHistory(&s) : []
@@ -641,7 +641,7 @@ public enum Update {
     /// `agentRecheckS` (one small GET).
     static func actionsFollowAgents(_ s: AppState, _ job: JobData) -> Bool {
         guard !s.readOnly && job.loaded else { return false }
-        return (JobData.finished.contains(job.batchStatus) && job.command != nil) || job.batchStatus == "stopping"
+        return (JobData.finished.contains(job.batchStatus) && job.command != nil) || job.batchStatus == RunStatus.stopping
     }
 
     /// Asks for the job's GPU history the first time the panel shows it (the view must be loaded: until then

@@ -74,11 +74,11 @@ enum Fmt {
 
     static func statusColor(_ status: String) -> Color {
         switch status {
-        case "running": return .green
-        case "done": return .cyan
-        case "failed": return .red
-        case "stopping", "stalled": return .yellow
-        case "stopped": return .magenta
+        case RunStatus.running: return .green
+        case RunStatus.done: return .cyan
+        case RunStatus.failed: return .red
+        case RunStatus.stopping, RunStatus.stalled: return .yellow
+        case RunStatus.stopped: return .magenta
         default: return .none
         }
     }
@@ -86,18 +86,18 @@ enum Fmt {
     static func statusGlyph(_ status: String, ascii: Bool) -> String {
         if ascii {
             switch status {
-            case "running": return ">"
-            case "done": return "+"
-            case "failed": return "x"
+            case RunStatus.running: return ">"
+            case RunStatus.done: return "+"
+            case RunStatus.failed: return "x"
             default: return "*"
             }
         }
         switch status {
-        case "running": return "●"
-        case "done": return "✓"
-        case "failed": return "✗"
-        case "stopping", "stalled": return "◐"
-        case "stopped": return "■"
+        case RunStatus.running: return "●"
+        case RunStatus.done: return "✓"
+        case RunStatus.failed: return "✗"
+        case RunStatus.stopping, RunStatus.stalled: return "◐"
+        case RunStatus.stopped: return "■"
         default: return "·"
         }
     }

@@ -58,7 +58,7 @@ public enum ScreenView {
         let (state, style): (String, Style) = {
             // An overlay of finished jobs, all loaded, follows nothing: it says so rather than "live".
             if s.screen == .compare, s.connection == .live, s.compare?.isFinal == true {
-                return ("\(Fmt.statusGlyph("done", ascii: ascii)) all finished", Style(fg: .green))
+                return ("\(Fmt.statusGlyph(RunStatus.done, ascii: ascii)) all finished", Style(fg: .green))
             }
             switch s.connection {
             case .connecting: return ("\(ascii ? "~" : "◌") connecting…", Style(fg: .yellow))
@@ -435,7 +435,7 @@ public enum ScreenView {
             let (chart, below) = r3.takeTop(chartH)
             self.chart = chart
             log = below
-            if job.jobStatus == "failed", let reason = job.failureReason {
+            if job.jobStatus == RunStatus.failed, let reason = job.failureReason {
                 // The failure reason sits above the log tail, as on the web page; the log keeps a title and two rows.
                 let room = min(JobLayout.maxFailureRows, max(1, below.height - 3))
                 failureRows = TextWidth.wrap("Failed: " + reason, below.width, maxRows: room)
