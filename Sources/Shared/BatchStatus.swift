@@ -59,7 +59,7 @@ public enum BatchStatus {
     }
 }
 
-/// Server-made event types introduced with the stop/mark-failed rules (the others are still literals).
+/// Event types the server makes (streamed and stored like the runs' own).
 public enum ServerEventTypes {
     /// The stall detector: a stopping batch silent for the stall timeout ends `stopped` (nothing is left to stop).
     public static let batchStopped = "batch_stopped"
@@ -69,4 +69,11 @@ public enum ServerEventTypes {
     public static let rerunFailed = "rerun_failed"
     /// A rerun's own batch_start arrived and was linked to the command: streamed on the batch that was rerun.
     public static let rerunStarted = "rerun_started"
+    /// `POST /api/batches/{b}/stop`: the owner asked the run to stop (the SDK polls for it).
+    public static let stopRequested = "stop_requested"
+    /// The stall detector: a running batch silent for the stall timeout.
+    public static let batchStalled = "batch_stalled"
+    /// The idle-GPU guardrail: every GPU of a running job under the threshold for the window, and back above it.
+    public static let jobIdleFlagged = "job_idle_flagged"
+    public static let jobIdleRecovered = "job_idle_recovered"
 }

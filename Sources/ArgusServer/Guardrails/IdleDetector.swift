@@ -105,7 +105,7 @@ extension IngestTransaction {
         switch change {
         case .flagged(let since):
             _ = try emit(
-                "job_idle_flagged", batch: bid, job: jid, project: project,
+                ServerEventTypes.jobIdleFlagged, batch: bid, job: jid, project: project,
                 data: JSONObject([
                     ("since", .string(Timestamp(micros: since).iso)),
                     ("idle_for_s", JSON(Double(ts.micros - since) / 1e6)),
@@ -113,7 +113,7 @@ extension IngestTransaction {
                 ]), at: ts, stored: &stored)
         case .recovered(let since):
             _ = try emit(
-                "job_idle_recovered", batch: bid, job: jid, project: project,
+                ServerEventTypes.jobIdleRecovered, batch: bid, job: jid, project: project,
                 data: JSONObject([
                     ("idle_since", .string(Timestamp(micros: since).iso)),
                     ("idle_for_s", JSON(Double(ts.micros - since) / 1e6)), ("gpu_util_pct", JSON(util)),

@@ -48,7 +48,7 @@ struct StallDetector: Sendable {
                     "Stop was requested and nothing was heard from the run for \(minutes) min; nothing is left to stop.")
             }
             return IncomingEvent.server(
-                type: stopping ? ServerEventTypes.batchStopped : "batch_stalled", batchID: b.id, project: b.project,
+                type: stopping ? ServerEventTypes.batchStopped : ServerEventTypes.batchStalled, batchID: b.id, project: b.project,
                 data: data, at: Timestamp(micros: now))
         }
         let outcomes = try await pipeline.submitServerEvents(events, as: .server)
@@ -92,9 +92,9 @@ extension IngestTransaction {
     /// transaction); batch_marked_failed unless the batch may still be marked failed.
     mutating func serverEventRefusal(_ e: IncomingEvent) throws -> String? {
         switch e.type {
-        case "batch_stalled", ServerEventTypes.batchStopped:
+        case ServerEventTypes.batchStalled, ServerEventTypes.batchStopped:
             guard let b = try batch(e.batchID) else { return "Batch '\(e.batchID)' does not exist." }
-            let expected = e.type == "batch_stalled" ? RunStatus.running : RunStatus.stopping
+            let expected = e.type == ServerEventTypes.batchStalled ? RunStatus.running : RunStatus.stopping
             guard b.status == expected else { return "Batch '\(b.id)' is \(b.status)." }
             // An agent's report that the run's process exited is news in itself: only the status must still hold.
             if e.type == ServerEventTypes.batchStopped, e.data["process_exit_code"] != nil { return nil }

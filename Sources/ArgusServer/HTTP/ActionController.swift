@@ -42,7 +42,7 @@ struct ActionController {
         if b.isFinished { throw APIError(status: .conflict, detail: "Batch '\(b.id)' already \(b.status); there is nothing to stop.") }
         if !b.stopRequested {
             let event = IncomingEvent.server(
-                type: "stop_requested", batchID: b.id, project: b.project,
+                type: ServerEventTypes.stopRequested, batchID: b.id, project: b.project,
                 data: JSONObject([("requested_by", .string(user.name))]), at: .now())
             try await pipeline.submitServerEvents([event], as: user)
             // A run that an agent started (a rerun) is also stopped at the process level, by that agent: queued even

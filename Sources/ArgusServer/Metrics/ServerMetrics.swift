@@ -59,7 +59,7 @@ public final class ServerMetrics: Sendable {
 
     /// The server-made events that are guardrails firing.
     static let guardrailEvents: Set<String> = [
-        "job_idle_flagged", "batch_stalled", ServerEventTypes.batchStopped, ServerEventTypes.batchMarkedFailed,
+        ServerEventTypes.jobIdleFlagged, ServerEventTypes.batchStalled, ServerEventTypes.batchStopped, ServerEventTypes.batchMarkedFailed,
     ]
 
     /// A guardrail fired: the server-made event's type (job_idle_flagged, batch_stalled, batch_stopped...).

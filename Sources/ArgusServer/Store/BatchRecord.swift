@@ -157,7 +157,7 @@ struct BatchRecord: Sendable {
                 ?? e.source["commit"]?.stringValue
             command = command ?? e.data["command"]?.stringValue ?? e.source["command"]?.stringValue
             cwd = cwd ?? e.data["cwd"]?.stringValue
-        case "stop_requested":
+        case ServerEventTypes.stopRequested:
             // Server-made (POST /stop). A batch that already ended keeps its status.
             stopRequested = true
             stopRequestedUs = stopRequestedUs ?? ts
@@ -165,7 +165,7 @@ struct BatchRecord: Sendable {
             // Also a stalled run: it is now `stopping`, and if it stays silent the stall detector ends it
             // `stopped` (nothing is left to stop) instead of leaving it stalled forever.
             if !isFinished { status = RunStatus.stopping }
-        case "batch_stalled":
+        case ServerEventTypes.batchStalled:
             // Server-made by the stall detector, which checked that nothing arrived since (serverEventRefusal).
             status = RunStatus.stalled
         case "batch_resumed":

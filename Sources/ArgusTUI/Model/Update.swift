@@ -235,11 +235,11 @@ public enum Update {
             let mine = e["job_id"]?.stringValue == data.jobID
             func lasted(_ key: String) -> String { Fmt.duration(info?[key]?.doubleValue) }
             switch type {
-            case "job_idle_flagged" where mine:
+            case ServerEventTypes.jobIdleFlagged where mine:
                 s.banner = "GPU idle: every GPU under \(Int(GPUFigures.idleBelowPct))% for \(lasted("idle_for_s")); nothing was stopped"
-            case "job_idle_recovered" where mine:
+            case ServerEventTypes.jobIdleRecovered where mine:
                 s.banner = "GPU busy again after \(lasted("idle_for_s")) idle"
-            case "batch_stalled":
+            case ServerEventTypes.batchStalled:
                 let since = info?["last_received"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
                 s.banner = stalledBanner(since: since ?? s.now)
             case "batch_resumed":
