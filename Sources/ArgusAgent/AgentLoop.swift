@@ -99,6 +99,22 @@ struct AgentLoop {
         return false
     }
 
+    /// Whether live process `pid` is outside the run in process group `pgid`: neither in the group nor below its
+    /// leader (a launcher may move its workers to sessions of their own). False when there is no such process.
+    static func runsOutside(_ pid: Int, group pgid: Int) -> Bool {
+        guard let own = statFields(pid), own[0] != "Z", own[0] != "X" else { return false }
+        var fields = own
+        var current = pid
+        for _ in 0..<64 {
+            // State (field 3), ppid (4), pgrp (5).
+            guard fields.count > 2 else { return true }
+            if current == pgid || Int(fields[2]) == pgid { return false }
+            guard let parent = Int(fields[1]), parent > 1, let up = statFields(parent) else { return true }
+            (current, fields) = (parent, up)
+        }
+        return true
+    }
+
     /// The fields of /proc/PID/stat from field 3 on (after the command name, which may hold spaces and parentheses):
     /// index 0 is field 3. Nil when there is no such process.
     static func statFields(_ pid: Int) -> [Substring]? {
@@ -232,6 +248,21 @@ struct AgentLoop {
                 ack(client, id, ["status": "exited", "error": "its process had already exited"])
                 return
             }
+            // The batch's own run must be this one: a run someone started by hand with the same command, while the
+            // rerun had not reported yet, may have been linked to it instead, and its Stop must not kill the rerun.
+            if let runPID = c["run_pid"]?.intValue, AgentLoop.runsOutside(runPID, group: pid) {
+                let batch = c["batch_id"]?.stringValue ?? "?"
+                log("not stopping process group \(pid): batch \(batch) reports pid \(runPID), which is not in it")
+                ack(
+                    client, id,
+                    [
+                        "status": "failed",
+                        "error": .string(
+                            "its run reports pid \(runPID), which is not the rerun this agent started (process group \(pid)); "
+                                + "it was started another way: stop it on the host"),
+                    ])
+                return
+            }
             log("stopping process group \(pid) (SIGTERM, SIGKILL after \(grace) s)")
             kill(-pid_t(pid), SIGTERM)
             // The grace period may be long (a checkpoint being written): the agent keeps telling the server it is
@@ -267,6 +298,11 @@ struct AgentLoop {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        // Only stdin, stdout and stderr: the agent's sockets (its authenticated connection to the server among them)
+        // and files are not the run's to hold or use.
+        guard spawnActionCloseFrom(&actions, 3) == 0 else {
+            throw SpawnError(description: "posix_spawn_file_actions_addclosefrom_np failed")
+        }
         // The shell changes directory; cwd and command travel as arguments, so nothing needs quoting.
         let script = #"cd -- "$0" && exec /bin/sh -c "$1""#
         let argv: [UnsafeMutablePointer<CChar>?] = [
@@ -279,3 +315,8 @@ struct AgentLoop {
         return pid
     }
 }
+
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34; the binaries need 2.35 already), which Swift's Glibc
+/// module does not bring in: the child closes every descriptor from `from` on, whatever other threads opened.
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+private func spawnActionCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32

@@ -395,7 +395,7 @@ struct AgentTests {
         defer { stopProcess(agent) }
         // The agent is online once it polled.
         let deadline = Date().addingTimeInterval(15)
-        try Self.finishedBatch(c, "first", command: "echo ran-in-$(pwd) > marker.txt", cwd: work.path)
+        try Self.finishedBatch(c, "first", command: "ls -l /proc/$$/fd > fds.txt; echo ran-in-$(pwd) > marker.txt", cwd: work.path)
         try Self.waitOnline(c, "first")
         let rerun = try c.post("/api/batches/first/rerun", json: [:])
         #expect(rerun.status == 202, "\(rerun.text)")
@@ -403,6 +403,9 @@ struct AgentTests {
         let marker = work.appendingPathComponent("marker.txt").path
         let written = Self.waitForLine(marker, seconds: deadline.timeIntervalSinceNow)
         #expect(written.trimmingCharacters(in: .whitespacesAndNewlines) == "ran-in-\(work.path)")
+        // The run holds none of the agent's sockets (its connection to the server among them).
+        let fds = try String(contentsOfFile: work.appendingPathComponent("fds.txt").path, encoding: .utf8)
+        #expect(!fds.contains("socket:"), "\(fds)")
 
         // A long-running rerun: its process writes its pid, then sleeps; the new batch it reports links back.
         let sleeper = "echo $$ > pid.txt; sleep 60"
@@ -423,6 +426,9 @@ struct AgentTests {
                 "batch_start", batch: "long-rerun", data: ["command": .string(sleeper)],
                 source: ["project": "p", "host": .string(Self.host)]))
         #expect(try c.mustGet("/api/batches/long-rerun")["source_batch_id"] == "long")
+        // Its run reports its pid (as the SDK's resource snapshots do): the one the agent started, so Stop goes ahead.
+        try c.mustPost(
+            Ev.make("resource_snapshot", batch: "long-rerun", data: ["pid": JSON(Int(pid)), "cpu_util_pct": 3]))
         let running = try c.post("/api/batches/long/rerun", json: [:])
         #expect(
             running.status == 409
@@ -452,6 +458,52 @@ struct AgentTests {
 }
 
 extension AgentTests {
+    @Test("a run started by hand with a rerun's command, linked to it in its place, is not stopped through the rerun's process group")
+    func stopChecksTheRunsPID() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        let work = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let state = work.appendingPathComponent("agent.json").path
+        _ = try Self.register(s, token, state: state)
+        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", "1"], stderr: state + ".log")
+        defer { stopProcess(agent) }
+        let command = "echo $$ > pid.txt; sleep 60"
+        try Self.finishedBatch(c, "train", command: command, cwd: work.path)
+        try Self.waitOnline(c, "train")
+        #expect(try c.post("/api/batches/train/rerun", json: [:]).status == 202)
+        let rerunPID = Int32(Self.waitForLine(work.appendingPathComponent("pid.txt").path).trimmed()) ?? 0
+        #expect(rerunPID > 1 && Self.runs(rerunPID))
+        defer { if rerunPID > 1 { kill(-rerunPID, SIGKILL) } }
+        Thread.sleep(forTimeInterval: 0.5)  // the agent acks `started` right after spawning
+        // Before the rerun reports, the same command started by hand reports first and is taken for the rerun.
+        let byHand = try startProcess("/bin/sleep", ["60"])
+        defer { stopProcess(byHand) }
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: "by-hand", data: ["command": .string(command)],
+                source: ["project": "p", "host": .string(Self.host)]))
+        try c.mustPost(
+            Ev.make("resource_snapshot", batch: "by-hand", data: ["pid": JSON(Int(byHand.processIdentifier)), "cpu_util_pct": 3]))
+        #expect(try c.mustGet("/api/batches/by-hand")["source_batch_id"] == "train")
+        #expect(try c.post("/api/batches/by-hand/stop", json: [:]).status == 200)
+        // The agent refuses: the stop of by-hand says why, and the rerun it started runs on.
+        let deadline = Date().addingTimeInterval(15)
+        var failed: String? = nil
+        while Date() < deadline, failed == nil {
+            usleep(100_000)
+            failed = try c.mustGet("/api/batches/by-hand/actions")["stop"]?["failed"]?["reason"]?.stringValue
+        }
+        #expect(
+            failed
+                == "its run reports pid \(byHand.processIdentifier), which is not the rerun this agent started (process group \(rerunPID)); it was started another way: stop it on the host",
+            "\(String(describing: failed))")
+        #expect(Self.runs(rerunPID), "the agent's rerun was killed by the Stop of another run")
+        let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
+        #expect(log.contains("not stopping process group \(rerunPID): batch by-hand reports pid \(byHand.processIdentifier)"), "\(log)")
+    }
+
     /// A running agent (with `grace`) whose rerun of `batch` is a shell waiting on a child shell that ignores SIGTERM
     /// (as a training script with its own handler may): Stop's SIGTERM ends the outer shell at once, the child only
     /// at the SIGKILL. Its run reports as `<batch>-rerun`, then Stop is asked for; `body` gets the client, the

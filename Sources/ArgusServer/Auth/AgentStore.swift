@@ -11,6 +11,11 @@ struct AgentCommand: Sendable {
     var targetPID: Int?
     var status: String
     var pid: Int?
+    /// For a stop: the pid the batch's own run last reported (its newest resource snapshot's `pid`), so that the agent
+    /// signals its process group only when that run is in it. A rerun is linked to the batch whose batch_start came
+    /// with its command; someone starting the same command by hand meanwhile gets the link, and a Stop of their run
+    /// would otherwise kill the agent's.
+    var runPID: Int? = nil
 
     init(row: SQLRow) {
         id = row["id"]
@@ -27,7 +32,7 @@ struct AgentCommand: Sendable {
     var json: JSON {
         [
             "id": JSON(id), "kind": .string(kind), "batch_id": .string(batchID), "command": JSON(command), "cwd": JSON(cwd),
-            "pid": JSON(targetPID),
+            "pid": JSON(targetPID), "run_pid": JSON(runPID),
         ]
     }
 }
@@ -311,8 +316,21 @@ extension ArgusStore {
             try db.fetchAll(
                 "SELECT * FROM agent_commands WHERE agent_id = ? AND status = 'pending' ORDER BY id", [agentID]
             )
-            .map(AgentCommand.init(row:))
+            .map { row in
+                var c = AgentCommand(row: row)
+                if c.kind == "stop" { c.runPID = try Self.reportedPID(db, batchID: c.batchID) }
+                return c
+            }
         }
+    }
+
+    /// The pid in the batch's newest resource snapshot (the SDK puts its process's in each), or nil.
+    static func reportedPID(_ db: SQLConnection, batchID: String) throws -> Int? {
+        let body = try db.scalar(
+            String.self,
+            "SELECT body FROM events WHERE batch_id = ? AND event_type = 'resource_snapshot' ORDER BY id DESC LIMIT 1",
+            [batchID])
+        return body.flatMap { try? JSON.parse($0) }?["data"]?["pid"]?.intValue
     }
 
     /// Records an agent's report on a command. Returns false when it is not this agent's command.
