@@ -77,6 +77,34 @@ struct RevocationTests {
         #expect(other.ended == nil)
     }
 
+    @Test("`argus-server token revoke` also revokes the share links that token minted (a thief's links end with it); others stay")
+    func tokenRevokeEndsItsShares() throws {
+        let s = try TestServer()
+        let alice = try s.token(user: "alice")
+        let leaked = try s.token(user: "alice")
+        let owner = s.client(alice)
+        try owner.mustPost(Ev.make("batch_start", batch: "b1"))
+        let stolen = try #require(try ShareTests.mint(s.client(leaked), "b1")["token"]?.stringValue)
+        let kept = try #require(try ShareTests.mint(owner, "b1")["token"]?.stringValue)
+        let stream = SSECollector(url: "\(s.url)/api/sse?channels=batch:b1&token=\(stolen)", token: nil)
+        defer { stream.stop() }
+        try stream.waitUntilConnected()
+        #expect(try s.client(stolen).get("/api/batches/b1").status == 200)
+
+        let (_, list, _) = try runTool(Binaries.path("argus-server"), ["token", "list"] + s.databaseArgs)
+        let id = try #require(list.split(separator: "\n").last { $0.contains("alice") }.map { String($0.split(separator: " ")[0]) })
+        let (rc, _, err) = try runTool(Binaries.path("argus-server"), ["token", "revoke", id] + s.databaseArgs)
+        #expect(rc == 0, "\(err)")
+        #expect(Self.secondsUntilEnded(stream) < 1.5, "the link's stream must end with its token")
+        let refused = try s.client(stolen).get("/api/batches/b1")
+        #expect(refused.status == 401 && refused.detail == ServerSentences.deadShareLink, "\(refused.text)")
+        #expect(try s.client(nil).get("/share/\(stolen)").status == 404)
+        // The owner's own link, minted with the token still in use, still opens; the listing says which ended.
+        #expect(try s.client(kept).get("/api/batches/b1").status == 200)
+        let shares = try owner.mustGet("/api/batches/b1/shares").arrayValue ?? []
+        #expect(shares.map { $0["revoked"] } == [true, false], "\(shares)")
+    }
+
     @Test("revoking the token that registered a real argus-agent, or the agent itself, stops it within a second (401, one sentence)")
     func revocationStopsAgents() throws {
         let s = try TestServer()

@@ -29,14 +29,17 @@ struct ShareRecord: Sendable {
 
 extension ArgusStore {
     /// Mints a share for a batch; returns the record and the secret (shown once).
-    func createShare(batchID: String, by user: String, expiresInS: Double?) async throws -> (ShareRecord, String) {
+    func createShare(batchID: String, by user: UserPrincipal, expiresInS: Double?) async throws -> (ShareRecord, String) {
         let secret = Secret.make(prefix: Secret.sharePrefix)
         let now = ArgusStore.nowUs()
         let expires = expiresInS.map { now + Int64($0 * 1_000_000) }
         let record = try await write { db -> ShareRecord in
             try db.fetchOne(
-                "INSERT INTO shares(batch_id, token_hash, created_by, created_us, expires_us) VALUES (?,?,?,?,?) RETURNING *",
-                [batchID, SHA256.hex(secret), user, now, expires]
+                """
+                INSERT INTO shares(batch_id, token_hash, created_by, created_us, expires_us, token_id) VALUES (?,?,?,?,?,?)
+                RETURNING *
+                """,
+                [batchID, SHA256.hex(secret), user.name, now, expires, user.tokenID > 0 ? user.tokenID : nil]
             ).map(ShareRecord.init(row:))!
         }
         return (record, secret)

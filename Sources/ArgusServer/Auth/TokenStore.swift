@@ -55,12 +55,16 @@ extension ArgusStore {
         }
     }
 
-    /// Revokes a token by id. Returns false when there is no such (unrevoked) token.
+    /// Revokes a token by id, and the share links it minted (a leaked token's thief may have minted some to keep
+    /// reading). Returns false when there is no such (unrevoked) token.
     public func revokeToken(id: Int64) throws -> Bool {
         try database.writeNow { db in
-            return try db.execute(
-                "UPDATE tokens SET revoked_us = ? WHERE id = ? AND revoked_us IS NULL",
-                [ArgusStore.nowUs(), id]) > 0
+            let now = ArgusStore.nowUs()
+            guard try db.execute("UPDATE tokens SET revoked_us = ? WHERE id = ? AND revoked_us IS NULL", [now, id]) > 0 else {
+                return false
+            }
+            try db.execute("UPDATE shares SET revoked_us = ? WHERE token_id = ? AND revoked_us IS NULL", [now, id])
+            return true
         }
     }
 

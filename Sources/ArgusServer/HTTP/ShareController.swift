@@ -53,7 +53,7 @@ struct ShareController {
             }
             expiresIn = s
         }
-        let (share, secret) = try await store.createShare(batchID: b.id, by: user.name, expiresInS: expiresIn)
+        let (share, secret) = try await store.createShare(batchID: b.id, by: user, expiresInS: expiresIn)
         let event = IncomingEvent.server(
             type: "share_created", batchID: b.id, project: b.project,
             data: JSONObject([("share_id", JSON(share.id)), ("created_by", .string(user.name))]), at: .now())

@@ -182,6 +182,10 @@ enum PostgresSchema {
         Migration(
             version: 5, name: "a job's latest epoch keeps its time",
             statements: ["ALTER TABLE jobs ADD COLUMN latest_epoch_us BIGINT"]),
+        // SQLite v12.
+        Migration(
+            version: 6, name: "a share link keeps the token that minted it",
+            statements: ["ALTER TABLE shares ADD COLUMN token_id BIGINT REFERENCES tokens(id)"]),
     ]
 
     struct SchemaTooNew: Error, CustomStringConvertible {

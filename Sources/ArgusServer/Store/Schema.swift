@@ -211,6 +211,11 @@ enum Schema {
             // `JobRecord.apply`: the latest epoch is the newest by its time (null on older rows: the highest then).
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN latest_epoch_us INTEGER")
         }
+        m.registerMigration("v12 a share link keeps the token that minted it") { db in
+            // `TokenStore.revokeToken`: revoking a token (a leaked one) also revokes the links it minted, directly or
+            // through a web session it signed in. Null on links minted before this was kept.
+            try db.execute(sql: "ALTER TABLE shares ADD COLUMN token_id INTEGER REFERENCES tokens(id)")
+        }
         return m
     }
 }
