@@ -171,4 +171,7 @@ struct WebPageTests {
 
     @Test("a latest loss reported as NaN reads NaN on the job page's tile and the batch page, not the 'not reported' dash")
     func diverged() throws { try run("diverged") }
+
+    @Test("a job with one epoch so far shows it on the chart, a dot per series, not an empty plot")
+    func oneEpoch() throws { try run("one_epoch") }
 }

@@ -1012,6 +1012,33 @@ def diverged(b):
               diag=f"({row})?.textContent")
 
 
+@scenario
+def one_epoch(b):
+    """A job with one epoch so far shows it on the chart (a dot per series), not an empty plot."""
+    s = server()
+    s.post_events([event("job_start", BATCH, "first-epoch", {}),
+                   event("job_epoch", BATCH, "first-epoch", {"epoch": 0, "train_loss": 2.3, "val_loss": 2.4})])
+    sign_in(b, f"/jobs/{q(BATCH)}/{q('first-epoch')}")
+    b.wait_js("document.querySelector('#chart').getAttribute('data-epochs') === '1'", "#chart[data-epochs=1]",
+              diag="document.querySelector('#chart').getAttribute('data-epochs')")
+    # Pixels of each series' colour (the legend's swatch) on the canvas.
+    counts = b.js("""
+        const c = document.querySelector('#chart');
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const rgb = (name) => {
+          const sw = document.querySelector(`#series input[data-series=${name}]`).parentElement.querySelector('.swatch');
+          return getComputedStyle(sw).backgroundColor.match(/\\d+/g).slice(0, 3).map(Number);
+        };
+        const count = ([r, g, bl]) => {
+          let n = 0;
+          for (let i = 0; i < data.length; i += 4)
+            if (Math.abs(data[i] - r) < 8 && Math.abs(data[i + 1] - g) < 8 && Math.abs(data[i + 2] - bl) < 8 && data[i + 3] > 200) n++;
+          return n;
+        };
+        return [count(rgb('train_loss')), count(rgb('val_loss'))];""")
+    check(counts[0] >= 9 and counts[1] >= 9, f"pixels of the train_loss and val_loss colours on the chart: {counts}")
+
+
 # -- runner -------------------------------------------------------------------------------------------------------
 ARTIFACTS = os.environ.get("ARGUS_WEB_ARTIFACTS") or tempfile.mkdtemp(prefix="argus-web-")
 

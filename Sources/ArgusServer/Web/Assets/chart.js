@@ -227,10 +227,12 @@ export class LossChart {
       let mx = 0;
       let started = false;
       let drawn = 0;
+      let columns = 0;
       const flush = () => {
         if (curX < 0) return;
         if (started) ctx.lineTo(curX, first); else ctx.moveTo(curX, first);
         started = true;
+        columns++;
         if (mn !== mx) { ctx.moveTo(curX, mn); ctx.lineTo(curX, mx); }
         ctx.moveTo(curX, last);
       };
@@ -272,6 +274,13 @@ export class LossChart {
       }
       flush();
       ctx.stroke();
+      // One epoch so far (an hour-long first epoch): a path of one point strokes nothing, so it is a dot.
+      if (columns === 1 && mn === mx) {
+        ctx.fillStyle = color;
+        ctx.beginPath();
+        ctx.arc(curX, mn, px(2.5), 0, 2 * Math.PI);
+        ctx.fill();
+      }
       if (name === 'train_loss') drawnTrain = drawn;
     });
     ctx.textAlign = 'center';
