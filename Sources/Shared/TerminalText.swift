@@ -42,6 +42,52 @@ public enum TerminalText {
         return seen
     }
 
+    /// `text` without the escape sequences programs colour text and move the cursor with (ECMA-48): CSI (`ESC [` or
+    /// U+009B, parameters, a final byte), OSC, DCS, APC, PM and SOS strings (up to BEL or `ESC \`), and the short
+    /// `ESC x` ones. A coloured logger's `ESC[31mloss` reads "loss", not "[31mloss". Other controls stay (shown as
+    /// spaces by `printable`). The web page's log does the same (`plainLine`, log.js).
+    public static func withoutEscapes(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0 == "\u{1B}" || $0 == "\u{9B}" }) else { return text }
+        let s = Array(text.unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var i = 0
+        func skipCSI() {  // parameters 0x30–0x3F, intermediates 0x20–0x2F, then the final byte 0x40–0x7E
+            while i < s.count, (0x20...0x3F).contains(s[i].value) { i += 1 }
+            if i < s.count, (0x40...0x7E).contains(s[i].value) { i += 1 }
+        }
+        while i < s.count {
+            let c = s[i]
+            i += 1
+            if c == "\u{9B}" {
+                skipCSI()
+                continue
+            }
+            guard c == "\u{1B}" else {
+                out.append(c)
+                continue
+            }
+            guard i < s.count else { break }
+            let kind = s[i]
+            i += 1
+            switch kind {
+            case "[": skipCSI()
+            case "]", "P", "_", "^", "X":
+                // A string, ended by BEL or ST (`ESC \`); one left open runs to the end of the line.
+                while i < s.count, s[i] != "\u{07}", !(s[i] == "\u{1B}" && i + 1 < s.count && s[i + 1] == "\\") { i += 1 }
+                i += i < s.count && s[i] == "\u{07}" ? 1 : 2
+            default:
+                // `ESC` intermediates (0x20–0x2F) and a final byte, as `ESC ( B`; anything else was not a sequence.
+                if (0x20...0x2F).contains(kind.value) {
+                    while i < s.count, (0x20...0x2F).contains(s[i].value) { i += 1 }
+                    if i < s.count, (0x30...0x7E).contains(s[i].value) { i += 1 }
+                } else if !(0x30...0x7E).contains(kind.value) {
+                    i -= 1
+                }
+            }
+        }
+        return String(out)
+    }
+
     /// `text` with each control character drawn as a space.
     public static func printable(_ text: String) -> String {
         guard hasControl(text) else { return text }

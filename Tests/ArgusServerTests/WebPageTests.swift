@@ -174,4 +174,7 @@ struct WebPageTests {
 
     @Test("a job with one epoch so far shows it on the chart, a dot per series, not an empty plot")
     func oneEpoch() throws { try run("one_epoch") }
+
+    @Test("a coloured log line reads as its text in the web log, without its escape sequences")
+    func ansiLog() throws { try run("ansi_log") }
 }

@@ -654,7 +654,8 @@ def hashchange(b):
 
 
 CONTROL_LINE = "left \u202eright\u202c \u2066iso\u2069 \u200fr\u200el \u061cx bell\u0007 csi\u009b2J tab\tend"
-CONTROL_SHOWN = "left  right   iso   r l  x bell  csi 2J tab\tend"
+# The C1 CSI goes with its "2J" (an escape sequence, as argus-tui drops it); each other control is a space.
+CONTROL_SHOWN = "left  right   iso   r l  x bell  csi tab\tend"
 
 
 @scenario
@@ -1037,6 +1038,20 @@ def one_epoch(b):
         };
         return [count(rgb('train_loss')), count(rgb('val_loss'))];""")
     check(counts[0] >= 9 and counts[1] >= 9, f"pixels of the train_loss and val_loss colours on the chart: {counts}")
+
+
+@scenario
+def ansi_log(b):
+    """A coloured logger's escape sequences are not shown as text in the log ("[31m"), as in argus-tui."""
+    s = server()
+    s.post_events([event("log_line", BATCH, JOB, {"line": "\x1b[31mRED ANSI\x1b[0m normal \x1b]0;title\x07done",
+                                                   "level": "info"})])
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.wait_js("[...document.querySelectorAll('#log .line .text')].some(e => e.textContent.includes('RED ANSI'))",
+              "the coloured line in the log", diag="[...document.querySelectorAll('#log .line .text')].map(e => e.textContent)")
+    shown = [t for t in log_texts(b) if "RED ANSI" in t]
+    check(shown == ["RED ANSI normal done"], f"the coloured line reads {shown!r}")
 
 
 # -- runner -------------------------------------------------------------------------------------------------------

@@ -189,8 +189,9 @@ public struct LogLine: Sendable, Equatable {
         self.id = id
         self.ts = ts
         self.level = level
-        // Tabs become spaces here, so the pane's sideways scrolling counts the columns a terminal would draw.
-        self.line = LogLine.capped(TextWidth.expandingTabs(line))
+        // Escape sequences go (a coloured logger's), and tabs become spaces here, so the pane's sideways scrolling
+        // counts the columns a terminal would draw.
+        self.line = LogLine.capped(TextWidth.expandingTabs(TerminalText.withoutEscapes(line)))
         self.jobID = jobID
     }
 
