@@ -65,7 +65,10 @@ resource = obj({"id": INT, "ts": STR, "job_id": NSTR}, extra=True,
 action_failure = obj({"reason": STR, "at": {"type": "string", "description": "UTC ISO-8601"}}, description=(
     "Why the host's agent did not carry out this action's latest command for the batch, and when that was known: "
     "on rerun until another rerun is asked for, on stop while the batch is stopping."))
-action_state = obj({"enabled": BOOL, "reason": STR, "failed": action_failure}, required=["enabled"])
+action_state = obj({"enabled": BOOL, "reason": STR, "failed": action_failure,
+                    "runs_in": {"type": "string", "description": "On rerun: where the rerun runs, the batch's recorded "
+                                "working directory or \"the agent's home directory (no working directory was recorded)\"."}},
+                   required=["enabled"])
 actions = obj({k: ref("ActionState") for k in ["stop", "rerun", "share", "copy_command", "mark_failed"]})
 NNUMS = arr({"type": ["number", "null"]})
 epoch_columns = obj({
@@ -105,7 +108,9 @@ share = obj({"id": INT, "batch_id": STR, "created_by": STR, "created_at": TIME, 
              "revoked_at": TIME})
 share_created = obj({"id": INT, "token": STR, "url": STR, "created_at": TIME, "expires_at": TIME})
 agent_cmd = obj({"id": INT, "kind": {"type": "string", "enum": ["rerun", "stop"]}, "batch_id": STR, "command": NSTR,
-                 "cwd": NSTR, "pid": NINT})
+                 "cwd": NSTR, "pid": NINT,
+                 "run_pid": {"type": ["integer", "null"], "description": "On stop: the pid the batch's run last reported; "
+                             "the agent signals `pid`'s process group only when that process is in it or below it."}})
 
 sse_event = obj({
     "event": {"type": "string", "description": "`hello`, `summary`, or the stored event's event_type."},

@@ -193,12 +193,16 @@ struct AgentLoop {
                 }
                 return
             }
-            let cwd = c["cwd"]?.stringValue
+            // No recorded directory: the agent user's home, as the prompts said (RerunDirectory), not wherever the agent
+            // happened to be started.
+            let cwd = c["cwd"]?.stringValue ?? ProcessInfo.processInfo.environment["HOME"] ?? "/"
             do {
                 record(["id": JSON(id)])
                 let pid = try spawnInOwnGroup(command, cwd: cwd)
                 record(["id": JSON(id), "pid": JSON(Int(pid)), "process": JSON(AgentLoop.processIdentity(Int(pid)))])
-                log("rerun of batch \(c["batch_id"]?.stringValue ?? "?"): started pid \(pid) in \(cwd ?? "."): \(command)")
+                log(
+                    "rerun of batch \(c["batch_id"]?.stringValue ?? "?"): started pid \(pid) in \(cwd)\(c["cwd"]?.stringValue == nil ? " (no working directory was recorded: its home)" : ""): \(command)"
+                )
                 ack(client, id, ["status": "started", "pid": JSON(Int(pid))])
                 let (url, agentID, token, grace) = (self.url, self.agentID, self.token, self.grace)
                 Thread {

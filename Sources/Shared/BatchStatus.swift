@@ -59,6 +59,16 @@ public enum BatchStatus {
     }
 }
 
+/// Where a rerun runs: its batch's recorded working directory, or, when none was recorded (argus-reporter 0.1.3's
+/// `Reporter` sends none, and drops an `env_snapshot`), the home directory of the agent's user, which the prompts say
+/// before anyone confirms (`actions.rerun.runs_in`).
+public enum RerunDirectory {
+    public static let unrecorded = "the agent's home directory (no working directory was recorded)"
+
+    /// What the Rerun prompts say after "runs in".
+    public static func phrase(_ cwd: String?) -> String { cwd ?? unrecorded }
+}
+
 /// Event types the server makes (streamed and stored like the runs' own).
 public enum ServerEventTypes {
     /// The stall detector: a stopping batch silent for the stall timeout ends `stopped` (nothing is left to stop).

@@ -9,10 +9,10 @@ struct AgentTests {
     static let host = "agent-test-host"
 
     /// A finished batch on `host` whose recorded command and cwd are given.
-    static func finishedBatch(_ c: HTTPClient, _ id: String, command: String, cwd: String) throws {
+    static func finishedBatch(_ c: HTTPClient, _ id: String, command: String, cwd: String?) throws {
         try c.mustPost(
             Ev.make(
-                "batch_start", batch: id, data: ["command": .string(command), "cwd": .string(cwd)],
+                "batch_start", batch: id, data: ["command": .string(command), "cwd": JSON(cwd)],
                 source: ["project": "p", "host": .string(host)]))
         try c.mustPost(Ev.make("batch_done", batch: id, source: ["project": "p", "host": .string(host)]))
     }
@@ -458,6 +458,34 @@ struct AgentTests {
 }
 
 extension AgentTests {
+    @Test("a batch with no recorded cwd (the SDK's Reporter sends none) reruns in the agent user's home, and Rerun says so first")
+    func rerunWithoutCwd() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        let home = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: home) }
+        let state = home.appendingPathComponent("agent.json").path
+        _ = try Self.register(s, token, state: state)
+        // Started from another directory, as a service would be: the rerun must not run there.
+        let agent = try startProcess(
+            "/bin/sh", ["-c", "cd / && exec \"$0\" run --state-file \"$1\" --grace 1", Binaries.path("argus-agent"), state],
+            env: ["HOME": home.path], stderr: state + ".log")
+        defer { stopProcess(agent) }
+        try Self.finishedBatch(c, "sdk", command: "pwd > ran-in.txt", cwd: nil)
+        try Self.finishedBatch(c, "placed", command: "true", cwd: "/srv/proj")
+        try Self.waitOnline(c, "sdk")
+        #expect(
+            try c.mustGet("/api/batches/sdk/actions")["rerun"]?["runs_in"]
+                == "the agent's home directory (no working directory was recorded)")
+        #expect(try c.mustGet("/api/batches/placed/actions")["rerun"]?["runs_in"] == "/srv/proj")
+        #expect(try c.post("/api/batches/sdk/rerun", json: [:]).status == 202)
+        let ran = Self.waitForLine(home.appendingPathComponent("ran-in.txt").path)
+        #expect(ran.trimmed() == home.path)
+        let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
+        #expect(log.contains("in \(home.path) (no working directory was recorded: its home): pwd > ran-in.txt"), "\(log)")
+    }
+
     @Test("a run started by hand with a rerun's command, linked to it in its place, is not stopped through the rerun's process group")
     func stopChecksTheRunsPID() throws {
         let s = try TestServer()

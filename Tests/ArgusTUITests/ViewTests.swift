@@ -351,6 +351,18 @@ struct ViewTests {
         #expect(ScreenView.JobLayout(s, s.job!, rect: ScreenView.bodyRect(s)).logRows == before)
     }
 
+    @Test("the Rerun prompt says where the rerun runs, as the server's actions say")
+    func rerunPromptSaysWhere() {
+        var s = Fixture.state(Fixture.view())
+        s.confirming = .rerun
+        s.job?.rerunRunsIn = "the agent's home directory (no working directory was recorded)"
+        #expect(
+            ScreenView.render(s).text.contains(
+                "Rerun batch b1 on its host, in the agent's home directory (no working directory was recorded)?"))
+        s.job?.takeActions(["rerun": ["enabled": true, "runs_in": "/srv/proj"]])
+        #expect(ScreenView.render(s).text.contains("Rerun batch b1 on its host, in /srv/proj?"))
+    }
+
     @Test("the help overlay lists every key binding from the dispatch table")
     func helpOverlay() {
         var s = Fixture.state(Fixture.view())

@@ -88,6 +88,7 @@ struct AgentController {
                 exitCode == 0
                 ? "its process exited (status 0) before its run reported: are ARGUS_URL and ARGUS_TOKEN set where the agent runs?"
                 : "its process exited with \(status) before its run reported (its output is in argus-agent's log on the host)"
+                    + (command.cwd == nil ? "; it ran in \(RerunDirectory.unrecorded)" : "")
             try await reportRerunFailed(command, error: why)
             return
         }

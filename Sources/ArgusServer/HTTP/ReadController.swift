@@ -233,10 +233,11 @@ struct ActionPolicy: Sendable {
     }
 
     func actionsJSON(_ b: BatchRecord, _ principal: Principal?, agent: AgentAssignment) -> JSON {
-        func state(_ reason: String?, failed: AgentFailure? = nil) -> JSON {
+        func state(_ reason: String?, failed: AgentFailure? = nil, runsIn: String? = nil) -> JSON {
             var out = JSONObject([("enabled", .bool(reason == nil))])
             if let reason { out["reason"] = .string(reason) }
             if let failed { out["failed"] = ["reason": .string(failed.reason), "at": isoJSON(failed.atUs)] }
+            if let runsIn { out["runs_in"] = .string(runsIn) }
             return .object(out)
         }
         var notAllowed: String? = "only the batch's owner or an admin can do this"
@@ -258,7 +259,7 @@ struct ActionPolicy: Sendable {
         return [
             // A refused Stop matters while the batch waits on it; a failed rerun until the next one is asked for.
             "stop": state(stopReason, failed: b.status == RunStatus.stopping ? agent.stopFailure : nil),
-            "rerun": state(rerunReason, failed: agent.rerunFailure),
+            "rerun": state(rerunReason, failed: agent.rerunFailure, runsIn: RerunDirectory.phrase(b.cwd)),
             "share": state(notAllowed),
             "copy_command": state(b.command.map(ActionPolicy.copyRefusal) ?? "no command recorded"),
             "mark_failed": state(notAllowed ?? BatchStatus.markFailedRefusal(b.status, silentS: b.silentS(at: clock.nowUs()))),

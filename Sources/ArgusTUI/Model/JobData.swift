@@ -251,6 +251,8 @@ public struct JobData: Sendable {
     public var gitSHA: String?
     public var command: String?
     public var cwd: String?
+    /// Where a rerun would run, as the server says (`actions.rerun.runs_in`): the prompt names it.
+    public var rerunRunsIn: String?
     public var host: String?
     public var user: String?
     public var actions: [String: (enabled: Bool, reason: String?)] = [:]
@@ -362,6 +364,7 @@ public struct JobData: Sendable {
         guard let a = a.objectValue else { return }
         actions = [:]
         for p in a { actions[p.key] = (p.value["enabled"]?.boolValue ?? false, p.value["reason"]?.stringValue) }
+        rerunRunsIn = a["rerun"]?["runs_in"]?.stringValue
         agentFailure = JobData.agentFailure(in: .object(a))
     }
 

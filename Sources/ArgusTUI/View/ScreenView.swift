@@ -123,7 +123,7 @@ public enum ScreenView {
             switch pending {
             case .stop: question = "Stop batch \(id)? Running jobs will be asked to finish."
             case .markFailed: question = "Mark batch \(id) failed? It and its running jobs end as failed."
-            default: question = "Rerun batch \(id) on its host?"
+            default: question = "Rerun batch \(id) on its host, in \(job.rerunRunsIn ?? RerunDirectory.phrase(job.cwd))?"
             }
             let used = g.put(0, y, question, Style(fg: .yellow, bold: true), maxWidth: s.width)
             g.put(used, y, "  y confirms · any other key cancels", .dimmed, maxWidth: s.width - used)

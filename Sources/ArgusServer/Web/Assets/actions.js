@@ -28,6 +28,7 @@ export class ActionBar {
     const box = $('actions');
     if (!box) return;
     const a = actions || {};
+    this.runsIn = a.rerun && a.rerun.runs_in;
     const key = JSON.stringify(a);
     if (key === this.key) return;
     this.key = key;
@@ -59,7 +60,7 @@ export class ActionBar {
           toast('Stop requested: the run stops at its next check (every 10 s).');
           break;
         case 'act-rerun': {
-          if (!await confirmAction(`Rerun batch ${batchID} on its host? Its recorded command runs again.`, 'Rerun')) return;
+          if (!await confirmAction(`Rerun batch ${batchID} on its host? Its recorded command runs again, in ${this.runsIn || 'its recorded directory'}.`, 'Rerun')) return;
           const r = await api(`${base}/rerun`, { method: 'POST' });
           toast(`Rerun queued for the agent on ${r.host || 'its host'}.`);
           break;
