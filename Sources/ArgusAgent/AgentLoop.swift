@@ -31,6 +31,7 @@ struct AgentLoop {
         let client = HTTPClient(baseURL: url, token: token, timeout: 40)
         var failures = 0
         log("agent \(agentID) polling \(url)")
+        adoptRuns()
         while true {
             do {
                 // Heartbeat, then long-poll: the server sees the agent at least every poll.
@@ -204,22 +205,13 @@ struct AgentLoop {
                     "rerun of batch \(c["batch_id"]?.stringValue ?? "?"): started pid \(pid) in \(cwd)\(c["cwd"]?.stringValue == nil ? " (no working directory was recorded: its home)" : ""): \(command)"
                 )
                 ack(client, id, ["status": "started", "pid": JSON(Int(pid))])
-                let (url, agentID, token, grace) = (self.url, self.agentID, self.token, self.grace)
+                let loop = self
                 Thread {
                     var status: Int32 = 0
                     waitpid(pid, &status, 0)
                     let code = (status & 0x7F) == 0 ? Int((status >> 8) & 0xFF) : 128 + Int(status & 0x7F)
-                    let loop = AgentLoop(url: url, agentID: agentID, token: token, grace: grace)
                     loop.log("pid \(pid) exited with status \(code)")
-                    // The shell dies at a Stop's SIGTERM; a child that ignores it runs on, holding its GPU, until the
-                    // SIGKILL. The run has ended when its process group is empty (or, with something left behind,
-                    // once a Stop would have killed it).
-                    if AgentLoop.waitForGroup(Int(pid), seconds: grace + 2) {
-                        loop.log("process group \(pid) still has processes after its shell exited; reporting the exit")
-                    }
-                    loop.ack(
-                        HTTPClient(baseURL: url, token: token), id, ["status": "exited", "exit_code": JSON(code)],
-                        untilLanded: true)
+                    loop.reportExit(id, pid: Int(pid), code: code)
                 }.start()
             } catch {
                 log("rerun failed to start: \(error)")
@@ -282,6 +274,47 @@ struct AgentLoop {
             ack(client, id, ["status": "exited"])
         default:
             ack(client, id, ["status": "failed", "error": .string("unknown command kind '\(kind)'")])
+        }
+    }
+
+    /// Reports the end of the rerun `id` whose shell was `pid` (with its status, when this agent was its parent), once
+    /// its process group is empty: the shell dies at a Stop's SIGTERM, and a child that ignores it runs on, holding
+    /// its GPU, until the SIGKILL (with something left behind, once a Stop would have killed it). Journaled, so that
+    /// an agent started again knows which of its runs it still has to watch (`adoptRuns`).
+    func reportExit(_ id: Int, pid: Int, code: Int?) {
+        if AgentLoop.waitForGroup(pid, seconds: grace + 2) {
+            log("process group \(pid) still has processes after its shell exited; reporting the exit")
+        }
+        ack(HTTPClient(baseURL: url, token: token), id, ["status": "exited", "exit_code": JSON(code)], untilLanded: true)
+        record(["id": JSON(id), "pid": JSON(pid), "process": journaled("id", id)?["process"] ?? .null, "exited": true])
+    }
+
+    /// At start: the reruns an earlier run of this agent started and never reported the end of. One still running is
+    /// watched (this agent is not its parent, so it looks once a second whether it is the same process); one that
+    /// ended meanwhile is reported now, its status unknown. Without this, a rerun that died while its agent was
+    /// restarting read `running` until the stall timeout, and blocked the next Rerun.
+    func adoptRuns() {
+        guard let journal, let data = FileManager.default.contents(atPath: journal) else { return }
+        var newest: [Int: JSON] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            if let entry = try? JSON.parse(String(line)), let id = entry["id"]?.intValue { newest[id] = entry }
+        }
+        for (id, entry) in newest.sorted(by: { $0.key < $1.key }) {
+            guard entry["exited"]?.boolValue != true, let pid = entry["pid"]?.intValue,
+                let identity = entry["process"]?.stringValue
+            else { continue }
+            let loop = self
+            if identity == AgentLoop.processIdentity(pid) {
+                log("watching pid \(pid) (command \(id)), started before this agent restarted")
+                Thread {
+                    while identity == AgentLoop.processIdentity(pid) { sleep(1) }
+                    loop.log("pid \(pid) exited (its status is unknown: this agent was restarted after starting it)")
+                    loop.reportExit(id, pid: pid, code: nil)
+                }.start()
+            } else {
+                log("pid \(pid) (command \(id)) ended while this agent was away; reporting it")
+                Thread { loop.reportExit(id, pid: pid, code: nil) }.start()
+            }
         }
     }
 

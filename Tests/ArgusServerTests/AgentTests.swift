@@ -380,6 +380,54 @@ struct AgentTests {
         #expect(journal.contains("\"id\":2,\"pid\":"), "\(journal)")
     }
 
+    @Test("a rerun that dies while its agent is restarting ends failed at once, not at the stall timeout; its end is reported once")
+    func restartedAgentWatchesItsRuns() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        let work = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let state = work.appendingPathComponent("agent.json").path
+        _ = try Self.register(s, token, state: state)
+        let command = "echo $$ > pid.txt; while [ ! -e die ]; do sleep 0.1; done; exit 3"
+        try Self.finishedBatch(c, "crashy", command: command, cwd: work.path)
+        var agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
+        try Self.waitOnline(c, "crashy")
+        #expect(try c.post("/api/batches/crashy/rerun", json: [:]).status == 202)
+        let pid = Int32(Self.waitForLine(work.appendingPathComponent("pid.txt").path).trimmed()) ?? 0
+        defer { if pid > 1 { kill(-pid, SIGKILL) } }
+        Thread.sleep(forTimeInterval: 0.5)  // the agent acks `started` right after spawning
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: "crashy-rerun", data: ["command": .string(command)],
+                source: ["project": "p", "host": .string(Self.host)]))
+        #expect(try c.mustGet("/api/batches/crashy-rerun")["source_batch_id"] == "crashy")
+        // The agent restarts (an upgrade); the run, still going, is watched by the new one, then dies.
+        stopProcess(agent)
+        agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log2")
+        defer { stopProcess(agent) }
+        let log2 = state + ".log2"
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline, !((try? String(contentsOfFile: log2, encoding: .utf8)) ?? "").contains("watching pid \(pid)") {
+            usleep(100_000)
+        }
+        FileManager.default.createFile(atPath: work.appendingPathComponent("die").path, contents: nil)
+        var batch = try c.mustGet("/api/batches/crashy-rerun")
+        while Date() < deadline, batch["status"] == "running" {
+            usleep(100_000)
+            batch = try c.mustGet("/api/batches/crashy-rerun")
+        }
+        #expect(batch["status"] == "failed", "\(batch)")
+        #expect(batch["failure_reason"]?.stringValue?.contains("exited with an unknown status") == true, "\(batch)")
+        #expect(try c.mustGet("/api/batches/crashy/actions")["rerun"]?["enabled"] == true, "its rerun ended: it may run again")
+        // Started once more, the agent has nothing left to report: the journal says the end landed.
+        stopProcess(agent)
+        agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log3")
+        try Self.waitOnline(c, "crashy")
+        let log3 = (try? String(contentsOfFile: state + ".log3", encoding: .utf8)) ?? ""
+        #expect(!log3.contains("reporting it") && !log3.contains("watching pid"), "\(log3)")
+    }
+
     @Test("rerun runs the recorded command in the recorded cwd; its new batch links back; stop kills its process group")
     func rerunAndStop() throws {
         let s = try TestServer()

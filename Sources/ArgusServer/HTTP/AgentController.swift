@@ -45,6 +45,10 @@ struct AgentController {
             guard let status = body["status"]?.stringValue, ["started", "failed", "exited"].contains(status) else {
                 throw APIError.unprocessable("status must be started, failed or exited.")
             }
+            // The same end reported again (the agent retries until one lands, and reports at start what it could not
+            // watch while away) changes nothing a second time.
+            guard let before = try await store.command(cmd, agentID: id) else { throw APIError.notFound("Command \(cmd) for agent \(id)") }
+            if status != "started", before.status == status { return Response.json(["ok": true]) }
             guard
                 try await store.ack(
                     agentID: id, commandID: cmd, status: status, pid: body["pid"]?.intValue, exitCode: body["exit_code"]?.intValue,
