@@ -136,6 +136,18 @@ struct SSETests {
         try again.waitUntilConnected()
         again.stop()
         second.stop()
+        // A share link, passed round for a lab to open, holds eight times as many; the next viewer is told why in
+        // words for someone who can close none of the others.
+        let share = try #require(try ShareTests.mint(s.client(token), "b")["token"]?.stringValue)
+        let viewers = (0..<16).map { _ in SSECollector(url: "\(s.url)/api/sse?channels=batch:b&token=\(share)", token: nil) }
+        defer { viewers.forEach { $0.stop() } }
+        for v in viewers { try v.waitUntilConnected() }
+        let seventeenth = try s.client(share).get("/api/sse?channels=batch:b")
+        #expect(seventeenth.status == 429)
+        #expect(
+            seventeenth.detail
+                == "This share link is open in 16 places already, the most the server allows for one link: try again later, or ask its owner for a link of your own.",
+            "\(seventeenth.text)")
     }
 
     @Test("at the cap, streams whose clients left are found at once: a page opened right after others closed gets its stream")

@@ -49,10 +49,15 @@ struct StreamController {
         let subscribed = try await hub.subscribeFreeingLeft(
             filter, credential: ctx.principal?.credential, expiresUs: ctx.principal?.expiresUs)
         guard let (subID, live, closed) = subscribed else {
-            throw APIError(
-                status: .tooManyRequests,
-                detail: "This credential already has \(hub.maxPerCredential) open streams (ARGUS_MAX_STREAMS_PER_TOKEN); close one first.",
-                headers: [.retryAfter: "5"])
+            let credential = ctx.principal?.credential
+            let detail =
+                if case .share? = credential {
+                    // Said to whoever opened a link someone passed round, who can close none of the others.
+                    "This share link is open in \(hub.limit(for: credential!)) places already, the most the server allows for one link: try again later, or ask its owner for a link of your own."
+                } else {
+                    "This credential already has \(credential.map(hub.limit) ?? hub.maxPerCredential) open streams (ARGUS_MAX_STREAMS_PER_TOKEN); close one first."
+                }
+            throw APIError(status: .tooManyRequests, detail: detail, headers: [.retryAfter: "5"])
         }
         // A live-only stream carries what commits from now on: an event committed before it opened but handed to
         // the hub after (the publisher, or a replica's EventTail, runs a moment behind the commit) is not sent.

@@ -44,7 +44,14 @@ final class SSEHub: Sendable {
 
     var subscriberCount: Int { state.withLock { $0.subs.count } }
 
-    /// Subscribes a stream; nil when its credential already holds `maxPerCredential` streams.
+    /// How many streams `credential` may hold: `maxPerCredential`, and for a share link, which a lab passes round a
+    /// channel for everyone to open, eight times as many.
+    func limit(for credential: Credential) -> Int {
+        if case .share = credential { return maxPerCredential.multipliedReportingOverflow(by: 8).overflow ? .max : maxPerCredential * 8 }
+        return maxPerCredential
+    }
+
+    /// Subscribes a stream; nil when its credential already holds `limit(for:)` streams.
     func subscribe(_ filter: ChannelFilter, credential: Credential? = nil, expiresUs: Int64? = nil)
         -> (id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag)?
     {
@@ -52,7 +59,7 @@ final class SSEHub: Sendable {
             bufferingPolicy: .bufferingOldest(bufferChunks))
         let closed = SSEClosedFlag()
         let id: Int? = state.withLock { s in
-            if let credential, s.subs.values.lazy.filter({ $0.credential == credential }).count >= maxPerCredential {
+            if let credential, s.subs.values.lazy.filter({ $0.credential == credential }).count >= limit(for: credential) {
                 return nil
             }
             s.next += 1
