@@ -429,7 +429,7 @@ struct TUIEndToEndTests {
         let t = try tui(s, token, ["b1/j1"])
         try t.wait("the finished job with Rerun available") { $0.contains("✓ done") && $0.contains("[r] Rerun  ") }
         t.send("r")
-        try t.wait("the confirmation") { $0.contains("Rerun batch b1 on its host?") }
+        try t.wait("the confirmation") { $0.contains("Rerun batch b1 on its host, in /srv/run?") }
         t.send("y")
         try t.wait("the queued message") { $0.contains("Rerun queued for the agent on gpu-box-7") }
         let queue = try agent.mustGet("/api/agents/\(agentID)/jobs")
@@ -587,7 +587,7 @@ struct TUIEndToEndTests {
         // No key pressed: the action bar catches up by itself.
         try t.wait(timeout: 10, "Rerun offered once the agent polls") { $0.contains("[r] Rerun  ") && !$0.contains("no agent online") }
         t.send("r")
-        try t.wait("the confirmation") { $0.contains("Rerun batch b1 on its host?") }
+        try t.wait("the confirmation") { $0.contains("Rerun batch b1 on its host, in /srv/run?") }
         t.send("n")
         try t.wait("cancelled") { $0.contains("Rerun cancelled.") }
         stopProcess(agent)
