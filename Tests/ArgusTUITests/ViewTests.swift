@@ -356,11 +356,16 @@ struct ViewTests {
         var s = Fixture.state(Fixture.view())
         s.confirming = .rerun
         s.job?.rerunRunsIn = "the agent's home directory (no working directory was recorded)"
+        // On an 80-column terminal too: wrapped over the bottom rows, the keys that answer it last.
+        s.width = 80
+        let rows = ScreenView.render(s).text.split(separator: "\n").suffix(2).joined(separator: " ")
         #expect(
-            ScreenView.render(s).text.contains(
-                "Rerun batch b1 on its host, in the agent's home directory (no working directory was recorded)?"))
+            rows.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+                == "Rerun batch b1 on its host, in the agent's home directory (no working directory was recorded)? y confirms · any other key cancels",
+            "\(rows)")
+        s.width = 120
         s.job?.takeActions(["rerun": ["enabled": true, "runs_in": "/srv/proj"]])
-        #expect(ScreenView.render(s).text.contains("Rerun batch b1 on its host, in /srv/proj?"))
+        #expect(ScreenView.render(s).text.contains("Rerun batch b1 on its host, in /srv/proj?  y confirms · any other key cancels"))
     }
 
     @Test("the help overlay lists every key binding from the dispatch table")

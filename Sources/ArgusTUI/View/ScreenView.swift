@@ -116,17 +116,15 @@ public enum ScreenView {
             g.put(used + t + 2, y, "  Enter keeps · Esc clears", .dimmed)
             return
         }
-        if let pending = s.confirming, let job = s.job {
-            // A long id loses its middle, so the question and its answer keys both stay on the line.
-            let id = TextWidth.truncateMiddle(job.batchID, max(12, s.width - 88))
-            let question: String
-            switch pending {
-            case .stop: question = "Stop batch \(id)? Running jobs will be asked to finish."
-            case .markFailed: question = "Mark batch \(id) failed? It and its running jobs end as failed."
-            default: question = "Rerun batch \(id) on its host, in \(job.rerunRunsIn ?? RerunDirectory.phrase(job.cwd))?"
+        if prompt(s) != nil {
+            // Wrapped like a status message (statusRows), the keys that answer it after it.
+            let rows = statusRows(s)
+            for (i, row) in rows.enumerated() {
+                let at = y - rows.count + 1 + i
+                let ask = row.hasSuffix(promptKeys) ? String(row.dropLast(promptKeys.count)) : row
+                let used = g.put(0, at, ask, Style(fg: .yellow, bold: true), maxWidth: s.width)
+                if ask.count < row.count { g.put(used, at, promptKeys, .dimmed, maxWidth: s.width - used) }
             }
-            let used = g.put(0, y, question, Style(fg: .yellow, bold: true), maxWidth: s.width)
-            g.put(used, y, "  y confirms · any other key cancels", .dimmed, maxWidth: s.width - used)
             return
         }
         if s.status != nil {
@@ -383,12 +381,34 @@ public enum ScreenView {
         Rect(x: 0, y: 1, width: s.width, height: s.height - 1 - statusRows(s).count)
     }
 
-    /// A status message, wrapped: a sentence the server wrote is read to its end, not cut at the terminal's width.
-    /// Up to three rows, taken from the screen's body (not drawn over the newest log lines). Nil when the bottom
-    /// row shows something else (a prompt, the filter being typed) or no message.
+    static let promptKeys = "  y confirms · any other key cancels"
+
+    /// The question a Stop, Rerun or Mark failed key asks before anything happens, or nil.
+    static func prompt(_ s: AppState) -> String? {
+        guard let pending = s.confirming, let job = s.job, !s.filterEditing else { return nil }
+        // A long id loses its middle, so the question keeps its place and its answer keys.
+        let id = TextWidth.truncateMiddle(job.batchID, max(24, s.width / 2))
+        switch pending {
+        case .stop: return "Stop batch \(id)? Running jobs will be asked to finish."
+        case .markFailed: return "Mark batch \(id) failed? It and its running jobs end as failed."
+        default: return "Rerun batch \(id) on its host, in \(job.rerunRunsIn ?? RerunDirectory.phrase(job.cwd))?"
+        }
+    }
+
+    /// The bottom rows' text when it is a prompt (its question, then the keys that answer it) or a status message,
+    /// wrapped: a sentence the server wrote, or where a rerun runs, is read to its end, not cut at the terminal's
+    /// width. Up to three rows, taken from the screen's body (not drawn over the newest log lines); one row
+    /// otherwise.
     static func statusRows(_ s: AppState) -> [String] {
-        guard let status = s.status, !s.filterEditing, s.confirming == nil || s.job == nil else { return [""] }
-        let rows = TextWidth.wrap(status, max(1, s.width), maxRows: 3)
+        let text: String
+        if let question = prompt(s) {
+            text = question + promptKeys
+        } else if let status = s.status, !s.filterEditing, s.confirming == nil {
+            text = status
+        } else {
+            return [""]
+        }
+        let rows = TextWidth.wrap(text, max(1, s.width), maxRows: 3)
         return rows.isEmpty ? [""] : rows
     }
 
