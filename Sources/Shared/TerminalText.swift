@@ -43,11 +43,12 @@ public enum TerminalText {
     }
 
     /// `text` without the escape sequences programs colour text and move the cursor with (ECMA-48): CSI (`ESC [` or
-    /// U+009B, parameters, a final byte), OSC, DCS, APC, PM and SOS strings (up to BEL or `ESC \`), and the short
-    /// `ESC x` ones. A coloured logger's `ESC[31mloss` reads "loss", not "[31mloss". Other controls stay (shown as
-    /// spaces by `printable`). The web page's log does the same (`plainLine`, log.js).
+    /// U+009B, parameters, a final byte), OSC, DCS, APC, PM and SOS strings (`ESC ]` … or their 8-bit forms, up to
+    /// BEL, `ESC \` or U+009C; one never ended loses only its opening, not the rest of the line), and the short `ESC x`
+    /// ones. A coloured logger's `ESC[31mloss` reads "loss", not "[31mloss". Other controls stay (shown as spaces by
+    /// `printable`). The web page's log does the same (`plainLine`, log.js).
     public static func withoutEscapes(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: { $0 == "\u{1B}" || $0 == "\u{9B}" }) else { return text }
+        guard text.unicodeScalars.contains(where: { $0 == "\u{1B}" || (0x90...0x9F).contains($0.value) }) else { return text }
         let s = Array(text.unicodeScalars)
         var out = String.UnicodeScalarView()
         var i = 0
@@ -55,11 +56,26 @@ public enum TerminalText {
             while i < s.count, (0x20...0x3F).contains(s[i].value) { i += 1 }
             if i < s.count, (0x40...0x7E).contains(s[i].value) { i += 1 }
         }
+        /// A string's end (BEL, `ESC \` or ST) from `i`: the index after it, or nil when it never ends.
+        func stringEnd() -> Int? {
+            var j = i
+            while j < s.count {
+                if s[j] == "\u{07}" || s[j] == "\u{9C}" { return j + 1 }
+                if s[j] == "\u{1B}", j + 1 < s.count, s[j + 1] == "\\" { return j + 2 }
+                j += 1
+            }
+            return nil
+        }
         while i < s.count {
             let c = s[i]
             i += 1
             if c == "\u{9B}" {
                 skipCSI()
+                continue
+            }
+            // The 8-bit DCS, SOS, OSC, PM and APC.
+            if [0x90, 0x98, 0x9D, 0x9E, 0x9F].contains(c.value) {
+                if let end = stringEnd() { i = end }
                 continue
             }
             guard c == "\u{1B}" else {
@@ -72,9 +88,7 @@ public enum TerminalText {
             switch kind {
             case "[": skipCSI()
             case "]", "P", "_", "^", "X":
-                // A string, ended by BEL or ST (`ESC \`); one left open runs to the end of the line.
-                while i < s.count, s[i] != "\u{07}", !(s[i] == "\u{1B}" && i + 1 < s.count && s[i + 1] == "\\") { i += 1 }
-                i += i < s.count && s[i] == "\u{07}" ? 1 : 2
+                if let end = stringEnd() { i = end }
             default:
                 // `ESC` intermediates (0x20–0x2F) and a final byte, as `ESC ( B`; anything else was not a sequence.
                 if (0x20...0x2F).contains(kind.value) {

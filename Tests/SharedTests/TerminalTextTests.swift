@@ -15,7 +15,8 @@ struct TerminalTextTests {
             ("\u{1B}(Bascii \u{1B}=keypad", "ascii keypad"),
             ("tab\there\r", "tab\there\r"),
             ("no escapes at all [31m", "no escapes at all [31m"),
-            ("open string \u{1B}]0;never ended", "open string "),
+            ("open string \u{1B}]0;never ended, text kept", "open string 0;never ended, text kept"),
+            ("8-bit OSC \u{9D}0;title\u{9C}after", "8-bit OSC after"),
             ("lone ESC at the end\u{1B}", "lone ESC at the end"),
             ("ESC then a newline\u{1B}\nnext", "ESC then a newline\nnext"),
         ]

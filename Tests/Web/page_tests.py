@@ -1038,6 +1038,7 @@ def one_epoch(b):
         };
         return [count(rgb('train_loss')), count(rgb('val_loss'))];""")
     check(counts[0] >= 9 and counts[1] >= 9, f"pixels of the train_loss and val_loss colours on the chart: {counts}")
+    check(b.text("#chart-note") == "1 epoch", f"#chart-note says {b.text('#chart-note')!r}")
 
 
 @scenario

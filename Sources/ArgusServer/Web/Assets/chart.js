@@ -304,7 +304,7 @@ export class LossChart {
     if (this.logY) flags.push(`log y${off.nonPositive ? `: ${off.nonPositive} ≤0 at ▼` : ''}`);
     if (off.above + off.below) flags.push(`${off.above + off.below} off-scale ${off.above ? '▲' : ''}${off.below ? '▼' : ''}`);
     if (off.nonFinite) flags.push(`${off.nonFinite} non-finite ✕`);
-    setText($('chart-note'), `${s.count} epochs` + (flags.length ? ` · ${flags.join(', ')}` : ''));
+    setText($('chart-note'), `${s.count} epoch${s.count === 1 ? '' : 's'}` + (flags.length ? ` · ${flags.join(', ')}` : ''));
   }
 
   /** The tooltip: the epoch under the pointer and every visible series' value there. */

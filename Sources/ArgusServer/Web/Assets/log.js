@@ -19,8 +19,8 @@ export const MAX_LINE = 8192;
 
 /** Escape sequences as argus-tui drops them (TerminalText.withoutEscapes): CSI (ESC [ or U+009B … final byte), the
  * OSC/DCS/APC/PM/SOS strings up to BEL or ESC \, and the short ESC ones; a coloured logger's "ESC[31m" is not text. */
-const ESCAPES = /(?:\x1b\[|\x9b)[\x20-\x3f]*[\x40-\x7e]?|\x1b[\]P_^X][\s\S]*?(?:\x07|\x1b\\|$)|\x1b[\x20-\x2f]*[\x30-\x7e]|\x1b/g;
-export const plainLine = (line) => (line.includes('\x1b') || line.includes('\x9b') ? line.replace(ESCAPES, '') : line);
+const ESCAPES = /(?:\x1b\[|\x9b)[\x20-\x3f]*[\x40-\x7e]?|(?:\x1b[\]P_^X]|[\x90\x98\x9d-\x9f])[\s\S]*?(?:\x07|\x9c|\x1b\\)|\x1b[\x20-\x2f]*[\x30-\x7e]|[\x1b\x90\x98\x9d-\x9f]/g;
+export const plainLine = (line) => (/[\x1b\x90-\x9f]/.test(line) ? line.replace(ESCAPES, '') : line);
 
 /** `line` cut to MAX_LINE characters, with a marker that says it was cut and how long it was, in bytes as argus-tui says. */
 export function capped(line) {
