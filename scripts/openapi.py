@@ -301,7 +301,11 @@ paths["/api/agents/{id}/jobs"] = {"get": {"operationId": "agentPoll", "summary":
 paths["/api/agents/{id}/jobs/{cmd}/ack"] = {"post": {"operationId": "agentAck", "summary": "Acknowledge a command",
     "tags": ["agents"], "security": AGENT, "parameters": [AID, p("cmd", schema=INT)],
     "requestBody": body(obj({"status": {"type": "string", "enum": ["started", "failed", "exited"]}, "pid": NINT,
-                             "exit_code": NINT, "error": NSTR}, required=["status"])),
+                             "exit_code": NINT, "error": NSTR,
+                             "not_the_linked_run": {"type": "boolean", "description": "On a rerun's exit: the batch "
+                                                    "linked to it reported a pid outside its process group (a Stop of it "
+                                                    "was refused), so this end is not that batch's."}},
+                            required=["status"])),
     "responses": {**ok("Recorded.", obj({"ok": {"const": True}})), **errs("400", "401", "403", "404", "413", "415", "422")}}}
 paths["/api/agents/{id}/heartbeat"] = {"post": {"operationId": "agentHeartbeat", "summary": "The agent is alive",
     "tags": ["agents"], "security": AGENT, "parameters": [AID],

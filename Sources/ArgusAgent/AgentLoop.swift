@@ -249,6 +249,10 @@ struct AgentLoop {
             if let runPID = c["run_pid"]?.intValue, AgentLoop.runsOutside(runPID, group: pid) {
                 let batch = c["batch_id"]?.stringValue ?? "?"
                 log("not stopping process group \(pid): batch \(batch) reports pid \(runPID), which is not in it")
+                // Nor is this rerun's end that batch's: journaled, so its exit report says so (`reportExit`).
+                if let rerun = begun["id"]?.intValue {
+                    record(["id": JSON(rerun), "pid": JSON(pid), "process": .string(identity), "not_the_linked_run": true])
+                }
                 ack(
                     client, id,
                     [
@@ -285,8 +289,14 @@ struct AgentLoop {
         if AgentLoop.waitForGroup(pid, seconds: grace + 2) {
             log("process group \(pid) still has processes after its shell exited; reporting the exit")
         }
-        ack(HTTPClient(baseURL: url, token: token), id, ["status": "exited", "exit_code": JSON(code)], untilLanded: true)
-        record(["id": JSON(id), "pid": JSON(pid), "process": journaled("id", id)?["process"] ?? .null, "exited": true])
+        let begun = journaled("id", id)
+        // The batch linked to this rerun reported a pid outside it (someone started the same command by hand first):
+        // its end is not that batch's.
+        let elsewhere = begun?["not_the_linked_run"]?.boolValue == true
+        ack(
+            HTTPClient(baseURL: url, token: token), id,
+            ["status": "exited", "exit_code": JSON(code), "not_the_linked_run": .bool(elsewhere)], untilLanded: true)
+        record(["id": JSON(id), "pid": JSON(pid), "process": begun?["process"] ?? .null, "exited": true])
     }
 
     /// At start: the reruns an earlier run of this agent started and never reported the end of. One still running is

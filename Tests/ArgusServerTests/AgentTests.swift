@@ -578,6 +578,15 @@ extension AgentTests {
         #expect(Self.runs(rerunPID), "the agent's rerun was killed by the Stop of another run")
         let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
         #expect(log.contains("not stopping process group \(rerunPID): batch by-hand reports pid \(byHand.processIdentifier)"), "\(log)")
+        // When the rerun then dies (the OOM killer, say), its end is not by-hand's: that run goes on, and stays so.
+        kill(-rerunPID, SIGKILL)
+        let exited = Date().addingTimeInterval(10)
+        while Date() < exited, !((try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? "").contains("pid \(rerunPID) exited") {
+            usleep(100_000)
+        }
+        Thread.sleep(forTimeInterval: 1.5)  // the exit report's landing
+        let after = try c.mustGet("/api/batches/by-hand")
+        #expect(after["status"] == "stopping", "\(after)")
     }
 
     /// A running agent (with `grace`) whose rerun of `batch` is a shell waiting on a child shell that ignores SIGTERM

@@ -59,7 +59,10 @@ struct AgentController {
                 return Response.json(["ok": true])
             }
             switch (status, command.kind) {
-            case ("exited", "rerun"): try await rerunExited(command, exitCode: body["exit_code"]?.intValue)
+            // Unless the agent found that the batch linked to it is another run (its Stop was refused for that): its
+            // end is not that batch's.
+            case ("exited", "rerun") where body["not_the_linked_run"]?.boolValue != true:
+                try await rerunExited(command, exitCode: body["exit_code"]?.intValue)
             // The agent stopped the run's process group, or found it gone: an agent that was away and restarted is
             // not the process's parent and will never report its exit otherwise.
             case ("exited", "stop"): try await endIfStopping(command.batchID, exitCode: nil)
