@@ -21,8 +21,8 @@ struct TUIEndToEndTests {
     }
 
     /// A server with a user, their client, and job b1/j1 seeded (`seedJob`): how most of these tests start.
-    static func seededServer() throws -> (TestServer, String, HTTPClient) {
-        let s = try TestServer()
+    static func seededServer(env: [String: String] = [:]) throws -> (TestServer, String, HTTPClient) {
+        let s = try TestServer(env: env)
         let token = try s.token()
         let c = s.client(token)
         try seedJob(c)
@@ -411,6 +411,23 @@ struct TUIEndToEndTests {
         #expect(err == "argus-tui: This share link was revoked, has expired, or never existed.\n", "\(err)")
         let deadDump = try runTool(Binaries.path("argus-tui"), ["--dump", link])
         #expect(deadDump.0 == 1 && deadDump.2 == err, "\(deadDump)")
+    }
+
+    @Test("a share link open in too many places: the batch screen still lists the jobs, and says why it is not live")
+    func shareLinkAtItsStreamCap() throws {
+        let (s, _, c) = try Self.seededServer(env: ["ARGUS_MAX_STREAMS_PER_TOKEN": "1"])
+        let share = try #require(try c.post("/api/batches/b1/shares", json: [:]).json?["token"]?.stringValue)
+        // Eight viewers hold the link's eight streams.
+        let viewers = (0..<8).map { _ in SSECollector(url: "\(s.url)/api/sse?channels=batch:b1&token=\(share)", token: nil) }
+        defer { viewers.forEach { $0.stop() } }
+        for v in viewers { try v.waitUntilConnected() }
+        let t = try Tmux([Binaries.path("argus-tui"), "\(s.url)/share/\(share)"], env: ["ARGUS_TOKEN": ""])
+        let pane = try t.wait("the jobs and the refusal") {
+            $0.contains("j1")
+                && $0.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("This share link is open in 8 places already")
+        }
+        #expect(pane.contains("[read-only]"), "\(pane)")
+        t.send("q")
     }
 
     /// The seeded batch `b1` finished on `gpu-box-7`, with an agent registered (so online) there: its id and client.

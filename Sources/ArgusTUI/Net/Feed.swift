@@ -326,6 +326,7 @@ final class BatchStream: StreamThread, @unchecked Sendable {
         let (inbox, batchID) = (self.inbox, self.batchID)
         var attempt = 0
         var keepalive: Double? = nil
+        var listed = false
         while !isStopped {
             let conn = SSEConnection(url: sseURL, token: token, idleTimeout: SSEConnection.stallTimeout(keepalive: keepalive))
             current.withLock { $0 = conn }
@@ -355,9 +356,16 @@ final class BatchStream: StreamThread, @unchecked Sendable {
                 if !opened {
                     inbox.post(.connection(.live))
                     opened = true
+                    listed = true
                     attempt = 0
                 }
                 return true
+            }
+            // A stream refused before it ever listed the jobs (a share link open in too many places): the list is
+            // read once without it, so the screen shows the jobs while the stream is retried.
+            if !opened, !listed, !isStopped, let rows = try? client.getJSON(APIPath.jobs(batchID)).arrayValue {
+                inbox.post(.jobsLoaded(batchID: batchID, rows))
+                listed = true
             }
             // The list on screen is the last one received; the next connection's opening summary replaces it.
             guard retryAfter(end, broken: broken, attempt: &attempt, inbox: inbox, shown: { .offline($1) }) else { return }
