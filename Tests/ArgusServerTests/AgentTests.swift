@@ -17,6 +17,17 @@ struct AgentTests {
         try c.mustPost(Ev.make("batch_done", batch: id, source: ["project": "p", "host": .string(host)]))
     }
 
+    /// A server, its owner's token and client, and an agent registered with it: its scratch folder (the caller
+    /// removes it) and state file there, not running yet.
+    static func registered() throws -> (TestServer, String, HTTPClient, URL, String) {
+        let s = try TestServer()
+        let token = try s.token()
+        let work = try scratch()
+        let state = work.appendingPathComponent("agent.json").path
+        _ = try register(s, token, state: state)
+        return (s, token, s.client(token), work, state)
+    }
+
     /// A scratch folder for one test's agent state and rerun output; the caller removes it.
     static func scratch() throws -> URL {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("argus-agent-\(UUID().uuidString)")
@@ -348,13 +359,8 @@ struct AgentTests {
 
     @Test("a rerun the agent was starting when it died is not run again on restart; the next one runs once")
     func neverTwice() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        let work = try Self.scratch()
+        let (s, token, c, work, state) = try Self.registered()
         defer { try? FileManager.default.removeItem(at: work) }
-        let state = work.appendingPathComponent("agent.json").path
-        _ = try Self.register(s, token, state: state)
         // The journal of an agent that was killed between writing "starting command 1" and spawning or acking it.
         try Data("{\"id\":1}\n".utf8).write(to: URL(fileURLWithPath: state + ".commands"))
         try Self.finishedBatch(c, "once", command: "echo x >> runs-once.txt", cwd: work.path)
@@ -382,13 +388,8 @@ struct AgentTests {
 
     @Test("a rerun that dies while its agent is restarting ends failed at once, not at the stall timeout; its end is reported once")
     func restartedAgentWatchesItsRuns() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        let work = try Self.scratch()
-        defer { try? FileManager.default.removeItem(at: work) }
-        let state = work.appendingPathComponent("agent.json").path
-        _ = try Self.register(s, token, state: state)
+        let (s, _, c, work, state) = try Self.registered()
+        defer { withExtendedLifetime(s) { try? FileManager.default.removeItem(at: work) } }
         let command = "echo $$ > pid.txt; while [ ! -e die ]; do sleep 0.1; done; exit 3"
         try Self.finishedBatch(c, "crashy", command: command, cwd: work.path)
         var agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
@@ -536,13 +537,8 @@ extension AgentTests {
 
     @Test("a run started by hand with a rerun's command, linked to it in its place, is not stopped through the rerun's process group")
     func stopChecksTheRunsPID() throws {
-        let s = try TestServer()
-        let token = try s.token()
-        let c = s.client(token)
-        let work = try Self.scratch()
-        defer { try? FileManager.default.removeItem(at: work) }
-        let state = work.appendingPathComponent("agent.json").path
-        _ = try Self.register(s, token, state: state)
+        let (s, _, c, work, state) = try Self.registered()
+        defer { withExtendedLifetime(s) { try? FileManager.default.removeItem(at: work) } }
         let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", "1"], stderr: state + ".log")
         defer { stopProcess(agent) }
         let command = "echo $$ > pid.txt; sleep 60"
