@@ -393,6 +393,7 @@ struct AgentTests {
         let command = "echo $$ > pid.txt; while [ ! -e die ]; do sleep 0.1; done; exit 3"
         try Self.finishedBatch(c, "crashy", command: command, cwd: work.path)
         var agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
+        defer { stopProcess(agent) }  // whichever runs last
         try Self.waitOnline(c, "crashy")
         #expect(try c.post("/api/batches/crashy/rerun", json: [:]).status == 202)
         let pid = Int32(Self.waitForLine(work.appendingPathComponent("pid.txt").path).trimmed()) ?? 0
@@ -406,7 +407,6 @@ struct AgentTests {
         // The agent restarts (an upgrade); the run, still going, is watched by the new one, then dies.
         stopProcess(agent)
         agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log2")
-        defer { stopProcess(agent) }
         let log2 = state + ".log2"
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline, !((try? String(contentsOfFile: log2, encoding: .utf8)) ?? "").contains("watching pid \(pid)") {

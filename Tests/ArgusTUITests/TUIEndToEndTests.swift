@@ -600,6 +600,8 @@ struct TUIEndToEndTests {
             Binaries.path("argus-agent"), ["register", "--url", s.url, "--token", token, "--hostname", "gpu-box-7", "--state-file", state])
         #expect(rc == 0, "\(err)")
         let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
+        // Stopped below on purpose; this is for a wait that fails before then (an agent left polling for good).
+        defer { _ = stopProcess(agent) }
         defer { try? FileManager.default.removeItem(atPath: state + ".log") }
         // No key pressed: the action bar catches up by itself.
         try t.wait(timeout: 10, "Rerun offered once the agent polls") { $0.contains("[r] Rerun  ") && !$0.contains("no agent online") }
