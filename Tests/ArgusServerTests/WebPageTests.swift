@@ -177,4 +177,7 @@ struct WebPageTests {
 
     @Test("a coloured log line reads as its text in the web log, without its escape sequences")
     func ansiLog() throws { try run("ansi_log") }
+
+    @Test("a share link whose ?job= spells its id decomposed (NFD) opens that job, as the API takes it")
+    func shareNFD() throws { try run("share_nfd") }
 }

@@ -1055,6 +1055,19 @@ def ansi_log(b):
     check(shown == ["RED ANSI normal done"], f"the coloured line reads {shown!r}")
 
 
+@scenario
+def share_nfd(b):
+    """A share link whose ?job= spells "é" decomposed (NFD) opens that job, as the API takes it, not another one."""
+    s = server()
+    s.post_events([event("job_start", BATCH, "café é", {}),
+                   event("job_epoch", BATCH, "café é", {"epoch": 0, "train_loss": 2.3, "val_loss": 2.4})])
+    link = mint_share()
+    b.get(f"{URL}/share/{link['token']}?job=" + q("cafe\u0301 e\u0301"))
+    b.wait_js("document.querySelector('#job-switcher') && document.querySelector('#job-switcher').value === 'caf\u00e9 \u00e9'",
+              "the job café é shown", diag="[document.querySelector('#job-switcher')?.value, document.body.innerText.slice(0, 300)]")
+    check("has no job" not in (b.js("return document.body.innerText;") or ""), "a toast says the job does not exist")
+
+
 # -- runner -------------------------------------------------------------------------------------------------------
 ARTIFACTS = os.environ.get("ARGUS_WEB_ARTIFACTS") or tempfile.mkdtemp(prefix="argus-web-")
 

@@ -62,8 +62,9 @@ async function boot() {
   }
 }
 
-/** The job a share page's address names (`?job=<id>`), or null. */
-const shareJobInURL = () => new URLSearchParams(location.search).get('job');
+/** The job a share page's address names (`?job=<id>`), or null; in the one form the server keeps ids in (NFC), so a
+ * link typed or copied with "é" decomposed names the same job, as the API takes it. */
+const shareJobInURL = () => new URLSearchParams(location.search).get('job')?.normalize('NFC') ?? null;
 
 /**
  * `/share/<token>`: one job of the batch, read-only, with a switcher for its other jobs. The job shown is in the
