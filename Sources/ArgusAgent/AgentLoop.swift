@@ -62,9 +62,13 @@ struct AgentLoop {
     /// The newest journal entry whose `key` is `value`: `id` for a command this agent began, `pid` for a run it
     /// started.
     func journaled(_ key: String, _ value: Int) -> JSON? {
-        guard let journal, let data = FileManager.default.contents(atPath: journal) else { return nil }
+        journalEntries().last { $0[key]?.intValue == value }
+    }
+
+    /// The journal's entries, oldest first (a line that is not JSON, cut short by a crash, is skipped).
+    func journalEntries() -> [JSON] {
+        guard let journal, let data = FileManager.default.contents(atPath: journal) else { return [] }
         return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { try? JSON.parse(String($0)) }
-            .last { $0[key]?.intValue == value }
     }
 
     /// Tells a process from a later one given the same pid: the boot it started in and its start time (clock ticks
@@ -196,14 +200,14 @@ struct AgentLoop {
             }
             // No recorded directory: the agent user's home, as the prompts said (RerunDirectory), not wherever the agent
             // happened to be started.
-            let cwd = c["cwd"]?.stringValue ?? ProcessInfo.processInfo.environment["HOME"] ?? "/"
+            let recorded = c["cwd"]?.stringValue
+            let cwd = recorded ?? ProcessInfo.processInfo.environment["HOME"] ?? "/"
             do {
                 record(["id": JSON(id)])
                 let pid = try spawnInOwnGroup(command, cwd: cwd)
                 record(["id": JSON(id), "pid": JSON(Int(pid)), "process": JSON(AgentLoop.processIdentity(Int(pid)))])
-                log(
-                    "rerun of batch \(c["batch_id"]?.stringValue ?? "?"): started pid \(pid) in \(cwd)\(c["cwd"]?.stringValue == nil ? " (no working directory was recorded: its home)" : ""): \(command)"
-                )
+                let home = recorded == nil ? " (no working directory was recorded: its home)" : ""
+                log("rerun of batch \(c["batch_id"]?.stringValue ?? "?"): started pid \(pid) in \(cwd)\(home): \(command)")
                 ack(client, id, ["status": "started", "pid": JSON(Int(pid))])
                 let loop = self
                 Thread {
@@ -304,10 +308,9 @@ struct AgentLoop {
     /// ended meanwhile is reported now, its status unknown. Without this, a rerun that died while its agent was
     /// restarting read `running` until the stall timeout, and blocked the next Rerun.
     func adoptRuns() {
-        guard let journal, let data = FileManager.default.contents(atPath: journal) else { return }
         var newest: [Int: JSON] = [:]
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-            if let entry = try? JSON.parse(String(line)), let id = entry["id"]?.intValue { newest[id] = entry }
+        for entry in journalEntries() {
+            if let id = entry["id"]?.intValue { newest[id] = entry }
         }
         for (id, entry) in newest.sorted(by: { $0.key < $1.key }) {
             guard entry["exited"]?.boolValue != true, let pid = entry["pid"]?.intValue,

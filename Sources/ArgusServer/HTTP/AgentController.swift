@@ -45,19 +45,19 @@ struct AgentController {
             guard let status = body["status"]?.stringValue, ["started", "failed", "exited"].contains(status) else {
                 throw APIError.unprocessable("status must be started, failed or exited.")
             }
-            // The same end reported again (the agent retries until one lands, and reports at start what it could not
-            // watch while away) changes nothing a second time.
-            guard let before = try await store.command(cmd, agentID: id) else { throw APIError.notFound("Command \(cmd) for agent \(id)") }
-            if status != "started", before.status == status { return Response.json(["ok": true]) }
+            // Read once: what follows needs only what the ack does not change (kind, batch, cwd). The same end
+            // reported again (the agent retries until one lands, and reports at start what it could not watch while
+            // away) changes nothing a second time.
+            guard let command = try await store.command(cmd, agentID: id) else {
+                throw APIError.notFound("Command \(cmd) for agent \(id)")
+            }
+            if status != "started", command.status == status { return Response.json(["ok": true]) }
             guard
                 try await store.ack(
                     agentID: id, commandID: cmd, status: status, pid: body["pid"]?.intValue, exitCode: body["exit_code"]?.intValue,
                     error: body["error"]?.stringValue)
             else { throw APIError.notFound("Command \(cmd) for agent \(id)") }
             try await store.touchAgent(id)
-            guard status != "started", let command = try await store.command(cmd, agentID: id) else {
-                return Response.json(["ok": true])
-            }
             switch (status, command.kind) {
             // Unless the agent found that the batch linked to it is another run (its Stop was refused for that): its
             // end is not that batch's.

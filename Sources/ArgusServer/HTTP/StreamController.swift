@@ -49,13 +49,15 @@ struct StreamController {
         let subscribed = try await hub.subscribeFreeingLeft(
             filter, credential: ctx.principal?.credential, expiresUs: ctx.principal?.expiresUs)
         guard let (subID, live, closed) = subscribed else {
+            // Only a stream with a credential is ever refused.
             let credential = ctx.principal?.credential
+            let limit = credential.map(hub.limit) ?? hub.maxPerCredential
             let detail =
                 if case .share? = credential {
                     // Said to whoever opened a link someone passed round, who can close none of the others.
-                    "This share link is open in \(hub.limit(for: credential!)) places already, the most the server allows for one link: try again later, or ask its owner for a link of your own."
+                    "This share link is open in \(limit) places already, the most the server allows for one link: try again later, or ask its owner for a link of your own."
                 } else {
-                    "This credential already has \(credential.map(hub.limit) ?? hub.maxPerCredential) open streams (ARGUS_MAX_STREAMS_PER_TOKEN); close one first."
+                    "This credential already has \(limit) open streams (ARGUS_MAX_STREAMS_PER_TOKEN); close one first."
                 }
             throw APIError(status: .tooManyRequests, detail: detail, headers: [.retryAfter: "5"])
         }

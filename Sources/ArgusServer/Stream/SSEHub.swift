@@ -47,8 +47,9 @@ final class SSEHub: Sendable {
     /// How many streams `credential` may hold: `maxPerCredential`, and for a share link, which a lab passes round a
     /// channel for everyone to open, eight times as many.
     func limit(for credential: Credential) -> Int {
-        if case .share = credential { return maxPerCredential.multipliedReportingOverflow(by: 8).overflow ? .max : maxPerCredential * 8 }
-        return maxPerCredential
+        guard case .share = credential else { return maxPerCredential }
+        let (limit, overflow) = maxPerCredential.multipliedReportingOverflow(by: 8)
+        return overflow ? .max : limit
     }
 
     /// Subscribes a stream; nil when its credential already holds `limit(for:)` streams.

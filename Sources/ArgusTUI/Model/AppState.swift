@@ -236,10 +236,9 @@ public struct AppState: Sendable {
     public var statusUntil: Double = 0
     /// A banner for guardrails firing while you watch (idle, stall).
     public var banner: String?
-    /// The agent failure last raised as the banner (`Update.raiseAgentFailure`).
-    public var agentFailureShown: String?
-    /// Its banner's text: taken down with it when the failure is over.
-    public var agentFailureBanner: String?
+    /// The agent failure last raised as the banner (`Update.raiseAgentFailure`), and that banner's text: taken down
+    /// with it when the failure is over.
+    public var agentFailureShown: (key: String, banner: String)?
     /// An action waiting for `y` (Stop and Rerun ask first).
     public var confirming: Command?
     /// An action key pressed while the actions on screen said no: it is decided again when fresh ones arrive.

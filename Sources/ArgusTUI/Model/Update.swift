@@ -371,7 +371,6 @@ public enum Update {
         s.actionAfterRecheck = nil
         s.banner = nil
         s.agentFailureShown = nil
-        s.agentFailureBanner = nil
         s.openBatchStatus = nil
         s.status = nil
         s.statusIsError = false
@@ -956,14 +955,12 @@ public enum Update {
     /// started), its banner goes, unless another notice took its place.
     static func raiseAgentFailure(_ s: inout AppState, _ failure: (key: String, banner: String)?) {
         guard let failure else {
-            if s.agentFailureShown != nil, s.banner == s.agentFailureBanner { s.banner = nil }
+            if let shown = s.agentFailureShown, s.banner == shown.banner { s.banner = nil }
             s.agentFailureShown = nil
-            s.agentFailureBanner = nil
             return
         }
-        guard failure.key != s.agentFailureShown else { return }
-        s.agentFailureShown = failure.key
-        s.agentFailureBanner = failure.banner
+        guard failure.key != s.agentFailureShown?.key else { return }
+        s.agentFailureShown = failure
         s.banner = failure.banner
     }
 }

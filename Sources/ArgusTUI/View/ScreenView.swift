@@ -116,21 +116,17 @@ public enum ScreenView {
             g.put(used + t + 2, y, "  Enter keeps · Esc clears", .dimmed)
             return
         }
-        if prompt(s) != nil {
-            // Wrapped like a status message (statusRows), the keys that answer it after it.
+        if let message = bottomMessage(s) {
+            let style =
+                message.isPrompt
+                ? Style(fg: .yellow, bold: true) : s.statusIsError ? Style(fg: .red, bold: true) : Style(fg: .cyan)
             let rows = statusRows(s)
             for (i, row) in rows.enumerated() {
                 let at = y - rows.count + 1 + i
-                let ask = row.hasSuffix(promptKeys) ? String(row.dropLast(promptKeys.count)) : row
-                let used = g.put(0, at, ask, Style(fg: .yellow, bold: true), maxWidth: s.width)
-                if ask.count < row.count { g.put(used, at, promptKeys, .dimmed, maxWidth: s.width - used) }
-            }
-            return
-        }
-        if s.status != nil {
-            let rows = statusRows(s)
-            for (i, row) in rows.enumerated() {
-                g.put(0, y - rows.count + 1 + i, row, s.statusIsError ? Style(fg: .red, bold: true) : Style(fg: .cyan))
+                // A prompt's answer keys, when they end a row whole, are dimmed after its question.
+                let text = message.isPrompt && row.hasSuffix(promptKeys) ? String(row.dropLast(promptKeys.count)) : row
+                let used = g.put(0, at, text, style, maxWidth: s.width)
+                if text.count < row.count { g.put(used, at, promptKeys, .dimmed, maxWidth: s.width - used) }
             }
             return
         }
@@ -385,7 +381,7 @@ public enum ScreenView {
 
     /// The question a Stop, Rerun or Mark failed key asks before anything happens, or nil.
     static func prompt(_ s: AppState) -> String? {
-        guard let pending = s.confirming, let job = s.job, !s.filterEditing else { return nil }
+        guard let pending = s.confirming, let job = s.job else { return nil }
         // A long id loses its middle, so the question keeps its place and its answer keys.
         let id = TextWidth.truncateMiddle(job.batchID, max(24, s.width / 2))
         switch pending {
@@ -395,20 +391,20 @@ public enum ScreenView {
         }
     }
 
-    /// The bottom rows' text when it is a prompt (its question, then the keys that answer it) or a status message,
-    /// wrapped: a sentence the server wrote, or where a rerun runs, is read to its end, not cut at the terminal's
-    /// width. Up to three rows, taken from the screen's body (not drawn over the newest log lines); one row
-    /// otherwise.
+    /// What the bottom rows say, when not the filter being typed or the hints: a prompt (its question, then the
+    /// keys that answer it), or else a status message.
+    static func bottomMessage(_ s: AppState) -> (text: String, isPrompt: Bool)? {
+        guard !s.filterEditing else { return nil }
+        if let question = prompt(s) { return (question + promptKeys, true) }
+        return s.status.map { ($0, false) }
+    }
+
+    /// The bottom rows, `bottomMessage` wrapped: a sentence the server wrote, or where a rerun runs, is read to its
+    /// end, not cut at the terminal's width. Up to three rows, taken from the screen's body (not drawn over the newest
+    /// log lines); one row otherwise.
     static func statusRows(_ s: AppState) -> [String] {
-        let text: String
-        if let question = prompt(s) {
-            text = question + promptKeys
-        } else if let status = s.status, !s.filterEditing, s.confirming == nil {
-            text = status
-        } else {
-            return [""]
-        }
-        let rows = TextWidth.wrap(text, max(1, s.width), maxRows: 3)
+        guard let message = bottomMessage(s) else { return [""] }
+        let rows = TextWidth.wrap(message.text, max(1, s.width), maxRows: 3)
         return rows.isEmpty ? [""] : rows
     }
 
