@@ -103,6 +103,9 @@ struct WebPageTests {
     @Test("a stream that dies without a word is noticed within 1.5 keepalives: the page reconnects and replays")
     func silentDrop() throws { try run("silent_drop", serverEnv: ["ARGUS_SSE_KEEPALIVE_S": "1"]) }
 
+    @Test("while the server is out of reach the page counts its tries and says since when; back up, it resumes")
+    func outage() throws { try run("outage") }
+
     @Test("a link shared before the batch's first job opens that job when it starts, without a reload")
     func shareBeforeJobs() throws { try run("share_before_jobs") }
 

@@ -315,7 +315,8 @@ def hidden_command(b):
 
 class Relay:
     """A TCP relay in front of the server whose open event streams can be frozen: they stay open and pass nothing,
-    as a connection does when a NAT forgets it. Other connections, and those made after a freeze, pass freely."""
+    as a connection does when a NAT forgets it. Other connections, and those made after a freeze, pass freely.
+    It can also go down (every connection closed, new ones closed as soon as they come) and come back up."""
 
     def __init__(self, target):
         import socket
@@ -325,6 +326,8 @@ class Relay:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.open = []  # [frozen flag] per connection
+        self.sockets = []
+        self.refusing = False
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self):
@@ -332,7 +335,11 @@ class Relay:
         import threading
         while True:
             client, _ = self.listener.accept()
+            if self.refusing:
+                client.close()
+                continue
             upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
             flag = [False, False]  # frozen, carries an event stream
             self.open.append(flag)
             for a, z in ((client, upstream), (upstream, client)):
@@ -357,6 +364,20 @@ class Relay:
         for flag in self.open:
             flag[0] = flag[1]
 
+    def down(self):
+        import socket
+        self.refusing = True
+        for s in self.sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+        self.sockets = []
+
+    def up(self):
+        self.refusing = False
+
 
 @scenario
 def silent_drop(b):
@@ -378,6 +399,35 @@ def silent_drop(b):
               "[document.querySelector('#conn').textContent, ...[...document.querySelectorAll('#log .line .text')].map((e) => e.textContent).slice(-3)]")
     b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live again", 5,
               "document.querySelector('#conn').textContent")
+
+
+@scenario
+def outage(b):
+    """While the server cannot be reached, the page counts its tries to resume the stream and says since when it is
+    down (argus-tui's header counts them too); back up, the stream resumes from the last id and the page is live."""
+    global URL
+    relay = Relay(URL)
+    URL = relay.url
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live")
+    relay.down()
+    down_at = time.time()
+    conn = "document.querySelector('#conn').textContent"
+    b.wait_js(r"/^reconnecting \(attempt [2-9]\) · connection lost at \d\d:\d\d:\d\d/.test(" + conn + ")",
+              "a second try counted, with the time the stream was lost", 15, conn)
+    shown = b.js(f"return {conn};")
+    lost = re.search(r"lost at (\d\d):(\d\d):(\d\d)", shown).groups()
+    local = time.localtime(down_at)
+    check(abs((int(lost[0]) * 3600 + int(lost[1]) * 60 + int(lost[2]))
+              - (local.tm_hour * 3600 + local.tm_min * 60 + local.tm_sec)) <= 3,
+          f"the time the stream was lost ({shown!r}) is when the relay went down ({time.strftime('%H:%M:%S', local)})")
+    Server(os.environ["ARGUS_URL"], TOKEN).post_events([event("log_line", BATCH, JOB, {"line": "said while down", "level": "info"})])
+    relay.up()
+    b.wait_js("[...document.querySelectorAll('#log .line .text')].some((e) => e.textContent === 'said while down')",
+              "the line ingested while the server was out of reach, replayed on the new stream", 10, conn)
+    b.wait_js("document.querySelector('#conn').dataset.state === 'live' && /^live/.test(" + conn + ")",
+              "#conn live again, the tries no longer counted", 5, conn)
 
 
 @scenario
@@ -1111,6 +1161,10 @@ def main(argv):
             b.assert_clean(URL, allow_console=[
                 "^" + re.escape(URL) + r"/api/sse\S* - Failed to load resource: the server responded with a status of 429",
                 r"EventSource's response has a status 429"])
+        elif name == "outage":
+            # The stream cut by the relay and the tries refused while it is down (that is the scenario). Nothing else.
+            b.assert_clean(URL, allow_console=[
+                "^" + re.escape(URL) + r"/api/sse\S* - Failed to load resource: net::ERR_[A-Z_]+$"])
         elif name != "revoked":
             b.assert_clean(URL)
         print(f"ok {name} ({time.monotonic() - t0:.1f} s)")

@@ -31,7 +31,10 @@ export class Live {
     // so a longer silence means the connection died without a word and EventSource would wait on it forever.
     this.keepaliveS = 15;
     this.heardFromServerAt = nowSeconds();
-    this.silentSince = null;
+    // Since when the stream is down and how many tries to resume it have been made, as argus-tui counts them; both
+    // reset when the server speaks again.
+    this.lostAt = null;
+    this.attempts = 0;
     this.tick = setInterval(() => { this.watch(); this.show(); }, 1000);
     // A page left for another stays in the back/forward cache, and its stream with it: each would hold one of the
     // browser's six connections to the server and the seventh page would hang. Close the stream when the page is
@@ -61,8 +64,10 @@ export class Live {
     es.onopen = () => this.set('live', '');
     es.onerror = () => {
       if (es !== this.es) return;
+      // The browser tries again on its own (and says so here after each try that fails).
       if (es.readyState === EventSource.CONNECTING) {
-        this.set('reconnecting', 'reconnecting…');
+        if (this.lostAt === null) this.lostAt = nowSeconds();
+        this.retrying(`connection lost at ${clock(this.lostAt)}`);
         return;
       }
       es.close();
@@ -100,16 +105,23 @@ export class Live {
     const silent = nowSeconds() - this.heardFromServerAt;
     if (silent <= 1.5 * this.keepaliveS + 2) return;
     // Dated from the first silence, not this try: a retry that hangs too keeps saying since when.
-    if (this.silentSince === null) this.silentSince = this.heardFromServerAt;
+    if (this.lostAt === null) this.lostAt = this.heardFromServerAt;
     this.es.close();
     this.es = null;
     this.start();
-    this.set('reconnecting', `nothing from the server since ${clock(this.silentSince)}; reconnecting…`);
+    this.retrying(`nothing from the server since ${clock(this.lostAt)}`);
+  }
+
+  /** One more try to resume the stream: the state counts the tries and says what was lost when. */
+  retrying(what) {
+    this.attempts += 1;
+    this.set('reconnecting', `reconnecting (attempt ${this.attempts}) · ${what}`);
   }
 
   frame(type, ev) {
     this.heardFromServerAt = nowSeconds();
-    this.silentSince = null;
+    this.lostAt = null;
+    this.attempts = 0;
     if (this.state !== 'live') this.set('live', '');
     const id = ev.lastEventId ? Number(ev.lastEventId) : null;
     if (id !== null && Number.isFinite(id)) this.lastID = id;
