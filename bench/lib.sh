@@ -1,5 +1,6 @@
 # Sourced by bench/run.sh and bench/replicas.sh: start a release server the benchmarks' way, read figures off it.
-bin=.build/release/argus-server
+# ARGUS_BENCH_SERVER: another argus-server to measure as "this build" (an installed one, say: scripts/install.sh).
+bin=${ARGUS_BENCH_SERVER:-.build/release/argus-server}
 
 # serve OUT [serve options…]: starts `argus-server serve --port 0 OPTIONS` in the background, its stdout and stderr in
 # OUT/out and OUT/log, waits until it listens, and sets srv_pid and srv_url. No ingest rate limit and no retention

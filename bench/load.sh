@@ -10,10 +10,11 @@ secs=${1:-60} subs=${2:-500} rate=${3:-10000} batches=${4:-50} per=${5:-50}
 dir=$(mktemp -d)
 pid=
 trap 'kill $pid 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"' EXIT
-config=release; bin=.build/release
-if [ -n "${DEBUG:-}" ]; then config=debug; bin=.build/debug; fi
+source scripts/release-build.sh
+build=("${release_flags[@]}"); bin=.build/release
+if [ -n "${DEBUG:-}" ]; then build=(-c debug); bin=.build/debug; fi
 for product in argus-server argus-bench; do
-  swift build -c $config --product $product >/dev/null 2>"$dir/build.err" || { cat "$dir/build.err"; exit 1; }
+  swift build "${build[@]}" --product $product >/dev/null 2>"$dir/build.err" || { cat "$dir/build.err"; exit 1; }
 done
 # Every stream uses the bench's one token, so the per-token stream cap is lifted; the sweeper and the stall
 # detector stay out of the way.

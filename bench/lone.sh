@@ -4,6 +4,7 @@
 # POST /api/events and GET /api/jobs/{b}/{j}, each also as a multiple of /health's (`argus-bench lone`,
 # Sources/ArgusBench/LoneRequests.swift).
 #   bench/lone.sh [REQUESTS=5000] [BASELINE_BINARY]
+# ARGUS_BENCH_SERVER=BINARY measures that argus-server as this build (bench/lib.sh).
 # With BASELINE_BINARY (an argus-server built from another commit, e.g. by scripts/install.sh into another prefix),
 # both servers run side by side and each of the 10 rounds runs every kind on both, in alternating order: a change
 # measured against its baseline in the same seconds, which is what the shared machine's drift allows.
@@ -13,8 +14,9 @@ n=${1:-5000}
 base=${2:-}
 [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 100 ] || { echo "usage: bench/lone.sh [REQUESTS=5000] [BASELINE_BINARY] (REQUESTS a whole number, at least 100)" >&2; exit 2; }
 [ -z "$base" ] || [ -x "$base" ] || { echo "lone: $base is not an executable argus-server." >&2; exit 2; }
+source scripts/release-build.sh
 for product in argus-server argus-bench; do
-  swift build -c release --product $product >/dev/null 2>&1 || { swift build -c release --product $product; exit 1; }
+  release_build --product $product >/dev/null 2>&1 || { release_build --product $product; exit 1; }
 done
 source bench/lib.sh
 dir=$(mktemp -d)

@@ -16,8 +16,9 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 subs=100 sse_events=300
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
+source scripts/release-build.sh
 for product in argus-server argus-bench; do
-  swift build -c release --product $product >/dev/null 2>&1 || { swift build -c release --product $product; exit 1; }
+  release_build --product $product >/dev/null 2>&1 || { release_build --product $product; exit 1; }
 done
 source bench/lib.sh
 dir=$(mktemp -d)

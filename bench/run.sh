@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
-swift build -c release --product argus-server >/dev/null
-swift build -c release --product argus-bench >/dev/null
+source scripts/release-build.sh
+release_build --product argus-server >/dev/null
+release_build --product argus-bench >/dev/null
 source bench/lib.sh
 dir=$(mktemp -d)
 pid= pid2=

@@ -29,8 +29,9 @@ num "$secs" && num "$runs" && num "$viewers" && [ "$secs" -ge 5 ] && [ "$runs" -
 # Every run and viewer holds a connection: the servers' cap must hold them (the default, 4096, holds the lab).
 per_server=$(((runs + viewers) / (replicas > 0 ? replicas : 1) + 64))
 [ $per_server -gt 4096 ] && export ARGUS_MAX_CONNECTIONS=$per_server
+source scripts/release-build.sh
 for product in argus-server argus-bench; do
-  swift build -c release --product $product >/dev/null 2>&1 || { swift build -c release --product $product; exit 1; }
+  release_build --product $product >/dev/null 2>&1 || { release_build --product $product; exit 1; }
 done
 source bench/lib.sh
 dir=$(mktemp -d)

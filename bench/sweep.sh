@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lines=${1:-1000000}
-swift build -c release --product argus-server >/dev/null
-swift build -c release --product argus-bench >/dev/null
+source scripts/release-build.sh
+release_build --product argus-server >/dev/null
+release_build --product argus-bench >/dev/null
 bin=.build/release/argus-server
 bench=.build/release/argus-bench
 dir=$(mktemp -d)

@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
-swift build -c release --product argus-server >/dev/null
-swift build -c release --product argus-tui >/dev/null
-swift build -c release --product argus-bench >/dev/null
+source scripts/release-build.sh
+release_build --product argus-server >/dev/null
+release_build --product argus-tui >/dev/null
+release_build --product argus-bench >/dev/null
 bin=.build/release
 dir=$(mktemp -d)
 # What users run: the binaries scripts/install.sh links with the Swift runtime in them (the memory rows below).

@@ -11,7 +11,9 @@ scripts/deps.sh
 venv=.build/sdk-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c "import selenium" 2>/dev/null || "$venv/bin/pip" install -q selenium
-swift build -c "$config" --product argus-server >/dev/null
+source scripts/release-build.sh
+build=("${release_flags[@]}"); [ "$config" = release ] || build=(-c "$config")
+swift build "${build[@]}" --product argus-server >/dev/null
 bin=$(swift build -c "$config" --show-bin-path)/argus-server
 dir=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT

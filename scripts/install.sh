@@ -5,6 +5,7 @@
 #
 #   scripts/install.sh [PREFIX]                         optimised build (what you want)
 #   ARGUS_BUILD_CONFIG=debug scripts/install.sh PREFIX  same linking, unoptimised (what the tests check)
+#   ARGUS_KEEP_SYMBOLS=1 scripts/install.sh PREFIX      keeps the symbol tables (for a profiler; see hot-functions.sh)
 set -euo pipefail
 prefix="${1:-$HOME/.local/bin}"
 # A relative PREFIX is relative to where you ran this, not to the repository; checked before anything is built.
@@ -20,14 +21,17 @@ case "$config" in
   *) echo "install: ARGUS_BUILD_CONFIG must be release or debug, not '$config'." >&2; exit 2 ;;
 esac
 scripts/deps.sh
+source scripts/release-build.sh
+build=(-c debug)
+[ "$config" = release ] && build=("${release_flags[@]}")
 products=(argus-server argus-tui argus-agent)
 log=$(mktemp -t argus-install.XXXXXX)
 stage=$(mktemp -d -t argus-install.XXXXXX)
 trap 'rm -rf "$log" "$stage"' EXIT
-# An ordinary build (shared with `swift build` and the tests: nothing is compiled twice) ...
+# An ordinary build (shared with the tests' debug build, or the benchmarks' release build: nothing is compiled twice) ...
 for p in "${products[@]}"; do
   echo "install: building $p ($config)" >&2
-  if ! swift build -c "$config" --product "$p" >"$log" 2>&1; then
+  if ! swift build "${build[@]}" --product "$p" >"$log" 2>&1; then
     grep -E "error" "$log" | head -20 >&2
     echo "install: the build of $p failed (above)." >&2
     exit 1
@@ -41,6 +45,11 @@ done
 # modules (-export-dynamic: 45,000 for argus-server), which the binaries never look up; --no-export-dynamic leaves
 # them out (2.7 MB less resident in the server; a stripped static binary prints no stack on a crash either way).
 static=(-static-stdlib -use-ld=lld -Xlinker --no-export-dynamic)
+# A release build puts the functions the binaries run first, side by side (see scripts/release-build.sh). Names the
+# file does not know (code changed since it was made) are skipped; they only end up with the rest.
+if [ "$config" = release ] && [ -s scripts/hot-functions.txt ]; then
+  static+=(-Xlinker "--symbol-ordering-file=$PWD/scripts/hot-functions.txt" -Xlinker --no-warn-symbol-ordering)
+fi
 for lib in Foundation FoundationEssentials FoundationInternationalization _FoundationICU _FoundationCollections \
   _FoundationCShims CoreFoundation swiftSynchronization swiftDispatch dispatch BlocksRuntime; do
   static+=(-Xlinker "-l$lib")
@@ -68,7 +77,7 @@ PY
   fi
 done
 # A release install drops the symbol tables (a fifth of the size); a debug one keeps them for the debugger.
-strip=(); [ "$config" = release ] && strip=(-s)
+strip=(); [ "$config" = release ] && [ -z "${ARGUS_KEEP_SYMBOLS:-}" ] && strip=(-s)
 for p in "${products[@]}"; do install -m 0755 "${strip[@]}" "$stage/$p" "$prefix/$p"; done
 echo "installed ${products[*]} $("$prefix/argus-tui" --version) in $prefix" >&2
 case ":$PATH:" in
