@@ -379,21 +379,27 @@ class Relay:
         self.refusing = False
 
 
-@scenario
-def silent_drop(b):
-    """A stream whose connection dies without a word (it stays open and passes nothing) is noticed: the page says it
-    reconnects within 1.5 keepalives and 2 s (the server runs with ARGUS_SSE_KEEPALIVE_S=1) and resumes from the last
-    id, showing what was ingested meanwhile."""
+def live_behind_relay(b):
+    """The job page, live, with every request from here on through a new Relay in front of the server."""
     global URL
     relay = Relay(URL)
     URL = relay.url
     sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
     wait_ready(b)
     b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live")
+    return relay
+
+
+@scenario
+def silent_drop(b):
+    """A stream whose connection dies without a word (it stays open and passes nothing) is noticed: the page says it
+    reconnects within 1.5 keepalives and 2 s (the server runs with ARGUS_SSE_KEEPALIVE_S=1) and resumes from the last
+    id, showing what was ingested meanwhile."""
+    relay = live_behind_relay(b)
     relay.freeze()
     Server(os.environ["ARGUS_URL"], TOKEN).post_events([event("log_line", BATCH, JOB, {"line": "said while frozen", "level": "info"})])
     # The frozen stream never delivers it: only a new stream, resumed from the last id, does (the page says
-    # "nothing from the server for N s; reconnecting…" for the moment that takes).
+    # "reconnecting (attempt 1) · nothing from the server since HH:MM:SS" for the moment that takes).
     b.wait_js("[...document.querySelectorAll('#log .line .text')].some((e) => e.textContent === 'said while frozen')",
               "the line ingested during the silence, replayed on a new stream", 8,
               "[document.querySelector('#conn').textContent, ...[...document.querySelectorAll('#log .line .text')].map((e) => e.textContent).slice(-3)]")
@@ -405,12 +411,7 @@ def silent_drop(b):
 def outage(b):
     """While the server cannot be reached, the page counts its tries to resume the stream and says since when it is
     down (argus-tui's header counts them too); back up, the stream resumes from the last id and the page is live."""
-    global URL
-    relay = Relay(URL)
-    URL = relay.url
-    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
-    wait_ready(b)
-    b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live")
+    relay = live_behind_relay(b)
     relay.down()
     down_at = time.time()
     conn = "document.querySelector('#conn').textContent"
