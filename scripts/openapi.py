@@ -309,7 +309,10 @@ paths["/api/agents/{id}/jobs/{cmd}/ack"] = {"post": {"operationId": "agentAck", 
     "responses": {**ok("Recorded.", obj({"ok": {"const": True}})), **errs("400", "401", "403", "404", "413", "415", "422")}}}
 paths["/api/agents/{id}/heartbeat"] = {"post": {"operationId": "agentHeartbeat", "summary": "The agent is alive",
     "tags": ["agents"], "security": AGENT, "parameters": [AID],
-    "responses": {"204": {"description": "Seen."}, **errs("401", "403")}}}
+    "requestBody": body(obj({"home": {"type": "string", "pattern": "^/", "maxLength": 4096,
+                                      "description": "Where the agent runs a rerun that has no recorded directory (its "
+                                                     "user's home); the Rerun prompts name it."}}), required=False),
+    "responses": {"204": {"description": "Seen."}, **errs("400", "401", "403", "413", "415", "422")}}}
 paths["/api/session"] = {
     "post": {"operationId": "signIn", "summary": "Exchange an API token for the session cookie", "tags": ["web"],
         "security": NONE, "requestBody": body(obj({"token": STR}, required=["token"])),

@@ -56,8 +56,16 @@ struct AgentLoop {
         }
     }
 
-    /// Tells the server this agent is there (it counts as online for ARGUS_AGENT_ONLINE_S after).
-    func heartbeat(_ client: HTTPClient) { _ = try? client.post("/api/agents/\(agentID)/heartbeat", json: [:]) }
+    /// Tells the server this agent is there (it counts as online for ARGUS_AGENT_ONLINE_S after), and where a rerun
+    /// with no recorded directory runs (this user's home), which the Rerun prompts then name.
+    func heartbeat(_ client: HTTPClient) {
+        _ = try? client.post("/api/agents/\(agentID)/heartbeat", json: ["home": .string(AgentLoop.home)])
+    }
+
+    /// Where a rerun with no recorded directory runs: this user's home (`/` when HOME names none).
+    static var home: String {
+        ProcessInfo.processInfo.environment["HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/"
+    }
 
     /// The newest journal entry whose `key` is `value`: `id` for a command this agent began, `pid` for a run it
     /// started.
@@ -201,7 +209,7 @@ struct AgentLoop {
             // No recorded directory: the agent user's home, as the prompts said (RerunDirectory), not wherever the agent
             // happened to be started.
             let recorded = c["cwd"]?.stringValue
-            let cwd = recorded ?? ProcessInfo.processInfo.environment["HOME"] ?? "/"
+            let cwd = recorded ?? AgentLoop.home
             do {
                 record(["id": JSON(id)])
                 let pid = try spawnInOwnGroup(command, cwd: cwd)

@@ -65,8 +65,11 @@ public enum BatchStatus {
 public enum RerunDirectory {
     public static let unrecorded = "the agent's home directory (no working directory was recorded)"
 
-    /// What the Rerun prompts say after "runs in".
-    public static func phrase(_ cwd: String?) -> String { cwd ?? unrecorded }
+    /// What the Rerun prompts say after "runs in": the recorded directory, else the agent's home, named by its path
+    /// when the agent has said it (`argus-agent run` does with each heartbeat).
+    public static func phrase(_ cwd: String?, home: String? = nil) -> String {
+        cwd ?? home.map { "\($0), the agent's home (no working directory was recorded)" } ?? unrecorded
+    }
 }
 
 /// Event types the server makes (streamed and stored like the runs' own).

@@ -27,6 +27,27 @@ struct AgentOwnershipTests {
         try agent.mustGet("/api/agents/\(id)/jobs").arrayValue ?? []
     }
 
+    @Test("a heartbeat names the agent's home, which Rerun then names for a batch with no recorded directory; a bad one is 422")
+    func heartbeatNamesHome() throws {
+        let s = try TestServer()
+        let alice = s.client(try s.token(user: "alice"))
+        try alice.mustPost(Ev.make("batch_start", batch: "b", data: ["command": "python train.py"], source: Self.source))
+        try alice.mustPost(Ev.make("batch_done", batch: "b", source: Self.source))
+        let (id, agent) = try Self.register(s, try s.token(user: "alice"))
+        func runsIn() throws -> JSON? { try alice.mustGet("/api/batches/b/actions")["rerun"]?["runs_in"] }
+        #expect(try runsIn() == "the agent's home directory (no working directory was recorded)")
+        #expect(try agent.post("/api/agents/\(id)/heartbeat", json: ["home": "/home/alice"]).status == 204)
+        #expect(try runsIn() == "/home/alice, the agent's home (no working directory was recorded)")
+        for bad: JSON in ["home/alice", "/home/\u{1B}[31malice", 42, .null, .string("/" + String(repeating: "a", count: 4096))] {
+            let r = try agent.post("/api/agents/\(id)/heartbeat", json: ["home": bad])
+            #expect(r.status == 422 && r.detail == "home must be an absolute path of printable text, at most 4096 bytes.", "\(bad)")
+        }
+        // An agent from before homes were said sends none: what it said last stands.
+        #expect(try agent.post("/api/agents/\(id)/heartbeat", json: [:]).status == 204)
+        #expect(try agent.request("POST", "/api/agents/\(id)/heartbeat", body: []).status == 204)
+        #expect(try runsIn() == "/home/alice, the agent's home (no working directory was recorded)")
+    }
+
     @Test("an admin may not report into another user's batch, where a batch_start would rewrite the command its owner's agent reruns")
     func adminDoesNotRewriteTheCommand() throws {
         let s = try TestServer()

@@ -524,15 +524,29 @@ extension AgentTests {
         try Self.finishedBatch(c, "sdk", command: "pwd > ran-in.txt", cwd: nil)
         try Self.finishedBatch(c, "placed", command: "true", cwd: "/srv/proj")
         try Self.waitOnline(c, "sdk")
-        #expect(
-            try c.mustGet("/api/batches/sdk/actions")["rerun"]?["runs_in"]
-                == "the agent's home directory (no working directory was recorded)")
+        // The running agent names its home with each heartbeat; Rerun names it as the place.
+        var runsIn: JSON? = nil
+        for _ in 0..<100 {
+            runsIn = try c.mustGet("/api/batches/sdk/actions")["rerun"]?["runs_in"]
+            if runsIn?.stringValue?.hasPrefix("/") == true { break }
+            usleep(50_000)
+        }
+        #expect(runsIn == .string("\(home.path), the agent's home (no working directory was recorded)"))
         #expect(try c.mustGet("/api/batches/placed/actions")["rerun"]?["runs_in"] == "/srv/proj")
         #expect(try c.post("/api/batches/sdk/rerun", json: [:]).status == 202)
         let ran = Self.waitForLine(home.appendingPathComponent("ran-in.txt").path)
         #expect(ran.trimmed() == home.path)
         let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
         #expect(log.contains("in \(home.path) (no working directory was recorded: its home): pwd > ran-in.txt"), "\(log)")
+        // One that dies before its run reports says where it ran, by the path.
+        try Self.finishedBatch(c, "dies", command: "exit 4", cwd: nil)
+        let events = SSECollector(url: "\(s.url)/api/sse?channels=batch:dies", token: token, lastEventID: "0")
+        defer { events.stop() }
+        #expect(try c.post("/api/batches/dies/rerun", json: [:]).status == 202)
+        try events.wait(until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
+        let failed = events.dataEvents.first { $0.type == ServerEventTypes.rerunFailed }?.data ?? ""
+        #expect(failed.contains("exited with status 4 before its run reported"), "\(failed)")
+        #expect(failed.contains("it ran in \(home.path), the agent's home (no working directory was recorded)"), "\(failed)")
     }
 
     @Test("a run started by hand with a rerun's command, linked to it in its place, is not stopped through the rerun's process group")

@@ -42,6 +42,9 @@ struct AgentAssignment: Sendable {
     var agentID: Int64?
     var host: String?
     var ownerName: String
+    /// The agent's user's home, where a rerun with no recorded directory runs (`RerunDirectory.phrase`); nil when no
+    /// agent serves the batch, or its agent predates saying it.
+    var home: String? = nil
     /// Why a rerun now would start the run a second time (`ArgusStore.rerunInFlight`), or nil; asked for only by the
     /// actions (`forActions`).
     var rerunInFlight: String? = nil
@@ -147,9 +150,16 @@ extension ArgusStore {
         }
     }
 
-    func touchAgent(_ id: Int64) async throws {
+    /// Where agent `id` runs a rerun that has no recorded directory, when it has said (`touchAgent`).
+    func agentHome(_ id: Int64) async throws -> String? {
+        try await database.read { db in try db.scalar(String.self, "SELECT home FROM agents WHERE id = ?", [id]) }
+    }
+
+    /// The agent is there; `home`, when it says it, is where its reruns without a recorded directory run.
+    func touchAgent(_ id: Int64, home: String? = nil) async throws {
         try await write { db in
-            try db.execute("UPDATE agents SET last_seen_us = ? WHERE id = ?", [ArgusStore.nowUs(), id])
+            try db.execute(
+                "UPDATE agents SET last_seen_us = ?, home = COALESCE(?, home) WHERE id = ?", [ArgusStore.nowUs(), home, id])
         }
     }
 
@@ -165,16 +175,19 @@ extension ArgusStore {
         let owner = try db.scalar(String.self, "SELECT name FROM users WHERE id = ?", [b.ownerID]) ?? "unknown"
         guard let host = b.host else { return AgentAssignment(agentID: nil, host: nil, ownerName: owner) }
         let cutoff = ArgusStore.nowUs() - Int64(withinS * 1_000_000)
-        var sql = "SELECT a.id FROM agents a WHERE a.hostname = ? AND a.user_id = ? AND a.last_seen_us >= ? AND \(ArgusStore.liveAgent)"
+        var sql =
+            "SELECT a.id, a.home FROM agents a WHERE a.hostname = ? AND a.user_id = ? AND a.last_seen_us >= ? AND \(ArgusStore.liveAgent)"
         var args: [any SQLBindable] = [host, b.ownerID, cutoff]
         if let only {
             sql += " AND a.id = ?"
             args += [only]
         }
-        let id = try db.scalar(Int64.self, sql + " ORDER BY a.last_seen_us DESC LIMIT 1", args)
-        guard forActions else { return AgentAssignment(agentID: id, host: host, ownerName: owner) }
+        let agent = try db.fetchOne(sql + " ORDER BY a.last_seen_us DESC LIMIT 1", args)
+        let id: Int64? = agent?["id"]
+        let home: String? = agent?["home"]
+        guard forActions else { return AgentAssignment(agentID: id, host: host, ownerName: owner, home: home) }
         return AgentAssignment(
-            agentID: id, host: host, ownerName: owner, rerunInFlight: try rerunInFlight(db, batchID: b.id, withinS: withinS),
+            agentID: id, host: host, ownerName: owner, home: home, rerunInFlight: try rerunInFlight(db, batchID: b.id, withinS: withinS),
             rerunFailure: try lastFailure(db, batchID: b.id, kind: "rerun"), stopFailure: try lastFailure(db, batchID: b.id, kind: "stop"))
     }
 

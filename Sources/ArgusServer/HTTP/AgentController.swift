@@ -71,10 +71,21 @@ struct AgentController {
             }
             return Response.json(["ok": true])
         }
-        router.post("/api/agents/:id/heartbeat") { _, ctx in
-            try await store.touchAgent(try agentID(ctx))
+        router.post("/api/agents/:id/heartbeat") { req, ctx in
+            let id = try agentID(ctx)
+            let body = try await req.jsonBody(limit: AgentController.maxBodyBytes, ifEmpty: [:])
+            try await store.touchAgent(id, home: try AgentController.home(body["home"]))
             return Response(status: .noContent)
         }
+    }
+
+    /// The home a heartbeat names (where the agent runs a rerun that has no recorded directory), or nil when it names
+    /// none. It is shown in the Rerun prompts: an absolute path of printable text.
+    static func home(_ value: JSON?) throws -> String? {
+        guard let value else { return nil }
+        guard let home = value.stringValue, home.hasPrefix("/"), home.utf8.count <= 4096, !TerminalText.hasControl(home)
+        else { throw APIError.unprocessable("home must be an absolute path of printable text, at most 4096 bytes.") }
+        return home
     }
 
     /// What the agent's word that a rerun's process exited means for the runs it shows:
@@ -95,7 +106,8 @@ struct AgentController {
                 exitCode == 0
                 ? "its process exited (status 0) before its run reported: are ARGUS_URL and ARGUS_TOKEN set where the agent runs?"
                 : "its process exited with \(status) before its run reported (its output is in argus-agent's log on the host)"
-                    + (command.cwd == nil ? "; it ran in \(RerunDirectory.unrecorded)" : "")
+                    + (command.cwd == nil
+                        ? "; it ran in \(RerunDirectory.phrase(nil, home: try await store.agentHome(command.agentID)))" : "")
             try await reportRerunFailed(command, error: why)
             return
         }

@@ -259,7 +259,7 @@ struct ActionPolicy: Sendable {
         return [
             // A refused Stop matters while the batch waits on it; a failed rerun until the next one is asked for.
             "stop": state(stopReason, failed: b.status == RunStatus.stopping ? agent.stopFailure : nil),
-            "rerun": state(rerunReason, failed: agent.rerunFailure, runsIn: RerunDirectory.phrase(b.cwd)),
+            "rerun": state(rerunReason, failed: agent.rerunFailure, runsIn: RerunDirectory.phrase(b.cwd, home: agent.home)),
             "share": state(notAllowed),
             "copy_command": state(b.command.map(ActionPolicy.copyRefusal) ?? "no command recorded"),
             "mark_failed": state(notAllowed ?? BatchStatus.markFailedRefusal(b.status, silentS: b.silentS(at: clock.nowUs()))),

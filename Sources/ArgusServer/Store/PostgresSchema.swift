@@ -186,6 +186,10 @@ enum PostgresSchema {
         Migration(
             version: 6, name: "a share link keeps the token that minted it",
             statements: ["ALTER TABLE shares ADD COLUMN token_id BIGINT REFERENCES tokens(id)"]),
+        // SQLite v13.
+        Migration(
+            version: 7, name: "an agent says where a rerun without a recorded directory runs",
+            statements: ["ALTER TABLE agents ADD COLUMN home TEXT"]),
     ]
 
     struct SchemaTooNew: Error, CustomStringConvertible {

@@ -216,6 +216,10 @@ enum Schema {
             // through a web session it signed in. Null on links minted before this was kept.
             try db.execute(sql: "ALTER TABLE shares ADD COLUMN token_id INTEGER REFERENCES tokens(id)")
         }
+        m.registerMigration("v13 an agent says where a rerun without a recorded directory runs") { db in
+            // Its user's home, sent with each heartbeat by `argus-agent run` (`RerunDirectory.phrase`). Null until then.
+            try db.execute(sql: "ALTER TABLE agents ADD COLUMN home TEXT")
+        }
         return m
     }
 }
