@@ -415,8 +415,14 @@ def outage(b):
     relay.down()
     down_at = time.time()
     conn = "document.querySelector('#conn').textContent"
-    b.wait_js(r"/^reconnecting \(attempt [2-9]\) · connection lost at \d\d:\d\d:\d\d/.test(" + conn + ")",
+    b.wait_js(r"/^reconnecting \(attempt [2-9]\) · lost at \d\d:\d\d:\d\d/.test(" + conn + ")",
               "a second try counted, with the time the stream was lost", 15, conn)
+    # One count a try: the browser tries every 2 s (the server's `retry: 2000`), and the watchdog does not add its
+    # own (its 1.5 keepalives and 2 s, 24.5 s here, count from the last failed try).
+    time.sleep(26)
+    tries = int(re.search(r"attempt (\d+)", b.js(f"return {conn};")).group(1))
+    check(10 <= tries <= 16, f"{tries} tries counted in ~30 s of tries every 2 s")
+    check(b.js(f"return document.querySelector('#conn').title === {conn};"), "#conn's title holds its whole text")
     shown = b.js(f"return {conn};")
     lost = re.search(r"lost at (\d\d):(\d\d):(\d\d)", shown).groups()
     local = time.localtime(down_at)

@@ -1,6 +1,5 @@
-// The loss chart's data and y scale, as argus-tui keeps them (Sources/ArgusTUI/Model/JobData.swift EpochSeries,
-// Model/ChartScale.swift): columns per metric so 100k epochs draw without allocating; a y range that ignores
-// outliers (they are marked at the edge instead of flattening the curve) and does not jitter; EMA smoothing.
+// The loss chart's data and y scale, as argus-tui keeps them (EpochSeries, ChartScale): columns per metric, so 100k
+// epochs draw without allocating; a y range that ignores outliers (marked at the edge) and does not jitter; EMA.
 export const EMA_ALPHA = 0.1;
 /** A value the run reported as NaN or infinite (stored as null and listed by the server). */
 export const NON_FINITE = Infinity;

@@ -6,8 +6,8 @@ import { loss, axisLabels } from './format.js';
 import { EpochSeries, NON_FINITE, EMA_ALPHA, plotted, smoothed, dataRange, stableBounds, niceStep } from './chart-scale.js';
 
 const PALETTE = ['#39c5cf', '#d29922', '#3fb950', '#bc8cff', '#58a6ff', '#f85149', '#e6edf3'];
-/** Redraws at most this often while epochs stream in, and never more than this share of the time (a 100k-epoch
- * chart that takes 20 ms to draw then redraws every 1.3 s), so a busy run keeps the page cheap. */
+/** Redraws at most this often while epochs stream in, and at most this share of the time (a 20 ms draw: every
+ * 1.3 s), so a busy run keeps the page cheap. */
 const MIN_REDRAW_MS = 500;
 const MAX_DRAW_SHARE = 0.015;
 

@@ -31,14 +31,13 @@ export class Live {
     // so a longer silence means the connection died without a word and EventSource would wait on it forever.
     this.keepaliveS = 15;
     this.heardFromServerAt = nowSeconds();
-    // Since when the stream is down and how many tries to resume it have been made, as argus-tui counts them; both
-    // reset when the server speaks again.
+    // Down since when, and tries to resume (argus-tui counts them too); reset when the server speaks.
     this.lostAt = null;
     this.attempts = 0;
+    this.failedAt = 0;
     this.tick = setInterval(() => { this.watch(); this.show(); }, 1000);
-    // A page left for another stays in the back/forward cache, and its stream with it: each would hold one of the
-    // browser's six connections to the server and the seventh page would hang. Close the stream when the page is
-    // hidden; resume from the last id if it comes back.
+    // A page left for another stays in the back/forward cache with its stream, holding one of the browser's six
+    // connections to the server (the seventh page would hang): close it when hidden, resume if the page comes back.
     this.onPageHide = () => {
       clearTimeout(this.retryTimer);
       if (this.es) this.es.close();
@@ -64,10 +63,11 @@ export class Live {
     es.onopen = () => this.set('live', '');
     es.onerror = () => {
       if (es !== this.es) return;
-      // The browser tries again on its own (and says so here after each try that fails).
+      // A try failed and the browser makes the next one itself: the watchdog leaves it be.
       if (es.readyState === EventSource.CONNECTING) {
-        if (this.lostAt === null) this.lostAt = nowSeconds();
-        this.retrying(`connection lost at ${clock(this.lostAt)}`);
+        this.failedAt = nowSeconds();
+        if (this.lostAt === null) this.lostAt = this.failedAt;
+        this.retrying(`lost at ${clock(this.lostAt)}`);
         return;
       }
       es.close();
@@ -84,8 +84,8 @@ export class Live {
     }
   }
 
-  /** The server's sentence for refusing the stream (EventSource never shows a refusal's body: too many streams
-   *  open, say), asked with one fetch of the same URL; null when it would be accepted now, or cannot be asked. */
+  /** Why the server refuses the stream (EventSource never shows a refusal's body), by one fetch of the URL; null
+   *  when it would be accepted now, or cannot be asked. */
   async why() {
     const ctl = new AbortController();
     try {
@@ -98,13 +98,13 @@ export class Live {
     }
   }
 
-  /** Silent past 1.5 keepalives and 2 s: the connection is dead though nothing said so (or the new one hangs on a
-   *  dead pooled connection). Reconnect from the last id; closing makes the browser drop that connection. */
+  /** Nothing for 1.5 keepalives and 2 s, not even a failed try: the connection died silently (or a new one hangs
+   *  on a dead pooled one). Reconnect from the last id; closing makes the browser drop that connection. */
   watch() {
     if (!this.es) return;
-    const silent = nowSeconds() - this.heardFromServerAt;
+    const silent = nowSeconds() - Math.max(this.heardFromServerAt, this.failedAt);
     if (silent <= 1.5 * this.keepaliveS + 2) return;
-    // Dated from the first silence, not this try: a retry that hangs too keeps saying since when.
+    // Dated from the first silence, not this try.
     if (this.lostAt === null) this.lostAt = this.heardFromServerAt;
     this.es.close();
     this.es = null;
@@ -112,7 +112,7 @@ export class Live {
     this.retrying(`nothing from the server since ${clock(this.lostAt)}`);
   }
 
-  /** One more try to resume the stream: the state counts the tries and says what was lost when. */
+  /** One more try to resume: counted, with what was lost when. */
   retrying(what) {
     this.attempts += 1;
     this.set('reconnecting', `reconnecting (attempt ${this.attempts}) · ${what}`);
@@ -131,15 +131,18 @@ export class Live {
       try { hello = JSON.parse(ev.data); } catch (e) { /* the defaults stand */ }
       const k = hello.keepalive_s;
       if (Number.isFinite(k) && k > 0) this.keepaliveS = k;
-      // The server's history does not reach the last id this page saw (its data was restored from a backup): what
-      // the page shows may be events it no longer has, and its new ones reuse those ids. Load the page again.
+      // The server's history is older than the last id seen (restored from a backup): its new events reuse ids the
+      // page has shown. Load the page again.
       if (hello.reset === true) {
         this.close();
         location.reload();
       }
       return;
     }
-    if (FROM_RUN.includes(type)) this.lastEventAt = nowSeconds();
+    if (FROM_RUN.includes(type)) {
+      this.lastEventAt = nowSeconds();
+      this.show();
+    }
     let data;
     try { data = JSON.parse(ev.data); } catch (e) { return; }
     this.onFrame(type, id, data);
@@ -158,6 +161,7 @@ export class Live {
     const since = this.lastEventAt === null ? '' : ` · last event ${age(nowSeconds() - this.lastEventAt)}`;
     const word = this.state === 'live' ? 'live' : this.state === 'offline' ? `offline: ${this.reason}` : this.reason;
     setText(conn, word + since);
+    conn.title = word + since;
   }
 
   close() {
