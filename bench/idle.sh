@@ -5,13 +5,16 @@
 # cache). STARTS starts per DIR, the DIRs taking turns, so two builds are compared under the same conditions.
 # Without a DIR, this checkout is installed (release) into a temporary one first.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 starts=${1:-3}
 shift || true
+[[ "$starts" =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/idle.sh [STARTS=3] [DIR…] (STARTS a whole number, at least 1)" >&2; exit 2; }
+# DIRs are relative to where this was run, as scripts/install.sh's PREFIX is.
+dirs=()
+for d in "$@"; do case "$d" in /*) dirs+=("$d") ;; *) dirs+=("$PWD/$d") ;; esac; done
+cd "$(dirname "$0")/.."
 tmp=$(mktemp -d -t argus-idle.XXXXXX)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-dirs=("$@")
 if [ ${#dirs[@]} -eq 0 ]; then
   scripts/install.sh "$tmp/bin" >/dev/null
   dirs=("$tmp/bin")

@@ -9,13 +9,16 @@
 # going through its screens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
+if ! command -v valgrind >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq valgrind >/dev/null
+fi
 tmp=$(mktemp -d -t argus-hot.XXXXXX)
 sock="argus-hot-$$"
 srv=
 trap 'tmux -L $sock kill-server 2>/dev/null || true; [ -n "$srv" ] && kill "$srv" 2>/dev/null; rm -rf "$tmp"' EXIT
-echo "hot-functions: building (release, symbols kept)" >&2
-ARGUS_KEEP_SYMBOLS=1 scripts/install.sh "$tmp/bin" 2>/dev/null
+echo "hot-functions: building (release, symbols and link maps kept)" >&2
+ARGUS_KEEP_SYMBOLS=1 ARGUS_LINK_MAP_DIR="$tmp" scripts/install.sh "$tmp/bin"
 # valgrind cannot read the toolchain's DWARF 5: the symbol tables are all it needs.
 for p in argus-server argus-tui; do objcopy --strip-debug "$tmp/bin/$p" "$tmp/$p"; done
 callgrind=(valgrind --tool=callgrind --dump-instr=no --demangle=no)
@@ -80,19 +83,26 @@ PY
 echo "hot-functions: argus-tui under callgrind" >&2
 TERM=xterm-256color tmux -L $sock new-session -d -s hot -x 120 -y 40 \
   "env ARGUS_URL=$url ARGUS_TOKEN=$token ${callgrind[*]} --callgrind-out-file=$tmp/tui.cg $tmp/argus-tui b1/j1 2>$tmp/tui.err"
-for _ in $(seq 300); do tmux -L $sock capture-pane -p -t hot | grep -q "train_loss" && break; sleep 0.2; done
+drew=
+for _ in $(seq 600); do tmux -L $sock capture-pane -p -t hot | grep -q "train_loss" && drew=1 && break; sleep 0.2; done
+[ -n "$drew" ] || { echo "hot-functions: argus-tui drew no job in 2 minutes:" >&2; tmux -L $sock capture-pane -p -t hot >&2; exit 1; }
 for k in '?' Escape g g e E e G Escape m Escape / s t e p Enter Escape Home End Escape Down Enter Escape Escape Down Up q; do
   tmux -L $sock send-keys -t hot "$k"
   sleep 1.5
 done
-for _ in $(seq 100); do tmux -L $sock has-session -t hot 2>/dev/null || break; sleep 0.2; done
+for _ in $(seq 300); do tmux -L $sock has-session -t hot 2>/dev/null || break; sleep 0.2; done
+[ -s "$tmp/tui.cg" ] || { echo "hot-functions: argus-tui did not quit and write its profile:" >&2; cat "$tmp/tui.err" >&2; exit 1; }
 kill -TERM $srv
 wait $srv 2>/dev/null || true
 srv=
 
-# Every function that ran and is the binary's own, in the order the unordered binary holds them (module by module).
-python3 - "$tmp" >scripts/hot-functions.txt <<'PY'
-import re, subprocess, sys
+[ -s "$tmp/server.cg" ] || { echo "hot-functions: the server wrote no profile:" >&2; tail -5 "$tmp/err" >&2; exit 1; }
+
+# Every function that ran, in a section of its own (lld moves whole sections: a name in a library's one big .text,
+# or one that many sections define, such as the compiler's merged `…Tm` helpers, would bring all of it along), in
+# the order this build holds them (module by module). Written whole, then put in place.
+python3 - "$tmp" >"$tmp/hot-functions.txt" <<'PY'
+import collections, re, sys
 tmp = sys.argv[1]
 print("# made by scripts/hot-functions.sh: the functions argus-server and argus-tui ran (lld reads each line as a name)")
 seen = set()
@@ -101,12 +111,24 @@ for p in ("argus-server", "argus-tui"):
     for line in open(f"{tmp}/{p.split('-')[1]}.cg", errors="replace"):
         m = re.match(r"c?fn=\(\d+\) (.+)$", line.rstrip("\n"))
         if m: ran.add(m.group(1))
-    own = {}
-    for line in subprocess.run(["nm", "--defined-only", f"{tmp}/{p}"], capture_output=True, text=True).stdout.splitlines():
-        f = line.split(" ")
-        if len(f) == 3 and f[1] in "tTwW": own.setdefault(f[2], int(f[0], 16))
-    for name in sorted((n for n in ran if n in own and n not in seen), key=own.get):
+    # The link map: each input section of .text (`file:(.text.NAME)`), then the symbols it defines, at their address.
+    where, sections, text, section = {}, collections.Counter(), False, None
+    # Columns: VMA, LMA, size, alignment, then the name, indented 0 (output section), 8 (input) or 16 (symbol).
+    for line in open(f"{tmp}/{p}.map", errors="replace"):
+        m = re.match(r"\s*([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+ ( *)(\S.*)$", line.rstrip("\n"))
+        if not m: continue
+        depth, name = len(m.group(2)), m.group(3)
+        if depth == 0:
+            text = name == ".text"
+        elif text and depth == 8:
+            section = name.rsplit(":(", 1)[-1].rstrip(")")
+        elif text:
+            sections[name] += 1
+            where[name] = (int(m.group(1), 16), section)
+    own = [n for n in ran if n in where and sections[n] == 1 and where[n][1].startswith(".text.") and n not in seen]
+    for name in sorted(own, key=lambda n: where[n][0]):
         seen.add(name)
         print(name)
 PY
+mv "$tmp/hot-functions.txt" scripts/hot-functions.txt
 echo "hot-functions: $(($(wc -l <scripts/hot-functions.txt) - 1)) functions in scripts/hot-functions.txt" >&2

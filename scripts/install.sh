@@ -6,7 +6,13 @@
 #   scripts/install.sh [PREFIX]                         optimised build (what you want)
 #   ARGUS_BUILD_CONFIG=debug scripts/install.sh PREFIX  same linking, unoptimised (what the tests check)
 #   ARGUS_KEEP_SYMBOLS=1 scripts/install.sh PREFIX      keeps the symbol tables (for a profiler; see hot-functions.sh)
+#   ARGUS_LINK_MAP_DIR=DIR scripts/install.sh PREFIX    also writes each binary's link map to DIR/<binary>.map
 set -euo pipefail
+config="${ARGUS_BUILD_CONFIG:-release}"
+case "$config" in
+  release | debug) ;;
+  *) echo "install: ARGUS_BUILD_CONFIG must be release or debug, not '$config'." >&2; exit 2 ;;
+esac
 prefix="${1:-$HOME/.local/bin}"
 # A relative PREFIX is relative to where you ran this, not to the repository; checked before anything is built.
 case "$prefix" in /*) ;; *) prefix="$PWD/$prefix" ;; esac
@@ -15,11 +21,6 @@ if ! mkdir -p "$prefix" 2>/dev/null || [ ! -w "$prefix" ]; then
   exit 2
 fi
 cd "$(dirname "$0")/.."
-config="${ARGUS_BUILD_CONFIG:-release}"
-case "$config" in
-  release | debug) ;;
-  *) echo "install: ARGUS_BUILD_CONFIG must be release or debug, not '$config'." >&2; exit 2 ;;
-esac
 scripts/deps.sh
 source scripts/release-build.sh
 build=(-c debug)
@@ -70,14 +71,15 @@ args[args.index("-o") + 1] = out
 sys.stdout.write("\0".join(args) + "\0")
 PY
   )
-  if [ ${#link[@]} -eq 0 ] || ! "${link[@]}" "${static[@]}" >"$log" 2>&1; then
+  map=(); [ -n "${ARGUS_LINK_MAP_DIR:-}" ] && map=(-Xlinker "-Map=$ARGUS_LINK_MAP_DIR/$p.map" -Xlinker --no-demangle)
+  if [ ${#link[@]} -eq 0 ] || ! "${link[@]}" "${static[@]}" "${map[@]}" >"$log" 2>&1; then
     head -20 "$log" >&2
     echo "install: linking $p with the Swift runtime failed (above)." >&2
     exit 1
   fi
 done
 # A release install drops the symbol tables (a fifth of the size); a debug one keeps them for the debugger.
-strip=(); [ "$config" = release ] && [ -z "${ARGUS_KEEP_SYMBOLS:-}" ] && strip=(-s)
+strip=(); [ "$config" = release ] && [ "${ARGUS_KEEP_SYMBOLS:-0}" != 1 ] && strip=(-s)
 for p in "${products[@]}"; do install -m 0755 "${strip[@]}" "$stage/$p" "$prefix/$p"; done
 echo "installed ${products[*]} $("$prefix/argus-tui" --version) in $prefix" >&2
 case ":$PATH:" in
