@@ -17,8 +17,8 @@ tmp=$(mktemp -d -t argus-hot.XXXXXX)
 sock="argus-hot-$$"
 srv=
 trap 'tmux -L $sock kill-server 2>/dev/null || true; [ -n "$srv" ] && kill "$srv" 2>/dev/null; rm -rf "$tmp"' EXIT
-echo "hot-functions: building (release, symbols and link maps kept)" >&2
-ARGUS_KEEP_SYMBOLS=1 ARGUS_LINK_MAP_DIR="$tmp" scripts/install.sh "$tmp/bin"
+echo "hot-functions: building (release, symbols kept)" >&2
+ARGUS_KEEP_SYMBOLS=1 scripts/install.sh "$tmp/bin"
 # valgrind cannot read the toolchain's DWARF 5: the symbol tables are all it needs.
 for p in argus-server argus-tui; do objcopy --strip-debug "$tmp/bin/$p" "$tmp/$p"; done
 callgrind=(valgrind --tool=callgrind --dump-instr=no --demangle=no)
@@ -98,11 +98,13 @@ srv=
 
 [ -s "$tmp/server.cg" ] || { echo "hot-functions: the server wrote no profile:" >&2; tail -5 "$tmp/err" >&2; exit 1; }
 
-# Every function that ran, in a section of its own (lld moves whole sections: a name in a library's one big .text,
-# or one that many sections define, such as the compiler's merged `…Tm` helpers, would bring all of it along), in
-# the order this build holds them (module by module). Written whole, then put in place.
+# Every function that ran and is the binary's own, in the order this build holds them (module by module), written
+# whole and then put in place. lld moves whole sections: a name in a library's one big .text (one not compiled with
+# -function-sections) brings all of it, and a name many sections define (the compiler's merged `…Tm` helpers) brings
+# every copy. Both are kept: cold code inside the front costs nothing resident unless it is next to hot code, and
+# leaving them out took the idle server from 25.2 to 28.4 MB (bench/README.md).
 python3 - "$tmp" >"$tmp/hot-functions.txt" <<'PY'
-import collections, re, sys
+import re, subprocess, sys
 tmp = sys.argv[1]
 print("# made by scripts/hot-functions.sh: the functions argus-server and argus-tui ran (lld reads each line as a name)")
 seen = set()
@@ -111,22 +113,11 @@ for p in ("argus-server", "argus-tui"):
     for line in open(f"{tmp}/{p.split('-')[1]}.cg", errors="replace"):
         m = re.match(r"c?fn=\(\d+\) (.+)$", line.rstrip("\n"))
         if m: ran.add(m.group(1))
-    # The link map: each input section of .text (`file:(.text.NAME)`), then the symbols it defines, at their address.
-    where, sections, text, section = {}, collections.Counter(), False, None
-    # Columns: VMA, LMA, size, alignment, then the name, indented 0 (output section), 8 (input) or 16 (symbol).
-    for line in open(f"{tmp}/{p}.map", errors="replace"):
-        m = re.match(r"\s*([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+ ( *)(\S.*)$", line.rstrip("\n"))
-        if not m: continue
-        depth, name = len(m.group(2)), m.group(3)
-        if depth == 0:
-            text = name == ".text"
-        elif text and depth == 8:
-            section = name.rsplit(":(", 1)[-1].rstrip(")")
-        elif text:
-            sections[name] += 1
-            where[name] = (int(m.group(1), 16), section)
-    own = [n for n in ran if n in where and sections[n] == 1 and where[n][1].startswith(".text.") and n not in seen]
-    for name in sorted(own, key=lambda n: where[n][0]):
+    own = {}
+    for line in subprocess.run(["nm", "--defined-only", f"{tmp}/{p}"], capture_output=True, text=True).stdout.splitlines():
+        f = line.split(" ")
+        if len(f) == 3 and f[1] in "tTwW": own.setdefault(f[2], int(f[0], 16))
+    for name in sorted((n for n in ran if n in own and n not in seen), key=own.get):
         seen.add(name)
         print(name)
 PY

@@ -6,7 +6,6 @@
 #   scripts/install.sh [PREFIX]                         optimised build (what you want)
 #   ARGUS_BUILD_CONFIG=debug scripts/install.sh PREFIX  same linking, unoptimised (what the tests check)
 #   ARGUS_KEEP_SYMBOLS=1 scripts/install.sh PREFIX      keeps the symbol tables (for a profiler; see hot-functions.sh)
-#   ARGUS_LINK_MAP_DIR=DIR scripts/install.sh PREFIX    also writes each binary's link map to DIR/<binary>.map
 set -euo pipefail
 config="${ARGUS_BUILD_CONFIG:-release}"
 case "$config" in
@@ -71,8 +70,7 @@ args[args.index("-o") + 1] = out
 sys.stdout.write("\0".join(args) + "\0")
 PY
   )
-  map=(); [ -n "${ARGUS_LINK_MAP_DIR:-}" ] && map=(-Xlinker "-Map=$ARGUS_LINK_MAP_DIR/$p.map" -Xlinker --no-demangle)
-  if [ ${#link[@]} -eq 0 ] || ! "${link[@]}" "${static[@]}" "${map[@]}" >"$log" 2>&1; then
+  if [ ${#link[@]} -eq 0 ] || ! "${link[@]}" "${static[@]}" >"$log" 2>&1; then
     head -20 "$log" >&2
     echo "install: linking $p with the Swift runtime failed (above)." >&2
     exit 1
