@@ -388,8 +388,10 @@ struct TUIEndToEndTests {
         let t = try Tmux([Binaries.path("argus-tui"), link], env: ["ARGUS_TOKEN": ""])
         try t.wait("the batch's jobs") { $0.contains("[read-only]") && $0.contains("j1") }
         t.send("Enter")
-        let pane = try t.wait("the read-only job screen") { $0.contains("b1 / j1") && $0.contains("1━train_loss") }
-        #expect(pane.contains("read-only view: actions hidden"))
+        // The whole frame: a capture can catch curses half way down the screen (CI did once).
+        let pane = try t.wait("the read-only job screen") {
+            $0.contains("b1 / j1") && $0.contains("1━train_loss") && $0.contains("read-only view: actions hidden")
+        }
         #expect(!pane.contains("[s] Stop"))
         t.send("s")
         Thread.sleep(forTimeInterval: 0.5)
