@@ -62,9 +62,14 @@ struct AgentLoop {
         _ = try? client.post("/api/agents/\(agentID)/heartbeat", json: ["home": .string(AgentLoop.home)])
     }
 
-    /// Where a rerun with no recorded directory runs: this user's home (`/` when HOME names none).
+    /// Where a rerun with no recorded directory runs: this user's home, from HOME, else the password database (a
+    /// service started without HOME), else `/`.
     static var home: String {
-        ProcessInfo.processInfo.environment["HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/"
+        if let h = ProcessInfo.processInfo.environment["HOME"], h.hasPrefix("/") { return h }
+        if let entry = getpwuid(getuid()), let dir = entry.pointee.pw_dir, dir[0] == 47 /* "/" */ {
+            return String(cString: dir)
+        }
+        return "/"
     }
 
     /// The newest journal entry whose `key` is `value`: `id` for a command this agent began, `pid` for a run it

@@ -38,6 +38,13 @@ struct AgentOwnershipTests {
         #expect(try runsIn() == "the agent's home directory (no working directory was recorded)")
         #expect(try agent.post("/api/agents/\(id)/heartbeat", json: ["home": "/home/alice"]).status == 204)
         #expect(try runsIn() == "/home/alice, the agent's home (no working directory was recorded)")
+        // A blank recorded directory (a script that sent "") is none: not a directory named "" that cannot exist.
+        try alice.mustPost(
+            Ev.make("batch_start", batch: "blank", data: ["command": "python train.py", "cwd": "  "], source: Self.source))
+        try alice.mustPost(Ev.make("batch_done", batch: "blank", source: Self.source))
+        #expect(
+            try alice.mustGet("/api/batches/blank/actions")["rerun"]?["runs_in"]
+                == "/home/alice, the agent's home (no working directory was recorded)")
         for bad: JSON in ["home/alice", "/home/\u{1B}[31malice", 42, .null, .string("/" + String(repeating: "a", count: 4096))] {
             let r = try agent.post("/api/agents/\(id)/heartbeat", json: ["home": bad])
             #expect(r.status == 422 && r.detail == "home must be an absolute path of printable text, at most 4096 bytes.", "\(bad)")

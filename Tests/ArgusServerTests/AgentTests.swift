@@ -227,7 +227,8 @@ struct AgentTests {
         let failed = try JSON.parse(try #require(crash.dataEvents.first { $0.type == ServerEventTypes.rerunFailed }).data)
         #expect(
             failed["data"]?["error"]
-                == "its process exited with status 3 before its run reported (its output is in argus-agent's log on the host)")
+                == "its process exited with status 3 in \(work.path) before its run reported (its output is in argus-agent's log on the host)"
+        )
         // Its rerun is over: another may be asked for. Whoever opens the batch later still reads why it failed, with
         // when, until another rerun is asked for.
         let rerun = try #require(try c.mustGet("/api/batches/crash/actions")["rerun"])
@@ -545,8 +546,10 @@ extension AgentTests {
         #expect(try c.post("/api/batches/dies/rerun", json: [:]).status == 202)
         try events.wait(until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
         let failed = events.dataEvents.first { $0.type == ServerEventTypes.rerunFailed }?.data ?? ""
-        #expect(failed.contains("exited with status 4 before its run reported"), "\(failed)")
-        #expect(failed.contains("it ran in \(home.path), the agent's home (no working directory was recorded)"), "\(failed)")
+        #expect(
+            failed.contains(
+                "exited with status 4 in \(home.path), the agent's home (no working directory was recorded) before its run reported"),
+            "\(failed)")
     }
 
     @Test("a run started by hand with a rerun's command, linked to it in its place, is not stopped through the rerun's process group")
@@ -712,6 +715,6 @@ struct AgentRestartTests {
         defer { events.stop() }
         try events.wait(timeout: 40, until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
         let failed = events.dataEvents.first { $0.type == ServerEventTypes.rerunFailed }?.data ?? ""
-        #expect(failed.contains("exited with status 5 before its run reported"), "\(failed)")
+        #expect(failed.contains("exited with status 5 in \(work.path) before its run reported"), "\(failed)")
     }
 }

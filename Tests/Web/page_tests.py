@@ -328,6 +328,7 @@ class Relay:
         self.open = []  # [frozen flag] per connection
         self.sockets = []
         self.refusing = False
+        self.answer = None
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self):
@@ -336,6 +337,9 @@ class Relay:
         while True:
             client, _ = self.listener.accept()
             if self.refusing:
+                if self.answer:  # a proxy whose upstream is down
+                    client.recv(65536)
+                    client.sendall(f"HTTP/1.1 {self.answer}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
                 client.close()
                 continue
             upstream = socket.create_connection(self.target)
@@ -364,9 +368,10 @@ class Relay:
         for flag in self.open:
             flag[0] = flag[1]
 
-    def down(self):
+    def down(self, answer=None):
+        """answer: a status line ("502 Bad Gateway") every request gets while down, as from a proxy; else none."""
         import socket
-        self.refusing = True
+        self.refusing, self.answer = True, answer
         for s in self.sockets:
             try:
                 s.shutdown(socket.SHUT_RDWR)
@@ -411,8 +416,18 @@ def silent_drop(b):
 def outage(b):
     """While the server cannot be reached, the page counts its tries to resume the stream and says since when it is
     down (argus-tui's header counts them too); back up, the stream resumes from the last id and the page is live."""
+    down_and_back(b, None)
+
+
+@scenario
+def gateway_outage(b):
+    """The same behind a proxy that answers 502 while argus-server is down: an outage, not a refusal ("offline")."""
+    down_and_back(b, "502 Bad Gateway")
+
+
+def down_and_back(b, answer):
     relay = live_behind_relay(b)
-    relay.down()
+    relay.down(answer)
     down_at = time.time()
     conn = "document.querySelector('#conn').textContent"
     b.wait_js(r"/^reconnecting \(attempt [2-9]\) · lost at \d\d:\d\d:\d\d/.test(" + conn + ")",
@@ -1168,10 +1183,11 @@ def main(argv):
             b.assert_clean(URL, allow_console=[
                 "^" + re.escape(URL) + r"/api/sse\S* - Failed to load resource: the server responded with a status of 429",
                 r"EventSource's response has a status 429"])
-        elif name == "outage":
+        elif name in ("outage", "gateway_outage"):
             # The stream cut by the relay and the tries refused while it is down (that is the scenario). Nothing else.
             b.assert_clean(URL, allow_console=[
-                "^" + re.escape(URL) + r"/api/sse\S* - Failed to load resource: net::ERR_[A-Z_]+$"])
+                "^" + re.escape(URL) + r"/api/sse\S* - Failed to load resource: (net::ERR_[A-Z_]+|the server responded with a status of 502 .*)$",
+                r"EventSource's response has a status 502"])
         elif name != "revoked":
             b.assert_clean(URL)
         print(f"ok {name} ({time.monotonic() - t0:.1f} s)")

@@ -102,12 +102,12 @@ struct AgentController {
                 code > 128 && code < 160 ? "status \(code) (signal \(code - 128))" : "status \(code)"
             } ?? "an unknown status"
         guard let linked = try await store.linkedBatch(ofRerun: command.id) else {
+            // Where it ran, whichever way it ended: the first thing to check on the host.
+            let place = RerunDirectory.phrase(command.cwd, home: try await store.agentHome(command.agentID))
             let why =
                 exitCode == 0
-                ? "its process exited (status 0) before its run reported: are ARGUS_URL and ARGUS_TOKEN set where the agent runs?"
-                : "its process exited with \(status) before its run reported (its output is in argus-agent's log on the host)"
-                    + (command.cwd == nil
-                        ? "; it ran in \(RerunDirectory.phrase(nil, home: try await store.agentHome(command.agentID)))" : "")
+                ? "its process exited (status 0) in \(place) before its run reported: does the command report to Argus, with ARGUS_URL and ARGUS_TOKEN set where the agent runs?"
+                : "its process exited with \(status) in \(place) before its run reported (its output is in argus-agent's log on the host)"
             try await reportRerunFailed(command, error: why)
             return
         }

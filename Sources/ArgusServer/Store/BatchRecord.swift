@@ -126,6 +126,12 @@ struct BatchRecord: Sendable {
         return counts.count == 3 && counts[1] == "of" && Int(counts[0]) != nil && Int(counts[2]) != nil
     }
 
+    /// A recorded working directory: blank text (a script that sent "") is none, so a rerun runs where a batch with
+    /// none does, and the prompts say so, instead of failing on a directory named "".
+    static func directory(_ value: JSON?) -> String? {
+        value?.stringValue.flatMap { $0.allSatisfy(\.isWhitespace) ? nil : $0 }
+    }
+
     /// Applies one ingested event to the summary (SPEC §3 "Effects"). `jobsSeen`: whether any job event of the batch
     /// reached the server (asked only for the events that end it).
     mutating func apply(_ e: IncomingEvent, receivedUs: Int64, jobsSeen: Bool = true) {
@@ -147,7 +153,7 @@ struct BatchRecord: Sendable {
             user = e.source["user"]?.stringValue ?? user
             gitSHA = e.source["commit"]?.stringValue ?? gitSHA
             command = e.data["command"]?.stringValue ?? e.source["command"]?.stringValue ?? command
-            cwd = e.data["cwd"]?.stringValue ?? cwd
+            cwd = BatchRecord.directory(e.data["cwd"]) ?? cwd
         case "env_snapshot":
             // Fills what batch_start left out; never overwrites it.
             host = host ?? e.data["hostname"]?.stringValue ?? e.source["host"]?.stringValue
@@ -156,7 +162,7 @@ struct BatchRecord: Sendable {
                 gitSHA ?? e.data["git_sha"]?.stringValue ?? e.data["commit"]?.stringValue
                 ?? e.source["commit"]?.stringValue
             command = command ?? e.data["command"]?.stringValue ?? e.source["command"]?.stringValue
-            cwd = cwd ?? e.data["cwd"]?.stringValue
+            cwd = cwd ?? BatchRecord.directory(e.data["cwd"])
         case ServerEventTypes.stopRequested:
             // Server-made (POST /stop). A batch that already ended keeps its status.
             stopRequested = true

@@ -1,7 +1,6 @@
-// The job-detail page, top to bottom like argus-tui's: banners, telemetry, loss curve, failure reason, log tail,
-// action bar, environment. State is what the server says: the `/view` load, then `summary` frames that replace the
-// batch and the job; `job_epoch` frames add chart points and `log_line` frames add log lines. Run state (status,
-// loss, elapsed, GPU figures, stop state) is never worked out here from raw events.
+// The job-detail page, top to bottom like argus-tui's. State is what the server says: the `/view` load, then
+// `summary` frames that replace the batch and the job; `job_epoch` and `log_line` frames add chart points and log
+// lines. Run state (status, loss, elapsed, GPU figures, stop state) is never worked out here from raw events.
 import { $, el, clean, mount, crumbs, setText } from './dom.js';
 import { api, enc, isShare } from './api.js';
 import { Live } from './live.js';
@@ -182,10 +181,9 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
   });
   live.heardAt(isoSeconds(first.batch?.last_received) ?? isoSeconds(first.batch?.last_activity));
   live.start();
-  // The idle badge and the banners say "for 3m": they move on with the clock. Rerun of a finished batch with a
-  // recorded command waits on its owner's agent being online for its host, and no event says when one comes or
-  // goes; Mark failed of a stopping batch opens after a silent minute: while so, the actions are asked for again
-  // every 3 s (one small GET; argus-tui's Update.actionsFollowAgents).
+  // The idle badge and the banners say "for 3m": they move on with the clock. No event says when an agent comes
+  // or goes, or when a stopping batch's silent minute (Mark failed) is up: while either matters, the actions are
+  // asked for again every 3 s (one small GET; argus-tui's Update.actionsFollowAgents).
   let ticks = 0;
   const tick = setInterval(() => {
     if (s.job) { renderTelemetry(s.job); renderBanners(banners(s.batch, s.job, s.notices, s.actions)); }

@@ -1,6 +1,5 @@
-// The live connection: one EventSource, its state in `#conn` (live / reconnecting / offline) with the age of the
-// last event from the run. EventSource resumes with Last-Event-ID on its own; when it gives up (an HTTP error),
-// the page asks `onClosed` why and tries again later from the last id it saw.
+// The live connection: one EventSource, its state in `#conn` with the age of the run's last event. EventSource
+// resumes with Last-Event-ID on its own; when it gives up (an HTTP error), the page asks why and tries again.
 import { $, setText } from './dom.js';
 import { sseURL } from './api.js';
 import { age, clock, nowSeconds } from './format.js';
@@ -27,8 +26,8 @@ export class Live {
     this.es = null;
     this.retryTimer = 0;
     this.stopped = false;
-    // The watchdog: the server writes at least every `keepalive_s` (its hello says; as events, `keepalive=event`),
-    // so a longer silence means the connection died without a word and EventSource would wait on it forever.
+    // The watchdog: the server writes at least every `keepalive_s` (its hello says), so a longer silence means the
+    // connection died without a word, and EventSource would wait on it forever.
     this.keepaliveS = 15;
     this.heardFromServerAt = nowSeconds();
     // Down since when, and tries to resume (argus-tui counts them too); reset when the server speaks.
@@ -59,24 +58,24 @@ export class Live {
     const es = new EventSource(sseURL(this.channels, this.lastID));
     this.es = es;
     this.heardFromServerAt = nowSeconds();
-    this.set('reconnecting', 'connecting…');
+    if (this.lostAt === null) this.set('reconnecting', 'connecting…');
     es.onopen = () => this.set('live', '');
     es.onerror = () => {
       if (es !== this.es) return;
       // A try failed and the browser makes the next one itself: the watchdog leaves it be.
-      if (es.readyState === EventSource.CONNECTING) {
-        this.failedAt = nowSeconds();
-        if (this.lostAt === null) this.lostAt = this.failedAt;
-        this.retrying(`lost at ${clock(this.lostAt)}`);
-        return;
-      }
+      if (es.readyState === EventSource.CONNECTING) return this.failed();
       es.close();
-      this.set('offline', 'the server refused the stream');
-      this.why().then((detail) => {
-        if (detail && es === this.es) this.set('offline', `the server refused the stream: ${detail}`);
-        return this.onClosed();
-      }).then((retry) => {
-        if (retry && !this.stopped) this.retryTimer = setTimeout(() => this.start(), 5000);
+      this.why().then((no) => {
+        if (es !== this.es) return false;
+        // A 5xx is an outage (argus-server down behind a proxy, say), not a refusal: tried again as the browser does.
+        if (no?.status >= 500) {
+          this.failed();
+          return 2000;
+        }
+        this.set('offline', 'the server refused the stream' + (no ? `: ${no.detail}` : ''));
+        return this.onClosed().then((again) => again && 5000);
+      }).then((ms) => {
+        if (ms && !this.stopped) this.retryTimer = setTimeout(() => this.start(), ms);
       });
     };
     for (const type of ['hello', 'keepalive', ...FROM_RUN, ...SERVER_MADE]) {
@@ -84,15 +83,15 @@ export class Live {
     }
   }
 
-  /** Why the server refuses the stream (EventSource never shows a refusal's body), by one fetch of the URL; null
-   *  when it would be accepted now, or cannot be asked. */
+  /** Why the server refuses the stream ({status, detail}; EventSource never shows a refusal), by one fetch of the
+   *  URL; null when it would be accepted now, or cannot be asked. */
   async why() {
     const ctl = new AbortController();
     try {
       const res = await fetch(sseURL(this.channels, null), { signal: ctl.signal, credentials: 'same-origin', cache: 'no-store' });
       if (res.ok) { ctl.abort(); return null; }
       const body = await res.json().catch(() => null);
-      return body?.detail || `HTTP ${res.status}`;
+      return { status: res.status, detail: body?.detail || `HTTP ${res.status}` };
     } catch (e) {
       return null;
     }
@@ -110,6 +109,13 @@ export class Live {
     this.es = null;
     this.start();
     this.retrying(`nothing from the server since ${clock(this.lostAt)}`);
+  }
+
+  /** A try to resume failed and another comes: counted, with when the stream was lost. */
+  failed() {
+    this.failedAt = nowSeconds();
+    if (this.lostAt === null) this.lostAt = this.failedAt;
+    this.retrying(`lost at ${clock(this.lostAt)}`);
   }
 
   /** One more try to resume: counted, with what was lost when. */
