@@ -10,7 +10,10 @@ shift || true
 [[ "$starts" =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/idle.sh [STARTS=3] [DIR…] (STARTS a whole number, at least 1)" >&2; exit 2; }
 # DIRs are relative to where this was run, as scripts/install.sh's PREFIX is.
 dirs=()
-for d in "$@"; do case "$d" in /*) dirs+=("$d") ;; *) dirs+=("$PWD/$d") ;; esac; done
+for d in "$@"; do
+  case "$d" in /*) ;; *) d="$PWD/$d" ;; esac
+  [[ " ${dirs[*]} " == *" $d "* ]] || dirs+=("$d")  # each once: its figures are kept by its name
+done
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d -t argus-idle.XXXXXX)
 pid=

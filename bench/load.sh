@@ -11,8 +11,8 @@ dir=$(mktemp -d)
 pid=
 trap 'kill $pid 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"' EXIT
 source scripts/release-build.sh
-build=("${release_flags[@]}"); bin=.build/release
-if [ -n "${DEBUG:-}" ]; then build=(-c debug); bin=.build/debug; fi
+config=release; [ -n "${DEBUG:-}" ] && config=debug
+flags_for $config; bin=.build/$config
 for product in argus-server argus-bench; do
   swift build "${build[@]}" --product $product >/dev/null 2>"$dir/build.err" || { cat "$dir/build.err"; exit 1; }
 done

@@ -12,7 +12,7 @@ venv=.build/sdk-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c "import selenium" 2>/dev/null || "$venv/bin/pip" install -q selenium
 source scripts/release-build.sh
-build=("${release_flags[@]}"); [ "$config" = release ] || build=(-c "$config")
+flags_for "$config"
 swift build "${build[@]}" --product argus-server >/dev/null
 bin=$(swift build -c "$config" --show-bin-path)/argus-server
 dir=$(mktemp -d)

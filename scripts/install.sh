@@ -22,8 +22,7 @@ fi
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 source scripts/release-build.sh
-build=(-c debug)
-[ "$config" = release ] && build=("${release_flags[@]}")
+flags_for "$config"
 products=(argus-server argus-tui argus-agent)
 log=$(mktemp -t argus-install.XXXXXX)
 stage=$(mktemp -d -t argus-install.XXXXXX)

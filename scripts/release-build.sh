@@ -9,3 +9,5 @@
 # keeps their old objects until `rm -rf .build/*/release` (a new clone has none).
 release_flags=(-c release -Xswiftc -Xfrontend -Xswiftc -function-sections)
 release_build() { swift build "${release_flags[@]}" "$@"; }
+# flags_for CONFIG: sets the array `build` to the `swift build` options of that configuration (release as above).
+flags_for() { if [ "$1" = release ]; then build=("${release_flags[@]}"); else build=(-c "$1"); fi; }

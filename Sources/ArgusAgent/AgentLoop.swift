@@ -66,10 +66,8 @@ struct AgentLoop {
     /// service started without HOME), else `/`.
     static var home: String {
         if let h = ProcessInfo.processInfo.environment["HOME"], h.hasPrefix("/") { return h }
-        if let entry = getpwuid(getuid()), let dir = entry.pointee.pw_dir, dir[0] == 47 /* "/" */ {
-            return String(cString: dir)
-        }
-        return "/"
+        let passwd = getpwuid(getuid())?.pointee.pw_dir.map { String(cString: $0) }
+        return passwd.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/"
     }
 
     /// The newest journal entry whose `key` is `value`: `id` for a command this agent began, `pid` for a run it
