@@ -170,7 +170,7 @@ public final class ArgusStore: Sendable {
         return noteWriteSuccess(value)
     }
 
-    /// The same, blocking the calling thread until it commits (the ingest pipeline's own thread, `WriterThread`).
+    /// The same, blocking the calling thread until it commits (the ingest pipeline: `IngestPipeline`).
     func writeNow<T>(_ updates: (SQLConnection) throws -> T) throws -> T {
         try refuseIfDamaged()
         let value: T
@@ -395,7 +395,7 @@ struct BatchSummary: Sendable {
 extension ArgusStore {
     /// Stores events in one transaction: dedupe, insert, summaries. Returns one outcome per item, in order,
     /// and the newly stored events in id order (for streaming after commit).
-    /// Commits `items` in one transaction, blocking the calling thread (the pipeline's `WriterThread`).
+    /// Commits `items` in one transaction, blocking the calling thread (`IngestPipeline`).
     func ingestNow(_ items: [IngestItem], idleWindowUs: Int64) throws -> ([IngestOutcome], [StoredEvent]) {
         try writeNow { [clock] db in
             var t = IngestTransaction(db: db, receivedUs: clock.nowUs(), idleWindowUs: idleWindowUs)
