@@ -4,10 +4,14 @@ import Testing
 
 @Suite("One argus-server per SQLite data dir")
 struct ServeLockTests {
-    @Test("a second serve on a data dir in use is one sentence naming the first's pid; tokens are still minted beside it")
-    func secondServeRefused() throws {
+    @Test(
+        "a second serve on a data dir in use is one sentence naming the first's pid; tokens are still minted beside it",
+        arguments: [false, true])
+    func secondServeRefused(lockFileDeleted: Bool) throws {
         let first = try TestServer(sqlite: true)
         defer { _ = first.stop() }
+        // Someone tidies the data dir while the server runs: the dir itself is locked too.
+        if lockFileDeleted { try FileManager.default.removeItem(at: first.dataDir.appendingPathComponent("serve.lock")) }
         let out = first.dataDir.appendingPathComponent("second.out").path
         let err = first.dataDir.appendingPathComponent("second.err").path
         let second = try startProcess(
@@ -21,7 +25,7 @@ struct ServeLockTests {
         let message = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
         #expect(
             message
-                == "argus-server: Another argus-server (pid \(first.process.processIdentifier)) is serving \(first.dataDir.path): "
+                == "argus-server: Another argus-server\(lockFileDeleted ? "" : " (pid \(first.process.processIdentifier))") is serving \(first.dataDir.path): "
                 + "stop it first, or give this one its own --data-dir (servers that share one database need PostgreSQL: --database-url).\n",
             "\(message)")
         // The first one goes on serving, and the commands meant to run beside it still do.

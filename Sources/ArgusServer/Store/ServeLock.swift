@@ -14,24 +14,42 @@ enum ServeLock {
 
     /// Takes the lock for the rest of the process, or says which server holds it. A data dir where the file cannot
     /// be created (read-only) is not locked: the database could not be written there either, and says so itself.
+    /// The data dir itself is locked as well, so a `serve.lock` deleted while its server runs (a tidy-up of the dir)
+    /// does not let a second server in; where directories cannot be locked (some network file systems), the file's
+    /// lock is the only one.
     static func acquire(dataDir: String) throws(ArgusStore.OpenError) {
         let path = (dataDir as NSString).appendingPathComponent(fileName)
+        let dir = open(dataDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 && flock(dir, LOCK_EX | LOCK_NB) != 0 {
+            let held = errno == EWOULDBLOCK
+            close(dir)
+            if held {
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                throw refusal(dataDir, pid: fd >= 0 ? holder(fd) : nil)
+            }
+        }
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            var buffer = [UInt8](repeating: 0, count: 32)
-            let n = read(fd, &buffer, buffer.count)
-            close(fd)
-            let pid = n > 0 ? Int(String(decoding: buffer[..<n], as: UTF8.self).trimmed()) : nil
-            throw ArgusStore.OpenError(
-                description: "Another argus-server\(pid.map { " (pid \($0))" } ?? "") is serving \(dataDir): stop it first, "
-                    + "or give this one its own --data-dir (servers that share one database need PostgreSQL: --database-url).")
-        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw refusal(dataDir, pid: holder(fd)) }
         // Best effort: the pid only makes the next server's message more precise.
         if ftruncate(fd, 0) == 0 {
             let text = Array("\(getpid())\n".utf8)
             _ = pwrite(fd, text, text.count, 0)
         }
-        // The descriptor stays open (and the lock held) until the process exits.
+        // The descriptors stay open (and the locks held) until the process exits.
+    }
+
+    /// The pid the lock file names (and closes it).
+    private static func holder(_ fd: Int32) -> Int? {
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let n = read(fd, &buffer, buffer.count)
+        close(fd)
+        return n > 0 ? Int(String(decoding: buffer[..<n], as: UTF8.self).trimmed()) : nil
+    }
+
+    private static func refusal(_ dataDir: String, pid: Int?) -> ArgusStore.OpenError {
+        ArgusStore.OpenError(
+            description: "Another argus-server\(pid.map { " (pid \($0))" } ?? "") is serving \(dataDir): stop it first, "
+                + "or give this one its own --data-dir (servers that share one database need PostgreSQL: --database-url).")
     }
 }
