@@ -366,6 +366,20 @@ struct ViewTests {
         s.width = 120
         s.job?.takeActions(["rerun": ["enabled": true, "runs_in": "/srv/proj"]])
         #expect(ScreenView.render(s).text.contains("Rerun batch b1 on its host, in /srv/proj?  y confirms · any other key cancels"))
+        // A 4,000-byte path loses its middle: the question still ends, with its keys, on the screen's last row.
+        let deep = "/home/alice/" + String(repeating: "nested/", count: 570) + "run-42"
+        s.job?.takeActions(["rerun": ["enabled": true, "runs_in": .string(deep)]])
+        for width in [60, 80, 200] {
+            s.width = width
+            let lines = ScreenView.render(s).text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            #expect(lines.count == s.height)
+            #expect(
+                lines.last?.trimmingCharacters(in: .whitespaces).hasSuffix("y confirms · any other key cancels") == true,
+                "\(lines.suffix(4))")
+            let bottom = lines.suffix(3).joined(separator: " ")
+            #expect(bottom.contains("Rerun batch b1 on its host, in /home/alice/nested/"), "\(lines.suffix(4))")
+            #expect(bottom.contains("…") && bottom.contains("nested/run-42?"), "\(lines.suffix(4))")
+        }
     }
 
     @Test("the help overlay lists every key binding from the dispatch table")

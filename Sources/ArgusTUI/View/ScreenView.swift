@@ -378,6 +378,8 @@ public enum ScreenView {
     }
 
     static let promptKeys = "  y confirms · any other key cancels"
+    /// The most rows the status line takes from the screen's body for a long message.
+    static let statusMaxRows = 3
 
     /// The question a Stop, Rerun or Mark failed key asks before anything happens, or nil.
     static func prompt(_ s: AppState) -> String? {
@@ -387,7 +389,22 @@ public enum ScreenView {
         switch pending {
         case .stop: return "Stop batch \(id)? Running jobs will be asked to finish."
         case .markFailed: return "Mark batch \(id) failed? It and its running jobs end as failed."
-        default: return "Rerun batch \(id) on its host, in \(job.rerunRunsIn ?? RerunDirectory.phrase(job.cwd))?"
+        default:
+            // A very long place (a deep path) loses its middle, so the question still ends, with its answer keys, in
+            // the status line's rows.
+            let place = job.rerunRunsIn ?? RerunDirectory.phrase(job.cwd)
+            func question(_ place: String) -> String { "Rerun batch \(id) on its host, in \(place)?" }
+            func fits(_ place: String) -> Bool {
+                TextWidth.wrap(question(place) + promptKeys, max(1, s.width), maxRows: statusMaxRows + 1).count
+                    <= statusMaxRows
+            }
+            if fits(place) { return question(place) }
+            var (low, high) = (1, TextWidth.of(place))  // the widest place that fits is in low..<high
+            while high - low > 1 {
+                let mid = (low + high) / 2
+                if fits(TextWidth.truncateMiddle(place, mid)) { low = mid } else { high = mid }
+            }
+            return question(TextWidth.truncateMiddle(place, low))
         }
     }
 
@@ -404,7 +421,7 @@ public enum ScreenView {
     /// log lines); one row otherwise.
     static func statusRows(_ s: AppState) -> [String] {
         guard let message = bottomMessage(s) else { return [""] }
-        let rows = TextWidth.wrap(message.text, max(1, s.width), maxRows: 3)
+        let rows = TextWidth.wrap(message.text, max(1, s.width), maxRows: statusMaxRows)
         return rows.isEmpty ? [""] : rows
     }
 
