@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Server benchmarks (SPEC targets in issue 2). Builds release, runs the server on a temp dir, and prints a table.
+# Server benchmarks (targets from issue 2). Builds release, runs the server on a temp dir, and prints a table.
 #   bench/run.sh [seconds-per-wrk-run]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -61,7 +61,7 @@ epoch = obj({"epoch": INT, "timestamp": STR, "train_loss": NNUM, "val_loss": NNU
             description="Every other numeric key the job_epoch event carried is kept beside these.")
 log_line = obj({"id": INT, "ts": STR, "job_id": NSTR, "level": STR, "line": STR})
 resource = obj({"id": INT, "ts": STR, "job_id": NSTR}, extra=True,
-               description="The snapshot's flat keys (SPEC §3): gpu_util_pct, gpu_mem_mb, cpu_util_pct, ram_mb, …")
+               description="The snapshot's flat keys: gpu_util_pct, gpu_mem_mb, cpu_util_pct, ram_mb, …")
 action_failure = obj({"reason": STR, "at": {"type": "string", "description": "UTC ISO-8601"}}, description=(
     "Why the host's agent did not carry out this action's latest command for the batch, and when that was known: "
     "on rerun until another rerun is asked for, on stop while the batch is stopping."))
@@ -98,7 +98,7 @@ event = obj({
     "source": obj({"project": STR, "host": STR, "user": STR, "commit": STR, "command": STR}, required=["project"], extra=True),
     "data": {"type": "object"},
 }, required=["event_id", "schema_version", "event_type", "timestamp", "batch_id", "source", "data"], extra=True,
-   description="An event envelope (SPEC §3), as argus-reporter 0.1.3 sends it.")
+   description="An event envelope (schema_version 1.1), as argus-reporter 0.1.3 sends it.")
 single_ok = obj({"accepted": {"const": True}, "event_id": INT, "deduplicated": BOOL})
 batch_item = obj({"event_id": {}, "status": {"type": "string", "enum": ["accepted", "deduplicated", "rejected"]},
                   "db_id": INT, "error": STR}, required=["event_id", "status"])

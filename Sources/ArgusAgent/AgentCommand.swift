@@ -3,7 +3,7 @@ import ArgusClient
 import Foundation
 import Shared
 
-/// `argus-agent`: runs on a training host and carries out Rerun and Stop (SPEC §6).
+/// `argus-agent`: runs on a training host and carries out Rerun and Stop (README, "What Argus is").
 public struct AgentRootCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "argus-agent", abstract: "Carry out Rerun and Stop for argus-server on this host.",
@@ -107,7 +107,7 @@ public struct AgentRootCommand: ParsableCommand {
             let env = ProcessInfo.processInfo.environment
             let missing = ["ARGUS_URL", "ARGUS_TOKEN"].filter { (env[$0] ?? "").isEmpty }
             if !missing.isEmpty {
-                // Reruns inherit this environment (SPEC §6): without these, the SDK in them reports nowhere.
+                // Reruns inherit this environment: without these, the SDK in them reports nowhere.
                 FileHandle.standardError.write(
                     Data(
                         "argus-agent: warning: \(missing.joined(separator: " and ")) \(missing.count == 1 ? "is" : "are") not set, so the runs this agent starts will not report to the server (they inherit its environment).\n"

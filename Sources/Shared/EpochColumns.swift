@@ -1,5 +1,5 @@
 /// A job's epochs as the server reads them from its stored `job_epoch` events, written in either form of the read
-/// API (SPEC §4):
+/// API (openapi.json):
 /// - rows, `GET /api/jobs/{b}/{j}/epochs` and `/view`'s `epochs`: ascending
 ///   `[{epoch, timestamp, train_loss, val_loss, lr, ...every other numeric key, nonfinite?}]`, the three named
 ///   metrics in every row (`null` when missing), `nonfinite` the keys the script reported as NaN or ±infinity;

@@ -1,4 +1,4 @@
-/// Event types of the wire contract (SPEC §3, §5), shared by the server and its clients.
+/// Event types of the wire contract (openapi.json), shared by the server and its clients.
 public enum EventTypes {
     /// What training scripts send. Everything else on a stream is made by the server (stop_requested,
     /// batch_stalled, job_idle_flagged, ...) and is not news from the run itself.

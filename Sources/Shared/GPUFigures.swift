@@ -1,4 +1,4 @@
-/// GPU figures of a resource snapshot (SPEC §3): with a `gpus` list, util is the mean across the listed GPUs
+/// GPU figures of a resource snapshot: with a `gpus` list, util is the mean across the listed GPUs
 /// and memory is kept per GPU; otherwise the flat `gpu_util_pct` / `gpu_mem_mb` / `gpu_mem_total_mb` keys,
 /// which describe GPU 0 (the SDK samples device 0 only).
 public struct GPUFigures: Sendable, Equatable {

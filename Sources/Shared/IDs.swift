@@ -83,7 +83,7 @@ public enum IDEncoding {
     }
 }
 
-/// An SSE channel (SPEC §5): `batch:<b>` or `job:<b>:<j>`. Inside a name each id is percent-encoded
+/// An SSE channel: `batch:<b>` or `job:<b>:<j>`. Inside a name each id is percent-encoded
 /// (`IDEncoding`), so a ':' or ',' in an id cannot split it; ids without such characters read as themselves.
 /// One definition for the server (subscriptions and the `channel` of each frame) and its clients.
 public enum Channel: Hashable, Sendable {

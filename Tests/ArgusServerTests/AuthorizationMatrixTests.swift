@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-/// Every route × every kind of caller → the expected status (SPEC §6: nothing else is reachable with a share or agent token).
+/// Every route × every kind of caller → the expected status (nothing else is reachable with a share or agent token).
 @Suite("Authorization matrix")
 struct AuthorizationMatrixTests {
     enum Caller: String, CaseIterable {

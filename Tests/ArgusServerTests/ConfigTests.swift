@@ -3,7 +3,7 @@ import Foundation
 import TestSupport
 import Testing
 
-@Suite("Configuration (SPEC §9)")
+@Suite("Configuration")
 struct ConfigTests {
     static let numeric = [
         "ARGUS_IDLE_JOB_THRESHOLD_MIN", "ARGUS_STALL_TIMEOUT_MIN", "ARGUS_WATCHDOG_INTERVAL_S", "ARGUS_AGENT_ONLINE_S",
@@ -96,7 +96,7 @@ struct ConfigTests {
         #expect(rc == 1 && err.contains("ARGUS_STALL_TIMEOUT_MIN") && err.split(separator: "\n").count == 1, "\(rc): \(err)")
     }
 
-    @Test("fractions are accepted, and `serve --help` lists every variable of SPEC §9 with its default")
+    @Test("fractions are accepted, and `serve --help` lists every variable with its default")
     func fractionsAndHelp() throws {
         let s = try TestServer(env: [
             "ARGUS_STALL_TIMEOUT_MIN": "0.05", "ARGUS_IDLE_JOB_THRESHOLD_MIN": "0.5", "ARGUS_WATCHDOG_INTERVAL_S": "2.5",

@@ -4,9 +4,9 @@ import Shared
 import TestSupport
 import Testing
 
-/// The idle detector judges a job by its own snapshots' timestamps (SPEC §9 "Clocks"), so these tests need no
+/// The idle detector judges a job by its own snapshots' timestamps (README, "Guardrails"), so these tests need no
 /// clock: they post snapshots stamped minutes apart and watch what the real server says over HTTP and SSE.
-@Suite("Idle-job detector (SPEC §7, §9)")
+@Suite("Idle-job detector")
 struct IdleDetectorTests {
     static let t0 = Timestamp.now().micros - 3_600_000_000
 

@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-@Suite("Ingest (SPEC §3)")
+@Suite("Ingest")
 struct IngestTests {
     @Test("a single event is stored once; a repeat answers with the original id")
     func singleAndDedupe() throws {

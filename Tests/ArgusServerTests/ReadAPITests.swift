@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-@Suite("Read API and summaries (SPEC §4)")
+@Suite("Read API and summaries")
 struct ReadAPITests {
     /// A small but complete run: batch_start, two jobs, epochs, logs (incl. a heartbeat), multi-GPU snapshots, a failure.
     static func seed(_ c: HTTPClient, batch: String = "b1") throws {

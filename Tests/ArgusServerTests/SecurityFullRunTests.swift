@@ -53,8 +53,8 @@ struct SecurityFullRunTests {
         return out
     }
 
-    /// Every row of every table, as text. The agent's `last_seen_us` is left out: an agent's poll is its presence
-    /// (SPEC §6), the one thing a GET is meant to record.
+    /// Every row of every table, as text. The agent's `last_seen_us` is left out: an agent's poll is its presence,
+    /// the one thing a GET is meant to record.
     static func snapshot(_ dataDir: URL) throws -> [String: [String]] {
         var config = Configuration()
         config.readonly = true

@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-/// The web pages at the HTTP level (SPEC §10), against the real server: routes and headers, the share link's answer
+/// The web pages at the HTTP level, against the real server: routes and headers, the share link's answer
 /// to a browser, the assets, and signing in with a session cookie. What the page shows is WebPageTests' business.
 @Suite("Web routes, assets and sessions")
 struct WebRoutesTests {

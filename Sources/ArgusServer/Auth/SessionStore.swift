@@ -1,6 +1,6 @@
 import Shared
 
-/// A browser session (SPEC §10): the web page exchanges a user's API token for a random cookie secret, so the
+/// A browser session (README, "The web page"): the web page exchanges a user's API token for a random cookie secret, so the
 /// token never has to stay in the page. Only a hash of the secret is stored; the session acts as the token's user
 /// and ends when the token is revoked, when the user signs out, or after `lifetimeS`.
 enum WebSession {

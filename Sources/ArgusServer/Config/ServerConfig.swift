@@ -1,6 +1,6 @@
 import Foundation
 
-/// Everything the server reads from `ARGUS_*` variables (SPEC §9), parsed strictly:
+/// Everything the server reads from `ARGUS_*` variables (`variables` below, listed by `serve --help`), parsed strictly:
 /// a value that does not parse is an error naming the variable, never a silent default.
 public struct ServerConfig: Sendable {
     public var host = "127.0.0.1"

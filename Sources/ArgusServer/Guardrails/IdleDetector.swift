@@ -1,6 +1,6 @@
 import Shared
 
-/// The idle-job rule (SPEC §7; this replaces §9's "samples span 90% of the window"), judged by the job's own
+/// The idle-job rule (README, "Guardrails"), judged by the job's own
 /// snapshot timestamps, so a skewed server clock or a late upload cannot fake it:
 ///
 /// A running job is **idle** once its GPUs have been quiet (every GPU under `busyPct`) in every sample from

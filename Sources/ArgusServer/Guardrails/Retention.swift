@@ -3,7 +3,7 @@ import Logging
 import ServiceLifecycle
 import Shared
 
-/// How long each class of raw event is kept (SPEC §9). Batch and job summary rows are never deleted.
+/// How long each class of raw event is kept (`ARGUS_RETENTION_*`, README "Guardrails"). Batch and job summary rows are never deleted.
 public struct RetentionPolicy: Sendable {
     public enum Class: String, CaseIterable, Sendable {
         case logLine = "log_line"

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Shared
 
-/// Actions on a batch (SPEC §6): stop, rerun, mark failed; the agent queue they feed.
+/// Actions on a batch: stop, rerun, mark failed; the agent queue they feed.
 struct ActionController {
     let store: ArgusStore
     let pipeline: IngestPipeline

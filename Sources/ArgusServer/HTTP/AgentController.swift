@@ -3,7 +3,7 @@ import Hummingbird
 import ServiceLifecycle
 import Shared
 
-/// The argus-agent protocol (SPEC §6): register with a reporter token, then poll, ack and heartbeat with the agent token.
+/// The argus-agent protocol (openapi.json, `/api/agents/…`): register with a reporter token, then poll, ack and heartbeat with the agent token.
 struct AgentController {
     let store: ArgusStore
     let pipeline: IngestPipeline

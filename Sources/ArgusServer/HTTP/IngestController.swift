@@ -2,7 +2,7 @@ import Hummingbird
 import NIOCore
 import Shared
 
-/// `POST /api/events` and `POST /api/events/batch` (SPEC §3), wire-compatible with argus-reporter 0.1.3.
+/// `POST /api/events` and `POST /api/events/batch` (openapi.json), wire-compatible with argus-reporter 0.1.3.
 struct IngestController {
     let pipeline: IngestPipeline
     let maxBodyBytes: Int

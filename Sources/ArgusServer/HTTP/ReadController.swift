@@ -2,7 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import Shared
 
-/// The read API of SPEC §4: what the TUI and a web UI use.
+/// The read API (openapi.json): what the TUI and a web UI use.
 struct ReadController {
     let store: ArgusStore
     let actions: ActionPolicy

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Shared
 
-/// Share links (SPEC §6): mint, list, revoke; and `GET /share/<token>`, which tells a client which batch a link opens
+/// Share links: mint, list, revoke; and `GET /share/<token>`, which tells a client which batch a link opens
 /// (or, to a browser, shows the batch's read-only job page).
 struct ShareController {
     let store: ArgusStore

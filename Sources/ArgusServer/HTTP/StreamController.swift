@@ -6,7 +6,7 @@ import NIOCore
 import ServiceLifecycle
 import Shared
 
-/// `GET /api/sse` (SPEC §5): replay after `Last-Event-ID`, then live, with no gap and no duplicate.
+/// `GET /api/sse` (README, "API in brief"): replay after `Last-Event-ID`, then live, with no gap and no duplicate.
 struct StreamController {
     let store: ArgusStore
     let hub: SSEHub

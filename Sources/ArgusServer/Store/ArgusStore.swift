@@ -580,7 +580,7 @@ public struct IngestTransaction {
                 dirtyJobs[bid, default: []].insert(id)
             }
         }
-        // SPEC §6: a stopping batch that ends takes its still-running jobs with it; so does marking a run failed.
+        // A stopping batch that ends takes its still-running jobs with it; so does marking a run failed.
         let runningJobsEnd: String? =
             wasStopping && batches[bid]!.status == RunStatus.stopped
             ? RunStatus.stopped : (e.type == ServerEventTypes.batchMarkedFailed ? RunStatus.failed : nil)

@@ -132,7 +132,7 @@ struct BatchRecord: Sendable {
         value?.stringValue.flatMap { $0.allSatisfy(\.isWhitespace) ? nil : $0 }
     }
 
-    /// Applies one ingested event to the summary (SPEC §3 "Effects"). `jobsSeen`: whether any job event of the batch
+    /// Applies one ingested event to the summary (the run-state rules; ARCHITECTURE.md). `jobsSeen`: whether any job event of the batch
     /// reached the server (asked only for the events that end it).
     mutating func apply(_ e: IncomingEvent, receivedUs: Int64, jobsSeen: Bool = true) {
         let ts = e.ts.micros
@@ -228,7 +228,7 @@ struct BatchRecord: Sendable {
         return min(last, e.ts.micros)
     }
 
-    // MARK: API shapes (SPEC §4)
+    // MARK: API shapes (openapi.json: BatchOut, BatchDetail)
 
     var listJSON: JSON {
         [

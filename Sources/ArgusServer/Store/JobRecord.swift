@@ -218,7 +218,7 @@ struct JobRecord: Sendable {
         gpuMemPeakMB = gpuMem.peakMB ?? gpuMemPeakMB
     }
 
-    // MARK: API shape (SPEC §4 JobOut)
+    // MARK: API shape (openapi.json: JobOut)
 
     var elapsedSeconds: Double? {
         if let elapsedS, isFinished { return elapsedS }

@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Shared
 
-/// Web sign-in (SPEC §10): `POST /api/session` exchanges a user's API token for the session cookie, `GET` says who
+/// Web sign-in: `POST /api/session` exchanges a user's API token for the session cookie, `GET` says who
 /// is signed in, `DELETE` signs out. The token itself never stays in the browser.
 struct SessionController {
     let auth: Authenticator

@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// The web pages (SPEC §10): `/`, `/batches/{b}`, `/jobs/{b}/{j}`, the browser's view of `/share/<token>`, and the
+/// The web pages (README, "The web page"): `/`, `/batches/{b}`, `/jobs/{b}/{j}`, the browser's view of `/share/<token>`, and the
 /// files they load. A page is a shell that needs no credential: its script asks the API for data (with the
 /// session cookie, or the share link's token) and offers to sign in when it has none.
 struct WebController {
