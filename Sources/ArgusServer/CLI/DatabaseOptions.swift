@@ -49,13 +49,12 @@ struct DatabaseOptions: ParsableArguments {
         }
         do {
             if let config {
-                // The lock comes before the store opens when the dir is there: a second server (perhaps a newer
-                // version) must not migrate or backfill the database under the one serving it.
-                let existed = FileManager.default.fileExists(atPath: dir)
-                if existed { try ServeLock.acquire(dataDir: dir) }
-                let store = try ArgusStore(dataDir: dir, backgroundCheckpoints: true, fsyncEachCommit: config.fsyncEachCommit)
-                if !existed { try ServeLock.acquire(dataDir: dir) }
-                return store
+                // The lock comes before the store opens: a second server (perhaps a newer version) must not migrate
+                // or backfill the database under the one serving it, nor two started at once on a new dir both
+                // create its tables. So the dir and its (empty) database file are made first.
+                _ = try DataDirPermissions.prepare(dir)
+                try ServeLock.acquire(dataDir: dir)
+                return try ArgusStore(dataDir: dir, backgroundCheckpoints: true, fsyncEachCommit: config.fsyncEachCommit)
             }
             return try ArgusStore(dataDir: dir)
         } catch { throw fail(error.description) }
