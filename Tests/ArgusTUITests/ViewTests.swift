@@ -368,8 +368,10 @@ struct ViewTests {
         #expect(ScreenView.render(s).text.contains("Rerun batch b1 on its host, in /srv/proj?  y confirms · any other key cancels"))
         // A 4,000-byte path loses its middle: the question still ends, with its keys, on the screen's last row.
         let deep = "/home/alice/" + String(repeating: "nested/", count: 570) + "run-42"
-        s.job?.takeActions(["rerun": ["enabled": true, "runs_in": .string(deep)]])
-        for width in [60, 80, 200] {
+        // Tabs in a path are drawn to the next tab stop; the fit counts them so.
+        let tabbed = "/home/alice/" + (0..<60).map { "\($0)\t/" }.joined() + "nested/run-42"
+        for (path, width) in [(deep, 60), (deep, 80), (deep, 200), (tabbed, 60), (tabbed, 80), (tabbed, 120)] {
+            s.job?.takeActions(["rerun": ["enabled": true, "runs_in": .string(path)]])
             s.width = width
             let lines = ScreenView.render(s).text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             #expect(lines.count == s.height)
@@ -377,7 +379,7 @@ struct ViewTests {
                 lines.last?.trimmingCharacters(in: .whitespaces).hasSuffix("y confirms · any other key cancels") == true,
                 "\(lines.suffix(4))")
             let bottom = lines.suffix(3).joined(separator: " ")
-            #expect(bottom.contains("Rerun batch b1 on its host, in /home/alice/nested/"), "\(lines.suffix(4))")
+            #expect(bottom.contains("Rerun batch b1 on its host, in /home/alice/"), "\(lines.suffix(4))")
             #expect(bottom.contains("…") && bottom.contains("nested/run-42?"), "\(lines.suffix(4))")
         }
     }

@@ -409,7 +409,8 @@ extension TextWidth {
             var lastSpace: String.UnicodeScalarView.Index? = nil
             var broke = false
             for c in paragraph.unicodeScalars {
-                let w = of(c)
+                // A tab is as wide as `put` draws it: to the next tab stop of its row.
+                var w = c == "\t" ? tabWidth(at: lineWidth) : of(c)
                 if c == " ", lineWidth + w > width {
                     // The row is full at a space: break right there.
                     rows.append(String(line))
@@ -432,6 +433,7 @@ extension TextWidth {
                     }
                     lastSpace = nil
                     broke = true
+                    if c == "\t" { w = tabWidth(at: lineWidth) }
                 }
                 // A space where a row was broken is not carried to the start of the next one.
                 if c == " " && line.isEmpty && broke { continue }
