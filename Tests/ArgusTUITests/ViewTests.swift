@@ -384,6 +384,16 @@ struct ViewTests {
         }
     }
 
+    @Test("the environment row shows a cwd too long for it with its middle left out, and its last directory")
+    func longCwd() {
+        var s = Fixture.state(Fixture.view())
+        s.width = 80
+        s.job?.cwd = "/home/alice/" + String(repeating: "projects/", count: 20) + "run-42"
+        let row = ScreenView.render(s).text.split(separator: "\n").first { $0.contains("cwd /home/alice/") }
+        #expect(row?.hasSuffix("…ects/projects/run-42") == true, "\(row ?? "no cwd row")")
+        #expect(row.map { TextWidth.of(String($0)) } == 80)
+    }
+
     @Test("the help overlay lists every key binding from the dispatch table")
     func helpOverlay() {
         var s = Fixture.state(Fixture.view())

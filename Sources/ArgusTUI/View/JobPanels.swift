@@ -347,7 +347,11 @@ enum JobPanels {
         for (label, value) in [("commit", job.gitSHA), ("host", job.host), ("cwd", job.cwd)] {
             if x > rect.x { x += g.put(x, rect.y, sep, .dimmed, maxWidth: rect.maxX - x) }
             x += g.put(x, rect.y, label + " ", .dimmed, maxWidth: rect.maxX - x)
-            x += g.put(x, rect.y, value ?? "–", .plain, maxWidth: rect.maxX - x)
+            // What does not fit says so: a path loses its middle (its last directory names the run), the rest its end.
+            let text = TextWidth.expandingTabs(value ?? "–")
+            let room = rect.maxX - x
+            let shown = label == "cwd" ? TextWidth.truncateMiddle(text, room) : TextWidth.truncate(text, room)
+            x += g.put(x, rect.y, shown, .plain, maxWidth: room)
         }
         if rect.height > 1 {
             let used = g.put(rect.x, rect.y + 1, "command ", .dimmed)
