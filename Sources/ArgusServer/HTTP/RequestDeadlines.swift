@@ -24,9 +24,12 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private let headerTimeout: TimeAmount
     private let bodyTimeout: TimeAmount
+    private let bodyTimeoutS: Double
     private var timer: Scheduled<Void>?
     /// Between a request's head and its end.
     private var reading = false
+    /// Between a response's head and its end.
+    private var answering = false
     /// Requests whose response has not ended yet.
     private var inFlight = 0
     private var closeAfterResponse = false
@@ -37,6 +40,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     init(headerTimeoutS: Double, bodyTimeoutS: Double) {
         headerTimeout = .nanoseconds(Int64(headerTimeoutS * 1e9))
         bodyTimeout = .nanoseconds(Int64(bodyTimeoutS * 1e9))
+        self.bodyTimeoutS = bodyTimeoutS
         lingerTimeout = .nanoseconds(Int64(min(bodyTimeoutS, 2) * 1e9))
     }
 
@@ -91,11 +95,13 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         switch unwrapOutboundIn(data) {
         case .head(let response):
             if response.headerFields[.connection]?.lowercased() == "close" { closeAfterResponse = true }
+            answering = true
             context.write(data, promise: promise)
         case .body:
             context.write(data, promise: promise)
         case .end:
             inFlight -= 1
+            answering = false
             if closeAfterResponse {
                 context.writeAndFlush(data, promise: promise)
                 linger(context)
@@ -118,7 +124,20 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func arm(_ context: ChannelHandlerContext, _ timeout: TimeAmount) {
         disarm()
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { context.close(promise: nil) }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.expired(context) }
+    }
+
+    /// A deadline passed: the connection closes. A body that stopped short, with nothing answered yet, is told why
+    /// first (408), so a slow upload reads as what it is rather than as a dropped connection.
+    private func expired(_ context: ChannelHandlerContext) {
+        guard reading, !answering, !lingering else { return context.close(promise: nil) }
+        let limit = bodyTimeoutS == bodyTimeoutS.rounded() ? String(Int(bodyTimeoutS)) : String(bodyTimeoutS)
+        let answer = APIError(
+            status: .requestTimeout,
+            detail: "The request's body did not arrive within \(limit) s of its headers "
+                + "(ARGUS_BODY_TIMEOUT_S); nothing from this request was stored.")
+        answering = true
+        HTTPCannedResponse.send(answer, context: context, wrap: wrapOutboundOut)
     }
 
     private func disarm() {
