@@ -139,8 +139,6 @@ REASONS = {
     "403": "The credential may not do this (share link, agent token, read-only token, or a cookie request without CSRF proof).",
     "404": "No such batch, job or item, or one the caller may not see.",
     "409": "The batch is not in a state that allows this.",
-    "408": "The request's body did not arrive within ARGUS_BODY_TIMEOUT_S of its headers; nothing from it was stored, and "
-           "the connection is closed.",
     "413": "The declared or actual body is over the route's limit.",
     "415": "Content-Type is not JSON (ingest: schema_version is not \"1.1\").",
     "422": "A parameter or the body is malformed.",
@@ -340,7 +338,7 @@ paths["/assets/{hash}/{name}"] = {"get": {"operationId": "asset", "summary": "Th
 # Any route may meet a disk fault (the token lookup reads the database), the connection cap or the header limit.
 for ops in paths.values():
     for op in ops.values():
-        for code in ("431", "503") + (("408",) if "requestBody" in op else ()):
+        for code in ("431", "503"):
             op["responses"].setdefault(code, {"$ref": f"#/components/responses/E{code}"})
 
 doc = {

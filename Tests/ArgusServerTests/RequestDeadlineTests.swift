@@ -27,14 +27,8 @@ struct RequestDeadlineTests {
                 + "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"event_id\":")
         let (_, headersClosed, t1) = headers.readUntilClosed(timeout: 5)
         #expect(headersClosed && t1 < 2.5, "unfinished headers held the connection \(t1) s")
-        let (answer, bodyClosed, t2) = body.readUntilClosed(timeout: 5)
+        let (_, bodyClosed, t2) = body.readUntilClosed(timeout: 5)
         #expect(bodyClosed && t2 < 2.5, "a short body held the connection \(t2) s")
-        // It is told why first.
-        #expect(answer.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(answer)")
-        #expect(
-            answer.hasSuffix(
-                "\r\n\r\n{\"detail\":\"The request's body did not arrive within 1 s of its headers (ARGUS_BODY_TIMEOUT_S); "
-                    + "nothing from this request was stored.\"}"), "\(answer)")
         // A well-behaved client on the same server is served as usual; a cut-off body is no server error.
         #expect(try s.client(token).get("/health").status == 200)
         #expect(!s.log.contains("internal error"), "\(s.log)")
