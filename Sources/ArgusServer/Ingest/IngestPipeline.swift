@@ -44,6 +44,13 @@ final class IngestPipeline: Sendable {
 
     deinit { core.end() }
 
+    /// For tests: runs on the committing thread before each commit (to hold the writer busy while requests queue).
+    /// Set before the first request.
+    func beforeEachCommit(_ body: @escaping @Sendable () -> Void) { core.beforeCommit = body }
+
+    /// Requests waiting for the writer.
+    var queued: Int { core.queued }
+
     func submit(_ items: [IngestItem]) async throws -> [IngestOutcome] {
         if inline && core.claimIfIdle() {
             defer { core.handOver() }
@@ -82,6 +89,9 @@ private final class Core: @unchecked Sendable {
     let toPublish: AsyncStream<[StoredEvent]>.Continuation
     /// Cap on events per transaction so one commit never holds the write lock for long.
     let maxEventsPerCommit = 5000
+
+    /// `IngestPipeline.beforeEachCommit`.
+    nonisolated(unsafe) var beforeCommit: (@Sendable () -> Void)? = nil
 
     private let condition = NSCondition()
     // Guarded by `condition`:
@@ -128,6 +138,12 @@ private final class Core: @unchecked Sendable {
             wakeThread()
         }
         condition.unlock()
+    }
+
+    var queued: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.count
     }
 
     /// Called with `condition` held.
@@ -180,6 +196,7 @@ private final class Core: @unchecked Sendable {
 
     /// One transaction, on the calling thread; its events go to the publisher before anything else commits.
     func commit(_ items: [IngestItem]) throws -> [IngestOutcome] {
+        beforeCommit?()
         let started = DispatchTime.now()
         let (outcomes, stored) = try store.ingestNow(items, idleWindowUs: idleWindowUs)
         metrics.commitSeconds.recordInterval(since: started)
