@@ -51,9 +51,11 @@ struct DatabaseOptions: ParsableArguments {
             if let config {
                 // The lock comes before the store opens: a second server (perhaps a newer version) must not migrate
                 // or backfill the database under the one serving it, nor two started at once on a new dir both
-                // create its tables. So the dir and its (empty) database file are made first.
-                _ = try DataDirPermissions.prepare(dir)
+                // create its tables. So the dir is made first, and its (empty) database file once the dir is ours.
+                try DataDirPermissions.makeDirectory(dir)
                 try ServeLock.acquire(dataDir: dir)
+                _ = try DataDirPermissions.prepare(dir)
+                try ServeLock.lockDatabase(dataDir: dir)
                 return try ArgusStore(dataDir: dir, backgroundCheckpoints: true, fsyncEachCommit: config.fsyncEachCommit)
             }
             return try ArgusStore(dataDir: dir)

@@ -10,6 +10,18 @@ import Foundation
 enum DataDirPermissions {
     static let databaseFiles = ["argus.sqlite", "argus.sqlite-wal", "argus.sqlite-shm"]
 
+    /// Creates the data dir, 0700, when it is missing.
+    static func makeDirectory(_ dataDir: String) throws(ArgusStore.OpenError) {
+        guard !FileManager.default.fileExists(atPath: dataDir) else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        } catch {
+            throw ArgusStore.OpenError(description: "Cannot create the data directory \(dataDir): \(error.localizedDescription)")
+        }
+        // chmod, not the create attributes: those are filtered through the umask.
+        _ = chmod(dataDir, 0o700)
+    }
+
     /// Creates the dir and an empty database file if missing, tightens our files, and returns warnings about a data
     /// dir that other users can enter or list.
     static func prepare(_ dataDir: String) throws(ArgusStore.OpenError) -> [String] {
@@ -24,14 +36,7 @@ enum DataDirPermissions {
                         + "run `chmod 700 \(dataDir)` so that only you can reach the logs and commands it holds.")
             }
         } else {
-            do {
-                try fm.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
-            } catch {
-                throw ArgusStore.OpenError(
-                    description: "Cannot create the data directory \(dataDir): \(error.localizedDescription)")
-            }
-            // chmod, not the create attributes: those are filtered through the umask.
-            _ = chmod(dataDir, 0o700)
+            try makeDirectory(dataDir)
         }
         let db = (dataDir as NSString).appendingPathComponent(databaseFiles[0])
         if !fm.fileExists(atPath: db) {

@@ -15,8 +15,8 @@ enum ServeLock {
     /// Takes the lock for the rest of the process, or says which server holds it. A data dir where the file cannot
     /// be created (read-only) is not locked: the database could not be written there either, and says so itself.
     /// The data dir itself is locked as well, so a `serve.lock` deleted while its server runs (a tidy-up of the dir)
-    /// does not let a second server in, and so is the database file. Where a file system cannot lock a directory or
-    /// a file opened for reading (some network file systems), those locks are skipped. The dir must exist.
+    /// does not let a second server in (and the database file, `lockDatabase`). Where a file system cannot lock a
+    /// directory or a file opened for reading (some network file systems), those locks are skipped. The dir must exist.
     static func acquire(dataDir: String) throws(ArgusStore.OpenError) {
         let path = (dataDir as NSString).appendingPathComponent(fileName)
         let dir = open(dataDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -31,27 +31,29 @@ enum ServeLock {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw refusal(dataDir, pid: holder(fd)) }
-        // The database file as well: the same file reached from another dir (a symbolic or hard link to it, the file
-        // moved while its server runs) is the same database.
-        let database = ServerConfig.databasePath(in: dataDir)
-        let db = open(database, O_RDONLY | O_CLOEXEC)
-        if db >= 0 && flock(db, LOCK_EX | LOCK_NB) != 0 {
-            let held = errno == EWOULDBLOCK
-            close(db)
-            if held {
-                close(fd)
-                throw ArgusStore.OpenError(
-                    description: "Another argus-server is serving the database \(database) from another directory (through "
-                        + "a link, or it was moved): stop it first, or give this one its own database (servers that share "
-                        + "one database need PostgreSQL: --database-url).")
-            }
-        }
         // Best effort: the pid only makes the next server's message more precise.
         if ftruncate(fd, 0) == 0 {
             let text = Array("\(getpid())\n".utf8)
             _ = pwrite(fd, text, text.count, 0)
         }
         // The descriptors stay open (and the locks held) until the process exits.
+    }
+
+    /// The database file as well, once `acquire` holds the dir and before the store opens it: the same file reached
+    /// from another dir (a symbolic or hard link to it, the file moved while its server runs) is the same database.
+    static func lockDatabase(dataDir: String) throws(ArgusStore.OpenError) {
+        let database = ServerConfig.databasePath(in: dataDir)
+        let db = open(database, O_RDONLY | O_CLOEXEC)
+        guard db >= 0, flock(db, LOCK_EX | LOCK_NB) != 0 else { return }  // held until the process exits
+        let held = errno == EWOULDBLOCK
+        close(db)
+        guard held else { return }
+        // This dir is ours (its lock is held): its lock file goes, since nothing serves here.
+        unlink((dataDir as NSString).appendingPathComponent(fileName))
+        throw ArgusStore.OpenError(
+            description: "Another argus-server is serving the database \(database) from another directory (through a "
+                + "link, or it was moved): stop it first, or give this one its own database (servers that share one "
+                + "database need PostgreSQL: --database-url).")
     }
 
     /// The pid the lock file names (and closes it).
