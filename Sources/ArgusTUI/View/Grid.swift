@@ -341,8 +341,21 @@ public enum TextWidth {
             return out
         }
         let head = take(s.unicodeScalars, headWidth)
-        let tail = take(s.unicodeScalars.reversed(), tailWidth).reversed()
+        // A mark that combined with a character cut away does not sit on the "…".
+        let tail = take(s.unicodeScalars.reversed(), tailWidth).reversed().drop { of($0) == 0 }
         return String(String.UnicodeScalarView(head)) + "…" + String(String.UnicodeScalarView(Array(tail)))
+    }
+
+    /// A path in `width` columns: its last component whole where it fits (`/home/alice/…/run-42`), the columns
+    /// before it from the start; otherwise `truncateMiddle`.
+    public static func truncatePath(_ path: String, _ width: Int) -> String {
+        let s = expandingTabs(path)
+        guard of(s) > width else { return s }
+        guard let slash = s.lastIndex(of: "/"), slash > s.startIndex else { return truncateMiddle(s, width) }
+        let last = String(s[slash...])
+        let headRoom = width - 1 - of(last)
+        guard headRoom >= 4 else { return truncateMiddle(s, width) }
+        return truncate(String(s[..<slash]), headRoom + 1) + last
     }
 
     /// Cuts `s` to `width` columns, ending with "…" when cut.

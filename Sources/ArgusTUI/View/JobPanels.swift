@@ -343,15 +343,25 @@ enum JobPanels {
     static func environment(_ job: JobData, ascii: Bool, into g: inout Grid, rect: Rect) {
         guard rect.height > 0 else { return }
         let sep = ascii ? " | " : " · "
+        let items = [("commit", job.gitSHA), ("host", job.host), ("cwd", job.cwd)].map {
+            (label: $0.0, value: TerminalText.printable($0.1 ?? "–"))
+        }
+        // What does not fit says so. The commit is short; the host gives way to the cwd down to a third of the room
+        // left; the cwd keeps its last directory (what names the run) and loses what comes before it.
+        let fixed = items.map { TextWidth.of($0.label) + 1 }.reduce(0, +) + 2 * TextWidth.of(sep)
+        let commit = TextWidth.of(items[0].value)
+        let room = max(0, rect.width - fixed - commit)
+        let (host, cwd) = (TextWidth.of(items[1].value), TextWidth.of(items[2].value))
+        let hostRoom = host + cwd <= room ? host : min(host, max(room / 3, room - cwd))
+        let widths = [commit, hostRoom, room - hostRoom]
         var x = rect.x
-        for (label, value) in [("commit", job.gitSHA), ("host", job.host), ("cwd", job.cwd)] {
-            if x > rect.x { x += g.put(x, rect.y, sep, .dimmed, maxWidth: rect.maxX - x) }
-            x += g.put(x, rect.y, label + " ", .dimmed, maxWidth: rect.maxX - x)
-            // What does not fit says so: a path loses its middle (its last directory names the run), the rest its end.
-            let text = TextWidth.expandingTabs(value ?? "–")
-            let room = rect.maxX - x
-            let shown = label == "cwd" ? TextWidth.truncateMiddle(text, room) : TextWidth.truncate(text, room)
-            x += g.put(x, rect.y, shown, .plain, maxWidth: room)
+        for (i, item) in items.enumerated() {
+            if i > 0 { x += g.put(x, rect.y, sep, .dimmed, maxWidth: rect.maxX - x) }
+            x += g.put(x, rect.y, item.label + " ", .dimmed, maxWidth: rect.maxX - x)
+            let shown =
+                item.label == "cwd"
+                ? TextWidth.truncatePath(item.value, widths[i]) : TextWidth.truncate(item.value, widths[i])
+            x += g.put(x, rect.y, shown, .plain, maxWidth: rect.maxX - x)
         }
         if rect.height > 1 {
             let used = g.put(rect.x, rect.y + 1, "command ", .dimmed)
