@@ -123,7 +123,11 @@ public enum ScreenView {
             let rows = statusRows(s)
             for (i, row) in rows.enumerated() {
                 let at = y - rows.count + 1 + i
-                // A prompt's answer keys, when they end a row whole, are dimmed after its question.
+                // A prompt's answer keys are dimmed after its question (on its last row, or on a row of their own).
+                if message.isPrompt && row == answerKeys {
+                    g.put(0, at, row, .dimmed, maxWidth: s.width)
+                    continue
+                }
                 let text = message.isPrompt && row.hasSuffix(promptKeys) ? String(row.dropLast(promptKeys.count)) : row
                 let used = g.put(0, at, text, style, maxWidth: s.width)
                 if text.count < row.count { g.put(used, at, promptKeys, .dimmed, maxWidth: s.width - used) }
@@ -377,7 +381,8 @@ public enum ScreenView {
         Rect(x: 0, y: 1, width: s.width, height: s.height - 1 - statusRows(s).count)
     }
 
-    static let promptKeys = "  y confirms · any other key cancels"
+    static let answerKeys = "y confirms · any other key cancels"
+    static let promptKeys = "  " + answerKeys
     /// The most rows the status line takes from the screen's body for a long message.
     static let statusMaxRows = 3
 
@@ -392,12 +397,10 @@ public enum ScreenView {
         default:
             // A very long place (a deep path) loses its middle, so the question still ends, with its answer keys, in
             // the status line's rows.
-            let place = job.rerunRunsIn ?? RerunDirectory.phrase(job.cwd)
+            // A control character in it (a newline, a tab) is a space, as everywhere on the screen.
+            let place = TerminalText.printable(job.rerunRunsIn ?? RerunDirectory.phrase(job.cwd))
             func question(_ place: String) -> String { "Rerun batch \(id) on its host, in \(place)?" }
-            func fits(_ place: String) -> Bool {
-                TextWidth.wrap(question(place) + promptKeys, max(1, s.width), maxRows: statusMaxRows + 1).count
-                    <= statusMaxRows
-            }
+            func fits(_ place: String) -> Bool { promptRows(question(place), width: s.width).count <= statusMaxRows }
             if fits(place) { return question(place) }
             var (low, high) = (1, TextWidth.of(place))  // the widest place that fits is in low..<high
             while high - low > 1 {
@@ -421,8 +424,24 @@ public enum ScreenView {
     /// log lines); one row otherwise.
     static func statusRows(_ s: AppState) -> [String] {
         guard let message = bottomMessage(s) else { return [""] }
+        if message.isPrompt, let question = prompt(s) {
+            let rows = promptRows(question, width: s.width)
+            return rows.count <= statusMaxRows ? rows : Array(rows.prefix(statusMaxRows - 1)) + [rows.last!]
+        }
         let rows = TextWidth.wrap(message.text, max(1, s.width), maxRows: statusMaxRows)
         return rows.isEmpty ? [""] : rows
+    }
+
+    /// A prompt's rows: its question wrapped, then its answer keys, kept together (never "… y" on one row and
+    /// "confirms" on the next): after the question's end where they fit, else on a row of their own.
+    static func promptRows(_ question: String, width: Int) -> [String] {
+        var rows = TextWidth.wrap(question, max(1, width))
+        if let last = rows.last, TextWidth.of(last + promptKeys) <= width {
+            rows[rows.count - 1] = last + promptKeys
+        } else {
+            rows.append(answerKeys)
+        }
+        return rows
     }
 
     /// Where each panel of the job-detail screen goes: one computation for drawing and for key handling
