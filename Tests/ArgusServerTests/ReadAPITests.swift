@@ -106,6 +106,12 @@ struct ReadAPITests {
         #expect(d["failure_reason"] == "1 of 2 jobs failed")
         #expect(try c.get("/api/batches?status=bogus").status == 422)
         #expect(try c.get("/api/batches?limit=0").status == 422)
+        // A commit that is not a hex SHA (a tag, a branch) is shown whole: its first 7 characters would name another.
+        for (commit, short) in [("v1.2.3-rc1", "v1.2.3-rc1"), ("release/2026-12", "release/2026-12"), ("ABCDEF0123", "ABCDEF0")] {
+            let source: JSON = ["project": "proj", "host": "gpu-box-1", "commit": .string(commit)]
+            try c.mustPost(Ev.make("batch_start", batch: "tag-\(short.count)", data: ["n_total_jobs": 1], source: source))
+            #expect(try c.mustGet("/api/batches/tag-\(short.count)")["env_snapshot"]?["git_sha_short"] == .string(short))
+        }
     }
 
     @Test("the batch list puts those not ended first, so a run still going is never cut off by limit behind newer ones")

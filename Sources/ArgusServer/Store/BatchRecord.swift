@@ -242,9 +242,16 @@ struct BatchRecord: Sendable {
         ]
     }
 
+    /// A commit as a screen shows it: a hex SHA by its first 7 characters; anything else a run calls its commit (a
+    /// tag, `v1.2.3-rc1`; a branch) whole, since its first 7 characters would name something else.
+    static func shortCommit(_ commit: String) -> String {
+        commit.utf8.count > 7 && commit.utf8.allSatisfy({ $0 < 128 && Character(Unicode.Scalar($0)).isHexDigit })
+            ? String(commit.prefix(7)) : commit
+    }
+
     var envSnapshotJSON: JSON {
         [
-            "git_sha": JSON(gitSHA), "git_sha_short": JSON(gitSHA.map { String($0.prefix(7)) }),
+            "git_sha": JSON(gitSHA), "git_sha_short": JSON(gitSHA.map(Self.shortCommit)),
             "command": JSON(command), "cwd": JSON(cwd), "hostname": JSON(host), "user": JSON(user),
         ]
     }
