@@ -366,6 +366,18 @@ struct ViewTests {
         s.width = 120
         s.job?.takeActions(["rerun": ["enabled": true, "runs_in": "/srv/proj"]])
         #expect(ScreenView.render(s).text.contains("Rerun batch b1 on its host, in /srv/proj?  y confirms · any other key cancels"))
+        // The answer keys stay together on one row, whatever the width; a newline in the place is a space.
+        for (place, width) in (60...140).map({ ("the agent's home (no working directory was recorded)", $0) })
+            + [("/home/alice/proj\nrm -rf x/final", 200)]
+        {
+            s.width = width
+            s.job?.takeActions(["rerun": ["enabled": true, "runs_in": .string(place)]])
+            let lines = ScreenView.render(s).text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            #expect(lines.contains { $0.contains("y confirms · any other key cancels") }, "\(width): \(lines.suffix(3))")
+            #expect(!lines.contains { $0.hasSuffix("  y") }, "\(width): \(lines.suffix(3))")
+            if width == 200 { #expect(lines.last?.contains("in /home/alice/proj rm -rf x/final?") == true, "\(lines.suffix(3))") }
+        }
+        s.width = 120
         // A 4,000-byte path loses its middle: the question still ends, with its keys, on the screen's last row.
         let deep = "/home/alice/" + String(repeating: "nested/", count: 570) + "run-42"
         // Tabs in a path are drawn to the next tab stop; the fit counts them so.
@@ -380,7 +392,9 @@ struct ViewTests {
                 "\(lines.suffix(4))")
             let bottom = lines.suffix(3).joined(separator: " ")
             #expect(bottom.contains("Rerun batch b1 on its host, in /home/alice/"), "\(lines.suffix(4))")
-            #expect(bottom.contains("…") && bottom.contains("nested/run-42?"), "\(lines.suffix(4))")
+            #expect(bottom.contains("nested/run-42?"), "\(lines.suffix(4))")
+            #expect(bottom.contains("…") || path == tabbed, "\(lines.suffix(4))")
+            #expect(!bottom.contains("\t"))
         }
     }
 
@@ -390,7 +404,12 @@ struct ViewTests {
         s.width = 80
         s.job?.cwd = "/home/alice/" + String(repeating: "projects/", count: 20) + "run-42"
         let row = ScreenView.render(s).text.split(separator: "\n").first { $0.contains("cwd /home/alice/") }
-        #expect(row?.hasSuffix("…ects/projects/run-42") == true, "\(row ?? "no cwd row")")
+        #expect(row?.hasSuffix("cwd /home/alice/projects/projects/proj…/run-42") == true, "\(row ?? "no cwd row")")
+        // A long host gives way, down to a third of the room, and says so.
+        s.job?.host = "gpu-node-042.hpc.cluster.university.example.edu"
+        let both = ScreenView.render(s).text.split(separator: "\n").first { $0.contains("cwd /home/") }
+        #expect(both?.contains("host gpu-node-042.hpc… · cwd /home/alice/") == true, "\(both ?? "no cwd row")")
+        #expect(both?.hasSuffix("…/run-42") == true && both.map { TextWidth.of(String($0)) } == 80, "\(both ?? "no cwd row")")
         #expect(row.map { TextWidth.of(String($0)) } == 80)
     }
 

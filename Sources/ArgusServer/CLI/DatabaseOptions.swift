@@ -12,7 +12,7 @@ struct DatabaseOptions: ParsableArguments {
         name: .customLong("database-url"),
         help: ArgumentHelp(
             "A PostgreSQL shared by replicas instead of SQLite (env ARGUS_DATABASE_URL).",
-            discussion: "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require|verify-full]",
+            discussion: "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|allow|prefer|require|verify-ca|verify-full]",
             valueName: "url"))
     var databaseURL: String?
 

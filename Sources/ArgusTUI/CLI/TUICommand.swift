@@ -11,7 +11,8 @@ public struct TUICommand: ParsableCommand {
         abstract: "Watch a training job live in the terminal.",
         discussion: """
             TARGET is BATCH/JOB (the job's live screen), BATCH (the batch screen: a row per job to sort, filter, \
-            mark and compare), or nothing (recent batches, running first). The URL and token default to ARGUS_URL \
+            mark and compare), a share link (http(s)://host[:port]/share/<token>: that batch, read-only), or nothing \
+            (recent batches, running first). The URL and token default to ARGUS_URL \
             and ARGUS_TOKEN, the variables the Python SDK uses. Press ? inside for the keys. NO_COLOR turns colours \
             off.
 
@@ -48,7 +49,7 @@ public struct TUICommand: ParsableCommand {
     @Option(
         help: "Open the compare overlay of these jobs: BATCH/JOB,BATCH/JOB,… (two or more; with --dump, one frame of it).")
     var compare: String?
-    @Argument(help: "BATCH/JOB, BATCH, or nothing.") var target: String?
+    @Argument(help: "BATCH/JOB, BATCH, a share link, or nothing.") var target: String?
 
     public init() {}
 
