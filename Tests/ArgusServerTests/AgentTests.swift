@@ -537,8 +537,15 @@ extension AgentTests {
         #expect(try c.post("/api/batches/sdk/rerun", json: [:]).status == 202)
         let ran = Self.waitForLine(home.appendingPathComponent("ran-in.txt").path)
         #expect(ran.trimmed() == home.path)
-        let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
-        #expect(log.contains("in \(home.path) (no working directory was recorded: its home): pwd > ran-in.txt"), "\(log)")
+        // The agent logs the start once it has the pid, which can be after the command has already written its file.
+        let started = "in \(home.path) (no working directory was recorded: its home): pwd > ran-in.txt"
+        var log = ""
+        for _ in 0..<150 {
+            log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
+            if log.contains(started) { break }
+            usleep(100_000)
+        }
+        #expect(log.contains(started), "\(log)")
         // One that dies before its run reports says where it ran, by the path.
         try Self.finishedBatch(c, "dies", command: "exit 4", cwd: nil)
         let events = SSECollector(url: "\(s.url)/api/sse?channels=batch:dies", token: token, lastEventID: "0")
