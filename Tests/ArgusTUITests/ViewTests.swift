@@ -410,6 +410,10 @@ struct ViewTests {
         let both = ScreenView.render(s).text.split(separator: "\n").first { $0.contains("cwd /home/") }
         #expect(both?.contains("host gpu-node-042.hpc… · cwd /home/alice/") == true, "\(both ?? "no cwd row")")
         #expect(both?.hasSuffix("…/run-42") == true && both.map { TextWidth.of(String($0)) } == 80, "\(both ?? "no cwd row")")
+        // So does a commit recorded as a long branch name.
+        s.job?.gitSHA = "release/2026-12-a-very-long-branch-name-for-the-sweep"
+        let branch = ScreenView.render(s).text.split(separator: "\n").first { $0.contains("cwd /home/") }
+        #expect(branch?.hasPrefix("commit release/") == true && branch?.hasSuffix("…/run-42") == true, "\(branch ?? "no cwd row")")
         #expect(row.map { TextWidth.of(String($0)) } == 80)
     }
 

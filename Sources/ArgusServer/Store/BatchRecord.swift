@@ -245,8 +245,8 @@ struct BatchRecord: Sendable {
     /// A commit as a screen shows it: a hex SHA by its first 7 characters; anything else a run calls its commit (a
     /// tag, `v1.2.3-rc1`; a branch) whole, since its first 7 characters would name something else.
     static func shortCommit(_ commit: String) -> String {
-        commit.utf8.count > 7 && commit.utf8.allSatisfy({ $0 < 128 && Character(Unicode.Scalar($0)).isHexDigit })
-            ? String(commit.prefix(7)) : commit
+        let hex = commit.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0 | 0x20) }
+        return hex ? String(commit.prefix(7)) : commit
     }
 
     var envSnapshotJSON: JSON {

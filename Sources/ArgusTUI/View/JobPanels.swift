@@ -346,14 +346,19 @@ enum JobPanels {
         let items = [("commit", job.gitSHA), ("host", job.host), ("cwd", job.cwd)].map {
             (label: $0.0, value: TerminalText.printable($0.1 ?? "–"))
         }
-        // What does not fit says so. The commit is short; the host gives way to the cwd down to a third of the room
-        // left; the cwd keeps its last directory (what names the run) and loses what comes before it.
+        // What does not fit says so. The commit (a SHA's 7 characters, or a tag or branch whole) and then the host give
+        // way to the cwd, each down to a quarter and a third of the room left; the cwd keeps its last directory (what
+        // names the run) and loses what comes before it.
         let fixed = items.map { TextWidth.of($0.label) + 1 }.reduce(0, +) + 2 * TextWidth.of(sep)
-        let commit = TextWidth.of(items[0].value)
-        let room = max(0, rect.width - fixed - commit)
-        let (host, cwd) = (TextWidth.of(items[1].value), TextWidth.of(items[2].value))
-        let hostRoom = host + cwd <= room ? host : min(host, max(room / 3, room - cwd))
-        let widths = [commit, hostRoom, room - hostRoom]
+        func share(_ item: Int, of room: Int, part: Int) -> Int {
+            let want = TextWidth.of(items[item].value)
+            let rest = items[(item + 1)...].map { TextWidth.of($0.value) }.reduce(0, +)
+            return want + rest <= room ? want : min(want, max(room / part, room - rest))
+        }
+        let all = max(0, rect.width - fixed)
+        let commitRoom = share(0, of: all, part: 4)
+        let hostRoom = share(1, of: all - commitRoom, part: 3)
+        let widths = [commitRoom, hostRoom, all - commitRoom - hostRoom]
         var x = rect.x
         for (i, item) in items.enumerated() {
             if i > 0 { x += g.put(x, rect.y, sep, .dimmed, maxWidth: rect.maxX - x) }
