@@ -68,4 +68,51 @@ struct DataDirPermissionsTests {
                 "argus-server: Cannot open the database \(dir.path)/argus.sqlite: its database files cannot be written by this user (uid 65534): check their owner and mode"
             ), "\(err2)")
     }
+
+    @Test(
+        "another user's data dir, or one under another user's dir: one sentence naming the owner and mode, not a read-only database or a missing one",
+        .enabled(if: getuid() == 0, "runs the server as another user (setpriv)"))
+    func anotherUsersDir() throws {
+        let top = FileManager.default.temporaryDirectory.appendingPathComponent("argus-perm-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: top) }
+        let dir = top.appendingPathComponent("data")
+        let (rc, _, err) = try runTool(
+            Binaries.path("argus-server"), ["token", "create", "--init", "--data-dir", dir.path, "--user", "alice"])
+        #expect(rc == 0, "\(err)")
+        #expect(chmod(top.path, 0o755) == 0)
+        func serveAsNobody(_ dataDir: String) throws -> (Int32, String) {
+            let (rc, out, err) = try runTool(
+                "/usr/bin/setpriv",
+                [
+                    "--reuid=65534", "--regid=65534", "--clear-groups", Binaries.path("argus-server"), "serve", "--port", "0",
+                    "--data-dir", dataDir,
+                ])
+            #expect(out.isEmpty, "\(out)")
+            return (rc, err)
+        }
+        // root's dir and database, both readable by all: before, "its data directory is read-only".
+        #expect(chmod(dir.path, 0o755) == 0 && chmod(dir.appendingPathComponent("argus.sqlite").path, 0o644) == 0)
+        let (rc1, err1) = try serveAsNobody(dir.path)
+        #expect(rc1 == 1)
+        #expect(
+            err1.hasPrefix(
+                "argus-server: Cannot use the data directory \(dir.path): it belongs to root (mode 755) and nobody cannot write to it; run as root, or use a --data-dir of your own.\n"
+            ), "\(err1)")
+        // A dir nobody cannot enter: before, "Cannot create the database …: Permission denied", as if it were missing.
+        #expect(chmod(dir.path, 0o700) == 0)
+        let (rc2, err2) = try serveAsNobody(dir.path)
+        #expect(rc2 == 1)
+        #expect(
+            err2.hasPrefix(
+                "argus-server: Cannot use the data directory \(dir.path): it belongs to root (mode 700) and nobody cannot write to it;"
+            ), "\(err2)")
+        // A new dir under root's: before, Foundation's "You don't have permission."
+        let deeper = top.appendingPathComponent("new/data").path
+        let (rc3, err3) = try serveAsNobody(deeper)
+        #expect(rc3 == 1)
+        #expect(
+            err3.hasPrefix(
+                "argus-server: Cannot create the data directory \(deeper): \(top.path) belongs to root (mode 755) and nobody cannot write to it; run as root, or use a --data-dir of your own.\n"
+            ), "\(err3)")
+    }
 }

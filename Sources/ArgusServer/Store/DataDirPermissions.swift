@@ -16,7 +16,17 @@ enum DataDirPermissions {
         do {
             try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         } catch {
-            throw ArgusStore.OpenError(description: "Cannot create the data directory \(dataDir): \(error.localizedDescription)")
+            // Another user's directory on the way: say whose, instead of Foundation's "You don't have permission".
+            // (Absolute first: Foundation traps on the parent of "".)
+            let absolute = dataDir.hasPrefix("/") ? dataDir : FileManager.default.currentDirectoryPath + "/" + dataDir
+            var above = (absolute as NSString).deletingLastPathComponent
+            while above != "/" && !FileManager.default.fileExists(atPath: above) {
+                above = (above as NSString).deletingLastPathComponent
+            }
+            let why =
+                access(above, W_OK | X_OK) != 0 && errno == EACCES
+                ? notWritable(above, named: above) : error.localizedDescription
+            throw ArgusStore.OpenError(description: "Cannot create the data directory \(dataDir): \(why)")
         }
         // chmod, not the create attributes: those are filtered through the umask.
         _ = chmod(dataDir, 0o700)
@@ -28,6 +38,12 @@ enum DataDirPermissions {
         let fm = FileManager.default
         var warnings: [String] = []
         if fm.fileExists(atPath: dataDir) {
+            // Another user's data dir: SQLite would call the database read-only, or (a dir this user cannot enter)
+            // the database would look missing and its creation fail.
+            if access(dataDir, W_OK | X_OK) != 0 && errno == EACCES {
+                throw ArgusStore.OpenError(
+                    description: "Cannot use the data directory \(dataDir): \(notWritable(dataDir, named: "it"))")
+            }
             if let mode = (try? fm.attributesOfItem(atPath: dataDir))?[.posixPermissions] as? NSNumber,
                 mode.intValue & 0o077 != 0
             {
@@ -51,5 +67,27 @@ enum DataDirPermissions {
             if fm.fileExists(atPath: path) { _ = chmod(path, 0o600) }
         }
         return warnings
+    }
+
+    /// Why this user cannot write to `path`, as the end of a sentence: "it belongs to root (mode 755) and alice cannot
+    /// write to it; run as root, or use a --data-dir of your own." (`name` is how the sentence refers to `path`).
+    static func notWritable(_ path: String, named name: String) -> String {
+        var st = stat()
+        let me = userName(geteuid())
+        guard stat(path, &st) == 0 else { return "\(me) cannot write to \(name)." }
+        let mode = String(st.st_mode & 0o777, radix: 8)
+        if st.st_uid == geteuid() {
+            return "\(name == "it" ? "its" : name + "'s") mode (\(mode)) does not let its owner \(me) write to it; "
+                + "`chmod u+rwx \(path)` would."
+        }
+        let owner = userName(st.st_uid)
+        return "\(name) belongs to \(owner) (mode \(mode)) and \(me) cannot write to it; run as \(owner), or use a "
+            + "--data-dir of your own."
+    }
+
+    /// The user's name, or "uid N" when the system has none for it.
+    static func userName(_ uid: uid_t) -> String {
+        guard let pw = getpwuid(uid), let name = pw.pointee.pw_name else { return "uid \(uid)" }
+        return String(cString: name)
     }
 }
