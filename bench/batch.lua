@@ -13,6 +13,13 @@ local t0 = os.time()
 -- threads' ids, batches and random seeds differ (two processes started in the same second would otherwise send the
 -- same event ids, and half would be deduplicated).
 local threads_made = tonumber(os.getenv("ARGUS_BENCH_THREAD_BASE") or "0")
+-- ARGUS_BENCH_UUIDS=1: random UUIDs for event ids, as the SDK makes them (the default ids follow insertion order,
+-- which the dedupe key's index takes far more cheaply; see argus-bench raw-sqlite).
+local uuids = os.getenv("ARGUS_BENCH_UUIDS") == "1"
+local function uuid4()
+  return string.format("%08x-%04x-4%03x-%04x-%06x%06x", math.random(0, 0xffffffff), math.random(0, 0xffff),
+    math.random(0, 0xfff), math.random(0x8000, 0xbfff), math.random(0, 0xffffff), math.random(0, 0xffffff))
+end
 function setup(thread) thread:set("tid", threads_made); threads_made = threads_made + 1 end
 
 local function build()
@@ -20,7 +27,7 @@ local function build()
   local parts = {}
   for i = 1, 500 do
     -- A per-run prefix keeps ids unique across runs: a repeat would be deduplicated, and fast for the wrong reason.
-    local id = string.format("%s-%d-%d-%d", run, tid, n, i)
+    local id = uuids and uuid4() or string.format("%s-%d-%d-%d", run, tid, n, i)
     local body
     local r = i % 20
     if r < 14 then

@@ -5,7 +5,11 @@ import GRDBSQLite
 /// `argus-bench raw-sqlite SOURCE_DB [PER_COMMIT=500]`: the ceiling for batched ingest (issue 13). Reads every event
 /// row the server stored in SOURCE_DB (read-only), then inserts the same rows into a new database with the same
 /// `events` table and indexes, through SQLite's C API alone: the server's own insert statement, prepared once,
-/// PER_COMMIT rows per transaction, WAL with fsync per commit as the server does. Prints `rows=… events_per_s=…`.
+/// PER_COMMIT rows per transaction, WAL with fsync per commit as the server does. Prints `rows=… events_per_s=…`, then
+/// the same rows twice more, to show what holds the ceiling where it is: `without_dedupe_key events_per_s=…` (no
+/// `UNIQUE(batch_id, event_id)`, which the API's idempotency rule needs) and `random_uuid_event_ids events_per_s=…`
+/// (event ids as the SDK makes them, random UUIDs; the benchmark's own ids follow insertion order). Random keys
+/// land on a different page of the key's index each, so a commit writes about one index page per row.
 enum RawSQLite {
     struct Failure: Error, CustomStringConvertible { let description: String }
 
@@ -23,6 +27,34 @@ enum RawSQLite {
         guard !schema.isEmpty else { throw BenchUsage("raw-sqlite: \(source) has no events table.") }
         let rows = try fetchRows(src)
 
+        let key = #/,\s*UNIQUE\(batch_id, event_id\)/#
+        guard schema.contains(where: { $0.contains(key) }) else {
+            throw Failure(description: "raw-sqlite: the events table has no UNIQUE(batch_id, event_id) as expected")
+        }
+        let withoutKey = schema.map { $0.replacing(key, with: "") }
+        let random = rows.map { row in
+            var row = row
+            row[0] = .text(UUID().uuidString.lowercased())
+            return row
+        }
+        let seconds = try insert(rows, schema: schema, perCommit: perCommit)
+        print(
+            String(
+                format: "rows=%d per_commit=%d seconds=%.3f events_per_s=%.0f", rows.count, perCommit, seconds,
+                Double(rows.count) / seconds))
+        let unkeyed = try insert(
+            rows, schema: withoutKey, perCommit: perCommit,
+            sql: IngestTransaction.insertEventSQL.replacing(" ON CONFLICT(batch_id, event_id) DO NOTHING", with: ""))
+        print(String(format: "without_dedupe_key events_per_s=%.0f", Double(rows.count) / unkeyed))
+        let randomly = try insert(random, schema: schema, perCommit: perCommit)
+        print(String(format: "random_uuid_event_ids events_per_s=%.0f", Double(rows.count) / randomly))
+    }
+
+    /// Seconds to insert `rows` into a new database made by `schema`, `perCommit` rows per transaction, WAL with
+    /// fsync per commit as the server does.
+    static func insert(
+        _ rows: [[Value]], schema: [String], perCommit: Int, sql: String = IngestTransaction.insertEventSQL
+    ) throws -> Double {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-raw-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -34,7 +66,7 @@ enum RawSQLite {
         try exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL")
         for statement in schema { try exec(db, statement) }
         var insert: OpaquePointer?
-        guard sqlite3_prepare_v2(db, IngestTransaction.insertEventSQL, -1, &insert, nil) == SQLITE_OK else {
+        guard sqlite3_prepare_v2(db, sql, -1, &insert, nil) == SQLITE_OK else {
             throw Failure(description: String(cString: sqlite3_errmsg(db)))
         }
         defer { sqlite3_finalize(insert) }
@@ -60,11 +92,7 @@ enum RawSQLite {
             try exec(db, "COMMIT")
             k += perCommit
         }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        print(
-            String(
-                format: "rows=%d per_commit=%d seconds=%.3f events_per_s=%.0f", rows.count, perCommit, seconds,
-                Double(rows.count) / seconds))
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
     enum Value { case int(Int64), text(String), null }
