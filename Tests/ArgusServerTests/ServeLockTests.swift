@@ -39,7 +39,7 @@ struct ServeLockTests {
         return (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
     }
 
-    @Test("the database reached from another dir (a symbolic link to it) is refused too, in one sentence")
+    @Test("the database reached from another dir (a symbolic link to it) is refused too, in one sentence naming the server that has it")
     func sameDatabaseElsewhere() throws {
         let first = try TestServer(sqlite: true)
         defer { _ = first.stop() }
@@ -52,7 +52,8 @@ struct ServeLockTests {
         let message = try Self.refusal(dataDir: other.path, logs: other)
         #expect(
             message
-                == "argus-server: Another argus-server is serving the database \(other.path)/argus.sqlite from another "
+                == "argus-server: Another argus-server (pid \(first.process.processIdentifier), data dir \(first.dataDir.path)) "
+                + "is serving the database \(other.path)/argus.sqlite from another "
                 + "directory (through a link, or it was moved): stop it first, or give this one its own database (servers "
                 + "that share one database need PostgreSQL: --database-url).\n",
             "\(message)")

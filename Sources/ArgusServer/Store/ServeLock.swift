@@ -46,14 +46,39 @@ enum ServeLock {
         let db = open(database, O_RDONLY | O_CLOEXEC)
         guard db >= 0, flock(db, LOCK_EX | LOCK_NB) != 0 else { return }  // held until the process exits
         let held = errno == EWOULDBLOCK
+        let other = held ? holder(ofLockOn: db) : nil
         close(db)
         guard held else { return }
         // This dir is ours (its lock is held): its lock file goes, since nothing serves here.
         unlink((dataDir as NSString).appendingPathComponent(fileName))
+        let who = other.map { " (pid \($0.pid)\($0.dataDir.map { ", data dir \($0)" } ?? ""))" } ?? ""
         throw ArgusStore.OpenError(
-            description: "Another argus-server is serving the database \(database) from another directory (through a "
+            description: "Another argus-server\(who) is serving the database \(database) from another directory (through a "
                 + "link, or it was moved): stop it first, or give this one its own database (servers that share one "
                 + "database need PostgreSQL: --database-url).")
+    }
+
+    /// The process holding a `flock` on the file open at `fd` (from /proc/locks), and the data dir it serves (the
+    /// directory of the `serve.lock` it holds open, when /proc lets this user see its descriptors).
+    static func holder(ofLockOn fd: Int32) -> (pid: Int, dataDir: String?)? {
+        var st = stat()
+        guard fstat(fd, &st) == 0, let locks = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return nil }
+        let dev = UInt64(st.st_dev)
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfff)
+        let minor = (dev & 0xff) | ((dev >> 12) & ~0xff)
+        // "1: FLOCK  ADVISORY  WRITE 4242 08:01:123456 0 EOF": the device in hex, the inode in decimal.
+        let file = String(format: "%02llx:%02llx:%llu", major, minor, UInt64(st.st_ino))
+        for line in locks.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count >= 6, f[1] == "FLOCK", f[5] == file, let pid = Int(f[4]), pid != Int(getpid()) else { continue }
+            let fds = "/proc/\(pid)/fd"
+            let dir = (try? FileManager.default.contentsOfDirectory(atPath: fds))?.lazy
+                .compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fds)/\($0)") }
+                .first { ($0 as NSString).lastPathComponent == fileName }
+                .map { ($0 as NSString).deletingLastPathComponent }
+            return (pid, dir)
+        }
+        return nil
     }
 
     /// The pid the lock file names (and closes it).
