@@ -45,6 +45,18 @@ struct DataDirPermissionsTests {
         #expect(Self.mode(db) == 0o600)
     }
 
+    /// `argus-server serve --data-dir DIR` as nobody: its exit code and stderr (nothing may reach stdout).
+    static func serveAsNobody(_ dataDir: String) throws -> (Int32, String) {
+        let (rc, out, err) = try runTool(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=65534", "--regid=65534", "--clear-groups", Binaries.path("argus-server"), "serve", "--port", "0",
+                "--data-dir", dataDir,
+            ])
+        #expect(out.isEmpty, "\(out)")
+        return (rc, err)
+    }
+
     @Test(
         "a database file another user left, in a data dir this user can write: the sentence names the file's owner and mode, not a read-only data dir",
         .enabled(if: getuid() == 0, "runs the server as another user (setpriv)"))
@@ -56,13 +68,8 @@ struct DataDirPermissionsTests {
         #expect(rc == 0, "\(err)")
         // root's database, readable by all, in a directory anyone may write: the server then runs as nobody.
         #expect(chmod(dir.path, 0o777) == 0 && chmod(dir.appendingPathComponent("argus.sqlite").path, 0o644) == 0)
-        let (rc2, out, err2) = try runTool(
-            "/usr/bin/setpriv",
-            [
-                "--reuid=65534", "--regid=65534", "--clear-groups", Binaries.path("argus-server"), "serve", "--port", "0", "--data-dir",
-                dir.path,
-            ])
-        #expect(rc2 == 1 && out.isEmpty, "\(out) \(err2)")
+        let (rc2, err2) = try Self.serveAsNobody(dir.path)
+        #expect(rc2 == 1, "\(err2)")
         #expect(
             err2.hasPrefix(
                 "argus-server: Cannot open the database \(dir.path)/argus.sqlite: its database files cannot be written by this user (uid 65534): check their owner and mode"
@@ -80,19 +87,9 @@ struct DataDirPermissionsTests {
             Binaries.path("argus-server"), ["token", "create", "--init", "--data-dir", dir.path, "--user", "alice"])
         #expect(rc == 0, "\(err)")
         #expect(chmod(top.path, 0o755) == 0)
-        func serveAsNobody(_ dataDir: String) throws -> (Int32, String) {
-            let (rc, out, err) = try runTool(
-                "/usr/bin/setpriv",
-                [
-                    "--reuid=65534", "--regid=65534", "--clear-groups", Binaries.path("argus-server"), "serve", "--port", "0",
-                    "--data-dir", dataDir,
-                ])
-            #expect(out.isEmpty, "\(out)")
-            return (rc, err)
-        }
         // root's dir and database, both readable by all: before, "its data directory is read-only".
         #expect(chmod(dir.path, 0o755) == 0 && chmod(dir.appendingPathComponent("argus.sqlite").path, 0o644) == 0)
-        let (rc1, err1) = try serveAsNobody(dir.path)
+        let (rc1, err1) = try Self.serveAsNobody(dir.path)
         #expect(rc1 == 1)
         #expect(
             err1.hasPrefix(
@@ -100,7 +97,7 @@ struct DataDirPermissionsTests {
             ), "\(err1)")
         // A dir nobody cannot enter: before, "Cannot create the database …: Permission denied", as if it were missing.
         #expect(chmod(dir.path, 0o700) == 0)
-        let (rc2, err2) = try serveAsNobody(dir.path)
+        let (rc2, err2) = try Self.serveAsNobody(dir.path)
         #expect(rc2 == 1)
         #expect(
             err2.hasPrefix(
@@ -108,7 +105,7 @@ struct DataDirPermissionsTests {
             ), "\(err2)")
         // A new dir under root's: before, Foundation's "You don't have permission."
         let deeper = top.appendingPathComponent("new/data").path
-        let (rc3, err3) = try serveAsNobody(deeper)
+        let (rc3, err3) = try Self.serveAsNobody(deeper)
         #expect(rc3 == 1)
         #expect(
             err3.hasPrefix(
