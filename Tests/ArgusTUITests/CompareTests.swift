@@ -85,8 +85,8 @@ struct CompareTests {
         #expect(s.compare!.visibleLabels == ["sweep/seed1", "seed2", "rerun/seed1"])
         _ = Update.apply(&s, .key(.char("2")))
         #expect(s.compare!.visibleLabels == ["sweep/seed1", "rerun/seed1"])
-        // The hidden job's legend entry moves after the shown ones (and is dimmed).
-        #expect(ScreenView.render(s).row(1).hasPrefix("●1━sweep/seed1 0.3333  ◆3━rerun/seed1 0.5  ■2━seed2"))
+        // The hidden job's legend entry moves after the shown ones, dimmed and without its marker and line.
+        #expect(ScreenView.render(s).row(1).hasPrefix("●1━sweep/seed1 0.3333  ◆3━rerun/seed1 0.5  hidden: 2 seed2 0.25"))
         _ = Update.apply(&s, .key(.char("2")))
         #expect(s.compare!.visibleLabels.count == 3)
         #expect(ScreenView.render(s).row(1).hasPrefix("●1━sweep/seed1 0.3333  ■2━seed2 0.25  ◆3━rerun/seed1"))

@@ -278,13 +278,13 @@ struct GPUPanelTests {
         let legend = try #require(ScreenView.render(s).text.split(separator: "\n").first { $0.contains("1━train_loss") })
         #expect(
             String(legend)
-                == "1━train_loss 0.21  2━val_loss 0.2711  3━lr 0.001  4━val_acc 0.79                          [EMA 0.95]")
+                == "1━train_loss 0.21  2━val_loss 0.2711  hidden: 3 lr 0.001  4 val_acc 0.79                  [EMA 0.95]")
         var ascii = Fixture.state(Fixture.view(), width: 100, height: 30, ascii: true)
         ascii.color = false
         _ = Update.apply(&ascii, .key(.char("E")))
         let row = try #require(ScreenView.render(ascii).text.split(separator: "\n").first { $0.contains("train_loss") })
         #expect(
-            String(row) == "o1-train_loss 0.21  #2-val_loss 0.2711  @3-lr 0.001  %4-val_acc 0.79                       [EMA 0.9]")
+            String(row) == "o1-train_loss 0.21  #2-val_loss 0.2711  hidden: 3 lr 0.001  4 val_acc 0.79                 [EMA 0.9]")
         // Heavier smoothing follows a falling loss more slowly: the smoothed last epoch sits higher.
         let col = s.job!.series.column("train_loss")!
         let last = { (f: Double) in ChartScale.smoothed(col, factor: f).last! }

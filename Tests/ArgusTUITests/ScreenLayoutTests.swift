@@ -67,8 +67,10 @@ struct ScreenLayoutTests {
         let legend = try #require(ScreenView.render(s).text.split(separator: "\n").first { $0.contains("1━train_loss") })
         let more = try #require(legend.range(of: #"\+(\d+) more \(m\)"#, options: .regularExpression))
         let hidden = Int(legend[more].dropFirst().prefix { $0.isNumber })!
-        let shown = legend.components(separatedBy: "━").count - 1
-        #expect(shown + hidden == 16, "\(legend)")
+        // Entries are two spaces apart; the hidden series come after "hidden:".
+        let entries = legend[..<more.lowerBound].components(separatedBy: "  ").filter { !$0.isEmpty }
+        #expect(entries.count + hidden == 16, "\(legend)")
+        #expect(entries.filter { $0.contains("━") }.count == 2 && entries[2].hasPrefix("hidden: 3 m01 "), "\(legend)")
         #expect(TextWidthCheck.columns(String(legend)) <= 100)
         // The chooser lists every series, scrolls to the cursor, and toggles any of them.
         _ = Update.apply(&s, .key(.char("m")))

@@ -132,7 +132,8 @@ struct ViewTests {
         #expect(rows[2].contains("0.2 / 0.25 @29"))
         #expect(text.contains("1━train_loss"))
         #expect(text.contains("2━val_loss"))
-        #expect(text.contains("4━val_acc"))
+        // Hidden by default, so after "hidden:" and without a line: a plain-text frame tells them apart too.
+        #expect(text.contains("2━val_loss 0.2711  hidden: 3 lr 0.001  4 val_acc"), "\(text)")
         #expect(Fixture.braille(text) > 50)
         #expect(text.contains("LOG  (following)"))
         #expect(text.contains("NaN in grads"))

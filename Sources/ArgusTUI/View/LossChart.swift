@@ -117,7 +117,9 @@ public enum LossChart {
         return flags.isEmpty ? "" : "[" + flags.joined(separator: ", ") + "]"
     }
 
-    /// Legend: visible series first, each with its toggle digit (1–9); as many as fit, then "+N more (m)".
+    /// Legend: visible series first, each with its toggle digit (1–9); as many as fit, then "+N more (m)". The hidden
+    /// ones follow after "hidden:", dimmed and without the marker and line they would be drawn with (a `--dump`, or a
+    /// terminal that cannot dim, still tells them apart).
     static func legend(_ state: AppState, _ data: EpochSeries, note: String, glyphs: ChartGlyphs, into g: inout Grid, rect: Rect) {
         let names = data.names
         var noteW = TextWidth.of(note)
@@ -133,7 +135,10 @@ public enum LossChart {
             let value = shown(latest)
             let marker = state.color ? "" : String(glyphs.marker(i))
             let key = i < 9 ? "\(i + 1)" : ""
-            let text = "\(marker)\(key)\(glyphs.legendLine)\(name) \(value)"
+            let text =
+                visible
+                ? "\(marker)\(key)\(glyphs.legendLine)\(name) \(value)"
+                : "\(k > 0 && state.isVisible(order[k - 1]) || k == 0 ? "hidden: " : "")\(key.isEmpty ? "" : key + " ")\(name) \(value)"
             let rest = order.count - k - 1
             // On the compare overlay every job is in the table below and m picks the metric: no "(m)" there.
             let chooser = state.screen == .compare ? "" : " (m)"
