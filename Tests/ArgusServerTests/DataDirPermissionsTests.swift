@@ -47,18 +47,19 @@ struct DataDirPermissionsTests {
 
     /// `argus-server serve --data-dir DIR` as nobody: its exit code and stderr (nothing may reach stdout).
     static func serveAsNobody(_ dataDir: String) throws -> (Int32, String) {
+        try asNobody(["serve", "--port", "0", "--data-dir", dataDir])
+    }
+
+    /// `argus-server ARGS…` as nobody: its exit code and stderr (nothing may reach stdout).
+    static func asNobody(_ args: [String]) throws -> (Int32, String) {
         let (rc, out, err) = try runTool(
-            "/usr/bin/setpriv",
-            [
-                "--reuid=65534", "--regid=65534", "--clear-groups", Binaries.path("argus-server"), "serve", "--port", "0",
-                "--data-dir", dataDir,
-            ])
+            "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", Binaries.path("argus-server")] + args)
         #expect(out.isEmpty, "\(out)")
         return (rc, err)
     }
 
     @Test(
-        "a database file another user left, in a data dir this user can write: the sentence names the file's owner and mode, not a read-only data dir",
+        "a database file another user left, in a data dir this user can write: the sentence names the file's owner and mode, and nothing is left behind",
         .enabled(if: getuid() == 0, "runs the server as another user (setpriv)"))
     func anotherUsersFile() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-perm-\(UUID().uuidString)")
@@ -71,9 +72,11 @@ struct DataDirPermissionsTests {
         let (rc2, err2) = try Self.serveAsNobody(dir.path)
         #expect(rc2 == 1, "\(err2)")
         #expect(
-            err2.hasPrefix(
-                "argus-server: Cannot open the database \(dir.path)/argus.sqlite: its database files cannot be written by this user (uid 65534): check their owner and mode"
-            ), "\(err2)")
+            err2
+                == "argus-server: Cannot use the database \(dir.path)/argus.sqlite: it belongs to root (mode 644) and nobody cannot write to it; run as root, or use a --data-dir of your own.\n"
+        )
+        // Refused before SQLite opened it: no -wal and -shm of nobody's (the -wal 0644), no serve.lock.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["argus.sqlite"])
     }
 
     @Test(
@@ -103,6 +106,9 @@ struct DataDirPermissionsTests {
             err2.hasPrefix(
                 "argus-server: Cannot use the data directory \(dir.path): it belongs to root (mode 700) and nobody cannot write to it;"
             ), "\(err2)")
+        // The other commands too: before, "no Argus database in DIR", as if it were missing.
+        let (rc4, err4) = try Self.asNobody(["token", "list", "--data-dir", dir.path])
+        #expect(rc4 == 1 && err4 == err2, "\(err4)")
         // A new dir under root's: before, Foundation's "You don't have permission."
         let deeper = top.appendingPathComponent("new/data").path
         let (rc3, err3) = try Self.serveAsNobody(deeper)
@@ -111,5 +117,26 @@ struct DataDirPermissionsTests {
             err3.hasPrefix(
                 "argus-server: Cannot create the data directory \(deeper): \(top.path) belongs to root (mode 755) and nobody cannot write to it; run as root, or use a --data-dir of your own.\n"
             ), "\(err3)")
+    }
+
+    @Test("a file or a dangling link where the data dir should be, or an empty path: one sentence each, not Foundation's")
+    func notADirectory() throws {
+        let top = FileManager.default.temporaryDirectory.appendingPathComponent("argus-perm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: top, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(at: top) }
+        let file = top.appendingPathComponent("afile").path
+        #expect(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
+        let link = top.appendingPathComponent("dangling").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: top.appendingPathComponent("gone").path)
+        let cases = [
+            (file, "Cannot use the data directory \(file): it is a file, not a directory."),
+            (file + "/sub", "Cannot create the data directory \(file)/sub: \(file) is not a directory."),
+            (link, "Cannot use the data directory \(link): it is a symbolic link to \(top.path)/gone, which does not exist."),
+            ("", "The data directory's path is empty: name a directory (--data-dir)."),
+        ]
+        for (dir, sentence) in cases {
+            let (rc, out, err) = try runTool(Binaries.path("argus-server"), ["serve", "--port", "0", "--data-dir", dir])
+            #expect(rc == 1 && out.isEmpty && err == "argus-server: \(sentence)\n", "\(dir): \(err)")
+        }
     }
 }

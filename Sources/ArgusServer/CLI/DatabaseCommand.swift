@@ -26,6 +26,7 @@ struct DatabaseCommand: AsyncParsableCommand {
         var toDatabaseURL: String
 
         func run() async throws {
+            do { try DataDirPermissions.check(fromDataDir) } catch { throw fail(error.description) }
             guard FileManager.default.fileExists(atPath: ServerConfig.databasePath(in: fromDataDir)) else {
                 throw fail("there is no Argus database in \(fromDataDir) (expected \(ServerConfig.databasePath(in: fromDataDir))).")
             }

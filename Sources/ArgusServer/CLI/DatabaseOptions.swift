@@ -42,6 +42,8 @@ struct DatabaseOptions: ParsableArguments {
         if let url {
             do { return try ArgusStore(databaseURL: url) } catch { throw fail(error.description) }
         }
+        // Another user's dir or database, a file where the dir should be: said as such, not as a missing database.
+        do { try DataDirPermissions.check(dir) } catch { throw fail(error.description) }
         guard create || FileManager.default.fileExists(atPath: ServerConfig.databasePath(in: dir)) else {
             throw fail(
                 "no Argus database in \(dir): start `argus-server serve --data-dir \(dir)` first"

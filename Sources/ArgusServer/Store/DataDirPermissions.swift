@@ -10,25 +10,58 @@ import Foundation
 enum DataDirPermissions {
     static let databaseFiles = ["argus.sqlite", "argus.sqlite-wal", "argus.sqlite-shm"]
 
-    /// Creates the data dir, 0700, when it is missing.
-    static func makeDirectory(_ dataDir: String) throws(ArgusStore.OpenError) {
-        guard !FileManager.default.fileExists(atPath: dataDir) else { return }
-        do {
-            try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
-        } catch {
-            // Another user's directory on the way: say whose, instead of Foundation's "You don't have permission".
-            // (Absolute first: Foundation traps on the parent of "".)
-            let absolute = dataDir.hasPrefix("/") ? dataDir : FileManager.default.currentDirectoryPath + "/" + dataDir
-            var above = (absolute as NSString).deletingLastPathComponent
-            while above != "/" && !FileManager.default.fileExists(atPath: above) {
-                above = (above as NSString).deletingLastPathComponent
-            }
-            let why =
-                access(above, W_OK | X_OK) != 0 && errno == EACCES
-                ? notWritable(above, named: above) : error.localizedDescription
-            throw ArgusStore.OpenError(description: "Cannot create the data directory \(dataDir): \(why)")
+    /// Refuses, in one sentence, a data dir this user cannot use: a file or a dangling link where the dir should be,
+    /// another user's directory or database (SQLite would call the database read-only, a dir this user cannot enter
+    /// would look empty, and SQLite would leave a -wal and -shm of this user's in it). A dir that does not exist yet
+    /// passes; `makeDirectory` says why it cannot be made.
+    static func check(_ dataDir: String) throws(ArgusStore.OpenError) {
+        func refuse(_ why: String) -> ArgusStore.OpenError {
+            ArgusStore.OpenError(description: "Cannot use the data directory \(dataDir): \(why)")
         }
-        // chmod, not the create attributes: those are filtered through the umask.
+        guard !dataDir.isEmpty else {
+            throw ArgusStore.OpenError(description: "The data directory's path is empty: name a directory (--data-dir).")
+        }
+        var st = stat()
+        if lstat(dataDir, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK && stat(dataDir, &st) != 0 {
+            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: dataDir)) ?? "?"
+            throw refuse("it is a symbolic link to \(target), which does not exist.")
+        }
+        guard stat(dataDir, &st) == 0 else { return }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw refuse("it is a file, not a directory.") }
+        if access(dataDir, W_OK | X_OK) != 0 && errno == EACCES { throw refuse(notWritable(dataDir, named: "it")) }
+        let db = ServerConfig.databasePath(in: dataDir)
+        if access(db, F_OK) == 0 && access(db, R_OK | W_OK) != 0 && errno == EACCES {
+            throw ArgusStore.OpenError(description: "Cannot use the database \(db): \(notWritable(db, named: "it"))")
+        }
+    }
+
+    /// Creates the data dir, 0700, when it is missing (and the dirs above it, as `mkdir -p` would).
+    static func makeDirectory(_ dataDir: String) throws(ArgusStore.OpenError) {
+        try check(dataDir)
+        var st = stat()
+        guard stat(dataDir, &st) != 0 else { return }
+        func refuse(_ why: String) -> ArgusStore.OpenError {
+            ArgusStore.OpenError(description: "Cannot create the data directory \(dataDir): \(why)")
+        }
+        // One level at a time, so that a failure says where and why (a "." in the path is dropped from the names).
+        let absolute = dataDir.hasPrefix("/") ? dataDir : FileManager.default.currentDirectoryPath + "/" + dataDir
+        let parts = absolute.split(separator: "/").filter { $0 != "." }
+        var levels = parts.indices.map { "/" + parts[...$0].joined(separator: "/") }
+        let existing = levels.lastIndex { lstat($0, &st) == 0 }
+        let above = existing.map { levels[$0] } ?? "/"
+        if let existing { levels.removeFirst(existing + 1) }
+        guard stat(above, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw refuse("\(above) is not a directory.")
+        }
+        for (k, level) in levels.enumerated() where mkdir(level, k == levels.count - 1 ? 0o700 : 0o777) != 0 {
+            let code = errno
+            guard code != EEXIST else { continue }
+            let parent = k == 0 ? above : levels[k - 1]
+            throw refuse(
+                code == EACCES && k == 0
+                    ? notWritable(parent, named: parent) : String(cString: strerror(code)) + ".")
+        }
+        // chmod, not the create mode: that is filtered through the umask.
         _ = chmod(dataDir, 0o700)
     }
 
@@ -37,22 +70,17 @@ enum DataDirPermissions {
     static func prepare(_ dataDir: String) throws(ArgusStore.OpenError) -> [String] {
         let fm = FileManager.default
         var warnings: [String] = []
-        if fm.fileExists(atPath: dataDir) {
-            // Another user's data dir: SQLite would call the database read-only, or (a dir this user cannot enter)
-            // the database would look missing and its creation fail.
-            if access(dataDir, W_OK | X_OK) != 0 && errno == EACCES {
-                throw ArgusStore.OpenError(
-                    description: "Cannot use the data directory \(dataDir): \(notWritable(dataDir, named: "it"))")
-            }
-            if let mode = (try? fm.attributesOfItem(atPath: dataDir))?[.posixPermissions] as? NSNumber,
-                mode.intValue & 0o077 != 0
-            {
-                warnings.append(
-                    "The data directory \(dataDir) is open to other users (mode \(String(mode.intValue & 0o777, radix: 8))); "
-                        + "run `chmod 700 \(dataDir)` so that only you can reach the logs and commands it holds.")
-            }
-        } else {
-            try makeDirectory(dataDir)
+        try makeDirectory(dataDir)
+        var st = stat()
+        if stat(dataDir, &st) == 0 && st.st_mode & 0o077 != 0 {
+            let mode = String(format: "%03o", st.st_mode & 0o7777)
+            let owner = userName(st.st_uid)
+            let fix =
+                st.st_uid == geteuid()
+                ? "run `chmod 700 \(dataDir)` so that only you can reach the logs and commands it holds."
+                : "its owner, \(owner), can close it with `chmod 700 \(dataDir)` (then only \(owner) can reach the logs and "
+                    + "commands it holds)."
+            warnings.append("The data directory \(dataDir) is open to other users (mode \(mode)); \(fix)")
         }
         let db = (dataDir as NSString).appendingPathComponent(databaseFiles[0])
         if !fm.fileExists(atPath: db) {
@@ -75,7 +103,7 @@ enum DataDirPermissions {
         var st = stat()
         let me = userName(geteuid())
         guard stat(path, &st) == 0 else { return "\(me) cannot write to \(name)." }
-        let mode = String(st.st_mode & 0o777, radix: 8)
+        let mode = String(format: "%03o", st.st_mode & 0o7777)
         if st.st_uid == geteuid() {
             return "\(name == "it" ? "its" : name + "'s") mode (\(mode)) does not let its owner \(me) write to it; "
                 + "`chmod u+rwx \(path)` would."
