@@ -15,17 +15,27 @@ enum RawSQLite {
 
     static func run(_ args: [String]) throws {
         let source = args[2]
+        guard args.count <= 4 else { throw BenchUsage("raw-sqlite: takes SERVER_DB and PER_COMMIT only.") }
         guard args.count < 4 || Int(args[3]).map({ $0 > 0 }) == true else {
             throw BenchUsage("raw-sqlite: PER_COMMIT must be a whole number above 0, not '\(args[3])'.")
         }
         let perCommit = args.count > 3 ? Int(args[3])! : 500
         var src: OpaquePointer?
-        guard sqlite3_open_v2("file:\(source)?mode=ro", &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nil) == SQLITE_OK
-        else { throw BenchUsage("raw-sqlite: cannot open \(source) (a server's argus.sqlite).") }
+        let opened = sqlite3_open_v2("file:\(source)?mode=ro", &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nil)
         defer { sqlite3_close(src) }
-        let schema = try strings(src, "SELECT sql FROM sqlite_master WHERE tbl_name = 'events' AND sql IS NOT NULL")
-        guard !schema.isEmpty else { throw BenchUsage("raw-sqlite: \(source) has no events table.") }
-        let rows = try fetchRows(src)
+        // Read-only, so what goes wrong is the file: missing, unreadable, not a database, not a server's.
+        func unreadable(_ why: String) -> Failure { Failure(description: "raw-sqlite: cannot read \(source): \(why).") }
+        guard opened == SQLITE_OK else { throw unreadable(String(cString: sqlite3_errstr(opened))) }
+        let schema: [String]
+        let rows: [[Value]]
+        do {
+            schema = try strings(src, "SELECT sql FROM sqlite_master WHERE tbl_name = 'events' AND sql IS NOT NULL")
+            guard !schema.isEmpty else { throw Failure(description: "it has no events table (not a server's argus.sqlite)") }
+            rows = try fetchRows(src)
+        } catch { throw unreadable("\(error)") }
+        guard !rows.isEmpty else {
+            throw Failure(description: "raw-sqlite: \(source) holds no events to insert again (run the batch benchmark first).")
+        }
 
         let key = #/,\s*UNIQUE\(batch_id, event_id\)/#
         guard schema.contains(where: { $0.contains(key) }) else {
