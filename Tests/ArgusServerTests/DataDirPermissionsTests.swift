@@ -77,6 +77,15 @@ struct DataDirPermissionsTests {
         )
         // Refused before SQLite opened it: no -wal and -shm of nobody's (the -wal 0644), no serve.lock.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["argus.sqlite"])
+        // nobody's own database, read-only to it: the fix is a chmod (read and write; a database is not run).
+        let db = dir.appendingPathComponent("argus.sqlite").path
+        #expect(chown(db, 65534, 65534) == 0 && chmod(db, 0o400) == 0)
+        let (rc3, err3) = try Self.serveAsNobody(dir.path)
+        #expect(rc3 == 1)
+        #expect(
+            err3
+                == "argus-server: Cannot use the database \(db): its mode (400) does not let its owner nobody write to it; `chmod u+rw \(db)` would.\n"
+        )
     }
 
     @Test(

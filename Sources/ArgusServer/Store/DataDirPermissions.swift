@@ -105,8 +105,9 @@ enum DataDirPermissions {
         guard stat(path, &st) == 0 else { return "\(me) cannot write to \(name)." }
         let mode = String(format: "%03o", st.st_mode & 0o7777)
         if st.st_uid == geteuid() {
+            let bits = (st.st_mode & S_IFMT) == S_IFDIR ? "u+rwx" : "u+rw"  // a database file is not run
             return "\(name == "it" ? "its" : name + "'s") mode (\(mode)) does not let its owner \(me) write to it; "
-                + "`chmod u+rwx \(path)` would."
+                + "`chmod \(bits) \(path)` would."
         }
         let owner = userName(st.st_uid)
         return "\(name) belongs to \(owner) (mode \(mode)) and \(me) cannot write to it; run as \(owner), or use a "
