@@ -135,10 +135,12 @@ public enum LossChart {
             let value = shown(latest)
             let marker = state.color ? "" : String(glyphs.marker(i))
             let key = i < 9 ? "\(i + 1)" : ""
+            // The visible come first, so the first hidden one follows a visible one (or starts the legend).
+            let label = !visible && (k == 0 || state.isVisible(order[k - 1])) ? "hidden: " : ""
             let text =
                 visible
                 ? "\(marker)\(key)\(glyphs.legendLine)\(name) \(value)"
-                : "\(k > 0 && state.isVisible(order[k - 1]) || k == 0 ? "hidden: " : "")\(key.isEmpty ? "" : key + " ")\(name) \(value)"
+                : "\(label)\(key.isEmpty ? "" : key + " ")\(name) \(value)"
             let rest = order.count - k - 1
             // On the compare overlay every job is in the table below and m picks the metric: no "(m)" there.
             let chooser = state.screen == .compare ? "" : " (m)"
