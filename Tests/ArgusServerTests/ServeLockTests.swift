@@ -5,17 +5,23 @@ import Testing
 @Suite("One argus-server per SQLite data dir")
 struct ServeLockTests {
     @Test(
-        "a second serve on a data dir in use is one sentence naming the first's pid; tokens are still minted beside it",
-        arguments: [false, true])
-    func secondServeRefused(lockFileDeleted: Bool) throws {
+        "a second serve on a data dir in use is one sentence naming the first's pid (the lock's holder, whatever serve.lock says); tokens are still minted beside it",
+        arguments: ["as left", "deleted", "stale"])
+    func secondServeRefused(lockFile: String) throws {
         let first = try TestServer(sqlite: true)
         defer { _ = first.stop() }
+        let lock = first.dataDir.appendingPathComponent("serve.lock")
+        switch lockFile {
         // Someone tidies the data dir while the server runs: the dir itself is locked too.
-        if lockFileDeleted { try FileManager.default.removeItem(at: first.dataDir.appendingPathComponent("serve.lock")) }
+        case "deleted": try FileManager.default.removeItem(at: lock)
+        // A pid from before (another user's server once left the file, and this one could not rewrite it).
+        case "stale": try Data("999999\n".utf8).write(to: lock)
+        default: break
+        }
         let message = try Self.refusal(dataDir: first.dataDir.path, logs: first.dataDir)
         #expect(
             message
-                == "argus-server: Another argus-server\(lockFileDeleted ? "" : " (pid \(first.process.processIdentifier))") is serving \(first.dataDir.path): "
+                == "argus-server: Another argus-server (pid \(first.process.processIdentifier)) is serving \(first.dataDir.path): "
                 + "stop it first, or give this one its own --data-dir (servers that share one database need PostgreSQL: --database-url).\n",
             "\(message)")
         // The first one goes on serving, and the commands meant to run beside it still do.

@@ -7,7 +7,7 @@ import Foundation
 /// One `argus-server serve` per SQLite data dir. Two would share the database but not what each keeps in memory:
 /// events posted to one never reach the other's streams, and its caches and summaries fall behind. The lock is an
 /// exclusive `flock` on `serve.lock` in the data dir, held until the process ends (a crash releases it too); the
-/// file holds the server's pid for the message of the next one. Other commands (`token create`, `retention sweep`…)
+/// file holds the server's pid for people, and the next server's message names the pid the kernel says holds the lock. Other commands (`token create`, `retention sweep`…)
 /// do not take it: they are meant to run beside the server.
 enum ServeLock {
     static let fileName = "serve.lock"
@@ -22,15 +22,14 @@ enum ServeLock {
         let dir = open(dataDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dir >= 0 && flock(dir, LOCK_EX | LOCK_NB) != 0 {
             let held = errno == EWOULDBLOCK
+            // The pid from the lock itself, not from the file: a file another user's server left is not rewritten.
+            let pid = held ? holder(ofLockOn: dir)?.pid : nil
             close(dir)
-            if held {
-                let fd = open(path, O_RDONLY | O_CLOEXEC)
-                throw refusal(dataDir, pid: fd >= 0 ? holder(fd) : nil)
-            }
+            if held { throw refusal(dataDir, pid: pid) }
         }
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw refusal(dataDir, pid: holder(fd)) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw refusal(dataDir, pid: holder(ofLockOn: fd)?.pid) }
         // Best effort: the pid only makes the next server's message more precise.
         if ftruncate(fd, 0) == 0 {
             let text = Array("\(getpid())\n".utf8)
@@ -79,14 +78,6 @@ enum ServeLock {
             return (pid, dir)
         }
         return nil
-    }
-
-    /// The pid the lock file names (and closes it).
-    private static func holder(_ fd: Int32) -> Int? {
-        var buffer = [UInt8](repeating: 0, count: 32)
-        let n = read(fd, &buffer, buffer.count)
-        close(fd)
-        return n > 0 ? Int(String(decoding: buffer[..<n], as: UTF8.self).trimmed()) : nil
     }
 
     private static func refusal(_ dataDir: String, pid: Int?) -> ArgusStore.OpenError {
