@@ -87,7 +87,10 @@ struct CompareTests {
         #expect(s.compare!.visibleLabels == ["sweep/seed1", "rerun/seed1"])
         // The hidden job's legend entry moves after the shown ones, dimmed and without its marker and line.
         #expect(ScreenView.render(s).row(1).hasPrefix("●1━sweep/seed1 0.3333  ◆3━rerun/seed1 0.5  hidden: 2 seed2 0.25"))
-        _ = Update.apply(&s, .key(.char("2")))
+        // Every job hidden: said so, not "every visible series is empty".
+        for k in ["1", "3"] { _ = Update.apply(&s, .key(.char(Character(k)))) }
+        #expect(ScreenView.render(s).text.contains("nothing to plot: every job is hidden (its digit shows it again)"))
+        for k in ["1", "2", "3"] { _ = Update.apply(&s, .key(.char(Character(k)))) }
         #expect(s.compare!.visibleLabels.count == 3)
         #expect(ScreenView.render(s).row(1).hasPrefix("●1━sweep/seed1 0.3333  ■2━seed2 0.25  ◆3━rerun/seed1"))
         _ = Update.apply(&s, .key(.char("m")))

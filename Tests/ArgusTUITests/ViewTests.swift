@@ -163,7 +163,7 @@ struct ViewTests {
         #expect(rows[2].contains("✗ failed"))
     }
 
-    @Test("an empty chart says why: waiting, none reported, or purged by retention while the summary stays")
+    @Test("an empty chart says why: waiting, none reported, purged by retention while the summary stays, or every series hidden")
     func emptyChartSaysWhy() {
         // Fixture: `epochs: 0` has no rows and no summary epoch.
         #expect(ScreenView.render(Fixture.state(Fixture.view(epochs: 0))).text.contains("waiting for the first epoch…"))
@@ -176,6 +176,10 @@ struct ViewTests {
         let text = ScreenView.render(s).text
         #expect(text.contains("epoch rows purged by retention; the latest loss above is kept"))
         #expect(text.contains("0.12"))
+        // Both losses hidden with their digits (the extras are hidden already): not "every visible series is empty".
+        var hidden = Fixture.state(Fixture.view())
+        for k: Character in ["1", "2"] { _ = Update.apply(&hidden, .key(.char(k))) }
+        #expect(ScreenView.render(hidden).text.contains("nothing to plot: every series is hidden (1-9 or m shows one)"))
     }
 
     @Test("an idle-flagged job wears an IDLE badge with how long")

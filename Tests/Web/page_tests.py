@@ -1111,6 +1111,10 @@ def one_epoch(b):
         return [count(rgb('train_loss')), count(rgb('val_loss'))];""")
     check(counts[0] >= 9 and counts[1] >= 9, f"pixels of the train_loss and val_loss colours on the chart: {counts}")
     check(b.text("#chart-note") == "1 epoch", f"#chart-note says {b.text('#chart-note')!r}")
+    # Both series unticked: said so, not "every visible series is empty".
+    b.js("for (const n of ['train_loss', 'val_loss']) document.querySelector(`#series input[data-series=${n}]`).click()")
+    b.wait_js("document.querySelector('#chart-empty').textContent === 'nothing to plot: every series is unticked'",
+              "the empty chart's sentence", diag="document.querySelector('#chart-empty').textContent")
 
 
 @scenario

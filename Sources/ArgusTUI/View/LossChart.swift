@@ -166,7 +166,11 @@ public enum LossChart {
         guard data.count > 0, let bounds = state.chartBounds else {
             legend(state, data, note: note(state, OffScale(), glyphs), glyphs: glyphs, into: &g, rect: legendRow)
             let msg =
-                if data.count > 0 && state.logY
+                if data.count > 0 && state.visibleSeries.isEmpty {
+                    state.screen == .compare
+                        ? "nothing to plot: every job is hidden (its digit shows it again)"
+                        : "nothing to plot: every series is hidden (1-9 or m shows one)"
+                } else if data.count > 0 && state.logY
                     && ChartScale.dataRange(data, series: state.visibleSeries, smoothing: state.smoothing, logY: false) != nil
                 {
                     "log y: no value above 0 to plot (g switches back to linear)"

@@ -116,8 +116,9 @@ export class LossChart {
     }
   }
 
-  emptyMessage(hasRange) {
+  emptyMessage(hasRange, shown) {
     if (this.series.count > 0) {
+      if (!shown) return 'nothing to plot: every series is unticked';
       if (this.logY && !hasRange) return 'log y: no value above 0 to plot (untick log y)';
       return 'nothing to plot: every visible series is empty';
     }
@@ -155,7 +156,7 @@ export class LossChart {
     if (!range) {
       c.dataset.drawn = '0';
       this.layout = null;
-      empty.textContent = this.emptyMessage(names.length > 0 && s.count > 0 && dataRange(cols, false) !== null);
+      empty.textContent = this.emptyMessage(names.length > 0 && s.count > 0 && dataRange(cols, false) !== null, names.length);
       empty.hidden = false;
       setText($('chart-note'), '');
       return;
