@@ -118,6 +118,17 @@ struct DataDirPermissionsTests {
         // The other commands too: before, "no Argus database in DIR", as if it were missing.
         let (rc4, err4) = try Self.asNobody(["token", "list", "--data-dir", dir.path])
         #expect(rc4 == 1 && err4 == err2, "\(err4)")
+        // nobody's own dir inside root's 700 one: before, "Cannot create the data directory" (or "no Argus database").
+        let own = dir.appendingPathComponent("own").path
+        #expect(mkdir(own, 0o700) == 0 && chown(own, 65534, 65534) == 0)
+        for command in [["serve", "--port", "0"], ["token", "list"]] {
+            let (rc, err) = try Self.asNobody(command + ["--data-dir", own])
+            #expect(
+                rc == 1
+                    && err
+                        == "argus-server: Cannot use the data directory \(own): \(dir.path) belongs to root (mode 700) and nobody cannot enter it; run as root, or use a --data-dir of your own.\n",
+                "\(err)")
+        }
         // A new dir under root's: before, Foundation's "You don't have permission."
         let deeper = top.appendingPathComponent("new/data").path
         let (rc3, err3) = try Self.serveAsNobody(deeper)
@@ -137,15 +148,38 @@ struct DataDirPermissionsTests {
         #expect(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
         let link = top.appendingPathComponent("dangling").path
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: top.appendingPathComponent("gone").path)
+        let dangles = "a symbolic link to \(top.path)/gone, which does not exist."
+        // A data dir whose database is a dangling link (SQLite would make the file where it points), or a directory.
+        let dirDB = top.appendingPathComponent("dir-db").path
+        try FileManager.default.createDirectory(atPath: dirDB + "/argus.sqlite", withIntermediateDirectories: true)
+        let danglingDB = top.appendingPathComponent("dangling-db").path
+        try FileManager.default.createDirectory(atPath: danglingDB, withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(
+            atPath: danglingDB + "/argus.sqlite", withDestinationPath: top.appendingPathComponent("gone").path)
         let cases = [
             (file, "Cannot use the data directory \(file): it is a file, not a directory."),
-            (file + "/sub", "Cannot create the data directory \(file)/sub: \(file) is not a directory."),
-            (link, "Cannot use the data directory \(link): it is a symbolic link to \(top.path)/gone, which does not exist."),
+            (file + "/sub", "Cannot use the data directory \(file)/sub: \(file) is not a directory."),
+            (link, "Cannot use the data directory \(link): it is \(dangles)"),
+            (link + "/sub", "Cannot use the data directory \(link)/sub: \(link) is \(dangles)"),
+            (dirDB, "Cannot use the database \(dirDB)/argus.sqlite: it is a directory, not a file."),
+            (danglingDB, "Cannot use the database \(danglingDB)/argus.sqlite: it is \(dangles)"),
             ("", "The data directory's path is empty: name a directory (--data-dir)."),
         ]
         for (dir, sentence) in cases {
-            let (rc, out, err) = try runTool(Binaries.path("argus-server"), ["serve", "--port", "0", "--data-dir", dir])
-            #expect(rc == 1 && out.isEmpty && err == "argus-server: \(sentence)\n", "\(dir): \(err)")
+            for command in [["serve", "--port", "0"], ["token", "list"]] {
+                // Under a timeout: a serve that is not refused would otherwise serve on and hold the test.
+                let (rc, out, err) = try runTool(
+                    "/usr/bin/timeout", ["20", Binaries.path("argus-server")] + command + ["--data-dir", dir])
+                #expect(rc == 1 && out.isEmpty && err == "argus-server: \(sentence)\n", "\(command) \(dir): \(err)")
+            }
         }
+        #expect(!FileManager.default.fileExists(atPath: top.appendingPathComponent("gone").path))
+        // A database that is not one: refused, and the dir is left as it was (no serve.lock).
+        let junk = top.appendingPathComponent("junk").path
+        try FileManager.default.createDirectory(atPath: junk, withIntermediateDirectories: false)
+        #expect(FileManager.default.createFile(atPath: junk + "/argus.sqlite", contents: Data("not a database\n".utf8)))
+        let (rc, _, err) = try runTool(Binaries.path("argus-server"), ["serve", "--port", "0", "--data-dir", junk])
+        #expect(rc == 1 && err.hasPrefix("argus-server: Cannot open the database"), "\(err)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: junk) == ["argus.sqlite"])
     }
 }

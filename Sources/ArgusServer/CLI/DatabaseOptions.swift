@@ -49,16 +49,22 @@ struct DatabaseOptions: ParsableArguments {
                 "no Argus database in \(dir): start `argus-server serve --data-dir \(dir)` first"
                     + (offerInit ? " (or pass --init to create one)." : "."))
         }
-        do {
+        do throws(ArgusStore.OpenError) {
             if let config {
                 // The lock comes before the store opens: a second server (perhaps a newer version) must not migrate
                 // or backfill the database under the one serving it, nor two started at once on a new dir both
                 // create its tables. So the dir is made first, and its (empty) database file once the dir is ours.
                 try DataDirPermissions.makeDirectory(dir)
                 try ServeLock.acquire(dataDir: dir)
-                _ = try DataDirPermissions.prepare(dir)
-                try ServeLock.lockDatabase(dataDir: dir)
-                return try ArgusStore(dataDir: dir, backgroundCheckpoints: true, fsyncEachCommit: config.fsyncEachCommit)
+                do throws(ArgusStore.OpenError) {
+                    _ = try DataDirPermissions.prepare(dir)
+                    try ServeLock.lockDatabase(dataDir: dir)
+                    return try ArgusStore(dataDir: dir, backgroundCheckpoints: true, fsyncEachCommit: config.fsyncEachCommit)
+                } catch {
+                    // The dir's lock is ours, and nothing will serve here: its lock file goes.
+                    ServeLock.release(dataDir: dir)
+                    throw error
+                }
             }
             return try ArgusStore(dataDir: dir)
         } catch { throw fail(error.description) }

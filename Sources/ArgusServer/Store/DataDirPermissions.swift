@@ -22,17 +22,52 @@ enum DataDirPermissions {
             throw ArgusStore.OpenError(description: "The data directory's path is empty: name a directory (--data-dir).")
         }
         var st = stat()
-        if lstat(dataDir, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK && stat(dataDir, &st) != 0 {
-            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: dataDir)) ?? "?"
-            throw refuse("it is a symbolic link to \(target), which does not exist.")
+        if let dangling = danglingLink(dataDir) { throw refuse("it is \(dangling).") }
+        guard stat(dataDir, &st) == 0 else {
+            // A dir above it that this user cannot enter, or a file on the way: said, not taken for a missing dir.
+            let code = errno
+            guard code == EACCES || code == ENOTDIR || code == ENOENT, let (above, why) = blocked(dataDir) else { return }
+            throw refuse(
+                code == EACCES ? notWritable(above, named: above, doing: "enter") : "\(above) is \(why ?? "not a directory").")
         }
-        guard stat(dataDir, &st) == 0 else { return }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw refuse("it is a file, not a directory.") }
         if access(dataDir, W_OK | X_OK) != 0 && errno == EACCES { throw refuse(notWritable(dataDir, named: "it")) }
         let db = ServerConfig.databasePath(in: dataDir)
-        if access(db, F_OK) == 0 && access(db, R_OK | W_OK) != 0 && errno == EACCES {
-            throw ArgusStore.OpenError(description: "Cannot use the database \(db): \(notWritable(db, named: "it"))")
+        func refuseDatabase(_ why: String) -> ArgusStore.OpenError {
+            ArgusStore.OpenError(description: "Cannot use the database \(db): \(why)")
         }
+        if let dangling = danglingLink(db) { throw refuseDatabase("it is \(dangling).") }
+        if stat(db, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { throw refuseDatabase("it is a directory, not a file.") }
+        if access(db, F_OK) == 0 && access(db, R_OK | W_OK) != 0 && errno == EACCES {
+            throw refuseDatabase(notWritable(db, named: "it"))
+        }
+    }
+
+    /// "a symbolic link to T, which does not exist" when `path` is one.
+    static func danglingLink(_ path: String) -> String? {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK, stat(path, &st) != 0 else { return nil }
+        let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+        return "a symbolic link to \(target), which does not exist"
+    }
+
+    /// The first directory on the way to `path` that this user cannot enter, or the first thing on the way that is
+    /// not a directory (with what it is, when it is a dangling link).
+    static func blocked(_ path: String) -> (String, String?)? {
+        var st = stat()
+        for level in levels(path).dropLast() {
+            if stat(level, &st) != 0 { return danglingLink(level).map { (level, $0) } }
+            if (st.st_mode & S_IFMT) != S_IFDIR { return (level, nil) }
+            if access(level, X_OK) != 0 { return (level, nil) }
+        }
+        return nil
+    }
+
+    /// `path` made absolute, and each directory from the top down to it: "/a", "/a/b", … (a "." is dropped).
+    static func levels(_ path: String) -> [String] {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let parts = absolute.split(separator: "/").filter { $0 != "." }
+        return parts.indices.map { "/" + parts[...$0].joined(separator: "/") }
     }
 
     /// Creates the data dir, 0700, when it is missing (and the dirs above it, as `mkdir -p` would).
@@ -43,15 +78,13 @@ enum DataDirPermissions {
         func refuse(_ why: String) -> ArgusStore.OpenError {
             ArgusStore.OpenError(description: "Cannot create the data directory \(dataDir): \(why)")
         }
-        // One level at a time, so that a failure says where and why (a "." in the path is dropped from the names).
-        let absolute = dataDir.hasPrefix("/") ? dataDir : FileManager.default.currentDirectoryPath + "/" + dataDir
-        let parts = absolute.split(separator: "/").filter { $0 != "." }
-        var levels = parts.indices.map { "/" + parts[...$0].joined(separator: "/") }
+        // One level at a time, so that a failure says where and why.
+        var levels = levels(dataDir)
         let existing = levels.lastIndex { lstat($0, &st) == 0 }
         let above = existing.map { levels[$0] } ?? "/"
         if let existing { levels.removeFirst(existing + 1) }
         guard stat(above, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw refuse("\(above) is not a directory.")
+            throw refuse("\(above) is \(danglingLink(above) ?? "not a directory").")
         }
         for (k, level) in levels.enumerated() where mkdir(level, k == levels.count - 1 ? 0o700 : 0o777) != 0 {
             let code = errno
@@ -78,8 +111,8 @@ enum DataDirPermissions {
             let fix =
                 st.st_uid == geteuid()
                 ? "run `chmod 700 \(dataDir)` so that only you can reach the logs and commands it holds."
-                : "its owner, \(owner), can close it with `chmod 700 \(dataDir)` (then only \(owner) can reach the logs and "
-                    + "commands it holds)."
+                : "only its owner, \(owner), can close it (`chmod 700 \(dataDir)`, which would shut you out too): a "
+                    + "--data-dir of your own keeps the logs and commands it holds to you."
             warnings.append("The data directory \(dataDir) is open to other users (mode \(mode)); \(fix)")
         }
         let db = (dataDir as NSString).appendingPathComponent(databaseFiles[0])
@@ -99,18 +132,18 @@ enum DataDirPermissions {
 
     /// Why this user cannot write to `path`, as the end of a sentence: "it belongs to root (mode 755) and alice cannot
     /// write to it; run as root, or use a --data-dir of your own." (`name` is how the sentence refers to `path`).
-    static func notWritable(_ path: String, named name: String) -> String {
+    static func notWritable(_ path: String, named name: String, doing verb: String = "write to") -> String {
         var st = stat()
         let me = userName(geteuid())
-        guard stat(path, &st) == 0 else { return "\(me) cannot write to \(name)." }
+        guard stat(path, &st) == 0 else { return "\(me) cannot \(verb) \(name)." }
         let mode = String(format: "%03o", st.st_mode & 0o7777)
         if st.st_uid == geteuid() {
             let bits = (st.st_mode & S_IFMT) == S_IFDIR ? "u+rwx" : "u+rw"  // a database file is not run
-            return "\(name == "it" ? "its" : name + "'s") mode (\(mode)) does not let its owner \(me) write to it; "
+            return "\(name == "it" ? "its" : name + "'s") mode (\(mode)) does not let its owner \(me) \(verb) it; "
                 + "`chmod \(bits) \(path)` would."
         }
         let owner = userName(st.st_uid)
-        return "\(name) belongs to \(owner) (mode \(mode)) and \(me) cannot write to it; run as \(owner), or use a "
+        return "\(name) belongs to \(owner) (mode \(mode)) and \(me) cannot \(verb) it; run as \(owner), or use a "
             + "--data-dir of your own."
     }
 

@@ -48,13 +48,17 @@ enum ServeLock {
         let other = held ? holder(ofLockOn: db) : nil
         close(db)
         guard held else { return }
-        // This dir is ours (its lock is held): its lock file goes, since nothing serves here.
-        unlink((dataDir as NSString).appendingPathComponent(fileName))
         let who = other.map { " (pid \($0.pid)\($0.dataDir.map { ", data dir \($0)" } ?? ""))" } ?? ""
         throw ArgusStore.OpenError(
             description: "Another argus-server\(who) is serving the database \(database) from another directory (through a "
                 + "link, or it was moved): stop it first, or give this one its own database (servers that share one "
                 + "database need PostgreSQL: --database-url).")
+    }
+
+    /// After `acquire`, when this process will not serve after all (its database refused, or another server has
+    /// it): the lock file goes, so the dir is left as it was found. The locks go with the process.
+    static func release(dataDir: String) {
+        unlink((dataDir as NSString).appendingPathComponent(fileName))
     }
 
     /// The process holding a `flock` on the file open at `fd` (from /proc/locks), and the data dir it serves (the
