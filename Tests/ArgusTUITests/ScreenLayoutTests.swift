@@ -61,17 +61,25 @@ struct ScreenLayoutTests {
         #expect(ScreenView.render(s).text == expected.joined(separator: "\n"))
     }
 
-    @Test("more than nine series: the legend shows what fits and +N more; m opens a scrolling chooser")
+    @Test("more than nine series: the legend shows what fits and how many are left, drawn and hidden; m opens a scrolling chooser")
     func seriesChooser() throws {
         var s = Fixture.state(Self.manySeries(14), width: 100, height: 20)
         let legend = try #require(ScreenView.render(s).text.split(separator: "\n").first { $0.contains("1━train_loss") })
-        let more = try #require(legend.range(of: #"\+(\d+) more \(m\)"#, options: .regularExpression))
+        let more = try #require(legend.range(of: #"\+(\d+) hidden \(m\)"#, options: .regularExpression))
         let hidden = Int(legend[more].dropFirst().prefix { $0.isNumber })!
         // Entries are two spaces apart; the hidden series come after "hidden:".
         let entries = legend[..<more.lowerBound].components(separatedBy: "  ").filter { !$0.isEmpty }
         #expect(entries.count + hidden == 16, "\(legend)")
         #expect(entries.filter { $0.contains("━") }.count == 2 && entries[2].hasPrefix("hidden: 3 m01 "), "\(legend)")
         #expect(TextWidthCheck.columns(String(legend)) <= 100)
+        // Six drawn at 60 columns: what does not fit is counted by kind, so no drawn line goes unmentioned.
+        var narrow = Fixture.state(Self.manySeries(14), width: 60, height: 20)
+        for k: Character in ["3", "4", "5", "6"] { _ = Update.apply(&narrow, .key(.char(k))) }
+        let row = try #require(ScreenView.render(narrow).text.split(separator: "\n").first { $0.contains("1━train_loss") })
+        let left = try #require(row.firstMatch(of: #/\+(\d+) drawn, (\d+) hidden \(m\)/#), "\(row)")
+        let listed = row[..<left.range.lowerBound].components(separatedBy: "  ").filter { !$0.isEmpty }
+        #expect(listed.allSatisfy { $0.contains("━") }, "\(row)")
+        #expect(listed.count + Int(left.1)! == 6 && Int(left.2)! == 10, "\(row)")
         // The chooser lists every series, scrolls to the cursor, and toggles any of them.
         _ = Update.apply(&s, .key(.char("m")))
         var text = ScreenView.render(s).text

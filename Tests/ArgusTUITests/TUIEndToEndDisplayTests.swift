@@ -229,7 +229,7 @@ extension TUIEndToEndTests {
         t.send("q")
     }
 
-    @Test("fourteen series: the legend says +N more; m opens a chooser that reaches every one; NO_COLOR has markers")
+    @Test("fourteen series: the legend says +N hidden; m opens a chooser that reaches every one; NO_COLOR has markers")
     func manySeries() throws {
         let s = try TestServer()
         let token = try s.token()
@@ -241,7 +241,7 @@ extension TUIEndToEndTests {
         }
         let t = try tui(s, token, ["b1/j1"])
         try t.wait("the legend with more series than fit") {
-            $0.contains("1━train_loss") && $0.range(of: #"\+\d+ more \(m\)"#, options: .regularExpression) != nil
+            $0.contains("1━train_loss") && $0.range(of: #"\+\d+ hidden \(m\)"#, options: .regularExpression) != nil
         }
         t.send("m")
         try t.wait("the chooser") { $0.contains("chart series: 2 of 14 shown") && $0.contains("metric_01") }

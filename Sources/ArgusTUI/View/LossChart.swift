@@ -117,9 +117,9 @@ public enum LossChart {
         return flags.isEmpty ? "" : "[" + flags.joined(separator: ", ") + "]"
     }
 
-    /// Legend: visible series first, each with its toggle digit (1–9); as many as fit, then "+N more (m)". The hidden
-    /// ones follow after "hidden:", dimmed and without the marker and line they would be drawn with (a `--dump`, or a
-    /// terminal that cannot dim, still tells them apart).
+    /// Legend: visible series first, each with its toggle digit (1–9); as many as fit, then how many are left of
+    /// each kind ("+3 drawn, 2 hidden (m)"). The hidden ones follow after "hidden:", dimmed and without the marker
+    /// and line they would be drawn with (a `--dump`, or a terminal that cannot dim, still tells them apart).
     static func legend(_ state: AppState, _ data: EpochSeries, note: String, glyphs: ChartGlyphs, into g: inout Grid, rect: Rect) {
         let names = data.names
         var noteW = TextWidth.of(note)
@@ -127,6 +127,15 @@ public enum LossChart {
         if noteW > 0 { g.put(rect.maxX - noteW, rect.y, note, .dimmed) }
         let end = rect.maxX - (noteW > 0 ? noteW + 2 : 0)
         let order = names.filter { state.isVisible($0) } + names.filter { !state.isVisible($0) }
+        let drawn = order.count { state.isVisible($0) }
+        // On the compare overlay every job is in the table below and m picks the metric: no "(m)" there.
+        let chooser = state.screen == .compare ? "" : " (m)"
+        /// What is left from the `k`th entry on, when it does not fit.
+        func more(from k: Int) -> String {
+            let (d, h) = (max(0, drawn - k), order.count - max(k, drawn))
+            return "+" + [d > 0 ? "\(d) drawn" : nil, h > 0 ? "\(h) hidden" : nil].compactMap { $0 }.joined(separator: ", ")
+                + chooser
+        }
         var x = rect.x
         for (k, name) in order.enumerated() {
             let i = names.firstIndex(of: name) ?? 0
@@ -141,12 +150,9 @@ public enum LossChart {
                 visible
                 ? "\(marker)\(key)\(glyphs.legendLine)\(name) \(value)"
                 : "\(label)\(key.isEmpty ? "" : key + " ")\(name) \(value)"
-            let rest = order.count - k - 1
-            // On the compare overlay every job is in the table below and m picks the metric: no "(m)" there.
-            let chooser = state.screen == .compare ? "" : " (m)"
-            let moreAfter = rest > 0 ? TextWidth.of("+\(rest) more\(chooser)") : 0
-            if x + TextWidth.of(text) + (rest > 0 ? 2 + moreAfter : 0) > end {
-                g.put(x, rect.y, "+\(order.count - k) more\(chooser)", .dimmed, maxWidth: max(0, end - x))
+            let last = k == order.count - 1
+            if x + TextWidth.of(text) + (last ? 0 : 2 + TextWidth.of(more(from: k + 1))) > end {
+                g.put(x, rect.y, more(from: k), .dimmed, maxWidth: max(0, end - x))
                 return
             }
             let style = visible ? Style.fg(color(of: name, in: names), bold: true) : .dimmed
