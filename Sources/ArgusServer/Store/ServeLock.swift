@@ -6,9 +6,10 @@ import Foundation
 
 /// One `argus-server serve` per SQLite data dir. Two would share the database but not what each keeps in memory:
 /// events posted to one never reach the other's streams, and its caches and summaries fall behind. The lock is an
-/// exclusive `flock` on `serve.lock` in the data dir, held until the process ends (a crash releases it too); the
-/// file holds the server's pid for people, and the next server's message names the pid the kernel says holds the lock. Other commands (`token create`, `retention sweep`…)
-/// do not take it: they are meant to run beside the server.
+/// exclusive `flock` on `serve.lock` in the data dir, held until the process ends (a crash releases it too). The
+/// file holds the server's pid for people to read; the next server's message names the pid the kernel says holds
+/// the lock (`holder`). Other commands (`token create`, `retention sweep`…) do not take it: they are meant to run
+/// beside the server.
 enum ServeLock {
     static let fileName = "serve.lock"
 
@@ -30,7 +31,7 @@ enum ServeLock {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw refusal(dataDir, pid: holder(ofLockOn: fd)?.pid) }
-        // Best effort: the pid only makes the next server's message more precise.
+        // Best effort: for people (`cat serve.lock`); the next server asks the kernel who holds the lock.
         if ftruncate(fd, 0) == 0 {
             let text = Array("\(getpid())\n".utf8)
             _ = pwrite(fd, text, text.count, 0)
