@@ -90,6 +90,33 @@ struct ServeLockTests {
         }
     }
 
+    @Test("a serve.lock that is a link is not followed: the file it points to is neither made nor truncated")
+    func lockFileLink() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-locklink-\(UUID().uuidString)")
+        let victim = dir.path + "-victim"
+        defer {
+            try? FileManager.default.removeItem(at: dir)
+            try? FileManager.default.removeItem(atPath: victim)
+            try? FileManager.default.removeItem(atPath: victim + "2")
+        }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        // One link to a file that does not exist, then one to a file with something in it.
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("serve.lock").path, withDestinationPath: victim)
+        let first = try TestServer(dataDir: dir, sqlite: true)
+        _ = first.stop()
+        #expect(!FileManager.default.fileExists(atPath: victim))
+        try Data("precious\n".utf8).write(to: URL(fileURLWithPath: victim + "2"))
+        try? FileManager.default.removeItem(at: dir.appendingPathComponent("serve.lock"))
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("serve.lock").path, withDestinationPath: victim + "2")
+        let again = try TestServer(dataDir: dir, sqlite: true)
+        defer { _ = again.stop() }
+        #expect(try String(contentsOfFile: victim + "2", encoding: .utf8) == "precious\n")
+        // Still one server per dir: the dir itself is locked.
+        #expect(
+            try Self.refusal(dataDir: dir.path, logs: dir).hasPrefix(
+                "argus-server: Another argus-server"))
+    }
+
     @Test("once the first has stopped (or died), the data dir serves again")
     func servesAfterStop() throws {
         let first = try TestServer(sqlite: true)

@@ -28,7 +28,8 @@ enum ServeLock {
             close(dir)
             if held { throw refusal(dataDir, pid: pid) }
         }
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        // Never through a link: a `serve.lock` pointing elsewhere (/etc/passwd) would be truncated, by root perhaps.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw refusal(dataDir, pid: holder(ofLockOn: fd)?.pid) }
         // Best effort: for people (`cat serve.lock`); the next server asks the kernel who holds the lock.
