@@ -149,6 +149,10 @@ struct DataDirPermissionsTests {
         let link = top.appendingPathComponent("dangling").path
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: top.appendingPathComponent("gone").path)
         let dangles = "a symbolic link to \(top.path)/gone, which does not exist."
+        // Two links that point at each other: they exist, so they do not "not exist".
+        let loop = top.appendingPathComponent("loopA").path
+        try FileManager.default.createSymbolicLink(atPath: loop, withDestinationPath: "loopB")
+        try FileManager.default.createSymbolicLink(atPath: top.appendingPathComponent("loopB").path, withDestinationPath: "loopA")
         // A data dir whose database is a dangling link (SQLite would make the file where it points), or a directory.
         let dirDB = top.appendingPathComponent("dir-db").path
         try FileManager.default.createDirectory(atPath: dirDB + "/argus.sqlite", withIntermediateDirectories: true)
@@ -161,6 +165,11 @@ struct DataDirPermissionsTests {
             (file + "/sub", "Cannot use the data directory \(file)/sub: \(file) is not a directory."),
             (link, "Cannot use the data directory \(link): it is \(dangles)"),
             (link + "/sub", "Cannot use the data directory \(link)/sub: \(link) is \(dangles)"),
+            (loop, "Cannot use the data directory \(loop): it is a symbolic link to loopB, which loops back to itself."),
+            (
+                loop + "/sub",
+                "Cannot use the data directory \(loop)/sub: \(loop) is a symbolic link to loopB, which loops back to itself."
+            ),
             (dirDB, "Cannot use the database \(dirDB)/argus.sqlite: it is a directory, not a file."),
             (danglingDB, "Cannot use the database \(danglingDB)/argus.sqlite: it is \(dangles)"),
             ("", "The data directory's path is empty: name a directory (--data-dir)."),

@@ -26,7 +26,7 @@ enum DataDirPermissions {
         guard stat(dataDir, &st) == 0 else {
             // A dir above it that this user cannot enter, or a file on the way: said, not taken for a missing dir.
             let code = errno
-            guard code == EACCES || code == ENOTDIR || code == ENOENT, let (above, why) = blocked(dataDir) else { return }
+            guard [EACCES, ENOTDIR, ENOENT, ELOOP].contains(code), let (above, why) = blocked(dataDir) else { return }
             throw refuse(
                 code == EACCES ? notWritable(above, named: above, doing: "enter") : "\(above) is \(why ?? "not a directory").")
         }
@@ -43,12 +43,13 @@ enum DataDirPermissions {
         }
     }
 
-    /// "a symbolic link to T, which does not exist" when `path` is one.
+    /// "a symbolic link to T, which does not exist" (or "…, which loops back to itself") when `path` is one.
     static func danglingLink(_ path: String) -> String? {
         var st = stat()
         guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK, stat(path, &st) != 0 else { return nil }
+        let loops = errno == ELOOP
         let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
-        return "a symbolic link to \(target), which does not exist"
+        return "a symbolic link to \(target), which " + (loops ? "loops back to itself" : "does not exist")
     }
 
     /// The first directory on the way to `path` that this user cannot enter, or the first thing on the way that is
@@ -109,7 +110,7 @@ enum DataDirPermissions {
             let mode = String(format: "%03o", st.st_mode & 0o7777)
             let owner = userName(st.st_uid)
             let fix =
-                st.st_uid == geteuid()
+                st.st_uid == geteuid() || geteuid() == 0
                 ? "run `chmod 700 \(dataDir)` so that only you can reach the logs and commands it holds."
                 : "only its owner, \(owner), can close it (`chmod 700 \(dataDir)`, which would shut you out too): a "
                     + "--data-dir of your own keeps the logs and commands it holds to you."
