@@ -77,6 +77,17 @@ struct DataDirPermissionsTests {
         )
         // Refused before SQLite opened it: no -wal and -shm of nobody's (the -wal 0644), no serve.lock.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["argus.sqlite"])
+        // nobody's database with root's -wal beside it: named, before SQLite fails on it half way.
+        let db0 = dir.appendingPathComponent("argus.sqlite").path
+        #expect(chown(db0, 65534, 65534) == 0 && chmod(db0, 0o600) == 0)
+        #expect(FileManager.default.createFile(atPath: db0 + "-wal", contents: nil, attributes: [.posixPermissions: 0o644]))
+        let (rcWal, errWal) = try Self.serveAsNobody(dir.path)
+        #expect(rcWal == 1)
+        #expect(
+            errWal
+                == "argus-server: Cannot use the database's -wal file \(db0)-wal: it belongs to root (mode 644) and nobody cannot write to it; run as root, or use a --data-dir of your own.\n"
+        )
+        #expect(unlink(db0 + "-wal") == 0)
         // nobody's own database, read-only to it: the fix is a chmod (read and write; a database is not run).
         let db = dir.appendingPathComponent("argus.sqlite").path
         #expect(chown(db, 65534, 65534) == 0 && chmod(db, 0o400) == 0)

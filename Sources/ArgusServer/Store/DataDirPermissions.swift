@@ -41,6 +41,15 @@ enum DataDirPermissions {
         if access(db, F_OK) == 0 && access(db, R_OK | W_OK) != 0 && errno == EACCES {
             throw refuseDatabase(notWritable(db, named: "it"))
         }
+        // Its -wal and -shm, left by another user's run: SQLite could open the database but not write to it.
+        for side in databaseFiles.dropFirst() {
+            let path = (dataDir as NSString).appendingPathComponent(side)
+            if access(path, F_OK) == 0 && access(path, R_OK | W_OK) != 0 && errno == EACCES {
+                throw ArgusStore.OpenError(
+                    description: "Cannot use the database's \(side.dropFirst("argus.sqlite".count)) file \(path): "
+                        + notWritable(path, named: "it"))
+            }
+        }
     }
 
     /// "a symbolic link to T, which does not exist" (or "…, which loops back to itself") when `path` is one.
