@@ -45,6 +45,13 @@ struct DataDirPermissionsTests {
         #expect(Self.mode(db) == 0o600)
     }
 
+    /// A new data dir with a database in it, made by root (`token create --init`).
+    static func makeDatabase(in dir: URL) throws {
+        let (rc, _, err) = try runTool(
+            Binaries.path("argus-server"), ["token", "create", "--init", "--data-dir", dir.path, "--user", "alice"])
+        #expect(rc == 0, "\(err)")
+    }
+
     /// `argus-server serve --data-dir DIR` as nobody: its exit code and stderr (nothing may reach stdout).
     static func serveAsNobody(_ dataDir: String) throws -> (Int32, String) {
         try asNobody(["serve", "--port", "0", "--data-dir", dataDir])
@@ -64,9 +71,7 @@ struct DataDirPermissionsTests {
     func anotherUsersFile() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-perm-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let (rc, _, err) = try runTool(
-            Binaries.path("argus-server"), ["token", "create", "--init", "--data-dir", dir.path, "--user", "alice"])
-        #expect(rc == 0, "\(err)")
+        try Self.makeDatabase(in: dir)
         // root's database, readable by all, in a directory anyone may write: the server then runs as nobody.
         #expect(chmod(dir.path, 0o777) == 0 && chmod(dir.appendingPathComponent("argus.sqlite").path, 0o644) == 0)
         let (rc2, err2) = try Self.serveAsNobody(dir.path)
@@ -106,9 +111,7 @@ struct DataDirPermissionsTests {
         let top = FileManager.default.temporaryDirectory.appendingPathComponent("argus-perm-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: top) }
         let dir = top.appendingPathComponent("data")
-        let (rc, _, err) = try runTool(
-            Binaries.path("argus-server"), ["token", "create", "--init", "--data-dir", dir.path, "--user", "alice"])
-        #expect(rc == 0, "\(err)")
+        try Self.makeDatabase(in: dir)
         #expect(chmod(top.path, 0o755) == 0)
         // root's dir and database, both readable by all: before, "its data directory is read-only".
         #expect(chmod(dir.path, 0o755) == 0 && chmod(dir.appendingPathComponent("argus.sqlite").path, 0o644) == 0)

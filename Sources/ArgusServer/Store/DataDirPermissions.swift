@@ -8,7 +8,8 @@ import Foundation
 /// The data dir is created 0700 and the database files 0600 whatever the process umask; SQLite gives its -wal and
 /// -shm files the database file's mode, so creating that file first with 0600 covers them too.
 enum DataDirPermissions {
-    static let databaseFiles = ["argus.sqlite", "argus.sqlite-wal", "argus.sqlite-shm"]
+    /// The database file (`ServerConfig.databasePath`) and the -wal and -shm SQLite keeps beside it.
+    static func files(ofDatabase db: String) -> [String] { [db, db + "-wal", db + "-shm"] }
 
     /// Refuses, in one sentence, a data dir this user cannot use: a file or a dangling link where the dir should be,
     /// another user's directory or database (SQLite would call the database read-only, a dir this user cannot enter
@@ -25,10 +26,8 @@ enum DataDirPermissions {
         if let dangling = danglingLink(dataDir) { throw refuse("it is \(dangling).") }
         guard stat(dataDir, &st) == 0 else {
             // A dir above it that this user cannot enter, or a file on the way: said, not taken for a missing dir.
-            let code = errno
-            guard [EACCES, ENOTDIR, ENOENT, ELOOP].contains(code), let (above, why) = blocked(dataDir) else { return }
-            throw refuse(
-                code == EACCES ? notWritable(above, named: above, doing: "enter") : "\(above) is \(why ?? "not a directory").")
+            if let why = blocked(dataDir) { throw refuse(why) }
+            return
         }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw refuse("it is a file, not a directory.") }
         if access(dataDir, W_OK | X_OK) != 0 && errno == EACCES { throw refuse(notWritable(dataDir, named: "it")) }
@@ -38,17 +37,11 @@ enum DataDirPermissions {
         }
         if let dangling = danglingLink(db) { throw refuseDatabase("it is \(dangling).") }
         if stat(db, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { throw refuseDatabase("it is a directory, not a file.") }
-        if access(db, F_OK) == 0 && access(db, R_OK | W_OK) != 0 && errno == EACCES {
-            throw refuseDatabase(notWritable(db, named: "it"))
-        }
-        // Its -wal and -shm, left by another user's run: SQLite could open the database but not write to it.
-        for side in databaseFiles.dropFirst() {
-            let path = (dataDir as NSString).appendingPathComponent(side)
-            if access(path, F_OK) == 0 && access(path, R_OK | W_OK) != 0 && errno == EACCES {
-                throw ArgusStore.OpenError(
-                    description: "Cannot use the database's \(side.dropFirst("argus.sqlite".count)) file \(path): "
-                        + notWritable(path, named: "it"))
-            }
+        // The database, or a -wal or -shm another user's run left beside it (SQLite would open the database, then
+        // fail to write).
+        for path in files(ofDatabase: db) where access(path, F_OK) == 0 && access(path, R_OK | W_OK) != 0 && errno == EACCES {
+            let what = path == db ? "database" : "database's \(path.dropFirst(db.count)) file"
+            throw ArgusStore.OpenError(description: "Cannot use the \(what) \(path): \(notWritable(path, named: "it"))")
         }
     }
 
@@ -61,14 +54,15 @@ enum DataDirPermissions {
         return "a symbolic link to \(target), which " + (loops ? "loops back to itself" : "does not exist")
     }
 
-    /// The first directory on the way to `path` that this user cannot enter, or the first thing on the way that is
-    /// not a directory (with what it is, when it is a dangling link).
-    static func blocked(_ path: String) -> (String, String?)? {
+    /// What stops the way to `path`, as the end of a sentence: the first directory on it that this user cannot
+    /// enter, or the first thing on it that is not a directory (a file, a dangling link, a loop). Nil when nothing
+    /// does (the rest is only missing).
+    static func blocked(_ path: String) -> String? {
         var st = stat()
         for level in levels(path).dropLast() {
-            if stat(level, &st) != 0 { return danglingLink(level).map { (level, $0) } }
-            if (st.st_mode & S_IFMT) != S_IFDIR { return (level, nil) }
-            if access(level, X_OK) != 0 { return (level, nil) }
+            if stat(level, &st) != 0 { return danglingLink(level).map { "\(level) is \($0)." } }
+            if (st.st_mode & S_IFMT) != S_IFDIR { return "\(level) is not a directory." }
+            if access(level, X_OK) != 0 { return notWritable(level, named: level, doing: "enter") }
         }
         return nil
     }
@@ -93,9 +87,7 @@ enum DataDirPermissions {
         let existing = levels.lastIndex { lstat($0, &st) == 0 }
         let above = existing.map { levels[$0] } ?? "/"
         if let existing { levels.removeFirst(existing + 1) }
-        guard stat(above, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw refuse("\(above) is \(danglingLink(above) ?? "not a directory").")
-        }
+        // `check` has refused a file or a dangling link on the way, so `above` is a directory.
         for (k, level) in levels.enumerated() where mkdir(level, k == levels.count - 1 ? 0o700 : 0o777) != 0 {
             let code = errno
             guard code != EEXIST else { continue }
@@ -125,7 +117,7 @@ enum DataDirPermissions {
                     + "--data-dir of your own keeps the logs and commands it holds to you."
             warnings.append("The data directory \(dataDir) is open to other users (mode \(mode)); \(fix)")
         }
-        let db = (dataDir as NSString).appendingPathComponent(databaseFiles[0])
+        let db = ServerConfig.databasePath(in: dataDir)
         if !fm.fileExists(atPath: db) {
             let fd = open(db, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
             guard fd >= 0 else {
@@ -133,10 +125,7 @@ enum DataDirPermissions {
             }
             close(fd)
         }
-        for name in databaseFiles {
-            let path = (dataDir as NSString).appendingPathComponent(name)
-            if fm.fileExists(atPath: path) { _ = chmod(path, 0o600) }
-        }
+        for path in files(ofDatabase: db) where fm.fileExists(atPath: path) { _ = chmod(path, 0o600) }
         return warnings
     }
 

@@ -148,9 +148,9 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
     /// Whether `dir` can be written but one of the database's files in it cannot (a file left by another user).
     static func hasUnwritableFile(in dir: String) -> Bool {
         guard access(dir, W_OK) == 0 else { return false }
-        let db = ServerConfig.databasePath(in: dir)
-        let files: [String] = [db, db + "-wal", db + "-shm"]
-        return files.contains(where: { (file: String) -> Bool in access(file, F_OK) == 0 && access(file, W_OK) != 0 })
+        return DataDirPermissions.files(ofDatabase: ServerConfig.databasePath(in: dir)).contains { file in
+            access(file, F_OK) == 0 && access(file, W_OK) != 0
+        }
     }
 
     /// The file system holding `dir`: whether it is mounted read-only, and the bytes an unprivileged writer may use.
@@ -187,7 +187,7 @@ struct DatabaseFileIdentity: Sendable {
         guard let file = FileID(path) else { return nil }
         self.path = path
         self.file = file
-        companions = [path + "-wal", path + "-shm"].compactMap { p in FileID(p).map { (p, $0) } }
+        companions = DataDirPermissions.files(ofDatabase: path).dropFirst().compactMap { p in FileID(p).map { (p, $0) } }
     }
 
     /// Whether the path still names the file that was opened.
