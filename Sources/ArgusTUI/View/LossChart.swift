@@ -126,8 +126,9 @@ public enum LossChart {
         if noteW > rect.width / 2 { noteW = 0 }  // too narrow for both: the legend comes first
         if noteW > 0 { g.put(rect.maxX - noteW, rect.y, note, .dimmed) }
         let end = rect.maxX - (noteW > 0 ? noteW + 2 : 0)
-        let order = names.filter { state.isVisible($0) } + names.filter { !state.isVisible($0) }
-        let drawn = order.count { state.isVisible($0) }
+        let shownNames = names.filter { state.isVisible($0) }
+        let order = shownNames + names.filter { !state.isVisible($0) }
+        let drawn = shownNames.count
         // On the compare overlay every job is in the table below and m picks the metric: no "(m)" there.
         let chooser = state.screen == .compare ? "" : " (m)"
         /// What is left from the `k`th entry on, when it does not fit.
@@ -139,13 +140,12 @@ public enum LossChart {
         var x = rect.x
         for (k, name) in order.enumerated() {
             let i = names.firstIndex(of: name) ?? 0
-            let visible = state.isVisible(name)
+            let visible = k < drawn  // the visible come first
             let latest = data.latest(name)
             let value = shown(latest)
             let marker = state.color ? "" : String(glyphs.marker(i))
             let key = i < 9 ? "\(i + 1)" : ""
-            // The visible come first, so the first hidden one follows a visible one (or starts the legend).
-            let label = !visible && (k == 0 || state.isVisible(order[k - 1])) ? "hidden: " : ""
+            let label = k == drawn ? "hidden: " : ""
             let text =
                 visible
                 ? "\(marker)\(key)\(glyphs.legendLine)\(name) \(value)"
