@@ -8,9 +8,9 @@ public struct AgentRootCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "argus-agent", abstract: "Carry out Rerun and Stop for argus-server on this host.",
         discussion:
-            "First `argus-agent register` (with ARGUS_URL and ARGUS_TOKEN set: a --token is visible to other users in `ps`), then `argus-agent run`. It only ever runs commands the server recorded for a batch.",
+            "First `argus-agent register` (with ARGUS_URL and ARGUS_TOKEN set: a --token is visible to other users in `ps`), then `argus-agent run`. It only ever runs commands the server recorded for a batch. With ARGUS_URL and ARGUS_TOKEN set, `run` also delivers the Python SDK's spill files that the SDK cannot (see `replay-spill`).",
         version: ArgusVersion.string,
-        subcommands: [Register.self, Run.self])
+        subcommands: [Register.self, Run.self, ReplaySpill.self])
 
     public init() {}
 
@@ -118,7 +118,57 @@ public struct AgentRootCommand: ParsableCommand {
             sigemptyset(&stopSignals)
             for sig in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&stopSignals, sig) }
             pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
-            AgentLoop(url: url, agentID: id, token: token, grace: grace, journal: real + ".commands").run()
+            let loop = AgentLoop(url: url, agentID: id, token: token, grace: grace, journal: real + ".commands")
+            if let reporterURL = env["ARGUS_URL"], let reporterToken = env["ARGUS_TOKEN"], missing.isEmpty {
+                loop.deliverSpill(SpillDelivery(directory: SpillDelivery.defaultDirectory, url: reporterURL, token: reporterToken))
+            }
+            loop.run()
+        }
+    }
+
+    struct ReplaySpill: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "replay-spill",
+            abstract: "Deliver the Python SDK's spill files (~/.argus-reporter) that it cannot replay itself.",
+            discussion:
+                "argus-reporter 0.1.3 keeps the events it could not send in ~/.argus-reporter/spill-*.jsonl and posts each file whole when its next run starts: a file of more than 500 events (a long outage) or with a NaN is refused every time. This sends each file in batches of at most 500, as written, and deletes it once the server has it; events the server refuses go to rejected-*.jsonl beside it. A file written to in the last --min-age seconds is left (its run may still be writing it). `argus-agent run` does the same every minute."
+        )
+        @Option(help: "Server URL (env ARGUS_URL).") var url: String?
+        @Option(help: "Reporter token; other users on this machine can read it in `ps`: prefer env ARGUS_TOKEN.") var token: String?
+        @Option(
+            name: .customLong("spill-dir"), help: ArgumentHelp("Where the SDK spills (default: ~/.argus-reporter).", valueName: "dir"))
+        var spillDir: String?
+        @Option(
+            name: .customLong("min-age"), parsing: .unconditional,
+            help: ArgumentHelp("Leave the files written to in the last SECONDS.", valueName: "seconds")) var minAge: Double = 60
+
+        func validate() throws {
+            guard minAge.isFinite, minAge >= 0 else { throw ValidationError("--min-age must be a number of seconds, 0 or more.") }
+        }
+
+        func run() throws {
+            let env = ProcessInfo.processInfo.environment
+            guard let url = url ?? env["ARGUS_URL"], !url.isEmpty else { throw fail("give --url or set ARGUS_URL.") }
+            guard let token = token ?? env["ARGUS_TOKEN"], !token.isEmpty else { throw fail("give --token or set ARGUS_TOKEN.") }
+            let dir = spillDir ?? SpillDelivery.defaultDirectory
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
+                print("nothing to deliver: \(dir) does not exist (the SDK has never spilled here).")
+                return
+            }
+            guard isDir.boolValue else { throw fail("\(dir) is not a directory.") }
+            guard access(dir, R_OK | W_OK | X_OK) == 0 else {
+                throw fail("cannot deliver the spill files in \(dir): \(String(cString: strerror(errno))).")
+            }
+            let delivery = SpillDelivery(directory: dir, url: url, token: token, minAge: minAge)
+            do {
+                let outcomes = try delivery.deliverAll()
+                if outcomes.isEmpty { print("nothing to deliver: no spill files in \(dir).") }
+                for o in outcomes { print(o.sentence) }
+            } catch {
+                for o in error.outcomes.dropLast() { print(o.sentence) }
+                throw fail(error.sentence)
+            }
         }
     }
 }

@@ -27,6 +27,29 @@ struct AgentLoop {
         FileHandle.standardError.write(Data("\(stamp) argus-agent: \(TerminalText.printable(s))\n".utf8))
     }
 
+    /// Delivers the SDK's spill files now and then every `seconds`, on a thread of its own (a delivery blocks on the
+    /// network and must not hold up a Stop). Logs each file delivered, and why a delivery stopped once, not every
+    /// minute of an outage; a file too recent to take is left without a word.
+    func deliverSpill(_ delivery: SpillDelivery, every seconds: Double = 60) {
+        let loop = self
+        Thread.detachNewThread {
+            var lastStop: String? = nil
+            while true {
+                var outcomes: [SpillDelivery.Outcome]
+                do throws(SpillDelivery.Stopped) {
+                    outcomes = try delivery.deliverAll()
+                    lastStop = nil
+                } catch {
+                    outcomes = Array(error.outcomes.dropLast())
+                    if error.sentence != lastStop { loop.log("spill: " + error.sentence) }
+                    lastStop = error.sentence
+                }
+                for o in outcomes where o.leftBecause == nil { loop.log("spill: " + o.sentence) }
+                Thread.sleep(forTimeInterval: seconds)
+            }
+        }
+    }
+
     func run() {
         let client = HTTPClient(baseURL: url, token: token, timeout: 40)
         var failures = 0

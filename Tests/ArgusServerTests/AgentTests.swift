@@ -60,12 +60,12 @@ struct AgentTests {
     }
 
     /// A scratch folder holding the state of an agent registered for `host` with `token` (`agent.json`), and
-    /// `argus-agent run` on it (its stderr in `agent.json.log`). End with `finish`.
-    static func runningAgent(_ s: TestServer, _ token: String) throws -> (work: URL, agent: Process) {
+    /// `argus-agent run` on it (its stderr in `agent.json.log`), with `env` added to its environment. End with `finish`.
+    static func runningAgent(_ s: TestServer, _ token: String, env: [String: String] = [:]) throws -> (work: URL, agent: Process) {
         let work = try scratch()
         let state = work.appendingPathComponent("agent.json").path
         _ = try register(s, token, state: state)
-        return (work, try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log"))
+        return (work, try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], env: env, stderr: state + ".log"))
     }
 
     /// Stops the agent, then removes its folder.

@@ -1,0 +1,236 @@
+import ArgusClient
+import Foundation
+import Shared
+
+/// The Python SDK's spill files, delivered where the SDK cannot deliver them itself.
+///
+/// `argus-reporter` 0.1.3 appends the events it could not send to `~/.argus-reporter/spill-PID-TIME.jsonl`, one JSON
+/// object a line, and a later `Reporter` on the host posts each file whole as one batch. Two kinds of file never go
+/// through that way, and every later run retries them: one of more than 500 events (a batch holds 1 to 500, so about
+/// eight minutes of a run reporting once a second through an outage), and one that holds a NaN or an infinity
+/// (`requests` refuses to encode it; the server takes it). Here each file goes in batches of at most 500, its lines
+/// sent as they are written (a bare `NaN` included). The server's dedupe on `event_id` makes a line sent twice
+/// harmless, so a file is claimed, delivered and only then deleted.
+///
+/// - A file is taken once nothing has been written to it for `minAge` seconds: the SDK spills only while the server
+///   cannot be reached, so a quiet file is one its run stopped writing to. It is renamed to `….jsonl.argus-agent`
+///   first (the SDK then no longer sees it) and locked, as the SDK locks each append.
+/// - What the server refuses for good (a line that is not JSON, an event that fails validation) is moved to
+///   `rejected-NAME` beside it, a name the SDK does not replay, with the first reason printed.
+/// - When the server cannot be reached, answers 5xx, or refuses the token, the lines not yet delivered go back to the
+///   file's own name (appended, as the SDK does), for the next try, by the agent or by the SDK.
+public struct SpillDelivery: Sendable {
+    /// `~/.argus-reporter`, as the SDK finds it (`$HOME` first).
+    public static var defaultDirectory: String {
+        let home = ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return home + "/.argus-reporter"
+    }
+    static let claimedSuffix = ".argus-agent"
+    /// The server's batch limit.
+    static let maxEvents = 500
+    /// Bytes of lines per request: well under the server's default body limit (16 MB).
+    static let maxBytes = 4 * 1024 * 1024
+
+    public let directory: String
+    public let url: String
+    public let token: String
+    public let minAge: Double
+
+    public init(directory: String, url: String, token: String, minAge: Double = 60) {
+        (self.directory, self.url, self.token, self.minAge) = (directory, url, token, minAge)
+    }
+
+    /// What happened to one file.
+    public struct Outcome: Sendable, Equatable {
+        public var file: String
+        public var delivered = 0
+        public var alreadyThere = 0
+        public var rejected = 0
+        public var firstRejection: String? = nil
+        /// Left for later: why (too recent, or the delivery stopped).
+        public var leftBecause: String? = nil
+        public var linesLeft = 0
+
+        /// One line for a person: what was delivered, what was refused and where it went, what is left and why.
+        public var sentence: String {
+            var parts: [String] = []
+            if delivered + alreadyThere > 0 || (rejected == 0 && leftBecause == nil) {
+                parts.append(
+                    "\(delivered) event\(delivered == 1 ? "" : "s") delivered"
+                        + (alreadyThere > 0 ? " (\(alreadyThere) more already there)" : ""))
+            }
+            if rejected > 0 {
+                parts.append(
+                    "\(rejected) set aside in \(SpillDelivery.rejectedName(file)), since the server cannot take "
+                        + (rejected == 1 ? "it" : "them") + (firstRejection.map { " (\($0))" } ?? ""))
+            }
+            if let why = leftBecause {
+                parts.append(
+                    linesLeft > 0 ? "\(linesLeft) line\(linesLeft == 1 ? "" : "s") left for later: \(why)" : "left for later: \(why)")
+            }
+            return "\(file): " + parts.joined(separator: "; ")
+        }
+    }
+
+    /// The run stopped early: the server cannot be reached or refused the token; what is left stays on disk.
+    public struct Stopped: Error, Sendable {
+        public var sentence: String
+        public var outcomes: [Outcome]
+    }
+
+    static func rejectedName(_ file: String) -> String { "rejected-" + file }
+
+    /// The files to look at, oldest first: the SDK's `spill-*.jsonl` and any this delivery claimed and did not finish.
+    func candidates() -> [(name: String, mtime: Double)] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        return names.filter { n in
+            n.hasPrefix("spill-") && (n.hasSuffix(".jsonl") || n.hasSuffix(".jsonl" + SpillDelivery.claimedSuffix))
+        }.compactMap { n -> (String, Double)? in
+            var st = stat()
+            guard lstat(directory + "/" + n, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            return (n, Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+        }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
+    }
+
+    /// Delivers every file that is ready, in order; stops at the first that cannot be delivered for now (the server
+    /// away, the token refused), since every later one would fail the same way.
+    public func deliverAll(now: Double = Date().timeIntervalSince1970) throws(Stopped) -> [Outcome] {
+        let client = HTTPClient(baseURL: url, token: token, timeout: 30)
+        var outcomes: [Outcome] = []
+        for (name, mtime) in candidates() {
+            let claimed = name.hasSuffix(SpillDelivery.claimedSuffix)
+            let file = claimed ? String(name.dropLast(SpillDelivery.claimedSuffix.count)) : name
+            if !claimed, now - mtime < minAge {
+                outcomes.append(
+                    Outcome(file: file, leftBecause: "written to \(Int(max(0, now - mtime))) s ago; its run may still be writing it"))
+                continue
+            }
+            guard let outcome = deliver(name: name, as: file, client) else { continue }
+            outcomes.append(outcome)
+            if outcome.leftBecause != nil { throw Stopped(sentence: outcome.sentence, outcomes: outcomes) }
+        }
+        return outcomes
+    }
+
+    /// Claims, delivers and removes one file; nil when another delivery has it (or the SDK took it meanwhile).
+    func deliver(name: String, as file: String, _ client: HTTPClient) -> Outcome? {
+        let original = directory + "/" + file
+        let path = original + SpillDelivery.claimedSuffix
+        if name == file {
+            guard rename(original, path) == 0 else { return nil }
+        }
+        let fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        // A claimed file another delivery is working on is left to it; an SDK append in progress is waited for.
+        guard flock(fd, name == file ? LOCK_EX : LOCK_EX | LOCK_NB) == 0 else { return nil }
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n <= 0 { break }
+            bytes.append(contentsOf: buf[..<n])
+        }
+        var outcome = Outcome(file: file)
+        var refused: [ArraySlice<UInt8>] = []
+        var lines: [ArraySlice<UInt8>] = []
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let text = line.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+            if text.isEmpty { continue }
+            if case .object? = try? JSON.parse(text) {
+                lines.append(text)
+            } else {
+                refused.append(text)
+                outcome.firstRejection = outcome.firstRejection ?? "a line is not a JSON object"
+            }
+        }
+        var next = 0
+        // Lines per request: the server's limit, halved while it answers that a body is too large.
+        var cap = SpillDelivery.maxEvents
+        while next < lines.count {
+            var end = next
+            var size = 0
+            while end < lines.count, end - next < cap, end == next || size + lines[end].count < SpillDelivery.maxBytes {
+                size += lines[end].count + 1
+                end += 1
+            }
+            var body = Array(#"{"events":["#.utf8)
+            body.reserveCapacity(size + 16)
+            for (k, line) in lines[next..<end].enumerated() {
+                if k > 0 { body.append(UInt8(ascii: ",")) }
+                body.append(contentsOf: line)
+            }
+            body.append(contentsOf: Array("]}".utf8))
+            let why: String
+            do {
+                let r = try client.request("POST", "/api/events/batch", body: body)
+                if r.status == 200, let results = r.json?["results"]?.arrayValue, results.count == end - next {
+                    for (k, result) in results.enumerated() {
+                        switch result["status"]?.stringValue {
+                        case "accepted": outcome.delivered += 1
+                        case "deduplicated": outcome.alreadyThere += 1
+                        default:
+                            refused.append(lines[next + k])
+                            outcome.firstRejection =
+                                outcome.firstRejection
+                                ?? result["error"]?.stringValue.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 }
+                        }
+                    }
+                    next = end
+                    continue
+                }
+                if r.status == 429 {
+                    let wait = Double(r.headers["retry-after"] ?? "") ?? 1
+                    Thread.sleep(forTimeInterval: min(30, max(0.1, wait)))
+                    continue
+                }
+                if r.status == 413 {
+                    if end - next > 1 {
+                        cap = max(1, (end - next) / 2)
+                    } else {
+                        refused.append(lines[next])
+                        outcome.firstRejection = outcome.firstRejection ?? "an event larger than the server takes in one request"
+                        next = end
+                    }
+                    continue
+                }
+                why = client.failure(r, path: "/api/events/batch").description
+            } catch {
+                why = error.description
+            }
+            outcome.leftBecause = why
+            outcome.linesLeft = lines.count - next
+            break
+        }
+        // The claimed file goes only once what it held is delivered or written elsewhere; otherwise it stays,
+        // claimed, and the next delivery sends it again (what went through already is deduplicated).
+        var kept = true
+        if !refused.isEmpty {
+            outcome.rejected = refused.count
+            kept = SpillDelivery.append(refused, to: directory + "/" + SpillDelivery.rejectedName(file)) && kept
+        }
+        if next < lines.count { kept = SpillDelivery.append(Array(lines[next...]), to: original) && kept }
+        if kept { unlink(path) }
+        return outcome
+    }
+
+    /// Appends lines to `path` under the lock the SDK takes for its own appends, creating it 0600.
+    static func append(_ lines: [ArraySlice<UInt8>], to path: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        flock(fd, LOCK_EX)
+        var out: [UInt8] = []
+        for line in lines {
+            out.append(contentsOf: line)
+            out.append(UInt8(ascii: "\n"))
+        }
+        var done = 0
+        while done < out.count {
+            let n = out[done...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { return false }
+            done += n
+        }
+        return fsync(fd) == 0
+    }
+}

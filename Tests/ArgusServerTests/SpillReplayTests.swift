@@ -1,0 +1,148 @@
+import ArgusClient
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+/// The SDK's spill files that argus-reporter 0.1.3 cannot replay itself, delivered by `argus-agent`.
+@Suite("argus-agent delivers the SDK's spill files")
+struct SpillReplayTests {
+    /// A run through an outage, with the real SDK: every event spills to `$HOME/.argus-reporter`. 600 epochs (more than
+    /// a batch holds) and a NaN loss at epoch 7, the two things the SDK's own replay is refused for.
+    static let outage = """
+        import logging, math
+        from argus import Reporter
+        logging.basicConfig(level=logging.ERROR)
+        with Reporter("outage", monitor_url="http://127.0.0.1:9", heartbeat=False, stop_polling=False,
+                      resource_snapshot=False) as r:
+            with r.job("j1") as j:
+                for ep in range(600):
+                    j.epoch(ep, train_loss=float("nan") if ep == 7 else 1.0 / (ep + 1))
+        print(r.batch_id)
+        """
+
+    /// The spill files in `dir` (the SDK's and those claimed by a delivery).
+    static func spillFiles(_ dir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("spill-") }.sorted()
+    }
+
+    /// Sets a file's modification time `seconds` back, as if its run had stopped writing to it then.
+    static func age(_ path: String, _ seconds: Double) throws {
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-seconds)], ofItemAtPath: path)
+    }
+
+    @Test("a spill file of 600 events with a NaN, which the SDK's own replay is refused for, is delivered whole by replay-spill")
+    func sdkSpillDelivered() throws {
+        let python = try PythonSDK.python()
+        let s = try TestServer()
+        let token = try s.token(user: "alice")
+        let home = s.dataDir.appendingPathComponent("home").path
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let (rc, out, err) = try runTool(python, ["-c", Self.outage], env: ["HOME": home, "ARGUS_TOKEN": token])
+        #expect(rc == 0, "python failed: \(err)")
+        let batch = try #require(out.split(separator: "\n").last.map(String.init))
+        let dir = home + "/.argus-reporter"
+        let spilled = Self.spillFiles(dir)
+        #expect(spilled.count == 1, "\(spilled)")
+
+        // The SDK's own replay, at the next run's start, fails (`requests` will not encode the NaN, and the server
+        // would refuse 604 events in one batch): the file stays, and nothing arrives.
+        let nextRun = """
+            import logging
+            from argus import Reporter
+            logging.basicConfig(level=logging.WARNING)
+            with Reporter("next", heartbeat=False, stop_polling=False, resource_snapshot=False) as r:
+                pass
+            """
+        let (rc2, out2, err2) = try runTool(python, ["-c", nextRun], env: ["HOME": home, "ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        #expect(rc2 == 0, "\(out2) \(err2)")
+        #expect(Self.spillFiles(dir) == spilled)
+        let c = s.client(token)
+        #expect(try c.get(APIPath.batch(batch)).status == 404)
+
+        // A file just written to is left for later by default.
+        let env = ["HOME": home, "ARGUS_URL": s.url, "ARGUS_TOKEN": token]
+        let agent = Binaries.path("argus-agent")
+        let (rc3, out3, _) = try runTool(agent, ["replay-spill"], env: env)
+        #expect(
+            rc3 == 0 && out3.contains("\(spilled[0]): left for later: written to") && out3.contains("its run may still be writing it"),
+            "\(out3)")
+
+        try Self.age(dir + "/" + spilled[0], 120)
+        let (rc4, out4, err4) = try runTool(agent, ["replay-spill"], env: env)
+        #expect(rc4 == 0, "\(err4)")
+        #expect(out4.hasPrefix("\(spilled[0]): ") && out4.contains(" events delivered"), "\(out4)")
+        #expect(Self.spillFiles(dir).isEmpty, "a delivered file is removed")
+
+        let epochs = try #require(try c.mustGet(APIPath.job(batch, "j1") + "/epochs").arrayValue)
+        #expect(epochs.count == 600)
+        #expect(epochs.map { $0["epoch"]?.intValue } == (0..<600).map { $0 })
+        #expect(epochs[7]["train_loss"] == .null && epochs[7]["nonfinite"]?.arrayValue?.contains("train_loss") == true, "\(epochs[7])")
+        #expect(try c.mustGet(APIPath.batch(batch))["status"] == "done")
+
+        // Run again: nothing left, nothing sent twice.
+        let (rc5, out5, _) = try runTool(agent, ["replay-spill"], env: env)
+        #expect(rc5 == 0 && out5 == "nothing to deliver: no spill files in \(dir).\n", "\(out5)")
+    }
+
+    @Test(
+        "lines the server refuses go to rejected-*.jsonl with its reason; with the server away the file stays whole under its name; a running agent delivers on its own"
+    )
+    func refusedAwayAndAgent() async throws {
+        let s = try TestServer()
+        let token = try s.token(user: "alice")
+        let home = s.dataDir.appendingPathComponent("home").path
+        let dir = home + "/.argus-reporter"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        func line(_ e: JSON) -> String { e.serialized() }
+        let good = [
+            line(Ev.make("batch_start", batch: "sp")), line(Ev.epoch("sp", "j", 0)),
+            line(Ev.epoch("sp", "j", 1, train: 0.5)).replacingOccurrences(of: #""train_loss":0.5"#, with: #""train_loss":NaN"#),
+        ]
+        let bad = ["not json at all", line(Ev.make("no_such_event", batch: "sp"))]
+        let name = "spill-4242-1700000000.jsonl"
+        let file = dir + "/" + name
+        try (good[0...1] + bad + good[2...]).map { $0 + "\n" }.joined().write(toFile: file, atomically: false, encoding: .utf8)
+        try Self.age(file, 120)
+        let agent = Binaries.path("argus-agent")
+
+        // The server away: exit 1 with one sentence, and every line back under the file's own name.
+        let away = ["HOME": home, "ARGUS_URL": "http://127.0.0.1:9", "ARGUS_TOKEN": token]
+        let (rc, out, err) = try runTool(agent, ["replay-spill"], env: away)
+        #expect(rc == 1 && out.isEmpty, "\(out)")
+        #expect(
+            err.hasPrefix(
+                "argus-agent: \(name): 1 set aside in rejected-\(name), since the server cannot take it (a line is not a JSON object); 4 lines left for later: Cannot reach http://127.0.0.1:9"
+            ), "\(err)")
+        #expect(Self.spillFiles(dir) == [name])
+        #expect(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").count == 4)
+
+        // The server there: three delivered (the NaN too), the event it refuses set aside with its reason.
+        let env = ["HOME": home, "ARGUS_URL": s.url, "ARGUS_TOKEN": token]
+        try Self.age(file, 120)
+        let (rc2, out2, err2) = try runTool(agent, ["replay-spill"], env: env)
+        #expect(rc2 == 0, "\(err2)")
+        #expect(
+            out2
+                == "\(name): 3 events delivered; 1 set aside in rejected-\(name), since the server cannot take it (Unknown event_type 'no_such_event')\n",
+            "\(out2)")
+        #expect(Self.spillFiles(dir).isEmpty)
+        let rejected = try String(contentsOfFile: dir + "/rejected-" + name, encoding: .utf8)
+        #expect(rejected == bad.map { $0 + "\n" }.joined())
+        let c = s.client(token)
+        #expect(try c.mustGet(APIPath.job("sp", "j") + "/epochs").arrayValue?.count == 2)
+
+        // A running agent delivers what spills later, on its own (at its start, then every minute).
+        let more = dir + "/spill-4243-1700000001.jsonl"
+        try (line(Ev.epoch("sp", "j", 2)) + "\n").write(toFile: more, atomically: false, encoding: .utf8)
+        try Self.age(more, 120)
+        let (work, running) = try AgentTests.runningAgent(s, token, env: env)
+        defer { AgentTests.finish(running, work) }
+        try await eventually("the running agent delivers the spill file", timeout: 15) {
+            try c.mustGet(APIPath.job("sp", "j") + "/epochs").arrayValue?.count == 3
+        }
+        #expect(Self.spillFiles(dir).isEmpty)
+        let log = try String(contentsOfFile: work.appendingPathComponent("agent.json.log").path, encoding: .utf8)
+        #expect(log.contains("argus-agent: spill: spill-4243-1700000001.jsonl: 1 event delivered"), "\(log)")
+    }
+}
