@@ -1,5 +1,30 @@
 import FoundationEssentials
 
+/// What a batch or job id can never be, so that every client can open it by URL: the server refuses such ids at
+/// ingest (`EventValidator`), and argus-tui refuses a target naming one before it asks (no batch or job can have it).
+public enum IDRules {
+    /// Refused in a batch_id. Clients put the batch id into URLs, and the SDK (argus-reporter 0.1.3) does so
+    /// unencoded: '?' and '#' would end its path early, '/' add a segment, and '%' start an escape the server
+    /// decodes ('a%41' would poll batch 'aA'). A `BATCH/JOB` target splits at '/' too. Every other character
+    /// works: clients percent-encode ids (`APIPath`) and the server decodes them.
+    public static let batchDelimiters: Set<Character> = ["/", "?", "#", "%"]
+
+    /// Refused as a whole batch_id or job_id: libcurl and browsers remove '.' and '..' path segments
+    /// (RFC 3986 §5.2.4) even when percent-encoded as %2E, so no client could ever open such a batch or job.
+    public static let dotSegments: Set<String> = [".", ".."]
+
+    /// Why no batch (or, with `job`, no job of it) can be named so, as a clause ("a batch id cannot be empty"); nil
+    /// when one can.
+    public static func targetProblem(batch: String, job: String? = nil) -> String? {
+        if batch.isEmpty { return "a batch id cannot be empty" }
+        if let c = batch.first(where: batchDelimiters.contains) { return "a batch id cannot contain '\(c)'" }
+        for (kind, id) in [("batch", batch), ("job", job ?? "")] where dotSegments.contains(id) {
+            return "a \(kind) id cannot be '\(id)' (browsers and libcurl drop '.' and '..' from URLs, so the server refuses them)"
+        }
+        return nil
+    }
+}
+
 /// How ids travel in URLs and SSE channel names. A batch or job id is any text a training script chose
 /// ("my run", "αβ-3", "fold:1,2"), so wherever one sits inside a path segment, a query value or a channel
 /// name it is percent-encoded here, and decoded on the way in (the server's `ArgusRequestContext.parameters`).

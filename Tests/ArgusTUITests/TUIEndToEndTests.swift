@@ -634,6 +634,26 @@ struct TUIEndToEndTests {
         #expect(rc3 == 1 && err3.hasPrefix("argus-tui: no token: "), "\(err3)")
     }
 
+    @Test("a target no batch or job can have ('/', '.', '..', 'x/..', 'a?b') is one sentence and exit 1, before any request")
+    func impossibleTargets() throws {
+        // Nothing listens on port 9: a target that got as far as a request would say "Cannot reach".
+        let cases = [
+            ("/", "a batch id cannot be empty."), ("/job", "a batch id cannot be empty."),
+            (".", "a batch id cannot be '.' (browsers"), ("..", "a batch id cannot be '..' (browsers"),
+            ("./x", "a batch id cannot be '.' (browsers"), ("x/..", "a job id cannot be '..' (browsers"),
+            ("a?b", "a batch id cannot contain '?'."),
+        ]
+        for (target, reason) in cases {
+            for args in [["--dump", target], [target], ["--export", "csv", target], ["--compare", "b/j,\(target)"]] {
+                let (rc, out, err) = try runTool(
+                    Binaries.path("argus-tui"), ["--url", "http://127.0.0.1:9"] + args, env: ["ARGUS_TOKEN": "t"])
+                #expect(rc == 1 && out.isEmpty, "\(args)")
+                #expect(err.hasPrefix("argus-tui: '\(target)' can name no batch or job: \(reason)"), "\(args): \(err)")
+                #expect(err.split(separator: "\n").count == 1, "\(err)")
+            }
+        }
+    }
+
     @Test("NO_COLOR turns colours off (attributes stay); without it the screen is coloured")
     func noColor() throws {
         let s = try TestServer()

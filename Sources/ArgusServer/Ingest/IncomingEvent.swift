@@ -14,19 +14,9 @@ struct IncomingEvent: Sendable {
 
     static let jobScoped: Set<String> = ["job_start", "job_epoch", "job_done", "job_failed"]
 
-    /// Refused in a batch_id. Clients put the batch id into URLs, and the SDK (argus-reporter 0.1.3) does so
-    /// unencoded: '?' and '#' would end its path early, '/' add a segment, and '%' start an escape the server
-    /// decodes ('a%41' would poll batch 'aA'). A `BATCH/JOB` target splits at '/' too. Every other character
-    /// works: clients percent-encode ids (`APIPath`) and the server decodes them.
-    static let urlDelimiters: Set<Character> = ["/", "?", "#", "%"]
-
-    /// Refused as a whole batch_id or job_id: libcurl and browsers remove '.' and '..' path segments
-    /// (RFC 3986 §5.2.4) even when percent-encoded as %2E, so no client could ever open such a batch or job.
-    static let dotSegments: Set<String> = [".", ".."]
-
     /// Why an id can never be opened by URL, if it cannot.
     static func dotSegmentProblem(_ field: String, _ id: String) -> String? {
-        guard dotSegments.contains(id) else { return nil }
+        guard IDRules.dotSegments.contains(id) else { return nil }
         return
             "\(field) '\(id)' cannot be used: browsers and libcurl drop '.' and '..' from URL paths, so this \(field == "batch_id" ? "batch" : "job") could never be opened; choose another name."
     }
@@ -192,7 +182,7 @@ enum EventValidator {
         else {
             return bad("batch_id is required and must be a string of 1 to 128 characters.")
         }
-        if let c = batchID.first(where: { IncomingEvent.urlDelimiters.contains($0) }) {
+        if let c = batchID.first(where: IDRules.batchDelimiters.contains) {
             return bad(
                 "batch_id '\(batchID.prefix(128))' contains '\(c)': the SDK polls /api/batches/<batch_id>/stop-requested without encoding it, so Stop could never reach this run; choose a name without '/', '?', '#' or '%'."
             )

@@ -120,6 +120,7 @@ public struct TUICommand: ParsableCommand {
         guard target == nil else { throw fail("--compare takes the jobs itself: give no TARGET beside it.") }
         var refs: [JobRef] = []
         for item in list.split(separator: ",").map({ $0.trimmed() }) where !item.isEmpty {
+            if let problem = Target.problem(item) { throw fail(problem) }
             guard case .job(let b, let j) = Target.parse(item) else {
                 throw fail("--compare needs BATCH/JOB items separated by commas, got '\(item)'.")
             }
@@ -135,6 +136,7 @@ public struct TUICommand: ParsableCommand {
         guard let f = EpochExport.Format(rawValue: format) else {
             throw fail("--export must be csv or jsonl, got '\(format)'.")
         }
+        if let problem = Target.problem(target) { throw fail(problem) }
         guard case .job(let b, let j) = Target.parse(target) else {
             throw fail("--export needs a BATCH/JOB target, got '\(target ?? "")'.")
         }
@@ -168,6 +170,7 @@ public struct TUICommand: ParsableCommand {
             try runExport(export, url: base, token: token)
             return
         }
+        if let problem = Target.problem(target) { throw fail(problem) }
         var o = TUIOptions(url: base, token: token, target: Target.parse(target))
         if let compare {
             o.target = .compare(try compareTargets(compare))

@@ -21,6 +21,19 @@ public enum Target: Equatable, Sendable {
         return .batch(t.hasSuffix("/") ? String(t.dropLast()) : t)
     }
 
+    /// Why `text` can name no batch or job (`IDRules`), as a sentence for the command line; nil when it can.
+    public static func problem(_ text: String?) -> String? {
+        guard let t = text?.trimmed() else { return nil }
+        let reason: String?
+        // "/job": a leading slash leaves the batch empty.
+        switch t.hasPrefix("/") ? .batch("") : parse(t) {
+        case .batch(let b): reason = IDRules.targetProblem(batch: b)
+        case .job(let b, let j): reason = IDRules.targetProblem(batch: b, job: j)
+        default: reason = nil
+        }
+        return reason.map { "'\(t)' can name no batch or job: \($0)." }
+    }
+
     func initialState() -> (AppState, [Effect]) {
         switch self {
         case .picker: return (AppState(screen: .batches), [.loadBatches])
