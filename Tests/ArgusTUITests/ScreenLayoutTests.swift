@@ -218,4 +218,31 @@ struct ScreenLayoutTests {
             if width == 120 { #expect(bar.contains("(no agent online for host") && bar.contains("…)"), "\(bar)") }
         }
     }
+
+    @Test("neighbours refused for one reason (a viewer token's Stop, Rerun and Share) say it once, whole, after the last of them")
+    func sharedReasonOnce() throws {
+        for (width, bar) in [
+            (
+                120,
+                "[s] Stop  [r] Rerun  [S] Share (all three: this token can only read)  [c] Copy command (the recorded command holds a n…)"
+            ),
+            (100, "[s] Stop  [r] Rerun  [S] Share (all three: this token can only read)  [c] Copy command (the record…)"),
+            (80, "[s] Stop  [r] Rerun  [S] Share (all three: t…)  [c] Copy command (the recorded…)"),
+        ] {
+            var s = Fixture.state(Fixture.view(status: "running", batchStatus: "running"), width: width)
+            for id in ["stop", "rerun", "share"] { s.job?.actions[id] = (false, "this token can only read") }
+            s.job?.actions["copy_command"] = (false, "the recorded command holds a newline that a paste into a shell would run")
+            let shown = try #require(ScreenView.render(s).text.split(separator: "\n").first { $0.hasPrefix("[s] Stop") })
+            #expect(shown.trimmingCharacters(in: .whitespaces) == bar, "\(width) columns")
+        }
+        // Two neighbours: "both"; one alone keeps its reason as it was.
+        var s = Fixture.state(Fixture.view(status: "running", batchStatus: "running"), width: 120)
+        s.job?.actions["stop"] = (false, "stop already requested")
+        s.job?.actions["rerun"] = (false, "batch is still running")
+        s.job?.actions["share"] = (false, "batch is still running")
+        let shown = try #require(ScreenView.render(s).text.split(separator: "\n").first { $0.hasPrefix("[s] Stop") })
+        #expect(
+            shown.hasPrefix("[s] Stop (stop already requested)  [r] Rerun  [S] Share (both: batch is still running)  [c] Copy command"),
+            "\(shown)")
+    }
 }

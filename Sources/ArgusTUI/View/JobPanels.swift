@@ -314,28 +314,48 @@ enum JobPanels {
                     : (false, "unknown"))
             return (key: a.key, name: a.name, enabled: state.enabled, reason: state.enabled ? nil : state.reason)
         }
-        // Every key and name always shows; the reasons share what is left, the shortest whole first, so a long
-        // one ends in "…" rather than pushing the actions after it off the screen.
+        // Neighbours refused for the same reason say it once, after the last of them ("all three: this token can
+        // only read"): three copies of one reason would share the room three ways and each be cut to nothing.
+        var groups: [(items: Range<Int>, reason: String?)] = []
+        for i in items.indices {
+            if let last = groups.last, let r = items[i].reason, last.reason == r {
+                groups[groups.count - 1].items = last.items.lowerBound..<(i + 1)
+            } else {
+                groups.append((i..<(i + 1), items[i].reason))
+            }
+        }
+        let together = [2: "both", 3: "all three", 4: "all four", 5: "all five"]
+        let reasons = groups.map { g in
+            g.reason.map { r in g.items.count > 1 ? "\(together[g.items.count] ?? "all"): \(r)" : r }
+        }
+        // Every key and name always shows; the reasons share what is left, shortest first, so a long one ends in "…"
+        // rather than pushing the actions after it off the screen. One a little over its share is shown whole when
+        // the others keep a few columns each: a whole short reason says more than two cut ones.
         let fixed = items.reduce(2 * (items.count - 1)) { $0 + TextWidth.of("[\($1.key)] \($1.name)") }
         var room = max(0, rect.width - fixed)
-        var allowed = [Int](repeating: 0, count: items.count)
-        let wanting = items.indices.filter { items[$0].reason != nil }.sorted {
-            TextWidth.of(items[$0].reason!) < TextWidth.of(items[$1].reason!)
+        var allowed = [Int](repeating: 0, count: groups.count)
+        let wanting = groups.indices.filter { reasons[$0] != nil }.sorted {
+            TextWidth.of(reasons[$0]!) < TextWidth.of(reasons[$1]!)
         }
-        for (n, i) in wanting.enumerated() {
+        for (n, k) in wanting.enumerated() {
             let share = room / (wanting.count - n)
-            allowed[i] = min(TextWidth.of(items[i].reason!) + 3, share)
-            room -= allowed[i]
+            let want = TextWidth.of(reasons[k]!) + 3
+            let whole = want <= share * 3 / 2 && want <= room - 12 * (wanting.count - n - 1)
+            allowed[k] = whole ? want : min(want, share)
+            room -= allowed[k]
         }
         var x = rect.x
-        for (i, a) in items.enumerated() {
-            if i > 0 { x += g.put(x, rect.y, "  ", .plain, maxWidth: rect.maxX - x) }
-            x += g.put(
-                x, rect.y, "[\(a.key)]", a.enabled ? Style(fg: .cyan, bold: true) : .dimmed, maxWidth: rect.maxX - x)
-            x += g.put(x, rect.y, " " + a.name, a.enabled ? .bold : .dimmed, maxWidth: rect.maxX - x)
+        for (k, group) in groups.enumerated() {
+            for i in group.items {
+                let a = items[i]
+                if i > 0 { x += g.put(x, rect.y, "  ", .plain, maxWidth: rect.maxX - x) }
+                x += g.put(
+                    x, rect.y, "[\(a.key)]", a.enabled ? Style(fg: .cyan, bold: true) : .dimmed, maxWidth: rect.maxX - x)
+                x += g.put(x, rect.y, " " + a.name, a.enabled ? .bold : .dimmed, maxWidth: rect.maxX - x)
+            }
             // " (" + at least a few columns of the reason + ")": below that the reason is left out.
-            if let reason = a.reason, allowed[i] >= 8 {
-                x += g.put(x, rect.y, " (\(TextWidth.truncate(reason, allowed[i] - 3)))", .dimmed, maxWidth: rect.maxX - x)
+            if let reason = reasons[k], allowed[k] >= 8 {
+                x += g.put(x, rect.y, " (\(TextWidth.truncate(reason, allowed[k] - 3)))", .dimmed, maxWidth: rect.maxX - x)
             }
         }
     }
