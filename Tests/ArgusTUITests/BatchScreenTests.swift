@@ -113,6 +113,18 @@ struct BatchScreenTests {
         #expect(ScreenView.render(s).text == expected.joined(separator: "\n"))
     }
 
+    @Test("a share link's batch screen offers no Esc back (its view starts there); Esc says so instead of doing nothing")
+    func shareLinkHasNoBack() {
+        var s = Self.state()
+        s.readOnly = true
+        s.pinnedBatch = "b"
+        let hints = ScreenView.render(s).text.split(separator: "\n").last.map(String.init)
+        #expect(hints == "↑↓ select · Enter open · / filter · < > sort · Space mark · ? help · q quit")
+        let effects = Update.handleKey(&s, .escape)
+        #expect(effects.isEmpty && s.screen == .jobs("b"))
+        #expect(s.status == "This share link shows this one batch: there is nothing to go back to (q quits).")
+    }
+
     @Test(
         "< and > pick the sort column (marked ▲/▼ in its title), I inverts; numbers sort as numbers, ids naturally, rows without a value last"
     )

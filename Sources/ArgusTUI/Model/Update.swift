@@ -459,7 +459,10 @@ public enum Update {
                 default: return [.loadBatches]
                 }
             case .jobs:
-                guard s.pinnedBatch == nil else { return [] }
+                guard s.pinnedBatch == nil else {
+                    say(&s, "This share link shows this one batch: there is nothing to go back to (q quits).")
+                    return []
+                }
                 s.screen = .batches
                 clearNotices(&s)
                 return [.loadBatches]

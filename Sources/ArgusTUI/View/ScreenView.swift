@@ -143,7 +143,10 @@ public enum ScreenView {
         case .batches:
             hints = listFilterHint(s) + "↑↓ select · Enter open · / filter · ? help · q quit"
         case .jobs:
-            hints = listFilterHint(s) + "↑↓ select · Enter open · / filter · < > sort · Space mark · Esc back · ? help · q quit"
+            // A share link's batch screen is where its view starts: there is nothing to go back to.
+            hints =
+                listFilterHint(s) + "↑↓ select · Enter open · / filter · < > sort · Space mark · "
+                + (s.pinnedBatch == nil ? "Esc back · " : "") + "? help · q quit"
         case .compare:
             hints = "e EMA · g log-y · 1-9 show/hide a job · m metric · Esc back · ? help · q quit"
         case .job:
