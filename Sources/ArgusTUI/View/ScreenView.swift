@@ -632,25 +632,36 @@ public enum ScreenView {
 
     /// How many of the keys list's rows its box shows; Update scrolls within them.
     static func helpVisibleRows(_ s: AppState) -> Int {
-        max(1, min(s.height - 2, KeyBindings.shown(readOnly: s.readOnly).count + 4) - 4)
+        max(1, min(s.height - 2, helpLines(s).rows.count + 4) - 4)
+    }
+
+    /// The keys list as the overlay shows it at this width: each key's help wrapped under its own column (a row that
+    /// goes on from the one before has no key), so nothing is cut off at the box's edge.
+    static func helpLines(_ s: AppState) -> (rows: [(key: String, text: String)], keyWidth: Int, boxWidth: Int) {
+        let bindings = KeyBindings.shown(readOnly: s.readOnly).map { b -> (String, String) in
+            let ctx = b.context == .job ? " (job screen)" : (b.context == .lists ? " (lists)" : "")
+            return (b.label, b.help + ctx)
+        }
+        let keyW = (bindings.map { TextWidth.of($0.0) }.max() ?? 0) + 2
+        let w = min(s.width - 4, 2 + keyW + (bindings.map { TextWidth.of($0.1) }.max() ?? 20) + 2)
+        let textW = max(8, w - 4 - keyW)
+        let rows = bindings.flatMap { key, help in
+            TextWidth.wrap(help, textW).enumerated().map { (i, line) in (key: i == 0 ? key : "", text: line) }
+        }
+        return (rows, keyW, w)
     }
 
     /// The `?` overlay, generated from the same table that dispatches keys.
     static func help(_ s: AppState, into g: inout Grid) {
-        let rows = KeyBindings.shown(readOnly: s.readOnly).map { b -> (String, String) in
-            let ctx = b.context == .job ? " (job screen)" : (b.context == .lists ? " (lists)" : "")
-            return (b.label, b.help + ctx)
-        }
-        let keyW = (rows.map { TextWidth.of($0.0) }.max() ?? 0) + 2
-        let w = min(s.width - 4, 2 + keyW + (rows.map { TextWidth.of($0.1) }.max() ?? 20) + 2)
+        let (rows, keyW, w) = helpLines(s)
         let visible = helpVisibleRows(s)
         let h = visible + 4
         let box = Rect(x: (s.width - w) / 2, y: max(1, (s.height - h) / 2), width: w, height: h)
         frame(s, box, title: " keys ", into: &g)
         let top = max(0, min(s.helpScroll, rows.count - visible))
         for (i, row) in rows.dropFirst(top).prefix(visible).enumerated() {
-            g.put(box.x + 2, box.y + 2 + i, row.0, Style(fg: .cyan, bold: true))
-            g.put(box.x + 2 + keyW, box.y + 2 + i, row.1, .plain, maxWidth: w - 4 - keyW)
+            g.put(box.x + 2, box.y + 2 + i, row.key, Style(fg: .cyan, bold: true))
+            g.put(box.x + 2 + keyW, box.y + 2 + i, row.text, .plain, maxWidth: w - 4 - keyW)
         }
         let more = rows.count > visible ? (s.glyphs == .ascii ? "up/down scroll | " : "↑↓ scroll · ") : ""
         g.put(box.x + 2, box.maxY - 1, " \(more)any other key closes · q quits ", .dimmed, maxWidth: w - 4)
