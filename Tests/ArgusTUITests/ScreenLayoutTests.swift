@@ -155,6 +155,27 @@ struct ScreenLayoutTests {
         #expect(narrow.reduce(0, +) == 40 && narrow[0] == 13)
     }
 
+    @Test("a row too narrow for the tiles keeps their figures whole: short labels and figures, not 'GPU MEM P…' over a cut value")
+    func narrowTiles() throws {
+        for (width, figures) in [
+            (60, ["63.5/79.6G×4", "1.317/1.402"]), (70, ["63.5/79.6G×4", "1.317/1.402"]),
+            (80, ["63.5 / 79.6 GiB ×4", "1.317 / 1.402 @46"]), (120, ["63.5 / 79.6 GiB ×4", "1.317 / 1.402 @46"]),
+        ] {
+            var s = Fixture.state(Fixture.view(), width: width, height: 24)
+            s.job?.gpuMemPeak = 63.5 * 1024
+            s.job?.gpuMemTotal = 79.6 * 1024
+            s.job?.gpuMem = GPUMemPeaks((0..<4).map { GPUMemPeaks.Peak(index: $0, peakMB: 60_000, totalMB: 79.6 * 1024) })
+            s.job?.trainLoss = 1.317
+            s.job?.valLoss = 1.402
+            s.job?.epoch = 46
+            let rows = ScreenView.render(s).text.split(separator: "\n").map(String.init)
+            let labels = try #require(rows.first { $0.contains("STATUS") })
+            let values = rows[try #require(rows.firstIndex(of: labels)) + 1]
+            #expect(!values.contains("…") && !labels.contains("…"), "\(width): \(labels) / \(values)")
+            for f in figures { #expect(values.contains(f), "\(width): \(values)") }
+        }
+    }
+
     @Test("on a short terminal the help scrolls, so every key (m included) can be read")
     func helpScrolls() {
         var s = Fixture.state(Fixture.view(), width: 80, height: 24)

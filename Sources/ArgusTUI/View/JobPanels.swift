@@ -59,17 +59,16 @@ enum Fmt {
     }
 
     /// The most-loaded GPU's peak against its capacity, e.g. `61.9 / 79.6 GiB ×4` (four GPUs): how close to OOM.
-    static func gpuMemory(peak: Double?, total: Double?, gpus: Int, ascii: Bool) -> String {
+    /// `compact`, for a narrow row: "63.5/79.6G×4" instead of "63.5 / 79.6 GiB ×4".
+    static func gpuMemory(peak: Double?, total: Double?, gpus: Int, ascii: Bool, compact: Bool = false) -> String {
         guard let peak else { return "no data" }
         var text = Fmt.memory(peak)
         if let total, total > 0, total < memoryLimitMB, peak >= 0, peak < memoryLimitMB {
             // One unit for both figures, taken from the capacity.
-            text =
-                total >= 1024
-                ? cFormat("%.1f / %.1f GiB", peak / 1024, total / 1024)
-                : cFormat("%.0f / %.0f MiB", peak, total)
+            let (a, b, unit, format) = total >= 1024 ? (peak / 1024, total / 1024, "G", "%.1f") : (peak, total, "M", "%.0f")
+            text = cFormat(compact ? "\(format)/\(format)\(unit)" : "\(format) / \(format) \(unit)iB", a, b)
         }
-        return gpus > 1 ? text + (ascii ? " x\(gpus)" : " ×\(gpus)") : text
+        return gpus > 1 ? text + (compact ? "" : " ") + (ascii ? "x\(gpus)" : "×\(gpus)") : text
     }
 
     static func statusColor(_ status: String) -> Color {
@@ -134,34 +133,40 @@ enum JobPanels {
         let ascii = s.glyphs == .ascii
         let status = job.shownStatus
         let statusText = "\(Fmt.statusGlyph(status, ascii: ascii)) \(status)"
-        let loss: String = {
-            let t = LossChart.shown(job.trainLoss)
-            let v = LossChart.shown(job.valLoss)
-            return "\(t) / \(v)" + (job.epoch.map { " @\($0)" } ?? "")
-        }()
         let gpu = job.gpuUtil.map(Fmt.percent) ?? "no data"
-        let tiles: [(String, String, Style)] = [
-            ("STATUS", statusText, Style(fg: Fmt.statusColor(status), bold: true)),
-            ("ELAPSED", Fmt.duration(job.elapsed), .bold),
-            (
-                "GPU UTIL", gpu,
-                job.gpuUtil == nil ? .dimmed : (job.gpuUtil! < 5 ? Style(fg: .yellow, bold: true) : .bold)
-            ),
-            (
-                "GPU MEM PEAK",
-                Fmt.gpuMemory(peak: job.gpuMemPeak, total: job.gpuMemTotal, gpus: job.gpuMem.count, ascii: ascii),
-                job.gpuMemPeak == nil ? .dimmed : .bold
-            ),
-            ("LOSS train/val", loss, .bold),
-        ]
+        /// The tiles at full length, or for a row too narrow for them short labels and figures (the figures are what
+        /// one looks for: cutting them to keep "GPU MEM PEAK" whole would lose how close to OOM the run is).
+        func makeTiles(compact: Bool) -> [(String, String, Style)] {
+            let loss =
+                "\(LossChart.shown(job.trainLoss))\(compact ? "/" : " / ")\(LossChart.shown(job.valLoss))"
+                + (compact ? "" : job.epoch.map { " @\($0)" } ?? "")
+            let memory = Fmt.gpuMemory(
+                peak: job.gpuMemPeak, total: job.gpuMemTotal, gpus: job.gpuMem.count, ascii: ascii, compact: compact)
+            return [
+                ("STATUS", statusText, Style(fg: Fmt.statusColor(status), bold: true)),
+                ("ELAPSED", Fmt.duration(job.elapsed), .bold),
+                (
+                    compact ? "GPU" : "GPU UTIL", gpu,
+                    job.gpuUtil == nil ? .dimmed : (job.gpuUtil! < 5 ? Style(fg: .yellow, bold: true) : .bold)
+                ),
+                (compact ? "MEM PEAK" : "GPU MEM PEAK", memory, job.gpuMemPeak == nil ? .dimmed : .bold),
+                (compact ? "LOSS t/v" : "LOSS train/val", loss, .bold),
+            ]
+        }
         let badge = job.idleFlagged ? idleBadge(s, job) : nil
         // The status tile is as wide as the longest status (plus the badge), so it never cuts one.
         let statusW =
             JobData.statuses.map { TextWidth.of("\(Fmt.statusGlyph($0, ascii: ascii)) \($0)") }.max()!
-        let valueWidths = tiles.enumerated().map { i, t in
-            i == 0 ? max(statusW, TextWidth.of(t.1)) + (badge.map { 1 + TextWidth.of($0) } ?? 0) : TextWidth.of(t.1)
+        func valueWidths(_ tiles: [(String, String, Style)]) -> [Int] {
+            tiles.enumerated().map { i, t in
+                i == 0 ? max(statusW, TextWidth.of(t.1)) + (badge.map { 1 + TextWidth.of($0) } ?? 0) : TextWidth.of(t.1)
+            }
         }
-        let widths = tileWidths(labels: tiles.map(\.0), values: valueWidths, total: rect.width)
+        var tiles = makeTiles(compact: false)
+        if zip(tiles, valueWidths(tiles)).map({ max(TextWidth.of($0.0), $1) + 3 }).reduce(0, +) > rect.width {
+            tiles = makeTiles(compact: true)
+        }
+        let widths = tileWidths(labels: tiles.map(\.0), values: valueWidths(tiles), total: rect.width)
         var x = rect.x
         for (i, tile) in tiles.enumerated() {
             let w = widths[i]
