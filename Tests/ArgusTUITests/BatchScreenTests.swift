@@ -113,6 +113,20 @@ struct BatchScreenTests {
         #expect(ScreenView.render(s).text == expected.joined(separator: "\n"))
     }
 
+    @Test("an empty picker's hint is wrapped, URL whole, at 60 columns, and does not claim the server holds no batches")
+    func emptyPicker() {
+        var s = AppState(screen: .batches)
+        (s.width, s.height) = (60, 20)
+        s.serverLabel = "http://gpu-monitor.example.org:8000"
+        _ = Update.apply(&s, .batchesLoaded([]))
+        let text = ScreenView.render(s).text
+        let body = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        #expect(
+            body.contains(
+                "No batches yet that this token can see. Point a training script (argus-reporter) or `argus-server simulate` at http://gpu-monitor.example.org:8000."
+            ), "\(text)")
+    }
+
     @Test("a share link's batch screen offers no Esc back (its view starts there); Esc says so instead of doing nothing")
     func shareLinkHasNoBack() {
         var s = Self.state()

@@ -59,6 +59,11 @@ struct ScreenLayoutTests {
                 "       Status and numbers appear when the server answers.",
             ] + empty + ["", "", "", "↑↓ PgUp/PgDn Home scroll log · ←→ long lines · / search · e EMA…"]
         #expect(ScreenView.render(s).text == expected.joined(separator: "\n"))
+        // The server answered that it has no such job: its numbers come when the run reports it.
+        _ = Update.apply(
+            &s, .connection(.reconnecting(attempt: 3, problem: .serverError(status: 404, detail: "Job 'j1' of batch 'b1' not found."))))
+        let text = ScreenView.render(s).text
+        #expect(text.contains("It opens here as soon as its run reports it.") && !text.contains("when the server answers"), "\(text)")
     }
 
     @Test("more than nine series: the legend shows what fits and how many are left, drawn and hidden; m opens a scrolling chooser")

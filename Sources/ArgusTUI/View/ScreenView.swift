@@ -273,7 +273,10 @@ public enum ScreenView {
             return
         }
         if rows.isEmpty {
-            g.put(rect.x + 1, rect.y + 2, empty, .dimmed)
+            // Wrapped, not cut: its end (a URL, what to press) is what one acts on.
+            for (i, line) in TextWidth.wrap(empty, max(1, rect.width - 2), maxRows: max(1, rect.height - 2)).enumerated() {
+                g.put(rect.x + 1, rect.y + 2 + i, line, .dimmed)
+            }
             return
         }
         let visible = rect.height - 1
@@ -321,7 +324,7 @@ public enum ScreenView {
                 ],
             loaded: s.batchesLoaded,
             empty: s.batches.isEmpty
-                ? "No batches yet. Point a training script (argus-reporter) or `argus-server simulate` at \(s.serverLabel)."
+                ? "No batches yet that this token can see. Point a training script (argus-reporter) or `argus-server simulate` at \(s.serverLabel)."
                 : s.batchesCut
                     ? "No batch matches '\(s.listFilter)' among the \(BatchRow.listLimit) listed (Esc clears the filter; `argus-tui BATCH` opens any batch)."
                     : "No batch matches '\(s.listFilter)' (Esc clears the filter).",
@@ -530,17 +533,27 @@ public enum ScreenView {
     /// showing a status, elapsed time or numbers nobody reported.
     static func notLoaded(_ s: AppState, _ job: JobData, into g: inout Grid, rect: Rect) {
         let why: String
+        // The server answered that it has no such job (yet): numbers come when a run reports it, not "when the
+        // server answers", which it did.
+        var notThereYet = false
         switch s.connection {
         case .connecting, .live: why = "Loading it from \(s.serverLabel)…"
         case .reconnecting(let attempt, let problem):
             why = "\(s.serverLabel): \(problem.sentence); retrying (attempt \(attempt))."
+            if case .serverError(404, .some) = problem { notThereYet = true }
         case .offline(let problem): why = "\(s.serverLabel): \(problem.sentence)"
         }
         // The reason is wrapped, not cut: its end (a hint, the attempt) is what the user acts on.
         let lines =
             [("Nothing is known about this job yet.", Style.bold)]
             + TextWidth.wrap(why, max(1, rect.width - 2), maxRows: 4).map { ($0, Style(fg: .yellow)) }
-            + [("Status and numbers appear when the server answers.", Style.dimmed)]
+            + [
+                (
+                    notThereYet
+                        ? "It opens here as soon as its run reports it." : "Status and numbers appear when the server answers.",
+                    Style.dimmed
+                )
+            ]
         for (i, l) in lines.enumerated() {
             let t = TextWidth.truncate(l.0, rect.width - 2)
             g.put(rect.x + max(1, (rect.width - TextWidth.of(t)) / 2), rect.y + rect.height / 3 + i, t, l.1)
