@@ -61,6 +61,15 @@ struct ConnectionStateTests {
             rows.last
                 == "⚠ stream stalled: nothing from the server for 24s · reconnecting (attempt 2) · showing what arrived until \(Fmt.clock(lost))"
         )
+        // Narrower, the time is said in fewer words, then the retry (in the header too) gives way; it is not cut off.
+        var narrow = s
+        narrow.width = 95
+        #expect(
+            Self.rows(narrow).last
+                == "⚠ stream stalled: nothing from the server for 24s · reconnecting (attempt 2) · as of \(Fmt.clock(lost))")
+        narrow.width = 80
+        #expect(Self.rows(narrow).last == "⚠ stream stalled: nothing from the server for 24s · as of \(Fmt.clock(lost))")
+        #expect(Self.rows(narrow)[0].contains("reconnecting (attempt 2)"))
         // Everything but the header and the status line is what it was: loss, chart, log lines.
         #expect(Array(rows[1..<(rows.count - 1)]) == Array(before[1..<(before.count - 1)]))
         #expect(rows.contains { $0.contains("NaN in grads") })

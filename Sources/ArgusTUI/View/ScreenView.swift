@@ -181,8 +181,15 @@ public enum ScreenView {
         switch (s.connection, s.screen) {
         case (.reconnecting(let n, _), .job):
             guard s.job?.loaded == true else { return nil }
-            parts.append(problem.isStall ? "reconnecting (attempt \(n))" : "retrying (attempt \(n))")
-            if let since { parts.append("showing what arrived until \(since)") }
+            let retry = problem.isStall ? "reconnecting (attempt \(n))" : "retrying (attempt \(n))"
+            // The time is what this line is for: on a narrow row it is said in fewer words rather than cut off, and
+            // then the retry (the header says it too) gives way.
+            guard let since else { return (parts + [retry]).joined(separator: " · ") }
+            for candidate in [[retry, "showing what arrived until \(since)"], [retry, "as of \(since)"]] {
+                let line = (parts + candidate).joined(separator: " · ")
+                if TextWidth.of(line) <= s.width { return line }
+            }
+            return (parts + ["as of \(since)"]).joined(separator: " · ")
         case (_, .batches) where s.batchesLoaded:
             parts.append("retrying every 5s")
             if let asOf = s.batchesAsOf.map(Fmt.clock) { parts.append("showing the list as of \(asOf)") }
