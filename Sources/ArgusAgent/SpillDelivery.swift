@@ -80,16 +80,26 @@ public struct SpillDelivery: Sendable {
 
     static func rejectedName(_ file: String) -> String { "rejected-" + file }
 
-    /// The files to look at, oldest first: the SDK's `spill-*.jsonl` and any this delivery claimed and did not finish.
-    func candidates() -> [(name: String, mtime: Double)] {
+    /// What the SDK leaves while it replays a file (it renames it so, reads it, deletes it): one still there a while
+    /// later belongs to a run that died while reading it, and the SDK never looks at it again.
+    static let drainingSuffix = ".draining"
+
+    /// The files to look at, oldest first, each with the name its lines go back to: the SDK's `spill-*.jsonl`, those
+    /// a delivery claimed and did not finish, and the SDK's orphaned `….jsonl.draining`. The time is the last write;
+    /// for a `.draining` file, its rename (the time a run began to replay it).
+    func candidates() -> [(name: String, file: String, since: Double)] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
-        return names.filter { n in
-            n.hasPrefix("spill-") && (n.hasSuffix(".jsonl") || n.hasSuffix(".jsonl" + SpillDelivery.claimedSuffix))
-        }.compactMap { n -> (String, Double)? in
+        return names.compactMap { n -> (String, String, Double)? in
+            guard n.hasPrefix("spill-") else { return nil }
+            let file =
+                [".jsonl", ".jsonl" + SpillDelivery.claimedSuffix, ".jsonl" + SpillDelivery.drainingSuffix].first {
+                    n.hasSuffix($0)
+                }.map { String(n.dropLast($0.count - ".jsonl".count)) }
             var st = stat()
-            guard lstat(directory + "/" + n, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
-            return (n, Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
-        }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
+            guard let file, lstat(directory + "/" + n, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            let t = n.hasSuffix(SpillDelivery.drainingSuffix) ? st.st_ctim : st.st_mtim
+            return (n, file, Double(t.tv_sec) + Double(t.tv_nsec) / 1e9)
+        }.sorted { ($0.2, $0.0) < ($1.2, $1.0) }
     }
 
     /// Delivers every file that is ready, in order; stops at the first that cannot be delivered for now (the server
@@ -97,12 +107,15 @@ public struct SpillDelivery: Sendable {
     public func deliverAll(now: Double = Date().timeIntervalSince1970) throws(Stopped) -> [Outcome] {
         let client = HTTPClient(baseURL: url, token: token, timeout: 30)
         var outcomes: [Outcome] = []
-        for (name, mtime) in candidates() {
+        for (name, file, since) in candidates() {
             let claimed = name.hasSuffix(SpillDelivery.claimedSuffix)
-            let file = claimed ? String(name.dropLast(SpillDelivery.claimedSuffix.count)) : name
-            if !claimed, now - mtime < minAge {
+            if !claimed, now - since < minAge {
                 outcomes.append(
-                    Outcome(file: file, leftBecause: "written to \(Int(max(0, now - mtime))) s ago; its run may still be writing it"))
+                    Outcome(
+                        file: file,
+                        leftBecause: name == file
+                            ? "written to \(Int(max(0, now - since))) s ago; its run may still be writing it"
+                            : "a run began to replay it \(Int(max(0, now - since))) s ago"))
                 continue
             }
             guard let outcome = deliver(name: name, as: file, client) else { continue }
@@ -116,14 +129,20 @@ public struct SpillDelivery: Sendable {
     func deliver(name: String, as file: String, _ client: HTTPClient) -> Outcome? {
         let original = directory + "/" + file
         let path = original + SpillDelivery.claimedSuffix
-        if name == file {
-            guard rename(original, path) == 0 else { return nil }
+        let claimedBefore = name.hasSuffix(SpillDelivery.claimedSuffix)
+        if !claimedBefore {
+            // A link, not a rename: it never replaces a claimed file of the same name that is still there.
+            guard link(directory + "/" + name, path) == 0 else { return nil }
+            guard unlink(directory + "/" + name) == 0 else {
+                unlink(path)
+                return nil
+            }
         }
         let fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         // A claimed file another delivery is working on is left to it; an SDK append in progress is waited for.
-        guard flock(fd, name == file ? LOCK_EX : LOCK_EX | LOCK_NB) == 0 else { return nil }
+        guard flock(fd, claimedBefore ? LOCK_EX | LOCK_NB : LOCK_EX) == 0 else { return nil }
         var bytes: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         while true {

@@ -132,6 +132,16 @@ struct SpillReplayTests {
         let c = s.client(token)
         #expect(try c.mustGet(APIPath.job("sp", "j") + "/epochs").arrayValue?.count == 2)
 
+        // A file the SDK began to replay and never finished (its run died while reading it): the SDK never looks at
+        // a `.draining` file again. Left while it may still be read, then delivered.
+        let draining = "spill-4244-1700000002.jsonl"
+        try (line(Ev.epoch("sp", "j", 3)) + "\n").write(toFile: dir + "/" + draining + ".draining", atomically: false, encoding: .utf8)
+        let (rc3, out3, _) = try runTool(agent, ["replay-spill"], env: env)
+        #expect(rc3 == 0 && out3 == "\(draining): left for later: a run began to replay it 0 s ago\n", "\(out3)")
+        let (rc4, out4, _) = try runTool(agent, ["replay-spill", "--min-age", "0"], env: env)
+        #expect(rc4 == 0 && out4 == "\(draining): 1 event delivered\n", "\(out4)")
+        #expect(Self.spillFiles(dir).isEmpty)
+
         // A running agent delivers what spills later, on its own (at its start, then every minute).
         let more = dir + "/spill-4243-1700000001.jsonl"
         try (line(Ev.epoch("sp", "j", 2)) + "\n").write(toFile: more, atomically: false, encoding: .utf8)
@@ -139,7 +149,7 @@ struct SpillReplayTests {
         let (work, running) = try AgentTests.runningAgent(s, token, env: env)
         defer { AgentTests.finish(running, work) }
         try await eventually("the running agent delivers the spill file", timeout: 15) {
-            try c.mustGet(APIPath.job("sp", "j") + "/epochs").arrayValue?.count == 3
+            try c.mustGet(APIPath.job("sp", "j") + "/epochs").arrayValue?.count == 4
         }
         #expect(Self.spillFiles(dir).isEmpty)
         let log = try String(contentsOfFile: work.appendingPathComponent("agent.json.log").path, encoding: .utf8)
