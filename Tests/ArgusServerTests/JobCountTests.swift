@@ -26,6 +26,52 @@ struct JobCountTests {
         #expect(n["status"] == "failed" && n["n_done"] == 2 && n["n_failed"] == 1 && n["failure_reason"] == "1 of 3 jobs failed", "\(n)")
     }
 
+    @Test(
+        "a run that ends while jobs still run takes them with it, at their last activity: batch_failed fails them with its reason, batch_done ends them done; their own late end still wins; a job first heard from after its run ended ends too"
+    )
+    func unfinishedJobsEndWithTheirRun() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        // A script that sends batch_failed itself while a job runs (ExperimentReporter, no `with` block).
+        try c.mustPost(Ev.make("batch_start", batch: "f", ts: Self.at(0)))
+        try c.mustPost(Ev.make("job_start", batch: "f", job: "a", ts: Self.at(1)))
+        try c.mustPost(Ev.make("job_epoch", batch: "f", job: "a", data: ["epoch": 0, "train_loss": 1.0], ts: Self.at(3)))
+        try c.mustPost(Ev.make("batch_failed", batch: "f", data: ["reason": "SIGKILL"], ts: Self.at(10)))
+        let a = try c.mustGet("/api/jobs/f/a")
+        #expect(a["status"] == "failed" && a["failure_reason"] == "SIGKILL", "\(a)")
+        #expect(a["end_time"] == .string(Self.at(3)) && a["elapsed_s"]?.doubleValue == 2, "\(a)")
+        #expect(try c.mustGet("/api/jobs/f/a/view")["job"]?["telemetry"]?["status"] == "failed")
+        let f = try c.mustGet("/api/batches/f")
+        #expect(f["status"] == "failed" && f["n_failed"] == 1 && f["failure_reason"] == "SIGKILL", "\(f)")
+
+        // batch_done: the job that never said it ended is done, at its last activity; its own end, later, wins.
+        try c.mustPost(Ev.make("batch_start", batch: "d", ts: Self.at(0)))
+        try c.mustPost(Ev.make("job_start", batch: "d", job: "x", ts: Self.at(1)))
+        try c.mustPost(Ev.make("job_start", batch: "d", job: "y", ts: Self.at(1)))
+        try c.mustPost(Ev.make("job_done", batch: "d", job: "y", ts: Self.at(3)))
+        try c.mustPost(Ev.make("batch_done", batch: "d", ts: Self.at(4)))
+        let x = try c.mustGet("/api/jobs/d/x")
+        #expect(x["status"] == "done" && x["end_time"] == .string(Self.at(1)), "\(x)")
+        var d = try c.mustGet("/api/batches/d")
+        #expect(d["status"] == "done" && d["n_done"] == 2 && d["n_failed"] == 0, "\(d)")
+        try c.mustPost(Ev.make("job_failed", batch: "d", job: "x", data: ["reason": "OOM"], ts: Self.at(3.5)))
+        d = try c.mustGet("/api/batches/d")
+        #expect(try c.mustGet("/api/jobs/d/x")["status"] == "failed")
+        #expect(d["status"] == "failed" && d["n_done"] == 1 && d["n_failed"] == 1 && d["failure_reason"] == "1 of 2 jobs failed", "\(d)")
+
+        // A job heard from only after its run ended (its events replayed late from a spill file) is not left
+        // running in a finished batch; its own end, when it comes, says how it ended.
+        try c.mustPost(Ev.make("batch_start", batch: "r", ts: Self.at(0)))
+        try c.mustPost(Ev.make("batch_done", batch: "r", ts: Self.at(5)))
+        try c.mustPost(Ev.make("job_start", batch: "r", job: "z", ts: Self.at(1)))
+        try c.mustPost(Ev.make("job_epoch", batch: "r", job: "z", data: ["epoch": 0, "train_loss": 1.0], ts: Self.at(2)))
+        let z = try c.mustGet("/api/jobs/r/z")
+        #expect(z["status"] == "done", "\(z)")
+        #expect(try c.mustGet("/api/batches/r")["n_done"] == 1)
+        try c.mustPost(Ev.make("job_done", batch: "r", job: "z", data: ["elapsed_s": 2.5], ts: Self.at(3)))
+        #expect(try c.mustGet("/api/jobs/r/z")["elapsed_s"]?.doubleValue == 2.5)
+    }
+
     @Test("a job that ends again ends as it said last: done then failed counts once, as failed, and fails its batch")
     func laterEndWins() throws {
         let s = try TestServer()

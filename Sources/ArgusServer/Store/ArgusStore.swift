@@ -549,7 +549,7 @@ public struct IngestTransaction {
             batches[bid] = BatchRecord(id: bid, ownerID: user.id, now: receivedUs)
         }
         if e.type == "batch_start", batches[bid]!.sourceBatchID == nil { try linkRerun(e, into: bid, stored: &stored) }
-        let wasStopping = batches[bid]!.stopRequested && !batches[bid]!.isFinished
+        let wasFinished = batches[bid]!.isFinished
         let ends = e.type == "batch_done" || e.type == "batch_failed"
         batches[bid]!.apply(e, receivedUs: receivedUs, jobsSeen: ends ? try !allJobs(bid).isEmpty : true)
         dirtyBatches.insert(bid)
@@ -580,13 +580,17 @@ public struct IngestTransaction {
                 dirtyJobs[bid, default: []].insert(id)
             }
         }
-        // A stopping batch that ends takes its still-running jobs with it; so does marking a run failed.
-        let runningJobsEnd: String? =
-            wasStopping && batches[bid]!.status == RunStatus.stopped
-            ? RunStatus.stopped : (e.type == ServerEventTypes.batchMarkedFailed ? RunStatus.failed : nil)
-        if let end = runningJobsEnd {
-            for var j in try allJobs(bid) where !j.isFinished {
-                let endUs = BatchRecord.serverEndUs(e, lastActivityUs: j.lastActivityUs ?? batches[bid]!.lastActivityUs)
+        // A run that ends takes its jobs that have not ended with it (`endOfUnfinishedJobs`), each at its own last
+        // activity, so that a late job_done of its own still counts; so does a job heard from after its run ended.
+        if let end = batches[bid]!.endOfUnfinishedJobs {
+            let endingNow = !wasFinished
+            let unfinished = try (endingNow ? allJobs(bid) : e.effectiveJobID.flatMap { jobs[bid]?[$0] }.map { [$0] } ?? [])
+                .filter { !$0.isFinished }
+            for var j in unfinished {
+                let endUs =
+                    e.isFromClient
+                    ? j.lastActivityUs ?? e.ts.micros
+                    : BatchRecord.serverEndUs(e, lastActivityUs: j.lastActivityUs ?? batches[bid]!.lastActivityUs)
                 j.status = end
                 j.endUs = endUs
                 j.elapsedS = j.startUs.map { Double(max($0, endUs) - $0) / 1e6 }
@@ -594,7 +598,7 @@ public struct IngestTransaction {
                 if end == RunStatus.failed { j.failureReason = batches[bid]!.failureReason }
                 put(j)
             }
-            batches[bid]!.recount(try allJobs(bid))
+            if !unfinished.isEmpty { batches[bid]!.recount(try allJobs(bid)) }
         }
         stored.append(
             StoredEvent(

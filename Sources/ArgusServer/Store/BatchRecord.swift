@@ -116,6 +116,21 @@ struct BatchRecord: Sendable {
         }
     }
 
+    /// How a job that has not ended ends once its run has: the script is over, so nothing of it runs on. A stopped
+    /// run's jobs stop with it; a run that failed of itself (batch_failed, marked failed) fails them; a run that
+    /// reported it was done (batch_done, also when it counts as failed through other jobs' failures alone) ends them
+    /// done. Nil while the run goes on. Applied when the run ends, and to a job whose events arrive after that (a
+    /// spill file replayed late); the job's own job_done or job_failed, arriving later still, wins.
+    var endOfUnfinishedJobs: String? {
+        switch status {
+        case RunStatus.stopped: return RunStatus.stopped
+        case RunStatus.done: return RunStatus.done
+        case RunStatus.failed:
+            return failureReason.map(BatchRecord.isFailedJobsReason) == true ? RunStatus.done : RunStatus.failed
+        default: return nil
+        }
+    }
+
     /// The failure reason of a batch that ended with failed jobs and gave none of its own.
     var failedJobsReason: String { "\(nFailed) of \(max(nTotal ?? 0, nDone + nFailed)) jobs failed" }
 
