@@ -207,6 +207,14 @@ struct IngestTests {
         let huge = Array(
             ("{\"events\":[\"" + String(repeating: "x", count: 17 * 1024 * 1024) + "\"]}").utf8)
         check(try c.request("POST", "/api/events/batch", body: huge), 413, "too large")
+        // A route with a small limit of its own names that limit, not the server-wide one.
+        try c.mustPost(Ev.make("batch_start", batch: "small"))
+        let reason = Array(("{\"reason\":\"" + String(repeating: "r", count: 70_000) + "\"}").utf8)
+        for path in ["/api/batches/small/mark-failed", "/api/batches/small/shares"] {
+            let r = try c.request("POST", path, body: reason)
+            #expect(
+                r.status == 413 && r.serverDetail == "The body is too large; this request takes at most 65536 bytes.", "\(path): \(r.text)")
+        }
         check(
             try s.client(nil).post("/api/events", json: Ev.make("batch_start", batch: "b")), 401, "token")
         check(

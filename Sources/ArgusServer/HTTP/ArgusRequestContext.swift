@@ -151,10 +151,12 @@ struct APIError: Error, Sendable {
             headers: [.retryAfter: String(StorageFault.retryAfterS)])
     }
     /// 413, closing the connection: the rest of an oversized body is not worth reading.
-    static func tooLarge(declared: Int? = nil, limit: Int) -> APIError {
+    /// `setBy`: the variable that sets the limit (the server-wide one by default); nil for a route's own fixed limit.
+    static func tooLarge(declared: Int? = nil, limit: Int, setBy: String? = "ARGUS_MAX_BODY_MB") -> APIError {
         let size = declared.map { "The body is too large (\($0) bytes); " } ?? "The body is too large; "
         return APIError(
-            status: .contentTooLarge, detail: size + "the limit is \(limit) bytes (ARGUS_MAX_BODY_MB).",
+            status: .contentTooLarge,
+            detail: size + (setBy.map { "the limit is \(limit) bytes (\($0))." } ?? "this request takes at most \(limit) bytes."),
             headers: [.connection: "close"])
     }
 }

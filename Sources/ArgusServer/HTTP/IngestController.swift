@@ -25,7 +25,7 @@ struct IngestController {
         return u
     }
 
-    func body(_ req: Request) async throws -> JSON { try await req.jsonBody(limit: maxBodyBytes) }
+    func body(_ req: Request) async throws -> JSON { try await req.jsonBody(limit: maxBodyBytes, limitSetBy: "ARGUS_MAX_BODY_MB") }
 
     func single(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let user = try reporter(ctx)

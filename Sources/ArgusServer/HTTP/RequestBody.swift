@@ -8,11 +8,17 @@ import Shared
 /// JSON 422. Never a 500.
 extension Request {
     /// The body as JSON. An empty body is `ifEmpty` when given (routes whose body is optional), else 422.
-    func jsonBody(limit: Int, ifEmpty: JSON? = nil) async throws -> JSON {
+    /// `limitSetBy`: the variable that sets `limit`, named in the 413; nil for a route's own fixed limit.
+    func jsonBody(limit: Int, limitSetBy: String? = nil, ifEmpty: JSON? = nil) async throws -> JSON {
         // A bare `POST` (curl -X POST, a form with no fields) says nothing, whatever Content-Type came with it.
         if let ifEmpty, headers[.contentLength] == "0" { return ifEmpty }
         try requireJSONContentType()
-        let buffer = try await body.collect(upTo: limit)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError.tooLarge(limit: limit, setBy: limitSetBy)
+        }
         if buffer.readableBytes == 0, let ifEmpty { return ifEmpty }
         return try buffer.withUnsafeReadableBytes { try Request.decodeJSON($0) }
     }
