@@ -41,4 +41,27 @@ struct TokenCommandTests {
         // Once the server has made its database, no flag is needed (how scripts/demo.sh and TestServer mint).
         #expect(try s.client(try s.token(user: "bob")).get("/api/batches").status == 200)
     }
+
+    @Test(
+        "--admin on an existing user says that it made them an admin, with all their tokens; a token for an admin says it sees every batch")
+    func promotionIsSaid() throws {
+        let s = try TestServer()
+        let bin = Binaries.path("argus-server")
+        func create(_ user: String, admin: Bool = false) throws -> (String, String) {
+            let (rc, out, err) = try runTool(bin, ["token", "create"] + s.databaseArgs + ["--user", user] + (admin ? ["--admin"] : []))
+            #expect(rc == 0, "\(err)")
+            return (out.trimmingCharacters(in: .whitespacesAndNewlines), err)
+        }
+        let (_, first) = try create("bob")
+        let (_, second) = try create("bob")
+        #expect(first.isEmpty && second.isEmpty, "a plain token says nothing more: \(first) \(second)")
+        let (_, promoted) = try create("bob", admin: true)
+        #expect(
+            promoted == "argus-server: bob is now an admin: this token and their 2 other tokens see and act on every batch.\n",
+            "\(promoted)")
+        let (_, again) = try create("bob")
+        #expect(again == "argus-server: bob is an admin, so this token too sees and acts on every batch.\n", "\(again)")
+        let (_, newAdmin) = try create("carol", admin: true)
+        #expect(newAdmin.isEmpty, "a new user made an admin is what was asked: \(newAdmin)")
+    }
 }

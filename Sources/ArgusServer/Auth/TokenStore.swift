@@ -21,9 +21,23 @@ public struct TokenInfo: Sendable {
 extension ArgusStore {
     /// Creates the user if missing (promoting to admin when asked), mints a token, returns the secret.
     public func createToken(user: String, scope: TokenScope, admin: Bool) throws -> String {
+        try createToken(user: user, scope: scope, admin: admin).secret
+    }
+
+    /// What minting a token did to its user, beside the token: `promoted`, an existing user made an admin (every
+    /// token of theirs now sees every batch); `wasAdmin`, an admin already (this token sees every batch too).
+    public struct MintedToken: Sendable {
+        public var secret: String
+        public var promoted: Bool
+        public var wasAdmin: Bool
+        public var otherTokens: Int
+    }
+
+    public func createToken(user: String, scope: TokenScope, admin: Bool) throws -> MintedToken {
         let secret = Secret.make(prefix: scope.prefix)
         let now = ArgusStore.nowUs()
-        try database.writeNow { db in
+        return try database.writeNow { db in
+            let before = try db.scalar(Bool.self, "SELECT is_admin FROM users WHERE name = ?", [user])
             try db.execute(
                 "INSERT INTO users(name, is_admin, created_us) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
                 [user, admin, now])
@@ -31,11 +45,13 @@ extension ArgusStore {
                 try db.execute("UPDATE users SET is_admin = 1 WHERE name = ?", [user])
             }
             let userID = try db.scalar(Int64.self, "SELECT id FROM users WHERE name = ?", [user])!
+            let others =
+                Int(try db.scalar(Int64.self, "SELECT count(*) FROM tokens WHERE user_id = ? AND revoked_us IS NULL", [userID]) ?? 0)
             try db.execute(
                 "INSERT INTO tokens(user_id, scope, token_hash, prefix, created_us) VALUES (?,?,?,?,?)",
                 [userID, scope.rawValue, SHA256.hex(secret), String(secret.prefix(12)), now])
+            return MintedToken(secret: secret, promoted: admin && before == false, wasAdmin: before == true, otherTokens: others)
         }
-        return secret
     }
 
     public func listTokens() throws -> [TokenInfo] {

@@ -22,6 +22,11 @@ public struct ServerCommand: AsyncParsableCommand {
 }
 
 /// Prints one sentence to stderr and exits non-zero: how every command reports a failure.
+/// One line on stderr beside a command's output: what it did that the user may not have meant.
+func note(_ sentence: String) {
+    FileHandle.standardError.write(Data("argus-server: \(sentence)\n".utf8))
+}
+
 func fail(_ sentence: String, code: Int32 = 1) -> ExitCode {
     FileHandle.standardError.write(Data("argus-server: \(sentence)\n".utf8))
     return ExitCode(code)
@@ -176,7 +181,22 @@ struct TokenCommand: ParsableCommand {
             let store = try dir.open(create: initialize, offerInit: true)
             do {
                 // One spelling per name (NFC, as ids): "é" typed as one character or as e and an accent is one user.
-                print(try store.createToken(user: IDEncoding.canonical(user), scope: TokenScope(rawValue: scope)!, admin: admin))
+                let name = IDEncoding.canonical(user)
+                let minted: ArgusStore.MintedToken = try store.createToken(user: name, scope: TokenScope(rawValue: scope)!, admin: admin)
+                print(minted.secret)
+                // Being an admin belongs to the user, not to one token: say so when it is not what was just asked.
+                let shown = TerminalText.printable(name)
+                if minted.promoted {
+                    let who =
+                        switch minted.otherTokens {
+                        case 0: "this token sees and acts"
+                        case 1: "this token and their other token see and act"
+                        case let n: "this token and their \(n) other tokens see and act"
+                        }
+                    note("\(shown) is now an admin: \(who) on every batch.")
+                } else if minted.wasAdmin, !admin {
+                    note("\(shown) is an admin, so this token too sees and acts on every batch.")
+                }
             } catch { throw fail("could not create the token: \(error)") }
         }
     }
