@@ -193,10 +193,10 @@ paths = {
         "security": USER, "requestBody": body(obj({"events": {"type": "array", "items": ref("Event"), "minItems": 1, "maxItems": 500}})),
         "responses": {**ok("Each item accepted, deduplicated or rejected alone.", ref("BatchIngestResult")),
                       **errs("400", "401", "403", "413", "415", "422", "429")}}},
-    "/api/batches": {"get": {"operationId": "listBatches", "summary": "Batches: those not ended first, then the ended ones; each newest first", "tags": ["read"],
+    "/api/batches": {"get": {"operationId": "listBatches", "summary": "Batches, newest first; with order=going_first those not ended first, then the ended ones, each newest first", "tags": ["read"],
         "security": USER, "parameters": [
             p("status", "query", {"type": "string", "enum": ["", "running", "stopping", "stalled", "done", "failed", "stopped"]}),
-            LIMIT(1000, 50)],
+            LIMIT(1000, 50), p("order", "query", {"type": "string", "enum": ["newest", "going_first"], "default": "newest"})],
         "responses": {**ok("The batches the caller may see.", arr(ref("BatchListItem"))), **errs("401", "403", "422")}}},
     "/api/batches/{b}": {"get": {"operationId": "getBatch", "summary": "One batch", "tags": ["read"], "security": READ,
         "parameters": [B], "responses": {**ok("The batch.", ref("BatchDetail")), **errs("401", "403", "404")}}},

@@ -114,7 +114,9 @@ struct ReadAPITests {
         }
     }
 
-    @Test("the batch list puts those not ended first, so a run still going is never cut off by limit behind newer ones")
+    @Test(
+        "the batch list is newest first (SPEC); order=going_first puts those not ended first, so a run still going is never cut off by limit behind newer ones"
+    )
     func listOrder() throws {
         let s = try TestServer()
         let c = s.client(try s.token())
@@ -126,10 +128,16 @@ struct ReadAPITests {
         }
         #expect(try c.post("/api/batches/stalled-ish/stop", json: [:]).status == 200)
         func ids(_ path: String) throws -> [String] { (try c.mustGet(path).arrayValue ?? []).compactMap { $0["id"]?.stringValue } }
-        #expect(try ids("/api/batches?limit=3") == ["stalled-ish", "long-run", "short-4"])
-        #expect(try ids("/api/batches") == ["stalled-ish", "long-run", "short-4", "short-3", "short-2", "short-1", "short-0"])
-        #expect(try ids("/api/batches?limit=1") == ["stalled-ish"])
+        #expect(try ids("/api/batches") == ["short-4", "short-3", "short-2", "short-1", "short-0", "stalled-ish", "long-run"])
+        #expect(try ids("/api/batches?limit=2") == ["short-4", "short-3"])
+        #expect(try ids("/api/batches?order=newest&limit=1") == ["short-4"])
+        #expect(try ids("/api/batches?order=going_first&limit=3") == ["stalled-ish", "long-run", "short-4"])
+        #expect(
+            try ids("/api/batches?order=going_first") == ["stalled-ish", "long-run", "short-4", "short-3", "short-2", "short-1", "short-0"])
+        #expect(try ids("/api/batches?order=going_first&limit=1") == ["stalled-ish"])
         #expect(try ids("/api/batches?status=done&limit=2") == ["short-4", "short-3"])
+        let bad = try c.get("/api/batches?order=oldest")
+        #expect(bad.status == 422 && bad.serverDetail == "order must be newest or going_first.")
     }
 
     @Test(

@@ -21,8 +21,13 @@ struct ReadController {
                     "status must be one of \(ReadController.batchStatuses.sorted().joined(separator: ", ")).")
             }
             let limit = try intParam(req.uri, "limit", default: 50, range: 1...1000)
+            // Newest first (SPEC); `order=going_first` puts the runs not ended first (what a picker wants).
+            let order = req.uri.form.get("order").flatMap { $0.isEmpty ? nil : $0 } ?? "newest"
+            guard ["newest", "going_first"].contains(order) else {
+                throw APIError.unprocessable("order must be newest or going_first.")
+            }
             let rows = try await store.listBatches(
-                scope: try ctx.readScope(), status: status, limit: limit)
+                scope: try ctx.readScope(), status: status, limit: limit, goingFirst: order == "going_first")
             return Response.json(
                 .array(
                     rows.map { b, owner in

@@ -16,10 +16,13 @@ enum ReadScope: Sendable {
 }
 
 extension ArgusStore {
-    /// The batches the scope may read, each with its owner's name (the Argus user whose token created it): those
-    /// not ended (running, stopping, stalled) first, then the ended ones; each group newest first. So a run that is
-    /// still going is never cut off by `limit` behind hundreds of batches created after it.
-    func listBatches(scope: ReadScope, status: String?, limit: Int) async throws -> [(BatchRecord, String?)] {
+    /// The batches the scope may read, each with its owner's name (the Argus user whose token created it), newest
+    /// first. `goingFirst`: those not ended (running, stopping, stalled) first, then the ended ones, each group newest
+    /// first, so a run that is still going is never cut off by `limit` behind hundreds of batches created after it
+    /// (what the pickers ask for).
+    func listBatches(scope: ReadScope, status: String?, limit: Int, goingFirst: Bool = false) async throws -> [(
+        BatchRecord, String?
+    )] {
         try await database.read { db in
             var sql =
                 "SELECT batches.*, users.name AS owner_name FROM batches LEFT JOIN users ON users.id = batches.owner_id WHERE 1=1"
@@ -40,6 +43,7 @@ extension ArgusStore {
                 ).map { row in (BatchRecord(row: row), row["owner_name"] as String?) }
             }
             if let status { return try fetch(" AND batches.status = ?", [status], limit: limit) }
+            guard goingFirst else { return try fetch("", [], limit: limit) }
             // Both by index: the few going ones through batches_status, the ended ones by walking batches_created
             // (`IN` the terminal statuses would sort every ended batch: 40 ms at 100k batches, against 0.5).
             let going = BatchStatus.going.sorted()

@@ -118,7 +118,7 @@ public struct BatchRow: Equatable, Sendable {
     /// ones first, then the newest ended ones.
     public static let listLimit = 500
     /// The request for them (the picker's refresh and `--dump`).
-    public static let listPath = "/api/batches?limit=\(listLimit)"
+    public static let listPath = "/api/batches?limit=\(listLimit)&order=going_first"
 }
 
 /// One job on the batch screen, as the server's summary of it says (JobOut and its `telemetry`).

@@ -38,7 +38,7 @@ export async function indexPage({ onAuthLost }) {
   async function refresh() {
     try {
       // One more than shown: whether there are older ones to offer.
-      const batches = await api(`/api/batches?limit=${shown + 1}`);
+      const batches = await api(`/api/batches?order=going_first&limit=${shown + 1}`);
       const older = batches.length > shown;
       if (older) batches.length = shown;
       more.hidden = !older || shown >= MOST;
