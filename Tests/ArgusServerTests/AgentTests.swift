@@ -464,7 +464,7 @@ struct AgentTests {
         // A second rerun while the first is on its way would start the run twice on the shared box: refused, and the
         // actions say why (queued, or started and not reported yet, depending on how far the agent got).
         let twice = try c.post("/api/batches/long/rerun", json: [:])
-        #expect(twice.status == 409 && twice.detail.hasPrefix("Batch 'long' is not rerun again: "), "\(twice.text)")
+        #expect(twice.status == 409 && twice.detail.hasPrefix("A second rerun of batch 'long' is refused: "), "\(twice.text)")
         #expect(try c.mustGet("/api/batches/long/actions")["rerun"]?["enabled"] == false)
         let pidFile = work.appendingPathComponent("pid.txt").path
         let deadline2 = Date().addingTimeInterval(15)
@@ -482,7 +482,7 @@ struct AgentTests {
         let running = try c.post("/api/batches/long/rerun", json: [:])
         #expect(
             running.status == 409
-                && running.detail.hasPrefix("Batch 'long' is not rerun again: its rerun is running as batch 'long-rerun' (command "),
+                && running.detail.hasPrefix("A second rerun of batch 'long' is refused: its rerun is running as batch 'long-rerun' (command "),
             "\(running.text)")
         #expect(
             try c.mustGet("/api/batches/long/actions")["rerun"]?["reason"]?.stringValue?.hasPrefix(

@@ -49,6 +49,22 @@ struct ShareTests {
         #expect(!stream.received.contains { $0.data.contains(token) }, "the secret is never streamed")
     }
 
+    @Test("a share link's URL is made from the Host the request named; a Host that is no host name is a 400 and mints nothing")
+    func linkOriginFromHost() throws {
+        let s = try TestServer()
+        let owner = s.client(try s.token(user: "alice"))
+        try owner.mustPost(Ev.make("batch_start", batch: "b1"))
+        let good = try owner.request("POST", "/api/batches/b1/shares", body: Array("{}".utf8), headers: ["Host": "gpu-monitor.lab:8000"])
+        #expect(
+            good.status == 201 && good.json?["url"]?.stringValue?.hasPrefix("http://gpu-monitor.lab:8000/share/") == true, "\(good.text)")
+        for host in ["a b<script>", "x\"/y"] {
+            let r = try owner.request("POST", "/api/batches/b1/shares", body: Array("{}".utf8), headers: ["Host": host])
+            #expect(
+                r.status == 400 && r.serverDetail?.hasPrefix("The request's Host header is not a host name") == true, "\(host): \(r.text)")
+        }
+        #expect(try owner.mustGet("/api/batches/b1/shares").arrayValue?.count == 1, "the refused requests minted nothing")
+    }
+
     @Test("listing shows no secrets; revoking makes the link 404 at once; expired links 404 too")
     func listRevokeExpire() throws {
         let s = try TestServer()

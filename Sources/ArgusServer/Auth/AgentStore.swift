@@ -284,7 +284,7 @@ extension ArgusStore {
     {
         let queued = try await write { db -> Result<Int64, APIError> in
             if let why = try ArgusStore.rerunInFlight(db, batchID: batchID, withinS: withinS) {
-                return .failure(APIError(status: .conflict, detail: "Batch '\(batchID)' is not rerun again: \(why)."))
+                return .failure(APIError(status: .conflict, detail: "A second rerun of batch '\(batchID)' is refused: \(why)."))
             }
             try db.execute(
                 "UPDATE agent_commands SET status = 'cancelled', error = ? WHERE batch_id = ? AND kind = 'rerun' AND status = 'pending'",

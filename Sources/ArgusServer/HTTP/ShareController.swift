@@ -40,6 +40,8 @@ struct ShareController {
 
     func mint(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let (b, user) = try await actions.actingOn(ctx)
+        // Before anything is made: a link that cannot be handed out is not minted.
+        let origin = try WebOrigin.linkOrigin(req, baseURL: baseURL)
         var expiresIn: Double? = nil
         let json = try await req.jsonBody(limit: 64 * 1024, ifEmpty: [:])
         guard json.objectValue != nil else {
@@ -60,7 +62,6 @@ struct ShareController {
         try await ActionController.afterward("the share_created event of batch '\(b.id)'", ctx) {
             try await pipeline.submitServerEvents([event], as: user)
         }
-        let origin = baseURL ?? req.head.authority.map { (WebOrigin.isHTTPS(req) ? "https://" : "http://") + $0 } ?? ""
         return .json(
             [
                 "id": JSON(share.id), "token": .string(secret), "url": .string("\(origin)/share/\(secret)"),

@@ -28,6 +28,25 @@ enum WebOrigin {
             == "https"
     }
 
+    /// The origin a link the server hands out starts with (a share link's): ARGUS_BASE_URL, else the one the request
+    /// was addressed to. A `Host` that is no host name (`a b<script>`) gets a 400 rather than going into a link.
+    static func linkOrigin(_ request: Request, baseURL: String?) throws(APIError) -> String {
+        if let baseURL { return baseURL }
+        guard let host = request.head.authority else { return "" }
+        let hostChars = host.utf8.allSatisfy { b in
+            (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b)
+                || [UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]")].contains(b)
+        }
+        guard hostChars, !host.isEmpty, host.utf8.count <= 255 else {
+            throw APIError(
+                status: .badRequest,
+                detail:
+                    "The request's Host header is not a host name, so no link can be made from it; set ARGUS_BASE_URL to the address users open."
+            )
+        }
+        return (isHTTPS(request) ? "https://" : "http://") + host
+    }
+
     /// The origins our own page can have: the one the request was addressed to, and ARGUS_BASE_URL's.
     static func ownOrigins(_ request: Request, baseURL: String?) -> Set<String> {
         var out = Set<String>()
