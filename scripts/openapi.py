@@ -243,8 +243,8 @@ paths["/api/sse"] = {"get": {"operationId": "stream", "summary": "Server-Sent Ev
         p("last_event_id", "query", {"type": "integer", "minimum": 0}, "Replay from after this id (or the Last-Event-ID header)."),
         p("Last-Event-ID", "header", {"type": "integer", "minimum": 0}),
         p("token", "query", STR, "A token, for EventSource (which cannot set headers)."),
-        p("keepalive", "query", {"type": "string", "enum": ["event"]},
-          "`event`: each keepalive is a `keepalive` event (data `{}`, no id) instead of a comment, which EventSource never shows."),
+        p("keepalive", "query", {"type": "string", "enum": ["event", "comment"], "default": "comment"},
+          "`event`: each keepalive is a `keepalive` event (data `{}`, no id) instead of a comment (`comment`, the default), which EventSource never shows; another value is 422."),
     ],
     "responses": {"200": {"description": "An endless text/event-stream: `retry: 2000`, a `hello` frame, the replay, one `summary` per batch, then live frames and `: keepalive` comments.",
                           "content": {"text/event-stream": {"schema": ref("SSEEvent")}}},
@@ -296,8 +296,8 @@ paths["/api/agents/register"] = {"post": {"operationId": "registerAgent", "summa
                   **errs("400", "401", "403", "413", "415", "422")}}}
 paths["/api/agents/{id}/jobs"] = {"get": {"operationId": "agentPoll", "summary": "Pending commands, oldest first",
     "tags": ["agents"], "security": AGENT,
-    "parameters": [AID, p("wait", "query", {"type": "number", "minimum": 0, "maximum": 30, "examples": [0]}, "Long-poll up to this many seconds.")],
-    "responses": {**ok("The commands (redelivered until acked).", arr(ref("AgentCommand"))), **errs("401", "403")}}}
+    "parameters": [AID, p("wait", "query", {"type": "number", "minimum": 0, "maximum": 30, "examples": [0]}, "Long-poll up to this many seconds; outside 0–30, or not a number, 422.")],
+    "responses": {**ok("The commands (redelivered until acked).", arr(ref("AgentCommand"))), **errs("401", "403", "422")}}}
 paths["/api/agents/{id}/jobs/{cmd}/ack"] = {"post": {"operationId": "agentAck", "summary": "Acknowledge a command",
     "tags": ["agents"], "security": AGENT, "parameters": [AID, p("cmd", schema=INT)],
     "requestBody": body(obj({"status": {"type": "string", "enum": ["started", "failed", "exited"]}, "pid": NINT,

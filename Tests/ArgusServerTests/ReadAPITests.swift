@@ -138,6 +138,9 @@ struct ReadAPITests {
         #expect(try ids("/api/batches?status=done&limit=2") == ["short-4", "short-3"])
         let bad = try c.get("/api/batches?order=oldest")
         #expect(bad.status == 422 && bad.serverDetail == "order must be newest or going_first.")
+        // Other query values that mean nothing are a sentence too, not taken as a default.
+        let keepalive = try c.get("/api/sse?channels=batch:short-0&keepalive=bogus")
+        #expect(keepalive.status == 422 && keepalive.serverDetail == "keepalive must be event or comment, got 'bogus'.")
     }
 
     @Test(

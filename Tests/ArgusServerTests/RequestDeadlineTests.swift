@@ -111,6 +111,10 @@ struct RequestDeadlineTests {
         let agentID = try #require(reg.json?["agent_id"]?.intValue)
         let agent = s.client(reg.json?["agent_token"]?.stringValue)
         let t0 = Date()
+        for bad in ["abc", "31", "-1", "nan"] {
+            let r = try agent.get("/api/agents/\(agentID)/jobs?wait=\(bad)")
+            #expect(r.status == 422 && r.serverDetail == "wait must be a number of seconds from 0 to 30, got '\(bad)'.", "\(r.text)")
+        }
         let poll = try agent.get("/api/agents/\(agentID)/jobs?wait=2.5")
         #expect(poll.status == 200)
         #expect(Date().timeIntervalSince(t0) >= 2.4, "the long-poll waited its full time")

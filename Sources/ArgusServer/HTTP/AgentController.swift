@@ -15,7 +15,10 @@ struct AgentController {
         router.post("/api/agents/register") { req, ctx in try await registerAgent(req, ctx) }
         router.get("/api/agents/:id/jobs") { req, ctx in
             let id = try agentID(ctx)
-            let wait = min(max(0, Double(req.uri.form.get("wait") ?? "0") ?? 0), 30)
+            let waitText = req.uri.form.get("wait").flatMap { $0.isEmpty ? nil : $0 } ?? "0"
+            guard let wait = Double(waitText), wait.isFinite, (0...30).contains(wait) else {
+                throw APIError.unprocessable("wait must be a number of seconds from 0 to 30, got '\(waitText.prefix(40))'.")
+            }
             let deadline = Date().addingTimeInterval(wait)
             try await store.touchAgent(id)
             for stale in try await store.expireStaleReruns(agentID: id) {

@@ -40,6 +40,10 @@ struct StreamController {
         let scope = try ctx.readScope()
         let (filter, askedFrom) = try StreamController.subscription(
             req.uri, lastEventIDHeader: req.headers[StreamController.lastEventIDHeader])
+        let keepaliveForm = req.uri.form.get("keepalive").flatMap { $0.isEmpty ? nil : $0 } ?? "comment"
+        guard ["event", "comment"].contains(keepaliveForm) else {
+            throw APIError.unprocessable("keepalive must be event or comment, got '\(keepaliveForm.prefix(40))'.")
+        }
         for b in filter.batchIDs.sorted() {
             guard try await store.batch(b, scope: scope) != nil else {
                 throw APIError.notFound("Batch '\(b)'")
@@ -81,7 +85,7 @@ struct StreamController {
         // connection died silently (a laptop's sleep, a NAT that forgot it). `keepalive=event` sends each keepalive
         // as an event (no id: it never moves the resume point) that the page's watchdog can see.
         let keepalive =
-            req.uri.form.get("keepalive") == "event"
+            keepaliveForm == "event"
             ? SSEEncoder.frame(id: nil, event: "keepalive", data: "{}") : SSEEncoder.comment("keepalive")
         var greeting = JSONObject([
             ("channels", .array(filter.names.map { .string($0) })), ("last_event_id", JSON(resumeFrom)),
