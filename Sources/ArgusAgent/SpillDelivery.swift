@@ -13,8 +13,9 @@ import Shared
 /// harmless, so a file is claimed, delivered and only then deleted.
 ///
 /// - A file is taken once nothing has been written to it for `minAge` seconds: the SDK spills only while the server
-///   cannot be reached, so a quiet file is one its run stopped writing to. It is renamed to `….jsonl.argus-agent`
-///   first (the SDK then no longer sees it) and locked, as the SDK locks each append.
+///   cannot be reached, so a quiet file is one its run stopped writing to. It is moved to `….jsonl.argus-agent`
+///   first (the SDK then no longer sees it; a link and an unlink, so it never replaces a claimed file still there)
+///   and locked, as the SDK locks each append. A claimed file left by a delivery that died is taken up again.
 /// - What the server refuses for good (a line that is not JSON, an event that fails validation) is moved to
 ///   `rejected-NAME` beside it, a name the SDK does not replay, with the first reason printed.
 /// - When the server cannot be reached, answers 5xx, or refuses the token, the lines not yet delivered go back to the
