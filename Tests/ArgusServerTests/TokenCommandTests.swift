@@ -57,10 +57,13 @@ struct TokenCommandTests {
         #expect(first.isEmpty && second.isEmpty, "a plain token says nothing more: \(first) \(second)")
         let (_, promoted) = try create("bob", admin: true)
         #expect(
-            promoted == "argus-server: bob is now an admin: this token and their 2 other tokens see and act on every batch.\n",
+            promoted
+                == "argus-server: bob is now an admin: this token sees and acts on every batch; so do their 2 other tokens (their viewer tokens only read).\n",
             "\(promoted)")
         let (_, again) = try create("bob")
         #expect(again == "argus-server: bob is an admin, so this token too sees and acts on every batch.\n", "\(again)")
+        let (rc, _, viewer) = try runTool(bin, ["token", "create"] + s.databaseArgs + ["--user", "bob", "--scope", "viewer"])
+        #expect(rc == 0 && viewer == "argus-server: bob is an admin, so this token too sees every batch (it only reads).\n", "\(viewer)")
         let (_, newAdmin) = try create("carol", admin: true)
         #expect(newAdmin.isEmpty, "a new user made an admin is what was asked: \(newAdmin)")
     }

@@ -654,6 +654,18 @@ struct TUIEndToEndTests {
         }
     }
 
+    @Test("a share link whose ?job= no job can have, and --export or --compare given a share link, are one sentence before any request")
+    func impossibleShareTargets() throws {
+        for job in ["..", ".", "%2E%2E"] {
+            let (rc, _, err) = try runTool(Binaries.path("argus-tui"), ["--dump", "http://127.0.0.1:9/share/sh_abc?job=\(job)"])
+            #expect(rc == 1 && err.hasPrefix("argus-tui: the link's ?job= can name no job: a job id cannot be '"), "\(job): \(err)")
+        }
+        let (rc, _, err) = try runTool(Binaries.path("argus-tui"), ["--export", "csv", "http://127.0.0.1:9/share/sh_abc?job=j"])
+        #expect(
+            rc == 1 && err == "argus-tui: --export takes BATCH/JOB targets and a token; a share link only opens its read-only view.\n",
+            "\(err)")
+    }
+
     @Test("NO_COLOR turns colours off (attributes stay); without it the screen is coloured")
     func noColor() throws {
         let s = try TestServer()

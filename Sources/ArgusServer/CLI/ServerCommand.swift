@@ -186,16 +186,18 @@ struct TokenCommand: ParsableCommand {
                 print(minted.secret)
                 // Being an admin belongs to the user, not to one token: say so when it is not what was just asked.
                 let shown = TerminalText.printable(name)
+                // What an admin's token may do: a viewer token of an admin still only reads.
+                let reach = scope == TokenScope.viewer.rawValue ? "sees every batch (it only reads)" : "sees and acts on every batch"
                 if minted.promoted {
-                    let who =
+                    let others =
                         switch minted.otherTokens {
-                        case 0: "this token sees and acts"
-                        case 1: "this token and their other token see and act"
-                        case let n: "this token and their \(n) other tokens see and act"
+                        case 0: ""
+                        case 1: "; so does their other token"
+                        case let n: "; so do their \(n) other tokens"
                         }
-                    note("\(shown) is now an admin: \(who) on every batch.")
+                    note("\(shown) is now an admin: this token \(reach)\(others) (their viewer tokens only read).")
                 } else if minted.wasAdmin, !admin {
-                    note("\(shown) is an admin, so this token too sees and acts on every batch.")
+                    note("\(shown) is an admin, so this token too \(reach).")
                 }
             } catch { throw fail("could not create the token: \(error)") }
         }

@@ -90,6 +90,9 @@ public struct TUICommand: ParsableCommand {
             throw fail("'\(pasted.trimmed())' is not a share link (expected http(s)://host[:port]/share/<token>).")
         }
         let (base, shareToken) = (link.base, link.token)
+        if let job = link.job, let problem = IDRules.targetProblem(batch: "b", job: job) {
+            throw fail("the link's ?job= can name no job: \(problem).")
+        }
         let batchID: String
         do {
             let reply = try HTTPClient(baseURL: base, token: nil, timeout: 10).get(APIPath.share(token: shareToken))
@@ -157,6 +160,11 @@ public struct TUICommand: ParsableCommand {
         // A pasted link often comes with a space or a newline around it (or inside it, wrapped), and a scheme in
         // capitals.
         if let t = target, ShareLink.isWebLink(t) {
+            if export != nil || compare != nil {
+                throw fail(
+                    "\(export != nil ? "--export" : "--compare") takes BATCH/JOB targets and a token; a share link only opens its read-only view."
+                )
+            }
             try openShare(t, env: env)
             return
         }
