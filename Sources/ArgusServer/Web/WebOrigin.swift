@@ -33,11 +33,7 @@ enum WebOrigin {
     static func linkOrigin(_ request: Request, baseURL: String?) throws(APIError) -> String {
         if let baseURL { return baseURL }
         guard let host = request.head.authority else { return "" }
-        let hostChars = host.utf8.allSatisfy { b in
-            (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b)
-                || [UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]")].contains(b)
-        }
-        guard hostChars, !host.isEmpty, host.utf8.count <= 255 else {
+        guard isHostAndPort(host) else {
             throw APIError(
                 status: .badRequest,
                 detail:
@@ -45,6 +41,29 @@ enum WebOrigin {
             )
         }
         return (isHTTPS(request) ? "https://" : "http://") + host
+    }
+
+    /// `host[:port]` as a link can carry it: a DNS name (labels of letters, digits, inner hyphens, and underscores,
+    /// which container names have), an IPv4 address, or an IPv6 one in brackets; a port of 1 to 65535.
+    static func isHostAndPort(_ text: String) -> Bool {
+        var host = Substring(text)
+        if let colon = text.lastIndex(of: ":"), !text.hasSuffix("]") {
+            let port = text[text.index(after: colon)...]
+            guard !port.isEmpty, port.count <= 5, port.allSatisfy(\.isASCII), port.allSatisfy(\.isNumber),
+                let n = Int(port), (1...65535).contains(n)
+            else { return false }
+            host = text[..<colon]
+        }
+        if host.hasPrefix("[") {
+            return host.hasSuffix("]") && host.count > 2
+                && host.dropFirst().dropLast().allSatisfy { $0.isASCII && ($0.isHexDigit || $0 == ":" || $0 == ".") }
+        }
+        let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+        return !host.isEmpty && host.utf8.count <= 253
+            && labels.allSatisfy { l in
+                !l.isEmpty && l.count <= 63 && !l.hasPrefix("-") && !l.hasSuffix("-")
+                    && l.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+            }
     }
 
     /// The origins our own page can have: the one the request was addressed to, and ARGUS_BASE_URL's.
