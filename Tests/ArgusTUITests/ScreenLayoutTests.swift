@@ -162,15 +162,20 @@ struct ScreenLayoutTests {
 
     @Test("a row too narrow for the tiles keeps their figures whole: short labels and figures, not 'GPU MEM P…' over a cut value")
     func narrowTiles() throws {
-        for (width, figures) in [
-            (60, ["63.5/79.6G×4", "1.317/1.402"]), (70, ["63.5/79.6G×4", "1.317/1.402"]),
-            (80, ["63.5 / 79.6 GiB ×4", "1.317 / 1.402 @46"]), (120, ["63.5 / 79.6 GiB ×4", "1.317 / 1.402 @46"]),
+        for (width, gpus, peak, loss, figures) in [
+            (60, 4, 63.5, 1.317, ["63.5/79.6G×4", "1.317/1.402"]), (70, 4, 63.5, 1.317, ["63.5/79.6G×4", "1.317/1.402"]),
+            (80, 4, 63.5, 1.317, ["63.5 / 79.6 GiB ×4", "1.317 / 1.402 @46"]),
+            (120, 4, 63.5, 1.317, ["63.5 / 79.6 GiB ×4", "1.317 / 1.402 @46"]),
+            // Four decimals and a fuller GPU: the status tile gives its spare room, then the GPU count goes.
+            (60, 4, 63.4, 0.4421, ["63.4/79.6G×4", "0.4421/1.402"]), (60, 8, 136.7, 0.4421, ["136.7/140.4G", "0.4421/1.402"]),
+            (64, 8, 136.7, 0.4421, ["136.7/140.4G×8", "0.4421/1.402"]),
         ] {
             var s = Fixture.state(Fixture.view(), width: width, height: 24)
-            s.job?.gpuMemPeak = 63.5 * 1024
-            s.job?.gpuMemTotal = 79.6 * 1024
-            s.job?.gpuMem = GPUMemPeaks((0..<4).map { GPUMemPeaks.Peak(index: $0, peakMB: 60_000, totalMB: 79.6 * 1024) })
-            s.job?.trainLoss = 1.317
+            let total = peak > 80 ? 140.4 : 79.6
+            s.job?.gpuMemPeak = peak * 1024
+            s.job?.gpuMemTotal = total * 1024
+            s.job?.gpuMem = GPUMemPeaks((0..<gpus).map { GPUMemPeaks.Peak(index: $0, peakMB: 60_000, totalMB: total * 1024) })
+            s.job?.trainLoss = loss
             s.job?.valLoss = 1.402
             s.job?.epoch = 46
             let rows = ScreenView.render(s).text.split(separator: "\n").map(String.init)

@@ -134,17 +134,20 @@ enum JobPanels {
         let status = job.shownStatus
         let statusText = "\(Fmt.statusGlyph(status, ascii: ascii)) \(status)"
         let gpu = job.gpuUtil.map(Fmt.percent) ?? "no data"
-        /// The tiles at full length, or for a row too narrow for them short labels and figures (the figures are what
-        /// one looks for: cutting them to keep "GPU MEM PEAK" whole would lose how close to OOM the run is).
-        func makeTiles(compact: Bool) -> [(String, String, Style)] {
+        /// The tiles at full length (`level` 0), or for a row too narrow for them short labels and figures (1), then
+        /// without the GPU count (2): the figures are what one looks for, and cutting them to keep "GPU MEM PEAK" whole
+        /// would lose how close to OOM the run is.
+        func makeTiles(level: Int) -> [(String, String, Style)] {
+            let compact = level > 0
             let loss =
                 "\(LossChart.shown(job.trainLoss))\(compact ? "/" : " / ")\(LossChart.shown(job.valLoss))"
                 + (compact ? "" : job.epoch.map { " @\($0)" } ?? "")
             let memory = Fmt.gpuMemory(
-                peak: job.gpuMemPeak, total: job.gpuMemTotal, gpus: job.gpuMem.count, ascii: ascii, compact: compact)
+                peak: job.gpuMemPeak, total: job.gpuMemTotal, gpus: level > 1 ? 1 : job.gpuMem.count, ascii: ascii,
+                compact: compact)
             return [
                 ("STATUS", statusText, Style(fg: Fmt.statusColor(status), bold: true)),
-                ("ELAPSED", Fmt.duration(job.elapsed), .bold),
+                (compact ? "TIME" : "ELAPSED", Fmt.duration(job.elapsed), .bold),
                 (
                     compact ? "GPU" : "GPU UTIL", gpu,
                     job.gpuUtil == nil ? .dimmed : (job.gpuUtil! < 5 ? Style(fg: .yellow, bold: true) : .bold)
@@ -154,19 +157,26 @@ enum JobPanels {
             ]
         }
         let badge = job.idleFlagged ? idleBadge(s, job) : nil
-        // The status tile is as wide as the longest status (plus the badge), so it never cuts one.
-        let statusW =
+        // At full length the status tile is as wide as the longest status (plus the badge), so it never moves as the
+        // status changes; on a narrow row, as wide as this one.
+        let longestStatus =
             JobData.statuses.map { TextWidth.of("\(Fmt.statusGlyph($0, ascii: ascii)) \($0)") }.max()!
-        func valueWidths(_ tiles: [(String, String, Style)]) -> [Int] {
+        func valueWidths(_ tiles: [(String, String, Style)], level: Int) -> [Int] {
             tiles.enumerated().map { i, t in
-                i == 0 ? max(statusW, TextWidth.of(t.1)) + (badge.map { 1 + TextWidth.of($0) } ?? 0) : TextWidth.of(t.1)
+                i == 0
+                    ? max(level == 0 ? longestStatus : 0, TextWidth.of(t.1)) + (badge.map { 1 + TextWidth.of($0) } ?? 0)
+                    : TextWidth.of(t.1)
             }
         }
-        var tiles = makeTiles(compact: false)
-        if zip(tiles, valueWidths(tiles)).map({ max(TextWidth.of($0.0), $1) + 3 }).reduce(0, +) > rect.width {
-            tiles = makeTiles(compact: true)
+        var level = 0
+        var tiles = makeTiles(level: 0)
+        while level < 2,
+            zip(tiles, valueWidths(tiles, level: level)).map({ max(TextWidth.of($0.0), $1) + 3 }).reduce(0, +) > rect.width
+        {
+            level += 1
+            tiles = makeTiles(level: level)
         }
-        let widths = tileWidths(labels: tiles.map(\.0), values: valueWidths(tiles), total: rect.width)
+        let widths = tileWidths(labels: tiles.map(\.0), values: valueWidths(tiles, level: level), total: rect.width)
         var x = rect.x
         for (i, tile) in tiles.enumerated() {
             let w = widths[i]
