@@ -70,6 +70,19 @@ struct ConnectionStateTests {
         narrow.width = 80
         #expect(Self.rows(narrow).last == "⚠ stream stalled: nothing from the server for 24s · as of \(Fmt.clock(lost))")
         #expect(Self.rows(narrow)[0].contains("reconnecting (attempt 2)"))
+        narrow.width = 60
+        let cut = try #require(Self.rows(narrow).last)
+        #expect(
+            cut.hasPrefix("⚠ stream stalled: nothing") && cut.hasSuffix("… · as of \(Fmt.clock(lost))") && TextWidth.of(cut) <= 60, "\(cut)"
+        )
+        // The lists keep their time too.
+        var picker = AppState(screen: .batches)
+        (picker.width, picker.height) = (60, 20)
+        _ = Update.apply(&picker, .batchesLoaded([["id": "b", "status": "running"]]))
+        let listed = try #require(picker.batchesAsOf)
+        _ = Update.apply(&picker, .connection(.offline(.unreachable)))
+        let line = try #require(ScreenView.render(picker).text.split(separator: "\n").last.map(String.init))
+        #expect(line == "⚠ server unreachable · retrying every 5s · as of \(Fmt.clock(listed))", "\(line)")
         // Everything but the header and the status line is what it was: loss, chart, log lines.
         #expect(Array(rows[1..<(rows.count - 1)]) == Array(before[1..<(before.count - 1)]))
         #expect(rows.contains { $0.contains("NaN in grads") })

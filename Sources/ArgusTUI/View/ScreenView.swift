@@ -176,30 +176,34 @@ public enum ScreenView {
     /// state received (kept, not cleared). Nil while live, and before a job's first view (its body says why).
     static func connectionLine(_ s: AppState) -> String? {
         guard let problem = s.connection.problem else { return nil }
-        let since = s.connectionLostAt.map(Fmt.clock)
-        var parts = ["⚠ " + problem.sentence]
+        let what = "⚠ " + problem.sentence
+        // What is being done about it, and as of when the screen is (nil: nothing is shown that could be old).
+        let retry: String
+        let time: String?
+        let asOf: String
         switch (s.connection, s.screen) {
         case (.reconnecting(let n, _), .job):
             guard s.job?.loaded == true else { return nil }
-            let retry = problem.isStall ? "reconnecting (attempt \(n))" : "retrying (attempt \(n))"
-            // The time is what this line is for: on a narrow row it is said in fewer words rather than cut off, and
-            // then the retry (the header says it too) gives way.
-            guard let since else { return (parts + [retry]).joined(separator: " · ") }
-            for candidate in [[retry, "showing what arrived until \(since)"], [retry, "as of \(since)"]] {
-                let line = (parts + candidate).joined(separator: " · ")
-                if TextWidth.of(line) <= s.width { return line }
-            }
-            return (parts + ["as of \(since)"]).joined(separator: " · ")
+            retry = problem.isStall ? "reconnecting (attempt \(n))" : "retrying (attempt \(n))"
+            (time, asOf) = (s.connectionLostAt.map(Fmt.clock), "showing what arrived until")
         case (_, .batches) where s.batchesLoaded:
-            parts.append("retrying every 5s")
-            if let asOf = s.batchesAsOf.map(Fmt.clock) { parts.append("showing the list as of \(asOf)") }
+            retry = "retrying every 5s"
+            (time, asOf) = (s.batchesAsOf.map(Fmt.clock), "showing the list as of")
         case (_, .jobs) where s.jobsLoaded:
-            parts.append("reconnecting")
-            if let asOf = s.jobsAsOf.map(Fmt.clock) { parts.append("showing the jobs as of \(asOf)") }
+            retry = "reconnecting"
+            (time, asOf) = (s.jobsAsOf.map(Fmt.clock), "showing the jobs as of")
         default:
-            parts.append("retrying")
+            return [what, "retrying"].joined(separator: " · ")
         }
-        return parts.joined(separator: " · ")
+        guard let time else { return [what, retry].joined(separator: " · ") }
+        // The time is what this line is for: on a narrow row it is said in fewer words, then the retry (the header
+        // says it too) gives way, and last the problem's sentence is cut; the time is never cut off.
+        for candidate in [[what, retry, "\(asOf) \(time)"], [what, retry, "as of \(time)"], [what, "as of \(time)"]] {
+            let line = candidate.joined(separator: " · ")
+            if TextWidth.of(line) <= s.width { return line }
+        }
+        let end = " · as of \(time)"
+        return TextWidth.truncate(what, max(1, s.width - TextWidth.of(end))) + end
     }
 
     /// A column of a list screen. Ids lose their middle when cut (so `…-seed3` and `…-seed4` stay apart);
