@@ -261,15 +261,17 @@ struct ScreenLayoutTests {
         }
     }
 
-    @Test("neighbours refused for one reason (a viewer token's Stop, Rerun and Share) say it once, whole, after the last of them")
+    @Test(
+        "neighbours refused for one reason (a viewer token's Stop, Rerun and Share) say it once, whole, after the last of them; a reason that would be cut to a stub is left out"
+    )
     func sharedReasonOnce() throws {
         for (width, bar) in [
             (
                 120,
                 "[s] Stop  [r] Rerun  [S] Share (all three: this token can only read)  [c] Copy command (the recorded command holds a n…)"
             ),
-            (100, "[s] Stop  [r] Rerun  [S] Share (all three: this token can only read)  [c] Copy command (the record…)"),
-            (80, "[s] Stop  [r] Rerun  [S] Share (all three: t…)  [c] Copy command (the recorded…)"),
+            (100, "[s] Stop  [r] Rerun  [S] Share (all three: this token can only read)  [c] Copy command"),
+            (80, "[s] Stop  [r] Rerun  [S] Share (all three: this token can on…)  [c] Copy command"),
         ] {
             var s = Fixture.state(Fixture.view(status: "running", batchStatus: "running"), width: width)
             for id in ["stop", "rerun", "share"] { s.job?.actions[id] = (false, "this token can only read") }

@@ -347,17 +347,26 @@ enum JobPanels {
         // rather than pushing the actions after it off the screen. One a little over its share is shown whole when
         // the others keep a few columns each: a whole short reason says more than two cut ones.
         let fixed = items.reduce(2 * (items.count - 1)) { $0 + TextWidth.of("[\($1.key)] \($1.name)") }
-        var room = max(0, rect.width - fixed)
+        // A reason cut to a stub ("(stop al…)") says nothing: one that would keep fewer than `readable` columns is
+        // left out, the longest first, and the others share its room (the key itself still says why, when pressed).
+        let readable = 16
         var allowed = [Int](repeating: 0, count: groups.count)
-        let wanting = groups.indices.filter { reasons[$0] != nil }.sorted {
+        var wanting = groups.indices.filter { reasons[$0] != nil }.sorted {
             TextWidth.of(reasons[$0]!) < TextWidth.of(reasons[$1]!)
         }
-        for (n, k) in wanting.enumerated() {
-            let share = room / (wanting.count - n)
-            let want = TextWidth.of(reasons[k]!) + 3
-            let whole = want <= share * 3 / 2 && want <= room - 12 * (wanting.count - n - 1)
-            allowed[k] = whole ? want : min(want, share)
-            room -= allowed[k]
+        while true {
+            var room = max(0, rect.width - fixed)
+            allowed = [Int](repeating: 0, count: groups.count)
+            for (n, k) in wanting.enumerated() {
+                let share = room / (wanting.count - n)
+                let want = TextWidth.of(reasons[k]!) + 3
+                let whole = want <= share * 3 / 2 && want <= room - 12 * (wanting.count - n - 1)
+                allowed[k] = whole ? want : min(want, share)
+                room -= allowed[k]
+            }
+            let stub = wanting.contains { allowed[$0] < min(TextWidth.of(reasons[$0]!) + 3, readable + 3) }
+            guard stub, !wanting.isEmpty else { break }
+            wanting.removeLast()
         }
         var x = rect.x
         for (k, group) in groups.enumerated() {
@@ -368,8 +377,7 @@ enum JobPanels {
                     x, rect.y, "[\(a.key)]", a.enabled ? Style(fg: .cyan, bold: true) : .dimmed, maxWidth: rect.maxX - x)
                 x += g.put(x, rect.y, " " + a.name, a.enabled ? .bold : .dimmed, maxWidth: rect.maxX - x)
             }
-            // " (" + at least a few columns of the reason + ")": below that the reason is left out.
-            if let reason = reasons[k], allowed[k] >= 8 {
+            if let reason = reasons[k], allowed[k] > 0 {
                 x += g.put(x, rect.y, " (\(TextWidth.truncate(reason, allowed[k] - 3)))", .dimmed, maxWidth: rect.maxX - x)
             }
         }
