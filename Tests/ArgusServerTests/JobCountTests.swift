@@ -54,6 +54,11 @@ struct JobCountTests {
         #expect(x["status"] == "done" && x["end_time"] == .string(Self.at(1)), "\(x)")
         var d = try c.mustGet("/api/batches/d")
         #expect(d["status"] == "done" && d["n_done"] == 2 && d["n_failed"] == 0, "\(d)")
+        // More jobs than batch_start announced: the total is at least the jobs that reported.
+        try c.mustPost(Ev.make("batch_start", batch: "more", data: ["n_total_jobs": 1], ts: Self.at(0)))
+        for j in ["j1", "j2", "j3"] { try c.mustPost(Ev.make("job_done", batch: "more", job: j, ts: Self.at(1))) }
+        let more = try c.mustGet("/api/batches/more")
+        #expect(more["n_total"] == 3 && more["n_done"] == 3, "\(more)")
         try c.mustPost(Ev.make("job_failed", batch: "d", job: "x", data: ["reason": "OOM"], ts: Self.at(3.5)))
         d = try c.mustGet("/api/batches/d")
         #expect(try c.mustGet("/api/jobs/d/x")["status"] == "failed")

@@ -103,6 +103,8 @@ struct BatchRecord: Sendable {
     mutating func recount(_ jobs: [JobRecord]) {
         nDone = jobs.lazy.filter { $0.status == RunStatus.done }.count
         nFailed = jobs.lazy.filter { $0.status == RunStatus.failed }.count
+        // A total announced at the start is at least the jobs that reported: "6 of 4" reads as a bug.
+        if let t = nTotal, jobs.count > t { nTotal = jobs.count }
         if status == RunStatus.done, nFailed > 0 {
             status = RunStatus.failed
             failureReason = failureReason ?? failedJobsReason
