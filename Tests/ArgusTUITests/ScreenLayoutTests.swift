@@ -64,6 +64,7 @@ struct ScreenLayoutTests {
             &s, .connection(.reconnecting(attempt: 3, problem: .serverError(status: 404, detail: "Job 'j1' of batch 'b1' not found."))))
         let text = ScreenView.render(s).text
         #expect(text.contains("It opens here as soon as its run reports it.") && !text.contains("when the server answers"), "\(text)")
+        #expect(text.split(separator: "\n")[0].hasSuffix("◌ not reported yet"), "the server answered: waiting, not trouble")
     }
 
     @Test("more than nine series: the legend shows what fits and how many are left, drawn and hidden; m opens a scrolling chooser")

@@ -57,6 +57,13 @@ public enum ConnectionProblem: Equatable, Sendable {
     }
 
     /// A few words for the header, where the sentence does not fit.
+    /// The server answered, in its own words, that it has no such batch or job (yet): a run that has not reported,
+    /// not a server in trouble.
+    public var isNotReportedYet: Bool {
+        if case .serverError(404, .some) = self { return true }
+        return false
+    }
+
     public var label: String {
         switch self {
         case .unreachable: return "offline"

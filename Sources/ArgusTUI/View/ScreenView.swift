@@ -64,6 +64,9 @@ public enum ScreenView {
             case .connecting: return ("\(ascii ? "~" : "◌") connecting…", Style(fg: .yellow))
             case .live: return ("\(ascii ? "*" : "●") live", Style(fg: .green))
             // The header has room for a few words; the status line says the whole of what is wrong.
+            // Not there yet is waiting, not trouble: the server answered.
+            case .reconnecting(_, let problem) where problem.isNotReportedYet, .offline(let problem) where problem.isNotReportedYet:
+                return ("\(ascii ? "~" : "◌") not reported yet", Style(fg: .yellow))
             case .reconnecting(let n, _):
                 return ("\(ascii ? "~" : "◌") reconnecting (attempt \(n))", Style(fg: .yellow, bold: true))
             case .offline(let problem):
@@ -279,7 +282,11 @@ public enum ScreenView {
         }
         guard loaded else {
             // The connection line above says what is wrong and that it is retrying.
-            let note = s.connection.problem == nil ? "loading…" : "not loaded yet · waiting for the server"
+            let note =
+                s.connection.problem == nil
+                ? "loading…"
+                : s.connection.problem!.isNotReportedYet
+                    ? "not reported yet · it opens here as soon as its run reports it" : "not loaded yet · waiting for the server"
             g.put(rect.x + 1, rect.y + 2, note, .dimmed)
             return
         }
@@ -551,7 +558,7 @@ public enum ScreenView {
         case .connecting, .live: why = "Loading it from \(s.serverLabel)…"
         case .reconnecting(let attempt, let problem):
             why = "\(s.serverLabel): \(problem.sentence); retrying (attempt \(attempt))."
-            if case .serverError(404, .some) = problem { notThereYet = true }
+            notThereYet = problem.isNotReportedYet
         case .offline(let problem): why = "\(s.serverLabel): \(problem.sentence)"
         }
         // The reason is wrapped, not cut: its end (a hint, the attempt) is what the user acts on.
