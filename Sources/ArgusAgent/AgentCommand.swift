@@ -150,6 +150,9 @@ public struct AgentRootCommand: ParsableCommand {
             let env = ProcessInfo.processInfo.environment
             guard let url = url ?? env["ARGUS_URL"], !url.isEmpty else { throw fail("give --url or set ARGUS_URL.") }
             guard let token = token ?? env["ARGUS_TOKEN"], !token.isEmpty else { throw fail("give --token or set ARGUS_TOKEN.") }
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw fail("the server URL must start with http:// or https://, got '\(url)'.")
+            }
             let dir = spillDir ?? SpillDelivery.defaultDirectory
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
@@ -161,13 +164,18 @@ public struct AgentRootCommand: ParsableCommand {
                 throw fail("cannot deliver the spill files in \(dir): \(String(cString: strerror(errno))).")
             }
             let delivery = SpillDelivery(directory: dir, url: url, token: token, minAge: minAge)
-            do {
-                let outcomes = try delivery.deliverAll()
-                if outcomes.isEmpty { print("nothing to deliver: no spill files in \(dir).") }
-                for o in outcomes { print(o.sentence) }
+            let outcomes: [SpillDelivery.Outcome]
+            do throws(SpillDelivery.Stopped) {
+                outcomes = try delivery.deliverAll()
             } catch {
                 for o in error.outcomes.dropLast() { print(o.sentence) }
                 throw fail(error.sentence)
+            }
+            if outcomes.isEmpty { print("nothing to deliver: no spill files in \(dir).") }
+            for o in outcomes { print(o.sentence) }
+            let skipped = outcomes.filter { $0.skipped != nil }.count
+            if skipped > 0 {
+                throw fail("\(skipped) file\(skipped == 1 ? " was" : "s were") left as \(skipped == 1 ? "it is" : "they are") (above).")
             }
         }
     }

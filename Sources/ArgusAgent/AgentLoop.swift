@@ -34,6 +34,7 @@ struct AgentLoop {
         let loop = self
         Thread.detachNewThread {
             var lastStop: String? = nil
+            var skipsSaid: Set<String> = []
             while true {
                 var outcomes: [SpillDelivery.Outcome]
                 do throws(SpillDelivery.Stopped) {
@@ -44,7 +45,11 @@ struct AgentLoop {
                     if error.sentence != lastStop { loop.log("spill: " + error.sentence) }
                     lastStop = error.sentence
                 }
-                for o in outcomes where o.leftBecause == nil { loop.log("spill: " + o.sentence) }
+                for o in outcomes where o.leftBecause == nil {
+                    // A file it cannot take is said once, not every minute.
+                    if o.skipped != nil, !skipsSaid.insert(o.sentence).inserted { continue }
+                    loop.log("spill: " + o.sentence)
+                }
                 Thread.sleep(forTimeInterval: seconds)
             }
         }

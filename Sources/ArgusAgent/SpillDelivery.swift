@@ -51,9 +51,15 @@ public struct SpillDelivery: Sendable {
         /// Left for later: why (too recent, or the delivery stopped).
         public var leftBecause: String? = nil
         public var linesLeft = 0
+        /// Left as it is, under its own name, for a person to look at: why (it cannot be read, it is not a file).
+        public var skipped: String? = nil
+        /// It held no event at all (it is removed).
+        public var empty = false
 
         /// One line for a person: what was delivered, what was refused and where it went, what is left and why.
         public var sentence: String {
+            if let skipped { return "\(file): left as it is: \(skipped)" }
+            if empty { return "\(file): empty; removed" }
             var parts: [String] = []
             if delivered + alreadyThere > 0 || (rejected == 0 && leftBecause == nil) {
                 parts.append(
@@ -97,7 +103,9 @@ public struct SpillDelivery: Sendable {
                     n.hasSuffix($0)
                 }.map { String(n.dropLast($0.count - ".jsonl".count)) }
             var st = stat()
-            guard let file, lstat(directory + "/" + n, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            guard let file, lstat(directory + "/" + n, &st) == 0 else { return nil }
+            // A link or a directory of that name is reported (`deliverAll`), never followed.
+            guard (st.st_mode & S_IFMT) == S_IFREG else { return (n, file, -1) }
             let t = n.hasSuffix(SpillDelivery.drainingSuffix) ? st.st_ctim : st.st_mtim
             return (n, file, Double(t.tv_sec) + Double(t.tv_nsec) / 1e9)
         }.sorted { ($0.2, $0.0) < ($1.2, $1.0) }
@@ -108,8 +116,13 @@ public struct SpillDelivery: Sendable {
     public func deliverAll(now: Double = Date().timeIntervalSince1970) throws(Stopped) -> [Outcome] {
         let client = HTTPClient(baseURL: url, token: token, timeout: 30)
         var outcomes: [Outcome] = []
-        for (name, file, since) in candidates() {
+        let all = candidates()
+        for (n, (name, file, since)) in all.enumerated() {
             let claimed = name.hasSuffix(SpillDelivery.claimedSuffix)
+            if since < 0 {
+                outcomes.append(Outcome(file: name, skipped: "it is not a regular file (a link or a directory)"))
+                continue
+            }
             if !claimed, now - since < minAge {
                 outcomes.append(
                     Outcome(
@@ -121,29 +134,47 @@ public struct SpillDelivery: Sendable {
             }
             guard let outcome = deliver(name: name, as: file, client) else { continue }
             outcomes.append(outcome)
-            if outcome.leftBecause != nil { throw Stopped(sentence: outcome.sentence, outcomes: outcomes) }
+            if outcome.leftBecause != nil {
+                let untried = all.count - n - 1
+                throw Stopped(
+                    sentence: outcome.sentence
+                        + (untried > 0 ? " (\(untried) more file\(untried == 1 ? "" : "s") not tried)" : ""),
+                    outcomes: outcomes)
+            }
         }
         return outcomes
     }
 
     /// Claims, delivers and removes one file; nil when another delivery has it (or the SDK took it meanwhile).
     func deliver(name: String, as file: String, _ client: HTTPClient) -> Outcome? {
+        let source = directory + "/" + name
         let original = directory + "/" + file
         let path = original + SpillDelivery.claimedSuffix
         let claimedBefore = name.hasSuffix(SpillDelivery.claimedSuffix)
-        if !claimedBefore {
-            // A link, not a rename: it never replaces a claimed file of the same name that is still there.
-            guard link(directory + "/" + name, path) == 0 else { return nil }
-            guard unlink(directory + "/" + name) == 0 else {
-                unlink(path)
-                return nil
-            }
+        // Opened (reading is all it takes, lock included) before it is claimed: a file this user cannot read stays
+        // under its own name, where the SDK still finds it, and is reported.
+        let fd = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else {
+            let why = String(cString: strerror(errno))
+            return errno == ENOENT ? nil : Outcome(file: file, skipped: "it cannot be read (\(why))")
         }
-        let fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { return nil }
         defer { close(fd) }
         // A claimed file another delivery is working on is left to it; an SDK append in progress is waited for.
         guard flock(fd, claimedBefore ? LOCK_EX | LOCK_NB : LOCK_EX) == 0 else { return nil }
+        if !claimedBefore {
+            // A link and an unlink never replace a claimed file of that name still there. Another user's file (the
+            // kernel will not link it) is renamed, when no claimed file has that name.
+            if link(source, path) == 0 {
+                guard unlink(source) == 0 else {
+                    unlink(path)
+                    return nil
+                }
+            } else {
+                guard errno != EEXIST, access(path, F_OK) != 0, rename(source, path) == 0 else { return nil }
+            }
+        }
+        var st = stat()
+        fstat(fd, &st)
         var bytes: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         while true {
@@ -184,7 +215,18 @@ public struct SpillDelivery: Sendable {
             let why: String
             do {
                 let r = try client.request("POST", "/api/events/batch", body: body)
-                if r.status == 200, let results = r.json?["results"]?.arrayValue, results.count == end - next {
+                let results = r.status == 200 ? r.json?["results"]?.arrayValue : nil
+                // Events of a batch another user's token reported: this token is not the run's, and another one
+                // would deliver them, so they are kept, not set aside.
+                if let other = results?.lazy.compactMap({ $0["error"]?.stringValue }).first(where: {
+                    $0.contains(ServerSentences.anotherUsersBatch)
+                }) {
+                    why = "\(other.hasSuffix(".") ? String(other.dropLast()) : other): deliver it with the token of the user who ran it."
+                    outcome.leftBecause = why
+                    outcome.linesLeft = lines.count - next
+                    break
+                }
+                if let results, results.count == end - next {
                     for (k, result) in results.enumerated() {
                         switch result["status"]?.stringValue {
                         case "accepted": outcome.delivered += 1
@@ -204,17 +246,27 @@ public struct SpillDelivery: Sendable {
                     Thread.sleep(forTimeInterval: min(30, max(0.1, wait)))
                     continue
                 }
-                if r.status == 413 {
+                // Too large, or a body the server cannot read as a whole (a line this check let through, a BOM
+                // say): halved until the one line it is about is found, which is set aside with the server's reason.
+                if [400, 413, 422].contains(r.status) {
                     if end - next > 1 {
                         cap = max(1, (end - next) / 2)
                     } else {
                         refused.append(lines[next])
-                        outcome.firstRejection = outcome.firstRejection ?? "an event larger than the server takes in one request"
+                        outcome.firstRejection =
+                            outcome.firstRejection
+                            ?? (r.status == 413
+                                ? "an event larger than the server takes in one request"
+                                : r.serverDetail.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 } ?? "HTTP \(r.status)")
                         next = end
+                        cap = SpillDelivery.maxEvents
                     }
                     continue
                 }
-                why = client.failure(r, path: "/api/events/batch").description
+                why =
+                    r.status == 200
+                    ? "\(url) answered without an Argus reply: \(ServerSentences.notAnArgusServer)"
+                    : client.failure(r, path: "/api/events/batch").description
             } catch {
                 why = error.description
             }
@@ -223,20 +275,40 @@ public struct SpillDelivery: Sendable {
             break
         }
         // The claimed file goes only once what it held is delivered or written elsewhere; otherwise it stays,
-        // claimed, and the next delivery sends it again (what went through already is deduplicated).
+        // claimed, and the next delivery sends it again (what went through already is deduplicated). Lines put back
+        // keep the file's age and mode, so the next pass takes them at once.
         var kept = true
         if !refused.isEmpty {
             outcome.rejected = refused.count
             kept = SpillDelivery.append(refused, to: directory + "/" + SpillDelivery.rejectedName(file)) && kept
         }
-        if next < lines.count { kept = SpillDelivery.append(Array(lines[next...]), to: original) && kept }
-        if kept { unlink(path) }
+        if next < lines.count { kept = SpillDelivery.append(Array(lines[next...]), to: original, like: st) && kept }
+        outcome.empty = lines.isEmpty && refused.isEmpty
+        guard kept else { return outcome }
+        unlink(path)
+        // An SDK that opened the file before it was claimed appends once the lock is let go, to this inode: what it
+        // wrote goes back under the file's own name.
+        flock(fd, LOCK_UN)
+        usleep(50_000)
+        var after = stat()
+        if fstat(fd, &after) == 0, Int(after.st_size) > bytes.count {
+            var tail: [UInt8] = []
+            while true {
+                let n = pread(fd, &buf, buf.count, off_t(bytes.count + tail.count))
+                if n <= 0 { break }
+                tail.append(contentsOf: buf[..<n])
+            }
+            let late = tail.split(separator: UInt8(ascii: "\n")).filter { !$0.isEmpty }
+            if !late.isEmpty { _ = SpillDelivery.append(late, to: original, like: st) }
+        }
         return outcome
     }
 
-    /// Appends lines to `path` under the lock the SDK takes for its own appends, creating it 0600.
-    static func append(_ lines: [ArraySlice<UInt8>], to path: String) -> Bool {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+    /// Appends lines to `path` under the lock the SDK takes for its own appends, creating it 0600, or, `like` a
+    /// file, with that file's mode and modification time (lines put back keep their age).
+    static func append(_ lines: [ArraySlice<UInt8>], to path: String, like: stat? = nil) -> Bool {
+        let created = access(path, F_OK) != 0
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, like.map { $0.st_mode & 0o777 } ?? 0o600)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         flock(fd, LOCK_EX)
@@ -250,6 +322,10 @@ public struct SpillDelivery: Sendable {
             let n = out[done...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             if n <= 0 { return false }
             done += n
+        }
+        if created, let like {
+            let times = [timespec(tv_sec: like.st_atim.tv_sec, tv_nsec: like.st_atim.tv_nsec), like.st_mtim]
+            futimens(fd, times)
         }
         return fsync(fd) == 0
     }

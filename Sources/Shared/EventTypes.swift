@@ -22,4 +22,7 @@ public enum ServerSentences {
     /// What a client adds when something answered at the server's address without an Argus reply (a plain web
     /// server, a proxy's error page): argus-tui's `HTTPClient.failure` and `argus-server simulate`.
     public static let notAnArgusServer = "is it an argus-server (check the URL)?"
+    /// Why an event for another user's batch is refused ("Batch 'b' belongs to another user."): argus-agent's spill
+    /// delivery stops on it (a token other than the run's) instead of setting the event aside for good.
+    public static let anotherUsersBatch = "belongs to another user"
 }

@@ -148,11 +148,60 @@ struct SpillReplayTests {
         try Self.age(more, 120)
         let (work, running) = try AgentTests.runningAgent(s, token, env: env)
         defer { AgentTests.finish(running, work) }
-        try await eventually("the running agent delivers the spill file", timeout: 15) {
-            try c.mustGet(APIPath.job("sp", "j") + "/epochs").arrayValue?.count == 4
+        let logFile = work.appendingPathComponent("agent.json.log").path
+        // Its log line comes once the file is gone (after the delivery's last step).
+        try await eventually("the running agent delivers the spill file and says so", timeout: 15) {
+            ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "").contains(
+                "argus-agent: spill: spill-4243-1700000001.jsonl: 1 event delivered")
         }
+        #expect(try c.mustGet(APIPath.job("sp", "j") + "/epochs").arrayValue?.count == 4)
         #expect(Self.spillFiles(dir).isEmpty)
-        let log = try String(contentsOfFile: work.appendingPathComponent("agent.json.log").path, encoding: .utf8)
-        #expect(log.contains("argus-agent: spill: spill-4243-1700000001.jsonl: 1 event delivered"), "\(log)")
+    }
+
+    @Test(
+        "a line the server cannot read as part of a batch is found and set aside; another user's token stops and keeps the file; lines put back keep the file's age; a directory of that name is reported"
+    )
+    func oddFilesAndTokens() throws {
+        let s = try TestServer()
+        let alice = try s.token(user: "alice")
+        let bob = try s.token(user: "bob")
+        let home = s.dataDir.appendingPathComponent("home").path
+        let dir = home + "/.argus-reporter"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let agent = Binaries.path("argus-agent")
+        func line(_ e: JSON) -> String { e.serialized() }
+        try s.client(alice).mustPost(Ev.make("batch_start", batch: "owned"))
+
+        // A BOM before one line: the server refuses the batch as a whole; the one line is found and set aside.
+        let bom = "spill-1-1.jsonl"
+        let lines = [line(Ev.epoch("owned", "j", 0)), "\u{FEFF}" + line(Ev.epoch("owned", "j", 1)), line(Ev.epoch("owned", "j", 2))]
+        try lines.map { $0 + "\n" }.joined().write(toFile: dir + "/" + bom, atomically: false, encoding: .utf8)
+        try Self.age(dir + "/" + bom, 120)
+        let env = ["HOME": home, "ARGUS_URL": s.url, "ARGUS_TOKEN": alice]
+        let (rc, out, err) = try runTool(agent, ["replay-spill"], env: env)
+        #expect(
+            rc == 0
+                && out.hasPrefix(
+                    "\(bom): 2 events delivered; 1 set aside in rejected-\(bom), since the server cannot take it (The body is not valid JSON"
+                ), "\(out)\(err)")
+
+        // Bob's token for alice's run: nothing is set aside, the file stays, and the sentence says what to do.
+        let owned = "spill-2-2.jsonl"
+        try (line(Ev.epoch("owned", "j", 3)) + "\n").write(toFile: dir + "/" + owned, atomically: false, encoding: .utf8)
+        try Self.age(dir + "/" + owned, 120)
+        let (rc2, _, err2) = try runTool(agent, ["replay-spill"], env: ["HOME": home, "ARGUS_URL": s.url, "ARGUS_TOKEN": bob])
+        #expect(
+            rc2 == 1 && err2.contains("Batch 'owned' belongs to another user: deliver it with the token of the user who ran it"), "\(err2)")
+        #expect(Self.spillFiles(dir) == [owned] && !FileManager.default.fileExists(atPath: dir + "/rejected-" + owned))
+        // Put back with its age: the next pass takes it at once, with the right token.
+        let (rc3, out3, _) = try runTool(agent, ["replay-spill"], env: env)
+        #expect(rc3 == 0 && out3 == "\(owned): 1 event delivered\n", "\(out3)")
+
+        // Something that is no file, under a spill file's name: said, left, exit 1.
+        try FileManager.default.createDirectory(atPath: dir + "/spill-3-3.jsonl", withIntermediateDirectories: true)
+        let (rc4, out4, err4) = try runTool(agent, ["replay-spill"], env: env)
+        #expect(rc4 == 1 && out4 == "spill-3-3.jsonl: left as it is: it is not a regular file (a link or a directory)\n", "\(out4)")
+        #expect(err4 == "argus-agent: 1 file was left as it is (above).\n", "\(err4)")
+        #expect(try s.client(alice).mustGet(APIPath.job("owned", "j") + "/epochs").arrayValue?.count == 3)
     }
 }

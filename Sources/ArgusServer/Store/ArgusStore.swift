@@ -534,8 +534,8 @@ public struct IngestTransaction {
                 EventRejection(
                     status: 403,
                     message: user.isAdmin
-                        ? "Batch '\(bid)' belongs to another user: an admin acts on it but does not report into it."
-                        : "Batch '\(bid)' belongs to another user."))
+                        ? "Batch '\(bid)' \(ServerSentences.anotherUsersBatch): an admin acts on it but does not report into it."
+                        : "Batch '\(bid)' \(ServerSentences.anotherUsersBatch)."))
         }
         if let refusal = try serverEventRefusal(e) {
             return .rejected(EventRejection(status: 409, message: refusal))
