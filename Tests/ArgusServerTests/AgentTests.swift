@@ -482,7 +482,8 @@ struct AgentTests {
         let running = try c.post("/api/batches/long/rerun", json: [:])
         #expect(
             running.status == 409
-                && running.detail.hasPrefix("A second rerun of batch 'long' is refused: its rerun is running as batch 'long-rerun' (command "),
+                && running.detail.hasPrefix(
+                    "A second rerun of batch 'long' is refused: " + "its rerun is running as batch 'long-rerun' (command "),
             "\(running.text)")
         #expect(
             try c.mustGet("/api/batches/long/actions")["rerun"]?["reason"]?.stringValue?.hasPrefix(
