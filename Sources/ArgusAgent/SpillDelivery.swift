@@ -170,7 +170,11 @@ public struct SpillDelivery: Sendable {
                     return nil
                 }
             } else {
-                guard errno != EEXIST, access(path, F_OK) != 0, rename(source, path) == 0 else { return nil }
+                guard errno != EEXIST, access(path, F_OK) != 0 else { return nil }
+                guard rename(source, path) == 0 else {
+                    let why = String(cString: strerror(errno))
+                    return errno == ENOENT ? nil : Outcome(file: file, skipped: "it cannot be claimed (\(why))")
+                }
             }
         }
         var st = stat()
