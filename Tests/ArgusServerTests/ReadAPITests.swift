@@ -114,6 +114,24 @@ struct ReadAPITests {
         }
     }
 
+    @Test("a job in a batch that does not exist is the batch's 404; in one that does, the job's")
+    func jobNotFoundNamesWhatIsMissing() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("batch_start", batch: "here"))
+        for path in ["/api/jobs/nope/j", "/api/jobs/nope/j/view", "/api/jobs/nope/j/epochs"] {
+            let r = try c.get(path)
+            #expect(r.status == 404 && r.serverDetail == "Batch 'nope' not found.", "\(path): \(r.text)")
+        }
+        for path in ["/api/jobs/here/j", "/api/jobs/here/j/view", "/api/jobs/here/j/epochs"] {
+            let r = try c.get(path)
+            #expect(r.status == 404 && r.serverDetail == "Job 'j' of batch 'here' not found.", "\(path): \(r.text)")
+        }
+        // Another user's batch is not theirs to see: the same 404 as none.
+        let bob = s.client(try s.token(user: "bob"))
+        #expect(try bob.get("/api/jobs/here/j/view").serverDetail == "Batch 'here' not found.")
+    }
+
     @Test(
         "the batch list is newest first (SPEC); order=going_first puts those not ended first, so a run still going is never cut off by limit behind newer ones"
     )

@@ -72,7 +72,7 @@ struct ReadController {
                 return EpochExport.Format(rawValue: f)
             }
             guard let table = try await store.epochs(batchID: b, jobID: j, scope: scope) else {
-                throw APIError.notFound("Job '\(j)' of batch '\(b)'")
+                throw try await jobNotFound(b, j, scope)
             }
             switch export {
             case nil: return Response.json(table.rowsJSON)
@@ -124,7 +124,7 @@ struct ReadController {
                 let view = try await store.view(
                     batchID: b, jobID: j, scope: scope, agentOnlineS: policy.agentOnlineS,
                     epochColumns: columns, actions: { policy.actionsJSON($0, principal, agent: $1) })
-            else { throw APIError.notFound("Job '\(j)' of batch '\(b)'") }
+            else { throw try await jobNotFound(b, j, scope) }
             return Response.json(view)
         }
     }
@@ -162,10 +162,16 @@ struct ReadController {
 
     func requireJob(_ ctx: ArgusRequestContext) async throws -> (BatchRecord, JobRecord) {
         let (b, j) = (try ctx.parameters.require("b"), try ctx.parameters.require("j"))
-        guard let found = try await store.job(batchID: b, jobID: j, scope: try ctx.readScope()) else {
-            throw APIError.notFound("Job '\(j)' of batch '\(b)'")
+        let scope = try ctx.readScope()
+        guard let found = try await store.job(batchID: b, jobID: j, scope: scope) else {
+            throw try await jobNotFound(b, j, scope)
         }
         return found
+    }
+
+    /// The 404 for a job not found: it names the batch when that is what is missing (or not the caller's to see).
+    func jobNotFound(_ b: String, _ j: String, _ scope: ReadScope) async throws -> APIError {
+        try await store.batch(b, scope: scope) == nil ? APIError.notFound("Batch '\(b)'") : APIError.notFound("Job '\(j)' of batch '\(b)'")
     }
 
     func logLines(
