@@ -40,9 +40,14 @@ public struct AgentRootCommand: ParsableCommand {
 
     static func defaultStateFile() -> String {
         if let p = ProcessInfo.processInfo.environment["ARGUS_AGENT_STATE"], !p.isEmpty { return p }
-        // $HOME first, as shells and the other tools do (NSHomeDirectory reads the password database instead).
-        let home = ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
-        return home + "/.config/argus/agent.json"
+        return AgentLoop.home + "/.config/argus/agent.json"
+    }
+
+    /// The server and reporter token a subcommand was given (`ServerAddress`), or its sentence and exit 1.
+    static func server(url: String?, token: String?) throws -> (url: String, token: String) {
+        do throws(ServerAddress.Problem) {
+            return try ServerAddress.resolve(url: url, token: token, env: ProcessInfo.processInfo.environment)
+        } catch { throw fail(error.sentence) }
     }
 
     struct Register: ParsableCommand {
@@ -53,9 +58,7 @@ public struct AgentRootCommand: ParsableCommand {
         @Option(name: .customLong("state-file"), help: "Where to keep the agent token (env ARGUS_AGENT_STATE).") var stateFile: String?
 
         func run() throws {
-            let env = ProcessInfo.processInfo.environment
-            guard let url = url ?? env["ARGUS_URL"], !url.isEmpty else { throw fail("give --url or set ARGUS_URL.") }
-            guard let token = token ?? env["ARGUS_TOKEN"], !token.isEmpty else { throw fail("give --token or set ARGUS_TOKEN.") }
+            let (url, token) = try server(url: url, token: token)
             let host = hostname ?? ProcessInfo.processInfo.hostName
             let reply: HTTPResult
             do {
@@ -147,12 +150,7 @@ public struct AgentRootCommand: ParsableCommand {
         }
 
         func run() throws {
-            let env = ProcessInfo.processInfo.environment
-            guard let url = url ?? env["ARGUS_URL"], !url.isEmpty else { throw fail("give --url or set ARGUS_URL.") }
-            guard let token = token ?? env["ARGUS_TOKEN"], !token.isEmpty else { throw fail("give --token or set ARGUS_TOKEN.") }
-            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-                throw fail("the server URL must start with http:// or https://, got '\(url)'.")
-            }
+            let (url, token) = try server(url: url, token: token)
             let dir = spillDir ?? SpillDelivery.defaultDirectory
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {

@@ -22,10 +22,7 @@ import Shared
 ///   file's own name (appended, as the SDK does), for the next try, by the agent or by the SDK.
 public struct SpillDelivery: Sendable {
     /// `~/.argus-reporter`, as the SDK finds it (`$HOME` first).
-    public static var defaultDirectory: String {
-        let home = ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
-        return home + "/.argus-reporter"
-    }
+    public static var defaultDirectory: String { AgentLoop.home + "/.argus-reporter" }
     static let claimedSuffix = ".argus-agent"
     /// The server's batch limit.
     static let maxEvents = 500

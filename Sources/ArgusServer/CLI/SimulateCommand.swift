@@ -37,17 +37,10 @@ struct SimulateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let env = ProcessInfo.processInfo.environment
-        guard let url = url ?? env["ARGUS_URL"], !url.isEmpty else {
-            throw ArgusServer.fail("give --url or set ARGUS_URL.")
-        }
-        let scheme = url.lowercased()
-        guard scheme.hasPrefix("http://") || scheme.hasPrefix("https://") else {
-            throw ArgusServer.fail("the server URL must start with http:// or https://, got '\(url)'.")
-        }
-        guard let token = token ?? env["ARGUS_TOKEN"], !token.isEmpty else {
-            throw ArgusServer.fail("give --token or set ARGUS_TOKEN.")
-        }
+        let (url, token): (String, String)
+        do throws(ServerAddress.Problem) {
+            (url, token) = try ServerAddress.resolve(url: self.url, token: self.token, env: ProcessInfo.processInfo.environment)
+        } catch { throw ArgusServer.fail(error.sentence) }
         guard let client = SimulatorClient(baseURL: url, token: token) else {
             throw ArgusServer.fail("the server URL must be http(s)://host[:port][/path], got '\(url)'.")
         }

@@ -154,9 +154,7 @@ public struct TUICommand: ParsableCommand {
     public func run() throws {
         let env = ProcessInfo.processInfo.environment
         let base = url ?? env["ARGUS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8000"
-        guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
-            throw fail("the server URL must start with http:// or https://, got '\(base)'.")
-        }
+        if let problem = ServerAddress.schemeProblem(base) { throw fail(problem) }
         // A pasted link often comes with a space or a newline around it (or inside it, wrapped), and a scheme in
         // capitals.
         if let t = target, ShareLink.isWebLink(t) {
