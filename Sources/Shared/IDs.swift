@@ -18,10 +18,16 @@ public enum IDRules {
     public static func targetProblem(batch: String, job: String? = nil) -> String? {
         if batch.isEmpty { return "a batch id cannot be empty" }
         if let c = batch.first(where: batchDelimiters.contains) { return "a batch id cannot contain '\(c)'" }
-        for (kind, id) in [("batch", batch), ("job", job ?? "")] where dotSegments.contains(id) {
-            return "a \(kind) id cannot be '\(id)' (browsers and libcurl drop '.' and '..' from URLs, so the server refuses them)"
-        }
-        return nil
+        return dotProblem("batch", batch) ?? job.flatMap { dotProblem("job", $0) }
+    }
+
+    /// Why no job can be named `job` (a share link's `?job=`), as a clause; nil when one can.
+    public static func targetProblem(job: String) -> String? { dotProblem("job", job) }
+
+    static func dotProblem(_ kind: String, _ id: String) -> String? {
+        dotSegments.contains(id)
+            ? "a \(kind) id cannot be '\(id)' (browsers and libcurl drop '.' and '..' from URLs, so the server refuses them)"
+            : nil
     }
 }
 

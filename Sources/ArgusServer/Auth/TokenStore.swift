@@ -19,11 +19,6 @@ public struct TokenInfo: Sendable {
 }
 
 extension ArgusStore {
-    /// Creates the user if missing (promoting to admin when asked), mints a token, returns the secret.
-    public func createToken(user: String, scope: TokenScope, admin: Bool) throws -> String {
-        try createToken(user: user, scope: scope, admin: admin).secret
-    }
-
     /// What minting a token did to its user, beside the token: `promoted`, an existing user made an admin (every
     /// token of theirs now sees every batch); `wasAdmin`, an admin already (this token sees every batch too).
     public struct MintedToken: Sendable {
@@ -33,6 +28,7 @@ extension ArgusStore {
         public var otherTokens: Int
     }
 
+    /// Creates the user if missing (promoting to admin when asked) and mints a token: its secret, and what that did.
     public func createToken(user: String, scope: TokenScope, admin: Bool) throws -> MintedToken {
         let secret = Secret.make(prefix: scope.prefix)
         let now = ArgusStore.nowUs()

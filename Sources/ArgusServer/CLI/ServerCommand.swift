@@ -182,7 +182,7 @@ struct TokenCommand: ParsableCommand {
             do {
                 // One spelling per name (NFC, as ids): "é" typed as one character or as e and an accent is one user.
                 let name = IDEncoding.canonical(user)
-                let minted: ArgusStore.MintedToken = try store.createToken(user: name, scope: TokenScope(rawValue: scope)!, admin: admin)
+                let minted = try store.createToken(user: name, scope: TokenScope(rawValue: scope)!, admin: admin)
                 print(minted.secret)
                 // Being an admin belongs to the user, not to one token: say so when it is not what was just asked.
                 let shown = TerminalText.printable(name)

@@ -33,14 +33,19 @@ enum WebOrigin {
     static func linkOrigin(_ request: Request, baseURL: String?) throws(APIError) -> String {
         if let baseURL { return baseURL }
         guard let host = request.head.authority else { return "" }
-        guard isHostAndPort(host) else {
+        guard isHostAndPort(host), let origin = requestOrigin(request) else {
             throw APIError(
                 status: .badRequest,
                 detail:
                     "The request's Host header is not a host name, so no link can be made from it; set ARGUS_BASE_URL to the address users open."
             )
         }
-        return (isHTTPS(request) ? "https://" : "http://") + host
+        return origin
+    }
+
+    /// The origin the request was addressed to (its `Host`, over HTTPS when a proxy in front says so), if it named one.
+    static func requestOrigin(_ request: Request) -> String? {
+        request.head.authority.map { (isHTTPS(request) ? "https://" : "http://") + $0 }
     }
 
     /// `host[:port]` as a link can carry it: a DNS name (labels of letters, digits, inner hyphens, and underscores,
@@ -69,9 +74,7 @@ enum WebOrigin {
     /// The origins our own page can have: the one the request was addressed to, and ARGUS_BASE_URL's.
     static func ownOrigins(_ request: Request, baseURL: String?) -> Set<String> {
         var out = Set<String>()
-        if let host = request.head.authority {
-            out.insert((isHTTPS(request) ? "https://" : "http://") + host.lowercased())
-        }
+        if let origin = requestOrigin(request) { out.insert(origin.lowercased()) }
         if let baseURL, let u = URLComponents(string: baseURL), let scheme = u.scheme, let host = u.host {
             out.insert(scheme.lowercased() + "://" + host.lowercased() + (u.port.map { ":\($0)" } ?? ""))
         }

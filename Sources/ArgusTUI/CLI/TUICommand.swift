@@ -90,7 +90,7 @@ public struct TUICommand: ParsableCommand {
             throw fail("'\(pasted.trimmed())' is not a share link (expected http(s)://host[:port]/share/<token>).")
         }
         let (base, shareToken) = (link.base, link.token)
-        if let job = link.job, let problem = IDRules.targetProblem(batch: "b", job: job) {
+        if let job = link.job, let problem = IDRules.targetProblem(job: job) {
             throw fail("the link's ?job= can name no job: \(problem).")
         }
         let batchID: String

@@ -418,7 +418,7 @@ public enum Update {
             let step = Update.overlayScroll[key]
             if let step {
                 s.helpScroll = clamp(
-                    s.helpScroll + step, 0, max(0, ScreenView.helpLines(s).rows.count - ScreenView.helpVisibleRows(s)))
+                    s.helpScroll + step, 0, ScreenView.helpMaxScroll(s))
                 return []
             }
             s.showHelp = false

@@ -662,8 +662,14 @@ public enum ScreenView {
     }
 
     /// How many of the keys list's rows its box shows; Update scrolls within them.
-    static func helpVisibleRows(_ s: AppState) -> Int {
-        max(1, min(s.height - 2, helpLines(s).rows.count + 4) - 4)
+    static func helpVisibleRows(_ s: AppState, rows: Int? = nil) -> Int {
+        max(1, min(s.height - 2, (rows ?? helpLines(s).rows.count) + 4) - 4)
+    }
+
+    /// How far the keys list scrolls: its last full window.
+    static func helpMaxScroll(_ s: AppState) -> Int {
+        let rows = helpLines(s).rows.count
+        return max(0, rows - helpVisibleRows(s, rows: rows))
     }
 
     /// The keys list as the overlay shows it at this width: each key's help wrapped under its own column (a row that
@@ -685,7 +691,7 @@ public enum ScreenView {
     /// The `?` overlay, generated from the same table that dispatches keys.
     static func help(_ s: AppState, into g: inout Grid) {
         let (rows, keyW, w) = helpLines(s)
-        let visible = helpVisibleRows(s)
+        let visible = helpVisibleRows(s, rows: rows.count)
         let h = visible + 4
         let box = Rect(x: (s.width - w) / 2, y: max(1, (s.height - h) / 2), width: w, height: h)
         frame(s, box, title: " keys ", into: &g)

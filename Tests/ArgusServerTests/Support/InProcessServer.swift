@@ -52,7 +52,7 @@ final class InProcessServer: Sendable {
     }
 
     func token(user: String = "alice", admin: Bool = false) throws -> String {
-        try services.store.createToken(user: user, scope: .reporter, admin: admin)
+        try services.store.createToken(user: user, scope: .reporter, admin: admin).secret
     }
 
     func client(_ token: String) -> HTTPClient { HTTPClient(baseURL: url, token: token, timeout: 30) }
