@@ -90,10 +90,11 @@ public struct SpillDelivery: Sendable {
 
     /// The files to look at, oldest first, each with the name its lines go back to: the SDK's `spill-*.jsonl`, those
     /// a delivery claimed and did not finish, and the SDK's orphaned `….jsonl.draining`. The time is the last write;
-    /// for a `.draining` file, its rename (the time a run began to replay it).
-    func candidates() -> [(name: String, file: String, since: Double)] {
+    /// for a `.draining` file, its rename (the time a run began to replay it). A link or a directory of such a name
+    /// is listed too (`regular` false), to be reported, never followed.
+    func candidates() -> [(name: String, file: String, since: Double, regular: Bool)] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
-        return names.compactMap { n -> (String, String, Double)? in
+        return names.compactMap { n -> (String, String, Double, Bool)? in
             guard n.hasPrefix("spill-") else { return nil }
             let file =
                 [".jsonl", ".jsonl" + SpillDelivery.claimedSuffix, ".jsonl" + SpillDelivery.drainingSuffix].first {
@@ -101,10 +102,8 @@ public struct SpillDelivery: Sendable {
                 }.map { String(n.dropLast($0.count - ".jsonl".count)) }
             var st = stat()
             guard let file, lstat(directory + "/" + n, &st) == 0 else { return nil }
-            // A link or a directory of that name is reported (`deliverAll`), never followed.
-            guard (st.st_mode & S_IFMT) == S_IFREG else { return (n, file, -1) }
             let t = n.hasSuffix(SpillDelivery.drainingSuffix) ? st.st_ctim : st.st_mtim
-            return (n, file, Double(t.tv_sec) + Double(t.tv_nsec) / 1e9)
+            return (n, file, Double(t.tv_sec) + Double(t.tv_nsec) / 1e9, (st.st_mode & S_IFMT) == S_IFREG)
         }.sorted { ($0.2, $0.0) < ($1.2, $1.0) }
     }
 
@@ -114,9 +113,9 @@ public struct SpillDelivery: Sendable {
         let client = HTTPClient(baseURL: url, token: token, timeout: 30)
         var outcomes: [Outcome] = []
         let all = candidates()
-        for (n, (name, file, since)) in all.enumerated() {
+        for (n, (name, file, since, regular)) in all.enumerated() {
             let claimed = name.hasSuffix(SpillDelivery.claimedSuffix)
-            if since < 0 {
+            if !regular {
                 outcomes.append(Outcome(file: name, skipped: "it is not a regular file (a link or a directory)"))
                 continue
             }
