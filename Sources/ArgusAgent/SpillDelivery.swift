@@ -19,7 +19,9 @@ import Shared
 /// - What the server refuses for good (a line that is not JSON, an event that fails validation) is moved to
 ///   `rejected-NAME` beside it, a name the SDK does not replay, with the first reason printed.
 /// - When the server cannot be reached, answers 5xx, or refuses the token, the lines not yet delivered go back to the
-///   file's own name (appended, as the SDK does), for the next try, by the agent or by the SDK.
+///   file's own name (appended, as the SDK does), for the next try, by the agent or by the SDK; when none of the file
+///   went anywhere, the file itself goes back (a link), not a copy of it.
+/// - A file is read a line at a time: however long the outage, the agent holds one request's lines (500).
 public struct SpillDelivery: Sendable {
     /// `~/.argus-reporter`, as the SDK finds it (`$HOME` first).
     public static var defaultDirectory: String { AgentLoop.home + "/.argus-reporter" }
@@ -175,39 +177,50 @@ public struct SpillDelivery: Sendable {
         }
         var st = stat()
         fstat(fd, &st)
-        var bytes: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = read(fd, &buf, buf.count)
-            if n <= 0 { break }
-            bytes.append(contentsOf: buf[..<n])
-        }
+        // Read a line at a time: a file of days of events is never held whole, only the lines of one request.
+        var reader = LineReader(fd: fd)
         var outcome = Outcome(file: file)
-        var refused: [ArraySlice<UInt8>] = []
-        var lines: [ArraySlice<UInt8>] = []
-        for line in bytes.split(separator: UInt8(ascii: "\n")) {
-            let text = line.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
-            if text.isEmpty { continue }
-            if case .object? = try? JSON.parse(text) {
-                lines.append(text)
-            } else {
-                refused.append(text)
-                outcome.firstRejection = outcome.firstRejection ?? "a line is not a JSON object"
+        var kept = true
+        // Lines the server cannot take, written to rejected-NAME as they gather.
+        var refused: [[UInt8]] = []
+        func setAside(_ line: [UInt8], _ why: String?) {
+            refused.append(line)
+            outcome.rejected += 1
+            outcome.firstRejection = outcome.firstRejection ?? why.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 }
+            if refused.count >= SpillDelivery.maxEvents { flushRefused() }
+        }
+        func flushRefused() {
+            guard !refused.isEmpty else { return }
+            kept = SpillDelivery.append(refused, to: directory + "/" + SpillDelivery.rejectedName(file)) && kept
+            refused.removeAll()
+        }
+        // The lines read and not yet delivered, in order: at most one request's worth.
+        var window: [[UInt8]] = []
+        var sawLine = false
+        func fill() {
+            while window.count < SpillDelivery.maxEvents, let line = reader.next() {
+                guard let text = SpillDelivery.trimmed(line) else { continue }
+                sawLine = true
+                if case .object? = try? JSON.parse(text) {
+                    window.append(Array(text))
+                } else {
+                    setAside(Array(text), "a line is not a JSON object")
+                }
             }
         }
-        var next = 0
+        fill()
         // Lines per request: the server's limit, halved while it answers that a body is too large.
         var cap = SpillDelivery.maxEvents
-        while next < lines.count {
-            var end = next
+        while !window.isEmpty {
+            var end = 0
             var size = 0
-            while end < lines.count, end - next < cap, end == next || size + lines[end].count < SpillDelivery.maxBytes {
-                size += lines[end].count + 1
+            while end < window.count, end < cap, end == 0 || size + window[end].count < SpillDelivery.maxBytes {
+                size += window[end].count + 1
                 end += 1
             }
             var body = Array(#"{"events":["#.utf8)
             body.reserveCapacity(size + 16)
-            for (k, line) in lines[next..<end].enumerated() {
+            for (k, line) in window[..<end].enumerated() {
                 if k > 0 { body.append(UInt8(ascii: ",")) }
                 body.append(contentsOf: line)
             }
@@ -221,24 +234,20 @@ public struct SpillDelivery: Sendable {
                 if let other = results?.lazy.compactMap({ $0["error"]?.stringValue }).first(where: {
                     $0.contains(ServerSentences.anotherUsersBatch)
                 }) {
-                    why = "\(other.hasSuffix(".") ? String(other.dropLast()) : other): deliver it with the token of the user who ran it."
-                    outcome.leftBecause = why
-                    outcome.linesLeft = lines.count - next
+                    outcome.leftBecause =
+                        "\(other.hasSuffix(".") ? String(other.dropLast()) : other): deliver it with the token of the user who ran it."
                     break
                 }
-                if let results, results.count == end - next {
+                if let results, results.count == end {
                     for (k, result) in results.enumerated() {
                         switch result["status"]?.stringValue {
                         case "accepted": outcome.delivered += 1
                         case "deduplicated": outcome.alreadyThere += 1
-                        default:
-                            refused.append(lines[next + k])
-                            outcome.firstRejection =
-                                outcome.firstRejection
-                                ?? result["error"]?.stringValue.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 }
+                        default: setAside(window[k], result["error"]?.stringValue)
                         }
                     }
-                    next = end
+                    window.removeFirst(end)
+                    fill()
                     continue
                 }
                 if r.status == 429 {
@@ -249,17 +258,16 @@ public struct SpillDelivery: Sendable {
                 // Too large, or a body the server cannot read as a whole (a line this check let through, a BOM
                 // say): halved until the one line it is about is found, which is set aside with the server's reason.
                 if [400, 413, 422].contains(r.status) {
-                    if end - next > 1 {
-                        cap = max(1, (end - next) / 2)
+                    if end > 1 {
+                        cap = max(1, end / 2)
                     } else {
-                        refused.append(lines[next])
-                        outcome.firstRejection =
-                            outcome.firstRejection
-                            ?? (r.status == 413
+                        setAside(
+                            window.removeFirst(),
+                            r.status == 413
                                 ? "an event larger than the server takes in one request"
-                                : r.serverDetail.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 } ?? "HTTP \(r.status)")
-                        next = end
+                                : r.serverDetail ?? "HTTP \(r.status)")
                         cap = SpillDelivery.maxEvents
+                        fill()
                     }
                     continue
                 }
@@ -271,62 +279,145 @@ public struct SpillDelivery: Sendable {
                 why = error.description
             }
             outcome.leftBecause = why
-            outcome.linesLeft = lines.count - next
             break
         }
+        flushRefused()
         // The claimed file goes only once what it held is delivered or written elsewhere; otherwise it stays,
         // claimed, and the next delivery sends it again (what went through already is deduplicated). Lines put back
         // keep the file's age and mode, so the next pass takes them at once.
-        var kept = true
-        if !refused.isEmpty {
-            outcome.rejected = refused.count
-            kept = SpillDelivery.append(refused, to: directory + "/" + SpillDelivery.rejectedName(file)) && kept
+        var backWhole = false
+        if outcome.leftBecause != nil {
+            if outcome.delivered + outcome.alreadyThere + outcome.rejected == 0, link(path, original) == 0 {
+                // Nothing of it went anywhere: the file itself goes back under its name, not a copy of it.
+                backWhole = true
+                outcome.linesLeft = window.count
+                while let line = reader.next() { outcome.linesLeft += SpillDelivery.trimmed(line) == nil ? 0 : 1 }
+            } else if var out = SpillWriter(path: original, like: st) {
+                for line in window { out.add(line) }
+                outcome.linesLeft = window.count
+                while let line = reader.next() {
+                    guard let text = SpillDelivery.trimmed(line) else { continue }
+                    out.add(text)
+                    outcome.linesLeft += 1
+                }
+                kept = out.finish() && kept
+            } else {
+                kept = false
+            }
         }
-        if next < lines.count { kept = SpillDelivery.append(Array(lines[next...]), to: original, like: st) && kept }
-        outcome.empty = lines.isEmpty && refused.isEmpty
+        outcome.empty = !sawLine
         guard kept else { return outcome }
         unlink(path)
+        if backWhole { return outcome }
         // An SDK that opened the file before it was claimed appends once the lock is let go, to this inode: what it
         // wrote goes back under the file's own name.
         flock(fd, LOCK_UN)
         usleep(50_000)
         var after = stat()
-        if fstat(fd, &after) == 0, Int(after.st_size) > bytes.count {
-            var tail: [UInt8] = []
-            while true {
-                let n = pread(fd, &buf, buf.count, off_t(bytes.count + tail.count))
-                if n <= 0 { break }
-                tail.append(contentsOf: buf[..<n])
-            }
-            let late = tail.split(separator: UInt8(ascii: "\n")).filter { !$0.isEmpty }
+        if fstat(fd, &after) == 0, Int(after.st_size) > reader.consumed {
+            reader.readOn()
+            var late: [[UInt8]] = []
+            while let line = reader.next() { if let text = SpillDelivery.trimmed(line) { late.append(Array(text)) } }
             if !late.isEmpty { _ = SpillDelivery.append(late, to: original, like: st) }
         }
         return outcome
     }
 
+    /// A line without the blanks before it, or nil when nothing else is left of it.
+    static func trimmed(_ line: [UInt8]) -> ArraySlice<UInt8>? {
+        let text = line.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+        return text.isEmpty ? nil : text
+    }
+
+    /// A file's lines, a block read at a time.
+    struct LineReader {
+        let fd: Int32
+        /// Bytes read from the file so far.
+        private(set) var consumed = 0
+        private var buffer: [UInt8] = []
+        private var start = 0
+        private var scanned = 0
+        private var atEnd = false
+
+        init(fd: Int32) { self.fd = fd }
+
+        /// Reads on past the end met before: what was appended since.
+        mutating func readOn() { atEnd = false }
+
+        mutating func next() -> [UInt8]? {
+            while true {
+                if let nl = buffer[scanned...].firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = Array(buffer[start..<nl])
+                    (start, scanned) = (nl + 1, nl + 1)
+                    return line
+                }
+                scanned = buffer.count
+                if atEnd {
+                    guard start < buffer.count else { return nil }
+                    defer { start = buffer.count }
+                    return Array(buffer[start...])
+                }
+                buffer.removeFirst(start)
+                (scanned, start) = (scanned - start, 0)
+                let old = buffer.count
+                let block = 1 << 16
+                buffer.append(contentsOf: repeatElement(0, count: block))
+                let n = buffer.withUnsafeMutableBufferPointer { read(fd, $0.baseAddress! + old, block) }
+                buffer.removeLast(block - max(0, n))
+                if n > 0 { consumed += n } else { atEnd = true }
+            }
+        }
+    }
+
     /// Appends lines to `path` under the lock the SDK takes for its own appends, creating it 0600, or, `like` a
     /// file, with that file's mode and modification time (lines put back keep their age).
-    static func append(_ lines: [ArraySlice<UInt8>], to path: String, like: stat? = nil) -> Bool {
-        let created = access(path, F_OK) != 0
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, like.map { $0.st_mode & 0o777 } ?? 0o600)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+    static func append(_ lines: [[UInt8]], to path: String, like: stat? = nil) -> Bool {
+        guard var out = SpillWriter(path: path, like: like) else { return false }
+        for line in lines { out.add(line) }
+        return out.finish()
+    }
+}
+
+/// Lines appended to a spill file, as `SpillDelivery.append` describes, written a block at a time.
+struct SpillWriter {
+    private let fd: Int32
+    private let created: Bool
+    private let like: stat?
+    private var pending: [UInt8] = []
+    private var failed = false
+
+    init?(path: String, like: stat?) {
+        created = access(path, F_OK) != 0
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, like.map { $0.st_mode & 0o777 } ?? 0o600)
+        guard fd >= 0 else { return nil }
+        self.like = like
         flock(fd, LOCK_EX)
-        var out: [UInt8] = []
-        for line in lines {
-            out.append(contentsOf: line)
-            out.append(UInt8(ascii: "\n"))
-        }
+    }
+
+    mutating func add(_ line: some Collection<UInt8>) {
+        pending.append(contentsOf: line)
+        pending.append(UInt8(ascii: "\n"))
+        if pending.count >= 1 << 20 { flush() }
+    }
+
+    private mutating func flush() {
         var done = 0
-        while done < out.count {
-            let n = out[done...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { return false }
-            done += n
+        while !failed, done < pending.count {
+            let n = pending[done...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { failed = true } else { done += n }
         }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes what is left, syncs and closes; false when any of it could not be written.
+    consuming func finish() -> Bool {
+        flush()
         if created, let like {
             let times = [timespec(tv_sec: like.st_atim.tv_sec, tv_nsec: like.st_atim.tv_nsec), like.st_mtim]
             futimens(fd, times)
         }
-        return fsync(fd) == 0
+        let synced = fsync(fd) == 0
+        close(fd)
+        return !failed && synced
     }
 }

@@ -197,11 +197,33 @@ struct SpillReplayTests {
         let (rc3, out3, _) = try runTool(agent, ["replay-spill"], env: env)
         #expect(rc3 == 0 && out3 == "\(owned): 1 event delivered\n", "\(out3)")
 
+        // Stopped after a first request went through: what is left (not what went) is put back, blank lines dropped,
+        // the last line's missing newline mended, with the file's age.
+        let half = "spill-4-4.jsonl"
+        let bobs = (0..<500).map { line(Ev.epoch("bobs", "j", $0)) }
+        let alices = line(Ev.epoch("owned", "j", 4))
+        try ((bobs + ["", "  ", alices]).joined(separator: "\n"))
+            .write(toFile: dir + "/" + half, atomically: false, encoding: .utf8)
+        try Self.age(dir + "/" + half, 120)
+        let (rc5, out5, err5) = try runTool(agent, ["replay-spill"], env: ["HOME": home, "ARGUS_URL": s.url, "ARGUS_TOKEN": bob])
+        #expect(
+            rc5 == 1 && out5.isEmpty
+                && err5.contains(
+                    "\(half): 500 events delivered; 1 line left for later: Batch 'owned' belongs to another user"),
+            "\(out5)\(err5)")
+        #expect(Self.spillFiles(dir) == [half])
+        let left = try String(contentsOfFile: dir + "/" + half, encoding: .utf8)
+        #expect(left == alices + "\n", "\(left)")
+        let putBack = try FileManager.default.attributesOfItem(atPath: dir + "/" + half)[.modificationDate] as? Date
+        #expect(putBack.map { Date().timeIntervalSince($0) > 100 } == true, "\(String(describing: putBack))")
+        let (rc6, out6, _) = try runTool(agent, ["replay-spill"], env: env)
+        #expect(rc6 == 0 && out6 == "\(half): 1 event delivered\n", "\(out6)")
+
         // Something that is no file, under a spill file's name: said, left, exit 1.
         try FileManager.default.createDirectory(atPath: dir + "/spill-3-3.jsonl", withIntermediateDirectories: true)
         let (rc4, out4, err4) = try runTool(agent, ["replay-spill"], env: env)
         #expect(rc4 == 1 && out4 == "spill-3-3.jsonl: left as it is: it is not a regular file (a link or a directory)\n", "\(out4)")
         #expect(err4 == "argus-agent: 1 file was left as it is (above).\n", "\(err4)")
-        #expect(try s.client(alice).mustGet(APIPath.job("owned", "j") + "/epochs").arrayValue?.count == 3)
+        #expect(try s.client(alice).mustGet(APIPath.job("owned", "j") + "/epochs").arrayValue?.count == 4)
     }
 }
