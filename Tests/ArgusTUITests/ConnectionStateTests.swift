@@ -35,6 +35,16 @@ struct ConnectionStateTests {
         #expect(ConnectionProblem.unreachable.sentence == "server unreachable")
     }
 
+    @Test("retries double from 0.5 s up to 10 s; a batch or job not reported yet is asked for again every 2 s at most")
+    func retryPace() {
+        let away = ConnectionProblem.unreachable
+        let notYet = ConnectionProblem.serverError(status: 404, detail: "Batch 'b' not found.")
+        #expect((1...7).map { JobStream.backoff($0, for: away) } == [0.5, 1, 2, 4, 8, 10, 10])
+        #expect((1...7).map { JobStream.backoff($0, for: notYet) } == [0.5, 1, 2, 2, 2, 2, 2])
+        // A 404 that is not the server's own sentence (a proxy's page, say) is trouble: the long pace.
+        #expect(JobStream.backoff(7, for: .serverError(status: 404, detail: nil)) == 10)
+    }
+
     @Test("a stall is declared after 1.5× the announced keepalive plus 2 s; 24.5 s when none was announced")
     func stallTimeout() {
         #expect(SSEConnection.stallTimeout(keepalive: nil) == 24.5)

@@ -295,7 +295,7 @@ class StreamThread: @unchecked Sendable {
         guard let problem = broken ?? JobStream.problem(end) else { return false }
         attempt += 1
         inbox.post(.connection(shown(attempt, problem)))
-        pause(JobStream.backoff(attempt))
+        pause(JobStream.backoff(attempt, for: problem))
         return true
     }
 
@@ -396,8 +396,14 @@ final class JobStream: StreamThread, @unchecked Sendable {
         self.inbox = inbox
     }
 
-    static func backoff(_ attempt: Int) -> Double {
-        min(maxBackoff, 0.5 * pow(2, Double(max(0, attempt - 1))))
+    /// A batch or job the server does not have yet is asked for again at least every this many seconds, so the
+    /// screen opens soon after its run first reports; each ask is a cheap 404.
+    static let notReportedYetBackoff = 2.0
+
+    /// How long to wait before the next attempt: doubling from half a second, up to `maxBackoff`, or up to
+    /// `notReportedYetBackoff` while the server says it has no such batch or job yet.
+    static func backoff(_ attempt: Int, for problem: ConnectionProblem) -> Double {
+        min(problem.isNotReportedYet ? notReportedYetBackoff : maxBackoff, 0.5 * pow(2, Double(max(0, attempt - 1))))
     }
 
     /// Reads one SSE message. Returns the problem that should end the connection, if any: an event whose data
@@ -455,7 +461,7 @@ final class JobStream: StreamThread, @unchecked Sendable {
                     attempt += 1
                     let problem = Feed.problem(error, what: "the job's view", timeout: client.timeout)
                     inbox.post(.connection(.reconnecting(attempt: attempt, problem: problem)))
-                    pause(JobStream.backoff(attempt))
+                    pause(JobStream.backoff(attempt, for: problem))
                     continue
                 }
             }
