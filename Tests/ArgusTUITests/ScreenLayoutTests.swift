@@ -220,8 +220,37 @@ struct ScreenLayoutTests {
         _ = Update.apply(&s, .key(.up))
         #expect(ScreenView.render(s).text != last)
         #expect(s.showHelp)
+        // Home and End go to the top and the bottom of the list; they do not close it.
+        _ = Update.apply(&s, .key(.home))
+        #expect(s.showHelp && s.helpScroll == 0)
+        _ = Update.apply(&s, .key(.end))
+        #expect(s.showHelp && s.helpScroll == rows.count - ScreenView.helpVisibleRows(s))
         _ = Update.apply(&s, .key(.char("x")))
         #expect(!s.showHelp)
+    }
+
+    @Test("a share link's view neither lists nor offers opening a rerun's batch, which the link cannot show; it says why")
+    func shareLinkRerun() {
+        var s = Fixture.state(Fixture.view(), width: 120, height: 60)
+        s.readOnly = true
+        s.pinnedBatch = "b1"
+        _ = Update.apply(
+            &s,
+            .streamEvent([
+                "id": 101, "event_type": "rerun_started", "batch_id": "b1", "timestamp": "2026-04-23T09:05:00Z",
+                "data": ["new_batch_id": "b1-again"],
+            ]))
+        #expect(s.banner == "Rerun started as batch b1-again", "no 'press o' on a share link")
+        _ = Update.apply(&s, .key(.char("?")))
+        let help = ScreenView.render(s).text
+        #expect(help.contains("this help") && !help.contains("open the batch a rerun started as"), "\(help)")
+        _ = Update.apply(&s, .key(.escape))
+        #expect(Update.apply(&s, .key(.char("o"))).isEmpty && s.screen == .job)
+        #expect(s.status == "This share link shows this one batch: open the rerun, b1-again, with your own token.")
+        // With the user's own token, o opens it.
+        s.pinnedBatch = nil
+        s.readOnly = false
+        #expect(Update.apply(&s, .key(.char("o"))).contains(.loadJobs("b1-again")))
     }
 
     @Test("Ctrl-C asks to exit as interrupted (130), from anywhere; q is an ordinary quit")

@@ -138,8 +138,9 @@ public enum KeyBindings {
 
     /// The bindings the `?` overlay lists: a read-only view (a share link, `--readonly`) leaves out the keys that
     /// act on the run or share it, which it refuses.
-    static func shown(readOnly: Bool) -> [KeyBinding] {
-        readOnly ? all.filter { !$0.command.actsOnTheRun } : all
+    /// A share link's view (`pinned`) leaves out opening a rerun's batch too: the link shows its one batch.
+    static func shown(readOnly: Bool, pinned: Bool = false) -> [KeyBinding] {
+        all.filter { !(readOnly && $0.command.actsOnTheRun) && !(pinned && $0.command == .openRerun) }
     }
 
     static func lookup(_ key: Key, on screen: Screen) -> KeyBinding? {

@@ -69,7 +69,10 @@ public enum Effect: Equatable, Sendable {
 /// The one place state changes (the Elm architecture): `update(&state, action) -> effects`.
 public enum Update {
     /// How far a key scrolls an overlay taller than its box (the keys list, a popup); any other key closes it.
-    static let overlayScroll: [Key: Int] = [.down: 1, .char("j"): 1, .up: -1, .char("k"): -1, .pageDown: 10, .pageUp: -10]
+    /// Keys that scroll a help or text overlay, and by how many rows (Home and End: to the top and the bottom).
+    static let overlayScroll: [Key: Int] = [
+        .down: 1, .char("j"): 1, .up: -1, .char("k"): -1, .pageDown: 10, .pageUp: -10, .home: -1_000_000, .end: 1_000_000,
+    ]
 
     static let statusSeconds = 6.0
     /// Actions that change a run ask for `y` first.
@@ -250,7 +253,9 @@ public enum Update {
             case ServerEventTypes.rerunFailed:
                 s.banner = agentFailedBanner("Rerun", info?["error"]?.stringValue ?? "the agent could not start it", at: nil)
             case ServerEventTypes.rerunStarted:
-                if let rerun = data.rerunBatchID { s.banner = "Rerun started as batch \(rerun): press o to open it" }
+                if let rerun = data.rerunBatchID {
+                    s.banner = "Rerun started as batch \(rerun)" + (s.pinnedBatch == nil ? ": press o to open it" : "")
+                }
             case "job_epoch":
                 refreshBounds(&s)
             default: break
@@ -605,6 +610,10 @@ public enum Update {
         case .openRerun:
             guard let target = s.job?.rerunBatchID else {
                 say(&s, "No rerun of this batch has started while you watched.")
+                return []
+            }
+            guard s.pinnedBatch == nil else {
+                say(&s, "This share link shows this one batch: open the rerun, \(target), with your own token.")
                 return []
             }
             s.screen = .jobs(target)

@@ -675,7 +675,7 @@ public enum ScreenView {
     /// The keys list as the overlay shows it at this width: each key's help wrapped under its own column (a row that
     /// goes on from the one before has no key), so nothing is cut off at the box's edge.
     static func helpLines(_ s: AppState) -> (rows: [(key: String, text: String)], keyWidth: Int, boxWidth: Int) {
-        let bindings = KeyBindings.shown(readOnly: s.readOnly).map { b -> (String, String) in
+        let bindings = KeyBindings.shown(readOnly: s.readOnly, pinned: s.pinnedBatch != nil).map { b -> (String, String) in
             let ctx = b.context == .job ? " (job screen)" : (b.context == .lists ? " (lists)" : "")
             return (b.label, b.help + ctx)
         }
