@@ -285,12 +285,19 @@ struct ReadAPITests {
             "/api/batches/nope", "/api/batches/nope/jobs", "/api/jobs/b1/nope",
             "/api/jobs/nope/j1/epochs", "/api/jobs/b1/nope/view",
             "/api/batches/nope/log-lines", "/api/jobs/b1/nope/log-lines", "/api/batches/nope/resources",
-            "/api/batches/b1/resources?job_id=nope",
+            "/api/batches/b1/resources?job_id=nope", "/api/batches/b1/log-lines?job_id=nope",
         ] {
             let r = try c.get(path)
             #expect(r.status == 404, "\(path)")
             #expect(r.json?["detail"]?.stringValue?.contains("not found") == true, "\(path)")
         }
+        // A job of a batch that is not there: the batch is what is missing, whichever route asks.
+        for path in [
+            "/api/jobs/nope/j1/log-lines", "/api/batches/nope/resources?job_id=j1", "/api/batches/nope/log-lines?job_id=j1",
+        ] {
+            #expect(try c.get(path).json?["detail"] == "Batch 'nope' not found.", "\(path)")
+        }
+        #expect(try c.get("/api/batches/b1/log-lines?job_id=nope").json?["detail"] == "Job 'nope' of batch 'b1' not found.")
         #expect(try c.mustGet("/health") == ["status": "ok"])
         #expect(try s.client(nil).mustGet("/health") == ["status": "ok"])
     }

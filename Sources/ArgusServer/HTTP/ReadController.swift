@@ -89,22 +89,18 @@ struct ReadController {
         router.get("/api/batches/:b/log-lines") { req, ctx in
             let b = try ctx.parameters.require("b")
             let job = req.uri.form.get("job_id").flatMap { $0.isEmpty ? nil : IDEncoding.canonical($0) }
-            return try await logLines(req, ctx, batchID: b, jobID: job, requireJob: false)
+            return try await logLines(req, ctx, batchID: b, jobID: job)
         }
         router.get("/api/jobs/:b/:j/log-lines") { req, ctx in
-            try await logLines(
-                req, ctx, batchID: try ctx.parameters.require("b"), jobID: try ctx.parameters.require("j"),
-                requireJob: true)
+            try await logLines(req, ctx, batchID: try ctx.parameters.require("b"), jobID: try ctx.parameters.require("j"))
         }
         router.get("/api/batches/:b/resources") { req, ctx in
             let b = try ctx.parameters.require("b")
             let job = req.uri.form.get("job_id").flatMap { $0.isEmpty ? nil : IDEncoding.canonical($0) }
             let limit = try intParam(req.uri, "limit", default: 100, range: 1...2000)
-            guard
-                let rows = try await store.resources(
-                    batchID: b, jobID: job, limit: limit, scope: try ctx.readScope())
-            else {
-                throw APIError.notFound(job.map { "Job '\($0)' of batch '\(b)'" } ?? "Batch '\(b)'")
+            let scope = try ctx.readScope()
+            guard let rows = try await store.resources(batchID: b, jobID: job, limit: limit, scope: scope) else {
+                throw try await notFound(b, job, scope)
             }
             return Response.json(.array(rows))
         }
@@ -174,18 +170,23 @@ struct ReadController {
         try await store.batch(b, scope: scope) == nil ? APIError.notFound("Batch '\(b)'") : APIError.notFound("Job '\(j)' of batch '\(b)'")
     }
 
-    func logLines(
-        _ req: Request, _ ctx: ArgusRequestContext, batchID: String, jobID: String?, requireJob: Bool
-    ) async throws -> Response {
+    /// The 404 of a batch's route, or of one of its jobs' when `job` is given.
+    func notFound(_ b: String, _ job: String?, _ scope: ReadScope) async throws -> APIError {
+        guard let job else { return APIError.notFound("Batch '\(b)'") }
+        return try await jobNotFound(b, job, scope)
+    }
+
+    /// A batch's log lines, or one job's (`jobID`: the job route, or `?job_id=` on the batch's; a job the batch does
+    /// not have is a 404, as it is for resources).
+    func logLines(_ req: Request, _ ctx: ArgusRequestContext, batchID: String, jobID: String?) async throws -> Response {
         let query = try LogLinesQuery(req.uri)
+        let scope = try ctx.readScope()
         guard
             let rows = try await store.logLines(
-                batchID: batchID, jobID: jobID, requireJob: requireJob, limit: query.limit, beforeID: query.beforeID,
-                includeHidden: query.includeHidden, filter: query.filter,
-                scope: try ctx.readScope())
+                batchID: batchID, jobID: jobID, requireJob: jobID != nil, limit: query.limit, beforeID: query.beforeID,
+                includeHidden: query.includeHidden, filter: query.filter, scope: scope)
         else {
-            throw APIError.notFound(
-                requireJob ? "Job '\(jobID ?? "")' of batch '\(batchID)'" : "Batch '\(batchID)'")
+            throw try await notFound(batchID, jobID, scope)
         }
         return Response.json(.array(rows))
     }
