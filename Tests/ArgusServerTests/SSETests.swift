@@ -326,6 +326,12 @@ struct SSETests {
         #expect(try c.get("/api/sse?channels=nonsense").status == 422)
         #expect(try c.get("/api/sse?channels=job:b").status == 422)
         #expect(try c.get("/api/sse?channels=batch:nope").status == 404)
+        #expect(
+            try c.get("/api/sse?channels=batch:b&last_event_id=-1").json?["detail"]
+                == "Last-Event-ID must be a non-negative integer event id.")
+        #expect(
+            try c.get("/api/sse?channels=batch:b&last_event_id=99999999999999999999").json?["detail"]
+                == "Last-Event-ID 99999999999999999999 is larger than any event id can be (9223372036854775807).")
         #expect(try s.client(nil).get("/api/sse?channels=batch:b").status == 401)
         let other = s.client(try s.token(user: "bob"))
         #expect(try other.get("/api/sse?channels=batch:b").status == 404)

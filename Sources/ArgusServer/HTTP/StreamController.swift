@@ -30,7 +30,11 @@ struct StreamController {
         guard let text = lastEventIDHeader ?? query.get("last_event_id").map({ String($0) }), !text.isEmpty else {
             return (filter, nil)
         }
-        guard let v = Int64(text.trimmed()), v >= 0 else {
+        let digits = text.trimmed()
+        guard let v = Int64(digits), v >= 0 else {
+            if !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+                throw APIError.unprocessable("Last-Event-ID \(digits.prefix(40)) is larger than any event id can be (\(Int64.max)).")
+            }
             throw APIError.unprocessable("Last-Event-ID must be a non-negative integer event id.")
         }
         return (filter, v)
