@@ -5,7 +5,8 @@
 ///   in some row or was reported non-finite) sorted; one row per epoch, ascending; a missing value is an empty
 ///   cell. A non-finite value is empty too: ingest stores NaN and ±infinity alike as null (listing the key in the
 ///   row's `nonfinite`), so which one it was is not known; pandas reads an empty cell as NaN. A fixed metric sent as
-///   text (`"lr": "auto"`) is that text. Numbers are written as stored; lines end with CRLF.
+///   text (`"lr": "auto"`) is that text. Numbers are written as stored; lines end with CRLF. A name or text that a
+///   spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a CR) is written after a `'`.
 public struct EpochExport: Sequence, IteratorProtocol, Sendable {
     public enum Format: String, CaseIterable, Sendable {
         case csv, jsonl
@@ -101,8 +102,14 @@ public struct EpochExport: Sequence, IteratorProtocol, Sendable {
         out.append(contentsOf: [0x0D, 0x0A])
     }
 
-    /// One RFC 4180 field: quoted, its quotes doubled, when it holds a comma, a quote or a line break.
-    static func writeCell(_ bytes: [UInt8], into out: inout [UInt8]) {
+    /// The first characters that make a spreadsheet read a text cell as a formula (`=HYPERLINK(…)` as a metric's
+    /// name, say): such a cell is written after a `'`, which spreadsheets show as text, as OWASP advises.
+    static let formulaStarts: Set<UInt8> = [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D]
+
+    /// One RFC 4180 field of text (a name or a text value; numbers are written as they are): quoted, its quotes
+    /// doubled, when it holds a comma, a quote or a line break; after a `'` when it would start a formula.
+    static func writeCell(_ text: [UInt8], into out: inout [UInt8]) {
+        let bytes = text.first.map(formulaStarts.contains) == true ? [UInt8(ascii: "'")] + text : text
         let special: Set<UInt8> = [UInt8(ascii: ","), UInt8(ascii: "\""), 0x0A, 0x0D]
         guard bytes.contains(where: special.contains) else {
             out.append(contentsOf: bytes)

@@ -87,6 +87,20 @@ struct EpochExportTests {
         #expect(columns.json == (try c.mustGet("/api/jobs/b/j/view?epochs=columns"))["epochs"])
     }
 
+    @Test("a metric name or text a spreadsheet would run as a formula is written after a ', as text; numbers stay numbers")
+    func noFormulas() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(
+            Ev.make(
+                "job_epoch", batch: "b", job: "j",
+                data: ["epoch": 0, "train_loss": -0.5, "=HYPERLINK(\"http://x\",\"y\")": 1, "@SUM(A1)": 2, "lr": "+1"]))
+        let records = parseCSV(try c.get(APIPath.epochs("b", "j", format: "csv")).text)
+        let cell = Dictionary(uniqueKeysWithValues: zip(records[0], records[1]))
+        #expect(records[0].contains("'=HYPERLINK(\"http://x\",\"y\")") && records[0].contains("'@SUM(A1)"), "\(records[0])")
+        #expect(cell["lr"] == "'+1" && cell["train_loss"] == "-0.5", "\(cell)")
+    }
+
     @Test("a bad format is a 422 sentence naming the accepted ones; 404 and 401 as the route has them")
     func errors() throws {
         let s = try TestServer()
