@@ -59,6 +59,14 @@ struct JobCountTests {
         for j in ["j1", "j2", "j3"] { try c.mustPost(Ev.make("job_done", batch: "more", job: j, ts: Self.at(1))) }
         let more = try c.mustGet("/api/batches/more")
         #expect(more["n_total"] == 3 && more["n_done"] == 3, "\(more)")
+        // As soon as each reports, not only when one ends; also when the total is announced after them.
+        try c.mustPost(Ev.make("batch_start", batch: "early", data: ["n_total_jobs": 1], ts: Self.at(0)))
+        for j in ["j1", "j2"] { try c.mustPost(Ev.make("job_start", batch: "early", job: j, ts: Self.at(1))) }
+        #expect(try c.mustGet("/api/batches/early")["n_total"] == 2)
+        try c.mustPost(Ev.make("job_epoch", batch: "late", job: "j1", data: ["epoch": 0], ts: Self.at(1)))
+        try c.mustPost(Ev.make("job_epoch", batch: "late", job: "j2", data: ["epoch": 0], ts: Self.at(1)))
+        try c.mustPost(Ev.make("batch_start", batch: "late", data: ["n_total_jobs": 1], ts: Self.at(0)))
+        #expect(try c.mustGet("/api/batches/late")["n_total"] == 2)
         try c.mustPost(Ev.make("job_failed", batch: "d", job: "x", data: ["reason": "OOM"], ts: Self.at(3.5)))
         d = try c.mustGet("/api/batches/d")
         #expect(try c.mustGet("/api/jobs/d/x")["status"] == "failed")

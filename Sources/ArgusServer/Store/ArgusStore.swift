@@ -552,6 +552,7 @@ public struct IngestTransaction {
         let wasFinished = batches[bid]!.isFinished
         let ends = e.type == "batch_done" || e.type == "batch_failed"
         batches[bid]!.apply(e, receivedUs: receivedUs, jobsSeen: ends ? try !allJobs(bid).isEmpty : true)
+        if e.type == "batch_start", batches[bid]!.nTotal != nil { batches[bid]!.count(jobs: try allJobs(bid).count) }
         dirtyBatches.insert(bid)
         var snapshotJobs: [String] = []
         var idleChanges: [(String, JobRecord.IdleChange)] = []
@@ -559,6 +560,7 @@ public struct IngestTransaction {
         if let jobID = e.effectiveJobID {
             if try job(bid, jobID) == nil {
                 jobs[bid, default: [:]][jobID] = JobRecord(batchID: bid, id: jobID, now: receivedUs)
+                if batches[bid]!.nTotal != nil { batches[bid]!.count(jobs: try allJobs(bid).count) }
             }
             // A stopped run's job that reports its end late still ended on a stop (`BatchStatus.jobDone`).
             let batch = batches[bid]!

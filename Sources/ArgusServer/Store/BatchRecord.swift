@@ -103,8 +103,7 @@ struct BatchRecord: Sendable {
     mutating func recount(_ jobs: [JobRecord]) {
         nDone = jobs.lazy.filter { $0.status == RunStatus.done }.count
         nFailed = jobs.lazy.filter { $0.status == RunStatus.failed }.count
-        // A total announced at the start is at least the jobs that reported: "6 of 4" reads as a bug.
-        if let t = nTotal, jobs.count > t { nTotal = jobs.count }
+        count(jobs: jobs.count)
         if status == RunStatus.done, nFailed > 0 {
             status = RunStatus.failed
             failureReason = failureReason ?? failedJobsReason
@@ -116,6 +115,12 @@ struct BatchRecord: Sendable {
                 failureReason = nil
             }
         }
+    }
+
+    /// A total announced at the start is at least the jobs that reported ("6 of 4" reads as a bug): raised as each
+    /// new job reports, and when the total is announced after some have.
+    mutating func count(jobs n: Int) {
+        if let t = nTotal, n > t { nTotal = n }
     }
 
     /// How a job that has not ended ends once its run has: the script is over, so nothing of it runs on. A stopped
