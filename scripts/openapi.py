@@ -315,10 +315,10 @@ paths["/api/agents/{id}/heartbeat"] = {"post": {"operationId": "agentHeartbeat",
     "responses": {"204": {"description": "Seen."}, **errs("400", "401", "403", "413", "415", "422")}}}
 paths["/api/session"] = {
     "post": {"operationId": "signIn", "summary": "Exchange an API token for the session cookie", "tags": ["web"],
-        "security": NONE, "requestBody": body(obj({"token": STR}, required=["token"])),
+        "security": NONE, "requestBody": body(obj({"token": STR, "replace": {"type": ["boolean", "null"]}}, required=["token"])),
         "responses": {"204": {"description": "Signed in: `Set-Cookie: argus_session=…; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000` (30 days, the session's lifetime).",
                               "headers": {"Set-Cookie": {"schema": STR}}},
-                      **errs("400", "401", "403", "413", "415", "422")}},
+                      **errs("400", "401", "403", "409", "413", "415", "422")}},
     "get": {"operationId": "whoAmI", "summary": "Who is signed in", "tags": ["web"], "security": USER,
         "responses": {**ok("The user.", obj({"user": STR, "is_admin": BOOL})), **errs("401", "403")}},
     "delete": {"operationId": "signOut", "summary": "Sign out (ends the session, clears the cookie)", "tags": ["web"],

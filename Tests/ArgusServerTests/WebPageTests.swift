@@ -69,13 +69,14 @@ struct WebPageTests {
         }
         let s = try TestServer(env: serverEnv)
         let token = try s.token(user: "alice")
+        let bob = try s.token(user: "bob")
         try Self.seed(s.client(token))
         let artifacts = s.dataDir.appendingPathComponent("web-artifacts")
         let (rc, out, err) = try runTool(
             python, [Self.webDir.appendingPathComponent("page_tests.py").path, name],
             env: [
                 "ARGUS_URL": s.url, "ARGUS_TOKEN": token, "ARGUS_BATCH": "web-b1", "ARGUS_JOB": "j1",
-                "ARGUS_JOB2": "j2", "ARGUS_WEB_ARTIFACTS": artifacts.path, "PYTHONDONTWRITEBYTECODE": "1",
+                "ARGUS_JOB2": "j2", "ARGUS_TOKEN_BOB": bob, "ARGUS_WEB_ARTIFACTS": artifacts.path, "PYTHONDONTWRITEBYTECODE": "1",
             ])
         #expect(rc == 0, "page_tests.py \(name) exited \(rc):\n\(out)\(err)")
     }

@@ -187,6 +187,19 @@ struct WebRoutesTests {
             #expect(r.headers["set-cookie"] == nil)
         }
         #expect(try c.request("POST", "/api/session", body: Array("{}".utf8)).status == 422)
+        // Signed in already: another user's token switches only with "replace": true (the page asks first); the
+        // same user's token signs in again without a question.
+        let bob = try s.token(user: "bob")
+        let proof = Self.withCookie(secret, ["Origin": s.url, "X-Argus-CSRF": "1"])
+        func post(_ body: String) throws -> HTTPResult { try c.request("POST", "/api/session", body: Array(body.utf8), headers: proof) }
+        let asked = try post(#"{"token": "\#(bob)"}"#)
+        #expect(asked.status == 409 && asked.headers["set-cookie"] == nil, "\(asked.text)")
+        #expect(asked.json?["detail"] == "This link signs you in as bob, in place of alice.")
+        #expect(try post(#"{"token": "\#(bob)", "replace": "yes"}"#).status == 422)
+        #expect(try post(#"{"token": "\#(token)"}"#).status == 204)
+        let switched = try post(#"{"token": "\#(bob)", "replace": true}"#)
+        let bobs = try #require(switched.headers["set-cookie"]?.split(separator: ";").first?.dropFirst("argus_session=".count))
+        #expect(try c.request("GET", "/api/session", headers: Self.withCookie(String(bobs))).json?["user"] == "bob")
 
         // The session's SSE stream, as EventSource opens it (the browser sends the cookie).
         let stream = try CurlStream(url: "\(s.url)/api/sse?channels=batch:b1", headers: Self.withCookie(secret))

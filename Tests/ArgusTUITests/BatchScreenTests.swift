@@ -328,5 +328,13 @@ struct BatchScreenTests {
             ]))
         let row = ScreenView.render(q).text.split(separator: "\n").first { $0.contains("skewed") } ?? ""
         #expect(row.contains("10s ago") && !row.contains("1h"), "\(row)")
+        // Once a run ended, its own last event: a spill file delivered an hour later does not make it look active.
+        _ = Update.apply(
+            &q,
+            .batchesLoaded([
+                ["id": "replayed", "status": "done", "last_activity": "1970-01-01T01:46:40Z", "last_received": "1970-01-01T02:46:30Z"]
+            ]))
+        let ended = ScreenView.render(q).text.split(separator: "\n").first { $0.contains("replayed") } ?? ""
+        #expect(ended.contains("1h ago") && !ended.contains("10s"), "\(ended)")
     }
 }

@@ -29,6 +29,7 @@ TOKEN = os.environ.get("ARGUS_TOKEN", "")
 BATCH = os.environ.get("ARGUS_BATCH", "")
 JOB = os.environ.get("ARGUS_JOB", "")
 JOB2 = os.environ.get("ARGUS_JOB2", "")
+BOB_TOKEN = os.environ.get("ARGUS_TOKEN_BOB", "")
 
 SCENARIOS = {}
 
@@ -701,6 +702,28 @@ def signin(b):
     check(b.url == page, f"the address bar shows {b.url!r} after the form")
     check("argus_session" in {c["name"] for c in b.driver.get_cookies()}, "no cookie after the form")
     no_token_in_requests(b)
+    # A link with another user's token does not switch accounts unasked: it asks, and No keeps alice.
+    who_js = ("const done = arguments[arguments.length - 1];"
+              " fetch('/api/session').then(r => r.json()).then(j => done(j.user), () => done(null));")
+    b.get(f"{page}#token={TOKEN}")
+    b.wait_for(lambda: "#token" not in b.url, "the fragment to leave the address bar")
+    time.sleep(0.5)
+    wait_ready(b)
+    check(not b.visible("#confirm") and b.js_async(who_js) == "alice", "a link with the signed-in user's own token asked or switched")
+    b.get(f"{URL}/#token={BOB_TOKEN}")
+    b.wait_for(lambda: b.visible("#confirm"), "#confirm before a link signs in as another user")
+    text = b.text("#confirm") or ""
+    check("This link signs you in as bob, in place of alice." in text and "Switch" in text, f"#confirm says {text!r}")
+    b.click("#confirm-no")
+    b.wait_for(lambda: not b.visible("#confirm"), "#confirm to close after Cancel")
+    check(b.js_async(who_js) == "alice", "Cancel still switched to bob")
+    b.wait_js("document.querySelector('#who').textContent === 'alice'", "#who to say alice after Cancel",
+              diag="document.querySelector('#who').textContent")
+    b.get(f"{URL}/#token={BOB_TOKEN}")
+    b.wait_for(lambda: b.visible("#confirm"), "#confirm the second time")
+    b.click("#confirm-yes")
+    b.wait_js("document.querySelector('#who').textContent === 'bob'", "#who to say bob after Sign in as bob",
+              diag="document.querySelector('#who').textContent")
 
 
 @scenario
@@ -887,15 +910,28 @@ def index(b):
     wait_ready(b)
     check(b.url.endswith(f"/jobs/{q(BATCH)}/{q(JOB)}"), f"the row's link opened {b.url}")
     no_token_in_requests(b)
-    # More than 30 batches: the oldest are a click away, not out of reach.
+    # A run that ended days ago, its events delivered only now (a spill file): its last activity is its own, not
+    # the delivery's; a run that goes is dated by the server's clock, whatever its host's says.
+    old = "2026-01-02T03:04:05.000000Z"
     s = server()
+    s.post_events([event("batch_start", "replayed", None, {}, ts=old), event("batch_done", "replayed", None, {}, ts=old),
+                   event("batch_start", "slow-clock", None, {}, ts=old)])
+    b.get(f"{URL}/")
+    head = "(id) => document.querySelector(`.batch[data-id=\"${id}\"] .batch-head`).textContent"
+    b.wait_js("document.querySelector('.batch[data-id=\"replayed\"]') && document.querySelector('.batch[data-id=\"slow-clock\"]')",
+              "the two batches on the index")
+    replayed, slow = b.js(f"const f = {head}; return [f('replayed'), f('slow-clock')];")
+    check("last activity " in replayed and " s ago" not in replayed and "just now" not in replayed,
+          f"the late-delivered ended run reads as recent: {replayed!r}")
+    check("last activity " in slow and ("s ago" in slow or "just now" in slow), f"the running run is not dated by the server's clock: {slow!r}")
+    # More than 30 batches: the oldest are a click away, not out of reach.
     s.post_events([event("batch_start", f"old-{n:02d}", None, {}) for n in range(34)])
     b.get(f"{URL}/")
     b.wait_js("document.querySelectorAll('.batch').length === 30 && !document.querySelector('#index-more').hidden",
               "30 batches and the Show older batches button", diag="document.querySelectorAll('.batch').length")
     b.driver.find_element("css selector", "#index-more").click()
-    b.wait_js("document.querySelectorAll('.batch').length === 35 && document.querySelector('#index-more').hidden",
-              "all 35 batches, and no button", diag="document.querySelectorAll('.batch').length")
+    b.wait_js("document.querySelectorAll('.batch').length === 37 && document.querySelector('#index-more').hidden",
+              "all 37 batches, and no button", diag="document.querySelectorAll('.batch').length")
 
 
 @scenario
@@ -1005,6 +1041,21 @@ def interact(b):
     tip = b.wait_js("(() => { const t = document.querySelector('#chart-tip'); return t && !t.hidden && t.textContent; })()",
                     "#chart-tip while hovering the chart", diag="document.querySelector('#chart-tip').outerHTML")
     check("epoch " in tip and "train_loss" in tip, f"#chart-tip shows {tip!r}")
+    # EMA: the factor and the debiased average argus-tui draws (ChartScale.smoothed), W&B's and TensorBoard's.
+    b.click("#smooth")
+    b.wait_js("document.querySelector('#chart-note').textContent.includes('EMA 0.9')", "the chart's note to say EMA 0.9",
+              diag="document.querySelector('#chart-note').textContent")
+    assets = b.js("return document.querySelector('script[type=module]').src.replace(/main[.]js$/, '');")
+    got = b.js_async("const done = arguments[arguments.length - 1];"
+                     " import(arguments[0] + 'chart-scale.js').then(m => done(m.smoothed([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])), e => done(String(e)));",
+                     assets)
+    acc, w, want = 0.0, 1.0, []
+    for v in range(1, 11):
+        acc, w = acc * 0.9 + 0.1 * v, w * 0.9
+        want.append(acc / (1 - w))
+    check(isinstance(got, list) and all(abs(g - e) < 1e-9 for g, e in zip(got, want)) and len(got) == 10,
+          f"the page's EMA of 1..10 is {got}, not the debiased {want}")
+    b.click("#smooth")
     # The log: the view's 200 newest lines, following (scrolled to the bottom).
     lines = "document.querySelectorAll('#log .line').length"
     b.wait_js(f"{lines} >= 200", "the log tail", diag=lines)
@@ -1175,9 +1226,10 @@ def main(argv):
                 "^" + re.escape(URL) + r"/api/\S+ - Failed to load resource: the server responded with a status of 401"])
         elif name in ("signin", "hashchange"):
             # Signed out, the page learns it from GET /api/session → 401 (the contract's answer; the cookie is
-            # HttpOnly), and Chromium logs every 4xx response on the console. Nothing else is allowed.
+            # HttpOnly), and Chromium logs every 4xx response on the console; a link with another user's token is
+            # answered 409 before the page asks. Nothing else is allowed.
             b.assert_clean(URL, allow_console=[
-                "^" + re.escape(f"{URL}/api/session - Failed to load resource: the server responded with a status of 401")])
+                "^" + re.escape(f"{URL}/api/session - Failed to load resource: the server responded with a status of ") + "(401|409)"])
         elif name == "missing_job":
             # The job's view answers 404, which Chromium logs on the console. Nothing else is allowed.
             b.assert_clean(URL, allow_console=[

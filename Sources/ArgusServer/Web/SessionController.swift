@@ -11,7 +11,7 @@ struct SessionController {
     let revocations: RevocationWatcher
 
     func register(on router: Router<ArgusRequestContext>) {
-        router.post("/api/session") { req, _ in try await signIn(req) }
+        router.post("/api/session") { req, ctx in try await signIn(req, ctx) }
         router.get("/api/session") { _, ctx in
             guard case .user(let u)? = ctx.principal else {
                 throw APIError(status: .unauthorized, detail: "Not signed in: open the page with #token=<token> or paste a token.")
@@ -30,13 +30,25 @@ struct SessionController {
         }
     }
 
-    func signIn(_ req: Request) async throws -> Response {
+    /// A browser signed in as one user is switched to another's token only when the body says `"replace": true`:
+    /// otherwise 409, which the page turns into a question, so that no link puts someone into another account
+    /// unnoticed.
+    func signIn(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let body = try await req.jsonBody(limit: 8 * 1024, ifEmpty: .null)
         guard let token = body["token"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty else {
             throw APIError.unprocessable("The body must be {\"token\": \"<your API token>\"}.")
         }
+        let replace: Bool
+        switch body["replace"] {
+        case nil, .null?: replace = false
+        case .bool(let b)?: replace = b
+        default: throw APIError.unprocessable("replace must be true or false.")
+        }
         guard case .user(let user)? = try await auth.principal(for: token) else {
             throw APIError(status: .unauthorized, detail: "That is not a valid API token (share links open without signing in).")
+        }
+        if !replace, case .user(let current)? = ctx.principal, current.name != user.name {
+            throw APIError(status: .conflict, detail: "This link signs you in as \(user.name), in place of \(current.name).")
         }
         let secret = try await store.createSession(for: user)
         return Response(

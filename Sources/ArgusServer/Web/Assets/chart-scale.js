@@ -1,6 +1,7 @@
 // The loss chart's data and y scale, as argus-tui keeps them (EpochSeries, ChartScale): columns per metric, so 100k
 // epochs draw without allocating; a y range that ignores outliers (marked at the edge) and does not jitter; EMA.
-export const EMA_ALPHA = 0.1;
+/** The EMA's weight on the previous value, as argus-tui, W&B and TensorBoard write it. */
+export const EMA = 0.9;
 /** A value the run reported as NaN or infinite (stored as null and listed by the server). */
 export const NON_FINITE = Infinity;
 const SKIPPED = new Set(['epoch', 'timestamp', 'nonfinite', '_nonfinite']);
@@ -84,10 +85,8 @@ export function plotted(v, logY) {
   return v;
 }
 
-/**
- * The outlier fences of sorted sample `v`: the bulk is its 10th–90th percentile (by rank, so one extreme value never
- * moves it), the fences 10 spreads beyond it (the spread at least the typical magnitude; one decade on log y).
- */
+/** The outlier fences of sorted sample `v`: the bulk is its 10th–90th percentile (by rank, so one extreme value never
+ *  moves it), the fences 10 spreads beyond it (the spread at least the typical magnitude; one decade on log y). */
 function fences(v, logY) {
   const n = v.length;
   const q10 = v[Math.ceil(0.1 * (n - 1))];
@@ -130,16 +129,18 @@ function columnRange(col, logY) {
   return lo <= hi ? [lo, hi] : null;
 }
 
-/** EMA of the finite values; outliers pass through unsmoothed and stay out of the average. */
+/** EMA of the finite values, debiased as ChartScale.smoothed; outliers pass through and stay out of the average. */
 export function smoothed(col) {
   const out = col.slice();
   const usual = columnRange(col, false);
-  let acc = null;
+  let acc = 0;
+  let w = 1;
   for (let i = 0; i < col.length; i++) {
     const v = col[i];
     if (!Number.isFinite(v) || (usual && (v < usual[0] || v > usual[1]))) continue;
-    acc = acc === null ? v : acc + EMA_ALPHA * (v - acc);
-    out[i] = acc;
+    acc = acc * EMA + (1 - EMA) * v;
+    w *= EMA;
+    out[i] = acc / (1 - w);
   }
   return out;
 }

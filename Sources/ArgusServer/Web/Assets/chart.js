@@ -3,11 +3,11 @@
 // with a red ✕ at the top. Train and val loss by default; every other numeric key is a toggle in `#series`.
 import { $, el, clean, setText } from './dom.js';
 import { loss, axisLabels } from './format.js';
-import { EpochSeries, NON_FINITE, EMA_ALPHA, plotted, smoothed, dataRange, stableBounds, niceStep } from './chart-scale.js';
+import { EpochSeries, NON_FINITE, EMA, plotted, smoothed, dataRange, stableBounds, niceStep } from './chart-scale.js';
 
 const PALETTE = ['#39c5cf', '#d29922', '#3fb950', '#bc8cff', '#58a6ff', '#f85149', '#e6edf3'];
 /** Redraws at most this often while epochs stream in, and at most this share of the time (a 20 ms draw: every
- * 1.3 s), so a busy run keeps the page cheap. */
+ * 1.3 s): a busy run keeps the page cheap. */
 const MIN_REDRAW_MS = 500;
 const MAX_DRAW_SHARE = 0.015;
 
@@ -168,16 +168,15 @@ export class LossChart {
     ctx.font = `${px(11)}px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace`;
     ctx.textBaseline = 'middle';
 
-    // Y grid and labels; the gutter fits the widest label.
-    // From halves: hi - lo overflows for ±1e308.
+    // Y grid and labels (the gutter fits the widest); from quarters: hi - lo overflows for ±1e308.
     const step = niceStep(hi / 4 - lo / 4);
     const ticks = [];
     for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9 && ticks.length < 12; t += step) ticks.push(t);
     const labels = axisLabels(ticks.map((t) => (this.logY ? 10 ** t : t)));
     const gutter = Math.max(...labels.map((l) => ctx.measureText(l).width)) + px(10);
     const plot = { x: gutter, y: px(8), w: Math.max(1, w - gutter - px(12)), h: Math.max(1, h - px(8) - px(22)) };
-    // A row as a fraction of the range, from halves: hi - lo overflows for ±1e308, and (plot.h - 1) / (hi - lo) for
-    // subnormal values.
+    // A row as a fraction of the range, from halves: hi - lo overflows for ±1e308, (plot.h - 1) / (hi - lo) for
+    // subnormals.
     const half = hi / 2 - lo / 2;
     const yOf = (p) => plot.y + ((hi / 2 - p / 2) / half) * (plot.h - 1);
     ctx.strokeStyle = '#21262d';
@@ -300,8 +299,7 @@ export class LossChart {
     c.dataset.trainSpan = String(Math.round(trainMax - trainMin));
     this.layout = { plot, e0, xScale, dpr };
     const flags = [];
-    // The factor as argus-tui, W&B and TensorBoard write it: the weight on the previous value.
-    if (this.ema) flags.push(`EMA ${Number((1 - EMA_ALPHA).toFixed(3))}`);
+    if (this.ema) flags.push(`EMA ${EMA}`);
     if (this.logY) flags.push(`log y${off.nonPositive ? `: ${off.nonPositive} ≤0 at ▼` : ''}`);
     if (off.above + off.below) flags.push(`${off.above + off.below} off-scale ${off.above ? '▲' : ''}${off.below ? '▼' : ''}`);
     if (off.nonFinite) flags.push(`${off.nonFinite} non-finite ✕`);

@@ -10,15 +10,12 @@ import { ActionBar } from './actions.js';
 import { renderTelemetry } from './telemetry.js';
 import { banners, noticeFor, renderBanners } from './banners.js';
 import { renderEnv } from './env.js';
-import { isoSeconds } from './format.js';
+import { FINISHED, isoSeconds } from './format.js';
 
-const FINISHED = new Set(['done', 'failed', 'stopped']);
 
-/**
- * Shows job `jobID` of `batchID` in `<main>`. With `jobs` (a share link) a switcher offers the batch's other jobs.
- * `onAuthLost()` is called when the server no longer accepts the page's credential; `onSwitch(jobID)` when the
- * reader picks another job in the switcher. Returns `{close, show(jobID)}`.
- */
+/** Shows job `jobID` of `batchID` in `<main>`. With `jobs` (a share link) a switcher offers the batch's other jobs.
+ *  `onAuthLost()` is called when the server no longer accepts the page's credential; `onSwitch(jobID)` when the
+ *  reader picks another job in the switcher. Returns `{close, show(jobID)}`. */
 export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitch = () => {} }) {
   mount('tpl-job');
   const readOnly = isShare();

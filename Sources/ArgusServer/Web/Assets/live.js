@@ -11,10 +11,8 @@ const SERVER_MADE = ['summary', 'stop_requested', 'rerun_requested', 'rerun_star
   'job_idle_flagged', 'job_idle_recovered', 'batch_stalled', 'batch_resumed', 'batch_stopped', 'batch_marked_failed'];
 
 export class Live {
-  /**
-   * channels: [['batch', b]]; onFrame(type, id, data) for every frame; onClosed() when the stream was refused
-   * (resolves to false to stop retrying, e.g. signed out).
-   */
+  /** channels: [['batch', b]]; onFrame(type, id, data) for every frame; onClosed() when the stream was refused
+   *  (resolves to false to stop retrying, e.g. signed out). */
   constructor({ channels, lastEventID, onFrame, onClosed }) {
     this.channels = channels;
     this.lastID = lastEventID;
@@ -35,8 +33,8 @@ export class Live {
     this.attempts = 0;
     this.failedAt = 0;
     this.tick = setInterval(() => { this.watch(); this.show(); }, 1000);
-    // A page left for another stays in the back/forward cache with its stream, holding one of the browser's six
-    // connections to the server (the seventh page would hang): close it when hidden, resume if the page comes back.
+    // In the back/forward cache a page's stream holds one of the browser's six connections to the server (a seventh
+    // page would hang): closed when hidden, resumed when the page comes back.
     this.onPageHide = () => {
       clearTimeout(this.retryTimer);
       if (this.es) this.es.close();
@@ -83,8 +81,8 @@ export class Live {
     }
   }
 
-  /** Why the server refuses the stream ({status, detail}; EventSource never shows a refusal), by one fetch of the
-   *  URL; null when it would be accepted now, or cannot be asked. */
+  /** Why the server refuses the stream ({status, detail}; EventSource never says), by one fetch of the URL; null
+   *  when it would be accepted now, or cannot be asked. */
   async why() {
     const ctl = new AbortController();
     try {
@@ -97,8 +95,8 @@ export class Live {
     }
   }
 
-  /** Nothing for 1.5 keepalives and 2 s, not even a failed try: the connection died silently (or a new one hangs
-   *  on a dead pooled one). Reconnect from the last id; closing makes the browser drop that connection. */
+  /** Nothing for 1.5 keepalives + 2 s, not even a failed try: the connection died silently (or hangs on a dead
+   *  pooled one). Closed (the browser drops it) and resumed from the last id. */
   watch() {
     if (!this.es) return;
     const silent = nowSeconds() - Math.max(this.heardFromServerAt, this.failedAt);
@@ -137,8 +135,8 @@ export class Live {
       try { hello = JSON.parse(ev.data); } catch (e) { /* the defaults stand */ }
       const k = hello.keepalive_s;
       if (Number.isFinite(k) && k > 0) this.keepaliveS = k;
-      // The server's history is older than the last id seen (restored from a backup): its new events reuse ids the
-      // page has shown. Load the page again.
+      // The server's history ends before the last id seen (a backup restored): its new ids are ones the page has
+      // shown. Load the page again.
       if (hello.reset === true) {
         this.close();
         location.reload();

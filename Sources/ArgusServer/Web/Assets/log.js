@@ -22,7 +22,7 @@ export const MAX_LINE = 8192;
 const ESCAPES = /(?:\x1b\[|\x9b)[\x20-\x3f]*[\x40-\x7e]?|(?:\x1b[\]P_^X]|[\x90\x98\x9d-\x9f])[\s\S]*?(?:\x07|\x9c|\x1b\\)|\x1b[\x20-\x2f]*[\x30-\x7e]|[\x1b\x90\x98\x9d-\x9f]/g;
 export const plainLine = (line) => (/[\x1b\x90-\x9f]/.test(line) ? line.replace(ESCAPES, '') : line);
 
-/** `line` cut to MAX_LINE characters, with a marker that says it was cut and how long it was, in bytes as argus-tui says. */
+/** `line` cut to MAX_LINE characters, marked with its whole length in bytes, as argus-tui cuts it. */
 export function capped(line) {
   const s = plainLine(String(line ?? ''));
   if (s.length <= MAX_LINE) return s;

@@ -10,8 +10,7 @@ import { jobPage } from './job-page.js';
 import { Live } from './live.js';
 
 const kind = document.body.dataset.page;
-/** The address's path segments, decoded; null for one that cannot be (a `%` not followed by two hex digits, or
- *  escapes that are not UTF-8). */
+/** The address's path segments, decoded; null if one cannot be (a `%` without two hex digits, or not UTF-8). */
 const parts = location.pathname.split('/').slice(1).map((p) => {
   try { return decodeURIComponent(p); } catch (e) { return null; }
 });
@@ -55,8 +54,7 @@ async function boot() {
   } catch (e) {
     if (gen !== generation) return;
     if (e.status === 401) { boot(); return; }
-    // A 404 is the server's answer: the page follows nothing, so no connection state is shown ("not connected" read
-    // as if the server were down).
+    // A 404 is the server's answer: no connection state ("not connected" read as if the server were down).
     if (e.status === 404) $('conn').hidden = true;
     problem(e.status === 404 ? `${e.message} (Or it is not yours to see.)` : `Could not load the page: ${e.message}`);
   }
@@ -66,10 +64,8 @@ async function boot() {
  * link typed or copied with "é" decomposed names the same job, as the API takes it. */
 const shareJobInURL = () => new URLSearchParams(location.search).get('job')?.normalize('NFC') ?? null;
 
-/**
- * `/share/<token>`: one job of the batch, read-only, with a switcher for its other jobs. The job shown is in the
- * address (`?job=<id>`, one history entry per switch), so Back, reload and a copied link show the same job.
- */
+/** `/share/<token>`: one job of the batch, read-only, with a switcher for its other jobs. The job shown is in the
+ *  address (`?job=<id>`, one history entry per switch), so Back, reload and a copied link show the same job. */
 async function share() {
   useShareToken(parts[1].trim());  // a space pasted along with the link is no part of the token
   const deadLink = () => {
@@ -125,8 +121,8 @@ async function share() {
 if (kind !== 'share') {
   wireSignOut(() => boot());
   addEventListener('hashchange', () => { if (/(?:^#|&)token=/.test(location.hash)) boot(); });
-  // Back after Sign out (or after the session ended elsewhere) may bring this page out of the back/forward cache
-  // as it was: ask the server whether it still knows us, and start over with the sign-in form if not.
+  // Back after Sign out (or a session ended elsewhere) may restore this page from the back/forward cache: ask the
+  // server whether it still knows us; if not, start over with the sign-in form.
   addEventListener('pageshow', async (ev) => {
     if (!ev.persisted) return;
     try { await api('/api/session'); } catch (e) { if (e.status === 401) boot(); }

@@ -1,7 +1,7 @@
 // Sign-in: a `#token=<token>` fragment or the pasted token is exchanged for the session cookie (POST /api/session);
 // the fragment is then removed from the address bar. The token is not kept anywhere by the page. When the server
 // stops accepting the session, the header says so (and why, when the page knows) and the form comes back.
-import { $, clean, toast } from './dom.js';
+import { $, clean, confirmAction, toast } from './dom.js';
 import { api, APIError } from './api.js';
 
 /** Whether this page has shown someone signed in: a 401 after that means the session ended. */
@@ -11,8 +11,13 @@ let nextReason = null;
 /** Takes the listener off the form an earlier `signedIn()` is waiting on. */
 let dropForm = null;
 
+/** Another user's token than the one signed in (409) signs in only if the reader says so. */
 async function exchange(token) {
-  await api('/api/session', { method: 'POST', body: { token } });
+  const post = (replace) => api('/api/session', { method: 'POST', body: { token, replace } });
+  try { await post(false); } catch (e) {
+    if (e.status !== 409) throw e;
+    if (await confirmAction(e.message, 'Switch')) await post(true);
+  }
 }
 
 function showUser(user) {
