@@ -194,6 +194,68 @@ struct AgentOwnershipTests {
 
     }
 
+    @Test(
+        "argus-agent registered again: reruns go to the agent that polls, not one only registered; the old agent's Stop and its run move to the new one, which may report on them; Stop asked again is queued again"
+    )
+    func registeredAgain() throws {
+        let s = try TestServer(env: ["ARGUS_AGENT_ONLINE_S": "1"])
+        let aliceToken = try s.token(user: "alice")
+        let alice = s.client(aliceToken)
+        let command = "python train.py --seed 1"
+        try alice.mustPost(Ev.make("batch_start", batch: "a1", data: ["command": .string(command)], source: Self.source))
+        try alice.mustPost(Ev.make("batch_done", batch: "a1", source: Self.source))
+        let (oldID, old) = try Self.register(s, aliceToken)
+        #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
+        let rerun = try #require(try Self.queue(old, oldID).first?["id"]?.intValue)
+        #expect(try old.post("/api/agents/\(oldID)/jobs/\(rerun)/ack", json: ["status": "started", "pid": 424242]).status == 200)
+        try alice.mustPost(Ev.make("batch_start", batch: "a2", data: ["command": .string(command)], source: Self.source))
+        // `argus-agent register` run again: a new agent; the old one is gone (never polls again).
+        let (newID, new) = try Self.register(s, aliceToken)
+        Thread.sleep(forTimeInterval: 1.2)
+        #expect(try Self.queue(new, newID).isEmpty)
+        #expect(try alice.post("/api/batches/a2/stop", json: [:]).status == 200)
+        // Queued for the agent that started the run (it may be away for a moment); the one that polls takes it.
+        Thread.sleep(forTimeInterval: 1.2)
+        let stops = try Self.queue(new, newID).filter { $0["kind"] == "stop" }
+        #expect(stops.count == 1 && stops.first?["pid"]?.intValue == 424242, "\(stops)")
+        // Its word on the old agent's rerun is taken: the run's process exited, the batch ends stopped.
+        let exited = try new.post("/api/agents/\(newID)/jobs/\(rerun)/ack", json: ["status": "exited", "exit_code": 143])
+        #expect(exited.status == 200, "\(exited.text)")
+        #expect(try alice.mustGet("/api/batches/a2")["status"] == "stopped")
+        // Another rerun goes to the agent that polls, not to one only registered after its last poll (never run).
+        try alice.mustPost(Ev.make("batch_start", batch: "b1", data: ["command": .string(command)], source: Self.source))
+        try alice.mustPost(Ev.make("batch_done", batch: "b1", source: Self.source))
+        _ = try Self.queue(new, newID)
+        let (ghostID, _) = try Self.register(s, aliceToken)
+        let queued = try alice.post("/api/batches/b1/rerun", json: [:])
+        #expect(queued.json?["agent_id"]?.intValue.map(Int64.init) == newID && newID != ghostID, "\(queued.text)")
+    }
+
+    @Test("Stop asked again while its run's agent was revoked reaches the owner's agent on that host")
+    func stopAgainAfterRevoke() throws {
+        let s = try TestServer()
+        let aliceToken = try s.token(user: "alice")
+        let alice = s.client(aliceToken)
+        let command = "python train.py --seed 1"
+        try alice.mustPost(Ev.make("batch_start", batch: "a1", data: ["command": .string(command)], source: Self.source))
+        try alice.mustPost(Ev.make("batch_done", batch: "a1", source: Self.source))
+        let (oldID, old) = try Self.register(s, aliceToken)
+        #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
+        let rerun = try #require(try Self.queue(old, oldID).first?["id"]?.intValue)
+        #expect(try old.post("/api/agents/\(oldID)/jobs/\(rerun)/ack", json: ["status": "started", "pid": 4242]).status == 200)
+        try alice.mustPost(Ev.make("batch_start", batch: "a2", data: ["command": .string(command)], source: Self.source))
+        let (rc, _, err) = try runTool(Binaries.path("argus-server"), ["agent", "revoke", String(oldID)] + s.databaseArgs)
+        #expect(rc == 0, "\(err)")
+        #expect(try alice.post("/api/batches/a2/stop", json: [:]).status == 200)
+        let (newID, new) = try Self.register(s, aliceToken)
+        // The first Stop had no agent to go to; asked again, it goes to the new one.
+        #expect(try alice.post("/api/batches/a2/stop", json: [:]).status == 200)
+        let stops = try Self.queue(new, newID).filter { $0["kind"] == "stop" }
+        #expect(stops.count == 1 && stops.first?["pid"]?.intValue == 4242, "\(stops)")
+        #expect(try alice.post("/api/batches/a2/stop", json: [:]).status == 200)
+        #expect(try Self.queue(new, newID).filter { $0["kind"] == "stop" }.count == 1, "not queued twice")
+    }
+
     @Test("a rerun started by alice's agent links only to alice's new batch, and Stop reaches alice's agent")
     func stopAndLinkFollowTheOwner() throws {
         let s = try TestServer()

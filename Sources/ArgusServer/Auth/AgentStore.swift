@@ -182,7 +182,8 @@ extension ArgusStore {
             sql += " AND a.id = ?"
             args += [only]
         }
-        let agent = try db.fetchOne(sql + " ORDER BY a.last_seen_us DESC LIMIT 1", args)
+        // One that has polled before one only registered (`argus-agent register` run again, its agent never run).
+        let agent = try db.fetchOne(sql + " ORDER BY a.last_seen_us > a.created_us DESC, a.last_seen_us DESC LIMIT 1", args)
         let id: Int64? = agent?["id"]
         let home: String? = agent?["home"]
         guard forActions else { return AgentAssignment(agentID: id, host: host, ownerName: owner, home: home) }
@@ -320,6 +321,38 @@ extension ArgusStore {
                     "UPDATE agent_commands SET status = 'cancelled', error = ? WHERE id = ?", [ArgusStore.staleRerunReason, c.id])
             }
             return stale
+        }
+    }
+
+    /// The commands, pending or started, of the agents of this agent's user and host that no longer serve them: revoked
+    /// (or their token was), not seen for `withinS`, or registered and never run. `argus-agent register` run again
+    /// gives the host a new agent, and the old one's queue would otherwise wait for it forever.
+    static let orphanedCommands = """
+        FROM agent_commands c JOIN agents a ON a.id = c.agent_id JOIN agents me ON me.id = ?
+        WHERE c.status IN ('pending', 'started') AND a.id <> me.id AND a.user_id = me.user_id AND a.hostname = me.hostname
+          AND (a.last_seen_us < ? OR a.last_seen_us <= a.created_us OR NOT (\(liveAgent)))
+        """
+
+    /// Moves `orphanedCommands` to this agent, which polls: a Stop queued for the agent it replaced reaches it, and
+    /// its report on a rerun the old one started is taken. Returns how many moved.
+    func adoptCommands(agentID: Int64, withinS: Double) async throws -> Int {
+        let cutoff = ArgusStore.nowUs() - Int64(withinS * 1_000_000)
+        // Asked on every poll: a read, and a write only when there is something to move.
+        let some = try await database.read { db in
+            try db.fetchOne("SELECT c.id " + ArgusStore.orphanedCommands + " LIMIT 1", [agentID, cutoff]) != nil
+        }
+        guard some else { return 0 }
+        return try await write { db in
+            try db.execute(
+                "UPDATE agent_commands SET agent_id = ? WHERE id IN (SELECT c.id \(ArgusStore.orphanedCommands))",
+                [agentID, agentID, cutoff])
+        }
+    }
+
+    /// Whether a Stop for this batch waits for its agent.
+    func stopPending(batchID: String) async throws -> Bool {
+        try await database.read { db in
+            try db.fetchOne("SELECT 1 FROM agent_commands WHERE batch_id = ? AND kind = 'stop' AND status = 'pending'", [batchID]) != nil
         }
     }
 

@@ -45,16 +45,20 @@ struct ActionController {
                 type: ServerEventTypes.stopRequested, batchID: b.id, project: b.project,
                 data: JSONObject([("requested_by", .string(user.name))]), at: .now())
             try await pipeline.submitServerEvents([event], as: user)
-            // A run that an agent started (a rerun) is also stopped at the process level, by that agent: queued even
-            // while it is offline (killed, its host rebooting), so it is carried out when the agent polls again
-            // rather than never. Not for an agent that was revoked: it can no longer hear a Stop.
-            try await Self.afterward("the agent's stop command for batch '\(b.id)'", ctx) {
-                if let started = try await store.runningRerun(ofBatch: b.id), let pid = started.pid,
-                    try await store.agentIsLive(started.agentID)
-                {
-                    _ = try await store.enqueue(
-                        agentID: started.agentID, batchID: b.id, kind: "stop", command: nil, cwd: nil, targetPID: pid)
-                }
+        }
+        // A run that an agent started (a rerun) is also stopped at the process level, by that agent: queued even while
+        // it is offline (killed, its host rebooting), so it is carried out when the agent polls again rather than
+        // never. An agent that was revoked can no longer hear a Stop: it goes to the owner's agent on that host now,
+        // which takes the run over (`adoptCommands`). A Stop asked again, with none waiting, is queued again.
+        try await Self.afterward("the agent's stop command for batch '\(b.id)'", ctx) {
+            guard let started = try await store.runningRerun(ofBatch: b.id), let pid = started.pid,
+                try await !store.stopPending(batchID: b.id)
+            else { return }
+            let agent =
+                try await store.agentIsLive(started.agentID)
+                ? started.agentID : try await store.agentAssignment(for: b, withinS: 1e9).agentID
+            if let agent {
+                _ = try await store.enqueue(agentID: agent, batchID: b.id, kind: "stop", command: nil, cwd: nil, targetPID: pid)
             }
         }
         return .json(["status": .string(RunStatus.stopping), "batch_id": .string(b.id)])

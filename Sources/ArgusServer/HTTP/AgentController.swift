@@ -7,6 +7,8 @@ import Shared
 struct AgentController {
     let store: ArgusStore
     let pipeline: IngestPipeline
+    /// ARGUS_AGENT_ONLINE_S: an agent not seen for this long no longer serves its commands (`adoptCommands`).
+    let agentOnlineS: Double
     static let pollIntervalS = 2
     /// Agent messages are a few fields; nothing bigger is read.
     static let maxBodyBytes = 64 * 1024
@@ -21,6 +23,7 @@ struct AgentController {
             }
             let deadline = Date().addingTimeInterval(wait)
             try await store.touchAgent(id)
+            _ = try await store.adoptCommands(agentID: id, withinS: agentOnlineS)
             for stale in try await store.expireStaleReruns(agentID: id) {
                 try await reportRerunFailed(stale, error: ArgusStore.staleRerunReason)
             }

@@ -87,7 +87,7 @@ func buildRouter(_ services: ArgusServices) -> Router<ArgusRequestContext> {
         actions: actions
     )
     .register(on: router)
-    AgentController(store: services.store, pipeline: services.pipeline).register(on: router)
+    AgentController(store: services.store, pipeline: services.pipeline, agentOnlineS: services.config.agentOnlineS).register(on: router)
     MetricsController(services: services).register(on: router)
     SessionController(auth: services.auth, store: services.store, revocations: services.revocations).register(on: router)
     WebController().register(on: router)
