@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import Shared
+import Synchronization
 
 extension UserPrincipal {
     /// Who server-made events are stored on behalf of (the detectors).
@@ -19,6 +20,30 @@ struct StallDetector: Sendable {
     /// While the server was down nobody could be heard: after a start, every run gets one full timeout to
     /// reach it again (its SDK retries and replays its spill file) before it can be called stalled.
     let startedUs: Int64
+    /// The same after the server could not store what runs sent though it ran (its database did not answer, or
+    /// refused writes for a disk fault): the last moment it was so, marked by the watchdog (`noteOutage`).
+    let unheardUs = Outage()
+
+    final class Outage: Sendable {
+        let lastUs = Mutex<Int64>(0)
+    }
+
+    /// From when runs could be heard without a break: the start, or the end of the last outage.
+    var heardSinceUs: Int64 { max(startedUs, unheardUs.lastUs.withLock { $0 }) }
+
+    /// Marks now as a moment runs could not be heard, when the database does not answer or writes are refused.
+    func noteOutage() async {
+        var down = store.writeHealth.current != nil
+        if !down {
+            do { try await store.ping() } catch { down = true }
+        }
+        if down { markUnheard() }
+    }
+
+    func markUnheard() {
+        let now = store.clock.nowUs()
+        unheardUs.lastUs.withLock { $0 = max($0, now) }
+    }
 
     init(store: ArgusStore, pipeline: IngestPipeline, timeoutMin: Double) {
         self.store = store
@@ -31,7 +56,7 @@ struct StallDetector: Sendable {
     @discardableResult
     func check() async throws -> [String] {
         let now = store.clock.nowUs()
-        guard timeoutUs > 0, now - startedUs >= timeoutUs else { return [] }
+        guard timeoutUs > 0, now - heardSinceUs >= timeoutUs else { return [] }
         let silent = try await store.liveBatches(receivedAtOrBefore: now - timeoutUs)
         guard !silent.isEmpty else { return [] }
         let events = silent.map { b in
@@ -61,7 +86,7 @@ struct StallDetector: Sendable {
     /// Microseconds until the next live batch could stall (nil when none is live or the detector is off).
     func untilNextDeadline() async throws -> Int64? {
         guard timeoutUs > 0, let oldest = try await store.oldestLiveReceipt() else { return nil }
-        return max(oldest, startedUs) + timeoutUs - store.clock.nowUs()
+        return max(oldest, heardSinceUs) + timeoutUs - store.clock.nowUs()
     }
 }
 
@@ -145,6 +170,8 @@ struct WatchdogService: Service {
             // deadline would otherwise make it try, and log, twenty times a second.
             var lastFailure: String? = nil
             while !Task.isCancelled {
+                // Every replica notes an outage, so that whichever watches next gives the runs their time.
+                await stall.noteOutage()
                 // Replicas: one of them watches at a time; the others look again each second, ready to take over.
                 guard await stall.store.holdsLease(.stallWatchdog) else {
                     try await Task.sleep(for: .seconds(min(intervalS, 1)))
@@ -158,6 +185,7 @@ struct WatchdogService: Service {
                     lastFailure = nil
                 } catch {
                     failed = true
+                    stall.markUnheard()
                     if "\(error)" != lastFailure { logger.error("stall detector: \(error)") }
                     lastFailure = "\(error)"
                 }
