@@ -60,15 +60,39 @@ public struct AgentRootCommand: ParsableCommand {
         func run() throws {
             let (url, token) = try server(url: url, token: token)
             let host = hostname ?? ProcessInfo.processInfo.hostName
+            let path = stateFile ?? defaultStateFile()
+            // Where the token will go is checked first: a registration whose token cannot be kept is an agent the
+            // server lists as active and nobody can run.
+            let folder = (path as NSString).deletingLastPathComponent
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue || access(path, W_OK) != 0 {
+                throw fail("cannot write the agent state to \(path): \(isDir.boolValue ? "it is a directory" : "permission denied").")
+            }
+            var ancestor = folder
+            while !ancestor.isEmpty, !FileManager.default.fileExists(atPath: ancestor) {
+                ancestor = (ancestor as NSString).deletingLastPathComponent
+            }
+            if FileManager.default.fileExists(atPath: folder, isDirectory: &isDir)
+                ? !isDir.boolValue || access(folder, W_OK | X_OK) != 0
+                : access(ancestor.isEmpty ? "." : ancestor, W_OK | X_OK) != 0
+            {
+                throw fail("cannot write the agent state to \(path): \(folder) cannot be written (give --state-file another path).")
+            }
+            let client = HTTPClient(baseURL: url, token: token)
             let reply: HTTPResult
             do {
-                reply = try HTTPClient(baseURL: url, token: token).post(
+                reply = try client.post(
                     "/api/agents/register",
                     json: ["hostname": .string(host), "version": .string(ArgusVersion.string), "capabilities": ["rerun", "stop"]])
             } catch { throw fail(error.description) }
             guard reply.status == 201, let id = reply.json?["agent_id"]?.intValue, let agentToken = reply.json?["agent_token"]?.stringValue
-            else { throw fail("registration refused: \(reply.detail)") }
-            let path = stateFile ?? defaultStateFile()
+            else {
+                throw fail(
+                    reply.serverDetail.map { "registration refused: \($0)" }
+                        ?? (reply.status == 201
+                            ? "\(url) answered without an Argus reply: \(ServerSentences.notAnArgusServer)"
+                            : client.failure(reply, path: "/api/agents/register").description))
+            }
             let state: JSON = ["url": .string(url), "agent_id": JSON(id), "agent_token": .string(agentToken), "hostname": .string(host)]
             // The folder too is the owner's alone (created 0700 whatever the umask; an existing one is left as it is).
             try FileManager.default.createDirectory(
@@ -98,9 +122,16 @@ public struct AgentRootCommand: ParsableCommand {
 
         func run() throws {
             let path = stateFile ?? defaultStateFile()
-            guard let data = FileManager.default.contents(atPath: path), let state = try? JSON.parse(Array(data)),
-                let url = state["url"]?.stringValue, let id = state["agent_id"]?.intValue, let token = state["agent_token"]?.stringValue
-            else { throw fail("no agent state in \(path): run `argus-agent register` first.") }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw fail("no agent state in \(path): run `argus-agent register` first.")
+            }
+            guard let state = try? JSON.parse(Array(data)), let url = state["url"]?.stringValue, let id = state["agent_id"]?.intValue,
+                let token = state["agent_token"]?.stringValue
+            else {
+                throw fail(
+                    "\(path) is not an agent state file (`argus-agent register` writes one: url, agent_id, agent_token): run `argus-agent register` again."
+                )
+            }
             // Keyed on the file itself, however it is named (a symlink, a relative path): one agent per state.
             let real =
                 realpath(path, nil).map { p in

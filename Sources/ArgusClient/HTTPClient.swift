@@ -182,7 +182,7 @@ public final class HTTPClient: @unchecked Sendable {
     public func failure(_ r: HTTPResult, path: String) -> ClientError {
         let unexplained =
             "\(baseURL) answered HTTP \(r.status) to \(path.split(separator: "?").first ?? "") without saying why"
-            + (r.status == 404 ? ": \(ServerSentences.notAnArgusServer)" : ".")
+            + ([404, 405, 501].contains(r.status) ? ": \(ServerSentences.notAnArgusServer)" : ".")
         return ClientError(.http, status: r.status, r.serverDetail ?? unexplained, detail: r.serverDetail)
     }
 

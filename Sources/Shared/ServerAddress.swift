@@ -16,8 +16,11 @@ public enum ServerAddress {
     public static func resolve(url: String?, token: String?, env: [String: String]) throws(Problem) -> (
         url: String, token: String
     ) {
-        guard let url = url ?? env["ARGUS_URL"], !url.isEmpty else { throw Problem(sentence: "give --url or set ARGUS_URL.") }
+        guard var url = url ?? env["ARGUS_URL"], !url.isEmpty else { throw Problem(sentence: "give --url or set ARGUS_URL.") }
         if let problem = schemeProblem(url) { throw Problem(sentence: problem) }
+        // The API's address is the server's: `http://host:8000/api` works as `http://host:8000` does.
+        while url.hasSuffix("/") { url.removeLast() }
+        if url.lowercased().hasSuffix("/api") { url.removeLast(4) }
         guard let token = token ?? env["ARGUS_TOKEN"], !token.isEmpty else {
             throw Problem(sentence: "give --token or set ARGUS_TOKEN.")
         }

@@ -89,7 +89,7 @@ struct AgentTests {
         let evil = "evil\u{1B}[31mred\nID    x\u{202E}"
         let (rc, _, err) = try runTool(
             Binaries.path("argus-agent"),
-            ["register", "--url", s.url, "--token", token, "--hostname", evil, "--state-file", "/dev/null/none"])
+            ["register", "--url", s.url, "--token", token, "--hostname", evil, "--state-file", NSTemporaryDirectory() + "/argus-none.json"])
         #expect(rc != 0)
         #expect(err.contains("hostname must be printable text, without control or bidi characters."), "\(err)")
         // A user name is refused the same way.
@@ -114,6 +114,43 @@ struct AgentTests {
         let lines = agents.split(separator: "\n")
         #expect(lines.count == 2 && lines[0].hasPrefix("ID  HOST"), "\(agents)")
         #expect(lines[1].contains(Self.host) && lines[1].hasSuffix("active"), "\(agents)")
+    }
+
+    @Test(
+        "register checks where its token goes before the server registers anything; an address ending in /api is the server's; a state file that is not one is said plainly"
+    )
+    func registerMistakes() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let agent = Binaries.path("argus-agent")
+        let work = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let locked = work.appendingPathComponent("ro")
+        try FileManager.default.createDirectory(at: locked, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o500])
+        // As an ordinary user: root writes anywhere.
+        let (rc, _, err) = try runTool(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=65534", "--regid=65534", "--clear-groups", agent, "register", "--url", s.url, "--state-file",
+                locked.path + "/agent.json",
+            ],
+            env: ["ARGUS_TOKEN": token, "HOME": work.path])
+        #expect(rc == 1 && err.contains("cannot write the agent state to \(locked.path)/agent.json"), "\(err)")
+        let (_, agents, _) = try runTool(Binaries.path("argus-server"), ["agent", "list"] + s.databaseArgs)
+        #expect(agents.split(separator: "\n").count == 1, "registered anyway:\n\(agents)")
+        // Another path under the server: its sentence.
+        let state = work.appendingPathComponent("a.json").path
+        let web = try runTool(agent, ["register", "--url", s.url + "/nowhere", "--state-file", state], env: ["ARGUS_TOKEN": token])
+        #expect(web.0 == 1 && web.2.contains("registration refused: No such route: POST /nowhere/api/agents/register."), "\(web.2)")
+        // The API's address (…/api) is the server's.
+        let api = try runTool(
+            agent, ["register", "--url", s.url + "/api/", "--hostname", Self.host, "--state-file", state], env: ["ARGUS_TOKEN": token])
+        #expect(api.0 == 0, "\(api.2)")
+        #expect(try JSON.parse(String(contentsOfFile: state, encoding: .utf8))["url"]?.stringValue == s.url)
+        // A state file that is not one is not "missing".
+        try "not json".write(toFile: state, atomically: true, encoding: .utf8)
+        let bad = try runTool(agent, ["run", "--state-file", state])
+        #expect(bad.0 == 1 && bad.2.contains("\(state) is not an agent state file"), "\(bad.2)")
     }
 
     @Test("without --state-file the agent keeps its token under $HOME/.config/argus, as $HOME says, and run finds it there")
