@@ -167,6 +167,35 @@ struct AgentOwnershipTests {
         await srv.stop()
     }
 
+    @Test("a rerun whose agent never polls again is cancelled after 10 minutes all the same, and said on the batch")
+    func staleRerunWithoutItsAgent() async throws {
+        let srv = try await InProcessServer { $0.watchdogIntervalS = 0.2 }
+        let token = try srv.token(user: "alice")
+        let alice = srv.client(token)
+        try await offPool {
+            try alice.mustPost(Ev.make("batch_start", batch: "a1", data: ["command": "python train.py"], source: Self.source))
+            try alice.mustPost(Ev.make("batch_done", batch: "a1", source: Self.source))
+            _ = try alice.post(
+                "/api/agents/register", json: ["hostname": .string(Self.host), "version": "test", "capabilities": ["rerun"]])
+        }
+        let sub = SSECollector(url: "\(srv.url)/api/sse?channels=batch:a1", token: token)
+        defer { sub.stop() }
+        try await offPool {
+            try sub.waitUntilConnected()
+            #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
+        }
+        // The agent's host went down for good right after.
+        try await srv.services.store.write { db in
+            try db.execute("UPDATE agent_commands SET created_us = created_us - ?", [Int64(660_000_000)])
+        }
+        try await offPool {
+            try sub.wait(until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
+            let actions = try alice.mustGet("/api/batches/a1/actions")
+            #expect(actions["rerun"]?["failed"]?["reason"] == .string(ArgusStore.staleRerunReason))
+        }
+        await srv.stop()
+    }
+
     @Test("Stop while the rerun's agent is offline is queued for it, carried out when it polls again")
     func stopWaitsForTheAgent() throws {
         let s = try TestServer(env: ["ARGUS_AGENT_ONLINE_S": "1"])

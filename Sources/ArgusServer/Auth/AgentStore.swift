@@ -308,14 +308,17 @@ extension ArgusStore {
     /// Cancels this agent's reruns that have waited for it longer than `rerunStartS` (it was offline: killed, its
     /// host down) and returns them: a training run that starts by surprise a day after someone asked for it would
     /// take a shared box's GPUs. Stops are kept: carried out late, they still end what was asked to end.
-    func expireStaleReruns(agentID: Int64) async throws -> [AgentCommand] {
+    /// `agentID` nil: every agent's (the watchdog's sweep, for an agent that never polls again).
+    func expireStaleReruns(agentID: Int64?) async throws -> [AgentCommand] {
         let cutoff = ArgusStore.nowUs() - ArgusStore.rerunStartS * 1_000_000
         let sql =
-            "SELECT * FROM agent_commands WHERE agent_id = ? AND kind = 'rerun' AND status = 'pending' AND created_us < ?"
+            "SELECT * FROM agent_commands WHERE kind = 'rerun' AND status = 'pending' AND created_us < ?"
+            + (agentID == nil ? "" : " AND agent_id = ?")
+        let args: [Int64] = [cutoff] + (agentID.map { [$0] } ?? [])
         // Asked on every poll: a read, and a write transaction (through the writer, beside ingest) only when one is due.
-        guard try await database.read({ db in try db.fetchOne(sql, [agentID, cutoff]) }) != nil else { return [] }
+        guard try await database.read({ db in try db.fetchOne(sql, args) }) != nil else { return [] }
         return try await write { db in
-            let stale = try db.fetchAll(sql, [agentID, cutoff]).map(AgentCommand.init(row:))
+            let stale = try db.fetchAll(sql, args).map(AgentCommand.init(row:))
             for c in stale {
                 try db.execute(
                     "UPDATE agent_commands SET status = 'cancelled', error = ? WHERE id = ?", [ArgusStore.staleRerunReason, c.id])

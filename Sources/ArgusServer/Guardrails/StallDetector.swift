@@ -180,6 +180,8 @@ struct WatchdogService: Service {
                 var failed = false
                 do {
                     let marked = try await stall.check()
+                    // A rerun whose agent never came back is said on its batch, not only when the agent polls.
+                    try await AgentController.expireStaleReruns(agentID: nil, store: stall.store, pipeline: stall.pipeline)
                     for id in marked { logger.notice("batch \(id) stalled: nothing received for \(Double(stall.timeoutUs) / 60e6) min") }
                     if lastFailure != nil { logger.notice("stall detector: works again.") }
                     lastFailure = nil

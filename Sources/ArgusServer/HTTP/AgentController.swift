@@ -24,9 +24,7 @@ struct AgentController {
             let deadline = Date().addingTimeInterval(wait)
             try await store.touchAgent(id)
             _ = try await store.adoptCommands(agentID: id, withinS: agentOnlineS)
-            for stale in try await store.expireStaleReruns(agentID: id) {
-                try await reportRerunFailed(stale, error: ArgusStore.staleRerunReason)
-            }
+            try await AgentController.expireStaleReruns(agentID: id, store: store, pipeline: pipeline)
             var seen = store.agentWakeups.generation(id)
             var pending = try await store.pendingCommands(agentID: id)
             // Long-poll: wait until a command is queued for this agent (on any replica) or the wait is over.
@@ -154,6 +152,10 @@ struct AgentController {
     /// A rerun the agent could not start is said on the batch that was rerun, where the person who asked is
     /// watching (otherwise the reason would only be in the agent's own log).
     func reportRerunFailed(_ command: AgentCommand, error: String?) async throws {
+        try await AgentController.reportRerunFailed(command, error: error, store: store, pipeline: pipeline)
+    }
+
+    static func reportRerunFailed(_ command: AgentCommand, error: String?, store: ArgusStore, pipeline: IngestPipeline) async throws {
         let reason = error ?? "the agent could not start the command"
         // Kept on the command too: the actions carry it (`ArgusStore.lastFailure`) to whoever opens the batch later.
         try await store.recordFailure(commandID: command.id, reason: reason)
@@ -162,6 +164,14 @@ struct AgentController {
             ("error", .string(reason)),
         ])
         try await pipeline.submitServerEvent(ServerEventTypes.rerunFailed, batchID: command.batchID, data: data)
+    }
+
+    /// Cancels the reruns that waited for their agent longer than `rerunStartS` and says so on their batches: on the
+    /// agent's next poll, and from the watchdog (`agentID` nil) for an agent that never polls again.
+    static func expireStaleReruns(agentID: Int64?, store: ArgusStore, pipeline: IngestPipeline) async throws {
+        for stale in try await store.expireStaleReruns(agentID: agentID) {
+            try await reportRerunFailed(stale, error: ArgusStore.staleRerunReason, store: store, pipeline: pipeline)
+        }
     }
 
     /// The agent named in the path, which must be the caller.
