@@ -269,5 +269,14 @@ struct ReplicaTests {
         #expect(try pg.client(out2.trimmingCharacters(in: .whitespacesAndNewlines)).get("/api/batches").status == 200)
         let (rc3, _, err3) = try runTool(bin, ["token", "list", "--data-dir", "/tmp", "--database-url", url])
         #expect(rc3 != 0 && err3.contains("Give either --data-dir (SQLite) or --database-url (PostgreSQL), not both."), "\(err3)")
+        // A database that is not Argus's (a mistyped name, the maintenance one) is not made Argus's by a listing.
+        let empty = try TestPostgres.freshDatabase()
+        defer { empty.drop() }
+        let (rc4, _, err4) = try runTool(bin, ["token", "list", "--database-url", empty.url])
+        #expect(rc4 == 1 && err4.contains("no Argus database at ") && err4.contains("start `argus-server serve` on it first."), "\(err4)")
+        let (rc5, _, err5) = try runTool(bin, ["token", "create", "--user", "dana", "--database-url", empty.url])
+        #expect(rc5 == 1 && err5.contains("(or pass --init to create one)."), "\(err5)")
+        let tables = try TestPostgres.psql(empty.url, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+        #expect(tables.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(tables)")
     }
 }

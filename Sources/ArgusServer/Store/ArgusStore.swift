@@ -132,7 +132,9 @@ public final class ArgusStore: Sendable {
 
     /// Connects to a PostgreSQL shared by replicas (`postgres://USER[:PASS]@HOST[:PORT]/DB[?sslmode=…]`) and brings
     /// its schema up to date (once, even when several replicas start together).
-    public init(databaseURL: String, clock: ServerClock = .system) throws(OpenError) {
+    /// `create` false: a database without Argus's tables is an error rather than one made Argus's (a mistyped name
+    /// of an existing database, the `postgres` maintenance one, given to `token list`).
+    public init(databaseURL: String, clock: ServerClock = .system, create: Bool = true, offerInit: Bool = false) throws(OpenError) {
         self.clock = clock
         dataDir = nil
         fileIdentity = nil
@@ -141,9 +143,16 @@ public final class ArgusStore: Sendable {
         startupWarnings = []
         do {
             let pg = try PostgresDatabase(url: databaseURL)
+            if !create, try pg.readNow({ try $0.scalar(String.self, "SELECT to_regclass('argus_schema')::text") }) == nil {
+                throw OpenError(
+                    description: "no Argus database at \(PostgresURL.redacted(databaseURL)): start `argus-server serve` on it first"
+                        + (offerInit ? " (or pass --init to create one)." : "."))
+            }
             try PostgresSchema.migrate(pg)
             newestEventIDAtOpen = try pg.readNow { try ArgusStore.maxEventID($0) }
             database = pg
+        } catch let error as OpenError {
+            throw error
         } catch {
             // PostgresUnavailable and a bad URL name the URL already.
             let text = "\(error)"
