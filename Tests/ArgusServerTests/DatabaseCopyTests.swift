@@ -32,9 +32,18 @@ struct DatabaseCopyTests {
         #expect(rc == 0, "\(err)")
         #expect(out.contains("verified: all ") && out.contains("events: "), "\(out)")
         #expect(!out.contains(target.url.split(separator: ":")[2].split(separator: "@")[0]), "the password is printed")
-        // Safe to run again: nothing more to copy, still verified.
-        let (rc2, out2, err2) = try runTool(Binaries.path("argus-server"), copy)
+        // Safe to run again: nothing more to copy, still verified. Here with the password out of the command line: the
+        // target in ARGUS_DATABASE_URL, its password in PGPASSWORD, as libpq reads it.
+        let password = String(target.url.split(separator: ":")[2].split(separator: "@")[0])
+        let bare = target.url.replacingOccurrences(of: ":\(password)@", with: "@")
+        let (rc2, out2, err2) = try runTool(
+            Binaries.path("argus-server"), ["db", "copy", "--from-data-dir", src.dataDir.path],
+            env: ["ARGUS_DATABASE_URL": bare, "PGPASSWORD": password.removingPercentEncoding ?? password])
         #expect(rc2 == 0 && out2.contains("(0 copied now)"), "\(out2)\(err2)")
+        let (rcNoPass, _, errNoPass) = try runTool(Binaries.path("argus-server"), ["token", "list", "--database-url", bare])
+        #expect(
+            rcNoPass == 1 && errNoPass.contains("it asks for a password and none was given (put it in the URL, or in PGPASSWORD"),
+            "\(errNoPass)")
         // The SQLite server ran on after the copy: what it stored since, and the summary rows it changed (the
         // batch's last activity, the job's latest epoch), reach the target when the copy runs again.
         let later = try TestServer(dataDir: src.dataDir, sqlite: true)

@@ -22,10 +22,16 @@ struct DatabaseCommand: AsyncParsableCommand {
         var fromDataDir: String
         @Option(
             name: .customLong("to-database-url"),
-            help: "The PostgreSQL to copy into: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…].")
-        var toDatabaseURL: String
+            help: ArgumentHelp(
+                "The PostgreSQL to copy into (env ARGUS_DATABASE_URL, the one the servers will use; a password on the command line shows in `ps`).",
+                discussion: "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]", valueName: "url"))
+        var toDatabaseURL: String?
 
         func run() async throws {
+            guard
+                let toDatabaseURL = toDatabaseURL
+                    ?? ProcessInfo.processInfo.environment["ARGUS_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 })
+            else { throw fail("give --to-database-url or set ARGUS_DATABASE_URL: the PostgreSQL to copy into.") }
             do { try DataDirPermissions.check(fromDataDir) } catch { throw fail(error.description) }
             guard FileManager.default.fileExists(atPath: ServerConfig.databasePath(in: fromDataDir)) else {
                 throw fail("there is no Argus database in \(fromDataDir) (expected \(ServerConfig.databasePath(in: fromDataDir))).")

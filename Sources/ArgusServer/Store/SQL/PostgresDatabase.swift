@@ -232,6 +232,8 @@ final class PostgresDatabase: SQLDatabase, Sendable {
                 return "\(u)"
             }
             switch e.code {
+            case .authMechanismRequiresPassword:
+                return "it asks for a password and none was given (put it in the URL, or in PGPASSWORD to keep it out of `ps`)"
             case .serverClosedConnection, .uncleanShutdown: return "the server closed the connection"
             case .clientClosedConnection: return "the connection was closed"
             case .sslUnsupported: return "the server does not support TLS, which sslmode requires"

@@ -9,7 +9,7 @@ struct DatabaseURLError: Error, CustomStringConvertible, Equatable {
 
 /// `postgres://USER[:PASS]@HOST[:PORT]/DB[?sslmode=…&sslrootcert=PATH]` (also `postgresql://`), as libpq reads it:
 /// user, password and database percent-decoded, port 5432 by default, the database defaulting to the user's name,
-/// `sslmode` `prefer` by default.
+/// `sslmode` `prefer` by default; without a password in it, `PGPASSWORD`'s.
 struct PostgresURL: Sendable, Equatable {
     /// libpq's sslmode values. `prefer` and `require` encrypt without checking the server's certificate; `verify-ca`
     /// checks it against `sslrootcert` (or the system's roots); `verify-full` also checks the host name.
@@ -64,7 +64,8 @@ struct PostgresURL: Sendable, Equatable {
             password = try decode(userInfo[userInfo.index(after: colon)...], "password")
         } else {
             user = try decode(userInfo, "user name")
-            password = nil
+            // As libpq does: a URL without a password takes PGPASSWORD, which keeps it out of the process list.
+            password = ProcessInfo.processInfo.environment["PGPASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
         }
         guard !user.isEmpty else {
             throw DatabaseURLError(
