@@ -11,6 +11,21 @@ struct ConfigTests {
         "ARGUS_RETENTION_EVENT_OTHER_DAYS", "ARGUS_RETENTION_SWEEP_MINUTES",
     ]
 
+    @Test("a data dir written ~/… where no shell expands it (a systemd unit, an .env file) is under $HOME, not a folder named ~")
+    func dataDirTilde() throws {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("argus-home-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: home) }
+        let bin = Binaries.path("argus-server")
+        let (rc, _, err) = try runTool(
+            bin, ["token", "create", "--user", "ann", "--init"], env: ["HOME": home.path, "ARGUS_DATA_DIR": "~/argus-data"])
+        #expect(rc == 0, "\(err)")
+        #expect(FileManager.default.fileExists(atPath: home.path + "/argus-data/argus.sqlite"))
+        let (rc2, out2, err2) = try runTool(bin, ["token", "list", "--data-dir", "~/argus-data"], env: ["HOME": home.path])
+        #expect(rc2 == 0 && out2.contains("ann"), "\(err2)")
+        #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/~"))
+    }
+
     @Test("the server listens on 127.0.0.1 unless told otherwise")
     func loopbackByDefault() throws {
         #expect(try ServerConfig.fromEnvironment([:]).host == "127.0.0.1")

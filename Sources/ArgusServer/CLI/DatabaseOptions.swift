@@ -24,7 +24,7 @@ struct DatabaseOptions: ParsableArguments {
         return ProcessInfo.processInfo.environment["ARGUS_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    var dir: String { dataDir ?? dataDirDefault() }
+    var dir: String { ServerConfig.expandingHome(dataDir ?? dataDirDefault()) }
 
     func validate() throws {
         if dataDir != nil, databaseURL != nil {

@@ -88,7 +88,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             config.port = port
         }
-        if let dataDir = database.dataDir { config.dataDir = dataDir }
+        if database.dataDir != nil { config.dataDir = database.dir }
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw fail("--log-level '\(logLevel)' is not a log level.")
         }

@@ -167,7 +167,7 @@ public struct ServerConfig: Sendable {
             }
             c.port = p
         }
-        if let v = text("ARGUS_DATA_DIR") { c.dataDir = v }
+        if let v = text("ARGUS_DATA_DIR") { c.dataDir = ServerConfig.expandingHome(v) }
         if let v = text("ARGUS_BASE_URL") {
             // Share links are this plus /share/<token>: a scheme and a host, maybe a port and a path, nothing else.
             let parts = URLComponents(string: v)
@@ -271,6 +271,14 @@ public struct ServerConfig: Sendable {
     }
 
     public var databasePath: String { Self.databasePath(in: dataDir) }
+
+    /// `~` and `~/…` read as a shell would have: a data dir set in a systemd unit or an .env file, where no shell
+    /// expands it, would otherwise be a folder named `~` under the working directory.
+    public static func expandingHome(_ path: String) -> String {
+        guard path == "~" || path.hasPrefix("~/"), let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty
+        else { return path }
+        return home + path.dropFirst()
+    }
 
     public static func databasePath(in dataDir: String) -> String {
         (dataDir as NSString).appendingPathComponent("argus.sqlite")

@@ -186,6 +186,8 @@ struct WatchdogService: Service {
                     if lastFailure != nil { logger.notice("stall detector: works again.") }
                     lastFailure = nil
                 } catch {
+                    // The server is stopping: nothing to report.
+                    if error is CancellationError || Task.isCancelled { break }
                     failed = true
                     stall.markUnheard()
                     if "\(error)" != lastFailure { logger.error("stall detector: \(error)") }
