@@ -138,11 +138,13 @@ enum EventValidator {
             return bad("\(key) must not contain a NUL character (\\u0000).")
         }
         // Nor any other control character in the ids people read and type (a BEL or an escape shows as a blank or
-        // `?` on the screen, a bidi control reorders the row, and no one can type it back as a target): the one rule
-        // for what must not reach a terminal, `TerminalText.isControl`.
+        // `?` on the screen, a bidi control reorders the row, and no one can type it back as a target), nor an
+        // invisible one (a zero-width space makes two jobs that look the same): `TerminalText.isHidden`, the rule
+        // user names follow too.
         for key in ["batch_id", "job_id"] {
-            if let c = o[key]?.stringValue?.unicodeScalars.first(where: TerminalText.isControl) {
-                return bad("\(key) must not contain control characters (found U+\(String(format: "%04X", c.value))).")
+            if let c = o[key]?.stringValue?.unicodeScalars.first(where: TerminalText.isHidden) {
+                let kind = TerminalText.isControl(c) ? "control" : "invisible"
+                return bad("\(key) must not contain \(kind) characters (found U+\(String(format: "%04X", c.value))).")
             }
         }
         guard let version = o["schema_version"] else {
