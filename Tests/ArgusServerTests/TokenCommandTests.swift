@@ -66,5 +66,26 @@ struct TokenCommandTests {
         #expect(rc == 0 && viewer == "argus-server: bob is an admin, so this token too sees every batch (it only reads).\n", "\(viewer)")
         let (_, newAdmin) = try create("carol", admin: true)
         #expect(newAdmin.isEmpty, "a new user made an admin is what was asked: \(newAdmin)")
+        // And taken back: bob's tokens keep working, on his own batches only (a running server sees it within 2 s).
+        let (aliceToken, _) = try create("alice")
+        try s.client(aliceToken).mustPost(Ev.make("batch_start", batch: "hers"))
+        let (bobToken, _) = try create("bob")
+        #expect(try s.client(bobToken).get("/api/batches/hers").status == 200, "an admin sees every batch")
+        let (rc2, out2, err2) = try runTool(bin, ["token", "demote"] + s.databaseArgs + ["--user", "bob"])
+        #expect(
+            rc2 == 0
+                && out2
+                    == "bob is no longer an admin: their 6 tokens see and act on their own batches only (within 2 s on a running server).\n",
+            "\(out2)\(err2)")
+        let seen = Date()
+        while try s.client(bobToken).get("/api/batches/hers").status != 404, Date().timeIntervalSince(seen) < 5 { usleep(200_000) }
+        #expect(try s.client(bobToken).get("/api/batches/hers").status == 404, "still an admin after the demotion")
+        #expect(try s.client(bobToken).get("/api/batches").status == 200)
+        let (rc3, out3, _) = try runTool(bin, ["token", "demote"] + s.databaseArgs + ["--user", "bob"])
+        #expect(rc3 == 0 && out3 == "bob is not an admin; nothing changed.\n", "\(out3)")
+        let (rc4, _, err4) = try runTool(bin, ["token", "demote"] + s.databaseArgs + ["--user", "nobody"])
+        #expect(rc4 == 1 && err4 == "argus-server: there is no user 'nobody' (see `argus-server token list`).\n", "\(err4)")
+        let (_, list, _) = try runTool(bin, ["token", "list"] + s.databaseArgs)
+        #expect(list.split(separator: "\n").filter { $0.contains(" bob ") }.allSatisfy { $0.contains(" no ") }, "\(list)")
     }
 }

@@ -50,6 +50,27 @@ extension ArgusStore {
         }
     }
 
+    public enum Demotion: Equatable, Sendable {
+        case noSuchUser, notAnAdmin
+        /// Done: how many active tokens the user has, which now see and act on their own batches only.
+        case demoted(tokens: Int)
+    }
+
+    /// Takes admin from a user (what `token create --admin` gave): their tokens keep working, on their own batches.
+    public func demote(user: String) throws -> Demotion {
+        try database.writeNow { db in
+            guard let isAdmin = try db.scalar(Bool.self, "SELECT is_admin FROM users WHERE name = ?", [user]) else {
+                return .noSuchUser
+            }
+            guard isAdmin else { return .notAnAdmin }
+            try db.execute("UPDATE users SET is_admin = ? WHERE name = ?", [false, user])
+            let tokens = try db.scalar(
+                Int64.self,
+                "SELECT count(*) FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = ? AND t.revoked_us IS NULL", [user])
+            return .demoted(tokens: Int(tokens ?? 0))
+        }
+    }
+
     public func listTokens() throws -> [TokenInfo] {
         try database.readNow { db in
             try db.fetchAll(

@@ -147,8 +147,8 @@ func raiseOpenFileLimit(toHold connections: Int) -> String? {
 
 struct TokenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "token", abstract: "Create, list and revoke API tokens.",
-        subcommands: [Create.self, List.self, Revoke.self])
+        commandName: "token", abstract: "Create, list and revoke API tokens; take admin from a user.",
+        subcommands: [Create.self, List.self, Revoke.self, Demote.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -220,6 +220,30 @@ struct TokenCommand: ParsableCommand {
                         t.revoked ? "revoked" : "active",
                     ]
                 })
+        }
+    }
+
+    struct Demote: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take admin from a user (`token create --admin` gave it); their tokens keep working, on their own batches.")
+        @OptionGroup var dir: DatabaseOptions
+        @Option(help: "The user who is no longer an admin.") var user: String
+
+        func run() throws {
+            let name = IDEncoding.canonical(user)
+            let shown = TerminalText.printable(name)
+            let outcome: ArgusStore.Demotion
+            do { outcome = try dir.open().demote(user: name) } catch let e as ExitCode { throw e } catch {
+                throw fail("\(error)")
+            }
+            switch outcome {
+            case .noSuchUser: throw fail("there is no user '\(shown)' (see `argus-server token list`).")
+            case .notAnAdmin: print("\(shown) is not an admin; nothing changed.")
+            case .demoted(let n):
+                print(
+                    "\(shown) is no longer an admin: \(n == 1 ? "their token sees" : "their \(n) tokens see") and \(n == 1 ? "acts" : "act") on their own batches only (within 2 s on a running server)."
+                )
+            }
         }
     }
 
