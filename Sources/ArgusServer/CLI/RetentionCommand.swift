@@ -56,7 +56,10 @@ struct RetentionCommand: AsyncParsableCommand {
             let policy = RetentionPolicy(config: config)
             let report: SweepReport
             do { report = try await store.sweep(policy, otherProcessWrites: true) } catch {
-                throw fail("the sweep stopped: \(error)")
+                let advice = (error as? StorageFault)?.advice(dataDir: store.dataDir) ?? ""
+                let text = "\(error)"
+                throw fail(
+                    "the sweep stopped: " + (advice.isEmpty ? text : (text.hasSuffix(".") ? String(text.dropLast()) : text) + advice + "."))
             }
             say(Sweep.format(report, policy: policy))
         }

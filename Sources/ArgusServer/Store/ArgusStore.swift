@@ -92,7 +92,8 @@ public final class ArgusStore: Sendable {
             fileIdentity = DatabaseFileIdentity(path: path)
         } catch {
             // A disk fault in one sentence (a read-only or full data dir); anything else as SQLite said it.
-            let why = StorageFault(error, dataDir: dataDir).map { "\($0.reason) (\(error))" } ?? "\(error)"
+            // A recognised fault says what to do, not which statement met it.
+            let why = StorageFault(error, dataDir: dataDir).map { $0.reason + $0.advice(dataDir: dataDir) } ?? "\(error)"
             throw OpenError(description: "Cannot open the database \(path): \(why).")
         }
     }

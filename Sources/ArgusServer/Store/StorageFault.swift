@@ -125,6 +125,17 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// What a person at the command line can do about it, as a clause ("; free …"), or "" when there is nothing plain.
+    func advice(dataDir: String?) -> String {
+        switch kind {
+        case .full:
+            return "; free some space on the disk that holds \(dataDir ?? "the database") (even deleting old events needs a "
+                + "little room), then run this again"
+        case .readOnly: return "; remount it read-write, or move the data directory, then run this again"
+        default: return ""
+        }
+    }
+
     /// The 503 `detail` of a request that needed to write. Each request's writes are one transaction (or, for an
     /// action, the failed write was its first), so when the write stored nothing, nothing of the request was stored.
     var requestDetail: String {
