@@ -114,7 +114,10 @@ struct DatabaseCopyTests {
         let (rc0, _, err0) = try runTool(
             bin, ["db", "copy", "--from-data-dir", src.dataDir.path, "--to-database-url", try #require(other.databaseURL)])
         #expect(
-            rc0 == 1 && err0.hasPrefix("argus-server: nothing was copied: the target already holds another Argus history"),
+            rc0 == 1
+                && err0.hasPrefix(
+                    "argus-server: nothing was copied: the target holds users the source does not (1): another Argus history, or one servers have written to since the last copy"
+                ),
             "\(err0)")
         #expect(try TestPostgres.psql(try #require(other.databaseURL), "SELECT count(*) FROM users") == before)
         for (url, says) in [

@@ -68,6 +68,11 @@ struct SimulateTests {
             ), "\(err2)")
         #expect(Date().timeIntervalSince(started) < 10)
         #expect(try s.client(token).request("GET", "/api/batches/tls2").status == 404)
+        // Another user's batch id: the id is what to change, not the token.
+        let (rc3, _, err3) = try runTool(
+            Binaries.path("argus-server"),
+            ["simulate", "--url", s.url, "--token", try s.token(user: "bob"), "--jobs", "1", "--epochs", "1", "--batch-id", "tls1"])
+        #expect(rc3 == 1 && err3.hasSuffix("Batch 'tls1' belongs to another user: give another --batch-id.\n"), "\(err3)")
     }
 
     @Test(

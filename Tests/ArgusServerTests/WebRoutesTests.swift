@@ -228,7 +228,10 @@ struct WebRoutesTests {
         #expect(cleared.hasPrefix("argus_session=;") && cleared.contains("Max-Age=0"))
         #expect(stream.secondsUntilEnded() < 1.5, "the session's stream must end")
         #expect(try c.request("GET", "/api/session", headers: Self.withCookie(secret)).status == 401)
-        #expect(try c.request("GET", "/api/batches/b1", headers: Self.withCookie(secret)).status == 401)
+        let ended = try c.request("GET", "/api/batches/b1", headers: Self.withCookie(secret))
+        #expect(
+            ended.status == 401 && ended.detail == "Your session has ended (signed out, expired, or its token revoked): sign in again.",
+            "\(ended.text)")
         // The token itself is untouched.
         #expect(try s.client(token).get("/api/batches/b1").status == 200)
     }

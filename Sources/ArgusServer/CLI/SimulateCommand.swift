@@ -157,6 +157,11 @@ struct Simulator {
                         "\(client.baseURL) answered HTTP \(r.status) to POST /api/events without an Argus reply: \(ServerSentences.notAnArgusServer)",
                     status: r.status, permanent: true)
             }
+            if r.status == 403, r.detail.contains(ServerSentences.anotherUsersBatch) {
+                throw SimulateError(
+                    description: "\(r.detail.hasSuffix(".") ? String(r.detail.dropLast()) : r.detail): give another --batch-id.",
+                    status: r.status, permanent: true)
+            }
             if r.status == 401 || r.status == 403 {
                 throw SimulateError(description: "the server refused the token: \(r.detail)", status: r.status)
             }

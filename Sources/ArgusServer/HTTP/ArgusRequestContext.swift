@@ -253,10 +253,16 @@ struct AuthMiddleware: RouterMiddleware {
         if let token, !token.isEmpty {
             guard let p = try await auth.principal(for: token) else { throw try await auth.refusal(of: token) }
             ctx.principal = p
-        } else if request.headers[.authorization] == nil, let secret = WebOrigin.sessionCookie(request.headers),
-            let user = try await auth.principal(forSession: secret)
-        {
-            // An unknown or ended session is simply no credential: the page then offers to sign in.
+        } else if request.headers[.authorization] == nil, let secret = WebOrigin.sessionCookie(request.headers) {
+            guard let user = try await auth.principal(forSession: secret) else {
+                // An unknown or ended session is simply no credential: the page then offers to sign in. A route that
+                // needs one says why there is none, rather than asking for a bearer token a browser never sends.
+                do { return try await next(request, ctx) } catch let e as APIError where e.status == .unauthorized {
+                    throw APIError(
+                        status: .unauthorized, detail: "Your session has ended (signed out, expired, or its token revoked): sign in again.",
+                        headers: e.headers)
+                }
+            }
             try WebOrigin.checkCSRF(request, baseURL: baseURL)
             ctx.principal = .user(user)
         }

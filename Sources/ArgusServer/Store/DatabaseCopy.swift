@@ -89,7 +89,7 @@ enum DatabaseCopy {
             if ours < theirs {
                 throw Failure(
                     description:
-                        "the target already holds another Argus history (\(theirs - ours) of its \(t.name) are not in the source); copy into a new, empty database.",
+                        "the target holds \(t.name) the source does not (\(theirs - ours)): another Argus history, or one servers have written to since the last copy, which a copy now would mix with this one; copy into a new, empty database.",
                     nothingWritten: true)
             }
         }
