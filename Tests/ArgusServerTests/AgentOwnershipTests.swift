@@ -27,6 +27,22 @@ struct AgentOwnershipTests {
         try agent.mustGet("/api/agents/\(id)/jobs").arrayValue ?? []
     }
 
+    /// Alice's batch a1, rerun by her agent as a2 (process `pid`): the agent's id and client, and the rerun's command id.
+    static func rerunRunning(_ s: TestServer, _ aliceToken: String, pid: Int) throws -> (Int64, HTTPClient, Int) {
+        let alice = s.client(aliceToken)
+        let command = "python train.py --seed 1"
+        try alice.mustPost(Ev.make("batch_start", batch: "a1", data: ["command": .string(command)], source: Self.source))
+        try alice.mustPost(Ev.make("batch_done", batch: "a1", source: Self.source))
+        let (agentID, agent) = try Self.register(s, aliceToken)
+        #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
+        let cmd = try #require(try Self.queue(agent, agentID).first?["id"]?.intValue)
+        #expect(
+            try agent.post("/api/agents/\(agentID)/jobs/\(cmd)/ack", json: ["status": "started", "pid": .number(Double(pid))]).status == 200
+        )
+        try alice.mustPost(Ev.make("batch_start", batch: "a2", data: ["command": .string(command)], source: Self.source))
+        return (agentID, agent, cmd)
+    }
+
     @Test("a heartbeat names the agent's home, which Rerun then names for a batch with no recorded directory; a bad one is 422")
     func heartbeatNamesHome() throws {
         let s = try TestServer()
@@ -201,14 +217,7 @@ struct AgentOwnershipTests {
         let s = try TestServer(env: ["ARGUS_AGENT_ONLINE_S": "1"])
         let aliceToken = try s.token(user: "alice")
         let alice = s.client(aliceToken)
-        let command = "python train.py --seed 1"
-        try alice.mustPost(Ev.make("batch_start", batch: "a1", data: ["command": .string(command)], source: Self.source))
-        try alice.mustPost(Ev.make("batch_done", batch: "a1", source: Self.source))
-        let (agentID, agent) = try Self.register(s, aliceToken)
-        #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
-        let cmd = try #require(try Self.queue(agent, agentID).first?["id"]?.intValue)
-        #expect(try agent.post("/api/agents/\(agentID)/jobs/\(cmd)/ack", json: ["status": "started", "pid": 424242]).status == 200)
-        try alice.mustPost(Ev.make("batch_start", batch: "a2", data: ["command": .string(command)], source: Self.source))
+        let (agentID, agent, cmd) = try Self.rerunRunning(s, aliceToken, pid: 424242)
         #expect(try alice.mustGet("/api/batches/a2")["source_batch_id"] == "a1")
         // The agent goes away (killed, its host rebooting) while its run goes on.
         Thread.sleep(forTimeInterval: 1.5)
@@ -231,13 +240,7 @@ struct AgentOwnershipTests {
         let aliceToken = try s.token(user: "alice")
         let alice = s.client(aliceToken)
         let command = "python train.py --seed 1"
-        try alice.mustPost(Ev.make("batch_start", batch: "a1", data: ["command": .string(command)], source: Self.source))
-        try alice.mustPost(Ev.make("batch_done", batch: "a1", source: Self.source))
-        let (oldID, old) = try Self.register(s, aliceToken)
-        #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
-        let rerun = try #require(try Self.queue(old, oldID).first?["id"]?.intValue)
-        #expect(try old.post("/api/agents/\(oldID)/jobs/\(rerun)/ack", json: ["status": "started", "pid": 424242]).status == 200)
-        try alice.mustPost(Ev.make("batch_start", batch: "a2", data: ["command": .string(command)], source: Self.source))
+        let (_, _, rerun) = try Self.rerunRunning(s, aliceToken, pid: 424242)
         // `argus-agent register` run again: a new agent; the old one is gone (never polls again).
         let (newID, new) = try Self.register(s, aliceToken)
         Thread.sleep(forTimeInterval: 1.2)
@@ -265,14 +268,7 @@ struct AgentOwnershipTests {
         let s = try TestServer()
         let aliceToken = try s.token(user: "alice")
         let alice = s.client(aliceToken)
-        let command = "python train.py --seed 1"
-        try alice.mustPost(Ev.make("batch_start", batch: "a1", data: ["command": .string(command)], source: Self.source))
-        try alice.mustPost(Ev.make("batch_done", batch: "a1", source: Self.source))
-        let (oldID, old) = try Self.register(s, aliceToken)
-        #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
-        let rerun = try #require(try Self.queue(old, oldID).first?["id"]?.intValue)
-        #expect(try old.post("/api/agents/\(oldID)/jobs/\(rerun)/ack", json: ["status": "started", "pid": 4242]).status == 200)
-        try alice.mustPost(Ev.make("batch_start", batch: "a2", data: ["command": .string(command)], source: Self.source))
+        let (oldID, _, _) = try Self.rerunRunning(s, aliceToken, pid: 4242)
         let (rc, _, err) = try runTool(Binaries.path("argus-server"), ["agent", "revoke", String(oldID)] + s.databaseArgs)
         #expect(rc == 0, "\(err)")
         #expect(try alice.post("/api/batches/a2/stop", json: [:]).status == 200)
