@@ -147,9 +147,11 @@ struct AgentOwnershipTests {
         #expect(answered.withLock { $0 } == 200)
     }
 
-    @Test("a rerun its agent did not pick up within 10 minutes is not run late: cancelled, and said on the batch")
+    @Test(
+        "a rerun its agent did not pick up within 10 minutes is not run late: cancelled by the watchdog, also while the agent never polls, and said on the batch"
+    )
     func staleRerunIsNotRunLate() async throws {
-        let srv = try await InProcessServer()
+        let srv = try await InProcessServer { $0.watchdogIntervalS = 0.2 }
         let token = try srv.token(user: "alice")
         let alice = srv.client(token)
         let (id, agent) = try await offPool {
@@ -165,13 +167,14 @@ struct AgentOwnershipTests {
             try sub.waitUntilConnected()
             #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
         }
-        // The agent was killed right after; it comes back 11 minutes later.
+        // The agent was killed right after; 11 minutes later it may or may not come back.
         try await srv.services.store.write { db in
             try db.execute("UPDATE agent_commands SET created_us = created_us - ?", [Int64(660_000_000)])
         }
         try await offPool {
-            #expect(try Self.queue(agent, id).isEmpty, "a rerun asked for 11 minutes ago must not start now")
+            // Said on the batch before the agent polls again (its host may never come back).
             try sub.wait(until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
+            #expect(try Self.queue(agent, id).isEmpty, "a rerun asked for 11 minutes ago must not start now")
             let failed = try JSON.parse(sub.dataEvents.first { $0.type == ServerEventTypes.rerunFailed }!.data)
             #expect(failed["data"]?["error"] == .string(ArgusStore.staleRerunReason))
             let actions = try alice.mustGet("/api/batches/a1/actions")
@@ -179,35 +182,6 @@ struct AgentOwnershipTests {
             // Asked again, it runs.
             #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
             #expect(try Self.queue(agent, id).count == 1)
-        }
-        await srv.stop()
-    }
-
-    @Test("a rerun whose agent never polls again is cancelled after 10 minutes all the same, and said on the batch")
-    func staleRerunWithoutItsAgent() async throws {
-        let srv = try await InProcessServer { $0.watchdogIntervalS = 0.2 }
-        let token = try srv.token(user: "alice")
-        let alice = srv.client(token)
-        try await offPool {
-            try alice.mustPost(Ev.make("batch_start", batch: "a1", data: ["command": "python train.py"], source: Self.source))
-            try alice.mustPost(Ev.make("batch_done", batch: "a1", source: Self.source))
-            _ = try alice.post(
-                "/api/agents/register", json: ["hostname": .string(Self.host), "version": "test", "capabilities": ["rerun"]])
-        }
-        let sub = SSECollector(url: "\(srv.url)/api/sse?channels=batch:a1", token: token)
-        defer { sub.stop() }
-        try await offPool {
-            try sub.waitUntilConnected()
-            #expect(try alice.post("/api/batches/a1/rerun", json: [:]).status == 202)
-        }
-        // The agent's host went down for good right after.
-        try await srv.services.store.write { db in
-            try db.execute("UPDATE agent_commands SET created_us = created_us - ?", [Int64(660_000_000)])
-        }
-        try await offPool {
-            try sub.wait(until: { $0.contains { $0.type == ServerEventTypes.rerunFailed } })
-            let actions = try alice.mustGet("/api/batches/a1/actions")
-            #expect(actions["rerun"]?["failed"]?["reason"] == .string(ArgusStore.staleRerunReason))
         }
         await srv.stop()
     }
