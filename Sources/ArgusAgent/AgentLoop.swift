@@ -267,7 +267,18 @@ struct AgentLoop {
             }
             // Only a run this agent started and that still runs: after the agent was away (its host rebooted, say),
             // the pid the server remembers may be gone or another process's now.
-            guard let begun = journaled("pid", pid), let identity = begun["process"]?.stringValue else {
+            let begun = journaled("pid", pid)
+            if begun?["process"]?.stringValue == nil, let runPID = c["run_pid"]?.intValue,
+                AgentLoop.statFields(runPID).map({ $0.first != "Z" && $0.first != "X" }) == true,
+                !AgentLoop.runsOutside(runPID, group: pid)
+            {
+                // Started by another agent of this user on this host, which the server replaced with this one (it was
+                // registered again): the run is still this process group when the batch's own process, the pid its
+                // SDK reported, lives in it.
+                stopGroup(client, id, pid)
+                return
+            }
+            guard let begun, let identity = begun["process"]?.stringValue else {
                 // Started by an agent from before runs were identified (or one without /proc): it cannot be told
                 // from a later process with the same pid, so it is neither signalled nor said to have exited.
                 log("not stopping process group \(pid): this agent cannot tell whether it is still the run it started; stop it on the host")
@@ -306,22 +317,27 @@ struct AgentLoop {
                     ])
                 return
             }
-            log("stopping process group \(pid) (SIGTERM, SIGKILL after \(grace) s)")
-            kill(-pid_t(pid), SIGTERM)
-            // The grace period may be long (a checkpoint being written): the agent keeps telling the server it is
-            // there, or its host would read "no agent online" and its reruns would be refused meanwhile.
-            let deadline = Date().addingTimeInterval(grace)
-            while AgentLoop.waitForGroup(pid, seconds: min(5, deadline.timeIntervalSinceNow)), Date() < deadline {
-                heartbeat(client)
-            }
-            if AgentLoop.groupIsLive(pid) {
-                kill(-pid_t(pid), SIGKILL)
-                _ = AgentLoop.waitForGroup(pid, seconds: 5)
-            }
-            ack(client, id, ["status": "exited"])
+            stopGroup(client, id, pid)
         default:
             ack(client, id, ["status": "failed", "error": .string("unknown command kind '\(kind)'")])
         }
+    }
+
+    /// Stops process group `pid` for the stop command `id`: SIGTERM, SIGKILL after the grace period; then says it exited.
+    func stopGroup(_ client: HTTPClient, _ id: Int, _ pid: Int) {
+        log("stopping process group \(pid) (SIGTERM, SIGKILL after \(grace) s)")
+        kill(-pid_t(pid), SIGTERM)
+        // The grace period may be long (a checkpoint being written): the agent keeps telling the server it is
+        // there, or its host would read "no agent online" and its reruns would be refused meanwhile.
+        let deadline = Date().addingTimeInterval(grace)
+        while AgentLoop.waitForGroup(pid, seconds: min(5, deadline.timeIntervalSinceNow)), Date() < deadline {
+            heartbeat(client)
+        }
+        if AgentLoop.groupIsLive(pid) {
+            kill(-pid_t(pid), SIGKILL)
+            _ = AgentLoop.waitForGroup(pid, seconds: 5)
+        }
+        ack(client, id, ["status": "exited"])
     }
 
     /// Reports the end of the rerun `id` whose shell was `pid` (with its status, when this agent was its parent), once

@@ -542,6 +542,34 @@ struct AgentTests {
         #expect(events.dataEvents.first { $0.type == "batch_stopped" }?.data.contains("agent reports the run's process exited") == true)
         let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
         #expect(log.contains("stopping process group"))
+
+        // `argus-agent register` run again (another state file): the old agent gone and revoked, the new one stops the
+        // run the old one started, which it knows by the pid the batch reported being in that process group.
+        try Self.finishedBatch(c, "again", command: "echo $$ > pid2.txt; sleep 60", cwd: work.path)
+        #expect(try c.post("/api/batches/again/rerun", json: [:]).status == 202)
+        let pid2 =
+            Int32(Self.waitForLine(work.appendingPathComponent("pid2.txt").path).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(pid2 > 1 && kill(pid2, 0) == 0)
+        Thread.sleep(forTimeInterval: 0.5)
+        let source: JSON = ["project": "p", "host": .string(Self.host)]
+        try c.mustPost(Ev.make("batch_start", batch: "again-rerun", data: ["command": "echo $$ > pid2.txt; sleep 60"], source: source))
+        try c.mustPost(Ev.make("resource_snapshot", batch: "again-rerun", data: ["pid": JSON(Int(pid2)), "cpu_util_pct": 3]))
+        _ = stopProcess(agent)
+        let oldID = try #require(try JSON.parse(String(contentsOfFile: state, encoding: .utf8))["agent_id"]?.intValue)
+        let (rc, _, err) = try runTool(Binaries.path("argus-server"), ["agent", "revoke", String(oldID)] + s.databaseArgs)
+        #expect(rc == 0, "\(err)")
+        let state2 = work.appendingPathComponent("again.json").path
+        _ = try Self.register(s, token, state: state2)
+        let agent2 = try startProcess(
+            Binaries.path("argus-agent"), ["run", "--state-file", state2, "--grace", "1"], stderr: state2 + ".log")
+        defer { stopProcess(agent2) }
+        try Self.waitOnline(c, "again-rerun")
+        #expect(try c.post("/api/batches/again-rerun/stop", json: [:]).status == 200)
+        let deadline3 = Date().addingTimeInterval(15)
+        while Date() < deadline3, kill(pid2, 0) == 0 { usleep(100_000) }
+        #expect(kill(pid2, 0) != 0, "the new agent should have stopped the run the old one started")
+        while Date() < deadline3, try c.mustGet("/api/batches/again-rerun")["status"] != "stopped" { usleep(100_000) }
+        #expect(try c.mustGet("/api/batches/again-rerun")["status"] == "stopped")
     }
 }
 
