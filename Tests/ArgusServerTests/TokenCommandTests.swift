@@ -71,12 +71,17 @@ struct TokenCommandTests {
         try s.client(aliceToken).mustPost(Ev.make("batch_start", batch: "hers"))
         let (bobToken, _) = try create("bob")
         #expect(try s.client(bobToken).get("/api/batches/hers").status == 200, "an admin sees every batch")
+        let stream = try CurlStream(url: "\(s.url)/api/sse?channels=batch:hers", headers: ["Authorization": "Bearer \(bobToken)"])
+        defer { stream.stop() }
+        try stream.wait(for: "event: hello")
         let (rc2, out2, err2) = try runTool(bin, ["token", "demote"] + s.databaseArgs + ["--user", "bob"])
         #expect(
             rc2 == 0
                 && out2
                     == "bob is no longer an admin: their 6 tokens see and act on their own batches only (within 2 s on a running server).\n",
             "\(out2)\(err2)")
+        // The stream he opened as an admin on her batch ends (he may open his own again).
+        #expect(stream.secondsUntilEnded() < 3, "the demoted admin's stream of another user's batch must end")
         let seen = Date()
         while try s.client(bobToken).get("/api/batches/hers").status != 404, Date().timeIntervalSince(seen) < 5 { usleep(200_000) }
         #expect(try s.client(bobToken).get("/api/batches/hers").status == 404, "still an admin after the demotion")

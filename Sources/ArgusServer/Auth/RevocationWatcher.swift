@@ -28,6 +28,9 @@ final class RevocationWatcher: Sendable {
         guard !open.isEmpty else { return }
         let valid = try await store.stillValid(open)
         hub.close(checked: open, valid: valid)
+        // A user no longer an admin (`token demote`): the streams they opened as one may show others' batches.
+        let admins = hub.openAdminCredentials
+        if !admins.isEmpty { hub.closeAdminStreams(of: admins.subtracting(try await store.stillAdmin(admins))) }
     }
 
     /// One tick: closes streams of share links that just expired, and sweeps when anything was revoked since the
@@ -60,6 +63,8 @@ struct RevocationMarker: Equatable, Sendable {
     var sessionsLatestUs: Int64
     var agents: Int64
     var agentsLatestUs: Int64
+    /// How many users are admins: a demotion changes it.
+    var admins: Int64
 }
 
 extension ArgusStore {
@@ -74,11 +79,43 @@ extension ArgusStore {
                        (SELECT COUNT(*) FROM sessions WHERE revoked_us IS NOT NULL) AS se,
                        (SELECT COALESCE(MAX(revoked_us), 0) FROM sessions) AS sel,
                        (SELECT COUNT(*) FROM agents WHERE revoked_us IS NOT NULL) AS a,
-                       (SELECT COALESCE(MAX(revoked_us), 0) FROM agents) AS al
+                       (SELECT COALESCE(MAX(revoked_us), 0) FROM agents) AS al,
+                       (SELECT COUNT(*) FROM users WHERE is_admin) AS ad
                 """)!
             return RevocationMarker(
                 tokens: row["t"], tokensLatestUs: row["tl"], shares: row["s"], sharesLatestUs: row["sl"], sessions: row["se"],
-                sessionsLatestUs: row["sel"], agents: row["a"], agentsLatestUs: row["al"])
+                sessionsLatestUs: row["sel"], agents: row["a"], agentsLatestUs: row["al"], admins: row["ad"])
+        }
+    }
+
+    /// The subset of token and session `credentials` whose user is an admin.
+    func stillAdmin(_ credentials: Set<Credential>) async throws -> Set<Credential> {
+        var tokens: [Int64] = []
+        var sessions: [Int64] = []
+        for c in credentials {
+            switch c {
+            case .token(let id): tokens.append(id)
+            case .session(let id): sessions.append(id)
+            default: break
+            }
+        }
+        return try await database.read { [tokens, sessions] db in
+            func ids(_ sql: String, _ list: [Int64], column: String) throws -> [Int64] {
+                guard !list.isEmpty else { return [] }
+                let marks = Array(repeating: "?", count: list.count).joined(separator: ",")
+                return try db.column(Int64.self, sql + " AND \(column) IN (\(marks))", list.map { $0 as any SQLBindable })
+            }
+            var admin = Set<Credential>()
+            for id in try ids("SELECT t.id FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.is_admin", tokens, column: "t.id") {
+                admin.insert(.token(id))
+            }
+            for id in try ids(
+                "SELECT s.id FROM sessions s JOIN tokens t ON t.id = s.token_id JOIN users u ON u.id = t.user_id WHERE u.is_admin",
+                sessions, column: "s.id")
+            {
+                admin.insert(.session(id))
+            }
+            return admin
         }
     }
 

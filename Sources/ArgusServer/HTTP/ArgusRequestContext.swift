@@ -24,6 +24,12 @@ enum Principal: Sendable {
         }
     }
 
+    /// A user who is an admin (sees every batch).
+    var isAdminUser: Bool {
+        if case .user(let u) = self { return u.isAdmin }
+        return false
+    }
+
     /// When the credential stops being valid on its own (share links with an expiry, web sessions).
     var expiresUs: Int64? {
         switch self {

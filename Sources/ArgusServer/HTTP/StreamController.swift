@@ -55,7 +55,7 @@ struct StreamController {
         }
         // Subscribe before replaying, so an event committed during the replay is queued, not missed.
         let subscribed = try await hub.subscribeFreeingLeft(
-            filter, credential: ctx.principal?.credential, expiresUs: ctx.principal?.expiresUs)
+            filter, credential: ctx.principal?.credential, expiresUs: ctx.principal?.expiresUs, asAdmin: ctx.principal?.isAdminUser == true)
         guard let (subID, live, closed) = subscribed else {
             // Only a stream with a credential is ever refused.
             let credential = ctx.principal?.credential

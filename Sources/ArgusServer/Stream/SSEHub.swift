@@ -25,6 +25,8 @@ final class SSEHub: Sendable {
         var credential: Credential?
         var expiresUs: Int64?
         var closed: SSEClosedFlag
+        /// Opened by an admin, who may have read another user's batch: closed when the user is no longer one.
+        var asAdmin = false
     }
 
     private let state = Mutex<(next: Int, subs: [Int: Subscriber])>((0, [:]))
@@ -53,7 +55,7 @@ final class SSEHub: Sendable {
     }
 
     /// Subscribes a stream; nil when its credential already holds `limit(for:)` streams.
-    func subscribe(_ filter: ChannelFilter, credential: Credential? = nil, expiresUs: Int64? = nil)
+    func subscribe(_ filter: ChannelFilter, credential: Credential? = nil, expiresUs: Int64? = nil, asAdmin: Bool = false)
         -> (id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag)?
     {
         let (stream, cont) = AsyncStream<SSEChunk>.makeStream(
@@ -66,7 +68,7 @@ final class SSEHub: Sendable {
             s.next += 1
             s.subs[s.next] = Subscriber(
                 filter: filter, continuation: cont, lastSendUs: ArgusStore.nowUs(), credential: credential,
-                expiresUs: expiresUs, closed: closed)
+                expiresUs: expiresUs, closed: closed, asAdmin: asAdmin)
             return s.next
         }
         guard let id else { return nil }
@@ -77,17 +79,37 @@ final class SSEHub: Sendable {
     /// pages already left (a reader clicking through jobs). Writing to them finds out: the first write reaches a
     /// closed peer, whose answer (a reset) makes a later one fail and end that stream. It probes and asks again for up
     /// to a second before it refuses (nil).
-    func subscribeFreeingLeft(_ filter: ChannelFilter, credential: Credential?, expiresUs: Int64?) async throws
-        -> (id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag)?
+    func subscribeFreeingLeft(_ filter: ChannelFilter, credential: Credential?, expiresUs: Int64?, asAdmin: Bool = false)
+        async throws -> (id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag)?
     {
-        var subscribed = subscribe(filter, credential: credential, expiresUs: expiresUs)
+        var subscribed = subscribe(filter, credential: credential, expiresUs: expiresUs, asAdmin: asAdmin)
         guard let credential else { return subscribed }
         for _ in 0..<10 where subscribed == nil {
             probe(credential)
             try await Task.sleep(for: .milliseconds(100))
-            subscribed = subscribe(filter, credential: credential, expiresUs: expiresUs)
+            subscribed = subscribe(filter, credential: credential, expiresUs: expiresUs, asAdmin: asAdmin)
         }
         return subscribed
+    }
+
+    /// The credentials that hold streams an admin opened.
+    var openAdminCredentials: Set<Credential> {
+        state.withLock { Set($0.subs.values.lazy.filter(\.asAdmin).compactMap(\.credential)) }
+    }
+
+    /// Closes the streams an admin opened with one of `credentials` (their user is no longer an admin).
+    @discardableResult
+    func closeAdminStreams(of credentials: Set<Credential>) -> Int {
+        guard !credentials.isEmpty else { return 0 }
+        let subs = state.withLock { s in
+            let ids = s.subs.compactMap { id, sub in sub.asAdmin && sub.credential.map(credentials.contains) == true ? id : nil }
+            return ids.compactMap { s.subs.removeValue(forKey: $0) }
+        }
+        for sub in subs {
+            sub.closed.set()
+            sub.continuation.finish()
+        }
+        return subs.count
     }
 
     /// The credentials that hold streams open right now.
