@@ -80,7 +80,7 @@ extension ArgusStore {
                        (SELECT COALESCE(MAX(revoked_us), 0) FROM sessions) AS sel,
                        (SELECT COUNT(*) FROM agents WHERE revoked_us IS NOT NULL) AS a,
                        (SELECT COALESCE(MAX(revoked_us), 0) FROM agents) AS al,
-                       (SELECT COUNT(*) FROM users WHERE is_admin) AS ad
+                       (SELECT COUNT(*) FROM users WHERE is_admin <> 0) AS ad
                 """)!
             return RevocationMarker(
                 tokens: row["t"], tokensLatestUs: row["tl"], shares: row["s"], sharesLatestUs: row["sl"], sessions: row["se"],
@@ -106,11 +106,11 @@ extension ArgusStore {
                 return try db.column(Int64.self, sql + " AND \(column) IN (\(marks))", list.map { $0 as any SQLBindable })
             }
             var admin = Set<Credential>()
-            for id in try ids("SELECT t.id FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.is_admin", tokens, column: "t.id") {
+            for id in try ids("SELECT t.id FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.is_admin <> 0", tokens, column: "t.id") {
                 admin.insert(.token(id))
             }
             for id in try ids(
-                "SELECT s.id FROM sessions s JOIN tokens t ON t.id = s.token_id JOIN users u ON u.id = t.user_id WHERE u.is_admin",
+                "SELECT s.id FROM sessions s JOIN tokens t ON t.id = s.token_id JOIN users u ON u.id = t.user_id WHERE u.is_admin <> 0",
                 sessions, column: "s.id")
             {
                 admin.insert(.session(id))

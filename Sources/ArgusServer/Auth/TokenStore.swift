@@ -63,7 +63,7 @@ extension ArgusStore {
                 return .noSuchUser
             }
             guard isAdmin else { return .notAnAdmin }
-            try db.execute("UPDATE users SET is_admin = ? WHERE name = ?", [false, user])
+            try db.execute("UPDATE users SET is_admin = 0 WHERE name = ?", [user])
             let tokens = try db.scalar(
                 Int64.self,
                 "SELECT count(*) FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = ? AND t.revoked_us IS NULL", [user])
