@@ -65,8 +65,12 @@ public struct AgentRootCommand: ParsableCommand {
             // server lists as active and nobody can run.
             let folder = (path as NSString).deletingLastPathComponent
             var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue || access(path, W_OK) != 0 {
-                throw fail("cannot write the agent state to \(path): \(isDir.boolValue ? "it is a directory" : "permission denied").")
+            var st = stat()
+            if lstat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG || access(path, W_OK) != 0 {
+                let why =
+                    (st.st_mode & S_IFMT) == S_IFDIR
+                    ? "it is a directory" : (st.st_mode & S_IFMT) != S_IFREG ? "it is not a regular file" : "permission denied"
+                throw fail("cannot write the agent state to \(path): \(why).")
             }
             var ancestor = folder
             while !ancestor.isEmpty, !FileManager.default.fileExists(atPath: ancestor) {
@@ -95,16 +99,27 @@ public struct AgentRootCommand: ParsableCommand {
             }
             let state: JSON = ["url": .string(url), "agent_id": JSON(id), "agent_token": .string(agentToken), "hostname": .string(host)]
             // The folder too is the owner's alone (created 0700 whatever the umask; an existing one is left as it is).
-            try FileManager.default.createDirectory(
-                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700])
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw fail(
+                    "registered agent \(id), but cannot create \(folder) for its token: revoke it (`argus-server agent revoke \(id)`).")
+            }
             // Created 0600 from the start: the token never sits in a world-readable file.
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-            guard fd >= 0 else { throw fail("cannot write \(path).") }
+            guard fd >= 0 else {
+                throw fail("registered agent \(id), but cannot write \(path): revoke it (`argus-server agent revoke \(id)`).")
+            }
             fchmod(fd, 0o600)
             let bytes = Array((state.serialized() + "\n").utf8)
-            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            let synced = fsync(fd) == 0
             close(fd)
+            guard written == bytes.count, synced else {
+                throw fail(
+                    "registered agent \(id), but its token could not be written to \(path): revoke it (`argus-server agent revoke \(id)`).")
+            }
             print("registered agent \(id) for host \(host); token cached in \(path)")
         }
     }

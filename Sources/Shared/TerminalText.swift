@@ -17,7 +17,9 @@ public enum TerminalText {
     /// joiner, BOM). Not the joiners and variation selectors that emoji and Persian or Indic words are spelled with.
     public static func isHidden(_ s: Unicode.Scalar) -> Bool {
         switch s.value {
-        case 0x2028, 0x2029, 0x200B, 0x2060, 0xFEFF: return true
+        // Also the blanks drawn as nothing (soft hyphen, combining grapheme joiner, the Hangul fillers, the Mongolian
+        // vowel separator) and the language tag.
+        case 0x2028, 0x2029, 0x200B, 0x2060, 0xFEFF, 0x00AD, 0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0, 0x180E, 0xE0001: return true
         default: return isControl(s)
         }
     }

@@ -136,6 +136,8 @@ struct AgentTests {
             ],
             env: ["ARGUS_TOKEN": token, "HOME": work.path])
         #expect(rc == 1 && err.contains("cannot write the agent state to \(locked.path)/agent.json"), "\(err)")
+        let (rcDev, _, errDev) = try runTool(agent, ["register", "--url", s.url, "--state-file", "/dev/full"], env: ["ARGUS_TOKEN": token])
+        #expect(rcDev == 1 && errDev.contains("cannot write the agent state to /dev/full: it is not a regular file."), "\(errDev)")
         let (_, agents, _) = try runTool(Binaries.path("argus-server"), ["agent", "list"] + s.databaseArgs)
         #expect(agents.split(separator: "\n").count == 1, "registered anyway:\n\(agents)")
         // Another path under the server: its sentence.

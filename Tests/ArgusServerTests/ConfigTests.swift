@@ -24,6 +24,12 @@ struct ConfigTests {
         let (rc2, out2, err2) = try runTool(bin, ["token", "list", "--data-dir", "~/argus-data"], env: ["HOME": home.path])
         #expect(rc2 == 0 && out2.contains("ann"), "\(err2)")
         #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/~"))
+        // ~user, as a shell reads it.
+        #expect(
+            ServerConfig.expandingHome("~root/d") == "/root/d"
+                && ServerConfig.expandingHome("~/d") == (ProcessInfo.processInfo.environment["HOME"] ?? "~") + "/d")
+        #expect(
+            ServerConfig.expandingHome("~no-such-user-here/d") == "~no-such-user-here/d" && ServerConfig.expandingHome("/a/~b") == "/a/~b")
     }
 
     @Test("the server listens on 127.0.0.1 unless told otherwise")

@@ -221,8 +221,10 @@ struct HostileInputTests {
             #expect(r.status == 422 && r.detail == "\(key) must not contain control characters (found U+\(code)).", "\(r.text)")
         }
         // Invisible ones: a zero-width space would make two jobs that look the same.
-        for (key, value, code) in [("job_id", "zw\u{200B}sp", "200B"), ("batch_id", "\u{FEFF}b", "FEFF"), ("job_id", "a\u{2060}b", "2060")]
-        {
+        for (key, value, code) in [
+            ("job_id", "zw\u{200B}sp", "200B"), ("batch_id", "\u{FEFF}b", "FEFF"), ("job_id", "a\u{2060}b", "2060"),
+            ("job_id", "a\u{AD}b", "00AD"), ("job_id", "a\u{3164}", "3164"),
+        ] {
             guard case .object(var e) = Ev.make("log_line", batch: "ctl", job: "j", data: ["line": "x"]) else { return }
             e[key] = .string(value)
             let r = try c.post("/api/events", json: .object(e))

@@ -274,10 +274,17 @@ public struct ServerConfig: Sendable {
 
     /// `~` and `~/…` read as a shell would have: a data dir set in a systemd unit or an .env file, where no shell
     /// expands it, would otherwise be a folder named `~` under the working directory.
+    /// `~user/…` is that user's home, as a shell reads it.
     public static func expandingHome(_ path: String) -> String {
-        guard path == "~" || path.hasPrefix("~/"), let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty
-        else { return path }
-        return home + path.dropFirst()
+        guard path.hasPrefix("~") else { return path }
+        let name = path.dropFirst().prefix { $0 != "/" }
+        let rest = path.dropFirst(1 + name.count)
+        let home =
+            name.isEmpty
+            ? ProcessInfo.processInfo.environment["HOME"]
+            : getpwnam(String(name)).flatMap { $0.pointee.pw_dir.map { String(cString: $0) } }
+        guard let home, !home.isEmpty else { return path }
+        return home + rest
     }
 
     public static func databasePath(in dataDir: String) -> String {
