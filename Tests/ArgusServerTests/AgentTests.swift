@@ -664,6 +664,7 @@ extension AgentTests {
                 == "its run reports pid \(byHand.processIdentifier), which is not the rerun this agent started (process group \(rerunPID)); it was started another way: stop it on the host",
             "\(String(describing: failed))")
         #expect(Self.runs(rerunPID), "the agent's rerun was killed by the Stop of another run")
+        #expect(try c.mustGet("/api/batches/by-hand/actions")["stop"]?["enabled"] == true, "a Stop the agent refused may be asked again")
         let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
         #expect(log.contains("not stopping process group \(rerunPID): batch by-hand reports pid \(byHand.processIdentifier)"), "\(log)")
         // When the rerun then dies (the OOM killer, say), its end is not by-hand's: that run goes on, and stays so.

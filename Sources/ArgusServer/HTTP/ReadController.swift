@@ -257,10 +257,12 @@ struct ActionPolicy: Sendable {
         if case .user(let u)? = principal, u.isAdmin || u.id == b.ownerID {
             notAllowed = u.scope == TokenScope.reporter.rawValue ? nil : "this token can only read"
         }
+        // A Stop the agent refused may be asked again (its run's agent may have changed since: `adoptCommands`).
+        let stopRefused = b.status == RunStatus.stopping && agent.stopFailure != nil
         let stopReason: String? =
             notAllowed
             ?? (b.isFinished
-                ? "batch already \(b.status)" : (b.stopRequested ? "stop already requested" : nil))
+                ? "batch already \(b.status)" : (b.stopRequested && !stopRefused ? "stop already requested" : nil))
         let rerunReason: String? =
             notAllowed
             ?? (!b.isFinished
