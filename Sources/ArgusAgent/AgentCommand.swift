@@ -72,13 +72,15 @@ public struct AgentRootCommand: ParsableCommand {
                     ? "it is a directory" : (st.st_mode & S_IFMT) != S_IFREG ? "it is not a regular file" : "permission denied"
                 throw fail("cannot write the agent state to \(path): \(why).")
             }
-            var ancestor = folder
-            while !ancestor.isEmpty, !FileManager.default.fileExists(atPath: ancestor) {
-                ancestor = (ancestor as NSString).deletingLastPathComponent
+            // The folder, or the nearest of its parents that exists (the folder will be made in it): a directory this
+            // user may write in.
+            var nearest = folder
+            while !nearest.isEmpty, !FileManager.default.fileExists(atPath: nearest) {
+                nearest = (nearest as NSString).deletingLastPathComponent
             }
-            if FileManager.default.fileExists(atPath: folder, isDirectory: &isDir)
-                ? !isDir.boolValue || access(folder, W_OK | X_OK) != 0
-                : access(ancestor.isEmpty ? "." : ancestor, W_OK | X_OK) != 0
+            if nearest.isEmpty { nearest = "." }
+            if !FileManager.default.fileExists(atPath: nearest, isDirectory: &isDir) || !isDir.boolValue
+                || access(nearest, W_OK | X_OK) != 0
             {
                 throw fail("cannot write the agent state to \(path): \(folder) cannot be written (give --state-file another path).")
             }

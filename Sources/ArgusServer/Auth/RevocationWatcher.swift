@@ -88,33 +88,44 @@ extension ArgusStore {
         }
     }
 
-    /// The subset of token and session `credentials` whose user is an admin.
-    func stillAdmin(_ credentials: Set<Credential>) async throws -> Set<Credential> {
+    /// Credentials' ids, by kind.
+    struct CredentialIDs: Sendable {
         var tokens: [Int64] = []
+        var shares: [Int64] = []
+        var agents: [Int64] = []
         var sessions: [Int64] = []
-        for c in credentials {
-            switch c {
-            case .token(let id): tokens.append(id)
-            case .session(let id): sessions.append(id)
-            default: break
+
+        init(_ credentials: Set<Credential>) {
+            for c in credentials {
+                switch c {
+                case .token(let id): tokens.append(id)
+                case .share(let id): shares.append(id)
+                case .agent(let id): agents.append(id)
+                case .session(let id): sessions.append(id)
+                }
             }
         }
-        return try await database.read { [tokens, sessions] db in
-            func ids(_ sql: String, _ list: [Int64], column: String) throws -> [Int64] {
-                guard !list.isEmpty else { return [] }
-                let marks = Array(repeating: "?", count: list.count).joined(separator: ",")
-                return try db.column(Int64.self, sql + " AND \(column) IN (\(marks))", list.map { $0 as any SQLBindable })
-            }
+    }
+
+    /// The ids of `list` that `sql` (a SELECT of one id `column`, ending in its WHERE clause) returns.
+    static func ids(
+        _ db: SQLConnection, _ sql: String, _ list: [Int64], _ extra: [any SQLBindable] = [], column: String = "id"
+    ) throws -> [Int64] {
+        guard !list.isEmpty else { return [] }
+        let marks = Array(repeating: "?", count: list.count).joined(separator: ",")
+        return try db.column(Int64.self, sql + " AND \(column) IN (\(marks))", extra + list.map { $0 as any SQLBindable })
+    }
+
+    /// The subset of token and session `credentials` whose user is an admin.
+    func stillAdmin(_ credentials: Set<Credential>) async throws -> Set<Credential> {
+        let c = CredentialIDs(credentials)
+        return try await database.read { db in
             var admin = Set<Credential>()
-            for id in try ids("SELECT t.id FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.is_admin <> 0", tokens, column: "t.id") {
-                admin.insert(.token(id))
-            }
-            for id in try ids(
-                "SELECT s.id FROM sessions s JOIN tokens t ON t.id = s.token_id JOIN users u ON u.id = t.user_id WHERE u.is_admin <> 0",
-                sessions, column: "s.id")
-            {
-                admin.insert(.session(id))
-            }
+            let tokens = "SELECT t.id FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.is_admin <> 0"
+            for id in try ArgusStore.ids(db, tokens, c.tokens, column: "t.id") { admin.insert(.token(id)) }
+            let sessions =
+                "SELECT s.id FROM sessions s JOIN tokens t ON t.id = s.token_id JOIN users u ON u.id = t.user_id WHERE u.is_admin <> 0"
+            for id in try ArgusStore.ids(db, sessions, c.sessions, column: "s.id") { admin.insert(.session(id)) }
             return admin
         }
     }
@@ -122,40 +133,25 @@ extension ArgusStore {
     /// The subset of `credentials` that still authenticates: unrevoked tokens, live share links, existing agents, and
     /// live sessions whose token is unrevoked.
     func stillValid(_ credentials: Set<Credential>) async throws -> Set<Credential> {
-        var tokens: [Int64] = []
-        var shares: [Int64] = []
-        var agents: [Int64] = []
-        var sessions: [Int64] = []
-        for c in credentials {
-            switch c {
-            case .token(let id): tokens.append(id)
-            case .share(let id): shares.append(id)
-            case .agent(let id): agents.append(id)
-            case .session(let id): sessions.append(id)
-            }
-        }
+        let c = CredentialIDs(credentials)
         let now = ArgusStore.nowUs()
-        return try await database.read { [tokens, shares, agents, sessions] db in
-            func ids(_ sql: String, _ list: [Int64], _ extra: [any SQLBindable] = [], column: String = "id") throws -> [Int64] {
-                guard !list.isEmpty else { return [] }
-                let marks = Array(repeating: "?", count: list.count).joined(separator: ",")
-                return try db.column(Int64.self, sql + " AND \(column) IN (\(marks))", extra + list.map { $0 as any SQLBindable })
-            }
+        return try await database.read { db in
             var valid = Set<Credential>()
-            for id in try ids("SELECT id FROM tokens WHERE revoked_us IS NULL", tokens) { valid.insert(.token(id)) }
-            for id in try ids(
-                "SELECT id FROM shares WHERE revoked_us IS NULL AND (expires_us IS NULL OR expires_us > ?)", shares, [now])
+            for id in try ArgusStore.ids(db, "SELECT id FROM tokens WHERE revoked_us IS NULL", c.tokens) { valid.insert(.token(id)) }
+            for id in try ArgusStore.ids(
+                db, "SELECT id FROM shares WHERE revoked_us IS NULL AND (expires_us IS NULL OR expires_us > ?)", c.shares, [now])
             {
                 valid.insert(.share(id))
             }
-            for id in try ids("SELECT a.id FROM agents a WHERE \(ArgusStore.liveAgent)", agents, column: "a.id") {
+            for id in try ArgusStore.ids(db, "SELECT a.id FROM agents a WHERE \(ArgusStore.liveAgent)", c.agents, column: "a.id") {
                 valid.insert(.agent(id))
             }
-            for id in try ids(
+            for id in try ArgusStore.ids(
+                db,
                 """
                 SELECT s.id FROM sessions s JOIN tokens t ON t.id = s.token_id
                 WHERE s.revoked_us IS NULL AND s.expires_us > ? AND t.revoked_us IS NULL
-                """, sessions, [now], column: "s.id")
+                """, c.sessions, [now], column: "s.id")
             {
                 valid.insert(.session(id))
             }

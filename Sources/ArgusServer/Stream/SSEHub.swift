@@ -100,16 +100,7 @@ final class SSEHub: Sendable {
     /// Closes the streams an admin opened with one of `credentials` (their user is no longer an admin).
     @discardableResult
     func closeAdminStreams(of credentials: Set<Credential>) -> Int {
-        guard !credentials.isEmpty else { return 0 }
-        let subs = state.withLock { s in
-            let ids = s.subs.compactMap { id, sub in sub.asAdmin && sub.credential.map(credentials.contains) == true ? id : nil }
-            return ids.compactMap { s.subs.removeValue(forKey: $0) }
-        }
-        for sub in subs {
-            sub.closed.set()
-            sub.continuation.finish()
-        }
-        return subs.count
+        credentials.isEmpty ? 0 : close { $0.asAdmin && $0.credential.map(credentials.contains) == true }
     }
 
     /// The credentials that hold streams open right now.
@@ -121,8 +112,14 @@ final class SSEHub: Sendable {
     /// written to it, not even frames already buffered. Returns how many were closed.
     @discardableResult
     func close(where revoked: (Credential, Int64?) -> Bool) -> Int {
+        close { sub in sub.credential.map { revoked($0, sub.expiresUs) } == true }
+    }
+
+    /// Closes every stream `shouldClose` picks, as `close(where:)` says.
+    @discardableResult
+    private func close(_ shouldClose: (Subscriber) -> Bool) -> Int {
         let subs = state.withLock { s in
-            let ids = s.subs.compactMap { id, sub in sub.credential.map { revoked($0, sub.expiresUs) } == true ? id : nil }
+            let ids = s.subs.compactMap { id, sub in shouldClose(sub) ? id : nil }
             return ids.compactMap { s.subs.removeValue(forKey: $0) }
         }
         for sub in subs {
