@@ -26,7 +26,7 @@ JOB_STATUS = {"type": "string", "enum": ["running", "stopping", "stalled", "done
 batch_list = {
     "id": STR, "project": NSTR, "status": BATCH_STATUS, "host": NSTR, "user": NSTR, "command": NSTR,
     "n_total": NINT, "n_done": INT, "n_failed": INT, "start_time": TIME, "end_time": TIME, "last_activity": TIME,
-    "last_received": TIME,
+    "last_received": TIME, "last_seen": TIME,
 }
 env = obj({"git_sha": NSTR, "git_sha_short": NSTR, "command": NSTR, "cwd": NSTR, "hostname": NSTR, "user": NSTR})
 batch_detail = dict(batch_list)

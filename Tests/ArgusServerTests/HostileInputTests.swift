@@ -167,7 +167,7 @@ struct HostileInputTests {
         try owner.mustPost(Ev.make("log_line", batch: "b1", job: "j1", data: ["line": "still fine"]))
         var after = try owner.mustGet(APIPath.batch("b1"))
         if case .object(var o) = after {
-            for k in ["last_activity", "last_received"] { o[k] = before[k] }
+            for k in ["last_activity", "last_received", "last_seen"] { o[k] = before[k] }
             after = .object(o)
         }
         #expect(after == before)

@@ -79,10 +79,12 @@ struct ReadAPITests {
         let b = list[0]
         for key in [
             "id", "project", "status", "host", "user", "command", "n_total", "n_done", "n_failed",
-            "start_time", "end_time", "last_activity", "last_received",
+            "start_time", "end_time", "last_activity", "last_received", "last_seen",
         ] {
             #expect(b[key] != nil, "missing \(key)")
         }
+        // What lists show as last active: an ended run's own last event (its events, dated 2026-04-23, arrived now).
+        #expect(b["last_seen"] == b["last_activity"] && b["last_seen"] == "2026-04-23T09:00:50Z")
         // batch_done, but one of its two jobs failed: the batch says so (it is not "done").
         #expect(b["status"] == "failed")
         #expect(b["n_total"]?.intValue == 2)
@@ -112,6 +114,10 @@ struct ReadAPITests {
             try c.mustPost(Ev.make("batch_start", batch: "tag-\(short.count)", data: ["n_total_jobs": 1], source: source))
             #expect(try c.mustGet("/api/batches/tag-\(short.count)")["env_snapshot"]?["git_sha_short"] == .string(short))
         }
+        // A running run's, by the server's clock (its host's clock an hour behind here).
+        try c.mustPost(Ev.make("batch_start", batch: "slow-clock", ts: Timestamp.now().adding(seconds: -3600).iso))
+        let running = try c.mustGet(APIPath.batch("slow-clock"))
+        #expect(running["last_seen"] == running["last_received"] && running["last_seen"] != running["last_activity"])
     }
 
     @Test("a job in a batch that does not exist is the batch's 404; in one that does, the job's")

@@ -450,15 +450,15 @@ struct ViewTests {
         let rows: [JSON] = [
             [
                 "id": "old-done", "project": "p", "status": "done", "host": "h", "n_done": 3, "n_failed": 0,
-                "n_total": 3, "last_activity": "2026-04-23T09:00:00Z",
+                "n_total": 3, "last_seen": "2026-04-23T09:00:00Z",
             ],
             [
                 "id": "now-running", "project": "p", "status": "running", "host": "h", "n_done": 1,
-                "n_failed": 1, "n_total": 4, "last_activity": "2026-04-23T09:59:50Z",
+                "n_failed": 1, "n_total": 4, "last_seen": "2026-04-23T09:59:50Z",
             ],
             [
                 "id": "broke", "project": "p", "status": "failed", "host": "h", "n_done": 0, "n_failed": 1,
-                "last_activity": "2026-04-23T09:30:00Z",
+                "last_seen": "2026-04-23T09:30:00Z",
             ],
         ]
         _ = Update.apply(&s, .batchesLoaded(rows))

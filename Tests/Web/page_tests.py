@@ -915,7 +915,7 @@ def index(b):
     check(b.url.endswith(f"/jobs/{q(BATCH)}/{q(JOB)}"), f"the row's link opened {b.url}")
     no_token_in_requests(b)
     # A run that ended days ago, its events delivered only now (a spill file): its last activity is its own, not
-    # the delivery's; a run that goes is dated by the server's clock, whatever its host's says.
+    # the delivery's; a run that goes is dated by the server's clock, whatever its host's says (`last_seen`).
     old = "2026-01-02T03:04:05.000000Z"
     s = server()
     s.post_events([event("batch_start", "replayed", None, {}, ts=old), event("batch_done", "replayed", None, {}, ts=old),

@@ -261,8 +261,14 @@ struct BatchRecord: Sendable {
             // When the server last heard from the run, by its own clock (what the stall detector judges; the run's
             // own timestamps, and so last_activity, come from its host's clock).
             "last_received": isoJSON(lastReceivedUs),
+            "last_seen": isoJSON(lastSeenUs),
         ]
     }
+
+    /// When the run was last active, as lists show it: while it goes, when the server last heard from it (by the
+    /// server's clock); once it ended, its own last event, so that a spill file delivered late does not make it look
+    /// active.
+    var lastSeenUs: Int64 { isFinished ? lastActivityUs ?? lastReceivedUs : lastReceivedUs }
 
     /// A commit as a screen shows it: a hex SHA by its first 7 characters; anything else a run calls its commit (a
     /// tag, `v1.2.3-rc1`; a branch) whole, since its first 7 characters would name something else.

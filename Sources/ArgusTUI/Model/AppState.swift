@@ -116,11 +116,8 @@ public struct BatchRow: Equatable, Sendable {
         nDone = j["n_done"]?.intValue ?? 0
         nFailed = j["n_failed"]?.intValue ?? 0
         nTotal = j["n_total"]?.intValue
-        // While the run goes, when the server last heard from it, by the server's clock (the run's own timestamps are
-        // its host's); once it ended, its own last event, so that a spill file replayed late does not make it look
-        // active (the web index says it so too: format.js, lastActive).
-        let (received, activity) = (j["last_received"]?.stringValue, j["last_activity"]?.stringValue)
-        lastActivity = (BatchStatus.terminal.contains(status) ? activity ?? received : received ?? activity) ?? ""
+        // The server's word for when the run was last active (`last_seen`, BatchRecord.lastSeenUs).
+        lastActivity = j["last_seen"]?.stringValue ?? ""
     }
 
     static let activeFirst: [String: Int] = [RunStatus.running: 0, RunStatus.stalled: 1, RunStatus.stopping: 2]

@@ -21,7 +21,7 @@ extension TestServer {
             return .object(JSONObject(o.filter { !keys.contains($0.key) }.map { ($0.key, $0.value) }))
         }
         let c = client(token)
-        let b = strip(try c.mustGet(APIPath.batch(batch)), ["last_received", "agent_online"])
+        let b = strip(try c.mustGet(APIPath.batch(batch)), ["last_received", "last_seen", "agent_online"])
         let jobs = (try c.mustGet(APIPath.jobs(batch))).arrayValue ?? []
         return ["batch": b, "jobs": .array(jobs.sorted { $0["id"]!.stringValue! < $1["id"]!.stringValue! })]
     }

@@ -116,5 +116,3 @@ export function isoClock(iso) {
 export const nowSeconds = () => Date.now() / 1000;
 /** BatchStatus.terminal */
 export const FINISHED = new Set(['done', 'failed', 'stopped']);
-/** A run's last activity in lists (as argus-tui's BatchRow): the server's clock while it goes, its own once ended. */
-export const lastActive = (b) => isoSeconds(FINISHED.has(b.status) ? b.last_activity : b.last_received) ?? isoSeconds(b.last_activity);

@@ -1,7 +1,7 @@
 // `/`: recent batches, running ones first (as argus-tui lists them), each with its jobs. Polled every 15 s.
 import { $, el, mount, crumbs } from './dom.js';
 import { api, enc } from './api.js';
-import { age, latestLoss, lastActive, nowSeconds, DASH } from './format.js';
+import { age, isoSeconds, latestLoss, nowSeconds, DASH } from './format.js';
 
 const ACTIVE_FIRST = { running: 0, stalled: 1, stopping: 2 };
 const REFRESH_MS = 15000;
@@ -69,7 +69,7 @@ export async function indexPage({ onAuthLost }) {
 }
 
 function batchBlock(b, jobs) {
-  const last = lastActive(b);
+  const last = isoSeconds(b.last_seen);
   const counts = `${b.n_done}✓ ${b.n_failed}✗${b.n_total === null || b.n_total === undefined ? '' : ` of ${b.n_total}`}`;
   return el('section', { class: 'batch', dataset: { id: b.id } },
     el('div', { class: 'batch-head' },
