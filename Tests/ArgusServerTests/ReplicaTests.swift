@@ -221,6 +221,10 @@ struct ReplicaTests {
         let s = try TestServer(env: ["ARGUS_STALL_TIMEOUT_MIN": "0.05", "ARGUS_WATCHDOG_INTERVAL_S": "0.5"])
         let c = s.client(try s.token())
         try c.mustPost(Ev.make("batch_start", batch: "g"))
+        let token = try s.token()
+        let live = SSECollector(url: s.url + APIPath.sse([.batch("g")]), token: token, lastEventID: "0")
+        defer { live.stop() }
+        try live.wait("batch_start") { $0.contains { $0.type == "batch_start" } }
         let url = try #require(s.databaseURL)
         let name = String(url.split(separator: "/").last!.split(separator: "?")[0])
         let admin = try #require(TestPostgres.adminURL)
@@ -235,7 +239,17 @@ struct ReplicaTests {
             r.status == 503 && r.detail == "The server cannot read its database right now: its PostgreSQL cannot be reached.",
             "\(r.status) \(r.text)")
         #expect(try s.client(nil).get("/health").status == 503)
-        Thread.sleep(forTimeInterval: 4)
+        // The live stream is closed rather than read as live while nothing can come; a new one is told why.
+        let closing = Date()
+        while live.ended == nil, Date().timeIntervalSince(closing) < 3 { usleep(50_000) }
+        #expect(live.ended != nil, "the stream stayed open through the outage")
+        let refused = SSECollector(url: s.url + APIPath.sse([.batch("g")]), token: token, lastEventID: "0")
+        while refused.ended == nil, Date().timeIntervalSince(closing) < 10 { usleep(50_000) }
+        #expect(
+            refused.ended
+                == .refused(status: 503, detail: "The server cannot read its database right now: its PostgreSQL cannot be reached."),
+            "\(String(describing: refused.ended))")
+        Thread.sleep(forTimeInterval: max(0, 4 - Date().timeIntervalSince(closing)))
         try TestPostgres.psql(admin, "ALTER DATABASE \(name) ALLOW_CONNECTIONS true")
         // The run was not heard because the server could not store it: like after a restart, it gets a full
         // timeout from the end of the outage before it can be called stalled.
@@ -249,6 +263,12 @@ struct ReplicaTests {
         }
         #expect(try c.mustGet("/api/batches/g")["status"] == "running")
         #expect(try s.client(nil).get("/health").status == 200)
+        // Resumed from its last id, the stream carries what came since, once.
+        let resumed = SSECollector(
+            url: s.url + APIPath.sse([.batch("g")]), token: token, lastEventID: live.dataEvents.last?.id ?? "0")
+        defer { resumed.stop() }
+        try resumed.wait("the line sent after the outage") { evs in evs.contains { $0.data.contains("\"back\"") } }
+        #expect(resumed.dataEvents.filter { $0.type == "batch_start" }.isEmpty)
         #expect(!s.log.contains("internal error"))
     }
 

@@ -73,22 +73,20 @@ struct StorageFaultTests {
         #expect(health.status == 503 && health.json?["status"] == "unavailable", "\(health.text)")
         #expect(health.detail.hasPrefix("The server cannot write to its database: the disk is full;"), "\(health.text)")
 
-        // Reads go on. Every acknowledged event is stored, and no event of a refused request; the summaries are those
-        // of the stored events, folded afresh; the live stream carried exactly the stored events.
+        // Reads go on. The live stream carried stored events only, and was closed once writes failed rather than read
+        // as live; a stream asked for meanwhile is told why.
         #expect(try c.get(APIPath.batch("full")).status == 200)
         #expect(try c.mustGet(APIPath.stopRequested("full"))["stop_requested"] == false)
-        let stored = try s.storedEvents(token, batch: "full")
-        var ids: [String: Int64] = [:]
-        for e in stored where e["event_type"] != "share_created" { ids[e["event_id"]!.stringValue!] = Int64(e["id"]!.intValue!) }
-        #expect(acked.allSatisfy { ids[$0.key] == $0.value }, "every acknowledged event is stored under its id")
-        #expect(ids.count == acked.count + 1, "\(ids.count) stored, \(acked.count) acknowledged (and batch_start)")
-        let refusedIDs = Set(refusals.flatMap(\.eventIDs))
-        #expect(refusedIDs.allSatisfy { ids[$0] == nil }, "an event of a refused batch was stored")
-        #expect(try s.summaries(token, batch: "full") == s.refoldedSummaries(token, batch: "full"))
-        try live.wait(timeout: 10, "every stored event on the live stream") { _ in live.dataEvents.count >= stored.count }
+        try Self.eventually("the live stream to be closed", timeout: 10) { live.ended != nil }
+        let carried = live.dataEvents.map(\.id)
+        let refused = SSECollector(url: s.url + APIPath.sse([.batch("full")]), token: token, lastEventID: carried.last ?? "0")
+        try Self.eventually("the new stream's answer") { refused.ended != nil }
         #expect(
-            Set(live.dataEvents.map(\.id)) == Set(stored.compactMap { $0["id"]?.intValue.map(String.init) }),
-            "the live stream carried exactly the stored events")
+            refused.ended
+                == .refused(
+                    status: 503,
+                    detail: "The server cannot store new events right now: the disk is full; live updates resume when it can."),
+            "\(String(describing: refused.ended))")
 
         // A sweep run by hand then says what to do, not only what is wrong; or, when what it deletes fits in what room
         // SQLite finds (the WAL's own pages), it simply works.
@@ -102,19 +100,36 @@ struct StorageFaultTests {
                 ),
             "\(sweepErr)")
 
-        // Space returns: /health sees it by itself, the refused batch goes in whole, ids go on above all stored.
+        // Space returns: /health sees it by itself. Every acknowledged event is stored, and no event of a refused
+        // request; the summaries are those of the stored events, folded afresh; the closed stream carried stored ones.
         try disk.free()
         try Self.eventually("/health to be ok again", timeout: 10) {
             try HTTPClient(baseURL: s.url, token: nil).get("/health").status == 200
         }
+        let stored = try s.storedEvents(token, batch: "full")
+        var ids: [String: Int64] = [:]
+        for e in stored where e["event_type"] != "share_created" { ids[e["event_id"]!.stringValue!] = Int64(e["id"]!.intValue!) }
+        #expect(acked.allSatisfy { ids[$0.key] == $0.value }, "every acknowledged event is stored under its id")
+        #expect(ids.count == acked.count + 1, "\(ids.count) stored, \(acked.count) acknowledged (and batch_start)")
+        let refusedIDs = Set(refusals.flatMap(\.eventIDs))
+        #expect(refusedIDs.allSatisfy { ids[$0] == nil }, "an event of a refused batch was stored")
+        #expect(try s.summaries(token, batch: "full") == s.refoldedSummaries(token, batch: "full"))
+        let storedIDs = Set(stored.compactMap { $0["id"]?.intValue.map(String.init) })
+        #expect(Set(carried).isSubset(of: storedIDs) && Set(carried).count == carried.count)
+        // The refused batch goes in whole, ids go on above all stored.
         let resent = try c.postBatch(refusals[0].events)
         #expect(resent.status == 200 && resent.json?["accepted"]?.intValue == refusals[0].events.count, "\(resent.text)")
         let newIDs = (resent.json?["results"]?.arrayValue ?? []).compactMap { $0["db_id"]?.intValue }
         #expect(newIDs.min() ?? 0 > ids.values.max() ?? .max)
         #expect(try c.post(APIPath.stop("full"), json: [:]).status == 200)
-        try live.wait(timeout: 10, "the new events on the live stream") { evs in
+        // Resumed from the last id the closed stream carried: the rest, and what came since, once each.
+        let resumed = SSECollector(url: s.url + APIPath.sse([.batch("full")]), token: token, lastEventID: carried.last ?? "0")
+        defer { resumed.stop() }
+        try resumed.wait(timeout: 10, "the new events on the resumed stream") { evs in
             evs.contains { $0.type == "stop_requested" } && newIDs.allSatisfy { id in evs.contains { $0.id == String(id) } }
         }
+        let all = carried + resumed.dataEvents.map(\.id)
+        #expect(Set(all).count == all.count && storedIDs.isSubset(of: Set(all)), "a gap or a duplicate across the resume")
         #expect(!s.log.contains("internal error"), "\(s.log.suffix(3000))")
         #expect(s.log.contains("Writes to the database fail because the disk is full"))
         #expect(s.log.contains("Writes to the database work again"))

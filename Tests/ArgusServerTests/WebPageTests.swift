@@ -107,7 +107,7 @@ struct WebPageTests {
     @Test("while the server is out of reach the page counts its tries and says since when; back up, it resumes")
     func outage() throws { try run("outage") }
 
-    @Test("a proxy answering 502 while the server is down is an outage too: tries counted, not 'offline'; back up, live")
+    @Test("a 503 while the server's database is down (or a proxy's 502) is an outage: tries counted with its sentence; back up, live")
     func gatewayOutage() throws { try run("gateway_outage") }
 
     @Test("a link shared before the batch's first job opens that job when it starts, without a reload")

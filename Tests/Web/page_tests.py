@@ -342,9 +342,11 @@ class Relay:
         while True:
             client, _ = self.listener.accept()
             if self.refusing:
-                if self.answer:  # a proxy whose upstream is down
+                if self.answer:  # a proxy whose upstream is down, or a server whose database is
                     client.recv(65536)
-                    client.sendall(f"HTTP/1.1 {self.answer}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+                    status, body = self.answer if isinstance(self.answer, tuple) else (self.answer, "")
+                    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body.encode())}"
+                    client.sendall(f"{head}\r\nConnection: close\r\n\r\n{body}".encode())
                 client.close()
                 continue
             upstream = socket.create_connection(self.target)
@@ -374,7 +376,7 @@ class Relay:
             flag[0] = flag[1]
 
     def down(self, answer=None):
-        """answer: a status line ("502 Bad Gateway") every request gets while down, as from a proxy; else none."""
+        """answer: a status line ("502 Bad Gateway"), or one and a body, every request gets while down; else none."""
         import socket
         self.refusing, self.answer = True, answer
         for s in self.sockets:
@@ -424,10 +426,14 @@ def outage(b):
     down_and_back(b, None)
 
 
+DB_DOWN = "The server cannot read its database right now: its PostgreSQL cannot be reached."
+
+
 @scenario
 def gateway_outage(b):
-    """The same behind a proxy that answers 502 while argus-server is down: an outage, not a refusal ("offline")."""
-    down_and_back(b, "502 Bad Gateway")
+    """The same when the server answers 503 with its sentence (its database is down), as a proxy's 502 is: an outage,
+    not a refusal ("offline"), and the page says the server's sentence."""
+    down_and_back(b, ("503 Service Unavailable", json.dumps({"detail": DB_DOWN})))
 
 
 def down_and_back(b, answer):
@@ -444,6 +450,7 @@ def down_and_back(b, answer):
     check(10 <= tries <= 16, f"{tries} tries counted in ~30 s of tries every 2 s")
     check(b.js(f"return document.querySelector('#conn').title === {conn};"), "#conn's title holds its whole text")
     shown = b.js(f"return {conn};")
+    check(answer is None or f" · {DB_DOWN}" in shown, f"the server's sentence is not said: {shown!r}")
     lost = re.search(r"lost at (\d\d):(\d\d):(\d\d)", shown).groups()
     local = time.localtime(down_at)
     check(abs((int(lost[0]) * 3600 + int(lost[1]) * 60 + int(lost[2]))
@@ -1246,8 +1253,8 @@ def main(argv):
         elif name in ("outage", "gateway_outage"):
             # The stream cut by the relay and the tries refused while it is down (that is the scenario). Nothing else.
             b.assert_clean(URL, allow_console=[
-                "^" + re.escape(URL) + r"/api/sse\S* - Failed to load resource: (net::ERR_[A-Z_]+|the server responded with a status of 502 .*)$",
-                r"EventSource's response has a status 502"])
+                "^" + re.escape(URL) + r"/api/sse\S* - Failed to load resource: (net::ERR_[A-Z_]+|the server responded with a status of 50[23] .*)$",
+                r"EventSource's response has a status 50[23]"])
         elif name != "revoked":
             b.assert_clean(URL)
         print(f"ok {name} ({time.monotonic() - t0:.1f} s)")

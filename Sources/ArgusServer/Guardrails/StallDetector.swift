@@ -32,12 +32,15 @@ struct StallDetector: Sendable {
     var heardSinceUs: Int64 { max(startedUs, unheardUs.lastUs.withLock { $0 }) }
 
     /// Marks now as a moment runs could not be heard, when the database does not answer or writes are refused.
-    func noteOutage() async {
+    /// Returns whether it is so.
+    @discardableResult
+    func noteOutage() async -> Bool {
         var down = store.writeHealth.current != nil
         if !down {
             do { try await store.ping() } catch { down = true }
         }
         if down { markUnheard() }
+        return down
     }
 
     func markUnheard() {
@@ -159,8 +162,13 @@ extension IngestTransaction {
 /// Runs the stall detector every `ARGUS_WATCHDOG_INTERVAL_S`, and also exactly when the next live batch's
 /// deadline falls due, so a stall is reported on time even when the interval is longer than the timeout.
 /// (The idle detector needs no tick: it is judged on snapshot ingest, by the snapshots' own timestamps.)
+///
+/// It also looks at the database every second: when it stops answering or refuses writes, the live streams are
+/// closed. They carried nothing more meanwhile, yet read as live; their clients reconnect, are told why
+/// (`StreamController`), and resume by id once it works again.
 struct WatchdogService: Service {
     let stall: StallDetector
+    let hub: SSEHub
     let intervalS: Double
     let logger: Logger
 
@@ -169,10 +177,22 @@ struct WatchdogService: Service {
             // A check that keeps failing (a full disk) is logged once, and retried every second at most: an overdue
             // deadline would otherwise make it try, and log, twenty times a second.
             var lastFailure: String? = nil
+            var wasDown = false
+            var checkAt = ContinuousClock.now
             while !Task.isCancelled {
                 // Every replica notes an outage, so that whichever watches next gives the runs their time.
-                await stall.noteOutage()
+                let down = await stall.noteOutage()
+                if down, !wasDown {
+                    let n = hub.closeAll()
+                    logger.warning("the database does not answer or refuses writes: closed \(n) live stream(s); they resume when it works")
+                }
+                wasDown = down
                 // Replicas: one of them watches at a time; the others look again each second, ready to take over.
+                let untilCheck = checkAt - ContinuousClock.now
+                if untilCheck > .zero {
+                    try await Task.sleep(for: min(untilCheck, .seconds(1)))
+                    continue
+                }
                 guard await stall.store.holdsLease(.stallWatchdog) else {
                     try await Task.sleep(for: .seconds(min(intervalS, 1)))
                     continue
@@ -194,9 +214,12 @@ struct WatchdogService: Service {
                     lastFailure = "\(error)"
                 }
                 // A batch first heard from after now cannot stall sooner than one timeout from now.
-                let nextUs = (try? await stall.untilNextDeadline()) ?? stall.timeoutUs
-                let sleepS = max(failed ? 1 : 0.05, min(intervalS, Double(min(nextUs, stall.timeoutUs)) / 1e6 + 0.01))
-                try await Task.sleep(for: .seconds(sleepS))
+                let nextUs =
+                    stall.timeoutUs > 0
+                    ? min((try? await stall.untilNextDeadline()) ?? stall.timeoutUs, stall.timeoutUs) : Int64(intervalS * 1e6)
+                let sleepS = max(failed ? 1 : 0.05, min(intervalS, Double(nextUs) / 1e6 + 0.01))
+                checkAt = ContinuousClock.now + .seconds(sleepS)
+                try await Task.sleep(for: .seconds(min(sleepS, 1)))
             }
         }
     }

@@ -141,9 +141,8 @@ public func buildApplication(
                 tick: { try await store.checkpoint() }, final: { _ = try? await store.checkpoint() }))
     }
     // A service that returns ends the whole server, so switched-off ones are not added at all.
-    if services.stall.timeoutUs > 0 {
-        app.addServices(WatchdogService(stall: services.stall, intervalS: services.config.watchdogIntervalS, logger: logger))
-    }
+    // The watchdog also closes the live streams when the database stops answering: it runs with stall detection off.
+    app.addServices(WatchdogService(stall: services.stall, hub: services.hub, intervalS: services.config.watchdogIntervalS, logger: logger))
     if services.config.retentionSweepMinutes > 0 {
         app.addServices(
             RetentionService(

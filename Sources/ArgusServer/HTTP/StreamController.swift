@@ -53,6 +53,12 @@ struct StreamController {
                 throw APIError.notFound("Batch '\(b)'")
             }
         }
+        // While nothing can be stored, nothing new can be streamed: said, rather than a stream that reads as live
+        // (the watchdog closes the open ones). A client tries again and resumes by id once writes work.
+        if let fault = await store.writeFault(retryAfterS: 2) {
+            throw APIError(
+                status: .serviceUnavailable, detail: fault.streamDetail, headers: [.retryAfter: String(StorageFault.retryAfterS)])
+        }
         // Subscribe before replaying, so an event committed during the replay is queued, not missed.
         let subscribed = try await hub.subscribeFreeingLeft(
             filter, credential: ctx.principal?.credential, expiresUs: ctx.principal?.expiresUs, asAdmin: ctx.principal?.isAdminUser == true)

@@ -147,6 +147,9 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
     /// The 503 `detail` of a request that only reads.
     var readDetail: String { "The server cannot read its database right now: \(reason)." }
 
+    /// The 503 `detail` of a live stream asked for meanwhile.
+    var streamDetail: String { "The server cannot store new events right now: \(reason); live updates resume when it can." }
+
     /// `/health`'s `detail`.
     var healthDetail: String {
         if !heals { return "The server cannot use its database: \(reason)." }

@@ -115,6 +115,10 @@ final class SSEHub: Sendable {
         close { sub in sub.credential.map { revoked($0, sub.expiresUs) } == true }
     }
 
+    /// Closes every stream (the database stopped answering: `WatchdogService`).
+    @discardableResult
+    func closeAll() -> Int { close { _ in true } }
+
     /// Closes every stream `shouldClose` picks, as `close(where:)` says.
     @discardableResult
     private func close(_ shouldClose: (Subscriber) -> Bool) -> Int {

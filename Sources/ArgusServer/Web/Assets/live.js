@@ -67,6 +67,7 @@ export class Live {
         if (es !== this.es) return false;
         // A 5xx is an outage (argus-server down behind a proxy, say), not a refusal: tried again as the browser does.
         if (no?.status >= 500) {
+          this.downWhy = no.detail;
           this.failed();
           return 2000;
         }
@@ -113,7 +114,7 @@ export class Live {
   failed() {
     this.failedAt = nowSeconds();
     if (this.lostAt === null) this.lostAt = this.failedAt;
-    this.retrying(`lost at ${clock(this.lostAt)}`);
+    this.retrying(`lost at ${clock(this.lostAt)}${this.downWhy ? ` · ${this.downWhy}` : ''}`);
   }
 
   /** One more try to resume: counted, with what was lost when. */
@@ -126,6 +127,7 @@ export class Live {
     this.heardFromServerAt = nowSeconds();
     this.lostAt = null;
     this.attempts = 0;
+    this.downWhy = '';
     if (this.state !== 'live') this.set('live', '');
     const id = ev.lastEventId ? Number(ev.lastEventId) : null;
     if (id !== null && Number.isFinite(id)) this.lastID = id;
