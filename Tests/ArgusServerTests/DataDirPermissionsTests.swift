@@ -105,6 +105,43 @@ struct DataDirPermissionsTests {
     }
 
     @Test(
+        "a dir, or a -wal or -shm, that another user owns and left writable to all: refused by every command, not written into for its owner to read",
+        .enabled(if: getuid() == 0, "runs the server as another user (setpriv)"))
+    func anotherUsersWritableFiles() throws {
+        let top = FileManager.default.temporaryDirectory.appendingPathComponent("argus-perm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: top, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(at: top) }
+        #expect(chmod(top.path, 0o755) == 0)
+        // uid 4242's dir, open to all: nobody may write in it, and its owner could read or swap what it holds.
+        let theirs = top.appendingPathComponent("theirs").path
+        #expect(mkdir(theirs, 0o777) == 0 && chmod(theirs, 0o777) == 0 && chown(theirs, 4242, 4242) == 0)
+        for command in [["serve", "--port", "0"], ["token", "create", "--init", "--user", "nobody"]] {
+            let (rc, err) = try Self.asNobody(command + ["--data-dir", theirs])
+            #expect(
+                rc == 1
+                    && err
+                        == "argus-server: Cannot use the data directory \(theirs): it belongs to uid 4242 (mode 777), who could read or replace what the server keeps in it; use a --data-dir of your own.\n",
+                "\(err)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: theirs).isEmpty)
+        // nobody's own dir, open to all, where uid 4242 left a -wal and -shm anyone may write before the first start.
+        let mine = top.appendingPathComponent("mine").path
+        #expect(mkdir(mine, 0o777) == 0 && chmod(mine, 0o777) == 0 && chown(mine, 65534, 65534) == 0)
+        let db = mine + "/argus.sqlite"
+        for suffix in ["-wal", "-shm"] {
+            #expect(FileManager.default.createFile(atPath: db + suffix, contents: nil, attributes: [.posixPermissions: 0o666]))
+            #expect(chown(db + suffix, 4242, 4242) == 0 && chmod(db + suffix, 0o666) == 0)
+        }
+        let (rc, err) = try Self.serveAsNobody(mine)
+        #expect(
+            rc == 1
+                && err
+                    == "argus-server: Cannot use the database's -wal file \(db)-wal: it belongs to uid 4242 (mode 666), who could read what the server writes to it; delete it, or use a --data-dir of your own.\n",
+            "\(err)")
+        #expect(!FileManager.default.fileExists(atPath: db), "nothing is written before the refusal")
+    }
+
+    @Test(
         "another user's data dir, or one under another user's dir: one sentence naming the owner and mode, not a read-only database or a missing one",
         .enabled(if: getuid() == 0, "runs the server as another user (setpriv)"))
     func anotherUsersDir() throws {

@@ -31,6 +31,11 @@ enum DataDirPermissions {
         }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw refuse("it is a file, not a directory.") }
         if access(dataDir, W_OK | X_OK) != 0 && errno == EACCES { throw refuse(notWritable(dataDir, named: "it")) }
+        // Another (non-root) user's dir that this user may write: its owner could swap or read what the server
+        // keeps there. (root runs on any dir: an operator's `sudo argus-server token create` on the service's.)
+        if let owner = otherOwner(st) {
+            throw refuse("it belongs to \(owner), who could read or replace what the server keeps in it; use a --data-dir of your own.")
+        }
         let db = ServerConfig.databasePath(in: dataDir)
         func refuseDatabase(_ why: String) -> ArgusStore.OpenError {
             ArgusStore.OpenError(description: "Cannot use the database \(db): \(why)")
@@ -39,10 +44,26 @@ enum DataDirPermissions {
         if stat(db, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { throw refuseDatabase("it is a directory, not a file.") }
         // The database, or a -wal or -shm another user's run left beside it (SQLite would open the database, then
         // fail to write).
-        for path in files(ofDatabase: db) where access(path, F_OK) == 0 && access(path, R_OK | W_OK) != 0 && errno == EACCES {
+        for path in files(ofDatabase: db) + [db + "-journal"] where lstat(path, &st) == 0 {
             let what = path == db ? "database" : "database's \(path.dropFirst(db.count)) file"
-            throw ArgusStore.OpenError(description: "Cannot use the \(what) \(path): \(notWritable(path, named: "it"))")
+            if access(path, R_OK | W_OK) != 0 && errno == EACCES {
+                throw ArgusStore.OpenError(description: "Cannot use the \(what) \(path): \(notWritable(path, named: "it"))")
+            }
+            // One another user left where it can be written (a -wal planted 0666 before the first start): SQLite
+            // would write every log line and command into a file its owner reads.
+            if let owner = otherOwner(st) {
+                throw ArgusStore.OpenError(
+                    description:
+                        "Cannot use the \(what) \(path): it belongs to \(owner), who could read what the server writes to it; delete it, or use a --data-dir of your own."
+                )
+            }
         }
+    }
+
+    /// "bob (mode 777)" when `st` is another user's, and this process is not root's; else nil.
+    static func otherOwner(_ st: stat) -> String? {
+        guard geteuid() != 0, st.st_uid != geteuid(), st.st_uid != 0 else { return nil }
+        return "\(userName(st.st_uid)) (mode \(String(format: "%03o", st.st_mode & 0o7777)))"
     }
 
     /// "a symbolic link to T, which does not exist" (or "…, which loops back to itself") when `path` is one.
