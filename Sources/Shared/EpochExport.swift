@@ -6,7 +6,8 @@
 ///   cell. A non-finite value is empty too: ingest stores NaN and ±infinity alike as null (listing the key in the
 ///   row's `nonfinite`), so which one it was is not known; pandas reads an empty cell as NaN. A fixed metric sent as
 ///   text (`"lr": "auto"`) is that text. Numbers are written as stored; lines end with CRLF. A name or text that a
-///   spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a CR) is written after a `'`.
+///   spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a CR) is written after a `'`;
+///   control characters in a name or text (a line break, an escape sequence) are written as spaces.
 public struct EpochExport: Sequence, IteratorProtocol, Sendable {
     public enum Format: String, CaseIterable, Sendable {
         case csv, jsonl
@@ -106,11 +107,14 @@ public struct EpochExport: Sequence, IteratorProtocol, Sendable {
     /// name, say): such a cell is written after a `'`, which spreadsheets show as text, as OWASP advises.
     static let formulaStarts: Set<UInt8> = [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D]
 
-    /// One RFC 4180 field of text (a name or a text value; numbers are written as they are): quoted, its quotes
-    /// doubled, when it holds a comma, a quote or a line break; after a `'` when it would start a formula.
-    static func writeCell(_ text: [UInt8], into out: inout [UInt8]) {
+    /// One RFC 4180 field of text (a name or a text value; numbers are written as they are): its control characters
+    /// (an escape sequence in a metric's name) as spaces (`TerminalText.printable`), since a CSV file is `cat` to a
+    /// terminal; quoted, its quotes doubled, when it holds a comma or a quote; after a `'` when it would start a formula.
+    static func writeCell(_ raw: [UInt8], into out: inout [UInt8]) {
+        let text =
+            raw.contains { $0 < 0x20 || $0 >= 0x7F } ? Array(TerminalText.printable(String(decoding: raw, as: UTF8.self)).utf8) : raw
         let bytes = text.first.map(formulaStarts.contains) == true ? [UInt8(ascii: "'")] + text : text
-        let special: Set<UInt8> = [UInt8(ascii: ","), UInt8(ascii: "\""), 0x0A, 0x0D]
+        let special: Set<UInt8> = [UInt8(ascii: ","), UInt8(ascii: "\"")]
         guard bytes.contains(where: special.contains) else {
             out.append(contentsOf: bytes)
             return

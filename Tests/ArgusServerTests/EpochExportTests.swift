@@ -99,6 +99,16 @@ struct EpochExportTests {
         let cell = Dictionary(uniqueKeysWithValues: zip(records[0], records[1]))
         #expect(records[0].contains("'=HYPERLINK(\"http://x\",\"y\")") && records[0].contains("'@SUM(A1)"), "\(records[0])")
         #expect(cell["lr"] == "'+1" && cell["train_loss"] == "-0.5", "\(cell)")
+        // Escape sequences in a name or text (the file is `cat` to a terminal): spaces, never ESC, BEL or a C1 CSI.
+        try c.mustPost(
+            Ev.make(
+                "job_epoch", batch: "b", job: "k",
+                data: ["epoch": 0, "m\u{1B}]0;HACKED\u{07}\u{1B}[2J\u{9B}1m": 3, "two\nlines": 4, "lr": "auto\u{1B}[31m"]))
+        let hostile = try c.get(APIPath.epochs("b", "k", format: "csv")).text
+        #expect(!hostile.unicodeScalars.contains { TerminalText.isControl($0) && $0 != "\r" && $0 != "\n" }, "\(hostile.debugDescription)")
+        let h = parseCSV(hostile)
+        #expect(h[0] == ["epoch", "timestamp", "lr", "m ]0;HACKED  [2J 1m", "train_loss", "two lines", "val_loss"], "\(h[0])")
+        #expect(h[1][2] == "auto [31m", "\(h[1])")
     }
 
     @Test("a bad format is a 422 sentence naming the accepted ones; 404 and 401 as the route has them")
