@@ -10,12 +10,12 @@ struct RevocationSweepTests {
     func streamOpenedDuringASweepStaysOpen() throws {
         let hub = SSEHub(bufferChunks: 16, logger: Logger(label: "test"))
         let filter = try ChannelFilter.parse("batch:b1")
-        let revoked = try #require(hub.subscribe(filter, credential: .token(1)))
-        let kept = try #require(hub.subscribe(filter, credential: .token(2)))
+        let revoked = try hub.subscribe(filter, credential: .token(1)).get()
+        let kept = try hub.subscribe(filter, credential: .token(2)).get()
         // The sweep reads which credentials are open, then asks the database about them ...
         let checked = hub.openCredentials
         // ... and a stream with a valid token subscribes meanwhile (it was authenticated a moment ago).
-        let late = try #require(hub.subscribe(filter, credential: .token(3)))
+        let late = try hub.subscribe(filter, credential: .token(3)).get()
         // Token 1 was revoked; 2 is still valid; 3 was not asked about, so the database said nothing of it.
         #expect(hub.close(checked: checked, valid: [.token(2)]) == 1)
         #expect(revoked.closed.isSet)

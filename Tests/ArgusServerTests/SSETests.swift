@@ -107,7 +107,9 @@ struct SSETests {
         #expect(ids.first! > Int(lastSeen)!)
     }
 
-    @Test("open streams per token are capped (ARGUS_MAX_STREAMS_PER_TOKEN): one more is 429; another token is unaffected")
+    @Test(
+        "open streams per token, per share link and per user are capped (ARGUS_MAX_STREAMS_PER_TOKEN): one more is 429 saying which; another user is unaffected"
+    )
     func streamsPerToken() throws {
         // A closed stream frees its slot when the server next writes to it: at the latest the keepalive.
         let s = try TestServer(env: ["ARGUS_MAX_STREAMS_PER_TOKEN": "2", "ARGUS_SSE_KEEPALIVE_S": "0.5"])
@@ -148,6 +150,28 @@ struct SSETests {
             seventeenth.detail
                 == "This share link is open in 16 places already, the most the server allows for one link: try again later, or ask its owner for a link of your own.",
             "\(seventeenth.text)")
+        // One user's streams, over all their tokens, sessions and share links, are capped at 16 times a token's (32
+        // here): links minted one after another cannot take every connection the server has.
+        let share2 = try #require(try ShareTests.mint(s.client(token), "b")["token"]?.stringValue)
+        let more = (0..<16).map { _ in SSECollector(url: "\(s.url)/api/sse?channels=batch:b&token=\(share2)", token: nil) }
+        defer { more.forEach { $0.stop() } }
+        for v in more { try v.waitUntilConnected() }
+        let share3 = try #require(try ShareTests.mint(s.client(token), "b")["token"]?.stringValue)
+        let overUser = try s.client(share3).get("/api/sse?channels=batch:b")
+        #expect(
+            overUser.status == 429
+                && overUser.detail
+                    == "The owner of this batch has 32 streams open already, with their share links, the most the server allows one user: try again later.",
+            "\(overUser.text)")
+        let own = try s.client(try s.token(user: "alice")).get("/api/sse?channels=batch:b")
+        #expect(
+            own.status == 429 && own.detail.hasPrefix("You have 32 streams open already, over your tokens, sessions and share links"),
+            "\(own.text)")
+        let bob = try s.token(user: "bob")
+        try s.client(bob).mustPost(Ev.make("job_start", batch: "bobs", job: "j"))
+        let bobs = SSECollector(url: sseURL(s, "batch:bobs"), token: bob)
+        defer { bobs.stop() }
+        try bobs.waitUntilConnected()
     }
 
     @Test("at the cap, streams whose clients left are found at once: a page opened right after others closed gets its stream")

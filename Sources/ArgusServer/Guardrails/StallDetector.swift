@@ -182,9 +182,10 @@ struct WatchdogService: Service {
             while !Task.isCancelled {
                 // Every replica notes an outage, so that whichever watches next gives the runs their time.
                 let down = await stall.noteOutage()
-                if down, !wasDown {
-                    let n = hub.closeAll()
-                    logger.warning("the database does not answer or refuses writes: closed \(n) live stream(s); they resume when it works")
+                if Task.isCancelled { break }
+                // (What failed is logged where it failed: a write, a read, the listener.)
+                if down, !wasDown, case let n = hub.finishAll(), n > 0 {
+                    logger.notice("the database does not answer or refuses writes: ended \(n) live stream(s); they resume when it works")
                 }
                 wasDown = down
                 // Replicas: one of them watches at a time; the others look again each second, ready to take over.

@@ -48,11 +48,20 @@ struct StreamController {
         guard ["event", "comment"].contains(keepaliveForm) else {
             throw APIError.unprocessable("keepalive must be event or comment, got '\(keepaliveForm.prefix(40))'.")
         }
+        var owners: Set<Int64> = []
         for b in filter.batchIDs.sorted() {
-            guard try await store.batch(b, scope: scope) != nil else {
+            guard let batch = try await store.batch(b, scope: scope) else {
                 throw APIError.notFound("Batch '\(b)'")
             }
+            owners.insert(batch.ownerID)
         }
+        // Whose streams this one counts among: the caller's, or for a share link its batch's owner's.
+        let user: Int64? =
+            switch ctx.principal {
+            case .user(let u)?: u.id
+            case .share?: owners.first
+            default: nil
+            }
         // While nothing can be stored, nothing new can be streamed: said, rather than a stream that reads as live
         // (the watchdog closes the open ones). A client tries again and resumes by id once writes work.
         if let fault = await store.writeFault(retryAfterS: 2) {
@@ -61,13 +70,20 @@ struct StreamController {
         }
         // Subscribe before replaying, so an event committed during the replay is queued, not missed.
         let subscribed = try await hub.subscribeFreeingLeft(
-            filter, credential: ctx.principal?.credential, expiresUs: ctx.principal?.expiresUs, asAdmin: ctx.principal?.isAdminUser == true)
-        guard let (subID, live, closed) = subscribed else {
+            filter, credential: ctx.principal?.credential, expiresUs: ctx.principal?.expiresUs,
+            asAdmin: ctx.principal?.isAdminUser == true, user: user)
+        guard case .success(let (subID, live, closed)) = subscribed else {
             // Only a stream with a credential is ever refused.
             let credential = ctx.principal?.credential
             let limit = credential.map(hub.limit) ?? hub.maxPerCredential
             let detail =
-                if case .share? = credential {
+                if case .failure(.user) = subscribed {
+                    if case .share? = credential {
+                        "The owner of this batch has \(hub.maxPerUser) streams open already, with their share links, the most the server allows one user: try again later."
+                    } else {
+                        "You have \(hub.maxPerUser) streams open already, over your tokens, sessions and share links, the most the server allows one user (16 times ARGUS_MAX_STREAMS_PER_TOKEN); close some first."
+                    }
+                } else if case .share? = credential {
                     // Said to whoever opened a link someone passed round, who can close none of the others.
                     "This share link is open in \(limit) places already, the most the server allows for one link: try again later, or ask its owner for a link of your own."
                 } else {

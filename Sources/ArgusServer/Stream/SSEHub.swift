@@ -27,6 +27,17 @@ final class SSEHub: Sendable {
         var closed: SSEClosedFlag
         /// Opened by an admin, who may have read another user's batch: closed when the user is no longer one.
         var asAdmin = false
+        /// The user whose streams this one counts among (`maxPerUser`): the caller, or for a share link the batch's
+        /// owner.
+        var user: Int64?
+    }
+
+    /// Which cap refused a stream.
+    enum Refusal: Error {
+        /// The credential's (`limit(for:)`).
+        case credential
+        /// The user's, over all their tokens, sessions and share links (`maxPerUser`).
+        case user
     }
 
     private let state = Mutex<(next: Int, subs: [Int: Subscriber])>((0, [:]))
@@ -36,6 +47,14 @@ final class SSEHub: Sendable {
     let logger: Logger
 
     let metrics: ServerMetrics
+
+    /// Open streams per user at most, over all their credentials and their batches' share links: 16 times a
+    /// credential's, so that sessions made one after another, or share links minted one after another, cannot take
+    /// every connection the server has (ARGUS_MAX_CONNECTIONS) from everyone else.
+    var maxPerUser: Int {
+        let (limit, overflow) = maxPerCredential.multipliedReportingOverflow(by: 16)
+        return overflow ? .max : limit
+    }
 
     init(bufferChunks: Int, maxPerCredential: Int = .max, logger: Logger, metrics: ServerMetrics = ServerMetrics()) {
         self.bufferChunks = bufferChunks
@@ -54,40 +73,40 @@ final class SSEHub: Sendable {
         return overflow ? .max : limit
     }
 
-    /// Subscribes a stream; nil when its credential already holds `limit(for:)` streams.
-    func subscribe(_ filter: ChannelFilter, credential: Credential? = nil, expiresUs: Int64? = nil, asAdmin: Bool = false)
-        -> (id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag)?
-    {
+    /// Subscribes a stream; refused when its credential already holds `limit(for:)` streams, or its user `maxPerUser`.
+    func subscribe(
+        _ filter: ChannelFilter, credential: Credential? = nil, expiresUs: Int64? = nil, asAdmin: Bool = false, user: Int64? = nil
+    ) -> Result<(id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag), Refusal> {
         let (stream, cont) = AsyncStream<SSEChunk>.makeStream(
             bufferingPolicy: .bufferingOldest(bufferChunks))
         let closed = SSEClosedFlag()
-        let id: Int? = state.withLock { s in
+        let id: Result<Int, Refusal> = state.withLock { s in
             if let credential, s.subs.values.lazy.filter({ $0.credential == credential }).count >= limit(for: credential) {
-                return nil
+                return .failure(.credential)
             }
+            if let user, s.subs.values.lazy.filter({ $0.user == user }).count >= maxPerUser { return .failure(.user) }
             s.next += 1
             s.subs[s.next] = Subscriber(
                 filter: filter, continuation: cont, lastSendUs: ArgusStore.nowUs(), credential: credential,
-                expiresUs: expiresUs, closed: closed, asAdmin: asAdmin)
-            return s.next
+                expiresUs: expiresUs, closed: closed, asAdmin: asAdmin, user: user)
+            return .success(s.next)
         }
-        guard let id else { return nil }
-        return (id, stream, closed)
+        return id.map { ($0, stream, closed) }
     }
 
-    /// `subscribe`, and at the credential's cap, first finds its streams whose clients have gone: some may belong to
-    /// pages already left (a reader clicking through jobs). Writing to them finds out: the first write reaches a
-    /// closed peer, whose answer (a reset) makes a later one fail and end that stream. It probes and asks again for up
-    /// to a second before it refuses (nil).
-    func subscribeFreeingLeft(_ filter: ChannelFilter, credential: Credential?, expiresUs: Int64?, asAdmin: Bool = false)
-        async throws -> (id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag)?
-    {
-        var subscribed = subscribe(filter, credential: credential, expiresUs: expiresUs, asAdmin: asAdmin)
-        guard let credential else { return subscribed }
-        for _ in 0..<10 where subscribed == nil {
-            probe(credential)
+    /// `subscribe`, and at a cap, first finds the streams under it whose clients have gone: some may belong to pages
+    /// already left (a reader clicking through jobs). Writing to them finds out: the first write reaches a closed
+    /// peer, whose answer (a reset) makes a later one fail and end that stream. It probes and asks again for up to a
+    /// second before it refuses.
+    func subscribeFreeingLeft(
+        _ filter: ChannelFilter, credential: Credential?, expiresUs: Int64?, asAdmin: Bool = false, user: Int64? = nil
+    ) async throws -> Result<(id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag), Refusal> {
+        var subscribed = subscribe(filter, credential: credential, expiresUs: expiresUs, asAdmin: asAdmin, user: user)
+        for _ in 0..<10 {
+            guard case .failure(let cap) = subscribed else { break }
+            sendKeepalive { cap == .credential ? $0.credential == credential : $0.user == user }
             try await Task.sleep(for: .milliseconds(100))
-            subscribed = subscribe(filter, credential: credential, expiresUs: expiresUs, asAdmin: asAdmin)
+            subscribed = subscribe(filter, credential: credential, expiresUs: expiresUs, asAdmin: asAdmin, user: user)
         }
         return subscribed
     }
@@ -114,10 +133,6 @@ final class SSEHub: Sendable {
     func close(where revoked: (Credential, Int64?) -> Bool) -> Int {
         close { sub in sub.credential.map { revoked($0, sub.expiresUs) } == true }
     }
-
-    /// Closes every stream (the database stopped answering: `WatchdogService`).
-    @discardableResult
-    func closeAll() -> Int { close { _ in true } }
 
     /// Closes every stream `shouldClose` picks, as `close(where:)` says.
     @discardableResult
@@ -200,8 +215,6 @@ final class SSEHub: Sendable {
 
     /// Sends a keepalive to every stream of `credential` now: the write to one whose client has gone (a page left for
     /// another) fails at once and frees its slot, instead of at the next keepalive, up to 15 s later.
-    func probe(_ credential: Credential) { sendKeepalive { $0.credential == credential } }
-
     /// Sends a keepalive comment to every connection silent for `silenceS`; a dead peer's write fails and ends it.
     func keepalive(silenceS: Double) {
         let cutoff = ArgusStore.nowUs() - Int64(silenceS * 1_000_000)
@@ -218,13 +231,17 @@ final class SSEHub: Sendable {
         }
     }
 
-    func finishAll() {
+    /// Ends every stream after what it has buffered (the server stops; its database stopped answering:
+    /// `WatchdogService`). Returns how many there were.
+    @discardableResult
+    func finishAll() -> Int {
         let subs = state.withLock { s in
             let all = s.subs
             s.subs = [:]
             return all
         }
         for sub in subs.values { sub.continuation.finish() }
+        return subs.count
     }
 }
 
