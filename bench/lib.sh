@@ -10,7 +10,7 @@ serve() {
   local out=$1
   shift
   mkdir -p "$out"
-  ARGUS_INGEST_RATE=0 ARGUS_RETENTION_SWEEP_MINUTES=0 ARGUS_MAX_STREAMS_PER_TOKEN=100000 \
+  ARGUS_INGEST_RATE=0 ARGUS_INGEST_MB_RATE=0 ARGUS_RETENTION_SWEEP_MINUTES=0 ARGUS_MAX_STREAMS_PER_TOKEN=100000 \
     $bin serve --port 0 "$@" >"$out/out" 2>"$out/log" &
   srv_pid=$!
   for _ in $(seq 200); do grep -q listening "$out/out" 2>/dev/null && break; sleep 0.05; done

@@ -18,7 +18,7 @@ for product in argus-server argus-bench; do
 done
 # Every stream uses the bench's one token, so the per-token stream cap is lifted; the sweeper and the stall
 # detector stay out of the way.
-ARGUS_INGEST_RATE=0 ARGUS_MAX_STREAMS_PER_TOKEN=100000 ARGUS_MAX_CONNECTIONS=$((subs + 100)) \
+ARGUS_INGEST_RATE=0 ARGUS_INGEST_MB_RATE=0 ARGUS_MAX_STREAMS_PER_TOKEN=100000 ARGUS_MAX_CONNECTIONS=$((subs + 100)) \
   ARGUS_RETENTION_SWEEP_MINUTES=0 \
   $bin/argus-server serve --port 0 --data-dir "$dir/data" >"$dir/out" 2>"$dir/log" &
 pid=$!

@@ -15,7 +15,7 @@ dir=$(mktemp -d)
 pid=
 trap 'kill $pid 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 start_server() { # extra env...
-  env ARGUS_INGEST_RATE=0 "$@" $bin serve --port 0 --data-dir "$dir/data" >"$dir/out" 2>"$dir/log" &
+  env ARGUS_INGEST_RATE=0 ARGUS_INGEST_MB_RATE=0 "$@" $bin serve --port 0 --data-dir "$dir/data" >"$dir/out" 2>"$dir/log" &
   pid=$!
   for _ in $(seq 200); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.05; done
   url=$(grep -o 'http://[0-9.:]*' "$dir/out")

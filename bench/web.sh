@@ -17,7 +17,7 @@ swift build "${build[@]}" --product argus-server >/dev/null
 bin=$(swift build -c "$config" --show-bin-path)/argus-server
 dir=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
-ARGUS_INGEST_RATE=0 ARGUS_RETENTION_SWEEP_MINUTES=0 "$bin" serve --port 0 --data-dir "$dir" >"$dir/out" 2>"$dir/log" &
+ARGUS_INGEST_RATE=0 ARGUS_INGEST_MB_RATE=0 ARGUS_RETENTION_SWEEP_MINUTES=0 "$bin" serve --port 0 --data-dir "$dir" >"$dir/out" 2>"$dir/log" &
 pid=$!
 for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.05; done
 url=$(grep -o 'http://[0-9.:]*' "$dir/out")

@@ -142,7 +142,7 @@ REASONS = {
     "413": "The declared or actual body is over the route's limit.",
     "415": "Content-Type is not JSON (ingest: schema_version is not \"1.1\").",
     "422": "A parameter or the body is malformed.",
-    "429": "Over the token's budget (ARGUS_INGEST_RATE, ARGUS_ACTION_RATE, ARGUS_MAX_STREAMS_PER_TOKEN); Retry-After says when to try again.",
+    "429": "Over the token's budget (ARGUS_INGEST_RATE, ARGUS_INGEST_MB_RATE, ARGUS_ACTION_RATE, ARGUS_MAX_STREAMS_PER_TOKEN); Retry-After says when to try again.",
     "431": "The request line and headers are over ARGUS_MAX_HEADER_KB; the connection is closed.",
     "503": "The database cannot be written or read for a disk fault (full, read-only, I/O error), and `detail` says which and "
            "whether anything from the request was stored (a stream is refused while new events cannot be stored); or ARGUS_MAX_CONNECTIONS connections are open (answered before "

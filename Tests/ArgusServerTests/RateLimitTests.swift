@@ -29,6 +29,27 @@ struct RateLimitTests {
         #expect(epochs.filter { ($0["epoch"]?.intValue ?? 0) < 999 }.count == 220)
     }
 
+    @Test("ingest bytes: long lines within the events' budget are 429 past ARGUS_INGEST_MB_RATE; another token is unaffected")
+    func ingestBytes() throws {
+        let s = try TestServer(env: ["ARGUS_INGEST_MB_RATE": "0.2"])  // 2 MB saved up, then 0.2 MB a second
+        let alice = s.client(try s.token(user: "alice"))
+        let line = String(repeating: "x", count: 100_000)
+        let lines = { (n: Int, batch: String) in
+            (0..<n).map { _ in Ev.make("log_line", batch: batch, job: "j", data: ["line": .string(line)]) }
+        }
+        #expect(try alice.postBatch(lines(25, "b")).json?["accepted"] == 25)
+        let refused = try alice.postBatch(lines(25, "b"))
+        #expect(refused.status == 429, "\(refused.text)")
+        #expect(
+            refused.detail.hasPrefix("Rate limit: this token may send 0.2 MB a second (ARGUS_INGEST_MB_RATE); retry in "),
+            "\(refused.detail)")
+        #expect(refused.headers["retry-after"] != nil)
+        let bob = s.client(try s.token(user: "bob"))
+        #expect(try bob.postBatch(lines(25, "c")).json?["accepted"] == 25)
+        let stored = try alice.mustGet(APIPath.batch("b") + "/log-lines?limit=100").arrayValue ?? []
+        #expect(stored.count == 25, "nothing of the refused batch was stored")
+    }
+
     @Test("actions: stop, rerun, share and mark failed share one bucket per token")
     func actions() throws {
         let s = try TestServer(env: ["ARGUS_ACTION_RATE": "0.1"])  // 3 saved up

@@ -24,6 +24,7 @@ public struct ServerConfig: Sendable {
     public var maxStreamsPerCredential = 32
     /// Events a second each token may send (a bucket holding 10 seconds' worth); 0 = no limit.
     public var ingestRate = 5000.0
+    public var ingestMBRate = 8.0
     /// Actions (stop, rerun, mark failed, share) a second each token may ask for (a bucket of 30 s); 0 = no limit.
     public var actionRate = 1.0
     /// Who may read `GET /metrics`: `loopback` (anyone on this machine, else a token), `token` or `open`.
@@ -109,6 +110,9 @@ public struct ServerConfig: Sendable {
             name: "ARGUS_INGEST_RATE", defaultText: "5000",
             meaning: "events a second per token, 10 s of it saved up (more gets 429 + Retry-After; 0 = off)"),
         .init(
+            name: "ARGUS_INGEST_MB_RATE", defaultText: "8",
+            meaning: "megabytes of events a second per token, 10 s of it saved up (more gets 429 + Retry-After; 0 = off)"),
+        .init(
             name: "ARGUS_ACTION_RATE", defaultText: "1",
             meaning: "stop/rerun/share/mark-failed a second per token, 30 saved up (0 = off)"),
         .init(
@@ -191,7 +195,9 @@ public struct ServerConfig: Sendable {
         try number("ARGUS_RETENTION_JOB_EPOCH_DAYS", &c.retentionJobEpochDays)
         try number("ARGUS_RETENTION_EVENT_OTHER_DAYS", &c.retentionEventOtherDays)
         try number("ARGUS_RETENTION_SWEEP_MINUTES", &c.retentionSweepMinutes)
-        for (name, target) in [("ARGUS_INGEST_RATE", \ServerConfig.ingestRate), ("ARGUS_ACTION_RATE", \.actionRate)] {
+        for (name, target) in [
+            ("ARGUS_INGEST_RATE", \ServerConfig.ingestRate), ("ARGUS_INGEST_MB_RATE", \.ingestMBRate), ("ARGUS_ACTION_RATE", \.actionRate),
+        ] {
             guard let v = text(name) else { continue }
             guard let d = Double(v), d.isFinite, d >= 0, d <= 1e9 else {
                 throw ConfigError(description: "\(name) must be a number from 0 (no limit) to 1000000000, got '\(v)'.")

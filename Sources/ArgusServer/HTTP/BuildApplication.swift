@@ -72,7 +72,9 @@ func buildRouter(_ services: ArgusServices) -> Router<ArgusRequestContext> {
     IngestController(
         pipeline: services.pipeline, maxBodyBytes: services.config.maxBodyBytes, clock: clock,
         limiter: RateLimiter(
-            rate: services.config.ingestRate, burstSeconds: 10, variable: "ARGUS_INGEST_RATE", unit: "events", clock: clock)
+            rate: services.config.ingestRate, burstSeconds: 10, variable: "ARGUS_INGEST_RATE", unit: "events", clock: clock),
+        bytesLimiter: RateLimiter(
+            rate: services.config.ingestMBRate, burstSeconds: 10, variable: "ARGUS_INGEST_MB_RATE", unit: "MB", clock: clock)
     )
     .register(on: router)
     ReadController(store: services.store, actions: policy).register(on: router)

@@ -10,6 +10,9 @@ struct IngestController {
     let clock: ServerClock
     /// ARGUS_INGEST_RATE, per token, one unit per event.
     let limiter: RateLimiter
+    /// Megabytes of request body a second per token (ARGUS_INGEST_MB_RATE): events with long lines fill a disk
+    /// well within the events' budget.
+    let bytesLimiter: RateLimiter
 
     func register(on router: Router<ArgusRequestContext>) {
         router.post("/api/events") { req, ctx in try await single(req, ctx) }
@@ -25,12 +28,17 @@ struct IngestController {
         return u
     }
 
-    func body(_ req: Request) async throws -> JSON { try await req.jsonBody(limit: maxBodyBytes, limitSetBy: "ARGUS_MAX_BODY_MB") }
+    /// The request's JSON, its bytes spent from the token's byte budget (`bytesLimiter`, ARGUS_INGEST_MB_RATE).
+    func body(_ req: Request, _ user: UserPrincipal) async throws -> JSON {
+        let (json, bytes) = try await req.jsonBodyAndSize(limit: maxBodyBytes, limitSetBy: "ARGUS_MAX_BODY_MB")
+        try bytesLimiter.spend(Double(bytes) / 1_000_000, key: user.tokenID)
+        return json
+    }
 
     func single(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let user = try reporter(ctx)
         try limiter.spend(1, key: user.tokenID)
-        let event = try IngestController.event(try await body(req), nowUs: clock.nowUs())
+        let event = try IngestController.event(try await body(req, user), nowUs: clock.nowUs())
         let outcome = try await pipeline.submit([IngestItem(event: event, user: user)])[0]
         switch outcome {
         case .accepted(let id):
@@ -63,8 +71,8 @@ struct IngestController {
 
     func batch(_ req: Request, _ ctx: ArgusRequestContext) async throws -> Response {
         let user = try reporter(ctx)
-        let items = try IngestController.batchItems(try await body(req))
-        try limiter.spend(items.count, key: user.tokenID)
+        let items = try IngestController.batchItems(try await body(req, user))
+        try limiter.spend(Double(items.count), key: user.tokenID)
         var results = [JSON](repeating: .null, count: items.count)
         var toStore: [IngestItem] = []
         var positions: [Int] = []

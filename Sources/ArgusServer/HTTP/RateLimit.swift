@@ -24,10 +24,10 @@ final class RateLimiter: Sendable {
     }
 
     /// Spends `cost` units of `key`'s bucket, or throws 429 saying when the request would fit.
-    func spend(_ cost: Int, key: Int64) throws {
+    func spend(_ cost: Double, key: Int64) throws {
         guard rate > 0, cost > 0 else { return }
         let now = clock.nowUs()
-        let need = min(Double(cost), burst)
+        let need = min(cost, burst)
         let wait: Double? = buckets.withLock { b in
             var (tokens, at) = b[key] ?? (burst, now)
             tokens = min(burst, tokens + Double(max(0, now - at)) / 1e6 * rate)
@@ -44,7 +44,7 @@ final class RateLimiter: Sendable {
         throw APIError(
             status: .tooManyRequests,
             detail:
-                "Rate limit: this token may send \(Self.figure(rate)) \(rate == 1 ? String(unit.dropLast()) : unit) a second (\(variable)); retry in \(seconds) s.",
+                "Rate limit: this token may send \(Self.figure(rate)) \(rate == 1 && unit.hasSuffix("s") ? String(unit.dropLast()) : unit) a second (\(variable)); retry in \(seconds) s.",
             headers: [.retryAfter: String(seconds)])
     }
 

@@ -10,8 +10,13 @@ extension Request {
     /// The body as JSON. An empty body is `ifEmpty` when given (routes whose body is optional), else 422.
     /// `limitSetBy`: the variable that sets `limit`, named in the 413; nil for a route's own fixed limit.
     func jsonBody(limit: Int, limitSetBy: String? = nil, ifEmpty: JSON? = nil) async throws -> JSON {
+        try await jsonBodyAndSize(limit: limit, limitSetBy: limitSetBy, ifEmpty: ifEmpty).json
+    }
+
+    /// `jsonBody`, and how many bytes the body had.
+    func jsonBodyAndSize(limit: Int, limitSetBy: String? = nil, ifEmpty: JSON? = nil) async throws -> (json: JSON, bytes: Int) {
         // A bare `POST` (curl -X POST, a form with no fields) says nothing, whatever Content-Type came with it.
-        if let ifEmpty, headers[.contentLength] == "0" { return ifEmpty }
+        if let ifEmpty, headers[.contentLength] == "0" { return (ifEmpty, 0) }
         try requireJSONContentType()
         let buffer: ByteBuffer
         do {
@@ -19,8 +24,8 @@ extension Request {
         } catch is NIOTooManyBytesError {
             throw APIError.tooLarge(limit: limit, setBy: limitSetBy)
         }
-        if buffer.readableBytes == 0, let ifEmpty { return ifEmpty }
-        return try buffer.withUnsafeReadableBytes { try Request.decodeJSON($0) }
+        if buffer.readableBytes == 0, let ifEmpty { return (ifEmpty, 0) }
+        return (try buffer.withUnsafeReadableBytes { try Request.decodeJSON($0) }, buffer.readableBytes)
     }
 
     /// A body's bytes as JSON, or the 422 every route answers for malformed JSON (the `ingest` fuzz target's entry).
