@@ -110,6 +110,9 @@ struct WebPageTests {
     @Test("a 503 while the server's database is down (or a proxy's 502) is an outage: tries counted with its sentence; back up, live")
     func gatewayOutage() throws { try run("gateway_outage") }
 
+    @Test("an action whose answer is cut off on the way says it may have been done, not a script error")
+    func lostAnswer() throws { try run("lost_answer") }
+
     @Test("a link shared before the batch's first job opens that job when it starts, without a reload")
     func shareBeforeJobs() throws { try run("share_before_jobs") }
 

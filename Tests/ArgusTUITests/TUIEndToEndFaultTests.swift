@@ -97,7 +97,7 @@ extension TUIEndToEndTests {
     }
 
     @Test(
-        "a misbehaving /view at start: a 500 with its detail, a 502 without, truncated JSON — each said; the job appears once the server behaves"
+        "a misbehaving /view at start: a 500 with its detail, a 502 without, truncated JSON — each said; the job appears once the server behaves; an action's lost answer is said as such"
     )
     func misbehavingViewAtStart() throws {
         let s = try TestServer()
@@ -118,6 +118,12 @@ extension TUIEndToEndTests {
         for invented in ["running", "STATUS", "LOSS"] { #expect(!pane.contains(invented), "\(pane)") }
         proxy.passAll()
         try t.wait("the job once the server behaves") { $0.contains("● live") && $0.contains("1━train_loss") && $0.contains("@2") }
+        // An action whose answer is lost on the way was carried out: said so, never "failed".
+        proxy.set(.cutReply, for: "/api/batches/b1/shares")
+        t.send("S")
+        let lost = try t.wait("the lost answer") { $0.contains("Share: the connection broke before its answer, so the server may") }
+        #expect(!lost.contains("Share failed"), "\(lost)")
+        #expect(try s.client(token).mustGet(APIPath.shares("b1")).arrayValue?.count == 1, "the server made the link")
         t.send("q")
     }
 

@@ -20,6 +20,9 @@ public final class FaultProxy: @unchecked Sendable {
         /// Forward, but send only the first half of the reply's body (with a `Content-Length` that says so):
         /// valid HTTP carrying truncated JSON.
         case truncateBody
+        /// Forward, and once the real server answers, send the client the start of its status line and close: the
+        /// request was carried out, its answer lost on the way.
+        case cutReply
         /// Accept the request, then send nothing, ever (until the client gives up).
         case stall
         /// Accept the request and wait until the rule changes, then act on the new one: holds a client's
@@ -189,7 +192,7 @@ public final class FaultProxy: @unchecked Sendable {
         case .stall:
             waitUntilClosed(client)
             return
-        case .pass, .truncateBody, .hold: break
+        case .pass, .truncateBody, .hold, .cutReply: break
         }
         // The request body, if any, follows the head.
         let length = Int(head.headers["content-length"] ?? "0") ?? 0
@@ -209,6 +212,10 @@ public final class FaultProxy: @unchecked Sendable {
         guard Wire.send(upstream, Array(forwarded.utf8) + buffered.prefix(length)) else { return }
         var reply: [UInt8] = []
         guard let answer = Wire.readHead(upstream, &reply) else { return }
+        if rule == .cutReply {
+            _ = Wire.send(client, Array((answer.lines.first ?? "HTTP/1.1").prefix(11).utf8))
+            return
+        }
         let status = Int(answer.lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
         let chunked = answer.headers["transfer-encoding"]?.lowercased().contains("chunked") == true
         let kept = answer.lines.filter { line in

@@ -334,6 +334,7 @@ class Relay:
         self.sockets = []
         self.refusing = False
         self.answer = None
+        self.cut = None  # a request start whose answer is cut off once the server has given it (cut_reply)
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self):
@@ -351,13 +352,13 @@ class Relay:
                 continue
             upstream = socket.create_connection(self.target)
             self.sockets += [client, upstream]
-            flag = [False, False]  # frozen, carries an event stream
+            flag = [False, False, False]  # frozen, carries an event stream, its answer to be cut
             self.open.append(flag)
-            for a, z in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self.pump, args=(a, z, flag), daemon=True).start()
+            for a, z, answer in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self.pump, args=(a, z, flag, answer), daemon=True).start()
 
-    @staticmethod
-    def pump(a, z, flag):
+    def pump(self, a, z, flag, answer):
+        import socket
         try:
             while True:
                 data = a.recv(65536)
@@ -365,11 +366,23 @@ class Relay:
                     break
                 if data.startswith(b"GET /api/sse"):
                     flag[1] = True
+                if not answer and self.cut and data.startswith(self.cut):
+                    flag[2], self.cut = True, None
+                if answer and flag[2]:
+                    z.sendall(data[:data.find(b"\r\n") + 2])  # its status line: carried out, its answer lost
+                    for sock in (z, a):  # shut down, not only closed: the other pump's recv holds them open
+                        sock.shutdown(socket.SHUT_RDWR)
+                        sock.close()
+                    break
                 while flag[0]:
                     time.sleep(0.05)  # frozen: held, never passed on
                 z.sendall(data)
         except OSError:
             pass
+
+    def cut_reply(self, start):
+        """The next request starting with `start` is carried out, and its answer cut off after the status line."""
+        self.cut = start
 
     def freeze(self):
         for flag in self.open:
@@ -504,6 +517,20 @@ def share_minted(b):
     b.get(url.replace("?job=", "%20?job=", 1))
     wait_ready(b)
     check(JOB2 in (b.text("#crumbs") or ""), f"the link with %20 opened {b.text('#crumbs')!r}")
+
+
+@scenario
+def lost_answer(b):
+    """An action whose answer is cut off on the way was carried out: the page says it may have been done (before, a
+    script error about a null reply), and the link made then is on the server."""
+    relay = live_behind_relay(b)
+    b.wait_js("document.querySelector('#act-share') && !document.querySelector('#act-share').disabled", "an enabled #act-share")
+    relay.cut_reply(f"POST /api/batches/{q(BATCH)}/shares".encode())
+    b.click("#act-share")
+    toast = "document.querySelector('#toast') && document.querySelector('#toast').textContent"
+    b.wait_js(f"/may have done it/.test({toast})", "the toast saying the share may have been made", diag=toast)
+    check("Cannot read" not in b.js(f"return {toast};"), f"a script error on the page: {b.js(f'return {toast};')!r}")
+    check(len(server().get_json(f"/api/batches/{q(BATCH)}/shares")) == 1, "the server did not make the link")
 
 
 def mint_share():
@@ -1250,6 +1277,9 @@ def main(argv):
             b.assert_clean(URL, allow_console=[
                 "^" + re.escape(URL) + r"/api/sse\S* - Failed to load resource: the server responded with a status of 429",
                 r"EventSource's response has a status 429"])
+        elif name == "lost_answer":
+            # The share whose answer the relay cut off (that is the scenario), which Chromium logs. Nothing else.
+            b.assert_clean(URL, allow_console=["^" + re.escape(URL) + r"/api/batches/\S+/shares - Failed to load resource: net::ERR_[A-Z_]+$"])
         elif name in ("outage", "gateway_outage"):
             # The stream cut by the relay and the tries refused while it is down (that is the scenario). Nothing else.
             b.assert_clean(URL, allow_console=[

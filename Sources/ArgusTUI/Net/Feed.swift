@@ -118,15 +118,27 @@ public final class Feed: @unchecked Sendable {
         }
     }
 
-    /// POSTs an action on a batch from a background thread; the reply becomes an action for the UI.
-    private func act(_ name: String, _ path: String, expect status: Int, _ reply: @escaping @Sendable (HTTPResult) -> Action) {
+    /// POSTs an action on a batch from a background thread; the reply becomes an action for the UI. A request whose
+    /// answer was lost on the way (the connection broke, no whole reply came in time, a reply cut short) may have
+    /// been carried out: said so, with what shows whether it was (`ifDone`), never "failed".
+    private func act(
+        _ name: String, _ path: String, expect status: Int, failed: String? = nil,
+        ifDone: String = "the screen shows it once the server says", _ reply: @escaping @Sendable (HTTPResult) -> Action?
+    ) {
         let (url, token, inbox) = (baseURL, token, inbox)
+        let failed = failed ?? "\(name) failed"
+        let lost: @Sendable (String) -> Action = { how in
+            .message("\(name): \(how), so the server may have done it; \(ifDone).", isError: true)
+        }
         detached {
             do {
                 let r = try HTTPClient(baseURL: url, token: token).post(path, json: [:])
-                inbox.post(r.status == status ? reply(r) : .message("\(name) failed: \(r.detail)", isError: true))
+                guard r.status == status else { return inbox.post(.message("\(failed): \(r.detail)", isError: true)) }
+                inbox.post(reply(r) ?? lost("its answer was cut short"))
+            } catch let e as ClientError where [.interrupted, .timeout, .aborted, .decoding].contains(e.kind) {
+                inbox.post(lost(e.kind == .timeout ? "no whole answer came in time" : "the connection broke before its answer"))
             } catch {
-                inbox.post(.message("\(name) failed: \(error)", isError: true))
+                inbox.post(.message("\(failed): \(error)", isError: true))
             }
         }
     }
@@ -148,15 +160,18 @@ public final class Feed: @unchecked Sendable {
 
     /// Mark failed: for a run that will never report again; the new state arrives over SSE.
     public func markFailed(batchID: String) {
-        act("Mark failed", APIPath.markFailed(batchID), expect: 200) { _ in
+        act("Mark failed", APIPath.markFailed(batchID), expect: 200, failed: "Could not mark \(batchID) failed") { _ in
             .message("Batch \(batchID) marked failed.", isError: false)
         }
     }
 
     /// Share: the URL, naming the job it was minted on, comes back as an action (popup + clipboard).
     public func share(batchID: String, jobID: String) {
-        act("Share", APIPath.shares(batchID), expect: 201) { r in
-            guard let link = r.json?["url"]?.stringValue else { return .message("Share failed: the reply had no URL.", isError: true) }
+        act(
+            "Share", APIPath.shares(batchID), expect: 201,
+            ifDone: "a link made then is listed on the batch's web page, where it can be revoked"
+        ) { r in
+            guard let link = r.json?["url"]?.stringValue else { return nil }
             return .shareMinted(url: ShareLink.naming(link, job: jobID))
         }
     }

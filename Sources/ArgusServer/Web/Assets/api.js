@@ -21,6 +21,8 @@ export async function api(url, { method = 'GET', body } = {}) {
   if (shareToken) headers.Authorization = `Bearer ${shareToken}`;
   if (method !== 'GET') headers['X-Argus-CSRF'] = '1';
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  // A write whose answer was lost may have been done: said so, not "failed".
+  const lost = method === 'GET' ? 'the answer was cut off' : 'no whole answer came: the server may have done it';
   let res;
   try {
     res = await fetch(url, {
@@ -28,12 +30,13 @@ export async function api(url, { method = 'GET', body } = {}) {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (e) {
-    throw new APIError(0, 'the server cannot be reached');
+    throw new APIError(0, method === 'GET' ? 'the server cannot be reached' : lost);
   }
   if (res.status === 204) return null;
   let json = null;
   try { json = await res.json(); } catch (e) { json = null; }
   if (!res.ok) throw new APIError(res.status, (json && json.detail) || `HTTP ${res.status}`);
+  if (json === null) throw new APIError(0, lost);
   return json;
 }
 
