@@ -109,6 +109,10 @@ struct UpdateTests {
         #expect(s.banner == "Resumed: the run is reporting again after 25m 00s of silence")
         _ = Update.apply(&s, .streamEvent(Fixture.summary(id: 104)))
         #expect(s.job?.shownStatus == "running")
+        #expect(s.banner?.hasPrefix("Resumed:") == true, "still so while it runs")
+        // Its spill file delivered late said resumed, then done: once it ended, the notice about its silence goes.
+        _ = Update.apply(&s, .streamEvent(Fixture.summary(id: 105, batch: ["status": "done"], telemetry: ["status": "done"])))
+        #expect(s.banner == nil, "\(s.banner ?? "")")
     }
 
     @Test("a latest loss the run reported as NaN or infinite reads NaN, not '–' (which is 'not reported')")

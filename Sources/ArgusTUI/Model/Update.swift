@@ -224,6 +224,11 @@ public enum Update {
             if type == SummaryFrame.eventType {
                 let actionsChanged = data.apply(summary: e)
                 s.job = data
+                // A run that ended is neither stalled nor reporting again (a spill file delivered late says resumed,
+                // then done): those notices go with the silence they were about.
+                if BatchStatus.terminal.contains(data.batchStatus), let b = s.banner, b.hasPrefix(resumedPrefix) || b.hasPrefix(stalledPrefix) {
+                    s.banner = nil
+                }
                 guard let actionsChanged else { return [] }
                 return actionsChanged ? askActions(&s, data.batchID) : []
             }
@@ -246,7 +251,7 @@ public enum Update {
                 let since = info?["last_received"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
                 s.banner = stalledBanner(since: since ?? s.now)
             case "batch_resumed":
-                s.banner = "Resumed: the run is reporting again after \(lasted("silent_s")) of silence"
+                s.banner = "\(resumedPrefix) the run is reporting again after \(lasted("silent_s")) of silence"
             // The server ended the run (stopped after a silent Stop, or marked failed): its reason replaces the stall notice.
             case ServerEventTypes.batchStopped, ServerEventTypes.batchMarkedFailed:
                 s.banner = info?["reason"]?.stringValue
@@ -953,8 +958,10 @@ public enum Update {
 
     /// Says since when (wall clock) rather than for how long, so the line stays true while it is shown.
     static func stalledBanner(since seconds: Double) -> String {
-        "Stalled: nothing received from this run since \(Fmt.clock(seconds))"
+        "\(stalledPrefix) nothing received from this run since \(Fmt.clock(seconds))"
     }
+    static let stalledPrefix = "Stalled:"
+    static let resumedPrefix = "Resumed:"
 
     /// What the host's agent could not do (`what`: "Rerun", a rerun it could not start or whose process died before
     /// its run reported; "Stop", one it refused, which leaves the batch stopping until someone ends the run there).
