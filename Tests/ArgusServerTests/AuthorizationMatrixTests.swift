@@ -24,6 +24,8 @@ struct AuthorizationMatrixTests {
         let revoked = try mint("b1")
         #expect(try owner.request("DELETE", "/api/batches/b1/shares/\(revoked["id"]!.intValue!)").status == 200)
         let reg = try owner.post("/api/agents/register", json: ["hostname": "elsewhere"])
+        let long = try owner.post("/api/agents/register", json: ["hostname": .string(String(repeating: "h", count: 300))])
+        #expect(long.status == 422 && long.detail == "hostname is 300 characters long; a host name has at most 255.", "\(long.text)")
         let agentToken = reg.json!["agent_token"]!.stringValue!
         let tokens: [Caller: String?] = [
             .none: nil, .viewer: try s.token(user: "alice", scope: "viewer"), .otherReporter: try s.token(user: "bob"), .owner: ownerToken,

@@ -96,6 +96,11 @@ struct ConnectionStateTests {
         // Everything but the header and the status line is what it was: loss, chart, log lines.
         #expect(Array(rows[1..<(rows.count - 1)]) == Array(before[1..<(before.count - 1)]))
         #expect(rows.contains { $0.contains("NaN in grads") })
+        // Connected again, the replay of what happened meanwhile is the past: "catching up", not "live · 0s ago".
+        _ = Update.apply(&s, .connection(.catchingUp))
+        let catching = Self.rows(s)[0]
+        #expect(catching.hasSuffix("◌ catching up since \(Fmt.clock(lost))…") && !catching.contains("live"), "\(catching)")
+        #expect(s.connectionLostAt == lost)
         _ = Update.apply(&s, .connection(.live))
         #expect(s.connectionLostAt == nil)
         #expect(Self.rows(s).last?.hasPrefix("↑↓ PgUp/PgDn") == true)
@@ -143,16 +148,19 @@ struct ConnectionStateTests {
     {
         var resume = start
         var keepalive: Double? = nil
+        var caughtUp = false
         var posted: [Action] = []
         for m in messages {
-            if let p = JobStream.take(m, resumeFrom: &resume, keepalive: &keepalive, post: { posted.append($0) }) {
+            if let p = JobStream.take(m, resumeFrom: &resume, keepalive: &keepalive, caughtUp: &caughtUp, post: { posted.append($0) }) {
                 return (resume, keepalive, posted, p)
             }
         }
         return (resume, keepalive, posted, nil)
     }
 
-    @Test("hello: live, and the announced keepalive; events move the resume point; a summary without id does not")
+    @Test(
+        "hello: catching up, and the announced keepalive; the summary after the replay: live; events move the resume point; a summary without id does not"
+    )
     func readsGoodMessages() {
         let r = Self.feed([
             .event(SSEEvent(id: "", type: "hello", data: #"{"channels":["batch:b1"],"last_event_id":10,"keepalive_s":1}"#)),
@@ -163,8 +171,9 @@ struct ConnectionStateTests {
         #expect(r.problem == nil)
         #expect(r.keepalive == 1)
         #expect(r.resume == 11)
-        #expect(r.posted.count == 3)
-        if case .connection(.live) = r.posted.first {} else { Issue.record("hello should post live: \(r.posted)") }
+        #expect(r.posted.count == 4)
+        if case .connection(.catchingUp) = r.posted.first {} else { Issue.record("hello should post catching up: \(r.posted)") }
+        if case .connection(.live) = r.posted[2] {} else { Issue.record("the summary should post live: \(r.posted)") }
     }
 
     @Test("an event that is not a JSON object ends the connection as malformed, its id not taken")

@@ -188,8 +188,11 @@ struct AgentController {
         let user = try ctx.requireUser()
         guard user.scope == TokenScope.reporter.rawValue else { throw APIError.forbidden("Registering an agent needs a reporter token.") }
         let body = try await req.jsonBody(limit: AgentController.maxBodyBytes)
-        guard let host = body["hostname"]?.stringValue, (1...255).contains(host.count) else {
+        guard let host = body["hostname"]?.stringValue, !host.isEmpty else {
             throw APIError.unprocessable("hostname is required (1 to 255 characters).")
+        }
+        guard host.count <= 255 else {
+            throw APIError.unprocessable("hostname is \(host.count) characters long; a host name has at most 255.")
         }
         // It is shown to admins (`agent list`) and matched against batches' hosts: printable text only.
         guard !TerminalText.hasControl(host) else {

@@ -3,6 +3,8 @@ import Shared
 
 public enum ConnectionState: Equatable, Sendable {
     case connecting
+    /// Connected, and receiving what happened while it was not (the replay after `Last-Event-ID`): not yet live.
+    case catchingUp
     case live
     /// The job's stream is down and being retried (capped exponential backoff, resuming with Last-Event-ID).
     case reconnecting(attempt: Int, problem: ConnectionProblem)
@@ -11,7 +13,7 @@ public enum ConnectionState: Equatable, Sendable {
 
     public var problem: ConnectionProblem? {
         switch self {
-        case .connecting, .live: return nil
+        case .connecting, .catchingUp, .live: return nil
         case .reconnecting(_, let p), .offline(let p): return p
         }
     }

@@ -226,7 +226,9 @@ public enum Update {
                 s.job = data
                 // A run that ended is neither stalled nor reporting again (a spill file delivered late says resumed,
                 // then done): those notices go with the silence they were about.
-                if BatchStatus.terminal.contains(data.batchStatus), let b = s.banner, b.hasPrefix(resumedPrefix) || b.hasPrefix(stalledPrefix) {
+                if BatchStatus.terminal.contains(data.batchStatus), let b = s.banner,
+                    b.hasPrefix(resumedPrefix) || b.hasPrefix(stalledPrefix)
+                {
                     s.banner = nil
                 }
                 guard let actionsChanged else { return [] }

@@ -423,8 +423,11 @@ final class JobStream: StreamThread, @unchecked Sendable {
 
     /// Reads one SSE message. Returns the problem that should end the connection, if any: an event whose data
     /// is not a JSON object (nothing of it is applied, and its id is not taken, so a reconnect asks for it again).
+    /// Connected, the stream first replays what happened since `resumeFrom`, then sends the summary of now: until
+    /// that summary (`caughtUp`) the screen says it is catching up, not live (over a slow link a long replay is
+    /// minutes of the past).
     static func take(
-        _ m: SSEMessage, resumeFrom: inout Int64, keepalive: inout Double?, post: (Action) -> Void
+        _ m: SSEMessage, resumeFrom: inout Int64, keepalive: inout Double?, caughtUp: inout Bool, post: (Action) -> Void
     ) -> ConnectionProblem? {
         guard case .event(let e) = m else { return nil }
         guard let json = try? JSON.parse(e.data), json.objectValue != nil else {
@@ -432,12 +435,17 @@ final class JobStream: StreamThread, @unchecked Sendable {
         }
         if e.type == "hello" {
             if let k = json["keepalive_s"]?.doubleValue, k > 0 { keepalive = k }
-            post(.connection(.live))
+            caughtUp = false
+            post(.connection(.catchingUp))
             return nil
         }
         // The summary that opens a stream may come before any id (SummaryFrame).
         if let id = Int64(e.id) { resumeFrom = max(resumeFrom, id) }
         post(.streamEvent(json))
+        if e.type == SummaryFrame.eventType, !caughtUp {
+            caughtUp = true
+            post(.connection(.live))
+        }
         return nil
     }
 
@@ -484,6 +492,7 @@ final class JobStream: StreamThread, @unchecked Sendable {
             current.withLock { $0 = conn }
             if isStopped { return }
             var resumeFrom = lastID!
+            var caughtUp = false
             var broken: ConnectionProblem? = nil
             var historyReset = false
             let end = conn.run(lastEventID: String(resumeFrom)) { m in
@@ -491,7 +500,7 @@ final class JobStream: StreamThread, @unchecked Sendable {
                     historyReset = true
                     return false
                 }
-                broken = JobStream.take(m, resumeFrom: &resumeFrom, keepalive: &keepalive) { inbox.post($0) }
+                broken = JobStream.take(m, resumeFrom: &resumeFrom, keepalive: &keepalive, caughtUp: &caughtUp) { inbox.post($0) }
                 guard broken == nil else { return false }
                 if case .event(let e) = m {
                     if e.type == "hello" { conn.idleTimeout = SSEConnection.stallTimeout(keepalive: keepalive) }

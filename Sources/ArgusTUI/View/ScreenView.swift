@@ -54,7 +54,8 @@ public enum ScreenView {
         let ascii = s.glyphs == .ascii
         var x = g.put(0, 0, " argus ", Style(fg: .cyan, bold: true, reverse: true))
         // Connection state and the age of the last event, right-aligned.
-        let age = s.lastEventAt.map { " · last event " + Fmt.age(s.now - $0) } ?? ""
+        // (While catching up the last event is one of the past, however recently it arrived.)
+        let age = s.connection == .catchingUp ? "" : s.lastEventAt.map { " · last event " + Fmt.age(s.now - $0) } ?? ""
         let (state, style): (String, Style) = {
             // An overlay of finished jobs, all loaded, follows nothing: it says so rather than "live".
             if s.screen == .compare, s.connection == .live, s.compare?.isFinal == true {
@@ -62,6 +63,9 @@ public enum ScreenView {
             }
             switch s.connection {
             case .connecting: return ("\(ascii ? "~" : "◌") connecting…", Style(fg: .yellow))
+            case .catchingUp:
+                let since = s.connectionLostAt.map { " since \(Fmt.clock($0))" } ?? ""
+                return ("\(ascii ? "~" : "◌") catching up\(since)…", Style(fg: .yellow))
             case .live: return ("\(ascii ? "*" : "●") live", Style(fg: .green))
             // The header has room for a few words; the status line says the whole of what is wrong.
             // Not there yet is waiting, not trouble: the server answered.
@@ -555,7 +559,7 @@ public enum ScreenView {
         // server answers", which it did.
         var notThereYet = false
         switch s.connection {
-        case .connecting, .live: why = "Loading it from \(s.serverLabel)…"
+        case .connecting, .catchingUp, .live: why = "Loading it from \(s.serverLabel)…"
         case .reconnecting(let attempt, let problem):
             why = "\(s.serverLabel): \(problem.sentence); retrying (attempt \(attempt))."
             notThereYet = problem.isNotReportedYet

@@ -21,7 +21,7 @@ export async function api(url, { method = 'GET', body } = {}) {
   if (shareToken) headers.Authorization = `Bearer ${shareToken}`;
   if (method !== 'GET') headers['X-Argus-CSRF'] = '1';
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  // A write whose answer was lost may have been done: said so, not "failed".
+  // A write whose answer was lost may have been done.
   const lost = method === 'GET' ? 'the answer was cut off' : 'no whole answer came: the server may have done it';
   let res;
   try {

@@ -65,7 +65,7 @@ export class Live {
       es.close();
       this.why().then((no) => {
         if (es !== this.es) return false;
-        // A 5xx is an outage (argus-server down behind a proxy, say), not a refusal: tried again as the browser does.
+        // A 5xx is an outage, not a refusal: tried again as the browser does.
         if (no?.status >= 500) {
           this.downWhy = no.detail;
           this.failed();
@@ -128,7 +128,9 @@ export class Live {
     this.lostAt = null;
     this.attempts = 0;
     this.downWhy = '';
-    if (this.state !== 'live') this.set('live', '');
+    // Replay, then the summary of now.
+    if (type === 'hello') this.set('reconnecting', 'catching up…');
+    else if (type === 'summary' && this.state !== 'live') this.set('live', '');
     const id = ev.lastEventId ? Number(ev.lastEventId) : null;
     if (id !== null && Number.isFinite(id)) this.lastID = id;
     if (type === 'keepalive') return;
