@@ -104,6 +104,8 @@ final class SSEHub: Sendable {
         var subscribed = subscribe(filter, credential: credential, expiresUs: expiresUs, asAdmin: asAdmin, user: user)
         for _ in 0..<10 {
             guard case .failure(let cap) = subscribed else { break }
+            // A keepalive to every stream under the cap now: the write to one whose client has gone fails at once
+            // and frees its slot, instead of at the next keepalive, up to 15 s later.
             sendKeepalive { cap == .credential ? $0.credential == credential : $0.user == user }
             try await Task.sleep(for: .milliseconds(100))
             subscribed = subscribe(filter, credential: credential, expiresUs: expiresUs, asAdmin: asAdmin, user: user)
@@ -213,8 +215,6 @@ final class SSEHub: Sendable {
         }
     }
 
-    /// Sends a keepalive to every stream of `credential` now: the write to one whose client has gone (a page left for
-    /// another) fails at once and frees its slot, instead of at the next keepalive, up to 15 s later.
     /// Sends a keepalive comment to every connection silent for `silenceS`; a dead peer's write fails and ends it.
     func keepalive(silenceS: Double) {
         let cutoff = ArgusStore.nowUs() - Int64(silenceS * 1_000_000)
