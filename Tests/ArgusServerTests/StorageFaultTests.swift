@@ -85,7 +85,7 @@ struct StorageFaultTests {
             refused.ended
                 == .refused(
                     status: 503,
-                    detail: "The server cannot store new events right now: the disk is full; live updates resume when it can."),
+                    detail: "The server cannot store new events right now: the disk is full."),
             "\(String(describing: refused.ended))")
 
         // A sweep run by hand then says what to do, not only what is wrong; or, when what it deletes fits in what room

@@ -255,9 +255,16 @@ public final class ArgusStore: Sendable {
     /// Whether the database can be written now, for `/health` after a failed write: one tiny real commit (the header's
     /// user_version, set to itself: one page in the WAL), tried at most every `afterS` seconds after the last failure.
     /// Returns the fault still in force, or nil.
+    ///
+    /// A disk with less than `StorageFault.fullBelowBytes` free is full, whatever the last write did: small commits
+    /// still fit in the room the WAL file holds while real ones fail, and `/health` and the live streams that
+    /// followed each of them would flap between working and not every few seconds.
     func writeFault(retryAfterS: Double) async -> StorageFault? {
         // A file deleted under an idle server is found here, before the next write would be answered 2xx.
         do { try refuseIfReplaced(afterCommit: false) } catch { return error as? StorageFault }
+        if let fs = dataDir.flatMap(StorageFault.fileSystem(of:)), !fs.readOnly, fs.freeBytes < StorageFault.fullBelowBytes {
+            return StorageFault(.full)
+        }
         guard let (fault, atUs) = writeHealth.current else { return nil }
         guard fault.heals, Double(clock.nowUs() - atUs) / 1e6 >= retryAfterS else { return fault }
         do {

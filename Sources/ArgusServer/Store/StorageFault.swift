@@ -87,7 +87,7 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         let fs = dataDir.flatMap(StorageFault.fileSystem(of:))
         if fs?.readOnly == true {
             kind = .readOnly
-        } else if code == .SQLITE_FULL || (fs?.freeBytes ?? .max) < 64 * 1024 {
+        } else if code == .SQLITE_FULL || (fs?.freeBytes ?? .max) < StorageFault.fullBelowBytes {
             kind = .full
         } else {
             switch code {
@@ -148,7 +148,7 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
     var readDetail: String { "The server cannot read its database right now: \(reason)." }
 
     /// The 503 `detail` of a live stream asked for meanwhile.
-    var streamDetail: String { "The server cannot store new events right now: \(reason); live updates resume when it can." }
+    var streamDetail: String { "The server cannot store new events right now: \(reason)." }
 
     /// `/health`'s `detail`.
     var healthDetail: String {
@@ -166,6 +166,9 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
             access(file, F_OK) == 0 && access(file, W_OK) != 0
         }
     }
+
+    /// Free space below which a disk counts as full: a 500-event commit needs more.
+    static let fullBelowBytes: UInt64 = 256 * 1024
 
     /// The file system holding `dir`: whether it is mounted read-only, and the bytes an unprivileged writer may use.
     static func fileSystem(of dir: String) -> (readOnly: Bool, freeBytes: UInt64)? {
