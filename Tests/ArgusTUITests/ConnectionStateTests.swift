@@ -101,7 +101,13 @@ struct ConnectionStateTests {
         let catching = Self.rows(s)[0]
         #expect(catching.hasSuffix("◌ catching up since \(Fmt.clock(lost))…") && !catching.contains("live"), "\(catching)")
         #expect(s.connectionLostAt == lost)
+        // The replay's events arrive now, but are of the past: once caught up, "last event" is when the server last
+        // heard from the run, as the summary ending the replay says (30 minutes ago here), not "0s ago".
+        s.lastEventAt = s.now
+        _ = Update.apply(
+            &s, .streamEvent(Fixture.summary(id: 200, batch: ["last_received": .string(Timestamp(seconds: s.now - 1800).iso)])))
         _ = Update.apply(&s, .connection(.live))
+        #expect(Self.rows(s)[0].contains("● live · last event 30m ago"), "\(Self.rows(s)[0])")
         #expect(s.connectionLostAt == nil)
         #expect(Self.rows(s).last?.hasPrefix("↑↓ PgUp/PgDn") == true)
         // A stall is dated from when the silence began, not from when it was noticed.

@@ -306,6 +306,9 @@ public enum Update {
                 s.connectionLostAt = since
             }
             let wasLive = s.connection == .live
+            // Caught up: the replayed events were of the past, so "last event" is when the server last heard from the
+            // run (the summary that ended the replay says), not when they arrived here.
+            if c == .live, s.connection == .catchingUp, let heard = s.job?.batchLastActivity { s.lastEventAt = min(s.now, heard) }
             s.connection = c
             // A search that failed while the server was away is asked for again once it is back.
             if c == .live, !wasLive { return retrySearch(&s) }

@@ -72,7 +72,7 @@ export class ActionBar {
           break;
         case 'act-share': {
           const r = await api(`${base}/shares`, { method: 'POST', body: {} });
-          // The link opens the job it was minted on (`?job=`, as the share page's own address names its job).
+          // The link opens the job it was minted on.
           const url = `${r.url}?job=${enc(this.ctx().jobID)}`;
           $('share-url').textContent = clean(url);
           $('share-box').hidden = false;

@@ -11,7 +11,7 @@ export async function batchPage({ batchID, onAuthLost }) {
   crumbs([['batches', '/'], [batchID]]);
   document.title = clean(`${batchID} · argus`);
   const s = { batch: null, jobs: new Map(), notices: [], actions: null };
-  // The actions say what the host's agent could not do for the batch (a banner); the page works without them.
+  // The actions say what the host's agent could not do (a banner).
   const [batch, jobs, actions] = await Promise.all([
     api(`/api/batches/${enc(batchID)}`), api(`/api/batches/${enc(batchID)}/jobs`),
     api(`/api/batches/${enc(batchID)}/actions`).catch(() => null)]);

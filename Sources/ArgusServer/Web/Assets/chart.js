@@ -201,7 +201,7 @@ export class LossChart {
     ctx.textAlign = 'left';
     ctx.fillText(String(e0), plot.x, axisY);
     ctx.textAlign = 'center';
-    // The middle label sits over its own epoch's points (with 0–5 that is epoch 2, two fifths across, not the centre).
+    // The middle label sits over its own epoch's points.
     const mid = e0 + Math.floor((eN - e0) / 2);
     if (plot.w > px(200) && mid !== e0 && mid !== eN) ctx.fillText(`epoch ${mid}`, plot.x + (mid - e0) * xScale, axisY);
     ctx.textAlign = 'right';

@@ -43,8 +43,7 @@ export async function indexPage({ onAuthLost }) {
       if (older) batches.length = shown;
       more.hidden = !older || shown >= MOST;
       batches.sort((a, b) => (ACTIVE_FIRST[a.status] ?? 9) - (ACTIVE_FIRST[b.status] ?? 9));
-      // A batch's jobs are asked for again only when its summary changed since the last poll: with 300 finished
-      // batches shown, a poll is one request, not 301.
+      // A batch's jobs are asked for again only when its summary changed since the last poll.
       const jobLists = await Promise.all(batches.map(async (b) => {
         const key = JSON.stringify([b.status, b.last_received, b.n_done, b.n_failed]);
         const known = jobsSeen.get(b.id);

@@ -2,7 +2,7 @@
 // resumes with Last-Event-ID on its own; when it gives up (an HTTP error), the page asks why and tries again.
 import { $, setText } from './dom.js';
 import { sseURL } from './api.js';
-import { age, clock, nowSeconds } from './format.js';
+import { age, clock, isoSeconds, nowSeconds } from './format.js';
 
 /** What training scripts send: only these count as "last event" (server-made notices do not). */
 const FROM_RUN = ['batch_start', 'batch_done', 'batch_failed', 'job_start', 'job_epoch', 'job_done', 'job_failed',
@@ -147,12 +147,14 @@ export class Live {
       }
       return;
     }
-    if (FROM_RUN.includes(type)) {
+    // A replayed event is of the past: the summary after it says when the run was heard.
+    if (FROM_RUN.includes(type) && this.state === 'live') {
       this.lastEventAt = nowSeconds();
       this.show();
     }
     let data;
     try { data = JSON.parse(ev.data); } catch (e) { return; }
+    if (type === 'summary') this.heardAt(isoSeconds(data.batch?.last_received));
     this.onFrame(type, id, data);
   }
 
