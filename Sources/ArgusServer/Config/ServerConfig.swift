@@ -105,7 +105,7 @@ public struct ServerConfig: Sendable {
             meaning: "per-connection SSE buffer; a reader further behind is dropped"),
         .init(
             name: "ARGUS_MAX_STREAMS_PER_TOKEN", defaultText: "32",
-            meaning: "open SSE streams per token or session, 8 times as many per share link, 16 times per user (one more gets 429)"),
+            meaning: "open SSE streams per token or session, 8 times as many per share link, 16 times per user and per user's links (one more gets 429)"),
         .init(
             name: "ARGUS_INGEST_RATE", defaultText: "5000",
             meaning: "events a second per token, 10 s of it saved up (more gets 429 + Retry-After; 0 = off)"),

@@ -55,11 +55,11 @@ struct StreamController {
             }
             owners.insert(batch.ownerID)
         }
-        // Whose streams this one counts among: the caller's, or for a share link its batch's owner's.
-        let user: Int64? =
+        // Whose streams this one counts among: the caller's, or for a share link its batch's owner's links'.
+        let user: SSEHub.StreamAccount? =
             switch ctx.principal {
-            case .user(let u)?: u.id
-            case .share?: owners.first
+            case .user(let u)?: .init(user: u.id, viaShareLinks: false)
+            case .share?: owners.first.map { .init(user: $0, viaShareLinks: true) }
             default: nil
             }
         // While nothing can be stored, nothing new can be streamed: said, rather than a stream that reads as live
@@ -79,9 +79,9 @@ struct StreamController {
             let detail =
                 if case .failure(.user) = subscribed {
                     if case .share? = credential {
-                        "The owner of this batch has \(hub.maxPerUser) streams open already, with their share links, the most the server allows one user: try again later."
+                        "The share links of this batch's owner are open in \(hub.maxPerUser) places already, the most the server allows one user's links: try again later."
                     } else {
-                        "You have \(hub.maxPerUser) streams open already, over your tokens, sessions and share links, the most the server allows one user (16 times ARGUS_MAX_STREAMS_PER_TOKEN); close some first."
+                        "You have \(hub.maxPerUser) streams open already, over your tokens and sessions, the most the server allows one user (16 times ARGUS_MAX_STREAMS_PER_TOKEN); close some first."
                     }
                 } else if case .share? = credential {
                     // Said to whoever opened a link someone passed round, who can close none of the others.

@@ -27,16 +27,22 @@ final class SSEHub: Sendable {
         var closed: SSEClosedFlag
         /// Opened by an admin, who may have read another user's batch: closed when the user is no longer one.
         var asAdmin = false
-        /// The user whose streams this one counts among (`maxPerUser`): the caller, or for a share link the batch's
-        /// owner.
-        var user: Int64?
+        /// Whose streams this one counts among (`maxPerUser`).
+        var user: StreamAccount?
+    }
+
+    /// The streams one user's cap counts: their own (tokens, sessions), or, apart, those opened with their batches'
+    /// share links, so that whoever holds the links cannot shut the owner out of their own.
+    struct StreamAccount: Hashable {
+        var user: Int64
+        var viaShareLinks: Bool
     }
 
     /// Which cap refused a stream.
     enum Refusal: Error {
         /// The credential's (`limit(for:)`).
         case credential
-        /// The user's, over all their tokens, sessions and share links (`maxPerUser`).
+        /// The user's, over all their tokens and sessions, or all their batches' share links (`maxPerUser`).
         case user
     }
 
@@ -48,9 +54,9 @@ final class SSEHub: Sendable {
 
     let metrics: ServerMetrics
 
-    /// Open streams per user at most, over all their credentials and their batches' share links: 16 times a
-    /// credential's, so that sessions made one after another, or share links minted one after another, cannot take
-    /// every connection the server has (ARGUS_MAX_CONNECTIONS) from everyone else.
+    /// Open streams per user at most, over all their credentials, and again over all their batches' share links: 16
+    /// times a credential's, so that sessions made one after another, or share links minted one after another,
+    /// cannot take every connection the server has (ARGUS_MAX_CONNECTIONS) from everyone else.
     var maxPerUser: Int {
         let (limit, overflow) = maxPerCredential.multipliedReportingOverflow(by: 16)
         return overflow ? .max : limit
@@ -75,7 +81,7 @@ final class SSEHub: Sendable {
 
     /// Subscribes a stream; refused when its credential already holds `limit(for:)` streams, or its user `maxPerUser`.
     func subscribe(
-        _ filter: ChannelFilter, credential: Credential? = nil, expiresUs: Int64? = nil, asAdmin: Bool = false, user: Int64? = nil
+        _ filter: ChannelFilter, credential: Credential? = nil, expiresUs: Int64? = nil, asAdmin: Bool = false, user: StreamAccount? = nil
     ) -> Result<(id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag), Refusal> {
         let (stream, cont) = AsyncStream<SSEChunk>.makeStream(
             bufferingPolicy: .bufferingOldest(bufferChunks))
@@ -99,7 +105,7 @@ final class SSEHub: Sendable {
     /// peer, whose answer (a reset) makes a later one fail and end that stream. It probes and asks again for up to a
     /// second before it refuses.
     func subscribeFreeingLeft(
-        _ filter: ChannelFilter, credential: Credential?, expiresUs: Int64?, asAdmin: Bool = false, user: Int64? = nil
+        _ filter: ChannelFilter, credential: Credential?, expiresUs: Int64?, asAdmin: Bool = false, user: StreamAccount? = nil
     ) async throws -> Result<(id: Int, stream: AsyncStream<SSEChunk>, closed: SSEClosedFlag), Refusal> {
         var subscribed = subscribe(filter, credential: credential, expiresUs: expiresUs, asAdmin: asAdmin, user: user)
         for _ in 0..<10 {
