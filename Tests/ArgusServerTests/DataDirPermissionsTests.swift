@@ -139,6 +139,14 @@ struct DataDirPermissionsTests {
                     == "argus-server: Cannot use the database's -wal file \(db)-wal: it belongs to uid 4242 (mode 666), who could read what the server writes to it; delete it, or use a --data-dir of your own.\n",
             "\(err)")
         #expect(!FileManager.default.fileExists(atPath: db), "nothing is written before the refusal")
+        // One that this user cannot even write: the same advice (running as its owner would not help).
+        #expect(unlink(db + "-wal") == 0 && chmod(db + "-shm", 0o644) == 0)
+        let (rc2, err2) = try Self.serveAsNobody(mine)
+        #expect(
+            rc2 == 1
+                && err2
+                    == "argus-server: Cannot use the database's -shm file \(db)-shm: it belongs to uid 4242 (mode 644), who could read what the server writes to it; delete it, or use a --data-dir of your own.\n",
+            "\(err2)")
     }
 
     @Test(

@@ -46,15 +46,23 @@ enum DataDirPermissions {
         // fail to write).
         for path in files(ofDatabase: db) + [db + "-journal"] where lstat(path, &st) == 0 {
             let what = path == db ? "database" : "database's \(path.dropFirst(db.count)) file"
-            if access(path, R_OK | W_OK) != 0 && errno == EACCES {
-                throw ArgusStore.OpenError(description: "Cannot use the \(what) \(path): \(notWritable(path, named: "it"))")
-            }
-            // One another user left where it can be written (a -wal planted 0666 before the first start): SQLite
-            // would write every log line and command into a file its owner reads.
-            if let owner = otherOwner(st) {
+            // A -wal, -shm or -journal another user left (one planted 0666 before the first start, say): SQLite would
+            // write every log line and command into a file its owner reads, or fail on it half way. Running as its
+            // owner would not help (the database is not theirs): it goes.
+            let owner = otherOwner(st)
+            if let owner, path != db {
                 throw ArgusStore.OpenError(
                     description:
                         "Cannot use the \(what) \(path): it belongs to \(owner), who could read what the server writes to it; delete it, or use a --data-dir of your own."
+                )
+            }
+            if access(path, R_OK | W_OK) != 0 && errno == EACCES {
+                throw ArgusStore.OpenError(description: "Cannot use the \(what) \(path): \(notWritable(path, named: "it"))")
+            }
+            if let owner {
+                throw ArgusStore.OpenError(
+                    description:
+                        "Cannot use the \(what) \(path): it belongs to \(owner), who could read what the server writes to it; use a --data-dir of your own."
                 )
             }
         }
