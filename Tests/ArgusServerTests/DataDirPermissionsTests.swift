@@ -147,6 +147,16 @@ struct DataDirPermissionsTests {
                 && err2
                     == "argus-server: Cannot use the database's -shm file \(db)-shm: it belongs to uid 4242 (mode 644), who could read what the server writes to it; delete it, or use a --data-dir of your own.\n",
             "\(err2)")
+        // nobody's own link in the -shm's place, to uid 4242's file: the server would write through it.
+        let theirFile = top.appendingPathComponent("theirs-shm").path
+        #expect(rename(db + "-shm", theirFile) == 0 && symlink(theirFile, db + "-shm") == 0)
+        #expect(lchown(db + "-shm", 65534, 65534) == 0)
+        let (rc3, err3) = try Self.serveAsNobody(mine)
+        #expect(
+            rc3 == 1
+                && err3
+                    == "argus-server: Cannot use the database's -shm file \(db)-shm: it is a symbolic link to \(theirFile), which the server would write through; delete it, or use a --data-dir of your own.\n",
+            "\(err3)")
     }
 
     @Test(

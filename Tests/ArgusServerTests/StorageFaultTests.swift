@@ -136,6 +136,34 @@ struct StorageFaultTests {
     }
 
     @Test(
+        "a nearly full disk: /health and a new stream say so while small writes still work, instead of flapping with each; room again: 200",
+        .enabled(if: SmallDisk.unavailable == nil, "mounting a tmpfs needs root"))
+    func nearlyFullDisk() throws {
+        let disk = try SmallDisk(kilobytes: 4096)
+        let s = try TestServer(dataDir: disk.mountPoint.appendingPathComponent("data"))
+        defer { _ = s.stop() }
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "low"))
+        try disk.fill(leavingKilobytes: 128)
+        let health = try HTTPClient(baseURL: s.url, token: nil).get("/health")
+        #expect(
+            health.status == 503
+                && health.detail
+                    == "The disk that holds the database is nearly full (under 256 KB free): writes may fail at any moment, and live streams wait until there is room.",
+            "\(health.text)")
+        let stream = try c.get(APIPath.sse([.batch("low")]))
+        #expect(
+            stream.status == 503
+                && stream.detail == "The server's disk is nearly full (under 256 KB free): live updates wait until there is room.",
+            "\(stream.text)")
+        #expect(try c.post("/api/events", json: Ev.make("log_line", batch: "low", data: ["line": "still fits"])).status == 200)
+        #expect(try HTTPClient(baseURL: s.url, token: nil).get("/health").status == 503, "a small write that fits does not end it")
+        try disk.free()
+        #expect(try HTTPClient(baseURL: s.url, token: nil).get("/health").status == 200)
+    }
+
+    @Test(
         "the file system fails under the running server (errors=remount-ro): writes 503 with the sentence, reads go on; after a check and a restart all acknowledged before the failure is there",
         .enabled(if: SmallDisk.ext4Unavailable == nil, "loop-mounting an ext4 image needs root and a loop device"))
     func fileSystemFails() throws {

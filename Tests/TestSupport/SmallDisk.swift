@@ -122,6 +122,24 @@ public final class SmallDisk: @unchecked Sendable {
         return written
     }
 
+    /// Fills the disk but for about `kilobytes`: a disk nearly full, on which small writes still fit.
+    public func fill(leavingKilobytes kilobytes: Int) throws {
+        var s = statvfs()
+        guard statvfs(mountPoint.path, &s) == 0 else { throw TestFailure("statvfs \(mountPoint.path) failed") }
+        let size = Int(s.f_bavail) * Int(s.f_frsize) - kilobytes * 1024
+        guard size > 0 else { return }
+        let fd = open(filler.path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        guard fd >= 0 else { throw TestFailure("cannot create \(filler.path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let chunk = [UInt8](repeating: 0x41, count: 4096)
+        var left = size
+        while left > 0 {
+            let n = write(fd, chunk, min(left, chunk.count))
+            guard n > 0 else { throw TestFailure("filling the disk stopped on \(String(cString: strerror(errno)))") }
+            left -= n
+        }
+    }
+
     /// Deletes the filler file: the space it held is free again.
     public func free() throws { try FileManager.default.removeItem(at: filler) }
 

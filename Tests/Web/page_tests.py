@@ -528,7 +528,7 @@ def lost_answer(b):
     relay.cut_reply(f"POST /api/batches/{q(BATCH)}/shares".encode())
     b.click("#act-share")
     toast = "document.querySelector('#toast') && document.querySelector('#toast').textContent"
-    b.wait_js(f"/may have done it/.test({toast})", "the toast saying the share may have been made", diag=toast)
+    b.wait_js(f"/^Share: .*may have done it/.test({toast})", "the toast saying the share may have been made", diag=toast)
     check("Cannot read" not in b.js(f"return {toast};"), f"a script error on the page: {b.js(f'return {toast};')!r}")
     check(len(server().get_json(f"/api/batches/{q(BATCH)}/shares")) == 1, "the server did not make the link")
 

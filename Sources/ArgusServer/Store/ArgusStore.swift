@@ -262,10 +262,11 @@ public final class ArgusStore: Sendable {
     func writeFault(retryAfterS: Double) async -> StorageFault? {
         // A file deleted under an idle server is found here, before the next write would be answered 2xx.
         do { try refuseIfReplaced(afterCommit: false) } catch { return error as? StorageFault }
+        let current = writeHealth.current
         if let fs = dataDir.flatMap(StorageFault.fileSystem(of:)), !fs.readOnly, fs.freeBytes < StorageFault.fullBelowBytes {
-            return StorageFault(.full)
+            return current?.fault.kind == .full ? current?.fault : StorageFault(.lowSpace)
         }
-        guard let (fault, atUs) = writeHealth.current else { return nil }
+        guard let (fault, atUs) = current else { return nil }
         guard fault.heals, Double(clock.nowUs() - atUs) / 1e6 >= retryAfterS else { return fault }
         do {
             try await write { db in

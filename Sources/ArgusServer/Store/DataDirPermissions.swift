@@ -49,6 +49,15 @@ enum DataDirPermissions {
             // A -wal, -shm or -journal another user left (one planted 0666 before the first start, say): SQLite would
             // write every log line and command into a file its owner reads, or fail on it half way. Running as its
             // owner would not help (the database is not theirs): it goes.
+            // A link in a side file's place would have SQLite write through it to wherever it points (another user's
+            // file, or nowhere): it goes too.
+            if path != db, (st.st_mode & S_IFMT) == S_IFLNK {
+                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+                throw ArgusStore.OpenError(
+                    description:
+                        "Cannot use the \(what) \(path): it is a symbolic link to \(target), which the server would write through; delete it, or use a --data-dir of your own."
+                )
+            }
             let owner = otherOwner(st)
             if let owner, path != db {
                 throw ArgusStore.OpenError(

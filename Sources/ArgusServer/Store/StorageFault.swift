@@ -29,6 +29,9 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         case unreachable
         /// PostgreSQL refuses new connections: all its `max_connections` slots are taken.
         case noConnectionSlots
+        /// Under `fullBelowBytes` free, though writes may still work (small commits fit in the WAL file's room):
+        /// `/health` and the live streams say so rather than flap with each write (`ArgusStore.writeFault`).
+        case lowSpace
     }
 
     let kind: Kind
@@ -122,13 +125,14 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
                 + "as *.orphaned-TIME, so a restart opens the file now there as it is)"
         case .unreachable: return "its PostgreSQL cannot be reached"
         case .noConnectionSlots: return "its PostgreSQL has no connection slot left (raise max_connections)"
+        case .lowSpace: return "the disk is nearly full (under \(StorageFault.fullBelowBytes / 1024) KB free)"
         }
     }
 
     /// What a person at the command line can do about it, as a clause ("; free …"), or "" when there is nothing plain.
     func advice(dataDir: String?) -> String {
         switch kind {
-        case .full:
+        case .full, .lowSpace:
             return "; free some space on the disk that holds \(dataDir ?? "the database") (even deleting old events needs a "
                 + "little room), then run this again"
         case .readOnly: return "; remount it read-write, or move the data directory, then run this again"
@@ -148,11 +152,19 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
     var readDetail: String { "The server cannot read its database right now: \(reason)." }
 
     /// The 503 `detail` of a live stream asked for meanwhile.
-    var streamDetail: String { "The server cannot store new events right now: \(reason)." }
+    var streamDetail: String {
+        kind == .lowSpace
+            ? "The server's disk is nearly full (under \(StorageFault.fullBelowBytes / 1024) KB free): live updates wait until there is room."
+            : "The server cannot store new events right now: \(reason)."
+    }
 
     /// `/health`'s `detail`.
     var healthDetail: String {
         if !heals { return "The server cannot use its database: \(reason)." }
+        if kind == .lowSpace {
+            return
+                "The disk that holds the database is nearly full (under \(StorageFault.fullBelowBytes / 1024) KB free): writes may fail at any moment, and live streams wait until there is room."
+        }
         return "The server cannot write to its database: \(reason); reads still work, and writes are tried again as they come."
     }
 

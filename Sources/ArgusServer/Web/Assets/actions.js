@@ -90,7 +90,7 @@ export class ActionBar {
           return;
       }
     } catch (e) {
-      toast(e.message, true);
+      toast(e.status ? e.message : `${$(domID)?.textContent}: ${e.message}`, true);
     }
     this.refresh();
   }
