@@ -8,7 +8,11 @@ import Testing
 /// venv) against the real server. Each @Test starts a server, seeds a batch through the ingest API and runs one
 /// scenario of Tests/Web/page_tests.py; the scenario's output is the failure message. Missing chromium or selenium
 /// is a failure, not a skip: scripts/deps.sh and scripts/test.sh install them.
-@Suite("Web page in headless Chromium", .serialized)
+///
+/// The page reads the same API on either backend (the API's own tests run on both), so the scenarios run on the
+/// SQLite pass; three of them run on the PostgreSQL pass too (`WebPagePostgresTests`). Serialized, the suite is the
+/// longest path of a pass: on both it took the PostgreSQL pass to 400 s of the 20 minutes CI has.
+@Suite("Web page in headless Chromium", .serialized, .enabled(if: TestBackend.sqlite))
 struct WebPageTests {
     static let webDir = PythonSDK.packageRoot.appendingPathComponent("Tests/Web")
 
@@ -190,4 +194,18 @@ struct WebPageTests {
 
     @Test("a share link whose ?job= spells its id decomposed (NFD) opens that job, as the API takes it")
     func shareNFD() throws { try run("share_nfd") }
+}
+
+/// A few of the page's scenarios on a server whose database is PostgreSQL: the page loads, follows the stream and
+/// acts there too.
+@Suite("Web page in headless Chromium, PostgreSQL", .serialized, .enabled(if: TestBackend.isPostgres))
+struct WebPagePostgresTests {
+    @Test("a seeded job's tiles, log lines, environment and chart are in the page")
+    func seeded() throws { try WebPageTests().run("seeded") }
+
+    @Test("an epoch and a log line ingested after load appear without a reload")
+    func live() throws { try WebPageTests().run("live") }
+
+    @Test("Stop asks first, No changes nothing, Yes sets the flag the SDK polls")
+    func stop() throws { try WebPageTests().run("stop") }
 }
