@@ -10,6 +10,9 @@ public struct ServerConfig: Sendable {
     public var idleJobThresholdMin = 10.0
     public var stallTimeoutMin = 15.0
     public var watchdogIntervalS = 60.0
+    /// Whether the watchdog checks for stalls on its own (no variable: off only in tests that move a manual clock and
+    /// call `checkStalls` themselves; its deadlines are that clock's, its sleeps real time).
+    public var watchdogChecksStalls = true
     public var agentOnlineS = 30.0
     public var retentionLogLineDays = 14.0
     public var retentionSnapshotDays = 7.0
@@ -105,7 +108,9 @@ public struct ServerConfig: Sendable {
             meaning: "per-connection SSE buffer; a reader further behind is dropped"),
         .init(
             name: "ARGUS_MAX_STREAMS_PER_TOKEN", defaultText: "32",
-            meaning: "open SSE streams per token or session, 8 times as many per share link, 16 times per user and per user's links (one more gets 429)"),
+            meaning:
+                "open SSE streams per token or session, 8 times as many per share link, 16 times per user and per user's links (one more gets 429)"
+        ),
         .init(
             name: "ARGUS_INGEST_RATE", defaultText: "5000",
             meaning: "events a second per token, 10 s of it saved up (more gets 429 + Retry-After; 0 = off)"),

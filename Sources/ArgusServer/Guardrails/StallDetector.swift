@@ -170,6 +170,8 @@ struct WatchdogService: Service {
     let stall: StallDetector
     let hub: SSEHub
     let intervalS: Double
+    /// `ServerConfig.watchdogChecksStalls`.
+    var checksStalls = true
     let logger: Logger
 
     func run() async throws {
@@ -190,8 +192,8 @@ struct WatchdogService: Service {
                 wasDown = down
                 // Replicas: one of them watches at a time; the others look again each second, ready to take over.
                 let untilCheck = checkAt - ContinuousClock.now
-                if untilCheck > .zero {
-                    try await Task.sleep(for: min(untilCheck, .seconds(1)))
+                if !checksStalls || untilCheck > .zero {
+                    try await Task.sleep(for: checksStalls ? min(untilCheck, .seconds(1)) : .seconds(1))
                     continue
                 }
                 guard await stall.store.holdsLease(.stallWatchdog) else {

@@ -144,7 +144,10 @@ public func buildApplication(
     }
     // A service that returns ends the whole server, so switched-off ones are not added at all.
     // The watchdog also closes the live streams when the database stops answering: it runs with stall detection off.
-    app.addServices(WatchdogService(stall: services.stall, hub: services.hub, intervalS: services.config.watchdogIntervalS, logger: logger))
+    app.addServices(
+        WatchdogService(
+            stall: services.stall, hub: services.hub, intervalS: services.config.watchdogIntervalS,
+            checksStalls: services.config.watchdogChecksStalls, logger: logger))
     if services.config.retentionSweepMinutes > 0 {
         app.addServices(
             RetentionService(
