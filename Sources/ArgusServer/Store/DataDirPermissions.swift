@@ -45,35 +45,26 @@ enum DataDirPermissions {
         // The database, or a -wal or -shm another user's run left beside it (SQLite would open the database, then
         // fail to write).
         for path in files(ofDatabase: db) + [db + "-journal"] where lstat(path, &st) == 0 {
-            let what = path == db ? "database" : "database's \(path.dropFirst(db.count)) file"
-            // A -wal, -shm or -journal another user left (one planted 0666 before the first start, say): SQLite would
-            // write every log line and command into a file its owner reads, or fail on it half way. Running as its
-            // owner would not help (the database is not theirs): it goes.
-            // A link in a side file's place would have SQLite write through it to wherever it points (another user's
-            // file, or nowhere): it goes too.
-            if path != db, (st.st_mode & S_IFMT) == S_IFLNK {
+            let side = path != db
+            let what = side ? "database's \(path.dropFirst(db.count)) file" : "database"
+            func refuse(_ why: String) -> ArgusStore.OpenError {
+                ArgusStore.OpenError(description: "Cannot use the \(what) \(path): \(why)")
+            }
+            // A -wal, -shm or -journal left by another user (one planted 0666 before the first start, say), or a link in
+            // its place: SQLite would write every log line and command into a file someone else reads, or through the
+            // link, or fail on it half way. Running as its owner would not help (the database is not theirs): it goes.
+            let delete = side ? "delete it, or " : ""
+            if side, (st.st_mode & S_IFMT) == S_IFLNK {
                 let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
-                throw ArgusStore.OpenError(
-                    description:
-                        "Cannot use the \(what) \(path): it is a symbolic link to \(target), which the server would write through; delete it, or use a --data-dir of your own."
-                )
+                throw refuse(
+                    "it is a symbolic link to \(target), which the server would write through; \(delete)use a --data-dir of your own.")
             }
-            let owner = otherOwner(st)
-            if let owner, path != db {
-                throw ArgusStore.OpenError(
-                    description:
-                        "Cannot use the \(what) \(path): it belongs to \(owner), who could read what the server writes to it; delete it, or use a --data-dir of your own."
-                )
+            let unwritable = access(path, R_OK | W_OK) != 0 && errno == EACCES
+            // The database itself, if this user cannot write it, is its owner's to run (`notWritable` says so).
+            if let owner = otherOwner(st), side || !unwritable {
+                throw refuse("it belongs to \(owner), who could read what the server writes to it; \(delete)use a --data-dir of your own.")
             }
-            if access(path, R_OK | W_OK) != 0 && errno == EACCES {
-                throw ArgusStore.OpenError(description: "Cannot use the \(what) \(path): \(notWritable(path, named: "it"))")
-            }
-            if let owner {
-                throw ArgusStore.OpenError(
-                    description:
-                        "Cannot use the \(what) \(path): it belongs to \(owner), who could read what the server writes to it; use a --data-dir of your own."
-                )
-            }
+            if unwritable { throw refuse(notWritable(path, named: "it")) }
         }
     }
 
