@@ -135,7 +135,7 @@ public final class Feed: @unchecked Sendable {
                 let r = try HTTPClient(baseURL: url, token: token).post(path, json: [:])
                 guard r.status == status else { return inbox.post(.message("\(failed): \(r.detail)", isError: true)) }
                 inbox.post(reply(r) ?? lost("its answer was cut short"))
-            } catch let e as ClientError where [.interrupted, .timeout, .aborted, .decoding].contains(e.kind) {
+            } catch let e as ClientError where e.kind == .interrupted || e.kind == .timeout {
                 inbox.post(lost(e.kind == .timeout ? "no whole answer came in time" : "the connection broke before its answer"))
             } catch {
                 inbox.post(.message("\(failed): \(error)", isError: true))
