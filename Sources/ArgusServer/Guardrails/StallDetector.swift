@@ -35,7 +35,7 @@ struct StallDetector: Sendable {
     /// Returns whether it is so.
     @discardableResult
     func noteOutage() async -> Bool {
-        var down = await store.writeFault(retryAfterS: 2) != nil
+        var down = await store.writeFault() != nil
         if !down {
             do { try await store.ping() } catch { down = true }
         }

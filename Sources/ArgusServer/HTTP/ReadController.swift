@@ -141,7 +141,7 @@ struct ReadController {
                 ],
                 status: .serviceUnavailable)
         }
-        if let fault = await store.writeFault(retryAfterS: 2) {
+        if let fault = await store.writeFault() {
             return Response.json(
                 ["status": "unavailable", "detail": .string(fault.healthDetail)], status: .serviceUnavailable,
                 headers: [.retryAfter: String(StorageFault.retryAfterS)])

@@ -64,7 +64,7 @@ struct StreamController {
             }
         // While nothing can be stored, nothing new can be streamed: said, rather than a stream that reads as live
         // (the watchdog closes the open ones). A client tries again and resumes by id once writes work.
-        if let fault = await store.writeFault(retryAfterS: 2) {
+        if let fault = await store.writeFault() {
             throw APIError(
                 status: .serviceUnavailable, detail: fault.streamDetail, headers: [.retryAfter: String(StorageFault.retryAfterS)])
         }

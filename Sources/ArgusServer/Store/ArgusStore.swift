@@ -253,13 +253,13 @@ public final class ArgusStore: Sendable {
     }
 
     /// Whether the database can be written now, for `/health` after a failed write: one tiny real commit (the header's
-    /// user_version, set to itself: one page in the WAL), tried at most every `afterS` seconds after the last failure.
-    /// Returns the fault still in force, or nil.
+    /// user_version, set to itself: one page in the WAL), tried at most every `StorageFault.healProbeEveryS` after the last failure
+    /// (one pace for `/health`, a new stream and the watchdog). Returns the fault still in force, or nil.
     ///
     /// A disk with less than `StorageFault.fullBelowBytes` free is full, whatever the last write did: small commits
     /// still fit in the room the WAL file holds while real ones fail, and `/health` and the live streams that
     /// followed each of them would flap between working and not every few seconds.
-    func writeFault(retryAfterS: Double) async -> StorageFault? {
+    func writeFault() async -> StorageFault? {
         // A file deleted under an idle server is found here, before the next write would be answered 2xx.
         do { try refuseIfReplaced(afterCommit: false) } catch { return error as? StorageFault }
         let current = writeHealth.current
@@ -267,7 +267,7 @@ public final class ArgusStore: Sendable {
             return current?.fault.kind == .full ? current?.fault : StorageFault(.lowSpace)
         }
         guard let (fault, atUs) = current else { return nil }
-        guard fault.heals, Double(clock.nowUs() - atUs) / 1e6 >= retryAfterS else { return fault }
+        guard fault.heals, Double(clock.nowUs() - atUs) / 1e6 >= StorageFault.healProbeEveryS else { return fault }
         do {
             try await write { db in
                 switch db.dialect {

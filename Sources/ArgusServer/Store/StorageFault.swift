@@ -47,6 +47,10 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
     /// How long a client should wait before trying again (`Retry-After`, seconds).
     static let retryAfterS = 10
 
+    /// How often at most the server tries a write again after one failed, to see whether the database heals
+    /// (`ArgusStore.writeFault`).
+    static let healProbeEveryS: Double = 2
+
     /// The SQLite error as a fault, or nil when it is not about the disk (a bug, a constraint: those stay 500s).
     init?(_ error: any Error, dataDir: String?) {
         if let f = error as? StorageFault {
