@@ -243,11 +243,12 @@ public struct AppState: Sendable {
     public var status: String?
     public var statusIsError = false
     public var statusUntil: Double = 0
-    /// A banner for guardrails firing while you watch (idle, stall).
-    public var banner: String?
-    /// The agent failure last raised as the banner (`Update.raiseAgentFailure`), and that banner's text: taken down
-    /// with it when the failure is over.
-    public var agentFailureShown: (key: String, banner: String)?
+    /// A notice across the job screen while you watch (idle, stall, an agent failure), and what raised it.
+    public var notice: Banner?
+    /// The notice's text.
+    public var banner: String? { notice?.text }
+    /// The key of the agent failure last raised as the notice (`Update.raiseAgentFailure`): raised once per failure.
+    public var agentFailureShown: String?
     /// An action waiting for `y` (Stop and Rerun ask first).
     public var confirming: Command?
     /// An action key pressed while the actions on screen said no: it is decided again when fresh ones arrive.
@@ -321,4 +322,24 @@ public struct LogSearch: Equatable, Sendable {
     /// When the first page could not be fetched (the status line said why); it is asked for again when the
     /// connection is live again, or after `Update.searchRetryS` when it stayed live.
     public var failedAt: Double?
+}
+
+/// A banner and what raised it, so a later event takes down only its own kind: the run's silence (stalled, resumed)
+/// goes once the run ended, an agent's failure once the actions no longer report it; anything else stays until
+/// replaced.
+public struct Banner: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case notice
+        case silence
+        case agentFailure
+    }
+    public var kind: Kind
+    public var text: String
+
+    public init(_ kind: Kind, _ text: String) {
+        self.kind = kind
+        self.text = text
+    }
+
+    public init(_ text: String) { self.init(.notice, text) }
 }

@@ -206,7 +206,7 @@ public enum Update {
             s.job = data
             // "last event" is when the run was last heard from, not when we connected.
             s.lastEventAt = data.batchLastActivity.map { min(s.now, $0) } ?? s.now
-            if data.batchStatus == RunStatus.stalled, let last = s.lastEventAt { s.banner = stalledBanner(since: last) }
+            if data.batchStatus == RunStatus.stalled, let last = s.lastEventAt { s.notice = stalledBanner(since: last) }
             raiseAgentFailure(&s, data.agentFailure)
             refreshBounds(&s)
             return s.showGPUs ? askGPUHistory(&s) : []
@@ -226,11 +226,7 @@ public enum Update {
                 s.job = data
                 // A run that ended is neither stalled nor reporting again (a spill file delivered late says resumed,
                 // then done): those notices go with the silence they were about.
-                if BatchStatus.terminal.contains(data.batchStatus), let b = s.banner,
-                    b.hasPrefix(resumedPrefix) || b.hasPrefix(stalledPrefix)
-                {
-                    s.banner = nil
-                }
+                if BatchStatus.terminal.contains(data.batchStatus), s.notice?.kind == .silence { s.notice = nil }
                 guard let actionsChanged else { return [] }
                 return actionsChanged ? askActions(&s, data.batchID) : []
             }
@@ -246,22 +242,23 @@ public enum Update {
             func lasted(_ key: String) -> String { Fmt.duration(info?[key]?.doubleValue) }
             switch type {
             case ServerEventTypes.jobIdleFlagged where mine:
-                s.banner = "GPU idle: every GPU under \(Int(GPUFigures.idleBelowPct))% for \(lasted("idle_for_s")); nothing was stopped"
+                s.notice = Banner(
+                    "GPU idle: every GPU under \(Int(GPUFigures.idleBelowPct))% for \(lasted("idle_for_s")); nothing was stopped")
             case ServerEventTypes.jobIdleRecovered where mine:
-                s.banner = "GPU busy again after \(lasted("idle_for_s")) idle"
+                s.notice = Banner("GPU busy again after \(lasted("idle_for_s")) idle")
             case ServerEventTypes.batchStalled:
                 let since = info?["last_received"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
-                s.banner = stalledBanner(since: since ?? s.now)
+                s.notice = stalledBanner(since: since ?? s.now)
             case "batch_resumed":
-                s.banner = "\(resumedPrefix) the run is reporting again after \(lasted("silent_s")) of silence"
+                s.notice = Banner(.silence, "Resumed: the run is reporting again after \(lasted("silent_s")) of silence")
             // The server ended the run (stopped after a silent Stop, or marked failed): its reason replaces the stall notice.
             case ServerEventTypes.batchStopped, ServerEventTypes.batchMarkedFailed:
-                s.banner = info?["reason"]?.stringValue
+                s.notice = info?["reason"]?.stringValue.map { Banner($0) }
             case ServerEventTypes.rerunFailed:
-                s.banner = agentFailedBanner("Rerun", info?["error"]?.stringValue ?? "the agent could not start it", at: nil)
+                s.notice = Banner(agentFailedBanner("Rerun", info?["error"]?.stringValue ?? "the agent could not start it", at: nil))
             case ServerEventTypes.rerunStarted:
                 if let rerun = data.rerunBatchID {
-                    s.banner = "Rerun started as batch \(rerun)" + (s.pinnedBatch == nil ? ": press o to open it" : "")
+                    s.notice = Banner("Rerun started as batch \(rerun)" + (s.pinnedBatch == nil ? ": press o to open it" : ""))
                 }
             case "job_epoch":
                 refreshBounds(&s)
@@ -384,7 +381,7 @@ public enum Update {
         // The age of the last event is the job screen's; a list has none of its own.
         s.lastEventAt = nil
         s.actionAfterRecheck = nil
-        s.banner = nil
+        s.notice = nil
         s.agentFailureShown = nil
         s.openBatchStatus = nil
         s.status = nil
@@ -962,11 +959,9 @@ public enum Update {
     }
 
     /// Says since when (wall clock) rather than for how long, so the line stays true while it is shown.
-    static func stalledBanner(since seconds: Double) -> String {
-        "\(stalledPrefix) nothing received from this run since \(Fmt.clock(seconds))"
+    static func stalledBanner(since seconds: Double) -> Banner {
+        Banner(.silence, "Stalled: nothing received from this run since \(Fmt.clock(seconds))")
     }
-    static let stalledPrefix = "Stalled:"
-    static let resumedPrefix = "Resumed:"
 
     /// What the host's agent could not do (`what`: "Rerun", a rerun it could not start or whose process died before
     /// its run reported; "Stop", one it refused, which leaves the batch stopping until someone ends the run there).
@@ -979,12 +974,12 @@ public enum Update {
     /// started), its banner goes, unless another notice took its place.
     static func raiseAgentFailure(_ s: inout AppState, _ failure: (key: String, banner: String)?) {
         guard let failure else {
-            if let shown = s.agentFailureShown, s.banner == shown.banner { s.banner = nil }
+            if s.notice?.kind == .agentFailure { s.notice = nil }
             s.agentFailureShown = nil
             return
         }
-        guard failure.key != s.agentFailureShown?.key else { return }
-        s.agentFailureShown = failure
-        s.banner = failure.banner
+        guard failure.key != s.agentFailureShown else { return }
+        s.agentFailureShown = failure.key
+        s.notice = Banner(.agentFailure, failure.banner)
     }
 }
