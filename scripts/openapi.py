@@ -145,7 +145,7 @@ REASONS = {
     "429": "Over the token's budget (ARGUS_INGEST_RATE, ARGUS_INGEST_MB_RATE, ARGUS_ACTION_RATE, ARGUS_MAX_STREAMS_PER_TOKEN); Retry-After says when to try again.",
     "431": "The request line and headers are over ARGUS_MAX_HEADER_KB; the connection is closed.",
     "503": "The database cannot be written or read for a disk fault (full, read-only, I/O error), and `detail` says which and "
-           "whether anything from the request was stored (a stream is refused while new events cannot be stored); or ARGUS_MAX_CONNECTIONS connections are open (answered before "
+           "whether anything from the request was stored (a stream is refused while new events cannot be stored); or ARGUS_MAX_CONNECTIONS connections are open and busy (answered before "
            "the request is read). Retry-After says when to try again.",
 }
 def errs(*codes): return {c: {"$ref": f"#/components/responses/E{c}"} for c in codes}

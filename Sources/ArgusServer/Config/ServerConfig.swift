@@ -137,7 +137,7 @@ public struct ServerConfig: Sendable {
             meaning: "a request's body must arrive within this after its headers"),
         .init(
             name: "ARGUS_MAX_CONNECTIONS", defaultText: "4096",
-            meaning: "open connections at most, SSE streams included (one more gets 503 at once and is closed)"),
+            meaning: "open connections at most, SSE streams included (one more closes the one idle longest, or, all busy, gets 503)"),
         .init(
             name: "ARGUS_FSYNC", defaultText: "commit",
             meaning: "commit: a 2xx means on disk (fsync per group commit); checkpoint: fsync a moment later"),

@@ -150,11 +150,20 @@ struct DeclaredBodyLimitMiddleware: RouterMiddleware {
 }
 
 /// Open connections across the server's event loops, against ARGUS_MAX_CONNECTIONS.
+///
+/// At the cap, a new connection takes the place of the one that has sat idle the longest (no request in flight: one
+/// that never sent a whole request head, or a kept-alive one between requests), which is closed; only when every
+/// connection is busy (requests being answered, SSE streams) is the new one refused. Any local user can open
+/// thousands of connections that send a header line every few seconds, and before, the cap then refused everyone
+/// else for as long as they liked. Nothing in flight is ever cut: a client whose idle connection is closed connects
+/// again (argus-reporter sends the event again, or keeps it in its spill file).
 final class ConnectionCounter: Sendable {
     let limit: Int
     private let open = Atomic<Int>(0)
-    /// When a refusal was last logged.
-    private let lastLogged = Mutex<ContinuousClock.Instant?>(nil)
+    /// Every admitted connection that still holds its place.
+    private let slots = Mutex<[ObjectIdentifier: ConnectionSlot]>([:])
+    /// When a refusal, or an eviction, was last logged.
+    private let lastLogged = Mutex<(refused: ContinuousClock.Instant?, evicted: ContinuousClock.Instant?)>((nil, nil))
     let logger: Logger
     let metrics: ServerMetrics
 
@@ -166,32 +175,109 @@ final class ConnectionCounter: Sendable {
 
     var count: Int { open.load(ordering: .relaxed) }
 
-    /// Counts a new connection in; false (and not counted) when `limit` are open already.
-    func admit() -> Bool {
-        let now = open.add(1, ordering: .relaxed).newValue
-        if now <= limit { return true }
-        open.subtract(1, ordering: .relaxed)
-        metrics.connectionsRefused.increment()
-        // At most one line every 10 s, however many are refused.
+    /// Counts a new connection in, closing the connection idle the longest when `limit` are open already; nil (and
+    /// not counted) when every open connection is busy.
+    func admit(_ channel: any NIOCore.Channel) -> ConnectionSlot? {
+        let slot = ConnectionSlot(channel)
+        if open.add(1, ordering: .relaxed).newValue > limit {
+            open.subtract(1, ordering: .relaxed)
+            guard let victim = evictIdlest() else {
+                metrics.connectionsRefused.increment()
+                logAtMostEvery10s(\.refused) {
+                    "Refusing connections: ARGUS_MAX_CONNECTIONS (\(limit)) are open and busy; each further one gets 503 until some end."
+                }
+                return nil
+            }
+            // The new connection takes the victim's place in the count.
+            victim.channel.close(promise: nil)
+            metrics.connectionsEvicted.increment()
+            logAtMostEvery10s(\.evicted) {
+                "ARGUS_MAX_CONNECTIONS (\(limit)) are open: closing the connections idle the longest to admit new ones."
+            }
+        }
+        slots.withLock { $0[ObjectIdentifier(slot)] = slot }
+        return slot
+    }
+
+    /// Gives back a slot's place, unless it was taken over by an eviction.
+    func release(_ slot: ConnectionSlot) {
+        slots.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(slot)) }
+        if slot.state.exchange(ConnectionSlot.released, ordering: .relaxed) != ConnectionSlot.evicted {
+            open.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// Marks the connection idle the longest as evicted (its place now someone else's) and returns it; nil when
+    /// none is idle. A scan of the open connections, done only at the cap.
+    private func evictIdlest() -> ConnectionSlot? {
+        slots.withLock { slots in
+            while true {
+                var idlest: (slot: ConnectionSlot, since: Int64)?
+                for slot in slots.values {
+                    let since = slot.state.load(ordering: .relaxed)
+                    if since > 0, since < idlest?.since ?? .max { idlest = (slot, since) }
+                }
+                guard let (slot, since) = idlest else { return nil }
+                // It may have become busy since: then look again.
+                if slot.state.compareExchange(expected: since, desired: ConnectionSlot.evicted, ordering: .relaxed).exchanged {
+                    slots.removeValue(forKey: ObjectIdentifier(slot))
+                    return slot
+                }
+            }
+        }
+    }
+
+    private func logAtMostEvery10s(
+        _ which: WritableKeyPath<(refused: ContinuousClock.Instant?, evicted: ContinuousClock.Instant?), ContinuousClock.Instant?>,
+        _ message: () -> Logger.Message
+    ) {
         let log = lastLogged.withLock { last in
             let t = ContinuousClock.now
-            guard last.map({ t - $0 >= .seconds(10) }) ?? true else { return false }
-            last = t
+            guard last[keyPath: which].map({ t - $0 >= .seconds(10) }) ?? true else { return false }
+            last[keyPath: which] = t
             return true
         }
-        if log {
-            logger.warning(
-                "Refusing connections: ARGUS_MAX_CONNECTIONS (\(limit)) are open; each further one gets 503 until some close.")
+        if log { logger.warning(message()) }
+    }
+}
+
+/// An admitted connection's place under ARGUS_MAX_CONNECTIONS, and whether it is idle: its state is since when it has
+/// been idle (monotonic ns), or `busy` while a request is in flight, `evicted` once its place went to a newer
+/// connection, `released` once it closed.
+final class ConnectionSlot: Sendable {
+    let channel: any NIOCore.Channel
+    let state: Atomic<Int64>
+    static let busy: Int64 = 0
+    static let evicted: Int64 = -1
+    static let released: Int64 = -2
+
+    init(_ channel: any NIOCore.Channel) {
+        self.channel = channel
+        state = Atomic(Self.now())
+    }
+
+    static func now() -> Int64 { Int64(clamping: NIODeadline.now().uptimeNanoseconds) | 1 }
+
+    /// Returns false when the place went to another connection meanwhile (this one is closing).
+    func markBusy() -> Bool { set(Self.busy) }
+
+    func markIdle() { _ = set(Self.now()) }
+
+    private func set(_ value: Int64) -> Bool {
+        var current = state.load(ordering: .relaxed)
+        while current != Self.evicted && current != Self.released {
+            let (exchanged, now) = state.compareExchange(expected: current, desired: value, ordering: .relaxed)
+            if exchanged { return true }
+            current = now
         }
         return false
     }
-
-    func release() { open.subtract(1, ordering: .relaxed) }
 }
 
-/// Caps open connections (ARGUS_MAX_CONNECTIONS, SSE streams included). One over the cap is answered at once with
-/// 503 and `Retry-After`, without waiting for its request, and closed: nothing is held for it. (Until now it waited
-/// unanswered in the kernel's accept queue, a well-behaved client behind a crowd of idle ones included.)
+/// Caps open connections (ARGUS_MAX_CONNECTIONS, SSE streams included; `ConnectionCounter`). One over the cap takes
+/// the place of the connection idle the longest, or, when every one is busy, is answered at once with 503 and
+/// `Retry-After`, without waiting for its request, and closed: nothing is held for it. A connection is busy from a
+/// request's head until its response ends.
 final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -199,8 +285,13 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
     typealias OutboundOut = HTTPResponsePart
 
     private let counter: ConnectionCounter
-    private enum State { case new, admitted, refused, released }
+    private enum State {
+        case new, refused, released
+        case admitted(ConnectionSlot)
+    }
     private var state = State.new
+    /// Requests whose response has not ended yet.
+    private var inFlight = 0
 
     init(counter: ConnectionCounter) { self.counter = counter }
 
@@ -221,14 +312,28 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
     func handlerRemoved(context: ChannelHandlerContext) { release() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // A refused connection's request is never served.
-        if state != .refused { context.fireChannelRead(data) }
+        // A refused connection's request is never served, nor one read after its place went to another (it closes).
+        guard case .admitted(let slot) = state else { return }
+        if case .head = unwrapInboundIn(data) {
+            guard slot.markBusy() else { return }
+            inFlight += 1
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data), case .admitted(let slot) = state {
+            // An answer the handlers after this one made before a request head was read (a 431) counts none.
+            inFlight = max(0, inFlight - 1)
+            if inFlight == 0 { slot.markIdle() }
+        }
+        context.write(data, promise: promise)
     }
 
     private func decide(_ context: ChannelHandlerContext) {
-        guard state == .new else { return }
-        if counter.admit() {
-            state = .admitted
+        guard case .new = state else { return }
+        if let slot = counter.admit(context.channel) {
+            state = .admitted(slot)
             return
         }
         state = .refused
@@ -240,7 +345,7 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     private func release() {
-        if state == .admitted { counter.release() }
+        if case .admitted(let slot) = state { counter.release(slot) }
         state = .released
     }
 }

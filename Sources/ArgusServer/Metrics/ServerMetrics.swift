@@ -20,6 +20,8 @@ public final class ServerMetrics: Sendable {
     let databaseBytes: CoreMetrics.Gauge
     /// Connections answered 503 at once because ARGUS_MAX_CONNECTIONS were open.
     let connectionsRefused: CoreMetrics.Counter
+    /// Idle connections closed at ARGUS_MAX_CONNECTIONS to admit a new one (`ConnectionCounter.admit`).
+    let connectionsEvicted: CoreMetrics.Counter
     let openConnections: CoreMetrics.Gauge
     private let labelled = Mutex<[String: CoreMetrics.Counter]>([:])
     private let commandGauges = Mutex<[String: CoreMetrics.Gauge]>([:])
@@ -41,6 +43,7 @@ public final class ServerMetrics: Sendable {
         sseDroppedSlowReaders = Counter(label: "argus_sse_dropped_slow_readers_total", factory: f)
         databaseBytes = Gauge(label: "argus_database_bytes", factory: f)
         connectionsRefused = Counter(label: "argus_connections_refused_total", factory: f)
+        connectionsEvicted = Counter(label: "argus_connections_evicted_total", factory: f)
         openConnections = Gauge(label: "argus_open_connections", factory: f)
     }
 
