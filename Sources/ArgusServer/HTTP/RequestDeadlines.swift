@@ -315,19 +315,35 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
         // A refused connection's request is never served, nor one read after its place went to another (it closes).
         guard case .admitted(let slot) = state else { return }
         if case .head = unwrapInboundIn(data) {
-            guard slot.markBusy() else { return }
+            guard slot.markBusy() else {
+                // Its place went to another connection just now: nothing more of it is read (the slot is out of the
+                // count already), and the channel is closing.
+                state = .refused
+                return
+            }
             inFlight += 1
         }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), case .admitted(let slot) = state {
-            // An answer the handlers after this one made before a request head was read (a 431) counts none.
-            inFlight = max(0, inFlight - 1)
-            if inFlight == 0 { slot.markIdle() }
+        guard case .end = unwrapOutboundIn(data), case .admitted = state else {
+            context.write(data, promise: promise)
+            return
         }
-        context.write(data, promise: promise)
+        // An answer the handlers after this one made before a request head was read (a 431) counts none.
+        inFlight = max(0, inFlight - 1)
+        guard inFlight == 0 else {
+            context.write(data, promise: promise)
+            return
+        }
+        // Idle once the answer's end is on the socket, not before: closing the connection for a newer one must not
+        // discard an answer still queued.
+        let written = promise ?? context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenSuccess {
+            if self.inFlight == 0, case .admitted(let slot) = self.state { slot.markIdle() }
+        }
+        context.write(data, promise: written)
     }
 
     private func decide(_ context: ChannelHandlerContext) {
