@@ -59,12 +59,29 @@ struct AgentLoop {
         let client = HTTPClient(baseURL: url, token: token, timeout: 40)
         var failures = 0
         log("agent \(agentID) polling \(url)")
-        adoptRuns()
+        // The process the server knew before this one, found gone (a restart after a crash): taken over at once.
+        var takeover: String? = nil
+        var standingBy = false
+        var adopted = false
         while true {
             do {
                 // Heartbeat, then long-poll: the server sees the agent at least every poll.
-                heartbeat(client)
-                let r = try client.get("/api/agents/\(agentID)/jobs?wait=10")
+                heartbeat(client, takeover: takeover)
+                let r = try client.get(
+                    "/api/agents/\(agentID)/jobs?wait=10&instance=\(AgentLoop.instance)"
+                        + (takeover.map { "&takeover=\($0)" } ?? ""))
+                if r.status == 409, let holder = r.json?["holder"]?.stringValue {
+                    // Another process serves this agent. One of this host that is gone is taken over; else this
+                    // one waits until the server has not seen that one for ARGUS_AGENT_ONLINE_S.
+                    if AgentLoop.isGone(instance: holder) {
+                        takeover = holder
+                        continue
+                    }
+                    if !standingBy { log("standing by: \(r.detail)") }
+                    standingBy = true
+                    Thread.sleep(forTimeInterval: 5)
+                    continue
+                }
                 guard r.status == 200, let commands = r.json?.arrayValue else {
                     if r.status == 401 || r.status == 403 {
                         log("the server refused this agent: \(r.detail)")
@@ -72,6 +89,12 @@ struct AgentLoop {
                     }
                     throw ClientError(.http, status: r.status, r.detail)
                 }
+                if standingBy { log("serving agent \(agentID) now: the other process is gone") }
+                standingBy = false
+                takeover = nil
+                // The runs a previous process of this agent started: watched once this one serves the agent.
+                if !adopted { adoptRuns() }
+                adopted = true
                 if failures > 0 { log("connected again") }
                 failures = 0
                 for c in commands { handle(c, client: client) }
@@ -86,8 +109,27 @@ struct AgentLoop {
 
     /// Tells the server this agent is there (it counts as online for ARGUS_AGENT_ONLINE_S after), and where a rerun
     /// with no recorded directory runs (this user's home), which the Rerun prompts then name.
-    func heartbeat(_ client: HTTPClient) {
-        _ = try? client.post("/api/agents/\(agentID)/heartbeat", json: ["home": .string(AgentLoop.home)])
+    func heartbeat(_ client: HTTPClient, takeover: String? = nil) {
+        var body = JSONObject([(key: "home", value: .string(AgentLoop.home)), (key: "instance", value: .string(AgentLoop.instance))])
+        if let takeover { body["takeover"] = .string(takeover) }
+        _ = try? client.post("/api/agents/\(agentID)/heartbeat", json: .object(body))
+    }
+
+    /// This process, as the server tells one `argus-agent run` of an agent from another: its pid, the boot and its
+    /// start time (`processIdentity`), so that a later process on this host can tell whether it is gone.
+    static let instance: String = {
+        let pid = Int(getpid())
+        return "\(pid).\(processIdentity(pid) ?? "unknown")".replacingOccurrences(of: "/", with: ".")
+    }()
+
+    /// Whether the process an `instance` names ran on this host and is gone; false when it runs, or ran elsewhere
+    /// (another host sharing the state file: only the server's silence tells then).
+    static func isGone(instance: String) -> Bool {
+        let parts = instance.split(separator: ".", maxSplits: 1)
+        guard parts.count == 2, let pid = Int(parts[0]), let boot = readProcFile("/proc/sys/kernel/random/boot_id")?.trimmed(),
+            parts[1].hasPrefix(boot + ".")
+        else { return false }
+        return processIdentity(pid).map { "\(pid).\($0)".replacingOccurrences(of: "/", with: ".") } != instance
     }
 
     /// Where a rerun with no recorded directory runs: this user's home, from HOME, else the password database (a

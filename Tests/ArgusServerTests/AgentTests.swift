@@ -247,6 +247,51 @@ struct AgentTests {
         #expect(log2.contains("polling") && !log2.contains("warning"), "\(log2)")
     }
 
+    @Test(
+        "a copy of the state file run beside the first stands by, so each rerun runs once; it serves at once when the first dies"
+    )
+    func copiedStateFile() throws {
+        let (s, _, c, work, state) = try Self.registered()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let copy = work.appendingPathComponent("copy.json").path
+        try FileManager.default.copyItem(atPath: state, toPath: copy)
+        let first = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state], stderr: state + ".log")
+        defer { stopProcess(first) }
+        try Self.finishedBatch(c, "twice", command: "echo x >> runs.txt", cwd: work.path)
+        try Self.waitOnline(c, "twice")
+        // The copy (its own lock file: a home shared between hosts looks the same) is told why it waits.
+        let second = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", copy], stderr: copy + ".log")
+        defer { stopProcess(second) }
+        func log(_ path: String, until text: String) -> String {
+            let deadline = Date().addingTimeInterval(15)
+            var log = ""
+            while Date() < deadline, !log.contains(text) {
+                usleep(100_000)
+                log = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            }
+            return log
+        }
+        let waiting = log(copy + ".log", until: "standing by")
+        #expect(waiting.contains("standing by: Agent 1 is served by another argus-agent run process, seen "), "\(waiting)")
+        #expect(
+            waiting.contains(
+                " s ago: its state file is in use twice (a copy, or a home shared between hosts), and each would run every command."
+            ), "\(waiting)")
+        #expect(try c.post("/api/batches/twice/rerun", json: [:]).status == 202)
+        let runs = work.appendingPathComponent("runs.txt").path
+        _ = Self.waitForLine(runs)
+        Thread.sleep(forTimeInterval: 3)  // past both agents' next polls: before, each ran it
+        #expect((try? String(contentsOfFile: runs, encoding: .utf8)) == "x\n", "ran exactly once")
+        // The first dies without a word (kill -9): the copy on this host finds it gone and serves at once, not after
+        // ARGUS_AGENT_ONLINE_S of silence.
+        kill(first.processIdentifier, SIGKILL)
+        let serving = log(copy + ".log", until: "serving agent")
+        #expect(serving.contains("serving agent 1 now: the other process is gone"), "\(serving)")
+        try Self.finishedBatch(c, "after", command: "echo y >> runs-after.txt", cwd: work.path)
+        #expect(try c.post("/api/batches/after/rerun", json: [:]).status == 202)
+        #expect(Self.waitForLine(work.appendingPathComponent("runs-after.txt").path) == "y\n")
+    }
+
     @Test("a rerun whose process dies before it reports is said on the batch that was rerun; one killed after it reported ends failed")
     func rerunThatDies() throws {
         let s = try TestServer()

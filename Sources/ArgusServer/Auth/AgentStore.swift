@@ -163,6 +163,28 @@ extension ArgusStore {
         }
     }
 
+    /// Notes that `argus-agent run` process `instance` polls as agent `id`, which makes it the one that serves the
+    /// agent's commands. Another process that served it within `withinS` (ARGUS_AGENT_ONLINE_S) keeps it, unless this
+    /// one names it as `takeover` (it found that process gone: a restart after a crash): this one is then answered
+    /// with that process and how long ago it was seen, and nothing is changed. Two live processes of one agent (a
+    /// copied state file, a home shared between hosts) would each be handed every command and run it.
+    func claimAgent(_ id: Int64, instance: String, takeover: String?, home: String? = nil, withinS: Double)
+        async throws -> (holder: String, seenS: Double)?
+    {
+        try await write { db in
+            let now = ArgusStore.nowUs()
+            guard let row = try db.fetchOne("SELECT instance, last_seen_us FROM agents WHERE id = ?", [id]) else { return nil }
+            let holder: String? = row["instance"]
+            let seenUs: Int64 = row["last_seen_us"]
+            if let holder, holder != instance, holder != takeover, now - seenUs < Int64(withinS * 1_000_000) {
+                return (holder, Double(now - seenUs) / 1e6)
+            }
+            try db.execute(
+                "UPDATE agents SET last_seen_us = ?, home = COALESCE(?, home), instance = ? WHERE id = ?", [now, home, instance, id])
+            return nil
+        }
+    }
+
     /// Which agent serves a batch; the one place that decides it (rerun, stop, `agent_online`, the view).
     /// An agent serves only its owner's batches: one registered by the batch's owner for the batch's host, seen
     /// within `withinS` (the most recently seen if several). Another user's agent on the same host never runs this

@@ -22,7 +22,8 @@ struct AgentController {
                 throw APIError.unprocessable("wait must be a number of seconds from 0 to 30, got '\(waitText.prefix(40))'.")
             }
             let deadline = Date().addingTimeInterval(wait)
-            try await store.touchAgent(id)
+            let query = req.uri.queryParameters
+            try await claim(id, instance: query.get("instance"), takeover: query.get("takeover"))
             _ = try await store.adoptCommands(agentID: id, withinS: agentOnlineS)
             try await AgentController.expireStaleReruns(agentID: id, store: store, pipeline: pipeline)
             var seen = store.agentWakeups.generation(id)
@@ -78,10 +79,40 @@ struct AgentController {
         router.post("/api/agents/:id/heartbeat") { req, ctx in
             let id = try agentID(ctx)
             let body = try await req.jsonBody(limit: AgentController.maxBodyBytes, ifEmpty: [:])
-            try await store.touchAgent(id, home: try AgentController.home(body["home"]))
+            let home = try AgentController.home(body["home"])
+            guard let instance = body["instance"] else {
+                try await store.touchAgent(id, home: home)
+                return Response(status: .noContent)
+            }
+            guard let text = instance.stringValue else { throw APIError.unprocessable(AgentController.instanceRule) }
+            try await claim(id, instance: text, takeover: body["takeover"]?.stringValue, home: home)
             return Response(status: .noContent)
         }
     }
+
+    /// Notes the `argus-agent run` process (`instance`, an id it makes at start) that polls or heartbeats as agent `id`;
+    /// 409 when another process serves that agent (`ArgusStore.claimAgent`), naming it in `holder` so that a restarted
+    /// agent that finds that process gone may take over (`takeover`). An agent that sends none (an older argus-agent)
+    /// is only noted as seen.
+    func claim(_ id: Int64, instance: String?, takeover: String?, home: String? = nil) async throws {
+        guard let instance else { return try await store.touchAgent(id, home: home) }
+        for text in [instance, takeover].compactMap({ $0 }) {
+            guard (1...128).contains(text.utf8.count), text.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+                throw APIError.unprocessable(AgentController.instanceRule)
+            }
+        }
+        if let (holder, seenS) = try await store.claimAgent(
+            id, instance: instance, takeover: takeover, home: home, withinS: agentOnlineS)
+        {
+            throw APIError(
+                status: .conflict,
+                detail:
+                    "Agent \(id) is served by another argus-agent run process, seen \(Int(seenS.rounded())) s ago: its state file is in use twice (a copy, or a home shared between hosts), and each would run every command. Stop the other one, or register this host with a state file of its own (argus-agent register --state-file F).",
+                extra: JSONObject([(key: "holder", value: .string(holder))]))
+        }
+    }
+
+    static let instanceRule = "instance and takeover must be 1 to 128 printable ASCII characters without spaces."
 
     /// The home a heartbeat names (where the agent runs a rerun that has no recorded directory), or nil when it names
     /// none. It is shown in the Rerun prompts: an absolute path of printable text.

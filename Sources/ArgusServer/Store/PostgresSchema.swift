@@ -190,6 +190,10 @@ enum PostgresSchema {
         Migration(
             version: 7, name: "an agent says where a rerun without a recorded directory runs",
             statements: ["ALTER TABLE agents ADD COLUMN home TEXT"]),
+        // SQLite v14.
+        Migration(
+            version: 8, name: "one argus-agent run process serves an agent at a time",
+            statements: ["ALTER TABLE agents ADD COLUMN instance TEXT"]),
     ]
 
     struct SchemaTooNew: Error, CustomStringConvertible {

@@ -220,6 +220,11 @@ enum Schema {
             // Its user's home, sent with each heartbeat by `argus-agent run` (`RerunDirectory.phrase`). Null until then.
             try db.execute(sql: "ALTER TABLE agents ADD COLUMN home TEXT")
         }
+        m.registerMigration("v14 one argus-agent run process serves an agent at a time") { db in
+            // A random id each `argus-agent run` makes at its start (`AgentStore.touchAgent`): a second process with
+            // the same agent's state file (a copy, a home shared between hosts) would run every command again.
+            try db.execute(sql: "ALTER TABLE agents ADD COLUMN instance TEXT")
+        }
         return m
     }
 }
