@@ -294,10 +294,16 @@ paths["/api/agents/register"] = {"post": {"operationId": "registerAgent", "summa
     "responses": {**ok("The agent's id and token (shown once).",
                        obj({"agent_id": INT, "agent_token": STR, "poll_interval_s": INT}), "201"),
                   **errs("400", "401", "403", "413", "415", "422")}}}
+INSTANCE = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$"}
 paths["/api/agents/{id}/jobs"] = {"get": {"operationId": "agentPoll", "summary": "Pending commands, oldest first",
     "tags": ["agents"], "security": AGENT,
-    "parameters": [AID, p("wait", "query", {"type": "number", "minimum": 0, "maximum": 30, "examples": [0]}, "Long-poll up to this many seconds; outside 0–30, or not a number, 422.")],
-    "responses": {**ok("The commands (redelivered until acked).", arr(ref("AgentCommand"))), **errs("401", "403", "422")}}}
+    "parameters": [AID, p("wait", "query", {"type": "number", "minimum": 0, "maximum": 30, "examples": [0]}, "Long-poll up to this many seconds; outside 0–30, or not a number, 422."),
+                   p("instance", "query", INSTANCE, "The `argus-agent run` process polling (pid, boot and start time): one process serves an agent at a time; another that served it within ARGUS_AGENT_ONLINE_S keeps it (409)."),
+                   p("takeover", "query", INSTANCE, "The process a 409 named, found gone by a restarted agent on the same host: this one serves from now.")],
+    "responses": {**ok("The commands (redelivered until acked).", arr(ref("AgentCommand"))),
+                  "409": {"description": "Another `argus-agent run` process serves this agent (a copied state file, a home shared between hosts); `holder` names it.",
+                          "content": {"application/json": {"schema": obj({"detail": STR, "holder": STR}, required=["detail", "holder"])}}},
+                  **errs("401", "403", "422")}}}
 paths["/api/agents/{id}/jobs/{cmd}/ack"] = {"post": {"operationId": "agentAck", "summary": "Acknowledge a command",
     "tags": ["agents"], "security": AGENT, "parameters": [AID, p("cmd", schema=INT)],
     "requestBody": body(obj({"status": {"type": "string", "enum": ["started", "failed", "exited"]}, "pid": NINT,
@@ -311,8 +317,12 @@ paths["/api/agents/{id}/heartbeat"] = {"post": {"operationId": "agentHeartbeat",
     "tags": ["agents"], "security": AGENT, "parameters": [AID],
     "requestBody": body(obj({"home": {"type": "string", "pattern": "^/", "maxLength": 4096,
                                       "description": "Where the agent runs a rerun that has no recorded directory (its "
-                                                     "user's home); the Rerun prompts name it."}}), required=False),
-    "responses": {"204": {"description": "Seen."}, **errs("400", "401", "403", "413", "415", "422")}}}
+                                                     "user's home); the Rerun prompts name it."},
+                             "instance": INSTANCE, "takeover": INSTANCE}), required=False),
+    "responses": {"204": {"description": "Seen."},
+                  "409": {"description": "Another `argus-agent run` process serves this agent (see agentPoll); nothing was noted.",
+                          "content": {"application/json": {"schema": obj({"detail": STR, "holder": STR}, required=["detail", "holder"])}}},
+                  **errs("400", "401", "403", "413", "415", "422")}}}
 paths["/api/session"] = {
     "post": {"operationId": "signIn", "summary": "Exchange an API token for the session cookie", "tags": ["web"],
         "security": NONE, "requestBody": body(obj({"token": STR, "replace": {"type": ["boolean", "null"]}}, required=["token"])),
