@@ -1,7 +1,8 @@
 /// A job's epochs as the server reads them from its stored `job_epoch` events, written in either form of the read
 /// API (openapi.json):
 /// - rows, `GET /api/jobs/{b}/{j}/epochs` and `/view`'s `epochs`: ascending
-///   `[{epoch, timestamp, train_loss, val_loss, lr, ...every other numeric key, nonfinite?}]`, the three named
+///   `[{epoch, timestamp, train_loss, val_loss, lr, ...every other numeric key, nonfinite?}]` (a metric named `timestamp` or
+///   `nonfinite` is written as `timestamp_metric`, `nonfinite_metric`: `rowMembers`), the three named
 ///   metrics in every row (`null` when missing), `nonfinite` the keys the script reported as NaN or ±infinity;
 /// - columns, `/view?epochs=columns` (what the TUI asks for): one array per key instead of one object per epoch,
 ///   `{"count": N, "epoch": [N ints], "timestamp_us": [N ints], "columns": {"train_loss": [N numbers or null], ...},
@@ -17,6 +18,10 @@ public struct EpochTable: Sendable {
     public static let fixedKeys = ["train_loss", "val_loss", "lr"]
     static let epochKey = 3
     static let nonfiniteKey = 4
+    /// The row's own members besides the metrics (`epoch` is the row's, from the data): a metric of one of these
+    /// names is written as `name_metric`.
+    public static let rowMembers: Set<String> = ["timestamp", "nonfinite"]
+    public static let renamedSuffix = "_metric"
 
     struct Field {
         var key: Int
@@ -210,9 +215,12 @@ public struct EpochTable: Sendable {
     mutating func id(of name: String) -> Int {
         if let k = idOfName[name] { return k }
         idOfName[name] = names.count
-        names.append(name)
+        // A metric named like a member of the row itself is written under another name: two `timestamp` keys in one
+        // object lose the epoch's time to whichever a reader keeps, and a number under `nonfinite` broke the page.
+        let shown = EpochTable.rowMembers.contains(name) ? name + EpochTable.renamedSuffix : name
+        names.append(shown)
         var b: [UInt8] = []
-        JSON.writeString(name, into: &b)
+        JSON.writeString(shown, into: &b)
         written.append(b)
         return names.count - 1
     }

@@ -111,6 +111,32 @@ struct EpochExportTests {
         #expect(h[1][2] == "auto [31m", "\(h[1])")
     }
 
+    @Test(
+        "a metric named timestamp or nonfinite is written as timestamp_metric, nonfinite_metric: the row keeps its time and its list, in every form"
+    )
+    func metricsNamedLikeTheRow() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        for (epoch, ts) in [(0, 123.0), (1, 456.0)] {
+            try c.mustPost(
+                Ev.make(
+                    "job_epoch", batch: "b", job: "j",
+                    data: ["epoch": .number(Double(epoch)), "train_loss": 1, "timestamp": .number(ts), "nonfinite": 7]))
+        }
+        // One key of each name per row (a parser keeps either of two), the event's time under `timestamp`.
+        let text = try c.get(APIPath.epochs("b", "j")).text
+        let first = String(text.dropFirst().prefix { $0 != "}" })
+        #expect(first.components(separatedBy: "\"timestamp\":").count == 2, "\(first)")
+        #expect(!first.contains("\"nonfinite\":"), "\(first)")
+        let rows = try #require(try c.mustGet(APIPath.epochs("b", "j")).arrayValue)
+        #expect(rows.map { $0["timestamp"]?.stringValue?.hasPrefix("20") } == [true, true], "\(rows)")
+        #expect(rows.map { $0["timestamp_metric"]?.doubleValue } == [123, 456] && rows[0]["nonfinite_metric"] == 7, "\(rows)")
+        let csv = parseCSV(try c.get(APIPath.epochs("b", "j", format: "csv")).text)
+        #expect(csv[0].filter { $0 == "timestamp" }.count == 1 && csv[0].contains("timestamp_metric"), "\(csv[0])")
+        let columns = try c.mustGet(APIPath.epochs("b", "j", format: "columns"))
+        #expect(columns["columns"]?["timestamp_metric"] == [123, 456] && columns["columns"]?["nonfinite_metric"] == [7, 7], "\(columns)")
+    }
+
     @Test("a bad format is a 422 sentence naming the accepted ones; 404 and 401 as the route has them")
     func errors() throws {
         let s = try TestServer()
