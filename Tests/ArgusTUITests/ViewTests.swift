@@ -189,6 +189,18 @@ struct ViewTests {
         #expect(g.style(of: "IDLE")?.reverse == true)
     }
 
+    @Test("GPU UTIL is the job's telemetry alone: a batch-wide snapshot in resources_latest does not stand in for it")
+    func gpuUtilFromTelemetry() {
+        var v = Fixture.view(gpu: false)
+        if case .object(var o) = v {
+            o["resources_latest"] = ["gpu_util_pct": 45, "gpu_mem_used_mb": 1000, "job_id": .null]
+            v = .object(o)
+        }
+        let data = JobData(view: v)
+        #expect(data.gpuUtil == nil)
+        #expect(ScreenView.render(Fixture.state(v)).row(2).contains("45.0%") == false)
+    }
+
     @Test("GPU MEM PEAK shows the most-loaded GPU against its capacity and how many GPUs, as the server says")
     func gpuMemTile() {
         var v = Fixture.view()

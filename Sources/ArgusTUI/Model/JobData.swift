@@ -296,9 +296,8 @@ public struct JobData: Sendable {
         let rows = v["log_tail"]?.arrayValue ?? []
         logs = JobData.logLines(rows)
         olderLogsExist = rows.count >= LogFilter.pageSize
-        if let latest = v["resources_latest"], latest.objectValue != nil, gpuUtil == nil {
-            gpuUtil = GPUFigures(latest.objectValue!).util
-        }
+        // The GPU tiles are the job's telemetry alone (`take(job:)`), as on the web page: `resources_latest` picks a
+        // batch-wide snapshot by its second, and showed another job's utilisation beside "no data" for its memory.
         lastEventID = v["last_event_id"]?.intValue.map(Int64.init) ?? 0
     }
 
