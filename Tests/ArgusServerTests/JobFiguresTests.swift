@@ -156,12 +156,40 @@ struct JobFiguresTests {
         try db.execute("INSERT INTO users(id, name, is_admin, created_us) VALUES (1, 'alice', 0, 0)")
         try db.execute("INSERT INTO batches(id, owner_id, status, last_received_us, created_us) VALUES ('b', 1, 'running', 0, 0)")
         try db.execute("INSERT INTO jobs(batch_id, id, status, created_us) VALUES ('b', 'j', 'running', 0)")
-        for (n, t) in texts.enumerated() {
+        for t in texts {
             let e = try JSON.parse(t)
+            // The event's own time, as ingest stores it.
+            let ts = e["timestamp"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros } ?? 0
             try db.execute(
                 "INSERT INTO events(event_id, batch_id, job_id, event_type, ts_us, received_us, body) VALUES (?, 'b', 'j', ?, ?, 0, ?)",
-                [e["event_id"]?.stringValue ?? "", e["event_type"]?.stringValue ?? "", n, t])
+                [e["event_id"]?.stringValue ?? "", e["event_type"]?.stringValue ?? "", ts, t])
         }
+    }
+
+    @Test(
+        "a run that goes back (resumed from a checkpoint, a retried job) replaces the epochs it reports again in the spark; epochs delivered late only add"
+    )
+    func resumedRun() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        func epoch(_ j: String, _ e: Int, _ loss: Double, at second: Int) -> String {
+            Ev.make(
+                "job_epoch", batch: "b", job: j, data: ["epoch": JSON(e), "train_loss": JSON(loss)],
+                ts: Timestamp(micros: Int64(1_790_000_000 + second) * 1_000_000).iso
+            ).serialized()
+        }
+        // Epochs 0–5, then the run resumes from epoch 3's checkpoint and reports 3–7, later.
+        let first = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5].enumerated().map { epoch("resumed", $0, $1, at: $0) }
+        let again = [0.47, 0.45, 0.44, 0.43, 0.42].enumerated().map { epoch("resumed", 3 + $0, $1, at: 100 + $0) }
+        try Self.post(c, first + again)
+        #expect(try Self.figures(c, "b", "resumed")["loss_spark"] == [1.0, 0.9, 0.8, 0.47, 0.45, 0.44, 0.43, 0.42])
+        // A job retried after it failed at epoch 0.
+        try Self.post(c, [epoch("retried", 0, 1.0, at: 0), epoch("retried", 0, 0.9, at: 10), epoch("retried", 1, 0.8, at: 11)])
+        #expect(try Self.figures(c, "b", "retried")["loss_spark"] == [0.9, 0.8])
+        // A spill file's older epochs arriving after later ones: nothing is dropped.
+        try Self.post(
+            c, [epoch("late", 2, 0.8, at: 2), epoch("late", 3, 0.7, at: 3), epoch("late", 0, 1.0, at: 0), epoch("late", 1, 0.9, at: 1)])
+        #expect(try Self.figures(c, "b", "late")["loss_spark"] == [1.0, 0.9, 0.8, 0.7])
     }
 
     @Test("a database made before them gets them backfilled from its stored events, as a fresh one computes them")
@@ -220,7 +248,7 @@ struct JobFiguresTests {
         points.append((start + 2, .nan))
         for _ in 0..<3 {
             var spark = LossSpark()
-            for p in points.shuffled(using: &rng) { spark.add(epoch: p.0, value: p.1) }
+            for p in points.shuffled(using: &rng) { spark.add(epoch: p.0, value: p.1, atUs: 0) }
             #expect(spark.points == Self.reference(points))
             #expect(spark.points.count <= 32)
             #expect(LossSpark(json: spark.json) == spark)
@@ -231,10 +259,13 @@ struct JobFiguresTests {
     func storedFormMemo() {
         func figures(_ k: Int) -> JobFigures {
             var f = JobFigures()
-            f.apply(type: "job_start", data: JSONObject(k % 2 == 0 ? [(key: "total_epochs", value: JSON(k))] : []))
+            f.apply(type: "job_start", data: JSONObject(k % 2 == 0 ? [(key: "total_epochs", value: JSON(k))] : []), atUs: 0)
             for e in 0...(k % 40) {
-                f.apply(type: "job_epoch", data: JSONObject([("epoch", JSON(e)), ("train_loss", JSON(Double(k) + 1 / Double(e + 3)))]))
-                if k % 3 == 0 { f.apply(type: "job_epoch", data: JSONObject([("epoch", JSON(e)), ("val_loss", JSON(Double(e)))])) }
+                f.apply(
+                    type: "job_epoch", data: JSONObject([("epoch", JSON(e)), ("train_loss", JSON(Double(k) + 1 / Double(e + 3)))]), atUs: 0)
+                if k % 3 == 0 {
+                    f.apply(type: "job_epoch", data: JSONObject([("epoch", JSON(e)), ("val_loss", JSON(Double(e)))]), atUs: 0)
+                }
             }
             return f
         }

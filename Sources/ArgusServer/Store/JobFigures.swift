@@ -10,7 +10,12 @@ import Synchronization
 /// Buckets are aligned to multiples of `w`, so the result depends only on the set of (epoch, value) reported, not
 /// on the order they arrived in (a replayed spill file lands in the same buckets). Each event costs O(1) (a merge
 /// is 32 steps and happens at most once per doubling). `points` is each non-empty bucket's mean, oldest first:
-/// a bucket with no finite value (a gap, a stretch of NaN) is left out. A re-sent epoch counts twice.
+/// a bucket with no finite value (a gap, a stretch of NaN) is left out.
+///
+/// A run that goes back (resumed from a checkpoint, a job retried) reports epochs it reported before, with a newer
+/// timestamp than any value the spark holds: the buckets from that epoch's on are emptied first, so the curve is the
+/// values that stand, not a mean with the ones replaced. An older epoch arriving late (a spill file) only adds.
+/// Otherwise a re-sent epoch counts twice.
 struct LossSpark: Sendable, Equatable {
     static let maxPoints = 32
 
@@ -20,6 +25,10 @@ struct LossSpark: Sendable, Equatable {
     private(set) var first: Int64 = 0
     private(set) var sums: [Double] = []
     private(set) var counts: [Int] = []
+    /// The highest epoch added and the newest timestamp of any value (µs), for telling a run that went back from a
+    /// late delivery; nil in a spark stored before they were kept (it only adds until its next value).
+    private(set) var lastEpoch: Int64?
+    private(set) var newestUs: Int64?
 
     var isEmpty: Bool { sums.isEmpty }
 
@@ -33,9 +42,12 @@ struct LossSpark: Sendable, Equatable {
         return (epoch % width != 0 && epoch < 0) ? q - 1 : q
     }
 
-    mutating func add(epoch: Int, value: Double) {
+    mutating func add(epoch: Int, value: Double, atUs: Int64) {
         guard value.isFinite else { return }
         let e = Int64(epoch)
+        if let lastEpoch, let newestUs, e <= lastEpoch, atUs > newestUs { dropBuckets(from: e) }
+        lastEpoch = max(lastEpoch ?? e, e)
+        newestUs = max(newestUs ?? atUs, atUs)
         if sums.isEmpty {
             (width, first, sums, counts) = (1, e, [value], [1])
             return
@@ -59,6 +71,19 @@ struct LossSpark: Sendable, Equatable {
         counts[Int(b - first)] += 1
     }
 
+    /// Empties the buckets from `epoch`'s on (a run that went back to it reports them again).
+    private mutating func dropBuckets(from epoch: Int64) {
+        let keep = max(0, min(sums.count, Int(LossSpark.bucket(epoch, width) - first)))
+        sums.removeLast(sums.count - keep)
+        counts.removeLast(counts.count - keep)
+        while let c = counts.last, c == 0 {
+            sums.removeLast()
+            counts.removeLast()
+        }
+        if sums.isEmpty { (width, first) = (1, 0) }
+        lastEpoch = epoch
+    }
+
     /// Merges aligned pairs: bucket k at width w goes to bucket ⌊k/2⌋ at width 2w.
     private mutating func doubleWidth() {
         let newFirst = LossSpark.bucket(first, 2)
@@ -73,12 +98,16 @@ struct LossSpark: Sendable, Equatable {
         (width, first, sums, counts) = (width * 2, newFirst, s, c)
     }
 
-    /// The stored form (`jobs.loss_spark`): `{"w": width, "first": bucket, "sum": [...], "n": [...]}`.
+    /// The stored form (`jobs.loss_spark`): `{"w": width, "first": bucket, "sum": [...], "n": [...], "last":
+    /// epoch, "ts": µs}`.
     var json: JSON {
-        [
-            "w": JSON(width), "first": JSON(first), "sum": .array(sums.map { JSON($0) }),
-            "n": .array(counts.map { JSON($0) }),
-        ]
+        var o = JSONObject([
+            (key: "w", value: JSON(width)), (key: "first", value: JSON(first)), (key: "sum", value: .array(sums.map { JSON($0) })),
+            (key: "n", value: .array(counts.map { JSON($0) })),
+        ])
+        if let lastEpoch { o["last"] = JSON(lastEpoch) }
+        if let newestUs { o["ts"] = JSON(newestUs) }
+        return .object(o)
     }
 
     init() {}
@@ -92,6 +121,8 @@ struct LossSpark: Sendable, Equatable {
         first = Int64(f)
         sums = s.map { $0.doubleValue ?? 0 }
         counts = n.map { $0.intValue ?? 0 }
+        lastEpoch = json["last"]?.intValue.map(Int64.init)
+        newestUs = json["ts"]?.intValue.map(Int64.init)
     }
 }
 
@@ -118,7 +149,7 @@ struct JobFigures: Sendable, Equatable {
         return (nil, [])
     }
 
-    mutating func apply(type: String, data: JSONObject) {
+    mutating func apply(type: String, data: JSONObject, atUs: Int64) {
         switch type {
         case "job_start":
             if let n = data["total_epochs"]?.intValue, n >= 0 {
@@ -132,9 +163,9 @@ struct JobFigures: Sendable, Equatable {
                     bestValLoss = v
                     bestValEpoch = ep
                 }
-                valSpark.add(epoch: ep, value: v)
+                valSpark.add(epoch: ep, value: v, atUs: atUs)
             }
-            if let v = data["train_loss"]?.doubleValue { trainSpark.add(epoch: ep, value: v) }
+            if let v = data["train_loss"]?.doubleValue { trainSpark.add(epoch: ep, value: v, atUs: atUs) }
         case "job_done":
             if !totalFromStart, let n = data["train_epochs"]?.intValue, n >= 0 { totalEpochs = n }
         default: break
@@ -186,12 +217,13 @@ struct JobFigures: Sendable, Equatable {
         var figures: [String: [String: JobFigures]] = [:]
         try db.forEach(
             """
-            SELECT batch_id, job_id, event_type, body FROM events
-            WHERE event_type IN ('job_start', 'job_epoch', 'job_done') AND job_id IS NOT NULL
+            SELECT batch_id, job_id, event_type, ts_us, body FROM events
+            WHERE event_type IN ('job_start', 'job_epoch', 'job_done') AND job_id IS NOT NULL ORDER BY id
             """
         ) { r in
             if let body: String = r["body"], let data = (try? JSON.parse(body))?["data"]?.objectValue {
-                figures[r["batch_id"], default: [:]][r["job_id"], default: JobFigures()].apply(type: r["event_type"], data: data)
+                figures[r["batch_id"], default: [:]][r["job_id"], default: JobFigures()].apply(
+                    type: r["event_type"], data: data, atUs: r["ts_us"])
             }
             return true
         }

@@ -133,7 +133,7 @@ struct JobRecord: Sendable {
         let heardBefore = lastActivityUs
         lastActivityUs = max(lastActivityUs ?? ts, ts)
         if startUs == nil { startUs = ts }
-        figures.apply(type: e.type, data: e.data)
+        figures.apply(type: e.type, data: e.data, atUs: ts)
         switch e.type {
         case "job_start":
             // Started again after it ended: the script retries it (the SDK's `with r.job(...)` in a retry loop). It
