@@ -117,6 +117,24 @@ struct ConfigTests {
         #expect(rc == 1 && err.contains("ARGUS_STALL_TIMEOUT_MIN") && err.split(separator: "\n").count == 1, "\(rc): \(err)")
     }
 
+    @Test("a retention sweep interval too short to be meant (a core kept busy) and a number in hex are refused in one sentence")
+    func sweepIntervalAndHex() throws {
+        #expect(throws: Never.self) { try ServerConfig.fromEnvironment(["ARGUS_RETENTION_SWEEP_MINUTES": "0.005"]) }
+        #expect(throws: Never.self) { try ServerConfig.fromEnvironment(["ARGUS_RETENTION_SWEEP_MINUTES": "0"]) }
+        do {
+            _ = try ServerConfig.fromEnvironment(["ARGUS_RETENTION_SWEEP_MINUTES": "1e-9"])
+            Issue.record("1e-9 was accepted")
+        } catch {
+            #expect(error.description == "ARGUS_RETENTION_SWEEP_MINUTES must be 0 (no sweeps) or at least 0.005 (0.3 s), got '1e-9'.")
+        }
+        do {
+            _ = try ServerConfig.fromEnvironment(["ARGUS_STALL_TIMEOUT_MIN": "0x10"])
+            Issue.record("0x10 was accepted")
+        } catch {
+            #expect(error.description.hasPrefix("ARGUS_STALL_TIMEOUT_MIN must be a number of minutes"), "\(error)")
+        }
+    }
+
     @Test("fractions are accepted, and `serve --help` lists every variable with its default")
     func fractionsAndHelp() throws {
         let s = try TestServer(env: [

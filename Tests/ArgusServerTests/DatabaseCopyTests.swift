@@ -104,6 +104,12 @@ struct DatabaseCopyTests {
         let (rc1, _, err1) = try runTool(
             bin, ["db", "copy", "--from-data-dir", empty.path, "--to-database-url", "postgres://x@127.0.0.1/y"])
         #expect(rc1 == 1 && err1.hasPrefix("argus-server: there is no Argus database in \(empty.path)"), "\(err1)")
+        // A URL given as the data dir is said to be one, its password not echoed.
+        let (rcURL, _, errURL) = try runTool(
+            bin,
+            ["db", "copy", "--from-data-dir", "postgres://argus:pgpass123@127.0.0.1/a1", "--to-database-url", "postgres://x@127.0.0.1/y"])
+        #expect(rcURL == 1 && errURL.contains("--from-data-dir takes the SQLite server's data directory, not a database URL"), "\(errURL)")
+        #expect(!errURL.contains("pgpass123"), "\(errURL)")
         let src = try TestServer(sqlite: true)
         try src.client(try src.token(user: "erin")).mustPost(Ev.make("batch_start", batch: "mine"))
         src.stop()

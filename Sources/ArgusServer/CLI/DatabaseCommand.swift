@@ -32,6 +32,12 @@ struct DatabaseCommand: AsyncParsableCommand {
                 let toDatabaseURL = toDatabaseURL
                     ?? ProcessInfo.processInfo.environment["ARGUS_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 })
             else { throw fail("give --to-database-url or set ARGUS_DATABASE_URL: the PostgreSQL to copy into.") }
+            // A URL here is a mistake, and may hold a password: not echoed.
+            if fromDataDir.contains("://") {
+                throw fail(
+                    "--from-data-dir takes the SQLite server's data directory, not a database URL: the copy goes from SQLite into the PostgreSQL given as --to-database-url."
+                )
+            }
             do { try DataDirPermissions.check(fromDataDir) } catch { throw fail(error.description) }
             guard FileManager.default.fileExists(atPath: ServerConfig.databasePath(in: fromDataDir)) else {
                 throw fail("there is no Argus database in \(fromDataDir) (expected \(ServerConfig.databasePath(in: fromDataDir))).")

@@ -151,6 +151,9 @@ public struct ServerConfig: Sendable {
     }
 
     /// Reads the environment. Flags given on the command line are applied afterwards by the caller.
+    /// The shortest retention sweep interval taken (minutes): sweeps one after another would keep a core busy.
+    static let shortestSweepMinutes = 0.005
+
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment)
         throws(ConfigError) -> ServerConfig
     {
@@ -162,7 +165,8 @@ public struct ServerConfig: Sendable {
         func number(_ name: String, _ target: inout Double) throws(ConfigError) {
             guard let v = text(name) else { return }
             let (unit, longest) = durationUnit(of: name)
-            guard let d = Double(v), d.isFinite, d >= 0, d <= longest else {
+            // Decimal only: Swift also reads "0x10" as 16.
+            guard v.allSatisfy({ "0123456789.eE+-".contains($0) }), let d = Double(v), d.isFinite, d >= 0, d <= longest else {
                 throw ConfigError(
                     description: "\(name) must be a number of \(unit) from 0 to \(Int(longest)) (10 years), got '\(v)'.")
             }
@@ -200,6 +204,13 @@ public struct ServerConfig: Sendable {
         try number("ARGUS_RETENTION_JOB_EPOCH_DAYS", &c.retentionJobEpochDays)
         try number("ARGUS_RETENTION_EVENT_OTHER_DAYS", &c.retentionEventOtherDays)
         try number("ARGUS_RETENTION_SWEEP_MINUTES", &c.retentionSweepMinutes)
+        // One sweep right after another would keep a core busy.
+        if c.retentionSweepMinutes > 0 && c.retentionSweepMinutes < ServerConfig.shortestSweepMinutes {
+            throw ConfigError(
+                description:
+                    "ARGUS_RETENTION_SWEEP_MINUTES must be 0 (no sweeps) or at least \(ServerConfig.shortestSweepMinutes) (0.3 s), got '\(text("ARGUS_RETENTION_SWEEP_MINUTES") ?? "")'."
+            )
+        }
         for (name, target) in [
             ("ARGUS_INGEST_RATE", \ServerConfig.ingestRate), ("ARGUS_INGEST_MB_RATE", \.ingestMBRate), ("ARGUS_ACTION_RATE", \.actionRate),
         ] {
