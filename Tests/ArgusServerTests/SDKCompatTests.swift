@@ -52,6 +52,41 @@ struct SDKCompatTests {
         print(r.batch_id)
         """
 
+    @Test("the SDK's artifact uploads are told in one sentence that this server does not store artifacts; the run is unharmed")
+    func artifactUploads() throws {
+        let python = try PythonSDK.python()
+        let s = try TestServer()
+        let token = try s.token(user: "sdk-user")
+        let script = """
+            import logging, os, sys, argus
+            from argus import Reporter, ExperimentReporter
+            seen = []
+            class Keep(logging.Handler):
+                def emit(self, record): seen.append(record.getMessage())
+            logging.getLogger("argus").addHandler(Keep()); logging.getLogger("argus").setLevel(logging.DEBUG)
+            d = os.path.join(os.environ["HOME"], "plots"); os.makedirs(d, exist_ok=True)
+            open(os.path.join(d, "loss.png"), "wb").write(b"\\x89PNG fake")
+            with Reporter("art", heartbeat=False, stop_polling=False, resource_snapshot=False) as r:
+                with r.job("j") as j:
+                    j.epoch(0, train_loss=1.0)
+                    print(j.upload(d))
+            print(r.batch_id)
+            print("\\n".join(m for m in seen if "artifact" in m or "upload" in m), file=sys.stderr)
+            """
+        let (rc, out, err) = try runTool(python, ["-c", script], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token, "HOME": s.dataDir.path])
+        #expect(rc == 0, "\(err)")
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines.first == "0", "no upload counted: \(out)")
+        #expect(err.contains("This server does not store artifacts (files the SDK uploads): they stay where the run wrote them."), "\(err)")
+        let batch = try #require(lines.last)
+        #expect(try s.client(token).mustGet(APIPath.job(batch, "j"))["status"] == "done")
+        // The low-level reporter's route (a job id alone) and the batch's: the same sentence, not 405.
+        for path in ["/api/jobs/j/artifacts", "/api/batches/\(batch)/artifacts"] {
+            let r = try s.client(token).post(path, json: [:])
+            #expect(r.status == 404 && r.serverDetail?.hasPrefix("This server does not store artifacts") == true, "\(path): \(r.text)")
+        }
+    }
+
     @Test(
         "a training loop using the SDK lands every epoch exactly once, with the right statuses and failure reason"
     )

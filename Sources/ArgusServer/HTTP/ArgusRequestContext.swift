@@ -213,6 +213,14 @@ struct ErrorMiddleware: RouterMiddleware {
             {
                 return WebController.notFoundPage()
             }
+            let path = request.uri.path
+            // argus-reporter's `upload`, `auto_upload_dirs` and `job_artifact` post files here: said plainly (the SDK
+            // logs it at DEBUG) rather than as a method the route does not take.
+            if request.method == .post, path.hasSuffix("/artifacts"), path.hasPrefix("/api/jobs/") || path.hasPrefix("/api/batches/") {
+                return .json(
+                    ["detail": "This server does not store artifacts (files the SDK uploads): they stay where the run wrote them."],
+                    status: .notFound)
+            }
             switch e.status {
             case .notFound: detail = "No such route: \(request.method) \(request.uri.path)."
             case .methodNotAllowed:
