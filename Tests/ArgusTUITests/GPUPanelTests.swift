@@ -137,6 +137,20 @@ struct GPUPanelTests {
         #expect(
             GPUFixture.panel(f, width: 100, height: 2)[0]
                 == "GPUS · no GPU readings for this job yet · history not loaded: server error 503")
+        // A job that ended is not waiting for any: no "yet" (nor under its log).
+        var ended = Fixture.view(status: "done", batchStatus: "done", logs: [])
+        if case .object(var o) = ended, case .object(var job)? = o["job"] {
+            job["end_time"] = "2026-04-23T09:00:00Z"
+            o["job"] = .object(job)
+            ended = .object(o)
+        }
+        var e = Fixture.state(ended, width: 100, height: 30)
+        _ = Update.apply(&e, .key(.char("G")))
+        _ = Update.apply(&e, .gpuHistoryLoaded(batchID: "b1", jobID: "j1", []))
+        #expect(GPUFixture.panel(e, width: 100, height: 2)[0] == "GPUS · no GPU readings for this job")
+        let screen = ScreenView.render(e)
+        let text = (0..<30).map { screen.row($0) }.joined(separator: "\n")
+        #expect(text.contains("no log lines") && !text.contains("no log lines yet"), "\(text)")
     }
 
     @Test("G toggles the panel and asks for the history once per job; a job opened with it on asks when its view arrives")

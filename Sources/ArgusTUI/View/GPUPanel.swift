@@ -72,7 +72,8 @@ enum GPUPanel {
         if h.samples.isEmpty {
             parts.append(
                 h.requested && !h.loaded
-                    ? "loading the job's resource snapshots…" : "no GPU readings for this job yet")
+                    ? "loading the job's resource snapshots…"
+                    : "no GPU readings for this job" + (s.job?.endUs == nil ? " yet" : ""))
         } else {
             parts.append("\(n) GPU\(n == 1 ? "" : "s")")
             if let ts = h.samples.last?.ts { parts.append("last snapshot " + Fmt.age(s.now - ts)) }

@@ -287,7 +287,7 @@ enum JobPanels {
         if shown.isEmpty {
             let empty =
                 s.filter.isEmpty
-                ? "no log lines yet"
+                ? (s.job?.endUs == nil ? "no log lines yet" : "no log lines")
                 : (searching
                     ? "no loaded line matches; asking the server…"
                     : (failedAt != nil ? "no loaded line matches" : "no line matches the filter"))

@@ -112,7 +112,7 @@ export class LogPane {
       this.note.remove();
       this.note = null;
     } else if (this.count === 0 && !this.note) {
-      this.note = el('div', { class: 'note', text: this.query ? 'no line matches the filter' : 'no log lines yet' });
+      this.note = el('div', { class: 'note', text: this.query ? 'no line matches the filter' : 'no log lines' });
       this.box.append(this.note);
     }
   }
