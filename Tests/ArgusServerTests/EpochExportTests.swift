@@ -137,6 +137,24 @@ struct EpochExportTests {
         #expect(columns["columns"]?["timestamp_metric"] == [123, 456] && columns["columns"]?["nonfinite_metric"] == [7, 7], "\(columns)")
     }
 
+    @Test("a metric sent as a number in a string is that number in every form and in the job's telemetry; other text stays text")
+    func numbersInStrings() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("job_epoch", batch: "b", job: "j", data: ["epoch": 0, "train_loss": 1.0, "val_loss": 1.0]))
+        try c.mustPost(
+            Ev.make(
+                "job_epoch", batch: "b", job: "j",
+                data: ["epoch": 1, "train_loss": "0.5", "val_loss": "4e-1", "lr": "+1", "note": "0x10", "odd": "01", "neg": "-2"]))
+        let rows = try #require(try c.mustGet(APIPath.epochs("b", "j")).arrayValue)
+        #expect(rows[1]["train_loss"] == 0.5 && rows[1]["val_loss"] == 0.4 && rows[1]["neg"] == -2, "\(rows[1])")
+        #expect(rows[1]["lr"] == "+1" && rows[1]["odd"] == nil && rows[1]["note"] == nil, "\(rows[1])")
+        let columns = try c.mustGet(APIPath.epochs("b", "j", format: "columns"))
+        #expect(columns["columns"]?["train_loss"] == [1.0, 0.5], "\(columns)")
+        let telemetry = try c.mustGet(APIPath.job("b", "j"))["telemetry"]
+        #expect(telemetry?["train_loss"] == 0.5 && telemetry?["val_loss"] == 0.4, "\(telemetry ?? .null)")
+    }
+
     @Test("a bad format is a 422 sentence naming the accepted ones; 404 and 401 as the route has them")
     func errors() throws {
         let s = try TestServer()

@@ -233,6 +233,13 @@ enum EventValidator {
                 }
                 return bad("data.epoch must be an integer.")
             }
+            // A metric sent as a number in a string (`f"{loss:.4f}"`) is stored as that number: otherwise the rows
+            // showed the text, the columns, the charts and the tiles nothing, each its own way.
+            for p in data.pairs where p.key != "epoch" {
+                if case .string(let text) = p.value, EventValidator.isJSONNumber(text), let d = Double(text), d.isFinite {
+                    data[p.key] = .number(d)
+                }
+            }
         }
         if type == "log_line", let line = data["line"], line.stringValue == nil, !line.isNull {
             data["line"] = .string(line.serialized())
@@ -252,5 +259,29 @@ enum EventValidator {
             data: data, body: "")
         e.body = e.serializedEnvelope()
         return .success(e)
+    }
+
+    /// Whether `text` is a number as JSON writes one (`-0.5`, `3`, `1e-3`; not `+1`, ` 2`, `0x10`, `NaN`).
+    static func isJSONNumber(_ text: String) -> Bool {
+        var u = Substring(text).utf8[...]
+        func digits() -> Int {
+            let n = u.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }.count
+            u = u.dropFirst(n)
+            return n
+        }
+        if u.first == UInt8(ascii: "-") { u = u.dropFirst() }
+        let whole = u.first
+        let n = digits()
+        guard n > 0, whole != UInt8(ascii: "0") || n == 1 else { return false }
+        if u.first == UInt8(ascii: ".") {
+            u = u.dropFirst()
+            guard digits() > 0 else { return false }
+        }
+        if u.first == UInt8(ascii: "e") || u.first == UInt8(ascii: "E") {
+            u = u.dropFirst()
+            if u.first == UInt8(ascii: "+") || u.first == UInt8(ascii: "-") { u = u.dropFirst() }
+            guard digits() > 0 else { return false }
+        }
+        return u.isEmpty
     }
 }
