@@ -4,6 +4,8 @@ import Shared
 import TestSupport
 import Testing
 
+@testable import ArgusServer
+
 /// `argus-server db copy`: a SQLite history moved into PostgreSQL (issue 12, "Moving up").
 @Suite("db copy: SQLite into PostgreSQL", .enabled(if: TestBackend.isPostgres), .timeLimit(.minutes(2)))
 struct DatabaseCopyTests {
@@ -93,6 +95,36 @@ struct DatabaseCopyTests {
             "\(err4)")
         #expect(try d.mustGet("/api/jobs/b1/j1/view")["last_event_id"]?.intValue == newest)
         try d.mustPost(Ev.make("batch_start", batch: "b2"))
+    }
+
+    @Test("a copy that did not finish (Ctrl-C, a lost connection): no server serves the target until the copy runs again")
+    func unfinishedCopy() throws {
+        let bin = Binaries.path("argus-server")
+        let src = try TestServer(sqlite: true)
+        try src.client(try src.token(user: "erin")).mustPost(Ev.make("batch_start", batch: "b"))
+        src.stop()
+        let target = try TestPostgres.freshDatabase()
+        defer { target.drop() }
+        let copy = ["db", "copy", "--from-data-dir", src.dataDir.path, "--to-database-url", target.url]
+        #expect(try runTool(bin, copy).0 == 0)
+        // What a copy stopped halfway leaves: its mark, set before the first row was written.
+        let pg = try PostgresDatabase(url: target.url)
+        try pg.writeNow { db in
+            try db.execute("CREATE TABLE \(DatabaseCopy.unfinishedTable)(since_us BIGINT NOT NULL, source TEXT NOT NULL)")
+            try db.execute("INSERT INTO \(DatabaseCopy.unfinishedTable) VALUES (0, ?)", [src.dataDir.path])
+        }
+        pg.close()
+        let (rc, _, err) = try runTool(bin, ["serve", "--port", "0", "--database-url", target.url])
+        #expect(
+            rc == 1
+                && err
+                    == "argus-server: this database is the target of an `argus-server db copy` that did not finish (started 1970-01-01T00:00:00Z from \(src.dataDir.path)): run the copy again to finish it, then serve from it.\n",
+            "\(err)")
+        // Copied again and verified: the mark goes, and a server starts on it.
+        #expect(try runTool(bin, copy).0 == 0)
+        let served = try TestServer(replicaOf: target.url)
+        defer { served.stop() }
+        #expect(try served.client(nil).get("/health").status == 200)
     }
 
     @Test("clear one-sentence errors: no database in the data dir, a bad URL, an unreachable server")

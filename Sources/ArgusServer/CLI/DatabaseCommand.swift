@@ -51,7 +51,7 @@ struct DatabaseCommand: AsyncParsableCommand {
             let started = ContinuousClock.now
             let counts: [DatabaseCopy.Count]
             do {
-                counts = try await DatabaseCopy.run(from: from.database, to: to.database) { say($0) }
+                counts = try await DatabaseCopy.run(from: from.database, to: to.database, sourceName: fromDataDir) { say($0) }
             } catch let e as DatabaseCopy.Failure {
                 throw fail(e.nothingWritten ? "nothing was copied: \(e.description)" : "the copy is incomplete: \(e.description)")
             } catch {

@@ -40,9 +40,16 @@ struct DatabaseOptions: ParsableArguments {
     /// `offerInit`: the command has --init, so the error mentions it.
     func open(create: Bool = false, offerInit: Bool = false, forServer config: ServerConfig? = nil) throws -> ArgusStore {
         if let url {
-            do { return try ArgusStore(databaseURL: url, create: create || config != nil, offerInit: offerInit) } catch {
+            let store: ArgusStore
+            do { store = try ArgusStore(databaseURL: url, create: create || config != nil, offerInit: offerInit) } catch {
                 throw fail(error.description)
             }
+            if config != nil, let pg = store.database as? PostgresDatabase,
+                let why = try? pg.readNow({ try DatabaseCopy.unfinished($0) })
+            {
+                throw fail(why)
+            }
+            return store
         }
         // Another user's dir or database, a file where the dir should be: said as such, not as a missing database.
         do { try DataDirPermissions.check(dir) } catch { throw fail(error.description) }

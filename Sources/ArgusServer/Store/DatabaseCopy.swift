@@ -1,3 +1,5 @@
+import Shared
+
 /// Moving up from one machine: a SQLite history copied into a PostgreSQL (`argus-server db copy`), ids kept, so that
 /// tokens still work, share links still open and clients resume their streams where they were.
 enum DatabaseCopy {
@@ -74,9 +76,10 @@ enum DatabaseCopy {
     /// Copies every row of `from` that is missing in `to` or differs there, `pageRows` at a time (one transaction
     /// each), then checks that each source row is in the target as it is in the source. Returns the counts per table;
     /// throws when a row is missing.
-    static func run(from: any SQLDatabase, to: any SQLDatabase, pageRows: Int = 500, progress: (String) -> Void = { _ in })
-        async throws -> [Count]
-    {
+    static func run(
+        from: any SQLDatabase, to: any SQLDatabase, sourceName: String = "", pageRows: Int = 500,
+        progress: (String) -> Void = { _ in }
+    ) async throws -> [Count] {
         // Into a new database, or again into the one an earlier run filled (the source may have changed since: a
         // server that went on running): never over another history (its ids would collide with the copy's and leave
         // it half in), nor over one that servers have written to since (the copy would undo what they did).
@@ -104,6 +107,13 @@ enum DatabaseCopy {
                 description:
                     "the target has events the source never had (ids up to \(targetEnd), the source's end at \(sourceEnd)): servers have written to it since the last copy, and copying again would undo what they stored.",
                 nothingWritten: true)
+        }
+        // Until the copy is verified, a server refuses the target: a copy stopped halfway (Ctrl-C, a lost
+        // connection) served jobs with half their epochs, without a word.
+        try await to.write { db in
+            try db.execute("CREATE TABLE IF NOT EXISTS \(unfinishedTable)(since_us BIGINT NOT NULL, source TEXT NOT NULL)")
+            try db.execute("DELETE FROM \(unfinishedTable)")
+            try db.execute("INSERT INTO \(unfinishedTable)(since_us, source) VALUES (?, ?)", [ArgusStore.nowUs(), sourceName])
         }
         var counts: [Count] = []
         for t in tables {
@@ -159,7 +169,24 @@ enum DatabaseCopy {
                 )
             }
         }
+        try await to.write { db in try db.execute("DROP TABLE IF EXISTS \(unfinishedTable)") }
         return counts
+    }
+
+    /// Marks a target whose copy has not been verified yet (`run`).
+    static let unfinishedTable = "argus_copy_unfinished"
+
+    /// Why a server must not serve from this database: a `db copy` into it started and was not verified. Nil when
+    /// none is.
+    static func unfinished(_ db: SQLConnection) throws -> String? {
+        guard try db.scalar(String.self, "SELECT to_regclass(?)::text", [unfinishedTable]) != nil,
+            let row = try db.fetchOne("SELECT since_us, source FROM \(unfinishedTable) LIMIT 1")
+        else { return nil }
+        let since = Timestamp(micros: row["since_us"]).iso
+        let source: String = row["source"]
+        return "this database is the target of an `argus-server db copy` that did not finish (started \(since)"
+            + (source.isEmpty ? "" : " from \(source)")
+            + "): run the copy again to finish it, then serve from it."
     }
 
     /// The next `rows` rows of `t` after the key `after`, in key order (keyset pages: stable whatever the size).
