@@ -12,13 +12,30 @@ struct CompareTests {
     static let c = JobRef(batchID: "rerun", jobID: "seed1")
 
     /// A job's view whose train loss decays from `start` over `epochs` epochs (val loss a little above it).
+    /// Its telemetry says what the server's fold of those epochs says: the last epoch's losses, the lowest val loss.
     static func view(_ start: Double, epochs: Int = 6, status: String = "done") -> JSON {
-        Fixture.view(status: status, epochs: epochs) { e in
+        let v = Fixture.view(status: status, epochs: epochs) { e in
             JSONObject([
                 ("epoch", JSON(e)), ("train_loss", JSON(start / Double(e + 1))),
                 ("val_loss", JSON(start / Double(e + 1) + 0.1)), ("acc", JSON(Double(e) / 10)),
             ])
         }
+        let last = Double(epochs)
+        return telemetry(
+            v,
+            [
+                "train_loss": JSON(start / last), "val_loss": JSON(start / last + 0.1), "best_val_loss": JSON(start / last + 0.1),
+                "best_val_epoch": JSON(epochs - 1),
+            ])
+    }
+
+    /// `view` with its job's telemetry changed.
+    static func telemetry(_ view: JSON, _ changes: [String: JSON]) -> JSON {
+        guard case .object(var o) = view, case .object(var job)? = o["job"], case .object(var t)? = job["telemetry"] else { return view }
+        for p in changes { t[p.key] = p.value }
+        job["telemetry"] = .object(t)
+        o["job"] = .object(job)
+        return .object(o)
     }
 
     static func opened() -> (AppState, [Effect]) {
@@ -74,6 +91,38 @@ struct CompareTests {
             'rerun' not found
             """
         #expect(text == expected)
+    }
+
+    @Test("after retention purged epochs, the table shows the losses the server kept: its latest, its lowest val loss, '0 (purged)'")
+    func purgedEpochs() {
+        var (s, _) = Self.opened()
+        // seed1's epochs 0–10 were purged; its best val loss (0.1 at epoch 2) was among them.
+        let partial = Fixture.view(status: "done", epochs: 20) { e in
+            JSONObject([("epoch", JSON(e)), ("train_loss", JSON(1.0 + Double(e) / 100)), ("val_loss", JSON(1.1 + Double(e) / 100))])
+        }
+        var rows = partial
+        if case .object(var o) = partial {
+            o["epochs"] = .array(Array(partial["epochs"]?.arrayValue?.dropFirst(11) ?? []))
+            rows = .object(o)
+        }
+        _ = Update.apply(
+            &s,
+            .compareLoaded(
+                Self.a, Self.telemetry(rows, ["train_loss": 1.19, "val_loss": 1.29, "best_val_loss": 0.1, "best_val_epoch": 2]),
+                epochs: nil))
+        // seed2's epochs were all purged: only the summary is left.
+        var none = Self.view(1.0)
+        if case .object(var o) = none {
+            o["epochs"] = []
+            none = .object(o)
+        }
+        _ = Update.apply(&s, .compareLoaded(Self.b, Self.telemetry(none, ["train_loss": 0.3639, "val_loss": 0.4639]), epochs: nil))
+        s.compare!.metric = "val_loss"
+        s.compare!.rebuild()
+        let text = ScreenView.render(s).text
+        #expect(text.contains("sweep/seed1  ✓ done  1.29    0.1 @2"), "\(text)")
+        #expect(text.contains("seed2        ✓ done  0.4639"), "\(text)")
+        #expect(text.contains("0 (purged)"), "\(text)")
     }
 
     @Test("digits hide and show a job's curve, m picks the metric overlaid, e and g work as on the job screen")

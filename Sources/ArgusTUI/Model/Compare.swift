@@ -5,8 +5,25 @@ import Shared
 /// rebuilt only when they or the metric change, so drawing a frame costs what the job screen's chart costs.
 public struct CompareState: Sendable {
     public var refs: [JobRef]
-    /// Each job's epoch series and status, once fetched.
-    public var loaded: [JobRef: (series: EpochSeries, status: String)] = [:]
+    /// Each job's epoch series and status, and what its summary keeps, once fetched.
+    public var loaded: [JobRef: (series: EpochSeries, status: String, kept: Kept)] = [:]
+
+    /// What the server keeps of a job whatever retention deleted (its telemetry): the latest losses at its latest
+    /// epoch and the lowest val_loss. The table shows these for the two losses, as the job and batch screens do, so
+    /// a job whose early epochs were purged does not read a lowest the server knows was beaten.
+    public struct Kept: Sendable {
+        var epoch: Int?
+        var trainLoss: Double?
+        var valLoss: Double?
+        var bestVal: (epoch: Int, value: Double)?
+
+        init(_ data: JobData) {
+            epoch = data.epoch
+            trainLoss = data.trainLoss
+            valLoss = data.valLoss
+            if let v = data.bestValLoss, let e = data.bestValEpoch { bestVal = (e, v) }
+        }
+    }
     public var failed: [JobRef: String] = [:]
     /// The metric overlaid (`m` chooses another).
     public var metric = "train_loss"
@@ -82,15 +99,19 @@ public struct CompareState: Sendable {
             })
         figures = [:]
         for r in refs {
-            guard let s = loaded[r]?.series else { continue }
+            guard let (s, _, kept) = loaded[r] else { continue }
             let col = s.column(metric) ?? []
-            var latest: (Int, Double)? = nil
-            var lowest: (Int, Double)? = nil
+            var latest: (epoch: Int, value: Double)? = nil
+            var lowest: (epoch: Int, value: Double)? = nil
             // NaN is "not reported"; +inf is a reported non-finite value (EpochSeries.nonFinite).
             for (e, v) in zip(s.epochs, col) where !v.isNaN {
                 latest = (e, v)
                 if v.isFinite, v < (lowest?.1 ?? .infinity) { lowest = (e, v) }
             }
+            // The losses as the server keeps them (the rows may be purged, or fewer than it saw).
+            let keptLatest = metric == "train_loss" ? kept.trainLoss : metric == "val_loss" ? kept.valLoss : nil
+            if let value = keptLatest, let epoch = kept.epoch { latest = (epoch, value) }
+            if metric == "val_loss", let best = kept.bestVal { lowest = best }
             figures[r] = (latest, lowest)
         }
     }

@@ -245,6 +245,9 @@ public struct JobData: Sendable {
     public var epoch: Int?
     public var trainLoss: Double?
     public var valLoss: Double?
+    /// The lowest val_loss the server saw and its epoch (kept when retention deletes the epochs).
+    public var bestValLoss: Double?
+    public var bestValEpoch: Int?
     public var failureReason: String?
     public var idleFlagged = false
     public var idleSinceUs: Int64?
@@ -353,6 +356,8 @@ public struct JobData: Sendable {
         gpuMem = GPUMemPeaks(json: t["gpus"])
         epoch = t["epoch"]?.intValue
         (trainLoss, valLoss) = EpochSeries.latestLosses(t)
+        bestValLoss = t["best_val_loss"]?.doubleValue
+        bestValEpoch = t["best_val_epoch"]?.intValue
         idleSinceUs = t["idle_since"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }
         startUs = job["start_time"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros } ?? startUs
         endUs = job["end_time"]?.stringValue.flatMap { Timestamp(iso: $0)?.micros }

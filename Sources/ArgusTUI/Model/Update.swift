@@ -179,7 +179,7 @@ public enum Update {
             guard s.compare?.refs.contains(ref) == true else { return [] }
             s.compare!.fetchSeconds = max(s.compare!.fetchSeconds, seconds)
             let data = JobData(view: view, epochs: epochs)
-            s.compare!.loaded[ref] = (data.series, data.jobStatus)
+            s.compare!.loaded[ref] = (data.series, data.jobStatus, CompareState.Kept(data))
             s.compare!.failed[ref] = nil
             s.compare!.loadedAt = s.now
             s.compare!.rebuild()

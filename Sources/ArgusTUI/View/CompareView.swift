@@ -33,7 +33,7 @@ enum CompareView {
                 names.firstIndex(of: c.chartLabel(ref)).map { i in
                     (s.color ? "" : String(ChartGlyphs.of(s.glyphs).marker(i))) + (i < 9 ? "\(i + 1)" : " ")
                 } ?? " "
-            guard let (series, status) = c.loaded[ref] else {
+            guard let (series, status, kept) = c.loaded[ref] else {
                 notes[rows.count] = c.failed[ref].map { "\(ascii ? "x" : "✗") \($0)" } ?? "loading…"
                 rows.append([key, label, "", "", "", ""])
                 styles.append(c.failed[ref] == nil ? .dimmed : Style(fg: .red))
@@ -47,7 +47,8 @@ enum CompareView {
             }
             rows.append([
                 key, label, "\(Fmt.statusGlyph(status, ascii: ascii)) \(status)", value(latest),
-                lowest.map { "\(value($0)) @\($0.0)" } ?? "–", series.epochs.last.map { "\(series.count) (to \($0))" } ?? "0",
+                lowest.map { "\(value($0)) @\($0.0)" } ?? "–",
+                series.epochs.last.map { "\(series.count) (to \($0))" } ?? (kept.epoch != nil ? "0 (purged)" : "0"),
             ])
             let hidden = c.hidden.contains(ref) || !names.contains(c.chartLabel(ref))
             styles.append(hidden ? .dimmed : Style.fg(LossChart.color(of: c.chartLabel(ref), in: names), bold: true))
