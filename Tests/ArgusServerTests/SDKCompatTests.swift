@@ -87,6 +87,32 @@ struct SDKCompatTests {
         }
     }
 
+    @Test("Ctrl-C in a job (KeyboardInterrupt, no message) reads 'KeyboardInterrupt' on the job and its batch, not with a dangling colon")
+    func interrupted() throws {
+        let python = try PythonSDK.python()
+        let s = try TestServer()
+        let token = try s.token(user: "sdk-user")
+        let script = """
+            from argus import Reporter
+            try:
+                with Reporter("ctrlc", heartbeat=False, stop_polling=False, resource_snapshot=False) as r:
+                    with r.job("j") as j:
+                        j.epoch(0, train_loss=1.0)
+                        raise KeyboardInterrupt()
+            except KeyboardInterrupt:
+                pass
+            print(r.batch_id)
+            """
+        let (rc, out, err) = try runTool(python, ["-c", script], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token, "HOME": s.dataDir.path])
+        #expect(rc == 0, "\(err)")
+        let batch = try #require(out.split(separator: "\n").last.map(String.init))
+        let c = s.client(token)
+        let job = try c.mustGet(APIPath.job(batch, "j"))
+        #expect(job["status"] == "failed" && job["failure_reason"] == "KeyboardInterrupt", "\(job)")
+        let b = try c.mustGet(APIPath.batch(batch))
+        #expect(b["failure_reason"]?.stringValue?.hasSuffix(":") == false, "\(b["failure_reason"] ?? .null)")
+    }
+
     @Test(
         "a training loop using the SDK lands every epoch exactly once, with the right statuses and failure reason"
     )

@@ -209,7 +209,7 @@ struct BatchRecord: Sendable {
             }
             status = BatchStatus.ended(by: e.type, stopRequested: stopRequested, failedJobs: nFailed)
             endUs = ts
-            failureReason = e.data["reason"]?.stringValue ?? e.data["error"]?.stringValue ?? failureReason
+            failureReason = BatchRecord.reportedReason(e.data) ?? failureReason
             if status == RunStatus.done {
                 failureReason = nil  // a run marked failed that then finished well
             } else if status == RunStatus.failed, failureReason == nil {
@@ -240,6 +240,15 @@ struct BatchRecord: Sendable {
 
     /// Whole seconds since the run was last heard from (an event of its own received), as of `nowUs`.
     func silentS(at nowUs: Int64) -> Int64 { (nowUs - lastReceivedUs) / 1_000_000 }
+
+    /// The reason a run's or job's failure event gives (`reason`, else `error`), as the SDK writes it: `f"{type}: {e}"`
+    /// leaves `KeyboardInterrupt: ` for an exception with no message, shown without its dangling colon. Nil for none.
+    static func reportedReason(_ data: JSONObject) -> String? {
+        guard let text = data["reason"]?.stringValue ?? data["error"]?.stringValue else { return nil }
+        var t = Substring(text)
+        while let last = t.last, last == ":" || last.isWhitespace { t = t.dropLast() }
+        return t.isEmpty ? nil : String(t)
+    }
 
     /// When a run the server ended (batch_stopped, batch_marked_failed) ended, for the batch and its running jobs:
     /// at its last activity (the last event it sent), not when the server acted, so a dead run's ELAPSED does not

@@ -188,7 +188,7 @@ struct JobRecord: Sendable {
             if let m = e.data["metrics"], case .object = m { metrics = m.serialized() }
             // A job that ended well has no failure, whatever an earlier attempt said.
             failureReason =
-                e.type == "job_failed" ? e.data["reason"]?.stringValue ?? e.data["error"]?.stringValue ?? failureReason : nil
+                e.type == "job_failed" ? BatchRecord.reportedReason(e.data) ?? failureReason : nil
             isIdleFlagged = false
             return was == status ? nil : (was, status)
         default: break
