@@ -157,7 +157,13 @@ public final class HTTPClient: @unchecked Sendable {
             // the connect time: a reused keep-alive connection has none.)
             var sendingUs: curl_off_t = 0
             ccurl_getinfo_off(h, CURLINFO_PRETRANSFER_TIME_T, &sendingUs)
-            if sendingUs == 0 { throw ClientError(.connection, "Cannot reach \(baseURL) (\(why)).") }
+            if sendingUs == 0 {
+                // https to a server that speaks plain http (argus-server does, unless a proxy in front adds TLS).
+                let plain =
+                    rc == CURLE_SSL_CONNECT_ERROR && baseURL.hasPrefix("https://")
+                    ? " Is the server plain http? Try \("http://" + baseURL.dropFirst("https://".count))." : ""
+                throw ClientError(.connection, "Cannot reach \(baseURL) (\(why)).\(plain)")
+            }
             if rc == CURLE_OPERATION_TIMEDOUT {
                 throw ClientError(
                     .timeout, "\(baseURL) accepted the connection but sent no complete reply within \(Int(timeout.rounded())) s.")

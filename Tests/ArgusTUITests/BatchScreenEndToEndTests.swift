@@ -152,6 +152,10 @@ struct BatchScreenEndToEndTests {
         let (rcDown, outDown, errDown) = try runTool(
             bin, ["--dump", "--compare", "b/lr1,b/lr2"], env: ["ARGUS_URL": "http://127.0.0.1:9", "ARGUS_TOKEN": token])
         #expect(rcDown == 1 && outDown.isEmpty && errDown.hasPrefix("argus-tui: Cannot reach http://127.0.0.1:9"), "\(errDown)")
+        // https to this plain-http server: the sentence says what to try.
+        let tls = "https://" + s.url.dropFirst("http://".count)
+        let (rcTLS, _, errTLS) = try runTool(bin, ["--dump", "--compare", "b/lr1,b/lr2"], env: ["ARGUS_URL": tls, "ARGUS_TOKEN": token])
+        #expect(rcTLS == 1 && errTLS.contains("Is the server plain http? Try \(s.url)."), "\(errTLS)")
         for (args, sentence) in [
             (["--compare", "b/lr1"], "--compare needs at least two different jobs"),
             (["--compare", "b/lr1,b"], "--compare needs BATCH/JOB items separated by commas, got 'b'."),
