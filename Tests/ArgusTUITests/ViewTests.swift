@@ -189,6 +189,22 @@ struct ViewTests {
         #expect(g.style(of: "IDLE")?.reverse == true)
     }
 
+    @Test("the final metrics the run reported (j.metrics, job_done's metrics) show in one row above the log tail")
+    func finalMetrics() {
+        var v = Fixture.view(status: "done", batchStatus: "done")
+        if case .object(var o) = v, case .object(var job)? = o["job"] {
+            job["metrics"] = ["top1": 0.761, "MSE": 0.21, "acc": .null]
+            o["job"] = .object(job)
+            v = .object(o)
+        }
+        let screen = ScreenView.render(Fixture.state(v))
+        let text = (0..<40).map { screen.row($0) }
+        #expect(text.contains { $0.hasPrefix("Final: top1 0.761 · MSE 0.21 · acc –") }, "\(text.joined(separator: "\n"))")
+        // None reported: no row.
+        let plain = ScreenView.render(Fixture.state(Fixture.view()))
+        #expect(!(0..<40).contains { plain.row($0).contains("Final:") })
+    }
+
     @Test("GPU UTIL is the job's telemetry alone: a batch-wide snapshot in resources_latest does not stand in for it")
     func gpuUtilFromTelemetry() {
         var v = Fixture.view(gpu: false)

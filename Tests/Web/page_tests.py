@@ -702,6 +702,14 @@ def xss(b):
     check(b.js("return document.querySelectorAll('#failure img, #failure script').length;") == 0, "#failure contains elements made from the reason")
     check(b.visible("#failure"), "#failure is not visible for a failed job")
     check("failed" in tile(b, "status"), f"#tile-status shows {tile(b, 'status')!r} for a failed job")
+    check(not b.visible("#final"), "#final shown for a job that reported no final metrics")
+    # Final metrics (j.metrics, job_done's metrics), one named like HTML: one row, as text.
+    s.post_events([event("job_done", BATCH, "final-metrics", {"metrics": {"top1": 0.761, XSS_REASON: 0.21, "acc": None}})])
+    b.get(f"{URL}/jobs/{q(BATCH)}/final-metrics")
+    want = f"Final: top1 0.761 · {XSS_REASON} 0.21 · acc —"
+    b.wait_js(f"document.querySelector('#final') && document.querySelector('#final').textContent === {json.dumps(want)}",
+              "#final to show the final metrics as text", diag="document.querySelector('#final') && document.querySelector('#final').outerHTML")
+    check(b.js("return document.querySelectorAll('#final img, #final script').length;") == 0, "#final contains elements made from a name")
 
 
 @scenario

@@ -245,6 +245,9 @@ public struct JobData: Sendable {
     public var epoch: Int?
     public var trainLoss: Double?
     public var valLoss: Double?
+    /// What the run reported as the job's final metrics (`job_done`'s `metrics`, the SDK's `j.metrics({...})`), in its
+    /// order; nil for a value that is not a number (a NaN the server stored as null).
+    public var finalMetrics: [(name: String, value: Double?)] = []
     /// The lowest val_loss the server saw and its epoch (kept when retention deletes the epochs).
     public var bestValLoss: Double?
     public var bestValEpoch: Int?
@@ -346,6 +349,7 @@ public struct JobData: Sendable {
         model = job["model"]?.stringValue
         dataset = job["dataset"]?.stringValue
         failureReason = job["failure_reason"]?.stringValue
+        finalMetrics = (job["metrics"]?.objectValue ?? JSONObject()).map { (name: $0.key, value: $0.value.doubleValue) }
         idleFlagged = job["is_idle_flagged"]?.boolValue ?? false
         let t = job["telemetry"] ?? .null
         shownStatus = t["status"]?.stringValue ?? jobStatus

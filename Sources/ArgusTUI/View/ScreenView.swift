@@ -483,6 +483,8 @@ public enum ScreenView {
         var chart: Rect
         var failure: Rect?
         var failureRows: [String] = []
+        /// The job's final metrics, one row above the log tail.
+        var finalMetrics: Rect?
         var log: Rect
         var actionBar: Rect
         var environment: Rect
@@ -523,6 +525,9 @@ public enum ScreenView {
                 failure = fail
                 log = r
             }
+            if !job.finalMetrics.isEmpty, log.height > 3 {
+                (finalMetrics, log) = log.takeTop(1)
+            }
         }
 
         /// Rows of log lines the pane shows (under its title).
@@ -547,6 +552,12 @@ public enum ScreenView {
             for (i, row) in layout.failureRows.enumerated() {
                 g.put(fail.x, fail.y + i, row, Style(fg: .red, bold: true), maxWidth: fail.width)
             }
+        }
+        if let row = layout.finalMetrics {
+            let text =
+                "Final: "
+                + job.finalMetrics.map { "\($0.name) \($0.value.map { LossChart.format($0) } ?? "–")" }.joined(separator: " · ")
+            g.put(row.x, row.y, TextWidth.truncate(TerminalText.printable(text), row.width), .bold, maxWidth: row.width)
         }
         JobPanels.logTail(s, into: &g, rect: layout.log)
     }

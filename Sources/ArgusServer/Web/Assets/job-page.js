@@ -10,7 +10,7 @@ import { ActionBar } from './actions.js';
 import { renderTelemetry } from './telemetry.js';
 import { banners, noticeFor, renderBanners } from './banners.js';
 import { renderEnv } from './env.js';
-import { FINISHED, isoSeconds } from './format.js';
+import { FINISHED, isoSeconds, loss } from './format.js';
 
 
 /** Shows job `jobID` of `batchID` in `<main>`. With `jobs` (a share link) a switcher offers the batch's other jobs.
@@ -44,6 +44,9 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
     const reason = s.job.status === 'failed' ? s.job.failure_reason : null;
     failure.hidden = !reason;
     setText(failure, reason ? `Failed: ${reason}` : '');
+    const m = Object.entries(s.job.metrics || {}), fin = $('final');
+    fin.hidden = !m.length;
+    setText(fin, m.length ? 'Final: ' + m.map(([k, v]) => `${k} ${loss(v)}`).join(' · ') : '');
     renderBanners(banners(s.batch, s.job, s.notices, s.actions));
     renderEnv(s.env);
     if (bar) bar.render(s.actions);

@@ -24,8 +24,7 @@ export class Live {
     this.es = null;
     this.retryTimer = 0;
     this.stopped = false;
-    // The watchdog: the server writes at least every `keepalive_s` (its hello says), so a longer silence means the
-    // connection died without a word, and EventSource would wait on it forever.
+    // The watchdog: silence past `keepalive_s` (hello says it) is a dead connection EventSource would wait on forever.
     this.keepaliveS = 15;
     this.heardFromServerAt = nowSeconds();
     // Down since when, and tries to resume (argus-tui counts them too); reset when the server speaks.
@@ -33,8 +32,7 @@ export class Live {
     this.attempts = 0;
     this.failedAt = 0;
     this.tick = setInterval(() => { this.watch(); this.show(); }, 1000);
-    // In the back/forward cache a page's stream holds one of the browser's six connections to the server (a seventh
-    // page would hang): closed when hidden, resumed when the page comes back.
+    // Closed in the back/forward cache (it would hold one of six connections), resumed on return.
     this.onPageHide = () => {
       clearTimeout(this.retryTimer);
       if (this.es) this.es.close();
@@ -96,8 +94,7 @@ export class Live {
     }
   }
 
-  /** Nothing for 1.5 keepalives + 2 s, not even a failed try: the connection died silently (or hangs on a dead
-   *  pooled one). Closed (the browser drops it) and resumed from the last id. */
+  /** Nothing for 1.5 keepalives + 2 s: it died silently. Closed and resumed from the last id. */
   watch() {
     if (!this.es) return;
     const silent = nowSeconds() - Math.max(this.heardFromServerAt, this.failedAt);
@@ -139,8 +136,7 @@ export class Live {
       try { hello = JSON.parse(ev.data); } catch (e) { /* the defaults stand */ }
       const k = hello.keepalive_s;
       if (Number.isFinite(k) && k > 0) this.keepaliveS = k;
-      // The server's history ends before the last id seen (a backup restored): its new ids are ones the page has
-      // shown. Load the page again.
+      // The server's history ends before our last id (a restored backup): load the page again.
       if (hello.reset === true) {
         this.close();
         location.reload();
