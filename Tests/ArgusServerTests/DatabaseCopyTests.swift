@@ -107,6 +107,14 @@ struct DatabaseCopyTests {
         defer { target.drop() }
         let copy = ["db", "copy", "--from-data-dir", src.dataDir.path, "--to-database-url", target.url]
         #expect(try runTool(bin, copy).0 == 0)
+        // With a server still on the source, the copy says what that means.
+        let running = try TestServer(dataDir: src.dataDir, sqlite: true)
+        let (rcBeside, _, errBeside) = try runTool(bin, copy)
+        #expect(
+            rcBeside == 0
+                && errBeside.contains("warning: a server (pid \(running.process.processIdentifier)) is serving \(src.dataDir.path)"),
+            "\(errBeside)")
+        running.stop()
         // What a copy stopped halfway leaves: its mark, set before the first row was written.
         let pg = try PostgresDatabase(url: target.url)
         try pg.writeNow { db in

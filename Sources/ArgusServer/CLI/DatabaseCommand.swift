@@ -48,6 +48,12 @@ struct DatabaseCommand: AsyncParsableCommand {
                 from = try ArgusStore(dataDir: fromDataDir)
                 to = try ArgusStore(databaseURL: toDatabaseURL)
             } catch { throw fail(error.description) }
+            if let pid = ServeLock.servingPID(dataDir: fromDataDir) {
+                FileHandle.standardError.write(
+                    Data(
+                        "argus-server: warning: a server (pid \(pid)) is serving \(fromDataDir): what it stores from now on reaches the target only when the copy runs again; stop it before the last copy.\n"
+                            .utf8))
+            }
             let started = ContinuousClock.now
             let counts: [DatabaseCopy.Count]
             do {

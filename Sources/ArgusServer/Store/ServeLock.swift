@@ -57,6 +57,15 @@ enum ServeLock {
                 + "database need PostgreSQL: --database-url).")
     }
 
+    /// The pid of the server that serves `dataDir` now (it holds the dir's lock), without taking any lock; nil when
+    /// none does, or it cannot be told.
+    static func servingPID(dataDir: String) -> Int? {
+        let dir = open(dataDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { return nil }
+        defer { close(dir) }
+        return holder(ofLockOn: dir)?.pid
+    }
+
     /// After `acquire`, when this process will not serve after all (its database refused, or another server has
     /// it): the lock file goes, so the dir is left as it was found. The locks go with the process.
     static func release(dataDir: String) {
