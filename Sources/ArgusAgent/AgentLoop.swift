@@ -299,7 +299,7 @@ struct AgentLoop {
                     loop.reportExit(id, pid: Int(pid), code: code)
                 }.start()
             } catch {
-                log("rerun failed to start: \(error)")
+                log("rerun of batch \(c["batch_id"]?.stringValue ?? "?") failed to start: \(error)")
                 ack(client, id, ["status": "failed", "error": .string("\(error)")])
             }
         case "stop":

@@ -11,8 +11,9 @@
 ///   `EpochColumns` reads it back.
 ///
 /// Values are copied as they are stored (no number is parsed and printed again) and nothing is built per epoch but
-/// the row's place in one byte arena: this is the hot part of opening a 100k-epoch job. A re-sent epoch (a rerun
-/// of the same step) replaces the earlier one; rows come out ordered by epoch.
+/// the row's place in one byte arena: this is the hot part of opening a 100k-epoch job. Of an epoch reported more
+/// than once, the newest report stands, and a run that goes back (resumed, retried) drops the epochs after it
+/// (`addData`); rows come out ordered by epoch.
 public struct EpochTable: Sendable {
     /// Written in every row, `null` when the epoch did not report them.
     public static let fixedKeys = ["train_loss", "val_loss", "lr"]
@@ -22,6 +23,10 @@ public struct EpochTable: Sendable {
     /// names is written as `name_metric`.
     public static let rowMembers: Set<String> = ["timestamp", "nonfinite"]
     public static let renamedSuffix = "_metric"
+    /// How much newer than every report an epoch reported again must be to count as the run going back (resumed from
+    /// a checkpoint, a job retried): more than a second, so that ranks or threads of one run reporting around the same
+    /// moment never read as one.
+    public static let goBackAfterUs: Int64 = 1_000_000
 
     struct Field {
         var key: Int
@@ -53,6 +58,11 @@ public struct EpochTable: Sendable {
     var idOfName: [String: Int]
     /// The previous row's keys in order: the first guess for this row's (rows usually share their layout).
     var lastLayout: [Int] = []
+    /// The newest timestamp of any report, the highest epoch standing, and the run's last go-back (an epoch reported
+    /// again, newer than every value), for which report of an epoch stands (`addData`).
+    var newestUs = Int64.min
+    var topEpoch: Int?
+    var goBack: (epoch: Int, atUs: Int64)?
 
     public init() {
         written = names.map { n in
@@ -187,6 +197,25 @@ public struct EpochTable: Sendable {
             _ = undo()
             return true
         }
+        // Which report of an epoch stands: the newest. An older one arriving late (a spill file) is dropped, as is one
+        // older than a go-back for an epoch at or after it (the run replaced it). A run that goes back (an epoch it
+        // reported before, over a second newer than every value: resumed from a checkpoint, a job retried) drops the
+        // epochs after it.
+        if let at = self.row(of: epoch), rows[at].tsUs > tsUs {
+            _ = undo()
+            return true
+        }
+        if let g = goBack, epoch >= g.epoch, tsUs < g.atUs {
+            _ = undo()
+            return true
+        }
+        if let top = topEpoch, epoch <= top, tsUs > newestUs + EpochTable.goBackAfterUs {
+            goBack = (epoch, tsUs)
+            drop(after: epoch)
+            topEpoch = epoch
+        }
+        newestUs = max(newestUs, tsUs)
+        topEpoch = max(topEpoch ?? epoch, epoch)
         let row = Row(epoch: epoch, tsUs: tsUs, fields: fieldsStart..<fields.count, nonfiniteRaw: nonfiniteRaw, nonfinite: nonfinite)
         if let at = self.row(of: epoch) {
             rows[at] = row
@@ -223,6 +252,14 @@ public struct EpochTable: Sendable {
         JSON.writeString(shown, into: &b)
         written.append(b)
         return names.count - 1
+    }
+
+    /// Removes the rows of epochs after `epoch` (their bytes stay in the arena until the table is read again).
+    mutating func drop(after epoch: Int) {
+        rows.removeAll { $0.epoch > epoch }
+        if rowOfEpoch != nil {
+            rowOfEpoch = Dictionary(uniqueKeysWithValues: rows.enumerated().map { ($1.epoch, $0) })
+        }
     }
 
     /// The row holding `epoch`, if any.

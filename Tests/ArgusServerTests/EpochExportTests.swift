@@ -116,7 +116,12 @@ struct EpochExportTests {
     )
     func metricsNamedLikeTheRow() throws {
         let s = try TestServer()
-        let c = s.client(try s.token())
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "b"))
+        let live = SSECollector(url: s.url + APIPath.sse([.batch("b")]), token: token)
+        defer { live.stop() }
+        try live.waitUntilConnected()
         for (epoch, ts) in [(0, 123.0), (1, 456.0)] {
             try c.mustPost(
                 Ev.make(
@@ -135,6 +140,11 @@ struct EpochExportTests {
         #expect(csv[0].filter { $0 == "timestamp" }.count == 1 && csv[0].contains("timestamp_metric"), "\(csv[0])")
         let columns = try c.mustGet(APIPath.epochs("b", "j", format: "columns"))
         #expect(columns["columns"]?["timestamp_metric"] == [123, 456] && columns["columns"]?["nonfinite_metric"] == [7, 7], "\(columns)")
+        // The live frames carry the same names, as the clients apply them to their charts.
+        try live.wait(until: { $0.filter { $0.type == "job_epoch" }.count == 2 })
+        for frame in live.dataEvents where frame.type == "job_epoch" {
+            #expect(frame.data.contains("\"timestamp_metric\":") && !frame.data.contains("\"nonfinite\":"), "\(frame.data)")
+        }
     }
 
     @Test("a metric sent as a number in a string is that number in every form and in the job's telemetry; other text stays text")

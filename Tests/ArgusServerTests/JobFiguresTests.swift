@@ -181,15 +181,29 @@ struct JobFiguresTests {
         // Epochs 0–5, then the run resumes from epoch 3's checkpoint and reports 3–7, later.
         let first = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5].enumerated().map { epoch("resumed", $0, $1, at: $0) }
         let again = [0.47, 0.45, 0.44, 0.43, 0.42].enumerated().map { epoch("resumed", 3 + $0, $1, at: 100 + $0) }
-        try Self.post(c, first + again)
+        // Then the first run's epoch 4 arrives late from a spill file: the resume replaced it.
+        try Self.post(c, first + again + [epoch("resumed", 4, 99, at: 4)])
         #expect(try Self.figures(c, "b", "resumed")["loss_spark"] == [1.0, 0.9, 0.8, 0.47, 0.45, 0.44, 0.43, 0.42])
+        // The epochs read the same: the values that stand, each epoch once.
+        let rows = try #require(try c.mustGet(APIPath.epochs("b", "resumed")).arrayValue)
+        #expect(rows.compactMap { $0["train_loss"]?.doubleValue } == [1.0, 0.9, 0.8, 0.47, 0.45, 0.44, 0.43, 0.42], "\(rows)")
         // A job retried after it failed at epoch 0.
-        try Self.post(c, [epoch("retried", 0, 1.0, at: 0), epoch("retried", 0, 0.9, at: 10), epoch("retried", 1, 0.8, at: 11)])
+        try Self.post(
+            c,
+            [
+                epoch("retried", 0, 1.0, at: 0), epoch("retried", 1, 0.95, at: 1), epoch("retried", 2, 0.93, at: 2),
+                epoch("retried", 0, 0.9, at: 10), epoch("retried", 1, 0.8, at: 11),
+            ])
         #expect(try Self.figures(c, "b", "retried")["loss_spark"] == [0.9, 0.8])
+        // The failed attempt's epoch 2 is gone from the epochs too: the chart and the spark agree.
+        let retried = try #require(try c.mustGet(APIPath.epochs("b", "retried")).arrayValue)
+        #expect(retried.compactMap { $0["train_loss"]?.doubleValue } == [0.9, 0.8], "\(retried)")
         // A spill file's older epochs arriving after later ones: nothing is dropped.
         try Self.post(
             c, [epoch("late", 2, 0.8, at: 2), epoch("late", 3, 0.7, at: 3), epoch("late", 0, 1.0, at: 0), epoch("late", 1, 0.9, at: 1)])
         #expect(try Self.figures(c, "b", "late")["loss_spark"] == [1.0, 0.9, 0.8, 0.7])
+        let late = try #require(try c.mustGet(APIPath.epochs("b", "late")).arrayValue)
+        #expect(late.compactMap { $0["epoch"]?.intValue } == [0, 1, 2, 3], "\(late)")
     }
 
     @Test("a database made before them gets them backfilled from its stored events, as a fresh one computes them")

@@ -43,6 +43,28 @@ struct EpochTableTests {
         #expect(t.count == expected.count)
     }
 
+    @Test(
+        "by time: an older report arriving late never replaces a newer one; a run that goes back (over a second newer) drops the epochs after it, and what it replaced stays out"
+    )
+    func newestStands() throws {
+        let s: Int64 = 1_000_000
+        var t = EpochTable()
+        for e in 0...5 { t.add(envelope: Self.envelope(e, Double(10 + e)), tsUs: Int64(e) * s) }
+        // A spill file's older report of epoch 4: dropped.
+        t.add(envelope: Self.envelope(4, 99), tsUs: 4 * s - 1)
+        #expect(try Self.rows(t) == (0...5).map { [Double($0), Double(10 + $0)] })
+        // Resumed from epoch 3's checkpoint, later: epochs 4 and 5 go until reported again.
+        t.add(envelope: Self.envelope(3, 3), tsUs: 100 * s)
+        #expect(try Self.rows(t) == [[0, 10], [1, 11], [2, 12], [3, 3]])
+        t.add(envelope: Self.envelope(4, 4), tsUs: 101 * s)
+        // The first run's epoch 5, late: the resume replaced it.
+        t.add(envelope: Self.envelope(5, 15), tsUs: 5 * s)
+        #expect(try Self.rows(t) == [[0, 10], [1, 11], [2, 12], [3, 3], [4, 4]])
+        // Within a second of the newest report (ranks of one run, say) an epoch again is no go-back.
+        t.add(envelope: Self.envelope(2, 2), tsUs: 101 * s + 500_000)
+        #expect(t.count == 5)
+    }
+
     @Test("a long ascending run with a re-send near its end keeps no table of epochs")
     func ascendingNeedsNoTable() throws {
         var t = EpochTable()

@@ -240,6 +240,12 @@ enum EventValidator {
                     data[p.key] = .number(d)
                 }
             }
+            // A metric named like a member of an epoch's row is stored under its row name (`EpochTable.rowMembers`),
+            // so the live frames carry what the rows do.
+            for name in EpochTable.rowMembers.sorted() {
+                guard let value = data[name], data[name + EpochTable.renamedSuffix] == nil else { continue }
+                data.pairs = data.pairs.map { $0.key == name ? (name + EpochTable.renamedSuffix, value) : $0 }
+            }
         }
         if type == "log_line", let line = data["line"], line.stringValue == nil, !line.isNull {
             data["line"] = .string(line.serialized())

@@ -12,10 +12,12 @@ import Synchronization
 /// is 32 steps and happens at most once per doubling). `points` is each non-empty bucket's mean, oldest first:
 /// a bucket with no finite value (a gap, a stretch of NaN) is left out.
 ///
-/// A run that goes back (resumed from a checkpoint, a job retried) reports epochs it reported before, with a newer
-/// timestamp than any value the spark holds: the buckets from that epoch's on are emptied first, so the curve is the
-/// values that stand, not a mean with the ones replaced. An older epoch arriving late (a spill file) only adds.
-/// Otherwise a re-sent epoch counts twice.
+/// A run that goes back (resumed from a checkpoint, a job retried) reports epochs it reported before, with a timestamp
+/// over a second newer than any value the spark holds (`EpochTable.goBackAfterUs`, the epochs' own rule): the buckets
+/// from that epoch's on are emptied first, so the curve is the values that stand, not a mean with the ones replaced.
+/// A value older than that go-back, for an epoch from there on, arriving late (a spill file), is one the run replaced
+/// and is left out; other late epochs only add. Otherwise a re-sent epoch counts twice (the table of epochs,
+/// `EpochTable`, keeps the newest report of each).
 struct LossSpark: Sendable, Equatable {
     static let maxPoints = 32
 
@@ -29,6 +31,12 @@ struct LossSpark: Sendable, Equatable {
     /// late delivery; nil in a spark stored before they were kept (it only adds until its next value).
     private(set) var lastEpoch: Int64?
     private(set) var newestUs: Int64?
+    /// The run's last go-back: the epoch it reported again and when.
+    private(set) var goBack: GoBack?
+    struct GoBack: Sendable, Equatable {
+        var epoch: Int64
+        var atUs: Int64
+    }
 
     var isEmpty: Bool { sums.isEmpty }
 
@@ -45,7 +53,12 @@ struct LossSpark: Sendable, Equatable {
     mutating func add(epoch: Int, value: Double, atUs: Int64) {
         guard value.isFinite else { return }
         let e = Int64(epoch)
-        if let lastEpoch, let newestUs, e <= lastEpoch, atUs > newestUs { dropBuckets(from: e) }
+        // A value older than the run's last go-back, for an epoch at or after it, is one the run replaced.
+        if let g = goBack, e >= g.epoch, atUs < g.atUs { return }
+        if let lastEpoch, let newestUs, e <= lastEpoch, atUs > newestUs + EpochTable.goBackAfterUs {
+            dropBuckets(from: e)
+            goBack = GoBack(epoch: e, atUs: atUs)
+        }
         lastEpoch = max(lastEpoch ?? e, e)
         newestUs = max(newestUs ?? atUs, atUs)
         if sums.isEmpty {
@@ -107,6 +120,7 @@ struct LossSpark: Sendable, Equatable {
         ])
         if let lastEpoch { o["last"] = JSON(lastEpoch) }
         if let newestUs { o["ts"] = JSON(newestUs) }
+        if let goBack { o["back"] = [JSON(goBack.epoch), JSON(goBack.atUs)] }
         return .object(o)
     }
 
@@ -123,6 +137,9 @@ struct LossSpark: Sendable, Equatable {
         counts = n.map { $0.intValue ?? 0 }
         lastEpoch = json["last"]?.intValue.map(Int64.init)
         newestUs = json["ts"]?.intValue.map(Int64.init)
+        if let b = json["back"]?.arrayValue, b.count == 2, let e = b[0].intValue, let t = b[1].intValue {
+            goBack = GoBack(epoch: Int64(e), atUs: Int64(t))
+        }
     }
 }
 
