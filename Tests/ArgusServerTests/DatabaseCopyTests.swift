@@ -122,6 +122,9 @@ struct DatabaseCopyTests {
             try db.execute("INSERT INTO \(DatabaseCopy.unfinishedTable) VALUES (0, ?)", [src.dataDir.path])
         }
         pg.close()
+        // Nor does a token or retention command write into it (a user made there would make the copy refuse it).
+        let (rcToken, _, errToken) = try runTool(bin, ["token", "create", "--user", "eve", "--database-url", target.url])
+        #expect(rcToken == 1 && errToken.contains("did not finish"), "\(errToken)")
         let (rc, _, err) = try runTool(bin, ["serve", "--port", "0", "--database-url", target.url])
         #expect(
             rc == 1
@@ -150,6 +153,11 @@ struct DatabaseCopyTests {
             ["db", "copy", "--from-data-dir", "postgres://argus:pgpass123@127.0.0.1/a1", "--to-database-url", "postgres://x@127.0.0.1/y"])
         #expect(rcURL == 1 && errURL.contains("--from-data-dir takes the SQLite server's data directory, not a database URL"), "\(errURL)")
         #expect(!errURL.contains("pgpass123"), "\(errURL)")
+        for typo in ["postgres:argus:pgpass123@h", "argus:pgpass123@host:5432/db"] {
+            let (rcTypo, _, errTypo) = try runTool(
+                bin, ["db", "copy", "--from-data-dir", typo, "--to-database-url", "postgres://x@127.0.0.1/y"])
+            #expect(rcTypo == 1 && !errTypo.contains("pgpass123"), "\(errTypo)")
+        }
         let src = try TestServer(sqlite: true)
         try src.client(try src.token(user: "erin")).mustPost(Ev.make("batch_start", batch: "mine"))
         src.stop()

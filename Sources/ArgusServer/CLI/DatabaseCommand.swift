@@ -33,7 +33,7 @@ struct DatabaseCommand: AsyncParsableCommand {
                     ?? ProcessInfo.processInfo.environment["ARGUS_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 })
             else { throw fail("give --to-database-url or set ARGUS_DATABASE_URL: the PostgreSQL to copy into.") }
             // A URL here is a mistake, and may hold a password: not echoed.
-            if fromDataDir.contains("://") {
+            if fromDataDir.contains("://") || fromDataDir.lowercased().hasPrefix("postgres") || fromDataDir.contains("@") {
                 throw fail(
                     "--from-data-dir takes the SQLite server's data directory, not a database URL: the copy goes from SQLite into the PostgreSQL given as --to-database-url."
                 )

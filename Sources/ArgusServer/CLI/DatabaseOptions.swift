@@ -44,7 +44,9 @@ struct DatabaseOptions: ParsableArguments {
             do { store = try ArgusStore(databaseURL: url, create: create || config != nil, offerInit: offerInit) } catch {
                 throw fail(error.description)
             }
-            if config != nil, let pg = store.database as? PostgresDatabase,
+            // Every command, not only `serve`: a token made in a half-copied database would make the copy refuse it for
+            // good (it holds a user the source does not).
+            if let pg = store.database as? PostgresDatabase,
                 let why = try? pg.readNow({ try DatabaseCopy.unfinished($0) })
             {
                 throw fail(why)
