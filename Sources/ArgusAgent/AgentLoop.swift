@@ -65,23 +65,31 @@ struct AgentLoop {
         var adopted = false
         while true {
             do {
-                // Heartbeat, then long-poll: the server sees the agent at least every poll.
-                heartbeat(client, takeover: takeover)
+                // Heartbeat, then long-poll: the server sees the agent at least every poll. Either says when another
+                // process serves this agent: one of this host that is gone is taken over; else this one waits until
+                // the server has not seen that one for ARGUS_AGENT_ONLINE_S.
+                func otherServes(_ r: HTTPResult?) -> Bool {
+                    guard let r, r.status == 409, let holder = r.json?["holder"]?.stringValue else { return false }
+                    if AgentLoop.isGone(instance: holder) {
+                        takeover = holder
+                    } else {
+                        if !standingBy { log("standing by: \(r.detail)") }
+                        standingBy = true
+                        Thread.sleep(forTimeInterval: 5)
+                    }
+                    return true
+                }
+                let beat = heartbeat(client, takeover: takeover)
+                if otherServes(beat) { continue }
+                if beat?.status == 204 {
+                    if standingBy { log("serving agent \(agentID) now: the other process is gone") }
+                    standingBy = false
+                    takeover = nil
+                }
                 let r = try client.get(
                     "/api/agents/\(agentID)/jobs?wait=10&instance=\(AgentLoop.instance)"
                         + (takeover.map { "&takeover=\($0)" } ?? ""))
-                if r.status == 409, let holder = r.json?["holder"]?.stringValue {
-                    // Another process serves this agent. One of this host that is gone is taken over; else this
-                    // one waits until the server has not seen that one for ARGUS_AGENT_ONLINE_S.
-                    if AgentLoop.isGone(instance: holder) {
-                        takeover = holder
-                        continue
-                    }
-                    if !standingBy { log("standing by: \(r.detail)") }
-                    standingBy = true
-                    Thread.sleep(forTimeInterval: 5)
-                    continue
-                }
+                if otherServes(r) { continue }
                 guard r.status == 200, let commands = r.json?.arrayValue else {
                     if r.status == 401 || r.status == 403 {
                         log("the server refused this agent: \(r.detail)")
@@ -109,10 +117,11 @@ struct AgentLoop {
 
     /// Tells the server this agent is there (it counts as online for ARGUS_AGENT_ONLINE_S after), and where a rerun
     /// with no recorded directory runs (this user's home), which the Rerun prompts then name.
-    func heartbeat(_ client: HTTPClient, takeover: String? = nil) {
+    @discardableResult
+    func heartbeat(_ client: HTTPClient, takeover: String? = nil) -> HTTPResult? {
         var body = JSONObject([(key: "home", value: .string(AgentLoop.home)), (key: "instance", value: .string(AgentLoop.instance))])
         if let takeover { body["takeover"] = .string(takeover) }
-        _ = try? client.post("/api/agents/\(agentID)/heartbeat", json: .object(body))
+        return try? client.post("/api/agents/\(agentID)/heartbeat", json: .object(body))
     }
 
     /// This process, as the server tells one `argus-agent run` of an agent from another: its pid, the boot and its
@@ -129,6 +138,8 @@ struct AgentLoop {
         guard parts.count == 2, let pid = Int(parts[0]), let boot = readProcFile("/proc/sys/kernel/random/boot_id")?.trimmed(),
             parts[1].hasPrefix(boot + ".")
         else { return false }
+        // A zombie (exited, not reaped yet) is gone.
+        guard let state = statFields(pid)?.first, state != "Z", state != "X" else { return true }
         return processIdentity(pid).map { "\(pid).\($0)".replacingOccurrences(of: "/", with: ".") } != instance
     }
 
