@@ -126,10 +126,12 @@ struct AgentLoop {
 
     /// This process, as the server tells one `argus-agent run` of an agent from another: its pid, the boot and its
     /// start time (`processIdentity`), so that a later process on this host can tell whether it is gone.
-    static let instance: String = {
-        let pid = Int(getpid())
-        return "\(pid).\(processIdentity(pid) ?? "unknown")".replacingOccurrences(of: "/", with: ".")
-    }()
+    static let instance: String = instanceID(Int(getpid())) ?? "\(getpid()).unknown"
+
+    /// `pid.boot.start` (URL-safe) of a live process, or nil.
+    static func instanceID(_ pid: Int) -> String? {
+        processIdentity(pid).map { "\(pid).\($0)".replacingOccurrences(of: "/", with: ".") }
+    }
 
     /// Whether the process an `instance` names ran on this host and is gone; false when it runs, or ran elsewhere
     /// (another host sharing the state file: only the server's silence tells then).
@@ -140,7 +142,7 @@ struct AgentLoop {
         else { return false }
         // A zombie (exited, not reaped yet) is gone.
         guard let state = statFields(pid)?.first, state != "Z", state != "X" else { return true }
-        return processIdentity(pid).map { "\(pid).\($0)".replacingOccurrences(of: "/", with: ".") } != instance
+        return instanceID(pid) != instance
     }
 
     /// Where a rerun with no recorded directory runs: this user's home, from HOME, else the password database (a
