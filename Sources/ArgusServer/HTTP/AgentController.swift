@@ -79,13 +79,12 @@ struct AgentController {
         router.post("/api/agents/:id/heartbeat") { req, ctx in
             let id = try agentID(ctx)
             let body = try await req.jsonBody(limit: AgentController.maxBodyBytes, ifEmpty: [:])
-            let home = try AgentController.home(body["home"])
-            guard let instance = body["instance"] else {
-                try await store.touchAgent(id, home: home)
-                return Response(status: .noContent)
+            for key in ["instance", "takeover"] where body[key].map({ $0.stringValue == nil }) == true {
+                throw APIError.unprocessable(AgentController.instanceRule)
             }
-            guard let text = instance.stringValue else { throw APIError.unprocessable(AgentController.instanceRule) }
-            try await claim(id, instance: text, takeover: body["takeover"]?.stringValue, home: home)
+            try await claim(
+                id, instance: body["instance"]?.stringValue, takeover: body["takeover"]?.stringValue,
+                home: try AgentController.home(body["home"]))
             return Response(status: .noContent)
         }
     }
