@@ -140,8 +140,12 @@ struct EpochExportTests {
         #expect(csv[0].filter { $0 == "timestamp" }.count == 1 && csv[0].contains("timestamp_metric"), "\(csv[0])")
         let columns = try c.mustGet(APIPath.epochs("b", "j", format: "columns"))
         #expect(columns["columns"]?["timestamp_metric"] == [123, 456] && columns["columns"]?["nonfinite_metric"] == [7, 7], "\(columns)")
+        // A script that sends both names: the second gets a number, never a duplicate key.
+        try c.mustPost(Ev.make("job_epoch", batch: "b", job: "both", data: ["epoch": 0, "timestamp": 5, "timestamp_metric": 7]))
+        let both = try c.get(APIPath.epochs("b", "both")).text
+        #expect(both.contains("\"timestamp_metric\":7") && both.contains("\"timestamp_metric_2\":5"), "\(both)")
         // The live frames carry the same names, as the clients apply them to their charts.
-        try live.wait(until: { $0.filter { $0.type == "job_epoch" }.count == 2 })
+        try live.wait(until: { $0.filter { $0.type == "job_epoch" }.count == 3 })
         for frame in live.dataEvents where frame.type == "job_epoch" {
             #expect(frame.data.contains("\"timestamp_metric\":") && !frame.data.contains("\"nonfinite\":"), "\(frame.data)")
         }

@@ -198,6 +198,19 @@ struct JobFiguresTests {
         // The failed attempt's epoch 2 is gone from the epochs too: the chart and the spark agree.
         let retried = try #require(try c.mustGet(APIPath.epochs("b", "retried")).arrayValue)
         #expect(retried.compactMap { $0["train_loss"]?.doubleValue } == [0.9, 0.8], "\(retried)")
+        // A go-back whose report has no train loss (val only) still empties what came after it; a late val loss
+        // older than the go-back does not become the best.
+        let valOnly = Ev.make(
+            "job_epoch", batch: "b", job: "valback", data: ["epoch": 3, "val_loss": 0.9],
+            ts: Timestamp(micros: Int64(1_790_000_000 + 100) * 1_000_000).iso
+        ).serialized()
+        let lateVal = Ev.make(
+            "job_epoch", batch: "b", job: "valback", data: ["epoch": 5, "val_loss": 0.01],
+            ts: Timestamp(micros: Int64(1_790_000_000 + 5) * 1_000_000).iso
+        ).serialized()
+        try Self.post(c, [1.0, 0.9, 0.8, 0.7, 0.6, 0.5].enumerated().map { epoch("valback", $0, $1, at: $0) } + [valOnly, lateVal])
+        let valBack = try Self.figures(c, "b", "valback")
+        #expect(valBack["loss_spark"] == [1.0, 0.9, 0.8] && valBack["best_val_loss"] == 0.9, "\(valBack)")
         // A spill file's older epochs arriving after later ones: nothing is dropped.
         try Self.post(
             c, [epoch("late", 2, 0.8, at: 2), epoch("late", 3, 0.7, at: 3), epoch("late", 0, 1.0, at: 0), epoch("late", 1, 0.9, at: 1)])

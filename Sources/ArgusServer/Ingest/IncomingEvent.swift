@@ -242,9 +242,16 @@ enum EventValidator {
             }
             // A metric named like a member of an epoch's row is stored under its row name (`EpochTable.rowMembers`),
             // so the live frames carry what the rows do.
+            // (`timestamp_metric_2` when the script also sent a `timestamp_metric`.)
             for name in EpochTable.rowMembers.sorted() {
-                guard let value = data[name], data[name + EpochTable.renamedSuffix] == nil else { continue }
-                data.pairs = data.pairs.map { $0.key == name ? (name + EpochTable.renamedSuffix, value) : $0 }
+                guard let value = data[name] else { continue }
+                var renamed = name + EpochTable.renamedSuffix
+                var n = 2
+                while data[renamed] != nil {
+                    renamed = name + EpochTable.renamedSuffix + "_\(n)"
+                    n += 1
+                }
+                data.pairs = data.pairs.map { $0.key == name ? (renamed, value) : $0 }
             }
         }
         if type == "log_line", let line = data["line"], line.stringValue == nil, !line.isNull {

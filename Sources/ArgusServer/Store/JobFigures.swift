@@ -39,6 +39,8 @@ struct LossSpark: Sendable, Equatable {
     }
 
     var isEmpty: Bool { sums.isEmpty }
+    /// Nothing noted at all (an empty spark that saw reports keeps what it noted: `note`).
+    var isBlank: Bool { sums.isEmpty && lastEpoch == nil }
 
     /// The mean of each non-empty bucket, oldest first.
     var points: [Double] {
@@ -50,17 +52,31 @@ struct LossSpark: Sendable, Equatable {
         return (epoch % width != 0 && epoch < 0) ? q - 1 : q
     }
 
-    mutating func add(epoch: Int, value: Double, atUs: Int64) {
-        guard value.isFinite else { return }
+    /// Notes a report of `epoch` at `atUs`, whatever it carries (a go-back without this loss, or with a NaN, still
+    /// empties the buckets after it). Returns whether it stands: false for one older than the run's last go-back, for
+    /// an epoch at or after it (the run replaced it).
+    mutating func note(epoch: Int, atUs: Int64) -> Bool {
         let e = Int64(epoch)
-        // A value older than the run's last go-back, for an epoch at or after it, is one the run replaced.
-        if let g = goBack, e >= g.epoch, atUs < g.atUs { return }
+        if let g = goBack, e >= g.epoch, atUs < g.atUs { return false }
         if let lastEpoch, let newestUs, e <= lastEpoch, atUs > newestUs + EpochTable.goBackAfterUs {
             dropBuckets(from: e)
             goBack = GoBack(epoch: e, atUs: atUs)
         }
         lastEpoch = max(lastEpoch ?? e, e)
         newestUs = max(newestUs ?? atUs, atUs)
+        return true
+    }
+
+    /// Notes the report (`note`) and adds its value when it stands and is finite.
+    mutating func add(epoch: Int, value: Double?, atUs: Int64) {
+        guard note(epoch: epoch, atUs: atUs), let value else { return }
+        insert(epoch: epoch, value: value)
+    }
+
+    /// Adds a finite value of a report that stands to its bucket.
+    mutating func insert(epoch: Int, value: Double) {
+        guard value.isFinite else { return }
+        let e = Int64(epoch)
         if sums.isEmpty {
             (width, first, sums, counts) = (1, e, [value], [1])
             return
@@ -175,14 +191,16 @@ struct JobFigures: Sendable, Equatable {
             }
         case "job_epoch":
             guard let ep = data["epoch"]?.intValue else { return }
-            if let v = data["val_loss"]?.doubleValue {
+            // Every report goes to both sparks, with or without their loss: a go-back empties both.
+            let val = data["val_loss"]?.doubleValue
+            if valSpark.note(epoch: ep, atUs: atUs), let v = val, v.isFinite {
                 if bestValLoss == nil || v < bestValLoss! || (v == bestValLoss! && ep < bestValEpoch!) {
                     bestValLoss = v
                     bestValEpoch = ep
                 }
-                valSpark.add(epoch: ep, value: v, atUs: atUs)
+                valSpark.insert(epoch: ep, value: v)
             }
-            if let v = data["train_loss"]?.doubleValue { trainSpark.add(epoch: ep, value: v, atUs: atUs) }
+            trainSpark.add(epoch: ep, value: data["train_loss"]?.doubleValue, atUs: atUs)
         case "job_done":
             if !totalFromStart, let n = data["train_epochs"]?.intValue, n >= 0 { totalEpochs = n }
         default: break
@@ -191,10 +209,10 @@ struct JobFigures: Sendable, Equatable {
 
     /// The stored sparks and where total_epochs came from (`jobs.loss_spark`).
     var storedSpark: String? {
-        if trainSpark.isEmpty && valSpark.isEmpty && !totalFromStart { return nil }
+        if trainSpark.isBlank && valSpark.isBlank && !totalFromStart { return nil }
         var o = JSONObject()
-        if !trainSpark.isEmpty { o["train"] = trainSpark.json }
-        if !valSpark.isEmpty { o["val"] = valSpark.json }
+        if !trainSpark.isBlank { o["train"] = trainSpark.json }
+        if !valSpark.isBlank { o["val"] = valSpark.json }
         if totalFromStart { o["total_from_start"] = true }
         return JSON.object(o).serialized()
     }
