@@ -129,7 +129,7 @@ struct DatabaseCopyTests {
         #expect(
             rc == 1
                 && err
-                    == "argus-server: this database is the target of an `argus-server db copy` that did not finish (started 1970-01-01T00:00:00Z from \(src.dataDir.path)): run the copy again to finish it, then serve from it.\n",
+                    == "argus-server: this database is the target of an `argus-server db copy` that did not finish (started 1970-01-01T00:00:00Z from \(src.dataDir.path)): run the copy again to finish it; until then no argus-server command uses it.\n",
             "\(err)")
         // Copied again and verified: the mark goes, and a server starts on it.
         #expect(try runTool(bin, copy).0 == 0)

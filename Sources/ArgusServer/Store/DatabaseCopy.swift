@@ -186,7 +186,7 @@ enum DatabaseCopy {
         let source: String = row["source"]
         return "this database is the target of an `argus-server db copy` that did not finish (started \(since)"
             + (source.isEmpty ? "" : " from \(source)")
-            + "): run the copy again to finish it, then serve from it."
+            + "): run the copy again to finish it; until then no argus-server command uses it."
     }
 
     /// The next `rows` rows of `t` after the key `after`, in key order (keyset pages: stable whatever the size).
