@@ -23,10 +23,6 @@ public struct EpochTable: Sendable {
     /// names is written as `name_metric`.
     public static let rowMembers: Set<String> = ["timestamp", "nonfinite"]
     public static let renamedSuffix = "_metric"
-    /// How much newer than every report an epoch reported again must be to count as the run going back (resumed from
-    /// a checkpoint, a job retried): more than a second, so that ranks or threads of one run reporting around the same
-    /// moment never read as one.
-    public static let goBackAfterUs: Int64 = 1_000_000
 
     struct Field {
         var key: Int
@@ -58,11 +54,8 @@ public struct EpochTable: Sendable {
     var idOfName: [String: Int]
     /// The previous row's keys in order: the first guess for this row's (rows usually share their layout).
     var lastLayout: [Int] = []
-    /// The newest timestamp of any report, the highest epoch standing, and the run's last go-back (an epoch reported
-    /// again, newer than every value), for which report of an epoch stands (`addData`).
-    var newestUs = Int64.min
-    var topEpoch: Int?
-    var goBack: (epoch: Int, atUs: Int64)?
+    /// Which report of an epoch stands (`EpochReports`, the loss spark's rule too).
+    var reports = EpochReports()
 
     public init() {
         written = names.map { n in
@@ -197,25 +190,19 @@ public struct EpochTable: Sendable {
             _ = undo()
             return true
         }
-        // Which report of an epoch stands: the newest. An older one arriving late (a spill file) is dropped, as is one
-        // older than a go-back for an epoch at or after it (the run replaced it). A run that goes back (an epoch it
-        // reported before, over a second newer than every value: resumed from a checkpoint, a job retried) drops the
-        // epochs after it.
+        // Which report of an epoch stands (`EpochReports`): never one older than the report the row holds (a spill
+        // file's, late) nor one the run replaced; a run that goes back drops the epochs after it.
         if let at = self.row(of: epoch), rows[at].tsUs > tsUs {
             _ = undo()
             return true
         }
-        if let g = goBack, epoch >= g.epoch, tsUs < g.atUs {
+        switch reports.note(epoch: Int64(epoch), atUs: tsUs) {
+        case .replaced:
             _ = undo()
             return true
+        case .goesBack: drop(after: epoch)
+        case .stands: break
         }
-        if let top = topEpoch, epoch <= top, tsUs > newestUs + EpochTable.goBackAfterUs {
-            goBack = (epoch, tsUs)
-            drop(after: epoch)
-            topEpoch = epoch
-        }
-        newestUs = max(newestUs, tsUs)
-        topEpoch = max(topEpoch ?? epoch, epoch)
         let row = Row(epoch: epoch, tsUs: tsUs, fields: fieldsStart..<fields.count, nonfiniteRaw: nonfiniteRaw, nonfinite: nonfinite)
         if let at = self.row(of: epoch) {
             rows[at] = row
@@ -414,6 +401,55 @@ public struct EpochTable: Sendable {
         out.reserveCapacity(arena.count + rows.count * 24)
         writeColumns(into: &out)
         return .raw(out)
+    }
+}
+
+/// Which report of a job's epoch stands, by the events' times: the rule of the epoch table (`EpochTable`) and of
+/// the loss spark the server keeps (`LossSpark`). A run that goes back (resumed from a checkpoint, a job retried)
+/// reports an epoch it reported before, over a second newer than every report (`goBackAfterUs`): the epochs after it
+/// go until reported again. A report older than that go-back, for an epoch from there on, arriving late (a spill
+/// file), is one the run replaced.
+public struct EpochReports: Sendable, Equatable {
+    /// How much newer than every report an epoch reported again must be to count as the run going back: more than a
+    /// second, so that ranks or threads of one run reporting around the same moment never read as one.
+    public static let goBackAfterUs: Int64 = 1_000_000
+
+    public enum Verdict: Sendable, Equatable {
+        case stands
+        /// It stands, and the epochs after it go.
+        case goesBack
+        /// The run replaced it: left out.
+        case replaced
+    }
+
+    public struct GoBack: Sendable, Equatable {
+        public var epoch: Int64
+        public var atUs: Int64
+
+        public init(epoch: Int64, atUs: Int64) { (self.epoch, self.atUs) = (epoch, atUs) }
+    }
+
+    /// The newest time of any report, the highest epoch standing, and the run's last go-back; nil until known.
+    public var newestUs: Int64?
+    public var topEpoch: Int64?
+    public var goBack: GoBack?
+
+    public init(newestUs: Int64? = nil, topEpoch: Int64? = nil, goBack: GoBack? = nil) {
+        (self.newestUs, self.topEpoch, self.goBack) = (newestUs, topEpoch, goBack)
+    }
+
+    /// Notes a report of `epoch` at `atUs` and says what it does.
+    public mutating func note(epoch: Int64, atUs: Int64) -> Verdict {
+        if let g = goBack, epoch >= g.epoch, atUs < g.atUs { return .replaced }
+        var verdict = Verdict.stands
+        if let top = topEpoch, let newest = newestUs, epoch <= top, atUs > newest + EpochReports.goBackAfterUs {
+            goBack = GoBack(epoch: epoch, atUs: atUs)
+            topEpoch = epoch
+            verdict = .goesBack
+        }
+        newestUs = max(newestUs ?? atUs, atUs)
+        topEpoch = max(topEpoch ?? epoch, epoch)
+        return verdict
     }
 }
 

@@ -13,10 +13,9 @@ import Synchronization
 /// a bucket with no finite value (a gap, a stretch of NaN) is left out.
 ///
 /// A run that goes back (resumed from a checkpoint, a job retried) reports epochs it reported before, with a timestamp
-/// over a second newer than any value the spark holds (`EpochTable.goBackAfterUs`, the epochs' own rule): the buckets
-/// from that epoch's on are emptied first, so the curve is the values that stand, not a mean with the ones replaced.
-/// A value older than that go-back, for an epoch from there on, arriving late (a spill file), is one the run replaced
-/// and is left out; other late epochs only add. Otherwise a re-sent epoch counts twice (the table of epochs,
+/// over a second newer than every report (`EpochReports`, the epoch table's rule too): the buckets from that epoch's on
+/// are emptied first, so the curve is the values that stand, not a mean with the ones replaced. A report the run
+/// replaced, arriving late (a spill file), is left out; other late epochs only add. Otherwise a re-sent epoch counts twice (the table of epochs,
 /// `EpochTable`, keeps the newest report of each).
 struct LossSpark: Sendable, Equatable {
     static let maxPoints = 32
@@ -27,20 +26,13 @@ struct LossSpark: Sendable, Equatable {
     private(set) var first: Int64 = 0
     private(set) var sums: [Double] = []
     private(set) var counts: [Int] = []
-    /// The highest epoch added and the newest timestamp of any value (µs), for telling a run that went back from a
-    /// late delivery; nil in a spark stored before they were kept (it only adds until its next value).
-    private(set) var lastEpoch: Int64?
-    private(set) var newestUs: Int64?
-    /// The run's last go-back: the epoch it reported again and when.
-    private(set) var goBack: GoBack?
-    struct GoBack: Sendable, Equatable {
-        var epoch: Int64
-        var atUs: Int64
-    }
+    /// Which report of an epoch stands; empty in a spark stored before it was kept (it only adds until its next
+    /// report).
+    private(set) var reports = EpochReports()
 
     var isEmpty: Bool { sums.isEmpty }
     /// Nothing noted at all (an empty spark that saw reports keeps what it noted: `note`).
-    var isBlank: Bool { sums.isEmpty && lastEpoch == nil }
+    var isBlank: Bool { sums.isEmpty && reports.topEpoch == nil }
 
     /// The mean of each non-empty bucket, oldest first.
     var points: [Double] {
@@ -56,14 +48,11 @@ struct LossSpark: Sendable, Equatable {
     /// empties the buckets after it). Returns whether it stands: false for one older than the run's last go-back, for
     /// an epoch at or after it (the run replaced it).
     mutating func note(epoch: Int, atUs: Int64) -> Bool {
-        let e = Int64(epoch)
-        if let g = goBack, e >= g.epoch, atUs < g.atUs { return false }
-        if let lastEpoch, let newestUs, e <= lastEpoch, atUs > newestUs + EpochTable.goBackAfterUs {
-            dropBuckets(from: e)
-            goBack = GoBack(epoch: e, atUs: atUs)
+        switch reports.note(epoch: Int64(epoch), atUs: atUs) {
+        case .replaced: return false
+        case .goesBack: dropBuckets(from: Int64(epoch))
+        case .stands: break
         }
-        lastEpoch = max(lastEpoch ?? e, e)
-        newestUs = max(newestUs ?? atUs, atUs)
         return true
     }
 
@@ -110,7 +99,6 @@ struct LossSpark: Sendable, Equatable {
             counts.removeLast()
         }
         if sums.isEmpty { (width, first) = (1, 0) }
-        lastEpoch = epoch
     }
 
     /// Merges aligned pairs: bucket k at width w goes to bucket ⌊k/2⌋ at width 2w.
@@ -134,9 +122,9 @@ struct LossSpark: Sendable, Equatable {
             (key: "w", value: JSON(width)), (key: "first", value: JSON(first)), (key: "sum", value: .array(sums.map { JSON($0) })),
             (key: "n", value: .array(counts.map { JSON($0) })),
         ])
-        if let lastEpoch { o["last"] = JSON(lastEpoch) }
-        if let newestUs { o["ts"] = JSON(newestUs) }
-        if let goBack { o["back"] = [JSON(goBack.epoch), JSON(goBack.atUs)] }
+        if let top = reports.topEpoch { o["last"] = JSON(top) }
+        if let newest = reports.newestUs { o["ts"] = JSON(newest) }
+        if let g = reports.goBack { o["back"] = [JSON(g.epoch), JSON(g.atUs)] }
         return .object(o)
     }
 
@@ -151,11 +139,12 @@ struct LossSpark: Sendable, Equatable {
         first = Int64(f)
         sums = s.map { $0.doubleValue ?? 0 }
         counts = n.map { $0.intValue ?? 0 }
-        lastEpoch = json["last"]?.intValue.map(Int64.init)
-        newestUs = json["ts"]?.intValue.map(Int64.init)
-        if let b = json["back"]?.arrayValue, b.count == 2, let e = b[0].intValue, let t = b[1].intValue {
-            goBack = GoBack(epoch: Int64(e), atUs: Int64(t))
+        let back = json["back"]?.arrayValue.flatMap { b -> EpochReports.GoBack? in
+            guard b.count == 2, let e = b[0].intValue, let t = b[1].intValue else { return nil }
+            return EpochReports.GoBack(epoch: Int64(e), atUs: Int64(t))
         }
+        reports = EpochReports(
+            newestUs: json["ts"]?.intValue.map(Int64.init), topEpoch: json["last"]?.intValue.map(Int64.init), goBack: back)
     }
 }
 
