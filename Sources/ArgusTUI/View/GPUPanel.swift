@@ -73,7 +73,7 @@ enum GPUPanel {
             parts.append(
                 h.requested && !h.loaded
                     ? "loading the job's resource snapshots…"
-                    : "no GPU readings for this job" + (s.job?.endUs == nil ? " yet" : ""))
+                    : "no GPU readings for this job" + (s.job.map { JobData.finished.contains($0.jobStatus) } == true ? "" : " yet"))
         } else {
             parts.append("\(n) GPU\(n == 1 ? "" : "s")")
             if let ts = h.samples.last?.ts { parts.append("last snapshot " + Fmt.age(s.now - ts)) }

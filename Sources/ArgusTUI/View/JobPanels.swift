@@ -287,7 +287,7 @@ enum JobPanels {
         if shown.isEmpty {
             let empty =
                 s.filter.isEmpty
-                ? (s.job?.endUs == nil ? "no log lines yet" : "no log lines")
+                ? (s.job.map { JobData.finished.contains($0.jobStatus) } == true ? "no log lines" : "no log lines yet")
                 : (searching
                     ? "no loaded line matches; asking the server…"
                     : (failedAt != nil ? "no loaded line matches" : "no line matches the filter"))
