@@ -52,11 +52,18 @@ struct SDKCompatTests {
         print(r.batch_id)
         """
 
-    @Test("the SDK's artifact uploads are told in one sentence that this server does not store artifacts; the run is unharmed")
-    func artifactUploads() throws {
+    /// Runs `script` with the real SDK against a new server, as user sdk-user (its HOME the server's data dir, for the
+    /// spill file): the server, the token, and what the script printed (its last line is the batch id it prints).
+    static func runScript(_ script: String) throws -> (s: TestServer, token: String, rc: Int32, out: String, err: String) {
         let python = try PythonSDK.python()
         let s = try TestServer()
         let token = try s.token(user: "sdk-user")
+        let (rc, out, err) = try runTool(python, ["-c", script], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token, "HOME": s.dataDir.path])
+        return (s, token, rc, out, err)
+    }
+
+    @Test("the SDK's artifact uploads are told in one sentence that this server does not store artifacts; the run is unharmed")
+    func artifactUploads() throws {
         let script = """
             import logging, os, sys, argus
             from argus import Reporter, ExperimentReporter
@@ -73,7 +80,7 @@ struct SDKCompatTests {
             print(r.batch_id)
             print("\\n".join(m for m in seen if "artifact" in m or "upload" in m), file=sys.stderr)
             """
-        let (rc, out, err) = try runTool(python, ["-c", script], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token, "HOME": s.dataDir.path])
+        let (s, token, rc, out, err) = try Self.runScript(script)
         #expect(rc == 0, "\(err)")
         let lines = out.split(separator: "\n").map(String.init)
         #expect(lines.first == "0", "no upload counted: \(out)")
@@ -89,9 +96,6 @@ struct SDKCompatTests {
 
     @Test("Ctrl-C in a job (KeyboardInterrupt, no message) reads 'KeyboardInterrupt' on the job and its batch, not with a dangling colon")
     func interrupted() throws {
-        let python = try PythonSDK.python()
-        let s = try TestServer()
-        let token = try s.token(user: "sdk-user")
         let script = """
             from argus import Reporter
             try:
@@ -103,7 +107,7 @@ struct SDKCompatTests {
                 pass
             print(r.batch_id)
             """
-        let (rc, out, err) = try runTool(python, ["-c", script], env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token, "HOME": s.dataDir.path])
+        let (s, token, rc, out, err) = try Self.runScript(script)
         #expect(rc == 0, "\(err)")
         let batch = try #require(out.split(separator: "\n").last.map(String.init))
         let c = s.client(token)
