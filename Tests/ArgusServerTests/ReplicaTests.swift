@@ -132,8 +132,15 @@ struct ReplicaTests {
         defer { s1.stop() }
         try s1.waitUntilConnected()
         try s1.wait(timeout: 15, "s1 stalled") { _ in stalls(s1) > 0 }
-        // The replica that flagged it says so in its log.
-        let leader = try #require(rs.firstIndex { $0.log.contains("batch s1 stalled") })
+        // The replica that flagged it says so in its log: it publishes the event first and logs after it, so a
+        // subscriber may hear of the stall a moment before the line is written.
+        var flaggedBy: Int?
+        let loggedBy = Date().addingTimeInterval(5)
+        while flaggedBy == nil && Date() < loggedBy {
+            flaggedBy = rs.firstIndex { $0.log.contains("batch s1 stalled") }
+            if flaggedBy == nil { usleep(20_000) }
+        }
+        let leader = try #require(flaggedBy)
         let other = 1 - leader
         #expect(!rs[other].log.contains("batch s1 stalled"))
         kill(rs[leader].process.processIdentifier, SIGKILL)
@@ -143,6 +150,8 @@ struct ReplicaTests {
         defer { s2.stop() }
         try s2.waitUntilConnected()
         try s2.wait(timeout: 20, "s2 stalled after the watchdog's replica died") { _ in stalls(s2) > 0 }
+        let s2LoggedBy = Date().addingTimeInterval(5)
+        while !rs[other].log.contains("batch s2 stalled") && Date() < s2LoggedBy { usleep(20_000) }
         #expect(rs[other].log.contains("batch s2 stalled"))
         // Several watchdog ticks later: still once each, never once per replica.
         usleep(1_500_000)
