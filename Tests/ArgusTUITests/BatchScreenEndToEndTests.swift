@@ -88,9 +88,10 @@ struct BatchScreenEndToEndTests {
         try t.wait("sweep-b's jobs") { $0.contains(" lr3 ") }
         t.send("Space")
         t.send("C")
+        // Each job's epochs arrive on their own: wait until no row says it is still loading.
         var pane = try t.wait("the overlay") {
             $0.contains("compare 3 jobs · train_loss") && $0.contains("1━lr1") && $0.contains("3━lr3")
-                && $0.contains("LOWEST")
+                && $0.contains("LOWEST") && !$0.contains("loading")
         }
         #expect(pane.contains("0.1 @19"), "lr1's lowest train loss, 2/20: \(pane)")
         #expect(pane.contains("0.2 @19"), "lr3's: 4/20: \(pane)")

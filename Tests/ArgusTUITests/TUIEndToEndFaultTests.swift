@@ -192,12 +192,16 @@ extension TUIEndToEndTests {
             shell.resize(width: 100, height: 30)
             shell.send("Escape")
             // Still running, and the whole frame redrawn at the final size.
-            let after = try? shell.wait("the frame after the storm") { pane in
-                let rows = pane.split(separator: "\n", omittingEmptySubsequences: false)
-                return rows.count >= 30 && rows[0].hasPrefix(" argus  b1 / j1") && rows[29].hasPrefix("↑↓ PgUp/PgDn")
-                    && pane.contains("GOOD-αβ-日本") && !pane.contains("keys")
+            // On a miss the error carries the last pane (and the window's size), so a failure under load says why.
+            do {
+                try shell.wait(timeout: 30, "the frame after the storm") { pane in
+                    let rows = pane.split(separator: "\n", omittingEmptySubsequences: false)
+                    return rows.count >= 30 && rows[0].hasPrefix(" argus  b1 / j1") && rows[29].hasPrefix("↑↓ PgUp/PgDn")
+                        && pane.contains("GOOD-αβ-日本") && !pane.contains("keys")
+                }
+            } catch {
+                Issue.record("\(error)\nwindow: \(shell.windowSize)")
             }
-            #expect(after != nil)
         }
         #expect(storm.status == 0)
         print("100 resizes took \(String(format: "%.2f", stormSeconds)) s")

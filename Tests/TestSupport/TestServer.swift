@@ -562,8 +562,16 @@ public final class Tmux: @unchecked Sendable {
 
     /// Resizes the window (as a user dragging the terminal would): the program gets SIGWINCH.
     public func resize(width: Int, height: Int) {
-        _ = try? runTool(
+        let r = try? runTool(
             "/usr/bin/env", ["tmux", "-L", socket, "resize-window", "-t", session, "-x", String(width), "-y", String(height)])
+        if r?.0 != 0 { print("tmux resize-window \(width)x\(height) failed: \(r?.2 ?? "could not run tmux")") }
+    }
+
+    /// The window's size as tmux has it (`WIDTHxHEIGHT`), for a failure's message.
+    public var windowSize: String {
+        let r = try? runTool(
+            "/usr/bin/env", ["tmux", "-L", socket, "display-message", "-p", "-t", session, "#{window_width}x#{window_height}"])
+        return r?.1.trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
     }
 
     public var exitStatus: Int32? {
