@@ -25,7 +25,7 @@ let package = Package(
     ],
     targets: [
         // Wire types, JSON, timestamps and the SSE codec: shared by server, client and TUI.
-        .target(name: "Shared"),
+        .target(name: "Shared", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .systemLibrary(
             name: "CCurl", pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]),
@@ -68,10 +68,11 @@ let package = Package(
         .target(
             name: "ArgusAgent",
             dependencies: ["Shared", "ArgusClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "ArgusAgentMain", dependencies: ["ArgusAgent"], path: "Sources/ArgusAgentMain"),
+        .executableTarget(name: "ArgusAgentMain", dependencies: ["ArgusAgent", "Shared"], path: "Sources/ArgusAgentMain"),
         .executableTarget(
             name: "ArgusServerMain",
-            dependencies: ["ArgusServer", .product(name: "Logging", package: "swift-log")], path: "Sources/ArgusServerMain"),
+            dependencies: ["ArgusServer", "Shared", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/ArgusServerMain"),
         // Benchmarks that need a real client (SSE fan-out latency); see bench/run.sh.
         .executableTarget(
             name: "ArgusBench",

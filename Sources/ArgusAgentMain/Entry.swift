@@ -1,3 +1,5 @@
 import ArgusAgent
+import Shared
 
+AgentRootCommand.refuseUnknownHelpTopic()
 AgentRootCommand.main()

@@ -135,6 +135,20 @@ struct ConfigTests {
         }
     }
 
+    @Test("`help NAME` with a NAME that is no command is an error naming the commands there are, in both CLIs")
+    func helpOfNoCommand() throws {
+        for (tool, commands) in [("argus-server", "serve, token"), ("argus-agent", "register, run")] {
+            let (rc, _, err) = try runTool(Binaries.path(tool), ["help", "bogus"])
+            #expect(rc == 64, "\(tool): \(err)")
+            #expect(err.contains("'bogus' is not a command of \(tool) (its commands: \(commands)"), "\(err)")
+        }
+        let (rc, _, err) = try runTool(Binaries.path("argus-server"), ["help", "token", "bogus"])
+        #expect(rc == 64 && err.contains("'bogus' is not a command of argus-server token (its commands: create"), "\(err)")
+        // Commands that exist still get their help.
+        let (okRC, out, _) = try runTool(Binaries.path("argus-server"), ["help", "token", "create"])
+        #expect(okRC == 0 && out.contains("--user"), "\(out)")
+    }
+
     @Test("fractions are accepted, and `serve --help` lists every variable with its default")
     func fractionsAndHelp() throws {
         let s = try TestServer(env: [
