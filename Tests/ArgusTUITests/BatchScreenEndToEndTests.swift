@@ -55,6 +55,26 @@ struct BatchScreenEndToEndTests {
         try t.wait("seed-c's job screen") { $0.contains("sweep / seed-c") && $0.contains("train_loss") }
     }
 
+    @Test("a long paste into / on a 200-job batch stops at 256 characters and says so; the screen keeps answering")
+    func pastedFilter() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "wide"))
+        for chunk in stride(from: 0, to: 200, by: 100) {
+            #expect(try c.postBatch((chunk..<chunk + 100).map { Ev.make("job_start", batch: "wide", job: "j\($0)") }).status == 200)
+        }
+        let t = try tui(s, token, ["wide"])
+        try t.wait("the batch screen") { $0.contains(" j0 ") && $0.contains("● live") }
+        t.send("/")
+        // Before, each character split the whole query again for every row: this paste froze the screen for minutes.
+        t.send("-l", String(repeating: "j1 日本🚀", count: 600))
+        let pane = try t.wait("the full filter said") { $0.contains("A filter holds at most 256 characters.") }
+        #expect(pane.contains("No job matches"), "\(pane)")
+        t.send("Escape")
+        try t.wait("every row back") { $0.contains(" j0 ") && !$0.contains("No job matches") }
+    }
+
     @Test("compare: jobs marked in two batches overlay on one chart with a legend entry and row each; m switches the metric")
     func compareAcrossBatches() throws {
         let s = try TestServer()

@@ -264,6 +264,90 @@ struct BatchScreenTests {
         #expect(s.listFilter.isEmpty, "the batch screen starts unfiltered")
     }
 
+    @Test("Esc from a batch comes back to the picker as it was: its filter, the cursor on that batch, also when opened by name")
+    func backToThePicker() {
+        var s = AppState(screen: .batches)
+        (s.width, s.height) = (100, 20)
+        let rows: [JSON] = ["big-sweep", "sim-a", "sim-b", "other"].map { ["id": .string($0), "status": "done"] }
+        _ = Update.apply(&s, .batchesLoaded(rows))
+        _ = Update.apply(&s, .key(.char("/")))
+        for c in "sim" { _ = Update.apply(&s, .key(.char(c))) }
+        _ = Update.apply(&s, .key(.enter))
+        _ = Update.apply(&s, .key(.down))
+        #expect(Update.apply(&s, .key(.enter)) == [.loadJobs("sim-b")])
+        #expect(s.listFilter.isEmpty, "the batch screen starts unfiltered")
+        #expect(Update.apply(&s, .key(.escape)) == [.loadBatches])
+        #expect(s.listFilter == "sim" && s.shownBatches.map(\.id) == ["sim-a", "sim-b"])
+        #expect(s.shownBatches[s.batchCursor].id == "sim-b")
+        _ = Update.apply(&s, .batchesLoaded(rows))
+        #expect(s.shownBatches[s.batchCursor].id == "sim-b", "the reload keeps it")
+        #expect(ScreenView.render(s).text.contains("filter 'sim'"))
+
+        // `argus-tui other`: the list arrives after Esc.
+        var t = AppState(screen: .jobs("other"))
+        (t.width, t.height) = (100, 20)
+        _ = Update.apply(&t, .jobsLoaded(batchID: "other", Self.rows))
+        #expect(Update.apply(&t, .key(.escape)) == [.loadBatches])
+        _ = Update.apply(&t, .batchesLoaded(rows))
+        #expect(t.shownBatches[t.batchCursor].id == "other")
+    }
+
+    @Test("back while the server is away, the lists show what the job screen last heard, not the older rows")
+    func backOfflineShowsTheNewest() {
+        var s = AppState(screen: .batches)
+        (s.width, s.height) = (100, 20)
+        _ = Update.apply(&s, .batchesLoaded([["id": "b", "status": "running"], ["id": "c", "status": "done"]]))
+        _ = Update.apply(&s, .key(.enter))
+        _ = Update.apply(&s, .jobsLoaded(batchID: "b", Self.rows))
+        _ = Update.apply(&s, .key(.down))
+        #expect(Update.apply(&s, .key(.enter)) == [.openJob(batchID: "b", jobID: "sweep-seed10")])
+        // The job screen hears that the run was stopped; then the server goes away.
+        let stopped = Self.job("sweep-seed10", status: "stopped", epoch: 16, total: 50, val: 0.5)
+        _ = Update.apply(&s, .viewLoaded(["batch": ["id": "b", "status": "stopped"], "job": stopped]))
+        _ = Update.apply(&s, .connection(.offline(.unreachable)))
+        _ = Update.apply(&s, .key(.escape))
+        #expect(s.screen == .jobs("b"))
+        let row = s.jobs.first { $0.id == "sweep-seed10" }
+        #expect(row?.status == "stopped" && row?.epoch == 16, "\(String(describing: row))")
+        #expect(s.shownJobs[s.jobCursor].id == "sweep-seed10")
+        _ = Update.apply(&s, .key(.escape))
+        #expect(s.screen == .batches && s.batches.first { $0.id == "b" }?.status == "stopped")
+        #expect(ScreenView.render(s).text.contains("stopped"))
+    }
+
+    @Test("a pasted filter stops at 256 characters and says so, on the lists and in the job's log")
+    func longFilter() {
+        var s = Self.state()
+        _ = Update.apply(&s, .key(.char("/")))
+        for c in String(repeating: "j1 日本🚀", count: 600) { _ = Update.apply(&s, .key(.char(c))) }
+        #expect(s.listFilter.count == LogFilter.maxQueryLength)
+        #expect(ScreenView.render(s).text.contains("A filter holds at most 256 characters."))
+        #expect(ListFilter(s.listFilter).words.count == 3, "each word once: \(ListFilter(s.listFilter).words)")
+        _ = Update.apply(&s, .key(.escape))
+        #expect(s.listFilter.isEmpty && Self.ids(s).count == 4)
+
+        var j = AppState(screen: .job)
+        (j.width, j.height) = (100, 30)
+        j.job = JobData(batchID: "b", jobID: "j")
+        _ = Update.apply(&j, .key(.char("/")))
+        var effects: [Effect] = []
+        for c in String(repeating: "x", count: 300) { effects += Update.apply(&j, .key(.char(c))) }
+        #expect(j.filter.count == LogFilter.maxQueryLength)
+        // Read at once (a paste), the keys ask the server once: for the whole query.
+        let full = LogPageRequest(batchID: "b", jobID: "j", query: j.filter, beforeID: nil)
+        #expect(Update.coalesced(effects) == [.fetchLogs(full)])
+        let older = Effect.fetchLogs(LogPageRequest(batchID: "b", jobID: "j", query: "x", beforeID: 5))
+        #expect(Update.coalesced([older, .fetchLogs(full), .quit]) == [older, .fetchLogs(full), .quit])
+    }
+
+    @Test("the picker asks who the caller is again once the server answers, if it was away at the start")
+    func sessionAskedAgain() {
+        var s = AppState(screen: .batches)
+        #expect(Update.apply(&s, .batchesLoaded([["id": "b", "status": "done"]])) == [.loadSession])
+        _ = Update.apply(&s, .sessionLoaded(isAdmin: true))
+        #expect(Update.apply(&s, .batchesLoaded([["id": "b", "status": "done"]])) == [])
+    }
+
     @Test("ids sort naturally: seed2 before seed10, case ignored, a prefix first")
     func naturalOrder() {
         #expect(SortKey.natural("seed2", "seed10"))

@@ -61,6 +61,16 @@ struct CompareTests {
         #expect(ScreenView.render(t).text.contains("loading 3 jobs' epochs…"))
     }
 
+    @Test("a job whose run stalled reads stalled in the table, as on the batch screen, not the job's own running")
+    func stalledStatus() {
+        var (s, _) = Self.opened()
+        _ = Update.apply(&s, .compareLoaded(Self.a, Self.telemetry(Self.view(2.0, status: "running"), ["status": "stalled"]), epochs: nil))
+        _ = Update.apply(&s, .compareLoaded(Self.b, Self.view(1.0, epochs: 4, status: "running"), epochs: nil))
+        let rows = ScreenView.render(s).text.split(separator: "\n")
+        #expect(rows.contains { $0.contains("sweep/seed1") && $0.contains("stalled") && !$0.contains("running") }, "\(rows)")
+        #expect(rows.contains { $0.contains("seed2") && $0.contains("running") }, "\(rows)")
+    }
+
     @Test("the overlay, exactly: a curve, legend entry and table row per job; ids shared across batches say their batch")
     func frame() {
         var (s, _) = Self.opened()

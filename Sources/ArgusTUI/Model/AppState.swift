@@ -195,12 +195,18 @@ public struct AppState: Sendable {
     /// The list screens' `/` filter (the job screen's `filter` searches its log instead). Kept while a job
     /// opened from the filtered list is on screen, so Esc comes back to the same rows.
     public var listFilter = ""
-    /// The job Esc came back from: the batch screen puts its cursor there once the rows arrive.
-    public var returnToJob: String?
+    /// The picker's `/` filter, kept while a batch opened from it is on screen: Esc comes back to the same rows.
+    public var pickerFilter = ""
+    /// The row Esc came back from (a job, or a batch on the picker): the list puts its cursor there once its rows
+    /// arrive.
+    public var returnToRow: String?
     /// Jobs marked (Space) for the compare overlay, in the order they were marked; kept across batches.
     public var marked: [JobRef] = []
     /// The caller is an admin (`GET /api/session`): the picker shows whose each batch is.
     public var isAdmin = false
+    /// Whether the server has said who the caller is (asked at start; asked again when the list arrives, if the
+    /// server was away then).
+    public var sessionKnown = false
     /// The compare overlay, while it is open.
     public var compare: CompareState?
 

@@ -117,9 +117,18 @@ public struct JobSort: Equatable, Sendable {
 }
 
 /// The `/` filter of the list screens: every word must appear (case-insensitively) in one of the row's texts.
-enum ListFilter {
-    static func matches(_ query: String, _ texts: [String]) -> Bool {
-        let words = query.lowercased().split(separator: " ")
+struct ListFilter {
+    /// The query's words, lowercased, each once: prepared once per list, not per row (a pasted query of thousands of
+    /// characters, split again for each of 200 rows at every key, froze the screen).
+    let words: [String]
+
+    init(_ query: String) {
+        var seen = Set<String>()
+        words = query.lowercased().split(separator: " ").map(String.init).filter { seen.insert($0).inserted }
+    }
+
+    /// Every word is in one of `texts`, ignoring case.
+    func matches(_ texts: [String]) -> Bool {
         guard !words.isEmpty else { return true }
         let hay = texts.map { $0.lowercased() }
         return words.allSatisfy { w in hay.contains { $0.contains(w) } }
@@ -129,15 +138,15 @@ enum ListFilter {
 extension AppState {
     /// The batch screen's rows as shown: filtered by `/`, then sorted. The cursor indexes this list.
     public var shownJobs: [JobRow] {
-        let rows = jobs.filter { j in
-            ListFilter.matches(listFilter, [j.id, j.model, j.status])
-        }
+        let filter = ListFilter(listFilter)
+        let rows = jobs.filter { j in filter.matches([j.id, j.model, j.status]) }
         return jobSort.apply(rows)
     }
 
     /// The picker's rows as shown: filtered by `/` (id, project, host, status, owner).
     public var shownBatches: [BatchRow] {
-        batches.filter { b in ListFilter.matches(listFilter, [b.id, b.project, b.host, b.status, b.owner]) }
+        let filter = ListFilter(listFilter)
+        return batches.filter { b in filter.matches([b.id, b.project, b.host, b.status, b.owner]) }
     }
 
     public func isMarked(_ ref: JobRef) -> Bool { marked.contains(ref) }

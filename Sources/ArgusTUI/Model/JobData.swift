@@ -229,6 +229,9 @@ public struct JobData: Sendable {
     public var batchStatus = RunStatus.running
     /// When the run was last heard from (`last_received`, else `last_activity`), in seconds since the epoch.
     public var batchLastActivity: Double?
+    /// The newest JobOut taken: the batch screen's row of this job when Esc goes back to it (its rows are as of
+    /// before the job opened until they reload, which fails offline).
+    public var summary: JSON?
     public var jobStatus = RunStatus.running
     /// The Status tile: the job's status, or the batch's while the job runs and the batch is stopping or stalled.
     public var shownStatus = RunStatus.running
@@ -345,6 +348,7 @@ public struct JobData: Sendable {
 
     /// The job's summary, a JobOut (`/view`'s `job`, or one of a summary frame's `jobs`).
     mutating func take(job: JSON) {
+        summary = job
         jobStatus = job["status"]?.stringValue ?? jobStatus
         model = job["model"]?.stringValue
         dataset = job["dataset"]?.stringValue

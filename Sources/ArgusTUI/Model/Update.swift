@@ -64,6 +64,8 @@ public enum Effect: Equatable, Sendable {
     case exportEpochs(batchID: String, jobID: String)
     /// Fetch the job's recent resource snapshots for the GPUs panel, off the UI thread (once per job).
     case fetchGPUHistory(batchID: String, jobID: String)
+    /// Ask who the caller is (`GET /api/session`): an admin's picker shows whose each batch is.
+    case loadSession
 }
 
 /// The one place state changes (the Elm architecture): `update(&state, action) -> effects`.
@@ -137,9 +139,15 @@ public enum Update {
                 }
                 s.batchesLoaded = true
             }
+            // Back from a batch opened before the list was here (`argus-tui BATCH`): the cursor is on it.
+            if s.screen == .batches, let id = s.returnToRow {
+                s.returnToRow = nil
+                if let i = s.shownBatches.firstIndex(where: { $0.id == id }) { s.batchCursor = i }
+            }
             s.batchesCut = rows.count >= BatchRow.listLimit
             s.batchesAsOf = s.now
-            return []
+            // The server is back (or was there all along): who the caller is, if it was away at the start.
+            return s.sessionKnown ? [] : [.loadSession]
         case .jobsLoaded(let batchID, let rows):
             guard s.screen == .jobs(batchID) else { return [] }
             keepingSelection(&s) {
@@ -148,8 +156,8 @@ public enum Update {
             }
             s.jobsAsOf = s.now
             // Back from a job: the cursor is on that job, wherever the sort and filter put it.
-            if let id = s.returnToJob {
-                s.returnToJob = nil
+            if let id = s.returnToRow {
+                s.returnToRow = nil
                 if let i = s.shownJobs.firstIndex(where: { $0.id == id }) { s.jobCursor = i }
             }
             // Whether the host's agent failed a rerun or stop of it: a banner here too (a batch without jobs shows
@@ -174,12 +182,14 @@ public enum Update {
             return askActions(&s, batchID)
         case .sessionLoaded(let isAdmin):
             s.isAdmin = isAdmin
+            s.sessionKnown = true
             return []
         case .compareLoaded(let ref, let view, let epochs, let seconds):
             guard s.compare?.refs.contains(ref) == true else { return [] }
             s.compare!.fetchSeconds = max(s.compare!.fetchSeconds, seconds)
             let data = JobData(view: view, epochs: epochs)
-            s.compare!.loaded[ref] = (data.series, data.jobStatus, CompareState.Kept(data))
+            // The status every other screen shows (the telemetry's: stalled or stopping while its run is).
+            s.compare!.loaded[ref] = (data.series, data.shownStatus, CompareState.Kept(data))
             s.compare!.failed[ref] = nil
             s.compare!.loadedAt = s.now
             s.compare!.rebuild()
@@ -470,12 +480,22 @@ public enum Update {
                     return [.loadJobs(b)]
                 default: return [.loadBatches]
                 }
-            case .jobs:
+            case .jobs(let b):
                 guard s.pinnedBatch == nil else {
                     say(&s, "This share link shows this one batch: there is nothing to go back to (q quits).")
                     return []
                 }
+                // The picker as it was: its filter, the cursor on this batch, its status the newest this client
+                // heard (the list is as of before the batch opened until it reloads, which fails offline).
+                if let status = s.openBatchStatus, let i = s.batches.firstIndex(where: { $0.id == b }) {
+                    s.batches[i].status = status
+                }
                 s.screen = .batches
+                s.listFilter = s.pickerFilter
+                s.pickerFilter = ""
+                let row = s.shownBatches.firstIndex { $0.id == b }
+                if let row { s.batchCursor = row }
+                s.returnToRow = row == nil ? b : nil
                 clearNotices(&s)
                 return [.loadBatches]
             case .job:
@@ -483,8 +503,13 @@ public enum Update {
                 s.screen = .jobs(job.batchID)
                 clearNotices(&s)
                 s.job = nil
-                // The batch's rows as last received stay on screen until the reload (which may fail: offline).
-                s.returnToJob = job.jobID
+                // The batch's rows as last received stay on screen until the reload (which may fail: offline), with
+                // this job's row and the batch's status as the job screen last heard them.
+                if let summary = job.summary {
+                    if let i = s.jobs.firstIndex(where: { $0.id == job.jobID }) { s.jobs[i] = JobRow(summary) }
+                    s.openBatchStatus = job.batchStatus
+                }
+                s.returnToRow = job.jobID
                 return [.closeJob, .loadJobs(job.batchID)]
             }
         case .open:
@@ -495,6 +520,7 @@ public enum Update {
                 let id = shown[s.batchCursor].id
                 s.screen = .jobs(id)
                 clearNotices(&s)
+                s.pickerFilter = s.listFilter
                 s.listFilter = ""
                 s.jobs = []
                 s.jobsLoaded = false
@@ -875,6 +901,22 @@ public enum Update {
 
     static func clamp(_ v: Int, _ lo: Int, _ hi: Int) -> Int { max(lo, min(max(lo, hi), v)) }
 
+    /// The effects of keys read together, in order, less each log search that a later one in them replaces (the
+    /// same job's first page for a longer or shorter query): a pasted filter asks the server once, not once per
+    /// character. Only the newest search's answer is shown anyway (`LogSearch`).
+    static func coalesced(_ effects: [Effect]) -> [Effect] {
+        func search(_ e: Effect) -> LogPageRequest? {
+            if case .fetchLogs(let r) = e, r.beforeID == nil, !r.query.isEmpty { return r }
+            return nil
+        }
+        return effects.enumerated().filter { i, e in
+            guard let r = search(e) else { return true }
+            return !effects[(i + 1)...].contains { later in
+                search(later).map { $0.batchID == r.batchID && $0.jobID == r.jobID } == true
+            }
+        }.map(\.element)
+    }
+
     static func editFilter(_ s: inout AppState, _ key: Key) -> [Effect] {
         if s.screen != .job { return editListFilter(&s, key) }
         switch key {
@@ -886,9 +928,19 @@ public enum Update {
             return setFilter(&s, "")
         case .backspace: return setFilter(&s, String(s.filter.dropLast()))
         case .ctrlC: return [.interrupted]
-        case .char(let c): return setFilter(&s, s.filter + String(c))
+        case .char(let c):
+            guard roomInFilter(&s, s.filter) else { return [] }
+            return setFilter(&s, s.filter + String(c))
         default: return []
         }
+    }
+
+    /// Whether a filter holding `text` takes one more character: at most `LogFilter.maxQueryLength` (the server's
+    /// limit for a log search; no id is that long), else the status line says so and the key is dropped.
+    static func roomInFilter(_ s: inout AppState, _ text: String) -> Bool {
+        guard text.count >= LogFilter.maxQueryLength else { return true }
+        say(&s, "A filter holds at most \(LogFilter.maxQueryLength) characters.")
+        return false
     }
 
     /// Typing into a list's `/` filter: the rows narrow as you type; Enter keeps it, Esc clears it.
@@ -900,7 +952,7 @@ public enum Update {
             setListFilter(&s, "")
         case .backspace: setListFilter(&s, String(s.listFilter.dropLast()))
         case .ctrlC: return [.interrupted]
-        case .char(let c): setListFilter(&s, s.listFilter + String(c))
+        case .char(let c) where roomInFilter(&s, s.listFilter): setListFilter(&s, s.listFilter + String(c))
         default: break
         }
         return []

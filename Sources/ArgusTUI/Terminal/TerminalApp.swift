@@ -131,6 +131,7 @@ public enum TerminalApp {
                     feed.closeJob()
                     feed.loadBatches()
                 case .loadJobs(let b): feed.openBatch(b)
+                case .loadSession: feed.loadSession()
                 case .openJob(let b, let j): feed.openJob(batchID: b, jobID: j)
                 case .closeJob: feed.closeJob()
                 case .fetchLogs(let req): feed.fetchLogs(req)
@@ -172,16 +173,20 @@ public enum TerminalApp {
             _ = poll(&fds, 2, wait)
             if signalReceived != 0 { break }
             var changed = false
+            // The keys read at once (a paste, a held key) act in order; what they ask of the network is done after
+            // them, a search typed over only once (`Update.coalesced`).
+            var effects: [Effect] = []
             for input in term.readInput() {
                 switch input {
                 case .resize:
                     term.invalidate()
                     (state.width, state.height) = term.size
-                    perform(Update.apply(&state, .resize(width: state.width, height: state.height)))
-                case .key(let k): perform(Update.apply(&state, .key(k)))
+                    effects += Update.apply(&state, .resize(width: state.width, height: state.height))
+                case .key(let k): effects += Update.apply(&state, .key(k))
                 }
                 changed = true
             }
+            perform(Update.coalesced(effects))
             var loadedView = false
             for a in inbox.drain() {
                 perform(Update.apply(&state, a))

@@ -117,10 +117,17 @@ public enum ScreenView {
 
     static func statusLine(_ s: AppState, into g: inout Grid, y: Int) {
         if s.filterEditing {
+            let text = s.screen == .job ? s.filter : s.listFilter
+            // What a key just said (the filter is full), else how to leave.
+            let after = s.status.map { "  " + $0 } ?? "  Enter keeps · Esc clears"
             let used = g.put(0, y, "/", Style(fg: .cyan, bold: true))
-            let t = g.put(used, y, s.screen == .job ? s.filter : s.listFilter, .bold)
+            // The caret stays on screen: a filter wider than its room shows its end, its start cut to "…".
+            let room = max(2, s.width - used - 2 - min(TextWidth.of(after), s.width / 2))
+            let width = TextWidth.of(text)
+            let shown = width <= room ? text : "…" + TextWidth.drop(text, columns: width - room + 1)
+            let t = g.put(used, y, shown, .bold)
             g.put(used + t, y, "▏", .plain)
-            g.put(used + t + 2, y, "  Enter keeps · Esc clears", .dimmed)
+            g.put(used + t + 2, y, after, s.status == nil ? .dimmed : Style(fg: .cyan), maxWidth: max(0, s.width - used - t - 2))
             return
         }
         if let message = bottomMessage(s) {
@@ -175,8 +182,11 @@ public enum ScreenView {
     }
 
     /// A kept list filter, first on the hint line so it is never forgotten.
+    /// The list filter as sentences quote it: a pasted one cut in its middle, not wrapped over the screen.
+    static func quotedFilter(_ s: AppState) -> String { TextWidth.truncateMiddle(s.listFilter, 40) }
+
     static func listFilterHint(_ s: AppState) -> String {
-        s.listFilter.isEmpty ? "" : "filter '\(s.listFilter)' (Esc clears) · "
+        s.listFilter.isEmpty ? "" : "filter '\(quotedFilter(s))' (Esc clears) · "
     }
 
     /// While the server misbehaves: what is wrong, that it is being retried, and that the screen shows the last
@@ -348,8 +358,8 @@ public enum ScreenView {
             empty: s.batches.isEmpty
                 ? "No batches yet that this token can see. Point a training script (argus-reporter) or `argus-server simulate` at \(s.serverLabel)."
                 : s.batchesCut
-                    ? "No batch matches '\(s.listFilter)' among the \(BatchRow.listLimit) listed (Esc clears the filter; `argus-tui BATCH` opens any batch)."
-                    : "No batch matches '\(s.listFilter)' (Esc clears the filter).",
+                    ? "No batch matches '\(quotedFilter(s))' among the \(BatchRow.listLimit) listed (Esc clears the filter; `argus-tui BATCH` opens any batch)."
+                    : "No batch matches '\(quotedFilter(s))' (Esc clears the filter).",
             rows: rows, cursor: s.batchCursor, into: &g, rect: rect)
     }
 
@@ -387,7 +397,7 @@ public enum ScreenView {
             ],
             statusTitle: title(.status),
             loaded: s.jobsLoaded,
-            empty: s.jobs.isEmpty ? "This batch has no jobs yet." : "No job matches '\(s.listFilter)' (Esc clears the filter).",
+            empty: s.jobs.isEmpty ? "This batch has no jobs yet." : "No job matches '\(quotedFilter(s))' (Esc clears the filter).",
             rows: rows, cursor: s.jobCursor, into: &g, rect: rect)
     }
 
