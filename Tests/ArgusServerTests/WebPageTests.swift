@@ -129,6 +129,12 @@ struct WebPageTests {
     @Test("the batch page lists its share links for the owner, live, and revokes one after asking")
     func shareList() throws { try run("share_list") }
 
+    @Test("seven pages in seven tabs: hidden tabs give back their stream, so the seventh loads and requests answer")
+    func sevenTabs() throws { try run("seven_tabs") }
+
+    @Test("a job page opened before its run reports says so, and opens the job once it reports")
+    func notReportedYet() throws { try run("not_reported_yet") }
+
     @Test("a job page for a job the batch does not have says so, without claiming the server is unreachable")
     func missingJob() throws { try run("missing_job") }
 

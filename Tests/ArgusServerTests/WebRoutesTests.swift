@@ -196,13 +196,25 @@ struct WebRoutesTests {
         #expect(asked.status == 409 && asked.headers["set-cookie"] == nil, "\(asked.text)")
         #expect(asked.json?["detail"] == "This link signs you in as bob, in place of alice.")
         #expect(try post(#"{"token": "\#(bob)", "replace": "yes"}"#).status == 422)
-        #expect(try post(#"{"token": "\#(token)"}"#).status == 204)
-        let switched = try post(#"{"token": "\#(bob)", "replace": true}"#)
-        let bobs = try #require(switched.headers["set-cookie"]?.split(separator: ";").first?.dropFirst("argus_session=".count))
-        #expect(try c.request("GET", "/api/session", headers: Self.withCookie(String(bobs))).json?["user"] == "bob")
+        func session(_ r: HTTPResult) throws -> String {
+            String(try #require(r.headers["set-cookie"]?.split(separator: ";").first?.dropFirst("argus_session=".count)))
+        }
+        func user(_ secret: String) throws -> HTTPResult { try c.request("GET", "/api/session", headers: Self.withCookie(secret)) }
+        let again = try post(#"{"token": "\#(token)"}"#)
+        #expect(again.status == 204)
+        // A browser holds one session: the one it replaces ends (else a switched-away user stays signed in for 30
+        // days, its tabs streaming on, and Sign out leaves it behind).
+        #expect(try user(secret).status == 401)
+        let alices = try session(again)
+        let switched = try c.request(
+            "POST", "/api/session", body: Array(#"{"token": "\#(bob)", "replace": true}"#.utf8),
+            headers: Self.withCookie(alices, ["Origin": s.url, "X-Argus-CSRF": "1"]))
+        #expect(try user(try session(switched)).json?["user"] == "bob")
+        #expect(try user(alices).status == 401)
 
         // The session's SSE stream, as EventSource opens it (the browser sends the cookie).
-        let stream = try CurlStream(url: "\(s.url)/api/sse?channels=batch:b1", headers: Self.withCookie(secret))
+        let (_, fresh) = try Self.signIn(s, token)
+        let stream = try CurlStream(url: "\(s.url)/api/sse?channels=batch:b1", headers: Self.withCookie(fresh))
         defer { stream.stop() }
         try stream.wait(for: "event: hello")
         try owner.mustPost(Ev.make("log_line", batch: "b1", data: ["line": "over the cookie", "level": "info"]))

@@ -478,6 +478,47 @@ def down_and_back(b, answer):
 
 
 @scenario
+def seven_tabs(b):
+    """Seven Argus pages in seven tabs of one browser: a hidden tab gives back its stream, so the seventh page loads
+    and its requests answer, and the first tab, shown again, is live and catches up. (Over http/1.1 a browser holds
+    six connections to a host, and each open stream took one: the seventh tab stayed blank, and a Share or Stop
+    pressed meanwhile went out minutes later, once a tab closed.)"""
+    s = server()
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    first = b.driver.current_window_handle
+    b.set_page_load_timeout(10)
+    live_js = "document.querySelector('#conn') && document.querySelector('#conn').dataset.state === 'live'"
+    for k in range(6):
+        b.driver.switch_to.new_window("tab")
+        page = f"/jobs/{q(BATCH)}/{q(JOB2 if k % 2 == 0 else JOB)}" if k < 5 else f"/batches/{q(BATCH)}"
+        b.get(f"{URL}{page}")
+        b.wait_js(live_js, f"#conn live in tab {k + 2} ({page})", 10, "document.body.innerText.slice(0, 200)")
+    status = b.js_async("const done = arguments[arguments.length - 1];"
+                        "fetch('/api/session').then(r => done(r.status), e => done(String(e)))")
+    check(status == 200, f"a request from the seventh tab answered {status!r}")
+    s.post_events([event("log_line", BATCH, JOB, {"line": "SEVEN-TABS while hidden", "level": "info"})])
+    b.driver.switch_to.window(first)
+    b.wait_js(live_js, "the first tab live again once shown", 10, "document.querySelector('#conn').textContent")
+    b.wait_js("[...document.querySelectorAll('#log .line .text')].some(e => e.textContent === 'SEVEN-TABS while hidden')",
+              "the line posted while the tab was hidden, caught up", 10)
+
+
+@scenario
+def not_reported_yet(b):
+    """A job page opened before its run reports (a link sent ahead) says so, and opens the job once it reports."""
+    s = server()
+    sign_in(b, f"/jobs/future-run/{q(JOB)}")
+    b.wait_js("document.querySelector('#page-error')", "#page-error", diag="document.body.innerText.slice(0, 300)")
+    check("It opens here once it reports" in b.text("#page-error"), f"#page-error says {b.text('#page-error')!r}")
+    s.post_events([event("batch_start", "future-run"), event("job_start", "future-run", JOB),
+                   event("log_line", "future-run", JOB, {"line": "FUTURE-RUN reported", "level": "info"})])
+    b.wait_js("[...document.querySelectorAll('#log .line .text')].some(e => e.textContent === 'FUTURE-RUN reported')",
+              "the job, once its run reported", 10, "document.body.innerText.slice(0, 300)")
+    check(not b.exists("#page-error"), "the not-found sentence stays")
+
+
+@scenario
 def missing_job(b):
     """A job page for a job the batch does not have says so, and does not claim the server is unreachable."""
     sign_in(b, f"/jobs/{q(BATCH)}/nope")
@@ -583,7 +624,8 @@ def refused_stream(b):
     wait_ready(b)
     b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live")
     first = b.driver.current_window_handle
-    b.js("window.open(arguments[0]);", f"{URL}/jobs/{q(BATCH)}/{q(JOB2)}")
+    # A window of its own: a tab in front of the first would hide it, and a hidden page gives its stream back.
+    b.js("window.open(arguments[0], '', 'popup');", f"{URL}/jobs/{q(BATCH)}/{q(JOB2)}")
     b.driver.switch_to.window([h for h in b.driver.window_handles if h != first][0])
     b.wait_js("/already has 1 open streams/.test(document.querySelector('#conn')?.textContent || '')",
               "the second tab to say why its stream was refused", 15, "document.querySelector('#conn')?.textContent")
@@ -1280,6 +1322,10 @@ def main(argv):
             # The job's view answers 404, which Chromium logs on the console. Nothing else is allowed.
             b.assert_clean(URL, allow_console=[
                 "^" + re.escape(f"{URL}/api/jobs/{q(BATCH)}/nope/view - Failed to load resource: the server responded with a status of 404")])
+        elif name == "not_reported_yet":
+            # The view and the checks before the run reports answer 404, which Chromium logs. Nothing else.
+            b.assert_clean(URL, allow_console=[
+                "^" + re.escape(f"{URL}/api/jobs/future-run/{q(JOB)}") + "(/view)? - Failed to load resource: the server responded with a status of 404"])
         elif name == "refused_stream":
             # The second tab's stream is answered 429 (that is the scenario), which Chromium logs. Nothing else.
             b.assert_clean(URL, allow_console=[

@@ -51,6 +51,11 @@ struct SessionController {
             throw APIError(status: .conflict, detail: "This link signs you in as \(user.name), in place of \(current.name).")
         }
         let secret = try await store.createSession(for: user)
+        // A browser holds one session: the one this replaces ends, with its open streams (a user switched away from
+        // would otherwise stay signed in for 30 days, their tabs streaming on, and Sign out would leave them behind).
+        if let old = WebOrigin.sessionCookie(req.headers), old != secret, try await store.revokeSession(secret: old) {
+            try await revocations.sweep()
+        }
         return Response(
             status: .noContent,
             headers: [.setCookie: WebOrigin.sessionCookieHeader(secret, secure: WebOrigin.isHTTPS(req))])

@@ -1,5 +1,5 @@
-// The loss chart's data and y scale, as argus-tui keeps them (EpochSeries, ChartScale): columns per metric, so 100k
-// epochs draw without allocating; a y range that ignores outliers (marked at the edge) and does not jitter; EMA.
+// The loss chart's data and y scale, as argus-tui's EpochSeries and ChartScale: columns per metric, outlier-proof
+// y range, EMA.
 /** The EMA's weight on the previous value, as argus-tui, W&B and TensorBoard write it. */
 export const EMA = 0.9;
 /** A value the run reported as NaN or infinite (stored as null and listed by the server). */
@@ -85,8 +85,7 @@ export function plotted(v, logY) {
   return v;
 }
 
-/** The outlier fences of sorted sample `v`: the bulk is its 10th–90th percentile (by rank, so one extreme value never
- *  moves it), the fences 10 spreads beyond it (the spread at least the typical magnitude; one decade on log y). */
+/** Outlier fences of sorted sample `v`: 10 spreads beyond its 10th–90th percentile (one decade on log y). */
 function fences(v, logY) {
   const n = v.length;
   const q10 = v[Math.ceil(0.1 * (n - 1))];
@@ -98,8 +97,7 @@ function fences(v, logY) {
   return [bulkLo - OUTLIER_SPREADS * spread, bulkHi + OUTLIER_SPREADS * spread];
 }
 
-/** The smallest and largest of a column's plotted values inside the outlier fences (estimated from an even sample of
- * ~4096), without copying the column. */
+/** A column's plotted min and max inside the outlier fences (from a sample of ~4096). */
 function columnRange(col, logY) {
   const step = Math.floor(col.length / 4096) + 1;
   let v = [];
@@ -164,8 +162,7 @@ export function niceStep(raw) {
   return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
 }
 
-/** What can be drawn and labelled (as argus-tui's ChartScale.drawable): Number's own range, and on log y the powers
- * of 10 it holds (just under the largest, as 10 ** log10(MAX_VALUE) is Infinity), so no label reads Infinity or 0. */
+/** What can be drawn and labelled (ChartScale.drawable): no label reads Infinity or 0. */
 function drawable(logY) {
   return logY ? [Math.log10(Number.MIN_VALUE), Math.log10(Number.MAX_VALUE * 0.999)] : [-Number.MAX_VALUE, Number.MAX_VALUE];
 }

@@ -1,6 +1,5 @@
-// The job-detail page, top to bottom like argus-tui's. State is what the server says: the `/view` load, then
-// `summary` frames that replace the batch and the job; `job_epoch` and `log_line` frames add chart points and log
-// lines. Run state (status, loss, elapsed, GPU figures, stop state) is never worked out here from raw events.
+// The job-detail page, as argus-tui's. State is what the server says: `/view`, then `summary` frames replace the
+// batch and job; `job_epoch` and `log_line` frames add points and lines. Run state is never worked out here.
 import { $, el, clean, mount, crumbs, setText } from './dom.js';
 import { api, enc, isShare } from './api.js';
 import { Live } from './live.js';

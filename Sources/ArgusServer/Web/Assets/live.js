@@ -32,15 +32,18 @@ export class Live {
     this.attempts = 0;
     this.failedAt = 0;
     this.tick = setInterval(() => { this.watch(); this.show(); }, 1000);
-    // Closed in the back/forward cache (it would hold one of six connections), resumed on return.
+    // A browser holds six connections to a host over http/1.1: a page in the back/forward cache or a hidden tab
+    // gives its stream back (a seventh page, and every fetch, would wait), and resumes from its last id when shown.
     this.onPageHide = () => {
       clearTimeout(this.retryTimer);
       if (this.es) this.es.close();
       this.es = null;
     };
-    this.onPageShow = (ev) => { if (ev.persisted && !this.stopped) this.start(); };
+    this.onPageShow = (ev) => { if (ev.persisted) this.start(); };
+    this.onVisible = () => document.hidden ? this.onPageHide() : this.es || this.start();
     addEventListener('pagehide', this.onPageHide);
     addEventListener('pageshow', this.onPageShow);
+    document.addEventListener('visibilitychange', this.onVisible);
   }
 
   /** When the run was last heard from (seconds), as of the page's first load. */
@@ -50,7 +53,7 @@ export class Live {
   }
 
   start() {
-    if (this.stopped) return;
+    if (this.stopped || document.hidden) return;
     const es = new EventSource(sseURL(this.channels, this.lastID));
     this.es = es;
     this.heardFromServerAt = nowSeconds();
@@ -176,6 +179,7 @@ export class Live {
     clearInterval(this.tick);
     removeEventListener('pagehide', this.onPageHide);
     removeEventListener('pageshow', this.onPageShow);
+    document.removeEventListener('visibilitychange', this.onVisible);
     if (this.es) this.es.close();
     this.es = null;
   }

@@ -1,6 +1,5 @@
-// Entry point: which page this is (`<body data-page>`), who is asking (session cookie, or a share link's token), and
-// the page's controller. When the server stops accepting the credential, the page starts over (sign-in form or
-// dead-link notice) without a reload. A `#token=` fragment set on an open page signs in as a fresh load does.
+// Entry point: which page (`<body data-page>`), who asks (session cookie or share token), and its controller. A
+// credential the server stops accepting starts the page over (sign-in form or dead-link notice) without a reload.
 import { $, el, toast } from './dom.js';
 import { api, enc, useShareToken } from './api.js';
 import { signedIn, wireSignOut } from './signin.js';
@@ -55,13 +54,17 @@ async function boot() {
     if (gen !== generation) return;
     if (e.status === 401) { boot(); return; }
     // A 404 is the server's answer: no connection state ("not connected" read as if the server were down).
-    if (e.status === 404) $('conn').hidden = true;
-    problem(e.status === 404 ? `${e.message} (Or it is not yours to see.)` : `Could not load the page: ${e.message}`);
+    if (e.status !== 404) return problem(`Could not load the page: ${e.message}`);
+    $('conn').hidden = true;
+    problem(`${e.message} It opens here once it reports (or it is not yours to see).`);
+    // A link sent before its run started: asked again every 3 s, as argus-tui does.
+    const path = kind === 'job' ? `/api/jobs/${enc(parts[1])}/${enc(parts[2])}` : `/api/batches/${enc(parts[1])}`;
+    const later = () => setTimeout(() => gen === generation && api(path).then(boot, (e) => e.status === 404 ? later() : boot()), 3000);
+    later();
   }
 }
 
-/** The job a share page's address names (`?job=<id>`), or null; in the one form the server keeps ids in (NFC), so a
- * link typed or copied with "é" decomposed names the same job, as the API takes it. */
+/** The job a share page's address names (`?job=<id>`), or null; in NFC, as the server keeps ids. */
 const shareJobInURL = () => new URLSearchParams(location.search).get('job')?.normalize('NFC') ?? null;
 
 /** `/share/<token>`: one job of the batch, read-only, with a switcher for its other jobs. The job shown is in the
