@@ -248,6 +248,10 @@ struct ReplicaTests {
             r.status == 503 && r.detail == "The server cannot read its database right now: its PostgreSQL cannot be reached.",
             "\(r.status) \(r.text)")
         #expect(try s.client(nil).get("/health").status == 503)
+        // A scrape still answers, and says the database is away.
+        let metrics = try s.client(nil).get("/metrics")
+        #expect(metrics.status == 200 && metrics.text.contains("\nargus_database_up 0"), "\(metrics.status) \(metrics.text.prefix(300))")
+        #expect(metrics.text.contains("argus_events_ingested_total"))
         // The live stream is closed rather than read as live while nothing can come; a new one is told why.
         let closing = Date()
         while live.ended == nil, Date().timeIntervalSince(closing) < 3 { usleep(50_000) }
@@ -272,6 +276,7 @@ struct ReplicaTests {
         }
         #expect(try c.mustGet("/api/batches/g")["status"] == "running")
         #expect(try s.client(nil).get("/health").status == 200)
+        #expect(try s.client(nil).get("/metrics").text.contains("\nargus_database_up 1"))
         // Resumed from its last id, the stream carries what came since, once.
         let resumed = SSECollector(
             url: s.url + APIPath.sse([.batch("g")]), token: token, lastEventID: live.dataEvents.last?.id ?? "0")

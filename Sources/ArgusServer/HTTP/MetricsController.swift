@@ -15,8 +15,15 @@ struct MetricsController {
             let m = services.metrics
             m.sseSubscribers.record(services.hub.subscriberCount)
             m.openConnections.record(services.connections.count)
-            m.databaseBytes.record(try await services.store.databaseBytes())
-            m.agentCommands(try await services.store.agentCommandCounts())
+            // The database away (PostgreSQL down, say) is when a scrape matters most: what the server holds is
+            // answered all the same, the figures read from the database as last read, and argus_database_up 0.
+            do {
+                m.databaseBytes.record(try await services.store.databaseBytes())
+                m.agentCommands(try await services.store.agentCommandCounts())
+                m.databaseUp.record(1)
+            } catch {
+                m.databaseUp.record(0)
+            }
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: m.exposition())))

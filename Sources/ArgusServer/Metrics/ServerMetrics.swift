@@ -18,6 +18,8 @@ public final class ServerMetrics: Sendable {
     let sseSubscribers: CoreMetrics.Gauge
     let sseDroppedSlowReaders: CoreMetrics.Counter
     let databaseBytes: CoreMetrics.Gauge
+    /// 1 when the scrape could read the database, 0 when it could not (the rest of the scrape is there either way).
+    let databaseUp: CoreMetrics.Gauge
     /// Connections answered 503 at once because ARGUS_MAX_CONNECTIONS were open.
     let connectionsRefused: CoreMetrics.Counter
     /// Idle connections closed at ARGUS_MAX_CONNECTIONS to admit a new one (`ConnectionCounter.admit`).
@@ -42,6 +44,7 @@ public final class ServerMetrics: Sendable {
         sseSubscribers = Gauge(label: "argus_sse_subscribers", factory: f)
         sseDroppedSlowReaders = Counter(label: "argus_sse_dropped_slow_readers_total", factory: f)
         databaseBytes = Gauge(label: "argus_database_bytes", factory: f)
+        databaseUp = Gauge(label: "argus_database_up", factory: f)
         connectionsRefused = Counter(label: "argus_connections_refused_total", factory: f)
         connectionsEvicted = Counter(label: "argus_connections_evicted_total", factory: f)
         openConnections = Gauge(label: "argus_open_connections", factory: f)
