@@ -286,6 +286,53 @@ struct ReplicaTests {
         #expect(!s.log.contains("internal error"))
     }
 
+    @Test(
+        "max_connections too short for a replica: its idle readers give back their slots to the writer, so a write is stored, not answered 503 for good"
+    )
+    func writerBeforeReaders() throws {
+        // A role of its own with a connection limit (the cluster's admin is a superuser, whom no limit holds).
+        let db = try TestPostgres.freshDatabase()
+        defer { db.drop() }
+        let admin = try #require(TestPostgres.adminURL)
+        let role = "lim_" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        try TestPostgres.psql(admin, "CREATE ROLE \(role) LOGIN PASSWORD 'pw'")
+        defer { _ = try? TestPostgres.psql(admin, "DROP ROLE IF EXISTS \(role)") }
+        try TestPostgres.psql(admin, "ALTER DATABASE \(db.name) OWNER TO \(role)")
+        let url = db.url.replacingOccurrences(
+            of: #"//[^@/]*@"#, with: "//\(role):pw@", options: .regularExpression)
+        let s = try TestServer(replicaOf: url)
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "w"))
+        func held() throws -> [String] {
+            try TestPostgres.psql(
+                admin, "SELECT application_name FROM pg_stat_activity WHERE usename = '\(role)' ORDER BY 1"
+            ).split(separator: "\n").map(String.init)
+        }
+        /// Reads from 16 threads at once, so that the replica opens as many readers as it keeps.
+        func readHard() {
+            // A client per thread: one client is one curl handle, which two threads must not share.
+            DispatchQueue.concurrentPerform(iterations: 16) { _ in
+                let mine = s.client(token)
+                for _ in 0..<5 { _ = try? mine.get("/api/batches/w/jobs") }
+            }
+        }
+        readHard()
+        let before = try held()
+        #expect(before.contains("argus-server reader") && before.contains("argus-server writer"), "\(before)")
+        // The role gets one slot fewer than it holds, and the writer's connection is dropped: every slot is taken,
+        // by the lease, the listeners and idle readers, and none is left for the writer.
+        try TestPostgres.psql(admin, "ALTER ROLE \(role) CONNECTION LIMIT \(before.count - 1)")
+        try TestPostgres.psql(
+            admin,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '\(role)' AND application_name = 'argus-server writer'"
+        )
+        let w = try c.post("/api/events", json: Ev.make("log_line", batch: "w", job: "j", data: ["line": "stored"]))
+        #expect(w.status == 200, "\(w.status) \(w.text)")
+        #expect(try held().contains("argus-server writer"))
+        #expect(s.log.contains("closed") && s.log.contains("idle reader connection(s) for the writer or LISTEN"), "\(s.log)")
+    }
+
     @Test("choosing the database: --data-dir on the command line beats ARGUS_DATABASE_URL; both flags together are refused")
     func choosingTheDatabase() throws {
         let pg = try TestServer()

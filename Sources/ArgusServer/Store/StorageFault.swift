@@ -61,13 +61,15 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         // refusal about its disk or its role rather than about the request.
         if let e = error as? PostgresUnavailable {
             // No slot: refused at connect, so nothing was sent and nothing stored.
-            self = e.sqlState == "53300" ? StorageFault(.noConnectionSlots) : StorageFault(.unreachable, nothingStored: false)
+            self =
+                e.sqlState == PostgresDatabase.noSlotLeft
+                ? StorageFault(.noConnectionSlots) : StorageFault(.unreachable, nothingStored: false)
             return
         }
         if let e = error as? PostgresSQLError {
             switch e.sqlState {
             case "53100": self = StorageFault(.full)
-            case "53300": self = StorageFault(.noConnectionSlots)
+            case PostgresDatabase.noSlotLeft: self = StorageFault(.noConnectionSlots)
             case "25006": self = StorageFault(.readOnly)
             case "55P03", "40P01", "57014": self = StorageFault(.busy)
             case let s where s.hasPrefix("57P") || s.hasPrefix("08"): self = StorageFault(.unreachable, nothingStored: false)

@@ -67,7 +67,17 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         self.logger = logger
         writers = SessionPool(max: 1, label: "argus.pg.writer")
         readers = SessionPool(max: max(1, maxReaders), label: "argus.pg.reader")
-        leases = PostgresLeases(configuration: config, logger: logger)
+        leases = PostgresLeases(configuration: Self.configuration(config, role: "lease"), logger: logger)
+    }
+
+    /// `config` for one of a replica's connections: `pg_stat_activity.application_name` says which (`argus-server
+    /// writer`, `reader`, `listen`, `lease`), for an admin counting what holds their `max_connections`.
+    static func configuration(_ config: PostgresConnection.Configuration, role: String) -> PostgresConnection.Configuration {
+        var c = config
+        c.options.additionalStartupParameters = c.options.additionalStartupParameters.map {
+            $0.0 == "application_name" ? ($0.0, "argus-server \(role)") : $0
+        }
+        return c
     }
 
     deinit { close() }
@@ -125,7 +135,10 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     /// the first, `onNotify("")` is called: whatever was sent meanwhile may have been missed, so re-read.
     @discardableResult
     func listen(_ channel: String, _ onNotify: @escaping @Sendable (String) -> Void) -> PostgresListener {
-        let l = PostgresListener(channel: channel, configuration: configuration, logger: logger, onNotify: onNotify)
+        let l = PostgresListener(
+            channel: channel, configuration: Self.configuration(configuration, role: "listen"), logger: logger,
+            freeSlots: { [weak self] in self?.freeSlots() ?? false },
+            onNotify: onNotify)
         listeners.withLock { $0.append(l) }
         l.start()
         return l
@@ -133,17 +146,52 @@ final class PostgresDatabase: SQLDatabase, Sendable {
 
     // MARK: Statements
 
-    func connect() throws -> PostgresConnection {
-        do {
-            return try PostgresConnection.connect(
-                on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
-                id: Self.nextConnectionID.add(1, ordering: .relaxed).newValue, logger: logger
-            ).wait()
-        } catch {
-            throw PostgresUnavailable(
-                description: "Cannot connect to PostgreSQL at \(url.redacted): \(Self.reason(error)).",
-                sqlState: (error as? PSQLError)?.serverInfo?[.sqlState])
+    /// A new connection. `first`: the writer's (ingest waits on it): when the server has no slot left, this
+    /// replica's idle readers give theirs back first (`freeSlots`).
+    func connect(first: Bool = false) throws -> PostgresConnection {
+        let configuration = Self.configuration(configuration, role: first ? "writer" : "reader")
+        func open() throws -> PostgresConnection {
+            do {
+                return try PostgresConnection.connect(
+                    on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
+                    id: Self.nextConnectionID.add(1, ordering: .relaxed).newValue, logger: logger
+                ).wait()
+            } catch {
+                throw PostgresUnavailable(
+                    description: "Cannot connect to PostgreSQL at \(url.redacted): \(Self.reason(error)).",
+                    sqlState: (error as? PSQLError)?.serverInfo?[.sqlState])
+            }
         }
+        do {
+            return try open()
+        } catch let e as PostgresUnavailable where first && e.sqlState == Self.noSlotLeft {
+            guard freeSlots() else { throw e }
+            return try open()
+        }
+    }
+
+    /// PostgreSQL's SQLSTATE for a connection refused because every `max_connections` slot is taken.
+    static let noSlotLeft = "53300"
+
+    /// Closes this replica's idle reader connections and waits (at most a second) until PostgreSQL has let them go,
+    /// so that the writer and the LISTEN connections, which ingest and the live streams need, come before readers
+    /// when `max_connections` is short: idle readers held the slots, and a replica without its writer answered every
+    /// write 503 for good. Readers reconnect when next needed. False when no reader was idle.
+    func freeSlots() -> Bool {
+        let closing = readers.closeIdle()
+        guard !closing.isEmpty else { return false }
+        logger.warning(
+            "PostgreSQL has no connection slot left (raise max_connections): closed \(closing.count) idle reader connection(s) for the writer or LISTEN"
+        )
+        let deadline = DispatchTime.now() + 1
+        for f in closing {
+            let done = DispatchSemaphore(value: 0)
+            f.whenComplete { _ in done.signal() }
+            _ = done.wait(timeout: deadline)
+        }
+        // The backend exits just after the socket closes; its slot is free a moment later.
+        Thread.sleep(forTimeInterval: 0.05)
+        return true
     }
 
     private static let nextConnectionID = Atomic<Int>(0)
@@ -251,7 +299,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         if let e = error as? PSQLError, e.code == .server, let info = e.serverInfo {
             let state = info[.sqlState] ?? "XX000"
             // 08: connection exception; 57P01-3: admin/crash shutdown, cannot connect now; 53300: too many connections.
-            let unavailable = state.hasPrefix("08") || state.hasPrefix("57P") || state == "53300"
+            let unavailable = state.hasPrefix("08") || state.hasPrefix("57P") || state == Self.noSlotLeft
             if !unavailable {
                 return PostgresSQLError(
                     sqlState: state, message: info[.message] ?? "unknown error", detail: info[.detail], sql: sql)
@@ -310,15 +358,20 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
         queue = DispatchQueue(label: label)
     }
 
-    /// Drops the connection (without waiting: this may run wherever the database is released, even an event loop).
-    func close() {
+    /// Drops the connection (without waiting: this may run wherever the database is released, even an event loop);
+    /// returns its closing, if it had one.
+    @discardableResult
+    func close() -> EventLoopFuture<Void>? {
+        var closing: EventLoopFuture<Void>? = nil
         if let c = connection {
             // postgres-nio asserts that a connection is closed before it is freed: keep it until then.
-            let closing: EventLoopFuture<Void> = c.close()
-            closing.whenComplete { _ in withExtendedLifetime(c) {} }
+            let f: EventLoopFuture<Void> = c.close()
+            f.whenComplete { _ in withExtendedLifetime(c) {} }
+            closing = f
         }
         connection = nil
         watch = nil
+        return closing
     }
 
     /// BEGIN (taking the write lock for a write, a read-only snapshot for a read), the body, COMMIT; ROLLBACK when the
@@ -328,7 +381,7 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
         while true {
             do {
                 if connection == nil || connection!.isClosed {
-                    let c = try db.connect()
+                    let c = try db.connect(first: write)
                     connection = c
                     watch = CloseWatch(c)
                 }
@@ -495,8 +548,9 @@ final class SessionPool: Sendable {
         waiter?(s)
     }
 
-    /// Closes the idle sessions' connections (new ones are opened when needed again).
-    func closeIdle() {
+    /// Closes the idle sessions' connections (new ones are opened when needed again); returns their closings.
+    @discardableResult
+    func closeIdle() -> [EventLoopFuture<Void>] {
         let idle = state.withLock { st in
             defer {
                 st.created -= st.idle.count
@@ -504,7 +558,7 @@ final class SessionPool: Sendable {
             }
             return st.idle
         }
-        for s in idle { s.close() }
+        return idle.compactMap { $0.close() }
     }
 }
 
@@ -529,6 +583,8 @@ final class PostgresListener: Sendable {
     private let configuration: PostgresConnection.Configuration
     private let logger: Logger
     private let onNotify: @Sendable (String) -> Void
+    /// The database's `freeSlots`: tried once when PostgreSQL has no slot left for this connection.
+    private let freeSlots: @Sendable () -> Bool
     private let deliveries: DispatchQueue
     /// Signalled by `stop()`: cuts the backoff between two attempts short.
     private let wake = DispatchSemaphore(value: 0)
@@ -536,8 +592,9 @@ final class PostgresListener: Sendable {
 
     init(
         channel: String, configuration: PostgresConnection.Configuration, logger: Logger,
-        onNotify: @escaping @Sendable (String) -> Void
+        freeSlots: @escaping @Sendable () -> Bool = { false }, onNotify: @escaping @Sendable (String) -> Void
     ) {
+        self.freeSlots = freeSlots
         self.channel = channel
         self.configuration = configuration
         self.logger = logger
@@ -580,6 +637,7 @@ final class PostgresListener: Sendable {
     private func loop() {
         var backoff = 0.05
         var failures = 0
+        var freed = false
         while !stopped {
             do {
                 let c = try PostgresConnection.connect(
@@ -602,9 +660,15 @@ final class PostgresListener: Sendable {
                 if failures > 0 { logger.info("listening on \(channel) again") }
                 backoff = 0.05
                 failures = 0
+                freed = false
                 deliver("")
                 try? c.closeFuture.wait()
             } catch {
+                // No slot left: this replica's idle readers give theirs back, and the next try comes at once.
+                if !freed, (error as? PSQLError)?.serverInfo?[.sqlState] == PostgresDatabase.noSlotLeft, freeSlots() {
+                    freed = true
+                    continue
+                }
                 failures += 1
                 if failures == 1 && !stopped {
                     logger.warning("LISTEN \(channel) failed, retrying: \(PostgresDatabase.reason(error))")
