@@ -333,6 +333,24 @@ struct ReplicaTests {
         #expect(s.log.contains("closed") && s.log.contains("idle reader connection(s) for the writer or LISTEN"), "\(s.log)")
     }
 
+    @Test("a database with another application's tables is refused in one sentence naming them, and nothing is made in it")
+    func anotherApplicationsDatabase() throws {
+        let db = try TestPostgres.freshDatabase()
+        defer { db.drop() }
+        try TestPostgres.psql(db.url, "CREATE TABLE orders(id INT); CREATE TABLE customers(id INT)")
+        let (rc, _, err) = try runTool(
+            Binaries.path("argus-server"), ["token", "create", "--user", "alice", "--init", "--database-url", db.url])
+        #expect(rc == 1, "\(err)")
+        #expect(err.contains("it holds tables Argus did not make (customers, orders): give Argus a database of its own."), "\(err)")
+        #expect(try TestPostgres.psql(db.url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "2")
+        // An empty one is set up as before.
+        let empty = try TestPostgres.freshDatabase()
+        defer { empty.drop() }
+        let (ok, _, okErr) = try runTool(
+            Binaries.path("argus-server"), ["token", "create", "--user", "alice", "--init", "--database-url", empty.url])
+        #expect(ok == 0, "\(okErr)")
+    }
+
     @Test("choosing the database: --data-dir on the command line beats ARGUS_DATABASE_URL; both flags together are refused")
     func choosingTheDatabase() throws {
         let pg = try TestServer()

@@ -156,12 +156,7 @@ public final class ArgusStore: Sendable {
             throw error
         } catch {
             // PostgresUnavailable and a bad URL name the URL already.
-            var text = "\(error)"
-            // Creating Argus's tables in a database that has tables of the same names (another application's).
-            if let sql = error as? PostgresSQLError, sql.sqlState == "42P07" {
-                text =
-                    "it already has a table Argus would make (\(sql.message)), which Argus did not make: give Argus a database of its own."
-            }
+            let text = "\(error)"
             throw OpenError(
                 description: error is PostgresUnavailable || error is DatabaseURLError
                     ? text : "Cannot use the database at \(PostgresURL.redacted(databaseURL)): \(text)")

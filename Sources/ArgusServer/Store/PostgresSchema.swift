@@ -196,6 +196,14 @@ enum PostgresSchema {
             statements: ["ALTER TABLE agents ADD COLUMN instance TEXT"]),
     ]
 
+    /// The database has tables and Argus never set it up: another application's.
+    struct AnotherApplications: Error, CustomStringConvertible {
+        let tables: String
+        var description: String {
+            "it holds tables Argus did not make (\(tables.count > 200 ? String(tables.prefix(200)) + "…" : tables)): give Argus a database of its own."
+        }
+    }
+
     struct SchemaTooNew: Error, CustomStringConvertible {
         let version: Int
         var description: String {
@@ -219,6 +227,18 @@ enum PostgresSchema {
                 "CREATE TABLE IF NOT EXISTS argus_schema(version INT PRIMARY KEY, name TEXT NOT NULL, applied_us BIGINT NOT NULL)"
             )
             let done = Set(try c.fetchAll("SELECT version FROM argus_schema").map { $0[0] as Int })
+            // A database Argus has not set up yet must hold nothing else: its tables would go beside another
+            // application's (this transaction, the table above included, rolls back).
+            if done.isEmpty,
+                let other = try c.scalar(
+                    String.self,
+                    """
+                    SELECT string_agg(tablename, ', ' ORDER BY tablename) FROM pg_tables
+                    WHERE schemaname = current_schema() AND tablename <> 'argus_schema'
+                    """)
+            {
+                throw AnotherApplications(tables: other)
+            }
             var applied: [Int] = []
             for m in migrations where !done.contains(m.version) && m.version <= (last ?? Int.max) {
                 for s in m.statements { try c.execute(s) }
