@@ -59,7 +59,7 @@ struct DatabaseCopyTests {
         later.stop()
         let (rc3, out3, err3) = try runTool(Binaries.path("argus-server"), copy)
         #expect(rc3 == 0 && out3.contains("verified: all ") && out3.contains("events: "), "\(out3)\(err3)")
-        #expect(out3.contains("batches: 1 rows, 1 copied now") && out3.contains("jobs: 2 rows, 1 copied now"), "\(out3)")
+        #expect(out3.contains("batches: 1 row, 1 copied now") && out3.contains("jobs: 2 rows, 1 copied now"), "\(out3)")
         // A token revoked on the target stays revoked when the copy runs again: copying never brings a credential back.
         func daveLine() throws -> String {
             let (_, list, _) = try runTool(Binaries.path("argus-server"), ["token", "list", "--database-url", target.url])

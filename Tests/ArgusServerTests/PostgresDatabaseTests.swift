@@ -45,6 +45,7 @@ struct PostgresURLTests {
             ("postgres://a@h/db?sslrootcert=/nonexistent/ca.pem&sslmode=verify-ca", "is not a readable file"),
             ("postgres://a:%zz@h/db", "password has a bad percent-escape"),
             ("postgres://a@h/db/more", "is not one database name"),
+            ("postgres://u:p@ss w/rd:1@h/argus", "not one database name: a password with @, / or : in it is written percent-encoded"),
             ("postgres://a@[::1/db", "missing its closing"),
         ]
         for (url, expected) in cases {

@@ -76,11 +76,7 @@ struct RetentionCommand: AsyncParsableCommand {
                         + String(repeating: " ", count: max(0, 10 - deleted.count)) + deleted)
             }
             var tail = "total \(r.total) events in \(String(format: "%.2f", r.seconds)) s"
-            if r.reclaimedBytes > 0 {
-                tail += "; \(String(format: "%.1f", Double(r.reclaimedBytes) / 1_048_576)) MB returned to the file system"
-            } else if r.total > 0, !r.incrementalVacuum {
-                tail += "; freed space will be reused by new events"
-            }
+            if let note = r.spaceNote { tail += "; " + note }
             lines.append(tail)
             return lines.joined(separator: "\n")
         }

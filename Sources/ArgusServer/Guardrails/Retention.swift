@@ -28,9 +28,17 @@ public struct SweepReport: Sendable {
     /// Bytes handed back to the file system by incremental vacuum (0 when the database predates it:
     /// its freed pages are then reused by new events instead).
     public var reclaimedBytes: Int64 = 0
-    public var incrementalVacuum = false
     public var seconds = 0.0
     public var total: Int { deleted.values.reduce(0, +) }
+
+    /// What became of the space the sweep freed, for its log line and the CLI's report; nil when it freed none.
+    /// (PostgreSQL's own vacuum reuses it: no file shrinks.)
+    public var spaceNote: String? {
+        if reclaimedBytes > 0 {
+            return "\(String(format: "%.1f", Double(reclaimedBytes) / 1_048_576)) MB returned to the file system"
+        }
+        return total > 0 ? "freed space will be reused by new events" : nil
+    }
 }
 
 extension ArgusStore {
@@ -95,7 +103,6 @@ extension ArgusStore {
             (try db.scalar(Int.self, "PRAGMA auto_vacuum") ?? 0, try db.scalar(Int64.self, "PRAGMA page_size") ?? 4096)
         }
         guard mode == 2 else { return }
-        report.incrementalVacuum = true
         var pages = StepPacer(size: 128, range: 16...4096, otherProcessWrites: otherProcessWrites)
         while true {
             let step = pages.size
@@ -168,7 +175,8 @@ struct RetentionService: Service {
                         r.deleted[c].map { "\($0) \(c.rawValue)" }
                     }
                     let text =
-                        "retention sweep deleted \(parts.joined(separator: ", ")) in \(String(format: "%.2f", r.seconds)) s (started \(startedAt.iso)); \(r.reclaimedBytes / 1_048_576) MB returned to the file system"
+                        "retention sweep deleted \(parts.joined(separator: ", ")) in \(String(format: "%.2f", r.seconds)) s (started \(startedAt.iso))"
+                        + (r.spaceNote.map { "; " + $0 } ?? "")
                     if r.total > 0 { logger.info("\(text)") } else { logger.debug("\(text)") }
                 } catch {
                     logger.error("retention sweep failed: \(error)")

@@ -161,7 +161,7 @@ enum DatabaseCopy {
             }
             let target = try await present(t, from: from, in: to, pageRows: pageRows)
             counts.append(Count(table: t.name, source: source, target: target, copied: copied))
-            progress("\(t.name): \(source) rows, \(copied) copied now, \(target) found in the target")
+            progress("\(t.name): \(source) row\(source == 1 ? "" : "s"), \(copied) copied now, \(target) found in the target")
             if target != source {
                 throw Failure(
                     description:

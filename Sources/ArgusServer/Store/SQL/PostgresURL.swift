@@ -108,7 +108,9 @@ struct PostgresURL: Sendable, Equatable {
         }
         let db = try decode(path, "database name")
         guard !db.contains("/") else {
-            throw DatabaseURLError("The database URL's path \"/\(db)\" is not one database name.")
+            // `p@ss w/rd` unencoded: the password's `/` starts the path.
+            let hint = db.contains("@") ? ": a password with @, / or : in it is written percent-encoded, or given in PGPASSWORD" : ""
+            throw DatabaseURLError("The database URL's path \"/\(db)\" is not one database name\(hint).")
         }
         database = db.isEmpty ? user : db
 
