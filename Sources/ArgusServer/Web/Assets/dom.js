@@ -49,7 +49,7 @@ export function toast(text, isError = false) {
   toastTimer = setTimeout(() => { t.hidden = true; }, isError ? 8000 : 4000);
 }
 
-/** Asks a yes/no question in `#confirm`; resolves true on Yes. */
+/** Asks a yes/no question in `#confirm`; resolves true on Yes. No has the focus: Enter never confirms. */
 export function confirmAction(question, yesLabel) {
   const box = $('confirm');
   const yes = $('confirm-yes');
@@ -57,7 +57,7 @@ export function confirmAction(question, yesLabel) {
   $('confirm-text').textContent = clean(question);
   yes.textContent = yesLabel;
   box.hidden = false;
-  yes.focus();
+  no.focus();
   return new Promise((resolve) => {
     const done = (answer) => {
       box.hidden = true;
