@@ -165,10 +165,14 @@ def body(schema, required=True, desc=None):
     return o
 HTML = {"text/html": {"schema": STR}}
 def page(summary, params=()):
-    return {"get": {"operationId": "page_" + summary.split()[0].lower(), "summary": summary, "tags": ["web"],
+    op = "page_" + summary.split()[0].lower()
+    return {"get": {"operationId": op, "summary": summary, "tags": ["web"],
                     "security": NONE, "parameters": list(params),
                     "responses": {"200": {"description": "The page's HTML shell (its script fetches the data).", "content": HTML},
-                                  **errs("401")}}}
+                                  **errs("401")}},
+            "head": {"operationId": op + "_head", "summary": summary + " (GET's status and headers, no body)", "tags": ["web"],
+                     "security": NONE, "parameters": list(params),
+                     "responses": {"200": {"description": "The page's headers."}}}}
 
 paths = {
     "/health": {"get": {"operationId": "health", "summary": "The database answers", "security": NONE, "tags": ["meta"],

@@ -59,6 +59,10 @@ struct WebRoutesTests {
             #expect(r.headers["cache-control"] == "no-store", "\(path)")
             Self.expectSecurityHeaders(r, path)
             #expect(r.text.contains(#"<body data-page="\#(kind)">"#), "\(path)")
+            // HEAD (`curl -I`, a link checker): GET's status and headers, no body.
+            let head = try c.request("HEAD", path, headers: Self.html)
+            #expect(head.status == 200 && head.body.isEmpty, "HEAD \(path): \(head.status)")
+            #expect(head.headers["content-type"] == "text/html; charset=utf-8", "HEAD \(path)")
         }
         let page = try c.get("/jobs/b1/j1")
         let prefix = try Self.assetPrefix(page)

@@ -14,9 +14,11 @@ struct WebController {
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
 
     func register(on router: Router<ArgusRequestContext>) {
-        router.get("/") { _, _ in WebController.page("index") }
-        router.get("/batches/:b") { _, _ in WebController.page("batch") }
-        router.get("/jobs/:b/:j") { _, _ in WebController.page("job") }
+        // HEAD too (`curl -I`, link checkers): GET's status and headers.
+        for (path, kind) in [("/", "index"), ("/batches/:b", "batch"), ("/jobs/:b/:j", "job")] {
+            router.get(RouterPath(path)) { _, _ in WebController.page(kind) }
+            router.head(RouterPath(path)) { _, _ in WebController.page(kind).createHeadResponse() }
+        }
         // The OpenAPI 3.1 document of every route (scripts/openapi.py writes it; OpenAPITests keeps it whole).
         router.get("/openapi.json") { _, _ in
             Response(
