@@ -331,18 +331,45 @@ struct ReplicaTests {
         #expect(w.status == 200, "\(w.status) \(w.text)")
         #expect(try held().contains("argus-server writer"))
         #expect(s.log.contains("closed") && s.log.contains("idle reader connection(s) for the writer or LISTEN"), "\(s.log)")
+
+        // No slot for any reader (they are all dropped, and the limit is what is left): reads, and the reads a
+        // write makes, run on the writer's connection instead of answering 503.
+        let kept = try held().filter { $0 != "argus-server reader" }.count
+        try TestPostgres.psql(admin, "ALTER ROLE \(role) CONNECTION LIMIT \(kept)")
+        try TestPostgres.psql(
+            admin,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '\(role)' AND application_name = 'argus-server reader'"
+        )
+        let dropped = Date()
+        while try held().contains("argus-server reader") && Date().timeIntervalSince(dropped) < 5 { usleep(50_000) }
+        let r = try c.get("/api/batches/w/jobs")
+        #expect(r.status == 200, "\(r.status) \(r.text)")
+        let w2 = try c.post("/api/events", json: Ev.make("log_line", batch: "w", job: "j", data: ["line": "stored too"]))
+        #expect(w2.status == 200, "\(w2.status) \(w2.text)")
+        #expect(!(try held().contains("argus-server reader")))
     }
 
     @Test("a database with another application's tables is refused in one sentence naming them, and nothing is made in it")
     func anotherApplicationsDatabase() throws {
         let db = try TestPostgres.freshDatabase()
         defer { db.drop() }
-        try TestPostgres.psql(db.url, "CREATE TABLE orders(id INT); CREATE TABLE customers(id INT)")
+        try TestPostgres.psql(
+            db.url, "CREATE TABLE orders(id INT); CREATE TABLE customers(id INT); CREATE SCHEMA app; CREATE VIEW app.v AS SELECT 1")
         let (rc, _, err) = try runTool(
             Binaries.path("argus-server"), ["token", "create", "--user", "alice", "--init", "--database-url", db.url])
         #expect(rc == 1, "\(err)")
-        #expect(err.contains("it holds tables Argus did not make (customers, orders): give Argus a database of its own."), "\(err)")
+        #expect(
+            err.contains(
+                "it holds tables, views or sequences Argus did not make (customers, orders, app.v): give Argus a database of its own."),
+            "\(err)")
         #expect(try TestPostgres.psql(db.url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "2")
+        // A sequence alone is another application's too.
+        let seq = try TestPostgres.freshDatabase()
+        defer { seq.drop() }
+        try TestPostgres.psql(seq.url, "CREATE SEQUENCE invoice_no")
+        let (seqRC, _, seqErr) = try runTool(
+            Binaries.path("argus-server"), ["token", "create", "--user", "alice", "--init", "--database-url", seq.url])
+        #expect(seqRC == 1 && seqErr.contains("(invoice_no)"), "\(seqErr)")
         // An empty one is set up as before.
         let empty = try TestPostgres.freshDatabase()
         defer { empty.drop() }

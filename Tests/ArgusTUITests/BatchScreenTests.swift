@@ -325,6 +325,21 @@ struct BatchScreenTests {
         #expect(ListFilter(s.listFilter).words.count == 3, "each word once: \(ListFilter(s.listFilter).words)")
         _ = Update.apply(&s, .key(.escape))
         #expect(s.listFilter.isEmpty && Self.ids(s).count == 4)
+        #expect(!ScreenView.render(s).text.contains("A filter holds"), "Esc takes the filter's note down with it")
+        // Counted in code points: 600 combining accents on one letter are one character, and each key cost more
+        // than the last (a freeze of minutes on 200 rows).
+        _ = Update.apply(&s, .key(.char("/")))
+        _ = Update.apply(&s, .key(.char("x")))
+        for _ in 0..<600 { _ = Update.apply(&s, .key(.char(Character("\u{301}")))) }
+        #expect(s.listFilter.unicodeScalars.count == LogFilter.maxQueryLength)
+        _ = Update.apply(&s, .key(.escape))
+        // A long filter's edit line shows its end in whole characters: a flag's two code points stay together.
+        _ = Update.apply(&s, .key(.char("/")))
+        for _ in 0..<200 { _ = Update.apply(&s, .key(.char("🇵🇯"))) }
+        let line = String(ScreenView.render(s).text.split(separator: "\n").last ?? "")
+        let flags = line.unicodeScalars.filter { (0x1F1E6...0x1F1FF).contains($0.value) }
+        #expect(line.hasPrefix("/…🇵🇯") && flags.count % 2 == 0 && flags.count > 20, "\(line)")
+        _ = Update.apply(&s, .key(.escape))
 
         var j = AppState(screen: .job)
         (j.width, j.height) = (100, 30)

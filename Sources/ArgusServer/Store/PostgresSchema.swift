@@ -200,7 +200,7 @@ enum PostgresSchema {
     struct AnotherApplications: Error, CustomStringConvertible {
         let tables: String
         var description: String {
-            "it holds tables Argus did not make (\(tables.count > 200 ? String(tables.prefix(200)) + "…" : tables)): give Argus a database of its own."
+            "it holds tables, views or sequences Argus did not make (\(tables.count > 200 ? String(tables.prefix(200)) + "…" : tables)): give Argus a database of its own."
         }
     }
 
@@ -227,14 +227,20 @@ enum PostgresSchema {
                 "CREATE TABLE IF NOT EXISTS argus_schema(version INT PRIMARY KEY, name TEXT NOT NULL, applied_us BIGINT NOT NULL)"
             )
             let done = Set(try c.fetchAll("SELECT version FROM argus_schema").map { $0[0] as Int })
-            // A database Argus has not set up yet must hold nothing else: its tables would go beside another
-            // application's (this transaction, the table above included, rolls back).
+            // A database Argus has not set up yet must hold nothing else, in any schema: its tables would go beside
+            // another application's (this transaction, the table above included, rolls back).
             if done.isEmpty,
                 let other = try c.scalar(
                     String.self,
                     """
-                    SELECT string_agg(tablename, ', ' ORDER BY tablename) FROM pg_tables
-                    WHERE schemaname = current_schema() AND tablename <> 'argus_schema'
+                    SELECT string_agg(
+                      CASE WHEN n.nspname = current_schema() THEN c.relname ELSE n.nspname || '.' || c.relname END,
+                      ', ' ORDER BY n.nspname <> current_schema(), n.nspname, c.relname)
+                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+                      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                      AND n.nspname NOT LIKE 'pg\\_%'
+                      AND NOT (n.nspname = current_schema() AND c.relname = 'argus_schema')
                     """)
             {
                 throw AnotherApplications(tables: other)

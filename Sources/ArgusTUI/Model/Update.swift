@@ -925,6 +925,7 @@ public enum Update {
             return []
         case .escape:
             s.filterEditing = false
+            s.status = nil
             return setFilter(&s, "")
         case .backspace: return setFilter(&s, String(s.filter.dropLast()))
         case .ctrlC: return [.interrupted]
@@ -935,10 +936,12 @@ public enum Update {
         }
     }
 
-    /// Whether a filter holding `text` takes one more character: at most `LogFilter.maxQueryLength` (the server's
-    /// limit for a log search; no id is that long), else the status line says so and the key is dropped.
+    /// Whether a filter holding `text` takes one more character: at most `LogFilter.maxQueryLength` code points (the
+    /// server's limit for a log search; no id is that long), else the status line says so and the key is dropped.
+    /// Code points, not characters: a paste of 600 combining accents is one character, and each key then cost
+    /// more than the last.
     static func roomInFilter(_ s: inout AppState, _ text: String) -> Bool {
-        guard text.count >= LogFilter.maxQueryLength else { return true }
+        guard text.unicodeScalars.count >= LogFilter.maxQueryLength else { return true }
         say(&s, "A filter holds at most \(LogFilter.maxQueryLength) characters.")
         return false
     }
@@ -949,6 +952,7 @@ public enum Update {
         case .enter: s.filterEditing = false
         case .escape:
             s.filterEditing = false
+            s.status = nil
             setListFilter(&s, "")
         case .backspace: setListFilter(&s, String(s.listFilter.dropLast()))
         case .ctrlC: return [.interrupted]

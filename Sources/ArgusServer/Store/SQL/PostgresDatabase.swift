@@ -65,8 +65,8 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         ]
         self.configuration = config
         self.logger = logger
-        writers = SessionPool(max: 1, label: "argus.pg.writer")
-        readers = SessionPool(max: max(1, maxReaders), label: "argus.pg.reader")
+        writers = SessionPool(max: 1, label: "argus.pg.writer", first: true)
+        readers = SessionPool(max: max(1, maxReaders), label: "argus.pg.reader", first: false)
         leases = PostgresLeases(configuration: Self.configuration(config, role: "lease"), logger: logger)
     }
 
@@ -95,7 +95,14 @@ final class PostgresDatabase: SQLDatabase, Sendable {
 
     @discardableResult
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
-        try await run(readers, write: false, body)
+        do {
+            return try await run(readers, write: false, body)
+        } catch let e as PostgresUnavailable where e.sqlState == Self.noSlotLeft {
+            // No slot for a reader: the read runs on the writer's connection, in a read-only transaction (a write's
+            // checks read too, and the writer may hold the one slot this replica has). Slower beside writes, but
+            // answered.
+            return try await run(writers, write: false, body)
+        }
     }
 
     @discardableResult
@@ -353,10 +360,18 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
     private var connection: PostgresConnection?
     private var watch: CloseWatch?
 
-    init(db: PostgresDatabase, label: String) {
+    /// The writer's session: its connection comes first when PostgreSQL has no slot left (`connect(first:)`).
+    let first: Bool
+
+    init(db: PostgresDatabase, label: String, first: Bool) {
+        self.first = first
         self.db = db
         queue = DispatchQueue(label: label)
     }
+
+    /// Whether it holds a connection that has not closed (read by the pool while the session is idle: only its
+    /// holder changes it).
+    var isConnected: Bool { connection.map { !$0.isClosed } ?? false }
 
     /// Drops the connection (without waiting: this may run wherever the database is released, even an event loop);
     /// returns its closing, if it had one.
@@ -381,7 +396,7 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
         while true {
             do {
                 if connection == nil || connection!.isClosed {
-                    let c = try db.connect(first: write)
+                    let c = try db.connect(first: first)
                     connection = c
                     watch = CloseWatch(c)
                 }
@@ -506,7 +521,11 @@ final class SessionPool: Sendable {
     let label: String
     private let state = Mutex(State())
 
-    init(max: Int, label: String) {
+    /// Its sessions are the writer's (`PostgresSession.first`).
+    let first: Bool
+
+    init(max: Int, label: String, first: Bool) {
+        self.first = first
         self.max = max
         self.label = label
     }
@@ -515,10 +534,13 @@ final class SessionPool: Sendable {
         -> PostgresSession?
     {
         state.withLock { st in
+            // One with a live connection first: a session whose connect failed (no slot left, say) goes back idle
+            // without one, and taken first it would fail again while a working one waits under it.
+            if let i = st.idle.lastIndex(where: { $0.isConnected }) { return st.idle.remove(at: i) }
             if let s = st.idle.popLast() { return s }
             if st.created < max {
                 st.created += 1
-                return PostgresSession(db: db, label: "\(label).\(st.created)")
+                return PostgresSession(db: db, label: "\(label).\(st.created)", first: first)
             }
             st.waiters.append(waiter)
             return nil

@@ -109,8 +109,13 @@ struct PostgresURL: Sendable, Equatable {
         let db = try decode(path, "database name")
         guard !db.contains("/") else {
             // `p@ss w/rd` unencoded: the password's `/` starts the path.
-            let hint = db.contains("@") ? ": a password with @, / or : in it is written percent-encoded, or given in PGPASSWORD" : ""
-            throw DatabaseURLError("The database URL's path \"/\(db)\" is not one database name\(hint).")
+            // The path then holds the password's tail: not echoed.
+            if db.contains("@") {
+                throw DatabaseURLError(
+                    "The database URL's path is not one database name: a password with @, / or : in it is written percent-encoded, or given in PGPASSWORD."
+                )
+            }
+            throw DatabaseURLError("The database URL's path \"/\(db)\" is not one database name.")
         }
         database = db.isEmpty ? user : db
 
