@@ -373,6 +373,19 @@ public enum TextWidth {
         }
         return String(out) + ellipsis
     }
+
+    /// Cuts `s` to `width` columns from its start, beginning with "…" when cut: its end stays (a caret after it). Whole
+    /// characters go, so a flag's two code points stay together.
+    public static func truncateStart(_ s: String, _ width: Int) -> String {
+        guard width > 0, of(s) > width else { return width > 0 ? s : "" }
+        var (kept, start) = (0, s.endIndex)
+        for i in s.indices.reversed() {
+            let w = of(String(s[i]))
+            if kept + w > width - 1 { break }
+            (kept, start) = (kept + w, i)
+        }
+        return "…" + s[start...]
+    }
 }
 
 extension TextWidth {

@@ -123,18 +123,7 @@ public enum ScreenView {
             let used = g.put(0, y, "/", Style(fg: .cyan, bold: true))
             // The caret stays on screen: a filter wider than its room shows its end, its start cut to "…".
             let room = max(2, s.width - used - 2 - min(TextWidth.of(after), s.width / 2))
-            var shown = text
-            if TextWidth.of(text) > room {
-                // Whole characters from the end (a flag's two code points stay together).
-                var (used, start) = (0, text.endIndex)
-                for i in text.indices.reversed() {
-                    let w = TextWidth.of(String(text[i]))
-                    if used + w > room - 1 { break }
-                    (used, start) = (used + w, i)
-                }
-                shown = "…" + text[start...]
-            }
-            let t = g.put(used, y, shown, .bold)
+            let t = g.put(used, y, TextWidth.truncateStart(text, room), .bold)
             g.put(used + t, y, "▏", .plain)
             g.put(used + t + 2, y, after, s.status == nil ? .dimmed : Style(fg: .cyan), maxWidth: max(0, s.width - used - t - 2))
             return
@@ -190,10 +179,10 @@ public enum ScreenView {
             : hint
     }
 
-    /// A kept list filter, first on the hint line so it is never forgotten.
     /// The list filter as sentences quote it: a pasted one cut in its middle, not wrapped over the screen.
     static func quotedFilter(_ s: AppState) -> String { TextWidth.truncateMiddle(s.listFilter, 40) }
 
+    /// A kept list filter, first on the hint line so it is never forgotten.
     static func listFilterHint(_ s: AppState) -> String {
         s.listFilter.isEmpty ? "" : "filter '\(quotedFilter(s))' (Esc clears) · "
     }
