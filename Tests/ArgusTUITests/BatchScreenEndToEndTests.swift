@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// The batch screen, the compare overlay and export, in the real `argus-tui` (tmux) against the real server.
-@Suite("Batch screen, compare and export end to end (tmux)")
+@Suite("Batch screen, compare and export end to end (tmux)", .ownThread)
 struct BatchScreenEndToEndTests {
     func tui(_ s: TestServer, _ token: String, _ args: [String]) throws -> Tmux {
         try Tmux([Binaries.path("argus-tui")] + args, env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
@@ -37,14 +37,16 @@ struct BatchScreenEndToEndTests {
         #expect(Self.order(pane, ids) == ["seed-b", "seed-c", "seed-a"], "\(pane)")
         // seed-a improves past the others: its row moves to the top with no key pressed.
         try c.mustPost(Ev.epoch("sweep", "seed-a", 2, val: 0.1))
-        pane = try t.wait("seed-a re-sorted to the top") { Self.order($0, ids).first == "seed-a" }
+        pane = try t.wait("seed-a re-sorted to the top") { Self.order($0, ids) == ["seed-a", "seed-b", "seed-c"] }
         #expect(Self.order(pane, ids) == ["seed-a", "seed-b", "seed-c"], "\(pane)")
         #expect(pane.contains("0.1 @2"), "the best val loss and its epoch: \(pane)")
         // A job that starts while you watch appears.
         try c.mustPost(Ev.make("job_start", batch: "sweep", job: "seed-d", data: ["model": "mlp"]))
         try t.wait("the new job's row") { $0.contains(" seed-d ") }
         t.send("I")
-        pane = try t.wait("descending") { $0.contains("VAL LOSS▼") }
+        pane = try t.wait("descending") {
+            $0.contains("VAL LOSS▼") && Self.order($0, ids + ["seed-d"]) == ["seed-c", "seed-b", "seed-a", "seed-d"]
+        }
         // Largest first; a job with no val loss yet stays last either way.
         #expect(Self.order(pane, ids + ["seed-d"]) == ["seed-c", "seed-b", "seed-a", "seed-d"], "\(pane)")
         t.send("/")
