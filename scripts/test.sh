@@ -18,6 +18,10 @@ if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m
   "$venv/bin/pip" install -q schemathesis==4.32.5
 fi
 export ARGUS_SDK_PYTHON="$PWD/$venv/bin/python"
+# Four test cases at a time, each on a thread of its own (Tests/TestSupport/OwnThread.swift): most of them wait on a
+# server, tmux or a browser, and without it they run one per core (a synchronous test holds a thread of Swift
+# concurrency's pool, which has one per core), which left the cores idle most of the time.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-4}"
 swift build --build-tests
 # The binaries as scripts/install.sh installs them (Swift runtime linked in); InstallTests checks they need no
 # toolchain. (Linked again from the build above: nothing is compiled twice.)

@@ -8,7 +8,7 @@ import Testing
 @testable import ArgusServer
 
 /// Two users share one training host: each one's agent may only carry out that user's reruns and stops.
-@Suite("Agents serve only their owner's batches")
+@Suite("Agents serve only their owner's batches", .ownThread)
 struct AgentOwnershipTests {
     static let host = "shared-vm"
     static let source: JSON = ["project": "p", "host": .string(host)]

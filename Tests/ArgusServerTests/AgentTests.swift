@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-@Suite("Rerun and Stop through a real argus-agent")
+@Suite("Rerun and Stop through a real argus-agent", .ownThread)
 struct AgentTests {
     static let host = "agent-test-host"
 
@@ -785,7 +785,7 @@ extension AgentTests {
     }
 }
 
-@Suite("argus-agent across a server restart")
+@Suite("argus-agent across a server restart", .ownThread)
 struct AgentRestartTests {
     @Test("the agent keeps polling through a server restart and then carries out a rerun")
     func survivesRestart() throws {

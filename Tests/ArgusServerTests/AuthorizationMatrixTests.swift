@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// Every route × every kind of caller → the expected status (nothing else is reachable with a share or agent token).
-@Suite("Authorization matrix")
+@Suite("Authorization matrix", .ownThread)
 struct AuthorizationMatrixTests {
     enum Caller: String, CaseIterable {
         case none, viewer, otherReporter, owner, admin, shareOfThis, shareOfOther, revokedShare, agent

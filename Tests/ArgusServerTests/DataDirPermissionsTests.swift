@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// On a shared GPU box no other local user may read the database (everyone's logs and commands).
-@Suite("Data dir and database permissions", .enabled(if: TestBackend.sqlite))
+@Suite("Data dir and database permissions", .enabled(if: TestBackend.sqlite), .ownThread)
 struct DataDirPermissionsTests {
     static func mode(_ path: String) -> Int? {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? NSNumber).map { $0.intValue & 0o777 }

@@ -7,7 +7,7 @@ import Testing
 @testable import ArgusServer
 
 /// `argus-server db copy`: a SQLite history moved into PostgreSQL (issue 12, "Moving up").
-@Suite("db copy: SQLite into PostgreSQL", .enabled(if: TestBackend.isPostgres), .timeLimit(.minutes(2)))
+@Suite("db copy: SQLite into PostgreSQL", .enabled(if: TestBackend.isPostgres), .timeLimit(.minutes(2)), .ownThread)
 struct DatabaseCopyTests {
     @Test("the copy keeps ids, tokens, shares and summaries; a rerun copies nothing more; clients resume on the new server")
     func copyAndMoveUp() throws {

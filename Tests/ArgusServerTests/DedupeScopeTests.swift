@@ -8,7 +8,7 @@ import Testing
 @testable import ArgusServer
 
 /// `event_id` dedupes within a batch: one user's ids can neither drop nor reveal another user's events.
-@Suite("Dedupe is scoped to the batch")
+@Suite("Dedupe is scoped to the batch", .ownThread)
 struct DedupeScopeTests {
     @Test("another user's event with the same event_id is stored, streamed and visible; a resend within a batch is not")
     func sameIDAcrossUsers() throws {

@@ -8,7 +8,7 @@ import Testing
 @testable import ArgusServer
 
 /// A 2xx means the event is on disk, and a crash loses nothing that was acknowledged (issue 11, durability).
-@Suite("Durability: fsync per commit, kill -9, SIGTERM")
+@Suite("Durability: fsync per commit, kill -9, SIGTERM", .ownThread)
 struct DurabilityTests {
     @Test(
         "each commit is fsynced by default (synchronous=FULL); ARGUS_FSYNC=checkpoint relaxes it; nonsense is refused",

@@ -9,7 +9,7 @@ import Testing
 
 /// Jobs' epochs kept between reads (`EpochCache`): a read after more epochs arrived, after a re-sent epoch and after
 /// retention deleted some says exactly what reading the job whole says.
-@Suite("Epochs kept between reads")
+@Suite("Epochs kept between reads", .ownThread)
 struct EpochCacheTests {
     static func epochs(_ c: HTTPClient, _ job: String = "j") throws -> (columns: JSON, rows: JSON) {
         (try c.mustGet("/api/jobs/b/\(job)/view?epochs=columns")["epochs"] ?? .null, try c.mustGet("/api/jobs/b/\(job)/epochs"))

@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-@Suite("/view?epochs=columns: the same epochs as the rows, one array per key")
+@Suite("/view?epochs=columns: the same epochs as the rows, one array per key", .ownThread)
 struct EpochColumnsTests {
     /// Epochs that exercise every rule of the rows form: out of order, one re-sent (the last wins), a key that
     /// appears late, a missing fixed metric, non-numbers (skipped, except the fixed metrics' which rows show as

@@ -40,7 +40,7 @@ func parseCSV(_ text: String) -> [[String]] {
     return records
 }
 
-@Suite("GET /api/jobs/{b}/{j}/epochs?format=csv|jsonl|columns")
+@Suite("GET /api/jobs/{b}/{j}/epochs?format=csv|jsonl|columns", .ownThread)
 struct EpochExportTests {
     @Test("csv read back is the JSON array; jsonl is its objects; columns is /view's; headers and content types")
     func formats() throws {

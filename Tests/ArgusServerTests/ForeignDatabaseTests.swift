@@ -7,7 +7,7 @@ import Testing
 /// A data dir whose `argus.sqlite` another program made, or a newer argus-server upgraded: every command refuses it
 /// in one sentence before writing anything to it (no WAL switch, no migration), instead of adding Argus's tables to
 /// someone else's file or writing rows a newer schema does not expect.
-@Suite("Foreign or newer SQLite databases are refused", .enabled(if: TestBackend.sqlite))
+@Suite("Foreign or newer SQLite databases are refused", .enabled(if: TestBackend.sqlite), .ownThread)
 struct ForeignDatabaseTests {
     static func dataDir() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("argus-foreign-\(UUID().uuidString)")

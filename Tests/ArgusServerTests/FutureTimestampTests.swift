@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// A timestamp far ahead of the server's clock would pin a batch first forever and make ELAPSED absurd.
-@Suite("Timestamps from the future are refused")
+@Suite("Timestamps from the future are refused", .ownThread)
 struct FutureTimestampTests {
     @Test("more than 24 h ahead of the server's clock: 422 alone, or that item rejected in a batch; 23 h ahead is fine")
     func refusedBeyondADay() async throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// A corpus of hostile requests on every write route (issue 11): each is refused with a 4xx and one sentence, and
 /// the server stays up and keeps working. Misbehaving connections are cut off within the configured deadlines.
-@Suite("Hostile input on every write route")
+@Suite("Hostile input on every write route", .ownThread)
 struct HostileInputTests {
     struct Case: CustomStringConvertible {
         var name: String

@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-@Suite("Ids of any text, and log search (issue 9: items 2 and 15)")
+@Suite("Ids of any text, and log search (issue 9: items 2 and 15)", .ownThread)
 struct IDsAndLogSearchTests {
     /// Names a user may well choose: spaces, non-ASCII, and the characters URLs and channel lists give a meaning.
     static let batchID = "my run ü 東京 50+1 a:b,c"

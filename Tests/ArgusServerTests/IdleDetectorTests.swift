@@ -6,7 +6,7 @@ import Testing
 
 /// The idle detector judges a job by its own snapshots' timestamps (README, "Guardrails"), so these tests need no
 /// clock: they post snapshots stamped minutes apart and watch what the real server says over HTTP and SSE.
-@Suite("Idle-job detector")
+@Suite("Idle-job detector", .ownThread)
 struct IdleDetectorTests {
     static let t0 = Timestamp.now().micros - 3_600_000_000
 

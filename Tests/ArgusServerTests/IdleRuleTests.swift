@@ -1,10 +1,11 @@
+import TestSupport
 import Testing
 
 @testable import ArgusServer
 
 /// The idle rule's fold (`JobRecord.observeGPU`) on its own, for the orders of arrival the HTTP tests do not
 /// reach easily: late samples from a replayed spill file.
-@Suite("Idle rule fold")
+@Suite("Idle rule fold", .ownThread)
 struct IdleRuleTests {
     static let s: Int64 = 1_000_000
     static let window = 60 * s

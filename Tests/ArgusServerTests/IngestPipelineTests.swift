@@ -9,7 +9,7 @@ import Testing
 
 /// The single writer (`IngestPipeline`): a request that finds it idle commits on its own thread; requests that come
 /// during a commit wait and are committed together after it, each answered with its own outcomes.
-@Suite("Ingest pipeline: one writer, group commits")
+@Suite("Ingest pipeline: one writer, group commits", .ownThread)
 struct IngestPipelineTests {
     static func items(_ n: Int, job: String, by user: UserPrincipal) throws -> [IngestItem] {
         try (0..<n).map { k in

@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-@Suite("Ingest")
+@Suite("Ingest", .ownThread)
 struct IngestTests {
     @Test("a single event is stored once; a repeat answers with the original id")
     func singleAndDedupe() throws {

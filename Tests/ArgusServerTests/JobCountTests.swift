@@ -6,7 +6,7 @@ import Testing
 
 /// A batch counts the jobs the server shows: its done and failed numbers, its status and failure reason follow how
 /// each job ended (lastly), whatever the script's batch_done says it counted.
-@Suite("A batch's job counts follow its jobs")
+@Suite("A batch's job counts follow its jobs", .ownThread)
 struct JobCountTests {
     static func at(_ s: Double) -> String { Timestamp(seconds: 1_780_000_000 + s).iso }
 

@@ -9,7 +9,7 @@ import Testing
 
 /// A job's best val loss, total epochs and loss spark (`JobFigures`): what the batch screen shows per job, folded
 /// on the server so every client shows the same figures.
-@Suite("Job figures: best val loss, total epochs, loss spark")
+@Suite("Job figures: best val loss, total epochs, loss spark", .ownThread)
 struct JobFiguresTests {
     /// The known curve: epochs 0…99, train_loss = epoch, val_loss = |epoch − 37|/100 + 0.1 (lowest, 0.1, at 37) but
     /// 0.1 again at 80 (a tie: the earlier epoch wins); epoch 20 reports NaN train_loss and −∞ val_loss (skipped: a

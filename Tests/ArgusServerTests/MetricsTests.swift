@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// `GET /metrics`: what a Prometheus scrape sees (issue 11, operability).
-@Suite("Metrics (Prometheus text format)")
+@Suite("Metrics (Prometheus text format)", .ownThread)
 struct MetricsTests {
     /// The value of one sample line (`name{labels} value`), or nil.
     static func sample(_ text: String, _ series: String) -> Double? {

@@ -7,7 +7,7 @@ import Testing
 @testable import ArgusServer
 
 /// The database URL as `--database-url` takes it: pure parsing, no server needed.
-@Suite("PostgreSQL database URL")
+@Suite("PostgreSQL database URL", .ownThread)
 struct PostgresURLTests {
     @Test("user, password, host, port, database, percent-decoding, defaults and sslmode")
     func parses() throws {
@@ -78,7 +78,7 @@ struct PostgresURLTests {
 }
 
 /// The PostgreSQL backend against the throwaway cluster (scripts/pg-cluster.sh), one database per test.
-@Suite("PostgreSQL backend primitives", .enabled(if: TestPostgres.enabled))
+@Suite("PostgreSQL backend primitives", .enabled(if: TestPostgres.enabled), .ownThread)
 struct PostgresDatabaseTests {
     struct Boom: Error {}
 
@@ -510,7 +510,7 @@ struct PostgresDatabaseTests {
 /// assertion on time. Debug build, PostgreSQL on the same 2 cores.
 @Suite(
     "PostgreSQL primitives benchmark",
-    .enabled(if: ProcessInfo.processInfo.environment["ARGUS_PG_BENCH"] == "1" && TestPostgres.adminURL != nil))
+    .enabled(if: ProcessInfo.processInfo.environment["ARGUS_PG_BENCH"] == "1" && TestPostgres.adminURL != nil), .ownThread)
 struct PostgresBench {
     static func percentiles(_ xs: [Double]) -> String {
         let s = xs.sorted()

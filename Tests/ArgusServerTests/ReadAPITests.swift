@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-@Suite("Read API and summaries")
+@Suite("Read API and summaries", .ownThread)
 struct ReadAPITests {
     /// A small but complete run: batch_start, two jobs, epochs, logs (incl. a heartbeat), multi-GPU snapshots, a failure.
     static func seed(_ c: HTTPClient, batch: String = "b1") throws {
@@ -351,7 +351,7 @@ struct ReadAPITests {
     }
 }
 
-@Suite("Auth and visibility")
+@Suite("Auth and visibility", .ownThread)
 struct AuthTests {
     @Test("a batch is visible to its owner and admins, and 404 to everyone else")
     func visibility() throws {

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// The README's Python example is what a new user pastes first: it must run, unchanged, with the real SDK.
-@Suite("README: the Python example")
+@Suite("README: the Python example", .ownThread)
 struct ReadmeExampleTests {
     static func pythonExample() throws -> String {
         let readme = try String(
@@ -42,7 +42,7 @@ struct ReadmeExampleTests {
 
 /// On a shared GPU box every local user reads every process's arguments (`ps`): the recipes a user copies must not
 /// put a token there, and `--help` says so where the flag is offered.
-@Suite("README: no token on a command line")
+@Suite("README: no token on a command line", .ownThread)
 struct TokenOutOfArgvTests {
     @Test("README and the tarball's INSTALL.txt pass the token through ARGUS_TOKEN; argus-tui --help warns about --token")
     func recipesUseTheEnvironment() throws {

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// Several real `argus-server` processes on one PostgreSQL (issue 12): a client may talk to any of them.
-@Suite("Replicas on one PostgreSQL", .enabled(if: TestBackend.isPostgres), .timeLimit(.minutes(3)))
+@Suite("Replicas on one PostgreSQL", .enabled(if: TestBackend.isPostgres), .timeLimit(.minutes(3)), .ownThread)
 struct ReplicaTests {
     /// `n` replicas on a fresh database (dropped with the first replica).
     static func replicas(_ n: Int, env: [String: String] = [:]) throws -> [TestServer] {

@@ -11,7 +11,7 @@ import Testing
 
 /// No client holds a connection by sending slowly; oversized bodies are refused before they are read; the number of
 /// connections is capped. Streams and long-polls, which are slow by design, are never cut.
-@Suite("Request deadlines and limits")
+@Suite("Request deadlines and limits", .ownThread)
 struct RequestDeadlineTests {
     static let fast = ["ARGUS_HEADER_TIMEOUT_S": "1", "ARGUS_BODY_TIMEOUT_S": "1", "ARGUS_MAX_BODY_MB": "1"]
 
@@ -336,7 +336,7 @@ struct RequestDeadlineTests {
     }
 }
 
-@Suite("Request limit settings")
+@Suite("Request limit settings", .ownThread)
 struct RequestLimitConfigTests {
     @Test("timeouts and the connection cap have defaults, parse strictly and are listed for `serve --help`")
     func parsing() throws {

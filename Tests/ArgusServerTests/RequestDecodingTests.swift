@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// Every route reads bodies the same way: 415 for a non-JSON Content-Type, 422 for malformed JSON, never a 500.
-@Suite("Request bodies")
+@Suite("Request bodies", .ownThread)
 struct RequestDecodingTests {
     @Test("a non-JSON Content-Type on ingest is 415 with one sentence; application/json with a charset is fine")
     func unsupportedMediaType() throws {

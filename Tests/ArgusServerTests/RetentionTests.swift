@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-@Suite("Retention sweeper")
+@Suite("Retention sweeper", .ownThread)
 struct RetentionTests {
     /// A finished batch with a bit of everything, stamped "now" by the manual clock's start.
     static func seed(_ c: HTTPClient, batch b: String = "b") throws {

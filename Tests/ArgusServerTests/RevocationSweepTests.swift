@@ -1,10 +1,11 @@
 import Logging
+import TestSupport
 import Testing
 
 @testable import ArgusServer
 
 /// The sweep's verdict on the hub, in process: what it may close.
-@Suite("Revocation sweep: what a sweep may close")
+@Suite("Revocation sweep: what a sweep may close", .ownThread)
 struct RevocationSweepTests {
     @Test("one user holds at most 16 times a credential's streams over their tokens and sessions, and as many again over their links")
     func userCaps() throws {

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// A revoked credential stops working everywhere within a second: open SSE streams end, requests are refused.
-@Suite("Revocation closes what the credential holds open")
+@Suite("Revocation closes what the credential holds open", .ownThread)
 struct RevocationTests {
     /// Waits until the stream has ended; returns how long that took.
     static func secondsUntilEnded(_ stream: SSECollector, limit: TimeInterval = 5) -> TimeInterval {

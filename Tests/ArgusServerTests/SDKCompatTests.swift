@@ -25,7 +25,7 @@ enum PythonSDK {
     }
 }
 
-@Suite("Real SDK: argus-reporter 0.1.3")
+@Suite("Real SDK: argus-reporter 0.1.3", .ownThread)
 struct SDKCompatTests {
     static let script = """
         import logging, sys
@@ -177,7 +177,7 @@ struct SDKCompatTests {
     }
 }
 
-@Suite("Real SDK and argus-tui: a run named freely can be stopped")
+@Suite("Real SDK and argus-tui: a run named freely can be stopped", .ownThread)
 struct SDKStopOddNameTests {
     static let script = """
         import logging, sys, time

@@ -1,11 +1,12 @@
 import Foundation
 import GRDB
+import TestSupport
 import Testing
 
 @testable import ArgusServer
 
 /// The SQLite backend's own shortcuts: column maps kept per statement text, and the quick read's transaction.
-@Suite("SQLite connection: column maps and quick reads")
+@Suite("SQLite connection: column maps and quick reads", .ownThread)
 struct SQLiteConnectionTests {
     /// A pool and a read-only queue on one fresh database file, as `ArgusStore` opens them.
     static func database() throws -> (SQLiteDatabase, URL) {

@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-@Suite("Server-Sent Events")
+@Suite("Server-Sent Events", .ownThread)
 struct SSETests {
     func sseURL(_ s: TestServer, _ channels: String) -> String {
         "\(s.url)/api/sse?channels=\(channels)"

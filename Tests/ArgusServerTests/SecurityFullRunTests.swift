@@ -8,7 +8,7 @@ import Testing
 /// Two checks that need a server that has seen everything: every kind of credential issued and used, a stop and a
 /// rerun pending, a share link opened, a web session signed in. Then no GET changes any stored state, and no
 /// secret issued along the way is anywhere in the server's log.
-@Suite("Security after a full run")
+@Suite("Security after a full run", .ownThread)
 struct SecurityFullRunTests {
     /// Everything a run leaves behind, and every secret handed out for it.
     struct Seeded {

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-@Suite("One argus-server per SQLite data dir")
+@Suite("One argus-server per SQLite data dir", .ownThread)
 struct ServeLockTests {
     @Test(
         "a second serve on a data dir in use is one sentence naming the first's pid (the lock's holder, whatever serve.lock says); tokens are still minted beside it",

@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-@Suite("Share links")
+@Suite("Share links", .ownThread)
 struct ShareTests {
     static func mint(_ c: HTTPClient, _ batch: String, body: JSON = [:]) throws -> JSON {
         let r = try c.post("/api/batches/\(batch)/shares", json: body)

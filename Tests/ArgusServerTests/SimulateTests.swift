@@ -5,7 +5,7 @@ import Testing
 
 /// `argus-server simulate` over https: its client is SwiftNIO with NIOSSL (argus-server links no libcurl), so it
 /// is driven here through a TLS terminator in front of a real server, as a lab behind a proxy would have it.
-@Suite("simulate's HTTP client: https, unusual servers")
+@Suite("simulate's HTTP client: https, unusual servers", .ownThread)
 struct SimulateTests {
     /// A self-signed certificate for `localhost` and a TLS relay on 127.0.0.1 to `port` (one Python process).
     static func tlsRelay(to port: Int, in dir: URL) throws -> (Process, Int, String) {

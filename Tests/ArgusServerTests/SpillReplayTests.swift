@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// The SDK's spill files that argus-reporter 0.1.3 cannot replay itself, delivered by `argus-agent`.
-@Suite("argus-agent delivers the SDK's spill files")
+@Suite("argus-agent delivers the SDK's spill files", .ownThread)
 struct SpillReplayTests {
     /// A run through an outage, with the real SDK: every event spills to `$HOME/.argus-reporter`. 600 epochs (more than
     /// a batch holds) and a NaN loss at epoch 7, the two things the SDK's own replay is refused for.

@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-@Suite("Stall detector")
+@Suite("Stall detector", .ownThread)
 struct StallDetectorTests {
     @Test("silent for the timeout by the server's clock → stalled and streamed; the next event resumes it")
     func stallAndResume() async throws {

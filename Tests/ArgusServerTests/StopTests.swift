@@ -4,7 +4,7 @@ import Shared
 import TestSupport
 import Testing
 
-@Suite("Stop")
+@Suite("Stop", .ownThread)
 struct StopTests {
     @Test("the owner stops a running batch: flag, status, streamed event; the SDK's poll sees both keys")
     func stopRunningBatch() throws {

@@ -8,7 +8,7 @@ import Testing
 /// The data dir on a disk that fills up, or whose file system fails under the running server (issue 11): writes get
 /// 503 with one sentence and Retry-After, never a 500; nothing is half-written; reads go on; /health says so; and
 /// the server recovers on its own once the disk can be written again. Real servers on real (small) disks.
-@Suite("Storage faults: a full disk, a read-only data dir", .serialized, .enabled(if: TestBackend.sqlite))
+@Suite("Storage faults: a full disk, a read-only data dir", .serialized, .enabled(if: TestBackend.sqlite), .ownThread)
 struct StorageFaultTests {
     /// An I/O error met while flushing a commit leaves it unknown whether the commit reached the disk.
     static let ioErrorDetails = [

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// The server is the one place that folds events into run state, and streams the result (issue 10).
-@Suite("SSE summary frames: the server's fold, streamed")
+@Suite("SSE summary frames: the server's fold, streamed", .ownThread)
 struct SummaryFrameTests {
     func sseURL(_ s: TestServer, _ channels: [Channel]) -> String { s.url + APIPath.sse(channels) }
 

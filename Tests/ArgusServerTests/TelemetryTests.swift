@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// What the telemetry strip and the batch list say about GPU memory, finished jobs and failed batches.
-@Suite("Telemetry and batch outcome")
+@Suite("Telemetry and batch outcome", .ownThread)
 struct TelemetryTests {
     static func fourGPUs(_ mems: [Double], total: Double = 81_559) -> JSON {
         .array(

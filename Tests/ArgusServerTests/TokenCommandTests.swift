@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-@Suite("argus-server token")
+@Suite("argus-server token", .ownThread)
 struct TokenCommandTests {
     /// A forgotten or mistyped --data-dir once made a fresh empty database and printed a token the running server
     /// rejected with 401; now the command refuses, and --init is the explicit way to mint before the first start.

@@ -6,7 +6,7 @@ import Testing
 
 /// The web pages at the HTTP level, against the real server: routes and headers, the share link's answer
 /// to a browser, the assets, and signing in with a session cookie. What the page shows is WebPageTests' business.
-@Suite("Web routes, assets and sessions")
+@Suite("Web routes, assets and sessions", .ownThread)
 struct WebRoutesTests {
     static let csp =
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"

@@ -1,11 +1,12 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 @testable import ArgusTUI
 
 /// The batch screen (one row per job, sortable, filterable, live) and the marks that feed the compare overlay.
-@Suite("Batch screen: columns, sort, filter, marks")
+@Suite("Batch screen: columns, sort, filter, marks", .ownThread)
 struct BatchScreenTests {
     static func job(
         _ id: String, status: String = "running", model: String = "resnet", epoch: Int? = nil, total: Int? = nil,

@@ -1,5 +1,6 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 @testable import ArgusTUI
@@ -45,7 +46,7 @@ struct ChartReading {
     static func isBraille(_ s: Unicode.Scalar) -> Bool { (0x2801...0x28FF).contains(s.value) }
 }
 
-@Suite("Loss chart: extreme values, axis labels, log y")
+@Suite("Loss chart: extreme values, axis labels, log y", .ownThread)
 struct ChartTests {
     /// A decaying loss with the values that broke the chart mixed in: 1e308, -5.5, NaN and ±Inf.
     static func extremeView() -> JSON {

@@ -5,7 +5,7 @@ import Testing
 
 @testable import ArgusTUI
 
-@Suite("Copy command (OSC 52)")
+@Suite("Copy command (OSC 52)", .ownThread)
 struct ClipboardTests {
     @Test("the escape is OSC 52 with base64 text; inside tmux it is sent as is and again wrapped in the passthrough")
     func sequences() {

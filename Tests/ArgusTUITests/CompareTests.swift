@@ -1,11 +1,12 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 @testable import ArgusTUI
 
 /// The compare overlay: marked jobs' curves of one metric on one chart, one legend entry and table row per job.
-@Suite("Compare overlay")
+@Suite("Compare overlay", .ownThread)
 struct CompareTests {
     static let a = JobRef(batchID: "sweep", jobID: "seed1")
     static let b = JobRef(batchID: "sweep", jobID: "seed2")

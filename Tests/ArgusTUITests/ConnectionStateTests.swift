@@ -1,13 +1,14 @@
 import ArgusClient
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 @testable import ArgusTUI
 
 /// What the TUI says and keeps when the server misbehaves: the model (`Update.apply`), the view
 /// (`ScreenView.render`) and the feed's reading of each SSE message, without a network.
-@Suite("Connection trouble: the problem is said, the last good state stays")
+@Suite("Connection trouble: the problem is said, the last good state stays", .ownThread)
 struct ConnectionStateTests {
     static func rows(_ s: AppState) -> [String] {
         ScreenView.render(s).text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

@@ -8,7 +8,7 @@ import Testing
 
 /// The TUI asks for its epochs in the columns form (`/view?epochs=columns`); whatever form they come in, the
 /// screen must be the same.
-@Suite("Epochs in the columns form draw the same frame as rows")
+@Suite("Epochs in the columns form draw the same frame as rows", .ownThread)
 struct EpochColumnsFrameTests {
     /// The columns form of a rows view, made by the server's own writer (`EpochTable`) from the rows as stored data.
     static func columns(of view: JSON) throws -> EpochColumns {

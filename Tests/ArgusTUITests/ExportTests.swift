@@ -7,7 +7,7 @@ import Testing
 
 /// `argus-tui --export csv|jsonl BATCH/JOB`, the real binary against the real server; and `Export.save`, what the
 /// job screen's export key calls.
-@Suite("argus-tui --export")
+@Suite("argus-tui --export", .ownThread)
 struct ExportTests {
     @Test("prints the route's body and exits 0; each failure is one sentence on stderr and exit 1")
     func export() throws {

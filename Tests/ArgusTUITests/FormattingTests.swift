@@ -1,10 +1,11 @@
 import Shared
+import TestSupport
 import Testing
 
 @testable import ArgusTUI
 
 /// The pieces of Foundation the TUI replaced to build on FoundationEssentials alone: printf formatting, trimming.
-@Suite("Formatting without Foundation")
+@Suite("Formatting without Foundation", .ownThread)
 struct FormattingTests {
     @Test("cFormat formats as printf does, however long the result")
     func printfFormatting() {
@@ -38,7 +39,7 @@ struct FormattingTests {
     }
 }
 
-@Suite("Epoch numbers: a run while consecutive")
+@Suite("Epoch numbers: a run while consecutive", .ownThread)
 struct EpochNumbersTests {
     @Test("consecutive epochs stay a run at either end; a gap, a re-order or a middle insert turns them into a list")
     func runAndList() {
@@ -73,7 +74,7 @@ struct EpochNumbersTests {
     }
 }
 
-@Suite("Share links as pasted")
+@Suite("Share links as pasted", .ownThread)
 struct ShareLinkTests {
     @Test("whitespace and invisible characters anywhere, /SHARE/ in capitals, the web page's ?job= and a #fragment")
     func pasted() {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import ArgusTUI
@@ -47,7 +48,7 @@ extension Array {
     subscript(safe i: Int) -> Element? { indices.contains(i) ? self[i] : nil }
 }
 
-@Suite("GPUs panel and EMA factor: exact frames, keys, history")
+@Suite("GPUs panel and EMA factor: exact frames, keys, history", .ownThread)
 struct GPUPanelTests {
     @Test("hot is judged on the temperature as shown: 84.6 °C shows 85°C and is hot; 84.4 and 84.5 show 84°C and are not")
     func hotAsShown() {

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// The log pane of the real `argus-tui` in tmux against the real server (issue 9: items 15 and 18).
-@Suite("argus-tui log pane end to end (tmux)")
+@Suite("argus-tui log pane end to end (tmux)", .ownThread)
 struct LogPaneEndToEndTests {
     func tui(_ s: TestServer, _ token: String, _ target: String) throws -> Tmux {
         try TUIEndToEndTests().tui(s, token, [target])

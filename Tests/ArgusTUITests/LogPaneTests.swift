@@ -1,11 +1,12 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 @testable import ArgusTUI
 
 /// The log pane: paging back through the server's history, the `/` search, long lines and the failure reason.
-@Suite("Log pane: paging, search, long lines (issue 9: items 15 and 18)")
+@Suite("Log pane: paging, search, long lines (issue 9: items 15 and 18)", .ownThread)
 struct LogPaneTests {
     /// Log-lines rows as the server sends them (newest first), one per id, "line <id>".
     static func rows(_ ids: ClosedRange<Int>, level: (Int) -> String = { _ in "info" }, text: (Int) -> String = { "line \($0)" })

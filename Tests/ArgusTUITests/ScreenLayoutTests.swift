@@ -1,10 +1,11 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 @testable import ArgusTUI
 
-@Suite("Screen layout: honest placeholders, series chooser, widths and truncation, exits")
+@Suite("Screen layout: honest placeholders, series chooser, widths and truncation, exits", .ownThread)
 struct ScreenLayoutTests {
     /// A view with `n` extra metrics (m01…) besides the two losses.
     static func manySeries(_ n: Int) -> JSON {

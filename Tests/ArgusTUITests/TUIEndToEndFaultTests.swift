@@ -210,7 +210,7 @@ extension TUIEndToEndTests {
 }
 
 /// `ArgusClient` against the same fake server: each failure is classified, so the TUI can say what it was.
-@Suite("ArgusClient against a misbehaving server")
+@Suite("ArgusClient against a misbehaving server", .ownThread)
 struct ClientFaultTests {
     @Test("HTTP: refused, accepted-then-silent, truncated body, error status with and without detail")
     func httpFailures() throws {

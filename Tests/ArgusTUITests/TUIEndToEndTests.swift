@@ -6,7 +6,7 @@ import TestSupport
 import Testing
 
 /// The real `argus-tui` in tmux against the real server.
-@Suite("argus-tui end to end (tmux)")
+@Suite("argus-tui end to end (tmux)", .ownThread)
 struct TUIEndToEndTests {
     static func seedJob(_ c: HTTPClient, batch: String = "b1", job: String = "j1", epochs: Int = 3)
         throws

@@ -1,10 +1,11 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 @testable import ArgusTUI
 
-@Suite("State updates (keys and stream events)")
+@Suite("State updates (keys and stream events)", .ownThread)
 struct UpdateTests {
     func event(_ id: Int, _ type: String, job: String? = "j1", data: JSON = [:]) -> JSON {
         [

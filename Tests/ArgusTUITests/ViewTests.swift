@@ -1,5 +1,6 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 @testable import ArgusTUI
@@ -112,7 +113,7 @@ enum Fixture {
     }
 }
 
-@Suite("Job screen rendering")
+@Suite("Job screen rendering", .ownThread)
 struct ViewTests {
     @Test(
         "a running job: telemetry strip, chart, log tail, action bar and environment, top to bottom")

@@ -45,9 +45,13 @@ public func runTool(
     var outPipe: [Int32] = [0, 0]
     var errPipe: [Int32] = [0, 0]
     var inPipe: [Int32] = [0, 0]
-    guard pipe(&outPipe) == 0, pipe(&errPipe) == 0, pipe(&inPipe) == 0 else {
-        throw TestFailure("pipe failed")
+    // Close-on-exec, set under the spawn lock: a child another test starts must not inherit these ends (it would
+    // hold them open). dup2 onto 0, 1 and 2 in this child clears the flag there.
+    func cloexecPipe(_ fds: inout [Int32]) -> Bool {
+        pipe(&fds) == 0 && fcntl(fds[0], F_SETFD, FD_CLOEXEC) == 0 && fcntl(fds[1], F_SETFD, FD_CLOEXEC) == 0
     }
+    let piped = spawnLock.withLock { cloexecPipe(&outPipe) && cloexecPipe(&errPipe) && cloexecPipe(&inPipe) }
+    guard piped else { throw TestFailure("pipe failed") }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -74,7 +78,7 @@ public func runTool(
     posix_spawnattr_setsigdefault(&attr, &all)
     posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var pid: pid_t = 0
-    let rc = posix_spawn(&pid, path, &actions, &attr, argv, envp)
+    let rc = spawnLock.withLock { posix_spawn(&pid, path, &actions, &attr, argv, envp) }
     close(outPipe[1])
     close(errPipe[1])
     close(inPipe[0])
@@ -442,9 +446,13 @@ public func startProcess(_ path: String, _ args: [String], env: [String: String]
     p.standardOutput = try sink(stdout)
     p.standardError = try sink(stderr)
     p.standardInput = FileHandle.nullDevice
-    try p.run()
+    try spawnLock.withLock { try p.run() }
     return p
 }
+
+/// Every child this process starts is started under this lock. Foundation's `Process.run` crashed (a bad pointer in
+/// its memmove) when several test threads started servers at once.
+private let spawnLock = NSLock()
 
 /// A Python program in `dir` that listens on 127.0.0.1 and prints its port first (a stand-in server: a TLS relay, a
 /// plain web server, one that closes connections early). Returns it and the port; stop it with `stopProcess`.
