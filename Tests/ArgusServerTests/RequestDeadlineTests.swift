@@ -266,10 +266,12 @@ struct RequestDeadlineTests {
         // Past the cap, the oldest went first, long before their header deadline.
         let evicted = conns.indices.filter { (held[$0] ?? 0) < headerTimeout - 0.5 }
         #expect(evicted.count > 0 && evicted.allSatisfy { $0 < total - cap / 2 }, "\(evicted.suffix(3))")
-        // The youngest: cut at the header deadline (nothing newer took their places).
+        // The youngest: cut at the header deadline (nothing newer took their places). It counts from the server's
+        // accept, which trails the client's connect while the server accepts 2,000 of them beside other tests (CI
+        // saw 3.9–4.1 s for a 3 s deadline): up to 2 s late.
         let lastCut = cut.suffix(100).compactMap { held[$0] }
         #expect(
-            lastCut.allSatisfy { $0 >= headerTimeout - 0.1 && $0 < headerTimeout + 1 }, "\(lastCut.min() ?? 0)…\(lastCut.max() ?? 0) s")
+            lastCut.allSatisfy { $0 >= headerTimeout - 0.1 && $0 < headerTimeout + 2 }, "\(lastCut.min() ?? 0)…\(lastCut.max() ?? 0) s")
         let longest = cut.compactMap { held[$0] }.max() ?? 0
         #expect(longest < headerTimeout + openedIn + 2, "an idle connection was held \(longest) s")
 
