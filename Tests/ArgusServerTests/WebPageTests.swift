@@ -202,7 +202,9 @@ extension WebPageTests {
         @Test("the chart's hover tooltip, the log filter (server search), follow and older lines on scroll")
         func interact() throws { try WebPageTests.run("interact") }
 
-        @Test("the index and batch pages list the jobs and link to the job page; past 30 batches, Show older batches shows the rest")
+        @Test(
+            "the index and batch pages list the jobs (on the index 8 a batch, the running first, and a link to the rest) and link to the job page; past 30 batches, Show older batches shows the rest"
+        )
         func index() throws { try WebPageTests.run("index") }
 
         @Test("values at the ends of a double: finite y labels on linear and log y, and the curve spans the plot")

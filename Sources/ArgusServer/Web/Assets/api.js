@@ -15,7 +15,7 @@ export class APIError extends Error {
 /** An id as one path segment (`/api/jobs/${enc(b)}/${enc(j)}`). */
 export const enc = encodeURIComponent;
 
-/** A JSON request; throws APIError with the server's sentence on a non-2xx answer. Writes carry the CSRF header. */
+/** A JSON request; a non-2xx throws APIError with the server's sentence. Writes carry the CSRF header. */
 export async function api(url, { method = 'GET', body } = {}) {
   const headers = { Accept: 'application/json' };
   if (shareToken) headers.Authorization = `Bearer ${shareToken}`;

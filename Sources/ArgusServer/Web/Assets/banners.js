@@ -20,8 +20,7 @@ export function noticeFor(type, data) {
   }
 }
 
-/** What the host's agent could not do for the batch, as the actions say (`{stop,rerun}.failed`): shown to whoever
- *  opens it later, not only to who watched the moment it was streamed. */
+/** What the host's agent could not do (`{stop,rerun}.failed`): shown to whoever opens the page later too. */
 function agentFailures(actions) {
   const out = [];
   for (const [key, kind, what] of [['stop', 'stop-failed', 'Stop'], ['rerun', 'rerun-failed', 'Rerun']]) {
@@ -33,7 +32,7 @@ function agentFailures(actions) {
   return out;
 }
 
-/** The banners of a batch (and the job shown, if any), from their summaries and actions plus the notices. */
+/** The banners of a batch (and the job shown), from summaries, actions and notices. */
 export function banners(batch, job, notices, actions) {
   const out = [];
   const t = job?.telemetry || {};

@@ -57,7 +57,7 @@ export async function batchPage({ batchID, onAuthLost }) {
     loadShares();
   });
 
-  /** The batch's share links, for its owner or an admin (others are refused the list, and see no section). */
+  /** The batch's share links, for its owner or an admin (others see no section). */
   async function loadShares() {
     let list;
     try { list = await api(`/api/batches/${enc(batchID)}/shares`); } catch (e) { $('shares').hidden = true; return; }

@@ -21,7 +21,7 @@ export class EpochSeries {
   get count() { return this.epochs.length; }
   column(name) { return this.columns.get(name); }
 
-  /** Adds or replaces one epoch from a `/epochs` row or a job_epoch event's data (the hot path on a 100k load). */
+  /** Adds or replaces one epoch (a `/epochs` row or a job_epoch's data): the hot path of a 100k load. */
   upsert(o) {
     const epoch = o.epoch;
     if (!Number.isInteger(epoch)) return;

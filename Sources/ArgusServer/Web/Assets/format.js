@@ -34,8 +34,7 @@ function exp(v, digits) {
 }
 
 /** A loss: 4 significant digits; very large or small values in exponent form; NaN/inf spelled out. */
-/** A telemetry's latest `key` loss (train_loss, val_loss): NaN when the run reported NaN or ±infinity (the server
- * lists it in `nonfinite`), as argus-tui shows it. */
+/** A telemetry's latest `key` loss: NaN when the run reported NaN or ±inf (in `nonfinite`), as argus-tui shows. */
 export function latestLoss(t, key) {
   return t?.nonfinite?.includes(key) ? 'NaN' : loss(t?.[key]);
 }

@@ -1,19 +1,22 @@
-// `/`: recent batches, running ones first (as argus-tui lists them), each with its jobs. Polled every 15 s.
+// `/`: recent batches, running ones first (as argus-tui lists them), with their jobs. Polled every 15 s.
 import { $, el, mount, crumbs } from './dom.js';
 import { api, enc } from './api.js';
 import { age, isoSeconds, latestLoss, nowSeconds, DASH } from './format.js';
 
 const ACTIVE_FIRST = { running: 0, stalled: 1, stopping: 2 };
+const rank = (status) => ACTIVE_FIRST[status] ?? 9;
 const REFRESH_MS = 15000;
-/** Batches shown at first and added by each "Show older batches", up to the most the page follows (each is polled). */
+/** Batches shown, and added per "Show older batches", up to MOST (each is polled). */
 const PAGE = 30;
 const MOST = 300;
+/** Jobs listed under a batch, those still going first; the rest are on its page. */
+const JOBS_SHOWN = 8;
 
 export function statusCell(tag, status) {
   return el(tag, { class: 'status', dataset: { status }, text: status });
 }
 
-/** `onAuthLost()` is called when the server no longer accepts the session (the page then shows the sign-in form). */
+/** `onAuthLost()`: the server no longer takes the session. */
 export async function indexPage({ onAuthLost }) {
   mount('tpl-index');
   crumbs([['recent batches']]);
@@ -42,7 +45,7 @@ export async function indexPage({ onAuthLost }) {
       const older = batches.length > shown;
       if (older) batches.length = shown;
       more.hidden = !older || shown >= MOST;
-      batches.sort((a, b) => (ACTIVE_FIRST[a.status] ?? 9) - (ACTIVE_FIRST[b.status] ?? 9));
+      batches.sort((a, b) => rank(a.status) - rank(b.status));
       // A batch's jobs are asked for again only when its summary changed since the last poll.
       const jobLists = await Promise.all(batches.map(async (b) => {
         const key = JSON.stringify([b.status, b.last_received, b.n_done, b.n_failed]);
@@ -77,8 +80,17 @@ function batchBlock(b, jobs) {
       el('span', { class: 'muted', text: [b.project, b.host].filter(Boolean).join(' · ') }),
       el('span', { class: 'muted', text: counts }),
       el('span', { class: 'muted', text: last === null ? '' : `last activity ${age(nowSeconds() - last)}` })),
-    el('ul', {}, ...jobs.map((j) => el('li', { class: 'job', dataset: { id: j.id } },
-      statusCell('span', j.telemetry?.status || j.status), ' ',
-      el('a', { href: `/jobs/${enc(b.id)}/${enc(j.id)}`, text: j.id, title: j.id }),
-      el('span', { class: 'muted', text: `  ${j.model || ''}  epoch ${j.telemetry?.epoch ?? DASH}  loss ${latestLoss(j.telemetry, 'train_loss')} / ${latestLoss(j.telemetry, 'val_loss')}` })))));
+    el('ul', {}, ...jobRows(b, jobs)));
+}
+
+function jobRows(b, jobs) {
+  const status = (j) => j.telemetry?.status || j.status;
+  const shown = [...jobs].sort((x, y) => rank(status(x)) - rank(status(y))).slice(0, JOBS_SHOWN);
+  const rows = shown.map((j) => el('li', { class: 'job', dataset: { id: j.id } },
+    statusCell('span', status(j)), ' ',
+    el('a', { href: `/jobs/${enc(b.id)}/${enc(j.id)}`, text: j.id, title: j.id }),
+    el('span', { class: 'muted', text: `  ${j.model || ''}  epoch ${j.telemetry?.epoch ?? DASH}  loss ${latestLoss(j.telemetry, 'train_loss')} / ${latestLoss(j.telemetry, 'val_loss')}` })));
+  const rest = jobs.length - shown.length;
+  if (rest > 0) rows.push(el('li', { class: 'more' }, el('a', { href: `/batches/${enc(b.id)}`, text: `${rest} more job${rest === 1 ? '' : 's'} on the batch page` })));
+  return rows;
 }

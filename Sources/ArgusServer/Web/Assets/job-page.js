@@ -161,7 +161,7 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
     if (j === s.j) return true;
     try { await load(j); return true; } catch (err) { setText($('log-status'), err.message); return false; }
   }
-  /** The reader chose job `j` (switcher or notice): show it and tell the page, which puts it in the address. */
+  /** The reader chose job `j` (switcher or notice): show it; the page puts it in the address. */
   async function pick(j) {
     if (j !== s.j && await show(j)) onSwitch(j);
   }
@@ -180,9 +180,9 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
   });
   live.heardAt(isoSeconds(first.batch?.last_received) ?? isoSeconds(first.batch?.last_activity));
   live.start();
-  // The idle badge and the banners say "for 3m": they move on with the clock. No event says when an agent comes
-  // or goes, or when a stopping batch's silent minute (Mark failed) is up: while either matters, the actions are
-  // asked for again every 3 s (one small GET; argus-tui's Update.actionsFollowAgents).
+  // The badge and banners say "for 3m": they move with the clock. No event says when an agent comes or goes, or
+  // when a stopping batch's silent minute (Mark failed) is up: while either matters, the actions are asked for
+  // every 3 s (argus-tui's Update.actionsFollowAgents).
   let ticks = 0;
   const tick = setInterval(() => {
     if (s.job) { renderTelemetry(s.job); renderBanners(banners(s.batch, s.job, s.notices, s.actions)); }

@@ -24,7 +24,7 @@ export class Live {
     this.es = null;
     this.retryTimer = 0;
     this.stopped = false;
-    // The watchdog: silence past `keepalive_s` (hello says it) is a dead connection EventSource would wait on forever.
+    // Watchdog: silence past `keepalive_s` (from hello) is a dead connection EventSource would wait on forever.
     this.keepaliveS = 15;
     this.heardFromServerAt = nowSeconds();
     // Down since when, and tries to resume (argus-tui counts them too); reset when the server speaks.
@@ -32,8 +32,8 @@ export class Live {
     this.attempts = 0;
     this.failedAt = 0;
     this.tick = setInterval(() => { this.watch(); this.show(); }, 1000);
-    // A browser holds six connections to a host over http/1.1: a page in the back/forward cache or a hidden tab
-    // gives its stream back (a seventh page, and every fetch, would wait), and resumes from its last id when shown.
+    // A browser holds six connections per host (http/1.1): a hidden or cached page gives its stream back (a seventh
+    // page, and every fetch, would wait) and resumes from its last id when shown.
     this.onPageHide = () => {
       clearTimeout(this.retryTimer);
       if (this.es) this.es.close();

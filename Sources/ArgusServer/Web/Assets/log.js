@@ -14,11 +14,11 @@ const FLUSH_MS = 250;
 const matches = (q, row) => !q || row.line.toLowerCase().includes(q.toLowerCase()) || row.level.includes(q.toLowerCase());
 const isHeartbeat = (row) => row.line === 'heartbeat' && row.level === 'debug';
 
-/** The characters of a log line the page shows, as argus-tui keeps (LogLine.maxColumns): nobody reads past them. */
+/** The characters of a log line shown, as argus-tui keeps (LogLine.maxColumns). */
 export const MAX_LINE = 8192;
 
-/** Escape sequences as argus-tui drops them (TerminalText.withoutEscapes): CSI (ESC [ or U+009B … final byte), the
- * OSC/DCS/APC/PM/SOS strings up to BEL or ESC \, and the short ESC ones; a coloured logger's "ESC[31m" is not text. */
+/** Escape sequences as argus-tui drops them (TerminalText.withoutEscapes): CSI, OSC/DCS/APC/PM/SOS strings up to
+ * BEL or ESC \, and the short ESC ones; a coloured logger's "ESC[31m" is not text. */
 const ESCAPES = /(?:\x1b\[|\x9b)[\x20-\x3f]*[\x40-\x7e]?|(?:\x1b[\]P_^X]|[\x90\x98\x9d-\x9f])[\s\S]*?(?:\x07|\x9c|\x1b\\)|\x1b[\x20-\x2f]*[\x30-\x7e]|[\x1b\x90\x98\x9d-\x9f]/g;
 export const plainLine = (line) => (/[\x1b\x90-\x9f]/.test(line) ? line.replace(ESCAPES, '') : line);
 

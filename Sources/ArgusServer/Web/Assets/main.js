@@ -9,7 +9,7 @@ import { jobPage } from './job-page.js';
 import { Live } from './live.js';
 
 const kind = document.body.dataset.page;
-/** The address's path segments, decoded; null if one cannot be (a `%` without two hex digits, or not UTF-8). */
+/** The address's path segments, decoded; null if one cannot be (a bad `%` escape, not UTF-8). */
 const parts = location.pathname.split('/').slice(1).map((p) => {
   try { return decodeURIComponent(p); } catch (e) { return null; }
 });

@@ -31,7 +31,7 @@ function showUser(user) {
   $('signout').hidden = false;
 }
 
-/** The header of a page nobody is signed in to: no user, no Sign out, no live indicator with a frozen age. */
+/** The header when nobody is signed in: no user, no Sign out, no live indicator. */
 function showSignedOut() {
   const reason = nextReason || (wasSignedIn ? 'your session ended; sign in again' : null);
   const who = $('who');
