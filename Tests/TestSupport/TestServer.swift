@@ -451,7 +451,7 @@ public func startProcess(_ path: String, _ args: [String], env: [String: String]
 }
 
 /// Every child this process starts is started under this lock. Foundation's `Process.run` crashed (a bad pointer in
-/// its memmove) when several test threads started servers at once.
+/// its memmove) in a run where a hundred test threads started servers at once (a width not set: see OwnThreadTrait).
 private let spawnLock = NSLock()
 
 /// A Python program in `dir` that listens on 127.0.0.1 and prints its port first (a stand-in server: a TLS relay, a
