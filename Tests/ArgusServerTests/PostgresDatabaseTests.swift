@@ -238,6 +238,37 @@ struct PostgresDatabaseTests {
         }
     }
 
+    @Test("readers a burst of reads opened are closed once idle, all but the one used last; reads go on")
+    func idleReadersClosed() async throws {
+        try await TestPostgres.withDatabase { url in
+            let db = try PostgresDatabase(url: url, readerIdle: 1)
+            defer { db.close() }
+            /// This database's reader connections, counted on the writer's.
+            func readers() async throws -> Int {
+                try await db.write { c in
+                    try c.scalar(
+                        Int.self,
+                        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'argus-server reader'"
+                    ) ?? -1
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { g in
+                for _ in 0..<4 { g.addTask { _ = try await db.read { c in try c.scalar(Int.self, "SELECT 1 FROM pg_sleep(0.3)") } } }
+                try await g.waitForAll()
+            }
+            #expect(try await readers() == 4, "four reads at once opened four readers")
+            // Before, they stayed open for as long as the replica ran, holding slots its siblings' writers needed.
+            let deadline = Date().addingTimeInterval(5)
+            var left = try await readers()
+            while left > 1 && Date() < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                left = try await readers()
+            }
+            #expect(left == 1, "\(left) readers still open 5 s after a 1 s idle limit")
+            #expect(try await db.read { c in try c.scalar(Int.self, "SELECT 2") } == 2)
+        }
+    }
+
     @Test("a read is one snapshot: a write committed meanwhile is not seen until the next read")
     func readSnapshot() async throws {
         try await TestPostgres.withDatabase { url in

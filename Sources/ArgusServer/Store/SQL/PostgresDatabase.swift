@@ -53,9 +53,20 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     private let listeners = Mutex<[PostgresListener]>([])
     /// Which periodic work this replica runs (`SharedDatabase.holdsLease`).
     let leases: PostgresLeases
+    /// Closes readers idle for `readerIdle` seconds (all but the one used last). (A dispatch source is thread-safe;
+    /// Dispatch does not say so to the compiler.)
+    nonisolated(unsafe) private let readerSweep: DispatchSourceTimer
+
+    /// How long a reader connection may sit idle before it is closed (the last one used stays open). Replicas share
+    /// `max_connections`: readers a burst of reads opened, kept for ever, held slots a sibling replica's writer
+    /// needed (its `freeSlots` can close only its own).
+    static let readerIdle: Double = 60
 
     /// Fails only on a bad URL or TLS settings; connections open on first use.
-    init(url: String, maxReaders: Int = 4, logger: Logger = Logger(label: "argus.postgres")) throws {
+    init(
+        url: String, maxReaders: Int = 4, readerIdle: Double = PostgresDatabase.readerIdle,
+        logger: Logger = Logger(label: "argus.postgres")
+    ) throws {
         let parsed = try PostgresURL(url)
         self.url = parsed
         var config = try parsed.configuration()
@@ -68,6 +79,11 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         writers = SessionPool(max: 1, label: "argus.pg.writer", first: true)
         readers = SessionPool(max: max(1, maxReaders), label: "argus.pg.reader", first: false)
         leases = PostgresLeases(configuration: Self.configuration(config, role: "lease"), logger: logger)
+        let readers = readers
+        readerSweep = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+        readerSweep.schedule(deadline: .now() + readerIdle / 2, repeating: readerIdle / 2, leeway: .milliseconds(100))
+        readerSweep.setEventHandler { readers.closeIdle(idleFor: readerIdle, keep: 1) }
+        readerSweep.resume()
     }
 
     /// `config` for one of a replica's connections: `pg_stat_activity.application_name` says which (`argus-server
@@ -80,7 +96,10 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         return c
     }
 
-    deinit { close() }
+    deinit {
+        readerSweep.cancel()
+        close()
+    }
 
     /// Closes every connection and listener (a later call opens new connections).
     func close() {
@@ -514,6 +533,8 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
 final class SessionPool: Sendable {
     private struct State {
         var idle: [PostgresSession] = []
+        /// When each of `idle` was released (uptime ns), in the same order.
+        var idleSince: [UInt64] = []
         var created = 0
         var waiters: [@Sendable (PostgresSession) -> Void] = []
     }
@@ -536,8 +557,10 @@ final class SessionPool: Sendable {
         state.withLock { st in
             // One with a live connection first: a session whose connect failed (no slot left, say) goes back idle
             // without one, and taken first it would fail again while a working one waits under it.
-            if let i = st.idle.lastIndex(where: { $0.isConnected }) { return st.idle.remove(at: i) }
-            if let s = st.idle.popLast() { return s }
+            if let i = st.idle.lastIndex(where: { $0.isConnected }) ?? st.idle.indices.last {
+                st.idleSince.remove(at: i)
+                return st.idle.remove(at: i)
+            }
             if st.created < max {
                 st.created += 1
                 return PostgresSession(db: db, label: "\(label).\(st.created)", first: first)
@@ -563,6 +586,7 @@ final class SessionPool: Sendable {
         let waiter: (@Sendable (PostgresSession) -> Void)? = state.withLock { st in
             if st.waiters.isEmpty {
                 st.idle.append(s)
+                st.idleSince.append(DispatchTime.now().uptimeNanoseconds)
                 return nil
             }
             return st.waiters.removeFirst()
@@ -571,16 +595,23 @@ final class SessionPool: Sendable {
     }
 
     /// Closes the idle sessions' connections (new ones are opened when needed again); returns their closings.
+    /// `idleFor`: only those idle at least that long (seconds), and never the `keep` used last.
     @discardableResult
-    func closeIdle() -> [EventLoopFuture<Void>] {
-        let idle = state.withLock { st in
-            defer {
-                st.created -= st.idle.count
-                st.idle = []
+    func closeIdle(idleFor: Double = 0, keep: Int = 0) -> [EventLoopFuture<Void>] {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let threshold = UInt64(Swift.max(0, idleFor) * 1e9)
+        let closing = state.withLock { st in
+            // Released last is at the end: the first `count - keep` are the candidates, oldest first.
+            let candidates = st.idle.indices.dropLast(keep).filter { now - st.idleSince[$0] >= threshold }
+            let closing = candidates.map { st.idle[$0] }
+            for i in candidates.reversed() {
+                st.idle.remove(at: i)
+                st.idleSince.remove(at: i)
             }
-            return st.idle
+            st.created -= closing.count
+            return closing
         }
-        return idle.compactMap { $0.close() }
+        return closing.compactMap { $0.close() }
     }
 }
 
