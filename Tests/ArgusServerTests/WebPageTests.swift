@@ -203,7 +203,7 @@ extension WebPageTests {
         func interact() throws { try WebPageTests.run("interact") }
 
         @Test(
-            "the index and batch pages list the jobs (on the index 8 a batch, the running first, and a link to the rest) and link to the job page; past 30 batches, Show older batches shows the rest"
+            "the index and batch pages list the jobs (on the index 8 a batch: going, failed, the last to end; then a link to the rest saying what else runs) and link to the job page; past 30 batches, Show older batches shows the rest"
         )
         func index() throws { try WebPageTests.run("index") }
 

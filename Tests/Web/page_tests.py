@@ -989,8 +989,8 @@ def narrow(b):
 
 @scenario
 def index(b):
-    """/ lists the batch with links to its jobs (8 at most, the running first, then a link to the rest); /batches/{b} has
-    a row per job; the link opens the job page."""
+    """/ lists the batch with links to its jobs (8 at most: going, failed, the last to end; then a link to the rest);
+    /batches/{b} has a row per job; the link opens the job page."""
     sign_in(b, "/")
     b.wait_js(f"document.querySelector('.batch[data-id=\"{BATCH}\"] .job a')", f".batch[data-id={BATCH}] with job links",
               diag="document.body.innerText.slice(0, 400)")
@@ -1021,25 +1021,31 @@ def index(b):
     check("last activity " in replayed and " s ago" not in replayed and "just now" not in replayed,
           f"the late-delivered ended run reads as recent: {replayed!r}")
     check("last activity " in slow and ("s ago" in slow or "just now" in slow), f"the running run is not dated by the server's clock: {slow!r}")
-    # A sweep of 12 jobs lists 8, the two still running among them, and links to its page for the other 4 (a 499-job
-    # sweep was 12,000 px of index).
-    s.post_events([event("batch_start", "wide", None, {})] + [event("job_start", "wide", f"w{n:02d}", {}) for n in range(12)]
-                  + [event("job_done", "wide", f"w{n:02d}", {}) for n in range(10)])
+    # A sweep of 14 jobs lists 8: the two running, the failed one, then the last to end; a link to the other 6 (a
+    # 499-job sweep was 12,000 px of index). A batch of 11 running lists 8 and says the other 3 run too.
+    s.post_events([event("batch_start", "wide", None, {})] + [event("job_start", "wide", f"w{n:02d}", {}) for n in range(14)]
+                  + [event("job_done", "wide", f"w{n:02d}", {}) for n in range(11)]
+                  + [event("job_failed", "wide", "w11", {"reason": "OOM"})])
+    s.post_events([event("batch_start", "busy", None, {})] + [event("job_start", "busy", f"r{n:02d}", {}) for n in range(11)])
     b.get(f"{URL}/")
-    b.wait_js("document.querySelector('.batch[data-id=\"wide\"] li.more')", "the wide sweep's link to the rest",
-              diag="document.querySelector('.batch[data-id=\"wide\"]')?.innerText")
-    shown = b.js("return [...document.querySelectorAll('.batch[data-id=\"wide\"] li.job')].map(li => li.dataset.id);")
-    check(len(shown) == 8 and shown[:2] == ["w10", "w11"], f"the wide sweep's rows: {shown}")
-    more = b.js("const a = document.querySelector('.batch[data-id=\"wide\"] li.more a'); return [a.textContent, a.getAttribute('href')];")
-    check(more == ["4 more jobs on the batch page", "/batches/wide"], f"the link to the rest: {more}")
+    rows = "(id) => [...document.querySelectorAll(`.batch[data-id=\"${id}\"] li.job`)].map(li => li.dataset.id)"
+    more = "(id) => { const a = document.querySelector(`.batch[data-id=\"${id}\"] li.more a`); return a && [a.textContent, a.getAttribute('href')]; }"
+    b.wait_js("document.querySelector('.batch[data-id=\"wide\"] li.more') && document.querySelector('.batch[data-id=\"busy\"] li.more')",
+              "the sweeps' links to the rest", diag="document.querySelector('.batch[data-id=\"wide\"]')?.innerText")
+    shown = b.js(f"return ({rows})('wide');")
+    check(shown == ["w12", "w13", "w11", "w10", "w09", "w08", "w07", "w06"], f"the wide sweep's rows: {shown}")
+    link = b.js(f"return ({more})('wide');")
+    check(link == ["6 more jobs on the batch page", "/batches/wide"], f"the link to the rest: {link}")
+    link = b.js(f"return ({more})('busy');")
+    check(link == ["3 more jobs (3 running) on the batch page", "/batches/busy"], f"the link to the rest of busy: {link}")
     # More than 30 batches: the oldest are a click away, not out of reach.
     s.post_events([event("batch_start", f"old-{n:02d}", None, {}) for n in range(34)])
     b.get(f"{URL}/")
     b.wait_js("document.querySelectorAll('.batch').length === 30 && !document.querySelector('#index-more').hidden",
               "30 batches and the Show older batches button", diag="document.querySelectorAll('.batch').length")
     b.driver.find_element("css selector", "#index-more").click()
-    b.wait_js("document.querySelectorAll('.batch').length === 38 && document.querySelector('#index-more').hidden",
-              "all 38 batches, and no button", diag="document.querySelectorAll('.batch').length")
+    b.wait_js("document.querySelectorAll('.batch').length === 39 && document.querySelector('#index-more').hidden",
+              "all 39 batches, and no button", diag="document.querySelectorAll('.batch').length")
 
 
 @scenario

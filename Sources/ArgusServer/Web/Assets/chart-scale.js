@@ -33,7 +33,7 @@ export class EpochSeries {
       ep.push(epoch);
       for (const col of this.columns.values()) col.push(NaN);
     } else {
-      // A re-sent epoch replaces the earlier one; one out of order (rare) is inserted in place.
+      // A re-sent epoch replaces the earlier one; one out of order is inserted in place.
       let a = 0;
       let b = n;
       while (a < b) {
@@ -106,7 +106,7 @@ function columnRange(col, logY) {
     if (p !== null) v.push(p);
   }
   if (v.length < 64) {
-    // A sparse column (a metric logged now and then): the sample may miss it, so take all of it.
+    // A sparse column (a metric logged now and then): the sample may miss it, so take it all.
     v = [];
     for (const x of col) {
       const p = plotted(x, logY);
@@ -127,7 +127,7 @@ function columnRange(col, logY) {
   return lo <= hi ? [lo, hi] : null;
 }
 
-/** EMA of the finite values, debiased as ChartScale.smoothed; outliers pass through and stay out of the average. */
+/** EMA of the finite values, debiased (ChartScale.smoothed); outliers pass through, out of the average. */
 export function smoothed(col) {
   const out = col.slice();
   const usual = columnRange(col, false);
@@ -167,8 +167,7 @@ function drawable(logY) {
   return logY ? [Math.log10(Number.MIN_VALUE), Math.log10(Number.MAX_VALUE * 0.999)] : [-Number.MAX_VALUE, Number.MAX_VALUE];
 }
 
-/** Bounds with ~10% headroom snapped to round numbers, inside what can be drawn and labelled (`drawable`); the
- * previous ones are kept while the data fills a third. */
+/** Bounds with ~10% headroom snapped to round numbers, within `drawable`; kept while the data fills a third. */
 export function stableBounds(previous, data, logY) {
   const [dlo, dhi] = data;
   if (previous && previous[0] <= dlo && dhi <= previous[1] && dhi - dlo >= (previous[1] - previous[0]) / 3) {

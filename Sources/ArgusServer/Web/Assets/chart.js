@@ -7,7 +7,7 @@ import { EpochSeries, NON_FINITE, EMA, plotted, smoothed, dataRange, stableBound
 
 const PALETTE = ['#39c5cf', '#d29922', '#3fb950', '#bc8cff', '#58a6ff', '#f85149', '#e6edf3'];
 /** Redraws at most this often while epochs stream in, and at most this share of the time (a 20 ms draw: every
- * 1.3 s): a busy run keeps the page cheap. */
+ * 1.3 s). */
 const MIN_REDRAW_MS = 500;
 const MAX_DRAW_SHARE = 0.015;
 
@@ -175,8 +175,7 @@ export class LossChart {
     const labels = axisLabels(ticks.map((t) => (this.logY ? 10 ** t : t)));
     const gutter = Math.max(...labels.map((l) => ctx.measureText(l).width)) + px(10);
     const plot = { x: gutter, y: px(8), w: Math.max(1, w - gutter - px(12)), h: Math.max(1, h - px(8) - px(22)) };
-    // A row as a fraction of the range, from halves: hi - lo overflows for ±1e308, (plot.h - 1) / (hi - lo) for
-    // subnormals.
+    // A row as a fraction of the range, from halves: hi - lo overflows for ±1e308, its inverse for subnormals.
     const half = hi / 2 - lo / 2;
     const yOf = (p) => plot.y + ((hi / 2 - p / 2) / half) * (plot.h - 1);
     ctx.strokeStyle = '#21262d';

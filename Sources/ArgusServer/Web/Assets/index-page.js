@@ -9,8 +9,9 @@ const REFRESH_MS = 15000;
 /** Batches shown, and added per "Show older batches", up to MOST (each is polled). */
 const PAGE = 30;
 const MOST = 300;
-/** Jobs listed under a batch, those still going first; the rest are on its page. */
+/** Jobs under a batch: those going, then failed, then the last to end; the rest are on its page. */
 const JOBS_SHOWN = 8;
+const JOB_RANK = { ...ACTIVE_FIRST, failed: 3 };
 
 export function statusCell(tag, status) {
   return el(tag, { class: 'status', dataset: { status }, text: status });
@@ -85,12 +86,15 @@ function batchBlock(b, jobs) {
 
 function jobRows(b, jobs) {
   const status = (j) => j.telemetry?.status || j.status;
-  const shown = [...jobs].sort((x, y) => rank(status(x)) - rank(status(y))).slice(0, JOBS_SHOWN);
-  const rows = shown.map((j) => el('li', { class: 'job', dataset: { id: j.id } },
+  const r = (j) => JOB_RANK[status(j)] ?? 9;
+  const order = [...jobs].sort((x, y) => r(x) - r(y) || (y.end_time || '').localeCompare(x.end_time || ''));
+  const rows = order.slice(0, JOBS_SHOWN).map((j) => el('li', { class: 'job', dataset: { id: j.id } },
     statusCell('span', status(j)), ' ',
     el('a', { href: `/jobs/${enc(b.id)}/${enc(j.id)}`, text: j.id, title: j.id }),
     el('span', { class: 'muted', text: `  ${j.model || ''}  epoch ${j.telemetry?.epoch ?? DASH}  loss ${latestLoss(j.telemetry, 'train_loss')} / ${latestLoss(j.telemetry, 'val_loss')}` })));
-  const rest = jobs.length - shown.length;
-  if (rest > 0) rows.push(el('li', { class: 'more' }, el('a', { href: `/batches/${enc(b.id)}`, text: `${rest} more job${rest === 1 ? '' : 's'} on the batch page` })));
+  const rest = order.slice(JOBS_SHOWN), n = {};
+  for (const j of rest) if (r(j) < 9) n[status(j)] = (n[status(j)] || 0) + 1;
+  const note = Object.entries(n).map(([k, c]) => `${c} ${k}`).join(', ');
+  if (rest.length) rows.push(el('li', { class: 'more' }, el('a', { href: `/batches/${enc(b.id)}`, text: `${rest.length} more job${rest.length === 1 ? '' : 's'}${note && ` (${note})`} on the batch page` })));
   return rows;
 }

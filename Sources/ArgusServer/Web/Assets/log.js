@@ -7,7 +7,7 @@ import { isoClock } from './format.js';
 const PAGE = 200;
 /** Lines kept in the page while following; older ones come back by scrolling up. */
 const MAX_LINES = 5000;
-/** Live lines are put on the page in batches at most this often (one layout and paint for all of them). */
+/** Live lines are put on the page in batches at most this often (one layout and paint). */
 const FLUSH_MS = 250;
 
 /** The server's search rule (Shared/LogFilter.swift), for live lines while a filter is set. */
@@ -117,7 +117,7 @@ export class LogPane {
     }
   }
 
-  /** A live `log_line` of the shown job: queued, and put on the page with the others of the next quarter second. */
+  /** A live `log_line` of the shown job: queued for the next flush (a quarter second). */
   append(r) {
     r = { ...r, level: String(r.level || 'info').toLowerCase() };
     if (r.id <= this.newestID || isHeartbeat(r) || !matches(this.query, r)) return;

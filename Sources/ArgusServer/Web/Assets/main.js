@@ -67,8 +67,8 @@ async function boot() {
 /** The job a share page's address names (`?job=<id>`), or null; in NFC, as the server keeps ids. */
 const shareJobInURL = () => new URLSearchParams(location.search).get('job')?.normalize('NFC') ?? null;
 
-/** `/share/<token>`: one job of the batch, read-only, with a switcher for its other jobs. The job shown is in the
- *  address (`?job=<id>`, one history entry per switch), so Back, reload and a copied link show the same job. */
+/** `/share/<token>`: one job of the batch, read-only, with a switcher. The job shown is in the address (`?job=`,
+ *  one history entry per switch), so Back, reload and a copied link show it. */
 async function share() {
   useShareToken(parts[1].trim());  // a space pasted along with the link is no part of the token
   const deadLink = () => {

@@ -1,6 +1,5 @@
 // Sign-in: a `#token=<token>` fragment or the pasted token is exchanged for the session cookie (POST /api/session);
-// the fragment is then removed from the address bar. The token is not kept anywhere by the page. When the server
-// stops accepting the session, the header says so (and why, when the page knows) and the form comes back.
+// the fragment leaves the address bar; the page keeps no token. A session the server ends brings the form back.
 import { $, clean, confirmAction, toast } from './dom.js';
 import { api, APIError } from './api.js';
 
