@@ -120,6 +120,19 @@ struct ReadAPITests {
         #expect(running["last_seen"] == running["last_received"] && running["last_seen"] != running["last_activity"])
     }
 
+    @Test("jobs list in the order they started; jobs that started in one request, in their ids' natural order")
+    func jobOrder() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        try c.mustPost(Ev.make("batch_start", batch: "sweep"))
+        try c.mustPost(Ev.make("job_start", batch: "sweep", job: "warmup"))
+        // A spill file's replay or `simulate`: one request, so one start time. As text, seed10 came before seed2.
+        let r = try c.postBatch(["seed10", "seed2", "Seed3", "seed1", "x07", "x7"].map { Ev.make("job_start", batch: "sweep", job: $0) })
+        #expect(r.status == 200, "\(r.text)")
+        let ids = try #require(try c.mustGet("/api/batches/sweep/jobs").arrayValue).compactMap { $0["id"]?.stringValue }
+        #expect(ids == ["warmup", "seed1", "seed2", "Seed3", "seed10", "x07", "x7"])
+    }
+
     @Test("a job in a batch that does not exist is the batch's 404; in one that does, the job's")
     func jobNotFoundNamesWhatIsMissing() throws {
         let s = try TestServer()

@@ -366,13 +366,13 @@ struct BatchScreenTests {
 
     @Test("ids sort naturally: seed2 before seed10, case ignored, a prefix first")
     func naturalOrder() {
-        #expect(SortKey.natural("seed2", "seed10"))
-        #expect(!SortKey.natural("seed10", "seed2"))
-        #expect(SortKey.natural("Run-a", "run-b"))
-        #expect(SortKey.natural("run", "run-1"))
-        #expect(!SortKey.natural("run-1", "run"))
-        #expect(SortKey.natural("x007", "x8"))
-        #expect(!SortKey.natural("a", "a"))
+        #expect(NaturalOrder.less("seed2", "seed10"))
+        #expect(!NaturalOrder.less("seed10", "seed2"))
+        #expect(NaturalOrder.less("Run-a", "run-b"))
+        #expect(NaturalOrder.less("run", "run-1"))
+        #expect(!NaturalOrder.less("run-1", "run"))
+        #expect(NaturalOrder.less("x007", "x8"))
+        #expect(!NaturalOrder.less("a", "a"))
     }
 
     @Test("Esc from a job comes back to the same filtered, sorted rows with the cursor on that job; no stale event age")

@@ -83,12 +83,16 @@ struct JobRecord: Sendable {
         .map(JobRecord.init(row:))
     }
 
+    /// A batch's jobs in the order they started; jobs that started together (one request: a spill file, `simulate`)
+    /// in their ids' natural order (`seed2` before `seed10`), the same on SQLite and PostgreSQL.
     static func fetchAll(_ db: SQLConnection, batchID: String) throws -> [JobRecord] {
-        try db.fetchAll(
-            "SELECT * FROM jobs WHERE batch_id = ? ORDER BY created_us, id",
-            [batchID]
-        )
-        .map(JobRecord.init(row:))
+        try db.fetchAll("SELECT * FROM jobs WHERE batch_id = ?", [batchID])
+            .map(JobRecord.init(row:))
+            .sorted { a, b in
+                if a.createdUs != b.createdUs { return a.createdUs < b.createdUs }
+                // Ids equal to the natural order (`x07`, `x7`; `Run`, `run`) go by their text, so the order is one.
+                return NaturalOrder.less(a.id, b.id) || (!NaturalOrder.less(b.id, a.id) && a.id < b.id)
+            }
     }
 
     func save(_ db: SQLConnection) throws {
