@@ -80,7 +80,9 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         readers = SessionPool(max: max(1, maxReaders), label: "argus.pg.reader", first: false)
         leases = PostgresLeases(configuration: Self.configuration(config, role: "lease"), logger: logger)
         let readers = readers
-        readerSweep = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+        // A queue of its own (dispatch gives it a thread even when the global queues' threads are all blocked: a
+        // test run with many blocked threads left the sweep unrun).
+        readerSweep = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "argus.pg.reader-sweep"))
         readerSweep.schedule(deadline: .now() + readerIdle / 2, repeating: readerIdle / 2, leeway: .milliseconds(100))
         readerSweep.setEventHandler { readers.closeIdle(idleFor: readerIdle, keep: 1) }
         readerSweep.resume()
