@@ -115,3 +115,5 @@ export function isoClock(iso) {
 export const nowSeconds = () => Date.now() / 1000;
 /** BatchStatus.terminal */
 export const FINISHED = new Set(['done', 'failed', 'stopped']);
+/** A job's status as shown (stalled, stopping: its telemetry's). */
+export const shownStatus = (j) => j.telemetry?.status || j.status;

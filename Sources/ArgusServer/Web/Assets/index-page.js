@@ -1,10 +1,10 @@
 // `/`: recent batches, running ones first (as argus-tui lists them), with their jobs. Polled every 15 s.
 import { $, el, mount, crumbs } from './dom.js';
 import { api, enc } from './api.js';
-import { age, isoSeconds, latestLoss, nowSeconds, DASH } from './format.js';
+import { age, isoSeconds, latestLoss, nowSeconds, shownStatus, DASH } from './format.js';
 
 const ACTIVE_FIRST = { running: 0, stalled: 1, stopping: 2 };
-const rank = (status) => ACTIVE_FIRST[status] ?? 9;
+const rank = (status, table = ACTIVE_FIRST) => table[status] ?? 9;
 const REFRESH_MS = 15000;
 /** Batches shown, and added per "Show older batches", up to MOST (each is polled). */
 const PAGE = 30;
@@ -85,15 +85,14 @@ function batchBlock(b, jobs) {
 }
 
 function jobRows(b, jobs) {
-  const status = (j) => j.telemetry?.status || j.status;
-  const r = (j) => JOB_RANK[status(j)] ?? 9;
+  const r = (j) => rank(shownStatus(j), JOB_RANK);
   const order = [...jobs].sort((x, y) => r(x) - r(y) || (y.end_time || '').localeCompare(x.end_time || ''));
   const rows = order.slice(0, JOBS_SHOWN).map((j) => el('li', { class: 'job', dataset: { id: j.id } },
-    statusCell('span', status(j)), ' ',
+    statusCell('span', shownStatus(j)), ' ',
     el('a', { href: `/jobs/${enc(b.id)}/${enc(j.id)}`, text: j.id, title: j.id }),
     el('span', { class: 'muted', text: `  ${j.model || ''}  epoch ${j.telemetry?.epoch ?? DASH}  loss ${latestLoss(j.telemetry, 'train_loss')} / ${latestLoss(j.telemetry, 'val_loss')}` })));
   const rest = order.slice(JOBS_SHOWN), n = {};
-  for (const j of rest) if (r(j) < 9) n[status(j)] = (n[status(j)] || 0) + 1;
+  for (const k of rest.filter((j) => r(j) < 9).map(shownStatus)) n[k] = (n[k] || 0) + 1;
   const note = Object.entries(n).map(([k, c]) => `${c} ${k}`).join(', ');
   if (rest.length) rows.push(el('li', { class: 'more' }, el('a', { href: `/batches/${enc(b.id)}`, text: `${rest.length} more job${rest.length === 1 ? '' : 's'}${note && ` (${note})`} on the batch page` })));
   return rows;

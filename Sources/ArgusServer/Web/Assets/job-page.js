@@ -9,7 +9,7 @@ import { ActionBar } from './actions.js';
 import { renderTelemetry } from './telemetry.js';
 import { banners, noticeFor, renderBanners } from './banners.js';
 import { renderEnv } from './env.js';
-import { FINISHED, isoSeconds, loss } from './format.js';
+import { FINISHED, isoSeconds, loss, shownStatus } from './format.js';
 
 
 /** Shows job `jobID` of `batchID` in `<main>`. With `jobs` (a share link) a switcher offers the batch's other jobs.
@@ -55,8 +55,7 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
   /** A finished job shown while another job of the batch runs: say so, with a way to it. */
   function renderElsewhere() {
     const box = $('job-elsewhere');
-    const statusOf = (j) => j.telemetry?.status || j.status;
-    const other = FINISHED.has(statusOf(s.job)) ? jobs.find((j) => j.id !== s.j && statusOf(j) === 'running') : null;
+    const other = FINISHED.has(shownStatus(s.job)) ? jobs.find((j) => j.id !== s.j && shownStatus(j) === 'running') : null;
     const key = other ? `${s.j}\n${other.id}` : '';
     if (box.dataset.key === key) return;
     box.dataset.key = key;
@@ -64,8 +63,8 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
     if (!other) { box.replaceChildren(); return; }
     const link = el('a', { href: `?job=${enc(other.id)}`, text: `show ${other.id}` });
     link.addEventListener('click', (ev) => { ev.preventDefault(); pick(other.id); });
-    const more = jobs.filter((j) => j.id !== s.j && statusOf(j) === 'running').length - 1;
-    const ended = statusOf(s.job) === 'done' ? 'finished' : statusOf(s.job);
+    const more = jobs.filter((j) => j.id !== s.j && shownStatus(j) === 'running').length - 1;
+    const ended = shownStatus(s.job) === 'done' ? 'finished' : shownStatus(s.job);
     box.replaceChildren(`This job ${ended}; job ${other.id} of the batch is still running${more > 0 ? ` (and ${more} more)` : ''}: `, link);
   }
 
@@ -85,7 +84,7 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
       select.replaceChildren(...jobs.map((j) => {
         const o = document.createElement('option');
         o.value = j.id;
-        o.textContent = clean(`${j.id} · ${j.telemetry?.status || j.status}`);
+        o.textContent = clean(`${j.id} · ${shownStatus(j)}`);
         return o;
       }));
     }

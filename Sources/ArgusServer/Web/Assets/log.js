@@ -5,7 +5,7 @@ import { api } from './api.js';
 import { isoClock } from './format.js';
 
 const PAGE = 200;
-/** Lines kept in the page while following; older ones come back by scrolling up. */
+/** Lines kept while following; older ones come back by scrolling up. */
 const MAX_LINES = 5000;
 /** Live lines are put on the page in batches at most this often (one layout and paint). */
 const FLUSH_MS = 250;
