@@ -1,8 +1,13 @@
-/// Text order with runs of digits compared as numbers, so `seed2` comes before `seed10`; case ignored. The one
-/// comparison of ids as a person reads them: the server's job lists (jobs that start together) and argus-tui's
-/// sort by a text column.
+/// Text order with runs of digits compared as numbers, so `seed2` comes before `seed10`; case ignored, then ids that
+/// read the same that way (`x07` and `x7`, `Run` and `run`) by their text, so that no two ids tie. The one comparison
+/// of ids as a person reads them: the server's job lists (jobs that start together) and argus-tui's sort by a text
+/// column.
 public enum NaturalOrder {
     public static func less(_ a: String, _ b: String) -> Bool {
+        readsBefore(a, b) || (!readsBefore(b, a) && a < b)
+    }
+
+    private static func readsBefore(_ a: String, _ b: String) -> Bool {
         let (x, y) = (Array(a.lowercased().unicodeScalars), Array(b.lowercased().unicodeScalars))
         var (i, j) = (0, 0)
         func isDigit(_ c: Unicode.Scalar) -> Bool { c.value >= 48 && c.value <= 57 }

@@ -88,11 +88,7 @@ struct JobRecord: Sendable {
     static func fetchAll(_ db: SQLConnection, batchID: String) throws -> [JobRecord] {
         try db.fetchAll("SELECT * FROM jobs WHERE batch_id = ?", [batchID])
             .map(JobRecord.init(row:))
-            .sorted { a, b in
-                if a.createdUs != b.createdUs { return a.createdUs < b.createdUs }
-                // Ids equal to the natural order (`x07`, `x7`; `Run`, `run`) go by their text, so the order is one.
-                return NaturalOrder.less(a.id, b.id) || (!NaturalOrder.less(b.id, a.id) && a.id < b.id)
-            }
+            .sorted { a, b in a.createdUs != b.createdUs ? a.createdUs < b.createdUs : NaturalOrder.less(a.id, b.id) }
     }
 
     func save(_ db: SQLConnection) throws {
