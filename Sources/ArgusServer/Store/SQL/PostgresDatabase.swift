@@ -534,9 +534,8 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
 /// Up to `max` sessions, created when first needed; a holder has one to itself until it releases it.
 final class SessionPool: Sendable {
     private struct State {
-        var idle: [PostgresSession] = []
-        /// When each of `idle` was released (uptime ns), in the same order.
-        var idleSince: [UInt64] = []
+        /// Each idle session with when it was released (uptime ns), the last released last.
+        var idle: [(session: PostgresSession, since: UInt64)] = []
         var created = 0
         var waiters: [@Sendable (PostgresSession) -> Void] = []
     }
@@ -559,9 +558,8 @@ final class SessionPool: Sendable {
         state.withLock { st in
             // One with a live connection first: a session whose connect failed (no slot left, say) goes back idle
             // without one, and taken first it would fail again while a working one waits under it.
-            if let i = st.idle.lastIndex(where: { $0.isConnected }) ?? st.idle.indices.last {
-                st.idleSince.remove(at: i)
-                return st.idle.remove(at: i)
+            if let i = st.idle.lastIndex(where: { $0.session.isConnected }) ?? st.idle.indices.last {
+                return st.idle.remove(at: i).session
             }
             if st.created < max {
                 st.created += 1
@@ -587,8 +585,7 @@ final class SessionPool: Sendable {
     func release(_ s: PostgresSession) {
         let waiter: (@Sendable (PostgresSession) -> Void)? = state.withLock { st in
             if st.waiters.isEmpty {
-                st.idle.append(s)
-                st.idleSince.append(DispatchTime.now().uptimeNanoseconds)
+                st.idle.append((s, DispatchTime.now().uptimeNanoseconds))
                 return nil
             }
             return st.waiters.removeFirst()
@@ -603,13 +600,13 @@ final class SessionPool: Sendable {
         let now = DispatchTime.now().uptimeNanoseconds
         let threshold = UInt64(Swift.max(0, idleFor) * 1e9)
         let closing = state.withLock { st in
-            // Released last is at the end: the first `count - keep` are the candidates, oldest first.
-            let candidates = st.idle.indices.dropLast(keep).filter { now - st.idleSince[$0] >= threshold }
-            let closing = candidates.map { st.idle[$0] }
-            for i in candidates.reversed() {
-                st.idle.remove(at: i)
-                st.idleSince.remove(at: i)
+            // Released last is at the end: the first `count - keep` may go.
+            var closing: [PostgresSession] = []
+            var staying: [(session: PostgresSession, since: UInt64)] = []
+            for (k, e) in st.idle.enumerated() {
+                if k < st.idle.count - keep && now - e.since >= threshold { closing.append(e.session) } else { staying.append(e) }
             }
+            st.idle = staying
             st.created -= closing.count
             return closing
         }
