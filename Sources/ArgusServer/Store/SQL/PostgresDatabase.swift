@@ -370,6 +370,15 @@ final class CloseWatch: Sendable {
 final class PendingStatement<T: Sendable>: Sendable {
     let done = DispatchSemaphore(value: 0)
     let result = Mutex<Result<T, any Error>?>(nil)
+
+    init() { PendingStatements.alive.add(1, ordering: .relaxed) }
+    deinit { PendingStatements.alive.subtract(1, ordering: .relaxed) }
+}
+
+/// How many statements' outcomes (each holding its rows) are alive in this process: those in flight, and any that
+/// something still holds after its statement returned. Tests check that the second kind stays none.
+enum PendingStatements {
+    static let alive = Atomic<Int>(0)
 }
 
 /// One connection's slot: its connection (opened lazily, dropped when broken) and the queue its transactions run on.
