@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import Synchronization
 import TestSupport
 import Testing
@@ -402,6 +403,72 @@ struct PostgresDatabaseTests {
         }
     }
 
+    @Test(
+        "a listener that cannot listen again re-reads every 2 s meanwhile (empty payloads), and logs the outage at its start, while it lasts and at its end"
+    )
+    func listenerLost() async throws {
+        let db = try TestPostgres.freshDatabase()
+        defer { db.drop() }
+        let admin = try #require(TestPostgres.adminURL)
+        let lines = Locked<[String]>([])
+        let logger = Logger(label: "test") { _ in CapturedLog(lines) }
+        let a = try PostgresDatabase(url: db.url)
+        defer { a.close() }
+        let got = Locked<[String]>([])
+        let l = PostgresListener(
+            channel: "chan", configuration: PostgresDatabase.configuration(a.configuration, role: "listen"),
+            logger: logger, relogEveryS: 1
+        ) { p in got.with { $0.append(p) } }
+        l.start()
+        defer { l.stop() }
+        try await eventually("listening") { got.value == [""] }
+        try await a.write { c in try c.execute("SELECT 1") }  // the writer's connection, opened before the door shuts
+        try TestPostgres.psql(admin, "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS false")
+        defer { _ = try? TestPostgres.psql(admin, "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS true") }
+        let killed = try await a.write { c in
+            try c.scalar(
+                Int.self,
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN \"chan\"'"
+            )
+        }
+        #expect(killed == 1)
+        // Before: silence until it could listen again (one warning, then nothing, and no re-read).
+        let start = Date()
+        try await eventually("re-reads while it cannot listen", timeout: 10) { got.value.count >= 5 }
+        #expect(got.value.allSatisfy { $0.isEmpty })
+        // Four re-reads after the first failure, each at most 2 s apart once the backoff has grown.
+        #expect(Date().timeIntervalSince(start) < 8)
+        try await eventually("logged again while it lasts", timeout: 10) {
+            lines.value.contains { $0.contains("LISTEN chan still failing after") }
+        }
+        let warned = lines.value.filter { $0.contains("LISTEN chan failed, retrying") }
+        #expect(warned.count == 1, "\(lines.value)")
+        #expect(warned.first?.contains("re-reads every 2 s") == true, "\(warned)")
+        try TestPostgres.psql(admin, "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS true")
+        try await eventually("listening again", timeout: 10) { lines.value.contains { $0.contains("listening on chan again after") } }
+        let before = got.value.count
+        try await a.write { c in try c.execute("SELECT pg_notify('chan', 'after')") }
+        try await eventually("delivered once it listens again") { got.value.last == "after" }
+        #expect(got.value.count == before + 1)
+    }
+
+    @Test("a reader PostgreSQL refuses to open (the database not accepting connections) reads on the writer's connection")
+    func readerRefused() async throws {
+        let db = try TestPostgres.freshDatabase()
+        defer { db.drop() }
+        let admin = try #require(TestPostgres.adminURL)
+        let a = try PostgresDatabase(url: db.url)
+        defer { a.close() }
+        try await a.write { c in
+            try c.execute("CREATE TABLE t(v INT)")
+            try c.execute("INSERT INTO t VALUES (7)")
+        }
+        try TestPostgres.psql(admin, "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS false")
+        defer { _ = try? TestPostgres.psql(admin, "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS true") }
+        // Before: 503, "Cannot connect to PostgreSQL …: database … is not currently accepting connections".
+        #expect(try await a.read { c in try c.scalar(Int.self, "SELECT v FROM t") } == 7)
+    }
+
     @Test("a killed connection is replaced: the write it broke fails as unavailable, the next write works")
     func killedConnection() async throws {
         try await TestPostgres.withDatabase { url in
@@ -622,4 +689,17 @@ struct PostgresBench {
             print("\n| PostgreSQL primitive | latency | rate |\n" + rows.joined(separator: "\n"))
         }
     }
+}
+
+/// Keeps each log line's level and message, for tests that read what the server logged.
+struct CapturedLog: LogHandler {
+    let lines: PostgresDatabaseTests.Locked<[String]>
+    init(_ lines: PostgresDatabaseTests.Locked<[String]>) { self.lines = lines }
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) { lines.with { $0.append("\(event.level) \(event.message)") } }
 }

@@ -223,6 +223,46 @@ struct ReplicaTests {
     }
 
     @Test(
+        "a replica that cannot LISTEN again still streams what another replica stores, within seconds; it logs the outage and its end"
+    )
+    func listenLost() throws {
+        let rs = try Self.replicas(2)
+        let (a, b) = (rs[0], rs[1])
+        let token = try a.token()
+        let cb = b.client(token)
+        try cb.mustPost(Ev.make("batch_start", batch: "q"))
+        let onA = SSECollector(url: a.url + APIPath.sse([.batch("q")]), token: token, lastEventID: "0")
+        defer { onA.stop() }
+        try onA.wait("batch_start") { $0.contains { $0.type == "batch_start" } }
+        // Nothing new may connect to the database, and both replicas' LISTEN connections are cut; the connections
+        // the replicas read and write on stay.
+        let url = try #require(a.databaseURL)
+        let name = String(url.split(separator: "/").last!.split(separator: "?")[0])
+        let admin = try #require(TestPostgres.adminURL)
+        try TestPostgres.psql(admin, "ALTER DATABASE \(name) ALLOW_CONNECTIONS false")
+        defer { _ = try? TestPostgres.psql(admin, "ALTER DATABASE \(name) ALLOW_CONNECTIONS true") }
+        let cut = try TestPostgres.psql(
+            admin,
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '\(name)' AND application_name = 'argus-server listen'"
+        )
+        #expect(cut == "4", "two LISTEN connections per replica: \(cut)")
+        // Before, replica A heard of B's commits only by NOTIFY: its stream stayed silent until it could listen again.
+        try cb.mustPost(Ev.make("log_line", batch: "q", job: "j", data: ["line": "while deaf"]))
+        let sent = Date()
+        try onA.wait(timeout: 10, "B's line on A's stream") { $0.contains { $0.data.contains("while deaf") } }
+        #expect(Date().timeIntervalSince(sent) < 5, "\(Date().timeIntervalSince(sent)) s")
+        #expect(a.log.contains("LISTEN argus_events failed, retrying; until it is back this replica re-reads every 2 s"), "\(a.log)")
+        try TestPostgres.psql(admin, "ALTER DATABASE \(name) ALLOW_CONNECTIONS true")
+        let back = Date()
+        while !a.log.contains("listening on argus_events again after"), Date().timeIntervalSince(back) < 10 { usleep(50_000) }
+        #expect(a.log.contains("listening on argus_events again after"), "\(a.log)")
+        try cb.mustPost(Ev.make("log_line", batch: "q", job: "j", data: ["line": "heard again"]))
+        try onA.wait("B's next line") { $0.contains { $0.data.contains("heard again") } }
+        let ids = Self.ids(onA)
+        #expect(ids == ids.sorted() && Set(ids).count == ids.count, "in order, once each: \(ids)")
+    }
+
+    @Test(
         "PostgreSQL unreachable: writes and reads get 503 with Retry-After and one sentence, /health says so; all works again when it is back, and the runs it could not hear are not called stalled for it"
     )
     func databaseGone() throws {

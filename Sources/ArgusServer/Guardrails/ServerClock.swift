@@ -23,3 +23,8 @@ public final class ManualClock: Sendable {
 
     public var clock: ServerClock { ServerClock { [self] in self.nowUs } }
 }
+
+extension ContinuousClock.Instant {
+    /// Whole seconds from this instant to now: how long an outage has lasted, in the logs.
+    var secondsAgo: Int { Int((ContinuousClock.now - self).components.seconds) }
+}

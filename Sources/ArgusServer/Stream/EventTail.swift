@@ -17,6 +17,8 @@ actor EventTail {
     private var actionStates: [String: String] = [:]
     private var reading = false
     private var again = false
+    /// When reads began to fail and when that was last logged (nil: the last read worked).
+    private var failing: (since: ContinuousClock.Instant, logged: ContinuousClock.Instant)?
     private let pageSize = 2000
 
     init(store: ArgusStore, startAfter: Int64, logger: Logger, publish: @escaping @Sendable ([StoredEvent]) -> Void) {
@@ -48,9 +50,23 @@ actor EventTail {
                     publish(events)
                     if events.count < pageSize { break }
                 }
+                if let f = failing {
+                    logger.info("Reading new events for streaming again after \(f.since.secondsAgo) s.")
+                    failing = nil
+                }
             } catch {
-                // The next commit or NOTIFY (or the reconnect that follows a lost connection) reads again.
-                logger.warning("Could not read new events for streaming: \(error)")
+                // The next commit or NOTIFY (or the listener's re-read while it cannot listen) reads again. Logged
+                // when it starts and once a minute while it lasts, not at each of those tries.
+                if let f = failing {
+                    if f.logged.secondsAgo >= 60 {
+                        logger.warning(
+                            "Still cannot read new events for streaming (\(f.since.secondsAgo) s): \(error)")
+                        failing = (f.since, .now)
+                    }
+                } else {
+                    logger.warning("Could not read new events for streaming: \(error)")
+                    failing = (.now, .now)
+                }
             }
         } while again
     }

@@ -118,10 +118,10 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
         do {
             return try await run(readers, write: false, body)
-        } catch let e as PostgresUnavailable where e.sqlState == Self.noSlotLeft {
-            // No slot for a reader: the read runs on the writer's connection, in a read-only transaction (a write's
-            // checks read too, and the writer may hold the one slot this replica has). Slower beside writes, but
-            // answered.
+        } catch let e as PostgresUnavailable where e.sqlState != nil {
+            // PostgreSQL answered but refused a reader (no slot left; the database not accepting new connections):
+            // the read runs on the writer's connection, in a read-only transaction (a write's checks read too, and the
+            // writer may hold the one slot this replica has). Slower beside writes, but answered.
             return try await run(writers, write: false, body)
         }
     }
@@ -639,10 +639,14 @@ private final class Handoff: @unchecked Sendable {
 
 /// A LISTEN on its own connection, reopened (with backoff) when it breaks; see `PostgresDatabase.listen`. Runs on a
 /// thread of its own, so that it needs neither a free thread of the Swift concurrency pool nor a NIO event loop.
+/// While it cannot listen, each failed attempt (at most `PostgresListener.maxBackoffS` apart) calls `onNotify("")`
+/// as a reconnect would: the caller re-reads, so what other replicas commit still arrives, a little late, instead
+/// of not at all. The outage is logged when it starts, every `relogEveryS` while it lasts, and when it ends.
 final class PostgresListener: Sendable {
     let channel: String
     private let configuration: PostgresConnection.Configuration
     private let logger: Logger
+    private let relogEveryS: Int
     private let onNotify: @Sendable (String) -> Void
     /// The database's `freeSlots`: tried once when PostgreSQL has no slot left for this connection.
     private let freeSlots: @Sendable () -> Bool
@@ -652,10 +656,11 @@ final class PostgresListener: Sendable {
     private let state = Mutex<(stopped: Bool, connection: PostgresConnection?)>((false, nil))
 
     init(
-        channel: String, configuration: PostgresConnection.Configuration, logger: Logger,
+        channel: String, configuration: PostgresConnection.Configuration, logger: Logger, relogEveryS: Int = 60,
         freeSlots: @escaping @Sendable () -> Bool = { false }, onNotify: @escaping @Sendable (String) -> Void
     ) {
         self.freeSlots = freeSlots
+        self.relogEveryS = relogEveryS
         self.channel = channel
         self.configuration = configuration
         self.logger = logger
@@ -695,10 +700,15 @@ final class PostgresListener: Sendable {
         }
     }
 
+    /// The longest wait between two attempts to listen again (and so between two re-reads while it cannot).
+    static let maxBackoffS = 2.0
+
     private func loop() {
         var backoff = 0.05
         var failures = 0
         var freed = false
+        var lostSince = ContinuousClock.now
+        var loggedAt = ContinuousClock.now
         while !stopped {
             do {
                 let c = try PostgresConnection.connect(
@@ -718,7 +728,10 @@ final class PostgresListener: Sendable {
                 let listening: EventLoopFuture<PostgresQueryResult> = c.query(
                     PostgresQuery(unsafeSQL: "LISTEN \(quoted)"), logger: logger)
                 _ = try PostgresDatabase.wait(for: listening, watch: CloseWatch(c))
-                if failures > 0 { logger.info("listening on \(channel) again") }
+                if failures > 0 {
+                    logger.info(
+                        "listening on \(channel) again after \(lostSince.secondsAgo) s (\(failures) failed attempts)")
+                }
                 backoff = 0.05
                 failures = 0
                 freed = false
@@ -731,14 +744,26 @@ final class PostgresListener: Sendable {
                     continue
                 }
                 failures += 1
-                if failures == 1 && !stopped {
-                    logger.warning("LISTEN \(channel) failed, retrying: \(PostgresDatabase.reason(error))")
+                if stopped { return }
+                if failures == 1 {
+                    lostSince = .now
+                    loggedAt = .now
+                    logger.warning(
+                        "LISTEN \(channel) failed, retrying; until it is back this replica re-reads every \(Int(Self.maxBackoffS)) s instead of being told: \(PostgresDatabase.reason(error))"
+                    )
+                } else if loggedAt.secondsAgo >= relogEveryS {
+                    loggedAt = .now
+                    logger.warning(
+                        "LISTEN \(channel) still failing after \(lostSince.secondsAgo) s (\(failures) attempts): \(PostgresDatabase.reason(error))"
+                    )
                 }
+                // Not told of other replicas' commits meanwhile: the caller re-reads now, as after a reconnect.
+                deliver("")
             }
             state.withLock { $0.connection = nil }
             if stopped { return }
             _ = wake.wait(timeout: .now() + backoff)
-            backoff = min(backoff * 2, 2)
+            backoff = min(backoff * 2, Self.maxBackoffS)
         }
     }
 }
