@@ -36,7 +36,9 @@ struct DurabilityTests {
         let s = try TestServer()
         let token = try s.token()
         let load = Ingesters(url: s.url, token: token, clients: 4, batch: "crash")
-        Thread.sleep(forTimeInterval: 1.5)
+        // Killed mid-ingest once enough is acknowledged (a fixed pause saw too few on a loaded machine).
+        let started = Date()
+        while load.acknowledged.count <= 60, Date().timeIntervalSince(started) < 30 { usleep(20_000) }
         kill(s.process.processIdentifier, SIGKILL)
         s.process.waitUntilExit()
         load.stop()
@@ -69,7 +71,8 @@ struct DurabilityTests {
         let streams = (0..<3).map { _ in SSECollector(url: s.url + APIPath.sse([.batch("term")]), token: token) }
         for st in streams { try st.waitUntilConnected() }
         let load = Ingesters(url: s.url, token: token, clients: 3, batch: "term")
-        Thread.sleep(forTimeInterval: 1)
+        let started = Date()
+        while load.acknowledged.count <= 30, Date().timeIntervalSince(started) < 30 { usleep(20_000) }
         let t0 = Date()
         s.process.terminate()
         s.process.waitUntilExit()
