@@ -327,6 +327,50 @@ struct ReplicaTests {
     }
 
     @Test(
+        "PostgreSQL stops answering (a network cut with no reset): /health says so within seconds, /metrics still answers with argus_database_up 0, live streams end; all is back when it answers"
+    )
+    func databaseSilent() throws {
+        let db = try TestPostgres.freshDatabase()
+        defer { db.drop() }
+        let pgPort = try #require(db.url.firstMatch(of: #/@127\.0\.0\.1:(\d+)//#).flatMap { Int($0.1) })
+        let relay = try TCPRelay(toPort: pgPort)
+        defer { relay.stop() }
+        let s = try TestServer(replicaOf: db.url.replacingOccurrences(of: ":\(pgPort)/", with: ":\(relay.port)/"))
+        let token = try s.token()
+        try s.client(token).mustPost(Ev.make("batch_start", batch: "h"))
+        let live = SSECollector(url: s.url + APIPath.sse([.batch("h")]), token: token, lastEventID: "0")
+        defer { live.stop() }
+        try live.wait("batch_start") { $0.contains { $0.type == "batch_start" } }
+        let probe = s.client(nil)
+        #expect(try probe.get("/health").status == 200)
+        relay.freeze()
+        defer { relay.thaw() }
+        Thread.sleep(forTimeInterval: 1.2)  // past the second in which a recent answer stands for the database
+        // Before: each of these waited for the database, as long as it stayed silent (here, the client's 30 s).
+        for _ in 0..<2 {
+            let asked = Date()
+            let h = try probe.get("/health")
+            #expect(Date().timeIntervalSince(asked) < 8, "/health took \(Date().timeIntervalSince(asked)) s")
+            #expect(h.status == 503 && h.detail == "The database does not answer: no reply within 5 s.", "\(h.status) \(h.text)")
+        }
+        let asked = Date()
+        let m = try probe.get("/metrics")
+        #expect(Date().timeIntervalSince(asked) < 8, "/metrics took \(Date().timeIntervalSince(asked)) s")
+        #expect(m.status == 200 && m.text.contains("\nargus_database_up 0"), "\(m.status) \(m.text.prefix(300))")
+        #expect(m.text.contains("argus_events_ingested_total"))
+        // The watchdog's look finds it silent too: the live stream ends rather than read as live.
+        let ending = Date()
+        while live.ended == nil, Date().timeIntervalSince(ending) < 10 { usleep(50_000) }
+        #expect(live.ended != nil, "the stream stayed open while the database said nothing")
+        relay.thaw()
+        let back = Date()
+        while try probe.get("/health").status != 200, Date().timeIntervalSince(back) < 15 { usleep(200_000) }
+        #expect(try probe.get("/health").status == 200)
+        #expect(try probe.get("/metrics").text.contains("\nargus_database_up 1"))
+        try s.client(token).mustPost(Ev.make("log_line", batch: "h", job: "j", data: ["line": "back"]))
+    }
+
+    @Test(
         "max_connections too short for a replica: its idle readers give back their slots to the writer, so a write is stored, not answered 503 for good"
     )
     func writerBeforeReaders() throws {

@@ -16,8 +16,10 @@ struct MetricsController {
             m.sseSubscribers.record(services.hub.subscriberCount)
             m.openConnections.record(services.connections.count)
             // The database away (PostgreSQL down, say) is when a scrape matters most: what the server holds is
-            // answered all the same, the figures read from the database as last read, and argus_database_up 0.
+            // answered all the same, the figures read from the database as last read, and argus_database_up 0; a
+            // database that hangs is given `ArgusStore.pingWaitS`, within a scraper's usual 10 s timeout.
             do {
+                try await services.store.ping()
                 m.databaseBytes.record(try await services.store.databaseBytes())
                 m.agentCommands(try await services.store.agentCommandCounts())
                 m.databaseUp.record(1)

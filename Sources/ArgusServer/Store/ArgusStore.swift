@@ -40,6 +40,10 @@ public final class ArgusStore: Sendable {
     /// When the database last answered a write or `ping()` (monotonic nanoseconds), so that `/health` asks it at most
     /// once a second while it answers.
     let answeredAtNs = Atomic<UInt64>(0)
+    /// The `ping()` read under way, shared by every caller while it waits (`ping`).
+    let pingInFlight = Mutex<Task<Void, any Error>?>(nil)
+    /// How long `ping()` waits for the database's answer before it says the database is silent.
+    static let pingWaitS = 5.0
     let logger = Logger(label: "argus-server")
 
     /// Opens (creating if needed) the data dir and `argus.sqlite`, and migrates it. With `backgroundCheckpoints`

@@ -59,13 +59,47 @@ extension ArgusStore {
         return b
     }
 
-    /// Whether the database answers (`GET /health`): one trivial read, unless a write or a read like this one
-    /// succeeded less than a second ago (a load balancer polling `/health` should not add a read of its own each time).
+    /// Whether the database answers (`GET /health`, `/metrics`, the watchdog): one trivial read, unless a write or a
+    /// read like this one succeeded less than a second ago (a load balancer polling `/health` should not add a read of
+    /// its own each time). Throws `DatabaseSilent` after `pingWaitS` without an answer: a PostgreSQL that hangs, or a
+    /// network cut that sends no reset, would otherwise hold each caller until TCP gives up, minutes later. One read
+    /// at a time: while it waits, later callers wait on the same one (each at most `pingWaitS`), so a hung database
+    /// does not collect a read per probe.
     func ping() async throws {
         let now = DispatchTime.now().uptimeNanoseconds
         if now &- answeredAtNs.load(ordering: .relaxed) < 1_000_000_000 { return }
-        _ = try await database.read { db in try db.scalar(Int.self, "SELECT 1") }
-        answeredAtNs.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+        let read = pingInFlight.withLock { current in
+            if let current { return current }
+            let t = Task { [self] in
+                defer { pingInFlight.withLock { $0 = nil } }
+                _ = try await database.read { db in try db.scalar(Int.self, "SELECT 1") }
+                answeredAtNs.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+            }
+            current = t
+            return t
+        }
+        try await Self.outcome(of: read, within: Self.pingWaitS)
+    }
+
+    /// `task`'s outcome, or `DatabaseSilent` when `seconds` pass first (the task runs on).
+    static func outcome(of task: Task<Void, any Error>, within seconds: Double) async throws {
+        final class Waiting: Sendable {
+            let c = Mutex<CheckedContinuation<Void, any Error>?>(nil)
+            func resume(with r: Result<Void, any Error>) { c.withLock { $0.take() }?.resume(with: r) }
+        }
+        let waiting = Waiting()
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            waiting.c.withLock { $0 = c }
+            let timer = Task {
+                try await Task.sleep(for: .seconds(seconds))
+                waiting.resume(with: .failure(DatabaseSilent(waitedS: seconds)))
+            }
+            Task {
+                let r = await task.result
+                timer.cancel()
+                waiting.resume(with: r)
+            }
+        }
     }
 
     func batch(_ id: String, scope: ReadScope) async throws -> BatchRecord? {

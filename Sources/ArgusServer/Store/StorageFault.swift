@@ -276,3 +276,10 @@ final class WriteHealth: Sendable {
         }
     }
 }
+
+/// The database gave no answer to `ArgusStore.ping()` in time: a PostgreSQL that hangs, or a network cut that sends
+/// no reset.
+struct DatabaseSilent: Error, CustomStringConvertible {
+    let waitedS: Double
+    var description: String { "no reply within \(Int(waitedS)) s" }
+}
