@@ -245,8 +245,8 @@ struct LogPaneTests {
         #expect(hints.contains("←→ long lines") && hints.contains("/ search"))
         _ = Update.apply(&s, .key(.char("?")))
         let help = ScreenView.render(s).text
-        #expect(help.contains("→       scroll long log lines right (read past the edge) (job screen)"))
-        #expect(help.contains("←       scroll log lines back left (job screen)"))
+        #expect(help.contains("→       scroll long log lines right (read past the edge)"))
+        #expect(help.contains("←       scroll log lines back left"))
         var ascii = Self.fullTail()
         ascii.glyphs = .ascii
         #expect(ScreenView.render(ascii).row(39).contains("left/right long lines"))

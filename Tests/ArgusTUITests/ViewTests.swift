@@ -451,12 +451,17 @@ struct ViewTests {
         #expect(row.map { TextWidth.of(String($0)) } == 80)
     }
 
-    @Test("the help overlay lists every key binding from the dispatch table")
+    @Test("the help overlay lists the keys of the screen it is opened on, from the dispatch table, and only those")
     func helpOverlay() {
         var s = Fixture.state(Fixture.view())
+        s.height = 60
         _ = Update.apply(&s, .key(.char("?")))
         let text = ScreenView.render(s).text
-        for b in KeyBindings.all { #expect(text.contains(b.label), "missing \(b.label)") }
+        #expect(text.contains(" keys on the job screen "))
+        for b in KeyBindings.all {
+            let acts = KeyBindings.applies(b.context, on: .job)
+            #expect(text.contains(b.help) == acts, "\(b.label): \(b.help)")
+        }
         _ = Update.apply(&s, .key(.char("x")))
         #expect(!ScreenView.render(s).text.contains("key closes"))
         // A read-only view lists no key it refuses, and every other.
@@ -465,9 +470,19 @@ struct ViewTests {
         readOnly.height = 60
         _ = Update.apply(&readOnly, .key(.char("?")))
         let listed = ScreenView.render(readOnly).text
-        for b in KeyBindings.all {
+        for b in KeyBindings.all where KeyBindings.applies(b.context, on: .job) {
             #expect(listed.contains(b.help) != b.command.actsOnTheRun, "\(b.label): \(b.help)")
         }
+        // The picker: its own keys (the list's filter, sort, marks), none of the job screen's (Stop, the log's search).
+        var picker = AppState(screen: .batches)
+        picker.width = 120
+        picker.height = 60
+        _ = Update.apply(&picker, .key(.char("?")))
+        let keys = ScreenView.render(picker).text
+        #expect(keys.contains(" keys on the picker ") && keys.contains("filter the list as you type"))
+        #expect(keys.contains("mark the job for comparing") && keys.contains("this help"))
+        #expect(!keys.contains("Stop the batch") && !keys.contains("search the job's whole log"), "\(keys)")
+        #expect(!keys.contains("EMA smoothing"))
     }
 
     @Test("the batch picker lists running batches first, coloured by status")

@@ -95,6 +95,16 @@ public enum Screen: Equatable, Sendable {
     case job
     /// The marked jobs' curves overlaid (`AppState.compare`).
     case compare
+
+    /// What the `?` overlay's title calls it ("keys on the job screen").
+    var name: String {
+        switch self {
+        case .batches: return "the picker"
+        case .jobs: return "the batch screen"
+        case .job: return "the job screen"
+        case .compare: return "the compare overlay"
+        }
+    }
 }
 
 public struct BatchRow: Equatable, Sendable {

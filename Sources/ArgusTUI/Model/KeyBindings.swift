@@ -136,11 +136,14 @@ public enum KeyBindings {
         KeyBinding(keys: [.char("o")], label: "o", help: "open the batch a rerun started as", context: .job, command: .openRerun),
     ]
 
-    /// The bindings the `?` overlay lists: a read-only view (a share link, `--readonly`) leaves out the keys that
-    /// act on the run or share it, which it refuses.
+    /// The bindings the `?` overlay lists on `screen`: those that act there. A read-only view (a share link,
+    /// `--readonly`) leaves out the keys that act on the run or share it, which it refuses.
     /// A share link's view (`pinned`) leaves out opening a rerun's batch too: the link shows its one batch.
-    static func shown(readOnly: Bool, pinned: Bool = false) -> [KeyBinding] {
-        all.filter { !(readOnly && $0.command.actsOnTheRun) && !(pinned && $0.command == .openRerun) }
+    static func shown(on screen: Screen, readOnly: Bool, pinned: Bool = false) -> [KeyBinding] {
+        all.filter {
+            applies($0.context, on: screen) && !(readOnly && $0.command.actsOnTheRun)
+                && !(pinned && $0.command == .openRerun)
+        }
     }
 
     static func lookup(_ key: Key, on screen: Screen) -> KeyBinding? {

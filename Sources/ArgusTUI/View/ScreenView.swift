@@ -698,9 +698,8 @@ public enum ScreenView {
     /// The keys list as the overlay shows it at this width: each key's help wrapped under its own column (a row that
     /// goes on from the one before has no key), so nothing is cut off at the box's edge.
     static func helpLines(_ s: AppState) -> (rows: [(key: String, text: String)], keyWidth: Int, boxWidth: Int) {
-        let bindings = KeyBindings.shown(readOnly: s.readOnly, pinned: s.pinnedBatch != nil).map { b -> (String, String) in
-            let ctx = b.context == .job ? " (job screen)" : (b.context == .lists ? " (lists)" : "")
-            return (b.label, b.help + ctx)
+        let bindings = KeyBindings.shown(on: s.screen, readOnly: s.readOnly, pinned: s.pinnedBatch != nil).map {
+            ($0.label, $0.help)
         }
         let keyW = (bindings.map { TextWidth.of($0.0) }.max() ?? 0) + 2
         let w = min(s.width - 4, 2 + keyW + (bindings.map { TextWidth.of($0.1) }.max() ?? 20) + 2)
@@ -717,7 +716,7 @@ public enum ScreenView {
         let visible = helpVisibleRows(s, rows: rows.count)
         let h = visible + 4
         let box = Rect(x: (s.width - w) / 2, y: max(1, (s.height - h) / 2), width: w, height: h)
-        frame(s, box, title: " keys ", into: &g)
+        frame(s, box, title: " keys on \(s.screen.name) ", into: &g)
         let top = max(0, min(s.helpScroll, rows.count - visible))
         for (i, row) in rows.dropFirst(top).prefix(visible).enumerated() {
             g.put(box.x + 2, box.y + 2 + i, row.key, Style(fg: .cyan, bold: true))
