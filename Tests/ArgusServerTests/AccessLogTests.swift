@@ -4,7 +4,7 @@ import Testing
 
 /// The server's log handler (`LineLogHandler`): swift-log's line format, one whole line per request even when
 /// requests end at the same time on several threads.
-@Suite("Access log", .ownThread)
+@Suite("Access log", .enabled(if: TestBackend.firstPass), .ownThread)
 struct AccessLogTests {
     @Test("one line per request: local time, level, label, request id, method, path, status, duration; none interleaved")
     func linePerRequest() throws {

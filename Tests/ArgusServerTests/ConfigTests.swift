@@ -3,7 +3,7 @@ import Foundation
 import TestSupport
 import Testing
 
-@Suite("Configuration", .ownThread)
+@Suite("Configuration", .enabled(if: TestBackend.firstPass), .ownThread)
 struct ConfigTests {
     static let numeric = [
         "ARGUS_IDLE_JOB_THRESHOLD_MIN", "ARGUS_STALL_TIMEOUT_MIN", "ARGUS_WATCHDOG_INTERVAL_S", "ARGUS_AGENT_ONLINE_S",

@@ -6,7 +6,7 @@ import Testing
 /// Every seed of the fuzz corpus and every input the fuzzers found (Tests/Fuzz/regressions, see scripts/fuzz.sh)
 /// through the same targets libFuzzer runs: each is answered with a value or a 4xx sentence and keeps every
 /// property the target checks. An input that once trapped crashes this test if the fix is undone.
-@Suite("Fuzz corpus and regressions", .ownThread)
+@Suite("Fuzz corpus and regressions", .enabled(if: TestBackend.firstPass), .ownThread)
 struct FuzzRegressionTests {
     @Test("each seed and each saved finding passes its fuzz target", arguments: FuzzTarget.allCases)
     func replay(_ target: FuzzTarget) throws {

@@ -9,7 +9,7 @@ import Testing
 
 /// The OpenAPI 3.1 document (Sources/ArgusServer/OpenAPI/openapi.json, written by scripts/openapi.py): it names
 /// exactly the router's routes, the server serves it as it is, and a live server keeps to it under schemathesis.
-@Suite("OpenAPI document", .ownThread)
+@Suite("OpenAPI document", .enabled(if: TestBackend.firstPass), .ownThread)
 struct OpenAPITests {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()

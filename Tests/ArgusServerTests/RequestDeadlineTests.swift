@@ -11,7 +11,7 @@ import Testing
 
 /// No client holds a connection by sending slowly; oversized bodies are refused before they are read; the number of
 /// connections is capped. Streams and long-polls, which are slow by design, are never cut.
-@Suite("Request deadlines and limits", .ownThread)
+@Suite("Request deadlines and limits", .enabled(if: TestBackend.firstPass), .ownThread)
 struct RequestDeadlineTests {
     static let fast = ["ARGUS_HEADER_TIMEOUT_S": "1", "ARGUS_BODY_TIMEOUT_S": "1", "ARGUS_MAX_BODY_MB": "1"]
 
@@ -338,7 +338,7 @@ struct RequestDeadlineTests {
     }
 }
 
-@Suite("Request limit settings", .ownThread)
+@Suite("Request limit settings", .enabled(if: TestBackend.firstPass), .ownThread)
 struct RequestLimitConfigTests {
     @Test("timeouts and the connection cap have defaults, parse strictly and are listed for `serve --help`")
     func parsing() throws {

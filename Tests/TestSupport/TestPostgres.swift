@@ -8,10 +8,6 @@ public enum TestPostgres {
     /// The cluster's admin URL (postgres://argus:PASS@127.0.0.1:PORT/postgres), when set.
     public static var adminURL: String? { environment["ARGUS_TEST_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 } }
 
-    /// Whether PostgreSQL tests run: always under CI (where a missing cluster fails them), locally only when the URL
-    /// is set. Use as `@Suite(.enabled(if: TestPostgres.enabled))`.
-    public static var enabled: Bool { adminURL != nil || environment["CI"] == "true" }
-
     /// A new empty database `argus_t_<random>` on the test cluster. Drop it with `drop()`, or use `withDatabase`.
     public static func freshDatabase() throws -> TestDatabase {
         guard let admin = adminURL else {

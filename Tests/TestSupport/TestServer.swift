@@ -156,6 +156,10 @@ public enum TestBackend {
     public static var isPostgres: Bool { ProcessInfo.processInfo.environment["ARGUS_TEST_BACKEND"] == "postgres" }
     /// For tests about SQLite itself (its file, its pragmas, its disk faults): `@Test(.enabled(if: TestBackend.sqlite))`.
     public static var sqlite: Bool { !isPostgres }
+    /// For suites whose code does not depend on the backend (the HTTP layer's limits and timeouts, configuration,
+    /// parsing, the OpenAPI document): they run in the first pass (SQLite) only, since the PostgreSQL pass
+    /// (scripts/test.sh) would run the very same code again. `@Suite(.enabled(if: TestBackend.firstPass))`.
+    public static var firstPass: Bool { !isPostgres }
 
     /// The database of a server whose data dir is `dir`: none on SQLite; on PostgreSQL a fresh one, remembered in the
     /// data dir so that a server restarted on the same dir finds the same database.

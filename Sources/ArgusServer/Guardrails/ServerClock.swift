@@ -28,3 +28,9 @@ extension ContinuousClock.Instant {
     /// Whole seconds from this instant to now: how long an outage has lasted, in the logs.
     var secondsAgo: Int { Int((ContinuousClock.now - self).components.seconds) }
 }
+
+/// A failure that lasts (a lost LISTEN, the stream tail's reads) is logged when it starts, again every `everyS` while
+/// it lasts, and when it ends: not at each retry.
+enum LastingFailureLog {
+    static let everyS = 60
+}

@@ -56,9 +56,9 @@ actor EventTail {
                 }
             } catch {
                 // The next commit or NOTIFY (or the listener's re-read while it cannot listen) reads again. Logged
-                // when it starts and once a minute while it lasts, not at each of those tries.
+                // as `LastingFailureLog` says, not at each of those tries.
                 if let f = failing {
-                    if f.logged.secondsAgo >= 60 {
+                    if f.logged.secondsAgo >= LastingFailureLog.everyS {
                         logger.warning(
                             "Still cannot read new events for streaming (\(f.since.secondsAgo) s): \(error)")
                         failing = (f.since, .now)

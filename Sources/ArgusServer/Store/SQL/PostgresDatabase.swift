@@ -656,7 +656,7 @@ final class PostgresListener: Sendable {
     private let state = Mutex<(stopped: Bool, connection: PostgresConnection?)>((false, nil))
 
     init(
-        channel: String, configuration: PostgresConnection.Configuration, logger: Logger, relogEveryS: Int = 60,
+        channel: String, configuration: PostgresConnection.Configuration, logger: Logger, relogEveryS: Int = LastingFailureLog.everyS,
         freeSlots: @escaping @Sendable () -> Bool = { false }, onNotify: @escaping @Sendable (String) -> Void
     ) {
         self.freeSlots = freeSlots
