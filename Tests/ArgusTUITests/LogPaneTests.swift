@@ -166,6 +166,12 @@ struct LogPaneTests {
         #expect(s.logShift == 31)
         p = Self.pane(s)
         #expect(p.title == "LOG  (following)  ← from column 32")
+        // In ASCII the keys are named: a drawn '<' or '>' would read as the sort keys.
+        var ascii = s
+        ascii.glyphs = .ascii
+        #expect(Self.pane(ascii).title == "LOG  (following)  Left: from column 32")
+        ascii.logShift = 0
+        #expect(Self.pane(ascii).title == "LOG  (following)  Right reads long lines")
         #expect(p.body.contains("09:00:00 INFO     ‹w005 w006 w007 w008 w009 w010 w011 w012 w013 w014 w015 w016 ›"))
         #expect(p.body.contains("09:00:00 INFO     ‹"), "a short line shows only that it was scrolled")
         for _ in 0..<9 { _ = Update.apply(&s, .key(.right)) }

@@ -202,7 +202,7 @@ struct ScreenLayoutTests {
             _ = Update.apply(&s, .key(.pageDown))
             seen += ScreenView.render(s).text
         }
-        let here = KeyBindings.all.filter { KeyBindings.applies($0.context, on: .job) }
+        let here = KeyBindings.shown(on: .job, readOnly: false)
         for b in here { #expect(seen.contains(String(b.help.prefix(40))), "never shown: \(b.help)") }
         #expect(seen.contains("open the batch a rerun started as") && seen.contains("choose chart series from a list"))
         // A help text too long for the box at 80 columns goes on in the next row, under its own column; none is cut.

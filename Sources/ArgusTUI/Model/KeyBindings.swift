@@ -25,15 +25,39 @@ extension Command {
     }
 }
 
-/// Where a binding applies: `charts` on the job screen and the compare overlay alike.
-public enum KeyContext: Sendable { case everywhere, lists, job, charts }
+/// The screens a binding acts on: `lists` are the picker and the batch screen, `charts` the job screen and the
+/// compare overlay.
+public struct KeyContext: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    public static let picker = KeyContext(rawValue: 1)
+    public static let batch = KeyContext(rawValue: 2)
+    public static let job = KeyContext(rawValue: 4)
+    public static let compare = KeyContext(rawValue: 8)
+    public static let lists: KeyContext = [.picker, .batch]
+    public static let charts: KeyContext = [.job, .compare]
+    public static let everywhere: KeyContext = [.picker, .batch, .job, .compare]
+
+    static func of(_ screen: Screen) -> KeyContext {
+        switch screen {
+        case .batches: return .picker
+        case .jobs: return .batch
+        case .job: return .job
+        case .compare: return .compare
+        }
+    }
+}
 
 public struct KeyBinding: Sendable {
     public var keys: [Key]
     public var label: String
+    /// What it does, in the words of the screens it is listed on (`listed`).
     public var help: String
     public var context: KeyContext
     public var command: Command
+    /// Where the `?` overlay lists it, when that is not everywhere it acts: sorting and marks act on the picker
+    /// only to say that they are the batch screen's.
+    public var listed: KeyContext? = nil
 }
 
 /// The one table that both dispatches keys and generates the `?` overlay; the first binding that matches wins.
@@ -54,27 +78,41 @@ public enum KeyBindings {
         KeyBinding(
             keys: [.left], label: "←", help: "scroll log lines back left", context: .job, command: .scrollLeft),
         KeyBinding(
-            keys: [.escape, .left], label: "Esc", help: "back / close (← too, in lists)", context: .everywhere,
+            keys: [.escape, .left], label: "Esc", help: "clear the filter", context: .picker, command: .back),
+        KeyBinding(
+            keys: [.escape, .left], label: "Esc", help: "back to the picker (← too; a filter is cleared first)",
+            context: .batch, command: .back),
+        KeyBinding(
+            keys: [.escape], label: "Esc", help: "back to the batch screen (a search is cleared first)",
+            context: .job, command: .back),
+        KeyBinding(
+            keys: [.escape, .left], label: "Esc", help: "back to where C was pressed (← too)", context: .compare,
             command: .back),
         KeyBinding(
-            keys: [.enter, .right], label: "Enter", help: "open the selected batch or job",
-            context: .lists, command: .open),
+            keys: [.enter, .right], label: "Enter", help: "open the selected batch (→ too)", context: .picker,
+            command: .open),
         KeyBinding(
-            keys: [.up, .char("k")], label: "↑/k", help: "move up (lists) / scroll the log up",
-            context: .everywhere, command: .up),
+            keys: [.enter, .right], label: "Enter", help: "open the selected job (→ too)", context: .batch,
+            command: .open),
+        KeyBinding(keys: [.up, .char("k")], label: "↑/k", help: "move up", context: .lists, command: .up),
+        KeyBinding(keys: [.down, .char("j")], label: "↓/j", help: "move down", context: .lists, command: .down),
+        KeyBinding(keys: [.up, .char("k")], label: "↑/k", help: "scroll the log up", context: .job, command: .up),
         KeyBinding(
-            keys: [.down, .char("j")], label: "↓/j", help: "move down / scroll the log down",
-            context: .everywhere, command: .down),
+            keys: [.down, .char("j")], label: "↓/j", help: "scroll the log down", context: .job, command: .down),
+        KeyBinding(keys: [.pageUp], label: "PgUp", help: "page up", context: .lists, command: .pageUp),
+        KeyBinding(keys: [.pageDown], label: "PgDn", help: "page down", context: .lists, command: .pageDown),
         KeyBinding(
-            keys: [.pageUp], label: "PgUp", help: "page up", context: .everywhere, command: .pageUp),
+            keys: [.pageUp], label: "PgUp", help: "scroll the log a page up (past the top: older lines from the server)",
+            context: .job, command: .pageUp),
         KeyBinding(
-            keys: [.pageDown], label: "PgDn", help: "page down", context: .everywhere, command: .pageDown),
+            keys: [.pageDown], label: "PgDn", help: "scroll the log a page down", context: .job, command: .pageDown),
+        KeyBinding(keys: [.home], label: "Home", help: "first row", context: .lists, command: .top),
+        KeyBinding(keys: [.end], label: "End", help: "last row", context: .lists, command: .bottom),
         KeyBinding(
-            keys: [.home], label: "Home", help: "first item / older log lines (a page from the server each time)",
-            context: .everywhere, command: .top),
+            keys: [.home], label: "Home", help: "older log lines (a page from the server each time)", context: .job,
+            command: .top),
         KeyBinding(
-            keys: [.end], label: "End", help: "newest log line: follow the tail again",
-            context: .everywhere, command: .bottom),
+            keys: [.end], label: "End", help: "newest log line: follow the tail again", context: .job, command: .bottom),
         KeyBinding(
             keys: [.char("/")], label: "/", help: "search the job's whole log (Enter keeps, Esc clears)",
             context: .job, command: .filter),
@@ -83,12 +121,14 @@ public enum KeyBindings {
             context: .lists, command: .filter),
         KeyBinding(
             keys: [.char("<"), .char(">"), .char(","), .char(".")], label: "< >",
-            help: "sort the batch screen by the column to the left / right", context: .lists, command: .sort),
+            help: "sort by the column to the left / right (, and . too)", context: .lists, command: .sort,
+            listed: .batch),
         KeyBinding(
-            keys: [.char("I")], label: "I", help: "invert the sort order", context: .lists, command: .sortInvert),
+            keys: [.char("I")], label: "I", help: "invert the sort order", context: .lists, command: .sortInvert,
+            listed: .batch),
         KeyBinding(
             keys: [.char(" ")], label: "Space", help: "mark the job for comparing (marks stay across batches)",
-            context: .lists, command: .mark),
+            context: .lists, command: .mark, listed: .batch),
         KeyBinding(
             keys: [.char("C")], label: "C", help: "compare the marked jobs' curves on one chart", context: .lists,
             command: .compare),
@@ -108,12 +148,16 @@ public enum KeyBindings {
             context: .job, command: .gpus),
         KeyBinding(
             keys: (1...9).map { .char(Character(String($0))) }, label: "1-9",
-            help: "show/hide chart series 1-9 (see legend; jobs on the compare overlay)", context: .charts,
-            command: .toggleSeries),
+            help: "show/hide chart series 1-9 (see legend)", context: .job, command: .toggleSeries),
         KeyBinding(
-            keys: [.char("m")], label: "m",
-            help: "choose chart series from a list (any number; the compared metric on the overlay)",
-            context: .charts, command: .chooseSeries),
+            keys: (1...9).map { .char(Character(String($0))) }, label: "1-9", help: "show/hide job 1-9 (see legend)",
+            context: .compare, command: .toggleSeries),
+        KeyBinding(
+            keys: [.char("m")], label: "m", help: "choose chart series from a list (any number)", context: .job,
+            command: .chooseSeries),
+        KeyBinding(
+            keys: [.char("m")], label: "m", help: "choose the metric the jobs are compared on", context: .compare,
+            command: .chooseSeries),
         KeyBinding(
             keys: [.char("s")], label: "s", help: "Stop the batch (asks first)", context: .job,
             command: .stop),
@@ -136,25 +180,32 @@ public enum KeyBindings {
         KeyBinding(keys: [.char("o")], label: "o", help: "open the batch a rerun started as", context: .job, command: .openRerun),
     ]
 
-    /// The bindings the `?` overlay lists on `screen`: those that act there. A read-only view (a share link,
+    /// The bindings the `?` overlay lists on `screen`: those listed there. A read-only view (a share link,
     /// `--readonly`) leaves out the keys that act on the run or share it, which it refuses.
-    /// A share link's view (`pinned`) leaves out opening a rerun's batch too: the link shows its one batch.
+    /// A share link's view (`pinned`) leaves out opening a rerun's batch too (the link shows its one batch), and the
+    /// batch screen's way back (there is none).
     static func shown(on screen: Screen, readOnly: Bool, pinned: Bool = false) -> [KeyBinding] {
         all.filter {
-            applies($0.context, on: screen) && !(readOnly && $0.command.actsOnTheRun)
-                && !(pinned && $0.command == .openRerun)
+            applies($0.listed ?? $0.context, on: screen) && !(readOnly && $0.command.actsOnTheRun)
+                && !(pinned && ($0.command == .openRerun || ($0.command == .back && KeyContext.of(screen) == .batch)))
         }
+    }
+
+    /// A label or help text without arrow glyphs, for an ASCII terminal: drawn as < > ^ v, they would read as those
+    /// keys (and < and > sort the batch screen). Arrows between values (the EMA factors) are left to the glyph table.
+    static func asciiWords(_ text: String) -> String {
+        var t = text
+        for (glyph, word) in [("↑", "Up"), ("↓", "Down"), ("← too", "Left too"), ("→ too", "Right too")] {
+            t = t.replacing(glyph, with: word)
+        }
+        if t == "←" { return "Left" }
+        if t == "→" { return "Right" }
+        return t
     }
 
     static func lookup(_ key: Key, on screen: Screen) -> KeyBinding? {
         all.first { b in b.keys.contains(key) && applies(b.context, on: screen) }
     }
 
-    static func applies(_ context: KeyContext, on screen: Screen) -> Bool {
-        switch (context, screen) {
-        case (.everywhere, _), (.job, .job), (.charts, .job), (.charts, .compare): return true
-        case (.lists, .batches), (.lists, .jobs): return true
-        default: return false
-        }
-    }
+    static func applies(_ context: KeyContext, on screen: Screen) -> Bool { context.contains(.of(screen)) }
 }

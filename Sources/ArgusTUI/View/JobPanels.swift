@@ -278,10 +278,11 @@ enum JobPanels {
         } else if scroll > 0, scroll >= all.count - body.height, !s.olderLogsExist {
             title += "  start of the log"
         }
+        // In ASCII the arrows would read as the < and > keys (which sort lists): the keys are named instead.
         if s.logShift > 0 {
-            title += "  ← from column \(s.logShift + 1)"
+            title += "  \(ascii ? "Left:" : "←") from column \(s.logShift + 1)"
         } else if shown.contains(where: { TextWidth.of($0.line) > textWidth }) {
-            title += "  → reads long lines"
+            title += ascii ? "  Right reads long lines" : "  → reads long lines"
         }
         g.put(rect.x, rect.y, TextWidth.truncate(title, rect.width), .dimmed)
         if shown.isEmpty {

@@ -699,7 +699,7 @@ public enum ScreenView {
     /// goes on from the one before has no key), so nothing is cut off at the box's edge.
     static func helpLines(_ s: AppState) -> (rows: [(key: String, text: String)], keyWidth: Int, boxWidth: Int) {
         let bindings = KeyBindings.shown(on: s.screen, readOnly: s.readOnly, pinned: s.pinnedBatch != nil).map {
-            ($0.label, $0.help)
+            s.glyphs == .ascii ? (KeyBindings.asciiWords($0.label), KeyBindings.asciiWords($0.help)) : ($0.label, $0.help)
         }
         let keyW = (bindings.map { TextWidth.of($0.0) }.max() ?? 0) + 2
         let w = min(s.width - 4, 2 + keyW + (bindings.map { TextWidth.of($0.1) }.max() ?? 20) + 2)
