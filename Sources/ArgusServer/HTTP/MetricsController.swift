@@ -18,10 +18,15 @@ struct MetricsController {
             // The database away (PostgreSQL down, say) is when a scrape matters most: what the server holds is
             // answered all the same, the figures read from the database as last read, and argus_database_up 0; a
             // database that hangs is given `ArgusStore.pingWaitS`, within a scraper's usual 10 s timeout.
+            // (The reads too: a ping that a recent answer stands for does not ask the database.)
+            let store = services.store
+            let figures = Task {
+                try await store.ping()
+                m.databaseBytes.record(try await store.databaseBytes())
+                m.agentCommands(try await store.agentCommandCounts())
+            }
             do {
-                try await services.store.ping()
-                m.databaseBytes.record(try await services.store.databaseBytes())
-                m.agentCommands(try await services.store.agentCommandCounts())
+                try await ArgusStore.outcome(of: figures, within: ArgusStore.pingWaitS)
                 m.databaseUp.record(1)
             } catch {
                 m.databaseUp.record(0)
