@@ -237,7 +237,7 @@ struct ReplicaTests {
         // Nothing new may connect to the database, and both replicas' LISTEN connections are cut; the connections
         // the replicas read and write on stay.
         let url = try #require(a.databaseURL)
-        let name = String(url.split(separator: "/").last!.split(separator: "?")[0])
+        let name = try #require(TestPostgres.databaseName(of: url))
         let admin = try #require(TestPostgres.adminURL)
         try TestPostgres.psql(admin, "ALTER DATABASE \(name) ALLOW_CONNECTIONS false")
         defer { _ = try? TestPostgres.psql(admin, "ALTER DATABASE \(name) ALLOW_CONNECTIONS true") }
@@ -275,7 +275,7 @@ struct ReplicaTests {
         defer { live.stop() }
         try live.wait("batch_start") { $0.contains { $0.type == "batch_start" } }
         let url = try #require(s.databaseURL)
-        let name = String(url.split(separator: "/").last!.split(separator: "?")[0])
+        let name = try #require(TestPostgres.databaseName(of: url))
         let admin = try #require(TestPostgres.adminURL)
         try TestPostgres.psql(admin, "ALTER DATABASE \(name) ALLOW_CONNECTIONS false")
         try TestPostgres.psql(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(name)'")

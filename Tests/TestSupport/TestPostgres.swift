@@ -39,8 +39,13 @@ public enum TestPostgres {
     }
 
     public static func drop(url: String) {
-        guard let admin = adminURL, let last = url.split(separator: "/").last else { return }
-        drop(String(last.split(separator: "?")[0]), admin: admin)
+        guard let admin = adminURL, let name = databaseName(of: url) else { return }
+        drop(name, admin: admin)
+    }
+
+    /// The database a postgres:// URL names (its last path part, without the query).
+    public static func databaseName(of url: String) -> String? {
+        url.split(separator: "/").last.map { String($0.split(separator: "?", omittingEmptySubsequences: false)[0]) }
     }
 
     /// `admin` with its database name replaced.
