@@ -236,6 +236,62 @@ struct PostgresDatabaseTests {
         }
     }
 
+    @Test("a server's store, closed once the server stops, leaves no connection of its own: no listener retrying, no lease held")
+    func closedStoreLetsGo() async throws {
+        try await TestPostgres.withDatabase { url in
+            let store = try ArgusStore(databaseURL: url)
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            // As a server opens it: its event tail and the agents' wake-ups listen on connections of their own.
+            let services = ArgusServices(config: ServerConfig(), store: store, logger: logger)
+            #expect(await (store.database as? SharedDatabase)?.holdsLease(ReplicaSignals.Lease.stallWatchdog.rawValue) == true)
+            try await services.store.ping()
+            func sessions() throws -> Int {
+                Int(
+                    try TestPostgres.psql(
+                        url,
+                        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'argus-server %'"
+                    )) ?? -1
+            }
+            let deadline = Date().addingTimeInterval(5)
+            while try sessions() < 4 && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(try sessions() >= 4, "two listeners, the lease and a reader or the writer")
+            // Before, the listeners held the store (through the event tail) and the store them: nothing ever closed,
+            // and a server stopped inside a test process went on listening, and retrying, after its database was gone.
+            store.close()
+            var left = try sessions()
+            while left > 0 && Date() < deadline.addingTimeInterval(5) {
+                try await Task.sleep(for: .milliseconds(50))
+                left = try sessions()
+            }
+            #expect(left == 0, "\(left) sessions still open after close()")
+        }
+    }
+
+    @Test("the database answers a ping at once while every reader is busy and reads queue for seconds")
+    func pingPassesQueuedReads() async throws {
+        try await TestPostgres.withDatabase { url in
+            let store = try ArgusStore(databaseURL: url)
+            defer { store.close() }
+            // Four readers, 48 reads of 0.5 s: 6 s of reads queued, longer than a ping waits (`pingWaitS`).
+            let reads = Task {
+                try await withThrowingTaskGroup(of: Void.self) { g in
+                    for _ in 0..<48 {
+                        g.addTask { _ = try await store.database.read { c in try c.scalar(Int.self, "SELECT 1 FROM pg_sleep(0.5)") } }
+                    }
+                    try await g.waitForAll()
+                }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            // Before, the ping queued behind them: after 5 s it said the database was silent, and the watchdog ended
+            // every live stream (a burst of 120 streams replaying at once did that in CI).
+            let start = ContinuousClock.now
+            try await store.ping()
+            #expect(ContinuousClock.now - start < .seconds(2), "the ping took \(ContinuousClock.now - start)")
+            try await reads.value
+        }
+    }
+
     @Test("readers a burst of reads opened are closed once idle, all but the one used last; reads go on")
     func idleReadersClosed() async throws {
         try await TestPostgres.withDatabase { url in

@@ -105,6 +105,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         do {
             try await app.runService()
+            store.close()
             let aside = store.setAsideOrphanedFiles()
             if !aside.isEmpty {
                 logger.warning(

@@ -205,6 +205,10 @@ public final class ArgusStore: Sendable {
         try refuseIfReplaced(afterCommit: false)
     }
 
+    /// When the server has stopped serving: on PostgreSQL, stops listening and closes this replica's connections (its
+    /// leases are released at once, and a server stopped inside a process that goes on leaves nothing retrying).
+    public func close() { (database as? SharedDatabase)?.close() }
+
     /// At exit: when the database's path names another file than the one opened (replaced with nothing written
     /// since, so nobody noticed), its `-wal` and `-shm` are set aside, so the next start does not apply them to it.
     public func setAsideOrphanedFiles() -> [String] { fileIdentity?.setAsideCompanions() ?? [] }

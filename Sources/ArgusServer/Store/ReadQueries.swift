@@ -72,7 +72,7 @@ extension ArgusStore {
             if let current { return current }
             let t = Task { [self] in
                 defer { pingInFlight.withLock { $0 = nil } }
-                _ = try await database.read { db in try db.scalar(Int.self, "SELECT 1") }
+                try await database.ping()
                 answeredAtNs.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             }
             current = t

@@ -64,6 +64,7 @@ final class InProcessServer: Sendable {
     func stop() async {
         await group.triggerGracefulShutdown()
         _ = try? await task.value
+        services.store.close()
         try? FileManager.default.removeItem(at: dataDir)
         database?.drop()
     }

@@ -103,11 +103,12 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         close()
     }
 
-    /// Closes every connection and listener (a later call opens new connections).
+    /// Closes every connection, lease and listener (a later call opens new connections).
     func close() {
         for l in listeners.withLock({ l in
             defer { l = [] }; return l
         }) { l.stop() }
+        leases.close()
         writers.closeIdle()
         readers.closeIdle()
     }

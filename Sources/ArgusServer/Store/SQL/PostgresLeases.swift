@@ -18,10 +18,17 @@ final class PostgresLeases: Sendable {
         self.logger = logger
     }
 
-    deinit {
-        if let c = state.withLock({ $0.connection }) {
+    deinit { close() }
+
+    /// Closes the lease connection: every lease this process held is released (the next `holds` reconnects).
+    func close() {
+        if let c = state.withLock({ s in
+            defer { s = (nil, []) }
+            return s.connection
+        }) {
+            // postgres-nio asserts that a connection is closed before it is freed: keep it until then.
             let closing: EventLoopFuture<Void> = c.close()
-            _ = closing
+            closing.whenComplete { _ in withExtendedLifetime(c) {} }
         }
     }
 
@@ -41,6 +48,20 @@ final class PostgresLeases: Sendable {
                 return false
             }
         }
+    }
+
+    /// `SELECT 1` on the lease connection, which queues behind none of this replica's reads and writes: whether
+    /// PostgreSQL answers, not how long this replica's requests wait for a connection (`PostgresDatabase.ping`).
+    func ping() async throws {
+        try await turn.run { () async -> Result<Void, any Error> in
+            do {
+                let rows = try await connection().query("SELECT 1", logger: logger)
+                for try await _ in rows {}
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }.get()
     }
 
     /// The lease connection; a new one (holding nothing) when the old one broke.
@@ -79,5 +100,12 @@ extension PostgresDatabase: SharedDatabase {
 
     func holdsLease(_ key: Int64) async -> Bool {
         await leases.holds(key)
+    }
+
+    /// Asked on the lease connection: four readers busy with a burst of streams' replays (or long exports) made a ping
+    /// queued behind them wait past `ArgusStore.pingWaitS`, and the watchdog then ended every live stream of a
+    /// database that answered. When that connection fails (cut, or refused for want of a slot), a read asks again.
+    func ping() async throws {
+        do { try await leases.ping() } catch { _ = try await read { c in try c.scalar(Int.self, "SELECT 1") } }
     }
 }

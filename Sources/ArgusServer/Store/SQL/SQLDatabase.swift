@@ -199,9 +199,13 @@ protocol SQLDatabase: Sendable {
     /// rather than on a reader's queue and back: for a lone request, those two thread switches cost more than the
     /// query. Elsewhere the same as `read`.
     func quickRead<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T
+    /// A trivial statement: throws when the database does not answer (`ArgusStore.ping`, which bounds the wait).
+    func ping() async throws
 }
 
 extension SQLDatabase {
+    func ping() async throws { _ = try await read { c in try c.scalar(Int.self, "SELECT 1") } }
+
     func quickRead<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
         try await read(body)
     }
@@ -215,6 +219,8 @@ protocol SharedDatabase: SQLDatabase {
     /// Whether this process holds the lease `key` now, taking it when it is free: periodic work that must run on one
     /// replica at a time runs where this is true. The lease ends when the process or its connection dies.
     func holdsLease(_ key: Int64) async -> Bool
+    /// Stops listening, lets go of the leases and closes the connections: for a server that has stopped serving.
+    func close()
 }
 
 /// The NOTIFY channels and lease keys the replicas share (one home for their names).
