@@ -176,54 +176,74 @@ struct WatchdogService: Service {
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
-            // A check that keeps failing (a full disk) is logged once, and retried every second at most: an overdue
-            // deadline would otherwise make it try, and log, twenty times a second.
-            var lastFailure: String? = nil
-            var wasDown = false
-            var checkAt = ContinuousClock.now
-            while !Task.isCancelled {
-                // Every replica notes an outage, so that whichever watches next gives the runs their time.
-                let down = await stall.noteOutage()
-                if Task.isCancelled { break }
-                // (What failed is logged where it failed: a write, a read, the listener.)
-                if down, !wasDown, case let n = hub.finishAll(), n > 0 {
-                    logger.notice("the database does not answer or refuses writes: ended \(n) live stream(s); they resume when it works")
-                }
-                wasDown = down
-                // Replicas: one of them watches at a time; the others look again each second, ready to take over.
-                let untilCheck = checkAt - ContinuousClock.now
-                if !checksStalls || untilCheck > .zero {
-                    try await Task.sleep(for: checksStalls ? min(untilCheck, .seconds(1)) : .seconds(1))
-                    continue
-                }
-                guard await stall.store.holdsLease(.stallWatchdog) else {
-                    try await Task.sleep(for: .seconds(min(intervalS, 1)))
-                    continue
-                }
-                var failed = false
-                do {
-                    let marked = try await stall.check()
-                    // A rerun whose agent never came back is said on its batch, not only when the agent polls.
-                    try await AgentController.expireStaleReruns(agentID: nil, store: stall.store, pipeline: stall.pipeline)
-                    for id in marked { logger.notice("batch \(id) stalled: nothing received for \(Double(stall.timeoutUs) / 60e6) min") }
-                    if lastFailure != nil { logger.notice("stall detector: works again.") }
-                    lastFailure = nil
-                } catch {
-                    // The server is stopping: nothing to report.
-                    if error is CancellationError || Task.isCancelled { break }
-                    failed = true
-                    stall.markUnheard()
-                    if "\(error)" != lastFailure { logger.error("stall detector: \(error)") }
-                    lastFailure = "\(error)"
-                }
-                // A batch first heard from after now cannot stall sooner than one timeout from now.
-                let nextUs =
-                    stall.timeoutUs > 0
-                    ? min((try? await stall.untilNextDeadline()) ?? stall.timeoutUs, stall.timeoutUs) : Int64(intervalS * 1e6)
-                let sleepS = max(failed ? 1 : 0.05, min(intervalS, Double(nextUs) / 1e6 + 0.01))
-                checkAt = ContinuousClock.now + .seconds(sleepS)
-                try await Task.sleep(for: .seconds(min(sleepS, 1)))
+            // Two loops: a stall check that waits on a database gone silent (its lease, its reads) must not keep the
+            // look from ending the streams (ci20 saw a stream stay open, and read as live, for as long as it hung).
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await look() }
+                group.addTask { try await checkStalls() }
+                try await group.next()
+                group.cancelAll()
             }
+        }
+    }
+
+    /// Every second: notes whether the database answers and takes writes, and ends the live streams when it stops.
+    private func look() async throws {
+        var wasDown = false
+        while !Task.isCancelled {
+            // Every replica notes an outage, so that whichever watches next gives the runs their time.
+            let down = await stall.noteOutage()
+            if Task.isCancelled { break }
+            // (What failed is logged where it failed: a write, a read, the listener.)
+            if down, !wasDown, case let n = hub.finishAll(), n > 0 {
+                logger.notice("the database does not answer or refuses writes: ended \(n) live stream(s); they resume when it works")
+            }
+            wasDown = down
+            try await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// Marks stalled batches when their deadlines fall due (on one replica at a time).
+    private func checkStalls() async throws {
+        guard checksStalls else { return try await Task.sleep(for: .seconds(Double(Int32.max))) }
+        // A check that keeps failing (a full disk) is logged once, and retried every second at most: an overdue
+        // deadline would otherwise make it try, and log, twenty times a second.
+        var lastFailure: String? = nil
+        var checkAt = ContinuousClock.now
+        while !Task.isCancelled {
+            let untilCheck = checkAt - ContinuousClock.now
+            if untilCheck > .zero {
+                try await Task.sleep(for: min(untilCheck, .seconds(1)))
+                continue
+            }
+            // Replicas: one of them watches at a time; the others look again each second, ready to take over.
+            guard await stall.store.holdsLease(.stallWatchdog) else {
+                try await Task.sleep(for: .seconds(min(intervalS, 1)))
+                continue
+            }
+            var failed = false
+            do {
+                let marked = try await stall.check()
+                // A rerun whose agent never came back is said on its batch, not only when the agent polls.
+                try await AgentController.expireStaleReruns(agentID: nil, store: stall.store, pipeline: stall.pipeline)
+                for id in marked { logger.notice("batch \(id) stalled: nothing received for \(Double(stall.timeoutUs) / 60e6) min") }
+                if lastFailure != nil { logger.notice("stall detector: works again.") }
+                lastFailure = nil
+            } catch {
+                // The server is stopping: nothing to report.
+                if error is CancellationError || Task.isCancelled { break }
+                failed = true
+                stall.markUnheard()
+                if "\(error)" != lastFailure { logger.error("stall detector: \(error)") }
+                lastFailure = "\(error)"
+            }
+            // A batch first heard from after now cannot stall sooner than one timeout from now.
+            let nextUs =
+                stall.timeoutUs > 0
+                ? min((try? await stall.untilNextDeadline()) ?? stall.timeoutUs, stall.timeoutUs) : Int64(intervalS * 1e6)
+            let sleepS = max(failed ? 1 : 0.05, min(intervalS, Double(nextUs) / 1e6 + 0.01))
+            checkAt = ContinuousClock.now + .seconds(sleepS)
+            try await Task.sleep(for: .seconds(min(sleepS, 1)))
         }
     }
 }
