@@ -386,6 +386,40 @@ struct ReplicaTests {
     }
 
     @Test(
+        "PostgreSQL out of reach: an idle replica tries to connect about twice a second, not twenty times, and works again within seconds when it is back"
+    )
+    func outagePaced() throws {
+        let db = try TestPostgres.freshDatabase()
+        defer { db.drop() }
+        let pgPort = try #require(db.url.firstMatch(of: #/@127\.0\.0\.1:(\d+)//#).flatMap { Int($0.1) })
+        let relay = try TCPRelay(toPort: pgPort)
+        defer { relay.stop() }
+        let s = try TestServer(replicaOf: db.url.replacingOccurrences(of: ":\(pgPort)/", with: ":\(relay.port)/"))
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "p"))
+        relay.cut()
+        Thread.sleep(forTimeInterval: 1)
+        let before = relay.connectionsAccepted
+        Thread.sleep(forTimeInterval: 6)
+        let attempts = relay.connectionsAccepted - before
+        // Its two listeners, at most every 2 s each, and the readers, writer and lease together as often: about 12.
+        // Before, each read (a revocation check four times a second), ping and lease try opened one: about 120.
+        #expect(attempts <= 30, "\(attempts) connection attempts in 6 s")
+        let h = try s.client(nil).get("/health")
+        #expect(h.status == 503, "\(h.status) \(h.text)")
+        relay.restore()
+        let back = Date()
+        var w = try c.post("/api/events", json: Ev.make("log_line", batch: "p", job: "j", data: ["line": "back"]))
+        while w.status != 200, Date().timeIntervalSince(back) < 10 {
+            usleep(200_000)
+            w = try c.post("/api/events", json: Ev.make("log_line", batch: "p", job: "j", data: ["line": "back"]))
+        }
+        #expect(w.status == 200, "\(w.status) \(w.text)")
+        #expect(Date().timeIntervalSince(back) < 5, "writes came back after \(Date().timeIntervalSince(back)) s")
+    }
+
+    @Test(
         "max_connections too short for a replica: its idle readers give back their slots to the writer, so a write is stored, not answered 503 for good"
     )
     func writerBeforeReaders() throws {

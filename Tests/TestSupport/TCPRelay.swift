@@ -14,6 +14,8 @@ public final class TCPRelay: @unchecked Sendable {
     private let listener: Int32
     private let gate = NSCondition()
     private var frozen = false
+    private var refusing = false
+    private var accepted = 0
     private var stopped = false
     private var open: Set<Int32> = []
 
@@ -47,6 +49,20 @@ public final class TCPRelay: @unchecked Sendable {
             gate.broadcast()
         }
     }
+
+    /// Cuts every connection and closes each new one at once, as a server that is down (or a host out of reach) does.
+    public func cut() {
+        gate.withLock {
+            refusing = true
+            for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    /// Carries new connections again after `cut()`.
+    public func restore() { gate.withLock { refusing = false } }
+
+    /// How many connections were made to the relay so far (those it closed at once too).
+    public var connectionsAccepted: Int { gate.withLock { accepted } }
 
     /// Closes the listener and every connection. (Under the lock: a connection leaves `open` before its descriptors
     /// are closed, so a number another part of the test process has since been given is never shut down here.)
@@ -90,7 +106,11 @@ public final class TCPRelay: @unchecked Sendable {
     }
 
     private func relay(_ client: Int32) {
-        guard mayCarry() else {
+        let refused = gate.withLock {
+            accepted += 1
+            return refusing
+        }
+        guard !refused, mayCarry() else {
             close(client)
             return
         }

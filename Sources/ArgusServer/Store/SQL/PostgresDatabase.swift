@@ -53,6 +53,8 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     private let listeners = Mutex<[PostgresListener]>([])
     /// Which periodic work this replica runs (`SharedDatabase.holdsLease`).
     let leases: PostgresLeases
+    /// Paces the readers', the writer's and the lease's attempts to connect while PostgreSQL cannot be reached.
+    let pacing: ConnectPacing
     /// Closes readers idle for `readerIdle` seconds (all but the one used last). (A dispatch source is thread-safe;
     /// Dispatch does not say so to the compiler.)
     nonisolated(unsafe) private let readerSweep: DispatchSourceTimer
@@ -78,7 +80,9 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         self.logger = logger
         writers = SessionPool(max: 1, label: "argus.pg.writer", first: true)
         readers = SessionPool(max: max(1, maxReaders), label: "argus.pg.reader", first: false)
-        leases = PostgresLeases(configuration: Self.configuration(config, role: "lease"), logger: logger)
+        let pacing = ConnectPacing()
+        self.pacing = pacing
+        leases = PostgresLeases(configuration: Self.configuration(config, role: "lease"), pacing: pacing, logger: logger)
         let readers = readers
         // A queue of its own (dispatch gives it a thread even when the global queues' threads are all blocked: a
         // test run with many blocked threads left the sweep unrun).
@@ -191,11 +195,20 @@ final class PostgresDatabase: SQLDatabase, Sendable {
                     sqlState: (error as? PSQLError)?.serverInfo?[.sqlState])
             }
         }
+        try pacing.check()
         do {
-            return try open()
-        } catch let e as PostgresUnavailable where first && e.sqlState == Self.noSlotLeft {
-            guard freeSlots() else { throw e }
-            return try open()
+            let c: PostgresConnection
+            do {
+                c = try open()
+            } catch let e as PostgresUnavailable where first && e.sqlState == Self.noSlotLeft {
+                guard freeSlots() else { throw e }
+                c = try open()
+            }
+            pacing.succeeded()
+            return c
+        } catch let e as PostgresUnavailable {
+            pacing.failed(e, sqlState: e.sqlState)
+            throw e
         }
     }
 

@@ -9,12 +9,14 @@ import Synchronization
 final class PostgresLeases: Sendable {
     private let configuration: PostgresConnection.Configuration
     private let logger: Logger
+    private let pacing: ConnectPacing
     private let state = Mutex<(connection: PostgresConnection?, held: Set<Int64>)>((nil, []))
     /// One try at a time (a lease is asked for from several services).
     private let turn = AsyncTurn()
 
-    init(configuration: PostgresConnection.Configuration, logger: Logger) {
+    init(configuration: PostgresConnection.Configuration, pacing: ConnectPacing, logger: Logger) {
         self.configuration = configuration
+        self.pacing = pacing
         self.logger = logger
     }
 
@@ -68,9 +70,17 @@ final class PostgresLeases: Sendable {
     private func connection() async throws -> PostgresConnection {
         if let c = state.withLock({ $0.connection }), !c.isClosed { return c }
         state.withLock { $0 = (nil, []) }
-        let c = try await PostgresConnection.connect(
-            on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: 0, logger: logger
-        ).get()
+        try pacing.check()
+        let c: PostgresConnection
+        do {
+            c = try await PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: 0, logger: logger
+            ).get()
+        } catch {
+            pacing.failed(error, sqlState: (error as? PSQLError)?.serverInfo?[.sqlState])
+            throw error
+        }
+        pacing.succeeded()
         state.withLock { $0.connection = c }
         return c
     }
