@@ -511,6 +511,40 @@ struct PostgresDatabaseTests {
         #expect(got.value.filter { !$0.isEmpty } == ["after"])
     }
 
+    @Test(
+        "a listening connection that goes silent (a NAT that forgot it) is asked, found dead and replaced: a re-read, then notifications again"
+    )
+    func listenerSilent() async throws {
+        let db = try TestPostgres.freshDatabase()
+        defer { db.drop() }
+        let pgPort = try #require(db.url.firstMatch(of: #/@127\.0\.0\.1:(\d+)//#).flatMap { Int($0.1) })
+        let relay = try TCPRelay(toPort: pgPort)
+        defer { relay.stop() }
+        let relayed = try PostgresDatabase(url: db.url.replacingOccurrences(of: ":\(pgPort)/", with: ":\(relay.port)/"))
+        defer { relayed.close() }
+        let a = try PostgresDatabase(url: db.url)
+        defer { a.close() }
+        let lines = Locked<[String]>([])
+        let logger = Logger(label: "test") { _ in CapturedLog(lines) }
+        let got = Locked<[String]>([])
+        let l = PostgresListener(
+            channel: "chan", configuration: PostgresDatabase.configuration(relayed.configuration, role: "listen"),
+            logger: logger, keepaliveS: 0.5, answerWaitS: 1
+        ) { p in got.with { $0.append(p) } }
+        l.start()
+        defer { l.stop() }
+        try await eventually("listening") { got.value == [""] }
+        try await a.write { c in try c.execute("SELECT pg_notify('chan', 'before')") }
+        try await eventually("the first notification") { got.value == ["", "before"] }
+        relay.freezeOpen()
+        try await a.write { c in try c.execute("SELECT pg_notify('chan', 'lost')") }
+        // Before: nothing more, ever (the connection never closed, and nothing came on it).
+        try await eventually("a new connection, and a re-read", timeout: 10) { got.value == ["", "before", ""] }
+        #expect(lines.value.contains { $0.contains("LISTEN chan: the connection gave no answer in 1 s") }, "\(lines.value)")
+        try await a.write { c in try c.execute("SELECT pg_notify('chan', 'after')") }
+        try await eventually("notifications on the new connection") { got.value.last == "after" }
+    }
+
     @Test("a reader PostgreSQL refuses to open (the database not accepting connections) reads on the writer's connection")
     func readerRefused() async throws {
         let db = try TestPostgres.freshDatabase()

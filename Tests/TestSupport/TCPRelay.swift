@@ -15,6 +15,8 @@ public final class TCPRelay: @unchecked Sendable {
     private let gate = NSCondition()
     private var frozen = false
     private var refusing = false
+    /// Connections held as by `freeze()`, alone (`freezeOpen()`).
+    private var held: Set<Int32> = []
     private var accepted = 0
     private var stopped = false
     private var open: Set<Int32> = []
@@ -42,10 +44,14 @@ public final class TCPRelay: @unchecked Sendable {
     /// Stops carrying bytes; connections stay open.
     public func freeze() { gate.withLock { frozen = true } }
 
+    /// Freezes the connections open now and only them, as a NAT or firewall that forgot them does: new ones carry.
+    public func freezeOpen() { gate.withLock { held = open } }
+
     /// Carries bytes again, those held first.
     public func thaw() {
         gate.withLock {
             frozen = false
+            held = []
             gate.broadcast()
         }
     }
@@ -85,10 +91,10 @@ public final class TCPRelay: @unchecked Sendable {
         return a
     }
 
-    /// Waits while frozen; false once stopped.
-    private func mayCarry() -> Bool {
+    /// Waits while frozen (or while `fd` is held); false once stopped.
+    private func mayCarry(_ fd: Int32 = -1) -> Bool {
         gate.withLock {
-            while frozen && !stopped { gate.wait() }
+            while (frozen || held.contains(fd)) && !stopped { gate.wait() }
             return !stopped
         }
     }
@@ -147,7 +153,7 @@ public final class TCPRelay: @unchecked Sendable {
         while true {
             let n = buf.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0, mayCarry() else { break }
+            guard n > 0, mayCarry(from) else { break }
             var sent = 0
             while sent < n {
                 let w = buf.withUnsafeBytes { send(to, $0.baseAddress! + sent, n - sent, Int32(MSG_NOSIGNAL)) }

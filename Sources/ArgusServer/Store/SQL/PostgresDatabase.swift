@@ -656,11 +656,17 @@ private final class Handoff: @unchecked Sendable {
 /// While it cannot listen, each failed attempt (at most `PostgresListener.maxBackoffS` apart) calls `onNotify("")`
 /// as a reconnect would: the caller re-reads, so what other replicas commit still arrives, a little late, instead
 /// of not at all. The outage is logged when it starts, every `relogEveryS` while it lasts, and when it ends.
+///
+/// A connection that dies without a word (a NAT or firewall that forgets an idle one; a network cut with no reset)
+/// would never close here, and nothing more would be heard on it: after `keepaliveS` of quiet it asks the connection
+/// `SELECT 1`, and one that gives no answer within `answerWaitS` is closed and replaced (with a re-read).
 final class PostgresListener: Sendable {
     let channel: String
     private let configuration: PostgresConnection.Configuration
     private let logger: Logger
     private let relogEveryS: Int
+    private let keepaliveS: Double
+    private let answerWaitS: Double
     private let onNotify: @Sendable (String) -> Void
     /// The database's `freeSlots`: tried once when PostgreSQL has no slot left for this connection.
     private let freeSlots: @Sendable () -> Bool
@@ -671,10 +677,13 @@ final class PostgresListener: Sendable {
 
     init(
         channel: String, configuration: PostgresConnection.Configuration, logger: Logger, relogEveryS: Int = LastingFailureLog.everyS,
+        keepaliveS: Double = PostgresListener.keepaliveS, answerWaitS: Double = PostgresListener.answerWaitS,
         freeSlots: @escaping @Sendable () -> Bool = { false }, onNotify: @escaping @Sendable (String) -> Void
     ) {
         self.freeSlots = freeSlots
         self.relogEveryS = relogEveryS
+        self.keepaliveS = keepaliveS
+        self.answerWaitS = answerWaitS
         self.channel = channel
         self.configuration = configuration
         self.logger = logger
@@ -716,6 +725,31 @@ final class PostgresListener: Sendable {
 
     /// The longest wait between two attempts to listen again (and so between two re-reads while it cannot).
     static let maxBackoffS = 2.0
+    /// How long a listening connection may stay quiet before it is asked whether it still answers, and how long it
+    /// has to answer: a silently dead one is found within about 40 s.
+    static let keepaliveS = 30.0
+    static let answerWaitS = 10.0
+
+    /// Returns when `c` closes, or after closing it when it gave no answer to the `SELECT 1` it is asked every
+    /// `keepaliveS` within `answerWaitS`.
+    private func watch(_ c: PostgresConnection) {
+        let closed = DispatchSemaphore(value: 0)
+        c.closeFuture.whenComplete { _ in closed.signal() }
+        while closed.wait(timeout: .now() + keepaliveS) == .timedOut {
+            let answered = DispatchSemaphore(value: 0)
+            let asked: EventLoopFuture<PostgresQueryResult> = c.query(PostgresQuery(unsafeSQL: "SELECT 1"), logger: logger)
+            asked.whenComplete { _ in answered.signal() }
+            if answered.wait(timeout: .now() + answerWaitS) == .timedOut {
+                if state.withLock({ $0.stopped }) { break }
+                logger.warning(
+                    "LISTEN \(channel): the connection gave no answer in \(Int(answerWaitS)) s; listening on a new one")
+                // postgres-nio asserts that a connection is closed before it is freed: keep it until then.
+                let closing: EventLoopFuture<Void> = c.close()
+                closing.whenComplete { _ in withExtendedLifetime(c) {} }
+                break
+            }
+        }
+    }
 
     private func loop() {
         var backoff = 0.05
@@ -750,7 +784,7 @@ final class PostgresListener: Sendable {
                 failures = 0
                 freed = false
                 deliver("")
-                try? c.closeFuture.wait()
+                watch(c)
             } catch {
                 // No slot left: this replica's idle readers give theirs back, and the next try comes at once.
                 if !freed, (error as? PSQLError)?.serverInfo?[.sqlState] == PostgresDatabase.noSlotLeft, freeSlots() {
