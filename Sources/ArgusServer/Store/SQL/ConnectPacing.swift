@@ -8,7 +8,7 @@ import Synchronization
 /// listeners keep their own backoff, the same length).
 final class ConnectPacing: Sendable {
     static let firstPauseS = 0.1
-    private let state = Mutex<(failure: (any Error)?, until: ContinuousClock.Instant, pauseS: Double)>((nil, .now, 0))
+    private let state = Mutex<(failure: PostgresUnavailable?, until: ContinuousClock.Instant, pauseS: Double)>((nil, .now, 0))
 
     /// Throws the last failure while its pause lasts.
     func check() throws {
@@ -19,8 +19,8 @@ final class ConnectPacing: Sendable {
 
     /// A failed attempt. "No connection slot left" (53300) is not paced: the writer then has this replica's idle
     /// readers give theirs back and tries again at once (`PostgresDatabase.freeSlots`).
-    func failed(_ error: any Error, sqlState: String?) {
-        guard sqlState != PostgresDatabase.noSlotLeft else { return }
+    func failed(_ error: PostgresUnavailable) {
+        guard error.sqlState != PostgresDatabase.noSlotLeft else { return }
         state.withLock { s in
             s.pauseS = s.failure == nil ? Self.firstPauseS : min(s.pauseS * 2, PostgresListener.maxBackoffS)
             s.failure = error

@@ -12,6 +12,15 @@ struct PostgresUnavailable: Error, CustomStringConvertible {
     var sqlState: String? = nil
 }
 
+extension PostgresUnavailable {
+    /// A connection to `url` that could not be opened.
+    init(connecting url: PostgresURL, _ error: any Error) {
+        self.init(
+            description: "Cannot connect to PostgreSQL at \(url.redacted): \(PostgresDatabase.reason(error)).",
+            sqlState: (error as? PSQLError)?.serverInfo?[.sqlState])
+    }
+}
+
 /// A statement PostgreSQL refused: its message and SQLSTATE (e.g. 23505 for a unique violation) are kept.
 struct PostgresSQLError: Error, CustomStringConvertible {
     let sqlState: String
@@ -82,7 +91,8 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         readers = SessionPool(max: max(1, maxReaders), label: "argus.pg.reader", first: false)
         let pacing = ConnectPacing()
         self.pacing = pacing
-        leases = PostgresLeases(configuration: Self.configuration(config, role: "lease"), pacing: pacing, logger: logger)
+        leases = PostgresLeases(
+            url: parsed, configuration: Self.configuration(config, role: "lease"), pacing: pacing, logger: logger)
         let readers = readers
         // A queue of its own (dispatch gives it a thread even when the global queues' threads are all blocked: a
         // test run with many blocked threads left the sweep unrun).
@@ -190,9 +200,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
                     id: Self.nextConnectionID.add(1, ordering: .relaxed).newValue, logger: logger
                 ).wait()
             } catch {
-                throw PostgresUnavailable(
-                    description: "Cannot connect to PostgreSQL at \(url.redacted): \(Self.reason(error)).",
-                    sqlState: (error as? PSQLError)?.serverInfo?[.sqlState])
+                throw PostgresUnavailable(connecting: url, error)
             }
         }
         try pacing.check()
@@ -207,7 +215,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
             pacing.succeeded()
             return c
         } catch let e as PostgresUnavailable {
-            pacing.failed(e, sqlState: e.sqlState)
+            pacing.failed(e)
             throw e
         }
     }

@@ -7,6 +7,7 @@ import Synchronization
 /// own: taken when free, kept while the connection lives, and released by PostgreSQL the moment the process dies or
 /// its connection breaks, so that another replica's next try takes it over.
 final class PostgresLeases: Sendable {
+    private let url: PostgresURL
     private let configuration: PostgresConnection.Configuration
     private let logger: Logger
     private let pacing: ConnectPacing
@@ -14,7 +15,8 @@ final class PostgresLeases: Sendable {
     /// One try at a time (a lease is asked for from several services).
     private let turn = AsyncTurn()
 
-    init(configuration: PostgresConnection.Configuration, pacing: ConnectPacing, logger: Logger) {
+    init(url: PostgresURL, configuration: PostgresConnection.Configuration, pacing: ConnectPacing, logger: Logger) {
+        self.url = url
         self.configuration = configuration
         self.pacing = pacing
         self.logger = logger
@@ -77,8 +79,9 @@ final class PostgresLeases: Sendable {
                 on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: 0, logger: logger
             ).get()
         } catch {
-            pacing.failed(error, sqlState: (error as? PSQLError)?.serverInfo?[.sqlState])
-            throw error
+            let unavailable = PostgresUnavailable(connecting: url, error)
+            pacing.failed(unavailable)
+            throw unavailable
         }
         pacing.succeeded()
         state.withLock { $0.connection = c }
