@@ -307,7 +307,14 @@ struct ReplicaTests {
         // The run was not heard because the server could not store it: like after a restart, it gets a full
         // timeout from the end of the outage before it can be called stalled.
         Thread.sleep(forTimeInterval: 1.5)
-        #expect(try c.mustGet("/api/batches/g")["status"] == "running")
+        // (Up to 2 s after it is back, the replica's next attempt to connect may still be due: `ConnectPacing`.)
+        let reopened = Date()
+        var read = try c.get("/api/batches/g")
+        while read.status != 200, Date().timeIntervalSince(reopened) < 5 {
+            usleep(100_000)
+            read = try c.get("/api/batches/g")
+        }
+        #expect(read.status == 200 && read.json?["status"] == "running", "\(read.status) \(read.text)")
         let back = Date()
         while try c.post("/api/events", json: Ev.make("log_line", batch: "g", job: "j", data: ["line": "back"])).status != 200 {
             #expect(Date().timeIntervalSince(back) < 5, "writes did not work again")

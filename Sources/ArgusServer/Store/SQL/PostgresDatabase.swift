@@ -12,6 +12,17 @@ struct PostgresUnavailable: Error, CustomStringConvertible {
     var sqlState: String? = nil
 }
 
+extension PostgresConnection {
+    /// Closes the connection without waiting, and keeps it until it has closed: postgres-nio asserts that a
+    /// connection is closed before it is freed.
+    @discardableResult
+    func closeKeepingAlive() -> EventLoopFuture<Void> {
+        let closing: EventLoopFuture<Void> = close()
+        closing.whenComplete { _ in withExtendedLifetime(self) {} }
+        return closing
+    }
+}
+
 extension PostgresUnavailable {
     /// A connection to `url` that could not be opened.
     init(connecting url: PostgresURL, _ error: any Error) {
@@ -429,13 +440,7 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
     /// returns its closing, if it had one.
     @discardableResult
     func close() -> EventLoopFuture<Void>? {
-        var closing: EventLoopFuture<Void>? = nil
-        if let c = connection {
-            // postgres-nio asserts that a connection is closed before it is freed: keep it until then.
-            let f: EventLoopFuture<Void> = c.close()
-            f.whenComplete { _ in withExtendedLifetime(c) {} }
-            closing = f
-        }
+        let closing = connection?.closeKeepingAlive()
         connection = nil
         watch = nil
         return closing
@@ -716,10 +721,7 @@ final class PostgresListener: Sendable {
             return st.connection
         }
         wake.signal()
-        if let connection {
-            let closing: EventLoopFuture<Void> = connection.close()
-            closing.whenComplete { _ in withExtendedLifetime(connection) {} }
-        }
+        connection?.closeKeepingAlive()
         if DispatchQueue.getSpecific(key: Self.deliveryKey) == nil { deliveries.sync {} }
     }
 
@@ -751,9 +753,7 @@ final class PostgresListener: Sendable {
                 if state.withLock({ $0.stopped }) { break }
                 logger.warning(
                     "LISTEN \(channel): the connection gave no answer in \(Int(answerWaitS)) s; listening on a new one")
-                // postgres-nio asserts that a connection is closed before it is freed: keep it until then.
-                let closing: EventLoopFuture<Void> = c.close()
-                closing.whenComplete { _ in withExtendedLifetime(c) {} }
+                c.closeKeepingAlive()
                 break
             }
         }

@@ -26,14 +26,10 @@ final class PostgresLeases: Sendable {
 
     /// Closes the lease connection: every lease this process held is released (the next `holds` reconnects).
     func close() {
-        if let c = state.withLock({ s in
+        state.withLock { s in
             defer { s = (nil, []) }
             return s.connection
-        }) {
-            // postgres-nio asserts that a connection is closed before it is freed: keep it until then.
-            let closing: EventLoopFuture<Void> = c.close()
-            closing.whenComplete { _ in withExtendedLifetime(c) {} }
-        }
+        }?.closeKeepingAlive()
     }
 
     func holds(_ key: Int64) async -> Bool {
