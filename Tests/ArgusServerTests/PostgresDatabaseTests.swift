@@ -517,10 +517,9 @@ struct PostgresDatabaseTests {
     func listenerSilent() async throws {
         let db = try TestPostgres.freshDatabase()
         defer { db.drop() }
-        let pgPort = try #require(db.url.firstMatch(of: #/@127\.0\.0\.1:(\d+)//#).flatMap { Int($0.1) })
-        let relay = try TCPRelay(toPort: pgPort)
+        let (relay, relayedURL) = try db.relayed()
         defer { relay.stop() }
-        let relayed = try PostgresDatabase(url: db.url.replacingOccurrences(of: ":\(pgPort)/", with: ":\(relay.port)/"))
+        let relayed = try PostgresDatabase(url: relayedURL)
         defer { relayed.close() }
         let a = try PostgresDatabase(url: db.url)
         defer { a.close() }

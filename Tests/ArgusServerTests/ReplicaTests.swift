@@ -339,13 +339,12 @@ struct ReplicaTests {
     func databaseSilent() throws {
         let db = try TestPostgres.freshDatabase()
         defer { db.drop() }
-        let pgPort = try #require(db.url.firstMatch(of: #/@127\.0\.0\.1:(\d+)//#).flatMap { Int($0.1) })
-        let relay = try TCPRelay(toPort: pgPort)
+        let (relay, relayedURL) = try db.relayed()
         defer { relay.stop() }
         // The stall check runs five times a second: the silence finds it waiting on the database.
         let s = try TestServer(
             env: ["ARGUS_WATCHDOG_INTERVAL_S": "0.2"],
-            replicaOf: db.url.replacingOccurrences(of: ":\(pgPort)/", with: ":\(relay.port)/"))
+            replicaOf: relayedURL)
         let token = try s.token()
         try s.client(token).mustPost(Ev.make("batch_start", batch: "h"))
         let live = SSECollector(url: s.url + APIPath.sse([.batch("h")]), token: token, lastEventID: "0")
@@ -398,10 +397,9 @@ struct ReplicaTests {
     func outagePaced() throws {
         let db = try TestPostgres.freshDatabase()
         defer { db.drop() }
-        let pgPort = try #require(db.url.firstMatch(of: #/@127\.0\.0\.1:(\d+)//#).flatMap { Int($0.1) })
-        let relay = try TCPRelay(toPort: pgPort)
+        let (relay, relayedURL) = try db.relayed()
         defer { relay.stop() }
-        let s = try TestServer(replicaOf: db.url.replacingOccurrences(of: ":\(pgPort)/", with: ":\(relay.port)/"))
+        let s = try TestServer(replicaOf: relayedURL)
         let token = try s.token()
         let c = s.client(token)
         try c.mustPost(Ev.make("batch_start", batch: "p"))

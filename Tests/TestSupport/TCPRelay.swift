@@ -167,3 +167,14 @@ public final class TCPRelay: @unchecked Sendable {
         shutdown(from, Int32(SHUT_RD))
     }
 }
+
+extension TestDatabase {
+    /// A relay in front of this database's PostgreSQL, and this database's URL through it.
+    public func relayed() throws -> (relay: TCPRelay, url: String) {
+        guard let port = url.firstMatch(of: #/@127\.0\.0\.1:(\d+)//#).flatMap({ Int($0.1) }) else {
+            throw TestFailure("no 127.0.0.1 port in the test database's URL")
+        }
+        let relay = try TCPRelay(toPort: port)
+        return (relay, url.replacingOccurrences(of: ":\(port)/", with: ":\(relay.port)/"))
+    }
+}

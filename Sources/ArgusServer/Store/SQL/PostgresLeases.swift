@@ -57,6 +57,9 @@ final class PostgresLeases: Sendable {
             do {
                 let rows = try await connection().query("SELECT 1", logger: logger)
                 for try await _ in rows {}
+                // PostgreSQL answers: whatever the pause after a failed attempt to connect, the next one may try
+                // at once (else `/health` said ok while requests that needed a new connection were still refused).
+                pacing.succeeded()
                 return .success(())
             } catch {
                 return .failure(error)
