@@ -180,7 +180,7 @@ struct WatchdogService: Service {
             // look from ending the streams (ci20 saw a stream stay open, and read as live, for as long as it hung).
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await look() }
-                group.addTask { try await checkStalls() }
+                if checksStalls { group.addTask { try await checkStalls() } }
                 try await group.next()
                 group.cancelAll()
             }
@@ -205,7 +205,6 @@ struct WatchdogService: Service {
 
     /// Marks stalled batches when their deadlines fall due (on one replica at a time).
     private func checkStalls() async throws {
-        guard checksStalls else { return try await Task.sleep(for: .seconds(Double(Int32.max))) }
         // A check that keeps failing (a full disk) is logged once, and retried every second at most: an overdue
         // deadline would otherwise make it try, and log, twenty times a second.
         var lastFailure: String? = nil

@@ -118,6 +118,6 @@ extension PostgresDatabase: SharedDatabase {
     /// queued behind them wait past `ArgusStore.pingWaitS`, and the watchdog then ended every live stream of a
     /// database that answered. When that connection fails (cut, or refused for want of a slot), a read asks again.
     func ping() async throws {
-        do { try await leases.ping() } catch { _ = try await read { c in try c.scalar(Int.self, "SELECT 1") } }
+        do { try await leases.ping() } catch { try await pingByRead() }
     }
 }

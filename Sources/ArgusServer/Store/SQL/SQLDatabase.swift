@@ -204,7 +204,10 @@ protocol SQLDatabase: Sendable {
 }
 
 extension SQLDatabase {
-    func ping() async throws { _ = try await read { c in try c.scalar(Int.self, "SELECT 1") } }
+    func ping() async throws { try await pingByRead() }
+
+    /// `SELECT 1` as an ordinary read (queued behind the others).
+    func pingByRead() async throws { _ = try await read { c in try c.scalar(Int.self, "SELECT 1") } }
 
     func quickRead<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
         try await read(body)
