@@ -192,7 +192,7 @@ struct ScreenLayoutTests {
     func helpScrolls() {
         var s = Fixture.state(Fixture.view(), width: 80, height: 24)
         _ = Update.apply(&s, .key(.char("?")))
-        var text = ScreenView.render(s).text
+        let text = ScreenView.render(s).text
         #expect(text.contains("↑↓ scroll · any other key closes"))
         #expect(!text.contains("open the batch a rerun started as"))
         // Page by page, every binding's line comes into view.

@@ -34,31 +34,42 @@ public enum Binaries {
     public static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 }
 
-/// Runs a command to completion and returns (exit status, stdout, stderr). Uses posix_spawn and waitpid
-/// directly: Foundation's Process can miss the exit of a command that forks a daemon (tmux new-session).
-@discardableResult
-public func runTool(
-    _ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil
-) throws -> (Int32, String, String) {
+/// A child started by `spawnPiped`: its pid and this process's ends of the pipes on its stdin, stdout and stderr
+/// (stderr is -1 when it shares stdout's pipe).
+public struct PipedChild: Sendable {
+    public let pid: pid_t
+    public let stdin: Int32
+    public let stdout: Int32
+    public let stderr: Int32
+}
+
+/// Starts `path` with pipes on its stdin, stdout and stderr (`mergeStderr`: one pipe for both), started as a
+/// terminal would start it: nothing blocked, default signal dispositions (test threads block signals). With
+/// `ownGroup` it leads a process group of its own, so `kill(-pid, …)` reaches what it starts too.
+public func spawnPiped(
+    _ path: String, _ args: [String], env: [String: String] = [:], mergeStderr: Bool = false, ownGroup: Bool = false
+) throws -> PipedChild {
     var environment = ProcessInfo.processInfo.environment
     for (k, v) in env { environment[k] = v }
     var outPipe: [Int32] = [0, 0]
-    var errPipe: [Int32] = [0, 0]
+    var errPipe: [Int32] = [-1, -1]
     var inPipe: [Int32] = [0, 0]
     // Close-on-exec, set under the spawn lock: a child another test starts must not inherit these ends (it would
     // hold them open). dup2 onto 0, 1 and 2 in this child clears the flag there.
     func cloexecPipe(_ fds: inout [Int32]) -> Bool {
         pipe(&fds) == 0 && fcntl(fds[0], F_SETFD, FD_CLOEXEC) == 0 && fcntl(fds[1], F_SETFD, FD_CLOEXEC) == 0
     }
-    let piped = spawnLock.withLock { cloexecPipe(&outPipe) && cloexecPipe(&errPipe) && cloexecPipe(&inPipe) }
+    let piped = spawnLock.withLock {
+        cloexecPipe(&outPipe) && (mergeStderr || cloexecPipe(&errPipe)) && cloexecPipe(&inPipe)
+    }
     guard piped else { throw TestFailure("pipe failed") }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
     posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-    posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-    for fd in outPipe + errPipe + inPipe { posix_spawn_file_actions_addclose(&actions, fd) }
+    posix_spawn_file_actions_adddup2(&actions, mergeStderr ? outPipe[1] : errPipe[1], 2)
+    for fd in outPipe + errPipe + inPipe where fd >= 0 { posix_spawn_file_actions_addclose(&actions, fd) }
     let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
     let envp: [UnsafeMutablePointer<CChar>?] =
         environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -66,7 +77,6 @@ public func runTool(
         argv.forEach { free($0) }
         envp.forEach { free($0) }
     }
-    // Start children as a terminal would: nothing blocked, default dispositions (test threads block signals).
     var attr = posix_spawnattr_t()
     posix_spawnattr_init(&attr)
     defer { posix_spawnattr_destroy(&attr) }
@@ -76,27 +86,48 @@ public func runTool(
     sigfillset(&all)
     posix_spawnattr_setsigmask(&attr, &empty)
     posix_spawnattr_setsigdefault(&attr, &all)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+    if ownGroup {
+        flags |= POSIX_SPAWN_SETPGROUP
+        posix_spawnattr_setpgroup(&attr, 0)
+    }
+    posix_spawnattr_setflags(&attr, Int16(flags))
     var pid: pid_t = 0
     let rc = spawnLock.withLock { posix_spawn(&pid, path, &actions, &attr, argv, envp) }
     close(outPipe[1])
-    close(errPipe[1])
+    if errPipe[1] >= 0 { close(errPipe[1]) }
     close(inPipe[0])
     guard rc == 0 else {
         close(outPipe[0])
-        close(errPipe[0])
+        if errPipe[0] >= 0 { close(errPipe[0]) }
         close(inPipe[1])
         throw TestFailure("cannot run \(path): \(String(cString: strerror(rc)))")
     }
+    return PipedChild(pid: pid, stdin: inPipe[1], stdout: outPipe[0], stderr: errPipe[0])
+}
+
+/// An exit status as a shell reports it: the code, or 128 + the signal that ended it.
+public func exitCode(_ status: Int32) -> Int32 {
+    (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+}
+
+/// Runs a command to completion and returns (exit status, stdout, stderr). Uses posix_spawn and waitpid
+/// directly: Foundation's Process can miss the exit of a command that forks a daemon (tmux new-session).
+@discardableResult
+public func runTool(
+    _ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil
+) throws -> (Int32, String, String) {
+    let child = try spawnPiped(path, args, env: env)
+    let pid = child.pid
     if let stdin {
-        _ = Array(stdin.utf8).withUnsafeBytes { write(inPipe[1], $0.baseAddress, $0.count) }
+        _ = Array(stdin.utf8).withUnsafeBytes { write(child.stdin, $0.baseAddress, $0.count) }
     }
-    close(inPipe[1])
+    close(child.stdin)
     var out = Data()
     var err = Data()
     var fds = [
-        pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
-        pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0),
+        pollfd(fd: child.stdout, events: Int16(POLLIN), revents: 0),
+        pollfd(fd: child.stderr, events: Int16(POLLIN), revents: 0),
     ]
     var open = 2
     var buf = [UInt8](repeating: 0, count: 65536)
@@ -123,8 +154,7 @@ public func runTool(
     }
     for k in 0..<2 where fds[k].fd >= 0 { close(fds[k].fd) }
     if !exited { waitpid(pid, &status, 0) }
-    let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    return (code, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    return (exitCode(status), String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
 }
 
 /// A value shared between a test and the threads it starts.

@@ -129,8 +129,32 @@ class Browser:
             """
             },
         )
+        self.home = self.driver.current_window_handle
         # Start from a blank page and forget what the new-tab page loaded.
         self.driver.get("about:blank")
+        self.drain()
+        self.console.clear()
+        self.requests.clear()
+
+    def reset(self):
+        """Back to where a new Browser starts, for the next scenario in the same browser (page_tests.py --serve):
+        one tab (the first, which has the dialog hook) on about:blank, no cookies (they are per host, not per port,
+        so one server's session cookie would reach the next), no cache, the viewport and timeouts as built, and no
+        console message or request recorded. Raises when the browser cannot be brought back; start a new one then."""
+        for h in self.driver.window_handles:
+            if h != self.home:
+                self.driver.switch_to.window(h)
+                self.driver.close()
+        self.driver.switch_to.window(self.home)
+        self.set_page_load_timeout(30)
+        self.driver.set_script_timeout(30)
+        self.driver.get("about:blank")
+        self.cdp("Network.clearBrowserCookies")
+        self.cdp("Network.clearBrowserCache")
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False},
+        )
         self.drain()
         self.console.clear()
         self.requests.clear()
