@@ -281,7 +281,11 @@ struct RequestDeadlineTests {
         let p50 = lat[lat.count / 2]
         let p99 = lat[lat.count * 99 / 100]
         let slowest = lat.last ?? 0
-        #expect(slowest < 1000, "an ingest request took \(slowest) ms")
+        // Quick while the connections pile up: p99 under a second; and none waited for idle connections to be cut,
+        // which would take the 3 s header deadline. (The slowest alone is not held to a second: on a loaded 2-core
+        // machine, with four tests beside it, one request in 166 once took 1.5 s while p99 was 0.33 s.)
+        #expect(p99 < 1000, "ingest p99 \(p99) ms")
+        #expect(slowest < (headerTimeout - 1) * 1000, "an ingest request took \(slowest) ms")
         try stream.wait(timeout: 10, "every ingested event on the stream") { evs in
             evs.filter { $0.type == "log_line" }.count == lat.count
         }
