@@ -544,6 +544,49 @@ struct PostgresDatabaseTests {
         try await eventually("notifications on the new connection") { got.value.last == "after" }
     }
 
+    @Test(
+        "a statement left unanswered (its connection silent) fails after the statement timeout and drops the connection; at BEGIN the write goes on a new one; migrations may take longer"
+    )
+    func statementTimeout() async throws {
+        let db = try TestPostgres.freshDatabase()
+        defer { db.drop() }
+        let (relay, relayedURL) = try db.relayed()
+        defer { relay.stop() }
+        let lines = Locked<[String]>([])
+        let relayed = try PostgresDatabase(
+            url: relayedURL, statementTimeout: 1, logger: Logger(label: "test") { _ in CapturedLog(lines) })
+        defer { relayed.close() }
+        try await relayed.write { c in
+            try c.execute("CREATE TABLE t(v INT)")
+            try c.execute("INSERT INTO t VALUES (1)")
+        }
+        // The writer's connection goes silent while idle (new connections carry). Before: this write waited for ever
+        // (here until the thaw below, after 20 s).
+        relay.freezeOpen()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 20) { relay.thaw() }
+        let asked = Date()
+        try await relayed.write { c in try c.execute("INSERT INTO t VALUES (2)") }
+        let took = Date().timeIntervalSince(asked)
+        #expect(took >= 0.9 && took < 8, "the write took \(took) s")
+        #expect(
+            lines.value.contains {
+                $0.contains("no answer within 1 s, so the connection was dropped. Trying once more on a new connection.")
+            }, "\(lines.value)")
+        // Mid-transaction, a statement that takes longer than the timeout fails as PostgreSQL unavailable (503), and
+        // its connection is dropped; the next write gets a new one.
+        do {
+            try await relayed.write { c in try c.execute("SELECT pg_sleep(1.5)") }
+            Issue.record("a 1.5 s statement with a 1 s timeout succeeded")
+        } catch let e as PostgresUnavailable {
+            #expect(e.description.hasSuffix(": no answer within 1 s, so the connection was dropped."), "\(e)")
+        }
+        // Unhurried (migrations): as long as it takes. (The dropped backend above holds the write lock until its
+        // sleep ends: this waits for it too.)
+        try relayed.writeUnhurried { c in try c.execute("SELECT pg_sleep(1.5)") }
+        try await relayed.write { c in try c.execute("INSERT INTO t VALUES (3)") }
+        #expect(try await relayed.read { c in try c.fetchAll("SELECT v FROM t ORDER BY v").map { $0[0] as Int } } == [1, 2, 3])
+    }
+
     @Test("a reader PostgreSQL refuses to open (the database not accepting connections) reads on the writer's connection")
     func readerRefused() async throws {
         let db = try TestPostgres.freshDatabase()

@@ -392,6 +392,32 @@ struct ReplicaTests {
     }
 
     @Test(
+        "a replica's connections to PostgreSQL go silent (a NAT that forgot them): a POST is done on new ones after ARGUS_PG_STATEMENT_TIMEOUT_S, not held for ever"
+    )
+    func silentConnections() throws {
+        let db = try TestPostgres.freshDatabase()
+        defer { db.drop() }
+        let (relay, relayedURL) = try db.relayed()
+        defer { relay.stop() }
+        let s = try TestServer(env: ["ARGUS_PG_STATEMENT_TIMEOUT_S": "2"], replicaOf: relayedURL)
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "w"))
+        // Every connection open now stays open and passes nothing; new ones carry. Before: the POST waited for ever
+        // (here until the thaw, after 25 s).
+        relay.freezeOpen()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 25) { relay.thaw() }
+        let asked = Date()
+        let r = try c.post("/api/events", json: Ev.make("log_line", batch: "w", job: "j", data: ["line": "after the silence"]))
+        let took = Date().timeIntervalSince(asked)
+        #expect(r.status == 200, "\(r.status) \(r.text)")
+        #expect(took >= 1.9 && took < 12, "the POST took \(took) s")
+        let logs = try c.get("/api/jobs/w/j/log-lines")
+        #expect(logs.status == 200 && logs.text.contains("after the silence"), "\(logs.status) \(logs.text.prefix(300))")
+        #expect(s.log.contains("no answer within 2 s, so the connection was dropped. Trying once more on a new connection."))
+    }
+
+    @Test(
         "PostgreSQL out of reach: an idle replica tries to connect about twice a second, not twenty times, and works again within seconds when it is back"
     )
     func outagePaced() throws {

@@ -356,13 +356,17 @@ struct RequestLimitConfigTests {
         for (name, bad) in [
             ("ARGUS_HEADER_TIMEOUT_S", "0"), ("ARGUS_HEADER_TIMEOUT_S", "soon"), ("ARGUS_BODY_TIMEOUT_S", "-1"),
             ("ARGUS_MAX_CONNECTIONS", "0"), ("ARGUS_MAX_CONNECTIONS", "2.5"), ("ARGUS_MAX_HEADER_KB", "0"),
-            ("ARGUS_MAX_HEADER_KB", "1.5"), ("ARGUS_MAX_HEADER_KB", "2048"),
+            ("ARGUS_MAX_HEADER_KB", "1.5"), ("ARGUS_MAX_HEADER_KB", "2048"), ("ARGUS_PG_STATEMENT_TIMEOUT_S", "0"),
+            ("ARGUS_PG_STATEMENT_TIMEOUT_S", "soon"),
         ] {
             #expect(throws: ServerConfig.ConfigError.self, "\(name)=\(bad)") { try ServerConfig.fromEnvironment([name: bad]) }
             do { _ = try ServerConfig.fromEnvironment([name: bad]) } catch { #expect(error.description.contains(name)) }
         }
         let listed = ServerConfig.variables.map { "\($0.name)=\($0.defaultText)" }
-        for v in ["ARGUS_HEADER_TIMEOUT_S=10", "ARGUS_BODY_TIMEOUT_S=30", "ARGUS_MAX_CONNECTIONS=4096", "ARGUS_MAX_HEADER_KB=16"] {
+        for v in [
+            "ARGUS_HEADER_TIMEOUT_S=10", "ARGUS_BODY_TIMEOUT_S=30", "ARGUS_MAX_CONNECTIONS=4096", "ARGUS_MAX_HEADER_KB=16",
+            "ARGUS_PG_STATEMENT_TIMEOUT_S=30",
+        ] {
             #expect(listed.contains(v))
         }
     }

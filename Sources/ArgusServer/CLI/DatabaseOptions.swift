@@ -41,7 +41,11 @@ struct DatabaseOptions: ParsableArguments {
     func open(create: Bool = false, offerInit: Bool = false, forServer config: ServerConfig? = nil) throws -> ArgusStore {
         if let url {
             let store: ArgusStore
-            do { store = try ArgusStore(databaseURL: url, create: create || config != nil, offerInit: offerInit) } catch {
+            do {
+                store = try ArgusStore(
+                    databaseURL: url, create: create || config != nil, offerInit: offerInit,
+                    statementTimeout: (config ?? ServerConfig()).pgStatementTimeoutS)
+            } catch {
                 throw fail(error.description)
             }
             // Every command, not only `serve`: a token made in a half-copied database would make the copy refuse it for

@@ -48,6 +48,9 @@ public struct ServerConfig: Sendable {
     public var fsyncEachCommit = true
     /// Memory for jobs' epochs kept between reads (`EpochCache`); 0 reads every job whole each time.
     public var epochCacheBytes = 64 << 20
+    /// PostgreSQL only: how long a statement may go unanswered before its connection is dropped
+    /// (`PostgresDatabase.statementTimeout`).
+    public var pgStatementTimeoutS = 30.0
 
     public init() {}
 
@@ -144,6 +147,11 @@ public struct ServerConfig: Sendable {
         .init(
             name: "ARGUS_EPOCH_CACHE_MB", defaultText: "64",
             meaning: "memory for jobs' epochs kept between reads, so a big job opens fast again (0 = off)"),
+        .init(
+            name: "ARGUS_PG_STATEMENT_TIMEOUT_S", defaultText: "30",
+            meaning:
+                "PostgreSQL: a statement unanswered this long drops its connection (a silent network path); the write is retried on a new one, else 503"
+        ),
     ]
 
     public struct ConfigError: Error, CustomStringConvertible {
@@ -224,7 +232,10 @@ public struct ServerConfig: Sendable {
         if c.sseKeepaliveS == 0 {
             throw ConfigError(description: "ARGUS_SSE_KEEPALIVE_S must be greater than 0.")
         }
-        for (name, target) in [("ARGUS_HEADER_TIMEOUT_S", \ServerConfig.headerTimeoutS), ("ARGUS_BODY_TIMEOUT_S", \.bodyTimeoutS)] {
+        for (name, target) in [
+            ("ARGUS_HEADER_TIMEOUT_S", \ServerConfig.headerTimeoutS), ("ARGUS_BODY_TIMEOUT_S", \.bodyTimeoutS),
+            ("ARGUS_PG_STATEMENT_TIMEOUT_S", \.pgStatementTimeoutS),
+        ] {
             try number(name, &c[keyPath: target])
             if c[keyPath: target] == 0 { throw ConfigError(description: "\(name) must be greater than 0.") }
         }

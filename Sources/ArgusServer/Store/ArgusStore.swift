@@ -139,7 +139,11 @@ public final class ArgusStore: Sendable {
     /// its schema up to date (once, even when several replicas start together).
     /// `create` false: a database without Argus's tables is an error rather than one made Argus's (a mistyped name
     /// of an existing database, the `postgres` maintenance one, given to `token list`).
-    public init(databaseURL: String, clock: ServerClock = .system, create: Bool = true, offerInit: Bool = false) throws(OpenError) {
+    /// `statementTimeout`: `ARGUS_PG_STATEMENT_TIMEOUT_S` (`PostgresDatabase.statementTimeout`).
+    public init(
+        databaseURL: String, clock: ServerClock = .system, create: Bool = true, offerInit: Bool = false,
+        statementTimeout: Double = ServerConfig().pgStatementTimeoutS
+    ) throws(OpenError) {
         self.clock = clock
         dataDir = nil
         fileIdentity = nil
@@ -147,7 +151,7 @@ public final class ArgusStore: Sendable {
         checkpointer = nil
         startupWarnings = []
         do {
-            let pg = try PostgresDatabase(url: databaseURL)
+            let pg = try PostgresDatabase(url: databaseURL, statementTimeout: statementTimeout)
             if !create, try pg.readNow({ try $0.scalar(String.self, "SELECT to_regclass('argus_schema')::text") }) == nil {
                 throw OpenError(
                     description: "no Argus database at \(PostgresURL.redacted(databaseURL)): start `argus-server serve` on it first"

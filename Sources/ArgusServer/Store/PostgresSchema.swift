@@ -221,7 +221,8 @@ enum PostgresSchema {
     )
         throws -> [Int]
     {
-        try db.writeNow { c in
+        // Unhurried: a migration may build an index on millions of rows, or wait for another replica's.
+        try db.writeUnhurried { c in
             try c.execute("SELECT pg_advisory_xact_lock(\(migrationLockKey))")
             try c.execute(
                 "CREATE TABLE IF NOT EXISTS argus_schema(version INT PRIMARY KEY, name TEXT NOT NULL, applied_us BIGINT NOT NULL)"

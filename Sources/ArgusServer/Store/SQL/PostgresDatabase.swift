@@ -84,13 +84,21 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     /// needed (its `freeSlots` can close only its own).
     static let readerIdle: Double = 60
 
+    /// How long a statement may go unanswered before its connection is dropped and the statement fails as
+    /// `PostgresUnavailable` (a request then answers 503, which the SDK retries). A connection whose network path
+    /// died without a reset (a NAT or firewall that forgot it, a frozen server) never answers, and without this a
+    /// write waited on it for ever, with every write behind it. Migrations are exempt (`writeUnhurried`).
+    let statementTimeout: Double
+
     /// Fails only on a bad URL or TLS settings; connections open on first use.
     init(
         url: String, maxReaders: Int = 4, readerIdle: Double = PostgresDatabase.readerIdle,
+        statementTimeout: Double = ServerConfig().pgStatementTimeoutS,
         logger: Logger = Logger(label: "argus.postgres")
     ) throws {
         let parsed = try PostgresURL(url)
         self.url = parsed
+        self.statementTimeout = statementTimeout
         var config = try parsed.configuration()
         // A replica that stops mid-transaction (frozen, partitioned) must not hold the write lock for ever.
         config.options.additionalStartupParameters = [
@@ -169,6 +177,15 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         let s = writers.acquireBlocking(self)
         defer { writers.release(s) }
         return try s.transaction(write: true, body)
+    }
+
+    /// `writeNow` whose statements may take as long as they need (no `statementTimeout`): migrations, which may build
+    /// an index on millions of rows, or wait for another replica's.
+    @discardableResult
+    func writeUnhurried<T>(_ body: (SQLConnection) throws -> T) throws -> T {
+        let s = writers.acquireBlocking(self)
+        defer { writers.release(s) }
+        return try s.transaction(write: true, unhurried: true, body)
     }
 
     private func run<T: Sendable>(
@@ -259,14 +276,24 @@ final class PostgresDatabase: SQLDatabase, Sendable {
 
     /// Blocks until `future` completes, or fails once the watched connection has closed without completing it:
     /// postgres-nio drops a statement written to a channel that has just closed (killed backend, server gone), leaving
-    /// its future pending for ever.
-    static func wait<T: Sendable>(for future: EventLoopFuture<T>, watch: CloseWatch) throws -> T {
+    /// its future pending for ever. With a `timeout`, throws `StatementTimedOut` when no answer came within it (the
+    /// caller drops the connection).
+    static func wait<T: Sendable>(for future: EventLoopFuture<T>, watch: CloseWatch, timeout: Double? = nil) throws -> T {
         let o = PendingStatement<T>()
         future.whenComplete { r in
             o.result.withLock { $0 = r }
             o.done.signal()
         }
-        if watch.waitingHere(o.done) { o.done.wait() }
+        if watch.waitingHere(o.done) {
+            if let timeout {
+                if o.done.wait(timeout: .now() + timeout) == .timedOut {
+                    watch.doneWaiting()
+                    throw StatementTimedOut(seconds: timeout)
+                }
+            } else {
+                o.done.wait()
+            }
+        }
         watch.doneWaiting()
         if let r = o.result.withLock({ $0 }) { return try r.get() }
         // Closed first: a statement in flight fails right after; one that was dropped never does.
@@ -277,6 +304,13 @@ final class PostgresDatabase: SQLDatabase, Sendable {
 
     struct ConnectionDropped: Error, CustomStringConvertible {
         var description: String { "the server closed the connection" }
+    }
+
+    struct StatementTimedOut: Error, CustomStringConvertible {
+        let seconds: Double
+        var description: String {
+            "no answer within \(seconds.formatted(.number.precision(.fractionLength(0...1)))) s, so the connection was dropped"
+        }
     }
 
     /// `sql` with its `?` placeholders numbered `$1…$n`, cached per SQL text.
@@ -446,17 +480,25 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
         return closing
     }
 
+    /// Whether this transaction's statements may take as long as they need (`writeUnhurried`).
+    private var unhurried = false
+
     /// BEGIN (taking the write lock for a write, a read-only snapshot for a read), the body, COMMIT; ROLLBACK when the
-    /// body throws. A connection found dead at BEGIN (killed while idle) is replaced once: nothing has run yet.
-    func transaction<T>(write: Bool, _ body: (SQLConnection) throws -> T) throws -> T {
+    /// body throws. A connection found dead at BEGIN (killed while idle, or silent) is replaced once: nothing has run
+    /// yet. Each statement waits at most the database's `statementTimeout`, unless `unhurried`.
+    func transaction<T>(write: Bool, unhurried: Bool = false, _ body: (SQLConnection) throws -> T) throws -> T {
+        self.unhurried = unhurried
+        defer { self.unhurried = false }
         var retried = false
         while true {
+            var connected = false
             do {
                 if connection == nil || connection!.isClosed {
                     let c = try db.connect(first: first)
                     connection = c
                     watch = CloseWatch(c)
                 }
+                connected = true
                 if write {
                     try run("BEGIN", [])
                     try run("SELECT pg_advisory_xact_lock(\(PostgresDatabase.writeLockKey))", [])
@@ -468,6 +510,8 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
                 close()
                 if retried { throw e }
                 retried = true
+                // Dropped or silent at BEGIN, not refused while connecting (that one says so where it is answered).
+                if connected { db.logger.warning("\(e.description) Trying once more on a new connection.") }
             } catch {
                 if connection != nil { _ = try? run("ROLLBACK", []) }
                 throw error
@@ -509,7 +553,8 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
         }
         let query = PostgresQuery(unsafeSQL: args.isEmpty ? sql : db.translated(sql), binds: binds)
         do {
-            return try PostgresDatabase.wait(for: c.query(query, logger: db.logger), watch: watch)
+            return try PostgresDatabase.wait(
+                for: c.query(query, logger: db.logger), watch: watch, timeout: unhurried ? nil : db.statementTimeout)
         } catch {
             let e = db.classify(error, sql: sql)
             if e is PostgresUnavailable { close() }
