@@ -30,9 +30,10 @@ public final class ServedTool: @unchecked Sendable {
             child = c
             var line = try JSONSerialization.data(withJSONObject: request)
             line.append(0x0A)
-            let sent = line.withUnsafeBytes { write(c.stdin, $0.baseAddress, $0.count) }
             var out = Data()
-            guard sent == line.count else { return end(c, -1, out, "could not send the request (the runner exited)") }
+            guard Self.write(line, to: c.stdin) else {
+                return end(c, nil, out, "could not send the request: the runner exited")
+            }
             let deadline = Date().addingTimeInterval(timeout)
             var buf = [UInt8](repeating: 0, count: 65536)
             while true {
@@ -68,6 +69,32 @@ public final class ServedTool: @unchecked Sendable {
             Glibc.close(c.stdout)
             child = nil
         }
+    }
+
+    /// Writes `data` to a pipe; false when its reader is gone, without the SIGPIPE that would end this process (it
+    /// is blocked on this thread while writing, and one the write raised is taken off before it is unblocked).
+    private static func write(_ data: Data, to fd: Int32) -> Bool {
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
+        defer {
+            var pending = sigset_t()
+            sigpending(&pending)
+            if sigismember(&pending, SIGPIPE) == 1 {
+                var now = timespec()
+                _ = sigtimedwait(&pipeSignal, nil, &now)
+            }
+            pthread_sigmask(SIG_SETMASK, &previous, nil)
+        }
+        var off = 0
+        while off < data.count {
+            let n = data[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { return false }
+            off += n
+        }
+        return true
     }
 
     /// The status and output when `out` holds a whole answer: everything up to a line "\u{1E}<status>\n".
