@@ -415,6 +415,28 @@ struct ReplicaTests {
         let logs = try c.get("/api/jobs/w/j/log-lines")
         #expect(logs.status == 200 && logs.text.contains("after the silence"), "\(logs.status) \(logs.text.prefix(300))")
         #expect(s.log.contains("no answer within 2 s, so the connection was dropped. Trying once more on a new connection."))
+        relay.thaw()
+        // A database that answers, but where another write holds the write lock longer than the timeout: a POST gets
+        // 503 saying so, not that PostgreSQL cannot be reached; once the lock is free, writes go through.
+        let holding = Thread {
+            _ = try? TestPostgres.psql(
+                db.url, "BEGIN; SELECT pg_advisory_xact_lock(\(0x6172_6775_732D_7731 as Int64)); SELECT pg_sleep(8); COMMIT;")
+        }
+        holding.start()
+        Thread.sleep(forTimeInterval: 1)
+        let held = Date()
+        let refused = try c.post("/api/events", json: Ev.make("log_line", batch: "w", job: "j", data: ["line": "behind the lock"]))
+        #expect(Date().timeIntervalSince(held) < 7.5, "the POST took \(Date().timeIntervalSince(held)) s")
+        #expect(
+            refused.status == 503 && refused.detail.contains("its PostgreSQL gave no answer within ARGUS_PG_STATEMENT_TIMEOUT_S"),
+            "\(refused.status) \(refused.text)")
+        let free = Date()
+        while try c.post("/api/events", json: Ev.make("log_line", batch: "w", job: "j", data: ["line": "lock free"])).status != 200,
+            Date().timeIntervalSince(free) < 20
+        {
+            usleep(500_000)
+        }
+        #expect(try c.get("/api/jobs/w/j/log-lines").text.contains("lock free"))
     }
 
     @Test(

@@ -232,12 +232,17 @@ public struct ServerConfig: Sendable {
         if c.sseKeepaliveS == 0 {
             throw ConfigError(description: "ARGUS_SSE_KEEPALIVE_S must be greater than 0.")
         }
-        for (name, target) in [
-            ("ARGUS_HEADER_TIMEOUT_S", \ServerConfig.headerTimeoutS), ("ARGUS_BODY_TIMEOUT_S", \.bodyTimeoutS),
-            ("ARGUS_PG_STATEMENT_TIMEOUT_S", \.pgStatementTimeoutS),
-        ] {
+        for (name, target) in [("ARGUS_HEADER_TIMEOUT_S", \ServerConfig.headerTimeoutS), ("ARGUS_BODY_TIMEOUT_S", \.bodyTimeoutS)] {
             try number(name, &c[keyPath: target])
             if c[keyPath: target] == 0 { throw ConfigError(description: "\(name) must be greater than 0.") }
+        }
+        // Under a second, an ordinary statement on a loaded server would time out.
+        try number("ARGUS_PG_STATEMENT_TIMEOUT_S", &c.pgStatementTimeoutS)
+        if c.pgStatementTimeoutS < 1 {
+            throw ConfigError(
+                description:
+                    "ARGUS_PG_STATEMENT_TIMEOUT_S must be a number of seconds from 1 to \(Int(longestSeconds)), got '\(text("ARGUS_PG_STATEMENT_TIMEOUT_S") ?? "")'."
+            )
         }
         if let v = text("ARGUS_MAX_CONNECTIONS") {
             guard let n = Int(v), n >= 1 else {

@@ -29,6 +29,9 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         case unreachable
         /// PostgreSQL refuses new connections: all its `max_connections` slots are taken.
         case noConnectionSlots
+        /// PostgreSQL gave no answer to a statement within `ARGUS_PG_STATEMENT_TIMEOUT_S` (a silent network path, or a
+        /// write elsewhere holding the write lock that long).
+        case unanswered
         /// Under `fullBelowBytes` free, though writes may still work (small commits fit in the WAL file's room):
         /// `/health` and the live streams say so rather than flap with each write (`ArgusStore.writeFault`).
         case lowSpace
@@ -63,7 +66,8 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
             // No slot: refused at connect, so nothing was sent and nothing stored.
             self =
                 e.sqlState == PostgresDatabase.noSlotLeft
-                ? StorageFault(.noConnectionSlots) : StorageFault(.unreachable, nothingStored: false)
+                ? StorageFault(.noConnectionSlots)
+                : StorageFault(e.timedOut ? .unanswered : .unreachable, nothingStored: false)
             return
         }
         if let e = error as? PostgresSQLError {
@@ -131,6 +135,9 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
                 + "as *.orphaned-TIME, so a restart opens the file now there as it is)"
         case .unreachable: return "its PostgreSQL cannot be reached"
         case .noConnectionSlots: return "its PostgreSQL has no connection slot left (raise max_connections)"
+        case .unanswered:
+            return "its PostgreSQL gave no answer within ARGUS_PG_STATEMENT_TIMEOUT_S (a silent network path, or another "
+                + "write holding the write lock that long)"
         case .lowSpace: return "the disk is nearly full (under \(StorageFault.fullBelowBytes / 1024) KB free)"
         }
     }

@@ -10,6 +10,8 @@ struct PostgresUnavailable: Error, CustomStringConvertible {
     let description: String
     /// PostgreSQL's SQLSTATE when it refused the connection itself (e.g. 53300: no connection slot left).
     var sqlState: String? = nil
+    /// A statement got no answer within the statement timeout, and its connection was dropped.
+    var timedOut = false
 }
 
 extension PostgresConnection {
@@ -309,7 +311,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     struct StatementTimedOut: Error, CustomStringConvertible {
         let seconds: Double
         var description: String {
-            "no answer within \(seconds.formatted(.number.precision(.fractionLength(0...1)))) s, so the connection was dropped"
+            "gave no answer within \(seconds.formatted(.number.precision(.fractionLength(0...1)))) s, so the connection was dropped"
         }
     }
 
@@ -391,6 +393,9 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     /// PostgresSQLError when the statement was refused.
     func classify(_ error: any Error, sql: String) -> any Error {
         if error is PostgresUnavailable || error is PostgresSQLError { return error }
+        if let t = error as? StatementTimedOut {
+            return PostgresUnavailable(description: "PostgreSQL at \(url.redacted) \(t.description).", timedOut: true)
+        }
         if let e = error as? PSQLError, e.code == .server, let info = e.serverInfo {
             let state = info[.sqlState] ?? "XX000"
             // 08: connection exception; 57P01-3: admin/crash shutdown, cannot connect now; 53300: too many connections.
@@ -456,6 +461,14 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
     private unowned let db: PostgresDatabase
     private var connection: PostgresConnection?
     private var watch: CloseWatch?
+    /// The backend process of `connection`: its pid and start time (together they name it, even once the pid is
+    /// reused).
+    private var backend: (pid: Int32, start: String)?
+    /// Backends of connections dropped for a statement timeout. PostgreSQL does not notice such a client leaving while
+    /// the backend waits (on a lock, or idle in a transaction, holding the write lock until
+    /// `idle_in_transaction_session_timeout`): the next connection ends them first (`pg_terminate_backend`, which a
+    /// role may do to its own backends), or the retry would wait on the lock its own first try still held.
+    private var abandoned: [(pid: Int32, start: String)] = []
 
     /// The writer's session: its connection comes first when PostgreSQL has no slot left (`connect(first:)`).
     let first: Bool
@@ -477,6 +490,7 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
         let closing = connection?.closeKeepingAlive()
         connection = nil
         watch = nil
+        backend = nil
         return closing
     }
 
@@ -497,6 +511,7 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
                     let c = try db.connect(first: first)
                     connection = c
                     watch = CloseWatch(c)
+                    try endAbandoned()
                 }
                 connected = true
                 if write {
@@ -536,6 +551,24 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
         return result
     }
 
+    /// Learns the new connection's backend, and ends those of connections dropped for a statement timeout.
+    private func endAbandoned() throws {
+        let me = try run("SELECT pid, backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()", [])
+        backend = me.rows.first.flatMap { row in
+            let cells = Array(row)
+            guard cells.count == 2, let pid = try? cells[0].decode(Int32.self), let start = try? cells[1].decode(String.self)
+            else { return nil }
+            return (pid, start)
+        }
+        while let b = abandoned.first {
+            _ = try run(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ?::int AND backend_start::text = ?",
+                [.int(Int64(b.pid)), .text(b.start)])
+            abandoned.removeFirst()
+            db.logger.info("Ended PostgreSQL backend \(b.pid), whose connection was dropped for a statement timeout.")
+        }
+    }
+
     @discardableResult
     private func run(_ sql: String, _ args: [SQLValue]) throws -> PostgresQueryResult {
         guard let c = connection, let watch else {
@@ -556,6 +589,9 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
             return try PostgresDatabase.wait(
                 for: c.query(query, logger: db.logger), watch: watch, timeout: unhurried ? nil : db.statementTimeout)
         } catch {
+            if error is PostgresDatabase.StatementTimedOut, let backend, !abandoned.contains(where: { $0 == backend }) {
+                abandoned.append(backend)
+            }
             let e = db.classify(error, sql: sql)
             if e is PostgresUnavailable { close() }
             throw e
