@@ -236,13 +236,15 @@ public struct ServerConfig: Sendable {
             try number(name, &c[keyPath: target])
             if c[keyPath: target] == 0 { throw ConfigError(description: "\(name) must be greater than 0.") }
         }
-        // Under a second, an ordinary statement on a loaded server would time out.
-        try number("ARGUS_PG_STATEMENT_TIMEOUT_S", &c.pgStatementTimeoutS)
-        if c.pgStatementTimeoutS < 1 {
-            throw ConfigError(
-                description:
-                    "ARGUS_PG_STATEMENT_TIMEOUT_S must be a number of seconds from 1 to \(Int(longestSeconds)), got '\(text("ARGUS_PG_STATEMENT_TIMEOUT_S") ?? "")'."
-            )
+        // At least a second: under it, an ordinary statement on a loaded server would time out. (Its own check, so
+        // that -1 and 0.5 get the same sentence.)
+        if let v = text("ARGUS_PG_STATEMENT_TIMEOUT_S") {
+            guard v.allSatisfy({ "0123456789.eE+-".contains($0) }), let d = Double(v), d.isFinite, d >= 1, d <= longestSeconds else {
+                throw ConfigError(
+                    description:
+                        "ARGUS_PG_STATEMENT_TIMEOUT_S must be a number of seconds from 1 to \(Int(longestSeconds)) (10 years), got '\(v)'.")
+            }
+            c.pgStatementTimeoutS = d
         }
         if let v = text("ARGUS_MAX_CONNECTIONS") {
             guard let n = Int(v), n >= 1 else {
