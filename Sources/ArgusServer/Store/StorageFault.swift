@@ -67,7 +67,7 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
             self =
                 e.sqlState == PostgresDatabase.noSlotLeft
                 ? StorageFault(.noConnectionSlots)
-                : StorageFault(e.timedOut ? .unanswered : .unreachable, nothingStored: false)
+                : StorageFault(e.timedOut ? .unanswered : .unreachable, nothingStored: e.beforeBody)
             return
         }
         if let e = error as? PostgresSQLError {

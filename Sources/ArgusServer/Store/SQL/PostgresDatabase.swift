@@ -12,6 +12,8 @@ struct PostgresUnavailable: Error, CustomStringConvertible {
     var sqlState: String? = nil
     /// A statement got no answer within the statement timeout, and its connection was dropped.
     var timedOut = false
+    /// Met before the transaction's body ran (connecting, BEGIN, the write lock): nothing of it was stored.
+    var beforeBody = false
 }
 
 extension PostgresConnection {
@@ -521,9 +523,12 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
                     try run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", [])
                 }
                 break
-            } catch let e as PostgresUnavailable {
+            } catch var e as PostgresUnavailable {
                 close()
-                if retried { throw e }
+                if retried {
+                    e.beforeBody = true
+                    throw e
+                }
                 retried = true
                 // Dropped or silent at BEGIN, not refused while connecting (that one says so where it is answered).
                 if connected { db.logger.warning("\(e.description) Trying once more on a new connection.") }
