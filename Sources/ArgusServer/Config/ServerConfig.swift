@@ -170,13 +170,15 @@ public struct ServerConfig: Sendable {
             guard let v = env[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
             return v
         }
-        func number(_ name: String, _ target: inout Double) throws(ConfigError) {
+        func number(_ name: String, _ target: inout Double, least: Double = 0) throws(ConfigError) {
             guard let v = text(name) else { return }
             let (unit, longest) = durationUnit(of: name)
             // Decimal only: Swift also reads "0x10" as 16.
-            guard v.allSatisfy({ "0123456789.eE+-".contains($0) }), let d = Double(v), d.isFinite, d >= 0, d <= longest else {
+            guard v.allSatisfy({ "0123456789.eE+-".contains($0) }), let d = Double(v), d.isFinite, d >= least, d <= longest
+            else {
                 throw ConfigError(
-                    description: "\(name) must be a number of \(unit) from 0 to \(Int(longest)) (10 years), got '\(v)'.")
+                    description:
+                        "\(name) must be a number of \(unit) from \(least.formatted()) to \(Int(longest)) (10 years), got '\(v)'.")
             }
             target = d
         }
@@ -236,16 +238,8 @@ public struct ServerConfig: Sendable {
             try number(name, &c[keyPath: target])
             if c[keyPath: target] == 0 { throw ConfigError(description: "\(name) must be greater than 0.") }
         }
-        // At least a second: under it, an ordinary statement on a loaded server would time out. (Its own check, so
-        // that -1 and 0.5 get the same sentence.)
-        if let v = text("ARGUS_PG_STATEMENT_TIMEOUT_S") {
-            guard v.allSatisfy({ "0123456789.eE+-".contains($0) }), let d = Double(v), d.isFinite, d >= 1, d <= longestSeconds else {
-                throw ConfigError(
-                    description:
-                        "ARGUS_PG_STATEMENT_TIMEOUT_S must be a number of seconds from 1 to \(Int(longestSeconds)) (10 years), got '\(v)'.")
-            }
-            c.pgStatementTimeoutS = d
-        }
+        // At least a second: under it, an ordinary statement on a loaded server would time out.
+        try number("ARGUS_PG_STATEMENT_TIMEOUT_S", &c.pgStatementTimeoutS, least: 1)
         if let v = text("ARGUS_MAX_CONNECTIONS") {
             guard let n = Int(v), n >= 1 else {
                 throw ConfigError(description: "ARGUS_MAX_CONNECTIONS must be a whole number of at least 1, got '\(v)'.")
