@@ -177,19 +177,17 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     }
 
     @discardableResult
-    func writeNow<T>(_ body: (SQLConnection) throws -> T) throws -> T {
-        let s = writers.acquireBlocking(self)
-        defer { writers.release(s) }
-        return try s.transaction(write: true, body)
-    }
+    func writeNow<T>(_ body: (SQLConnection) throws -> T) throws -> T { try writeNow(unhurried: false, body) }
 
     /// `writeNow` whose statements may take as long as they need (no `statementTimeout`): migrations, which may build
     /// an index on millions of rows, or wait for another replica's.
     @discardableResult
-    func writeUnhurried<T>(_ body: (SQLConnection) throws -> T) throws -> T {
+    func writeUnhurried<T>(_ body: (SQLConnection) throws -> T) throws -> T { try writeNow(unhurried: true, body) }
+
+    private func writeNow<T>(unhurried: Bool, _ body: (SQLConnection) throws -> T) throws -> T {
         let s = writers.acquireBlocking(self)
         defer { writers.release(s) }
-        return try s.transaction(write: true, unhurried: true, body)
+        return try s.transaction(write: true, unhurried: unhurried, body)
     }
 
     private func run<T: Sendable>(
@@ -288,17 +286,10 @@ final class PostgresDatabase: SQLDatabase, Sendable {
             o.result.withLock { $0 = r }
             o.done.signal()
         }
-        if watch.waitingHere(o.done) {
-            if let timeout {
-                if o.done.wait(timeout: .now() + timeout) == .timedOut {
-                    watch.doneWaiting()
-                    throw StatementTimedOut(seconds: timeout)
-                }
-            } else {
-                o.done.wait()
-            }
-        }
+        let deadline: DispatchTime = timeout.map { .now() + $0 } ?? .distantFuture
+        let timedOut = watch.waitingHere(o.done) && o.done.wait(timeout: deadline) == .timedOut
         watch.doneWaiting()
+        if timedOut, let timeout { throw StatementTimedOut(seconds: timeout) }
         if let r = o.result.withLock({ $0 }) { return try r.get() }
         // Closed first: a statement in flight fails right after; one that was dropped never does.
         _ = o.done.wait(timeout: .now() + 0.05)
