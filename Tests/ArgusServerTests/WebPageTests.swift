@@ -6,8 +6,8 @@ import Testing
 
 /// The web job page in a real headless Chromium (Debian's chromium + chromium-driver, through selenium in the test
 /// venv) against the real server. Each @Test starts a server, seeds a batch through the ingest API and runs one
-/// scenario of Tests/Web/page_tests.py in its suite's browser (`Browser`); the scenario's output is the failure message. Missing chromium or selenium
-/// is a failure, not a skip: scripts/deps.sh and scripts/test.sh install them.
+/// scenario of Tests/Web/page_tests.py in its suite's browser (`BrowserTrait`); the scenario's output is the failure
+/// message. Missing chromium or selenium is a failure, not a skip: scripts/deps.sh and scripts/test.sh install them.
 ///
 /// The page reads the same API on either backend (the API's own tests run on both), so the scenarios run on the
 /// SQLite pass; three of them run on the PostgreSQL pass too (`WebPagePostgresTests`).
@@ -68,14 +68,8 @@ enum WebPageTests {
     /// Starts a server, seeds it, runs scenario `name` of page_tests.py in the suite's browser (`.browser`); fails
     /// with its output unless it passed.
     static func run(_ name: String, serverEnv: [String: String] = [:]) throws {
-        guard let browser = Browser.current else {
+        guard let browser = BrowserTrait.current else {
             throw TestFailure("a web page scenario runs in a suite with the .browser trait, which gives it its browser")
-        }
-        let python = try PythonSDK.python()
-        let (hasSelenium, _, seleniumErr) = try runTool(python, ["-c", "import selenium"])
-        guard hasSelenium == 0 else {
-            throw TestFailure(
-                "selenium is not installed in \(python) (scripts/test.sh installs it): \(seleniumErr)")
         }
         let s = try TestServer(env: serverEnv)
         let token = try s.token(user: "alice")
@@ -86,36 +80,19 @@ enum WebPageTests {
             "ARGUS_URL": s.url, "ARGUS_TOKEN": token, "ARGUS_BATCH": "web-b1", "ARGUS_JOB": "j1", "ARGUS_JOB2": "j2",
             "ARGUS_TOKEN_BOB": bob, "ARGUS_WEB_ARTIFACTS": artifacts.path,
         ]
-        let (rc, out) = try browser.tool(python).run(["scenario": name, "env": env], timeout: 180)
+        let (rc, out) = try browser.run(["scenario": name, "env": env], timeout: 180)
         #expect(rc == 0, "page_tests.py \(name) exited \(rc):\n\(out)")
-    }
-
-    /// One `page_tests.py --serve`, so one Chromium, for the scenarios of a suite, which run one at a time: a
-    /// Chromium's start and stop cost about 3.5 s of CPU, which each of 37 scenarios paid when each had its own. The
-    /// browser is reset between scenarios (no cookies, one blank tab: Browser.reset in argusweb.py). Started at the
-    /// suite's first scenario, closed when the suite ends (`BrowserTrait`).
-    final class Browser: Sendable {
-        @TaskLocal static var current: Browser?
-        private let served = Locked<ServedTool?>(nil)
-
-        func tool(_ python: String) -> ServedTool {
-            served.withLock { t in
-                if let t { return t }
-                let new = ServedTool(
-                    python, [WebPageTests.webDir.appendingPathComponent("page_tests.py").path, "--serve"],
-                    env: ["PYTHONDONTWRITEBYTECODE": "1"])
-                t = new
-                return new
-            }
-        }
-
-        func close() { served.withLock { $0?.close(timeout: 15) } }
     }
 }
 
-/// Gives a suite of web page scenarios one browser (`WebPageTests.Browser`) and closes it when the suite ends:
-/// `@Suite("…", .serialized, .browser)`.
+/// Gives a suite of web page scenarios, which run one at a time, one `page_tests.py --serve`, so one Chromium, and
+/// closes it when the suite ends: `@Suite("…", .serialized, .browser)`. A Chromium's start and stop cost about 3.5 s
+/// of CPU, which each of 37 scenarios paid when each had its own. The browser is reset between scenarios (no cookies,
+/// one blank tab: Browser.reset in argusweb.py); the runner starts at the suite's first scenario.
 struct BrowserTrait: SuiteTrait, TestScoping {
+    /// The running suite's browser.
+    @TaskLocal static var current: ServedTool?
+
     var isRecursive: Bool { false }
 
     func scopeProvider(for test: Test, testCase: Test.Case?) -> Self? { test.isSuite ? self : nil }
@@ -123,9 +100,16 @@ struct BrowserTrait: SuiteTrait, TestScoping {
     func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
-        let browser = WebPageTests.Browser()
-        defer { browser.close() }
-        try await WebPageTests.Browser.$current.withValue(browser) { try await function() }
+        let python = try PythonSDK.python()
+        let (hasSelenium, _, seleniumErr) = try runTool(python, ["-c", "import selenium"])
+        guard hasSelenium == 0 else {
+            throw TestFailure("selenium is not installed in \(python) (scripts/test.sh installs it): \(seleniumErr)")
+        }
+        let browser = ServedTool(
+            python, [WebPageTests.webDir.appendingPathComponent("page_tests.py").path, "--serve"],
+            env: ["PYTHONDONTWRITEBYTECODE": "1"])
+        defer { browser.close(timeout: 15) }
+        try await Self.$current.withValue(browser) { try await function() }
     }
 }
 
@@ -139,7 +123,6 @@ extension WebPageTests {
     @Suite(
         "Web page in headless Chromium: outages and cut connections", .serialized, .enabled(if: TestBackend.sqlite), .ownThread, .browser)
     struct Outages {
-
         @Test("while the server is out of reach the page counts its tries and says since when; back up, it resumes")
         func outage() throws { try WebPageTests.run("outage") }
 
@@ -156,7 +139,6 @@ extension WebPageTests {
     /// What reaches an open page over its stream, and how many pages a browser can hold open.
     @Suite("Web page in headless Chromium: live without a reload", .serialized, .enabled(if: TestBackend.sqlite), .ownThread, .browser)
     struct Live {
-
         @Test("an epoch and a log line ingested after load appear without a reload")
         func live() throws { try WebPageTests.run("live") }
 
@@ -190,7 +172,6 @@ extension WebPageTests {
         "Web page in headless Chromium: sign-in, share links and actions", .serialized, .enabled(if: TestBackend.sqlite), .ownThread,
         .browser)
     struct Access {
-
         @Test("Stop asks first, No changes nothing, Yes sets the flag the SDK polls")
         func stop() throws { try WebPageTests.run("stop") }
 
@@ -231,7 +212,6 @@ extension WebPageTests {
     /// The tiles, chart, log and lists, at any width and with hostile text.
     @Suite("Web page in headless Chromium: what the page shows", .serialized, .enabled(if: TestBackend.sqlite), .ownThread, .browser)
     struct Shown {
-
         @Test("a seeded job's telemetry tiles, log lines, environment and drawn chart are in the page")
         func seeded() throws { try WebPageTests.run("seeded") }
 
@@ -281,7 +261,6 @@ extension WebPageTests {
 /// acts there too.
 @Suite("Web page in headless Chromium, PostgreSQL", .serialized, .enabled(if: TestBackend.isPostgres), .ownThread, .browser)
 struct WebPagePostgresTests {
-
     @Test("a seeded job's tiles, log lines, environment and chart are in the page")
     func seeded() throws { try WebPageTests.run("seeded") }
 
