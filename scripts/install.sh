@@ -6,6 +6,7 @@
 #   scripts/install.sh [PREFIX]                         optimised build (what you want)
 #   ARGUS_BUILD_CONFIG=debug scripts/install.sh PREFIX  same linking, unoptimised (what the tests check)
 #   ARGUS_KEEP_SYMBOLS=1 scripts/install.sh PREFIX      keeps the symbol tables (for a profiler; see hot-functions.sh)
+#   ARGUS_INSTALL_BUILT=1 …                             the caller has just built everything (scripts/test.sh): only link
 set -euo pipefail
 config="${ARGUS_BUILD_CONFIG:-release}"
 case "$config" in
@@ -28,7 +29,9 @@ log=$(mktemp -t argus-install.XXXXXX)
 stage=$(mktemp -d -t argus-install.XXXXXX)
 trap 'rm -rf "$log" "$stage"' EXIT
 # An ordinary build (shared with the tests' debug build, or the benchmarks' release build: nothing is compiled twice) ...
+# (Each `swift build --product` plans the build anew, ~6 s, even when there is nothing to do.)
 for p in "${products[@]}"; do
+  [ "${ARGUS_INSTALL_BUILT:-0}" = 1 ] && break
   echo "install: building $p ($config)" >&2
   if ! swift build "${build[@]}" --product "$p" >"$log" 2>&1; then
     grep -E "error" "$log" | head -20 >&2

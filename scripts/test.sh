@@ -8,24 +8,39 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 venv=.build/sdk-venv
-if ! "$venv/bin/python" -c "import argus, sys; sys.exit(0 if argus.__version__ == '0.1.3' else 1)" 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q argus-reporter==0.1.3
-fi
-"$venv/bin/python" -c "import selenium" 2>/dev/null || "$venv/bin/pip" install -q selenium
-# schemathesis: OpenAPITests fuzzes a live server against openapi.json with it.
-if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('schemathesis') == '4.32.5' else 1)" 2>/dev/null; then
-  "$venv/bin/pip" install -q schemathesis==4.32.5
-fi
+# The Python side is prepared while Swift builds (pip waits on the network and unpacks; the build is the compiler),
+# which takes its ~30 s off a fresh clone's run. Its output goes to a log, shown only when it fails.
+python_tools() {
+  set -e
+  if ! "$venv/bin/python" -c "import argus, sys; sys.exit(0 if argus.__version__ == '0.1.3' else 1)" 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check argus-reporter==0.1.3
+  fi
+  "$venv/bin/python" -c "import selenium" 2>/dev/null || "$venv/bin/pip" install -q --disable-pip-version-check selenium
+  # schemathesis: OpenAPITests fuzzes a live server against openapi.json with it.
+  if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('schemathesis') == '4.32.5' else 1)" 2>/dev/null; then
+    "$venv/bin/pip" install -q --disable-pip-version-check schemathesis==4.32.5
+  fi
+}
+mkdir -p .build
+python_log=.build/sdk-venv.log
+python_tools >"$python_log" 2>&1 &
+python_pid=$!
+trap 'kill $python_pid 2>/dev/null || true' EXIT
 export ARGUS_SDK_PYTHON="$PWD/$venv/bin/python"
 # Four test cases at a time, each on a thread of its own (Tests/TestSupport/OwnThread.swift): most of them wait on a
 # server, tmux or a browser, and without it they run one per core (a synchronous test holds a thread of Swift
 # concurrency's pool, which has one per core), which left the cores idle most of the time.
 export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-4}"
 swift build --build-tests
+if ! wait "$python_pid"; then
+  cat "$python_log" >&2
+  echo "test: preparing the Python tools in $venv failed (above)." >&2
+  exit 1
+fi
 # The binaries as scripts/install.sh installs them (Swift runtime linked in); InstallTests checks they need no
 # toolchain. (Linked again from the build above: nothing is compiled twice.)
-ARGUS_BUILD_CONFIG=debug scripts/install.sh .build/installed
+ARGUS_BUILD_CONFIG=debug ARGUS_INSTALL_BUILT=1 scripts/install.sh .build/installed
 export ARGUS_INSTALLED_BIN="$PWD/.build/installed"
 # The PostgreSQL backend's tests: a throwaway cluster for this run (each test makes and drops its own database).
 trap 'scripts/pg-cluster.sh stop' EXIT
