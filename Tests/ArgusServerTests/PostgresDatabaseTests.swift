@@ -588,7 +588,26 @@ struct PostgresDatabaseTests {
         #expect(lines.value.contains { $0.contains("whose connection was dropped for a statement timeout") }, "\(lines.value)")
         // Unhurried (migrations): as long as it takes.
         try relayed.writeUnhurried { c in try c.execute("SELECT pg_sleep(1.5)") }
-        #expect(try await relayed.read { c in try c.fetchAll("SELECT v FROM t ORDER BY v").map { $0[0] as Int } } == [1, 2, 3])
+        // Behind another session's write lock: an ordinary write is refused by PostgreSQL itself (lock_timeout, 0.9 s
+        // here) as busy, on a connection that stays; a migration waits for the lock as long as it is held.
+        let holding = Thread {
+            _ = try? TestPostgres.psql(
+                db.url, "BEGIN; SELECT pg_advisory_xact_lock(\(PostgresDatabase.writeLockKey)); SELECT pg_sleep(3); COMMIT;")
+        }
+        holding.start()
+        try await Task.sleep(for: .milliseconds(500))
+        let queued = Date()
+        do {
+            try await relayed.write { c in try c.execute("INSERT INTO t VALUES (4)") }
+            Issue.record("a write behind a 3 s lock with a 1 s timeout succeeded")
+        } catch {
+            #expect(StorageFault(error, dataDir: nil)?.kind == .busy, "\(error)")
+        }
+        #expect(Date().timeIntervalSince(queued) < 1.5, "the refused write took \(Date().timeIntervalSince(queued)) s")
+        let migrating = Date()
+        try relayed.writeUnhurried { c in try c.execute("INSERT INTO t VALUES (5)") }
+        #expect(Date().timeIntervalSince(migrating) > 1, "the migration took \(Date().timeIntervalSince(migrating)) s")
+        #expect(try await relayed.read { c in try c.fetchAll("SELECT v FROM t ORDER BY v").map { $0[0] as Int } } == [1, 2, 3, 5])
     }
 
     @Test("a reader PostgreSQL refuses to open (the database not accepting connections) reads on the writer's connection")

@@ -30,7 +30,8 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         /// PostgreSQL refuses new connections: all its `max_connections` slots are taken.
         case noConnectionSlots
         /// PostgreSQL gave no answer to a statement within `ARGUS_PG_STATEMENT_TIMEOUT_S` (a silent network path, or a
-        /// write elsewhere holding the write lock that long).
+        /// server too slow to answer). A write held that long behind another's lock is `busy`: PostgreSQL says so
+        /// itself (`PostgresDatabase.lockTimeoutMs`).
         case unanswered
         /// Under `fullBelowBytes` free, though writes may still work (small commits fit in the WAL file's room):
         /// `/health` and the live streams say so rather than flap with each write (`ArgusStore.writeFault`).
@@ -136,8 +137,8 @@ struct StorageFault: Error, Sendable, Equatable, CustomStringConvertible {
         case .unreachable: return "its PostgreSQL cannot be reached"
         case .noConnectionSlots: return "its PostgreSQL has no connection slot left (raise max_connections)"
         case .unanswered:
-            return "its PostgreSQL gave no answer within ARGUS_PG_STATEMENT_TIMEOUT_S (a silent network path, or another "
-                + "write holding the write lock that long)"
+            return "its PostgreSQL gave no answer within ARGUS_PG_STATEMENT_TIMEOUT_S (a silent network path, or a server "
+                + "too slow to answer)"
         case .lowSpace: return "the disk is nearly full (under \(StorageFault.fullBelowBytes / 1024) KB free)"
         }
     }

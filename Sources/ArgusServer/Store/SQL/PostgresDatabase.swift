@@ -94,6 +94,12 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     /// write waited on it for ever, with every write behind it. Migrations are exempt (`writeUnhurried`).
     let statementTimeout: Double
 
+    /// How long a statement may wait for a lock (PostgreSQL's `lock_timeout`, set on every connection): a little less
+    /// than `statementTimeout`, so that a write queued behind another write's lock is told so by PostgreSQL (SQLSTATE
+    /// 55P03: `StorageFault.busy`, at once 503) rather than taken for a silent connection, dropped and tried again
+    /// behind the same lock (two timeouts, a minute at the default).
+    static func lockTimeoutMs(statementTimeout t: Double) -> Int { Int(max(t * 0.9, t - 1) * 1000) }
+
     /// Fails only on a bad URL or TLS settings; connections open on first use.
     init(
         url: String, maxReaders: Int = 4, readerIdle: Double = PostgresDatabase.readerIdle,
@@ -107,6 +113,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         // A replica that stops mid-transaction (frozen, partitioned) must not hold the write lock for ever.
         config.options.additionalStartupParameters = [
             ("application_name", "argus-server"), ("idle_in_transaction_session_timeout", "60000"),
+            ("lock_timeout", "\(Self.lockTimeoutMs(statementTimeout: statementTimeout))"),
         ]
         self.configuration = config
         self.logger = logger
@@ -507,12 +514,10 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
                     try endAbandoned()
                 }
                 connected = true
-                if write {
-                    try run("BEGIN", [])
-                    try run("SELECT pg_advisory_xact_lock(\(PostgresDatabase.writeLockKey))", [])
-                } else {
-                    try run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", [])
-                }
+                try run(write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", [])
+                // A migration may wait for another replica's as long as it takes.
+                if unhurried { try run("SET LOCAL lock_timeout = 0", []) }
+                if write { try run("SELECT pg_advisory_xact_lock(\(PostgresDatabase.writeLockKey))", []) }
                 break
             } catch var e as PostgresUnavailable {
                 close()
