@@ -150,7 +150,7 @@ public struct ServerConfig: Sendable {
         .init(
             name: "ARGUS_PG_STATEMENT_TIMEOUT_S", defaultText: "30",
             meaning:
-                "PostgreSQL: a statement unanswered this long drops its connection (a silent network path); the write is retried on a new one, else 503"
+                "PostgreSQL: a statement unanswered this long drops its connection (a silent network path); the write is retried on a new one, else 503 (a write waiting on another's lock gets its 503 a little sooner)"
         ),
     ]
 
