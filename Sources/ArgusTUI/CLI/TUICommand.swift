@@ -110,7 +110,7 @@ public struct TUICommand: ParsableCommand {
         o.pinnedBatch = batchID
         o.color = env["NO_COLOR"].map { $0.isEmpty } ?? true
         if dump {
-            do { try printFrame(TerminalApp.dump(o, width: width, height: height)) } catch { throw fail("\(error)") }
+            do { try printFrame(TerminalApp.dump(o, width: width, height: height).frame) } catch { throw fail("\(error)") }
             return
         }
         try requireTerminal()
@@ -186,14 +186,16 @@ public struct TUICommand: ParsableCommand {
         o.readOnly = readonly
         o.color = env["NO_COLOR"].map { $0.isEmpty } ?? true
         if dump {
-            let frame: String
+            let frame: (frame: String, unshown: ClientError?)
             do {
                 frame = try TerminalApp.dump(o, width: width, height: height)
             } catch {
                 throw fail(
                     error.status == 401 ? ClientError.refusedCredential(error.detail ?? error.description) : error.description)
             }
-            do { try printFrame(frame) } catch { throw fail("\(error)") }
+            do { try printFrame(frame.frame) } catch { throw fail("\(error)") }
+            // A job of --compare that could not be shown: the frame shows the others; a script learns it from the exit.
+            if let unshown = frame.unshown { throw fail(unshown.description) }
             return
         }
         // A bad token is one sentence before the screen opens; an unreachable server is shown on screen and retried.

@@ -224,8 +224,12 @@ public enum TerminalApp {
         return interrupted ? 128 + SIGINT : 0
     }
 
-    /// `--dump`: one frame of the same screen as plain text, fetched synchronously.
-    public static func dump(_ o: TUIOptions, width: Int, height: Int) throws(ClientError) -> String {
+    /// `--dump`: one frame of the same screen as plain text, fetched synchronously; with it, the first job of a
+    /// `--compare` that could not be loaded (the frame shows the others, and its reason in the table), so that the
+    /// command can say so and exit 1.
+    public static func dump(_ o: TUIOptions, width: Int, height: Int) throws(ClientError) -> (
+        frame: String, unshown: ClientError?
+    ) {
         let client = HTTPClient(baseURL: o.url, token: o.token)
         var (state, _) = o.target.initialState()
         state.width = width
@@ -237,6 +241,7 @@ public enum TerminalApp {
         state.pinnedBatch = o.pinnedBatch
         state.serverLabel = o.url
         state.now = Date().timeIntervalSince1970
+        var unshown: ClientError?
         switch o.target {
         case .picker:
             let me = try? client.getJSON("/api/session")
@@ -249,7 +254,6 @@ public enum TerminalApp {
                 .jobsLoaded(
                     batchID: b, try client.getJSON(APIPath.jobs(b)).arrayValue ?? []))
         case .compare(let refs):
-            var firstError: ClientError?
             for ref in refs {
                 do throws(ClientError) {
                     guard case .viewLoaded(let view, let epochs) = try JobData.loadView(client, batchID: ref.batchID, jobID: ref.jobID)
@@ -257,12 +261,12 @@ public enum TerminalApp {
                     _ = Update.apply(&state, .compareLoaded(ref, view, epochs: epochs))
                 } catch {
                     if error.status == 401 { throw error }
-                    firstError = firstError ?? error
+                    unshown = unshown ?? error
                     _ = Update.apply(&state, .compareFailed(ref, error.description))
                 }
             }
             // Nothing to overlay is an error, as for one job; a frame with some jobs shows the others' reasons.
-            if state.compare?.loaded.isEmpty != false, let firstError { throw firstError }
+            if state.compare?.loaded.isEmpty != false, let unshown { throw unshown }
             // The frame shows the overlay, not the last failure's status message (the table says it).
             state.status = nil
         case .job(let b, let j):
@@ -274,6 +278,6 @@ public enum TerminalApp {
             }
         }
         _ = Update.apply(&state, .connection(.live))
-        return ScreenView.render(state).text
+        return (ScreenView.render(state).text, unshown)
     }
 }
