@@ -8,11 +8,11 @@ import Testing
 /// `/resources` rows shaped like the server's (newest first), for a fixed GPU story.
 enum GPUFixture {
     /// Snapshot `k` (0 oldest) of GPU `i`: GPU 0 climbs 0→99 %, GPU 1 holds 88 %, GPU 2 is idle with its memory
-    /// nearly full, GPU 3 alternates 50/100 % and runs hot; any further GPU holds 40 + 5·i %.
+    /// nearly full, GPU 3 alternates 50/100 % and runs hot; any further GPU holds 40 + 5·i %, and GPU 7 runs hot.
     static func gpu(_ i: Int, _ k: Int) -> JSON {
         let util: Double = [Double(k * 9), 88, 2, k % 2 == 0 ? 50 : 100][safe: i] ?? Double(40 + 5 * i)
         let mem: Double = [40_960, 62_500, 80_000, 1024][safe: i] ?? 30_720
-        let temp: Double = [61, 70, 45, 91][safe: i] ?? 60
+        let temp: Double = [61, 70, 45, 91][safe: i] ?? (i == 7 ? 88 : 60)
         return ["index": JSON(i), "util_pct": JSON(util), "mem_mb": JSON(mem), "mem_total_mb": 81_559, "temp_c": JSON(temp)]
     }
 
@@ -90,7 +90,9 @@ struct GPUPanelTests {
             ])
     }
 
-    @Test("eight GPUs in four rows: the title, two GPUs, then the other six in a few words each on the last")
+    @Test(
+        "eight GPUs in four rows: the title, two GPUs, then the other six in a few words each on the last, those with words first (the hint gives way to them)"
+    )
     func panelOverflow() {
         let s = GPUFixture.state(gpus: 8)
         #expect(
@@ -98,7 +100,7 @@ struct GPUPanelTests {
                 "GPUS · 8 GPUs · last snapshot 27s ago · util over the last 12 snapshots",
                 " GPU 0 ██████████  99.0%  40.0 / 79.6 GiB  61°C  ▁▁▂▃▃▄▅▆▆▇██",
                 " GPU 1 █████████░  88.0%  61.0 / 79.6 GiB  70°C  ████████████",
-                " +6 more (a taller terminal shows each): 2 2.0% 45°C idle mem 98% · 3 100.0% 91°C hot · 4 60.0% 60°…",
+                " +6 more: 2 2.0% 45°C idle mem 98% · 3 100.0% 91°C hot · 7 75.0% 88°C hot · 4 60.0% 60°C · 5 65.0% …",
             ])
     }
 
@@ -113,7 +115,8 @@ struct GPUPanelTests {
         let rows = ScreenView.render(s).text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(rows[4].hasPrefix("GPUS · 8 GPUs"))
         #expect(rows[5].hasPrefix(" GPU 0 ") && rows[9].hasPrefix(" GPU 4 "))
-        #expect(rows[10].hasPrefix(" +3 more (a taller terminal shows each): 5 65.0% 60°C · 6 70.0% 60°C"))
+        // GPU 7 runs hot: it comes first on the line, where a narrow terminal does not cut it.
+        #expect(rows[10] == " +3 more (a taller terminal shows each): 7 75.0% 88°C hot · 5 65.0% 60°C · 6 70…")
         #expect(rows[11].contains("1━train_loss"), "the chart follows the panel")
         #expect(rows.contains { $0.hasPrefix("LOG") } && rows.contains { $0.hasPrefix("[s] Stop") })
         #expect(rows.allSatisfy { TextWidthCheck.columns($0) <= 80 })

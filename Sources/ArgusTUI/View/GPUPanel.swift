@@ -138,14 +138,22 @@ enum GPUPanel {
                 g.put(x, y, sparkline(h.utilHistory(d.index, last: shown), glyphs), Style(fg: .cyan), maxWidth: rect.maxX - x)
             }
         }
-        // The GPUs without a line of their own: index, util and temperature each, on the last row.
+        // The GPUs without a line of their own: index, util and temperature each, on the last row; those with words
+        // (idle, hot, memory nearly full) first, so that a cut line never cuts the one that needs looking at.
         if full < devices.count, lines > 0 {
             let sep = ascii ? " | " : " · "
-            let rest = devices.dropFirst(full).map { d in
+            let others = devices.dropFirst(full)
+            let flagged = others.filter { !flags($0).isEmpty }
+            let rest = (flagged + others.filter { flags($0).isEmpty }).map { d in
                 "\(d.index) \(d.util.map(Fmt.percent) ?? "–") \(temperature(d.tempC, glyphs))"
                     + (flags(d).isEmpty ? "" : " " + flags(d).joined(separator: " "))
             }
-            let text = "+\(rest.count) more (a taller terminal shows each): " + rest.joined(separator: sep)
+            // The hint gives way when the GPUs with words would not fit beside it.
+            let hint = "+\(rest.count) more (a taller terminal shows each): "
+            let lead =
+                TextWidth.of(hint + rest.prefix(flagged.count).joined(separator: sep)) <= rect.width - 1
+                ? hint : "+\(rest.count) more: "
+            let text = lead + rest.joined(separator: sep)
             g.put(rect.x + 1, rect.y + lines, TextWidth.truncate(text, rect.width - 1), .plain)
         }
     }
