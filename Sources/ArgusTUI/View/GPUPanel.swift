@@ -142,17 +142,19 @@ enum GPUPanel {
         // (idle, hot, memory nearly full) first, so that a cut line never cuts the one that needs looking at.
         if full < devices.count, lines > 0 {
             let sep = ascii ? " | " : " · "
-            let others = devices.dropFirst(full)
-            let flagged = others.filter { !flags($0).isEmpty }
-            let rest = (flagged + others.filter { flags($0).isEmpty }).map { d in
-                "\(d.index) \(d.util.map(Fmt.percent) ?? "–") \(temperature(d.tempC, glyphs))"
-                    + (flags(d).isEmpty ? "" : " " + flags(d).joined(separator: " "))
+            let items = devices.dropFirst(full).map { d in
+                let words = flags(d)
+                return (
+                    text: "\(d.index) \(d.util.map(Fmt.percent) ?? "–") \(temperature(d.tempC, glyphs))"
+                        + (words.isEmpty ? "" : " " + words.joined(separator: " ")),
+                    worded: !words.isEmpty
+                )
             }
+            let worded = items.filter(\.worded).map(\.text)
+            let rest = worded + items.filter { !$0.worded }.map(\.text)
             // The hint gives way when the GPUs with words would not fit beside it.
             let hint = "+\(rest.count) more (a taller terminal shows each): "
-            let lead =
-                TextWidth.of(hint + rest.prefix(flagged.count).joined(separator: sep)) <= rect.width - 1
-                ? hint : "+\(rest.count) more: "
+            let lead = TextWidth.of(hint + worded.joined(separator: sep)) <= rect.width - 1 ? hint : "+\(rest.count) more: "
             let text = lead + rest.joined(separator: sep)
             g.put(rect.x + 1, rect.y + lines, TextWidth.truncate(text, rect.width - 1), .plain)
         }
