@@ -29,16 +29,18 @@ log=$(mktemp -t argus-install.XXXXXX)
 stage=$(mktemp -d -t argus-install.XXXXXX)
 trap 'rm -rf "$log" "$stage"' EXIT
 # An ordinary build (shared with the tests' debug build, or the benchmarks' release build: nothing is compiled twice) ...
-# (Each `swift build --product` plans the build anew, ~6 s, even when there is nothing to do.)
-for p in "${products[@]}"; do
-  [ "${ARGUS_INSTALL_BUILT:-0}" = 1 ] && break
-  echo "install: building $p ($config)" >&2
-  if ! swift build "${build[@]}" --product "$p" >"$log" 2>&1; then
-    grep -E "error" "$log" | head -20 >&2
-    echo "install: the build of $p failed (above)." >&2
-    exit 1
-  fi
-done
+# (Each `swift build --product` plans the build anew, ~6 s, even when there is nothing to do: skipped when the
+# caller has just built everything.)
+if [ "${ARGUS_INSTALL_BUILT:-0}" != 1 ]; then
+  for p in "${products[@]}"; do
+    echo "install: building $p ($config)" >&2
+    if ! swift build "${build[@]}" --product "$p" >"$log" 2>&1; then
+      grep -E "error" "$log" | head -20 >&2
+      echo "install: the build of $p failed (above)." >&2
+      exit 1
+    fi
+  done
+fi
 # ... then each binary linked once more from the same objects, with SwiftPM's own link command (from its build
 # manifest) plus the static Swift runtime. --static-swift-stdlib alone does not link Foundation's own static
 # libraries on Linux with this toolchain (SwiftPM's autolinking misses them, and gold wants them in dependency
