@@ -590,11 +590,7 @@ struct PostgresDatabaseTests {
         try relayed.writeUnhurried { c in try c.execute("SELECT pg_sleep(1.5)") }
         // Behind another session's write lock: an ordinary write is refused by PostgreSQL itself (lock_timeout, 0.9 s
         // here) as busy, on a connection that stays; a migration waits for the lock as long as it is held.
-        let holding = Thread {
-            _ = try? TestPostgres.psql(
-                db.url, "BEGIN; SELECT pg_advisory_xact_lock(\(PostgresDatabase.writeLockKey)); SELECT pg_sleep(3); COMMIT;")
-        }
-        holding.start()
+        db.holdWriteLock(seconds: 3)
         try await Task.sleep(for: .milliseconds(500))
         let queued = Date()
         do {

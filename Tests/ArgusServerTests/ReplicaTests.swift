@@ -421,11 +421,7 @@ struct ReplicaTests {
         // connection and tried again behind the same lock (two timeouts) nor said to be unreachable; once the lock is
         // free, writes go through.
         let retriesBefore = s.log.components(separatedBy: "Trying once more on a new connection").count
-        let holding = Thread {
-            _ = try? TestPostgres.psql(
-                db.url, "BEGIN; SELECT pg_advisory_xact_lock(\(0x6172_6775_732D_7731 as Int64)); SELECT pg_sleep(8); COMMIT;")
-        }
-        holding.start()
+        db.holdWriteLock(seconds: 8)
         Thread.sleep(forTimeInterval: 1)
         let held = Date()
         let refused = try c.post("/api/events", json: Ev.make("log_line", batch: "w", job: "j", data: ["line": "behind the lock"]))
