@@ -6,8 +6,7 @@ import { loss, axisLabels } from './format.js';
 import { EpochSeries, NON_FINITE, EMA, plotted, smoothed, dataRange, stableBounds, niceStep } from './chart-scale.js';
 
 const PALETTE = ['#39c5cf', '#d29922', '#3fb950', '#bc8cff', '#58a6ff', '#f85149', '#e6edf3'];
-/** Redraws at most this often while epochs stream in, and at most this share of the time (a 20 ms draw: every
- * 1.3 s). */
+/** Redraws at most this often while epochs stream in, and at most this share of the time. */
 const MIN_REDRAW_MS = 500;
 const MAX_DRAW_SHARE = 0.015;
 

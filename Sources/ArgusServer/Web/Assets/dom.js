@@ -76,8 +76,8 @@ export function confirmAction(question, yesLabel) {
 }
 
 /**
- * Breadcrumbs in the header: [text, href?] pairs. A crumb too long for the room it has is cut in the middle: its
- * head shrinks with an ellipsis, its last characters stay (`resnet50-sw…-seed3`); the title holds it whole.
+ * Header breadcrumbs: [text, href?] pairs. One too long is cut in the middle (`resnet50-sw…-seed3`); its title
+ * holds it whole.
  */
 export function crumbs(parts) {
   const nav = $('crumbs');

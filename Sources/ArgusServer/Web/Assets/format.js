@@ -33,12 +33,12 @@ function exp(v, digits) {
   return v.toExponential(digits).replace(/e([+-])(\d)$/, 'e$10$2');
 }
 
-/** A loss: 4 significant digits; very large or small values in exponent form; NaN/inf spelled out. */
 /** A telemetry's latest `key` loss: NaN when the run reported NaN or ±inf (in `nonfinite`), as argus-tui shows. */
 export function latestLoss(t, key) {
   return t?.nonfinite?.includes(key) ? 'NaN' : loss(t?.[key]);
 }
 
+/** A loss: 4 significant digits; very large or small values in exponent form; NaN/inf spelled out. */
 export function loss(v) {
   if (v === null || v === undefined) return DASH;
   if (!Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : v > 0 ? 'inf' : '-inf';
@@ -98,14 +98,14 @@ export function isoSeconds(iso) {
   return Number.isNaN(ms) ? null : ms / 1000;
 }
 
-/** Local wall-clock time of day, HH:MM:SS, for "since when" messages that stay true as time passes. */
+/** Local time of day, HH:MM:SS: "since when" stays true as time passes. */
 export function clock(seconds) {
   if (!isNum(seconds) || !Number.isFinite(seconds)) return '--:--:--';
   const d = new Date(seconds * 1000);
   return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
-/** HH:MM:SS of an ISO timestamp in the browser's time zone, as the banners and argus-tui's log column say it. */
+/** HH:MM:SS of an ISO timestamp, local time, as argus-tui's log column says it. */
 export function isoClock(iso) {
   if (typeof iso !== 'string') return '';
   const s = isoSeconds(iso);

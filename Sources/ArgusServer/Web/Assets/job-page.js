@@ -12,9 +12,8 @@ import { renderEnv } from './env.js';
 import { FINISHED, isoSeconds, loss, shownStatus } from './format.js';
 
 
-/** Shows job `jobID` of `batchID` in `<main>`. With `jobs` (a share link) a switcher offers the batch's other jobs.
- *  `onAuthLost()` is called when the server no longer accepts the page's credential; `onSwitch(jobID)` when the
- *  reader picks another job in the switcher. Returns `{close, show(jobID)}`. */
+/** Shows job `jobID` of `batchID` in `<main>`; with `jobs` (a share link), a switcher. `onAuthLost()`: the server
+ *  no longer takes the credential; `onSwitch(jobID)`: the reader picked a job. Returns `{close, show(jobID)}`. */
 export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitch = () => {} }) {
   mount('tpl-job');
   const readOnly = isShare();
@@ -179,9 +178,8 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
   });
   live.heardAt(isoSeconds(first.batch?.last_received) ?? isoSeconds(first.batch?.last_activity));
   live.start();
-  // The badge and banners say "for 3m": they move with the clock. No event says when an agent comes or goes, or
-  // when a stopping batch's silent minute (Mark failed) is up: while either matters, the actions are asked for
-  // every 3 s (argus-tui's Update.actionsFollowAgents).
+  // No event says when an agent comes or goes, or when a stopping batch's silent minute (Mark failed) is up:
+  // meanwhile the actions are asked for every 3 s (argus-tui's Update.actionsFollowAgents).
   let ticks = 0;
   const tick = setInterval(() => {
     if (s.job) { renderTelemetry(s.job); renderBanners(banners(s.batch, s.job, s.notices, s.actions)); }

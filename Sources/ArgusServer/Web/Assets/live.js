@@ -32,8 +32,7 @@ export class Live {
     this.attempts = 0;
     this.failedAt = 0;
     this.tick = setInterval(() => { this.watch(); this.show(); }, 1000);
-    // A browser holds six connections per host (http/1.1): a hidden or cached page gives its stream back (a seventh
-    // page, and every fetch, would wait) and resumes from its last id when shown.
+    // Six connections per host (http/1.1): a hidden or cached page gives its stream back and resumes when shown.
     this.onPageHide = () => {
       clearTimeout(this.retryTimer);
       if (this.es) this.es.close();
@@ -83,8 +82,8 @@ export class Live {
     }
   }
 
-  /** Why the server refuses the stream ({status, detail}; EventSource never says), by one fetch of the URL; null
-   *  when it would be accepted now, or cannot be asked. */
+  /** Why the server refuses the stream ({status, detail}; EventSource never says), by one fetch; null if it would
+   *  not now, or cannot be asked. */
   async why() {
     const ctl = new AbortController();
     try {

@@ -67,8 +67,8 @@ async function boot() {
 /** The job a share page's address names (`?job=<id>`), or null; in NFC, as the server keeps ids. */
 const shareJobInURL = () => new URLSearchParams(location.search).get('job')?.normalize('NFC') ?? null;
 
-/** `/share/<token>`: one job of the batch, read-only, with a switcher. The job shown is in the address (`?job=`,
- *  one history entry per switch), so Back, reload and a copied link show it. */
+/** `/share/<token>`: one job of the batch, read-only, with a switcher. The address names the job shown (`?job=`,
+ *  an entry per switch). */
 async function share() {
   useShareToken(parts[1].trim());  // a space pasted along with the link is no part of the token
   const deadLink = () => {
@@ -124,8 +124,7 @@ async function share() {
 if (kind !== 'share') {
   wireSignOut(() => boot());
   addEventListener('hashchange', () => { if (/(?:^#|&)token=/.test(location.hash)) boot(); });
-  // Back after Sign out (or a session ended elsewhere) may restore this page from the back/forward cache: ask the
-  // server whether it still knows us; if not, start over with the sign-in form.
+  // Back after Sign out may restore this page from the back/forward cache: ask whether the session still holds.
   addEventListener('pageshow', async (ev) => {
     if (!ev.persisted) return;
     try { await api('/api/session'); } catch (e) { if (e.status === 401) boot(); }

@@ -1,5 +1,5 @@
-// Sign-in: a `#token=<token>` fragment or the pasted token is exchanged for the session cookie (POST /api/session);
-// the fragment leaves the address bar; the page keeps no token. A session the server ends brings the form back.
+// Sign-in: a `#token=` fragment or a pasted token is exchanged for the session cookie (POST /api/session); the
+// page keeps no token. A session the server ends brings the form back.
 import { $, clean, confirmAction, toast } from './dom.js';
 import { api, APIError } from './api.js';
 
