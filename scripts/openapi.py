@@ -223,13 +223,14 @@ paths = {
             "text/csv": {"schema": STR}, "application/x-ndjson": {"schema": STR}}},
             **errs("401", "403", "404", "422")}}},
 }
-log_params = [LIMIT(2000, 200), p("before_id", "query", {"type": "integer", "minimum": 1}),
+log_params = [LIMIT(2000, 200), p("before_id", "query", {"type": "integer", "minimum": 1},
+                "The page before this line (its id): lines are ordered by timestamp, then id, so a line delivered late sits where it was written."),
               p("q", "query", {"type": "string", "maxLength": 200}, "Only lines whose text or level contains it, ignoring case."),
               p("include_heartbeats", "query", {"type": "string", "enum": ["1", "true", "yes", "0", "false", "no"]})]
-paths["/api/batches/{b}/log-lines"] = {"get": {"operationId": "batchLogLines", "summary": "A batch's log lines, newest first",
+paths["/api/batches/{b}/log-lines"] = {"get": {"operationId": "batchLogLines", "summary": "A batch's log lines, newest first by timestamp",
     "tags": ["read"], "security": READ, "parameters": [B, p("job_id", "query")] + log_params,
     "responses": {**ok("The lines.", arr(ref("LogLine"))), **errs("401", "403", "404", "422")}}}
-paths["/api/jobs/{b}/{j}/log-lines"] = {"get": {"operationId": "jobLogLines", "summary": "A job's log lines, newest first",
+paths["/api/jobs/{b}/{j}/log-lines"] = {"get": {"operationId": "jobLogLines", "summary": "A job's log lines, newest first by timestamp",
     "tags": ["read"], "security": READ, "parameters": [B, J] + log_params,
     "responses": {**ok("The lines.", arr(ref("LogLine"))), **errs("401", "403", "404", "422")}}}
 paths["/api/batches/{b}/resources"] = {"get": {"operationId": "batchResources", "summary": "Resource snapshots, newest first",

@@ -142,6 +142,9 @@ extension WebPageTests {
         @Test("an epoch and a log line ingested after load appear without a reload")
         func live() throws { try WebPageTests.run("live") }
 
+        @Test("a log line delivered late goes where it was written, live and after a reload")
+        func lateLines() throws { try WebPageTests.run("late_lines") }
+
         @Test("a stream refused for too many open streams says why on the page")
         func refusedStream() throws { try WebPageTests.run("refused_stream", serverEnv: ["ARGUS_MAX_STREAMS_PER_TOKEN": "1"]) }
 

@@ -68,6 +68,32 @@ struct LogPaneEndToEndTests {
         t.send("q")
     }
 
+    @Test("a log line delivered late (an SDK's spill after an outage) shows where it was written, not at the bottom")
+    func lateLine() throws {
+        let s = try TestServer()
+        let token = try s.token()
+        let c = s.client(token)
+        try TUIEndToEndTests.seedJob(c, batch: "b1", job: "j1")
+        let now = Timestamp.now()
+        func line(_ text: String, _ seconds: Double) -> JSON {
+            Ev.make("log_line", batch: "b1", job: "j1", data: ["line": .string(text)], ts: now.adding(seconds: seconds).iso)
+        }
+        try c.mustPost(line("LATE live at +0", 0))
+        let t = try tui(s, token, "b1/j1")
+        try t.wait("the live tail") { $0.contains("● live") && $0.contains("LATE live at +0") }
+        try c.mustPost(line("LATE live at +2", 2))
+        try t.wait("the second live line") { $0.contains("LATE live at +2") }
+        #expect(try c.postBatch([line("LATE spilled at +1", 1)]).status == 200)
+        let screen = try t.wait("the late line between the two it was written between") { screen in
+            let rows = screen.split(separator: "\n").map(String.init)
+            let at = ["+0", "+1", "+2"].map { mark in rows.firstIndex { $0.contains("at \(mark)") } }
+            guard let a = at[0], let b = at[1], let c = at[2] else { return false }
+            return a < b && b < c
+        }
+        #expect(screen.contains("LATE spilled at +1"))
+        t.send("q")
+    }
+
     @Test("a long log line is read to its end with →; a long failure reason wraps instead of being cut")
     func longLinesAndFailureReason() throws {
         let s = try TestServer()

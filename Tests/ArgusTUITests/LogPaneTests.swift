@@ -78,6 +78,55 @@ struct LogPaneTests {
         #expect(Self.pane(s).body.count == 14 && !Self.pane(s).body.contains(""))
     }
 
+    @Test(
+        "a line delivered late (an SDK's spill after an outage) goes where it was written; a scrolled view keeps its lines; one older than every kept line waits for its page"
+    )
+    func lateLinesInPlace() {
+        // Lines 1001...1200 two seconds apart from 09:00:02.
+        func ts(_ seconds: Int) -> String { Timestamp(iso: "2026-04-23T09:00:00Z")!.adding(seconds: Double(seconds)).iso }
+        guard case .object(var view) = Fixture.view(status: "running") else { fatalError() }
+        view["log_tail"] = .array(
+            Self.rows(1001...1200).map { row in
+                guard case .object(var o) = row else { return row }
+                o["ts"] = .string(ts(2 * (o["id"]!.intValue! - 1000)))
+                return .object(o)
+            })
+        var s = Fixture.state(.object(view), width: 120, height: 40)
+        func line(_ id: Int, _ at: Int, _ text: String) -> Action {
+            .streamEvent([
+                "id": JSON(id), "event_type": "log_line", "batch_id": "b1", "job_id": "j1", "timestamp": .string(ts(at)),
+                "data": ["line": .string(text), "level": "info"],
+            ])
+        }
+        func order() -> [String] { s.filteredLogs.map(\.line) }
+        _ = Update.apply(&s, line(5000, 420, "live at 09:07:00"))
+        _ = Update.apply(&s, line(5001, 181, "spilled at 09:03:01"))
+        #expect(order().suffix(3) == ["line 1199", "line 1200", "live at 09:07:00"])
+        #expect(order().firstIndex(of: "spilled at 09:03:01") == order().firstIndex(of: "line 1090")! + 1)
+
+        // A pane up: lines arriving below the view (late or live) and above it leave the view as it was.
+        _ = Update.apply(&s, .key(.pageUp))
+        let shown = Self.pane(s).body
+        _ = Update.apply(&s, line(5002, 419, "spilled at 09:06:59"))
+        _ = Update.apply(&s, line(5003, 421, "live at 09:07:01"))
+        _ = Update.apply(&s, line(5004, 61, "spilled at 09:01:01"))
+        #expect(Self.pane(s).body == shown)
+        #expect(order().firstIndex(of: "spilled at 09:01:01") == order().firstIndex(of: "line 1030")! + 1)
+        // Older than every kept line while older ones are on the server: its page brings it, not the stream.
+        _ = Update.apply(&s, line(5005, -3600, "spilled at 08:00:00"))
+        #expect(!order().contains("spilled at 08:00:00"))
+        _ = Update.apply(&s, .key(.end))
+        #expect(order().suffix(4) == ["line 1200", "spilled at 09:06:59", "live at 09:07:00", "live at 09:07:01"])
+
+        // A page fetched while the stream was behind brings a line the stream then delivers: shown once.
+        for _ in 0..<20 { _ = Update.apply(&s, .key(.pageUp)) }
+        let page: [JSON] = [["id": 6000, "ts": .string(ts(-60)), "job_id": "j1", "level": "info", "line": "paged, then streamed"]]
+        _ = Update.apply(&s, .logPage(Self.req(before: 1001), page))
+        _ = Update.apply(&s, line(6000, -60, "paged, then streamed"))
+        #expect(order().filter { $0 == "paged, then streamed" }.count == 1)
+        #expect(order().first == "paged, then streamed")
+    }
+
     @Test("a page that fails to load clears the loading note and says why; a late or foreign page is ignored")
     func failedAndStalePages() {
         var s = Self.fullTail()

@@ -26,9 +26,11 @@ enum Fixture {
                 "lr": 0.001, "val_acc": JSON(0.5 + Double(n) / 100),
             ]
         }
+        // A second apart, the newest at 09:04:00: before the lines tests stream (09:05:00), as a live tail is.
+        let newest = Timestamp(iso: "2026-04-23T09:04:00Z")!
         let logRows: [JSON] = logs.enumerated().reversed().map { i, l in
             [
-                "id": JSON(i + 1), "ts": "2026-04-23T09:0\(i % 10):00Z", "job_id": "j1",
+                "id": JSON(i + 1), "ts": .string(newest.adding(seconds: Double(i - logs.count + 1)).iso), "job_id": "j1",
                 "level": .string(l.0), "line": .string(l.1),
             ]
         }

@@ -231,6 +231,37 @@ def live(b):
 
 
 @scenario
+def late_lines(b):
+    """A line delivered late (an SDK's spill after an outage) goes where it was written, live and after a reload."""
+    from datetime import datetime, timedelta, timezone
+
+    s = server()
+    sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
+    wait_ready(b)
+    b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn[data-state=live]",
+              diag="document.querySelector('#conn').outerHTML")
+    now = datetime.now(timezone.utc)
+    stamp = lambda seconds: (now + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    s.post_events([event("log_line", BATCH, JOB, {"line": "LATE live at +0", "level": "info"}, ts=stamp(0)),
+                   event("log_line", BATCH, JOB, {"line": "LATE live at +2", "level": "info"}, ts=stamp(2))])
+    last = "[...document.querySelectorAll('#log .line .text')].slice(-4).map((e) => e.textContent)"
+    b.wait_js(f"{last}.at(-1) === 'LATE live at +2'", "the live lines at the bottom of #log", diag=last)
+    # Delivered after them, written between them; then one written before every line shown (and none is older).
+    s.post_events([event("log_line", BATCH, JOB, {"line": "LATE spilled at +1", "level": "warning"}, ts=stamp(1)),
+                   event("log_line", BATCH, JOB, {"line": "LATE spilled at -3600", "level": "info"}, ts=stamp(-3600))])
+    expected = ["LATE live at +0", "LATE spilled at +1", "LATE live at +2"]
+    want = json.dumps(json.dumps(expected, separators=(",", ":")))
+    b.wait_js(f"JSON.stringify({last}.slice(-3)) === {want}",
+              "the late line between the two it was written between", diag=last)
+    first = b.js("return document.querySelector('#log .line .text').textContent;")
+    check(first == "LATE spilled at -3600", f"the line written an hour before shows first, the page shows {first!r} first")
+    b.driver.refresh()
+    wait_ready(b)
+    b.wait_js(f"JSON.stringify({last}.slice(-3)) === {want}",
+              "the same order after a reload (the server's)", diag=last)
+
+
+@scenario
 def stop(b):
     """Stop asks first (#confirm); No changes nothing; Yes sets the flag the SDK polls."""
     s = server()

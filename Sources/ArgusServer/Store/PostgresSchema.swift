@@ -194,6 +194,8 @@ enum PostgresSchema {
         Migration(
             version: 8, name: "one argus-agent run process serves an agent at a time",
             statements: ["ALTER TABLE agents ADD COLUMN instance TEXT"]),
+        // SQLite v15.
+        Migration(version: 9, name: "log lines in the order they were written", statements: LogOrderIndexes.statements),
     ]
 
     /// The database has tables and Argus never set it up: another application's.

@@ -126,9 +126,9 @@ extension ArgusStore {
 
     // MARK: Raw event reads
 
-    /// Log lines, newest first: `limit` of them before `beforeID`, only those `filter` matches. The filter runs
-    /// here rather than in SQL so that the server and the TUI share one rule (`LogFilter`); the scan reads
-    /// just the two fields it needs and stops at `limit` matches.
+    /// Log lines, newest first by timestamp (then id): `limit` of them before the line `beforeID`, only those
+    /// `filter` matches. The filter runs here rather than in SQL so that the server and the TUI share one rule
+    /// (`LogFilter`); the scan reads just the two fields it needs and stops at `limit` matches.
     static func logLines(
         _ db: SQLConnection, batchID: String, jobID: String?, limit: Int, beforeID: Int64?,
         includeHidden: Bool, filter: LogFilter = LogFilter("")
@@ -146,11 +146,22 @@ extension ArgusStore {
             args += [jobID]
         }
         if let beforeID {
-            sql += " AND id < ?"
-            args += [beforeID]
+            // Lines are in the order they were written (their timestamps), not the order they arrived: lines an SDK
+            // kept through an outage arrive late and belong above the lines that came live meanwhile. The cursor
+            // stays an id; the lines before it are those before its (ts, id). The first condition bounds the index
+            // range, the second places the lines written in the same microsecond. A cursor that names no line of
+            // this batch (purged since) falls back to arrival order.
+            let cursor = "SELECT ts_us FROM events WHERE id = ? AND batch_id = ? AND event_type = 'log_line'"
+            if let ts = try db.fetchOne(cursor, [beforeID, batchID])?[0] as Int64? {
+                sql += " AND ts_us <= ? AND (ts_us < ? OR id < ?)"
+                args += [ts, ts, beforeID]
+            } else {
+                sql += " AND id < ?"
+                args += [beforeID]
+            }
         }
         if !includeHidden { sql += " AND hidden = 0" }
-        sql += " ORDER BY id DESC"
+        sql += " ORDER BY ts_us DESC, id DESC"
         if filter.isEmpty {
             sql += " LIMIT ?"
             args += [limit]

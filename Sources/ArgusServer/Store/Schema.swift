@@ -225,6 +225,20 @@ enum Schema {
             // the same agent's state file (a copy, a home shared between hosts) would run every command again.
             try db.execute(sql: "ALTER TABLE agents ADD COLUMN instance TEXT")
         }
+        m.registerMigration("v15 log lines in the order they were written") { db in
+            try db.execute(sql: LogOrderIndexes.statements.joined(separator: ";\n"))
+        }
         return m
     }
+}
+
+/// The log pane reads a job's (or a batch's) newest lines by timestamp and pages back from a line's (ts, id)
+/// (`ArgusStore.logLines`). Lines spilled through an outage arrive late with older timestamps, so arrival order (the
+/// id indexes) is not the order to read them in. Partial indexes: only log lines pay for them. The same statements
+/// on SQLite and PostgreSQL.
+enum LogOrderIndexes {
+    static let statements = [
+        "CREATE INDEX events_log_job_ts ON events(batch_id, job_id, ts_us, id) WHERE event_type = 'log_line'",
+        "CREATE INDEX events_log_batch_ts ON events(batch_id, ts_us, id) WHERE event_type = 'log_line'",
+    ]
 }

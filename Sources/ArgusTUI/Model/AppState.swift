@@ -303,11 +303,11 @@ public struct AppState: Sendable {
         if f.isEmpty { return logs }
         let local = logs.filter { f.matches(line: $0.line, level: $0.level) }
         guard let search, search.query == filter, search.loaded else { return local }
-        let floor = search.complete ? Int64.min : (search.hits.first?.id ?? Int64.min)
+        let floor = search.complete ? nil : search.hits.first
         var seen = Set(search.hits.map(\.id))
         var merged = search.hits
-        for l in local where l.id >= floor && seen.insert(l.id).inserted { merged.append(l) }
-        return merged.sorted { $0.id < $1.id }
+        for l in local where floor.map({ l >= $0 }) != false && seen.insert(l.id).inserted { merged.append(l) }
+        return merged.sorted()
     }
 
     /// Whether the server holds lines above the top of `filteredLogs`.

@@ -178,9 +178,14 @@ public struct EpochSeries: Sendable {
     }
 }
 
-public struct LogLine: Sendable, Equatable {
+/// A log line as the pane keeps it. Lines sort in the order they were written: by timestamp, then by id (arrival)
+/// for lines of the same microsecond, the order the server's log-lines pages use. Lines an SDK kept through an
+/// outage arrive late and sort above the lines that came live meanwhile.
+public struct LogLine: Sendable, Equatable, Comparable {
     public var id: Int64
     public var ts: String
+    /// `ts` in microseconds since 1970 (0 when it does not parse: such a line sorts first).
+    public var tsMicros: Int64
     public var level: String
     public var line: String
     public var jobID: String?
@@ -188,6 +193,7 @@ public struct LogLine: Sendable, Equatable {
     public init(id: Int64, ts: String, level: String, line: String, jobID: String?) {
         self.id = id
         self.ts = ts
+        self.tsMicros = Timestamp(iso: ts)?.micros ?? 0
         self.level = level
         // Escape sequences go (a coloured logger's), and tabs become spaces here, so the pane's sideways scrolling
         // counts the columns a terminal would draw.
@@ -215,6 +221,8 @@ public struct LogLine: Sendable, Equatable {
     }
 
     var isHeartbeat: Bool { line == "heartbeat" && level == "debug" }
+
+    public static func < (a: LogLine, b: LogLine) -> Bool { (a.tsMicros, a.id) < (b.tsMicros, b.id) }
 }
 
 /// Everything the job-detail screen shows, kept current from the `/view` load and the SSE stream. Run state
@@ -267,6 +275,8 @@ public struct JobData: Sendable {
     public var actions: [String: (enabled: Bool, reason: String?)] = [:]
     public var series = EpochSeries()
     public var logs: [LogLine] = []
+    /// The highest id among the lines kept: the last to arrive (the newest by time is `logs.last`).
+    public private(set) var newestLogID: Int64 = 0
     /// The server has log lines older than `logs.first` (the tail was a full page, or the cap dropped some).
     public var olderLogsExist = false
     public var lastEventID: Int64 = 0
@@ -304,6 +314,7 @@ public struct JobData: Sendable {
         }
         let rows = v["log_tail"]?.arrayValue ?? []
         logs = JobData.logLines(rows)
+        newestLogID = logs.lazy.map(\.id).max() ?? 0
         olderLogsExist = rows.count >= LogFilter.pageSize
         // The GPU tiles are the job's telemetry alone (`take(job:)`), as on the web page: `resources_latest` picks a
         // batch-wide snapshot by its second, and showed another job's utilisation beside "no data" for its memory.
@@ -406,14 +417,16 @@ public struct JobData: Sendable {
 
     /// Log-lines rows (newest first, as the server sends them) as the pane keeps them: oldest first, no heartbeats.
     static func logLines(_ rows: [JSON]) -> [LogLine] {
-        rows.compactMap(JobData.logLine(row:)).filter { !$0.isHeartbeat }.sorted { $0.id < $1.id }
+        rows.compactMap(JobData.logLine(row:)).filter { !$0.isHeartbeat }.sorted()
     }
 
     /// Adds a page of older lines above the loaded ones. The cap on live lines is not applied here: paging
     /// back is the user's choice, one page per key press.
     public mutating func prependOlder(_ rows: [JSON]) {
-        let oldest = logs.first?.id ?? .max
-        logs.insert(contentsOf: JobData.logLines(rows).filter { $0.id < oldest }, at: 0)
+        let page = JobData.logLines(rows)
+        let older = logs.first.map { first in page.filter { $0 < first } } ?? page
+        logs.insert(contentsOf: older, at: 0)
+        newestLogID = max(newestLogID, older.lazy.map(\.id).max() ?? 0)
         olderLogsExist = rows.count >= LogFilter.pageSize
     }
 
@@ -459,7 +472,8 @@ public struct JobData: Sendable {
                 level: (data["level"]?.stringValue ?? "info").lowercased(),
                 line: data["line"]?.stringValue ?? "", jobID: job)
             if !line.isHeartbeat {
-                logs.append(line)
+                logs.place(line, olderExist: olderLogsExist)
+                newestLogID = max(newestLogID, line.id)
                 // Trimmed a thousand at a time: one line at a time would move all the others for every line.
                 if logs.count > JobData.maxLogLines + JobData.logTrimStep {
                     logs.removeFirst(logs.count - JobData.maxLogLines)
@@ -476,5 +490,27 @@ public struct JobData: Sendable {
         default: break
         }
         return true
+    }
+}
+
+extension [LogLine] {
+    /// Puts a line that came live where it sorts: at the end unless it was written before the newest one shown (an
+    /// SDK's spill delivered after an outage). A line older than every one kept, while older ones are left on the
+    /// server, is not kept: the page that reaches it brings it, and keeping it would leave a gap above it. A line
+    /// already kept (a page fetched while the stream was behind brought it) is not kept twice.
+    mutating func place(_ line: LogLine, olderExist: Bool) {
+        guard let last, line < last else {
+            if last?.id != line.id { append(line) }
+            return
+        }
+        if olderExist, let first, line < first { return }
+        var lo = startIndex
+        var hi = endIndex
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if self[mid] < line { lo = mid + 1 } else { hi = mid }
+        }
+        if lo < endIndex, self[lo].id == line.id { return }
+        insert(line, at: lo)
     }
 }

@@ -81,13 +81,26 @@ public enum Update {
     static let asksFirst: Set<Command> = [.stop, .rerun, .markFailed]
 
     public static func apply(_ s: inout AppState, _ action: Action) -> [Effect] {
-        // A scrolled log stays where the reader left it: lines arriving below push the view's distance from the
-        // bottom up by as many as the filter shows (older pages arrive above and change nothing). The newest line's
-        // id tells cheaply whether any arrived; only then are the shown lines counted.
-        let newest = s.logScroll > 0 ? s.job?.logs.last?.id : nil
+        // A scrolled log stays where the reader left it: lines arriving below its bottom line push the view's
+        // distance from the bottom up by as many as the filter shows (older pages arrive above and change nothing).
+        // Lines arrive with ids above every one kept before; the newest id moving tells cheaply whether any did.
+        // Only then are the lines below the view walked: the new ones among them (a late line lands where it was
+        // written, not always at the bottom) until as many old ones as the distance was.
+        let seen = s.logScroll > 0 ? s.job?.newestLogID : nil
         let effects = handle(&s, action)
-        if let newest, s.logScroll > 0, let now = s.job?.logs.last?.id, now > newest {
-            s.logScroll += s.filteredLogs.reversed().prefix { $0.id > newest }.count
+        if let seen, s.logScroll > 0, let now = s.job?.newestLogID, now > seen {
+            var old = 0
+            var new = 0
+            for l in s.filteredLogs.reversed() {
+                if l.id > seen {
+                    new += 1
+                } else if old == s.logScroll {
+                    break
+                } else {
+                    old += 1
+                }
+            }
+            s.logScroll += new
         }
         return effects
     }
@@ -340,8 +353,8 @@ public enum Update {
                 s.job = job
             } else {
                 guard var search = s.search, search.query == req.query else { return [] }
-                let oldest = search.hits.first?.id ?? .max
-                search.hits.insert(contentsOf: JobData.logLines(rows).filter { $0.id < oldest }, at: 0)
+                let page = JobData.logLines(rows)
+                search.hits.insert(contentsOf: search.hits.first.map { first in page.filter { $0 < first } } ?? page, at: 0)
                 search.loaded = true
                 search.complete = rows.count < LogFilter.pageSize
                 s.search = search

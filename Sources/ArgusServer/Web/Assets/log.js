@@ -1,5 +1,6 @@
 // The log tail: follows new lines until the reader scrolls up; the filter box asks the server (`q=`, the whole
-// history); scrolling to the top loads older lines (`before_id`). Lines are set as text, never as HTML.
+// history); scrolling to the top loads older lines (`before_id`). Lines are set as text, never as HTML, in the
+// server's order (argus-tui's LogLine): by timestamp, then id. Lines spilled in an outage arrive late.
 import { $, el, setText } from './dom.js';
 import { api } from './api.js';
 import { isoClock } from './format.js';
@@ -13,6 +14,10 @@ const FLUSH_MS = 250;
 /** The server's search rule (Shared/LogFilter.swift), for live lines while a filter is set. */
 const matches = (q, row) => !q || row.line.toLowerCase().includes(q.toLowerCase()) || row.level.includes(q.toLowerCase());
 const isHeartbeat = (row) => row.line === 'heartbeat' && row.level === 'debug';
+/** The server's timestamp (Timestamp.iso) as a key that sorts as text: its fraction always six digits. */
+const tkey = (iso) => String(iso).replace(/:(\d\d)Z$/, ':$1.000000Z');
+const key = (e) => e && { t: e.dataset.t, id: Number(e.dataset.id) };
+const earlier = (a, b) => a.t < b.t || (a.t === b.t && a.id < b.id);
 
 /** The characters of a log line shown, as argus-tui keeps (LogLine.maxColumns). */
 export const MAX_LINE = 8192;
@@ -81,7 +86,7 @@ export class LogPane {
 
   row(r) {
     const level = String(r.level || 'info').toLowerCase();
-    return el('div', { class: 'line', dataset: { id: String(r.id), level } },
+    return el('div', { class: 'line', dataset: { id: String(r.id), t: String(r.t), level } },
       el('span', { class: 'ts', text: isoClock(r.ts || r.timestamp) }),
       el('span', { class: 'lvl', text: level }),
       el('span', { class: 'text', text: capped(r.line) }));
@@ -90,21 +95,16 @@ export class LogPane {
   /** Rows newest first (as the server sends them), put above what is shown. */
   insertOlder(rows) {
     const frag = document.createDocumentFragment();
-    const oldest = this.oldestID();
+    const oldest = key(this.box.querySelector('.line'));
     for (let i = rows.length - 1; i >= 0; i--) {
-      const r = { ...rows[i], level: String(rows[i].level || 'info').toLowerCase() };
-      if (isHeartbeat(r) || (oldest !== null && r.id >= oldest)) continue;
+      const r = { ...rows[i], level: String(rows[i].level || 'info').toLowerCase(), t: tkey(rows[i].ts) };
+      if (isHeartbeat(r) || (oldest && !earlier(r, oldest))) continue;
       frag.append(this.row(r));
       this.count++;
       if (r.id > this.newestID) this.newestID = r.id;
     }
     this.box.prepend(frag);
     this.empty();
-  }
-
-  oldestID() {
-    const first = this.box.querySelector('.line');
-    return first ? Number(first.dataset.id) : null;
   }
 
   empty() {
@@ -119,20 +119,28 @@ export class LogPane {
 
   /** A live `log_line` of the shown job: queued for the next flush (a quarter second). */
   append(r) {
-    r = { ...r, level: String(r.level || 'info').toLowerCase() };
+    r = { ...r, level: String(r.level || 'info').toLowerCase(), t: tkey(r.ts) };
     if (r.id <= this.newestID || isHeartbeat(r) || !matches(this.query, r)) return;
     this.newestID = r.id;
     this.pending.push(r);
     if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flush(), FLUSH_MS);
   }
 
-  /** One DOM change and one scroll for every line that came in since the last flush. */
+  /** One DOM change and one scroll for the lines that came since the last flush. A late one goes where it sorts;
+   * above every line shown, with older ones on the server, the page that reaches it brings it. */
   flush() {
     this.flushTimer = 0;
     if (!this.pending.length) return;
-    const frag = document.createDocumentFragment();
-    for (const r of this.pending) frag.append(this.row(r));
-    this.count += this.pending.length;
+    const frag = document.createDocumentFragment(), lines = this.box.getElementsByClassName('line');
+    let last = key(lines[lines.length - 1]);
+    for (const r of this.pending.sort((a, b) => (earlier(a, b) ? -1 : 1))) {
+      if (!last || !earlier(r, last)) { frag.append(this.row(r)); last = r; this.count++; continue; }
+      let i = lines.length;
+      while (i > 0 && earlier(r, key(lines[i - 1]))) i--;
+      if ((i === 0 && this.olderExist) || this.box.querySelector(`[data-id="${r.id}"]`)) continue;
+      lines[i].before(this.row(r));
+      this.count++;
+    }
     this.pending = [];
     this.box.append(frag);
     if (this.follow) {
@@ -159,13 +167,13 @@ export class LogPane {
   }
 
   async loadOlder() {
-    const before = this.oldestID();
-    if (before === null) return;
+    const first = key(this.box.querySelector('.line'));
+    if (!first) return;
     this.loading = true;
     this.showStatus();
     const gen = this.generation;
     try {
-      const rows = await api(this.url({ before_id: before, limit: PAGE, q: this.query }));
+      const rows = await api(this.url({ before_id: first.id, limit: PAGE, q: this.query }));
       if (gen !== this.generation) return;
       const height = this.box.scrollHeight;
       this.insertOlder(rows);
