@@ -293,7 +293,7 @@ struct ScreenLayoutTests {
     }
 
     @Test(
-        "neighbours refused for one reason (a viewer token's Stop, Rerun and Share) say it once, whole, after the last of them; a reason that would be cut to a stub is left out"
+        "neighbours refused for one reason (a viewer token's Stop, Rerun and Share) say it once, whole, after the last of them; a reason that would be cut to a stub is left out, and (off) says they are"
     )
     func sharedReasonOnce() throws {
         for (width, bar) in [
@@ -301,8 +301,11 @@ struct ScreenLayoutTests {
                 120,
                 "[s] Stop  [r] Rerun  [S] Share (all three: this token can only read)  [c] Copy command (the recorded command holds a n…)"
             ),
-            (100, "[s] Stop  [r] Rerun  [S] Share (all three: this token can only read)  [c] Copy command"),
-            (80, "[s] Stop  [r] Rerun  [S] Share (all three: this token can on…)  [c] Copy command"),
+            // A reason left out says "(off)" in its place: plain text (--dump) has no dimming.
+            (100, "[s] Stop  [r] Rerun  [S] Share (all three: this token can only read)  [c] Copy command (off)"),
+            (80, "[s] Stop  [r] Rerun  [S] Share (all three: this token …)  [c] Copy command (off)"),
+            (70, "[s] Stop  [r] Rerun  [S] Share (all three off)  [c] Copy command (off)"),
+            (60, "[s] Stop  [r] Rerun  [S] Share (off)  [c] Copy command (off)"),
         ] {
             var s = Fixture.state(Fixture.view(status: "running", batchStatus: "running"), width: width)
             for id in ["stop", "rerun", "share"] { s.job?.actions[id] = (false, "this token can only read") }

@@ -347,7 +347,19 @@ enum JobPanels {
         // Every key and name always shows; the reasons share what is left, shortest first, so a long one ends in "…"
         // rather than pushing the actions after it off the screen. One a little over its share is shown whole when
         // the others keep a few columns each: a whole short reason says more than two cut ones.
+        // Disabled actions whose reason does not fit say "(off)" ("(all three off)") in its place: the dimming alone
+        // is lost in plain text (`--dump`, a copied screen), where "[r] Rerun" would read as available. The markers of
+        // the reasons left out take their room first.
+        // On a narrow terminal a group's marker is "(off)" too, so that every name still fits.
         let fixed = items.reduce(2 * (items.count - 1)) { $0 + TextWidth.of("[\($1.key)] \($1.name)") }
+        func markers(long: Bool) -> [String] {
+            groups.map { g in
+                g.reason == nil ? "" : long && g.items.count > 1 ? " (\(together[g.items.count] ?? "all") off)" : " (off)"
+            }
+        }
+        let long = markers(long: true)
+        let off = fixed + long.map(TextWidth.of).reduce(0, +) <= rect.width ? long : markers(long: false)
+        let marker = off.map(TextWidth.of)
         // A reason cut to a stub ("(stop al…)") says nothing: one that would keep fewer than `readable` columns is
         // left out, the longest first, and the others share its room (the key itself still says why, when pressed).
         let readable = 16
@@ -356,7 +368,8 @@ enum JobPanels {
             TextWidth.of(reasons[$0]!) < TextWidth.of(reasons[$1]!)
         }
         while true {
-            var room = max(0, rect.width - fixed)
+            let markers = groups.indices.filter { !wanting.contains($0) }.reduce(0) { $0 + marker[$1] }
+            var room = max(0, rect.width - fixed - markers)
             allowed = [Int](repeating: 0, count: groups.count)
             for (n, k) in wanting.enumerated() {
                 let share = room / (wanting.count - n)
@@ -369,6 +382,7 @@ enum JobPanels {
             guard stub, !wanting.isEmpty else { break }
             wanting.removeLast()
         }
+        let shown = Set(wanting)
         var x = rect.x
         for (k, group) in groups.enumerated() {
             for i in group.items {
@@ -378,8 +392,9 @@ enum JobPanels {
                     x, rect.y, "[\(a.key)]", a.enabled ? Style(fg: .cyan, bold: true) : .dimmed, maxWidth: rect.maxX - x)
                 x += g.put(x, rect.y, " " + a.name, a.enabled ? .bold : .dimmed, maxWidth: rect.maxX - x)
             }
-            if let reason = reasons[k], allowed[k] > 0 {
-                x += g.put(x, rect.y, " (\(TextWidth.truncate(reason, allowed[k] - 3)))", .dimmed, maxWidth: rect.maxX - x)
+            if let reason = reasons[k] {
+                let text = shown.contains(k) ? " (\(TextWidth.truncate(reason, allowed[k] - 3)))" : off[k]
+                x += g.put(x, rect.y, text, .dimmed, maxWidth: rect.maxX - x)
             }
         }
     }
