@@ -595,7 +595,8 @@ struct AgentTests {
         let events = SSECollector(url: "\(s.url)/api/sse?channels=batch:long-rerun", token: token, lastEventID: "0")
         defer { events.stop() }
         try events.wait(until: { $0.contains { $0.type == "batch_stopped" } })
-        #expect(events.dataEvents.first { $0.type == "batch_stopped" }?.data.contains("agent reports the run's process exited") == true)
+        let reason = events.dataEvents.first { $0.type == "batch_stopped" }?.data
+        #expect(reason?.contains("Stopped: the run's process ended at the agent's SIGTERM.") == true, "\(reason ?? "")")
         let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
         #expect(log.contains("stopping process group"))
 

@@ -131,10 +131,7 @@ struct AgentController {
     /// A process that exited 0 with its batch still running is left alone: its last events may yet arrive (replayed
     /// from the SDK's spill file by a later run).
     func rerunExited(_ command: AgentCommand, exitCode: Int?) async throws {
-        let status =
-            exitCode.map { code in
-                code > 128 && code < 160 ? "status \(code) (signal \(code - 128))" : "status \(code)"
-            } ?? "an unknown status"
+        let status = Self.exitStatus(exitCode)
         guard let linked = try await store.linkedBatch(ofRerun: command.id) else {
             // Where it ran, whichever way it ended: the first thing to check on the host.
             let place = RerunDirectory.phrase(command.cwd, home: try await store.agentHome(command.agentID))
@@ -167,16 +164,27 @@ struct AgentController {
     /// it unless the batch is still `stopping`, so a run that did report its end keeps what it reported.
     func endIfStopping(_ batchID: String, exitCode: Int?) async throws {
         var data = JSONObject([
-            ("process_exit_code", exitCode.map { JSON($0) } ?? .null),
-            (
-                "reason",
-                .string(
-                    "Stop was requested and the agent reports the run's process exited\(exitCode.map { " (status \($0))" } ?? ""); nothing is left to stop."
-                )
-            ),
+            ("process_exit_code", exitCode.map { JSON($0) } ?? .null), ("reason", .string(Self.stoppedReason(exitCode: exitCode))),
         ])
         data["previous_status"] = .string(RunStatus.stopping)
         try await pipeline.submitServerEvent(ServerEventTypes.batchStopped, batchID: batchID, data: data)
+    }
+
+    /// A process's exit as the agent reports it (a shell's status: 128 + N for signal N).
+    static func exitStatus(_ code: Int?) -> String {
+        guard let code else { return "an unknown status" }
+        return code > 128 && code < 160 ? "status \(code) (signal \(code - 128))" : "status \(code)"
+    }
+
+    /// Why a stopping run ended, from its process's exit: the agent's SIGTERM, or its SIGKILL after the grace period,
+    /// is the Stop done, not a failure.
+    static func stoppedReason(exitCode: Int?) -> String {
+        switch exitCode {
+        case nil: "Stopped: the agent reports the run's process is gone."
+        case 128 + Int(SIGTERM): "Stopped: the run's process ended at the agent's SIGTERM."
+        case 128 + Int(SIGKILL): "Stopped: the run's process ended at SIGKILL (it outlived the grace period after SIGTERM)."
+        case let code: "Stopped: the run's process exited with \(exitStatus(code)) after Stop was requested."
+        }
     }
 
     /// A rerun the agent could not start is said on the batch that was rerun, where the person who asked is
