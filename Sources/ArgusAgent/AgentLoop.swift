@@ -388,11 +388,22 @@ struct AgentLoop {
         while AgentLoop.waitForGroup(pid, seconds: min(5, deadline.timeIntervalSinceNow)), Date() < deadline {
             heartbeat(client)
         }
+        // Which signal ended it goes with the ack: with a shell in front (`sh -c "cd … && python train.py"`), the
+        // shell's own exit status says SIGTERM even when the program behind it held on until the SIGKILL.
+        var signal = "SIGTERM"
         if AgentLoop.groupIsLive(pid) {
+            log("process group \(pid) still runs \(grace) s after SIGTERM: sending SIGKILL")
+            // Journaled before the signal, so that the run's own exit report (`reportExit`, on another thread, which
+            // wakes once the group is empty) says SIGKILL too, whichever of the two reports lands first.
+            if case .object(var entry)? = journaled("pid", pid) {
+                entry["killed"] = true
+                record(.object(entry))
+            }
             kill(-pid_t(pid), SIGKILL)
+            signal = "SIGKILL"
             _ = AgentLoop.waitForGroup(pid, seconds: 5)
         }
-        ack(client, id, ["status": "exited"])
+        ack(client, id, ["status": "exited", "signal": .string(signal)])
     }
 
     /// Reports the end of the rerun `id` whose shell was `pid` (with its status, when this agent was its parent), once
@@ -407,9 +418,11 @@ struct AgentLoop {
         // The batch linked to this rerun reported a pid outside it (someone started the same command by hand first):
         // its end is not that batch's.
         let elsewhere = begun?["not_the_linked_run"]?.boolValue == true
-        ack(
-            HTTPClient(baseURL: url, token: token), id,
-            ["status": "exited", "exit_code": JSON(code), "not_the_linked_run": .bool(elsewhere)], untilLanded: true)
+        var report = JSONObject([("status", "exited"), ("exit_code", JSON(code)), ("not_the_linked_run", .bool(elsewhere))])
+        // A shell in front of the program dies at a Stop's SIGTERM (status 143) while the program may hold on until
+        // the SIGKILL: what ended the run is said as it was (`stopGroup` journals it).
+        if begun?["killed"]?.boolValue == true { report["signal"] = "SIGKILL" }
+        ack(HTTPClient(baseURL: url, token: token), id, .object(report), untilLanded: true)
         record(["id": JSON(id), "pid": JSON(pid), "process": begun?["process"] ?? .null, "exited": true])
     }
 

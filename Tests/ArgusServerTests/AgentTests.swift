@@ -767,9 +767,12 @@ extension AgentTests {
         try body(c, "trap-rerun", child)
     }
 
-    @Test("a stopped run ends only when its whole process group is gone: a child that ignores SIGTERM holds it until the SIGKILL")
+    @Test(
+        "a stopped run ends only when its whole process group is gone: a child that ignores SIGTERM holds it until the SIGKILL, and the reason says SIGKILL"
+    )
     func stopWaitsForTheGroup() throws {
-        try Self.stopWithTrappingChild(try TestServer(), grace: 3) { c, rerun, child throws in
+        let s = try TestServer()
+        try Self.stopWithTrappingChild(s, grace: 3) { c, rerun, child throws in
             let deadline = Date().addingTimeInterval(15)
             var status = try c.mustGet(APIPath.batch(rerun))["status"]
             while Date() < deadline, status != "stopped" {
@@ -779,6 +782,15 @@ extension AgentTests {
             #expect(status == "stopped")
             // Until then it was stopping, and a Rerun then would have started a second copy beside the first.
             #expect(!Self.runs(child), "the batch read stopped while its SIGTERM-ignoring child still ran")
+            // The shell in front died at the SIGTERM (status 143); what ended the run was the SIGKILL.
+            let events = SSECollector(url: "\(s.url)/api/sse?channels=batch:\(rerun)", token: c.token, lastEventID: "0")
+            defer { events.stop() }
+            try events.wait(until: { $0.contains { $0.type == "batch_stopped" } })
+            let reason = events.dataEvents.first { $0.type == "batch_stopped" }?.data ?? ""
+            #expect(
+                reason.contains(
+                    "Stopped: the run's process ended at the agent's SIGKILL (it outlived the grace period after SIGTERM)."),
+                "\(reason)")
         }
     }
 

@@ -67,10 +67,13 @@ struct AgentController {
             // Unless the agent found that the batch linked to it is another run (its Stop was refused for that): its
             // end is not that batch's.
             case ("exited", "rerun") where body["not_the_linked_run"]?.boolValue != true:
-                try await rerunExited(command, exitCode: body["exit_code"]?.intValue)
+                try await rerunExited(command, exitCode: body["exit_code"]?.intValue, signal: body["signal"]?.stringValue)
             // The agent stopped the run's process group, or found it gone: an agent that was away and restarted is
             // not the process's parent and will never report its exit otherwise.
-            case ("exited", "stop"): try await endIfStopping(command.batchID, exitCode: nil)
+            case ("exited", "stop"):
+                try await endIfStopping(
+                    command.batchID, exitCode: nil,
+                    reason: Self.stoppedReason(signal: body["signal"]?.stringValue, alreadyGone: body["error"] != nil))
             case ("failed", "rerun"): try await reportRerunFailed(command, error: body["error"]?.stringValue)
             default: break
             }
@@ -130,7 +133,7 @@ struct AgentController {
     ///   ARGUS_URL where the agent runs), which is said on the batch that was rerun, where the person who asked looks.
     /// A process that exited 0 with its batch still running is left alone: its last events may yet arrive (replayed
     /// from the SDK's spill file by a later run).
-    func rerunExited(_ command: AgentCommand, exitCode: Int?) async throws {
+    func rerunExited(_ command: AgentCommand, exitCode: Int?, signal: String? = nil) async throws {
         let status = Self.exitStatus(exitCode)
         guard let linked = try await store.linkedBatch(ofRerun: command.id) else {
             // Where it ran, whichever way it ended: the first thing to check on the host.
@@ -144,7 +147,9 @@ struct AgentController {
         }
         guard let b = try await store.batch(linked, scope: .batch(linked)) else { return }
         if b.status == RunStatus.stopping {
-            try await endIfStopping(linked, exitCode: exitCode)
+            let reason =
+                signal == nil ? Self.stoppedReason(exitCode: exitCode) : Self.stoppedReason(signal: signal, alreadyGone: false)
+            try await endIfStopping(linked, exitCode: exitCode, reason: reason)
         } else if BatchRecord.failsWhenItsProcessDies.contains(b.status), exitCode != 0 {
             var data = JSONObject([
                 ("process_exit_code", exitCode.map { JSON($0) } ?? .null),
@@ -162,10 +167,8 @@ struct AgentController {
     /// A rerun's process that exits after Stop was asked for will never report the end itself (SIGTERM took it),
     /// so the agent's word ends the batch `stopped` now rather than after the stall timeout. The pipeline refuses
     /// it unless the batch is still `stopping`, so a run that did report its end keeps what it reported.
-    func endIfStopping(_ batchID: String, exitCode: Int?) async throws {
-        var data = JSONObject([
-            ("process_exit_code", exitCode.map { JSON($0) } ?? .null), ("reason", .string(Self.stoppedReason(exitCode: exitCode))),
-        ])
+    func endIfStopping(_ batchID: String, exitCode: Int?, reason: String) async throws {
+        var data = JSONObject([("process_exit_code", exitCode.map { JSON($0) } ?? .null), ("reason", .string(reason))])
         data["previous_status"] = .string(RunStatus.stopping)
         try await pipeline.submitServerEvent(ServerEventTypes.batchStopped, batchID: batchID, data: data)
     }
@@ -181,9 +184,20 @@ struct AgentController {
     static func stoppedReason(exitCode: Int?) -> String {
         switch exitCode {
         case nil: "Stopped: the agent reports the run's process is gone."
-        case 128 + Int(SIGTERM): "Stopped: the run's process ended at the agent's SIGTERM."
-        case 128 + Int(SIGKILL): "Stopped: the run's process ended at SIGKILL (it outlived the grace period after SIGTERM)."
+        case 128 + Int(SIGTERM): stoppedReason(signal: "SIGTERM", alreadyGone: false)
+        case 128 + Int(SIGKILL): stoppedReason(signal: "SIGKILL", alreadyGone: false)
         case let code: "Stopped: the run's process exited with \(exitStatus(code)) after Stop was requested."
+        }
+    }
+
+    /// The same from a stop command's end: the signal that ended the run's process group, as the agent says (an
+    /// agent before it said so sends none), or that it found the run already gone.
+    static func stoppedReason(signal: String?, alreadyGone: Bool) -> String {
+        if alreadyGone { return "Stopped: the run's process had already exited when the agent came to stop it." }
+        switch signal {
+        case "SIGTERM": return "Stopped: the run's process ended at the agent's SIGTERM."
+        case "SIGKILL": return "Stopped: the run's process ended at the agent's SIGKILL (it outlived the grace period after SIGTERM)."
+        default: return stoppedReason(exitCode: nil)
         }
     }
 
