@@ -305,7 +305,8 @@ struct ScreenLayoutTests {
             (100, "[s] Stop  [r] Rerun  [S] Share (all three: this token can only read)  [c] Copy command (off)"),
             (80, "[s] Stop  [r] Rerun  [S] Share (all three: this token …)  [c] Copy command (off)"),
             (70, "[s] Stop  [r] Rerun  [S] Share (all three off)  [c] Copy command (off)"),
-            (60, "[s] Stop  [r] Rerun  [S] Share (off)  [c] Copy command (off)"),
+            // Narrower still: one space apart, and the group's marker counts what it covers.
+            (60, "[s] Stop [r] Rerun [S] Share (3 off) [c] Copy command (off)"),
         ] {
             var s = Fixture.state(Fixture.view(status: "running", batchStatus: "running"), width: width)
             for id in ["stop", "rerun", "share"] { s.job?.actions[id] = (false, "this token can only read") }

@@ -350,15 +350,16 @@ enum JobPanels {
         // Disabled actions whose reason does not fit say "(off)" ("(all three off)") in its place: the dimming alone
         // is lost in plain text (`--dump`, a copied screen), where "[r] Rerun" would read as available. The markers of
         // the reasons left out take their room first.
-        // On a narrow terminal a group's marker is "(off)" too, so that every name still fits.
-        let fixed = items.reduce(2 * (items.count - 1)) { $0 + TextWidth.of("[\($1.key)] \($1.name)") }
-        func markers(long: Bool) -> [String] {
-            groups.map { g in
-                g.reason == nil ? "" : long && g.items.count > 1 ? " (\(together[g.items.count] ?? "all") off)" : " (off)"
-            }
+        // Where those would not fit beside every name (a narrow terminal), the actions are one space apart and a
+        // group's marker says how many it covers ("(3 off)").
+        let names = items.reduce(0) { $0 + TextWidth.of("[\($1.key)] \($1.name)") }
+        let long = groups.map { g in
+            g.reason == nil ? "" : g.items.count > 1 ? " (\(together[g.items.count] ?? "all") off)" : " (off)"
         }
-        let long = markers(long: true)
-        let off = fixed + long.map(TextWidth.of).reduce(0, +) <= rect.width ? long : markers(long: false)
+        let roomy = names + 2 * (items.count - 1) + long.map(TextWidth.of).reduce(0, +) <= rect.width
+        let gap = roomy ? "  " : " "
+        let off = roomy ? long : groups.map { g in g.reason == nil ? "" : g.items.count > 1 ? " (\(g.items.count) off)" : " (off)" }
+        let fixed = names + TextWidth.of(gap) * (items.count - 1)
         let marker = off.map(TextWidth.of)
         // A reason cut to a stub ("(stop al…)") says nothing: one that would keep fewer than `readable` columns is
         // left out, the longest first, and the others share its room (the key itself still says why, when pressed).
@@ -387,7 +388,7 @@ enum JobPanels {
         for (k, group) in groups.enumerated() {
             for i in group.items {
                 let a = items[i]
-                if i > 0 { x += g.put(x, rect.y, "  ", .plain, maxWidth: rect.maxX - x) }
+                if i > 0 { x += g.put(x, rect.y, gap, .plain, maxWidth: rect.maxX - x) }
                 x += g.put(
                     x, rect.y, "[\(a.key)]", a.enabled ? Style(fg: .cyan, bold: true) : .dimmed, maxWidth: rect.maxX - x)
                 x += g.put(x, rect.y, " " + a.name, a.enabled ? .bold : .dimmed, maxWidth: rect.maxX - x)
