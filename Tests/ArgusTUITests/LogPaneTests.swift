@@ -78,12 +78,11 @@ struct LogPaneTests {
         #expect(Self.pane(s).body.count == 14 && !Self.pane(s).body.contains(""))
     }
 
-    @Test(
-        "a line delivered late (an SDK's spill after an outage) goes where it was written; a scrolled view keeps its lines; one older than every kept line waits for its page"
-    )
-    func lateLinesInPlace() {
-        // Lines 1001...1200 two seconds apart from 09:00:02.
-        func ts(_ seconds: Int) -> String { Timestamp(iso: "2026-04-23T09:00:00Z")!.adding(seconds: Double(seconds)).iso }
+    /// `seconds` after 09:00:00.
+    static func ts(_ seconds: Int) -> String { Timestamp(iso: "2026-04-23T09:00:00Z")!.adding(seconds: Double(seconds)).iso }
+
+    /// A job screen whose view carried lines 1001...1200, two seconds apart from 09:00:02.
+    static func spacedTail() -> AppState {
         guard case .object(var view) = Fixture.view(status: "running") else { fatalError() }
         view["log_tail"] = .array(
             Self.rows(1001...1200).map { row in
@@ -91,13 +90,24 @@ struct LogPaneTests {
                 o["ts"] = .string(ts(2 * (o["id"]!.intValue! - 1000)))
                 return .object(o)
             })
-        var s = Fixture.state(.object(view), width: 120, height: 40)
-        func line(_ id: Int, _ at: Int, _ text: String) -> Action {
-            .streamEvent([
-                "id": JSON(id), "event_type": "log_line", "batch_id": "b1", "job_id": "j1", "timestamp": .string(ts(at)),
-                "data": ["line": .string(text), "level": "info"],
-            ])
-        }
+        return Fixture.state(.object(view), width: 120, height: 40)
+    }
+
+    /// A streamed log line of b1/j1, `at` seconds after 09:00:00.
+    static func line(_ id: Int, _ at: Int, _ text: String, level: String = "info") -> Action {
+        .streamEvent([
+            "id": JSON(id), "event_type": "log_line", "batch_id": "b1", "job_id": "j1", "timestamp": .string(ts(at)),
+            "data": ["line": .string(text), "level": .string(level)],
+        ])
+    }
+
+    @Test(
+        "a line delivered late (an SDK's spill after an outage) goes where it was written; a scrolled view keeps its lines; one older than every kept line waits for its page"
+    )
+    func lateLinesInPlace() {
+        let ts = Self.ts
+        func line(_ id: Int, _ at: Int, _ text: String) -> Action { Self.line(id, at, text) }
+        var s = Self.spacedTail()
         func order() -> [String] { s.filteredLogs.map(\.line) }
         _ = Update.apply(&s, line(5000, 420, "live at 09:07:00"))
         _ = Update.apply(&s, line(5001, 181, "spilled at 09:03:01"))
@@ -112,6 +122,11 @@ struct LogPaneTests {
         _ = Update.apply(&s, line(5004, 61, "spilled at 09:01:01"))
         #expect(Self.pane(s).body == shown)
         #expect(order().firstIndex(of: "spilled at 09:01:01") == order().firstIndex(of: "line 1030")! + 1)
+        // One written between two lines on screen shows there; the view's top line stays where it was.
+        let third = try! #require(Int(shown[2].split(separator: " ").last!))
+        _ = Update.apply(&s, line(5006, 2 * (third - 1000) + 1, "spilled inside the view"))
+        #expect(Self.pane(s).body.first == shown.first)
+        #expect(Self.pane(s).body[3].hasSuffix("spilled inside the view"), "\(Self.pane(s).body)")
         // Older than every kept line while older ones are on the server: its page brings it, not the stream.
         _ = Update.apply(&s, line(5005, -3600, "spilled at 08:00:00"))
         #expect(!order().contains("spilled at 08:00:00"))
@@ -125,6 +140,27 @@ struct LogPaneTests {
         _ = Update.apply(&s, line(6000, -60, "paged, then streamed"))
         #expect(order().filter { $0 == "paged, then streamed" }.count == 1)
         #expect(order().first == "paged, then streamed")
+    }
+
+    @Test("a matching line delivered late joins an open search where it was written, though older than the loaded tail")
+    func lateLineJoinsSearch() {
+        var s = Self.spacedTail()
+        for k: Key in [.char("/"), .char("E"), .char("R")] { _ = Update.apply(&s, .key(k)) }
+        // The server's matches: three lines from before the tail, newest first.
+        let hits: [JSON] = [(900, 300), (500, 200), (100, 100)].map { id, at in
+            ["id": JSON(id), "ts": .string(Self.ts(-3600 + at)), "job_id": "j1", "level": "info", "line": .string("ERROR \(id)")]
+        }
+        _ = Update.apply(&s, .logPage(Self.req(query: "ER", before: nil), hits))
+        _ = Update.apply(&s, .key(.enter))
+        _ = Update.apply(&s, Self.line(5000, -3600 + 150, "ERROR spilled between 100 and 500", level: "error"))
+        _ = Update.apply(&s, Self.line(5001, -3600 + 50, "ERROR spilled before every match"))
+        _ = Update.apply(&s, Self.line(5002, 500, "ERROR live"))
+        #expect(
+            s.filteredLogs.map(\.line) == [
+                "ERROR spilled before every match", "ERROR 100", "ERROR spilled between 100 and 500", "ERROR 500", "ERROR 900",
+                "ERROR live",
+            ])
+        #expect(Self.pane(s).title.contains("6 matches"), "\(Self.pane(s).title)")
     }
 
     @Test("a page that fails to load clears the loading note and says why; a late or foreign page is ignored")

@@ -430,6 +430,15 @@ public struct JobData: Sendable {
         olderLogsExist = rows.count >= LogFilter.pageSize
     }
 
+    /// A streamed `log_line` event as the pane keeps it.
+    static func logLine(event e: JSON) -> LogLine {
+        let data = e["data"]?.objectValue ?? JSONObject()
+        return LogLine(
+            id: Int64(e["id"]?.intValue ?? 0), ts: e["timestamp"]?.stringValue ?? "",
+            level: (data["level"]?.stringValue ?? "info").lowercased(),
+            line: data["line"]?.stringValue ?? "", jobID: e["job_id"]?.stringValue)
+    }
+
     static func logLine(row: JSON) -> LogLine? {
         guard let id = row["id"]?.intValue else { return nil }
         return LogLine(
@@ -467,10 +476,7 @@ public struct JobData: Sendable {
         case "job_epoch" where job == jobID:
             series.upsert(data)
         case "log_line" where job == jobID:
-            let line = LogLine(
-                id: id, ts: e["timestamp"]?.stringValue ?? "",
-                level: (data["level"]?.stringValue ?? "info").lowercased(),
-                line: data["line"]?.stringValue ?? "", jobID: job)
+            let line = JobData.logLine(event: e)
             if !line.isHeartbeat {
                 logs.place(line, olderExist: olderLogsExist)
                 newestLogID = max(newestLogID, line.id)

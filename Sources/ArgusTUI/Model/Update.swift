@@ -81,20 +81,21 @@ public enum Update {
     static let asksFirst: Set<Command> = [.stop, .rerun, .markFailed]
 
     public static func apply(_ s: inout AppState, _ action: Action) -> [Effect] {
-        // A scrolled log stays where the reader left it: lines arriving below its bottom line push the view's
-        // distance from the bottom up by as many as the filter shows (older pages arrive above and change nothing).
-        // Lines arrive with ids above every one kept before; the newest id moving tells cheaply whether any did.
-        // Only then are the lines below the view walked: the new ones among them (a late line lands where it was
-        // written, not always at the bottom) until as many old ones as the distance was.
-        let seen = s.logScroll > 0 ? s.job?.newestLogID : nil
+        // A scrolled log stays where the reader left it, its top line where it was: lines arriving below that line
+        // (after the view, or inside it: a line delivered late lands where it was written) push the view's distance
+        // from the bottom up by as many as the filter shows; older pages arrive above and change nothing. Lines
+        // arrive with ids above every one kept before (the search's too), so the newest id moving tells cheaply
+        // whether any did; only then are the lines from the bottom up to the view's top walked.
+        let seen = s.logScroll > 0 ? newestShownID(s) : nil
+        let top = s.logScroll > 0 ? s.logScroll + logRows(s) - 1 : 0
         let effects = handle(&s, action)
-        if let seen, s.logScroll > 0, let now = s.job?.newestLogID, now > seen {
+        if let seen, s.logScroll > 0, newestShownID(s) > seen {
             var old = 0
             var new = 0
             for l in s.filteredLogs.reversed() {
                 if l.id > seen {
                     new += 1
-                } else if old == s.logScroll {
+                } else if old == top {
                     break
                 } else {
                     old += 1
@@ -256,6 +257,9 @@ public enum Update {
             let isNew = data.apply(event: e)
             s.job = data
             guard isNew else { return [] }
+            if type == "log_line", e["job_id"]?.stringValue == data.jobID, e["batch_id"]?.stringValue == data.batchID {
+                joinSearch(&s, JobData.logLine(event: e))
+            }
             // Only what the run itself sent counts as "last event"; server-made ones (stalls, idle flags) do not.
             if EventTypes.fromClients.contains(type) { s.lastEventAt = s.now }
             guard e["batch_id"]?.stringValue == data.batchID else { return [] }
@@ -844,6 +848,11 @@ public enum Update {
     }
 
     /// Rows of log lines the job screen shows now.
+    /// The highest id among the lines the log pane may show: the tail's and, while searching, the matches'.
+    static func newestShownID(_ s: AppState) -> Int64 {
+        max(s.job?.newestLogID ?? 0, s.search?.hits.lazy.map(\.id).max() ?? 0)
+    }
+
     static func logRows(_ s: AppState) -> Int {
         guard let job = s.job else { return 0 }
         return ScreenView.JobLayout(s, job, rect: ScreenView.bodyRect(s)).logRows
@@ -861,6 +870,17 @@ public enum Update {
         guard s.logFetch == nil else { return [] }
         let oldest = s.filter.isEmpty ? job.logs.first?.id : s.search?.hits.first?.id
         return fetch(&s, LogPageRequest(batchID: job.batchID, jobID: job.jobID, query: s.filter, beforeID: oldest))
+    }
+
+    /// A live line that matches the open search joins its matches where it sorts: one delivered late may be older
+    /// than every loaded line, where the tail (and so `filteredLogs`' live part) does not keep it. Not above the
+    /// oldest match while older matches remain on the server: the page that reaches it brings it.
+    static func joinSearch(_ s: inout AppState, _ line: LogLine) {
+        guard var search = s.search, search.loaded, search.query == s.filter, !line.isHeartbeat,
+            LogFilter(search.query).matches(line: line.line, level: line.level)
+        else { return }
+        search.hits.place(line, olderExist: !search.complete)
+        s.search = search
     }
 
     /// Seconds between tries of a search that failed while the connection stayed live.
