@@ -303,7 +303,7 @@ struct ScreenLayoutTests {
             ),
             // A reason left out says "(off)" in its place: plain text (--dump) has no dimming.
             (100, "[s] Stop  [r] Rerun  [S] Share (all three: this token can only read)  [c] Copy command (off)"),
-            (80, "[s] Stop  [r] Rerun  [S] Share (all three: this token …)  [c] Copy command (off)"),
+            (80, "[s] Stop  [r] Rerun  [S] Share (all three off)  [c] Copy command (off)"),
             (70, "[s] Stop  [r] Rerun  [S] Share (all three off)  [c] Copy command (off)"),
             // Narrower still: one space apart, and the group's marker counts what it covers.
             (60, "[s] Stop [r] Rerun [S] Share (3 off) [c] Copy command (off)"),
@@ -314,6 +314,13 @@ struct ScreenLayoutTests {
             let shown = try #require(ScreenView.render(s).text.split(separator: "\n").first { $0.hasPrefix("[s] Stop") })
             #expect(shown.trimmingCharacters(in: .whitespaces) == bar, "\(width) columns")
         }
+        // Copy command enabled (a viewer may copy a recorded command): at 70 columns "all three: this to…" would say
+        // nothing, so the group says it is off instead.
+        var viewer = Fixture.state(Fixture.view(status: "running", batchStatus: "running"), width: 70)
+        for id in ["stop", "rerun", "share"] { viewer.job?.actions[id] = (false, "this token can only read") }
+        viewer.job?.actions["copy_command"] = (true, nil)
+        let bar70 = try #require(ScreenView.render(viewer).text.split(separator: "\n").first { $0.hasPrefix("[s] Stop") })
+        #expect(bar70.trimmingCharacters(in: .whitespaces) == "[s] Stop  [r] Rerun  [S] Share (all three off)  [c] Copy command")
         // Two neighbours: "both"; one alone keeps its reason as it was.
         var s = Fixture.state(Fixture.view(status: "running", batchStatus: "running"), width: 120)
         s.job?.actions["stop"] = (false, "stop already requested")

@@ -341,9 +341,8 @@ enum JobPanels {
             }
         }
         let together = [2: "both", 3: "all three", 4: "all four", 5: "all five"]
-        let reasons = groups.map { g in
-            g.reason.map { r in g.items.count > 1 ? "\(together[g.items.count] ?? "all"): \(r)" : r }
-        }
+        let lead = groups.map { g in g.items.count > 1 ? "\(together[g.items.count] ?? "all"): " : "" }
+        let reasons = groups.indices.map { k in groups[k].reason.map { lead[k] + $0 } }
         // Every key and name always shows; the reasons share what is left, shortest first, so a long one ends in "…"
         // rather than pushing the actions after it off the screen. One a little over its share is shown whole when
         // the others keep a few columns each: a whole short reason says more than two cut ones.
@@ -361,8 +360,9 @@ enum JobPanels {
         let off = roomy ? long : groups.map { g in g.reason == nil ? "" : g.items.count > 1 ? " (\(g.items.count) off)" : " (off)" }
         let fixed = names + TextWidth.of(gap) * (items.count - 1)
         let marker = off.map(TextWidth.of)
-        // A reason cut to a stub ("(stop al…)") says nothing: one that would keep fewer than `readable` columns is
-        // left out, the longest first, and the others share its room (the key itself still says why, when pressed).
+        // A reason cut to a stub ("(stop al…)", "(all three: this to…)") says nothing: one that would keep fewer than
+        // `readable` columns of its own (after "all three: ") is left out, the longest first, and the others share its
+        // room (the key itself still says why, when pressed).
         let readable = 16
         var allowed = [Int](repeating: 0, count: groups.count)
         var wanting = groups.indices.filter { reasons[$0] != nil }.sorted {
@@ -379,7 +379,9 @@ enum JobPanels {
                 allowed[k] = whole ? want : min(want, share)
                 room -= allowed[k]
             }
-            let stub = wanting.contains { allowed[$0] < min(TextWidth.of(reasons[$0]!) + 3, readable + 3) }
+            let stub = wanting.contains { k in
+                allowed[k] < min(TextWidth.of(reasons[k]!) + 3, TextWidth.of(lead[k]) + readable + 3)
+            }
             guard stub, !wanting.isEmpty else { break }
             wanting.removeLast()
         }
