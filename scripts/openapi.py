@@ -31,7 +31,7 @@ batch_list = {
 env = obj({"git_sha": NSTR, "git_sha_short": NSTR, "command": NSTR, "cwd": NSTR, "hostname": NSTR, "user": NSTR})
 batch_detail = dict(batch_list)
 batch_detail.update({
-    "experiment_type": NSTR, "failure_reason": NSTR, "env_snapshot": ref("EnvSnapshot"), "stop_requested": BOOL,
+    "experiment_type": NSTR, "failure_reason": NSTR, "end_reason": NSTR, "env_snapshot": ref("EnvSnapshot"), "stop_requested": BOOL,
     "stop_requested_at": TIME, "source_batch_id": NSTR, "agent_online": BOOL,
 })
 gpu = obj({"index": INT, "mem_peak_mb": NNUM, "mem_total_mb": NNUM})

@@ -597,6 +597,8 @@ struct AgentTests {
         try events.wait(until: { $0.contains { $0.type == "batch_stopped" } })
         let reason = events.dataEvents.first { $0.type == "batch_stopped" }?.data
         #expect(reason?.contains("Stopped: the run's process ended at the agent's SIGTERM.") == true, "\(reason ?? "")")
+        // Kept on the batch for whoever opens it later.
+        #expect(try c.mustGet("/api/batches/long-rerun")["end_reason"] == "Stopped: the run's process ended at the agent's SIGTERM.")
         let log = (try? String(contentsOfFile: state + ".log", encoding: .utf8)) ?? ""
         #expect(log.contains("stopping process group"))
 
@@ -791,6 +793,9 @@ extension AgentTests {
                 reason.contains(
                     "Stopped: the run's process ended at the agent's SIGKILL (it outlived the grace period after SIGTERM)."),
                 "\(reason)")
+            #expect(
+                try c.mustGet(APIPath.batch(rerun))["end_reason"]?.stringValue?.hasPrefix(
+                    "Stopped: the run's process ended at the agent's SIGKILL") == true)
         }
     }
 

@@ -142,6 +142,9 @@ extension WebPageTests {
         @Test("an epoch and a log line ingested after load appear without a reload")
         func live() throws { try WebPageTests.run("live") }
 
+        @Test("a batch the server stopped says why on its job page when opened later, and after a reload")
+        func stoppedReason() throws { try WebPageTests.run("stopped_reason", serverEnv: ["ARGUS_STALL_TIMEOUT_MIN": "0.05"]) }
+
         @Test("a log line delivered late goes where it was written, live and after a reload")
         func lateLines() throws { try WebPageTests.run("late_lines") }
 

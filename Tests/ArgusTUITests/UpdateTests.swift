@@ -456,6 +456,20 @@ struct UpdateTests {
         #expect(Target.parse("b1/j1/extra") == .job("b1", "j1/extra"))
     }
 
+    @Test("a batch the server stopped says why when opened later (its end_reason), as it did live")
+    func stoppedReasonOnOpen() {
+        guard case .object(var view) = Fixture.view(status: "stopped", batchStatus: "stopped"),
+            case .object(var batch)? = view["batch"]
+        else { fatalError() }
+        batch["end_reason"] = "Stopped: the run's process ended at the agent's SIGTERM."
+        view["batch"] = .object(batch)
+        let s = Fixture.state(.object(view))
+        #expect(s.banner == "Stopped: the run's process ended at the agent's SIGTERM.")
+        #expect(ScreenView.render(s).text.contains("⚠ Stopped: the run's process ended at the agent's SIGTERM."))
+        // Without one (a run that ended itself), nothing is said.
+        #expect(Fixture.state(Fixture.view(status: "stopped", batchStatus: "stopped")).banner == nil)
+    }
+
     @Test("a rerun the agent could not start raises a banner with its reason")
     func rerunFailedBanner() {
         var s = Fixture.state(Fixture.view(status: "done", batchStatus: "done"))

@@ -262,6 +262,29 @@ def late_lines(b):
 
 
 @scenario
+def stopped_reason(b):
+    """A batch the server stopped (here the stall detector, ARGUS_STALL_TIMEOUT_MIN=0.05: a stop nobody answered)
+    says why on its job page, opened after the fact and after a reload."""
+    s = server()
+    s.post_events([event("batch_start", "stop-me"), event("job_start", "stop-me", "j1")])
+    status, body, _ = s.request("POST", "/api/batches/stop-me/stop", {})
+    check(status == 200, f"POST /stop → {status}: {body[:200]!r}")
+    deadline = time.time() + 20
+    while time.time() < deadline and s.get_json("/api/batches/stop-me")["status"] != "stopped":
+        time.sleep(0.2)
+    reason = s.get_json("/api/batches/stop-me").get("end_reason") or ""
+    check(reason.startswith("Stop was requested and nothing was heard from the run"), f"end_reason {reason!r}")
+    banner = "[...document.querySelectorAll('#banners .banner')].map((e) => e.textContent)"
+    for _ in range(2):
+        if _ == 0:
+            sign_in(b, "/jobs/stop-me/j1")
+        else:
+            b.driver.refresh()
+        b.wait_js(f"{banner}.includes({json.dumps('⚠ ' + reason)})", "the banner saying why the server stopped it",
+                  diag=banner)
+
+
+@scenario
 def stop(b):
     """Stop asks first (#confirm); No changes nothing; Yes sets the flag the SDK polls."""
     s = server()

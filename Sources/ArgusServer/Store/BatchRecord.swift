@@ -20,6 +20,9 @@ struct BatchRecord: Sendable {
     var lastActivityUs: Int64?
     var lastReceivedUs: Int64
     var failureReason: String?
+    /// Why the server ended a stopped batch (batch_stopped's reason: the signal the agent's Stop took, or the
+    /// silence after a Stop), shown to whoever opens it later; clients show it while the batch is `stopped`.
+    var endReason: String?
     var stopRequested = false
     var stopRequestedUs: Int64?
     var stopRequestedBy: String?
@@ -61,6 +64,7 @@ struct BatchRecord: Sendable {
         lastActivityUs = row["last_activity_us"]
         lastReceivedUs = row["last_received_us"]
         failureReason = row["failure_reason"]
+        endReason = row["end_reason"]
         stopRequested = row["stop_requested"]
         stopRequestedUs = row["stop_requested_us"]
         stopRequestedBy = row["stop_requested_by"]
@@ -77,8 +81,8 @@ struct BatchRecord: Sendable {
         let sql = """
             INSERT INTO batches(id, owner_id, project, status, experiment_type, host, "user", git_sha, command, cwd,
               n_total, n_done, n_failed, start_us, end_us, last_activity_us, last_received_us, failure_reason,
-              stop_requested, stop_requested_us, stop_requested_by, source_batch_id, created_us)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+              stop_requested, stop_requested_us, stop_requested_by, source_batch_id, created_us, end_reason)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             ON CONFLICT(id) DO UPDATE SET project=excluded.project, status=excluded.status,
               experiment_type=excluded.experiment_type, host=excluded.host, "user"=excluded."user",
               git_sha=excluded.git_sha, command=excluded.command, cwd=excluded.cwd, n_total=excluded.n_total,
@@ -86,12 +90,12 @@ struct BatchRecord: Sendable {
               last_activity_us=excluded.last_activity_us, last_received_us=excluded.last_received_us,
               failure_reason=excluded.failure_reason, stop_requested=excluded.stop_requested,
               stop_requested_us=excluded.stop_requested_us, stop_requested_by=excluded.stop_requested_by,
-              source_batch_id=excluded.source_batch_id
+              source_batch_id=excluded.source_batch_id, end_reason=excluded.end_reason
             """
         let args: [any SQLBindable] = [
             id, ownerID, project, status, experimentType, host, user, gitSHA, command, cwd,
             nTotal, nDone, nFailed, startUs, endUs, lastActivityUs, lastReceivedUs, failureReason,
-            stopRequested, stopRequestedUs, stopRequestedBy, sourceBatchID, createdUs,
+            stopRequested, stopRequestedUs, stopRequestedBy, sourceBatchID, createdUs, endReason,
         ]
         try db.execute(sql, args)
     }
@@ -223,6 +227,7 @@ struct BatchRecord: Sendable {
             // Server-made by the stall detector, which checked that the batch was stopping and silent (serverEventRefusal).
             status = RunStatus.stopped
             endUs = BatchRecord.serverEndUs(e, lastActivityUs: lastActivityUs)
+            endReason = e.data["reason"]?.stringValue
         case ServerEventTypes.batchMarkedFailed:
             // Server-made by POST /mark-failed, which checked the status (markFailedRefusal).
             status = RunStatus.failed
@@ -299,6 +304,7 @@ struct BatchRecord: Sendable {
         guard case .object(var o) = listJSON else { return listJSON }
         o["experiment_type"] = JSON(experimentType)
         o["failure_reason"] = JSON(failureReason)
+        o["end_reason"] = JSON(endReason)
         o["env_snapshot"] = envSnapshotJSON
         o["stop_requested"] = .bool(stopRequested)
         o["stop_requested_at"] = isoJSON(stopRequestedUs)

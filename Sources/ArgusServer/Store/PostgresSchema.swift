@@ -196,6 +196,10 @@ enum PostgresSchema {
             statements: ["ALTER TABLE agents ADD COLUMN instance TEXT"]),
         // SQLite v15.
         Migration(version: 9, name: "log lines in the order they were written", statements: LogOrderIndexes.statements),
+        // SQLite v16.
+        Migration(
+            version: 10, name: "a stopped batch keeps why the server ended it",
+            statements: ["ALTER TABLE batches ADD COLUMN end_reason TEXT"]),
     ]
 
     /// The database has tables and Argus never set it up: another application's.

@@ -228,6 +228,10 @@ enum Schema {
         m.registerMigration("v15 log lines in the order they were written") { db in
             try db.execute(sql: LogOrderIndexes.statements.joined(separator: ";\n"))
         }
+        m.registerMigration("v16 a stopped batch keeps why the server ended it") { db in
+            // batch_stopped's reason (the agent's signal, or the stall detector's silence), for whoever opens it later.
+            try db.execute(sql: "ALTER TABLE batches ADD COLUMN end_reason TEXT")
+        }
         return m
     }
 }

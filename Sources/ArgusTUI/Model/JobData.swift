@@ -280,6 +280,8 @@ public struct JobData: Sendable {
     /// The server has log lines older than `logs.first` (the tail was a full page, or the cap dropped some).
     public var olderLogsExist = false
     public var lastEventID: Int64 = 0
+    /// Why the server ended a stopped batch (the signal the agent's Stop took, or the silence after a Stop).
+    public var endReason: String?
     /// The batch a rerun of this one started as (from a `rerun_started` event).
     public var rerunBatchID: String?
     /// When the job started and ended (microseconds; `JobSpan`): which batch-level snapshots are its own.
@@ -349,6 +351,7 @@ public struct JobData: Sendable {
         let received = batch["last_received"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
         batchLastActivity = received ?? batch["last_activity"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
         stopRequested = batch["stop_requested"]?.boolValue ?? false
+        endReason = batch["end_reason"]?.stringValue
         let env = batch["env_snapshot"] ?? env ?? .null
         gitSHA = env["git_sha_short"]?.stringValue ?? env["git_sha"]?.stringValue
         command = env["command"]?.stringValue

@@ -231,6 +231,8 @@ public enum Update {
             // "last event" is when the run was last heard from, not when we connected.
             s.lastEventAt = data.batchLastActivity.map { min(s.now, $0) } ?? s.now
             if data.batchStatus == RunStatus.stalled, let last = s.lastEventAt { s.notice = stalledBanner(since: last) }
+            // The banner raised live when the server ended it, for whoever opens it later.
+            if data.batchStatus == RunStatus.stopped, let reason = data.endReason { s.notice = Banner(reason) }
             raiseAgentFailure(&s, data.agentFailure)
             refreshBounds(&s)
             return s.showGPUs ? askGPUHistory(&s) : []

@@ -12,7 +12,6 @@ export function noticeFor(type, data) {
         link: [`/batches/${encodeURIComponent(d.new_batch_id)}`, 'open it'] } : null;
     case 'rerun_failed':
       return { kind: 'rerun-failed', text: `Rerun failed on the host: ${d.reason || d.error || 'the agent could not start it'}` };
-    case 'batch_stopped':
     case 'batch_marked_failed':
       return d.reason ? { kind: 'notice', text: d.reason } : null;
     default:
@@ -50,6 +49,8 @@ export function banners(batch, job, notices, actions) {
     const at = isoSeconds(batch.stop_requested_at);
     out.push({ kind: 'stopping', text: `Stopping: stop requested${at === null ? '' : ` at ${clock(at)}`}; the run stops at its next check (every 10 s)` });
   }
+  // Why the server ended it (batch_stopped's reason), for whoever opens it later too.
+  if (batch?.status === 'stopped' && batch.end_reason) out.push({ kind: 'notice', text: batch.end_reason });
   const failures = agentFailures(actions);
   // A rerun failure streamed a moment ago is the one the actions now carry (with its time): shown once.
   const kinds = new Set(failures.map((f) => f.kind));

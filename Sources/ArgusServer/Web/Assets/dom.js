@@ -2,8 +2,7 @@
 // through `clean` first.
 export const $ = (id) => document.getElementById(id);
 
-// C0 and C1 controls (not tab), DEL, and the bidi controls: a log line or a name carrying them would reorder or hide
-// what the page shows. argus-tui drops the same set (Grid.swift).
+// C0 and C1 controls (not tab), DEL, bidi controls: they would reorder or hide text. argus-tui drops the same (Grid).
 const CONTROLS = /[\u0000-\u0008\u000A-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
 
 /** Text from the network made harmless to show: each control character becomes a space. */

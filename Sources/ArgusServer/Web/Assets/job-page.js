@@ -1,5 +1,5 @@
-// The job-detail page, as argus-tui's. State is what the server says: `/view`, then `summary` frames replace the
-// batch and job; `job_epoch` and `log_line` frames add points and lines. Run state is never worked out here.
+// The job-detail page, as argus-tui's: `/view`, then `summary` frames replace the batch and job; `job_epoch` and
+// `log_line` frames add points and lines. Run state is never worked out here.
 import { $, el, clean, mount, crumbs, setText } from './dom.js';
 import { api, enc, isShare } from './api.js';
 import { Live } from './live.js';
