@@ -341,7 +341,8 @@ enum JobPanels {
             }
         }
         let together = [2: "both", 3: "all three", 4: "all four", 5: "all five"]
-        let lead = groups.map { g in g.items.count > 1 ? "\(together[g.items.count] ?? "all"): " : "" }
+        let word = groups.map { g in together[g.items.count] ?? "all" }
+        let lead = groups.indices.map { k in groups[k].items.count > 1 ? "\(word[k]): " : "" }
         let reasons = groups.indices.map { k in groups[k].reason.map { lead[k] + $0 } }
         // Every key and name always shows; the reasons share what is left, shortest first, so a long one ends in "…"
         // rather than pushing the actions after it off the screen. One a little over its share is shown whole when
@@ -352,8 +353,8 @@ enum JobPanels {
         // Where those would not fit beside every name (a narrow terminal), the actions are one space apart and a
         // group's marker says how many it covers ("(3 off)").
         let names = items.reduce(0) { $0 + TextWidth.of("[\($1.key)] \($1.name)") }
-        let long = groups.map { g in
-            g.reason == nil ? "" : g.items.count > 1 ? " (\(together[g.items.count] ?? "all") off)" : " (off)"
+        let long = groups.indices.map { k in
+            groups[k].reason == nil ? "" : groups[k].items.count > 1 ? " (\(word[k]) off)" : " (off)"
         }
         let roomy = names + 2 * (items.count - 1) + long.map(TextWidth.of).reduce(0, +) <= rect.width
         let gap = roomy ? "  " : " "

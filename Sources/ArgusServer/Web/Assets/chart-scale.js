@@ -1,5 +1,4 @@
-// The loss chart's data and y scale, as argus-tui's EpochSeries and ChartScale: columns per metric, outlier-proof
-// y range, EMA.
+// The loss chart's data and y scale, as argus-tui's EpochSeries and ChartScale.
 /** The EMA's weight on the previous value, as argus-tui, W&B and TensorBoard write it. */
 export const EMA = 0.9;
 /** A value the run reported as NaN or infinite (stored as null and listed by the server). */

@@ -82,8 +82,7 @@ export class Live {
     }
   }
 
-  /** Why the server refuses the stream ({status, detail}; EventSource never says), by one fetch; null if it would
-   *  not now, or cannot be asked. */
+  /** Why the server refuses the stream ({status, detail}; EventSource never says), by one fetch; or null. */
   async why() {
     const ctl = new AbortController();
     try {

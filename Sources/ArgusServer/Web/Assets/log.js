@@ -1,6 +1,6 @@
 // The log tail: follows new lines until the reader scrolls up; the filter box asks the server (`q=`, the whole
-// history); scrolling to the top loads older lines (`before_id`). Lines are set as text, never as HTML, in the
-// server's order (argus-tui's LogLine): by timestamp, then id. Lines spilled in an outage arrive late.
+// history); scrolling to the top loads older lines (`before_id`). Lines are set as text, never as HTML, by
+// timestamp, then id (argus-tui's LogLine); lines spilled in an outage arrive late.
 import { $, el, setText } from './dom.js';
 import { api } from './api.js';
 import { isoClock } from './format.js';
@@ -78,7 +78,7 @@ export class LogPane {
     this.count = 0;
     this.olderExist = rows.length >= PAGE;
     this.follow = true;
-    this.insertOlder(rows);
+    this.insertOlder(rows, true);
     this.toBottom();
     this.showFollow();
     this.showStatus();
@@ -92,8 +92,9 @@ export class LogPane {
       el('span', { class: 'text', text: capped(r.line) }));
   }
 
-  /** Rows newest first (as the server sends them), put above what is shown. */
-  insertOlder(rows) {
+  /** Rows newest first, put above what is shown. An older page leaves `newestID` (the stream's) be: its late
+   * lines may be newer than lines yet to stream. */
+  insertOlder(rows, first) {
     const frag = document.createDocumentFragment();
     const oldest = key(this.box.querySelector('.line'));
     for (let i = rows.length - 1; i >= 0; i--) {
@@ -101,7 +102,7 @@ export class LogPane {
       if (isHeartbeat(r) || (oldest && !earlier(r, oldest))) continue;
       frag.append(this.row(r));
       this.count++;
-      if (r.id > this.newestID) this.newestID = r.id;
+      if (first && r.id > this.newestID) this.newestID = r.id;
     }
     this.box.prepend(frag);
     this.empty();
