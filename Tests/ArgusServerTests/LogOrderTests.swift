@@ -49,6 +49,31 @@ struct LogOrderTests {
         #expect(Self.texts(.array(first)) == ["spilled at 5, after live 5"])
         let id = try #require(first.first?["id"]?.intValue)
         #expect(Self.texts(try c.mustGet("/api/batches/b/log-lines?q=spilled&before_id=\(id)")) == ["spilled 4", "spilled 3"])
+        // A batch's lines from several jobs, from none and under the batch's own id (the SDK's batch-level log) merge
+        // in the same order, and page back across them.
+        let base = Timestamp.now().adding(seconds: -300)
+        func line(_ job: String?, _ text: String, _ s: Double) -> JSON {
+            Ev.make("log_line", batch: "m", job: job, data: ["line": .string(text)], ts: base.adding(seconds: s).iso)
+        }
+        try c.mustPost(Ev.make("batch_start", batch: "m"))
+        let merged = [
+            line("j1", "j1 at 1", 1), line("j2", "j2 at 2", 2), line(nil, "batch at 3", 3), line("m", "own id at 4", 4),
+            line("j2", "j2 at 5", 5), line("j1", "j1 at 6", 6),
+        ]
+        #expect(try c.postBatch(Array(merged.reversed())).json?["accepted"]?.intValue == 6)
+        let all = ["j1 at 6", "j2 at 5", "own id at 4", "batch at 3", "j2 at 2", "j1 at 1"]
+        #expect(Self.texts(try c.mustGet("/api/batches/m/log-lines")) == all)
+        var pages: [String] = []
+        var cursor: Int?
+        for _ in 0..<4 {
+            let page = try c.mustGet("/api/batches/m/log-lines?limit=4" + (cursor.map { "&before_id=\($0)" } ?? "")).arrayValue ?? []
+            if page.isEmpty { break }
+            pages += Self.texts(.array(page))
+            cursor = page.last?["id"]?.intValue
+        }
+        #expect(pages == all)
+        #expect(Self.texts(try c.mustGet("/api/batches/m/log-lines?q=j2")) == ["j2 at 5", "j2 at 2"])
+
         // A cursor that names no line of the job (another batch's, or one purged since) still answers.
         try c.mustPost(Ev.make("log_line", batch: "other", job: "j", data: ["line": "elsewhere"]))
         let elsewhere = try #require(try c.mustGet("/api/jobs/other/j/log-lines").arrayValue?.first?["id"]?.intValue)
