@@ -81,15 +81,17 @@ public enum Update {
     static let asksFirst: Set<Command> = [.stop, .rerun, .markFailed]
 
     public static func apply(_ s: inout AppState, _ action: Action) -> [Effect] {
-        // A scrolled log stays where the reader left it, its top line where it was: lines arriving below that line
-        // (after the view, or inside it: a line delivered late lands where it was written) push the view's distance
-        // from the bottom up by as many as the filter shows; older pages arrive above and change nothing. Lines
-        // arrive with ids above every one kept before (the search's too), so the newest id moving tells cheaply
-        // whether any did; only then are the lines from the bottom up to the view's top walked.
-        let seen = s.logScroll > 0 ? newestShownID(s) : nil
-        let top = s.logScroll > 0 ? s.logScroll + logRows(s) - 1 : 0
+        // A scrolled log stays where the reader left it, its top line where it was: streamed lines arriving below
+        // that line (after the view, or inside it: a line delivered late lands where it was written) push the view's
+        // distance from the bottom up by as many as the filter shows. (Older pages arrive above, and `.logPage` keeps
+        // the view itself.) Streamed lines have ids above every one kept before (the search's too), so the newest id
+        // moving tells cheaply whether any came; only then are the lines from the bottom up to the view's top walked.
+        var seen: Int64?
+        if case .streamEvent = action, s.logScroll > 0 { seen = newestShownID(s) }
         let effects = handle(&s, action)
         if let seen, s.logScroll > 0, newestShownID(s) > seen {
+            // A stream event moves nothing else: the distance and the rows are as they were.
+            let top = s.logScroll + logRows(s) - 1
             var old = 0
             var new = 0
             for l in s.filteredLogs.reversed() {
@@ -849,12 +851,12 @@ public enum Update {
         return []
     }
 
-    /// Rows of log lines the job screen shows now.
     /// The highest id among the lines the log pane may show: the tail's and, while searching, the matches'.
     static func newestShownID(_ s: AppState) -> Int64 {
         max(s.job?.newestLogID ?? 0, s.search?.hits.lazy.map(\.id).max() ?? 0)
     }
 
+    /// Rows of log lines the job screen shows now.
     static func logRows(_ s: AppState) -> Int {
         guard let job = s.job else { return 0 }
         return ScreenView.JobLayout(s, job, rect: ScreenView.bodyRect(s)).logRows
