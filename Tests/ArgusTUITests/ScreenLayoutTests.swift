@@ -321,6 +321,9 @@ struct ScreenLayoutTests {
         viewer.job?.actions["copy_command"] = (true, nil)
         let bar70 = try #require(ScreenView.render(viewer).text.split(separator: "\n").first { $0.hasPrefix("[s] Stop") })
         #expect(bar70.trimmingCharacters(in: .whitespaces) == "[s] Stop  [r] Rerun  [S] Share (all three off)  [c] Copy command")
+        viewer.width = 60
+        let bar60 = try #require(ScreenView.render(viewer).text.split(separator: "\n").first { $0.hasPrefix("[s] Stop") })
+        #expect(bar60.trimmingCharacters(in: .whitespaces) == "[s] Stop [r] Rerun [S] Share (all 3 off) [c] Copy command")
         // Two neighbours: "both"; one alone keeps its reason as it was.
         var s = Fixture.state(Fixture.view(status: "running", batchStatus: "running"), width: 120)
         s.job?.actions["stop"] = (false, "stop already requested")

@@ -350,15 +350,20 @@ enum JobPanels {
         // Disabled actions whose reason does not fit say "(off)" ("(all three off)") in its place: the dimming alone
         // is lost in plain text (`--dump`, a copied screen), where "[r] Rerun" would read as available. The markers of
         // the reasons left out take their room first.
-        // Where those would not fit beside every name (a narrow terminal), the actions are one space apart and a
-        // group's marker says how many it covers ("(3 off)").
+        // Where those would not fit beside every name (a narrow terminal), the actions are one space apart, and then
+        // a group's marker gets shorter: "(all 3 off)", at the narrowest "(3 off)".
         let names = items.reduce(0) { $0 + TextWidth.of("[\($1.key)] \($1.name)") }
-        let long = groups.indices.map { k in
-            groups[k].reason == nil ? "" : groups[k].items.count > 1 ? " (\(word[k]) off)" : " (off)"
+        func markers(_ group: (Int) -> String) -> [String] {
+            groups.indices.map { k in groups[k].reason == nil ? "" : groups[k].items.count > 1 ? " (\(group(k)) off)" : " (off)" }
         }
-        let roomy = names + 2 * (items.count - 1) + long.map(TextWidth.of).reduce(0, +) <= rect.width
-        let gap = roomy ? "  " : " "
-        let off = roomy ? long : groups.map { g in g.reason == nil ? "" : g.items.count > 1 ? " (\(g.items.count) off)" : " (off)" }
+        let tiers = [
+            ("  ", markers { word[$0] }), (" ", markers { word[$0] }), (" ", markers { "all \(groups[$0].items.count)" }),
+            (" ", markers { "\(groups[$0].items.count)" }),
+        ]
+        let (gap, off) =
+            tiers.first { gap, off in
+                names + TextWidth.of(gap) * (items.count - 1) + off.map(TextWidth.of).reduce(0, +) <= rect.width
+            } ?? tiers[tiers.count - 1]
         let fixed = names + TextWidth.of(gap) * (items.count - 1)
         let marker = off.map(TextWidth.of)
         // A reason cut to a stub ("(stop al…)", "(all three: this to…)") says nothing: one that would keep fewer than
