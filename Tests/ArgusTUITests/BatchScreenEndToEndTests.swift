@@ -16,6 +16,24 @@ struct BatchScreenEndToEndTests {
         pane.split(separator: "\n").compactMap { line in ids.first { line.contains(" \($0) ") } }
     }
 
+    @Test("a batch the server stopped says why on its batch screen, opened after it ended")
+    func stoppedReason() throws {
+        // A Stop nobody answers: the stall detector ends it stopped, with its reason, after 3 s.
+        let s = try TestServer(env: ["ARGUS_STALL_TIMEOUT_MIN": "0.05"])
+        let token = try s.token()
+        let c = s.client(token)
+        try c.mustPost(Ev.make("batch_start", batch: "halt"))
+        try c.mustPost(Ev.make("job_start", batch: "halt", job: "j1"))
+        #expect(try c.post("/api/batches/halt/stop", json: [:]).status == 200)
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, try c.mustGet("/api/batches/halt")["status"] != "stopped" { usleep(200_000) }
+        let reason = try #require(try c.mustGet("/api/batches/halt")["end_reason"]?.stringValue)
+        #expect(reason.hasPrefix("Stop was requested and nothing was heard from the run"))
+        let t = try tui(s, token, ["halt"])
+        try t.wait("the batch screen with the reason") { $0.contains("● live") && $0.contains("⚠ Stop was requested and nothing") }
+        t.send("q")
+    }
+
     @Test("sorted by val loss, the rows re-sort live as epochs arrive over SSE; / narrows them; Enter opens the job")
     func liveSort() throws {
         let s = try TestServer()

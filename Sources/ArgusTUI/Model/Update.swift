@@ -11,8 +11,9 @@ public enum Action: Sendable {
     /// Jobs whose summary changed, from the batch's live stream (SSE summary frames): each replaces its row.
     case jobsUpdated(batchID: String, [JSON])
     /// The open batch changed on its live stream: a summary frame gave its status, or (no status) the host's agent
-    /// reported a rerun it could not start (`rerun_failed`), or a rerun of it started (`rerun_started`).
-    case batchChanged(batchID: String, status: String?)
+    /// reported a rerun it could not start (`rerun_failed`), or a rerun of it started (`rerun_started`). With the
+    /// status comes why the server ended it, if it did (`end_reason`).
+    case batchChanged(batchID: String, status: String?, endReason: String? = nil)
     /// Who the caller is (`GET /api/session`).
     case sessionLoaded(isAdmin: Bool)
     /// One compared job's view (its epochs separately when they came in the columns form), or why it failed.
@@ -188,10 +189,12 @@ public enum Update {
             }
             s.jobsAsOf = s.now
             return []
-        case .batchChanged(let batchID, let status):
+        case .batchChanged(let batchID, let status, let endReason):
             guard s.screen == .jobs(batchID) else { return [] }
             let was = s.openBatchStatus
             if let status { s.openBatchStatus = status }
+            // Why the server stopped it, as the job screen says it (live, and to whoever opens it later).
+            if status == RunStatus.stopped, let endReason, s.notice?.text != endReason { s.notice = Banner(endReason) }
             // What the agent last failed to do is in the actions (a banner here too): asked again when it may
             // have changed (the first frame's status comes just after the list, which asked already).
             guard !s.readOnly, status == nil || (was != nil && was != status) else { return [] }

@@ -366,7 +366,8 @@ final class BatchStream: StreamThread, @unchecked Sendable {
                 }
                 inbox.post(opened ? .jobsUpdated(batchID: batchID, jobs) : .jobsLoaded(batchID: batchID, jobs))
                 if let status = frame["batch"]?["status"]?.stringValue {
-                    inbox.post(.batchChanged(batchID: batchID, status: status))
+                    let endReason = frame["batch"]?["end_reason"]?.stringValue
+                    inbox.post(.batchChanged(batchID: batchID, status: status, endReason: endReason))
                 }
                 if !opened {
                     inbox.post(.connection(.live))
