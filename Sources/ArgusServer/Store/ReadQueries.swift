@@ -151,7 +151,8 @@ extension ArgusStore {
         }
         if let jobID { return try read(jobID).map(\.row) }
         // A whole batch: each job's newest, merged. The one index (LogOrderIndexes) keeps each job's lines in order;
-        // a second one across jobs cost every log line's insert another 14 % of SQLite's CPU, for a route only the API uses.
+        // a second one across jobs cost every log line's insert another 10 % of SQLite's CPU (`bench/log-index.sh`), for a
+        // route only the API uses.
         // A batch's lines belong to its jobs, to none, or to the batch's own id (the SDK's batch-level log).
         let jobs = try db.fetchAll("SELECT id FROM jobs WHERE batch_id = ?", [batchID]).map { $0["id"] as String? }
         var all: [(ts: Int64, id: Int64, row: JSON)] = []

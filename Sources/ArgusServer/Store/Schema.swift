@@ -239,7 +239,8 @@ enum Schema {
 /// The log pane reads a job's newest lines by timestamp and pages back from a line's (ts, id)
 /// (`ArgusStore.logLines`; a whole batch's are its jobs' merged). Lines spilled through an outage arrive late with
 /// older timestamps, so arrival order (the id indexes) is not the order to read them in. A partial index: only log
-/// lines pay for it (200,000 lines inserted through SQLite: 8 % more CPU). The same statement on SQLite and PostgreSQL.
+/// lines pay for it (`bench/log-index.sh`: about 13 % more of SQLite's CPU per log line). The same statement on SQLite
+/// and PostgreSQL.
 enum LogOrderIndexes {
     static let statements = [
         "CREATE INDEX events_log_job_ts ON events(batch_id, job_id, ts_us, id) WHERE event_type = 'log_line'"
