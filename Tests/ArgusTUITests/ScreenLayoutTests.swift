@@ -44,6 +44,21 @@ struct ScreenLayoutTests {
         #expect(text.contains("● running") && text.contains("1h 02m") && !text.contains("Nothing is known about this job yet."))
     }
 
+    @Test("a hint line too long for the terminal loses keys from its middle, never Esc back · ? help · q quit")
+    func hintsKeepTheirEnd() throws {
+        for width in [120, 100, 80, 60] {
+            let s = Fixture.state(Fixture.view(), width: width)
+            let hint = try #require(ScreenView.render(s).text.split(separator: "\n").last.map(String.init))
+            #expect(hint.hasSuffix("… · Esc back · ? help · q quit") && TextWidthCheck.columns(hint) <= width, "\(hint)")
+            // The first keys stay too, while they fit.
+            #expect(width == 60 || hint.hasPrefix("↑↓ PgUp/PgDn Home scroll log"), "\(hint)")
+        }
+        var batch = BatchScreenTests.state(width: 60)
+        _ = Update.apply(&batch, .tick(now: 100))
+        let hint = try #require(ScreenView.render(batch).text.split(separator: "\n").last.map(String.init))
+        #expect(hint.hasSuffix("Esc back · ? help · q quit"), "\(hint)")
+    }
+
     @Test("the unreachable-at-start frame, exactly")
     func notLoadedFrame() {
         var s = AppState(screen: .job)
@@ -58,7 +73,7 @@ struct ScreenLayoutTests {
                 "              Nothing is known about this job yet.",
                 " http://127.0.0.1:9: server unreachable; retrying (attempt 2).",
                 "       Status and numbers appear when the server answers.",
-            ] + empty + ["", "", "", "↑↓ PgUp/PgDn Home scroll log · ←→ long lines · / search · e EMA…"]
+            ] + empty + ["", "", "", "↑↓ PgUp/PgDn Home scroll log · … · Esc back · ? help · q quit"]
         #expect(ScreenView.render(s).text == expected.joined(separator: "\n"))
         // The server answered that it has no such job: its numbers come when the run reports it.
         _ = Update.apply(

@@ -165,10 +165,22 @@ public enum ScreenView {
             hints =
                 "↑↓ PgUp/PgDn Home scroll log · ←→ long lines · / search · e EMA · E factor · g log-y · G GPUs · 1-9/m series · Esc back · ? help · q quit"
         }
-        g.put(
-            0, y,
-            TextWidth.truncate(
-                plain(hints, s), s.width), .dimmed)
+        g.put(0, y, fitHints(plain(hints, s), separator: s.glyphs == .ascii ? " | " : " · ", width: s.width), .dimmed)
+    }
+
+    /// A hint line as wide as the terminal: where it does not fit, keys go from the middle ("…" says so) so that the
+    /// last ones, Esc back · ? help · q quit (the way to every other key, and out), always show.
+    static func fitHints(_ hint: String, separator: String, width: Int) -> String {
+        guard TextWidth.of(hint) > width else { return hint }
+        var items = hint.components(separatedBy: separator)
+        let keep = items.suffix(items.count >= 3 && items[items.count - 3].hasPrefix("Esc") ? 3 : 2)
+        items.removeLast(keep.count)
+        while !items.isEmpty {
+            let line = (items + ["…"] + keep).joined(separator: separator)
+            if TextWidth.of(line) <= width { return line }
+            items.removeLast()
+        }
+        return TextWidth.truncate((["…"] + keep).joined(separator: separator), width)
     }
 
     /// A hint as the terminal can show it: with `--ascii`, arrows and separators in ASCII.
