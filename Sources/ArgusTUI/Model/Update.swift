@@ -193,8 +193,7 @@ public enum Update {
             guard s.screen == .jobs(batchID) else { return [] }
             let was = s.openBatchStatus
             if let status { s.openBatchStatus = status }
-            // Why the server stopped it, as the job screen says it (live, and to whoever opens it later).
-            if status == RunStatus.stopped, let endReason, s.notice?.text != endReason { s.notice = Banner(endReason) }
+            if let status { raiseEndReason(&s, status: status, reason: endReason) }
             // What the agent last failed to do is in the actions (a banner here too): asked again when it may
             // have changed (the first frame's status comes just after the list, which asked already).
             guard !s.readOnly, status == nil || (was != nil && was != status) else { return [] }
@@ -236,8 +235,7 @@ public enum Update {
             // "last event" is when the run was last heard from, not when we connected.
             s.lastEventAt = data.batchLastActivity.map { min(s.now, $0) } ?? s.now
             if data.batchStatus == RunStatus.stalled, let last = s.lastEventAt { s.notice = stalledBanner(since: last) }
-            // The banner raised live when the server ended it, for whoever opens it later.
-            if data.batchStatus == RunStatus.stopped, let reason = data.endReason { s.notice = Banner(reason) }
+            raiseEndReason(&s, status: data.batchStatus, reason: data.endReason)
             raiseAgentFailure(&s, data.agentFailure)
             refreshBounds(&s)
             return s.showGPUs ? askGPUHistory(&s) : []
@@ -1068,6 +1066,13 @@ public enum Update {
     /// Shows the agent's latest failure for the batch on screen (`JobData.agentFailure`) once per failure: when the
     /// job or batch screen loads, or when its actions first say so. Once they no longer say so (a later rerun
     /// started), its banner goes, unless another notice took its place.
+    /// Why the server stopped a batch (`end_reason`), on the job and batch screens: the banner its `batch_stopped`
+    /// raised live, for whoever opens the batch later. Raised once: a summary repeating it leaves the banner be.
+    static func raiseEndReason(_ s: inout AppState, status: String, reason: String?) {
+        guard status == RunStatus.stopped, let reason, s.notice?.text != reason else { return }
+        s.notice = Banner(reason)
+    }
+
     static func raiseAgentFailure(_ s: inout AppState, _ failure: (key: String, banner: String)?) {
         guard let failure else {
             if s.notice?.kind == .agentFailure { s.notice = nil }

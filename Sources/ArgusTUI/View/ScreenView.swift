@@ -165,7 +165,7 @@ public enum ScreenView {
             hints =
                 "↑↓ PgUp/PgDn Home scroll log · ←→ long lines · / search · e EMA · E factor · g log-y · G GPUs · 1-9/m series · Esc back · ? help · q quit"
         }
-        g.put(0, y, fitHints(plain(hints, s), separator: s.glyphs == .ascii ? " | " : " · ", width: s.width), .dimmed)
+        g.put(0, y, fitHints(plain(hints, s), separator: plain(" · ", s), width: s.width), .dimmed)
     }
 
     /// A hint line as wide as the terminal: where it does not fit, keys go from the middle ("…" says so) so that the
