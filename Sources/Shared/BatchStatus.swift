@@ -74,7 +74,7 @@ public enum RerunDirectory {
 
 /// Event types the server makes (streamed and stored like the runs' own).
 public enum ServerEventTypes {
-    /// The stall detector: a stopping batch silent for the stall timeout ends `stopped` (nothing is left to stop).
+    /// The stall detector: a stopping batch silent for the stall timeout ends `stopped`, unconfirmed.
     public static let batchStopped = "batch_stopped"
     /// `POST /api/batches/{b}/mark-failed`: the owner ends a dead run, and its running jobs, as failed.
     public static let batchMarkedFailed = "batch_marked_failed"

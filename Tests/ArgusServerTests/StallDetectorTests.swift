@@ -147,7 +147,7 @@ struct StallDetectorTests {
         #expect(!sub.dataEvents.contains { $0.type == "batch_stalled" })
         let ev = try JSON.parse(sub.dataEvents.first { $0.type == "batch_stopped" }!.data)
         #expect(ev["data"]?["previous_status"] == "stopping")
-        #expect(ev["data"]?["reason"] == "Stop was requested and nothing was heard from the run for 1 min; nothing is left to stop.")
+        #expect(ev["data"]?["reason"] == "Stopped without confirmation: nothing was heard from the run for 1 min after Stop was requested.")
 
         // Stop on a batch that had already stalled: stopping at once, and stopped at the detector's next look
         // (it has been silent for the timeout already).

@@ -10,8 +10,8 @@ extension UserPrincipal {
 
 /// A `running` batch that received no event for the stall timeout, by the server's clock, becomes `stalled`
 /// and streams `batch_stalled`; its next event makes it running again (`batch_resumed`). A `stopping` batch
-/// silent that long has nothing left to stop (its process is gone or will never hear us): it ends `stopped`
-/// (`batch_stopped`), and its running jobs with it. The clock is the server's receive time, so a skewed clock
+/// silent that long ends `stopped` without confirmation (its process is gone, or will never hear us:
+/// `StoppedReason.unconfirmed`, `batch_stopped`), and its running jobs with it. The clock is the server's receive time, so a skewed clock
 /// on the training host cannot fake a stall.
 struct StallDetector: Sendable {
     let store: ArgusStore
@@ -69,12 +69,7 @@ struct StallDetector: Sendable {
                 ("silent_s", JSON(Double(now - b.lastReceivedUs) / 1e6)),
                 ("timeout_min", JSON(Double(timeoutUs) / 60e6)), ("previous_status", .string(b.status)),
             ])
-            if stopping {
-                let m = Double(timeoutUs) / 60e6
-                let minutes = m == m.rounded() ? "\(Int(m))" : "\(m)"
-                data["reason"] = .string(
-                    "Stop was requested and nothing was heard from the run for \(minutes) min; nothing is left to stop.")
-            }
+            if stopping { data["reason"] = .string(StoppedReason.unconfirmed(silentMinutes: Double(timeoutUs) / 60e6)) }
             return IncomingEvent.server(
                 type: stopping ? ServerEventTypes.batchStopped : ServerEventTypes.batchStalled, batchID: b.id, project: b.project,
                 data: data, at: Timestamp(micros: now))

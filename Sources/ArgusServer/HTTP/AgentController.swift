@@ -73,7 +73,7 @@ struct AgentController {
             case ("exited", "stop"):
                 try await endIfStopping(
                     command.batchID, exitCode: nil,
-                    reason: Self.stoppedReason(signal: body["signal"]?.stringValue, alreadyGone: body["error"] != nil))
+                    reason: StoppedReason.agentStop(signal: body["signal"]?.stringValue, alreadyGone: body["error"] != nil))
             case ("failed", "rerun"): try await reportRerunFailed(command, error: body["error"]?.stringValue)
             default: break
             }
@@ -134,7 +134,7 @@ struct AgentController {
     /// A process that exited 0 with its batch still running is left alone: its last events may yet arrive (replayed
     /// from the SDK's spill file by a later run).
     func rerunExited(_ command: AgentCommand, exitCode: Int?, signal: String? = nil) async throws {
-        let status = Self.exitStatus(exitCode)
+        let status = StoppedReason.exitStatus(exitCode)
         guard let linked = try await store.linkedBatch(ofRerun: command.id) else {
             // Where it ran, whichever way it ended: the first thing to check on the host.
             let place = RerunDirectory.phrase(command.cwd, home: try await store.agentHome(command.agentID))
@@ -148,7 +148,8 @@ struct AgentController {
         guard let b = try await store.batch(linked, scope: .batch(linked)) else { return }
         if b.status == RunStatus.stopping {
             let reason =
-                signal == nil ? Self.stoppedReason(exitCode: exitCode) : Self.stoppedReason(signal: signal, alreadyGone: false)
+                signal == nil
+                ? StoppedReason.processExit(code: exitCode) : StoppedReason.agentStop(signal: signal, alreadyGone: false)
             try await endIfStopping(linked, exitCode: exitCode, reason: reason)
         } else if BatchRecord.failsWhenItsProcessDies.contains(b.status), exitCode != 0 {
             var data = JSONObject([
@@ -171,34 +172,6 @@ struct AgentController {
         var data = JSONObject([("process_exit_code", exitCode.map { JSON($0) } ?? .null), ("reason", .string(reason))])
         data["previous_status"] = .string(RunStatus.stopping)
         try await pipeline.submitServerEvent(ServerEventTypes.batchStopped, batchID: batchID, data: data)
-    }
-
-    /// A process's exit as the agent reports it (a shell's status: 128 + N for signal N).
-    static func exitStatus(_ code: Int?) -> String {
-        guard let code else { return "an unknown status" }
-        return code > 128 && code < 160 ? "status \(code) (signal \(code - 128))" : "status \(code)"
-    }
-
-    /// Why a stopping run ended, from its process's exit: the agent's SIGTERM, or its SIGKILL after the grace period,
-    /// is the Stop done, not a failure.
-    static func stoppedReason(exitCode: Int?) -> String {
-        switch exitCode {
-        case nil: "Stopped: the agent reports the run's process is gone."
-        case 128 + Int(SIGTERM): stoppedReason(signal: "SIGTERM", alreadyGone: false)
-        case 128 + Int(SIGKILL): stoppedReason(signal: "SIGKILL", alreadyGone: false)
-        case let code: "Stopped: the run's process exited with \(exitStatus(code)) after Stop was requested."
-        }
-    }
-
-    /// The same from a stop command's end: the signal that ended the run's process group, as the agent says (an
-    /// agent before it said so sends none), or that it found the run already gone.
-    static func stoppedReason(signal: String?, alreadyGone: Bool) -> String {
-        if alreadyGone { return "Stopped: the run's process had already exited when the agent came to stop it." }
-        switch signal {
-        case "SIGTERM": return "Stopped: the run's process ended at the agent's SIGTERM."
-        case "SIGKILL": return "Stopped: the run's process ended at the agent's SIGKILL (it outlived the grace period after SIGTERM)."
-        default: return stoppedReason(exitCode: nil)
-        }
     }
 
     /// A rerun the agent could not start is said on the batch that was rerun, where the person who asked is

@@ -195,7 +195,7 @@ struct BatchRecord: Sendable {
             stopRequestedUs = stopRequestedUs ?? ts
             stopRequestedBy = stopRequestedBy ?? e.data["requested_by"]?.stringValue
             // Also a stalled run: it is now `stopping`, and if it stays silent the stall detector ends it
-            // `stopped` (nothing is left to stop) instead of leaving it stalled forever.
+            // `stopped` (without confirmation) instead of leaving it stalled forever.
             if !isFinished { status = RunStatus.stopping }
         case ServerEventTypes.batchStalled:
             // Server-made by the stall detector, which checked that nothing arrived since (serverEventRefusal).

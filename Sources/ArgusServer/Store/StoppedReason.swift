@@ -1,0 +1,41 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Why a stopping run ended, in the words of its batch's `end_reason`, the live `batch_stopped` event and the banners
+/// of argus-tui and the web page: the one home of those sentences. Each begins "Stopped", and says how the server knows.
+enum StoppedReason {
+    /// From the agent's stop command: the signal that ended the run's process group (an agent before it said so
+    /// sends none), or that it found the run already gone.
+    static func agentStop(signal: String?, alreadyGone: Bool) -> String {
+        if alreadyGone { return "Stopped: the run's process had already exited when the agent came to stop it." }
+        switch signal {
+        case "SIGTERM": return "Stopped: the run's process ended at the agent's SIGTERM."
+        case "SIGKILL": return "Stopped: the run's process ended at the agent's SIGKILL (it outlived the grace period after SIGTERM)."
+        default: return processExit(code: nil)
+        }
+    }
+
+    /// From the run's process's exit, as the agent reports it: the agent's SIGTERM, or its SIGKILL after the grace
+    /// period, is the Stop done, not a failure.
+    static func processExit(code: Int?) -> String {
+        switch code {
+        case nil: "Stopped: the agent reports the run's process is gone."
+        case 128 + Int(SIGTERM): agentStop(signal: "SIGTERM", alreadyGone: false)
+        case 128 + Int(SIGKILL): agentStop(signal: "SIGKILL", alreadyGone: false)
+        case let code: "Stopped: the run's process exited with \(exitStatus(code)) after Stop was requested."
+        }
+    }
+
+    /// From the stall detector: nobody confirmed the Stop, and the run has been silent for the stall timeout.
+    static func unconfirmed(silentMinutes m: Double) -> String {
+        let minutes = m == m.rounded() ? "\(Int(m))" : "\(m)"
+        return "Stopped without confirmation: nothing was heard from the run for \(minutes) min after Stop was requested."
+    }
+
+    /// A process's exit as the agent reports it (a shell's status: 128 + N for signal N).
+    static func exitStatus(_ code: Int?) -> String {
+        guard let code else { return "an unknown status" }
+        return code > 128 && code < 160 ? "status \(code) (signal \(code - 128))" : "status \(code)"
+    }
+}
