@@ -150,37 +150,41 @@ public enum ScreenView {
             g.put(0, y, TextWidth.truncate(trouble, s.width), Style(fg: .yellow, bold: true))
             return
         }
-        let hints: String
+        // The keys of the screen, then the way back, to every other key, and out (`fitHints` keeps those).
+        let keys: [String]
+        var exits = ["Esc back", "? help", "q quit"]
         switch s.screen {
         case .batches:
-            hints = listFilterHint(s) + "↑↓ select · Enter open · / filter · ? help · q quit"
+            keys = listFilterHint(s) + ["↑↓ select", "Enter open", "/ filter"]
+            exits.removeFirst()
         case .jobs:
+            keys = listFilterHint(s) + ["↑↓ select", "Enter open", "/ filter", "< > sort", "Space mark"]
             // A share link's batch screen is where its view starts: there is nothing to go back to.
-            hints =
-                listFilterHint(s) + "↑↓ select · Enter open · / filter · < > sort · Space mark · "
-                + (s.pinnedBatch == nil ? "Esc back · " : "") + "? help · q quit"
+            if s.pinnedBatch != nil { exits.removeFirst() }
         case .compare:
-            hints = "e EMA · g log-y · 1-9 show/hide a job · m metric · Esc back · ? help · q quit"
+            keys = ["e EMA", "g log-y", "1-9 show/hide a job", "m metric"]
         case .job:
-            hints =
-                "↑↓ PgUp/PgDn Home scroll log · ←→ long lines · / search · e EMA · E factor · g log-y · G GPUs · 1-9/m series · Esc back · ? help · q quit"
+            keys = [
+                "↑↓ PgUp/PgDn Home scroll log", "←→ long lines", "/ search", "e EMA", "E factor", "g log-y", "G GPUs",
+                "1-9/m series",
+            ]
         }
-        g.put(0, y, fitHints(plain(hints, s), separator: plain(" · ", s), width: s.width), .dimmed)
+        let line = fitHints(
+            keys.map { plain($0, s) }, exits.map { plain($0, s) }, separator: plain(" · ", s), width: s.width)
+        g.put(0, y, line, .dimmed)
     }
 
-    /// A hint line as wide as the terminal: where it does not fit, keys go from the middle ("…" says so) so that the
-    /// last ones, Esc back · ? help · q quit (the way to every other key, and out), always show.
-    static func fitHints(_ hint: String, separator: String, width: Int) -> String {
-        guard TextWidth.of(hint) > width else { return hint }
-        var items = hint.components(separatedBy: separator)
-        let keep = items.suffix(items.count >= 3 && items[items.count - 3].hasPrefix("Esc") ? 3 : 2)
-        items.removeLast(keep.count)
+    /// A hint line as wide as the terminal: where it does not fit, keys go from the end of `keys` ("…" says so) so
+    /// that `exits` (the way back, to every other key, and out) always show, and the first keys while they fit.
+    static func fitHints(_ keys: [String], _ exits: [String], separator: String, width: Int) -> String {
+        var items = keys
+        if TextWidth.of((items + exits).joined(separator: separator)) <= width { return (items + exits).joined(separator: separator) }
         while !items.isEmpty {
-            let line = (items + ["…"] + keep).joined(separator: separator)
+            let line = (items + ["…"] + exits).joined(separator: separator)
             if TextWidth.of(line) <= width { return line }
             items.removeLast()
         }
-        return TextWidth.truncate((["…"] + keep).joined(separator: separator), width)
+        return TextWidth.truncate((["…"] + exits).joined(separator: separator), width)
     }
 
     /// A hint as the terminal can show it: with `--ascii`, arrows and separators in ASCII.
@@ -195,8 +199,8 @@ public enum ScreenView {
     static func quotedFilter(_ s: AppState) -> String { TextWidth.truncateMiddle(s.listFilter, 40) }
 
     /// A kept list filter, first on the hint line so it is never forgotten.
-    static func listFilterHint(_ s: AppState) -> String {
-        s.listFilter.isEmpty ? "" : "filter '\(quotedFilter(s))' (Esc clears) · "
+    static func listFilterHint(_ s: AppState) -> [String] {
+        s.listFilter.isEmpty ? [] : ["filter '\(quotedFilter(s))' (Esc clears)"]
     }
 
     /// While the server misbehaves: what is wrong, that it is being retried, and that the screen shows the last
