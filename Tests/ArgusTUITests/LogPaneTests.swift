@@ -262,7 +262,7 @@ struct LogPaneTests {
         for _ in 0..<9 { _ = Update.apply(&s, .key(.right)) }
         p = Self.pane(s)
         #expect(p.body.contains { $0.hasSuffix(" w039 THE-END") }, "the end of the longest line is in view: \(p.body)")
-        #expect(s.logShift == TextWidth.of(long) - (80 - JobPanels.logPrefixWidth - 1))
+        #expect(s.logShift == TextWidth.of(long) - (80 - JobPanels.logPrefixWidth(dated: false) - 1))
         for _ in 0..<10 { _ = Update.apply(&s, .key(.left)) }
         #expect(s.logShift == 0)
         #expect(s.screen == .job, "← on the job screen scrolls; it does not leave")
@@ -444,5 +444,33 @@ struct LogPaneTests {
     func targets() {
         #expect(Target.parse("my run ü-1a2b/fold #2? of/3") == .job("my run ü-1a2b", "fold #2? of/3"))
         #expect(Target.parse("my run ü-1a2b") == .batch("my run ü-1a2b"))
+    }
+}
+
+/// Log lines not written today carry their date, so yesterday's 23:59 never reads as tonight's (`JobPanels.logDated`).
+@Suite("Log pane: dates on lines from another day", .ownThread)
+struct LogDateTests {
+    static func state(_ stamps: [String], now: String) -> AppState {
+        guard case .object(var view) = Fixture.view(status: "running") else { fatalError() }
+        view["log_tail"] = .array(
+            stamps.enumerated().reversed().map { i, ts in
+                ["id": JSON(i + 1), "ts": .string(ts), "job_id": "j1", "level": "info", "line": .string("line \(i + 1)")]
+            })
+        var s = Fixture.state(.object(view), width: 100, height: 40)
+        s.now = Timestamp(iso: now)!.seconds
+        return s
+    }
+
+    @Test(
+        "a run that went on over midnight: yesterday's lines show their date, today's are padded to line up; a log of today only shows times"
+    )
+    func overMidnight() {
+        let s = Self.state(["2026-04-22T23:59:58Z", "2026-04-23T00:00:01Z"], now: "2026-04-23T09:10:00Z")
+        #expect(LogPaneTests.pane(s).body.prefix(2) == ["Apr 22 23:59:58 INFO     line 1", "       00:00:01 INFO     line 2"])
+        let today = Self.state(["2026-04-23T08:59:58Z", "2026-04-23T09:00:01Z"], now: "2026-04-23T09:10:00Z")
+        #expect(LogPaneTests.pane(today).body.prefix(2) == ["08:59:58 INFO     line 1", "09:00:01 INFO     line 2"])
+        // Opened the next day: the lines are all yesterday's.
+        let later = Self.state(["2026-04-23T08:59:58Z", "2026-04-23T09:00:01Z"], now: "2026-04-24T07:00:00Z")
+        #expect(LogPaneTests.pane(later).body.first == "Apr 23 08:59:58 INFO     line 1")
     }
 }

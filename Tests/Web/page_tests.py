@@ -14,6 +14,7 @@ Every scenario ends with Browser.assert_clean: no console error, no request outs
 alert/prompt dialog.
 """
 
+import datetime
 import json
 import os
 import re
@@ -679,14 +680,22 @@ def share_before_jobs(b):
 
 @scenario
 def local_times(b):
-    """Log lines are stamped in the browser's time zone, as the banners are (here Asia/Tokyo, UTC+9)."""
+    """Log lines are stamped in the browser's time zone, as the banners are (here Asia/Tokyo, UTC+9), with their
+    date when they were not written today there."""
     b.driver.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
     s = server()
+    now = datetime.datetime.now(datetime.timezone.utc)
     s.post_events([event("log_line", BATCH, JOB, {"line": "stamped at 03:04:05 UTC", "level": "info"},
-                         ts="2026-12-05T03:04:05.000000Z")])
+                         ts="2026-12-05T03:04:05.000000Z"),
+                   event("log_line", BATCH, JOB, {"line": "stamped now", "level": "info"},
+                         ts=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))])
     sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
     row = "[...document.querySelectorAll('#log .line')].find((e) => e.textContent.includes('stamped at 03:04:05 UTC'))"
-    b.wait_js(f"{row}?.querySelector('.ts')?.textContent === '12:04:05'", "the line stamped 12:04:05 (Tokyo)",
+    b.wait_js(f"{row}?.querySelector('.ts')?.textContent === 'Dec 05 12:04:05'", "the line stamped Dec 05 12:04:05 (Tokyo)",
+              diag=f"{row}?.textContent")
+    tokyo = now.astimezone(datetime.timezone(datetime.timedelta(hours=9))).strftime("%H:%M:%S")
+    row = "[...document.querySelectorAll('#log .line')].find((e) => e.textContent.includes('stamped now'))"
+    b.wait_js(f"{row}?.querySelector('.ts')?.textContent === '{tokyo}'", f"today's line stamped {tokyo} alone",
               diag=f"{row}?.textContent")
 
 

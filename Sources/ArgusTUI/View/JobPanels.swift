@@ -125,6 +125,31 @@ enum Fmt {
         guard let t = iso.firstIndex(of: "T") else { return iso }
         return String(iso[iso.index(after: t)...].prefix(8))
     }
+
+    static let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// `Mon DD HH:MM:SS` in local time (as journalctl writes it: no locale's order to guess), `datedClockWidth` columns.
+    static func datedClock(_ epochSeconds: Double) -> String {
+        guard epochSeconds.isFinite, abs(epochSeconds) < 1e15 else { return "--- -- --:--:--" }
+        var t = time_t(epochSeconds)
+        var parts = tm()
+        localtime_r(&t, &parts)
+        return monthNames[Int(parts.tm_mon) % 12] + cFormat(" %02d ", parts.tm_mday) + clock(epochSeconds)
+    }
+
+    static let datedClockWidth = 15
+
+    /// Whether two instants fall on the same local calendar day.
+    static func sameDay(_ a: Double, _ b: Double) -> Bool {
+        guard a.isFinite, b.isFinite, abs(a) < 1e15, abs(b) < 1e15 else { return false }
+        var ta = time_t(a)
+        var tb = time_t(b)
+        var pa = tm()
+        var pb = tm()
+        localtime_r(&ta, &pa)
+        localtime_r(&tb, &pb)
+        return pa.tm_year == pb.tm_year && pa.tm_yday == pb.tm_yday
+    }
 }
 
 enum JobPanels {
@@ -236,10 +261,24 @@ enum JobPanels {
         return widths
     }
 
-    /// Columns of the time and level in front of each log line (they stay put when the text scrolls sideways).
-    static let logPrefixWidth = 8 + 1 + Fmt.levelWidth + 1
+    /// Whether the pane's time column has room for dates: a line not written today (a run that goes on over
+    /// midnight, one opened days later) shows its date, and today's lines are padded to the same width. The lines
+    /// are in time order, so the first and the last say it.
+    static func logDated(_ lines: [LogLine], now: Double) -> Bool {
+        guard let first = lines.first, let last = lines.last else { return false }
+        return !Fmt.sameDay(Double(first.tsMicros) / 1e6, now) || !Fmt.sameDay(Double(last.tsMicros) / 1e6, now)
+    }
 
-    static func logPrefix(_ line: LogLine) -> String { "\(Fmt.clock(line.ts)) \(Fmt.levelColumn(line.level)) " }
+    /// Columns of the time (with its date: `logDated`) and level in front of each log line (they stay put when the
+    /// text scrolls sideways).
+    static func logPrefixWidth(dated: Bool) -> Int { (dated ? Fmt.datedClockWidth : 8) + 1 + Fmt.levelWidth + 1 }
+
+    static func logPrefix(_ line: LogLine, dated: Bool, now: Double) -> String {
+        let t = Double(line.tsMicros) / 1e6
+        let time = dated && line.tsMicros != 0 && !Fmt.sameDay(t, now) ? Fmt.datedClock(t) : Fmt.clock(line.ts)
+        let pad = String(repeating: " ", count: max(0, (dated ? Fmt.datedClockWidth : 8) - TextWidth.of(time)))
+        return "\(pad)\(time) \(Fmt.levelColumn(line.level)) "
+    }
 
     /// The log lines the pane shows for a body of `rows` rows, and the scroll that shows them. The scroll is
     /// clamped so the pane is always full when there are enough lines: the top of the history is the first row.
@@ -255,7 +294,8 @@ enum JobPanels {
         let body = Rect(x: rect.x, y: rect.y + 1, width: rect.width, height: rect.height - 1)
         let all = s.filteredLogs
         let (shown, scroll) = visibleLogs(s, all, rows: body.height)
-        let textWidth = body.width - logPrefixWidth
+        let dated = logDated(all, now: s.now)
+        let textWidth = body.width - logPrefixWidth(dated: dated)
         var title = "LOG"
         let failedAt = s.search?.query == s.filter ? s.search?.failedAt : nil
         let searching = !s.filter.isEmpty && failedAt == nil && (s.search?.query != s.filter || s.search?.loaded != true)
@@ -298,7 +338,7 @@ enum JobPanels {
         let (more, less) = ascii ? (">", "<") : ("›", "‹")
         for (row, line) in shown.enumerated() {
             let y = body.y + row
-            var x = body.x + g.put(body.x, y, logPrefix(line), .dimmed, maxWidth: body.width)
+            var x = body.x + g.put(body.x, y, logPrefix(line, dated: dated, now: s.now), .dimmed, maxWidth: body.width)
             // Markers where a line goes on past either edge of the pane: ‹ in front once scrolled sideways.
             if s.logShift > 0 { x += g.put(x, y, less, .dimmed) }
             let width = body.maxX - x

@@ -1,5 +1,5 @@
-// The action bar: Stop · Rerun · Share · Copy command (· Mark failed while usable), as the server's `actions` say
-// (ActionPolicy), with the reason beside a disabled button. The page never re-derives them.
+// The action bar as the server's `actions` say (ActionPolicy), with the reason beside a disabled button. The page
+// never re-derives them.
 import { $, el, clean, confirmAction, toast } from './dom.js';
 import { api, enc } from './api.js';
 

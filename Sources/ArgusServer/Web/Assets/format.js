@@ -105,11 +105,11 @@ export function clock(seconds) {
   return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
-/** HH:MM:SS of an ISO timestamp, local time, as argus-tui's log column says it. */
+/** Local HH:MM:SS of an ISO timestamp, dated (Apr 22) when not today: argus-tui's log column. */
 export function isoClock(iso) {
   if (typeof iso !== 'string') return '';
-  const s = isoSeconds(iso);
-  return s === null ? iso : clock(s);
+  const s = isoSeconds(iso), d = new Date(s * 1000).toDateString();
+  return s === null ? iso : (d == new Date().toDateString() ? '' : d.slice(4, 10) + ' ') + clock(s);
 }
 
 export const nowSeconds = () => Date.now() / 1000;

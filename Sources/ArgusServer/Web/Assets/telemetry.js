@@ -1,5 +1,5 @@
-// The telemetry strip: the server's summary of the job (JobOut.telemetry), formatted as argus-tui formats it.
-// Nothing here is derived from raw events: a `summary` frame replaces the job and this redraws.
+// The telemetry strip: the server's summary of the job (JobOut.telemetry), formatted as argus-tui formats it. A
+// `summary` frame replaces the job and this redraws.
 import { $, el, setText } from './dom.js';
 import { duration, percent, gpuMemory, latestLoss, isoSeconds, nowSeconds, DASH } from './format.js';
 
