@@ -4,6 +4,8 @@ import Shared
 import TestSupport
 import Testing
 
+@testable import ArgusServer
+
 @Suite("Stall detector", .ownThread)
 struct StallDetectorTests {
     @Test("silent for the timeout by the server's clock → stalled and streamed; the next event resumes it")
@@ -147,10 +149,12 @@ struct StallDetectorTests {
         #expect(!sub.dataEvents.contains { $0.type == "batch_stalled" })
         let ev = try JSON.parse(sub.dataEvents.first { $0.type == "batch_stopped" }!.data)
         #expect(ev["data"]?["previous_status"] == "stopping")
-        #expect(ev["data"]?["reason"] == "Stopped without confirmation: nothing was heard from the run for 1 min after Stop was requested.")
+        #expect(
+            ev["data"]?["reason"]
+                == "Stopped without confirmation: the run had sent nothing for 1 min and did not answer the Stop within 30 s.")
 
-        // Stop on a batch that had already stalled: stopping at once, and stopped at the detector's next look
-        // (it has been silent for the timeout already).
+        // Stop on a batch that had already stalled: stopping at once, and stopped once the run had its grace to see
+        // the Stop and answer (30 s, three of the SDK's checks), not at the detector's next look.
         try await offPool { try c.mustPost(Ev.make("batch_start", batch: "quiet")) }
         srv.clock.advance(seconds: 61)
         #expect(try await srv.services.checkStalls() == ["quiet"])
@@ -159,6 +163,10 @@ struct StallDetectorTests {
             #expect(try c.post("/api/batches/quiet/stop", json: [:]).status == 200)
             #expect(try c.mustGet("/api/batches/quiet")["status"] == "stopping")
         }
+        #expect(try await srv.services.checkStalls() == [])
+        srv.clock.advance(seconds: 29)
+        #expect(try await srv.services.checkStalls() == [])
+        srv.clock.advance(seconds: 1)
         #expect(try await srv.services.checkStalls() == ["quiet"])
         #expect(try await offPool { try c.mustGet("/api/batches/quiet")["status"] } == "stopped")
         await srv.stop()
@@ -303,5 +311,19 @@ struct StallDetectorTests {
         #expect(try c.mustGet("/api/batches/b")["status"] == "running")
         try sub.wait(until: { $0.contains { $0.type == "batch_resumed" } })
         #expect(s.log.contains("batch b stalled"))
+    }
+}
+
+@Suite("How the stopped sentence says a stretch of time")
+struct StoppedReasonSpanTests {
+    @Test("seconds under a minute, whole minutes bare, else tenths: never float noise (2.01 min read 2.0099999833333335)")
+    func span() {
+        #expect(StoppedReason.span(3) == "3 s")
+        #expect(StoppedReason.span(30) == "30 s")
+        #expect(StoppedReason.span(900) == "15 min")
+        #expect(StoppedReason.span(150) == "2.5 min")
+        #expect(StoppedReason.span(2.01 * 60) == "2 min")
+        #expect(StoppedReason.span(261) == "4.4 min")
+        #expect(StoppedReason.span(Double(Int64(0.3333333333 * 60_000_000)) / 1e6) == "20 s")
     }
 }

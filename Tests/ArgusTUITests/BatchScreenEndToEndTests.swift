@@ -28,7 +28,7 @@ struct BatchScreenEndToEndTests {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline, try c.mustGet("/api/batches/halt")["status"] != "stopped" { usleep(200_000) }
         let reason = try #require(try c.mustGet("/api/batches/halt")["end_reason"]?.stringValue)
-        #expect(reason.hasPrefix("Stopped without confirmation: nothing was heard from the run"))
+        #expect(reason.hasPrefix("Stopped without confirmation: the run had sent nothing for 3 s"))
         let t = try tui(s, token, ["halt"])
         try t.wait("the batch screen with the reason") { $0.contains("● live") && $0.contains("⚠ Stopped without confirmation") }
         t.send("q")

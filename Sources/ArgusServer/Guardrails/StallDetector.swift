@@ -28,6 +28,11 @@ struct StallDetector: Sendable {
         let lastUs = Mutex<Int64>(0)
     }
 
+    /// How long a run asked to stop has to see the request and answer before it can be called stopped without
+    /// confirmation: three of the SDK's stop checks (every 10 s), or the stall timeout when that is shorter. A run that
+    /// had stalled already is not ended the moment its Stop is asked.
+    var stopGraceUs: Int64 { min(timeoutUs, 30_000_000) }
+
     /// From when runs could be heard without a break: the start, or the end of the last outage.
     var heardSinceUs: Int64 { max(startedUs, unheardUs.lastUs.withLock { $0 }) }
 
@@ -60,7 +65,7 @@ struct StallDetector: Sendable {
     func check() async throws -> [String] {
         let now = store.clock.nowUs()
         guard timeoutUs > 0, now - heardSinceUs >= timeoutUs else { return [] }
-        let silent = try await store.liveBatches(receivedAtOrBefore: now - timeoutUs)
+        let silent = try await store.liveBatches(receivedAtOrBefore: now - timeoutUs, stopAtOrBefore: now - stopGraceUs)
         guard !silent.isEmpty else { return [] }
         let events = silent.map { b in
             let stopping = b.status == RunStatus.stopping
@@ -69,7 +74,10 @@ struct StallDetector: Sendable {
                 ("silent_s", JSON(Double(now - b.lastReceivedUs) / 1e6)),
                 ("timeout_min", JSON(Double(timeoutUs) / 60e6)), ("previous_status", .string(b.status)),
             ])
-            if stopping { data["reason"] = .string(StoppedReason.unconfirmed(silentMinutes: Double(timeoutUs) / 60e6)) }
+            if stopping {
+                data["reason"] = .string(
+                    StoppedReason.unconfirmed(silentS: Double(timeoutUs) / 1e6, graceS: Double(stopGraceUs) / 1e6))
+            }
             return IncomingEvent.server(
                 type: stopping ? ServerEventTypes.batchStopped : ServerEventTypes.batchStalled, batchID: b.id, project: b.project,
                 data: data, at: Timestamp(micros: now))
@@ -83,27 +91,39 @@ struct StallDetector: Sendable {
 
     /// Microseconds until the next live batch could stall (nil when none is live or the detector is off).
     func untilNextDeadline() async throws -> Int64? {
-        guard timeoutUs > 0, let oldest = try await store.oldestLiveReceipt() else { return nil }
-        return max(oldest, heardSinceUs) + timeoutUs - store.clock.nowUs()
+        guard timeoutUs > 0, let next = try await store.nextSilenceDeadline(timeoutUs: timeoutUs, graceUs: stopGraceUs)
+        else { return nil }
+        return max(next, heardSinceUs + timeoutUs) - store.clock.nowUs()
     }
 }
 
 extension ArgusStore {
     static let liveStatuses = "(" + BatchRecord.liveStatuses.sorted().map { "'\($0)'" }.joined(separator: ", ") + ")"
 
-    /// Running or stopping batches last heard from at or before `cutoff` (server receive time).
-    func liveBatches(receivedAtOrBefore cutoff: Int64) async throws -> [BatchRecord] {
+    /// Running or stopping batches last heard from at or before `cutoff` (server receive time), and whose Stop, if
+    /// one was asked, came at or before `stopCutoff`: a run asked to stop (a stalled one too) gets
+    /// `StallDetector.stopGraceUs` to see the request and answer before it is called stopped without confirmation.
+    func liveBatches(receivedAtOrBefore cutoff: Int64, stopAtOrBefore stopCutoff: Int64) async throws -> [BatchRecord] {
         try await database.read { db in
             try db.fetchAll(
-                "SELECT * FROM batches WHERE status IN \(ArgusStore.liveStatuses) AND last_received_us <= ?",
-                [cutoff]
+                """
+                SELECT * FROM batches WHERE status IN \(ArgusStore.liveStatuses) AND last_received_us <= ?
+                  AND (stop_requested_us IS NULL OR stop_requested_us <= ?)
+                """,
+                [cutoff, stopCutoff]
             ).map(BatchRecord.init(row:))
         }
     }
 
-    func oldestLiveReceipt() async throws -> Int64? {
+    /// The next moment a live batch could be found silent (`liveBatches`), given the timeout and the grace.
+    func nextSilenceDeadline(timeoutUs: Int64, graceUs: Int64) async throws -> Int64? {
         try await database.read { db in
-            try db.scalar(Int64.self, "SELECT MIN(last_received_us) FROM batches WHERE status IN \(ArgusStore.liveStatuses)")
+            try db.scalar(
+                Int64.self,
+                """
+                SELECT MIN(CASE WHEN stop_requested_us + ? > last_received_us + ? THEN stop_requested_us + ?
+                  ELSE last_received_us + ? END) FROM batches WHERE status IN \(ArgusStore.liveStatuses)
+                """, [graceUs, timeoutUs, graceUs, timeoutUs])
         }
     }
 }

@@ -43,7 +43,7 @@ struct ActionController {
         if !b.stopRequested {
             let event = IncomingEvent.server(
                 type: ServerEventTypes.stopRequested, batchID: b.id, project: b.project,
-                data: JSONObject([("requested_by", .string(user.name))]), at: .now())
+                data: JSONObject([("requested_by", .string(user.name))]), at: Timestamp(micros: store.clock.nowUs()))
             try await pipeline.submitServerEvents([event], as: user)
         }
         // A run that an agent started (a rerun) is also stopped at the process level, by that agent: queued even while

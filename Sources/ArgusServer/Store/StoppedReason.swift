@@ -27,10 +27,17 @@ enum StoppedReason {
         }
     }
 
-    /// From the stall detector: nobody confirmed the Stop, and the run has been silent for the stall timeout.
-    static func unconfirmed(silentMinutes m: Double) -> String {
-        let minutes = m == m.rounded() ? "\(Int(m))" : "\(m)"
-        return "Stopped without confirmation: nothing was heard from the run for \(minutes) min after Stop was requested."
+    /// From the stall detector: the run was silent for the stall timeout, and sent nothing in the grace it had to
+    /// answer its Stop (`StallDetector.stopGraceUs`).
+    static func unconfirmed(silentS: Double, graceS: Double) -> String {
+        "Stopped without confirmation: the run had sent nothing for \(span(silentS)) and did not answer the Stop within \(span(graceS))."
+    }
+
+    /// A stretch of time as a sentence says it: "3 s", "15 min", "2.5 min".
+    static func span(_ seconds: Double) -> String {
+        if seconds < 59.5 { return "\(Int(seconds.rounded())) s" }
+        let tenths = (seconds / 6).rounded()
+        return tenths.truncatingRemainder(dividingBy: 10) == 0 ? "\(Int(tenths / 10)) min" : "\(tenths / 10) min"
     }
 
     /// A process's exit as the agent reports it (a shell's status: 128 + N for signal N).
