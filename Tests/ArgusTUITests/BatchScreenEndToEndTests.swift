@@ -32,6 +32,11 @@ struct BatchScreenEndToEndTests {
         let t = try tui(s, token, ["halt"])
         try t.wait("the batch screen with the reason") { $0.contains("● live") && $0.contains("⚠ Stopped without confirmation") }
         t.send("q")
+        // One frame of the batch screen says it too (it gets no summary frame to learn it from).
+        let (rc, out, err) = try runTool(
+            Binaries.path("argus-tui"), ["--dump", "--width", "120", "--height", "24", "halt"],
+            env: ["ARGUS_URL": s.url, "ARGUS_TOKEN": token])
+        #expect(rc == 0 && out.contains("⚠ Stopped without confirmation: the run had sent nothing for 3 s"), "\(out)\(err)")
     }
 
     @Test("sorted by val loss, the rows re-sort live as epochs arrive over SSE; / narrows them; Enter opens the job")

@@ -253,6 +253,15 @@ public enum TerminalApp {
                 &state,
                 .jobsLoaded(
                     batchID: b, try client.getJSON(APIPath.jobs(b)).arrayValue ?? []))
+            // What the live screen learns from its first summary frame and its actions: the batch's status and why
+            // the server ended it, and what its agent last failed to do (their banners).
+            if let batch = try? client.getJSON(APIPath.batch(b)), let status = batch["status"]?.stringValue {
+                _ = Update.apply(
+                    &state, .batchChanged(batchID: b, status: status, endReason: batch["end_reason"]?.stringValue))
+            }
+            if !state.readOnly {
+                _ = Update.apply(&state, .actionsLoaded(batchID: b, (try? client.getJSON(APIPath.actions(b))) ?? .null))
+            }
         case .compare(let refs):
             for ref in refs {
                 do throws(ClientError) {
