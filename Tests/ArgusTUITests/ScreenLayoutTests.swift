@@ -57,6 +57,16 @@ struct ScreenLayoutTests {
         _ = Update.apply(&batch, .tick(now: 100))
         let hint = try #require(ScreenView.render(batch).text.split(separator: "\n").last.map(String.init))
         #expect(hint.hasSuffix("Esc back · ? help · q quit"), "\(hint)")
+        // A kept list filter stays first, cut in its middle when it must (helper-87: at 60 columns it went with the
+        // other keys, and nothing said the list was filtered); Esc clears it first, so the line says that, not back.
+        batch.listFilter = "seed0 stop"
+        var line = try #require(ScreenView.render(batch).text.split(separator: "\n").last.map(String.init))
+        #expect(line == "filter 'seed0 stop' · … · Esc clears · ? help · q quit", "\(line)")
+        batch.listFilter = "lr=3e-4 seed=0 warmup=500 batch=256"
+        line = try #require(ScreenView.render(batch).text.split(separator: "\n").last.map(String.init))
+        #expect(
+            line.hasPrefix("filter 'lr=3e-4 ") && line.contains("…") && line.hasSuffix("256' · … · Esc clears · ? help · q quit")
+                && TextWidthCheck.columns(line) == 60, "\(line)")
     }
 
     @Test("the unreachable-at-start frame, exactly")

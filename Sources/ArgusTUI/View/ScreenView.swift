@@ -153,12 +153,15 @@ public enum ScreenView {
         // The keys of the screen, then the way back, to every other key, and out (`fitHints` keeps those).
         let keys: [String]
         var exits = ["Esc back", "? help", "q quit"]
+        var filtered = false
         switch s.screen {
         case .batches:
-            keys = listFilterHint(s) + ["↑↓ select", "Enter open", "/ filter"]
+            keys = ["↑↓ select", "Enter open", "/ filter"]
             exits.removeFirst()
+            filtered = true
         case .jobs:
-            keys = listFilterHint(s) + ["↑↓ select", "Enter open", "/ filter", "< > sort", "Space mark"]
+            keys = ["↑↓ select", "Enter open", "/ filter", "< > sort", "Space mark"]
+            filtered = true
             // A share link's batch screen is where its view starts: there is nothing to go back to.
             if s.pinnedBatch != nil { exits.removeFirst() }
         case .compare:
@@ -169,8 +172,14 @@ public enum ScreenView {
                 "1-9/m series",
             ]
         }
-        let line = fitHints(
-            keys.map { plain($0, s) }, exits.map { plain($0, s) }, separator: plain(" · ", s), width: s.width)
+        // A kept list filter comes first and stays (cut in its middle to fit), so it is never forgotten; Esc then
+        // clears it rather than going back.
+        if filtered && !s.listFilter.isEmpty { exits = ["Esc clears"] + exits.filter { $0 != "Esc back" } }
+        let separator = plain(" · ", s)
+        let shownExits = exits.map { plain($0, s) }
+        let room = s.width - TextWidth.of((["…"] + shownExits).joined(separator: separator) + separator)
+        let lead = filtered ? listFilterHint(s, room: room) : []
+        let line = fitHints(lead + keys.map { plain($0, s) }, shownExits, separator: separator, width: s.width)
         g.put(0, y, line, .dimmed)
     }
 
@@ -198,9 +207,12 @@ public enum ScreenView {
     /// The list filter as sentences quote it: a pasted one cut in its middle, not wrapped over the screen.
     static func quotedFilter(_ s: AppState) -> String { TextWidth.truncateMiddle(s.listFilter, 40) }
 
-    /// A kept list filter, first on the hint line so it is never forgotten.
-    static func listFilterHint(_ s: AppState) -> [String] {
-        s.listFilter.isEmpty ? [] : ["filter '\(quotedFilter(s))' (Esc clears)"]
+    /// A kept list filter, first on the hint line so it is never forgotten, cut in its middle to `room` columns.
+    static func listFilterHint(_ s: AppState, room: Int) -> [String] {
+        guard !s.listFilter.isEmpty else { return [] }
+        let hint = { (filter: String) in "filter '\(filter)'" }
+        let full = hint(quotedFilter(s))
+        return [TextWidth.of(full) <= room ? full : hint(TextWidth.truncateMiddle(s.listFilter, max(5, room - TextWidth.of(hint("")))))]
     }
 
     /// While the server misbehaves: what is wrong, that it is being retried, and that the screen shows the last
