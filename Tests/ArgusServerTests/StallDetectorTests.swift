@@ -152,6 +152,35 @@ struct StallDetectorTests {
         #expect(
             ev["data"]?["reason"]
                 == "Stopped without confirmation: the run had sent nothing for 1 min and did not answer the Stop within 30 s.")
+        // The agent's later word that it stopped the process replaces the guess; so does the run's own end, which
+        // leaves no reason of the server's (helper-87 saw the guess stay beside both).
+        let confirmed = StoppedReason.agentStop(signal: "SIGTERM", alreadyGone: false)
+        let outcome = try await srv.services.pipeline.submitServerEvent(
+            ServerEventTypes.batchStopped, batchID: "dead",
+            data: JSONObject([("process_exit_code", .null), ("reason", .string(confirmed))]))
+        let accepted = { (o: IngestOutcome) -> Bool in
+            if case .accepted = o { return true }
+            return false
+        }
+        #expect(accepted(outcome), "\(outcome)")
+        try await offPool {
+            #expect(try c.mustGet("/api/batches/dead")["end_reason"] == .string(confirmed))
+            try c.mustPost(Ev.make("batch_start", batch: "guess"))
+            #expect(try c.post("/api/batches/guess/stop", json: [:]).status == 200)
+        }
+        srv.clock.advance(seconds: 60)
+        #expect(try await srv.services.checkStalls() == ["guess"])
+        try await offPool {
+            #expect(StoppedReason.isUnconfirmed(try c.mustGet("/api/batches/guess")["end_reason"]?.stringValue))
+            try c.mustPost(Ev.make("batch_done", batch: "guess"))
+            let b = try c.mustGet("/api/batches/guess")
+            #expect(b["status"] == "stopped" && b["end_reason"] == .null, "\(b)")
+        }
+        // A batch the agent stopped keeps its reason: a second word from the agent (the run's exit report) is refused.
+        let again = try await srv.services.pipeline.submitServerEvent(
+            ServerEventTypes.batchStopped, batchID: "dead",
+            data: JSONObject([("process_exit_code", JSON(143)), ("reason", .string("another"))]))
+        #expect(!accepted(again), "\(again)")
 
         // Stop on a batch that had already stalled: stopping at once, and stopped once the run had its grace to see
         // the Stop and answer (30 s, three of the SDK's checks), not at the detector's next look.

@@ -138,6 +138,12 @@ extension IngestTransaction {
         case ServerEventTypes.batchStalled, ServerEventTypes.batchStopped:
             guard let b = try batch(e.batchID) else { return "Batch '\(e.batchID)' does not exist." }
             let expected = e.type == ServerEventTypes.batchStalled ? RunStatus.running : RunStatus.stopping
+            // The agent's word that it stopped the process, after the stall detector had to assume so: it says more.
+            if e.type == ServerEventTypes.batchStopped, e.data["process_exit_code"] != nil, b.status == RunStatus.stopped,
+                StoppedReason.isUnconfirmed(b.endReason)
+            {
+                return nil
+            }
             guard b.status == expected else { return "Batch '\(b.id)' is \(b.status)." }
             // An agent's report that the run's process exited is news in itself: only the status must still hold.
             if e.type == ServerEventTypes.batchStopped, e.data["process_exit_code"] != nil { return nil }

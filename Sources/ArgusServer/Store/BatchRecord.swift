@@ -213,6 +213,8 @@ struct BatchRecord: Sendable {
             }
             status = BatchStatus.ended(by: e.type, stopRequested: stopRequested, failedJobs: nFailed)
             endUs = ts
+            // The run's own end says more than the server's guess that its Stop was done.
+            if StoppedReason.isUnconfirmed(endReason) { endReason = nil }
             failureReason = BatchRecord.reportedReason(e.data) ?? failureReason
             if status == RunStatus.done {
                 failureReason = nil  // a run marked failed that then finished well

@@ -30,8 +30,13 @@ enum StoppedReason {
     /// From the stall detector: the run was silent for the stall timeout, and sent nothing in the grace it had to
     /// answer its Stop (`StallDetector.stopGraceUs`).
     static func unconfirmed(silentS: Double, graceS: Double) -> String {
-        "Stopped without confirmation: the run had sent nothing for \(span(silentS)) and did not answer the Stop within \(span(graceS))."
+        "\(unconfirmedLead) the run had sent nothing for \(span(silentS)) and did not answer the Stop within \(span(graceS))."
     }
+
+    /// Whether `reason` is the stall detector's (`unconfirmed`): a later word from the agent or the run replaces it.
+    static func isUnconfirmed(_ reason: String?) -> Bool { reason?.hasPrefix(unconfirmedLead) == true }
+
+    static let unconfirmedLead = "Stopped without confirmation:"
 
     /// A stretch of time as a sentence says it: "3 s", "15 min", "2.5 min".
     static func span(_ seconds: Double) -> String {
