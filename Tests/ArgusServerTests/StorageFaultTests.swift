@@ -49,6 +49,7 @@ struct StorageFaultTests {
         // Batches to Stop once the disk is full (below); one run's Stop can only be written once.
         let toStop = (0..<5).map { "full-stop-\($0)" }
         for b in toStop { try c.mustPost(Ev.make("batch_start", batch: b)) }
+        let (agentID, agent) = try AgentOwnershipTests.register(s, token)
         let live = SSECollector(url: s.url + APIPath.sse([.batch("full")]), token: token, lastEventID: "0")
         defer { live.stop() }
         try live.waitUntilConnected()
@@ -82,6 +83,10 @@ struct StorageFaultTests {
         let health = try HTTPClient(baseURL: s.url, token: nil).get("/health")
         #expect(health.status == 503 && health.json?["status"] == "unavailable", "\(health.text)")
         #expect(health.detail.hasPrefix("The server cannot write to its database: the disk is full;"), "\(health.text)")
+        // An agent's poll is a GET that writes (it notes the agent was seen): it says that it could not write, as
+        // /health does, not that the database cannot be read (helper-87).
+        let poll = try agent.get("/api/agents/\(agentID)/jobs")
+        #expect(poll.status == 503 && poll.detail == SmallDisk.fullDetail, "\(poll.text)")
 
         // Reads go on. The live stream carried stored events only, and was closed once writes failed rather than read
         // as live; a stream asked for meanwhile is told why.

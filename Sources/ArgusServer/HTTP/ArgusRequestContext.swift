@@ -231,9 +231,11 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            // A write's disk fault arrives as a StorageFault already; a read's as SQLite's error.
+            // A write's disk fault arrives as a StorageFault already; a read's as SQLite's error. A GET that writes
+            // (an agent's poll notes that it was seen) says the write's sentence: its read did not fail.
             if let fault = store.noteFailure(error) {
-                let e = APIError.storage(fault, reading: request.method == .get || request.method == .head)
+                let reading = (request.method == .get || request.method == .head) && !(error is StorageFault)
+                let e = APIError.storage(fault, reading: reading)
                 return .json(["detail": .string(e.detail)], status: e.status, headers: e.headers)
             }
             context.logger.error("internal error: \(error)")
