@@ -468,6 +468,17 @@ struct UpdateTests {
         #expect(ScreenView.render(s).text.contains("⚠ Stopped: the run's process ended at the agent's SIGTERM."))
         // Without one (a run that ended itself), nothing is said.
         #expect(Fixture.state(Fixture.view(status: "stopped", batchStatus: "stopped")).banner == nil)
+        // The server's guess gives way: the run's own end clears it (its summary has no reason), and the banner goes
+        // with it; another notice is left be.
+        batch["end_reason"] = "Stopped without confirmation: the run had sent nothing for 15 min and did not answer the Stop within 30 s."
+        view["batch"] = .object(batch)
+        var guessed = Fixture.state(.object(view))
+        #expect(guessed.banner?.hasPrefix("Stopped without confirmation") == true)
+        _ = Update.apply(&guessed, .streamEvent(Fixture.summary(id: 900, from: .object(view), batch: ["end_reason": .null])))
+        #expect(guessed.banner == nil, "\(String(describing: guessed.banner))")
+        guessed.notice = Banner("Share link copied")
+        _ = Update.apply(&guessed, .streamEvent(Fixture.summary(id: 901, from: .object(view), batch: ["end_reason": .null])))
+        #expect(guessed.banner == "Share link copied")
     }
 
     @Test("a rerun the agent could not start raises a banner with its reason")

@@ -348,6 +348,8 @@ public struct Banner: Sendable, Equatable {
         case notice
         case silence
         case agentFailure
+        /// Why the server stopped the batch (`end_reason`): it goes when the batch no longer says so.
+        case endReason
     }
     public var kind: Kind
     public var text: String

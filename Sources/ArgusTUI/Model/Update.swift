@@ -256,6 +256,7 @@ public enum Update {
                 // A run that ended is neither stalled nor reporting again (a spill file delivered late says resumed,
                 // then done): those notices go with the silence they were about.
                 if BatchStatus.terminal.contains(data.batchStatus), s.notice?.kind == .silence { s.notice = nil }
+                raiseEndReason(&s, status: data.batchStatus, reason: data.endReason)
                 guard let actionsChanged else { return [] }
                 return actionsChanged ? askActions(&s, data.batchID) : []
             }
@@ -284,7 +285,9 @@ public enum Update {
             case "batch_resumed":
                 s.notice = Banner(.silence, "Resumed: the run is reporting again after \(lasted("silent_s")) of silence")
             // The server ended the run (stopped after a silent Stop, or marked failed): its reason replaces the stall notice.
-            case ServerEventTypes.batchStopped, ServerEventTypes.batchMarkedFailed:
+            case ServerEventTypes.batchStopped:
+                s.notice = info?["reason"]?.stringValue.map { Banner(.endReason, $0) }
+            case ServerEventTypes.batchMarkedFailed:
                 s.notice = info?["reason"]?.stringValue.map { Banner($0) }
             case ServerEventTypes.rerunFailed:
                 s.notice = Banner(agentFailedBanner("Rerun", info?["error"]?.stringValue ?? "the agent could not start it", at: nil))
@@ -1067,10 +1070,15 @@ public enum Update {
     /// job or batch screen loads, or when its actions first say so. Once they no longer say so (a later rerun
     /// started), its banner goes, unless another notice took its place.
     /// Why the server stopped a batch (`end_reason`), on the job and batch screens: the banner its `batch_stopped`
-    /// raised live, for whoever opens the batch later. Raised once: a summary repeating it leaves the banner be.
+    /// raised live, for whoever opens the batch later. Raised once: a summary repeating it leaves the banner be. It
+    /// goes when the batch stops saying so (the run's own end, after the server had to assume its Stop was done).
     static func raiseEndReason(_ s: inout AppState, status: String, reason: String?) {
-        guard status == RunStatus.stopped, let reason, s.notice?.text != reason else { return }
-        s.notice = Banner(reason)
+        guard status == RunStatus.stopped, let reason else {
+            if s.notice?.kind == .endReason { s.notice = nil }
+            return
+        }
+        guard s.notice?.text != reason else { return }
+        s.notice = Banner(.endReason, reason)
     }
 
     static func raiseAgentFailure(_ s: inout AppState, _ failure: (key: String, banner: String)?) {
