@@ -353,6 +353,8 @@ struct StoppedReasonSpanTests {
         #expect(StoppedReason.span(150) == "2.5 min")
         #expect(StoppedReason.span(2.01 * 60) == "2 min")
         #expect(StoppedReason.span(261) == "4.4 min")
+        #expect(StoppedReason.span(Double(Int64(4.35 * 60_000_000)) / 1e6) == "4.4 min")
+        #expect(StoppedReason.span(0.3) == "1 s", "never '0 s'")
         #expect(StoppedReason.span(Double(Int64(0.3333333333 * 60_000_000)) / 1e6) == "20 s")
     }
 }

@@ -40,8 +40,9 @@ enum StoppedReason {
 
     /// A stretch of time as a sentence says it: "3 s", "15 min", "2.5 min".
     static func span(_ seconds: Double) -> String {
-        if seconds < 59.5 { return "\(Int(seconds.rounded())) s" }
-        let tenths = (seconds / 6).rounded()
+        if seconds < 59.5 { return "\(max(1, Int(seconds.rounded()))) s" }
+        // Nudged: 4.35 min arrives as 260.99999 s, whose tenths would round down.
+        let tenths = (seconds / 6 + 1e-6).rounded()
         return tenths.truncatingRemainder(dividingBy: 10) == 0 ? "\(Int(tenths / 10)) min" : "\(tenths / 10) min"
     }
 

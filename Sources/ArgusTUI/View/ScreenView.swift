@@ -211,8 +211,7 @@ public enum ScreenView {
     static func listFilterHint(_ s: AppState, room: Int) -> [String] {
         guard !s.listFilter.isEmpty else { return [] }
         let hint = { (filter: String) in "filter '\(filter)'" }
-        let full = hint(quotedFilter(s))
-        return [TextWidth.of(full) <= room ? full : hint(TextWidth.truncateMiddle(s.listFilter, max(5, room - TextWidth.of(hint("")))))]
+        return [hint(TextWidth.truncateMiddle(s.listFilter, max(5, room - TextWidth.of(hint("")))))]
     }
 
     /// While the server misbehaves: what is wrong, that it is being retried, and that the screen shows the last
