@@ -53,6 +53,10 @@ struct ScreenLayoutTests {
             // The first keys stay too, while they fit.
             #expect(width == 60 || hint.hasPrefix("↑↓ PgUp/PgDn Home scroll log"), "\(hint)")
         }
+        // In ASCII the dropped keys are "...", not a lone "." (helper-87).
+        let ascii = Fixture.state(Fixture.view(), width: 80, ascii: true)
+        let plainHint = try #require(ScreenView.render(ascii).text.split(separator: "\n").last.map(String.init))
+        #expect(plainHint.hasSuffix(" | ... | Esc back | ? help | q quit") && plainHint.count <= 80, "\(plainHint)")
         var batch = BatchScreenTests.state(width: 60)
         _ = Update.apply(&batch, .tick(now: 100))
         let hint = try #require(ScreenView.render(batch).text.split(separator: "\n").last.map(String.init))

@@ -177,30 +177,32 @@ public enum ScreenView {
         if filtered && !s.listFilter.isEmpty { exits = ["Esc clears"] + exits.filter { $0 != "Esc back" } }
         let separator = plain(" · ", s)
         let shownExits = exits.map { plain($0, s) }
-        let room = s.width - TextWidth.of((["…"] + shownExits).joined(separator: separator) + separator)
+        let marker = plain("…", s)
+        let room = s.width - TextWidth.of(([marker] + shownExits).joined(separator: separator) + separator)
         let lead = filtered ? listFilterHint(s, room: room) : []
-        let line = fitHints(lead + keys.map { plain($0, s) }, shownExits, separator: separator, width: s.width)
+        let line = fitHints(
+            lead + keys.map { plain($0, s) }, shownExits, separator: separator, marker: marker, width: s.width)
         g.put(0, y, line, .dimmed)
     }
 
     /// A hint line as wide as the terminal: where it does not fit, keys go from the end of `keys` ("…" says so) so
     /// that `exits` (the way back, to every other key, and out) always show, and the first keys while they fit.
-    static func fitHints(_ keys: [String], _ exits: [String], separator: String, width: Int) -> String {
+    static func fitHints(_ keys: [String], _ exits: [String], separator: String, marker: String = "…", width: Int) -> String {
         var items = keys
         if TextWidth.of((items + exits).joined(separator: separator)) <= width { return (items + exits).joined(separator: separator) }
         while !items.isEmpty {
-            let line = (items + ["…"] + exits).joined(separator: separator)
+            let line = (items + [marker] + exits).joined(separator: separator)
             if TextWidth.of(line) <= width { return line }
             items.removeLast()
         }
-        return TextWidth.truncate((["…"] + exits).joined(separator: separator), width)
+        return TextWidth.truncate(([marker] + exits).joined(separator: separator), width)
     }
 
     /// A hint as the terminal can show it: with `--ascii`, arrows and separators in ASCII.
     static func plain(_ hint: String, _ s: AppState) -> String {
         s.glyphs == .ascii
             ? hint.replacing("↑↓", with: "up/down").replacing("←→", with: "left/right").replacing("·", with: "|")
-                .replacing("–", with: "-")
+                .replacing("–", with: "-").replacing("…", with: "...")
             : hint
     }
 
