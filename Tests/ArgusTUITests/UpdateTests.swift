@@ -466,6 +466,12 @@ struct UpdateTests {
         let s = Fixture.state(.object(view))
         #expect(s.banner == "Stopped: the run's process ended at the agent's SIGTERM.")
         #expect(ScreenView.render(s).text.contains("⚠ Stopped: the run's process ended at the agent's SIGTERM."))
+        // A later notice (a rerun of it that failed) is said beside it, not in its place (helper-88).
+        var both = s
+        _ = Update.apply(&both, .streamEvent(event(101, ServerEventTypes.rerunFailed, job: nil, data: ["error": "exit 3"])))
+        #expect(
+            both.banner == "Rerun failed on the host: exit 3  ·  Stopped: the run's process ended at the agent's SIGTERM.",
+            "\(String(describing: both.banner))")
         // Without one (a run that ended itself), nothing is said.
         #expect(Fixture.state(Fixture.view(status: "stopped", batchStatus: "stopped")).banner == nil)
         // The server's guess gives way: the run's own end clears it (its summary has no reason), and the banner goes

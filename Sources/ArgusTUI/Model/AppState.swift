@@ -262,7 +262,14 @@ public struct AppState: Sendable {
     /// A notice across the job screen while you watch (idle, stall, an agent failure), and what raised it.
     public var notice: Banner?
     /// The notice's text.
-    public var banner: String? { notice?.text }
+    /// What the banner says: the notice, and why the server stopped the batch on screen (`stoppedReason`), which
+    /// stays while the batch says so, beside any notice (a rerun that failed later, say).
+    public var banner: String? {
+        let parts = [notice?.text, stoppedReason].compactMap { $0 }
+        return parts.isEmpty ? nil : (parts.count == 2 && parts[0] == parts[1] ? parts[0] : parts.joined(separator: "  ·  "))
+    }
+    /// The open batch's `end_reason` while it is stopped (`Update.raiseEndReason`).
+    public var stoppedReason: String?
     /// The key of the agent failure last raised as the notice (`Update.raiseAgentFailure`): raised once per failure.
     public var agentFailureShown: String?
     /// An action waiting for `y` (Stop and Rerun ask first).
@@ -348,8 +355,6 @@ public struct Banner: Sendable, Equatable {
         case notice
         case silence
         case agentFailure
-        /// Why the server stopped the batch (`end_reason`): it goes when the batch no longer says so.
-        case endReason
     }
     public var kind: Kind
     public var text: String

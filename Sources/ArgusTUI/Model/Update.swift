@@ -286,7 +286,9 @@ public enum Update {
                 s.notice = Banner(.silence, "Resumed: the run is reporting again after \(lasted("silent_s")) of silence")
             // The server ended the run (stopped after a silent Stop, or marked failed): its reason replaces the stall notice.
             case ServerEventTypes.batchStopped:
-                s.notice = info?["reason"]?.stringValue.map { Banner(.endReason, $0) }
+                // Its reason replaces the stall notice, and stays beside any other (`raiseEndReason`).
+                if s.notice?.kind == .silence { s.notice = nil }
+                s.stoppedReason = info?["reason"]?.stringValue ?? s.stoppedReason
             case ServerEventTypes.batchMarkedFailed:
                 s.notice = info?["reason"]?.stringValue.map { Banner($0) }
             case ServerEventTypes.rerunFailed:
@@ -417,6 +419,7 @@ public enum Update {
         s.lastEventAt = nil
         s.actionAfterRecheck = nil
         s.notice = nil
+        s.stoppedReason = nil
         s.agentFailureShown = nil
         s.openBatchStatus = nil
         s.status = nil
@@ -1070,15 +1073,10 @@ public enum Update {
     /// job or batch screen loads, or when its actions first say so. Once they no longer say so (a later rerun
     /// started), its banner goes, unless another notice took its place.
     /// Why the server stopped a batch (`end_reason`), on the job and batch screens: the banner its `batch_stopped`
-    /// raised live, for whoever opens the batch later. Raised once: a summary repeating it leaves the banner be. It
-    /// goes when the batch stops saying so (the run's own end, after the server had to assume its Stop was done).
+    /// raised live, for whoever opens the batch later. It stays beside other notices (`AppState.banner`), and goes when
+    /// the batch stops saying so (the run's own end, after the server had to assume its Stop was done).
     static func raiseEndReason(_ s: inout AppState, status: String, reason: String?) {
-        guard status == RunStatus.stopped, let reason else {
-            if s.notice?.kind == .endReason { s.notice = nil }
-            return
-        }
-        guard s.notice?.text != reason else { return }
-        s.notice = Banner(.endReason, reason)
+        s.stoppedReason = status == RunStatus.stopped ? reason : nil
     }
 
     static func raiseAgentFailure(_ s: inout AppState, _ failure: (key: String, banner: String)?) {
