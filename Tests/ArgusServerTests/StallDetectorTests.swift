@@ -198,6 +198,10 @@ struct StallDetectorTests {
         srv.clock.advance(seconds: 1)
         #expect(try await srv.services.checkStalls() == ["quiet"])
         #expect(try await offPool { try c.mustGet("/api/batches/quiet")["status"] } == "stopped")
+        // The sentence gives the silence as it was (91 s), not the timeout (helper-88).
+        #expect(
+            try await offPool { try c.mustGet("/api/batches/quiet")["end_reason"] }
+                == "Stopped without confirmation: the run had sent nothing for 1.5 min and did not answer the Stop within 30 s.")
         await srv.stop()
     }
 

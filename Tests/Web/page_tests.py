@@ -274,7 +274,7 @@ def stopped_reason(b):
     while time.time() < deadline and s.get_json("/api/batches/stop-me")["status"] != "stopped":
         time.sleep(0.2)
     reason = s.get_json("/api/batches/stop-me").get("end_reason") or ""
-    check(reason.startswith("Stopped without confirmation: the run had sent nothing for 3 s"), f"end_reason {reason!r}")
+    check(reason.startswith("Stopped without confirmation: the run had sent nothing for "), f"end_reason {reason!r}")
     banner = "[...document.querySelectorAll('#banners .banner')].map((e) => e.textContent)"
     for _ in range(2):
         if _ == 0:

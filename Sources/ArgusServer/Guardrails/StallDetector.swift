@@ -76,7 +76,7 @@ struct StallDetector: Sendable {
             ])
             if stopping {
                 data["reason"] = .string(
-                    StoppedReason.unconfirmed(silentS: Double(timeoutUs) / 1e6, graceS: Double(stopGraceUs) / 1e6))
+                    StoppedReason.unconfirmed(silentS: Double(now - b.lastReceivedUs) / 1e6, graceS: Double(stopGraceUs) / 1e6))
             }
             return IncomingEvent.server(
                 type: stopping ? ServerEventTypes.batchStopped : ServerEventTypes.batchStalled, batchID: b.id, project: b.project,

@@ -27,8 +27,8 @@ enum StoppedReason {
         }
     }
 
-    /// From the stall detector: the run was silent for the stall timeout, and sent nothing in the grace it had to
-    /// answer its Stop (`StallDetector.stopGraceUs`).
+    /// From the stall detector: the run was silent for `silentS` (the stall timeout or more: a run that had stalled
+    /// before its Stop was asked, longer), and sent nothing in the grace it had to answer (`StallDetector.stopGraceUs`).
     static func unconfirmed(silentS: Double, graceS: Double) -> String {
         "\(unconfirmedLead) the run had sent nothing for \(span(silentS)) and did not answer the Stop within \(span(graceS))."
     }
