@@ -20,12 +20,18 @@ enum Fmt {
 
     /// Local wall-clock time of day, HH:MM:SS, for "since when" messages that stay true as time passes.
     static func clock(_ epochSeconds: Double) -> String {
-        // time_t(_:) traps outside Int64; no real clock is a century away from the epoch's range anyway.
-        guard epochSeconds.isFinite, abs(epochSeconds) < 1e15 else { return "--:--:--" }
+        guard let parts = local(epochSeconds) else { return "--:--:--" }
+        return cFormat("%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
+    }
+
+    /// The local calendar fields of an instant; nil for none a real clock shows (time_t(_:) traps outside Int64, and
+    /// no real clock is a century away from the epoch's range anyway).
+    static func local(_ epochSeconds: Double) -> tm? {
+        guard epochSeconds.isFinite, abs(epochSeconds) < 1e15 else { return nil }
         var t = time_t(epochSeconds)
         var parts = tm()
         localtime_r(&t, &parts)
-        return cFormat("%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
+        return parts
     }
 
     static func age(_ seconds: Double) -> String {
@@ -130,25 +136,21 @@ enum Fmt {
 
     /// `Mon DD HH:MM:SS` in local time (as journalctl writes it: no locale's order to guess), `datedClockWidth` columns.
     static func datedClock(_ epochSeconds: Double) -> String {
-        guard epochSeconds.isFinite, abs(epochSeconds) < 1e15 else { return "--- -- --:--:--" }
-        var t = time_t(epochSeconds)
-        var parts = tm()
-        localtime_r(&t, &parts)
+        guard let parts = local(epochSeconds) else { return "--- -- --:--:--" }
         return monthNames[Int(parts.tm_mon) % 12] + cFormat(" %02d ", parts.tm_mday) + clock(epochSeconds)
     }
 
     static let datedClockWidth = 15
 
-    /// Whether two instants fall on the same local calendar day.
-    static func sameDay(_ a: Double, _ b: Double) -> Bool {
-        guard a.isFinite, b.isFinite, abs(a) < 1e15, abs(b) < 1e15 else { return false }
-        var ta = time_t(a)
-        var tb = time_t(b)
-        var pa = tm()
-        var pb = tm()
-        localtime_r(&ta, &pa)
-        localtime_r(&tb, &pb)
-        return pa.tm_year == pb.tm_year && pa.tm_yday == pb.tm_yday
+    /// The local calendar day that holds `now`, as instants (23 or 25 hours long across a DST change): worked out
+    /// once a frame, so each line is two comparisons.
+    static func day(of now: Double) -> Range<Double> {
+        guard var parts = local(now) else { return now..<now }
+        (parts.tm_hour, parts.tm_min, parts.tm_sec, parts.tm_isdst) = (0, 0, 0, -1)
+        let start = Double(mktime(&parts))
+        parts.tm_mday += 1
+        parts.tm_isdst = -1
+        return start..<Double(mktime(&parts))
     }
 }
 
@@ -264,18 +266,20 @@ enum JobPanels {
     /// Whether the pane's time column has room for dates: a line not written today (a run that goes on over
     /// midnight, one opened days later) shows its date, and today's lines are padded to the same width. The lines
     /// are in time order, so the first and the last say it.
-    static func logDated(_ lines: [LogLine], now: Double) -> Bool {
+    static func logDated(_ lines: [LogLine], today: Range<Double>) -> Bool {
         guard let first = lines.first, let last = lines.last else { return false }
-        return !Fmt.sameDay(Double(first.tsMicros) / 1e6, now) || !Fmt.sameDay(Double(last.tsMicros) / 1e6, now)
+        return !today.contains(Double(first.tsMicros) / 1e6) || !today.contains(Double(last.tsMicros) / 1e6)
     }
 
     /// Columns of the time (with its date: `logDated`) and level in front of each log line (they stay put when the
     /// text scrolls sideways).
     static func logPrefixWidth(dated: Bool) -> Int { (dated ? Fmt.datedClockWidth : 8) + 1 + Fmt.levelWidth + 1 }
 
-    static func logPrefix(_ line: LogLine, dated: Bool, now: Double) -> String {
+    /// `today`: the pane's lines are dated (`logDated`), and this is the day whose lines are not.
+    static func logPrefix(_ line: LogLine, today: Range<Double>?) -> String {
         let t = Double(line.tsMicros) / 1e6
-        let time = dated && line.tsMicros != 0 && !Fmt.sameDay(t, now) ? Fmt.datedClock(t) : Fmt.clock(line.ts)
+        let dated = today != nil
+        let time = line.tsMicros != 0 && today?.contains(t) == false ? Fmt.datedClock(t) : Fmt.clock(line.ts)
         let pad = String(repeating: " ", count: max(0, (dated ? Fmt.datedClockWidth : 8) - TextWidth.of(time)))
         return "\(pad)\(time) \(Fmt.levelColumn(line.level)) "
     }
@@ -294,7 +298,8 @@ enum JobPanels {
         let body = Rect(x: rect.x, y: rect.y + 1, width: rect.width, height: rect.height - 1)
         let all = s.filteredLogs
         let (shown, scroll) = visibleLogs(s, all, rows: body.height)
-        let dated = logDated(all, now: s.now)
+        let today = Fmt.day(of: s.now)
+        let dated = logDated(all, today: today)
         let textWidth = body.width - logPrefixWidth(dated: dated)
         var title = "LOG"
         let failedAt = s.search?.query == s.filter ? s.search?.failedAt : nil
@@ -338,7 +343,7 @@ enum JobPanels {
         let (more, less) = ascii ? (">", "<") : ("›", "‹")
         for (row, line) in shown.enumerated() {
             let y = body.y + row
-            var x = body.x + g.put(body.x, y, logPrefix(line, dated: dated, now: s.now), .dimmed, maxWidth: body.width)
+            var x = body.x + g.put(body.x, y, logPrefix(line, today: dated ? today : nil), .dimmed, maxWidth: body.width)
             // Markers where a line goes on past either edge of the pane: ‹ in front once scrolled sideways.
             if s.logShift > 0 { x += g.put(x, y, less, .dimmed) }
             let width = body.maxX - x
