@@ -196,6 +196,8 @@ public struct AppState: Sendable {
     public var jobsLoaded = false
     /// The status of the batch on the batch screen, from its stream's summary frames (nil until the first).
     public var openBatchStatus: String?
+    /// Why the server ended that batch (`end_reason`), from the same frames.
+    public var openBatchEndReason: String?
     /// When the batch list and the batch's rows were last received: what "showing … as of" says when offline.
     public var batchesAsOf: Double?
     public var jobsAsOf: Double?
@@ -266,10 +268,18 @@ public struct AppState: Sendable {
     /// stays while the batch says so, beside any notice (a rerun that failed later, say).
     public var banner: String? {
         let parts = [notice?.text, stoppedReason].compactMap { $0 }
-        return parts.isEmpty ? nil : (parts.count == 2 && parts[0] == parts[1] ? parts[0] : parts.joined(separator: "  ·  "))
+        return parts.isEmpty ? nil : parts.joined(separator: "  ·  ")
     }
-    /// The open batch's `end_reason` while it is stopped (`Update.raiseEndReason`).
-    public var stoppedReason: String?
+    /// Why the server stopped the batch on screen, while it says so: the job screen's from its job's summary, the
+    /// batch screen's from its frames. It goes when the batch stops saying so (the run's own end, after the server
+    /// had to assume its Stop was done).
+    public var stoppedReason: String? {
+        switch screen {
+        case .job: return job?.batchStatus == RunStatus.stopped ? job?.endReason : nil
+        case .jobs: return openBatchStatus == RunStatus.stopped ? openBatchEndReason : nil
+        case .batches, .compare: return nil
+        }
+    }
     /// The key of the agent failure last raised as the notice (`Update.raiseAgentFailure`): raised once per failure.
     public var agentFailureShown: String?
     /// An action waiting for `y` (Stop and Rerun ask first).

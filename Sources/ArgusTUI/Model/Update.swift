@@ -192,8 +192,10 @@ public enum Update {
         case .batchChanged(let batchID, let status, let endReason):
             guard s.screen == .jobs(batchID) else { return [] }
             let was = s.openBatchStatus
-            if let status { s.openBatchStatus = status }
-            if let status { raiseEndReason(&s, status: status, reason: endReason) }
+            if let status {
+                s.openBatchStatus = status
+                s.openBatchEndReason = endReason
+            }
             // What the agent last failed to do is in the actions (a banner here too): asked again when it may
             // have changed (the first frame's status comes just after the list, which asked already).
             guard !s.readOnly, status == nil || (was != nil && was != status) else { return [] }
@@ -235,7 +237,6 @@ public enum Update {
             // "last event" is when the run was last heard from, not when we connected.
             s.lastEventAt = data.batchLastActivity.map { min(s.now, $0) } ?? s.now
             if data.batchStatus == RunStatus.stalled, let last = s.lastEventAt { s.notice = stalledBanner(since: last) }
-            raiseEndReason(&s, status: data.batchStatus, reason: data.endReason)
             raiseAgentFailure(&s, data.agentFailure)
             refreshBounds(&s)
             return s.showGPUs ? askGPUHistory(&s) : []
@@ -256,7 +257,6 @@ public enum Update {
                 // A run that ended is neither stalled nor reporting again (a spill file delivered late says resumed,
                 // then done): those notices go with the silence they were about.
                 if BatchStatus.terminal.contains(data.batchStatus), s.notice?.kind == .silence { s.notice = nil }
-                raiseEndReason(&s, status: data.batchStatus, reason: data.endReason)
                 guard let actionsChanged else { return [] }
                 return actionsChanged ? askActions(&s, data.batchID) : []
             }
@@ -286,9 +286,8 @@ public enum Update {
                 s.notice = Banner(.silence, "Resumed: the run is reporting again after \(lasted("silent_s")) of silence")
             // The server ended the run (stopped after a silent Stop, or marked failed): its reason replaces the stall notice.
             case ServerEventTypes.batchStopped:
-                // Its reason replaces the stall notice, and stays beside any other (`raiseEndReason`).
+                // Its reason (`AppState.stoppedReason`, from the summary) replaces the stall notice.
                 if s.notice?.kind == .silence { s.notice = nil }
-                s.stoppedReason = info?["reason"]?.stringValue ?? s.stoppedReason
             case ServerEventTypes.batchMarkedFailed:
                 s.notice = info?["reason"]?.stringValue.map { Banner($0) }
             case ServerEventTypes.rerunFailed:
@@ -419,9 +418,9 @@ public enum Update {
         s.lastEventAt = nil
         s.actionAfterRecheck = nil
         s.notice = nil
-        s.stoppedReason = nil
         s.agentFailureShown = nil
         s.openBatchStatus = nil
+        s.openBatchEndReason = nil
         s.status = nil
         s.statusIsError = false
     }
@@ -536,6 +535,7 @@ public enum Update {
                 if let summary = job.summary {
                     if let i = s.jobs.firstIndex(where: { $0.id == job.jobID }) { s.jobs[i] = JobRow(summary) }
                     s.openBatchStatus = job.batchStatus
+                    s.openBatchEndReason = job.endReason
                 }
                 s.returnToRow = job.jobID
                 return [.closeJob, .loadJobs(job.batchID)]
@@ -1072,13 +1072,6 @@ public enum Update {
     /// Shows the agent's latest failure for the batch on screen (`JobData.agentFailure`) once per failure: when the
     /// job or batch screen loads, or when its actions first say so. Once they no longer say so (a later rerun
     /// started), its banner goes, unless another notice took its place.
-    /// Why the server stopped a batch (`end_reason`), on the job and batch screens: the banner its `batch_stopped`
-    /// raised live, for whoever opens the batch later. It stays beside other notices (`AppState.banner`), and goes when
-    /// the batch stops saying so (the run's own end, after the server had to assume its Stop was done).
-    static func raiseEndReason(_ s: inout AppState, status: String, reason: String?) {
-        s.stoppedReason = status == RunStatus.stopped ? reason : nil
-    }
-
     static func raiseAgentFailure(_ s: inout AppState, _ failure: (key: String, banner: String)?) {
         guard let failure else {
             if s.notice?.kind == .agentFailure { s.notice = nil }
