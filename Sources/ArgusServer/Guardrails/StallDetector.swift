@@ -10,9 +10,9 @@ extension UserPrincipal {
 
 /// A `running` batch that received no event for the stall timeout, by the server's clock, becomes `stalled`
 /// and streams `batch_stalled`; its next event makes it running again (`batch_resumed`). A `stopping` batch
-/// silent that long ends `stopped` without confirmation (its process is gone, or will never hear us:
-/// `StoppedReason.unconfirmed`, `batch_stopped`), and its running jobs with it. The clock is the server's receive time, so a skewed clock
-/// on the training host cannot fake a stall.
+/// silent that long, and for `stopGraceUs` after its Stop, ends `stopped` without confirmation (its process is gone,
+/// or will never hear us: `StoppedReason.unconfirmed`, `batch_stopped`), and its running jobs with it. The clock is
+/// the server's receive time, so a skewed clock on the training host cannot fake a stall.
 struct StallDetector: Sendable {
     let store: ArgusStore
     let pipeline: IngestPipeline

@@ -91,7 +91,7 @@ public final class ArgusStore: Sendable {
             }
             try Schema.migrator.migrate(pool)
             // The migrations' pages go into the database file now, while nothing else runs, and the WAL starts empty.
-            // Left to the first background checkpoint, a new database's schema (~200 KB) was copied after the first
+            // Left to the first background checkpoint, a new database's schema (~140 KB) was copied after the first
             // requests, taking room a nearly full disk had for them. It may fail on a full disk: that checkpoint
             // tries again and says so.
             _ = try? pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }

@@ -108,8 +108,10 @@ export function clock(seconds) {
 /** Local HH:MM:SS of an ISO timestamp, dated (Apr 22) when not today: argus-tui's log column. */
 export function isoClock(iso) {
   if (typeof iso !== 'string') return '';
-  const s = isoSeconds(iso), d = new Date(s * 1000).toDateString();
-  return s === null ? iso : (d == new Date().toDateString() ? '' : d.slice(4, 10) + ' ') + clock(s);
+  const s = isoSeconds(iso);
+  if (s === null) return iso;
+  const d = new Date(s * 1000).toDateString();
+  return (d == new Date().toDateString() ? '' : d.slice(4, 10) + ' ') + clock(s);
 }
 
 export const nowSeconds = () => Date.now() / 1000;
