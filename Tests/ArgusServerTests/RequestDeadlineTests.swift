@@ -258,11 +258,13 @@ struct RequestDeadlineTests {
         // Every one cut without an answer: none refused, as idle ones held the places a new one took.
         let cut = conns.indices.filter { said[$0].isEmpty }
         #expect(cut.count == conns.count, "\(conns.indices.filter { !said[$0].isEmpty }.prefix(3).map { said[$0] })")
-        // Never more than the cap held (the stream and the ingest client hold two of it; an idle one closes as the
-        // one taking its place is accepted, so a few may be on their way out at a sample).
+        // Never more than the cap held (the stream and the ingest client hold two of it). A sample also counts
+        // sockets in passing: an evicted one whose close is queued on its event loop, and accepted ones waiting for
+        // theirs to count them in. Alone that is under 25; CI, with four tests beside this one, once saw 59, so 100
+        // are allowed, against the 1,400 more that a cap not kept would hold.
         // (On PostgreSQL the server also holds up to 7 sockets to its database, opened as the load needs them.)
         let own = TestBackend.isPostgres ? 7 : 0
-        #expect(socketsPeak <= cap + 50 + own, "the server held \(socketsPeak) connections")
+        #expect(socketsPeak <= cap + 100 + own, "the server held \(socketsPeak) connections")
         // Past the cap, the oldest went first, long before their header deadline.
         let evicted = conns.indices.filter { (held[$0] ?? 0) < headerTimeout - 0.5 }
         #expect(evicted.count > 0 && evicted.allSatisfy { $0 < total - cap / 2 }, "\(evicted.suffix(3))")
