@@ -81,11 +81,28 @@ struct ConnectionStateTests {
         narrow.width = 80
         #expect(Self.rows(narrow).last == "⚠ stream stalled: nothing from the server for 24s · as of \(Fmt.clock(lost))")
         #expect(Self.rows(narrow)[0].contains("reconnecting (attempt 2)"))
+        // Narrower still, the sentence is not cut: the time goes on a row of its own, taken from the log's pane.
         narrow.width = 60
-        let cut = try #require(Self.rows(narrow).last)
+        #expect(Self.rows(narrow).suffix(2) == ["⚠ stream stalled: nothing from the server for 24s", "as of \(Fmt.clock(lost))"])
+        #expect(ScreenView.bodyRect(narrow).height == ScreenView.bodyRect(s).height - 1)
+        // The server's own sentence, at 80 columns: read to its end over two rows, the time after it.
+        var full = s
+        full.width = 80
+        let sentence =
+            "The server cannot store new events right now: the disk is full; free some space on the disk that holds /data."
+        _ = Update.apply(&full, .connection(.reconnecting(attempt: 3, problem: .serverError(status: 503, detail: sentence))))
         #expect(
-            cut.hasPrefix("⚠ stream stalled: nothing") && cut.hasSuffix("… · as of \(Fmt.clock(lost))") && TextWidth.of(cut) <= 60, "\(cut)"
-        )
+            Self.rows(full).suffix(2) == [
+                "⚠ server error 503: The server cannot store new events right now: the disk is",
+                "full; free some space on the disk that holds /data · as of \(Fmt.clock(lost))",
+            ], "\(Self.rows(full).suffix(3))")
+        // No wider than the screen, and never more than three rows: a longer one loses its end, not the time.
+        full.width = 60
+        _ = Update.apply(
+            &full, .connection(.reconnecting(attempt: 4, problem: .serverError(status: 503, detail: sentence + " " + sentence))))
+        let four = Self.rows(full).suffix(4)
+        #expect(!four.first!.hasPrefix("⚠") && four.dropFirst().first!.hasPrefix("⚠ server error 503"), "\(four)")
+        #expect(four.last!.hasSuffix("… · as of \(Fmt.clock(lost))") && four.allSatisfy { TextWidth.of($0) <= 60 }, "\(four)")
         // The lists keep their time too.
         var picker = AppState(screen: .batches)
         (picker.width, picker.height) = (60, 20)

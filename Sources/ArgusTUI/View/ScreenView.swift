@@ -146,8 +146,10 @@ public enum ScreenView {
             }
             return
         }
-        if let trouble = connectionLine(s) {
-            g.put(0, y, TextWidth.truncate(trouble, s.width), Style(fg: .yellow, bold: true))
+        if let trouble = connectionRows(s) {
+            for (i, row) in trouble.enumerated() {
+                g.put(0, y - trouble.count + 1 + i, row, Style(fg: .yellow, bold: true), maxWidth: s.width)
+            }
             return
         }
         // The keys of the screen, then the way back, to every other key, and out (`fitHints` keeps those).
@@ -217,8 +219,10 @@ public enum ScreenView {
     }
 
     /// While the server misbehaves: what is wrong, that it is being retried, and that the screen shows the last
-    /// state received (kept, not cleared). Nil while live, and before a job's first view (its body says why).
-    static func connectionLine(_ s: AppState) -> String? {
+    /// state received (kept, not cleared), on one row, or over up to `statusMaxRows` rows where the server's sentence
+    /// is longer than the terminal is wide (read to its end, like any status message). Nil while live, and before a
+    /// job's first view (its body says why).
+    static func connectionRows(_ s: AppState) -> [String]? {
         guard let problem = s.connection.problem else { return nil }
         let what = "⚠ " + problem.sentence
         // What is being done about it, and as of when the screen is (nil: nothing is shown that could be old).
@@ -237,17 +241,29 @@ public enum ScreenView {
             retry = "reconnecting"
             (time, asOf) = (s.jobsAsOf.map(Fmt.clock), "showing the jobs as of")
         default:
-            return [what, "retrying"].joined(separator: " · ")
+            return wrapKeepingEnd(what, end: "retrying", width: s.width)
         }
-        guard let time else { return [what, retry].joined(separator: " · ") }
+        guard let time else { return wrapKeepingEnd(what, end: retry, width: s.width) }
         // The time is what this line is for: on a narrow row it is said in fewer words, then the retry (the header
-        // says it too) gives way, and last the problem's sentence is cut; the time is never cut off.
+        // says it too) gives way; then the sentence goes on over the next rows. The time is never cut off.
         for candidate in [[what, retry, "\(asOf) \(time)"], [what, retry, "as of \(time)"], [what, "as of \(time)"]] {
             let line = candidate.joined(separator: " · ")
-            if TextWidth.of(line) <= s.width { return line }
+            if TextWidth.of(line) <= s.width { return [line] }
         }
-        let end = " · as of \(time)"
-        return TextWidth.truncate(what, max(1, s.width - TextWidth.of(end))) + end
+        return wrapKeepingEnd(what, end: "as of \(time)", width: s.width)
+    }
+
+    /// `text · end` wrapped to `width` over at most `statusMaxRows` rows, `end` whole on the last: after the text's
+    /// end where it fits, else on a row of its own, else the text's last row shown is cut ("…") to leave it room.
+    static func wrapKeepingEnd(_ text: String, end: String, width: Int) -> [String] {
+        let tail = " · " + end
+        let rows = TextWidth.wrap(text, max(1, width))
+        if rows.count <= statusMaxRows, TextWidth.of(rows[rows.count - 1] + tail) <= width {
+            return rows.dropLast() + [rows[rows.count - 1] + tail]
+        }
+        if rows.count < statusMaxRows, TextWidth.of(end) <= width { return rows + [end] }
+        let rest = rows.dropFirst(statusMaxRows - 1).joined(separator: " ")
+        return rows.prefix(statusMaxRows - 1) + [TextWidth.truncate(rest, max(1, width - TextWidth.of(tail))) + tail]
     }
 
     /// A column of a list screen. Ids lose their middle when cut (so `…-seed3` and `…-seed4` stay apart);
@@ -488,7 +504,7 @@ public enum ScreenView {
     /// end, not cut at the terminal's width. Up to three rows, taken from the screen's body (not drawn over the newest
     /// log lines); one row otherwise.
     static func statusRows(_ s: AppState) -> [String] {
-        guard let message = bottomMessage(s) else { return [""] }
+        guard let message = bottomMessage(s) else { return s.filterEditing ? [""] : connectionRows(s) ?? [""] }
         if message.isPrompt, let question = prompt(s) {
             let rows = promptRows(question, width: s.width)
             return rows.count <= statusMaxRows ? rows : Array(rows.prefix(statusMaxRows - 1)) + [rows.last!]
