@@ -132,4 +132,35 @@ struct JSONNumberTests {
         let parsed = try JSON.parse(text).rawNumber
         #expect(parsed == Double(text), "\(text)")
     }
+
+    @Test(
+        "17 to 19 significant digits (most shortest-form doubles) and exact ties between two Doubles read as Swift reads them"
+    )
+    func manyDigits() throws {
+        var rng = SystemRandomNumberGenerator()
+        var texts: [String] = []
+        // Shortest forms: metrics in everyday ranges, and any finite Double's bits.
+        for _ in 0..<50_000 { texts.append("\(Double.random(in: 0..<10, using: &rng))") }
+        for _ in 0..<50_000 { texts.append("\(Double.random(in: -1e-3..<1e-3, using: &rng))") }
+        for _ in 0..<50_000 {
+            let d = Double(bitPattern: rng.next())
+            if d.isFinite { texts.append("\(d)") }
+        }
+        // Up to 19 digits with a point anywhere, 10^-27 to 10^27 around them.
+        for _ in 0..<50_000 {
+            let digits = String(UInt64.random(in: 1...9_999_999_999_999_999_999, using: &rng))
+            let point = Int.random(in: 0...digits.count, using: &rng)
+            let e = Int.random(in: -27...27, using: &rng)
+            let (whole, fraction) = (String(digits.prefix(point)), String(digits.dropFirst(point)))
+            texts.append("\(whole.isEmpty ? "0" : whole).\(fraction.isEmpty ? "0" : fraction)e\(e)")
+            texts.append("\(digits)e\(e)")
+        }
+        // Integers exactly halfway between two Doubles (2^k + 2^(k-53), + 3 × 2^(k-53)): ties go to the even one.
+        for k in 54...63 {
+            for odd in [UInt64(1), 3, 5] { texts.append(String((UInt64(1) << k) + odd << (k - 53))) }
+        }
+        var wrong: [String] = []
+        for text in texts where try JSON.parse(text).rawNumber != Double(text) { wrong.append(text) }
+        #expect(wrong.isEmpty, "\(wrong.count) of \(texts.count): \(wrong.prefix(5))")
+    }
 }
