@@ -316,73 +316,72 @@ public struct EpochTable: Sendable {
         return .raw(out)
     }
 
-    /// The columns form: `{"count", "epoch", "timestamp_us", "columns", "nonfinite"}`.
+    /// The columns form: `{"count", "epoch", "timestamp_us", "columns", "nonfinite"}`. The hot part of a big job's
+    /// `/view`: values are copied from the arena, borrowed once, and integers written without a String each.
     public func writeColumns(into out: inout [UInt8]) {
+        arena.withUnsafeBufferPointer { arena in writeColumns(arena, into: &out) }
+    }
+
+    private func writeColumns(_ arena: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         let order = self.order
-        var columnOfKey = [Int](repeating: -1, count: names.count)
+        // The columns, in the order a reader of the rows meets them: the fixed keys, the row's other numbers, then
+        // non-finite keys that have no value in the row; and each non-finite key's rows.
+        var isColumn = [Bool](repeating: false, count: names.count)
         var keys: [Int] = []
-        var buffers: [[UInt8]] = []
         var nonfinite: [(key: Int, rows: [UInt8])] = []
         var nonfiniteOfKey: [Int: Int] = [:]
-        func column(_ key: Int, row: Int) -> Int {
-            if columnOfKey[key] >= 0 { return columnOfKey[key] }
-            columnOfKey[key] = keys.count
-            keys.append(key)
-            // The rows before this one had no value.
-            var b: [UInt8] = [UInt8(ascii: "[")]
-            for n in 0..<row { b.append(contentsOf: (n == 0 ? "null" : ",null").utf8) }
-            buffers.append(b)
-            return keys.count - 1
+        func column(_ key: Int) {
+            if !isColumn[key] {
+                isColumn[key] = true
+                keys.append(key)
+            }
         }
         for (n, r) in order.enumerated() {
             let row = rows[r]
-            // Columns in the order a reader of the rows meets them: the fixed keys, the row's other numbers, then
-            // non-finite keys that have no value in the row.
             for k in 0..<EpochTable.fixedKeys.count
-            where row.nonfinite.contains(k) || fields[row.fields].contains(where: { $0.key == k && $0.isNumber }) {
-                _ = column(k, row: n)
+            where !isColumn[k] && (row.nonfinite.contains(k) || fields[row.fields].contains(where: { $0.key == k && $0.isNumber })) {
+                column(k)
             }
-            for f in fields[row.fields] where f.isNumber { _ = column(f.key, row: n) }
+            for f in row.fields where fields[f].isNumber { column(fields[f].key) }
             for k in row.nonfinite where k != EpochTable.epochKey && k != EpochTable.nonfiniteKey {
-                _ = column(k, row: n)
+                column(k)
                 if let at = nonfiniteOfKey[k] {
                     nonfinite[at].rows.append(UInt8(ascii: ","))
-                    nonfinite[at].rows.append(contentsOf: String(n).utf8)
+                    JSON.writeInteger(Int64(n), into: &nonfinite[at].rows)
                 } else {
                     nonfiniteOfKey[k] = nonfinite.count
-                    nonfinite.append((k, Array(String(n).utf8)))
-                }
-            }
-            // Every column has one entry per row so far: this row's value, or null.
-            var valueOf = [Int](repeating: -1, count: keys.count)
-            for f in row.fields where fields[f].isNumber { valueOf[columnOfKey[fields[f].key]] = f }
-            for c in keys.indices {
-                if n > 0 { buffers[c].append(UInt8(ascii: ",")) }
-                if valueOf[c] >= 0 {
-                    buffers[c].append(contentsOf: arena[fields[valueOf[c]].start..<fields[valueOf[c]].end])
-                } else {
-                    buffers[c].append(contentsOf: "null".utf8)
+                    var rows: [UInt8] = []
+                    JSON.writeInteger(Int64(n), into: &rows)
+                    nonfinite.append((k, rows))
                 }
             }
         }
         out.append(contentsOf: #"{"count":"#.utf8)
-        out.append(contentsOf: String(order.count).utf8)
+        JSON.writeInteger(Int64(order.count), into: &out)
         out.append(contentsOf: #","epoch":["#.utf8)
         for (n, r) in order.enumerated() {
             if n > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: String(rows[r].epoch).utf8)
+            JSON.writeInteger(Int64(rows[r].epoch), into: &out)
         }
         out.append(contentsOf: #"],"timestamp_us":["#.utf8)
         for (n, r) in order.enumerated() {
             if n > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: String(rows[r].tsUs).utf8)
+            JSON.writeInteger(rows[r].tsUs, into: &out)
         }
         out.append(contentsOf: #"],"columns":{"#.utf8)
+        // Each column straight into `out`: a row's value (of a key given twice, the last), or null.
         for (c, key) in keys.enumerated() {
             if c > 0 { out.append(UInt8(ascii: ",")) }
             out.append(contentsOf: written[key])
-            out.append(UInt8(ascii: ":"))
-            out.append(contentsOf: buffers[c])
+            out.append(contentsOf: ":[".utf8)
+            for (n, r) in order.enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                if let f = fields[rows[r].fields].last(where: { $0.key == key && $0.isNumber }) {
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: arena[f.start..<f.end]))
+                } else {
+                    out.append(contentsOf: "null".utf8)
+                }
+            }
             out.append(UInt8(ascii: "]"))
         }
         out.append(contentsOf: #"},"nonfinite":{"#.utf8)
@@ -398,7 +397,9 @@ public struct EpochTable: Sendable {
 
     public var columnsJSON: JSON {
         var out: [UInt8] = []
-        out.reserveCapacity(arena.count + rows.count * 24)
+        // More than it needs (its epoch, time, separators and nulls are under 48 bytes a row beside the arena's
+        // values): pages never written are never touched, and growing would copy it all.
+        out.reserveCapacity(arena.count + rows.count * 48)
         writeColumns(into: &out)
         return .raw(out)
     }

@@ -133,6 +133,18 @@ struct JSONNumberTests {
         #expect(parsed == Double(text), "\(text)")
     }
 
+    @Test("integers are written as Swift writes them, from Int64's least to its greatest")
+    func integers() {
+        var rng = SystemRandomNumberGenerator()
+        let values: [Int64] =
+            [0, 1, -1, 9, 10, -10, 99, 100, .max, .min, .max - 1, .min + 1] + (0..<10_000).map { _ in Int64(bitPattern: rng.next()) }
+        for v in values {
+            var out: [UInt8] = [UInt8(ascii: "x")]
+            JSON.writeInteger(v, into: &out)
+            #expect(out == Array("x\(v)".utf8), "\(v)")
+        }
+    }
+
     @Test(
         "17 to 19 significant digits (most shortest-form doubles) and exact ties between two Doubles read as Swift reads them"
     )

@@ -172,7 +172,7 @@ extension Response {
         -> Response
     {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(256)
+        bytes.reserveCapacity(256 + value.rawByteCount)
         value.write(into: &bytes)
         var h = headers
         h[.contentType] = "application/json"
