@@ -81,9 +81,13 @@ struct ConnectionStateTests {
         narrow.width = 80
         #expect(Self.rows(narrow).last == "⚠ stream stalled: nothing from the server for 24s · as of \(Fmt.clock(lost))")
         #expect(Self.rows(narrow)[0].contains("reconnecting (attempt 2)"))
-        // Narrower still, the sentence is not cut: the time goes on a row of its own, taken from the log's pane.
+        // Narrower still, the sentence is not cut: the time goes on a row of its own, taken from the log's pane,
+        // and the retry with it where it fits there.
         narrow.width = 60
-        #expect(Self.rows(narrow).suffix(2) == ["⚠ stream stalled: nothing from the server for 24s", "as of \(Fmt.clock(lost))"])
+        #expect(
+            Self.rows(narrow).suffix(2) == [
+                "⚠ stream stalled: nothing from the server for 24s", "reconnecting (attempt 2) · as of \(Fmt.clock(lost))",
+            ])
         #expect(ScreenView.bodyRect(narrow).height == ScreenView.bodyRect(s).height - 1)
         // The server's own sentence, at 80 columns: read to its end over two rows, the time after it.
         var full = s
@@ -103,6 +107,15 @@ struct ConnectionStateTests {
         let four = Self.rows(full).suffix(4)
         #expect(!four.first!.hasPrefix("⚠") && four.dropFirst().first!.hasPrefix("⚠ server error 503"), "\(four)")
         #expect(four.last!.hasSuffix("… · as of \(Fmt.clock(lost))") && four.allSatisfy { TextWidth.of($0) <= 60 }, "\(four)")
+        #expect(!four.last!.contains(" …"), "the mark follows the last word: \(four.last!)")
+        // With --ascii the mark is "...", as on the hint line, not a lone "." read as a full stop.
+        var ascii = full
+        ascii.glyphs = .ascii
+        #expect(Self.rows(ascii).last!.hasSuffix("... | as of \(Fmt.clock(lost))"), "\(Self.rows(ascii).last!)")
+        // A list over the screen (the keys, `?`) stays above the three rows: the sentence is not drawn over.
+        _ = Update.apply(&full, .key(.char("?")))
+        #expect(Self.rows(full).suffix(3) == four.suffix(3), "\(Self.rows(full).suffix(4))")
+        #expect(Self.rows(full).dropLast(3).last!.contains("any other key closes"))
         // The lists keep their time too.
         var picker = AppState(screen: .batches)
         (picker.width, picker.height) = (60, 20)

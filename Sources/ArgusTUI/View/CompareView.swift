@@ -91,9 +91,8 @@ enum CompareView {
         let ascii = s.glyphs == .ascii
         let footer = ascii ? " up/down move | Enter compares | Esc closes " : " ↑↓ move · Enter compares · Esc closes "
         let w = min(s.width - 4, max(TextWidth.of(footer) + 4, (metrics.map { TextWidth.of($0) }.max() ?? 0) + 10))
-        let h = min(s.height - 2, metrics.count + 4)
-        let box = Rect(x: (s.width - w) / 2, y: max(1, (s.height - h) / 2), width: w, height: h)
-        let visible = max(1, h - 4)
+        let box = ScreenView.overlayBox(s, width: w, height: metrics.count + 4)
+        let visible = max(1, box.height - 4)
         let top = max(0, min(cursor - visible / 2, metrics.count - visible))
         ScreenView.frame(s, box, title: " metric to compare ", into: &g)
         for (i, name) in metrics.enumerated().dropFirst(top).prefix(visible) {

@@ -241,29 +241,41 @@ public enum ScreenView {
             retry = "reconnecting"
             (time, asOf) = (s.jobsAsOf.map(Fmt.clock), "showing the jobs as of")
         default:
-            return wrapKeepingEnd(what, end: "retrying", width: s.width)
+            (retry, time, asOf) = ("retrying", nil, "")
         }
-        guard let time else { return wrapKeepingEnd(what, end: retry, width: s.width) }
-        // The time is what this line is for: on a narrow row it is said in fewer words, then the retry (the header
-        // says it too) gives way; then the sentence goes on over the next rows. The time is never cut off.
-        for candidate in [[what, retry, "\(asOf) \(time)"], [what, retry, "as of \(time)"], [what, "as of \(time)"]] {
-            let line = candidate.joined(separator: " · ")
+        // After the sentence, in fewer words as room runs out: the time (what this line is for, never cut), then
+        // the retry, which the header says too, gives way.
+        let ends = time.map { [[retry, "\(asOf) \($0)"], [retry, "as of \($0)"], ["as of \($0)"]] } ?? [[retry]]
+        for end in ends {
+            let line = ([what] + end).joined(separator: " · ")
             if TextWidth.of(line) <= s.width { return [line] }
         }
-        return wrapKeepingEnd(what, end: "as of \(time)", width: s.width)
+        // Then the sentence goes on over the next rows: as few as it can, with the fullest end that fits in them;
+        // cut only when even the shortest end does not fit in three.
+        let wrapped = ends.compactMap { wrapWithEnd(what, end: $0.joined(separator: " · "), width: s.width) }
+        if let fewest = wrapped.map(\.count).min() { return wrapped.first { $0.count == fewest } }
+        return wrapWithEnd(what, end: ends.last!.joined(separator: " · "), width: s.width, cutMark: plain("…", s))
     }
 
     /// `text · end` wrapped to `width` over at most `statusMaxRows` rows, `end` whole on the last: after the text's
-    /// end where it fits, else on a row of its own, else the text's last row shown is cut ("…") to leave it room.
-    static func wrapKeepingEnd(_ text: String, end: String, width: Int) -> [String] {
+    /// end where it fits, else on a row of its own. Nil when they need more rows, unless a `cutMark` is given: then
+    /// the text's last row shown is cut (ending with the mark) to leave room for `end`.
+    static func wrapWithEnd(_ text: String, end: String, width: Int, cutMark: String? = nil) -> [String]? {
         let tail = " · " + end
         let rows = TextWidth.wrap(text, max(1, width))
-        if rows.count <= statusMaxRows, TextWidth.of(rows[rows.count - 1] + tail) <= width {
-            return rows.dropLast() + [rows[rows.count - 1] + tail]
-        }
+        guard let last = rows.last else { return [TextWidth.truncate(end, width)] }
+        if rows.count <= statusMaxRows, TextWidth.of(last + tail) <= width { return rows.dropLast() + [last + tail] }
         if rows.count < statusMaxRows, TextWidth.of(end) <= width { return rows + [end] }
+        guard let mark = cutMark else { return nil }
         let rest = rows.dropFirst(statusMaxRows - 1).joined(separator: " ")
-        return rows.prefix(statusMaxRows - 1) + [TextWidth.truncate(rest, max(1, width - TextWidth.of(tail))) + tail]
+        var cut = TextWidth.truncate(rest, max(1, width - TextWidth.of(tail)), ellipsis: mark)
+        // Cut after a word, the mark follows it without a space.
+        if cut.hasSuffix(mark) {
+            var words = cut.dropLast(mark.count)
+            while words.last == " " { words = words.dropLast() }
+            cut = words + mark
+        }
+        return Array(rows.prefix(statusMaxRows - 1)) + [cut + tail]
     }
 
     /// A column of a list screen. Ids lose their middle when cut (so `…-seed3` and `…-seed4` stay apart);
@@ -460,6 +472,14 @@ public enum ScreenView {
     /// The body of the screen (between the header and the status line).
     static func bodyRect(_ s: AppState) -> Rect {
         Rect(x: 0, y: 1, width: s.width, height: s.height - 1 - statusRows(s).count)
+    }
+
+    /// A box over the body, centred, up to `height` rows and `margin` rows short of the body's: never over the
+    /// header or the status rows (a sentence wrapped over three of them stays readable under a list).
+    static func overlayBox(_ s: AppState, x: Int? = nil, width: Int, height: Int, margin: Int = 0) -> Rect {
+        let body = bodyRect(s)
+        let h = max(1, min(body.height - margin, height))
+        return Rect(x: x ?? (s.width - width) / 2, y: body.y + max(0, (body.height - h) / 2), width: width, height: h)
     }
 
     static let answerKeys = "y confirms · any other key cancels"
@@ -664,8 +684,8 @@ public enum ScreenView {
         }
         let footer = ascii ? " up/down move | Space toggles | Esc closes " : " ↑↓ move · Space toggles · Esc closes "
         let w = min(s.width - 4, max(TextWidth.of(footer) + 4, (rows.map { TextWidth.of($0) }.max() ?? 0) + 4))
-        let h = min(s.height - 2, names.count + 4)
-        let box = Rect(x: (s.width - w) / 2, y: max(1, (s.height - h) / 2), width: w, height: h)
+        let box = overlayBox(s, width: w, height: names.count + 4)
+        let h = box.height
         let visible = max(1, h - 4)
         let top = max(0, min(cursor - visible / 2, names.count - visible))
         frame(s, box, title: " chart series: \(s.visibleSeries.count) of \(names.count) shown ", into: &g)
@@ -712,8 +732,8 @@ public enum ScreenView {
     static func popupLayout(_ s: AppState, _ text: String) -> (lines: [String], box: Rect, visible: Int) {
         let w = s.width - 8
         let lines = TextWidth.chop(text, w - 4)
-        let h = min(s.height - 4, lines.count + 5)
-        return (lines, Rect(x: 4, y: max(1, (s.height - h) / 2), width: w, height: h), max(1, h - 4))
+        let box = overlayBox(s, x: 4, width: w, height: lines.count + 5, margin: 2)
+        return (lines, box, max(1, box.height - 4))
     }
 
     static func popup(_ s: AppState, _ title: String, _ text: String, into g: inout Grid) {
@@ -731,7 +751,7 @@ public enum ScreenView {
 
     /// How many of the keys list's rows its box shows; Update scrolls within them.
     static func helpVisibleRows(_ s: AppState, rows: Int? = nil) -> Int {
-        max(1, min(s.height - 2, (rows ?? helpLines(s).rows.count) + 4) - 4)
+        max(1, overlayBox(s, width: 0, height: (rows ?? helpLines(s).rows.count) + 4).height - 4)
     }
 
     /// How far the keys list scrolls: its last full window.
@@ -759,8 +779,7 @@ public enum ScreenView {
     static func help(_ s: AppState, into g: inout Grid) {
         let (rows, keyW, w) = helpLines(s)
         let visible = helpVisibleRows(s, rows: rows.count)
-        let h = visible + 4
-        let box = Rect(x: (s.width - w) / 2, y: max(1, (s.height - h) / 2), width: w, height: h)
+        let box = overlayBox(s, width: w, height: visible + 4)
         frame(s, box, title: " keys on \(s.screen.name) ", into: &g)
         let top = max(0, min(s.helpScroll, rows.count - visible))
         for (i, row) in rows.dropFirst(top).prefix(visible).enumerated() {
