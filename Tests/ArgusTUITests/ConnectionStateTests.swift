@@ -179,6 +179,29 @@ struct ConnectionStateTests {
         #expect(list.last == "⚠ server error 500: disk I/O error · retrying every 5s · showing the list as of \(Fmt.clock(l.now))")
     }
 
+    @Test("a list's 'as of' is when its rows last came, not the ticks of the silence before the problem was noticed")
+    func listsAsOfBeforeTheSilence() throws {
+        // The batch list: loaded every 5 s; a server that stops answering is noticed 10 s into a request.
+        var l = AppState(screen: .batches)
+        (l.width, l.height) = (120, 30)
+        _ = Update.apply(&l, .connection(.live))
+        _ = Update.apply(&l, .batchesLoaded([["id": "b", "status": "running"]]))
+        let loaded = l.now
+        for t in 1...12 { _ = Update.apply(&l, .tick(now: loaded + Double(t))) }
+        _ = Update.apply(&l, .connection(.offline(.noReply(seconds: 10))))
+        #expect(Self.rows(l).last!.hasSuffix("showing the list as of \(Fmt.clock(loaded))"), "\(Self.rows(l).last!)")
+        // A batch's rows follow its live stream: current until the silence began, 24.5 s before the stall is said.
+        var j = AppState(screen: .jobs("b"))
+        (j.width, j.height) = (120, 30)
+        _ = Update.apply(&j, .connection(.live))
+        _ = Update.apply(&j, .jobsLoaded(batchID: "b", [["id": "j1", "status": "running"]]))
+        let start = j.now
+        for t in 1...30 { _ = Update.apply(&j, .tick(now: start + Double(t))) }
+        _ = Update.apply(&j, .connection(.reconnecting(attempt: 1, problem: .stalled(seconds: 24.5))))
+        #expect(
+            Self.rows(j).last!.hasSuffix("showing the jobs as of \(Fmt.clock(start + 30 - 24.5))"), "\(Self.rows(j).last!)")
+    }
+
     /// Runs `JobStream.take` over messages, as the stream's handler does.
     static func feed(_ messages: [SSEMessage], from start: Int64 = 10)
         -> (resume: Int64, keepalive: Double?, posted: [Action], problem: ConnectionProblem?)

@@ -117,11 +117,9 @@ public enum Update {
             return []
         case .tick(let now):
             s.now = now
-            // A list on screen over a live connection is current now; offline, "as of" says until when it was.
-            if s.connection == .live {
-                if s.screen == .batches, s.batchesLoaded { s.batchesAsOf = now }
-                if case .jobs = s.screen, s.jobsLoaded { s.jobsAsOf = now }
-            }
+            // A batch's rows over its live stream are current now; offline, "as of" says until when they were. (The
+            // batch list is as of its last load, every 5 s: `batchesLoaded`.)
+            if s.connection == .live, case .jobs = s.screen, s.jobsLoaded { s.jobsAsOf = now }
             if s.status != nil, now >= s.statusUntil { s.status = nil }
             // The overlay follows running jobs by fetching their epochs again now and then (they are not streamed).
             // A job that failed to load, or a server that went away, is tried again as often, running or not.
@@ -337,6 +335,8 @@ public enum Update {
                 var since = s.now
                 if case .stalled(let seconds)? = c.problem { since -= seconds }
                 s.connectionLostAt = since
+                // The batch's rows too: the ticks of the silence before it was noticed dated them later.
+                s.jobsAsOf = s.jobsAsOf.map { min($0, since) }
             }
             let wasLive = s.connection == .live
             // Caught up: the replayed events were of the past, so "last event" is when the server last heard from the
