@@ -202,6 +202,22 @@ struct ConnectionStateTests {
             Self.rows(j).last!.hasSuffix("showing the jobs as of \(Fmt.clock(start + 30 - 24.5))"), "\(Self.rows(j).last!)")
     }
 
+    @Test("a job whose stream fails before it was ever live says its view is as of its load")
+    func neverLive() throws {
+        var s = AppState(screen: .job)
+        (s.width, s.height) = (120, 30)
+        s.now = Timestamp(iso: "2026-04-23T09:10:00Z")!.seconds
+        _ = Update.apply(&s, .viewLoaded(Fixture.view()))
+        let loaded = s.now
+        _ = Update.apply(&s, .tick(now: loaded + 3))
+        _ = Update.apply(&s, .connection(.reconnecting(attempt: 1, problem: .serverError(status: 503, detail: "Busy."))))
+        #expect(
+            Self.rows(s).last == "⚠ server error 503: Busy · retrying (attempt 1) · showing what arrived until \(Fmt.clock(loaded))",
+            "\(Self.rows(s).last!)")
+        _ = Update.apply(&s, .connection(.catchingUp))
+        #expect(Self.rows(s)[0].contains("catching up since \(Fmt.clock(loaded))"), "\(Self.rows(s)[0])")
+    }
+
     /// Runs `JobStream.take` over messages, as the stream's handler does.
     static func feed(_ messages: [SSEMessage], from start: Int64 = 10)
         -> (resume: Int64, keepalive: Double?, posted: [Action], problem: ConnectionProblem?)

@@ -224,9 +224,12 @@ public struct AppState: Sendable {
 
     public var job: JobData?
     public var connection: ConnectionState = .connecting
-    /// When the connection stopped being live (nil while live, or if it never was): what is on screen is the
-    /// state as of then, and the status line says so.
+    /// When the connection stopped being live (nil while live), or, for a stream that fails before it was ever
+    /// live, when the job's view on screen was loaded: what is on screen is the state as of then, and the status
+    /// line says so.
     public var connectionLostAt: Double?
+    /// When the job's view on screen was loaded.
+    public var viewLoadedAt: Double?
     /// Unix seconds of the last event (or load) from the server; the header shows its age.
     public var lastEventAt: Double?
     public var now: Double = Date().timeIntervalSince1970

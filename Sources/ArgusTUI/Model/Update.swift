@@ -232,6 +232,7 @@ public enum Update {
                 data.gpuHistory = old.gpuHistory
             }
             s.job = data
+            s.viewLoadedAt = s.now
             // "last event" is when the run was last heard from, not when we connected.
             s.lastEventAt = data.batchLastActivity.map { min(s.now, $0) } ?? s.now
             if data.batchStatus == RunStatus.stalled, let last = s.lastEventAt { s.notice = stalledBanner(since: last) }
@@ -337,6 +338,9 @@ public enum Update {
                 s.connectionLostAt = since
                 // The batch's rows too: the ticks of the silence before it was noticed dated them later.
                 s.jobsAsOf = s.jobsAsOf.map { min($0, since) }
+            } else if s.connectionLostAt == nil, c.problem != nil, s.screen == .job {
+                // A stream that failed before it was ever live: the view on screen is as of its load.
+                s.connectionLostAt = s.viewLoadedAt
             }
             let wasLive = s.connection == .live
             // Caught up: the replayed events were of the past, so "last event" is when the server last heard from the
