@@ -218,6 +218,16 @@ struct ConnectionStateTests {
         #expect(Self.rows(s)[0].contains("catching up since \(Fmt.clock(loaded))"), "\(Self.rows(s)[0])")
     }
 
+    @Test("a message longer than the row while a search is typed ends with '…', not cut at the edge")
+    func messageWhileTyping() throws {
+        var s = Fixture.state(Fixture.view(), width: 80, height: 30)
+        for k in ["/", "l", "i", "n", "e"] { _ = Update.apply(&s, .key(.char(Character(k)))) }
+        let sentence = "Could not load log lines: The server cannot store new events right now: the disk is full."
+        _ = Update.apply(&s, .message(sentence, isError: true))
+        let row = try #require(Self.rows(s).last)
+        #expect(row.hasPrefix("/line▏   Could not load log lines:") && row.hasSuffix("…") && TextWidth.of(row) <= 80, "\(row)")
+    }
+
     /// Runs `JobStream.take` over messages, as the stream's handler does.
     static func feed(_ messages: [SSEMessage], from start: Int64 = 10)
         -> (resume: Int64, keepalive: Double?, posted: [Action], problem: ConnectionProblem?)

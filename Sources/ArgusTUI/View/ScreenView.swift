@@ -125,7 +125,9 @@ public enum ScreenView {
             let room = max(2, s.width - used - 2 - min(TextWidth.of(after), s.width / 2))
             let t = g.put(used, y, TextWidth.truncateStart(text, room), .bold)
             g.put(used + t, y, "▏", .plain)
-            g.put(used + t + 2, y, after, s.status == nil ? .dimmed : Style(fg: .cyan), maxWidth: max(0, s.width - used - t - 2))
+            // A message longer than the rest of the row says it was cut.
+            let shown = TextWidth.truncate(after, max(0, s.width - used - t - 2), ellipsis: plain("…", s))
+            g.put(used + t + 2, y, shown, s.status == nil ? .dimmed : Style(fg: .cyan))
             return
         }
         if let message = bottomMessage(s) {
