@@ -269,19 +269,27 @@ public struct EpochTable: Sendable {
 
     /// The rows form: a JSON array, one object per epoch.
     public func writeRows(into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "["))
-        for (n, r) in order.enumerated() {
-            if n > 0 { out.append(UInt8(ascii: ",")) }
-            writeRow(r, into: &out)
+        arena.withUnsafeBufferPointer { arena in
+            out.append(UInt8(ascii: "["))
+            for (n, r) in order.enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                writeRow(r, arena, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
         }
-        out.append(UInt8(ascii: "]"))
     }
 
     /// Row `r` (an index of `rows`) as the rows form's object.
     func writeRow(_ r: Int, into out: inout [UInt8]) {
+        arena.withUnsafeBufferPointer { arena in writeRow(r, arena, into: &out) }
+    }
+
+    /// The same with the arena borrowed by the caller (once for all rows, not a copy of its reference a value).
+    private func writeRow(_ r: Int, _ arena: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         let row = rows[r]
+        func value(_ range: Range<Int>) { out.append(contentsOf: UnsafeBufferPointer(rebasing: arena[range])) }
         out.append(contentsOf: #"{"epoch":"#.utf8)
-        out.append(contentsOf: String(row.epoch).utf8)
+        JSON.writeInteger(Int64(row.epoch), into: &out)
         out.append(contentsOf: #","timestamp":""#.utf8)
         Timestamp(micros: row.tsUs).writeISO(into: &out)
         out.append(UInt8(ascii: "\""))
@@ -290,7 +298,7 @@ public struct EpochTable: Sendable {
             out.append(contentsOf: written[k])
             out.append(UInt8(ascii: ":"))
             if let f = fields[row.fields].first(where: { $0.key == k }) {
-                out.append(contentsOf: arena[f.start..<f.end])
+                value(f.start..<f.end)
             } else {
                 out.append(contentsOf: "null".utf8)
             }
@@ -299,11 +307,11 @@ public struct EpochTable: Sendable {
             out.append(UInt8(ascii: ","))
             out.append(contentsOf: written[f.key])
             out.append(UInt8(ascii: ":"))
-            out.append(contentsOf: arena[f.start..<f.end])
+            value(f.start..<f.end)
         }
         if let nf = row.nonfiniteRaw {
             out.append(contentsOf: #","nonfinite":"#.utf8)
-            out.append(contentsOf: arena[nf])
+            value(nf)
         }
         out.append(UInt8(ascii: "}"))
     }
@@ -311,7 +319,9 @@ public struct EpochTable: Sendable {
     /// The rows form as a JSON value (spliced verbatim when the response is written).
     public var rowsJSON: JSON {
         var out: [UInt8] = []
-        out.reserveCapacity(arena.count + rows.count * 64)
+        // At most every key in every row, beside the values: pages never written are never touched, and growing
+        // would copy it all.
+        out.reserveCapacity(arena.count + rows.count * (64 + written.reduce(0) { $0 + $1.count + 2 }))
         writeRows(into: &out)
         return .raw(out)
     }
