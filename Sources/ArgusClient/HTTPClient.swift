@@ -144,8 +144,11 @@ public final class HTTPClient: @unchecked Sendable {
                     String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self)
                 }
                 if let colon = line.firstIndex(of: ":") {
-                    s.headers[line[..<colon].lowercased()] = line[line.index(after: colon)...]
-                        .trimmed()
+                    let name = line[..<colon].lowercased()
+                    let value = line[line.index(after: colon)...].trimmed()
+                    s.headers[name] = value
+                    // A big reply (a 100k-epoch view is 8 MB) is received into room made once, not grown by doubling.
+                    if name == "content-length", let n = Int(value), n > 0, n <= 1 << 30 { s.body.reserveCapacity(n) }
                 }
             }
             return count
