@@ -349,7 +349,30 @@ struct LogPaneTests {
         #expect(TextWidth.wrap("abcdefghij", 4) == ["abcd", "efgh", "ij"])
         #expect(TextWidth.wrap("one\ntwo three", 5) == ["one", "two", "three"])
         #expect(TextWidth.wrap("東京東京東京", 5) == ["東京", "東京", "東京"])
+        // Wide characters break anywhere (no row is lost before them); a word wider than a row breaks where the room
+        // ends, rather than moving to a row of its own first.
+        #expect(TextWidth.wrap("⚠ error 503: 東京東京東京東京東京", 20) == ["⚠ error 503: 東京東", "京東京東京東京"])
+        #expect(
+            TextWidth.wrap("see /srv/data/a-very-long-path-name-that-goes-on", 20) == [
+                "see /srv/data/a-very", "-long-path-name-that", "-goes-on",
+            ])
         #expect(TextWidth.wrap("a b c d e f", 3, maxRows: 2) == ["a b", "c…"])
+        // A full last row loses its last word, not the word's end.
+        #expect(TextWidth.wrap("abcd efgh ijkl", 9, maxRows: 1) == ["abcd…"])
+        #expect(TextWidth.wrap("abcdefghijkl", 6, maxRows: 1) == ["abcde…"], "one word: cut where the room ends")
+    }
+
+    @Test("a sentence is cut after its last whole word that fits, the mark right after it")
+    func truncateAtWord() {
+        let s = "frees space on the volume holding the data directory"
+        #expect(TextWidth.truncateAtWord(s, 99) == s)
+        #expect(TextWidth.truncateAtWord(s, 30) == "frees space on the volume…")
+        #expect(TextWidth.truncateAtWord(s, 26) == "frees space on the volume…", "the word ends where the room does")
+        #expect(TextWidth.truncateAtWord(s, 25) == "frees space on the…")
+        #expect(TextWidth.truncateAtWord(s, 30, ellipsis: "...") == "frees space on the volume...")
+        #expect(TextWidth.truncateAtWord(s, 27, ellipsis: "...") == "frees space on the...")
+        #expect(TextWidth.truncateAtWord("directory", 5) == "dire…", "a first word wider than the room")
+        #expect(TextWidth.truncateAtWord("東京 大阪 名古屋", 10) == "東京 大阪…")
         #expect(TextWidth.drop("東京abc", columns: 3) == "abc", "half a wide character goes entirely")
         #expect(TextWidth.drop("abc", columns: 5) == "")
     }

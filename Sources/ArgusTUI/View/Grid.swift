@@ -374,6 +374,20 @@ public enum TextWidth {
         return String(out) + ellipsis
     }
 
+    /// Cuts a sentence to `width` columns after its last whole word that fits, ending with `ellipsis` right after
+    /// it ("the volume…", not "the vo…" or "the …"); a first word wider than that is cut where the room ends.
+    public static func truncateAtWord(_ s: String, _ width: Int, ellipsis: String = "…") -> String {
+        if of(s) <= width { return s }
+        var head = Substring(truncate(s, max(0, width - of(ellipsis)), ellipsis: ""))
+        // Unless the text went on with a space right there, the last word is cut: drop it.
+        let next = s.unicodeScalars.dropFirst(head.unicodeScalars.count).first
+        if next != " ", let space = head.lastIndex(of: " "), head[..<space].contains(where: { $0 != " " }) {
+            head = head[..<space]
+        }
+        while head.last == " " { head = head.dropLast() }
+        return head.isEmpty ? truncate(s, width, ellipsis: ellipsis) : head + ellipsis
+    }
+
     /// Cuts `s` to `width` columns from its start, beginning with "…" when cut: its end stays (a caret after it). Whole
     /// characters go, so a flag's two code points stay together.
     public static func truncateStart(_ s: String, _ width: Int) -> String {
@@ -434,7 +448,8 @@ extension TextWidth {
             var lineWidth = 0
             var lastSpace: String.UnicodeScalarView.Index? = nil
             var broke = false
-            for c in paragraph.unicodeScalars {
+            let scalars = Array(paragraph.unicodeScalars)
+            for (i, c) in scalars.enumerated() {
                 // A tab is as wide as `put` draws it: to the next tab stop of its row.
                 var w = c == "\t" ? tabWidth(at: lineWidth) : of(c)
                 if c == " ", lineWidth + w > width {
@@ -447,7 +462,18 @@ extension TextWidth {
                     continue
                 }
                 while lineWidth + w > width, !line.isEmpty {
-                    if let sp = lastSpace {
+                    // A word wider than a row is broken where the room ends, not first moved to a row of its own
+                    // (a long path); so is text in wide characters (Chinese, Japanese), which may break between any
+                    // two of them and has no spaces to break at.
+                    let wide = of(c) > 1 || line.last.map { of($0) > 1 } == true
+                    let wordFits =
+                        !wide
+                        && lastSpace.map { sp in
+                            let tail = of(String(String.UnicodeScalarView(line[line.index(after: sp)...])))
+                            let rest = scalars[i...].prefix { $0 != " " && $0 != "\t" }.reduce(0) { $0 + of($1) }
+                            return tail + rest <= width
+                        } ?? false
+                    if let sp = lastSpace, wordFits {
                         // Break after the last space; what follows it starts the next row.
                         rows.append(String(String.UnicodeScalarView(line[..<sp])))
                         line = String.UnicodeScalarView(line[line.index(after: sp)...])
@@ -472,10 +498,11 @@ extension TextWidth {
         while rows.count > 1, rows.last?.isEmpty == true { rows.removeLast() }
         guard rows.count > maxRows else { return rows }
         var kept = Array(rows.prefix(maxRows))
-        let last = kept[maxRows - 1]
-        var cut = of(last) + 1 <= width ? last : String(truncate(last, width).dropLast())
-        while cut.last == " " { cut.removeLast() }
-        kept[maxRows - 1] = cut + "…"
+        // The last row kept says text was left: after its last word where the mark fits, else after the last word
+        // that leaves it room.
+        var last = Substring(kept[maxRows - 1])
+        while last.last == " " { last = last.dropLast() }
+        kept[maxRows - 1] = of(String(last)) + 1 <= width ? last + "…" : truncateAtWord(last + " " + rows[maxRows], width)
         return kept
     }
 }

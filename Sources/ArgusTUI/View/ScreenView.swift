@@ -126,7 +126,7 @@ public enum ScreenView {
             let t = g.put(used, y, TextWidth.truncateStart(text, room), .bold)
             g.put(used + t, y, "▏", .plain)
             // A message longer than the rest of the row says it was cut.
-            let shown = TextWidth.truncate(after, max(0, s.width - used - t - 2), ellipsis: plain("…", s))
+            let shown = TextWidth.truncateAtWord(after, max(0, s.width - used - t - 2), ellipsis: plain("…", s))
             g.put(used + t + 2, y, shown, s.status == nil ? .dimmed : Style(fg: .cyan))
             return
         }
@@ -270,13 +270,7 @@ public enum ScreenView {
         if rows.count < statusMaxRows, TextWidth.of(end) <= width { return rows + [end] }
         guard let mark = cutMark else { return nil }
         let rest = rows.dropFirst(statusMaxRows - 1).joined(separator: " ")
-        var cut = TextWidth.truncate(rest, max(1, width - TextWidth.of(tail)), ellipsis: mark)
-        // Cut after a word, the mark follows it without a space.
-        if cut.hasSuffix(mark) {
-            var words = cut.dropLast(mark.count)
-            while words.last == " " { words = words.dropLast() }
-            cut = words + mark
-        }
+        let cut = TextWidth.truncateAtWord(rest, max(1, width - TextWidth.of(tail)), ellipsis: mark)
         return Array(rows.prefix(statusMaxRows - 1)) + [cut + tail]
     }
 
