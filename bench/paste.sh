@@ -11,7 +11,7 @@ release_build --product argus-tui >/dev/null
 tui=$(realpath "${1:-.build/release/argus-tui}")
 dir=$(mktemp -d)
 sock="argus-paste-$$"
-trap 'tmux -L $sock kill-server 2>/dev/null || true; kill $srv 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap 'tmux -L $sock kill-server 2>/dev/null || true; kill $srv 2>/dev/null && wait $srv 2>/dev/null; rm -rf "$dir"' EXIT
 .build/release/argus-server serve --port 0 --data-dir "$dir" >"$dir/out" 2>"$dir/log" & srv=$!
 for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.05; done
 url=$(grep -o 'http://[0-9.:]*' "$dir/out")

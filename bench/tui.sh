@@ -14,7 +14,7 @@ dir=$(mktemp -d)
 # What users run: the binaries scripts/install.sh links with the Swift runtime in them (the memory rows below).
 scripts/install.sh "$dir/installed" 2>/dev/null
 sock="argus-bench-$$"
-trap 'tmux -L $sock kill-server 2>/dev/null || true; kill $srv 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap 'tmux -L $sock kill-server 2>/dev/null || true; kill $srv 2>/dev/null && wait $srv 2>/dev/null; rm -rf "$dir"' EXIT
 ARGUS_INGEST_RATE=0 ARGUS_INGEST_MB_RATE=0 ARGUS_RETENTION_SWEEP_MINUTES=0 $bin/argus-server serve --port 0 --data-dir "$dir" >"$dir/out" 2>"$dir/log" & srv=$!
 for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.05; done
 url=$(grep -o 'http://[0-9.:]*' "$dir/out")
