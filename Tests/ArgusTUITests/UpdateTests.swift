@@ -265,6 +265,11 @@ struct UpdateTests {
         #expect(!text.contains("searching the whole log…"), "\(text)")
         #expect(text.contains("filter \"line 27\": 11 loaded matches · searching the whole log failed, again when the server is back"))
         #expect(text.contains("line 279"))
+        // Narrower, the log's title loses its last words, not half of one.
+        var narrow = s
+        narrow.width = 80
+        let title = ScreenView.render(narrow).text.split(separator: "\n").first { $0.hasPrefix("LOG  filter") }
+        #expect(title == "LOG  filter \"line 27\": 11 loaded matches · searching the whole log failed,…", "\(title ?? "")")
         #expect(Update.apply(&s, .connection(.live)) == [.fetchLogs(req)])
         text = ScreenView.render(s).text
         #expect(text.contains("searching the whole log…"))

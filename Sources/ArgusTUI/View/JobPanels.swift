@@ -329,7 +329,7 @@ enum JobPanels {
         } else if shown.contains(where: { TextWidth.of($0.line) > textWidth }) {
             title += ascii ? "  Right reads long lines" : "  → reads long lines"
         }
-        g.put(rect.x, rect.y, TextWidth.truncate(title, rect.width), .dimmed)
+        g.put(rect.x, rect.y, TextWidth.truncateAtWord(title, rect.width), .dimmed)
         if shown.isEmpty {
             let empty =
                 s.filter.isEmpty
