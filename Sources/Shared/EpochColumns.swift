@@ -284,7 +284,8 @@ public struct EpochTable: Sendable {
         arena.withUnsafeBufferPointer { arena in writeRow(r, arena, into: &out) }
     }
 
-    /// The same with the arena borrowed by the caller (once for all rows, not a copy of its reference a value).
+    /// The same with the arena borrowed by the caller: once for all rows, instead of a retain and a release for
+    /// every value's slice.
     private func writeRow(_ r: Int, _ arena: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         let row = rows[r]
         func value(_ range: Range<Int>) { out.append(contentsOf: UnsafeBufferPointer(rebasing: arena[range])) }

@@ -474,8 +474,13 @@ public enum ScreenView {
     /// header or the status rows (a sentence wrapped over three of them stays readable under a list).
     static func overlayBox(_ s: AppState, x: Int? = nil, width: Int, height: Int, margin: Int = 0) -> Rect {
         let body = bodyRect(s)
-        let h = max(1, min(body.height - margin, height))
+        let h = overlayHeight(s, height, margin: margin, body: body)
         return Rect(x: x ?? (s.width - width) / 2, y: body.y + max(0, (body.height - h) / 2), width: width, height: h)
+    }
+
+    /// How many of `wanted` rows an overlay gets (`overlayBox`).
+    static func overlayHeight(_ s: AppState, _ wanted: Int, margin: Int = 0, body: Rect? = nil) -> Int {
+        max(1, min((body ?? bodyRect(s)).height - margin, wanted))
     }
 
     static let answerKeys = "y confirms · any other key cancels"
@@ -681,8 +686,7 @@ public enum ScreenView {
         let footer = ascii ? " up/down move | Space toggles | Esc closes " : " ↑↓ move · Space toggles · Esc closes "
         let w = min(s.width - 4, max(TextWidth.of(footer) + 4, (rows.map { TextWidth.of($0) }.max() ?? 0) + 4))
         let box = overlayBox(s, width: w, height: names.count + 4)
-        let h = box.height
-        let visible = max(1, h - 4)
+        let visible = max(1, box.height - 4)
         let top = max(0, min(cursor - visible / 2, names.count - visible))
         frame(s, box, title: " chart series: \(s.visibleSeries.count) of \(names.count) shown ", into: &g)
         for (i, row) in rows.enumerated().dropFirst(top).prefix(visible) {
@@ -747,7 +751,7 @@ public enum ScreenView {
 
     /// How many of the keys list's rows its box shows; Update scrolls within them.
     static func helpVisibleRows(_ s: AppState, rows: Int? = nil) -> Int {
-        max(1, overlayBox(s, width: 0, height: (rows ?? helpLines(s).rows.count) + 4).height - 4)
+        max(1, overlayHeight(s, (rows ?? helpLines(s).rows.count) + 4) - 4)
     }
 
     /// How far the keys list scrolls: its last full window.
