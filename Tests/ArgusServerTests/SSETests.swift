@@ -321,7 +321,7 @@ struct SSETests {
         try s.client(token).mustPost(Ev.make("batch_start", batch: "b"))
         let sub = SSECollector(url: sseURL(s, "batch:b"), token: token)
         defer { sub.stop() }
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(15)
         while sub.receivedComments.count < 2 && Date() < deadline { usleep(20_000) }
         #expect(sub.receivedComments.filter { $0 == "keepalive" }.count >= 2)
     }
@@ -333,7 +333,7 @@ struct SSETests {
         try s.client(token).mustPost(Ev.make("batch_start", batch: "b"))
         let sub = SSECollector(url: sseURL(s, "batch:b") + "&keepalive=event", token: token)
         defer { sub.stop() }
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(15)
         while sub.received.filter({ $0.type == "keepalive" }).count < 2 && Date() < deadline { usleep(20_000) }
         let keepalives = sub.received.filter { $0.type == "keepalive" }
         // No id of its own: the resume point stays that of the last event sent.

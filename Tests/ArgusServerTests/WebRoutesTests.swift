@@ -331,7 +331,7 @@ struct WebRoutesTests {
         let stream = try CurlStream(url: "\(s.url)/api/sse?channels=batch:b1&token=\(share)", headers: [:])
         try stream.wait(for: "event: hello")
         stream.stop()
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(15)
         while !s.log.contains("/api/sse") && Date() < deadline { usleep(20_000) }
         let log = s.log
         #expect(log.contains("GET /share/<redacted>"))

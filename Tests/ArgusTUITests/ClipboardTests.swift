@@ -102,7 +102,7 @@ struct ClipboardTests {
         try t.wait("the popup") { $0.contains("copied to the clipboard") && $0.contains("python train.py --epochs 50") }
         let expected = OSC52.sequence(for: "python train.py --epochs 50", inTmux: true)
         var bytes = ""
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             bytes = (try? String(contentsOf: raw, encoding: .utf8)) ?? ""
             if bytes.contains(expected) { break }
@@ -110,7 +110,7 @@ struct ClipboardTests {
         }
         #expect(bytes.contains(expected))
         var buffer = ""
-        let bufferDeadline = Date().addingTimeInterval(5)
+        let bufferDeadline = Date().addingTimeInterval(15)
         while Date() < bufferDeadline, buffer != "python train.py --epochs 50" {
             buffer = (try? runTool("/usr/bin/env", ["tmux", "-L", t.socket, "show-buffer"]))?.1 ?? ""
             usleep(100_000)

@@ -133,7 +133,7 @@ extension TUIEndToEndTests {
         try t.wait("the hostile line") { $0.contains("TAB") }
         // tmux hands the pane's output to the recording's `cat` a moment after drawing it.
         var written = ""
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(15)
         while Date() < deadline, !written.contains("TAB") {
             written = String(decoding: (try? Data(contentsOf: file)) ?? Data(), as: UTF8.self)
             usleep(50_000)
@@ -174,7 +174,7 @@ extension TUIEndToEndTests {
         try t.recordOutput(to: file)
         try t.wait("the job screen") { $0.contains("CMD") && $0.contains("WHY") }
         var written = ""
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(15)
         while Date() < deadline, !(written.contains("CMD") && written.contains("WHY")) {
             written = String(decoding: (try? Data(contentsOf: file)) ?? Data(), as: UTF8.self)
             usleep(50_000)
