@@ -916,8 +916,9 @@ public enum Update {
     /// Scrolls long log lines sideways by half the width of the text, until the end of the longest one shown
     /// is in view (the pane keeps one column for the ‹ marker then).
     static func shiftLog(_ s: inout AppState, _ direction: Int) {
-        let width = max(2, s.width - JobPanels.logPrefixWidth(dated: JobPanels.logDated(s.filteredLogs, today: Fmt.day(of: s.now))))
-        let longest = JobPanels.visibleLogs(s, s.filteredLogs, rows: logRows(s)).lines.map { TextWidth.of($0.line) }.max() ?? 0
+        let all = s.filteredLogs
+        let width = max(2, s.width - JobPanels.logPrefixWidth(dated: JobPanels.datedToday(all, now: s.now) != nil))
+        let longest = JobPanels.visibleLogs(s, all, rows: logRows(s)).lines.map { TextWidth.of($0.line) }.max() ?? 0
         s.logShift = clamp(s.logShift + direction * max(1, width / 2), 0, max(0, longest - (width - 1)))
     }
 

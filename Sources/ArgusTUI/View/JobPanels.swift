@@ -136,8 +136,8 @@ enum Fmt {
 
     /// `Mon DD HH:MM:SS` in local time (as journalctl writes it: no locale's order to guess), `datedClockWidth` columns.
     static func datedClock(_ epochSeconds: Double) -> String {
-        guard let parts = local(epochSeconds) else { return "--- -- --:--:--" }
-        return monthNames[Int(parts.tm_mon) % 12] + cFormat(" %02d ", parts.tm_mday) + clock(epochSeconds)
+        guard let p = local(epochSeconds) else { return "--- -- --:--:--" }
+        return monthNames[Int(p.tm_mon) % 12] + cFormat(" %02d %02d:%02d:%02d", p.tm_mday, p.tm_hour, p.tm_min, p.tm_sec)
     }
 
     static let datedClockWidth = 15
@@ -271,6 +271,12 @@ enum JobPanels {
         return !today.contains(Double(first.tsMicros) / 1e6) || !today.contains(Double(last.tsMicros) / 1e6)
     }
 
+    /// The day whose lines the pane shows undated, when its lines are dated (`logDated`); nil when none is.
+    static func datedToday(_ lines: [LogLine], now: Double) -> Range<Double>? {
+        let today = Fmt.day(of: now)
+        return logDated(lines, today: today) ? today : nil
+    }
+
     /// Columns of the time (with its date: `logDated`) and level in front of each log line (they stay put when the
     /// text scrolls sideways).
     static func logPrefixWidth(dated: Bool) -> Int { (dated ? Fmt.datedClockWidth : 8) + 1 + Fmt.levelWidth + 1 }
@@ -298,9 +304,8 @@ enum JobPanels {
         let body = Rect(x: rect.x, y: rect.y + 1, width: rect.width, height: rect.height - 1)
         let all = s.filteredLogs
         let (shown, scroll) = visibleLogs(s, all, rows: body.height)
-        let today = Fmt.day(of: s.now)
-        let dated = logDated(all, today: today)
-        let textWidth = body.width - logPrefixWidth(dated: dated)
+        let today = datedToday(all, now: s.now)
+        let textWidth = body.width - logPrefixWidth(dated: today != nil)
         var title = "LOG"
         let failedAt = s.search?.query == s.filter ? s.search?.failedAt : nil
         let searching = !s.filter.isEmpty && failedAt == nil && (s.search?.query != s.filter || s.search?.loaded != true)
@@ -343,7 +348,7 @@ enum JobPanels {
         let (more, less) = ascii ? (">", "<") : ("›", "‹")
         for (row, line) in shown.enumerated() {
             let y = body.y + row
-            var x = body.x + g.put(body.x, y, logPrefix(line, today: dated ? today : nil), .dimmed, maxWidth: body.width)
+            var x = body.x + g.put(body.x, y, logPrefix(line, today: today), .dimmed, maxWidth: body.width)
             // Markers where a line goes on past either edge of the pane: ‹ in front once scrolled sideways.
             if s.logShift > 0 { x += g.put(x, y, less, .dimmed) }
             let width = body.maxX - x
