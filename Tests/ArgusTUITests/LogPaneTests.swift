@@ -262,7 +262,7 @@ struct LogPaneTests {
         for _ in 0..<9 { _ = Update.apply(&s, .key(.right)) }
         p = Self.pane(s)
         #expect(p.body.contains { $0.hasSuffix(" w039 THE-END") }, "the end of the longest line is in view: \(p.body)")
-        #expect(s.logShift == TextWidth.of(long) - (80 - JobPanels.logPrefixWidth(dated: false) - 1))
+        #expect(s.logShift == TextWidth.of(long) - (80 - JobPanels.logPrefixWidth(nil) - 1))
         for _ in 0..<10 { _ = Update.apply(&s, .key(.left)) }
         #expect(s.logShift == 0)
         #expect(s.screen == .job, "← on the job screen scrolls; it does not leave")
@@ -470,7 +470,7 @@ struct LogPaneTests {
     }
 }
 
-/// Log lines not written today carry their date, so yesterday's 23:59 never reads as tonight's (`JobPanels.logDated`).
+/// Log lines not written today carry their date, so yesterday's 23:59 never reads as tonight's (`JobPanels.logDates`).
 @Suite("Log pane: dates on lines from another day", .ownThread)
 struct LogDateTests {
     static func state(_ stamps: [String], now: String) -> AppState {
@@ -495,5 +495,22 @@ struct LogDateTests {
         // Opened the next day: the lines are all yesterday's.
         let later = Self.state(["2026-04-23T08:59:58Z", "2026-04-23T09:00:01Z"], now: "2026-04-24T07:00:00Z")
         #expect(LogPaneTests.pane(later).body.first == "Apr 23 08:59:58 INFO     line 1")
+    }
+
+    @Test(
+        "a log read back in another year: the dates carry their year (ISO, as nothing else says it), today's lines are padded to line up, and the sideways scroll counts the wider column"
+    )
+    func anotherYear() {
+        let s = Self.state(
+            ["2025-12-31T23:59:58Z", "2026-01-02T10:00:01Z", "2026-01-03T00:00:01Z"], now: "2026-01-03T09:10:00Z")
+        #expect(
+            Array(LogPaneTests.pane(s).body.prefix(3)) == [
+                "2025-12-31 23:59:58 INFO     line 1", "2026-01-02 10:00:01 INFO     line 2",
+                "           00:00:01 INFO     line 3",
+            ])
+        #expect(JobPanels.logPrefixWidth(JobPanels.logDates(s.filteredLogs, now: s.now)) == 19 + 1 + Fmt.levelWidth + 1)
+        // The same lines read on New Year's Eve: this year's, so no year.
+        let eve = Self.state(["2025-12-30T23:59:58Z", "2025-12-31T00:00:01Z"], now: "2025-12-31T09:10:00Z")
+        #expect(LogPaneTests.pane(eve).body.prefix(2) == ["Dec 30 23:59:58 INFO     line 1", "       00:00:01 INFO     line 2"])
     }
 }

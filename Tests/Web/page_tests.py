@@ -681,22 +681,29 @@ def share_before_jobs(b):
 @scenario
 def local_times(b):
     """Log lines are stamped in the browser's time zone, as the banners are (here Asia/Tokyo, UTC+9), with their
-    date when they were not written today there."""
+    date when they were not written today there, and its year when not this year."""
     b.driver.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
     s = server()
+    tokyo = datetime.timezone(datetime.timedelta(hours=9))
     now = datetime.datetime.now(datetime.timezone.utc)
-    s.post_events([event("log_line", BATCH, JOB, {"line": "stamped at 03:04:05 UTC", "level": "info"},
-                         ts="2026-12-05T03:04:05.000000Z"),
-                   event("log_line", BATCH, JOB, {"line": "stamped now", "level": "info"},
-                         ts=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))])
+
+    def label(t):
+        """What the page should show for an instant: the rule of format.js's isoClock, in Tokyo."""
+        t, n = t.astimezone(tokyo), now.astimezone(tokyo)
+        return t.strftime("%Y-%m-%d %H:%M:%S" if t.year != n.year else "%H:%M:%S" if t.date() == n.date()
+                          else "%b %d %H:%M:%S")
+
+    stamps = {"two days ago": now - datetime.timedelta(days=2, minutes=7),
+              "last year": datetime.datetime(now.year - 1, 6, 15, 3, 4, 5, tzinfo=datetime.timezone.utc),
+              "stamped now": now}
+    s.post_events([event("log_line", BATCH, JOB, {"line": f"{name}", "level": "info"},
+                         ts=t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")) for name, t in stamps.items()])
     sign_in(b, f"/jobs/{q(BATCH)}/{q(JOB)}")
-    row = "[...document.querySelectorAll('#log .line')].find((e) => e.textContent.includes('stamped at 03:04:05 UTC'))"
-    b.wait_js(f"{row}?.querySelector('.ts')?.textContent === 'Dec 05 12:04:05'", "the line stamped Dec 05 12:04:05 (Tokyo)",
-              diag=f"{row}?.textContent")
-    tokyo = now.astimezone(datetime.timezone(datetime.timedelta(hours=9))).strftime("%H:%M:%S")
-    row = "[...document.querySelectorAll('#log .line')].find((e) => e.textContent.includes('stamped now'))"
-    b.wait_js(f"{row}?.querySelector('.ts')?.textContent === '{tokyo}'", f"today's line stamped {tokyo} alone",
-              diag=f"{row}?.textContent")
+    check(label(stamps["last year"]) == f"{now.year - 1}-06-15 12:04:05", "the test's own rule gives the year")
+    for name, t in stamps.items():
+        row = f"[...document.querySelectorAll('#log .line')].find((e) => e.textContent.includes('{name}'))"
+        b.wait_js(f"{row}?.querySelector('.ts')?.textContent === '{label(t)}'", f"the line '{name}' stamped {label(t)}",
+                  diag=f"{row}?.textContent")
 
 
 @scenario

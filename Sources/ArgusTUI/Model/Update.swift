@@ -917,7 +917,7 @@ public enum Update {
     /// is in view (the pane keeps one column for the ‹ marker then).
     static func shiftLog(_ s: inout AppState, _ direction: Int) {
         let all = s.filteredLogs
-        let width = max(2, s.width - JobPanels.logPrefixWidth(dated: JobPanels.datedToday(all, now: s.now) != nil))
+        let width = max(2, s.width - JobPanels.logPrefixWidth(JobPanels.logDates(all, now: s.now)))
         let longest = JobPanels.visibleLogs(s, all, rows: logRows(s)).lines.map { TextWidth.of($0.line) }.max() ?? 0
         s.logShift = clamp(s.logShift + direction * max(1, width / 2), 0, max(0, longest - (width - 1)))
     }

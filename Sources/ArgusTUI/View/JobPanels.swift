@@ -134,13 +134,27 @@ enum Fmt {
 
     static let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
-    /// `Mon DD HH:MM:SS` in local time (as journalctl writes it: no locale's order to guess), `datedClockWidth` columns.
-    static func datedClock(_ epochSeconds: Double) -> String {
-        guard let p = local(epochSeconds) else { return "--- -- --:--:--" }
-        return monthNames[Int(p.tm_mon) % 12] + cFormat(" %02d %02d:%02d:%02d", p.tm_mday, p.tm_hour, p.tm_min, p.tm_sec)
+    /// `Mon DD HH:MM:SS` in local time (as journalctl writes it: no locale's order to guess), `datedClockWidth` columns;
+    /// `YYYY-MM-DD HH:MM:SS` (`yearClockWidth`) with its year.
+    static func datedClock(_ epochSeconds: Double, year: Bool = false) -> String {
+        guard let p = local(epochSeconds) else { return year ? "----------" + " --:--:--" : "--- -- --:--:--" }
+        let time = cFormat(" %02d:%02d:%02d", p.tm_hour, p.tm_min, p.tm_sec)
+        if year { return cFormat("%04d-%02d-%02d", Int32(1900) + p.tm_year, p.tm_mon + 1, p.tm_mday) + time }
+        return monthNames[Int(p.tm_mon) % 12] + cFormat(" %02d", p.tm_mday) + time
     }
 
     static let datedClockWidth = 15
+    static let yearClockWidth = 19
+
+    /// The local calendar year that holds `now`, as instants.
+    static func year(of now: Double) -> Range<Double> {
+        guard var parts = local(now) else { return now..<now }
+        (parts.tm_mon, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, parts.tm_isdst) = (0, 1, 0, 0, 0, -1)
+        let start = Double(mktime(&parts))
+        parts.tm_year += 1
+        parts.tm_isdst = -1
+        return start..<Double(mktime(&parts))
+    }
 
     /// The local calendar day that holds `now`, as instants (23 or 25 hours long across a DST change): worked out
     /// once a frame, so each line is two comparisons.
@@ -263,30 +277,38 @@ enum JobPanels {
         return widths
     }
 
-    /// Whether the pane's time column has room for dates: a line not written today (a run that goes on over
-    /// midnight, one opened days later) shows its date, and today's lines are padded to the same width. The lines
-    /// are in time order, so the first and the last say it.
-    static func logDated(_ lines: [LogLine], today: Range<Double>) -> Bool {
-        guard let first = lines.first, let last = lines.last else { return false }
-        return !today.contains(Double(first.tsMicros) / 1e6) || !today.contains(Double(last.tsMicros) / 1e6)
+    /// How the log pane dates its lines, when it does: a line not written today (a run that goes on over midnight, one
+    /// opened days later) shows its date, and today's lines are padded to the same width. The date carries its year
+    /// when a line of the pane is from another year (a run read back in January). The lines are in time order, so the
+    /// first and the last say both.
+    struct LogDates: Equatable {
+        /// The day whose lines show no date.
+        let today: Range<Double>
+        let withYear: Bool
+        var width: Int { withYear ? Fmt.yearClockWidth : Fmt.datedClockWidth }
     }
 
-    /// The day whose lines the pane shows undated, when its lines are dated (`logDated`); nil when none is.
-    static func datedToday(_ lines: [LogLine], now: Double) -> Range<Double>? {
+    /// The pane's dates (`LogDates`); nil when every line is today's.
+    static func logDates(_ lines: [LogLine], now: Double) -> LogDates? {
+        guard let first = lines.first, let last = lines.last else { return nil }
+        let (a, b) = (Double(first.tsMicros) / 1e6, Double(last.tsMicros) / 1e6)
         let today = Fmt.day(of: now)
-        return logDated(lines, today: today) ? today : nil
+        guard !today.contains(a) || !today.contains(b) else { return nil }
+        let year = Fmt.year(of: now)
+        return LogDates(today: today, withYear: !year.contains(a) || !year.contains(b))
     }
 
-    /// Columns of the time (with its date: `logDated`) and level in front of each log line (they stay put when the
+    /// Columns of the time (with its date: `logDates`) and level in front of each log line (they stay put when the
     /// text scrolls sideways).
-    static func logPrefixWidth(dated: Bool) -> Int { (dated ? Fmt.datedClockWidth : 8) + 1 + Fmt.levelWidth + 1 }
+    static func logPrefixWidth(_ dates: LogDates?) -> Int { (dates?.width ?? 8) + 1 + Fmt.levelWidth + 1 }
 
-    /// `today`: the pane's lines are dated (`logDated`), and this is the day whose lines are not.
-    static func logPrefix(_ line: LogLine, today: Range<Double>?) -> String {
+    static func logPrefix(_ line: LogLine, dates: LogDates?) -> String {
         let t = Double(line.tsMicros) / 1e6
-        let dated = today != nil
-        let time = line.tsMicros != 0 && today?.contains(t) == false ? Fmt.datedClock(t) : Fmt.clock(line.ts)
-        let pad = String(repeating: " ", count: max(0, (dated ? Fmt.datedClockWidth : 8) - TextWidth.of(time)))
+        let time =
+            if let dates, line.tsMicros != 0, !dates.today.contains(t) {
+                Fmt.datedClock(t, year: dates.withYear)
+            } else { Fmt.clock(line.ts) }
+        let pad = String(repeating: " ", count: max(0, (dates?.width ?? 8) - TextWidth.of(time)))
         return "\(pad)\(time) \(Fmt.levelColumn(line.level)) "
     }
 
@@ -304,8 +326,8 @@ enum JobPanels {
         let body = Rect(x: rect.x, y: rect.y + 1, width: rect.width, height: rect.height - 1)
         let all = s.filteredLogs
         let (shown, scroll) = visibleLogs(s, all, rows: body.height)
-        let today = datedToday(all, now: s.now)
-        let textWidth = body.width - logPrefixWidth(dated: today != nil)
+        let dates = logDates(all, now: s.now)
+        let textWidth = body.width - logPrefixWidth(dates)
         var title = "LOG"
         let failedAt = s.search?.query == s.filter ? s.search?.failedAt : nil
         let searching = !s.filter.isEmpty && failedAt == nil && (s.search?.query != s.filter || s.search?.loaded != true)
@@ -348,7 +370,7 @@ enum JobPanels {
         let (more, less) = ascii ? (">", "<") : ("›", "‹")
         for (row, line) in shown.enumerated() {
             let y = body.y + row
-            var x = body.x + g.put(body.x, y, logPrefix(line, today: today), .dimmed, maxWidth: body.width)
+            var x = body.x + g.put(body.x, y, logPrefix(line, dates: dates), .dimmed, maxWidth: body.width)
             // Markers where a line goes on past either edge of the pane: ‹ in front once scrolled sideways.
             if s.logShift > 0 { x += g.put(x, y, less, .dimmed) }
             let width = body.maxX - x

@@ -105,13 +105,12 @@ export function clock(seconds) {
   return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
-/** Local HH:MM:SS of an ISO timestamp, dated (Apr 22) when not today: argus-tui's log column. */
+/** argus-tui's log time: local HH:MM:SS, dated when not today (Apr 22), with the year when not this year. */
 export function isoClock(iso) {
-  if (typeof iso !== 'string') return '';
-  const s = isoSeconds(iso);
-  if (s === null) return iso;
-  const d = new Date(s * 1000).toDateString();
-  return (d == new Date().toDateString() ? '' : d.slice(4, 10) + ' ') + clock(s);
+  const s = isoSeconds(iso), d = new Date(s * 1000), n = new Date(), y = d.getFullYear(), c = clock(s);
+  if (s === null) return typeof iso == 'string' ? iso : '';
+  return y != n.getFullYear() ? `${y}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${c}`
+    : d.toDateString() == n.toDateString() ? c : `${d.toDateString().slice(4, 10)} ${c}`;
 }
 
 export const nowSeconds = () => Date.now() / 1000;
