@@ -212,6 +212,28 @@ struct BatchScreenTests {
         #expect(t.listFilter.isEmpty && t.screen == .jobs("b"))
     }
 
+    @Test(
+        "with --ascii a cut text says so with \"...\" (a lone \".\" would read as a full stop or as part of a name); the same cut with \"…\" otherwise"
+    )
+    func asciiCutMark() {
+        var s = Self.state()
+        s.listFilter = "model-alpha-beta-gamma-delta-epsilon-zeta-eta-theta-iota-kappa"
+        let unicode = ScreenView.render(s).text
+        #expect(unicode.contains("No job matches 'model-alpha-beta-gam…ta-theta-iota-kappa' (Esc clears the filter)."))
+        s.glyphs = .ascii
+        let ascii = ScreenView.render(s).text
+        #expect(ascii.contains("No job matches 'model-alpha-beta-ga...a-theta-iota-kappa' (Esc clears the filter)."))
+        // The cuts of the other kinds: at a word, at the end, at the start.
+        TextWidth.$cutMark.withValue("...") {
+            #expect(TextWidth.truncateAtWord("the disk is full", 13) == "the disk...")
+            #expect(TextWidth.truncate("abcdefgh", 6) == "abc...")
+            #expect(TextWidth.truncateStart("abcdefgh", 6) == "...fgh")
+            #expect(TextWidth.truncate("abcdefgh", 2) == "..", "as much of the mark as fits")
+            #expect(TextWidth.wrap("one two three four", 9, maxRows: 1) == ["one..."])
+        }
+        #expect(TextWidth.truncateAtWord("the disk is full", 14) == "the disk is…")
+    }
+
     @Test("Space marks a job and moves on; marks stay across batches and show in the picker; Space again unmarks")
     func marks() {
         var s = Self.state()

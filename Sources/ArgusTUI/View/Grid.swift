@@ -224,6 +224,17 @@ public struct Grid: Equatable, Sendable {
 
 /// Terminal column widths, without depending on the process locale.
 public enum TextWidth {
+    /// The mark a cut text ends with (or begins with, or has in its middle): "…", and "..." on an ASCII terminal,
+    /// where a one-column "…" would become a "." that reads as a full stop (`del.kappa`, "…the disk is f."). Every cut
+    /// below uses it; `ScreenView.render` sets it for its frame.
+    @TaskLocal public static var cutMark = "…"
+
+    /// `cutMark`, or as much of it as `width` columns hold.
+    static func cutMark(within width: Int) -> String {
+        let mark = cutMark
+        return of(mark) <= width ? mark : String(mark.unicodeScalars.prefix(max(0, width)))
+    }
+
     /// Code points terminals draw two columns wide (East Asian Wide/Fullwidth), sorted for a binary search:
     /// CJK and Hangul, and the emoji with Emoji_Presentation (🚀 ✅ ⚡ …), which counted as one column
     /// let a log line overflow its pane.
@@ -326,10 +337,11 @@ public enum TextWidth {
     /// Cuts `s` to `width` columns by taking out its middle (`exp-2026-…-seed3`), so ids that share a prefix
     /// stay apart and both ends stay readable.
     public static func truncateMiddle(_ s: String, _ width: Int) -> String {
-        guard width > 1 else { return width == 1 && !s.isEmpty ? (of(s) <= 1 ? s : "…") : "" }
+        guard width > 1 else { return width == 1 && !s.isEmpty ? (of(s) <= 1 ? s : cutMark(within: 1)) : "" }
         if of(s) <= width { return s }
-        let tailWidth = (width - 1) / 2
-        let headWidth = width - 1 - tailWidth
+        let mark = cutMark(within: width - 1)
+        let tailWidth = (width - of(mark)) / 2
+        let headWidth = width - of(mark) - tailWidth
         func take(_ scalars: some Sequence<Unicode.Scalar>, _ limit: Int) -> [Unicode.Scalar] {
             var out: [Unicode.Scalar] = []
             var col = 0
@@ -343,7 +355,7 @@ public enum TextWidth {
         let head = take(s.unicodeScalars, headWidth)
         // A mark that combined with a character cut away does not sit on the "…".
         let tail = take(s.unicodeScalars.reversed(), tailWidth).reversed().drop { of($0) == 0 }
-        return String(String.UnicodeScalarView(head)) + "…" + String(String.UnicodeScalarView(Array(tail)))
+        return String(String.UnicodeScalarView(head)) + mark + String(String.UnicodeScalarView(Array(tail)))
     }
 
     /// A path in `width` columns: its last component whole where it fits (`/home/alice/…/run-42`), the columns
@@ -358,12 +370,13 @@ public enum TextWidth {
         return truncate(String(s[..<slash]), headRoom + 1) + last
     }
 
-    /// Cuts `s` to `width` columns, ending with "…" when cut.
-    public static func truncate(_ s: String, _ width: Int, ellipsis: String = "…") -> String {
+    /// Cuts `s` to `width` columns, ending with `ellipsis` (as much of it as fits) when cut.
+    public static func truncate(_ s: String, _ width: Int, ellipsis: String = cutMark) -> String {
         guard width > 0 else { return "" }
         if of(s) <= width { return s }
         var out = String.UnicodeScalarView()
         var col = 0
+        let ellipsis = of(ellipsis) <= width ? ellipsis : String(ellipsis.unicodeScalars.prefix(width))
         let ew = of(ellipsis)
         for c in s.unicodeScalars {
             let w = of(c)
@@ -376,7 +389,7 @@ public enum TextWidth {
 
     /// Cuts a sentence to `width` columns after its last whole word that fits, ending with `ellipsis` right after
     /// it ("the volume…", not "the vo…" or "the …"); a first word wider than that is cut where the room ends.
-    public static func truncateAtWord(_ s: String, _ width: Int, ellipsis: String = "…") -> String {
+    public static func truncateAtWord(_ s: String, _ width: Int, ellipsis: String = cutMark) -> String {
         if of(s) <= width { return s }
         var head = Substring(truncate(s, max(0, width - of(ellipsis)), ellipsis: ""))
         // Unless the text went on with a space right there, the last word is cut: drop it.
@@ -392,13 +405,14 @@ public enum TextWidth {
     /// characters go, so a flag's two code points stay together.
     public static func truncateStart(_ s: String, _ width: Int) -> String {
         guard width > 0, of(s) > width else { return width > 0 ? s : "" }
+        let mark = cutMark(within: width)
         var (kept, start) = (0, s.endIndex)
         for i in s.indices.reversed() {
             let w = of(String(s[i]))
-            if kept + w > width - 1 { break }
+            if kept + w > width - of(mark) { break }
             (kept, start) = (kept + w, i)
         }
-        return "…" + s[start...]
+        return mark + s[start...]
     }
 }
 
@@ -502,7 +516,9 @@ extension TextWidth {
         // that leaves it room.
         var last = Substring(kept[maxRows - 1])
         while last.last == " " { last = last.dropLast() }
-        kept[maxRows - 1] = of(String(last)) + 1 <= width ? last + "…" : truncateAtWord(last + " " + rows[maxRows], width)
+        let mark = cutMark
+        kept[maxRows - 1] =
+            of(String(last)) + of(mark) <= width ? last + mark : truncateAtWord(last + " " + rows[maxRows], width)
         return kept
     }
 }

@@ -11,6 +11,10 @@ public enum ScreenView {
     static func fits(_ s: AppState) -> Bool { s.width >= minWidth && s.height >= minHeight }
 
     public static func render(_ s: AppState) -> Grid {
+        TextWidth.$cutMark.withValue(s.glyphs == .ascii ? "..." : "…") { frame(s) }
+    }
+
+    private static func frame(_ s: AppState) -> Grid {
         var g = Grid(width: s.width, height: s.height)
         guard fits(s) else {
             tooSmall(s, into: &g)
