@@ -204,6 +204,38 @@ struct ConnectionStateTests {
             Self.rows(j).last!.hasSuffix("showing the jobs as of \(Fmt.clock(start + 30 - 24.5))"), "\(Self.rows(j).last!)")
     }
 
+    @Test(
+        "a kept list filter, whose note on the hint line the connection line takes the place of, is named with the list's time; at 60 columns too"
+    )
+    func listFilterWhileOffline() throws {
+        var j = AppState(screen: .jobs("b"))
+        (j.width, j.height) = (120, 30)
+        _ = Update.apply(&j, .connection(.live))
+        _ = Update.apply(&j, .jobsLoaded(batchID: "b", [["id": "j1", "status": "running"], ["id": "j2", "status": "done"]]))
+        j.listFilter = "j1"
+        #expect(Self.rows(j).last!.hasPrefix("filter 'j1'"), "the hint line says it while live")
+        let at = Fmt.clock(j.now)
+        _ = Update.apply(&j, .connection(.reconnecting(attempt: 1, problem: .stalled(seconds: 0))))
+        let line = Self.rows(j).last!
+        #expect(line.hasSuffix("reconnecting · showing the jobs matching 'j1' as of \(at)"), "\(line)")
+        j.width = 60
+        #expect(Self.rows(j).joined(separator: "\n").contains("matching 'j1' as of \(at)"), "\(Self.rows(j).suffix(3))")
+        // Esc still clears it (the line says it is there), and the line then says the whole list.
+        _ = Update.apply(&j, .key(.escape))
+        #expect(j.listFilter.isEmpty && j.screen == .jobs("b"))
+        #expect(!Self.rows(j).joined().contains("matching"))
+        // The batch list says the same.
+        var l = AppState(screen: .batches)
+        (l.width, l.height) = (120, 30)
+        _ = Update.apply(&l, .connection(.live))
+        _ = Update.apply(&l, .batchesLoaded([["id": "b", "status": "running"], ["id": "c", "status": "done"]]))
+        l.listFilter = "run"
+        _ = Update.apply(&l, .connection(.offline(.noReply(seconds: 10))))
+        #expect(Self.rows(l).last!.hasSuffix("retrying every 5s · matching 'run' as of \(Fmt.clock(l.now))"), "\(Self.rows(l).last!)")
+        l.width = 160
+        #expect(Self.rows(l).last!.hasSuffix("showing the batches matching 'run' as of \(Fmt.clock(l.now))"), "\(Self.rows(l).last!)")
+    }
+
     @Test("a job whose stream fails before it was ever live says its view is as of its load")
     func neverLive() throws {
         var s = AppState(screen: .job)

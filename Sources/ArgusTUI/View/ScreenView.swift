@@ -234,24 +234,29 @@ public enum ScreenView {
         // What is being done about it, and as of when the screen is (nil: nothing is shown that could be old).
         let retry: String
         let time: String?
-        let asOf: String
+        // The long and the short way to say what the time is of. A kept list filter, whose note on the hint line
+        // this line takes the place of, is part of both.
+        let (asOf, short): (String, String)
+        let matching = s.listFilter.isEmpty ? "" : "matching '\(quotedFilter(s))' "
         switch (s.connection, s.screen) {
         case (.reconnecting(let n, _), .job):
             guard s.job?.loaded == true else { return nil }
             retry = problem.isStall ? "reconnecting (attempt \(n))" : "retrying (attempt \(n))"
-            (time, asOf) = (s.connectionLostAt.map(Fmt.clock), "showing what arrived until")
+            (time, asOf, short) = (s.connectionLostAt.map(Fmt.clock), "showing what arrived until", "as of")
         case (_, .batches) where s.batchesLoaded:
             retry = "retrying every 5s"
-            (time, asOf) = (s.batchesAsOf.map(Fmt.clock), "showing the list as of")
+            time = s.batchesAsOf.map(Fmt.clock)
+            asOf = matching.isEmpty ? "showing the list as of" : "showing the batches \(matching)as of"
+            short = matching + "as of"
         case (_, .jobs) where s.jobsLoaded:
             retry = "reconnecting"
-            (time, asOf) = (s.jobsAsOf.map(Fmt.clock), "showing the jobs as of")
+            (time, asOf, short) = (s.jobsAsOf.map(Fmt.clock), "showing the jobs \(matching)as of", matching + "as of")
         default:
-            (retry, time, asOf) = ("retrying", nil, "")
+            (retry, time, asOf, short) = ("retrying", nil, "", "")
         }
         // After the sentence, in fewer words as room runs out: the time (what this line is for, never cut), then
         // the retry, which the header says too, gives way.
-        let ends = time.map { [[retry, "\(asOf) \($0)"], [retry, "as of \($0)"], ["as of \($0)"]] } ?? [[retry]]
+        let ends = time.map { [[retry, "\(asOf) \($0)"], [retry, "\(short) \($0)"], ["\(short) \($0)"]] } ?? [[retry]]
         for end in ends {
             let line = ([what] + end).joined(separator: " · ")
             if TextWidth.of(line) <= s.width { return [line] }
