@@ -33,6 +33,7 @@ batch_detail = dict(batch_list)
 batch_detail.update({
     "experiment_type": NSTR, "failure_reason": NSTR, "end_reason": NSTR, "env_snapshot": ref("EnvSnapshot"), "stop_requested": BOOL,
     "stop_requested_at": TIME, "source_batch_id": NSTR, "agent_online": BOOL,
+    "stop_detail": dict(NSTR, description="while a stop is asked for: how it reaches the run, as a sentence's end"),
 })
 gpu = obj({"index": INT, "mem_peak_mb": NNUM, "mem_total_mb": NNUM})
 telemetry = obj({
@@ -257,7 +258,8 @@ paths["/api/sse"] = {"get": {"operationId": "stream", "summary": "Server-Sent Ev
 act = lambda op, summary, ok_resp, codes, **kw: {"post": {"operationId": op, "summary": summary, "tags": ["actions"],
     "security": USER, "parameters": [B], "responses": {**ok_resp, **errs(*codes)}, **kw}}
 paths["/api/batches/{b}/stop"] = act("stopBatch", "Ask a batch to stop",
-    ok("Stopping.", obj({"status": {"const": "stopping"}, "batch_id": STR})), ["401", "403", "404", "409", "429"])
+    ok("Stopping.", obj({"status": {"const": "stopping"}, "batch_id": STR,
+                         "detail": dict(STR, description="how the stop reaches the run, as a sentence's end")})), ["401", "403", "404", "409", "429"])
 paths["/api/batches/{b}/rerun"] = act("rerunBatch", "Queue the recorded command for the batch's agent",
     ok("Queued.", obj({"command_id": INT, "agent_id": INT, "host": NSTR}), "202"), ["401", "403", "404", "409", "429"])
 paths["/api/batches/{b}/mark-failed"] = act("markFailed", "End a silent run as failed",

@@ -581,7 +581,12 @@ struct AgentTests {
         #expect(
             try c.mustGet("/api/batches/long/actions")["rerun"]?["reason"]?.stringValue?.hasPrefix(
                 "its rerun is running as batch 'long-rerun'") == true)
-        #expect(try c.post("/api/batches/long-rerun/stop", json: [:]).status == 200)
+        // The answer, and the batch while it stops, say how the stop reaches the run: by its agent too.
+        let agentStops = "the agent that started this rerun signals it (SIGTERM, then SIGKILL), and the run checks every 10 s"
+        let stop = try c.post("/api/batches/long-rerun/stop", json: [:])
+        #expect(stop.status == 200 && stop.json?["detail"] == .string(agentStops), "\(stop.text)")
+        let stopping = try c.mustGet("/api/batches/long-rerun")
+        #expect(stopping["status"] != "stopping" || stopping["stop_detail"] == .string(agentStops), "\(stopping)")
         while Date() < deadline2, kill(pid, 0) == 0 { usleep(100_000) }
         #expect(kill(pid, 0) != 0, "the rerun's process group should be gone")
         // Its process will never report the end (SIGTERM took it): the agent's exit report ends the batch stopped.

@@ -22,7 +22,10 @@ struct StopTests {
         try sub.waitUntilConnected()
         let r = try c.post("/api/batches/b/stop", json: [:])
         #expect(r.status == 200)
-        #expect(r.json == ["status": "stopping", "batch_id": "b"])
+        // How the stop reaches the run: a run no agent started hears it at its next poll.
+        let poll = "the run stops at its next check (every 10 s)"
+        #expect(r.json == ["status": "stopping", "batch_id": "b", "detail": .string(poll)])
+        #expect(try c.mustGet("/api/batches/b")["stop_detail"] == .string(poll))
         let after = try c.mustGet("/api/batches/b/stop-requested")
         #expect(after["stop_requested"] == true && after["requested"] == true)
         #expect(after["requested_by"] == "alice")

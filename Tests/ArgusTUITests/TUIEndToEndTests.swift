@@ -264,6 +264,8 @@ struct TUIEndToEndTests {
         let pane = try t.wait("the stopping status") {
             $0.contains("◐ stopping") && $0.contains("Stop requested for b1") && $0.contains("(stop already requested)")
         }
+        // How the stop reaches the run, in the server's words (no agent started this one).
+        #expect(pane.contains("Stop requested for b1: the run stops at its next check (every 10 s)."), "\(pane)")
         #expect(pane.contains("[s] Stop (stop already requested)"))
         #expect(try c.mustGet("/api/batches/b1/stop-requested")["stop_requested"] == true)
         t.send("q")

@@ -323,8 +323,14 @@ def stop(b):
     status = s.get_json(f"/api/jobs/{q(BATCH)}/{q(JOB)}")["telemetry"]["status"]
     b.wait_js(f"document.querySelector('#tile-status').textContent.startsWith({json.dumps(status)})",
               f"#tile-status to show the server's {status!r}", diag="document.querySelector('#tile-status').textContent")
-    b.wait_js("/stop/i.test(document.querySelector('#banners').textContent)", "a stopping banner",
+    # In the server's words (stop_detail) of how the stop reaches the run.
+    detail = s.get_json(path.removesuffix("/stop-requested"))["stop_detail"]
+    check(detail, f"the stopping batch has no stop_detail")
+    b.wait_js(f"document.querySelector('#banners').textContent.includes({json.dumps(detail)})", "a stopping banner",
               diag="document.querySelector('#banners').textContent")
+    toast = "document.querySelector('#toast')?.textContent"
+    b.wait_js(f"{toast} === {json.dumps(f'Stop requested: {detail}.')}", "the toast saying how the stop reaches the run",
+              diag=toast)
     no_token_in_requests(b)
 
 

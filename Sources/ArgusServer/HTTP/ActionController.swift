@@ -61,7 +61,7 @@ struct ActionController {
                 _ = try await store.enqueue(agentID: agent, batchID: b.id, kind: "stop", command: nil, cwd: nil, targetPID: pid)
             }
         }
-        return .json(["status": .string(RunStatus.stopping), "batch_id": .string(b.id)])
+        return .json(["status": .string(RunStatus.stopping), "batch_id": .string(b.id), "detail": .string(b.stopDetail)])
     }
 
     /// Queues the recorded command for the agent that serves the batch (its owner's, on its origin host). Only recorded commands ever run.

@@ -311,6 +311,7 @@ struct BatchRecord: Sendable {
         o["stop_requested"] = .bool(stopRequested)
         o["stop_requested_at"] = isoJSON(stopRequestedUs)
         o["source_batch_id"] = JSON(sourceBatchID)
+        o["stop_detail"] = stopRequested ? .string(stopDetail) : .null
         return .object(o)
     }
 
@@ -318,6 +319,14 @@ struct BatchRecord: Sendable {
         guard case .object(var o) = summaryJSON else { return summaryJSON }
         o["agent_online"] = .bool(agentOnline)
         return .object(o)
+    }
+
+    /// How a stop asked for reaches the run, as the clients say it: the SDK's poll always; a rerun that an agent
+    /// started (linked to its source batch) is also signalled by that agent (`ActionController.stop`).
+    var stopDetail: String {
+        sourceBatchID == nil
+            ? "the run stops at its next check (every 10 s)"
+            : "the agent that started this rerun signals it (SIGTERM, then SIGKILL), and the run checks every 10 s"
     }
 
     /// What the clients' action rules depend on: when it changes, every job's shown status may change too, and

@@ -143,10 +143,12 @@ public final class Feed: @unchecked Sendable {
         }
     }
 
-    /// Stop: the result goes to the status line, the new state arrives over SSE.
+    /// Stop: the result goes to the status line with how the stop reaches the run (the server's `detail`); the new
+    /// state arrives over SSE.
     public func stop(batchID: String) {
-        act("Stop", APIPath.stop(batchID), expect: 200) { _ in
-            .message("Stop requested for \(batchID): the run stops at its next check.", isError: false)
+        act("Stop", APIPath.stop(batchID), expect: 200) { r in
+            let how = r.json?["detail"]?.stringValue ?? "the run stops at its next check"
+            return .message("Stop requested for \(batchID): \(how).", isError: false)
         }
     }
 

@@ -55,8 +55,7 @@ export class ActionBar {
       switch (domID) {
         case 'act-stop':
           if (!await confirmAction(`Stop batch ${batchID}? Running jobs will be asked to finish.`, 'Stop')) return;
-          await api(`${base}/stop`, { method: 'POST' });
-          toast('Stop requested: the run stops at its next check (every 10 s).');
+          toast(`Stop requested: ${(await api(`${base}/stop`, { method: 'POST' })).detail}.`);
           break;
         case 'act-rerun': {
           if (!await confirmAction(`Rerun batch ${batchID} on its host? Its recorded command runs again, in ${this.runsIn || 'its recorded directory'}.`, 'Rerun')) return;

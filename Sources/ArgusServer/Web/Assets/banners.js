@@ -47,7 +47,7 @@ export function banners(batch, job, notices, actions) {
   }
   if (batch?.status === 'stopping') {
     const at = isoSeconds(batch.stop_requested_at);
-    out.push({ kind: 'stopping', text: `Stopping: stop requested${at === null ? '' : ` at ${clock(at)}`}; the run stops at its next check (every 10 s)` });
+    out.push({ kind: 'stopping', text: `Stopping: stop requested${at === null ? '' : ` at ${clock(at)}`}${batch.stop_detail ? `; ${batch.stop_detail}` : ''}` });
   }
   // Why the server ended it (batch_stopped's reason), for whoever opens it later too.
   if (batch?.status === 'stopped' && batch.end_reason) out.push({ kind: 'notice', text: batch.end_reason });
