@@ -325,7 +325,13 @@ paths["/api/agents/{id}/heartbeat"] = {"post": {"operationId": "agentHeartbeat",
     "requestBody": body(obj({"home": {"type": "string", "pattern": "^/", "maxLength": 4096,
                                       "description": "Where the agent runs a rerun that has no recorded directory (its "
                                                      "user's home); the Rerun prompts name it."},
-                             "instance": INSTANCE, "takeover": INSTANCE}), required=False),
+                             "instance": INSTANCE, "takeover": INSTANCE,
+                             "runs": {"type": "array", "maxItems": 64, "description": "The processes of each rerun the "
+                                      "agent started that still runs (its process group, and what runs below its leader): "
+                                      "a batch whose resource snapshot names one is that rerun, whatever command it reports.",
+                                      "items": obj({"command_id": INT, "pids": {"type": "array", "maxItems": 256,
+                                                    "items": {"type": "integer", "minimum": 2, "maximum": 4194304}}})}},
+                            required=["home", "instance", "takeover"]), required=False),
     "responses": {"204": {"description": "Seen."},
                   "409": {"description": "Another `argus-agent run` process serves this agent (see agentPoll); nothing was noted.",
                           "content": {"application/json": {"schema": obj({"detail": STR, "holder": STR}, required=["detail", "holder"])}}},

@@ -121,6 +121,12 @@ struct AgentLoop {
     func heartbeat(_ client: HTTPClient, takeover: String? = nil) -> HTTPResult? {
         var body = JSONObject([(key: "home", value: .string(AgentLoop.home)), (key: "instance", value: .string(AgentLoop.instance))])
         if let takeover { body["takeover"] = .string(takeover) }
+        // The processes of each rerun this agent started that still runs: the server knows its batch by them.
+        let runs = runningReruns().compactMap { id, pid -> JSON? in
+            let pids = AgentLoop.runMembers(group: pid)
+            return pids.isEmpty ? nil : ["command_id": JSON(id), "pids": .array(pids.map { JSON($0) })]
+        }
+        if !runs.isEmpty { body["runs"] = .array(Array(runs.prefix(64))) }
         return try? client.post("/api/agents/\(agentID)/heartbeat", json: .object(body))
     }
 
@@ -201,17 +207,47 @@ struct AgentLoop {
     /// Whether live process `pid` is outside the run in process group `pgid`: neither in the group nor below its
     /// leader (a launcher may move its workers to sessions of their own). False when there is no such process.
     static func runsOutside(_ pid: Int, group pgid: Int) -> Bool {
-        guard let own = statFields(pid), own[0] != "Z", own[0] != "X" else { return false }
-        var fields = own
-        var current = pid
-        for _ in 0..<64 {
-            // State (field 3), ppid (4), pgrp (5).
-            guard fields.count > 2 else { return true }
-            if current == pgid || Int(fields[2]) == pgid { return false }
-            guard let parent = Int(fields[1]), parent > 1, let up = statFields(parent) else { return true }
-            (current, fields) = (parent, up)
+        guard let own = ProcessEntry(pid) else { return false }
+        return own.live && !own.inRun(group: pgid, lookup: ProcessEntry.init)
+    }
+
+    /// The live processes of the run in process group `pgid` (`runsOutside`'s rule), from one pass over /proc, at
+    /// most `limit`: what a heartbeat lists, so that the server knows the run by the pid its SDK reports whatever
+    /// command it reports.
+    static func runMembers(group pgid: Int, limit: Int = 256) -> [Int] {
+        guard let proc = opendir("/proc") else { return [] }
+        defer { closedir(proc) }
+        var table: [Int: ProcessEntry] = [:]
+        while let entry = readdir(proc) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let pid = Int(name), let e = ProcessEntry(pid) { table[pid] = e }
         }
-        return true
+        let members = table.values.filter { $0.live && $0.inRun(group: pgid, lookup: { table[$0] }) }.map(\.pid)
+        return Array(members.sorted().prefix(limit))
+    }
+
+    /// One process as /proc/PID/stat says: state (field 3), ppid (4), pgrp (5).
+    struct ProcessEntry {
+        let pid: Int
+        let ppid: Int
+        let pgrp: Int
+        let live: Bool
+
+        init?(_ pid: Int) {
+            guard let f = AgentLoop.statFields(pid), f.count > 2, let ppid = Int(f[1]), let pgrp = Int(f[2]) else { return nil }
+            (self.pid, self.ppid, self.pgrp, live) = (pid, ppid, pgrp, f[0] != "Z" && f[0] != "X")
+        }
+
+        /// In group `pgid`, or below its leader (a launcher may move its workers to sessions of their own).
+        func inRun(group pgid: Int, lookup: (Int) -> ProcessEntry?) -> Bool {
+            var current = self
+            for _ in 0..<64 {
+                if current.pid == pgid || current.pgrp == pgid { return true }
+                guard current.ppid > 1, let up = lookup(current.ppid) else { return false }
+                current = up
+            }
+            return false
+        }
     }
 
     /// The fields of /proc/PID/stat from field 3 on (after the command name, which may hold spaces and parentheses):
@@ -426,16 +462,33 @@ struct AgentLoop {
         record(["id": JSON(id), "pid": JSON(pid), "process": begun?["process"] ?? .null, "exited": true])
     }
 
+    /// The journal's newest entry of each command, by command id.
+    func newestEntries() -> [(id: Int, entry: JSON)] {
+        var newest: [Int: JSON] = [:]
+        for entry in journalEntries() {
+            if let id = entry["id"]?.intValue { newest[id] = entry }
+        }
+        return newest.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// The reruns of the journal that started and were not reported ended: command id → process group. Not one whose
+    /// leader's pid now belongs to another process (a reboot since).
+    func runningReruns() -> [(id: Int, pid: Int)] {
+        newestEntries().compactMap { id, entry in
+            guard entry["exited"]?.boolValue != true, let pid = entry["pid"]?.intValue else { return nil }
+            if let started = entry["process"]?.stringValue, let now = AgentLoop.processIdentity(pid), now != started {
+                return nil
+            }
+            return (id, pid)
+        }
+    }
+
     /// At start: the reruns an earlier run of this agent started and never reported the end of. One still running is
     /// watched (this agent is not its parent, so it looks once a second whether it is the same process); one that
     /// ended meanwhile is reported now, its status unknown. Without this, a rerun that died while its agent was
     /// restarting read `running` until the stall timeout, and blocked the next Rerun.
     func adoptRuns() {
-        var newest: [Int: JSON] = [:]
-        for entry in journalEntries() {
-            if let id = entry["id"]?.intValue { newest[id] = entry }
-        }
-        for (id, entry) in newest.sorted(by: { $0.key < $1.key }) {
+        for (id, entry) in newestEntries() {
             guard entry["exited"]?.boolValue != true, let pid = entry["pid"]?.intValue,
                 let identity = entry["process"]?.stringValue
             else { continue }

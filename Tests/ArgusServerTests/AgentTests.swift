@@ -689,6 +689,58 @@ extension AgentTests {
             "\(failed)")
     }
 
+    @Test(
+        "a rerun whose script reports another command is known by the pid its snapshots report, among the processes its agent lists: linked, and its Stop reaches the agent; a run started by hand on the host is not"
+    )
+    func rerunKnownByItsPID() throws {
+        let (s, _, c, work, state) = try Self.registered()
+        defer { withExtendedLifetime(s) { try? FileManager.default.removeItem(at: work) } }
+        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", "1"], stderr: state + ".log")
+        defer { stopProcess(agent) }
+        // The "SDK" is a child of the rerun's shell, as `python train.py` is under `cd … && python train.py`.
+        try Self.finishedBatch(c, "train", command: "sleep 60 & echo $! > pid.txt; wait", cwd: work.path)
+        try Self.waitOnline(c, "train")
+        #expect(try c.post("/api/batches/train/rerun", json: [:]).status == 202)
+        let child = Int32(Self.waitForLine(work.appendingPathComponent("pid.txt").path).trimmed()) ?? 0
+        let group = getpgid(child)
+        #expect(child > 1 && group > 1 && group != child)
+        defer { if group > 1 { kill(-group, SIGKILL) } }
+        let byHand = try startProcess("/bin/sleep", ["60"])
+        defer { stopProcess(byHand) }
+        // Both scripts report a command of their own making, not the one rerun.
+        for batch in ["train-rerun", "by-hand"] {
+            try c.mustPost(
+                Ev.make(
+                    "batch_start", batch: batch, data: ["command": .string("python train.py --out runs/\(batch)-20261207")],
+                    source: ["project": "p", "host": .string(Self.host)]))
+        }
+        #expect(try c.mustGet("/api/batches/train-rerun")["source_batch_id"] == .null)
+        // Their snapshots name their pids; the agent lists the rerun's processes at its next heartbeat (10 s at most).
+        let deadline = Date().addingTimeInterval(25)
+        var linked = JSON.null
+        while Date() < deadline, linked == .null {
+            try c.mustPost(Ev.make("resource_snapshot", batch: "by-hand", data: ["pid": JSON(Int(byHand.processIdentifier))]))
+            try c.mustPost(Ev.make("resource_snapshot", batch: "train-rerun", data: ["pid": JSON(Int(child))]))
+            linked = try c.mustGet("/api/batches/train-rerun")["source_batch_id"] ?? .null
+            if linked == .null { usleep(500_000) }
+        }
+        #expect(linked == "train", "the rerun's batch was not linked in 25 s")
+        #expect(try c.mustGet("/api/batches/by-hand")["source_batch_id"] == .null, "a run outside the rerun's processes")
+        // Its Stop reaches the agent, which ends the rerun's processes; the run by hand goes on.
+        let stop = try c.post("/api/batches/train-rerun/stop", json: [:])
+        #expect(stop.json?["detail"]?.stringValue?.hasPrefix("the agent that started this rerun signals it") == true, "\(stop.text)")
+        let gone = Date().addingTimeInterval(15)
+        while Date() < gone, kill(child, 0) == 0 { usleep(100_000) }
+        #expect(kill(child, 0) != 0, "the rerun's process outlived its Stop")
+        #expect(Self.runs(byHand.processIdentifier))
+        var status = try c.mustGet("/api/batches/train-rerun")["status"]
+        while Date() < gone, status != "stopped" {
+            usleep(100_000)
+            status = try c.mustGet("/api/batches/train-rerun")["status"]
+        }
+        #expect(status == "stopped")
+    }
+
     @Test("a run started by hand with a rerun's command, linked to it in its place, is not stopped through the rerun's process group")
     func stopChecksTheRunsPID() throws {
         let (s, _, c, work, state) = try Self.registered()

@@ -163,6 +163,23 @@ extension ArgusStore {
         }
     }
 
+    /// Keeps the processes of this agent's started reruns that no batch is linked to yet, as its heartbeat lists them
+    /// (`runs`: command id → pids): a batch whose resource snapshot names one of them is that rerun
+    /// (`ArgusStore.linkRerun`). Stored as ` 123 456 `, so that one pid matches whole.
+    func noteRunProcesses(agentID: Int64, _ runs: [(commandID: Int64, pids: [Int])]) async throws {
+        guard !runs.isEmpty else { return }
+        try await write { db in
+            for run in runs {
+                let text = " " + run.pids.map(String.init).joined(separator: " ") + " "
+                try db.execute(
+                    """
+                    UPDATE agent_commands SET run_pids = ? WHERE id = ? AND agent_id = ? AND kind = 'rerun'
+                      AND status = 'started' AND linked_batch_id IS NULL AND (run_pids IS NULL OR run_pids != ?)
+                    """, [text, run.commandID, agentID, text])
+            }
+        }
+    }
+
     /// Notes that `argus-agent run` process `instance` polls as agent `id`, which makes it the one that serves the
     /// agent's commands. Another process that served it within `withinS` (ARGUS_AGENT_ONLINE_S) keeps it, unless this
     /// one names it as `takeover` (it found that process gone: a restart after a crash): this one is then answered

@@ -85,9 +85,11 @@ struct AgentController {
             for key in ["instance", "takeover"] where body[key].map({ $0.stringValue == nil }) == true {
                 throw APIError.unprocessable(AgentController.instanceRule)
             }
+            let runs = try AgentController.runs(body["runs"])
             try await claim(
                 id, instance: body["instance"]?.stringValue, takeover: body["takeover"]?.stringValue,
                 home: try AgentController.home(body["home"]))
+            try await store.noteRunProcesses(agentID: id, runs)
             return Response(status: .noContent)
         }
     }
@@ -115,6 +117,22 @@ struct AgentController {
     }
 
     static let instanceRule = "instance and takeover must be 1 to 128 printable ASCII characters without spaces."
+
+    /// The processes of the reruns the agent watches, as a heartbeat lists them: `[{"command_id": 7, "pids": [123]}]`
+    /// (each rerun's process group and what runs below its leader); none when it lists none (an older argus-agent).
+    static func runs(_ value: JSON?) throws -> [(commandID: Int64, pids: [Int])] {
+        guard let value, !value.isNull else { return [] }
+        let rule = "runs must be a list of at most 64 {\"command_id\": N, \"pids\": [N, …]} with at most 256 pids each."
+        guard let list = value.arrayValue, list.count <= 64 else { throw APIError.unprocessable(rule) }
+        return try list.map { run in
+            guard let id = run["command_id"]?.intValue, let pids = run["pids"]?.arrayValue, pids.count <= 256 else {
+                throw APIError.unprocessable(rule)
+            }
+            let numbers = pids.compactMap(\.intValue).filter { $0 > 1 && $0 <= 1 << 22 }
+            guard numbers.count == pids.count else { throw APIError.unprocessable(rule) }
+            return (Int64(id), numbers)
+        }
+    }
 
     /// The home a heartbeat names (where the agent runs a rerun that has no recorded directory), or nil when it names
     /// none. It is shown in the Rerun prompts: an absolute path of printable text.

@@ -583,7 +583,9 @@ public struct IngestTransaction {
         if batches[bid] == nil {
             batches[bid] = BatchRecord(id: bid, ownerID: user.id, now: receivedUs)
         }
-        if e.type == "batch_start", batches[bid]!.sourceBatchID == nil { try linkRerun(e, into: bid, stored: &stored) }
+        if batches[bid]!.sourceBatchID == nil, e.type == "batch_start" || e.type == "resource_snapshot" {
+            try linkRerun(e, into: bid, stored: &stored)
+        }
         let wasFinished = batches[bid]!.isFinished
         let ends = e.type == "batch_done" || e.type == "batch_failed"
         batches[bid]!.apply(e, receivedUs: receivedUs, jobsSeen: ends ? try !allJobs(bid).isEmpty : true)
@@ -662,18 +664,35 @@ public struct IngestTransaction {
         return note
     }
 
-    /// A batch that starts on a host where its owner's agent just started a rerun of the same command is that rerun:
-    /// link it to the batch it reruns (source_batch_id), and remember it on the command (Stop then reaches the pid).
+    /// A batch that starts on a host where its owner's agent just started a rerun is that rerun: link it to the batch
+    /// it reruns (source_batch_id), and remember it on the command (Stop then reaches the pid). Either of two things
+    /// says so:
+    /// - its batch_start names the command that was rerun;
+    /// - (its script reports another command: one built at run time, say) a resource snapshot of a batch that appeared
+    ///   after the rerun started names a pid of the rerun's processes, as the agent lists them in its heartbeats
+    ///   (`run_pids`). Linked at the first such snapshot (the SDK sends one every 30 s).
     mutating func linkRerun(_ e: IncomingEvent, into bid: String, stored: inout [StoredEvent]) throws {
-        let command = e.data["command"]?.stringValue ?? e.source["command"]?.stringValue
-        guard let host = e.source["host"]?.stringValue, let command else { return }
+        let match: String
+        let value: String
+        let after: Int64
+        let host: String?
+        if e.type == "batch_start" {
+            guard let command = e.data["command"]?.stringValue ?? e.source["command"]?.stringValue else { return }
+            (match, value, after, host) = ("c.command = ?", command, receivedUs, e.source["host"]?.stringValue)
+        } else {
+            guard let pid = e.data["pid"]?.intValue, pid > 1, !batches[bid]!.isFinished else { return }
+            // The host its batch_start named.
+            let b = batches[bid]!
+            (match, value, after, host) = ("c.run_pids LIKE ?", "% \(pid) %", b.createdUs, b.host ?? e.source["host"]?.stringValue)
+        }
+        guard let host else { return }
         let row = try db.fetchOne(
             """
             SELECT c.id, c.batch_id FROM agent_commands c JOIN agents a ON a.id = c.agent_id
             WHERE c.kind = 'rerun' AND c.status = 'started' AND c.linked_batch_id IS NULL AND a.hostname = ?
-              AND a.user_id = ? AND c.command = ? AND c.acked_us <= ? AND c.batch_id != ?
+              AND a.user_id = ? AND \(match) AND c.acked_us <= ? AND c.batch_id != ?
             ORDER BY c.id DESC LIMIT 1
-            """, [host, batches[bid]!.ownerID, command, receivedUs, bid])
+            """, [host, batches[bid]!.ownerID, value, after, bid])
         guard let row else { return }
         let commandID: Int64 = row["id"]
         let source: String = row["batch_id"]

@@ -200,6 +200,10 @@ enum PostgresSchema {
         Migration(
             version: 10, name: "a stopped batch keeps why the server ended it",
             statements: ["ALTER TABLE batches ADD COLUMN end_reason TEXT"]),
+        // SQLite v17.
+        Migration(
+            version: 11, name: "a started rerun's processes, as its agent lists them",
+            statements: ["ALTER TABLE agent_commands ADD COLUMN run_pids TEXT"]),
     ]
 
     /// The database has tables and Argus never set it up: another application's.

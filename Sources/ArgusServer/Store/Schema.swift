@@ -232,6 +232,11 @@ enum Schema {
             // batch_stopped's reason (the agent's signal, or the stall detector's silence), for whoever opens it later.
             try db.execute(sql: "ALTER TABLE batches ADD COLUMN end_reason TEXT")
         }
+        m.registerMigration("v17 a started rerun's processes, as its agent lists them") { db in
+            // ` 123 456 ` (`AgentStore.noteRunProcesses`): a run whose script reports another command than the one
+            // rerun is still known by its pid (`ArgusStore.linkRerun`).
+            try db.execute(sql: "ALTER TABLE agent_commands ADD COLUMN run_pids TEXT")
+        }
         return m
     }
 }
