@@ -690,7 +690,7 @@ extension AgentTests {
     }
 
     @Test(
-        "a rerun whose script reports another command is known by the pid its snapshots report, among the processes its agent lists: linked, and its Stop reaches the agent; a run started by hand on the host is not"
+        "a rerun whose script reports another command is known by the pid its snapshots report, among the processes its agent lists: linked, and the Stop asked before reaches the agent; a run started by hand on the host is not"
     )
     func rerunKnownByItsPID() throws {
         let (s, _, c, work, state) = try Self.registered()
@@ -715,6 +715,9 @@ extension AgentTests {
                     source: ["project": "p", "host": .string(Self.host)]))
         }
         #expect(try c.mustGet("/api/batches/train-rerun")["source_batch_id"] == .null)
+        // Stopped before it is known as the rerun: only its own poll would hear it, and the answer says so.
+        let stop = try c.post("/api/batches/train-rerun/stop", json: [:])
+        #expect(stop.json?["detail"] == "the run stops at its next check (every 10 s)", "\(stop.text)")
         // Their snapshots name their pids; the agent lists the rerun's processes at its next heartbeat (10 s at most).
         let deadline = Date().addingTimeInterval(25)
         var linked = JSON.null
@@ -726,9 +729,9 @@ extension AgentTests {
         }
         #expect(linked == "train", "the rerun's batch was not linked in 25 s")
         #expect(try c.mustGet("/api/batches/by-hand")["source_batch_id"] == .null, "a run outside the rerun's processes")
-        // Its Stop reaches the agent, which ends the rerun's processes; the run by hand goes on.
-        let stop = try c.post("/api/batches/train-rerun/stop", json: [:])
-        #expect(stop.json?["detail"]?.stringValue?.hasPrefix("the agent that started this rerun signals it") == true, "\(stop.text)")
+        // Linked, the Stop asked for reaches the agent, which ends the rerun's processes; the run by hand goes on.
+        let stopping = try c.mustGet("/api/batches/train-rerun")["stop_detail"]?.stringValue
+        #expect(stopping?.hasPrefix("the agent that started this rerun signals it") == true, "\(stopping ?? "")")
         let gone = Date().addingTimeInterval(15)
         while Date() < gone, kill(child, 0) == 0 { usleep(100_000) }
         #expect(kill(child, 0) != 0, "the rerun's process outlived its Stop")

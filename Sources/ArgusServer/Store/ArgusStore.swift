@@ -688,7 +688,7 @@ public struct IngestTransaction {
         guard let host else { return }
         let row = try db.fetchOne(
             """
-            SELECT c.id, c.batch_id FROM agent_commands c JOIN agents a ON a.id = c.agent_id
+            SELECT c.id, c.batch_id, c.agent_id, c.pid FROM agent_commands c JOIN agents a ON a.id = c.agent_id
             WHERE c.kind = 'rerun' AND c.status = 'started' AND c.linked_batch_id IS NULL AND a.hostname = ?
               AND a.user_id = ? AND \(match) AND c.acked_us <= ? AND c.batch_id != ?
             ORDER BY c.id DESC LIMIT 1
@@ -698,6 +698,14 @@ public struct IngestTransaction {
         let source: String = row["batch_id"]
         batches[bid]!.sourceBatchID = source
         try db.execute("UPDATE agent_commands SET linked_batch_id = ? WHERE id = ?", [bid, commandID])
+        // A Stop asked for before it was known as the rerun (its snapshot came later) reaches the agent now, as
+        // `ActionController.stop` queues it for a linked one (picked up at the agent's next poll).
+        if batches[bid]!.stopRequested, let pid: Int64 = row["pid"] {
+            let agent: Int64 = row["agent_id"]
+            try db.execute(
+                "INSERT INTO agent_commands(agent_id, batch_id, kind, target_pid, created_us) VALUES (?,?,'stop',?,?)",
+                [agent, bid, pid, receivedUs])
+        }
         // Tell whoever watches the old batch where its rerun went (the TUI offers to jump there).
         _ = try emit(
             ServerEventTypes.rerunStarted, batch: source, project: e.source["project"]?.stringValue,
