@@ -372,6 +372,9 @@ struct LogPaneTests {
         #expect(TextWidth.truncateAtWord(s, 30, ellipsis: "...") == "frees space on the volume...")
         #expect(TextWidth.truncateAtWord(s, 27, ellipsis: "...") == "frees space on the...")
         #expect(TextWidth.truncateAtWord("directory", 5) == "dire…", "a first word wider than the room")
+        // A comma or colon that led into the cut text goes with it.
+        #expect(TextWidth.truncateAtWord("searching the whole log failed, again in 5 s", 34) == "searching the whole log failed…")
+        #expect(TextWidth.truncateAtWord("disk: full", 8) == "disk…")
         #expect(TextWidth.truncateAtWord("東京 大阪 名古屋", 10) == "東京 大阪…")
         #expect(TextWidth.drop("東京abc", columns: 3) == "abc", "half a wide character goes entirely")
         #expect(TextWidth.drop("abc", columns: 5) == "")

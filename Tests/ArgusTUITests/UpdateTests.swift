@@ -269,7 +269,7 @@ struct UpdateTests {
         var narrow = s
         narrow.width = 80
         let title = ScreenView.render(narrow).text.split(separator: "\n").first { $0.hasPrefix("LOG  filter") }
-        #expect(title == "LOG  filter \"line 27\": 11 loaded matches · searching the whole log failed,…", "\(title ?? "")")
+        #expect(title == "LOG  filter \"line 27\": 11 loaded matches · searching the whole log failed…", "\(title ?? "")")
         #expect(Update.apply(&s, .connection(.live)) == [.fetchLogs(req)])
         text = ScreenView.render(s).text
         #expect(text.contains("searching the whole log…"))

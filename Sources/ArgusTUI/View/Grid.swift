@@ -397,7 +397,8 @@ public enum TextWidth {
         if next != " ", let space = head.lastIndex(of: " "), head[..<space].contains(where: { $0 != " " }) {
             head = head[..<space]
         }
-        while head.last == " " { head = head.dropLast() }
+        // Nor a comma or colon that led into what was cut ("failed,…" reads as a list going on).
+        while let last = head.last, last == " " || ",;:".contains(last) { head = head.dropLast() }
         return head.isEmpty ? truncate(s, width, ellipsis: ellipsis) : head + ellipsis
     }
 
