@@ -116,6 +116,25 @@ struct UpdateTests {
         #expect(s.banner == nil, "\(s.banner ?? "")")
     }
 
+    @Test("the GPU-idle notice goes with the flag: a job that ends idle (stopped) no longer says its GPUs are idle")
+    func idleNoticeEndsWithTheJob() {
+        var s = Fixture.state(Fixture.view())
+        _ = Update.apply(&s, .streamEvent(event(101, "job_idle_flagged", data: ["idle_for_s": 600])))
+        let flagged = Fixture.summary(id: 101, job: ["is_idle_flagged": true], telemetry: ["is_idle_flagged": true])
+        _ = Update.apply(&s, .streamEvent(flagged))
+        #expect(s.banner?.hasPrefix("GPU idle:") == true, "\(s.banner ?? "")")
+        // Another summary while it stays flagged keeps it.
+        _ = Update.apply(&s, .streamEvent(Fixture.summary(id: 102, job: ["is_idle_flagged": true])))
+        #expect(s.banner?.hasPrefix("GPU idle:") == true)
+        // Stopped: the server clears the flag with the job's end, and says nothing more.
+        let stopped = Fixture.summary(
+            id: 103, batch: ["status": "stopped"], job: ["status": "stopped", "is_idle_flagged": false],
+            telemetry: ["status": "stopped", "is_idle_flagged": false])
+        _ = Update.apply(&s, .streamEvent(stopped))
+        #expect(s.banner == nil, "\(s.banner ?? "")")
+        #expect(!ScreenView.render(s).text.contains("GPU idle"))
+    }
+
     @Test("a latest loss the run reported as NaN or infinite reads NaN, not '–' (which is 'not reported')")
     func nonFiniteLatestLoss() {
         let s = Fixture.state(Fixture.view(nonFinite: ["train_loss"]))

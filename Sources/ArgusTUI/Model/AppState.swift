@@ -367,6 +367,8 @@ public struct Banner: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case notice
         case silence
+        /// The job's GPUs idle: it goes when the server's summary says the job is no longer flagged (it ended).
+        case idle
         case agentFailure
     }
     public var kind: Kind

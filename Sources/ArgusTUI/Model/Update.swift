@@ -256,6 +256,9 @@ public enum Update {
                 // A run that ended is neither stalled nor reporting again (a spill file delivered late says resumed,
                 // then done): those notices go with the silence they were about.
                 if BatchStatus.terminal.contains(data.batchStatus), s.notice?.kind == .silence { s.notice = nil }
+                // The idle flag's notice goes with the flag: a job that ended is no longer idle (the web's banner
+                // follows the flag the same way).
+                if !data.idleFlagged, s.notice?.kind == .idle { s.notice = nil }
                 guard let actionsChanged else { return [] }
                 return actionsChanged ? askActions(&s, data.batchID) : []
             }
@@ -275,7 +278,7 @@ public enum Update {
             switch type {
             case ServerEventTypes.jobIdleFlagged where mine:
                 s.notice = Banner(
-                    "GPU idle: every GPU under \(Int(GPUFigures.idleBelowPct))% for \(lasted("idle_for_s")); nothing was stopped")
+                    .idle, "GPU idle: every GPU under \(Int(GPUFigures.idleBelowPct))% for \(lasted("idle_for_s")); nothing was stopped")
             case ServerEventTypes.jobIdleRecovered where mine:
                 s.notice = Banner("GPU busy again after \(lasted("idle_for_s")) idle")
             case ServerEventTypes.batchStalled:
