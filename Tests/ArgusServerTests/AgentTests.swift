@@ -744,6 +744,58 @@ extension AgentTests {
         #expect(status == "stopped")
     }
 
+    @Test(
+        "a run by hand that reported the rerun's command first, and was linked in its place, gives the link up to the batch whose pid is among the rerun's processes"
+    )
+    func pidOutranksCommand() throws {
+        let (s, token, c, work, state) = try Self.registered()
+        defer { withExtendedLifetime(s) { try? FileManager.default.removeItem(at: work) } }
+        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", "1"], stderr: state + ".log")
+        defer { stopProcess(agent) }
+        let command = "sleep 60 & echo $! > pid.txt; wait"
+        try Self.finishedBatch(c, "train", command: command, cwd: work.path)
+        try Self.waitOnline(c, "train")
+        let events = SSECollector(url: "\(s.url)/api/sse?channels=batch:train", token: token, lastEventID: "0")
+        defer { events.stop() }
+        #expect(try c.post("/api/batches/train/rerun", json: [:]).status == 202)
+        let child = Int32(Self.waitForLine(work.appendingPathComponent("pid.txt").path).trimmed()) ?? 0
+        let group = getpgid(child)
+        #expect(child > 1 && group > 1)
+        defer { if group > 1 { kill(-group, SIGKILL) } }
+        Thread.sleep(forTimeInterval: 0.5)  // the agent acks `started` right after spawning
+        let byHand = try startProcess("/bin/sleep", ["60"])
+        defer { stopProcess(byHand) }
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: "by-hand", data: ["command": .string(command)], source: ["project": "p", "host": .string(Self.host)]))
+        #expect(try c.mustGet("/api/batches/by-hand")["source_batch_id"] == "train", "taken for the rerun by its command")
+        try c.mustPost(
+            Ev.make(
+                "batch_start", batch: "the-rerun", data: ["command": .string(command)],
+                source: ["project": "p", "host": .string(Self.host)]))
+        let deadline = Date().addingTimeInterval(25)
+        var linked = JSON.null
+        while Date() < deadline, linked != "train" {
+            try c.mustPost(Ev.make("resource_snapshot", batch: "by-hand", data: ["pid": JSON(Int(byHand.processIdentifier))]))
+            try c.mustPost(Ev.make("resource_snapshot", batch: "the-rerun", data: ["pid": JSON(Int(child))]))
+            linked = try c.mustGet("/api/batches/the-rerun")["source_batch_id"] ?? .null
+            if linked != "train" { usleep(500_000) }
+        }
+        #expect(linked == "train", "the batch whose pid is the rerun's was not linked in 25 s")
+        #expect(try c.mustGet("/api/batches/by-hand")["source_batch_id"] == .null, "the run by hand keeps the link")
+        // The batch that was rerun says where its rerun went, again.
+        try events.wait(until: { frames in
+            frames.contains { $0.type == ServerEventTypes.rerunStarted && $0.data.contains("\"the-rerun\"") }
+        })
+        // Stopping the run by hand asks only its poll; stopping the rerun reaches the agent.
+        #expect(try c.post("/api/batches/by-hand/stop", json: [:]).json?["detail"] == "the run stops at its next check (every 10 s)")
+        #expect(try c.post("/api/batches/the-rerun/stop", json: [:]).status == 200)
+        let gone = Date().addingTimeInterval(15)
+        while Date() < gone, kill(child, 0) == 0 { usleep(100_000) }
+        #expect(kill(child, 0) != 0, "the rerun's process outlived its Stop")
+        #expect(Self.runs(byHand.processIdentifier))
+    }
+
     @Test("a run started by hand with a rerun's command, linked to it in its place, is not stopped through the rerun's process group")
     func stopChecksTheRunsPID() throws {
         let (s, _, c, work, state) = try Self.registered()

@@ -163,9 +163,9 @@ extension ArgusStore {
         }
     }
 
-    /// Keeps the processes of this agent's started reruns that no batch is linked to yet, as its heartbeat lists them
-    /// (`runs`: command id → pids): a batch whose resource snapshot names one of them is that rerun
-    /// (`ArgusStore.linkRerun`). Stored as ` 123 456 `, so that one pid matches whole.
+    /// Keeps the processes of this agent's started reruns, as its heartbeat lists them (`runs`: command id → pids): a
+    /// batch whose resource snapshot names one of them is that rerun (`ArgusStore.linkRerun`), even when another was
+    /// linked by its command first. Stored as ` 123 456 `, so that one pid matches whole.
     func noteRunProcesses(agentID: Int64, _ runs: [(commandID: Int64, pids: [Int])]) async throws {
         guard !runs.isEmpty else { return }
         try await write { db in
@@ -174,7 +174,7 @@ extension ArgusStore {
                 try db.execute(
                     """
                     UPDATE agent_commands SET run_pids = ? WHERE id = ? AND agent_id = ? AND kind = 'rerun'
-                      AND status = 'started' AND linked_batch_id IS NULL AND (run_pids IS NULL OR run_pids != ?)
+                      AND status = 'started' AND (run_pids IS NULL OR run_pids != ?)
                     """, [text, run.commandID, agentID, text])
             }
         }

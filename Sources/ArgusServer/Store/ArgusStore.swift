@@ -670,7 +670,9 @@ public struct IngestTransaction {
     /// - its batch_start names the command that was rerun;
     /// - (its script reports another command: one built at run time, say) a resource snapshot of a batch that appeared
     ///   after the rerun started names a pid of the rerun's processes, as the agent lists them in its heartbeats
-    ///   (`run_pids`). Linked at the first such snapshot (the SDK sends one every 30 s).
+    ///   (`run_pids`). Linked at the first such snapshot (the SDK sends one every 30 s). The pid is the stronger word:
+    ///   a batch linked by the command alone (a run started by hand with the same command, reporting first) gives
+    ///   the link up to the one whose pid is the rerun's.
     mutating func linkRerun(_ e: IncomingEvent, into bid: String, stored: inout [StoredEvent]) throws {
         let match: String
         let value: String
@@ -678,7 +680,9 @@ public struct IngestTransaction {
         let host: String?
         if e.type == "batch_start" {
             guard let command = e.data["command"]?.stringValue ?? e.source["command"]?.stringValue else { return }
-            (match, value, after, host) = ("c.command = ?", command, receivedUs, e.source["host"]?.stringValue)
+            (match, value, after, host) = (
+                "c.linked_batch_id IS NULL AND c.command = ?", command, receivedUs, e.source["host"]?.stringValue
+            )
         } else {
             guard let pid = e.data["pid"]?.intValue, pid > 1, !batches[bid]!.isFinished else { return }
             // The host its batch_start named.
@@ -688,14 +692,19 @@ public struct IngestTransaction {
         guard let host else { return }
         let row = try db.fetchOne(
             """
-            SELECT c.id, c.batch_id, c.agent_id, c.pid FROM agent_commands c JOIN agents a ON a.id = c.agent_id
-            WHERE c.kind = 'rerun' AND c.status = 'started' AND c.linked_batch_id IS NULL AND a.hostname = ?
+            SELECT c.id, c.batch_id, c.agent_id, c.pid, c.linked_batch_id FROM agent_commands c JOIN agents a ON a.id = c.agent_id
+            WHERE c.kind = 'rerun' AND c.status = 'started' AND a.hostname = ?
               AND a.user_id = ? AND \(match) AND c.acked_us <= ? AND c.batch_id != ?
             ORDER BY c.id DESC LIMIT 1
             """, [host, batches[bid]!.ownerID, value, after, bid])
         guard let row else { return }
         let commandID: Int64 = row["id"]
         let source: String = row["batch_id"]
+        if let taken: String = row["linked_batch_id"], taken != bid, try batch(taken) != nil {
+            // Linked by the command alone to a run whose processes are not the rerun's: no longer its rerun.
+            batches[taken]!.sourceBatchID = nil
+            dirtyBatches.insert(taken)
+        }
         batches[bid]!.sourceBatchID = source
         try db.execute("UPDATE agent_commands SET linked_batch_id = ? WHERE id = ?", [bid, commandID])
         // A Stop asked for before it was known as the rerun (its snapshot came later) reaches the agent now, as
