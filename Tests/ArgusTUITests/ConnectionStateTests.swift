@@ -234,6 +234,15 @@ struct ConnectionStateTests {
         #expect(Self.rows(l).last!.hasSuffix("retrying every 5s · matching 'run' as of \(Fmt.clock(l.now))"), "\(Self.rows(l).last!)")
         l.width = 160
         #expect(Self.rows(l).last!.hasSuffix("showing the batches matching 'run' as of \(Fmt.clock(l.now))"), "\(Self.rows(l).last!)")
+        // A long filter at 60 columns is cut to leave the time its room; no row runs past the edge (helper-91).
+        l.listFilter = "r2 stopped this-is-quite-a-long-filter-text-yes"
+        for width in [60, 61, 75, 80] {
+            l.width = width
+            let rows = ScreenView.connectionRows(l) ?? []
+            #expect(rows.allSatisfy { TextWidth.of($0) <= width }, "\(rows)")
+            #expect(rows.last?.hasSuffix("' as of \(Fmt.clock(l.now))") == true, "\(width): \(rows)")
+            #expect(rows.last?.hasPrefix(" ") == false, "\(rows)")
+        }
     }
 
     @Test("a job whose stream fails before it was ever live says its view is as of its load")

@@ -237,7 +237,9 @@ public enum ScreenView {
         // The long and the short way to say what the time is of. A kept list filter, whose note on the hint line
         // this line takes the place of, is part of both.
         let (asOf, short): (String, String)
-        let matching = s.listFilter.isEmpty ? "" : "matching '\(quotedFilter(s))' "
+        // Cut so that its shortest form ("matching '…' as of 12:34:56") fits on a row of its own.
+        let quoted = TextWidth.truncateMiddle(s.listFilter, min(40, max(4, s.width - 29)))
+        let matching = s.listFilter.isEmpty ? "" : "matching '\(quoted)' "
         switch (s.connection, s.screen) {
         case (.reconnecting(let n, _), .job):
             guard s.job?.loaded == true else { return nil }
@@ -280,7 +282,8 @@ public enum ScreenView {
         guard let mark = cutMark else { return nil }
         let rest = rows.dropFirst(statusMaxRows - 1).joined(separator: " ")
         let cut = TextWidth.truncateAtWord(rest, max(1, width - TextWidth.of(tail)), ellipsis: mark)
-        return Array(rows.prefix(statusMaxRows - 1)) + [cut + tail]
+        // Never past the edge: an end too wide even alone is cut too.
+        return Array(rows.prefix(statusMaxRows - 1)) + [TextWidth.truncate(cut.isEmpty ? end : cut + tail, width)]
     }
 
     /// A column of a list screen. Ids lose their middle when cut (so `…-seed3` and `…-seed4` stay apart);
