@@ -353,6 +353,23 @@ struct ScreenLayoutTests {
         viewer.width = 60
         let bar60 = try #require(ScreenView.render(viewer).text.split(separator: "\n").first { $0.hasPrefix("[s] Stop") })
         #expect(bar60.trimmingCharacters(in: .whitespaces) == "[s] Stop [r] Rerun [S] Share (all 3 off) [c] Copy command")
+        // Three reasons of their own at 60 columns (helper-91): the long names get shorter; and what still does not
+        // fit (all five actions, Mark failed offered) ends with the cut mark, never past the edge or mid-word alone.
+        var three = Fixture.state(Fixture.view(status: "done", batchStatus: "done"), width: 60)
+        three.job?.actions["stop"] = (false, "batch already done")
+        three.job?.actions["rerun"] = (false, "no command recorded")
+        three.job?.actions["share"] = (true, nil)
+        three.job?.actions["copy_command"] = (false, "no command recorded")
+        func bar(_ s: AppState) throws -> String {
+            try #require(ScreenView.render(s).text.split(separator: "\n").first { $0.hasPrefix("[s] Stop") }).description
+        }
+        #expect(try bar(three).trimmingCharacters(in: .whitespaces) == "[s] Stop (off) [r] Rerun (off) [S] Share [c] Copy (off)")
+        three.job?.actions["mark_failed"] = (true, nil)
+        let five = try bar(three)
+        #expect(TextWidth.of(five) <= 60 && five.hasSuffix("…") && five.hasPrefix("[s] Stop (off) [r] Rerun (off)"), "\(five)")
+        three.glyphs = .ascii
+        let ascii = try bar(three)
+        #expect(ascii.hasSuffix("...") && TextWidth.of(ascii) <= 60, "\(ascii)")
         // Two neighbours: "both"; one alone keeps its reason as it was.
         var s = Fixture.state(Fixture.view(status: "running", batchStatus: "running"), width: 120)
         s.job?.actions["stop"] = (false, "stop already requested")

@@ -385,6 +385,8 @@ enum JobPanels {
         ("s", "Stop", "stop"), ("r", "Rerun", "rerun"), ("S", "Share", "share"),
         ("c", "Copy command", "copy_command"), ("F", "Mark failed", "mark_failed"),
     ]
+    /// The names a narrow action bar uses, where the whole ones do not fit beside the "(off)" markers.
+    static let shortActionNames = ["Copy command": "Copy", "Mark failed": "Fail"]
 
     /// Stop · Rerun · Share · Copy command, each enabled or dimmed with the reason.
     static func actionBar(_ s: AppState, _ job: JobData, into g: inout Grid, rect: Rect) {
@@ -424,19 +426,23 @@ enum JobPanels {
         // the reasons left out take their room first.
         // Where those would not fit beside every name (a narrow terminal), the actions are one space apart, and then
         // a group's marker gets shorter: "(all 3 off)", at the narrowest "(3 off)".
-        let names = items.reduce(0) { $0 + TextWidth.of("[\($1.key)] \($1.name)") }
         func markers(_ group: (Int) -> String) -> [String] {
             groups.indices.map { k in groups[k].reason == nil ? "" : groups[k].items.count > 1 ? " (\(group(k)) off)" : " (off)" }
         }
+        // At the narrowest, the long names are shortened ("[c] Copy"); what still does not fit ends with the cut mark.
         let tiers = [
-            ("  ", markers { word[$0] }), (" ", markers { word[$0] }), (" ", markers { "all \(groups[$0].items.count)" }),
-            (" ", markers { "\(groups[$0].items.count)" }),
+            ("  ", markers { word[$0] }, false), (" ", markers { word[$0] }, false),
+            (" ", markers { "all \(groups[$0].items.count)" }, false), (" ", markers { "\(groups[$0].items.count)" }, false),
+            (" ", markers { "\(groups[$0].items.count)" }, true),
         ]
-        let (gap, off) =
-            tiers.first { gap, off in
-                names + TextWidth.of(gap) * (items.count - 1) + off.map(TextWidth.of).reduce(0, +) <= rect.width
+        func names(short: Bool) -> Int {
+            items.reduce(0) { $0 + TextWidth.of("[\($1.key)] \(short ? shortActionNames[$1.name] ?? $1.name : $1.name)") }
+        }
+        let (gap, off, short) =
+            tiers.first { gap, off, short in
+                names(short: short) + TextWidth.of(gap) * (items.count - 1) + off.map(TextWidth.of).reduce(0, +) <= rect.width
             } ?? tiers[tiers.count - 1]
-        let fixed = names + TextWidth.of(gap) * (items.count - 1)
+        let fixed = names(short: short) + TextWidth.of(gap) * (items.count - 1)
         let marker = off.map(TextWidth.of)
         // A reason cut to a stub ("(stop al…)", "(all three: this to…)") says nothing: one that would keep fewer than
         // `readable` columns of its own (after "all three: ") is left out, the longest first, and the others share its
@@ -465,18 +471,25 @@ enum JobPanels {
         }
         let shown = Set(wanting)
         var x = rect.x
+        var wanted = 0
+        func put(_ text: String, _ style: Style) {
+            wanted += TextWidth.of(text)
+            x += g.put(x, rect.y, text, style, maxWidth: rect.maxX - x)
+        }
         for (k, group) in groups.enumerated() {
             for i in group.items {
                 let a = items[i]
-                if i > 0 { x += g.put(x, rect.y, gap, .plain, maxWidth: rect.maxX - x) }
-                x += g.put(
-                    x, rect.y, "[\(a.key)]", a.enabled ? Style(fg: .cyan, bold: true) : .dimmed, maxWidth: rect.maxX - x)
-                x += g.put(x, rect.y, " " + a.name, a.enabled ? .bold : .dimmed, maxWidth: rect.maxX - x)
+                if i > 0 { put(gap, .plain) }
+                put("[\(a.key)]", a.enabled ? Style(fg: .cyan, bold: true) : .dimmed)
+                put(" " + (short ? shortActionNames[a.name] ?? a.name : a.name), a.enabled ? .bold : .dimmed)
             }
             if let reason = reasons[k] {
-                let text = shown.contains(k) ? " (\(TextWidth.truncate(reason, allowed[k] - 3)))" : off[k]
-                x += g.put(x, rect.y, text, .dimmed, maxWidth: rect.maxX - x)
+                put(shown.contains(k) ? " (\(TextWidth.truncate(reason, allowed[k] - 3)))" : off[k], .dimmed)
             }
+        }
+        if wanted > rect.width {
+            let mark = TextWidth.cutMark(within: rect.width)
+            g.put(rect.maxX - TextWidth.of(mark), rect.y, mark, .dimmed)
         }
     }
 
