@@ -501,14 +501,14 @@ struct LogDateTests {
     }
 
     @Test(
-        "a log read back in another year: the dates carry their year (ISO, as nothing else says it), today's lines are padded to line up, and the sideways scroll counts the wider column"
+        "a log read back in another year: its lines carry their year (ISO), this year's their date, today's their time, padded to line up, as on the web page; the sideways scroll counts the wider column"
     )
     func anotherYear() {
         let s = Self.state(
             ["2025-12-31T23:59:58Z", "2026-01-02T10:00:01Z", "2026-01-03T00:00:01Z"], now: "2026-01-03T09:10:00Z")
         #expect(
             Array(LogPaneTests.pane(s).body.prefix(3)) == [
-                "2025-12-31 23:59:58 INFO     line 1", "2026-01-02 10:00:01 INFO     line 2",
+                "2025-12-31 23:59:58 INFO     line 1", "    Jan 02 10:00:01 INFO     line 2",
                 "           00:00:01 INFO     line 3",
             ])
         #expect(JobPanels.logPrefixWidth(JobPanels.logDates(s.filteredLogs, now: s.now)) == 19 + 1 + Fmt.levelWidth + 1)

@@ -710,6 +710,9 @@ def local_times(b):
         row = f"[...document.querySelectorAll('#log .line')].find((e) => e.textContent.includes('{name}'))"
         b.wait_js(f"{row}?.querySelector('.ts')?.textContent === '{label(t)}'", f"the line '{name}' stamped {label(t)}",
                   diag=f"{row}?.textContent")
+    # The times line up as argus-tui's do: the level column starts at one place on every line.
+    lefts = b.js("return [...document.querySelectorAll('#log .line .lvl')].map((e) => Math.round(e.getBoundingClientRect().left));")
+    check(len(lefts) >= 3 and len(set(lefts)) == 1, f"the level column starts at {sorted(set(lefts))}: the times do not line up")
 
 
 @scenario

@@ -278,12 +278,14 @@ enum JobPanels {
     }
 
     /// How the log pane dates its lines, when it does: a line not written today (a run that goes on over midnight, one
-    /// opened days later) shows its date, and today's lines are padded to the same width. The date carries its year
-    /// when a line of the pane is from another year (a run read back in January). The lines are in time order, so the
-    /// first and the last say both.
+    /// opened days later) shows its date, and one not written this year (a run read back in January) its year too,
+    /// as the web page shows them; the column is as wide as the widest, the others padded to line up. The lines are in
+    /// time order, so the first and the last say which there are.
     struct LogDates: Equatable {
         /// The day whose lines show no date.
         let today: Range<Double>
+        /// The year whose lines show no year.
+        let year: Range<Double>
         let withYear: Bool
         var width: Int { withYear ? Fmt.yearClockWidth : Fmt.datedClockWidth }
     }
@@ -295,7 +297,7 @@ enum JobPanels {
         let today = Fmt.day(of: now)
         guard !today.contains(a) || !today.contains(b) else { return nil }
         let year = Fmt.year(of: now)
-        return LogDates(today: today, withYear: !year.contains(a) || !year.contains(b))
+        return LogDates(today: today, year: year, withYear: !year.contains(a) || !year.contains(b))
     }
 
     /// Columns of the time (with its date: `logDates`) and level in front of each log line (they stay put when the
@@ -306,7 +308,7 @@ enum JobPanels {
         let t = Double(line.tsMicros) / 1e6
         let time =
             if let dates, line.tsMicros != 0, !dates.today.contains(t) {
-                Fmt.datedClock(t, year: dates.withYear)
+                Fmt.datedClock(t, year: !dates.year.contains(t))
             } else { Fmt.clock(line.ts) }
         let pad = String(repeating: " ", count: max(0, (dates?.width ?? 8) - TextWidth.of(time)))
         return "\(pad)\(time) \(Fmt.levelColumn(line.level)) "

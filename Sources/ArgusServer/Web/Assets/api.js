@@ -10,6 +10,8 @@ export class APIError extends Error {
     super(detail);
     this.status = status;
   }
+
+  get authLost() { return this.status === 401 || this.status === 404; }
 }
 
 /** An id as one path segment (`/api/jobs/${enc(b)}/${enc(j)}`). */

@@ -93,7 +93,7 @@ export async function batchPage({ batchID, onAuthLost }) {
     },
     onClosed: async () => {
       try { await api(`/api/batches/${enc(batchID)}`); return true; } catch (e) {
-        if (e.status === 401 || e.status === 404) { onAuthLost(); return false; }
+        if (e.authLost) { onAuthLost(); return false; }
         return true;
       }
     },

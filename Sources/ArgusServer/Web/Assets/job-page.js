@@ -171,7 +171,7 @@ export async function jobPage({ batchID, jobID, jobs = null, onAuthLost, onSwitc
         await api(`/api/jobs/${enc(s.b)}/${enc(s.j)}/view`);
         return true;
       } catch (e) {
-        if (e.status === 401 || e.status === 404) { onAuthLost(); return false; }
+        if (e.authLost) { onAuthLost(); return false; }
         return true;
       }
     },

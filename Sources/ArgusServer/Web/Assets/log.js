@@ -19,6 +19,8 @@ const tkey = (iso) => String(iso).replace(/:(\d\d)Z$/, ':$1.000000Z');
 const key = (e) => e && { t: e.dataset.t, id: Number(e.dataset.id) };
 const earlier = (a, b) => a.t < b.t || (a.t === b.t && a.id < b.id);
 
+const norm = (r) => ({ ...r, level: String(r.level || 'info').toLowerCase(), t: tkey(r.ts) });
+
 /** The characters of a log line shown, as argus-tui keeps (LogLine.maxColumns). */
 export const MAX_LINE = 8192;
 
@@ -84,11 +86,13 @@ export class LogPane {
     this.showStatus();
   }
 
+  /** `r` from `norm`; times as wide as the widest, as argus-tui pads them. */
   row(r) {
-    const level = String(r.level || 'info').toLowerCase();
-    return el('div', { class: 'line', dataset: { id: String(r.id), t: String(r.t), level } },
-      el('span', { class: 'ts', text: isoClock(r.ts || r.timestamp) }),
-      el('span', { class: 'lvl', text: level }),
+    const ts = isoClock(r.ts || r.timestamp);
+    if (ts.length > (this.tsw || 0)) this.box.style.setProperty('--ts', `${this.tsw = ts.length}ch`);
+    return el('div', { class: 'line', dataset: { id: String(r.id), t: String(r.t), level: r.level } },
+      el('span', { class: 'ts', text: ts }),
+      el('span', { class: 'lvl', text: r.level }),
       el('span', { class: 'text', text: capped(r.line) }));
   }
 
@@ -98,7 +102,7 @@ export class LogPane {
     const frag = document.createDocumentFragment();
     const oldest = key(this.box.querySelector('.line'));
     for (let i = rows.length - 1; i >= 0; i--) {
-      const r = { ...rows[i], level: String(rows[i].level || 'info').toLowerCase(), t: tkey(rows[i].ts) };
+      const r = norm(rows[i]);
       if (isHeartbeat(r) || (oldest && !earlier(r, oldest))) continue;
       frag.append(this.row(r));
       this.count++;
@@ -120,7 +124,7 @@ export class LogPane {
 
   /** A live `log_line` of the shown job: queued for the next flush (a quarter second). */
   append(r) {
-    r = { ...r, level: String(r.level || 'info').toLowerCase(), t: tkey(r.ts) };
+    r = norm(r);
     if (r.id <= this.newestID || isHeartbeat(r) || !matches(this.query, r)) return;
     this.newestID = r.id;
     this.pending.push(r);

@@ -95,7 +95,7 @@ async function share() {
         },
         onClosed: async () => {
           try { await api(location.pathname); return true; } catch (e) {
-            if (e.status === 401 || e.status === 404) { live.close(); deadLink(); return false; }
+            if (e.authLost) { live.close(); deadLink(); return false; }
             return true;
           }
         },
@@ -117,7 +117,7 @@ async function share() {
       if (current) current.show(shareJobInURL() || jobs[0].id);
     });
   } catch (e) {
-    if (e.status === 401 || e.status === 404) deadLink(); else problem(`Could not load the page: ${e.message}`);
+    if (e.authLost) deadLink(); else problem(`Could not load the page: ${e.message}`);
   }
 }
 
