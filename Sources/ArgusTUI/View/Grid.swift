@@ -230,9 +230,11 @@ public enum TextWidth {
     @TaskLocal public static var cutMark = "…"
 
     /// `cutMark`, or as much of it as `width` columns hold.
-    static func cutMark(within width: Int) -> String {
-        let mark = cutMark
-        return of(mark) <= width ? mark : String(mark.unicodeScalars.prefix(max(0, width)))
+    static func cutMark(within width: Int) -> String { fitting(cutMark, width) }
+
+    /// A mark, or as much of it as `width` columns hold (the marks are ASCII or one column wide).
+    static func fitting(_ mark: String, _ width: Int) -> String {
+        of(mark) <= width ? mark : String(mark.unicodeScalars.prefix(max(0, width)))
     }
 
     /// Code points terminals draw two columns wide (East Asian Wide/Fullwidth), sorted for a binary search:
@@ -376,7 +378,7 @@ public enum TextWidth {
         if of(s) <= width { return s }
         var out = String.UnicodeScalarView()
         var col = 0
-        let ellipsis = of(ellipsis) <= width ? ellipsis : String(ellipsis.unicodeScalars.prefix(width))
+        let ellipsis = fitting(ellipsis, width)
         let ew = of(ellipsis)
         for c in s.unicodeScalars {
             let w = of(c)

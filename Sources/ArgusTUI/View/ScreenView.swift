@@ -215,7 +215,9 @@ public enum ScreenView {
     }
 
     /// The list filter as sentences quote it: a pasted one cut in its middle, not wrapped over the screen.
-    static func quotedFilter(_ s: AppState) -> String { TextWidth.truncateMiddle(s.listFilter, 40) }
+    static func quotedFilter(_ s: AppState, within width: Int = 40) -> String {
+        TextWidth.truncateMiddle(s.listFilter, min(40, max(4, width)))
+    }
 
     /// A kept list filter, first on the hint line so it is never forgotten, cut in its middle to `room` columns.
     static func listFilterHint(_ s: AppState, room: Int) -> [String] {
@@ -238,8 +240,7 @@ public enum ScreenView {
         // this line takes the place of, is part of both.
         let (asOf, short): (String, String)
         // Cut so that its shortest form ("matching '…' as of 12:34:56") fits on a row of its own.
-        let quoted = TextWidth.truncateMiddle(s.listFilter, min(40, max(4, s.width - 29)))
-        let matching = s.listFilter.isEmpty ? "" : "matching '\(quoted)' "
+        let matching = s.listFilter.isEmpty ? "" : "matching '\(quotedFilter(s, within: s.width - 29))' "
         switch (s.connection, s.screen) {
         case (.reconnecting(let n, _), .job):
             guard s.job?.loaded == true else { return nil }
