@@ -54,6 +54,36 @@ struct AgentTests {
     }
 
     /// Waits until the server counts an agent online for `batch`'s host (it polled), or 15 s.
+    /// What `rerunThroughAgent` reruns: its "SDK" is a child of the rerun's shell, as `python train.py` is under
+    /// `cd … && python train.py`, and writes its pid.
+    static let childCommand = "sleep 60 & echo $! > pid.txt; wait"
+
+    /// An agent run for this host, and batch `train` (`childCommand`) rerun through it: the agent, the rerun's "SDK"
+    /// pid and its process group.
+    static func rerunThroughAgent(_ c: HTTPClient, work: URL, state: String) throws -> (Process, Int32, Int32) {
+        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", "1"], stderr: state + ".log")
+        try finishedBatch(c, "train", command: childCommand, cwd: work.path)
+        try waitOnline(c, "train")
+        #expect(try c.post("/api/batches/train/rerun", json: [:]).status == 202)
+        let child = Int32(waitForLine(work.appendingPathComponent("pid.txt").path).trimmed()) ?? 0
+        let group = child > 1 ? getpgid(child) : 0
+        #expect(child > 1 && group > 1 && group != child)
+        return (agent, child, group)
+    }
+
+    /// Posts resource snapshots naming `pid` for `batch`, and `byHand`'s for batch by-hand, until `batch` is linked to
+    /// train (the agent lists the rerun's processes at its next heartbeat, 10 s at most); false after 25 s.
+    static func snapshotsUntilLinked(_ c: HTTPClient, _ batch: String, pid: Int32, byHand: Process) throws -> Bool {
+        let deadline = Date().addingTimeInterval(25)
+        while Date() < deadline {
+            try c.mustPost(Ev.make("resource_snapshot", batch: "by-hand", data: ["pid": JSON(Int(byHand.processIdentifier))]))
+            try c.mustPost(Ev.make("resource_snapshot", batch: batch, data: ["pid": JSON(Int(pid))]))
+            if try c.mustGet("/api/batches/\(batch)")["source_batch_id"] == "train" { return true }
+            usleep(500_000)
+        }
+        return false
+    }
+
     static func waitOnline(_ c: HTTPClient, _ batch: String) throws {
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline, try c.mustGet(APIPath.batch(batch))["agent_online"] != true { usleep(100_000) }
@@ -695,15 +725,8 @@ extension AgentTests {
     func rerunKnownByItsPID() throws {
         let (s, _, c, work, state) = try Self.registered()
         defer { withExtendedLifetime(s) { try? FileManager.default.removeItem(at: work) } }
-        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", "1"], stderr: state + ".log")
+        let (agent, child, group) = try Self.rerunThroughAgent(c, work: work, state: state)
         defer { stopProcess(agent) }
-        // The "SDK" is a child of the rerun's shell, as `python train.py` is under `cd … && python train.py`.
-        try Self.finishedBatch(c, "train", command: "sleep 60 & echo $! > pid.txt; wait", cwd: work.path)
-        try Self.waitOnline(c, "train")
-        #expect(try c.post("/api/batches/train/rerun", json: [:]).status == 202)
-        let child = Int32(Self.waitForLine(work.appendingPathComponent("pid.txt").path).trimmed()) ?? 0
-        let group = getpgid(child)
-        #expect(child > 1 && group > 1 && group != child)
         defer { if group > 1 { kill(-group, SIGKILL) } }
         let byHand = try startProcess("/bin/sleep", ["60"])
         defer { stopProcess(byHand) }
@@ -718,16 +741,7 @@ extension AgentTests {
         // Stopped before it is known as the rerun: only its own poll would hear it, and the answer says so.
         let stop = try c.post("/api/batches/train-rerun/stop", json: [:])
         #expect(stop.json?["detail"] == "the run stops at its next check (every 10 s)", "\(stop.text)")
-        // Their snapshots name their pids; the agent lists the rerun's processes at its next heartbeat (10 s at most).
-        let deadline = Date().addingTimeInterval(25)
-        var linked = JSON.null
-        while Date() < deadline, linked == .null {
-            try c.mustPost(Ev.make("resource_snapshot", batch: "by-hand", data: ["pid": JSON(Int(byHand.processIdentifier))]))
-            try c.mustPost(Ev.make("resource_snapshot", batch: "train-rerun", data: ["pid": JSON(Int(child))]))
-            linked = try c.mustGet("/api/batches/train-rerun")["source_batch_id"] ?? .null
-            if linked == .null { usleep(500_000) }
-        }
-        #expect(linked == "train", "the rerun's batch was not linked in 25 s")
+        #expect(try Self.snapshotsUntilLinked(c, "train-rerun", pid: child, byHand: byHand), "not linked in 25 s")
         #expect(try c.mustGet("/api/batches/by-hand")["source_batch_id"] == .null, "a run outside the rerun's processes")
         // Linked, the Stop asked for reaches the agent, which ends the rerun's processes; the run by hand goes on.
         let stopping = try c.mustGet("/api/batches/train-rerun")["stop_detail"]?.stringValue
@@ -750,18 +764,12 @@ extension AgentTests {
     func pidOutranksCommand() throws {
         let (s, token, c, work, state) = try Self.registered()
         defer { withExtendedLifetime(s) { try? FileManager.default.removeItem(at: work) } }
-        let agent = try startProcess(Binaries.path("argus-agent"), ["run", "--state-file", state, "--grace", "1"], stderr: state + ".log")
+        let (agent, child, group) = try Self.rerunThroughAgent(c, work: work, state: state)
         defer { stopProcess(agent) }
-        let command = "sleep 60 & echo $! > pid.txt; wait"
-        try Self.finishedBatch(c, "train", command: command, cwd: work.path)
-        try Self.waitOnline(c, "train")
+        defer { if group > 1 { kill(-group, SIGKILL) } }
         let events = SSECollector(url: "\(s.url)/api/sse?channels=batch:train", token: token, lastEventID: "0")
         defer { events.stop() }
-        #expect(try c.post("/api/batches/train/rerun", json: [:]).status == 202)
-        let child = Int32(Self.waitForLine(work.appendingPathComponent("pid.txt").path).trimmed()) ?? 0
-        let group = getpgid(child)
-        #expect(child > 1 && group > 1)
-        defer { if group > 1 { kill(-group, SIGKILL) } }
+        let command = Self.childCommand
         Thread.sleep(forTimeInterval: 0.5)  // the agent acks `started` right after spawning
         let byHand = try startProcess("/bin/sleep", ["60"])
         defer { stopProcess(byHand) }
@@ -773,15 +781,9 @@ extension AgentTests {
             Ev.make(
                 "batch_start", batch: "the-rerun", data: ["command": .string(command)],
                 source: ["project": "p", "host": .string(Self.host)]))
-        let deadline = Date().addingTimeInterval(25)
-        var linked = JSON.null
-        while Date() < deadline, linked != "train" {
-            try c.mustPost(Ev.make("resource_snapshot", batch: "by-hand", data: ["pid": JSON(Int(byHand.processIdentifier))]))
-            try c.mustPost(Ev.make("resource_snapshot", batch: "the-rerun", data: ["pid": JSON(Int(child))]))
-            linked = try c.mustGet("/api/batches/the-rerun")["source_batch_id"] ?? .null
-            if linked != "train" { usleep(500_000) }
-        }
-        #expect(linked == "train", "the batch whose pid is the rerun's was not linked in 25 s")
+        #expect(
+            try Self.snapshotsUntilLinked(c, "the-rerun", pid: child, byHand: byHand),
+            "the batch whose pid is the rerun's was not linked in 25 s")
         #expect(try c.mustGet("/api/batches/by-hand")["source_batch_id"] == .null, "the run by hand keeps the link")
         // The batch that was rerun says where its rerun went, again.
         try events.wait(until: { frames in
