@@ -56,7 +56,7 @@ struct AgentTests {
     /// Waits until the server counts an agent online for `batch`'s host (it polled), or 15 s.
     /// What `rerunThroughAgent` reruns: its "SDK" is a child of the rerun's shell, as `python train.py` is under
     /// `cd … && python train.py`, and writes its pid.
-    static let childCommand = "sleep 60 & echo $! > pid.txt; wait"
+    static let childCommand = "sleep 60 & echo $! > pid.txt; wait $!"
 
     /// An agent run for this host, and batch `train` (`childCommand`) rerun through it: the agent, the rerun's "SDK"
     /// pid and its process group.
@@ -777,6 +777,13 @@ extension AgentTests {
             Ev.make(
                 "batch_start", batch: "by-hand", data: ["command": .string(command)], source: ["project": "p", "host": .string(Self.host)]))
         #expect(try c.mustGet("/api/batches/by-hand")["source_batch_id"] == "train", "taken for the rerun by its command")
+        // Stopped meanwhile: the agent refuses (its pid is not the rerun's), and notes that this rerun's end is not
+        // that batch's.
+        try c.mustPost(Ev.make("resource_snapshot", batch: "by-hand", data: ["pid": JSON(Int(byHand.processIdentifier))]))
+        #expect(try c.post("/api/batches/by-hand/stop", json: [:]).status == 200)
+        let refused = Date().addingTimeInterval(15)
+        while Date() < refused, try c.mustGet("/api/batches/by-hand/actions")["stop"]?["failed"] == nil { usleep(100_000) }
+        #expect(try c.mustGet("/api/batches/by-hand/actions")["stop"]?["failed"] != nil, "the agent did not refuse in 15 s")
         try c.mustPost(
             Ev.make(
                 "batch_start", batch: "the-rerun", data: ["command": .string(command)],
@@ -789,12 +796,18 @@ extension AgentTests {
         try events.wait(until: { frames in
             frames.contains { $0.type == ServerEventTypes.rerunStarted && $0.data.contains("\"the-rerun\"") }
         })
-        // Stopping the run by hand asks only its poll; stopping the rerun reaches the agent.
-        #expect(try c.post("/api/batches/by-hand/stop", json: [:]).json?["detail"] == "the run stops at its next check (every 10 s)")
-        #expect(try c.post("/api/batches/the-rerun/stop", json: [:]).status == 200)
-        let gone = Date().addingTimeInterval(15)
-        while Date() < gone, kill(child, 0) == 0 { usleep(100_000) }
-        #expect(kill(child, 0) != 0, "the rerun's process outlived its Stop")
+        // The run by hand now hears a Stop only through its poll.
+        #expect(try c.mustGet("/api/batches/by-hand")["stop_detail"] == "the run stops at its next check (every 10 s)")
+        // The rerun dies (the OOM killer): its end is the linked batch's again, at once, not at the stall timeout
+        // (helper-92).
+        kill(child, SIGKILL)
+        let ended = Date().addingTimeInterval(15)
+        var status = JSON.null
+        repeat {
+            usleep(200_000)
+            status = try c.mustGet("/api/batches/the-rerun")["status"] ?? .null
+        } while Date() < ended && status == "running"
+        #expect(status == "failed", "\(status)")
         #expect(Self.runs(byHand.processIdentifier))
     }
 

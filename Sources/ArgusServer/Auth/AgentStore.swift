@@ -412,6 +412,19 @@ extension ArgusStore {
         }
     }
 
+    /// Whether the batch linked to rerun `commandID` is the rerun by its pid: its newest resource snapshot names one of
+    /// the processes the agent listed (`run_pids`). The agent's word that the linked batch is another run (a Stop of
+    /// it that it refused) is then about a batch the link has since left (`ArgusStore.linkRerun`).
+    func linkedByPID(_ commandID: Int64) async throws -> Bool {
+        try await database.read { db in
+            guard let row = try db.fetchOne("SELECT linked_batch_id, run_pids FROM agent_commands WHERE id = ?", [commandID]),
+                let batch: String = row["linked_batch_id"], let pids: String = row["run_pids"],
+                let pid = try Self.reportedPID(db, batchID: batch)
+            else { return false }
+            return pids.contains(" \(pid) ")
+        }
+    }
+
     /// The pid in the batch's newest resource snapshot (the SDK puts its process's in each), or nil.
     static func reportedPID(_ db: SQLConnection, batchID: String) throws -> Int? {
         let body = try db.scalar(

@@ -65,8 +65,10 @@ struct AgentController {
             try await store.touchAgent(id)
             switch (status, command.kind) {
             // Unless the agent found that the batch linked to it is another run (its Stop was refused for that): its
-            // end is not that batch's.
-            case ("exited", "rerun") where body["not_the_linked_run"]?.boolValue != true:
+            // end is not that batch's. A link that moved since to the batch whose pid is the rerun's makes it so again.
+            case ("exited", "rerun"):
+                let elsewhere = body["not_the_linked_run"]?.boolValue == true
+                if elsewhere, try await !store.linkedByPID(command.id) { break }
                 try await rerunExited(command, exitCode: body["exit_code"]?.intValue, signal: body["signal"]?.stringValue)
             // The agent stopped the run's process group, or found it gone: an agent that was away and restarted is
             // not the process's parent and will never report its exit otherwise.
