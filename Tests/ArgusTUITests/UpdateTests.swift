@@ -116,7 +116,9 @@ struct UpdateTests {
         #expect(s.banner == nil, "\(s.banner ?? "")")
     }
 
-    @Test("the GPU-idle notice goes with the flag: a job that ends idle (stopped) no longer says its GPUs are idle")
+    @Test(
+        "the GPU-idle notice goes with the flag: a job that ends idle (stopped) no longer says its GPUs are idle; 'busy again' goes with the job's end"
+    )
     func idleNoticeEndsWithTheJob() {
         var s = Fixture.state(Fixture.view())
         _ = Update.apply(&s, .streamEvent(event(101, "job_idle_flagged", data: ["idle_for_s": 600])))
@@ -133,6 +135,14 @@ struct UpdateTests {
         _ = Update.apply(&s, .streamEvent(stopped))
         #expect(s.banner == nil, "\(s.banner ?? "")")
         #expect(!ScreenView.render(s).text.contains("GPU idle"))
+        // "Busy again" stays while the job runs, and goes with its end.
+        var t = Fixture.state(Fixture.view())
+        _ = Update.apply(&t, .streamEvent(event(101, "job_idle_recovered", data: ["idle_for_s": 720])))
+        _ = Update.apply(&t, .streamEvent(Fixture.summary(id: 101)))
+        #expect(t.banner == "GPU busy again after 12m 00s idle")
+        _ = Update.apply(
+            &t, .streamEvent(Fixture.summary(id: 102, batch: ["status": "done"], job: ["status": "done"], telemetry: ["status": "done"])))
+        #expect(t.banner == nil, "\(t.banner ?? "")")
     }
 
     @Test("a latest loss the run reported as NaN or infinite reads NaN, not '–' (which is 'not reported')")

@@ -369,6 +369,8 @@ public struct Banner: Sendable, Equatable {
         case silence
         /// The job's GPUs idle: it goes when the server's summary says the job is no longer flagged (it ended).
         case idle
+        /// The job's GPUs busy again after an idle spell: it goes when the job ends.
+        case busyAgain
         case agentFailure
     }
     public var kind: Kind

@@ -259,6 +259,7 @@ public enum Update {
                 // The idle flag's notice goes with the flag: a job that ended is no longer idle (the web's banner
                 // follows the flag the same way).
                 if !data.idleFlagged, s.notice?.kind == .idle { s.notice = nil }
+                if JobData.finished.contains(data.jobStatus), s.notice?.kind == .busyAgain { s.notice = nil }
                 guard let actionsChanged else { return [] }
                 return actionsChanged ? askActions(&s, data.batchID) : []
             }
@@ -280,7 +281,7 @@ public enum Update {
                 s.notice = Banner(
                     .idle, "GPU idle: every GPU under \(Int(GPUFigures.idleBelowPct))% for \(lasted("idle_for_s")); nothing was stopped")
             case ServerEventTypes.jobIdleRecovered where mine:
-                s.notice = Banner("GPU busy again after \(lasted("idle_for_s")) idle")
+                s.notice = Banner(.busyAgain, "GPU busy again after \(lasted("idle_for_s")) idle")
             case ServerEventTypes.batchStalled:
                 let since = info?["last_received"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
                 s.notice = stalledBanner(since: since ?? s.now)
