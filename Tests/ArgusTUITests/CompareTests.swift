@@ -234,6 +234,13 @@ struct CompareTests {
         #expect(apart.refs.map(apart.chartLabel) == ["alpha-1", "beta-1"])
         let ab = CompareState(refs: [JobRef(batchID: "b", jobID: "ab-1"), JobRef(batchID: "b", jobID: "ab-2")])
         #expect(ab.refs.map(ab.chartLabel) == ["ab-1", "ab-2"], "a prefix under 3 characters is kept")
+        // With --ascii the dropped words are "...", not a "…" that would become a lone "." (helper-91).
+        var s = AppState(screen: .jobs("b"))
+        s.glyphs = .ascii
+        s.marked = sweep
+        _ = Update.apply(&s, .connection(.live))
+        _ = Update.apply(&s, .key(.char("C")))
+        #expect(sweep.map { s.compare?.chartLabel($0) } == ["...seed0", "...seed1", "...seed2"])
     }
 
     @Test("without colour the table shows each job's chart marker; more jobs than rows end in a '+N more jobs' row")

@@ -274,14 +274,14 @@ struct LogPaneTests {
         let huge = String(repeating: "abcdefgh", count: 262_144)  // 2 MiB, one column per byte
         view["log_tail"] = .array(Self.rows(1...2, text: { $0 == 2 ? huge : "short \($0)" }))
         var s = Fixture.state(.object(view), width: 80, height: 24)
-        let marker = " … [line cut: 2097152 bytes in all]"
+        let marker = " [line cut: 2097152 bytes in all]"
         let kept = s.job!.logs.last!.line
         #expect(kept == String(huge.prefix(LogLine.maxColumns)) + marker)
         #expect(TextWidth.of(kept) == 8192 + TextWidth.of(marker))
         // A line streamed in live is capped the same way.
         let live = LogLine(id: 9, ts: "", level: "info", line: "日" + huge, jobID: "j1")
         #expect(TextWidth.of(live.line) == 8192 + TextWidth.of(marker) && live.line.hasPrefix("日abcdef"))
-        #expect(live.line.hasSuffix(" … [line cut: 2097155 bytes in all]"))
+        #expect(live.line.hasSuffix(" [line cut: 2097155 bytes in all]"))
         // Short lines and ones exactly at the cap are kept whole.
         let edge = String(repeating: "x", count: LogLine.maxColumns)
         #expect(LogLine(id: 1, ts: "", level: "info", line: edge, jobID: nil).line == edge)

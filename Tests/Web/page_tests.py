@@ -958,7 +958,7 @@ def controls(b):
     check(not bad, f"the page shows control characters: {[hex(ord(c)) for c in bad]}")
     long = [t for t in log_texts(b) if t.startswith("yyyy")]
     check(len(long) == 1, f"the long line is not in #log once: {len(long)}")
-    check(long[0] == "y" * 8192 + " … [line cut: 20000 bytes in all]", f"the long line is shown as {long[0][8180:]!r} ({len(long[0])} characters)")
+    check(long[0] == "y" * 8192 + " [line cut: 20000 bytes in all]", f"the long line is shown as {long[0][8180:]!r} ({len(long[0])} characters)")
     # Live, too.
     b.wait_js("document.querySelector('#conn').dataset.state === 'live'", "#conn live")
     s.post_events([event("log_line", BATCH, JOB, {"line": "live \u202eevil", "level": "info"})])

@@ -48,7 +48,9 @@ public struct CompareState: Sendable {
     /// Each job's table and legend names, worked out once (the jobs compared do not change while it is open).
     private let labels: [JobRef: (table: String, chart: String)]
 
-    public init(refs: [JobRef]) {
+    /// `cutMark`: what stands for the dropped words in the legend ("…", or "..." with `--ascii`, where "…" would
+    /// become a "." that reads as part of the name).
+    public init(refs: [JobRef], cutMark: String = "…") {
         self.refs = refs
         // The table: a job's id, or `batch/job` where two marked jobs share an id.
         let table = refs.map { r in refs.filter { $0.jobID == r.jobID }.count > 1 ? "\(r.batchID)/\(r.jobID)" : r.jobID }
@@ -59,7 +61,8 @@ public struct CompareState: Sendable {
         for l in table.dropFirst() { prefix = Array(zip(prefix, l).prefix { $0.0 == $0.1 }.map(\.0)) }
         let cut = table.count > 1 ? prefix.lastIndex(where: { "-_./ ".contains($0) }).flatMap { $0 >= 3 ? $0 : nil } : nil
         labels = Dictionary(
-            zip(refs, table.map { t in (t, cut.map { "…" + String(t.dropFirst($0 + 1)) } ?? t) }), uniquingKeysWith: { a, _ in a })
+            zip(refs, table.map { t in (t, cut.map { cutMark + String(t.dropFirst($0 + 1)) } ?? t) }),
+            uniquingKeysWith: { a, _ in a })
     }
 
     /// What the table calls a job.

@@ -213,7 +213,7 @@ public struct LogLine: Sendable, Equatable, Comparable {
         var col = 0
         for c in line.unicodeScalars {
             let w = TextWidth.of(c)
-            if col + w > maxColumns { return String(kept) + " … [line cut: \(line.utf8.count) bytes in all]" }
+            if col + w > maxColumns { return String(kept) + " [line cut: \(line.utf8.count) bytes in all]" }
             kept.append(c)
             col += w
         }

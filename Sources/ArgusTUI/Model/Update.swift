@@ -833,7 +833,7 @@ public enum Update {
             say(&s, s.marked.isEmpty ? "Mark jobs with Space first, then C compares them." : markedSentence(s))
             return []
         }
-        var c = CompareState(refs: s.marked)
+        var c = CompareState(refs: s.marked, cutMark: s.glyphs == .ascii ? "..." : "…")
         c.returnTo = s.screen
         c.loadedAt = s.now
         s.compare = c

@@ -35,7 +35,7 @@ export function capped(line) {
   if (s.length <= MAX_LINE) return s;
   const chars = Array.from(s);
   if (chars.length <= MAX_LINE) return s;
-  return `${chars.slice(0, MAX_LINE).join('')} … [line cut: ${new TextEncoder().encode(s).length} bytes in all]`;
+  return `${chars.slice(0, MAX_LINE).join('')} [line cut: ${new TextEncoder().encode(s).length} bytes in all]`;
 }
 
 export class LogPane {
