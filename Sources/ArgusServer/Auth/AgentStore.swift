@@ -305,14 +305,23 @@ extension ArgusStore {
     /// Queues a command and wakes the agent's long-poll, wherever it waits (`AgentWakeups`).
     func enqueue(agentID: Int64, batchID: String, kind: String, command: String?, cwd: String?, targetPID: Int?) async throws -> Int64 {
         let id = try await write { db in
-            let id = try db.scalar(
-                Int64.self,
-                "INSERT INTO agent_commands(agent_id, batch_id, kind, command, cwd, target_pid, created_us) VALUES (?,?,?,?,?,?,?) RETURNING id",
-                [agentID, batchID, kind, command, cwd, targetPID, ArgusStore.nowUs()])!
-            if db.dialect == .postgres { _ = try db.fetchOne("SELECT pg_notify(?, ?)", [ReplicaSignals.agents, String(agentID)]) }
-            return id
+            try Self.insertCommand(db, agentID: agentID, batchID: batchID, kind: kind, command: command, cwd: cwd, targetPID: targetPID)
         }
         agentWakeups.wake(agentID)
+        return id
+    }
+
+    /// Puts a command on an agent's queue in `db`'s transaction, and tells the other replicas (PostgreSQL), whose
+    /// long-polls then wake; this process's own wake-up is the caller's (`AgentWakeups`), once it committed.
+    static func insertCommand(
+        _ db: SQLConnection, agentID: Int64, batchID: String, kind: String, command: String? = nil, cwd: String? = nil,
+        targetPID: Int? = nil
+    ) throws -> Int64 {
+        let id = try db.scalar(
+            Int64.self,
+            "INSERT INTO agent_commands(agent_id, batch_id, kind, command, cwd, target_pid, created_us) VALUES (?,?,?,?,?,?,?) RETURNING id",
+            [agentID, batchID, kind, command, cwd, targetPID, ArgusStore.nowUs()])!
+        if db.dialect == .postgres { _ = try db.fetchOne("SELECT pg_notify(?, ?)", [ReplicaSignals.agents, String(agentID)]) }
         return id
     }
 
@@ -329,12 +338,7 @@ extension ArgusStore {
             try db.execute(
                 "UPDATE agent_commands SET status = 'cancelled', error = ? WHERE batch_id = ? AND kind = 'rerun' AND status = 'pending'",
                 ["its agent went offline before picking it up, and a newer rerun replaced it", batchID])
-            let id = try db.scalar(
-                Int64.self,
-                "INSERT INTO agent_commands(agent_id, batch_id, kind, command, cwd, created_us) VALUES (?,?,'rerun',?,?,?) RETURNING id",
-                [agentID, batchID, command, cwd, ArgusStore.nowUs()])!
-            if db.dialect == .postgres { _ = try db.fetchOne("SELECT pg_notify(?, ?)", [ReplicaSignals.agents, String(agentID)]) }
-            return .success(id)
+            return .success(try Self.insertCommand(db, agentID: agentID, batchID: batchID, kind: "rerun", command: command, cwd: cwd))
         }
         if case .success = queued { agentWakeups.wake(agentID) }
         return queued

@@ -709,11 +709,8 @@ public struct IngestTransaction {
         try db.execute("UPDATE agent_commands SET linked_batch_id = ? WHERE id = ?", [bid, commandID])
         // A Stop asked for before it was known as the rerun (its snapshot came later) reaches the agent now, as
         // `ActionController.stop` queues it for a linked one (picked up at the agent's next poll).
-        if batches[bid]!.stopRequested, let pid: Int64 = row["pid"] {
-            let agent: Int64 = row["agent_id"]
-            try db.execute(
-                "INSERT INTO agent_commands(agent_id, batch_id, kind, target_pid, created_us) VALUES (?,?,'stop',?,?)",
-                [agent, bid, pid, receivedUs])
+        if batches[bid]!.stopRequested, let pid: Int = row["pid"] {
+            _ = try ArgusStore.insertCommand(db, agentID: row["agent_id"], batchID: bid, kind: "stop", targetPID: pid)
         }
         // Tell whoever watches the old batch where its rerun went (the TUI offers to jump there).
         _ = try emit(
