@@ -193,15 +193,26 @@ struct AgentLoop {
     /// never reaps stays one for good, and counting it would hold every Stop until its deadline.
     static func groupIsLive(_ pgid: Int) -> Bool {
         guard kill(-pid_t(pgid), 0) == 0 else { return false }
-        guard let proc = opendir("/proc") else { return true }
+        var live = false
+        guard
+            scanProcesses({ p in
+                live = p.pgrp == pgid && p.live
+                return !live
+            })
+        else { return true }
+        return live
+    }
+
+    /// Calls `visit` with each process of /proc until it returns false; false when /proc cannot be read.
+    @discardableResult
+    static func scanProcesses(_ visit: (ProcessEntry) -> Bool) -> Bool {
+        guard let proc = opendir("/proc") else { return false }
         defer { closedir(proc) }
         while let entry = readdir(proc) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard let pid = Int(name), let fields = statFields(pid) else { continue }
-            // State (field 3), ppid, pgrp (field 5).
-            if fields.count > 2, Int(fields[2]) == pgid, fields[0] != "Z", fields[0] != "X" { return true }
+            if let pid = Int(name), let p = ProcessEntry(pid), !visit(p) { break }
         }
-        return false
+        return true
     }
 
     /// Whether live process `pid` is outside the run in process group `pgid`: neither in the group nor below its
@@ -215,12 +226,10 @@ struct AgentLoop {
     /// most `limit`: what a heartbeat lists, so that the server knows the run by the pid its SDK reports whatever
     /// command it reports.
     static func runMembers(group pgid: Int, limit: Int = 256) -> [Int] {
-        guard let proc = opendir("/proc") else { return [] }
-        defer { closedir(proc) }
         var table: [Int: ProcessEntry] = [:]
-        while let entry = readdir(proc) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if let pid = Int(name), let e = ProcessEntry(pid) { table[pid] = e }
+        scanProcesses { p in
+            table[p.pid] = p
+            return true
         }
         let members = table.values.filter { $0.live && $0.inRun(group: pgid, lookup: { table[$0] }) }.map(\.pid)
         return Array(members.sorted().prefix(limit))
