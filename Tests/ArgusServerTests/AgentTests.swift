@@ -722,7 +722,7 @@ extension AgentTests {
     @Test(
         "a rerun whose script reports another command is known by the pid its snapshots report, among the processes its agent lists: linked, and the Stop asked before reaches the agent; a run started by hand on the host is not"
     )
-    func rerunKnownByItsPID() throws {
+    func rerunKnownByItsPID() async throws {
         let (s, _, c, work, state) = try Self.registered()
         defer { withExtendedLifetime(s) { try? FileManager.default.removeItem(at: work) } }
         let (agent, child, group) = try Self.rerunThroughAgent(c, work: work, state: state)
@@ -746,22 +746,17 @@ extension AgentTests {
         // Linked, the Stop asked for reaches the agent, which ends the rerun's processes; the run by hand goes on.
         let stopping = try c.mustGet("/api/batches/train-rerun")["stop_detail"]?.stringValue
         #expect(stopping?.hasPrefix("the agent that started this rerun signals it") == true, "\(stopping ?? "")")
-        let gone = Date().addingTimeInterval(15)
-        while Date() < gone, kill(child, 0) == 0 { usleep(100_000) }
-        #expect(kill(child, 0) != 0, "the rerun's process outlived its Stop")
+        try await eventually("the rerun's process to end at its Stop", timeout: 15) { kill(child, 0) != 0 }
         #expect(Self.runs(byHand.processIdentifier))
-        var status = try c.mustGet("/api/batches/train-rerun")["status"]
-        while Date() < gone, status != "stopped" {
-            usleep(100_000)
-            status = try c.mustGet("/api/batches/train-rerun")["status"]
+        try await eventually("the rerun's batch to end stopped", timeout: 15) {
+            try c.mustGet("/api/batches/train-rerun")["status"] == "stopped"
         }
-        #expect(status == "stopped")
     }
 
     @Test(
         "a run by hand that reported the rerun's command first, and was linked in its place, gives the link up to the batch whose pid is among the rerun's processes"
     )
-    func pidOutranksCommand() throws {
+    func pidOutranksCommand() async throws {
         let (s, token, c, work, state) = try Self.registered()
         defer { withExtendedLifetime(s) { try? FileManager.default.removeItem(at: work) } }
         let (agent, child, group) = try Self.rerunThroughAgent(c, work: work, state: state)
@@ -770,7 +765,7 @@ extension AgentTests {
         let events = SSECollector(url: "\(s.url)/api/sse?channels=batch:train", token: token, lastEventID: "0")
         defer { events.stop() }
         let command = Self.childCommand
-        Thread.sleep(forTimeInterval: 0.5)  // the agent acks `started` right after spawning
+        try await Task.sleep(nanoseconds: 500_000_000)  // the agent acks `started` right after spawning
         let byHand = try startProcess("/bin/sleep", ["60"])
         defer { stopProcess(byHand) }
         try c.mustPost(
@@ -781,9 +776,9 @@ extension AgentTests {
         // that batch's.
         try c.mustPost(Ev.make("resource_snapshot", batch: "by-hand", data: ["pid": JSON(Int(byHand.processIdentifier))]))
         #expect(try c.post("/api/batches/by-hand/stop", json: [:]).status == 200)
-        let refused = Date().addingTimeInterval(15)
-        while Date() < refused, try c.mustGet("/api/batches/by-hand/actions")["stop"]?["failed"] == nil { usleep(100_000) }
-        #expect(try c.mustGet("/api/batches/by-hand/actions")["stop"]?["failed"] != nil, "the agent did not refuse in 15 s")
+        try await eventually("the agent's refusal of by-hand's Stop", timeout: 15) {
+            try c.mustGet("/api/batches/by-hand/actions")["stop"]?["failed"] != nil
+        }
         try c.mustPost(
             Ev.make(
                 "batch_start", batch: "the-rerun", data: ["command": .string(command)],
@@ -801,13 +796,10 @@ extension AgentTests {
         // The rerun dies (the OOM killer): its end is the linked batch's again, at once, not at the stall timeout
         // (helper-92).
         kill(child, SIGKILL)
-        let ended = Date().addingTimeInterval(15)
-        var status = JSON.null
-        repeat {
-            usleep(200_000)
-            status = try c.mustGet("/api/batches/the-rerun")["status"] ?? .null
-        } while Date() < ended && status == "running"
-        #expect(status == "failed", "\(status)")
+        try await eventually("the rerun's batch to end failed", timeout: 15) {
+            try c.mustGet("/api/batches/the-rerun")["status"] != "running"
+        }
+        #expect(try c.mustGet("/api/batches/the-rerun")["status"] == "failed")
         #expect(Self.runs(byHand.processIdentifier))
     }
 

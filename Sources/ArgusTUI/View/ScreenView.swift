@@ -240,7 +240,8 @@ public enum ScreenView {
         // this line takes the place of, is part of both.
         let (asOf, short): (String, String)
         // Cut so that its shortest form ("matching '…' as of 12:34:56") fits on a row of its own.
-        let matching = s.listFilter.isEmpty ? "" : "matching '\(quotedFilter(s, within: s.width - 29))' "
+        let room = s.width - TextWidth.of(" · matching '' as of 00:00:00")
+        let matching = s.listFilter.isEmpty ? "" : "matching '\(quotedFilter(s, within: room))' "
         switch (s.connection, s.screen) {
         case (.reconnecting(let n, _), .job):
             guard s.job?.loaded == true else { return nil }
