@@ -170,6 +170,12 @@ struct ViewTests {
     func emptyChartSaysWhy() {
         // Fixture: `epochs: 0` has no rows and no summary epoch.
         #expect(ScreenView.render(Fixture.state(Fixture.view(epochs: 0))).text.contains("waiting for the first epoch…"))
+        // On an ASCII terminal a text in progress ends with "...", not a lone "." that reads as a full stop.
+        var waiting = Fixture.state(Fixture.view(epochs: 0))
+        waiting.glyphs = .ascii
+        waiting.connection = .connecting
+        let ascii = ScreenView.render(waiting).text
+        #expect(ascii.contains("waiting for the first epoch...") && ascii.contains("~ connecting..."))
         #expect(
             ScreenView.render(Fixture.state(Fixture.view(status: "done", batchStatus: "done", epochs: 0))).text
                 .contains("this job reported no epochs"))

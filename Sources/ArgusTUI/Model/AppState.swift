@@ -173,7 +173,13 @@ public struct JobRow: Equatable, Sendable {
     }
 }
 
-public enum Glyphs: Sendable { case braille, ascii }
+public enum Glyphs: Sendable {
+    case braille, ascii
+
+    /// The mark of a cut text, and the dots of a text in progress ("loading…"): "…", or "..." on an ASCII terminal,
+    /// where the one-column "…" would be drawn as a lone "." that reads as a full stop.
+    var cutMark: String { self == .ascii ? "..." : "…" }
+}
 
 /// Everything the screen is drawn from. Only `update` changes it.
 public struct AppState: Sendable {

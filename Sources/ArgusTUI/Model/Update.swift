@@ -674,7 +674,7 @@ public enum Update {
             say(&s, n == 0 ? "No jobs marked." : "Unmarked \(n == 1 ? "1 job" : "\(n) jobs").")
         case .export:
             guard let job = s.job, job.loaded else { return [] }
-            say(&s, "Exporting the epochs of \(job.batchID)/\(job.jobID)…")
+            say(&s, "Exporting the epochs of \(job.batchID)/\(job.jobID)\(s.glyphs.cutMark)")
             return [.exportEpochs(batchID: job.batchID, jobID: job.jobID)]
         case .openRerun:
             guard let target = s.job?.rerunBatchID else {
@@ -833,7 +833,7 @@ public enum Update {
             say(&s, s.marked.isEmpty ? "Mark jobs with Space first, then C compares them." : markedSentence(s))
             return []
         }
-        var c = CompareState(refs: s.marked, cutMark: s.glyphs == .ascii ? "..." : "…")
+        var c = CompareState(refs: s.marked, cutMark: s.glyphs.cutMark)
         c.returnTo = s.screen
         c.loadedAt = s.now
         s.compare = c

@@ -10,7 +10,7 @@ enum CompareView {
         let (chart, rest) = rect.takeTop(rect.height - tableH)
         if c.loaded.isEmpty {
             let msg =
-                c.allAnswered ? "none of the marked jobs could be loaded" : "loading \(c.refs.count) jobs' epochs…"
+                c.allAnswered ? "none of the marked jobs could be loaded" : "loading \(c.refs.count) jobs' epochs\(TextWidth.cutMark)"
             g.put(rect.x + max(0, (rect.width - TextWidth.of(msg)) / 2), chart.y + chart.height / 2, msg, .dimmed)
         } else {
             LossChart.render(c.chartState(s), into: &g, rect: chart)
@@ -34,7 +34,7 @@ enum CompareView {
                     (s.color ? "" : String(ChartGlyphs.of(s.glyphs).marker(i))) + (i < 9 ? "\(i + 1)" : " ")
                 } ?? " "
             guard let (series, status, kept) = c.loaded[ref] else {
-                notes[rows.count] = c.failed[ref].map { "\(ascii ? "x" : "✗") \($0)" } ?? "loading…"
+                notes[rows.count] = c.failed[ref].map { "\(ascii ? "x" : "✗") \($0)" } ?? "loading\(TextWidth.cutMark)"
                 rows.append([key, label, "", "", "", ""])
                 styles.append(c.failed[ref] == nil ? .dimmed : Style(fg: .red))
                 continue

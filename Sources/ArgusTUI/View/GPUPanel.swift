@@ -72,7 +72,7 @@ enum GPUPanel {
         if h.samples.isEmpty {
             parts.append(
                 h.requested && !h.loaded
-                    ? "loading the job's resource snapshots…"
+                    ? "loading the job's resource snapshots\(TextWidth.cutMark)"
                     : "no GPU readings for this job" + (s.job.map { JobData.finished.contains($0.jobStatus) } == true ? "" : " yet"))
         } else {
             parts.append("\(n) GPU\(n == 1 ? "" : "s")")

@@ -343,12 +343,15 @@ enum JobPanels {
                 let wait = max(1, Int((failedAt + Update.searchRetryS - s.now).rounded(.up)))
                 title += s.connection == .live ? ", again in \(wait) s" : ", again when the server is back"
             } else {
-                title += searching ? "searching the whole log…" : "\(count)\(s.olderLogsExist ? "+" : "") match\(count == 1 ? "" : "es")"
+                title +=
+                    searching
+                    ? "searching the whole log\(TextWidth.cutMark)"
+                    : "\(count)\(s.olderLogsExist ? "+" : "") match\(count == 1 ? "" : "es")"
             }
         }
         title += scroll == 0 ? "  (following)" : "  (scrolled \(scroll) up · End follows)"
         if s.logFetch?.beforeID != nil {
-            title += "  loading older lines…"
+            title += "  loading older lines\(TextWidth.cutMark)"
         } else if scroll > 0, scroll >= all.count - body.height, !s.olderLogsExist {
             title += "  start of the log"
         }
@@ -364,7 +367,7 @@ enum JobPanels {
                 s.filter.isEmpty
                 ? (s.job.map { JobData.finished.contains($0.jobStatus) } == true ? "no log lines" : "no log lines yet")
                 : (searching
-                    ? "no loaded line matches; asking the server…"
+                    ? "no loaded line matches; asking the server\(TextWidth.cutMark)"
                     : (failedAt != nil ? "no loaded line matches" : "no line matches the filter"))
             g.put(body.x, body.y, empty, .dimmed)
             return

@@ -188,7 +188,7 @@ public enum LossChart {
                 } else if JobData.finished.contains(job.jobStatus) {
                     "this job reported no epochs"
                 } else {
-                    "waiting for the first epoch…"
+                    "waiting for the first epoch\(TextWidth.cutMark)"
                 }
             g.put(
                 rect.x + max(0, (rect.width - TextWidth.of(msg)) / 2), plotY + plotH / 2, msg, .dimmed,

@@ -11,7 +11,7 @@ public enum ScreenView {
     static func fits(_ s: AppState) -> Bool { s.width >= minWidth && s.height >= minHeight }
 
     public static func render(_ s: AppState) -> Grid {
-        TextWidth.$cutMark.withValue(s.glyphs == .ascii ? "..." : "…") { frame(s) }
+        TextWidth.$cutMark.withValue(s.glyphs.cutMark) { frame(s) }
     }
 
     private static func frame(_ s: AppState) -> Grid {
@@ -66,10 +66,10 @@ public enum ScreenView {
                 return ("\(Fmt.statusGlyph(RunStatus.done, ascii: ascii)) all finished", Style(fg: .green))
             }
             switch s.connection {
-            case .connecting: return ("\(ascii ? "~" : "◌") connecting…", Style(fg: .yellow))
+            case .connecting: return ("\(ascii ? "~" : "◌") connecting\(TextWidth.cutMark)", Style(fg: .yellow))
             case .catchingUp:
                 let since = s.connectionLostAt.map { " since \(Fmt.clock($0))" } ?? ""
-                return ("\(ascii ? "~" : "◌") catching up\(since)…", Style(fg: .yellow))
+                return ("\(ascii ? "~" : "◌") catching up\(since)\(TextWidth.cutMark)", Style(fg: .yellow))
             case .live: return ("\(ascii ? "*" : "●") live", Style(fg: .green))
             // The header has room for a few words; the status line says the whole of what is wrong.
             // Not there yet is waiting, not trouble: the server answered.
@@ -363,7 +363,7 @@ public enum ScreenView {
             // The connection line above says what is wrong and that it is retrying.
             let note =
                 s.connection.problem == nil
-                ? "loading…"
+                ? "loading\(TextWidth.cutMark)"
                 : s.connection.problem!.isNotReportedYet
                     ? "not reported yet · it opens here as soon as its run reports it" : "not loaded yet · waiting for the server"
             g.put(rect.x + 1, rect.y + 2, note, .dimmed)
@@ -658,7 +658,7 @@ public enum ScreenView {
         // server answers", which it did.
         var notThereYet = false
         switch s.connection {
-        case .connecting, .catchingUp, .live: why = "Loading it from \(s.serverLabel)…"
+        case .connecting, .catchingUp, .live: why = "Loading it from \(s.serverLabel)\(TextWidth.cutMark)"
         case .reconnecting(let attempt, let problem):
             why = "\(s.serverLabel): \(problem.sentence); retrying (attempt \(attempt))."
             notThereYet = problem.isNotReportedYet
