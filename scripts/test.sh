@@ -42,10 +42,24 @@ fi
 # toolchain. (Linked again from the build above: nothing is compiled twice.)
 ARGUS_BUILD_CONFIG=debug ARGUS_INSTALL_BUILT=1 scripts/install.sh .build/installed
 export ARGUS_INSTALLED_BIN="$PWD/.build/installed"
+# What a crashed test leaves running (its servers, agents, tmux sessions, browsers) is stopped when the run ends:
+# every process the tests start inherits ARGUS_TEST_RUN, and only this run's value is looked for.
+ARGUS_TEST_RUN="$$-$(date +%s%N)"
+leftovers() {
+  local pids=() p
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    grep -qzx "ARGUS_TEST_RUN=$ARGUS_TEST_RUN" "/proc/$p/environ" 2>/dev/null && pids+=("$p")
+  done
+  if [ ${#pids[@]} -gt 0 ]; then
+    echo "test: stopping ${#pids[@]} process(es) the tests left running (pids ${pids[*]}); a test may have crashed." >&2
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+  fi
+}
 # The PostgreSQL backend's tests: a throwaway cluster for this run (each test makes and drops its own database).
-trap 'scripts/pg-cluster.sh stop' EXIT
+trap 'leftovers; scripts/pg-cluster.sh stop' EXIT
 ARGUS_TEST_DATABASE_URL=$(scripts/pg-cluster.sh start)
-export ARGUS_TEST_DATABASE_URL
+export ARGUS_TEST_DATABASE_URL ARGUS_TEST_RUN
 swift test --skip-build "$@"
 # The server suite once more with every server on PostgreSQL (TestBackend), with the replica and `db copy` tests that
 # only run there. Given arguments (e.g. --filter X) narrow this pass too.
