@@ -311,3 +311,19 @@ struct GPUPanelTests {
         #expect(abs(ChartScale.smoothed(col, factor: 0.99)[0] - col[0]) < 1e-12)
     }
 }
+
+extension GPUPanelTests {
+    @Test("with the GPUs panel open and a message over three rows, the log keeps its title and two lines from 20 rows up")
+    func logKeepsRowsUnderPanel() {
+        for height in 20...30 {
+            var s = Fixture.state(Fixture.view(), width: 80, height: height)
+            _ = Update.apply(&s, .key(.char("G")))
+            _ = Update.apply(&s, .gpuHistoryLoaded(batchID: "b1", jobID: "j1", GPUFixture.rows()))
+            s.status = String(repeating: "A sentence the server said about this job. ", count: 5)
+            #expect(ScreenView.statusRows(s).count == 3)
+            let layout = ScreenView.JobLayout(s, s.job!, rect: ScreenView.bodyRect(s))
+            #expect(layout.logRows >= 2, "at \(height) rows: \(layout.log)")
+            #expect((layout.gpus?.height ?? 0) >= 2 && layout.chart.height >= 4, "at \(height) rows")
+        }
+    }
+}

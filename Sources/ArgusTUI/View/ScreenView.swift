@@ -601,7 +601,8 @@ public enum ScreenView {
                 gpus = panel
                 r3 = below
             }
-            let chartH = max(6, (r3.height * 55) / 100)
+            // The chart's 6 rows give way (down to the 4 it draws in) before the log's 3 do.
+            let chartH = max(min(6, max(4, r3.height - 3)), (r3.height * 55) / 100)
             let (chart, below) = r3.takeTop(chartH)
             self.chart = chart
             log = below
