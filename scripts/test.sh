@@ -52,7 +52,8 @@ leftovers() {
     grep -qzx "ARGUS_TEST_RUN=$ARGUS_TEST_RUN" "/proc/$p/environ" 2>/dev/null && pids+=("$p")
   done
   if [ ${#pids[@]} -gt 0 ]; then
-    echo "test: stopping ${#pids[@]} process(es) the tests left running (pids ${pids[*]}); a test may have crashed." >&2
+    echo "test: stopping ${#pids[@]} process(es) the tests left running (a test may have crashed):" >&2
+    ps -o pid=,args= -p "$(IFS=,; echo "${pids[*]}")" 2>/dev/null | cut -c1-160 | sed 's/^/  /' >&2 || true
     kill -KILL "${pids[@]}" 2>/dev/null || true
   fi
 }

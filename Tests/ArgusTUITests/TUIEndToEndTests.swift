@@ -564,7 +564,9 @@ struct TUIEndToEndTests {
         t2.send("q")
     }
 
-    @Test("a recorded command with a newline or a bidi override is not copied: c says why, and nothing reaches the clipboard")
+    @Test(
+        "a recorded command with a newline or a bidi override is neither copied nor rerun: c and r say why, nothing reaches the clipboard or an agent"
+    )
     func hiddenCommandIsNotCopied() throws {
         let s = try TestServer()
         let token = try s.token()
@@ -591,6 +593,19 @@ struct TUIEndToEndTests {
         t.send("c")
         let pane = try t.wait("the refusal") { $0.contains("Copy command is not available: the recorded command holds control") }
         #expect(!pane.contains("Command sent to the terminal's clipboard"), "\(pane)")
+        // Nor rerun: the confirmation would show one line, and the host's shell would run the next one unseen.
+        try c.mustPost(Ev.make("batch_done", batch: "b1"))
+        let hidden = "the recorded command holds control or invisible characters (newline, U+202E)"
+        #expect(
+            try c.mustGet("/api/batches/b1/actions")["rerun"]?["reason"]
+                == .string(hidden + " that the host's shell would run unseen; rerun it by hand"))
+        let refused = try c.post("/api/batches/b1/rerun", json: [:])
+        #expect(refused.status == 409)
+        #expect(
+            refused.json?["detail"]
+                == .string("Batch 'b1' is not rerun: \(hidden) that the host's shell would run unseen; rerun it by hand."))
+        t.send("r")
+        try t.wait("the rerun refused") { $0.contains("Rerun is not available: the recorded command holds control") }
         t.send("q")
     }
 

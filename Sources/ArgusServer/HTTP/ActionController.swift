@@ -73,6 +73,9 @@ struct ActionController {
         guard let command = b.command else {
             throw APIError(status: .conflict, detail: "Batch '\(b.id)' has no recorded command to rerun.")
         }
+        if let refusal = ActionPolicy.rerunRefusal(command) {
+            throw APIError(status: .conflict, detail: "Batch '\(b.id)' is not rerun: \(refusal).")
+        }
         let assignment = try await store.agentAssignment(for: b, withinS: agentOnlineS)
         guard let agent = assignment.agentID else {
             throw APIError(status: .conflict, detail: assignment.unavailableReason ?? "no agent online")

@@ -238,10 +238,20 @@ struct ActionPolicy: Sendable {
     /// copy is not what one reads: a newline runs what follows it at once when pasted into a shell, a bidi override
     /// or a zero-width space hides what is there.
     static func copyRefusal(_ command: String) -> String? {
+        hiddenCharacters(command).map { $0 + " that a paste into a shell would run or hide" }
+    }
+
+    /// Why a recorded command is not rerun, or nil: the confirmation shows it as the clients show it, so a newline
+    /// after a `#` (the rest of the line a comment, the next line a command) or a bidi override would have the agent's
+    /// shell run what nobody read. The same characters as `copyRefusal`.
+    static func rerunRefusal(_ command: String) -> String? {
+        hiddenCharacters(command).map { $0 + " that the host's shell would run unseen; rerun it by hand" }
+    }
+
+    private static func hiddenCharacters(_ command: String) -> String? {
         let found = TerminalText.hiddenNames(command)
         guard !found.isEmpty else { return nil }
-        return
-            "the recorded command holds control or invisible characters (\(found.joined(separator: ", "))) that a paste into a shell would run or hide"
+        return "the recorded command holds control or invisible characters (\(found.joined(separator: ", ")))"
     }
 
     func actionsJSON(_ b: BatchRecord, _ principal: Principal?, agent: AgentAssignment) -> JSON {
@@ -267,9 +277,8 @@ struct ActionPolicy: Sendable {
             notAllowed
             ?? (!b.isFinished
                 ? BatchStatus.rerunWait(b.status)
-                : (b.command == nil
-                    ? "no command recorded"
-                    : agent.unavailableReason ?? agent.rerunInFlight))
+                : (b.command.map { ActionPolicy.rerunRefusal($0) ?? agent.unavailableReason ?? agent.rerunInFlight }
+                    ?? "no command recorded"))
         return [
             // A refused Stop matters while the batch waits on it; a failed rerun until the next one is asked for.
             "stop": state(stopReason, failed: b.status == RunStatus.stopping ? agent.stopFailure : nil),
