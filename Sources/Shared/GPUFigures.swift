@@ -26,21 +26,30 @@ public struct GPUFigures: Sendable, Equatable {
     /// build, a 16 MB snapshot minutes) and the job's list of GPUs rode on every summary frame of its batch.
     public static let maxDevices = 256
 
+    /// A reading as a figure, or nil when no GPU can have it (a util over 100 %, a negative memory, 1e308, text): the
+    /// tiles, the panel and the idle rule then know nothing, rather than show ">999%" or "-1 MiB".
+    static func figure(_ value: JSON?, _ range: ClosedRange<Double>) -> Double? {
+        value?.doubleValue.flatMap { range.contains($0) ? $0 : nil }
+    }
+    static let utilRange = 0.0...100.0
+    /// MB: up to a petabyte.
+    static let memRange = 0.0...1e9
+    static let tempRange = -100.0...200.0
+
     public init(_ data: JSONObject) {
         if let gpus = data["gpus"]?.arrayValue?.prefix(GPUFigures.maxDevices), !gpus.isEmpty {
-            let utils = gpus.compactMap { $0["util_pct"]?.doubleValue }
+            let utils = gpus.compactMap { GPUFigures.figure($0["util_pct"], GPUFigures.utilRange) }
             util = utils.isEmpty ? nil : utils.reduce(0, +) / Double(utils.count)
             peakUtil = utils.max()
             devices = GPUFigures.readings(data).map { Device(index: $0.index, memMB: $0.memMB, memTotalMB: $0.memTotalMB) }
         }
-        if util == nil { util = data["gpu_util_pct"]?.doubleValue }
+        if util == nil { util = GPUFigures.figure(data["gpu_util_pct"], GPUFigures.utilRange) }
         if peakUtil == nil { peakUtil = util }
-        if devices.isEmpty, data["gpu_mem_mb"] != nil || data["gpu_mem_total_mb"] != nil {
-            devices = [
-                Device(
-                    index: 0, memMB: data["gpu_mem_mb"]?.doubleValue,
-                    memTotalMB: data["gpu_mem_total_mb"]?.doubleValue)
-            ]
+        if devices.isEmpty {
+            let flat = Device(
+                index: 0, memMB: GPUFigures.figure(data["gpu_mem_mb"], GPUFigures.memRange),
+                memTotalMB: GPUFigures.figure(data["gpu_mem_total_mb"], GPUFigures.memRange))
+            if flat.memMB != nil || flat.memTotalMB != nil { devices = [flat] }
         }
     }
 
@@ -51,14 +60,14 @@ public struct GPUFigures: Sendable, Equatable {
         if let gpus = data["gpus"]?.arrayValue?.prefix(maxDevices), !gpus.isEmpty {
             return gpus.enumerated().map { i, g in
                 Device(
-                    index: g["index"]?.intValue ?? i, memMB: g["mem_mb"]?.doubleValue,
-                    memTotalMB: g["mem_total_mb"]?.doubleValue, util: g["util_pct"]?.doubleValue,
-                    tempC: g["temp_c"]?.doubleValue)
+                    index: g["index"]?.intValue.flatMap { $0 >= 0 ? $0 : nil } ?? i,
+                    memMB: figure(g["mem_mb"], memRange), memTotalMB: figure(g["mem_total_mb"], memRange),
+                    util: figure(g["util_pct"], utilRange), tempC: figure(g["temp_c"], tempRange))
             }
         }
         let flat = Device(
-            index: 0, memMB: data["gpu_mem_mb"]?.doubleValue, memTotalMB: data["gpu_mem_total_mb"]?.doubleValue,
-            util: data["gpu_util_pct"]?.doubleValue, tempC: data["gpu_temp_c"]?.doubleValue)
+            index: 0, memMB: figure(data["gpu_mem_mb"], memRange), memTotalMB: figure(data["gpu_mem_total_mb"], memRange),
+            util: figure(data["gpu_util_pct"], utilRange), tempC: figure(data["gpu_temp_c"], tempRange))
         return [flat.util, flat.memMB, flat.memTotalMB, flat.tempC].contains { $0 != nil } ? [flat] : []
     }
 }

@@ -217,6 +217,40 @@ struct ReadAPITests {
         #expect(try c.get("/api/jobs/b1/b1").status == 404)
     }
 
+    @Test(
+        "a snapshot delivered late (a spill file, after the run) keeps the peaks but not the tile's util; readings no GPU can have are not shown"
+    )
+    func lateAndImplausibleSnapshots() throws {
+        let s = try TestServer()
+        let c = s.client(try s.token())
+        let t0 = Timestamp(iso: "2026-04-23T09:00:00Z")!
+        func at(_ s: Double) -> String { t0.adding(seconds: s).iso }
+        try c.mustPost(Ev.make("batch_start", batch: "b1", ts: at(0)))
+        try c.mustPost(Ev.make("job_start", batch: "b1", job: "j1", ts: at(1)))
+        try c.mustPost(Ev.make("resource_snapshot", batch: "b1", data: ["gpu_util_pct": 81, "gpu_mem_mb": 1000], ts: at(30)))
+        try c.mustPost(Ev.make("job_done", batch: "b1", job: "j1", ts: at(40)))
+        try c.mustPost(Ev.make("batch_done", batch: "b1", ts: at(41)))
+        // Delivered now, taken while the job ran: an older reading, one of them with the run's memory peak.
+        try c.mustPost(Ev.make("resource_snapshot", batch: "b1", data: ["gpu_util_pct": 80, "gpu_mem_mb": 1500], ts: at(20)))
+        try c.mustPost(Ev.make("resource_snapshot", batch: "b1", job: "j1", data: ["gpu_util_pct": 5], ts: at(25)))
+        var tele = try #require(try c.mustGet("/api/jobs/b1/j1")["telemetry"])
+        #expect(tele["gpu_util_pct"]?.doubleValue == 81, "the newest reading stays: \(tele)")
+        #expect(tele["gpu_mem_peak_mb"]?.doubleValue == 1500)
+        // Nonsense: a util over 100 %, negative memory and a negative index are no readings at all.
+        try c.mustPost(Ev.make("batch_start", batch: "b2", ts: at(0)))
+        try c.mustPost(Ev.make("job_start", batch: "b2", job: "j1", ts: at(1)))
+        try c.mustPost(
+            Ev.make(
+                "resource_snapshot", batch: "b2", data: ["gpu_util_pct": 1e308, "gpu_mem_mb": 1e308, "gpu_mem_total_mb": -1],
+                ts: at(10)))
+        let bad: JSON = [["index": -1, "util_pct": -50, "mem_mb": -1, "mem_total_mb": 0]]
+        try c.mustPost(Ev.make("resource_snapshot", batch: "b2", data: ["gpus": bad], ts: at(20)))
+        try c.mustPost(Ev.make("resource_snapshot", batch: "b2", data: ["gpu_util_pct": "high"], ts: at(25)))
+        tele = try #require(try c.mustGet("/api/jobs/b2/j1")["telemetry"])
+        #expect(tele["gpu_util_pct"] == .null && tele["gpu_mem_peak_mb"] == .null, "\(tele)")
+        #expect(tele["gpus"]?.arrayValue?.allSatisfy { $0["index"]?.intValue == 0 } ?? true, "\(tele)")
+    }
+
     @Test("epochs ascend and carry every numeric metric")
     func epochs() throws {
         let s = try TestServer()

@@ -69,6 +69,17 @@ extension JobRecord {
 }
 
 extension IngestTransaction {
+    /// Folds a snapshot taken at `ts` into one job it belongs to: its figures (`applySnapshot`), then the idle rule;
+    /// the job's newest GPU sample moves on also when the rule does not run (an ended batch, the detector off).
+    mutating func foldSnapshot(_ bid: String, _ jid: String, _ ts: Int64, _ gpu: GPUFigures) throws
+        -> JobRecord.IdleChange?
+    {
+        jobs[bid]![jid]!.applySnapshot(gpu, at: ts)
+        let change = try observeIdle(bid, jid, ts, gpu)
+        if gpu.peakUtil != nil { jobs[bid]![jid]!.gpuNewestUs = max(jobs[bid]![jid]!.gpuNewestUs ?? ts, ts) }
+        return change
+    }
+
     /// Runs the idle rule for one job that a snapshot belongs to.
     mutating func observeIdle(_ bid: String, _ jid: String, _ ts: Int64, _ gpu: GPUFigures) throws
         -> JobRecord.IdleChange?

@@ -606,16 +606,14 @@ public struct IngestTransaction {
             }
             // A snapshot that names a job still counts only while the job runs (JobSpan).
             if let gpu, jobs[bid]![jobID]!.covers(e.ts.micros) {
-                jobs[bid]![jobID]!.applySnapshot(gpu)
-                if let c = try observeIdle(bid, jobID, e.ts.micros, gpu) { idleChanges.append((jobID, c)) }
+                if let c = try foldSnapshot(bid, jobID, e.ts.micros, gpu) { idleChanges.append((jobID, c)) }
                 snapshotJobs = [jobID]
             }
             dirtyJobs[bid, default: []].insert(jobID)
         } else if let gpu {
             snapshotJobs = JobRecord.running(at: e.ts.micros, among: try allJobs(bid))
             for id in snapshotJobs {
-                jobs[bid]![id]!.applySnapshot(gpu)
-                if let c = try observeIdle(bid, id, e.ts.micros, gpu) { idleChanges.append((id, c)) }
+                if let c = try foldSnapshot(bid, id, e.ts.micros, gpu) { idleChanges.append((id, c)) }
                 dirtyJobs[bid, default: []].insert(id)
             }
         }

@@ -211,9 +211,11 @@ struct JobRecord: Sendable {
         jobs.filter { $0.covers(tsUs) }.map(\.id).sorted()
     }
 
-    /// Folds one resource snapshot's GPU figures into the summary (the caller checked `covers`).
-    mutating func applySnapshot(_ g: GPUFigures) {
-        if let util = g.util { gpuUtilPct = util }
+    /// Folds one resource snapshot's GPU figures, taken at `ts`, into the summary (the caller checked `covers`): memory
+    /// peaks from any snapshot, the util shown only from one no older than the job's newest GPU sample, so that
+    /// snapshots a spill file delivers after the run do not turn its tile back.
+    mutating func applySnapshot(_ g: GPUFigures, at ts: Int64) {
+        if let util = g.util, ts >= gpuNewestUs ?? .min { gpuUtilPct = util }
         gpuMem.observe(g)
         gpuMemPeakMB = gpuMem.peakMB ?? gpuMemPeakMB
     }

@@ -17,7 +17,8 @@ public struct GPUHistory: Sendable, Equatable {
     /// Snapshots kept (and asked for): more than the widest sparkline needs; at the simulator's 3 s, 12 minutes.
     public static let capacity = 240
 
-    /// Oldest first.
+    /// Oldest first, by the time each was taken (then by id): a snapshot a spill file delivers late goes where it
+    /// belongs, and the newest reading is the one taken last, not the one that arrived last.
     public private(set) var samples: [Sample] = []
     /// The history has been asked for (once per job).
     public var requested = false
@@ -32,12 +33,11 @@ public struct GPUHistory: Sendable, Equatable {
     public mutating func add(id: Int64, ts: Double?, data: JSONObject) {
         let devices = GPUFigures.readings(data)
         guard !devices.isEmpty else { return }
+        guard !samples.contains(where: { $0.id == id }) else { return }
         // Usually the newest; a fetched page arrives older than the live ones already kept.
+        func key(_ ts: Double?, _ id: Int64) -> (Double, Int64) { (ts ?? -.infinity, id) }
         var at = samples.count
-        while at > 0 && samples[at - 1].id >= id {
-            if samples[at - 1].id == id { return }
-            at -= 1
-        }
+        while at > 0 && key(samples[at - 1].ts, samples[at - 1].id) > key(ts, id) { at -= 1 }
         samples.insert(Sample(id: id, ts: ts, devices: devices), at: at)
         if samples.count > GPUHistory.capacity { samples.removeFirst(samples.count - GPUHistory.capacity) }
     }

@@ -163,11 +163,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             if let j = e.effectiveJobID {
                 var job = jobs[e.batchID]?[j] ?? JobRecord(batchID: e.batchID, id: j, now: received)
                 job.apply(e)
-                if let gpu, job.covers(e.ts.micros) { job.applySnapshot(gpu) }
+                if let gpu, job.covers(e.ts.micros) { job.applySnapshot(gpu, at: e.ts.micros) }
                 jobs[e.batchID, default: [:]][j] = job
             } else if let gpu {
                 for (id, job) in jobs[e.batchID] ?? [:] where job.covers(e.ts.micros) {
-                    jobs[e.batchID]![id]!.applySnapshot(gpu)
+                    jobs[e.batchID]![id]!.applySnapshot(gpu, at: e.ts.micros)
                 }
             }
         }
