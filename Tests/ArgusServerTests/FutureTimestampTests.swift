@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// A timestamp far ahead of the server's clock would pin a batch first forever and make ELAPSED absurd.
-@Suite("Timestamps from the future are refused", .ownThread)
+@Suite("Timestamps from the future, or from before 2000, are refused", .ownThread)
 struct FutureTimestampTests {
     @Test("more than 24 h ahead of the server's clock: 422 alone, or that item rejected in a batch; 23 h ahead is fine")
     func refusedBeyondADay() async throws {
@@ -38,6 +38,25 @@ struct FutureTimestampTests {
         srv.clock.advance(seconds: 2 * 3600)
         let later = try await offPool { try c.post("/api/events", json: Ev.make("log_line", batch: "b", job: "j", ts: ahead25)) }
         #expect(later.status == 200)
+        await srv.stop()
+    }
+
+    @Test("before 2000 (a clock that came up at 1970, a zero date): 422 with one sentence; the job's start stays put")
+    func refusedBefore2000() async throws {
+        let srv = try await InProcessServer()
+        let c = srv.client(try srv.token())
+        try await offPool {
+            try c.mustPost(Ev.make("job_start", batch: "b", job: "j"))
+            for ts in ["1970-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "1999-12-31T23:59:59Z"] {
+                let old = try c.post("/api/events", json: Ev.make("log_line", batch: "b", job: "j", data: ["line": "x"], ts: ts))
+                #expect(old.status == 422)
+                #expect(old.detail == "timestamp \(ts) is before 2000-01-01; fix the sending host's clock.", "\(old.detail)")
+            }
+            #expect(
+                try c.post("/api/events", json: Ev.make("log_line", batch: "b", job: "j", ts: "2000-01-01T00:00:00Z")).status == 200)
+            let elapsed = try c.mustGet("/api/jobs/b/j")["telemetry"]?["elapsed_s"]?.doubleValue ?? 0
+            #expect(elapsed < 1e9, "a job's start is no older than 2000: \(elapsed)")
+        }
         await srv.stop()
     }
 }

@@ -126,6 +126,9 @@ enum EventValidator {
     /// How far ahead of the server's clock a timestamp may be. Clocks of training hosts drift by seconds, not days;
     /// one line stamped 9999-12-31 would otherwise stretch ELAPSED to millennia and pin its batch first forever.
     static let maxAheadUs: Int64 = 24 * 3600 * 1_000_000
+    /// The earliest timestamp taken: 2000-01-01T00:00:00Z. A host whose clock came up at 1970 (no clock battery,
+    /// no NTP yet), or a zero date, would otherwise start its job decades ago (ELAPSED ">100y").
+    static let earliestUs: Int64 = 946_684_800 * 1_000_000
 
     /// Validates one envelope; `nowUs` is the server's clock (injectable, so tests can move it).
     static func validate(_ json: JSON, nowUs: Int64) -> Result<IncomingEvent, EventRejection> {
@@ -172,6 +175,9 @@ enum EventValidator {
         }
         guard let ts = Timestamp(iso: tsText) else {
             return bad("timestamp '\(tsText.prefix(64))' is not a valid ISO-8601 date-time.")
+        }
+        guard ts.micros >= earliestUs else {
+            return bad("timestamp \(tsText.prefix(64)) is before 2000-01-01; fix the sending host's clock.")
         }
         guard ts.micros <= nowUs + maxAheadUs else {
             return bad(
