@@ -1142,7 +1142,8 @@ def index(b):
 @scenario
 def long_ids(b):
     """A batch and a job with very long ids: the recent-batches list and the batch page stay within the window
-    (the ids cut with …, the whole id in the link's title), at 1280 and at 400 px."""
+    (the ids cut with …, the whole id in the link's title, other words whole), at 1280 and at 400 px; 300 metrics
+    leave the chart on the first screen."""
     s = server()
     bid = "ünï 🚀 " + "x" * 100
     jid = "jöb é 漢字 #?&<b> " + "y" * 230
@@ -1162,9 +1163,15 @@ def long_ids(b):
             check(wide[0] <= wide[1], f"{path} at {width} px is {wide[0]} px wide in a {wide[1]} px window: {over}")
             titles = b.js(f"return [...document.querySelectorAll({json.dumps(ready)})].map(a => a.title);")
             check(jid in titles, f"{path}: the job link's title is not the whole id: {titles}")
+            if path != "/":
+                # Words stay whole in the table (it scrolls sideways instead): "resnet50" on one line, not "resne/t50".
+                lines = b.js("const td = [...document.querySelectorAll('table.jobs td')].find(d => d.textContent === 'resnet50');"
+                             " const r = document.createRange(); r.selectNodeContents(td); return r.getClientRects().length;")
+                check(lines == 1, f"{path} at {width} px: the model's name is broken over {lines} lines")
     # The job page too, with a long host name and a long metric name in the chart's legend.
     metric = "validation_top5_accuracy_of_the_whole_ensemble_" + "z" * 40
-    s.post_events([event("job_epoch", bid, jid, {"epoch": 4, "train_loss": 0.4, metric: 0.7})])
+    many = {f"class_{i}_acc": i / 300 for i in range(300)}
+    s.post_events([event("job_epoch", bid, jid, {"epoch": 4, "train_loss": 0.4, metric: 0.7, **many})])
     b.get(f"{URL}/jobs/{q(bid)}/{q(jid)}")
     b.wait_js("document.querySelector('#tile-status')?.textContent.includes('running')", "the job page",
               diag="document.body.innerText.slice(0, 400)")
@@ -1172,6 +1179,10 @@ def long_ids(b):
     wide = b.js("return [document.documentElement.scrollWidth, document.documentElement.clientWidth];")
     over = b.js("return [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && e.children.length === 0).slice(0, 5).map((e) => (e.id || e.className || e.tagName) + ': ' + e.textContent.slice(0, 40));")
     check(wide[0] <= wide[1], f"the job page at 400 px is {wide[0]} px wide in a {wide[1]} px window: {over}")
+    # 300 per-class metrics: their legend scrolls, and the chart still starts on the first screen.
+    legend = b.js("const s = document.querySelector('#series'); return [s.children.length, s.scrollHeight > s.clientHeight,"
+                  " document.querySelector('#chart').getBoundingClientRect().top, window.innerHeight];")
+    check(legend[0] >= 300 and legend[1] and legend[2] < legend[3], f"the legend of 300 metrics: {legend}")
 
 
 @scenario
