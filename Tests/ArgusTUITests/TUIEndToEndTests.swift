@@ -78,7 +78,7 @@ struct TUIEndToEndTests {
                 Ev.make("resource_snapshot", batch: "b1", data: ["gpus": [["util_pct": 0, "mem_mb": 1200]]], ts: ts))
         }
         let idle = try t.wait("the IDLE badge and banner") {
-            $0.contains("IDLE") && $0.contains("GPU idle: every GPU under 5% for 3s; nothing was stopped")
+            $0.contains("IDLE") && $0.contains("GPU idle since ") && $0.contains(": every GPU under 5%; nothing was stopped")
         }
         #expect(idle.contains("running"))
         let stalled = try t.wait(timeout: 15, "the stalled status and banner") {

@@ -85,7 +85,8 @@ struct UpdateTests {
         _ = Update.apply(
             &s,
             .streamEvent(event(101, "job_idle_flagged", data: ["since": "2026-04-23T08:55:00Z", "idle_for_s": 600])))
-        #expect(ScreenView.render(s).text.contains("GPU idle: every GPU under 5% for 10m 00s; nothing was stopped"))
+        let idleSince = Fmt.clock(Timestamp(iso: "2026-04-23T08:55:00Z")!.seconds)
+        #expect(ScreenView.render(s).text.contains("GPU idle since \(idleSince): every GPU under 5%; nothing was stopped"))
         #expect(s.job?.idleFlagged == false, "the flag itself is the server's, in the summary")
         _ = Update.apply(
             &s,

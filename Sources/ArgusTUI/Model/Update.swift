@@ -278,8 +278,12 @@ public enum Update {
             func lasted(_ key: String) -> String { Fmt.duration(info?[key]?.doubleValue) }
             switch type {
             case ServerEventTypes.jobIdleFlagged where mine:
+                // Since when, not "for 9s": the banner stays while the STATUS tile's IDLE counts on.
+                let since = info?["since"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
                 s.notice = Banner(
-                    .idle, "GPU idle: every GPU under \(Int(GPUFigures.idleBelowPct))% for \(lasted("idle_for_s")); nothing was stopped")
+                    .idle,
+                    "GPU idle\(since.map { " since \(Fmt.clock($0))" } ?? ""): every GPU under \(Int(GPUFigures.idleBelowPct))%; nothing was stopped"
+                )
             case ServerEventTypes.jobIdleRecovered where mine:
                 s.notice = Banner(.busyAgain, "GPU busy again after \(lasted("idle_for_s")) idle")
             case ServerEventTypes.batchStalled:
