@@ -533,3 +533,22 @@ struct UpdateTests {
         #expect(ScreenView.render(s).text.contains("⚠ Rerun failed on the host: cwd /data/run1 does not exist"))
     }
 }
+
+extension UpdateTests {
+    @Test("a key that does nothing here says so: where it works, or that it works nowhere; a series number past the last says how many")
+    func keysThatDoNothingSaySo() {
+        var s = Fixture.state(Fixture.view())
+        _ = Update.apply(&s, .key(.char("C")))
+        #expect(
+            s.status
+                == "C works on the batch list and batch screen (compare the marked jobs' curves on one chart); ? lists this screen's keys.")
+        _ = Update.apply(&s, .key(.char("z")))
+        #expect(s.status == "z does nothing here: ? lists the keys.")
+        let n = s.job!.series.names.count
+        _ = Update.apply(&s, .key(.char("9")))
+        #expect(s.status == "No series 9: this chart has \(n) (m lists them).")
+        s.status = nil
+        _ = Update.apply(&s, .key(.other))
+        #expect(s.status == nil, "a key that is no character stays silent")
+    }
+}

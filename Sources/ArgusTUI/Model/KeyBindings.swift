@@ -203,6 +203,16 @@ public enum KeyBindings {
         return t
     }
 
+    /// What a key that does nothing on `screen` does elsewhere, or that it does nothing, as a sentence; nil for a key
+    /// that is no character (a function key, a stray sequence), which stays silent.
+    static func elsewhere(_ key: Key, from screen: Screen) -> String? {
+        guard case .char(let c) = key, !c.isWhitespace else { return nil }
+        guard let b = all.first(where: { $0.keys.contains(key) }) else { return "\(c) does nothing here: ? lists the keys." }
+        let places = [(KeyContext.picker, "batch list"), (.batch, "batch screen"), (.job, "job screen"), (.compare, "compare overlay")]
+            .filter { b.context.contains($0.0) }.map(\.1)
+        return "\(b.label) works on the \(places.joined(separator: " and ")) (\(b.help)); ? lists this screen's keys."
+    }
+
     static func lookup(_ key: Key, on screen: Screen) -> KeyBinding? {
         all.first { b in b.keys.contains(key) && applies(b.context, on: screen) }
     }

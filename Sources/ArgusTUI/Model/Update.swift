@@ -485,7 +485,10 @@ public enum Update {
             s.showHelp = false
             return quitting(key)
         }
-        guard let binding = KeyBindings.lookup(key, on: s.screen) else { return [] }
+        guard let binding = KeyBindings.lookup(key, on: s.screen) else {
+            if let why = KeyBindings.elsewhere(key, from: s.screen) { say(&s, why) }
+            return []
+        }
         // A page of the log is its pane less one line of overlap; lists move by about a screen.
         let page = s.screen == .job ? max(1, logRows(s) - 1) : max(1, s.height - 12)
         switch binding.command {
@@ -661,9 +664,9 @@ public enum Update {
             }
             s.compare!.chooserCursor = c.metrics.firstIndex(of: c.metric) ?? 0
         case .toggleSeries:
-            guard case .char(let c) = key, let n = Int(String(c)), let names = s.job?.series.names,
-                names.indices.contains(n - 1)
-            else {
+            guard case .char(let c) = key, let n = Int(String(c)), let names = s.job?.series.names else { return [] }
+            guard names.indices.contains(n - 1) else {
+                say(&s, "No series \(n): this chart has \(names.count) (m lists them).")
                 return []
             }
             toggle(&s, names[n - 1])
