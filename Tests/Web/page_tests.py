@@ -1148,7 +1148,7 @@ def long_ids(b):
     bid = "ünï 🚀 " + "x" * 100
     jid = "jöb é 漢字 #?&<b> " + "y" * 230
     s.post_events([event("batch_start", bid, source={"project": "vision", "host": "gpu-" + "h" * 90}),
-                   event("job_start", bid, jid, {"model": "resnet50"}),
+                   event("job_start", bid, jid, {"model": "resnet50", "total_epochs": 60}),
                    event("job_epoch", bid, jid, {"epoch": 3, "train_loss": 0.5, "val_loss": 0.6})])
     sign_in(b, "/")
     for path, ready in [("/", ".batch .job a"), (f"/batches/{q(bid)}", "tr.job a")]:
@@ -1168,6 +1168,8 @@ def long_ids(b):
                 lines = b.js("const td = [...document.querySelectorAll('table.jobs td')].find(d => d.textContent === 'resnet50');"
                              " const r = document.createRange(); r.selectNodeContents(td); return r.getClientRects().length;")
                 check(lines == 1, f"{path} at {width} px: the model's name is broken over {lines} lines")
+                epoch = b.js("return document.querySelector('tr.job td.epoch').textContent;")
+                check(epoch == "3/60", f"{path}: the epoch column reads {epoch!r}, not 3/60 as in argus-tui")
     # The job page too, with a long host name and a long metric name in the chart's legend.
     metric = "validation_top5_accuracy_of_the_whole_ensemble_" + "z" * 40
     many = {f"class_{i}_acc": i / 300 for i in range(300)}

@@ -1,5 +1,4 @@
-// The action bar as the server's `actions` say (ActionPolicy), with the reason beside a disabled button. The page
-// never re-derives them.
+// The action bar as the server's `actions` say (ActionPolicy), a disabled button with its reason; never derived here.
 import { $, el, clean, confirmAction, toast } from './dom.js';
 import { api, enc } from './api.js';
 

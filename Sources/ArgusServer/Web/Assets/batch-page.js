@@ -1,4 +1,4 @@
-// `/batches/{b}`: the batch's jobs with status, epoch and latest loss, live from the server's `summary` frames.
+// `/batches/{b}`: the batch's jobs with status, epoch and latest loss, live from `summary` frames.
 import { $, el, clean, mount, crumbs, setText, confirmAction, toast } from './dom.js';
 import { api, enc } from './api.js';
 import { Live } from './live.js';
@@ -36,7 +36,7 @@ export async function batchPage({ batchID, onAuthLost }) {
         statusCell('td', t.status || j.status),
         el('td', {}, el('a', { href: `/jobs/${enc(b.id)}/${enc(j.id)}`, text: j.id, title: j.id })),
         el('td', { text: j.model || DASH }),
-        el('td', { class: 'epoch', text: t.epoch ?? DASH }),
+        el('td', { class: 'epoch', text: t.epoch == null ? DASH : t.total_epochs ? `${t.epoch}/${t.total_epochs}` : t.epoch }),
         el('td', { class: 'train-loss', text: latestLoss(t, 'train_loss') }),
         el('td', { class: 'val-loss', text: latestLoss(t, 'val_loss') }),
         el('td', { class: 'elapsed', text: duration(t.elapsed_s ?? j.elapsed_s) }));

@@ -1,5 +1,5 @@
-// The live connection: one EventSource, its state in `#conn` with the age of the run's last event. EventSource
-// resumes with Last-Event-ID on its own; when it gives up (an HTTP error), the page asks why and tries again.
+// The live connection: one EventSource, its state in `#conn` with the age of the run's last event. It resumes
+// with Last-Event-ID itself; when it gives up (an HTTP error), the page asks why and tries again.
 import { $, setText } from './dom.js';
 import { sseURL } from './api.js';
 import { age, clock, isoSeconds, nowSeconds } from './format.js';

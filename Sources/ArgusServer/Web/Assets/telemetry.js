@@ -1,5 +1,5 @@
-// The telemetry strip: the server's summary of the job (JobOut.telemetry), formatted as argus-tui formats it. A
-// `summary` frame replaces the job and this redraws.
+// The telemetry strip: the server's summary of the job (JobOut.telemetry), formatted as argus-tui does; redrawn
+// at each `summary` frame.
 import { $, el, setText } from './dom.js';
 import { duration, percent, gpuMemory, latestLoss, isoSeconds, nowSeconds, DASH } from './format.js';
 
