@@ -552,3 +552,14 @@ extension UpdateTests {
         #expect(s.status == nil, "a key that is no character stays silent")
     }
 }
+
+extension UpdateTests {
+    @Test("a job opened while flagged idle shows the idle banner, since when, as the web page does")
+    func openedIdle() {
+        let s = Fixture.state(Fixture.view(idle: true))
+        let since = Fmt.clock(Timestamp(iso: "2026-04-23T08:50:00Z")!.seconds)
+        #expect(s.notice?.kind == .idle)
+        #expect(ScreenView.render(s).text.contains("GPU idle since \(since): every GPU under 5%; nothing was stopped"))
+        #expect(Fixture.state(Fixture.view()).notice == nil)
+    }
+}

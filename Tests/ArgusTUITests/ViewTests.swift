@@ -194,7 +194,9 @@ struct ViewTests {
     @Test("an idle-flagged job wears an IDLE badge with how long")
     func idleJob() {
         let g = ScreenView.render(Fixture.state(Fixture.view(idle: true)))
-        #expect(g.row(2).contains("IDLE 20m"))
+        // Under the idle banner (a job opened while flagged shows it) and the tiles' labels.
+        let labels = (0..<g.height).first { g.row($0).contains("STATUS") } ?? 0
+        #expect(g.row(1).contains("GPU idle since") && g.row(labels + 1).contains("IDLE 20m"), "\(g.text)")
         #expect(g.style(of: "IDLE")?.reverse == true)
     }
 

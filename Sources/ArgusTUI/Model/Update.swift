@@ -236,6 +236,10 @@ public enum Update {
             // "last event" is when the run was last heard from, not when we connected.
             s.lastEventAt = data.batchLastActivity.map { min(s.now, $0) } ?? s.now
             if data.batchStatus == RunStatus.stalled, let last = s.lastEventAt { s.notice = stalledBanner(since: last) }
+            // A job opened while flagged idle says so, as the web page's banner does (the flag's event came before).
+            if data.idleFlagged, s.notice == nil || s.notice?.kind == .idle {
+                s.notice = idleBanner(since: data.idleSinceUs.map { Double($0) / 1e6 })
+            }
             raiseAgentFailure(&s, data.agentFailure)
             refreshBounds(&s)
             return s.showGPUs ? askGPUHistory(&s) : []
@@ -278,12 +282,7 @@ public enum Update {
             func lasted(_ key: String) -> String { Fmt.duration(info?[key]?.doubleValue) }
             switch type {
             case ServerEventTypes.jobIdleFlagged where mine:
-                // Since when, not "for 9s": the banner stays while the STATUS tile's IDLE counts on.
-                let since = info?["since"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds }
-                s.notice = Banner(
-                    .idle,
-                    "GPU idle\(since.map { " since \(Fmt.clock($0))" } ?? ""): every GPU under \(Int(GPUFigures.idleBelowPct))%; nothing was stopped"
-                )
+                s.notice = idleBanner(since: info?["since"]?.stringValue.flatMap { Timestamp(iso: $0)?.seconds })
             case ServerEventTypes.jobIdleRecovered where mine:
                 s.notice = Banner(.busyAgain, "GPU busy again after \(lasted("idle_for_s")) idle")
             case ServerEventTypes.batchStalled:
@@ -1075,6 +1074,14 @@ public enum Update {
     }
 
     /// Says since when (wall clock) rather than for how long, so the line stays true while it is shown.
+    /// The idle flag's banner: since when, not "for 9s" (it stays while the STATUS tile's IDLE counts on).
+    static func idleBanner(since seconds: Double?) -> Banner {
+        Banner(
+            .idle,
+            "GPU idle\(seconds.map { " since \(Fmt.clock($0))" } ?? ""): every GPU under \(Int(GPUFigures.idleBelowPct))%; nothing was stopped"
+        )
+    }
+
     static func stalledBanner(since seconds: Double) -> Banner {
         Banner(.silence, "Stalled: nothing received from this run since \(Fmt.clock(seconds))")
     }
